@@ -103,4 +103,6 @@ impl TimestampType {
     }
 }
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
