@@ -6,6 +6,13 @@ use proptest::prelude::*;
 use super::records::MAGIC_OFFSET;
 use super::*;
 
+fn fuzz_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512)
+}
+
 /// Runs every entry point on `buf`; returns whether some entry failed to parse or validate.
 fn exercise(buf: &[u8]) -> bool {
     let mut failed = false;
@@ -96,7 +103,8 @@ fn entry_starts(buf: &[u8]) -> Vec<usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 512 cases by default; PROPTEST_CASES=100000 for a long soak.
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
 
     #[test]
     fn arbitrary_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..300)) {

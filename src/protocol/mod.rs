@@ -105,4 +105,6 @@ impl TimestampType {
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;
