@@ -88,6 +88,15 @@ pub fn decompress(
                     "lz4: not an LZ4 frame (bad magic or short header)".into(),
                 ));
             };
+            // Kafka's reader fails on a frame without its end mark; lz4_flex would accept
+            // one cut there, so walk the block structure first.
+            let end = lz4_frame_len(data, hc_at).map_err(|m| fail(format!("lz4: {m}")))?;
+            if end != data.len() {
+                return Err(fail(format!(
+                    "lz4: {} bytes after the end of the frame",
+                    data.len() - end
+                )));
+            }
             if magic == MAGIC_V0 {
                 // Kafka ignores the (historically wrong) v0 header checksum; so do we.
                 let mut fixed = data.to_vec();
@@ -194,6 +203,36 @@ fn lz4_header_checksum_position(frame: &[u8]) -> Option<usize> {
         at += 4;
     }
     (at < frame.len()).then_some(at)
+}
+
+/// Length of the LZ4 frame starting at `frame[0]`, from its block sizes (little-endian u32,
+/// high bit = stored uncompressed, 0 = end mark) and optional block/content checksums.
+fn lz4_frame_len(frame: &[u8], hc_at: usize) -> Result<usize, String> {
+    let flg = frame[4];
+    let block_checksum = flg & 0x10 != 0;
+    let content_checksum = flg & 0x04 != 0;
+    let mut at = hc_at + 1;
+    loop {
+        let Some(word) = frame.get(at..at + 4) else {
+            return Err(format!("frame cut at byte {at}, before its end mark"));
+        };
+        let size = u32::from_le_bytes(word.try_into().expect("4 bytes")) & 0x7fff_ffff;
+        at += 4;
+        if size == 0 {
+            break;
+        }
+        at = at
+            .checked_add(size as usize + if block_checksum { 4 } else { 0 })
+            .filter(|&end| end <= frame.len())
+            .ok_or_else(|| format!("block of {size} bytes at byte {} runs past the end", at - 4))?;
+    }
+    if content_checksum {
+        at += 4;
+        if at > frame.len() {
+            return Err("frame cut inside its content checksum".into());
+        }
+    }
+    Ok(at)
 }
 
 /// The LZ4 frame header checksum: second byte of xxHash32 (seed 0) of the given bytes. The

@@ -26,7 +26,9 @@ pub use builder::BatchBuilder;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::{Record, RecordHeader};
 pub use records::{batches, BatchIter, BatchRef, LOG_OVERHEAD};
-pub use rewrite::{assign_offsets, set_log_append_time, set_partition_leader_epoch};
+pub use rewrite::{
+    assign_offsets, assign_offsets_rebuilding, set_log_append_time, set_partition_leader_epoch,
+};
 
 /// Magic byte values (`RecordBatch.MAGIC_VALUE_V0..V2`).
 pub const MAGIC_V0: u8 = 0;

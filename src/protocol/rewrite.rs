@@ -84,6 +84,39 @@ pub fn assign_offsets(entries: &mut [u8], base_offset: i64) -> Result<i64, Decod
     Ok(last)
 }
 
+/// [`assign_offsets`] for entries that may include magic 0 compressed wrappers: those are
+/// decoded and re-compressed with the same codec at their new offsets (what Kafka's
+/// `LogValidator` does for them); every other entry is copied and assigned in place.
+/// Returns the new bytes and the last offset. Each rebuilt wrapper's checksum is verified
+/// before decoding, so corruption is reported rather than re-sealed.
+pub fn assign_offsets_rebuilding(
+    entries: &[u8],
+    base_offset: i64,
+) -> Result<(Vec<u8>, i64), DecodeError> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut next = base_offset;
+    for entry in batches(entries, 0) {
+        let entry = entry?;
+        let codec = entry.compression()?;
+        if entry.magic() == MAGIC_V0 && codec != Compression::None {
+            let records = entry.records()?;
+            let mut b = super::BatchBuilder::new(MAGIC_V0, codec, next);
+            for r in &records {
+                b.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &[]);
+            }
+            out.extend(b.build());
+            next = next.wrapping_add(records.len() as i64);
+        } else {
+            let start = out.len();
+            out.extend_from_slice(entry.bytes());
+            let last = assign_offsets(&mut out[start..], next)
+                .map_err(|e| DecodeError::new(e.position + entry.position(), e.kind))?;
+            next = last.wrapping_add(1);
+        }
+    }
+    Ok((out, next.wrapping_sub(1)))
+}
+
 /// Stamps the leader's epoch into every v2 batch in `entries` (KIP-101). The CRC does not
 /// cover this field. Legacy entries have no such field and are left alone; the walk stops
 /// at the first entry that does not parse.

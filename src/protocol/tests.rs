@@ -186,6 +186,92 @@ fn assign_offsets_on_a_v0_wrapper_is_a_clear_error_and_writes_nothing() {
 }
 
 #[test]
+fn assign_offsets_rebuilding_recompresses_v0_wrappers_and_assigns_the_rest_in_place() {
+    for &codec in &codecs(MAGIC_V0)[1..] {
+        let mut buf = sample(MAGIC_V0, codec, 0);
+        buf.extend(sample(MAGIC_V1, Compression::Gzip, 0));
+        buf.extend(sample(MAGIC_V2, Compression::None, 0));
+        let (out, last) = assign_offsets_rebuilding(&buf, 40).unwrap();
+        assert_eq!(last, 48, "{codec:?}");
+        let offsets: Vec<i64> = decode_all(&out).iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (40..49).collect::<Vec<_>>(), "{codec:?}");
+        let first = batches(&out, 0).next().unwrap().unwrap();
+        assert_eq!(first.compression().unwrap(), codec);
+        assert_eq!(
+            first.offset_field(),
+            42,
+            "v0 wrapper carries its last offset"
+        );
+    }
+    // A corrupt v0 wrapper is reported, not re-sealed with a fresh checksum.
+    let mut buf = sample(MAGIC_V0, Compression::Snappy, 0);
+    let n = buf.len();
+    buf[n - 1] ^= 1;
+    let e = assign_offsets_rebuilding(&buf, 0).unwrap_err();
+    assert!(matches!(e.kind, DecodeErrorKind::BadCrc { .. }));
+}
+
+#[test]
+fn legacy_key_length_past_the_message_is_reported_at_the_length_field() {
+    let mut buf = sample(MAGIC_V1, Compression::None, 0);
+    // First message: crc(12..16) magic(16) attrs(17) timestamp(18..26) key length(26..30).
+    buf[26..30].copy_from_slice(&1000i32.to_be_bytes());
+    let e = batches(&buf, 500).next().unwrap().unwrap();
+    let size = e.size_in_bytes();
+    let crc = crc32fast::hash(&buf[16..size]);
+    buf[12..16].copy_from_slice(&crc.to_be_bytes());
+    let err = BatchRef::parse(&buf, 500)
+        .unwrap()
+        .unwrap()
+        .records()
+        .unwrap_err();
+    assert_eq!(err.position, 526, "{err}");
+    assert!(matches!(
+        err.kind,
+        DecodeErrorKind::BadLength {
+            field: "key length",
+            value: 1000
+        }
+    ));
+}
+
+#[test]
+fn a_truncated_compressed_payload_is_reported_inside_the_payload() {
+    for magic in [MAGIC_V1, MAGIC_V2] {
+        for &codec in &codecs(magic)[1..] {
+            let full = sample(magic, codec, 0);
+            // Drop the last 3 bytes of the payload, fix the size and the checksum.
+            let mut buf = full[..full.len() - 3].to_vec();
+            let size = (buf.len() - LOG_OVERHEAD) as i32;
+            buf[8..12].copy_from_slice(&size.to_be_bytes());
+            let payload_at = if magic == MAGIC_V2 {
+                let crc = crc32c::crc32c(&buf[21..]);
+                buf[17..21].copy_from_slice(&crc.to_be_bytes());
+                61
+            } else {
+                // The value length says 3 more bytes than remain: fix it too.
+                let vl = buf.len() - 34;
+                buf[30..34].copy_from_slice(&(vl as i32).to_be_bytes());
+                let crc = crc32fast::hash(&buf[16..]);
+                buf[12..16].copy_from_slice(&crc.to_be_bytes());
+                34
+            };
+            let err = BatchRef::parse(&buf, 1 << 20)
+                .unwrap()
+                .unwrap()
+                .records()
+                .expect_err(&format!("magic {magic} {codec:?}"));
+            // The payload start, or a more precise place inside it (a xerial block length).
+            let inside = (1 << 20) + payload_at..(1 << 20) + buf.len() as u64;
+            assert!(
+                inside.contains(&err.position),
+                "magic {magic} {codec:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
 fn partition_leader_epoch_is_outside_the_crc() {
     let mut buf = sample(MAGIC_V2, Compression::Zstd, 0);
     set_partition_leader_epoch(&mut buf, 42);
