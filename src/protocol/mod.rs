@@ -22,6 +22,13 @@ pub mod records;
 mod rewrite;
 pub mod varint;
 
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod tests;
+
 pub use builder::BatchBuilder;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::{Record, RecordHeader};
@@ -104,9 +111,3 @@ impl TimestampType {
         }
     }
 }
-#[cfg(test)]
-mod fuzz_tests;
-#[cfg(test)]
-mod golden_tests;
-#[cfg(test)]
-mod tests;
