@@ -28,6 +28,7 @@ const PACKAGES: &[&str] = &[
     "lz4==4.4.5",
     "zstandard==0.25.0",
     "xxhash==3.6.0",
+    "cramjam==2.14.0", // python-snappy 0.7 is a wrapper over cramjam
 ];
 const CHECK_IMPORTS: &str = "import kafka, snappy, lz4.frame, zstandard, xxhash; \
                              assert kafka.__version__ == '3.0.12', kafka.__version__";

@@ -6,7 +6,7 @@
 //! keyLength i32 | key | valueLength i32 | value
 //! ```
 //! CRC-32 covers magic..end. Attribute bits 0-2 are the codec, bit 3 (v1) the timestamp type.
-//! Length -1 means null. A compressed message set is one *wrapper* message whose value is
+//! Length -1 means null (Kafka reads any negative length as null). A compressed message set is one *wrapper* message whose value is
 //! the compressed concatenation of inner messages (each with its own offset/size framing):
 //! - v0: inner offsets are absolute (the broker re-compresses to assign them);
 //! - v1: inner offsets are relative 0..n-1 and the wrapper's offset is the absolute offset
@@ -99,10 +99,11 @@ pub(crate) fn parse_message(entry: &[u8], position: u64) -> Result<Message<'_>, 
         let len = i32::from_be_bytes(len_bytes.try_into().expect("4 bytes"));
         at += 4;
         let data_at = at;
-        if len == -1 {
+        // Any negative length is null, as in Kafka's `LegacyRecord` (encoders write -1).
+        if len < 0 {
             return Ok((None, data_at));
         }
-        if len < 0 || len as usize > entry.len() - at {
+        if len as usize > entry.len() - at {
             return Err(DecodeError::new(
                 here,
                 DecodeErrorKind::BadLength {

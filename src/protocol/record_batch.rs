@@ -10,7 +10,7 @@
 //!         headerCount varint | (headerKeyLength varint | key | headerValueLength varint | value)*
 //! ```
 //! The CRC is CRC-32C over attributes..end, so `baseOffset` and `partitionLeaderEpoch` can be
-//! stamped by the leader without recomputing it. Lengths of -1 mean null. When compressed,
+//! stamped by the leader without recomputing it. Lengths of -1 mean null (any negative, when reading, as Kafka does). When compressed,
 //! everything after `recordCount` is one compressed stream of records.
 
 use bytes::Bytes;
@@ -170,21 +170,12 @@ impl<'a> Cursor<'a> {
         self.pos += n;
         Ok(s)
     }
-    /// A varint length then that many bytes; -1 is null, other negatives are corrupt.
-    fn nullable(&mut self, field: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
-        let at = self.here();
+    /// A varint length then that many bytes. Any negative length is null, as in Kafka's
+    /// `DefaultRecord.readFrom` (encoders write -1).
+    fn nullable(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let len = self.varint()?;
-        if len == -1 {
-            return Ok(None);
-        }
         if len < 0 {
-            return Err(DecodeError::new(
-                at,
-                DecodeErrorKind::BadLength {
-                    field,
-                    value: len as i64,
-                },
-            ));
+            return Ok(None);
         }
         self.take(len as usize).map(Some)
     }
@@ -238,8 +229,8 @@ fn decode_records(
         let _attributes = r.u8()?;
         let timestamp_delta = r.varlong()?;
         let offset_delta = r.varint()?;
-        let key = r.nullable("key length")?;
-        let value = r.nullable("value length")?;
+        let key = r.nullable()?;
+        let value = r.nullable()?;
         let header_at = r.here();
         let header_count = r.varint()?;
         if header_count < 0 {
@@ -254,15 +245,18 @@ fn decode_records(
         let mut headers = Vec::with_capacity((header_count as usize).min(body.len() / 2));
         for _ in 0..header_count {
             let key_at = r.here();
-            let hkey = r.nullable("header key length")?.ok_or_else(|| {
-                DecodeError::corrupt(key_at, "null header key (Kafka forbids it)")
+            // Kafka rejects a negative header key length, and decodes the key as Java's
+            // `new String(bytes, UTF_8)` does: malformed sequences become U+FFFD.
+            let hkey = r.nullable()?.ok_or_else(|| {
+                DecodeError::new(
+                    key_at,
+                    DecodeErrorKind::Corrupt("negative header key length (null key)".into()),
+                )
             })?;
-            let hkey = std::str::from_utf8(hkey).map_err(|e| {
-                DecodeError::corrupt(key_at, format!("header key is not UTF-8: {e}"))
-            })?;
-            let hvalue = r.nullable("header value length")?;
+            let hkey = String::from_utf8_lossy(hkey);
+            let hvalue = r.nullable()?;
             headers.push(RecordHeader {
-                key: hkey.to_owned(),
+                key: hkey.into_owned(),
                 value: hvalue.map(Bytes::copy_from_slice),
             });
         }

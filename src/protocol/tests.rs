@@ -442,3 +442,47 @@ proptest! {
         }
     }
 }
+
+/// Re-seals a single v2 batch after a hand edit.
+fn reseal_v2(buf: &mut [u8]) {
+    let crc = crc32c::crc32c(&buf[21..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn negative_lengths_read_as_null_like_kafka_but_a_null_header_key_is_an_error() {
+    // One record: len, attrs 0, ts delta 0, offset delta 0, key len -3 (zigzag 5),
+    // value len 1 "x", 1 header: key len -1.
+    let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+    b.append(0, Some(b"k"), Some(b"x"), &[hdr("h", None)]);
+    let mut buf = b.build();
+    // Record body starts at 62: attrs, ts delta, offset delta, key len (0x02 = 1) at 65.
+    assert_eq!(buf[65..67], [0x02, b'k']);
+    // Replace key "k" (length 1) by length -3 and no bytes.
+    buf.splice(65..67, [0x05]);
+    buf[61] -= 2; // record length (zigzag: 2n) shrinks by one byte
+    let size = (buf.len() - LOG_OVERHEAD) as i32;
+    buf[8..12].copy_from_slice(&size.to_be_bytes());
+    reseal_v2(&mut buf);
+    let recs = BatchRef::parse(&buf, 0)
+        .unwrap()
+        .unwrap()
+        .records()
+        .unwrap();
+    assert_eq!(recs[0].key, None);
+    assert_eq!(recs[0].value.as_deref(), Some(&b"x"[..]));
+    // Header key length "h" (0x02) -> -1 (0x01): Kafka rejects a null header key.
+    let at = buf.len() - 3;
+    assert_eq!(buf[at..at + 2], [0x02, b'h']);
+    buf.splice(at..at + 2, [0x01]);
+    buf[61] -= 2;
+    let size = (buf.len() - LOG_OVERHEAD) as i32;
+    buf[8..12].copy_from_slice(&size.to_be_bytes());
+    reseal_v2(&mut buf);
+    let e = BatchRef::parse(&buf, 0)
+        .unwrap()
+        .unwrap()
+        .records()
+        .unwrap_err();
+    assert_eq!(e.position, at as u64, "{e}");
+}
