@@ -366,16 +366,21 @@ fn kafka_python_batches_decode_in_kafka_sim_with_equal_crcs() {
                 assert_eq!(es[0].is_transactional(), p.transactional, "{name}");
             }
         }
+        let decode = |buf: &[u8]| -> Vec<Record> {
+            entries(buf)
+                .iter()
+                .flat_map(|e| e.records().unwrap_or_else(|err| panic!("{name}: {err}")))
+                .collect()
+        };
+        assert_eq!(decode(&buf), expected(c), "{name}: records");
         if c.magic == MAGIC_V1 && c.codec != Compression::None {
-            // kafka-python leaves the v1 wrapper offset at 0 for the broker to assign.
+            // kafka-python leaves the v1 wrapper offset at 0 ("unassigned") for the broker;
+            // after assigning, the absolute offsets must come out the same.
+            assert_eq!(entries(&buf)[0].offset_field(), 0, "{name}");
             let last = assign_offsets(&mut buf, 0).unwrap();
             assert_eq!(last, c.records.len() as i64 - 1, "{name}");
+            assert_eq!(decode(&buf), expected(c), "{name}: records after assign");
         }
-        let got: Vec<Record> = entries(&buf)
-            .iter()
-            .flat_map(|e| e.records().unwrap_or_else(|err| panic!("{name}: {err}")))
-            .collect();
-        assert_eq!(got, expected(c), "{name}: records");
         if c.codec == Compression::None {
             let ours = rust_build(c);
             let first_diff = buf.iter().zip(&ours).position(|(a, b)| a != b);

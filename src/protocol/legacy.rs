@@ -10,7 +10,8 @@
 //! the compressed concatenation of inner messages (each with its own offset/size framing):
 //! - v0: inner offsets are absolute (the broker re-compresses to assign them);
 //! - v1: inner offsets are relative 0..n-1 and the wrapper's offset is the absolute offset
-//!   of the last one, so the broker assigns offsets without touching the payload (KIP-31).
+//!   of the last one, so the broker assigns offsets without touching the payload (KIP-31);
+//!   a wrapper offset of 0 means "unassigned" and leaves the relative offsets as they are.
 //!   When the wrapper says `LogAppendTime`, every inner record takes the wrapper timestamp.
 
 use bytes::Bytes;
@@ -226,12 +227,23 @@ pub(crate) fn decode_entry(batch: &BatchRef<'_>) -> Result<Vec<Record>, DecodeEr
     }
     let inner = inner_messages(batch, &msg)?;
     let magic = batch.magic();
-    // v1: absolute = wrapper offset - last relative offset + relative offset.
-    let shift = if magic == MAGIC_V0 {
+    // v1: absolute = wrapper offset - last relative offset + relative offset. A wrapper
+    // offset of 0 is taken as "not assigned yet" (some producers, e.g. librdkafka and
+    // kafka-python, send it so), leaving the relative offsets as they are, like Kafka's
+    // deep iterator; any other wrapper offset below the last inner one is corrupt.
+    let last_inner = inner.last().map_or(0, |m| m.offset);
+    let shift = if magic == MAGIC_V0 || msg.offset == 0 {
         0
+    } else if msg.offset < last_inner {
+        return Err(DecodeError::corrupt(
+            batch.position(),
+            format!(
+                "v1 wrapper offset {} is below its last inner offset {last_inner}",
+                msg.offset
+            ),
+        ));
     } else {
-        msg.offset
-            .wrapping_sub(inner.last().map_or(0, |m| m.offset))
+        msg.offset.wrapping_sub(last_inner)
     };
     let append_time =
         (batch.timestamp_type() == Some(TimestampType::LogAppendTime)).then_some(msg.timestamp);

@@ -294,6 +294,23 @@ fn v1_wrapper_offsets_follow_the_kip_31_relative_rule() {
 }
 
 #[test]
+fn an_unassigned_v1_wrapper_offset_of_0_leaves_relative_offsets_alone() {
+    // As a producer sends it: wrapper offset 0, inner 0,1,2 (Kafka's deep iterator rule).
+    let mut buf = sample(MAGIC_V1, Compression::Gzip, 0);
+    buf[..8].copy_from_slice(&0i64.to_be_bytes());
+    let offsets: Vec<i64> = decode_all(&buf).iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 1, 2]);
+    // A non-zero wrapper offset below the last inner offset cannot be right.
+    buf[..8].copy_from_slice(&1i64.to_be_bytes());
+    let e = BatchRef::parse(&buf, 0)
+        .unwrap()
+        .unwrap()
+        .records()
+        .unwrap_err();
+    assert!(e.to_string().contains("below its last inner offset"), "{e}");
+}
+
+#[test]
 fn bad_bytes_name_their_position() {
     // Wrong CRC: the batch position.
     let mut buf = sample(MAGIC_V2, Compression::None, 0);
