@@ -364,8 +364,13 @@ mod tests {
             decompress(Compression::Lz4, MAGIC_V1, &v1, 0).unwrap(),
             data
         );
-        // A v1 reader checks the header checksum, so the broken one is rejected there.
+        // A v1 reader checks the header checksum, so the broken one is rejected there...
         assert!(decompress(Compression::Lz4, MAGIC_V1, &v0, 0).is_err());
+        // ...while a v0 reader ignores it, as Kafka does, so a correct one passes too.
+        assert_eq!(
+            decompress(Compression::Lz4, MAGIC_V0, &v1, 0).unwrap(),
+            data
+        );
     }
 
     #[test]
