@@ -36,4 +36,6 @@ pub fn partition_dir_name(topic: &str, partition: i32) -> String {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
