@@ -1,2 +1,41 @@
 //! Partition logs on disk: `LogSegment`, `OffsetIndex`, `TimeIndex`, `Log`, and the `Disk`
 //! abstraction that lets the same code run on the real file system or a simulated disk.
+//!
+//! Layout (as Kafka's): a partition is a directory `<topic>-<partition>` of segments named
+//! by their base offset in 20 digits — `00000000000000000000.log` (whole log entries, as
+//! produced), `.index` (sparse offset → position), `.timeindex` (sparse timestamp →
+//! offset); `.txnindex` and `leader-epoch-checkpoint` are left alone for later layers.
+//!
+//! Rules of the module: a plain synchronous state machine. No clocks (every time-dependent
+//! call takes `now_ms` from the caller), no threads, no OS randomness; every file access goes
+//! through [`Disk`]. Bad bytes on disk are errors naming the file and position, and a record
+//! whose CRC fails is never returned.
+
+pub mod config;
+pub mod disk;
+mod error;
+pub mod index;
+pub mod log;
+pub mod segment;
+#[doc(hidden)]
+pub mod testkit;
+
+pub use config::{LogConfig, LOG_CONFIG_KEYS};
+pub use disk::{Disk, DiskFile, OpenMode, RealDisk, SimDisk, SimDiskStats};
+pub use error::{LogError, LogResult};
+pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
+pub use log::{
+    Checkpoints, FetchData, Log, LogAppendInfo, RecoveryReport, TimestampAndOffset,
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+};
+pub use segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
+
+/// The directory name of a partition's log (`<topic>-<partition>`).
+pub fn partition_dir_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,740 @@
+//! `Log`: one partition's directory of segments (Kafka's `UnifiedLog`/`LocalLog`, minus
+//! replication state): append as leader or follower, read, roll, retention, flush,
+//! truncation and crash recovery.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::config::LogConfig;
+use super::disk::Disk;
+use super::error::{LogError, LogResult};
+use super::segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
+use crate::protocol::{batches, TimestampType, MAGIC_V2, NO_TIMESTAMP};
+
+/// `ListOffsetsRequest.LATEST_TIMESTAMP`: the log end offset.
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// `ListOffsetsRequest.EARLIEST_TIMESTAMP`: the log start offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// `ListOffsetsRequest.MAX_TIMESTAMP` (KIP-734): the record with the largest timestamp.
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// What the caller (the log manager) remembers about a log between runs: Kafka's
+/// `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checkpoints {
+    /// Everything below this offset is known to be flushed; recovery rescans the segment
+    /// holding it and all later ones. 0 (the default) rescans everything.
+    pub recovery_point: i64,
+    /// Offsets below this were deleted (DeleteRecords, retention).
+    pub log_start_offset: i64,
+}
+
+/// What opening the log found and repaired. Nothing is dropped silently: every truncation
+/// and every deleted file is listed here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Base offsets of the segments rescanned.
+    pub recovered_segments: Vec<i64>,
+    /// Segments whose indexes were rebuilt because they were missing or inconsistent,
+    /// with the reason.
+    pub rebuilt_indexes: Vec<(i64, String)>,
+    /// Bytes cut from torn or corrupt segment tails.
+    pub truncated_bytes: u64,
+    /// Why each truncation happened (file and byte position).
+    pub truncations: Vec<String>,
+    /// Segments after a truncated one, deleted because their data cannot follow a hole
+    /// (Kafka does the same).
+    pub deleted_segments: Vec<i64>,
+    /// Index files without a `.log`, removed.
+    pub removed_orphan_files: Vec<String>,
+}
+
+/// Kafka's `LogAppendInfo`, the parts the storage layer knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    /// The broker time stamped on the batches (`message.timestamp.type=LogAppendTime`).
+    pub log_append_time: Option<i64>,
+    pub batches: usize,
+    pub valid_bytes: usize,
+    /// Whether this append rolled a new segment.
+    pub rolled: bool,
+}
+
+/// Kafka's `FetchDataInfo`: whole entries as stored, starting with the batch holding the
+/// requested offset (which may begin before it; consumers skip the earlier records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchData {
+    pub records: Vec<u8>,
+    /// Base offset of the first entry returned (equal to the requested offset when the
+    /// result is empty).
+    pub first_offset: i64,
+    pub segment_base_offset: i64,
+    pub position: u32,
+}
+
+pub use super::segment::TimestampAndOffset;
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct Log {
+    disk: Arc<dyn Disk>,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    next_offset: i64,
+    recovery_point: i64,
+    last_flush_ms: i64,
+    recovery: RecoveryReport,
+}
+
+fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, ext))
+}
+
+impl Log {
+    /// Opens the log in `dir` (creating it if needed), recovering everything after the
+    /// recovery point: each such segment is rescanned entry by entry (length and CRC),
+    /// a torn or corrupt tail is truncated and later segments deleted, and indexes are
+    /// rebuilt. Segments before the recovery point are trusted, except that missing or
+    /// inconsistent indexes are rebuilt. Recovered data is fsynced before returning, so
+    /// the recovery point afterwards is the log end offset.
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+        checkpoints: Checkpoints,
+        now_ms: i64,
+    ) -> LogResult<Log> {
+        let dir = dir.into();
+        disk.create_dir_all(&dir)
+            .map_err(|e| LogError::io("create log dir", &dir, e))?;
+        let names = disk
+            .list_dir(&dir)
+            .map_err(|e| LogError::io("list log dir", &dir, e))?;
+        let mut report = RecoveryReport::default();
+        let mut bases = Vec::new();
+        for name in &names {
+            if let Some((base, "log")) = parse_segment_name(name) {
+                bases.push(base);
+            }
+        }
+        for name in &names {
+            if let Some((base, "index" | "timeindex")) = parse_segment_name(name) {
+                if !bases.contains(&base) {
+                    let p = dir.join(name);
+                    disk.remove_file(&p)
+                        .map_err(|e| LogError::io("remove orphan index", &p, e))?;
+                    report.removed_orphan_files.push(name.clone());
+                }
+            }
+        }
+        let params = SegmentParams {
+            index_interval_bytes: config.index_interval_bytes,
+            max_offset_index_entries: config.max_offset_index_entries(),
+            max_time_index_entries: config.max_time_index_entries(),
+        };
+        let mut segments = BTreeMap::new();
+        for &base in &bases {
+            segments.insert(base, LogSegment::open(&*disk, &dir, base, params, now_ms)?);
+        }
+        // The segment holding the recovery point and everything after it may hold data that
+        // never reached the disk: rescan them.
+        let unflushed_from = segments
+            .range(..=checkpoints.recovery_point)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        let mut to_delete_after: Option<i64> = None;
+        let mut recovered = Vec::new();
+        for (&base, seg) in segments.iter_mut() {
+            if to_delete_after.is_some() {
+                break;
+            }
+            // The segment holding the recovery point needs a rescan only if it holds data
+            // at or past it (a cleanly closed log's last segment does not).
+            let unflushed = base > unflushed_from
+                || (base == unflushed_from
+                    && (seg.index_problem().is_some()
+                        || seg
+                            .read_next_offset()
+                            .map_or(true, |next| next > checkpoints.recovery_point)));
+            if let Some(problem) = seg.index_problem() {
+                report.rebuilt_indexes.push((base, problem.to_string()));
+            } else if !unflushed {
+                continue;
+            }
+            let (truncated, why) = seg.recover()?;
+            report.recovered_segments.push(base);
+            recovered.push(base);
+            if truncated > 0 {
+                report.truncated_bytes += truncated as u64;
+                let why = why.map(|e| e.to_string()).unwrap_or_default();
+                if unflushed {
+                    report.truncations.push(format!(
+                        "{}: truncated {truncated} bytes ({why})",
+                        seg.log_path().display()
+                    ));
+                    to_delete_after = Some(base);
+                } else {
+                    // Flushed data failed its check: it is gone, say so loudly.
+                    report.truncations.push(format!(
+                        "{}: truncated {truncated} bytes of FLUSHED data ({why})",
+                        seg.log_path().display()
+                    ));
+                }
+            }
+        }
+        if let Some(after) = to_delete_after {
+            let doomed: Vec<i64> = segments.range(after + 1..).map(|(b, _)| *b).collect();
+            for b in doomed {
+                let seg = segments.remove(&b).expect("listed");
+                seg.delete(&*disk)?;
+                report.deleted_segments.push(b);
+            }
+        }
+        if segments.is_empty() {
+            let base = checkpoints.log_start_offset.max(0);
+            segments.insert(base, LogSegment::open(&*disk, &dir, base, params, now_ms)?);
+        }
+        for b in &recovered {
+            if let Some(seg) = segments.get_mut(b) {
+                seg.flush()?;
+            }
+        }
+        let (_, active) = segments.iter().next_back().expect("at least one segment");
+        let next_offset = active.read_next_offset()?;
+        let first_base = *segments.keys().next().expect("at least one segment");
+        let log_start_offset = checkpoints
+            .log_start_offset
+            .max(first_base)
+            .min(next_offset);
+        Ok(Log {
+            disk,
+            dir,
+            config,
+            segments,
+            log_start_offset,
+            next_offset,
+            recovery_point: next_offset,
+            last_flush_ms: now_ms,
+            recovery: report,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Changes the config (dynamic topic config); takes effect on the next append/roll.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record gets (LEO).
+    pub fn log_end_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Everything below this offset has been fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// What to remember for the next [`Log::open`].
+    pub fn checkpoints(&self) -> Checkpoints {
+        Checkpoints {
+            recovery_point: self.recovery_point,
+            log_start_offset: self.log_start_offset,
+        }
+    }
+
+    /// What the last open found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Total bytes in all `.log` files.
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size() as u64).sum()
+    }
+
+    pub fn num_segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Segments in offset order.
+    pub fn segments(&self) -> impl Iterator<Item = &LogSegment> {
+        self.segments.values()
+    }
+
+    pub fn active_segment(&self) -> &LogSegment {
+        self.segments.values().next_back().expect("never empty")
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments.values_mut().next_back().expect("never empty")
+    }
+
+    fn params(&self) -> SegmentParams {
+        SegmentParams {
+            index_interval_bytes: self.config.index_interval_bytes,
+            max_offset_index_entries: self.config.max_offset_index_entries(),
+            max_time_index_entries: self.config.max_time_index_entries(),
+        }
+    }
+
+    /// Checks every entry of an append (framing, CRC, `max.message.bytes`) and returns
+    /// their headers. Positions in errors are within `records`.
+    fn validate(&self, records: &[u8]) -> LogResult<Vec<EntryHeader>> {
+        let mut headers = Vec::new();
+        let mut iter = batches(records, 0);
+        for entry in iter.by_ref() {
+            let b = entry.map_err(|e| LogError::InvalidRecords {
+                position: e.position,
+                detail: e.to_string(),
+            })?;
+            b.ensure_valid().map_err(|e| LogError::InvalidRecords {
+                position: e.position,
+                detail: e.to_string(),
+            })?;
+            if b.size_in_bytes() > self.config.max_message_bytes as usize {
+                return Err(LogError::RecordTooLarge {
+                    size: b.size_in_bytes(),
+                    max_message_bytes: self.config.max_message_bytes,
+                });
+            }
+            let last = b.last_offset();
+            headers.push(EntryHeader {
+                position: b.position() as u32,
+                size: b.size_in_bytes() as u32,
+                magic: b.magic(),
+                base_offset: b.base_offset_hint().unwrap_or(last),
+                last_offset: last,
+                max_timestamp: b.max_timestamp(),
+            });
+        }
+        if records.len() > self.config.segment_bytes as usize {
+            return Err(LogError::RecordBatchTooLarge {
+                size: records.len(),
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+        Ok(headers)
+    }
+
+    /// Appends records produced to this leader (Kafka's `appendAsLeader`): validates every
+    /// batch (a CRC failure is rejected, naming the byte), assigns offsets from the log end
+    /// offset, stamps `leader_epoch` and, with `message.timestamp.type=LogAppendTime`,
+    /// `now_ms` as the batch timestamp. `records` is rewritten in place with what was stored.
+    pub fn append_as_leader(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> LogResult<LogAppendInfo> {
+        let mut headers = self.validate(records)?;
+        let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut next = self.next_offset;
+        for h in headers.iter_mut() {
+            if h.magic != MAGIC_V2 {
+                return Err(LogError::InvalidRecords {
+                    position: h.position as u64,
+                    detail: format!(
+                        "magic {} entries need up-conversion before a leader append; only v2 batches are accepted",
+                        h.magic
+                    ),
+                });
+            }
+            let e = &mut records[h.position as usize..(h.position + h.size) as usize];
+            let delta = h.last_offset - h.base_offset;
+            e[0..8].copy_from_slice(&next.to_be_bytes());
+            e[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+            if log_append {
+                let attrs = u16::from_be_bytes([e[21], e[22]]) | 0x08;
+                e[21..23].copy_from_slice(&attrs.to_be_bytes());
+                e[35..43].copy_from_slice(&now_ms.to_be_bytes());
+                let crc = crc32c::crc32c(&e[21..]);
+                e[17..21].copy_from_slice(&crc.to_be_bytes());
+                h.max_timestamp = now_ms;
+            }
+            h.base_offset = next;
+            h.last_offset = next + delta;
+            next = h.last_offset + 1;
+        }
+        let mut info = self.append_validated(records, &headers, now_ms)?;
+        info.log_append_time = log_append.then_some(now_ms);
+        Ok(info)
+    }
+
+    /// Appends records replicated from the leader (Kafka's `appendAsFollower`): offsets are
+    /// kept as they are, must start at or after the log end offset and increase.
+    pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> LogResult<LogAppendInfo> {
+        let headers = self.validate(records)?;
+        let mut prev = self.next_offset - 1;
+        for h in &headers {
+            if h.base_offset <= prev {
+                return Err(LogError::UnexpectedAppendOffset {
+                    first_offset: h.base_offset,
+                    log_end_offset: self.next_offset,
+                    detail: format!(
+                        "entry at byte {} starts at offset {} but offsets up to {prev} are taken",
+                        h.position, h.base_offset
+                    ),
+                });
+            }
+            prev = h.last_offset;
+        }
+        self.append_validated(records, &headers, now_ms)
+    }
+
+    fn append_validated(
+        &mut self,
+        records: &[u8],
+        headers: &[EntryHeader],
+        now_ms: i64,
+    ) -> LogResult<LogAppendInfo> {
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(LogAppendInfo {
+                first_offset: self.next_offset,
+                last_offset: self.next_offset - 1,
+                max_timestamp: NO_TIMESTAMP,
+                offset_of_max_timestamp: -1,
+                log_append_time: None,
+                batches: 0,
+                valid_bytes: 0,
+                rolled: false,
+            });
+        };
+        let mut max_timestamp = NO_TIMESTAMP;
+        let mut offset_of_max = first.last_offset;
+        for h in headers {
+            if h.max_timestamp > max_timestamp {
+                max_timestamp = h.max_timestamp;
+                offset_of_max = h.last_offset;
+            }
+        }
+        let roll_ms = self.config.segment_ms - self.config.segment_jitter_ms;
+        let rolled = self.active_segment().should_roll(
+            self.config.segment_bytes,
+            roll_ms,
+            records.len() as u32,
+            max_timestamp,
+            last.last_offset,
+            now_ms,
+        );
+        if rolled {
+            self.roll(first.base_offset.max(self.next_offset), now_ms)?;
+        }
+        self.active_mut().append(records, now_ms)?;
+        self.next_offset = last.last_offset + 1;
+        if self.next_offset - self.recovery_point >= self.config.flush_messages {
+            self.flush(now_ms)?;
+        }
+        Ok(LogAppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset,
+            max_timestamp,
+            offset_of_max_timestamp: offset_of_max,
+            log_append_time: None,
+            batches: headers.len(),
+            valid_bytes: records.len(),
+            rolled,
+        })
+    }
+
+    /// Closes the active segment and starts a new one at `base` (Kafka's `roll`). The old
+    /// segment is fsynced (Kafka schedules that flush right after the roll), so the
+    /// recovery point moves to the new segment.
+    pub fn roll(&mut self, base: i64, now_ms: i64) -> LogResult<()> {
+        let base = base.max(self.next_offset);
+        let active_base = self.active_segment().base_offset();
+        if self.active_segment().is_empty() {
+            if active_base == base {
+                return Ok(());
+            }
+            // An empty active segment is replaced rather than kept.
+            let seg = self.segments.remove(&active_base).expect("active");
+            seg.delete(&*self.disk)?;
+        } else {
+            self.active_mut().on_become_inactive()?;
+            self.flush(now_ms)?;
+        }
+        let seg = LogSegment::open(&*self.disk, &self.dir, base, self.params(), now_ms)?;
+        self.segments.insert(base, seg);
+        Ok(())
+    }
+
+    /// Reads whole entries starting with the one holding `start_offset`: up to `max_bytes`
+    /// but always at least one entry (KIP-74), none holding offsets `>= max_offset_exclusive`
+    /// (the high watermark for consumers; the log end offset for followers). Every entry
+    /// returned passed its CRC check. Like Kafka, one call reads from one segment.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<FetchData> {
+        if start_offset < self.log_start_offset || start_offset > self.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: start_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.next_offset,
+            });
+        }
+        let max_excl = max_offset_exclusive.min(self.next_offset);
+        let empty = |seg: i64| FetchData {
+            records: Vec::new(),
+            first_offset: start_offset,
+            segment_base_offset: seg,
+            position: 0,
+        };
+        if start_offset >= max_excl {
+            return Ok(empty(self.active_segment().base_offset()));
+        }
+        let from = self
+            .segments
+            .range(..=start_offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        for (&base, seg) in self.segments.range(from..) {
+            if let Some(r) = seg.read(start_offset, max_bytes, max_excl)? {
+                return Ok(FetchData {
+                    first_offset: if r.records.is_empty() {
+                        start_offset
+                    } else {
+                        r.first_offset
+                    },
+                    records: r.records,
+                    segment_base_offset: base,
+                    position: r.position,
+                });
+            }
+        }
+        Ok(empty(self.active_segment().base_offset()))
+    }
+
+    /// ListOffsets (Kafka's `fetchOffsetByTimestamp`): the earliest record whose timestamp
+    /// is `>= timestamp`, or `None` if there is none; [`EARLIEST_TIMESTAMP`],
+    /// [`LATEST_TIMESTAMP`] and [`MAX_TIMESTAMP`] as in Kafka.
+    pub fn fetch_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> LogResult<Option<TimestampAndOffset>> {
+        match timestamp {
+            EARLIEST_TIMESTAMP => {
+                return Ok(Some(TimestampAndOffset {
+                    timestamp: NO_TIMESTAMP,
+                    offset: self.log_start_offset,
+                }))
+            }
+            LATEST_TIMESTAMP => {
+                return Ok(Some(TimestampAndOffset {
+                    timestamp: NO_TIMESTAMP,
+                    offset: self.next_offset,
+                }))
+            }
+            MAX_TIMESTAMP => {
+                let best = self
+                    .segments
+                    .values()
+                    .filter(|s| !s.is_empty())
+                    .max_by_key(|s| s.largest_timestamp());
+                return Ok(best.and_then(|s| {
+                    let t = s.time_index().last_entry();
+                    (s.largest_timestamp() != NO_TIMESTAMP).then_some(TimestampAndOffset {
+                        timestamp: s.largest_timestamp(),
+                        offset: if t.timestamp == s.largest_timestamp() {
+                            t.offset
+                        } else {
+                            s.offset_of_max_timestamp()
+                        },
+                    })
+                }));
+            }
+            _ => {}
+        }
+        for seg in self.segments.values() {
+            if seg.largest_timestamp() < timestamp {
+                continue;
+            }
+            if let Some(found) = seg.find_offset_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every record at offset `>= offset` (follower truncation, Kafka's
+    /// `truncateTo`). Whole batches go: the new log end offset is the end of the last batch
+    /// that lies entirely below `offset`. Returns whether anything was removed.
+    pub fn truncate_to(&mut self, offset: i64) -> LogResult<bool> {
+        if offset >= self.next_offset {
+            return Ok(false);
+        }
+        if offset < self.log_start_offset {
+            self.truncate_fully_and_start_at(offset)?;
+            return Ok(true);
+        }
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for b in doomed {
+            if self.segments.len() == 1 {
+                break;
+            }
+            let seg = self.segments.remove(&b).expect("listed");
+            seg.delete(&*self.disk)?;
+        }
+        let active = self.active_mut();
+        active.truncate_to(offset)?;
+        self.next_offset = self.active_segment().read_next_offset()?;
+        self.recovery_point = self.recovery_point.min(self.next_offset);
+        self.log_start_offset = self.log_start_offset.min(self.next_offset);
+        Ok(true)
+    }
+
+    /// Deletes everything and restarts the log empty at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`, used when a follower is far behind the leader's start).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> LogResult<()> {
+        let all: Vec<i64> = self.segments.keys().copied().collect();
+        for b in all {
+            let seg = self.segments.remove(&b).expect("listed");
+            seg.delete(&*self.disk)?;
+        }
+        let seg = LogSegment::open(&*self.disk, &self.dir, offset, self.params(), 0)?;
+        self.segments.insert(offset, seg);
+        self.next_offset = offset;
+        self.log_start_offset = offset;
+        self.recovery_point = offset;
+        Ok(())
+    }
+
+    /// Moves the log start offset forward (DeleteRecords; the caller checks it against the
+    /// high watermark). Segments wholly below it go at the next retention pass.
+    pub fn increment_log_start_offset(&mut self, offset: i64) -> LogResult<()> {
+        if offset > self.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.next_offset,
+            });
+        }
+        self.log_start_offset = self.log_start_offset.max(offset);
+        Ok(())
+    }
+
+    /// Retention (Kafka's `deleteOldSegments`) with no replication bound: see
+    /// [`Log::delete_old_segments_below`].
+    pub fn delete_old_segments(&mut self, now_ms: i64) -> LogResult<Vec<i64>> {
+        self.delete_old_segments_below(now_ms, i64::MAX)
+    }
+
+    /// Deletes whole segments, oldest first, that breach `retention.ms` (by their largest
+    /// timestamp), `retention.bytes` (total size), or lie entirely below the log start
+    /// offset. The active segment is never deleted, nor a segment holding offsets at or
+    /// above `high_watermark` (uncommitted data is not retention's to remove). The log start
+    /// offset advances to the first remaining segment. Returns the deleted base offsets.
+    pub fn delete_old_segments_below(
+        &mut self,
+        now_ms: i64,
+        high_watermark: i64,
+    ) -> LogResult<Vec<i64>> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let mut total = self.size_in_bytes() as i64;
+        let mut deleted = Vec::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let Some(&next_base) = bases.get(i + 1) else {
+                break; // the active segment
+            };
+            if next_base > high_watermark {
+                break;
+            }
+            let seg = &self.segments[&base];
+            let by_start = next_base <= self.log_start_offset;
+            let by_time = self.config.retention_ms >= 0
+                && now_ms - seg.retention_timestamp() > self.config.retention_ms;
+            let by_size = self.config.retention_bytes >= 0
+                && total - seg.size() as i64 >= self.config.retention_bytes;
+            if !(by_start || by_time || by_size) {
+                break;
+            }
+            total -= seg.size() as i64;
+            let seg = self.segments.remove(&base).expect("listed");
+            seg.delete(&*self.disk)?;
+            deleted.push(base);
+        }
+        let first = *self.segments.keys().next().expect("never empty");
+        self.log_start_offset = self.log_start_offset.max(first);
+        Ok(deleted)
+    }
+
+    /// Flushes if `flush.ms` has passed since the last flush and something is unflushed
+    /// (Kafka's scheduled `flushDirtyLogs`). Returns whether it flushed.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> LogResult<bool> {
+        if self.next_offset > self.recovery_point
+            && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
+        {
+            self.flush(now_ms)?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Fsyncs every segment that may hold unflushed data and moves the recovery point to
+    /// the log end offset.
+    pub fn flush(&mut self, now_ms: i64) -> LogResult<()> {
+        let from = self
+            .segments
+            .range(..=self.recovery_point)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
+            seg.flush()?;
+        }
+        self.recovery_point = self.next_offset;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Clean shutdown: the active segment's time index gets its final entry, everything
+    /// is flushed. Returns what to pass to the next [`Log::open`] (which then rescans
+    /// nothing).
+    pub fn close(mut self, now_ms: i64) -> LogResult<Checkpoints> {
+        self.active_mut().on_become_inactive()?;
+        self.flush(now_ms)?;
+        Ok(self.checkpoints())
+    }
+
+    /// Deletes the whole log directory (topic deletion).
+    pub fn delete(self) -> LogResult<()> {
+        let dir = self.dir.clone();
+        let disk = self.disk.clone();
+        drop(self);
+        disk.remove_dir_all(&dir)
+            .map_err(|e| LogError::io("delete log dir", &dir, e))
+    }
+
+    /// Path of a segment file in this log (`.log`, `.index`, `.timeindex`).
+    pub fn segment_path(&self, base_offset: i64, suffix: &str) -> PathBuf {
+        self.dir.join(segment_file_name(base_offset, suffix))
+    }
+}

@@ -1,0 +1,813 @@
+//! `LogSegment`: one `.log` file of whole log entries plus its `.index` and `.timeindex`.
+
+use std::path::{Path, PathBuf};
+
+use super::disk::{Disk, DiskFile, OpenMode};
+use super::error::{LogError, LogResult};
+use super::index::{OffsetIndex, TimeIndex};
+use crate::protocol::records::V2_RECORDS;
+use crate::protocol::{
+    batches, BatchRef, Compression, DecodeError, DecodeErrorKind, TimestampType, LOG_OVERHEAD,
+    MAGIC_V0, MAGIC_V1, MAGIC_V2, NO_TIMESTAMP,
+};
+
+/// Chunk size for scanning a segment (recovery reads larger chunks).
+const SCAN_CHUNK: usize = 8 * 1024;
+const RECOVERY_CHUNK: usize = 1024 * 1024;
+
+/// `<20-digit base offset>.<suffix>`, Kafka's segment file naming.
+pub fn segment_file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+/// The framing of one log entry, read without the body: enough to find offsets and
+/// timestamps while scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryHeader {
+    /// Byte position of the entry in its segment.
+    pub position: u32,
+    /// Whole entry size, `LOG_OVERHEAD` included.
+    pub size: u32,
+    pub magic: u8,
+    /// First offset (v2, legacy uncompressed); for a legacy compressed wrapper, which only
+    /// records its last inner offset, this equals `last_offset`.
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+impl EntryHeader {
+    pub fn next_position(&self) -> u32 {
+        self.position + self.size
+    }
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// Parses an entry header from `b` (which starts at file position `position`). Returns
+/// `Ok(None)` if `b` is too short to hold the header; a malformed header is an error.
+fn parse_header(b: &[u8], position: u32) -> Result<Option<EntryHeader>, DecodeError> {
+    if b.len() < LOG_OVERHEAD + 5 {
+        return Ok(None);
+    }
+    let offset = be_i64(b, 0);
+    let size = be_i32(b, 8);
+    let magic = b[16];
+    let (need, min) = match magic {
+        MAGIC_V2 => (43, 61),
+        MAGIC_V1 => (26, LOG_OVERHEAD + 22),
+        MAGIC_V0 => (17, LOG_OVERHEAD + 14),
+        _ => {
+            return Err(DecodeError::new(
+                position as u64 + 16,
+                DecodeErrorKind::UnknownMagic(magic as i8),
+            ))
+        }
+    };
+    if size < 0 || size as usize + LOG_OVERHEAD < min {
+        return Err(DecodeError::new(
+            position as u64 + 8,
+            DecodeErrorKind::BadLength {
+                field: "batch size",
+                value: size as i64,
+            },
+        ));
+    }
+    if b.len() < need {
+        return Ok(None);
+    }
+    let (last_offset, max_timestamp) = match magic {
+        MAGIC_V2 => (offset + be_i32(b, 23) as i64, be_i64(b, 35)),
+        MAGIC_V1 => (offset, be_i64(b, 18)),
+        _ => (offset, NO_TIMESTAMP),
+    };
+    Ok(Some(EntryHeader {
+        position,
+        size: size as u32 + LOG_OVERHEAD as u32,
+        magic,
+        base_offset: offset,
+        last_offset,
+        max_timestamp,
+    }))
+}
+
+/// Reads entry headers one after another from a position, a chunk at a time.
+struct HeaderScanner<'a> {
+    file: &'a dyn DiskFile,
+    end: u32,
+    buf: Vec<u8>,
+    buf_pos: u32,
+    pos: u32,
+}
+
+impl<'a> HeaderScanner<'a> {
+    fn new(file: &'a dyn DiskFile, start: u32, end: u32) -> Self {
+        HeaderScanner {
+            file,
+            end,
+            buf: Vec::new(),
+            buf_pos: start,
+            pos: start,
+        }
+    }
+
+    /// The next header; `Ok(None)` at the end. An entry that runs past `end` is reported
+    /// as truncated.
+    fn next(&mut self) -> LogResult<Option<EntryHeader>> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        for attempt in 0..2 {
+            let off = (self.pos - self.buf_pos) as usize;
+            let avail = if off <= self.buf.len() {
+                &self.buf[off..]
+            } else {
+                &[][..]
+            };
+            match parse_header(avail, self.pos) {
+                Ok(Some(h)) => {
+                    if h.position as u64 + h.size as u64 > self.end as u64 {
+                        return Err(LogError::corrupt(
+                            self.file.path(),
+                            &DecodeError::truncated(
+                                h.position as u64,
+                                h.size as u64,
+                                (self.end - h.position) as u64,
+                            ),
+                        ));
+                    }
+                    self.pos = h.next_position();
+                    return Ok(Some(h));
+                }
+                Ok(None) if attempt == 0 => {
+                    let len = SCAN_CHUNK.min((self.end - self.pos) as usize);
+                    self.buf.resize(len, 0);
+                    self.file
+                        .read_exact_at(&mut self.buf, self.pos as u64)
+                        .map_err(|e| LogError::io("read", self.file.path(), e))?;
+                    self.buf_pos = self.pos;
+                }
+                Ok(None) => {
+                    return Err(LogError::corrupt(
+                        self.file.path(),
+                        &DecodeError::truncated(
+                            self.pos as u64,
+                            LOG_OVERHEAD as u64 + 5,
+                            (self.end - self.pos) as u64,
+                        ),
+                    ))
+                }
+                Err(e) => return Err(LogError::corrupt(self.file.path(), &e)),
+            }
+        }
+        unreachable!("the second attempt always returns")
+    }
+}
+
+/// ListOffsets' answer: a record's timestamp and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampAndOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// Reads a zigzag varint at `*pos`, advancing it; `None` past the end or if too long.
+fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut v: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+/// Within one validated entry, the first record with timestamp `>= target` at offset
+/// `>= min_offset`. Uncompressed v2 batches are walked record by record (only the
+/// timestamp and offset deltas are decoded); for compressed and legacy entries the
+/// batch's own first offset and max timestamp stand in (never later than the exact answer).
+pub(crate) fn first_record_at_or_after(
+    entry: &[u8],
+    target: i64,
+    min_offset: i64,
+) -> Option<TimestampAndOffset> {
+    let b = BatchRef::parse(entry, 0).ok().flatten()?;
+    let base = b.base_offset_hint().unwrap_or(b.last_offset());
+    if b.max_timestamp() < target || b.last_offset() < min_offset {
+        return None;
+    }
+    let batch_level = Some(TimestampAndOffset {
+        timestamp: b.max_timestamp(),
+        offset: base.max(min_offset),
+    });
+    let uncompressed = matches!(b.compression(), Ok(Compression::None));
+    if b.magic() != MAGIC_V2
+        || !uncompressed
+        || b.timestamp_type() == Some(TimestampType::LogAppendTime)
+    {
+        return batch_level;
+    }
+    let base_ts = b.base_timestamp().unwrap_or(NO_TIMESTAMP);
+    let count = b.record_count_hint().unwrap_or(0);
+    let mut pos = V2_RECORDS;
+    for _ in 0..count {
+        let len = read_varint(entry, &mut pos)?;
+        let start = pos;
+        pos += 1; // attributes
+        let ts = base_ts + read_varint(entry, &mut pos)?;
+        let off = base + read_varint(entry, &mut pos)?;
+        if ts >= target && off >= min_offset {
+            return Some(TimestampAndOffset {
+                timestamp: ts,
+                offset: off,
+            });
+        }
+        pos = start + usize::try_from(len).ok()?;
+    }
+    None
+}
+
+/// What [`LogSegment::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRead {
+    /// Whole entries, as stored.
+    pub records: Vec<u8>,
+    /// Position of the first entry in the segment file.
+    pub position: u32,
+    /// First offset of the first entry (its base offset).
+    pub first_offset: i64,
+}
+
+/// One segment: the `.log` plus its two indexes.
+#[derive(Debug)]
+pub struct LogSegment {
+    base_offset: i64,
+    log: Box<dyn DiskFile>,
+    log_path: PathBuf,
+    size: u32,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    index_interval_bytes: u32,
+    bytes_since_last_index_entry: u32,
+    max_timestamp_so_far: i64,
+    offset_of_max_timestamp_so_far: i64,
+    /// Max timestamp of the first batch: what `segment.ms` counts from (Kafka's
+    /// `rollingBasedTimestamp`); `None` for an empty segment.
+    rolling_based_timestamp: Option<i64>,
+    /// When the segment was created or loaded, for `segment.ms` on batches without
+    /// timestamps.
+    created_ms: i64,
+    /// Time of the last append (Kafka uses the file's mtime): retention's fallback for
+    /// batches without timestamps.
+    last_modified_ms: i64,
+    /// Why the indexes could not be trusted on open (`None`: consistent).
+    index_problem: Option<String>,
+}
+
+/// Parameters a segment needs from the log config.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentParams {
+    pub index_interval_bytes: u32,
+    pub max_offset_index_entries: usize,
+    pub max_time_index_entries: usize,
+}
+
+impl LogSegment {
+    /// Opens (or creates) the segment with `base_offset` in `dir`. The indexes are loaded
+    /// and sanity-checked; if they cannot be trusted, [`LogSegment::index_problem`] says
+    /// why and the caller must [`recover`](LogSegment::recover) the segment.
+    pub fn open(
+        disk: &dyn Disk,
+        dir: &Path,
+        base_offset: i64,
+        params: SegmentParams,
+        now_ms: i64,
+    ) -> LogResult<LogSegment> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let log = disk
+            .open(&log_path, OpenMode::Create)
+            .map_err(|e| LogError::io("open segment", &log_path, e))?;
+        let size = log.len().map_err(|e| LogError::io("stat", &log_path, e))?;
+        let size = u32::try_from(size).map_err(|_| LogError::Corrupt {
+            path: log_path.clone(),
+            position: u32::MAX as u64,
+            detail: format!("segment is {size} bytes, larger than 2^32"),
+        })?;
+        let (offset_index, p1) = OffsetIndex::open(
+            disk,
+            &dir.join(segment_file_name(base_offset, "index")),
+            base_offset,
+            params.max_offset_index_entries,
+            size,
+        )?;
+        let (time_index, p2) = TimeIndex::open(
+            disk,
+            &dir.join(segment_file_name(base_offset, "timeindex")),
+            base_offset,
+            params.max_time_index_entries,
+        )?;
+        let index_problem = match (p1, p2) {
+            // A new, empty segment has nothing to index.
+            (Some(_), Some(_)) if size == 0 => None,
+            (Some(p), _) => Some(format!("{}: {p}", offset_index.path().display())),
+            (None, Some(p)) => Some(format!("{}: {p}", time_index.path().display())),
+            (None, None) => None,
+        };
+        let last_time = time_index.last_entry();
+        let mut seg = LogSegment {
+            base_offset,
+            log,
+            log_path,
+            size,
+            offset_index,
+            time_index,
+            index_interval_bytes: params.index_interval_bytes,
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: last_time.timestamp,
+            offset_of_max_timestamp_so_far: last_time.offset,
+            rolling_based_timestamp: None,
+            created_ms: now_ms,
+            last_modified_ms: now_ms,
+            index_problem,
+        };
+        if size > 0 && seg.index_problem.is_none() {
+            let first = HeaderScanner::new(seg.log.as_ref(), 0, size).next();
+            match first.and_then(|h| {
+                seg.rolling_based_timestamp = h.map(|h| h.max_timestamp);
+                seg.reload_tail_state()
+            }) {
+                Ok(()) => {}
+                Err(e) => seg.index_problem = Some(e.to_string()),
+            }
+        }
+        Ok(seg)
+    }
+
+    /// Re-derives the state the index rule carries between appends from the last index
+    /// entries and the entries after them, so appends after a reopen or a truncation
+    /// index exactly as if there had been no interruption.
+    fn reload_tail_state(&mut self) -> LogResult<()> {
+        let last_time = self.time_index.last_entry();
+        self.max_timestamp_so_far = last_time.timestamp;
+        self.offset_of_max_timestamp_so_far = last_time.offset;
+        self.bytes_since_last_index_entry = 0;
+        let from = self.offset_index.last_entry().position;
+        let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        while let Some(h) = scan.next()? {
+            if h.max_timestamp > self.max_timestamp_so_far {
+                self.max_timestamp_so_far = h.max_timestamp;
+                self.offset_of_max_timestamp_so_far = h.last_offset;
+            }
+            self.bytes_since_last_index_entry += h.size;
+        }
+        Ok(())
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Bytes in the `.log` file.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    /// Why the indexes were found untrustworthy when the segment was opened.
+    pub fn index_problem(&self) -> Option<&str> {
+        self.index_problem.as_deref()
+    }
+
+    /// Largest timestamp of any batch in the segment (`NO_TIMESTAMP` if none); what
+    /// `retention.ms` compares against.
+    pub fn largest_timestamp(&self) -> i64 {
+        self.max_timestamp_so_far
+    }
+
+    /// Offset of the batch holding [`LogSegment::largest_timestamp`].
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp_so_far
+    }
+
+    /// What `retention.ms` measures age from: the largest timestamp, or the last append
+    /// time for a segment without timestamps (Kafka's `largestTimestamp` falls back to the
+    /// file's modification time).
+    pub fn retention_timestamp(&self) -> i64 {
+        if self.max_timestamp_so_far >= 0 {
+            self.max_timestamp_so_far
+        } else {
+            self.last_modified_ms
+        }
+    }
+
+    /// Whether `offset` can be stored relative to this segment (Kafka keeps relative
+    /// offsets within `Integer.MAX_VALUE`); if not the log must roll.
+    pub fn can_convert_to_relative_offset(&self, offset: i64) -> bool {
+        offset >= self.base_offset && offset - self.base_offset <= i32::MAX as i64
+    }
+
+    /// Kafka's `LogSegment.shouldRoll`: the append of `append_size` bytes whose last offset
+    /// is `last_offset` must go to a new segment if this one would exceed `segment_bytes`,
+    /// is older than `roll_ms` (`segment.ms` minus jitter) by its first batch's timestamp,
+    /// has a full index, or cannot hold `last_offset` as a relative offset.
+    pub fn should_roll(
+        &self,
+        segment_bytes: u32,
+        roll_ms: i64,
+        append_size: u32,
+        max_timestamp_in_append: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> bool {
+        if self.is_empty() {
+            return !self.can_convert_to_relative_offset(last_offset);
+        }
+        let reached_time = match self.rolling_based_timestamp {
+            Some(ts) if ts >= 0 => max_timestamp_in_append - ts > roll_ms,
+            _ => now_ms - self.created_ms > roll_ms,
+        };
+        self.size as u64 + append_size as u64 > segment_bytes as u64
+            || reached_time
+            || self.offset_index.is_full()
+            || self.time_index.is_full()
+            || !self.can_convert_to_relative_offset(last_offset)
+    }
+
+    /// Appends whole, validated entries (`records`) and maintains the sparse indexes: an
+    /// offset-index entry (and a time-index entry if the max timestamp grew) whenever more
+    /// than `index.interval.bytes` were appended since the last one, one decision per batch.
+    pub fn append(&mut self, records: &[u8], now_ms: i64) -> LogResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.last_modified_ms = now_ms;
+        let start = self.size;
+        let new_size = start as u64 + records.len() as u64;
+        if new_size > u32::MAX as u64 {
+            return Err(LogError::RecordBatchTooLarge {
+                size: records.len(),
+                segment_bytes: u32::MAX,
+            });
+        }
+        self.log
+            .write_at(records, start as u64)
+            .map_err(|e| LogError::io("append", &self.log_path, e))?;
+        self.size = new_size as u32;
+        let mut pos = start;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let h = parse_header(rest, pos)
+                .ok()
+                .flatten()
+                .expect("append takes validated entries");
+            self.index_entry(&h)?;
+            pos += h.size;
+            rest = &rest[h.size as usize..];
+        }
+        Ok(())
+    }
+
+    /// The per-batch index rule, shared by append and recovery so a rebuilt index is
+    /// identical to the one built by appending.
+    fn index_entry(&mut self, h: &EntryHeader) -> LogResult<()> {
+        if self.rolling_based_timestamp.is_none() {
+            self.rolling_based_timestamp = Some(h.max_timestamp);
+        }
+        if h.max_timestamp > self.max_timestamp_so_far {
+            self.max_timestamp_so_far = h.max_timestamp;
+            self.offset_of_max_timestamp_so_far = h.last_offset;
+        }
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            self.offset_index.append(h.last_offset, h.position)?;
+            self.time_index.maybe_append(
+                self.max_timestamp_so_far,
+                self.offset_of_max_timestamp_so_far,
+                false,
+            )?;
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += h.size;
+        Ok(())
+    }
+
+    /// Kafka's `translateOffset`: the first entry at or after `start_position` whose last
+    /// offset is `>= offset` (index lookup, then a short scan). `None` if the segment has
+    /// none.
+    pub fn translate_offset(
+        &self,
+        offset: i64,
+        start_position: u32,
+    ) -> LogResult<Option<EntryHeader>> {
+        let from = self
+            .offset_index
+            .lookup(offset)
+            .position
+            .max(start_position);
+        let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        while let Some(h) = scan.next()? {
+            if h.last_offset >= offset {
+                return Ok(Some(h));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads whole entries starting with the one holding `start_offset`, up to `max_bytes`
+    /// (but at least one entry, KIP-74), stopping before any entry whose last offset
+    /// reaches `max_offset_exclusive`. Every entry returned has passed its checksum
+    /// check; a bad one is an error naming the file and position. `None` if no entry of
+    /// this segment holds `start_offset` or later.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<Option<SegmentRead>> {
+        let Some(first) = self.translate_offset(start_offset, 0)? else {
+            return Ok(None);
+        };
+        if first.last_offset >= max_offset_exclusive {
+            return Ok(Some(SegmentRead {
+                records: Vec::new(),
+                position: first.position,
+                first_offset: first.base_offset,
+            }));
+        }
+        let available = (self.size - first.position) as usize;
+        let want = max_bytes.max(first.size as usize).min(available);
+        let mut buf = vec![0u8; want];
+        self.log
+            .read_exact_at(&mut buf, first.position as u64)
+            .map_err(|e| LogError::io("read", &self.log_path, e))?;
+        let mut keep = 0;
+        for entry in batches(&buf, first.position as u64) {
+            let b = match entry {
+                Ok(b) => b,
+                // Cut by max_bytes: stop before the partial entry.
+                Err(DecodeError {
+                    kind: DecodeErrorKind::Truncated { needed, .. },
+                    position,
+                }) if position > first.position as u64 && position + needed <= self.size as u64 => {
+                    break
+                }
+                Err(e) => return Err(LogError::corrupt(&self.log_path, &e)),
+            };
+            if b.last_offset() >= max_offset_exclusive {
+                break;
+            }
+            b.ensure_valid()
+                .map_err(|e| LogError::corrupt(&self.log_path, &e))?;
+            keep += b.size_in_bytes();
+        }
+        buf.truncate(keep);
+        Ok(Some(SegmentRead {
+            records: buf,
+            position: first.position,
+            first_offset: first.base_offset,
+        }))
+    }
+
+    /// The offset after the last entry (the base offset if empty): from the last index
+    /// entry, scan to the end (Kafka's `readNextOffset`).
+    pub fn read_next_offset(&self) -> LogResult<i64> {
+        let last = self.offset_index.last_entry();
+        let mut scan = HeaderScanner::new(self.log.as_ref(), last.position, self.size);
+        let mut next = self.base_offset;
+        while let Some(h) = scan.next()? {
+            next = h.last_offset + 1;
+        }
+        Ok(next)
+    }
+
+    /// Kafka's `findOffsetByTimestamp`: the first record at offset `>= start_offset` whose
+    /// timestamp is `>= timestamp`. The time index gives where to start (all batches
+    /// before its entry's offset have smaller timestamps), then batches are scanned by
+    /// their max timestamp and the first qualifying one is looked into.
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+        start_offset: i64,
+    ) -> LogResult<Option<TimestampAndOffset>> {
+        let from_offset = self.time_index.lookup(timestamp).offset.max(start_offset);
+        let from = self.offset_index.lookup(from_offset).position;
+        let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        while let Some(h) = scan.next()? {
+            if h.max_timestamp >= timestamp && h.last_offset >= start_offset {
+                let entry = self.read_entry(&h)?;
+                if let Some(found) = first_record_at_or_after(&entry, timestamp, start_offset) {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads one whole entry (validated) whose header was found by a scan.
+    pub fn read_entry(&self, h: &EntryHeader) -> LogResult<Vec<u8>> {
+        let mut buf = vec![0u8; h.size as usize];
+        self.log
+            .read_exact_at(&mut buf, h.position as u64)
+            .map_err(|e| LogError::io("read", &self.log_path, e))?;
+        match BatchRef::parse(&buf, h.position as u64) {
+            Ok(Some(b)) => b
+                .ensure_valid()
+                .map_err(|e| LogError::corrupt(&self.log_path, &e))?,
+            Ok(None) => unreachable!("entries are never empty"),
+            Err(e) => return Err(LogError::corrupt(&self.log_path, &e)),
+        }
+        Ok(buf)
+    }
+
+    /// Kafka's `LogSegment.recover`: rescans the whole `.log`, checking every entry's
+    /// framing and checksum, rebuilds both indexes from scratch and truncates the file at
+    /// the first bad or torn entry. Returns the number of bytes truncated and, if any, the
+    /// error that stopped the scan (naming file and position).
+    pub fn recover(&mut self) -> LogResult<(u32, Option<LogError>)> {
+        self.offset_index.reset()?;
+        self.time_index.reset()?;
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp_so_far = NO_TIMESTAMP;
+        self.offset_of_max_timestamp_so_far = self.base_offset;
+        self.rolling_based_timestamp = None;
+        let mut valid: u32 = 0;
+        let mut stop: Option<LogError> = None;
+        let mut buf = Vec::new();
+        let mut prev_last: Option<i64> = None;
+        'chunks: while valid < self.size {
+            let remaining = (self.size - valid) as usize;
+            // Make sure the chunk holds at least the next entry if it is larger.
+            let mut want = RECOVERY_CHUNK.min(remaining);
+            if remaining >= LOG_OVERHEAD {
+                let mut head = [0u8; LOG_OVERHEAD];
+                self.log
+                    .read_exact_at(&mut head, valid as u64)
+                    .map_err(|e| LogError::io("read", &self.log_path, e))?;
+                let size = be_i32(&head, 8);
+                if size > 0 {
+                    want = want.max((size as usize + LOG_OVERHEAD).min(remaining));
+                }
+            }
+            buf.resize(want, 0);
+            self.log
+                .read_exact_at(&mut buf, valid as u64)
+                .map_err(|e| LogError::io("read", &self.log_path, e))?;
+            let mut iter = batches(&buf, valid as u64);
+            let mut consumed_in_chunk = 0usize;
+            for entry in iter.by_ref() {
+                let check = entry.and_then(|b| b.ensure_valid().map(|_| b));
+                let b = match check {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let at_chunk_end = matches!(e.kind, DecodeErrorKind::Truncated { .. })
+                            && want < remaining
+                            && e.position > valid as u64;
+                        if at_chunk_end {
+                            break;
+                        }
+                        stop = Some(LogError::corrupt(&self.log_path, &e));
+                        valid += consumed_in_chunk as u32;
+                        break 'chunks;
+                    }
+                };
+                let h = parse_header(b.bytes(), b.position() as u32)
+                    .ok()
+                    .flatten()
+                    .expect("a validated entry has a header");
+                let in_order = h.base_offset >= self.base_offset
+                    && h.last_offset >= h.base_offset
+                    && prev_last.is_none_or(|p| h.base_offset > p)
+                    && h.last_offset - self.base_offset <= i32::MAX as i64;
+                if !in_order {
+                    stop = Some(LogError::Corrupt {
+                        path: self.log_path.clone(),
+                        position: h.position as u64,
+                        detail: format!(
+                            "entry offsets {}..={} out of order (previous last offset {:?}, segment base {})",
+                            h.base_offset, h.last_offset, prev_last, self.base_offset
+                        ),
+                    });
+                    valid += consumed_in_chunk as u32;
+                    break 'chunks;
+                }
+                prev_last = Some(h.last_offset);
+                self.index_entry(&h)?;
+                consumed_in_chunk += b.size_in_bytes();
+            }
+            if consumed_in_chunk == 0 {
+                // Unreachable in practice (the chunk holds the next entry), but never loop.
+                stop = Some(LogError::Corrupt {
+                    path: self.log_path.clone(),
+                    position: valid as u64,
+                    detail: "no progress scanning".into(),
+                });
+                break;
+            }
+            valid += consumed_in_chunk as u32;
+        }
+        let truncated = self.size - valid;
+        if truncated > 0 {
+            self.log
+                .set_len(valid as u64)
+                .map_err(|e| LogError::io("truncate", &self.log_path, e))?;
+            self.size = valid;
+        }
+        // A cleanly closed segment ends with an entry for its largest timestamp.
+        self.time_index.maybe_append(
+            self.max_timestamp_so_far,
+            self.offset_of_max_timestamp_so_far,
+            true,
+        )?;
+        self.index_problem = None;
+        Ok((truncated, stop))
+    }
+
+    /// Removes every entry holding offsets `>= offset` (Kafka's `truncateTo`); returns the
+    /// bytes removed. Follower truncation and recovery use this.
+    pub fn truncate_to(&mut self, offset: i64) -> LogResult<u32> {
+        let Some(h) = self.translate_offset(offset, 0)? else {
+            return Ok(0);
+        };
+        // Keep an entry that straddles `offset` only if it starts before it... a batch is
+        // atomic, so an entry holding `offset` goes entirely.
+        let new_size = h.position;
+        self.offset_index.truncate_to(offset)?;
+        self.time_index.truncate_to(offset)?;
+        let removed = self.size - new_size;
+        self.log
+            .set_len(new_size as u64)
+            .map_err(|e| LogError::io("truncate", &self.log_path, e))?;
+        self.size = new_size;
+        if self.size == 0 {
+            self.rolling_based_timestamp = None;
+        }
+        self.reload_tail_state()?;
+        Ok(removed)
+    }
+
+    /// Writes buffered index entries and fsyncs the log and both indexes.
+    pub fn flush(&mut self) -> LogResult<()> {
+        self.log
+            .sync()
+            .map_err(|e| LogError::io("fsync", &self.log_path, e))?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Writes buffered index entries without fsync.
+    pub fn write_indexes(&mut self) -> LogResult<()> {
+        self.offset_index.write_pending()?;
+        self.time_index.write_pending()
+    }
+
+    /// Kafka's `onBecomeInactiveSegment` (and `close`): the time index gets a final entry for
+    /// the largest timestamp, so after a restart `largest_timestamp` is exact.
+    pub fn on_become_inactive(&mut self) -> LogResult<()> {
+        self.time_index.maybe_append(
+            self.max_timestamp_so_far,
+            self.offset_of_max_timestamp_so_far,
+            true,
+        )?;
+        self.write_indexes()
+    }
+
+    /// Deletes the segment's files (`.log` first, so a crash in between leaves only an
+    /// orphan index, which the next open removes).
+    pub fn delete(self, disk: &dyn Disk) -> LogResult<()> {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
+        drop(self);
+        for p in paths {
+            if disk.exists(&p) {
+                disk.remove_file(&p)
+                    .map_err(|e| LogError::io("delete segment file", &p, e))?;
+            }
+        }
+        Ok(())
+    }
+}
