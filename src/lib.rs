@@ -7,3 +7,4 @@
 
 pub mod protocol;
 pub mod storage;
+pub mod tools;

@@ -37,6 +37,8 @@ pub(crate) struct Message<'a> {
     pub value: Option<&'a [u8]>,
     /// Where the value's bytes start, relative to the entry.
     pub value_at: usize,
+    /// The message's own CRC-32 (checked by the caller, not here).
+    pub crc: u32,
 }
 
 /// Appends one message with its log overhead (`LegacyRecord.write`).
@@ -134,6 +136,7 @@ pub(crate) fn parse_message(entry: &[u8], position: u64) -> Result<Message<'_>, 
         key,
         value,
         value_at,
+        crc: u32::from_be_bytes(entry[12..16].try_into().expect("4 bytes")),
     })
 }
 
@@ -187,6 +190,7 @@ pub(crate) fn inner_messages(
             timestamp: m.timestamp,
             key: m.key.map(Bytes::copy_from_slice),
             value: m.value.map(Bytes::copy_from_slice),
+            crc: m.crc,
         });
     }
     if out.is_empty() {
@@ -203,19 +207,21 @@ pub(crate) struct InnerMessage {
     pub timestamp: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
+    pub crc: u32,
 }
 
 /// Deep decode of a legacy entry whose CRC has been checked.
 pub(crate) fn decode_entry(batch: &BatchRef<'_>) -> Result<Vec<Record>, DecodeError> {
     let msg = parse_message(batch.bytes(), batch.position())?;
     let codec = batch.compression()?;
-    let record = |offset, timestamp, key, value| Record {
+    let record = |offset, timestamp, key, value, crc| Record {
         offset,
         timestamp,
         key,
         value,
         headers: Vec::new(),
         sequence: NO_SEQUENCE,
+        legacy_crc: Some(crc),
     };
     if codec == Compression::None {
         return Ok(vec![record(
@@ -223,6 +229,7 @@ pub(crate) fn decode_entry(batch: &BatchRef<'_>) -> Result<Vec<Record>, DecodeEr
             msg.timestamp,
             msg.key.map(Bytes::copy_from_slice),
             msg.value.map(Bytes::copy_from_slice),
+            msg.crc,
         )]);
     }
     let inner = inner_messages(batch, &msg)?;
@@ -255,6 +262,7 @@ pub(crate) fn decode_entry(batch: &BatchRef<'_>) -> Result<Vec<Record>, DecodeEr
                 append_time.unwrap_or(m.timestamp),
                 m.key,
                 m.value,
+                m.crc,
             )
         })
         .collect())

@@ -33,4 +33,7 @@ pub struct Record {
     /// `baseSequence + offsetDelta` (wrapping at `i32::MAX` like Kafka) for a v2 batch with a
     /// base sequence, else `NO_SEQUENCE` (-1).
     pub sequence: i32,
+    /// A v0/v1 message's own CRC-32 (Kafka's `checksumOrNull`, printed by DumpLogSegments);
+    /// `None` for v2 records, which are covered by their batch's CRC-32C only.
+    pub legacy_crc: Option<u32>,
 }

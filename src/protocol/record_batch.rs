@@ -278,6 +278,7 @@ fn decode_records(
             value: value.map(Bytes::copy_from_slice),
             headers,
             sequence: increment_sequence(ctx.base_sequence, offset_delta),
+            legacy_crc: None,
         });
     }
     if c.pos != buf.len() {

@@ -350,6 +350,7 @@ fn records_are_plain_data() {
         value: None,
         headers: vec![],
         sequence: -1,
+        legacy_crc: None,
     };
     assert_eq!(r.clone(), r);
 }

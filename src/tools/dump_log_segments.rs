@@ -1,0 +1,324 @@
+//! `kafka-sim dump-log`: prints segment files the way Kafka's `DumpLogSegments`
+//! (`kafka-dump-log.sh --files ...`) does, so output can be compared line by line with a
+//! real broker's.
+//!
+//! This reads files directly with `std::fs`: it is an offline tool for files on the real
+//! disk (written by kafka-sim's real mode or by a real Kafka broker), never simulated code.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::protocol::{batches, BatchRef, DecodeError, MAGIC_V2};
+
+/// What to print (`--print-data-log`, `--deep-iteration`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DumpOptions {
+    /// Print each record's key and payload (implies deep iteration), as Kafka's
+    /// `--print-data-log`.
+    pub print_data_log: bool,
+    /// Print one line per record without its contents, as Kafka's `--deep-iteration`.
+    pub deep_iteration: bool,
+}
+
+/// Why a file could not be dumped completely: the file and the byte position.
+#[derive(Debug)]
+pub enum DumpError {
+    Io { file: PathBuf, error: io::Error },
+    Corrupt { file: PathBuf, error: DecodeError },
+    UnknownFile { file: PathBuf },
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DumpError::Io { file, error } => write!(f, "{}: {}", file.display(), error),
+            DumpError::Corrupt { file, error } => write!(f, "{}: {}", file.display(), error),
+            DumpError::UnknownFile { file } => write!(
+                f,
+                "{}: not a segment file (expected .log, .index or .timeindex)",
+                file.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+/// Dumps every file in turn, writing Kafka's format to `out`. Problems found in a file (a
+/// corrupt batch, trailing invalid bytes, an index entry that points nowhere) are printed
+/// where Kafka prints them and also returned, so the CLI can exit non-zero; dumping goes on
+/// with the next file.
+pub fn dump_files(
+    files: &[PathBuf],
+    opts: DumpOptions,
+    out: &mut dyn Write,
+) -> io::Result<Vec<DumpError>> {
+    let mut errors = Vec::new();
+    for file in files {
+        writeln!(out, "Dumping {}", file.display())?;
+        let result = match file.extension().and_then(|e| e.to_str()) {
+            Some("log") => dump_log(file, opts, out),
+            Some("index") => dump_index(file, out),
+            Some("timeindex") => dump_time_index(file, out),
+            _ => Err(DumpError::UnknownFile { file: file.clone() }),
+        };
+        match result {
+            Ok(()) => {}
+            Err(DumpError::Io { error, .. }) if error.kind() == io::ErrorKind::BrokenPipe => {
+                return Err(error)
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok(errors)
+}
+
+fn read(file: &Path) -> Result<Vec<u8>, DumpError> {
+    std::fs::read(file).map_err(|error| DumpError::Io {
+        file: file.to_path_buf(),
+        error,
+    })
+}
+
+fn out_err(file: &Path) -> impl Fn(io::Error) -> DumpError + '_ {
+    move |error| DumpError::Io {
+        file: file.to_path_buf(),
+        error,
+    }
+}
+
+/// The segment's base offset, from its 20-digit file name.
+fn base_offset_of(file: &Path) -> Option<i64> {
+    file.file_stem()?.to_str()?.parse().ok()
+}
+
+fn dump_log(file: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<(), DumpError> {
+    let data = read(file)?;
+    let w = out_err(file);
+    let corrupt = |error| DumpError::Corrupt {
+        file: file.to_path_buf(),
+        error,
+    };
+    writeln!(
+        out,
+        "Starting offset: {}",
+        base_offset_of(file).unwrap_or(0)
+    )
+    .map_err(&w)?;
+    let deep = opts.deep_iteration || opts.print_data_log;
+    let mut iter = batches(&data, 0);
+    let mut first_error = None;
+    for batch in iter.by_ref() {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        };
+        let valid = batch.ensure_valid();
+        print_batch_line(&batch, valid.is_ok(), out).map_err(&w)?;
+        if let Err(e) = valid {
+            // Never hand out records whose checksum fails: show the batch, skip its records.
+            first_error.get_or_insert(e);
+            continue;
+        }
+        if deep {
+            print_records(&batch, opts.print_data_log, out).map_err(&w)?;
+        }
+    }
+    let trailing = data.len() - iter.valid_bytes();
+    if trailing > 0 {
+        writeln!(
+            out,
+            "Found {} invalid bytes at the end of {}",
+            trailing,
+            file.file_name().unwrap_or_default().to_string_lossy()
+        )
+        .map_err(&w)?;
+    }
+    match first_error {
+        Some(e) => Err(corrupt(e)),
+        None => Ok(()),
+    }
+}
+
+fn timestamp_type_name(batch: &BatchRef<'_>) -> &'static str {
+    batch
+        .timestamp_type()
+        .map(|t| t.name())
+        .unwrap_or("NoTimestampType")
+}
+
+fn print_batch_line(batch: &BatchRef<'_>, valid: bool, out: &mut dyn Write) -> io::Result<()> {
+    if batch.magic() >= MAGIC_V2 {
+        write!(
+            out,
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} \
+             producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} \
+             isControl: {}",
+            batch.offset_field(),
+            batch.last_offset(),
+            batch.record_count_hint().unwrap_or(0),
+            batch.base_sequence(),
+            batch.last_sequence(),
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.partition_leader_epoch(),
+            batch.is_transactional(),
+            batch.is_control(),
+        )?;
+    } else {
+        write!(out, "offset: {}", batch.last_offset())?;
+    }
+    let codec = match batch.compression() {
+        Ok(c) => c.name().to_ascii_uppercase(),
+        Err(_) => "UNKNOWN".to_string(),
+    };
+    writeln!(
+        out,
+        " position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}",
+        batch.position(),
+        timestamp_type_name(batch),
+        batch.max_timestamp(),
+        batch.size_in_bytes(),
+        batch.magic(),
+        codec,
+        batch.checksum(),
+        valid
+    )
+}
+
+fn print_records(batch: &BatchRef<'_>, contents: bool, out: &mut dyn Write) -> io::Result<()> {
+    let records = match batch.records() {
+        Ok(r) => r,
+        Err(e) => {
+            // The checksum passed but the inside does not decode (e.g. a corrupt compressed
+            // payload written with a valid CRC): say so where the records would be.
+            return writeln!(out, "| corrupt records: {e}");
+        }
+    };
+    let ts_type = timestamp_type_name(batch);
+    for r in &records {
+        write!(
+            out,
+            "| offset: {} {}: {} keysize: {} valuesize: {}",
+            r.offset,
+            ts_type,
+            r.timestamp,
+            r.key.as_ref().map_or(-1, |k| k.len() as i64),
+            r.value.as_ref().map_or(-1, |v| v.len() as i64),
+        )?;
+        if batch.magic() >= MAGIC_V2 {
+            let keys: Vec<&str> = r.headers.iter().map(|h| h.key.as_str()).collect();
+            write!(
+                out,
+                " sequence: {} headerKeys: [{}]",
+                r.sequence,
+                keys.join(",")
+            )?;
+        } else if let Some(crc) = r.legacy_crc {
+            // Inner messages were checked with their wrapper (`records()` verifies every
+            // CRC), so a record printed here is valid.
+            write!(out, " crc: {crc} isvalid: true")?;
+        }
+        if contents && !batch.is_control() {
+            if let Some(k) = &r.key {
+                write!(out, " key: {}", String::from_utf8_lossy(k))?;
+            }
+            if let Some(v) = &r.value {
+                write!(out, " payload: {}", String::from_utf8_lossy(v))?;
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The segment's `.log` beside an index file, if it is there (used to cross-check entries).
+fn log_beside(index_file: &Path) -> Option<Vec<u8>> {
+    std::fs::read(index_file.with_extension("log")).ok()
+}
+
+/// Last offset of the batch starting at `position` of a log, if one starts there.
+fn batch_last_offset_at(log: &[u8], position: usize) -> Option<i64> {
+    let batch = BatchRef::parse(log.get(position..)?, position as u64).ok()??;
+    Some(batch.last_offset())
+}
+
+fn check_entry_size(file: &Path, len: usize, entry: usize) -> Result<usize, DumpError> {
+    let whole = len / entry * entry;
+    if whole != len {
+        return Err(DumpError::Corrupt {
+            file: file.to_path_buf(),
+            error: DecodeError::truncated(whole as u64, entry as u64, (len - whole) as u64),
+        });
+    }
+    Ok(whole)
+}
+
+fn dump_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+    const ENTRY: usize = 8;
+    let data = read(file)?;
+    let w = out_err(file);
+    let base = base_offset_of(file).unwrap_or(0);
+    let log = log_beside(file);
+    let whole = check_entry_size(file, data.len(), ENTRY);
+    let mut mismatches = Vec::new();
+    for (i, e) in data[..*whole.as_ref().unwrap_or(&0)]
+        .chunks_exact(ENTRY)
+        .enumerate()
+    {
+        let rel = u32::from_be_bytes(e[0..4].try_into().unwrap());
+        let position = u32::from_be_bytes(e[4..8].try_into().unwrap());
+        // A preallocated index is zero-filled past its last entry: stop at the first zero
+        // entry after the first, as Kafka does.
+        if rel == 0 && i > 0 {
+            break;
+        }
+        let offset = base + rel as i64;
+        if let Some(log) = &log {
+            match batch_last_offset_at(log, position as usize) {
+                Some(last) if last == offset => {}
+                found => mismatches.push((offset, found.unwrap_or(-1))),
+            }
+        }
+        writeln!(out, "offset: {offset} position: {position}").map_err(&w)?;
+    }
+    for (index_offset, log_offset) in &mismatches {
+        eprintln!(
+            "Mismatches in :{}\n  Index offset: {index_offset}, log offset: {log_offset}",
+            file.display()
+        );
+    }
+    whole.map(|_| ())
+}
+
+fn dump_time_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+    const ENTRY: usize = 12;
+    let data = read(file)?;
+    let w = out_err(file);
+    let base = base_offset_of(file).unwrap_or(0);
+    let whole = check_entry_size(file, data.len(), ENTRY);
+    let mut prev = i64::MIN;
+    for (i, e) in data[..*whole.as_ref().unwrap_or(&0)]
+        .chunks_exact(ENTRY)
+        .enumerate()
+    {
+        let timestamp = i64::from_be_bytes(e[0..8].try_into().unwrap());
+        let rel = u32::from_be_bytes(e[8..12].try_into().unwrap());
+        if rel == 0 && i > 0 {
+            break;
+        }
+        if timestamp <= prev {
+            eprintln!(
+                "Found out of order timestamp in :{}\n  Index timestamp: {timestamp}, Previously indexed timestamp: {prev}",
+                file.display()
+            );
+        }
+        prev = timestamp;
+        writeln!(out, "timestamp: {timestamp} offset: {}", base + rel as i64).map_err(&w)?;
+    }
+    whole.map(|_| ())
+}
