@@ -3,8 +3,10 @@
 //! Module map (one per Kafka concept, see `docs/` and `../shared/DESIGN.md`):
 //! - [`protocol`]: message formats v0/v1/v2, varints, compression.
 //! - [`storage`]: `LogSegment`, `OffsetIndex`, `TimeIndex`, `Log`, and the `Disk` abstraction.
+//! - [`sim`]: scenario files (model, loader, validator, seeded fault schedule).
 #![forbid(unsafe_code)]
 
 pub mod protocol;
+pub mod sim;
 pub mod storage;
 pub mod tools;
