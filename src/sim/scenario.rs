@@ -1179,6 +1179,28 @@ fn parse_consumer(path: &str, v: &Value, ctx: &Ctx) -> Result<Consumer> {
             "group.instance.id needs a group",
         ));
     }
+    // Kafka's consumer refuses to start otherwise (`Heartbeat` checks it); defaults are
+    // Kafka's: session 45s, heartbeat 3s.
+    let session = config
+        .get("session.timeout.ms")
+        .and_then(ConfigValue::as_int);
+    let heartbeat = config
+        .get("heartbeat.interval.ms")
+        .and_then(ConfigValue::as_int);
+    if session.is_some() || heartbeat.is_some() {
+        let (s, h) = (session.unwrap_or(45_000), heartbeat.unwrap_or(3_000));
+        if h >= s {
+            let key = if heartbeat.is_some() {
+                "heartbeat.interval.ms"
+            } else {
+                "session.timeout.ms"
+            };
+            return Err(ScenarioError::new(
+                &join_key(&f.path("config"), key),
+                format!("heartbeat.interval.ms ({h}) must be lower than session.timeout.ms ({s})"),
+            ));
+        }
+    }
     Ok(Consumer {
         id,
         subscription,
@@ -1534,6 +1556,12 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
             }
             FaultKind::Crash(_) => role_crashes.push(i),
             FaultKind::Pause(node) if node.is_concrete() => {
+                if let Some(j) = paused.get(node) {
+                    return Err(ScenarioError::new(
+                        &join_key(&fp, "pause"),
+                        format!("{node} is already paused (by {path}[{j}]); resume it first"),
+                    ));
+                }
                 paused.insert(node, i);
             }
             FaultKind::Pause(_) => role_pauses.push(i),
@@ -1755,7 +1783,9 @@ impl Scenario {
         Value::Object(m)
     }
 
-    /// `to_json` as compact text with keys sorted: the input to [`Scenario::hash`].
+    /// `to_json` as compact text with keys sorted and without `description`: the input to
+    /// [`Scenario::hash`]. The description is prose for students; fixing a typo in it
+    /// should not invalidate every recorded trace of the scenario.
     pub fn canonical_json(&self) -> String {
         // Rebuild with sorted keys regardless of serde_json's `preserve_order` feature.
         fn sorted(v: &Value) -> Value {
@@ -1769,7 +1799,11 @@ impl Scenario {
                 other => other.clone(),
             }
         }
-        sorted(&self.to_json()).to_string()
+        let mut v = self.to_json();
+        if let Value::Object(m) = &mut v {
+            m.remove("description");
+        }
+        sorted(&v).to_string()
     }
 
     /// FNV-1a (64-bit) of the canonical JSON: stable across Rust versions and platforms
@@ -1786,6 +1820,23 @@ impl Scenario {
     /// Client ids in workload order.
     pub fn client_ids(&self) -> impl Iterator<Item = &str> {
         self.workload.iter().map(Client::id)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.name == name)
+    }
+
+    /// Consumer groups and their members (in workload order), by group name.
+    pub fn groups(&self) -> BTreeMap<&str, Vec<&Consumer>> {
+        let mut groups: BTreeMap<&str, Vec<&Consumer>> = BTreeMap::new();
+        for client in &self.workload {
+            if let Client::Consumer(c) = client {
+                if let Some(g) = c.group() {
+                    groups.entry(g).or_default().push(c);
+                }
+            }
+        }
+        groups
     }
 }
 

@@ -93,6 +93,11 @@ fn the_design_example_loads_as_written() {
     );
     assert_eq!(s.duration, SimDuration::from_secs(20));
     assert_eq!(s.expect, Expect::default());
+    let groups = s.groups();
+    let members: Vec<&str> = groups["g1"].iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(members, ["c1", "c2"]);
+    assert_eq!(s.topic("orders").map(|t| t.partitions), Some(3));
+    assert_eq!(s.client_ids().collect::<Vec<_>>(), ["p1", "c1", "c2"]);
 }
 
 #[test]
@@ -552,6 +557,23 @@ fn restarts_need_an_earlier_crash() {
 }
 
 #[test]
+fn pauses_do_not_stack() {
+    assert_eq!(
+        error_after(|v| {
+            push_fault(v, json!({"at": "10s", "pause": "c2"}));
+            push_fault(v, json!({"at": "11s", "pause": "c2"}));
+        }),
+        "t.json: faults[6].pause: c2 is already paused (by faults[5]); resume it first"
+    );
+    let mut v = base();
+    push_fault(&mut v, json!({"at": "10s", "pause": "c2"}));
+    push_fault(&mut v, json!({"at": "11s", "resume": "c2"}));
+    push_fault(&mut v, json!({"at": "12s", "pause": "c2"}));
+    push_fault(&mut v, json!({"at": "13s", "resume": "all"}));
+    assert!(load(&v).is_ok());
+}
+
+#[test]
 fn cluster_and_topic_checks() {
     assert_eq!(
         error_after(|v| v["topics"][0]["replication_factor"] = json!(4)),
@@ -673,6 +695,29 @@ fn workload_checks() {
             .unwrap()
             .push(json!({"id": "x"}))),
         "t.json: workload[3]: a workload entry needs a \"producer\" or \"consumer\" id"
+    );
+}
+
+#[test]
+fn consumer_timeouts_are_checked_as_kafka_does() {
+    assert_eq!(
+        error_after(|v| v["workload"][2]["config"] = json!({"session.timeout.ms": 3000})),
+        "t.json: workload[2].config[\"session.timeout.ms\"]: heartbeat.interval.ms (3000) must be \
+         lower than session.timeout.ms (3000)"
+    );
+    assert_eq!(
+        error_after(|v| v["workload"][2]["config"] =
+            json!({"session.timeout.ms": 6000, "heartbeat.interval.ms": 6000})),
+        "t.json: workload[2].config[\"heartbeat.interval.ms\"]: heartbeat.interval.ms (6000) must \
+         be lower than session.timeout.ms (6000)"
+    );
+    assert_eq!(
+        error_after(
+            |v| v["workload"][2] = json!({"consumer": "c2", "partitions": ["orders-1"],
+            "config": {"enable.auto.commit": true}})
+        ),
+        "t.json: workload[2].config[\"enable.auto.commit\"]: enable.auto.commit needs a group \
+         (Kafka refuses it without group.id)"
     );
 }
 
@@ -801,6 +846,10 @@ fn hash_ignores_formatting_and_spelling_but_not_meaning() {
     v["duration"] = json!("21s");
     assert_ne!(load(&v).unwrap().hash(), s.hash());
     assert_eq!(s.hash_hex().len(), 16);
+    // Prose is not part of the identity: recorded traces survive a reworded description.
+    let mut v = base();
+    v["description"] = json!("reworded");
+    assert_eq!(load(&v).unwrap().hash(), s.hash());
     insta::assert_snapshot!(
         "design_example_canonical",
         format!("{}\n{}", s.hash_hex(), s.canonical_json())
@@ -878,7 +927,90 @@ mod props {
         }
     }
 
+    /// Faults that are valid in the design example's cluster whatever their order (roles
+    /// instead of concrete crashes, so no restart bookkeeping is needed).
+    fn arb_fault() -> impl Strategy<Value = Value> {
+        let node = prop_oneof![
+            (0u32..3).prop_map(|n| format!("broker-{n}")),
+            prop_oneof![
+                Just("p1"),
+                Just("c1"),
+                Just("c2"),
+                Just("controller"),
+                Just("coordinator:g1")
+            ]
+            .prop_map(String::from),
+            (0u32..3).prop_map(|p| format!("leader:orders-{p}")),
+            (0u32..3).prop_map(|p| format!("follower:orders-{p}")),
+        ];
+        let role = prop_oneof![
+            Just("controller".to_string()),
+            (0u32..3).prop_map(|p| format!("leader:orders-{p}")),
+        ];
+        let ms = |max: i64| (0..max).prop_map(|m| format!("{m}ms"));
+        let body = prop_oneof![
+            role.clone().prop_map(|n| json!({"crash": n})),
+            role.prop_map(|n| json!({"pause": n})),
+            Just(json!({"resume": "all"})),
+            Just(json!({"heal": "all"})),
+            (node.clone(), node.clone())
+                .prop_filter("distinct", |(a, b)| a != b)
+                .prop_map(|(a, b)| json!({"clog": {"from": a, "to": b}})),
+            (ms(100), ms(100)).prop_map(|(a, b)| {
+                let (a, b) = if a.len() < b.len() || (a.len() == b.len() && a <= b) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                json!({"latency": {"min": a, "max": b}})
+            }),
+            (0.0f64..=1.0).prop_map(|r| json!({"loss": r})),
+            (node.clone(), 0usize..4, ms(5000))
+                .prop_filter("a broker", |(n, _, _)| !n.starts_with(['p', 'c'])
+                    || n.starts_with("co"))
+                .prop_map(|(n, k, d)| {
+                    let fault = ["slow", "full", "corrupt", "torn-write"][k];
+                    if k < 2 {
+                        json!({"disk": {"node": n, "fault": fault, "for": format!("1{d}")}})
+                    } else {
+                        json!({"disk": {"node": n, "fault": fault}})
+                    }
+                }),
+            (node, -5000i64..5000)
+                .prop_map(|(n, by)| json!({"clock-skew": {"node": n, "by": format!("{by}ms")}})),
+        ];
+        (body, 1_000i64..19_000, prop::option::of(0i64..1000)).prop_map(|(mut b, at, jitter)| {
+            let at = match jitter {
+                Some(j) => format!("{at}ms±{j}ms"),
+                None => format!("{at}ms"),
+            };
+            b["at"] = json!(at);
+            b
+        })
+    }
+
     proptest! {
+        /// Any valid fault script loads, survives a trip through canonical JSON, and yields a
+        /// sorted schedule inside each fault's jitter window.
+        #[test]
+        fn valid_scenarios_round_trip(faults in prop::collection::vec(arb_fault(), 0..12), seed in any::<u64>()) {
+            let mut v = base();
+            v["faults"] = Value::Array(faults);
+            let s = load(&v).map_err(|e| TestCaseError::fail(format!("{e}\n{v:#}")))?;
+            let text = serde_json::to_string_pretty(&s.to_json()).unwrap();
+            let again = Scenario::from_str(&text, "again.json").unwrap();
+            prop_assert_eq!(&again, &s);
+            prop_assert_eq!(again.canonical_json(), s.canonical_json());
+            let sched = s.schedule(seed);
+            prop_assert_eq!(sched.len(), s.faults.len());
+            prop_assert!(sched.windows(2).all(|w| (w[0].at, w[0].index) < (w[1].at, w[1].index)));
+            for f in &sched {
+                let at = s.faults[f.index].at;
+                prop_assert!(at.earliest() <= f.at && f.at <= at.latest());
+                prop_assert_eq!(&f.kind, &s.faults[f.index].kind);
+            }
+        }
+
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
             let _ = Scenario::from_str(&text, "fuzz.json");
