@@ -84,7 +84,7 @@ const I32_POSITIVE: KeyType = KeyType::Int {
     max: i32::MAX as i64,
 };
 
-/// Broker-level keys other than the log ones (`LOG_CONFIG_KEYS` are added by [`lookup`]).
+/// Broker-level keys other than the log ones (`LOG_CONFIG_KEYS` join them in `Scope::lookup`).
 /// `sim.*` keys are simulator switches, e.g. re-enabling a historical Kafka bug.
 pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("min.insync.replicas", I32_POSITIVE),
