@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::error::{join_key, one_of, unknown, ScenarioError};
+use super::error::{join_key, one_of, type_name, unknown, ScenarioError};
 use crate::storage::{LogConfig, LOG_CONFIG_KEYS};
 
 /// A config value as Kafka would read it from a properties file, already type-checked.
@@ -237,18 +237,6 @@ impl Scope {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Reads a `config` object: every key known in `scope`, every value of the key's type.
 pub(crate) fn parse_config(
     path: &str,
@@ -258,7 +246,7 @@ pub(crate) fn parse_config(
     let Value::Object(map) = value else {
         return Err(ScenarioError::new(
             path,
-            format!("config must be an object, found {}", json_type(value)),
+            format!("config must be an object, found {}", type_name(value)),
         )
         .expected("an object of Kafka config keys to values"));
     };
@@ -292,7 +280,7 @@ fn parse_value(
     let wrong = |expected: String| {
         ScenarioError::new(
             path,
-            format!("{key} must be {expected}, found {}", json_type(v)),
+            format!("{key} must be {expected}, found {}", type_name(v)),
         )
     };
     match ty {

@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use super::config_keys::{parse_config, Config, ConfigValue, Scope};
 use super::duration::{Jittered, Rate, SimDuration};
-use super::error::{join_index, join_key, one_of, unknown, ScenarioError};
+use super::error::{join_index, join_key, one_of, type_name, unknown, ScenarioError};
+use crate::storage::LogConfig;
 
 /// One scenario file: a cluster, its topics, a workload, a fault script and what the
 /// checkers must conclude.
@@ -477,18 +478,6 @@ fn malformed(e: &serde_json::Error) -> ScenarioError {
 }
 
 type Result<T, E = ScenarioError> = std::result::Result<T, E>;
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 fn wrong_type(path: &str, expected: &str, v: &Value) -> ScenarioError {
     ScenarioError::new(path, format!("expected {expected}, found {}", type_name(v)))
@@ -1824,6 +1813,44 @@ impl Scenario {
 
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.name == name)
+    }
+
+    /// A topic-level setting as Kafka resolves it: the topic's own config, else the
+    /// cluster's (e.g. `min.insync.replicas`, `unclean.leader.election.enable`).
+    pub fn topic_setting<'a>(&'a self, topic: &'a Topic, key: &str) -> Option<&'a ConfigValue> {
+        topic
+            .config
+            .get(key)
+            .or_else(|| self.cluster.config.get(key))
+    }
+
+    /// The topic's [`LogConfig`]: Kafka's defaults, then the cluster's broker-level log
+    /// keys (`log.*`, `message.max.bytes`), then topic-level names in the cluster config,
+    /// then the topic's overrides. Within a pass keys apply in name order, which gives
+    /// Kafka's precedence for free (`log.retention.ms` over `.minutes` over `.hours`).
+    pub fn log_config(&self, topic: &Topic) -> LogConfig {
+        let broker_form = |k: &str| k.starts_with("log.") || k == "message.max.bytes";
+        let mut c = LogConfig::default();
+        let passes = [
+            self.cluster
+                .config
+                .iter()
+                .filter(|(k, _)| broker_form(k))
+                .collect::<Vec<_>>(),
+            self.cluster
+                .config
+                .iter()
+                .filter(|(k, _)| !broker_form(k))
+                .collect(),
+            topic.config.iter().collect(),
+        ];
+        for (key, value) in passes.into_iter().flatten() {
+            if LogConfig::is_log_key(key) {
+                // Validated at load with this same parser, so it cannot fail here.
+                let _ = c.set(key, &value.to_string());
+            }
+        }
+        c
     }
 
     /// Consumer groups and their members (in workload order), by group name.

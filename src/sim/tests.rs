@@ -225,6 +225,45 @@ fn optional_parts_have_kafka_defaults() {
 }
 
 #[test]
+fn topic_settings_resolve_as_kafka_does() {
+    let mut v = base();
+    v["cluster"]["config"] = json!({
+        "min.insync.replicas": 2,
+        "log.retention.hours": 1,
+        "log.retention.ms": 5000,
+        "log.segment.bytes": 4096,
+        "flush.messages": 7,
+        "log.flush.interval.messages": 1
+    });
+    v["topics"].as_array_mut().unwrap().push(
+        json!({"name": "audit", "partitions": 1, "replication_factor": 3,
+                     "config": {"min.insync.replicas": 3, "segment.bytes": 1024}}),
+    );
+    let s = load(&v).unwrap();
+    let (orders, audit) = (s.topic("orders").unwrap(), s.topic("audit").unwrap());
+    let isr = |t| s.topic_setting(t, "min.insync.replicas").cloned();
+    assert_eq!(isr(orders), Some(ConfigValue::Int(2)));
+    assert_eq!(isr(audit), Some(ConfigValue::Int(3)));
+    assert_eq!(
+        s.topic_setting(orders, "unclean.leader.election.enable"),
+        None
+    );
+    let lc = s.log_config(orders);
+    assert_eq!(lc.retention_ms, 5000, "log.retention.ms wins over .hours");
+    assert_eq!(lc.segment_bytes, 4096);
+    assert_eq!(
+        lc.flush_messages, 7,
+        "a topic-level name beats the broker form"
+    );
+    assert_eq!(
+        s.log_config(audit).segment_bytes,
+        1024,
+        "the topic's own config wins"
+    );
+    assert_eq!(s.log_config(audit).retention_ms, 5000);
+}
+
+#[test]
 fn acks_take_every_kafka_spelling() {
     for (acks, want) in [
         (json!("0"), Acks::None),
