@@ -39,7 +39,8 @@
 //!   Crashing a node that is down, or pausing one that is paused, is an error too. With
 //!   jitter, the crash must precede the restart for every seed. A crash of a *role* may hit
 //!   any node, so it licenses one later restart of any node; roles cannot be restarted (a
-//!   role always names a live node).
+//!   role always names a live node). A crash or pause of a client must land inside its
+//!   `start`..`stop` window for every seed.
 //! - **Duplicate keys** in any object are errors (serde_json would keep the last silently).
 //! - **Identity**: [`Scenario::hash`] is FNV-1a 64 over [`Scenario::canonical_json`] —
 //!   sorted keys, canonical durations, explicit defaults, no `description` — so reformatting

@@ -665,6 +665,7 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
                 .map(|(i, fv)| parse_fault(&join_index(&p, i), fv, &ctx))
                 .collect::<Result<Vec<_>>>()?;
             check_fault_order(&p, &faults)?;
+            check_client_lifetimes(&p, &faults, &workload)?;
             faults
         }
         None => Vec::new(),
@@ -1600,6 +1601,45 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
                 role_pauses.clear();
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Crashing or pausing a client outside its `start`..`stop` window would do nothing (or
+/// leave the simulator to invent a meaning); for every seed the fault must land inside.
+fn check_client_lifetimes(path: &str, faults: &[Fault], workload: &[Client]) -> Result<()> {
+    for (i, fault) in faults.iter().enumerate() {
+        let (key, id) = match &fault.kind {
+            FaultKind::Crash(NodeRef::Client(id)) => ("crash", id),
+            FaultKind::Pause(NodeRef::Client(id)) => ("pause", id),
+            _ => continue,
+        };
+        let Some(client) = workload.iter().find(|c| c.id() == id) else {
+            continue;
+        };
+        let (start, stop) = match client {
+            Client::Producer(p) => (p.start, p.stop),
+            Client::Consumer(c) => (c.start, c.stop),
+        };
+        let fp = join_key(&join_index(path, i), key);
+        if fault.at.earliest() < start {
+            return Err(ScenarioError::new(
+                &fp,
+                format!(
+                    "{id} starts at {start}, but this fault can fire at {}",
+                    fault.at.earliest()
+                ),
+            ));
+        }
+        if let Some(stop) = stop.filter(|stop| fault.at.latest() >= *stop) {
+            return Err(ScenarioError::new(
+                &fp,
+                format!(
+                    "{id} stops at {stop}, but this fault can fire at {}",
+                    fault.at.latest()
+                ),
+            ));
         }
     }
     Ok(())

@@ -596,6 +596,24 @@ fn restarts_need_an_earlier_crash() {
 }
 
 #[test]
+fn client_faults_land_while_the_client_runs() {
+    assert_eq!(
+        error_after(|v| push_fault(v, json!({"at": "2s", "crash": "c2"}))),
+        "t.json: faults[5].crash: c2 starts at 3s, but this fault can fire at 2s"
+    );
+    assert_eq!(
+        error_after(|v| {
+            v["workload"][2]["stop"] = json!("8s");
+            push_fault(v, json!({"at": "7s±1s", "pause": "c2"}));
+        }),
+        "t.json: faults[5].pause: c2 stops at 8s, but this fault can fire at 8s"
+    );
+    let mut v = base();
+    push_fault(&mut v, json!({"at": "3s", "crash": "c2"}));
+    assert!(load(&v).is_ok());
+}
+
+#[test]
 fn pauses_do_not_stack() {
     assert_eq!(
         error_after(|v| {
