@@ -2,9 +2,10 @@
 //!
 //! The loader walks a `serde_json::Value` by hand instead of deriving `Deserialize`, because
 //! every error has to name its JSON path (`faults[3].disk.fault`) and serde's errors only
-//! give a line and column. Loading is two passes in one walk: shape and types first, then
-//! the cross-references (topics, brokers, client ids, groups, times within `duration`),
-//! each failing with the path of the value that is wrong.
+//! give a line and column. One walk checks shape, types and cross-references together,
+//! section by section (cluster, topics, workload, faults, expect) so each section can refer
+//! to the ones before it; the fault script is then checked as a sequence (restart after
+//! crash, faults on clients while they run). The first error found is returned.
 //!
 //! Roles (`leader:orders-0`, ...) stay unresolved here: which broker leads a partition is
 //! only known when the fault fires, so the simulator resolves them then.
