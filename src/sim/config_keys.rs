@@ -229,7 +229,6 @@ impl Scope {
     /// use instead: a second place to say the same thing would let the two disagree.
     fn moved_key(self, key: &str) -> Option<&'static str> {
         match (self, key) {
-            (Scope::Producer, "acks") => Some("acks"),
             (Scope::Producer | Scope::Consumer, "client.id") => Some("producer/consumer"),
             (Scope::Consumer, "group.id") => Some("group"),
             _ => None,
@@ -442,8 +441,9 @@ mod tests {
     #[test]
     fn entry_fields_are_not_configs() {
         assert_eq!(
-            err(Scope::Producer, json!({"acks": "all"})),
-            ": c.acks: \"acks\" is set by the entry's `acks` field, not in config"
+            err(Scope::Producer, json!({"client.id": "p"})),
+            ": c[\"client.id\"]: \"client.id\" is set by the entry's `producer/consumer` field, \
+             not in config"
         );
         assert_eq!(
             err(Scope::Consumer, json!({"group.id": "g"})),

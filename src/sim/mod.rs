@@ -14,7 +14,8 @@
 //! - **Producers**: `producer`, `topic`, `messages` required; `acks` defaults to `"all"`
 //!   (Kafka 3.x); `rate` (`"200/s"`, `"5/100ms"`) absent means as fast as possible; `keys`
 //!   absent means unkeyed records; `partition` pins every send; `start` (default `"0s"`)
-//!   and `stop`. `acks` goes on the entry, never in `config`. Kafka's own construction
+//!   and `stop`. `acks` may sit on the entry or in `config` (it is Kafka's config name);
+//!   if both, they must agree. Kafka's own construction
 //!   checks apply: `enable.idempotence: true` needs `acks=all` and at most 5 in flight.
 //! - **Consumers**: either `group` + `topics` (subscribe) or `partitions` without a group
 //!   (`assign`, e.g. `["orders-0"]`). `commit` is `"auto"`, `"after-processing"` (commit

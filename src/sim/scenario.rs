@@ -946,33 +946,33 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
     let id = client_id(&p, id)?;
     let (p, t) = f.req("topic")?;
     let (topic, partitions) = topic_ref(&p, t, ctx)?;
-    let acks = match f.opt("acks") {
-        None => Acks::All,
-        Some((p, a)) => {
-            let expected = "one of: \"0\", \"1\", \"all\", -1, 0, 1";
-            match a {
-                Value::String(s) => match s.as_str() {
-                    "0" => Acks::None,
-                    "1" => Acks::Leader,
-                    "all" | "-1" => Acks::All,
-                    _ => {
-                        return Err(ScenarioError::new(&p, format!("unknown acks {s:?}"))
-                            .expected(expected))
-                    }
-                },
-                Value::Number(_) => match a.as_i64() {
-                    Some(0) => Acks::None,
-                    Some(1) => Acks::Leader,
-                    Some(-1) => Acks::All,
-                    _ => {
-                        return Err(
-                            ScenarioError::new(&p, format!("unknown acks {a}")).expected(expected)
-                        )
-                    }
-                },
-                _ => return Err(wrong_type(&p, "a string or an integer", a).expected(expected)),
-            }
+    // `acks` is Kafka's producer config name, so it may also sit in `config`; the model
+    // keeps one `acks`, and two places that disagree are an error.
+    let config_v = f.opt("config");
+    let config_acks = match &config_v {
+        Some((cp, Value::Object(m))) => match m.get("acks") {
+            Some(a) => Some((join_key(cp, "acks"), parse_acks(&join_key(cp, "acks"), a)?)),
+            None => None,
+        },
+        _ => None,
+    };
+    let entry_acks = match f.opt("acks") {
+        Some((p, a)) => Some((p.clone(), parse_acks(&p, a)?)),
+        None => None,
+    };
+    let acks = match (entry_acks, config_acks) {
+        (Some((_, a)), Some((cp, b))) if a != b => {
+            return Err(ScenarioError::new(
+                &cp,
+                format!(
+                    "acks={} here contradicts the entry's acks={}",
+                    b.as_str(),
+                    a.as_str()
+                ),
+            ))
         }
+        (Some((_, a)), _) | (None, Some((_, a))) => a,
+        (None, None) => Acks::All,
     };
     let (p, m) = f.req("messages")?;
     let messages = integer(&p, m, 1, u64::MAX)?;
@@ -1007,7 +1007,12 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
         None => None,
     };
     let (start, stop) = start_stop(&f, ctx)?;
-    let config = match f.opt("config") {
+    let config = match config_v {
+        Some((p, Value::Object(m))) => {
+            let mut rest = m.clone();
+            rest.remove("acks");
+            parse_config(&p, &Value::Object(rest), Scope::Producer)?
+        }
         Some((p, c)) => parse_config(&p, c, Scope::Producer)?,
         None => Config::new(),
     };
@@ -1047,6 +1052,27 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
         stop,
         config,
     })
+}
+
+/// `acks` in any of Kafka's spellings: `"0"`, `"1"`, `"all"`, `"-1"`, or the numbers.
+fn parse_acks(path: &str, a: &Value) -> Result<Acks> {
+    let expected = "one of: \"0\", \"1\", \"all\", -1, 0, 1";
+    let acks = match a {
+        Value::String(s) => match s.as_str() {
+            "0" => Some(Acks::None),
+            "1" => Some(Acks::Leader),
+            "all" | "-1" => Some(Acks::All),
+            _ => None,
+        },
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(Acks::None),
+            Some(1) => Some(Acks::Leader),
+            Some(-1) => Some(Acks::All),
+            _ => None,
+        },
+        _ => return Err(wrong_type(path, "a string or an integer", a).expected(expected)),
+    };
+    acks.ok_or_else(|| ScenarioError::new(path, format!("unknown acks {a}")).expected(expected))
 }
 
 fn parse_consumer(path: &str, v: &Value, ctx: &Ctx) -> Result<Consumer> {

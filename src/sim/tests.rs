@@ -286,6 +286,30 @@ fn acks_take_every_kafka_spelling() {
 }
 
 #[test]
+fn acks_may_also_be_given_as_a_producer_config() {
+    let mut v = base();
+    remove(&mut v, "/workload/0", "acks");
+    v["workload"][0]["config"] = json!({"acks": "1", "linger.ms": 5});
+    let s = load(&v).unwrap();
+    let Client::Producer(p) = &s.workload[0] else {
+        panic!()
+    };
+    assert_eq!(p.acks, Acks::Leader);
+    assert!(
+        !p.config.contains_key("acks"),
+        "one source of truth: Producer::acks"
+    );
+    assert_eq!(Scenario::from_value(&s.to_json()).unwrap(), s);
+    // Both places, agreeing in different spellings: fine.
+    v["workload"][0]["acks"] = json!(1);
+    assert!(load(&v).is_ok());
+    assert_eq!(
+        error_after(|v| v["workload"][0]["config"]["acks"] = json!(0)),
+        "t.json: workload[0].config.acks: acks=0 here contradicts the entry's acks=all"
+    );
+}
+
+#[test]
 fn topic_names_with_dashes_still_name_partitions() {
     let mut v = base();
     v["topics"] = json!([{ "name": "my-orders", "partitions": 12, "replication_factor": 2 }]);
