@@ -15,8 +15,8 @@
 //!   (Kafka 3.x); `rate` (`"200/s"`, `"5/100ms"`) absent means as fast as possible; `keys`
 //!   absent means unkeyed records; `partition` pins every send; `start` (default `"0s"`)
 //!   and `stop`. `acks` may sit on the entry or in `config` (it is Kafka's config name);
-//!   if both, they must agree. Kafka's own construction
-//!   checks apply: `enable.idempotence: true` needs `acks=all` and at most 5 in flight.
+//!   if both, they must agree. Kafka's own construction checks apply:
+//!   `enable.idempotence: true` needs `acks=all` and at most 5 requests in flight.
 //! - **Consumers**: either `group` + `topics` (subscribe) or `partitions` without a group
 //!   (`assign`, e.g. `["orders-0"]`). `commit` is `"auto"`, `"after-processing"` (commit
 //!   after each poll's records are processed) or `"none"`; by default it follows
