@@ -6,6 +6,7 @@
 pub mod epoch_cache;
 pub mod error;
 pub mod partition;
+pub mod producer_state;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::ErrorCode;
@@ -13,3 +14,4 @@ pub use partition::{
     AcksStatus, AlterPartitionRequest, FollowerStart, LeaderAndIsr, Partition, ReplicaState,
     ReplicationConfig, TopicPartition, Transition,
 };
+pub use producer_state::{ProducerBatch, ProducerStateManager, Rejection};
