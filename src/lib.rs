@@ -10,5 +10,6 @@
 
 pub mod broker;
 pub mod client;
+pub mod controller;
 pub mod protocol;
 pub mod storage;
