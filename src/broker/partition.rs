@@ -194,8 +194,8 @@ pub struct TruncationDecision {
 ///   LEO)`;
 /// - otherwise look the leader's epoch up locally: if we have it, truncate to
 ///   `min(leader end, local end of that epoch)`, done; if we do not (our largest epoch
-///   below it is older), truncate to the same minimum and ask again for our older epoch,
-///   because the logs may diverge even earlier.
+///   below it is older), truncate to where that older epoch ends locally and ask again for
+///   it, because the logs may diverge even earlier.
 pub fn truncation_decision(
     local: &LeaderEpochCache,
     local_leo: i64,
@@ -216,12 +216,13 @@ pub fn truncation_decision(
     if mine.end_offset == UNDEFINED_EPOCH_OFFSET {
         return done(leader_answer.end_offset.min(local_leo));
     }
-    let offset = mine.end_offset.min(leader_answer.end_offset).min(local_leo);
     if mine.leader_epoch == leader_answer.leader_epoch {
-        done(offset)
+        done(mine.end_offset.min(leader_answer.end_offset))
     } else {
+        // Intermediate step, as Kafka does: cut our log where our older epoch ends (the
+        // start of the epoch the leader never saw) and ask about the older epoch.
         TruncationDecision {
-            truncate_to: offset.clamp(0, local_leo.max(0)),
+            truncate_to: mine.end_offset.clamp(0, local_leo.max(0)),
             query_again: Some(mine.leader_epoch),
         }
     }
@@ -386,7 +387,8 @@ impl Partition {
         }
         self.leader_epoch = state.leader_epoch;
         if state.leader == self.local_id {
-            self.make_leader(now_ms);
+            let re_elected = self.is_leader();
+            self.make_leader(now_ms, re_elected);
             Ok(Transition::BecameLeader)
         } else if state.leader == -1 {
             self.role = Role::None;
@@ -412,17 +414,28 @@ impl Partition {
         }
     }
 
-    fn make_leader(&mut self, now_ms: i64) {
+    /// Kafka's `makeLeader`: the new epoch starts at our LEO. A new leader knows nothing of
+    /// its followers' logs yet; a re-elected one (new epoch, same leader) keeps their LEOs.
+    /// Either way an ISR member gets a full lag window from now.
+    fn make_leader(&mut self, now_ms: i64, re_elected: bool) {
         self.role = Role::Leader;
         self.leader_epoch_start_offset = self.log_end_offset;
         self.epoch_cache
             .assign(self.leader_epoch, self.log_end_offset);
-        self.followers = self
-            .replicas
-            .iter()
-            .filter(|&&r| r != self.local_id)
-            .map(|&r| (r, ReplicaState::reset(now_ms, self.isr.contains(&r))))
-            .collect();
+        let old = std::mem::take(&mut self.followers);
+        for &r in self.replicas.iter().filter(|&&r| r != self.local_id) {
+            let in_sync = self.isr.contains(&r);
+            let state = match old.get(&r) {
+                Some(prev) if re_elected => ReplicaState {
+                    log_end_offset: prev.log_end_offset,
+                    last_caught_up_time_ms: if in_sync { now_ms } else { 0 },
+                    last_fetch_time_ms: if in_sync { now_ms } else { 0 },
+                    last_fetch_leader_log_end_offset: self.log_end_offset,
+                },
+                _ => ReplicaState::reset(now_ms, in_sync),
+            };
+            self.followers.insert(r, state);
+        }
         // A single-member ISR can commit everything at once.
         self.maybe_increment_hw();
     }
@@ -519,7 +532,8 @@ impl Partition {
                 state.last_caught_up_time_ms.max(state.last_fetch_time_ms);
         }
         state.log_end_offset = fetch_offset;
-        state.last_fetch_leader_log_end_offset = leader_leo;
+        state.last_fetch_leader_log_end_offset =
+            leader_leo.max(state.last_fetch_leader_log_end_offset);
         state.last_fetch_time_ms = now_ms;
 
         let alter_partition = self.maybe_expand_isr(replica_id);
@@ -1013,6 +1027,52 @@ mod tests {
                 query_again: None
             }
         );
+        // Our epoch 1 runs to 18 while the leader's epoch 2 ends at 15: Kafka first cuts at
+        // 18 (where our epoch 1 ends), then asks about epoch 1.
+        let local2 = LeaderEpochCache::from_entries([
+            super::super::epoch_cache::EpochEntry {
+                epoch: 1,
+                start_offset: 0,
+            },
+            super::super::epoch_cache::EpochEntry {
+                epoch: 3,
+                start_offset: 18,
+            },
+        ]);
+        let d = truncation_decision(
+            &local2,
+            20,
+            5,
+            EpochEndOffset {
+                leader_epoch: 2,
+                end_offset: 15,
+            },
+        );
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 18,
+                query_again: Some(1)
+            }
+        );
+        let mut after = local2.clone();
+        after.truncate_from_end(18);
+        let d = truncation_decision(
+            &after,
+            18,
+            5,
+            EpochEndOffset {
+                leader_epoch: 1,
+                end_offset: 12,
+            },
+        );
+        assert_eq!(
+            d,
+            TruncationDecision {
+                truncate_to: 12,
+                query_again: None
+            }
+        );
         let d = truncation_decision(&local, 20, 5, EpochEndOffset::UNDEFINED);
         assert_eq!(
             d.truncate_to, 5,
@@ -1042,6 +1102,103 @@ mod tests {
         assert_eq!(p.high_watermark(), 5, "never backwards");
         p.truncate_to(3);
         assert_eq!((p.log_end_offset(), p.high_watermark()), (3, 3));
+    }
+
+    #[test]
+    fn re_elected_leader_keeps_follower_progress() {
+        let mut p = leader(ReplicationConfig::default());
+        p.leader_append(10).unwrap();
+        p.follower_fetch(1, 10, None, 0).unwrap();
+        p.follower_fetch(2, 8, None, 0).unwrap();
+        assert_eq!(p.high_watermark(), 8);
+        // Same leader, new epoch (e.g. after a controller-driven change).
+        assert_eq!(
+            p.apply_leader_and_isr(&state(0, 2, 2, &[0, 1, 2]), 5),
+            Ok(Transition::BecameLeader)
+        );
+        assert_eq!(p.follower_state(1).unwrap().log_end_offset, 10);
+        assert_eq!(p.leader_epoch_start_offset(), 10);
+        assert_eq!(p.epoch_cache().latest_epoch(), Some(2));
+        // A new leader from a follower role starts with unknown follower LEOs.
+        let mut f = Partition::new(tp(), 1, ReplicationConfig::default());
+        f.apply_leader_and_isr(&state(0, 1, 1, &[0, 1, 2]), 0)
+            .unwrap();
+        f.apply_leader_and_isr(&state(1, 2, 2, &[1, 2]), 0).unwrap();
+        assert_eq!(f.follower_state(2).unwrap().log_end_offset, UNKNOWN_OFFSET);
+    }
+
+    /// One replica in the divergence model: records are (leader epoch, unique id).
+    #[derive(Debug, Clone, Default)]
+    struct Replica {
+        log: Vec<(i32, u32)>,
+        cache: LeaderEpochCache,
+    }
+
+    impl Replica {
+        fn truncate(&mut self, to: i64) {
+            self.log.truncate(to as usize);
+            self.cache.truncate_from_end(to);
+        }
+    }
+
+    /// Runs the follower's OffsetsForLeaderEpoch exchange against `leader` until KIP-279
+    /// says it is done; returns the number of round trips.
+    fn reconcile(f: &mut Replica, leader: &Replica) -> usize {
+        let mut query = f.cache.latest_epoch();
+        let mut rounds = 0;
+        while let Some(epoch) = query {
+            rounds += 1;
+            assert!(rounds <= 64, "KIP-279 iteration does not terminate");
+            let answer = leader.cache.end_offset_for(epoch, leader.log.len() as i64);
+            let d = truncation_decision(&f.cache, f.log.len() as i64, 0, answer);
+            f.truncate(d.truncate_to);
+            query = d.query_again;
+        }
+        if f.cache.latest_epoch().is_none() {
+            f.truncate(0);
+        }
+        rounds
+    }
+
+    proptest! {
+        /// KIP-101/KIP-279: whatever history of (possibly unclean) leader changes produced
+        /// two logs, after the follower's epoch exchange its log is exactly the common prefix
+        /// of both logs (nothing divergent kept, nothing common thrown away), so fetching
+        /// from its end gives an identical log.
+        #[test]
+        fn epoch_truncation_always_yields_a_prefix_of_the_leader_log(
+            rounds in proptest::collection::vec((0usize..3, 0usize..4, proptest::collection::vec((0usize..3, any::<bool>(), 0usize..4), 0..3)), 1..25)
+        ) {
+            let mut replicas = [Replica::default(), Replica::default(), Replica::default()];
+            let mut next_id = 0u32;
+            for (epoch, (leader, appends, syncs)) in rounds.into_iter().enumerate() {
+                let epoch = epoch as i32;
+                let l = &mut replicas[leader];
+                let leo = l.log.len() as i64;
+                l.cache.assign(epoch, leo);
+                for _ in 0..appends {
+                    l.log.push((epoch, next_id));
+                    next_id += 1;
+                }
+                for (f, reconcile_first, fetch) in syncs {
+                    if f == leader { continue; }
+                    let lead = replicas[leader].clone();
+                    let fr = &mut replicas[f];
+                    if reconcile_first {
+                        let common = fr.log.iter().zip(&lead.log).take_while(|(a, b)| a == b).count();
+                        reconcile(fr, &lead);
+                        prop_assert!(lead.log.starts_with(&fr.log), "follower {:?} not a prefix of leader {:?}", fr.log, lead.log);
+                        prop_assert_eq!(fr.log.len(), common, "truncated more than the divergence");
+                        let from = fr.log.len();
+                        let to = (from + fetch).min(lead.log.len());
+                        for (i, &(e, id)) in lead.log[from..to].iter().enumerate() {
+                            fr.cache.assign(e, (from + i) as i64);
+                            fr.log.push((e, id));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[derive(Debug, Clone)]
