@@ -15,4 +15,6 @@ pub use metadata::{
 pub use state::{elect_leader, Controller, ControllerConfig};
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
