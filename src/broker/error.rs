@@ -6,9 +6,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// One of Kafka's numeric error codes. `None` (code 0) exists because Kafka responses carry
 /// an error code per partition even on success; the state machines never return `Err(None)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Serialized (traces, metadata log) by Kafka's name, e.g. `"NOT_LEADER_OR_FOLLOWER"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[repr(i16)]
 pub enum ErrorCode {
     UnknownServerError = -1,
@@ -248,6 +252,15 @@ mod tests {
             None,
             "INVALID_FETCH_SIZE is not modelled"
         );
+    }
+
+    #[test]
+    fn serialized_name_is_kafkas_name() {
+        for e in ErrorCode::ALL {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.name()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), e);
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::epoch_cache::{
     EpochEndOffset, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
 };
@@ -29,7 +31,7 @@ pub const HW_TRUNCATION_BUG_CONFIG: &str = "sim.bug.hw-truncation";
 pub const UNKNOWN_OFFSET: i64 = -1;
 
 /// A topic partition, printed the way Kafka prints it: `orders-0`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,
@@ -98,7 +100,7 @@ impl ReplicaState {
 }
 
 /// The partition state the controller publishes (`PartitionRecord` / `LeaderAndIsr`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaderAndIsr {
     /// The leader's broker id, or `-1` when the partition has none.
     pub leader: i32,
@@ -111,7 +113,7 @@ pub struct LeaderAndIsr {
 }
 
 /// A proposed ISR, sent by the leader to the controller (KIP-497 `AlterPartition`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterPartitionRequest {
     pub topic_partition: TopicPartition,
     pub leader_id: i32,

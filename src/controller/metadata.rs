@@ -9,13 +9,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::broker::{LeaderAndIsr, TopicPartition};
 
 /// The leader id of a partition that has none.
 pub const NO_LEADER: i32 = -1;
 
-/// One record of the metadata log. Names follow KRaft's record types.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One record of the metadata log. Names follow KRaft's record types. Serialized as JSON
+/// objects tagged by `type` (for traces and a persisted metadata log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
 pub enum MetadataRecord {
     /// `RegisterBrokerRecord`: a broker (re)started; it is fenced until its first
     /// heartbeat says it caught up. `broker_epoch` is the log offset of this record.

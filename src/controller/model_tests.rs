@@ -65,7 +65,11 @@ fn cache_of(log: &[(i32, u64)]) -> LeaderEpochCache {
 
 impl Model {
     fn new(config: ReplicationConfig) -> Self {
-        let mut c = Controller::new(ControllerConfig::default());
+        Self::with_controller(config, ControllerConfig::default())
+    }
+
+    fn with_controller(config: ReplicationConfig, controller: ControllerConfig) -> Self {
+        let mut c = Controller::new(controller);
         let mut brokers = Vec::new();
         for b in 0..N as i32 {
             let (e, _) = c.register_broker(b, None, 0).unwrap();
@@ -434,4 +438,43 @@ fn leader_epochs_prevent_kip_101_data_loss() {
 fn hw_truncation_bug_loses_an_acknowledged_write() {
     let err = kip_101_scenario(true).unwrap_err();
     assert!(err.contains("acked record 0 at offset 0 missing"), "{err}");
+}
+
+/// `unclean.leader.election.enable` trades acknowledged writes for availability: the ISR
+/// shrinks to the leader, which acknowledges a write alone (`min.insync.replicas=1`), then
+/// dies; an out-of-sync follower is elected and the write is gone. With unclean election
+/// off the partition stays offline instead, and nothing acknowledged is lost.
+#[test]
+fn unclean_election_can_lose_an_acknowledged_write() {
+    for unclean in [false, true] {
+        let mut m = Model::with_controller(
+            ReplicationConfig::default(),
+            ControllerConfig {
+                unclean_leader_election_enable: unclean,
+                ..Default::default()
+            },
+        );
+        let r = m.c.metadata().partition(&tp()).unwrap().replicas.clone();
+        let l = r[0] as usize;
+        // Followers stop fetching; after replica.lag.time.max.ms the ISR is the leader.
+        m.apply(Ev::Tick(8_000));
+        m.apply(Ev::Tick(8_000));
+        m.apply(Ev::Tick(8_000));
+        m.apply(Ev::Tick(8_000));
+        assert_eq!(m.brokers[l].partition.isr().len(), 1);
+        m.apply(Ev::Produce(l, 1));
+        assert_eq!(m.acked.len(), 1);
+        m.apply(Ev::Crash(l));
+        m.apply(Ev::Tick(10_000));
+        let reg = m.c.metadata().partition(&tp()).unwrap().clone();
+        if unclean {
+            assert!(reg.unclean_leader);
+            m.apply(Ev::Sync(reg.leader as usize));
+            let err = m.check_no_acked_loss().unwrap_err();
+            assert!(err.contains("acked record 0 at offset 0 missing"), "{err}");
+        } else {
+            assert_eq!(reg.leader, NO_LEADER, "offline rather than lossy");
+            m.check_no_acked_loss().unwrap();
+        }
+    }
 }

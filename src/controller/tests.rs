@@ -304,6 +304,26 @@ fn a_new_controller_rebuilds_the_same_state_from_the_log() {
         ClusterMetadata::from_records(c.log()).unwrap(),
         *c.metadata()
     );
+    // The log survives a JSON round trip (traces, persisted metadata log).
+    let json: Vec<String> = c
+        .log()
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    assert!(
+        json[0].starts_with(r#"{"type":"RegisterBroker","broker_id":0"#),
+        "{}",
+        json[0]
+    );
+    let back: Vec<MetadataRecord> = json
+        .iter()
+        .map(|j| serde_json::from_str(j).unwrap())
+        .collect();
+    assert_eq!(back, c.log());
+    assert_eq!(
+        serde_json::to_string(&ErrorCode::NotLeaderOrFollower).unwrap(),
+        r#""NOT_LEADER_OR_FOLLOWER""#
+    );
     // Replaying a record out of order is an error, not a panic.
     let bad = MetadataRecord::PartitionChange {
         topic: "nope".into(),
