@@ -38,6 +38,7 @@ pub enum ErrorCode {
     InvalidPartitions = 37,
     InvalidReplicationFactor = 38,
     InvalidReplicaAssignment = 39,
+    NotController = 41,
     InvalidRequest = 42,
     OutOfOrderSequenceNumber = 45,
     DuplicateSequenceNumber = 46,
@@ -52,7 +53,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -76,6 +77,7 @@ impl ErrorCode {
         ErrorCode::InvalidPartitions,
         ErrorCode::InvalidReplicationFactor,
         ErrorCode::InvalidReplicaAssignment,
+        ErrorCode::NotController,
         ErrorCode::InvalidRequest,
         ErrorCode::OutOfOrderSequenceNumber,
         ErrorCode::DuplicateSequenceNumber,
@@ -126,6 +128,7 @@ impl ErrorCode {
             InvalidPartitions => "INVALID_PARTITIONS",
             InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
             InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT",
+            NotController => "NOT_CONTROLLER",
             InvalidRequest => "INVALID_REQUEST",
             OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
@@ -156,6 +159,7 @@ impl ErrorCode {
                 | ReplicaNotAvailable
                 | CoordinatorNotAvailable
                 | NotCoordinator
+                | NotController
                 | NotEnoughReplicas
                 | NotEnoughReplicasAfterAppend
                 | FencedLeaderEpoch

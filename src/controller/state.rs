@@ -310,34 +310,44 @@ impl Controller {
         }
     }
 
-    /// An `AlterPartition` from a partition leader (KIP-497). Rejected when the sender's
-    /// broker epoch is stale (`STALE_BROKER_EPOCH`), it is not the leader
-    /// (`NOT_LEADER_OR_FOLLOWER`), its leader epoch is not the current one
-    /// (`FENCED_LEADER_EPOCH`), or its partition epoch is not the current one
-    /// (`INVALID_UPDATE_VERSION`: the proposal was based on an ISR that has changed since).
-    /// The new ISR must contain the leader and lie within the replicas (`INVALID_REQUEST`),
-    /// and members it adds must be live (`INELIGIBLE_REPLICA`, KIP-841). On success the
-    /// partition epoch is bumped and the new state returned.
+    /// An `AlterPartition` from a partition leader (KIP-497), validated in KRaft's order:
+    /// - the sender's broker epoch is not its current registration: `STALE_BROKER_EPOCH`;
+    /// - unknown partition: `UNKNOWN_TOPIC_OR_PARTITION`;
+    /// - a leader or partition epoch *newer* than ours: `NOT_CONTROLLER` (we are probably a
+    ///   deposed controller; the leader should find the new one);
+    /// - an older leader epoch: `FENCED_LEADER_EPOCH` (the sender was deposed);
+    /// - the sender is not the leader: `INVALID_REQUEST`;
+    /// - an older partition epoch: `INVALID_UPDATE_VERSION` (the proposal was based on an
+    ///   ISR that has changed since);
+    /// - an ISR without the leader, outside the replicas or with duplicates:
+    ///   `INVALID_REQUEST`;
+    /// - an ISR member that is fenced or unregistered: `INELIGIBLE_REPLICA` (KIP-841).
+    ///
+    /// On success the partition epoch is bumped (if the ISR changed) and the new state
+    /// returned.
     pub fn alter_partition(
         &mut self,
         broker_epoch: i64,
         req: &AlterPartitionRequest,
     ) -> Result<(LeaderAndIsr, Vec<MetadataRecord>), ErrorCode> {
         match self.metadata.broker(req.leader_id) {
-            Some(b) if b.broker_epoch == broker_epoch && !b.fenced => {}
+            Some(b) if b.broker_epoch == broker_epoch => {}
             _ => return Err(ErrorCode::StaleBrokerEpoch),
         }
         let tp = &req.topic_partition;
         let Some(p) = self.metadata.partition(tp) else {
             return Err(ErrorCode::UnknownTopicOrPartition);
         };
-        if req.leader_epoch != p.leader_epoch {
+        if req.leader_epoch > p.leader_epoch || req.partition_epoch > p.partition_epoch {
+            return Err(ErrorCode::NotController);
+        }
+        if req.leader_epoch < p.leader_epoch {
             return Err(ErrorCode::FencedLeaderEpoch);
         }
         if p.leader != req.leader_id {
-            return Err(ErrorCode::NotLeaderOrFollower);
+            return Err(ErrorCode::InvalidRequest);
         }
-        if req.partition_epoch != p.partition_epoch {
+        if req.partition_epoch < p.partition_epoch {
             return Err(ErrorCode::InvalidUpdateVersion);
         }
         let new_isr: BTreeSet<i32> = req.new_isr.iter().copied().collect();
@@ -347,10 +357,7 @@ impl Controller {
         {
             return Err(ErrorCode::InvalidRequest);
         }
-        if new_isr
-            .iter()
-            .any(|r| !p.isr.contains(r) && !self.metadata.is_live(*r))
-        {
+        if new_isr.iter().any(|r| !self.metadata.is_live(*r)) {
             return Err(ErrorCode::IneligibleReplica);
         }
         let current: BTreeSet<i32> = p.isr.iter().copied().collect();

@@ -198,7 +198,23 @@ fn alter_partition_rejects_stale_proposals() {
     );
     assert_eq!(
         c.alter_partition(epochs[l as usize], &req(1, 1, r.isr.clone())),
-        Err(ErrorCode::FencedLeaderEpoch)
+        Err(ErrorCode::NotController),
+        "a leader epoch from the future: this controller is behind"
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, 2, r.isr.clone())),
+        Err(ErrorCode::NotController)
+    );
+    assert_eq!(
+        c.alter_partition(
+            epochs[follower as usize],
+            &AlterPartitionRequest {
+                leader_id: follower,
+                ..req(0, 1, r.isr.clone())
+            }
+        ),
+        Err(ErrorCode::InvalidRequest),
+        "only the leader may alter the ISR"
     );
     assert_eq!(
         c.alter_partition(epochs[l as usize], &req(0, 1, vec![follower])),
@@ -219,6 +235,32 @@ fn alter_partition_rejects_stale_proposals() {
     assert_eq!(
         c.alter_partition(epochs[l as usize], &req(0, pe, with_follower)),
         Err(ErrorCode::IneligibleReplica)
+    );
+}
+
+/// A leader whose session expired but whose process runs on (a zombie: paused, or cut off
+/// from the controller) is deposed; its later ISR change carries the old leader epoch.
+#[test]
+fn zombie_leader_is_fenced_by_its_leader_epoch() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let zombie = r.leader;
+    let alive: Vec<i32> = (0..3).filter(|&b| b != zombie).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let now = part(&c, 0);
+    assert_eq!(now.leader_epoch, 1);
+    assert_eq!(
+        c.alter_partition(
+            epochs[zombie as usize],
+            &AlterPartitionRequest {
+                topic_partition: tp(0),
+                leader_id: zombie,
+                leader_epoch: 0,
+                partition_epoch: r.partition_epoch,
+                new_isr: vec![zombie],
+            }
+        ),
+        Err(ErrorCode::FencedLeaderEpoch)
     );
 }
 
