@@ -310,6 +310,38 @@ impl Controller {
         }
     }
 
+    /// Preferred leader election (`auto.leader.rebalance.enable`, `kafka-leader-election
+    /// --election-type preferred`): every partition whose first replica is live and in the
+    /// ISR but does not lead gets it back as leader, so leadership returns to its balanced
+    /// assignment after failures.
+    pub fn elect_preferred_leaders(&mut self) -> Vec<MetadataRecord> {
+        let moves: Vec<(TopicPartition, i32)> = self
+            .metadata
+            .partitions()
+            .filter_map(|(tp, p)| {
+                let preferred = *p.replicas.first()?;
+                (p.leader != preferred
+                    && p.isr.contains(&preferred)
+                    && self.metadata.is_live(preferred))
+                .then_some((tp, preferred))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (tp, leader) in moves {
+            self.append(
+                &mut out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    leader: Some(leader),
+                    isr: None,
+                    unclean: false,
+                },
+            );
+        }
+        out
+    }
+
     /// An `AlterPartition` from a partition leader (KIP-497), validated in KRaft's order:
     /// - the sender's broker epoch is not its current registration: `STALE_BROKER_EPOCH`;
     /// - unknown partition: `UNKNOWN_TOPIC_OR_PARTITION`;

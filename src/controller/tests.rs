@@ -292,6 +292,44 @@ fn heartbeat_of_an_old_incarnation_is_stale_and_restart_moves_leadership() {
 }
 
 #[test]
+fn preferred_leader_returns_once_back_in_the_isr() {
+    let (mut c, mut epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let preferred = r.replicas[0];
+    let alive: Vec<i32> = (0..3).filter(|&b| b != preferred).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let moved = part(&c, 0);
+    assert_ne!(moved.leader, preferred);
+    let (e, _) = c.register_broker(preferred, None, 11_000).unwrap();
+    epochs[preferred as usize] = e;
+    c.heartbeat(preferred, e, 11_000).unwrap();
+    assert!(
+        c.elect_preferred_leaders().is_empty(),
+        "not in the ISR yet: it must catch up first"
+    );
+    // The current leader adds it back to the ISR once it caught up.
+    let mut isr = moved.isr.clone();
+    isr.push(preferred);
+    c.alter_partition(
+        epochs[moved.leader as usize],
+        &AlterPartitionRequest {
+            topic_partition: tp(0),
+            leader_id: moved.leader,
+            leader_epoch: moved.leader_epoch,
+            partition_epoch: moved.partition_epoch,
+            new_isr: isr,
+        },
+    )
+    .unwrap();
+    assert_eq!(c.elect_preferred_leaders().len(), 1);
+    let back = part(&c, 0);
+    assert_eq!(back.leader, preferred);
+    assert_eq!(back.leader_epoch, moved.leader_epoch + 1);
+    assert!(c.elect_preferred_leaders().is_empty(), "idempotent");
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
 fn topic_creation_and_deletion_errors() {
     let (mut c, _) = cluster(3, 1, 3, ControllerConfig::default());
     let mut rng = StdRng::seed_from_u64(1);
@@ -417,6 +455,7 @@ enum Event {
     },
     CreateTopic(u8),
     DeleteTopic(u8),
+    PreferredElection,
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -427,6 +466,7 @@ fn event() -> impl Strategy<Value = Event> {
         3 => (0i32..3, any::<u8>(), any::<bool>()).prop_map(|(partition, mask, stale)| Event::Alter { partition, mask, stale }),
         1 => (0u8..3).prop_map(Event::CreateTopic),
         1 => (0u8..3).prop_map(Event::DeleteTopic),
+        1 => Just(Event::PreferredElection),
     ]
 }
 
@@ -490,6 +530,7 @@ proptest! {
                 }
                 Event::CreateTopic(i) => c.create_topic(&format!("t{i}"), 2, 2, &mut rng).unwrap_or_default(),
                 Event::DeleteTopic(i) => c.delete_topic(&format!("t{i}")).unwrap_or_default(),
+                Event::PreferredElection => c.elect_preferred_leaders(),
             };
             if let Err(e) = c.metadata().check_invariants() {
                 return Err(TestCaseError::fail(e));
