@@ -54,11 +54,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "unknown magic byte {} at position {}", m, self.position)
             }
             DecodeErrorKind::BadLength { field, value } => {
-                write!(
-                    f,
-                    "invalid {} {} at position {}",
-                    field, value, self.position
-                )
+                write!(f, "invalid {} {} at position {}", field, value, self.position)
             }
             DecodeErrorKind::Corrupt(msg) => {
                 write!(f, "corrupt data at position {}: {}", self.position, msg)
