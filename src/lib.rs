@@ -3,8 +3,14 @@
 //! Module map (one per Kafka concept, see `docs/` and `../shared/DESIGN.md`):
 //! - [`protocol`]: message formats v0/v1/v2, varints, compression.
 //! - [`storage`]: `LogSegment`, `OffsetIndex`, `TimeIndex`, `Log`, and the `Disk` abstraction.
+//! - [`broker`]: error codes, partition replication (ISR, HW, leader epochs), producer state.
+//! - [`controller`]: cluster metadata as a fold over metadata records, liveness, elections.
+//! - [`client`]: producer and consumer logic (partitioner).
 #![forbid(unsafe_code)]
 
+pub mod broker;
+pub mod client;
+pub mod controller;
 pub mod protocol;
 pub mod storage;
 pub mod tools;
