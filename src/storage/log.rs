@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::config::LogConfig;
 use super::disk::Disk;
 use super::error::{LogError, LogResult};
+use super::index::OffsetPosition;
 use super::segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
 use crate::protocol::{batches, TimestampType, MAGIC_V2, NO_TIMESTAMP};
 
@@ -344,6 +345,11 @@ impl Log {
     /// batch (a CRC failure is rejected, naming the byte), assigns offsets from the log end
     /// offset, stamps `leader_epoch` and, with `message.timestamp.type=LogAppendTime`,
     /// `now_ms` as the batch timestamp. `records` is rewritten in place with what was stored.
+    ///
+    /// Errors: a rejected append stores nothing. The one exception is an I/O error from the
+    /// `flush.messages` fsync that follows a successful write ([`LogError::Io`] with op
+    /// `fsync`): the records are then in the log (the log end offset moved) but not durable,
+    /// the situation in which Kafka takes the log directory offline.
     pub fn append_as_leader(
         &mut self,
         records: &mut [u8],
@@ -530,6 +536,32 @@ impl Log {
             }
         }
         Ok(empty(self.active_segment().base_offset()))
+    }
+
+    /// Where the entry holding `offset` lies: its segment's base offset and its header
+    /// (segment search in the `BTreeMap`, then index lookup and a short scan). `None` if no
+    /// entry holds `offset` or later.
+    pub fn lookup_offset(&self, offset: i64) -> LogResult<Option<(i64, EntryHeader)>> {
+        let from = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        for (&base, seg) in self.segments.range(from..) {
+            if let Some(h) = seg.translate_offset(offset, 0)? {
+                return Ok(Some((base, h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The index half of [`Log::lookup_offset`]: the segment holding `offset` (binary
+    /// search of the segment map) and its index entry at or below it (binary search of the
+    /// offset index). Touches no file.
+    pub fn index_lookup(&self, offset: i64) -> Option<(i64, OffsetPosition)> {
+        let (&base, seg) = self.segments.range(..=offset).next_back()?;
+        Some((base, seg.offset_index().lookup(offset)))
     }
 
     /// ListOffsets (Kafka's `fetchOffsetByTimestamp`): the earliest record whose timestamp

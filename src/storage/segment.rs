@@ -11,7 +11,10 @@ use crate::protocol::{
     MAGIC_V0, MAGIC_V1, MAGIC_V2, NO_TIMESTAMP,
 };
 
-/// Chunk size for scanning a segment (recovery reads larger chunks).
+/// Header scans read small chunks first and double up to `SCAN_CHUNK`: a lookup touches a
+/// few headers within `index.interval.bytes`, and reading (copying) less of the file keeps
+/// its cost flat as the log grows; long scans over tiny batches still read 8 KiB at a time.
+const SCAN_CHUNK_MIN: usize = 256;
 const SCAN_CHUNK: usize = 8 * 1024;
 const RECOVERY_CHUNK: usize = 1024 * 1024;
 
@@ -103,6 +106,7 @@ struct HeaderScanner<'a> {
     buf: Vec<u8>,
     buf_pos: u32,
     pos: u32,
+    chunk: usize,
 }
 
 impl<'a> HeaderScanner<'a> {
@@ -113,6 +117,7 @@ impl<'a> HeaderScanner<'a> {
             buf: Vec::new(),
             buf_pos: start,
             pos: start,
+            chunk: SCAN_CHUNK_MIN,
         }
     }
 
@@ -145,7 +150,8 @@ impl<'a> HeaderScanner<'a> {
                     return Ok(Some(h));
                 }
                 Ok(None) if attempt == 0 => {
-                    let len = SCAN_CHUNK.min((self.end - self.pos) as usize);
+                    let len = self.chunk.min((self.end - self.pos) as usize);
+                    self.chunk = (self.chunk * 2).min(SCAN_CHUNK);
                     self.buf.resize(len, 0);
                     self.file
                         .read_exact_at(&mut self.buf, self.pos as u64)
@@ -521,12 +527,13 @@ impl LogSegment {
         offset: i64,
         start_position: u32,
     ) -> LogResult<Option<EntryHeader>> {
-        let from = self
-            .offset_index
-            .lookup(offset)
-            .position
-            .max(start_position);
+        let (entry, next) = self.offset_index.lookup_span(offset);
+        let from = entry.position.max(start_position);
         let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        if let Some(next) = next.filter(|n| *n > from) {
+            // One read covering every header up to the next index entry.
+            scan.chunk = ((next - from) as usize + 64).clamp(SCAN_CHUNK_MIN, SCAN_CHUNK);
+        }
         while let Some(h) = scan.next()? {
             if h.last_offset >= offset {
                 return Ok(Some(h));

@@ -712,3 +712,57 @@ fn the_log_also_runs_on_the_real_disk() {
     log.delete().unwrap();
     disk.remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_corrupt_fault_is_caught_by_recovery_and_the_log_keeps_the_prefix_before_it() {
+    for seed in 0..20 {
+        let disk = SimDisk::new(seed);
+        let mut log = open(
+            &disk,
+            &config(&[("segment.bytes", "400")]),
+            Checkpoints::default(),
+        );
+        for i in 0..12 {
+            append(&mut log, 1 + i % 2, i as i64, "c");
+        }
+        let before = read_all(&log, 0);
+        drop(log);
+        let (file, pos) = disk.corrupt_random_record().expect("there are batches");
+        // Recover everything (a recovery point of 0, as after an unclean shutdown).
+        let log = open(
+            &disk,
+            &config(&[("segment.bytes", "400")]),
+            Checkpoints::default(),
+        );
+        let report = log.recovery_report();
+        assert!(
+            report.truncated_bytes > 0,
+            "seed {seed}: {file:?}@{pos} {report:?}"
+        );
+        let after = read_all(&log, 0);
+        assert_eq!(&before[..after.len()], &after[..], "seed {seed}");
+        assert!(after.len() < before.len());
+    }
+}
+
+#[test]
+fn lookup_offset_finds_the_segment_and_batch_holding_an_offset() {
+    let disk = sim();
+    let mut log = open(
+        &disk,
+        &config(&[("segment.bytes", "300"), ("index.interval.bytes", "50")]),
+        Checkpoints::default(),
+    );
+    for i in 0..20 {
+        append(&mut log, 3, i, "l");
+    }
+    for o in 0..60 {
+        let (base, h) = log.lookup_offset(o).unwrap().unwrap();
+        assert!(
+            base <= h.base_offset && h.base_offset <= o && o <= h.last_offset,
+            "{o}"
+        );
+        assert_eq!(h.last_offset - h.base_offset, 2);
+    }
+    assert_eq!(log.lookup_offset(60).unwrap(), None);
+}
