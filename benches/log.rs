@@ -127,10 +127,12 @@ fn lookup_time(dir: &Path, records: usize) -> (f64, f64, f64, usize) {
     }
     let ns = start.elapsed().as_nanos() as f64 / lookups as f64;
     let start = Instant::now();
-    for &o in &offsets {
-        black_box(log.index_lookup(black_box(o)));
+    for _ in 0..20 {
+        for &o in &offsets {
+            black_box(log.index_lookup(black_box(o)));
+        }
     }
-    let index_ns = start.elapsed().as_nanos() as f64 / lookups as f64;
+    let index_ns = start.elapsed().as_nanos() as f64 / (20 * lookups) as f64;
     // Machine baseline: one plain pread of the bytes a lookup spans, at the same random
     // positions, on the same file; isolates what the page cache costs as files grow.
     let seg_path = log.segment_path(0, "log");
@@ -231,27 +233,37 @@ fn main() {
     );
     let (ns_small, isearch_small, pread_small, idx_small) = lookup_time(&dir, 10_000);
     let (ns_big, isearch_big, pread_big, idx_big) = lookup_time(&dir, 10_000_000);
-    let growth = isearch_big / isearch_small;
+    let raw = ns_big / ns_small;
+    let norm_small = ns_small / pread_small;
+    let norm_big = ns_big / pread_big;
+    let norm = norm_big / norm_small;
     println!(
-        "| index lookup, 1e4 records ({idx_small:>5} ent.) | {isearch_small:>6.0} ns |                |        |        |"
+        "| offset lookup, 1e4 records           | {ns_small:>9.0} ns | {norm_small:>5.2}x pread  |        |        |"
     );
     println!(
-        "| index lookup, 1e7 records ({idx_big:>5} ent.) | {isearch_big:>6.0} ns | {growth:>9.2}x 1e4 |  <=2x  |  {}  |",
-        verdict(growth <= 2.0)
+        "| offset lookup, 1e7 records           | {ns_big:>9.0} ns | {norm_big:>5.2}x pread  |        |        |"
     );
     println!(
-        "| offset lookup incl. log scan, 1e4    | {ns_small:>9.0} ns |                |        |        |"
+        "|   growth 1e4 -> 1e7, raw             | {raw:>11.2}x |                |  <=2x  |  {}  |",
+        verdict(raw <= 2.0)
     );
     println!(
-        "| offset lookup incl. log scan, 1e7    | {ns_big:>9.0} ns | {:>9.2}x 1e4 |  (info)|        |",
-        ns_big / ns_small
+        "|   growth 1e4 -> 1e7, vs plain pread  | {norm:>11.2}x |                |  <=2x  |  {}  |",
+        verdict(norm <= 2.0)
     );
     println!(
-        "| plain 6 KiB pread, random pos, 1e4   | {pread_small:>9.0} ns |                |        |        |"
-    );
-    println!(
-        "| plain 6 KiB pread, random pos, 1e7   | {pread_big:>9.0} ns | {:>9.2}x 1e4 |  (info)|        |",
+        "| plain 6 KiB pread, random positions  | {pread_small:>5.0}/{pread_big:<5.0} ns | {:>5.2}x growth  |        |        |",
         pread_big / pread_small
+    );
+    println!(
+        "| index binary search alone            | {isearch_small:>5.1}/{isearch_big:<5.1} ns | {:>5.2}x growth  | ({idx_small}/{idx_big} entries)",
+        isearch_big / isearch_small
+    );
+    println!(
+        "\nOffset lookup = segment search + offset-index binary search + one read of the log up to\n\
+         the next index entry. The 1e4-record log (~190 KB) stays in CPU cache, the 1e7-record log\n\
+         (~190 MB) does not, so a plain pread of the same span on the same file at the same random\n\
+         positions (measured in this run) grows as much; the second growth line divides it out."
     );
     let _ = std::fs::remove_dir_all(&dir);
     println!(
