@@ -8,12 +8,34 @@
 //! - [`record_batch`]: the v2 `RecordBatch` (magic 2) encoder and deep decoder.
 //! - [`legacy`]: the v0/v1 message formats (magic 0 and 1), including compressed wrappers.
 //! - [`compression`]: gzip, snappy (xerial framing), lz4 (frame) and zstd codecs.
+//! - [`BatchBuilder`] builds entries; [`BatchRef::records`] decodes them;
+//!   [`assign_offsets`], [`set_partition_leader_epoch`] and [`set_log_append_time`] are the
+//!   in-place rewrites a leader does on append.
 
+mod builder;
+pub mod compression;
 mod error;
+pub mod legacy;
+mod record;
+pub mod record_batch;
 pub mod records;
+mod rewrite;
+pub mod varint;
 
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod tests;
+
+pub use builder::BatchBuilder;
 pub use error::{DecodeError, DecodeErrorKind};
+pub use record::{Record, RecordHeader};
 pub use records::{batches, BatchIter, BatchRef, LOG_OVERHEAD};
+pub use rewrite::{
+    assign_offsets, assign_offsets_rebuilding, set_log_append_time, set_partition_leader_epoch,
+};
 
 /// Magic byte values (`RecordBatch.MAGIC_VALUE_V0..V2`).
 pub const MAGIC_V0: u8 = 0;

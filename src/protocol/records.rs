@@ -152,7 +152,8 @@ impl<'a> BatchRef<'a> {
     /// Last offset in the entry (`lastOffset()`), cheap for every magic.
     pub fn last_offset(&self) -> i64 {
         if self.is_v2() {
-            self.offset_field() + be_i32(self.bytes, V2_LAST_OFFSET_DELTA) as i64
+            self.offset_field()
+                .wrapping_add(be_i32(self.bytes, V2_LAST_OFFSET_DELTA) as i64)
         } else {
             self.offset_field()
         }
@@ -323,6 +324,23 @@ impl<'a> BatchRef<'a> {
             }
         }
         Ok(())
+    }
+}
+
+impl BatchRef<'_> {
+    /// Deep decode (Kafka's record iterator): checks the checksum first
+    /// ([`BatchRef::ensure_valid`]), decompresses, and returns the records with absolute
+    /// offsets and effective timestamps. For a v1 compressed wrapper the inner relative
+    /// offsets are made absolute from the wrapper offset (its last inner offset) and a
+    /// `LogAppendTime` wrapper gives its timestamp to every inner record; magic 0 inner
+    /// offsets are absolute already.
+    pub fn records(&self) -> Result<Vec<super::Record>, DecodeError> {
+        self.ensure_valid()?;
+        if self.is_v2() {
+            super::record_batch::decode_batch(self)
+        } else {
+            super::legacy::decode_entry(self)
+        }
     }
 }
 
