@@ -198,8 +198,8 @@ fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
 
 /// Within one validated entry, the first record with timestamp `>= target` at offset
 /// `>= min_offset`. Uncompressed v2 batches are walked record by record (only the
-/// timestamp and offset deltas are decoded); for compressed and legacy entries the
-/// batch's own first offset and max timestamp stand in (never later than the exact answer).
+/// timestamp and offset deltas are decoded, no allocation); other entries are decoded with
+/// [`BatchRef::records`].
 pub(crate) fn first_record_at_or_after(
     entry: &[u8],
     target: i64,
@@ -219,7 +219,17 @@ pub(crate) fn first_record_at_or_after(
         || !uncompressed
         || b.timestamp_type() == Some(TimestampType::LogAppendTime)
     {
-        return batch_level;
+        // Compressed and legacy entries: decode them (the entry was validated already).
+        return match b.records() {
+            Ok(records) => records
+                .iter()
+                .find(|r| r.timestamp >= target && r.offset >= min_offset)
+                .map(|r| TimestampAndOffset {
+                    timestamp: r.timestamp,
+                    offset: r.offset,
+                }),
+            Err(_) => batch_level,
+        };
     }
     let base_ts = b.base_timestamp().unwrap_or(NO_TIMESTAMP);
     let count = b.record_count_hint().unwrap_or(0);
