@@ -99,6 +99,14 @@ fn parse_header(b: &[u8], position: u32) -> Result<Option<EntryHeader>, DecodeEr
     }))
 }
 
+/// A framing error in an append, with its position made relative to the append.
+fn invalid_at(e: DecodeError, start: u64) -> LogError {
+    LogError::InvalidRecords {
+        position: e.position.saturating_sub(start),
+        detail: e.to_string(),
+    }
+}
+
 /// Reads entry headers one after another from a position, a chunk at a time.
 struct HeaderScanner<'a> {
     file: &'a dyn DiskFile,
@@ -472,14 +480,15 @@ impl LogSegment {
             || !self.can_convert_to_relative_offset(last_offset)
     }
 
-    /// Appends whole, validated entries (`records`) and maintains the sparse indexes: an
-    /// offset-index entry (and a time-index entry if the max timestamp grew) whenever more
-    /// than `index.interval.bytes` were appended since the last one, one decision per batch.
+    /// Appends whole entries (`records`, already checked by the log) and maintains the
+    /// sparse indexes: an offset-index entry (and a time-index entry if the max timestamp
+    /// grew) whenever more than `index.interval.bytes` were appended since the last one, one
+    /// decision per batch. Entries that do not frame correctly are refused before anything
+    /// is written.
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> LogResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.last_modified_ms = now_ms;
         let start = self.size;
         let new_size = start as u64 + records.len() as u64;
         if new_size > u32::MAX as u64 {
@@ -488,20 +497,29 @@ impl LogSegment {
                 segment_bytes: u32::MAX,
             });
         }
+        let mut headers = Vec::new();
+        let mut at = 0usize;
+        while at < records.len() {
+            let h = match parse_header(&records[at..], start + at as u32) {
+                Ok(Some(h)) if at + h.size as usize <= records.len() => h,
+                Ok(_) => {
+                    return Err(LogError::InvalidRecords {
+                        position: at as u64,
+                        detail: "entry runs past the end of the append".into(),
+                    })
+                }
+                Err(e) => return Err(invalid_at(e, start as u64)),
+            };
+            at += h.size as usize;
+            headers.push(h);
+        }
         self.log
             .write_at(records, start as u64)
             .map_err(|e| LogError::io("append", &self.log_path, e))?;
         self.size = new_size as u32;
-        let mut pos = start;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let h = parse_header(rest, pos)
-                .ok()
-                .flatten()
-                .expect("append takes validated entries");
-            self.index_entry(&h)?;
-            pos += h.size;
-            rest = &rest[h.size as usize..];
+        self.last_modified_ms = now_ms;
+        for h in &headers {
+            self.index_entry(h)?;
         }
         Ok(())
     }
