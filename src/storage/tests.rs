@@ -841,3 +841,13 @@ fn lookup_by_timestamp_looks_inside_compressed_batches() {
         }
     );
 }
+
+#[test]
+fn logs_and_disks_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<SimDisk>();
+    send_sync::<RealDisk>();
+    send_sync::<Arc<dyn Disk>>();
+    send::<Log>();
+}
