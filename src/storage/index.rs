@@ -354,6 +354,12 @@ impl OffsetIndex {
         self.0.truncate_entries(n)
     }
 
+    /// Drops entries pointing at or past byte `position` of the log.
+    pub fn truncate_to_position(&mut self, position: u32) -> LogResult<()> {
+        let n = self.0.entries.partition_point(|e| e.position < position);
+        self.0.truncate_entries(n)
+    }
+
     pub fn reset(&mut self) -> LogResult<()> {
         self.0.reset()
     }

@@ -530,6 +530,12 @@ impl Log {
             .unwrap_or(i64::MIN);
         for (&base, seg) in self.segments.range(from..) {
             if let Some(r) = seg.read(start_offset, max_bytes, max_excl)? {
+                if r.first_offset > start_offset {
+                    // The entry found starts after the offset asked for. Without compaction
+                    // that only happens when a header that steered the scan is corrupt:
+                    // check the entries the scan skipped before handing anything out.
+                    self.verify_skipped(from, start_offset)?;
+                }
                 return Ok(FetchData {
                     first_offset: if r.records.is_empty() {
                         start_offset
@@ -542,7 +548,19 @@ impl Log {
                 });
             }
         }
+        self.verify_skipped(from, start_offset)?;
         Ok(empty(self.active_segment().base_offset()))
+    }
+
+    /// Checksums every entry a scan for `offset` passes over, from `from_segment` on, so a
+    /// corrupt header cannot silently skip records: an error names the file and position.
+    fn verify_skipped(&self, from_segment: i64, offset: i64) -> LogResult<()> {
+        for seg in self.segments.range(from_segment..).map(|(_, s)| s) {
+            if seg.verify_up_to(offset)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Where the entry holding `offset` lies: its segment's base offset and its header

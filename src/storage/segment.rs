@@ -570,6 +570,21 @@ impl LogSegment {
         Ok(None)
     }
 
+    /// Reads and checksums every entry from the index position for `offset` up to and
+    /// including the first one whose last offset reaches `offset`. Returns whether such an
+    /// entry was found (the scan can stop there); a bad entry is an error.
+    pub fn verify_up_to(&self, offset: i64) -> LogResult<bool> {
+        let from = self.offset_index.lookup(offset).position;
+        let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        while let Some(h) = scan.next()? {
+            self.read_entry(&h)?;
+            if h.last_offset >= offset {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Reads whole entries starting with the one holding `start_offset`, up to `max_bytes`
     /// (but at least one entry, KIP-74), stopping before any entry whose last offset
     /// reaches `max_offset_exclusive`. Every entry returned has passed its checksum
@@ -585,6 +600,9 @@ impl LogSegment {
             return Ok(None);
         };
         if first.last_offset >= max_offset_exclusive {
+            // The entry holding `start_offset` reaches past the bound (a high watermark in
+            // the middle of a batch), or its header is corrupt: tell the two apart.
+            self.read_entry(&first)?;
             return Ok(Some(SegmentRead {
                 records: Vec::new(),
                 position: first.position,
@@ -626,15 +644,23 @@ impl LogSegment {
     }
 
     /// The offset after the last entry (the base offset if empty): from the last index
-    /// entry, scan to the end (Kafka's `readNextOffset`).
+    /// entry, scan to the end (Kafka's `readNextOffset`). The last entry's checksum is
+    /// verified, since the log end offset is taken from its header.
     pub fn read_next_offset(&self) -> LogResult<i64> {
         let last = self.offset_index.last_entry();
         let mut scan = HeaderScanner::new(self.log.as_ref(), last.position, self.size);
-        let mut next = self.base_offset;
+        let mut last = None;
         while let Some(h) = scan.next()? {
-            next = h.last_offset + 1;
+            last = Some(h);
         }
-        Ok(next)
+        match last {
+            None => Ok(self.base_offset),
+            Some(h) => {
+                // The log end offset comes from this header: make sure it is not corrupt.
+                self.read_entry(&h)?;
+                Ok(h.last_offset + 1)
+            }
+        }
     }
 
     /// Kafka's `findOffsetByTimestamp`: the first record at offset `>= start_offset` whose
@@ -785,11 +811,13 @@ impl LogSegment {
         let Some(h) = self.translate_offset(offset, 0)? else {
             return Ok(0);
         };
-        // Keep an entry that straddles `offset` only if it starts before it... a batch is
-        // atomic, so an entry holding `offset` goes entirely.
+        // A batch is atomic: the entry holding `offset` goes entirely. Index entries go by
+        // offset and, in case a corrupt header misplaced the cut, by position too.
         let new_size = h.position;
-        self.offset_index.truncate_to(offset)?;
-        self.time_index.truncate_to(offset)?;
+        let cut = offset.min(h.base_offset);
+        self.offset_index.truncate_to(cut)?;
+        self.offset_index.truncate_to_position(new_size)?;
+        self.time_index.truncate_to(cut)?;
         let removed = self.size - new_size;
         self.log
             .set_len(new_size as u64)
