@@ -140,7 +140,7 @@ impl Log {
             }
         }
         for name in &names {
-            if let Some((base, "index" | "timeindex")) = parse_segment_name(name) {
+            if let Some((base, "index" | "timeindex" | "txnindex")) = parse_segment_name(name) {
                 if !bases.contains(&base) {
                     let p = dir.join(name);
                     disk.remove_file(&p)

@@ -859,10 +859,14 @@ impl LogSegment {
     /// Deletes the segment's files (`.log` first, so a crash in between leaves only an
     /// orphan index, which the next open removes).
     pub fn delete(self, disk: &dyn Disk) -> LogResult<()> {
+        let txn_index = self.log_path.with_extension("txnindex");
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            // Written by the transaction layer (a later issue); it lives and dies with the
+            // segment.
+            txn_index,
         ];
         drop(self);
         for p in paths {
