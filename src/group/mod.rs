@@ -9,6 +9,12 @@ pub mod assignor;
 pub mod coordinator;
 pub mod error;
 
+pub use coordinator::{
+    GroupConfig, GroupCoordinator, GroupMetadata, GroupState, HeartbeatRequest, JoinGroupMember,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, MemberMetadata, OffsetAndMetadata,
+    OffsetCommitRequest, Reply, RequestToken, Response, SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
+};
+
 pub use assignor::{
     assignor_by_name, Assignment, CooperativeStickyAssignor, PartitionAssignor, RangeAssignor,
     RebalanceProtocol, RoundRobinAssignor, StickyAssignor, Subscription,

@@ -1,0 +1,755 @@
+//! Scenario tests (one rebalance story each) and a proptest over random event sequences.
+
+use super::*;
+use crate::group::assignor::{PartitionAssignor, RangeAssignor};
+use proptest::prelude::*;
+
+const G: &str = "g";
+const SESSION: i32 = 10_000;
+const REBALANCE: i32 = 30_000;
+
+fn join_req(
+    member_id: &str,
+    client: &str,
+    instance: Option<&str>,
+    topics: &[&str],
+) -> JoinGroupRequest {
+    let mut sub = Subscription::new(topics.iter().copied());
+    sub.group_instance_id = instance.map(str::to_string);
+    JoinGroupRequest {
+        group_id: G.to_string(),
+        member_id: member_id.to_string(),
+        group_instance_id: instance.map(str::to_string),
+        client_id: client.to_string(),
+        session_timeout_ms: SESSION,
+        rebalance_timeout_ms: REBALANCE,
+        protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
+        protocols: vec![("range".to_string(), sub)],
+    }
+}
+
+/// A coordinator plus a mailbox of every reply, keyed by request token.
+struct Harness {
+    c: GroupCoordinator,
+    now: i64,
+    next_token: RequestToken,
+    got: BTreeMap<RequestToken, Response>,
+    topics: BTreeMap<String, i32>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness {
+            c: GroupCoordinator::new(GroupConfig::default()),
+            now: 0,
+            next_token: 0,
+            got: BTreeMap::new(),
+            topics: [("t".to_string(), 4)].into_iter().collect(),
+        }
+    }
+
+    fn token(&mut self) -> RequestToken {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn absorb(&mut self, replies: Vec<Reply>) {
+        for r in replies {
+            assert!(
+                self.got.insert(r.token, r.response).is_none(),
+                "request {} answered twice",
+                r.token
+            );
+        }
+    }
+
+    fn group(&self) -> &GroupMetadata {
+        self.c.group(G).expect("group exists")
+    }
+
+    fn join_with(&mut self, req: JoinGroupRequest) -> RequestToken {
+        let t = self.token();
+        let replies = self.c.handle_join_group(t, req, self.now);
+        self.absorb(replies);
+        t
+    }
+
+    fn join(&mut self, member_id: &str, client: &str, instance: Option<&str>) -> RequestToken {
+        self.join_with(join_req(member_id, client, instance, &["t"]))
+    }
+
+    fn sync(&mut self, member_id: &str, generation: i32, assignments: Assignment) -> RequestToken {
+        let t = self.token();
+        let instance = self
+            .c
+            .group(G)
+            .and_then(|g| g.member(member_id))
+            .and_then(|m| m.group_instance_id.clone());
+        let req = SyncGroupRequest {
+            group_id: G.to_string(),
+            member_id: member_id.to_string(),
+            group_instance_id: instance,
+            generation_id: generation,
+            assignments,
+        };
+        let replies = self.c.handle_sync_group(t, req, self.now);
+        self.absorb(replies);
+        t
+    }
+
+    fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let t = self.token();
+        let req = HeartbeatRequest {
+            group_id: G.to_string(),
+            member_id: member_id.to_string(),
+            group_instance_id: instance.map(str::to_string),
+            generation_id: generation,
+        };
+        let replies = self.c.handle_heartbeat(t, req, self.now);
+        self.absorb(replies);
+        match self.got.remove(&t) {
+            Some(Response::Heartbeat(r)) => r,
+            other => panic!("heartbeat answered with {other:?}"),
+        }
+    }
+
+    fn commit(&mut self, member_id: &str, generation: i32) -> Result<(), GroupError> {
+        let t = self.token();
+        let req = OffsetCommitRequest {
+            group_id: G.to_string(),
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            generation_id: generation,
+            offsets: [(TopicPartition::new("t", 0), 42)].into_iter().collect(),
+        };
+        let replies = self.c.handle_offset_commit(t, req, self.now);
+        self.absorb(replies);
+        match self.got.remove(&t) {
+            Some(Response::OffsetCommit(r)) => r,
+            other => panic!("commit answered with {other:?}"),
+        }
+    }
+
+    fn leave(&mut self, member_id: &str) -> Result<(), GroupError> {
+        let t = self.token();
+        let req = LeaveGroupRequest {
+            group_id: G.to_string(),
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+        };
+        let replies = self.c.handle_leave_group(t, req, self.now);
+        self.absorb(replies);
+        match self.got.remove(&t) {
+            Some(Response::Leave(r)) => r,
+            other => panic!("leave answered with {other:?}"),
+        }
+    }
+
+    fn advance_to(&mut self, t: i64) {
+        assert!(t >= self.now);
+        self.now = t;
+        let replies = self.c.on_tick(t);
+        self.absorb(replies);
+    }
+
+    fn pending(&self, token: RequestToken) -> bool {
+        !self.got.contains_key(&token)
+    }
+
+    fn join_result(&self, token: RequestToken) -> Result<JoinGroupResponse, GroupError> {
+        match self.got.get(&token) {
+            Some(Response::Join(r)) => r.clone(),
+            other => panic!("join {token} answered with {other:?}"),
+        }
+    }
+
+    fn join_ok(&self, token: RequestToken) -> JoinGroupResponse {
+        self.join_result(token).expect("join succeeded")
+    }
+
+    fn sync_result(&self, token: RequestToken) -> Result<Vec<TopicPartition>, GroupError> {
+        match self.got.get(&token) {
+            Some(Response::Sync(r)) => r.clone(),
+            other => panic!("sync {token} answered with {other:?}"),
+        }
+    }
+
+    /// What an honest leader computes from its JoinGroup response.
+    fn leader_assignment(&self, leader: &JoinGroupResponse) -> Assignment {
+        let subs = leader
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.metadata.clone()))
+            .collect();
+        RangeAssignor.assign(&self.topics, &subs)
+    }
+
+    /// Completes a join phase whose JoinGroup tokens are `joins`: every member syncs (leader
+    /// last). Returns member id → assignment.
+    fn sync_all(&mut self, joins: &[RequestToken]) -> BTreeMap<MemberId, Vec<TopicPartition>> {
+        let responses: Vec<JoinGroupResponse> = joins.iter().map(|t| self.join_ok(*t)).collect();
+        let leader = responses
+            .iter()
+            .find(|r| r.leader == r.member_id)
+            .expect("one member leads")
+            .clone();
+        let assignment = self.leader_assignment(&leader);
+        let mut tokens = Vec::new();
+        for r in responses.iter().filter(|r| r.leader != r.member_id) {
+            tokens.push((
+                r.member_id.clone(),
+                self.sync(&r.member_id, r.generation_id, BTreeMap::new()),
+            ));
+            assert!(
+                self.pending(tokens.last().unwrap().1),
+                "followers wait for the leader"
+            );
+        }
+        tokens.push((
+            leader.member_id.clone(),
+            self.sync(&leader.member_id, leader.generation_id, assignment),
+        ));
+        tokens
+            .into_iter()
+            .map(|(m, t)| (m, self.sync_result(t).expect("sync succeeded")))
+            .collect()
+    }
+}
+
+type Assignment = BTreeMap<MemberId, Vec<TopicPartition>>;
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+#[test]
+fn two_members_join_and_each_gets_generation_one_and_an_assignment() {
+    let mut h = Harness::new();
+    let j1 = h.join("", "c1", None);
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    h.advance_to(1_000);
+    let j2 = h.join("", "c2", None);
+    // group.initial.rebalance.delay.ms: nobody is answered before the delay runs out.
+    assert!(h.pending(j1) && h.pending(j2));
+    assert_eq!(h.c.next_deadline(), Some(3_000));
+    // A member joined during the delay, so it is extended once more (up to the rebalance
+    // timeout), letting a fleet that starts together land in one generation.
+    h.advance_to(3_000);
+    assert!(h.pending(j1));
+    assert_eq!(h.c.next_deadline(), Some(6_000));
+    h.advance_to(6_000);
+    let (r1, r2) = (h.join_ok(j1), h.join_ok(j2));
+    assert_eq!((r1.generation_id, r2.generation_id), (1, 1));
+    assert_eq!(r1.member_id, "c1-1");
+    assert_eq!(r2.member_id, "c2-2");
+    assert_eq!(r1.leader, "c1-1");
+    assert_eq!(r2.leader, "c1-1");
+    assert_eq!(r1.protocol_name, "range");
+    assert_eq!(r1.members.len(), 2, "the leader sees every member");
+    assert!(r2.members.is_empty(), "followers do not");
+    assert_eq!(h.group().state(), GroupState::CompletingRebalance);
+
+    let assigned = h.sync_all(&[j1, j2]);
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assert_eq!(assigned["c1-1"], vec![tp(0), tp(1)]);
+    assert_eq!(assigned["c2-2"], vec![tp(2), tp(3)]);
+    assert_eq!(h.heartbeat("c2-2", None, 1), Ok(()));
+}
+
+/// Fires deadlines until every JoinGroup in `joins` is answered.
+fn finish_join(h: &mut Harness, joins: &[RequestToken]) {
+    while joins.iter().any(|t| h.pending(*t)) {
+        let deadline = h.c.next_deadline().expect("a parked join has a deadline");
+        h.advance_to(deadline);
+    }
+}
+
+/// Forms a Stable group of `clients` (client id, instance id) at generation 1.
+fn stable_group(h: &mut Harness, clients: &[(&str, Option<&str>)]) -> Vec<MemberId> {
+    let joins: Vec<RequestToken> = clients.iter().map(|(c, i)| h.join("", c, *i)).collect();
+    finish_join(h, &joins);
+    let assigned = h.sync_all(&joins);
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assigned.into_keys().collect()
+}
+
+#[test]
+fn a_member_that_stops_heartbeating_is_expired_and_survivors_are_reassigned() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    let t0 = h.now;
+    // c1 heartbeats every 3s (heartbeat.interval.ms); c2 goes silent.
+    for k in 1..=3 {
+        h.advance_to(t0 + 3_000 * k);
+        assert_eq!(h.heartbeat(&ids[0], None, 1), Ok(()));
+    }
+    assert_eq!(h.c.next_deadline(), Some(t0 + SESSION as i64));
+    h.advance_to(t0 + SESSION as i64);
+    assert!(h.group().member(&ids[1]).is_none(), "c2's session expired");
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        h.heartbeat(&ids[0], None, 1),
+        Err(GroupError::RebalanceInProgress)
+    );
+    assert_eq!(
+        h.heartbeat(&ids[1], None, 1),
+        Err(GroupError::UnknownMemberId)
+    );
+    // c1 rejoins: it is the only member, so the join phase completes at once.
+    let j = h.join(&ids[0], "c1", None);
+    let r = h.join_ok(j);
+    assert_eq!(r.generation_id, 2);
+    assert_eq!(r.leader, ids[0]);
+    let assigned = h.sync_all(&[j]);
+    assert_eq!(assigned[&ids[0]], vec![tp(0), tp(1), tp(2), tp(3)]);
+}
+
+#[test]
+fn stale_generations_are_fenced_for_heartbeat_sync_and_commit() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    // c2 leaves; c1 rejoins into generation 2.
+    assert_eq!(h.leave(&ids[1]), Ok(()));
+    let j = h.join(&ids[0], "c1", None);
+    assert_eq!(h.join_ok(j).generation_id, 2);
+    // Between join and sync a commit is refused: the assignment is not known yet.
+    assert_eq!(h.commit(&ids[0], 2), Err(GroupError::RebalanceInProgress));
+    h.sync_all(&[j]);
+    assert_eq!(
+        h.heartbeat(&ids[0], None, 1),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(h.commit(&ids[0], 1), Err(GroupError::IllegalGeneration));
+    let s = h.sync(&ids[0], 1, BTreeMap::new());
+    assert_eq!(h.sync_result(s), Err(GroupError::IllegalGeneration));
+    assert_eq!(h.commit(&ids[0], 2), Ok(()));
+    assert_eq!(h.group().committed_offsets()[&tp(0)].offset, 42);
+    // The departed member is unknown, whatever generation it claims.
+    assert_eq!(h.commit(&ids[1], 2), Err(GroupError::UnknownMemberId));
+    // Simple (generation -1) commits are only for groups that do not use group management.
+    assert_eq!(h.commit("", -1), Err(GroupError::UnknownMemberId));
+}
+
+#[test]
+fn simple_commits_are_allowed_on_empty_or_unknown_groups_only() {
+    let mut h = Harness::new();
+    assert_eq!(h.commit("", 3), Err(GroupError::IllegalGeneration));
+    assert!(h.c.group(G).is_none());
+    assert_eq!(h.commit("", -1), Ok(()));
+    assert_eq!(h.group().state(), GroupState::Empty);
+    assert_eq!(h.group().committed_offsets()[&tp(0)].offset, 42);
+}
+
+#[test]
+fn a_static_member_restarts_without_a_rebalance_and_its_old_id_is_fenced() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", Some("i1")), ("c2", None)]);
+    let old = ids.iter().find(|m| m.starts_with("i1-")).unwrap().clone();
+    let before = h.group().member(&old).unwrap().assignment.clone();
+    assert!(!before.is_empty());
+    // The process restarts: it forgot its member id, keeps group.instance.id.
+    h.advance_to(h.now + 5_000);
+    let j = h.join("", "c1", Some("i1"));
+    let r = h.join_ok(j);
+    assert_eq!(r.generation_id, 1, "no new generation");
+    assert_ne!(r.member_id, old);
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assert_eq!(h.group().static_member("i1"), Some(r.member_id.as_str()));
+    // The new id fetches the same assignment; the old one is fenced.
+    let s = h.sync(&r.member_id, 1, BTreeMap::new());
+    assert_eq!(h.sync_result(s), Ok(before));
+    assert_eq!(
+        h.heartbeat(&old, Some("i1"), 1),
+        Err(GroupError::FencedInstanceId)
+    );
+    assert_eq!(h.heartbeat(&old, None, 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(h.heartbeat(&r.member_id, Some("i1"), 1), Ok(()));
+}
+
+#[test]
+fn a_static_member_restarting_with_a_new_subscription_triggers_a_rebalance() {
+    let mut h = Harness::new();
+    h.topics.insert("u".into(), 2);
+    stable_group(&mut h, &[("c1", Some("i1")), ("c2", None)]);
+    let j = h.join_with(join_req("", "c1", Some("i1"), &["t", "u"]));
+    assert!(h.pending(j), "parked until the others rejoin");
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn more_members_than_partitions_leaves_the_extra_members_idle() {
+    let mut h = Harness::new();
+    h.topics.insert("t".into(), 2);
+    let ids = stable_group(&mut h, &[("a", None), ("b", None), ("c", None)]);
+    let sizes: Vec<usize> = ids
+        .iter()
+        .map(|m| h.group().member(m).unwrap().assignment.len())
+        .collect();
+    assert_eq!(sizes, vec![1, 1, 0]);
+    // The idle member is still a healthy member of the generation.
+    assert_eq!(h.heartbeat(&ids[2], None, 1), Ok(()));
+}
+
+#[test]
+fn members_that_miss_the_rebalance_timeout_are_dropped() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    let t0 = h.now;
+    let j3 = h.join("", "c3", None);
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    let j1 = h.join(&ids[0], "c1", None);
+    // c2 keeps heartbeating but never rejoins (stuck in a long poll).
+    for k in 1..=9 {
+        h.advance_to(t0 + 3_000 * k);
+        assert_eq!(
+            h.heartbeat(&ids[1], None, 1),
+            Err(GroupError::RebalanceInProgress)
+        );
+    }
+    assert!(h.pending(j1) && h.pending(j3));
+    h.advance_to(t0 + REBALANCE as i64);
+    assert!(h.group().member(&ids[1]).is_none());
+    assert_eq!(h.join_ok(j1).generation_id, 2);
+    assert_eq!(h.join_ok(j3).generation_id, 2);
+    let assigned = h.sync_all(&[j1, j3]);
+    assert_eq!(assigned.len(), 2);
+}
+
+#[test]
+fn leaving_rebalances_and_the_last_member_leaving_empties_the_group() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    assert_eq!(h.leave(&ids[1]), Ok(()));
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    assert_eq!(h.leave(&ids[1]), Err(GroupError::UnknownMemberId));
+    // c1 had not rejoined; it leaves too and the join phase ends with nobody: Empty.
+    assert_eq!(h.leave(&ids[0]), Ok(()));
+    assert_eq!(h.group().state(), GroupState::Empty);
+    assert_eq!(h.group().generation_id(), 2);
+    assert_eq!(h.c.next_deadline(), None);
+}
+
+#[test]
+fn a_parked_sync_is_told_to_rejoin_when_a_rebalance_interrupts() {
+    let mut h = Harness::new();
+    let joins = [h.join("", "c1", None), h.join("", "c2", None)];
+    finish_join(&mut h, &joins);
+    let follower = h.join_ok(joins[1]);
+    let s = h.sync(&follower.member_id, 1, BTreeMap::new());
+    assert!(h.pending(s));
+    h.join("", "c3", None);
+    assert_eq!(h.sync_result(s), Err(GroupError::RebalanceInProgress));
+}
+
+#[test]
+fn a_leader_that_never_syncs_is_removed_after_the_rebalance_timeout() {
+    let mut h = Harness::new();
+    let joins = [h.join("", "c1", None), h.join("", "c2", None)];
+    finish_join(&mut h, &joins);
+    let follower = h.join_ok(joins[1]);
+    let leader = h.join_ok(joins[0]).member_id;
+    let s = h.sync(&follower.member_id, 1, BTreeMap::new());
+    h.advance_to(h.now + REBALANCE as i64);
+    assert!(h.group().member(&leader).is_none());
+    assert!(h.group().member(&follower.member_id).is_some());
+    assert_eq!(h.sync_result(s), Err(GroupError::RebalanceInProgress));
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn join_validation_errors() {
+    let mut h = Harness::new();
+    let mut req = join_req("", "c1", None, &["t"]);
+    req.session_timeout_ms = 1_000;
+    let t = h.join_with(req);
+    assert_eq!(h.join_result(t), Err(GroupError::InvalidSessionTimeout));
+    let t = h.join("nobody", "c1", None);
+    assert_eq!(h.join_result(t), Err(GroupError::UnknownMemberId));
+    h.join("", "c1", None);
+    let mut req = join_req("", "c2", None, &["t"]);
+    req.protocols = vec![("roundrobin".into(), Subscription::new(["t"]))];
+    let t = h.join_with(req);
+    assert_eq!(h.join_result(t), Err(GroupError::InconsistentGroupProtocol));
+    let mut req = join_req("", "c2", None, &["t"]);
+    req.protocol_type = "connect".into();
+    let t = h.join_with(req);
+    assert_eq!(h.join_result(t), Err(GroupError::InconsistentGroupProtocol));
+
+    let mut small = Harness::new();
+    small.c = GroupCoordinator::new(GroupConfig {
+        group_max_size: 1,
+        ..GroupConfig::default()
+    });
+    small.join("", "c1", None);
+    let t = small.join("", "c2", None);
+    assert_eq!(small.join_result(t), Err(GroupError::GroupMaxSizeReached));
+}
+
+#[test]
+fn the_protocol_most_members_prefer_among_common_ones_is_selected() {
+    let mut h = Harness::new();
+    let both = |first: &str, second: &str| {
+        vec![
+            (first.to_string(), Subscription::new(["t"])),
+            (second.to_string(), Subscription::new(["t"])),
+        ]
+    };
+    let mut joins = Vec::new();
+    for (c, protos) in [
+        ("a", both("range", "cooperative-sticky")),
+        ("b", both("cooperative-sticky", "range")),
+        ("c", both("cooperative-sticky", "range")),
+    ] {
+        let mut req = join_req("", c, None, &["t"]);
+        req.protocols = protos;
+        joins.push(h.join_with(req));
+    }
+    finish_join(&mut h, &joins);
+    assert_eq!(h.join_ok(joins[0]).protocol_name, "cooperative-sticky");
+}
+
+#[test]
+fn a_partition_count_change_rebalances_subscribed_groups() {
+    let mut h = Harness::new();
+    let replies = h.c.on_topic_metadata(&h.topics.clone(), 0);
+    h.absorb(replies);
+    stable_group(&mut h, &[("c1", None)]);
+    let replies = h.c.on_topic_metadata(
+        &[("t".to_string(), 4), ("other".to_string(), 9)]
+            .into_iter()
+            .collect(),
+        h.now,
+    );
+    h.absorb(replies);
+    assert_eq!(
+        h.group().state(),
+        GroupState::Stable,
+        "an unrelated topic changed"
+    );
+    let replies =
+        h.c.on_topic_metadata(&[("t".to_string(), 6)].into_iter().collect(), h.now);
+    h.absorb(replies);
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn unloading_answers_parked_requests_with_not_coordinator() {
+    let mut h = Harness::new();
+    let j = h.join("", "c1", None);
+    let replies = h.c.unload_group(G);
+    h.absorb(replies);
+    assert_eq!(h.join_result(j), Err(GroupError::NotCoordinator));
+    assert!(h.c.group(G).is_none());
+}
+
+#[test]
+#[should_panic(expected = "illegal transition")]
+fn illegal_state_transitions_are_internal_bugs() {
+    let mut g = GroupMetadata::new("g");
+    g.transition_to(GroupState::Stable);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random event sequences.
+
+#[derive(Clone, Debug)]
+enum Event {
+    Join(usize),
+    Sync(usize),
+    Heartbeat(usize),
+    Commit(usize),
+    Leave(usize),
+    /// The client process restarts: it forgets its member id.
+    Restart(usize),
+    Advance(i64),
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        3 => (0usize..4).prop_map(Event::Join),
+        3 => (0usize..4).prop_map(Event::Sync),
+        3 => (0usize..4).prop_map(Event::Heartbeat),
+        1 => (0usize..4).prop_map(Event::Commit),
+        1 => (0usize..4).prop_map(Event::Leave),
+        1 => (0usize..4).prop_map(Event::Restart),
+        3 => (1i64..12_000).prop_map(Event::Advance),
+    ]
+}
+
+/// A well-behaved client's view of its membership.
+#[derive(Clone, Debug, Default)]
+struct Client {
+    member_id: MemberId,
+    generation: i32,
+    /// The JoinGroup response of the current generation (the leader's carries the members).
+    joined: Option<JoinGroupResponse>,
+    instance: Option<String>,
+    /// Bumped on restart/leave: replies to an earlier incarnation's requests are ignored.
+    incarnation: u32,
+}
+
+impl Client {
+    /// Forget the membership (after a restart, a leave, or being told it is unknown).
+    fn reset(&mut self, new_incarnation: bool) {
+        self.member_id.clear();
+        self.generation = -1;
+        self.joined = None;
+        if new_incarnation {
+            self.incarnation += 1;
+        }
+    }
+}
+
+proptest! {
+
+    #[test]
+    fn random_event_sequences_keep_the_group_invariants(
+        events in prop::collection::vec(arb_event(), 1..120),
+        statics in prop::collection::vec(any::<bool>(), 4),
+    ) {
+        let mut h = Harness::new();
+        let mut clients: Vec<Client> = (0..4)
+            .map(|i| Client {
+                instance: statics[i].then(|| format!("inst-{i}")),
+                generation: -1,
+                ..Client::default()
+            })
+            .collect();
+        // Requests in flight: token -> client.
+        let mut inflight: BTreeMap<RequestToken, (usize, u32)> = BTreeMap::new();
+        let mut last_generation = 0;
+        // generation -> partition -> member, from every successful SyncGroup.
+        let mut owners: BTreeMap<i32, BTreeMap<TopicPartition, MemberId>> = BTreeMap::new();
+        // token -> generation the SyncGroup was sent for.
+        let mut sync_generation: BTreeMap<RequestToken, (i32, MemberId)> = BTreeMap::new();
+
+        for event in events {
+            let before: BTreeSet<RequestToken> = h.got.keys().copied().collect();
+            match event {
+                Event::Join(i) => {
+                    let c = &clients[i];
+                    let t = h.join_with(join_req(&c.member_id, &format!("c{i}"), c.instance.as_deref(), &["t"]));
+                    inflight.insert(t, (i, clients[i].incarnation));
+                }
+                Event::Sync(i) => {
+                    let Some(joined) = clients[i].joined.clone() else { continue };
+                    let assignment = if joined.leader == joined.member_id && !joined.skip_assignment {
+                        h.leader_assignment(&joined)
+                    } else {
+                        BTreeMap::new()
+                    };
+                    let t = h.sync(&joined.member_id, joined.generation_id, assignment);
+                    inflight.insert(t, (i, clients[i].incarnation));
+                    sync_generation.insert(t, (joined.generation_id, joined.member_id.clone()));
+                }
+                Event::Heartbeat(i) => {
+                    let c = clients[i].clone();
+                    if c.member_id.is_empty() { continue }
+                    match h.heartbeat(&c.member_id, c.instance.as_deref(), c.generation) {
+                        Err(GroupError::UnknownMemberId) | Err(GroupError::FencedInstanceId) => {
+                            clients[i].reset(false);
+                        }
+                        _ => {}
+                    }
+                }
+                Event::Commit(i) => {
+                    let c = clients[i].clone();
+                    let r = h.commit(&c.member_id, c.generation);
+                    let g = h.c.group(G);
+                    if r.is_ok() && c.generation >= 0 {
+                        prop_assert_eq!(Some(c.generation), g.map(|g| g.generation_id()),
+                            "commit accepted from a stale generation");
+                    }
+                }
+                Event::Leave(i) => {
+                    let c = clients[i].clone();
+                    if c.member_id.is_empty() { continue }
+                    let _ = h.leave(&c.member_id);
+                    clients[i].reset(true);
+                }
+                Event::Restart(i) => {
+                    clients[i].reset(true);
+                }
+                Event::Advance(dt) => {
+                    let target = h.now + dt;
+                    // Fire every deadline on the way, as a simulator would.
+                    while let Some(d) = h.c.next_deadline().filter(|d| *d <= target) {
+                        h.advance_to(d.max(h.now));
+                    }
+                    h.advance_to(target);
+                }
+            }
+
+            // Deliver new replies to their clients.
+            let new: Vec<RequestToken> = h.got.keys().copied().filter(|t| !before.contains(t)).collect();
+            for t in new {
+                let Some((i, incarnation)) = inflight.remove(&t) else { continue };
+                let current = clients[i].incarnation == incarnation;
+                match h.got[&t].clone() {
+                    Response::Join(Ok(r)) if current => {
+                        clients[i].member_id = r.member_id.clone();
+                        clients[i].generation = r.generation_id;
+                        clients[i].joined = Some(r);
+                    }
+                    Response::Join(Err(GroupError::UnknownMemberId))
+                    | Response::Join(Err(GroupError::FencedInstanceId))
+                        if current =>
+                    {
+                        clients[i].reset(false);
+                    }
+                    Response::Sync(Ok(parts)) => {
+                        let (generation, member_id) = sync_generation[&t].clone();
+                        // A static member's restarts are one owner: the restarted process takes
+                        // over the assignment and the old one is fenced (KIP-345).
+                        let member = clients[i].instance.clone().unwrap_or(member_id);
+                        let table = owners.entry(generation).or_default();
+                        for tp in parts {
+                            if let Some(other) = table.insert(tp.clone(), member.clone()) {
+                                prop_assert_eq!(&other, &member,
+                                    "{} owned by two members in generation {}", tp, generation);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+
+            // Invariants.
+            if let Some(g) = h.c.group(G) {
+                prop_assert!(g.generation_id() >= last_generation, "generation went backwards");
+                last_generation = g.generation_id();
+                prop_assert_ne!(g.state(), GroupState::Dead);
+                if g.state() == GroupState::Stable {
+                    let mut seen = BTreeSet::new();
+                    for m in g.members() {
+                        prop_assert_eq!(m.assignment_generation, g.generation_id(),
+                            "stable member {} holds an old assignment", &m.member_id);
+                        for tp in &m.assignment {
+                            prop_assert!(seen.insert(tp.clone()), "{} assigned twice", tp);
+                        }
+                    }
+                }
+                if g.state() == GroupState::Empty {
+                    prop_assert_eq!(g.members().count(), 0);
+                }
+                for m in g.members() {
+                    if let Some(i) = &m.group_instance_id {
+                        prop_assert_eq!(g.static_member(i), Some(m.member_id.as_str()));
+                    }
+                }
+                if let Some(l) = g.leader() {
+                    prop_assert!(g.member(l).is_some(), "leader {} is not a member", l);
+                }
+            }
+            // The coordinator never sets a deadline in the past.
+            if let Some(d) = h.c.next_deadline() {
+                prop_assert!(d > h.now, "deadline {} not after now {}", d, h.now);
+            }
+        }
+    }
+}
