@@ -750,7 +750,7 @@ impl GroupCoordinator {
     fn join(
         &mut self,
         token: RequestToken,
-        req: JoinGroupRequest,
+        mut req: JoinGroupRequest,
         now_ms: i64,
         out: &mut Vec<Reply>,
     ) -> Result<(), GroupError> {
@@ -759,6 +759,10 @@ impl GroupCoordinator {
             || req.session_timeout_ms > config.group_max_session_timeout_ms
         {
             return Err(GroupError::InvalidSessionTimeout);
+        }
+        if req.rebalance_timeout_ms <= 0 {
+            // JoinGroup v0 had no rebalance timeout; Kafka then uses the session timeout.
+            req.rebalance_timeout_ms = req.session_timeout_ms;
         }
         if req.group_id.is_empty() {
             // Kafka answers INVALID_GROUP_ID; an unnamed group has no members to find.

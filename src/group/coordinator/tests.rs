@@ -1,7 +1,7 @@
 //! Scenario tests (one rebalance story each) and a proptest over random event sequences.
 
 use super::*;
-use crate::group::assignor::{PartitionAssignor, RangeAssignor};
+use crate::group::assignor::assignor_by_name;
 use proptest::prelude::*;
 
 const G: &str = "g";
@@ -186,7 +186,8 @@ impl Harness {
             .iter()
             .map(|m| (m.member_id.clone(), m.metadata.clone()))
             .collect();
-        RangeAssignor.assign(&self.topics, &subs)
+        let assignor = assignor_by_name(&leader.protocol_name).expect("a known assignor");
+        assignor.assign(&self.topics, &subs)
     }
 
     /// Completes a join phase whose JoinGroup tokens are `joins`: every member syncs (leader
@@ -548,6 +549,42 @@ fn unloading_answers_parked_requests_with_not_coordinator() {
 }
 
 #[test]
+fn cooperative_rebalance_moves_partitions_in_two_generations_without_double_ownership() {
+    let coop = |member: &str, client: &str, owned: Vec<TopicPartition>, generation: Option<i32>| {
+        let mut req = join_req(member, client, None, &["t"]);
+        req.protocols = vec![(
+            "cooperative-sticky".to_string(),
+            Subscription::new(["t"]).owning(owned, generation),
+        )];
+        req
+    };
+    let mut h = Harness::new();
+    let j1 = h.join_with(coop("", "c1", vec![], None));
+    finish_join(&mut h, &[j1]);
+    let c1 = h.join_ok(j1).member_id;
+    let all = h.sync_all(&[j1]).remove(&c1).unwrap();
+    assert_eq!(all, vec![tp(0), tp(1), tp(2), tp(3)]);
+
+    // c2 joins; c1 rejoins still owning everything (cooperative: it keeps consuming).
+    let j2 = h.join_with(coop("", "c2", vec![], None));
+    let j1 = h.join_with(coop(&c1, "c1", all.clone(), Some(1)));
+    let c2 = h.join_ok(j2).member_id;
+    let round1 = h.sync_all(&[j1, j2]);
+    assert_eq!(h.group().generation_id(), 2);
+    // c1 keeps two and must revoke the others; c2 gets nothing until they are revoked.
+    assert_eq!(round1[&c1], vec![tp(0), tp(1)]);
+    assert!(round1[&c2].is_empty());
+
+    // c1 revoked t-2, t-3 and rejoins at once (the follow-up rebalance of KIP-429).
+    let j1 = h.join_with(coop(&c1, "c1", round1[&c1].clone(), Some(2)));
+    let j2 = h.join_with(coop(&c2, "c2", vec![], Some(2)));
+    let round2 = h.sync_all(&[j1, j2]);
+    assert_eq!(h.group().generation_id(), 3);
+    assert_eq!(round2[&c1], vec![tp(0), tp(1)]);
+    assert_eq!(round2[&c2], vec![tp(2), tp(3)]);
+}
+
+#[test]
 #[should_panic(expected = "illegal transition")]
 fn illegal_state_transitions_are_internal_bugs() {
     let mut g = GroupMetadata::new("g");
@@ -567,6 +604,8 @@ enum Event {
     /// The client process restarts: it forgets its member id.
     Restart(usize),
     Advance(i64),
+    /// Topic `t` now has this many partitions (KIP-429 clients rejoin on metadata changes).
+    Repartition(i32),
 }
 
 fn arb_event() -> impl Strategy<Value = Event> {
@@ -578,6 +617,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         1 => (0usize..4).prop_map(Event::Leave),
         1 => (0usize..4).prop_map(Event::Restart),
         3 => (1i64..12_000).prop_map(Event::Advance),
+        1 => (1i32..8).prop_map(Event::Repartition),
     ]
 }
 
@@ -589,6 +629,10 @@ struct Client {
     /// The JoinGroup response of the current generation (the leader's carries the members).
     joined: Option<JoinGroupResponse>,
     instance: Option<String>,
+    /// What the client consumes now (its last assignment) and from which generation; sent as
+    /// `owned_partitions` so the cooperative assignor can be exercised.
+    owned: Vec<TopicPartition>,
+    owned_generation: Option<i32>,
     /// Bumped on restart/leave: replies to an earlier incarnation's requests are ignored.
     incarnation: u32,
 }
@@ -599,6 +643,9 @@ impl Client {
         self.member_id.clear();
         self.generation = -1;
         self.joined = None;
+        // onPartitionsLost: a member that lost its membership owns nothing.
+        self.owned.clear();
+        self.owned_generation = None;
         if new_incarnation {
             self.incarnation += 1;
         }
@@ -611,6 +658,7 @@ proptest! {
     fn random_event_sequences_keep_the_group_invariants(
         events in prop::collection::vec(arb_event(), 1..120),
         statics in prop::collection::vec(any::<bool>(), 4),
+        assignor in prop_oneof![Just("range"), Just("roundrobin"), Just("sticky"), Just("cooperative-sticky")],
     ) {
         let mut h = Harness::new();
         let mut clients: Vec<Client> = (0..4)
@@ -633,7 +681,12 @@ proptest! {
             match event {
                 Event::Join(i) => {
                     let c = &clients[i];
-                    let t = h.join_with(join_req(&c.member_id, &format!("c{i}"), c.instance.as_deref(), &["t"]));
+                    let mut req = join_req(&c.member_id, &format!("c{i}"), c.instance.as_deref(), &["t"]);
+                    let sub = &mut req.protocols[0].1;
+                    sub.owned_partitions = c.owned.clone();
+                    sub.generation = c.owned_generation;
+                    req.protocols[0].0 = assignor.to_string();
+                    let t = h.join_with(req);
                     inflight.insert(t, (i, clients[i].incarnation));
                 }
                 Event::Sync(i) => {
@@ -675,6 +728,11 @@ proptest! {
                 Event::Restart(i) => {
                     clients[i].reset(true);
                 }
+                Event::Repartition(n) => {
+                    h.topics.insert("t".to_string(), n);
+                    let replies = h.c.on_topic_metadata(&h.topics.clone(), h.now);
+                    h.absorb(replies);
+                }
                 Event::Advance(dt) => {
                     let target = h.now + dt;
                     // Fire every deadline on the way, as a simulator would.
@@ -707,6 +765,10 @@ proptest! {
                         // A static member's restarts are one owner: the restarted process takes
                         // over the assignment and the old one is fenced (KIP-345).
                         let member = clients[i].instance.clone().unwrap_or(member_id);
+                        if current {
+                            clients[i].owned = parts.clone();
+                            clients[i].owned_generation = Some(generation);
+                        }
                         let table = owners.entry(generation).or_default();
                         for tp in parts {
                             if let Some(other) = table.insert(tp.clone(), member.clone()) {
