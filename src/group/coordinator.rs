@@ -8,9 +8,11 @@
 //! [`GroupCoordinator::next_deadline`] says when to call [`GroupCoordinator::on_tick`].
 //!
 //! Design choices, relative to Kafka's (Scala) `GroupCoordinator`:
-//! - New members get their id in one step (`"{client_id}-{n}"`, or `"{group.instance.id}-{n}"`
-//!   for static members, `n` a coordinator-wide counter) rather than KIP-394's two-step
-//!   MEMBER_ID_REQUIRED round trip; the counter keeps ids deterministic.
+//! - Member ids are `"{client_id}-{n}"` (`"{group.instance.id}-{n}"` for static members), `n` a
+//!   coordinator-wide counter instead of Kafka's UUID, so runs are deterministic. A dynamic
+//!   member that sets `require_known_member_id` (JoinGroup v4+, KIP-394) is first answered
+//!   [`Response::MemberIdRequired`] and joins for real when it comes back with that id; older
+//!   clients are added in one step.
 //! - Member metadata is the structured [`Subscription`] per assignor name instead of opaque
 //!   bytes, so the coordinator can also play the leader's metadata watch: a partition-count
 //!   change of a subscribed topic ([`GroupCoordinator::on_topic_metadata`]) triggers a rebalance.
@@ -116,6 +118,8 @@ pub struct JoinGroupRequest {
     pub protocol_type: String,
     /// Assignor names with the member's subscription, most preferred first.
     pub protocols: Vec<(String, Subscription)>,
+    /// JoinGroup v4+ (KIP-394): a new dynamic member must first obtain its member id.
+    pub require_known_member_id: bool,
 }
 
 /// One member as the leader sees it in its JoinGroup response.
@@ -197,6 +201,11 @@ pub enum Response {
     Heartbeat(Result<(), GroupError>),
     Leave(Result<(), GroupError>),
     OffsetCommit(Result<(), GroupError>),
+    /// JoinGroup answered MEMBER_ID_REQUIRED (79, KIP-394): rejoin with this member id within
+    /// `session.timeout.ms`.
+    MemberIdRequired {
+        member_id: MemberId,
+    },
 }
 
 /// A response ready to be sent, addressed by the token of the request it answers.
@@ -254,6 +263,8 @@ pub struct GroupMetadata {
     members: BTreeMap<MemberId, MemberMetadata>,
     /// `group.instance.id` → current member id.
     static_members: BTreeMap<String, MemberId>,
+    /// KIP-394 members that were given an id but have not rejoined with it yet → expiry.
+    pending_members: BTreeMap<MemberId, i64>,
     /// PreparingRebalance: when the join phase ends.
     join_deadline_ms: Option<i64>,
     rebalance_start_ms: i64,
@@ -278,6 +289,7 @@ impl GroupMetadata {
             leader: None,
             members: BTreeMap::new(),
             static_members: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
             join_deadline_ms: None,
             rebalance_start_ms: 0,
             initial_join_delay: false,
@@ -500,18 +512,30 @@ impl GroupMetadata {
         }
     }
 
+    /// Every member has rejoined and no KIP-394 member is about to (`hasAllMembersJoined`).
     fn all_members_joined(&self) -> bool {
-        self.members.values().all(|m| m.awaiting_join.is_some())
+        self.members.values().all(|m| m.awaiting_join.is_some()) && self.pending_members.is_empty()
     }
 
-    /// Completes the join phase early once every member has rejoined (not during the initial
-    /// delay, which always runs its course).
-    fn try_complete_join(&mut self, now_ms: i64, out: &mut Vec<Reply>) {
-        if self.state == GroupState::PreparingRebalance
-            && !self.initial_join_delay
-            && self.all_members_joined()
-        {
+    /// Ends the join phase if it can: early once every member has rejoined (not during the
+    /// initial delay, which always runs its course), or when its deadline has come. At the end
+    /// of an initial delay during which members kept arriving, the delay is extended, up to the
+    /// rebalance timeout (Kafka's `InitialDelayedJoin`).
+    fn try_complete_join(&mut self, now_ms: i64, config: &GroupConfig, out: &mut Vec<Reply>) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        if !self.initial_join_delay && self.all_members_joined() {
             self.complete_join(now_ms, out);
+        } else if self.join_deadline_ms.is_some_and(|d| d <= now_ms) {
+            let limit = self.rebalance_start_ms + self.max_rebalance_timeout_ms();
+            if self.initial_join_delay && self.new_member_added && now_ms < limit {
+                self.new_member_added = false;
+                let delay = config.group_initial_rebalance_delay_ms;
+                self.join_deadline_ms = Some((now_ms + delay).min(limit));
+            } else {
+                self.complete_join(now_ms, out);
+            }
         }
     }
 
@@ -609,9 +633,9 @@ impl GroupMetadata {
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 self.prepare_rebalance(now_ms, config, out);
-                self.try_complete_join(now_ms, out);
+                self.try_complete_join(now_ms, config, out);
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, out),
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, config, out),
             GroupState::Empty | GroupState::Dead => {}
         }
     }
@@ -628,6 +652,7 @@ impl GroupMetadata {
             _ => None,
         };
         sessions
+            .chain(self.pending_members.values().copied())
             .chain(join)
             .chain(self.pending_sync_deadline_ms)
             .min()
@@ -644,20 +669,14 @@ impl GroupMetadata {
         for id in expired {
             self.remove_member_and_rebalance(&id, now_ms, config, out);
         }
-        // 2. The join phase: initial delay (extended while members keep arriving, up to the
-        //    rebalance timeout) or `rebalance.timeout.ms`.
-        if self.state == GroupState::PreparingRebalance
-            && self.join_deadline_ms.is_some_and(|d| d <= now_ms)
-        {
-            let limit = self.rebalance_start_ms + self.max_rebalance_timeout_ms();
-            if self.initial_join_delay && self.new_member_added && now_ms < limit {
-                self.new_member_added = false;
-                let delay = config.group_initial_rebalance_delay_ms;
-                self.join_deadline_ms = Some((now_ms + delay).min(limit));
-            } else {
-                self.complete_join(now_ms, out);
-            }
+        // KIP-394 members that never came back with their id.
+        let before = self.pending_members.len();
+        self.pending_members.retain(|_, expiry| *expiry > now_ms);
+        if self.pending_members.len() != before {
+            self.try_complete_join(now_ms, config, out);
         }
+        // 2. The join phase: initial delay or `rebalance.timeout.ms`.
+        self.try_complete_join(now_ms, config, out);
         // 3. Members that never sent SyncGroup within the rebalance timeout are removed.
         if self.pending_sync_deadline_ms.is_some_and(|d| d <= now_ms) {
             self.pending_sync_deadline_ms = None;
@@ -672,7 +691,7 @@ impl GroupMetadata {
                     self.remove_member(id, out);
                 }
                 self.prepare_rebalance(now_ms, config, out);
-                self.try_complete_join(now_ms, out);
+                self.try_complete_join(now_ms, config, out);
             }
         }
     }
@@ -792,8 +811,34 @@ impl GroupCoordinator {
                 .cloned();
             match known_static {
                 Some(old_id) => self.rejoin_static(token, req, old_id, now_ms, out),
-                None => self.add_new_member(token, req, now_ms, out),
+                None if req.require_known_member_id && req.group_instance_id.is_none() => {
+                    let member_id = self.fresh_member_id(&req.client_id);
+                    let expiry = now_ms + i64::from(req.session_timeout_ms);
+                    let group = self.groups.get_mut(&req.group_id).expect("group exists");
+                    group.pending_members.insert(member_id.clone(), expiry);
+                    out.push(Reply {
+                        token,
+                        response: Response::MemberIdRequired { member_id },
+                    });
+                    Ok(())
+                }
+                None => {
+                    let prefix = req
+                        .group_instance_id
+                        .clone()
+                        .unwrap_or(req.client_id.clone());
+                    let member_id = self.fresh_member_id(&prefix);
+                    self.add_new_member(token, req, member_id, now_ms, out)
+                }
             }
+        } else if group.pending_members.contains_key(&req.member_id) {
+            self.groups
+                .get_mut(&req.group_id)
+                .expect("group exists")
+                .pending_members
+                .remove(&req.member_id);
+            let member_id = req.member_id.clone();
+            self.add_new_member(token, req, member_id, now_ms, out)
         } else {
             self.rejoin_known(token, req, now_ms, out)
         }
@@ -803,6 +848,7 @@ impl GroupCoordinator {
         &mut self,
         token: RequestToken,
         req: JoinGroupRequest,
+        member_id: MemberId,
         now_ms: i64,
         out: &mut Vec<Reply>,
     ) -> Result<(), GroupError> {
@@ -810,12 +856,6 @@ impl GroupCoordinator {
         if self.groups[&req.group_id].members.len() >= config.group_max_size {
             return Err(GroupError::GroupMaxSizeReached);
         }
-        let prefix = req
-            .group_instance_id
-            .as_deref()
-            .unwrap_or(&req.client_id)
-            .to_string();
-        let member_id = self.fresh_member_id(&prefix);
         let group = self.groups.get_mut(&req.group_id).expect("group exists");
         if group.protocol_type.is_none() {
             group.protocol_type = Some(req.protocol_type.clone());
@@ -846,7 +886,7 @@ impl GroupCoordinator {
             group.new_member_added = true;
         }
         group.maybe_prepare_rebalance(now_ms, &config, out);
-        group.try_complete_join(now_ms, out);
+        group.try_complete_join(now_ms, &config, out);
         Ok(())
     }
 
@@ -916,7 +956,7 @@ impl GroupCoordinator {
                     .expect("member")
                     .awaiting_join = Some(token);
                 group.prepare_rebalance(now_ms, &config, out);
-                group.try_complete_join(now_ms, out);
+                group.try_complete_join(now_ms, &config, out);
             }
             GroupState::PreparingRebalance => {
                 group
@@ -924,7 +964,7 @@ impl GroupCoordinator {
                     .get_mut(&new_id)
                     .expect("member")
                     .awaiting_join = Some(token);
-                group.try_complete_join(now_ms, out);
+                group.try_complete_join(now_ms, &config, out);
             }
             GroupState::Empty | GroupState::Dead => {
                 unreachable!("a group with a static member is neither Empty nor Dead")
@@ -955,7 +995,7 @@ impl GroupCoordinator {
             GroupState::PreparingRebalance => {
                 member.protocols = req.protocols;
                 member.awaiting_join = Some(token);
-                group.try_complete_join(now_ms, out);
+                group.try_complete_join(now_ms, &config, out);
             }
             // The member lost its JoinGroup response: send it again.
             GroupState::CompletingRebalance if unchanged => {
@@ -975,7 +1015,7 @@ impl GroupCoordinator {
                 member.protocols = req.protocols;
                 member.awaiting_join = Some(token);
                 group.prepare_rebalance(now_ms, &config, out);
-                group.try_complete_join(now_ms, out);
+                group.try_complete_join(now_ms, &config, out);
             }
             GroupState::Empty | GroupState::Dead => return Err(GroupError::UnknownMemberId),
         }
@@ -1116,6 +1156,10 @@ impl GroupCoordinator {
                     .get(instance)
                     .cloned()
                     .ok_or(GroupError::UnknownMemberId)?,
+                _ if group.pending_members.remove(&req.member_id).is_some() => {
+                    group.try_complete_join(now_ms, &config, &mut out);
+                    return Ok(());
+                }
                 _ => {
                     group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
                     req.member_id.clone()
@@ -1225,6 +1269,7 @@ impl GroupCoordinator {
             });
             if affected {
                 group.prepare_rebalance(now_ms, &self.config, &mut out);
+                group.try_complete_join(now_ms, &self.config, &mut out);
             }
         }
         self.topic_partitions = partitions_per_topic.clone();

@@ -25,6 +25,7 @@ fn join_req(
         rebalance_timeout_ms: REBALANCE,
         protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
         protocols: vec![("range".to_string(), sub)],
+        require_known_member_id: false,
     }
 }
 
@@ -585,6 +586,47 @@ fn cooperative_rebalance_moves_partitions_in_two_generations_without_double_owne
 }
 
 #[test]
+fn kip_394_new_members_first_obtain_a_member_id() {
+    let mut h = Harness::new();
+    let mut req = join_req("", "c1", None, &["t"]);
+    req.require_known_member_id = true;
+    let t = h.join_with(req.clone());
+    let member_id = match h.got.get(&t) {
+        Some(Response::MemberIdRequired { member_id }) => member_id.clone(),
+        other => panic!("expected MEMBER_ID_REQUIRED, got {other:?}"),
+    };
+    assert_eq!(GroupError::MemberIdRequired.code(), 79);
+    assert_eq!(h.group().state(), GroupState::Empty, "not a member yet");
+    assert_eq!(h.group().members().count(), 0);
+    req.member_id = member_id.clone();
+    let j = h.join_with(req);
+    finish_join(&mut h, &[j]);
+    assert_eq!(h.join_ok(j).member_id, member_id);
+}
+
+#[test]
+fn kip_394_a_member_id_not_claimed_within_the_session_timeout_expires() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None)]);
+    let mut req = join_req("", "c2", None, &["t"]);
+    req.require_known_member_id = true;
+    let t = h.join_with(req.clone());
+    let Some(Response::MemberIdRequired { member_id }) = h.got.get(&t).cloned() else {
+        panic!("expected MEMBER_ID_REQUIRED")
+    };
+    // c1 rejoins (say its leader saw new metadata); the pending c2 holds the join phase open...
+    let j1 = h.join(&ids[0], "c1", None);
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    assert!(h.pending(j1));
+    // ...until its id expires unclaimed after session.timeout.ms.
+    h.advance_to(h.now + SESSION as i64);
+    assert_eq!(h.join_ok(j1).generation_id, 2);
+    req.member_id = member_id;
+    let t = h.join_with(req);
+    assert_eq!(h.join_result(t), Err(GroupError::UnknownMemberId));
+}
+
+#[test]
 #[should_panic(expected = "illegal transition")]
 fn illegal_state_transitions_are_internal_bugs() {
     let mut g = GroupMetadata::new("g");
@@ -658,6 +700,7 @@ proptest! {
     fn random_event_sequences_keep_the_group_invariants(
         events in prop::collection::vec(arb_event(), 1..120),
         statics in prop::collection::vec(any::<bool>(), 4),
+        kip394 in prop::collection::vec(any::<bool>(), 4),
         assignor in prop_oneof![Just("range"), Just("roundrobin"), Just("sticky"), Just("cooperative-sticky")],
     ) {
         let mut h = Harness::new();
@@ -686,6 +729,7 @@ proptest! {
                     sub.owned_partitions = c.owned.clone();
                     sub.generation = c.owned_generation;
                     req.protocols[0].0 = assignor.to_string();
+                    req.require_known_member_id = kip394[i];
                     let t = h.join_with(req);
                     inflight.insert(t, (i, clients[i].incarnation));
                 }
@@ -753,6 +797,9 @@ proptest! {
                         clients[i].member_id = r.member_id.clone();
                         clients[i].generation = r.generation_id;
                         clients[i].joined = Some(r);
+                    }
+                    Response::MemberIdRequired { member_id } if current => {
+                        clients[i].member_id = member_id;
                     }
                     Response::Join(Err(GroupError::UnknownMemberId))
                     | Response::Join(Err(GroupError::FencedInstanceId))
