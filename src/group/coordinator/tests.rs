@@ -627,6 +627,30 @@ fn kip_394_a_member_id_not_claimed_within_the_session_timeout_expires() {
 }
 
 #[test]
+fn a_dynamic_member_changing_its_subscription_triggers_a_rebalance() {
+    let mut h = Harness::new();
+    h.topics.insert("u".into(), 2);
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    // Rejoining with the same subscription is a no-op for a follower...
+    let follower = ids
+        .iter()
+        .find(|m| h.group().leader() != Some(m.as_str()))
+        .unwrap()
+        .clone();
+    let j = h.join(&follower, "c", None);
+    assert_eq!(h.join_ok(j).generation_id, 1);
+    assert_eq!(h.group().state(), GroupState::Stable);
+    // ...but a new subscription starts a rebalance, and the new topic gets assigned.
+    let j = h.join_with(join_req(&follower, "c", None, &["t", "u"]));
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    let leader = h.group().leader().unwrap().to_string();
+    let jl = h.join(&leader, "c", None);
+    let assigned = h.sync_all(&[j, jl]);
+    assert_eq!(h.group().generation_id(), 2);
+    assert!(assigned[&follower].contains(&TopicPartition::new("u", 0)));
+}
+
+#[test]
 #[should_panic(expected = "illegal transition")]
 fn illegal_state_transitions_are_internal_bugs() {
     let mut g = GroupMetadata::new("g");
@@ -645,6 +669,8 @@ enum Event {
     Leave(usize),
     /// The client process restarts: it forgets its member id.
     Restart(usize),
+    /// The client toggles its subscription between `[t]` and `[t, u]` and rejoins.
+    Resubscribe(usize),
     Advance(i64),
     /// Topic `t` now has this many partitions (KIP-429 clients rejoin on metadata changes).
     Repartition(i32),
@@ -658,6 +684,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         1 => (0usize..4).prop_map(Event::Commit),
         1 => (0usize..4).prop_map(Event::Leave),
         1 => (0usize..4).prop_map(Event::Restart),
+        1 => (0usize..4).prop_map(Event::Resubscribe),
         3 => (1i64..12_000).prop_map(Event::Advance),
         1 => (1i32..8).prop_map(Event::Repartition),
     ]
@@ -675,6 +702,8 @@ struct Client {
     /// `owned_partitions` so the cooperative assignor can be exercised.
     owned: Vec<TopicPartition>,
     owned_generation: Option<i32>,
+    /// Subscribed to `u` as well as `t`.
+    also_u: bool,
     /// Bumped on restart/leave: replies to an earlier incarnation's requests are ignored.
     incarnation: u32,
 }
@@ -704,6 +733,7 @@ proptest! {
         assignor in prop_oneof![Just("range"), Just("roundrobin"), Just("sticky"), Just("cooperative-sticky")],
     ) {
         let mut h = Harness::new();
+        h.topics.insert("u".to_string(), 3);
         let mut clients: Vec<Client> = (0..4)
             .map(|i| Client {
                 instance: statics[i].then(|| format!("inst-{i}")),
@@ -719,12 +749,21 @@ proptest! {
         // token -> generation the SyncGroup was sent for.
         let mut sync_generation: BTreeMap<RequestToken, (i32, MemberId)> = BTreeMap::new();
 
-        for event in events {
+        for event in events.iter().cloned() {
             let before: BTreeSet<RequestToken> = h.got.keys().copied().collect();
             match event {
-                Event::Join(i) => {
+                Event::Resubscribe(i) | Event::Join(i) => {
+                    if matches!(event, Event::Resubscribe(_)) {
+                        // A subscription change makes the client rejoin, first dropping the
+                        // partitions of topics it no longer wants.
+                        let c = &mut clients[i];
+                        c.also_u = !c.also_u;
+                        let also_u = c.also_u;
+                        c.owned.retain(|tp| tp.topic == "t" || also_u);
+                    }
                     let c = &clients[i];
-                    let mut req = join_req(&c.member_id, &format!("c{i}"), c.instance.as_deref(), &["t"]);
+                    let topics: &[&str] = if c.also_u { &["t", "u"] } else { &["t"] };
+                    let mut req = join_req(&c.member_id, &format!("c{i}"), c.instance.as_deref(), topics);
                     let sub = &mut req.protocols[0].1;
                     sub.owned_partitions = c.owned.clone();
                     sub.generation = c.owned_generation;
