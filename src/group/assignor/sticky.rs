@@ -26,7 +26,7 @@
 use super::{
     partition_count, sorted_members, subscribed_topics, Assignment, PartitionAssignor, Subscription,
 };
-use crate::group::{MemberId, TopicPartition};
+use crate::group::{java_string_cmp, MemberId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The eager sticky assignor.
@@ -163,7 +163,9 @@ fn constrained_assign<'a>(
         result.insert(member, kept);
     }
 
-    // 2. Deal the rest round-robin to members under the minimum quota.
+    // 2. Deal the rest round-robin to members under the minimum quota, in member-id order
+    //    (Kafka sorts this list by member id, not by `MemberInfo`).
+    under_min.sort_by(|a, b| java_string_cmp(a, b));
     let mut unassigned: VecDeque<&TopicPartition> =
         all.iter().filter(|tp| !assigned.contains(tp)).collect();
     let mut i = 0;
@@ -303,6 +305,23 @@ pub(crate) mod tests {
         assert_eq!(a["a"], tps(&[("t", 0), ("t", 3)]));
         assert_eq!(a["b"], tps(&[("t", 1), ("t", 4)]));
         assert_eq!(a["c"], tps(&[("t", 2), ("t", 5)]));
+    }
+
+    #[test]
+    fn kafka_javadoc_example_fresh_then_a_member_leaves() {
+        // StickyAssignor javadoc: t0..t3 with two partitions each, consumers C0, C1, C2.
+        let topics = topics(&[("t0", 2), ("t1", 2), ("t2", 2), ("t3", 2)]);
+        let subs = same_subs(&["C0", "C1", "C2"], &["t0", "t1", "t2", "t3"]);
+        let a = StickyAssignor.assign(&topics, &subs);
+        assert_eq!(a["C0"], tps(&[("t0", 0), ("t1", 1), ("t3", 0)]));
+        assert_eq!(a["C1"], tps(&[("t0", 1), ("t2", 0), ("t3", 1)]));
+        assert_eq!(a["C2"], tps(&[("t1", 0), ("t2", 1)]));
+        // C1 leaves: C0 and C2 keep everything and split C1's three partitions.
+        let mut rejoin = with_owned(&subs, &a, 1);
+        rejoin.remove("C1");
+        let b = StickyAssignor.assign(&topics, &rejoin);
+        assert_eq!(b["C0"], tps(&[("t0", 0), ("t0", 1), ("t1", 1), ("t3", 0)]));
+        assert_eq!(b["C2"], tps(&[("t1", 0), ("t2", 0), ("t2", 1), ("t3", 1)]));
     }
 
     #[test]
