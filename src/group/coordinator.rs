@@ -726,6 +726,14 @@ impl GroupCoordinator {
         self.groups.values()
     }
 
+    /// OffsetFetch for one partition: the last committed offset, if any.
+    pub fn committed_offset(&self, group_id: &str, tp: &TopicPartition) -> Option<i64> {
+        self.groups
+            .get(group_id)
+            .and_then(|g| g.offsets.get(tp))
+            .map(|o| o.offset)
+    }
+
     /// The earliest time at which [`GroupCoordinator::on_tick`] has something to do.
     pub fn next_deadline(&self) -> Option<i64> {
         self.groups

@@ -148,3 +148,49 @@ pub(crate) fn empty_assignment(subscriptions: &BTreeMap<MemberId, Subscription>)
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 4] = ["range", "roundrobin", "sticky", "cooperative-sticky"];
+
+    #[test]
+    fn assignors_are_found_by_their_kafka_names() {
+        for name in NAMES {
+            assert_eq!(assignor_by_name(name).expect("known").name(), name);
+        }
+        assert!(assignor_by_name("uniform").is_none());
+    }
+
+    #[test]
+    fn degenerate_inputs_give_empty_assignments() {
+        let no_topics = BTreeMap::new();
+        let mut one = BTreeMap::new();
+        one.insert("m".to_string(), Subscription::new(["t"]));
+        for name in NAMES {
+            let a = assignor_by_name(name).unwrap();
+            assert!(a.assign(&no_topics, &BTreeMap::new()).is_empty(), "{name}");
+            // Subscribed to a topic the metadata does not know (yet).
+            assert_eq!(a.assign(&no_topics, &one)["m"], Vec::new(), "{name}");
+            // A topic with zero (or a nonsensical negative count of) partitions.
+            let zero: BTreeMap<String, i32> = [("t".to_string(), -1)].into_iter().collect();
+            assert_eq!(a.assign(&zero, &one)["m"], Vec::new(), "{name}");
+        }
+    }
+
+    #[test]
+    fn member_info_order_puts_static_members_first() {
+        let mut subs = BTreeMap::new();
+        subs.insert("a".to_string(), Subscription::new(["t"]));
+        subs.insert(
+            "b".to_string(),
+            Subscription::new(["t"]).with_instance_id("z"),
+        );
+        subs.insert(
+            "c".to_string(),
+            Subscription::new(["t"]).with_instance_id("y"),
+        );
+        assert_eq!(sorted_members(&subs), vec!["c", "b", "a"]);
+    }
+}

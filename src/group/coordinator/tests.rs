@@ -331,6 +331,8 @@ fn stale_generations_are_fenced_for_heartbeat_sync_and_commit() {
     assert_eq!(h.sync_result(s), Err(GroupError::IllegalGeneration));
     assert_eq!(h.commit(&ids[0], 2), Ok(()));
     assert_eq!(h.group().committed_offsets()[&tp(0)].offset, 42);
+    assert_eq!(h.c.committed_offset(G, &tp(0)), Some(42));
+    assert_eq!(h.c.committed_offset(G, &tp(1)), None);
     // The departed member is unknown, whatever generation it claims.
     assert_eq!(h.commit(&ids[1], 2), Err(GroupError::UnknownMemberId));
     // Simple (generation -1) commits are only for groups that do not use group management.
