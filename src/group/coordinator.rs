@@ -244,6 +244,27 @@ impl MemberMetadata {
             .map(|(_, s)| s)
     }
 
+    /// Parks a JoinGroup. A member has one JoinGroup in flight; an earlier one it superseded
+    /// is answered REBALANCE_IN_PROGRESS rather than left hanging (Kafka drops it silently).
+    fn park_join(&mut self, token: RequestToken, out: &mut Vec<Reply>) {
+        if let Some(old) = self.awaiting_join.replace(token) {
+            out.push(Reply {
+                token: old,
+                response: Response::Join(Err(GroupError::RebalanceInProgress)),
+            });
+        }
+    }
+
+    /// Parks a SyncGroup, answering a superseded one as [`MemberMetadata::park_join`] does.
+    fn park_sync(&mut self, token: RequestToken, out: &mut Vec<Reply>) {
+        if let Some(old) = self.awaiting_sync.replace(token) {
+            out.push(Reply {
+                token: old,
+                response: Response::Sync(Err(GroupError::RebalanceInProgress)),
+            });
+        }
+    }
+
     /// Members parked in JoinGroup or SyncGroup are kept alive (Kafka's `shouldKeepAlive`); the
     /// rebalance and pending-sync timeouts bound them instead.
     fn session_clock_runs(&self) -> bool {
@@ -792,8 +813,7 @@ impl GroupCoordinator {
             req.rebalance_timeout_ms = req.session_timeout_ms;
         }
         if req.group_id.is_empty() {
-            // Kafka answers INVALID_GROUP_ID; an unnamed group has no members to find.
-            return Err(GroupError::UnknownMemberId);
+            return Err(GroupError::InvalidGroupId);
         }
         if !self.groups.contains_key(&req.group_id) {
             if !req.member_id.is_empty() {
@@ -839,7 +859,9 @@ impl GroupCoordinator {
                     self.add_new_member(token, req, member_id, now_ms, out)
                 }
             }
-        } else if group.pending_members.contains_key(&req.member_id) {
+        } else if group.pending_members.contains_key(&req.member_id)
+            && req.group_instance_id.is_none()
+        {
             self.groups
                 .get_mut(&req.group_id)
                 .expect("group exists")
@@ -1002,7 +1024,7 @@ impl GroupCoordinator {
         match group.state {
             GroupState::PreparingRebalance => {
                 member.protocols = req.protocols;
-                member.awaiting_join = Some(token);
+                member.park_join(token, out);
                 group.try_complete_join(now_ms, &config, out);
             }
             // The member lost its JoinGroup response: send it again.
@@ -1021,7 +1043,7 @@ impl GroupCoordinator {
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
                 member.protocols = req.protocols;
-                member.awaiting_join = Some(token);
+                member.park_join(token, out);
                 group.prepare_rebalance(now_ms, &config, out);
                 group.try_complete_join(now_ms, &config, out);
             }
@@ -1086,7 +1108,7 @@ impl GroupCoordinator {
                     .members
                     .get_mut(&req.member_id)
                     .expect("validated")
-                    .awaiting_sync = Some(token);
+                    .park_sync(token, out);
                 if group.leader.as_deref() == Some(req.member_id.as_str()) {
                     let generation = group.generation_id;
                     let mut assignments = req.assignments;
@@ -1201,6 +1223,9 @@ impl GroupCoordinator {
     }
 
     fn commit(&mut self, req: OffsetCommitRequest, now_ms: i64) -> Result<(), GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
         if !self.groups.contains_key(&req.group_id) {
             if req.generation_id >= 0 {
                 // A member of a group this coordinator does not know: from an old generation

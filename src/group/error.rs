@@ -12,6 +12,8 @@ pub enum GroupError {
     NotCoordinator,
     /// 22: the request carries a generation other than the group's current one.
     IllegalGeneration,
+    /// 24: the group id is empty (or otherwise invalid).
+    InvalidGroupId,
     /// 23: the member's protocol type or protocols are incompatible with the group's.
     InconsistentGroupProtocol,
     /// 25: the member id is not (or no longer) a member of the group.
@@ -36,6 +38,7 @@ impl GroupError {
             GroupError::NotCoordinator => 16,
             GroupError::IllegalGeneration => 22,
             GroupError::InconsistentGroupProtocol => 23,
+            GroupError::InvalidGroupId => 24,
             GroupError::UnknownMemberId => 25,
             GroupError::InvalidSessionTimeout => 26,
             GroupError::RebalanceInProgress => 27,
@@ -52,6 +55,7 @@ impl GroupError {
             GroupError::NotCoordinator => "NOT_COORDINATOR",
             GroupError::IllegalGeneration => "ILLEGAL_GENERATION",
             GroupError::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            GroupError::InvalidGroupId => "INVALID_GROUP_ID",
             GroupError::UnknownMemberId => "UNKNOWN_MEMBER_ID",
             GroupError::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
             GroupError::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
@@ -67,11 +71,12 @@ impl GroupError {
     }
 }
 
-const ALL: [GroupError; 10] = [
+const ALL: [GroupError; 11] = [
     GroupError::CoordinatorNotAvailable,
     GroupError::NotCoordinator,
     GroupError::IllegalGeneration,
     GroupError::InconsistentGroupProtocol,
+    GroupError::InvalidGroupId,
     GroupError::UnknownMemberId,
     GroupError::InvalidSessionTimeout,
     GroupError::RebalanceInProgress,

@@ -474,6 +474,10 @@ fn join_validation_errors() {
     assert_eq!(h.join_result(t), Err(GroupError::InvalidSessionTimeout));
     let t = h.join("nobody", "c1", None);
     assert_eq!(h.join_result(t), Err(GroupError::UnknownMemberId));
+    let mut req = join_req("", "c1", None, &["t"]);
+    req.group_id = String::new();
+    let t = h.join_with(req);
+    assert_eq!(h.join_result(t), Err(GroupError::InvalidGroupId));
     h.join("", "c1", None);
     let mut req = join_req("", "c2", None, &["t"]);
     req.protocols = vec![("roundrobin".into(), Subscription::new(["t"]))];
@@ -900,6 +904,181 @@ proptest! {
             if let Some(d) = h.c.next_deadline() {
                 prop_assert!(d > h.now, "deadline {} not after now {}", d, h.now);
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adversarial requests: arbitrary member ids, generations, instance ids and assignments. The
+// coordinator must answer every request exactly once with a value and never panic.
+
+#[derive(Clone, Debug)]
+enum Wild {
+    Join {
+        member: usize,
+        instance: usize,
+        protocol: usize,
+        kip394: bool,
+        topics: usize,
+    },
+    Sync {
+        member: usize,
+        instance: usize,
+        generation: i32,
+        claims: Vec<(usize, i32)>,
+    },
+    Heartbeat {
+        member: usize,
+        instance: usize,
+        generation: i32,
+    },
+    Leave {
+        member: usize,
+        instance: usize,
+    },
+    Commit {
+        member: usize,
+        instance: usize,
+        generation: i32,
+    },
+    Metadata(i32),
+    Unload,
+    Advance(i64),
+}
+
+fn arb_wild() -> impl Strategy<Value = Wild> {
+    let member = 0usize..8;
+    let instance = 0usize..4;
+    prop_oneof![
+        4 => (member.clone(), instance.clone(), 0usize..3, any::<bool>(), 0usize..3).prop_map(
+            |(member, instance, protocol, kip394, topics)| Wild::Join { member, instance, protocol, kip394, topics }),
+        3 => (member.clone(), instance.clone(), -1i32..5, prop::collection::vec((0usize..8, -1i32..6), 0..8))
+            .prop_map(|(member, instance, generation, claims)| Wild::Sync { member, instance, generation, claims }),
+        2 => (member.clone(), instance.clone(), -1i32..5)
+            .prop_map(|(member, instance, generation)| Wild::Heartbeat { member, instance, generation }),
+        1 => (member.clone(), instance.clone()).prop_map(|(member, instance)| Wild::Leave { member, instance }),
+        1 => (member, instance, -1i32..5)
+            .prop_map(|(member, instance, generation)| Wild::Commit { member, instance, generation }),
+        1 => (0i32..6).prop_map(Wild::Metadata),
+        1 => Just(Wild::Unload),
+        3 => (0i64..15_000).prop_map(Wild::Advance),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_requests_get_exactly_one_answer_and_never_break_invariants(
+        events in prop::collection::vec(arb_wild(), 1..100),
+    ) {
+        let mut h = Harness::new();
+        let mut sent: BTreeSet<RequestToken> = BTreeSet::new();
+        let mut last_generation = 0;
+        for event in events {
+            // Member ids: "" plus whatever the group knows plus junk.
+            let mut pool: Vec<MemberId> = vec![String::new(), "junk-1".into()];
+            if let Some(g) = h.c.group(G) {
+                pool.extend(g.members().map(|m| m.member_id.clone()));
+                pool.extend(g.pending_members.keys().cloned());
+            }
+            let pick = |i: usize| pool[i % pool.len()].clone();
+            let inst = |i: usize| (i > 0).then(|| format!("inst-{i}"));
+            let t = h.next_token + 1;
+            match event {
+                Wild::Join { member, instance, protocol, kip394, topics } => {
+                    let topics: &[&str] = [&["t"][..], &["t", "u"][..], &[][..]][topics];
+                    let mut req = join_req(&pick(member), "c", inst(instance).as_deref(), topics);
+                    req.protocols[0].0 = ["range", "roundrobin", "sticky"][protocol].to_string();
+                    req.require_known_member_id = kip394;
+                    h.join_with(req);
+                    sent.insert(t);
+                }
+                Wild::Sync { member, instance, generation, claims } => {
+                    let mut assignments: Assignment = BTreeMap::new();
+                    for (m, p) in claims {
+                        assignments.entry(pick(m)).or_default().push(tp(p));
+                    }
+                    let req = SyncGroupRequest {
+                        group_id: G.to_string(),
+                        member_id: pick(member),
+                        group_instance_id: inst(instance),
+                        generation_id: generation,
+                        assignments,
+                    };
+                    let tok = h.token();
+                    let replies = h.c.handle_sync_group(tok, req, h.now);
+                    h.absorb(replies);
+                    sent.insert(tok);
+                }
+                Wild::Heartbeat { member, instance, generation } => {
+                    let _ = h.heartbeat(&pick(member), inst(instance).as_deref(), generation);
+                }
+                Wild::Leave { member, instance } => {
+                    let req = LeaveGroupRequest {
+                        group_id: G.to_string(),
+                        member_id: pick(member),
+                        group_instance_id: inst(instance),
+                    };
+                    let tok = h.token();
+                    let replies = h.c.handle_leave_group(tok, req, h.now);
+                    h.absorb(replies);
+                    prop_assert!(matches!(h.got.remove(&tok), Some(Response::Leave(_))));
+                }
+                Wild::Commit { member, instance: _, generation } => {
+                    let _ = h.commit(&pick(member), generation);
+                }
+                Wild::Metadata(n) => {
+                    h.topics.insert("t".into(), n);
+                    let replies = h.c.on_topic_metadata(&h.topics.clone(), h.now);
+                    h.absorb(replies);
+                }
+                Wild::Unload => {
+                    let replies = h.c.unload_group(G);
+                    h.absorb(replies);
+                    last_generation = 0;
+                }
+                Wild::Advance(dt) => {
+                    let target = h.now + dt;
+                    while let Some(d) = h.c.next_deadline().filter(|d| *d <= target) {
+                        h.advance_to(d.max(h.now));
+                    }
+                    h.advance_to(target);
+                }
+            }
+            if let Some(g) = h.c.group(G) {
+                prop_assert!(g.generation_id() >= last_generation);
+                last_generation = g.generation_id();
+                if g.state() == GroupState::Stable {
+                    for m in g.members() {
+                        prop_assert_eq!(m.assignment_generation, g.generation_id());
+                    }
+                }
+                for m in g.members() {
+                    if let Some(i) = &m.group_instance_id {
+                        prop_assert_eq!(g.static_member(i), Some(m.member_id.as_str()));
+                    }
+                    // A parked request is one nobody has answered yet.
+                    for tok in m.awaiting_join.iter().chain(m.awaiting_sync.iter()) {
+                        prop_assert!(!h.got.contains_key(tok));
+                    }
+                }
+                for id in g.static_members.values() {
+                    prop_assert!(g.member(id).is_some(), "static map points at a non-member");
+                }
+                // (The converse need not hold: a join phase may run with nobody left in it.)
+                if g.state() == GroupState::Empty {
+                    prop_assert_eq!(g.members().count(), 0);
+                }
+            }
+            if let Some(d) = h.c.next_deadline() {
+                prop_assert!(d > h.now, "deadline {} not after now {}", d, h.now);
+            }
+        }
+        // Every parked JoinGroup/SyncGroup is either answered or still parked in the group.
+        let parked: BTreeSet<RequestToken> = h.c.group(G).map(|g| {
+            g.members().flat_map(|m| m.awaiting_join.into_iter().chain(m.awaiting_sync)).collect()
+        }).unwrap_or_default();
+        for tok in sent {
+            prop_assert!(h.got.contains_key(&tok) || parked.contains(&tok), "request {} lost", tok);
         }
     }
 }
