@@ -120,11 +120,20 @@ impl Harness {
     }
 
     fn commit(&mut self, member_id: &str, generation: i32) -> Result<(), GroupError> {
+        self.commit_as(member_id, None, generation)
+    }
+
+    fn commit_as(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
         let t = self.token();
         let req = OffsetCommitRequest {
             group_id: G.to_string(),
             member_id: member_id.to_string(),
-            group_instance_id: None,
+            group_instance_id: instance.map(str::to_string),
             generation_id: generation,
             offsets: [(TopicPartition::new("t", 0), 42)].into_iter().collect(),
         };
@@ -1023,8 +1032,8 @@ proptest! {
                     h.absorb(replies);
                     prop_assert!(matches!(h.got.remove(&tok), Some(Response::Leave(_))));
                 }
-                Wild::Commit { member, instance: _, generation } => {
-                    let _ = h.commit(&pick(member), generation);
+                Wild::Commit { member, instance, generation } => {
+                    let _ = h.commit_as(&pick(member), inst(instance).as_deref(), generation);
                 }
                 Wild::Metadata(n) => {
                     h.topics.insert("t".into(), n);
