@@ -63,8 +63,10 @@ impl Default for GroupConfig {
     }
 }
 
-/// The group states of `GroupMetadata`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The group states of `GroupMetadata` (serialized under Kafka's names, e.g. in traces).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum GroupState {
     /// No members (offsets may remain).
     Empty,

@@ -30,7 +30,9 @@ pub type MemberId = String;
 
 /// A topic partition. Ordered by topic then partition, which is the order Kafka's assignors
 /// walk partitions in (for ASCII topic names Rust's byte order equals Java's `String` order).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,

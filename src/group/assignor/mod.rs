@@ -24,7 +24,18 @@ use std::collections::{BTreeMap, BTreeSet};
 pub type Assignment = BTreeMap<MemberId, Vec<TopicPartition>>;
 
 /// What a member sends in JoinGroup's protocol metadata (`ConsumerProtocolSubscription`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Subscription {
     /// Subscribed topics.
     pub topics: Vec<String>,

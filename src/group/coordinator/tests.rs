@@ -666,6 +666,22 @@ fn a_dynamic_member_changing_its_subscription_triggers_a_rebalance() {
 }
 
 #[test]
+fn group_states_serialize_under_kafkas_names() {
+    for s in [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ] {
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!("\"{}\"", s.name())
+        );
+    }
+}
+
+#[test]
 #[should_panic(expected = "illegal transition")]
 fn illegal_state_transitions_are_internal_bugs() {
     let mut g = GroupMetadata::new("g");
