@@ -6,11 +6,14 @@
 //! - [`broker`]: error codes, partition replication (ISR, HW, leader epochs), producer state.
 //! - [`controller`]: cluster metadata as a fold over metadata records, liveness, elections.
 //! - [`client`]: producer and consumer logic (partitioner).
+//! - [`group`]: consumer-group assignors and the classic `GroupCoordinator` state machine.
+//! - [`tools`]: `dump-log` (Kafka's DumpLogSegments).
 #![forbid(unsafe_code)]
 
 pub mod broker;
 pub mod client;
 pub mod controller;
+pub mod group;
 pub mod protocol;
 pub mod storage;
 pub mod tools;
