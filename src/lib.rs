@@ -1,6 +1,7 @@
 //! kafka-sim: Kafka's data path as real code on a simulated network and disk.
 //!
 //! Module map (one per Kafka concept, see `docs/` and `../shared/DESIGN.md`):
+//! - [`common`]: `TopicPartition`, shared by every layer.
 //! - [`protocol`]: message formats v0/v1/v2, varints, compression.
 //! - [`storage`]: `LogSegment`, `OffsetIndex`, `TimeIndex`, `Log`, and the `Disk` abstraction.
 //! - [`broker`]: error codes, partition replication (ISR, HW, leader epochs), producer state.
@@ -12,6 +13,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod common;
 pub mod controller;
 pub mod group;
 pub mod protocol;

@@ -23,35 +23,11 @@ pub use assignor::{
 pub use error::GroupError;
 
 use std::cmp::Ordering;
-use std::fmt;
 
 /// A member id as the coordinator hands it out (Kafka: `MemberMetadata.memberId`).
 pub type MemberId = String;
 
-/// A topic partition. Ordered by topic then partition, which is the order Kafka's assignors
-/// walk partitions in (for ASCII topic names Rust's byte order equals Java's `String` order).
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use crate::common::TopicPartition;
 
 /// Java's `String.compareTo`: lexicographic over UTF-16 code units. Differs from Rust's
 /// byte order only for supplementary-plane vs. high-BMP characters; used wherever Kafka sorts
