@@ -101,7 +101,7 @@ pub struct Producer {
     /// Number of distinct keys to cycle through; `None` sends unkeyed records.
     pub keys: Option<u64>,
     /// Explicit partition for every send (bypasses the partitioner).
-    pub partition: Option<u32>,
+    pub partition: Option<i32>,
     pub start: SimDuration,
     pub stop: Option<SimDuration>,
     pub config: Config,
@@ -130,17 +130,8 @@ impl CommitMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: u32,
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+/// Partitions are named as everywhere else in the crate (`orders-0`).
+pub use crate::common::TopicPartition;
 
 /// What a consumer reads: a group subscription, or a manual `assign` without a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -809,10 +800,11 @@ fn parse_topic_partition(path: &str, s: &str, ctx: &Ctx) -> Result<TopicPartitio
         )
         .expected(topic_list(ctx)));
     };
+    // Partition counts are at most i32::MAX, so every valid id fits Kafka's i32.
     let partition = p
-        .parse::<u32>()
+        .parse::<i32>()
         .ok()
-        .filter(|p| p < partitions)
+        .filter(|p| u32::try_from(*p).is_ok_and(|p| p < *partitions))
         .ok_or_else(|| {
             ScenarioError::new(path, format!("topic {topic:?} has no partition {p}"))
                 .expected(format!("a partition in 0..{}", partitions - 1))
@@ -1002,7 +994,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
                 )
                 .expected(format!("a partition in 0..{}", partitions - 1)));
             }
-            Some(n as u32)
+            Some(n as i32)
         }
         None => None,
     };

@@ -1,0 +1,7 @@
+//! The client side of the data path: producer and consumer logic.
+//!
+//! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
+
+pub mod partitioner;
+
+pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};

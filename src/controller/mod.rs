@@ -1,0 +1,20 @@
+//! The controller: cluster metadata, broker liveness, leader election and ISR changes.
+//!
+//! KRaft-style: the state ([`ClusterMetadata`]) is a fold over [`MetadataRecord`]s, and the
+//! [`Controller`] turns requests and the passage of time into new records. See
+//! [`metadata`] for why, and [`state`] for the rules.
+
+pub mod assignment;
+pub mod metadata;
+pub mod state;
+
+pub use assignment::assign_replicas_rack_unaware;
+pub use metadata::{
+    BrokerRegistration, ClusterMetadata, MetadataRecord, PartitionRegistration, NO_LEADER,
+};
+pub use state::{elect_leader, Controller, ControllerConfig};
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,517 @@
+//! The controller's state machine (KRaft's `QuorumController` logic, one node): broker
+//! registration, heartbeats and fencing, leader election, `AlterPartition`, topic creation
+//! and deletion.
+//!
+//! Every operation validates its input against the current [`ClusterMetadata`], produces
+//! [`MetadataRecord`]s, appends them to the metadata log and replays them. The returned
+//! records are the deltas brokers apply. Only heartbeat times live outside the log: they
+//! are soft state, and a controller rebuilt from the log ([`Controller::from_log`]) gives
+//! every unfenced broker a fresh session, as a newly elected KRaft controller does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::Rng;
+
+use super::assignment::assign_replicas_rack_unaware;
+use super::metadata::{
+    ClusterMetadata, MetadataRecord, PartitionRegistration, ReplayError, NO_LEADER,
+};
+use crate::broker::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `broker.session.timeout.ms`: a broker without a heartbeat for longer is fenced.
+    pub broker_session_timeout_ms: i64,
+    /// `unclean.leader.election.enable`: when no ISR member is live, elect a live
+    /// out-of-sync replica (losing the records it lacks) rather than stay unavailable.
+    pub unclean_leader_election_enable: bool,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            broker_session_timeout_ms: 9_000,
+            unclean_leader_election_enable: false,
+        }
+    }
+}
+
+/// Kafka's leader election: the first replica in assignment order that is in the ISR and
+/// live; with unclean election allowed and no such replica, the first live replica.
+/// Returns the leader and whether the election was unclean.
+pub fn elect_leader(
+    replicas: &[i32],
+    isr: &[i32],
+    is_live: impl Fn(i32) -> bool,
+    unclean_allowed: bool,
+) -> Option<(i32, bool)> {
+    if let Some(&l) = replicas.iter().find(|&&r| isr.contains(&r) && is_live(r)) {
+        return Some((l, false));
+    }
+    if unclean_allowed {
+        if let Some(&l) = replicas.iter().find(|&&r| is_live(r)) {
+            return Some((l, true));
+        }
+    }
+    None
+}
+
+/// The controller.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    config: ControllerConfig,
+    metadata: ClusterMetadata,
+    log: Vec<MetadataRecord>,
+    /// Last heartbeat per registered broker (soft state, not in the log).
+    last_heartbeat_ms: BTreeMap<i32, i64>,
+}
+
+impl Controller {
+    pub fn new(config: ControllerConfig) -> Self {
+        Controller {
+            config,
+            metadata: ClusterMetadata::default(),
+            log: Vec::new(),
+            last_heartbeat_ms: BTreeMap::new(),
+        }
+    }
+
+    /// A controller taking over from the metadata log at `now_ms` (failover).
+    pub fn from_log(
+        config: ControllerConfig,
+        log: Vec<MetadataRecord>,
+        now_ms: i64,
+    ) -> Result<Self, ReplayError> {
+        let metadata = ClusterMetadata::from_records(&log)?;
+        let last_heartbeat_ms = metadata.brokers.keys().map(|&b| (b, now_ms)).collect();
+        Ok(Controller {
+            config,
+            metadata,
+            log,
+            last_heartbeat_ms,
+        })
+    }
+
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+    pub fn metadata(&self) -> &ClusterMetadata {
+        &self.metadata
+    }
+    /// The metadata log: every record, offset = index.
+    pub fn log(&self) -> &[MetadataRecord] {
+        &self.log
+    }
+    /// The records from `offset` on, for a broker catching up.
+    pub fn records_since(&self, offset: usize) -> &[MetadataRecord] {
+        &self.log[offset.min(self.log.len())..]
+    }
+
+    fn append(&mut self, records: &mut Vec<MetadataRecord>, r: MetadataRecord) {
+        let res = self.metadata.replay(&r);
+        debug_assert!(
+            res.is_ok(),
+            "controller produced an invalid record {r:?}: {res:?}"
+        );
+        self.log.push(r.clone());
+        records.push(r);
+    }
+
+    /// A broker registers (at start-up or restart). Its broker epoch is the offset of its
+    /// registration record; a previous incarnation is fenced first, moving its leaderships
+    /// away. The broker starts fenced; its first heartbeat unfences it.
+    pub fn register_broker(
+        &mut self,
+        broker_id: i32,
+        rack: Option<String>,
+        now_ms: i64,
+    ) -> Result<(i64, Vec<MetadataRecord>), ErrorCode> {
+        if broker_id < 0 {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        let mut out = Vec::new();
+        if self.metadata.is_live(broker_id) {
+            self.fence(broker_id, &mut out);
+        }
+        let broker_epoch = self.log.len() as i64;
+        self.append(
+            &mut out,
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                broker_epoch,
+                rack,
+            },
+        );
+        self.last_heartbeat_ms.insert(broker_id, now_ms);
+        Ok((broker_epoch, out))
+    }
+
+    /// A heartbeat from `broker_id` of incarnation `broker_epoch`. Unfences a fenced broker
+    /// and elects it where a partition has no leader and it is eligible.
+    pub fn heartbeat(
+        &mut self,
+        broker_id: i32,
+        broker_epoch: i64,
+        now_ms: i64,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let Some(b) = self.metadata.broker(broker_id) else {
+            return Err(ErrorCode::BrokerNotAvailable);
+        };
+        if b.broker_epoch != broker_epoch {
+            return Err(ErrorCode::StaleBrokerEpoch);
+        }
+        let fenced = b.fenced;
+        self.last_heartbeat_ms.insert(broker_id, now_ms);
+        let mut out = Vec::new();
+        if fenced {
+            self.append(
+                &mut out,
+                MetadataRecord::UnfenceBroker {
+                    broker_id,
+                    broker_epoch,
+                },
+            );
+            self.elect_leaderless(&mut out);
+        }
+        Ok(out)
+    }
+
+    /// Time passes: fences every live broker whose session expired
+    /// (`now - last heartbeat > broker.session.timeout.ms`).
+    pub fn tick(&mut self, now_ms: i64) -> Vec<MetadataRecord> {
+        let expired: Vec<i32> = self
+            .metadata
+            .live_brokers()
+            .into_iter()
+            .filter(|b| {
+                let last = self
+                    .last_heartbeat_ms
+                    .get(b)
+                    .copied()
+                    .unwrap_or(i64::MIN / 2);
+                now_ms - last > self.config.broker_session_timeout_ms
+            })
+            .collect();
+        let mut out = Vec::new();
+        for b in expired {
+            self.fence(b, &mut out);
+        }
+        out
+    }
+
+    /// The broker leaves the cluster for good (its partitions are handled as when fenced).
+    pub fn unregister_broker(&mut self, broker_id: i32) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let Some(b) = self.metadata.broker(broker_id) else {
+            return Err(ErrorCode::BrokerNotAvailable);
+        };
+        let broker_epoch = b.broker_epoch;
+        let mut out = Vec::new();
+        if self.metadata.is_live(broker_id) {
+            self.fence(broker_id, &mut out);
+        }
+        self.append(
+            &mut out,
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            },
+        );
+        self.last_heartbeat_ms.remove(&broker_id);
+        Ok(out)
+    }
+
+    /// Fences a live broker: records the fence, then for every partition it leads elects a
+    /// new leader, and removes it from every ISR it is in, except where it is the last
+    /// member (KRaft keeps the last ISR member, so that a clean election stays possible
+    /// when it returns).
+    fn fence(&mut self, broker_id: i32, out: &mut Vec<MetadataRecord>) {
+        let broker_epoch = self.metadata.broker(broker_id).expect("live").broker_epoch;
+        self.append(
+            out,
+            MetadataRecord::FenceBroker {
+                broker_id,
+                broker_epoch,
+            },
+        );
+        let affected: Vec<(TopicPartition, PartitionRegistration)> = self
+            .metadata
+            .partitions()
+            .filter(|(_, p)| p.leader == broker_id || p.isr.contains(&broker_id))
+            .map(|(tp, p)| (tp, p.clone()))
+            .collect();
+        for (tp, p) in affected {
+            let mut isr = p.isr.clone();
+            if isr.len() > 1 {
+                isr.retain(|&r| r != broker_id);
+            }
+            let mut leader = None;
+            let mut unclean = false;
+            if p.leader == broker_id {
+                match elect_leader(
+                    &p.replicas,
+                    &isr,
+                    |r| self.metadata.is_live(r),
+                    self.config.unclean_leader_election_enable,
+                ) {
+                    Some((l, u)) => {
+                        leader = Some(l);
+                        unclean = u;
+                        if u {
+                            isr = vec![l];
+                        }
+                    }
+                    None => leader = Some(NO_LEADER),
+                }
+            }
+            let isr_change = (isr != p.isr).then_some(isr);
+            if leader.is_none() && isr_change.is_none() {
+                continue;
+            }
+            self.append(
+                out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    leader,
+                    isr: isr_change,
+                    unclean,
+                },
+            );
+        }
+    }
+
+    /// Elects a leader for every leaderless partition that now has an eligible replica.
+    fn elect_leaderless(&mut self, out: &mut Vec<MetadataRecord>) {
+        let leaderless: Vec<(TopicPartition, PartitionRegistration)> = self
+            .metadata
+            .partitions()
+            .filter(|(_, p)| p.leader == NO_LEADER)
+            .map(|(tp, p)| (tp, p.clone()))
+            .collect();
+        for (tp, p) in leaderless {
+            let Some((l, unclean)) = elect_leader(
+                &p.replicas,
+                &p.isr,
+                |r| self.metadata.is_live(r),
+                self.config.unclean_leader_election_enable,
+            ) else {
+                continue;
+            };
+            self.append(
+                out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    leader: Some(l),
+                    isr: unclean.then(|| vec![l]),
+                    unclean,
+                },
+            );
+        }
+    }
+
+    /// Preferred leader election (`auto.leader.rebalance.enable`, `kafka-leader-election
+    /// --election-type preferred`): every partition whose first replica is live and in the
+    /// ISR but does not lead gets it back as leader, so leadership returns to its balanced
+    /// assignment after failures.
+    pub fn elect_preferred_leaders(&mut self) -> Vec<MetadataRecord> {
+        let moves: Vec<(TopicPartition, i32)> = self
+            .metadata
+            .partitions()
+            .filter_map(|(tp, p)| {
+                let preferred = *p.replicas.first()?;
+                (p.leader != preferred
+                    && p.isr.contains(&preferred)
+                    && self.metadata.is_live(preferred))
+                .then_some((tp, preferred))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (tp, leader) in moves {
+            self.append(
+                &mut out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    leader: Some(leader),
+                    isr: None,
+                    unclean: false,
+                },
+            );
+        }
+        out
+    }
+
+    /// An `AlterPartition` from a partition leader (KIP-497), validated in KRaft's order:
+    /// - the sender's broker epoch is not its current registration: `STALE_BROKER_EPOCH`;
+    /// - unknown partition: `UNKNOWN_TOPIC_OR_PARTITION`;
+    /// - a leader or partition epoch *newer* than ours: `NOT_CONTROLLER` (we are probably a
+    ///   deposed controller; the leader should find the new one);
+    /// - an older leader epoch: `FENCED_LEADER_EPOCH` (the sender was deposed);
+    /// - the sender is not the leader: `INVALID_REQUEST`;
+    /// - an older partition epoch: `INVALID_UPDATE_VERSION` (the proposal was based on an
+    ///   ISR that has changed since);
+    /// - an ISR without the leader, outside the replicas or with duplicates:
+    ///   `INVALID_REQUEST`;
+    /// - an ISR member that is fenced or unregistered: `INELIGIBLE_REPLICA` (KIP-841).
+    ///
+    /// On success the partition epoch is bumped (if the ISR changed) and the new state
+    /// returned.
+    pub fn alter_partition(
+        &mut self,
+        broker_epoch: i64,
+        req: &AlterPartitionRequest,
+    ) -> Result<(LeaderAndIsr, Vec<MetadataRecord>), ErrorCode> {
+        match self.metadata.broker(req.leader_id) {
+            Some(b) if b.broker_epoch == broker_epoch => {}
+            _ => return Err(ErrorCode::StaleBrokerEpoch),
+        }
+        let tp = &req.topic_partition;
+        let Some(p) = self.metadata.partition(tp) else {
+            return Err(ErrorCode::UnknownTopicOrPartition);
+        };
+        if req.leader_epoch > p.leader_epoch || req.partition_epoch > p.partition_epoch {
+            return Err(ErrorCode::NotController);
+        }
+        if req.leader_epoch < p.leader_epoch {
+            return Err(ErrorCode::FencedLeaderEpoch);
+        }
+        if p.leader != req.leader_id {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        if req.partition_epoch < p.partition_epoch {
+            return Err(ErrorCode::InvalidUpdateVersion);
+        }
+        let new_isr: BTreeSet<i32> = req.new_isr.iter().copied().collect();
+        if new_isr.len() != req.new_isr.len()
+            || !new_isr.contains(&req.leader_id)
+            || !new_isr.iter().all(|r| p.replicas.contains(r))
+        {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        if new_isr.iter().any(|r| !self.metadata.is_live(*r)) {
+            return Err(ErrorCode::IneligibleReplica);
+        }
+        let current: BTreeSet<i32> = p.isr.iter().copied().collect();
+        let mut out = Vec::new();
+        if new_isr != current {
+            self.append(
+                &mut out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    leader: None,
+                    isr: Some(new_isr.into_iter().collect()),
+                    unclean: false,
+                },
+            );
+        }
+        let p = self.metadata.partition(tp).expect("exists");
+        Ok((p.leader_and_isr(), out))
+    }
+
+    /// Creates a topic with Kafka's rack-unaware assignment over the live brokers, the
+    /// start index and shift drawn from `rng`. Every replica starts in the ISR and the first
+    /// replica leads.
+    pub fn create_topic<R: Rng>(
+        &mut self,
+        name: &str,
+        num_partitions: i32,
+        replication_factor: i32,
+        rng: &mut R,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        self.check_new_topic(name)?;
+        let live = self.metadata.live_brokers();
+        if live.is_empty() {
+            return Err(ErrorCode::InvalidReplicationFactor);
+        }
+        let start = rng.gen_range(0..live.len());
+        let shift = rng.gen_range(0..live.len());
+        let assignment =
+            assign_replicas_rack_unaware(&live, num_partitions, replication_factor, start, shift)?;
+        self.create_topic_with_assignment(name, assignment)
+    }
+
+    /// Creates a topic with an explicit assignment (`replica-assignment`). The ISR is the
+    /// live replicas and the first of them leads; a partition with no live replica is
+    /// `INVALID_REPLICA_ASSIGNMENT`.
+    pub fn create_topic_with_assignment(
+        &mut self,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        self.check_new_topic(name)?;
+        if assignment.is_empty() {
+            return Err(ErrorCode::InvalidPartitions);
+        }
+        let rf = assignment[0].len();
+        let mut states = Vec::with_capacity(assignment.len());
+        for replicas in &assignment {
+            let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+            if replicas.is_empty()
+                || replicas.len() != rf
+                || distinct.len() != rf
+                || !replicas.iter().all(|r| self.metadata.broker(*r).is_some())
+            {
+                return Err(ErrorCode::InvalidReplicaAssignment);
+            }
+            let isr: Vec<i32> = replicas
+                .iter()
+                .copied()
+                .filter(|&r| self.metadata.is_live(r))
+                .collect();
+            let Some(&leader) = isr.first() else {
+                return Err(ErrorCode::InvalidReplicaAssignment);
+            };
+            states.push((replicas.clone(), isr, leader));
+        }
+        let mut out = Vec::new();
+        let topic_id = self.log.len() as u64;
+        self.append(
+            &mut out,
+            MetadataRecord::Topic {
+                name: name.to_string(),
+                topic_id,
+            },
+        );
+        for (p, (replicas, isr, leader)) in states.into_iter().enumerate() {
+            self.append(
+                &mut out,
+                MetadataRecord::Partition {
+                    topic: name.to_string(),
+                    partition: p as i32,
+                    replicas,
+                    isr,
+                    leader,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn check_new_topic(&self, name: &str) -> Result<(), ErrorCode> {
+        if name.is_empty() || name == "." || name == ".." || name.len() > 249 {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        if self.metadata.topics.contains_key(name) {
+            return Err(ErrorCode::TopicAlreadyExists);
+        }
+        Ok(())
+    }
+
+    pub fn delete_topic(&mut self, name: &str) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        if !self.metadata.topics.contains_key(name) {
+            return Err(ErrorCode::UnknownTopicOrPartition);
+        }
+        let mut out = Vec::new();
+        self.append(
+            &mut out,
+            MetadataRecord::RemoveTopic {
+                name: name.to_string(),
+            },
+        );
+        Ok(out)
+    }
+}

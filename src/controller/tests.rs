@@ -1,0 +1,565 @@
+//! Specifications of the controller, as scenarios and as properties over random histories.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::broker::{
+    AlterPartitionRequest, ErrorCode, Partition, ReplicationConfig, TopicPartition, Transition,
+};
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("orders", p)
+}
+
+/// A controller with `n` live brokers (epochs returned) and topic `orders`.
+fn cluster(n: i32, partitions: i32, rf: i32, config: ControllerConfig) -> (Controller, Vec<i64>) {
+    let mut c = Controller::new(config);
+    let mut epochs = Vec::new();
+    for b in 0..n {
+        let (e, _) = c.register_broker(b, None, 0).unwrap();
+        c.heartbeat(b, e, 0).unwrap();
+        epochs.push(e);
+    }
+    let mut rng = StdRng::seed_from_u64(42);
+    c.create_topic("orders", partitions, rf, &mut rng).unwrap();
+    (c, epochs)
+}
+
+fn part(c: &Controller, p: i32) -> PartitionRegistration {
+    c.metadata().partition(&tp(p)).unwrap().clone()
+}
+
+/// Keeps brokers in `alive` heartbeating up to `until`, every second.
+fn run_heartbeats(c: &mut Controller, epochs: &[i64], alive: &[i32], from: i64, until: i64) {
+    let mut t = from;
+    while t <= until {
+        for &b in alive {
+            c.heartbeat(b, epochs[b as usize], t).unwrap();
+        }
+        c.tick(t);
+        t += 1_000;
+    }
+}
+
+#[test]
+fn new_topic_is_led_by_its_first_replica_with_full_isr() {
+    let (c, _) = cluster(3, 6, 3, ControllerConfig::default());
+    let mut leaders = BTreeMap::new();
+    for p in 0..6 {
+        let r = part(&c, p);
+        assert_eq!(r.leader, r.replicas[0]);
+        assert_eq!(r.isr, r.replicas);
+        assert_eq!((r.leader_epoch, r.partition_epoch), (0, 0));
+        *leaders.entry(r.leader).or_insert(0) += 1;
+    }
+    assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn same_seed_same_assignment() {
+    let (a, _) = cluster(5, 8, 3, ControllerConfig::default());
+    let (b, _) = cluster(5, 8, 3, ControllerConfig::default());
+    assert_eq!(a.metadata(), b.metadata());
+}
+
+#[test]
+fn session_expires_strictly_after_the_timeout() {
+    let (mut c, _) = cluster(3, 1, 3, ControllerConfig::default());
+    assert!(
+        c.tick(9_000).is_empty(),
+        "exactly 9s since the heartbeat: still alive"
+    );
+    let records = c.tick(9_001);
+    assert!(records.contains(&MetadataRecord::FenceBroker {
+        broker_id: 0,
+        broker_epoch: 0
+    }));
+    assert!(c.metadata().live_brokers().is_empty());
+}
+
+#[test]
+fn failed_leader_is_replaced_by_the_next_isr_member_in_assignment_order() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let before = part(&c, 0);
+    let old_leader = before.leader;
+    let alive: Vec<i32> = (0..3).filter(|&b| b != old_leader).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let after = part(&c, 0);
+    assert_eq!(after.leader, before.replicas[1]);
+    assert_eq!(after.leader_epoch, 1);
+    assert!(after.partition_epoch > before.partition_epoch);
+    assert!(
+        !after.isr.contains(&old_leader),
+        "failed broker leaves the ISR"
+    );
+    assert!(!after.unclean_leader);
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn last_isr_member_is_kept_and_re_elected_when_it_returns() {
+    let (mut c, mut epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    // All brokers die.
+    c.tick(20_000);
+    let r = part(&c, 0);
+    assert_eq!(r.leader, NO_LEADER);
+    assert_eq!(r.isr.len(), 1, "the ISR never becomes empty");
+    let last = r.isr[0];
+    // A broker outside the ISR returns: with unclean election off it may not lead.
+    let other = (0..3).find(|&b| b != last).unwrap();
+    let (e, _) = c.register_broker(other, None, 21_000).unwrap();
+    epochs[other as usize] = e;
+    c.heartbeat(other, e, 21_000).unwrap();
+    assert_eq!(part(&c, 0).leader, NO_LEADER);
+    // The last ISR member returns and is elected cleanly.
+    let (e, _) = c.register_broker(last, None, 22_000).unwrap();
+    c.heartbeat(last, e, 22_000).unwrap();
+    let r = part(&c, 0);
+    assert_eq!(r.leader, last);
+    assert!(!r.unclean_leader);
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
+    for unclean in [false, true] {
+        let (mut c, epochs) = cluster(
+            3,
+            1,
+            3,
+            ControllerConfig {
+                unclean_leader_election_enable: unclean,
+                ..Default::default()
+            },
+        );
+        let r = part(&c, 0);
+        let leader = r.leader;
+        // The leader shrinks the ISR to itself, then dies.
+        let (_, _) = c
+            .alter_partition(
+                epochs[leader as usize],
+                &AlterPartitionRequest {
+                    topic_partition: tp(0),
+                    leader_id: leader,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                    new_isr: vec![leader],
+                },
+            )
+            .unwrap();
+        let alive: Vec<i32> = (0..3).filter(|&b| b != leader).collect();
+        run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+        let r = part(&c, 0);
+        if unclean {
+            let expected = *r.replicas.iter().find(|b| alive.contains(b)).unwrap();
+            assert_eq!(r.leader, expected);
+            assert_eq!(r.isr, vec![expected]);
+            assert!(r.unclean_leader, "data-loss risk is recorded");
+        } else {
+            assert_eq!(r.leader, NO_LEADER);
+            assert_eq!(r.isr, vec![leader]);
+        }
+        c.metadata().check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn alter_partition_rejects_stale_proposals() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let l = r.leader;
+    let follower = r.replicas[1];
+    let req = |leader_epoch, partition_epoch, new_isr: Vec<i32>| AlterPartitionRequest {
+        topic_partition: tp(0),
+        leader_id: l,
+        leader_epoch,
+        partition_epoch,
+        new_isr,
+    };
+    let without_follower: Vec<i32> = r.isr.iter().copied().filter(|&b| b != follower).collect();
+    let (state, recs) = c
+        .alter_partition(epochs[l as usize], &req(0, 0, without_follower.clone()))
+        .unwrap();
+    assert_eq!(state.partition_epoch, 1);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, 0, r.isr.clone())),
+        Err(ErrorCode::InvalidUpdateVersion),
+        "based on partition epoch 0, now 1"
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize] + 100, &req(0, 1, r.isr.clone())),
+        Err(ErrorCode::StaleBrokerEpoch)
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(1, 1, r.isr.clone())),
+        Err(ErrorCode::NotController),
+        "a leader epoch from the future: this controller is behind"
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, 2, r.isr.clone())),
+        Err(ErrorCode::NotController)
+    );
+    assert_eq!(
+        c.alter_partition(
+            epochs[follower as usize],
+            &AlterPartitionRequest {
+                leader_id: follower,
+                ..req(0, 1, r.isr.clone())
+            }
+        ),
+        Err(ErrorCode::InvalidRequest),
+        "only the leader may alter the ISR"
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, 1, vec![follower])),
+        Err(ErrorCode::InvalidRequest),
+        "ISR without the leader"
+    );
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, 1, vec![l, 99])),
+        Err(ErrorCode::InvalidRequest),
+        "ISR outside the replicas"
+    );
+    // The follower dies; it may not be added back while fenced (KIP-841).
+    let alive: Vec<i32> = (0..3).filter(|&b| b != follower).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let pe = part(&c, 0).partition_epoch;
+    let mut with_follower = without_follower;
+    with_follower.push(follower);
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(0, pe, with_follower)),
+        Err(ErrorCode::IneligibleReplica)
+    );
+}
+
+/// A leader whose session expired but whose process runs on (a zombie: paused, or cut off
+/// from the controller) is deposed; its later ISR change carries the old leader epoch.
+#[test]
+fn zombie_leader_is_fenced_by_its_leader_epoch() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let zombie = r.leader;
+    let alive: Vec<i32> = (0..3).filter(|&b| b != zombie).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let now = part(&c, 0);
+    assert_eq!(now.leader_epoch, 1);
+    assert_eq!(
+        c.alter_partition(
+            epochs[zombie as usize],
+            &AlterPartitionRequest {
+                topic_partition: tp(0),
+                leader_id: zombie,
+                leader_epoch: 0,
+                partition_epoch: r.partition_epoch,
+                new_isr: vec![zombie],
+            }
+        ),
+        Err(ErrorCode::FencedLeaderEpoch)
+    );
+}
+
+#[test]
+fn heartbeat_of_an_old_incarnation_is_stale_and_restart_moves_leadership() {
+    let (mut c, epochs) = cluster(3, 3, 3, ControllerConfig::default());
+    let led_by_0: Vec<i32> = (0..3).filter(|&p| part(&c, p).leader == 0).collect();
+    assert!(!led_by_0.is_empty());
+    let (new_epoch, recs) = c.register_broker(0, None, 1_000).unwrap();
+    assert!(new_epoch > epochs[0]);
+    assert!(matches!(
+        recs[0],
+        MetadataRecord::FenceBroker { broker_id: 0, .. }
+    ));
+    for p in led_by_0 {
+        assert_ne!(
+            part(&c, p).leader,
+            0,
+            "restarted broker no longer leads {p}"
+        );
+    }
+    assert_eq!(
+        c.heartbeat(0, epochs[0], 1_000),
+        Err(ErrorCode::StaleBrokerEpoch)
+    );
+    assert_eq!(c.heartbeat(7, 0, 1_000), Err(ErrorCode::BrokerNotAvailable));
+    c.heartbeat(0, new_epoch, 1_000).unwrap();
+    assert!(c.metadata().is_live(0));
+}
+
+#[test]
+fn preferred_leader_returns_once_back_in_the_isr() {
+    let (mut c, mut epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let preferred = r.replicas[0];
+    let alive: Vec<i32> = (0..3).filter(|&b| b != preferred).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    let moved = part(&c, 0);
+    assert_ne!(moved.leader, preferred);
+    let (e, _) = c.register_broker(preferred, None, 11_000).unwrap();
+    epochs[preferred as usize] = e;
+    c.heartbeat(preferred, e, 11_000).unwrap();
+    assert!(
+        c.elect_preferred_leaders().is_empty(),
+        "not in the ISR yet: it must catch up first"
+    );
+    // The current leader adds it back to the ISR once it caught up.
+    let mut isr = moved.isr.clone();
+    isr.push(preferred);
+    c.alter_partition(
+        epochs[moved.leader as usize],
+        &AlterPartitionRequest {
+            topic_partition: tp(0),
+            leader_id: moved.leader,
+            leader_epoch: moved.leader_epoch,
+            partition_epoch: moved.partition_epoch,
+            new_isr: isr,
+        },
+    )
+    .unwrap();
+    assert_eq!(c.elect_preferred_leaders().len(), 1);
+    let back = part(&c, 0);
+    assert_eq!(back.leader, preferred);
+    assert_eq!(back.leader_epoch, moved.leader_epoch + 1);
+    assert!(c.elect_preferred_leaders().is_empty(), "idempotent");
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn topic_creation_and_deletion_errors() {
+    let (mut c, _) = cluster(3, 1, 3, ControllerConfig::default());
+    let mut rng = StdRng::seed_from_u64(1);
+    assert_eq!(
+        c.create_topic("orders", 1, 1, &mut rng),
+        Err(ErrorCode::TopicAlreadyExists)
+    );
+    assert_eq!(
+        c.create_topic("big", 1, 4, &mut rng),
+        Err(ErrorCode::InvalidReplicationFactor)
+    );
+    assert_eq!(
+        c.create_topic("none", 0, 1, &mut rng),
+        Err(ErrorCode::InvalidPartitions)
+    );
+    assert_eq!(
+        c.create_topic("", 1, 1, &mut rng),
+        Err(ErrorCode::InvalidRequest)
+    );
+    assert_eq!(
+        c.create_topic_with_assignment("dup", vec![vec![0, 0]]),
+        Err(ErrorCode::InvalidReplicaAssignment)
+    );
+    assert_eq!(
+        c.create_topic_with_assignment("ragged", vec![vec![0, 1], vec![2]]),
+        Err(ErrorCode::InvalidReplicaAssignment)
+    );
+    c.create_topic_with_assignment("manual", vec![vec![2, 1], vec![1, 0]])
+        .unwrap();
+    assert_eq!(
+        c.metadata()
+            .partition(&TopicPartition::new("manual", 0))
+            .unwrap()
+            .leader,
+        2
+    );
+    c.delete_topic("manual").unwrap();
+    assert!(!c.metadata().topics.contains_key("manual"));
+    assert_eq!(
+        c.delete_topic("manual"),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+}
+
+#[test]
+fn a_new_controller_rebuilds_the_same_state_from_the_log() {
+    let (mut c, epochs) = cluster(3, 4, 2, ControllerConfig::default());
+    run_heartbeats(&mut c, &epochs, &[1, 2], 1_000, 12_000);
+    let d = Controller::from_log(*c.config(), c.log().to_vec(), 12_000).unwrap();
+    assert_eq!(d.metadata(), c.metadata());
+    assert_eq!(
+        ClusterMetadata::from_records(c.log()).unwrap(),
+        *c.metadata()
+    );
+    // The log survives a JSON round trip (traces, persisted metadata log).
+    let json: Vec<String> = c
+        .log()
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    assert!(
+        json[0].starts_with(r#"{"type":"RegisterBroker","broker_id":0"#),
+        "{}",
+        json[0]
+    );
+    let back: Vec<MetadataRecord> = json
+        .iter()
+        .map(|j| serde_json::from_str(j).unwrap())
+        .collect();
+    assert_eq!(back, c.log());
+    assert_eq!(
+        serde_json::to_string(&ErrorCode::NotLeaderOrFollower).unwrap(),
+        r#""NOT_LEADER_OR_FOLLOWER""#
+    );
+    // Replaying a record out of order is an error, not a panic.
+    let bad = MetadataRecord::PartitionChange {
+        topic: "nope".into(),
+        partition: 0,
+        leader: Some(1),
+        isr: None,
+        unclean: false,
+    };
+    assert!(ClusterMetadata::from_records([&bad]).is_err());
+}
+
+/// The controller and the broker-side `Partition` working together: the leader shrinks
+/// the ISR through `AlterPartition`, the controller commits it, and after a leader failure
+/// the new leader's state comes from the controller's records.
+#[test]
+fn controller_and_partition_round_trip() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let reg = part(&c, 0);
+    let l = reg.leader;
+    let mut leader = Partition::new(tp(0), l, ReplicationConfig::default());
+    assert_eq!(
+        leader.apply_leader_and_isr(&reg.leader_and_isr(), 0),
+        Ok(Transition::BecameLeader)
+    );
+    leader.leader_append(10).unwrap();
+    let f1 = reg.replicas[1];
+    leader.follower_fetch(f1, 10, Some(0), 1_000).unwrap();
+    let req = leader.maybe_shrink_isr(31_000).expect("replica 3 lagging");
+    let resp = c.alter_partition(epochs[l as usize], &req).map(|(s, _)| s);
+    assert!(leader.on_alter_partition_response(resp));
+    assert_eq!(leader.high_watermark(), 10);
+    assert_eq!(leader.isr().len(), 2);
+    assert_eq!(leader.partition_epoch(), part(&c, 0).partition_epoch);
+}
+
+// ---- properties over random histories ----
+
+#[derive(Debug, Clone)]
+enum Event {
+    Heartbeat(i32),
+    Advance(i64),
+    Restart(i32),
+    /// The current leader proposes an ISR: keep members by mask, possibly with a stale
+    /// partition epoch.
+    Alter {
+        partition: i32,
+        mask: u8,
+        stale: bool,
+    },
+    CreateTopic(u8),
+    DeleteTopic(u8),
+    PreferredElection,
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => (0i32..4).prop_map(Event::Heartbeat),
+        2 => (0i64..6_000).prop_map(Event::Advance),
+        1 => (0i32..4).prop_map(Event::Restart),
+        3 => (0i32..3, any::<u8>(), any::<bool>()).prop_map(|(partition, mask, stale)| Event::Alter { partition, mask, stale }),
+        1 => (0u8..3).prop_map(Event::CreateTopic),
+        1 => (0u8..3).prop_map(Event::DeleteTopic),
+        1 => Just(Event::PreferredElection),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// After any history: every partition's leader is live and in the ISR, or there is none;
+    /// with unclean election off every new leader was in the ISR; leader and partition
+    /// epochs never go back; and the state is exactly the fold of the log.
+    #[test]
+    fn controller_invariants(unclean in any::<bool>(), events in proptest::collection::vec(event(), 1..150)) {
+        let config = ControllerConfig { unclean_leader_election_enable: unclean, ..Default::default() };
+        let mut c = Controller::new(config);
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut now = 0i64;
+        let mut epochs: BTreeMap<i32, i64> = BTreeMap::new();
+        for b in 0..4 {
+            let (e, _) = c.register_broker(b, None, now).unwrap();
+            c.heartbeat(b, e, now).unwrap();
+            epochs.insert(b, e);
+        }
+        c.create_topic("t0", 3, 3, &mut rng).unwrap();
+        let mut seen_epochs: BTreeMap<TopicPartition, (i32, i32)> = BTreeMap::new();
+        for ev in events {
+            let before = c.metadata().clone();
+            let records = match ev {
+                Event::Heartbeat(b) => c.heartbeat(b, epochs[&b], now).unwrap_or_default(),
+                Event::Advance(dt) => { now += dt; c.tick(now) }
+                Event::Restart(b) => {
+                    let (e, r) = c.register_broker(b, None, now).unwrap();
+                    epochs.insert(b, e);
+                    r
+                }
+                Event::Alter { partition, mask, stale } => {
+                    let Some((tp, p)) = c.metadata().partitions().nth(partition as usize).map(|(tp, p)| (tp, p.clone())) else { continue };
+                    if p.leader == NO_LEADER { continue; }
+                    let mut new_isr: Vec<i32> = p.replicas.iter().copied().enumerate()
+                        .filter(|&(i, r)| r == p.leader || mask & (1 << i) != 0)
+                        .map(|(_, r)| r).collect();
+                    new_isr.sort_unstable();
+                    let req = AlterPartitionRequest {
+                        topic_partition: tp,
+                        leader_id: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: if stale { p.partition_epoch - 1 } else { p.partition_epoch },
+                        new_isr: new_isr.clone(),
+                    };
+                    match c.alter_partition(epochs[&p.leader], &req) {
+                        Ok((state, r)) => {
+                            prop_assert!(!stale);
+                            let mut isr = state.isr.clone();
+                            isr.sort_unstable();
+                            prop_assert_eq!(isr, new_isr);
+                            r
+                        }
+                        Err(e) => {
+                            prop_assert!(stale || e == ErrorCode::IneligibleReplica, "unexpected {e}");
+                            Vec::new()
+                        }
+                    }
+                }
+                Event::CreateTopic(i) => c.create_topic(&format!("t{i}"), 2, 2, &mut rng).unwrap_or_default(),
+                Event::DeleteTopic(i) => c.delete_topic(&format!("t{i}")).unwrap_or_default(),
+                Event::PreferredElection => c.elect_preferred_leaders(),
+            };
+            if let Err(e) = c.metadata().check_invariants() {
+                return Err(TestCaseError::fail(e));
+            }
+            // Clean elections only pick ISR members (of the ISR before the change).
+            let mut shadow = before.clone();
+            for r in &records {
+                if let MetadataRecord::PartitionChange { topic, partition, leader: Some(l), unclean: u, .. } = r {
+                    let prev = shadow.partition(&TopicPartition::new(topic.clone(), *partition)).unwrap().clone();
+                    if *l != NO_LEADER && *l != prev.leader {
+                        if !u {
+                            prop_assert!(prev.isr.contains(l), "clean leader {} not in ISR {:?}", l, prev.isr);
+                        } else {
+                            prop_assert!(unclean, "unclean election while disabled");
+                        }
+                    }
+                }
+                shadow.replay(r).unwrap();
+            }
+            prop_assert_eq!(&shadow, c.metadata());
+            // Epochs never go back while the topic lives.
+            seen_epochs.retain(|tp, _| c.metadata().partition(tp).is_some());
+            for (tp, p) in c.metadata().partitions() {
+                if let Some(&(le, pe)) = seen_epochs.get(&tp) {
+                    prop_assert!(p.leader_epoch >= le && p.partition_epoch >= pe);
+                }
+                seen_epochs.insert(tp, (p.leader_epoch, p.partition_epoch));
+            }
+        }
+        prop_assert_eq!(&ClusterMetadata::from_records(c.log()).unwrap(), c.metadata());
+    }
+}
