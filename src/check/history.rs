@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::trace::{Event, EventKind, TopicPartition};
+use crate::trace::{Event, EventKind, TopicPartition, Trace};
 
 /// How long after the last fault the `progress` checker gives the cluster, by default.
 pub const DEFAULT_PROGRESS_BOUND_US: i64 = 10_000_000;
@@ -62,6 +62,11 @@ impl History {
         }
     }
 
+    /// The history of a trace read from disk.
+    pub fn from_trace(trace: &Trace) -> Self {
+        History::new(trace.events.clone())
+    }
+
     /// Sets the `progress` checker's bound: how long after the last fault everything must
     /// have been acknowledged, consumed and stabilised.
     pub fn with_progress_bound_us(mut self, bound_us: i64) -> Self {
@@ -109,7 +114,9 @@ impl History {
         }
     }
 
-    /// Every successful ack, in time order.
+    /// Every successful ack that names an offset, in time order. An `acks=0` producer is told
+    /// offset -1 (it never learns where the record went): that answers the send but is not an
+    /// acknowledged write.
     pub fn ok_acks(&self) -> Vec<OkAck<'_>> {
         self.events
             .iter()
@@ -121,7 +128,7 @@ impl History {
                     partition: Some(p),
                     offset: Some(o),
                     error: None,
-                } => Some(OkAck {
+                } if *o >= 0 => Some(OkAck {
                     idx,
                     send,
                     tp: TopicPartition::new(topic.clone(), *p),

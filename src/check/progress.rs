@@ -15,7 +15,9 @@ const LIST_LIMIT: usize = 5;
 /// scenario's last fault is its heal or restart); with no faults, the first event.
 ///
 /// Let `due(x) = max(heal, x) + bound`. Judged only when the history reaches `due(..)`:
-/// - every send is answered (acked, or failed with an error) by `due(send time)`;
+/// - every send is answered (acked, or failed with an error) by `due(send time)` — unless its
+///   producer crashed (a `fault` whose text is `crash <node>`) at or after the send, which
+///   drops what the client had in flight;
 /// - every acknowledged write to a topic that some consumer polls is read by some consumer
 ///   by `due(ack time)`;
 /// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
@@ -38,10 +40,29 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
+    // When each node crashed ("crash NODE"): a client's crash drops its in-flight sends.
+    let mut crashes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for e in h.events() {
+        if let EventKind::Fault { fault } = &e.kind {
+            let mut words = fault.split_whitespace();
+            if let (Some("crash"), Some(node)) = (words.next(), words.next()) {
+                crashes.entry(node).or_default().push(e.t_us);
+            }
+        }
+    }
+    let dropped_by_crash = |node: &str, t: i64| {
+        crashes
+            .get(node)
+            .is_some_and(|ts| ts.iter().any(|&c| c >= t))
+    };
+
     // Unanswered sends, per producer.
     let mut unanswered: BTreeMap<&str, Vec<(usize, &str, i64)>> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
         if let EventKind::Send { send, .. } = &e.kind {
+            if dropped_by_crash(&e.node, e.t_us) {
+                continue;
+            }
             let deadline = due(e.t_us);
             let answered = h
                 .ack_idxs(send)

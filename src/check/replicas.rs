@@ -215,8 +215,9 @@ struct Committed {
 /// over. Committed = below the HW in any snapshot, or acknowledged to an `acks=all` producer.
 /// Took over = the controller's `leader-change` to that broker and epoch (or, without one,
 /// the broker's first snapshot as leader of that epoch). The leader's content is its first
-/// snapshot as leader in that epoch, up to its LEO; offsets below its log start are not
-/// judged.
+/// snapshot as leader in that epoch: it lacks a record if it holds another record at that
+/// offset, or nothing below its HW, or its LEO is not past the offset. Offsets below its log
+/// start, and offsets between its HW and LEO the snapshot does not list, are not judged.
 pub fn leader_completeness(h: &History) -> Vec<Violation> {
     // tp → offset → every record known committed there (one, unless the log was rewritten)
     let mut committed: BTreeMap<TopicPartition, BTreeMap<i64, Vec<Committed>>> = BTreeMap::new();
@@ -279,8 +280,12 @@ pub fn leader_completeness(h: &History) -> Vec<Violation> {
         let mut lacking: Vec<(i64, &Committed)> = Vec::new();
         for (o, versions) in known.range(s.log_start..) {
             for v in versions.iter().filter(|v| v.t_us < took_over) {
-                let holds = *o < s.leo && s.records.get(o).is_some_and(|r| r.send == v.send);
-                if !holds {
+                let lacks = match s.records.get(o) {
+                    Some(r) => r.send != v.send || *o >= s.leo,
+                    // Above its HW the snapshot may list only part of the log: not judged.
+                    None => *o < s.hw || *o >= s.leo,
+                };
+                if lacks {
                     lacking.push((*o, v));
                 }
             }

@@ -146,6 +146,17 @@ fn duplicate_flags_a_send_read_at_an_offset_other_than_its_ack() {
 }
 
 #[test]
+fn an_acks_0_answer_without_an_offset_is_not_a_place_or_an_acknowledged_write() {
+    let events = vec![
+        send_with(0, "p1", "a", "t", 0, "0", false, 5),
+        ack(1, "p1", "a", "t", 0, -1),
+        poll(100, "c1", "t", 0, &[(7, "a")]),
+    ];
+    none("duplicate", events.clone());
+    none("lost-write", events);
+}
+
+#[test]
 fn duplicate_flags_a_send_read_at_two_offsets_without_an_ack() {
     let events = vec![
         send(0, "p1", "a", "t", 0),
@@ -631,6 +642,29 @@ fn leader_completeness_does_not_count_acks_1_writes_or_later_commits() {
     none("leader-completeness", events);
 }
 
+#[test]
+fn leader_completeness_does_not_judge_unlisted_offsets_between_hw_and_leo() {
+    let mut new_leader = snapshot(300, "broker-1", "t", 0, true, 2, 1, &[(0, "a", 1)]);
+    if let crate::trace::EventKind::Snapshot { leo, .. } = &mut new_leader.kind {
+        *leo = 3;
+    }
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        leader_change(200, "t", 0, "broker-1", 2),
+        new_leader,
+    ];
+    none("leader-completeness", events);
+}
+
 // ---------------------------------------------------------------- group-exclusivity
 
 #[test]
@@ -785,6 +819,20 @@ fn progress_counts_a_failed_send_as_answered_and_expects_no_read_of_it() {
     ];
     assert!(progress_run(events.clone(), 1_000).is_empty());
     none("lost-write", events);
+}
+
+#[test]
+fn progress_excuses_sends_a_crashed_producer_had_in_flight() {
+    let events = vec![
+        send(100, "p1", "a", "t", 0),
+        fault(150, "crash p1"),
+        fault(300, "restart p1"),
+        send(400, "p1", "b", "t", 0),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
 }
 
 #[test]

@@ -129,6 +129,20 @@ impl Event {
     }
 }
 
+/// Reads an event through the same strict path as the trace reader, so `serde_json::from_str`
+/// and `read_jsonl` accept exactly the same lines.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let serde_json::Value::Object(obj) = serde_json::Value::deserialize(d)? else {
+            return Err(serde::de::Error::custom("an event is a JSON object"));
+        };
+        super::jsonl::event_from_object(obj).map_err(|(field, message)| match field {
+            Some(f) => serde::de::Error::custom(format!("field `{f}`: {message}")),
+            None => serde::de::Error::custom(message),
+        })
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -179,7 +193,8 @@ pub enum EventKind {
         partition: i32,
         records: Vec<PolledRecord>,
     },
-    /// The consumer moved its position explicitly (`seek`, or an `auto.offset.reset`).
+    /// The consumer's position was set explicitly: a `seek`, or an `auto.offset.reset` after
+    /// `OFFSET_OUT_OF_RANGE` (the poll checkers treat any other jump as a bug).
     Seek {
         topic: String,
         partition: i32,
@@ -215,6 +230,8 @@ pub enum EventKind {
         reset: bool,
     },
     /// A group completed a rebalance: the coordinator's assignment for the new generation.
+    /// Members are keyed by their node name (client id, `c1`), not Kafka's generated member
+    /// id, so checkers can match them to the consumers' own events.
     Rebalance {
         group: String,
         generation: i32,
@@ -224,7 +241,9 @@ pub enum EventKind {
         /// member id → partitions.
         assignment: BTreeMap<String, Vec<TopicPartition>>,
     },
-    /// A fault fired (its text as in the scenario, e.g. `crash broker-1`, `heal all`).
+    /// A fault fired, as `<fault kind> <argument>` with roles resolved to node names:
+    /// `crash broker-1`, `restart c1`, `heal all`, `pause broker-0`, `partition [broker-0] |
+    /// [broker-1, broker-2]`. `progress` reads `crash <node>`; the rest is for people.
     Fault { fault: String },
     /// The controller elected a leader (`leader` absent: none available).
     LeaderChange {

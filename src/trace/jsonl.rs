@@ -176,7 +176,9 @@ pub fn parse_event_line(line_no: usize, line: &str) -> Result<Event, TraceError>
 }
 
 /// Builds an event from a parsed JSON object, or says which field is wrong.
-fn event_from_object(mut obj: Map<String, Value>) -> Result<Event, (Option<String>, String)> {
+pub(crate) fn event_from_object(
+    mut obj: Map<String, Value>,
+) -> Result<Event, (Option<String>, String)> {
     let bad = |f: &str, m: &str| (Some(f.to_string()), m.to_string());
     let t_us = match obj.remove("t_us") {
         Some(v) => v

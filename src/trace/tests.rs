@@ -131,6 +131,19 @@ fn every_kind_round_trips_exactly() {
 }
 
 #[test]
+fn serde_json_reads_events_through_the_same_strict_path() {
+    for e in sample_events() {
+        let back: Event = serde_json::from_str(&jsonl::event_line(&e)).unwrap();
+        assert_eq!(back, e);
+    }
+    let err = serde_json::from_str::<Event>(
+        r#"{"t_us":1,"node":"p1","kind":"seek","topic":"t","partition":0,"offset":[]}"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("field `offset`:"), "{err}");
+}
+
+#[test]
 fn the_streaming_writer_writes_the_same_bytes() {
     let events = sample_events();
     let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
