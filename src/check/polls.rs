@@ -19,14 +19,34 @@ pub const NONMONOTONIC_POLL: &str = "nonmonotonic-poll";
 /// How many skipped offsets a message lists before saying "and N more".
 const LIST_LIMIT: usize = 10;
 
-/// Where a consumer last was in a partition: the offset it expects to read at least, and
-/// the event that put it there.
+/// Where a consumer is in a partition: the offset its next read must have (the one after
+/// the last read, or a seek target), and the event that put it there.
 #[derive(Clone, Copy)]
 struct Position {
-    /// The last offset read (or a seek target minus one).
-    last: i64,
+    /// i128 so that a read at `i64::MAX` in a hostile trace still has a successor.
+    next: i128,
     idx: usize,
     by_seek: bool,
+}
+
+impl Position {
+    /// The offset to name in a report: the seek target, or the last offset read.
+    fn reached(&self) -> i64 {
+        let at = if self.by_seek {
+            self.next
+        } else {
+            self.next - 1
+        };
+        at as i64
+    }
+
+    fn describe(&self) -> String {
+        if self.by_seek {
+            format!("seeking to {}", self.reached())
+        } else {
+            format!("reading offset {}", self.reached())
+        }
+    }
 }
 
 /// Every offset the history shows to exist in each partition (acked, read or in a
@@ -83,7 +103,7 @@ fn walk(h: &History, which: &'static str) -> Vec<Violation> {
                     match seek {
                         Some(offset) => {
                             let p = Position {
-                                last: offset - 1,
+                                next: offset.into(),
                                 idx,
                                 by_seek: true,
                             };
@@ -111,12 +131,9 @@ fn walk(h: &History, which: &'static str) -> Vec<Violation> {
         for r in records {
             let key = (node, tp.clone());
             if let Some(p) = pos.get(&key).copied() {
-                if which == NONMONOTONIC_POLL && r.offset <= p.last {
-                    let what = if p.by_seek {
-                        format!("after seeking to {}", p.last + 1)
-                    } else {
-                        format!("after reading offset {}", p.last)
-                    };
+                let at = i128::from(r.offset);
+                if which == NONMONOTONIC_POLL && at < p.next {
+                    let what = format!("after {}", p.describe());
                     out.push(
                         violation(
                             NONMONOTONIC_POLL,
@@ -128,19 +145,17 @@ fn walk(h: &History, which: &'static str) -> Vec<Violation> {
                             ),
                         )
                         .on(&tp)
-                        .offsets([if p.by_seek { p.last + 1 } else { p.last }, r.offset])
+                        .offsets([p.reached(), r.offset])
                         .nodes([node])
                         .evidence(h, [p.idx, idx]),
                     );
                 }
-                if which == POLL_SKIP && r.offset > p.last + 1 {
+                if which == POLL_SKIP && at > p.next {
+                    // p.next < r.offset ≤ i64::MAX, so it fits.
+                    let next = p.next as i64;
                     let skipped: Vec<(i64, usize)> = exists
                         .get(&tp)
-                        .map(|m| {
-                            m.range(p.last + 1..r.offset)
-                                .map(|(o, i)| (*o, *i))
-                                .collect()
-                        })
+                        .map(|m| m.range(next..r.offset).map(|(o, i)| (*o, *i)).collect())
                         .unwrap_or_default();
                     if !skipped.is_empty() {
                         let mut listed: Vec<String> = skipped
@@ -151,11 +166,7 @@ fn walk(h: &History, which: &'static str) -> Vec<Violation> {
                         if skipped.len() > LIST_LIMIT {
                             listed.push(format!("and {} more", skipped.len() - LIST_LIMIT));
                         }
-                        let from = if p.by_seek {
-                            format!("seeking to {}", p.last + 1)
-                        } else {
-                            format!("reading offset {}", p.last)
-                        };
+                        let from = p.describe();
                         out.push(
                             violation(
                                 POLL_SKIP,
@@ -178,7 +189,7 @@ fn walk(h: &History, which: &'static str) -> Vec<Violation> {
             pos.insert(
                 key,
                 Position {
-                    last: r.offset,
+                    next: i128::from(r.offset) + 1,
                     idx,
                     by_seek: false,
                 },

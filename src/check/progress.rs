@@ -158,7 +158,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     }
     for (group, (idx, generation)) in last_rebalance {
         let e = h.event(idx);
-        if end >= due(heal) && e.t_us > due(heal) && e.t_us > end - bound {
+        if end >= due(heal) && e.t_us > due(heal) && e.t_us > end.saturating_sub(bound) {
             out.push(
                 violation(
                     PROGRESS,

@@ -1,7 +1,7 @@
 //! Broker state, from the snapshots and high-watermark reports the simulator records:
 //! `replica-divergence`, `hw-regression`, `leader-completeness`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{violation, History, Violation};
 use crate::trace::{Event, EventKind, LogRecord, TopicPartition};
@@ -95,7 +95,16 @@ pub fn replica_divergence(h: &History) -> Vec<Violation> {
             for b in &replicas[i + 1..] {
                 let from = a.log_start.max(b.log_start);
                 let to = a.hw.min(b.hw);
-                let differ: Vec<i64> = (from..to)
+                // Only offsets either replica lists can differ (and a hostile HW of
+                // i64::MAX must not make this loop over the whole range).
+                let listed: BTreeSet<i64> = a
+                    .records
+                    .range(from..to.max(from))
+                    .chain(b.records.range(from..to.max(from)))
+                    .map(|(o, _)| *o)
+                    .collect();
+                let differ: Vec<i64> = listed
+                    .into_iter()
                     .filter(|o| a.records.get(o) != b.records.get(o))
                     .collect();
                 let Some(&first) = differ.first() else {

@@ -12,6 +12,10 @@ pub const DUPLICATE: &str = "duplicate";
 pub const REORDER: &str = "reorder";
 pub const INCONSISTENT_OFFSETS: &str = "inconsistent-offsets";
 
+/// How many sightings a violation keeps as evidence: two show the fault, a third shows it is
+/// not a one-off; the offsets list names them all.
+const EVIDENCE_LIMIT: usize = 3;
+
 /// One consumer's uninterrupted read of one partition: from its start (a seek's target, or
 /// the first offset read) to the highest offset read, with the polls that read them.
 struct ReadSpan<'a> {
@@ -200,7 +204,12 @@ pub fn duplicate(h: &History) -> Vec<Violation> {
         )
         .offsets(at.keys().map(|k| k.1))
         .nodes(nodes)
-        .evidence(h, h.send_idx(send).into_iter().chain(idxs));
+        .evidence(
+            h,
+            h.send_idx(send)
+                .into_iter()
+                .chain(idxs.into_iter().take(EVIDENCE_LIMIT)),
+        );
         if let Some(tp) = first {
             v = v.on(&tp);
         }
@@ -316,7 +325,7 @@ pub fn inconsistent_offsets(h: &History) -> Vec<Violation> {
             .on(&tp)
             .offsets([offset])
             .nodes(idxs.iter().map(|&i| h.event(i).node.as_str()))
-            .evidence(h, idxs),
+            .evidence(h, idxs.into_iter().take(EVIDENCE_LIMIT)),
         );
     }
     out
