@@ -173,6 +173,29 @@ pub fn run_checkers(
     Ok(out)
 }
 
+/// The `verdict` events that close a trace: one per checker run, in name order, `ok` when it
+/// found nothing, otherwise the count and the first violation in one line.
+pub fn verdict_events(results: &BTreeMap<&'static str, Vec<Violation>>, t_us: i64) -> Vec<Event> {
+    results
+        .iter()
+        .map(|(name, vs)| {
+            let details = match vs.first() {
+                None => String::new(),
+                Some(first) => format!("{} violation(s); first: {first}", vs.len()),
+            };
+            Event::new(
+                t_us,
+                "sim",
+                crate::trace::EventKind::Verdict {
+                    checker: name.to_string(),
+                    ok: vs.is_empty(),
+                    details,
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod proptests;
 #[cfg(test)]

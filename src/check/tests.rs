@@ -900,3 +900,43 @@ fn a_violation_displays_checker_time_partition_offsets_and_nodes() {
     let json = serde_json::to_string(&v).unwrap();
     assert!(json.starts_with(r#"{"checker":"committed-offset-regression","message":"#));
 }
+
+#[test]
+fn verdicts_close_a_trace_one_per_checker() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(1, "b")]),
+            poll(110, "c1", "t", 0, &[(1, "b")]),
+        ],
+    ]);
+    let h = History::new(events);
+    let results = run_checkers(&["nonmonotonic-poll", "lost-write"], &h).unwrap();
+    let lines: Vec<String> = verdict_events(&results, 200)
+        .iter()
+        .map(crate::trace::jsonl::event_line)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"t_us":200,"node":"sim","kind":"verdict","checker":"lost-write","ok":true,"details":""}"#,
+            r#"{"t_us":200,"node":"sim","kind":"verdict","checker":"nonmonotonic-poll","ok":false,"details":"1 violation(s); first: nonmonotonic-poll at t=110us on t-0 offsets [1, 1] nodes [c1]: c1 read offset 1 of t-0 after reading offset 1, without a seek or rebalance in between"}"#,
+        ]
+    );
+}
+
+/// The report a CLI prints for a lost write, pinned: checker, partition, offsets, nodes,
+/// time, and only the events that show it (send, ack, the poll that read across it).
+#[test]
+fn a_lost_write_report_snapshot() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(1, "x"), (2, "c")]),
+            poll(120, "c2", "t", 1, &[(0, "z")]),
+        ],
+    ]);
+    let vs = run("lost-write", events);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&vs).unwrap());
+}

@@ -411,6 +411,25 @@ proptest! {
     }
 
     #[test]
+    fn the_reader_never_panics_and_always_names_a_line(
+        ops in prop::collection::vec(op(), 0..10),
+        cut in any::<prop::sample::Index>(),
+        junk in any::<String>(),
+    ) {
+        // A valid trace cut anywhere (on a char boundary) with junk appended.
+        let (events, _) = model_history(&ops);
+        let text = to_jsonl(&header(), &events);
+        let mut at = cut.index(text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let broken = format!("{}{}", &text[..at], junk);
+        if let Err(e) = read_jsonl(&broken) {
+            prop_assert!(e.line >= 1 && e.line <= broken.split('\n').count());
+        }
+    }
+
+    #[test]
     fn model_histories_round_trip(ops in prop::collection::vec(op(), 0..40)) {
         let (events, _) = model_history(&ops);
         let text = to_jsonl(&header(), &events);
