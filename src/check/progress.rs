@@ -19,7 +19,8 @@ const LIST_LIMIT: usize = 5;
 ///   producer crashed (a `fault` whose text is `crash <node>`) at or after the send, which
 ///   drops what the client had in flight;
 /// - every acknowledged write to a topic that some consumer polls is read by some consumer
-///   by `due(ack time)`;
+///   by `due(ack time)` — unless consumers read beyond its offset without it, which makes it
+///   a safety matter (`lost-write`), not a liveness one;
 /// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
 ///   by at least `bound` of quiet before the history ends (so a member joining late is fine,
 ///   a group that keeps rebalancing is not).
@@ -105,13 +106,20 @@ pub fn progress(h: &History) -> Vec<Violation> {
         })
         .collect();
     let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for r in h.reads() {
         first_read.entry(r.send).or_insert(r.t_us);
+        let hi = highest_read.entry(r.tp).or_insert(r.offset);
+        *hi = (*hi).max(r.offset);
     }
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);
         if !polled_topics.contains(a.tp.topic.as_str()) || end < deadline {
+            continue;
+        }
+        // Consumers got past it without seeing it: not slow but lost — `lost-write`'s call.
+        if highest_read.get(&a.tp).is_some_and(|&hi| hi > a.offset) {
             continue;
         }
         if first_read.get(a.send).is_none_or(|&t| t > deadline) {

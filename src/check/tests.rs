@@ -3,7 +3,7 @@
 
 use super::testkit::*;
 use super::*;
-use crate::trace::Event;
+use crate::trace::{Event, TopicPartition};
 
 fn run(name: &str, events: Vec<Event>) -> Vec<Violation> {
     let h = History::new(events);
@@ -204,6 +204,21 @@ fn reorder_allows_retries_to_reorder_without_idempotence_and_many_in_flight() {
         ack(5, "p1", "b", "t", 0, 4),
         ack(9, "p1", "a", "t", 0, 5),
     ];
+    none("reorder", events);
+}
+
+#[test]
+fn reorder_ignores_an_ack_whose_offset_now_holds_another_record() {
+    // b and c were acked at 1 and 2, then truncated away; d and e reuse those offsets (as an
+    // ack and a read show). The order of what survives is fine; the loss of b and c is
+    // lost-write's finding.
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.extend([
+        send(100, "p1", "d", "t", 0),
+        ack(101, "p1", "d", "t", 0, 1),
+        send(102, "p1", "e", "t", 0),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "d"), (2, "e")]),
+    ]);
     none("reorder", events);
 }
 
@@ -939,4 +954,68 @@ fn a_lost_write_report_snapshot() {
     ]);
     let vs = run("lost-write", events);
     insta::assert_snapshot!(serde_json::to_string_pretty(&vs).unwrap());
+}
+
+/// The classic acks=1 loss, as the simulator would record it: the leader acknowledges b and c
+/// before its follower has them, crashes, and the follower takes over and reuses their
+/// offsets. Exactly `lost-write` must fire — a scenario demonstrating this expects only it.
+#[test]
+fn an_acks_1_leader_crash_is_a_lost_write_and_nothing_else() {
+    let mut events = Vec::new();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let t = 10 * i as i64;
+        events.push(send_with(t, "p1", id, "t", 0, "1", true, 5));
+        events.push(ack(t + 5, "p1", id, "t", 0, i as i64));
+    }
+    events.extend([
+        hw(40, "broker-0", "t", 0, 1, 1, true),
+        snapshot(
+            50,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            1,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        snapshot(50, "broker-1", "t", 0, false, 1, 1, &[(0, "a", 1)]),
+        fault(60, "crash broker-0"),
+        leader_change(70, "t", 0, "broker-1", 2),
+    ]);
+    for (i, id) in ["d", "e", "f"].iter().enumerate() {
+        let t = 100 + 10 * i as i64;
+        events.push(send_with(t, "p1", id, "t", 0, "1", true, 5));
+        events.push(ack(t + 5, "p1", id, "t", 0, 1 + i as i64));
+    }
+    events.extend([
+        hw(140, "broker-1", "t", 0, 4, 2, true),
+        snapshot(
+            150,
+            "broker-1",
+            "t",
+            0,
+            true,
+            2,
+            4,
+            &[(0, "a", 1), (1, "d", 2), (2, "e", 2), (3, "f", 2)],
+        ),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "d"), (2, "e"), (3, "f")]),
+    ]);
+    let h = History::new(events).with_progress_bound_us(100);
+    let out = run_checkers(&["all"], &h).unwrap();
+    let fired: Vec<&str> = out
+        .iter()
+        .filter(|(_, vs)| !vs.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(fired, ["lost-write"], "{out:#?}");
+    let lost: Vec<(Option<TopicPartition>, Vec<i64>)> = out["lost-write"]
+        .iter()
+        .map(|v| (v.partition.clone(), v.offsets.clone()))
+        .collect();
+    assert_eq!(
+        lost,
+        [(Some(tp("t", 0)), vec![1]), (Some(tp("t", 0)), vec![2])]
+    );
 }
