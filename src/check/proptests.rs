@@ -325,6 +325,12 @@ proptest! {
         events.sort_by_key(|e| e.t_us);
         let h = History::new(events).with_progress_bound_us(bound);
         let out = run_checkers(&["all"], &h).unwrap();
+        // Deterministic: the same history gives the same report, byte for byte.
+        let again = run_checkers(&["all"], &h.clone()).unwrap();
+        prop_assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
         for vs in out.values() {
             for v in vs {
                 prop_assert!(!v.evidence.is_empty());

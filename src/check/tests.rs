@@ -1019,3 +1019,51 @@ fn an_acks_1_leader_crash_is_a_lost_write_and_nothing_else() {
         [(Some(tp("t", 0)), vec![1]), (Some(tp("t", 0)), vec![2])]
     );
 }
+
+/// Unclean leader election with acks=all: broker-1, out of sync, is elected and lacks the
+/// committed b. `leader-completeness` names the broker and offset; `lost-write` the send.
+#[test]
+fn an_unclean_election_is_leader_completeness_and_lost_write() {
+    let mut events = produced(0, &["a", "b"]);
+    events.extend([
+        snapshot(
+            50,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+        snapshot(50, "broker-1", "t", 0, false, 1, 1, &[(0, "a", 1)]),
+        fault(60, "crash broker-0"),
+        leader_change(70, "t", 0, "broker-1", 2),
+        snapshot(80, "broker-1", "t", 0, true, 2, 1, &[(0, "a", 1)]),
+        send(100, "p1", "c", "t", 0),
+        ack(105, "p1", "c", "t", 0, 1),
+        send(110, "p1", "d", "t", 0),
+        ack(115, "p1", "d", "t", 0, 2),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "c"), (2, "d")]),
+    ]);
+    let h = History::new(events).with_progress_bound_us(1_000);
+    let out = run_checkers(&["all"], &h).unwrap();
+    let fired: Vec<&str> = out
+        .iter()
+        .filter(|(_, vs)| !vs.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(fired, ["leader-completeness", "lost-write"], "{out:#?}");
+    let v = &out["leader-completeness"][0];
+    assert_eq!(
+        (v.partition.clone(), v.offsets.clone()),
+        (Some(tp("t", 0)), vec![1])
+    );
+    assert!(
+        v.message
+            .starts_with("broker-1 became leader of t-0 in epoch 2 at t=70us"),
+        "{}",
+        v.message
+    );
+    assert_eq!(out["lost-write"][0].offsets, [1]);
+}
