@@ -270,7 +270,10 @@ pub enum EventKind {
     },
     /// One replica's state (`node` is the broker): `records` is its log from `log_start` up to
     /// `leo` — the part below `hw` is what replica checks compare; the part above lets
-    /// `leader-completeness` see what a new leader holds before its HW catches up.
+    /// `leader-completeness` see what a new leader holds before its HW catches up. Listing
+    /// only the part below `hw` is allowed (unlisted offsets above it are not judged).
+    /// Snapshot events with the same `t_us` are one cluster-wide snapshot: the simulator takes
+    /// them at one instant, and `replica-divergence` compares replicas only within one.
     Snapshot {
         topic: String,
         partition: i32,
