@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 /// A topic partition, printed the way Kafka prints it: `orders-0`. Ordered by topic then
 /// partition, which is the order Kafka's assignors walk partitions in (for ASCII topic names
-/// Rust's byte order equals Java's `String` order).
+/// Rust's byte order equals Java's `String` order). In JSON (traces, metadata records) it is
+/// `{"topic":"orders","partition":2}`, because topic names may contain `-`, which makes the
+/// `orders-2` spelling ambiguous to parse.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,

@@ -9,10 +9,13 @@
 //! - [`client`]: producer and consumer logic (partitioner).
 //! - [`group`]: consumer-group assignors and the classic `GroupCoordinator` state machine.
 //! - [`sim`]: scenario files (model, loader, validator, seeded fault schedule).
+//! - [`trace`]: the event trace of a run (JSONL), which `replay` compares and checkers read.
+//! - [`check`]: the checkers — pure functions from a run's history to broken guarantees.
 //! - [`tools`]: `dump-log` (Kafka's DumpLogSegments).
 #![forbid(unsafe_code)]
 
 pub mod broker;
+pub mod check;
 pub mod client;
 pub mod common;
 pub mod controller;
@@ -21,3 +24,4 @@ pub mod protocol;
 pub mod sim;
 pub mod storage;
 pub mod tools;
+pub mod trace;
