@@ -362,20 +362,22 @@ impl Checker {
         Checker::Progress,
     ];
 
+    /// The contract name, owned by the checker that implements it (`crate::check`).
     pub fn as_str(self) -> &'static str {
+        use crate::check::{groups, polls, progress, replicas, writes};
         match self {
-            Checker::LostWrite => "lost-write",
-            Checker::Duplicate => "duplicate",
-            Checker::Reorder => "reorder",
-            Checker::PollSkip => "poll-skip",
-            Checker::NonmonotonicPoll => "nonmonotonic-poll",
-            Checker::InconsistentOffsets => "inconsistent-offsets",
-            Checker::ReplicaDivergence => "replica-divergence",
-            Checker::HwRegression => "hw-regression",
-            Checker::LeaderCompleteness => "leader-completeness",
-            Checker::GroupExclusivity => "group-exclusivity",
-            Checker::CommittedOffsetRegression => "committed-offset-regression",
-            Checker::Progress => "progress",
+            Checker::LostWrite => writes::LOST_WRITE,
+            Checker::Duplicate => writes::DUPLICATE,
+            Checker::Reorder => writes::REORDER,
+            Checker::PollSkip => polls::POLL_SKIP,
+            Checker::NonmonotonicPoll => polls::NONMONOTONIC_POLL,
+            Checker::InconsistentOffsets => writes::INCONSISTENT_OFFSETS,
+            Checker::ReplicaDivergence => replicas::REPLICA_DIVERGENCE,
+            Checker::HwRegression => replicas::HW_REGRESSION,
+            Checker::LeaderCompleteness => replicas::LEADER_COMPLETENESS,
+            Checker::GroupExclusivity => groups::GROUP_EXCLUSIVITY,
+            Checker::CommittedOffsetRegression => groups::COMMITTED_OFFSET_REGRESSION,
+            Checker::Progress => progress::PROGRESS,
         }
     }
 

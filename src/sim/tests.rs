@@ -1139,3 +1139,14 @@ fn duplicate_keys_are_errors() {
         "t.json: malformed JSON at line 14, column 47: duplicate key \"crash\""
     );
 }
+
+/// A scenario may name exactly the checkers that exist: the enum the loader validates
+/// against and the checkers `crate::check` runs are one list.
+#[test]
+fn scenario_checker_names_are_the_checkers_that_run() {
+    let from_enum: Vec<&str> = crate::sim::Checker::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(from_enum, crate::check::checker_names());
+}
