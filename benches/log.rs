@@ -275,8 +275,8 @@ fn main() {
     );
     println!(
         "\nOffset lookup = segment search + offset-index binary search + 64-byte header reads\n\
-         (about two per lookup here: the header at the next index entry, else a walk from the\n\
-         entry found). The 1e4-record log (~240 KB) stays in CPU cache, the 1e7-record log\n\
+         (one or two per lookup here, about 1.5: the header at the next index entry when the\n\
+         offset is likely there, else a walk from the entry found). The 1e4-record log (~240 KB) stays in CPU cache, the 1e7-record log\n\
          (~240 MB) does not: even a single 64 B pread at random positions of the same file grows\n\
          by the factor shown, so no lookup that reads the log once can grow less. The second\n\
          growth line divides out the 6 KiB pread (the span a lookup read before)."

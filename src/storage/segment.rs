@@ -578,9 +578,10 @@ impl LogSegment {
     /// `offset` starts after the index entry found (whose entry ends at its offset) and at
     /// the latest where the next index entry points. With large entries (the segment's
     /// recent ones are `>= HOP_ENTRY_SIZE`) the header at the next index entry is tried
-    /// first, which answers with one 64-byte read whenever `offset` lies in that entry (in
-    /// every lookup when each entry gets its own index entry, as with Kafka's default 16 KiB
-    /// producer batches); otherwise the scan steps from header to header with 64-byte reads.
+    /// first when `offset` is likely in that entry, which then answers with one 64-byte
+    /// read (in every lookup when each entry gets its own index entry, as with Kafka's
+    /// default 16 KiB producer batches); otherwise the scan steps from header to header
+    /// with 64-byte reads.
     /// Runs of small entries are read in one piece up to the next index entry, as before.
     pub fn translate_offset(
         &self,
@@ -593,9 +594,15 @@ impl LogSegment {
         let hop = self.recent_entry_size as usize >= HOP_ENTRY_SIZE;
         if let (true, Some(n)) = (hop, next) {
             // The entry at `from` ends at `entry.offset`; if `offset` is past it, the entry
-            // at the next index entry holds it when its base offset is not above it. The
-            // header must agree with the index (last offset), else scan as usual.
-            if offset > entry.offset {
+            // at the next index entry holds it when its base offset is not above it. Try
+            // that first if it likely does: if `offset` is within about one recent entry's
+            // worth of records (at this span's bytes per record) of the next index entry's
+            // offset. The header must agree with the index (last offset), else scan as usual.
+            let records = (n.offset - entry.offset) as i128;
+            let span = (n.position - from) as i128;
+            let likely =
+                (n.offset - offset) as i128 * span < self.recent_entry_size as i128 * records;
+            if offset > entry.offset && likely {
                 if let Some(h) = self.header_at(n.position) {
                     if h.last_offset == n.offset && h.base_offset <= offset {
                         return Ok(Some(h));
