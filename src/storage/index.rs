@@ -306,20 +306,27 @@ impl OffsetIndex {
     /// The entry with the largest offset `<= target`, or `(base_offset, 0)` (Kafka's
     /// `OffsetIndex.lookup`): where to start scanning the log for `target`.
     pub fn lookup(&self, target: i64) -> OffsetPosition {
-        self.lookup_span(target).0
+        self.lookup_bounds(target).0
     }
 
     /// [`OffsetIndex::lookup`] plus the position of the following entry, if any: the batch
     /// holding `target` starts before it, so a scan needs to read no further.
     pub fn lookup_span(&self, target: i64) -> (OffsetPosition, Option<u32>) {
+        let (found, next) = self.lookup_bounds(target);
+        (found, next.map(|n| n.position))
+    }
+
+    /// The entry [`OffsetIndex::lookup`] finds and the one after it, if any: the entry
+    /// holding `target` starts at or after the first and at or before the second.
+    pub fn lookup_bounds(&self, target: i64) -> (OffsetPosition, Option<OffsetPosition>) {
         let Some(rel) = self.relative(target) else {
             return (
                 self.base_entry(),
-                self.0.entries.first().map(|e| e.position),
+                self.0.entries.first().map(|e| self.absolute(e)),
             );
         };
         let n = self.0.entries.partition_point(|e| e.relative_offset <= rel);
-        let next = self.0.entries.get(n).map(|e| e.position);
+        let next = self.0.entries.get(n).map(|e| self.absolute(e));
         let found = match n {
             0 => self.base_entry(),
             _ => self.absolute(&self.0.entries[n - 1]),
