@@ -281,7 +281,7 @@ fn main() {
          offset is likely there, else a walk from the entry found). The 1e4-record log (~240 KB) stays in CPU cache, the 1e7-record log\n\
          (~240 MB) does not: even a single 64 B pread at random positions of the same file grows\n\
          by the factor shown, so no lookup that reads the log once can grow less. The second\n\
-         growth line divides out the 6 KiB pread (the span a lookup read before)."
+         growth line divides out one 64 B pread at random positions (the read a lookup makes)."
     );
     let _ = std::fs::remove_dir_all(&dir);
     println!(
