@@ -12,5 +12,6 @@ pub mod broker;
 pub mod client;
 pub mod controller;
 pub mod protocol;
+pub mod sim;
 pub mod storage;
 pub mod tools;

@@ -1,0 +1,97 @@
+//! The simulated cluster end to end: happy path and determinism.
+#![cfg(madsim)]
+
+#[path = "cluster_common.rs"]
+mod common;
+
+use kafka_sim::broker::request::ACKS_ALL;
+use kafka_sim::client::consumer::OffsetReset;
+use kafka_sim::client::history::EventKind;
+use kafka_sim::client::producer::ProduceWorkload;
+use kafka_sim::sim::cluster::{run, ClusterSpec, ConsumerSpec, ProducerSpec, TopicSpec};
+
+fn happy(messages: u64) -> ClusterSpec {
+    let mut spec = ClusterSpec::new(3);
+    spec.topics = vec![TopicSpec {
+        name: "orders".into(),
+        partitions: 3,
+        replication_factor: 3,
+    }];
+    spec.replication.min_insync_replicas = 2;
+    spec.producers = vec![ProducerSpec::new(
+        "p1",
+        ACKS_ALL,
+        ProduceWorkload {
+            topic: "orders".into(),
+            messages,
+            rate_per_sec: 200,
+            keys: Some(16),
+        },
+    )];
+    spec.consumers = vec![ConsumerSpec {
+        client_id: "c1".into(),
+        topics: vec!["orders".into()],
+        auto_offset_reset: OffsetReset::Earliest,
+        start_ms: 0,
+    }];
+    spec.duration_ms = 1_000 + messages * 5 + 3_000;
+    spec
+}
+
+#[test]
+fn happy_path_all_acked_all_read_in_order_replicas_identical() {
+    let n = 300;
+    let o = run(1, &happy(n));
+    let acked = common::acked(&o);
+    eprintln!(
+        "events {} acked {} last t_us {:?}",
+        o.history.len(),
+        acked.len(),
+        o.history.last().map(|e| e.t_us)
+    );
+    assert_eq!(
+        acked.len() as u64,
+        n,
+        "every send acknowledged: {:?}",
+        o.broker_errors
+    );
+    common::check_no_lost_writes(&o, "c1").unwrap();
+    let reads = common::consumed(&o, "c1");
+    assert_eq!(
+        reads.values().map(Vec::len).sum::<usize>() as u64,
+        n,
+        "read exactly once each"
+    );
+    // Per key, the consumer sees the producer's order.
+    let mut last_index: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in &o.history {
+        if let EventKind::Poll {
+            key: Some(k),
+            value: Some(v),
+            ..
+        } = &e.kind
+        {
+            let i: u64 = v.rsplit('-').next().unwrap().parse().unwrap();
+            if let Some(prev) = last_index.insert(k.clone(), i) {
+                assert!(i > prev, "key {k}: {v} read after index {prev}");
+            }
+        }
+    }
+    common::check_replicas_agree(&o).unwrap();
+    assert_eq!(o.snapshots.len(), 3);
+    for (tp, _) in &o.final_partitions {
+        let snaps: Vec<_> = o.snapshots.values().map(|s| &s[tp]).collect();
+        assert!(
+            snaps
+                .iter()
+                .all(|s| s.records == snaps[0].records && s.high_watermark == s.log_end_offset),
+            "{tp}: replicas not identical at the end: {:?}",
+            snaps
+                .iter()
+                .map(|s| (s.log_end_offset, s.high_watermark))
+                .collect::<Vec<_>>()
+        );
+    }
+    let total: usize = o.snapshots[&0].values().map(|s| s.records.len()).sum();
+    assert_eq!(total as u64, n);
+}
