@@ -95,3 +95,41 @@ fn happy_path_all_acked_all_read_in_order_replicas_identical() {
     let total: usize = o.snapshots[&0].values().map(|s| s.records.len()).sum();
     assert_eq!(total as u64, n);
 }
+
+fn with_crashes(mut spec: ClusterSpec) -> ClusterSpec {
+    spec.random_crashes = Some(kafka_sim::sim::cluster::RandomCrashes {
+        from_ms: 500,
+        until_ms: spec.duration_ms - 2_000,
+        down_ms: (100, 1_500),
+        gap_ms: (100, 1_000),
+        max_wait_for_isr_ms: 3_000,
+    });
+    spec
+}
+
+#[test]
+fn same_seed_same_history_bytes_different_seeds_differ() {
+    let spec = with_crashes(happy(150));
+    let mut distinct = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let a = run(seed, &spec);
+        let b = run(seed, &spec);
+        let (ha, hb) = (a.history_jsonl(), b.history_jsonl());
+        assert!(ha.len() > 1000, "seed {seed}: history too short");
+        if ha != hb {
+            let line = ha.lines().zip(hb.lines()).position(|(x, y)| x != y);
+            panic!("seed {seed}: two runs differ (first at line {line:?})");
+        }
+        assert_eq!(
+            format!("{:?}", a.snapshots),
+            format!("{:?}", b.snapshots),
+            "seed {seed}: final snapshots differ"
+        );
+        distinct.insert(ha);
+    }
+    assert_eq!(
+        distinct.len(),
+        20,
+        "different seeds give different schedules"
+    );
+}
