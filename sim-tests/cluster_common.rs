@@ -8,9 +8,10 @@ use kafka_sim::broker::TopicPartition;
 use kafka_sim::client::history::EventKind;
 use kafka_sim::sim::cluster::SimOutcome;
 
-/// `(partition, offset) -> value` of every acknowledged write with a known offset.
-pub fn acked(o: &SimOutcome) -> BTreeMap<(TopicPartition, i64), String> {
-    let mut out = BTreeMap::new();
+/// `(partition, offset, value)` of every acknowledged write with a known offset, in
+/// acknowledgement order (two acknowledgements may name one offset when a write was lost).
+pub fn acked(o: &SimOutcome) -> Vec<(TopicPartition, i64, String)> {
+    let mut out = Vec::new();
     for e in &o.history {
         if let EventKind::Ack {
             topic,
@@ -20,10 +21,11 @@ pub fn acked(o: &SimOutcome) -> BTreeMap<(TopicPartition, i64), String> {
         } = &e.kind
         {
             if *offset >= 0 {
-                out.insert(
-                    (TopicPartition::new(topic.clone(), *partition), *offset),
+                out.push((
+                    TopicPartition::new(topic.clone(), *partition),
+                    *offset,
                     value.clone(),
-                );
+                ));
             }
         }
     }
@@ -75,7 +77,7 @@ pub fn check_no_lost_writes(o: &SimOutcome, client: &str) -> Result<(), String> 
         .iter()
         .flat_map(|(tp, rs)| rs.iter().map(move |(off, v)| ((tp.clone(), *off), v)))
         .collect();
-    for ((tp, offset), value) in acked(o) {
+    for (tp, offset, value) in acked(o) {
         match by_offset.get(&(tp.clone(), offset)) {
             Some(v) if *v == &value => {}
             Some(v) => {

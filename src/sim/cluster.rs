@@ -486,6 +486,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 CrashPhase::Waiting { next_crash_ms }
                     if now >= next_crash_ms && now < rc.until_ms =>
                 {
+                    // A random moment, not one aligned to the driver's step.
+                    let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
+                    sleep(Duration::from_micros(jitter)).await;
                     let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
                     h.apply(&Fault::Crash(victim));
                     *phase = CrashPhase::Down {
