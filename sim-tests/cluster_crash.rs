@@ -74,3 +74,31 @@ fn acks_all_min_isr_2_no_acknowledged_write_lost_under_crash_restart() {
         "most writes get through ({acked_total})"
     );
 }
+
+/// The speed figure for this scenario (15 s simulated, 3 brokers, 1000 acks=all writes,
+/// random crash/restart): `cargo sim test --release --test cluster_crash -- --ignored --nocapture`.
+/// Wall time is read outside the simulation.
+#[test]
+#[ignore]
+fn crash_scenario_speed() {
+    let spec = crash_spec();
+    let seeds = 20;
+    let started = std::time::Instant::now();
+    for seed in 0..seeds {
+        let t = std::time::Instant::now();
+        let o = run(seed, &spec);
+        common::check_no_lost_writes(&o, "c1").unwrap();
+        eprintln!(
+            "seed {seed}: {:.1} ms wall, {} events",
+            t.elapsed().as_secs_f64() * 1e3,
+            o.history.len()
+        );
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let sim = seeds as f64 * spec.duration_ms as f64 / 1e3;
+    eprintln!(
+        "{seeds} seeds: {:.1} ms wall per seed, {:.0} simulated seconds per wall second",
+        wall * 1e3 / seeds as f64,
+        sim / wall
+    );
+}
