@@ -6,12 +6,17 @@
 //! - [`broker`]: error codes, partition replication (ISR, HW, leader epochs), producer state.
 //! - [`controller`]: cluster metadata as a fold over metadata records, liveness, elections.
 //! - [`client`]: producer and consumer logic (partitioner).
+//! - [`trace`]: the event trace of a run (JSONL), which `replay` compares and checkers read.
+//! - [`check`]: the checkers — pure functions from a run's history to broken guarantees.
+//! - [`sim`]: the simulated cluster (nodes on madsim, faults).
 #![forbid(unsafe_code)]
 
 pub mod broker;
+pub mod check;
 pub mod client;
 pub mod controller;
 pub mod protocol;
 pub mod sim;
 pub mod storage;
 pub mod tools;
+pub mod trace;

@@ -1,0 +1,212 @@
+//! The history checkers read: the trace's events plus the few indexes several checkers share
+//! (sends and acks by send id, successful acks, every record read). Built once, read-only.
+
+use std::collections::BTreeMap;
+
+use crate::trace::{Event, EventKind, TopicPartition, Trace};
+
+/// How long after the last fault the `progress` checker gives the cluster, by default.
+pub const DEFAULT_PROGRESS_BOUND_US: i64 = 10_000_000;
+
+/// An acknowledged write: the producer was told `send` is at `offset` of `tp`.
+#[derive(Debug, Clone)]
+pub struct OkAck<'a> {
+    /// Index of the ack event in [`History::events`].
+    pub idx: usize,
+    pub send: &'a str,
+    pub tp: TopicPartition,
+    pub offset: i64,
+    pub t_us: i64,
+}
+
+/// One record one consumer read.
+#[derive(Debug, Clone)]
+pub struct Read<'a> {
+    /// Index of the poll event.
+    pub idx: usize,
+    pub node: &'a str,
+    pub tp: TopicPartition,
+    pub offset: i64,
+    pub send: &'a str,
+    pub t_us: i64,
+}
+
+/// The recorded events of one run, indexed.
+#[derive(Debug, Clone)]
+pub struct History {
+    events: Vec<Event>,
+    progress_bound_us: i64,
+    sends: BTreeMap<String, usize>,
+    acks: BTreeMap<String, Vec<usize>>,
+}
+
+impl History {
+    /// Indexes events (which must be in simulated-time order, as a trace holds them).
+    pub fn new(events: Vec<Event>) -> Self {
+        let mut sends = BTreeMap::new();
+        let mut acks: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            match &e.kind {
+                EventKind::Send { send, .. } => {
+                    sends.entry(send.clone()).or_insert(i);
+                }
+                EventKind::Ack { send, .. } => acks.entry(send.clone()).or_default().push(i),
+                _ => {}
+            }
+        }
+        History {
+            events,
+            progress_bound_us: DEFAULT_PROGRESS_BOUND_US,
+            sends,
+            acks,
+        }
+    }
+
+    /// The history of a trace read from disk.
+    pub fn from_trace(trace: &Trace) -> Self {
+        History::new(trace.events.clone())
+    }
+
+    /// Sets the `progress` checker's bound: how long after the last fault everything must
+    /// have been acknowledged, consumed and stabilised.
+    pub fn with_progress_bound_us(mut self, bound_us: i64) -> Self {
+        self.progress_bound_us = bound_us;
+        self
+    }
+
+    pub fn progress_bound_us(&self) -> i64 {
+        self.progress_bound_us
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    pub fn event(&self, idx: usize) -> &Event {
+        &self.events[idx]
+    }
+
+    /// The simulated time of the last event (0 for an empty history).
+    pub fn end_us(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.t_us)
+    }
+
+    /// Index of the send event for a send id.
+    pub fn send_idx(&self, send: &str) -> Option<usize> {
+        self.sends.get(send).copied()
+    }
+
+    /// Indexes of the ack events for a send id, in time order.
+    pub fn ack_idxs(&self, send: &str) -> &[usize] {
+        self.acks.get(send).map_or(&[], Vec::as_slice)
+    }
+
+    /// The send event's producer config, as `(acks, idempotent, max_in_flight)`.
+    pub fn producer_config(&self, send: &str) -> Option<(&str, bool, u32)> {
+        match &self.events[self.send_idx(send)?].kind {
+            EventKind::Send {
+                acks,
+                idempotent,
+                max_in_flight,
+                ..
+            } => Some((acks.as_str(), *idempotent, *max_in_flight)),
+            _ => None,
+        }
+    }
+
+    /// Every successful ack that names an offset, in time order. An `acks=0` producer is told
+    /// offset -1 (it never learns where the record went): that answers the send but is not an
+    /// acknowledged write.
+    pub fn ok_acks(&self) -> Vec<OkAck<'_>> {
+        self.events
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, e)| match &e.kind {
+                EventKind::Ack {
+                    send,
+                    topic,
+                    partition: Some(p),
+                    offset: Some(o),
+                    error: None,
+                } if *o >= 0 => Some(OkAck {
+                    idx,
+                    send,
+                    tp: TopicPartition::new(topic.clone(), *p),
+                    offset: *o,
+                    t_us: e.t_us,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every record every poll returned, in time order (and, within a poll, as returned).
+    pub fn reads(&self) -> Vec<Read<'_>> {
+        let mut out = Vec::new();
+        for (idx, e) in self.events.iter().enumerate() {
+            if let EventKind::Poll {
+                topic,
+                partition,
+                records,
+            } = &e.kind
+            {
+                for r in records {
+                    out.push(Read {
+                        idx,
+                        node: &e.node,
+                        tp: TopicPartition::new(topic.clone(), *partition),
+                        offset: r.offset,
+                        send: &r.send,
+                        t_us: e.t_us,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Clones the events at `idxs` (sorted, without repeats) as a violation's evidence.
+    pub fn evidence(&self, idxs: impl IntoIterator<Item = usize>) -> Vec<Event> {
+        let mut v: Vec<usize> = idxs.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter().map(|i| self.events[i].clone()).collect()
+    }
+}
+
+/// What an event does to consumers' positions: a seek on a partition, or an assignment change
+/// covering it (after which the consumer resumes from wherever the group's committed offset
+/// says), ends the consumer's current read of it; a completed rebalance ends every read of
+/// every listed member. Poll checkers and `lost-write` start a fresh read after these.
+pub(crate) enum PositionReset<'a> {
+    None,
+    /// `(consumer, partition, Some(offset))` for a seek, `None` for assign/revoke.
+    Partitions(&'a str, Vec<(TopicPartition, Option<i64>)>),
+    Members(Vec<&'a str>),
+}
+
+pub(crate) fn position_reset(e: &Event) -> PositionReset<'_> {
+    match &e.kind {
+        EventKind::Seek {
+            topic,
+            partition,
+            offset,
+        } => PositionReset::Partitions(
+            &e.node,
+            vec![(
+                TopicPartition::new(topic.clone(), *partition),
+                Some(*offset),
+            )],
+        ),
+        EventKind::Assign { partitions, .. } | EventKind::Revoke { partitions, .. } => {
+            PositionReset::Partitions(
+                &e.node,
+                partitions.iter().map(|tp| (tp.clone(), None)).collect(),
+            )
+        }
+        EventKind::Rebalance { assignment, .. } => {
+            PositionReset::Members(assignment.keys().map(String::as_str).collect())
+        }
+        _ => PositionReset::None,
+    }
+}

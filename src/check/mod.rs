@@ -1,0 +1,204 @@
+//! Checkers: pure functions from a recorded [`History`] to the [`Violation`]s of one Kafka
+//! guarantee each (after Jepsen's Kafka test). Their names are a contract (see DESIGN.md,
+//! "Checkers"): scenarios list them under `expect.violations`.
+//!
+//! Families, one file each:
+//! - [`writes`]: `lost-write`, `duplicate`, `reorder`, `inconsistent-offsets` — what producers
+//!   were told against what consumers read.
+//! - [`polls`]: `poll-skip`, `nonmonotonic-poll` — one consumer's reads of one partition.
+//! - [`replicas`]: `replica-divergence`, `hw-regression`, `leader-completeness` — broker
+//!   snapshots and high watermarks.
+//! - [`groups`]: `group-exclusivity`, `committed-offset-regression`.
+//! - [`progress`]: `progress` — liveness after the last fault.
+//!
+//! A violation carries the smallest slice of the history that shows it (the few events
+//! involved), so a report can be read without the whole trace.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::trace::{Event, TopicPartition};
+
+pub mod groups;
+pub mod history;
+pub mod polls;
+pub mod progress;
+pub mod replicas;
+pub mod writes;
+
+pub use history::{History, OkAck, Read, DEFAULT_PROGRESS_BOUND_US};
+
+/// One broken guarantee, with where, when and the events that show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The checker's contract name (`lost-write`, ...).
+    pub checker: &'static str,
+    pub message: String,
+    pub partition: Option<TopicPartition>,
+    /// The offsets involved, in the order the message names them.
+    pub offsets: Vec<i64>,
+    /// The nodes involved (producers, consumers, brokers), sorted.
+    pub nodes: Vec<String>,
+    /// The simulated time at which the history first shows the violation.
+    pub t_us: i64,
+    /// The events involved, in history order.
+    pub evidence: Vec<Event>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at t={}us", self.checker, self.t_us)?;
+        if let Some(tp) = &self.partition {
+            write!(f, " on {tp}")?;
+        }
+        if !self.offsets.is_empty() {
+            write!(f, " offsets {:?}", self.offsets)?;
+        }
+        if !self.nodes.is_empty() {
+            write!(f, " nodes [{}]", self.nodes.join(", "))?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Builder-ish helper so checkers state only what they know.
+pub(crate) fn violation(checker: &'static str, t_us: i64, message: String) -> Violation {
+    Violation {
+        checker,
+        message,
+        partition: None,
+        offsets: Vec::new(),
+        nodes: Vec::new(),
+        t_us,
+        evidence: Vec::new(),
+    }
+}
+
+impl Violation {
+    pub(crate) fn on(mut self, tp: &TopicPartition) -> Self {
+        self.partition = Some(tp.clone());
+        self
+    }
+
+    pub(crate) fn offsets(mut self, offsets: impl IntoIterator<Item = i64>) -> Self {
+        self.offsets = offsets.into_iter().collect();
+        self
+    }
+
+    pub(crate) fn nodes<'a>(mut self, nodes: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut v: Vec<String> = nodes.into_iter().map(str::to_string).collect();
+        v.sort();
+        v.dedup();
+        self.nodes = v;
+        self
+    }
+
+    pub(crate) fn evidence(mut self, h: &History, idxs: impl IntoIterator<Item = usize>) -> Self {
+        self.evidence = h.evidence(idxs);
+        self
+    }
+}
+
+/// A checker: a pure function of the history.
+pub type CheckFn = fn(&History) -> Vec<Violation>;
+
+/// Every checker, by contract name, in a fixed order.
+pub const CHECKERS: &[(&str, CheckFn)] = &[
+    (writes::LOST_WRITE, writes::lost_write),
+    (writes::DUPLICATE, writes::duplicate),
+    (writes::REORDER, writes::reorder),
+    (polls::POLL_SKIP, polls::poll_skip),
+    (polls::NONMONOTONIC_POLL, polls::nonmonotonic_poll),
+    (writes::INCONSISTENT_OFFSETS, writes::inconsistent_offsets),
+    (replicas::REPLICA_DIVERGENCE, replicas::replica_divergence),
+    (replicas::HW_REGRESSION, replicas::hw_regression),
+    (replicas::LEADER_COMPLETENESS, replicas::leader_completeness),
+    (groups::GROUP_EXCLUSIVITY, groups::group_exclusivity),
+    (
+        groups::COMMITTED_OFFSET_REGRESSION,
+        groups::committed_offset_regression,
+    ),
+    (progress::PROGRESS, progress::progress),
+];
+
+/// The contract names of every checker.
+pub fn checker_names() -> Vec<&'static str> {
+    CHECKERS.iter().map(|(n, _)| *n).collect()
+}
+
+/// A checker name that is neither a checker nor `all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownChecker(pub String);
+
+impl fmt::Display for UnknownChecker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown checker {:?} (known: all, {})",
+            self.0,
+            checker_names().join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownChecker {}
+
+/// Runs the named checkers (`all` = every checker) and returns each one's violations —
+/// an empty list for a checker that ran and found nothing, so a report shows what was
+/// checked. An unknown name is an error rather than silently checking less.
+pub fn run_checkers(
+    names: &[&str],
+    history: &History,
+) -> Result<BTreeMap<&'static str, Vec<Violation>>, UnknownChecker> {
+    let mut selected: Vec<(&'static str, CheckFn)> = Vec::new();
+    for name in names {
+        if *name == "all" {
+            selected.extend_from_slice(CHECKERS);
+        } else {
+            let found = CHECKERS
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| UnknownChecker(name.to_string()))?;
+            selected.push(*found);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, check) in selected {
+        if !out.contains_key(name) {
+            out.insert(name, check(history));
+        }
+    }
+    Ok(out)
+}
+
+/// The `verdict` events that close a trace: one per checker run, in name order, `ok` when it
+/// found nothing, otherwise the count and the first violation in one line.
+pub fn verdict_events(results: &BTreeMap<&'static str, Vec<Violation>>, t_us: i64) -> Vec<Event> {
+    results
+        .iter()
+        .map(|(name, vs)| {
+            let details = match vs.first() {
+                None => String::new(),
+                Some(first) => format!("{} violation(s); first: {first}", vs.len()),
+            };
+            Event::new(
+                t_us,
+                "sim",
+                crate::trace::EventKind::Verdict {
+                    checker: name.to_string(),
+                    ok: vs.is_empty(),
+                    details,
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod proptests;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! Liveness: `progress`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{violation, History, Violation};
+use crate::trace::{EventKind, TopicPartition};
+
+pub const PROGRESS: &str = "progress";
+
+/// How many send ids a message lists, and how many events it keeps as evidence.
+const LIST_LIMIT: usize = 5;
+
+/// `progress`: once the faults are over, the cluster must get work done within the bound
+/// ([`History::progress_bound_us`]). "Over" is the time of the last `fault` event (the
+/// scenario's last fault is its heal or restart); with no faults, the first event.
+///
+/// Let `due(x) = max(heal, x) + bound`. Judged only when the history reaches `due(..)`:
+/// - every send is answered (acked, or failed with an error) by `due(send time)` — unless its
+///   producer crashed (a `fault` whose text is `crash <node>`) at or after the send, which
+///   drops what the client had in flight;
+/// - every acknowledged write to a topic that some consumer polls is read by some consumer
+///   by `due(ack time)` — unless consumers read beyond its offset without it, which makes it
+///   a safety matter (`lost-write`), not a liveness one;
+/// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
+///   by at least `bound` of quiet before the history ends (so a member joining late is fine,
+///   a group that keeps rebalancing is not).
+///
+/// One violation per producer, per partition and per group, listing what is missing.
+pub fn progress(h: &History) -> Vec<Violation> {
+    let Some(first) = h.events().first() else {
+        return Vec::new();
+    };
+    let bound = h.progress_bound_us();
+    let heal = h
+        .events()
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .map_or(first.t_us, |e| e.t_us);
+    let end = h.end_us();
+    let due = |t: i64| heal.max(t).saturating_add(bound);
+    let mut out = Vec::new();
+
+    // When each node crashed ("crash NODE"): a client's crash drops its in-flight sends.
+    let mut crashes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for e in h.events() {
+        if let EventKind::Fault { fault } = &e.kind {
+            let mut words = fault.split_whitespace();
+            if let (Some("crash"), Some(node)) = (words.next(), words.next()) {
+                crashes.entry(node).or_default().push(e.t_us);
+            }
+        }
+    }
+    let dropped_by_crash = |node: &str, t: i64| {
+        crashes
+            .get(node)
+            .is_some_and(|ts| ts.iter().any(|&c| c >= t))
+    };
+
+    // Unanswered sends, per producer.
+    let mut unanswered: BTreeMap<&str, Vec<(usize, &str, i64)>> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::Send { send, .. } = &e.kind {
+            if dropped_by_crash(&e.node, e.t_us) {
+                continue;
+            }
+            let deadline = due(e.t_us);
+            let answered = h
+                .ack_idxs(send)
+                .iter()
+                .any(|&a| h.event(a).t_us <= deadline);
+            if end >= deadline && !answered {
+                unanswered
+                    .entry(&e.node)
+                    .or_default()
+                    .push((idx, send, deadline));
+            }
+        }
+    }
+    for (producer, sends) in unanswered {
+        let ids: Vec<&str> = sends.iter().take(LIST_LIMIT).map(|s| s.1).collect();
+        out.push(
+            violation(
+                PROGRESS,
+                sends[0].2,
+                format!(
+                    "{producer} has {} send(s) unanswered {}us after the last fault (at \
+                     t={heal}us), e.g. {}",
+                    sends.len(),
+                    bound,
+                    ids.join(", ")
+                ),
+            )
+            .nodes([producer])
+            .evidence(h, sends.iter().take(LIST_LIMIT).map(|s| s.0)),
+        );
+    }
+
+    // Acknowledged writes never read, per partition.
+    let polled_topics: BTreeSet<&str> = h
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Poll { topic, .. } => Some(topic.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for r in h.reads() {
+        first_read.entry(r.send).or_insert(r.t_us);
+        let hi = highest_read.entry(r.tp).or_insert(r.offset);
+        *hi = (*hi).max(r.offset);
+    }
+    let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
+    for a in h.ok_acks() {
+        let deadline = due(a.t_us);
+        if !polled_topics.contains(a.tp.topic.as_str()) || end < deadline {
+            continue;
+        }
+        // Consumers got past it without seeing it: not slow but lost — `lost-write`'s call.
+        if highest_read.get(&a.tp).is_some_and(|&hi| hi > a.offset) {
+            continue;
+        }
+        if first_read.get(a.send).is_none_or(|&t| t > deadline) {
+            unread
+                .entry(a.tp.clone())
+                .or_default()
+                .push((a.offset, a.idx, deadline));
+        }
+    }
+    for (tp, writes) in unread {
+        let offsets: Vec<i64> = writes.iter().map(|w| w.0).collect();
+        out.push(
+            violation(
+                PROGRESS,
+                writes[0].2,
+                format!(
+                    "{} acknowledged write(s) to {tp} not read by any consumer {}us after the \
+                     last fault (at t={heal}us)",
+                    writes.len(),
+                    bound
+                ),
+            )
+            .on(&tp)
+            .offsets(offsets)
+            .nodes(
+                writes
+                    .iter()
+                    .take(LIST_LIMIT)
+                    .map(|w| h.event(w.1).node.as_str()),
+            )
+            .evidence(h, writes.iter().take(LIST_LIMIT).map(|w| w.1)),
+        );
+    }
+
+    // Groups still rebalancing.
+    let mut last_rebalance: BTreeMap<&str, (usize, i32)> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::Rebalance {
+            group, generation, ..
+        } = &e.kind
+        {
+            last_rebalance.insert(group, (idx, *generation));
+        }
+    }
+    for (group, (idx, generation)) in last_rebalance {
+        let e = h.event(idx);
+        if end >= due(heal) && e.t_us > due(heal) && e.t_us > end.saturating_sub(bound) {
+            out.push(
+                violation(
+                    PROGRESS,
+                    e.t_us,
+                    format!(
+                        "group {group} was still rebalancing (generation {generation} at \
+                         t={}us), more than {bound}us after the last fault (at t={heal}us)",
+                        e.t_us
+                    ),
+                )
+                .nodes([e.node.as_str()])
+                .evidence(h, [idx]),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! Short constructors for hand-written histories, so tests read like the scenario they
+//! describe. Producers default to `acks=all`, idempotent, 5 in flight.
+
+use std::collections::BTreeMap;
+
+use crate::trace::{Event, EventKind, LogRecord, PolledRecord, TopicPartition};
+
+pub fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+pub fn send(t: i64, producer: &str, id: &str, topic: &str, partition: i32) -> Event {
+    send_with(t, producer, id, topic, partition, "all", true, 5)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn send_with(
+    t: i64,
+    producer: &str,
+    id: &str,
+    topic: &str,
+    partition: i32,
+    acks: &str,
+    idempotent: bool,
+    max_in_flight: u32,
+) -> Event {
+    Event::new(
+        t,
+        producer,
+        EventKind::Send {
+            send: id.into(),
+            topic: topic.into(),
+            partition: Some(partition),
+            key: None,
+            acks: acks.into(),
+            idempotent,
+            max_in_flight,
+        },
+    )
+}
+
+pub fn ack(t: i64, producer: &str, id: &str, topic: &str, partition: i32, offset: i64) -> Event {
+    Event::new(
+        t,
+        producer,
+        EventKind::Ack {
+            send: id.into(),
+            topic: topic.into(),
+            partition: Some(partition),
+            offset: Some(offset),
+            error: None,
+        },
+    )
+}
+
+pub fn ack_err(t: i64, producer: &str, id: &str, topic: &str, code: &str) -> Event {
+    Event::new(
+        t,
+        producer,
+        EventKind::Ack {
+            send: id.into(),
+            topic: topic.into(),
+            partition: None,
+            offset: None,
+            error: Some(code.into()),
+        },
+    )
+}
+
+pub fn poll(t: i64, consumer: &str, topic: &str, partition: i32, records: &[(i64, &str)]) -> Event {
+    Event::new(
+        t,
+        consumer,
+        EventKind::Poll {
+            topic: topic.into(),
+            partition,
+            records: records
+                .iter()
+                .map(|(offset, send)| PolledRecord {
+                    offset: *offset,
+                    send: send.to_string(),
+                })
+                .collect(),
+        },
+    )
+}
+
+pub fn seek(t: i64, consumer: &str, topic: &str, partition: i32, offset: i64) -> Event {
+    Event::new(
+        t,
+        consumer,
+        EventKind::Seek {
+            topic: topic.into(),
+            partition,
+            offset,
+        },
+    )
+}
+
+fn tps(list: &[(&str, i32)]) -> Vec<TopicPartition> {
+    list.iter().map(|(t, p)| tp(t, *p)).collect()
+}
+
+pub fn assign(
+    t: i64,
+    consumer: &str,
+    group: &str,
+    generation: i32,
+    parts: &[(&str, i32)],
+) -> Event {
+    Event::new(
+        t,
+        consumer,
+        EventKind::Assign {
+            group: Some(group.into()),
+            generation: Some(generation),
+            partitions: tps(parts),
+        },
+    )
+}
+
+pub fn revoke(
+    t: i64,
+    consumer: &str,
+    group: &str,
+    generation: i32,
+    parts: &[(&str, i32)],
+) -> Event {
+    Event::new(
+        t,
+        consumer,
+        EventKind::Revoke {
+            group: Some(group.into()),
+            generation: Some(generation),
+            partitions: tps(parts),
+        },
+    )
+}
+
+pub fn commit(
+    t: i64,
+    consumer: &str,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Event {
+    Event::new(
+        t,
+        consumer,
+        EventKind::Commit {
+            group: group.into(),
+            topic: topic.into(),
+            partition,
+            offset,
+            error: None,
+            reset: false,
+        },
+    )
+}
+
+pub fn with_commit(mut e: Event, error: Option<&str>, reset: bool) -> Event {
+    if let EventKind::Commit {
+        error: ref mut err,
+        reset: ref mut r,
+        ..
+    } = e.kind
+    {
+        *err = error.map(str::to_string);
+        *r = reset;
+    }
+    e
+}
+
+pub fn rebalance(
+    t: i64,
+    group: &str,
+    generation: i32,
+    protocol: &str,
+    assignment: &[(&str, &[(&str, i32)])],
+) -> Event {
+    Event::new(
+        t,
+        "broker-0",
+        EventKind::Rebalance {
+            group: group.into(),
+            generation,
+            protocol: protocol.into(),
+            assignment: assignment
+                .iter()
+                .map(|(m, parts)| (m.to_string(), tps(parts)))
+                .collect::<BTreeMap<_, _>>(),
+        },
+    )
+}
+
+pub fn fault(t: i64, text: &str) -> Event {
+    Event::new(t, "sim", EventKind::Fault { fault: text.into() })
+}
+
+pub fn leader_change(t: i64, topic: &str, partition: i32, leader: &str, epoch: i32) -> Event {
+    Event::new(
+        t,
+        "controller",
+        EventKind::LeaderChange {
+            topic: topic.into(),
+            partition,
+            leader: Some(leader.into()),
+            leader_epoch: epoch,
+        },
+    )
+}
+
+pub fn hw(
+    t: i64,
+    broker: &str,
+    topic: &str,
+    partition: i32,
+    hw: i64,
+    epoch: i32,
+    leader: bool,
+) -> Event {
+    Event::new(
+        t,
+        broker,
+        EventKind::Hw {
+            topic: topic.into(),
+            partition,
+            hw,
+            leader_epoch: epoch,
+            leader,
+        },
+    )
+}
+
+/// A replica snapshot whose log starts at 0 and ends after the last record listed.
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot(
+    t: i64,
+    broker: &str,
+    topic: &str,
+    partition: i32,
+    leader: bool,
+    epoch: i32,
+    hw: i64,
+    records: &[(i64, &str, i32)],
+) -> Event {
+    Event::new(
+        t,
+        broker,
+        EventKind::Snapshot {
+            topic: topic.into(),
+            partition,
+            leader,
+            leader_epoch: epoch,
+            log_start: 0,
+            leo: records.last().map_or(0, |r| r.0 + 1),
+            hw,
+            records: records
+                .iter()
+                .map(|(offset, send, epoch)| LogRecord {
+                    offset: *offset,
+                    send: send.to_string(),
+                    epoch: *epoch,
+                })
+                .collect(),
+        },
+    )
+}
+
+/// `p1` writes `ids` to `t-0` at offsets 0.., each acked right after it is sent.
+pub fn produced(start_t: i64, ids: &[&str]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let t = start_t + 10 * i as i64;
+        out.push(send(t, "p1", id, "t", 0));
+        out.push(ack(t + 5, "p1", id, "t", 0, i as i64));
+    }
+    out
+}

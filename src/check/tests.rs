@@ -1,0 +1,1069 @@
+//! Each checker against small hand-written histories: one that keeps the guarantee, and one
+//! per way of breaking it, asserting the checker, partition and offsets reported.
+
+use super::testkit::*;
+use super::*;
+use crate::trace::{Event, TopicPartition};
+
+fn run(name: &str, events: Vec<Event>) -> Vec<Violation> {
+    let h = History::new(events);
+    let mut all = run_checkers(&[name], &h).expect("known checker");
+    all.remove(name).expect("ran")
+}
+
+/// Asserts exactly one violation, of `name`, on `t-P`, with these offsets; returns it.
+fn one(name: &str, events: Vec<Event>, partition: Option<i32>, offsets: &[i64]) -> Violation {
+    let vs = run(name, events);
+    assert_eq!(vs.len(), 1, "expected one {name} violation, got {vs:#?}");
+    let v = vs.into_iter().next().unwrap();
+    assert_eq!(v.checker, name);
+    assert_eq!(v.partition, partition.map(|p| tp("t", p)));
+    assert_eq!(v.offsets, offsets, "{v}");
+    assert!(!v.evidence.is_empty() && v.evidence.len() <= 6, "{v:#?}");
+    v
+}
+
+fn none(name: &str, events: Vec<Event>) {
+    let vs = run(name, events);
+    assert!(vs.is_empty(), "expected no {name} violation, got {vs:#?}");
+}
+
+fn cat(parts: Vec<Vec<Event>>) -> Vec<Event> {
+    let mut v: Vec<Event> = parts.into_iter().flatten().collect();
+    v.sort_by_key(|e| e.t_us);
+    v
+}
+
+// ---------------------------------------------------------------- registry
+
+#[test]
+fn all_runs_every_checker_and_names_match_the_contract() {
+    let h = History::new(produced(0, &["a"]));
+    let out = run_checkers(&["all"], &h).unwrap();
+    let names: Vec<&str> = out.keys().copied().collect();
+    assert_eq!(
+        names,
+        [
+            "committed-offset-regression",
+            "duplicate",
+            "group-exclusivity",
+            "hw-regression",
+            "inconsistent-offsets",
+            "leader-completeness",
+            "lost-write",
+            "nonmonotonic-poll",
+            "poll-skip",
+            "progress",
+            "reorder",
+            "replica-divergence",
+        ]
+    );
+    assert!(out.values().all(Vec::is_empty));
+}
+
+#[test]
+fn an_unknown_checker_name_is_an_error_naming_it() {
+    let h = History::new(vec![]);
+    let e = run_checkers(&["lost-writes"], &h).unwrap_err();
+    assert_eq!(e, UnknownChecker("lost-writes".into()));
+    assert!(e.to_string().contains("lost-write,"));
+}
+
+// ---------------------------------------------------------------- lost-write
+
+#[test]
+fn lost_write_passes_when_every_acked_write_is_read() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![poll(100, "c1", "t", 0, &[(0, "a"), (1, "b"), (2, "c")])],
+    ]);
+    none("lost-write", events);
+}
+
+#[test]
+fn lost_write_flags_an_acked_write_a_consumer_read_across_without_seeing() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(1, "x"), (2, "c")]),
+        ],
+    ]);
+    let v = one("lost-write", events, Some(0), &[1]);
+    assert_eq!(v.nodes, ["c1", "p1"]);
+    assert_eq!(v.t_us, 110);
+    assert!(v.message.contains("b was acknowledged at offset 1 of t-0"));
+}
+
+#[test]
+fn lost_write_judges_a_consumer_that_seeked_below_the_offset() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            seek(100, "c1", "t", 0, 1),
+            poll(110, "c1", "t", 0, &[(2, "c")]),
+        ],
+    ]);
+    one("lost-write", events, Some(0), &[1]);
+}
+
+#[test]
+fn lost_write_does_not_judge_offsets_no_consumer_read_across() {
+    // c1 stopped at offset 1 (c at 2 unread); c2 started at 3 after a seek.
+    let events = cat(vec![
+        produced(0, &["a", "b", "c", "d"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            seek(105, "c2", "t", 0, 3),
+            poll(110, "c2", "t", 0, &[(3, "d")]),
+        ],
+    ]);
+    none("lost-write", events);
+}
+
+// ---------------------------------------------------------------- duplicate
+
+#[test]
+fn duplicate_passes_when_a_send_is_read_where_it_was_acked_even_twice() {
+    let events = cat(vec![
+        produced(0, &["a"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c2", "t", 0, &[(0, "a")]),
+        ],
+    ]);
+    none("duplicate", events);
+}
+
+#[test]
+fn duplicate_flags_a_send_read_at_an_offset_other_than_its_ack() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![poll(100, "c1", "t", 0, &[(0, "a"), (1, "b"), (2, "a")])],
+    ]);
+    let v = one("duplicate", events, Some(0), &[0, 2]);
+    assert_eq!(v.t_us, 100);
+}
+
+#[test]
+fn an_acks_0_answer_without_an_offset_is_not_a_place_or_an_acknowledged_write() {
+    let events = vec![
+        send_with(0, "p1", "a", "t", 0, "0", false, 5),
+        ack(1, "p1", "a", "t", 0, -1),
+        poll(100, "c1", "t", 0, &[(7, "a")]),
+    ];
+    none("duplicate", events.clone());
+    none("lost-write", events);
+}
+
+#[test]
+fn duplicate_flags_a_send_read_at_two_offsets_without_an_ack() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        poll(100, "c1", "t", 0, &[(3, "a"), (4, "a")]),
+    ];
+    one("duplicate", events, Some(0), &[3, 4]);
+}
+
+// ---------------------------------------------------------------- reorder
+
+#[test]
+fn reorder_passes_when_offsets_follow_send_order() {
+    none("reorder", produced(0, &["a", "b", "c"]));
+}
+
+#[test]
+fn reorder_flags_an_idempotent_producers_writes_out_of_send_order() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        send(1, "p1", "b", "t", 0),
+        ack(5, "p1", "b", "t", 0, 4),
+        ack(9, "p1", "a", "t", 0, 5),
+    ];
+    let v = one("reorder", events, Some(0), &[5, 4]);
+    assert!(v.message.contains("sent a before b"));
+    assert_eq!(v.nodes, ["p1"]);
+}
+
+#[test]
+fn reorder_flags_a_single_in_flight_non_idempotent_producer() {
+    let events = vec![
+        send_with(0, "p1", "a", "t", 0, "1", false, 1),
+        send_with(1, "p1", "b", "t", 0, "1", false, 1),
+        ack(5, "p1", "b", "t", 0, 4),
+        ack(9, "p1", "a", "t", 0, 5),
+    ];
+    one("reorder", events, Some(0), &[5, 4]);
+}
+
+#[test]
+fn reorder_allows_retries_to_reorder_without_idempotence_and_many_in_flight() {
+    let events = vec![
+        send_with(0, "p1", "a", "t", 0, "all", false, 5),
+        send_with(1, "p1", "b", "t", 0, "all", false, 5),
+        ack(5, "p1", "b", "t", 0, 4),
+        ack(9, "p1", "a", "t", 0, 5),
+    ];
+    none("reorder", events);
+}
+
+#[test]
+fn reorder_ignores_an_ack_whose_offset_now_holds_another_record() {
+    // b and c were acked at 1 and 2, then truncated away; d and e reuse those offsets (as an
+    // ack and a read show). The order of what survives is fine; the loss of b and c is
+    // lost-write's finding.
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.extend([
+        send(100, "p1", "d", "t", 0),
+        ack(101, "p1", "d", "t", 0, 1),
+        send(102, "p1", "e", "t", 0),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "d"), (2, "e")]),
+    ]);
+    none("reorder", events);
+}
+
+#[test]
+fn reorder_compares_only_within_one_producer_and_partition() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        send(1, "p2", "b", "t", 0),
+        send(2, "p1", "c", "t", 1),
+        ack(5, "p2", "b", "t", 0, 4),
+        ack(6, "p1", "c", "t", 1, 0),
+        ack(9, "p1", "a", "t", 0, 5),
+    ];
+    none("reorder", events);
+}
+
+// ---------------------------------------------------------------- poll-skip
+
+#[test]
+fn poll_skip_passes_for_contiguous_reads_across_polls() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(1, "b"), (2, "c")]),
+        ],
+    ]);
+    none("poll-skip", events);
+}
+
+#[test]
+fn poll_skip_flags_a_jump_over_an_acked_offset() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(2, "c")]),
+        ],
+    ]);
+    let v = one("poll-skip", events, Some(0), &[1]);
+    assert_eq!(v.nodes, ["c1"]);
+    assert_eq!(v.t_us, 110);
+}
+
+#[test]
+fn poll_skip_flags_a_jump_inside_one_poll_and_after_a_seek() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c", "d"]),
+        vec![poll(100, "c1", "t", 0, &[(0, "a"), (2, "c")])],
+    ]);
+    one("poll-skip", events, Some(0), &[1]);
+
+    let events = cat(vec![
+        produced(0, &["a", "b", "c", "d"]),
+        vec![
+            seek(100, "c1", "t", 0, 1),
+            poll(110, "c1", "t", 0, &[(3, "d")]),
+        ],
+    ]);
+    one("poll-skip", events, Some(0), &[1, 2]);
+}
+
+#[test]
+fn poll_skip_allows_gaps_no_record_was_ever_seen_in() {
+    // Offset 1 may be a transaction marker or compacted away: nobody saw a record there.
+    let events = vec![
+        poll(100, "c1", "t", 0, &[(0, "a")]),
+        poll(110, "c1", "t", 0, &[(2, "c")]),
+    ];
+    none("poll-skip", events);
+}
+
+#[test]
+fn poll_skip_allows_jumps_after_seek_assign_or_rebalance() {
+    let base = || produced(0, &["a", "b", "c", "d", "e"]);
+    let events = cat(vec![
+        base(),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            seek(105, "c1", "t", 0, 2),
+            poll(110, "c1", "t", 0, &[(2, "c")]),
+            assign(120, "c1", "g", 2, &[("t", 0)]),
+            poll(130, "c1", "t", 0, &[(4, "e")]),
+            rebalance(140, "g", 3, "eager", &[("c1", &[("t", 0)])]),
+            poll(150, "c1", "t", 0, &[(0, "a")]),
+        ],
+    ]);
+    none("poll-skip", events);
+}
+
+// ---------------------------------------------------------------- nonmonotonic-poll
+
+#[test]
+fn nonmonotonic_poll_passes_for_increasing_reads() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(1, "b")]),
+        ],
+    ]);
+    none("nonmonotonic-poll", events);
+}
+
+#[test]
+fn nonmonotonic_poll_flags_a_reread_without_a_seek() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            poll(110, "c1", "t", 0, &[(1, "b")]),
+        ],
+    ]);
+    let v = one("nonmonotonic-poll", events, Some(0), &[1, 1]);
+    assert_eq!(v.t_us, 110);
+    assert_eq!(v.nodes, ["c1"]);
+}
+
+#[test]
+fn nonmonotonic_poll_flags_a_read_below_a_seek_target() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            seek(100, "c1", "t", 0, 2),
+            poll(110, "c1", "t", 0, &[(0, "a")]),
+        ],
+    ]);
+    one("nonmonotonic-poll", events, Some(0), &[2, 0]);
+}
+
+#[test]
+fn nonmonotonic_poll_allows_going_back_after_seek_revoke_or_rebalance() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            seek(105, "c1", "t", 0, 0),
+            poll(110, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            revoke(115, "c1", "g", 1, &[("t", 0)]),
+            poll(120, "c1", "t", 0, &[(0, "a")]),
+            rebalance(130, "g", 2, "eager", &[("c1", &[("t", 0)])]),
+            poll(140, "c1", "t", 0, &[(0, "a")]),
+        ],
+    ]);
+    none("nonmonotonic-poll", events);
+}
+
+#[test]
+fn nonmonotonic_poll_tracks_each_consumer_and_partition_apart() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(1, "b")]),
+            poll(110, "c2", "t", 0, &[(0, "a")]),
+            poll(120, "c1", "t", 1, &[(0, "z")]),
+        ],
+    ]);
+    none("nonmonotonic-poll", events);
+}
+
+// ---------------------------------------------------------------- inconsistent-offsets
+
+#[test]
+fn inconsistent_offsets_passes_when_every_read_of_an_offset_agrees() {
+    let events = vec![
+        poll(100, "c1", "t", 0, &[(0, "a")]),
+        poll(110, "c2", "t", 0, &[(0, "a")]),
+    ];
+    none("inconsistent-offsets", events);
+}
+
+#[test]
+fn inconsistent_offsets_flags_two_reads_of_one_offset_returning_different_records() {
+    let events = vec![
+        poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+        poll(110, "c2", "t", 0, &[(0, "a"), (1, "x")]),
+    ];
+    let v = one("inconsistent-offsets", events, Some(0), &[1]);
+    assert_eq!(v.nodes, ["c1", "c2"]);
+    assert_eq!(v.t_us, 110);
+    assert!(v.message.contains("read as b and as x"), "{}", v.message);
+}
+
+// ---------------------------------------------------------------- replica-divergence
+
+#[test]
+fn replica_divergence_passes_when_replicas_agree_below_their_high_watermarks() {
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        // broker-1 is behind and holds a different uncommitted tail: fine.
+        snapshot(
+            100,
+            "broker-1",
+            "t",
+            0,
+            false,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1), (2, "z", 0)],
+        ),
+    ];
+    none("replica-divergence", events);
+}
+
+#[test]
+fn replica_divergence_flags_a_different_record_below_both_high_watermarks() {
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        snapshot(
+            100,
+            "broker-1",
+            "t",
+            0,
+            false,
+            1,
+            3,
+            &[(0, "a", 1), (1, "x", 1), (2, "c", 1)],
+        ),
+    ];
+    let v = one("replica-divergence", events, Some(0), &[1]);
+    assert_eq!(v.nodes, ["broker-0", "broker-1"]);
+    assert_eq!(v.evidence.len(), 2);
+}
+
+#[test]
+fn replica_divergence_flags_a_different_leader_epoch_or_a_missing_record() {
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            2,
+            2,
+            &[(0, "a", 1), (1, "b", 2)],
+        ),
+        snapshot(
+            100,
+            "broker-1",
+            "t",
+            0,
+            false,
+            2,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+    ];
+    one("replica-divergence", events, Some(0), &[1]);
+
+    let mut short = snapshot(100, "broker-1", "t", 0, false, 1, 2, &[(0, "a", 1)]);
+    if let crate::trace::EventKind::Snapshot { leo, .. } = &mut short.kind {
+        *leo = 2;
+    }
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+        short,
+    ];
+    one("replica-divergence", events, Some(0), &[1]);
+}
+
+#[test]
+fn replica_divergence_compares_only_snapshots_of_one_instant() {
+    // After an unclean election offset 1 was rewritten; at each instant replicas agree.
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+        snapshot(
+            200,
+            "broker-1",
+            "t",
+            0,
+            true,
+            2,
+            2,
+            &[(0, "a", 1), (1, "x", 2)],
+        ),
+    ];
+    none("replica-divergence", events);
+}
+
+// ---------------------------------------------------------------- hw-regression
+
+#[test]
+fn hw_regression_passes_for_a_rising_hw_and_a_lower_hw_in_a_new_epoch() {
+    let events = vec![
+        hw(100, "broker-0", "t", 0, 5, 1, true),
+        hw(110, "broker-0", "t", 0, 7, 1, true),
+        // A follower lags: not the leader's HW.
+        hw(115, "broker-1", "t", 0, 3, 1, false),
+        // New leader starts lower: Kafka propagates the HW lazily.
+        hw(120, "broker-1", "t", 0, 6, 2, true),
+        hw(130, "broker-1", "t", 0, 8, 2, true),
+    ];
+    none("hw-regression", events);
+}
+
+#[test]
+fn hw_regression_flags_a_leader_hw_going_back_within_an_epoch() {
+    let events = vec![
+        hw(100, "broker-0", "t", 0, 5, 1, true),
+        snapshot(110, "broker-0", "t", 0, true, 1, 7, &[]),
+        hw(120, "broker-0", "t", 0, 6, 1, true),
+        hw(130, "broker-0", "t", 0, 4, 1, true),
+    ];
+    let v = one("hw-regression", events, Some(0), &[7, 6]);
+    assert_eq!(v.t_us, 120);
+    assert_eq!(v.nodes, ["broker-0"]);
+}
+
+// ---------------------------------------------------------------- leader-completeness
+
+#[test]
+fn leader_completeness_passes_when_the_new_leader_holds_every_committed_record() {
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        leader_change(200, "t", 0, "broker-1", 2),
+        // Its HW is behind, but it holds the committed records (and not uncommitted c).
+        snapshot(
+            300,
+            "broker-1",
+            "t",
+            0,
+            true,
+            2,
+            1,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+    ];
+    none("leader-completeness", events);
+}
+
+#[test]
+fn leader_completeness_flags_a_new_leader_missing_a_committed_record() {
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        leader_change(200, "t", 0, "broker-1", 2),
+        snapshot(
+            300,
+            "broker-1",
+            "t",
+            0,
+            true,
+            2,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+    ];
+    let v = one("leader-completeness", events, Some(0), &[2]);
+    assert_eq!(v.nodes, ["broker-0", "broker-1"]);
+    assert_eq!(v.t_us, 300);
+    assert!(
+        v.message.contains("holds nothing instead of c"),
+        "{}",
+        v.message
+    );
+}
+
+#[test]
+fn leader_completeness_flags_a_new_leader_missing_an_acks_all_write() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        ack(50, "p1", "a", "t", 0, 0),
+        leader_change(200, "t", 0, "broker-1", 2),
+        snapshot(300, "broker-1", "t", 0, true, 2, 1, &[(0, "x", 2)]),
+    ];
+    let v = one("leader-completeness", events, Some(0), &[0]);
+    assert!(v.nodes.contains(&"p1".to_string()));
+}
+
+#[test]
+fn leader_completeness_does_not_count_acks_1_writes_or_later_commits() {
+    let events = vec![
+        send_with(0, "p1", "a", "t", 0, "1", true, 5),
+        ack(50, "p1", "a", "t", 0, 0),
+        leader_change(200, "t", 0, "broker-1", 2),
+        snapshot(300, "broker-1", "t", 0, true, 2, 1, &[(0, "x", 2)]),
+        // Committed by the old leader only after broker-1 took over: not judged.
+        snapshot(250, "broker-0", "t", 0, false, 1, 1, &[(0, "a", 1)]),
+    ];
+    let mut events = events;
+    events.sort_by_key(|e| e.t_us);
+    none("leader-completeness", events);
+}
+
+#[test]
+fn leader_completeness_does_not_judge_unlisted_offsets_between_hw_and_leo() {
+    let mut new_leader = snapshot(300, "broker-1", "t", 0, true, 2, 1, &[(0, "a", 1)]);
+    if let crate::trace::EventKind::Snapshot { leo, .. } = &mut new_leader.kind {
+        *leo = 3;
+    }
+    let events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        leader_change(200, "t", 0, "broker-1", 2),
+        new_leader,
+    ];
+    none("leader-completeness", events);
+}
+
+// ---------------------------------------------------------------- group-exclusivity
+
+#[test]
+fn group_exclusivity_passes_for_an_eager_handover() {
+    let events = vec![
+        rebalance(100, "g", 1, "eager", &[("c1", &[("t", 0), ("t", 1)])]),
+        assign(110, "c1", "g", 1, &[("t", 0), ("t", 1)]),
+        revoke(200, "c1", "g", 1, &[("t", 0), ("t", 1)]),
+        rebalance(
+            210,
+            "g",
+            2,
+            "eager",
+            &[("c1", &[("t", 0)]), ("c2", &[("t", 1)])],
+        ),
+        assign(220, "c1", "g", 2, &[("t", 0)]),
+        assign(221, "c2", "g", 2, &[("t", 1)]),
+    ];
+    none("group-exclusivity", events);
+}
+
+#[test]
+fn group_exclusivity_flags_a_rebalance_giving_one_partition_to_two_members() {
+    let events = vec![rebalance(
+        100,
+        "g",
+        1,
+        "eager",
+        &[("c1", &[("t", 0)]), ("c2", &[("t", 0), ("t", 1)])],
+    )];
+    let v = one("group-exclusivity", events, Some(0), &[]);
+    assert!(v.nodes.contains(&"c1".into()) && v.nodes.contains(&"c2".into()));
+}
+
+#[test]
+fn group_exclusivity_flags_two_members_assigned_one_partition_in_one_generation() {
+    let events = vec![
+        assign(110, "c1", "g", 1, &[("t", 0)]),
+        revoke(115, "c1", "g", 1, &[("t", 0)]),
+        assign(120, "c2", "g", 1, &[("t", 0)]),
+    ];
+    let v = one("group-exclusivity", events, Some(0), &[]);
+    assert_eq!(v.nodes, ["c1", "c2"]);
+    assert_eq!(v.t_us, 120);
+}
+
+#[test]
+fn group_exclusivity_flags_cooperative_overlap_across_generations() {
+    let events = vec![
+        rebalance(100, "g", 1, "cooperative", &[("c1", &[("t", 0)])]),
+        assign(110, "c1", "g", 1, &[("t", 0)]),
+        rebalance(200, "g", 2, "cooperative", &[("c2", &[("t", 0)])]),
+        assign(210, "c2", "g", 2, &[("t", 0)]),
+        revoke(220, "c1", "g", 2, &[("t", 0)]),
+    ];
+    one("group-exclusivity", events, Some(0), &[]);
+}
+
+#[test]
+fn group_exclusivity_allows_an_expelled_eager_member_until_it_learns() {
+    let events = vec![
+        rebalance(100, "g", 1, "eager", &[("c1", &[("t", 0)])]),
+        assign(110, "c1", "g", 1, &[("t", 0)]),
+        rebalance(200, "g", 2, "eager", &[("c2", &[("t", 0)])]),
+        assign(210, "c2", "g", 2, &[("t", 0)]),
+        revoke(220, "c1", "g", 1, &[("t", 0)]),
+    ];
+    none("group-exclusivity", events);
+}
+
+// ---------------------------------------------------------------- committed-offset-regression
+
+#[test]
+fn committed_offset_regression_passes_for_rising_commits_resets_and_rejected_commits() {
+    let events = vec![
+        commit(100, "c1", "g", "t", 0, 5),
+        commit(110, "c1", "g", "t", 0, 5),
+        with_commit(
+            commit(120, "c1", "g", "t", 0, 2),
+            Some("ILLEGAL_GENERATION"),
+            false,
+        ),
+        commit(130, "c2", "g", "t", 0, 9),
+        with_commit(commit(140, "admin", "g", "t", 0, 0), None, true),
+        commit(150, "c2", "g", "t", 0, 1),
+        // Another group's offsets are its own.
+        commit(160, "c3", "h", "t", 0, 0),
+    ];
+    none("committed-offset-regression", events);
+}
+
+#[test]
+fn committed_offset_regression_flags_a_commit_going_back_without_a_reset() {
+    let events = vec![
+        commit(100, "c1", "g", "t", 0, 5),
+        commit(110, "c2", "g", "t", 0, 3),
+        commit(120, "c2", "g", "t", 0, 4),
+    ];
+    let v = one("committed-offset-regression", events, Some(0), &[5, 3]);
+    assert_eq!(v.nodes, ["c1", "c2"]);
+    assert_eq!(v.t_us, 110);
+}
+
+// ---------------------------------------------------------------- progress
+
+fn progress_run(events: Vec<Event>, bound: i64) -> Vec<Violation> {
+    let h = History::new(events).with_progress_bound_us(bound);
+    progress::progress(&h)
+}
+
+#[test]
+fn progress_passes_when_everything_settles_within_the_bound() {
+    let events = cat(vec![
+        vec![fault(0, "crash broker-1"), fault(1_000, "heal all")],
+        produced(500, &["a", "b"]),
+        vec![
+            rebalance(1_500, "g", 1, "eager", &[("c1", &[("t", 0)])]),
+            poll(2_000, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            fault(3_000, "restart broker-1"),
+            poll(10_000, "c1", "t", 0, &[]),
+        ],
+    ]);
+    assert!(progress_run(events, 5_000).is_empty());
+}
+
+#[test]
+fn progress_flags_a_send_never_answered() {
+    let events = vec![
+        fault(0, "heal all"),
+        send(100, "p1", "a", "t", 0),
+        send(200, "p1", "b", "t", 0),
+        ack(300, "p1", "b", "t", 0, 0),
+        poll(400, "c1", "t", 0, &[(0, "b")]),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].checker, "progress");
+    assert_eq!(vs[0].nodes, ["p1"]);
+    assert_eq!(vs[0].t_us, 1_100);
+    assert!(vs[0].message.contains("1 send(s) unanswered"));
+}
+
+#[test]
+fn progress_counts_a_failed_send_as_answered_and_expects_no_read_of_it() {
+    let events = vec![
+        fault(0, "heal all"),
+        send(100, "p1", "a", "t", 0),
+        ack_err(200, "p1", "a", "t", "NOT_ENOUGH_REPLICAS"),
+        poll(400, "c1", "t", 0, &[]),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    assert!(progress_run(events.clone(), 1_000).is_empty());
+    none("lost-write", events);
+}
+
+#[test]
+fn progress_excuses_sends_a_crashed_producer_had_in_flight() {
+    let events = vec![
+        send(100, "p1", "a", "t", 0),
+        fault(150, "crash p1"),
+        fault(300, "restart p1"),
+        send(400, "p1", "b", "t", 0),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
+}
+
+#[test]
+fn progress_flags_an_acked_write_never_consumed() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(10_000, "c1", "t", 0, &[]),
+        ],
+    ]);
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].partition, Some(tp("t", 0)));
+    assert_eq!(vs[0].offsets, [1]);
+}
+
+#[test]
+fn progress_flags_a_group_that_keeps_rebalancing() {
+    let events = vec![
+        fault(0, "heal all"),
+        rebalance(500, "g", 1, "eager", &[("c1", &[("t", 0)])]),
+        rebalance(5_000, "g", 2, "eager", &[("c1", &[("t", 0)])]),
+        rebalance(9_500, "g", 3, "eager", &[("c1", &[("t", 0)])]),
+        fault(9_900, "heal all"),
+    ];
+    // The last fault is at 9_900: nothing is judged until 10_900.
+    assert!(progress_run(events.clone(), 1_000).is_empty());
+
+    let mut events = events;
+    events.pop();
+    events.push(poll(10_000, "c1", "t", 0, &[]));
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(vs[0]
+        .message
+        .contains("group g was still rebalancing (generation 3"));
+}
+
+#[test]
+fn progress_does_not_judge_a_history_that_ends_inside_the_bound() {
+    let events = vec![fault(0, "crash broker-0"), send(100, "p1", "a", "t", 0)];
+    assert!(progress_run(events, 1_000).is_empty());
+}
+
+// ---------------------------------------------------------------- reports
+
+#[test]
+fn a_violation_displays_checker_time_partition_offsets_and_nodes() {
+    let v = one(
+        "committed-offset-regression",
+        vec![
+            commit(100, "c1", "g", "t", 0, 5),
+            commit(110, "c1", "g", "t", 0, 3),
+        ],
+        Some(0),
+        &[5, 3],
+    );
+    assert_eq!(
+        v.to_string(),
+        "committed-offset-regression at t=110us on t-0 offsets [5, 3] nodes [c1]: group g's \
+         committed offset for t-0 went back from 5 (c1 at t=100us) to 3 (c1 at t=110us) \
+         without a reset"
+    );
+    let json = serde_json::to_string(&v).unwrap();
+    assert!(json.starts_with(r#"{"checker":"committed-offset-regression","message":"#));
+}
+
+#[test]
+fn verdicts_close_a_trace_one_per_checker() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(1, "b")]),
+            poll(110, "c1", "t", 0, &[(1, "b")]),
+        ],
+    ]);
+    let h = History::new(events);
+    let results = run_checkers(&["nonmonotonic-poll", "lost-write"], &h).unwrap();
+    let lines: Vec<String> = verdict_events(&results, 200)
+        .iter()
+        .map(crate::trace::jsonl::event_line)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"t_us":200,"node":"sim","kind":"verdict","checker":"lost-write","ok":true,"details":""}"#,
+            r#"{"t_us":200,"node":"sim","kind":"verdict","checker":"nonmonotonic-poll","ok":false,"details":"1 violation(s); first: nonmonotonic-poll at t=110us on t-0 offsets [1, 1] nodes [c1]: c1 read offset 1 of t-0 after reading offset 1, without a seek or rebalance in between"}"#,
+        ]
+    );
+}
+
+/// The report a CLI prints for a lost write, pinned: checker, partition, offsets, nodes,
+/// time, and only the events that show it (send, ack, the poll that read across it).
+#[test]
+fn a_lost_write_report_snapshot() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            poll(110, "c1", "t", 0, &[(1, "x"), (2, "c")]),
+            poll(120, "c2", "t", 1, &[(0, "z")]),
+        ],
+    ]);
+    let vs = run("lost-write", events);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&vs).unwrap());
+}
+
+/// The classic acks=1 loss, as the simulator would record it: the leader acknowledges b and c
+/// before its follower has them, crashes, and the follower takes over and reuses their
+/// offsets. Exactly `lost-write` must fire — a scenario demonstrating this expects only it.
+#[test]
+fn an_acks_1_leader_crash_is_a_lost_write_and_nothing_else() {
+    let mut events = Vec::new();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let t = 10 * i as i64;
+        events.push(send_with(t, "p1", id, "t", 0, "1", true, 5));
+        events.push(ack(t + 5, "p1", id, "t", 0, i as i64));
+    }
+    events.extend([
+        hw(40, "broker-0", "t", 0, 1, 1, true),
+        snapshot(
+            50,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            1,
+            &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+        ),
+        snapshot(50, "broker-1", "t", 0, false, 1, 1, &[(0, "a", 1)]),
+        fault(60, "crash broker-0"),
+        leader_change(70, "t", 0, "broker-1", 2),
+    ]);
+    for (i, id) in ["d", "e", "f"].iter().enumerate() {
+        let t = 100 + 10 * i as i64;
+        events.push(send_with(t, "p1", id, "t", 0, "1", true, 5));
+        events.push(ack(t + 5, "p1", id, "t", 0, 1 + i as i64));
+    }
+    events.extend([
+        hw(140, "broker-1", "t", 0, 4, 2, true),
+        snapshot(
+            150,
+            "broker-1",
+            "t",
+            0,
+            true,
+            2,
+            4,
+            &[(0, "a", 1), (1, "d", 2), (2, "e", 2), (3, "f", 2)],
+        ),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "d"), (2, "e"), (3, "f")]),
+    ]);
+    let h = History::new(events).with_progress_bound_us(100);
+    let out = run_checkers(&["all"], &h).unwrap();
+    let fired: Vec<&str> = out
+        .iter()
+        .filter(|(_, vs)| !vs.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(fired, ["lost-write"], "{out:#?}");
+    let lost: Vec<(Option<TopicPartition>, Vec<i64>)> = out["lost-write"]
+        .iter()
+        .map(|v| (v.partition.clone(), v.offsets.clone()))
+        .collect();
+    assert_eq!(
+        lost,
+        [(Some(tp("t", 0)), vec![1]), (Some(tp("t", 0)), vec![2])]
+    );
+}
+
+/// Unclean leader election with acks=all: broker-1, out of sync, is elected and lacks the
+/// committed b. `leader-completeness` names the broker and offset; `lost-write` the send.
+#[test]
+fn an_unclean_election_is_leader_completeness_and_lost_write() {
+    let mut events = produced(0, &["a", "b"]);
+    events.extend([
+        snapshot(
+            50,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+        snapshot(50, "broker-1", "t", 0, false, 1, 1, &[(0, "a", 1)]),
+        fault(60, "crash broker-0"),
+        leader_change(70, "t", 0, "broker-1", 2),
+        snapshot(80, "broker-1", "t", 0, true, 2, 1, &[(0, "a", 1)]),
+        send(100, "p1", "c", "t", 0),
+        ack(105, "p1", "c", "t", 0, 1),
+        send(110, "p1", "d", "t", 0),
+        ack(115, "p1", "d", "t", 0, 2),
+        poll(200, "c1", "t", 0, &[(0, "a"), (1, "c"), (2, "d")]),
+    ]);
+    let h = History::new(events).with_progress_bound_us(1_000);
+    let out = run_checkers(&["all"], &h).unwrap();
+    let fired: Vec<&str> = out
+        .iter()
+        .filter(|(_, vs)| !vs.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(fired, ["leader-completeness", "lost-write"], "{out:#?}");
+    let v = &out["leader-completeness"][0];
+    assert_eq!(
+        (v.partition.clone(), v.offsets.clone()),
+        (Some(tp("t", 0)), vec![1])
+    );
+    assert!(
+        v.message
+            .starts_with("broker-1 became leader of t-0 in epoch 2 at t=70us"),
+        "{}",
+        v.message
+    );
+    assert_eq!(out["lost-write"][0].offsets, [1]);
+}

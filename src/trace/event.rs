@@ -1,0 +1,420 @@
+//! The history's vocabulary: one [`Event`] per thing a client did or saw, or per cluster state
+//! change the simulator observed. Checkers read nothing else, so every field a checker needs to
+//! judge a guarantee is here, and nothing that depends on wall clocks or hash order.
+//!
+//! On the wire an event is one flat JSON object: `t_us`, `node`, `kind`, then the kind's fields
+//! in the order they are declared below, e.g.
+//! `{"t_us":1200,"node":"p1","kind":"ack","send":"p1-17","topic":"orders","partition":2,"offset":40}`.
+//! Optional fields that are absent are left out of the line (not written as `null`), so a line
+//! stays short and round-trips byte for byte.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The first line of a trace: which scenario and seed produced it, so `replay` can re-run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceHeader {
+    pub scenario: String,
+    /// A hash of the scenario file's bytes, so a replay against an edited scenario is caught.
+    pub scenario_hash: String,
+    pub seed: u64,
+    /// The crate version that wrote the trace (`CARGO_PKG_VERSION`).
+    pub version: String,
+}
+
+/// A topic partition. Written as `{"topic":"orders","partition":2}` because topic names may
+/// contain `-`, which makes Kafka's `orders-2` spelling ambiguous to parse.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// One record a consumer's poll returned. The record's value *is* the send id: every value a
+/// workload producer writes is unique, which is what lets checkers match reads to writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolledRecord {
+    pub offset: i64,
+    pub send: String,
+}
+
+/// One record in a replica's log, as a snapshot saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRecord {
+    pub offset: i64,
+    /// The value (= send id) of the record.
+    pub send: String,
+    /// The leader epoch of the batch holding the record.
+    pub epoch: i32,
+}
+
+/// An event: when (simulated microseconds), where (the node that did or saw it) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub t_us: i64,
+    /// A client id (`p1`, `c1`), a broker (`broker-0`), or `sim` for the simulator itself
+    /// (faults, verdicts).
+    pub node: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(t_us: i64, node: impl Into<String>, kind: EventKind) -> Self {
+        Event {
+            t_us,
+            node: node.into(),
+            kind,
+        }
+    }
+
+    /// The partition this event is about, if it is about exactly one.
+    pub fn topic_partition(&self) -> Option<TopicPartition> {
+        use EventKind::*;
+        match &self.kind {
+            Send {
+                topic,
+                partition: Some(p),
+                ..
+            }
+            | Ack {
+                topic,
+                partition: Some(p),
+                ..
+            } => Some(TopicPartition::new(topic.clone(), *p)),
+            Poll {
+                topic, partition, ..
+            }
+            | Seek {
+                topic, partition, ..
+            }
+            | Commit {
+                topic, partition, ..
+            }
+            | LeaderChange {
+                topic, partition, ..
+            }
+            | IsrChange {
+                topic, partition, ..
+            }
+            | Hw {
+                topic, partition, ..
+            }
+            | Snapshot {
+                topic, partition, ..
+            } => Some(TopicPartition::new(topic.clone(), *partition)),
+            _ => None,
+        }
+    }
+}
+
+/// Reads an event through the same strict path as the trace reader, so `serde_json::from_str`
+/// and `read_jsonl` accept exactly the same lines.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let serde_json::Value::Object(obj) = serde_json::Value::deserialize(d)? else {
+            return Err(serde::de::Error::custom("an event is a JSON object"));
+        };
+        super::jsonl::event_from_object(obj).map_err(|(field, message)| match field {
+            Some(f) => serde::de::Error::custom(format!("field `{f}`: {message}")),
+            None => serde::de::Error::custom(message),
+        })
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What happened. `kind` on the wire is the kebab-case variant name.
+///
+/// Client operations are recorded by the client node that performed them (`node` is the
+/// producer or consumer); cluster events by the broker concerned (`hw`, `snapshot`), the
+/// controller (`leader-change`, `isr-change`), the group coordinator (`rebalance`) or `sim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum EventKind {
+    /// A producer hands one record to its client library. `send` is unique in the run and is
+    /// also the record's value. The producer's config travels on every send so the `reorder`
+    /// checker knows which guarantee the producer asked for, without a separate config event
+    /// that could go missing.
+    Send {
+        send: String,
+        topic: String,
+        /// Known when the producer chose it (keyed or explicit partition).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// `"all"`, `"1"` or `"0"`.
+        acks: String,
+        /// `enable.idempotence`.
+        idempotent: bool,
+        /// `max.in.flight.requests.per.connection`.
+        max_in_flight: u32,
+    },
+    /// The producer's final answer for a send: an offset, or a Kafka error code name
+    /// (`NOT_ENOUGH_REPLICAS`, `REQUEST_TIMED_OUT`, ...). Exactly one of `offset`/`error`.
+    Ack {
+        send: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// What one poll returned for one partition, in the order returned (one event per
+    /// partition that returned records).
+    Poll {
+        topic: String,
+        partition: i32,
+        records: Vec<PolledRecord>,
+    },
+    /// The consumer's position was set explicitly: a `seek`, or an `auto.offset.reset` after
+    /// `OFFSET_OUT_OF_RANGE` (the poll checkers treat any other jump as a bug).
+    Seek {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// Partitions given to this consumer (by its group's rebalance, or manual `assign`).
+    Assign {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<i32>,
+        partitions: Vec<TopicPartition>,
+    },
+    /// Partitions taken away from this consumer (it stops owning them now).
+    Revoke {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<i32>,
+        partitions: Vec<TopicPartition>,
+    },
+    /// An offset commit and its outcome (`error` absent ⇒ accepted). `reset` marks an explicit
+    /// rewind (`kafka-consumer-groups --reset-offsets`, or a deliberate seek-and-commit), the
+    /// one way a committed offset may go back.
+    Commit {
+        group: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        reset: bool,
+    },
+    /// A group completed a rebalance: the coordinator's assignment for the new generation.
+    /// Members are keyed by their node name (client id, `c1`), not Kafka's generated member
+    /// id, so checkers can match them to the consumers' own events.
+    Rebalance {
+        group: String,
+        generation: i32,
+        /// `"eager"` or `"cooperative"`: cooperative groups promise exclusivity at every
+        /// instant, eager ones per generation.
+        protocol: String,
+        /// member id → partitions.
+        assignment: BTreeMap<String, Vec<TopicPartition>>,
+    },
+    /// A fault fired, as `<fault kind> <argument>` with roles resolved to node names:
+    /// `crash broker-1`, `restart c1`, `heal all`, `pause broker-0`, `partition [broker-0] |
+    /// [broker-1, broker-2]`. `progress` reads `crash <node>`; the rest is for people.
+    Fault { fault: String },
+    /// The controller elected a leader (`leader` absent: none available).
+    LeaderChange {
+        topic: String,
+        partition: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader: Option<String>,
+        leader_epoch: i32,
+    },
+    IsrChange {
+        topic: String,
+        partition: i32,
+        isr: Vec<String>,
+        leader_epoch: i32,
+    },
+    /// A replica's high watermark changed (`node` is the broker).
+    Hw {
+        topic: String,
+        partition: i32,
+        hw: i64,
+        leader_epoch: i32,
+        /// Whether the reporting broker was the partition's leader at that moment.
+        leader: bool,
+    },
+    /// One replica's state (`node` is the broker): `records` is its log from `log_start` up to
+    /// `leo` — the part below `hw` is what replica checks compare; the part above lets
+    /// `leader-completeness` see what a new leader holds before its HW catches up. Listing
+    /// only the part below `hw` is allowed (unlisted offsets above it are not judged).
+    /// Snapshot events with the same `t_us` are one cluster-wide snapshot: the simulator takes
+    /// them at one instant, and `replica-divergence` compares replicas only within one.
+    Snapshot {
+        topic: String,
+        partition: i32,
+        leader: bool,
+        leader_epoch: i32,
+        log_start: i64,
+        leo: i64,
+        hw: i64,
+        records: Vec<LogRecord>,
+    },
+    /// A checker's verdict, appended at the end of a run.
+    Verdict {
+        checker: String,
+        ok: bool,
+        details: String,
+    },
+}
+
+impl EventKind {
+    /// The `kind` string on the wire.
+    pub fn name(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            Send { .. } => "send",
+            Ack { .. } => "ack",
+            Poll { .. } => "poll",
+            Seek { .. } => "seek",
+            Assign { .. } => "assign",
+            Revoke { .. } => "revoke",
+            Commit { .. } => "commit",
+            Rebalance { .. } => "rebalance",
+            Fault { .. } => "fault",
+            LeaderChange { .. } => "leader-change",
+            IsrChange { .. } => "isr-change",
+            Hw { .. } => "hw",
+            Snapshot { .. } => "snapshot",
+            Verdict { .. } => "verdict",
+        }
+    }
+
+    /// One valid example of every kind, in declaration order. The reader uses these to find
+    /// which field of a bad line is wrong (it moves the line's fields into the sample one at a
+    /// time); tests use them to cover every kind.
+    pub fn samples() -> Vec<EventKind> {
+        use EventKind::*;
+        let tp = || TopicPartition::new("t", 0);
+        vec![
+            Send {
+                send: "p1-0".into(),
+                topic: "t".into(),
+                partition: Some(0),
+                key: Some("k".into()),
+                acks: "all".into(),
+                idempotent: true,
+                max_in_flight: 5,
+            },
+            Ack {
+                send: "p1-0".into(),
+                topic: "t".into(),
+                partition: Some(0),
+                offset: Some(0),
+                error: None,
+            },
+            Poll {
+                topic: "t".into(),
+                partition: 0,
+                records: vec![PolledRecord {
+                    offset: 0,
+                    send: "p1-0".into(),
+                }],
+            },
+            Seek {
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+            },
+            Assign {
+                group: Some("g".into()),
+                generation: Some(1),
+                partitions: vec![tp()],
+            },
+            Revoke {
+                group: Some("g".into()),
+                generation: Some(1),
+                partitions: vec![tp()],
+            },
+            Commit {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+                error: Some("ILLEGAL_GENERATION".into()),
+                reset: true,
+            },
+            Rebalance {
+                group: "g".into(),
+                generation: 1,
+                protocol: "eager".into(),
+                assignment: BTreeMap::from([("c1".to_string(), vec![tp()])]),
+            },
+            Fault {
+                fault: "heal all".into(),
+            },
+            LeaderChange {
+                topic: "t".into(),
+                partition: 0,
+                leader: Some("broker-0".into()),
+                leader_epoch: 0,
+            },
+            IsrChange {
+                topic: "t".into(),
+                partition: 0,
+                isr: vec!["broker-0".into()],
+                leader_epoch: 0,
+            },
+            Hw {
+                topic: "t".into(),
+                partition: 0,
+                hw: 0,
+                leader_epoch: 0,
+                leader: true,
+            },
+            Snapshot {
+                topic: "t".into(),
+                partition: 0,
+                leader: true,
+                leader_epoch: 0,
+                log_start: 0,
+                leo: 1,
+                hw: 1,
+                records: vec![LogRecord {
+                    offset: 0,
+                    send: "p1-0".into(),
+                    epoch: 0,
+                }],
+            },
+            Verdict {
+                checker: "lost-write".into(),
+                ok: true,
+                details: "".into(),
+            },
+        ]
+    }
+}
