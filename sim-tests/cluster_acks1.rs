@@ -57,8 +57,20 @@ fn acks_1_leader_crash_loses_an_acknowledged_write_on_some_seed() {
         let o = run(seed, &spec);
         // Replication itself stays consistent: replicas agree below the HW.
         common::check_replicas_agree(&o).unwrap();
-        if let Err(e) = common::check_no_lost_writes(&o, "c1") {
-            losing.push((seed, e));
+        let violations = o.violations();
+        match common::check_no_lost_writes(&o, "c1") {
+            Err(e) => {
+                // The contract checker sees the same loss.
+                assert!(
+                    violations.contains_key("lost-write"),
+                    "seed {seed}: {e} but checkers say {violations:?}"
+                );
+                losing.push((seed, e));
+            }
+            Ok(()) => assert!(
+                !violations.contains_key("lost-write"),
+                "seed {seed}: {violations:?}"
+            ),
         }
     }
     eprintln!(

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use kafka_sim::broker::TopicPartition;
-use kafka_sim::client::history::EventKind;
 use kafka_sim::sim::cluster::SimOutcome;
+use kafka_sim::trace::EventKind;
 
 /// `(partition, offset, value)` of every acknowledged write with a known offset, in
 /// acknowledgement order (two acknowledgements may name one offset when a write was lost).
@@ -14,17 +14,18 @@ pub fn acked(o: &SimOutcome) -> Vec<(TopicPartition, i64, String)> {
     let mut out = Vec::new();
     for e in &o.history {
         if let EventKind::Ack {
+            send,
             topic,
-            partition,
-            offset,
-            value,
+            partition: Some(partition),
+            offset: Some(offset),
+            ..
         } = &e.kind
         {
             if *offset >= 0 {
                 out.push((
                     TopicPartition::new(topic.clone(), *partition),
                     *offset,
-                    value.clone(),
+                    send.clone(),
                 ));
             }
         }
@@ -46,14 +47,12 @@ pub fn consumed(o: &SimOutcome, client: &str) -> BTreeMap<TopicPartition, Vec<(i
         if let EventKind::Poll {
             topic,
             partition,
-            offset,
-            value,
-            ..
+            records,
         } = &e.kind
         {
             out.entry(TopicPartition::new(topic.clone(), *partition))
                 .or_default()
-                .push((*offset, value.clone().unwrap_or_default()));
+                .extend(records.iter().map(|r| (r.offset, r.send.clone())));
         }
     }
     out
@@ -115,8 +114,8 @@ pub fn check_replicas_agree(o: &SimOutcome) -> Result<(), String> {
                 let (a, sa) = snaps[i];
                 let (b, sb) = snaps[j];
                 let hw = sa.high_watermark.min(sb.high_watermark);
-                let ra: Vec<_> = sa.records.iter().filter(|r| r.0 < hw).collect();
-                let rb: Vec<_> = sb.records.iter().filter(|r| r.0 < hw).collect();
+                let ra: Vec<_> = sa.records.iter().filter(|r| r.offset < hw).collect();
+                let rb: Vec<_> = sb.records.iter().filter(|r| r.offset < hw).collect();
                 if ra != rb {
                     return Err(format!(
                         "seed {}: {tp}: broker-{a} and broker-{b} differ below HW {hw}",
@@ -127,4 +126,12 @@ pub fn check_replicas_agree(o: &SimOutcome) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Crashes the harness injected.
+pub fn crashes(o: &SimOutcome) -> usize {
+    count_kind(
+        o,
+        |k| matches!(k, EventKind::Fault { fault } if fault.starts_with("crash")),
+    )
 }

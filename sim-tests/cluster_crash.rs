@@ -8,7 +8,6 @@ mod common;
 
 use kafka_sim::broker::request::ACKS_ALL;
 use kafka_sim::client::consumer::OffsetReset;
-use kafka_sim::client::history::EventKind;
 use kafka_sim::client::producer::ProduceWorkload;
 use kafka_sim::sim::cluster::{
     run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
@@ -61,10 +60,9 @@ fn acks_all_min_isr_2_no_acknowledged_write_lost_under_crash_restart() {
         let o = run(seed, &spec);
         common::check_no_lost_writes(&o, "c1").unwrap();
         common::check_replicas_agree(&o).unwrap();
-        crashes += common::count_kind(
-            &o,
-            |k| matches!(k, EventKind::Fault { fault } if fault.starts_with("crash")),
-        );
+        let violations = o.violations();
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+        crashes += common::crashes(&o);
         acked_total += common::acked(&o).len();
     }
     eprintln!("50 seeds: {crashes} crashes, {acked_total} acknowledged writes, none lost");

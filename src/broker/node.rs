@@ -15,8 +15,9 @@ use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
-use crate::client::history::Clock;
+use crate::client::history::{Clock, Recorder};
 use crate::storage::Disk;
+use crate::trace::EventKind;
 
 /// Timings of the node layer.
 #[derive(Debug, Clone)]
@@ -62,6 +63,8 @@ struct Node {
     rpc: Rpc,
     rm: Arc<Mutex<ReplicaManager>>,
     clock: Clock,
+    history: Recorder,
+    name: String,
 }
 
 impl Node {
@@ -75,6 +78,23 @@ impl Node {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
+    /// Records the leader high watermarks that moved (for `hw-regression`).
+    fn report_hw(&self) {
+        let changes = self.rm().take_hw_changes();
+        for (tp, hw, leader_epoch) in changes {
+            self.history.record(
+                &self.clock,
+                &self.name,
+                EventKind::Hw {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    hw,
+                    leader_epoch,
+                    leader: true,
+                },
+            );
+        }
+    }
 }
 
 /// Runs a broker until its node is killed.
@@ -82,6 +102,7 @@ pub async fn run_broker(
     cfg: BrokerNodeConfig,
     disk: Arc<dyn Disk>,
     clock: Clock,
+    history: Recorder,
     slot: BrokerSlot,
 ) {
     let id = cfg.broker.broker_id;
@@ -100,6 +121,8 @@ pub async fn run_broker(
         rpc,
         rm,
         clock,
+        history,
+        name: format!("broker-{id}"),
     });
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
@@ -124,6 +147,7 @@ pub async fn run_broker(
                 Ok(req) => handle(&n, req).await,
                 Err(e) => Some(Response::Error(e)),
             };
+            n.report_hw();
             if let Some(resp) = resp {
                 n.rpc.respond(from, corr, &resp).await;
             }
@@ -229,6 +253,7 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
         Err(e) => Err(e.error_code()),
     };
     n.rm().on_alter_partition_response(&tp, result);
+    n.report_hw();
 }
 
 /// Registration, then heartbeats every `heartbeat_interval_ms`, each bringing the metadata
@@ -261,6 +286,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                 }) => {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
+                    n.report_hw();
                 }
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,

@@ -91,8 +91,17 @@ pub struct PartitionSnapshot {
     pub high_watermark: i64,
     pub leader_epoch: i32,
     pub is_leader: bool,
-    /// `(offset, key, value)` of every record below the high watermark.
-    pub records: Vec<(i64, Option<String>, Option<String>)>,
+    /// Every record from the log start to the log end offset.
+    pub records: Vec<SnapshotRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotRecord {
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    /// The leader epoch of the batch holding the record.
+    pub epoch: i32,
 }
 
 /// Something the node has to send after a state change.
@@ -115,6 +124,9 @@ pub struct ReplicaManager {
     log_start_offsets: BTreeMap<TopicPartition, i64>,
     /// Problems worth knowing (disk errors, unexpected appends), newest last.
     pub errors: Vec<String>,
+    /// The last (HW, leader epoch) reported per led partition, see
+    /// [`ReplicaManager::take_hw_changes`].
+    reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -202,6 +214,7 @@ impl ReplicaManager {
             high_watermarks,
             log_start_offsets,
             errors: Vec::new(),
+            reported_hw: BTreeMap::new(),
         }
     }
 
@@ -735,6 +748,23 @@ impl ReplicaManager {
         appended
     }
 
+    /// The high watermarks of partitions this broker leads that changed since the last
+    /// call: `(partition, HW, leader epoch)`, for the history.
+    pub fn take_hw_changes(&mut self) -> Vec<(TopicPartition, i64, i32)> {
+        let mut out = Vec::new();
+        for (tp, r) in &self.replicas {
+            if !r.partition.is_leader() {
+                continue;
+            }
+            let now = (r.partition.high_watermark(), r.partition.leader_epoch());
+            if self.reported_hw.get(tp) != Some(&now) {
+                self.reported_hw.insert(tp.clone(), now);
+                out.push((tp.clone(), now.0, now.1));
+            }
+        }
+        out
+    }
+
     // ---- periodic work ----
 
     /// The ISR check: `AlterPartition` proposals removing lagging followers.
@@ -802,10 +832,11 @@ impl ReplicaManager {
             .iter()
             .map(|(tp, r)| {
                 let hw = r.partition.high_watermark();
+                let leo = r.log.log_end_offset();
                 let mut records = Vec::new();
                 let mut off = r.log.log_start_offset();
-                while off < hw {
-                    let Ok(d) = r.log.read(off, 1 << 20, hw) else {
+                while off < leo {
+                    let Ok(d) = r.log.read(off, 1 << 20, leo) else {
                         break;
                     };
                     if d.records.is_empty() {
@@ -814,8 +845,13 @@ impl ReplicaManager {
                     let before = off;
                     for b in batches(&d.records, 0).flatten() {
                         for rec in b.records().unwrap_or_default() {
-                            if rec.offset >= off && rec.offset < hw {
-                                records.push((rec.offset, lossy(&rec.key), lossy(&rec.value)));
+                            if rec.offset >= off && rec.offset < leo {
+                                records.push(SnapshotRecord {
+                                    offset: rec.offset,
+                                    key: lossy(&rec.key),
+                                    value: lossy(&rec.value),
+                                    epoch: b.partition_leader_epoch(),
+                                });
                             }
                         }
                         off = off.max(b.last_offset() + 1);

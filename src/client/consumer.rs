@@ -2,14 +2,14 @@
 //! its topics, positions each with `ListOffsets` as `auto.offset.reset` says, then fetches
 //! from each partition's leader, below the high watermark, in a loop. On
 //! `NOT_LEADER_OR_FOLLOWER` and friends it refreshes metadata; on `OFFSET_OUT_OF_RANGE` it
-//! resets. Every record returned and every seek goes to the [`History`].
+//! resets. The assignment, every seek and every poll go to the [`Recorder`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use madsim::time::{sleep, Duration};
 
-use super::history::{Clock, EventKind, History};
+use super::history::{Clock, Recorder};
 use super::producer::ClusterView;
 use crate::broker::request::{
     FetchPartition, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
@@ -18,6 +18,7 @@ use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::protocol::batches;
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::trace::{self, EventKind, PolledRecord};
 
 /// `auto.offset.reset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,7 @@ fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
 }
 
 /// Consumes forever (until the node stops).
-pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: History) {
+pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) {
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
     };
@@ -94,6 +95,18 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: History) {
         }
         sleep(backoff).await;
     };
+    history.record(
+        &clock,
+        &cfg.client_id,
+        EventKind::Assign {
+            group: None,
+            generation: None,
+            partitions: assigned
+                .iter()
+                .map(|tp| trace::TopicPartition::new(tp.topic.clone(), tp.partition))
+                .collect(),
+        },
+    );
     let mut positions: BTreeMap<TopicPartition, Option<i64>> =
         assigned.iter().map(|tp| (tp.clone(), None)).collect();
     loop {
@@ -167,6 +180,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: History) {
                 }
             }
             let mut next = position;
+            let mut polled = Vec::new();
             for b in batches(&pr.records, 0).flatten() {
                 let Ok(records) = b.records() else {
                     break;
@@ -175,20 +189,24 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: History) {
                     if r.offset < next || r.offset >= pr.high_watermark {
                         continue;
                     }
-                    history.record(
-                        &clock,
-                        &cfg.client_id,
-                        EventKind::Poll {
-                            topic: tp.topic.clone(),
-                            partition: tp.partition,
-                            offset: r.offset,
-                            key: lossy(&r.key),
-                            value: lossy(&r.value),
-                        },
-                    );
+                    polled.push(PolledRecord {
+                        offset: r.offset,
+                        send: lossy(&r.value).unwrap_or_default(),
+                    });
                     next = r.offset + 1;
-                    got_any = true;
                 }
+            }
+            if !polled.is_empty() {
+                got_any = true;
+                history.record(
+                    &clock,
+                    &cfg.client_id,
+                    EventKind::Poll {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        records: polled,
+                    },
+                );
             }
             positions.insert(tp.clone(), Some(next));
         }

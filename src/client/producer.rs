@@ -4,7 +4,7 @@
 //! retried batch the leader already wrote is answered with its original offsets rather
 //! than written twice).
 //!
-//! Every send and its outcome go to the [`History`].
+//! Every send and its outcome go to the [`Recorder`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::history::{Clock, EventKind, History};
+use super::history::{acks_name, Clock, Recorder};
 use super::partitioner::Partitioner;
 use crate::broker::request::{
     MetadataResponse, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
@@ -20,6 +20,7 @@ use crate::broker::request::{
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
+use crate::trace::EventKind;
 
 /// A client's view of the cluster, refreshed with `Metadata` requests.
 #[derive(Debug, Clone, Default)]
@@ -146,7 +147,7 @@ struct Producer {
     topic: String,
     rpc: Rpc,
     clock: Clock,
-    history: History,
+    history: Recorder,
     view: Mutex<(ClusterView, usize)>,
     shared: Mutex<Shared>,
     producer_id: i64,
@@ -181,7 +182,7 @@ pub async fn run_producer(
     cfg: ProducerConfig,
     workload: ProduceWorkload,
     clock: Clock,
-    history: History,
+    history: Recorder,
 ) {
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
@@ -257,10 +258,13 @@ pub async fn run_producer(
             &p.clock,
             &p.cfg.client_id,
             EventKind::Send {
+                send: value.clone(),
                 topic: p.topic.clone(),
-                partition,
+                partition: Some(partition),
                 key: key.clone(),
-                value: value.clone(),
+                acks: acks_name(p.cfg.acks),
+                idempotent: p.producer_id >= 0,
+                max_in_flight: 1,
             },
         );
         let enqueued_ms = p.clock.now_ms();
@@ -338,10 +342,11 @@ async fn partition_sender(p: Arc<Producer>, partition: i32) {
                         &p.clock,
                         &p.cfg.client_id,
                         EventKind::Ack {
+                            send: r.value.clone(),
                             topic: tp.topic.clone(),
-                            partition,
-                            offset,
-                            value: r.value.clone(),
+                            partition: Some(partition),
+                            offset: Some(offset),
+                            error: None,
                         },
                     );
                 }
@@ -351,11 +356,12 @@ async fn partition_sender(p: Arc<Producer>, partition: i32) {
                     p.history.record(
                         &p.clock,
                         &p.cfg.client_id,
-                        EventKind::SendFailed {
+                        EventKind::Ack {
+                            send: r.value.clone(),
                             topic: tp.topic.clone(),
-                            partition,
-                            value: r.value.clone(),
-                            error,
+                            partition: Some(partition),
+                            offset: None,
+                            error: Some(error.name().to_string()),
                         },
                     );
                 }

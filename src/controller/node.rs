@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::{Controller, MetadataRecord};
+use super::{ClusterMetadata, Controller, MetadataRecord};
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::ErrorCode;
-use crate::client::history::{Clock, EventKind, History};
+use crate::client::history::{Clock, Recorder};
+use crate::trace::EventKind;
 
 #[derive(Debug, Clone)]
 pub struct ControllerNodeConfig {
@@ -50,17 +51,69 @@ struct Node {
     rpc: Rpc,
     state: SharedController,
     clock: Clock,
-    history: History,
+    history: Recorder,
+    /// The metadata as recorded so far, to turn records into leader and ISR changes.
+    seen: Mutex<ClusterMetadata>,
+}
+
+fn broker_name(id: i32) -> String {
+    format!("broker-{id}")
 }
 
 impl Node {
+    /// Records the leader and ISR changes committed records make.
     fn committed(&self, records: &[MetadataRecord]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         for r in records {
-            self.history.record(
-                &self.clock,
-                &self.cfg.name,
-                EventKind::Metadata { record: r.clone() },
-            );
+            let tp = match r {
+                MetadataRecord::Partition {
+                    topic, partition, ..
+                }
+                | MetadataRecord::PartitionChange {
+                    topic, partition, ..
+                } => Some(crate::broker::TopicPartition::new(
+                    topic.clone(),
+                    *partition,
+                )),
+                _ => None,
+            };
+            let before = tp.as_ref().and_then(|tp| seen.partition(tp).cloned());
+            if seen.replay(r).is_err() {
+                continue;
+            }
+            let Some(tp) = tp else {
+                continue;
+            };
+            let Some(after) = seen.partition(&tp).cloned() else {
+                continue;
+            };
+            let leader_changed = before
+                .as_ref()
+                .is_none_or(|b| b.leader != after.leader || b.leader_epoch != after.leader_epoch);
+            if leader_changed {
+                self.history.record(
+                    &self.clock,
+                    &self.cfg.name,
+                    EventKind::LeaderChange {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        leader: (after.leader >= 0).then(|| broker_name(after.leader)),
+                        leader_epoch: after.leader_epoch,
+                    },
+                );
+            }
+            if before.as_ref().is_none_or(|b| b.isr != after.isr) {
+                self.history.record(
+                    &self.clock,
+                    &self.cfg.name,
+                    EventKind::IsrChange {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        isr: after.isr.iter().map(|&b| broker_name(b)).collect(),
+                        leader_epoch: after.leader_epoch,
+                    },
+                );
+            }
         }
     }
 }
@@ -69,7 +122,7 @@ pub async fn run_controller(
     cfg: ControllerNodeConfig,
     state: SharedController,
     clock: Clock,
-    history: History,
+    history: Recorder,
 ) {
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
@@ -80,6 +133,7 @@ pub async fn run_controller(
         state,
         clock,
         history,
+        seen: Mutex::new(ClusterMetadata::default()),
     });
     let n = node.clone();
     madsim::task::spawn(async move {

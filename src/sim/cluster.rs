@@ -24,12 +24,14 @@ use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
+use crate::check::{run_checkers, History, Violation};
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
-use crate::client::history::{Clock, Event, EventKind, History};
+use crate::client::history::{Clock, Recorder};
 use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
 use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
 use crate::controller::{Controller, ControllerConfig};
 use crate::storage::{Disk, LogConfig, SimDisk};
+use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
 
@@ -172,7 +174,36 @@ pub struct SimOutcome {
 impl SimOutcome {
     /// The history as JSON lines (what "same seed, same bytes" compares).
     pub fn history_jsonl(&self) -> String {
-        History::to_jsonl(&self.history)
+        self.history
+            .iter()
+            .map(trace::jsonl::event_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The whole trace: a header naming the scenario and seed, then the events.
+    pub fn trace_jsonl(&self, scenario: &str) -> String {
+        let header = TraceHeader {
+            scenario: scenario.to_string(),
+            scenario_hash: String::new(),
+            seed: self.seed,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        trace::to_jsonl(&header, &self.history)
+    }
+
+    /// Runs the named checkers (`all` for every one) over the history.
+    pub fn check(&self, names: &[&str]) -> BTreeMap<&'static str, Vec<Violation>> {
+        let h = History::new(self.history.clone());
+        run_checkers(names, &h).unwrap_or_default()
+    }
+
+    /// The checkers that found something, with their first violation.
+    pub fn violations(&self) -> BTreeMap<&'static str, String> {
+        self.check(&["all"])
+            .into_iter()
+            .filter_map(|(name, vs)| vs.first().map(|v| (name, v.to_string())))
+            .collect()
     }
 }
 
@@ -202,7 +233,7 @@ struct BrokerHandle {
 struct Harness {
     handle: Handle,
     clock: Clock,
-    history: History,
+    history: Recorder,
     brokers: BTreeMap<i32, BrokerHandle>,
     nodes: BTreeMap<NodeName, NodeHandle>,
     controller: SharedController,
@@ -212,7 +243,7 @@ struct Harness {
 impl Harness {
     fn record_fault(&self, fault: String) {
         self.history
-            .record(&self.clock, "harness", EventKind::Fault { fault });
+            .record(&self.clock, "sim", EventKind::Fault { fault });
     }
 
     fn apply(&mut self, fault: &Fault) {
@@ -325,7 +356,7 @@ pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
 async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let handle = Handle::current();
     let clock = Clock::start();
-    let history = History::new();
+    let history = Recorder::new();
     let controller = shared(Controller::new(spec.controller));
     let mut nodes = BTreeMap::new();
 
@@ -358,14 +389,14 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
         let node = {
-            let (disk, slot) = (disk.clone(), slot.clone());
+            let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
                 .create_node()
                 .name(broker_name(id))
                 .ip(broker_addr(id).ip())
                 .init(move || {
                     let d: Arc<dyn Disk> = disk.clone();
-                    run_broker(cfg.clone(), d, clock, slot.clone())
+                    run_broker(cfg.clone(), d, clock, history.clone(), slot.clone())
                 })
                 .build()
         };
@@ -516,13 +547,40 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         sleep(Duration::from_millis(step)).await;
     }
 
+    // One cluster snapshot: every running broker's partitions, at one instant.
     let mut snapshots = BTreeMap::new();
     let mut broker_errors = BTreeMap::new();
+    let end_us = clock.now_us();
     for (id, b) in &h.brokers {
         let rm = b.slot.lock().ok().and_then(|s| s.clone());
         if let Some(rm) = rm {
             let rm = rm.lock().unwrap_or_else(|p| p.into_inner());
-            snapshots.insert(*id, rm.snapshot());
+            let snap = rm.snapshot();
+            for (tp, s) in &snap {
+                history.record_at(
+                    end_us,
+                    &broker_name(*id),
+                    EventKind::Snapshot {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        leader: s.is_leader,
+                        leader_epoch: s.leader_epoch,
+                        log_start: s.log_start_offset,
+                        leo: s.log_end_offset,
+                        hw: s.high_watermark,
+                        records: s
+                            .records
+                            .iter()
+                            .map(|r| LogRecord {
+                                offset: r.offset,
+                                send: r.value.clone().unwrap_or_default(),
+                                epoch: r.epoch,
+                            })
+                            .collect(),
+                    },
+                );
+            }
+            snapshots.insert(*id, snap);
             broker_errors.insert(*id, rm.errors.clone());
         }
     }
