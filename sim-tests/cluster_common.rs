@@ -4,8 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use kafka_sim::broker::request::ACKS_ALL;
 use kafka_sim::broker::TopicPartition;
-use kafka_sim::sim::cluster::SimOutcome;
+use kafka_sim::client::consumer::OffsetReset;
+use kafka_sim::client::producer::ProduceWorkload;
+use kafka_sim::sim::cluster::{
+    ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, SimOutcome, TopicSpec,
+};
 use kafka_sim::trace::EventKind;
 
 /// `(partition, offset, value)` of every acknowledged write with a known offset, in
@@ -134,4 +139,46 @@ pub fn crashes(o: &SimOutcome) -> usize {
         o,
         |k| matches!(k, EventKind::Fault { fault } if fault.starts_with("crash")),
     )
+}
+
+/// The crash scenario: 3 brokers, `orders` with 3 partitions RF=3, min.insync.replicas=2,
+/// an idempotent acks=all producer (1000 writes at 200/s), a consumer from the earliest
+/// offset, and a broker crashed (losing its page cache) and restarted at random moments,
+/// one at a time, for 9 s of the 15 s run.
+pub fn crash_spec() -> ClusterSpec {
+    let mut spec = ClusterSpec::new(3);
+    spec.topics = vec![TopicSpec {
+        name: "orders".into(),
+        partitions: 3,
+        replication_factor: 3,
+    }];
+    spec.replication.min_insync_replicas = 2;
+    let mut p = ProducerSpec::new(
+        "p1",
+        ACKS_ALL,
+        ProduceWorkload {
+            topic: "orders".into(),
+            messages: 1_000,
+            rate_per_sec: 200,
+            keys: Some(16),
+        },
+    );
+    p.enable_idempotence = true;
+    p.delivery_timeout_ms = 30_000;
+    spec.producers = vec![p];
+    spec.consumers = vec![ConsumerSpec {
+        client_id: "c1".into(),
+        topics: vec!["orders".into()],
+        auto_offset_reset: OffsetReset::Earliest,
+        start_ms: 0,
+    }];
+    spec.duration_ms = 15_000;
+    spec.random_crashes = Some(RandomCrashes {
+        from_ms: 500,
+        until_ms: 9_000,
+        down_ms: (50, 2_500),
+        gap_ms: (0, 1_500),
+        max_wait_for_isr_ms: 4_000,
+    });
+    spec
 }

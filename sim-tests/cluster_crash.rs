@@ -6,54 +6,11 @@
 #[path = "cluster_common.rs"]
 mod common;
 
-use kafka_sim::broker::request::ACKS_ALL;
-use kafka_sim::client::consumer::OffsetReset;
-use kafka_sim::client::producer::ProduceWorkload;
-use kafka_sim::sim::cluster::{
-    run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
-};
-
-pub fn crash_spec() -> ClusterSpec {
-    let mut spec = ClusterSpec::new(3);
-    spec.topics = vec![TopicSpec {
-        name: "orders".into(),
-        partitions: 3,
-        replication_factor: 3,
-    }];
-    spec.replication.min_insync_replicas = 2;
-    let mut p = ProducerSpec::new(
-        "p1",
-        ACKS_ALL,
-        ProduceWorkload {
-            topic: "orders".into(),
-            messages: 1_000,
-            rate_per_sec: 200,
-            keys: Some(16),
-        },
-    );
-    p.enable_idempotence = true;
-    p.delivery_timeout_ms = 30_000;
-    spec.producers = vec![p];
-    spec.consumers = vec![ConsumerSpec {
-        client_id: "c1".into(),
-        topics: vec!["orders".into()],
-        auto_offset_reset: OffsetReset::Earliest,
-        start_ms: 0,
-    }];
-    spec.duration_ms = 15_000;
-    spec.random_crashes = Some(RandomCrashes {
-        from_ms: 500,
-        until_ms: 9_000,
-        down_ms: (50, 2_500),
-        gap_ms: (0, 1_500),
-        max_wait_for_isr_ms: 4_000,
-    });
-    spec
-}
+use kafka_sim::sim::cluster::run;
 
 #[test]
 fn acks_all_min_isr_2_no_acknowledged_write_lost_under_crash_restart() {
-    let spec = crash_spec();
+    let spec = common::crash_spec();
     let mut crashes = 0;
     let mut acked_total = 0;
     for seed in 0..50 {
@@ -79,7 +36,7 @@ fn acks_all_min_isr_2_no_acknowledged_write_lost_under_crash_restart() {
 #[test]
 #[ignore]
 fn crash_scenario_speed() {
-    let spec = crash_spec();
+    let spec = common::crash_spec();
     let seeds = 20;
     let started = std::time::Instant::now();
     for seed in 0..seeds {

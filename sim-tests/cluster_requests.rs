@@ -151,7 +151,9 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         .unwrap();
     assert_eq!(r, Response::Error(ErrorCode::NotController));
     // A frame whose body is not a request.
-    let ep = madsim::net::Endpoint::bind(SocketAddr::new(addr(3, 1).ip(), 9093)).await.unwrap();
+    let ep = madsim::net::Endpoint::bind(SocketAddr::new(addr(3, 1).ip(), 9093))
+        .await
+        .unwrap();
     ep.send_to(
         leader_addr,
         REQUEST_TAG,
