@@ -184,7 +184,7 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
                     // Delayed produce: wait until the HW passes the last offset.
                     let deadline = now + p.timeout_ms.max(0);
                     loop {
-                        let status = n.rm().acks_all_status(&p.topic_partition, a.last_offset);
+                        let status = n.rm().acks_all_status(&p.topic_partition, &a);
                         if let AcksStatus::Done(code) = status {
                             break resp(code, a.first_offset, a.log_append_time);
                         }

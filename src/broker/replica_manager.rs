@@ -81,6 +81,9 @@ pub struct AppendResult {
     pub first_offset: i64,
     pub last_offset: i64,
     pub log_append_time: i64,
+    /// The leader epoch the records were written in; an `acks=all` wait ends with
+    /// `NOT_LEADER_OR_FOLLOWER` if the epoch changes before the HW reaches them.
+    pub leader_epoch: i32,
 }
 
 /// A partition's state for the final snapshot of a run.
@@ -454,6 +457,7 @@ impl ReplicaManager {
                             first_offset: meta.first_offset,
                             last_offset: meta.last_offset,
                             log_append_time: -1,
+                            leader_epoch: r.partition.leader_epoch(),
                         });
                     }
                     Err(rej) => return Err(rej.error_code()),
@@ -477,14 +481,20 @@ impl ReplicaManager {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
             log_append_time: info.log_append_time.unwrap_or(-1),
+            leader_epoch: epoch,
         })
     }
 
-    /// Where an `acks=all` produce whose last offset is `last_offset` stands.
-    pub fn acks_all_status(&self, tp: &TopicPartition, last_offset: i64) -> AcksStatus {
+    /// Where an `acks=all` produce written as `written` stands. A change of leader epoch
+    /// since the write ends the wait with `NOT_LEADER_OR_FOLLOWER` (the records may have
+    /// been truncated, and a later HW would then be about other records), as Kafka completes
+    /// delayed produces when the replica stops leading.
+    pub fn acks_all_status(&self, tp: &TopicPartition, written: &AppendResult) -> AcksStatus {
         match self.replicas.get(tp) {
-            Some(r) => r.partition.acks_all_status(last_offset + 1),
-            None => AcksStatus::Done(ErrorCode::NotLeaderOrFollower),
+            Some(r) if r.partition.leader_epoch() == written.leader_epoch => {
+                r.partition.acks_all_status(written.last_offset + 1)
+            }
+            _ => AcksStatus::Done(ErrorCode::NotLeaderOrFollower),
         }
     }
 
