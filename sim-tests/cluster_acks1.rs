@@ -8,7 +8,6 @@
 mod common;
 
 use kafka_sim::broker::request::ACKS_LEADER;
-use kafka_sim::client::consumer::OffsetReset;
 use kafka_sim::client::producer::ProduceWorkload;
 use kafka_sim::sim::cluster::{
     run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
@@ -32,12 +31,7 @@ fn acks1_spec() -> ClusterSpec {
             keys: Some(16),
         },
     )];
-    spec.consumers = vec![ConsumerSpec {
-        client_id: "c1".into(),
-        topics: vec!["orders".into()],
-        auto_offset_reset: OffsetReset::Earliest,
-        start_ms: 0,
-    }];
+    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.duration_ms = 15_000;
     spec.random_crashes = Some(RandomCrashes {
         from_ms: 500,

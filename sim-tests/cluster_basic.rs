@@ -5,7 +5,6 @@
 mod common;
 
 use kafka_sim::broker::request::ACKS_ALL;
-use kafka_sim::client::consumer::OffsetReset;
 use kafka_sim::client::producer::ProduceWorkload;
 use kafka_sim::sim::cluster::{run, ClusterSpec, ConsumerSpec, ProducerSpec, TopicSpec};
 
@@ -27,12 +26,7 @@ fn happy(messages: u64) -> ClusterSpec {
             keys: Some(16),
         },
     )];
-    spec.consumers = vec![ConsumerSpec {
-        client_id: "c1".into(),
-        topics: vec!["orders".into()],
-        auto_offset_reset: OffsetReset::Earliest,
-        start_ms: 0,
-    }];
+    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.duration_ms = 1_000 + messages * 5 + 3_000;
     spec
 }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use kafka_sim::broker::request::ACKS_ALL;
 use kafka_sim::broker::TopicPartition;
-use kafka_sim::client::consumer::OffsetReset;
 use kafka_sim::client::producer::ProduceWorkload;
 use kafka_sim::sim::cluster::{
     ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, SimOutcome, TopicSpec,
@@ -166,12 +165,7 @@ pub fn crash_spec() -> ClusterSpec {
     p.enable_idempotence = true;
     p.delivery_timeout_ms = 30_000;
     spec.producers = vec![p];
-    spec.consumers = vec![ConsumerSpec {
-        client_id: "c1".into(),
-        topics: vec!["orders".into()],
-        auto_offset_reset: OffsetReset::Earliest,
-        start_ms: 0,
-    }];
+    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.duration_ms = 15_000;
     spec.random_crashes = Some(RandomCrashes {
         from_ms: 500,

@@ -8,7 +8,6 @@
 mod common;
 
 use kafka_sim::broker::request::{ACKS_ALL, ACKS_LEADER};
-use kafka_sim::client::consumer::OffsetReset;
 use kafka_sim::client::producer::ProduceWorkload;
 use kafka_sim::sim::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, TopicSpec};
 
@@ -34,12 +33,7 @@ fn spec(acks: i16, isolated: Vec<String>) -> ClusterSpec {
     // Idempotence needs acks=all (as in Kafka); without it retries may duplicate.
     p.enable_idempotence = acks == ACKS_ALL;
     spec.producers = vec![p];
-    spec.consumers = vec![ConsumerSpec {
-        client_id: "c1".into(),
-        topics: vec!["orders".into()],
-        auto_offset_reset: OffsetReset::Earliest,
-        start_ms: 0,
-    }];
+    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.faults = vec![
         (
             2_000,

@@ -40,6 +40,9 @@ pub struct ConsumerConfig {
     pub retry_backoff_ms: u64,
     /// Pause after a round of fetches that returned nothing (stands in for `fetch.max.wait.ms`).
     pub idle_backoff_ms: u64,
+    /// `seek(partition, offset)` right after the assignment; the other partitions start
+    /// where `auto.offset.reset` says. A seek out of range is reset the same way.
+    pub seeks: Vec<(TopicPartition, i64)>,
 }
 
 impl ConsumerConfig {
@@ -59,6 +62,7 @@ impl ConsumerConfig {
             request_timeout_ms: 1_000,
             retry_backoff_ms: 100,
             idle_backoff_ms: 20,
+            seeks: Vec::new(),
         }
     }
 }
@@ -109,6 +113,20 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     );
     let mut positions: BTreeMap<TopicPartition, Option<i64>> =
         assigned.iter().map(|tp| (tp.clone(), None)).collect();
+    for (tp, offset) in &cfg.seeks {
+        if let Some(p) = positions.get_mut(tp) {
+            *p = Some(*offset);
+            history.record(
+                &clock,
+                &cfg.client_id,
+                EventKind::Seek {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: *offset,
+                },
+            );
+        }
+    }
     loop {
         let mut got_any = false;
         let mut need_refresh = false;
@@ -117,7 +135,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                 need_refresh = true;
                 continue;
             };
-            let Some(position) = positions[tp] else {
+            let Some(position) = positions.get(tp).copied().flatten() else {
                 // auto.offset.reset
                 let timestamp = match cfg.auto_offset_reset {
                     OffsetReset::Earliest => EARLIEST_TIMESTAMP,

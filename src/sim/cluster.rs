@@ -73,6 +73,21 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     pub auto_offset_reset: OffsetReset,
     pub start_ms: u64,
+    /// Explicit starting offsets (`seek`) for some partitions.
+    pub seeks: Vec<(TopicPartition, i64)>,
+}
+
+impl ConsumerSpec {
+    /// A consumer of `topics` from the earliest offset, started with the run.
+    pub fn new(client_id: &str, topics: &[&str]) -> Self {
+        ConsumerSpec {
+            client_id: client_id.to_string(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            auto_offset_reset: OffsetReset::Earliest,
+            start_ms: 0,
+            seeks: Vec::new(),
+        }
+    }
 }
 
 /// A node named the way faults name it: `broker-0`, `controller`, or a client id.
@@ -460,6 +475,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         );
         client_index += 1;
         cfg.auto_offset_reset = c.auto_offset_reset;
+        cfg.seeks = c.seeks.clone();
         let (history, start) = (history.clone(), c.start_ms);
         let node = handle
             .create_node()
