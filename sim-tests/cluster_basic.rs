@@ -116,3 +116,24 @@ fn same_seed_same_history_bytes_different_seeds_differ() {
         "different seeds give different schedules"
     );
 }
+
+#[test]
+fn acks_0_fire_and_forget_without_faults_delivers_everything() {
+    let mut spec = happy(150);
+    spec.producers[0].acks = kafka_sim::broker::request::ACKS_NONE;
+    let o = run(2, &spec);
+    // acks=0: every send is answered at once, without an offset.
+    let acks: Vec<Option<i64>> = o
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            kafka_sim::trace::EventKind::Ack { offset, .. } => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks.len(), 150);
+    assert!(acks.iter().all(|a| *a == Some(-1)));
+    let reads = common::consumed(&o, "c1");
+    assert_eq!(reads.values().map(Vec::len).sum::<usize>(), 150);
+    assert!(o.violations().is_empty(), "{:?}", o.violations());
+}

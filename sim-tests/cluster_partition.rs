@@ -88,3 +88,38 @@ fn acks_1_isolated_leader_with_its_producer_loses_writes() {
     }
     assert!(losing >= 5, "only {losing} of 10 seeds lost a write");
 }
+
+#[test]
+fn a_producer_cut_off_past_its_delivery_timeout_fails_sends_then_recovers() {
+    let mut spec = spec(ACKS_ALL, vec!["p1".into()]);
+    spec.producers[0].delivery_timeout_ms = 1_500;
+    spec.producers[0].retry_backoff_ms = 50;
+    for seed in 0..5 {
+        let o = run(seed, &spec);
+        let failed: Vec<(i64, String)> = o
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                kafka_sim::trace::EventKind::Ack {
+                    error: Some(err), ..
+                } => Some((e.t_us, err.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(!failed.is_empty(), "seed {seed}: nothing timed out");
+        assert!(
+            failed
+                .iter()
+                .all(|(t, _)| (2_000_000..7_000_000).contains(t)),
+            "seed {seed}: failures outside the partition window: {failed:?}"
+        );
+        // Sends after the heal are acknowledged again, and nothing acknowledged is lost.
+        assert!(common::acked(&o).len() > 1_000, "seed {seed}");
+        common::check_no_lost_writes(&o, "c1").unwrap();
+        let v = o.violations();
+        assert!(
+            !v.contains_key("lost-write") && !v.contains_key("duplicate"),
+            "seed {seed}: {v:?}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ pub const REQUEST_TAG: u64 = 1;
 
 /// Largest frame real mode reads (the simulation has no limit).
 #[cfg(not(madsim))]
-const MAX_FRAME: usize = 64 << 20;
+const MAX_FRAME: usize = 8 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
