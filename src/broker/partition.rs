@@ -13,7 +13,6 @@
 //! ISR the controller commits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,27 +29,7 @@ pub const HW_TRUNCATION_BUG_CONFIG: &str = "sim.bug.hw-truncation";
 /// leader), Kafka's `UnifiedLog.UnknownOffset`.
 pub const UNKNOWN_OFFSET: i64 = -1;
 
-/// A topic partition, printed the way Kafka prints it: `orders-0`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use crate::common::TopicPartition;
 
 /// The broker configs this state machine reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

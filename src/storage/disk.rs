@@ -123,6 +123,21 @@ fn with_path(e: io::Error, op: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{op} {}: {e}", path.display()))
 }
 
+/// Fsyncs the directory holding `path`, so a created, renamed or removed name survives a
+/// power loss, matching the simulated disk's "metadata is durable at once" (Kafka flushes
+/// the log directory on segment creation too). Unix only; elsewhere a no-op.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| with_path(e, "fsync dir", parent))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Disk for RealDisk {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::create_dir_all(path).map_err(|e| with_path(e, "create dir", path))
@@ -143,6 +158,7 @@ impl Disk for RealDisk {
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn DiskFile>> {
+        let created = mode == OpenMode::Create && !path.exists();
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -154,6 +170,9 @@ impl Disk for RealDisk {
             .metadata()
             .map_err(|e| with_path(e, "stat", path))?
             .len();
+        if created {
+            sync_parent(path)?;
+        }
         Ok(Box::new(RealFile {
             file,
             path: path.to_path_buf(),
@@ -162,11 +181,13 @@ impl Disk for RealDisk {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        std::fs::rename(from, to).map_err(|e| with_path(e, "rename", from))
+        std::fs::rename(from, to).map_err(|e| with_path(e, "rename", from))?;
+        sync_parent(to)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path).map_err(|e| with_path(e, "remove", path))
+        std::fs::remove_file(path).map_err(|e| with_path(e, "remove", path))?;
+        sync_parent(path)
     }
 
     fn exists(&self, path: &Path) -> bool {

@@ -37,21 +37,29 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// An offset index entry as stored, relative to the base offset: 8 bytes in memory too, so
+/// the binary search over a large index stays cache-friendly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RelativeEntry {
+    relative_offset: u32,
+    position: u32,
+}
+
 trait Entry: Copy + std::fmt::Debug {
     const SIZE: usize;
     fn encode(&self, base: i64, out: &mut Vec<u8>);
     fn decode(b: &[u8], base: i64) -> Self;
 }
 
-impl Entry for OffsetPosition {
+impl Entry for RelativeEntry {
     const SIZE: usize = 8;
-    fn encode(&self, base: i64, out: &mut Vec<u8>) {
-        out.extend_from_slice(&((self.offset - base) as u32).to_be_bytes());
+    fn encode(&self, _base: i64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.relative_offset.to_be_bytes());
         out.extend_from_slice(&self.position.to_be_bytes());
     }
-    fn decode(b: &[u8], base: i64) -> Self {
-        OffsetPosition {
-            offset: base + u32::from_be_bytes(b[0..4].try_into().unwrap()) as i64,
+    fn decode(b: &[u8], _base: i64) -> Self {
+        RelativeEntry {
+            relative_offset: u32::from_be_bytes(b[0..4].try_into().unwrap()),
             position: u32::from_be_bytes(b[4..8].try_into().unwrap()),
         }
     }
@@ -125,10 +133,14 @@ impl<E: Entry> IndexFile<E> {
         ))
     }
 
+    /// Adds an entry in memory and, every `WRITE_BATCH_ENTRIES`, writes the pending ones
+    /// out. A failed write here (disk full) is not an append failure: the log bytes are
+    /// already stored and the entries stay pending, to be written (or the error reported)
+    /// at the next flush, roll or close.
     fn push(&mut self, e: E) -> LogResult<()> {
         self.entries.push(e);
         if self.entries.len() - self.written >= WRITE_BATCH_ENTRIES {
-            self.write_pending()?;
+            let _retried_at_flush = self.write_pending();
         }
         Ok(())
     }
@@ -192,7 +204,7 @@ impl<E: Entry> IndexFile<E> {
 
 /// The `.index` file of a segment.
 #[derive(Debug)]
-pub struct OffsetIndex(IndexFile<OffsetPosition>);
+pub struct OffsetIndex(IndexFile<RelativeEntry>);
 
 impl OffsetIndex {
     /// Opens the index; the second value is why it cannot be trusted (missing file,
@@ -206,16 +218,18 @@ impl OffsetIndex {
         log_size: u32,
     ) -> LogResult<(Self, Option<String>)> {
         let (f, mut problem) =
-            IndexFile::<OffsetPosition>::open(disk, path, base_offset, max_entries)?;
+            IndexFile::<RelativeEntry>::open(disk, path, base_offset, max_entries)?;
         if problem.is_none() {
-            let mut prev: Option<OffsetPosition> = None;
+            let mut prev: Option<RelativeEntry> = None;
             for (i, e) in f.entries.iter().enumerate() {
                 let bad = match prev {
-                    _ if e.offset - base_offset > i32::MAX as i64 => Some("offset overflows"),
+                    _ if e.relative_offset > i32::MAX as u32 => Some("offset overflows"),
                     _ if e.position >= log_size.max(1) && !(i == 0 && e.position == 0) => {
                         Some("position past the end of the log")
                     }
-                    Some(p) if e.offset <= p.offset || e.position <= p.position => {
+                    Some(p)
+                        if e.relative_offset <= p.relative_offset || e.position <= p.position =>
+                    {
                         Some("entries out of order")
                     }
                     _ => None,
@@ -223,9 +237,9 @@ impl OffsetIndex {
                 if let Some(why) = bad {
                     problem = Some(format!(
                         "{why}: entry {i} (offset {}, position {}) at byte {}",
-                        e.offset,
+                        base_offset + e.relative_offset as i64,
                         e.position,
-                        i * OffsetPosition::SIZE
+                        i * RelativeEntry::SIZE
                     ));
                     break;
                 }
@@ -239,48 +253,110 @@ impl OffsetIndex {
         &self.0.path
     }
 
-    pub fn entries(&self) -> &[OffsetPosition] {
-        &self.0.entries
+    fn absolute(&self, e: &RelativeEntry) -> OffsetPosition {
+        OffsetPosition {
+            offset: self.0.base_offset + e.relative_offset as i64,
+            position: e.position,
+        }
+    }
+
+    /// The entries, with absolute offsets (a copy; for tests and tools).
+    pub fn entries(&self) -> Vec<OffsetPosition> {
+        self.0.entries.iter().map(|e| self.absolute(e)).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.entries.is_empty()
     }
 
     pub fn is_full(&self) -> bool {
         self.0.is_full()
     }
 
-    pub fn last_entry(&self) -> OffsetPosition {
-        self.0.entries.last().copied().unwrap_or(OffsetPosition {
+    fn base_entry(&self) -> OffsetPosition {
+        OffsetPosition {
             offset: self.0.base_offset,
             position: 0,
-        })
+        }
+    }
+
+    /// Relative form of `target` for searching: below the base is "before every entry",
+    /// beyond `u32` is "after every entry".
+    fn relative(&self, target: i64) -> Option<u32> {
+        let rel = target - self.0.base_offset;
+        if rel < 0 {
+            None
+        } else {
+            Some(rel.min(u32::MAX as i64) as u32)
+        }
+    }
+
+    pub fn last_entry(&self) -> OffsetPosition {
+        self.0
+            .entries
+            .last()
+            .map(|e| self.absolute(e))
+            .unwrap_or(self.base_entry())
     }
 
     /// The entry with the largest offset `<= target`, or `(base_offset, 0)` (Kafka's
     /// `OffsetIndex.lookup`): where to start scanning the log for `target`.
     pub fn lookup(&self, target: i64) -> OffsetPosition {
-        let n = self.0.entries.partition_point(|e| e.offset <= target);
-        if n == 0 {
-            OffsetPosition {
-                offset: self.0.base_offset,
-                position: 0,
-            }
-        } else {
-            self.0.entries[n - 1]
-        }
+        self.lookup_span(target).0
+    }
+
+    /// [`OffsetIndex::lookup`] plus the position of the following entry, if any: the batch
+    /// holding `target` starts before it, so a scan needs to read no further.
+    pub fn lookup_span(&self, target: i64) -> (OffsetPosition, Option<u32>) {
+        let Some(rel) = self.relative(target) else {
+            return (
+                self.base_entry(),
+                self.0.entries.first().map(|e| e.position),
+            );
+        };
+        let n = self.0.entries.partition_point(|e| e.relative_offset <= rel);
+        let next = self.0.entries.get(n).map(|e| e.position);
+        let found = match n {
+            0 => self.base_entry(),
+            _ => self.absolute(&self.0.entries[n - 1]),
+        };
+        (found, next)
     }
 
     /// Adds an entry; entries must grow strictly (a stale one is ignored).
     pub fn append(&mut self, offset: i64, position: u32) -> LogResult<()> {
+        let rel = offset - self.0.base_offset;
+        if !(0..=i32::MAX as i64).contains(&rel) {
+            return Ok(());
+        }
+        let rel = rel as u32;
         if let Some(last) = self.0.entries.last() {
-            if offset <= last.offset || position <= last.position {
+            if rel <= last.relative_offset || position <= last.position {
                 return Ok(());
             }
         }
-        self.0.push(OffsetPosition { offset, position })
+        self.0.push(RelativeEntry {
+            relative_offset: rel,
+            position,
+        })
     }
 
     /// Drops entries for offsets `>= offset`.
     pub fn truncate_to(&mut self, offset: i64) -> LogResult<()> {
-        let n = self.0.entries.partition_point(|e| e.offset < offset);
+        let n = match self.relative(offset) {
+            None => 0,
+            Some(rel) => self.0.entries.partition_point(|e| e.relative_offset < rel),
+        };
+        self.0.truncate_entries(n)
+    }
+
+    /// Drops entries pointing at or past byte `position` of the log.
+    pub fn truncate_to_position(&mut self, position: u32) -> LogResult<()> {
+        let n = self.0.entries.partition_point(|e| e.position < position);
         self.0.truncate_entries(n)
     }
 

@@ -9,8 +9,12 @@ use std::sync::Arc;
 use super::config::LogConfig;
 use super::disk::Disk;
 use super::error::{LogError, LogResult};
+use super::index::OffsetPosition;
 use super::segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
-use crate::protocol::{batches, TimestampType, MAGIC_V2, NO_TIMESTAMP};
+use crate::protocol::{
+    assign_offsets, assign_offsets_rebuilding, batches, set_log_append_time,
+    set_partition_leader_epoch, DecodeError, TimestampType, NO_TIMESTAMP,
+};
 
 /// `ListOffsetsRequest.LATEST_TIMESTAMP`: the log end offset.
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -79,6 +83,13 @@ pub struct FetchData {
 
 pub use super::segment::TimestampAndOffset;
 
+fn invalid(e: DecodeError) -> LogError {
+    LogError::InvalidRecords {
+        position: e.position,
+        detail: e.to_string(),
+    }
+}
+
 /// One partition's log.
 #[derive(Debug)]
 pub struct Log {
@@ -129,7 +140,7 @@ impl Log {
             }
         }
         for name in &names {
-            if let Some((base, "index" | "timeindex")) = parse_segment_name(name) {
+            if let Some((base, "index" | "timeindex" | "txnindex")) = parse_segment_name(name) {
                 if !bases.contains(&base) {
                     let p = dir.join(name);
                     disk.remove_file(&p)
@@ -304,17 +315,18 @@ impl Log {
     /// Checks every entry of an append (framing, CRC, `max.message.bytes`) and returns
     /// their headers. Positions in errors are within `records`.
     fn validate(&self, records: &[u8]) -> LogResult<Vec<EntryHeader>> {
+        self.scan_append(records, true)
+    }
+
+    /// The headers of an append's entries; with `check`, also their checksums and sizes.
+    fn scan_append(&self, records: &[u8], check: bool) -> LogResult<Vec<EntryHeader>> {
         let mut headers = Vec::new();
         let mut iter = batches(records, 0);
         for entry in iter.by_ref() {
-            let b = entry.map_err(|e| LogError::InvalidRecords {
-                position: e.position,
-                detail: e.to_string(),
-            })?;
-            b.ensure_valid().map_err(|e| LogError::InvalidRecords {
-                position: e.position,
-                detail: e.to_string(),
-            })?;
+            let b = entry.map_err(invalid)?;
+            if check {
+                b.ensure_valid().map_err(invalid)?;
+            }
             if b.size_in_bytes() > self.config.max_message_bytes as usize {
                 return Err(LogError::RecordTooLarge {
                     size: b.size_in_bytes(),
@@ -344,43 +356,44 @@ impl Log {
     /// batch (a CRC failure is rejected, naming the byte), assigns offsets from the log end
     /// offset, stamps `leader_epoch` and, with `message.timestamp.type=LogAppendTime`,
     /// `now_ms` as the batch timestamp. `records` is rewritten in place with what was stored.
+    ///
+    /// Errors: a rejected append stores nothing. The one exception is an I/O error from the
+    /// `flush.messages` fsync that follows a successful write ([`LogError::Io`] with op
+    /// `fsync`): the records are then in the log (the log end offset moved) but not durable,
+    /// the situation in which Kafka takes the log directory offline.
     pub fn append_as_leader(
         &mut self,
-        records: &mut [u8],
+        records: &mut Vec<u8>,
         leader_epoch: i32,
         now_ms: i64,
     ) -> LogResult<LogAppendInfo> {
-        let mut headers = self.validate(records)?;
-        let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
-        let mut next = self.next_offset;
-        for h in headers.iter_mut() {
-            if h.magic != MAGIC_V2 {
-                return Err(LogError::InvalidRecords {
-                    position: h.position as u64,
-                    detail: format!(
-                        "magic {} entries need up-conversion before a leader append; only v2 batches are accepted",
-                        h.magic
-                    ),
-                });
+        self.validate(records)?;
+        let next = self.next_offset;
+        if let Err(e) = assign_offsets(records, next) {
+            // Magic 0 compressed wrappers carry absolute inner offsets inside the compressed
+            // payload: Kafka's LogValidator re-compresses them, and so do we.
+            let v0_wrapper = batches(records, 0)
+                .filter_map(Result::ok)
+                .any(|b| b.magic() == 0 && b.base_offset_hint().is_none());
+            if !v0_wrapper {
+                return Err(invalid(e));
             }
-            let e = &mut records[h.position as usize..(h.position + h.size) as usize];
-            let delta = h.last_offset - h.base_offset;
-            e[0..8].copy_from_slice(&next.to_be_bytes());
-            e[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
-            if log_append {
-                let attrs = u16::from_be_bytes([e[21], e[22]]) | 0x08;
-                e[21..23].copy_from_slice(&attrs.to_be_bytes());
-                e[35..43].copy_from_slice(&now_ms.to_be_bytes());
-                let crc = crc32c::crc32c(&e[21..]);
-                e[17..21].copy_from_slice(&crc.to_be_bytes());
-                h.max_timestamp = now_ms;
-            }
-            h.base_offset = next;
-            h.last_offset = next + delta;
-            next = h.last_offset + 1;
+            let (rebuilt, _) = assign_offsets_rebuilding(records, next).map_err(invalid)?;
+            *records = rebuilt;
         }
+        set_partition_leader_epoch(records, leader_epoch);
+        let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        if log_append {
+            set_log_append_time(records, now_ms).map_err(invalid)?;
+        }
+        // The rewrites only touch bytes no checksum covers, or re-seal what they change
+        // (log-append time, rebuilt v0 wrappers, both from verified input): no second check.
+        let headers = self.scan_append(records, false)?;
         let mut info = self.append_validated(records, &headers, now_ms)?;
         info.log_append_time = log_append.then_some(now_ms);
+        // A legacy compressed wrapper's header names only its last offset; the leader knows
+        // where the append started.
+        info.first_offset = next;
         Ok(info)
     }
 
@@ -517,6 +530,12 @@ impl Log {
             .unwrap_or(i64::MIN);
         for (&base, seg) in self.segments.range(from..) {
             if let Some(r) = seg.read(start_offset, max_bytes, max_excl)? {
+                if r.first_offset > start_offset {
+                    // The entry found starts after the offset asked for. Without compaction
+                    // that only happens when a header that steered the scan is corrupt:
+                    // check the entries the scan skipped before handing anything out.
+                    self.verify_skipped(from, start_offset)?;
+                }
                 return Ok(FetchData {
                     first_offset: if r.records.is_empty() {
                         start_offset
@@ -529,7 +548,45 @@ impl Log {
                 });
             }
         }
+        self.verify_skipped(from, start_offset)?;
         Ok(empty(self.active_segment().base_offset()))
+    }
+
+    /// Checksums every entry a scan for `offset` passes over, from `from_segment` on, so a
+    /// corrupt header cannot silently skip records: an error names the file and position.
+    fn verify_skipped(&self, from_segment: i64, offset: i64) -> LogResult<()> {
+        for seg in self.segments.range(from_segment..).map(|(_, s)| s) {
+            if seg.verify_up_to(offset)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the entry holding `offset` lies: its segment's base offset and its header
+    /// (segment search in the `BTreeMap`, then index lookup and a short scan). `None` if no
+    /// entry holds `offset` or later.
+    pub fn lookup_offset(&self, offset: i64) -> LogResult<Option<(i64, EntryHeader)>> {
+        let from = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        for (&base, seg) in self.segments.range(from..) {
+            if let Some(h) = seg.translate_offset(offset, 0)? {
+                return Ok(Some((base, h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The index half of [`Log::lookup_offset`]: the segment holding `offset` (binary
+    /// search of the segment map) and its index entry at or below it (binary search of the
+    /// offset index). Touches no file.
+    pub fn index_lookup(&self, offset: i64) -> Option<(i64, OffsetPosition)> {
+        let (&base, seg) = self.segments.range(..=offset).next_back()?;
+        Some((base, seg.offset_index().lookup(offset)))
     }
 
     /// ListOffsets (Kafka's `fetchOffsetByTimestamp`): the earliest record whose timestamp

@@ -11,7 +11,10 @@ use crate::protocol::{
     MAGIC_V0, MAGIC_V1, MAGIC_V2, NO_TIMESTAMP,
 };
 
-/// Chunk size for scanning a segment (recovery reads larger chunks).
+/// Header scans read small chunks first and double up to `SCAN_CHUNK`: a lookup touches a
+/// few headers within `index.interval.bytes`, and reading (copying) less of the file keeps
+/// its cost flat as the log grows; long scans over tiny batches still read 8 KiB at a time.
+const SCAN_CHUNK_MIN: usize = 256;
 const SCAN_CHUNK: usize = 8 * 1024;
 const RECOVERY_CHUNK: usize = 1024 * 1024;
 
@@ -96,6 +99,14 @@ fn parse_header(b: &[u8], position: u32) -> Result<Option<EntryHeader>, DecodeEr
     }))
 }
 
+/// A framing error in an append, with its position made relative to the append.
+fn invalid_at(e: DecodeError, start: u64) -> LogError {
+    LogError::InvalidRecords {
+        position: e.position.saturating_sub(start),
+        detail: e.to_string(),
+    }
+}
+
 /// Reads entry headers one after another from a position, a chunk at a time.
 struct HeaderScanner<'a> {
     file: &'a dyn DiskFile,
@@ -103,6 +114,7 @@ struct HeaderScanner<'a> {
     buf: Vec<u8>,
     buf_pos: u32,
     pos: u32,
+    chunk: usize,
 }
 
 impl<'a> HeaderScanner<'a> {
@@ -113,6 +125,7 @@ impl<'a> HeaderScanner<'a> {
             buf: Vec::new(),
             buf_pos: start,
             pos: start,
+            chunk: SCAN_CHUNK_MIN,
         }
     }
 
@@ -145,7 +158,8 @@ impl<'a> HeaderScanner<'a> {
                     return Ok(Some(h));
                 }
                 Ok(None) if attempt == 0 => {
-                    let len = SCAN_CHUNK.min((self.end - self.pos) as usize);
+                    let len = self.chunk.min((self.end - self.pos) as usize);
+                    self.chunk = (self.chunk * 2).min(SCAN_CHUNK);
                     self.buf.resize(len, 0);
                     self.file
                         .read_exact_at(&mut self.buf, self.pos as u64)
@@ -192,8 +206,8 @@ fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
 
 /// Within one validated entry, the first record with timestamp `>= target` at offset
 /// `>= min_offset`. Uncompressed v2 batches are walked record by record (only the
-/// timestamp and offset deltas are decoded); for compressed and legacy entries the
-/// batch's own first offset and max timestamp stand in (never later than the exact answer).
+/// timestamp and offset deltas are decoded, no allocation); other entries are decoded with
+/// [`BatchRef::records`].
 pub(crate) fn first_record_at_or_after(
     entry: &[u8],
     target: i64,
@@ -213,7 +227,17 @@ pub(crate) fn first_record_at_or_after(
         || !uncompressed
         || b.timestamp_type() == Some(TimestampType::LogAppendTime)
     {
-        return batch_level;
+        // Compressed and legacy entries: decode them (the entry was validated already).
+        return match b.records() {
+            Ok(records) => records
+                .iter()
+                .find(|r| r.timestamp >= target && r.offset >= min_offset)
+                .map(|r| TimestampAndOffset {
+                    timestamp: r.timestamp,
+                    offset: r.offset,
+                }),
+            Err(_) => batch_level,
+        };
     }
     let base_ts = b.base_timestamp().unwrap_or(NO_TIMESTAMP);
     let count = b.record_count_hint().unwrap_or(0);
@@ -456,14 +480,15 @@ impl LogSegment {
             || !self.can_convert_to_relative_offset(last_offset)
     }
 
-    /// Appends whole, validated entries (`records`) and maintains the sparse indexes: an
-    /// offset-index entry (and a time-index entry if the max timestamp grew) whenever more
-    /// than `index.interval.bytes` were appended since the last one, one decision per batch.
+    /// Appends whole entries (`records`, already checked by the log) and maintains the
+    /// sparse indexes: an offset-index entry (and a time-index entry if the max timestamp
+    /// grew) whenever more than `index.interval.bytes` were appended since the last one, one
+    /// decision per batch. Entries that do not frame correctly are refused before anything
+    /// is written.
     pub fn append(&mut self, records: &[u8], now_ms: i64) -> LogResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.last_modified_ms = now_ms;
         let start = self.size;
         let new_size = start as u64 + records.len() as u64;
         if new_size > u32::MAX as u64 {
@@ -472,20 +497,29 @@ impl LogSegment {
                 segment_bytes: u32::MAX,
             });
         }
+        let mut headers = Vec::new();
+        let mut at = 0usize;
+        while at < records.len() {
+            let h = match parse_header(&records[at..], start + at as u32) {
+                Ok(Some(h)) if at + h.size as usize <= records.len() => h,
+                Ok(_) => {
+                    return Err(LogError::InvalidRecords {
+                        position: at as u64,
+                        detail: "entry runs past the end of the append".into(),
+                    })
+                }
+                Err(e) => return Err(invalid_at(e, start as u64)),
+            };
+            at += h.size as usize;
+            headers.push(h);
+        }
         self.log
             .write_at(records, start as u64)
             .map_err(|e| LogError::io("append", &self.log_path, e))?;
         self.size = new_size as u32;
-        let mut pos = start;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let h = parse_header(rest, pos)
-                .ok()
-                .flatten()
-                .expect("append takes validated entries");
-            self.index_entry(&h)?;
-            pos += h.size;
-            rest = &rest[h.size as usize..];
+        self.last_modified_ms = now_ms;
+        for h in &headers {
+            self.index_entry(h)?;
         }
         Ok(())
     }
@@ -521,18 +555,34 @@ impl LogSegment {
         offset: i64,
         start_position: u32,
     ) -> LogResult<Option<EntryHeader>> {
-        let from = self
-            .offset_index
-            .lookup(offset)
-            .position
-            .max(start_position);
+        let (entry, next) = self.offset_index.lookup_span(offset);
+        let from = entry.position.max(start_position);
         let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        if let Some(next) = next.filter(|n| *n > from) {
+            // One read covering every header up to the next index entry.
+            scan.chunk = ((next - from) as usize + 64).clamp(SCAN_CHUNK_MIN, SCAN_CHUNK);
+        }
         while let Some(h) = scan.next()? {
             if h.last_offset >= offset {
                 return Ok(Some(h));
             }
         }
         Ok(None)
+    }
+
+    /// Reads and checksums every entry from the index position for `offset` up to and
+    /// including the first one whose last offset reaches `offset`. Returns whether such an
+    /// entry was found (the scan can stop there); a bad entry is an error.
+    pub fn verify_up_to(&self, offset: i64) -> LogResult<bool> {
+        let from = self.offset_index.lookup(offset).position;
+        let mut scan = HeaderScanner::new(self.log.as_ref(), from, self.size);
+        while let Some(h) = scan.next()? {
+            self.read_entry(&h)?;
+            if h.last_offset >= offset {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Reads whole entries starting with the one holding `start_offset`, up to `max_bytes`
@@ -550,6 +600,9 @@ impl LogSegment {
             return Ok(None);
         };
         if first.last_offset >= max_offset_exclusive {
+            // The entry holding `start_offset` reaches past the bound (a high watermark in
+            // the middle of a batch), or its header is corrupt: tell the two apart.
+            self.read_entry(&first)?;
             return Ok(Some(SegmentRead {
                 records: Vec::new(),
                 position: first.position,
@@ -591,15 +644,23 @@ impl LogSegment {
     }
 
     /// The offset after the last entry (the base offset if empty): from the last index
-    /// entry, scan to the end (Kafka's `readNextOffset`).
+    /// entry, scan to the end (Kafka's `readNextOffset`). The last entry's checksum is
+    /// verified, since the log end offset is taken from its header.
     pub fn read_next_offset(&self) -> LogResult<i64> {
         let last = self.offset_index.last_entry();
         let mut scan = HeaderScanner::new(self.log.as_ref(), last.position, self.size);
-        let mut next = self.base_offset;
+        let mut last = None;
         while let Some(h) = scan.next()? {
-            next = h.last_offset + 1;
+            last = Some(h);
         }
-        Ok(next)
+        match last {
+            None => Ok(self.base_offset),
+            Some(h) => {
+                // The log end offset comes from this header: make sure it is not corrupt.
+                self.read_entry(&h)?;
+                Ok(h.last_offset + 1)
+            }
+        }
     }
 
     /// Kafka's `findOffsetByTimestamp`: the first record at offset `>= start_offset` whose
@@ -750,11 +811,13 @@ impl LogSegment {
         let Some(h) = self.translate_offset(offset, 0)? else {
             return Ok(0);
         };
-        // Keep an entry that straddles `offset` only if it starts before it... a batch is
-        // atomic, so an entry holding `offset` goes entirely.
+        // A batch is atomic: the entry holding `offset` goes entirely. Index entries go by
+        // offset and, in case a corrupt header misplaced the cut, by position too.
         let new_size = h.position;
-        self.offset_index.truncate_to(offset)?;
-        self.time_index.truncate_to(offset)?;
+        let cut = offset.min(h.base_offset);
+        self.offset_index.truncate_to(cut)?;
+        self.offset_index.truncate_to_position(new_size)?;
+        self.time_index.truncate_to(cut)?;
         let removed = self.size - new_size;
         self.log
             .set_len(new_size as u64)
@@ -796,10 +859,14 @@ impl LogSegment {
     /// Deletes the segment's files (`.log` first, so a crash in between leaves only an
     /// orphan index, which the next open removes).
     pub fn delete(self, disk: &dyn Disk) -> LogResult<()> {
+        let txn_index = self.log_path.with_extension("txnindex");
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            // Written by the transaction layer (a later issue); it lives and dies with the
+            // segment.
+            txn_index,
         ];
         drop(self);
         for p in paths {

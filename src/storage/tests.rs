@@ -712,3 +712,142 @@ fn the_log_also_runs_on_the_real_disk() {
     log.delete().unwrap();
     disk.remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_corrupt_fault_is_caught_by_recovery_and_the_log_keeps_the_prefix_before_it() {
+    for seed in 0..20 {
+        let disk = SimDisk::new(seed);
+        let mut log = open(
+            &disk,
+            &config(&[("segment.bytes", "400")]),
+            Checkpoints::default(),
+        );
+        for i in 0..12 {
+            append(&mut log, 1 + i % 2, i as i64, "c");
+        }
+        let before = read_all(&log, 0);
+        drop(log);
+        let (file, pos) = disk.corrupt_random_record().expect("there are batches");
+        // Recover everything (a recovery point of 0, as after an unclean shutdown).
+        let log = open(
+            &disk,
+            &config(&[("segment.bytes", "400")]),
+            Checkpoints::default(),
+        );
+        let report = log.recovery_report();
+        assert!(
+            report.truncated_bytes > 0,
+            "seed {seed}: {file:?}@{pos} {report:?}"
+        );
+        let after = read_all(&log, 0);
+        assert_eq!(&before[..after.len()], &after[..], "seed {seed}");
+        assert!(after.len() < before.len());
+    }
+}
+
+#[test]
+fn lookup_offset_finds_the_segment_and_batch_holding_an_offset() {
+    let disk = sim();
+    let mut log = open(
+        &disk,
+        &config(&[("segment.bytes", "300"), ("index.interval.bytes", "50")]),
+        Checkpoints::default(),
+    );
+    for i in 0..20 {
+        append(&mut log, 3, i, "l");
+    }
+    for o in 0..60 {
+        let (base, h) = log.lookup_offset(o).unwrap().unwrap();
+        assert!(
+            base <= h.base_offset && h.base_offset <= o && o <= h.last_offset,
+            "{o}"
+        );
+        assert_eq!(h.last_offset - h.base_offset, 2);
+    }
+    assert_eq!(log.lookup_offset(60).unwrap(), None);
+}
+
+fn builder_batch(magic: u8, codec: crate::protocol::Compression, recs: &[(i64, &str)]) -> Vec<u8> {
+    let mut b = crate::protocol::BatchBuilder::new(magic, codec, 0);
+    for (ts, v) in recs {
+        b.append(*ts, None, Some(v.as_bytes()), &[]);
+    }
+    b.build()
+}
+
+#[test]
+fn the_leader_assigns_offsets_to_every_format_and_codec() {
+    use crate::protocol::{BatchRef, Compression};
+    let disk = sim();
+    let mut log = open(&disk, &LogConfig::default(), Checkpoints::default());
+    let recs = [(100, "a"), (101, "b"), (102, "c")];
+    let mut next = 0;
+    for magic in [0u8, 1, 2] {
+        for codec in [Compression::None, Compression::Gzip, Compression::Lz4] {
+            let mut b = builder_batch(magic, codec, &recs);
+            let info = log.append_as_leader(&mut b, 3, 1).unwrap();
+            assert_eq!(
+                (info.first_offset, info.last_offset),
+                (next, next + 2),
+                "v{magic} {codec:?}"
+            );
+            next += 3;
+        }
+    }
+    assert_eq!(log.log_end_offset(), 27);
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while at < log.log_end_offset() {
+        let data = log.read(at, 1 << 20, i64::MAX).unwrap();
+        for e in crate::protocol::batches(&data.records, 0) {
+            let e: BatchRef<'_> = e.unwrap();
+            for r in e.records().unwrap() {
+                if r.offset >= at {
+                    offsets.push(r.offset);
+                }
+            }
+        }
+        at = *offsets.last().unwrap() + 1;
+    }
+    assert_eq!(offsets, (0..27).collect::<Vec<_>>());
+}
+
+#[test]
+fn lookup_by_timestamp_looks_inside_compressed_batches() {
+    use crate::protocol::Compression;
+    let disk = sim();
+    let mut log = open(&disk, &LogConfig::default(), Checkpoints::default());
+    for i in 0..5i64 {
+        let recs: Vec<(i64, &str)> = (0..4).map(|j| (i * 100 + j * 10, "z")).collect();
+        let mut b = builder_batch(2, Compression::Zstd, &recs);
+        log.append_as_leader(&mut b, 0, 1).unwrap();
+    }
+    let hit = log.fetch_offset_by_timestamp(215).unwrap().unwrap();
+    assert_eq!(
+        hit,
+        TimestampAndOffset {
+            timestamp: 220,
+            offset: 10
+        }
+    );
+    let mut v1 = builder_batch(1, Compression::Gzip, &[(900, "x"), (950, "y")]);
+    log.append_as_leader(&mut v1, 0, 1).unwrap();
+    let hit = log.fetch_offset_by_timestamp(940).unwrap().unwrap();
+    assert_eq!(
+        hit,
+        TimestampAndOffset {
+            timestamp: 950,
+            offset: 21
+        }
+    );
+}
+
+#[test]
+fn logs_and_disks_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<SimDisk>();
+    send_sync::<RealDisk>();
+    send_sync::<Arc<dyn Disk>>();
+    send::<Log>();
+}

@@ -9,7 +9,6 @@
 //! stays short and round-trips byte for byte.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,29 +24,7 @@ pub struct TraceHeader {
     pub version: String,
 }
 
-/// A topic partition. Written as `{"topic":"orders","partition":2}` because topic names may
-/// contain `-`, which makes Kafka's `orders-2` spelling ambiguous to parse.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use crate::common::TopicPartition;
 
 /// One record a consumer's poll returned. The record's value *is* the send id: every value a
 /// workload producer writes is unique, which is what lets checkers match reads to writes.

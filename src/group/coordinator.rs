@@ -1,0 +1,1341 @@
+//! The classic consumer-group protocol of Kafka's `GroupCoordinator` (KIP-62, KIP-345, KIP-429
+//! clients): JoinGroup / SyncGroup / Heartbeat / LeaveGroup / OffsetCommit validation, the
+//! group state machine and its timers, as a pure state machine.
+//!
+//! Every handler takes a caller-chosen [`RequestToken`] and `now_ms`, and returns the [`Reply`]s
+//! that became ready — the caller's own (if it is answered at once) and any parked
+//! JoinGroup/SyncGroup responses of *other* members that this call released. Timers are data:
+//! [`GroupCoordinator::next_deadline`] says when to call [`GroupCoordinator::on_tick`].
+//!
+//! Design choices, relative to Kafka's (Scala) `GroupCoordinator`:
+//! - Member ids are `"{client_id}-{n}"` (`"{group.instance.id}-{n}"` for static members), `n` a
+//!   coordinator-wide counter instead of Kafka's UUID, so runs are deterministic. A dynamic
+//!   member that sets `require_known_member_id` (JoinGroup v4+, KIP-394) is first answered
+//!   [`Response::MemberIdRequired`] and joins for real when it comes back with that id; older
+//!   clients are added in one step.
+//! - Member metadata is the structured [`Subscription`] per assignor name instead of opaque
+//!   bytes, so the coordinator can also play the leader's metadata watch: a partition-count
+//!   change of a subscribed topic ([`GroupCoordinator::on_topic_metadata`]) triggers a rebalance.
+//! - `heartbeat.interval.ms` and `max.poll.interval.ms` are client-side settings; the coordinator
+//!   sees the latter as the JoinGroup `rebalance_timeout_ms` (what the Java consumer sends).
+//! - A static member that rejoins a Stable group with an unchanged subscription (and the same
+//!   selected protocol) takes over its old member id's assignment with no rebalance; the old id
+//!   is fenced with FENCED_INSTANCE_ID. A changed subscription triggers a rebalance.
+//! - The leader's assignment is stored as sent (Kafka does not validate it either); entries for
+//!   non-members are ignored and members missing from it get nothing.
+//! - Offsets are kept in memory per group; persisting them to `__consumer_offsets` is the
+//!   broker's job.
+
+use super::assignor::Subscription;
+use super::error::GroupError;
+use super::{MemberId, TopicPartition};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Identifies a request so its (possibly delayed) response can be routed back; chosen by the
+/// caller (e.g. connection id + correlation id). The coordinator only echoes it.
+pub type RequestToken = u64;
+
+/// The `protocol_type` consumers use.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// Broker-side group settings (Kafka `group.*` broker configs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an Empty group waits
+    /// for more members, so a fleet starting together does not rebalance once per member.
+    pub group_initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`: lower bound on a member's `session.timeout.ms`.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: upper bound on a member's `session.timeout.ms`.
+    pub group_max_session_timeout_ms: i32,
+    /// `group.max.size`: members beyond it are refused with GROUP_MAX_SIZE_REACHED.
+    pub group_max_size: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX as usize,
+        }
+    }
+}
+
+/// The group states of `GroupMetadata` (serialized under Kafka's names, e.g. in traces).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum GroupState {
+    /// No members (offsets may remain).
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignment in SyncGroup.
+    CompletingRebalance,
+    /// Assignment delivered; members heartbeat.
+    Stable,
+    /// Unloaded (coordinator moved) or deleted.
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's `validPreviousStates`: the states a group may enter `self` from.
+    pub fn valid_previous_states(self) -> &'static [GroupState] {
+        use GroupState::*;
+        match self {
+            Empty => &[PreparingRebalance],
+            PreparingRebalance => &[Stable, CompletingRebalance, Empty],
+            CompletingRebalance => &[PreparingRebalance],
+            Stable => &[CompletingRebalance],
+            Dead => &[Stable, PreparingRebalance, CompletingRebalance, Empty, Dead],
+        }
+    }
+
+    /// Kafka's name for the state (as in `kafka-consumer-groups.sh --describe --state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// JoinGroup. `member_id` is empty for a member joining for the first time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinGroupRequest {
+    pub group_id: String,
+    pub member_id: MemberId,
+    /// `group.instance.id` (KIP-345 static membership).
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    /// `session.timeout.ms`.
+    pub session_timeout_ms: i32,
+    /// How long the coordinator waits for members to rejoin (`max.poll.interval.ms`).
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    /// Assignor names with the member's subscription, most preferred first.
+    pub protocols: Vec<(String, Subscription)>,
+    /// JoinGroup v4+ (KIP-394): a new dynamic member must first obtain its member id.
+    pub require_known_member_id: bool,
+}
+
+/// One member as the leader sees it in its JoinGroup response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinGroupMember {
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    /// The member's subscription for the selected protocol.
+    pub metadata: Subscription,
+}
+
+/// A successful JoinGroup response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinGroupResponse {
+    pub generation_id: i32,
+    pub protocol_type: String,
+    /// The selected assignor.
+    pub protocol_name: String,
+    pub leader: MemberId,
+    pub member_id: MemberId,
+    /// All members with their metadata, for the leader only; empty for followers.
+    pub members: Vec<JoinGroupMember>,
+    /// KIP-814: a static leader rejoined without a rebalance; it must not compute a new
+    /// assignment, only SyncGroup to fetch its own.
+    pub skip_assignment: bool,
+}
+
+/// SyncGroup: the leader sends the assignment, followers an empty map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncGroupRequest {
+    pub group_id: String,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub generation_id: i32,
+    pub assignments: BTreeMap<MemberId, Vec<TopicPartition>>,
+}
+
+/// Heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatRequest {
+    pub group_id: String,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub generation_id: i32,
+}
+
+/// LeaveGroup for one member. A static member may leave by instance id with an empty member id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaveGroupRequest {
+    pub group_id: String,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+}
+
+/// OffsetCommit. `generation_id == -1` with an empty member id is a "simple" commit by a
+/// consumer that does not use group management (`assign()` + `commitSync`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetCommitRequest {
+    pub group_id: String,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub generation_id: i32,
+    pub offsets: BTreeMap<TopicPartition, i64>,
+}
+
+/// A committed offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    pub offset: i64,
+    pub commit_timestamp_ms: i64,
+}
+
+/// A response, by request kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    Join(Result<JoinGroupResponse, GroupError>),
+    /// The member's assignment.
+    Sync(Result<Vec<TopicPartition>, GroupError>),
+    Heartbeat(Result<(), GroupError>),
+    Leave(Result<(), GroupError>),
+    OffsetCommit(Result<(), GroupError>),
+    /// JoinGroup answered MEMBER_ID_REQUIRED (79, KIP-394): rejoin with this member id within
+    /// `session.timeout.ms`.
+    MemberIdRequired {
+        member_id: MemberId,
+    },
+}
+
+/// A response ready to be sent, addressed by the token of the request it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub token: RequestToken,
+    pub response: Response,
+}
+
+/// What the coordinator knows about one member (`MemberMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberMetadata {
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Subscription)>,
+    /// A parked JoinGroup (the member has rejoined this rebalance).
+    pub awaiting_join: Option<RequestToken>,
+    /// A parked SyncGroup.
+    pub awaiting_sync: Option<RequestToken>,
+    /// When the session expires unless a heartbeat (or other request) arrives first.
+    pub session_deadline_ms: i64,
+    /// The member's assignment, and the generation it was assigned in.
+    pub assignment: Vec<TopicPartition>,
+    pub assignment_generation: i32,
+}
+
+impl MemberMetadata {
+    fn subscription_for(&self, protocol: &str) -> Option<&Subscription> {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, s)| s)
+    }
+
+    /// Parks a JoinGroup. A member has one JoinGroup in flight; an earlier one it superseded
+    /// is answered REBALANCE_IN_PROGRESS rather than left hanging (Kafka drops it silently).
+    fn park_join(&mut self, token: RequestToken, out: &mut Vec<Reply>) {
+        if let Some(old) = self.awaiting_join.replace(token) {
+            out.push(Reply {
+                token: old,
+                response: Response::Join(Err(GroupError::RebalanceInProgress)),
+            });
+        }
+    }
+
+    /// Parks a SyncGroup, answering a superseded one as [`MemberMetadata::park_join`] does.
+    fn park_sync(&mut self, token: RequestToken, out: &mut Vec<Reply>) {
+        if let Some(old) = self.awaiting_sync.replace(token) {
+            out.push(Reply {
+                token: old,
+                response: Response::Sync(Err(GroupError::RebalanceInProgress)),
+            });
+        }
+    }
+
+    /// Members parked in JoinGroup or SyncGroup are kept alive (Kafka's `shouldKeepAlive`); the
+    /// rebalance and pending-sync timeouts bound them instead.
+    fn session_clock_runs(&self) -> bool {
+        self.awaiting_join.is_none() && self.awaiting_sync.is_none()
+    }
+}
+
+/// One group (`GroupMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMetadata {
+    group_id: String,
+    state: GroupState,
+    generation_id: i32,
+    protocol_type: Option<String>,
+    protocol_name: Option<String>,
+    leader: Option<MemberId>,
+    members: BTreeMap<MemberId, MemberMetadata>,
+    /// `group.instance.id` → current member id.
+    static_members: BTreeMap<String, MemberId>,
+    /// KIP-394 members that were given an id but have not rejoined with it yet → expiry.
+    pending_members: BTreeMap<MemberId, i64>,
+    /// PreparingRebalance: when the join phase ends.
+    join_deadline_ms: Option<i64>,
+    rebalance_start_ms: i64,
+    /// The join phase is the initial delayed join of a group that was Empty.
+    initial_join_delay: bool,
+    /// A member joined during the current initial delay (so the delay is extended).
+    new_member_added: bool,
+    /// Members that have not sent SyncGroup since the join phase completed.
+    pending_sync: BTreeSet<MemberId>,
+    pending_sync_deadline_ms: Option<i64>,
+    offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+}
+
+impl GroupMetadata {
+    fn new(group_id: &str) -> Self {
+        GroupMetadata {
+            group_id: group_id.to_string(),
+            state: GroupState::Empty,
+            generation_id: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            members: BTreeMap::new(),
+            static_members: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
+            join_deadline_ms: None,
+            rebalance_start_ms: 0,
+            initial_join_delay: false,
+            new_member_added: false,
+            pending_sync: BTreeSet::new(),
+            pending_sync_deadline_ms: None,
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+    pub fn state(&self) -> GroupState {
+        self.state
+    }
+    pub fn generation_id(&self) -> i32 {
+        self.generation_id
+    }
+    pub fn protocol_type(&self) -> Option<&str> {
+        self.protocol_type.as_deref()
+    }
+    /// The selected assignor of the current generation.
+    pub fn protocol_name(&self) -> Option<&str> {
+        self.protocol_name.as_deref()
+    }
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+    pub fn members(&self) -> impl Iterator<Item = &MemberMetadata> {
+        self.members.values()
+    }
+    pub fn member(&self, member_id: &str) -> Option<&MemberMetadata> {
+        self.members.get(member_id)
+    }
+    /// The member id currently holding `group.instance.id`.
+    pub fn static_member(&self, instance_id: &str) -> Option<&str> {
+        self.static_members.get(instance_id).map(String::as_str)
+    }
+    pub fn committed_offsets(&self) -> &BTreeMap<TopicPartition, OffsetAndMetadata> {
+        &self.offsets
+    }
+
+    fn transition_to(&mut self, to: GroupState) {
+        assert!(
+            to.valid_previous_states().contains(&self.state),
+            "group {}: illegal transition {:?} -> {:?}",
+            self.group_id,
+            self.state,
+            to
+        );
+        self.state = to;
+    }
+
+    fn max_rebalance_timeout_ms(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| i64::from(m.rebalance_timeout_ms))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Protocols every member other than `except` supports.
+    fn common_protocols(&self, except: Option<&str>) -> Option<BTreeSet<&str>> {
+        let mut common: Option<BTreeSet<&str>> = None;
+        for m in self.members.values() {
+            if Some(m.member_id.as_str()) == except {
+                continue;
+            }
+            let names: BTreeSet<&str> = m.protocols.iter().map(|(n, _)| n.as_str()).collect();
+            common = Some(match common {
+                None => names,
+                Some(c) => c.intersection(&names).copied().collect(),
+            });
+        }
+        common
+    }
+
+    /// `GroupMetadata.supportsProtocols`: a member may join if its protocol type matches and it
+    /// shares an assignor with every other member.
+    fn supports_protocols(
+        &self,
+        member: Option<&str>,
+        protocol_type: &str,
+        protocols: &[(String, Subscription)],
+    ) -> bool {
+        if protocol_type.is_empty() || protocols.is_empty() {
+            return false;
+        }
+        match self.common_protocols(member) {
+            None => true,
+            Some(common) => {
+                self.protocol_type
+                    .as_deref()
+                    .is_none_or(|t| t == protocol_type)
+                    && protocols.iter().any(|(n, _)| common.contains(n.as_str()))
+            }
+        }
+    }
+
+    /// `GroupMetadata.selectProtocol`: among the assignors all members support, each member
+    /// votes for its most preferred; the most votes wins, ties to the smaller name.
+    fn select_protocol(&self) -> Option<String> {
+        let common = self.common_protocols(None)?;
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some((name, _)) = m
+                .protocols
+                .iter()
+                .find(|(n, _)| common.contains(n.as_str()))
+            {
+                *votes.entry(name.as_str()).or_default() += 1;
+            }
+        }
+        let best = votes.values().copied().max()?;
+        votes
+            .into_iter()
+            .find(|(_, v)| *v == best)
+            .map(|(n, _)| n.to_string())
+    }
+
+    fn join_response_for(&self, member_id: &str, skip_assignment: bool) -> JoinGroupResponse {
+        let protocol_name = self.protocol_name.clone().unwrap_or_default();
+        let leader = self.leader.clone().unwrap_or_default();
+        let members = if leader == member_id {
+            self.members
+                .values()
+                .map(|m| JoinGroupMember {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    metadata: m
+                        .subscription_for(&protocol_name)
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinGroupResponse {
+            generation_id: self.generation_id,
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            protocol_name,
+            leader,
+            member_id: member_id.to_string(),
+            members,
+            skip_assignment,
+        }
+    }
+
+    /// Checks that `member_id` (with `instance_id`) is a current member: FENCED_INSTANCE_ID if
+    /// the instance id now belongs to another member id, UNKNOWN_MEMBER_ID if absent.
+    fn validate_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), GroupError> {
+        if let Some(instance) = instance_id {
+            if let Some(current) = self.static_members.get(instance) {
+                if current != member_id {
+                    return Err(GroupError::FencedInstanceId);
+                }
+            }
+        }
+        match self.members.get(member_id) {
+            None => Err(GroupError::UnknownMemberId),
+            Some(m) if instance_id.is_some() && m.group_instance_id.as_deref() != instance_id => {
+                Err(GroupError::FencedInstanceId)
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn touch(&mut self, member_id: &str, now_ms: i64) {
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+        }
+    }
+
+    /// Enters PreparingRebalance (`prepareRebalance`). Parked SyncGroups are answered
+    /// REBALANCE_IN_PROGRESS, as Kafka's `resetAndPropagateAssignmentError` does.
+    fn prepare_rebalance(&mut self, now_ms: i64, config: &GroupConfig, out: &mut Vec<Reply>) {
+        if self.state == GroupState::CompletingRebalance {
+            for m in self.members.values_mut() {
+                if let Some(token) = m.awaiting_sync.take() {
+                    // Answered: its session clock restarts now.
+                    m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+                    out.push(Reply {
+                        token,
+                        response: Response::Sync(Err(GroupError::RebalanceInProgress)),
+                    });
+                }
+            }
+        }
+        self.pending_sync.clear();
+        self.pending_sync_deadline_ms = None;
+        let was_empty = self.state == GroupState::Empty;
+        self.transition_to(GroupState::PreparingRebalance);
+        self.rebalance_start_ms = now_ms;
+        let rebalance_timeout = self.max_rebalance_timeout_ms();
+        if was_empty {
+            self.initial_join_delay = true;
+            self.new_member_added = false;
+            let delay = config
+                .group_initial_rebalance_delay_ms
+                .min(rebalance_timeout);
+            self.join_deadline_ms = Some(now_ms + delay);
+        } else {
+            self.initial_join_delay = false;
+            self.join_deadline_ms = Some(now_ms + rebalance_timeout);
+        }
+    }
+
+    fn maybe_prepare_rebalance(&mut self, now_ms: i64, config: &GroupConfig, out: &mut Vec<Reply>) {
+        if matches!(
+            self.state,
+            GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty
+        ) {
+            self.prepare_rebalance(now_ms, config, out);
+        }
+    }
+
+    /// Every member has rejoined and no KIP-394 member is about to (`hasAllMembersJoined`).
+    fn all_members_joined(&self) -> bool {
+        self.members.values().all(|m| m.awaiting_join.is_some()) && self.pending_members.is_empty()
+    }
+
+    /// Ends the join phase if it can: early once every member has rejoined (not during the
+    /// initial delay, which always runs its course), or when its deadline has come. At the end
+    /// of an initial delay during which members kept arriving, the delay is extended, up to the
+    /// rebalance timeout (Kafka's `InitialDelayedJoin`).
+    fn try_complete_join(&mut self, now_ms: i64, config: &GroupConfig, out: &mut Vec<Reply>) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        if !self.initial_join_delay && self.all_members_joined() {
+            self.complete_join(now_ms, out);
+        } else if self.join_deadline_ms.is_some_and(|d| d <= now_ms) {
+            let limit = self.rebalance_start_ms + self.max_rebalance_timeout_ms();
+            if self.initial_join_delay && self.new_member_added && now_ms < limit {
+                self.new_member_added = false;
+                let delay = config.group_initial_rebalance_delay_ms;
+                self.join_deadline_ms = Some((now_ms + delay).min(limit));
+            } else {
+                self.complete_join(now_ms, out);
+            }
+        }
+    }
+
+    /// `onCompleteJoin`: drop members that did not rejoin, start the next generation, elect a
+    /// leader and answer every parked JoinGroup.
+    fn complete_join(&mut self, now_ms: i64, out: &mut Vec<Reply>) {
+        let laggards: Vec<MemberId> = self
+            .members
+            .values()
+            .filter(|m| m.awaiting_join.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in laggards {
+            self.remove_member(&id, out);
+        }
+        self.join_deadline_ms = None;
+        self.initial_join_delay = false;
+        self.new_member_added = false;
+        self.generation_id += 1;
+        if self.members.is_empty() {
+            self.protocol_name = None;
+            self.protocol_type = None;
+            self.leader = None;
+            self.transition_to(GroupState::Empty);
+            return;
+        }
+        self.protocol_name = self.select_protocol();
+        assert!(
+            self.protocol_name.is_some(),
+            "members share a protocol (checked on join)"
+        );
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.transition_to(GroupState::CompletingRebalance);
+        self.pending_sync = self.members.keys().cloned().collect();
+        self.pending_sync_deadline_ms = Some(now_ms + self.max_rebalance_timeout_ms());
+        let ids: Vec<MemberId> = self.members.keys().cloned().collect();
+        for id in ids {
+            let response = self.join_response_for(&id, false);
+            let m = self.members.get_mut(&id).expect("member");
+            let token = m
+                .awaiting_join
+                .take()
+                .expect("every remaining member rejoined");
+            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+            out.push(Reply {
+                token,
+                response: Response::Join(Ok(response)),
+            });
+        }
+    }
+
+    /// Removes a member, answering its parked requests with UNKNOWN_MEMBER_ID.
+    fn remove_member(&mut self, member_id: &str, out: &mut Vec<Reply>) {
+        let Some(m) = self.members.remove(member_id) else {
+            return;
+        };
+        if let Some(token) = m.awaiting_join {
+            out.push(Reply {
+                token,
+                response: Response::Join(Err(GroupError::UnknownMemberId)),
+            });
+        }
+        if let Some(token) = m.awaiting_sync {
+            out.push(Reply {
+                token,
+                response: Response::Sync(Err(GroupError::UnknownMemberId)),
+            });
+        }
+        if let Some(instance) = &m.group_instance_id {
+            if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
+                self.static_members.remove(instance);
+            }
+        }
+        self.pending_sync.remove(member_id);
+        if self.leader.as_deref() == Some(member_id) {
+            self.leader = None;
+        }
+    }
+
+    /// A member left or expired: rebalance (or finish the join phase if one is running).
+    fn remove_member_and_rebalance(
+        &mut self,
+        member_id: &str,
+        now_ms: i64,
+        config: &GroupConfig,
+        out: &mut Vec<Reply>,
+    ) {
+        self.remove_member(member_id, out);
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now_ms, config, out);
+                self.try_complete_join(now_ms, config, out);
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, config, out),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    /// The earliest deadline of this group, if any.
+    fn next_deadline(&self) -> Option<i64> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.session_clock_runs())
+            .map(|m| m.session_deadline_ms);
+        let join = match self.state {
+            GroupState::PreparingRebalance => self.join_deadline_ms,
+            _ => None,
+        };
+        sessions
+            .chain(self.pending_members.values().copied())
+            .chain(join)
+            .chain(self.pending_sync_deadline_ms)
+            .min()
+    }
+
+    fn on_tick(&mut self, now_ms: i64, config: &GroupConfig, out: &mut Vec<Reply>) {
+        // 1. Session expirations (`session.timeout.ms` without a heartbeat).
+        let expired: Vec<MemberId> = self
+            .members
+            .values()
+            .filter(|m| m.session_clock_runs() && m.session_deadline_ms <= now_ms)
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in expired {
+            self.remove_member_and_rebalance(&id, now_ms, config, out);
+        }
+        // KIP-394 members that never came back with their id.
+        let before = self.pending_members.len();
+        self.pending_members.retain(|_, expiry| *expiry > now_ms);
+        if self.pending_members.len() != before {
+            self.try_complete_join(now_ms, config, out);
+        }
+        // 2. The join phase: initial delay or `rebalance.timeout.ms`.
+        self.try_complete_join(now_ms, config, out);
+        // 3. Members that never sent SyncGroup within the rebalance timeout are removed.
+        if self.pending_sync_deadline_ms.is_some_and(|d| d <= now_ms) {
+            self.pending_sync_deadline_ms = None;
+            let laggards: Vec<MemberId> = self.pending_sync.iter().cloned().collect();
+            if !laggards.is_empty()
+                && matches!(
+                    self.state,
+                    GroupState::CompletingRebalance | GroupState::Stable
+                )
+            {
+                for id in &laggards {
+                    self.remove_member(id, out);
+                }
+                self.prepare_rebalance(now_ms, config, out);
+                self.try_complete_join(now_ms, config, out);
+            }
+        }
+    }
+}
+
+/// Manages every group this broker coordinates.
+#[derive(Clone, Debug, Default)]
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    groups: BTreeMap<String, GroupMetadata>,
+    next_member_seq: u64,
+    topic_partitions: BTreeMap<String, i32>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> Self {
+        GroupCoordinator {
+            config,
+            ..GroupCoordinator::default()
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&GroupMetadata> {
+        self.groups.get(group_id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &GroupMetadata> {
+        self.groups.values()
+    }
+
+    /// OffsetFetch for one partition: the last committed offset, if any.
+    pub fn committed_offset(&self, group_id: &str, tp: &TopicPartition) -> Option<i64> {
+        self.groups
+            .get(group_id)
+            .and_then(|g| g.offsets.get(tp))
+            .map(|o| o.offset)
+    }
+
+    /// The earliest time at which [`GroupCoordinator::on_tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .filter_map(GroupMetadata::next_deadline)
+            .min()
+    }
+
+    /// Fires every timer due at `now_ms`: session expirations, join-phase completion,
+    /// pending-sync expiry. Returns the replies this releases.
+    pub fn on_tick(&mut self, now_ms: i64) -> Vec<Reply> {
+        let mut out = Vec::new();
+        for group in self.groups.values_mut() {
+            group.on_tick(now_ms, &self.config, &mut out);
+        }
+        out
+    }
+
+    fn fresh_member_id(&mut self, prefix: &str) -> MemberId {
+        self.next_member_seq += 1;
+        format!("{prefix}-{}", self.next_member_seq)
+    }
+
+    /// JoinGroup (`handleJoinGroup`).
+    pub fn handle_join_group(
+        &mut self,
+        token: RequestToken,
+        req: JoinGroupRequest,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let mut out = Vec::new();
+        if let Err(e) = self.join(token, req, now_ms, &mut out) {
+            out.push(Reply {
+                token,
+                response: Response::Join(Err(e)),
+            });
+        }
+        out
+    }
+
+    fn join(
+        &mut self,
+        token: RequestToken,
+        mut req: JoinGroupRequest,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), GroupError> {
+        let config = self.config.clone();
+        if req.session_timeout_ms < config.group_min_session_timeout_ms
+            || req.session_timeout_ms > config.group_max_session_timeout_ms
+        {
+            return Err(GroupError::InvalidSessionTimeout);
+        }
+        if req.rebalance_timeout_ms <= 0 {
+            // JoinGroup v0 had no rebalance timeout; Kafka then uses the session timeout.
+            req.rebalance_timeout_ms = req.session_timeout_ms;
+        }
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        if !self.groups.contains_key(&req.group_id) {
+            if !req.member_id.is_empty() {
+                return Err(GroupError::UnknownMemberId);
+            }
+            self.groups
+                .insert(req.group_id.clone(), GroupMetadata::new(&req.group_id));
+        }
+        let group = &self.groups[&req.group_id];
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        let me = (!req.member_id.is_empty()).then_some(req.member_id.as_str());
+        if !group.supports_protocols(me, &req.protocol_type, &req.protocols) {
+            return Err(GroupError::InconsistentGroupProtocol);
+        }
+
+        if req.member_id.is_empty() {
+            let known_static = req
+                .group_instance_id
+                .as_ref()
+                .and_then(|i| group.static_members.get(i))
+                .cloned();
+            match known_static {
+                Some(old_id) => self.rejoin_static(token, req, old_id, now_ms, out),
+                None if req.require_known_member_id && req.group_instance_id.is_none() => {
+                    let member_id = self.fresh_member_id(&req.client_id);
+                    let expiry = now_ms + i64::from(req.session_timeout_ms);
+                    let group = self.groups.get_mut(&req.group_id).expect("group exists");
+                    group.pending_members.insert(member_id.clone(), expiry);
+                    out.push(Reply {
+                        token,
+                        response: Response::MemberIdRequired { member_id },
+                    });
+                    Ok(())
+                }
+                None => {
+                    let prefix = req
+                        .group_instance_id
+                        .clone()
+                        .unwrap_or(req.client_id.clone());
+                    let member_id = self.fresh_member_id(&prefix);
+                    self.add_new_member(token, req, member_id, now_ms, out)
+                }
+            }
+        } else if group.pending_members.contains_key(&req.member_id)
+            && req.group_instance_id.is_none()
+        {
+            self.groups
+                .get_mut(&req.group_id)
+                .expect("group exists")
+                .pending_members
+                .remove(&req.member_id);
+            let member_id = req.member_id.clone();
+            self.add_new_member(token, req, member_id, now_ms, out)
+        } else {
+            self.rejoin_known(token, req, now_ms, out)
+        }
+    }
+
+    fn add_new_member(
+        &mut self,
+        token: RequestToken,
+        req: JoinGroupRequest,
+        member_id: MemberId,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), GroupError> {
+        let config = self.config.clone();
+        if self.groups[&req.group_id].members.len() >= config.group_max_size {
+            return Err(GroupError::GroupMaxSizeReached);
+        }
+        let group = self.groups.get_mut(&req.group_id).expect("group exists");
+        if group.protocol_type.is_none() {
+            group.protocol_type = Some(req.protocol_type.clone());
+        }
+        if let Some(instance) = &req.group_instance_id {
+            group
+                .static_members
+                .insert(instance.clone(), member_id.clone());
+        }
+        group.members.insert(
+            member_id.clone(),
+            MemberMetadata {
+                member_id: member_id.clone(),
+                group_instance_id: req.group_instance_id,
+                client_id: req.client_id,
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                protocol_type: req.protocol_type,
+                protocols: req.protocols,
+                awaiting_join: Some(token),
+                awaiting_sync: None,
+                session_deadline_ms: now_ms + i64::from(req.session_timeout_ms),
+                assignment: Vec::new(),
+                assignment_generation: -1,
+            },
+        );
+        if group.state == GroupState::PreparingRebalance && group.initial_join_delay {
+            group.new_member_added = true;
+        }
+        group.maybe_prepare_rebalance(now_ms, &config, out);
+        group.try_complete_join(now_ms, &config, out);
+        Ok(())
+    }
+
+    /// A static member rejoining with an unknown member id (a restart): it replaces its old
+    /// member id, which is fenced from now on (KIP-345 `updateStaticMemberAndRebalance`).
+    fn rejoin_static(
+        &mut self,
+        token: RequestToken,
+        req: JoinGroupRequest,
+        old_id: MemberId,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), GroupError> {
+        let config = self.config.clone();
+        let instance = req.group_instance_id.clone().expect("static member");
+        let new_id = self.fresh_member_id(&instance);
+        let group = self.groups.get_mut(&req.group_id).expect("group exists");
+        let mut member = group
+            .members
+            .remove(&old_id)
+            .expect("static map points at a member");
+        for (token, response) in [
+            (
+                member.awaiting_join.take(),
+                Response::Join(Err(GroupError::FencedInstanceId)),
+            ),
+            (
+                member.awaiting_sync.take(),
+                Response::Sync(Err(GroupError::FencedInstanceId)),
+            ),
+        ] {
+            if let Some(token) = token {
+                out.push(Reply { token, response });
+            }
+        }
+        let subscription_changed = member.protocols != req.protocols;
+        member.member_id = new_id.clone();
+        member.client_id = req.client_id;
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.protocols = req.protocols;
+        member.session_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
+        group.members.insert(new_id.clone(), member);
+        group.static_members.insert(instance, new_id.clone());
+        if group.pending_sync.remove(&old_id) {
+            group.pending_sync.insert(new_id.clone());
+        }
+        if group.leader.as_deref() == Some(old_id.as_str()) {
+            group.leader = Some(new_id.clone());
+        }
+
+        match group.state {
+            GroupState::Stable
+                if !subscription_changed
+                    && group.select_protocol().as_deref() == group.protocol_name() =>
+            {
+                let is_leader = group.leader.as_deref() == Some(new_id.as_str());
+                out.push(Reply {
+                    token,
+                    response: Response::Join(Ok(group.join_response_for(&new_id, is_leader))),
+                });
+            }
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                group
+                    .members
+                    .get_mut(&new_id)
+                    .expect("member")
+                    .awaiting_join = Some(token);
+                group.prepare_rebalance(now_ms, &config, out);
+                group.try_complete_join(now_ms, &config, out);
+            }
+            GroupState::PreparingRebalance => {
+                group
+                    .members
+                    .get_mut(&new_id)
+                    .expect("member")
+                    .awaiting_join = Some(token);
+                group.try_complete_join(now_ms, &config, out);
+            }
+            GroupState::Empty | GroupState::Dead => {
+                unreachable!("a group with a static member is neither Empty nor Dead")
+            }
+        }
+        Ok(())
+    }
+
+    /// A known member rejoining (`doCurrentMemberJoinGroup`).
+    fn rejoin_known(
+        &mut self,
+        token: RequestToken,
+        req: JoinGroupRequest,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), GroupError> {
+        let config = self.config.clone();
+        let group = self.groups.get_mut(&req.group_id).expect("group exists");
+        group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+        let id = req.member_id.clone();
+        let is_leader = group.leader.as_deref() == Some(id.as_str());
+        let member = group.members.get_mut(&id).expect("validated");
+        let unchanged = member.protocols == req.protocols;
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.session_deadline_ms = now_ms + i64::from(req.session_timeout_ms);
+        match group.state {
+            GroupState::PreparingRebalance => {
+                member.protocols = req.protocols;
+                member.park_join(token, out);
+                group.try_complete_join(now_ms, &config, out);
+            }
+            // The member lost its JoinGroup response: send it again.
+            GroupState::CompletingRebalance if unchanged => {
+                out.push(Reply {
+                    token,
+                    response: Response::Join(Ok(group.join_response_for(&id, false))),
+                });
+            }
+            // A follower with an unchanged subscription gets the current generation back.
+            GroupState::Stable if unchanged && !is_leader => {
+                out.push(Reply {
+                    token,
+                    response: Response::Join(Ok(group.join_response_for(&id, false))),
+                });
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                member.protocols = req.protocols;
+                member.park_join(token, out);
+                group.prepare_rebalance(now_ms, &config, out);
+                group.try_complete_join(now_ms, &config, out);
+            }
+            GroupState::Empty | GroupState::Dead => return Err(GroupError::UnknownMemberId),
+        }
+        Ok(())
+    }
+
+    /// SyncGroup (`handleSyncGroup`).
+    pub fn handle_sync_group(
+        &mut self,
+        token: RequestToken,
+        req: SyncGroupRequest,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let mut out = Vec::new();
+        if let Err(e) = self.sync(token, req, now_ms, &mut out) {
+            out.push(Reply {
+                token,
+                response: Response::Sync(Err(e)),
+            });
+        }
+        out
+    }
+
+    fn sync(
+        &mut self,
+        token: RequestToken,
+        req: SyncGroupRequest,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) -> Result<(), GroupError> {
+        let group = self
+            .groups
+            .get_mut(&req.group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+        if req.generation_id != group.generation_id {
+            return Err(GroupError::IllegalGeneration);
+        }
+        group.touch(&req.member_id, now_ms);
+        group.pending_sync.remove(&req.member_id);
+        if group.pending_sync.is_empty() {
+            group.pending_sync_deadline_ms = None;
+        }
+        match group.state {
+            GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
+            GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::Stable => {
+                let m = &group.members[&req.member_id];
+                out.push(Reply {
+                    token,
+                    response: Response::Sync(Ok(m.assignment.clone())),
+                });
+                Ok(())
+            }
+            GroupState::CompletingRebalance => {
+                group
+                    .members
+                    .get_mut(&req.member_id)
+                    .expect("validated")
+                    .park_sync(token, out);
+                if group.leader.as_deref() == Some(req.member_id.as_str()) {
+                    let generation = group.generation_id;
+                    let mut assignments = req.assignments;
+                    for m in group.members.values_mut() {
+                        m.assignment = assignments.remove(&m.member_id).unwrap_or_default();
+                        m.assignment_generation = generation;
+                        if let Some(token) = m.awaiting_sync.take() {
+                            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+                            out.push(Reply {
+                                token,
+                                response: Response::Sync(Ok(m.assignment.clone())),
+                            });
+                        }
+                    }
+                    group.transition_to(GroupState::Stable);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Heartbeat (`handleHeartbeat`).
+    pub fn handle_heartbeat(
+        &mut self,
+        token: RequestToken,
+        req: HeartbeatRequest,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let result = (|| {
+            let group = self
+                .groups
+                .get_mut(&req.group_id)
+                .ok_or(GroupError::UnknownMemberId)?;
+            if group.state == GroupState::Dead {
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+            if req.generation_id != group.generation_id {
+                return Err(GroupError::IllegalGeneration);
+            }
+            group.touch(&req.member_id, now_ms);
+            match group.state {
+                GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+                GroupState::CompletingRebalance | GroupState::Stable => Ok(()),
+                GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
+            }
+        })();
+        vec![Reply {
+            token,
+            response: Response::Heartbeat(result),
+        }]
+    }
+
+    /// LeaveGroup (`handleLeaveGroup`), for one member.
+    pub fn handle_leave_group(
+        &mut self,
+        token: RequestToken,
+        req: LeaveGroupRequest,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let mut out = Vec::new();
+        let config = self.config.clone();
+        let result = (|| {
+            let group = self
+                .groups
+                .get_mut(&req.group_id)
+                .ok_or(GroupError::UnknownMemberId)?;
+            if group.state == GroupState::Dead {
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            let member_id = match (&req.group_instance_id, req.member_id.is_empty()) {
+                // KIP-345: a static member may be removed by instance id alone.
+                (Some(instance), true) => group
+                    .static_members
+                    .get(instance)
+                    .cloned()
+                    .ok_or(GroupError::UnknownMemberId)?,
+                _ if group.pending_members.remove(&req.member_id).is_some() => {
+                    group.try_complete_join(now_ms, &config, &mut out);
+                    return Ok(());
+                }
+                _ => {
+                    group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+                    req.member_id.clone()
+                }
+            };
+            group.remove_member_and_rebalance(&member_id, now_ms, &config, &mut out);
+            Ok(())
+        })();
+        out.insert(
+            0,
+            Reply {
+                token,
+                response: Response::Leave(result),
+            },
+        );
+        out
+    }
+
+    /// OffsetCommit validation and storage (`handleCommitOffsets`).
+    pub fn handle_offset_commit(
+        &mut self,
+        token: RequestToken,
+        req: OffsetCommitRequest,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let result = self.commit(req, now_ms);
+        vec![Reply {
+            token,
+            response: Response::OffsetCommit(result),
+        }]
+    }
+
+    fn commit(&mut self, req: OffsetCommitRequest, now_ms: i64) -> Result<(), GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        if !self.groups.contains_key(&req.group_id) {
+            if req.generation_id >= 0 {
+                // A member of a group this coordinator does not know: from an old generation
+                // (or a lost coordinator); either way the commit is rejected.
+                return Err(GroupError::IllegalGeneration);
+            }
+            self.groups
+                .insert(req.group_id.clone(), GroupMetadata::new(&req.group_id));
+        }
+        let group = self.groups.get_mut(&req.group_id).expect("present");
+        let store = |group: &mut GroupMetadata| {
+            for (tp, offset) in &req.offsets {
+                group.offsets.insert(
+                    tp.clone(),
+                    OffsetAndMetadata {
+                        offset: *offset,
+                        commit_timestamp_ms: now_ms,
+                    },
+                );
+            }
+        };
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if req.generation_id < 0 && group.state == GroupState::Empty {
+            // Simple commit: the group does not use Kafka's group management.
+            store(group);
+            return Ok(());
+        }
+        group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+        if req.generation_id != group.generation_id {
+            return Err(GroupError::IllegalGeneration);
+        }
+        match group.state {
+            GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
+            GroupState::Stable | GroupState::PreparingRebalance => {
+                group.touch(&req.member_id, now_ms);
+                store(group);
+                Ok(())
+            }
+            GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
+        }
+    }
+
+    /// Topic metadata changed (topics created or deleted, partitions added). Groups with a member
+    /// subscribed to a changed topic rebalance, as a Java leader would on its metadata refresh.
+    pub fn on_topic_metadata(
+        &mut self,
+        partitions_per_topic: &BTreeMap<String, i32>,
+        now_ms: i64,
+    ) -> Vec<Reply> {
+        let changed: BTreeSet<&String> = partitions_per_topic
+            .iter()
+            .filter(|(t, n)| self.topic_partitions.get(*t) != Some(*n))
+            .map(|(t, _)| t)
+            .chain(
+                self.topic_partitions
+                    .keys()
+                    .filter(|t| !partitions_per_topic.contains_key(*t)),
+            )
+            .collect();
+        let mut out = Vec::new();
+        for group in self.groups.values_mut() {
+            if !matches!(
+                group.state,
+                GroupState::Stable | GroupState::CompletingRebalance
+            ) {
+                continue;
+            }
+            let protocol = group.protocol_name.clone().unwrap_or_default();
+            let affected = group.members.values().any(|m| {
+                m.subscription_for(&protocol)
+                    .is_some_and(|s| s.topics.iter().any(|t| changed.contains(t)))
+            });
+            if affected {
+                group.prepare_rebalance(now_ms, &self.config, &mut out);
+                group.try_complete_join(now_ms, &self.config, &mut out);
+            }
+        }
+        self.topic_partitions = partitions_per_topic.clone();
+        out
+    }
+
+    /// The broker stopped leading the group's `__consumer_offsets` partition: the group goes
+    /// Dead, parked requests are answered NOT_COORDINATOR and members must find the new
+    /// coordinator (`onGroupUnloaded`).
+    pub fn unload_group(&mut self, group_id: &str) -> Vec<Reply> {
+        let mut out = Vec::new();
+        if let Some(mut group) = self.groups.remove(group_id) {
+            group.transition_to(GroupState::Dead);
+            for m in group.members.values_mut() {
+                if let Some(token) = m.awaiting_join.take() {
+                    out.push(Reply {
+                        token,
+                        response: Response::Join(Err(GroupError::NotCoordinator)),
+                    });
+                }
+                if let Some(token) = m.awaiting_sync.take() {
+                    out.push(Reply {
+                        token,
+                        response: Response::Sync(Err(GroupError::NotCoordinator)),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

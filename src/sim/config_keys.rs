@@ -1,0 +1,453 @@
+//! The Kafka config keys a scenario may set, with the JSON type each takes. Keys are Kafka's
+//! own names so a scenario reads like a `server.properties` / client `Properties`; anything
+//! else is a typo caught at load time rather than a setting silently ignored at run time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::error::{join_key, one_of, type_name, unknown, ScenarioError};
+use crate::storage::{LogConfig, LOG_CONFIG_KEYS};
+
+/// A config value as Kafka would read it from a properties file, already type-checked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConfigValue {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+impl ConfigValue {
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            ConfigValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            ConfigValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            ConfigValue::Bool(b) => Value::from(*b),
+            ConfigValue::Int(i) => Value::from(*i),
+            ConfigValue::Str(s) => Value::from(s.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for ConfigValue {
+    /// The properties-file spelling (`true`, `1048576`, `lz4`), which is what Kafka-side
+    /// parsers such as [`LogConfig::set`] take.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Bool(b) => write!(f, "{b}"),
+            ConfigValue::Int(i) => write!(f, "{i}"),
+            ConfigValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Config keys to values, ordered by key (deterministic iteration and output).
+pub type Config = BTreeMap<String, ConfigValue>;
+
+/// The type a key takes and the range Kafka's validator allows.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyType {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Enum(&'static [&'static str]),
+    Str,
+    /// Checked by [`LogConfig::set`], the same parser the broker will use.
+    Log,
+}
+
+const NON_NEG: KeyType = KeyType::Int {
+    min: 0,
+    max: i64::MAX,
+};
+const I32_NON_NEG: KeyType = KeyType::Int {
+    min: 0,
+    max: i32::MAX as i64,
+};
+const I32_POSITIVE: KeyType = KeyType::Int {
+    min: 1,
+    max: i32::MAX as i64,
+};
+
+/// Broker-level keys other than the log ones (`LOG_CONFIG_KEYS` join them in `Scope::lookup`).
+/// `sim.*` keys are simulator switches, e.g. re-enabling a historical Kafka bug.
+pub const BROKER_KEYS: &[(&str, KeyType)] = &[
+    ("min.insync.replicas", I32_POSITIVE),
+    ("unclean.leader.election.enable", KeyType::Bool),
+    ("replica.lag.time.max.ms", NON_NEG),
+    ("replica.fetch.wait.max.ms", I32_NON_NEG),
+    ("replica.fetch.min.bytes", I32_POSITIVE),
+    ("replica.fetch.max.bytes", I32_NON_NEG),
+    ("replica.socket.timeout.ms", I32_NON_NEG),
+    ("default.replication.factor", I32_POSITIVE),
+    ("num.partitions", I32_POSITIVE),
+    ("auto.create.topics.enable", KeyType::Bool),
+    ("offsets.topic.num.partitions", I32_POSITIVE),
+    ("offsets.topic.replication.factor", I32_POSITIVE),
+    ("offsets.commit.timeout.ms", I32_POSITIVE),
+    ("offsets.retention.minutes", I32_POSITIVE),
+    ("broker.session.timeout.ms", I32_POSITIVE),
+    ("broker.heartbeat.interval.ms", I32_POSITIVE),
+    ("controlled.shutdown.enable", KeyType::Bool),
+    ("group.initial.rebalance.delay.ms", I32_NON_NEG),
+    ("group.min.session.timeout.ms", I32_NON_NEG),
+    ("group.max.session.timeout.ms", I32_NON_NEG),
+    ("request.timeout.ms", I32_NON_NEG),
+    ("sim.bug.hw-truncation", KeyType::Bool),
+];
+
+/// Topic-level keys besides the topic-level log keys.
+pub const TOPIC_KEYS: &[(&str, KeyType)] = &[
+    ("min.insync.replicas", I32_POSITIVE),
+    ("unclean.leader.election.enable", KeyType::Bool),
+];
+
+const COMPRESSION: KeyType = KeyType::Enum(&["none", "gzip", "snappy", "lz4", "zstd"]);
+
+pub const PRODUCER_KEYS: &[(&str, KeyType)] = &[
+    ("enable.idempotence", KeyType::Bool),
+    ("retries", I32_NON_NEG),
+    ("retry.backoff.ms", NON_NEG),
+    ("retry.backoff.max.ms", NON_NEG),
+    ("linger.ms", NON_NEG),
+    ("batch.size", I32_NON_NEG),
+    ("buffer.memory", NON_NEG),
+    ("delivery.timeout.ms", I32_NON_NEG),
+    ("request.timeout.ms", I32_NON_NEG),
+    ("max.block.ms", NON_NEG),
+    ("max.request.size", I32_POSITIVE),
+    ("max.in.flight.requests.per.connection", I32_POSITIVE),
+    ("compression.type", COMPRESSION),
+    ("metadata.max.age.ms", NON_NEG),
+    (
+        "partitioner.class",
+        KeyType::Enum(&["default", "round-robin", "uniform-sticky"]),
+    ),
+    ("partitioner.ignore.keys", KeyType::Bool),
+];
+
+pub const CONSUMER_KEYS: &[(&str, KeyType)] = &[
+    ("enable.auto.commit", KeyType::Bool),
+    ("auto.commit.interval.ms", I32_NON_NEG),
+    (
+        "auto.offset.reset",
+        KeyType::Enum(&["earliest", "latest", "none"]),
+    ),
+    ("session.timeout.ms", I32_POSITIVE),
+    ("heartbeat.interval.ms", I32_POSITIVE),
+    ("max.poll.interval.ms", I32_POSITIVE),
+    ("max.poll.records", I32_POSITIVE),
+    (
+        "partition.assignment.strategy",
+        KeyType::Enum(&["range", "roundrobin", "sticky", "cooperative-sticky"]),
+    ),
+    ("group.instance.id", KeyType::Str),
+    ("fetch.min.bytes", I32_NON_NEG),
+    ("fetch.max.bytes", I32_NON_NEG),
+    ("fetch.max.wait.ms", I32_NON_NEG),
+    ("max.partition.fetch.bytes", I32_NON_NEG),
+    (
+        "isolation.level",
+        KeyType::Enum(&["read_uncommitted", "read_committed"]),
+    ),
+    ("request.timeout.ms", I32_NON_NEG),
+    ("retry.backoff.ms", NON_NEG),
+    ("check.crcs", KeyType::Bool),
+    ("metadata.max.age.ms", NON_NEG),
+];
+
+/// Which config object is being read; decides the key set and the wording of errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Broker,
+    Topic,
+    Producer,
+    Consumer,
+}
+
+impl Scope {
+    fn noun(self) -> &'static str {
+        match self {
+            Scope::Broker => "broker config key",
+            Scope::Topic => "topic config key",
+            Scope::Producer => "producer config key",
+            Scope::Consumer => "consumer config key",
+        }
+    }
+
+    /// Log keys valid here: all of them for a broker, the topic-level spellings for a topic
+    /// (Kafka rejects `log.retention.ms` in a topic's config), none for clients.
+    fn log_keys(self) -> impl Iterator<Item = &'static str> {
+        LOG_CONFIG_KEYS.iter().copied().filter(move |k| match self {
+            Scope::Broker => true,
+            Scope::Topic => !k.starts_with("log.") && *k != "message.max.bytes",
+            Scope::Producer | Scope::Consumer => false,
+        })
+    }
+
+    fn table(self) -> &'static [(&'static str, KeyType)] {
+        match self {
+            Scope::Broker => BROKER_KEYS,
+            Scope::Topic => TOPIC_KEYS,
+            Scope::Producer => PRODUCER_KEYS,
+            Scope::Consumer => CONSUMER_KEYS,
+        }
+    }
+
+    /// Every key valid in this scope, in a fixed order (for suggestions and docs).
+    pub fn keys(self) -> Vec<&'static str> {
+        self.table()
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(self.log_keys())
+            .collect()
+    }
+
+    fn lookup(self, key: &str) -> Option<KeyType> {
+        if let Some((_, t)) = self.table().iter().find(|(k, _)| *k == key) {
+            return Some(*t);
+        }
+        self.log_keys().any(|k| k == key).then_some(KeyType::Log)
+    }
+
+    /// Keys that belong on the workload entry itself, not in its `config`, with the field to
+    /// use instead: a second place to say the same thing would let the two disagree.
+    fn moved_key(self, key: &str) -> Option<&'static str> {
+        match (self, key) {
+            (Scope::Producer | Scope::Consumer, "client.id") => Some("producer/consumer"),
+            (Scope::Consumer, "group.id") => Some("group"),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a `config` object: every key known in `scope`, every value of the key's type.
+pub(crate) fn parse_config(
+    path: &str,
+    value: &Value,
+    scope: Scope,
+) -> Result<Config, ScenarioError> {
+    let Value::Object(map) = value else {
+        return Err(ScenarioError::new(
+            path,
+            format!("config must be an object, found {}", type_name(value)),
+        )
+        .expected("an object of Kafka config keys to values"));
+    };
+    let mut out = Config::new();
+    for (key, v) in map {
+        let p = join_key(path, key);
+        if let Some(field) = scope.moved_key(key) {
+            return Err(ScenarioError::new(
+                &p,
+                format!("{key:?} is set by the entry's `{field}` field, not in config"),
+            ));
+        }
+        let Some(ty) = scope.lookup(key) else {
+            let keys = scope.keys();
+            return Err(ScenarioError::new(
+                &p,
+                unknown(scope.noun(), key, keys.iter().copied()),
+            ));
+        };
+        out.insert(key.clone(), parse_value(&p, key, v, ty)?);
+    }
+    Ok(out)
+}
+
+fn parse_value(
+    path: &str,
+    key: &str,
+    v: &Value,
+    ty: KeyType,
+) -> Result<ConfigValue, ScenarioError> {
+    let wrong = |expected: String| {
+        ScenarioError::new(
+            path,
+            format!("{key} must be {expected}, found {}", type_name(v)),
+        )
+    };
+    match ty {
+        KeyType::Bool => v
+            .as_bool()
+            .map(ConfigValue::Bool)
+            .ok_or_else(|| wrong("a boolean".into())),
+        KeyType::Int { min, max } => {
+            let i = v.as_i64().ok_or_else(|| {
+                let unit = if key.ends_with(".ms") {
+                    " (milliseconds)"
+                } else {
+                    ""
+                };
+                wrong(format!("an integer{unit}"))
+            })?;
+            if i < min || i > max {
+                let range = if max == i64::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("in [{min}, {max}]")
+                };
+                return Err(
+                    ScenarioError::new(path, format!("{key} is {i}, out of range")).expected(range),
+                );
+            }
+            Ok(ConfigValue::Int(i))
+        }
+        KeyType::Enum(options) => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| wrong(format!("a string, {}", one_of(options))))?;
+            if !options.contains(&s) {
+                return Err(ScenarioError::new(
+                    path,
+                    unknown(&format!("{key} value"), s, options.iter().copied()),
+                )
+                .expected(one_of(options)));
+            }
+            Ok(ConfigValue::Str(s.to_string()))
+        }
+        KeyType::Str => match v.as_str() {
+            Some(s) if !s.is_empty() => Ok(ConfigValue::Str(s.to_string())),
+            _ => Err(wrong("a non-empty string".into())),
+        },
+        KeyType::Log => {
+            let value = match v {
+                Value::Number(_) if v.is_i64() => ConfigValue::Int(v.as_i64().unwrap_or(0)),
+                Value::String(s) => ConfigValue::Str(s.clone()),
+                _ => {
+                    let expected = if key.ends_with("timestamp.type") {
+                        "a string"
+                    } else {
+                        "an integer"
+                    };
+                    return Err(wrong(expected.into()));
+                }
+            };
+            // Numbers-as-strings ("1024") are what a properties file holds, but a scenario
+            // should say what it means; only the timestamp type is a string.
+            let is_string_key = key.ends_with("timestamp.type");
+            if matches!(value, ConfigValue::Str(_)) != is_string_key {
+                let expected = if is_string_key {
+                    "a string"
+                } else {
+                    "an integer"
+                };
+                return Err(wrong(expected.into()));
+            }
+            LogConfig::default()
+                .set(key, &value.to_string())
+                .map_err(|e| match e {
+                    crate::storage::LogError::InvalidConfig { detail, .. } => {
+                        ScenarioError::new(path, format!("{key}: {detail}"))
+                    }
+                    other => ScenarioError::new(path, other.to_string()),
+                })?;
+            Ok(value)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(scope: Scope, config: Value) -> String {
+        parse_config("c", &config, scope).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn known_keys_are_typed() {
+        let c = parse_config(
+            "c",
+            &json!({"min.insync.replicas": 2, "unclean.leader.election.enable": true,
+                    "log.segment.bytes": 1024, "log.message.timestamp.type": "LogAppendTime"}),
+            Scope::Broker,
+        )
+        .unwrap();
+        assert_eq!(c["min.insync.replicas"], ConfigValue::Int(2));
+        assert_eq!(c["unclean.leader.election.enable"], ConfigValue::Bool(true));
+        assert_eq!(c["log.segment.bytes"].to_string(), "1024");
+    }
+
+    #[test]
+    fn every_log_key_is_a_broker_key() {
+        for k in LOG_CONFIG_KEYS {
+            assert!(Scope::Broker.lookup(k).is_some(), "{k}");
+        }
+        assert!(Scope::Topic.lookup("retention.ms").is_some());
+        assert!(Scope::Topic.lookup("log.retention.ms").is_none());
+    }
+
+    #[test]
+    fn type_and_range_errors_name_the_key() {
+        assert_eq!(
+            err(Scope::Broker, json!({"min.insync.replicas": "2"})),
+            ": c[\"min.insync.replicas\"]: min.insync.replicas must be an integer, found a string"
+        );
+        assert_eq!(
+            err(Scope::Broker, json!({"min.insync.replicas": 0})),
+            ": c[\"min.insync.replicas\"]: min.insync.replicas is 0, out of range \
+             (expected in [1, 2147483647])"
+        );
+        assert_eq!(
+            err(Scope::Producer, json!({"linger.ms": "5ms"})),
+            ": c[\"linger.ms\"]: linger.ms must be an integer (milliseconds), found a string"
+        );
+        assert_eq!(
+            err(Scope::Broker, json!({"log.segment.bytes": 3})),
+            ": c[\"log.segment.bytes\"]: log.segment.bytes: 3 is outside [14, 2147483647]"
+        );
+        assert_eq!(
+            err(Scope::Producer, json!({"compression.type": "lz5"})),
+            ": c[\"compression.type\"]: unknown compression.type value \"lz5\"; did you mean \
+             \"lz4\"? (expected one of: none, gzip, snappy, lz4, zstd)"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest() {
+        assert_eq!(
+            err(Scope::Broker, json!({"min.insync.replica": 2})),
+            ": c[\"min.insync.replica\"]: unknown broker config key \"min.insync.replica\"; \
+             did you mean \"min.insync.replicas\"?"
+        );
+        assert_eq!(
+            err(Scope::Consumer, json!({"enable.autocommit": false})),
+            ": c[\"enable.autocommit\"]: unknown consumer config key \"enable.autocommit\"; \
+             did you mean \"enable.auto.commit\"?"
+        );
+        assert_eq!(
+            err(Scope::Topic, json!({"log.retention.ms": 5})),
+            ": c[\"log.retention.ms\"]: unknown topic config key \"log.retention.ms\""
+        );
+    }
+
+    #[test]
+    fn entry_fields_are_not_configs() {
+        assert_eq!(
+            err(Scope::Producer, json!({"client.id": "p"})),
+            ": c[\"client.id\"]: \"client.id\" is set by the entry's `producer/consumer` field, \
+             not in config"
+        );
+        assert_eq!(
+            err(Scope::Consumer, json!({"group.id": "g"})),
+            ": c[\"group.id\"]: \"group.id\" is set by the entry's `group` field, not in config"
+        );
+    }
+}
