@@ -8,7 +8,8 @@
 //! - [`controller`]: cluster metadata as a fold over metadata records, liveness, elections.
 //! - [`client`]: producer and consumer logic (partitioner).
 //! - [`group`]: consumer-group assignors and the classic `GroupCoordinator` state machine.
-//! - [`sim`]: scenario files (model, loader, validator, seeded fault schedule).
+//! - [`sim`]: scenario files (model, loader, validator, seeded fault schedule) and the
+//!   simulated cluster (`sim::cluster`: nodes on madsim, faults, history).
 //! - [`trace`]: the event trace of a run (JSONL), which `replay` compares and checkers read.
 //! - [`check`]: the checkers — pure functions from a run's history to broken guarantees.
 //! - [`tools`]: `dump-log` (Kafka's DumpLogSegments).

@@ -17,8 +17,12 @@
 
 pub mod epoch_cache;
 pub mod error;
+pub mod node;
 pub mod partition;
 pub mod producer_state;
+pub mod replica_manager;
+pub mod request;
+pub mod rpc;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::ErrorCode;

@@ -2,6 +2,9 @@
 //!
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
 
+pub mod consumer;
+pub mod history;
 pub mod partitioner;
+pub mod producer;
 
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};

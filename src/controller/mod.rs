@@ -6,6 +6,7 @@
 
 pub mod assignment;
 pub mod metadata;
+pub mod node;
 pub mod state;
 
 pub use assignment::assign_replicas_rack_unaware;

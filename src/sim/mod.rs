@@ -50,6 +50,7 @@
 //!   `StdRng` (rand 0.8, ChaCha12) seeded from SplitMix64(`s` ^ SplitMix64(salt + `i`)), so
 //!   editing one fault's jitter never moves another fault.
 
+pub mod cluster;
 pub mod config_keys;
 pub mod duration;
 pub mod error;

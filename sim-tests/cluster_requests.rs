@@ -1,0 +1,353 @@
+//! Request-level behaviour of the nodes, driven by a probe client on a small cluster:
+//! requests to a non-leader get `NOT_LEADER_OR_FOLLOWER`, bad input gets an error
+//! response (never a panic or silence), and the happy answers carry Kafka's semantics.
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kafka_sim::broker::node::{run_broker, BrokerNodeConfig};
+use kafka_sim::broker::replica_manager::BrokerConfig;
+use kafka_sim::broker::request::*;
+use kafka_sim::broker::rpc::{Rpc, REQUEST_TAG};
+use kafka_sim::broker::{ErrorCode, TopicPartition};
+use kafka_sim::client::history::{Clock, Recorder};
+use kafka_sim::controller::node::{run_controller, shared, ControllerNodeConfig};
+use kafka_sim::controller::{Controller, ControllerConfig};
+use kafka_sim::protocol::{BatchBuilder, Compression, MAGIC_V2};
+use kafka_sim::storage::{Disk, SimDisk};
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::{sleep, Duration};
+
+fn addr(a: u8, b: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, a, b)), 9092)
+}
+
+const T: Duration = Duration::from_millis(500);
+
+fn batch(values: &[&str]) -> Vec<u8> {
+    let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+    for v in values {
+        b.append(0, None, Some(v.as_bytes()), &[]);
+    }
+    b.build()
+}
+
+fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
+    Request::Produce(ProduceRequest {
+        acks,
+        timeout_ms: 1_000,
+        topic_partition: tp.clone(),
+        records,
+    })
+}
+
+async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
+    let rpc = Rpc::bind(addr(3, 1)).await.unwrap();
+    let create = Request::CreateTopics {
+        name: "t".into(),
+        num_partitions: 1,
+        replication_factor: 3,
+    };
+    loop {
+        if let Ok(Response::CreateTopics {
+            error: ErrorCode::None,
+        }) = rpc.call(controller, &create, T).await
+        {
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    let tp = TopicPartition::new("t", 0);
+    // Wait until every broker knows the partition.
+    let (leader, epoch) = loop {
+        sleep(Duration::from_millis(200)).await;
+        let mut known = Vec::new();
+        for a in brokers.values() {
+            if let Ok(Response::Metadata(m)) = rpc.call(*a, &Request::Metadata, T).await {
+                known.extend(
+                    m.partitions
+                        .into_iter()
+                        .filter(|p| p.topic_partition == tp && p.leader >= 0),
+                );
+            }
+        }
+        if known.len() == 3 {
+            break (known[0].leader, known[0].leader_epoch);
+        }
+    };
+    let leader_addr = brokers[&leader];
+    let follower = *brokers.keys().find(|&&b| b != leader).unwrap();
+    let follower_addr = brokers[&follower];
+
+    // Writes go to the leader only.
+    let r = rpc
+        .call(follower_addr, &produce(&tp, ACKS_ALL, batch(&["x"])), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::NotLeaderOrFollower, "{r:?}");
+    let r = rpc
+        .call(leader_addr, &produce(&tp, ACKS_ALL, batch(&["a", "b"])), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Response::Produce(ProduceResponse {
+            error: ErrorCode::None,
+            base_offset: 0,
+            log_append_time: -1
+        })
+    );
+    let r = rpc
+        .call(leader_addr, &produce(&tp, ACKS_LEADER, batch(&["c"])), T)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r,
+            Response::Produce(ProduceResponse {
+                error: ErrorCode::None,
+                base_offset: 2,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // Bad input: an error answer, not a panic.
+    let r = rpc
+        .call(leader_addr, &produce(&tp, 5, batch(&["x"])), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::InvalidRequiredAcks);
+    let mut corrupt = batch(&["y"]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let r = rpc
+        .call(leader_addr, &produce(&tp, ACKS_ALL, corrupt), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::CorruptMessage);
+    let r = rpc
+        .call(leader_addr, &produce(&tp, ACKS_ALL, vec![1, 2, 3]), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::CorruptMessage);
+    let r = rpc
+        .call(leader_addr, &produce(&tp, ACKS_ALL, Vec::new()), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::InvalidRequest);
+    let other = TopicPartition::new("nope", 0);
+    let r = rpc
+        .call(leader_addr, &produce(&other, ACKS_ALL, batch(&["x"])), T)
+        .await
+        .unwrap();
+    assert_eq!(r.error(), ErrorCode::UnknownTopicOrPartition);
+    let r = rpc
+        .call(leader_addr, &Request::InitProducerId, T)
+        .await
+        .unwrap();
+    assert_eq!(r, Response::Error(ErrorCode::NotController));
+    // A frame whose body is not a request.
+    let ep = madsim::net::Endpoint::bind(SocketAddr::new(addr(3, 1).ip(), 9093))
+        .await
+        .unwrap();
+    ep.send_to(
+        leader_addr,
+        REQUEST_TAG,
+        br#"{"corr":77,"body":{"Bogus":1}}"#,
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = madsim::time::timeout(T, ep.recv_from(77, &mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(text.contains("INVALID_REQUEST"), "{text}");
+    // Not even JSON: dropped, and the broker keeps serving.
+    ep.send_to(leader_addr, REQUEST_TAG, b"\xff\x00garbage")
+        .await
+        .unwrap();
+
+    // Consumers read below the HW, from the leader, within the log.
+    let fetch = |offset: i64, epoch: Option<i32>| {
+        Request::Fetch(FetchRequest {
+            replica_id: CONSUMER_REPLICA_ID,
+            max_bytes: 1 << 20,
+            partitions: vec![FetchPartition {
+                topic_partition: tp.clone(),
+                fetch_offset: offset,
+                current_leader_epoch: epoch,
+                partition_max_bytes: 1 << 20,
+            }],
+        })
+    };
+    sleep(Duration::from_millis(200)).await;
+    let Response::Fetch(f) = rpc
+        .call(leader_addr, &fetch(0, Some(epoch)), T)
+        .await
+        .unwrap()
+    else {
+        panic!("not a fetch response");
+    };
+    let p = &f.partitions[0];
+    assert_eq!(
+        (p.error, p.high_watermark, p.log_end_offset),
+        (ErrorCode::None, 3, 3)
+    );
+    let values: Vec<String> = kafka_sim::protocol::batches(&p.records, 0)
+        .flatten()
+        .flat_map(|b| b.records().unwrap())
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(values, ["a", "b", "c"]);
+    let Response::Fetch(f) = rpc.call(leader_addr, &fetch(9, None), T).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(f.partitions[0].error, ErrorCode::OffsetOutOfRange);
+    let Response::Fetch(f) = rpc.call(follower_addr, &fetch(0, None), T).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(f.partitions[0].error, ErrorCode::NotLeaderOrFollower);
+    let Response::Fetch(f) = rpc
+        .call(leader_addr, &fetch(0, Some(epoch + 1)), T)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(f.partitions[0].error, ErrorCode::UnknownLeaderEpoch);
+
+    let list = |timestamp| Request::ListOffsets {
+        topic_partition: tp.clone(),
+        timestamp,
+    };
+    let r = rpc.call(leader_addr, &list(-2), T).await.unwrap();
+    assert_eq!(
+        r,
+        Response::ListOffsets {
+            error: ErrorCode::None,
+            offset: 0
+        }
+    );
+    let r = rpc.call(leader_addr, &list(-1), T).await.unwrap();
+    assert_eq!(
+        r,
+        Response::ListOffsets {
+            error: ErrorCode::None,
+            offset: 3
+        }
+    );
+    let r = rpc.call(follower_addr, &list(-1), T).await.unwrap();
+    assert_eq!(r.error(), ErrorCode::NotLeaderOrFollower);
+
+    // OffsetsForLeaderEpoch: the leader's epoch ends at its LEO; a stale current epoch is fenced.
+    let q = |current: i32| Request::OffsetsForLeaderEpoch {
+        replica_id: follower,
+        partitions: vec![EpochQuery {
+            topic_partition: tp.clone(),
+            current_leader_epoch: current,
+            leader_epoch: epoch,
+        }],
+    };
+    let Response::OffsetsForLeaderEpoch(a) = rpc.call(leader_addr, &q(epoch), T).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (a[0].error, a[0].leader_epoch, a[0].end_offset),
+        (ErrorCode::None, epoch, 3)
+    );
+    if epoch > 0 {
+        let Response::OffsetsForLeaderEpoch(a) =
+            rpc.call(leader_addr, &q(epoch - 1), T).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a[0].error, ErrorCode::FencedLeaderEpoch);
+    }
+    // The controller refuses data-path requests and stale broker epochs.
+    let r = rpc.call(controller, &Request::Metadata, T).await.unwrap();
+    assert_eq!(r, Response::Error(ErrorCode::InvalidRequest));
+    let hb = Request::BrokerHeartbeat {
+        broker_id: 0,
+        broker_epoch: 999,
+        metadata_offset: 0,
+    };
+    let r = rpc.call(controller, &hb, T).await.unwrap();
+    assert_eq!(r.error(), ErrorCode::StaleBrokerEpoch);
+}
+
+#[test]
+fn requests_get_kafka_answers_and_bad_input_gets_errors() {
+    let rt = Runtime::with_seed_and_config(7, madsim::Config::default());
+    rt.block_on(async {
+        let handle = Handle::current();
+        let clock = Clock::start();
+        let history = Recorder::new();
+        let controller = addr(0, 100);
+        let state = shared(Controller::new(ControllerConfig::default()));
+        {
+            let (state, history) = (state.clone(), history.clone());
+            let cfg = ControllerNodeConfig {
+                addr: controller,
+                tick_ms: 100,
+                name: "controller".into(),
+            };
+            handle
+                .create_node()
+                .name("controller")
+                .ip(controller.ip())
+                .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
+                .build();
+        }
+        let brokers: BTreeMap<i32, SocketAddr> =
+            (0..3).map(|b| (b, addr(0, 1 + b as u8))).collect();
+        for (&id, a) in &brokers {
+            let cfg = BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), controller);
+            let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(id as u64));
+            let history = history.clone();
+            handle
+                .create_node()
+                .name(format!("broker-{id}"))
+                .ip(a.ip())
+                .init(move || {
+                    run_broker(
+                        cfg.clone(),
+                        disk.clone(),
+                        clock,
+                        history.clone(),
+                        Arc::new(Mutex::new(None)),
+                    )
+                })
+                .build();
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        {
+            let (done, brokers) = (done.clone(), brokers.clone());
+            handle
+                .create_node()
+                .name("probe")
+                .ip(addr(3, 1).ip())
+                .init(move || {
+                    let (done, brokers) = (done.clone(), brokers.clone());
+                    async move {
+                        probe(brokers, controller).await;
+                        done.store(true, Ordering::SeqCst);
+                    }
+                })
+                .build();
+        }
+        for _ in 0..600 {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the probe did not finish in 30 s of simulated time");
+    });
+}

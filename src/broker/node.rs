@@ -1,0 +1,367 @@
+//! The broker node: the async layer around [`ReplicaManager`]. It only moves messages:
+//! requests in, responses out, heartbeats (which bring the metadata log) to the
+//! controller, one fetcher task per remote broker, and a periodic task for the ISR check,
+//! `flush.ms` and checkpoints. All protocol decisions are the state machines'.
+//!
+//! Runs on whatever madsim provides: the simulator under `--cfg madsim`, tokio otherwise.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use madsim::time::{sleep, Duration};
+
+use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
+use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
+use super::rpc::Rpc;
+use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
+use crate::client::history::{Clock, Recorder};
+use crate::storage::Disk;
+use crate::trace::EventKind;
+
+/// Timings of the node layer.
+#[derive(Debug, Clone)]
+pub struct BrokerNodeConfig {
+    pub broker: BrokerConfig,
+    /// Every broker's address (the listeners; this broker's own included).
+    pub brokers: BTreeMap<i32, SocketAddr>,
+    pub controller: SocketAddr,
+    /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
+    pub heartbeat_interval_ms: u64,
+    /// How long a fetcher waits after an empty fetch (`replica.fetch.backoff.ms`, standing
+    /// in for the long poll of `replica.fetch.wait.max.ms`).
+    pub replica_fetch_backoff_ms: u64,
+    /// `request.timeout.ms` for the broker's own calls.
+    pub request_timeout_ms: u64,
+    /// How often the ISR check, `flush.ms` and the checkpoints run.
+    pub tick_ms: u64,
+}
+
+impl BrokerNodeConfig {
+    pub fn new(
+        broker: BrokerConfig,
+        brokers: BTreeMap<i32, SocketAddr>,
+        controller: SocketAddr,
+    ) -> Self {
+        BrokerNodeConfig {
+            broker,
+            brokers,
+            controller,
+            heartbeat_interval_ms: 100,
+            replica_fetch_backoff_ms: 5,
+            request_timeout_ms: 1_000,
+            tick_ms: 100,
+        }
+    }
+}
+
+/// Lets the harness look at a running broker (snapshots); filled in at start.
+pub type BrokerSlot = Arc<Mutex<Option<Arc<Mutex<ReplicaManager>>>>>;
+
+struct Node {
+    cfg: BrokerNodeConfig,
+    rpc: Rpc,
+    rm: Arc<Mutex<ReplicaManager>>,
+    clock: Clock,
+    history: Recorder,
+    name: String,
+}
+
+impl Node {
+    fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
+        // A poisoned lock means a task panicked, which the simulation reports anyway.
+        self.rm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn id(&self) -> i32 {
+        self.cfg.broker.broker_id
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+    /// Records the leader high watermarks that moved (for `hw-regression`).
+    fn report_hw(&self) {
+        let changes = self.rm().take_hw_changes();
+        for (tp, hw, leader_epoch) in changes {
+            self.history.record(
+                &self.clock,
+                &self.name,
+                EventKind::Hw {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    hw,
+                    leader_epoch,
+                    leader: true,
+                },
+            );
+        }
+    }
+}
+
+/// Runs a broker until its node is killed.
+pub async fn run_broker(
+    cfg: BrokerNodeConfig,
+    disk: Arc<dyn Disk>,
+    clock: Clock,
+    history: Recorder,
+    slot: BrokerSlot,
+) {
+    let id = cfg.broker.broker_id;
+    let Some(&addr) = cfg.brokers.get(&id) else {
+        return;
+    };
+    let Ok(rpc) = Rpc::bind(addr).await else {
+        return;
+    };
+    let rm = Arc::new(Mutex::new(ReplicaManager::open(cfg.broker.clone(), disk)));
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(rm.clone());
+    }
+    let node = Arc::new(Node {
+        cfg,
+        rpc,
+        rm,
+        clock,
+        history,
+        name: format!("broker-{id}"),
+    });
+    madsim::task::spawn(heartbeat_loop(node.clone()));
+    let others: Vec<i32> = node
+        .cfg
+        .brokers
+        .keys()
+        .copied()
+        .filter(|&b| b != id)
+        .collect();
+    for leader in others {
+        madsim::task::spawn(fetcher_loop(node.clone(), leader));
+    }
+    madsim::task::spawn(tick_loop(node.clone()));
+    loop {
+        let Ok((corr, req, from)) = node.rpc.recv_request().await else {
+            sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let n = node.clone();
+        madsim::task::spawn(async move {
+            let resp = match req {
+                Ok(req) => handle(&n, req).await,
+                Err(e) => Some(Response::Error(e)),
+            };
+            n.report_hw();
+            if let Some(resp) = resp {
+                n.rpc.respond(from, corr, &resp).await;
+            }
+        });
+    }
+}
+
+async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
+    let now = n.clock.now_ms();
+    match req {
+        Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
+        Request::Produce(p) => {
+            let res = n
+                .rm()
+                .append_as_leader(&p.topic_partition, p.acks, p.records, now);
+            let resp = |error, base_offset, log_append_time| {
+                Some(Response::Produce(ProduceResponse {
+                    error,
+                    base_offset,
+                    log_append_time,
+                }))
+            };
+            match res {
+                Err(e) if p.acks == ACKS_NONE => {
+                    let _ = e;
+                    None
+                }
+                Err(e) => resp(e, -1, -1),
+                Ok(_) if p.acks == ACKS_NONE => None,
+                Ok(a) if p.acks != ACKS_ALL => {
+                    resp(ErrorCode::None, a.first_offset, a.log_append_time)
+                }
+                Ok(a) => {
+                    // Delayed produce: wait until the HW passes the last offset.
+                    let deadline = now + p.timeout_ms.max(0);
+                    loop {
+                        let status = n.rm().acks_all_status(&p.topic_partition, &a);
+                        if let AcksStatus::Done(code) = status {
+                            break resp(code, a.first_offset, a.log_append_time);
+                        }
+                        if n.clock.now_ms() >= deadline {
+                            break resp(ErrorCode::RequestTimedOut, a.first_offset, -1);
+                        }
+                        sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            }
+        }
+        Request::Fetch(f) => {
+            let (resp, out) = n.rm().fetch(&f, now);
+            send_outgoing(n, out);
+            Some(Response::Fetch(resp))
+        }
+        Request::ListOffsets {
+            topic_partition,
+            timestamp,
+        } => Some(match n.rm().list_offsets(&topic_partition, timestamp) {
+            Ok(offset) => Response::ListOffsets {
+                error: ErrorCode::None,
+                offset,
+            },
+            Err(error) => Response::ListOffsets { error, offset: -1 },
+        }),
+        Request::OffsetsForLeaderEpoch { partitions, .. } => Some(Response::OffsetsForLeaderEpoch(
+            n.rm().offsets_for_leader_epoch(&partitions),
+        )),
+        // Controller requests sent to a broker.
+        Request::CreateTopics { .. }
+        | Request::InitProducerId
+        | Request::BrokerRegistration { .. }
+        | Request::BrokerHeartbeat { .. }
+        | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+fn send_outgoing(n: &Arc<Node>, out: Vec<Outgoing>) {
+    for o in out {
+        match o {
+            Outgoing::AlterPartition(req) => {
+                madsim::task::spawn(alter_partition(n.clone(), req));
+            }
+        }
+    }
+}
+
+async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
+    let tp = request.topic_partition.clone();
+    let broker_epoch = n.rm().broker_epoch();
+    let req = Request::AlterPartition {
+        broker_id: n.id(),
+        broker_epoch,
+        request,
+    };
+    let result = match n.rpc.call(n.cfg.controller, &req, n.timeout()).await {
+        Ok(Response::AlterPartition {
+            error: ErrorCode::None,
+            state: Some(state),
+        }) => Ok(state),
+        Ok(r) => Err(match r.error() {
+            ErrorCode::None => ErrorCode::UnknownServerError,
+            e => e,
+        }),
+        Err(e) => Err(e.error_code()),
+    };
+    n.rm().on_alter_partition_response(&tp, result);
+    n.report_hw();
+}
+
+/// Registration, then heartbeats every `heartbeat_interval_ms`, each bringing the metadata
+/// records committed since the last one. A stale broker epoch means re-registering.
+async fn heartbeat_loop(n: Arc<Node>) {
+    let interval = Duration::from_millis(n.cfg.heartbeat_interval_ms);
+    loop {
+        let reg = Request::BrokerRegistration { broker_id: n.id() };
+        let epoch = match n.rpc.call(n.cfg.controller, &reg, n.timeout()).await {
+            Ok(Response::BrokerRegistration {
+                error: ErrorCode::None,
+                broker_epoch,
+            }) => broker_epoch,
+            _ => {
+                sleep(interval).await;
+                continue;
+            }
+        };
+        n.rm().set_broker_epoch(epoch);
+        loop {
+            let hb = Request::BrokerHeartbeat {
+                broker_id: n.id(),
+                broker_epoch: epoch,
+                metadata_offset: n.rm().metadata_offset(),
+            };
+            match n.rpc.call(n.cfg.controller, &hb, n.timeout()).await {
+                Ok(Response::BrokerHeartbeat {
+                    error: ErrorCode::None,
+                    records,
+                }) => {
+                    let now = n.clock.now_ms();
+                    n.rm().apply_metadata(&records, now);
+                    n.report_hw();
+                }
+                Ok(Response::BrokerHeartbeat {
+                    error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,
+                    ..
+                }) => break,
+                _ => {}
+            }
+            sleep(interval).await;
+        }
+    }
+}
+
+/// Kafka's `ReplicaFetcherThread` for one leader: reconcile (OffsetsForLeaderEpoch) the
+/// partitions that need it, then fetch from the log end of the others.
+async fn fetcher_loop(n: Arc<Node>, leader: i32) {
+    let backoff = Duration::from_millis(n.cfg.replica_fetch_backoff_ms.max(1));
+    let Some(&leader_addr) = n.cfg.brokers.get(&leader) else {
+        return;
+    };
+    loop {
+        let (queries, fetches) = n.rm().follower_targets(leader);
+        if !queries.is_empty() {
+            let req = Request::OffsetsForLeaderEpoch {
+                replica_id: n.id(),
+                partitions: queries.clone(),
+            };
+            match n.rpc.call(leader_addr, &req, n.timeout()).await {
+                Ok(Response::OffsetsForLeaderEpoch(answers)) => {
+                    n.rm().on_epoch_answers(leader, &queries, &answers);
+                }
+                _ => sleep(backoff).await,
+            }
+            continue;
+        }
+        if fetches.is_empty() {
+            sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let req = Request::Fetch(FetchRequest {
+            replica_id: n.id(),
+            max_bytes: n.cfg.broker.replica_fetch_max_bytes,
+            partitions: fetches.clone(),
+        });
+        match n.rpc.call(leader_addr, &req, n.timeout()).await {
+            Ok(Response::Fetch(resp)) => {
+                let now = n.clock.now_ms();
+                let appended = n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                if !appended {
+                    sleep(backoff).await;
+                }
+            }
+            _ => sleep(backoff).await,
+        }
+    }
+}
+
+/// The ISR check (Kafka runs it every `replica.lag.time.max.ms / 2`), `flush.ms` and the
+/// checkpoint files.
+async fn tick_loop(n: Arc<Node>) {
+    let tick = Duration::from_millis(n.cfg.tick_ms.max(1));
+    let isr_every = (n.cfg.broker.replication.replica_lag_time_max_ms / 2).max(1);
+    let mut last_isr_check = 0i64;
+    loop {
+        sleep(tick).await;
+        let now = n.clock.now_ms();
+        let shrinks = if now - last_isr_check >= isr_every {
+            last_isr_check = now;
+            n.rm().maybe_shrink_isr(now)
+        } else {
+            Vec::new()
+        };
+        send_outgoing(
+            &n,
+            shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
+        );
+        n.rm().flush_and_checkpoint(now);
+    }
+}

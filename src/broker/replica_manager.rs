@@ -1,0 +1,939 @@
+//! `ReplicaManager`: one broker's partitions, each a [`Log`] plus its [`Partition`]
+//! replication state and [`ProducerStateManager`], driven by requests and metadata.
+//!
+//! Synchronous and clock-free like the state machines it wires together: every call takes
+//! `now_ms`, and what has to go over the network (an `AlterPartition`) is returned to the
+//! caller (the async node in [`super::node`]).
+//!
+//! On disk, as Kafka keeps them: one directory per partition holding the segments and the
+//! `leader-epoch-checkpoint`; in the data directory `recovery-point-offset-checkpoint`,
+//! `replication-offset-checkpoint` (high watermarks) and `log-start-offset-checkpoint`,
+//! each written to a temporary file, fsynced and renamed into place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::epoch_cache::EpochEndOffset;
+use super::partition::{FollowerStart, Role, Transition};
+use super::producer_state::{ProducerBatch, ProducerStateConfig, Rejection};
+use super::request::{
+    EpochAnswer, EpochQuery, FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse,
+    MetadataResponse, PartitionMetadata, CONSUMER_REPLICA_ID,
+};
+use super::{
+    AcksStatus, AlterPartitionRequest, ErrorCode, LeaderAndIsr, LeaderEpochCache, Partition,
+    ProducerStateManager, ReplicationConfig, TopicPartition,
+};
+use crate::controller::{ClusterMetadata, MetadataRecord};
+use crate::protocol::{batches, NO_PRODUCER_ID};
+use crate::storage::{
+    partition_dir_name, Checkpoints, Disk, Log, LogConfig, LogError, OpenMode, EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+};
+
+const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+const HW_FILE: &str = "replication-offset-checkpoint";
+const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+const EPOCH_FILE: &str = "leader-epoch-checkpoint";
+
+/// The broker configs the replica manager reads.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub broker_id: i32,
+    pub replication: ReplicationConfig,
+    pub log: LogConfig,
+    pub producer_state: ProducerStateConfig,
+    /// `log.dirs` (one directory).
+    pub data_dir: PathBuf,
+    /// `replica.fetch.max.bytes`.
+    pub replica_fetch_max_bytes: i32,
+}
+
+impl BrokerConfig {
+    pub fn new(broker_id: i32) -> Self {
+        BrokerConfig {
+            broker_id,
+            replication: ReplicationConfig::default(),
+            log: LogConfig::default(),
+            producer_state: ProducerStateConfig::default(),
+            data_dir: PathBuf::from("/kafka-logs"),
+            replica_fetch_max_bytes: 1 << 20,
+        }
+    }
+}
+
+/// One hosted partition.
+#[derive(Debug)]
+pub struct Replica {
+    pub partition: Partition,
+    pub log: Log,
+    pub producers: ProducerStateManager,
+    /// A follower that must reconcile its log with `OffsetsForLeaderEpoch` for this epoch
+    /// before fetching (KIP-101/KIP-279).
+    pub pending_epoch_query: Option<i32>,
+    written_epoch_checkpoint: String,
+}
+
+/// What the leader did with a produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub log_append_time: i64,
+    /// The leader epoch the records were written in; an `acks=all` wait ends with
+    /// `NOT_LEADER_OR_FOLLOWER` if the epoch changes before the HW reaches them.
+    pub leader_epoch: i32,
+}
+
+/// A partition's state for the final snapshot of a run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionSnapshot {
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    pub leader_epoch: i32,
+    pub is_leader: bool,
+    /// Every record from the log start to the log end offset.
+    pub records: Vec<SnapshotRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotRecord {
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    /// The leader epoch of the batch holding the record.
+    pub epoch: i32,
+}
+
+/// Something the node has to send after a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    AlterPartition(AlterPartitionRequest),
+}
+
+#[derive(Debug)]
+pub struct ReplicaManager {
+    config: BrokerConfig,
+    disk: Arc<dyn Disk>,
+    metadata: ClusterMetadata,
+    metadata_offset: u64,
+    broker_epoch: i64,
+    replicas: BTreeMap<TopicPartition, Replica>,
+    /// Checkpoints read at start-up, used when a partition is first opened.
+    recovery_points: BTreeMap<TopicPartition, i64>,
+    high_watermarks: BTreeMap<TopicPartition, i64>,
+    log_start_offsets: BTreeMap<TopicPartition, i64>,
+    /// Problems worth knowing (disk errors, unexpected appends), newest last.
+    pub errors: Vec<String>,
+    /// The last (HW, leader epoch) reported per led partition, see
+    /// [`ReplicaManager::take_hw_changes`].
+    reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
+}
+
+fn log_error_code(e: &LogError) -> ErrorCode {
+    match e {
+        LogError::RecordTooLarge { .. } | LogError::RecordBatchTooLarge { .. } => {
+            ErrorCode::MessageTooLarge
+        }
+        LogError::InvalidRecords { .. } => ErrorCode::CorruptMessage,
+        LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        _ => ErrorCode::UnknownServerError,
+    }
+}
+
+fn parse_offset_checkpoint(text: &str) -> BTreeMap<TopicPartition, i64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [topic, p, o] = parts[..] {
+            if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
+                out.insert(TopicPartition::new(topic, p), o);
+            }
+        }
+    }
+    out
+}
+
+fn format_offset_checkpoint(entries: &BTreeMap<TopicPartition, i64>) -> String {
+    let mut s = format!("0\n{}\n", entries.len());
+    for (tp, o) in entries {
+        s.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, o));
+    }
+    s
+}
+
+fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
+    if !disk.exists(path) {
+        return None;
+    }
+    let f = disk.open(path, OpenMode::Existing).ok()?;
+    let len = f.len().ok()? as usize;
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, 0).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// Kafka's checkpoint write: temporary file, fsync, rename over the old one.
+fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    if disk.exists(&tmp) {
+        disk.remove_file(&tmp)?;
+    }
+    let mut f = disk.open(&tmp, OpenMode::Create)?;
+    f.set_len(0)?;
+    f.write_at(text.as_bytes(), 0)?;
+    f.sync()?;
+    drop(f);
+    disk.rename(&tmp, path)
+}
+
+fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
+    b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+impl ReplicaManager {
+    /// Starts on `disk`, reading the checkpoint files left by a previous run (logs are
+    /// opened, and recovered, when metadata says this broker hosts them).
+    pub fn open(config: BrokerConfig, disk: Arc<dyn Disk>) -> ReplicaManager {
+        let _ = disk.create_dir_all(&config.data_dir);
+        let read = |name: &str| {
+            read_text(&*disk, &config.data_dir.join(name))
+                .map(|t| parse_offset_checkpoint(&t))
+                .unwrap_or_default()
+        };
+        let recovery_points = read(RECOVERY_POINT_FILE);
+        let high_watermarks = read(HW_FILE);
+        let log_start_offsets = read(LOG_START_FILE);
+        ReplicaManager {
+            config,
+            disk,
+            metadata: ClusterMetadata::default(),
+            metadata_offset: 0,
+            broker_epoch: -1,
+            replicas: BTreeMap::new(),
+            recovery_points,
+            high_watermarks,
+            log_start_offsets,
+            errors: Vec::new(),
+            reported_hw: BTreeMap::new(),
+        }
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.config.broker_id
+    }
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+    pub fn metadata(&self) -> &ClusterMetadata {
+        &self.metadata
+    }
+    pub fn metadata_offset(&self) -> u64 {
+        self.metadata_offset
+    }
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch
+    }
+    pub fn set_broker_epoch(&mut self, epoch: i64) {
+        self.broker_epoch = epoch;
+    }
+    pub fn replica(&self, tp: &TopicPartition) -> Option<&Replica> {
+        self.replicas.get(tp)
+    }
+    pub fn replicas(&self) -> &BTreeMap<TopicPartition, Replica> {
+        &self.replicas
+    }
+
+    fn note(&mut self, msg: String) {
+        if self.errors.len() < 1000 {
+            self.errors.push(msg);
+        }
+    }
+
+    fn open_replica(&mut self, tp: &TopicPartition, now_ms: i64) -> Result<(), String> {
+        if self.replicas.contains_key(tp) {
+            return Ok(());
+        }
+        let dir = self
+            .config
+            .data_dir
+            .join(partition_dir_name(&tp.topic, tp.partition));
+        let checkpoints = Checkpoints {
+            recovery_point: self.recovery_points.get(tp).copied().unwrap_or(0),
+            log_start_offset: self.log_start_offsets.get(tp).copied().unwrap_or(0),
+        };
+        let log = Log::open(
+            self.disk.clone(),
+            &dir,
+            self.config.log.clone(),
+            checkpoints,
+            now_ms,
+        )
+        .map_err(|e| format!("{tp}: cannot open log: {e}"))?;
+        let epoch_text = read_text(&*self.disk, &dir.join(EPOCH_FILE)).unwrap_or_default();
+        let cache = LeaderEpochCache::parse_checkpoint(&epoch_text).unwrap_or_default();
+        let hw = self.high_watermarks.get(tp).copied().unwrap_or(0);
+        let partition = Partition::recovered(
+            tp.clone(),
+            self.config.broker_id,
+            self.config.replication,
+            log.log_end_offset(),
+            hw,
+            cache,
+        );
+        let producers = rebuild_producers(&log, self.config.producer_state);
+        self.replicas.insert(
+            tp.clone(),
+            Replica {
+                partition,
+                log,
+                producers,
+                pending_epoch_query: None,
+                written_epoch_checkpoint: epoch_text,
+            },
+        );
+        self.persist_epochs(tp);
+        Ok(())
+    }
+
+    /// Writes the `leader-epoch-checkpoint` if the cache changed since the last write.
+    fn persist_epochs(&mut self, tp: &TopicPartition) {
+        let Some(r) = self.replicas.get_mut(tp) else {
+            return;
+        };
+        let text = r.partition.epoch_cache().to_checkpoint();
+        if text == r.written_epoch_checkpoint {
+            return;
+        }
+        let path = r.log.dir().join(EPOCH_FILE);
+        match write_atomically(&*self.disk, &path, &text) {
+            Ok(()) => r.written_epoch_checkpoint = text,
+            Err(e) => {
+                let msg = format!("{tp}: cannot write {EPOCH_FILE}: {e}");
+                self.note(msg);
+            }
+        }
+    }
+
+    /// Applies metadata records from the controller and reconciles every hosted partition
+    /// with its new state (Kafka's `applyDelta` / `LeaderAndIsr`).
+    pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: i64) {
+        for r in records {
+            if let Err(e) = self.metadata.replay(r) {
+                self.note(format!("metadata replay: {e}"));
+            }
+            self.metadata_offset += 1;
+        }
+        let me = self.config.broker_id;
+        let mine: Vec<(TopicPartition, LeaderAndIsr)> = self
+            .metadata
+            .partitions()
+            .filter(|(_, p)| p.replicas.contains(&me))
+            .map(|(tp, p)| (tp, p.leader_and_isr()))
+            .collect();
+        for (tp, state) in mine {
+            if let Err(e) = self.open_replica(&tp, now_ms) {
+                self.note(e);
+                continue;
+            }
+            let r = self.replicas.get_mut(&tp).expect("opened");
+            match r.partition.apply_leader_and_isr(&state, now_ms) {
+                Ok(Transition::BecameFollower { start, .. }) => match start {
+                    FollowerStart::TruncateTo(o) => {
+                        r.pending_epoch_query = None;
+                        self.truncate(&tp, o);
+                    }
+                    FollowerStart::QueryLeaderEpoch(e) => r.pending_epoch_query = Some(e),
+                },
+                Ok(Transition::BecameLeader) => r.pending_epoch_query = None,
+                Ok(_) => {}
+                Err(e) => {
+                    let msg = format!("{tp}: leader-and-isr {state:?} rejected: {e}");
+                    self.note(msg);
+                }
+            }
+            self.persist_epochs(&tp);
+        }
+    }
+
+    /// Cuts the log (whole batches) and the replication state at `offset`, and rebuilds
+    /// the producer state from what is left.
+    fn truncate(&mut self, tp: &TopicPartition, offset: i64) {
+        let Some(r) = self.replicas.get_mut(tp) else {
+            return;
+        };
+        if offset >= r.log.log_end_offset() {
+            return;
+        }
+        if let Err(e) = r.log.truncate_to(offset) {
+            let msg = format!("{tp}: truncate to {offset}: {e}");
+            self.note(msg);
+            return;
+        }
+        let leo = r.log.log_end_offset();
+        r.partition.truncate_to(leo);
+        r.producers = rebuild_producers(&r.log, self.config.producer_state);
+        self.persist_epochs(tp);
+    }
+
+    /// Metadata for clients.
+    pub fn metadata_response(
+        &self,
+        addresses: &BTreeMap<i32, std::net::SocketAddr>,
+    ) -> MetadataResponse {
+        MetadataResponse {
+            brokers: addresses
+                .iter()
+                .filter(|(id, _)| self.metadata.is_live(**id))
+                .map(|(id, a)| (*id, *a))
+                .collect(),
+            partitions: self
+                .metadata
+                .partitions()
+                .map(|(tp, p)| PartitionMetadata {
+                    topic_partition: tp,
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn unknown_or_not_leader(&self, tp: &TopicPartition) -> ErrorCode {
+        if self.metadata.partition(tp).is_some() {
+            ErrorCode::NotLeaderOrFollower
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        }
+    }
+
+    /// A produce on the leader (Kafka's `appendRecordsToLeader`): checks leadership, `acks`
+    /// and `min.insync.replicas`, validates idempotent batches (a retried batch answers with
+    /// its original offsets), appends with the leader epoch and advances the LEO.
+    pub fn append_as_leader(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
+        mut records: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        let code = self.unknown_or_not_leader(tp);
+        let Some(r) = self.replicas.get_mut(tp) else {
+            return Err(code);
+        };
+        r.partition.check_produce(acks)?;
+        // Validate the idempotent batches against a copy of the producer state, with the
+        // offsets they will get.
+        let mut producers = r.producers.clone();
+        let mut next = r.log.log_end_offset();
+        let mut count = 0;
+        let mut batch_infos = Vec::new();
+        for b in batches(&records, 0) {
+            let b = b.map_err(|_| ErrorCode::CorruptMessage)?;
+            if b.ensure_valid().is_err() {
+                return Err(ErrorCode::CorruptMessage);
+            }
+            let n = b.last_offset() - b.base_offset_hint().unwrap_or(b.last_offset()) + 1;
+            count += 1;
+            if b.producer_id() != NO_PRODUCER_ID {
+                let pb = ProducerBatch {
+                    producer_id: b.producer_id(),
+                    producer_epoch: b.producer_epoch(),
+                    first_seq: b.base_sequence(),
+                    last_seq: b.last_sequence(),
+                    first_offset: next,
+                    last_offset: next + n - 1,
+                    max_timestamp_ms: b.max_timestamp(),
+                };
+                match producers.try_append(&pb) {
+                    Ok(()) => {}
+                    Err(Rejection::Duplicate(meta)) if count == 1 => {
+                        // The whole request is a retry of a batch already written.
+                        return Ok(AppendResult {
+                            first_offset: meta.first_offset,
+                            last_offset: meta.last_offset,
+                            log_append_time: -1,
+                            leader_epoch: r.partition.leader_epoch(),
+                        });
+                    }
+                    Err(rej) => return Err(rej.error_code()),
+                }
+                batch_infos.push(pb);
+            }
+            next += n;
+        }
+        if count == 0 {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        let epoch = r.partition.leader_epoch();
+        let info = r
+            .log
+            .append_as_leader(&mut records, epoch, now_ms)
+            .map_err(|e| log_error_code(&e))?;
+        debug_assert_eq!(info.last_offset + 1, next);
+        r.partition.leader_append(info.last_offset + 1)?;
+        r.producers = producers;
+        Ok(AppendResult {
+            first_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_append_time: info.log_append_time.unwrap_or(-1),
+            leader_epoch: epoch,
+        })
+    }
+
+    /// Where an `acks=all` produce written as `written` stands. A change of leader epoch
+    /// since the write ends the wait with `NOT_LEADER_OR_FOLLOWER` (the records may have
+    /// been truncated, and a later HW would then be about other records), as Kafka completes
+    /// delayed produces when the replica stops leading.
+    pub fn acks_all_status(&self, tp: &TopicPartition, written: &AppendResult) -> AcksStatus {
+        match self.replicas.get(tp) {
+            Some(r) if r.partition.leader_epoch() == written.leader_epoch => {
+                r.partition.acks_all_status(written.last_offset + 1)
+            }
+            _ => AcksStatus::Done(ErrorCode::NotLeaderOrFollower),
+        }
+    }
+
+    /// A fetch from a follower or a consumer. Followers read up to the LEO and move the
+    /// leader's view of their progress (ISR, HW); consumers read below the HW only.
+    pub fn fetch(&mut self, req: &FetchRequest, now_ms: i64) -> (FetchResponse, Vec<Outgoing>) {
+        let mut out = Vec::new();
+        let mut partitions = Vec::new();
+        for fp in &req.partitions {
+            partitions.push(self.fetch_partition(req.replica_id, fp, now_ms, &mut out));
+        }
+        (
+            FetchResponse {
+                error: ErrorCode::None,
+                partitions,
+            },
+            out,
+        )
+    }
+
+    fn fetch_partition(
+        &mut self,
+        replica_id: i32,
+        fp: &FetchPartition,
+        now_ms: i64,
+        out: &mut Vec<Outgoing>,
+    ) -> FetchPartitionResponse {
+        let tp = &fp.topic_partition;
+        let code = self.unknown_or_not_leader(tp);
+        let mut resp = FetchPartitionResponse {
+            topic_partition: tp.clone(),
+            error: ErrorCode::None,
+            high_watermark: -1,
+            log_end_offset: -1,
+            log_start_offset: -1,
+            records: Vec::new(),
+        };
+        let Some(r) = self.replicas.get_mut(tp) else {
+            resp.error = code;
+            return resp;
+        };
+        let max_bytes = fp.partition_max_bytes.max(1) as usize;
+        let result: Result<i64, ErrorCode> = if replica_id == CONSUMER_REPLICA_ID {
+            consumer_fetch_check(&r.partition, &r.log, fp).map(|_| r.partition.high_watermark())
+        } else {
+            match r.partition.follower_fetch(
+                replica_id,
+                fp.fetch_offset,
+                fp.current_leader_epoch,
+                now_ms,
+            ) {
+                Ok(o) => {
+                    if let Some(a) = o.alter_partition {
+                        out.push(Outgoing::AlterPartition(a));
+                    }
+                    Ok(r.log.log_end_offset())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        resp.high_watermark = r.partition.high_watermark();
+        resp.log_end_offset = r.log.log_end_offset();
+        resp.log_start_offset = r.log.log_start_offset();
+        match result {
+            Err(e) => resp.error = e,
+            Ok(upto) => match r.log.read(fp.fetch_offset, max_bytes, upto) {
+                Ok(d) => resp.records = d.records,
+                Err(e) => resp.error = log_error_code(&e),
+            },
+        }
+        resp
+    }
+
+    /// The leader's answer to `OffsetsForLeaderEpoch`.
+    pub fn offsets_for_leader_epoch(&self, queries: &[EpochQuery]) -> Vec<EpochAnswer> {
+        queries
+            .iter()
+            .map(|q| {
+                let tp = &q.topic_partition;
+                let mut a = EpochAnswer {
+                    topic_partition: tp.clone(),
+                    error: ErrorCode::None,
+                    leader_epoch: -1,
+                    end_offset: -1,
+                };
+                match self.replicas.get(tp) {
+                    None => a.error = self.unknown_or_not_leader(tp),
+                    Some(r) if !r.partition.is_leader() => a.error = ErrorCode::NotLeaderOrFollower,
+                    Some(r) if q.current_leader_epoch < r.partition.leader_epoch() => {
+                        a.error = ErrorCode::FencedLeaderEpoch
+                    }
+                    Some(r) if q.current_leader_epoch > r.partition.leader_epoch() => {
+                        a.error = ErrorCode::UnknownLeaderEpoch
+                    }
+                    Some(r) => {
+                        let e = r.partition.end_offset_for_epoch(q.leader_epoch);
+                        a.leader_epoch = e.leader_epoch;
+                        a.end_offset = e.end_offset;
+                    }
+                }
+                a
+            })
+            .collect()
+    }
+
+    /// ListOffsets on the leader: earliest, latest (the HW, as a `read_uncommitted`
+    /// consumer sees it) or by timestamp (`-1` if no record is that late).
+    pub fn list_offsets(&self, tp: &TopicPartition, timestamp: i64) -> Result<i64, ErrorCode> {
+        let Some(r) = self.replicas.get(tp) else {
+            return Err(self.unknown_or_not_leader(tp));
+        };
+        if !r.partition.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        match timestamp {
+            EARLIEST_TIMESTAMP => Ok(r.log.log_start_offset()),
+            LATEST_TIMESTAMP => Ok(r.partition.high_watermark()),
+            t => match r.log.fetch_offset_by_timestamp(t) {
+                Ok(Some(found)) if found.offset < r.partition.high_watermark() => Ok(found.offset),
+                Ok(_) => Ok(-1),
+                Err(e) => Err(log_error_code(&e)),
+            },
+        }
+    }
+
+    // ---- follower side ----
+
+    /// What the fetcher for `leader` has to send: epoch queries for partitions still
+    /// reconciling, fetches for the others.
+    pub fn follower_targets(&self, leader: i32) -> (Vec<EpochQuery>, Vec<FetchPartition>) {
+        let mut queries = Vec::new();
+        let mut fetches = Vec::new();
+        for (tp, r) in &self.replicas {
+            if r.partition.role() != (Role::Follower { leader_id: leader }) {
+                continue;
+            }
+            let current = r.partition.leader_epoch();
+            match r.pending_epoch_query {
+                Some(e) => queries.push(EpochQuery {
+                    topic_partition: tp.clone(),
+                    current_leader_epoch: current,
+                    leader_epoch: e,
+                }),
+                None => fetches.push(FetchPartition {
+                    topic_partition: tp.clone(),
+                    fetch_offset: r.log.log_end_offset(),
+                    current_leader_epoch: Some(current),
+                    partition_max_bytes: self.config.replica_fetch_max_bytes,
+                }),
+            }
+        }
+        (queries, fetches)
+    }
+
+    fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
+        self.replicas.get(tp).is_some_and(|r| {
+            r.partition.role() == (Role::Follower { leader_id: leader })
+                && r.partition.leader_epoch() == epoch
+        })
+    }
+
+    /// The leader's `OffsetsForLeaderEpoch` answers: truncate as KIP-279 says, and ask
+    /// again where it says so.
+    pub fn on_epoch_answers(&mut self, leader: i32, sent: &[EpochQuery], answers: &[EpochAnswer]) {
+        for (q, a) in sent.iter().zip(answers) {
+            let tp = &q.topic_partition;
+            if a.topic_partition != *tp
+                || a.error != ErrorCode::None
+                || !self.still_following(tp, leader, q.current_leader_epoch)
+            {
+                continue;
+            }
+            let r = self.replicas.get_mut(tp).expect("following");
+            if r.pending_epoch_query != Some(q.leader_epoch) {
+                continue;
+            }
+            let d = r.partition.decide_truncation(EpochEndOffset {
+                leader_epoch: a.leader_epoch,
+                end_offset: a.end_offset,
+            });
+            r.pending_epoch_query = d.query_again;
+            self.truncate(tp, d.truncate_to);
+        }
+    }
+
+    /// A fetch response from `leader`: append what came, follow the leader's HW. Returns
+    /// whether anything was appended.
+    pub fn on_fetch_response(
+        &mut self,
+        leader: i32,
+        sent: &[FetchPartition],
+        resp: &FetchResponse,
+        now_ms: i64,
+    ) -> bool {
+        let mut appended = false;
+        for (fp, pr) in sent.iter().zip(&resp.partitions) {
+            let tp = &fp.topic_partition;
+            let epoch = fp.current_leader_epoch.unwrap_or(-1);
+            if pr.topic_partition != *tp || !self.still_following(tp, leader, epoch) {
+                continue;
+            }
+            let r = self.replicas.get_mut(tp).expect("following");
+            if r.pending_epoch_query.is_some() || r.log.log_end_offset() != fp.fetch_offset {
+                continue;
+            }
+            match pr.error {
+                ErrorCode::None => {}
+                ErrorCode::OffsetOutOfRange if pr.log_end_offset >= 0 => {
+                    // We are ahead of the leader (no epoch information to reconcile with):
+                    // Kafka truncates to the leader's end.
+                    if pr.log_end_offset < r.log.log_end_offset() {
+                        let to = pr.log_end_offset;
+                        self.truncate(tp, to);
+                    }
+                    continue;
+                }
+                _ => continue,
+            }
+            let mut failed = None;
+            for b in batches(&pr.records, 0) {
+                let Ok(b) = b else {
+                    failed = Some("undecodable batch".to_string());
+                    break;
+                };
+                let last = b.last_offset();
+                let base = b.base_offset_hint().unwrap_or(last);
+                if last < r.log.log_end_offset() {
+                    continue;
+                }
+                if let Err(e) = r.log.append_as_follower(b.bytes(), now_ms) {
+                    failed = Some(e.to_string());
+                    break;
+                }
+                if let Err(e) =
+                    r.partition
+                        .follower_append(b.partition_leader_epoch(), base, last + 1)
+                {
+                    failed = Some(format!("follower_append {base}..{last}: {e}"));
+                    break;
+                }
+                if b.producer_id() != NO_PRODUCER_ID {
+                    r.producers.record(&ProducerBatch {
+                        producer_id: b.producer_id(),
+                        producer_epoch: b.producer_epoch(),
+                        first_seq: b.base_sequence(),
+                        last_seq: b.last_sequence(),
+                        first_offset: base,
+                        last_offset: last,
+                        max_timestamp_ms: b.max_timestamp(),
+                    });
+                }
+                appended = true;
+            }
+            r.partition
+                .follower_update_high_watermark(pr.high_watermark);
+            if let Some(f) = failed {
+                self.note(format!("{tp}: follower append from {leader}: {f}"));
+            }
+            self.persist_epochs(tp);
+        }
+        appended
+    }
+
+    /// The high watermarks of partitions this broker leads that changed since the last
+    /// call: `(partition, HW, leader epoch)`, for the history.
+    pub fn take_hw_changes(&mut self) -> Vec<(TopicPartition, i64, i32)> {
+        let mut out = Vec::new();
+        for (tp, r) in &self.replicas {
+            if !r.partition.is_leader() {
+                continue;
+            }
+            let now = (r.partition.high_watermark(), r.partition.leader_epoch());
+            if self.reported_hw.get(tp) != Some(&now) {
+                self.reported_hw.insert(tp.clone(), now);
+                out.push((tp.clone(), now.0, now.1));
+            }
+        }
+        out
+    }
+
+    // ---- periodic work ----
+
+    /// The ISR check: `AlterPartition` proposals removing lagging followers.
+    pub fn maybe_shrink_isr(&mut self, now_ms: i64) -> Vec<AlterPartitionRequest> {
+        self.replicas
+            .values_mut()
+            .filter_map(|r| r.partition.maybe_shrink_isr(now_ms))
+            .collect()
+    }
+
+    /// The controller's answer to our `AlterPartition`.
+    pub fn on_alter_partition_response(
+        &mut self,
+        tp: &TopicPartition,
+        result: Result<LeaderAndIsr, ErrorCode>,
+    ) {
+        if let Some(r) = self.replicas.get_mut(tp) {
+            r.partition.on_alter_partition_response(result);
+        }
+    }
+
+    /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files.
+    pub fn flush_and_checkpoint(&mut self, now_ms: i64) {
+        let mut errs = Vec::new();
+        for (tp, r) in self.replicas.iter_mut() {
+            if let Err(e) = r.log.maybe_flush(now_ms) {
+                errs.push(format!("{tp}: flush: {e}"));
+            }
+        }
+        let rp: BTreeMap<TopicPartition, i64> = self
+            .replicas
+            .iter()
+            .map(|(tp, r)| (tp.clone(), r.log.recovery_point()))
+            .collect();
+        let hw: BTreeMap<TopicPartition, i64> = self
+            .replicas
+            .iter()
+            .map(|(tp, r)| (tp.clone(), r.partition.high_watermark()))
+            .collect();
+        let ls: BTreeMap<TopicPartition, i64> = self
+            .replicas
+            .iter()
+            .map(|(tp, r)| (tp.clone(), r.log.log_start_offset()))
+            .collect();
+        for (name, entries) in [
+            (RECOVERY_POINT_FILE, rp),
+            (HW_FILE, hw),
+            (LOG_START_FILE, ls),
+        ] {
+            let path = self.config.data_dir.join(name);
+            if let Err(e) =
+                write_atomically(&*self.disk, &path, &format_offset_checkpoint(&entries))
+            {
+                errs.push(format!("write {name}: {e}"));
+            }
+        }
+        for e in errs {
+            self.note(e);
+        }
+    }
+
+    /// Every hosted partition's state and its records below the HW.
+    pub fn snapshot(&self) -> BTreeMap<TopicPartition, PartitionSnapshot> {
+        self.replicas
+            .iter()
+            .map(|(tp, r)| {
+                let hw = r.partition.high_watermark();
+                let leo = r.log.log_end_offset();
+                let mut records = Vec::new();
+                let mut off = r.log.log_start_offset();
+                while off < leo {
+                    let Ok(d) = r.log.read(off, 1 << 20, leo) else {
+                        break;
+                    };
+                    if d.records.is_empty() {
+                        break;
+                    }
+                    let before = off;
+                    for b in batches(&d.records, 0).flatten() {
+                        for rec in b.records().unwrap_or_default() {
+                            if rec.offset >= off && rec.offset < leo {
+                                records.push(SnapshotRecord {
+                                    offset: rec.offset,
+                                    key: lossy(&rec.key),
+                                    value: lossy(&rec.value),
+                                    epoch: b.partition_leader_epoch(),
+                                });
+                            }
+                        }
+                        off = off.max(b.last_offset() + 1);
+                    }
+                    if off == before {
+                        break;
+                    }
+                }
+                (
+                    tp.clone(),
+                    PartitionSnapshot {
+                        log_start_offset: r.log.log_start_offset(),
+                        log_end_offset: r.log.log_end_offset(),
+                        high_watermark: hw,
+                        leader_epoch: r.partition.leader_epoch(),
+                        is_leader: r.partition.is_leader(),
+                        records,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result<(), ErrorCode> {
+    if !p.is_leader() {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    if let Some(e) = fp.current_leader_epoch {
+        if e < p.leader_epoch() {
+            return Err(ErrorCode::FencedLeaderEpoch);
+        }
+        if e > p.leader_epoch() {
+            return Err(ErrorCode::UnknownLeaderEpoch);
+        }
+    }
+    if fp.fetch_offset < log.log_start_offset() || fp.fetch_offset > log.log_end_offset() {
+        return Err(ErrorCode::OffsetOutOfRange);
+    }
+    Ok(())
+}
+
+/// The producer state implied by a log's idempotent batches.
+fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateManager {
+    let mut found = Vec::new();
+    let mut off = log.log_start_offset();
+    let end = log.log_end_offset();
+    while off < end {
+        let Ok(d) = log.read(off, 1 << 20, end) else {
+            break;
+        };
+        if d.records.is_empty() {
+            break;
+        }
+        let before = off;
+        for b in batches(&d.records, 0).flatten() {
+            if b.producer_id() != NO_PRODUCER_ID {
+                found.push(ProducerBatch {
+                    producer_id: b.producer_id(),
+                    producer_epoch: b.producer_epoch(),
+                    first_seq: b.base_sequence(),
+                    last_seq: b.last_sequence(),
+                    first_offset: b.base_offset_hint().unwrap_or(b.last_offset()),
+                    last_offset: b.last_offset(),
+                    max_timestamp_ms: b.max_timestamp(),
+                });
+            }
+            off = off.max(b.last_offset() + 1);
+        }
+        if off == before {
+            break;
+        }
+    }
+    ProducerStateManager::rebuild(config, found)
+}

@@ -1,0 +1,239 @@
+//! The consumer (manual assignment, no group in this slice): assigns every partition of
+//! its topics, positions each with `ListOffsets` as `auto.offset.reset` says, then fetches
+//! from each partition's leader, below the high watermark, in a loop. On
+//! `NOT_LEADER_OR_FOLLOWER` and friends it refreshes metadata; on `OFFSET_OUT_OF_RANGE` it
+//! resets. The assignment, every seek and every poll go to the [`Recorder`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use madsim::time::{sleep, Duration};
+
+use super::history::{Clock, Recorder};
+use super::producer::ClusterView;
+use crate::broker::request::{
+    FetchPartition, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
+};
+use crate::broker::rpc::Rpc;
+use crate::broker::{ErrorCode, TopicPartition};
+use crate::protocol::batches;
+use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::trace::{self, EventKind, PolledRecord};
+
+/// `auto.offset.reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub client_id: String,
+    pub addr: SocketAddr,
+    pub bootstrap: Vec<SocketAddr>,
+    pub topics: Vec<String>,
+    pub auto_offset_reset: OffsetReset,
+    /// `max.partition.fetch.bytes`.
+    pub max_partition_fetch_bytes: i32,
+    pub request_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
+    /// Pause after a round of fetches that returned nothing (stands in for `fetch.max.wait.ms`).
+    pub idle_backoff_ms: u64,
+    /// `seek(partition, offset)` right after the assignment; the other partitions start
+    /// where `auto.offset.reset` says. A seek out of range is reset the same way.
+    pub seeks: Vec<(TopicPartition, i64)>,
+}
+
+impl ConsumerConfig {
+    pub fn new(
+        client_id: &str,
+        addr: SocketAddr,
+        bootstrap: Vec<SocketAddr>,
+        topics: Vec<String>,
+    ) -> Self {
+        ConsumerConfig {
+            client_id: client_id.to_string(),
+            addr,
+            bootstrap,
+            topics,
+            auto_offset_reset: OffsetReset::Earliest,
+            max_partition_fetch_bytes: 1 << 20,
+            request_timeout_ms: 1_000,
+            retry_backoff_ms: 100,
+            idle_backoff_ms: 20,
+            seeks: Vec::new(),
+        }
+    }
+}
+
+fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
+    b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Consumes forever (until the node stops).
+pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) {
+    let Ok(rpc) = Rpc::bind(cfg.addr).await else {
+        return;
+    };
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
+    let mut view = ClusterView::default();
+    let mut start = 0usize;
+    // Assign every partition of the topics once they exist.
+    let assigned: Vec<TopicPartition> = loop {
+        view.refresh(&rpc, &cfg.bootstrap, &mut start, timeout)
+            .await;
+        let tps: Vec<TopicPartition> = view
+            .leaders
+            .keys()
+            .filter(|tp| cfg.topics.contains(&tp.topic))
+            .cloned()
+            .collect();
+        if cfg
+            .topics
+            .iter()
+            .all(|t| tps.iter().any(|tp| &tp.topic == t))
+        {
+            break tps;
+        }
+        sleep(backoff).await;
+    };
+    history.record(
+        &clock,
+        &cfg.client_id,
+        EventKind::Assign {
+            group: None,
+            generation: None,
+            partitions: assigned
+                .iter()
+                .map(|tp| trace::TopicPartition::new(tp.topic.clone(), tp.partition))
+                .collect(),
+        },
+    );
+    let mut positions: BTreeMap<TopicPartition, Option<i64>> =
+        assigned.iter().map(|tp| (tp.clone(), None)).collect();
+    for (tp, offset) in &cfg.seeks {
+        if let Some(p) = positions.get_mut(tp) {
+            *p = Some(*offset);
+            history.record(
+                &clock,
+                &cfg.client_id,
+                EventKind::Seek {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: *offset,
+                },
+            );
+        }
+    }
+    loop {
+        let mut got_any = false;
+        let mut need_refresh = false;
+        for tp in &assigned {
+            let Some((addr, epoch)) = view.leader(tp) else {
+                need_refresh = true;
+                continue;
+            };
+            let Some(position) = positions.get(tp).copied().flatten() else {
+                // auto.offset.reset
+                let timestamp = match cfg.auto_offset_reset {
+                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
+                    OffsetReset::Latest => LATEST_TIMESTAMP,
+                };
+                let req = Request::ListOffsets {
+                    topic_partition: tp.clone(),
+                    timestamp,
+                };
+                match rpc.call(addr, &req, timeout).await {
+                    Ok(Response::ListOffsets {
+                        error: ErrorCode::None,
+                        offset,
+                    }) => {
+                        positions.insert(tp.clone(), Some(offset));
+                        history.record(
+                            &clock,
+                            &cfg.client_id,
+                            EventKind::Seek {
+                                topic: tp.topic.clone(),
+                                partition: tp.partition,
+                                offset,
+                            },
+                        );
+                    }
+                    _ => need_refresh = true,
+                }
+                continue;
+            };
+            let req = Request::Fetch(FetchRequest {
+                replica_id: CONSUMER_REPLICA_ID,
+                max_bytes: cfg.max_partition_fetch_bytes,
+                partitions: vec![FetchPartition {
+                    topic_partition: tp.clone(),
+                    fetch_offset: position,
+                    current_leader_epoch: Some(epoch),
+                    partition_max_bytes: cfg.max_partition_fetch_bytes,
+                }],
+            });
+            let resp = match rpc.call(addr, &req, timeout).await {
+                Ok(Response::Fetch(f)) => f,
+                _ => {
+                    need_refresh = true;
+                    continue;
+                }
+            };
+            let Some(pr) = resp.partitions.into_iter().next() else {
+                need_refresh = true;
+                continue;
+            };
+            match pr.error {
+                ErrorCode::None => {}
+                ErrorCode::OffsetOutOfRange => {
+                    positions.insert(tp.clone(), None);
+                    continue;
+                }
+                _ => {
+                    need_refresh = true;
+                    continue;
+                }
+            }
+            let mut next = position;
+            let mut polled = Vec::new();
+            for b in batches(&pr.records, 0).flatten() {
+                let Ok(records) = b.records() else {
+                    break;
+                };
+                for r in records {
+                    if r.offset < next || r.offset >= pr.high_watermark {
+                        continue;
+                    }
+                    polled.push(PolledRecord {
+                        offset: r.offset,
+                        send: lossy(&r.value).unwrap_or_default(),
+                    });
+                    next = r.offset + 1;
+                }
+            }
+            if !polled.is_empty() {
+                got_any = true;
+                history.record(
+                    &clock,
+                    &cfg.client_id,
+                    EventKind::Poll {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        records: polled,
+                    },
+                );
+            }
+            positions.insert(tp.clone(), Some(next));
+        }
+        if need_refresh {
+            sleep(backoff).await;
+            view.refresh(&rpc, &cfg.bootstrap, &mut start, timeout)
+                .await;
+        } else if !got_any {
+            sleep(Duration::from_millis(cfg.idle_backoff_ms.max(1))).await;
+        }
+    }
+}

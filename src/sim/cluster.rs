@@ -1,0 +1,661 @@
+//! The simulated cluster: a controller, N brokers, producers and consumers as madsim nodes
+//! on one seeded [`Runtime`], with faults (crash with loss of unsynced data, restart,
+//! network partition, heal, clog). A run returns the history and each live broker's final
+//! state.
+//!
+//! Each broker's [`SimDisk`] is created here and outlives the broker's incarnations: a
+//! crash kills the node and calls [`SimDisk::crash`] (the page cache is lost), a restart
+//! runs the broker again on the same disk, which recovers its logs and checkpoints.
+//!
+//! Simulation only (`--cfg madsim`): the nodes themselves are ordinary async code.
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use madsim::net::NetSim;
+use madsim::rand::Rng;
+use madsim::runtime::{Handle, NodeHandle, Runtime};
+use madsim::time::{sleep, Duration};
+
+use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
+use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
+use crate::broker::request::{Request, Response};
+use crate::broker::rpc::Rpc;
+use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
+use crate::check::{run_checkers, History, Violation};
+use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
+use crate::client::history::{Clock, Recorder};
+use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
+use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
+use crate::controller::{Controller, ControllerConfig};
+use crate::storage::{Disk, LogConfig, SimDisk};
+use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
+
+const PORT: u16 = 9092;
+
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProducerSpec {
+    pub client_id: String,
+    pub acks: i16,
+    pub enable_idempotence: bool,
+    pub workload: ProduceWorkload,
+    pub start_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub delivery_timeout_ms: u64,
+}
+
+impl ProducerSpec {
+    pub fn new(client_id: &str, acks: i16, workload: ProduceWorkload) -> Self {
+        ProducerSpec {
+            client_id: client_id.to_string(),
+            acks,
+            enable_idempotence: false,
+            workload,
+            start_ms: 0,
+            retry_backoff_ms: 100,
+            delivery_timeout_ms: 120_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub client_id: String,
+    pub topics: Vec<String>,
+    pub auto_offset_reset: OffsetReset,
+    pub start_ms: u64,
+    /// Explicit starting offsets (`seek`) for some partitions.
+    pub seeks: Vec<(TopicPartition, i64)>,
+}
+
+impl ConsumerSpec {
+    /// A consumer of `topics` from the earliest offset, started with the run.
+    pub fn new(client_id: &str, topics: &[&str]) -> Self {
+        ConsumerSpec {
+            client_id: client_id.to_string(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            auto_offset_reset: OffsetReset::Earliest,
+            start_ms: 0,
+            seeks: Vec::new(),
+        }
+    }
+}
+
+/// A node named the way faults name it: `broker-0`, `controller`, or a client id.
+pub type NodeName = String;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The broker stops at once and loses what it had not fsynced.
+    Crash(i32),
+    /// A crashed broker starts again and recovers from its disk.
+    Restart(i32),
+    /// Nodes talk only inside their group; unlisted nodes join the last group.
+    Partition(Vec<Vec<NodeName>>),
+    /// Removes every partition and clog.
+    Heal,
+    /// Drops one direction of a link.
+    Clog {
+        from: NodeName,
+        to: NodeName,
+    },
+    Unclog {
+        from: NodeName,
+        to: NodeName,
+    },
+}
+
+/// Crash a random broker at random moments, one at a time: crash, stay down for a random
+/// time, restart, wait (up to `max_wait_for_isr_ms`) until it is back in every ISR it
+/// belongs to, pause a random gap, repeat until `until_ms`.
+#[derive(Debug, Clone)]
+pub struct RandomCrashes {
+    pub from_ms: u64,
+    pub until_ms: u64,
+    pub down_ms: (u64, u64),
+    pub gap_ms: (u64, u64),
+    pub max_wait_for_isr_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub brokers: usize,
+    pub topics: Vec<TopicSpec>,
+    pub replication: ReplicationConfig,
+    pub log: LogConfig,
+    pub controller: ControllerConfig,
+    pub heartbeat_interval_ms: u64,
+    pub controller_tick_ms: u64,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    /// Scripted faults at simulated milliseconds.
+    pub faults: Vec<(u64, Fault)>,
+    pub random_crashes: Option<RandomCrashes>,
+    pub duration_ms: u64,
+    /// Network latency range, milliseconds.
+    pub latency_ms: (u64, u64),
+}
+
+impl ClusterSpec {
+    /// `brokers` brokers, short timeouts suited to simulation, no clients, no faults.
+    pub fn new(brokers: usize) -> Self {
+        ClusterSpec {
+            brokers,
+            topics: Vec::new(),
+            replication: ReplicationConfig {
+                replica_lag_time_max_ms: 2_000,
+                min_insync_replicas: 1,
+                hw_truncation_bug: false,
+            },
+            log: LogConfig::default(),
+            controller: ControllerConfig {
+                broker_session_timeout_ms: 1_500,
+                unclean_leader_election_enable: false,
+            },
+            heartbeat_interval_ms: 100,
+            controller_tick_ms: 100,
+            producers: Vec::new(),
+            consumers: Vec::new(),
+            faults: Vec::new(),
+            random_crashes: None,
+            duration_ms: 10_000,
+            latency_ms: (1, 5),
+        }
+    }
+}
+
+/// What a run leaves behind.
+#[derive(Debug, Clone)]
+pub struct SimOutcome {
+    pub seed: u64,
+    pub history: Vec<Event>,
+    /// Per running broker (crashed ones are absent), per partition.
+    pub snapshots: BTreeMap<i32, BTreeMap<TopicPartition, PartitionSnapshot>>,
+    /// The controller's final view: leader and ISR per partition.
+    pub final_partitions: BTreeMap<TopicPartition, (i32, Vec<i32>)>,
+    /// Problems brokers noted (disk errors, rejected metadata), per broker.
+    pub broker_errors: BTreeMap<i32, Vec<String>>,
+}
+
+impl SimOutcome {
+    /// The history as JSON lines (what "same seed, same bytes" compares).
+    pub fn history_jsonl(&self) -> String {
+        self.history
+            .iter()
+            .map(trace::jsonl::event_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The whole trace: a header naming the scenario and seed, then the events.
+    pub fn trace_jsonl(&self, scenario: &str) -> String {
+        let header = TraceHeader {
+            scenario: scenario.to_string(),
+            scenario_hash: String::new(),
+            seed: self.seed,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        trace::to_jsonl(&header, &self.history)
+    }
+
+    /// Runs the named checkers (`all` for every one) over the history.
+    pub fn check(&self, names: &[&str]) -> BTreeMap<&'static str, Vec<Violation>> {
+        let h = History::new(self.history.clone());
+        run_checkers(names, &h).unwrap_or_default()
+    }
+
+    /// The checkers that found something, with their first violation.
+    pub fn violations(&self) -> BTreeMap<&'static str, String> {
+        self.check(&["all"])
+            .into_iter()
+            .filter_map(|(name, vs)| vs.first().map(|v| (name, v.to_string())))
+            .collect()
+    }
+}
+
+pub fn broker_name(id: i32) -> String {
+    format!("broker-{id}")
+}
+
+fn broker_addr(id: i32) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + id as u8)), PORT)
+}
+
+fn controller_addr() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), PORT)
+}
+
+fn client_addr(i: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1 + i as u8)), PORT)
+}
+
+struct BrokerHandle {
+    node: NodeHandle,
+    disk: Arc<SimDisk>,
+    slot: BrokerSlot,
+    up: bool,
+}
+
+struct Harness {
+    handle: Handle,
+    clock: Clock,
+    history: Recorder,
+    brokers: BTreeMap<i32, BrokerHandle>,
+    nodes: BTreeMap<NodeName, NodeHandle>,
+    controller: SharedController,
+    clogged: Vec<(NodeName, NodeName)>,
+}
+
+impl Harness {
+    fn record_fault(&self, fault: String) {
+        self.history
+            .record(&self.clock, "sim", EventKind::Fault { fault });
+    }
+
+    fn apply(&mut self, fault: &Fault) {
+        match fault {
+            Fault::Crash(id) => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return;
+                };
+                if !b.up {
+                    return;
+                }
+                self.handle.kill(b.node.id());
+                b.disk.crash();
+                if let Ok(mut s) = b.slot.lock() {
+                    *s = None;
+                }
+                b.up = false;
+                self.record_fault(format!("crash {}", broker_name(*id)));
+            }
+            Fault::Restart(id) => {
+                let Some(b) = self.brokers.get_mut(id) else {
+                    return;
+                };
+                if b.up {
+                    return;
+                }
+                self.handle.restart(b.node.id());
+                b.up = true;
+                self.record_fault(format!("restart {}", broker_name(*id)));
+            }
+            Fault::Partition(groups) => {
+                let mut groups = groups.clone();
+                if groups.is_empty() {
+                    return;
+                }
+                let listed: Vec<NodeName> = groups.iter().flatten().cloned().collect();
+                let last = groups.len() - 1;
+                for name in self.nodes.keys() {
+                    if !listed.contains(name) {
+                        groups[last].push(name.clone());
+                    }
+                }
+                for (i, g) in groups.iter().enumerate() {
+                    for (j, h) in groups.iter().enumerate() {
+                        if i == j {
+                            continue;
+                        }
+                        for a in g {
+                            for b in h {
+                                self.clog(a, b);
+                            }
+                        }
+                    }
+                }
+                self.record_fault(format!("partition {groups:?}"));
+            }
+            Fault::Heal => {
+                let net = NetSim::current();
+                for (a, b) in std::mem::take(&mut self.clogged) {
+                    if let (Some(x), Some(y)) = (self.nodes.get(&a), self.nodes.get(&b)) {
+                        net.unclog_link(x.id(), y.id());
+                    }
+                }
+                self.record_fault("heal all".to_string());
+            }
+            Fault::Clog { from, to } => {
+                self.clog(from, to);
+                self.record_fault(format!("clog {from} -> {to}"));
+            }
+            Fault::Unclog { from, to } => {
+                if let (Some(x), Some(y)) = (self.nodes.get(from), self.nodes.get(to)) {
+                    NetSim::current().unclog_link(x.id(), y.id());
+                }
+                self.clogged.retain(|(a, b)| !(a == from && b == to));
+                self.record_fault(format!("unclog {from} -> {to}"));
+            }
+        }
+    }
+
+    fn clog(&mut self, from: &str, to: &str) {
+        if let (Some(x), Some(y)) = (self.nodes.get(from), self.nodes.get(to)) {
+            NetSim::current().clog_link(x.id(), y.id());
+            self.clogged.push((from.to_string(), to.to_string()));
+        }
+    }
+
+    /// Whether `broker` is in the ISR of every partition it replicates.
+    fn in_all_isrs(&self, broker: i32) -> bool {
+        let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
+        let all = s
+            .controller
+            .metadata()
+            .partitions()
+            .filter(|(_, p)| p.replicas.contains(&broker))
+            .all(|(_, p)| p.isr.contains(&broker));
+        all
+    }
+}
+
+/// Runs the cluster for `spec.duration_ms` of simulated time on seed `seed`.
+pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::from_millis(spec.latency_ms.0)
+        ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1));
+    let rt = Runtime::with_seed_and_config(seed, config);
+    let spec = spec.clone();
+    rt.block_on(async move { simulate(seed, spec).await })
+}
+
+async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
+    let handle = Handle::current();
+    let clock = Clock::start();
+    let history = Recorder::new();
+    let controller = shared(Controller::new(spec.controller));
+    let mut nodes = BTreeMap::new();
+
+    let c = {
+        let (state, history) = (controller.clone(), history.clone());
+        let cfg = ControllerNodeConfig {
+            addr: controller_addr(),
+            tick_ms: spec.controller_tick_ms,
+            name: "controller".to_string(),
+        };
+        handle
+            .create_node()
+            .name("controller")
+            .ip(controller_addr().ip())
+            .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
+            .build()
+    };
+    nodes.insert("controller".to_string(), c);
+
+    let addresses: BTreeMap<i32, SocketAddr> = (0..spec.brokers as i32)
+        .map(|b| (b, broker_addr(b)))
+        .collect();
+    let mut brokers = BTreeMap::new();
+    for id in 0..spec.brokers as i32 {
+        let disk = Arc::new(SimDisk::new(seed.wrapping_mul(31).wrapping_add(id as u64)));
+        let slot: BrokerSlot = Arc::new(Mutex::new(None));
+        let mut bc = BrokerConfig::new(id);
+        bc.replication = spec.replication;
+        bc.log = spec.log.clone();
+        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
+        cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
+        let node = {
+            let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
+            handle
+                .create_node()
+                .name(broker_name(id))
+                .ip(broker_addr(id).ip())
+                .init(move || {
+                    let d: Arc<dyn Disk> = disk.clone();
+                    run_broker(cfg.clone(), d, clock, history.clone(), slot.clone())
+                })
+                .build()
+        };
+        nodes.insert(broker_name(id), node.clone());
+        brokers.insert(
+            id,
+            BrokerHandle {
+                node,
+                disk,
+                slot,
+                up: true,
+            },
+        );
+    }
+
+    // An admin client creates the topics once enough brokers are up.
+    let bootstrap: Vec<SocketAddr> = addresses.values().copied().collect();
+    let topics = spec.topics.clone();
+    let admin = handle
+        .create_node()
+        .name("admin")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
+        .init(move || create_topics(topics.clone()))
+        .build();
+    nodes.insert("admin".to_string(), admin);
+
+    let mut client_index = 0;
+    for p in &spec.producers {
+        let mut cfg = ProducerConfig::new(
+            &p.client_id,
+            client_addr(client_index),
+            bootstrap.clone(),
+            controller_addr(),
+        );
+        client_index += 1;
+        cfg.acks = p.acks;
+        cfg.enable_idempotence = p.enable_idempotence;
+        cfg.retry_backoff_ms = p.retry_backoff_ms;
+        cfg.delivery_timeout_ms = p.delivery_timeout_ms;
+        let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
+        let node = handle
+            .create_node()
+            .name(p.client_id.clone())
+            .ip(cfg.addr.ip())
+            .init(move || {
+                let (cfg, workload, history) = (cfg.clone(), workload.clone(), history.clone());
+                async move {
+                    sleep(Duration::from_millis(start)).await;
+                    run_producer(cfg, workload, clock, history).await;
+                }
+            })
+            .build();
+        nodes.insert(p.client_id.clone(), node);
+    }
+    for c in &spec.consumers {
+        let mut cfg = ConsumerConfig::new(
+            &c.client_id,
+            client_addr(client_index),
+            bootstrap.clone(),
+            c.topics.clone(),
+        );
+        client_index += 1;
+        cfg.auto_offset_reset = c.auto_offset_reset;
+        cfg.seeks = c.seeks.clone();
+        let (history, start) = (history.clone(), c.start_ms);
+        let node = handle
+            .create_node()
+            .name(c.client_id.clone())
+            .ip(cfg.addr.ip())
+            .init(move || {
+                let (cfg, history) = (cfg.clone(), history.clone());
+                async move {
+                    sleep(Duration::from_millis(start)).await;
+                    run_consumer(cfg, clock, history).await;
+                }
+            })
+            .build();
+        nodes.insert(c.client_id.clone(), node);
+    }
+
+    let mut h = Harness {
+        handle,
+        clock,
+        history: history.clone(),
+        brokers,
+        nodes,
+        controller: controller.clone(),
+        clogged: Vec::new(),
+    };
+
+    // Scripted faults and the random crash driver share the timeline.
+    let mut scripted = spec.faults.clone();
+    scripted.sort_by_key(|(at, _)| *at);
+    let mut scripted = scripted.into_iter().peekable();
+    let mut crash_plan = spec.random_crashes.clone().map(|rc| {
+        let first = rc.from_ms + rand_between(rc.gap_ms);
+        (
+            rc,
+            CrashPhase::Waiting {
+                next_crash_ms: first,
+            },
+        )
+    });
+    let step = 10u64;
+    loop {
+        let now = clock.now_ms() as u64;
+        if now >= spec.duration_ms {
+            break;
+        }
+        while let Some((at, _)) = scripted.peek() {
+            if *at > now {
+                break;
+            }
+            let (_, f) = scripted.next().expect("peeked");
+            h.apply(&f);
+        }
+        if let Some((rc, phase)) = &mut crash_plan {
+            match *phase {
+                CrashPhase::Waiting { next_crash_ms }
+                    if now >= next_crash_ms && now < rc.until_ms =>
+                {
+                    // A random moment, not one aligned to the driver's step.
+                    let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
+                    sleep(Duration::from_micros(jitter)).await;
+                    let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
+                    h.apply(&Fault::Crash(victim));
+                    *phase = CrashPhase::Down {
+                        broker: victim,
+                        restart_ms: now + rand_between(rc.down_ms),
+                    };
+                }
+                CrashPhase::Down { broker, restart_ms } if now >= restart_ms => {
+                    h.apply(&Fault::Restart(broker));
+                    *phase = CrashPhase::CatchingUp {
+                        broker,
+                        give_up_ms: now + rc.max_wait_for_isr_ms,
+                    };
+                }
+                CrashPhase::CatchingUp { broker, give_up_ms } => {
+                    if h.in_all_isrs(broker) || now >= give_up_ms {
+                        *phase = CrashPhase::Waiting {
+                            next_crash_ms: now + rand_between(rc.gap_ms),
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        sleep(Duration::from_millis(step)).await;
+    }
+
+    // One cluster snapshot: every running broker's partitions, at one instant.
+    let mut snapshots = BTreeMap::new();
+    let mut broker_errors = BTreeMap::new();
+    let end_us = clock.now_us();
+    for (id, b) in &h.brokers {
+        let rm = b.slot.lock().ok().and_then(|s| s.clone());
+        if let Some(rm) = rm {
+            let rm = rm.lock().unwrap_or_else(|p| p.into_inner());
+            let snap = rm.snapshot();
+            for (tp, s) in &snap {
+                history.record_at(
+                    end_us,
+                    &broker_name(*id),
+                    EventKind::Snapshot {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        leader: s.is_leader,
+                        leader_epoch: s.leader_epoch,
+                        log_start: s.log_start_offset,
+                        leo: s.log_end_offset,
+                        hw: s.high_watermark,
+                        records: s
+                            .records
+                            .iter()
+                            .map(|r| LogRecord {
+                                offset: r.offset,
+                                send: r.value.clone().unwrap_or_default(),
+                                epoch: r.epoch,
+                            })
+                            .collect(),
+                    },
+                );
+            }
+            snapshots.insert(*id, snap);
+            broker_errors.insert(*id, rm.errors.clone());
+        }
+    }
+    let final_partitions = {
+        let s = controller.lock().unwrap_or_else(|p| p.into_inner());
+        s.controller
+            .metadata()
+            .partitions()
+            .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
+            .collect()
+    };
+    SimOutcome {
+        seed,
+        history: history.events(),
+        snapshots,
+        final_partitions,
+        broker_errors,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CrashPhase {
+    Waiting { next_crash_ms: u64 },
+    Down { broker: i32, restart_ms: u64 },
+    CatchingUp { broker: i32, give_up_ms: u64 },
+}
+
+fn rand_between((lo, hi): (u64, u64)) -> u64 {
+    if hi <= lo {
+        return lo;
+    }
+    madsim::rand::thread_rng().gen_range(lo..=hi)
+}
+
+async fn create_topics(topics: Vec<TopicSpec>) {
+    let Ok(rpc) = Rpc::bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
+        PORT,
+    ))
+    .await
+    else {
+        return;
+    };
+    for t in topics {
+        loop {
+            let req = Request::CreateTopics {
+                name: t.name.clone(),
+                num_partitions: t.partitions,
+                replication_factor: t.replication_factor,
+            };
+            match rpc
+                .call(controller_addr(), &req, Duration::from_millis(1_000))
+                .await
+            {
+                Ok(Response::CreateTopics {
+                    error: ErrorCode::None | ErrorCode::TopicAlreadyExists,
+                }) => break,
+                _ => sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
