@@ -8,38 +8,13 @@
 mod common;
 
 use kafka_sim::broker::request::ACKS_LEADER;
-use kafka_sim::client::producer::ProduceWorkload;
-use kafka_sim::sim::cluster::{
-    run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
-};
+use kafka_sim::sim::cluster::{run, ClusterSpec};
 
+/// The crash scenario with a plain acks=1 producer.
 fn acks1_spec() -> ClusterSpec {
-    let mut spec = ClusterSpec::new(3);
-    spec.topics = vec![TopicSpec {
-        name: "orders".into(),
-        partitions: 3,
-        replication_factor: 3,
-    }];
-    spec.replication.min_insync_replicas = 2;
-    spec.producers = vec![ProducerSpec::new(
-        "p1",
-        ACKS_LEADER,
-        ProduceWorkload {
-            topic: "orders".into(),
-            messages: 1_000,
-            rate_per_sec: 200,
-            keys: Some(16),
-        },
-    )];
-    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
+    let mut spec = common::orders_spec(ACKS_LEADER, 1_000);
     spec.duration_ms = 15_000;
-    spec.random_crashes = Some(RandomCrashes {
-        from_ms: 500,
-        until_ms: 9_000,
-        down_ms: (50, 2_500),
-        gap_ms: (0, 1_500),
-        max_wait_for_isr_ms: 4_000,
-    });
+    spec.random_crashes = Some(common::random_crashes());
     spec
 }
 

@@ -5,28 +5,10 @@
 mod common;
 
 use kafka_sim::broker::request::ACKS_ALL;
-use kafka_sim::client::producer::ProduceWorkload;
-use kafka_sim::sim::cluster::{run, ClusterSpec, ConsumerSpec, ProducerSpec, TopicSpec};
+use kafka_sim::sim::cluster::{run, ClusterSpec};
 
 fn happy(messages: u64) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(3);
-    spec.topics = vec![TopicSpec {
-        name: "orders".into(),
-        partitions: 3,
-        replication_factor: 3,
-    }];
-    spec.replication.min_insync_replicas = 2;
-    spec.producers = vec![ProducerSpec::new(
-        "p1",
-        ACKS_ALL,
-        ProduceWorkload {
-            topic: "orders".into(),
-            messages,
-            rate_per_sec: 200,
-            keys: Some(16),
-        },
-    )];
-    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
+    let mut spec = common::orders_spec(ACKS_ALL, messages);
     spec.duration_ms = 1_000 + messages * 5 + 3_000;
     spec
 }

@@ -140,11 +140,10 @@ pub fn crashes(o: &SimOutcome) -> usize {
     )
 }
 
-/// The crash scenario: 3 brokers, `orders` with 3 partitions RF=3, min.insync.replicas=2,
-/// an idempotent acks=all producer (1000 writes at 200/s), a consumer from the earliest
-/// offset, and a broker crashed (losing its page cache) and restarted at random moments,
-/// one at a time, for 9 s of the 15 s run.
-pub fn crash_spec() -> ClusterSpec {
+/// The cluster most suites use: 3 brokers, `orders` with 3 partitions RF=3,
+/// min.insync.replicas=2, one producer `p1` writing `messages` values over 16 keys at
+/// 200/s with `acks`, and a consumer `c1` reading `orders` from the earliest offset.
+pub fn orders_spec(acks: i16, messages: u64) -> ClusterSpec {
     let mut spec = ClusterSpec::new(3);
     spec.topics = vec![TopicSpec {
         name: "orders".into(),
@@ -152,27 +151,40 @@ pub fn crash_spec() -> ClusterSpec {
         replication_factor: 3,
     }];
     spec.replication.min_insync_replicas = 2;
-    let mut p = ProducerSpec::new(
+    spec.producers = vec![ProducerSpec::new(
         "p1",
-        ACKS_ALL,
+        acks,
         ProduceWorkload {
             topic: "orders".into(),
-            messages: 1_000,
+            messages,
             rate_per_sec: 200,
             keys: Some(16),
         },
-    );
-    p.enable_idempotence = true;
-    p.delivery_timeout_ms = 30_000;
-    spec.producers = vec![p];
+    )];
     spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
-    spec.duration_ms = 15_000;
-    spec.random_crashes = Some(RandomCrashes {
+    spec
+}
+
+/// A broker crashed (losing its page cache) and restarted at random moments, one at a
+/// time, between 0.5 s and 9 s.
+pub fn random_crashes() -> RandomCrashes {
+    RandomCrashes {
         from_ms: 500,
         until_ms: 9_000,
         down_ms: (50, 2_500),
         gap_ms: (0, 1_500),
         max_wait_for_isr_ms: 4_000,
-    });
+    }
+}
+
+/// The crash scenario: [`orders_spec`] with an idempotent acks=all producer (1000 writes)
+/// and [`random_crashes`] for 9 s of the 15 s run.
+pub fn crash_spec() -> ClusterSpec {
+    let mut spec = orders_spec(ACKS_ALL, 1_000);
+    let p = &mut spec.producers[0];
+    p.enable_idempotence = true;
+    p.delivery_timeout_ms = 30_000;
+    spec.duration_ms = 15_000;
+    spec.random_crashes = Some(random_crashes());
     spec
 }

@@ -8,32 +8,14 @@
 mod common;
 
 use kafka_sim::broker::request::{ACKS_ALL, ACKS_LEADER};
-use kafka_sim::client::producer::ProduceWorkload;
-use kafka_sim::sim::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, TopicSpec};
+use kafka_sim::sim::cluster::{run, ClusterSpec, Fault};
 
 fn spec(acks: i16, isolated: Vec<String>) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(3);
-    spec.topics = vec![TopicSpec {
-        name: "orders".into(),
-        partitions: 3,
-        replication_factor: 3,
-    }];
-    spec.replication.min_insync_replicas = 2;
-    let mut p = ProducerSpec::new(
-        "p1",
-        acks,
-        ProduceWorkload {
-            topic: "orders".into(),
-            messages: 2_400,
-            rate_per_sec: 200,
-            keys: Some(16),
-        },
-    );
+    let mut spec = common::orders_spec(acks, 2_400);
+    let p = &mut spec.producers[0];
     p.delivery_timeout_ms = 30_000;
     // Idempotence needs acks=all (as in Kafka); without it retries may duplicate.
     p.enable_idempotence = acks == ACKS_ALL;
-    spec.producers = vec![p];
-    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.faults = vec![
         (
             2_000,
