@@ -806,6 +806,125 @@ fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
     out
 }
 
+/// A compact tick label: `0`, `250ms`, `1.5s`, `12s`.
+fn fmt_tick(us: i64) -> String {
+    let sign = if us < 0 { "-" } else { "" };
+    let a = us.unsigned_abs();
+    let trim = |whole: u64, frac: u64, digits: usize, unit: &str| {
+        let f = format!("{frac:0digits$}");
+        let f = f.trim_end_matches('0');
+        if f.is_empty() {
+            format!("{sign}{whole}{unit}")
+        } else {
+            format!("{sign}{whole}.{f}{unit}")
+        }
+    };
+    if a == 0 {
+        "0".to_string()
+    } else if a < 1_000 {
+        format!("{sign}{a}us")
+    } else if a < 1_000_000 {
+        trim(a / 1_000, a % 1_000, 3, "ms")
+    } else {
+        trim(a / 1_000_000, a % 1_000_000, 6, "s")
+    }
+}
+
+/// A length to two or three significant digits, for squeezed stretches: `10.4s`, `850ms`.
+fn fmt_rounded(us: i64) -> String {
+    let a = us.unsigned_abs() as f64;
+    if a >= 1e6 {
+        format!("{:.1}s", a / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.0}ms", a / 1e3)
+    } else {
+        format!("{a}us")
+    }
+}
+
+/// The note beside a fault's red line: `⚡ 4.5s crash broker-0`.
+fn fault_note(e: &Event) -> String {
+    match &e.kind {
+        EventKind::Fault { fault } => format!("⚡ {} {fault}", fmt_tick(e.t_us)),
+        _ => String::new(),
+    }
+}
+
+/// The SVG's time axis: linear, except that a quiet stretch longer than a twelfth of the run
+/// (say the idle seconds before the final snapshot) is squeezed to that length, so the busy
+/// part keeps the room. Squeezed stretches are drawn as breaks with their real length.
+struct TimeScale {
+    /// Distinct event times, ascending.
+    times: Vec<i64>,
+    /// Drawn position (in squeezed microseconds) of each of `times`.
+    at: Vec<f64>,
+    /// Longest quiet stretch drawn at full length.
+    cap: f64,
+    /// The squeezed stretches, `(from, to)`.
+    gaps: Vec<(i64, i64)>,
+}
+
+impl TimeScale {
+    fn new(trace: &Trace) -> Self {
+        let times: Vec<i64> = trace
+            .events
+            .iter()
+            .map(|e| e.t_us)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let span = match (times.first(), times.last()) {
+            (Some(a), Some(b)) => b.saturating_sub(*a) as f64,
+            _ => 0.0,
+        };
+        let cap = (span / 12.0).max(1.0);
+        let mut at = Vec::with_capacity(times.len());
+        let mut gaps = Vec::new();
+        let mut pos = 0.0;
+        for (i, t) in times.iter().enumerate() {
+            if i > 0 {
+                let d = t.saturating_sub(times[i - 1]) as f64;
+                if d > cap {
+                    gaps.push((times[i - 1], *t));
+                }
+                pos += d.min(cap);
+            }
+            at.push(pos);
+        }
+        TimeScale {
+            times,
+            at,
+            cap,
+            gaps,
+        }
+    }
+
+    /// Where `t` is drawn, from 0 (first event) to 1 (last event).
+    fn fraction(&self, t: i64) -> f64 {
+        let total = self.at.last().copied().unwrap_or(0.0);
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let i = self.times.partition_point(|x| *x <= t);
+        let pos = if i == 0 {
+            0.0
+        } else if i == self.times.len() {
+            total
+        } else {
+            let (a, b) = (self.times[i - 1], self.times[i]);
+            let d = b.saturating_sub(a) as f64;
+            let into = t.saturating_sub(a) as f64;
+            self.at[i - 1] + into * (d.min(self.cap) / d)
+        };
+        pos / total
+    }
+
+    /// Whether `t` falls strictly inside a squeezed stretch (no axis tick there).
+    fn in_gap(&self, t: i64) -> bool {
+        self.gaps.iter().any(|&(a, b)| a < t && t < b)
+    }
+}
+
 /// A space-time diagram: one vertical lane per node (producers, controller, brokers,
 /// consumers, then the simulator), time flowing down, one dot per event (hover for its
 /// description). Faults are red lines across the diagram with their text; a lasting fault is
@@ -813,7 +932,8 @@ fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
 /// the cluster until the heal). A write is drawn as a request arrow from the producer to the
 /// partition's leader at send time (the latest `leader-change` for it) and a response arrow
 /// back at ack time; without a known leader lane it is a bar beside the producer's lane.
-/// Time is linear and scaled so the plot is at least 800px tall.
+/// Time is linear (quiet stretches squeezed, see `TimeScale`) and scaled so the plot is at
+/// least 800px tall.
 pub fn render_svg(trace: &Trace) -> String {
     const LANE_W: f64 = 130.0;
     const LEFT: f64 = 90.0;
@@ -830,14 +950,29 @@ pub fn render_svg(trace: &Trace) -> String {
     let t1 = trace.events.last().map_or(0, |e| e.t_us);
     let span = t1.saturating_sub(t0).max(1) as f64;
     let plot_h = (trace.events.len() as f64 * 8.0).clamp(800.0, 4000.0);
-    let y = |t: i64| TOP + (t.saturating_sub(t0) as f64 / span) * plot_h;
+    let scale = TimeScale::new(trace);
+    let y = |t: i64| TOP + scale.fraction(t) * plot_h;
     let lanes_w = LANE_W * lanes.len().max(1) as f64;
-    let width = LEFT + lanes_w + RIGHT_NOTES;
     let verdicts: Vec<&Event> = trace
         .events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Verdict { .. }))
         .collect();
+    // Wide enough for the longest fault note and verdict (monospace, ~6.7px a character).
+    let chars = |s: String| s.chars().count() as f64 * 6.7;
+    let longest_fault = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .map(|e| chars(fault_note(e)))
+        .fold(0.0, f64::max);
+    let longest_verdict = verdicts
+        .iter()
+        .map(|e| chars(describe(e)))
+        .fold(0.0, f64::max);
+    let width = (LEFT + lanes_w + RIGHT_NOTES)
+        .max(LEFT + lanes_w + 16.0 + longest_fault)
+        .max(20.0 + longest_verdict);
     let height = TOP + plot_h + 60.0 + 18.0 * verdicts.len() as f64;
     let right = LEFT + lanes_w;
 
@@ -875,23 +1010,55 @@ pub fn render_svg(trace: &Trace) -> String {
     let mut ticks = 0;
     while tick <= t1 && ticks < 100 {
         let ty = y(tick);
+        if scale.in_gap(tick) {
+            tick = tick.saturating_add(step);
+            ticks += 1;
+            continue;
+        }
         let _ = writeln!(
             s,
             r##"<line x1="{LEFT:.0}" y1="{ty:.1}" x2="{right:.0}" y2="{ty:.1}"/><text x="{:.0}" y="{:.1}" fill="#666" stroke="none" text-anchor="end">{}</text>"##,
             LEFT - 6.0,
             ty + 4.0,
-            xml(&fmt_duration(tick))
+            xml(&fmt_tick(tick))
         );
         tick = tick.saturating_add(step);
         ticks += 1;
     }
     s.push_str("</g>\n");
 
+    // Where quiet stretches were squeezed: a zigzag across the lanes and the real length.
+    s.push_str("<g class=\"gaps\">\n");
+    for &(a, b) in &scale.gaps {
+        let (ya, yb) = (y(a), y(b));
+        let ym = (ya + yb) / 2.0;
+        let mut d = format!("M {LEFT:.0} {ym:.1}");
+        let mut x = LEFT;
+        let mut up = true;
+        while x < right {
+            x = (x + 8.0).min(right);
+            let zy = if up { ym - 3.0 } else { ym + 3.0 };
+            let _ = write!(d, " L {x:.0} {zy:.1}");
+            up = !up;
+        }
+        let _ = writeln!(
+            s,
+            r##"<path d="{d}" fill="none" stroke="#bbb"/><text x="{:.0}" y="{:.1}" fill="#888">{}</text>"##,
+            LEFT + 4.0,
+            ym - 6.0,
+            xml(&format!("≈ {} quiet", fmt_rounded(b.saturating_sub(a))))
+        );
+    }
+    s.push_str("</g>\n");
+
     // Lasting faults, shaded under everything else.
     s.push_str("<g class=\"fault-spells\">\n");
     for sp in spells(trace, t1) {
-        let (x, w) = match sp.lane.as_deref().and_then(|l| lane_x.get(l)) {
-            Some(&lx) => (lx - LANE_W * 0.35, LANE_W * 0.7),
+        // A node fault shades its lane; a node without a lane (it did nothing worth
+        // recording) gets only the red line, not a band that would look cluster-wide.
+        let (x, w) = match sp.lane.as_deref().map(|l| lane_x.get(l)) {
+            Some(Some(&lx)) => (lx - LANE_W * 0.35, LANE_W * 0.7),
+            Some(None) => continue,
             None => (LEFT, lanes_w),
         };
         let (ya, yb) = (y(sp.from), y(sp.to));
@@ -1033,14 +1200,14 @@ pub fn render_svg(trace: &Trace) -> String {
     // Fault markers across the diagram, with their text on the right.
     s.push_str("<g class=\"faults\">\n");
     for e in &trace.events {
-        if let EventKind::Fault { fault } = &e.kind {
+        if let EventKind::Fault { .. } = &e.kind {
             let fy = y(e.t_us);
             let _ = writeln!(
                 s,
                 r##"<line x1="{LEFT:.0}" y1="{fy:.1}" x2="{right:.0}" y2="{fy:.1}" stroke="#d62728" stroke-width="2"/><text x="{:.0}" y="{:.1}" fill="#d62728" font-weight="bold">{}</text>"##,
                 right + 6.0,
                 fy + 4.0,
-                xml(&format!("⚡ {} {fault}", fmt_duration(e.t_us)))
+                xml(&fault_note(e))
             );
         }
     }
@@ -1048,6 +1215,7 @@ pub fn render_svg(trace: &Trace) -> String {
 
     // Event dots; elections get a label too, since they are what faults cause.
     s.push_str("<g class=\"events\">\n");
+    let mut last_label_y: Option<f64> = None;
     for e in &trace.events {
         let Some(&x) = lane_x.get(e.node.as_str()) else {
             continue;
@@ -1069,16 +1237,27 @@ pub fn render_svg(trace: &Trace) -> String {
                 describe(e)
             ))
         );
-        if let EventKind::LeaderChange { leader, .. } = &e.kind {
+        if let EventKind::LeaderChange {
+            topic,
+            partition,
+            leader,
+            leader_epoch,
+        } = &e.kind
+        {
             let label = match leader {
-                Some(l) => format!("leader → {l}"),
-                None => "no leader".to_string(),
+                Some(l) => format!("{topic}-{partition} → {l} (e{leader_epoch})"),
+                None => format!("{topic}-{partition}: no leader"),
             };
+            // Elections at one instant (one per partition) stack instead of overprinting.
+            let ly = match last_label_y {
+                Some(prev) if ey - 4.0 < prev + 11.0 => prev + 11.0,
+                _ => ey - 4.0,
+            };
+            last_label_y = Some(ly);
             let _ = writeln!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" fill="#a07000" font-size="10">{}</text>"##,
+                r##"<text x="{:.1}" y="{ly:.1}" fill="#a07000" font-size="10">{}</text>"##,
                 x + 6.0,
-                ey - 4.0,
                 xml(&label)
             );
         }
