@@ -143,6 +143,27 @@ fn chrome_output_is_json_with_one_named_lane_per_node() {
             assert!(s["ts"].is_i64() && s["dur"].as_i64().unwrap() >= 0, "{s}");
         }
     }
+    // Chrome's viewer needs the complete events of one thread to nest; concurrent writes
+    // must therefore sit on different threads.
+    for path in EXAMPLES {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&[path, "--format", "chrome"])).unwrap();
+        let mut by_tid: std::collections::BTreeMap<i64, Vec<(i64, i64)>> = Default::default();
+        for e in v["traceEvents"].as_array().unwrap() {
+            if e["ph"] == "X" {
+                let ts = e["ts"].as_i64().unwrap();
+                by_tid
+                    .entry(e["tid"].as_i64().unwrap())
+                    .or_default()
+                    .push((ts, ts + e["dur"].as_i64().unwrap()));
+            }
+        }
+        for spans in by_tid.values() {
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "{path}: overlapping spans {w:?}");
+            }
+        }
+    }
     // p1-2 of the ISR example waited for the ISR to shrink: 2.1s → 3.0007s.
     let out = ok(&[EXAMPLES[1], "--format", "chrome"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -851,15 +851,17 @@ fn fault_note(e: &Event) -> String {
 }
 
 /// The SVG's time axis: linear, except that a quiet stretch longer than a twelfth of the run
-/// (say the idle seconds before the final snapshot) is squeezed to that length, so the busy
-/// part keeps the room. Squeezed stretches are drawn as breaks with their real length.
+/// (say the idle seconds before the final snapshot) is squeezed to a twelfth of the busy time,
+/// so the busy part keeps the room. Squeezed stretches are drawn as breaks with their real length.
 struct TimeScale {
     /// Distinct event times, ascending.
     times: Vec<i64>,
     /// Drawn position (in squeezed microseconds) of each of `times`.
     at: Vec<f64>,
-    /// Longest quiet stretch drawn at full length.
+    /// Longest quiet stretch drawn at full length (a twelfth of the run).
     cap: f64,
+    /// How long a longer one is drawn: a twelfth of the time not squeezed.
+    squeezed: f64,
     /// The squeezed stretches, `(from, to)`.
     gaps: Vec<(i64, i64)>,
 }
@@ -878,23 +880,33 @@ impl TimeScale {
             _ => 0.0,
         };
         let cap = (span / 12.0).max(1.0);
+        let steps: Vec<f64> = times
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]) as f64)
+            .collect();
+        let busy: f64 = steps.iter().filter(|d| **d <= cap).sum();
+        let squeezed = if busy > 0.0 { busy / 12.0 } else { cap };
         let mut at = Vec::with_capacity(times.len());
         let mut gaps = Vec::new();
         let mut pos = 0.0;
-        for (i, t) in times.iter().enumerate() {
-            if i > 0 {
-                let d = t.saturating_sub(times[i - 1]) as f64;
-                if d > cap {
-                    gaps.push((times[i - 1], *t));
-                }
-                pos += d.min(cap);
+        at.push(pos);
+        for (i, d) in steps.iter().enumerate() {
+            if *d > cap {
+                gaps.push((times[i], times[i + 1]));
+                pos += squeezed;
+            } else {
+                pos += d;
             }
             at.push(pos);
+        }
+        if times.is_empty() {
+            at.clear();
         }
         TimeScale {
             times,
             at,
             cap,
+            squeezed,
             gaps,
         }
     }
@@ -914,7 +926,8 @@ impl TimeScale {
             let (a, b) = (self.times[i - 1], self.times[i]);
             let d = b.saturating_sub(a) as f64;
             let into = t.saturating_sub(a) as f64;
-            self.at[i - 1] + into * (d.min(self.cap) / d)
+            let drawn = if d > self.cap { self.squeezed } else { d };
+            self.at[i - 1] + into * (drawn / d)
         };
         pos / total
     }
@@ -1403,5 +1416,25 @@ mod tests {
         assert_eq!(fmt_duration(900_700), "900.700ms");
         assert_eq!(fmt_duration(12), "12us");
         assert_eq!(fmt_duration(-3_500_000), "-3.500000s");
+        assert_eq!(fmt_tick(1_500_000), "1.5s");
+        assert_eq!(fmt_tick(250_000), "250ms");
+        assert_eq!(fmt_tick(0), "0");
+    }
+
+    /// A long idle stretch is drawn at a twelfth of the run, so the busy part keeps the room.
+    #[test]
+    fn quiet_stretches_are_squeezed() {
+        let hw = EventKind::samples()[11].clone();
+        let t = trace(
+            [0, 1_000, 2_000, 1_000_000]
+                .iter()
+                .map(|&t| Event::new(t, "broker-0", hw.clone()))
+                .collect(),
+        );
+        let scale = TimeScale::new(&t);
+        assert_eq!(scale.gaps, vec![(2_000, 1_000_000)]);
+        assert!(scale.fraction(2_000) > 0.1, "busy part gets room");
+        assert_eq!(scale.fraction(1_000_000), 1.0);
+        assert!(scale.in_gap(500_000) && !scale.in_gap(1_000));
     }
 }
