@@ -102,6 +102,12 @@ fn node_filter_keeps_the_node_and_the_simulator() {
         .filter_map(|l| l.split_once("s  ")?.1.split_whitespace().next())
         .collect();
     assert_eq!(nodes, BTreeSet::from(["c1", "sim"]), "{out}");
+    let (code, _, err) = timeline(&[EXAMPLES[0], "--node", "c9"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no node \"c9\"") && err.contains("broker-0, broker-1"),
+        "{err}"
+    );
 }
 
 #[test]

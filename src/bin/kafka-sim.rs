@@ -80,6 +80,19 @@ fn timeline_command(path: &std::path::Path, format: Format, node: Option<&str>) 
         }
     };
     let trace = match node {
+        // A misspelt name would otherwise print a timeline of faults alone, as if the node
+        // had done nothing.
+        Some(n) if !trace.events.iter().any(|e| e.node == n) => {
+            let nodes: std::collections::BTreeSet<&str> =
+                trace.events.iter().map(|e| e.node.as_str()).collect();
+            let nodes: Vec<&str> = nodes.into_iter().collect();
+            eprintln!(
+                "kafka-sim timeline: no node {n:?} in {} (nodes: {})",
+                path.display(),
+                nodes.join(", ")
+            );
+            return ExitCode::from(2);
+        }
         Some(n) => timeline::only_node(&trace, n),
         None => trace,
     };
