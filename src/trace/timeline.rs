@@ -49,7 +49,7 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// `orders-[0,1]`-free form of a partition list: `[orders-0,orders-1]`.
+/// A partition list spelled out in full, `[orders-0,orders-1]`, so that each entry can be searched for.
 fn tp_list(tps: &[TopicPartition]) -> String {
     let parts: Vec<String> = tps.iter().map(|tp| tp.to_string()).collect();
     format!("[{}]", parts.join(","))
