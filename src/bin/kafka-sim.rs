@@ -7,8 +7,9 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use kafka_sim::tools::dump_log_segments::{dump_files, DumpOptions};
+use kafka_sim::trace::{read_jsonl, timeline};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,81 @@ enum Command {
         #[arg(long)]
         deep_iteration: bool,
     },
+    /// Render a trace: a text timeline, Chrome trace-event JSON (Perfetto), or an SVG
+    /// space-time diagram.
+    Timeline {
+        /// The trace file (.jsonl) a run wrote.
+        #[arg(value_name = "TRACE")]
+        trace: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Only this node's events (plus faults and verdicts, which explain them).
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+    },
+}
+
+/// `timeline --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// One line per event.
+    Text,
+    /// A space-time diagram.
+    Svg,
+    /// Chrome trace-event JSON, for Perfetto or chrome://tracing.
+    Chrome,
+}
+
+/// `kafka-sim timeline`: read (exit 2 naming the file, or the line of a bad trace), render,
+/// print. Rendering itself cannot fail.
+fn timeline_command(path: &std::path::Path, format: Format, node: Option<&str>) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kafka-sim timeline: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let trace = match read_jsonl(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kafka-sim timeline: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let trace = match node {
+        // A misspelt name would otherwise print a timeline of faults alone, as if the node
+        // had done nothing.
+        Some(n) if !trace.events.iter().any(|e| e.node == n) => {
+            let nodes: std::collections::BTreeSet<&str> =
+                trace.events.iter().map(|e| e.node.as_str()).collect();
+            let nodes: Vec<&str> = nodes.into_iter().collect();
+            eprintln!(
+                "kafka-sim timeline: no node {n:?} in {} (nodes: {})",
+                path.display(),
+                nodes.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+        Some(n) => timeline::only_node(&trace, n),
+        None => trace,
+    };
+    let rendered = match format {
+        Format::Text => timeline::render_text(&trace),
+        Format::Svg => timeline::render_svg(&trace),
+        Format::Chrome => timeline::render_chrome(&trace),
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(rendered.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kafka-sim timeline: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -50,6 +126,11 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Timeline {
+            trace,
+            format,
+            node,
+        } => timeline_command(&trace, format, node.as_deref()),
         Command::DumpLog {
             files,
             print_data_log,

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod jsonl;
+pub mod timeline;
 
 pub use event::{Event, EventKind, LogRecord, PolledRecord, TopicPartition, TraceHeader};
 pub use jsonl::{
