@@ -24,6 +24,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run scenario files on the simulated cluster, one run per seed, and check each run
+    /// against the scenario's `expect`.
+    Run {
+        /// Scenario files (.json).
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+        /// The seed to run (default 1).
+        #[arg(long, value_name = "N", conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// An inclusive range of seeds, `A..B`.
+        #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+        seeds: Option<(u64, u64)>,
+        /// Write each run's trace to `DIR/<scenario>-seed<N>.jsonl`.
+        #[arg(long, value_name = "DIR")]
+        trace: Option<PathBuf>,
+    },
     /// Print segment files (.log, .index, .timeindex) as Kafka's kafka-dump-log.sh does.
     DumpLog {
         /// Segment files to dump.
@@ -49,6 +65,115 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
     },
+}
+
+/// `--seeds A..B`, inclusive, `A <= B`.
+fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected A..B (e.g. 1..100), got {text:?}"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a seed (a non-negative integer)"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a seed (a non-negative integer)"))?;
+    if a > b {
+        return Err(format!("the range {a}..{b} is empty (A must not exceed B)"));
+    }
+    Ok((a, b))
+}
+
+/// `kafka-sim run` in the real build: the simulated cluster needs `--cfg madsim`.
+#[cfg(not(madsim))]
+fn run_command(
+    _scenarios: &[PathBuf],
+    _seeds: (u64, u64),
+    _trace: Option<&std::path::Path>,
+) -> ExitCode {
+    eprintln!(
+        "kafka-sim run: needs the simulation build (--cfg madsim): use `cargo sim run -- run SCENARIO...`"
+    );
+    ExitCode::from(2)
+}
+
+/// `kafka-sim run`: load every scenario and map it onto the cluster first (any bad or
+/// unsupported file is exit 2 before anything runs), then run each on each seed.
+#[cfg(madsim)]
+fn run_command(
+    scenarios: &[PathBuf],
+    (first, last): (u64, u64),
+    trace: Option<&std::path::Path>,
+) -> ExitCode {
+    use kafka_sim::sim::runner::{run_scenario, to_cluster_spec};
+    use kafka_sim::sim::Scenario;
+
+    let mut loaded = Vec::new();
+    for path in scenarios {
+        let scenario = match Scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kafka-sim run: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // Jitter never changes which features a scenario uses, so one seed checks them all.
+        if let Err(e) = to_cluster_spec(&scenario, first) {
+            eprintln!("kafka-sim run: {}", e.in_file(&path.display().to_string()));
+            return ExitCode::from(2);
+        }
+        loaded.push((path, scenario));
+    }
+    if let Some(dir) = trace {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("kafka-sim run: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let started = std::time::Instant::now();
+    let (mut runs, mut failed, mut simulated_us) = (0u64, 0u64, 0i64);
+    for (path, scenario) in &loaded {
+        for seed in first..=last {
+            let result = match run_scenario(scenario, seed) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("kafka-sim run: {}", e.in_file(&path.display().to_string()));
+                    return ExitCode::from(2);
+                }
+            };
+            runs += 1;
+            simulated_us += scenario.duration.as_micros();
+            if let Some(dir) = trace {
+                let file = dir.join(format!("{}-seed{seed}.jsonl", scenario.name));
+                if let Err(e) = std::fs::write(&file, &result.trace_lines) {
+                    eprintln!("kafka-sim run: cannot write {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if !result.expectation_met {
+                failed += 1;
+                println!(
+                    "FAIL {} seed {seed}: {} — reproduce: kafka-sim run {} --seed {seed} --trace traces/",
+                    scenario.name,
+                    result.failure(scenario),
+                    path.display()
+                );
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "{runs} seeds run, {failed} failed, {:.1} simulated s, {wall:.1} s wall, {:.2} seeds/s",
+        simulated_us as f64 / 1e6,
+        if wall > 0.0 { runs as f64 / wall } else { 0.0 }
+    );
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `timeline --format`.
@@ -126,6 +251,18 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Run {
+            scenarios,
+            seed,
+            seeds,
+            trace,
+        } => {
+            let seeds = seeds.unwrap_or_else(|| {
+                let s = seed.unwrap_or(1);
+                (s, s)
+            });
+            run_command(&scenarios, seeds, trace.as_deref())
+        }
         Command::Timeline {
             trace,
             format,

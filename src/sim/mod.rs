@@ -55,6 +55,7 @@ pub mod config_keys;
 pub mod duration;
 pub mod error;
 mod json;
+pub mod runner;
 pub mod scenario;
 
 pub use config_keys::{Config, ConfigValue, Scope};
