@@ -152,3 +152,32 @@ fn malformed_scenarios_and_arguments_are_bad_input() {
     let (code, _, err) = run(&["scenarios/quickstart.json", "--seeds", "5..1"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// acks=1 with the leader isolated (with its producer) and then crashed loses acknowledged
+/// writes on every seed: the run passes because the expected `lost-write` fired.
+#[test]
+fn acks1_leader_crash_loses_a_write_on_every_seed() {
+    let (code, out, err) = run(&["scenarios/acks1-leader-crash.json", "--seeds", "1..5"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("5 seeds run, 0 failed"), "{out}");
+
+    // Expecting nothing instead fails every seed, naming the lost write.
+    let path = scratch("acks1-expects-nothing.json");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/acks1-leader-crash.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["expect"]["violations"] = serde_json::json!([]);
+    std::fs::write(&path, v.to_string()).unwrap();
+    let (code, out, err) = run(&[path.to_str().unwrap(), "--seeds", "1..2"]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("FAIL acks1-leader-crash seed ")
+                && l.contains(": unexpected lost-write at t="))
+            .count(),
+        2,
+        "{out}"
+    );
+}
