@@ -181,3 +181,29 @@ fn acks1_leader_crash_loses_a_write_on_every_seed() {
         "{out}"
     );
 }
+
+/// `--shard I/N` keeps the seeds whose index in the range mod N is I-1.
+#[test]
+fn shard_splits_a_sweep() {
+    let dir = scratch("shard");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = run(&[
+        "scenarios/quickstart.json",
+        "--seeds",
+        "1..6",
+        "--shard",
+        "2/3",
+        "--trace",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("2 seeds run, 0 failed"), "{out}");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["quickstart-seed2.jsonl", "quickstart-seed5.jsonl"]);
+    let (code, _, err) = run(&["scenarios/quickstart.json", "--shard", "4/3"]);
+    assert_eq!(code, 2, "{err}");
+}

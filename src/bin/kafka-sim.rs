@@ -36,6 +36,10 @@ enum Command {
         /// An inclusive range of seeds, `A..B`.
         #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
         seeds: Option<(u64, u64)>,
+        /// Keep only the seeds whose index in the range mod N is I-1 (`--shard 2/8`), so a
+        /// CI matrix of N jobs covers a sweep.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
         /// Write each run's trace to `DIR/<scenario>-seed<N>.jsonl`.
         #[arg(long, value_name = "DIR")]
         trace: Option<PathBuf>,
@@ -86,11 +90,33 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
+/// `--shard I/N` with `1 <= I <= N`.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("expected I/N with 1 <= I <= N (e.g. 2/8), got {text:?}");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: u64 = i.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The seeds of `first..=last` that shard `(i, n)` keeps, in order.
+fn shard_seeds((first, last): (u64, u64), shard: Option<(u64, u64)>) -> Vec<u64> {
+    let (i, n) = shard.unwrap_or((1, 1));
+    (first..=last)
+        .enumerate()
+        .filter(|(index, _)| *index as u64 % n == i - 1)
+        .map(|(_, seed)| seed)
+        .collect()
+}
+
 /// `kafka-sim run` in the real build: the simulated cluster needs `--cfg madsim`.
 #[cfg(not(madsim))]
 fn run_command(
     _scenarios: &[PathBuf],
-    _seeds: (u64, u64),
+    _seeds: &[u64],
     _trace: Option<&std::path::Path>,
 ) -> ExitCode {
     eprintln!(
@@ -102,11 +128,7 @@ fn run_command(
 /// `kafka-sim run`: load every scenario and map it onto the cluster first (any bad or
 /// unsupported file is exit 2 before anything runs), then run each on each seed.
 #[cfg(madsim)]
-fn run_command(
-    scenarios: &[PathBuf],
-    (first, last): (u64, u64),
-    trace: Option<&std::path::Path>,
-) -> ExitCode {
+fn run_command(scenarios: &[PathBuf], seeds: &[u64], trace: Option<&std::path::Path>) -> ExitCode {
     use kafka_sim::sim::runner::{run_scenario, to_cluster_spec};
     use kafka_sim::sim::Scenario;
 
@@ -120,7 +142,7 @@ fn run_command(
             }
         };
         // Jitter never changes which features a scenario uses, so one seed checks them all.
-        if let Err(e) = to_cluster_spec(&scenario, first) {
+        if let Err(e) = to_cluster_spec(&scenario, seeds.first().copied().unwrap_or(1)) {
             eprintln!("kafka-sim run: {}", e.in_file(&path.display().to_string()));
             return ExitCode::from(2);
         }
@@ -135,7 +157,7 @@ fn run_command(
     let started = std::time::Instant::now();
     let (mut runs, mut failed, mut simulated_us) = (0u64, 0u64, 0i64);
     for (path, scenario) in &loaded {
-        for seed in first..=last {
+        for &seed in seeds {
             let result = match run_scenario(scenario, seed) {
                 Ok(r) => r,
                 Err(e) => {
@@ -255,13 +277,14 @@ fn main() -> ExitCode {
             scenarios,
             seed,
             seeds,
+            shard,
             trace,
         } => {
-            let seeds = seeds.unwrap_or_else(|| {
+            let range = seeds.unwrap_or_else(|| {
                 let s = seed.unwrap_or(1);
                 (s, s)
             });
-            run_command(&scenarios, seeds, trace.as_deref())
+            run_command(&scenarios, &shard_seeds(range, shard), trace.as_deref())
         }
         Command::Timeline {
             trace,
