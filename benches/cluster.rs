@@ -1,0 +1,120 @@
+//! Simulation speed benchmark: `cargo sim bench --bench cluster` (needs the simulation
+//! build). Not a test: prints figures and always exits 0.
+//!
+//! The cluster issue's scenario: 3 brokers, `orders` with 3 partitions RF=3,
+//! min.insync.replicas=2, an idempotent acks=all producer writing 10,000 messages over
+//! 60 simulated seconds, a consumer, and random broker crashes/restarts (losing unsynced
+//! data) through the first 50 s. Prints wall time per seed, simulated seconds per wall
+//! second, and the process's peak resident memory. Targets: >= 200x real time and
+//! < 0.5 s of wall time per seed on one core (the simulation is single-threaded).
+
+#[cfg(madsim)]
+fn main() {
+    use std::time::Instant;
+
+    use kafka_sim::broker::request::ACKS_ALL;
+    use kafka_sim::client::producer::ProduceWorkload;
+    use kafka_sim::sim::cluster::{
+        run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
+    };
+
+    let seeds: u64 = std::env::var("SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut spec = ClusterSpec::new(3);
+    spec.topics = vec![TopicSpec {
+        name: "orders".into(),
+        partitions: 3,
+        replication_factor: 3,
+    }];
+    spec.replication.min_insync_replicas = 2;
+    let mut p = ProducerSpec::new(
+        "p1",
+        ACKS_ALL,
+        ProduceWorkload {
+            topic: "orders".into(),
+            messages: 10_000,
+            rate_per_sec: 170,
+            keys: Some(16),
+        },
+    );
+    p.enable_idempotence = true;
+    p.delivery_timeout_ms = 30_000;
+    spec.producers = vec![p];
+    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
+    spec.duration_ms = 60_000;
+    spec.random_crashes = Some(RandomCrashes {
+        from_ms: 1_000,
+        until_ms: 50_000,
+        down_ms: (50, 2_500),
+        gap_ms: (0, 3_000),
+        max_wait_for_isr_ms: 4_000,
+    });
+
+    let mut walls = Vec::new();
+    let mut acked = 0usize;
+    let mut events = 0usize;
+    let start = Instant::now();
+    for seed in 1..=seeds {
+        let t = Instant::now();
+        let outcome = run(seed, &spec);
+        walls.push(t.elapsed().as_secs_f64());
+        events += outcome.history.len();
+        acked += outcome
+            .history
+            .iter()
+            .filter(|e| matches!(&e.kind, kafka_sim::trace::EventKind::Ack { offset: Some(o), .. } if *o >= 0))
+            .count();
+    }
+    let total = start.elapsed().as_secs_f64();
+    walls.sort_by(f64::total_cmp);
+    let mean = total / seeds as f64;
+    let sim_s = seeds as f64 * spec.duration_ms as f64 / 1000.0;
+    println!("kafka-sim cluster simulation speed ({seeds} seeds, 60 simulated s each)");
+    println!("| figure                              | value          | target   | result |");
+    println!("|-------------------------------------|----------------|----------|--------|");
+    println!(
+        "| wall time per seed (mean)           | {:>10.3} s   | < 0.5 s  | {} |",
+        mean,
+        if mean < 0.5 { " PASS " } else { " FAIL " }
+    );
+    println!(
+        "| wall time per seed (min / max)      | {:.3} / {:.3} s |          |        |",
+        walls[0],
+        walls[walls.len() - 1]
+    );
+    let ratio = sim_s / total;
+    println!(
+        "| simulated s per wall s              | {:>10.0}x    | >= 200x  | {} |",
+        ratio,
+        if ratio >= 200.0 { " PASS " } else { " FAIL " }
+    );
+    println!(
+        "| acknowledged writes per seed (mean) | {:>10.0}     |          |        |",
+        acked as f64 / seeds as f64
+    );
+    println!(
+        "| history events per seed (mean)      | {:>10.0}     |          |        |",
+        events as f64 / seeds as f64
+    );
+    println!(
+        "| peak resident memory (VmHWM)        | {:>10}     |          |        |",
+        peak_rss().unwrap_or_else(|| "unknown".into())
+    );
+}
+
+/// The process's peak resident set size, from Linux's `/proc/self/status`.
+#[cfg(madsim)]
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    eprintln!(
+        "the cluster benchmark runs on the simulation build: cargo sim bench --bench cluster"
+    );
+}
