@@ -2,8 +2,10 @@
 //! holding batches that kafka-python wrote, for every magic and codec, laid down by our
 //! `Log` the way a broker's follower appends them), and on damaged copies of it.
 
+#[path = "cli_common.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use kafka_sim::protocol::assign_offsets_rebuilding;
@@ -12,9 +14,7 @@ use kafka_sim::storage::{Checkpoints, Disk, Log, LogConfig, RealDisk};
 const SAMPLE: &str = "docs/samples/orders-0";
 const GOLDENS: &str = include_str!("../src/protocol/testdata/kafka_python_batches.txt");
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::repo;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -68,18 +68,8 @@ fn files_of(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn dump(args: &[&str], files: &[PathBuf]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-sim"))
-        .arg("dump-log")
-        .args(args)
-        .args(files)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let args = args.iter().map(PathBuf::from).chain(files.iter().cloned());
+    common::kafka_sim("dump-log", args)
 }
 
 /// The checked-in sample is exactly what the generator writes, so the README's first

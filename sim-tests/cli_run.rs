@@ -3,8 +3,10 @@
 //! expectation met, 1 one failed (with a `FAIL ... reproduce:` line), 2 bad input.
 #![cfg(madsim)]
 
+#[path = "cli_common.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_run");
@@ -14,25 +16,12 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `kafka-sim run ARGS...` from the repository root: (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-sim"))
-        .arg("run")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::kafka_sim("run", args)
 }
 
 /// The quickstart scenario with `expect` replaced.
 fn quickstart_with(expect: serde_json::Value) -> serde_json::Value {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.json"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(common::repo("scenarios/quickstart.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["expect"] = expect;
     v
@@ -163,10 +152,7 @@ fn acks1_leader_crash_loses_a_write_on_every_seed() {
 
     // Expecting nothing instead fails every seed, naming the lost write.
     let path = scratch("acks1-expects-nothing.json");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/acks1-leader-crash.json"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(common::repo("scenarios/acks1-leader-crash.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["expect"]["violations"] = serde_json::json!([]);
     std::fs::write(&path, v.to_string()).unwrap();

@@ -2,9 +2,11 @@
 //! `traces/examples/`: the text timeline is pinned by snapshots, the Chrome JSON must parse
 //! and name one lane per node, the SVG must be well-formed XML, and bad input exits 2.
 
+#[path = "cli_common.rs"]
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kafka_sim::check::{run_checkers, verdict_events, History};
 use kafka_sim::trace::{read_jsonl, EventKind};
@@ -14,9 +16,7 @@ const EXAMPLES: &[&str] = &[
     "traces/examples/acks-all-isr-shrink.jsonl",
 ];
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::repo;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_timeline");
@@ -26,17 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `kafka-sim timeline ARGS...` from the repository root: (exit code, stdout, stderr).
 fn timeline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kafka-sim"))
-        .arg("timeline")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::kafka_sim("timeline", args)
 }
 
 fn ok(args: &[&str]) -> String {
