@@ -9,40 +9,26 @@
 //! < 0.5 s of wall time per seed on one core (the simulation is single-threaded).
 
 #[cfg(madsim)]
+#[path = "../sim-tests/cluster_common.rs"]
+mod common;
+
+#[cfg(madsim)]
 fn main() {
     use std::time::Instant;
 
     use kafka_sim::broker::request::ACKS_ALL;
-    use kafka_sim::client::producer::ProduceWorkload;
-    use kafka_sim::sim::cluster::{
-        run, ClusterSpec, ConsumerSpec, ProducerSpec, RandomCrashes, TopicSpec,
-    };
+    use kafka_sim::sim::cluster::{run, RandomCrashes};
 
     let seeds: u64 = std::env::var("SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut spec = ClusterSpec::new(3);
-    spec.topics = vec![TopicSpec {
-        name: "orders".into(),
-        partitions: 3,
-        replication_factor: 3,
-    }];
-    spec.replication.min_insync_replicas = 2;
-    let mut p = ProducerSpec::new(
-        "p1",
-        ACKS_ALL,
-        ProduceWorkload {
-            topic: "orders".into(),
-            messages: 10_000,
-            rate_per_sec: 170,
-            keys: Some(16),
-        },
-    );
+    // 10,000 writes at 170/s fill the 60 s run.
+    let mut spec = common::orders_spec(ACKS_ALL, 10_000);
+    let p = &mut spec.producers[0];
+    p.workload.rate_per_sec = 170;
     p.enable_idempotence = true;
     p.delivery_timeout_ms = 30_000;
-    spec.producers = vec![p];
-    spec.consumers = vec![ConsumerSpec::new("c1", &["orders"])];
     spec.duration_ms = 60_000;
     spec.random_crashes = Some(RandomCrashes {
         from_ms: 1_000,
