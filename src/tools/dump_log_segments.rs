@@ -264,12 +264,9 @@ fn dump_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     let w = out_err(file);
     let base = base_offset_of(file).unwrap_or(0);
     let log = log_beside(file);
-    let whole = check_entry_size(file, data.len(), ENTRY);
+    let whole = check_entry_size(file, data.len(), ENTRY)?;
     let mut mismatches = Vec::new();
-    for (i, e) in data[..*whole.as_ref().unwrap_or(&0)]
-        .chunks_exact(ENTRY)
-        .enumerate()
-    {
+    for (i, e) in data[..whole].chunks_exact(ENTRY).enumerate() {
         let rel = u32::from_be_bytes(e[0..4].try_into().unwrap());
         let position = u32::from_be_bytes(e[4..8].try_into().unwrap());
         // A preallocated index is zero-filled past its last entry: stop at the first zero
@@ -292,7 +289,7 @@ fn dump_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
             file.display()
         );
     }
-    whole.map(|_| ())
+    Ok(())
 }
 
 fn dump_time_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
@@ -300,12 +297,9 @@ fn dump_time_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     let data = read(file)?;
     let w = out_err(file);
     let base = base_offset_of(file).unwrap_or(0);
-    let whole = check_entry_size(file, data.len(), ENTRY);
+    let whole = check_entry_size(file, data.len(), ENTRY)?;
     let mut prev = i64::MIN;
-    for (i, e) in data[..*whole.as_ref().unwrap_or(&0)]
-        .chunks_exact(ENTRY)
-        .enumerate()
-    {
+    for (i, e) in data[..whole].chunks_exact(ENTRY).enumerate() {
         let timestamp = i64::from_be_bytes(e[0..8].try_into().unwrap());
         let rel = u32::from_be_bytes(e[8..12].try_into().unwrap());
         if rel == 0 && i > 0 {
@@ -320,5 +314,5 @@ fn dump_time_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
         prev = timestamp;
         writeln!(out, "timestamp: {timestamp} offset: {}", base + rel as i64).map_err(&w)?;
     }
-    whole.map(|_| ())
+    Ok(())
 }
