@@ -10,7 +10,7 @@
 //! Simulation only (`--cfg madsim`): the nodes themselves are ordinary async code.
 #![cfg(madsim)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -95,10 +95,11 @@ pub type NodeName = String;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// The broker stops at once and loses what it had not fsynced.
-    Crash(i32),
-    /// A crashed broker starts again and recovers from its disk.
-    Restart(i32),
+    /// The node stops at once; a broker loses what it had not fsynced.
+    Crash(NodeName),
+    /// A crashed node starts again; a broker recovers from its disk, a client starts
+    /// afresh.
+    Restart(NodeName),
     /// Nodes talk only inside their group; unlisted nodes join the last group.
     Partition(Vec<Vec<NodeName>>),
     /// Removes every partition and clog.
@@ -226,6 +227,11 @@ pub fn broker_name(id: i32) -> String {
     format!("broker-{id}")
 }
 
+/// The broker id of a `broker-N` name.
+pub fn broker_id(name: &str) -> Option<i32> {
+    name.strip_prefix("broker-")?.parse().ok()
+}
+
 fn broker_addr(id: i32) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + id as u8)), PORT)
 }
@@ -253,6 +259,8 @@ struct Harness {
     nodes: BTreeMap<NodeName, NodeHandle>,
     controller: SharedController,
     clogged: Vec<(NodeName, NodeName)>,
+    /// Crashed nodes other than brokers (brokers keep their own `up` flag).
+    down: BTreeSet<NodeName>,
 }
 
 impl Harness {
@@ -263,31 +271,51 @@ impl Harness {
 
     fn apply(&mut self, fault: &Fault) {
         match fault {
-            Fault::Crash(id) => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return;
-                };
-                if !b.up {
-                    return;
+            Fault::Crash(name) => {
+                if let Some(id) = broker_id(name) {
+                    let Some(b) = self.brokers.get_mut(&id) else {
+                        return;
+                    };
+                    if !b.up {
+                        return;
+                    }
+                    self.handle.kill(b.node.id());
+                    b.disk.crash();
+                    if let Ok(mut s) = b.slot.lock() {
+                        *s = None;
+                    }
+                    b.up = false;
+                } else {
+                    let Some(node) = self.nodes.get(name) else {
+                        return;
+                    };
+                    if !self.down.insert(name.clone()) {
+                        return;
+                    }
+                    self.handle.kill(node.id());
                 }
-                self.handle.kill(b.node.id());
-                b.disk.crash();
-                if let Ok(mut s) = b.slot.lock() {
-                    *s = None;
-                }
-                b.up = false;
-                self.record_fault(format!("crash {}", broker_name(*id)));
+                self.record_fault(format!("crash {name}"));
             }
-            Fault::Restart(id) => {
-                let Some(b) = self.brokers.get_mut(id) else {
-                    return;
-                };
-                if b.up {
-                    return;
+            Fault::Restart(name) => {
+                if let Some(id) = broker_id(name) {
+                    let Some(b) = self.brokers.get_mut(&id) else {
+                        return;
+                    };
+                    if b.up {
+                        return;
+                    }
+                    self.handle.restart(b.node.id());
+                    b.up = true;
+                } else {
+                    let Some(node) = self.nodes.get(name) else {
+                        return;
+                    };
+                    if !self.down.remove(name) {
+                        return;
+                    }
+                    self.handle.restart(node.id());
                 }
-                self.handle.restart(b.node.id());
-                b.up = true;
-                self.record_fault(format!("restart {}", broker_name(*id)));
+                self.record_fault(format!("restart {name}"));
             }
             Fault::Partition(groups) => {
                 let mut groups = groups.clone();
@@ -500,6 +528,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         nodes,
         controller: controller.clone(),
         clogged: Vec::new(),
+        down: BTreeSet::new(),
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -537,14 +566,14 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
                     sleep(Duration::from_micros(jitter)).await;
                     let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
-                    h.apply(&Fault::Crash(victim));
+                    h.apply(&Fault::Crash(broker_name(victim)));
                     *phase = CrashPhase::Down {
                         broker: victim,
                         restart_ms: now + rand_between(rc.down_ms),
                     };
                 }
                 CrashPhase::Down { broker, restart_ms } if now >= restart_ms => {
-                    h.apply(&Fault::Restart(broker));
+                    h.apply(&Fault::Restart(broker_name(broker)));
                     *phase = CrashPhase::CatchingUp {
                         broker,
                         give_up_ms: now + rc.max_wait_for_isr_ms,

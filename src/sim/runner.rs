@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec};
+use super::cluster::{
+    broker_name, run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec,
+};
 use super::scenario::{
     Acks, Checker, Checkers, Client, FaultKind, NodeRef, Scenario, Subscription, Topic,
 };
@@ -245,8 +247,8 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     for f in scenario.schedule(seed) {
         let path = format!("faults[{}]", f.index);
         let fault = match &f.kind {
-            FaultKind::Crash(NodeRef::Broker(n)) => Fault::Crash(*n as i32),
-            FaultKind::Restart(NodeRef::Broker(n)) => Fault::Restart(*n as i32),
+            FaultKind::Crash(NodeRef::Broker(n)) => Fault::Crash(broker_name(*n as i32)),
+            FaultKind::Restart(NodeRef::Broker(n)) => Fault::Restart(broker_name(*n as i32)),
             FaultKind::Crash(node) | FaultKind::Restart(node) => {
                 let what = match node {
                     NodeRef::Client(_) => format!("{} of client `{node}`", f.kind.name()),
