@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
+use super::group_requests::{self, await_acks_all, ReplyRouter};
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
 use super::rpc::Rpc;
-use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
+use super::{AlterPartitionRequest, ErrorCode};
 use crate::client::history::{Clock, Recorder};
+use crate::group::{GroupConfig, GroupMetadataManager};
 use crate::storage::Disk;
 use crate::trace::EventKind;
 
@@ -35,6 +37,14 @@ pub struct BrokerNodeConfig {
     pub request_timeout_ms: u64,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
     pub tick_ms: u64,
+    /// The group coordinator's `group.*` settings.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions` (Kafka's default 50).
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor` (Kafka's default 3).
+    pub offsets_topic_replication_factor: i32,
+    /// How often the group coordinator's timers are looked at.
+    pub group_tick_ms: u64,
 }
 
 impl BrokerNodeConfig {
@@ -51,6 +61,10 @@ impl BrokerNodeConfig {
             replica_fetch_backoff_ms: 5,
             request_timeout_ms: 1_000,
             tick_ms: 100,
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            group_tick_ms: 10,
         }
     }
 }
@@ -58,24 +72,29 @@ impl BrokerNodeConfig {
 /// Lets the harness look at a running broker (snapshots); filled in at start.
 pub type BrokerSlot = Arc<Mutex<Option<Arc<Mutex<ReplicaManager>>>>>;
 
-struct Node {
-    cfg: BrokerNodeConfig,
-    rpc: Rpc,
+pub(super) struct Node {
+    pub(super) cfg: BrokerNodeConfig,
+    pub(super) rpc: Rpc,
     rm: Arc<Mutex<ReplicaManager>>,
-    clock: Clock,
-    history: Recorder,
-    name: String,
+    groups: Mutex<GroupMetadataManager>,
+    pub(super) replies: ReplyRouter,
+    pub(super) clock: Clock,
+    pub(super) history: Recorder,
+    pub(super) name: String,
 }
 
 impl Node {
-    fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
+    pub(super) fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
         // A poisoned lock means a task panicked, which the simulation reports anyway.
         self.rm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(super) fn groups(&self) -> MutexGuard<'_, GroupMetadataManager> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn id(&self) -> i32 {
         self.cfg.broker.broker_id
     }
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
     /// Records the leader high watermarks that moved (for `hw-regression`).
@@ -116,10 +135,13 @@ pub async fn run_broker(
     if let Ok(mut s) = slot.lock() {
         *s = Some(rm.clone());
     }
+    let groups = GroupMetadataManager::new(cfg.group.clone(), cfg.offsets_topic_num_partitions);
     let node = Arc::new(Node {
         cfg,
         rpc,
         rm,
+        groups: Mutex::new(groups),
+        replies: ReplyRouter::default(),
         clock,
         history,
         name: format!("broker-{id}"),
@@ -136,6 +158,7 @@ pub async fn run_broker(
         madsim::task::spawn(fetcher_loop(node.clone(), leader));
     }
     madsim::task::spawn(tick_loop(node.clone()));
+    madsim::task::spawn(group_requests::tick_loop(node.clone()));
     loop {
         let Ok((corr, req, from)) = node.rpc.recv_request().await else {
             sleep(Duration::from_millis(10)).await;
@@ -183,15 +206,11 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
                 Ok(a) => {
                     // Delayed produce: wait until the HW passes the last offset.
                     let deadline = now + p.timeout_ms.max(0);
-                    loop {
-                        let status = n.rm().acks_all_status(&p.topic_partition, &a);
-                        if let AcksStatus::Done(code) = status {
-                            break resp(code, a.first_offset, a.log_append_time);
+                    match await_acks_all(n, &p.topic_partition, &a, deadline).await {
+                        ErrorCode::RequestTimedOut => {
+                            resp(ErrorCode::RequestTimedOut, a.first_offset, -1)
                         }
-                        if n.clock.now_ms() >= deadline {
-                            break resp(ErrorCode::RequestTimedOut, a.first_offset, -1);
-                        }
-                        sleep(Duration::from_millis(2)).await;
+                        code => resp(code, a.first_offset, a.log_append_time),
                     }
                 }
             }
@@ -214,6 +233,13 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         Request::OffsetsForLeaderEpoch { partitions, .. } => Some(Response::OffsetsForLeaderEpoch(
             n.rm().offsets_for_leader_epoch(&partitions),
         )),
+        Request::FindCoordinator { key } => Some(group_requests::find_coordinator(n, &key)),
+        req @ (Request::JoinGroup(_)
+        | Request::SyncGroup(_)
+        | Request::Heartbeat(_)
+        | Request::LeaveGroup(_)
+        | Request::OffsetCommit(_)
+        | Request::OffsetFetch { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
         | Request::InitProducerId
@@ -287,6 +313,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
                     n.report_hw();
+                    group_requests::on_metadata(&n);
                 }
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,

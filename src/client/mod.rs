@@ -3,6 +3,8 @@
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
 
 pub mod consumer;
+pub mod consumer_coordinator;
+pub mod group_member;
 pub mod history;
 pub mod partitioner;
 pub mod producer;

@@ -242,6 +242,13 @@ fn handle(n: &Node, req: Request) -> Response {
         | Request::Produce(_)
         | Request::Fetch(_)
         | Request::ListOffsets { .. }
-        | Request::OffsetsForLeaderEpoch { .. } => Response::Error(ErrorCode::InvalidRequest),
+        | Request::OffsetsForLeaderEpoch { .. }
+        | Request::FindCoordinator { .. }
+        | Request::JoinGroup(_)
+        | Request::SyncGroup(_)
+        | Request::Heartbeat(_)
+        | Request::LeaveGroup(_)
+        | Request::OffsetCommit(_)
+        | Request::OffsetFetch { .. } => Response::Error(ErrorCode::InvalidRequest),
     }
 }

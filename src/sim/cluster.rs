@@ -26,10 +26,13 @@ use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
+pub use crate::client::group_member::GroupMembership;
+use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Recorder};
 use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
 use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
 use crate::controller::{Controller, ControllerConfig};
+use crate::group::{coordinator_partition, GroupConfig, OFFSETS_TOPIC};
 use crate::storage::{Disk, LogConfig, SimDisk};
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
@@ -73,8 +76,11 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     pub auto_offset_reset: OffsetReset,
     pub start_ms: u64,
-    /// Explicit starting offsets (`seek`) for some partitions.
+    /// Explicit starting offsets (`seek`) for some partitions (assign mode only).
     pub seeks: Vec<(TopicPartition, i64)>,
+    /// `group.id`: subscribe to `topics` as a member of this group; `None` assigns every
+    /// partition of `topics` (no group).
+    pub group: Option<GroupMembership>,
 }
 
 impl ConsumerSpec {
@@ -86,6 +92,16 @@ impl ConsumerSpec {
             auto_offset_reset: OffsetReset::Earliest,
             start_ms: 0,
             seeks: Vec::new(),
+            group: None,
+        }
+    }
+
+    /// A member of group `group_id` subscribed to `topics`, with [`GroupMembership::new`]'s
+    /// settings.
+    pub fn member(client_id: &str, group_id: &str, topics: &[&str]) -> Self {
+        ConsumerSpec {
+            group: Some(GroupMembership::new(group_id)),
+            ..ConsumerSpec::new(client_id, topics)
         }
     }
 }
@@ -144,6 +160,12 @@ pub struct ClusterSpec {
     pub duration_ms: u64,
     /// Network latency range, milliseconds.
     pub latency_ms: (u64, u64),
+    /// The brokers' `group.*` settings.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions` (Kafka's 50; fewer keeps small runs fast).
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
+    pub offsets_topic_replication_factor: Option<i32>,
 }
 
 impl ClusterSpec {
@@ -170,7 +192,21 @@ impl ClusterSpec {
             random_crashes: None,
             duration_ms: 10_000,
             latency_ms: (1, 5),
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: None,
         }
+    }
+
+    /// The broker coordinating `group_id` at the end of a run: the leader of its
+    /// `__consumer_offsets` partition in the controller's final view.
+    pub fn coordinator_of(&self, outcome: &SimOutcome, group_id: &str) -> Option<i32> {
+        let p = coordinator_partition(group_id, self.offsets_topic_num_partitions)?;
+        outcome
+            .final_partitions
+            .get(&TopicPartition::new(OFFSETS_TOPIC, p))
+            .map(|(leader, _)| *leader)
+            .filter(|l| *l >= 0)
     }
 }
 
@@ -261,9 +297,29 @@ struct Harness {
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
+    offsets_topic_num_partitions: i32,
 }
 
 impl Harness {
+    /// A fault's node name with the `coordinator:GROUP` role resolved to the broker leading
+    /// the group's `__consumer_offsets` partition now.
+    fn resolve(&self, name: &str) -> NodeName {
+        let Some(group) = name.strip_prefix("coordinator:") else {
+            return name.to_string();
+        };
+        let leader =
+            coordinator_partition(group, self.offsets_topic_num_partitions).and_then(|p| {
+                let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
+                let tp = TopicPartition::new(OFFSETS_TOPIC, p);
+                let leader = s.controller.metadata().partition(&tp).map(|p| p.leader);
+                leader
+            });
+        match leader {
+            Some(l) if l >= 0 => broker_name(l),
+            _ => name.to_string(),
+        }
+    }
+
     fn record_fault(&self, fault: String) {
         self.history
             .record(&self.clock, "sim", EventKind::Fault { fault });
@@ -272,6 +328,7 @@ impl Harness {
     fn apply(&mut self, fault: &Fault) {
         match fault {
             Fault::Crash(name) => {
+                let name = &self.resolve(name);
                 if let Some(id) = broker_id(name) {
                     let Some(b) = self.brokers.get_mut(&id) else {
                         return;
@@ -431,6 +488,11 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.log = spec.log.clone();
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
+        cfg.group = spec.group.clone();
+        cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
+        cfg.offsets_topic_replication_factor = spec
+            .offsets_topic_replication_factor
+            .unwrap_or(3.min(spec.brokers as i32));
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
@@ -504,16 +566,23 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         client_index += 1;
         cfg.auto_offset_reset = c.auto_offset_reset;
         cfg.seeks = c.seeks.clone();
+        let member = c.group.clone().map(|group| GroupMemberConfig {
+            consumer: cfg.clone(),
+            group,
+        });
         let (history, start) = (history.clone(), c.start_ms);
         let node = handle
             .create_node()
             .name(c.client_id.clone())
             .ip(cfg.addr.ip())
             .init(move || {
-                let (cfg, history) = (cfg.clone(), history.clone());
+                let (cfg, member, history) = (cfg.clone(), member.clone(), history.clone());
                 async move {
                     sleep(Duration::from_millis(start)).await;
-                    run_consumer(cfg, clock, history).await;
+                    match member {
+                        Some(m) => run_group_member(m, clock, history).await,
+                        None => run_consumer(cfg, clock, history).await,
+                    }
                 }
             })
             .build();
@@ -529,6 +598,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         controller: controller.clone(),
         clogged: Vec::new(),
         down: BTreeSet::new(),
+        offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
     };
 
     // Scripted faults and the random crash driver share the timeline.
