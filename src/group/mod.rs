@@ -7,6 +7,7 @@
 
 pub mod assignor;
 pub mod coordinator;
+pub mod describe;
 pub mod error;
 pub mod metadata_manager;
 

@@ -32,6 +32,8 @@ use crate::client::history::{Clock, Recorder};
 use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
 use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
 use crate::controller::{Controller, ControllerConfig};
+use crate::group::describe::describe_group;
+pub use crate::group::describe::{format_lag, PartitionLag};
 use crate::group::{coordinator_partition, GroupConfig, OFFSETS_TOPIC};
 use crate::storage::{Disk, LogConfig, SimDisk};
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
@@ -248,6 +250,12 @@ impl SimOutcome {
     pub fn check(&self, names: &[&str]) -> BTreeMap<&'static str, Vec<Violation>> {
         let h = History::new(self.history.clone());
         run_checkers(names, &h).unwrap_or_default()
+    }
+
+    /// Consumer lag of `group` per partition at the end of the run, as
+    /// `kafka-consumer-groups.sh --describe` shows it.
+    pub fn consumer_lag(&self, group: &str) -> Vec<PartitionLag> {
+        describe_group(&self.history, group)
     }
 
     /// The checkers that found something, with their first violation.
