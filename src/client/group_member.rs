@@ -228,15 +228,24 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
 /// group when the application has not polled for `max.poll.interval.ms` (KIP-62).
 async fn heartbeat_loop(m: Arc<Member>) {
     let interval = Duration::from_millis(m.cfg.heartbeat_interval_ms.max(1));
+    let mut coordinator_start = 0;
     loop {
         sleep(interval).await;
+        // Like Java's heartbeat thread, look the coordinator up itself: the poll loop may be
+        // busy (processing, fetching from a dead leader) longer than the session lasts.
+        while m.shared().coordinator.is_none() && !m.shared().stopped {
+            find_coordinator(&m, &mut coordinator_start).await;
+        }
         let now = m.clock.now_ms();
         let req = {
             let s = m.shared();
             if s.stopped {
                 return;
             }
-            if s.rebalancing || s.coord.needs_join() || s.coord.generation() < 0 {
+            // Heartbeats go on while a rejoin is pending (KIP-62): the coordinator answers
+            // REBALANCE_IN_PROGRESS but keeps the member alive until its JoinGroup arrives,
+            // which may wait for the application to finish processing.
+            if s.rebalancing || s.coord.generation() < 0 {
                 continue;
             }
             if now - s.last_poll_ms > m.cfg.max_poll_interval_ms as i64 {
@@ -621,8 +630,14 @@ async fn rebalance(m: &Arc<Member>, st: &mut PollState) {
 }
 
 async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
+    // The coordinator parks JoinGroup/SyncGroup for up to the rebalance timeout, but a
+    // coordinator that died never answers (the simulation has no connection to see close):
+    // give up after a session timeout and rejoin, which a live coordinator takes as the same
+    // member's JoinGroup again.
     let join_timeout = Duration::from_millis(
-        m.cfg.rebalance_timeout_ms().max(0) as u64 + m.consumer.request_timeout_ms + 5_000,
+        m.consumer
+            .request_timeout_ms
+            .max(m.cfg.session_timeout_ms.max(0) as u64),
     );
     let resp = loop {
         let req = {
