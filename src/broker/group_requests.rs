@@ -52,6 +52,9 @@ pub(super) struct ReplyRouter {
     slots: Mutex<BTreeMap<RequestToken, Slot>>,
     /// A CreateTopics for `__consumer_offsets` is on its way to the controller.
     creating_offsets_topic: AtomicBool,
+    /// The coordinator's timer task runs (started with the first group work, so a broker
+    /// of a run without groups schedules exactly what it did before groups existed).
+    ticking: AtomicBool,
 }
 
 impl ReplyRouter {
@@ -100,9 +103,17 @@ impl ReplyRouter {
     }
 }
 
+/// Starts the coordinator's timers once there is group work.
+fn ensure_ticking(n: &Arc<Node>) {
+    if !n.replies.ticking.swap(true, Ordering::Relaxed) {
+        madsim::task::spawn(tick_loop(n.clone()));
+    }
+}
+
 /// FindCoordinator: the leader of the group's `__consumer_offsets` partition. Creates the
 /// topic (through the controller) when it does not exist yet.
 pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
+    ensure_ticking(n);
     let tp = n.groups().offsets_partition(key);
     let found = {
         let rm = n.rm();
@@ -161,6 +172,7 @@ fn create_offsets_topic(n: &Arc<Node>) {
 
 /// The group requests proper.
 pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
+    ensure_ticking(n);
     let now = n.clock.now_ms();
     let group_id = match &req {
         Request::JoinGroup(r) => r.group_id.clone(),
@@ -286,11 +298,16 @@ fn append(
         let (k, v) = r.encode();
         b.append(now, Some(&k), v.as_deref(), &[]);
     }
-    n.rm().append_as_leader(tp, ACKS_ALL, b.build(), now)
+    let written = n.rm().append_as_leader(tp, ACKS_ALL, b.build(), now);
+    if written.is_ok() {
+        // New records: the followers' long polls wake up for them.
+        n.purgatory.notify();
+    }
+    written
 }
 
 /// Waits until the high watermark passes `written` (acks=all), the leader epoch changes, or
-/// `deadline_ms`: Kafka's delayed produce.
+/// `deadline_ms`: Kafka's delayed produce, parked in the purgatory between state changes.
 pub(super) async fn await_acks_all(
     n: &Arc<Node>,
     tp: &TopicPartition,
@@ -298,13 +315,17 @@ pub(super) async fn await_acks_all(
     deadline_ms: i64,
 ) -> ErrorCode {
     loop {
+        let seen = n.purgatory.version();
         if let AcksStatus::Done(code) = n.rm().acks_all_status(tp, written) {
             return code;
         }
-        if n.clock.now_ms() >= deadline_ms {
+        let left = deadline_ms - n.clock.now_ms();
+        if left <= 0 {
             return ErrorCode::RequestTimedOut;
         }
-        sleep(Duration::from_millis(2)).await;
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
     }
 }
 
@@ -395,6 +416,9 @@ fn record_rebalance(n: &Arc<Node>, g: &group::GroupRecord) {
 pub(super) fn on_metadata(n: &Arc<Node>) {
     let now = n.clock.now_ms();
     let led = n.rm().led_partitions(OFFSETS_TOPIC);
+    if !led.is_empty() {
+        ensure_ticking(n);
+    }
     let (gained, mut replies) = n.groups().on_leadership(&led);
     for p in gained {
         let records = n.rm().read_records(&TopicPartition::new(OFFSETS_TOPIC, p));
@@ -416,7 +440,7 @@ pub(super) fn on_metadata(n: &Arc<Node>) {
 }
 
 /// The coordinator's timers (sessions, join phases, pending syncs).
-pub(super) async fn tick_loop(n: Arc<Node>) {
+async fn tick_loop(n: Arc<Node>) {
     let tick = Duration::from_millis(n.cfg.group_tick_ms.max(1));
     loop {
         sleep(tick).await;

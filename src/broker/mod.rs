@@ -21,6 +21,7 @@ pub mod group_requests;
 pub mod node;
 pub mod partition;
 pub mod producer_state;
+pub mod purgatory;
 pub mod replica_manager;
 pub mod request;
 pub mod rpc;

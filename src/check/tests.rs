@@ -163,7 +163,7 @@ fn lost_write_treats_each_group_as_its_own_reader() {
         ],
     ]);
     let v = one("lost-write", events, Some(0), &[1]);
-    assert!(v.message.contains("c1 of group g read across"), "{v}");
+    assert!(v.message.contains("though c1 read across"), "{v}");
 }
 
 #[test]

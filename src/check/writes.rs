@@ -138,7 +138,7 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
                 && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
         });
         if let Some(span) = across {
-            out.push(read_across(h, &ack, span, None));
+            out.push(read_across(h, &ack, span));
         }
     }
     out.extend(group_lost_writes(h, &groups, &spans));
@@ -146,22 +146,14 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
 }
 
 /// The violation for an acknowledged write `span` read across without seeing it.
-fn read_across(
-    h: &History,
-    ack: &OkAck<'_>,
-    span: &ReadSpan<'_>,
-    group: Option<&str>,
-) -> Violation {
+fn read_across(h: &History, ack: &OkAck<'_>, span: &ReadSpan<'_>) -> Violation {
     let straddle = span.straddle(ack.offset);
     let past_t = straddle
         .last()
         .map_or(ack.t_us, |&i| h.event(i).t_us)
         .max(ack.t_us);
     let producer = h.event(ack.idx).node.as_str();
-    let reader = match group {
-        Some(g) => format!("{} of group {g}", span.node),
-        None => span.node.to_string(),
-    };
+    let reader = span.node;
     violation(
         LOST_WRITE,
         past_t,
@@ -225,6 +217,16 @@ fn group_lost_writes(
             if done.is_some_and(|d| d.contains(ack.send)) {
                 continue;
             }
+            let across = spans.iter().find(|s| {
+                groups.get(s.node) == Some(group)
+                    && s.tp == ack.tp
+                    && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
+            });
+            if let Some(span) = across {
+                // The direct evidence first: a member read across it.
+                out.push(read_across(h, ack, span));
+                continue;
+            }
             let past = commits
                 .get(&(*group, ack.tp.clone()))
                 .and_then(|cs| cs.iter().find(|(c, _)| *c > ack.offset));
@@ -247,15 +249,6 @@ fn group_lost_writes(
                     .nodes([producer, committer])
                     .evidence(h, h.send_idx(ack.send).into_iter().chain([ack.idx, idx])),
                 );
-                continue;
-            }
-            let across = spans.iter().find(|s| {
-                groups.get(s.node) == Some(group)
-                    && s.tp == ack.tp
-                    && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
-            });
-            if let Some(span) = across {
-                out.push(read_across(h, ack, span, Some(group)));
             }
         }
     }

@@ -435,6 +435,8 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         };
         let req = Request::Fetch(FetchRequest {
             replica_id: CONSUMER_REPLICA_ID,
+            min_bytes: 1,
+            max_wait_ms: 0,
             max_bytes: m.consumer.max_partition_fetch_bytes,
             partitions: vec![FetchPartition {
                 topic_partition: tp.clone(),
