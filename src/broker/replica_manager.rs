@@ -876,10 +876,7 @@ impl ReplicaManager {
 
     /// Every record of a hosted partition's log, `(offset, key, value)`, from the log start to
     /// the log end (what a coordinator loading `__consumer_offsets` replays).
-    pub fn read_records(
-        &self,
-        tp: &TopicPartition,
-    ) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    pub fn read_records(&self, tp: &TopicPartition) -> Vec<KeyedRecord> {
         let Some(r) = self.replicas.get(tp) else {
             return Vec::new();
         };
@@ -895,6 +892,9 @@ impl ReplicaManager {
             .collect()
     }
 }
+
+/// A record read back as `(offset, key, value)`.
+pub type KeyedRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Every record of `log` from its start to its end, with the leader epoch of its batch.
 fn read_log(log: &Log) -> Vec<(i32, crate::protocol::Record)> {

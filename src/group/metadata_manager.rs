@@ -187,6 +187,9 @@ impl OffsetsRecord {
     }
 }
 
+/// A record of the log being loaded: `(offset, key, value)`.
+pub type LogEntry = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The groups one broker coordinates, by `__consumer_offsets` partition.
 #[derive(Clone, Debug)]
 pub struct GroupMetadataManager {
@@ -246,7 +249,7 @@ impl GroupMetadataManager {
     pub fn load_partition(
         &mut self,
         partition: i32,
-        records: impl IntoIterator<Item = (i64, Option<Vec<u8>>, Option<Vec<u8>>)>,
+        records: impl IntoIterator<Item = LogEntry>,
         now_ms: i64,
     ) -> Vec<String> {
         let mut errors = Vec::new();
@@ -357,7 +360,7 @@ mod tests {
         }
     }
 
-    fn log_of(records: &[OffsetsRecord]) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    fn log_of(records: &[OffsetsRecord]) -> Vec<LogEntry> {
         records
             .iter()
             .enumerate()
