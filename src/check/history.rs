@@ -177,6 +177,31 @@ impl History {
         out
     }
 
+    /// Every accepted commit (no `error`), in time order: `(event index, group, partition,
+    /// offset)`.
+    pub fn accepted_commits(&self) -> Vec<(usize, &str, TopicPartition, i64)> {
+        self.events
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, e)| match &e.kind {
+                EventKind::Commit {
+                    group,
+                    topic,
+                    partition,
+                    offset,
+                    error: None,
+                    ..
+                } => Some((
+                    idx,
+                    group.as_str(),
+                    TopicPartition::new(topic.clone(), *partition),
+                    *offset,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The partitions each group was assigned at some point: what it consumes.
     pub fn group_partitions(&self) -> BTreeMap<&str, std::collections::BTreeSet<TopicPartition>> {
         let mut out: BTreeMap<&str, std::collections::BTreeSet<TopicPartition>> = BTreeMap::new();

@@ -216,24 +216,9 @@ fn groups_behind(
             *hi = (*hi).max(next);
         }
     }
-    for e in h.events() {
-        if let EventKind::Commit {
-            group,
-            topic,
-            partition,
-            offset,
-            error: None,
-            ..
-        } = &e.kind
-        {
-            let hi = past
-                .entry((
-                    group.as_str(),
-                    TopicPartition::new(topic.clone(), *partition),
-                ))
-                .or_insert(*offset);
-            *hi = (*hi).max(*offset);
-        }
+    for (_, group, tp, offset) in h.accepted_commits() {
+        let hi = past.entry((group, tp)).or_insert(offset);
+        *hi = (*hi).max(offset);
     }
     let acks = h.ok_acks();
     let mut out = Vec::new();

@@ -190,24 +190,8 @@ fn group_lost_writes(
     }
     // (group, partition) → accepted commits (offset, event index), in time order.
     let mut commits: BTreeMap<(&str, TopicPartition), Vec<(i64, usize)>> = BTreeMap::new();
-    for (idx, e) in h.events().iter().enumerate() {
-        if let EventKind::Commit {
-            group,
-            topic,
-            partition,
-            offset,
-            error: None,
-            ..
-        } = &e.kind
-        {
-            commits
-                .entry((
-                    group.as_str(),
-                    TopicPartition::new(topic.clone(), *partition),
-                ))
-                .or_default()
-                .push((*offset, idx));
-        }
+    for (idx, group, tp, offset) in h.accepted_commits() {
+        commits.entry((group, tp)).or_default().push((offset, idx));
     }
     let mut out = Vec::new();
     let acks = h.ok_acks();
