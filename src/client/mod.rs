@@ -1,6 +1,8 @@
 //! The client side of the data path: producer and consumer logic.
 //!
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
+//! - [`consumer`]: the assign-mode consumer; [`group_member`]: a consumer in a group, driven
+//!   by the pure [`consumer_coordinator::ConsumerCoordinator`].
 
 pub mod consumer;
 pub mod consumer_coordinator;
