@@ -190,6 +190,7 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         )),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
+        | Request::DeleteTopics { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }

@@ -43,6 +43,10 @@ pub enum Request {
         num_partitions: i32,
         replication_factor: i32,
     },
+    /// Removes a topic: its partitions go offline and every replica deletes its log.
+    DeleteTopics {
+        name: String,
+    },
     /// A new producer id for an idempotent producer (served by the controller).
     InitProducerId,
     BrokerRegistration {
@@ -70,6 +74,7 @@ impl Request {
             Request::ListOffsets { .. } => "ListOffsets",
             Request::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Request::CreateTopics { .. } => "CreateTopics",
+            Request::DeleteTopics { .. } => "DeleteTopics",
             Request::InitProducerId => "InitProducerId",
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
@@ -161,6 +166,9 @@ pub enum Response {
     CreateTopics {
         error: ErrorCode,
     },
+    DeleteTopics {
+        error: ErrorCode,
+    },
     InitProducerId {
         error: ErrorCode,
         producer_id: i64,
@@ -198,6 +206,7 @@ impl Response {
             Response::Fetch(f) => f.error,
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
+            | Response::DeleteTopics { error }
             | Response::InitProducerId { error, .. }
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }

@@ -3,6 +3,7 @@
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
 
 pub mod accumulator;
+pub mod admin;
 pub mod consumer;
 pub mod history;
 pub mod partitioner;

@@ -2,7 +2,8 @@
 //! heartbeat here; each heartbeat answer carries the metadata log from the broker's offset
 //! (KRaft brokers *pull* metadata), so leader and ISR changes reach brokers within a
 //! heartbeat interval. A periodic tick fences brokers whose session expired, which elects
-//! new leaders. Also serves `AlterPartition`, `CreateTopics` and `InitProducerId`.
+//! new leaders. Also serves `AlterPartition`, `CreateTopics`, `DeleteTopics` and
+//! `InitProducerId`.
 //!
 //! One controller, no failover in this slice: the metadata log lives in memory.
 
@@ -229,6 +230,15 @@ fn handle(n: &Node, req: Request) -> Response {
                 Err(error) => Response::CreateTopics { error },
             }
         }
+        Request::DeleteTopics { name } => match s.controller.delete_topic(&name) {
+            Ok(records) => {
+                n.committed(&records);
+                Response::DeleteTopics {
+                    error: ErrorCode::None,
+                }
+            }
+            Err(error) => Response::DeleteTopics { error },
+        },
         Request::InitProducerId => {
             let producer_id = s.next_producer_id;
             s.next_producer_id += 1;
