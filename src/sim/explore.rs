@@ -165,14 +165,6 @@ impl Episode {
         }
     }
 
-    /// The node the episode holds exclusively (a node cannot crash twice at once).
-    fn exclusive_node(&self) -> Option<&NodeRef> {
-        match &self.action {
-            Action::Crash(n) | Action::Pause(n) => Some(n),
-            _ => None,
-        }
-    }
-
     fn end(&self) -> SimDuration {
         SimDuration(self.at.0 + self.length.map_or(0, |l| l.0))
     }
@@ -254,7 +246,7 @@ pub fn schedule_faults(episodes: &[Episode]) -> Vec<Fault> {
             all.push((at, i, j, kind));
         }
     }
-    all.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    all.sort_by_key(|a| (a.0, a.1, a.2));
     all.into_iter()
         .map(|(at, _, _, kind)| Fault {
             at: Jittered::exact(at),
@@ -755,25 +747,32 @@ pub fn minimal_scenario(
     doc
 }
 
-/// A scenario document as text: pretty, but one fault per line, as people write them.
+/// A scenario document as text, the way people write them: DESIGN.md's field order
+/// (`name` first), two-space indents, one fault per line.
 pub fn scenario_text(doc: &Value) -> String {
-    const MARK: &str = "\"@@faults@@\"";
-    let mut outer = doc.clone();
-    let faults = match &mut outer {
-        Value::Object(m) => m.insert("faults".into(), MARK.trim_matches('"').into()),
-        _ => None,
+    const ORDER: &[&str] = Scenario::FIELDS;
+    let Value::Object(m) = doc else {
+        return format!("{doc}\n");
     };
-    let text = serde_json::to_string_pretty(&outer).unwrap_or_default();
-    let list = match faults.as_ref().and_then(Value::as_array) {
-        Some(list) if !list.is_empty() => {
-            let lines: Vec<String> = list.iter().map(|f| format!("    {f}")).collect();
-            format!("[\n{}\n  ]", lines.join(",\n"))
-        }
-        _ => "[]".to_string(),
-    };
-    let mut text = text.replacen(MARK, &list, 1);
-    text.push('\n');
-    text
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort_by_key(|k| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    let fields: Vec<String> = keys
+        .into_iter()
+        .map(|k| {
+            let v = &m[k];
+            let text = match (k.as_str(), v.as_array()) {
+                ("faults", Some(list)) if !list.is_empty() => {
+                    let lines: Vec<String> = list.iter().map(|f| format!("    {f}")).collect();
+                    format!("[\n{}\n  ]", lines.join(",\n"))
+                }
+                _ => serde_json::to_string_pretty(v)
+                    .unwrap_or_default()
+                    .replace('\n', "\n  "),
+            };
+            format!("  {}: {text}", Value::from(k.as_str()))
+        })
+        .collect();
+    format!("{{\n{}\n}}\n", fields.join(",\n"))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ pub fn default_jobs() -> usize {
 
 /// Runs `work(0..count)` on up to `jobs` threads. `deliver(i, result)` is called on the
 /// calling thread for each item in index order, as soon as every earlier item is
-/// delivered; `finished(n)` after each item completes (in completion order, for progress).
+/// delivered; `finished(n)` after each item completes and whatever it let through is
+/// delivered (so a progress line counts what `deliver` has seen).
 ///
 /// `deliver` returning `Break` stops the sweep: no new item starts, items already running
 /// finish and are dropped undelivered. Items never started are never delivered, so a
@@ -58,19 +59,18 @@ pub fn sweep<R: Send>(
         let (mut done, mut next_out) = (0, 0);
         for (i, r) in rx {
             done += 1;
-            finished(done);
-            if stop.load(Ordering::Relaxed) {
-                continue;
-            }
-            waiting.insert(i, r);
-            while let Some(r) = waiting.remove(&next_out) {
-                next_out += 1;
-                if deliver(next_out - 1, r).is_break() {
-                    stop.store(true, Ordering::Relaxed);
-                    waiting.clear();
-                    break;
+            if !stop.load(Ordering::Relaxed) {
+                waiting.insert(i, r);
+                while let Some(r) = waiting.remove(&next_out) {
+                    next_out += 1;
+                    if deliver(next_out - 1, r).is_break() {
+                        stop.store(true, Ordering::Relaxed);
+                        waiting.clear();
+                        break;
+                    }
                 }
             }
+            finished(done);
         }
     });
 }
@@ -131,17 +131,19 @@ impl Progress {
                 return None;
             }
             self.last_draw = Some(now);
-            let bar = if self.total > 0 {
-                const WIDTH: usize = 24;
-                let filled = (done * WIDTH / self.total).min(WIDTH);
-                format!(
-                    "[{}{}] {done}/{}",
-                    "#".repeat(filled),
-                    "-".repeat(WIDTH - filled),
-                    self.total
-                )
-            } else {
-                format!("{done}")
+            const WIDTH: usize = 24;
+            let bar = match (done * WIDTH).checked_div(self.total) {
+                Some(filled) => {
+                    let filled = filled.min(WIDTH);
+                    format!(
+                        "[{}{}] {done}/{}",
+                        "#".repeat(filled),
+                        "-".repeat(WIDTH - filled),
+                        self.total
+                    )
+                }
+                // An open-ended sweep (explore --time): a count.
+                None => format!("{done}"),
             };
             return Some(format!(
                 "{} {bar} seeds, {failed} failed, {rate:.1} seeds/s",

@@ -303,6 +303,10 @@ fn the_minimal_scenario_keeps_the_rest_of_the_file() {
     );
     let text = scenario_text(&min);
     assert!(
+        text.starts_with("{\n  \"name\": \"explore-me-seed3-min\",\n  \"description\": \"found\",\n  \"cluster\": {\n    \"brokers\": 3,"),
+        "{text}"
+    );
+    assert!(
         text.contains("\"faults\": [\n    {\"at\":\"2s\",\"crash\":\"broker-1\"},\n"),
         "{text}"
     );
