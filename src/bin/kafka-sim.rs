@@ -209,9 +209,10 @@ mod simulation {
     use std::time::{Duration, Instant};
 
     use kafka_sim::sim::explore::{
-        available_kinds, explore_seed, scenario_text, with_episodes, GenKind, Limits, SeedReport,
+        available_kinds, explore_seed, run_caught, scenario_text, with_episodes, GenKind, Limits,
+        SeedReport,
     };
-    use kafka_sim::sim::runner::{run_scenario, to_cluster_spec, Unsupported};
+    use kafka_sim::sim::runner::{to_cluster_spec, Unsupported};
     use kafka_sim::sim::sweep::{sweep, Progress};
     use kafka_sim::sim::Scenario;
     use kafka_sim::trace::{first_difference, read_jsonl};
@@ -269,7 +270,8 @@ mod simulation {
     /// What a worker hands back for one (scenario, seed) of `run`.
     struct Checked {
         failure: Option<String>,
-        trace_lines: String,
+        /// `None` when the simulation panicked.
+        trace_lines: Option<String>,
     }
 
     /// `kafka-sim run`: load every scenario and map it onto the cluster first (any bad or
@@ -306,10 +308,16 @@ mod simulation {
             |i| {
                 let (k, seed) = items[i];
                 let scenario = &loaded[k].1;
-                run_scenario(scenario, seed).map(|r| Checked {
-                    failure: (!r.expectation_met).then(|| r.failure(scenario)),
-                    trace_lines: r.trace_lines,
-                })
+                match run_caught(scenario, seed) {
+                    Ok(result) => result.map(|r| Checked {
+                        failure: (!r.expectation_met).then(|| r.failure(scenario)),
+                        trace_lines: Some(r.trace_lines),
+                    }),
+                    Err(msg) => Ok(Checked {
+                        failure: Some(format!("the simulation panicked: {msg}")),
+                        trace_lines: None,
+                    }),
+                }
             },
             |i, result| {
                 let (k, seed) = items[i];
@@ -323,9 +331,9 @@ mod simulation {
                 };
                 runs += 1;
                 simulated_us += scenario.duration.as_micros();
-                if let Some(dir) = trace {
+                if let (Some(dir), Some(lines)) = (trace, &checked.trace_lines) {
                     let file = dir.join(format!("{}-seed{seed}.jsonl", scenario.name));
-                    if let Err(code) = write_file("run", &file, &checked.trace_lines) {
+                    if let Err(code) = write_file("run", &file, lines) {
                         exit = Some(code);
                         return ControlFlow::Break(());
                     }
@@ -449,11 +457,20 @@ mod simulation {
                 Err(msg) => return bad(format!("{}: {msg}", trace.display())),
             };
         let seed = header.seed;
-        let rerun = match unsupported("replay", &path, run_scenario(&scenario, seed)) {
-            Ok(r) => r.trace_lines,
-            Err(code) => return code,
-        };
         let what = format!("kafka-sim run {} --seed {seed}", path.display());
+        let rerun = match run_caught(&scenario, seed) {
+            Ok(result) => match unsupported("replay", &path, result) {
+                Ok(r) => r.trace_lines,
+                Err(code) => return code,
+            },
+            Err(msg) => {
+                println!(
+                    "DIFFERS: {} was recorded, but `{what}` panicked: {msg}",
+                    trace.display()
+                );
+                return ExitCode::from(1);
+            }
+        };
         match first_difference(&recorded, &rerun) {
             None => {
                 println!(
@@ -654,16 +671,21 @@ mod simulation {
         let trace = out.join(format!("{name}-seed{seed}.jsonl"));
         let generated = out.join(format!("{name}-seed{seed}.json"));
         let minimal = out.join(format!("{name}-seed{seed}-min.json"));
-        write_file("explore", &trace, &f.trace_lines)?;
+        if let Some(lines) = &f.trace_lines {
+            write_file("explore", &trace, lines)?;
+        }
         write_file("explore", &generated, &scenario_text(&f.generated))?;
         write_file("explore", &minimal, &scenario_text(&f.minimal))?;
         println!("FAIL {name} seed {seed}: {}", f.failure);
+        let trace_note = match f.trace_lines {
+            Some(_) => format!("trace {}", trace.display()),
+            None => "no trace: the run panicked".to_string(),
+        };
         println!(
-            "  swarm: {}; {} faults: {} (trace {})",
+            "  swarm: {}; {} faults: {} ({trace_note})",
             report.swarm,
             f.faults,
             generated.display(),
-            trace.display()
         );
         println!(
             "  minimised to {} faults in {} runs ({} still fires): {}",

@@ -788,18 +788,47 @@ pub struct Limits {
     pub deadline: Option<std::time::Instant>,
 }
 
-/// A seed whose random schedule made a checker fire that the scenario does not expect.
+/// What a [`Finding`] reports when the simulation itself panicked: a crash of the simulator
+/// is a finding too, minimised like a checker ("still panics").
+pub const PANIC: &str = "panic";
+
+/// The text of a caught panic's payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// `run_scenario` with a panic in the simulation caught and returned as its message, so a
+/// panicking seed is reported like a failing one instead of ending a whole sweep.
+#[cfg(madsim)]
+pub fn run_caught(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<Result<super::runner::RunResult, super::runner::Unsupported>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::runner::run_scenario(scenario, seed)
+    }))
+    .map_err(|p| panic_message(&*p))
+}
+
+/// A seed whose random schedule made a checker fire that the scenario does not expect, or
+/// made the simulation panic.
 #[cfg(madsim)]
 #[derive(Debug, Clone)]
 pub struct Finding {
-    /// The checker the minimiser kept firing (the first unexpected one by name).
+    /// The checker the minimiser kept firing (the first unexpected one by name), or
+    /// [`PANIC`].
     pub checker: &'static str,
     /// Every unexpected checker's first violation, `; `-separated.
     pub failure: String,
     /// The scenario with the random schedule (saved next to its trace, so `replay` finds
     /// it by name and hash).
     pub generated: Value,
-    pub trace_lines: String,
+    /// The run's trace (`None` when it panicked before finishing one).
+    pub trace_lines: Option<String>,
     pub faults: usize,
     /// The minimal scenario file.
     pub minimal: Value,
@@ -830,7 +859,7 @@ pub fn explore_seed(
     available: &[GenKind],
     limits: Limits,
 ) -> Result<SeedReport, super::runner::Unsupported> {
-    use super::runner::{run_scenario, to_cluster_spec};
+    use super::runner::to_cluster_spec;
 
     let (swarm, mut episodes) = generate(base, seed, available);
     // A kind the runner supports for some nodes only: drop the episodes it cannot map.
@@ -853,22 +882,28 @@ pub fn explore_seed(
     let Some((generated, scenario)) = load(&episodes) else {
         return Ok(report(None));
     };
-    let result = run_scenario(&scenario, seed)?;
     let expected = &base.expect.violations;
-    let found = unexpected(&result.fired, expected);
-    let Some(&(checker, _)) = found.first() else {
-        return Ok(report(None));
+    let (checker, failure, trace_lines) = match run_caught(&scenario, seed) {
+        Err(msg) => (PANIC, format!("the simulation panicked: {msg}"), None),
+        Ok(result) => {
+            let result = result?;
+            let found = unexpected(&result.fired, expected);
+            let Some(&(checker, _)) = found.first() else {
+                return Ok(report(None));
+            };
+            let failure = found
+                .iter()
+                .map(|(_, v)| format!("unexpected {v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (checker, failure, Some(result.trace_lines))
+        }
     };
-    let failure = found
-        .iter()
-        .map(|(_, v)| format!("unexpected {v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
 
-    let fires = |scenario: &Scenario| {
-        run_scenario(scenario, seed)
-            .ok()
-            .map(|r| r.fired.get(checker).is_some_and(|v| !v.is_empty()))
+    let fires = |scenario: &Scenario| match run_caught(scenario, seed) {
+        Err(_) => Some(checker == PANIC),
+        Ok(Ok(r)) => Some(r.fired.get(checker).is_some_and(|v| !v.is_empty())),
+        Ok(Err(_)) => None,
     };
     let minimised = minimise(episodes, limits.max_runs, |candidate| {
         if limits
@@ -884,16 +919,22 @@ pub fn explore_seed(
     let min_faults = schedule_faults(&minimised.episodes);
     let name = format!("{}-seed{seed}-min", base.name);
     let description = format!(
-        "Found by kafka-sim explore on {} (seed {seed}): {checker} fires. Minimised from {faults} faults to {}. {}",
+        "Found by kafka-sim explore on {} (seed {seed}): {}. Minimised from {faults} faults to {}. {}",
         base.name,
+        if checker == PANIC {
+            "the simulation panics".to_string()
+        } else {
+            format!("{checker} fires")
+        },
         min_faults.len(),
         base.description
     );
     // Which expected checkers still fire decides the file's `expect.violations`; the
     // expectation does not change the run, so one run tells both.
     let (still_expected, reproduced) =
-        match load(&minimised.episodes).and_then(|(_, s)| run_scenario(&s, seed).ok()) {
-            Some(r) => {
+        match load(&minimised.episodes).map(|(_, s)| run_caught(&s, seed)) {
+            Some(Err(_)) => (Vec::new(), checker == PANIC),
+            Some(Ok(Ok(r))) => {
                 let fired = |c: &str| r.fired.get(c).is_some_and(|v| !v.is_empty());
                 let still: Vec<Checker> = expected
                     .iter()
@@ -902,7 +943,7 @@ pub fn explore_seed(
                     .collect();
                 (still, fired(checker))
             }
-            None => (Vec::new(), false),
+            Some(Ok(Err(_))) | None => (Vec::new(), false),
         };
     let minimal = minimal_scenario(
         original,
@@ -916,7 +957,7 @@ pub fn explore_seed(
         checker,
         failure,
         generated,
-        trace_lines: result.trace_lines,
+        trace_lines,
         faults,
         minimal,
         minimal_faults: min_faults.len(),

@@ -319,3 +319,13 @@ fn the_minimal_scenario_keeps_the_rest_of_the_file() {
     assert_eq!(plain["expect"], doc()["expect"]);
     assert!(scenario_text(&plain).contains("\"faults\": []"));
 }
+
+#[test]
+fn a_panic_reads_as_its_message() {
+    let caught = std::panic::catch_unwind(|| panic!("broker-{} lost its log", 2)).unwrap_err();
+    assert_eq!(panic_message(&*caught), "broker-2 lost its log");
+    let caught = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+    assert_eq!(panic_message(&*caught), "plain");
+    let caught = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+    assert_eq!(panic_message(&*caught), "a panic without a message");
+}
