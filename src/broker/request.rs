@@ -82,6 +82,13 @@ impl Request {
 pub struct ProduceRequest {
     pub acks: i16,
     pub timeout_ms: i64,
+    /// One entry per partition (a producer sends one request per broker, carrying a batch
+    /// for each partition that broker leads).
+    pub partitions: Vec<ProducePartitionData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionData {
     pub topic_partition: TopicPartition,
     /// Record batches (v2) as the producer built them.
     #[serde(with = "hex_bytes")]
@@ -181,7 +188,13 @@ impl Response {
     pub fn error(&self) -> ErrorCode {
         match self {
             Response::Metadata(_) | Response::OffsetsForLeaderEpoch(_) => ErrorCode::None,
-            Response::Produce(p) => p.error,
+            // Kafka's ProduceResponse has only per-partition errors: the first of them.
+            Response::Produce(p) => p
+                .partitions
+                .iter()
+                .map(|r| r.error)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
             Response::Fetch(f) => f.error,
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
@@ -211,6 +224,13 @@ pub struct PartitionMetadata {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceResponse {
+    /// In the request's order.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionResponse {
+    pub topic_partition: TopicPartition,
     pub error: ErrorCode,
     /// Offset of the first record written (or of the original write, for a duplicate).
     pub base_offset: i64,
@@ -285,7 +305,7 @@ mod hex_bytes {
 
     #[cfg(test)]
     mod tests {
-        use super::super::ProduceRequest;
+        use super::super::{ProducePartitionData, ProduceRequest};
         use crate::common::TopicPartition;
 
         #[test]
@@ -293,8 +313,10 @@ mod hex_bytes {
             let req = ProduceRequest {
                 acks: -1,
                 timeout_ms: 100,
-                topic_partition: TopicPartition::new("orders", 0),
-                records: vec![0x00, 0x7f, 0xab, 0xff],
+                partitions: vec![ProducePartitionData {
+                    topic_partition: TopicPartition::new("orders", 0),
+                    records: vec![0x00, 0x7f, 0xab, 0xff],
+                }],
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");

@@ -51,6 +51,10 @@ pub struct ProducerSpec {
     pub start_ms: u64,
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
+    /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
+    pub linger_ms: u64,
+    pub batch_size: u64,
+    pub max_in_flight: u32,
 }
 
 impl ProducerSpec {
@@ -63,6 +67,9 @@ impl ProducerSpec {
             start_ms: 0,
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
+            linger_ms: 0,
+            batch_size: 16_384,
+            max_in_flight: 5,
         }
     }
 }
@@ -505,6 +512,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.enable_idempotence = p.enable_idempotence;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
+        cfg.linger_ms = p.linger_ms;
+        cfg.batch_size = p.batch_size;
+        cfg.max_in_flight = p.max_in_flight;
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let node = handle
             .create_node()
