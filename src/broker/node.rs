@@ -15,7 +15,7 @@ use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
-use crate::client::history::{Clock, Recorder};
+use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::storage::Disk;
 use crate::trace::EventKind;
 
@@ -62,7 +62,10 @@ struct Node {
     cfg: BrokerNodeConfig,
     rpc: Rpc,
     rm: Arc<Mutex<ReplicaManager>>,
+    disk: Arc<dyn Disk>,
     clock: Clock,
+    /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
+    wall: WallClock,
     history: Recorder,
     name: String,
 }
@@ -77,6 +80,14 @@ impl Node {
     }
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+    /// Waits out the fsync time the last disk operations cost (a slow disk's `fsync`
+    /// blocks the thread that called it: the request handler, the fetcher, the flusher).
+    async fn disk_stall(&self) {
+        let stall = self.disk.take_stall();
+        if !stall.is_zero() {
+            sleep(stall).await;
+        }
     }
     /// Records the leader high watermarks that moved (for `hw-regression`).
     fn report_hw(&self) {
@@ -101,10 +112,11 @@ impl Node {
 pub async fn run_broker(
     cfg: BrokerNodeConfig,
     disk: Arc<dyn Disk>,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
     slot: BrokerSlot,
 ) {
+    let Clocks { clock, wall } = clocks;
     let id = cfg.broker.broker_id;
     let Some(&addr) = cfg.brokers.get(&id) else {
         return;
@@ -112,7 +124,10 @@ pub async fn run_broker(
     let Ok(rpc) = Rpc::bind(addr).await else {
         return;
     };
-    let rm = Arc::new(Mutex::new(ReplicaManager::open(cfg.broker.clone(), disk)));
+    let rm = Arc::new(Mutex::new(ReplicaManager::open(
+        cfg.broker.clone(),
+        disk.clone(),
+    )));
     if let Ok(mut s) = slot.lock() {
         *s = Some(rm.clone());
     }
@@ -120,7 +135,9 @@ pub async fn run_broker(
         cfg,
         rpc,
         rm,
+        disk,
         clock,
+        wall,
         history,
         name: format!("broker-{id}"),
     });
@@ -160,9 +177,12 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     match req {
         Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
         Request::Produce(p) => {
+            // The log stamps LogAppendTime (and rolls by time) from the broker's wall clock.
+            let wall = n.wall.now_ms();
             let res = n
                 .rm()
-                .append_as_leader(&p.topic_partition, p.acks, p.records, now);
+                .append_as_leader(&p.topic_partition, p.acks, p.records, wall);
+            n.disk_stall().await;
             let resp = |error, base_offset, log_append_time| {
                 Some(Response::Produce(ProduceResponse {
                     error,
@@ -334,6 +354,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
                 let appended = n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                n.disk_stall().await;
                 if !appended {
                     sleep(backoff).await;
                 }
@@ -363,5 +384,6 @@ async fn tick_loop(n: Arc<Node>) {
             shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
         );
         n.rm().flush_and_checkpoint(now);
+        n.disk_stall().await;
     }
 }

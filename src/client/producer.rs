@@ -5,14 +5,18 @@
 //! than written twice).
 //!
 //! Every send and its outcome go to the [`Recorder`].
+//!
+//! How far the workload got lives in [`ProducerProgress`], outside the node (like a
+//! broker's disk): a crashed producer loses what it had not yet had answered, and its
+//! restart continues the workload after the last record it sent, with a new producer id.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::history::{acks_name, Clock, Recorder};
+use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
 use super::partitioner::Partitioner;
 use crate::broker::request::{
     MetadataResponse, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
@@ -91,6 +95,17 @@ pub struct ProducerConfig {
     pub max_batch_records: usize,
     /// `batch.size` for the sticky partitioner.
     pub batch_size: u64,
+    /// `retries`: how many times a failed batch is sent again (within the delivery
+    /// timeout); Kafka's default is effectively unlimited.
+    pub retries: u32,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// Every record goes to this partition (`new ProducerRecord(topic, partition, ..)`);
+    /// `None`: the partitioner chooses.
+    pub partition: Option<i32>,
+    /// Simulated time (ms since the run started) at which the application stops handing
+    /// records to the producer; what was handed over is still delivered.
+    pub stop_ms: Option<u64>,
 }
 
 impl ProducerConfig {
@@ -112,6 +127,10 @@ impl ProducerConfig {
             request_timeout_ms: 1_000,
             max_batch_records: 16,
             batch_size: 512,
+            retries: i32::MAX as u32,
+            compression: Compression::None,
+            partition: None,
+            stop_ms: None,
         }
     }
 }
@@ -126,6 +145,18 @@ pub struct ProduceWorkload {
     /// `Some(k)`: record `i` has key `k{i % k}`; `None`: unkeyed (sticky partitioner).
     pub keys: Option<u64>,
 }
+
+/// A producer's progress through its workload, shared by its incarnations.
+#[derive(Debug, Default)]
+pub struct ProducerProgress {
+    /// Records handed to the client so far: the next record is number `next`.
+    pub next: u64,
+    /// Sent but not answered yet: what a crash drops.
+    pub unanswered: BTreeSet<String>,
+}
+
+/// [`ProducerProgress`] as the harness and the node share it.
+pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
 
 struct Pending {
     key: Option<String>,
@@ -148,6 +179,7 @@ struct Producer {
     rpc: Rpc,
     clock: Clock,
     history: Recorder,
+    progress: SharedProgress,
     view: Mutex<(ClusterView, usize)>,
     shared: Mutex<Shared>,
     producer_id: i64,
@@ -167,6 +199,24 @@ impl Producer {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
+    fn progress(&self) -> MutexGuard<'_, ProducerProgress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Records the final answer for one send.
+    fn answer(&self, send: &str, tp: &TopicPartition, offset: Option<i64>, error: Option<String>) {
+        self.progress().unanswered.remove(send);
+        self.history.record(
+            &self.clock,
+            &self.cfg.client_id,
+            EventKind::Ack {
+                send: send.to_string(),
+                topic: tp.topic.clone(),
+                partition: Some(tp.partition),
+                offset,
+                error,
+            },
+        );
+    }
     async fn refresh(&self) -> bool {
         let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ok = v
@@ -177,13 +227,16 @@ impl Producer {
     }
 }
 
-/// Runs the workload to its end (every record acknowledged or failed).
+/// Runs the workload to its end (every record acknowledged or failed), starting at record
+/// `progress.next` (a restarted producer continues where the crashed one stopped).
 pub async fn run_producer(
     cfg: ProducerConfig,
     workload: ProduceWorkload,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
+    progress: SharedProgress,
 ) {
+    let Clocks { clock, wall } = clocks;
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
     };
@@ -215,6 +268,7 @@ pub async fn run_producer(
         rpc,
         clock,
         history,
+        progress,
         view: Mutex::new((ClusterView::default(), 0)),
         shared: Mutex::new(Shared::default()),
         producer_id,
@@ -230,15 +284,25 @@ pub async fn run_producer(
     };
     let mut senders = Vec::new();
     for partition in 0..num_partitions {
-        senders.push(madsim::task::spawn(partition_sender(p.clone(), partition)));
+        senders.push(madsim::task::spawn(partition_sender(
+            p.clone(),
+            partition,
+            wall.clone(),
+        )));
     }
     let mut partitioner = Partitioner::new(p.cfg.batch_size);
     let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
     let all: Vec<i32> = (0..num_partitions).collect();
-    for i in 0..workload.messages {
+    loop {
+        let i = p.progress().next;
+        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+            break;
+        }
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
         let value = format!("{}-{}", p.cfg.client_id, i);
-        let partition = {
+        let partition = if let Some(pinned) = p.cfg.partition {
+            pinned
+        } else {
             let mut rng = madsim::rand::thread_rng();
             partitioner
                 .partition(
@@ -251,8 +315,13 @@ pub async fn run_producer(
                 )
                 .unwrap_or(0)
         };
-        if key.is_none() {
+        if key.is_none() && p.cfg.partition.is_none() {
             partitioner.record_appended(&p.topic, partition, value.len() as u64);
+        }
+        {
+            let mut progress = p.progress();
+            progress.next = i + 1;
+            progress.unanswered.insert(value.clone());
         }
         p.history.record(
             &p.clock,
@@ -287,7 +356,7 @@ pub async fn run_producer(
 
 /// Drains one partition's queue: one batch in flight at a time, retried until acknowledged
 /// or its delivery timeout passes.
-async fn partition_sender(p: Arc<Producer>, partition: i32) {
+async fn partition_sender(p: Arc<Producer>, partition: i32, wall: WallClock) {
     let tp = TopicPartition::new(p.topic.clone(), partition);
     let backoff = Duration::from_millis(p.cfg.retry_backoff_ms.max(1));
     loop {
@@ -314,11 +383,12 @@ async fn partition_sender(p: Arc<Producer>, partition: i32) {
             *seq += batch.len() as i32;
             (epoch, base)
         };
-        let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+        let mut b = BatchBuilder::new(MAGIC_V2, p.cfg.compression, 0);
         if p.producer_id >= 0 {
             b = b.producer(p.producer_id, epoch, base_seq);
         }
-        let ts = p.clock.now_ms();
+        // CreateTime comes from this client's wall clock.
+        let ts = wall.now_ms();
         for r in &batch {
             b.append(
                 ts,
@@ -338,32 +408,12 @@ async fn partition_sender(p: Arc<Producer>, partition: i32) {
                     } else {
                         -1
                     };
-                    p.history.record(
-                        &p.clock,
-                        &p.cfg.client_id,
-                        EventKind::Ack {
-                            send: r.value.clone(),
-                            topic: tp.topic.clone(),
-                            partition: Some(partition),
-                            offset: Some(offset),
-                            error: None,
-                        },
-                    );
+                    p.answer(&r.value, &tp, Some(offset), None);
                 }
             }
             Err(error) => {
                 for r in &batch {
-                    p.history.record(
-                        &p.clock,
-                        &p.cfg.client_id,
-                        EventKind::Ack {
-                            send: r.value.clone(),
-                            topic: tp.topic.clone(),
-                            partition: Some(partition),
-                            offset: None,
-                            error: Some(error.name().to_string()),
-                        },
-                    );
+                    p.answer(&r.value, &tp, None, Some(error.name().to_string()));
                 }
                 if p.producer_id >= 0 {
                     // The sequence is broken (the batch may or may not be in the log):
@@ -386,8 +436,9 @@ async fn send_with_retries(
     backoff: Duration,
 ) -> Result<i64, ErrorCode> {
     let mut last_error = ErrorCode::RequestTimedOut;
+    let mut attempts: u64 = 0;
     loop {
-        if p.clock.now_ms() >= deadline {
+        if p.clock.now_ms() >= deadline || attempts > p.cfg.retries as u64 {
             return Err(last_error);
         }
         let Some((addr, _)) = p.view().leader(tp) else {
@@ -407,6 +458,7 @@ async fn send_with_retries(
             return Ok(-1);
         }
         let timeout = p.timeout() + Duration::from_millis(p.cfg.request_timeout_ms);
+        attempts += 1;
         match p.rpc.call(addr, &req, timeout).await {
             Ok(Response::Produce(r)) if r.error == ErrorCode::None => return Ok(r.base_offset),
             Ok(Response::Produce(r)) if r.error == ErrorCode::DuplicateSequenceNumber => {

@@ -609,8 +609,8 @@ fn restarts_need_an_earlier_crash() {
     );
     assert_eq!(
         error_after(|v| v["faults"][3]["restart"] = json!("leader:orders-0")),
-        "t.json: faults[3].restart: cannot restart leader:orders-0: a role always names a live \
-         node (expected a broker or client name)"
+        "t.json: faults[3].restart: restart of leader:orders-0, which no earlier fault crashes \
+         (expected a \"crash\": \"leader:orders-0\" before it)"
     );
     assert_eq!(
         error_after(|v| push_fault(v, json!({"at": "10s", "resume": "broker-0"}))),
