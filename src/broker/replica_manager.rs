@@ -108,6 +108,9 @@ pub struct SnapshotRecord {
     pub value: Option<String>,
     /// The leader epoch of the batch holding the record.
     pub epoch: i32,
+    /// The record's timestamp (CreateTime from the producer's clock, or the leader's
+    /// LogAppendTime), Unix ms.
+    pub timestamp: i64,
 }
 
 /// Something the node has to send after a state change.
@@ -919,6 +922,7 @@ impl ReplicaManager {
                                     key: lossy(&rec.key),
                                     value: lossy(&rec.value),
                                     epoch: b.partition_leader_epoch(),
+                                    timestamp: rec.timestamp,
                                 });
                             }
                         }
