@@ -177,11 +177,11 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     match req {
         Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
         Request::Produce(p) => {
-            // The log stamps LogAppendTime (and rolls by time) from the broker's wall clock.
+            // LogAppendTime comes from the broker's wall clock, which may jump.
             let wall = n.wall.now_ms();
-            let res = n
-                .rm()
-                .append_as_leader(&p.topic_partition, p.acks, p.records, wall);
+            let res =
+                n.rm()
+                    .append_as_leader_stamped(&p.topic_partition, p.acks, p.records, now, wall);
             n.disk_stall().await;
             let resp = |error, base_offset, log_append_time| {
                 Some(Response::Produce(ProduceResponse {

@@ -453,8 +453,21 @@ impl ReplicaManager {
         &mut self,
         tp: &TopicPartition,
         acks: i16,
+        records: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        self.append_as_leader_stamped(tp, acks, records, now_ms, now_ms)
+    }
+
+    /// [`ReplicaManager::append_as_leader`] stamping `LogAppendTime` from the broker's wall
+    /// clock (`wall_ms`), which may jump, while `now_ms` (monotonic) drives everything else.
+    pub fn append_as_leader_stamped(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
         mut records: Vec<u8>,
         now_ms: i64,
+        wall_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
         if self.log_dir_failure.is_some() {
             return Err(ErrorCode::KafkaStorageError);
@@ -508,7 +521,10 @@ impl ReplicaManager {
             return Err(ErrorCode::InvalidRequest);
         }
         let epoch = r.partition.leader_epoch();
-        let info = match r.log.append_as_leader(&mut records, epoch, now_ms) {
+        let info = match r
+            .log
+            .append_as_leader_stamped(&mut records, epoch, now_ms, wall_ms)
+        {
             Ok(info) => info,
             Err(e) => {
                 self.check_io(tp, &e);

@@ -1130,9 +1130,9 @@ enum CrashPhase {
 /// wait for its `start` again).
 async fn sleep_until_ms(clock: Clock, at_ms: u64) {
     let now = clock.now_ms().max(0) as u64;
-    if at_ms > now {
-        sleep(Duration::from_millis(at_ms - now)).await;
-    }
+    // Always through the timer (even for 0 ms) so a schedule does not depend on whether a
+    // client starts at once.
+    sleep(Duration::from_millis(at_ms.saturating_sub(now))).await;
 }
 
 fn rand_between((lo, hi): (u64, u64)) -> u64 {
