@@ -53,14 +53,14 @@ fn acks_1_leader_crash_loses_an_acknowledged_write_on_some_seed() {
     );
 }
 
-/// Regression: seed 1 of the sweep above. `orders-1`'s leader acknowledged `p1-275` at
-/// offset 102 and crashed before a follower fetched it; the new leader wrote `p1-276` there.
+/// Regression: seed 2 of the sweep above. `orders-0`'s leader acknowledged `p1-284` at
+/// offset 88 and crashed before a follower fetched it; the new leader wrote `p1-287` there.
 #[test]
-fn acks_1_seed_1_loses_p1_275() {
-    let o = run(1, &acks1_spec());
+fn acks_1_seed_2_loses_p1_284() {
+    let o = run(2, &acks1_spec());
     let err = common::check_no_lost_writes(&o, "c1").unwrap_err();
     assert!(
-        err.contains("p1-275 acknowledged at orders-1@102"),
+        err.contains("p1-284 acknowledged at orders-0@88"),
         "unexpected outcome: {err}"
     );
     common::check_replicas_agree(&o).unwrap();

@@ -39,8 +39,10 @@ fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
     Request::Produce(ProduceRequest {
         acks,
         timeout_ms: 1_000,
-        topic_partition: tp.clone(),
-        records,
+        partitions: vec![ProducePartitionData {
+            topic_partition: tp.clone(),
+            records,
+        }],
     })
 }
 
@@ -95,9 +97,12 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     assert_eq!(
         r,
         Response::Produce(ProduceResponse {
-            error: ErrorCode::None,
-            base_offset: 0,
-            log_append_time: -1
+            partitions: vec![ProducePartitionResponse {
+                topic_partition: tp.clone(),
+                error: ErrorCode::None,
+                base_offset: 0,
+                log_append_time: -1
+            }]
         })
     );
     let r = rpc
@@ -106,12 +111,9 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         .unwrap();
     assert!(
         matches!(
-            r,
-            Response::Produce(ProduceResponse {
-                error: ErrorCode::None,
-                base_offset: 2,
-                ..
-            })
+            &r,
+            Response::Produce(ProduceResponse { partitions })
+                if partitions[0].error == ErrorCode::None && partitions[0].base_offset == 2
         ),
         "{r:?}"
     );
@@ -176,6 +178,8 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     // Consumers read below the HW, from the leader, within the log.
     let fetch = |offset: i64, epoch: Option<i32>| {
         Request::Fetch(FetchRequest {
+            min_bytes: 1,
+            max_wait_ms: 0,
             replica_id: CONSUMER_REPLICA_ID,
             max_bytes: 1 << 20,
             partitions: vec![FetchPartition {

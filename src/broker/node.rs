@@ -11,10 +11,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
+use super::purgatory::Purgatory;
+use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
-use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
+use super::request::{
+    FetchRequest, FetchResponse, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
+};
 use super::rpc::Rpc;
-use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
+use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::storage::Disk;
 use crate::trace::EventKind;
@@ -28,9 +33,11 @@ pub struct BrokerNodeConfig {
     pub controller: SocketAddr,
     /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
     pub heartbeat_interval_ms: u64,
-    /// How long a fetcher waits after an empty fetch (`replica.fetch.backoff.ms`, standing
-    /// in for the long poll of `replica.fetch.wait.max.ms`).
+    /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
     pub replica_fetch_backoff_ms: u64,
+    /// The followers' long poll (`replica.fetch.wait.max.ms`; `replica.fetch.min.bytes` is
+    /// Kafka's default, 1).
+    pub replica_fetch_wait_max_ms: u64,
     /// `request.timeout.ms` for the broker's own calls.
     pub request_timeout_ms: u64,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
@@ -49,6 +56,7 @@ impl BrokerNodeConfig {
             controller,
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
+            replica_fetch_wait_max_ms: 500,
             request_timeout_ms: 1_000,
             tick_ms: 100,
         }
@@ -68,6 +76,8 @@ struct Node {
     wall: WallClock,
     history: Recorder,
     name: String,
+    /// Delayed produce and fetch requests wait here for a state change.
+    purgatory: Purgatory,
 }
 
 impl Node {
@@ -89,9 +99,13 @@ impl Node {
             sleep(stall).await;
         }
     }
-    /// Records the leader high watermarks that moved (for `hw-regression`).
+    /// Records the leader high watermarks that moved (for `hw-regression`) and wakes the
+    /// delayed requests if one did.
     fn report_hw(&self) {
         let changes = self.rm().take_hw_changes();
+        if !changes.is_empty() {
+            self.purgatory.notify();
+        }
         for (tp, hw, leader_epoch) in changes {
             self.history.record(
                 &self.clock,
@@ -140,6 +154,7 @@ pub async fn run_broker(
         wall,
         history,
         name: format!("broker-{id}"),
+        purgatory: Purgatory::new(),
     });
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
@@ -173,54 +188,10 @@ pub async fn run_broker(
 }
 
 async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
-    let now = n.clock.now_ms();
     match req {
         Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
-        Request::Produce(p) => {
-            // LogAppendTime comes from the broker's wall clock, which may jump.
-            let wall = n.wall.now_ms();
-            let res =
-                n.rm()
-                    .append_as_leader_stamped(&p.topic_partition, p.acks, p.records, now, wall);
-            n.disk_stall().await;
-            let resp = |error, base_offset, log_append_time| {
-                Some(Response::Produce(ProduceResponse {
-                    error,
-                    base_offset,
-                    log_append_time,
-                }))
-            };
-            match res {
-                Err(e) if p.acks == ACKS_NONE => {
-                    let _ = e;
-                    None
-                }
-                Err(e) => resp(e, -1, -1),
-                Ok(_) if p.acks == ACKS_NONE => None,
-                Ok(a) if p.acks != ACKS_ALL => {
-                    resp(ErrorCode::None, a.first_offset, a.log_append_time)
-                }
-                Ok(a) => {
-                    // Delayed produce: wait until the HW passes the last offset.
-                    let deadline = now + p.timeout_ms.max(0);
-                    loop {
-                        let status = n.rm().acks_all_status(&p.topic_partition, &a);
-                        if let AcksStatus::Done(code) = status {
-                            break resp(code, a.first_offset, a.log_append_time);
-                        }
-                        if n.clock.now_ms() >= deadline {
-                            break resp(ErrorCode::RequestTimedOut, a.first_offset, -1);
-                        }
-                        sleep(Duration::from_millis(2)).await;
-                    }
-                }
-            }
-        }
-        Request::Fetch(f) => {
-            let (resp, out) = n.rm().fetch(&f, now);
-            send_outgoing(n, out);
-            Some(Response::Fetch(resp))
-        }
+        Request::Produce(p) => produce(n, p).await,
+        Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
             topic_partition,
             timestamp,
@@ -240,6 +211,85 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Appends each partition's batches; acks=all answers once every partition's HW passed
+/// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
+async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
+    let now = n.clock.now_ms();
+    // LogAppendTime comes from the broker's wall clock, which may jump.
+    let wall = n.wall.now_ms();
+    let mut written = Vec::new();
+    for d in p.partitions {
+        let res = n
+            .rm()
+            .append_as_leader_stamped(&d.topic_partition, p.acks, d.records, now, wall);
+        written.push((d.topic_partition, res));
+    }
+    n.disk_stall().await;
+    if written.iter().any(|(_, r)| r.is_ok()) {
+        // New records: the followers' long polls wake up for them.
+        n.purgatory.notify();
+    }
+    if p.acks == ACKS_NONE {
+        return None;
+    }
+    let deadline = now + p.timeout_ms.max(0);
+    let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
+        topic_partition: tp.clone(),
+        error,
+        base_offset: a.map_or(-1, |a| a.first_offset),
+        log_append_time: a.map_or(-1, |a| a.log_append_time),
+    };
+    loop {
+        let seen = n.purgatory.version();
+        let mut pending = false;
+        let mut partitions = Vec::new();
+        for (tp, res) in &written {
+            partitions.push(match res {
+                Err(e) => answer(tp, *e, None),
+                Ok(a) if p.acks != ACKS_ALL => answer(tp, ErrorCode::None, Some(a)),
+                Ok(a) => match n.rm().acks_all_status(tp, a) {
+                    AcksStatus::Done(code) => answer(tp, code, Some(a)),
+                    _ => {
+                        pending = true;
+                        answer(tp, ErrorCode::RequestTimedOut, Some(a))
+                    }
+                },
+            });
+        }
+        let left = deadline - n.clock.now_ms();
+        if !pending || left <= 0 {
+            return Some(Response::Produce(ProduceResponse { partitions }));
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
+    }
+}
+
+/// Kafka's `DelayedFetch`: evaluate the fetch; if it can't return `min_bytes` yet, park
+/// it until the state changes (re-evaluating then) or `max_wait_ms` passes.
+async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
+    let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
+    let mut first = None;
+    loop {
+        let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
+        send_outgoing(n, out);
+        if f.replica_id != CONSUMER_REPLICA_ID {
+            // A follower's progress can move the HW that delayed produces wait for.
+            n.report_hw();
+        }
+        let seen = n.purgatory.version();
+        let first = first.get_or_insert_with(|| resp.clone());
+        let left = deadline - n.clock.now_ms();
+        if left <= 0 || f.satisfied_by(&resp, first) {
+            return resp;
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
     }
 }
 
@@ -273,6 +323,8 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
         Err(e) => Err(e.error_code()),
     };
     n.rm().on_alter_partition_response(&tp, result);
+    // A new ISR can complete delayed produces (or fail them on min.insync.replicas).
+    n.purgatory.notify();
     n.report_hw();
 }
 
@@ -306,6 +358,10 @@ async fn heartbeat_loop(n: Arc<Node>) {
                 }) => {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
+                    if !records.is_empty() {
+                        // Leadership may have moved: delayed requests must notice.
+                        n.purgatory.notify();
+                    }
                     n.report_hw();
                 }
                 Ok(Response::BrokerHeartbeat {
@@ -345,17 +401,25 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             sleep(Duration::from_millis(20)).await;
             continue;
         }
+        let wait = n.cfg.replica_fetch_wait_max_ms;
         let req = Request::Fetch(FetchRequest {
             replica_id: n.id(),
+            min_bytes: 1,
+            max_wait_ms: wait as i64,
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
         });
-        match n.rpc.call(leader_addr, &req, n.timeout()).await {
+        let timeout = n.timeout() + Duration::from_millis(wait);
+        match n.rpc.call(leader_addr, &req, timeout).await {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
-                let appended = n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                n.rm().on_fetch_response(leader, &fetches, &resp, now);
                 n.disk_stall().await;
-                if !appended {
+                // An empty answer is the long poll running out: fetch again at once.
+                // Errors back off (the metadata that fixes them comes with heartbeats).
+                let failed = resp.error != ErrorCode::None
+                    || resp.partitions.iter().any(|p| p.error != ErrorCode::None);
+                if failed {
                     sleep(backoff).await;
                 }
             }

@@ -82,6 +82,13 @@ impl Request {
 pub struct ProduceRequest {
     pub acks: i16,
     pub timeout_ms: i64,
+    /// One entry per partition (a producer sends one request per broker, carrying a batch
+    /// for each partition that broker leads).
+    pub partitions: Vec<ProducePartitionData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionData {
     pub topic_partition: TopicPartition,
     /// Record batches (v2) as the producer built them.
     #[serde(with = "hex_bytes")]
@@ -92,8 +99,37 @@ pub struct ProduceRequest {
 pub struct FetchRequest {
     /// A broker id for a follower, [`CONSUMER_REPLICA_ID`] for a consumer.
     pub replica_id: i32,
+    /// The long poll: the leader holds the fetch until it can return `min_bytes` (or a
+    /// partition's high watermark moves, or an error), at most `max_wait_ms`
+    /// (`fetch.min.bytes`/`fetch.max.wait.ms` for consumers, `replica.fetch.min.bytes`/
+    /// `replica.fetch.wait.max.ms` for followers). `max_wait_ms` 0 answers at once.
+    #[serde(default)]
+    pub min_bytes: i32,
+    #[serde(default)]
+    pub max_wait_ms: i64,
     pub max_bytes: i32,
     pub partitions: Vec<FetchPartition>,
+}
+
+impl FetchRequest {
+    /// Whether `resp` (this request evaluated now) may be returned: it has `min_bytes`,
+    /// an error, or a high watermark other than `first`'s (the first evaluation's), which
+    /// a follower must learn and which makes records visible to a consumer.
+    pub fn satisfied_by(&self, resp: &FetchResponse, first: &FetchResponse) -> bool {
+        if resp.error != ErrorCode::None
+            || resp.partitions.iter().any(|p| p.error != ErrorCode::None)
+        {
+            return true;
+        }
+        let bytes: usize = resp.partitions.iter().map(|p| p.records.len()).sum();
+        if bytes >= self.min_bytes.max(1) as usize {
+            return true;
+        }
+        resp.partitions
+            .iter()
+            .zip(&first.partitions)
+            .any(|(a, b)| a.high_watermark != b.high_watermark)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +188,13 @@ impl Response {
     pub fn error(&self) -> ErrorCode {
         match self {
             Response::Metadata(_) | Response::OffsetsForLeaderEpoch(_) => ErrorCode::None,
-            Response::Produce(p) => p.error,
+            // Kafka's ProduceResponse has only per-partition errors: the first of them.
+            Response::Produce(p) => p
+                .partitions
+                .iter()
+                .map(|r| r.error)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
             Response::Fetch(f) => f.error,
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
@@ -182,6 +224,13 @@ pub struct PartitionMetadata {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceResponse {
+    /// In the request's order.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionResponse {
+    pub topic_partition: TopicPartition,
     pub error: ErrorCode,
     /// Offset of the first record written (or of the original write, for a duplicate).
     pub base_offset: i64,
@@ -256,7 +305,7 @@ mod hex_bytes {
 
     #[cfg(test)]
     mod tests {
-        use super::super::ProduceRequest;
+        use super::super::{ProducePartitionData, ProduceRequest};
         use crate::common::TopicPartition;
 
         #[test]
@@ -264,8 +313,10 @@ mod hex_bytes {
             let req = ProduceRequest {
                 acks: -1,
                 timeout_ms: 100,
-                topic_partition: TopicPartition::new("orders", 0),
-                records: vec![0x00, 0x7f, 0xab, 0xff],
+                partitions: vec![ProducePartitionData {
+                    topic_partition: TopicPartition::new("orders", 0),
+                    records: vec![0x00, 0x7f, 0xab, 0xff],
+                }],
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");

@@ -2,6 +2,7 @@
 //!
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
 
+pub mod accumulator;
 pub mod consumer;
 pub mod history;
 pub mod partitioner;

@@ -60,10 +60,10 @@ pub struct ProducerSpec {
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
-    /// `batch.size` (the sticky partitioner's batch, in bytes).
+    /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
+    pub linger_ms: u64,
     pub batch_size: u64,
-    /// `retries`.
-    pub retries: u32,
+    pub max_in_flight: u32,
     /// `compression.type`.
     pub compression: Compression,
     /// Every record goes to this partition.
@@ -83,8 +83,9 @@ impl ProducerSpec {
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
-            batch_size: 512,
-            retries: i32::MAX as u32,
+            linger_ms: 0,
+            batch_size: 16_384,
+            max_in_flight: 5,
             compression: Compression::None,
             partition: None,
             stop_ms: None,
@@ -930,8 +931,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.retry_backoff_ms = p.retry_backoff_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
         cfg.request_timeout_ms = p.request_timeout_ms;
+        cfg.linger_ms = p.linger_ms;
         cfg.batch_size = p.batch_size;
-        cfg.retries = p.retries;
+        cfg.max_in_flight = p.max_in_flight;
         cfg.compression = p.compression;
         cfg.partition = p.partition;
         cfg.stop_ms = p.stop_ms;

@@ -188,11 +188,11 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         ("retry.backoff.ms", _) => ps.retry_backoff_ms = int(value) as u64,
                         ("delivery.timeout.ms", _) => ps.delivery_timeout_ms = int(value) as u64,
                         ("request.timeout.ms", _) => ps.request_timeout_ms = int(value) as u64,
-                        ("batch.size", _) => ps.batch_size = int(value).max(1) as u64,
-                        ("retries", _) => ps.retries = int(value).clamp(0, i32::MAX as i64) as u32,
-                        // The producer keeps one batch in flight per partition, which is
-                        // what Kafka guarantees with 1.
-                        ("max.in.flight.requests.per.connection", _) if int(value) == 1 => {}
+                        ("linger.ms", _) => ps.linger_ms = int(value) as u64,
+                        ("batch.size", _) => ps.batch_size = int(value) as u64,
+                        ("max.in.flight.requests.per.connection", _) => {
+                            ps.max_in_flight = int(value) as u32
+                        }
                         ("compression.type", ConfigValue::Str(c)) => {
                             ps.compression = Compression::ALL
                                 .into_iter()
