@@ -57,7 +57,9 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
     );
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        out.starts_with("explore acks1-explore: fault kinds broker-crash, partition, "),
+        out.starts_with(
+            "explore acks1-explore: fault kinds broker-crash, client-crash, partition, "
+        ),
         "{out}"
     );
     assert!(out.contains("\n8 seeds explored, "), "{out}");

@@ -13,7 +13,7 @@ use kafka_sim::broker::replica_manager::BrokerConfig;
 use kafka_sim::broker::request::*;
 use kafka_sim::broker::rpc::{Rpc, REQUEST_TAG};
 use kafka_sim::broker::{ErrorCode, TopicPartition};
-use kafka_sim::client::history::{Clock, Recorder};
+use kafka_sim::client::history::{Clock, Clocks, Recorder};
 use kafka_sim::controller::node::{run_controller, shared, ControllerNodeConfig};
 use kafka_sim::controller::{Controller, ControllerConfig};
 use kafka_sim::protocol::{BatchBuilder, Compression, MAGIC_V2};
@@ -323,7 +323,7 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
                     run_broker(
                         cfg.clone(),
                         disk.clone(),
-                        clock,
+                        Clocks::new(clock),
                         history.clone(),
                         Arc::new(Mutex::new(None)),
                     )

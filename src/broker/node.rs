@@ -20,7 +20,7 @@ use super::request::{
 };
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
-use crate::client::history::{Clock, Recorder};
+use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::storage::Disk;
 use crate::trace::EventKind;
 
@@ -70,7 +70,10 @@ struct Node {
     cfg: BrokerNodeConfig,
     rpc: Rpc,
     rm: Arc<Mutex<ReplicaManager>>,
+    disk: Arc<dyn Disk>,
     clock: Clock,
+    /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
+    wall: WallClock,
     history: Recorder,
     name: String,
     /// Delayed produce and fetch requests wait here for a state change.
@@ -87,6 +90,14 @@ impl Node {
     }
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+    /// Waits out the fsync time the last disk operations cost (a slow disk's `fsync`
+    /// blocks the thread that called it: the request handler, the fetcher, the flusher).
+    async fn disk_stall(&self) {
+        let stall = self.disk.take_stall();
+        if !stall.is_zero() {
+            sleep(stall).await;
+        }
     }
     /// Records the leader high watermarks that moved (for `hw-regression`) and wakes the
     /// delayed requests if one did.
@@ -115,10 +126,11 @@ impl Node {
 pub async fn run_broker(
     cfg: BrokerNodeConfig,
     disk: Arc<dyn Disk>,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
     slot: BrokerSlot,
 ) {
+    let Clocks { clock, wall } = clocks;
     let id = cfg.broker.broker_id;
     let Some(&addr) = cfg.brokers.get(&id) else {
         return;
@@ -126,7 +138,10 @@ pub async fn run_broker(
     let Ok(rpc) = Rpc::bind(addr).await else {
         return;
     };
-    let rm = Arc::new(Mutex::new(ReplicaManager::open(cfg.broker.clone(), disk)));
+    let rm = Arc::new(Mutex::new(ReplicaManager::open(
+        cfg.broker.clone(),
+        disk.clone(),
+    )));
     if let Ok(mut s) = slot.lock() {
         *s = Some(rm.clone());
     }
@@ -134,7 +149,9 @@ pub async fn run_broker(
         cfg,
         rpc,
         rm,
+        disk,
         clock,
+        wall,
         history,
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
@@ -202,13 +219,16 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
 /// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
 async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
     let now = n.clock.now_ms();
+    // LogAppendTime comes from the broker's wall clock, which may jump.
+    let wall = n.wall.now_ms();
     let mut written = Vec::new();
     for d in p.partitions {
         let res = n
             .rm()
-            .append_as_leader(&d.topic_partition, p.acks, d.records, now);
+            .append_as_leader_stamped(&d.topic_partition, p.acks, d.records, now, wall);
         written.push((d.topic_partition, res));
     }
+    n.disk_stall().await;
     if written.iter().any(|(_, r)| r.is_ok()) {
         // New records: the followers' long polls wake up for them.
         n.purgatory.notify();
@@ -395,6 +415,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
                 n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                n.disk_stall().await;
                 // An empty answer is the long poll running out: fetch again at once.
                 // Errors back off (the metadata that fixes them comes with heartbeats).
                 let failed = resp.error != ErrorCode::None
@@ -428,5 +449,6 @@ async fn tick_loop(n: Arc<Node>) {
             shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
         );
         n.rm().flush_and_checkpoint(now);
+        n.disk_stall().await;
     }
 }

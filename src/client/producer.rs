@@ -7,15 +7,19 @@
 //! than written twice).
 //!
 //! Every send and its outcome go to the [`Recorder`].
+//!
+//! How far the workload got lives in [`ProducerProgress`], outside the node (like a
+//! broker's disk): a crashed producer loses what it had not yet had answered, and its
+//! restart continues the workload after the last record it sent, with a new producer id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
 use super::accumulator::{AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator};
-use super::history::{acks_name, Clock, Recorder};
+use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
 use super::partitioner::Partitioner;
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
@@ -98,6 +102,14 @@ pub struct ProducerConfig {
     pub linger_ms: u64,
     /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: u32,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// Every record goes to this partition (`new ProducerRecord(topic, partition, ..)`);
+    /// `None`: the partitioner chooses.
+    pub partition: Option<i32>,
+    /// Simulated time (ms since the run started) at which the application stops handing
+    /// records to the producer; what was handed over is still delivered.
+    pub stop_ms: Option<u64>,
 }
 
 impl ProducerConfig {
@@ -122,6 +134,9 @@ impl ProducerConfig {
             batch_size: 16_384,
             linger_ms: 0,
             max_in_flight: 5,
+            compression: Compression::None,
+            partition: None,
+            stop_ms: None,
         }
     }
 
@@ -148,12 +163,27 @@ pub struct ProduceWorkload {
     pub keys: Option<u64>,
 }
 
+/// A producer's progress through its workload, shared by its incarnations.
+#[derive(Debug, Default)]
+pub struct ProducerProgress {
+    /// Records handed to the client so far: the next record is number `next`.
+    pub next: u64,
+    /// Sent but not answered yet: what a crash drops.
+    pub unanswered: BTreeSet<String>,
+}
+
+/// [`ProducerProgress`] as the harness and the node share it.
+pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
+
 struct Producer {
     cfg: ProducerConfig,
     topic: String,
     rpc: Rpc,
     clock: Clock,
+    /// Stamps CreateTime (and is what a `clock-skew` fault moves).
+    wall: WallClock,
     history: Recorder,
+    progress: SharedProgress,
     view: Mutex<(ClusterView, usize)>,
     acc: Mutex<RecordAccumulator>,
     /// Produce requests in flight per broker.
@@ -180,6 +210,9 @@ impl Producer {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
+    fn progress(&self) -> MutexGuard<'_, ProducerProgress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
     async fn refresh(&self) -> bool {
         let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ok = v
@@ -192,6 +225,7 @@ impl Producer {
     /// Records the final outcome of each record of `b`.
     fn record_outcome(&self, b: &ProducerBatch, result: Result<i64, ErrorCode>) {
         for (i, r) in b.records.iter().enumerate() {
+            self.progress().unanswered.remove(&r.value);
             let (offset, error) = match result {
                 Ok(base) if base >= 0 => (Some(base + i as i64), None),
                 Ok(_) => (Some(-1), None),
@@ -212,13 +246,16 @@ impl Producer {
     }
 }
 
-/// Runs the workload to its end (every record acknowledged or failed).
+/// Runs the workload to its end (every record acknowledged or failed), starting at record
+/// `progress.next` (a restarted producer continues where the crashed one stopped).
 pub async fn run_producer(
     cfg: ProducerConfig,
     workload: ProduceWorkload,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
+    progress: SharedProgress,
 ) {
+    let Clocks { clock, wall } = clocks;
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
     };
@@ -250,7 +287,9 @@ pub async fn run_producer(
         cfg,
         rpc,
         clock,
+        wall,
         history,
+        progress,
         view: Mutex::new((ClusterView::default(), 0)),
         in_flight: Mutex::new(BTreeMap::new()),
         wake: Purgatory::new(),
@@ -269,10 +308,16 @@ pub async fn run_producer(
     let mut partitioner = Partitioner::new(p.cfg.batch_size);
     let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
     let all: Vec<i32> = (0..num_partitions).collect();
-    for i in 0..workload.messages {
+    loop {
+        let i = p.progress().next;
+        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+            break;
+        }
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
         let value = format!("{}-{}", p.cfg.client_id, i);
-        let partition = {
+        let partition = if let Some(pinned) = p.cfg.partition {
+            pinned
+        } else {
             let mut rng = madsim::rand::thread_rng();
             partitioner
                 .partition(
@@ -285,8 +330,13 @@ pub async fn run_producer(
                 )
                 .unwrap_or(0)
         };
-        if key.is_none() {
+        if key.is_none() && p.cfg.partition.is_none() {
             partitioner.record_appended(&p.topic, partition, value.len() as u64);
+        }
+        {
+            let mut progress = p.progress();
+            progress.next = i + 1;
+            progress.unanswered.insert(value.clone());
         }
         p.history.record(
             &p.clock,
@@ -453,15 +503,18 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
     p.wake.notify();
 }
 
-/// The batch's bytes: the same on every retry (sequence and timestamps are fixed).
+/// The batch's bytes: the same on every retry (sequence and timestamps are fixed, unless
+/// the wall clock jumped in between: CreateTime is each record's append time as this
+/// producer's wall clock shows it when the batch is built).
 fn build_batch(p: &Producer, b: &ProducerBatch) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+    let wall_offset = p.wall.now_ms() - p.clock.now_ms();
+    let mut builder = BatchBuilder::new(MAGIC_V2, p.cfg.compression, 0);
     if let (true, Some((epoch, seq))) = (p.producer_id >= 0, b.sequence) {
         builder = builder.producer(p.producer_id, epoch, seq);
     }
     for r in &b.records {
         builder.append(
-            r.appended_ms,
+            r.appended_ms + wall_offset,
             r.key.as_deref().map(str::as_bytes),
             Some(r.value.as_bytes()),
             &[],

@@ -1,7 +1,10 @@
 //! The simulated cluster: a controller, N brokers, producers and consumers as madsim nodes
-//! on one seeded [`Runtime`], with faults (crash with loss of unsynced data, restart,
-//! network partition, heal, clog). A run returns the history and each live broker's final
-//! state.
+//! on one seeded [`Runtime`], with every fault of DESIGN.md: crash (a broker loses its
+//! unsynced data) and restart, network partition, clog, latency, packet loss and heal, disk
+//! faults (slow fsync, full, a corrupt record, a torn write), wall-clock skew, and
+//! stop-the-world pauses. A fault may name a role (`leader:T-P`, `follower:T-P`,
+//! `controller`), resolved when it fires. A run returns the history and each live broker's
+//! final state.
 //!
 //! Each broker's [`SimDisk`] is created here and outlives the broker's incarnations: a
 //! crash kills the node and calls [`SimDisk::crash`] (the page cache is lost), a restart
@@ -26,11 +29,16 @@ use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
 use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
-use crate::client::history::{Clock, Recorder};
-use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
+use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+use crate::client::producer::{
+    run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
+};
 use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
 use crate::controller::{Controller, ControllerConfig};
+use crate::protocol::Compression;
 use crate::storage::{Disk, LogConfig, SimDisk};
+
+pub use super::scenario::DiskFault;
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
@@ -51,10 +59,17 @@ pub struct ProducerSpec {
     pub start_ms: u64,
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
+    pub request_timeout_ms: u64,
     /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
     pub linger_ms: u64,
     pub batch_size: u64,
     pub max_in_flight: u32,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// Every record goes to this partition.
+    pub partition: Option<i32>,
+    /// When the application stops sending (ms since the run started).
+    pub stop_ms: Option<u64>,
 }
 
 impl ProducerSpec {
@@ -67,9 +82,13 @@ impl ProducerSpec {
             start_ms: 0,
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
+            request_timeout_ms: 1_000,
             linger_ms: 0,
             batch_size: 16_384,
             max_in_flight: 5,
+            compression: Compression::None,
+            partition: None,
+            stop_ms: None,
         }
     }
 }
@@ -82,6 +101,10 @@ pub struct ConsumerSpec {
     pub start_ms: u64,
     /// Explicit starting offsets (`seek`) for some partitions.
     pub seeks: Vec<(TopicPartition, i64)>,
+    /// `assign` of these partitions only (`None`: every partition of `topics`).
+    pub partitions: Option<Vec<TopicPartition>>,
+    /// When the application stops polling (ms since the run started).
+    pub stop_ms: Option<u64>,
 }
 
 impl ConsumerSpec {
@@ -93,6 +116,8 @@ impl ConsumerSpec {
             auto_offset_reset: OffsetReset::Earliest,
             start_ms: 0,
             seeks: Vec::new(),
+            partitions: None,
+            stop_ms: None,
         }
     }
 }
@@ -117,19 +142,24 @@ pub struct AdminReport {
     pub end_offsets: String,
 }
 
-/// A node named the way faults name it: `broker-0`, `controller`, or a client id.
+/// A node named the way faults name it: `broker-0`, `controller`, or a client id — or a
+/// role, resolved when the fault fires: `leader:TOPIC-P` (the partition's leader in the
+/// controller's metadata), `follower:TOPIC-P` (its first in-sync follower), `controller`
+/// (the active controller).
 pub type NodeName = String;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
-    /// The node stops at once; a broker loses what it had not fsynced.
+    /// The node stops at once; a broker loses what it had not fsynced, a producer what it
+    /// had not had answered.
     Crash(NodeName),
-    /// A crashed node starts again; a broker recovers from its disk, a client starts
-    /// afresh.
+    /// A crashed node starts again; a broker recovers from its disk, a producer continues
+    /// its workload with a new producer id, a consumer starts from its reset position. A
+    /// role restarts the node that the last crash of that role took down.
     Restart(NodeName),
     /// Nodes talk only inside their group; unlisted nodes join the last group.
     Partition(Vec<Vec<NodeName>>),
-    /// Removes every partition and clog.
+    /// Removes every partition and clog, and puts latency and loss back to the baseline.
     Heal,
     /// Drops one direction of a link.
     Clog {
@@ -140,7 +170,34 @@ pub enum Fault {
         from: NodeName,
         to: NodeName,
     },
+    /// Network delay of every link from now on, microseconds (`min..=max`).
+    Latency {
+        min_us: u64,
+        max_us: u64,
+    },
+    /// Packet loss probability of every link (0.0–1.0).
+    Loss(f64),
+    /// A broker's disk misbehaves; `slow`/`full` last `for_ms` (`None`: to the end).
+    Disk {
+        node: NodeName,
+        fault: DiskFault,
+        for_ms: Option<u64>,
+    },
+    /// The node's wall clock (record timestamps, not timers) jumps by `by_ms`.
+    ClockSkew {
+        node: NodeName,
+        by_ms: i64,
+    },
+    /// A stop-the-world pause: the node's tasks stop, its sockets stay open.
+    Pause(NodeName),
+    /// Resumes one paused node (a role: the node its last pause stopped), or all (`None`).
+    Resume(Option<NodeName>),
 }
+
+/// What one fsync costs on a disk hit by the `slow` fault: a device in trouble (a RAID
+/// rebuild, a dying SSD) taking hundreds of milliseconds where a healthy one takes
+/// single-digit ones.
+pub const SLOW_FSYNC: Duration = Duration::from_millis(200);
 
 /// Crash a random broker at random moments, one at a time: crash, stay down for a random
 /// time, restart, wait (up to `max_wait_for_isr_ms`) until it is back in every ISR it
@@ -171,8 +228,10 @@ pub struct ClusterSpec {
     /// Topic creations and deletions at simulated milliseconds.
     pub admin_ops: Vec<(u64, AdminOp)>,
     pub duration_ms: u64,
-    /// Network latency range, milliseconds.
+    /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
+    /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
+    pub topic_logs: BTreeMap<String, LogConfig>,
 }
 
 impl ClusterSpec {
@@ -200,6 +259,7 @@ impl ClusterSpec {
             admin_ops: Vec::new(),
             duration_ms: 10_000,
             latency_ms: (1, 5),
+            topic_logs: BTreeMap::new(),
         }
     }
 }
@@ -283,6 +343,13 @@ struct BrokerHandle {
     up: bool,
 }
 
+/// A disk fault with an end (`slow`/`full` with `for`).
+struct DiskTimer {
+    end_ms: u64,
+    broker: i32,
+    fault: DiskFault,
+}
+
 struct Harness {
     handle: Handle,
     clock: Clock,
@@ -293,6 +360,29 @@ struct Harness {
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
+    paused: BTreeSet<NodeName>,
+    /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
+    /// restarting the role restarts them.
+    crashed_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Every node's wall clock (the `clock-skew` fault moves it).
+    walls: BTreeMap<NodeName, WallClock>,
+    /// Each producer's workload progress (outlives its incarnations).
+    progress: BTreeMap<NodeName, SharedProgress>,
+    /// The network's latency when nothing is wrong (`heal` returns to it).
+    baseline_latency: std::ops::Range<Duration>,
+    disk_timers: Vec<DiskTimer>,
+}
+
+/// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
+fn role_partition(name: &str, prefix: &str) -> Option<TopicPartition> {
+    let tp = name.strip_prefix(prefix)?;
+    let (topic, p) = tp.rsplit_once('-')?;
+    Some(TopicPartition::new(topic, p.parse().ok()?))
+}
+
+fn is_role(name: &str) -> bool {
+    name == "controller" || name.contains(':')
 }
 
 impl Harness {
@@ -301,68 +391,125 @@ impl Harness {
             .record(&self.clock, "sim", EventKind::Fault { fault });
     }
 
+    /// The node acting as the controller right now. The one place that knows how the
+    /// controller is deployed (a single `controller` node today; a KRaft quorum's active
+    /// member once there is one).
+    fn active_controller(&self) -> NodeName {
+        "controller".to_string()
+    }
+
+    /// The node `name` names at this instant: itself, or the current holder of a role.
+    fn resolve(&self, name: &str) -> Result<NodeName, String> {
+        if name == "controller" {
+            return Ok(self.active_controller());
+        }
+        let leader_of = |tp: &TopicPartition| {
+            let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
+            s.controller
+                .metadata()
+                .partition(tp)
+                .map(|p| (p.leader, p.isr.clone()))
+        };
+        if let Some(tp) = role_partition(name, "leader:") {
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!("{tp} has no leader")),
+            };
+        }
+        if let Some(tp) = role_partition(name, "follower:") {
+            return match leader_of(&tp) {
+                Some((leader, isr)) => isr
+                    .iter()
+                    .find(|&&b| b != leader)
+                    .map(|&b| broker_name(b))
+                    .ok_or_else(|| format!("{tp} has no in-sync follower")),
+                None => Err(format!("{tp} does not exist")),
+            };
+        }
+        if name.starts_with("coordinator:") {
+            return Err("consumer groups are not on the cluster yet".to_string());
+        }
+        Ok(name.to_string())
+    }
+
+    /// `broker-1`, or `broker-1 (leader:orders-0)` when a role named it.
+    fn describe(name: &str, resolved: &str) -> String {
+        if name == resolved {
+            resolved.to_string()
+        } else {
+            format!("{resolved} ({name})")
+        }
+    }
+
+    /// Applies `fault` now. A fault that cannot act (a role nobody holds, a restart of a
+    /// running node) is recorded as skipped, with the reason, rather than dropped silently.
     fn apply(&mut self, fault: &Fault) {
+        if let Err(why) = self.try_apply(fault) {
+            self.record_fault(format!("skipped {}: {why}", fault_kind(fault)));
+        }
+    }
+
+    fn try_apply(&mut self, fault: &Fault) -> Result<(), String> {
         match fault {
             Fault::Crash(name) => {
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if !b.up {
-                        return;
-                    }
-                    self.handle.kill(b.node.id());
-                    b.disk.crash();
-                    if let Ok(mut s) = b.slot.lock() {
-                        *s = None;
-                    }
-                    b.up = false;
-                } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.insert(name.clone()) {
-                        return;
-                    }
-                    self.handle.kill(node.id());
+                let node = self.resolve(name)?;
+                let dropped = self.crash(&node)?;
+                if is_role(name) {
+                    self.crashed_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push(node.clone());
                 }
-                self.record_fault(format!("crash {name}"));
+                let mut text = format!("crash {}", Self::describe(name, &node));
+                if let Some(n) = dropped {
+                    text.push_str(&format!(" ({n} unanswered sends lost)"));
+                }
+                self.record_fault(text);
             }
             Fault::Restart(name) => {
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if b.up {
-                        return;
-                    }
-                    self.handle.restart(b.node.id());
-                    b.up = true;
+                let node = if is_role(name) {
+                    self.crashed_by_role
+                        .get_mut(name)
+                        .and_then(Vec::pop)
+                        .ok_or_else(|| format!("no earlier crash of {name}"))?
                 } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.remove(name) {
-                        return;
-                    }
-                    self.handle.restart(node.id());
-                }
-                self.record_fault(format!("restart {name}"));
+                    name.clone()
+                };
+                self.restart(&node)?;
+                let text = if is_role(name) {
+                    format!("restart {node} (crashed as {name})")
+                } else {
+                    format!("restart {node}")
+                };
+                self.record_fault(text);
             }
             Fault::Partition(groups) => {
-                let mut groups = groups.clone();
                 if groups.is_empty() {
-                    return;
+                    return Err("no groups".to_string());
                 }
-                let listed: Vec<NodeName> = groups.iter().flatten().cloned().collect();
-                let last = groups.len() - 1;
+                let mut resolved: Vec<Vec<NodeName>> = Vec::new();
+                let mut shown: Vec<Vec<String>> = Vec::new();
+                for g in groups {
+                    let mut r = Vec::new();
+                    let mut d = Vec::new();
+                    for name in g {
+                        let node = self.resolve(name)?;
+                        d.push(Self::describe(name, &node));
+                        r.push(node);
+                    }
+                    resolved.push(r);
+                    shown.push(d);
+                }
+                let listed: BTreeSet<NodeName> = resolved.iter().flatten().cloned().collect();
+                let last = resolved.len() - 1;
                 for name in self.nodes.keys() {
                     if !listed.contains(name) {
-                        groups[last].push(name.clone());
+                        resolved[last].push(name.clone());
+                        shown[last].push(name.clone());
                     }
                 }
-                for (i, g) in groups.iter().enumerate() {
-                    for (j, h) in groups.iter().enumerate() {
+                for (i, g) in resolved.iter().enumerate() {
+                    for (j, h) in resolved.iter().enumerate() {
                         if i == j {
                             continue;
                         }
@@ -373,7 +520,11 @@ impl Harness {
                         }
                     }
                 }
-                self.record_fault(format!("partition {groups:?}"));
+                let text: Vec<String> = shown
+                    .iter()
+                    .map(|g| format!("[{}]", g.join(", ")))
+                    .collect();
+                self.record_fault(format!("partition {}", text.join(" | ")));
             }
             Fault::Heal => {
                 let net = NetSim::current();
@@ -382,26 +533,251 @@ impl Harness {
                         net.unclog_link(x.id(), y.id());
                     }
                 }
+                let baseline = self.baseline_latency.clone();
+                net.update_config(|c| {
+                    c.send_latency = baseline;
+                    c.packet_loss_rate = 0.0;
+                });
                 self.record_fault("heal all".to_string());
             }
             Fault::Clog { from, to } => {
-                self.clog(from, to);
-                self.record_fault(format!("clog {from} -> {to}"));
+                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                self.clog(&f, &t);
+                self.record_fault(format!(
+                    "clog {} -> {}",
+                    Self::describe(from, &f),
+                    Self::describe(to, &t)
+                ));
             }
             Fault::Unclog { from, to } => {
-                if let (Some(x), Some(y)) = (self.nodes.get(from), self.nodes.get(to)) {
+                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                if let (Some(x), Some(y)) = (self.nodes.get(&f), self.nodes.get(&t)) {
                     NetSim::current().unclog_link(x.id(), y.id());
                 }
-                self.clogged.retain(|(a, b)| !(a == from && b == to));
-                self.record_fault(format!("unclog {from} -> {to}"));
+                self.clogged.retain(|(a, b)| !(*a == f && *b == t));
+                self.record_fault(format!(
+                    "unclog {} -> {}",
+                    Self::describe(from, &f),
+                    Self::describe(to, &t)
+                ));
+            }
+            Fault::Latency { min_us, max_us } => {
+                let range = Duration::from_micros(*min_us)..Duration::from_micros(max_us + 1);
+                NetSim::current().update_config(|c| c.send_latency = range);
+                self.record_fault(format!(
+                    "latency {}..{} on every link",
+                    show_us(*min_us),
+                    show_us(*max_us)
+                ));
+            }
+            Fault::Loss(rate) => {
+                let rate = rate.clamp(0.0, 1.0);
+                NetSim::current().update_config(|c| c.packet_loss_rate = rate);
+                self.record_fault(format!("loss {rate} on every link"));
+            }
+            Fault::Disk {
+                node,
+                fault,
+                for_ms,
+            } => {
+                let target = self.resolve(node)?;
+                let id = broker_id(&target)
+                    .filter(|id| self.brokers.contains_key(id))
+                    .ok_or_else(|| format!("{target} has no disk (not a broker)"))?;
+                let disk = self.brokers[&id].disk.clone();
+                let who = Self::describe(node, &target);
+                let mut text = format!("disk {who} {}", fault.as_str());
+                match fault {
+                    DiskFault::Slow => {
+                        disk.set_slow_fsync(Some(SLOW_FSYNC));
+                        text.push_str(&format!(": each fsync takes {} ms", SLOW_FSYNC.as_millis()));
+                    }
+                    DiskFault::Full => {
+                        disk.set_full(true);
+                        text.push_str(": every write fails with ENOSPC");
+                    }
+                    DiskFault::Corrupt => match disk.corrupt_random_record() {
+                        Some((path, pos)) => text.push_str(&format!(
+                            ": flipped a bit at byte {pos} of {}",
+                            path.display()
+                        )),
+                        None => text.push_str(": no record stored yet, nothing flipped"),
+                    },
+                    DiskFault::TornWrite => {
+                        disk.set_torn_write(true);
+                        text.push_str(": the next crash tears the last write");
+                    }
+                }
+                if let (Some(ms), DiskFault::Slow | DiskFault::Full) = (for_ms, fault) {
+                    text.push_str(&format!(" for {ms} ms"));
+                    self.disk_timers.push(DiskTimer {
+                        end_ms: self.clock.now_ms() as u64 + ms,
+                        broker: id,
+                        fault: *fault,
+                    });
+                }
+                self.record_fault(text);
+            }
+            Fault::ClockSkew { node, by_ms } => {
+                let target = self.resolve(node)?;
+                let wall = self
+                    .walls
+                    .get(&target)
+                    .ok_or_else(|| format!("no node {target}"))?;
+                wall.jump(*by_ms);
+                let skew = wall.skew_ms();
+                self.record_fault(format!(
+                    "clock-skew {} by {by_ms} ms (now {skew} ms off)",
+                    Self::describe(node, &target)
+                ));
+            }
+            Fault::Pause(name) => {
+                let node = self.resolve(name)?;
+                let handle = self.nodes.get(&node).ok_or(format!("no node {node}"))?;
+                if !self.paused.insert(node.clone()) {
+                    return Err(format!("{node} is already paused"));
+                }
+                self.handle.pause(handle.id());
+                if is_role(name) {
+                    self.paused_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push(node.clone());
+                }
+                self.record_fault(format!("pause {}", Self::describe(name, &node)));
+            }
+            Fault::Resume(None) => {
+                for node in std::mem::take(&mut self.paused) {
+                    if let Some(h) = self.nodes.get(&node) {
+                        self.handle.resume(h.id());
+                    }
+                }
+                self.paused_by_role.clear();
+                self.record_fault("resume all".to_string());
+            }
+            Fault::Resume(Some(name)) => {
+                let node = if is_role(name) {
+                    self.paused_by_role
+                        .get_mut(name)
+                        .and_then(Vec::pop)
+                        .ok_or_else(|| format!("no earlier pause of {name}"))?
+                } else {
+                    name.clone()
+                };
+                if !self.paused.remove(&node) {
+                    return Err(format!("{node} is not paused"));
+                }
+                if let Some(h) = self.nodes.get(&node) {
+                    self.handle.resume(h.id());
+                }
+                self.record_fault(format!("resume {}", Self::describe(name, &node)));
             }
         }
+        Ok(())
+    }
+
+    /// Kills `node`. A broker loses its page cache; a producer its unanswered sends (their
+    /// count is returned).
+    fn crash(&mut self, node: &str) -> Result<Option<usize>, String> {
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
+            if !b.up {
+                return Err(format!("{node} is already down"));
+            }
+            self.handle.kill(b.node.id());
+            b.disk.crash();
+            if let Ok(mut s) = b.slot.lock() {
+                *s = None;
+            }
+            b.up = false;
+            return Ok(None);
+        }
+        let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?;
+        if !self.down.insert(node.to_string()) {
+            return Err(format!("{node} is already down"));
+        }
+        self.handle.kill(handle.id());
+        Ok(self.progress.get(node).map(|p| {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut p.unanswered).len()
+        }))
+    }
+
+    fn restart(&mut self, node: &str) -> Result<(), String> {
+        let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
+            if b.up {
+                return Err(format!("{node} is running"));
+            }
+            b.up = true;
+        } else if !self.down.remove(node) {
+            return Err(format!("{node} is running"));
+        }
+        // A node paused when it crashed starts unpaused.
+        if self.paused.remove(node) {
+            self.handle.resume(handle);
+        }
+        self.handle.restart(handle);
+        Ok(())
     }
 
     fn clog(&mut self, from: &str, to: &str) {
         if let (Some(x), Some(y)) = (self.nodes.get(from), self.nodes.get(to)) {
             NetSim::current().clog_link(x.id(), y.id());
             self.clogged.push((from.to_string(), to.to_string()));
+        }
+    }
+
+    /// Ends the `slow`/`full` disk faults whose time is up.
+    fn end_disk_faults(&mut self, now_ms: u64) {
+        let (due, keep): (Vec<DiskTimer>, Vec<DiskTimer>) = std::mem::take(&mut self.disk_timers)
+            .into_iter()
+            .partition(|t| t.end_ms <= now_ms);
+        self.disk_timers = keep;
+        for t in due {
+            let disk = &self.brokers[&t.broker].disk;
+            match t.fault {
+                DiskFault::Slow => disk.set_slow_fsync(None),
+                _ => disk.set_full(false),
+            }
+            self.record_fault(format!(
+                "disk {} {} ends",
+                broker_name(t.broker),
+                t.fault.as_str()
+            ));
+        }
+    }
+
+    /// A broker whose log directory failed halts (Kafka exits when its only log dir goes
+    /// offline). A halt is a process exit, not a power loss: the page cache survives.
+    fn halt_failed_brokers(&mut self) {
+        let mut halted = Vec::new();
+        for (id, b) in self.brokers.iter_mut() {
+            if !b.up {
+                continue;
+            }
+            let rm = b.slot.lock().ok().and_then(|s| s.clone());
+            let Some(rm) = rm else { continue };
+            let why = rm
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .log_dir_failure()
+                .map(str::to_string);
+            if let Some(why) = why {
+                self.handle.kill(b.node.id());
+                if let Ok(mut s) = b.slot.lock() {
+                    *s = None;
+                }
+                b.up = false;
+                halted.push((*id, why));
+            }
+        }
+        for (id, why) in halted {
+            self.record_fault(format!(
+                "halt {}: its only log dir failed ({why})",
+                broker_name(id)
+            ));
         }
     }
 
@@ -418,6 +794,37 @@ impl Harness {
     }
 }
 
+/// The fault's kind as DESIGN.md names it.
+fn fault_kind(f: &Fault) -> &'static str {
+    match f {
+        Fault::Crash(_) => "crash",
+        Fault::Restart(_) => "restart",
+        Fault::Partition(_) => "partition",
+        Fault::Heal => "heal",
+        Fault::Clog { .. } => "clog",
+        Fault::Unclog { .. } => "unclog",
+        Fault::Latency { .. } => "latency",
+        Fault::Loss(_) => "loss",
+        Fault::Disk { .. } => "disk",
+        Fault::ClockSkew { .. } => "clock-skew",
+        Fault::Pause(_) => "pause",
+        Fault::Resume(_) => "resume",
+    }
+}
+
+fn show_us(us: u64) -> String {
+    if us % 1_000 == 0 {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+fn baseline_latency(spec: &ClusterSpec) -> std::ops::Range<Duration> {
+    Duration::from_millis(spec.latency_ms.0)
+        ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1))
+}
+
 /// Runs the cluster for `spec.duration_ms` of simulated time on seed `seed`.
 pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
     let rt = Runtime::with_seed_and_config(seed, madsim_config(spec));
@@ -427,8 +834,7 @@ pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
 
 fn madsim_config(spec: &ClusterSpec) -> madsim::Config {
     let mut config = madsim::Config::default();
-    config.net.send_latency = Duration::from_millis(spec.latency_ms.0)
-        ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1));
+    config.net.send_latency = baseline_latency(spec);
     config
 }
 
@@ -481,12 +887,17 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         .map(|b| (b, broker_addr(b)))
         .collect();
     let mut brokers = BTreeMap::new();
+    let mut walls = BTreeMap::new();
+    walls.insert("controller".to_string(), WallClock::new(clock));
     for id in 0..spec.brokers as i32 {
         let disk = Arc::new(SimDisk::new(seed.wrapping_mul(31).wrapping_add(id as u64)));
         let slot: BrokerSlot = Arc::new(Mutex::new(None));
         let mut bc = BrokerConfig::new(id);
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
+        bc.topic_logs = spec.topic_logs.clone();
+        let clocks = Clocks::new(clock);
+        walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
         let node = {
@@ -497,7 +908,13 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 .ip(broker_addr(id).ip())
                 .init(move || {
                     let d: Arc<dyn Disk> = disk.clone();
-                    run_broker(cfg.clone(), d, clock, history.clone(), slot.clone())
+                    run_broker(
+                        cfg.clone(),
+                        d,
+                        clocks.clone(),
+                        history.clone(),
+                        slot.clone(),
+                    )
                 })
                 .build()
         };
@@ -529,6 +946,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     nodes.insert("admin".to_string(), admin);
 
     let mut client_index = 0;
+    let mut progress = BTreeMap::new();
     for p in &spec.producers {
         let mut cfg = ProducerConfig::new(
             &p.client_id,
@@ -541,19 +959,28 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.enable_idempotence = p.enable_idempotence;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
+        cfg.request_timeout_ms = p.request_timeout_ms;
         cfg.linger_ms = p.linger_ms;
         cfg.batch_size = p.batch_size;
         cfg.max_in_flight = p.max_in_flight;
+        cfg.compression = p.compression;
+        cfg.partition = p.partition;
+        cfg.stop_ms = p.stop_ms;
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
+        let clocks = Clocks::new(clock);
+        walls.insert(p.client_id.clone(), clocks.wall.clone());
+        let done: SharedProgress = Arc::new(Mutex::new(ProducerProgress::default()));
+        progress.insert(p.client_id.clone(), done.clone());
         let node = handle
             .create_node()
             .name(p.client_id.clone())
             .ip(cfg.addr.ip())
             .init(move || {
                 let (cfg, workload, history) = (cfg.clone(), workload.clone(), history.clone());
+                let (clocks, done) = (clocks.clone(), done.clone());
                 async move {
-                    sleep(Duration::from_millis(start)).await;
-                    run_producer(cfg, workload, clock, history).await;
+                    sleep_until_ms(clock, start).await;
+                    run_producer(cfg, workload, clocks, history, done).await;
                 }
             })
             .build();
@@ -569,6 +996,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         client_index += 1;
         cfg.auto_offset_reset = c.auto_offset_reset;
         cfg.seeks = c.seeks.clone();
+        cfg.partitions = c.partitions.clone();
+        cfg.stop_ms = c.stop_ms;
+        walls.insert(c.client_id.clone(), WallClock::new(clock));
         let (history, start) = (history.clone(), c.start_ms);
         let node = handle
             .create_node()
@@ -577,7 +1007,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             .init(move || {
                 let (cfg, history) = (cfg.clone(), history.clone());
                 async move {
-                    sleep(Duration::from_millis(start)).await;
+                    sleep_until_ms(clock, start).await;
                     run_consumer(cfg, clock, history).await;
                 }
             })
@@ -594,6 +1024,13 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         controller: controller.clone(),
         clogged: Vec::new(),
         down: BTreeSet::new(),
+        paused: BTreeSet::new(),
+        crashed_by_role: BTreeMap::new(),
+        paused_by_role: BTreeMap::new(),
+        walls,
+        progress,
+        baseline_latency: baseline_latency(&spec),
+        disk_timers: Vec::new(),
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -615,6 +1052,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         if now >= spec.duration_ms {
             break;
         }
+        h.end_disk_faults(now);
+        h.halt_failed_brokers();
         while let Some((at, _)) = scripted.peek() {
             if *at > now {
                 break;
@@ -760,6 +1199,15 @@ enum CrashPhase {
     Waiting { next_crash_ms: u64 },
     Down { broker: i32, restart_ms: u64 },
     CatchingUp { broker: i32, give_up_ms: u64 },
+}
+
+/// Sleeps until `at_ms` of the run (at once if it has passed: a restarted client does not
+/// wait for its `start` again).
+async fn sleep_until_ms(clock: Clock, at_ms: u64) {
+    let now = clock.now_ms().max(0) as u64;
+    // Always through the timer (even for 0 ms) so a schedule does not depend on whether a
+    // client starts at once.
+    sleep(Duration::from_millis(at_ms.saturating_sub(now))).await;
 }
 
 fn rand_between((lo, hi): (u64, u64)) -> u64 {

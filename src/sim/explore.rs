@@ -503,6 +503,15 @@ fn draw(
         )),
         GenKind::DiskSlow | GenKind::DiskFull | GenKind::DiskCorrupt | GenKind::TornWrite => {
             let node = pools.brokers.choose(rng)?.clone();
+            if kind == GenKind::DiskFull {
+                // A full disk halts the broker for the rest of the run (no restart is
+                // drawn), so no crash or pause window of it may come at or after `at`.
+                let windows = busy.entry(node.clone()).or_default();
+                if windows.iter().any(|&(_, y)| y + 1_000 >= at.0) {
+                    return None;
+                }
+                windows.push((at.0, i64::MAX / 4));
+            }
             let fault = match kind {
                 GenKind::DiskSlow => DiskFault::Slow,
                 GenKind::DiskFull => DiskFault::Full,

@@ -1366,17 +1366,7 @@ fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
     let (p, body) = f.req(kind_name)?;
     let kind = match kind_name {
         "crash" => FaultKind::Crash(parse_node(&p, body, ctx)?),
-        "restart" => {
-            let node = parse_node(&p, body, ctx)?;
-            if !node.is_concrete() {
-                return Err(ScenarioError::new(
-                    &p,
-                    format!("cannot restart {node}: a role always names a live node"),
-                )
-                .expected("a broker or client name"));
-            }
-            FaultKind::Restart(node)
-        }
+        "restart" => FaultKind::Restart(parse_node(&p, body, ctx)?),
         "partition" => parse_partition(&p, body, ctx)?,
         "heal" => match body.as_str() {
             Some("all") => FaultKind::Heal,
@@ -1542,7 +1532,10 @@ fn parse_partition(path: &str, v: &Value, ctx: &Ctx) -> Result<FaultKind> {
 /// Restarts and resumes need a node that is down or paused at that moment. Faults are
 /// taken in schedule order (time, then file order); the check is conservative about
 /// jitter: the crash must be certain to come first whatever the seed. A crash or pause of
-/// a role might hit any broker, so it licenses one later restart/resume of any node.
+/// a role might hit any broker, so it licenses one later restart/resume of any node; a
+/// restart of a role restarts the node an earlier crash of that same role took down. A
+/// `full` disk halts its broker (Kafka exits when its only log dir fails), so it licenses
+/// a restart like a crash does.
 fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
     let mut order: Vec<usize> = (0..faults.len()).collect();
     order.sort_by_key(|&i| (faults[i].at.base, i));
@@ -1570,6 +1563,17 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
                 crashed.insert(node, i);
             }
             FaultKind::Crash(_) => role_crashes.push(i),
+            FaultKind::Disk {
+                node,
+                fault: DiskFault::Full,
+                ..
+            } => {
+                if node.is_concrete() {
+                    crashed.entry(node).or_insert(i);
+                } else {
+                    role_crashes.push(i);
+                }
+            }
             FaultKind::Pause(node) if node.is_concrete() => {
                 if let Some(j) = paused.get(node) {
                     return Err(ScenarioError::new(
@@ -1582,7 +1586,14 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
             FaultKind::Pause(_) => role_pauses.push(i),
             FaultKind::Restart(node) => {
                 let p = join_key(&fp, "restart");
-                let by = crashed.remove(node).or_else(|| role_crashes.pop());
+                let by = if node.is_concrete() {
+                    crashed.remove(node).or_else(|| role_crashes.pop())
+                } else {
+                    let same_role = role_crashes
+                        .iter()
+                        .rposition(|&j| faults[j].kind == FaultKind::Crash(node.clone()));
+                    same_role.map(|k| role_crashes.remove(k))
+                };
                 let Some(j) = by else {
                     return Err(ScenarioError::new(
                         &p,
