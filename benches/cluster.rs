@@ -36,6 +36,7 @@ fn main() {
         down_ms: (50, 2_500),
         gap_ms: (0, 3_000),
         max_wait_for_isr_ms: 4_000,
+        include_controllers: false,
     });
 
     let mut walls = Vec::new();

@@ -5,17 +5,22 @@
 //! [`metadata`] for why, and [`state`] for the rules.
 
 pub mod assignment;
+pub mod channel;
 pub mod metadata;
 pub mod node;
+pub mod quorum;
+pub mod raft;
 pub mod state;
 
 pub use assignment::assign_replicas_rack_unaware;
 pub use metadata::{
     BrokerRegistration, ClusterMetadata, MetadataRecord, PartitionRegistration, NO_LEADER,
 };
-pub use state::{elect_leader, Controller, ControllerConfig};
+pub use state::{elect_leader, Controller, ControllerConfig, FIRST_PRODUCER_ID};
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod raft_tests;
 #[cfg(test)]
 mod tests;

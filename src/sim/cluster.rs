@@ -1,11 +1,12 @@
-//! The simulated cluster: a controller, N brokers, producers and consumers as madsim nodes
-//! on one seeded [`Runtime`], with faults (crash with loss of unsynced data, restart,
-//! network partition, heal, clog). A run returns the history and each live broker's final
-//! state.
+//! The simulated cluster: a KRaft controller quorum (`controller-0..`), N brokers,
+//! producers and consumers as madsim nodes on one seeded [`Runtime`], with faults (crash
+//! with loss of unsynced data, restart, network partition, heal, clog). A run returns the
+//! history and each live broker's final state.
 //!
-//! Each broker's [`SimDisk`] is created here and outlives the broker's incarnations: a
-//! crash kills the node and calls [`SimDisk::crash`] (the page cache is lost), a restart
-//! runs the broker again on the same disk, which recovers its logs and checkpoints.
+//! Each broker's and controller's [`SimDisk`] is created here and outlives the node's
+//! incarnations: a crash kills the node and calls [`SimDisk::crash`] (the page cache is
+//! lost), a restart runs the node again on the same disk, which recovers its logs and
+//! checkpoints (a controller: its Raft term, vote and metadata log).
 //!
 //! Simulation only (`--cfg madsim`): the nodes themselves are ordinary async code.
 #![cfg(madsim)]
@@ -28,12 +29,18 @@ use crate::check::{run_checkers, History, Violation};
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 use crate::client::history::{Clock, Recorder};
 use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
-use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
-use crate::controller::{Controller, ControllerConfig};
+use crate::controller::channel::ControllerChannel;
+use crate::controller::node::{
+    run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
+};
+use crate::controller::quorum::QuorumController;
+use crate::controller::{ClusterMetadata, ControllerConfig};
 use crate::storage::{Disk, LogConfig, SimDisk};
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
+/// The controllers' quorum listener (KRaft's `CONTROLLER` listener).
+const QUORUM_PORT: u16 = 9093;
 
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -90,7 +97,7 @@ impl ConsumerSpec {
     }
 }
 
-/// A node named the way faults name it: `broker-0`, `controller`, or a client id.
+/// A node named the way faults name it: `broker-0`, `controller-0`, or a client id.
 pub type NodeName = String;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,9 +122,11 @@ pub enum Fault {
     },
 }
 
-/// Crash a random broker at random moments, one at a time: crash, stay down for a random
-/// time, restart, wait (up to `max_wait_for_isr_ms`) until it is back in every ISR it
-/// belongs to, pause a random gap, repeat until `until_ms`.
+/// Crash a random broker (or, with `include_controllers`, a random broker or controller) at
+/// random moments, one at a time: crash, stay down for a random time, restart, wait (up to
+/// `max_wait_for_isr_ms`) until it is back in every ISR it belongs to (a controller: until
+/// it has caught up with the active controller's committed metadata), pause a random gap,
+/// repeat until `until_ms`.
 #[derive(Debug, Clone)]
 pub struct RandomCrashes {
     pub from_ms: u64,
@@ -125,17 +134,25 @@ pub struct RandomCrashes {
     pub down_ms: (u64, u64),
     pub gap_ms: (u64, u64),
     pub max_wait_for_isr_ms: u64,
+    pub include_controllers: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     pub brokers: usize,
+    /// Controller quorum voters `controller-0..` (KRaft's `controller.quorum.voters`); the
+    /// Raft leader among them is the active controller. 1 is allowed (no failover).
+    pub controllers: usize,
     pub topics: Vec<TopicSpec>,
     pub replication: ReplicationConfig,
     pub log: LogConfig,
     pub controller: ControllerConfig,
     pub heartbeat_interval_ms: u64,
     pub controller_tick_ms: u64,
+    /// One Raft tick of the controller quorum; leaders heartbeat every tick.
+    pub quorum_tick_ms: u64,
+    /// The quorum's election timeout is `[election_ticks, 2 * election_ticks)` ticks.
+    pub quorum_election_ticks: u32,
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     /// Scripted faults at simulated milliseconds.
@@ -151,6 +168,7 @@ impl ClusterSpec {
     pub fn new(brokers: usize) -> Self {
         ClusterSpec {
             brokers,
+            controllers: 3,
             topics: Vec::new(),
             replication: ReplicationConfig {
                 replica_lag_time_max_ms: 2_000,
@@ -164,6 +182,8 @@ impl ClusterSpec {
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
+            quorum_tick_ms: 100,
+            quorum_election_ticks: 5,
             producers: Vec::new(),
             consumers: Vec::new(),
             faults: Vec::new(),
@@ -236,28 +256,73 @@ fn broker_addr(id: i32) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + id as u8)), PORT)
 }
 
-fn controller_addr() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), PORT)
+pub fn controller_name(k: usize) -> String {
+    format!("controller-{k}")
+}
+
+/// The index of a `controller-K` name.
+pub fn controller_index(name: &str) -> Option<usize> {
+    name.strip_prefix("controller-")?.parse().ok()
+}
+
+fn controller_ip(k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100 + k as u8))
+}
+
+/// Every controller's address for requests.
+fn controller_addrs(n: usize) -> Vec<SocketAddr> {
+    (0..n).map(|k| SocketAddr::new(controller_ip(k), PORT)).collect()
 }
 
 fn client_addr(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1 + i as u8)), PORT)
 }
 
-struct BrokerHandle {
+/// A node with a disk that outlives its incarnations (a broker or a controller), and the
+/// slot through which the harness looks at its running state.
+struct DiskNode<S> {
     node: NodeHandle,
     disk: Arc<SimDisk>,
-    slot: BrokerSlot,
+    slot: Arc<Mutex<Option<S>>>,
     up: bool,
 }
+
+impl<S> DiskNode<S> {
+    /// Kills the node; its disk loses what was not synced. False if it was down.
+    fn crash(&mut self, handle: &Handle) -> bool {
+        if !self.up {
+            return false;
+        }
+        handle.kill(self.node.id());
+        self.disk.crash();
+        if let Ok(mut s) = self.slot.lock() {
+            *s = None;
+        }
+        self.up = false;
+        true
+    }
+
+    /// Starts the node again on its disk. False if it was up.
+    fn restart(&mut self, handle: &Handle) -> bool {
+        if self.up {
+            return false;
+        }
+        handle.restart(self.node.id());
+        self.up = true;
+        true
+    }
+}
+
+type BrokerHandle = DiskNode<Arc<Mutex<crate::broker::replica_manager::ReplicaManager>>>;
+type ControllerHandle = DiskNode<QuorumController>;
 
 struct Harness {
     handle: Handle,
     clock: Clock,
     history: Recorder,
     brokers: BTreeMap<i32, BrokerHandle>,
+    controllers: BTreeMap<usize, ControllerHandle>,
     nodes: BTreeMap<NodeName, NodeHandle>,
-    controller: SharedController,
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
@@ -276,15 +341,16 @@ impl Harness {
                     let Some(b) = self.brokers.get_mut(&id) else {
                         return;
                     };
-                    if !b.up {
+                    if !b.crash(&self.handle) {
                         return;
                     }
-                    self.handle.kill(b.node.id());
-                    b.disk.crash();
-                    if let Ok(mut s) = b.slot.lock() {
-                        *s = None;
+                } else if let Some(k) = controller_index(name) {
+                    let Some(c) = self.controllers.get_mut(&k) else {
+                        return;
+                    };
+                    if !c.crash(&self.handle) {
+                        return;
                     }
-                    b.up = false;
                 } else {
                     let Some(node) = self.nodes.get(name) else {
                         return;
@@ -301,11 +367,16 @@ impl Harness {
                     let Some(b) = self.brokers.get_mut(&id) else {
                         return;
                     };
-                    if b.up {
+                    if !b.restart(&self.handle) {
                         return;
                     }
-                    self.handle.restart(b.node.id());
-                    b.up = true;
+                } else if let Some(k) = controller_index(name) {
+                    let Some(c) = self.controllers.get_mut(&k) else {
+                        return;
+                    };
+                    if !c.restart(&self.handle) {
+                        return;
+                    }
                 } else {
                     let Some(node) = self.nodes.get(name) else {
                         return;
@@ -373,16 +444,66 @@ impl Harness {
         }
     }
 
+    /// The active controller (the Raft leader whose `LeaderChange` entry is committed), the
+    /// one with the highest term if a deposed one has not noticed yet.
+    pub(crate) fn active_controller(&self) -> Option<NodeName> {
+        self.controllers
+            .iter()
+            .filter_map(|(k, c)| {
+                let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                Some((s.as_ref()?.active_term()?, *k))
+            })
+            .max()
+            .map(|(_, k)| controller_name(k))
+    }
+
+    /// Runs `f` on the metadata of the active controller, or, with none active, of the
+    /// running controller with the longest committed metadata log.
+    fn with_metadata<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> Option<R> {
+        let k = match self.active_controller().and_then(|n| controller_index(&n)) {
+            Some(k) => k,
+            None => self
+                .controllers
+                .iter()
+                .filter_map(|(k, c)| {
+                    let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                    Some((s.as_ref()?.committed_log().len(), *k))
+                })
+                .max()?
+                .1,
+        };
+        let s = self.controllers[&k]
+            .slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(f(s.as_ref()?.controller().metadata()))
+    }
+
     /// Whether `broker` is in the ISR of every partition it replicates.
     fn in_all_isrs(&self, broker: i32) -> bool {
-        let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
-        let all = s
-            .controller
-            .metadata()
-            .partitions()
-            .filter(|(_, p)| p.replicas.contains(&broker))
-            .all(|(_, p)| p.isr.contains(&broker));
-        all
+        self.with_metadata(|m| {
+            m.partitions()
+                .filter(|(_, p)| p.replicas.contains(&broker))
+                .all(|(_, p)| p.isr.contains(&broker))
+        })
+        .unwrap_or(false)
+    }
+
+    /// Whether a restarted node is back in service: a broker in all its ISRs, a controller
+    /// up to date with the active controller's committed metadata log.
+    fn caught_up(&self, name: &str) -> bool {
+        if let Some(id) = broker_id(name) {
+            return self.in_all_isrs(id);
+        }
+        let committed = |k: usize| {
+            let s = self.controllers.get(&k)?.slot.lock().ok()?;
+            Some(s.as_ref()?.committed_log().len())
+        };
+        let active = self.active_controller().and_then(|n| controller_index(&n));
+        match (controller_index(name), active) {
+            (Some(k), Some(a)) => committed(k) >= committed(a),
+            _ => false,
+        }
     }
 }
 
@@ -400,24 +521,56 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let handle = Handle::current();
     let clock = Clock::start();
     let history = Recorder::new();
-    let controller = shared(Controller::new(spec.controller));
     let mut nodes = BTreeMap::new();
 
-    let c = {
-        let (state, history) = (controller.clone(), history.clone());
-        let cfg = ControllerNodeConfig {
-            addr: controller_addr(),
-            tick_ms: spec.controller_tick_ms,
-            name: "controller".to_string(),
+    let controllers = controller_addrs(spec.controllers.max(1));
+    let voters: Vec<SocketAddr> = controllers
+        .iter()
+        .map(|a| SocketAddr::new(a.ip(), QUORUM_PORT))
+        .collect();
+    let recorded = RecordedMetadata::default();
+    let mut controller_nodes = BTreeMap::new();
+    for k in 0..controllers.len() {
+        let disk = Arc::new(SimDisk::new(
+            seed.wrapping_mul(37).wrapping_add(1_000 + k as u64),
+        ));
+        let slot: ControllerSlot = Arc::new(Mutex::new(None));
+        let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
+        cfg.controller = spec.controller;
+        cfg.tick_ms = spec.controller_tick_ms;
+        cfg.raft_tick_ms = spec.quorum_tick_ms;
+        cfg.election_ticks = spec.quorum_election_ticks;
+        let node = {
+            let (disk, slot, history, recorded) =
+                (disk.clone(), slot.clone(), history.clone(), recorded.clone());
+            handle
+                .create_node()
+                .name(controller_name(k))
+                .ip(controller_ip(k))
+                .init(move || {
+                    let d: Arc<dyn Disk> = disk.clone();
+                    run_controller(
+                        cfg.clone(),
+                        d,
+                        clock,
+                        history.clone(),
+                        slot.clone(),
+                        recorded.clone(),
+                    )
+                })
+                .build()
         };
-        handle
-            .create_node()
-            .name("controller")
-            .ip(controller_addr().ip())
-            .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
-            .build()
-    };
-    nodes.insert("controller".to_string(), c);
+        nodes.insert(controller_name(k), node.clone());
+        controller_nodes.insert(
+            k,
+            DiskNode {
+                node,
+                disk,
+                slot,
+                up: true,
+            },
+        );
+    }
 
     let addresses: BTreeMap<i32, SocketAddr> = (0..spec.brokers as i32)
         .map(|b| (b, broker_addr(b)))
@@ -429,7 +582,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         let mut bc = BrokerConfig::new(id);
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
-        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
+        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
@@ -446,7 +599,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         nodes.insert(broker_name(id), node.clone());
         brokers.insert(
             id,
-            BrokerHandle {
+            DiskNode {
                 node,
                 disk,
                 slot,
@@ -458,11 +611,12 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     // An admin client creates the topics once enough brokers are up.
     let bootstrap: Vec<SocketAddr> = addresses.values().copied().collect();
     let topics = spec.topics.clone();
+    let admin_controllers = controllers.clone();
     let admin = handle
         .create_node()
         .name("admin")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
-        .init(move || create_topics(topics.clone()))
+        .init(move || create_topics(topics.clone(), admin_controllers.clone()))
         .build();
     nodes.insert("admin".to_string(), admin);
 
@@ -472,7 +626,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             &p.client_id,
             client_addr(client_index),
             bootstrap.clone(),
-            controller_addr(),
+            controllers.clone(),
         );
         client_index += 1;
         cfg.acks = p.acks;
@@ -525,8 +679,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         clock,
         history: history.clone(),
         brokers,
+        controllers: controller_nodes,
         nodes,
-        controller: controller.clone(),
         clogged: Vec::new(),
         down: BTreeSet::new(),
     };
@@ -558,29 +712,42 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             h.apply(&f);
         }
         if let Some((rc, phase)) = &mut crash_plan {
-            match *phase {
+            match phase.clone() {
                 CrashPhase::Waiting { next_crash_ms }
                     if now >= next_crash_ms && now < rc.until_ms =>
                 {
                     // A random moment, not one aligned to the driver's step.
                     let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
                     sleep(Duration::from_micros(jitter)).await;
-                    let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
-                    h.apply(&Fault::Crash(broker_name(victim)));
+                    let mut candidates: Vec<NodeName> = h.brokers.keys().map(|&b| broker_name(b)).collect();
+                    if rc.include_controllers {
+                        candidates.extend(h.controllers.keys().map(|&k| controller_name(k)));
+                    }
+                    let victim = candidates
+                        [madsim::rand::thread_rng().gen_range(0..candidates.len().max(1))]
+                    .clone();
+                    h.apply(&Fault::Crash(victim.clone()));
                     *phase = CrashPhase::Down {
-                        broker: victim,
+                        victim,
                         restart_ms: now + rand_between(rc.down_ms),
                     };
                 }
-                CrashPhase::Down { broker, restart_ms } if now >= restart_ms => {
-                    h.apply(&Fault::Restart(broker_name(broker)));
+                CrashPhase::Down {
+                    ref victim,
+                    restart_ms,
+                } if now >= restart_ms => {
+                    let victim = victim.clone();
+                    h.apply(&Fault::Restart(victim.clone()));
                     *phase = CrashPhase::CatchingUp {
-                        broker,
+                        victim,
                         give_up_ms: now + rc.max_wait_for_isr_ms,
                     };
                 }
-                CrashPhase::CatchingUp { broker, give_up_ms } => {
-                    if h.in_all_isrs(broker) || now >= give_up_ms {
+                CrashPhase::CatchingUp {
+                    ref victim,
+                    give_up_ms,
+                } => {
+                    if h.caught_up(victim) || now >= give_up_ms {
                         *phase = CrashPhase::Waiting {
                             next_crash_ms: now + rand_between(rc.gap_ms),
                         };
@@ -629,14 +796,13 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             broker_errors.insert(*id, rm.errors.clone());
         }
     }
-    let final_partitions = {
-        let s = controller.lock().unwrap_or_else(|p| p.into_inner());
-        s.controller
-            .metadata()
-            .partitions()
-            .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
-            .collect()
-    };
+    let final_partitions = h
+        .with_metadata(|m| {
+            m.partitions()
+                .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     SimOutcome {
         seed,
         history: history.events(),
@@ -646,11 +812,11 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum CrashPhase {
     Waiting { next_crash_ms: u64 },
-    Down { broker: i32, restart_ms: u64 },
-    CatchingUp { broker: i32, give_up_ms: u64 },
+    Down { victim: NodeName, restart_ms: u64 },
+    CatchingUp { victim: NodeName, give_up_ms: u64 },
 }
 
 fn rand_between((lo, hi): (u64, u64)) -> u64 {
@@ -660,7 +826,8 @@ fn rand_between((lo, hi): (u64, u64)) -> u64 {
     madsim::rand::thread_rng().gen_range(lo..=hi)
 }
 
-async fn create_topics(topics: Vec<TopicSpec>) {
+async fn create_topics(topics: Vec<TopicSpec>, controllers: Vec<SocketAddr>) {
+    let controller = ControllerChannel::new(controllers);
     let Ok(rpc) = Rpc::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
         PORT,
@@ -676,8 +843,8 @@ async fn create_topics(topics: Vec<TopicSpec>) {
                 num_partitions: t.partitions,
                 replication_factor: t.replication_factor,
             };
-            match rpc
-                .call(controller_addr(), &req, Duration::from_millis(1_000))
+            match controller
+                .call(&rpc, &req, Duration::from_millis(1_000))
                 .await
             {
                 Ok(Response::CreateTopics {
