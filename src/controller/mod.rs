@@ -2,7 +2,9 @@
 //!
 //! KRaft-style: the state ([`ClusterMetadata`]) is a fold over [`MetadataRecord`]s, and the
 //! [`Controller`] turns requests and the passage of time into new records. See
-//! [`metadata`] for why, and [`state`] for the rules.
+//! [`metadata`] for why, and [`state`] for the rules. The records are replicated by a quorum
+//! of controllers ([`raft`], [`quorum`]); the Raft leader is the active controller, and
+//! brokers and clients find it through a [`channel::ControllerChannel`].
 
 pub mod assignment;
 pub mod channel;
