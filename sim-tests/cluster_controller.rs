@@ -95,7 +95,11 @@ fn check_one_leader_per_epoch(o: &SimOutcome) {
                 leader: true,
                 leader_epoch,
                 ..
-            } => (format!("{topic}-{partition}"), e.node.clone(), *leader_epoch),
+            } => (
+                format!("{topic}-{partition}"),
+                e.node.clone(),
+                *leader_epoch,
+            ),
             _ => continue,
         };
         leaders.entry((tp, epoch)).or_default().insert(leader);
@@ -167,14 +171,20 @@ fn crashing_the_active_controller_fails_over_and_broker_failures_still_get_new_l
                     && p == tp
                     && l.as_deref().is_some_and(|l| l != "broker-0")
             });
-            assert!(moved, "seed {seed}: {tp} got no new leader after broker-0 crashed");
+            assert!(
+                moved,
+                "seed {seed}: {tp} got no new leader after broker-0 crashed"
+            );
             reelected += 1;
         }
         check_one_leader_per_epoch(&o);
         check_guarantees(&o);
     }
     eprintln!("failover times (ms): {failovers:?}; {reelected} partitions re-elected");
-    assert!(reelected >= 3, "broker-0 led something in most runs ({reelected})");
+    assert!(
+        reelected >= 3,
+        "broker-0 led something in most runs ({reelected})"
+    );
 }
 
 #[test]
@@ -214,10 +224,17 @@ fn an_active_controller_cut_off_from_its_quorum_is_replaced_and_its_changes_neve
         for (_, c, e) in &changes {
             per_term.entry(*e).or_default().insert(c);
         }
-        assert!(per_term.values().all(|cs| cs.len() == 1), "seed {seed}: {per_term:?}");
+        assert!(
+            per_term.values().all(|cs| cs.len() == 1),
+            "seed {seed}: {per_term:?}"
+        );
         check_one_leader_per_epoch(&o);
         check_guarantees(&o);
-        assert_eq!(common::acked(&o).len(), 1_600, "seed {seed}: all acknowledged");
+        assert_eq!(
+            common::acked(&o).len(),
+            1_600,
+            "seed {seed}: all acknowledged"
+        );
     }
 }
 
@@ -251,8 +268,14 @@ fn acks_all_min_isr_2_loses_nothing_when_brokers_and_controllers_crash_over_200_
         "200 seeds: {controller_crashes} controller crashes, {broker_crashes} broker crashes, \
          {failovers} controller failovers, {acked} acknowledged writes, none lost"
     );
-    assert!(controller_crashes >= 200, "controllers crash ({controller_crashes})");
+    assert!(
+        controller_crashes >= 200,
+        "controllers crash ({controller_crashes})"
+    );
     assert!(broker_crashes >= 200, "brokers crash ({broker_crashes})");
-    assert!(failovers >= 100, "the active controller changes ({failovers})");
+    assert!(
+        failovers >= 100,
+        "the active controller changes ({failovers})"
+    );
     assert!(acked >= 100_000, "most writes get through ({acked})");
 }

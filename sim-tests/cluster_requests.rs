@@ -314,7 +314,8 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
         let brokers: BTreeMap<i32, SocketAddr> =
             (0..3).map(|b| (b, addr(0, 1 + b as u8))).collect();
         for (&id, a) in &brokers {
-            let cfg = BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), vec![controller]);
+            let cfg =
+                BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), vec![controller]);
             let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(id as u64));
             let history = history.clone();
             handle

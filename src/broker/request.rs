@@ -147,7 +147,9 @@ pub enum Response {
     Error(ErrorCode),
     /// `NOT_CONTROLLER` from a controller that is not the active one, naming the active
     /// controller's address if it knows it (KRaft's leader id and endpoint hint).
-    NotController { leader: Option<SocketAddr> },
+    NotController {
+        leader: Option<SocketAddr>,
+    },
 }
 
 impl Response {

@@ -349,25 +349,26 @@ fn operate(
         return (Response::Error(ErrorCode::NotController), Vec::new(), false);
     };
     match req {
-        Request::BrokerRegistration { broker_id } => match c.register_broker(broker_id, None, now)
-        {
-            Ok((broker_epoch, records)) => (
-                Response::BrokerRegistration {
-                    error: ErrorCode::None,
-                    broker_epoch,
-                },
-                records,
-                true,
-            ),
-            Err(error) => (
-                Response::BrokerRegistration {
-                    error,
-                    broker_epoch: -1,
-                },
-                Vec::new(),
-                false,
-            ),
-        },
+        Request::BrokerRegistration { broker_id } => {
+            match c.register_broker(broker_id, None, now) {
+                Ok((broker_epoch, records)) => (
+                    Response::BrokerRegistration {
+                        error: ErrorCode::None,
+                        broker_epoch,
+                    },
+                    records,
+                    true,
+                ),
+                Err(error) => (
+                    Response::BrokerRegistration {
+                        error,
+                        broker_epoch: -1,
+                    },
+                    Vec::new(),
+                    false,
+                ),
+            }
+        }
         Request::BrokerHeartbeat {
             broker_id,
             broker_epoch,
@@ -443,7 +444,11 @@ fn operate(
             )
         }
         // Data-path requests were refused before.
-        _ => (Response::Error(ErrorCode::InvalidRequest), Vec::new(), false),
+        _ => (
+            Response::Error(ErrorCode::InvalidRequest),
+            Vec::new(),
+            false,
+        ),
     }
 }
 

@@ -242,7 +242,11 @@ mod tests {
     }
 
     fn register(q: &mut QuorumController, broker: i32) -> Pending {
-        let (_, records) = q.active().unwrap().register_broker(broker, None, 0).unwrap();
+        let (_, records) = q
+            .active()
+            .unwrap()
+            .register_broker(broker, None, 0)
+            .unwrap();
         q.propose(records).unwrap().unwrap()
     }
 
@@ -254,6 +258,9 @@ mod tests {
         assert_eq!(qs[0].outcome(p), Outcome::InFlight);
         settle(&mut qs, &[0, 1, 2], 0);
         assert_eq!(qs[0].outcome(p), Outcome::Committed);
+        // Standbys learn the commit index from the next heartbeat.
+        qs[0].raft_mut().tick();
+        settle(&mut qs, &[0, 1, 2], 0);
         for q in &qs {
             assert!(q.controller().metadata().broker(7).is_some());
             assert_eq!(q.committed_log().len(), 1);
@@ -283,7 +290,10 @@ mod tests {
         assert!(!qs[0].is_active());
         for q in &qs {
             let m = q.controller().metadata();
-            assert!(m.broker(2).is_none(), "the deposed controller's record applied");
+            assert!(
+                m.broker(2).is_none(),
+                "the deposed controller's record applied"
+            );
             assert!(m.broker(3).is_some());
             assert_eq!(q.committed_log(), qs[1].committed_log());
         }

@@ -359,8 +359,7 @@ impl<T: Clone + Serialize + DeserializeOwned> Raft<T> {
                 cfg.id, cfg.voters
             )));
         }
-        if cfg.election_ticks == 0 || cfg.heartbeat_ticks == 0 || cfg.max_entries_per_message == 0
-        {
+        if cfg.election_ticks == 0 || cfg.heartbeat_ticks == 0 || cfg.max_entries_per_message == 0 {
             return Err(RaftError::Config(
                 "election_ticks, heartbeat_ticks and max_entries_per_message must be positive"
                     .into(),

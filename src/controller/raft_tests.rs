@@ -50,7 +50,10 @@ impl Net {
     }
 
     fn node(&mut self, id: NodeId) -> &mut Raft<u64> {
-        self.nodes.get_mut(&id).and_then(|n| n.as_mut()).expect("up")
+        self.nodes
+            .get_mut(&id)
+            .and_then(|n| n.as_mut())
+            .expect("up")
     }
 
     fn collect(&mut self) {
@@ -90,7 +93,13 @@ impl Net {
     }
 }
 
-fn append(from: NodeId, to: NodeId, term: u64, prev: (u64, u64), entries: &[(u64, u64)]) -> Message<u64> {
+fn append(
+    from: NodeId,
+    to: NodeId,
+    term: u64,
+    prev: (u64, u64),
+    entries: &[(u64, u64)],
+) -> Message<u64> {
     Message {
         from,
         to,
@@ -136,7 +145,10 @@ fn a_follower_campaigns_after_its_randomized_election_timeout_and_wins_a_majorit
         net.node(1).tick();
         ticks += 1;
     }
-    assert!((5..10).contains(&ticks), "timeout in [5, 10) ticks, was {ticks}");
+    assert!(
+        (5..10).contains(&ticks),
+        "timeout in [5, 10) ticks, was {ticks}"
+    );
     assert_eq!(net.node(1).role(), Role::Candidate);
     assert_eq!(net.node(1).term(), 1);
     net.settle();
@@ -162,7 +174,8 @@ fn a_new_leader_appends_a_leader_change_entry_and_commits_it_on_a_majority() {
 fn one_vote_per_term_even_across_a_crash() {
     let mut net = Net::new(3);
     net.node(3).step(vote_request(1, 3, 1, (0, 0)));
-    let granted = |m: &Message<u64>| matches!(m.body, MessageBody::RequestVoteResponse { granted: true });
+    let granted =
+        |m: &Message<u64>| matches!(m.body, MessageBody::RequestVoteResponse { granted: true });
     assert!(net.node(3).take_messages().iter().all(granted));
     net.crash(3);
     net.restart(3);
@@ -176,7 +189,8 @@ fn one_vote_per_term_even_across_a_crash() {
 #[test]
 fn no_vote_for_a_candidate_with_a_less_up_to_date_log() {
     let mut net = Net::new(3);
-    net.node(3).step(append(1, 3, 2, (0, 0), &[(1, 10), (2, 11)]));
+    net.node(3)
+        .step(append(1, 3, 2, (0, 0), &[(1, 10), (2, 11)]));
     net.node(3).take_messages();
     // Shorter log of the same last term; and a longer log of an older last term.
     for last in [(1, 2), (5, 1)] {
@@ -206,7 +220,10 @@ fn a_higher_term_makes_a_leader_step_down_and_an_older_term_is_answered_with_our
     net.node(1).step(append(3, 1, 4, (0, 0), &[]));
     let out = net.node(1).take_messages();
     assert_eq!(out[0].term, 5, "the stale leader learns the newer term");
-    assert!(matches!(out[0].body, MessageBody::AppendEntriesResponse { success: false, .. }));
+    assert!(matches!(
+        out[0].body,
+        MessageBody::AppendEntriesResponse { success: false, .. }
+    ));
 }
 
 #[test]
@@ -226,14 +243,19 @@ fn append_entries_fails_the_consistency_check_on_a_missing_or_mismatched_previou
     net.node(2).take_messages();
     net.node(2).step(append(1, 2, 2, (2, 2), &[(2, 3)]));
     let out = net.node(2).take_messages();
-    assert!(matches!(out[0].body, MessageBody::AppendEntriesResponse { success: false, .. }));
+    assert!(matches!(
+        out[0].body,
+        MessageBody::AppendEntriesResponse { success: false, .. }
+    ));
     assert_eq!(net.node(2).last_index(), 2, "nothing appended");
 }
 
 #[test]
-fn a_conflicting_suffix_is_truncated_and_replaced_durably_but_a_matching_duplicate_changes_nothing() {
+fn a_conflicting_suffix_is_truncated_and_replaced_durably_but_a_matching_duplicate_changes_nothing()
+{
     let mut net = Net::new(3);
-    net.node(2).step(append(1, 2, 1, (0, 0), &[(1, 1), (1, 2), (1, 3)]));
+    net.node(2)
+        .step(append(1, 2, 1, (0, 0), &[(1, 1), (1, 2), (1, 3)]));
     // A delayed duplicate of a prefix must not truncate what follows it.
     net.node(2).step(append(1, 2, 1, (0, 0), &[(1, 1)]));
     assert_eq!(terms(net.node(2)), vec![1, 1, 1]);
@@ -264,7 +286,11 @@ fn the_leader_commits_an_older_term_entry_only_through_an_entry_of_its_own_term(
     assert_eq!(terms(net.node(2)), vec![1, 1, 2]);
     assert_eq!(log[1].payload, Payload::Data(5));
     assert_eq!(log[2].payload, Payload::LeaderChange { leader: 2 });
-    assert_eq!(net.node(2).commit_index(), 3, "committed by the term-2 entry");
+    assert_eq!(
+        net.node(2).commit_index(),
+        3,
+        "committed by the term-2 entry"
+    );
     assert_eq!(net.node(3).log().len(), 3);
 }
 
@@ -335,19 +361,30 @@ fn a_torn_log_tail_is_dropped_on_restart() {
     net.crash(2);
     net.restart(2);
     assert_eq!(net.node(2).last_index(), 3);
-    let bytes = net.disks[&2].read_file(&Path::new(DIR).join("quorum.log")).unwrap();
+    let bytes = net.disks[&2]
+        .read_file(&Path::new(DIR).join("quorum.log"))
+        .unwrap();
     net.disks[&2]
         .flip_byte(&Path::new(DIR).join("quorum.log"), bytes.len() as u64 - 2)
         .unwrap();
     net.crash(2);
     net.restart(2);
-    assert_eq!(net.node(2).last_index(), 2, "the corrupt last frame is dropped");
+    assert_eq!(
+        net.node(2).last_index(),
+        2,
+        "the corrupt last frame is dropped"
+    );
 }
 
 #[test]
 fn bad_configuration_is_an_error_not_a_panic() {
     let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(1));
-    let r = Raft::<u64>::open(RaftConfig::new(4, vec![1, 2, 3]), disk.clone(), Path::new(DIR), 1);
+    let r = Raft::<u64>::open(
+        RaftConfig::new(4, vec![1, 2, 3]),
+        disk.clone(),
+        Path::new(DIR),
+        1,
+    );
     assert!(r.is_err());
     let mut cfg = RaftConfig::new(1, vec![1]);
     cfg.election_ticks = 0;
@@ -463,7 +500,10 @@ impl Net {
                 let n = la.len().min(lb.len());
                 if let Some(k) = (0..n).rev().find(|&k| la[k].term == lb[k].term) {
                     if la[..=k] != lb[..=k] {
-                        return Err(format!("nodes {a} and {b} match at {} but differ before", k + 1));
+                        return Err(format!(
+                            "nodes {a} and {b} match at {} but differ before",
+                            k + 1
+                        ));
                     }
                 }
             }

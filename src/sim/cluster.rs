@@ -271,7 +271,9 @@ fn controller_ip(k: usize) -> IpAddr {
 
 /// Every controller's address for requests.
 fn controller_addrs(n: usize) -> Vec<SocketAddr> {
-    (0..n).map(|k| SocketAddr::new(controller_ip(k), PORT)).collect()
+    (0..n)
+        .map(|k| SocketAddr::new(controller_ip(k), PORT))
+        .collect()
 }
 
 fn client_addr(i: usize) -> SocketAddr {
@@ -462,15 +464,16 @@ impl Harness {
     fn with_metadata<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> Option<R> {
         let k = match self.active_controller().and_then(|n| controller_index(&n)) {
             Some(k) => k,
-            None => self
-                .controllers
-                .iter()
-                .filter_map(|(k, c)| {
-                    let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
-                    Some((s.as_ref()?.committed_log().len(), *k))
-                })
-                .max()?
-                .1,
+            None => {
+                self.controllers
+                    .iter()
+                    .filter_map(|(k, c)| {
+                        let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                        Some((s.as_ref()?.committed_log().len(), *k))
+                    })
+                    .max()?
+                    .1
+            }
         };
         let s = self.controllers[&k]
             .slot
@@ -541,8 +544,12 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.raft_tick_ms = spec.quorum_tick_ms;
         cfg.election_ticks = spec.quorum_election_ticks;
         let node = {
-            let (disk, slot, history, recorded) =
-                (disk.clone(), slot.clone(), history.clone(), recorded.clone());
+            let (disk, slot, history, recorded) = (
+                disk.clone(),
+                slot.clone(),
+                history.clone(),
+                recorded.clone(),
+            );
             handle
                 .create_node()
                 .name(controller_name(k))
@@ -719,7 +726,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     // A random moment, not one aligned to the driver's step.
                     let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
                     sleep(Duration::from_micros(jitter)).await;
-                    let mut candidates: Vec<NodeName> = h.brokers.keys().map(|&b| broker_name(b)).collect();
+                    let mut candidates: Vec<NodeName> =
+                        h.brokers.keys().map(|&b| broker_name(b)).collect();
                     if rc.include_controllers {
                         candidates.extend(h.controllers.keys().map(|&k| controller_name(k)));
                     }
