@@ -290,27 +290,22 @@ struct DiskNode<S> {
 }
 
 impl<S> DiskNode<S> {
-    /// Kills the node; its disk loses what was not synced. False if it was down.
-    fn crash(&mut self, handle: &Handle) -> bool {
-        if !self.up {
+    /// Kills the node, its disk losing what was not synced (`up` false), or starts it again
+    /// on its disk (`up` true). False if it already was in that state.
+    fn set_up(&mut self, handle: &Handle, up: bool) -> bool {
+        if self.up == up {
             return false;
         }
-        handle.kill(self.node.id());
-        self.disk.crash();
-        if let Ok(mut s) = self.slot.lock() {
-            *s = None;
+        if up {
+            handle.restart(self.node.id());
+        } else {
+            handle.kill(self.node.id());
+            self.disk.crash();
+            if let Ok(mut s) = self.slot.lock() {
+                *s = None;
+            }
         }
-        self.up = false;
-        true
-    }
-
-    /// Starts the node again on its disk. False if it was up.
-    fn restart(&mut self, handle: &Handle) -> bool {
-        if self.up {
-            return false;
-        }
-        handle.restart(self.node.id());
-        self.up = true;
+        self.up = up;
         true
     }
 }
@@ -339,56 +334,14 @@ impl Harness {
     fn apply(&mut self, fault: &Fault) {
         match fault {
             Fault::Crash(name) => {
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if !b.crash(&self.handle) {
-                        return;
-                    }
-                } else if let Some(k) = controller_index(name) {
-                    let Some(c) = self.controllers.get_mut(&k) else {
-                        return;
-                    };
-                    if !c.crash(&self.handle) {
-                        return;
-                    }
-                } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.insert(name.clone()) {
-                        return;
-                    }
-                    self.handle.kill(node.id());
+                if self.set_up(name, false) {
+                    self.record_fault(format!("crash {name}"));
                 }
-                self.record_fault(format!("crash {name}"));
             }
             Fault::Restart(name) => {
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if !b.restart(&self.handle) {
-                        return;
-                    }
-                } else if let Some(k) = controller_index(name) {
-                    let Some(c) = self.controllers.get_mut(&k) else {
-                        return;
-                    };
-                    if !c.restart(&self.handle) {
-                        return;
-                    }
-                } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.remove(name) {
-                        return;
-                    }
-                    self.handle.restart(node.id());
+                if self.set_up(name, true) {
+                    self.record_fault(format!("restart {name}"));
                 }
-                self.record_fault(format!("restart {name}"));
             }
             Fault::Partition(groups) => {
                 let mut groups = groups.clone();
@@ -437,6 +390,37 @@ impl Harness {
                 self.record_fault(format!("unclog {from} -> {to}"));
             }
         }
+    }
+
+    /// Crashes (`up` false) or restarts (`up` true) the named node; false if it is unknown
+    /// or already in that state.
+    fn set_up(&mut self, name: &str, up: bool) -> bool {
+        let h = &self.handle;
+        if let Some(id) = broker_id(name) {
+            return self.brokers.get_mut(&id).is_some_and(|b| b.set_up(h, up));
+        }
+        if let Some(k) = controller_index(name) {
+            return self
+                .controllers
+                .get_mut(&k)
+                .is_some_and(|c| c.set_up(h, up));
+        }
+        let Some(node) = self.nodes.get(name) else {
+            return false;
+        };
+        let changed = if up {
+            self.down.remove(name)
+        } else {
+            self.down.insert(name.to_string())
+        };
+        if changed {
+            if up {
+                h.restart(node.id());
+            } else {
+                h.kill(node.id());
+            }
+        }
+        changed
     }
 
     fn clog(&mut self, from: &str, to: &str) {
