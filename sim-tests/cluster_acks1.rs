@@ -53,16 +53,14 @@ fn acks_1_leader_crash_loses_an_acknowledged_write_on_some_seed() {
     );
 }
 
-/// Regression: seed 1 of the sweep above (re-pinned when the controller became a
-/// three-node quorum, which changes every seed's schedule). `orders-0`'s leader acknowledged
-/// `p1-165` at offset 51 and crashed before a follower fetched it; the new leader wrote
-/// `p1-171` there.
+/// Regression: seed 2 of the sweep above. `orders-1`'s leader acknowledged `p1-534` at
+/// offset 200 and crashed before a follower fetched it; the new leader wrote `p1-535` there.
 #[test]
-fn acks_1_seed_1_loses_p1_165() {
-    let o = run(1, &acks1_spec());
+fn acks_1_seed_2_loses_p1_534() {
+    let o = run(2, &acks1_spec());
     let err = common::check_no_lost_writes(&o, "c1").unwrap_err();
     assert!(
-        err.contains("p1-165 acknowledged at orders-0@51, but the consumer read p1-171"),
+        err.contains("p1-534 acknowledged at orders-1@200"),
         "unexpected outcome: {err}"
     );
     common::check_replicas_agree(&o).unwrap();

@@ -175,6 +175,8 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     // Consumers read below the HW, from the leader, within the log.
     let fetch = |offset: i64, epoch: Option<i32>| {
         Request::Fetch(FetchRequest {
+            min_bytes: 1,
+            max_wait_ms: 0,
             replica_id: CONSUMER_REPLICA_ID,
             max_bytes: 1 << 20,
             partitions: vec![FetchPartition {

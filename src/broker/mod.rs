@@ -20,6 +20,7 @@ pub mod error;
 pub mod node;
 pub mod partition;
 pub mod producer_state;
+pub mod purgatory;
 pub mod replica_manager;
 pub mod request;
 pub mod rpc;

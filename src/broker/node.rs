@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
+use super::purgatory::Purgatory;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
-use super::request::{FetchRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE};
+use super::request::{
+    FetchRequest, FetchResponse, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE,
+    CONSUMER_REPLICA_ID,
+};
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
 use crate::client::history::{Clock, Recorder};
@@ -31,9 +35,11 @@ pub struct BrokerNodeConfig {
     pub controllers: Vec<SocketAddr>,
     /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
     pub heartbeat_interval_ms: u64,
-    /// How long a fetcher waits after an empty fetch (`replica.fetch.backoff.ms`, standing
-    /// in for the long poll of `replica.fetch.wait.max.ms`).
+    /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
     pub replica_fetch_backoff_ms: u64,
+    /// The followers' long poll (`replica.fetch.wait.max.ms`; `replica.fetch.min.bytes` is
+    /// Kafka's default, 1).
+    pub replica_fetch_wait_max_ms: u64,
     /// `request.timeout.ms` for the broker's own calls.
     pub request_timeout_ms: u64,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
@@ -52,6 +58,7 @@ impl BrokerNodeConfig {
             controllers,
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
+            replica_fetch_wait_max_ms: 500,
             request_timeout_ms: 1_000,
             tick_ms: 100,
         }
@@ -69,6 +76,8 @@ struct Node {
     clock: Clock,
     history: Recorder,
     name: String,
+    /// Delayed produce and fetch requests wait here for a state change.
+    purgatory: Purgatory,
 }
 
 impl Node {
@@ -82,9 +91,13 @@ impl Node {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
-    /// Records the leader high watermarks that moved (for `hw-regression`).
+    /// Records the leader high watermarks that moved (for `hw-regression`) and wakes the
+    /// delayed requests if one did.
     fn report_hw(&self) {
         let changes = self.rm().take_hw_changes();
+        if !changes.is_empty() {
+            self.purgatory.notify();
+        }
         for (tp, hw, leader_epoch) in changes {
             self.history.record(
                 &self.clock,
@@ -128,6 +141,7 @@ pub async fn run_broker(
         clock,
         history,
         name: format!("broker-{id}"),
+        purgatory: Purgatory::new(),
     });
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
@@ -168,6 +182,10 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
             let res = n
                 .rm()
                 .append_as_leader(&p.topic_partition, p.acks, p.records, now);
+            if res.is_ok() {
+                // New records: the followers' long polls wake up for them.
+                n.purgatory.notify();
+            }
             let resp = |error, base_offset, log_append_time| {
                 Some(Response::Produce(ProduceResponse {
                     error,
@@ -189,23 +207,23 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
                     // Delayed produce: wait until the HW passes the last offset.
                     let deadline = now + p.timeout_ms.max(0);
                     loop {
+                        let seen = n.purgatory.version();
                         let status = n.rm().acks_all_status(&p.topic_partition, &a);
                         if let AcksStatus::Done(code) = status {
                             break resp(code, a.first_offset, a.log_append_time);
                         }
-                        if n.clock.now_ms() >= deadline {
+                        let left = deadline - n.clock.now_ms();
+                        if left <= 0 {
                             break resp(ErrorCode::RequestTimedOut, a.first_offset, -1);
                         }
-                        sleep(Duration::from_millis(2)).await;
+                        n.purgatory
+                            .wait_past(seen, Duration::from_millis(left as u64))
+                            .await;
                     }
                 }
             }
         }
-        Request::Fetch(f) => {
-            let (resp, out) = n.rm().fetch(&f, now);
-            send_outgoing(n, out);
-            Some(Response::Fetch(resp))
-        }
+        Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
             topic_partition,
             timestamp,
@@ -225,6 +243,30 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Kafka's `DelayedFetch`: evaluate the fetch; if it can't return `min_bytes` yet, park
+/// it until the state changes (re-evaluating then) or `max_wait_ms` passes.
+async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
+    let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
+    let mut first = None;
+    loop {
+        let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
+        send_outgoing(n, out);
+        if f.replica_id != CONSUMER_REPLICA_ID {
+            // A follower's progress can move the HW that delayed produces wait for.
+            n.report_hw();
+        }
+        let seen = n.purgatory.version();
+        let first = first.get_or_insert_with(|| resp.clone());
+        let left = deadline - n.clock.now_ms();
+        if left <= 0 || f.satisfied_by(&resp, first) {
+            return resp;
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
     }
 }
 
@@ -258,6 +300,8 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
         Err(e) => Err(e.error_code()),
     };
     n.rm().on_alter_partition_response(&tp, result);
+    // A new ISR can complete delayed produces (or fail them on min.insync.replicas).
+    n.purgatory.notify();
     n.report_hw();
 }
 
@@ -291,6 +335,10 @@ async fn heartbeat_loop(n: Arc<Node>) {
                 }) => {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
+                    if !records.is_empty() {
+                        // Leadership may have moved: delayed requests must notice.
+                        n.purgatory.notify();
+                    }
                     n.report_hw();
                 }
                 Ok(Response::BrokerHeartbeat {
@@ -330,16 +378,24 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             sleep(Duration::from_millis(20)).await;
             continue;
         }
+        let wait = n.cfg.replica_fetch_wait_max_ms;
         let req = Request::Fetch(FetchRequest {
             replica_id: n.id(),
+            min_bytes: 1,
+            max_wait_ms: wait as i64,
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
         });
-        match n.rpc.call(leader_addr, &req, n.timeout()).await {
+        let timeout = n.timeout() + Duration::from_millis(wait);
+        match n.rpc.call(leader_addr, &req, timeout).await {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
-                let appended = n.rm().on_fetch_response(leader, &fetches, &resp, now);
-                if !appended {
+                n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                // An empty answer is the long poll running out: fetch again at once.
+                // Errors back off (the metadata that fixes them comes with heartbeats).
+                let failed = resp.error != ErrorCode::None
+                    || resp.partitions.iter().any(|p| p.error != ErrorCode::None);
+                if failed {
                     sleep(backoff).await;
                 }
             }

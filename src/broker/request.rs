@@ -92,8 +92,37 @@ pub struct ProduceRequest {
 pub struct FetchRequest {
     /// A broker id for a follower, [`CONSUMER_REPLICA_ID`] for a consumer.
     pub replica_id: i32,
+    /// The long poll: the leader holds the fetch until it can return `min_bytes` (or a
+    /// partition's high watermark moves, or an error), at most `max_wait_ms`
+    /// (`fetch.min.bytes`/`fetch.max.wait.ms` for consumers, `replica.fetch.min.bytes`/
+    /// `replica.fetch.wait.max.ms` for followers). `max_wait_ms` 0 answers at once.
+    #[serde(default)]
+    pub min_bytes: i32,
+    #[serde(default)]
+    pub max_wait_ms: i64,
     pub max_bytes: i32,
     pub partitions: Vec<FetchPartition>,
+}
+
+impl FetchRequest {
+    /// Whether `resp` (this request evaluated now) may be returned: it has `min_bytes`,
+    /// an error, or a high watermark other than `first`'s (the first evaluation's), which
+    /// a follower must learn and which makes records visible to a consumer.
+    pub fn satisfied_by(&self, resp: &FetchResponse, first: &FetchResponse) -> bool {
+        if resp.error != ErrorCode::None
+            || resp.partitions.iter().any(|p| p.error != ErrorCode::None)
+        {
+            return true;
+        }
+        let bytes: usize = resp.partitions.iter().map(|p| p.records.len()).sum();
+        if bytes >= self.min_bytes.max(1) as usize {
+            return true;
+        }
+        resp.partitions
+            .iter()
+            .zip(&first.partitions)
+            .any(|(a, b)| a.high_watermark != b.high_watermark)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

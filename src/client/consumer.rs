@@ -167,6 +167,8 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             };
             let req = Request::Fetch(FetchRequest {
                 replica_id: CONSUMER_REPLICA_ID,
+                min_bytes: 1,
+                max_wait_ms: 0,
                 max_bytes: cfg.max_partition_fetch_bytes,
                 partitions: vec![FetchPartition {
                     topic_partition: tp.clone(),

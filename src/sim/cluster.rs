@@ -496,12 +496,38 @@ impl Harness {
 
 /// Runs the cluster for `spec.duration_ms` of simulated time on seed `seed`.
 pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
+    let rt = Runtime::with_seed_and_config(seed, madsim_config(spec));
+    let spec = spec.clone();
+    rt.block_on(async move { simulate(seed, spec).await })
+}
+
+fn madsim_config(spec: &ClusterSpec) -> madsim::Config {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(spec.latency_ms.0)
         ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1));
-    let rt = Runtime::with_seed_and_config(seed, config);
-    let spec = spec.clone();
-    rt.block_on(async move { simulate(seed, spec).await })
+    config
+}
+
+/// [`run`] under madsim's own determinism check: the run is made twice (on fresh
+/// threads), logging every random draw of the first and panicking at the first draw of
+/// the second that differs — which catches nondeterminism (OS time, `HashMap` order,
+/// real threads) even when it happens not to change the history.
+pub fn run_checking_determinism(seed: u64, spec: &ClusterSpec) -> SimOutcome {
+    // madsim takes a plain `fn`, so the run's input travels through a static; the lock
+    // keeps concurrent checks (parallel tests) from swapping inputs.
+    static INPUT: Mutex<Option<(u64, ClusterSpec)>> = Mutex::new(None);
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    fn body() -> std::pin::Pin<Box<dyn std::future::Future<Output = SimOutcome>>> {
+        let (seed, spec) = INPUT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .expect("input set by run_checking_determinism");
+        Box::pin(simulate(seed, spec))
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    *INPUT.lock().unwrap_or_else(|p| p.into_inner()) = Some((seed, spec.clone()));
+    Runtime::check_determinism(seed, madsim_config(spec), body)
 }
 
 async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
