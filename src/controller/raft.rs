@@ -15,7 +15,8 @@
 //!   follower of that term;
 //! - election: a follower that hears nothing from a leader for a randomized election timeout
 //!   (`controller.quorum.election.timeout.ms`, drawn from the seeded RNG given at
-//!   [`Raft::open`]) becomes a candidate; a majority of votes makes it leader, which first
+//!   [`Raft::open`]; shorter for the very first election of a fresh quorum) becomes a
+//!   candidate; a majority of votes makes it leader, which first
 //!   appends a [`Payload::LeaderChange`] entry (KRaft's `LeaderChangeMessage`), so entries of
 //!   earlier terms get committed through it;
 //! - replication: `AppendEntries` carries the previous index and term (the consistency
@@ -386,6 +387,11 @@ impl<T: Clone + Serialize + DeserializeOwned> Raft<T> {
             failed: None,
         };
         r.reset_election_timeout();
+        if r.term == 0 && r.log.is_empty() {
+            // A fresh quorum has no leader to wait for: the first election comes sooner
+            // (within one base timeout), so a new cluster gets its controller quickly.
+            r.election_timeout = r.rng.gen_range(1..=r.cfg.election_ticks);
+        }
         Ok(r)
     }
 
