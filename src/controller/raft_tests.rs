@@ -435,13 +435,13 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        6 => (0..5usize).prop_map(Action::Tick),
+        8 => (0..5usize).prop_map(Action::Tick),
         10 => any::<usize>().prop_map(Action::Deliver),
         1 => any::<usize>().prop_map(Action::Duplicate),
         2 => any::<usize>().prop_map(Action::Drop),
         3 => (0..5usize, 0..1000u64).prop_map(|(n, v)| Action::Propose(n, v)),
-        1 => (0..5usize).prop_map(Action::Crash),
-        1 => (0..5usize).prop_map(Action::Restart),
+        3 => (0..5usize).prop_map(Action::Crash),
+        3 => (0..5usize).prop_map(Action::Restart),
     ]
 }
 
@@ -628,12 +628,12 @@ impl Net {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn raft_is_safe_under_loss_duplication_reordering_and_crashes(
         five in any::<bool>(),
-        actions in proptest::collection::vec(action(), 1..400),
+        actions in proptest::collection::vec(action(), 100..800),
     ) {
         let mut net = Net::new(if five { 5 } else { 3 });
         let mut seen = Observed::default();
