@@ -38,8 +38,10 @@ fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
     Request::Produce(ProduceRequest {
         acks,
         timeout_ms: 1_000,
-        topic_partition: tp.clone(),
-        records,
+        partitions: vec![ProducePartitionData {
+            topic_partition: tp.clone(),
+            records,
+        }],
     })
 }
 
@@ -94,9 +96,12 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     assert_eq!(
         r,
         Response::Produce(ProduceResponse {
-            error: ErrorCode::None,
-            base_offset: 0,
-            log_append_time: -1
+            partitions: vec![ProducePartitionResponse {
+                topic_partition: tp.clone(),
+                error: ErrorCode::None,
+                base_offset: 0,
+                log_append_time: -1
+            }]
         })
     );
     let r = rpc
@@ -105,12 +110,9 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         .unwrap();
     assert!(
         matches!(
-            r,
-            Response::Produce(ProduceResponse {
-                error: ErrorCode::None,
-                base_offset: 2,
-                ..
-            })
+            &r,
+            Response::Produce(ProduceResponse { partitions })
+                if partitions[0].error == ErrorCode::None && partitions[0].base_offset == 2
         ),
         "{r:?}"
     );

@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use madsim::time::{sleep, Duration};
 
 use super::purgatory::Purgatory;
+use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
-    FetchRequest, FetchResponse, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE,
-    CONSUMER_REPLICA_ID,
+    FetchRequest, FetchResponse, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use super::rpc::Rpc;
-use super::{AcksStatus, AlterPartitionRequest, ErrorCode};
+use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Recorder};
 use crate::controller::channel::ControllerChannel;
 use crate::storage::Disk;
@@ -175,54 +176,9 @@ pub async fn run_broker(
 }
 
 async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
-    let now = n.clock.now_ms();
     match req {
         Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
-        Request::Produce(p) => {
-            let res = n
-                .rm()
-                .append_as_leader(&p.topic_partition, p.acks, p.records, now);
-            if res.is_ok() {
-                // New records: the followers' long polls wake up for them.
-                n.purgatory.notify();
-            }
-            let resp = |error, base_offset, log_append_time| {
-                Some(Response::Produce(ProduceResponse {
-                    error,
-                    base_offset,
-                    log_append_time,
-                }))
-            };
-            match res {
-                Err(e) if p.acks == ACKS_NONE => {
-                    let _ = e;
-                    None
-                }
-                Err(e) => resp(e, -1, -1),
-                Ok(_) if p.acks == ACKS_NONE => None,
-                Ok(a) if p.acks != ACKS_ALL => {
-                    resp(ErrorCode::None, a.first_offset, a.log_append_time)
-                }
-                Ok(a) => {
-                    // Delayed produce: wait until the HW passes the last offset.
-                    let deadline = now + p.timeout_ms.max(0);
-                    loop {
-                        let seen = n.purgatory.version();
-                        let status = n.rm().acks_all_status(&p.topic_partition, &a);
-                        if let AcksStatus::Done(code) = status {
-                            break resp(code, a.first_offset, a.log_append_time);
-                        }
-                        let left = deadline - n.clock.now_ms();
-                        if left <= 0 {
-                            break resp(ErrorCode::RequestTimedOut, a.first_offset, -1);
-                        }
-                        n.purgatory
-                            .wait_past(seen, Duration::from_millis(left as u64))
-                            .await;
-                    }
-                }
-            }
-        }
+        Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
             topic_partition,
@@ -239,10 +195,63 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         )),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
+        | Request::DeleteTopics { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Appends each partition's batches; acks=all answers once every partition's HW passed
+/// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
+async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
+    let now = n.clock.now_ms();
+    let mut written = Vec::new();
+    for d in p.partitions {
+        let res = n
+            .rm()
+            .append_as_leader(&d.topic_partition, p.acks, d.records, now);
+        written.push((d.topic_partition, res));
+    }
+    if written.iter().any(|(_, r)| r.is_ok()) {
+        // New records: the followers' long polls wake up for them.
+        n.purgatory.notify();
+    }
+    if p.acks == ACKS_NONE {
+        return None;
+    }
+    let deadline = now + p.timeout_ms.max(0);
+    let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
+        topic_partition: tp.clone(),
+        error,
+        base_offset: a.map_or(-1, |a| a.first_offset),
+        log_append_time: a.map_or(-1, |a| a.log_append_time),
+    };
+    loop {
+        let seen = n.purgatory.version();
+        let mut pending = false;
+        let mut partitions = Vec::new();
+        for (tp, res) in &written {
+            partitions.push(match res {
+                Err(e) => answer(tp, *e, None),
+                Ok(a) if p.acks != ACKS_ALL => answer(tp, ErrorCode::None, Some(a)),
+                Ok(a) => match n.rm().acks_all_status(tp, a) {
+                    AcksStatus::Done(code) => answer(tp, code, Some(a)),
+                    _ => {
+                        pending = true;
+                        answer(tp, ErrorCode::RequestTimedOut, Some(a))
+                    }
+                },
+            });
+        }
+        let left = deadline - n.clock.now_ms();
+        if !pending || left <= 0 {
+            return Some(Response::Produce(ProduceResponse { partitions }));
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
     }
 }
 

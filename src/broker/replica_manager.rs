@@ -326,6 +326,7 @@ impl ReplicaManager {
             }
             self.metadata_offset += 1;
         }
+        self.delete_removed_partitions();
         let me = self.config.broker_id;
         let mine: Vec<(TopicPartition, LeaderAndIsr)> = self
             .metadata
@@ -355,6 +356,25 @@ impl ReplicaManager {
                 }
             }
             self.persist_epochs(&tp);
+        }
+    }
+
+    /// Topic deletion (`RemoveTopicRecord`): a replica of a partition the metadata no longer
+    /// has stops and deletes its log directory (Kafka renames it `-delete` first and removes
+    /// it later; here it goes at once). The checkpoint files drop it at their next write.
+    fn delete_removed_partitions(&mut self) {
+        let gone: Vec<TopicPartition> = self
+            .replicas
+            .keys()
+            .filter(|tp| !self.metadata.topics.contains_key(&tp.topic))
+            .cloned()
+            .collect();
+        for tp in gone {
+            if let Some(r) = self.replicas.remove(&tp) {
+                if let Err(e) = r.log.delete() {
+                    self.note(format!("{tp}: deleting the log: {e}"));
+                }
+            }
         }
     }
 

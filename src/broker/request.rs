@@ -43,6 +43,10 @@ pub enum Request {
         num_partitions: i32,
         replication_factor: i32,
     },
+    /// Removes a topic: its partitions go offline and every replica deletes its log.
+    DeleteTopics {
+        name: String,
+    },
     /// A new producer id for an idempotent producer (served by the controller).
     InitProducerId,
     BrokerRegistration {
@@ -70,6 +74,7 @@ impl Request {
             Request::ListOffsets { .. } => "ListOffsets",
             Request::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Request::CreateTopics { .. } => "CreateTopics",
+            Request::DeleteTopics { .. } => "DeleteTopics",
             Request::InitProducerId => "InitProducerId",
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
@@ -82,6 +87,13 @@ impl Request {
 pub struct ProduceRequest {
     pub acks: i16,
     pub timeout_ms: i64,
+    /// One entry per partition (a producer sends one request per broker, carrying a batch
+    /// for each partition that broker leads).
+    pub partitions: Vec<ProducePartitionData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionData {
     pub topic_partition: TopicPartition,
     /// Record batches (v2) as the producer built them.
     #[serde(with = "hex_bytes")]
@@ -154,6 +166,9 @@ pub enum Response {
     CreateTopics {
         error: ErrorCode,
     },
+    DeleteTopics {
+        error: ErrorCode,
+    },
     InitProducerId {
         error: ErrorCode,
         producer_id: i64,
@@ -186,10 +201,17 @@ impl Response {
     pub fn error(&self) -> ErrorCode {
         match self {
             Response::Metadata(_) | Response::OffsetsForLeaderEpoch(_) => ErrorCode::None,
-            Response::Produce(p) => p.error,
+            // Kafka's ProduceResponse has only per-partition errors: the first of them.
+            Response::Produce(p) => p
+                .partitions
+                .iter()
+                .map(|r| r.error)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
             Response::Fetch(f) => f.error,
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
+            | Response::DeleteTopics { error }
             | Response::InitProducerId { error, .. }
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }
@@ -217,6 +239,13 @@ pub struct PartitionMetadata {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceResponse {
+    /// In the request's order.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionResponse {
+    pub topic_partition: TopicPartition,
     pub error: ErrorCode,
     /// Offset of the first record written (or of the original write, for a duplicate).
     pub base_offset: i64,
@@ -291,7 +320,7 @@ mod hex_bytes {
 
     #[cfg(test)]
     mod tests {
-        use super::super::ProduceRequest;
+        use super::super::{ProducePartitionData, ProduceRequest};
         use crate::common::TopicPartition;
 
         #[test]
@@ -299,8 +328,10 @@ mod hex_bytes {
             let req = ProduceRequest {
                 acks: -1,
                 timeout_ms: 100,
-                topic_partition: TopicPartition::new("orders", 0),
-                records: vec![0x00, 0x7f, 0xab, 0xff],
+                partitions: vec![ProducePartitionData {
+                    topic_partition: TopicPartition::new("orders", 0),
+                    records: vec![0x00, 0x7f, 0xab, 0xff],
+                }],
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");

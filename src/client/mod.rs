@@ -2,6 +2,8 @@
 //!
 //! - [`partitioner`]: which partition a record goes to (murmur2 for keys, sticky otherwise).
 
+pub mod accumulator;
+pub mod admin;
 pub mod consumer;
 pub mod history;
 pub mod partitioner;

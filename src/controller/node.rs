@@ -3,7 +3,7 @@
 //! and, on the active controller, the broker session check, and serves the controller
 //! requests: `BrokerRegistration`, `BrokerHeartbeat` (whose answer carries the committed
 //! metadata log from the broker's offset: KRaft brokers *pull* metadata), `AlterPartition`,
-//! `CreateTopics` and `InitProducerId`.
+//! `CreateTopics`, `DeleteTopics` and `InitProducerId`.
 //!
 //! A standby answers `NOT_CONTROLLER` naming the active controller if it knows it. The
 //! active controller answers a write only once its records are committed, and
@@ -431,6 +431,16 @@ fn operate(
                 Err(error) => (Response::CreateTopics { error }, Vec::new(), false),
             }
         }
+        Request::DeleteTopics { name } => match c.delete_topic(&name) {
+            Ok(records) => (
+                Response::DeleteTopics {
+                    error: ErrorCode::None,
+                },
+                records,
+                true,
+            ),
+            Err(error) => (Response::DeleteTopics { error }, Vec::new(), false),
+        },
         Request::InitProducerId => {
             let (producer_id, records) = c.allocate_producer_id();
             (

@@ -22,10 +22,10 @@ use madsim::time::{sleep, Duration};
 
 use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
 use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
-use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
+use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 use crate::client::history::{Clock, Recorder};
 use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
@@ -42,7 +42,7 @@ const PORT: u16 = 9092;
 /// The controllers' quorum listener (KRaft's `CONTROLLER` listener).
 const QUORUM_PORT: u16 = 9093;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
@@ -58,6 +58,10 @@ pub struct ProducerSpec {
     pub start_ms: u64,
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
+    /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
+    pub linger_ms: u64,
+    pub batch_size: u64,
+    pub max_in_flight: u32,
 }
 
 impl ProducerSpec {
@@ -70,6 +74,9 @@ impl ProducerSpec {
             start_ms: 0,
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
+            linger_ms: 0,
+            batch_size: 16_384,
+            max_in_flight: 5,
         }
     }
 }
@@ -95,6 +102,26 @@ impl ConsumerSpec {
             seeks: Vec::new(),
         }
     }
+}
+
+/// What the admin client does during a run (after creating `ClusterSpec::topics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOp {
+    CreateTopic(TopicSpec),
+    DeleteTopic(String),
+}
+
+/// The admin tools' view of the cluster when the run ends, in their output formats.
+#[derive(Debug, Clone, Default)]
+pub struct AdminReport {
+    /// Each [`AdminOp`] and its result, as `at_ms op: result`.
+    pub ops: Vec<String>,
+    /// `kafka-topics.sh --list`.
+    pub list: String,
+    /// `kafka-topics.sh --describe`.
+    pub describe: String,
+    /// `kafka-get-offsets.sh --time -1` (log end offsets).
+    pub end_offsets: String,
 }
 
 /// A node named the way faults name it: `broker-0`, `controller-0`, or a client id.
@@ -158,6 +185,8 @@ pub struct ClusterSpec {
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
+    /// Topic creations and deletions at simulated milliseconds.
+    pub admin_ops: Vec<(u64, AdminOp)>,
     pub duration_ms: u64,
     /// Network latency range, milliseconds.
     pub latency_ms: (u64, u64),
@@ -188,6 +217,7 @@ impl ClusterSpec {
             consumers: Vec::new(),
             faults: Vec::new(),
             random_crashes: None,
+            admin_ops: Vec::new(),
             duration_ms: 10_000,
             latency_ms: (1, 5),
         }
@@ -205,6 +235,8 @@ pub struct SimOutcome {
     pub final_partitions: BTreeMap<TopicPartition, (i32, Vec<i32>)>,
     /// Problems brokers noted (disk errors, rejected metadata), per broker.
     pub broker_errors: BTreeMap<i32, Vec<String>>,
+    /// The admin tools' output at the end of the run (after the snapshots).
+    pub admin: AdminReport,
 }
 
 impl SimOutcome {
@@ -627,14 +659,26 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 
     // An admin client creates the topics once enough brokers are up.
     let bootstrap: Vec<SocketAddr> = addresses.values().copied().collect();
-    let topics = spec.topics.clone();
+    let (topics, ops) = (spec.topics.clone(), spec.admin_ops.clone());
+    let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
     let admin_controllers = controllers.clone();
-    let admin = handle
-        .create_node()
-        .name("admin")
-        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
-        .init(move || create_topics(topics.clone(), admin_controllers.clone()))
-        .build();
+    let admin = {
+        let log = admin_log.clone();
+        handle
+            .create_node()
+            .name("admin")
+            .ip(ADMIN_IP)
+            .init(move || {
+                run_admin(
+                    topics.clone(),
+                    ops.clone(),
+                    admin_controllers.clone(),
+                    clock,
+                    log.clone(),
+                )
+            })
+            .build()
+    };
     nodes.insert("admin".to_string(), admin);
 
     let mut client_index = 0;
@@ -650,6 +694,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.enable_idempotence = p.enable_idempotence;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
+        cfg.linger_ms = p.linger_ms;
+        cfg.batch_size = p.batch_size;
+        cfg.max_in_flight = p.max_in_flight;
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let node = handle
             .create_node()
@@ -821,13 +868,57 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 .collect()
         })
         .unwrap_or_default();
+    // A node's tasks end with its init future, so the report runs as a node of its own.
+    let done: Arc<Mutex<Option<AdminReport>>> = Arc::default();
+    {
+        let (done, bootstrap) = (done.clone(), bootstrap.clone());
+        h.handle
+            .create_node()
+            .name("admin-report")
+            .ip(REPORT_IP)
+            .init(move || {
+                let (done, bootstrap) = (done.clone(), bootstrap.clone());
+                async move {
+                    let r = admin_report(bootstrap).await;
+                    *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                }
+            })
+            .build();
+    }
+    let mut report = loop {
+        if let Some(r) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            break r;
+        }
+        sleep(Duration::from_millis(10)).await;
+    };
+    report.ops = std::mem::take(&mut *admin_log.lock().unwrap_or_else(|p| p.into_inner()));
     SimOutcome {
         seed,
         history: history.events(),
         snapshots,
         final_partitions,
         broker_errors,
+        admin: report,
     }
+}
+
+const ADMIN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1));
+const REPORT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2));
+
+/// The admin tools' view at the end of a run.
+async fn admin_report(bootstrap: Vec<SocketAddr>) -> AdminReport {
+    let timeout = Duration::from_millis(1_000);
+    let Ok(rpc) = Rpc::bind(SocketAddr::new(REPORT_IP, PORT)).await else {
+        return AdminReport::default();
+    };
+    let mut report = AdminReport::default();
+    if let Some(m) = admin::metadata(&rpc, &bootstrap, timeout).await {
+        report.list = admin::format_list(&m);
+        report.describe = admin::format_describe(&m);
+    }
+    let offsets = admin::get_offsets(&rpc, &bootstrap, None, admin::LATEST, timeout).await;
+    report.end_offsets = admin::format_offsets(&offsets);
+    report
 }
 
 #[derive(Debug, Clone)]
@@ -844,32 +935,69 @@ fn rand_between((lo, hi): (u64, u64)) -> u64 {
     madsim::rand::thread_rng().gen_range(lo..=hi)
 }
 
-async fn create_topics(topics: Vec<TopicSpec>, controllers: Vec<SocketAddr>) {
+/// The admin client: creates the scenario's topics (retrying until enough brokers are up),
+/// then runs the scripted [`AdminOp`]s at their times.
+async fn run_admin(
+    topics: Vec<TopicSpec>,
+    ops: Vec<(u64, AdminOp)>,
+    controllers: Vec<SocketAddr>,
+    clock: Clock,
+    log: Arc<Mutex<Vec<String>>>,
+) {
     let controller = ControllerChannel::new(controllers);
-    let Ok(rpc) = Rpc::bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
-        PORT,
-    ))
-    .await
-    else {
+    let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
         return;
     };
+    let timeout = Duration::from_millis(1_000);
     for t in topics {
         loop {
-            let req = Request::CreateTopics {
-                name: t.name.clone(),
-                num_partitions: t.partitions,
-                replication_factor: t.replication_factor,
-            };
-            match controller
-                .call(&rpc, &req, Duration::from_millis(1_000))
-                .await
+            match admin::create_topic(
+                &rpc,
+                &controller,
+                &t.name,
+                t.partitions,
+                t.replication_factor,
+                timeout,
+            )
+            .await
             {
-                Ok(Response::CreateTopics {
-                    error: ErrorCode::None | ErrorCode::TopicAlreadyExists,
-                }) => break,
-                _ => sleep(Duration::from_millis(100)).await,
+                Ok(()) | Err(ErrorCode::TopicAlreadyExists) => break,
+                Err(_) => sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+    for (at, op) in ops {
+        let now = clock.now_ms().max(0) as u64;
+        if at > now {
+            sleep(Duration::from_millis(at - now)).await;
+        }
+        let (what, result) = match &op {
+            AdminOp::CreateTopic(t) => (
+                format!(
+                    "create {} ({} partitions, RF {})",
+                    t.name, t.partitions, t.replication_factor
+                ),
+                admin::create_topic(
+                    &rpc,
+                    &controller,
+                    &t.name,
+                    t.partitions,
+                    t.replication_factor,
+                    timeout,
+                )
+                .await,
+            ),
+            AdminOp::DeleteTopic(name) => (
+                format!("delete {name}"),
+                admin::delete_topic(&rpc, &controller, name, timeout).await,
+            ),
+        };
+        let result = match result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.name().to_string(),
+        };
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("{at}ms {what}: {result}"));
     }
 }

@@ -54,9 +54,11 @@ pub mod cluster;
 pub mod config_keys;
 pub mod duration;
 pub mod error;
+pub mod explore;
 mod json;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 
 pub use config_keys::{Config, ConfigValue, Scope};
 pub use duration::{Jittered, Rate, SimDuration};

@@ -181,6 +181,11 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         }
                         "retry.backoff.ms" => ps.retry_backoff_ms = int(value) as u64,
                         "delivery.timeout.ms" => ps.delivery_timeout_ms = int(value) as u64,
+                        "linger.ms" => ps.linger_ms = int(value) as u64,
+                        "batch.size" => ps.batch_size = int(value) as u64,
+                        "max.in.flight.requests.per.connection" => {
+                            ps.max_in_flight = int(value) as u32
+                        }
                         k => {
                             return Err(Unsupported::new(
                                 at(&format!("config.{k}")),

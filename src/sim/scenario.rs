@@ -609,8 +609,9 @@ struct Ctx {
     duration: SimDuration,
 }
 
-fn parse_scenario(v: &Value) -> Result<Scenario> {
-    const FIELDS: &[&str] = &[
+impl Scenario {
+    /// A scenario file's top-level fields, in DESIGN.md's order.
+    pub const FIELDS: &'static [&'static str] = &[
         "name",
         "description",
         "cluster",
@@ -620,7 +621,10 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         "duration",
         "expect",
     ];
-    let f = Fields::new("", v, FIELDS)?;
+}
+
+fn parse_scenario(v: &Value) -> Result<Scenario> {
+    let f = Fields::new("", v, Scenario::FIELDS)?;
     let (p, name) = f.req("name")?;
     let name = non_empty(&p, name)?.to_string();
     let description = match f.opt("description") {
