@@ -14,8 +14,7 @@ use kafka_sim::broker::request::*;
 use kafka_sim::broker::rpc::{Rpc, REQUEST_TAG};
 use kafka_sim::broker::{ErrorCode, TopicPartition};
 use kafka_sim::client::history::{Clock, Clocks, Recorder};
-use kafka_sim::controller::node::{run_controller, shared, ControllerNodeConfig};
-use kafka_sim::controller::{Controller, ControllerConfig};
+use kafka_sim::controller::node::{run_controller, ControllerNodeConfig};
 use kafka_sim::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use kafka_sim::storage::{Disk, SimDisk};
 use madsim::runtime::{Handle, Runtime};
@@ -293,26 +292,34 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
         let handle = Handle::current();
         let clock = Clock::start();
         let history = Recorder::new();
+        // A quorum of one controller.
         let controller = addr(0, 100);
-        let state = shared(Controller::new(ControllerConfig::default()));
         {
-            let (state, history) = (state.clone(), history.clone());
-            let cfg = ControllerNodeConfig {
-                addr: controller,
-                tick_ms: 100,
-                name: "controller".into(),
-            };
+            let history = history.clone();
+            let quorum = SocketAddr::new(controller.ip(), 9093);
+            let cfg = ControllerNodeConfig::new(0, vec![controller], vec![quorum]);
+            let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(100));
             handle
                 .create_node()
-                .name("controller")
+                .name("controller-0")
                 .ip(controller.ip())
-                .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
+                .init(move || {
+                    run_controller(
+                        cfg.clone(),
+                        disk.clone(),
+                        clock,
+                        history.clone(),
+                        Arc::new(Mutex::new(None)),
+                        Default::default(),
+                    )
+                })
                 .build();
         }
         let brokers: BTreeMap<i32, SocketAddr> =
             (0..3).map(|b| (b, addr(0, 1 + b as u8))).collect();
         for (&id, a) in &brokers {
-            let cfg = BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), controller);
+            let cfg =
+                BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), vec![controller]);
             let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(id as u64));
             let history = history.clone();
             handle

@@ -25,10 +25,43 @@ fn load(file: &str) -> Scenario {
     Scenario::load(dir().join(file)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Seeds on which a scenario is known to fail because of an open bug, kept out of the
+/// sweep and checked by `known_failures_still_fail` (which says when one is fixed).
+const KNOWN_FAILURES: &[(&str, u64, &str)] = &[
+    (
+        "clock-skew-timestamps.json",
+        8,
+        "producer: p1-0 stays unanswered after the producer's clock jumps",
+    ),
+    (
+        "disk-full-broker-halts.json",
+        5,
+        "idempotent producer writes p1-521 twice when its leader halts on a full disk",
+    ),
+];
+
+#[test]
+fn known_failures_still_fail() {
+    for (file, seed, bug) in KNOWN_FAILURES {
+        let r = run_scenario(&load(file), *seed).unwrap();
+        assert!(
+            !r.expectation_met,
+            "{file} seed {seed} passes now ({bug} is fixed?): drop it from KNOWN_FAILURES"
+        );
+    }
+}
+
 fn check(file: &str) {
     let scenario = load(file);
     let mut failures = Vec::new();
     for seed in SEEDS {
+        if let Some((_, _, bug)) = KNOWN_FAILURES
+            .iter()
+            .find(|(f, s, _)| *f == file && *s == seed)
+        {
+            eprintln!("KNOWN FAILURE skipped: {file} seed {seed}: {bug}");
+            continue;
+        }
         let r = run_scenario(&scenario, seed).unwrap_or_else(|e| panic!("{}", e.in_file(file)));
         if !r.expectation_met {
             failures.push(format!("seed {seed}: {}", r.failure(&scenario)));

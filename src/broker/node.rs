@@ -21,6 +21,7 @@ use super::request::{
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+use crate::controller::channel::ControllerChannel;
 use crate::storage::Disk;
 use crate::trace::EventKind;
 
@@ -30,7 +31,9 @@ pub struct BrokerNodeConfig {
     pub broker: BrokerConfig,
     /// Every broker's address (the listeners; this broker's own included).
     pub brokers: BTreeMap<i32, SocketAddr>,
-    pub controller: SocketAddr,
+    /// Every controller's address (`controller.quorum.voters`); requests go to the active
+    /// one, found by following `NOT_CONTROLLER` answers.
+    pub controllers: Vec<SocketAddr>,
     /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
     pub heartbeat_interval_ms: u64,
     /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
@@ -48,12 +51,12 @@ impl BrokerNodeConfig {
     pub fn new(
         broker: BrokerConfig,
         brokers: BTreeMap<i32, SocketAddr>,
-        controller: SocketAddr,
+        controllers: Vec<SocketAddr>,
     ) -> Self {
         BrokerNodeConfig {
             broker,
             brokers,
-            controller,
+            controllers,
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
             replica_fetch_wait_max_ms: 500,
@@ -69,6 +72,7 @@ pub type BrokerSlot = Arc<Mutex<Option<Arc<Mutex<ReplicaManager>>>>>;
 struct Node {
     cfg: BrokerNodeConfig,
     rpc: Rpc,
+    controller: ControllerChannel,
     rm: Arc<Mutex<ReplicaManager>>,
     disk: Arc<dyn Disk>,
     clock: Clock,
@@ -146,6 +150,7 @@ pub async fn run_broker(
         *s = Some(rm.clone());
     }
     let node = Arc::new(Node {
+        controller: ControllerChannel::new(cfg.controllers.clone()),
         cfg,
         rpc,
         rm,
@@ -312,7 +317,7 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
         broker_epoch,
         request,
     };
-    let result = match n.rpc.call(n.cfg.controller, &req, n.timeout()).await {
+    let result = match n.controller.call(&n.rpc, &req, n.timeout()).await {
         Ok(Response::AlterPartition {
             error: ErrorCode::None,
             state: Some(state),
@@ -335,7 +340,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
     let interval = Duration::from_millis(n.cfg.heartbeat_interval_ms);
     loop {
         let reg = Request::BrokerRegistration { broker_id: n.id() };
-        let epoch = match n.rpc.call(n.cfg.controller, &reg, n.timeout()).await {
+        let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
                 error: ErrorCode::None,
                 broker_epoch,
@@ -352,7 +357,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                 broker_epoch: epoch,
                 metadata_offset: n.rm().metadata_offset(),
             };
-            match n.rpc.call(n.cfg.controller, &hb, n.timeout()).await {
+            match n.controller.call(&n.rpc, &hb, n.timeout()).await {
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::None,
                     records,

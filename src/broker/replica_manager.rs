@@ -184,7 +184,7 @@ fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
 }
 
 /// Kafka's checkpoint write: temporary file, fsync, rename over the old one.
-fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     if disk.exists(&tmp) {
         disk.remove_file(&tmp)?;

@@ -189,6 +189,11 @@ pub enum Response {
     },
     /// The request could not be decoded or is not served by this node.
     Error(ErrorCode),
+    /// `NOT_CONTROLLER` from a controller that is not the active one, naming the active
+    /// controller's address if it knows it (KRaft's leader id and endpoint hint).
+    NotController {
+        leader: Option<SocketAddr>,
+    },
 }
 
 impl Response {
@@ -212,6 +217,7 @@ impl Response {
             | Response::BrokerHeartbeat { error, .. }
             | Response::AlterPartition { error, .. }
             | Response::Error(error) => *error,
+            Response::NotController { .. } => ErrorCode::NotController,
         }
     }
 }

@@ -91,6 +91,10 @@ pub struct RecordAccumulator {
     in_flight: BTreeMap<TopicPartition, usize>,
     next_sequence: BTreeMap<TopicPartition, i32>,
     producer_epoch: i16,
+    /// A batch failed for good: bump the epoch once nothing is in flight (as the Java
+    /// producer does), so every batch still queued is renumbered in queue order and the
+    /// partition's order survives the reset.
+    bump_pending: bool,
     closing: bool,
 }
 
@@ -102,6 +106,7 @@ impl RecordAccumulator {
             in_flight: BTreeMap::new(),
             next_sequence: BTreeMap::new(),
             producer_epoch: 0,
+            bump_pending: false,
             closing: false,
         }
     }
@@ -174,7 +179,13 @@ impl RecordAccumulator {
     }
 
     /// Partitions whose oldest batch may be sent now.
-    pub fn ready(&self, now: i64) -> Vec<TopicPartition> {
+    pub fn ready(&mut self, now: i64) -> Vec<TopicPartition> {
+        if self.bump_pending {
+            if self.in_flight.values().any(|&n| n > 0) {
+                return Vec::new();
+            }
+            self.bump_epoch();
+        }
         self.queues
             .iter()
             .filter(|(tp, q)| {
@@ -249,7 +260,7 @@ impl RecordAccumulator {
             BatchResult::Fail => {
                 if self.cfg.idempotent && b.sequence.is_some_and(|(e, _)| e == self.producer_epoch)
                 {
-                    self.bump_epoch();
+                    self.bump_pending = true;
                 }
                 Some((b, BatchResult::Fail))
             }
@@ -259,6 +270,7 @@ impl RecordAccumulator {
 
     /// KIP-360: a new epoch, sequences from 0, and queued batches renumbered when drained.
     fn bump_epoch(&mut self) {
+        self.bump_pending = false;
         self.producer_epoch = self.producer_epoch.wrapping_add(1);
         self.next_sequence.clear();
         for q in self.queues.values_mut() {
@@ -278,7 +290,7 @@ impl RecordAccumulator {
             }
         }
         if self.cfg.idempotent && out.iter().any(|b| b.sequence.is_some()) {
-            self.bump_epoch();
+            self.bump_pending = true;
         }
         out
     }
@@ -394,6 +406,8 @@ mod tests {
         let (failed, r) = a.complete(b, BatchResult::Retry, 1_000).unwrap();
         assert_eq!(r, BatchResult::Fail);
         assert_eq!(failed.records.len(), 7);
+        assert_eq!(a.producer_epoch(), 0, "the bump waits for the next ready()");
+        assert_eq!(a.ready(1_000), vec![tp(0)]);
         assert_eq!(a.producer_epoch(), 1);
         let next = a.drain(&tp(0)).unwrap();
         assert_eq!(
@@ -401,6 +415,24 @@ mod tests {
             Some((1, 0)),
             "numbering restarts under the new epoch"
         );
+    }
+
+    #[test]
+    fn the_epoch_bump_waits_until_nothing_is_in_flight() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 20, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b0, BatchResult::Fail, 10).is_some());
+        assert!(a.ready(100).is_empty(), "b1 is still in flight");
+        assert_eq!(a.producer_epoch(), 0);
+        assert!(a.complete(b1, BatchResult::Retry, 20).is_none());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 1);
+        // The retried batch goes first, renumbered from 0; the fresh one follows it.
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((1, 7)));
     }
 
     #[test]

@@ -13,12 +13,13 @@ use super::producer::ClusterView;
 use crate::broker::request::{MetadataResponse, Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
+use crate::controller::channel::ControllerChannel;
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
 /// `kafka-topics.sh --create`.
 pub async fn create_topic(
     rpc: &Rpc,
-    controller: SocketAddr,
+    controller: &ControllerChannel,
     name: &str,
     partitions: i32,
     replication_factor: i32,
@@ -29,7 +30,7 @@ pub async fn create_topic(
         num_partitions: partitions,
         replication_factor,
     };
-    match rpc.call(controller, &req, timeout).await {
+    match controller.call(rpc, &req, timeout).await {
         Ok(r) => match r.error() {
             ErrorCode::None => Ok(()),
             e => Err(e),
@@ -41,14 +42,14 @@ pub async fn create_topic(
 /// `kafka-topics.sh --delete`.
 pub async fn delete_topic(
     rpc: &Rpc,
-    controller: SocketAddr,
+    controller: &ControllerChannel,
     name: &str,
     timeout: Duration,
 ) -> Result<(), ErrorCode> {
     let req = Request::DeleteTopics {
         name: name.to_string(),
     };
-    match rpc.call(controller, &req, timeout).await {
+    match controller.call(rpc, &req, timeout).await {
         Ok(r) => match r.error() {
             ErrorCode::None => Ok(()),
             e => Err(e),

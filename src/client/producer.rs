@@ -27,6 +27,7 @@ use crate::broker::request::{
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
+use crate::controller::channel::ControllerChannel;
 use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
 
@@ -86,9 +87,9 @@ pub struct ProducerConfig {
     /// Where the client lives (its endpoint address).
     pub addr: SocketAddr,
     pub bootstrap: Vec<SocketAddr>,
-    /// Serves `InitProducerId` (Kafka forwards it from any broker; the simulation asks the
-    /// controller directly).
-    pub controller: SocketAddr,
+    /// Every controller's address: `InitProducerId` goes to the active one (Kafka forwards
+    /// it from any broker; the simulation asks the controller quorum directly).
+    pub controllers: Vec<SocketAddr>,
     /// `acks`: 0, 1 or -1 (all).
     pub acks: i16,
     pub enable_idempotence: bool,
@@ -119,13 +120,13 @@ impl ProducerConfig {
         client_id: &str,
         addr: SocketAddr,
         bootstrap: Vec<SocketAddr>,
-        controller: SocketAddr,
+        controllers: Vec<SocketAddr>,
     ) -> Self {
         ProducerConfig {
             client_id: client_id.to_string(),
             addr,
             bootstrap,
-            controller,
+            controllers,
             acks: ACKS_ALL,
             enable_idempotence: false,
             retry_backoff_ms: 100,
@@ -262,14 +263,15 @@ pub async fn run_producer(
     let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
     let mut producer_id = -1;
     if cfg.enable_idempotence {
+        let controller = ControllerChannel::new(cfg.controllers.clone());
         loop {
             if let Ok(Response::InitProducerId {
                 error: ErrorCode::None,
                 producer_id: id,
                 ..
-            }) = rpc
+            }) = controller
                 .call(
-                    cfg.controller,
+                    &rpc,
                     &Request::InitProducerId,
                     Duration::from_millis(cfg.request_timeout_ms),
                 )

@@ -1,14 +1,15 @@
-//! The simulated cluster: a controller, N brokers, producers and consumers as madsim nodes
-//! on one seeded [`Runtime`], with every fault of DESIGN.md: crash (a broker loses its
-//! unsynced data) and restart, network partition, clog, latency, packet loss and heal, disk
-//! faults (slow fsync, full, a corrupt record, a torn write), wall-clock skew, and
-//! stop-the-world pauses. A fault may name a role (`leader:T-P`, `follower:T-P`,
-//! `controller`), resolved when it fires. A run returns the history and each live broker's
-//! final state.
+//! The simulated cluster: a KRaft controller quorum (`controller-0..`), N brokers,
+//! producers and consumers as madsim nodes on one seeded [`Runtime`], with every fault of
+//! DESIGN.md: crash (a broker or controller loses its unsynced data) and restart, network
+//! partition, clog, latency, packet loss and heal, disk faults (slow fsync, full, a corrupt
+//! record, a torn write), wall-clock skew, and stop-the-world pauses. A fault may name a
+//! role (`leader:T-P`, `follower:T-P`, `controller`), resolved when it fires. A run returns
+//! the history and each live broker's final state.
 //!
-//! Each broker's [`SimDisk`] is created here and outlives the broker's incarnations: a
-//! crash kills the node and calls [`SimDisk::crash`] (the page cache is lost), a restart
-//! runs the broker again on the same disk, which recovers its logs and checkpoints.
+//! Each broker's and controller's [`SimDisk`] is created here and outlives the node's
+//! incarnations: a crash kills the node and calls [`SimDisk::crash`] (the page cache is
+//! lost), a restart runs the node again on the same disk, which recovers its logs and
+//! checkpoints (a controller: its Raft term, vote and metadata log).
 //!
 //! Simulation only (`--cfg madsim`): the nodes themselves are ordinary async code.
 #![cfg(madsim)]
@@ -33,8 +34,12 @@ use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
 };
-use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
-use crate::controller::{Controller, ControllerConfig};
+use crate::controller::channel::ControllerChannel;
+use crate::controller::node::{
+    run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
+};
+use crate::controller::quorum::QuorumController;
+use crate::controller::{ClusterMetadata, ControllerConfig};
 use crate::protocol::Compression;
 use crate::storage::{Disk, LogConfig, SimDisk};
 
@@ -42,6 +47,8 @@ pub use super::scenario::DiskFault;
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
+/// The controllers' quorum listener (KRaft's `CONTROLLER` listener).
+const QUORUM_PORT: u16 = 9093;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
@@ -142,7 +149,7 @@ pub struct AdminReport {
     pub end_offsets: String,
 }
 
-/// A node named the way faults name it: `broker-0`, `controller`, or a client id — or a
+/// A node named the way faults name it: `broker-0`, `controller-0`, or a client id — or a
 /// role, resolved when the fault fires: `leader:TOPIC-P` (the partition's leader in the
 /// controller's metadata), `follower:TOPIC-P` (its first in-sync follower), `controller`
 /// (the active controller).
@@ -199,9 +206,11 @@ pub enum Fault {
 /// single-digit ones.
 pub const SLOW_FSYNC: Duration = Duration::from_millis(200);
 
-/// Crash a random broker at random moments, one at a time: crash, stay down for a random
-/// time, restart, wait (up to `max_wait_for_isr_ms`) until it is back in every ISR it
-/// belongs to, pause a random gap, repeat until `until_ms`.
+/// Crash a random broker (or, with `include_controllers`, a random broker or controller) at
+/// random moments, one at a time: crash, stay down for a random time, restart, wait (up to
+/// `max_wait_for_isr_ms`) until it is back in every ISR it belongs to (a controller: until
+/// it has caught up with the active controller's committed metadata), pause a random gap,
+/// repeat until `until_ms`.
 #[derive(Debug, Clone)]
 pub struct RandomCrashes {
     pub from_ms: u64,
@@ -209,17 +218,25 @@ pub struct RandomCrashes {
     pub down_ms: (u64, u64),
     pub gap_ms: (u64, u64),
     pub max_wait_for_isr_ms: u64,
+    pub include_controllers: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     pub brokers: usize,
+    /// Controller quorum voters `controller-0..` (KRaft's `controller.quorum.voters`); the
+    /// Raft leader among them is the active controller. 1 is allowed (no failover).
+    pub controllers: usize,
     pub topics: Vec<TopicSpec>,
     pub replication: ReplicationConfig,
     pub log: LogConfig,
     pub controller: ControllerConfig,
     pub heartbeat_interval_ms: u64,
     pub controller_tick_ms: u64,
+    /// One Raft tick of the controller quorum; leaders heartbeat every tick.
+    pub quorum_tick_ms: u64,
+    /// The quorum's election timeout is `[election_ticks, 2 * election_ticks)` ticks.
+    pub quorum_election_ticks: u32,
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     /// Scripted faults at simulated milliseconds.
@@ -239,6 +256,7 @@ impl ClusterSpec {
     pub fn new(brokers: usize) -> Self {
         ClusterSpec {
             brokers,
+            controllers: 3,
             topics: Vec::new(),
             replication: ReplicationConfig {
                 replica_lag_time_max_ms: 2_000,
@@ -252,6 +270,8 @@ impl ClusterSpec {
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
+            quorum_tick_ms: 100,
+            quorum_election_ticks: 5,
             producers: Vec::new(),
             consumers: Vec::new(),
             faults: Vec::new(),
@@ -328,18 +348,36 @@ fn broker_addr(id: i32) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + id as u8)), PORT)
 }
 
-fn controller_addr() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), PORT)
+pub fn controller_name(k: usize) -> String {
+    format!("controller-{k}")
+}
+
+/// The index of a `controller-K` name.
+pub fn controller_index(name: &str) -> Option<usize> {
+    name.strip_prefix("controller-")?.parse().ok()
+}
+
+fn controller_ip(k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100 + k as u8))
+}
+
+/// Every controller's address for requests.
+fn controller_addrs(n: usize) -> Vec<SocketAddr> {
+    (0..n)
+        .map(|k| SocketAddr::new(controller_ip(k), PORT))
+        .collect()
 }
 
 fn client_addr(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1 + i as u8)), PORT)
 }
 
-struct BrokerHandle {
+/// A node with a disk that outlives its incarnations (a broker or a controller), and the
+/// slot through which the harness looks at its running state.
+struct DiskNode<S> {
     node: NodeHandle,
     disk: Arc<SimDisk>,
-    slot: BrokerSlot,
+    slot: Arc<Mutex<Option<S>>>,
     up: bool,
 }
 
@@ -350,13 +388,37 @@ struct DiskTimer {
     fault: DiskFault,
 }
 
+impl<S> DiskNode<S> {
+    /// Kills the node, its disk losing what was not synced (`up` false), or starts it again
+    /// on its disk (`up` true). False if it already was in that state.
+    fn set_up(&mut self, handle: &Handle, up: bool) -> bool {
+        if self.up == up {
+            return false;
+        }
+        if up {
+            handle.restart(self.node.id());
+        } else {
+            handle.kill(self.node.id());
+            self.disk.crash();
+            if let Ok(mut s) = self.slot.lock() {
+                *s = None;
+            }
+        }
+        self.up = up;
+        true
+    }
+}
+
+type BrokerHandle = DiskNode<Arc<Mutex<crate::broker::replica_manager::ReplicaManager>>>;
+type ControllerHandle = DiskNode<QuorumController>;
+
 struct Harness {
     handle: Handle,
     clock: Clock,
     history: Recorder,
     brokers: BTreeMap<i32, BrokerHandle>,
+    controllers: BTreeMap<usize, ControllerHandle>,
     nodes: BTreeMap<NodeName, NodeHandle>,
-    controller: SharedController,
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
@@ -391,24 +453,16 @@ impl Harness {
             .record(&self.clock, "sim", EventKind::Fault { fault });
     }
 
-    /// The node acting as the controller right now. The one place that knows how the
-    /// controller is deployed (a single `controller` node today; a KRaft quorum's active
-    /// member once there is one).
-    fn active_controller(&self) -> NodeName {
-        "controller".to_string()
-    }
-
     /// The node `name` names at this instant: itself, or the current holder of a role.
     fn resolve(&self, name: &str) -> Result<NodeName, String> {
         if name == "controller" {
-            return Ok(self.active_controller());
+            return self
+                .active_controller()
+                .ok_or_else(|| "no active controller".to_string());
         }
         let leader_of = |tp: &TopicPartition| {
-            let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
-            s.controller
-                .metadata()
-                .partition(tp)
-                .map(|p| (p.leader, p.isr.clone()))
+            self.with_metadata(|m| m.partition(tp).map(|p| (p.leader, p.isr.clone())))
+                .flatten()
         };
         if let Some(tp) = role_partition(name, "leader:") {
             return match leader_of(&tp) {
@@ -692,6 +746,16 @@ impl Harness {
             b.up = false;
             return Ok(None);
         }
+        if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if !c.set_up(&self.handle, false) {
+                return Err(format!("{node} is already down"));
+            }
+            return Ok(None);
+        }
         let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?;
         if !self.down.insert(node.to_string()) {
             return Err(format!("{node} is already down"));
@@ -711,6 +775,15 @@ impl Harness {
                 return Err(format!("{node} is running"));
             }
             b.up = true;
+        } else if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if c.up {
+                return Err(format!("{node} is running"));
+            }
+            c.up = true;
         } else if !self.down.remove(node) {
             return Err(format!("{node} is running"));
         }
@@ -781,16 +854,67 @@ impl Harness {
         }
     }
 
+    /// The active controller (the Raft leader whose `LeaderChange` entry is committed), the
+    /// one with the highest term if a deposed one has not noticed yet.
+    pub(crate) fn active_controller(&self) -> Option<NodeName> {
+        self.controllers
+            .iter()
+            .filter_map(|(k, c)| {
+                let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                Some((s.as_ref()?.active_term()?, *k))
+            })
+            .max()
+            .map(|(_, k)| controller_name(k))
+    }
+
+    /// Runs `f` on the metadata of the active controller, or, with none active, of the
+    /// running controller with the longest committed metadata log.
+    fn with_metadata<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> Option<R> {
+        let k = match self.active_controller().and_then(|n| controller_index(&n)) {
+            Some(k) => k,
+            None => {
+                self.controllers
+                    .iter()
+                    .filter_map(|(k, c)| {
+                        let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                        Some((s.as_ref()?.committed_log().len(), *k))
+                    })
+                    .max()?
+                    .1
+            }
+        };
+        let s = self.controllers[&k]
+            .slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(f(s.as_ref()?.controller().metadata()))
+    }
+
     /// Whether `broker` is in the ISR of every partition it replicates.
     fn in_all_isrs(&self, broker: i32) -> bool {
-        let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
-        let all = s
-            .controller
-            .metadata()
-            .partitions()
-            .filter(|(_, p)| p.replicas.contains(&broker))
-            .all(|(_, p)| p.isr.contains(&broker));
-        all
+        self.with_metadata(|m| {
+            m.partitions()
+                .filter(|(_, p)| p.replicas.contains(&broker))
+                .all(|(_, p)| p.isr.contains(&broker))
+        })
+        .unwrap_or(false)
+    }
+
+    /// Whether a restarted node is back in service: a broker in all its ISRs, a controller
+    /// up to date with the active controller's committed metadata log.
+    fn caught_up(&self, name: &str) -> bool {
+        if let Some(id) = broker_id(name) {
+            return self.in_all_isrs(id);
+        }
+        let committed = |k: usize| {
+            let s = self.controllers.get(&k)?.slot.lock().ok()?;
+            Some(s.as_ref()?.committed_log().len())
+        };
+        let active = self.active_controller().and_then(|n| controller_index(&n));
+        match (controller_index(name), active) {
+            (Some(k), Some(a)) => committed(k) >= committed(a),
+            _ => false,
+        }
     }
 }
 
@@ -864,24 +988,60 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let handle = Handle::current();
     let clock = Clock::start();
     let history = Recorder::new();
-    let controller = shared(Controller::new(spec.controller));
     let mut nodes = BTreeMap::new();
 
-    let c = {
-        let (state, history) = (controller.clone(), history.clone());
-        let cfg = ControllerNodeConfig {
-            addr: controller_addr(),
-            tick_ms: spec.controller_tick_ms,
-            name: "controller".to_string(),
+    let controllers = controller_addrs(spec.controllers.max(1));
+    let voters: Vec<SocketAddr> = controllers
+        .iter()
+        .map(|a| SocketAddr::new(a.ip(), QUORUM_PORT))
+        .collect();
+    let recorded = RecordedMetadata::default();
+    let mut controller_nodes = BTreeMap::new();
+    for k in 0..controllers.len() {
+        let disk = Arc::new(SimDisk::new(
+            seed.wrapping_mul(37).wrapping_add(1_000 + k as u64),
+        ));
+        let slot: ControllerSlot = Arc::new(Mutex::new(None));
+        let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
+        cfg.controller = spec.controller;
+        cfg.tick_ms = spec.controller_tick_ms;
+        cfg.raft_tick_ms = spec.quorum_tick_ms;
+        cfg.election_ticks = spec.quorum_election_ticks;
+        let node = {
+            let (disk, slot, history, recorded) = (
+                disk.clone(),
+                slot.clone(),
+                history.clone(),
+                recorded.clone(),
+            );
+            handle
+                .create_node()
+                .name(controller_name(k))
+                .ip(controller_ip(k))
+                .init(move || {
+                    let d: Arc<dyn Disk> = disk.clone();
+                    run_controller(
+                        cfg.clone(),
+                        d,
+                        clock,
+                        history.clone(),
+                        slot.clone(),
+                        recorded.clone(),
+                    )
+                })
+                .build()
         };
-        handle
-            .create_node()
-            .name("controller")
-            .ip(controller_addr().ip())
-            .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
-            .build()
-    };
-    nodes.insert("controller".to_string(), c);
+        nodes.insert(controller_name(k), node.clone());
+        controller_nodes.insert(
+            k,
+            DiskNode {
+                node,
+                disk,
+                slot,
+                up: true,
+            },
+        );
+    }
 
     let addresses: BTreeMap<i32, SocketAddr> = (0..spec.brokers as i32)
         .map(|b| (b, broker_addr(b)))
@@ -898,7 +1058,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.topic_logs = spec.topic_logs.clone();
         let clocks = Clocks::new(clock);
         walls.insert(broker_name(id), clocks.wall.clone());
-        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
+        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
@@ -921,7 +1081,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         nodes.insert(broker_name(id), node.clone());
         brokers.insert(
             id,
-            BrokerHandle {
+            DiskNode {
                 node,
                 disk,
                 slot,
@@ -934,13 +1094,22 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let bootstrap: Vec<SocketAddr> = addresses.values().copied().collect();
     let (topics, ops) = (spec.topics.clone(), spec.admin_ops.clone());
     let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let admin_controllers = controllers.clone();
     let admin = {
         let log = admin_log.clone();
         handle
             .create_node()
             .name("admin")
             .ip(ADMIN_IP)
-            .init(move || run_admin(topics.clone(), ops.clone(), clock, log.clone()))
+            .init(move || {
+                run_admin(
+                    topics.clone(),
+                    ops.clone(),
+                    admin_controllers.clone(),
+                    clock,
+                    log.clone(),
+                )
+            })
             .build()
     };
     nodes.insert("admin".to_string(), admin);
@@ -952,7 +1121,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             &p.client_id,
             client_addr(client_index),
             bootstrap.clone(),
-            controller_addr(),
+            controllers.clone(),
         );
         client_index += 1;
         cfg.acks = p.acks;
@@ -1020,8 +1189,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         clock,
         history: history.clone(),
         brokers,
+        controllers: controller_nodes,
         nodes,
-        controller: controller.clone(),
         clogged: Vec::new(),
         down: BTreeSet::new(),
         paused: BTreeSet::new(),
@@ -1062,29 +1231,43 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             h.apply(&f);
         }
         if let Some((rc, phase)) = &mut crash_plan {
-            match *phase {
+            match phase.clone() {
                 CrashPhase::Waiting { next_crash_ms }
                     if now >= next_crash_ms && now < rc.until_ms =>
                 {
                     // A random moment, not one aligned to the driver's step.
                     let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
                     sleep(Duration::from_micros(jitter)).await;
-                    let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
-                    h.apply(&Fault::Crash(broker_name(victim)));
+                    let mut candidates: Vec<NodeName> =
+                        h.brokers.keys().map(|&b| broker_name(b)).collect();
+                    if rc.include_controllers {
+                        candidates.extend(h.controllers.keys().map(|&k| controller_name(k)));
+                    }
+                    let victim = candidates
+                        [madsim::rand::thread_rng().gen_range(0..candidates.len().max(1))]
+                    .clone();
+                    h.apply(&Fault::Crash(victim.clone()));
                     *phase = CrashPhase::Down {
-                        broker: victim,
+                        victim,
                         restart_ms: now + rand_between(rc.down_ms),
                     };
                 }
-                CrashPhase::Down { broker, restart_ms } if now >= restart_ms => {
-                    h.apply(&Fault::Restart(broker_name(broker)));
+                CrashPhase::Down {
+                    ref victim,
+                    restart_ms,
+                } if now >= restart_ms => {
+                    let victim = victim.clone();
+                    h.apply(&Fault::Restart(victim.clone()));
                     *phase = CrashPhase::CatchingUp {
-                        broker,
+                        victim,
                         give_up_ms: now + rc.max_wait_for_isr_ms,
                     };
                 }
-                CrashPhase::CatchingUp { broker, give_up_ms } => {
-                    if h.in_all_isrs(broker) || now >= give_up_ms {
+                CrashPhase::CatchingUp {
+                    ref victim,
+                    give_up_ms,
+                } => {
+                    if h.caught_up(victim) || now >= give_up_ms {
                         *phase = CrashPhase::Waiting {
                             next_crash_ms: now + rand_between(rc.gap_ms),
                         };
@@ -1133,14 +1316,13 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             broker_errors.insert(*id, rm.errors.clone());
         }
     }
-    let final_partitions = {
-        let s = controller.lock().unwrap_or_else(|p| p.into_inner());
-        s.controller
-            .metadata()
-            .partitions()
-            .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
-            .collect()
-    };
+    let final_partitions = h
+        .with_metadata(|m| {
+            m.partitions()
+                .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     // A node's tasks end with its init future, so the report runs as a node of its own.
     let done: Arc<Mutex<Option<AdminReport>>> = Arc::default();
     {
@@ -1194,11 +1376,11 @@ async fn admin_report(bootstrap: Vec<SocketAddr>) -> AdminReport {
     report
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum CrashPhase {
     Waiting { next_crash_ms: u64 },
-    Down { broker: i32, restart_ms: u64 },
-    CatchingUp { broker: i32, give_up_ms: u64 },
+    Down { victim: NodeName, restart_ms: u64 },
+    CatchingUp { victim: NodeName, give_up_ms: u64 },
 }
 
 /// Sleeps until `at_ms` of the run (at once if it has passed: a restarted client does not
@@ -1222,9 +1404,11 @@ fn rand_between((lo, hi): (u64, u64)) -> u64 {
 async fn run_admin(
     topics: Vec<TopicSpec>,
     ops: Vec<(u64, AdminOp)>,
+    controllers: Vec<SocketAddr>,
     clock: Clock,
     log: Arc<Mutex<Vec<String>>>,
 ) {
+    let controller = ControllerChannel::new(controllers);
     let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
         return;
     };
@@ -1233,7 +1417,7 @@ async fn run_admin(
         loop {
             match admin::create_topic(
                 &rpc,
-                controller_addr(),
+                &controller,
                 &t.name,
                 t.partitions,
                 t.replication_factor,
@@ -1259,7 +1443,7 @@ async fn run_admin(
                 ),
                 admin::create_topic(
                     &rpc,
-                    controller_addr(),
+                    &controller,
                     &t.name,
                     t.partitions,
                     t.replication_factor,
@@ -1269,7 +1453,7 @@ async fn run_admin(
             ),
             AdminOp::DeleteTopic(name) => (
                 format!("delete {name}"),
-                admin::delete_topic(&rpc, controller_addr(), name, timeout).await,
+                admin::delete_topic(&rpc, &controller, name, timeout).await,
             ),
         };
         let result = match result {

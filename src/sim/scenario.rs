@@ -880,7 +880,10 @@ fn client_id(path: &str, v: &Value) -> Result<String> {
                 .expected("1 to 249 of a-z A-Z 0-9 . _ -"),
         );
     }
-    if id.starts_with("broker-") || matches!(id, "controller" | "all") {
+    if id.starts_with("broker-")
+        || id.starts_with("controller-")
+        || matches!(id, "controller" | "all")
+    {
         return Err(ScenarioError::new(
             path,
             format!("{id:?} is reserved for a node name or role"),
