@@ -30,13 +30,7 @@ pub async fn create_topic(
         num_partitions: partitions,
         replication_factor,
     };
-    match controller.call(rpc, &req, timeout).await {
-        Ok(r) => match r.error() {
-            ErrorCode::None => Ok(()),
-            e => Err(e),
-        },
-        Err(e) => Err(e.error_code()),
-    }
+    call_controller(rpc, controller, &req, timeout).await
 }
 
 /// `kafka-topics.sh --delete`.
@@ -49,7 +43,17 @@ pub async fn delete_topic(
     let req = Request::DeleteTopics {
         name: name.to_string(),
     };
-    match controller.call(rpc, &req, timeout).await {
+    call_controller(rpc, controller, &req, timeout).await
+}
+
+/// An admin request to the active controller: its error code, or the transport's.
+async fn call_controller(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    req: &Request,
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    match controller.call(rpc, req, timeout).await {
         Ok(r) => match r.error() {
             ErrorCode::None => Ok(()),
             e => Err(e),

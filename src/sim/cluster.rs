@@ -1401,6 +1401,23 @@ fn rand_between((lo, hi): (u64, u64)) -> u64 {
 
 /// The admin client: creates the scenario's topics (retrying until enough brokers are up),
 /// then runs the scripted [`AdminOp`]s at their times.
+async fn create_topic(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    t: &TopicSpec,
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    admin::create_topic(
+        rpc,
+        controller,
+        &t.name,
+        t.partitions,
+        t.replication_factor,
+        timeout,
+    )
+    .await
+}
+
 async fn run_admin(
     topics: Vec<TopicSpec>,
     ops: Vec<(u64, AdminOp)>,
@@ -1413,18 +1430,9 @@ async fn run_admin(
         return;
     };
     let timeout = Duration::from_millis(1_000);
-    for t in topics {
+    for t in &topics {
         loop {
-            match admin::create_topic(
-                &rpc,
-                &controller,
-                &t.name,
-                t.partitions,
-                t.replication_factor,
-                timeout,
-            )
-            .await
-            {
+            match create_topic(&rpc, &controller, t, timeout).await {
                 Ok(()) | Err(ErrorCode::TopicAlreadyExists) => break,
                 Err(_) => sleep(Duration::from_millis(100)).await,
             }
@@ -1441,15 +1449,7 @@ async fn run_admin(
                     "create {} ({} partitions, RF {})",
                     t.name, t.partitions, t.replication_factor
                 ),
-                admin::create_topic(
-                    &rpc,
-                    &controller,
-                    &t.name,
-                    t.partitions,
-                    t.replication_factor,
-                    timeout,
-                )
-                .await,
+                create_topic(&rpc, &controller, t, timeout).await,
             ),
             AdminOp::DeleteTopic(name) => (
                 format!("delete {name}"),
