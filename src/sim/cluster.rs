@@ -735,15 +735,9 @@ impl Harness {
     fn crash(&mut self, node: &str) -> Result<Option<usize>, String> {
         if let Some(id) = broker_id(node) {
             let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
-            if !b.up {
+            if !b.set_up(&self.handle, false) {
                 return Err(format!("{node} is already down"));
             }
-            self.handle.kill(b.node.id());
-            b.disk.crash();
-            if let Ok(mut s) = b.slot.lock() {
-                *s = None;
-            }
-            b.up = false;
             return Ok(None);
         }
         if let Some(k) = controller_index(node) {
