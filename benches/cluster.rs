@@ -7,6 +7,7 @@
 //! data) through the first 50 s. Prints wall time per seed, simulated seconds per wall
 //! second, and the process's peak resident memory. Targets: >= 200x real time and
 //! < 0.5 s of wall time per seed on one core (the simulation is single-threaded).
+//! `SEEDS=N` changes the number of seeds, `CONTROLLERS=N` the controller quorum's size.
 
 #[cfg(madsim)]
 #[path = "../sim-tests/cluster_common.rs"]
@@ -25,6 +26,13 @@ fn main() {
         .unwrap_or(20);
     // 10,000 writes at 170/s fill the 60 s run.
     let mut spec = common::orders_spec(ACKS_ALL, 10_000);
+    // CONTROLLERS=1 measures what the (default, three-voter) controller quorum costs.
+    if let Some(n) = std::env::var("CONTROLLERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        spec.controllers = n;
+    }
     let p = &mut spec.producers[0];
     p.workload.rate_per_sec = 170;
     p.enable_idempotence = true;
@@ -36,6 +44,7 @@ fn main() {
         down_ms: (50, 2_500),
         gap_ms: (0, 3_000),
         max_wait_for_isr_ms: 4_000,
+        include_controllers: false,
     });
 
     let mut walls = Vec::new();

@@ -28,3 +28,18 @@ where
         String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// A fresh, empty scratch directory `SUITE/NAME` under cargo's temporary directory.
+pub fn scratch_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A path as a command-line argument.
+pub fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

@@ -85,33 +85,24 @@ fn a_wrong_expectation_fails_with_a_reproduce_line() {
 
 #[test]
 fn unsupported_features_are_bad_input_naming_the_path() {
-    // The checked-in scenarios that need consumer groups and roles document what is coming.
-    let (code, out, err) = run(&["scenarios/isr-shrink-then-leader-crash.json"]);
+    // The checked-in scenario that needs consumer groups documents what is coming: its
+    // first unsupported setting is the group coordinator's config.
+    let (code, out, err) = run(&["scenarios/needs-groups/consumer-group-member-crash.json"]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        err.contains("isr-shrink-then-leader-crash.json: workload[1].group: not supported")
-            && err.contains("consumer groups"),
-        "{err}"
-    );
-    let (code, _, err) = run(&["scenarios/unclean-leader-election.json"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("faults[0].partition[0][0]") && err.contains("follower:payments-0"),
+        err.contains("consumer-group-member-crash.json: cluster.config.group.initial.rebalance.delay.ms: not supported"),
         "{err}"
     );
 
-    // A fault the cluster cannot inject yet is never dropped silently.
-    let path = scratch("quickstart-latency.json");
+    // A setting the cluster cannot honour is never dropped silently.
+    let path = scratch("quickstart-topic-isr.json");
     let mut v = quickstart_with(serde_json::json!({"checkers": ["all"], "violations": []}));
-    v["faults"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"at": "5s", "latency": {"min": "1ms", "max": "50ms"}}));
+    v["topics"][0]["config"] = serde_json::json!({"min.insync.replicas": 3});
     std::fs::write(&path, v.to_string()).unwrap();
     let (code, out, err) = run(&[path.to_str().unwrap()]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        err.contains("faults[2]") && err.contains("latency"),
+        err.contains("topics[0].config.min.insync.replicas") && err.contains("not supported"),
         "{err}"
     );
 }

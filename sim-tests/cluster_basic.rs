@@ -68,6 +68,7 @@ fn with_crashes(mut spec: ClusterSpec) -> ClusterSpec {
         down_ms: (100, 1_500),
         gap_ms: (100, 1_000),
         max_wait_for_isr_ms: 3_000,
+        include_controllers: false,
     });
     spec
 }

@@ -174,6 +174,7 @@ pub fn random_crashes() -> RandomCrashes {
         down_ms: (50, 2_500),
         gap_ms: (0, 1_500),
         max_wait_for_isr_ms: 4_000,
+        include_controllers: false,
     }
 }
 

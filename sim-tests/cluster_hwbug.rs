@@ -21,6 +21,7 @@ fn spec(bug: bool) -> ClusterSpec {
         down_ms: (20, 400),
         gap_ms: (0, 200),
         max_wait_for_isr_ms: 0,
+        include_controllers: false,
     });
     spec
 }

@@ -13,9 +13,8 @@ use kafka_sim::broker::replica_manager::BrokerConfig;
 use kafka_sim::broker::request::*;
 use kafka_sim::broker::rpc::{Rpc, REQUEST_TAG};
 use kafka_sim::broker::{ErrorCode, TopicPartition};
-use kafka_sim::client::history::{Clock, Recorder};
-use kafka_sim::controller::node::{run_controller, shared, ControllerNodeConfig};
-use kafka_sim::controller::{Controller, ControllerConfig};
+use kafka_sim::client::history::{Clock, Clocks, Recorder};
+use kafka_sim::controller::node::{run_controller, ControllerNodeConfig};
 use kafka_sim::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use kafka_sim::storage::{Disk, SimDisk};
 use madsim::runtime::{Handle, Runtime};
@@ -39,8 +38,10 @@ fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
     Request::Produce(ProduceRequest {
         acks,
         timeout_ms: 1_000,
-        topic_partition: tp.clone(),
-        records,
+        partitions: vec![ProducePartitionData {
+            topic_partition: tp.clone(),
+            records,
+        }],
     })
 }
 
@@ -95,9 +96,12 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     assert_eq!(
         r,
         Response::Produce(ProduceResponse {
-            error: ErrorCode::None,
-            base_offset: 0,
-            log_append_time: -1
+            partitions: vec![ProducePartitionResponse {
+                topic_partition: tp.clone(),
+                error: ErrorCode::None,
+                base_offset: 0,
+                log_append_time: -1
+            }]
         })
     );
     let r = rpc
@@ -106,12 +110,9 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         .unwrap();
     assert!(
         matches!(
-            r,
-            Response::Produce(ProduceResponse {
-                error: ErrorCode::None,
-                base_offset: 2,
-                ..
-            })
+            &r,
+            Response::Produce(ProduceResponse { partitions })
+                if partitions[0].error == ErrorCode::None && partitions[0].base_offset == 2
         ),
         "{r:?}"
     );
@@ -291,26 +292,34 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
         let handle = Handle::current();
         let clock = Clock::start();
         let history = Recorder::new();
+        // A quorum of one controller.
         let controller = addr(0, 100);
-        let state = shared(Controller::new(ControllerConfig::default()));
         {
-            let (state, history) = (state.clone(), history.clone());
-            let cfg = ControllerNodeConfig {
-                addr: controller,
-                tick_ms: 100,
-                name: "controller".into(),
-            };
+            let history = history.clone();
+            let quorum = SocketAddr::new(controller.ip(), 9093);
+            let cfg = ControllerNodeConfig::new(0, vec![controller], vec![quorum]);
+            let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(100));
             handle
                 .create_node()
-                .name("controller")
+                .name("controller-0")
                 .ip(controller.ip())
-                .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
+                .init(move || {
+                    run_controller(
+                        cfg.clone(),
+                        disk.clone(),
+                        clock,
+                        history.clone(),
+                        Arc::new(Mutex::new(None)),
+                        Default::default(),
+                    )
+                })
                 .build();
         }
         let brokers: BTreeMap<i32, SocketAddr> =
             (0..3).map(|b| (b, addr(0, 1 + b as u8))).collect();
         for (&id, a) in &brokers {
-            let cfg = BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), controller);
+            let cfg =
+                BrokerNodeConfig::new(BrokerConfig::new(id), brokers.clone(), vec![controller]);
             let disk: Arc<dyn Disk> = Arc::new(SimDisk::new(id as u64));
             let history = history.clone();
             handle
@@ -321,7 +330,7 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
                     run_broker(
                         cfg.clone(),
                         disk.clone(),
-                        clock,
+                        Clocks::new(clock),
                         history.clone(),
                         Arc::new(Mutex::new(None)),
                     )

@@ -62,10 +62,15 @@ fn the_coordinator_moves_when_its_broker_crashes_and_offsets_survive() {
         .history
         .iter()
         .find_map(|e| match &e.kind {
-            EventKind::Fault { fault } => fault.strip_prefix("crash ").map(str::to_string),
+            // "crash broker-1 (coordinator:g1)": the broker the role resolved to.
+            EventKind::Fault { fault } => fault
+                .strip_prefix("crash ")
+                .and_then(|f| f.split(' ').next())
+                .map(str::to_string),
             _ => None,
         })
         .expect("the coordinator crashed");
+    assert!(crashed.starts_with("broker-"), "{crashed}");
     let now = spec
         .coordinator_of(&o, "g1")
         .expect("a coordinator at the end");

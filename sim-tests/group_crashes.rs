@@ -44,6 +44,7 @@ fn crash_spec(seed: u64, assignor: &str) -> ClusterSpec {
         down_ms: (300, 1_500),
         gap_ms: (500, 2_000),
         max_wait_for_isr_ms: 3_000,
+        include_controllers: false,
     });
     spec.duration_ms = 9_000;
     spec

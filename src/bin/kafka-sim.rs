@@ -43,6 +43,40 @@ enum Command {
         /// Write each run's trace to `DIR/<scenario>-seed<N>.jsonl`.
         #[arg(long, value_name = "DIR")]
         trace: Option<PathBuf>,
+        /// Seeds run at once (default: every core). Output does not depend on it.
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<usize>,
+    },
+    /// Re-run the scenario and seed a trace names and check the new trace is identical,
+    /// byte for byte.
+    Replay {
+        /// The trace file (.jsonl) a run wrote.
+        #[arg(value_name = "TRACE")]
+        trace: PathBuf,
+        /// The scenario file the trace was recorded from (default: the `.json` file in the
+        /// trace's directory or in `scenarios/` whose name and hash the trace's header has).
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+    },
+    /// Swarm testing: random fault schedules over the scenario's workload, one per seed;
+    /// saves each failing seed's trace and a minimised scenario that reproduces it.
+    Explore {
+        /// The scenario whose workload (cluster, topics, clients, duration, expect) to keep;
+        /// its own faults are replaced.
+        #[arg(value_name = "SCENARIO")]
+        scenario: PathBuf,
+        /// An inclusive range of seeds, `A..B` (default 1..100, or from 1 on with --time).
+        #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+        seeds: Option<(u64, u64)>,
+        /// A wall-time budget (`30s`, `5m`): no seed starts after it, and minimising stops.
+        #[arg(long, value_name = "LIMIT", value_parser = parse_wall_time)]
+        time: Option<std::time::Duration>,
+        /// Seeds explored at once (default: every core). Output does not depend on it.
+        #[arg(long, value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<usize>,
+        /// Where failing seeds' traces and scenarios go.
+        #[arg(long, value_name = "DIR", default_value = "traces/explore")]
+        out: PathBuf,
     },
     /// Print segment files (.log, .index, .timeindex) as Kafka's kafka-dump-log.sh does.
     DumpLog {
@@ -102,6 +136,26 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
+/// `--jobs N`, `N >= 1`.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a number of jobs, at least 1, got {text:?}"
+        )),
+    }
+}
+
+/// `--time LIMIT`: a positive duration with a unit, as in scenario files (`90s`, `5m`).
+fn parse_wall_time(text: &str) -> Result<std::time::Duration, String> {
+    let d = kafka_sim::sim::SimDuration::parse(text.trim())
+        .map_err(|why| format!("{text:?} is not a duration like 30s or 5m: {why}"))?;
+    if d.as_micros() <= 0 {
+        return Err(format!("the time limit {text:?} must be positive"));
+    }
+    Ok(std::time::Duration::from_micros(d.as_micros() as u64))
+}
+
 /// The seeds of `first..=last` that shard `(i, n)` keeps, in order.
 fn shard_seeds((first, last): (u64, u64), shard: Option<(u64, u64)>) -> Vec<u64> {
     let (i, n) = shard.unwrap_or((1, 1));
@@ -112,92 +166,550 @@ fn shard_seeds((first, last): (u64, u64), shard: Option<(u64, u64)>) -> Vec<u64>
         .collect()
 }
 
-/// `kafka-sim run` in the real build: the simulated cluster needs `--cfg madsim`.
+/// `run`, `replay` and `explore` need the simulated cluster, which only the simulation build
+/// (`--cfg madsim`) has.
 #[cfg(not(madsim))]
-fn run_command(
-    _scenarios: &[PathBuf],
-    _seeds: &[u64],
-    _trace: Option<&std::path::Path>,
-) -> ExitCode {
-    eprintln!(
-        "kafka-sim run: needs the simulation build (--cfg madsim): use `cargo sim run -- run SCENARIO...`"
-    );
-    ExitCode::from(2)
+mod simulation {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::Duration;
+
+    fn needs_simulation(command: &str) -> ExitCode {
+        eprintln!(
+            "kafka-sim {command}: needs the simulation build (--cfg madsim): use `cargo sim run -- {command} ...`"
+        );
+        ExitCode::from(2)
+    }
+
+    pub fn run_command(_: &[PathBuf], _: &[u64], _: Option<&Path>, _: usize) -> ExitCode {
+        needs_simulation("run")
+    }
+
+    pub fn replay_command(_: &Path, _: Option<&Path>) -> ExitCode {
+        needs_simulation("replay")
+    }
+
+    pub fn explore_command(
+        _: &Path,
+        _: Option<(u64, u64)>,
+        _: Option<Duration>,
+        _: usize,
+        _: &Path,
+    ) -> ExitCode {
+        needs_simulation("explore")
+    }
 }
 
-/// `kafka-sim run`: load every scenario and map it onto the cluster first (any bad or
-/// unsupported file is exit 2 before anything runs), then run each on each seed.
 #[cfg(madsim)]
-fn run_command(scenarios: &[PathBuf], seeds: &[u64], trace: Option<&std::path::Path>) -> ExitCode {
-    use kafka_sim::sim::runner::{run_scenario, to_cluster_spec};
-    use kafka_sim::sim::Scenario;
+mod simulation {
+    use std::cell::Cell;
+    use std::ops::ControlFlow;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::{Duration, Instant};
 
-    let mut loaded = Vec::new();
-    for path in scenarios {
-        let scenario = match Scenario::load(path) {
+    use kafka_sim::sim::explore::{
+        available_kinds, explore_seed, run_caught, scenario_text, with_episodes, GenKind, Limits,
+        SeedReport,
+    };
+    use kafka_sim::sim::runner::{to_cluster_spec, Unsupported};
+    use kafka_sim::sim::sweep::{sweep, Progress};
+    use kafka_sim::sim::Scenario;
+    use kafka_sim::trace::{first_difference, read_jsonl};
+
+    /// The summary line every sweep ends with (DESIGN: seeds run, failures, simulated time
+    /// covered, wall time, seeds per second).
+    fn summary(what: &str, runs: u64, failed: u64, simulated_us: i64, started: Instant) -> String {
+        let wall = started.elapsed().as_secs_f64();
+        format!(
+            "{runs} seeds {what}, {failed} failed, {:.1} simulated s, {wall:.1} s wall, {:.2} seeds/s",
+            simulated_us as f64 / 1e6,
+            if wall > 0.0 { runs as f64 / wall } else { 0.0 }
+        )
+    }
+
+    fn create_dir(command: &str, dir: &Path) -> Result<(), ExitCode> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            eprintln!("kafka-sim {command}: cannot create {}: {e}", dir.display());
+            ExitCode::from(2)
+        })
+    }
+
+    fn write_file(command: &str, path: &Path, text: &str) -> Result<(), ExitCode> {
+        std::fs::write(path, text).map_err(|e| {
+            eprintln!("kafka-sim {command}: cannot write {}: {e}", path.display());
+            ExitCode::from(2)
+        })
+    }
+
+    /// Loads a scenario and checks the cluster can run it (jitter never changes which
+    /// features a scenario uses, so one seed checks them all): exit 2 otherwise.
+    fn load_runnable(command: &str, path: &Path) -> Result<Scenario, ExitCode> {
+        let scenario = Scenario::load(path).map_err(|e| {
+            eprintln!("kafka-sim {command}: {e}");
+            ExitCode::from(2)
+        })?;
+        unsupported(command, path, to_cluster_spec(&scenario, 1).map(|_| ()))?;
+        Ok(scenario)
+    }
+
+    fn unsupported<T>(
+        command: &str,
+        path: &Path,
+        r: Result<T, Unsupported>,
+    ) -> Result<T, ExitCode> {
+        r.map_err(|e| {
+            eprintln!(
+                "kafka-sim {command}: {}",
+                e.in_file(&path.display().to_string())
+            );
+            ExitCode::from(2)
+        })
+    }
+
+    /// What a worker hands back for one (scenario, seed) of `run`.
+    struct Checked {
+        failure: Option<String>,
+        /// `None` when the simulation panicked.
+        trace_lines: Option<String>,
+    }
+
+    /// `kafka-sim run`: load every scenario and map it onto the cluster first (any bad or
+    /// unsupported file is exit 2 before anything runs), then run each on each seed, `jobs`
+    /// at a time, reporting in (scenario, seed) order.
+    pub fn run_command(
+        scenarios: &[PathBuf],
+        seeds: &[u64],
+        trace: Option<&Path>,
+        jobs: usize,
+    ) -> ExitCode {
+        let mut loaded = Vec::new();
+        for path in scenarios {
+            match load_runnable("run", path) {
+                Ok(s) => loaded.push((path, s)),
+                Err(code) => return code,
+            }
+        }
+        if let Some(dir) = trace {
+            if let Err(code) = create_dir("run", dir) {
+                return code;
+            }
+        }
+        let items: Vec<(usize, u64)> = (0..loaded.len())
+            .flat_map(|k| seeds.iter().map(move |&seed| (k, seed)))
+            .collect();
+        let started = Instant::now();
+        let (mut runs, failed, mut simulated_us) = (0u64, Cell::new(0u64), 0i64);
+        let mut exit = None;
+        let mut progress = Progress::new("run", items.len());
+        sweep(
+            items.len(),
+            jobs,
+            |i| {
+                let (k, seed) = items[i];
+                let scenario = &loaded[k].1;
+                match run_caught(scenario, seed) {
+                    Ok(result) => result.map(|r| Checked {
+                        failure: (!r.expectation_met).then(|| r.failure(scenario)),
+                        trace_lines: Some(r.trace_lines),
+                    }),
+                    Err(msg) => Ok(Checked {
+                        failure: Some(format!("the simulation panicked: {msg}")),
+                        trace_lines: None,
+                    }),
+                }
+            },
+            |i, result| {
+                let (k, seed) = items[i];
+                let (path, scenario) = &loaded[k];
+                let checked = match unsupported("run", path, result) {
+                    Ok(c) => c,
+                    Err(code) => {
+                        exit = Some(code);
+                        return ControlFlow::Break(());
+                    }
+                };
+                runs += 1;
+                simulated_us += scenario.duration.as_micros();
+                if let (Some(dir), Some(lines)) = (trace, &checked.trace_lines) {
+                    let file = dir.join(format!("{}-seed{seed}.jsonl", scenario.name));
+                    if let Err(code) = write_file("run", &file, lines) {
+                        exit = Some(code);
+                        return ControlFlow::Break(());
+                    }
+                }
+                if let Some(failure) = checked.failure {
+                    failed.set(failed.get() + 1);
+                    println!(
+                        "FAIL {} seed {seed}: {failure} — reproduce: kafka-sim run {} --seed {seed} --trace traces/",
+                        scenario.name,
+                        path.display()
+                    );
+                }
+                ControlFlow::Continue(())
+            },
+            |done| progress.update(done, failed.get() as usize),
+        );
+        progress.finish();
+        if let Some(code) = exit {
+            return code;
+        }
+        println!(
+            "{}",
+            summary("run", runs, failed.get(), simulated_us, started)
+        );
+        if failed.get() > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    /// The scenario a trace was recorded from: `--scenario FILE` if given, else the scenario
+    /// files (`*.json`) in the trace's own directory, then in `scenarios/`, whose name *and*
+    /// hash match the trace's header. The header stays as DESIGN.md defines it (name and
+    /// hash); the hash is what makes a search by name safe, because it proves the file still
+    /// describes the run the trace recorded.
+    fn find_scenario(
+        trace: &Path,
+        name: &str,
+        hash: &str,
+        given: Option<&Path>,
+    ) -> Result<(PathBuf, Scenario), String> {
+        let candidates: Vec<PathBuf> = match given {
+            Some(p) => vec![p.to_path_buf()],
+            None => {
+                let trace_dir = trace
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let mut files = Vec::new();
+                for dir in [trace_dir, Path::new("scenarios")] {
+                    let Ok(entries) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    let mut here: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                        .collect();
+                    here.sort();
+                    files.extend(here);
+                }
+                files
+            }
+        };
+        let mut same_name = Vec::new();
+        for path in candidates {
+            let scenario = match Scenario::load(&path) {
+                Ok(s) => s,
+                // A file named on the command line must load; others may be anything.
+                Err(e) if given.is_some() => return Err(e.to_string()),
+                Err(_) => continue,
+            };
+            if scenario.name != name {
+                if given.is_some() {
+                    return Err(format!(
+                        "{} is scenario {:?}, but the trace was recorded from {name:?}",
+                        path.display(),
+                        scenario.name
+                    ));
+                }
+                continue;
+            }
+            if scenario.hash_hex() == hash {
+                return Ok((path, scenario));
+            }
+            same_name.push(format!("{} (hash {})", path.display(), scenario.hash_hex()));
+        }
+        if !same_name.is_empty() {
+            return Err(format!(
+                "hash mismatch: the trace was recorded from scenario {name:?} with hash {hash}, but {} {}: the scenario changed since the trace was recorded",
+                same_name.join(", "),
+                if same_name.len() == 1 { "differs" } else { "differ" }
+            ));
+        }
+        Err(format!(
+            "no scenario named {name:?} in {} or scenarios/ (name one with --scenario FILE)",
+            trace
+                .parent()
+                .map_or(".".into(), |d| d.display().to_string())
+        ))
+    }
+
+    /// `kafka-sim replay`: re-runs the trace's scenario and seed and compares the new trace
+    /// with the recorded one byte for byte.
+    pub fn replay_command(trace: &Path, given: Option<&Path>) -> ExitCode {
+        let bad = |msg: String| {
+            eprintln!("kafka-sim replay: {msg}");
+            ExitCode::from(2)
+        };
+        let recorded = match std::fs::read_to_string(trace) {
+            Ok(t) => t,
+            Err(e) => return bad(format!("cannot read {}: {e}", trace.display())),
+        };
+        let header = match read_jsonl(&recorded) {
+            Ok(t) => t.header,
+            Err(e) => return bad(format!("{}: {e}", trace.display())),
+        };
+        let (path, scenario) =
+            match find_scenario(trace, &header.scenario, &header.scenario_hash, given) {
+                Ok(found) => found,
+                Err(msg) => return bad(format!("{}: {msg}", trace.display())),
+            };
+        let seed = header.seed;
+        let what = format!("kafka-sim run {} --seed {seed}", path.display());
+        let rerun = match run_caught(&scenario, seed) {
+            Ok(result) => match unsupported("replay", &path, result) {
+                Ok(r) => r.trace_lines,
+                Err(code) => return code,
+            },
+            Err(msg) => {
+                println!(
+                    "DIFFERS: {} was recorded, but `{what}` panicked: {msg}",
+                    trace.display()
+                );
+                return ExitCode::from(1);
+            }
+        };
+        match first_difference(&recorded, &rerun) {
+            None => {
+                println!(
+                    "identical: {} ({} lines) is what `{what}` records",
+                    trace.display(),
+                    recorded.lines().count()
+                );
+                ExitCode::SUCCESS
+            }
+            Some(d) => {
+                let (left, right) = (d.left.as_deref(), d.right.as_deref());
+                let column = first_column(left.unwrap_or(""), right.unwrap_or(""));
+                println!(
+                    "DIFFERS: {} and `{what}` first differ at line {}, column {column}:",
+                    trace.display(),
+                    d.line
+                );
+                println!("- recorded: {}", excerpt(left, column));
+                println!("+ re-run:   {}", excerpt(right, column));
+                if header.version != env!("CARGO_PKG_VERSION") {
+                    println!(
+                        "(the trace was recorded by kafka-sim {}, this is {})",
+                        header.version,
+                        env!("CARGO_PKG_VERSION")
+                    );
+                }
+                ExitCode::from(1)
+            }
+        }
+    }
+
+    /// The 1-based column (in characters) of the first difference between two lines.
+    fn first_column(a: &str, b: &str) -> usize {
+        a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count() + 1
+    }
+
+    /// A trace line as shown in a difference: whole when short, else the stretch around
+    /// `column` (event lines with many records run to kilobytes).
+    fn excerpt(line: Option<&str>, column: usize) -> String {
+        const CONTEXT: usize = 60;
+        let Some(line) = line else {
+            return "<end of trace>".to_string();
+        };
+        let chars: Vec<char> = line.chars().collect();
+        if chars.len() <= 2 * CONTEXT + 20 {
+            return line.to_string();
+        }
+        let from = column.saturating_sub(CONTEXT + 1);
+        let to = (column + CONTEXT).min(chars.len());
+        format!(
+            "{}{}{}",
+            if from > 0 { "…" } else { "" },
+            chars[from..to].iter().collect::<String>(),
+            if to < chars.len() { "…" } else { "" }
+        )
+    }
+
+    /// Minimiser runs per finding: enough for ddmin over a few dozen faults plus shortening.
+    const MAX_MINIMISE_RUNS: usize = 120;
+
+    /// `kafka-sim explore`: random fault schedules over the scenario's workload, `jobs`
+    /// seeds at a time, reported in seed order; each failing seed's trace, its scenario and
+    /// a minimised scenario go to `out`.
+    pub fn explore_command(
+        path: &Path,
+        seeds: Option<(u64, u64)>,
+        time: Option<Duration>,
+        jobs: usize,
+        out: &Path,
+    ) -> ExitCode {
+        let base = match load_runnable("explore", path) {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("kafka-sim run: {e}");
+            Err(code) => return code,
+        };
+        // Loaded above, so the text is there and is valid JSON without repeated keys.
+        let doc: serde_json::Value = match std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            Some(v) => v,
+            None => {
+                eprintln!("kafka-sim explore: cannot read {}", path.display());
                 return ExitCode::from(2);
             }
         };
-        // Jitter never changes which features a scenario uses, so one seed checks them all.
-        if let Err(e) = to_cluster_spec(&scenario, seeds.first().copied().unwrap_or(1)) {
-            eprintln!("kafka-sim run: {}", e.in_file(&path.display().to_string()));
+        // The workload without the file's faults must run (e.g. no consumer groups yet).
+        let bare = match with_episodes(&base, &[]) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("kafka-sim explore: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(code) = unsupported("explore", path, to_cluster_spec(&bare, 1)) {
+            return code;
+        }
+        let available = available_kinds(&bare, |s| to_cluster_spec(s, 1).is_ok());
+        let missing: Vec<&str> = GenKind::ALL
+            .iter()
+            .filter(|k| !available.contains(k))
+            .map(|k| k.name())
+            .collect();
+        if available.is_empty() {
+            eprintln!(
+                "kafka-sim explore: {}: the simulated cluster supports none of the fault kinds on this scenario",
+                path.display()
+            );
             return ExitCode::from(2);
         }
-        loaded.push((path, scenario));
-    }
-    if let Some(dir) = trace {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("kafka-sim run: cannot create {}: {e}", dir.display());
-            return ExitCode::from(2);
+        if let Err(code) = create_dir("explore", out) {
+            return code;
+        }
+        // A time budget alone explores seeds from 1 until it runs out.
+        let (first, last) = seeds.unwrap_or(if time.is_some() {
+            (1, u64::MAX)
+        } else {
+            (1, 100)
+        });
+        let count = usize::try_from(last - first).map_or(usize::MAX, |n| n.saturating_add(1));
+        let kinds: Vec<&str> = available.iter().map(|k| k.name()).collect();
+        println!(
+            "explore {}: fault kinds {}{}",
+            base.name,
+            kinds.join(", "),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" (not supported yet: {})", missing.join(", "))
+            }
+        );
+        let started = Instant::now();
+        let deadline = time.map(|t| started + t);
+        let limits = Limits {
+            max_runs: MAX_MINIMISE_RUNS,
+            deadline,
+        };
+        let (mut runs, failed, mut simulated_us, mut minimising) = (0u64, Cell::new(0u64), 0i64, 0);
+        let mut exit = None;
+        let mut progress = Progress::new(
+            "explore",
+            if seeds.is_some() || time.is_none() {
+                count
+            } else {
+                0
+            },
+        );
+        sweep(
+            count,
+            jobs,
+            |i| explore_seed(&doc, &base, first + i as u64, &available, limits),
+            |_, report| {
+                let report: SeedReport = match unsupported("explore", path, report) {
+                    Ok(r) => r,
+                    Err(code) => {
+                        exit = Some(code);
+                        return ControlFlow::Break(());
+                    }
+                };
+                runs += 1;
+                simulated_us += base.duration.as_micros();
+                if let Some(f) = &report.finding {
+                    failed.set(failed.get() + 1);
+                    minimising += f.runs;
+                    if let Err(code) = report_finding(&base.name, &report, out) {
+                        exit = Some(code);
+                        return ControlFlow::Break(());
+                    }
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            },
+            |done| progress.update(done, failed.get() as usize),
+        );
+        progress.finish();
+        if let Some(code) = exit {
+            return code;
+        }
+        let mut line = summary("explored", runs, failed.get(), simulated_us, started);
+        if minimising > 0 {
+            line.push_str(&format!(" ({minimising} more runs minimising)"));
+        }
+        println!("{line}");
+        if failed.get() > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
         }
     }
-    let started = std::time::Instant::now();
-    let (mut runs, mut failed, mut simulated_us) = (0u64, 0u64, 0i64);
-    for (path, scenario) in &loaded {
-        for &seed in seeds {
-            let result = match run_scenario(scenario, seed) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("kafka-sim run: {}", e.in_file(&path.display().to_string()));
-                    return ExitCode::from(2);
-                }
-            };
-            runs += 1;
-            simulated_us += scenario.duration.as_micros();
-            if let Some(dir) = trace {
-                let file = dir.join(format!("{}-seed{seed}.jsonl", scenario.name));
-                if let Err(e) = std::fs::write(&file, &result.trace_lines) {
-                    eprintln!("kafka-sim run: cannot write {}: {e}", file.display());
-                    return ExitCode::from(2);
-                }
-            }
-            if !result.expectation_met {
-                failed += 1;
-                println!(
-                    "FAIL {} seed {seed}: {} — reproduce: kafka-sim run {} --seed {seed} --trace traces/",
-                    scenario.name,
-                    result.failure(scenario),
-                    path.display()
-                );
-            }
+
+    /// Saves a finding's trace, scenario and minimal scenario, and says how to reproduce it.
+    fn report_finding(name: &str, report: &SeedReport, out: &Path) -> Result<(), ExitCode> {
+        let Some(f) = &report.finding else {
+            return Ok(());
+        };
+        let seed = report.seed;
+        let trace = out.join(format!("{name}-seed{seed}.jsonl"));
+        let generated = out.join(format!("{name}-seed{seed}.json"));
+        let minimal = out.join(format!("{name}-seed{seed}-min.json"));
+        if let Some(lines) = &f.trace_lines {
+            write_file("explore", &trace, lines)?;
         }
-    }
-    let wall = started.elapsed().as_secs_f64();
-    println!(
-        "{runs} seeds run, {failed} failed, {:.1} simulated s, {wall:.1} s wall, {:.2} seeds/s",
-        simulated_us as f64 / 1e6,
-        if wall > 0.0 { runs as f64 / wall } else { 0.0 }
-    );
-    if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+        write_file("explore", &generated, &scenario_text(&f.generated))?;
+        write_file("explore", &minimal, &scenario_text(&f.minimal))?;
+        println!("FAIL {name} seed {seed}: {}", f.failure);
+        let trace_note = match f.trace_lines {
+            Some(_) => format!("trace {}", trace.display()),
+            None => "no trace: the run panicked".to_string(),
+        };
+        println!(
+            "  swarm: {}; {} faults: {} ({trace_note})",
+            report.swarm,
+            f.faults,
+            generated.display(),
+        );
+        println!(
+            "  minimised to {} faults in {} runs ({} still fires): {}",
+            f.minimal_faults,
+            f.runs,
+            f.checker,
+            minimal.display()
+        );
+        let reproducer = if f.reproduced {
+            &minimal
+        } else {
+            println!(
+                "  (the minimal scenario no longer fires {}; the full one does)",
+                f.checker
+            );
+            &generated
+        };
+        println!(
+            "  reproduce: kafka-sim run {} --seed {seed}",
+            reproducer.display()
+        );
+        Ok(())
     }
 }
-
 /// `timeline --format`.
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -279,13 +791,35 @@ fn main() -> ExitCode {
             seeds,
             shard,
             trace,
+            jobs,
         } => {
             let range = seeds.unwrap_or_else(|| {
                 let s = seed.unwrap_or(1);
                 (s, s)
             });
-            run_command(&scenarios, &shard_seeds(range, shard), trace.as_deref())
+            simulation::run_command(
+                &scenarios,
+                &shard_seeds(range, shard),
+                trace.as_deref(),
+                jobs.unwrap_or_else(kafka_sim::sim::sweep::default_jobs),
+            )
         }
+        Command::Replay { trace, scenario } => {
+            simulation::replay_command(&trace, scenario.as_deref())
+        }
+        Command::Explore {
+            scenario,
+            seeds,
+            time,
+            jobs,
+            out,
+        } => simulation::explore_command(
+            &scenario,
+            seeds,
+            time,
+            jobs.unwrap_or_else(kafka_sim::sim::sweep::default_jobs),
+            &out,
+        ),
         Command::Timeline {
             trace,
             format,

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     OutOfOrderSequenceNumber = 45,
     DuplicateSequenceNumber = 46,
     InvalidProducerEpoch = 47,
+    /// The broker's log directory failed (disk full, I/O error): Kafka takes the partitions
+    /// in it offline and, when it was the broker's only log dir, shuts the broker down.
+    KafkaStorageError = 56,
     UnknownProducerId = 59,
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
@@ -53,7 +56,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -82,6 +85,7 @@ impl ErrorCode {
         ErrorCode::OutOfOrderSequenceNumber,
         ErrorCode::DuplicateSequenceNumber,
         ErrorCode::InvalidProducerEpoch,
+        ErrorCode::KafkaStorageError,
         ErrorCode::UnknownProducerId,
         ErrorCode::FencedLeaderEpoch,
         ErrorCode::UnknownLeaderEpoch,
@@ -133,6 +137,7 @@ impl ErrorCode {
             OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            KafkaStorageError => "KAFKA_STORAGE_ERROR",
             UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
@@ -164,6 +169,7 @@ impl ErrorCode {
                 | NotEnoughReplicasAfterAppend
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
+                | KafkaStorageError
         )
     }
 }
@@ -277,6 +283,7 @@ mod tests {
             ErrorCode::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch,
             ErrorCode::CorruptMessage,
+            ErrorCode::KafkaStorageError,
             ErrorCode::NotCoordinator,
             ErrorCode::CoordinatorNotAvailable,
         ] {

@@ -163,7 +163,7 @@ fn create_offsets_topic(n: &Arc<Node>) {
             num_partitions: n.cfg.offsets_topic_num_partitions,
             replication_factor: n.cfg.offsets_topic_replication_factor,
         };
-        let _ = n.rpc.call(n.cfg.controller, &req, n.timeout()).await;
+        let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
         n.replies
             .creating_offsets_topic
             .store(false, Ordering::Relaxed);

@@ -11,16 +11,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::group_requests::{self, await_acks_all, ReplyRouter};
+use super::group_requests::{self, ReplyRouter};
 use super::purgatory::Purgatory;
+use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
-    FetchRequest, FetchResponse, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE,
-    CONSUMER_REPLICA_ID,
+    FetchRequest, FetchResponse, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use super::rpc::Rpc;
-use super::{AlterPartitionRequest, ErrorCode};
-use crate::client::history::{Clock, Recorder};
+use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
+use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+use crate::controller::channel::ControllerChannel;
 use crate::group::{GroupConfig, GroupMetadataManager};
 use crate::storage::Disk;
 use crate::trace::EventKind;
@@ -31,7 +33,9 @@ pub struct BrokerNodeConfig {
     pub broker: BrokerConfig,
     /// Every broker's address (the listeners; this broker's own included).
     pub brokers: BTreeMap<i32, SocketAddr>,
-    pub controller: SocketAddr,
+    /// Every controller's address (`controller.quorum.voters`); requests go to the active
+    /// one, found by following `NOT_CONTROLLER` answers.
+    pub controllers: Vec<SocketAddr>,
     /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
     pub heartbeat_interval_ms: u64,
     /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
@@ -57,12 +61,12 @@ impl BrokerNodeConfig {
     pub fn new(
         broker: BrokerConfig,
         brokers: BTreeMap<i32, SocketAddr>,
-        controller: SocketAddr,
+        controllers: Vec<SocketAddr>,
     ) -> Self {
         BrokerNodeConfig {
             broker,
             brokers,
-            controller,
+            controllers,
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
             replica_fetch_wait_max_ms: 500,
@@ -82,10 +86,14 @@ pub type BrokerSlot = Arc<Mutex<Option<Arc<Mutex<ReplicaManager>>>>>;
 pub(super) struct Node {
     pub(super) cfg: BrokerNodeConfig,
     pub(super) rpc: Rpc,
+    pub(super) controller: ControllerChannel,
     rm: Arc<Mutex<ReplicaManager>>,
+    disk: Arc<dyn Disk>,
     groups: Mutex<GroupMetadataManager>,
     pub(super) replies: ReplyRouter,
     pub(super) clock: Clock,
+    /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
+    wall: WallClock,
     pub(super) history: Recorder,
     pub(super) name: String,
     /// Delayed produce and fetch requests wait here for a state change.
@@ -105,6 +113,14 @@ impl Node {
     }
     pub(super) fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+    /// Waits out the fsync time the last disk operations cost (a slow disk's `fsync`
+    /// blocks the thread that called it: the request handler, the fetcher, the flusher).
+    async fn disk_stall(&self) {
+        let stall = self.disk.take_stall();
+        if !stall.is_zero() {
+            sleep(stall).await;
+        }
     }
     /// Records the leader high watermarks that moved (for `hw-regression`) and wakes the
     /// delayed requests if one did.
@@ -133,10 +149,11 @@ impl Node {
 pub async fn run_broker(
     cfg: BrokerNodeConfig,
     disk: Arc<dyn Disk>,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
     slot: BrokerSlot,
 ) {
+    let Clocks { clock, wall } = clocks;
     let id = cfg.broker.broker_id;
     let Some(&addr) = cfg.brokers.get(&id) else {
         return;
@@ -144,18 +161,24 @@ pub async fn run_broker(
     let Ok(rpc) = Rpc::bind(addr).await else {
         return;
     };
-    let rm = Arc::new(Mutex::new(ReplicaManager::open(cfg.broker.clone(), disk)));
+    let rm = Arc::new(Mutex::new(ReplicaManager::open(
+        cfg.broker.clone(),
+        disk.clone(),
+    )));
     if let Ok(mut s) = slot.lock() {
         *s = Some(rm.clone());
     }
     let groups = GroupMetadataManager::new(cfg.group.clone(), cfg.offsets_topic_num_partitions);
     let node = Arc::new(Node {
+        controller: ControllerChannel::new(cfg.controllers.clone()),
         cfg,
         rpc,
         rm,
         groups: Mutex::new(groups),
         replies: ReplyRouter::default(),
+        disk,
         clock,
+        wall,
         history,
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
@@ -192,46 +215,9 @@ pub async fn run_broker(
 }
 
 async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
-    let now = n.clock.now_ms();
     match req {
         Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
-        Request::Produce(p) => {
-            let res = n
-                .rm()
-                .append_as_leader(&p.topic_partition, p.acks, p.records, now);
-            if res.is_ok() {
-                // New records: the followers' long polls wake up for them.
-                n.purgatory.notify();
-            }
-            let resp = |error, base_offset, log_append_time| {
-                Some(Response::Produce(ProduceResponse {
-                    error,
-                    base_offset,
-                    log_append_time,
-                }))
-            };
-            match res {
-                Err(e) if p.acks == ACKS_NONE => {
-                    let _ = e;
-                    None
-                }
-                Err(e) => resp(e, -1, -1),
-                Ok(_) if p.acks == ACKS_NONE => None,
-                Ok(a) if p.acks != ACKS_ALL => {
-                    resp(ErrorCode::None, a.first_offset, a.log_append_time)
-                }
-                Ok(a) => {
-                    // Delayed produce: wait until the HW passes the last offset.
-                    let deadline = now + p.timeout_ms.max(0);
-                    match await_acks_all(n, &p.topic_partition, &a, deadline).await {
-                        ErrorCode::RequestTimedOut => {
-                            resp(ErrorCode::RequestTimedOut, a.first_offset, -1)
-                        }
-                        code => resp(code, a.first_offset, a.log_append_time),
-                    }
-                }
-            }
-        }
+        Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
             topic_partition,
@@ -255,10 +241,66 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::OffsetFetch { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
+        | Request::DeleteTopics { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Appends each partition's batches; acks=all answers once every partition's HW passed
+/// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
+async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
+    let now = n.clock.now_ms();
+    // LogAppendTime comes from the broker's wall clock, which may jump.
+    let wall = n.wall.now_ms();
+    let mut written = Vec::new();
+    for d in p.partitions {
+        let res = n
+            .rm()
+            .append_as_leader_stamped(&d.topic_partition, p.acks, d.records, now, wall);
+        written.push((d.topic_partition, res));
+    }
+    n.disk_stall().await;
+    if written.iter().any(|(_, r)| r.is_ok()) {
+        // New records: the followers' long polls wake up for them.
+        n.purgatory.notify();
+    }
+    if p.acks == ACKS_NONE {
+        return None;
+    }
+    let deadline = now + p.timeout_ms.max(0);
+    let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
+        topic_partition: tp.clone(),
+        error,
+        base_offset: a.map_or(-1, |a| a.first_offset),
+        log_append_time: a.map_or(-1, |a| a.log_append_time),
+    };
+    loop {
+        let seen = n.purgatory.version();
+        let mut pending = false;
+        let mut partitions = Vec::new();
+        for (tp, res) in &written {
+            partitions.push(match res {
+                Err(e) => answer(tp, *e, None),
+                Ok(a) if p.acks != ACKS_ALL => answer(tp, ErrorCode::None, Some(a)),
+                Ok(a) => match n.rm().acks_all_status(tp, a) {
+                    AcksStatus::Done(code) => answer(tp, code, Some(a)),
+                    _ => {
+                        pending = true;
+                        answer(tp, ErrorCode::RequestTimedOut, Some(a))
+                    }
+                },
+            });
+        }
+        let left = deadline - n.clock.now_ms();
+        if !pending || left <= 0 {
+            return Some(Response::Produce(ProduceResponse { partitions }));
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
     }
 }
 
@@ -304,7 +346,7 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
         broker_epoch,
         request,
     };
-    let result = match n.rpc.call(n.cfg.controller, &req, n.timeout()).await {
+    let result = match n.controller.call(&n.rpc, &req, n.timeout()).await {
         Ok(Response::AlterPartition {
             error: ErrorCode::None,
             state: Some(state),
@@ -327,7 +369,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
     let interval = Duration::from_millis(n.cfg.heartbeat_interval_ms);
     loop {
         let reg = Request::BrokerRegistration { broker_id: n.id() };
-        let epoch = match n.rpc.call(n.cfg.controller, &reg, n.timeout()).await {
+        let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
                 error: ErrorCode::None,
                 broker_epoch,
@@ -344,7 +386,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                 broker_epoch: epoch,
                 metadata_offset: n.rm().metadata_offset(),
             };
-            match n.rpc.call(n.cfg.controller, &hb, n.timeout()).await {
+            match n.controller.call(&n.rpc, &hb, n.timeout()).await {
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::None,
                     records,
@@ -408,6 +450,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
                 n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                n.disk_stall().await;
                 // An empty answer is the long poll running out: fetch again at once.
                 // Errors back off (the metadata that fixes them comes with heartbeats).
                 let failed = resp.error != ErrorCode::None
@@ -441,5 +484,6 @@ async fn tick_loop(n: Arc<Node>) {
             shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
         );
         n.rm().flush_and_checkpoint(now);
+        n.disk_stall().await;
     }
 }

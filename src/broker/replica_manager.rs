@@ -48,6 +48,8 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// `replica.fetch.max.bytes`.
     pub replica_fetch_max_bytes: i32,
+    /// Topic-level overrides of `log` (`kafka-configs --entity-type topics`), by topic.
+    pub topic_logs: BTreeMap<String, LogConfig>,
 }
 
 impl BrokerConfig {
@@ -59,6 +61,7 @@ impl BrokerConfig {
             producer_state: ProducerStateConfig::default(),
             data_dir: PathBuf::from("/kafka-logs"),
             replica_fetch_max_bytes: 1 << 20,
+            topic_logs: BTreeMap::new(),
         }
     }
 }
@@ -105,6 +108,9 @@ pub struct SnapshotRecord {
     pub value: Option<String>,
     /// The leader epoch of the batch holding the record.
     pub epoch: i32,
+    /// The record's timestamp (CreateTime from the producer's clock, or the leader's
+    /// LogAppendTime), Unix ms.
+    pub timestamp: i64,
 }
 
 /// Something the node has to send after a state change.
@@ -130,6 +136,8 @@ pub struct ReplicaManager {
     /// The last (HW, leader epoch) reported per led partition, see
     /// [`ReplicaManager::take_hw_changes`].
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
+    /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
+    log_dir_failure: Option<String>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -176,7 +184,7 @@ fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
 }
 
 /// Kafka's checkpoint write: temporary file, fsync, rename over the old one.
-fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     if disk.exists(&tmp) {
         disk.remove_file(&tmp)?;
@@ -218,6 +226,33 @@ impl ReplicaManager {
             log_start_offsets,
             errors: Vec::new(),
             reported_hw: BTreeMap::new(),
+            log_dir_failure: None,
+        }
+    }
+
+    /// Kafka's `LogDirFailureChannel`: an I/O error writing a log or a checkpoint (disk
+    /// full, a failing device) takes the whole log directory offline. Every partition in it
+    /// answers `KAFKA_STORAGE_ERROR` from then on, and since this broker has one log dir
+    /// (`log.dirs`), the broker must halt, as Kafka's does ("Shutdown broker because all
+    /// log dirs in ... have failed"): the node layer's owner stops it.
+    pub fn log_dir_failure(&self) -> Option<&str> {
+        self.log_dir_failure.as_deref()
+    }
+
+    fn fail_log_dir(&mut self, why: String) {
+        if self.log_dir_failure.is_none() {
+            self.note(format!(
+                "log dir {} failed: {why}",
+                self.config.data_dir.display()
+            ));
+            self.log_dir_failure = Some(why);
+        }
+    }
+
+    /// Whether a log error means the directory failed (an I/O error, not bad input).
+    fn check_io(&mut self, tp: &TopicPartition, e: &LogError) {
+        if matches!(e, LogError::Io { .. }) {
+            self.fail_log_dir(format!("{tp}: {e}"));
         }
     }
 
@@ -264,14 +299,17 @@ impl ReplicaManager {
             recovery_point: self.recovery_points.get(tp).copied().unwrap_or(0),
             log_start_offset: self.log_start_offsets.get(tp).copied().unwrap_or(0),
         };
-        let log = Log::open(
-            self.disk.clone(),
-            &dir,
-            self.config.log.clone(),
-            checkpoints,
-            now_ms,
-        )
-        .map_err(|e| format!("{tp}: cannot open log: {e}"))?;
+        let log_config = self
+            .config
+            .topic_logs
+            .get(&tp.topic)
+            .unwrap_or(&self.config.log)
+            .clone();
+        let log = Log::open(self.disk.clone(), &dir, log_config, checkpoints, now_ms)
+            .map_err(|e| format!("{tp}: cannot open log: {e}"))?;
+        for why in &log.recovery_report().truncations {
+            self.note(format!("{tp}: recovery truncated the log: {why}"));
+        }
         let epoch_text = read_text(&*self.disk, &dir.join(EPOCH_FILE)).unwrap_or_default();
         let cache = LeaderEpochCache::parse_checkpoint(&epoch_text).unwrap_or_default();
         let hw = self.high_watermarks.get(tp).copied().unwrap_or(0);
@@ -310,10 +348,7 @@ impl ReplicaManager {
         let path = r.log.dir().join(EPOCH_FILE);
         match write_atomically(&*self.disk, &path, &text) {
             Ok(()) => r.written_epoch_checkpoint = text,
-            Err(e) => {
-                let msg = format!("{tp}: cannot write {EPOCH_FILE}: {e}");
-                self.note(msg);
-            }
+            Err(e) => self.fail_log_dir(format!("{tp}: cannot write {EPOCH_FILE}: {e}")),
         }
     }
 
@@ -326,6 +361,7 @@ impl ReplicaManager {
             }
             self.metadata_offset += 1;
         }
+        self.delete_removed_partitions();
         let me = self.config.broker_id;
         let mine: Vec<(TopicPartition, LeaderAndIsr)> = self
             .metadata
@@ -355,6 +391,25 @@ impl ReplicaManager {
                 }
             }
             self.persist_epochs(&tp);
+        }
+    }
+
+    /// Topic deletion (`RemoveTopicRecord`): a replica of a partition the metadata no longer
+    /// has stops and deletes its log directory (Kafka renames it `-delete` first and removes
+    /// it later; here it goes at once). The checkpoint files drop it at their next write.
+    fn delete_removed_partitions(&mut self) {
+        let gone: Vec<TopicPartition> = self
+            .replicas
+            .keys()
+            .filter(|tp| !self.metadata.topics.contains_key(&tp.topic))
+            .cloned()
+            .collect();
+        for tp in gone {
+            if let Some(r) = self.replicas.remove(&tp) {
+                if let Err(e) = r.log.delete() {
+                    self.note(format!("{tp}: deleting the log: {e}"));
+                }
+            }
         }
     }
 
@@ -418,9 +473,25 @@ impl ReplicaManager {
         &mut self,
         tp: &TopicPartition,
         acks: i16,
-        mut records: Vec<u8>,
+        records: Vec<u8>,
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
+        self.append_as_leader_stamped(tp, acks, records, now_ms, now_ms)
+    }
+
+    /// [`ReplicaManager::append_as_leader`] stamping `LogAppendTime` from the broker's wall
+    /// clock (`wall_ms`), which may jump, while `now_ms` (monotonic) drives everything else.
+    pub fn append_as_leader_stamped(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
+        mut records: Vec<u8>,
+        now_ms: i64,
+        wall_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        if self.log_dir_failure.is_some() {
+            return Err(ErrorCode::KafkaStorageError);
+        }
         let code = self.unknown_or_not_leader(tp);
         let Some(r) = self.replicas.get_mut(tp) else {
             return Err(code);
@@ -470,10 +541,17 @@ impl ReplicaManager {
             return Err(ErrorCode::InvalidRequest);
         }
         let epoch = r.partition.leader_epoch();
-        let info = r
+        let info = match r
             .log
-            .append_as_leader(&mut records, epoch, now_ms)
-            .map_err(|e| log_error_code(&e))?;
+            .append_as_leader_stamped(&mut records, epoch, now_ms, wall_ms)
+        {
+            Ok(info) => info,
+            Err(e) => {
+                self.check_io(tp, &e);
+                return Err(log_error_code(&e));
+            }
+        };
+        let r = self.replicas.get_mut(tp).expect("checked above");
         debug_assert_eq!(info.last_offset + 1, next);
         r.partition.leader_append(info.last_offset + 1)?;
         r.producers = producers;
@@ -532,6 +610,10 @@ impl ReplicaManager {
             log_start_offset: -1,
             records: Vec::new(),
         };
+        if self.log_dir_failure.is_some() {
+            resp.error = ErrorCode::KafkaStorageError;
+            return resp;
+        }
         let Some(r) = self.replicas.get_mut(tp) else {
             resp.error = code;
             return resp;
@@ -627,6 +709,9 @@ impl ReplicaManager {
     pub fn follower_targets(&self, leader: i32) -> (Vec<EpochQuery>, Vec<FetchPartition>) {
         let mut queries = Vec::new();
         let mut fetches = Vec::new();
+        if self.log_dir_failure.is_some() {
+            return (queries, fetches);
+        }
         for (tp, r) in &self.replicas {
             if r.partition.role() != (Role::Follower { leader_id: leader }) {
                 continue;
@@ -714,6 +799,7 @@ impl ReplicaManager {
                 _ => continue,
             }
             let mut failed = None;
+            let mut io_error = None;
             for b in batches(&pr.records, 0) {
                 let Ok(b) = b else {
                     failed = Some("undecodable batch".to_string());
@@ -726,6 +812,7 @@ impl ReplicaManager {
                 }
                 if let Err(e) = r.log.append_as_follower(b.bytes(), now_ms) {
                     failed = Some(e.to_string());
+                    io_error = Some(e);
                     break;
                 }
                 if let Err(e) =
@@ -752,6 +839,9 @@ impl ReplicaManager {
                 .follower_update_high_watermark(pr.high_watermark);
             if let Some(f) = failed {
                 self.note(format!("{tp}: follower append from {leader}: {f}"));
+            }
+            if let Some(e) = io_error {
+                self.check_io(tp, &e);
             }
             self.persist_epochs(tp);
         }
@@ -798,6 +888,9 @@ impl ReplicaManager {
 
     /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files.
     pub fn flush_and_checkpoint(&mut self, now_ms: i64) {
+        if self.log_dir_failure.is_some() {
+            return;
+        }
         let mut errs = Vec::new();
         for (tp, r) in self.replicas.iter_mut() {
             if let Err(e) = r.log.maybe_flush(now_ms) {
@@ -831,7 +924,11 @@ impl ReplicaManager {
                 errs.push(format!("write {name}: {e}"));
             }
         }
-        for e in errs {
+        // A failed flush or checkpoint write is an I/O error in the log dir.
+        if let Some(first) = errs.first() {
+            self.fail_log_dir(first.clone());
+        }
+        for e in errs.into_iter().skip(1) {
             self.note(e);
         }
     }
@@ -848,6 +945,7 @@ impl ReplicaManager {
                         key: lossy(&rec.key),
                         value: lossy(&rec.value),
                         epoch,
+                        timestamp: rec.timestamp,
                     })
                     .collect();
                 (

@@ -48,6 +48,10 @@ pub enum Request {
         num_partitions: i32,
         replication_factor: i32,
     },
+    /// Removes a topic: its partitions go offline and every replica deletes its log.
+    DeleteTopics {
+        name: String,
+    },
     /// A new producer id for an idempotent producer (served by the controller).
     InitProducerId,
     BrokerRegistration {
@@ -90,6 +94,7 @@ impl Request {
             Request::ListOffsets { .. } => "ListOffsets",
             Request::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Request::CreateTopics { .. } => "CreateTopics",
+            Request::DeleteTopics { .. } => "DeleteTopics",
             Request::InitProducerId => "InitProducerId",
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
@@ -109,6 +114,13 @@ impl Request {
 pub struct ProduceRequest {
     pub acks: i16,
     pub timeout_ms: i64,
+    /// One entry per partition (a producer sends one request per broker, carrying a batch
+    /// for each partition that broker leads).
+    pub partitions: Vec<ProducePartitionData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionData {
     pub topic_partition: TopicPartition,
     /// Record batches (v2) as the producer built them.
     #[serde(with = "hex_bytes")]
@@ -181,6 +193,9 @@ pub enum Response {
     CreateTopics {
         error: ErrorCode,
     },
+    DeleteTopics {
+        error: ErrorCode,
+    },
     InitProducerId {
         error: ErrorCode,
         producer_id: i64,
@@ -210,6 +225,11 @@ pub enum Response {
     OffsetFetch(Result<Vec<(TopicPartition, i64)>, GroupError>),
     /// The request could not be decoded or is not served by this node.
     Error(ErrorCode),
+    /// `NOT_CONTROLLER` from a controller that is not the active one, naming the active
+    /// controller's address if it knows it (KRaft's leader id and endpoint hint).
+    NotController {
+        leader: Option<SocketAddr>,
+    },
 }
 
 impl Response {
@@ -217,10 +237,17 @@ impl Response {
     pub fn error(&self) -> ErrorCode {
         match self {
             Response::Metadata(_) | Response::OffsetsForLeaderEpoch(_) => ErrorCode::None,
-            Response::Produce(p) => p.error,
+            // Kafka's ProduceResponse has only per-partition errors: the first of them.
+            Response::Produce(p) => p
+                .partitions
+                .iter()
+                .map(|r| r.error)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
             Response::Fetch(f) => f.error,
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
+            | Response::DeleteTopics { error }
             | Response::InitProducerId { error, .. }
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }
@@ -242,6 +269,7 @@ impl Response {
                 .as_ref()
                 .err()
                 .map_or(ErrorCode::None, |e| group_error_code(*e)),
+            Response::NotController { .. } => ErrorCode::NotController,
         }
     }
 }
@@ -270,6 +298,13 @@ pub struct PartitionMetadata {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProduceResponse {
+    /// In the request's order.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionResponse {
+    pub topic_partition: TopicPartition,
     pub error: ErrorCode,
     /// Offset of the first record written (or of the original write, for a duplicate).
     pub base_offset: i64,
@@ -344,7 +379,7 @@ mod hex_bytes {
 
     #[cfg(test)]
     mod tests {
-        use super::super::ProduceRequest;
+        use super::super::{ProducePartitionData, ProduceRequest};
         use crate::common::TopicPartition;
 
         #[test]
@@ -352,8 +387,10 @@ mod hex_bytes {
             let req = ProduceRequest {
                 acks: -1,
                 timeout_ms: 100,
-                topic_partition: TopicPartition::new("orders", 0),
-                records: vec![0x00, 0x7f, 0xab, 0xff],
+                partitions: vec![ProducePartitionData {
+                    topic_partition: TopicPartition::new("orders", 0),
+                    records: vec![0x00, 0x7f, 0xab, 0xff],
+                }],
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");

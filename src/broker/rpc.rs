@@ -130,7 +130,7 @@ impl Rpc {
 }
 
 #[cfg(madsim)]
-async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)> {
+pub(crate) async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)> {
     let (payload, from) = ep.recv_from_raw(tag).await?;
     match payload.downcast::<Vec<u8>>() {
         Ok(v) => Ok((*v, from)),
@@ -142,7 +142,7 @@ async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)
 }
 
 #[cfg(not(madsim))]
-async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)> {
+pub(crate) async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)> {
     let mut buf = vec![0u8; MAX_FRAME];
     let (n, from) = ep.recv_from(tag, &mut buf).await?;
     buf.truncate(n);

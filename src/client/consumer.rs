@@ -3,6 +3,11 @@
 //! from each partition's leader, below the high watermark, in a loop. On
 //! `NOT_LEADER_OR_FOLLOWER` and friends it refreshes metadata; on `OFFSET_OUT_OF_RANGE` it
 //! resets. The assignment, every seek and every poll go to the [`Recorder`].
+//!
+//! Like Kafka's consumer with `check.crcs=true` (the default) it verifies each fetched
+//! batch's checksum and never hands a corrupt record to the application: a bad batch stops
+//! the partition at that offset (the Java client throws `CorruptRecordException` from
+//! `poll`) and the consumer asks again later, perhaps of a new leader.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,6 +48,10 @@ pub struct ConsumerConfig {
     /// `seek(partition, offset)` right after the assignment; the other partitions start
     /// where `auto.offset.reset` says. A seek out of range is reset the same way.
     pub seeks: Vec<(TopicPartition, i64)>,
+    /// `assign(partitions)` of some partitions only; `None`: every partition of `topics`.
+    pub partitions: Option<Vec<TopicPartition>>,
+    /// Simulated time (ms since the run started) at which the application stops polling.
+    pub stop_ms: Option<u64>,
 }
 
 impl ConsumerConfig {
@@ -63,6 +72,8 @@ impl ConsumerConfig {
             retry_backoff_ms: 100,
             idle_backoff_ms: 20,
             seeks: Vec::new(),
+            partitions: None,
+            stop_ms: None,
         }
     }
 }
@@ -88,13 +99,17 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             .leaders
             .keys()
             .filter(|tp| cfg.topics.contains(&tp.topic))
+            .filter(|tp| cfg.partitions.as_ref().is_none_or(|ps| ps.contains(tp)))
             .cloned()
             .collect();
-        if cfg
-            .topics
-            .iter()
-            .all(|t| tps.iter().any(|tp| &tp.topic == t))
-        {
+        let all_there = match &cfg.partitions {
+            Some(ps) => ps.iter().all(|p| tps.contains(p)),
+            None => cfg
+                .topics
+                .iter()
+                .all(|t| tps.iter().any(|tp| &tp.topic == t)),
+        };
+        if all_there {
             break tps;
         }
         sleep(backoff).await;
@@ -128,6 +143,9 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
         }
     }
     loop {
+        if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) {
+            return;
+        }
         let mut got_any = false;
         let mut need_refresh = false;
         for tp in &assigned {
@@ -202,6 +220,11 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             let mut next = position;
             let mut polled = Vec::new();
             for b in batches(&pr.records, 0).flatten() {
+                if b.ensure_valid().is_err() {
+                    // check.crcs: stop before the corrupt batch, try again later.
+                    need_refresh = true;
+                    break;
+                }
                 let Ok(records) = b.records() else {
                     break;
                 };

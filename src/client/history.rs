@@ -2,6 +2,7 @@
 //! and ISR changes), broker high watermarks and faults, as [`crate::trace`] events stamped
 //! with simulated time. The checkers (`crate::check`) read exactly these events.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use madsim::time::Instant;
@@ -26,6 +27,60 @@ impl Clock {
     }
     pub fn now_ms(&self) -> i64 {
         self.origin.elapsed().as_millis() as i64
+    }
+}
+
+/// 2026-01-01T00:00:00Z in Unix milliseconds: where every node's wall clock starts, so
+/// record timestamps look like Kafka's (and stay positive under a negative clock skew).
+pub const WALL_EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// One node's wall clock (`System.currentTimeMillis()` in Kafka): what stamps records'
+/// `CreateTime` (producers) and `LogAppendTime` (brokers). It runs with simulated time but
+/// can jump (the `clock-skew` fault, an NTP step) without moving any timer: timeouts,
+/// backoffs and the ISR lag check read the monotonic [`Clock`]. Clones share the skew, so
+/// the harness keeps one to move a node's clock from outside.
+#[derive(Debug, Clone)]
+pub struct WallClock {
+    clock: Clock,
+    skew_ms: Arc<AtomicI64>,
+}
+
+impl WallClock {
+    pub fn new(clock: Clock) -> WallClock {
+        WallClock {
+            clock,
+            skew_ms: Arc::new(AtomicI64::new(0)),
+        }
+    }
+    /// Wall time in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        WALL_EPOCH_MS + self.clock.now_ms() + self.skew_ms()
+    }
+    /// How far this clock is from true (simulated) time.
+    pub fn skew_ms(&self) -> i64 {
+        self.skew_ms.load(Ordering::Relaxed)
+    }
+    /// Steps the clock by `by_ms` (negative: back in time).
+    pub fn jump(&self, by_ms: i64) {
+        self.skew_ms.fetch_add(by_ms, Ordering::Relaxed);
+    }
+}
+
+/// The clocks a node reads: the monotonic one for timers, its own wall clock for
+/// timestamps.
+#[derive(Debug, Clone)]
+pub struct Clocks {
+    pub clock: Clock,
+    pub wall: WallClock,
+}
+
+impl Clocks {
+    /// A node whose wall clock is right (no skew yet).
+    pub fn new(clock: Clock) -> Clocks {
+        Clocks {
+            clock,
+            wall: WallClock::new(clock),
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! - [`consumer`]: the assign-mode consumer; [`group_member`]: a consumer in a group, driven
 //!   by the pure [`consumer_coordinator::ConsumerCoordinator`].
 
+pub mod accumulator;
+pub mod admin;
 pub mod consumer;
 pub mod consumer_coordinator;
 pub mod group_member;

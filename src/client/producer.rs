@@ -1,24 +1,33 @@
-//! The producer: partitioner, per-partition batching with one request in flight per
-//! partition, `acks`, retries with `retry.backoff.ms` until `delivery.timeout.ms`, and
+//! The producer: partitioner, a [`RecordAccumulator`] (`batch.size`, `linger.ms`), a
+//! sender that sends one Produce request per broker with a batch for each ready partition
+//! that broker leads, at most `max.in.flight.requests.per.connection` requests in flight per
+//! broker, `acks`, retries with `retry.backoff.ms` until `delivery.timeout.ms`, and
 //! idempotence (a producer id from `InitProducerId`, per-partition sequence numbers, so a
 //! retried batch the leader already wrote is answered with its original offsets rather
 //! than written twice).
 //!
 //! Every send and its outcome go to the [`Recorder`].
+//!
+//! How far the workload got lives in [`ProducerProgress`], outside the node (like a
+//! broker's disk): a crashed producer loses what it had not yet had answered, and its
+//! restart continues the workload after the last record it sent, with a new producer id.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::history::{acks_name, Clock, Recorder};
+use super::accumulator::{AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator};
+use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
 use super::partitioner::Partitioner;
+use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    MetadataResponse, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
+    MetadataResponse, ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
+use crate::controller::channel::ControllerChannel;
 use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
 
@@ -78,40 +87,68 @@ pub struct ProducerConfig {
     /// Where the client lives (its endpoint address).
     pub addr: SocketAddr,
     pub bootstrap: Vec<SocketAddr>,
-    /// Serves `InitProducerId` (Kafka forwards it from any broker; the simulation asks the
-    /// controller directly).
-    pub controller: SocketAddr,
+    /// Every controller's address: `InitProducerId` goes to the active one (Kafka forwards
+    /// it from any broker; the simulation asks the controller quorum directly).
+    pub controllers: Vec<SocketAddr>,
     /// `acks`: 0, 1 or -1 (all).
     pub acks: i16,
     pub enable_idempotence: bool,
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
-    /// The most records one batch carries.
-    pub max_batch_records: usize,
-    /// `batch.size` for the sticky partitioner.
+    /// `batch.size`, bytes: a partition's batch is sent once this full (and the sticky
+    /// partitioner moves on).
     pub batch_size: u64,
+    /// `linger.ms`: how long a batch that is not full waits for more records.
+    pub linger_ms: u64,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: u32,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// Every record goes to this partition (`new ProducerRecord(topic, partition, ..)`);
+    /// `None`: the partitioner chooses.
+    pub partition: Option<i32>,
+    /// Simulated time (ms since the run started) at which the application stops handing
+    /// records to the producer; what was handed over is still delivered.
+    pub stop_ms: Option<u64>,
 }
 
 impl ProducerConfig {
+    /// Kafka's defaults (`batch.size` 16384, `linger.ms` 0, 5 requests in flight), except
+    /// `enable.idempotence` off and a 1 s `request.timeout.ms` suited to simulation.
     pub fn new(
         client_id: &str,
         addr: SocketAddr,
         bootstrap: Vec<SocketAddr>,
-        controller: SocketAddr,
+        controllers: Vec<SocketAddr>,
     ) -> Self {
         ProducerConfig {
             client_id: client_id.to_string(),
             addr,
             bootstrap,
-            controller,
+            controllers,
             acks: ACKS_ALL,
             enable_idempotence: false,
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
-            max_batch_records: 16,
-            batch_size: 512,
+            batch_size: 16_384,
+            linger_ms: 0,
+            max_in_flight: 5,
+            compression: Compression::None,
+            partition: None,
+            stop_ms: None,
+        }
+    }
+
+    fn accumulator(&self) -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_size: self.batch_size as usize,
+            linger_ms: self.linger_ms as i64,
+            retry_backoff_ms: self.retry_backoff_ms as i64,
+            delivery_timeout_ms: self.delivery_timeout_ms as i64,
+            max_in_flight: self.max_in_flight.max(1) as usize,
+            idempotent: self.enable_idempotence,
         }
     }
 }
@@ -127,35 +164,42 @@ pub struct ProduceWorkload {
     pub keys: Option<u64>,
 }
 
-struct Pending {
-    key: Option<String>,
-    value: String,
-    enqueued_ms: i64,
+/// A producer's progress through its workload, shared by its incarnations.
+#[derive(Debug, Default)]
+pub struct ProducerProgress {
+    /// Records handed to the client so far: the next record is number `next`.
+    pub next: u64,
+    /// Sent but not answered yet: what a crash drops.
+    pub unanswered: BTreeSet<String>,
 }
 
-#[derive(Default)]
-struct Shared {
-    queues: BTreeMap<i32, VecDeque<Pending>>,
-    done_enqueuing: bool,
-    /// Idempotence: producer epoch and the next sequence per partition.
-    producer_epoch: i16,
-    sequences: BTreeMap<i32, i32>,
-}
+/// [`ProducerProgress`] as the harness and the node share it.
+pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
 
 struct Producer {
     cfg: ProducerConfig,
     topic: String,
     rpc: Rpc,
     clock: Clock,
+    /// Stamps CreateTime (and is what a `clock-skew` fault moves).
+    wall: WallClock,
     history: Recorder,
+    progress: SharedProgress,
     view: Mutex<(ClusterView, usize)>,
-    shared: Mutex<Shared>,
+    acc: Mutex<RecordAccumulator>,
+    /// Produce requests in flight per broker.
+    in_flight: Mutex<BTreeMap<i32, u32>>,
+    /// Wakes the sender: a record appended, a request answered.
+    wake: Purgatory,
     producer_id: i64,
 }
 
 impl Producer {
-    fn shared(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    fn acc(&self) -> MutexGuard<'_, RecordAccumulator> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn in_flight(&self) -> MutexGuard<'_, BTreeMap<i32, u32>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn view(&self) -> ClusterView {
         self.view
@@ -167,6 +211,9 @@ impl Producer {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
+    fn progress(&self) -> MutexGuard<'_, ProducerProgress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
     async fn refresh(&self) -> bool {
         let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ok = v
@@ -175,29 +222,56 @@ impl Producer {
         *self.view.lock().unwrap_or_else(|p| p.into_inner()) = (v, start);
         ok
     }
+
+    /// Records the final outcome of each record of `b`.
+    fn record_outcome(&self, b: &ProducerBatch, result: Result<i64, ErrorCode>) {
+        for (i, r) in b.records.iter().enumerate() {
+            self.progress().unanswered.remove(&r.value);
+            let (offset, error) = match result {
+                Ok(base) if base >= 0 => (Some(base + i as i64), None),
+                Ok(_) => (Some(-1), None),
+                Err(e) => (None, Some(e.name().to_string())),
+            };
+            self.history.record(
+                &self.clock,
+                &self.cfg.client_id,
+                EventKind::Ack {
+                    send: r.value.clone(),
+                    topic: b.tp.topic.clone(),
+                    partition: Some(b.tp.partition),
+                    offset,
+                    error,
+                },
+            );
+        }
+    }
 }
 
-/// Runs the workload to its end (every record acknowledged or failed).
+/// Runs the workload to its end (every record acknowledged or failed), starting at record
+/// `progress.next` (a restarted producer continues where the crashed one stopped).
 pub async fn run_producer(
     cfg: ProducerConfig,
     workload: ProduceWorkload,
-    clock: Clock,
+    clocks: Clocks,
     history: Recorder,
+    progress: SharedProgress,
 ) {
+    let Clocks { clock, wall } = clocks;
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
     };
     let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
     let mut producer_id = -1;
     if cfg.enable_idempotence {
+        let controller = ControllerChannel::new(cfg.controllers.clone());
         loop {
             if let Ok(Response::InitProducerId {
                 error: ErrorCode::None,
                 producer_id: id,
                 ..
-            }) = rpc
+            }) = controller
                 .call(
-                    cfg.controller,
+                    &rpc,
                     &Request::InitProducerId,
                     Duration::from_millis(cfg.request_timeout_ms),
                 )
@@ -211,12 +285,16 @@ pub async fn run_producer(
     }
     let p = Arc::new(Producer {
         topic: workload.topic.clone(),
+        acc: Mutex::new(RecordAccumulator::new(cfg.accumulator())),
         cfg,
         rpc,
         clock,
+        wall,
         history,
+        progress,
         view: Mutex::new((ClusterView::default(), 0)),
-        shared: Mutex::new(Shared::default()),
+        in_flight: Mutex::new(BTreeMap::new()),
+        wake: Purgatory::new(),
         producer_id,
     });
     // Wait for the topic.
@@ -228,17 +306,20 @@ pub async fn run_producer(
         }
         sleep(backoff).await;
     };
-    let mut senders = Vec::new();
-    for partition in 0..num_partitions {
-        senders.push(madsim::task::spawn(partition_sender(p.clone(), partition)));
-    }
+    let sender = madsim::task::spawn(sender(p.clone()));
     let mut partitioner = Partitioner::new(p.cfg.batch_size);
     let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
     let all: Vec<i32> = (0..num_partitions).collect();
-    for i in 0..workload.messages {
+    loop {
+        let i = p.progress().next;
+        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+            break;
+        }
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
         let value = format!("{}-{}", p.cfg.client_id, i);
-        let partition = {
+        let partition = if let Some(pinned) = p.cfg.partition {
+            pinned
+        } else {
             let mut rng = madsim::rand::thread_rng();
             partitioner
                 .partition(
@@ -251,8 +332,13 @@ pub async fn run_producer(
                 )
                 .unwrap_or(0)
         };
-        if key.is_none() {
+        if key.is_none() && p.cfg.partition.is_none() {
             partitioner.record_appended(&p.topic, partition, value.len() as u64);
+        }
+        {
+            let mut progress = p.progress();
+            progress.next = i + 1;
+            progress.unanswered.insert(value.clone());
         }
         p.history.record(
             &p.clock,
@@ -264,164 +350,177 @@ pub async fn run_producer(
                 key: key.clone(),
                 acks: acks_name(p.cfg.acks),
                 idempotent: p.producer_id >= 0,
-                max_in_flight: 1,
+                max_in_flight: p.cfg.max_in_flight,
             },
         );
-        let enqueued_ms = p.clock.now_ms();
-        p.shared()
-            .queues
-            .entry(partition)
-            .or_default()
-            .push_back(Pending {
-                key,
-                value,
-                enqueued_ms,
-            });
+        let now = p.clock.now_ms();
+        let tp = TopicPartition::new(p.topic.clone(), partition);
+        p.acc().append(&tp, key, value, now);
+        p.wake.notify();
         sleep(gap).await;
     }
-    p.shared().done_enqueuing = true;
-    for s in senders {
-        let _ = s.await;
-    }
+    p.acc().close();
+    p.wake.notify();
+    let _ = sender.await;
 }
 
-/// Drains one partition's queue: one batch in flight at a time, retried until acknowledged
-/// or its delivery timeout passes.
-async fn partition_sender(p: Arc<Producer>, partition: i32) {
-    let tp = TopicPartition::new(p.topic.clone(), partition);
+/// Kafka's `Sender`: expire batches past `delivery.timeout.ms`, then for each broker with
+/// a free in-flight slot send one request carrying the ready batches of the partitions it
+/// leads; sleep until a batch becomes ready by time, a record arrives or a request ends.
+async fn sender(p: Arc<Producer>) {
     let backoff = Duration::from_millis(p.cfg.retry_backoff_ms.max(1));
     loop {
-        let (batch, done) = {
-            let mut s = p.shared();
-            let q = s.queues.entry(partition).or_default();
-            let n = q.len().min(p.cfg.max_batch_records.max(1));
-            let batch: Vec<Pending> = q.drain(..n).collect();
-            (batch, s.done_enqueuing)
-        };
-        if batch.is_empty() {
-            if done {
-                return;
-            }
-            sleep(Duration::from_millis(5)).await;
-            continue;
+        let seen = p.wake.version();
+        let now = p.clock.now_ms();
+        let expired = p.acc().expire(now);
+        for b in &expired {
+            p.record_outcome(b, Err(ErrorCode::RequestTimedOut));
         }
-        // Sequence numbers are assigned once per batch; retries resend the same bytes.
-        let (epoch, base_seq) = {
-            let mut s = p.shared();
-            let epoch = s.producer_epoch;
-            let seq = s.sequences.entry(partition).or_insert(0);
-            let base = *seq;
-            *seq += batch.len() as i32;
-            (epoch, base)
-        };
-        let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
-        if p.producer_id >= 0 {
-            b = b.producer(p.producer_id, epoch, base_seq);
+        if p.acc().is_done() {
+            return;
         }
-        let ts = p.clock.now_ms();
-        for r in &batch {
-            b.append(
-                ts,
-                r.key.as_deref().map(str::as_bytes),
-                Some(r.value.as_bytes()),
-                &[],
-            );
-        }
-        let records = b.build();
-        let deadline = batch[0].enqueued_ms + p.cfg.delivery_timeout_ms as i64;
-        let outcome = send_with_retries(&p, &tp, records, deadline, backoff).await;
-        match outcome {
-            Ok(base_offset) => {
-                for (i, r) in batch.iter().enumerate() {
-                    let offset = if base_offset >= 0 {
-                        base_offset + i as i64
-                    } else {
-                        -1
-                    };
-                    p.history.record(
-                        &p.clock,
-                        &p.cfg.client_id,
-                        EventKind::Ack {
-                            send: r.value.clone(),
-                            topic: tp.topic.clone(),
-                            partition: Some(partition),
-                            offset: Some(offset),
-                            error: None,
-                        },
-                    );
+        let ready = p.acc().ready(now);
+        let view = p.view();
+        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        let mut leaderless = false;
+        for tp in ready {
+            match view.leaders.get(&tp) {
+                Some(&(leader, _)) if view.brokers.contains_key(&leader) => {
+                    by_leader.entry(leader).or_default().push(tp)
                 }
-            }
-            Err(error) => {
-                for r in &batch {
-                    p.history.record(
-                        &p.clock,
-                        &p.cfg.client_id,
-                        EventKind::Ack {
-                            send: r.value.clone(),
-                            topic: tp.topic.clone(),
-                            partition: Some(partition),
-                            offset: None,
-                            error: Some(error.name().to_string()),
-                        },
-                    );
-                }
-                if p.producer_id >= 0 {
-                    // The sequence is broken (the batch may or may not be in the log):
-                    // bump the epoch and restart every partition's sequences at 0, as the
-                    // Java producer does after KIP-360.
-                    let mut s = p.shared();
-                    s.producer_epoch = s.producer_epoch.wrapping_add(1);
-                    s.sequences.clear();
-                }
+                _ => leaderless = true,
             }
         }
-    }
-}
-
-async fn send_with_retries(
-    p: &Producer,
-    tp: &TopicPartition,
-    records: Vec<u8>,
-    deadline: i64,
-    backoff: Duration,
-) -> Result<i64, ErrorCode> {
-    let mut last_error = ErrorCode::RequestTimedOut;
-    loop {
-        if p.clock.now_ms() >= deadline {
-            return Err(last_error);
+        for (leader, tps) in by_leader {
+            {
+                let mut inf = p.in_flight();
+                let n = inf.entry(leader).or_insert(0);
+                if *n >= p.cfg.max_in_flight.max(1) {
+                    continue;
+                }
+                *n += 1;
+            }
+            let batches: Vec<ProducerBatch> = {
+                let mut acc = p.acc();
+                tps.iter().filter_map(|tp| acc.drain(tp)).collect()
+            };
+            madsim::task::spawn(send_request(p.clone(), leader, batches));
         }
-        let Some((addr, _)) = p.view().leader(tp) else {
-            last_error = ErrorCode::LeaderNotAvailable;
+        if leaderless {
             sleep(backoff).await;
             p.refresh().await;
             continue;
-        };
-        let req = Request::Produce(ProduceRequest {
-            acks: p.cfg.acks,
-            timeout_ms: p.cfg.request_timeout_ms as i64,
-            topic_partition: tp.clone(),
-            records: records.clone(),
-        });
-        if p.cfg.acks == ACKS_NONE {
+        }
+        // Until the next linger/backoff expiry; appends and answers wake it sooner.
+        let wait = p
+            .acc()
+            .next_ready_ms()
+            .map_or(100, |t| (t - now).clamp(1, 100));
+        p.wake
+            .wait_past(seen, Duration::from_millis(wait as u64))
+            .await;
+    }
+}
+
+/// How one partition's answer settles its batch.
+fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
+    match error {
+        ErrorCode::None | ErrorCode::DuplicateSequenceNumber => BatchResult::Done(0),
+        // An earlier batch of the partition failed and will be retried first.
+        ErrorCode::OutOfOrderSequenceNumber if idempotent => BatchResult::Retry,
+        e if e.is_retriable() => BatchResult::Retry,
+        _ => BatchResult::Fail,
+    }
+}
+
+/// Sends one Produce request to `leader` and settles its batches.
+async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>) {
+    let partitions: Vec<ProducePartitionData> = batches
+        .iter()
+        .map(|b| ProducePartitionData {
+            topic_partition: b.tp.clone(),
+            records: build_batch(&p, b),
+        })
+        .collect();
+    let req = Request::Produce(ProduceRequest {
+        acks: p.cfg.acks,
+        timeout_ms: p.cfg.request_timeout_ms as i64,
+        partitions,
+    });
+    let addr = p.view().brokers.get(&leader).copied();
+    // Per batch: the outcome, and the error behind it.
+    let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
+    match addr {
+        None => outcomes.resize(
+            batches.len(),
+            (BatchResult::Retry, ErrorCode::LeaderNotAvailable),
+        ),
+        Some(addr) if p.cfg.acks == ACKS_NONE => {
             p.rpc.send_oneway(addr, &req).await;
-            return Ok(-1);
+            outcomes.resize(batches.len(), (BatchResult::Done(-1), ErrorCode::None));
         }
-        let timeout = p.timeout() + Duration::from_millis(p.cfg.request_timeout_ms);
-        match p.rpc.call(addr, &req, timeout).await {
-            Ok(Response::Produce(r)) if r.error == ErrorCode::None => return Ok(r.base_offset),
-            Ok(Response::Produce(r)) if r.error == ErrorCode::DuplicateSequenceNumber => {
-                return Ok(r.base_offset)
-            }
-            Ok(r) => {
-                let e = r.error();
-                if !e.is_retriable() && e != ErrorCode::NotEnoughReplicasAfterAppend {
-                    return Err(e);
+        Some(addr) => {
+            let timeout = p.timeout() + Duration::from_millis(p.cfg.request_timeout_ms);
+            match p.rpc.call(addr, &req, timeout).await {
+                Ok(Response::Produce(r)) => {
+                    for b in &batches {
+                        let answer = r.partitions.iter().find(|a| a.topic_partition == b.tp);
+                        outcomes.push(match answer {
+                            Some(a) => match batch_result(a.error, p.cfg.enable_idempotence) {
+                                BatchResult::Done(_) => (BatchResult::Done(a.base_offset), a.error),
+                                other => (other, a.error),
+                            },
+                            None => (BatchResult::Retry, ErrorCode::UnknownServerError),
+                        });
+                    }
                 }
-                last_error = e;
+                Ok(other) => {
+                    let e = other.error();
+                    outcomes.resize(batches.len(), (batch_result(e, false), e));
+                }
+                Err(e) => {
+                    outcomes.resize(batches.len(), (BatchResult::Retry, e.error_code()));
+                }
             }
-            Err(e) => last_error = e.error_code(),
         }
-        sleep(backoff).await;
+    }
+    if let Some(n) = p.in_flight().get_mut(&leader) {
+        *n = n.saturating_sub(1);
+    }
+    let now = p.clock.now_ms();
+    let mut refresh = false;
+    for (b, (result, error)) in batches.into_iter().zip(outcomes) {
+        refresh |= result == BatchResult::Retry;
+        let settled = p.acc().complete(b, result, now);
+        if let Some((b, result)) = settled {
+            match result {
+                BatchResult::Done(base) => p.record_outcome(&b, Ok(base)),
+                _ => p.record_outcome(&b, Err(error)),
+            }
+        }
+    }
+    if refresh {
         p.refresh().await;
     }
+    p.wake.notify();
+}
+
+/// The batch's bytes: the same on every retry (sequence and timestamps are fixed, unless
+/// the wall clock jumped in between: CreateTime is each record's append time as this
+/// producer's wall clock shows it when the batch is built).
+fn build_batch(p: &Producer, b: &ProducerBatch) -> Vec<u8> {
+    let wall_offset = p.wall.now_ms() - p.clock.now_ms();
+    let mut builder = BatchBuilder::new(MAGIC_V2, p.cfg.compression, 0);
+    if let (true, Some((epoch, seq))) = (p.producer_id >= 0, b.sequence) {
+        builder = builder.producer(p.producer_id, epoch, seq);
+    }
+    for r in &b.records {
+        builder.append(
+            r.appended_ms + wall_offset,
+            r.key.as_deref().map(str::as_bytes),
+            Some(r.value.as_bytes()),
+            &[],
+        );
+    }
+    builder.build()
 }

@@ -59,6 +59,9 @@ pub enum MetadataRecord {
     },
     /// `RemoveTopicRecord`.
     RemoveTopic { name: String },
+    /// `ProducerIdsRecord`: producer ids below `next_producer_id` are handed out, so a
+    /// controller elected after a failover never hands one out twice (KIP-730).
+    ProducerIds { next_producer_id: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +120,8 @@ impl std::error::Error for ReplayError {}
 pub struct ClusterMetadata {
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicMetadata>,
+    /// The first producer id not yet handed out (0: none handed out).
+    pub next_producer_id: i64,
 }
 
 impl ClusterMetadata {
@@ -279,6 +284,12 @@ impl ClusterMetadata {
                 if self.topics.remove(name).is_none() {
                     return err(format!("removal of unknown topic {name}"));
                 }
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                if *next_producer_id <= self.next_producer_id {
+                    return err(format!("producer ids go back to {next_producer_id}"));
+                }
+                self.next_producer_id = *next_producer_id;
             }
         }
         Ok(())

@@ -2,20 +2,27 @@
 //!
 //! KRaft-style: the state ([`ClusterMetadata`]) is a fold over [`MetadataRecord`]s, and the
 //! [`Controller`] turns requests and the passage of time into new records. See
-//! [`metadata`] for why, and [`state`] for the rules.
+//! [`metadata`] for why, and [`state`] for the rules. The records are replicated by a quorum
+//! of controllers ([`raft`], [`quorum`]); the Raft leader is the active controller, and
+//! brokers and clients find it through a [`channel::ControllerChannel`].
 
 pub mod assignment;
+pub mod channel;
 pub mod metadata;
 pub mod node;
+pub mod quorum;
+pub mod raft;
 pub mod state;
 
 pub use assignment::assign_replicas_rack_unaware;
 pub use metadata::{
     BrokerRegistration, ClusterMetadata, MetadataRecord, PartitionRegistration, NO_LEADER,
 };
-pub use state::{elect_leader, Controller, ControllerConfig};
+pub use state::{elect_leader, Controller, ControllerConfig, FIRST_PRODUCER_ID};
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod raft_tests;
 #[cfg(test)]
 mod tests;

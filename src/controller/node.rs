@@ -1,80 +1,166 @@
-//! The controller node: the async layer around [`Controller`]. Brokers register and
-//! heartbeat here; each heartbeat answer carries the metadata log from the broker's offset
-//! (KRaft brokers *pull* metadata), so leader and ISR changes reach brokers within a
-//! heartbeat interval. A periodic tick fences brokers whose session expired, which elects
-//! new leaders. Also serves `AlterPartition`, `CreateTopics` and `InitProducerId`.
+//! A controller node: the async layer around [`QuorumController`]. It moves Raft messages
+//! between the voters (their own listener, like KRaft's `CONTROLLER` listener), ticks Raft
+//! and, on the active controller, the broker session check, and serves the controller
+//! requests: `BrokerRegistration`, `BrokerHeartbeat` (whose answer carries the committed
+//! metadata log from the broker's offset: KRaft brokers *pull* metadata), `AlterPartition`,
+//! `CreateTopics`, `DeleteTopics` and `InitProducerId`.
 //!
-//! One controller, no failover in this slice: the metadata log lives in memory.
+//! A standby answers `NOT_CONTROLLER` naming the active controller if it knows it. The
+//! active controller answers a write only once its records are committed, and
+//! `NOT_CONTROLLER` if it lost leadership first.
+//!
+//! Raft's term, vote and log live on the node's [`Disk`], which outlives incarnations;
+//! everything else is rebuilt from the log after a restart.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use madsim::net::Endpoint;
 use madsim::time::{sleep, Duration};
 
-use super::{ClusterMetadata, Controller, MetadataRecord};
+use super::quorum::{Outcome, Pending, QuorumController, QuorumEvent, RecordBatch};
+use super::raft::{Message, Raft, RaftConfig};
+use super::{ClusterMetadata, ControllerConfig, MetadataRecord};
 use crate::broker::request::{Request, Response};
-use crate::broker::rpc::Rpc;
-use crate::broker::ErrorCode;
+use crate::broker::rpc::{recv_bytes, Rpc};
+use crate::broker::{ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Recorder};
+use crate::storage::Disk;
 use crate::trace::EventKind;
+
+/// The metadata log's name in traces: the active controller is its leader, as in KRaft.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// The tag Raft messages travel with on the quorum listener.
+const RAFT_TAG: u64 = 3;
 
 #[derive(Debug, Clone)]
 pub struct ControllerNodeConfig {
-    pub addr: SocketAddr,
-    /// How often session expiry is checked.
+    /// This controller's index in `controllers` and `voters` (its Raft node id).
+    pub id: usize,
+    /// Every controller's address for Kafka requests (brokers and clients use these).
+    pub controllers: Vec<SocketAddr>,
+    /// Every controller's quorum listener (`controller.quorum.voters`).
+    pub voters: Vec<SocketAddr>,
+    pub controller: ControllerConfig,
+    /// How often the active controller checks broker sessions.
     pub tick_ms: u64,
-    /// The node name in the history.
+    /// One Raft tick. The leader heartbeats every tick; the election timeout is
+    /// `[election_ticks, 2 * election_ticks)` ticks (`controller.quorum.election.timeout.ms`).
+    pub raft_tick_ms: u64,
+    pub election_ticks: u32,
+    /// How long a write waits for its records to commit before giving up.
+    pub commit_timeout_ms: u64,
+    /// The node name in the history (`controller-0`).
     pub name: String,
 }
 
-/// The controller's state, shared with the harness (which reads the metadata).
-pub struct ControllerState {
-    pub controller: Controller,
-    pub next_producer_id: i64,
+impl ControllerNodeConfig {
+    pub fn new(id: usize, controllers: Vec<SocketAddr>, voters: Vec<SocketAddr>) -> Self {
+        ControllerNodeConfig {
+            id,
+            controllers,
+            voters,
+            controller: ControllerConfig::default(),
+            tick_ms: 100,
+            raft_tick_ms: 100,
+            election_ticks: 5,
+            commit_timeout_ms: 1_000,
+            name: format!("controller-{id}"),
+        }
+    }
 }
 
-pub type SharedController = Arc<Mutex<ControllerState>>;
+/// Lets the harness look at a running controller; filled in at start, emptied on a crash.
+pub type ControllerSlot = Arc<Mutex<Option<QuorumController>>>;
 
-pub fn shared(controller: Controller) -> SharedController {
-    Arc::new(Mutex::new(ControllerState {
-        controller,
-        next_producer_id: 1000,
-    }))
-}
+/// The committed metadata as the history has recorded it, shared by the controllers of one
+/// run so that each committed record's leader and ISR changes are recorded once, by the
+/// first controller to learn it committed. History bookkeeping, not protocol state.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedMetadata(Arc<Mutex<(ClusterMetadata, usize)>>);
 
-fn lock(s: &SharedController) -> MutexGuard<'_, ControllerState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-struct Node {
-    cfg: ControllerNodeConfig,
-    rpc: Rpc,
-    state: SharedController,
-    clock: Clock,
-    history: Recorder,
-    /// The metadata as recorded so far, to turn records into leader and ISR changes.
-    seen: Mutex<ClusterMetadata>,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn broker_name(id: i32) -> String {
     format!("broker-{id}")
 }
 
+struct Node {
+    cfg: ControllerNodeConfig,
+    rpc: Rpc,
+    quorum_ep: Endpoint,
+    slot: ControllerSlot,
+    clock: Clock,
+    history: Recorder,
+    recorded: RecordedMetadata,
+}
+
 impl Node {
-    /// Records the leader and ISR changes committed records make.
-    fn committed(&self, records: &[MetadataRecord]) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        for r in records {
+    /// Runs `f` on the quorum controller, then applies what committed and sends what Raft
+    /// wants sent. `None` if the node has been crashed.
+    async fn with<R>(&self, f: impl FnOnce(&mut QuorumController) -> R) -> Option<R> {
+        let now = self.clock.now_ms();
+        let (r, events, msgs) = {
+            let mut slot = lock(&self.slot);
+            let q = slot.as_mut()?;
+            let r = f(q);
+            let events = q.poll(now);
+            (r, events, q.raft_mut().take_messages())
+        };
+        self.report(events);
+        for m in msgs {
+            let Some(&to) = self.cfg.voters.get(m.to as usize) else {
+                continue;
+            };
+            if let Ok(bytes) = serde_json::to_vec(&m) {
+                let _ = self.quorum_ep.send_to(to, RAFT_TAG, &bytes).await;
+            }
+        }
+        Some(r)
+    }
+
+    fn report(&self, events: Vec<QuorumEvent>) {
+        for e in events {
+            match e {
+                QuorumEvent::Committed {
+                    first_offset,
+                    records,
+                } => self.committed(first_offset, &records),
+                QuorumEvent::BecameActive { term } => self.history.record(
+                    &self.clock,
+                    &self.cfg.name,
+                    EventKind::LeaderChange {
+                        topic: METADATA_TOPIC.to_string(),
+                        partition: 0,
+                        leader: Some(self.cfg.name.clone()),
+                        leader_epoch: i32::try_from(term).unwrap_or(i32::MAX),
+                    },
+                ),
+                QuorumEvent::Resigned { .. } => {}
+            }
+        }
+    }
+
+    /// Records the leader and ISR changes of newly committed records (once per run).
+    fn committed(&self, first_offset: usize, records: &[MetadataRecord]) {
+        let mut rec = lock(&self.recorded.0);
+        let (seen, next) = &mut *rec;
+        for (i, r) in records.iter().enumerate() {
+            if first_offset + i != *next {
+                continue;
+            }
+            *next += 1;
             let tp = match r {
                 MetadataRecord::Partition {
                     topic, partition, ..
                 }
                 | MetadataRecord::PartitionChange {
                     topic, partition, ..
-                } => Some(crate::broker::TopicPartition::new(
-                    topic.clone(),
-                    *partition,
-                )),
+                } => Some(TopicPartition::new(topic.clone(), *partition)),
                 _ => None,
             };
             let before = tp.as_ref().and_then(|tp| seen.partition(tp).cloned());
@@ -116,33 +202,85 @@ impl Node {
             }
         }
     }
+
+    fn not_controller(&self, q: &QuorumController) -> Response {
+        let leader = q
+            .leader_hint()
+            .and_then(|l| self.cfg.controllers.get(l as usize).copied());
+        Response::NotController { leader }
+    }
 }
 
+/// Runs a controller until its node is killed. Returns at once if its persistent state
+/// cannot be read (the harness sees an empty slot).
 pub async fn run_controller(
     cfg: ControllerNodeConfig,
-    state: SharedController,
+    disk: Arc<dyn Disk>,
     clock: Clock,
     history: Recorder,
+    slot: ControllerSlot,
+    recorded: RecordedMetadata,
 ) {
-    let Ok(rpc) = Rpc::bind(cfg.addr).await else {
+    let (Some(&addr), Some(&quorum_addr)) = (cfg.controllers.get(cfg.id), cfg.voters.get(cfg.id))
+    else {
         return;
     };
+    let mut rc = RaftConfig::new(cfg.id as u64, (0..cfg.voters.len() as u64).collect());
+    rc.election_ticks = cfg.election_ticks;
+    let dir = Path::new("/controller/__cluster_metadata-0");
+    let raft: Raft<RecordBatch> = match Raft::open(rc, disk, dir, madsim::rand::random()) {
+        Ok(r) => r,
+        Err(_) => return,
+    };
+    let (Ok(rpc), Ok(quorum_ep)) = (Rpc::bind(addr).await, Endpoint::bind(quorum_addr).await)
+    else {
+        return;
+    };
+    *lock(&slot) = Some(QuorumController::new(raft, cfg.controller));
     let node = Arc::new(Node {
         cfg,
         rpc,
-        state,
+        quorum_ep,
+        slot,
         clock,
         history,
-        seen: Mutex::new(ClusterMetadata::default()),
+        recorded,
     });
     let n = node.clone();
     madsim::task::spawn(async move {
-        let tick = Duration::from_millis(n.cfg.tick_ms.max(1));
+        let tick = Duration::from_millis(n.cfg.raft_tick_ms.max(1));
+        let session_every = n.cfg.tick_ms.max(1) as i64;
+        let mut last_session_check = 0i64;
         loop {
             sleep(tick).await;
             let now = n.clock.now_ms();
-            let records = lock(&n.state).controller.tick(now);
-            n.committed(&records);
+            let check = now - last_session_check >= session_every;
+            if check {
+                last_session_check = now;
+            }
+            n.with(|q| {
+                q.raft_mut().tick();
+                if check {
+                    if let Some(c) = q.active() {
+                        let records = c.tick(now);
+                        let _ = q.propose(records);
+                    }
+                }
+            })
+            .await;
+        }
+    });
+    let n = node.clone();
+    madsim::task::spawn(async move {
+        loop {
+            let Ok((bytes, _)) = recv_bytes(&n.quorum_ep, RAFT_TAG).await else {
+                sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let Ok(msg) = serde_json::from_slice::<Message<RecordBatch>>(&bytes) else {
+                continue;
+            };
+            n.with(|q| q.raft_mut().step(msg)).await;
         }
     });
     loop {
@@ -150,65 +288,131 @@ pub async fn run_controller(
             sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let resp = match req {
-            Ok(req) => handle(&node, req),
-            Err(e) => Response::Error(e),
-        };
         let n = node.clone();
-        madsim::task::spawn(async move { n.rpc.respond(from, corr, &resp).await });
+        madsim::task::spawn(async move {
+            let resp = match req {
+                Ok(req) => handle(&n, req).await,
+                Err(e) => Some(Response::Error(e)),
+            };
+            if let Some(resp) = resp {
+                n.rpc.respond(from, corr, &resp).await;
+            }
+        });
     }
 }
 
-fn handle(n: &Node, req: Request) -> Response {
+fn is_controller_request(req: &Request) -> bool {
+    !matches!(
+        req,
+        Request::Metadata
+            | Request::Produce(_)
+            | Request::Fetch(_)
+            | Request::ListOffsets { .. }
+            | Request::OffsetsForLeaderEpoch { .. }
+    )
+}
+
+/// Serves one request; `None` if the node was crashed meanwhile.
+async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     let now = n.clock.now_ms();
-    let mut s = lock(&n.state);
+    let (resp, pending) = n
+        .with(|q| {
+            if !is_controller_request(&req) {
+                return (Response::Error(ErrorCode::InvalidRequest), None);
+            }
+            if !q.is_active() {
+                return (n.not_controller(q), None);
+            }
+            let (resp, records, wait) = operate(q, req, now);
+            match q.propose(records) {
+                Ok(pending) if wait => (resp, pending),
+                Ok(_) => (resp, None),
+                Err(_) => (n.not_controller(q), None),
+            }
+        })
+        .await?;
+    let Some(pending) = pending else {
+        return Some(resp);
+    };
+    wait_committed(n, pending, resp).await
+}
+
+/// Runs a request on the active controller: the answer, the records to commit, and whether
+/// the answer waits for them.
+fn operate(
+    q: &mut QuorumController,
+    req: Request,
+    now: i64,
+) -> (Response, Vec<MetadataRecord>, bool) {
+    let committed = q.committed_log().len();
+    let Some(c) = q.active() else {
+        return (Response::Error(ErrorCode::NotController), Vec::new(), false);
+    };
     match req {
         Request::BrokerRegistration { broker_id } => {
-            match s.controller.register_broker(broker_id, None, now) {
-                Ok((broker_epoch, records)) => {
-                    n.committed(&records);
+            match c.register_broker(broker_id, None, now) {
+                Ok((broker_epoch, records)) => (
                     Response::BrokerRegistration {
                         error: ErrorCode::None,
                         broker_epoch,
-                    }
-                }
-                Err(error) => Response::BrokerRegistration {
-                    error,
-                    broker_epoch: -1,
-                },
+                    },
+                    records,
+                    true,
+                ),
+                Err(error) => (
+                    Response::BrokerRegistration {
+                        error,
+                        broker_epoch: -1,
+                    },
+                    Vec::new(),
+                    false,
+                ),
             }
         }
         Request::BrokerHeartbeat {
             broker_id,
             broker_epoch,
             metadata_offset,
-        } => match s.controller.heartbeat(broker_id, broker_epoch, now) {
+        } => match c.heartbeat(broker_id, broker_epoch, now) {
             Ok(records) => {
-                n.committed(&records);
-                let from = usize::try_from(metadata_offset).unwrap_or(usize::MAX);
-                Response::BrokerHeartbeat {
+                // Only committed records reach brokers; an unfencing is not waited for
+                // (the next heartbeat brings it).
+                let from = usize::try_from(metadata_offset)
+                    .unwrap_or(usize::MAX)
+                    .min(committed);
+                let resp = Response::BrokerHeartbeat {
                     error: ErrorCode::None,
-                    records: s.controller.records_since(from).to_vec(),
-                }
+                    records: c.log()[from..committed].to_vec(),
+                };
+                (resp, records, false)
             }
-            Err(error) => Response::BrokerHeartbeat {
-                error,
-                records: Vec::new(),
-            },
+            Err(error) => (
+                Response::BrokerHeartbeat {
+                    error,
+                    records: Vec::new(),
+                },
+                Vec::new(),
+                false,
+            ),
         },
         Request::AlterPartition {
             broker_epoch,
             request,
             ..
-        } => match s.controller.alter_partition(broker_epoch, &request) {
-            Ok((state, records)) => {
-                n.committed(&records);
+        } => match c.alter_partition(broker_epoch, &request) {
+            Ok((state, records)) => (
                 Response::AlterPartition {
                     error: ErrorCode::None,
                     state: Some(state),
-                }
-            }
-            Err(error) => Response::AlterPartition { error, state: None },
+                },
+                records,
+                true,
+            ),
+            Err(error) => (
+                Response::AlterPartition { error, state: None },
+                Vec::new(),
+                false,
+            ),
         },
         Request::CreateTopics {
             name,
@@ -216,39 +420,66 @@ fn handle(n: &Node, req: Request) -> Response {
             replication_factor,
         } => {
             let mut rng = madsim::rand::thread_rng();
-            match s
-                .controller
-                .create_topic(&name, num_partitions, replication_factor, &mut rng)
-            {
-                Ok(records) => {
-                    n.committed(&records);
+            match c.create_topic(&name, num_partitions, replication_factor, &mut rng) {
+                Ok(records) => (
                     Response::CreateTopics {
                         error: ErrorCode::None,
-                    }
-                }
-                Err(error) => Response::CreateTopics { error },
+                    },
+                    records,
+                    true,
+                ),
+                Err(error) => (Response::CreateTopics { error }, Vec::new(), false),
             }
         }
+        Request::DeleteTopics { name } => match c.delete_topic(&name) {
+            Ok(records) => (
+                Response::DeleteTopics {
+                    error: ErrorCode::None,
+                },
+                records,
+                true,
+            ),
+            Err(error) => (Response::DeleteTopics { error }, Vec::new(), false),
+        },
         Request::InitProducerId => {
-            let producer_id = s.next_producer_id;
-            s.next_producer_id += 1;
-            Response::InitProducerId {
-                error: ErrorCode::None,
-                producer_id,
-                producer_epoch: 0,
-            }
+            let (producer_id, records) = c.allocate_producer_id();
+            (
+                Response::InitProducerId {
+                    error: ErrorCode::None,
+                    producer_id,
+                    producer_epoch: 0,
+                },
+                records,
+                true,
+            )
         }
-        Request::Metadata
-        | Request::Produce(_)
-        | Request::Fetch(_)
-        | Request::ListOffsets { .. }
-        | Request::OffsetsForLeaderEpoch { .. }
-        | Request::FindCoordinator { .. }
-        | Request::JoinGroup(_)
-        | Request::SyncGroup(_)
-        | Request::Heartbeat(_)
-        | Request::LeaveGroup(_)
-        | Request::OffsetCommit(_)
-        | Request::OffsetFetch { .. } => Response::Error(ErrorCode::InvalidRequest),
+        // Data-path requests were refused before.
+        _ => (
+            Response::Error(ErrorCode::InvalidRequest),
+            Vec::new(),
+            false,
+        ),
+    }
+}
+
+/// Answers `resp` once `pending` is committed; `NOT_CONTROLLER` if leadership was lost or
+/// the commit takes longer than `commit_timeout_ms`.
+async fn wait_committed(n: &Arc<Node>, pending: Pending, resp: Response) -> Option<Response> {
+    let deadline = n.clock.now_ms() + n.cfg.commit_timeout_ms as i64;
+    loop {
+        let outcome = {
+            let slot = lock(&n.slot);
+            let q = slot.as_ref()?;
+            match q.outcome(pending) {
+                Outcome::InFlight if n.clock.now_ms() < deadline => None,
+                Outcome::Committed => Some(Ok(())),
+                _ => Some(Err(n.not_controller(q))),
+            }
+        };
+        match outcome {
+            Some(Ok(())) => return Some(resp),
+            Some(Err(not_controller)) => return Some(not_controller),
+            None => sleep(Duration::from_millis(2)).await,
+        }
     }
 }

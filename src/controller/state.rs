@@ -56,6 +56,9 @@ pub fn elect_leader(
     None
 }
 
+/// The first producer id handed out.
+pub const FIRST_PRODUCER_ID: i64 = 1000;
+
 /// The controller.
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -105,6 +108,36 @@ impl Controller {
     /// The records from `offset` on, for a broker catching up.
     pub fn records_since(&self, offset: usize) -> &[MetadataRecord] {
         &self.log[offset.min(self.log.len())..]
+    }
+
+    /// Appends a record another controller wrote (a standby following the committed
+    /// metadata log). The record goes into the log even if it does not apply, so that log
+    /// offsets (broker epochs, brokers' metadata offsets) stay those of the quorum.
+    pub fn replay(&mut self, record: MetadataRecord) -> Result<(), ReplayError> {
+        let res = self.metadata.replay(&record);
+        self.log.push(record);
+        res
+    }
+
+    /// A newly active controller gives every registered broker a fresh session: heartbeats
+    /// went to its predecessor, and fencing them all at once would be a self-made outage
+    /// (KRaft does the same on failover).
+    pub fn restart_sessions(&mut self, now_ms: i64) {
+        self.last_heartbeat_ms = self.metadata.brokers.keys().map(|&b| (b, now_ms)).collect();
+    }
+
+    /// Hands out the next producer id (`InitProducerId`), through the log so that it is
+    /// never handed out again, by this controller or a successor.
+    pub fn allocate_producer_id(&mut self) -> (i64, Vec<MetadataRecord>) {
+        let id = self.metadata.next_producer_id.max(FIRST_PRODUCER_ID);
+        let mut out = Vec::new();
+        self.append(
+            &mut out,
+            MetadataRecord::ProducerIds {
+                next_producer_id: id + 1,
+            },
+        );
+        (id, out)
     }
 
     fn append(&mut self, records: &mut Vec<MetadataRecord>, r: MetadataRecord) {

@@ -1,11 +1,15 @@
-//! The simulated cluster: a controller, N brokers, producers and consumers as madsim nodes
-//! on one seeded [`Runtime`], with faults (crash with loss of unsynced data, restart,
-//! network partition, heal, clog). A run returns the history and each live broker's final
-//! state.
+//! The simulated cluster: a KRaft controller quorum (`controller-0..`), N brokers,
+//! producers and consumers as madsim nodes on one seeded [`Runtime`], with every fault of
+//! DESIGN.md: crash (a broker or controller loses its unsynced data) and restart, network
+//! partition, clog, latency, packet loss and heal, disk faults (slow fsync, full, a corrupt
+//! record, a torn write), wall-clock skew, and stop-the-world pauses. A fault may name a
+//! role (`leader:T-P`, `follower:T-P`, `controller`), resolved when it fires. A run returns
+//! the history and each live broker's final state.
 //!
-//! Each broker's [`SimDisk`] is created here and outlives the broker's incarnations: a
-//! crash kills the node and calls [`SimDisk::crash`] (the page cache is lost), a restart
-//! runs the broker again on the same disk, which recovers its logs and checkpoints.
+//! Each broker's and controller's [`SimDisk`] is created here and outlives the node's
+//! incarnations: a crash kills the node and calls [`SimDisk::crash`] (the page cache is
+//! lost), a restart runs the node again on the same disk, which recovers its logs and
+//! checkpoints (a controller: its Raft term, vote and metadata log).
 //!
 //! Simulation only (`--cfg madsim`): the nodes themselves are ordinary async code.
 #![cfg(madsim)]
@@ -21,26 +25,37 @@ use madsim::time::{sleep, Duration};
 
 use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
 use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
-use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
+use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 pub use crate::client::group_member::GroupMembership;
 use crate::client::group_member::{run_group_member, GroupMemberConfig};
-use crate::client::history::{Clock, Recorder};
-use crate::client::producer::{run_producer, ProduceWorkload, ProducerConfig};
-use crate::controller::node::{run_controller, shared, ControllerNodeConfig, SharedController};
-use crate::controller::{Controller, ControllerConfig};
+use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+use crate::client::producer::{
+    run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
+};
+use crate::controller::channel::ControllerChannel;
+use crate::controller::node::{
+    run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
+};
+use crate::controller::quorum::QuorumController;
+use crate::controller::{ClusterMetadata, ControllerConfig};
 use crate::group::describe::describe_group;
 pub use crate::group::describe::{format_lag, PartitionLag};
 use crate::group::{coordinator_partition, GroupConfig, OFFSETS_TOPIC};
+use crate::protocol::Compression;
 use crate::storage::{Disk, LogConfig, SimDisk};
+
+pub use super::scenario::DiskFault;
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
+/// The controllers' quorum listener (KRaft's `CONTROLLER` listener).
+const QUORUM_PORT: u16 = 9093;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
@@ -56,6 +71,17 @@ pub struct ProducerSpec {
     pub start_ms: u64,
     pub retry_backoff_ms: u64,
     pub delivery_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
+    pub linger_ms: u64,
+    pub batch_size: u64,
+    pub max_in_flight: u32,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// Every record goes to this partition.
+    pub partition: Option<i32>,
+    /// When the application stops sending (ms since the run started).
+    pub stop_ms: Option<u64>,
 }
 
 impl ProducerSpec {
@@ -68,6 +94,13 @@ impl ProducerSpec {
             start_ms: 0,
             retry_backoff_ms: 100,
             delivery_timeout_ms: 120_000,
+            request_timeout_ms: 1_000,
+            linger_ms: 0,
+            batch_size: 16_384,
+            max_in_flight: 5,
+            compression: Compression::None,
+            partition: None,
+            stop_ms: None,
         }
     }
 }
@@ -83,6 +116,10 @@ pub struct ConsumerSpec {
     /// `group.id`: subscribe to `topics` as a member of this group; `None` assigns every
     /// partition of `topics` (no group).
     pub group: Option<GroupMembership>,
+    /// `assign` of these partitions only (`None`: every partition of `topics`).
+    pub partitions: Option<Vec<TopicPartition>>,
+    /// When the application stops polling (ms since the run started).
+    pub stop_ms: Option<u64>,
 }
 
 impl ConsumerSpec {
@@ -94,6 +131,8 @@ impl ConsumerSpec {
             auto_offset_reset: OffsetReset::Earliest,
             start_ms: 0,
             seeks: Vec::new(),
+            partitions: None,
+            stop_ms: None,
             group: None,
         }
     }
@@ -108,19 +147,44 @@ impl ConsumerSpec {
     }
 }
 
-/// A node named the way faults name it: `broker-0`, `controller`, or a client id.
+/// What the admin client does during a run (after creating `ClusterSpec::topics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOp {
+    CreateTopic(TopicSpec),
+    DeleteTopic(String),
+}
+
+/// The admin tools' view of the cluster when the run ends, in their output formats.
+#[derive(Debug, Clone, Default)]
+pub struct AdminReport {
+    /// Each [`AdminOp`] and its result, as `at_ms op: result`.
+    pub ops: Vec<String>,
+    /// `kafka-topics.sh --list`.
+    pub list: String,
+    /// `kafka-topics.sh --describe`.
+    pub describe: String,
+    /// `kafka-get-offsets.sh --time -1` (log end offsets).
+    pub end_offsets: String,
+}
+
+/// A node named the way faults name it: `broker-0`, `controller-0`, or a client id — or a
+/// role, resolved when the fault fires: `leader:TOPIC-P` (the partition's leader in the
+/// controller's metadata), `follower:TOPIC-P` (its first in-sync follower), `controller`
+/// (the active controller).
 pub type NodeName = String;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
-    /// The node stops at once; a broker loses what it had not fsynced.
+    /// The node stops at once; a broker loses what it had not fsynced, a producer what it
+    /// had not had answered.
     Crash(NodeName),
-    /// A crashed node starts again; a broker recovers from its disk, a client starts
-    /// afresh.
+    /// A crashed node starts again; a broker recovers from its disk, a producer continues
+    /// its workload with a new producer id, a consumer starts from its reset position. A
+    /// role restarts the node that the last crash of that role took down.
     Restart(NodeName),
     /// Nodes talk only inside their group; unlisted nodes join the last group.
     Partition(Vec<Vec<NodeName>>),
-    /// Removes every partition and clog.
+    /// Removes every partition and clog, and puts latency and loss back to the baseline.
     Heal,
     /// Drops one direction of a link.
     Clog {
@@ -131,11 +195,40 @@ pub enum Fault {
         from: NodeName,
         to: NodeName,
     },
+    /// Network delay of every link from now on, microseconds (`min..=max`).
+    Latency {
+        min_us: u64,
+        max_us: u64,
+    },
+    /// Packet loss probability of every link (0.0–1.0).
+    Loss(f64),
+    /// A broker's disk misbehaves; `slow`/`full` last `for_ms` (`None`: to the end).
+    Disk {
+        node: NodeName,
+        fault: DiskFault,
+        for_ms: Option<u64>,
+    },
+    /// The node's wall clock (record timestamps, not timers) jumps by `by_ms`.
+    ClockSkew {
+        node: NodeName,
+        by_ms: i64,
+    },
+    /// A stop-the-world pause: the node's tasks stop, its sockets stay open.
+    Pause(NodeName),
+    /// Resumes one paused node (a role: the node its last pause stopped), or all (`None`).
+    Resume(Option<NodeName>),
 }
 
-/// Crash a random broker at random moments, one at a time: crash, stay down for a random
-/// time, restart, wait (up to `max_wait_for_isr_ms`) until it is back in every ISR it
-/// belongs to, pause a random gap, repeat until `until_ms`.
+/// What one fsync costs on a disk hit by the `slow` fault: a device in trouble (a RAID
+/// rebuild, a dying SSD) taking hundreds of milliseconds where a healthy one takes
+/// single-digit ones.
+pub const SLOW_FSYNC: Duration = Duration::from_millis(200);
+
+/// Crash a random broker (or, with `include_controllers`, a random broker or controller) at
+/// random moments, one at a time: crash, stay down for a random time, restart, wait (up to
+/// `max_wait_for_isr_ms`) until it is back in every ISR it belongs to (a controller: until
+/// it has caught up with the active controller's committed metadata), pause a random gap,
+/// repeat until `until_ms`.
 #[derive(Debug, Clone)]
 pub struct RandomCrashes {
     pub from_ms: u64,
@@ -143,24 +236,34 @@ pub struct RandomCrashes {
     pub down_ms: (u64, u64),
     pub gap_ms: (u64, u64),
     pub max_wait_for_isr_ms: u64,
+    pub include_controllers: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     pub brokers: usize,
+    /// Controller quorum voters `controller-0..` (KRaft's `controller.quorum.voters`); the
+    /// Raft leader among them is the active controller. 1 is allowed (no failover).
+    pub controllers: usize,
     pub topics: Vec<TopicSpec>,
     pub replication: ReplicationConfig,
     pub log: LogConfig,
     pub controller: ControllerConfig,
     pub heartbeat_interval_ms: u64,
     pub controller_tick_ms: u64,
+    /// One Raft tick of the controller quorum; leaders heartbeat every tick.
+    pub quorum_tick_ms: u64,
+    /// The quorum's election timeout is `[election_ticks, 2 * election_ticks)` ticks.
+    pub quorum_election_ticks: u32,
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
+    /// Topic creations and deletions at simulated milliseconds.
+    pub admin_ops: Vec<(u64, AdminOp)>,
     pub duration_ms: u64,
-    /// Network latency range, milliseconds.
+    /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
     /// The brokers' `group.*` settings.
     pub group: GroupConfig,
@@ -168,6 +271,8 @@ pub struct ClusterSpec {
     pub offsets_topic_num_partitions: i32,
     /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
     pub offsets_topic_replication_factor: Option<i32>,
+    /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
+    pub topic_logs: BTreeMap<String, LogConfig>,
 }
 
 impl ClusterSpec {
@@ -175,6 +280,7 @@ impl ClusterSpec {
     pub fn new(brokers: usize) -> Self {
         ClusterSpec {
             brokers,
+            controllers: 3,
             topics: Vec::new(),
             replication: ReplicationConfig {
                 replica_lag_time_max_ms: 2_000,
@@ -188,15 +294,19 @@ impl ClusterSpec {
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
+            quorum_tick_ms: 100,
+            quorum_election_ticks: 5,
             producers: Vec::new(),
             consumers: Vec::new(),
             faults: Vec::new(),
             random_crashes: None,
+            admin_ops: Vec::new(),
             duration_ms: 10_000,
             latency_ms: (1, 5),
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: None,
+            topic_logs: BTreeMap::new(),
         }
     }
 
@@ -223,6 +333,8 @@ pub struct SimOutcome {
     pub final_partitions: BTreeMap<TopicPartition, (i32, Vec<i32>)>,
     /// Problems brokers noted (disk errors, rejected metadata), per broker.
     pub broker_errors: BTreeMap<i32, Vec<String>>,
+    /// The admin tools' output at the end of the run (after the snapshots).
+    pub admin: AdminReport,
 }
 
 impl SimOutcome {
@@ -280,122 +392,230 @@ fn broker_addr(id: i32) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + id as u8)), PORT)
 }
 
-fn controller_addr() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), PORT)
+pub fn controller_name(k: usize) -> String {
+    format!("controller-{k}")
+}
+
+/// The index of a `controller-K` name.
+pub fn controller_index(name: &str) -> Option<usize> {
+    name.strip_prefix("controller-")?.parse().ok()
+}
+
+fn controller_ip(k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100 + k as u8))
+}
+
+/// Every controller's address for requests.
+fn controller_addrs(n: usize) -> Vec<SocketAddr> {
+    (0..n)
+        .map(|k| SocketAddr::new(controller_ip(k), PORT))
+        .collect()
 }
 
 fn client_addr(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1 + i as u8)), PORT)
 }
 
-struct BrokerHandle {
+/// A node with a disk that outlives its incarnations (a broker or a controller), and the
+/// slot through which the harness looks at its running state.
+struct DiskNode<S> {
     node: NodeHandle,
     disk: Arc<SimDisk>,
-    slot: BrokerSlot,
+    slot: Arc<Mutex<Option<S>>>,
     up: bool,
 }
+
+/// A disk fault with an end (`slow`/`full` with `for`).
+struct DiskTimer {
+    end_ms: u64,
+    broker: i32,
+    fault: DiskFault,
+}
+
+impl<S> DiskNode<S> {
+    /// Kills the node, its disk losing what was not synced (`up` false), or starts it again
+    /// on its disk (`up` true). False if it already was in that state.
+    fn set_up(&mut self, handle: &Handle, up: bool) -> bool {
+        if self.up == up {
+            return false;
+        }
+        if up {
+            handle.restart(self.node.id());
+        } else {
+            handle.kill(self.node.id());
+            self.disk.crash();
+            if let Ok(mut s) = self.slot.lock() {
+                *s = None;
+            }
+        }
+        self.up = up;
+        true
+    }
+}
+
+type BrokerHandle = DiskNode<Arc<Mutex<crate::broker::replica_manager::ReplicaManager>>>;
+type ControllerHandle = DiskNode<QuorumController>;
 
 struct Harness {
     handle: Handle,
     clock: Clock,
     history: Recorder,
     brokers: BTreeMap<i32, BrokerHandle>,
+    controllers: BTreeMap<usize, ControllerHandle>,
     nodes: BTreeMap<NodeName, NodeHandle>,
-    controller: SharedController,
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
+    paused: BTreeSet<NodeName>,
+    /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
+    /// restarting the role restarts them.
+    crashed_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Every node's wall clock (the `clock-skew` fault moves it).
+    walls: BTreeMap<NodeName, WallClock>,
+    /// Each producer's workload progress (outlives its incarnations).
+    progress: BTreeMap<NodeName, SharedProgress>,
+    /// The network's latency when nothing is wrong (`heal` returns to it).
+    baseline_latency: std::ops::Range<Duration>,
+    disk_timers: Vec<DiskTimer>,
+}
+
+/// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
+fn role_partition(name: &str, prefix: &str) -> Option<TopicPartition> {
+    let tp = name.strip_prefix(prefix)?;
+    let (topic, p) = tp.rsplit_once('-')?;
+    Some(TopicPartition::new(topic, p.parse().ok()?))
+}
+
+fn is_role(name: &str) -> bool {
+    name == "controller" || name.contains(':')
 }
 
 impl Harness {
-    /// A fault's node name with the `coordinator:GROUP` role resolved to the broker leading
-    /// the group's `__consumer_offsets` partition now.
-    fn resolve(&self, name: &str) -> NodeName {
-        let Some(group) = name.strip_prefix("coordinator:") else {
-            return name.to_string();
-        };
-        let leader =
-            coordinator_partition(group, self.offsets_topic_num_partitions).and_then(|p| {
-                let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
-                let tp = TopicPartition::new(OFFSETS_TOPIC, p);
-                let leader = s.controller.metadata().partition(&tp).map(|p| p.leader);
-                leader
-            });
-        match leader {
-            Some(l) if l >= 0 => broker_name(l),
-            _ => name.to_string(),
-        }
-    }
-
     fn record_fault(&self, fault: String) {
         self.history
             .record(&self.clock, "sim", EventKind::Fault { fault });
     }
 
+    /// The node `name` names at this instant: itself, or the current holder of a role.
+    fn resolve(&self, name: &str) -> Result<NodeName, String> {
+        if name == "controller" {
+            return self
+                .active_controller()
+                .ok_or_else(|| "no active controller".to_string());
+        }
+        let leader_of = |tp: &TopicPartition| {
+            self.with_metadata(|m| m.partition(tp).map(|p| (p.leader, p.isr.clone())))
+                .flatten()
+        };
+        if let Some(tp) = role_partition(name, "leader:") {
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!("{tp} has no leader")),
+            };
+        }
+        if let Some(tp) = role_partition(name, "follower:") {
+            return match leader_of(&tp) {
+                Some((leader, isr)) => isr
+                    .iter()
+                    .find(|&&b| b != leader)
+                    .map(|&b| broker_name(b))
+                    .ok_or_else(|| format!("{tp} has no in-sync follower")),
+                None => Err(format!("{tp} does not exist")),
+            };
+        }
+        if let Some(group) = name.strip_prefix("coordinator:") {
+            // The coordinator is the leader of the group's `__consumer_offsets` partition.
+            let tp = coordinator_partition(group, self.offsets_topic_num_partitions)
+                .map(|p| TopicPartition::new(OFFSETS_TOPIC, p))
+                .ok_or_else(|| format!("no coordinator partition for group {group}"))?;
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!("group {group}'s coordinator ({tp}) has no leader")),
+            };
+        }
+        Ok(name.to_string())
+    }
+
+    /// `broker-1`, or `broker-1 (leader:orders-0)` when a role named it.
+    fn describe(name: &str, resolved: &str) -> String {
+        if name == resolved {
+            resolved.to_string()
+        } else {
+            format!("{resolved} ({name})")
+        }
+    }
+
+    /// Applies `fault` now. A fault that cannot act (a role nobody holds, a restart of a
+    /// running node) is recorded as skipped, with the reason, rather than dropped silently.
     fn apply(&mut self, fault: &Fault) {
+        if let Err(why) = self.try_apply(fault) {
+            self.record_fault(format!("skipped {}: {why}", fault_kind(fault)));
+        }
+    }
+
+    fn try_apply(&mut self, fault: &Fault) -> Result<(), String> {
         match fault {
             Fault::Crash(name) => {
-                let name = &self.resolve(name);
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if !b.up {
-                        return;
-                    }
-                    self.handle.kill(b.node.id());
-                    b.disk.crash();
-                    if let Ok(mut s) = b.slot.lock() {
-                        *s = None;
-                    }
-                    b.up = false;
-                } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.insert(name.clone()) {
-                        return;
-                    }
-                    self.handle.kill(node.id());
+                let node = self.resolve(name)?;
+                let dropped = self.crash(&node)?;
+                if is_role(name) {
+                    self.crashed_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push(node.clone());
                 }
-                self.record_fault(format!("crash {name}"));
+                let mut text = format!("crash {}", Self::describe(name, &node));
+                if let Some(n) = dropped {
+                    text.push_str(&format!(" ({n} unanswered sends lost)"));
+                }
+                self.record_fault(text);
             }
             Fault::Restart(name) => {
-                if let Some(id) = broker_id(name) {
-                    let Some(b) = self.brokers.get_mut(&id) else {
-                        return;
-                    };
-                    if b.up {
-                        return;
-                    }
-                    self.handle.restart(b.node.id());
-                    b.up = true;
+                let node = if is_role(name) {
+                    self.crashed_by_role
+                        .get_mut(name)
+                        .and_then(Vec::pop)
+                        .ok_or_else(|| format!("no earlier crash of {name}"))?
                 } else {
-                    let Some(node) = self.nodes.get(name) else {
-                        return;
-                    };
-                    if !self.down.remove(name) {
-                        return;
-                    }
-                    self.handle.restart(node.id());
-                }
-                self.record_fault(format!("restart {name}"));
+                    name.clone()
+                };
+                self.restart(&node)?;
+                let text = if is_role(name) {
+                    format!("restart {node} (crashed as {name})")
+                } else {
+                    format!("restart {node}")
+                };
+                self.record_fault(text);
             }
             Fault::Partition(groups) => {
-                let mut groups = groups.clone();
                 if groups.is_empty() {
-                    return;
+                    return Err("no groups".to_string());
                 }
-                let listed: Vec<NodeName> = groups.iter().flatten().cloned().collect();
-                let last = groups.len() - 1;
+                let mut resolved: Vec<Vec<NodeName>> = Vec::new();
+                let mut shown: Vec<Vec<String>> = Vec::new();
+                for g in groups {
+                    let mut r = Vec::new();
+                    let mut d = Vec::new();
+                    for name in g {
+                        let node = self.resolve(name)?;
+                        d.push(Self::describe(name, &node));
+                        r.push(node);
+                    }
+                    resolved.push(r);
+                    shown.push(d);
+                }
+                let listed: BTreeSet<NodeName> = resolved.iter().flatten().cloned().collect();
+                let last = resolved.len() - 1;
                 for name in self.nodes.keys() {
                     if !listed.contains(name) {
-                        groups[last].push(name.clone());
+                        resolved[last].push(name.clone());
+                        shown[last].push(name.clone());
                     }
                 }
-                for (i, g) in groups.iter().enumerate() {
-                    for (j, h) in groups.iter().enumerate() {
+                for (i, g) in resolved.iter().enumerate() {
+                    for (j, h) in resolved.iter().enumerate() {
                         if i == j {
                             continue;
                         }
@@ -406,7 +626,11 @@ impl Harness {
                         }
                     }
                 }
-                self.record_fault(format!("partition {groups:?}"));
+                let text: Vec<String> = shown
+                    .iter()
+                    .map(|g| format!("[{}]", g.join(", ")))
+                    .collect();
+                self.record_fault(format!("partition {}", text.join(" | ")));
             }
             Fault::Heal => {
                 let net = NetSim::current();
@@ -415,20 +639,206 @@ impl Harness {
                         net.unclog_link(x.id(), y.id());
                     }
                 }
+                let baseline = self.baseline_latency.clone();
+                net.update_config(|c| {
+                    c.send_latency = baseline;
+                    c.packet_loss_rate = 0.0;
+                });
                 self.record_fault("heal all".to_string());
             }
             Fault::Clog { from, to } => {
-                self.clog(from, to);
-                self.record_fault(format!("clog {from} -> {to}"));
+                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                self.clog(&f, &t);
+                self.record_fault(format!(
+                    "clog {} -> {}",
+                    Self::describe(from, &f),
+                    Self::describe(to, &t)
+                ));
             }
             Fault::Unclog { from, to } => {
-                if let (Some(x), Some(y)) = (self.nodes.get(from), self.nodes.get(to)) {
+                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                if let (Some(x), Some(y)) = (self.nodes.get(&f), self.nodes.get(&t)) {
                     NetSim::current().unclog_link(x.id(), y.id());
                 }
-                self.clogged.retain(|(a, b)| !(a == from && b == to));
-                self.record_fault(format!("unclog {from} -> {to}"));
+                self.clogged.retain(|(a, b)| !(*a == f && *b == t));
+                self.record_fault(format!(
+                    "unclog {} -> {}",
+                    Self::describe(from, &f),
+                    Self::describe(to, &t)
+                ));
+            }
+            Fault::Latency { min_us, max_us } => {
+                let range = Duration::from_micros(*min_us)..Duration::from_micros(max_us + 1);
+                NetSim::current().update_config(|c| c.send_latency = range);
+                self.record_fault(format!(
+                    "latency {}..{} on every link",
+                    show_us(*min_us),
+                    show_us(*max_us)
+                ));
+            }
+            Fault::Loss(rate) => {
+                let rate = rate.clamp(0.0, 1.0);
+                NetSim::current().update_config(|c| c.packet_loss_rate = rate);
+                self.record_fault(format!("loss {rate} on every link"));
+            }
+            Fault::Disk {
+                node,
+                fault,
+                for_ms,
+            } => {
+                let target = self.resolve(node)?;
+                let id = broker_id(&target)
+                    .filter(|id| self.brokers.contains_key(id))
+                    .ok_or_else(|| format!("{target} has no disk (not a broker)"))?;
+                let disk = self.brokers[&id].disk.clone();
+                let who = Self::describe(node, &target);
+                let mut text = format!("disk {who} {}", fault.as_str());
+                match fault {
+                    DiskFault::Slow => {
+                        disk.set_slow_fsync(Some(SLOW_FSYNC));
+                        text.push_str(&format!(": each fsync takes {} ms", SLOW_FSYNC.as_millis()));
+                    }
+                    DiskFault::Full => {
+                        disk.set_full(true);
+                        text.push_str(": every write fails with ENOSPC");
+                    }
+                    DiskFault::Corrupt => match disk.corrupt_random_record() {
+                        Some((path, pos)) => text.push_str(&format!(
+                            ": flipped a bit at byte {pos} of {}",
+                            path.display()
+                        )),
+                        None => text.push_str(": no record stored yet, nothing flipped"),
+                    },
+                    DiskFault::TornWrite => {
+                        disk.set_torn_write(true);
+                        text.push_str(": the next crash tears the last write");
+                    }
+                }
+                if let (Some(ms), DiskFault::Slow | DiskFault::Full) = (for_ms, fault) {
+                    text.push_str(&format!(" for {ms} ms"));
+                    self.disk_timers.push(DiskTimer {
+                        end_ms: self.clock.now_ms() as u64 + ms,
+                        broker: id,
+                        fault: *fault,
+                    });
+                }
+                self.record_fault(text);
+            }
+            Fault::ClockSkew { node, by_ms } => {
+                let target = self.resolve(node)?;
+                let wall = self
+                    .walls
+                    .get(&target)
+                    .ok_or_else(|| format!("no node {target}"))?;
+                wall.jump(*by_ms);
+                let skew = wall.skew_ms();
+                self.record_fault(format!(
+                    "clock-skew {} by {by_ms} ms (now {skew} ms off)",
+                    Self::describe(node, &target)
+                ));
+            }
+            Fault::Pause(name) => {
+                let node = self.resolve(name)?;
+                let handle = self.nodes.get(&node).ok_or(format!("no node {node}"))?;
+                if !self.paused.insert(node.clone()) {
+                    return Err(format!("{node} is already paused"));
+                }
+                self.handle.pause(handle.id());
+                if is_role(name) {
+                    self.paused_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push(node.clone());
+                }
+                self.record_fault(format!("pause {}", Self::describe(name, &node)));
+            }
+            Fault::Resume(None) => {
+                for node in std::mem::take(&mut self.paused) {
+                    if let Some(h) = self.nodes.get(&node) {
+                        self.handle.resume(h.id());
+                    }
+                }
+                self.paused_by_role.clear();
+                self.record_fault("resume all".to_string());
+            }
+            Fault::Resume(Some(name)) => {
+                let node = if is_role(name) {
+                    self.paused_by_role
+                        .get_mut(name)
+                        .and_then(Vec::pop)
+                        .ok_or_else(|| format!("no earlier pause of {name}"))?
+                } else {
+                    name.clone()
+                };
+                if !self.paused.remove(&node) {
+                    return Err(format!("{node} is not paused"));
+                }
+                if let Some(h) = self.nodes.get(&node) {
+                    self.handle.resume(h.id());
+                }
+                self.record_fault(format!("resume {}", Self::describe(name, &node)));
             }
         }
+        Ok(())
+    }
+
+    /// Kills `node`. A broker loses its page cache; a producer its unanswered sends (their
+    /// count is returned).
+    fn crash(&mut self, node: &str) -> Result<Option<usize>, String> {
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
+            if !b.set_up(&self.handle, false) {
+                return Err(format!("{node} is already down"));
+            }
+            return Ok(None);
+        }
+        if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if !c.set_up(&self.handle, false) {
+                return Err(format!("{node} is already down"));
+            }
+            return Ok(None);
+        }
+        let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?;
+        if !self.down.insert(node.to_string()) {
+            return Err(format!("{node} is already down"));
+        }
+        self.handle.kill(handle.id());
+        Ok(self.progress.get(node).map(|p| {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut p.unanswered).len()
+        }))
+    }
+
+    fn restart(&mut self, node: &str) -> Result<(), String> {
+        let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
+            if b.up {
+                return Err(format!("{node} is running"));
+            }
+            b.up = true;
+        } else if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if c.up {
+                return Err(format!("{node} is running"));
+            }
+            c.up = true;
+        } else if !self.down.remove(node) {
+            return Err(format!("{node} is running"));
+        }
+        // A node paused when it crashed starts unpaused.
+        if self.paused.remove(node) {
+            self.handle.resume(handle);
+        }
+        self.handle.restart(handle);
+        Ok(())
     }
 
     fn clog(&mut self, from: &str, to: &str) {
@@ -438,17 +848,151 @@ impl Harness {
         }
     }
 
+    /// Ends the `slow`/`full` disk faults whose time is up.
+    fn end_disk_faults(&mut self, now_ms: u64) {
+        let (due, keep): (Vec<DiskTimer>, Vec<DiskTimer>) = std::mem::take(&mut self.disk_timers)
+            .into_iter()
+            .partition(|t| t.end_ms <= now_ms);
+        self.disk_timers = keep;
+        for t in due {
+            let disk = &self.brokers[&t.broker].disk;
+            match t.fault {
+                DiskFault::Slow => disk.set_slow_fsync(None),
+                _ => disk.set_full(false),
+            }
+            self.record_fault(format!(
+                "disk {} {} ends",
+                broker_name(t.broker),
+                t.fault.as_str()
+            ));
+        }
+    }
+
+    /// A broker whose log directory failed halts (Kafka exits when its only log dir goes
+    /// offline). A halt is a process exit, not a power loss: the page cache survives.
+    fn halt_failed_brokers(&mut self) {
+        let mut halted = Vec::new();
+        for (id, b) in self.brokers.iter_mut() {
+            if !b.up {
+                continue;
+            }
+            let rm = b.slot.lock().ok().and_then(|s| s.clone());
+            let Some(rm) = rm else { continue };
+            let why = rm
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .log_dir_failure()
+                .map(str::to_string);
+            if let Some(why) = why {
+                self.handle.kill(b.node.id());
+                if let Ok(mut s) = b.slot.lock() {
+                    *s = None;
+                }
+                b.up = false;
+                halted.push((*id, why));
+            }
+        }
+        for (id, why) in halted {
+            self.record_fault(format!(
+                "halt {}: its only log dir failed ({why})",
+                broker_name(id)
+            ));
+        }
+    }
+
+    /// The active controller (the Raft leader whose `LeaderChange` entry is committed), the
+    /// one with the highest term if a deposed one has not noticed yet.
+    pub(crate) fn active_controller(&self) -> Option<NodeName> {
+        self.controllers
+            .iter()
+            .filter_map(|(k, c)| {
+                let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                Some((s.as_ref()?.active_term()?, *k))
+            })
+            .max()
+            .map(|(_, k)| controller_name(k))
+    }
+
+    /// Runs `f` on the metadata of the active controller, or, with none active, of the
+    /// running controller with the longest committed metadata log.
+    fn with_metadata<R>(&self, f: impl FnOnce(&ClusterMetadata) -> R) -> Option<R> {
+        let k = match self.active_controller().and_then(|n| controller_index(&n)) {
+            Some(k) => k,
+            None => {
+                self.controllers
+                    .iter()
+                    .filter_map(|(k, c)| {
+                        let s = c.slot.lock().unwrap_or_else(|p| p.into_inner());
+                        Some((s.as_ref()?.committed_log().len(), *k))
+                    })
+                    .max()?
+                    .1
+            }
+        };
+        let s = self.controllers[&k]
+            .slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(f(s.as_ref()?.controller().metadata()))
+    }
+
     /// Whether `broker` is in the ISR of every partition it replicates.
     fn in_all_isrs(&self, broker: i32) -> bool {
-        let s = self.controller.lock().unwrap_or_else(|p| p.into_inner());
-        let all = s
-            .controller
-            .metadata()
-            .partitions()
-            .filter(|(_, p)| p.replicas.contains(&broker))
-            .all(|(_, p)| p.isr.contains(&broker));
-        all
+        self.with_metadata(|m| {
+            m.partitions()
+                .filter(|(_, p)| p.replicas.contains(&broker))
+                .all(|(_, p)| p.isr.contains(&broker))
+        })
+        .unwrap_or(false)
     }
+
+    /// Whether a restarted node is back in service: a broker in all its ISRs, a controller
+    /// up to date with the active controller's committed metadata log.
+    fn caught_up(&self, name: &str) -> bool {
+        if let Some(id) = broker_id(name) {
+            return self.in_all_isrs(id);
+        }
+        let committed = |k: usize| {
+            let s = self.controllers.get(&k)?.slot.lock().ok()?;
+            Some(s.as_ref()?.committed_log().len())
+        };
+        let active = self.active_controller().and_then(|n| controller_index(&n));
+        match (controller_index(name), active) {
+            (Some(k), Some(a)) => committed(k) >= committed(a),
+            _ => false,
+        }
+    }
+}
+
+/// The fault's kind as DESIGN.md names it.
+fn fault_kind(f: &Fault) -> &'static str {
+    match f {
+        Fault::Crash(_) => "crash",
+        Fault::Restart(_) => "restart",
+        Fault::Partition(_) => "partition",
+        Fault::Heal => "heal",
+        Fault::Clog { .. } => "clog",
+        Fault::Unclog { .. } => "unclog",
+        Fault::Latency { .. } => "latency",
+        Fault::Loss(_) => "loss",
+        Fault::Disk { .. } => "disk",
+        Fault::ClockSkew { .. } => "clock-skew",
+        Fault::Pause(_) => "pause",
+        Fault::Resume(_) => "resume",
+    }
+}
+
+fn show_us(us: u64) -> String {
+    if us % 1_000 == 0 {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+fn baseline_latency(spec: &ClusterSpec) -> std::ops::Range<Duration> {
+    Duration::from_millis(spec.latency_ms.0)
+        ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1))
 }
 
 /// Runs the cluster for `spec.duration_ms` of simulated time on seed `seed`.
@@ -460,8 +1004,7 @@ pub fn run(seed: u64, spec: &ClusterSpec) -> SimOutcome {
 
 fn madsim_config(spec: &ClusterSpec) -> madsim::Config {
     let mut config = madsim::Config::default();
-    config.net.send_latency = Duration::from_millis(spec.latency_ms.0)
-        ..Duration::from_millis(spec.latency_ms.1.max(spec.latency_ms.0 + 1));
+    config.net.send_latency = baseline_latency(spec);
     config
 }
 
@@ -491,36 +1034,77 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let handle = Handle::current();
     let clock = Clock::start();
     let history = Recorder::new();
-    let controller = shared(Controller::new(spec.controller));
     let mut nodes = BTreeMap::new();
 
-    let c = {
-        let (state, history) = (controller.clone(), history.clone());
-        let cfg = ControllerNodeConfig {
-            addr: controller_addr(),
-            tick_ms: spec.controller_tick_ms,
-            name: "controller".to_string(),
+    let controllers = controller_addrs(spec.controllers.max(1));
+    let voters: Vec<SocketAddr> = controllers
+        .iter()
+        .map(|a| SocketAddr::new(a.ip(), QUORUM_PORT))
+        .collect();
+    let recorded = RecordedMetadata::default();
+    let mut controller_nodes = BTreeMap::new();
+    for k in 0..controllers.len() {
+        let disk = Arc::new(SimDisk::new(
+            seed.wrapping_mul(37).wrapping_add(1_000 + k as u64),
+        ));
+        let slot: ControllerSlot = Arc::new(Mutex::new(None));
+        let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
+        cfg.controller = spec.controller;
+        cfg.tick_ms = spec.controller_tick_ms;
+        cfg.raft_tick_ms = spec.quorum_tick_ms;
+        cfg.election_ticks = spec.quorum_election_ticks;
+        let node = {
+            let (disk, slot, history, recorded) = (
+                disk.clone(),
+                slot.clone(),
+                history.clone(),
+                recorded.clone(),
+            );
+            handle
+                .create_node()
+                .name(controller_name(k))
+                .ip(controller_ip(k))
+                .init(move || {
+                    let d: Arc<dyn Disk> = disk.clone();
+                    run_controller(
+                        cfg.clone(),
+                        d,
+                        clock,
+                        history.clone(),
+                        slot.clone(),
+                        recorded.clone(),
+                    )
+                })
+                .build()
         };
-        handle
-            .create_node()
-            .name("controller")
-            .ip(controller_addr().ip())
-            .init(move || run_controller(cfg.clone(), state.clone(), clock, history.clone()))
-            .build()
-    };
-    nodes.insert("controller".to_string(), c);
+        nodes.insert(controller_name(k), node.clone());
+        controller_nodes.insert(
+            k,
+            DiskNode {
+                node,
+                disk,
+                slot,
+                up: true,
+            },
+        );
+    }
 
     let addresses: BTreeMap<i32, SocketAddr> = (0..spec.brokers as i32)
         .map(|b| (b, broker_addr(b)))
         .collect();
     let mut brokers = BTreeMap::new();
+    let mut walls = BTreeMap::new();
+    walls.insert("controller".to_string(), WallClock::new(clock));
     for id in 0..spec.brokers as i32 {
         let disk = Arc::new(SimDisk::new(seed.wrapping_mul(31).wrapping_add(id as u64)));
         let slot: BrokerSlot = Arc::new(Mutex::new(None));
         let mut bc = BrokerConfig::new(id);
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
-        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controller_addr());
+        bc.topic_logs = spec.topic_logs.clone();
+        let clocks = Clocks::new(clock);
+        walls.insert(broker_name(id), clocks.wall.clone());
+        let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
         cfg.group = spec.group.clone();
         cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
@@ -535,14 +1119,20 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 .ip(broker_addr(id).ip())
                 .init(move || {
                     let d: Arc<dyn Disk> = disk.clone();
-                    run_broker(cfg.clone(), d, clock, history.clone(), slot.clone())
+                    run_broker(
+                        cfg.clone(),
+                        d,
+                        clocks.clone(),
+                        history.clone(),
+                        slot.clone(),
+                    )
                 })
                 .build()
         };
         nodes.insert(broker_name(id), node.clone());
         brokers.insert(
             id,
-            BrokerHandle {
+            DiskNode {
                 node,
                 disk,
                 slot,
@@ -553,38 +1143,64 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 
     // An admin client creates the topics once enough brokers are up.
     let bootstrap: Vec<SocketAddr> = addresses.values().copied().collect();
-    let topics = spec.topics.clone();
-    let admin = handle
-        .create_node()
-        .name("admin")
-        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
-        .init(move || create_topics(topics.clone()))
-        .build();
+    let (topics, ops) = (spec.topics.clone(), spec.admin_ops.clone());
+    let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let admin_controllers = controllers.clone();
+    let admin = {
+        let log = admin_log.clone();
+        handle
+            .create_node()
+            .name("admin")
+            .ip(ADMIN_IP)
+            .init(move || {
+                run_admin(
+                    topics.clone(),
+                    ops.clone(),
+                    admin_controllers.clone(),
+                    clock,
+                    log.clone(),
+                )
+            })
+            .build()
+    };
     nodes.insert("admin".to_string(), admin);
 
     let mut client_index = 0;
+    let mut progress = BTreeMap::new();
     for p in &spec.producers {
         let mut cfg = ProducerConfig::new(
             &p.client_id,
             client_addr(client_index),
             bootstrap.clone(),
-            controller_addr(),
+            controllers.clone(),
         );
         client_index += 1;
         cfg.acks = p.acks;
         cfg.enable_idempotence = p.enable_idempotence;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
+        cfg.request_timeout_ms = p.request_timeout_ms;
+        cfg.linger_ms = p.linger_ms;
+        cfg.batch_size = p.batch_size;
+        cfg.max_in_flight = p.max_in_flight;
+        cfg.compression = p.compression;
+        cfg.partition = p.partition;
+        cfg.stop_ms = p.stop_ms;
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
+        let clocks = Clocks::new(clock);
+        walls.insert(p.client_id.clone(), clocks.wall.clone());
+        let done: SharedProgress = Arc::new(Mutex::new(ProducerProgress::default()));
+        progress.insert(p.client_id.clone(), done.clone());
         let node = handle
             .create_node()
             .name(p.client_id.clone())
             .ip(cfg.addr.ip())
             .init(move || {
                 let (cfg, workload, history) = (cfg.clone(), workload.clone(), history.clone());
+                let (clocks, done) = (clocks.clone(), done.clone());
                 async move {
-                    sleep(Duration::from_millis(start)).await;
-                    run_producer(cfg, workload, clock, history).await;
+                    sleep_until_ms(clock, start).await;
+                    run_producer(cfg, workload, clocks, history, done).await;
                 }
             })
             .build();
@@ -600,6 +1216,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         client_index += 1;
         cfg.auto_offset_reset = c.auto_offset_reset;
         cfg.seeks = c.seeks.clone();
+        cfg.partitions = c.partitions.clone();
+        cfg.stop_ms = c.stop_ms;
+        walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),
             group,
@@ -612,7 +1231,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             .init(move || {
                 let (cfg, member, history) = (cfg.clone(), member.clone(), history.clone());
                 async move {
-                    sleep(Duration::from_millis(start)).await;
+                    sleep_until_ms(clock, start).await;
                     match member {
                         Some(m) => run_group_member(m, clock, history).await,
                         None => run_consumer(cfg, clock, history).await,
@@ -628,11 +1247,18 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         clock,
         history: history.clone(),
         brokers,
+        controllers: controller_nodes,
         nodes,
-        controller: controller.clone(),
         clogged: Vec::new(),
         down: BTreeSet::new(),
         offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
+        paused: BTreeSet::new(),
+        crashed_by_role: BTreeMap::new(),
+        paused_by_role: BTreeMap::new(),
+        walls,
+        progress,
+        baseline_latency: baseline_latency(&spec),
+        disk_timers: Vec::new(),
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -654,6 +1280,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         if now >= spec.duration_ms {
             break;
         }
+        h.end_disk_faults(now);
+        h.halt_failed_brokers();
         while let Some((at, _)) = scripted.peek() {
             if *at > now {
                 break;
@@ -662,29 +1290,43 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             h.apply(&f);
         }
         if let Some((rc, phase)) = &mut crash_plan {
-            match *phase {
+            match phase.clone() {
                 CrashPhase::Waiting { next_crash_ms }
                     if now >= next_crash_ms && now < rc.until_ms =>
                 {
                     // A random moment, not one aligned to the driver's step.
                     let jitter = madsim::rand::thread_rng().gen_range(0..step * 1_000);
                     sleep(Duration::from_micros(jitter)).await;
-                    let victim = madsim::rand::thread_rng().gen_range(0..spec.brokers as i32);
-                    h.apply(&Fault::Crash(broker_name(victim)));
+                    let mut candidates: Vec<NodeName> =
+                        h.brokers.keys().map(|&b| broker_name(b)).collect();
+                    if rc.include_controllers {
+                        candidates.extend(h.controllers.keys().map(|&k| controller_name(k)));
+                    }
+                    let victim = candidates
+                        [madsim::rand::thread_rng().gen_range(0..candidates.len().max(1))]
+                    .clone();
+                    h.apply(&Fault::Crash(victim.clone()));
                     *phase = CrashPhase::Down {
-                        broker: victim,
+                        victim,
                         restart_ms: now + rand_between(rc.down_ms),
                     };
                 }
-                CrashPhase::Down { broker, restart_ms } if now >= restart_ms => {
-                    h.apply(&Fault::Restart(broker_name(broker)));
+                CrashPhase::Down {
+                    ref victim,
+                    restart_ms,
+                } if now >= restart_ms => {
+                    let victim = victim.clone();
+                    h.apply(&Fault::Restart(victim.clone()));
                     *phase = CrashPhase::CatchingUp {
-                        broker,
+                        victim,
                         give_up_ms: now + rc.max_wait_for_isr_ms,
                     };
                 }
-                CrashPhase::CatchingUp { broker, give_up_ms } => {
-                    if h.in_all_isrs(broker) || now >= give_up_ms {
+                CrashPhase::CatchingUp {
+                    ref victim,
+                    give_up_ms,
+                } => {
+                    if h.caught_up(victim) || now >= give_up_ms {
                         *phase = CrashPhase::Waiting {
                             next_crash_ms: now + rand_between(rc.gap_ms),
                         };
@@ -733,28 +1375,80 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             broker_errors.insert(*id, rm.errors.clone());
         }
     }
-    let final_partitions = {
-        let s = controller.lock().unwrap_or_else(|p| p.into_inner());
-        s.controller
-            .metadata()
-            .partitions()
-            .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
-            .collect()
+    let final_partitions = h
+        .with_metadata(|m| {
+            m.partitions()
+                .map(|(tp, p)| (tp, (p.leader, p.isr.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A node's tasks end with its init future, so the report runs as a node of its own.
+    let done: Arc<Mutex<Option<AdminReport>>> = Arc::default();
+    {
+        let (done, bootstrap) = (done.clone(), bootstrap.clone());
+        h.handle
+            .create_node()
+            .name("admin-report")
+            .ip(REPORT_IP)
+            .init(move || {
+                let (done, bootstrap) = (done.clone(), bootstrap.clone());
+                async move {
+                    let r = admin_report(bootstrap).await;
+                    *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                }
+            })
+            .build();
+    }
+    let mut report = loop {
+        if let Some(r) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            break r;
+        }
+        sleep(Duration::from_millis(10)).await;
     };
+    report.ops = std::mem::take(&mut *admin_log.lock().unwrap_or_else(|p| p.into_inner()));
     SimOutcome {
         seed,
         history: history.events(),
         snapshots,
         final_partitions,
         broker_errors,
+        admin: report,
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+const ADMIN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1));
+const REPORT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2));
+
+/// The admin tools' view at the end of a run.
+async fn admin_report(bootstrap: Vec<SocketAddr>) -> AdminReport {
+    let timeout = Duration::from_millis(1_000);
+    let Ok(rpc) = Rpc::bind(SocketAddr::new(REPORT_IP, PORT)).await else {
+        return AdminReport::default();
+    };
+    let mut report = AdminReport::default();
+    if let Some(m) = admin::metadata(&rpc, &bootstrap, timeout).await {
+        report.list = admin::format_list(&m);
+        report.describe = admin::format_describe(&m);
+    }
+    let offsets = admin::get_offsets(&rpc, &bootstrap, None, admin::LATEST, timeout).await;
+    report.end_offsets = admin::format_offsets(&offsets);
+    report
+}
+
+#[derive(Debug, Clone)]
 enum CrashPhase {
     Waiting { next_crash_ms: u64 },
-    Down { broker: i32, restart_ms: u64 },
-    CatchingUp { broker: i32, give_up_ms: u64 },
+    Down { victim: NodeName, restart_ms: u64 },
+    CatchingUp { victim: NodeName, give_up_ms: u64 },
+}
+
+/// Sleeps until `at_ms` of the run (at once if it has passed: a restarted client does not
+/// wait for its `start` again).
+async fn sleep_until_ms(clock: Clock, at_ms: u64) {
+    let now = clock.now_ms().max(0) as u64;
+    // Always through the timer (even for 0 ms) so a schedule does not depend on whether a
+    // client starts at once.
+    sleep(Duration::from_millis(at_ms.saturating_sub(now))).await;
 }
 
 fn rand_between((lo, hi): (u64, u64)) -> u64 {
@@ -764,31 +1458,69 @@ fn rand_between((lo, hi): (u64, u64)) -> u64 {
     madsim::rand::thread_rng().gen_range(lo..=hi)
 }
 
-async fn create_topics(topics: Vec<TopicSpec>) {
-    let Ok(rpc) = Rpc::bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
-        PORT,
-    ))
+/// The admin client: creates the scenario's topics (retrying until enough brokers are up),
+/// then runs the scripted [`AdminOp`]s at their times.
+async fn create_topic(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    t: &TopicSpec,
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    admin::create_topic(
+        rpc,
+        controller,
+        &t.name,
+        t.partitions,
+        t.replication_factor,
+        timeout,
+    )
     .await
-    else {
+}
+
+async fn run_admin(
+    topics: Vec<TopicSpec>,
+    ops: Vec<(u64, AdminOp)>,
+    controllers: Vec<SocketAddr>,
+    clock: Clock,
+    log: Arc<Mutex<Vec<String>>>,
+) {
+    let controller = ControllerChannel::new(controllers);
+    let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
         return;
     };
-    for t in topics {
+    let timeout = Duration::from_millis(1_000);
+    for t in &topics {
         loop {
-            let req = Request::CreateTopics {
-                name: t.name.clone(),
-                num_partitions: t.partitions,
-                replication_factor: t.replication_factor,
-            };
-            match rpc
-                .call(controller_addr(), &req, Duration::from_millis(1_000))
-                .await
-            {
-                Ok(Response::CreateTopics {
-                    error: ErrorCode::None | ErrorCode::TopicAlreadyExists,
-                }) => break,
-                _ => sleep(Duration::from_millis(100)).await,
+            match create_topic(&rpc, &controller, t, timeout).await {
+                Ok(()) | Err(ErrorCode::TopicAlreadyExists) => break,
+                Err(_) => sleep(Duration::from_millis(100)).await,
             }
         }
+    }
+    for (at, op) in ops {
+        let now = clock.now_ms().max(0) as u64;
+        if at > now {
+            sleep(Duration::from_millis(at - now)).await;
+        }
+        let (what, result) = match &op {
+            AdminOp::CreateTopic(t) => (
+                format!(
+                    "create {} ({} partitions, RF {})",
+                    t.name, t.partitions, t.replication_factor
+                ),
+                create_topic(&rpc, &controller, t, timeout).await,
+            ),
+            AdminOp::DeleteTopic(name) => (
+                format!("delete {name}"),
+                admin::delete_topic(&rpc, &controller, name, timeout).await,
+            ),
+        };
+        let result = match result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.name().to_string(),
+        };
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("{at}ms {what}: {result}"));
     }
 }

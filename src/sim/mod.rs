@@ -39,8 +39,9 @@
 //!   warning — such a fault would do nothing, which is never what the author meant.
 //!   Crashing a node that is down, or pausing one that is paused, is an error too. With
 //!   jitter, the crash must precede the restart for every seed. A crash of a *role* may hit
-//!   any node, so it licenses one later restart of any node; roles cannot be restarted (a
-//!   role always names a live node). A crash or pause of a client must land inside its
+//!   any node, so it licenses one later restart of any node; a restart of a role needs an
+//!   earlier crash of that same role and restarts the node it took down. A `full` disk
+//!   halts its broker, so it licenses a restart too. A crash or pause of a client must land inside its
 //!   `start`..`stop` window for every seed.
 //! - **Duplicate keys** in any object are errors (serde_json would keep the last silently).
 //! - **Identity**: [`Scenario::hash`] is FNV-1a 64 over [`Scenario::canonical_json`] —
@@ -54,9 +55,11 @@ pub mod cluster;
 pub mod config_keys;
 pub mod duration;
 pub mod error;
+pub mod explore;
 mod json;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 
 pub use config_keys::{Config, ConfigValue, Scope};
 pub use duration::{Jittered, Rate, SimDuration};

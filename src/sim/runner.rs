@@ -2,10 +2,12 @@
 //! the simulated cluster ([`super::cluster`]) can do today, [`run_scenario`] runs it on one
 //! seed and decides whether the scenario's `expect` holds.
 //!
-//! Anything the cluster cannot do yet (consumer groups, client crashes, roles, latency,
-//! loss, disk faults, clock skew, pauses, most client configs) is an [`Unsupported`] error
-//! naming the JSON path and the feature: a scenario is never run with a fault or setting
-//! silently dropped, because its verdict would then be meaningless.
+//! Every fault kind maps onto the cluster; roles travel as their names (`leader:orders-0`)
+//! and the cluster resolves them when the fault fires. Anything the cluster cannot do yet
+//! (consumer groups and the `coordinator:` role, topic-level replication configs, client
+//! configs the clients do not implement) is an [`Unsupported`] error naming the JSON path
+//! and the feature: a scenario is never run with a fault or setting silently dropped,
+//! because its verdict would then be meaningless.
 //!
 //! Simulation only (`--cfg madsim`).
 #![cfg(madsim)]
@@ -13,17 +15,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::cluster::{
-    broker_name, run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec,
-};
+use super::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec};
 use super::scenario::{
-    Acks, Checker, Checkers, Client, FaultKind, NodeRef, Scenario, Subscription, Topic,
+    Acks, Checker, Checkers, Client, FaultKind, NodeOrAll, NodeRef, Role, Scenario, Subscription,
+    Topic,
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
 use crate::check::{run_checkers, verdict_events, History};
 use crate::client::consumer::OffsetReset;
 use crate::client::producer::ProduceWorkload;
+use crate::protocol::Compression;
 use crate::trace::{to_jsonl, TraceHeader};
 
 /// A scenario feature the simulated cluster cannot run yet.
@@ -75,14 +77,15 @@ fn int(v: &ConfigValue) -> i64 {
     v.as_int().unwrap_or_default()
 }
 
+/// The cluster's name for a node or role (roles are resolved when the fault fires).
 fn node_name(node: &NodeRef, path: &str) -> Result<String, Unsupported> {
     match node {
-        NodeRef::Broker(n) => Ok(format!("broker-{n}")),
-        NodeRef::Client(id) => Ok(id.clone()),
-        NodeRef::Role(_) => Err(Unsupported::new(
+        NodeRef::Role(Role::Coordinator(_)) => Err(Unsupported::new(
             path,
-            format!("the role `{node}` (only broker and client names work yet)"),
+            format!("the role `{node}` (consumer groups are not on the cluster yet)"),
         )),
+        // `broker-N`, a client id, `controller`, `leader:T-P`, `follower:T-P`.
+        _ => Ok(node.to_string()),
     }
 }
 
@@ -124,11 +127,19 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     });
 
     for (i, t) in scenario.topics.iter().enumerate() {
-        if let Some(k) = t.config.keys().next() {
+        if let Some(k) = t
+            .config
+            .keys()
+            .find(|k| !crate::storage::LogConfig::is_log_key(k))
+        {
             return Err(Unsupported::new(
                 format!("topics[{i}].config.{k}"),
-                "topic-level config overrides",
+                format!("the topic-level override of `{k}` (only log configs work per topic)"),
             ));
+        }
+        if !t.config.is_empty() {
+            spec.topic_logs
+                .insert(t.name.clone(), scenario.log_config(t));
         }
         spec.topics.push(TopicSpec {
             name: t.name.clone(),
@@ -141,15 +152,6 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
         let at = |field: &str| format!("workload[{i}].{field}");
         match client {
             Client::Producer(p) => {
-                if p.partition.is_some() {
-                    return Err(Unsupported::new(
-                        at("partition"),
-                        "producers pinned to a partition",
-                    ));
-                }
-                if p.stop.is_some() {
-                    return Err(Unsupported::new(at("stop"), "stopping a producer"));
-                }
                 let acks = match p.acks {
                     Acks::None => ACKS_NONE,
                     Acks::Leader => ACKS_LEADER,
@@ -174,14 +176,35 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                     },
                 );
                 ps.start_ms = ms(p.start);
+                ps.stop_ms = p.stop.map(ms);
+                ps.partition = p.partition;
                 for (key, value) in &p.config {
-                    match key.as_str() {
-                        "enable.idempotence" => {
+                    match (key.as_str(), value) {
+                        // Already in `p.acks` (the loader checks the two agree).
+                        ("acks", _) => {}
+                        ("enable.idempotence", _) => {
                             ps.enable_idempotence = value.as_bool().unwrap_or(false)
                         }
-                        "retry.backoff.ms" => ps.retry_backoff_ms = int(value) as u64,
-                        "delivery.timeout.ms" => ps.delivery_timeout_ms = int(value) as u64,
-                        k => {
+                        ("retry.backoff.ms", _) => ps.retry_backoff_ms = int(value) as u64,
+                        ("delivery.timeout.ms", _) => ps.delivery_timeout_ms = int(value) as u64,
+                        ("request.timeout.ms", _) => ps.request_timeout_ms = int(value) as u64,
+                        ("linger.ms", _) => ps.linger_ms = int(value) as u64,
+                        ("batch.size", _) => ps.batch_size = int(value) as u64,
+                        ("max.in.flight.requests.per.connection", _) => {
+                            ps.max_in_flight = int(value) as u32
+                        }
+                        ("compression.type", ConfigValue::Str(c)) => {
+                            ps.compression = Compression::ALL
+                                .into_iter()
+                                .find(|x| x.name() == c)
+                                .ok_or_else(|| {
+                                    Unsupported::new(
+                                        at("config.compression.type"),
+                                        format!("compression `{c}`"),
+                                    )
+                                })?
+                        }
+                        (k, _) => {
                             return Err(Unsupported::new(
                                 at(&format!("config.{k}")),
                                 format!("producer config `{k}`"),
@@ -198,31 +221,18 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                     }
                     Subscription::Assign(tps) => tps,
                 };
-                if c.stop.is_some() {
-                    return Err(Unsupported::new(at("stop"), "stopping a consumer"));
-                }
-                // The simulated consumer reads whole topics: the assignment must cover
-                // every partition of each topic it names.
                 let topics: BTreeSet<&str> = tps.iter().map(|tp| tp.topic.as_str()).collect();
-                for topic in &topics {
-                    let n = scenario.topic(topic).map_or(0, |t| t.partitions as i32);
-                    let assigned: BTreeSet<i32> = tps
-                        .iter()
-                        .filter(|tp| tp.topic == *topic)
-                        .map(|tp| tp.partition)
-                        .collect();
-                    if assigned != (0..n).collect() {
-                        return Err(Unsupported::new(
-                            at("partitions"),
-                            format!(
-                                "assigning some but not all partitions of `{topic}` (the consumer reads whole topics)"
-                            ),
-                        ));
-                    }
-                }
                 let topics: Vec<&str> = topics.into_iter().collect();
                 let mut cs = ConsumerSpec::new(&c.id, &topics);
+                cs.partitions = Some(
+                    tps.iter()
+                        .map(|tp| {
+                            crate::broker::TopicPartition::new(tp.topic.clone(), tp.partition)
+                        })
+                        .collect(),
+                );
                 cs.start_ms = ms(c.start);
+                cs.stop_ms = c.stop.map(ms);
                 for (key, value) in &c.config {
                     match (key.as_str(), value) {
                         ("auto.offset.reset", ConfigValue::Str(s)) if s == "earliest" => {
@@ -231,6 +241,8 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         ("auto.offset.reset", ConfigValue::Str(s)) if s == "latest" => {
                             cs.auto_offset_reset = OffsetReset::Latest
                         }
+                        // The consumer always verifies checksums (Kafka's default).
+                        ("check.crcs", ConfigValue::Bool(true)) => {}
                         (k, v) => {
                             return Err(Unsupported::new(
                                 at(&format!("config.{k}")),
@@ -246,16 +258,10 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
 
     for f in scenario.schedule(seed) {
         let path = format!("faults[{}]", f.index);
+        let key = |k: &str| format!("{path}.{k}");
         let fault = match &f.kind {
-            FaultKind::Crash(NodeRef::Broker(n)) => Fault::Crash(broker_name(*n as i32)),
-            FaultKind::Restart(NodeRef::Broker(n)) => Fault::Restart(broker_name(*n as i32)),
-            FaultKind::Crash(node) | FaultKind::Restart(node) => {
-                let what = match node {
-                    NodeRef::Client(_) => format!("{} of client `{node}`", f.kind.name()),
-                    _ => format!("{} of role `{node}`", f.kind.name()),
-                };
-                return Err(Unsupported::new(path, what));
-            }
+            FaultKind::Crash(node) => Fault::Crash(node_name(node, &key("crash"))?),
+            FaultKind::Restart(node) => Fault::Restart(node_name(node, &key("restart"))?),
             FaultKind::Partition(groups) => {
                 let mut out = Vec::new();
                 for (g, group) in groups.iter().enumerate() {
@@ -269,18 +275,35 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             }
             FaultKind::Heal => Fault::Heal,
             FaultKind::Clog { from, to } => Fault::Clog {
-                from: node_name(from, &format!("{path}.clog.from"))?,
-                to: node_name(to, &format!("{path}.clog.to"))?,
+                from: node_name(from, &key("clog.from"))?,
+                to: node_name(to, &key("clog.to"))?,
             },
             FaultKind::Unclog { from, to } => Fault::Unclog {
-                from: node_name(from, &format!("{path}.unclog.from"))?,
-                to: node_name(to, &format!("{path}.unclog.to"))?,
+                from: node_name(from, &key("unclog.from"))?,
+                to: node_name(to, &key("unclog.to"))?,
             },
-            other => {
-                return Err(Unsupported::new(
-                    path,
-                    format!("the `{}` fault", other.name()),
-                ))
+            FaultKind::Latency { min, max } => Fault::Latency {
+                min_us: min.as_micros().max(0) as u64,
+                max_us: max.as_micros().max(0) as u64,
+            },
+            FaultKind::Loss(rate) => Fault::Loss(*rate),
+            FaultKind::Disk {
+                node,
+                fault,
+                duration,
+            } => Fault::Disk {
+                node: node_name(node, &key("disk.node"))?,
+                fault: *fault,
+                for_ms: duration.map(ms),
+            },
+            FaultKind::ClockSkew { node, by } => Fault::ClockSkew {
+                node: node_name(node, &key("clock-skew.node"))?,
+                by_ms: by.as_micros() / 1_000,
+            },
+            FaultKind::Pause(node) => Fault::Pause(node_name(node, &key("pause"))?),
+            FaultKind::Resume(NodeOrAll::All) => Fault::Resume(None),
+            FaultKind::Resume(NodeOrAll::Node(node)) => {
+                Fault::Resume(Some(node_name(node, &key("resume"))?))
             }
         };
         spec.faults.push((ms(f.at), fault));

@@ -609,8 +609,9 @@ struct Ctx {
     duration: SimDuration,
 }
 
-fn parse_scenario(v: &Value) -> Result<Scenario> {
-    const FIELDS: &[&str] = &[
+impl Scenario {
+    /// A scenario file's top-level fields, in DESIGN.md's order.
+    pub const FIELDS: &'static [&'static str] = &[
         "name",
         "description",
         "cluster",
@@ -620,7 +621,10 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         "duration",
         "expect",
     ];
-    let f = Fields::new("", v, FIELDS)?;
+}
+
+fn parse_scenario(v: &Value) -> Result<Scenario> {
+    let f = Fields::new("", v, Scenario::FIELDS)?;
     let (p, name) = f.req("name")?;
     let name = non_empty(&p, name)?.to_string();
     let description = match f.opt("description") {
@@ -876,7 +880,10 @@ fn client_id(path: &str, v: &Value) -> Result<String> {
                 .expected("1 to 249 of a-z A-Z 0-9 . _ -"),
         );
     }
-    if id.starts_with("broker-") || matches!(id, "controller" | "all") {
+    if id.starts_with("broker-")
+        || id.starts_with("controller-")
+        || matches!(id, "controller" | "all")
+    {
         return Err(ScenarioError::new(
             path,
             format!("{id:?} is reserved for a node name or role"),
@@ -1362,17 +1369,7 @@ fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
     let (p, body) = f.req(kind_name)?;
     let kind = match kind_name {
         "crash" => FaultKind::Crash(parse_node(&p, body, ctx)?),
-        "restart" => {
-            let node = parse_node(&p, body, ctx)?;
-            if !node.is_concrete() {
-                return Err(ScenarioError::new(
-                    &p,
-                    format!("cannot restart {node}: a role always names a live node"),
-                )
-                .expected("a broker or client name"));
-            }
-            FaultKind::Restart(node)
-        }
+        "restart" => FaultKind::Restart(parse_node(&p, body, ctx)?),
         "partition" => parse_partition(&p, body, ctx)?,
         "heal" => match body.as_str() {
             Some("all") => FaultKind::Heal,
@@ -1538,7 +1535,10 @@ fn parse_partition(path: &str, v: &Value, ctx: &Ctx) -> Result<FaultKind> {
 /// Restarts and resumes need a node that is down or paused at that moment. Faults are
 /// taken in schedule order (time, then file order); the check is conservative about
 /// jitter: the crash must be certain to come first whatever the seed. A crash or pause of
-/// a role might hit any broker, so it licenses one later restart/resume of any node.
+/// a role might hit any broker, so it licenses one later restart/resume of any node; a
+/// restart of a role restarts the node an earlier crash of that same role took down. A
+/// `full` disk halts its broker (Kafka exits when its only log dir fails), so it licenses
+/// a restart like a crash does.
 fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
     let mut order: Vec<usize> = (0..faults.len()).collect();
     order.sort_by_key(|&i| (faults[i].at.base, i));
@@ -1566,6 +1566,17 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
                 crashed.insert(node, i);
             }
             FaultKind::Crash(_) => role_crashes.push(i),
+            FaultKind::Disk {
+                node,
+                fault: DiskFault::Full,
+                ..
+            } => {
+                if node.is_concrete() {
+                    crashed.entry(node).or_insert(i);
+                } else {
+                    role_crashes.push(i);
+                }
+            }
             FaultKind::Pause(node) if node.is_concrete() => {
                 if let Some(j) = paused.get(node) {
                     return Err(ScenarioError::new(
@@ -1578,7 +1589,14 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
             FaultKind::Pause(_) => role_pauses.push(i),
             FaultKind::Restart(node) => {
                 let p = join_key(&fp, "restart");
-                let by = crashed.remove(node).or_else(|| role_crashes.pop());
+                let by = if node.is_concrete() {
+                    crashed.remove(node).or_else(|| role_crashes.pop())
+                } else {
+                    let same_role = role_crashes
+                        .iter()
+                        .rposition(|&j| faults[j].kind == FaultKind::Crash(node.clone()));
+                    same_role.map(|k| role_crashes.remove(k))
+                };
                 let Some(j) = by else {
                     return Err(ScenarioError::new(
                         &p,

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use super::*;
 
-/// DESIGN.md's example, verbatim.
-const DESIGN_EXAMPLE: &str = include_str!("../../scenarios/isr-shrink-then-leader-crash.json");
+/// DESIGN.md's example, verbatim (its runnable version is `scenarios/isr-shrink-then-leader-crash.json`).
+const DESIGN_EXAMPLE: &str = include_str!("testdata/design-example.json");
 
 fn base() -> Value {
     serde_json::from_str(DESIGN_EXAMPLE).unwrap()
@@ -609,13 +609,37 @@ fn restarts_need_an_earlier_crash() {
     );
     assert_eq!(
         error_after(|v| v["faults"][3]["restart"] = json!("leader:orders-0")),
-        "t.json: faults[3].restart: cannot restart leader:orders-0: a role always names a live \
-         node (expected a broker or client name)"
+        "t.json: faults[3].restart: restart of leader:orders-0, which no earlier fault crashes \
+         (expected a \"crash\": \"leader:orders-0\" before it)"
     );
     assert_eq!(
         error_after(|v| push_fault(v, json!({"at": "10s", "resume": "broker-0"}))),
         "t.json: faults[5].resume: resume of broker-0, which no earlier fault pauses \
          (expected a \"pause\": \"broker-0\" before it)"
+    );
+}
+
+#[test]
+fn a_role_restart_needs_a_crash_of_that_role_and_a_full_disk_licenses_a_restart() {
+    // Restarting `leader:orders-0` restarts the node that crashing it took down.
+    let mut v = base();
+    v["faults"] = json!([
+        { "at": "1s", "crash": "leader:orders-0" },
+        { "at": "2s", "restart": "leader:orders-0" },
+        { "at": "3s", "disk": { "node": "broker-2", "fault": "full", "for": "1s" } },
+        { "at": "5s", "restart": "broker-2" }
+    ]);
+    assert!(load(&v).is_ok(), "{:?}", load(&v).err());
+    // A crash of another role does not license it.
+    assert_eq!(
+        error_after(|v| {
+            v["faults"] = json!([
+                { "at": "1s", "crash": "follower:orders-0" },
+                { "at": "2s", "restart": "leader:orders-0" }
+            ])
+        }),
+        "t.json: faults[1].restart: restart of leader:orders-0, which no earlier fault crashes \
+         (expected a \"crash\": \"leader:orders-0\" before it)"
     );
 }
 

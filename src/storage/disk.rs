@@ -43,6 +43,11 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> bool;
+    /// Simulated time the disk's fsyncs have cost since the last call, which the async
+    /// caller must wait out (a real disk blocks inside `sync`, so it returns zero).
+    fn take_stall(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// An open file. Reads take `&self`; writes take `&mut self` because each file has a
@@ -562,6 +567,10 @@ impl SimState {
 }
 
 impl Disk for SimDisk {
+    fn take_stall(&self) -> Duration {
+        SimDisk::take_stall(self)
+    }
+
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut s = self.lock();
         if s.files.contains_key(path) {

@@ -367,6 +367,19 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> LogResult<LogAppendInfo> {
+        self.append_as_leader_stamped(records, leader_epoch, now_ms, now_ms)
+    }
+
+    /// [`Log::append_as_leader`] with the `LogAppendTime` taken from a separate wall clock
+    /// (`stamp_ms`) while `now_ms` drives the log's own timing (segment age, flushes): the
+    /// broker's wall clock may jump (`clock-skew`), its timers must not.
+    pub fn append_as_leader_stamped(
+        &mut self,
+        records: &mut Vec<u8>,
+        leader_epoch: i32,
+        now_ms: i64,
+        stamp_ms: i64,
+    ) -> LogResult<LogAppendInfo> {
         self.validate(records)?;
         let next = self.next_offset;
         if let Err(e) = assign_offsets(records, next) {
@@ -384,13 +397,13 @@ impl Log {
         set_partition_leader_epoch(records, leader_epoch);
         let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
         if log_append {
-            set_log_append_time(records, now_ms).map_err(invalid)?;
+            set_log_append_time(records, stamp_ms).map_err(invalid)?;
         }
         // The rewrites only touch bytes no checksum covers, or re-seal what they change
         // (log-append time, rebuilt v0 wrappers, both from verified input): no second check.
         let headers = self.scan_append(records, false)?;
         let mut info = self.append_validated(records, &headers, now_ms)?;
-        info.log_append_time = log_append.then_some(now_ms);
+        info.log_append_time = log_append.then_some(stamp_ms);
         // A legacy compressed wrapper's header names only its last offset; the leader knows
         // where the append started.
         info.first_offset = next;

@@ -120,7 +120,7 @@ fn lanes(trace: &Trace) -> Vec<(String, Role)> {
         .map(|n| {
             let role = if n == SIM {
                 Role::Sim
-            } else if n == "controller" {
+            } else if n == "controller" || n.starts_with("controller-") {
                 Role::Controller
             } else if n.starts_with("broker-") {
                 Role::Broker

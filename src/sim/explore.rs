@@ -1,0 +1,979 @@
+//! `kafka-sim explore`: random fault schedules over a scenario's workload (swarm testing),
+//! and delta debugging of the schedules that break it.
+//!
+//! **Swarm testing** (Groce et al., ISSTA 2012): instead of drawing every fault kind at a
+//! fixed rate on every run, each seed first picks *which* kinds are enabled and how many of
+//! each ([`swarm`]), then draws those. A run with only clogs, or only crashes, reaches states
+//! that a run diluted by every kind at once rarely does.
+//!
+//! Faults come as [`Episode`]s: a crash and its restart, a partition and its heal, a pause
+//! and its resume. Minimising drops and shortens whole episodes, so every candidate stays a
+//! schedule the scenario loader accepts (a restart never precedes its crash).
+//!
+//! **Minimising** ([`minimise`]) is Zeller's ddmin over the episodes, then shorter episodes,
+//! then rounder times, keeping each step only while the same checker still fires on the
+//! same seed. The search is a pure function of the test's answers, so it is deterministic
+//! per seed.
+//!
+//! The generator writes scenario-level [`FaultKind`]s; which kinds a run can use is asked of
+//! the runner ([`available_kinds`]), so a kind becomes available the day the simulated
+//! cluster learns to inject it. [`GenKind::ALL`] is the one list of what the explorer draws.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use super::duration::{Jittered, SimDuration};
+use super::scenario::{
+    Checker, Client, DiskFault, Fault, FaultKind, NodeOrAll, NodeRef, Role, Scenario,
+    TopicPartition,
+};
+use super::ScenarioError;
+
+/// What the explorer can draw. Each kind is one [`Action`] shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GenKind {
+    /// A broker crashes (losing its page cache) and restarts.
+    BrokerCrash,
+    /// A producer or consumer crashes and restarts.
+    ClientCrash,
+    /// Some nodes are cut off from the rest, then the network heals.
+    Partition,
+    /// A partition's leader (a role, resolved when the fault fires) is cut off with the
+    /// topic's producers: the acks=1 loss setting.
+    LeaderIsolation,
+    /// One direction of one link drops everything, then recovers.
+    Clog,
+    /// Every link gets slower, until the network heals.
+    Latency,
+    /// Every link drops packets, until the loss is set back to 0.
+    Loss,
+    /// A broker's disk is slow for a while.
+    DiskSlow,
+    /// A broker's disk is full for a while.
+    DiskFull,
+    /// One byte of one record on a broker's disk flips.
+    DiskCorrupt,
+    /// A broker's next crash tears its last write.
+    TornWrite,
+    /// A node's wall clock jumps.
+    ClockSkew,
+    /// A node stops the world, then resumes.
+    Pause,
+}
+
+impl GenKind {
+    /// Every kind, in the order a swarm draws them.
+    pub const ALL: &'static [GenKind] = &[
+        GenKind::BrokerCrash,
+        GenKind::ClientCrash,
+        GenKind::Partition,
+        GenKind::LeaderIsolation,
+        GenKind::Clog,
+        GenKind::Latency,
+        GenKind::Loss,
+        GenKind::DiskSlow,
+        GenKind::DiskFull,
+        GenKind::DiskCorrupt,
+        GenKind::TornWrite,
+        GenKind::ClockSkew,
+        GenKind::Pause,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GenKind::BrokerCrash => "broker-crash",
+            GenKind::ClientCrash => "client-crash",
+            GenKind::Partition => "partition",
+            GenKind::LeaderIsolation => "leader-isolation",
+            GenKind::Clog => "clog",
+            GenKind::Latency => "latency",
+            GenKind::Loss => "loss",
+            GenKind::DiskSlow => "disk-slow",
+            GenKind::DiskFull => "disk-full",
+            GenKind::DiskCorrupt => "disk-corrupt",
+            GenKind::TornWrite => "torn-write",
+            GenKind::ClockSkew => "clock-skew",
+            GenKind::Pause => "pause",
+        }
+    }
+}
+
+impl fmt::Display for GenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an episode does; the second half (restart, heal, ...) comes `length` later.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `crash`, then `restart` of the same node.
+    Crash(NodeRef),
+    /// `partition`, then `heal: all`.
+    Partition(Vec<Vec<NodeRef>>),
+    /// `clog`, then `unclog` of the same link.
+    Clog { from: NodeRef, to: NodeRef },
+    /// `latency`, then `heal: all` (the format has no other way back).
+    Latency { min: SimDuration, max: SimDuration },
+    /// `loss`, then `loss: 0`.
+    Loss(f64),
+    /// `disk` (with `for: length` for slow and full).
+    Disk { node: NodeRef, fault: DiskFault },
+    /// `clock-skew` (one-shot).
+    ClockSkew { node: NodeRef, by: SimDuration },
+    /// `pause`, then `resume` of the same node.
+    Pause(NodeRef),
+}
+
+/// One fault and, for the kinds that have one, its undoing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub at: SimDuration,
+    /// Time until the undoing (or the disk fault's `for`); `None` for one-shot faults.
+    pub length: Option<SimDuration>,
+    pub action: Action,
+}
+
+impl Episode {
+    pub fn kind(&self) -> GenKind {
+        match &self.action {
+            Action::Crash(NodeRef::Client(_)) => GenKind::ClientCrash,
+            Action::Crash(_) => GenKind::BrokerCrash,
+            Action::Partition(groups) => {
+                if groups.iter().flatten().any(|n| !n.is_concrete()) {
+                    GenKind::LeaderIsolation
+                } else {
+                    GenKind::Partition
+                }
+            }
+            Action::Clog { .. } => GenKind::Clog,
+            Action::Latency { .. } => GenKind::Latency,
+            Action::Loss(_) => GenKind::Loss,
+            Action::Disk { fault, .. } => match fault {
+                DiskFault::Slow => GenKind::DiskSlow,
+                DiskFault::Full => GenKind::DiskFull,
+                DiskFault::Corrupt => GenKind::DiskCorrupt,
+                DiskFault::TornWrite => GenKind::TornWrite,
+            },
+            Action::ClockSkew { .. } => GenKind::ClockSkew,
+            Action::Pause(_) => GenKind::Pause,
+        }
+    }
+
+    fn end(&self) -> SimDuration {
+        SimDuration(self.at.0 + self.length.map_or(0, |l| l.0))
+    }
+
+    /// The scenario faults, as `(time, kind)`.
+    fn faults(&self) -> Vec<(SimDuration, FaultKind)> {
+        let end = self.end();
+        match &self.action {
+            Action::Crash(n) => vec![
+                (self.at, FaultKind::Crash(n.clone())),
+                (end, FaultKind::Restart(n.clone())),
+            ],
+            Action::Partition(groups) => vec![
+                (self.at, FaultKind::Partition(groups.clone())),
+                (end, FaultKind::Heal),
+            ],
+            Action::Clog { from, to } => vec![
+                (
+                    self.at,
+                    FaultKind::Clog {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                ),
+                (
+                    end,
+                    FaultKind::Unclog {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                ),
+            ],
+            Action::Latency { min, max } => vec![
+                (
+                    self.at,
+                    FaultKind::Latency {
+                        min: *min,
+                        max: *max,
+                    },
+                ),
+                (end, FaultKind::Heal),
+            ],
+            Action::Loss(rate) => vec![
+                (self.at, FaultKind::Loss(*rate)),
+                (end, FaultKind::Loss(0.0)),
+            ],
+            Action::Disk { node, fault } => vec![(
+                self.at,
+                FaultKind::Disk {
+                    node: node.clone(),
+                    fault: *fault,
+                    duration: if fault.has_duration() {
+                        self.length
+                    } else {
+                        None
+                    },
+                },
+            )],
+            Action::ClockSkew { node, by } => vec![(
+                self.at,
+                FaultKind::ClockSkew {
+                    node: node.clone(),
+                    by: *by,
+                },
+            )],
+            Action::Pause(n) => vec![
+                (self.at, FaultKind::Pause(n.clone())),
+                (end, FaultKind::Resume(NodeOrAll::Node(n.clone()))),
+            ],
+        }
+    }
+}
+
+/// The scenario `faults` of a list of episodes, in time order (ties in episode order).
+pub fn schedule_faults(episodes: &[Episode]) -> Vec<Fault> {
+    let mut all: Vec<(SimDuration, usize, usize, FaultKind)> = Vec::new();
+    for (i, e) in episodes.iter().enumerate() {
+        for (j, (at, kind)) in e.faults().into_iter().enumerate() {
+            all.push((at, i, j, kind));
+        }
+    }
+    all.sort_by_key(|a| (a.0, a.1, a.2));
+    all.into_iter()
+        .map(|(at, _, _, kind)| Fault {
+            at: Jittered::exact(at),
+            kind,
+        })
+        .collect()
+}
+
+/// `base` with its faults replaced by `episodes`, validated by the scenario loader (so
+/// every scenario the explorer runs is one a file could hold).
+pub fn with_episodes(base: &Scenario, episodes: &[Episode]) -> Result<Scenario, ScenarioError> {
+    let mut s = base.clone();
+    s.faults = schedule_faults(episodes);
+    Scenario::from_value(&s.to_json())
+}
+
+// ---------------------------------------------------------------------------------------
+// Swarm and generator
+
+/// Salts keep the explorer's random streams apart from other uses of the same seed.
+const SWARM_SALT: u64 = 0x7377_6172_6d00_0001; // "swarm"
+const DRAW_SALT: u64 = 0x6472_6177_0000_0001; // "draw"
+
+/// Episodes are never shorter than this: shorter faults rarely outlast a request.
+pub const MIN_LENGTH: SimDuration = SimDuration(100_000);
+/// Nor longer than this.
+const MAX_LENGTH: SimDuration = SimDuration(8_000_000);
+/// At most this many episodes of one kind per run.
+const MAX_PER_KIND: u32 = 4;
+
+/// One seed's choice of fault kinds and how many episodes of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swarm {
+    pub kinds: Vec<(GenKind, u32)>,
+}
+
+impl fmt::Display for Swarm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// Each available kind is enabled with probability 1/2 (at least one always is), with
+/// 1..=4 episodes.
+pub fn swarm(seed: u64, available: &[GenKind]) -> Swarm {
+    let mut rng = StdRng::seed_from_u64(seed ^ SWARM_SALT);
+    let mut kinds: Vec<(GenKind, u32)> = Vec::new();
+    for &k in available {
+        let on = rng.gen_bool(0.5);
+        let count = rng.gen_range(1..=MAX_PER_KIND);
+        if on {
+            kinds.push((k, count));
+        }
+    }
+    if kinds.is_empty() {
+        if let Some(&k) = available.choose(&mut rng) {
+            kinds.push((k, rng.gen_range(1..=MAX_PER_KIND)));
+        }
+    }
+    Swarm { kinds }
+}
+
+/// What the generator may name, taken from the scenario.
+struct Pools {
+    brokers: Vec<NodeRef>,
+    /// Clients with their `start`..`stop` window.
+    clients: Vec<(NodeRef, SimDuration, Option<SimDuration>)>,
+    partitions: Vec<TopicPartition>,
+    /// Producer ids by topic.
+    producers: BTreeMap<String, Vec<NodeRef>>,
+    /// Faults start in `[lo, hi)` and end by `hi`, leaving the rest of the run for
+    /// recovery (the `progress` checker judges liveness after faults heal).
+    lo: i64,
+    hi: i64,
+}
+
+impl Pools {
+    fn of(scenario: &Scenario) -> Pools {
+        let mut producers: BTreeMap<String, Vec<NodeRef>> = BTreeMap::new();
+        let mut clients = Vec::new();
+        for c in &scenario.workload {
+            let node = NodeRef::Client(c.id().to_string());
+            match c {
+                Client::Producer(p) => {
+                    producers
+                        .entry(p.topic.clone())
+                        .or_default()
+                        .push(node.clone());
+                    clients.push((node, p.start, p.stop));
+                }
+                Client::Consumer(c) => clients.push((node, c.start, c.stop)),
+            }
+        }
+        let d = scenario.duration.0;
+        Pools {
+            brokers: (0..scenario.cluster.brokers).map(NodeRef::Broker).collect(),
+            clients,
+            partitions: scenario
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    (0..t.partitions as i32).map(|p| TopicPartition::new(t.name.clone(), p))
+                })
+                .collect(),
+            producers,
+            lo: d / 20,
+            hi: d * 7 / 10,
+        }
+    }
+
+    fn nodes(&self) -> Vec<NodeRef> {
+        let mut all = self.brokers.clone();
+        all.extend(self.clients.iter().map(|(n, _, _)| n.clone()));
+        all
+    }
+}
+
+/// Whole milliseconds, so generated files read `"3417ms"`, not microseconds.
+fn ms(us: i64) -> SimDuration {
+    SimDuration(us / 1_000 * 1_000)
+}
+
+/// Log-uniform in `[lo, hi]`: short and long faults equally likely per order of magnitude.
+fn log_uniform(rng: &mut StdRng, lo: SimDuration, hi: SimDuration) -> SimDuration {
+    if hi <= lo {
+        return lo;
+    }
+    let (a, b) = ((lo.0 as f64).ln(), (hi.0 as f64).ln());
+    ms(rng.gen_range(a..=b).exp() as i64).max(lo).min(hi)
+}
+
+/// Draws one episode of `kind`, or `None` when the scenario has nothing it could act on
+/// (no clients for a client crash, one node for a partition) or no room for it.
+/// `busy` holds the crash/pause windows already drawn per node, which must not overlap.
+fn draw(
+    kind: GenKind,
+    pools: &Pools,
+    rng: &mut StdRng,
+    busy: &mut BTreeMap<NodeRef, Vec<(i64, i64)>>,
+) -> Option<Episode> {
+    let span = SimDuration(pools.hi - pools.lo);
+    if span < MIN_LENGTH {
+        return None;
+    }
+    let length = log_uniform(rng, MIN_LENGTH, MAX_LENGTH.min(SimDuration(span.0 / 2)));
+    // A start in [lo, until - length), in whole milliseconds.
+    let start_in = |rng: &mut StdRng, lo: i64, until: i64, len: i64| -> Option<SimDuration> {
+        (lo < until - len).then(|| ms(rng.gen_range(lo..until - len)))
+    };
+    let at = start_in(rng, pools.lo, pools.hi, length.0)?;
+    let timed = |action: Action| {
+        Some(Episode {
+            at,
+            length: Some(length),
+            action,
+        })
+    };
+    let nodes = pools.nodes();
+    match kind {
+        GenKind::BrokerCrash | GenKind::ClientCrash | GenKind::Pause => {
+            let candidates: Vec<(NodeRef, i64, i64)> = match kind {
+                GenKind::BrokerCrash => pools
+                    .brokers
+                    .iter()
+                    .map(|b| (b.clone(), pools.lo, pools.hi))
+                    .collect(),
+                GenKind::ClientCrash => pools
+                    .clients
+                    .iter()
+                    .map(|(c, start, stop)| {
+                        let until = stop.map_or(pools.hi, |s| s.0.min(pools.hi));
+                        (c.clone(), start.0.max(pools.lo), until)
+                    })
+                    .collect(),
+                _ => nodes
+                    .iter()
+                    .map(|n| (n.clone(), pools.lo, pools.hi))
+                    .collect(),
+            };
+            // A few tries to find a node and a time clear of that node's other windows.
+            for _ in 0..8 {
+                let (node, lo, until) = candidates.choose(rng)?.clone();
+                let Some(at) = start_in(rng, lo, until, length.0) else {
+                    continue;
+                };
+                let (a, b) = (at.0, at.0 + length.0);
+                let windows = busy.entry(node.clone()).or_default();
+                // One millisecond apart at least, so a restart and the next crash never tie.
+                if windows
+                    .iter()
+                    .any(|&(x, y)| a <= y + 1_000 && x <= b + 1_000)
+                {
+                    continue;
+                }
+                windows.push((a, b));
+                let action = if kind == GenKind::Pause {
+                    Action::Pause(node)
+                } else {
+                    Action::Crash(node)
+                };
+                return Some(Episode {
+                    at,
+                    length: Some(length),
+                    action,
+                });
+            }
+            None
+        }
+        GenKind::Partition => {
+            if nodes.len() < 2 {
+                return None;
+            }
+            let k = rng.gen_range(1..nodes.len());
+            let mut picked: Vec<usize> = (0..nodes.len()).collect();
+            picked.shuffle(rng);
+            picked.truncate(k);
+            picked.sort_unstable();
+            let group = picked.into_iter().map(|i| nodes[i].clone()).collect();
+            // The empty last group holds every unlisted node.
+            timed(Action::Partition(vec![group, Vec::new()]))
+        }
+        GenKind::LeaderIsolation => {
+            let tp = pools.partitions.choose(rng)?.clone();
+            let mut group = vec![NodeRef::Role(Role::Leader(tp.clone()))];
+            group.extend(pools.producers.get(&tp.topic).cloned().unwrap_or_default());
+            timed(Action::Partition(vec![group, Vec::new()]))
+        }
+        GenKind::Clog => {
+            if nodes.len() < 2 {
+                return None;
+            }
+            let from = rng.gen_range(0..nodes.len());
+            let to = (from + rng.gen_range(1..nodes.len())) % nodes.len();
+            timed(Action::Clog {
+                from: nodes[from].clone(),
+                to: nodes[to].clone(),
+            })
+        }
+        GenKind::Latency => {
+            let min = rng.gen_range(0..=20);
+            let max = min + rng.gen_range(1..=200);
+            timed(Action::Latency {
+                min: SimDuration::from_millis(min),
+                max: SimDuration::from_millis(max),
+            })
+        }
+        GenKind::Loss => timed(Action::Loss(
+            *[0.01, 0.05, 0.1, 0.2, 0.5].choose(rng).unwrap_or(&0.1),
+        )),
+        GenKind::DiskSlow | GenKind::DiskFull | GenKind::DiskCorrupt | GenKind::TornWrite => {
+            let node = pools.brokers.choose(rng)?.clone();
+            if kind == GenKind::DiskFull {
+                // A full disk halts the broker for the rest of the run (no restart is
+                // drawn), so no crash or pause window of it may come at or after `at`.
+                let windows = busy.entry(node.clone()).or_default();
+                if windows.iter().any(|&(_, y)| y + 1_000 >= at.0) {
+                    return None;
+                }
+                windows.push((at.0, i64::MAX / 4));
+            }
+            let fault = match kind {
+                GenKind::DiskSlow => DiskFault::Slow,
+                GenKind::DiskFull => DiskFault::Full,
+                GenKind::DiskCorrupt => DiskFault::Corrupt,
+                _ => DiskFault::TornWrite,
+            };
+            Some(Episode {
+                at,
+                length: fault.has_duration().then_some(length),
+                action: Action::Disk { node, fault },
+            })
+        }
+        GenKind::ClockSkew => {
+            let node = nodes.choose(rng)?.clone();
+            let by = log_uniform(rng, MIN_LENGTH, SimDuration::from_secs(30));
+            let by = if rng.gen_bool(0.5) {
+                by
+            } else {
+                SimDuration(-by.0)
+            };
+            Some(Episode {
+                at,
+                length: None,
+                action: Action::ClockSkew { node, by },
+            })
+        }
+    }
+}
+
+/// Seed `seed`'s swarm and its episodes over `scenario`'s workload, in time order. Only
+/// `available` kinds are drawn; a draw that finds no room is skipped.
+pub fn generate(scenario: &Scenario, seed: u64, available: &[GenKind]) -> (Swarm, Vec<Episode>) {
+    let swarm = swarm(seed, available);
+    let pools = Pools::of(scenario);
+    let mut rng = StdRng::seed_from_u64(seed ^ DRAW_SALT);
+    let mut busy = BTreeMap::new();
+    let mut episodes = Vec::new();
+    for &(kind, count) in &swarm.kinds {
+        for _ in 0..count {
+            episodes.extend(draw(kind, &pools, &mut rng, &mut busy));
+        }
+    }
+    // Stable: equal times keep draw order.
+    episodes.sort_by_key(|e| e.at);
+    (swarm, episodes)
+}
+
+/// The kinds of [`GenKind::ALL`] this scenario can use: one sample episode of each must
+/// make a valid scenario that `supports` accepts (the runner maps it onto the cluster).
+pub fn available_kinds(
+    scenario: &Scenario,
+    mut supports: impl FnMut(&Scenario) -> bool,
+) -> Vec<GenKind> {
+    let pools = Pools::of(scenario);
+    GenKind::ALL
+        .iter()
+        .copied()
+        .filter(|&kind| {
+            let mut rng = StdRng::seed_from_u64(DRAW_SALT);
+            let sample = draw(kind, &pools, &mut rng, &mut BTreeMap::new());
+            sample
+                .and_then(|e| with_episodes(scenario, &[e]).ok())
+                .is_some_and(|s| supports(&s))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Minimising
+
+/// The smallest schedule [`minimise`] found, and how many test runs it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Minimised {
+    pub episodes: Vec<Episode>,
+    pub runs: usize,
+}
+
+/// Shrinks a failing schedule while `fails` still says it fails (the caller's test: the
+/// same checker fires on the same seed). At most `max_runs` calls of `fails`; past that the
+/// best schedule so far is returned. `fails` should return `false` for a candidate it
+/// cannot run (e.g. one the scenario loader rejects).
+///
+/// 1. No faults at all (the workload alone may fail).
+/// 2. ddmin: remove chunks of episodes, halving the chunk size when none can go.
+/// 3. Each remaining episode as short as it can be (bisection down to [`MIN_LENGTH`]).
+/// 4. Each start moved to a round time (whole seconds, else tenths), which reads better.
+pub fn minimise(
+    episodes: Vec<Episode>,
+    max_runs: usize,
+    mut fails: impl FnMut(&[Episode]) -> bool,
+) -> Minimised {
+    let mut runs = 0;
+    let mut test = |candidate: &[Episode]| {
+        if runs >= max_runs {
+            return false;
+        }
+        runs += 1;
+        fails(candidate)
+    };
+    let mut current = episodes;
+    if !current.is_empty() && test(&[]) {
+        current.clear();
+    }
+
+    // ddmin over complements.
+    let mut n = 2;
+    while current.len() >= 2 {
+        let chunk = current.len().div_ceil(n);
+        let mut reduced = false;
+        for start in (0..current.len()).step_by(chunk) {
+            let mut candidate = current.clone();
+            candidate.drain(start..(start + chunk).min(current.len()));
+            if test(&candidate) {
+                current = candidate;
+                n = (n - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if n >= current.len() {
+                break;
+            }
+            n = (n * 2).min(current.len());
+        }
+    }
+    if current.len() == 1 && test(&[]) {
+        current.clear();
+    }
+
+    // Shorter episodes: the shortest length first (often the length does not matter),
+    // else bisect between it and the length that fails, to within a tenth.
+    for i in 0..current.len() {
+        let Some(mut failing) = current[i].length else {
+            continue;
+        };
+        if failing <= MIN_LENGTH {
+            continue;
+        }
+        let mut candidate = current.clone();
+        candidate[i].length = Some(MIN_LENGTH);
+        if test(&candidate) {
+            current = candidate;
+            continue;
+        }
+        let mut passing = MIN_LENGTH;
+        while failing.0 - passing.0 > (failing.0 / 10).max(10_000) {
+            let mid = ms((failing.0 + passing.0) / 2).max(MIN_LENGTH);
+            if mid >= failing {
+                break;
+            }
+            let mut candidate = current.clone();
+            candidate[i].length = Some(mid);
+            if test(&candidate) {
+                failing = mid;
+            } else {
+                passing = mid;
+            }
+        }
+        current[i].length = Some(failing);
+    }
+
+    // Rounder start times.
+    for i in 0..current.len() {
+        for unit in [1_000_000, 100_000] {
+            let rounded = SimDuration(current[i].at.0 / unit * unit);
+            if rounded == current[i].at {
+                break;
+            }
+            let mut candidate = current.clone();
+            candidate[i].at = rounded;
+            if test(&candidate) {
+                current = candidate;
+                break;
+            }
+        }
+    }
+    current.sort_by_key(|e| e.at);
+    Minimised {
+        episodes: current,
+        runs,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Verdicts and the minimal scenario file
+
+/// The checkers that fired although the scenario does not expect them, in name order.
+/// Under random faults an expected violation that does not fire is not a finding (the
+/// scripted faults that made it fire were replaced), so only these count.
+pub fn unexpected<'a, V>(
+    fired: &'a BTreeMap<&'static str, Vec<V>>,
+    expected: &[Checker],
+) -> Vec<(&'static str, &'a V)> {
+    fired
+        .iter()
+        .filter(|(name, _)| !expected.iter().any(|c| c.as_str() == **name))
+        .filter_map(|(name, vs)| vs.first().map(|v| (*name, v)))
+        .collect()
+}
+
+/// `original` (the document the user wrote, every other field kept as written) with its
+/// `faults` replaced; `base` is `original` loaded.
+pub fn replace_faults(original: &Value, base: &Scenario, faults: &[Fault]) -> Value {
+    let mut doc = original.clone();
+    let mut s = base.clone();
+    s.faults = faults.to_vec();
+    if let Value::Object(m) = &mut doc {
+        m.insert("faults".into(), s.to_json()["faults"].clone());
+    }
+    doc
+}
+
+/// The minimal scenario file: `original` (the document the user wrote, every field kept
+/// as written) with `faults` replaced, renamed `name`, a description saying where it came
+/// from, and `expect.violations` narrowed to `still_expected` — the expected checkers that
+/// still fire on this seed — so that `run` reports exactly the finding and nothing else.
+pub fn minimal_scenario(
+    original: &Value,
+    base: &Scenario,
+    faults: &[Fault],
+    name: &str,
+    description: &str,
+    still_expected: &[Checker],
+) -> Value {
+    let mut doc = replace_faults(original, base, faults);
+    if let Value::Object(m) = &mut doc {
+        m.insert("name".into(), name.into());
+        m.insert("description".into(), description.into());
+        if !base.expect.violations.is_empty() {
+            let expect = m
+                .entry("expect")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(e) = expect {
+                e.insert(
+                    "violations".into(),
+                    still_expected.iter().map(|c| c.as_str()).collect(),
+                );
+            }
+        }
+    }
+    doc
+}
+
+/// A scenario document as text, the way people write them: DESIGN.md's field order
+/// (`name` first), two-space indents, one fault per line.
+pub fn scenario_text(doc: &Value) -> String {
+    const ORDER: &[&str] = Scenario::FIELDS;
+    let Value::Object(m) = doc else {
+        return format!("{doc}\n");
+    };
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort_by_key(|k| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    let fields: Vec<String> = keys
+        .into_iter()
+        .map(|k| {
+            let v = &m[k];
+            let text = match (k.as_str(), v.as_array()) {
+                ("faults", Some(list)) if !list.is_empty() => {
+                    let lines: Vec<String> = list.iter().map(|f| format!("    {f}")).collect();
+                    format!("[\n{}\n  ]", lines.join(",\n"))
+                }
+                _ => serde_json::to_string_pretty(v)
+                    .unwrap_or_default()
+                    .replace('\n', "\n  "),
+            };
+            format!("  {}: {text}", Value::from(k.as_str()))
+        })
+        .collect();
+    format!("{{\n{}\n}}\n", fields.join(",\n"))
+}
+
+// ---------------------------------------------------------------------------------------
+// One seed, run and minimised (simulation only)
+
+/// How much minimising one finding may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Runs of the minimiser at most.
+    pub max_runs: usize,
+    /// Wall-clock budget of the whole explore (`--time`): past it the minimiser keeps what
+    /// it has. This is the command-line driver between runs, never simulated code.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// What a [`Finding`] reports when the simulation itself panicked: a crash of the simulator
+/// is a finding too, minimised like a checker ("still panics").
+pub const PANIC: &str = "panic";
+
+/// The text of a caught panic's payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// `run_scenario` with a panic in the simulation caught and returned as its message, so a
+/// panicking seed is reported like a failing one instead of ending a whole sweep.
+#[cfg(madsim)]
+pub fn run_caught(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<Result<super::runner::RunResult, super::runner::Unsupported>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::runner::run_scenario(scenario, seed)
+    }))
+    .map_err(|p| panic_message(&*p))
+}
+
+/// A seed whose random schedule made a checker fire that the scenario does not expect, or
+/// made the simulation panic.
+#[cfg(madsim)]
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The checker the minimiser kept firing (the first unexpected one by name), or
+    /// [`PANIC`].
+    pub checker: &'static str,
+    /// Every unexpected checker's first violation, `; `-separated.
+    pub failure: String,
+    /// The scenario with the random schedule (saved next to its trace, so `replay` finds
+    /// it by name and hash).
+    pub generated: Value,
+    /// The run's trace (`None` when it panicked before finishing one).
+    pub trace_lines: Option<String>,
+    pub faults: usize,
+    /// The minimal scenario file.
+    pub minimal: Value,
+    pub minimal_faults: usize,
+    /// Runs the minimiser made.
+    pub runs: usize,
+    /// The minimal scenario still makes `checker` fire (checked by running it).
+    pub reproduced: bool,
+}
+
+/// What exploring one seed found.
+#[cfg(madsim)]
+#[derive(Debug, Clone)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub swarm: Swarm,
+    pub faults: usize,
+    pub finding: Option<Finding>,
+}
+
+/// Explores `seed`: draws its swarm and schedule over `base`'s workload (`base` is
+/// `original` loaded), runs it, and on an unexpected violation minimises the schedule.
+#[cfg(madsim)]
+pub fn explore_seed(
+    original: &Value,
+    base: &Scenario,
+    seed: u64,
+    available: &[GenKind],
+    limits: Limits,
+) -> Result<SeedReport, super::runner::Unsupported> {
+    use super::runner::to_cluster_spec;
+
+    let (swarm, mut episodes) = generate(base, seed, available);
+    // A kind the runner supports for some nodes only: drop the episodes it cannot map.
+    episodes.retain(|e| {
+        with_episodes(base, std::slice::from_ref(e))
+            .is_ok_and(|s| to_cluster_spec(&s, seed).is_ok())
+    });
+    let load = |episodes: &[Episode]| -> Option<(Value, Scenario)> {
+        let doc = replace_faults(original, base, &schedule_faults(episodes));
+        let scenario = Scenario::from_value(&doc).ok()?;
+        Some((doc, scenario))
+    };
+    let faults = schedule_faults(&episodes).len();
+    let report = |finding| SeedReport {
+        seed,
+        swarm: swarm.clone(),
+        faults,
+        finding,
+    };
+    let Some((generated, scenario)) = load(&episodes) else {
+        return Ok(report(None));
+    };
+    let expected = &base.expect.violations;
+    let (checker, failure, trace_lines) = match run_caught(&scenario, seed) {
+        Err(msg) => (PANIC, format!("the simulation panicked: {msg}"), None),
+        Ok(result) => {
+            let result = result?;
+            let found = unexpected(&result.fired, expected);
+            let Some(&(checker, _)) = found.first() else {
+                return Ok(report(None));
+            };
+            let failure = found
+                .iter()
+                .map(|(_, v)| format!("unexpected {v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (checker, failure, Some(result.trace_lines))
+        }
+    };
+
+    let fires = |scenario: &Scenario| match run_caught(scenario, seed) {
+        Err(_) => Some(checker == PANIC),
+        Ok(Ok(r)) => Some(r.fired.get(checker).is_some_and(|v| !v.is_empty())),
+        Ok(Err(_)) => None,
+    };
+    let minimised = minimise(episodes, limits.max_runs, |candidate| {
+        if limits
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return false;
+        }
+        load(candidate)
+            .and_then(|(_, s)| fires(&s))
+            .unwrap_or(false)
+    });
+    let min_faults = schedule_faults(&minimised.episodes);
+    let name = format!("{}-seed{seed}-min", base.name);
+    let description = format!(
+        "Found by kafka-sim explore on {} (seed {seed}): {}. Minimised from {faults} faults to {}. {}",
+        base.name,
+        if checker == PANIC {
+            "the simulation panics".to_string()
+        } else {
+            format!("{checker} fires")
+        },
+        min_faults.len(),
+        base.description
+    );
+    // Which expected checkers still fire decides the file's `expect.violations`; the
+    // expectation does not change the run, so one run tells both.
+    let (still_expected, reproduced) =
+        match load(&minimised.episodes).map(|(_, s)| run_caught(&s, seed)) {
+            Some(Err(_)) => (Vec::new(), checker == PANIC),
+            Some(Ok(Ok(r))) => {
+                let fired = |c: &str| r.fired.get(c).is_some_and(|v| !v.is_empty());
+                let still: Vec<Checker> = expected
+                    .iter()
+                    .copied()
+                    .filter(|c| fired(c.as_str()))
+                    .collect();
+                (still, fired(checker))
+            }
+            Some(Ok(Err(_))) | None => (Vec::new(), false),
+        };
+    let minimal = minimal_scenario(
+        original,
+        base,
+        &min_faults,
+        &name,
+        description.trim_end(),
+        &still_expected,
+    );
+    Ok(report(Some(Finding {
+        checker,
+        failure,
+        generated,
+        trace_lines,
+        faults,
+        minimal,
+        minimal_faults: min_faults.len(),
+        runs: minimised.runs,
+        reproduced,
+    })))
+}
+
+#[cfg(test)]
+mod tests;

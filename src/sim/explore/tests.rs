@@ -1,0 +1,331 @@
+//! The explorer's generator and minimiser, without a simulator: schedules are checked by
+//! the scenario loader, and the minimiser runs against fake tests whose answers are known.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn doc() -> Value {
+    json!({
+        "name": "explore-me",
+        "description": "a workload to break",
+        "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2 } },
+        "topics": [ { "name": "orders", "partitions": 3, "replication_factor": 3 } ],
+        "workload": [
+            { "producer": "p1", "topic": "orders", "acks": "1", "messages": 1000, "rate": "100/s" },
+            { "consumer": "c1", "partitions": ["orders-0", "orders-1", "orders-2"], "start": "1s" }
+        ],
+        "faults": [ { "at": "2s", "crash": "broker-0" }, { "at": "3s", "restart": "broker-0" } ],
+        "duration": "20s",
+        "expect": { "checkers": ["all"], "violations": [] }
+    })
+}
+
+fn scenario() -> Scenario {
+    Scenario::from_value(&doc()).unwrap()
+}
+
+fn crash(node: u32, at_ms: i64, len_ms: i64) -> Episode {
+    Episode {
+        at: SimDuration::from_millis(at_ms),
+        length: Some(SimDuration::from_millis(len_ms)),
+        action: Action::Crash(NodeRef::Broker(node)),
+    }
+}
+
+fn clog(at_ms: i64, len_ms: i64) -> Episode {
+    Episode {
+        at: SimDuration::from_millis(at_ms),
+        length: Some(SimDuration::from_millis(len_ms)),
+        action: Action::Clog {
+            from: NodeRef::Broker(0),
+            to: NodeRef::Client("p1".into()),
+        },
+    }
+}
+
+#[test]
+fn a_seed_always_draws_the_same_swarm_and_schedule() {
+    let s = scenario();
+    for seed in [0, 1, 7, 12345, u64::MAX] {
+        assert_eq!(
+            generate(&s, seed, GenKind::ALL),
+            generate(&s, seed, GenKind::ALL)
+        );
+    }
+    let distinct: std::collections::BTreeSet<String> = (1..=20)
+        .map(|seed| format!("{:?}", generate(&s, seed, GenKind::ALL).1))
+        .collect();
+    assert!(
+        distinct.len() >= 19,
+        "seeds should draw different schedules"
+    );
+}
+
+/// Swarm testing: each seed enables a subset of the available kinds, and across seeds every
+/// kind is sometimes on and sometimes off.
+#[test]
+fn each_seed_enables_a_subset_of_the_available_kinds() {
+    let available = [GenKind::BrokerCrash, GenKind::Partition, GenKind::Clog];
+    let mut on = BTreeMap::new();
+    let mut sizes = std::collections::BTreeSet::new();
+    for seed in 1..=200 {
+        let sw = swarm(seed, &available);
+        assert!(!sw.kinds.is_empty(), "seed {seed} enables nothing");
+        sizes.insert(sw.kinds.len());
+        for (k, n) in &sw.kinds {
+            assert!(available.contains(k), "{k} is not available");
+            assert!((1..=MAX_PER_KIND).contains(n));
+            *on.entry(*k).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(sizes, [1, 2, 3].into_iter().collect());
+    for k in available {
+        let n = on[&k];
+        assert!((50..150).contains(&n), "{k} on in {n} of 200 seeds");
+    }
+    assert!(swarm(1, &[]).kinds.is_empty());
+}
+
+/// Whatever the seed and kinds, the schedule is one the scenario loader accepts (restarts
+/// after their crash, no node crashed twice, every time inside the run), its faults start
+/// after the first twentieth and end by 70% of the run, leaving time to recover.
+#[test]
+fn every_generated_schedule_is_a_valid_scenario() {
+    let s = scenario();
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for seed in 1..=300 {
+        let (sw, episodes) = generate(&s, seed, GenKind::ALL);
+        let drawn: u32 = sw.kinds.iter().map(|(_, n)| n).sum();
+        assert!(episodes.len() as u32 <= drawn);
+        for e in &episodes {
+            kinds_seen.insert(e.kind());
+            assert!(e.at.0 >= 1_000_000 && e.end().0 <= 14_000_000, "{e:?}");
+            assert_eq!(e.at.0 % 1_000, 0, "whole milliseconds: {e:?}");
+            if let Some(l) = e.length {
+                assert!(l >= MIN_LENGTH && l <= MAX_LENGTH, "{e:?}");
+            }
+        }
+        if let Err(err) = with_episodes(&s, &episodes) {
+            panic!("seed {seed}: {err}\n{episodes:#?}");
+        }
+    }
+    assert_eq!(
+        kinds_seen.into_iter().collect::<Vec<_>>(),
+        GenKind::ALL.to_vec()
+    );
+}
+
+#[test]
+fn episodes_become_faults_and_their_undoing_in_time_order() {
+    let pause = Episode {
+        at: SimDuration::from_millis(2500),
+        length: Some(SimDuration::from_millis(200)),
+        action: Action::Pause(NodeRef::Client("c1".into())),
+    };
+    let skew = Episode {
+        at: SimDuration::from_millis(2600),
+        length: None,
+        action: Action::ClockSkew {
+            node: NodeRef::Broker(2),
+            by: SimDuration::from_millis(-1500),
+        },
+    };
+    let slow = Episode {
+        at: SimDuration::from_millis(2000),
+        length: Some(SimDuration::from_secs(3)),
+        action: Action::Disk {
+            node: NodeRef::Broker(1),
+            fault: DiskFault::Slow,
+        },
+    };
+    let eps = [crash(0, 2000, 1000), pause, skew, slow, clog(4000, 500)];
+    let mut s = scenario();
+    s.faults = schedule_faults(&eps);
+    assert_eq!(
+        s.to_json()["faults"],
+        json!([
+            {"at": "2s", "crash": "broker-0"},
+            {"at": "2s", "disk": {"node": "broker-1", "fault": "slow", "for": "3s"}},
+            {"at": "2500ms", "pause": "c1"},
+            {"at": "2600ms", "clock-skew": {"node": "broker-2", "by": "-1500ms"}},
+            {"at": "2700ms", "resume": "c1"},
+            {"at": "3s", "restart": "broker-0"},
+            {"at": "4s", "clog": {"from": "broker-0", "to": "p1"}},
+            {"at": "4500ms", "unclog": {"from": "broker-0", "to": "p1"}},
+        ])
+    );
+    assert!(with_episodes(&s, &eps).is_ok());
+}
+
+/// A kind is available when a sample of it maps (the runner's answer, faked here) — and
+/// only when the scenario has something for it to act on.
+#[test]
+fn available_kinds_are_the_ones_the_runner_accepts() {
+    let only_broker_crashes = |s: &Scenario| {
+        s.faults.iter().all(|f| {
+            matches!(
+                &f.kind,
+                FaultKind::Crash(NodeRef::Broker(_)) | FaultKind::Restart(NodeRef::Broker(_))
+            )
+        })
+    };
+    let s = scenario();
+    assert_eq!(
+        available_kinds(&s, only_broker_crashes),
+        [GenKind::BrokerCrash]
+    );
+    assert_eq!(available_kinds(&s, |_| true), GenKind::ALL.to_vec());
+
+    // One broker, no clients: nothing to partition, clog or crash but the broker itself.
+    let mut lonely = doc();
+    lonely["cluster"]["brokers"] = json!(1);
+    lonely["topics"][0]["replication_factor"] = json!(1);
+    lonely["workload"] = json!([]);
+    lonely["faults"] = json!([]);
+    let lonely = Scenario::from_value(&lonely).unwrap();
+    let kinds = available_kinds(&lonely, |_| true);
+    for k in [GenKind::ClientCrash, GenKind::Partition, GenKind::Clog] {
+        assert!(!kinds.contains(&k), "{k} with one node");
+    }
+    assert!(kinds.contains(&GenKind::BrokerCrash));
+}
+
+/// The fake bug: broker-1 down for at least 1 s while the broker-0 -> p1 link is clogged.
+fn needs_crash_and_clog(eps: &[Episode]) -> bool {
+    let crash_long = eps.iter().any(|e| {
+        e.action == Action::Crash(NodeRef::Broker(1))
+            && e.length.is_some_and(|l| l >= SimDuration::from_secs(1))
+    });
+    crash_long && eps.iter().any(|e| matches!(e.action, Action::Clog { .. }))
+}
+
+fn noisy_schedule() -> Vec<Episode> {
+    let mut eps: Vec<Episode> = (0..10)
+        .map(|i| crash(if i % 2 == 0 { 0 } else { 2 }, 1000 + 1200 * i, 300))
+        .collect();
+    eps.insert(3, crash(1, 4321, 5678));
+    eps.insert(7, clog(6789, 2000));
+    eps
+}
+
+#[test]
+fn minimising_keeps_only_what_the_failure_needs() {
+    let m = minimise(noisy_schedule(), 200, needs_crash_and_clog);
+    assert_eq!(m.episodes.len(), 2, "{:#?}", m.episodes);
+    assert!(needs_crash_and_clog(&m.episodes));
+    let crash = m
+        .episodes
+        .iter()
+        .find(|e| matches!(e.action, Action::Crash(_)))
+        .unwrap();
+    // Shortened to within a tenth of the 1 s it needs, from 5.678 s.
+    let len = crash.length.unwrap();
+    assert!(
+        len >= SimDuration::from_secs(1) && len <= SimDuration::from_millis(1100),
+        "{len}"
+    );
+    // Moved to a whole second (the fake does not care when).
+    assert_eq!(crash.at, SimDuration::from_secs(4));
+    // The clog needs no length: bisected down to the minimum.
+    let clog = m
+        .episodes
+        .iter()
+        .find(|e| matches!(e.action, Action::Clog { .. }))
+        .unwrap();
+    assert_eq!(clog.length, Some(MIN_LENGTH));
+    assert!(m.runs < 60, "{} runs", m.runs);
+    // A pure function of the test's answers.
+    assert_eq!(m, minimise(noisy_schedule(), 200, needs_crash_and_clog));
+}
+
+#[test]
+fn minimising_stops_at_the_run_budget_with_a_failing_schedule() {
+    for budget in [0, 1, 3, 10] {
+        let mut calls = 0;
+        let m = minimise(noisy_schedule(), budget, |eps| {
+            calls += 1;
+            needs_crash_and_clog(eps)
+        });
+        assert!(calls <= budget && m.runs == calls, "budget {budget}");
+        assert!(needs_crash_and_clog(&m.episodes), "budget {budget}");
+    }
+}
+
+#[test]
+fn a_workload_that_fails_without_faults_minimises_to_none() {
+    let m = minimise(noisy_schedule(), 100, |_| true);
+    assert!(m.episodes.is_empty());
+    assert_eq!(m.runs, 1);
+}
+
+#[test]
+fn only_unexpected_checkers_are_findings() {
+    let mut fired: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+    fired.insert("lost-write", vec!["lost offset 7"]);
+    fired.insert("duplicate", vec![]);
+    fired.insert("reorder", vec!["p1 reordered"]);
+    assert_eq!(
+        unexpected(&fired, &[Checker::LostWrite]),
+        [("reorder", &"p1 reordered")]
+    );
+    assert_eq!(unexpected(&fired, &[]).len(), 2);
+}
+
+/// The minimal file is the user's document with only faults, name, description and the
+/// narrowed `expect.violations` changed; it loads, and prints one fault per line.
+#[test]
+fn the_minimal_scenario_keeps_the_rest_of_the_file() {
+    let mut original = doc();
+    original["expect"] =
+        json!({"checkers": ["lost-write", "reorder"], "violations": ["lost-write", "reorder"]});
+    let base = Scenario::from_value(&original).unwrap();
+    let faults = schedule_faults(&[crash(1, 2000, 1500)]);
+    let min = minimal_scenario(
+        &original,
+        &base,
+        &faults,
+        "explore-me-seed3-min",
+        "found",
+        &[Checker::Reorder],
+    );
+    for key in ["cluster", "topics", "workload", "duration"] {
+        assert_eq!(min[key], original[key], "{key}");
+    }
+    assert_eq!(min["name"], "explore-me-seed3-min");
+    assert_eq!(
+        min["faults"],
+        json!([{"at": "2s", "crash": "broker-1"}, {"at": "3500ms", "restart": "broker-1"}])
+    );
+    assert_eq!(
+        min["expect"],
+        json!({"checkers": ["lost-write", "reorder"], "violations": ["reorder"]})
+    );
+    let text = scenario_text(&min);
+    assert!(
+        text.starts_with("{\n  \"name\": \"explore-me-seed3-min\",\n  \"description\": \"found\",\n  \"cluster\": {\n    \"brokers\": 3,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"faults\": [\n    {\"at\":\"2s\",\"crash\":\"broker-1\"},\n"),
+        "{text}"
+    );
+    let back = Scenario::from_str(&text, "min.json").unwrap();
+    assert_eq!(back.faults, faults);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), min);
+
+    // A scenario expecting nothing keeps its expect as written.
+    let plain = minimal_scenario(&doc(), &scenario(), &[], "m", "d", &[]);
+    assert_eq!(plain["expect"], doc()["expect"]);
+    assert!(scenario_text(&plain).contains("\"faults\": []"));
+}
+
+#[test]
+fn a_panic_reads_as_its_message() {
+    let caught = std::panic::catch_unwind(|| panic!("broker-{} lost its log", 2)).unwrap_err();
+    assert_eq!(panic_message(&*caught), "broker-2 lost its log");
+    let caught = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+    assert_eq!(panic_message(&*caught), "plain");
+    let caught = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+    assert_eq!(panic_message(&*caught), "a panic without a message");
+}
