@@ -56,6 +56,9 @@ pub struct GroupMembership {
     pub rebalance_timeout_ms: Option<i32>,
     pub enable_auto_commit: bool,
     pub auto_commit_interval_ms: u64,
+    /// `false`: a member that only reads and never commits (a scenario's `commit: none`);
+    /// each new owner of a partition starts at the committed offset or `auto.offset.reset`.
+    pub commits: bool,
     /// `max.poll.records`.
     pub max_poll_records: usize,
     /// Simulated time the application spends processing each poll.
@@ -77,6 +80,7 @@ impl GroupMembership {
             rebalance_timeout_ms: None,
             enable_auto_commit: false,
             auto_commit_interval_ms: 5_000,
+            commits: true,
             max_poll_records: 50,
             processing_ms: 10,
             close_at_ms: None,
@@ -571,6 +575,9 @@ async fn fetch_committed(m: &Arc<Member>, st: &mut PollState, tps: Vec<TopicPart
 
 /// OffsetCommit of the positions that moved (synchronous, as `commitSync`).
 async fn commit(m: &Arc<Member>, st: &mut PollState) {
+    if !m.cfg.commits {
+        return;
+    }
     let (offsets, member_id, generation) = {
         let s = m.shared();
         (
