@@ -82,3 +82,88 @@ fn seek_out_of_range_reset_and_latest() {
     assert_eq!(values.len(), 60, "{values:?}");
     assert!(values.iter().all(|v| v.starts_with("p2-")), "{values:?}");
 }
+
+/// Per poll event of `consumer`: (time, records).
+fn polls(o: &kafka_sim::sim::cluster::SimOutcome, consumer: &str) -> Vec<(i64, usize)> {
+    o.history
+        .iter()
+        .filter(|e| e.node == consumer)
+        .filter_map(|e| match &e.kind {
+            EventKind::Poll { records, .. } => Some((e.t_us, records.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Mean microseconds from a send's acknowledgement to `consumer`'s poll of it.
+fn ack_to_poll_us(o: &kafka_sim::sim::cluster::SimOutcome, consumer: &str) -> i64 {
+    let mut acked = std::collections::BTreeMap::new();
+    for e in &o.history {
+        if let EventKind::Ack {
+            send,
+            offset: Some(_),
+            ..
+        } = &e.kind
+        {
+            acked.insert(send.clone(), e.t_us);
+        }
+    }
+    let mut gaps = Vec::new();
+    for e in o.history.iter().filter(|e| e.node == consumer) {
+        if let EventKind::Poll { records, .. } = &e.kind {
+            for r in records {
+                if let Some(t) = acked.get(&r.send) {
+                    gaps.push(e.t_us - t);
+                }
+            }
+        }
+    }
+    assert!(!gaps.is_empty(), "{consumer} polled nothing acknowledged");
+    gaps.iter().sum::<i64>() / gaps.len() as i64
+}
+
+/// `fetch.min.bytes` / `fetch.max.wait.ms`: a fetch waits in the leader's purgatory until
+/// enough bytes are there or the wait is over. With Kafka's defaults (1 byte, 500 ms) a
+/// record reaches the consumer as soon as the high watermark passes it; asking for 1 MiB
+/// with a 2 s wait makes each partition's answers come at most every ~2 s, in big polls.
+#[test]
+fn fetch_min_bytes_and_max_wait_trade_latency_for_fewer_bigger_fetches() {
+    let mut spec = ClusterSpec::new(3);
+    spec.topics = vec![TopicSpec {
+        name: "orders".into(),
+        partitions: 1,
+        replication_factor: 3,
+    }];
+    spec.replication.min_insync_replicas = 2;
+    let mut w = workload(500);
+    w.rate_per_sec = 50;
+    spec.producers = vec![ProducerSpec::new("p1", ACKS_ALL, w)];
+    let eager = ConsumerSpec::new("c1", &["orders"]);
+    let mut patient = ConsumerSpec::new("c2", &["orders"]);
+    patient.fetch.fetch_min_bytes = 1 << 20;
+    patient.fetch.fetch_max_wait_ms = 2_000;
+    spec.consumers = vec![eager, patient];
+    spec.duration_ms = 14_000;
+    let o = run(3, &spec);
+    assert!(o.violations().is_empty(), "{:?}", o.violations());
+    let (c1, c2) = (polls(&o, "c1"), polls(&o, "c2"));
+    let read = |p: &[(i64, usize)]| p.iter().map(|(_, n)| n).sum::<usize>();
+    assert_eq!(read(&c1), 500);
+    assert_eq!(read(&c2), 500);
+    let (lat1, lat2) = (ack_to_poll_us(&o, "c1"), ack_to_poll_us(&o, "c2"));
+    println!(
+        "c1: {} polls, {lat1} us ack->poll; c2: {} polls, {lat2} us ack->poll",
+        c1.len(),
+        c2.len()
+    );
+    // The long poll answers at the high watermark's move: within a few network hops.
+    assert!(lat1 < 30_000, "default fetch: {lat1} us from ack to poll");
+    // 10 s of writes in answers at least ~2 s apart: about 5 polls, each ~100 records.
+    assert!(c2.len() <= 7, "{} polls: {c2:?}", c2.len());
+    assert!(
+        c2.windows(2).all(|w| w[1].0 - w[0].0 >= 1_900_000),
+        "{c2:?}"
+    );
+    assert!(lat2 > 500_000, "patient fetch: {lat2} us from ack to poll");
+    assert!(c1.len() > 5 * c2.len());
+}

@@ -145,8 +145,10 @@ pub struct FetchRequest {
 
 impl FetchRequest {
     /// Whether `resp` (this request evaluated now) may be returned: it has `min_bytes`,
-    /// an error, or a high watermark other than `first`'s (the first evaluation's), which
-    /// a follower must learn and which makes records visible to a consumer.
+    /// an error, or — for a follower — a high watermark other than `first`'s (the first
+    /// evaluation's), which the follower must learn to advance its own. A consumer only
+    /// sees records below the high watermark, so its bytes already count what a moved
+    /// high watermark made visible: it waits for `fetch.min.bytes` of them.
     pub fn satisfied_by(&self, resp: &FetchResponse, first: &FetchResponse) -> bool {
         if resp.error != ErrorCode::None
             || resp.partitions.iter().any(|p| p.error != ErrorCode::None)
@@ -157,10 +159,12 @@ impl FetchRequest {
         if bytes >= self.min_bytes.max(1) as usize {
             return true;
         }
-        resp.partitions
-            .iter()
-            .zip(&first.partitions)
-            .any(|(a, b)| a.high_watermark != b.high_watermark)
+        self.replica_id != CONSUMER_REPLICA_ID
+            && resp
+                .partitions
+                .iter()
+                .zip(&first.partitions)
+                .any(|(a, b)| a.high_watermark != b.high_watermark)
     }
 }
 
@@ -405,5 +409,50 @@ mod hex_bytes {
             let odd = json.replace("007fabff", "007fabf");
             assert!(serde_json::from_str::<ProduceRequest>(&odd).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch(replica_id: i32, min_bytes: i32) -> FetchRequest {
+        FetchRequest {
+            replica_id,
+            min_bytes,
+            max_wait_ms: 500,
+            max_bytes: 1 << 20,
+            partitions: Vec::new(),
+        }
+    }
+
+    fn answer(hw: i64, bytes: usize) -> FetchResponse {
+        FetchResponse {
+            error: ErrorCode::None,
+            partitions: vec![FetchPartitionResponse {
+                topic_partition: TopicPartition::new("t", 0),
+                error: ErrorCode::None,
+                high_watermark: hw,
+                log_end_offset: hw,
+                log_start_offset: 0,
+                records: vec![0; bytes],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_delayed_fetch_completes_at_min_bytes_and_a_follower_also_at_a_high_watermark_move() {
+        let first = answer(10, 0);
+        // Enough bytes: anyone.
+        assert!(fetch(CONSUMER_REPLICA_ID, 100).satisfied_by(&answer(12, 100), &first));
+        // Not enough bytes, high watermark moved: the follower must learn it...
+        assert!(fetch(1, 100).satisfied_by(&answer(12, 0), &first));
+        // ... the consumer waits for fetch.min.bytes of visible records.
+        assert!(!fetch(CONSUMER_REPLICA_ID, 100).satisfied_by(&answer(12, 50), &first));
+        assert!(!fetch(1, 100).satisfied_by(&answer(10, 50), &first));
+        // An error answers at once.
+        let mut err = answer(10, 0);
+        err.partitions[0].error = ErrorCode::NotLeaderOrFollower;
+        assert!(fetch(CONSUMER_REPLICA_ID, 100).satisfied_by(&err, &first));
     }
 }

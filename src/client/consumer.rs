@@ -14,16 +14,14 @@ use std::net::SocketAddr;
 
 use madsim::time::{sleep, Duration};
 
+use super::fetcher::{parse_fetched, FetchConfig, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::ClusterView;
-use crate::broker::request::{
-    FetchPartition, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
-};
+use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
-use crate::protocol::batches;
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use crate::trace::{self, EventKind, PolledRecord};
+use crate::trace::{self, EventKind};
 
 /// `auto.offset.reset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +37,10 @@ pub struct ConsumerConfig {
     pub bootstrap: Vec<SocketAddr>,
     pub topics: Vec<String>,
     pub auto_offset_reset: OffsetReset,
-    /// `max.partition.fetch.bytes`.
-    pub max_partition_fetch_bytes: i32,
+    /// `fetch.min.bytes`, `fetch.max.wait.ms`, `max.partition.fetch.bytes`, `fetch.max.bytes`.
+    pub fetch: FetchConfig,
     pub request_timeout_ms: u64,
     pub retry_backoff_ms: u64,
-    /// Pause after a round of fetches that returned nothing (stands in for `fetch.max.wait.ms`).
-    pub idle_backoff_ms: u64,
     /// `seek(partition, offset)` right after the assignment; the other partitions start
     /// where `auto.offset.reset` says. A seek out of range is reset the same way.
     pub seeks: Vec<(TopicPartition, i64)>,
@@ -67,19 +63,14 @@ impl ConsumerConfig {
             bootstrap,
             topics,
             auto_offset_reset: OffsetReset::Earliest,
-            max_partition_fetch_bytes: 1 << 20,
+            fetch: FetchConfig::default(),
             request_timeout_ms: 1_000,
             retry_backoff_ms: 100,
-            idle_backoff_ms: 20,
             seeks: Vec::new(),
             partitions: None,
             stop_ms: None,
         }
     }
-}
-
-fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
-    b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Consumes forever (until the node stops).
@@ -142,12 +133,13 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             );
         }
     }
+    let fetcher = Fetcher::new(cfg.fetch.clone(), cfg.request_timeout_ms);
     loop {
         if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) {
             return;
         }
-        let mut got_any = false;
         let mut need_refresh = false;
+        let mut wanted = Vec::new();
         for tp in &assigned {
             let Some((addr, epoch)) = view.leader(tp) else {
                 need_refresh = true;
@@ -183,26 +175,18 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                 }
                 continue;
             };
-            let req = Request::Fetch(FetchRequest {
-                replica_id: CONSUMER_REPLICA_ID,
-                min_bytes: 1,
-                max_wait_ms: 0,
-                max_bytes: cfg.max_partition_fetch_bytes,
-                partitions: vec![FetchPartition {
-                    topic_partition: tp.clone(),
-                    fetch_offset: position,
-                    current_leader_epoch: Some(epoch),
-                    partition_max_bytes: cfg.max_partition_fetch_bytes,
-                }],
-            });
-            let resp = match rpc.call(addr, &req, timeout).await {
-                Ok(Response::Fetch(f)) => f,
-                _ => {
-                    need_refresh = true;
-                    continue;
-                }
+            wanted.push((tp.clone(), addr, epoch, position));
+        }
+        fetcher.send_fetches(&rpc, &wanted);
+        for (tp, done) in fetcher.take_completed().await {
+            // An answer for a position the consumer has since left is stale.
+            let Some(position) = positions.get(&tp).copied().flatten() else {
+                continue;
             };
-            let Some(pr) = resp.partitions.into_iter().next() else {
+            if done.fetch_offset != position {
+                continue;
+            }
+            let Some(pr) = done.response else {
                 need_refresh = true;
                 continue;
             };
@@ -217,48 +201,28 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                     continue;
                 }
             }
-            let mut next = position;
-            let mut polled = Vec::new();
-            for b in batches(&pr.records, 0).flatten() {
-                if b.ensure_valid().is_err() {
-                    // check.crcs: stop before the corrupt batch, try again later.
-                    need_refresh = true;
-                    break;
-                }
-                let Ok(records) = b.records() else {
-                    break;
-                };
-                for r in records {
-                    if r.offset < next || r.offset >= pr.high_watermark {
-                        continue;
-                    }
-                    polled.push(PolledRecord {
-                        offset: r.offset,
-                        send: lossy(&r.value).unwrap_or_default(),
-                    });
-                    next = r.offset + 1;
-                }
+            let parsed = parse_fetched(&pr, position, usize::MAX);
+            if parsed.corrupt {
+                // check.crcs: stop before the corrupt batch, try again later.
+                need_refresh = true;
             }
-            if !polled.is_empty() {
-                got_any = true;
+            if !parsed.records.is_empty() {
                 history.record(
                     &clock,
                     &cfg.client_id,
                     EventKind::Poll {
                         topic: tp.topic.clone(),
                         partition: tp.partition,
-                        records: polled,
+                        records: parsed.records,
                     },
                 );
             }
-            positions.insert(tp.clone(), Some(next));
+            positions.insert(tp.clone(), Some(parsed.next));
         }
         if need_refresh {
             sleep(backoff).await;
             view.refresh(&rpc, &cfg.bootstrap, &mut start, timeout)
                 .await;
-        } else if !got_any {
-            sleep(Duration::from_millis(cfg.idle_backoff_ms.max(1))).await;
         }
     }
 }

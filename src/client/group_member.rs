@@ -26,18 +26,16 @@ use super::consumer::{ConsumerConfig, OffsetReset};
 use super::consumer_coordinator::{
     offsets_to_commit, ConsumerCoordinator, ErrorAction, MembershipConfig,
 };
+use super::fetcher::{parse_fetched, CompletedFetch, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::ClusterView;
-use crate::broker::request::{
-    FetchPartition, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
-};
+use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::group::{
     self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
     SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
 };
-use crate::protocol::batches;
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::trace::{EventKind, PolledRecord};
 
@@ -327,6 +325,7 @@ struct PollState {
     committed: BTreeMap<TopicPartition, i64>,
     last_auto_commit_ms: i64,
     coordinator_start: usize,
+    fetcher: Fetcher,
 }
 
 impl PollState {
@@ -349,6 +348,7 @@ async fn poll_loop(m: Arc<Member>) {
         committed: BTreeMap::new(),
         last_auto_commit_ms: m.clock.now_ms(),
         coordinator_start: 0,
+        fetcher: Fetcher::new(m.consumer.fetch.clone(), m.consumer.request_timeout_ms),
     };
     loop {
         let now = m.clock.now_ms();
@@ -400,21 +400,17 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         fetch_committed(m, st, need_committed).await;
         return;
     }
-    let mut polled: Vec<(TopicPartition, Vec<PolledRecord>)> = Vec::new();
-    let mut count = 0;
     let mut need_refresh = false;
+    let mut wanted = Vec::new();
     let tps: Vec<TopicPartition> = st.positions.keys().cloned().collect();
     for tp in tps {
-        if count >= m.cfg.max_poll_records {
-            break;
-        }
         let Some((addr, epoch)) = st.view.leader(&tp) else {
             need_refresh = true;
             continue;
         };
-        let position = match st.positions[&tp] {
-            Position::At(o) => o,
-            Position::Committed => continue,
+        match st.positions[&tp] {
+            Position::At(o) => wanted.push((tp, addr, epoch, o)),
+            Position::Committed => {}
             Position::Reset => {
                 let timestamp = match m.consumer.auto_offset_reset {
                     OffsetReset::Earliest => EARLIEST_TIMESTAMP,
@@ -434,26 +430,22 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
                     }
                     _ => need_refresh = true,
                 }
-                continue;
             }
+        }
+    }
+    st.fetcher.send_fetches(&m.rpc, &wanted);
+    // Hand out up to `max.poll.records` of what arrived; the rest waits for the next poll.
+    let mut polled: Vec<(TopicPartition, Vec<PolledRecord>)> = Vec::new();
+    let mut left = m.cfg.max_poll_records;
+    for (tp, done) in st.fetcher.take_completed().await {
+        // Answers for partitions given up or positions left meanwhile are stale.
+        let Some(&Position::At(position)) = st.positions.get(&tp) else {
+            continue;
         };
-        let req = Request::Fetch(FetchRequest {
-            replica_id: CONSUMER_REPLICA_ID,
-            min_bytes: 1,
-            max_wait_ms: 0,
-            max_bytes: m.consumer.max_partition_fetch_bytes,
-            partitions: vec![FetchPartition {
-                topic_partition: tp.clone(),
-                fetch_offset: position,
-                current_leader_epoch: Some(epoch),
-                partition_max_bytes: m.consumer.max_partition_fetch_bytes,
-            }],
-        });
-        let pr = match m.rpc.call(addr, &req, timeout).await {
-            Ok(Response::Fetch(f)) => f.partitions.into_iter().next(),
-            _ => None,
-        };
-        let Some(pr) = pr else {
+        if done.fetch_offset != position {
+            continue;
+        }
+        let Some(pr) = &done.response else {
             need_refresh = true;
             continue;
         };
@@ -468,34 +460,22 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
                 continue;
             }
         }
-        let mut next = position;
-        let mut records = Vec::new();
-        'batches: for b in batches(&pr.records, 0).flatten() {
-            let Ok(rs) = b.records() else {
-                break;
-            };
-            for r in rs {
-                if count >= m.cfg.max_poll_records {
-                    break 'batches;
-                }
-                if r.offset < next || r.offset >= pr.high_watermark {
-                    continue;
-                }
-                records.push(PolledRecord {
-                    offset: r.offset,
-                    send: r
-                        .value
-                        .as_ref()
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default(),
-                });
-                next = r.offset + 1;
-                count += 1;
-            }
+        let parsed = parse_fetched(pr, position, left);
+        // check.crcs: a corrupt batch is fetched again later, perhaps from a new leader.
+        need_refresh |= parsed.corrupt;
+        if parsed.truncated {
+            st.fetcher.put_back(
+                tp.clone(),
+                CompletedFetch {
+                    fetch_offset: parsed.next,
+                    ..done.clone()
+                },
+            );
         }
-        if !records.is_empty() {
-            st.positions.insert(tp.clone(), Position::At(next));
-            polled.push((tp, records));
+        if !parsed.records.is_empty() {
+            left -= parsed.records.len();
+            st.positions.insert(tp.clone(), Position::At(parsed.next));
+            polled.push((tp, parsed.records));
         }
     }
     if need_refresh {
@@ -504,9 +484,6 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
             .await;
     }
     if polled.is_empty() {
-        if !need_refresh {
-            sleep(Duration::from_millis(m.consumer.idle_backoff_ms.max(1))).await;
-        }
         maybe_auto_commit(m, st).await;
         return;
     }

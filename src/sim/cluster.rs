@@ -30,6 +30,7 @@ use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
 use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
+pub use crate::client::fetcher::FetchConfig;
 pub use crate::client::group_member::GroupMembership;
 use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
@@ -120,6 +121,8 @@ pub struct ConsumerSpec {
     pub partitions: Option<Vec<TopicPartition>>,
     /// When the application stops polling (ms since the run started).
     pub stop_ms: Option<u64>,
+    /// `fetch.min.bytes`, `fetch.max.wait.ms` and the fetch size limits.
+    pub fetch: FetchConfig,
 }
 
 impl ConsumerSpec {
@@ -133,6 +136,7 @@ impl ConsumerSpec {
             seeks: Vec::new(),
             partitions: None,
             stop_ms: None,
+            fetch: FetchConfig::default(),
             group: None,
         }
     }
@@ -1218,6 +1222,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.seeks = c.seeks.clone();
         cfg.partitions = c.partitions.clone();
         cfg.stop_ms = c.stop_ms;
+        cfg.fetch = c.fetch.clone();
         walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),

@@ -318,6 +318,12 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         }
                         // The consumer always verifies checksums (Kafka's default).
                         ("check.crcs", ConfigValue::Bool(true)) => {}
+                        ("fetch.min.bytes", _) => cs.fetch.fetch_min_bytes = int(value) as i32,
+                        ("fetch.max.wait.ms", _) => cs.fetch.fetch_max_wait_ms = int(value),
+                        ("fetch.max.bytes", _) => cs.fetch.fetch_max_bytes = int(value) as i32,
+                        ("max.partition.fetch.bytes", _) => {
+                            cs.fetch.max_partition_fetch_bytes = int(value) as i32
+                        }
                         _ => return Err(unsupported()),
                     }
                 }

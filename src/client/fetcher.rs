@@ -1,0 +1,314 @@
+//! The consumer's `Fetcher`, shared by the assign-mode consumer and the group member: one
+//! Fetch request per leader broker carrying every fetchable partition it leads, long-polled
+//! with `fetch.min.bytes` / `fetch.max.wait.ms` so that an idle consumer waits in the
+//! broker's purgatory instead of polling. As in Kafka's consumer, the requests to different
+//! brokers are in flight at once and independently: a poll hands the application whatever
+//! has arrived (Kafka's `completedFetches`), and no second fetch goes to a broker that still
+//! has one outstanding.
+//!
+//! The checks of what arrived are pure ([`parse_fetched`]): with `check.crcs=true` (Kafka's
+//! default) a batch whose checksum fails is never handed out; the partition stops before it
+//! and is fetched again later, perhaps from a new leader.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use madsim::time::{sleep, Duration};
+
+use crate::broker::purgatory::Purgatory;
+use crate::broker::request::{
+    FetchPartition, FetchPartitionResponse, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
+};
+use crate::broker::rpc::Rpc;
+use crate::broker::TopicPartition;
+use crate::protocol::batches;
+use crate::trace::PolledRecord;
+
+/// The consumer's fetch settings (Kafka's names and defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// `fetch.min.bytes`: the broker answers once this much is there (default 1).
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.wait.ms`: or once this long has passed (default 500).
+    pub fetch_max_wait_ms: i64,
+    /// `max.partition.fetch.bytes` (default 1 MiB).
+    pub max_partition_fetch_bytes: i32,
+    /// `fetch.max.bytes` (default 50 MiB).
+    pub fetch_max_bytes: i32,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            fetch_min_bytes: 1,
+            fetch_max_wait_ms: 500,
+            max_partition_fetch_bytes: 1 << 20,
+            fetch_max_bytes: 50 << 20,
+        }
+    }
+}
+
+/// A fetched partition not yet handed to the application.
+#[derive(Debug, Clone)]
+pub struct CompletedFetch {
+    /// The position the request asked from; the answer is stale if the position moved.
+    pub fetch_offset: i64,
+    /// `None`: the request to the leader failed (timeout, unreachable, not a Fetch answer).
+    pub response: Option<FetchPartitionResponse>,
+}
+
+/// What a completed fetch yields at `position`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parsed {
+    /// The records from `position` on, below the high watermark, at most `max_records`.
+    pub records: Vec<PolledRecord>,
+    /// The next position.
+    pub next: i64,
+    /// A batch failed its checksum (`check.crcs`): the records before it are handed out,
+    /// the partition stops there.
+    pub corrupt: bool,
+    /// `max_records` cut the records short: more of this response could be handed out.
+    pub truncated: bool,
+}
+
+/// The records of `pr` a consumer at `position` may hand out: from `position` on (a batch
+/// may start before it), below the high watermark, verified, at most `max_records`.
+pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: usize) -> Parsed {
+    let mut out = Parsed {
+        next: position,
+        ..Parsed::default()
+    };
+    'batches: for b in batches(&pr.records, 0).flatten() {
+        if b.ensure_valid().is_err() {
+            out.corrupt = true;
+            break;
+        }
+        let Ok(records) = b.records() else {
+            out.corrupt = true;
+            break;
+        };
+        for r in records {
+            if r.offset < out.next || r.offset >= pr.high_watermark {
+                continue;
+            }
+            if out.records.len() >= max_records {
+                out.truncated = true;
+                break 'batches;
+            }
+            out.records.push(PolledRecord {
+                offset: r.offset,
+                send: r
+                    .value
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default(),
+            });
+            out.next = r.offset + 1;
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct State {
+    /// Brokers with a fetch outstanding.
+    in_flight: BTreeSet<SocketAddr>,
+    /// Arrived answers, per partition.
+    completed: BTreeMap<TopicPartition, CompletedFetch>,
+}
+
+/// The consumer's fetch pipeline (one per consumer incarnation; its tasks die with the node).
+#[derive(Clone)]
+pub struct Fetcher {
+    cfg: FetchConfig,
+    request_timeout: Duration,
+    state: Arc<Mutex<State>>,
+    /// Bumped when an answer arrives, so a poll can wait for one.
+    arrivals: Arc<Purgatory>,
+}
+
+impl Fetcher {
+    pub fn new(cfg: FetchConfig, request_timeout_ms: u64) -> Self {
+        Fetcher {
+            cfg,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            state: Arc::default(),
+            arrivals: Arc::new(Purgatory::new()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends one Fetch to each leader in `wanted` (partition, leader address, leader epoch,
+    /// position) that has nothing outstanding, for its partitions that have no answer
+    /// waiting to be handed out.
+    pub fn send_fetches(&self, rpc: &Rpc, wanted: &[(TopicPartition, SocketAddr, i32, i64)]) {
+        let mut per_leader: BTreeMap<SocketAddr, Vec<FetchPartition>> = BTreeMap::new();
+        {
+            let s = self.state();
+            for (tp, addr, epoch, position) in wanted {
+                if s.in_flight.contains(addr) || s.completed.contains_key(tp) {
+                    continue;
+                }
+                per_leader.entry(*addr).or_default().push(FetchPartition {
+                    topic_partition: tp.clone(),
+                    fetch_offset: *position,
+                    current_leader_epoch: Some(*epoch),
+                    partition_max_bytes: self.cfg.max_partition_fetch_bytes,
+                });
+            }
+        }
+        for (addr, partitions) in per_leader {
+            self.state().in_flight.insert(addr);
+            let (me, rpc) = (self.clone(), rpc.clone());
+            madsim::task::spawn(async move { me.fetch_from(&rpc, addr, partitions).await });
+        }
+    }
+
+    async fn fetch_from(&self, rpc: &Rpc, addr: SocketAddr, partitions: Vec<FetchPartition>) {
+        let offsets: Vec<(TopicPartition, i64)> = partitions
+            .iter()
+            .map(|p| (p.topic_partition.clone(), p.fetch_offset))
+            .collect();
+        let req = Request::Fetch(FetchRequest {
+            replica_id: CONSUMER_REPLICA_ID,
+            min_bytes: self.cfg.fetch_min_bytes,
+            max_wait_ms: self.cfg.fetch_max_wait_ms,
+            max_bytes: self.cfg.fetch_max_bytes,
+            partitions,
+        });
+        // The broker may hold the request for `fetch.max.wait.ms` before answering.
+        let timeout =
+            self.request_timeout + Duration::from_millis(self.cfg.fetch_max_wait_ms.max(0) as u64);
+        let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
+            match rpc.call(addr, &req, timeout).await {
+                Ok(Response::Fetch(f)) => f
+                    .partitions
+                    .into_iter()
+                    .map(|p| (p.topic_partition.clone(), p))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+        {
+            let mut s = self.state();
+            s.in_flight.remove(&addr);
+            for (tp, fetch_offset) in offsets {
+                let response = answers.remove(&tp);
+                s.completed.insert(
+                    tp,
+                    CompletedFetch {
+                        fetch_offset,
+                        response,
+                    },
+                );
+            }
+        }
+        self.arrivals.notify();
+    }
+
+    /// Takes every answer that has arrived (none: waits up to the fetch timeout for one).
+    /// With nothing in flight either (nothing assigned, say) it waits `fetch.max.wait.ms`,
+    /// as an idle `poll(timeout)` blocks, rather than letting the caller spin.
+    pub async fn take_completed(&self) -> Vec<(TopicPartition, CompletedFetch)> {
+        let seen = self.arrivals.version();
+        let done = self.take_now();
+        if !done.is_empty() {
+            return done;
+        }
+        let max_wait = Duration::from_millis(self.cfg.fetch_max_wait_ms.max(1) as u64);
+        if self.state().in_flight.is_empty() {
+            sleep(max_wait).await;
+            return Vec::new();
+        }
+        self.arrivals
+            .wait_past(seen, self.request_timeout + max_wait)
+            .await;
+        self.take_now()
+    }
+
+    fn take_now(&self) -> Vec<(TopicPartition, CompletedFetch)> {
+        std::mem::take(&mut self.state().completed)
+            .into_iter()
+            .collect()
+    }
+
+    /// Puts back what a poll did not hand out (`max.poll.records` cut it short), for the
+    /// next poll, as Kafka keeps the rest of a completed fetch.
+    pub fn put_back(&self, tp: TopicPartition, fetch: CompletedFetch) {
+        self.state().completed.entry(tp).or_insert(fetch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::ErrorCode;
+    use crate::storage::testkit::v2_batch;
+
+    fn response(batches: &[(i64, &[&str])], hw: i64) -> FetchPartitionResponse {
+        let mut records = Vec::new();
+        for (base, values) in batches {
+            let rs: Vec<_> = values
+                .iter()
+                .map(|v| (0, None, Some(v.as_bytes())))
+                .collect();
+            records.extend_from_slice(&v2_batch(*base, &rs));
+        }
+        FetchPartitionResponse {
+            topic_partition: TopicPartition::new("t", 0),
+            error: ErrorCode::None,
+            high_watermark: hw,
+            log_end_offset: hw,
+            log_start_offset: 0,
+            records,
+        }
+    }
+
+    fn offsets(p: &Parsed) -> Vec<i64> {
+        p.records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn records_start_at_the_position_even_inside_a_batch_and_stop_at_the_high_watermark() {
+        let pr = response(&[(0, &["a", "b", "c"]), (3, &["d", "e"])], 4);
+        let p = parse_fetched(&pr, 1, 100);
+        assert_eq!(offsets(&p), vec![1, 2, 3]);
+        assert_eq!(p.next, 4);
+        assert_eq!(p.records[0].send, "b");
+        assert!(!p.corrupt && !p.truncated);
+    }
+
+    #[test]
+    fn max_poll_records_cuts_the_answer_short_and_says_so() {
+        let pr = response(&[(0, &["a", "b", "c", "d"])], 4);
+        let p = parse_fetched(&pr, 0, 3);
+        assert_eq!(offsets(&p), vec![0, 1, 2]);
+        assert!(p.truncated);
+        // The rest is handed out from the same answer at the next position.
+        let rest = parse_fetched(&pr, p.next, 3);
+        assert_eq!(offsets(&rest), vec![3]);
+        assert!(!rest.truncated);
+    }
+
+    #[test]
+    fn a_corrupt_batch_is_never_handed_out_and_stops_the_partition_before_it() {
+        let mut pr = response(&[(0, &["a", "b"]), (2, &["c", "d"])], 4);
+        let last = pr.records.len() - 1;
+        pr.records[last] ^= 0x40;
+        let p = parse_fetched(&pr, 0, 100);
+        assert_eq!(offsets(&p), vec![0, 1]);
+        assert_eq!(p.next, 2);
+        assert!(p.corrupt);
+    }
+
+    #[test]
+    fn nothing_at_or_past_the_position_gives_nothing_and_keeps_the_position() {
+        let pr = response(&[(0, &["a", "b"])], 2);
+        let p = parse_fetched(&pr, 2, 100);
+        assert!(p.records.is_empty());
+        assert_eq!(p.next, 2);
+    }
+}
