@@ -111,12 +111,9 @@ impl Rpc {
     pub async fn recv_request(&self) -> io::Result<(u64, Result<Request, ErrorCode>, SocketAddr)> {
         loop {
             let (bytes, from) = recv_bytes(&self.ep, REQUEST_TAG).await?;
-            let Ok(env) = serde_json::from_slice::<Envelope<serde_json::Value>>(&bytes) else {
-                continue;
-            };
-            let req =
-                serde_json::from_value::<Request>(env.body).map_err(|_| ErrorCode::InvalidRequest);
-            return Ok((env.corr, req, from));
+            if let Some((corr, req)) = decode_request(&bytes) {
+                return Ok((corr, req, from));
+            }
         }
     }
 
@@ -127,6 +124,18 @@ impl Rpc {
             let _ = self.ep.send_to(dst, corr, &frame).await;
         }
     }
+}
+
+/// A request frame: its correlation id and the request, or `INVALID_REQUEST` for a body that
+/// does not decode; `None` for a frame without a readable correlation id. Decodes the body
+/// straight into a [`Request`] (every request a run sends passes here) and looks at the
+/// frame a second time only when that fails.
+fn decode_request(frame: &[u8]) -> Option<(u64, Result<Request, ErrorCode>)> {
+    if let Ok(env) = serde_json::from_slice::<Envelope<Request>>(frame) {
+        return Some((env.corr, Ok(env.body)));
+    }
+    let env = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(frame).ok()?;
+    Some((env.corr, Err(ErrorCode::InvalidRequest)))
 }
 
 #[cfg(madsim)]
@@ -147,4 +156,49 @@ pub(crate) async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, 
     let (n, from) = ep.recv_from(tag, &mut buf).await?;
     buf.truncate(n);
     Ok((buf, from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::request::{FetchPartition, FetchRequest};
+    use crate::common::TopicPartition;
+
+    #[test]
+    fn a_request_frame_decodes_to_its_correlation_id_and_request() {
+        let req = Request::Fetch(FetchRequest {
+            replica_id: 2,
+            min_bytes: 1,
+            max_wait_ms: 500,
+            max_bytes: 1 << 20,
+            partitions: vec![FetchPartition {
+                topic_partition: TopicPartition::new("orders", 1),
+                fetch_offset: 42,
+                current_leader_epoch: Some(3),
+                partition_max_bytes: 1 << 20,
+            }],
+        });
+        let frame = serde_json::to_vec(&Envelope {
+            corr: 7,
+            body: &req,
+        })
+        .unwrap();
+        assert_eq!(decode_request(&frame), Some((7, Ok(req))));
+    }
+
+    #[test]
+    fn a_body_that_is_no_request_is_invalid_request_and_a_frame_without_corr_is_dropped() {
+        let unknown = br#"{"corr":9,"body":{"NoSuchRequest":{}}}"#;
+        assert_eq!(
+            decode_request(unknown),
+            Some((9, Err(ErrorCode::InvalidRequest)))
+        );
+        let bad_records = br#"{"corr":10,"body":{"Produce":{"acks":1,"timeout_ms":5,"partitions":[{"topic_partition":{"topic":"t","partition":0},"records":"zz"}]}}}"#;
+        assert_eq!(
+            decode_request(bad_records),
+            Some((10, Err(ErrorCode::InvalidRequest)))
+        );
+        assert_eq!(decode_request(br#"{"body":"Metadata"}"#), None);
+        assert_eq!(decode_request(b"not json"), None);
+    }
 }

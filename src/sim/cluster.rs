@@ -1343,7 +1343,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     report.ops = std::mem::take(&mut *admin_log.lock().unwrap_or_else(|p| p.into_inner()));
     SimOutcome {
         seed,
-        history: history.events(),
+        history: history.take_events(),
         snapshots,
         final_partitions,
         broker_errors,
