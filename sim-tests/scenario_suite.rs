@@ -34,6 +34,11 @@ const KNOWN_FAILURES: &[(&str, u64, &str)] = &[
         "producer: p1-0 stays unanswered after the producer's clock jumps",
     ),
     (
+        "consumer-group-member-crash.json",
+        8,
+        "producer: p1-6 stays unanswered (the idempotent producer's sequence bug)",
+    ),
+    (
         "disk-full-broker-halts.json",
         5,
         "idempotent producer writes p1-521 twice when its leader halts on a full disk",
@@ -85,7 +90,9 @@ macro_rules! suite {
 suite! {
     acks1_leader_crash => "acks1-leader-crash.json",
     acks1_leader_isolated_lost_write => "acks1-leader-isolated-lost-write.json",
+    auto_commit_before_processing => "auto-commit-before-processing.json",
     clock_skew_timestamps => "clock-skew-timestamps.json",
+    consumer_group_member_crash => "consumer-group-member-crash.json",
     controller_crash => "controller-crash.json",
     corrupt_record_detected => "corrupt-record-detected.json",
     disk_full_broker_halts => "disk-full-broker-halts.json",
@@ -158,6 +165,7 @@ fn the_suite_uses_every_fault_kind_and_every_checker() {
         .iter()
         .flat_map(|s| s.expect.violations.iter().map(|c| c.as_str()))
         .collect();
+    // The seed's "consumer loses messages" (auto commit before processing) among them.
     for c in ["lost-write", "leader-completeness", "duplicate", "progress"] {
         assert!(
             expected.contains(c),
