@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use madsim::net::Endpoint;
 use madsim::time::Duration;
+#[cfg(madsim)]
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
