@@ -70,6 +70,13 @@ fn first_rebalance_after(
         .map(|(t, _, _)| t)
 }
 
+/// Every acknowledged record was processed by g1, re-processing only above its commits.
+fn assert_everything_processed(o: &SimOutcome, ctx: &str) {
+    assert_eq!(unprocessed(o, "g1"), vec![], "{ctx}");
+    let (_, below) = duplicates(o, "g1");
+    assert!(below.is_empty(), "{ctx}: {below:?}");
+}
+
 const ADD_AT_MS: u64 = 3_000;
 
 /// `orders` grows from 3 to 6 partitions at 3 s while p1 writes keyed records (100/s for
@@ -134,9 +141,7 @@ fn partitions_added(seed: u64, assignor: &str) {
     let owners = final_owners(&o, "g1");
     assert_eq!(owners.len(), 6, "{ctx}: {owners:?}");
     assert!(owners.values().all(|m| m.len() == 1), "{ctx}: {owners:?}");
-    assert_eq!(unprocessed(&o, "g1"), vec![], "{ctx}");
-    let (_, below) = duplicates(&o, "g1");
-    assert!(below.is_empty(), "{ctx}: {below:?}");
+    assert_everything_processed(&o, &ctx);
 }
 
 #[test]
@@ -225,9 +230,7 @@ fn resubscribed(seed: u64, assignor: &str) {
         assert_eq!(owner(TopicPartition::new("orders", p)), ["c2"], "{ctx}");
     }
     assert_eq!(acked(&o).len(), 800, "{ctx}");
-    assert_eq!(unprocessed(&o, "g1"), vec![], "{ctx}");
-    let (_, below) = duplicates(&o, "g1");
-    assert!(below.is_empty(), "{ctx}: {below:?}");
+    assert_everything_processed(&o, &ctx);
 }
 
 #[test]
@@ -242,4 +245,27 @@ fn a_resubscribed_member_owns_partitions_of_its_new_topic_only_cooperative() {
     for seed in 3..=4 {
         resubscribed(seed, "cooperative-sticky");
     }
+}
+
+#[test]
+fn scenario_files_set_metadata_max_age_ms_of_producers_and_members() {
+    use kafka_sim::sim::runner::to_cluster_spec;
+    use kafka_sim::sim::scenario::Scenario;
+    let text = r#"{
+      "name": "max-age", "description": "metadata.max.age.ms reaches the clients",
+      "cluster": { "brokers": 3 },
+      "topics": [ { "name": "orders", "partitions": 3, "replication_factor": 3 } ],
+      "workload": [
+        { "producer": "p1", "topic": "orders", "acks": "all", "messages": 10, "rate": "10/s",
+          "config": { "metadata.max.age.ms": 1500 } },
+        { "consumer": "c1", "group": "g1", "topics": ["orders"], "commit": "after-processing",
+          "config": { "enable.auto.commit": false, "metadata.max.age.ms": 2500 } }
+      ],
+      "faults": [], "duration": "5s", "expect": { "checkers": ["all"], "violations": [] }
+    }"#;
+    let scenario = Scenario::from_str(text, "max-age.json").unwrap();
+    let spec = to_cluster_spec(&scenario, 1).unwrap();
+    assert_eq!(spec.producers[0].metadata_max_age_ms, 1_500);
+    let g = spec.consumers[0].group.as_ref().expect("a member");
+    assert_eq!(g.metadata_max_age_ms, 2_500);
 }
