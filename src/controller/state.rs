@@ -56,6 +56,13 @@ pub fn elect_leader(
     None
 }
 
+/// A partition about to be created: its replicas, initial ISR and leader.
+struct NewPartition {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    leader: i32,
+}
+
 /// The first producer id handed out.
 pub const FIRST_PRODUCER_ID: i64 = 1000;
 
@@ -551,7 +558,7 @@ impl Controller {
         &self,
         assignment: &[Vec<i32>],
         rf: usize,
-    ) -> Result<Vec<(Vec<i32>, Vec<i32>, i32)>, ErrorCode> {
+    ) -> Result<Vec<NewPartition>, ErrorCode> {
         let mut states = Vec::with_capacity(assignment.len());
         for replicas in assignment {
             let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
@@ -570,7 +577,11 @@ impl Controller {
             let Some(&leader) = isr.first() else {
                 return Err(ErrorCode::InvalidReplicaAssignment);
             };
-            states.push((replicas.clone(), isr, leader));
+            states.push(NewPartition {
+                replicas: replicas.clone(),
+                isr,
+                leader,
+            });
         }
         Ok(states)
     }
@@ -580,10 +591,18 @@ impl Controller {
         &mut self,
         name: &str,
         first: i32,
-        states: Vec<(Vec<i32>, Vec<i32>, i32)>,
+        states: Vec<NewPartition>,
         out: &mut Vec<MetadataRecord>,
     ) {
-        for (p, (replicas, isr, leader)) in (first..).zip(states) {
+        for (
+            p,
+            NewPartition {
+                replicas,
+                isr,
+                leader,
+            },
+        ) in (first..).zip(states)
+        {
             self.append(
                 out,
                 MetadataRecord::Partition {
