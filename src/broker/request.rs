@@ -1,6 +1,6 @@
 //! Request and response types between clients, brokers and the controller, carrying
 //! Kafka's request semantics (Metadata, Produce, Fetch, ListOffsets, CreateTopics,
-//! OffsetsForLeaderEpoch, InitProducerId), the group coordinator's (FindCoordinator,
+//! CreatePartitions, OffsetsForLeaderEpoch, InitProducerId), the group coordinator's (FindCoordinator,
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) and the controller
 //! traffic (BrokerRegistration, BrokerHeartbeat carrying the metadata log, AlterPartition).
 //!
@@ -52,6 +52,11 @@ pub enum Request {
     DeleteTopics {
         name: String,
     },
+    /// Grows topic `name` to `count` partitions (KIP-195; served by the controller).
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
     /// A new producer id for an idempotent producer (served by the controller).
     InitProducerId,
     BrokerRegistration {
@@ -95,6 +100,7 @@ impl Request {
             Request::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Request::CreateTopics { .. } => "CreateTopics",
             Request::DeleteTopics { .. } => "DeleteTopics",
+            Request::CreatePartitions { .. } => "CreatePartitions",
             Request::InitProducerId => "InitProducerId",
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
@@ -196,6 +202,9 @@ pub enum Response {
     DeleteTopics {
         error: ErrorCode,
     },
+    CreatePartitions {
+        error: ErrorCode,
+    },
     InitProducerId {
         error: ErrorCode,
         producer_id: i64,
@@ -248,6 +257,7 @@ impl Response {
             Response::ListOffsets { error, .. }
             | Response::CreateTopics { error }
             | Response::DeleteTopics { error }
+            | Response::CreatePartitions { error }
             | Response::InitProducerId { error, .. }
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }
