@@ -8,10 +8,18 @@
 //! second, and the process's peak resident memory. Targets: >= 200x real time and
 //! < 0.5 s of wall time per seed on one core (the simulation is single-threaded).
 //! `SEEDS=N` changes the number of seeds, `CONTROLLERS=N` the controller quorum's size.
+//!
+//! Also prints the CPU time per seed (what to compare on a shared machine, where wall time
+//! depends on the neighbours) and a digest of every seed's history (FNV-1a of its trace
+//! lines): an optimisation that must not change behaviour leaves the digest alone.
 
 #[cfg(madsim)]
 #[path = "../sim-tests/cluster_common.rs"]
 mod common;
+
+#[cfg(madsim)]
+#[path = "measure.rs"]
+mod measure;
 
 #[cfg(madsim)]
 fn main() {
@@ -48,13 +56,19 @@ fn main() {
     });
 
     let mut walls = Vec::new();
+    let mut cpu = 0.0;
     let mut acked = 0usize;
     let mut events = 0usize;
-    let start = Instant::now();
+    let mut lines = String::new();
     for seed in 1..=seeds {
-        let t = Instant::now();
+        let (t, cpu_started) = (Instant::now(), measure::cpu_seconds());
         let outcome = run(seed, &spec);
         walls.push(t.elapsed().as_secs_f64());
+        cpu += measure::cpu_seconds() - cpu_started;
+        for e in &outcome.history {
+            lines.push_str(&kafka_sim::trace::jsonl::event_line(e));
+            lines.push('\n');
+        }
         events += outcome.history.len();
         acked += outcome
             .history
@@ -62,7 +76,7 @@ fn main() {
             .filter(|e| matches!(&e.kind, kafka_sim::trace::EventKind::Ack { offset: Some(o), .. } if *o >= 0))
             .count();
     }
-    let total = start.elapsed().as_secs_f64();
+    let total: f64 = walls.iter().sum();
     walls.sort_by(f64::total_cmp);
     let mean = total / seeds as f64;
     let sim_s = seeds as f64 * spec.duration_ms as f64 / 1000.0;
@@ -86,6 +100,10 @@ fn main() {
         if ratio >= 200.0 { " PASS " } else { " FAIL " }
     );
     println!(
+        "| CPU time per seed (mean)            | {:>10.3} s   |          |        |",
+        cpu / seeds as f64
+    );
+    println!(
         "| acknowledged writes per seed (mean) | {:>10.0}     |          |        |",
         acked as f64 / seeds as f64
     );
@@ -95,16 +113,12 @@ fn main() {
     );
     println!(
         "| peak resident memory (VmHWM)        | {:>10}     |          |        |",
-        peak_rss().unwrap_or_else(|| "unknown".into())
+        measure::peak_rss().unwrap_or_else(|| "unknown".into())
     );
-}
-
-/// The process's peak resident set size, from Linux's `/proc/self/status`.
-#[cfg(madsim)]
-fn peak_rss() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.trim_start_matches("VmHWM:").trim().to_string())
+    println!(
+        "| history digest (FNV-1a, all seeds)  | {:016x} |          |        |",
+        kafka_sim::sim::scenario::fnv1a64(lines.as_bytes())
+    );
 }
 
 #[cfg(not(madsim))]

@@ -11,22 +11,11 @@
 //! process's CPU time (Linux `/proc/self/stat`) is printed too: CPU seconds per seed do not
 //! depend on load, and CPU / wall shows how many cores the sweep actually got.
 
-/// This process's user + system CPU time in seconds (0 where `/proc` is unavailable).
 #[cfg(madsim)]
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces); utime
-    // and stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
+#[path = "measure.rs"]
+mod measure;
+#[cfg(madsim)]
+use measure::cpu_seconds;
 
 #[cfg(madsim)]
 fn main() {

@@ -1,5 +1,5 @@
-//! The admin tools on the simulated cluster: topics are created and deleted through the
-//! controller, `--list`/`--describe` print what the controller decided, and GetOffsetShell's
+//! The admin tools on the simulated cluster: topics are created, grown (CreatePartitions) and
+//! deleted through the controller, `--list`/`--describe` print what the controller decided, and GetOffsetShell's
 //! log end offsets match the replicas' logs. A deleted topic's logs leave every broker.
 #![cfg(madsim)]
 
@@ -37,6 +37,27 @@ fn create_describe_delete_and_end_offsets() {
                 replication_factor: 3,
             }),
         ),
+        (
+            3_400,
+            AdminOp::CreatePartitions {
+                topic: "orders".into(),
+                count: 4,
+            },
+        ),
+        (
+            3_500,
+            AdminOp::CreatePartitions {
+                topic: "orders".into(),
+                count: 4,
+            },
+        ),
+        (
+            3_600,
+            AdminOp::CreatePartitions {
+                topic: "scratch".into(),
+                count: 3,
+            },
+        ),
     ];
     let o = run(1, &spec);
     assert_eq!(
@@ -46,6 +67,9 @@ fn create_describe_delete_and_end_offsets() {
             "3100ms delete scratch: UNKNOWN_TOPIC_OR_PARTITION",
             "3200ms create audit (1 partitions, RF 3): ok",
             "3300ms create audit (1 partitions, RF 3): TOPIC_ALREADY_EXISTS",
+            "3400ms alter orders --partitions 4: ok",
+            "3500ms alter orders --partitions 4: INVALID_PARTITIONS",
+            "3600ms alter scratch --partitions 3: UNKNOWN_TOPIC_OR_PARTITION",
         ]
     );
     assert_eq!(o.admin.list, "audit\norders\n");
@@ -55,7 +79,7 @@ fn create_describe_delete_and_end_offsets() {
         lines[0],
         "Topic: audit\tPartitionCount: 1\tReplicationFactor: 3\tConfigs: "
     );
-    assert!(lines.contains(&"Topic: orders\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: "));
+    assert!(lines.contains(&"Topic: orders\tPartitionCount: 4\tReplicationFactor: 3\tConfigs: "));
     for (tp, (leader, isr)) in &o.final_partitions {
         let isr: Vec<String> = isr.iter().map(|b| b.to_string()).collect();
         let prefix = format!(
@@ -85,6 +109,13 @@ fn create_describe_delete_and_end_offsets() {
         .map(|(_, s)| s.log_end_offset)
         .sum();
     assert_eq!(total, acked);
+    // The added partition has a replica on every broker (RF 3), created from the metadata.
+    for (b, parts) in &o.snapshots {
+        assert!(
+            parts.contains_key(&kafka_sim::broker::TopicPartition::new("orders", 3)),
+            "broker-{b} has no orders-3"
+        );
+    }
     // The deleted topic is gone from every broker.
     for (b, parts) in &o.snapshots {
         assert!(

@@ -412,30 +412,21 @@ fn record_rebalance(n: &Arc<Node>, g: &group::GroupRecord) {
 }
 
 /// After new metadata: load the `__consumer_offsets` partitions this broker now leads,
-/// unload those it lost, and let the coordinator see partition-count changes of topics.
+/// unload those it lost. (Partition-count changes of subscribed topics are not the
+/// coordinator's business: the group leader notices them in its metadata and rejoins, as in
+/// Kafka's classic protocol.)
 pub(super) fn on_metadata(n: &Arc<Node>) {
     let now = n.clock.now_ms();
     let led = n.rm().led_partitions(OFFSETS_TOPIC);
     if !led.is_empty() {
         ensure_ticking(n);
     }
-    let (gained, mut replies) = n.groups().on_leadership(&led);
+    let (gained, replies) = n.groups().on_leadership(&led);
     for p in gained {
         let records = n.rm().read_records(&TopicPartition::new(OFFSETS_TOPIC, p));
         let errors = n.groups().load_partition(p, records, now);
         n.rm().errors.extend(errors);
     }
-    let topics: BTreeMap<String, i32> = {
-        let rm = n.rm();
-        let mut t: BTreeMap<String, i32> = BTreeMap::new();
-        for (tp, _) in rm.metadata().partitions() {
-            if tp.topic != OFFSETS_TOPIC {
-                *t.entry(tp.topic).or_default() += 1;
-            }
-        }
-        t
-    };
-    replies.extend(n.groups().coordinator_mut().on_topic_metadata(&topics, now));
     deliver(n, replies);
 }
 

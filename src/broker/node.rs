@@ -242,6 +242,7 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
         | Request::DeleteTopics { .. }
+        | Request::CreatePartitions { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::epoch_cache::EpochEndOffset;
+use super::epoch_cache::{EpochEndOffset, EpochEntry};
 use super::partition::{FollowerStart, Role, Transition};
 use super::producer_state::{ProducerBatch, ProducerStateConfig, Rejection};
 use super::request::{
@@ -75,7 +75,10 @@ pub struct Replica {
     /// A follower that must reconcile its log with `OffsetsForLeaderEpoch` for this epoch
     /// before fetching (KIP-101/KIP-279).
     pub pending_epoch_query: Option<i32>,
-    written_epoch_checkpoint: String,
+    /// The epochs the `leader-epoch-checkpoint` file holds, if known to be exactly their
+    /// checkpoint text: comparing entries after every fetch is cheaper than formatting the
+    /// text each time.
+    written_epochs: Option<Vec<EpochEntry>>,
 }
 
 /// What the leader did with a produce.
@@ -312,6 +315,8 @@ impl ReplicaManager {
         }
         let epoch_text = read_text(&*self.disk, &dir.join(EPOCH_FILE)).unwrap_or_default();
         let cache = LeaderEpochCache::parse_checkpoint(&epoch_text).unwrap_or_default();
+        let written_epochs =
+            (cache.to_checkpoint() == epoch_text).then(|| cache.entries().to_vec());
         let hw = self.high_watermarks.get(tp).copied().unwrap_or(0);
         let partition = Partition::recovered(
             tp.clone(),
@@ -329,7 +334,7 @@ impl ReplicaManager {
                 log,
                 producers,
                 pending_epoch_query: None,
-                written_epoch_checkpoint: epoch_text,
+                written_epochs,
             },
         );
         self.persist_epochs(tp);
@@ -341,13 +346,14 @@ impl ReplicaManager {
         let Some(r) = self.replicas.get_mut(tp) else {
             return;
         };
-        let text = r.partition.epoch_cache().to_checkpoint();
-        if text == r.written_epoch_checkpoint {
+        let cache = r.partition.epoch_cache();
+        if r.written_epochs.as_deref() == Some(cache.entries()) {
             return;
         }
+        let text = cache.to_checkpoint();
         let path = r.log.dir().join(EPOCH_FILE);
         match write_atomically(&*self.disk, &path, &text) {
-            Ok(()) => r.written_epoch_checkpoint = text,
+            Ok(()) => r.written_epochs = Some(cache.entries().to_vec()),
             Err(e) => self.fail_log_dir(format!("{tp}: cannot write {EPOCH_FILE}: {e}")),
         }
     }
@@ -1072,4 +1078,85 @@ fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateMan
         }
     }
     ProducerStateManager::rebuild(config, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SimDisk;
+
+    fn leader_change(leader: i32) -> MetadataRecord {
+        MetadataRecord::PartitionChange {
+            topic: "orders".into(),
+            partition: 0,
+            leader: Some(leader),
+            isr: Some(vec![0, 1]),
+            unclean: false,
+        }
+    }
+
+    #[test]
+    fn the_leader_epoch_checkpoint_is_written_when_the_epochs_change_and_only_then() {
+        let disk = SimDisk::new(1);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        let tp = TopicPartition::new("orders", 0);
+        let file = |rm: &ReplicaManager| {
+            let dir = rm.replica(&tp).expect("hosted").log.dir().to_path_buf();
+            String::from_utf8(disk.read_file(&dir.join(EPOCH_FILE)).unwrap()).unwrap()
+        };
+        let expected = |rm: &ReplicaManager| {
+            let r = rm.replica(&tp).expect("hosted");
+            r.partition.epoch_cache().to_checkpoint()
+        };
+        rm.apply_metadata(
+            &[
+                MetadataRecord::Topic {
+                    name: "orders".into(),
+                    topic_id: 1,
+                },
+                MetadataRecord::Partition {
+                    topic: "orders".into(),
+                    partition: 0,
+                    replicas: vec![0, 1],
+                    isr: vec![0, 1],
+                    leader: 0,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            ],
+            0,
+        );
+        assert_eq!(file(&rm), expected(&rm));
+        assert_eq!(
+            rm.replica(&tp)
+                .unwrap()
+                .partition
+                .epoch_cache()
+                .entries()
+                .len(),
+            1
+        );
+
+        // An ISR change and a follower's epoch leave the epochs alone: nothing is written.
+        let syncs = disk.stats().syncs;
+        rm.apply_metadata(
+            &[MetadataRecord::PartitionChange {
+                topic: "orders".into(),
+                partition: 0,
+                leader: None,
+                isr: Some(vec![0]),
+                unclean: false,
+            }],
+            10,
+        );
+        rm.apply_metadata(&[leader_change(1)], 20);
+        assert_eq!(disk.stats().syncs, syncs);
+
+        // Leading again starts a new epoch, which reaches the file.
+        let before = file(&rm);
+        rm.apply_metadata(&[leader_change(0)], 30);
+        assert!(disk.stats().syncs > syncs);
+        assert_ne!(file(&rm), before);
+        assert_eq!(file(&rm), expected(&rm));
+    }
 }

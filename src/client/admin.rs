@@ -1,8 +1,8 @@
-//! The admin client: what `kafka-topics.sh` (`--create`, `--delete`, `--list`,
-//! `--describe`) and `kafka-get-offsets.sh` (GetOffsetShell) do, over the same requests
-//! (CreateTopics and DeleteTopics to the controller, Metadata and ListOffsets to brokers),
-//! with their output formats, so a student can compare a simulated cluster's state with
-//! what the real tools print.
+//! The admin client: what `kafka-topics.sh` (`--create`, `--alter --partitions`, `--delete`,
+//! `--list`, `--describe`) and `kafka-get-offsets.sh` (GetOffsetShell) do, over the same
+//! requests (CreateTopics, CreatePartitions and DeleteTopics to the controller, Metadata and
+//! ListOffsets to brokers), with their output formats, so a student can compare a simulated
+//! cluster's state with what the real tools print.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -42,6 +42,22 @@ pub async fn delete_topic(
 ) -> Result<(), ErrorCode> {
     let req = Request::DeleteTopics {
         name: name.to_string(),
+    };
+    call_controller(rpc, controller, &req, timeout).await
+}
+
+/// `kafka-topics.sh --alter --partitions COUNT` (`Admin.createPartitions`): grows the
+/// topic to `count` partitions.
+pub async fn create_partitions(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    name: &str,
+    count: i32,
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    let req = Request::CreatePartitions {
+        name: name.to_string(),
+        count,
     };
     call_controller(rpc, controller, &req, timeout).await
 }

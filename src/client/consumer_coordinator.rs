@@ -1,7 +1,9 @@
 //! The client half of the classic group protocol, Kafka's `ConsumerCoordinator`, as a pure
 //! state machine: what to send in JoinGroup, what the leader assigns, what a SyncGroup
 //! answer means for owned partitions under the eager and cooperative (KIP-429) protocols,
-//! what each group error asks the member to do, and which offsets to commit when.
+//! what each group error asks the member to do, which offsets to commit when, and when a
+//! member must rejoin on its own: its subscription changed (`subscribe`), or (the leader)
+//! metadata shows a subscribed topic with more partitions than the last assignment covered.
 //! The async member ([`super::group_member`]) only carries its decisions over the network.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +73,10 @@ pub struct ConsumerCoordinator {
     /// The generation `owned` was assigned in (sticky user data).
     owned_generation: Option<i32>,
     needs_join: bool,
+    /// The leader's `assignmentSnapshot`: the partition count of every topic the group
+    /// subscribes to (0: not in the metadata) that its last assignment was computed over.
+    /// `None` on followers, which never assign.
+    assignment_snapshot: Option<BTreeMap<String, i32>>,
 }
 
 impl ConsumerCoordinator {
@@ -83,6 +89,7 @@ impl ConsumerCoordinator {
             owned: BTreeSet::new(),
             owned_generation: None,
             needs_join: true,
+            assignment_snapshot: None,
         }
     }
 
@@ -105,6 +112,53 @@ impl ConsumerCoordinator {
         self.needs_join = true;
     }
 
+    /// `subscribe(topics)`: a different topic list takes effect at the next JoinGroup, so the
+    /// member rejoins (Kafka compares the subscription with the one it joined with). Returns
+    /// whether the subscription changed.
+    pub fn subscribe(&mut self, topics: &[String]) -> bool {
+        let mut topics = topics.to_vec();
+        topics.sort();
+        topics.dedup();
+        let mut current = self.cfg.topics.clone();
+        current.sort();
+        current.dedup();
+        if topics == current {
+            return false;
+        }
+        self.cfg.topics = topics;
+        self.needs_join = true;
+        true
+    }
+
+    /// New metadata (`partitions_per_topic`, as the member's last refresh saw it). The leader
+    /// compares it with the counts its assignment used and rejoins when a subscribed topic
+    /// has more partitions now, so that the new partitions get owners (Kafka's
+    /// `assignmentSnapshot.matches(metadataSnapshot)` check; the periodic refresh is
+    /// `metadata.max.age.ms`). A topic with fewer or no partitions is ignored: partition
+    /// counts only grow (KIP-195), so that is metadata from a broker that has not caught up.
+    /// Returns whether a rejoin was requested.
+    pub fn on_metadata(&mut self, partitions_per_topic: &BTreeMap<String, i32>) -> bool {
+        let Some(snapshot) = &self.assignment_snapshot else {
+            return false;
+        };
+        let grown = snapshot
+            .iter()
+            .any(|(t, &n)| partitions_per_topic.get(t).is_some_and(|&now| now > n));
+        if grown {
+            self.needs_join = true;
+        }
+        grown
+    }
+
+    /// The leader assigned while a subscribed topic did not exist yet: it wants metadata
+    /// sooner than `metadata.max.age.ms` (Kafka refreshes at `retry.backoff.ms` while a
+    /// subscribed topic is unknown).
+    pub fn awaits_topics(&self) -> bool {
+        self.assignment_snapshot
+            .as_ref()
+            .is_some_and(|s| s.values().any(|&n| n <= 0))
+    }
+
     /// The rebalance protocol of the preferred assignor: cooperative only if *every*
     /// configured assignor supports it (Kafka's rule for the consumer's protocol).
     pub fn rebalance_protocol(&self) -> RebalanceProtocol {
@@ -123,14 +177,22 @@ impl ConsumerCoordinator {
     }
 
     /// Before JoinGroup (`onJoinPrepare`): the eager protocol revokes everything it owns;
-    /// the cooperative one keeps it and reports it in its subscription.
+    /// the cooperative one keeps it and reports it in its subscription, except the partitions
+    /// of topics it no longer subscribes to, which it revokes now.
     pub fn on_join_prepare(&mut self) -> Vec<TopicPartition> {
+        self.assignment_snapshot = None;
         match self.rebalance_protocol() {
             RebalanceProtocol::Eager => {
                 self.owned_generation = None;
                 std::mem::take(&mut self.owned).into_iter().collect()
             }
-            RebalanceProtocol::Cooperative => Vec::new(),
+            RebalanceProtocol::Cooperative => {
+                let (kept, dropped): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.owned)
+                    .into_iter()
+                    .partition(|tp| self.cfg.topics.contains(&tp.topic));
+                self.owned = kept;
+                dropped.into_iter().collect()
+            }
         }
     }
 
@@ -153,7 +215,8 @@ impl ConsumerCoordinator {
 
     /// A successful JoinGroup. The leader (the one with the members list) gets back the
     /// assignment to send in SyncGroup, computed by the selected assignor over
-    /// `partitions_per_topic`; followers get an empty map. An unknown assignor is an error.
+    /// `partitions_per_topic`, and remembers those counts for the subscribed topics (see
+    /// [`Self::on_metadata`]); followers get an empty map. An unknown assignor is an error.
     pub fn on_join_response(
         &mut self,
         resp: &JoinGroupResponse,
@@ -162,6 +225,7 @@ impl ConsumerCoordinator {
         self.member_id = resp.member_id.clone();
         self.generation = resp.generation_id;
         self.protocol = Some(resp.protocol_name.clone());
+        self.assignment_snapshot = None;
         if resp.leader != resp.member_id || resp.skip_assignment {
             return Ok(BTreeMap::new());
         }
@@ -172,6 +236,12 @@ impl ConsumerCoordinator {
             .iter()
             .map(|m| (m.member_id.clone(), m.metadata.clone()))
             .collect();
+        let snapshot = subs
+            .values()
+            .flat_map(|s| s.topics.iter())
+            .map(|t| (t.clone(), partitions_per_topic.get(t).copied().unwrap_or(0)))
+            .collect();
+        self.assignment_snapshot = Some(snapshot);
         Ok(assignor.assign(partitions_per_topic, &subs))
     }
 
@@ -201,6 +271,7 @@ impl ConsumerCoordinator {
                 }
                 self.generation = -1;
                 self.owned_generation = None;
+                self.assignment_snapshot = None;
                 lost = std::mem::take(&mut self.owned).into_iter().collect();
                 self.needs_join = true;
             }
@@ -215,6 +286,7 @@ impl ConsumerCoordinator {
         self.member_id.clear();
         self.generation = -1;
         self.owned_generation = None;
+        self.assignment_snapshot = None;
         self.needs_join = true;
         std::mem::take(&mut self.owned).into_iter().collect()
     }
@@ -358,6 +430,108 @@ mod tests {
         assert_eq!(
             m.on_error(GroupError::FencedInstanceId).0,
             ErrorAction::Fatal
+        );
+    }
+
+    fn counts(c: &[(&str, i32)]) -> BTreeMap<String, i32> {
+        c.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn the_leader_rejoins_when_a_subscribed_topic_gains_partitions() {
+        let mut leader = member("range");
+        leader
+            .on_join_response(&join_response("m1", "m1", 1, "range"), &counts(&[("t", 4)]))
+            .unwrap();
+        leader.on_sync_response(&[tp(0), tp(1)]);
+        assert!(!leader.needs_join());
+        assert!(!leader.on_metadata(&counts(&[("t", 4), ("other", 9)])));
+        assert!(
+            !leader.needs_join(),
+            "same count, and an unsubscribed topic"
+        );
+        assert!(
+            !leader.on_metadata(&counts(&[("t", 3)])),
+            "fewer partitions: a broker behind on metadata"
+        );
+        assert!(
+            !leader.on_metadata(&counts(&[])),
+            "no metadata for t at all"
+        );
+        assert!(leader.on_metadata(&counts(&[("t", 6)])));
+        assert!(leader.needs_join(), "t grew from 4 to 6");
+        // The next assignment covers the 6: no further rejoin.
+        leader.on_join_prepare();
+        assert!(
+            !leader.on_metadata(&counts(&[("t", 6)])),
+            "between rebalances"
+        );
+        leader
+            .on_join_response(&join_response("m1", "m1", 2, "range"), &counts(&[("t", 6)]))
+            .unwrap();
+        leader.on_sync_response(&[tp(0), tp(1), tp(2)]);
+        assert!(!leader.on_metadata(&counts(&[("t", 6)])));
+        assert!(!leader.needs_join());
+
+        // A follower never assigns, so it leaves the check to the leader.
+        let mut follower = member("range");
+        follower
+            .on_join_response(&join_response("m2", "m1", 1, "range"), &counts(&[]))
+            .unwrap();
+        follower.on_sync_response(&[tp(2), tp(3)]);
+        assert!(!follower.on_metadata(&counts(&[("t", 6)])));
+        assert!(!follower.needs_join());
+    }
+
+    #[test]
+    fn a_leader_that_assigned_before_its_topic_existed_watches_for_it() {
+        let mut leader = member("range");
+        leader
+            .on_join_response(&join_response("m1", "m1", 1, "range"), &counts(&[]))
+            .unwrap();
+        assert!(leader.on_sync_response(&[]).added.is_empty());
+        assert!(leader.awaits_topics());
+        assert!(leader.on_metadata(&counts(&[("t", 2)])), "t was created");
+        leader.on_join_prepare();
+        leader
+            .on_join_response(&join_response("m1", "m1", 2, "range"), &counts(&[("t", 2)]))
+            .unwrap();
+        assert!(!leader.awaits_topics());
+        // Losing the group (fenced, or leaving) forgets the snapshot.
+        leader.on_error(GroupError::IllegalGeneration);
+        assert!(!leader.on_metadata(&counts(&[("t", 9)])));
+    }
+
+    #[test]
+    fn a_changed_subscription_rejoins_and_cooperative_revokes_only_dropped_topics() {
+        let other = |p| TopicPartition::new("u", p);
+        let mut coop = member("cooperative-sticky");
+        coop.on_sync_response(&[tp(0), tp(1)]);
+        assert!(!coop.subscribe(&["t".to_string()]), "the same subscription");
+        assert!(!coop.needs_join());
+        assert!(coop.subscribe(&["u".to_string(), "t".to_string()]));
+        assert!(coop.needs_join());
+        assert!(coop.on_join_prepare().is_empty(), "t is still subscribed");
+        let change = coop.on_sync_response(&[tp(0), tp(1), other(0)]);
+        assert_eq!(change.added, vec![other(0)]);
+        // Dropping t: its partitions are revoked before joining, u's are kept and reported.
+        assert!(coop.subscribe(&["u".to_string()]));
+        assert_eq!(coop.on_join_prepare(), vec![tp(0), tp(1)]);
+        assert_eq!(
+            coop.owned().iter().cloned().collect::<Vec<_>>(),
+            vec![other(0)]
+        );
+        let (_, sub) = &coop.protocols()[0];
+        assert_eq!(sub.topics, vec!["u".to_string()]);
+        assert_eq!(sub.owned_partitions, vec![other(0)]);
+
+        let mut eager = member("range");
+        eager.on_sync_response(&[tp(0)]);
+        assert!(eager.subscribe(&["u".to_string()]));
+        assert_eq!(
+            eager.on_join_prepare(),
+            vec![tp(0)],
+            "eager revokes everything"
         );
     }
 

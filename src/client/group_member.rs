@@ -28,7 +28,7 @@ use super::consumer_coordinator::{
 };
 use super::fetcher::{parse_fetched, CompletedFetch, Fetcher};
 use super::history::{Clock, Recorder};
-use super::producer::ClusterView;
+use super::producer::{ClusterView, DEFAULT_METADATA_MAX_AGE_MS};
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -63,6 +63,12 @@ pub struct GroupMembership {
     pub processing_ms: u64,
     /// Close the consumer (commit, LeaveGroup) at this simulated time.
     pub close_at_ms: Option<u64>,
+    /// The consumer's `metadata.max.age.ms`: how often the leader looks for partitions added
+    /// to the group's topics.
+    pub metadata_max_age_ms: u64,
+    /// `subscribe(topics)` again at these simulated times (ms since the run started): the
+    /// member rejoins with the new list.
+    pub resubscribe: Vec<(u64, Vec<String>)>,
 }
 
 impl GroupMembership {
@@ -82,6 +88,8 @@ impl GroupMembership {
             max_poll_records: 50,
             processing_ms: 10,
             close_at_ms: None,
+            metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
+            resubscribe: Vec::new(),
         }
     }
 
@@ -196,8 +204,9 @@ impl Member {
 pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Recorder) {
     let GroupMemberConfig {
         consumer,
-        group: cfg,
+        group: mut cfg,
     } = cfg;
+    cfg.resubscribe.sort_by_key(|(at, _)| *at);
     let Ok(rpc) = Rpc::bind(consumer.addr).await else {
         return;
     };
@@ -326,9 +335,25 @@ struct PollState {
     last_auto_commit_ms: i64,
     coordinator_start: usize,
     fetcher: Fetcher,
+    /// When the metadata was last refreshed for `metadata.max.age.ms`.
+    metadata_refreshed_ms: i64,
+    /// How many of `resubscribe` have been applied.
+    resubscribed: usize,
 }
 
 impl PollState {
+    /// A Metadata request to the bootstrap brokers, starting at a different one each time.
+    async fn refresh_view(&mut self, m: &Member) -> bool {
+        self.view
+            .refresh(
+                &m.rpc,
+                &m.consumer.bootstrap,
+                &mut self.view_start,
+                m.timeout(),
+            )
+            .await
+    }
+
     fn at_positions(&self) -> BTreeMap<TopicPartition, i64> {
         self.positions
             .iter()
@@ -349,6 +374,8 @@ async fn poll_loop(m: Arc<Member>) {
         last_auto_commit_ms: m.clock.now_ms(),
         coordinator_start: 0,
         fetcher: Fetcher::new(m.consumer.fetch.clone(), m.consumer.request_timeout_ms),
+        metadata_refreshed_ms: m.clock.now_ms(),
+        resubscribed: 0,
     };
     loop {
         let now = m.clock.now_ms();
@@ -367,6 +394,8 @@ async fn poll_loop(m: Arc<Member>) {
             find_coordinator(&m, &mut st.coordinator_start).await;
             continue;
         }
+        resubscribe(&m, &mut st, now);
+        maybe_refresh_metadata(&m, &mut st, now).await;
         if m.shared().coord.needs_join() {
             rebalance(&m, &mut st).await;
             continue;
@@ -382,6 +411,36 @@ async fn poll_loop(m: Arc<Member>) {
         }
         poll_once(&m, &mut st).await;
     }
+}
+
+/// Applies the `resubscribe` entries that are due (a restarted member applies the past ones
+/// at once, ending on the latest subscription).
+fn resubscribe(m: &Member, st: &mut PollState, now: i64) {
+    while let Some((at, topics)) = m.cfg.resubscribe.get(st.resubscribed) {
+        if *at as i64 > now {
+            break;
+        }
+        st.resubscribed += 1;
+        m.shared().coord.subscribe(topics);
+    }
+}
+
+/// Refreshes the metadata once it is `metadata.max.age.ms` old (`retry.backoff.ms` while the
+/// leader waits for a subscribed topic to exist) and lets the coordinator logic compare the
+/// partition counts with the last assignment's.
+async fn maybe_refresh_metadata(m: &Member, st: &mut PollState, now: i64) {
+    let max_age = if m.shared().coord.awaits_topics() {
+        m.consumer.retry_backoff_ms
+    } else {
+        m.cfg.metadata_max_age_ms
+    };
+    if now - st.metadata_refreshed_ms >= max_age.max(1) as i64 {
+        st.metadata_refreshed_ms = now;
+        st.refresh_view(m).await;
+    }
+    // Every refresh counts, the ones fetch errors trigger too.
+    let counts = st.view.partition_counts();
+    m.shared().coord.on_metadata(&counts);
 }
 
 /// One poll: position what needs it, fetch up to `max.poll.records`, (auto-)commit, process,
@@ -657,14 +716,7 @@ async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
     };
     // The leader assigns over fresh metadata.
     let assignments = if resp.leader == resp.member_id && !resp.skip_assignment {
-        st.view
-            .refresh(
-                &m.rpc,
-                &m.consumer.bootstrap,
-                &mut st.view_start,
-                m.timeout(),
-            )
-            .await;
+        st.refresh_view(m).await;
         let mut topics = BTreeMap::new();
         for t in resp.members.iter().flat_map(|mm| mm.metadata.topics.iter()) {
             let n = st.view.num_partitions(t);

@@ -108,6 +108,15 @@ impl Recorder {
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
+
+    /// The events recorded so far, leaving the log empty: how a run hands its history on
+    /// at the end without copying tens of thousands of events.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
 }
 
 /// `acks` as the trace spells it: `"all"`, `"1"`, `"0"`.

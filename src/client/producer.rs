@@ -44,6 +44,15 @@ impl ClusterView {
         self.leaders.keys().filter(|tp| tp.topic == topic).count() as i32
     }
 
+    /// Every topic's partition count.
+    pub fn partition_counts(&self) -> BTreeMap<String, i32> {
+        let mut out: BTreeMap<String, i32> = BTreeMap::new();
+        for tp in self.leaders.keys() {
+            *out.entry(tp.topic.clone()).or_default() += 1;
+        }
+        out
+    }
+
     /// The leader's address and epoch, if the partition has a live leader.
     pub fn leader(&self, tp: &TopicPartition) -> Option<(SocketAddr, i32)> {
         let &(leader, epoch) = self.leaders.get(tp)?;
@@ -81,6 +90,11 @@ impl ClusterView {
     }
 }
 
+/// Kafka's `metadata.max.age.ms` default (5 minutes). Kept for the simulation too: longer
+/// than almost every run, so periodic refreshes change no run that does not ask for them
+/// (a run that adds partitions sets it shorter).
+pub const DEFAULT_METADATA_MAX_AGE_MS: u64 = 300_000;
+
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
     pub client_id: String,
@@ -111,11 +125,15 @@ pub struct ProducerConfig {
     /// Simulated time (ms since the run started) at which the application stops handing
     /// records to the producer; what was handed over is still delivered.
     pub stop_ms: Option<u64>,
+    /// `metadata.max.age.ms`: metadata older than this is refreshed even without an error,
+    /// which is how a producer learns of partitions added to its topic.
+    pub metadata_max_age_ms: u64,
 }
 
 impl ProducerConfig {
-    /// Kafka's defaults (`batch.size` 16384, `linger.ms` 0, 5 requests in flight), except
-    /// `enable.idempotence` off and a 1 s `request.timeout.ms` suited to simulation.
+    /// Kafka's defaults (`batch.size` 16384, `linger.ms` 0, 5 requests in flight,
+    /// `metadata.max.age.ms` 5 min), except `enable.idempotence` off and a 1 s
+    /// `request.timeout.ms` suited to simulation.
     pub fn new(
         client_id: &str,
         addr: SocketAddr,
@@ -138,6 +156,7 @@ impl ProducerConfig {
             compression: Compression::None,
             partition: None,
             stop_ms: None,
+            metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
         }
     }
 
@@ -186,6 +205,10 @@ struct Producer {
     history: Recorder,
     progress: SharedProgress,
     view: Mutex<(ClusterView, usize)>,
+    /// When the view was last refreshed (`metadata.max.age.ms` counts from there), and
+    /// whether a periodic refresh is under way.
+    refreshed_ms: Mutex<i64>,
+    refreshing: Mutex<bool>,
     acc: Mutex<RecordAccumulator>,
     /// Produce requests in flight per broker.
     in_flight: Mutex<BTreeMap<i32, u32>>,
@@ -220,7 +243,18 @@ impl Producer {
             .refresh(&self.rpc, &self.cfg.bootstrap, &mut start, self.timeout())
             .await;
         *self.view.lock().unwrap_or_else(|p| p.into_inner()) = (v, start);
+        if ok {
+            *self.refreshed_ms.lock().unwrap_or_else(|p| p.into_inner()) = self.clock.now_ms();
+        }
         ok
+    }
+    fn refreshed_ms(&self) -> i64 {
+        *self.refreshed_ms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// The topic's partition count in the current view.
+    fn num_partitions(&self) -> i32 {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.0.num_partitions(&self.topic)
     }
 
     /// Records the final outcome of each record of `b`.
@@ -293,14 +327,16 @@ pub async fn run_producer(
         history,
         progress,
         view: Mutex::new((ClusterView::default(), 0)),
+        refreshed_ms: Mutex::new(0),
+        refreshing: Mutex::new(false),
         in_flight: Mutex::new(BTreeMap::new()),
         wake: Purgatory::new(),
         producer_id,
     });
     // Wait for the topic.
-    let num_partitions = loop {
+    let mut num_partitions = loop {
         p.refresh().await;
-        let n = p.view().num_partitions(&p.topic);
+        let n = p.num_partitions();
         if n > 0 {
             break n;
         }
@@ -309,8 +345,15 @@ pub async fn run_producer(
     let sender = madsim::task::spawn(sender(p.clone()));
     let mut partitioner = Partitioner::new(p.cfg.batch_size);
     let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
-    let all: Vec<i32> = (0..num_partitions).collect();
+    let mut all: Vec<i32> = (0..num_partitions).collect();
     loop {
+        // Partitions added to the topic take records from the next one on (keys move to
+        // them, as in Kafka). A count only grows (KIP-195): a view showing fewer partitions
+        // came from a broker behind on metadata and is not followed.
+        if p.num_partitions() > num_partitions {
+            num_partitions = p.num_partitions();
+            all = (0..num_partitions).collect();
+        }
         let i = p.progress().next;
         if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
             break;
@@ -364,6 +407,30 @@ pub async fn run_producer(
     let _ = sender.await;
 }
 
+/// The refresh `metadata.max.age.ms` asks for (Kafka's `Metadata.timeToNextUpdate`, which
+/// the sender's network client looks at on every pass). It runs as a task of its own, so
+/// that a refresh waiting on an unreachable broker never holds up sending; refreshes that
+/// errors trigger count as well. The task exists only while a refresh is due, so a run that
+/// never reaches the age schedules exactly as before.
+fn maybe_refresh_metadata(p: &Arc<Producer>, now: i64) {
+    let due = p.refreshed_ms() + p.cfg.metadata_max_age_ms.max(1) as i64;
+    if now < due {
+        return;
+    }
+    {
+        let mut refreshing = p.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+        if *refreshing {
+            return;
+        }
+        *refreshing = true;
+    }
+    let p = p.clone();
+    madsim::task::spawn(async move {
+        p.refresh().await;
+        *p.refreshing.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    });
+}
+
 /// Kafka's `Sender`: expire batches past `delivery.timeout.ms`, then for each broker with
 /// a free in-flight slot send one request carrying the ready batches of the partitions it
 /// leads; sleep until a batch becomes ready by time, a record arrives or a request ends.
@@ -379,6 +446,7 @@ async fn sender(p: Arc<Producer>) {
         if p.acc().is_done() {
             return;
         }
+        maybe_refresh_metadata(&p, now);
         let ready = p.acc().ready(now);
         let view = p.view();
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();

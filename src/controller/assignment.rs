@@ -19,7 +19,30 @@ pub fn assign_replicas_rack_unaware(
     start_index: usize,
     start_shift: usize,
 ) -> Result<Vec<Vec<i32>>, ErrorCode> {
-    if num_partitions <= 0 {
+    assign_replicas_rack_unaware_from(
+        brokers,
+        0,
+        num_partitions,
+        replication_factor,
+        start_index,
+        start_shift,
+    )
+}
+
+/// The replicas of partitions `first_partition..first_partition + num_partitions`: the same
+/// algorithm continued from an existing partition count, which is how partitions added to a
+/// topic (`kafka-topics.sh --alter --partitions`, CreatePartitions) are placed. The shift
+/// starts at `start_shift` and grows at each multiple of the broker count from there, as
+/// Kafka's `startPartitionId` variant does.
+pub fn assign_replicas_rack_unaware_from(
+    brokers: &[i32],
+    first_partition: i32,
+    num_partitions: i32,
+    replication_factor: i32,
+    start_index: usize,
+    start_shift: usize,
+) -> Result<Vec<Vec<i32>>, ErrorCode> {
+    if num_partitions <= 0 || first_partition < 0 {
         return Err(ErrorCode::InvalidPartitions);
     }
     let mut sorted = brokers.to_vec();
@@ -33,7 +56,8 @@ pub fn assign_replicas_rack_unaware(
     let start_index = start_index % n;
     let mut shift = start_shift % n;
     let mut out = Vec::with_capacity(num_partitions as usize);
-    for p in 0..num_partitions as usize {
+    let first_partition = first_partition as usize;
+    for p in first_partition..first_partition + num_partitions as usize {
         if p > 0 && p % n == 0 {
             shift += 1;
         }
@@ -99,6 +123,27 @@ mod tests {
         assert_eq!(
             assign_replicas_rack_unaware(&[], 1, 1, 0, 0),
             Err(ErrorCode::InvalidReplicationFactor)
+        );
+    }
+
+    #[test]
+    fn added_partitions_continue_the_assignment_where_it_stopped() {
+        // Kafka's documented example again: partitions 5..10 added to a 5-partition topic
+        // land exactly where a 10-partition topic has them (the shift grows at partition 5).
+        let a = assign_replicas_rack_unaware_from(&[0, 1, 2, 3, 4], 5, 5, 3, 0, 0).unwrap();
+        assert_eq!(
+            a,
+            vec![
+                vec![0, 2, 3],
+                vec![1, 3, 4],
+                vec![2, 4, 0],
+                vec![3, 0, 1],
+                vec![4, 1, 2],
+            ]
+        );
+        assert_eq!(
+            assign_replicas_rack_unaware_from(&[0, 1], -1, 1, 1, 0, 0),
+            Err(ErrorCode::InvalidPartitions)
         );
     }
 

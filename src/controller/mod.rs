@@ -14,7 +14,7 @@ pub mod quorum;
 pub mod raft;
 pub mod state;
 
-pub use assignment::assign_replicas_rack_unaware;
+pub use assignment::{assign_replicas_rack_unaware, assign_replicas_rack_unaware_from};
 pub use metadata::{
     BrokerRegistration, ClusterMetadata, MetadataRecord, PartitionRegistration, NO_LEADER,
 };

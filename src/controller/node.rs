@@ -3,7 +3,7 @@
 //! and, on the active controller, the broker session check, and serves the controller
 //! requests: `BrokerRegistration`, `BrokerHeartbeat` (whose answer carries the committed
 //! metadata log from the broker's offset: KRaft brokers *pull* metadata), `AlterPartition`,
-//! `CreateTopics`, `DeleteTopics` and `InitProducerId`.
+//! `CreateTopics`, `CreatePartitions`, `DeleteTopics` and `InitProducerId`.
 //!
 //! A standby answers `NOT_CONTROLLER` naming the active controller if it knows it. The
 //! active controller answers a write only once its records are committed, and
@@ -440,6 +440,16 @@ fn operate(
                 true,
             ),
             Err(error) => (Response::DeleteTopics { error }, Vec::new(), false),
+        },
+        Request::CreatePartitions { name, count } => match c.create_partitions(&name, count) {
+            Ok(records) => (
+                Response::CreatePartitions {
+                    error: ErrorCode::None,
+                },
+                records,
+                true,
+            ),
+            Err(error) => (Response::CreatePartitions { error }, Vec::new(), false),
         },
         Request::InitProducerId => {
             let (producer_id, records) = c.allocate_producer_id();

@@ -1,6 +1,6 @@
 //! The controller's state machine (KRaft's `QuorumController` logic, one node): broker
-//! registration, heartbeats and fencing, leader election, `AlterPartition`, topic creation
-//! and deletion.
+//! registration, heartbeats and fencing, leader election, `AlterPartition`, topic creation,
+//! partition addition (CreatePartitions) and deletion.
 //!
 //! Every operation validates its input against the current [`ClusterMetadata`], produces
 //! [`MetadataRecord`]s, appends them to the metadata log and replays them. The returned
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::Rng;
 
-use super::assignment::assign_replicas_rack_unaware;
+use super::assignment::{assign_replicas_rack_unaware, assign_replicas_rack_unaware_from};
 use super::metadata::{
     ClusterMetadata, MetadataRecord, PartitionRegistration, ReplayError, NO_LEADER,
 };
@@ -54,6 +54,13 @@ pub fn elect_leader(
         }
     }
     None
+}
+
+/// A partition about to be created: its replicas, initial ISR and leader.
+struct NewPartition {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    leader: i32,
 }
 
 /// The first producer id handed out.
@@ -478,8 +485,82 @@ impl Controller {
             return Err(ErrorCode::InvalidPartitions);
         }
         let rf = assignment[0].len();
+        let states = self.new_partition_states(&assignment, rf)?;
+        let mut out = Vec::new();
+        let topic_id = self.log.len() as u64;
+        self.append(
+            &mut out,
+            MetadataRecord::Topic {
+                name: name.to_string(),
+                topic_id,
+            },
+        );
+        self.append_partitions(name, 0, states, &mut out);
+        Ok(out)
+    }
+
+    /// CreatePartitions (`kafka-topics.sh --alter --partitions`, KIP-195): grows `name` to
+    /// `count` partitions. Partitions can only be added (keys would move, and records with
+    /// them), so a count that is not an increase is `INVALID_PARTITIONS`; an unknown topic is
+    /// `UNKNOWN_TOPIC_OR_PARTITION`. The new partitions keep the topic's replication factor
+    /// and are placed over the live brokers by the rack-unaware algorithm continued from the
+    /// current count, starting where partition 0's preferred leader sits (as Kafka's
+    /// `createPartitionsReplicaAssignment` does), so leaders keep spreading round robin.
+    /// They appear as `PartitionRecord`s, like a new topic's: brokers open the replicas as
+    /// the records reach them.
+    pub fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let Some(topic) = self.metadata.topics.get(name) else {
+            return Err(ErrorCode::UnknownTopicOrPartition);
+        };
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(ErrorCode::InvalidPartitions);
+        }
+        let first_replicas = topic
+            .partitions
+            .values()
+            .next()
+            .map(|p| p.replicas.clone())
+            .unwrap_or_default();
+        let rf = first_replicas.len();
+        let mut live = self.metadata.live_brokers();
+        live.sort_unstable();
+        // The index of the first live broker at or after partition 0's preferred leader.
+        let start = first_replicas
+            .first()
+            .and_then(|&leader| live.iter().position(|&b| b >= leader))
+            .unwrap_or(0);
+        if rf == 0 || live.len() < rf {
+            return Err(ErrorCode::InvalidReplicationFactor);
+        }
+        let assignment = assign_replicas_rack_unaware_from(
+            &live,
+            current,
+            count - current,
+            rf as i32,
+            start,
+            start,
+        )?;
+        let states = self.new_partition_states(&assignment, rf)?;
+        let mut out = Vec::new();
+        self.append_partitions(name, current, states, &mut out);
+        Ok(out)
+    }
+
+    /// Validates new partitions' replica lists (`rf` distinct registered brokers each) and
+    /// gives each its initial state: the ISR is the live replicas, the first of them leads;
+    /// a partition with no live replica is `INVALID_REPLICA_ASSIGNMENT`.
+    fn new_partition_states(
+        &self,
+        assignment: &[Vec<i32>],
+        rf: usize,
+    ) -> Result<Vec<NewPartition>, ErrorCode> {
         let mut states = Vec::with_capacity(assignment.len());
-        for replicas in &assignment {
+        for replicas in assignment {
             let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
             if replicas.is_empty()
                 || replicas.len() != rf
@@ -496,23 +577,37 @@ impl Controller {
             let Some(&leader) = isr.first() else {
                 return Err(ErrorCode::InvalidReplicaAssignment);
             };
-            states.push((replicas.clone(), isr, leader));
+            states.push(NewPartition {
+                replicas: replicas.clone(),
+                isr,
+                leader,
+            });
         }
-        let mut out = Vec::new();
-        let topic_id = self.log.len() as u64;
-        self.append(
-            &mut out,
-            MetadataRecord::Topic {
-                name: name.to_string(),
-                topic_id,
+        Ok(states)
+    }
+
+    /// One `PartitionRecord` per state, numbered from `first`.
+    fn append_partitions(
+        &mut self,
+        name: &str,
+        first: i32,
+        states: Vec<NewPartition>,
+        out: &mut Vec<MetadataRecord>,
+    ) {
+        for (
+            p,
+            NewPartition {
+                replicas,
+                isr,
+                leader,
             },
-        );
-        for (p, (replicas, isr, leader)) in states.into_iter().enumerate() {
+        ) in (first..).zip(states)
+        {
             self.append(
-                &mut out,
+                out,
                 MetadataRecord::Partition {
                     topic: name.to_string(),
-                    partition: p as i32,
+                    partition: p,
                     replicas,
                     isr,
                     leader,
@@ -521,7 +616,6 @@ impl Controller {
                 },
             );
         }
-        Ok(out)
     }
 
     fn check_new_topic(&self, name: &str) -> Result<(), ErrorCode> {

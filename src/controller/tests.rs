@@ -375,6 +375,75 @@ fn topic_creation_and_deletion_errors() {
 }
 
 #[test]
+fn create_partitions_adds_partitions_led_round_robin_with_the_topics_replication_factor() {
+    let (mut c, _) = cluster(3, 2, 2, ControllerConfig::default());
+    let before: Vec<PartitionRegistration> = (0..2).map(|p| part(&c, p)).collect();
+    let records = c.create_partitions("orders", 5).unwrap();
+    // Only new partitions, as PartitionRecords: the existing ones are untouched.
+    assert_eq!(records.len(), 3);
+    for (r, p) in records.iter().zip(2..) {
+        match r {
+            MetadataRecord::Partition {
+                topic,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            } => {
+                assert_eq!((topic.as_str(), *partition), ("orders", p));
+                assert_eq!(replicas.len(), 2, "the topic's replication factor");
+                assert_ne!(replicas[0], replicas[1]);
+                assert_eq!(isr, replicas, "every replica is live");
+                assert_eq!(*leader, replicas[0], "the preferred replica leads");
+            }
+            other => panic!("unexpected record {other:?}"),
+        }
+    }
+    assert_eq!((0..2).map(|p| part(&c, p)).collect::<Vec<_>>(), before);
+    assert_eq!(c.metadata().topics["orders"].partitions.len(), 5);
+    // Leaders go on round robin from partition 0's: 5 partitions over 3 brokers.
+    let mut leaders = [0; 3];
+    for p in 0..5 {
+        leaders[part(&c, p).leader as usize] += 1;
+    }
+    assert!(leaders.iter().all(|&n| (1..=2).contains(&n)), "{leaders:?}");
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn create_partitions_refuses_what_kafka_refuses() {
+    let (mut c, epochs) = cluster(3, 3, 3, ControllerConfig::default());
+    assert_eq!(
+        c.create_partitions("orders", 3),
+        Err(ErrorCode::InvalidPartitions),
+        "the same count is not an increase"
+    );
+    assert_eq!(
+        c.create_partitions("orders", 2),
+        Err(ErrorCode::InvalidPartitions),
+        "partitions are never removed"
+    );
+    assert_eq!(
+        c.create_partitions("audit", 4),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+    // RF 3 needs three live brokers: with broker 2 fenced there are two.
+    run_heartbeats(&mut c, &epochs, &[0, 1], 1_000, 12_000);
+    assert!(!c.metadata().is_live(2));
+    assert_eq!(
+        c.create_partitions("orders", 4),
+        Err(ErrorCode::InvalidReplicationFactor)
+    );
+    assert_eq!(
+        c.metadata().topics["orders"].partitions.len(),
+        3,
+        "unchanged"
+    );
+}
+
+#[test]
 fn a_new_controller_rebuilds_the_same_state_from_the_log() {
     let (mut c, epochs) = cluster(3, 4, 2, ControllerConfig::default());
     run_heartbeats(&mut c, &epochs, &[1, 2], 1_000, 12_000);
@@ -454,6 +523,7 @@ enum Event {
         stale: bool,
     },
     CreateTopic(u8),
+    CreatePartitions(u8, i32),
     DeleteTopic(u8),
     PreferredElection,
 }
@@ -465,6 +535,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (0i32..4).prop_map(Event::Restart),
         3 => (0i32..3, any::<u8>(), any::<bool>()).prop_map(|(partition, mask, stale)| Event::Alter { partition, mask, stale }),
         1 => (0u8..3).prop_map(Event::CreateTopic),
+        1 => (0u8..3, 0i32..6).prop_map(|(t, n)| Event::CreatePartitions(t, n)),
         1 => (0u8..3).prop_map(Event::DeleteTopic),
         1 => Just(Event::PreferredElection),
     ]
@@ -529,6 +600,25 @@ proptest! {
                     }
                 }
                 Event::CreateTopic(i) => c.create_topic(&format!("t{i}"), 2, 2, &mut rng).unwrap_or_default(),
+                Event::CreatePartitions(i, count) => {
+                    let topic = format!("t{i}");
+                    let had = c.metadata().topics.get(&topic).map(|t| t.partitions.len() as i32);
+                    match c.create_partitions(&topic, count) {
+                        Ok(r) => {
+                            prop_assert!(had.is_some_and(|n| count > n));
+                            prop_assert_eq!(c.metadata().topics[&topic].partitions.len() as i32, count);
+                            r
+                        }
+                        Err(e) => {
+                            prop_assert!(match had {
+                                None => e == ErrorCode::UnknownTopicOrPartition,
+                                Some(n) if count <= n => e == ErrorCode::InvalidPartitions,
+                                Some(_) => e == ErrorCode::InvalidReplicationFactor,
+                            }, "unexpected {e}");
+                            Vec::new()
+                        }
+                    }
+                }
                 Event::DeleteTopic(i) => c.delete_topic(&format!("t{i}")).unwrap_or_default(),
                 Event::PreferredElection => c.elect_preferred_leaders(),
             };

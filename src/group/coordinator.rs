@@ -14,8 +14,9 @@
 //!   [`Response::MemberIdRequired`] and joins for real when it comes back with that id; older
 //!   clients are added in one step.
 //! - Member metadata is the structured [`Subscription`] per assignor name instead of opaque
-//!   bytes, so the coordinator can also play the leader's metadata watch: a partition-count
-//!   change of a subscribed topic ([`GroupCoordinator::on_topic_metadata`]) triggers a rebalance.
+//!   bytes. As in Kafka, the coordinator does not watch topic metadata: a partition-count change
+//!   of a subscribed topic reaches it as the leader's JoinGroup
+//!   (`client::consumer_coordinator::ConsumerCoordinator::on_metadata`).
 //! - `heartbeat.interval.ms` and `max.poll.interval.ms` are client-side settings; the coordinator
 //!   sees the latter as the JoinGroup `rebalance_timeout_ms` (what the Java consumer sends).
 //! - A static member that rejoins a Stable group with an unchanged subscription (and the same
@@ -786,7 +787,6 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, GroupMetadata>,
     next_member_seq: u64,
-    topic_partitions: BTreeMap<String, i32>,
 }
 
 impl GroupCoordinator {
@@ -1445,45 +1445,6 @@ impl GroupCoordinator {
                 group.offsets.remove(tp);
             }
         }
-    }
-
-    /// Topic metadata changed (topics created or deleted, partitions added). Groups with a member
-    /// subscribed to a changed topic rebalance, as a Java leader would on its metadata refresh.
-    pub fn on_topic_metadata(
-        &mut self,
-        partitions_per_topic: &BTreeMap<String, i32>,
-        now_ms: i64,
-    ) -> Vec<Reply> {
-        let changed: BTreeSet<&String> = partitions_per_topic
-            .iter()
-            .filter(|(t, n)| self.topic_partitions.get(*t) != Some(*n))
-            .map(|(t, _)| t)
-            .chain(
-                self.topic_partitions
-                    .keys()
-                    .filter(|t| !partitions_per_topic.contains_key(*t)),
-            )
-            .collect();
-        let mut out = Vec::new();
-        for group in self.groups.values_mut() {
-            if !matches!(
-                group.state,
-                GroupState::Stable | GroupState::CompletingRebalance
-            ) {
-                continue;
-            }
-            let protocol = group.protocol_name.clone().unwrap_or_default();
-            let affected = group.members.values().any(|m| {
-                m.subscription_for(&protocol)
-                    .is_some_and(|s| s.topics.iter().any(|t| changed.contains(t)))
-            });
-            if affected {
-                group.prepare_rebalance(now_ms, &self.config, &mut out);
-                group.try_complete_join(now_ms, &self.config, &mut out);
-            }
-        }
-        self.topic_partitions = partitions_per_topic.clone();
-        out
     }
 
     /// The broker stopped leading the group's `__consumer_offsets` partition: the group goes

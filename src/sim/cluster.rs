@@ -36,6 +36,7 @@ use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
+    DEFAULT_METADATA_MAX_AGE_MS,
 };
 use crate::controller::channel::ControllerChannel;
 use crate::controller::node::{
@@ -83,6 +84,8 @@ pub struct ProducerSpec {
     pub partition: Option<i32>,
     /// When the application stops sending (ms since the run started).
     pub stop_ms: Option<u64>,
+    /// `metadata.max.age.ms` (how soon added partitions are seen).
+    pub metadata_max_age_ms: u64,
 }
 
 impl ProducerSpec {
@@ -102,6 +105,7 @@ impl ProducerSpec {
             compression: Compression::None,
             partition: None,
             stop_ms: None,
+            metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
         }
     }
 }
@@ -156,6 +160,11 @@ impl ConsumerSpec {
 pub enum AdminOp {
     CreateTopic(TopicSpec),
     DeleteTopic(String),
+    /// `kafka-topics.sh --alter --topic NAME --partitions COUNT`.
+    CreatePartitions {
+        topic: String,
+        count: i32,
+    },
 }
 
 /// The admin tools' view of the cluster when the run ends, in their output formats.
@@ -264,7 +273,7 @@ pub struct ClusterSpec {
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
-    /// Topic creations and deletions at simulated milliseconds.
+    /// Topic creations, partition additions and deletions at simulated milliseconds.
     pub admin_ops: Vec<(u64, AdminOp)>,
     pub duration_ms: u64,
     /// Network latency range, milliseconds (the baseline `heal` returns to).
@@ -1190,6 +1199,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.compression = p.compression;
         cfg.partition = p.partition;
         cfg.stop_ms = p.stop_ms;
+        cfg.metadata_max_age_ms = p.metadata_max_age_ms;
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let clocks = Clocks::new(clock);
         walls.insert(p.client_id.clone(), clocks.wall.clone());
@@ -1413,7 +1423,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     report.ops = std::mem::take(&mut *admin_log.lock().unwrap_or_else(|p| p.into_inner()));
     SimOutcome {
         seed,
-        history: history.events(),
+        history: history.take_events(),
         snapshots,
         final_partitions,
         broker_errors,
@@ -1518,6 +1528,10 @@ async fn run_admin(
             AdminOp::DeleteTopic(name) => (
                 format!("delete {name}"),
                 admin::delete_topic(&rpc, &controller, name, timeout).await,
+            ),
+            AdminOp::CreatePartitions { topic, count } => (
+                format!("alter {topic} --partitions {count}"),
+                admin::create_partitions(&rpc, &controller, topic, *count, timeout).await,
             ),
         };
         let result = match result {

@@ -198,6 +198,7 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         ("delivery.timeout.ms", _) => ps.delivery_timeout_ms = int(value) as u64,
                         ("request.timeout.ms", _) => ps.request_timeout_ms = int(value) as u64,
                         ("linger.ms", _) => ps.linger_ms = int(value) as u64,
+                        ("metadata.max.age.ms", _) => ps.metadata_max_age_ms = int(value) as u64,
                         ("batch.size", _) => ps.batch_size = int(value) as u64,
                         ("max.in.flight.requests.per.connection", _) => {
                             ps.max_in_flight = int(value) as u32
@@ -297,6 +298,10 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                             }
                             ("sim.processing.ms", _) => {
                                 m.processing_ms = int(value) as u64;
+                                true
+                            }
+                            ("metadata.max.age.ms", _) => {
+                                m.metadata_max_age_ms = int(value) as u64;
                                 true
                             }
                             ("group.instance.id", ConfigValue::Str(id)) => {
