@@ -4,17 +4,28 @@
 //! `retry.backoff.ms` has passed; at most `max.in.flight.requests.per.connection` batches of
 //! one partition are in flight at once (the sender also caps requests per broker).
 //!
-//! Ordering and idempotence follow the Java producer: an idempotent producer numbers each
-//! partition's batches when they are first drained and keeps the numbers across retries,
-//! and a retried batch goes back *in sequence order* at the head of its queue, so the
-//! broker sees sequences in order even with 5 batches in flight. Without idempotence a
-//! retry can overtake a later batch in flight — the reordering Kafka documents for
+//! Ordering and idempotence follow the Java producer (its `TransactionManager` for an
+//! idempotent producer): a partition's batches are numbered when first drained and keep
+//! their numbers across retries, so the broker recognises a retry of a batch it already
+//! wrote. A retried batch goes back *in sequence order* at the head of its queue, and while
+//! it is retried nothing else of the partition is sent (Java: "this effectively reduces our
+//! in flight request count to 1"), so no later batch can overtake it. Without idempotence
+//! a retry can overtake a later batch in flight — the reordering Kafka documents for
 //! `max.in.flight.requests.per.connection` > 1 — and that is modelled, not prevented.
-//! A batch that fails for good breaks the sequence: the producer epoch is bumped and
-//! numbering restarts at 0 (KIP-360).
+//!
+//! A batch whose outcome is unknown (a request timed out) may already be in the log, so it
+//! is never renumbered: only the broker's own answer can settle it. A partition's numbering
+//! restarts (KIP-360: a bumped producer epoch, sequences from 0) only when the broker says
+//! its *lowest* unanswered batch does not follow what it has (`OUT_OF_ORDER_SEQUENCE_NUMBER`
+//! or `UNKNOWN_PRODUCER_ID`) and no later batch of the partition was acknowledged: the
+//! broker accepts sequences only without gaps, so that batch and every later one are
+//! provably not in the log (a failed batch left a gap, or the leader lost the producer's
+//! state), and renumbering them cannot write anything twice. A rejection of a batch with an
+//! earlier one still unanswered is retried as is: it resolves once the earlier one lands.
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::broker::producer_state::increment_sequence;
 use crate::broker::TopicPartition;
 
 /// Rough per-record overhead of the v2 format (length, attributes, deltas, headers count),
@@ -56,7 +67,8 @@ pub struct ProducerBatch {
     pub attempts: u32,
     /// A retry waits until then.
     pub retry_at_ms: i64,
-    /// Idempotence: the base sequence and epoch, fixed when first drained.
+    /// Idempotence: the epoch and base sequence, fixed when first drained (changed only by
+    /// a partition's sequence reset, see the module doc).
     pub sequence: Option<(i16, i32)>,
 }
 
@@ -71,6 +83,9 @@ impl ProducerBatch {
             .map_or(self.created_ms, |r| r.appended_ms)
             + delivery_timeout_ms
     }
+    fn base_sequence(&self) -> Option<i32> {
+        self.sequence.map(|(_, s)| s)
+    }
 }
 
 /// How a sent batch came back.
@@ -80,8 +95,59 @@ pub enum BatchResult {
     Done(i64),
     /// Failed retriably: send again after the backoff, within the delivery timeout.
     Retry,
+    /// The broker refused the batch's sequence (`OUT_OF_ORDER_SEQUENCE_NUMBER`,
+    /// `UNKNOWN_PRODUCER_ID`): retried, and if it is the partition's lowest unanswered
+    /// batch, the partition's sequences restart under a new epoch first.
+    OutOfOrder,
     /// Failed for good.
     Fail,
+}
+
+/// Where a numbered batch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// In flight or queued for a retry.
+    Pending,
+    Acked,
+    /// Failed for good: it may or may not be in the log.
+    Failed,
+}
+
+/// One partition's idempotence state (Java's `TxnPartitionEntry`).
+#[derive(Debug, Clone, Default)]
+struct PartitionSequences {
+    /// The epoch this partition's numbering belongs to.
+    epoch: i16,
+    next: i32,
+    /// The batches numbered under `epoch`, in sequence order, by base sequence; answered
+    /// ones leave from the front, so the front is the lowest unanswered batch.
+    numbered: VecDeque<(i32, Answer)>,
+    /// Retried batches in flight (at most one: a retry holds the partition).
+    retries_in_flight: usize,
+    /// The broker refused the lowest unanswered batch: renumber once nothing is in flight.
+    reset_pending: bool,
+}
+
+impl PartitionSequences {
+    fn settle(&mut self, seq: i32, answer: Answer) {
+        if let Some(e) = self.numbered.iter_mut().find(|e| e.0 == seq) {
+            e.1 = answer;
+        }
+        while self.numbered.front().is_some_and(|e| e.1 != Answer::Pending) {
+            self.numbered.pop_front();
+        }
+    }
+
+    fn lowest_unanswered(&self) -> Option<i32> {
+        self.numbered.front().map(|e| e.0)
+    }
+
+    /// Whether the broker's refusal of `seq` proves it and every later batch absent from
+    /// the log: it is the lowest unanswered batch and nothing after it was acknowledged.
+    fn refusal_proves_gap(&self, seq: i32) -> bool {
+        self.lowest_unanswered() == Some(seq)
+            && !self.numbered.iter().any(|e| e.1 == Answer::Acked)
+    }
 }
 
 #[derive(Debug)]
@@ -89,12 +155,10 @@ pub struct RecordAccumulator {
     cfg: AccumulatorConfig,
     queues: BTreeMap<TopicPartition, VecDeque<ProducerBatch>>,
     in_flight: BTreeMap<TopicPartition, usize>,
-    next_sequence: BTreeMap<TopicPartition, i32>,
+    sequences: BTreeMap<TopicPartition, PartitionSequences>,
+    /// The newest epoch; a partition moves to it when it resets, or when it has nothing
+    /// unanswered (as the Java producer moves partitions after a bump).
     producer_epoch: i16,
-    /// A batch failed for good: bump the epoch once nothing is in flight (as the Java
-    /// producer does), so every batch still queued is renumbered in queue order and the
-    /// partition's order survives the reset.
-    bump_pending: bool,
     closing: bool,
 }
 
@@ -104,9 +168,8 @@ impl RecordAccumulator {
             cfg,
             queues: BTreeMap::new(),
             in_flight: BTreeMap::new(),
-            next_sequence: BTreeMap::new(),
+            sequences: BTreeMap::new(),
             producer_epoch: 0,
-            bump_pending: false,
             closing: false,
         }
     }
@@ -178,18 +241,38 @@ impl RecordAccumulator {
             || now - b.created_ms >= self.cfg.linger_ms
     }
 
+    /// Whether idempotence holds `tp` back: a sequence reset waits for it, a retry is in
+    /// flight, or the head is a retry behind a lower sequence still in flight.
+    fn held(&self, tp: &TopicPartition, q: &VecDeque<ProducerBatch>) -> bool {
+        let Some(s) = self.sequences.get(tp) else {
+            return false;
+        };
+        s.reset_pending
+            || s.retries_in_flight > 0
+            || q.front().is_some_and(|b| {
+                b.attempts > 0
+                    && b.base_sequence().is_some()
+                    && b.base_sequence() != s.lowest_unanswered()
+            })
+    }
+
     /// Partitions whose oldest batch may be sent now.
     pub fn ready(&mut self, now: i64) -> Vec<TopicPartition> {
-        if self.bump_pending {
-            if self.in_flight.values().any(|&n| n > 0) {
-                return Vec::new();
-            }
-            self.bump_epoch();
+        let resets: Vec<TopicPartition> = self
+            .sequences
+            .iter()
+            .filter(|(tp, s)| s.reset_pending && self.in_flight(tp) == 0)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in resets {
+            self.reset_sequences(&tp);
         }
         self.queues
             .iter()
             .filter(|(tp, q)| {
-                self.head_ready(q, now) && self.in_flight(tp) < self.cfg.max_in_flight.max(1)
+                self.head_ready(q, now)
+                    && self.in_flight(tp) < self.cfg.max_in_flight.max(1)
+                    && !(self.cfg.idempotent && self.held(tp, q))
             })
             .map(|(tp, _)| tp.clone())
             .collect()
@@ -214,10 +297,26 @@ impl RecordAccumulator {
     /// idempotent and it has no number yet.
     pub fn drain(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
         let mut b = self.queues.get_mut(tp)?.pop_front()?;
-        if self.cfg.idempotent && b.sequence.is_none() {
-            let seq = self.next_sequence.entry(tp.clone()).or_insert(0);
-            b.sequence = Some((self.producer_epoch, *seq));
-            *seq += b.records.len() as i32;
+        if self.cfg.idempotent {
+            let epoch = self.producer_epoch;
+            let s = self.sequences.entry(tp.clone()).or_insert_with(|| {
+                PartitionSequences {
+                    epoch,
+                    ..Default::default()
+                }
+            });
+            if b.sequence.is_none() {
+                if s.epoch != epoch && s.numbered.is_empty() {
+                    s.epoch = epoch;
+                    s.next = 0;
+                }
+                b.sequence = Some((s.epoch, s.next));
+                s.numbered.push_back((s.next, Answer::Pending));
+                s.next = increment_sequence(s.next, b.records.len() as i32);
+            }
+            if b.attempts > 0 {
+                s.retries_in_flight += 1;
+            }
         }
         b.attempts += 1;
         *self.in_flight.entry(tp.clone()).or_insert(0) += 1;
@@ -228,54 +327,97 @@ impl RecordAccumulator {
     /// failed — retries past the delivery timeout fail), `None` when it was requeued.
     pub fn complete(
         &mut self,
-        mut b: ProducerBatch,
+        b: ProducerBatch,
         result: BatchResult,
         now: i64,
     ) -> Option<(ProducerBatch, BatchResult)> {
         if let Some(n) = self.in_flight.get_mut(&b.tp) {
             *n = n.saturating_sub(1);
         }
+        let seqs = self.sequences.get_mut(&b.tp);
+        let seqs = match (seqs, b.sequence) {
+            // Still this partition's numbering (a reset renumbers only queued batches).
+            (Some(s), Some((epoch, _))) if s.epoch == epoch => Some(s),
+            _ => None,
+        };
         let result = match result {
-            BatchResult::Retry if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) => {
+            BatchResult::Retry | BatchResult::OutOfOrder
+                if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) =>
+            {
                 BatchResult::Fail
             }
             r => r,
         };
-        match result {
-            BatchResult::Retry => {
-                b.retry_at_ms = now + self.cfg.retry_backoff_ms;
-                if b.sequence.is_some_and(|(e, _)| e != self.producer_epoch) {
-                    // Numbered under an epoch since abandoned: renumber when drained.
-                    b.sequence = None;
+        let Some(s) = seqs else {
+            return match result {
+                BatchResult::Retry | BatchResult::OutOfOrder => {
+                    self.requeue(b, now);
+                    None
                 }
-                let q = self.queues.entry(b.tp.clone()).or_default();
-                // Back at the head, behind retries with lower sequence numbers.
-                let at = q
-                    .iter()
-                    .position(|o| o.attempts == 0 || o.sequence > b.sequence)
-                    .unwrap_or(q.len());
-                q.insert(at, b);
+                r => Some((b, r)),
+            };
+        };
+        if b.attempts > 1 {
+            s.retries_in_flight = s.retries_in_flight.saturating_sub(1);
+        }
+        let seq = b.base_sequence().expect("numbered");
+        match result {
+            BatchResult::Retry => {}
+            BatchResult::OutOfOrder => {
+                if s.refusal_proves_gap(seq) {
+                    s.reset_pending = true;
+                }
+            }
+            BatchResult::Done(_) => s.settle(seq, Answer::Acked),
+            BatchResult::Fail => s.settle(seq, Answer::Failed),
+        }
+        match result {
+            BatchResult::Retry | BatchResult::OutOfOrder => {
+                self.requeue(b, now);
                 None
             }
-            BatchResult::Fail => {
-                if self.cfg.idempotent && b.sequence.is_some_and(|(e, _)| e == self.producer_epoch)
-                {
-                    self.bump_pending = true;
-                }
-                Some((b, BatchResult::Fail))
-            }
-            done => Some((b, done)),
+            r => Some((b, r)),
         }
     }
 
-    /// KIP-360: a new epoch, sequences from 0, and queued batches renumbered when drained.
-    fn bump_epoch(&mut self) {
-        self.bump_pending = false;
+    /// Back at the head of its queue after the backoff, behind retries with lower sequence
+    /// numbers.
+    fn requeue(&mut self, mut b: ProducerBatch, now: i64) {
+        b.retry_at_ms = now + self.cfg.retry_backoff_ms;
+        let q = self.queues.entry(b.tp.clone()).or_default();
+        let at = q
+            .iter()
+            .position(|o| o.attempts == 0 || o.sequence > b.sequence)
+            .unwrap_or(q.len());
+        q.insert(at, b);
+    }
+
+    /// KIP-360 for one partition, once nothing of it is in flight: a new producer epoch and
+    /// the partition's queued batches renumbered from 0 in queue (= sequence) order. Checked
+    /// again here: an answer that came in meanwhile may show the refused batch was written.
+    fn reset_sequences(&mut self, tp: &TopicPartition) {
+        let Some(s) = self.sequences.get_mut(tp) else {
+            return;
+        };
+        s.reset_pending = false;
+        let Some(lowest) = s.lowest_unanswered() else {
+            return;
+        };
+        if !s.refusal_proves_gap(lowest) {
+            return;
+        }
+        // Kafka asks for a new producer id when the epoch would overflow; 32767 resets of
+        // one producer do not happen in a simulated run, so the epoch wraps (and the broker
+        // refuses the negative epoch).
         self.producer_epoch = self.producer_epoch.wrapping_add(1);
-        self.next_sequence.clear();
-        for q in self.queues.values_mut() {
-            for b in q.iter_mut() {
-                b.sequence = None;
+        s.epoch = self.producer_epoch;
+        s.next = 0;
+        s.numbered.clear();
+        for b in self.queues.get_mut(tp).into_iter().flatten() {
+            if b.sequence.is_some() {
+                b.sequence = Some((s.epoch, s.next));
+                s.numbered.push_back((s.next, Answer::Pending));
+                s.next = increment_sequence(s.next, b.records.len() as i32);
             }
         }
     }
@@ -284,13 +426,16 @@ impl RecordAccumulator {
     pub fn expire(&mut self, now: i64) -> Vec<ProducerBatch> {
         let timeout = self.cfg.delivery_timeout_ms;
         let mut out = Vec::new();
-        for q in self.queues.values_mut() {
+        for (tp, q) in self.queues.iter_mut() {
             while q.front().is_some_and(|b| now >= b.deadline_ms(timeout)) {
-                out.extend(q.pop_front());
+                let b = q.pop_front().expect("checked");
+                if let (Some(s), Some((epoch, seq))) = (self.sequences.get_mut(tp), b.sequence) {
+                    if s.epoch == epoch {
+                        s.settle(seq, Answer::Failed);
+                    }
+                }
+                out.push(b);
             }
-        }
-        if self.cfg.idempotent && out.iter().any(|b| b.sequence.is_some()) {
-            self.bump_pending = true;
         }
         out
     }

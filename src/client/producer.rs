@@ -426,8 +426,12 @@ async fn sender(p: Arc<Producer>) {
 fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     match error {
         ErrorCode::None | ErrorCode::DuplicateSequenceNumber => BatchResult::Done(0),
-        // An earlier batch of the partition failed and will be retried first.
-        ErrorCode::OutOfOrderSequenceNumber if idempotent => BatchResult::Retry,
+        // The sequence does not follow what the leader has: an earlier batch is still to
+        // land, or there is a gap (a failed batch, a leader that lost the producer's state);
+        // the accumulator tells which (KIP-360).
+        ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if idempotent => {
+            BatchResult::OutOfOrder
+        }
         e if e.is_retriable() => BatchResult::Retry,
         _ => BatchResult::Fail,
     }
