@@ -532,10 +532,16 @@ mod tests {
         assert!(a.complete(b1, BatchResult::Retry, 50).is_none());
         assert!(a.complete(b0, BatchResult::Retry, 60).is_none());
         assert!(a.ready(100).is_empty(), "retry.backoff.ms");
+        assert_eq!(a.ready(160), vec![tp(0)]);
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!(again.sequence, Some((0, 0)), "lowest sequence first");
         assert_eq!(again.attempts, 2);
-        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 7)));
+        assert!(a.ready(160).is_empty(), "one retry at a time");
+        assert!(a.complete(again, BatchResult::Done(0), 170).is_some());
+        assert_eq!(a.ready(170), vec![tp(0)]);
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!(again.sequence, Some((0, 7)));
+        assert!(a.complete(again, BatchResult::Done(7), 180).is_some());
         assert_eq!(
             a.drain(&tp(0)).unwrap().sequence,
             Some((0, 14)),
@@ -544,40 +550,118 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_past_the_delivery_timeout_fails_and_bumps_the_epoch() {
+    fn a_failed_batch_leaves_a_gap_that_restarts_the_partition_under_a_new_epoch() {
         let mut a = RecordAccumulator::new(cfg());
-        add(&mut a, 0, 10, 0);
-        let b = a.drain(&tp(0)).unwrap();
-        let (failed, r) = a.complete(b, BatchResult::Retry, 1_000).unwrap();
-        assert_eq!(r, BatchResult::Fail);
-        assert_eq!(failed.records.len(), 7);
-        assert_eq!(a.producer_epoch(), 0, "the bump waits for the next ready()");
-        assert_eq!(a.ready(1_000), vec![tp(0)]);
-        assert_eq!(a.producer_epoch(), 1);
-        let next = a.drain(&tp(0)).unwrap();
-        assert_eq!(
-            next.sequence,
-            Some((1, 0)),
-            "numbering restarts under the new epoch"
-        );
-    }
-
-    #[test]
-    fn the_epoch_bump_waits_until_nothing_is_in_flight() {
-        let mut a = RecordAccumulator::new(cfg());
-        add(&mut a, 0, 20, 0);
+        add(&mut a, 0, 7, 0);
+        add(&mut a, 0, 3, 500);
         let b0 = a.drain(&tp(0)).unwrap();
-        let b1 = a.drain(&tp(0)).unwrap();
-        assert!(a.complete(b0, BatchResult::Fail, 10).is_some());
-        assert!(a.ready(100).is_empty(), "b1 is still in flight");
+        let (failed, r) = a.complete(b0, BatchResult::Retry, 1_000).unwrap();
+        assert_eq!(r, BatchResult::Fail, "a retry past delivery.timeout.ms fails");
+        assert_eq!(failed.records.len(), 7);
+        // The failed batch may be in the log: nothing is renumbered on its account.
+        assert_eq!(a.ready(1_000), vec![tp(0)]);
         assert_eq!(a.producer_epoch(), 0);
-        assert!(a.complete(b1, BatchResult::Retry, 20).is_none());
-        assert_eq!(a.ready(200), vec![tp(0)]);
-        assert_eq!(a.producer_epoch(), 1);
-        // The retried batch goes first, renumbered from 0; the fresh one follows it.
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b1.sequence, Some((0, 7)));
+        // It was not: the leader refuses the next sequence, which is the lowest unanswered.
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 1_010).is_none());
+        assert_eq!(a.ready(1_110), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+    }
+
+    /// Issue 3's stuck send, client side: the first batch is refused retriably, the second
+    /// (already in flight) as out of order. The second must wait for the first, not restart
+    /// the sequences (which would fence the first) nor be given up.
+    #[test]
+    fn a_refused_batch_behind_an_unanswered_one_waits_for_it() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 14, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b0, BatchResult::Retry, 10).is_none());
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 11).is_none());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 0, "no reset: sequence 0 is still unanswered");
+        let b0 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b0.sequence, Some((0, 0)));
+        assert!(a.ready(200).is_empty(), "a retry in flight holds its partition");
+        assert!(a.complete(b0, BatchResult::Done(0), 210).is_some());
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b1.sequence, Some((0, 7)));
+        assert!(a.complete(b1, BatchResult::Done(7), 220).is_some());
+        assert!(a.sequences[&tp(0)].numbered.is_empty());
+    }
+
+    /// Issue 3's duplicate on a full disk: a batch whose request timed out may be in the
+    /// log. Another partition's batch failing for good must not renumber it under a new
+    /// epoch (the leader would write it again), as a producer-wide epoch bump did.
+    #[test]
+    fn a_retry_whose_outcome_is_unknown_keeps_its_sequence_when_another_partition_fails() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 1, 0);
+        add(&mut a, 1, 1, 0);
+        a.close();
+        let timed_out = a.drain(&tp(0)).unwrap();
+        let fatal = a.drain(&tp(1)).unwrap();
+        assert!(a.complete(timed_out, BatchResult::Retry, 20).is_none());
+        assert!(a.complete(fatal, BatchResult::Fail, 20).is_some());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 0)));
+        assert_eq!(a.producer_epoch(), 0);
+    }
+
+    /// A refusal of the lowest batch after a later one was acknowledged cannot mean a gap
+    /// (the leader accepts no sequence after a missing one): the batch is in the log, too
+    /// old to be recognised. Renumbering it would write it twice; it is retried as is.
+    #[test]
+    fn a_refused_batch_is_not_renumbered_once_a_later_one_was_acknowledged() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 14, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b1, BatchResult::Done(7), 10).is_some());
+        assert!(a.complete(b0, BatchResult::OutOfOrder, 11).is_none());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 0);
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 0)));
+    }
+
+    /// A new leader without the producer's state (an unclean election) refuses the lowest
+    /// unanswered batch: once nothing is in flight the partition restarts from 0 under a
+    /// new epoch, in the old order. Another partition keeps its numbering while it has a
+    /// batch unanswered, then moves to the new epoch.
+    #[test]
+    fn a_leader_without_the_producer_state_restarts_the_partition_in_order() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 21, 0);
+        add(&mut a, 1, 8, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b0, BatchResult::Done(0), 5).is_some());
+        let b1 = a.drain(&tp(0)).unwrap();
+        let b2 = a.drain(&tp(0)).unwrap();
+        let c0 = a.drain(&tp(1)).unwrap();
+        assert_eq!((b1.sequence, b2.sequence), (Some((0, 7)), Some((0, 14))));
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 10).is_none());
+        assert!(a.complete(c0, BatchResult::Retry, 10).is_none());
+        assert_eq!(a.ready(200), vec![tp(1)], "tp0's reset waits for b2");
+        assert_eq!(a.producer_epoch(), 0);
+        assert!(a.complete(b2, BatchResult::OutOfOrder, 20).is_none());
+        assert_eq!(a.ready(200), vec![tp(0), tp(1)]);
+        assert_eq!(a.producer_epoch(), 1);
+        let r1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(r1.sequence, Some((1, 0)));
+        assert!(a.complete(r1, BatchResult::Done(1), 210).is_some());
         assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((1, 7)));
+        let c0 = a.drain(&tp(1)).unwrap();
+        assert_eq!(c0.sequence, Some((0, 0)), "tp1's retry keeps its number");
+        assert!(a.complete(c0, BatchResult::Done(0), 220).is_some());
+        assert_eq!(
+            a.drain(&tp(1)).unwrap().sequence,
+            Some((1, 0)),
+            "tp1 moves to the new epoch once nothing of it is unanswered"
+        );
     }
 
     #[test]
