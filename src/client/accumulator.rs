@@ -13,15 +13,16 @@
 //! a retry can overtake a later batch in flight — the reordering Kafka documents for
 //! `max.in.flight.requests.per.connection` > 1 — and that is modelled, not prevented.
 //!
-//! A batch whose outcome is unknown (a request timed out) may already be in the log, so it
-//! is never renumbered: only the broker's own answer can settle it. A partition's numbering
-//! restarts (KIP-360: a bumped producer epoch, sequences from 0) only when the broker says
-//! its *lowest* unanswered batch does not follow what it has (`OUT_OF_ORDER_SEQUENCE_NUMBER`
-//! or `UNKNOWN_PRODUCER_ID`) and no later batch of the partition was acknowledged: the
-//! broker accepts sequences only without gaps, so that batch and every later one are
-//! provably not in the log (a failed batch left a gap, or the leader lost the producer's
-//! state), and renumbering them cannot write anything twice. A rejection of a batch with an
-//! earlier one still unanswered is retried as is: it resolves once the earlier one lands.
+//! A batch whose outcome is unknown (its request timed out) may already be in the log, so
+//! nothing renumbers it but the leader's own word that it is not there. A partition's
+//! numbering restarts (KIP-360: a bumped producer epoch, sequences from 0) only when the
+//! leader refuses its *lowest* unanswered batch, as `UNKNOWN_PRODUCER_ID` (it has no state
+//! for the producer: it lost the state, or the producer's first batches failed) or as
+//! `OUT_OF_ORDER_SEQUENCE_NUMBER` with no later batch of the partition acknowledged (a gap,
+//! left by a failed batch). The leader accepts sequences only without gaps, so that batch
+//! and every later one are then provably not in its log, and renumbering them cannot write
+//! anything twice. A refused batch with an earlier one still unanswered is retried as is: it
+//! resolves once the earlier one lands.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -95,10 +96,14 @@ pub enum BatchResult {
     Done(i64),
     /// Failed retriably: send again after the backoff, within the delivery timeout.
     Retry,
-    /// The broker refused the batch's sequence (`OUT_OF_ORDER_SEQUENCE_NUMBER`,
-    /// `UNKNOWN_PRODUCER_ID`): retried, and if it is the partition's lowest unanswered
-    /// batch, the partition's sequences restart under a new epoch first.
+    /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: the leader has the producer's state and the batch
+    /// does not follow it. Retried; if it is the partition's lowest unanswered batch and
+    /// no later one was acknowledged (a gap), the partition's sequences restart first.
     OutOfOrder,
+    /// `UNKNOWN_PRODUCER_ID`: the leader has no state for the producer, so none of its
+    /// batches is in that log. Retried; if it is the partition's lowest unanswered batch,
+    /// the partition's sequences restart first.
+    UnknownProducer,
     /// Failed for good.
     Fail,
 }
@@ -124,8 +129,9 @@ struct PartitionSequences {
     numbered: VecDeque<(i32, Answer)>,
     /// Retried batches in flight (at most one: a retry holds the partition).
     retries_in_flight: usize,
-    /// The broker refused the lowest unanswered batch: renumber once nothing is in flight.
-    reset_pending: bool,
+    /// Renumber once nothing is in flight: the leader refused the lowest unanswered batch
+    /// as out of order (re-checked then), or has no state for the producer.
+    reset_pending: Option<BatchResult>,
 }
 
 impl PartitionSequences {
@@ -133,7 +139,11 @@ impl PartitionSequences {
         if let Some(e) = self.numbered.iter_mut().find(|e| e.0 == seq) {
             e.1 = answer;
         }
-        while self.numbered.front().is_some_and(|e| e.1 != Answer::Pending) {
+        while self
+            .numbered
+            .front()
+            .is_some_and(|e| e.1 != Answer::Pending)
+        {
             self.numbered.pop_front();
         }
     }
@@ -142,11 +152,16 @@ impl PartitionSequences {
         self.numbered.front().map(|e| e.0)
     }
 
-    /// Whether the broker's refusal of `seq` proves it and every later batch absent from
-    /// the log: it is the lowest unanswered batch and nothing after it was acknowledged.
-    fn refusal_proves_gap(&self, seq: i32) -> bool {
+    /// Whether the leader's refusal (`why`) of `seq` proves it and every later batch absent
+    /// from the log, so that renumbering them cannot write anything twice. It must be the
+    /// lowest unanswered batch (an earlier one whose request timed out may be in the log,
+    /// and the refused one may just have overtaken it); and for `OUT_OF_ORDER_SEQUENCE_NUMBER`
+    /// no later batch may have been acknowledged (the leader accepts nothing after a gap,
+    /// so the refused batch is then in the log, too old to be recognised as a retry).
+    fn refusal_proves_gap(&self, seq: i32, why: BatchResult) -> bool {
         self.lowest_unanswered() == Some(seq)
-            && !self.numbered.iter().any(|e| e.1 == Answer::Acked)
+            && (why == BatchResult::UnknownProducer
+                || !self.numbered.iter().any(|e| e.1 == Answer::Acked))
     }
 }
 
@@ -247,7 +262,7 @@ impl RecordAccumulator {
         let Some(s) = self.sequences.get(tp) else {
             return false;
         };
-        s.reset_pending
+        s.reset_pending.is_some()
             || s.retries_in_flight > 0
             || q.front().is_some_and(|b| {
                 b.attempts > 0
@@ -261,7 +276,7 @@ impl RecordAccumulator {
         let resets: Vec<TopicPartition> = self
             .sequences
             .iter()
-            .filter(|(tp, s)| s.reset_pending && self.in_flight(tp) == 0)
+            .filter(|(tp, s)| s.reset_pending.is_some() && self.in_flight(tp) == 0)
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in resets {
@@ -299,12 +314,13 @@ impl RecordAccumulator {
         let mut b = self.queues.get_mut(tp)?.pop_front()?;
         if self.cfg.idempotent {
             let epoch = self.producer_epoch;
-            let s = self.sequences.entry(tp.clone()).or_insert_with(|| {
-                PartitionSequences {
+            let s = self
+                .sequences
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionSequences {
                     epoch,
                     ..Default::default()
-                }
-            });
+                });
             if b.sequence.is_none() {
                 if s.epoch != epoch && s.numbered.is_empty() {
                     s.epoch = epoch;
@@ -341,7 +357,7 @@ impl RecordAccumulator {
             _ => None,
         };
         let result = match result {
-            BatchResult::Retry | BatchResult::OutOfOrder
+            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
                 if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) =>
             {
                 BatchResult::Fail
@@ -350,11 +366,11 @@ impl RecordAccumulator {
         };
         let Some(s) = seqs else {
             return match result {
-                BatchResult::Retry | BatchResult::OutOfOrder => {
+                BatchResult::Done(_) | BatchResult::Fail => Some((b, result)),
+                _ => {
                     self.requeue(b, now);
                     None
                 }
-                r => Some((b, r)),
             };
         };
         if b.attempts > 1 {
@@ -363,20 +379,20 @@ impl RecordAccumulator {
         let seq = b.base_sequence().expect("numbered");
         match result {
             BatchResult::Retry => {}
-            BatchResult::OutOfOrder => {
-                if s.refusal_proves_gap(seq) {
-                    s.reset_pending = true;
+            BatchResult::OutOfOrder | BatchResult::UnknownProducer => {
+                if s.refusal_proves_gap(seq, result) {
+                    s.reset_pending = Some(result);
                 }
             }
             BatchResult::Done(_) => s.settle(seq, Answer::Acked),
             BatchResult::Fail => s.settle(seq, Answer::Failed),
         }
         match result {
-            BatchResult::Retry | BatchResult::OutOfOrder => {
+            BatchResult::Done(_) | BatchResult::Fail => Some((b, result)),
+            _ => {
                 self.requeue(b, now);
                 None
             }
-            r => Some((b, r)),
         }
     }
 
@@ -393,17 +409,17 @@ impl RecordAccumulator {
     }
 
     /// KIP-360 for one partition, once nothing of it is in flight: a new producer epoch and
-    /// the partition's queued batches renumbered from 0 in queue (= sequence) order. Checked
-    /// again here: an answer that came in meanwhile may show the refused batch was written.
+    /// the partition's queued batches renumbered from 0 in queue (= sequence) order. A gap
+    /// is checked again here: an answer that came in meanwhile may show the refused batch
+    /// was written after all.
     fn reset_sequences(&mut self, tp: &TopicPartition) {
         let Some(s) = self.sequences.get_mut(tp) else {
             return;
         };
-        s.reset_pending = false;
-        let Some(lowest) = s.lowest_unanswered() else {
+        let (Some(why), Some(lowest)) = (s.reset_pending.take(), s.lowest_unanswered()) else {
             return;
         };
-        if !s.refusal_proves_gap(lowest) {
+        if !s.refusal_proves_gap(lowest, why) {
             return;
         }
         // Kafka asks for a new producer id when the epoch would overflow; 32767 resets of
@@ -556,7 +572,11 @@ mod tests {
         add(&mut a, 0, 3, 500);
         let b0 = a.drain(&tp(0)).unwrap();
         let (failed, r) = a.complete(b0, BatchResult::Retry, 1_000).unwrap();
-        assert_eq!(r, BatchResult::Fail, "a retry past delivery.timeout.ms fails");
+        assert_eq!(
+            r,
+            BatchResult::Fail,
+            "a retry past delivery.timeout.ms fails"
+        );
         assert_eq!(failed.records.len(), 7);
         // The failed batch may be in the log: nothing is renumbered on its account.
         assert_eq!(a.ready(1_000), vec![tp(0)]);
@@ -583,10 +603,17 @@ mod tests {
         assert!(a.complete(b0, BatchResult::Retry, 10).is_none());
         assert!(a.complete(b1, BatchResult::OutOfOrder, 11).is_none());
         assert_eq!(a.ready(200), vec![tp(0)]);
-        assert_eq!(a.producer_epoch(), 0, "no reset: sequence 0 is still unanswered");
+        assert_eq!(
+            a.producer_epoch(),
+            0,
+            "no reset: sequence 0 is still unanswered"
+        );
         let b0 = a.drain(&tp(0)).unwrap();
         assert_eq!(b0.sequence, Some((0, 0)));
-        assert!(a.ready(200).is_empty(), "a retry in flight holds its partition");
+        assert!(
+            a.ready(200).is_empty(),
+            "a retry in flight holds its partition"
+        );
         assert!(a.complete(b0, BatchResult::Done(0), 210).is_some());
         let b1 = a.drain(&tp(0)).unwrap();
         assert_eq!(b1.sequence, Some((0, 7)));
@@ -684,5 +711,235 @@ mod tests {
         add(&mut a, 0, 1, 0);
         a.close();
         assert_eq!(a.drain(&tp(0)).unwrap().sequence, None);
+    }
+
+    /// The accumulator against model leaders that run the broker's own
+    /// [`ProducerStateManager`](crate::broker::ProducerStateManager): requests refused
+    /// retriably, lost on the way, or handled with their answer lost; batches refused for
+    /// good; leader changes that drop the unacknowledged tail of a log; leaders that lose a
+    /// partition's log and producer state altogether. Whatever happens, no record is written
+    /// twice, a partition's log keeps the records in the order they were appended, every
+    /// acknowledged offset holds its record, and once the faults stop every batch is
+    /// answered (with `delivery.timeout.ms` out of reach, so nothing is answered by giving
+    /// up). A timed-out request's copy does not linger in the network to be handled later.
+    mod against_a_leader {
+        use super::*;
+        use crate::broker::producer_state::{ProducerBatch as LogBatch, ProducerStateConfig};
+        use crate::broker::{ProducerStateManager, Rejection};
+        use proptest::prelude::*;
+
+        const PRODUCER_ID: i64 = 1;
+
+        #[derive(Debug, Clone, Copy)]
+        enum Fate {
+            /// `NOT_LEADER_OR_FOLLOWER`: refused retriably, nothing written.
+            NotLeader,
+            Answered,
+            /// Handled, the answer lost: the client times out.
+            AnswerLost,
+            /// Lost on the way: the client times out.
+            RequestLost,
+            /// Refused for good (`MESSAGE_TOO_LARGE`), nothing written.
+            Fatal,
+        }
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Append(i32, usize),
+            Send,
+            Deliver(usize, Fate),
+            /// A clean leader change: the new leader has every acknowledged batch and this
+            /// many of the unacknowledged ones after them.
+            NewLeader(i32, usize),
+            /// A leader without the partition's log or producer state.
+            LoseAll(i32),
+            Wait(i64),
+        }
+
+        #[derive(Default)]
+        struct Leader {
+            /// Batches in log order, with their record values and whether acknowledged.
+            log: Vec<(LogBatch, Vec<String>, bool)>,
+            state: ProducerStateManager,
+        }
+
+        impl Leader {
+            fn next_offset(&self) -> i64 {
+                self.log.last().map_or(0, |b| b.0.last_offset + 1)
+            }
+
+            /// Kafka's leader append for one idempotent batch: the answer it sends.
+            fn handle(&mut self, b: &ProducerBatch) -> BatchResult {
+                let (epoch, seq) = b.sequence.expect("idempotent batches are numbered");
+                let n = b.records.len() as i64;
+                let first_offset = self.next_offset();
+                let lb = LogBatch {
+                    producer_id: PRODUCER_ID,
+                    producer_epoch: epoch,
+                    first_seq: seq,
+                    last_seq: increment_sequence(seq, n as i32 - 1),
+                    first_offset,
+                    last_offset: first_offset + n - 1,
+                    max_timestamp_ms: 0,
+                };
+                match self.state.try_append(&lb) {
+                    Ok(()) => {
+                        let values = b.records.iter().map(|r| r.value.clone()).collect();
+                        self.log.push((lb, values, false));
+                        BatchResult::Done(first_offset)
+                    }
+                    Err(Rejection::Duplicate(m)) => BatchResult::Done(m.first_offset),
+                    Err(Rejection::OutOfOrderSequence { .. }) => BatchResult::OutOfOrder,
+                    Err(Rejection::UnknownProducerId) => BatchResult::UnknownProducer,
+                    Err(_) => BatchResult::Fail,
+                }
+            }
+
+            fn acknowledge(&mut self, first_offset: i64) {
+                if let Some(b) = self
+                    .log
+                    .iter_mut()
+                    .find(|b| b.0.first_offset == first_offset)
+                {
+                    b.2 = true;
+                }
+            }
+
+            fn fail_over(&mut self, keep_unacked: usize) {
+                let acked = self.log.iter().rposition(|b| b.2).map_or(0, |i| i + 1);
+                self.log
+                    .truncate((acked + keep_unacked).min(self.log.len()));
+                self.state = ProducerStateManager::rebuild(
+                    ProducerStateConfig::default(),
+                    self.log.iter().map(|b| b.0),
+                );
+            }
+        }
+
+        struct World {
+            acc: RecordAccumulator,
+            leaders: BTreeMap<i32, Leader>,
+            network: Vec<ProducerBatch>,
+            now: i64,
+            appended: usize,
+        }
+
+        impl World {
+            fn send(&mut self) {
+                for tp in self.acc.ready(self.now) {
+                    self.network.extend(self.acc.drain(&tp));
+                }
+            }
+
+            fn deliver(&mut self, i: usize, fate: Fate) -> Result<(), TestCaseError> {
+                let b = self.network.remove(i);
+                let leader = self.leaders.entry(b.tp.partition).or_default();
+                let answer = match fate {
+                    Fate::NotLeader | Fate::RequestLost => BatchResult::Retry,
+                    Fate::Fatal => BatchResult::Fail,
+                    Fate::Answered => leader.handle(&b),
+                    Fate::AnswerLost => {
+                        leader.handle(&b);
+                        BatchResult::Retry
+                    }
+                };
+                if let Some((b, BatchResult::Done(offset))) = self.acc.complete(b, answer, self.now)
+                {
+                    let at = leader.log.iter().find(|l| l.0.first_offset == offset);
+                    prop_assert_eq!(
+                        at.map(|l| &l.1[0]),
+                        Some(&b.records[0].value),
+                        "acknowledged at {} of {}",
+                        offset,
+                        b.tp
+                    );
+                    leader.acknowledge(offset);
+                }
+                Ok(())
+            }
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                4 => (0i32..2, 1usize..12).prop_map(|(p, n)| Step::Append(p, n)),
+                4 => Just(Step::Send),
+                8 => (0usize..16, prop_oneof![
+                    6 => Just(Fate::Answered),
+                    2 => Just(Fate::NotLeader),
+                    2 => Just(Fate::AnswerLost),
+                    2 => Just(Fate::RequestLost),
+                    1 => Just(Fate::Fatal),
+                ]).prop_map(|(i, f)| Step::Deliver(i, f)),
+                1 => (0i32..2, 0usize..3).prop_map(|(p, k)| Step::NewLeader(p, k)),
+                1 => (0i32..2).prop_map(Step::LoseAll),
+                2 => (1i64..300).prop_map(Step::Wait),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn writes_each_record_once_in_order_and_answers_every_batch(
+                steps in proptest::collection::vec(step(), 1..120)
+            ) {
+                let mut w = World {
+                    acc: RecordAccumulator::new(AccumulatorConfig {
+                        delivery_timeout_ms: i64::MAX / 4,
+                        ..cfg()
+                    }),
+                    leaders: BTreeMap::new(),
+                    network: Vec::new(),
+                    now: 0,
+                    appended: 0,
+                };
+                for s in steps {
+                    match s {
+                        Step::Append(p, n) => {
+                            for _ in 0..n {
+                                w.acc.append(&tp(p), None, format!("r{:05}", w.appended), w.now);
+                                w.appended += 1;
+                            }
+                        }
+                        Step::Send => w.send(),
+                        Step::Deliver(i, fate) if !w.network.is_empty() => {
+                            let i = i % w.network.len();
+                            w.deliver(i, fate)?;
+                        }
+                        Step::Deliver(..) => {}
+                        Step::NewLeader(p, keep) => {
+                            w.leaders.entry(p).or_default().fail_over(keep);
+                        }
+                        Step::LoseAll(p) => {
+                            w.leaders.insert(p, Leader::default());
+                        }
+                        Step::Wait(ms) => w.now += ms,
+                    }
+                }
+                // The faults stop: every request is handled and answered.
+                w.acc.close();
+                for _ in 0..1_000 {
+                    if w.acc.is_done() {
+                        break;
+                    }
+                    w.now += 100;
+                    w.send();
+                    while !w.network.is_empty() {
+                        w.deliver(0, Fate::Answered)?;
+                    }
+                }
+                prop_assert!(w.acc.is_done(), "a batch stays unanswered");
+                for (p, leader) in &w.leaders {
+                    let values: Vec<&String> = leader.log.iter().flat_map(|b| &b.1).collect();
+                    for pair in values.windows(2) {
+                        prop_assert!(
+                            pair[0] < pair[1],
+                            "partition {}: {} then {} (a duplicate or a reordering)",
+                            p,
+                            pair[0],
+                            pair[1]
+                        );
+                    }
+                }
+            }
+        }
     }
 }

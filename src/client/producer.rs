@@ -427,11 +427,11 @@ fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     match error {
         ErrorCode::None | ErrorCode::DuplicateSequenceNumber => BatchResult::Done(0),
         // The sequence does not follow what the leader has: an earlier batch is still to
-        // land, or there is a gap (a failed batch, a leader that lost the producer's state);
-        // the accumulator tells which (KIP-360).
-        ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId if idempotent => {
-            BatchResult::OutOfOrder
-        }
+        // land, or there is a gap (a failed batch); the accumulator tells which (KIP-360).
+        ErrorCode::OutOfOrderSequenceNumber if idempotent => BatchResult::OutOfOrder,
+        // The leader has no state for this producer (it lost it, or a later batch got there
+        // before the first): the partition's sequences restart.
+        ErrorCode::UnknownProducerId if idempotent => BatchResult::UnknownProducer,
         e if e.is_retriable() => BatchResult::Retry,
         _ => BatchResult::Fail,
     }
