@@ -85,12 +85,17 @@ fn a_wrong_expectation_fails_with_a_reproduce_line() {
 
 #[test]
 fn unsupported_features_are_bad_input_naming_the_path() {
-    // The checked-in scenario that needs consumer groups documents what is coming: its
-    // first unsupported setting is the group coordinator's config.
-    let (code, out, err) = run(&["scenarios/needs-groups/consumer-group-member-crash.json"]);
+    // Transactions are not simulated: read_committed is refused, naming the JSON path.
+    let path = scratch("quickstart-read-committed.json");
+    let mut v = quickstart_with(serde_json::json!({"checkers": ["all"], "violations": []}));
+    v["workload"][1]["config"] = serde_json::json!({"isolation.level": "read_committed"});
+    std::fs::write(&path, v.to_string()).unwrap();
+    let (code, out, err) = run(&[path.to_str().unwrap()]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        err.contains("consumer-group-member-crash.json: cluster.config.group.initial.rebalance.delay.ms: not supported"),
+        err.contains(
+            "quickstart-read-committed.json: workload[1].config.isolation.level: not supported"
+        ),
         "{err}"
     );
 

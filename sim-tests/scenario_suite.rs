@@ -36,6 +36,7 @@ const SEND_NEVER_ANSWERED: &[(&str, &[u64])] = &[
     // second accepted from a producer the leader did not know, the first then refused as
     // out of order until the run ended (issue 3).
     ("clock-skew-timestamps.json", &[8, 57, 60, 77, 96]),
+    ("consumer-group-member-crash.json", &[8]),
     ("controller-crash.json", &[42]),
     ("corrupt-record-detected.json", &[16, 47, 63]),
     ("disk-full-broker-halts.json", &[42]),
@@ -122,7 +123,9 @@ macro_rules! suite {
 suite! {
     acks1_leader_crash => "acks1-leader-crash.json",
     acks1_leader_isolated_lost_write => "acks1-leader-isolated-lost-write.json",
+    auto_commit_before_processing => "auto-commit-before-processing.json",
     clock_skew_timestamps => "clock-skew-timestamps.json",
+    consumer_group_member_crash => "consumer-group-member-crash.json",
     controller_crash => "controller-crash.json",
     corrupt_record_detected => "corrupt-record-detected.json",
     disk_full_broker_halts => "disk-full-broker-halts.json",
@@ -195,6 +198,7 @@ fn the_suite_uses_every_fault_kind_and_every_checker() {
         .iter()
         .flat_map(|s| s.expect.violations.iter().map(|c| c.as_str()))
         .collect();
+    // The seed's "consumer loses messages" (auto commit before processing) among them.
     for c in ["lost-write", "leader-completeness", "duplicate", "progress"] {
         assert!(
             expected.contains(c),

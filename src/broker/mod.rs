@@ -17,6 +17,7 @@
 
 pub mod epoch_cache;
 pub mod error;
+pub mod group_requests;
 pub mod node;
 pub mod partition;
 pub mod producer_state;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
+use super::group_requests::{self, ReplyRouter};
 use super::purgatory::Purgatory;
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
@@ -22,6 +23,7 @@ use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::controller::channel::ControllerChannel;
+use crate::group::{GroupConfig, GroupMetadataManager};
 use crate::storage::Disk;
 use crate::trace::EventKind;
 
@@ -45,6 +47,14 @@ pub struct BrokerNodeConfig {
     pub request_timeout_ms: u64,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
     pub tick_ms: u64,
+    /// The group coordinator's `group.*` settings.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions` (Kafka's default 50).
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor` (Kafka's default 3).
+    pub offsets_topic_replication_factor: i32,
+    /// How often the group coordinator's timers are looked at.
+    pub group_tick_ms: u64,
 }
 
 impl BrokerNodeConfig {
@@ -62,6 +72,10 @@ impl BrokerNodeConfig {
             replica_fetch_wait_max_ms: 500,
             request_timeout_ms: 1_000,
             tick_ms: 100,
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            group_tick_ms: 10,
         }
     }
 }
@@ -69,30 +83,35 @@ impl BrokerNodeConfig {
 /// Lets the harness look at a running broker (snapshots); filled in at start.
 pub type BrokerSlot = Arc<Mutex<Option<Arc<Mutex<ReplicaManager>>>>>;
 
-struct Node {
-    cfg: BrokerNodeConfig,
-    rpc: Rpc,
-    controller: ControllerChannel,
+pub(super) struct Node {
+    pub(super) cfg: BrokerNodeConfig,
+    pub(super) rpc: Rpc,
+    pub(super) controller: ControllerChannel,
     rm: Arc<Mutex<ReplicaManager>>,
     disk: Arc<dyn Disk>,
-    clock: Clock,
+    groups: Mutex<GroupMetadataManager>,
+    pub(super) replies: ReplyRouter,
+    pub(super) clock: Clock,
     /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
     wall: WallClock,
-    history: Recorder,
-    name: String,
+    pub(super) history: Recorder,
+    pub(super) name: String,
     /// Delayed produce and fetch requests wait here for a state change.
-    purgatory: Purgatory,
+    pub(super) purgatory: Purgatory,
 }
 
 impl Node {
-    fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
+    pub(super) fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
         // A poisoned lock means a task panicked, which the simulation reports anyway.
         self.rm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(super) fn groups(&self) -> MutexGuard<'_, GroupMetadataManager> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn id(&self) -> i32 {
         self.cfg.broker.broker_id
     }
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
     /// Waits out the fsync time the last disk operations cost (a slow disk's `fsync`
@@ -149,11 +168,14 @@ pub async fn run_broker(
     if let Ok(mut s) = slot.lock() {
         *s = Some(rm.clone());
     }
+    let groups = GroupMetadataManager::new(cfg.group.clone(), cfg.offsets_topic_num_partitions);
     let node = Arc::new(Node {
         controller: ControllerChannel::new(cfg.controllers.clone()),
         cfg,
         rpc,
         rm,
+        groups: Mutex::new(groups),
+        replies: ReplyRouter::default(),
         disk,
         clock,
         wall,
@@ -210,6 +232,13 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         Request::OffsetsForLeaderEpoch { partitions, .. } => Some(Response::OffsetsForLeaderEpoch(
             n.rm().offsets_for_leader_epoch(&partitions),
         )),
+        Request::FindCoordinator { key } => Some(group_requests::find_coordinator(n, &key)),
+        req @ (Request::JoinGroup(_)
+        | Request::SyncGroup(_)
+        | Request::Heartbeat(_)
+        | Request::LeaveGroup(_)
+        | Request::OffsetCommit(_)
+        | Request::OffsetFetch { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
         | Request::DeleteTopics { .. }
@@ -369,6 +398,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                         n.purgatory.notify();
                     }
                     n.report_hw();
+                    group_requests::on_metadata(&n);
                 }
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,

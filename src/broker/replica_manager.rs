@@ -943,42 +943,22 @@ impl ReplicaManager {
         self.replicas
             .iter()
             .map(|(tp, r)| {
-                let hw = r.partition.high_watermark();
-                let leo = r.log.log_end_offset();
-                let mut records = Vec::new();
-                let mut off = r.log.log_start_offset();
-                while off < leo {
-                    let Ok(d) = r.log.read(off, 1 << 20, leo) else {
-                        break;
-                    };
-                    if d.records.is_empty() {
-                        break;
-                    }
-                    let before = off;
-                    for b in batches(&d.records, 0).flatten() {
-                        for rec in b.records().unwrap_or_default() {
-                            if rec.offset >= off && rec.offset < leo {
-                                records.push(SnapshotRecord {
-                                    offset: rec.offset,
-                                    key: lossy(&rec.key),
-                                    value: lossy(&rec.value),
-                                    epoch: b.partition_leader_epoch(),
-                                    timestamp: rec.timestamp,
-                                });
-                            }
-                        }
-                        off = off.max(b.last_offset() + 1);
-                    }
-                    if off == before {
-                        break;
-                    }
-                }
+                let records = read_log(&r.log)
+                    .into_iter()
+                    .map(|(epoch, rec)| SnapshotRecord {
+                        offset: rec.offset,
+                        key: lossy(&rec.key),
+                        value: lossy(&rec.value),
+                        epoch,
+                        timestamp: rec.timestamp,
+                    })
+                    .collect();
                 (
                     tp.clone(),
                     PartitionSnapshot {
                         log_start_offset: r.log.log_start_offset(),
                         log_end_offset: r.log.log_end_offset(),
-                        high_watermark: hw,
+                        high_watermark: r.partition.high_watermark(),
                         leader_epoch: r.partition.leader_epoch(),
                         is_leader: r.partition.is_leader(),
                         records,
@@ -987,6 +967,64 @@ impl ReplicaManager {
             })
             .collect()
     }
+
+    /// The partitions of `topic` this broker leads.
+    pub fn led_partitions(&self, topic: &str) -> std::collections::BTreeSet<i32> {
+        self.replicas
+            .iter()
+            .filter(|(tp, r)| tp.topic == topic && r.partition.is_leader())
+            .map(|(tp, _)| tp.partition)
+            .collect()
+    }
+
+    /// Every record of a hosted partition's log, `(offset, key, value)`, from the log start to
+    /// the log end (what a coordinator loading `__consumer_offsets` replays).
+    pub fn read_records(&self, tp: &TopicPartition) -> Vec<KeyedRecord> {
+        let Some(r) = self.replicas.get(tp) else {
+            return Vec::new();
+        };
+        read_log(&r.log)
+            .into_iter()
+            .map(|(_, rec)| {
+                (
+                    rec.offset,
+                    rec.key.map(|k| k.to_vec()),
+                    rec.value.map(|v| v.to_vec()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A record read back as `(offset, key, value)`.
+pub type KeyedRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every record of `log` from its start to its end, with the leader epoch of its batch.
+fn read_log(log: &Log) -> Vec<(i32, crate::protocol::Record)> {
+    let leo = log.log_end_offset();
+    let mut records = Vec::new();
+    let mut off = log.log_start_offset();
+    while off < leo {
+        let Ok(d) = log.read(off, 1 << 20, leo) else {
+            break;
+        };
+        if d.records.is_empty() {
+            break;
+        }
+        let before = off;
+        for b in batches(&d.records, 0).flatten() {
+            for rec in b.records().unwrap_or_default() {
+                if rec.offset >= off && rec.offset < leo {
+                    records.push((b.partition_leader_epoch(), rec));
+                }
+            }
+            off = off.max(b.last_offset() + 1);
+        }
+        if off == before {
+            break;
+        }
+    }
+    records
 }
 
 fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result<(), ErrorCode> {

@@ -1,7 +1,8 @@
 //! Request and response types between clients, brokers and the controller, carrying
 //! Kafka's request semantics (Metadata, Produce, Fetch, ListOffsets, CreateTopics,
-//! OffsetsForLeaderEpoch, InitProducerId) and the controller traffic (BrokerRegistration,
-//! BrokerHeartbeat carrying the metadata log, AlterPartition).
+//! OffsetsForLeaderEpoch, InitProducerId), the group coordinator's (FindCoordinator,
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) and the controller
+//! traffic (BrokerRegistration, BrokerHeartbeat carrying the metadata log, AlterPartition).
 //!
 //! The types know nothing of their encoding: the simulation frames them as JSON
 //! ([`super::rpc`]); real mode can put Kafka's wire format under the same enums. Field
@@ -13,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 use crate::controller::MetadataRecord;
+use crate::group::{
+    self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+    SyncGroupRequest,
+};
 
 /// `acks=0`, `acks=1`, `acks=all` as the produce request carries them.
 pub const ACKS_NONE: i16 = 0;
@@ -63,6 +68,21 @@ pub enum Request {
         broker_epoch: i64,
         request: AlterPartitionRequest,
     },
+    /// Which broker coordinates group `key` (key type GROUP). Any broker answers; the first
+    /// one asked creates `__consumer_offsets` if it does not exist yet, as Kafka does.
+    FindCoordinator {
+        key: String,
+    },
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    /// The group's committed offsets of `partitions` (`-1`: none committed).
+    OffsetFetch {
+        group_id: String,
+        partitions: Vec<TopicPartition>,
+    },
 }
 
 impl Request {
@@ -79,6 +99,13 @@ impl Request {
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
             Request::AlterPartition { .. } => "AlterPartition",
+            Request::FindCoordinator { .. } => "FindCoordinator",
+            Request::JoinGroup(_) => "JoinGroup",
+            Request::SyncGroup(_) => "SyncGroup",
+            Request::Heartbeat(_) => "Heartbeat",
+            Request::LeaveGroup(_) => "LeaveGroup",
+            Request::OffsetCommit(_) => "OffsetCommit",
+            Request::OffsetFetch { .. } => "OffsetFetch",
         }
     }
 }
@@ -187,6 +214,15 @@ pub enum Response {
         error: ErrorCode,
         state: Option<LeaderAndIsr>,
     },
+    FindCoordinator {
+        error: ErrorCode,
+        node_id: i32,
+        addr: Option<SocketAddr>,
+    },
+    /// A JoinGroup, SyncGroup, Heartbeat, LeaveGroup or OffsetCommit answer, as the group
+    /// coordinator gives it.
+    Group(group::Response),
+    OffsetFetch(Result<Vec<(TopicPartition, i64)>, GroupError>),
     /// The request could not be decoded or is not served by this node.
     Error(ErrorCode),
     /// `NOT_CONTROLLER` from a controller that is not the active one, naming the active
@@ -216,10 +252,33 @@ impl Response {
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }
             | Response::AlterPartition { error, .. }
+            | Response::FindCoordinator { error, .. }
             | Response::Error(error) => *error,
+            Response::Group(r) => match r {
+                group::Response::Join(Err(e))
+                | group::Response::Sync(Err(e))
+                | group::Response::Heartbeat(Err(e))
+                | group::Response::Leave(Err(e))
+                | group::Response::OffsetCommit(Err(e)) => group_error_code(*e),
+                group::Response::MemberIdRequired { .. } => {
+                    group_error_code(GroupError::MemberIdRequired)
+                }
+                _ => ErrorCode::None,
+            },
+            Response::OffsetFetch(r) => r
+                .as_ref()
+                .err()
+                .map_or(ErrorCode::None, |e| group_error_code(*e)),
             Response::NotController { .. } => ErrorCode::NotController,
         }
     }
+}
+
+/// The broker-wide code of a group error; codes only the group protocol uses
+/// (`MEMBER_ID_REQUIRED`, `FENCED_INSTANCE_ID`, ...) are `UNKNOWN_SERVER_ERROR` here, and the
+/// group response itself carries the exact one.
+fn group_error_code(e: GroupError) -> ErrorCode {
+    ErrorCode::from_code(e.code()).unwrap_or(ErrorCode::UnknownServerError)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

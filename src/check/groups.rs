@@ -20,6 +20,8 @@ pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
 /// Eager groups are not judged at every instant: a member the group has expelled may keep
 /// believing it owns its partitions until it learns otherwise (Kafka fences it by
 /// generation, not by time), so only same-generation ownership is a violation there.
+/// A crashed member (`crash <node>` fault) owns nothing from then on: a dead process
+/// cannot process, so handing its partitions on is no overlap.
 pub fn group_exclusivity(h: &History) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut cooperative: BTreeMap<&str, bool> = BTreeMap::new();
@@ -116,6 +118,13 @@ pub fn group_exclusivity(h: &History) -> Vec<Violation> {
                 for tp in partitions {
                     if let Some(current) = owners.get_mut(&(group.as_str(), tp.clone())) {
                         current.remove(e.node.as_str());
+                    }
+                }
+            }
+            EventKind::Fault { fault } => {
+                if let Some(node) = fault.strip_prefix("crash ") {
+                    for current in owners.values_mut() {
+                        current.remove(node);
                     }
                 }
             }

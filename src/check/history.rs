@@ -165,6 +165,61 @@ impl History {
         out
     }
 
+    /// The group each consumer reads for: the group of its first `assign` naming one.
+    /// Consumers absent from the map read for themselves (manual assignment).
+    pub fn consumer_groups(&self) -> BTreeMap<&str, &str> {
+        let mut out = BTreeMap::new();
+        for e in &self.events {
+            if let EventKind::Assign { group: Some(g), .. } = &e.kind {
+                out.entry(e.node.as_str()).or_insert(g.as_str());
+            }
+        }
+        out
+    }
+
+    /// Every accepted commit (no `error`), in time order: `(event index, group, partition,
+    /// offset)`.
+    pub fn accepted_commits(&self) -> Vec<(usize, &str, TopicPartition, i64)> {
+        self.events
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, e)| match &e.kind {
+                EventKind::Commit {
+                    group,
+                    topic,
+                    partition,
+                    offset,
+                    error: None,
+                    ..
+                } => Some((
+                    idx,
+                    group.as_str(),
+                    TopicPartition::new(topic.clone(), *partition),
+                    *offset,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The partitions each group was assigned at some point: what it consumes.
+    pub fn group_partitions(&self) -> BTreeMap<&str, std::collections::BTreeSet<TopicPartition>> {
+        let mut out: BTreeMap<&str, std::collections::BTreeSet<TopicPartition>> = BTreeMap::new();
+        for e in &self.events {
+            if let EventKind::Assign {
+                group: Some(g),
+                partitions,
+                ..
+            } = &e.kind
+            {
+                out.entry(g.as_str())
+                    .or_default()
+                    .extend(partitions.iter().cloned());
+            }
+        }
+        out
+    }
+
     /// Clones the events at `idxs` (sorted, without repeats) as a violation's evidence.
     pub fn evidence(&self, idxs: impl IntoIterator<Item = usize>) -> Vec<Event> {
         let mut v: Vec<usize> = idxs.into_iter().collect();

@@ -21,6 +21,9 @@ const LIST_LIMIT: usize = 5;
 /// - every acknowledged write to a topic that some consumer polls is read by some consumer
 ///   by `due(ack time)` — unless consumers read beyond its offset without it, which makes it
 ///   a safety matter (`lost-write`), not a liveness one;
+/// - likewise every consumer group, as one reader: each acknowledged write to a partition the
+///   group was assigned is processed by some member by `due(ack time)` (unless the group
+///   read or committed past it: `lost-write`'s call);
 /// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
 ///   by at least `bound` of quiet before the history ends (so a member joining late is fine,
 ///   a group that keeps rebalancing is not).
@@ -96,10 +99,12 @@ pub fn progress(h: &History) -> Vec<Violation> {
         );
     }
 
-    // Acknowledged writes never read, per partition.
+    // Acknowledged writes never read, per partition (groups are judged below).
+    let groups = h.consumer_groups();
     let polled_topics: BTreeSet<&str> = h
         .events()
         .iter()
+        .filter(|e| !groups.contains_key(e.node.as_str()))
         .filter_map(|e| match &e.kind {
             EventKind::Poll { topic, .. } => Some(topic.as_str()),
             _ => None,
@@ -107,7 +112,11 @@ pub fn progress(h: &History) -> Vec<Violation> {
         .collect();
     let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
     let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for r in h.reads() {
+    for r in h
+        .reads()
+        .into_iter()
+        .filter(|r| !groups.contains_key(r.node))
+    {
         first_read.entry(r.send).or_insert(r.t_us);
         let hi = highest_read.entry(r.tp).or_insert(r.offset);
         *hi = (*hi).max(r.offset);
@@ -154,6 +163,8 @@ pub fn progress(h: &History) -> Vec<Violation> {
         );
     }
 
+    out.extend(groups_behind(h, &groups, due, end, heal));
+
     // Groups still rebalancing.
     let mut last_rebalance: BTreeMap<&str, (usize, i32)> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
@@ -179,6 +190,77 @@ pub fn progress(h: &History) -> Vec<Violation> {
                 )
                 .nodes([e.node.as_str()])
                 .evidence(h, [idx]),
+            );
+        }
+    }
+    out
+}
+
+/// Per group and partition: acknowledged writes no member processed by `due(ack time)`, where
+/// the group neither read nor committed past them.
+fn groups_behind(
+    h: &History,
+    groups: &BTreeMap<&str, &str>,
+    due: impl Fn(i64) -> i64,
+    end: i64,
+    heal: i64,
+) -> Vec<Violation> {
+    let bound = h.progress_bound_us();
+    let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut past: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
+    for r in h.reads() {
+        if let Some(g) = groups.get(r.node) {
+            first_read.entry((g, r.send)).or_insert(r.t_us);
+            let next = r.offset.saturating_add(1);
+            let hi = past.entry((g, r.tp)).or_insert(next);
+            *hi = (*hi).max(next);
+        }
+    }
+    for (_, group, tp, offset) in h.accepted_commits() {
+        let hi = past.entry((group, tp)).or_insert(offset);
+        *hi = (*hi).max(offset);
+    }
+    let acks = h.ok_acks();
+    let mut out = Vec::new();
+    for (group, tps) in h.group_partitions() {
+        for tp in tps {
+            let behind: Vec<(i64, usize, i64)> = acks
+                .iter()
+                .filter(|a| a.tp == tp && end >= due(a.t_us))
+                .filter(|a| {
+                    past.get(&(group, tp.clone()))
+                        .is_none_or(|&p| p <= a.offset)
+                })
+                .filter(|a| {
+                    first_read
+                        .get(&(group, a.send))
+                        .is_none_or(|&t| t > due(a.t_us))
+                })
+                .map(|a| (a.offset, a.idx, due(a.t_us)))
+                .collect();
+            if behind.is_empty() {
+                continue;
+            }
+            out.push(
+                violation(
+                    PROGRESS,
+                    behind[0].2,
+                    format!(
+                        "group {group} did not process {} acknowledged write(s) to {tp} {}us \
+                         after the last fault (at t={heal}us)",
+                        behind.len(),
+                        bound
+                    ),
+                )
+                .on(&tp)
+                .offsets(behind.iter().map(|w| w.0))
+                .nodes(
+                    behind
+                        .iter()
+                        .take(LIST_LIMIT)
+                        .map(|w| h.event(w.1).node.as_str()),
+                )
+                .evidence(h, behind.iter().take(LIST_LIMIT).map(|w| w.1)),
             );
         }
     }

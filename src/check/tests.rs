@@ -121,6 +121,69 @@ fn lost_write_does_not_judge_offsets_no_consumer_read_across() {
     none("lost-write", events);
 }
 
+#[test]
+fn lost_write_flags_a_group_that_committed_past_a_write_no_member_processed() {
+    // c1 fetched a and b, auto-committed 2, crashed while processing; c2 resumes at 2.
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            assign(90, "c1", "g", 1, &[("t", 0)]),
+            commit(100, "c1", "g", "t", 0, 2),
+            fault(105, "crash c1"),
+            assign(200, "c2", "g", 2, &[("t", 0)]),
+            seek(201, "c2", "t", 0, 2),
+            poll(210, "c2", "t", 0, &[(2, "c")]),
+        ],
+    ]);
+    let vs = run("lost-write", events.clone());
+    assert_eq!(vs.len(), 2, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [0, 2]);
+    assert_eq!(vs[1].offsets, [1, 2]);
+    assert!(vs[0]
+        .message
+        .contains("no member of group g processed it, though c1 committed offset 2"));
+    assert_eq!(vs[0].nodes, ["c1", "p1"]);
+    // Processed before the crash: nothing lost, whoever commits.
+    let mut ok = events;
+    ok.push(poll(102, "c1", "t", 0, &[(0, "a"), (1, "b")]));
+    none("lost-write", cat(vec![ok]));
+}
+
+#[test]
+fn lost_write_treats_each_group_as_its_own_reader() {
+    // Group h processed everything; group g's member read across b without it.
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            assign(90, "c1", "g", 1, &[("t", 0)]),
+            assign(90, "d1", "h", 1, &[("t", 0)]),
+            poll(100, "d1", "t", 0, &[(0, "a"), (1, "b"), (2, "c")]),
+            poll(110, "c1", "t", 0, &[(0, "a")]),
+            poll(120, "c1", "t", 0, &[(2, "c")]),
+        ],
+    ]);
+    let v = one("lost-write", events, Some(0), &[1]);
+    assert!(v.message.contains("though c1 read across"), "{v}");
+}
+
+#[test]
+fn progress_wants_every_group_to_process_every_acknowledged_write() {
+    let events = cat(vec![
+        produced(0, &["a", "b"]),
+        vec![
+            assign(90, "c1", "g", 1, &[("t", 0)]),
+            assign(90, "d1", "h", 1, &[("t", 0)]),
+            poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]),
+            poll(100, "d1", "t", 0, &[(0, "a")]),
+            fault(1_000, "heal all"),
+            // The history goes on past the bound.
+            seek(20_000_000, "x1", "u", 0, 0),
+        ],
+    ]);
+    let v = one("progress", events, Some(0), &[1]);
+    assert!(v.message.contains("group h did not process 1"), "{v}");
+}
+
 // ---------------------------------------------------------------- duplicate
 
 #[test]
@@ -736,6 +799,21 @@ fn group_exclusivity_flags_cooperative_overlap_across_generations() {
         revoke(220, "c1", "g", 2, &[("t", 0)]),
     ];
     one("group-exclusivity", events, Some(0), &[]);
+}
+
+#[test]
+fn group_exclusivity_lets_a_cooperative_group_hand_on_a_crashed_members_partitions() {
+    let events = vec![
+        rebalance(100, "g", 1, "cooperative", &[("c1", &[("t", 0)])]),
+        assign(110, "c1", "g", 1, &[("t", 0)]),
+        fault(150, "crash c1"),
+        rebalance(200, "g", 2, "cooperative", &[("c2", &[("t", 0)])]),
+        assign(210, "c2", "g", 2, &[("t", 0)]),
+    ];
+    none("group-exclusivity", events.clone());
+    // Without the crash, c1 still owns t-0 when c2 is given it.
+    let alive: Vec<Event> = events.into_iter().filter(|e| e.t_us != 150).collect();
+    one("group-exclusivity", alive, Some(0), &[]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::{position_reset, PositionReset};
-use super::{violation, History, Violation};
+use super::{violation, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
 
 pub const LOST_WRITE: &str = "lost-write";
@@ -112,8 +112,20 @@ fn read_spans(h: &History) -> Vec<ReadSpan<'_>> {
 /// read that partition from at or below the write's offset to beyond it without a seek or
 /// rebalance in between. Partitions (and offsets) no consumer read across are not judged:
 /// not having read something is not evidence that it is gone.
+///
+/// A consumer group is one reader: its members' polls are what the group processed, and an
+/// acknowledged write of a partition the group consumes is lost *to the group* when no member
+/// processed it, yet a member read across it, or the group committed an offset past it (the
+/// group will never come back for it: the auto-commit-before-processing loss). Members'
+/// reads do not count for other readers, nor theirs for the group.
 pub fn lost_write(h: &History) -> Vec<Violation> {
-    let seen: BTreeSet<&str> = h.reads().iter().map(|r| r.send).collect();
+    let groups = h.consumer_groups();
+    let seen: BTreeSet<&str> = h
+        .reads()
+        .iter()
+        .filter(|r| !groups.contains_key(r.node))
+        .map(|r| r.send)
+        .collect();
     let spans = read_spans(h);
     let mut out = Vec::new();
     for ack in h.ok_acks() {
@@ -121,37 +133,108 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
             continue;
         }
         let across = spans.iter().find(|s| {
-            s.tp == ack.tp
+            !groups.contains_key(s.node)
+                && s.tp == ack.tp
                 && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
         });
-        let Some(span) = across else { continue };
-        let straddle = span.straddle(ack.offset);
-        let past_t = straddle
-            .last()
-            .map_or(ack.t_us, |&i| h.event(i).t_us)
-            .max(ack.t_us);
-        let producer = h.event(ack.idx).node.as_str();
-        out.push(
-            violation(
-                LOST_WRITE,
-                past_t,
-                format!(
-                    "{} was acknowledged at offset {} of {} but never read, though {} read \
-                     across that offset",
-                    ack.send, ack.offset, ack.tp, span.node
-                ),
-            )
-            .on(&ack.tp)
-            .offsets([ack.offset])
-            .nodes([producer, span.node])
-            .evidence(
-                h,
-                h.send_idx(ack.send)
-                    .into_iter()
-                    .chain([ack.idx])
-                    .chain(straddle),
-            ),
-        );
+        if let Some(span) = across {
+            out.push(read_across(h, &ack, span));
+        }
+    }
+    out.extend(group_lost_writes(h, &groups, &spans));
+    out
+}
+
+/// The violation for an acknowledged write `span` read across without seeing it.
+fn read_across(h: &History, ack: &OkAck<'_>, span: &ReadSpan<'_>) -> Violation {
+    let straddle = span.straddle(ack.offset);
+    let past_t = straddle
+        .last()
+        .map_or(ack.t_us, |&i| h.event(i).t_us)
+        .max(ack.t_us);
+    let producer = h.event(ack.idx).node.as_str();
+    let reader = span.node;
+    violation(
+        LOST_WRITE,
+        past_t,
+        format!(
+            "{} was acknowledged at offset {} of {} but never read, though {reader} read \
+             across that offset",
+            ack.send, ack.offset, ack.tp
+        ),
+    )
+    .on(&ack.tp)
+    .offsets([ack.offset])
+    .nodes([producer, span.node])
+    .evidence(
+        h,
+        h.send_idx(ack.send)
+            .into_iter()
+            .chain([ack.idx])
+            .chain(straddle),
+    )
+}
+
+/// `lost-write` for each consumer group as one reader.
+fn group_lost_writes(
+    h: &History,
+    groups: &BTreeMap<&str, &str>,
+    spans: &[ReadSpan<'_>],
+) -> Vec<Violation> {
+    let consumed = h.group_partitions();
+    let mut processed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in h.reads() {
+        if let Some(g) = groups.get(r.node) {
+            processed.entry(g).or_default().insert(r.send);
+        }
+    }
+    // (group, partition) → accepted commits (offset, event index), in time order.
+    let mut commits: BTreeMap<(&str, TopicPartition), Vec<(i64, usize)>> = BTreeMap::new();
+    for (idx, group, tp, offset) in h.accepted_commits() {
+        commits.entry((group, tp)).or_default().push((offset, idx));
+    }
+    let mut out = Vec::new();
+    let acks = h.ok_acks();
+    for (group, tps) in &consumed {
+        let done = processed.get(group);
+        for ack in acks.iter().filter(|a| tps.contains(&a.tp)) {
+            if done.is_some_and(|d| d.contains(ack.send)) {
+                continue;
+            }
+            let across = spans.iter().find(|s| {
+                groups.get(s.node) == Some(group)
+                    && s.tp == ack.tp
+                    && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
+            });
+            if let Some(span) = across {
+                // The direct evidence first: a member read across it.
+                out.push(read_across(h, ack, span));
+                continue;
+            }
+            let past = commits
+                .get(&(*group, ack.tp.clone()))
+                .and_then(|cs| cs.iter().find(|(c, _)| *c > ack.offset));
+            if let Some(&(committed, idx)) = past {
+                let producer = h.event(ack.idx).node.as_str();
+                let committer = h.event(idx).node.as_str();
+                out.push(
+                    violation(
+                        LOST_WRITE,
+                        h.event(idx).t_us.max(ack.t_us),
+                        format!(
+                            "{} was acknowledged at offset {} of {} but no member of group \
+                             {group} processed it, though {committer} committed offset \
+                             {committed} past it",
+                            ack.send, ack.offset, ack.tp
+                        ),
+                    )
+                    .on(&ack.tp)
+                    .offsets([ack.offset, committed])
+                    .nodes([producer, committer])
+                    .evidence(h, h.send_idx(ack.send).into_iter().chain([ack.idx, idx])),
+                );
+            }
+        }
     }
     out
 }

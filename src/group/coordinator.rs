@@ -106,7 +106,7 @@ impl GroupState {
 }
 
 /// JoinGroup. `member_id` is empty for a member joining for the first time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JoinGroupRequest {
     pub group_id: String,
     pub member_id: MemberId,
@@ -125,7 +125,7 @@ pub struct JoinGroupRequest {
 }
 
 /// One member as the leader sees it in its JoinGroup response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JoinGroupMember {
     pub member_id: MemberId,
     pub group_instance_id: Option<String>,
@@ -134,7 +134,7 @@ pub struct JoinGroupMember {
 }
 
 /// A successful JoinGroup response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JoinGroupResponse {
     pub generation_id: i32,
     pub protocol_type: String,
@@ -150,7 +150,7 @@ pub struct JoinGroupResponse {
 }
 
 /// SyncGroup: the leader sends the assignment, followers an empty map.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncGroupRequest {
     pub group_id: String,
     pub member_id: MemberId,
@@ -160,7 +160,7 @@ pub struct SyncGroupRequest {
 }
 
 /// Heartbeat.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeartbeatRequest {
     pub group_id: String,
     pub member_id: MemberId,
@@ -169,7 +169,7 @@ pub struct HeartbeatRequest {
 }
 
 /// LeaveGroup for one member. A static member may leave by instance id with an empty member id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaveGroupRequest {
     pub group_id: String,
     pub member_id: MemberId,
@@ -178,12 +178,13 @@ pub struct LeaveGroupRequest {
 
 /// OffsetCommit. `generation_id == -1` with an empty member id is a "simple" commit by a
 /// consumer that does not use group management (`assign()` + `commitSync`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OffsetCommitRequest {
     pub group_id: String,
     pub member_id: MemberId,
     pub group_instance_id: Option<String>,
     pub generation_id: i32,
+    #[serde(with = "crate::group::tp_map")]
     pub offsets: BTreeMap<TopicPartition, i64>,
 }
 
@@ -192,10 +193,13 @@ pub struct OffsetCommitRequest {
 pub struct OffsetAndMetadata {
     pub offset: i64,
     pub commit_timestamp_ms: i64,
+    /// Where the commit's record sits in `__consumer_offsets` (-1 when kept in memory only):
+    /// commits complete out of order, and the later record must win, as it does on load.
+    pub record_offset: i64,
 }
 
 /// A response, by request kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Response {
     Join(Result<JoinGroupResponse, GroupError>),
     /// The member's assignment.
@@ -299,6 +303,9 @@ pub struct GroupMetadata {
     pending_sync: BTreeSet<MemberId>,
     pending_sync_deadline_ms: Option<i64>,
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    /// The group reached a state `__consumer_offsets` must record (Stable or Empty) since
+    /// [`GroupCoordinator::take_groups_to_store`] last looked.
+    to_store: bool,
 }
 
 impl GroupMetadata {
@@ -320,6 +327,7 @@ impl GroupMetadata {
             pending_sync: BTreeSet::new(),
             pending_sync_deadline_ms: None,
             offsets: BTreeMap::new(),
+            to_store: false,
         }
     }
 
@@ -583,6 +591,7 @@ impl GroupMetadata {
             self.protocol_type = None;
             self.leader = None;
             self.transition_to(GroupState::Empty);
+            self.to_store = true;
             return;
         }
         self.protocol_name = self.select_protocol();
@@ -716,6 +725,57 @@ impl GroupMetadata {
                 self.prepare_rebalance(now_ms, config, out);
                 self.try_complete_join(now_ms, config, out);
             }
+        }
+    }
+}
+
+/// What `__consumer_offsets` keeps of a group (Kafka's `GroupMetadataValue`), written when a
+/// generation's assignment is handed out (Stable) or the group empties, and read back by the
+/// next coordinator, so members keep their ids, generation and assignment across a move.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupRecord {
+    pub group_id: String,
+    pub protocol_type: Option<String>,
+    pub generation_id: i32,
+    pub protocol_name: Option<String>,
+    pub leader: Option<MemberId>,
+    pub members: Vec<MemberRecord>,
+}
+
+/// One member in a [`GroupRecord`] (Kafka's `MemberMetadata` value).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRecord {
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocols: Vec<(String, Subscription)>,
+    pub assignment: Vec<TopicPartition>,
+}
+
+impl GroupMetadata {
+    /// The record `__consumer_offsets` keeps of this group now.
+    pub fn record(&self) -> GroupRecord {
+        GroupRecord {
+            group_id: self.group_id.clone(),
+            protocol_type: self.protocol_type.clone(),
+            generation_id: self.generation_id,
+            protocol_name: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| MemberRecord {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocols: m.protocols.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -1126,6 +1186,7 @@ impl GroupCoordinator {
                         }
                     }
                     group.transition_to(GroupState::Stable);
+                    group.to_store = true;
                 }
                 Ok(())
             }
@@ -1225,6 +1286,19 @@ impl GroupCoordinator {
     }
 
     fn commit(&mut self, req: OffsetCommitRequest, now_ms: i64) -> Result<(), GroupError> {
+        self.validate_offset_commit(&req, now_ms)?;
+        self.store_offsets(&req.group_id, &req.offsets, -1, now_ms);
+        Ok(())
+    }
+
+    /// The checks of OffsetCommit without storing anything: the broker appends the commit to
+    /// `__consumer_offsets` first and stores it ([`GroupCoordinator::store_offsets`]) once the
+    /// record is committed (`offsets.commit.required.acks=-1`).
+    pub fn validate_offset_commit(
+        &mut self,
+        req: &OffsetCommitRequest,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
         if req.group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
@@ -1238,23 +1312,11 @@ impl GroupCoordinator {
                 .insert(req.group_id.clone(), GroupMetadata::new(&req.group_id));
         }
         let group = self.groups.get_mut(&req.group_id).expect("present");
-        let store = |group: &mut GroupMetadata| {
-            for (tp, offset) in &req.offsets {
-                group.offsets.insert(
-                    tp.clone(),
-                    OffsetAndMetadata {
-                        offset: *offset,
-                        commit_timestamp_ms: now_ms,
-                    },
-                );
-            }
-        };
         if group.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
         if req.generation_id < 0 && group.state == GroupState::Empty {
             // Simple commit: the group does not use Kafka's group management.
-            store(group);
             return Ok(());
         }
         group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
@@ -1265,10 +1327,123 @@ impl GroupCoordinator {
             GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             GroupState::Stable | GroupState::PreparingRebalance => {
                 group.touch(&req.member_id, now_ms);
-                store(group);
                 Ok(())
             }
             GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
+        }
+    }
+
+    /// Stores committed offsets whose record sits at `record_offset` of `__consumer_offsets`
+    /// (-1: not persisted). An offset already stored from a later record is kept, so commits
+    /// that complete out of order end as the log orders them. A group unloaded meanwhile
+    /// stores nothing (its next coordinator reads the record from the log).
+    pub fn store_offsets(
+        &mut self,
+        group_id: &str,
+        offsets: &BTreeMap<TopicPartition, i64>,
+        record_offset: i64,
+        now_ms: i64,
+    ) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        for (tp, offset) in offsets {
+            let stale = group
+                .offsets
+                .get(tp)
+                .is_some_and(|o| record_offset >= 0 && o.record_offset > record_offset);
+            if !stale {
+                group.offsets.insert(
+                    tp.clone(),
+                    OffsetAndMetadata {
+                        offset: *offset,
+                        commit_timestamp_ms: now_ms,
+                        record_offset,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Groups that reached Stable or Empty since the last call, with what
+    /// `__consumer_offsets` must record of them (Kafka's `storeGroup`).
+    pub fn take_groups_to_store(&mut self) -> Vec<GroupRecord> {
+        self.groups
+            .values_mut()
+            .filter_map(|g| std::mem::take(&mut g.to_store).then(|| g.record()))
+            .collect()
+    }
+
+    /// Loading `__consumer_offsets`: a group metadata record. The group comes back Stable with
+    /// its members, generation and assignment (or Empty), so members that find the new
+    /// coordinator carry on without a rebalance; their sessions restart now. Offsets already
+    /// loaded stay.
+    pub fn load_group(&mut self, record: &GroupRecord, now_ms: i64) {
+        let mut g = GroupMetadata::new(&record.group_id);
+        if let Some(old) = self.groups.remove(&record.group_id) {
+            g.offsets = old.offsets;
+        }
+        g.generation_id = record.generation_id;
+        g.protocol_type = record.protocol_type.clone();
+        g.protocol_name = record.protocol_name.clone();
+        g.leader = record.leader.clone();
+        for m in &record.members {
+            // Keep fresh member ids clear of loaded ones ("{prefix}-{n}").
+            if let Some(n) = m
+                .member_id
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                self.next_member_seq = self.next_member_seq.max(n);
+            }
+            if let Some(i) = &m.group_instance_id {
+                g.static_members.insert(i.clone(), m.member_id.clone());
+            }
+            g.members.insert(
+                m.member_id.clone(),
+                MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocol_type: record.protocol_type.clone().unwrap_or_default(),
+                    protocols: m.protocols.clone(),
+                    awaiting_join: None,
+                    awaiting_sync: None,
+                    session_deadline_ms: now_ms + i64::from(m.session_timeout_ms),
+                    assignment: m.assignment.clone(),
+                    assignment_generation: record.generation_id,
+                },
+            );
+        }
+        g.state = if g.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        self.groups.insert(record.group_id.clone(), g);
+    }
+
+    /// Loading `__consumer_offsets`: an offset commit record (`None`: a tombstone).
+    pub fn load_offset(
+        &mut self,
+        group_id: &str,
+        tp: &TopicPartition,
+        value: Option<OffsetAndMetadata>,
+    ) {
+        let group = self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| GroupMetadata::new(group_id));
+        match value {
+            Some(v) => {
+                group.offsets.insert(tp.clone(), v);
+            }
+            None => {
+                group.offsets.remove(tp);
+            }
         }
     }
 

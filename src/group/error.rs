@@ -4,7 +4,9 @@
 use std::fmt;
 
 /// An error a group request can fail with, with Kafka's numeric error code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum GroupError {
     /// 15: the group is being unloaded / is Dead; the client should rediscover the coordinator.
     CoordinatorNotAvailable,

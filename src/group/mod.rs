@@ -7,13 +7,17 @@
 
 pub mod assignor;
 pub mod coordinator;
+pub mod describe;
 pub mod error;
+pub mod metadata_manager;
 
 pub use coordinator::{
-    GroupConfig, GroupCoordinator, GroupMetadata, GroupState, HeartbeatRequest, JoinGroupMember,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, MemberMetadata, OffsetAndMetadata,
-    OffsetCommitRequest, Reply, RequestToken, Response, SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
+    GroupConfig, GroupCoordinator, GroupMetadata, GroupRecord, GroupState, HeartbeatRequest,
+    JoinGroupMember, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, MemberMetadata,
+    MemberRecord, OffsetAndMetadata, OffsetCommitRequest, Reply, RequestToken, Response,
+    SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
 };
+pub use metadata_manager::{GroupMetadataManager, OffsetsRecord, OFFSETS_TOPIC};
 
 pub use assignor::{
     assignor_by_name, Assignment, CooperativeStickyAssignor, PartitionAssignor, RangeAssignor,
@@ -62,6 +66,29 @@ pub fn coordinator_partition(group_id: &str, offsets_topic_num_partitions: i32) 
         return None;
     }
     Some(kafka_utils_abs(java_string_hash_code(group_id)) % offsets_topic_num_partitions)
+}
+
+/// A map keyed by partition travels as a list of `[partition, value]` pairs: JSON object
+/// keys must be strings.
+pub mod tp_map {
+    use super::TopicPartition;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<V: Serialize, S: Serializer>(
+        m: &BTreeMap<TopicPartition, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<TopicPartition, V>, D::Error> {
+        Ok(Vec::<(TopicPartition, V)>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
 }
 
 #[cfg(test)]

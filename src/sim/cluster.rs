@@ -30,6 +30,8 @@ use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
 use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
+pub use crate::client::group_member::GroupMembership;
+use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
@@ -40,6 +42,9 @@ use crate::controller::node::{
 };
 use crate::controller::quorum::QuorumController;
 use crate::controller::{ClusterMetadata, ControllerConfig};
+use crate::group::describe::describe_group;
+pub use crate::group::describe::{format_lag, PartitionLag};
+use crate::group::{coordinator_partition, GroupConfig, OFFSETS_TOPIC};
 use crate::protocol::Compression;
 use crate::storage::{Disk, LogConfig, SimDisk};
 
@@ -106,8 +111,11 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     pub auto_offset_reset: OffsetReset,
     pub start_ms: u64,
-    /// Explicit starting offsets (`seek`) for some partitions.
+    /// Explicit starting offsets (`seek`) for some partitions (assign mode only).
     pub seeks: Vec<(TopicPartition, i64)>,
+    /// `group.id`: subscribe to `topics` as a member of this group; `None` assigns every
+    /// partition of `topics` (no group).
+    pub group: Option<GroupMembership>,
     /// `assign` of these partitions only (`None`: every partition of `topics`).
     pub partitions: Option<Vec<TopicPartition>>,
     /// When the application stops polling (ms since the run started).
@@ -125,6 +133,16 @@ impl ConsumerSpec {
             seeks: Vec::new(),
             partitions: None,
             stop_ms: None,
+            group: None,
+        }
+    }
+
+    /// A member of group `group_id` subscribed to `topics`, with [`GroupMembership::new`]'s
+    /// settings.
+    pub fn member(client_id: &str, group_id: &str, topics: &[&str]) -> Self {
+        ConsumerSpec {
+            group: Some(GroupMembership::new(group_id)),
+            ..ConsumerSpec::new(client_id, topics)
         }
     }
 }
@@ -247,6 +265,12 @@ pub struct ClusterSpec {
     pub duration_ms: u64,
     /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
+    /// The brokers' `group.*` settings.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions` (Kafka's 50; fewer keeps small runs fast).
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
+    pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
     pub topic_logs: BTreeMap<String, LogConfig>,
 }
@@ -279,8 +303,22 @@ impl ClusterSpec {
             admin_ops: Vec::new(),
             duration_ms: 10_000,
             latency_ms: (1, 5),
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
         }
+    }
+
+    /// The broker coordinating `group_id` at the end of a run: the leader of its
+    /// `__consumer_offsets` partition in the controller's final view.
+    pub fn coordinator_of(&self, outcome: &SimOutcome, group_id: &str) -> Option<i32> {
+        let p = coordinator_partition(group_id, self.offsets_topic_num_partitions)?;
+        outcome
+            .final_partitions
+            .get(&TopicPartition::new(OFFSETS_TOPIC, p))
+            .map(|(leader, _)| *leader)
+            .filter(|l| *l >= 0)
     }
 }
 
@@ -324,6 +362,12 @@ impl SimOutcome {
     pub fn check(&self, names: &[&str]) -> BTreeMap<&'static str, Vec<Violation>> {
         let h = History::new(self.history.clone());
         run_checkers(names, &h).unwrap_or_default()
+    }
+
+    /// Consumer lag of `group` per partition at the end of the run, as
+    /// `kafka-consumer-groups.sh --describe` shows it.
+    pub fn consumer_lag(&self, group: &str) -> Vec<PartitionLag> {
+        describe_group(&self.history, group)
     }
 
     /// The checkers that found something, with their first violation.
@@ -422,6 +466,7 @@ struct Harness {
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
+    offsets_topic_num_partitions: i32,
     paused: BTreeSet<NodeName>,
     /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
     /// restarting the role restarts them.
@@ -480,8 +525,15 @@ impl Harness {
                 None => Err(format!("{tp} does not exist")),
             };
         }
-        if name.starts_with("coordinator:") {
-            return Err("consumer groups are not on the cluster yet".to_string());
+        if let Some(group) = name.strip_prefix("coordinator:") {
+            // The coordinator is the leader of the group's `__consumer_offsets` partition.
+            let tp = coordinator_partition(group, self.offsets_topic_num_partitions)
+                .map(|p| TopicPartition::new(OFFSETS_TOPIC, p))
+                .ok_or_else(|| format!("no coordinator partition for group {group}"))?;
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!("group {group}'s coordinator ({tp}) has no leader")),
+            };
         }
         Ok(name.to_string())
     }
@@ -1054,6 +1106,11 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
+        cfg.group = spec.group.clone();
+        cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
+        cfg.offsets_topic_replication_factor = spec
+            .offsets_topic_replication_factor
+            .unwrap_or(3.min(spec.brokers as i32));
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
@@ -1162,16 +1219,23 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partitions = c.partitions.clone();
         cfg.stop_ms = c.stop_ms;
         walls.insert(c.client_id.clone(), WallClock::new(clock));
+        let member = c.group.clone().map(|group| GroupMemberConfig {
+            consumer: cfg.clone(),
+            group,
+        });
         let (history, start) = (history.clone(), c.start_ms);
         let node = handle
             .create_node()
             .name(c.client_id.clone())
             .ip(cfg.addr.ip())
             .init(move || {
-                let (cfg, history) = (cfg.clone(), history.clone());
+                let (cfg, member, history) = (cfg.clone(), member.clone(), history.clone());
                 async move {
                     sleep_until_ms(clock, start).await;
-                    run_consumer(cfg, clock, history).await;
+                    match member {
+                        Some(m) => run_group_member(m, clock, history).await,
+                        None => run_consumer(cfg, clock, history).await,
+                    }
                 }
             })
             .build();
@@ -1187,6 +1251,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         nodes,
         clogged: Vec::new(),
         down: BTreeSet::new(),
+        offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
         paused: BTreeSet::new(),
         crashed_by_role: BTreeMap::new(),
         paused_by_role: BTreeMap::new(),

@@ -169,6 +169,9 @@ pub const CONSUMER_KEYS: &[(&str, KeyType)] = &[
     ("retry.backoff.ms", NON_NEG),
     ("check.crcs", KeyType::Bool),
     ("metadata.max.age.ms", NON_NEG),
+    // Simulated time the application spends processing the records of each poll (a group
+    // member's; with auto commit, a crash inside it loses what was committed unprocessed).
+    ("sim.processing.ms", NON_NEG),
 ];
 
 /// Which config object is being read; decides the key set and the wording of errors.

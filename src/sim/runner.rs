@@ -4,8 +4,7 @@
 //!
 //! Every fault kind maps onto the cluster; roles travel as their names (`leader:orders-0`)
 //! and the cluster resolves them when the fault fires. Anything the cluster cannot do yet
-//! (consumer groups and the `coordinator:` role, topic-level replication configs, client
-//! configs the clients do not implement) is an [`Unsupported`] error naming the JSON path
+//! (topic-level replication configs, client configs the clients do not implement) is an [`Unsupported`] error naming the JSON path
 //! and the feature: a scenario is never run with a fault or setting silently dropped,
 //! because its verdict would then be meaningless.
 //!
@@ -17,8 +16,8 @@ use std::fmt;
 
 use super::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec};
 use super::scenario::{
-    Acks, Checker, Checkers, Client, FaultKind, NodeOrAll, NodeRef, Role, Scenario, Subscription,
-    Topic,
+    Acks, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef, Scenario,
+    Subscription, Topic,
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
@@ -77,16 +76,10 @@ fn int(v: &ConfigValue) -> i64 {
     v.as_int().unwrap_or_default()
 }
 
-/// The cluster's name for a node or role (roles are resolved when the fault fires).
-fn node_name(node: &NodeRef, path: &str) -> Result<String, Unsupported> {
-    match node {
-        NodeRef::Role(Role::Coordinator(_)) => Err(Unsupported::new(
-            path,
-            format!("the role `{node}` (consumer groups are not on the cluster yet)"),
-        )),
-        // `broker-N`, a client id, `controller`, `leader:T-P`, `follower:T-P`.
-        _ => Ok(node.to_string()),
-    }
+/// The cluster's name for a node or role (roles are resolved when the fault fires):
+/// `broker-N`, a client id, `controller`, `leader:T-P`, `follower:T-P`, `coordinator:G`.
+fn node_name(node: &NodeRef) -> String {
+    node.to_string()
 }
 
 /// The cluster that runs `scenario` on `seed` (the seed resolves fault jitter).
@@ -109,6 +102,19 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.controller.broker_session_timeout_ms = int(value) as _
             }
             "broker.heartbeat.interval.ms" => spec.heartbeat_interval_ms = int(value) as u64,
+            "group.initial.rebalance.delay.ms" => {
+                spec.group.group_initial_rebalance_delay_ms = int(value)
+            }
+            "group.min.session.timeout.ms" => {
+                spec.group.group_min_session_timeout_ms = int(value) as i32
+            }
+            "group.max.session.timeout.ms" => {
+                spec.group.group_max_session_timeout_ms = int(value) as i32
+            }
+            "offsets.topic.num.partitions" => spec.offsets_topic_num_partitions = int(value) as i32,
+            "offsets.topic.replication.factor" => {
+                spec.offsets_topic_replication_factor = Some(int(value) as i32)
+            }
             k if crate::storage::LogConfig::is_log_key(k) => {}
             k => {
                 return Err(Unsupported::new(
@@ -175,6 +181,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         keys: p.keys,
                     },
                 );
+                // KIP-679 (Kafka 3.0): idempotence is on by default, unless the application
+                // chose acks other than all without asking for idempotence.
+                ps.enable_idempotence = acks == ACKS_ALL;
                 ps.start_ms = ms(p.start);
                 ps.stop_ms = p.stop.map(ms);
                 ps.partition = p.partition;
@@ -215,25 +224,91 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.producers.push(ps);
             }
             Client::Consumer(c) => {
-                let tps = match &c.subscription {
-                    Subscription::Group { .. } => {
-                        return Err(Unsupported::new(at("group"), "consumer groups"))
+                let mut cs = match &c.subscription {
+                    Subscription::Group { group, topics } => {
+                        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+                        let mut cs = ConsumerSpec::member(&c.id, group, &topics);
+                        let m = cs.group.as_mut().expect("a member has a group");
+                        match c.commit {
+                            CommitMode::Auto => m.enable_auto_commit = true,
+                            CommitMode::AfterProcessing => m.enable_auto_commit = false,
+                            CommitMode::Never => {
+                                m.enable_auto_commit = false;
+                                m.commits = false;
+                            }
+                        }
+                        cs
                     }
-                    Subscription::Assign(tps) => tps,
+                    Subscription::Assign(tps) => {
+                        let topics: BTreeSet<&str> =
+                            tps.iter().map(|tp| tp.topic.as_str()).collect();
+                        let topics: Vec<&str> = topics.into_iter().collect();
+                        let mut cs = ConsumerSpec::new(&c.id, &topics);
+                        cs.partitions = Some(
+                            tps.iter()
+                                .map(|tp| {
+                                    crate::broker::TopicPartition::new(
+                                        tp.topic.clone(),
+                                        tp.partition,
+                                    )
+                                })
+                                .collect(),
+                        );
+                        cs
+                    }
                 };
-                let topics: BTreeSet<&str> = tps.iter().map(|tp| tp.topic.as_str()).collect();
-                let topics: Vec<&str> = topics.into_iter().collect();
-                let mut cs = ConsumerSpec::new(&c.id, &topics);
-                cs.partitions = Some(
-                    tps.iter()
-                        .map(|tp| {
-                            crate::broker::TopicPartition::new(tp.topic.clone(), tp.partition)
-                        })
-                        .collect(),
-                );
                 cs.start_ms = ms(c.start);
                 cs.stop_ms = c.stop.map(ms);
                 for (key, value) in &c.config {
+                    let unsupported = || {
+                        Unsupported::new(
+                            at(&format!("config.{key}")),
+                            format!("consumer config `{key}` = {value}"),
+                        )
+                    };
+                    // Group settings (the loader refuses them without a group).
+                    if let Some(m) = cs.group.as_mut() {
+                        let handled = match (key.as_str(), value) {
+                            // Already in `c.commit` (the loader checks the two agree).
+                            ("enable.auto.commit", _) => true,
+                            ("auto.commit.interval.ms", _) => {
+                                m.auto_commit_interval_ms = int(value) as u64;
+                                true
+                            }
+                            ("session.timeout.ms", _) => {
+                                m.session_timeout_ms = int(value) as i32;
+                                true
+                            }
+                            ("heartbeat.interval.ms", _) => {
+                                m.heartbeat_interval_ms = int(value) as u64;
+                                true
+                            }
+                            ("max.poll.interval.ms", _) => {
+                                m.max_poll_interval_ms = int(value) as u64;
+                                true
+                            }
+                            ("max.poll.records", _) => {
+                                m.max_poll_records = int(value) as usize;
+                                true
+                            }
+                            ("partition.assignment.strategy", ConfigValue::Str(a)) => {
+                                m.assignors = vec![a.clone()];
+                                true
+                            }
+                            ("sim.processing.ms", _) => {
+                                m.processing_ms = int(value) as u64;
+                                true
+                            }
+                            ("group.instance.id", ConfigValue::Str(id)) => {
+                                m.group_instance_id = Some(id.clone());
+                                true
+                            }
+                            _ => false,
+                        };
+                        if handled {
+                            continue;
+                        }
+                    }
                     match (key.as_str(), value) {
                         ("auto.offset.reset", ConfigValue::Str(s)) if s == "earliest" => {
                             cs.auto_offset_reset = OffsetReset::Earliest
@@ -243,12 +318,7 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         }
                         // The consumer always verifies checksums (Kafka's default).
                         ("check.crcs", ConfigValue::Bool(true)) => {}
-                        (k, v) => {
-                            return Err(Unsupported::new(
-                                at(&format!("config.{k}")),
-                                format!("consumer config `{k}` = {v}"),
-                            ));
-                        }
+                        _ => return Err(unsupported()),
                     }
                 }
                 spec.consumers.push(cs);
@@ -257,30 +327,23 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     }
 
     for f in scenario.schedule(seed) {
-        let path = format!("faults[{}]", f.index);
-        let key = |k: &str| format!("{path}.{k}");
         let fault = match &f.kind {
-            FaultKind::Crash(node) => Fault::Crash(node_name(node, &key("crash"))?),
-            FaultKind::Restart(node) => Fault::Restart(node_name(node, &key("restart"))?),
-            FaultKind::Partition(groups) => {
-                let mut out = Vec::new();
-                for (g, group) in groups.iter().enumerate() {
-                    let mut names = Vec::new();
-                    for (k, node) in group.iter().enumerate() {
-                        names.push(node_name(node, &format!("{path}.partition[{g}][{k}]"))?);
-                    }
-                    out.push(names);
-                }
-                Fault::Partition(out)
-            }
+            FaultKind::Crash(node) => Fault::Crash(node_name(node)),
+            FaultKind::Restart(node) => Fault::Restart(node_name(node)),
+            FaultKind::Partition(groups) => Fault::Partition(
+                groups
+                    .iter()
+                    .map(|g| g.iter().map(node_name).collect())
+                    .collect(),
+            ),
             FaultKind::Heal => Fault::Heal,
             FaultKind::Clog { from, to } => Fault::Clog {
-                from: node_name(from, &key("clog.from"))?,
-                to: node_name(to, &key("clog.to"))?,
+                from: node_name(from),
+                to: node_name(to),
             },
             FaultKind::Unclog { from, to } => Fault::Unclog {
-                from: node_name(from, &key("unclog.from"))?,
-                to: node_name(to, &key("unclog.to"))?,
+                from: node_name(from),
+                to: node_name(to),
             },
             FaultKind::Latency { min, max } => Fault::Latency {
                 min_us: min.as_micros().max(0) as u64,
@@ -292,19 +355,17 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 fault,
                 duration,
             } => Fault::Disk {
-                node: node_name(node, &key("disk.node"))?,
+                node: node_name(node),
                 fault: *fault,
                 for_ms: duration.map(ms),
             },
             FaultKind::ClockSkew { node, by } => Fault::ClockSkew {
-                node: node_name(node, &key("clock-skew.node"))?,
+                node: node_name(node),
                 by_ms: by.as_micros() / 1_000,
             },
-            FaultKind::Pause(node) => Fault::Pause(node_name(node, &key("pause"))?),
+            FaultKind::Pause(node) => Fault::Pause(node_name(node)),
             FaultKind::Resume(NodeOrAll::All) => Fault::Resume(None),
-            FaultKind::Resume(NodeOrAll::Node(node)) => {
-                Fault::Resume(Some(node_name(node, &key("resume"))?))
-            }
+            FaultKind::Resume(NodeOrAll::Node(node)) => Fault::Resume(Some(node_name(node))),
         };
         spec.faults.push((ms(f.at), fault));
     }

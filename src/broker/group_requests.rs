@@ -1,0 +1,458 @@
+//! The broker's group coordinator in the node layer: FindCoordinator, JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup, OffsetCommit and OffsetFetch moved between the network, the pure
+//! [`GroupMetadataManager`] and the `__consumer_offsets` partitions in the
+//! [`super::replica_manager::ReplicaManager`].
+//!
+//! What this layer adds is timing, not decisions:
+//! - parked JoinGroup/SyncGroup responses are routed back to their waiting request by token;
+//! - a group that reached Stable (or Empty) is written to `__consumer_offsets` and its
+//!   SyncGroup answers are held until that record is committed (Kafka's `storeGroup`), so a
+//!   generation no member learnt of is never lost and reused;
+//! - an OffsetCommit is appended to the group's partition and answered, and stored in memory,
+//!   only once committed (`offsets.commit.required.acks=-1`, `offsets.commit.timeout.ms`);
+//! - leadership of a `__consumer_offsets` partition loads it, losing it unloads it.
+
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use madsim::time::{sleep, Duration};
+
+use super::node::Node;
+use super::replica_manager::AppendResult;
+use super::request::{Request, Response, ACKS_ALL};
+use super::{AcksStatus, ErrorCode, TopicPartition};
+use crate::group::{
+    self, assignor_by_name, GroupError, OffsetsRecord, RebalanceProtocol, Reply, RequestToken,
+    OFFSETS_TOPIC,
+};
+use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
+use crate::trace::EventKind;
+
+/// `offsets.commit.timeout.ms`: how long an offset commit (or group record) may wait for
+/// its `__consumer_offsets` record to be committed.
+pub const OFFSETS_COMMIT_TIMEOUT_MS: i64 = 5_000;
+
+/// How long a parked JoinGroup/SyncGroup may wait on the broker before it is dropped (the
+/// coordinator answers long before: the rebalance timeout bounds every park).
+const MAX_PARK_MS: u64 = 600_000;
+
+#[derive(Default)]
+struct Slot {
+    response: Option<group::Response>,
+    waker: Option<Waker>,
+}
+
+/// Routes the coordinator's replies to the request tasks waiting for them.
+#[derive(Default)]
+pub(super) struct ReplyRouter {
+    next: AtomicU64,
+    slots: Mutex<BTreeMap<RequestToken, Slot>>,
+    /// A CreateTopics for `__consumer_offsets` is on its way to the controller.
+    creating_offsets_topic: AtomicBool,
+    /// The coordinator's timer task runs (started with the first group work, so a broker
+    /// of a run without groups schedules exactly what it did before groups existed).
+    ticking: AtomicBool,
+}
+
+impl ReplyRouter {
+    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<RequestToken, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self) -> RequestToken {
+        let token = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.slots().insert(token, Slot::default());
+        token
+    }
+
+    fn deliver(&self, replies: Vec<Reply>) {
+        let mut slots = self.slots();
+        for r in replies {
+            if let Some(slot) = slots.get_mut(&r.token) {
+                slot.response = Some(r.response);
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    async fn wait(&self, token: RequestToken) -> Option<group::Response> {
+        let waiting = poll_fn(|cx| {
+            let mut slots = self.slots();
+            let Some(slot) = slots.get_mut(&token) else {
+                return Poll::Ready(None);
+            };
+            match slot.response.take() {
+                Some(r) => {
+                    slots.remove(&token);
+                    Poll::Ready(Some(r))
+                }
+                None => {
+                    slot.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        });
+        let got = madsim::time::timeout(Duration::from_millis(MAX_PARK_MS), waiting).await;
+        self.slots().remove(&token);
+        got.ok().flatten()
+    }
+}
+
+/// Starts the coordinator's timers once there is group work.
+fn ensure_ticking(n: &Arc<Node>) {
+    if !n.replies.ticking.swap(true, Ordering::Relaxed) {
+        madsim::task::spawn(tick_loop(n.clone()));
+    }
+}
+
+/// FindCoordinator: the leader of the group's `__consumer_offsets` partition. Creates the
+/// topic (through the controller) when it does not exist yet.
+pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
+    ensure_ticking(n);
+    let tp = n.groups().offsets_partition(key);
+    let found = {
+        let rm = n.rm();
+        let meta = rm.metadata();
+        let topic_exists = meta.partitions().any(|(t, _)| t.topic == OFFSETS_TOPIC);
+        let leader = meta
+            .partition(&tp)
+            .map(|p| p.leader)
+            .filter(|&l| l >= 0 && meta.is_live(l));
+        (topic_exists, leader)
+    };
+    let not_available = Response::FindCoordinator {
+        error: ErrorCode::CoordinatorNotAvailable,
+        node_id: -1,
+        addr: None,
+    };
+    match found {
+        (false, _) => {
+            create_offsets_topic(n);
+            not_available
+        }
+        (true, Some(leader)) => match n.cfg.brokers.get(&leader) {
+            Some(addr) => Response::FindCoordinator {
+                error: ErrorCode::None,
+                node_id: leader,
+                addr: Some(*addr),
+            },
+            None => not_available,
+        },
+        (true, None) => not_available,
+    }
+}
+
+/// Asks the controller to create `__consumer_offsets` (`offsets.topic.num.partitions`,
+/// `offsets.topic.replication.factor`), one request at a time.
+fn create_offsets_topic(n: &Arc<Node>) {
+    if n.replies
+        .creating_offsets_topic
+        .swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    let n = n.clone();
+    madsim::task::spawn(async move {
+        let req = Request::CreateTopics {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: n.cfg.offsets_topic_num_partitions,
+            replication_factor: n.cfg.offsets_topic_replication_factor,
+        };
+        let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
+        n.replies
+            .creating_offsets_topic
+            .store(false, Ordering::Relaxed);
+    });
+}
+
+/// The group requests proper.
+pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
+    ensure_ticking(n);
+    let now = n.clock.now_ms();
+    let group_id = match &req {
+        Request::JoinGroup(r) => r.group_id.clone(),
+        Request::SyncGroup(r) => r.group_id.clone(),
+        Request::Heartbeat(r) => r.group_id.clone(),
+        Request::LeaveGroup(r) => r.group_id.clone(),
+        Request::OffsetCommit(r) => r.group_id.clone(),
+        Request::OffsetFetch { group_id, .. } => group_id.clone(),
+        _ => return Response::Error(ErrorCode::InvalidRequest),
+    };
+    if let Err(e) = n.groups().check_coordinator(&group_id) {
+        return Response::Group(error_response(&req, e));
+    }
+    match req {
+        Request::OffsetFetch { partitions, .. } => {
+            let g = n.groups();
+            let c = g.coordinator();
+            Response::OffsetFetch(Ok(partitions
+                .into_iter()
+                .map(|tp| {
+                    let o = c.committed_offset(&group_id, &tp).unwrap_or(-1);
+                    (tp, o)
+                })
+                .collect()))
+        }
+        Request::OffsetCommit(r) => Response::Group(group::Response::OffsetCommit(
+            offset_commit(n, r, now).await,
+        )),
+        req => {
+            let token = n.replies.register();
+            let replies = {
+                let mut g = n.groups();
+                let c = g.coordinator_mut();
+                match req {
+                    Request::JoinGroup(r) => c.handle_join_group(token, r, now),
+                    Request::SyncGroup(r) => c.handle_sync_group(token, r, now),
+                    Request::Heartbeat(r) => c.handle_heartbeat(token, r, now),
+                    Request::LeaveGroup(r) => c.handle_leave_group(token, r, now),
+                    _ => Vec::new(),
+                }
+            };
+            deliver(n, replies);
+            match n.replies.wait(token).await {
+                Some(r) => Response::Group(r),
+                None => Response::Error(ErrorCode::RequestTimedOut),
+            }
+        }
+    }
+}
+
+/// The error answer of a group request of `req`'s kind.
+fn error_response(req: &Request, e: GroupError) -> group::Response {
+    match req {
+        Request::JoinGroup(_) => group::Response::Join(Err(e)),
+        Request::SyncGroup(_) => group::Response::Sync(Err(e)),
+        Request::Heartbeat(_) => group::Response::Heartbeat(Err(e)),
+        Request::LeaveGroup(_) => group::Response::Leave(Err(e)),
+        _ => group::Response::OffsetCommit(Err(e)),
+    }
+}
+
+/// The coordinator error for a failed `__consumer_offsets` append, as Kafka maps it: the
+/// partition moved (NOT_COORDINATOR) or cannot take writes now (COORDINATOR_NOT_AVAILABLE).
+fn append_error(e: ErrorCode) -> GroupError {
+    match e {
+        ErrorCode::NotLeaderOrFollower
+        | ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::FencedLeaderEpoch => GroupError::NotCoordinator,
+        _ => GroupError::CoordinatorNotAvailable,
+    }
+}
+
+async fn offset_commit(
+    n: &Arc<Node>,
+    r: group::OffsetCommitRequest,
+    now: i64,
+) -> Result<(), GroupError> {
+    let (tp, records) = {
+        let mut g = n.groups();
+        g.coordinator_mut().validate_offset_commit(&r, now)?;
+        let records: Vec<OffsetsRecord> = r
+            .offsets
+            .iter()
+            .map(|(tp, offset)| OffsetsRecord::Offset {
+                group_id: r.group_id.clone(),
+                tp: tp.clone(),
+                value: Some(group::OffsetAndMetadata {
+                    offset: *offset,
+                    commit_timestamp_ms: now,
+                    record_offset: -1,
+                }),
+            })
+            .collect();
+        (g.offsets_partition(&r.group_id), records)
+    };
+    if records.is_empty() {
+        return Ok(());
+    }
+    let written = append(n, &tp, &records).map_err(append_error)?;
+    match await_acks_all(n, &tp, &written, now + OFFSETS_COMMIT_TIMEOUT_MS).await {
+        ErrorCode::None => {
+            n.groups().coordinator_mut().store_offsets(
+                &r.group_id,
+                &r.offsets,
+                written.last_offset,
+                now,
+            );
+            Ok(())
+        }
+        e => Err(append_error(e)),
+    }
+}
+
+/// Appends records to a `__consumer_offsets` partition this broker leads.
+fn append(
+    n: &Arc<Node>,
+    tp: &TopicPartition,
+    records: &[OffsetsRecord],
+) -> Result<AppendResult, ErrorCode> {
+    let now = n.clock.now_ms();
+    let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+    for r in records {
+        let (k, v) = r.encode();
+        b.append(now, Some(&k), v.as_deref(), &[]);
+    }
+    let written = n.rm().append_as_leader(tp, ACKS_ALL, b.build(), now);
+    if written.is_ok() {
+        // New records: the followers' long polls wake up for them.
+        n.purgatory.notify();
+    }
+    written
+}
+
+/// Waits until the high watermark passes `written` (acks=all), the leader epoch changes, or
+/// `deadline_ms`: Kafka's delayed produce, parked in the purgatory between state changes.
+pub(super) async fn await_acks_all(
+    n: &Arc<Node>,
+    tp: &TopicPartition,
+    written: &AppendResult,
+    deadline_ms: i64,
+) -> ErrorCode {
+    loop {
+        let seen = n.purgatory.version();
+        if let AcksStatus::Done(code) = n.rm().acks_all_status(tp, written) {
+            return code;
+        }
+        let left = deadline_ms - n.clock.now_ms();
+        if left <= 0 {
+            return ErrorCode::RequestTimedOut;
+        }
+        n.purgatory
+            .wait_past(seen, Duration::from_millis(left as u64))
+            .await;
+    }
+}
+
+/// Hands the coordinator's replies to their requests. Groups that reached Stable or Empty
+/// are appended to `__consumer_offsets` first (in the order the coordinator reached those
+/// states, so the log keeps the latest last), and the replies wait for those records.
+fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
+    let to_store = n.groups().coordinator_mut().take_groups_to_store();
+    if to_store.is_empty() {
+        n.replies.deliver(replies);
+        return;
+    }
+    let mut pending = Vec::new();
+    for g in to_store {
+        let tp = n.groups().offsets_partition(&g.group_id);
+        let rec = OffsetsRecord::Group {
+            group_id: g.group_id.clone(),
+            value: Some(g.clone()),
+        };
+        pending.push((g, tp.clone(), append(n, &tp, &[rec])));
+    }
+    let n = n.clone();
+    madsim::task::spawn(async move {
+        let now = n.clock.now_ms();
+        let mut stored = true;
+        for (g, tp, written) in pending {
+            let code = match written {
+                Ok(w) => await_acks_all(&n, &tp, &w, now + OFFSETS_COMMIT_TIMEOUT_MS).await,
+                Err(e) => e,
+            };
+            if code != ErrorCode::None {
+                stored = false;
+            } else if !g.members.is_empty() {
+                record_rebalance(&n, &g);
+            }
+        }
+        let replies = if stored {
+            replies
+        } else {
+            // The members rejoin or resync; the coordinator still has the generation.
+            replies
+                .into_iter()
+                .map(|r| match r.response {
+                    group::Response::Sync(Ok(_)) => Reply {
+                        token: r.token,
+                        response: group::Response::Sync(Err(GroupError::NotCoordinator)),
+                    },
+                    _ => r,
+                })
+                .collect()
+        };
+        n.replies.deliver(replies);
+    });
+}
+
+/// The history's `rebalance` event: the generation's assignment, by member client id.
+fn record_rebalance(n: &Arc<Node>, g: &group::GroupRecord) {
+    let protocol = g
+        .protocol_name
+        .as_deref()
+        .and_then(assignor_by_name)
+        .and_then(|a| a.supported_protocols().first().copied());
+    let mut assignment: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
+    for m in &g.members {
+        assignment
+            .entry(m.client_id.clone())
+            .or_default()
+            .extend(m.assignment.iter().cloned());
+    }
+    n.history.record(
+        &n.clock,
+        &n.name,
+        EventKind::Rebalance {
+            group: g.group_id.clone(),
+            generation: g.generation_id,
+            protocol: match protocol {
+                Some(RebalanceProtocol::Cooperative) => "cooperative",
+                _ => "eager",
+            }
+            .to_string(),
+            assignment,
+        },
+    );
+}
+
+/// After new metadata: load the `__consumer_offsets` partitions this broker now leads,
+/// unload those it lost, and let the coordinator see partition-count changes of topics.
+pub(super) fn on_metadata(n: &Arc<Node>) {
+    let now = n.clock.now_ms();
+    let led = n.rm().led_partitions(OFFSETS_TOPIC);
+    if !led.is_empty() {
+        ensure_ticking(n);
+    }
+    let (gained, mut replies) = n.groups().on_leadership(&led);
+    for p in gained {
+        let records = n.rm().read_records(&TopicPartition::new(OFFSETS_TOPIC, p));
+        let errors = n.groups().load_partition(p, records, now);
+        n.rm().errors.extend(errors);
+    }
+    let topics: BTreeMap<String, i32> = {
+        let rm = n.rm();
+        let mut t: BTreeMap<String, i32> = BTreeMap::new();
+        for (tp, _) in rm.metadata().partitions() {
+            if tp.topic != OFFSETS_TOPIC {
+                *t.entry(tp.topic).or_default() += 1;
+            }
+        }
+        t
+    };
+    replies.extend(n.groups().coordinator_mut().on_topic_metadata(&topics, now));
+    deliver(n, replies);
+}
+
+/// The coordinator's timers (sessions, join phases, pending syncs).
+async fn tick_loop(n: Arc<Node>) {
+    let tick = Duration::from_millis(n.cfg.group_tick_ms.max(1));
+    loop {
+        sleep(tick).await;
+        let now = n.clock.now_ms();
+        let replies = {
+            let mut g = n.groups();
+            let c = g.coordinator_mut();
+            if c.next_deadline().is_none_or(|d| d > now) {
+                continue;
+            }
+            c.on_tick(now)
+        };
+        deliver(&n, replies);
+    }
+}

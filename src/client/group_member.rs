@@ -1,0 +1,753 @@
+//! A consumer in a group (`subscribe`): finds its coordinator, joins (JoinGroup/SyncGroup,
+//! the leader running the assignor of `partition.assignment.strategy`), heartbeats from a
+//! background task (`heartbeat.interval.ms`, leaving when `max.poll.interval.ms` passes
+//! without a poll), starts each new partition at the group's committed offset or
+//! `auto.offset.reset`, and commits.
+//!
+//! Processing is modelled: each poll's records take `processing_ms` of simulated time, and
+//! the `poll` events are recorded once they are processed, so the history's polls of a
+//! group are what the group *processed*. Commits:
+//! - manual (`enable.auto.commit=false`): after processing each poll, and before giving
+//!   partitions up — at-least-once, the seed's advice;
+//! - auto: every `auto.commit.interval.ms`, the position of what was *handed to the
+//!   application*, right after the poll and before processing (librdkafka's background
+//!   commit of stored offsets). A crash while processing then loses the batch: the group
+//!   moves on from an offset nobody processed up to.
+//!
+//! Decisions are [`ConsumerCoordinator`]'s; this is the async carrier.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use madsim::time::{sleep, Duration};
+
+use super::consumer::{ConsumerConfig, OffsetReset};
+use super::consumer_coordinator::{
+    offsets_to_commit, ConsumerCoordinator, ErrorAction, MembershipConfig,
+};
+use super::history::{Clock, Recorder};
+use super::producer::ClusterView;
+use crate::broker::request::{
+    FetchPartition, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
+};
+use crate::broker::rpc::Rpc;
+use crate::broker::{ErrorCode, TopicPartition};
+use crate::group::{
+    self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+    SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
+};
+use crate::protocol::batches;
+use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::trace::{EventKind, PolledRecord};
+
+/// A group member's consumer configs (Kafka's names), timings scaled for simulation.
+#[derive(Debug, Clone)]
+pub struct GroupMembership {
+    pub group_id: String,
+    /// `partition.assignment.strategy`, most preferred first.
+    pub assignors: Vec<String>,
+    /// `group.instance.id` (static membership).
+    pub group_instance_id: Option<String>,
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: u64,
+    pub max_poll_interval_ms: u64,
+    /// `rebalance.timeout.ms` (default: `max.poll.interval.ms`, as the Java consumer sends).
+    pub rebalance_timeout_ms: Option<i32>,
+    pub enable_auto_commit: bool,
+    pub auto_commit_interval_ms: u64,
+    /// `false`: a member that only reads and never commits (a scenario's `commit: none`);
+    /// each new owner of a partition starts at the committed offset or `auto.offset.reset`.
+    pub commits: bool,
+    /// `max.poll.records`.
+    pub max_poll_records: usize,
+    /// Simulated time the application spends processing each poll.
+    pub processing_ms: u64,
+    /// Close the consumer (commit, LeaveGroup) at this simulated time.
+    pub close_at_ms: Option<u64>,
+}
+
+impl GroupMembership {
+    /// Manual commit after processing, the `range` assignor.
+    pub fn new(group_id: &str) -> Self {
+        GroupMembership {
+            group_id: group_id.to_string(),
+            assignors: vec!["range".to_string()],
+            group_instance_id: None,
+            session_timeout_ms: 6_000,
+            heartbeat_interval_ms: 1_000,
+            max_poll_interval_ms: 30_000,
+            rebalance_timeout_ms: None,
+            enable_auto_commit: false,
+            auto_commit_interval_ms: 5_000,
+            commits: true,
+            max_poll_records: 50,
+            processing_ms: 10,
+            close_at_ms: None,
+        }
+    }
+
+    fn rebalance_timeout_ms(&self) -> i32 {
+        self.rebalance_timeout_ms
+            .unwrap_or(self.max_poll_interval_ms.min(i32::MAX as u64) as i32)
+    }
+}
+
+/// Everything a member runs with: fetching (client id, addresses, the subscribed topics,
+/// `auto.offset.reset`) and membership.
+#[derive(Debug, Clone)]
+pub struct GroupMemberConfig {
+    pub consumer: ConsumerConfig,
+    pub group: GroupMembership,
+}
+
+/// Where a newly owned partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Ask the coordinator for the committed offset.
+    Committed,
+    /// Nothing committed: `auto.offset.reset`.
+    Reset,
+    At(i64),
+}
+
+struct Shared {
+    coord: ConsumerCoordinator,
+    coordinator: Option<SocketAddr>,
+    last_poll_ms: i64,
+    /// Between JoinGroup and SyncGroup heartbeats are not sent.
+    rebalancing: bool,
+    stopped: bool,
+}
+
+struct Member {
+    cfg: GroupMembership,
+    consumer: ConsumerConfig,
+    rpc: Rpc,
+    clock: Clock,
+    history: Recorder,
+    shared: Mutex<Shared>,
+}
+
+impl Member {
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn name(&self) -> &str {
+        &self.consumer.client_id
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.consumer.request_timeout_ms)
+    }
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(self.consumer.retry_backoff_ms.max(1))
+    }
+    fn record(&self, kind: EventKind) {
+        self.history.record(&self.clock, self.name(), kind);
+    }
+    fn record_ownership(&self, assign: bool, generation: i32, partitions: Vec<TopicPartition>) {
+        if partitions.is_empty() {
+            return;
+        }
+        let group = Some(self.cfg.group_id.clone());
+        let generation = Some(generation);
+        self.record(if assign {
+            EventKind::Assign {
+                group,
+                generation,
+                partitions,
+            }
+        } else {
+            EventKind::Revoke {
+                group,
+                generation,
+                partitions,
+            }
+        });
+    }
+
+    /// Applies a group error: rediscover, rejoin, reset (recording the lost partitions) or
+    /// stop.
+    fn on_error(&self, e: GroupError) {
+        let mut s = self.shared();
+        let generation = s.coord.generation();
+        let (action, lost) = s.coord.on_error(e);
+        match action {
+            ErrorAction::Rediscover => s.coordinator = None,
+            ErrorAction::Fatal => s.stopped = true,
+            ErrorAction::Rejoin | ErrorAction::ResetAndRejoin => {}
+        }
+        drop(s);
+        self.record_ownership(false, generation, lost);
+    }
+
+    /// A call to the coordinator; a transport failure means finding it again.
+    async fn call_coordinator(&self, req: &Request, timeout: Duration) -> Option<Response> {
+        let addr = self.shared().coordinator?;
+        match self.rpc.call(addr, req, timeout).await {
+            Ok(Response::Error(_)) | Err(_) => {
+                self.shared().coordinator = None;
+                None
+            }
+            Ok(r) => Some(r),
+        }
+    }
+}
+
+/// Consumes as a member of `cfg.group_id` until the node stops or the consumer closes.
+pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Recorder) {
+    let GroupMemberConfig {
+        consumer,
+        group: cfg,
+    } = cfg;
+    let Ok(rpc) = Rpc::bind(consumer.addr).await else {
+        return;
+    };
+    let coord = ConsumerCoordinator::new(MembershipConfig {
+        group_id: cfg.group_id.clone(),
+        client_id: consumer.client_id.clone(),
+        topics: consumer.topics.clone(),
+        assignors: cfg.assignors.clone(),
+        group_instance_id: cfg.group_instance_id.clone(),
+    });
+    let m = Arc::new(Member {
+        cfg,
+        consumer,
+        rpc,
+        clock,
+        history,
+        shared: Mutex::new(Shared {
+            coord,
+            coordinator: None,
+            last_poll_ms: clock.now_ms(),
+            rebalancing: false,
+            stopped: false,
+        }),
+    });
+    madsim::task::spawn(heartbeat_loop(m.clone()));
+    poll_loop(m).await;
+}
+
+/// The heartbeat thread: heartbeats while the member is in a generation, and leaves the
+/// group when the application has not polled for `max.poll.interval.ms` (KIP-62).
+async fn heartbeat_loop(m: Arc<Member>) {
+    let interval = Duration::from_millis(m.cfg.heartbeat_interval_ms.max(1));
+    let mut coordinator_start = 0;
+    loop {
+        sleep(interval).await;
+        // Like Java's heartbeat thread, look the coordinator up itself: the poll loop may be
+        // busy (processing, fetching from a dead leader) longer than the session lasts.
+        while m.shared().coordinator.is_none() && !m.shared().stopped {
+            find_coordinator(&m, &mut coordinator_start).await;
+        }
+        let now = m.clock.now_ms();
+        let req = {
+            let s = m.shared();
+            if s.stopped {
+                return;
+            }
+            // Heartbeats go on while a rejoin is pending (KIP-62): the coordinator answers
+            // REBALANCE_IN_PROGRESS but keeps the member alive until its JoinGroup arrives,
+            // which may wait for the application to finish processing.
+            if s.rebalancing || s.coord.generation() < 0 {
+                continue;
+            }
+            if now - s.last_poll_ms > m.cfg.max_poll_interval_ms as i64 {
+                None
+            } else {
+                Some(HeartbeatRequest {
+                    group_id: m.cfg.group_id.clone(),
+                    member_id: s.coord.member_id().to_string(),
+                    group_instance_id: m.cfg.group_instance_id.clone(),
+                    generation_id: s.coord.generation(),
+                })
+            }
+        };
+        let Some(req) = req else {
+            // The application is stuck: give the partitions to someone who polls.
+            leave_group(&m).await;
+            continue;
+        };
+        if let Some(Response::Group(group::Response::Heartbeat(Err(e)))) = m
+            .call_coordinator(&Request::Heartbeat(req), m.timeout())
+            .await
+        {
+            m.on_error(e);
+        }
+    }
+}
+
+/// LeaveGroup (close, or `max.poll.interval.ms` passed): the partitions are revoked here.
+async fn leave_group(m: &Arc<Member>) {
+    let (member_id, generation, revoked) = {
+        let mut s = m.shared();
+        let id = s.coord.member_id().to_string();
+        let generation = s.coord.generation();
+        (id, generation, s.coord.on_leave())
+    };
+    m.record_ownership(false, generation, revoked);
+    if member_id.is_empty() {
+        return;
+    }
+    let req = Request::LeaveGroup(LeaveGroupRequest {
+        group_id: m.cfg.group_id.clone(),
+        member_id,
+        group_instance_id: m.cfg.group_instance_id.clone(),
+    });
+    let _ = m.call_coordinator(&req, m.timeout()).await;
+}
+
+/// FindCoordinator over the bootstrap brokers, starting at a different one each time.
+async fn find_coordinator(m: &Member, start: &mut usize) {
+    let bootstrap = &m.consumer.bootstrap;
+    for i in 0..bootstrap.len() {
+        let addr = bootstrap[(*start + i) % bootstrap.len()];
+        let req = Request::FindCoordinator {
+            key: m.cfg.group_id.clone(),
+        };
+        if let Ok(Response::FindCoordinator {
+            error: ErrorCode::None,
+            addr: Some(a),
+            ..
+        }) = m.rpc.call(addr, &req, m.timeout()).await
+        {
+            m.shared().coordinator = Some(a);
+            return;
+        }
+    }
+    *start += 1;
+    sleep(m.backoff()).await;
+}
+
+struct PollState {
+    view: ClusterView,
+    view_start: usize,
+    positions: BTreeMap<TopicPartition, Position>,
+    /// The last accepted commit per partition.
+    committed: BTreeMap<TopicPartition, i64>,
+    last_auto_commit_ms: i64,
+    coordinator_start: usize,
+}
+
+impl PollState {
+    fn at_positions(&self) -> BTreeMap<TopicPartition, i64> {
+        self.positions
+            .iter()
+            .filter_map(|(tp, p)| match p {
+                Position::At(o) => Some((tp.clone(), *o)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn poll_loop(m: Arc<Member>) {
+    let mut st = PollState {
+        view: ClusterView::default(),
+        view_start: 0,
+        positions: BTreeMap::new(),
+        committed: BTreeMap::new(),
+        last_auto_commit_ms: m.clock.now_ms(),
+        coordinator_start: 0,
+    };
+    loop {
+        let now = m.clock.now_ms();
+        if m.shared().stopped {
+            return;
+        }
+        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) {
+            commit(&m, &mut st).await;
+            m.shared().stopped = true;
+            if m.cfg.group_instance_id.is_none() {
+                leave_group(&m).await;
+            }
+            return;
+        }
+        if m.shared().coordinator.is_none() {
+            find_coordinator(&m, &mut st.coordinator_start).await;
+            continue;
+        }
+        if m.shared().coord.needs_join() {
+            rebalance(&m, &mut st).await;
+            continue;
+        }
+        // Forget positions of partitions lost meanwhile (heartbeat errors, leaving).
+        let owned = m.shared().coord.owned().clone();
+        st.positions.retain(|tp, _| owned.contains(tp));
+        st.committed.retain(|tp, _| owned.contains(tp));
+        for tp in &owned {
+            st.positions
+                .entry(tp.clone())
+                .or_insert(Position::Committed);
+        }
+        poll_once(&m, &mut st).await;
+    }
+}
+
+/// One poll: position what needs it, fetch up to `max.poll.records`, (auto-)commit, process,
+/// record, (manually) commit.
+async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
+    let timeout = m.timeout();
+    m.shared().last_poll_ms = m.clock.now_ms();
+    // Partitions without a position: the committed offset first, else auto.offset.reset.
+    let need_committed: Vec<TopicPartition> = st
+        .positions
+        .iter()
+        .filter(|(_, p)| **p == Position::Committed)
+        .map(|(tp, _)| tp.clone())
+        .collect();
+    if !need_committed.is_empty() {
+        fetch_committed(m, st, need_committed).await;
+        return;
+    }
+    let mut polled: Vec<(TopicPartition, Vec<PolledRecord>)> = Vec::new();
+    let mut count = 0;
+    let mut need_refresh = false;
+    let tps: Vec<TopicPartition> = st.positions.keys().cloned().collect();
+    for tp in tps {
+        if count >= m.cfg.max_poll_records {
+            break;
+        }
+        let Some((addr, epoch)) = st.view.leader(&tp) else {
+            need_refresh = true;
+            continue;
+        };
+        let position = match st.positions[&tp] {
+            Position::At(o) => o,
+            Position::Committed => continue,
+            Position::Reset => {
+                let timestamp = match m.consumer.auto_offset_reset {
+                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
+                    OffsetReset::Latest => LATEST_TIMESTAMP,
+                };
+                let req = Request::ListOffsets {
+                    topic_partition: tp.clone(),
+                    timestamp,
+                };
+                match m.rpc.call(addr, &req, timeout).await {
+                    Ok(Response::ListOffsets {
+                        error: ErrorCode::None,
+                        offset,
+                    }) => {
+                        st.positions.insert(tp.clone(), Position::At(offset));
+                        record_seek(m, &tp, offset);
+                    }
+                    _ => need_refresh = true,
+                }
+                continue;
+            }
+        };
+        let req = Request::Fetch(FetchRequest {
+            replica_id: CONSUMER_REPLICA_ID,
+            min_bytes: 1,
+            max_wait_ms: 0,
+            max_bytes: m.consumer.max_partition_fetch_bytes,
+            partitions: vec![FetchPartition {
+                topic_partition: tp.clone(),
+                fetch_offset: position,
+                current_leader_epoch: Some(epoch),
+                partition_max_bytes: m.consumer.max_partition_fetch_bytes,
+            }],
+        });
+        let pr = match m.rpc.call(addr, &req, timeout).await {
+            Ok(Response::Fetch(f)) => f.partitions.into_iter().next(),
+            _ => None,
+        };
+        let Some(pr) = pr else {
+            need_refresh = true;
+            continue;
+        };
+        match pr.error {
+            ErrorCode::None => {}
+            ErrorCode::OffsetOutOfRange => {
+                st.positions.insert(tp.clone(), Position::Reset);
+                continue;
+            }
+            _ => {
+                need_refresh = true;
+                continue;
+            }
+        }
+        let mut next = position;
+        let mut records = Vec::new();
+        'batches: for b in batches(&pr.records, 0).flatten() {
+            let Ok(rs) = b.records() else {
+                break;
+            };
+            for r in rs {
+                if count >= m.cfg.max_poll_records {
+                    break 'batches;
+                }
+                if r.offset < next || r.offset >= pr.high_watermark {
+                    continue;
+                }
+                records.push(PolledRecord {
+                    offset: r.offset,
+                    send: r
+                        .value
+                        .as_ref()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default(),
+                });
+                next = r.offset + 1;
+                count += 1;
+            }
+        }
+        if !records.is_empty() {
+            st.positions.insert(tp.clone(), Position::At(next));
+            polled.push((tp, records));
+        }
+    }
+    if need_refresh {
+        st.view
+            .refresh(&m.rpc, &m.consumer.bootstrap, &mut st.view_start, timeout)
+            .await;
+    }
+    if polled.is_empty() {
+        if !need_refresh {
+            sleep(Duration::from_millis(m.consumer.idle_backoff_ms.max(1))).await;
+        }
+        maybe_auto_commit(m, st).await;
+        return;
+    }
+    // Auto commit runs on its timer over what was handed to the application: before it is
+    // processed.
+    maybe_auto_commit(m, st).await;
+    sleep(Duration::from_millis(m.cfg.processing_ms)).await;
+    for (tp, records) in polled {
+        m.record(EventKind::Poll {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            records,
+        });
+    }
+    if !m.cfg.enable_auto_commit {
+        commit(m, st).await;
+    }
+}
+
+async fn maybe_auto_commit(m: &Arc<Member>, st: &mut PollState) {
+    let now = m.clock.now_ms();
+    if m.cfg.enable_auto_commit
+        && now - st.last_auto_commit_ms >= m.cfg.auto_commit_interval_ms as i64
+    {
+        st.last_auto_commit_ms = now;
+        commit(m, st).await;
+    }
+}
+
+fn record_seek(m: &Member, tp: &TopicPartition, offset: i64) {
+    m.record(EventKind::Seek {
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+        offset,
+    });
+}
+
+/// OffsetFetch for newly owned partitions.
+async fn fetch_committed(m: &Arc<Member>, st: &mut PollState, tps: Vec<TopicPartition>) {
+    let req = Request::OffsetFetch {
+        group_id: m.cfg.group_id.clone(),
+        partitions: tps,
+    };
+    match m.call_coordinator(&req, m.timeout()).await {
+        Some(Response::OffsetFetch(Ok(offsets))) => {
+            for (tp, o) in offsets {
+                if !st.positions.contains_key(&tp) {
+                    continue;
+                }
+                if o >= 0 {
+                    st.positions.insert(tp.clone(), Position::At(o));
+                    st.committed.insert(tp.clone(), o);
+                    record_seek(m, &tp, o);
+                } else {
+                    st.positions.insert(tp, Position::Reset);
+                }
+            }
+        }
+        Some(Response::OffsetFetch(Err(e))) => {
+            m.on_error(e);
+            sleep(m.backoff()).await;
+        }
+        _ => sleep(m.backoff()).await,
+    }
+}
+
+/// OffsetCommit of the positions that moved (synchronous, as `commitSync`).
+async fn commit(m: &Arc<Member>, st: &mut PollState) {
+    if !m.cfg.commits {
+        return;
+    }
+    let (offsets, member_id, generation) = {
+        let s = m.shared();
+        (
+            offsets_to_commit(&st.at_positions(), &st.committed, s.coord.owned()),
+            s.coord.member_id().to_string(),
+            s.coord.generation(),
+        )
+    };
+    if offsets.is_empty() || generation < 0 {
+        return;
+    }
+    let req = Request::OffsetCommit(OffsetCommitRequest {
+        group_id: m.cfg.group_id.clone(),
+        member_id,
+        group_instance_id: m.cfg.group_instance_id.clone(),
+        generation_id: generation,
+        offsets: offsets.clone(),
+    });
+    let result = match m.call_coordinator(&req, m.timeout()).await {
+        Some(Response::Group(group::Response::OffsetCommit(r))) => r,
+        _ => Err(GroupError::CoordinatorNotAvailable),
+    };
+    for (tp, offset) in &offsets {
+        m.record(EventKind::Commit {
+            group: m.cfg.group_id.clone(),
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset: *offset,
+            error: result.err().map(|e| e.name().to_string()),
+            reset: false,
+        });
+    }
+    match result {
+        Ok(()) => st.committed.extend(offsets),
+        Err(GroupError::CoordinatorNotAvailable) => {}
+        Err(e) => m.on_error(e),
+    }
+}
+
+/// One rebalance: revoke (eager), JoinGroup, assign if leader, SyncGroup, take the result.
+async fn rebalance(m: &Arc<Member>, st: &mut PollState) {
+    // Commit what was processed before anything is given up (`onJoinPrepare`).
+    commit(m, st).await;
+    let (generation, revoked) = {
+        let mut s = m.shared();
+        s.rebalancing = true;
+        (s.coord.generation(), s.coord.on_join_prepare())
+    };
+    for tp in &revoked {
+        st.positions.remove(tp);
+        st.committed.remove(tp);
+    }
+    m.record_ownership(false, generation, revoked);
+    let done = join_and_sync(m, st).await;
+    m.shared().rebalancing = false;
+    if !done {
+        sleep(m.backoff()).await;
+    }
+}
+
+async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
+    // The coordinator parks JoinGroup/SyncGroup for up to the rebalance timeout, but a
+    // coordinator that died never answers (the simulation has no connection to see close):
+    // give up after a session timeout and rejoin, which a live coordinator takes as the same
+    // member's JoinGroup again.
+    let join_timeout = Duration::from_millis(
+        m.consumer
+            .request_timeout_ms
+            .max(m.cfg.session_timeout_ms.max(0) as u64),
+    );
+    let resp = loop {
+        let req = {
+            let s = m.shared();
+            JoinGroupRequest {
+                group_id: m.cfg.group_id.clone(),
+                member_id: s.coord.member_id().to_string(),
+                group_instance_id: m.cfg.group_instance_id.clone(),
+                client_id: m.consumer.client_id.clone(),
+                session_timeout_ms: m.cfg.session_timeout_ms,
+                rebalance_timeout_ms: m.cfg.rebalance_timeout_ms(),
+                protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
+                protocols: s.coord.protocols(),
+                require_known_member_id: true,
+            }
+        };
+        match m
+            .call_coordinator(&Request::JoinGroup(req), join_timeout)
+            .await
+        {
+            Some(Response::Group(group::Response::MemberIdRequired { member_id })) => {
+                m.shared().coord.on_member_id_required(member_id);
+            }
+            Some(Response::Group(group::Response::Join(Ok(r)))) => break r,
+            Some(Response::Group(group::Response::Join(Err(e)))) => {
+                m.on_error(e);
+                return false;
+            }
+            _ => return false,
+        }
+    };
+    // The leader assigns over fresh metadata.
+    let assignments = if resp.leader == resp.member_id && !resp.skip_assignment {
+        st.view
+            .refresh(
+                &m.rpc,
+                &m.consumer.bootstrap,
+                &mut st.view_start,
+                m.timeout(),
+            )
+            .await;
+        let mut topics = BTreeMap::new();
+        for t in resp.members.iter().flat_map(|mm| mm.metadata.topics.iter()) {
+            let n = st.view.num_partitions(t);
+            if n > 0 {
+                topics.insert(t.clone(), n);
+            }
+        }
+        m.shared().coord.on_join_response(&resp, &topics)
+    } else {
+        m.shared().coord.on_join_response(&resp, &BTreeMap::new())
+    };
+    let assignments = match assignments {
+        Ok(a) => a,
+        Err(_) => {
+            m.shared().stopped = true;
+            return false;
+        }
+    };
+    let req = Request::SyncGroup(SyncGroupRequest {
+        group_id: m.cfg.group_id.clone(),
+        member_id: resp.member_id.clone(),
+        group_instance_id: m.cfg.group_instance_id.clone(),
+        generation_id: resp.generation_id,
+        assignments,
+    });
+    let assigned = match m.call_coordinator(&req, join_timeout).await {
+        Some(Response::Group(group::Response::Sync(Ok(a)))) => a,
+        Some(Response::Group(group::Response::Sync(Err(e)))) => {
+            m.on_error(e);
+            m.shared().coord.request_rejoin();
+            return false;
+        }
+        _ => {
+            m.shared().coord.request_rejoin();
+            return false;
+        }
+    };
+    // Cooperative: what moves away is committed while still owned, then given up; the
+    // rejoin follows. (Eager members own nothing here: they revoked before joining.)
+    let moving = m
+        .shared()
+        .coord
+        .owned()
+        .iter()
+        .any(|tp| !assigned.contains(tp));
+    if moving {
+        commit(m, st).await;
+    }
+    let change = m.shared().coord.on_sync_response(&assigned);
+    if !change.revoked.is_empty() {
+        for tp in &change.revoked {
+            st.positions.remove(tp);
+            st.committed.remove(tp);
+        }
+        m.record_ownership(false, resp.generation_id, change.revoked);
+    }
+    for tp in &change.added {
+        st.positions.insert(tp.clone(), Position::Committed);
+    }
+    m.record_ownership(true, resp.generation_id, change.added);
+    m.shared().last_poll_ms = m.clock.now_ms();
+    true
+}
