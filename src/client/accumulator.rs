@@ -257,17 +257,21 @@ impl RecordAccumulator {
     }
 
     /// Whether idempotence holds `tp` back: a sequence reset waits for it, a retry is in
-    /// flight, or the head is a retry behind a lower sequence still in flight.
+    /// flight, the head is a retry behind a lower sequence still in flight, or the head is
+    /// a new batch and `max.in.flight.requests.per.connection` batches are numbered from
+    /// the lowest unanswered one on. The last keeps every unanswered batch among the
+    /// leader's five most recent of the producer (`NUM_BATCHES_TO_RETAIN`), so that its
+    /// retry is recognised as a duplicate even when later batches were acknowledged while
+    /// its own answer was lost.
     fn held(&self, tp: &TopicPartition, q: &VecDeque<ProducerBatch>) -> bool {
         let Some(s) = self.sequences.get(tp) else {
             return false;
         };
         s.reset_pending.is_some()
             || s.retries_in_flight > 0
-            || q.front().is_some_and(|b| {
-                b.attempts > 0
-                    && b.base_sequence().is_some()
-                    && b.base_sequence() != s.lowest_unanswered()
+            || q.front().is_some_and(|b| match b.base_sequence() {
+                Some(seq) => b.attempts > 0 && Some(seq) != s.lowest_unanswered(),
+                None => s.numbered.len() >= self.cfg.max_in_flight.max(1),
             })
     }
 
@@ -689,6 +693,32 @@ mod tests {
             Some((1, 0)),
             "tp1 moves to the new epoch once nothing of it is unanswered"
         );
+    }
+
+    /// Under packet loss: the first batch's answer is lost while the next four are
+    /// acknowledged. New batches wait for it, so the leader still remembers it among the
+    /// producer's last five when it is retried, and answers it as a duplicate.
+    #[test]
+    fn an_unanswered_batch_bounds_how_far_new_batches_run_ahead() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 7 * 8, 0);
+        a.close();
+        let lost = a.drain(&tp(0)).unwrap();
+        for i in 1..5 {
+            let b = a.drain(&tp(0)).unwrap();
+            assert!(a.complete(b, BatchResult::Done(i * 7), 10).is_some());
+        }
+        assert!(
+            a.ready(20).is_empty(),
+            "five numbered from the unanswered one on"
+        );
+        assert!(a.complete(lost, BatchResult::Retry, 500).is_none());
+        assert_eq!(a.ready(600), vec![tp(0)]);
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!(again.sequence, Some((0, 0)));
+        assert!(a.complete(again, BatchResult::Done(0), 610).is_some());
+        assert_eq!(a.ready(610), vec![tp(0)], "the window moves on");
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 35)));
     }
 
     #[test]
