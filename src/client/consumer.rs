@@ -122,15 +122,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     for (tp, offset) in &cfg.seeks {
         if let Some(p) = positions.get_mut(tp) {
             *p = Some(*offset);
-            history.record(
-                &clock,
-                &cfg.client_id,
-                EventKind::Seek {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset: *offset,
-                },
-            );
+            record_seek(&history, &clock, &cfg.client_id, tp, *offset);
         }
     }
     let fetcher = Fetcher::new(cfg.fetch.clone(), cfg.request_timeout_ms);
@@ -139,46 +131,11 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             return;
         }
         let mut need_refresh = false;
-        let mut wanted = Vec::new();
-        for tp in &assigned {
-            let Some((addr, epoch)) = view.leader(tp) else {
-                need_refresh = true;
-                continue;
-            };
-            let Some(position) = positions.get(tp).copied().flatten() else {
-                // auto.offset.reset
-                let timestamp = match cfg.auto_offset_reset {
-                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
-                    OffsetReset::Latest => LATEST_TIMESTAMP,
-                };
-                let req = Request::ListOffsets {
-                    topic_partition: tp.clone(),
-                    timestamp,
-                };
-                match rpc.call(addr, &req, timeout).await {
-                    Ok(Response::ListOffsets {
-                        error: ErrorCode::None,
-                        offset,
-                    }) => {
-                        positions.insert(tp.clone(), Some(offset));
-                        history.record(
-                            &clock,
-                            &cfg.client_id,
-                            EventKind::Seek {
-                                topic: tp.topic.clone(),
-                                partition: tp.partition,
-                                offset,
-                            },
-                        );
-                    }
-                    _ => need_refresh = true,
-                }
-                continue;
-            };
-            wanted.push((tp.clone(), addr, epoch, position));
-        }
-        fetcher.send_fetches(&rpc, &wanted);
-        for (tp, done) in fetcher.take_completed().await {
+        // Hand out what arrived first, so that those partitions join the next fetches.
+        let seen = fetcher.version();
+        let got = fetcher.take_now();
+        let got_any = !got.is_empty();
+        for (tp, done) in got {
             // An answer for a position the consumer has since left is stale.
             let Some(position) = positions.get(&tp).copied().flatten() else {
                 continue;
@@ -219,10 +176,62 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             }
             positions.insert(tp.clone(), Some(parsed.next));
         }
+        let mut wanted = Vec::new();
+        for tp in &assigned {
+            let Some((addr, epoch)) = view.leader(tp) else {
+                need_refresh = true;
+                continue;
+            };
+            let position = match positions.get(tp).copied().flatten() {
+                Some(p) => p,
+                None => {
+                    // auto.offset.reset
+                    let timestamp = match cfg.auto_offset_reset {
+                        OffsetReset::Earliest => EARLIEST_TIMESTAMP,
+                        OffsetReset::Latest => LATEST_TIMESTAMP,
+                    };
+                    let req = Request::ListOffsets {
+                        topic_partition: tp.clone(),
+                        timestamp,
+                    };
+                    match rpc.call(addr, &req, timeout).await {
+                        Ok(Response::ListOffsets {
+                            error: ErrorCode::None,
+                            offset,
+                        }) => {
+                            positions.insert(tp.clone(), Some(offset));
+                            record_seek(&history, &clock, &cfg.client_id, tp, offset);
+                            offset
+                        }
+                        _ => {
+                            need_refresh = true;
+                            continue;
+                        }
+                    }
+                }
+            };
+            wanted.push((tp.clone(), addr, epoch, position));
+        }
+        fetcher.send_fetches(&rpc, &wanted);
         if need_refresh {
             sleep(backoff).await;
             view.refresh(&rpc, &cfg.bootstrap, &mut start, timeout)
                 .await;
+        } else if !got_any {
+            fetcher.wait_past(seen).await;
         }
     }
+}
+
+/// A `seek` (explicit or by `auto.offset.reset`), for the poll checkers.
+fn record_seek(history: &Recorder, clock: &Clock, client: &str, tp: &TopicPartition, offset: i64) {
+    history.record(
+        clock,
+        client,
+        EventKind::Seek {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset,
+        },
+    );
 }

@@ -209,30 +209,34 @@ impl Fetcher {
         self.arrivals.notify();
     }
 
-    /// Takes every answer that has arrived (none: waits up to the fetch timeout for one).
-    /// With nothing in flight either (nothing assigned, say) it waits `fetch.max.wait.ms`,
-    /// as an idle `poll(timeout)` blocks, rather than letting the caller spin.
-    pub async fn take_completed(&self) -> Vec<(TopicPartition, CompletedFetch)> {
-        let seen = self.arrivals.version();
-        let done = self.take_now();
-        if !done.is_empty() {
-            return done;
-        }
+    /// How many answers have arrived so far: take it before [`Fetcher::take_now`], then
+    /// [`Fetcher::wait_past`] it, so that an answer arriving in between is not missed.
+    pub fn version(&self) -> u64 {
+        self.arrivals.version()
+    }
+
+    /// Every answer that has arrived and was not handed out yet. A poll takes these
+    /// *before* it sends new fetches (as Kafka's consumer drains `completedFetches` first),
+    /// so that their partitions, at their new positions, join the next request to their
+    /// leader.
+    pub fn take_now(&self) -> Vec<(TopicPartition, CompletedFetch)> {
+        std::mem::take(&mut self.state().completed)
+            .into_iter()
+            .collect()
+    }
+
+    /// Waits until an answer arrives after `seen` (at most the fetch timeout). With nothing
+    /// in flight (nothing assigned, say) it waits `fetch.max.wait.ms`, as an idle
+    /// `poll(timeout)` blocks, rather than letting the caller spin.
+    pub async fn wait_past(&self, seen: u64) {
         let max_wait = Duration::from_millis(self.cfg.fetch_max_wait_ms.max(1) as u64);
-        if self.state().in_flight.is_empty() {
+        if self.state().in_flight.is_empty() && self.arrivals.version() == seen {
             sleep(max_wait).await;
-            return Vec::new();
+            return;
         }
         self.arrivals
             .wait_past(seen, self.request_timeout + max_wait)
             .await;
-        self.take_now()
-    }
-
-    fn take_now(&self) -> Vec<(TopicPartition, CompletedFetch)> {
-        std::mem::take(&mut self.state().completed)
-            .into_iter()
-            .collect()
     }
 
     /// Puts back what a poll did not hand out (`max.poll.records` cut it short), for the

@@ -464,43 +464,12 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         return;
     }
     let mut need_refresh = false;
-    let mut wanted = Vec::new();
-    let tps: Vec<TopicPartition> = st.positions.keys().cloned().collect();
-    for tp in tps {
-        let Some((addr, epoch)) = st.view.leader(&tp) else {
-            need_refresh = true;
-            continue;
-        };
-        match st.positions[&tp] {
-            Position::At(o) => wanted.push((tp, addr, epoch, o)),
-            Position::Committed => {}
-            Position::Reset => {
-                let timestamp = match m.consumer.auto_offset_reset {
-                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
-                    OffsetReset::Latest => LATEST_TIMESTAMP,
-                };
-                let req = Request::ListOffsets {
-                    topic_partition: tp.clone(),
-                    timestamp,
-                };
-                match m.rpc.call(addr, &req, timeout).await {
-                    Ok(Response::ListOffsets {
-                        error: ErrorCode::None,
-                        offset,
-                    }) => {
-                        st.positions.insert(tp.clone(), Position::At(offset));
-                        record_seek(m, &tp, offset);
-                    }
-                    _ => need_refresh = true,
-                }
-            }
-        }
-    }
-    st.fetcher.send_fetches(&m.rpc, &wanted);
-    // Hand out up to `max.poll.records` of what arrived; the rest waits for the next poll.
+    // Hand out up to `max.poll.records` of what arrived (the rest waits for the next poll)
+    // before sending new fetches, so that those partitions join them at their new positions.
+    let seen = st.fetcher.version();
     let mut polled: Vec<(TopicPartition, Vec<PolledRecord>)> = Vec::new();
     let mut left = m.cfg.max_poll_records;
-    for (tp, done) in st.fetcher.take_completed().await {
+    for (tp, done) in st.fetcher.take_now() {
         // Answers for partitions given up or positions left meanwhile are stale.
         let Some(&Position::At(position)) = st.positions.get(&tp) else {
             continue;
@@ -541,12 +510,50 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
             polled.push((tp, parsed.records));
         }
     }
+    let mut wanted = Vec::new();
+    let tps: Vec<TopicPartition> = st.positions.keys().cloned().collect();
+    for tp in tps {
+        let Some((addr, epoch)) = st.view.leader(&tp) else {
+            need_refresh = true;
+            continue;
+        };
+        match st.positions[&tp] {
+            Position::At(o) => wanted.push((tp, addr, epoch, o)),
+            Position::Committed => {}
+            Position::Reset => {
+                let timestamp = match m.consumer.auto_offset_reset {
+                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
+                    OffsetReset::Latest => LATEST_TIMESTAMP,
+                };
+                let req = Request::ListOffsets {
+                    topic_partition: tp.clone(),
+                    timestamp,
+                };
+                match m.rpc.call(addr, &req, timeout).await {
+                    Ok(Response::ListOffsets {
+                        error: ErrorCode::None,
+                        offset,
+                    }) => {
+                        st.positions.insert(tp.clone(), Position::At(offset));
+                        record_seek(m, &tp, offset);
+                        // Fetch from the new position in this round.
+                        wanted.push((tp, addr, epoch, offset));
+                    }
+                    _ => need_refresh = true,
+                }
+            }
+        }
+    }
+    st.fetcher.send_fetches(&m.rpc, &wanted);
     if need_refresh {
         st.view
             .refresh(&m.rpc, &m.consumer.bootstrap, &mut st.view_start, timeout)
             .await;
     }
     if polled.is_empty() {
+        if !need_refresh {
+            st.fetcher.wait_past(seen).await;
+        }
         maybe_auto_commit(m, st).await;
         return;
     }
