@@ -120,8 +120,6 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
 
 /// An idempotent acks=all producer neither duplicates nor reorders, whatever the faults.
 #[test]
-#[ignore = "explore finds a real bug here: an idempotent producer duplicates and reorders \
-            records under leader isolation + disk-full faults (seed 1); see the issue notes"]
 fn explore_exits_0_when_nothing_breaks() {
     let dir = scratch("quiet");
     let scenario = scenario_file(&dir, "scenarios/quickstart.json", "quiet", |d| {

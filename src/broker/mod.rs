@@ -12,8 +12,9 @@
 //!   the ISR and freezes it while the ISR is below `min.insync.replicas`; not modelled.
 //! - Followers reconcile with `OffsetsForLeaderEpoch` (KIP-101/KIP-279) unless
 //!   `sim.bug.hw-truncation` asks for the old truncate-to-HW behaviour.
-//! - Unknown producer ids are accepted with any sequence (KIP-360, Kafka 2.5+); the pre-2.5
-//!   `UNKNOWN_PRODUCER_ID` rejection is a config option.
+//! - An unknown producer id must start at sequence 0, else `UNKNOWN_PRODUCER_ID` (Kafka
+//!   1.0–2.4), so a pipelined later batch cannot overtake a retried first one; Kafka 2.5's
+//!   any-sequence acceptance (KIP-360) is a config option.
 
 pub mod epoch_cache;
 pub mod error;

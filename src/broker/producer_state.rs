@@ -88,15 +88,20 @@ impl ProducerStateEntry {
 /// What to do with the first batch of a producer id the partition has no state for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UnknownProducerPolicy {
-    /// Kafka 2.5+ (KIP-360): accept any sequence. The state may have been lost legitimately
-    /// (all the producer's batches removed by retention or `DeleteRecords`), and the
-    /// producer recovers by bumping its epoch anyway. This is what Kafka does, so it is
-    /// the default.
+    /// Kafka 1.0–2.4 (`ProducerAppendInfo.checkSequence`): an unknown producer's first
+    /// batch must have sequence 0, any other is `UNKNOWN_PRODUCER_ID`. This keeps the log
+    /// gap-free from the producer's first record: a producer pipelining several batches
+    /// whose first one is refused retriably (the leader just changed) cannot have its
+    /// second one accepted ahead of it, which would leave the first one refused as out of
+    /// order for good. A producer whose state the leader lost (retention, an unclean
+    /// election) gets `UNKNOWN_PRODUCER_ID` and restarts its sequences under a new epoch
+    /// (KIP-360, see `client::accumulator`). The default.
     #[default]
-    Accept,
-    /// Before KIP-360: a first batch with a sequence other than 0 is `UNKNOWN_PRODUCER_ID`.
-    /// Stricter: it also flags a lost prefix of the producer's writes.
     Reject,
+    /// Kafka 2.5+ (KIP-360): any sequence is accepted from an unknown producer. It spares
+    /// the producer an epoch bump after retention removed its batches, but lets the
+    /// pipelining race above write a producer's second batch before its first.
+    Accept,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +131,8 @@ pub enum Rejection {
     /// The batch does not follow the last one (a gap, or a retry older than the last five,
     /// or a new epoch not starting at 0).
     OutOfOrderSequence { expected: i32 },
-    /// No state for this producer and a non-zero sequence ([`UnknownProducerPolicy::Reject`]).
+    /// No state for this producer and a first batch not at sequence 0
+    /// ([`UnknownProducerPolicy::Reject`]).
     UnknownProducerId,
     /// Negative sequence or epoch in an idempotent batch.
     InvalidBatch,
@@ -403,14 +409,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_producer_is_accepted_per_kip_360_or_rejected_when_configured() {
-        let kip360 = ProducerStateManager::default();
-        assert_eq!(kip360.validate(5, 0, 42, 42), Ok(()));
-        let strict = ProducerStateManager::new(ProducerStateConfig {
-            unknown_producer: UnknownProducerPolicy::Reject,
+    fn an_unknown_producer_must_start_at_sequence_0_unless_configured_as_kafka_2_5() {
+        let kip360 = ProducerStateManager::new(ProducerStateConfig {
+            unknown_producer: UnknownProducerPolicy::Accept,
             ..Default::default()
         });
+        assert_eq!(kip360.validate(5, 0, 42, 42), Ok(()));
+        let strict = ProducerStateManager::default();
         assert_eq!(strict.validate(5, 0, 0, 0), Ok(()));
+        assert_eq!(strict.validate(5, 3, 0, 4), Ok(()), "any epoch, from 0");
         assert_eq!(
             strict.validate(5, 0, 42, 42),
             Err(Rejection::UnknownProducerId)
@@ -420,6 +427,44 @@ mod tests {
             ErrorCode::UnknownProducerId
         );
         assert_eq!(strict.validate(5, 0, -1, 0), Err(Rejection::InvalidBatch));
+    }
+
+    /// Issue 3's stuck send: a producer's first batch (sequence 0) is refused retriably by a
+    /// broker that was not yet leader, and its second batch (sequence 1), already in flight,
+    /// reaches the broker once it leads. Accepting it would make the retried first batch
+    /// out of order for good; refused, both land in order.
+    #[test]
+    fn a_pipelined_second_batch_cannot_overtake_the_first_of_an_unknown_producer() {
+        let mut m = ProducerStateManager::default();
+        assert_eq!(
+            m.try_append(&batch(7, 0, 1, 1, 0)),
+            Err(Rejection::UnknownProducerId)
+        );
+        assert!(m.entry(7).is_none(), "a refused batch leaves no state");
+        m.try_append(&batch(7, 0, 0, 1, 0)).unwrap();
+        m.try_append(&batch(7, 0, 1, 1, 1)).unwrap();
+        assert_eq!(m.entry(7).unwrap().last_seq(), Some(1));
+    }
+
+    /// A leader elected uncleanly (or after retention removed the producer's batches) has
+    /// no state for a producer that is mid-sequence: it says so, and the producer's next
+    /// epoch, starting at 0, is accepted (KIP-360).
+    #[test]
+    fn a_leader_that_lost_the_producer_state_accepts_its_next_epoch_from_0() {
+        let old_leader_log = [batch(3, 0, 0, 50, 0), batch(3, 0, 50, 50, 50)];
+        let old = ProducerStateManager::rebuild(ProducerStateConfig::default(), old_leader_log);
+        assert_eq!(old.validate(3, 0, 100, 109), Ok(()));
+        let mut new_leader = ProducerStateManager::default();
+        assert_eq!(
+            new_leader.validate(3, 0, 100, 109),
+            Err(Rejection::UnknownProducerId)
+        );
+        new_leader.try_append(&batch(3, 1, 0, 10, 0)).unwrap();
+        assert_eq!(
+            new_leader.validate(3, 0, 100, 109),
+            Err(Rejection::InvalidProducerEpoch { current_epoch: 1 }),
+            "the old epoch is fenced once the new one wrote"
+        );
     }
 
     #[test]
@@ -460,7 +505,16 @@ mod tests {
             (0i64..3, 0usize..8).prop_map(|(p, k)| Send::Retry(p, k)),
             (0i64..3).prop_map(Send::Bump),
         ], 1..100), start_seq in prop_oneof![Just(0i32), Just(i32::MAX - 5)]) {
-            let mut m = ProducerStateManager::default();
+            // A producer starting near the wrap-around is only accepted under Kafka 2.5's policy.
+            let config = ProducerStateConfig {
+                unknown_producer: if start_seq == 0 {
+                    UnknownProducerPolicy::Reject
+                } else {
+                    UnknownProducerPolicy::Accept
+                },
+                ..Default::default()
+            };
+            let mut m = ProducerStateManager::new(config);
             let mut log: Vec<ProducerBatch> = Vec::new();
             let mut next_offset = 0i64;
             // Per producer: epoch, next sequence, batches written in the current epoch.
@@ -512,7 +566,7 @@ mod tests {
                     }
                 }
             }
-            let rebuilt = ProducerStateManager::rebuild(ProducerStateConfig::default(), log);
+            let rebuilt = ProducerStateManager::rebuild(config, log);
             prop_assert_eq!(rebuilt, m);
         }
     }

@@ -150,6 +150,8 @@ fn log_error_code(e: &LogError) -> ErrorCode {
         }
         LogError::InvalidRecords { .. } => ErrorCode::CorruptMessage,
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        // Kafka's `KafkaStorageException`: retriable, the client waits for a new leader.
+        LogError::Io { .. } => ErrorCode::KafkaStorageError,
         _ => ErrorCode::UnknownServerError,
     }
 }
@@ -559,8 +561,9 @@ impl ReplicaManager {
         };
         let r = self.replicas.get_mut(tp).expect("checked above");
         debug_assert_eq!(info.last_offset + 1, next);
-        r.partition.leader_append(info.last_offset + 1)?;
+        // The batches are in the log: the producer state must know them, whatever follows.
         r.producers = producers;
+        r.partition.leader_append(info.last_offset + 1)?;
         Ok(AppendResult {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -821,13 +824,8 @@ impl ReplicaManager {
                     io_error = Some(e);
                     break;
                 }
-                if let Err(e) =
-                    r.partition
-                        .follower_append(b.partition_leader_epoch(), base, last + 1)
-                {
-                    failed = Some(format!("follower_append {base}..{last}: {e}"));
-                    break;
-                }
+                // The producer state follows the log, whatever the replication state says
+                // next: it must answer retries if this replica becomes leader.
                 if b.producer_id() != NO_PRODUCER_ID {
                     r.producers.record(&ProducerBatch {
                         producer_id: b.producer_id(),
@@ -840,6 +838,13 @@ impl ReplicaManager {
                     });
                 }
                 appended = true;
+                if let Err(e) =
+                    r.partition
+                        .follower_append(b.partition_leader_epoch(), base, last + 1)
+                {
+                    failed = Some(format!("follower_append {base}..{last}: {e}"));
+                    break;
+                }
             }
             r.partition
                 .follower_update_high_watermark(pr.high_watermark);

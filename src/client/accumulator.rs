@@ -4,17 +4,29 @@
 //! `retry.backoff.ms` has passed; at most `max.in.flight.requests.per.connection` batches of
 //! one partition are in flight at once (the sender also caps requests per broker).
 //!
-//! Ordering and idempotence follow the Java producer: an idempotent producer numbers each
-//! partition's batches when they are first drained and keeps the numbers across retries,
-//! and a retried batch goes back *in sequence order* at the head of its queue, so the
-//! broker sees sequences in order even with 5 batches in flight. Without idempotence a
-//! retry can overtake a later batch in flight — the reordering Kafka documents for
+//! Ordering and idempotence follow the Java producer (its `TransactionManager` for an
+//! idempotent producer): a partition's batches are numbered when first drained and keep
+//! their numbers across retries, so the broker recognises a retry of a batch it already
+//! wrote. A retried batch goes back *in sequence order* at the head of its queue, and while
+//! it is retried nothing else of the partition is sent (Java: "this effectively reduces our
+//! in flight request count to 1"), so no later batch can overtake it. Without idempotence
+//! a retry can overtake a later batch in flight — the reordering Kafka documents for
 //! `max.in.flight.requests.per.connection` > 1 — and that is modelled, not prevented.
-//! A batch that fails for good breaks the sequence: the producer epoch is bumped and
-//! numbering restarts at 0 (KIP-360).
+//!
+//! A batch whose outcome is unknown (its request timed out) may already be in the log, so
+//! nothing renumbers it but the leader's own word that it is not there. A partition's
+//! numbering restarts (KIP-360: a bumped producer epoch, sequences from 0) only when the
+//! leader refuses its *lowest* unanswered batch, as `UNKNOWN_PRODUCER_ID` (it has no state
+//! for the producer: it lost the state, or the producer's first batches failed) or as
+//! `OUT_OF_ORDER_SEQUENCE_NUMBER` with no later batch of the partition acknowledged (a gap,
+//! left by a failed batch). The leader accepts sequences only without gaps, so that batch
+//! and every later one are then provably not in its log, and renumbering them cannot write
+//! anything twice. A refused batch with an earlier one still unanswered is retried as is: it
+//! resolves once the earlier one lands.
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::broker::producer_state::increment_sequence;
 use crate::broker::TopicPartition;
 
 /// Rough per-record overhead of the v2 format (length, attributes, deltas, headers count),
@@ -56,7 +68,8 @@ pub struct ProducerBatch {
     pub attempts: u32,
     /// A retry waits until then.
     pub retry_at_ms: i64,
-    /// Idempotence: the base sequence and epoch, fixed when first drained.
+    /// Idempotence: the epoch and base sequence, fixed when first drained (changed only by
+    /// a partition's sequence reset, see the module doc).
     pub sequence: Option<(i16, i32)>,
 }
 
@@ -71,6 +84,9 @@ impl ProducerBatch {
             .map_or(self.created_ms, |r| r.appended_ms)
             + delivery_timeout_ms
     }
+    fn base_sequence(&self) -> Option<i32> {
+        self.sequence.map(|(_, s)| s)
+    }
 }
 
 /// How a sent batch came back.
@@ -80,8 +96,73 @@ pub enum BatchResult {
     Done(i64),
     /// Failed retriably: send again after the backoff, within the delivery timeout.
     Retry,
+    /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: the leader has the producer's state and the batch
+    /// does not follow it. Retried; if it is the partition's lowest unanswered batch and
+    /// no later one was acknowledged (a gap), the partition's sequences restart first.
+    OutOfOrder,
+    /// `UNKNOWN_PRODUCER_ID`: the leader has no state for the producer, so none of its
+    /// batches is in that log. Retried; if it is the partition's lowest unanswered batch,
+    /// the partition's sequences restart first.
+    UnknownProducer,
     /// Failed for good.
     Fail,
+}
+
+/// Where a numbered batch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// In flight or queued for a retry.
+    Pending,
+    Acked,
+    /// Failed for good: it may or may not be in the log.
+    Failed,
+}
+
+/// One partition's idempotence state (Java's `TxnPartitionEntry`).
+#[derive(Debug, Clone, Default)]
+struct PartitionSequences {
+    /// The epoch this partition's numbering belongs to.
+    epoch: i16,
+    next: i32,
+    /// The batches numbered under `epoch`, in sequence order, by base sequence; answered
+    /// ones leave from the front, so the front is the lowest unanswered batch.
+    numbered: VecDeque<(i32, Answer)>,
+    /// Retried batches in flight (at most one: a retry holds the partition).
+    retries_in_flight: usize,
+    /// Renumber once nothing is in flight: the leader refused the lowest unanswered batch
+    /// as out of order (re-checked then), or has no state for the producer.
+    reset_pending: Option<BatchResult>,
+}
+
+impl PartitionSequences {
+    fn settle(&mut self, seq: i32, answer: Answer) {
+        if let Some(e) = self.numbered.iter_mut().find(|e| e.0 == seq) {
+            e.1 = answer;
+        }
+        while self
+            .numbered
+            .front()
+            .is_some_and(|e| e.1 != Answer::Pending)
+        {
+            self.numbered.pop_front();
+        }
+    }
+
+    fn lowest_unanswered(&self) -> Option<i32> {
+        self.numbered.front().map(|e| e.0)
+    }
+
+    /// Whether the leader's refusal (`why`) of `seq` proves it and every later batch absent
+    /// from the log, so that renumbering them cannot write anything twice. It must be the
+    /// lowest unanswered batch (an earlier one whose request timed out may be in the log,
+    /// and the refused one may just have overtaken it); and for `OUT_OF_ORDER_SEQUENCE_NUMBER`
+    /// no later batch may have been acknowledged (the leader accepts nothing after a gap,
+    /// so the refused batch is then in the log, too old to be recognised as a retry).
+    fn refusal_proves_gap(&self, seq: i32, why: BatchResult) -> bool {
+        self.lowest_unanswered() == Some(seq)
+            && (why == BatchResult::UnknownProducer
+                || !self.numbered.iter().any(|e| e.1 == Answer::Acked))
+    }
 }
 
 #[derive(Debug)]
@@ -89,12 +170,10 @@ pub struct RecordAccumulator {
     cfg: AccumulatorConfig,
     queues: BTreeMap<TopicPartition, VecDeque<ProducerBatch>>,
     in_flight: BTreeMap<TopicPartition, usize>,
-    next_sequence: BTreeMap<TopicPartition, i32>,
+    sequences: BTreeMap<TopicPartition, PartitionSequences>,
+    /// The newest epoch; a partition moves to it when it resets, or when it has nothing
+    /// unanswered (as the Java producer moves partitions after a bump).
     producer_epoch: i16,
-    /// A batch failed for good: bump the epoch once nothing is in flight (as the Java
-    /// producer does), so every batch still queued is renumbered in queue order and the
-    /// partition's order survives the reset.
-    bump_pending: bool,
     closing: bool,
 }
 
@@ -104,9 +183,8 @@ impl RecordAccumulator {
             cfg,
             queues: BTreeMap::new(),
             in_flight: BTreeMap::new(),
-            next_sequence: BTreeMap::new(),
+            sequences: BTreeMap::new(),
             producer_epoch: 0,
-            bump_pending: false,
             closing: false,
         }
     }
@@ -178,18 +256,42 @@ impl RecordAccumulator {
             || now - b.created_ms >= self.cfg.linger_ms
     }
 
+    /// Whether idempotence holds `tp` back: a sequence reset waits for it, a retry is in
+    /// flight, the head is a retry behind a lower sequence still in flight, or the head is
+    /// a new batch and `max.in.flight.requests.per.connection` batches are numbered from
+    /// the lowest unanswered one on. The last keeps every unanswered batch among the
+    /// leader's five most recent of the producer (`NUM_BATCHES_TO_RETAIN`), so that its
+    /// retry is recognised as a duplicate even when later batches were acknowledged while
+    /// its own answer was lost.
+    fn held(&self, tp: &TopicPartition, q: &VecDeque<ProducerBatch>) -> bool {
+        let Some(s) = self.sequences.get(tp) else {
+            return false;
+        };
+        s.reset_pending.is_some()
+            || s.retries_in_flight > 0
+            || q.front().is_some_and(|b| match b.base_sequence() {
+                Some(seq) => b.attempts > 0 && Some(seq) != s.lowest_unanswered(),
+                None => s.numbered.len() >= self.cfg.max_in_flight.max(1),
+            })
+    }
+
     /// Partitions whose oldest batch may be sent now.
     pub fn ready(&mut self, now: i64) -> Vec<TopicPartition> {
-        if self.bump_pending {
-            if self.in_flight.values().any(|&n| n > 0) {
-                return Vec::new();
-            }
-            self.bump_epoch();
+        let resets: Vec<TopicPartition> = self
+            .sequences
+            .iter()
+            .filter(|(tp, s)| s.reset_pending.is_some() && self.in_flight(tp) == 0)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in resets {
+            self.reset_sequences(&tp);
         }
         self.queues
             .iter()
             .filter(|(tp, q)| {
-                self.head_ready(q, now) && self.in_flight(tp) < self.cfg.max_in_flight.max(1)
+                self.head_ready(q, now)
+                    && self.in_flight(tp) < self.cfg.max_in_flight.max(1)
+                    && !(self.cfg.idempotent && self.held(tp, q))
             })
             .map(|(tp, _)| tp.clone())
             .collect()
@@ -214,10 +316,27 @@ impl RecordAccumulator {
     /// idempotent and it has no number yet.
     pub fn drain(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
         let mut b = self.queues.get_mut(tp)?.pop_front()?;
-        if self.cfg.idempotent && b.sequence.is_none() {
-            let seq = self.next_sequence.entry(tp.clone()).or_insert(0);
-            b.sequence = Some((self.producer_epoch, *seq));
-            *seq += b.records.len() as i32;
+        if self.cfg.idempotent {
+            let epoch = self.producer_epoch;
+            let s = self
+                .sequences
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionSequences {
+                    epoch,
+                    ..Default::default()
+                });
+            if b.sequence.is_none() {
+                if s.epoch != epoch && s.numbered.is_empty() {
+                    s.epoch = epoch;
+                    s.next = 0;
+                }
+                b.sequence = Some((s.epoch, s.next));
+                s.numbered.push_back((s.next, Answer::Pending));
+                s.next = increment_sequence(s.next, b.records.len() as i32);
+            }
+            if b.attempts > 0 {
+                s.retries_in_flight += 1;
+            }
         }
         b.attempts += 1;
         *self.in_flight.entry(tp.clone()).or_insert(0) += 1;
@@ -228,54 +347,97 @@ impl RecordAccumulator {
     /// failed — retries past the delivery timeout fail), `None` when it was requeued.
     pub fn complete(
         &mut self,
-        mut b: ProducerBatch,
+        b: ProducerBatch,
         result: BatchResult,
         now: i64,
     ) -> Option<(ProducerBatch, BatchResult)> {
         if let Some(n) = self.in_flight.get_mut(&b.tp) {
             *n = n.saturating_sub(1);
         }
+        let seqs = self.sequences.get_mut(&b.tp);
+        let seqs = match (seqs, b.sequence) {
+            // Still this partition's numbering (a reset renumbers only queued batches).
+            (Some(s), Some((epoch, _))) if s.epoch == epoch => Some(s),
+            _ => None,
+        };
         let result = match result {
-            BatchResult::Retry if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) => {
+            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
+                if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) =>
+            {
                 BatchResult::Fail
             }
             r => r,
         };
-        match result {
-            BatchResult::Retry => {
-                b.retry_at_ms = now + self.cfg.retry_backoff_ms;
-                if b.sequence.is_some_and(|(e, _)| e != self.producer_epoch) {
-                    // Numbered under an epoch since abandoned: renumber when drained.
-                    b.sequence = None;
+        let Some(s) = seqs else {
+            return match result {
+                BatchResult::Done(_) | BatchResult::Fail => Some((b, result)),
+                _ => {
+                    self.requeue(b, now);
+                    None
                 }
-                let q = self.queues.entry(b.tp.clone()).or_default();
-                // Back at the head, behind retries with lower sequence numbers.
-                let at = q
-                    .iter()
-                    .position(|o| o.attempts == 0 || o.sequence > b.sequence)
-                    .unwrap_or(q.len());
-                q.insert(at, b);
+            };
+        };
+        if b.attempts > 1 {
+            s.retries_in_flight = s.retries_in_flight.saturating_sub(1);
+        }
+        let seq = b.base_sequence().expect("numbered");
+        match result {
+            BatchResult::Retry => {}
+            BatchResult::OutOfOrder | BatchResult::UnknownProducer => {
+                if s.refusal_proves_gap(seq, result) {
+                    s.reset_pending = Some(result);
+                }
+            }
+            BatchResult::Done(_) => s.settle(seq, Answer::Acked),
+            BatchResult::Fail => s.settle(seq, Answer::Failed),
+        }
+        match result {
+            BatchResult::Done(_) | BatchResult::Fail => Some((b, result)),
+            _ => {
+                self.requeue(b, now);
                 None
             }
-            BatchResult::Fail => {
-                if self.cfg.idempotent && b.sequence.is_some_and(|(e, _)| e == self.producer_epoch)
-                {
-                    self.bump_pending = true;
-                }
-                Some((b, BatchResult::Fail))
-            }
-            done => Some((b, done)),
         }
     }
 
-    /// KIP-360: a new epoch, sequences from 0, and queued batches renumbered when drained.
-    fn bump_epoch(&mut self) {
-        self.bump_pending = false;
+    /// Back at the head of its queue after the backoff, behind retries with lower sequence
+    /// numbers.
+    fn requeue(&mut self, mut b: ProducerBatch, now: i64) {
+        b.retry_at_ms = now + self.cfg.retry_backoff_ms;
+        let q = self.queues.entry(b.tp.clone()).or_default();
+        let at = q
+            .iter()
+            .position(|o| o.attempts == 0 || o.sequence > b.sequence)
+            .unwrap_or(q.len());
+        q.insert(at, b);
+    }
+
+    /// KIP-360 for one partition, once nothing of it is in flight: a new producer epoch and
+    /// the partition's queued batches renumbered from 0 in queue (= sequence) order. A gap
+    /// is checked again here: an answer that came in meanwhile may show the refused batch
+    /// was written after all.
+    fn reset_sequences(&mut self, tp: &TopicPartition) {
+        let Some(s) = self.sequences.get_mut(tp) else {
+            return;
+        };
+        let (Some(why), Some(lowest)) = (s.reset_pending.take(), s.lowest_unanswered()) else {
+            return;
+        };
+        if !s.refusal_proves_gap(lowest, why) {
+            return;
+        }
+        // Kafka asks for a new producer id when the epoch would overflow; 32767 resets of
+        // one producer do not happen in a simulated run, so the epoch wraps (and the broker
+        // refuses the negative epoch).
         self.producer_epoch = self.producer_epoch.wrapping_add(1);
-        self.next_sequence.clear();
-        for q in self.queues.values_mut() {
-            for b in q.iter_mut() {
-                b.sequence = None;
+        s.epoch = self.producer_epoch;
+        s.next = 0;
+        s.numbered.clear();
+        for b in self.queues.get_mut(tp).into_iter().flatten() {
+            if b.sequence.is_some() {
+                b.sequence = Some((s.epoch, s.next));
+                s.numbered.push_back((s.next, Answer::Pending));
+                s.next = increment_sequence(s.next, b.records.len() as i32);
             }
         }
     }
@@ -284,13 +446,16 @@ impl RecordAccumulator {
     pub fn expire(&mut self, now: i64) -> Vec<ProducerBatch> {
         let timeout = self.cfg.delivery_timeout_ms;
         let mut out = Vec::new();
-        for q in self.queues.values_mut() {
+        for (tp, q) in self.queues.iter_mut() {
             while q.front().is_some_and(|b| now >= b.deadline_ms(timeout)) {
-                out.extend(q.pop_front());
+                let b = q.pop_front().expect("checked");
+                if let (Some(s), Some((epoch, seq))) = (self.sequences.get_mut(tp), b.sequence) {
+                    if s.epoch == epoch {
+                        s.settle(seq, Answer::Failed);
+                    }
+                }
+                out.push(b);
             }
-        }
-        if self.cfg.idempotent && out.iter().any(|b| b.sequence.is_some()) {
-            self.bump_pending = true;
         }
         out
     }
@@ -387,10 +552,16 @@ mod tests {
         assert!(a.complete(b1, BatchResult::Retry, 50).is_none());
         assert!(a.complete(b0, BatchResult::Retry, 60).is_none());
         assert!(a.ready(100).is_empty(), "retry.backoff.ms");
+        assert_eq!(a.ready(160), vec![tp(0)]);
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!(again.sequence, Some((0, 0)), "lowest sequence first");
         assert_eq!(again.attempts, 2);
-        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 7)));
+        assert!(a.ready(160).is_empty(), "one retry at a time");
+        assert!(a.complete(again, BatchResult::Done(0), 170).is_some());
+        assert_eq!(a.ready(170), vec![tp(0)]);
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!(again.sequence, Some((0, 7)));
+        assert!(a.complete(again, BatchResult::Done(7), 180).is_some());
         assert_eq!(
             a.drain(&tp(0)).unwrap().sequence,
             Some((0, 14)),
@@ -399,40 +570,155 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_past_the_delivery_timeout_fails_and_bumps_the_epoch() {
+    fn a_failed_batch_leaves_a_gap_that_restarts_the_partition_under_a_new_epoch() {
         let mut a = RecordAccumulator::new(cfg());
-        add(&mut a, 0, 10, 0);
-        let b = a.drain(&tp(0)).unwrap();
-        let (failed, r) = a.complete(b, BatchResult::Retry, 1_000).unwrap();
-        assert_eq!(r, BatchResult::Fail);
-        assert_eq!(failed.records.len(), 7);
-        assert_eq!(a.producer_epoch(), 0, "the bump waits for the next ready()");
-        assert_eq!(a.ready(1_000), vec![tp(0)]);
-        assert_eq!(a.producer_epoch(), 1);
-        let next = a.drain(&tp(0)).unwrap();
+        add(&mut a, 0, 7, 0);
+        add(&mut a, 0, 3, 500);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let (failed, r) = a.complete(b0, BatchResult::Retry, 1_000).unwrap();
         assert_eq!(
-            next.sequence,
+            r,
+            BatchResult::Fail,
+            "a retry past delivery.timeout.ms fails"
+        );
+        assert_eq!(failed.records.len(), 7);
+        // The failed batch may be in the log: nothing is renumbered on its account.
+        assert_eq!(a.ready(1_000), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 0);
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b1.sequence, Some((0, 7)));
+        // It was not: the leader refuses the next sequence, which is the lowest unanswered.
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 1_010).is_none());
+        assert_eq!(a.ready(1_110), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+    }
+
+    /// Issue 3's stuck send, client side: the first batch is refused retriably, the second
+    /// (already in flight) as out of order. The second must wait for the first, not restart
+    /// the sequences (which would fence the first) nor be given up.
+    #[test]
+    fn a_refused_batch_behind_an_unanswered_one_waits_for_it() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 14, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b0, BatchResult::Retry, 10).is_none());
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 11).is_none());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(
+            a.producer_epoch(),
+            0,
+            "no reset: sequence 0 is still unanswered"
+        );
+        let b0 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b0.sequence, Some((0, 0)));
+        assert!(
+            a.ready(200).is_empty(),
+            "a retry in flight holds its partition"
+        );
+        assert!(a.complete(b0, BatchResult::Done(0), 210).is_some());
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(b1.sequence, Some((0, 7)));
+        assert!(a.complete(b1, BatchResult::Done(7), 220).is_some());
+        assert!(a.sequences[&tp(0)].numbered.is_empty());
+    }
+
+    /// Issue 3's duplicate on a full disk: a batch whose request timed out may be in the
+    /// log. Another partition's batch failing for good must not renumber it under a new
+    /// epoch (the leader would write it again), as a producer-wide epoch bump did.
+    #[test]
+    fn a_retry_whose_outcome_is_unknown_keeps_its_sequence_when_another_partition_fails() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 1, 0);
+        add(&mut a, 1, 1, 0);
+        a.close();
+        let timed_out = a.drain(&tp(0)).unwrap();
+        let fatal = a.drain(&tp(1)).unwrap();
+        assert!(a.complete(timed_out, BatchResult::Retry, 20).is_none());
+        assert!(a.complete(fatal, BatchResult::Fail, 20).is_some());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 0)));
+        assert_eq!(a.producer_epoch(), 0);
+    }
+
+    /// A refusal of the lowest batch after a later one was acknowledged cannot mean a gap
+    /// (the leader accepts no sequence after a missing one): the batch is in the log, too
+    /// old to be recognised. Renumbering it would write it twice; it is retried as is.
+    #[test]
+    fn a_refused_batch_is_not_renumbered_once_a_later_one_was_acknowledged() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 14, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let b1 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b1, BatchResult::Done(7), 10).is_some());
+        assert!(a.complete(b0, BatchResult::OutOfOrder, 11).is_none());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        assert_eq!(a.producer_epoch(), 0);
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 0)));
+    }
+
+    /// A new leader without the producer's state (an unclean election) refuses the lowest
+    /// unanswered batch: once nothing is in flight the partition restarts from 0 under a
+    /// new epoch, in the old order. Another partition keeps its numbering while it has a
+    /// batch unanswered, then moves to the new epoch.
+    #[test]
+    fn a_leader_without_the_producer_state_restarts_the_partition_in_order() {
+        let mut a = RecordAccumulator::new(cfg());
+        add(&mut a, 0, 21, 0);
+        add(&mut a, 1, 8, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        assert!(a.complete(b0, BatchResult::Done(0), 5).is_some());
+        let b1 = a.drain(&tp(0)).unwrap();
+        let b2 = a.drain(&tp(0)).unwrap();
+        let c0 = a.drain(&tp(1)).unwrap();
+        assert_eq!((b1.sequence, b2.sequence), (Some((0, 7)), Some((0, 14))));
+        assert!(a.complete(b1, BatchResult::OutOfOrder, 10).is_none());
+        assert!(a.complete(c0, BatchResult::Retry, 10).is_none());
+        assert_eq!(a.ready(200), vec![tp(1)], "tp0's reset waits for b2");
+        assert_eq!(a.producer_epoch(), 0);
+        assert!(a.complete(b2, BatchResult::OutOfOrder, 20).is_none());
+        assert_eq!(a.ready(200), vec![tp(0), tp(1)]);
+        assert_eq!(a.producer_epoch(), 1);
+        let r1 = a.drain(&tp(0)).unwrap();
+        assert_eq!(r1.sequence, Some((1, 0)));
+        assert!(a.complete(r1, BatchResult::Done(1), 210).is_some());
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((1, 7)));
+        let c0 = a.drain(&tp(1)).unwrap();
+        assert_eq!(c0.sequence, Some((0, 0)), "tp1's retry keeps its number");
+        assert!(a.complete(c0, BatchResult::Done(0), 220).is_some());
+        assert_eq!(
+            a.drain(&tp(1)).unwrap().sequence,
             Some((1, 0)),
-            "numbering restarts under the new epoch"
+            "tp1 moves to the new epoch once nothing of it is unanswered"
         );
     }
 
+    /// Under packet loss: the first batch's answer is lost while the next four are
+    /// acknowledged. New batches wait for it, so the leader still remembers it among the
+    /// producer's last five when it is retried, and answers it as a duplicate.
     #[test]
-    fn the_epoch_bump_waits_until_nothing_is_in_flight() {
+    fn an_unanswered_batch_bounds_how_far_new_batches_run_ahead() {
         let mut a = RecordAccumulator::new(cfg());
-        add(&mut a, 0, 20, 0);
-        let b0 = a.drain(&tp(0)).unwrap();
-        let b1 = a.drain(&tp(0)).unwrap();
-        assert!(a.complete(b0, BatchResult::Fail, 10).is_some());
-        assert!(a.ready(100).is_empty(), "b1 is still in flight");
-        assert_eq!(a.producer_epoch(), 0);
-        assert!(a.complete(b1, BatchResult::Retry, 20).is_none());
-        assert_eq!(a.ready(200), vec![tp(0)]);
-        assert_eq!(a.producer_epoch(), 1);
-        // The retried batch goes first, renumbered from 0; the fresh one follows it.
+        add(&mut a, 0, 7 * 8, 0);
+        a.close();
+        let lost = a.drain(&tp(0)).unwrap();
+        for i in 1..5 {
+            let b = a.drain(&tp(0)).unwrap();
+            assert!(a.complete(b, BatchResult::Done(i * 7), 10).is_some());
+        }
+        assert!(
+            a.ready(20).is_empty(),
+            "five numbered from the unanswered one on"
+        );
+        assert!(a.complete(lost, BatchResult::Retry, 500).is_none());
+        assert_eq!(a.ready(600), vec![tp(0)]);
         let again = a.drain(&tp(0)).unwrap();
-        assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
-        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((1, 7)));
+        assert_eq!(again.sequence, Some((0, 0)));
+        assert!(a.complete(again, BatchResult::Done(0), 610).is_some());
+        assert_eq!(a.ready(610), vec![tp(0)], "the window moves on");
+        assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 35)));
     }
 
     #[test]
@@ -455,5 +741,235 @@ mod tests {
         add(&mut a, 0, 1, 0);
         a.close();
         assert_eq!(a.drain(&tp(0)).unwrap().sequence, None);
+    }
+
+    /// The accumulator against model leaders that run the broker's own
+    /// [`ProducerStateManager`](crate::broker::ProducerStateManager): requests refused
+    /// retriably, lost on the way, or handled with their answer lost; batches refused for
+    /// good; leader changes that drop the unacknowledged tail of a log; leaders that lose a
+    /// partition's log and producer state altogether. Whatever happens, no record is written
+    /// twice, a partition's log keeps the records in the order they were appended, every
+    /// acknowledged offset holds its record, and once the faults stop every batch is
+    /// answered (with `delivery.timeout.ms` out of reach, so nothing is answered by giving
+    /// up). A timed-out request's copy does not linger in the network to be handled later.
+    mod against_a_leader {
+        use super::*;
+        use crate::broker::producer_state::{ProducerBatch as LogBatch, ProducerStateConfig};
+        use crate::broker::{ProducerStateManager, Rejection};
+        use proptest::prelude::*;
+
+        const PRODUCER_ID: i64 = 1;
+
+        #[derive(Debug, Clone, Copy)]
+        enum Fate {
+            /// `NOT_LEADER_OR_FOLLOWER`: refused retriably, nothing written.
+            NotLeader,
+            Answered,
+            /// Handled, the answer lost: the client times out.
+            AnswerLost,
+            /// Lost on the way: the client times out.
+            RequestLost,
+            /// Refused for good (`MESSAGE_TOO_LARGE`), nothing written.
+            Fatal,
+        }
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Append(i32, usize),
+            Send,
+            Deliver(usize, Fate),
+            /// A clean leader change: the new leader has every acknowledged batch and this
+            /// many of the unacknowledged ones after them.
+            NewLeader(i32, usize),
+            /// A leader without the partition's log or producer state.
+            LoseAll(i32),
+            Wait(i64),
+        }
+
+        #[derive(Default)]
+        struct Leader {
+            /// Batches in log order, with their record values and whether acknowledged.
+            log: Vec<(LogBatch, Vec<String>, bool)>,
+            state: ProducerStateManager,
+        }
+
+        impl Leader {
+            fn next_offset(&self) -> i64 {
+                self.log.last().map_or(0, |b| b.0.last_offset + 1)
+            }
+
+            /// Kafka's leader append for one idempotent batch: the answer it sends.
+            fn handle(&mut self, b: &ProducerBatch) -> BatchResult {
+                let (epoch, seq) = b.sequence.expect("idempotent batches are numbered");
+                let n = b.records.len() as i64;
+                let first_offset = self.next_offset();
+                let lb = LogBatch {
+                    producer_id: PRODUCER_ID,
+                    producer_epoch: epoch,
+                    first_seq: seq,
+                    last_seq: increment_sequence(seq, n as i32 - 1),
+                    first_offset,
+                    last_offset: first_offset + n - 1,
+                    max_timestamp_ms: 0,
+                };
+                match self.state.try_append(&lb) {
+                    Ok(()) => {
+                        let values = b.records.iter().map(|r| r.value.clone()).collect();
+                        self.log.push((lb, values, false));
+                        BatchResult::Done(first_offset)
+                    }
+                    Err(Rejection::Duplicate(m)) => BatchResult::Done(m.first_offset),
+                    Err(Rejection::OutOfOrderSequence { .. }) => BatchResult::OutOfOrder,
+                    Err(Rejection::UnknownProducerId) => BatchResult::UnknownProducer,
+                    Err(_) => BatchResult::Fail,
+                }
+            }
+
+            fn acknowledge(&mut self, first_offset: i64) {
+                if let Some(b) = self
+                    .log
+                    .iter_mut()
+                    .find(|b| b.0.first_offset == first_offset)
+                {
+                    b.2 = true;
+                }
+            }
+
+            fn fail_over(&mut self, keep_unacked: usize) {
+                let acked = self.log.iter().rposition(|b| b.2).map_or(0, |i| i + 1);
+                self.log
+                    .truncate((acked + keep_unacked).min(self.log.len()));
+                self.state = ProducerStateManager::rebuild(
+                    ProducerStateConfig::default(),
+                    self.log.iter().map(|b| b.0),
+                );
+            }
+        }
+
+        struct World {
+            acc: RecordAccumulator,
+            leaders: BTreeMap<i32, Leader>,
+            network: Vec<ProducerBatch>,
+            now: i64,
+            appended: usize,
+        }
+
+        impl World {
+            fn send(&mut self) {
+                for tp in self.acc.ready(self.now) {
+                    self.network.extend(self.acc.drain(&tp));
+                }
+            }
+
+            fn deliver(&mut self, i: usize, fate: Fate) -> Result<(), TestCaseError> {
+                let b = self.network.remove(i);
+                let leader = self.leaders.entry(b.tp.partition).or_default();
+                let answer = match fate {
+                    Fate::NotLeader | Fate::RequestLost => BatchResult::Retry,
+                    Fate::Fatal => BatchResult::Fail,
+                    Fate::Answered => leader.handle(&b),
+                    Fate::AnswerLost => {
+                        leader.handle(&b);
+                        BatchResult::Retry
+                    }
+                };
+                if let Some((b, BatchResult::Done(offset))) = self.acc.complete(b, answer, self.now)
+                {
+                    let at = leader.log.iter().find(|l| l.0.first_offset == offset);
+                    prop_assert_eq!(
+                        at.map(|l| &l.1[0]),
+                        Some(&b.records[0].value),
+                        "acknowledged at {} of {}",
+                        offset,
+                        b.tp
+                    );
+                    leader.acknowledge(offset);
+                }
+                Ok(())
+            }
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                4 => (0i32..2, 1usize..12).prop_map(|(p, n)| Step::Append(p, n)),
+                4 => Just(Step::Send),
+                8 => (0usize..16, prop_oneof![
+                    6 => Just(Fate::Answered),
+                    2 => Just(Fate::NotLeader),
+                    2 => Just(Fate::AnswerLost),
+                    2 => Just(Fate::RequestLost),
+                    1 => Just(Fate::Fatal),
+                ]).prop_map(|(i, f)| Step::Deliver(i, f)),
+                1 => (0i32..2, 0usize..3).prop_map(|(p, k)| Step::NewLeader(p, k)),
+                1 => (0i32..2).prop_map(Step::LoseAll),
+                2 => (1i64..300).prop_map(Step::Wait),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn writes_each_record_once_in_order_and_answers_every_batch(
+                steps in proptest::collection::vec(step(), 1..120)
+            ) {
+                let mut w = World {
+                    acc: RecordAccumulator::new(AccumulatorConfig {
+                        delivery_timeout_ms: i64::MAX / 4,
+                        ..cfg()
+                    }),
+                    leaders: BTreeMap::new(),
+                    network: Vec::new(),
+                    now: 0,
+                    appended: 0,
+                };
+                for s in steps {
+                    match s {
+                        Step::Append(p, n) => {
+                            for _ in 0..n {
+                                w.acc.append(&tp(p), None, format!("r{:05}", w.appended), w.now);
+                                w.appended += 1;
+                            }
+                        }
+                        Step::Send => w.send(),
+                        Step::Deliver(i, fate) if !w.network.is_empty() => {
+                            let i = i % w.network.len();
+                            w.deliver(i, fate)?;
+                        }
+                        Step::Deliver(..) => {}
+                        Step::NewLeader(p, keep) => {
+                            w.leaders.entry(p).or_default().fail_over(keep);
+                        }
+                        Step::LoseAll(p) => {
+                            w.leaders.insert(p, Leader::default());
+                        }
+                        Step::Wait(ms) => w.now += ms,
+                    }
+                }
+                // The faults stop: every request is handled and answered.
+                w.acc.close();
+                for _ in 0..1_000 {
+                    if w.acc.is_done() {
+                        break;
+                    }
+                    w.now += 100;
+                    w.send();
+                    while !w.network.is_empty() {
+                        w.deliver(0, Fate::Answered)?;
+                    }
+                }
+                prop_assert!(w.acc.is_done(), "a batch stays unanswered");
+                for (p, leader) in &w.leaders {
+                    let values: Vec<&String> = leader.log.iter().flat_map(|b| &b.1).collect();
+                    for pair in values.windows(2) {
+                        prop_assert!(
+                            pair[0] < pair[1],
+                            "partition {}: {} then {} (a duplicate or a reordering)",
+                            p,
+                            pair[0],
+                            pair[1]
+                        );
+                    }
+                }
+            }
+        }
     }
 }

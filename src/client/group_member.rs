@@ -16,7 +16,7 @@
 //!
 //! Decisions are [`ConsumerCoordinator`]'s; this is the async carrier.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -40,6 +40,10 @@ use crate::group::{
 use crate::protocol::batches;
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::trace::{EventKind, PolledRecord};
+
+/// Metadata refreshes a group leader makes (one backoff apart) before assigning without a
+/// subscribed topic it cannot see.
+const LEADER_METADATA_ATTEMPTS: usize = 5;
 
 /// A group member's consumer configs (Kafka's names), timings scaled for simulation.
 #[derive(Debug, Clone)]
@@ -737,11 +741,28 @@ async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
             _ => return false,
         }
     };
-    // The leader assigns over fresh metadata.
+    // The leader assigns over fresh metadata. A broker that just restarted may answer
+    // before it has replayed the topics, and an assignment over no partitions would stand
+    // until the next rebalance: Kafka's leader rejoins when its assignment's metadata
+    // snapshot changes; this one waits for metadata naming every subscribed topic instead,
+    // a few backoffs at most (a topic that does not exist is then left out).
     let assignments = if resp.leader == resp.member_id && !resp.skip_assignment {
-        st.refresh_view(m).await;
+        let subscribed: BTreeSet<&String> = resp
+            .members
+            .iter()
+            .flat_map(|mm| mm.metadata.topics.iter())
+            .collect();
+        for attempt in 0..LEADER_METADATA_ATTEMPTS {
+            if attempt > 0 {
+                sleep(m.backoff()).await;
+            }
+            let fresh = st.refresh_view(m).await;
+            if fresh && subscribed.iter().all(|t| st.view.num_partitions(t) > 0) {
+                break;
+            }
+        }
         let mut topics = BTreeMap::new();
-        for t in resp.members.iter().flat_map(|mm| mm.metadata.topics.iter()) {
+        for t in subscribed {
             let n = st.view.num_partitions(t);
             if n > 0 {
                 topics.insert(t.clone(), n);

@@ -494,8 +494,12 @@ async fn sender(p: Arc<Producer>) {
 fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     match error {
         ErrorCode::None | ErrorCode::DuplicateSequenceNumber => BatchResult::Done(0),
-        // An earlier batch of the partition failed and will be retried first.
-        ErrorCode::OutOfOrderSequenceNumber if idempotent => BatchResult::Retry,
+        // The sequence does not follow what the leader has: an earlier batch is still to
+        // land, or there is a gap (a failed batch); the accumulator tells which (KIP-360).
+        ErrorCode::OutOfOrderSequenceNumber if idempotent => BatchResult::OutOfOrder,
+        // The leader has no state for this producer (it lost it, or a later batch got there
+        // before the first): the partition's sequences restart.
+        ErrorCode::UnknownProducerId if idempotent => BatchResult::UnknownProducer,
         e if e.is_retriable() => BatchResult::Retry,
         _ => BatchResult::Fail,
     }
