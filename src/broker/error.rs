@@ -50,13 +50,15 @@ pub enum ErrorCode {
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
     StaleBrokerEpoch = 77,
+    /// A record the broker refuses, e.g. one without a key for a compacted topic.
+    InvalidRecord = 87,
     InvalidUpdateVersion = 95,
     IneligibleReplica = 107,
 }
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -90,6 +92,7 @@ impl ErrorCode {
         ErrorCode::FencedLeaderEpoch,
         ErrorCode::UnknownLeaderEpoch,
         ErrorCode::StaleBrokerEpoch,
+        ErrorCode::InvalidRecord,
         ErrorCode::InvalidUpdateVersion,
         ErrorCode::IneligibleReplica,
     ];
@@ -142,6 +145,7 @@ impl ErrorCode {
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             StaleBrokerEpoch => "STALE_BROKER_EPOCH",
+            InvalidRecord => "INVALID_RECORD",
             InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             IneligibleReplica => "INELIGIBLE_REPLICA",
         }
@@ -235,6 +239,7 @@ mod tests {
             (ErrorCode::FencedLeaderEpoch, 74, "FENCED_LEADER_EPOCH"),
             (ErrorCode::UnknownLeaderEpoch, 75, "UNKNOWN_LEADER_EPOCH"),
             (ErrorCode::StaleBrokerEpoch, 77, "STALE_BROKER_EPOCH"),
+            (ErrorCode::InvalidRecord, 87, "INVALID_RECORD"),
             (
                 ErrorCode::InvalidUpdateVersion,
                 95,

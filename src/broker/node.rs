@@ -465,8 +465,8 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
     }
 }
 
-/// The ISR check (Kafka runs it every `replica.lag.time.max.ms / 2`), `flush.ms` and the
-/// checkpoint files.
+/// The ISR check (Kafka runs it every `replica.lag.time.max.ms / 2`), `flush.ms`, the
+/// checkpoint files and the log cleaner.
 async fn tick_loop(n: Arc<Node>) {
     let tick = Duration::from_millis(n.cfg.tick_ms.max(1));
     let isr_every = (n.cfg.broker.replication.replica_lag_time_max_ms / 2).max(1);
@@ -485,6 +485,8 @@ async fn tick_loop(n: Arc<Node>) {
             shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
         );
         n.rm().flush_and_checkpoint(now);
+        // The log cleaner runs on its own `log.cleaner.backoff.ms` schedule.
+        n.rm().run_log_cleaner(now);
         n.disk_stall().await;
     }
 }

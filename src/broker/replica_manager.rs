@@ -11,7 +11,7 @@
 //! each written to a temporary file, fsynced and renamed into place.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::epoch_cache::{EpochEndOffset, EpochEntry};
@@ -28,8 +28,8 @@ use super::{
 use crate::controller::{ClusterMetadata, MetadataRecord};
 use crate::protocol::{batches, NO_PRODUCER_ID};
 use crate::storage::{
-    partition_dir_name, Checkpoints, Disk, Log, LogConfig, LogError, OpenMode, EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
+    partition_dir_name, Checkpoints, CleanStats, CleanerConfig, CleanupPolicy, Disk, Log,
+    LogCleaner, LogConfig, LogError, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
 
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
@@ -50,6 +50,11 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: i32,
     /// Topic-level overrides of `log` (`kafka-configs --entity-type topics`), by topic.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    /// `log.cleaner.*`: the log cleaner of compacted topics.
+    pub cleaner: CleanerConfig,
+    /// `offsets.topic.segment.bytes` (100 MiB): `segment.bytes` of `__consumer_offsets`,
+    /// which Kafka creates with `cleanup.policy=compact`.
+    pub offsets_topic_segment_bytes: u32,
 }
 
 impl BrokerConfig {
@@ -62,6 +67,8 @@ impl BrokerConfig {
             data_dir: PathBuf::from("/kafka-logs"),
             replica_fetch_max_bytes: 1 << 20,
             topic_logs: BTreeMap::new(),
+            cleaner: CleanerConfig::default(),
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -102,6 +109,12 @@ pub struct PartitionSnapshot {
     pub is_leader: bool,
     /// Every record from the log start to the log end offset.
     pub records: Vec<SnapshotRecord>,
+    /// The log's `cleanup.policy` contains `compact` (records may be missing).
+    pub compacted: bool,
+    /// Bytes of the log's segment files.
+    pub size_in_bytes: u64,
+    /// The log's segment count.
+    pub segments: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -141,6 +154,8 @@ pub struct ReplicaManager {
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
     /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Option<String>,
+    /// Compacts the logs whose `cleanup.policy` contains `compact`.
+    cleaner: LogCleaner,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -149,6 +164,7 @@ fn log_error_code(e: &LogError) -> ErrorCode {
             ErrorCode::MessageTooLarge
         }
         LogError::InvalidRecords { .. } => ErrorCode::CorruptMessage,
+        LogError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         // Kafka's `KafkaStorageException`: retriable, the client waits for a new leader.
         LogError::Io { .. } => ErrorCode::KafkaStorageError,
@@ -156,51 +172,8 @@ fn log_error_code(e: &LogError) -> ErrorCode {
     }
 }
 
-fn parse_offset_checkpoint(text: &str) -> BTreeMap<TopicPartition, i64> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().skip(2) {
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        if let [topic, p, o] = parts[..] {
-            if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
-                out.insert(TopicPartition::new(topic, p), o);
-            }
-        }
-    }
-    out
-}
-
-fn format_offset_checkpoint(entries: &BTreeMap<TopicPartition, i64>) -> String {
-    let mut s = format!("0\n{}\n", entries.len());
-    for (tp, o) in entries {
-        s.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, o));
-    }
-    s
-}
-
-fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
-    if !disk.exists(path) {
-        return None;
-    }
-    let f = disk.open(path, OpenMode::Existing).ok()?;
-    let len = f.len().ok()? as usize;
-    let mut buf = vec![0u8; len];
-    f.read_exact_at(&mut buf, 0).ok()?;
-    String::from_utf8(buf).ok()
-}
-
-/// Kafka's checkpoint write: temporary file, fsync, rename over the old one.
-pub(crate) fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    if disk.exists(&tmp) {
-        disk.remove_file(&tmp)?;
-    }
-    let mut f = disk.open(&tmp, OpenMode::Create)?;
-    f.set_len(0)?;
-    f.write_at(text.as_bytes(), 0)?;
-    f.sync()?;
-    drop(f);
-    disk.rename(&tmp, path)
-}
+pub(crate) use crate::storage::checkpoint::write_atomically;
+use crate::storage::checkpoint::{format_offset_checkpoint, parse_offset_checkpoint, read_text};
 
 fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
@@ -219,7 +192,9 @@ impl ReplicaManager {
         let recovery_points = read(RECOVERY_POINT_FILE);
         let high_watermarks = read(HW_FILE);
         let log_start_offsets = read(LOG_START_FILE);
+        let cleaner = LogCleaner::open(config.cleaner.clone(), disk.clone(), &config.data_dir);
         ReplicaManager {
+            cleaner,
             config,
             disk,
             metadata: ClusterMetadata::default(),
@@ -292,6 +267,20 @@ impl ReplicaManager {
         }
     }
 
+    /// The log config of `topic`: its overrides, else the broker's; `__consumer_offsets` is
+    /// compacted with `offsets.topic.segment.bytes` segments, as Kafka creates it.
+    pub fn log_config(&self, topic: &str) -> LogConfig {
+        if let Some(c) = self.config.topic_logs.get(topic) {
+            return c.clone();
+        }
+        let mut c = self.config.log.clone();
+        if topic == crate::group::OFFSETS_TOPIC {
+            c.cleanup_policy = CleanupPolicy::COMPACT;
+            c.segment_bytes = self.config.offsets_topic_segment_bytes;
+        }
+        c
+    }
+
     fn open_replica(&mut self, tp: &TopicPartition, now_ms: i64) -> Result<(), String> {
         if self.replicas.contains_key(tp) {
             return Ok(());
@@ -304,12 +293,7 @@ impl ReplicaManager {
             recovery_point: self.recovery_points.get(tp).copied().unwrap_or(0),
             log_start_offset: self.log_start_offsets.get(tp).copied().unwrap_or(0),
         };
-        let log_config = self
-            .config
-            .topic_logs
-            .get(&tp.topic)
-            .unwrap_or(&self.config.log)
-            .clone();
+        let log_config = self.log_config(&tp.topic);
         let log = Log::open(self.disk.clone(), &dir, log_config, checkpoints, now_ms)
             .map_err(|e| format!("{tp}: cannot open log: {e}"))?;
         for why in &log.recovery_report().truncations {
@@ -413,6 +397,7 @@ impl ReplicaManager {
             .cloned()
             .collect();
         for tp in gone {
+            self.cleaner.forget(&tp);
             if let Some(r) = self.replicas.remove(&tp) {
                 if let Err(e) = r.log.delete() {
                     self.note(format!("{tp}: deleting the log: {e}"));
@@ -436,6 +421,7 @@ impl ReplicaManager {
             return;
         }
         let leo = r.log.log_end_offset();
+        self.cleaner.on_truncate(tp, leo);
         r.partition.truncate_to(leo);
         r.producers = rebuild_producers(&r.log, self.config.producer_state);
         self.persist_epochs(tp);
@@ -944,6 +930,51 @@ impl ReplicaManager {
         }
     }
 
+    /// A pass of the log cleaner, every `log.cleaner.backoff.ms` (Kafka's cleaner thread
+    /// sleeps that long when no log needs cleaning): each compacted log whose dirty ratio
+    /// calls for it is cleaned below its high watermark, in partition order, then
+    /// `cleaner-offset-checkpoint` is written. An I/O error takes the log dir offline, as
+    /// any log write's does. Returns what was cleaned.
+    pub fn run_log_cleaner(&mut self, now_ms: i64) -> Vec<(TopicPartition, CleanStats)> {
+        if self.log_dir_failure.is_some() || !self.cleaner.start_pass(now_ms) {
+            return Vec::new();
+        }
+        let mut cleaned = Vec::new();
+        let mut failure = None;
+        for (tp, r) in self.replicas.iter_mut() {
+            if !r.log.config().cleanup_policy.compact {
+                continue;
+            }
+            let last_offsets: BTreeMap<i64, i64> = r
+                .producers
+                .producers()
+                .iter()
+                .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+                .collect();
+            let hw = r.partition.high_watermark();
+            match self
+                .cleaner
+                .maybe_clean(tp, &mut r.log, hw, &last_offsets, now_ms)
+            {
+                Ok(Some(done)) => cleaned.push((tp.clone(), done.stats)),
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(format!("{tp}: log cleaner: {e}"));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() && !cleaned.is_empty() {
+            if let Err(e) = self.cleaner.write_checkpoint() {
+                failure = Some(format!("write cleaner-offset-checkpoint: {e}"));
+            }
+        }
+        if let Some(why) = failure {
+            self.fail_log_dir(why);
+        }
+        cleaned
+    }
+
     /// Every hosted partition's state and its records below the HW.
     pub fn snapshot(&self) -> BTreeMap<TopicPartition, PartitionSnapshot> {
         self.replicas
@@ -968,6 +999,9 @@ impl ReplicaManager {
                         leader_epoch: r.partition.leader_epoch(),
                         is_leader: r.partition.is_leader(),
                         records,
+                        compacted: r.log.config().cleanup_policy.compact,
+                        size_in_bytes: r.log.size_in_bytes(),
+                        segments: r.log.num_segments(),
                     },
                 )
             })

@@ -310,6 +310,7 @@ fn wild_event() -> impl Strategy<Value = Event> {
                             epoch
                         })
                         .collect(),
+                    compacted: false,
                 }
             ),
     ];

@@ -264,6 +264,7 @@ pub fn snapshot(
                     epoch: *epoch,
                 })
                 .collect(),
+            compacted: false,
         },
     )
 }

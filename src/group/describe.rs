@@ -164,6 +164,7 @@ mod tests {
                     leo: hw,
                     hw,
                     records: Vec::<LogRecord>::new(),
+                    compacted: false,
                 },
             )
         };

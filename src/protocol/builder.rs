@@ -176,6 +176,7 @@ impl BatchBuilder {
                 producer_epoch: self.producer_epoch,
                 base_sequence: self.base_sequence,
                 record_count: n,
+                delete_horizon: false,
             },
             &body,
         )

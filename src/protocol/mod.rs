@@ -32,6 +32,7 @@ mod tests;
 pub use builder::BatchBuilder;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::{Record, RecordHeader};
+pub use record_batch::rebuild_retained;
 pub use records::{batches, BatchIter, BatchRef, LOG_OVERHEAD};
 pub use rewrite::{
     assign_offsets, assign_offsets_rebuilding, set_log_append_time, set_partition_leader_epoch,

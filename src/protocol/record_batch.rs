@@ -17,8 +17,8 @@ use bytes::Bytes;
 
 use super::compression;
 use super::records::{
-    BatchRef, ATTR_COMPRESSION_MASK, ATTR_CONTROL, ATTR_TIMESTAMP_TYPE, ATTR_TRANSACTIONAL,
-    LOG_OVERHEAD, V2_ATTRIBUTES, V2_CRC, V2_RECORDS,
+    BatchRef, ATTR_COMPRESSION_MASK, ATTR_CONTROL, ATTR_DELETE_HORIZON, ATTR_TIMESTAMP_TYPE,
+    ATTR_TRANSACTIONAL, LOG_OVERHEAD, V2_ATTRIBUTES, V2_CRC, V2_RECORDS,
 };
 use super::varint::{decode_varint, decode_varlong, encode_varint, encode_varlong};
 use super::{
@@ -42,6 +42,8 @@ pub(crate) struct V2Header {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub record_count: i32,
+    /// KIP-534: `base_timestamp` is the delete horizon (attribute bit 6).
+    pub delete_horizon: bool,
 }
 
 impl V2Header {
@@ -55,6 +57,9 @@ impl V2Header {
         }
         if self.control {
             a |= ATTR_CONTROL;
+        }
+        if self.delete_horizon {
+            a |= ATTR_DELETE_HORIZON;
         }
         a
     }
@@ -117,6 +122,79 @@ pub(crate) fn write_batch(h: &V2Header, records: &[u8]) -> Vec<u8> {
     let crc = crc32c::crc32c(&b[V2_ATTRIBUTES..]);
     b[V2_CRC..V2_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     b
+}
+
+/// The log cleaner's rewrite of an entry of which only `retained` (in offset order) stays
+/// (Kafka's `MemoryRecords.filterTo`). The result is always a v2 batch, as Kafka 4 writes
+/// cleaned data: a v2 original keeps its base offset, its last offset (so the producer's
+/// last sequence survives, `overrideLastOffset`), producer fields, leader epoch, codec and
+/// timestamp type; a legacy original becomes a v2 batch from its first retained record.
+/// With `delete_horizon_ms` the batch carries KIP-534's delete horizon as its base
+/// timestamp. With nothing retained this is the empty batch header Kafka keeps for a
+/// producer's last batch (`RETAIN_EMPTY`): no records, uncompressed.
+pub fn rebuild_retained(
+    original: &BatchRef<'_>,
+    retained: &[Record],
+    delete_horizon_ms: Option<i64>,
+) -> Vec<u8> {
+    let v2 = original.magic() == MAGIC_V2;
+    let last_offset = original.last_offset();
+    let base_offset = match (v2, retained.first()) {
+        (true, _) => original.offset_field(),
+        (false, Some(r)) => r.offset,
+        (false, None) => last_offset,
+    };
+    let last_offset = if v2 {
+        last_offset
+    } else {
+        retained.last().map_or(last_offset, |r| r.offset)
+    };
+    let timestamp_type = original
+        .timestamp_type()
+        .unwrap_or(TimestampType::CreateTime);
+    let log_append = timestamp_type == TimestampType::LogAppendTime;
+    let max_timestamp = if log_append || retained.is_empty() {
+        original.max_timestamp()
+    } else {
+        retained.iter().map(|r| r.timestamp).max().unwrap_or(-1)
+    };
+    let first_timestamp = retained.first().map_or(max_timestamp, |r| r.timestamp);
+    let base_timestamp = delete_horizon_ms.unwrap_or(first_timestamp);
+    let mut body = Vec::new();
+    for r in retained {
+        encode_record(
+            &mut body,
+            (r.offset - base_offset) as i32,
+            r.timestamp.wrapping_sub(base_timestamp),
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+        );
+    }
+    let compression = if retained.is_empty() {
+        Compression::None
+    } else {
+        original.compression().unwrap_or(Compression::None)
+    };
+    write_batch(
+        &V2Header {
+            base_offset,
+            partition_leader_epoch: original.partition_leader_epoch(),
+            compression,
+            timestamp_type,
+            transactional: original.is_transactional(),
+            control: original.is_control(),
+            last_offset_delta: (last_offset - base_offset) as i32,
+            base_timestamp,
+            max_timestamp,
+            producer_id: original.producer_id(),
+            producer_epoch: original.producer_epoch(),
+            base_sequence: original.base_sequence(),
+            record_count: retained.len() as i32,
+            delete_horizon: delete_horizon_ms.is_some(),
+        },
+        &body,
+    )
 }
 
 /// `DefaultRecordBatch.incrementSequence`: sequences wrap from `i32::MAX` to 0.

@@ -47,6 +47,8 @@ pub(crate) const ATTR_COMPRESSION_MASK: u16 = 0x07;
 pub(crate) const ATTR_TIMESTAMP_TYPE: u16 = 0x08;
 pub(crate) const ATTR_TRANSACTIONAL: u16 = 0x10;
 pub(crate) const ATTR_CONTROL: u16 = 0x20;
+/// KIP-534: the base timestamp holds the batch's delete horizon (set by the log cleaner).
+pub(crate) const ATTR_DELETE_HORIZON: u16 = 0x40;
 
 fn be_i16(b: &[u8], at: usize) -> i16 {
     i16::from_be_bytes([b[at], b[at + 1]])
@@ -267,6 +269,13 @@ impl<'a> BatchRef<'a> {
 
     pub fn is_control(&self) -> bool {
         self.is_v2() && self.attributes() & ATTR_CONTROL != 0
+    }
+
+    /// KIP-534: when the log cleaner first kept tombstones of this v2 batch it stamped the
+    /// time after which they may go (`deleteHorizonMs`, stored as the base timestamp).
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.is_v2() && self.attributes() & ATTR_DELETE_HORIZON != 0)
+            .then(|| be_i64(self.bytes, V2_BASE_TIMESTAMP))
     }
 
     /// Number of records: the v2 header count, 1 for a legacy message; `None` for a legacy

@@ -48,7 +48,7 @@ use crate::group::describe::describe_group;
 pub use crate::group::describe::{format_lag, PartitionLag};
 use crate::group::{coordinator_partition, GroupConfig, OFFSETS_TOPIC};
 use crate::protocol::Compression;
-use crate::storage::{Disk, LogConfig, SimDisk};
+use crate::storage::{CleanerConfig, Disk, LogConfig, SimDisk};
 
 pub use super::scenario::DiskFault;
 use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
@@ -286,6 +286,10 @@ pub struct ClusterSpec {
     pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    /// The brokers' `log.cleaner.*` settings.
+    pub cleaner: CleanerConfig,
+    /// `offsets.topic.segment.bytes` (Kafka's 100 MiB).
+    pub offsets_topic_segment_bytes: u32,
 }
 
 impl ClusterSpec {
@@ -320,6 +324,8 @@ impl ClusterSpec {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
+            cleaner: CleanerConfig::default(),
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
         }
     }
 
@@ -1115,6 +1121,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
         bc.topic_logs = spec.topic_logs.clone();
+        bc.cleaner = spec.cleaner.clone();
+        bc.offsets_topic_segment_bytes = spec.offsets_topic_segment_bytes;
         let clocks = Clocks::new(clock);
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
@@ -1383,6 +1391,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                                 epoch: r.epoch,
                             })
                             .collect(),
+                        compacted: s.compacted,
                     },
                 );
             }

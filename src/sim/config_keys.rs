@@ -8,6 +8,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::error::{join_key, one_of, type_name, unknown, ScenarioError};
+use crate::storage::config::{is_ratio_log_key, is_string_log_key};
 use crate::storage::{LogConfig, LOG_CONFIG_KEYS};
 
 /// A config value as Kafka would read it from a properties file, already type-checked.
@@ -16,6 +17,9 @@ pub enum ConfigValue {
     Bool(bool),
     Int(i64),
     Str(String),
+    /// A fractional number (`min.cleanable.dirty.ratio`), as its JSON text so that the
+    /// value stays comparable and prints back exactly as written.
+    Decimal(String),
 }
 
 impl ConfigValue {
@@ -38,6 +42,7 @@ impl ConfigValue {
             ConfigValue::Bool(b) => Value::from(*b),
             ConfigValue::Int(i) => Value::from(*i),
             ConfigValue::Str(s) => Value::from(s.as_str()),
+            ConfigValue::Decimal(d) => serde_json::from_str(d).unwrap_or(Value::Null),
         }
     }
 }
@@ -49,7 +54,7 @@ impl fmt::Display for ConfigValue {
         match self {
             ConfigValue::Bool(b) => write!(f, "{b}"),
             ConfigValue::Int(i) => write!(f, "{i}"),
-            ConfigValue::Str(s) => f.write_str(s),
+            ConfigValue::Str(s) | ConfigValue::Decimal(s) => f.write_str(s),
         }
     }
 }
@@ -99,6 +104,9 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("auto.create.topics.enable", KeyType::Bool),
     ("offsets.topic.num.partitions", I32_POSITIVE),
     ("offsets.topic.replication.factor", I32_POSITIVE),
+    ("offsets.topic.segment.bytes", I32_POSITIVE),
+    ("log.cleaner.enable", KeyType::Bool),
+    ("log.cleaner.backoff.ms", NON_NEG),
     ("offsets.commit.timeout.ms", I32_POSITIVE),
     ("offsets.retention.minutes", I32_POSITIVE),
     ("broker.session.timeout.ms", I32_POSITIVE),
@@ -329,29 +337,23 @@ fn parse_value(
             _ => Err(wrong("a non-empty string".into())),
         },
         KeyType::Log => {
-            let value = match v {
-                Value::Number(_) if v.is_i64() => ConfigValue::Int(v.as_i64().unwrap_or(0)),
-                Value::String(s) => ConfigValue::Str(s.clone()),
-                _ => {
-                    let expected = if key.ends_with("timestamp.type") {
-                        "a string"
-                    } else {
-                        "an integer"
-                    };
-                    return Err(wrong(expected.into()));
-                }
-            };
             // Numbers-as-strings ("1024") are what a properties file holds, but a scenario
-            // should say what it means; only the timestamp type is a string.
-            let is_string_key = key.ends_with("timestamp.type");
-            if matches!(value, ConfigValue::Str(_)) != is_string_key {
-                let expected = if is_string_key {
-                    "a string"
-                } else {
-                    "an integer"
-                };
-                return Err(wrong(expected.into()));
-            }
+            // should say what it means: only the timestamp type and the cleanup policy are
+            // strings, and only the cleanable ratio is a fraction.
+            let (string_key, ratio_key) = (is_string_log_key(key), is_ratio_log_key(key));
+            let expected = match (string_key, ratio_key) {
+                (true, _) => "a string",
+                (_, true) => "a number",
+                _ => "an integer",
+            };
+            let value = match v {
+                Value::String(s) if string_key => ConfigValue::Str(s.clone()),
+                Value::Number(n) if ratio_key => ConfigValue::Decimal(n.to_string()),
+                Value::Number(_) if v.is_i64() && !string_key => {
+                    ConfigValue::Int(v.as_i64().unwrap_or(0))
+                }
+                _ => return Err(wrong(expected.into())),
+            };
             LogConfig::default()
                 .set(key, &value.to_string())
                 .map_err(|e| match e {

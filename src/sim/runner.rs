@@ -115,6 +115,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "offsets.topic.replication.factor" => {
                 spec.offsets_topic_replication_factor = Some(int(value) as i32)
             }
+            "offsets.topic.segment.bytes" => spec.offsets_topic_segment_bytes = int(value) as u32,
+            "log.cleaner.enable" => spec.cleaner.enable = value.as_bool().unwrap_or(true),
+            "log.cleaner.backoff.ms" => spec.cleaner.backoff_ms = int(value),
             k if crate::storage::LogConfig::is_log_key(k) => {}
             k => {
                 return Err(Unsupported::new(

@@ -33,7 +33,80 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type` / `log.message.timestamp.type` (CreateTime).
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy` / `log.cleanup.policy` (`delete`): whether old segments are deleted
+    /// by retention, compacted by the log cleaner, or both.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio` / `log.cleaner.min.cleanable.ratio` (0.5): a compacted
+    /// log is cleaned once its dirty bytes reach this share of its cleanable bytes.
+    pub min_cleanable_dirty_ratio: Ratio,
+    /// `delete.retention.ms` / `log.cleaner.delete.retention.ms` (1 day): how long a
+    /// tombstone survives after the cleaner first saw it (KIP-534's delete horizon), so a
+    /// reader starting from the beginning sees deletes it has not caught up with yet.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms` / `log.cleaner.min.compaction.lag.ms` (0): a record stays
+    /// uncompacted at least this long (KIP-58).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms` / `log.cleaner.max.compaction.lag.ms` (Long.MAX): a dirty
+    /// record older than this forces a cleaning whatever the dirty ratio (KIP-354).
+    pub max_compaction_lag_ms: i64,
 }
+
+/// Kafka's `cleanup.policy`: a list of `delete` and `compact`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+
+    /// Parses Kafka's list syntax (`compact`, `delete`, `compact,delete`); an empty list
+    /// means neither (Kafka 3.x accepts it: the log is kept forever).
+    pub fn parse(value: &str) -> Result<CleanupPolicy, String> {
+        let mut p = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "delete" => p.delete = true,
+                "compact" => p.compact = true,
+                other => {
+                    return Err(format!(
+                        "{other:?} is not one of \"delete\", \"compact\" (a comma-separated list)"
+                    ))
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl std::fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.compact, self.delete) {
+            (true, true) => f.write_str("compact,delete"),
+            (true, false) => f.write_str("compact"),
+            (false, true) => f.write_str("delete"),
+            (false, false) => f.write_str(""),
+        }
+    }
+}
+
+/// A ratio in `[0, 1]` (a Kafka `double` config), comparable for config equality.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio(pub f64);
+
+// Parsed ratios are never NaN, so equality is reflexive.
+impl Eq for Ratio {}
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -49,6 +122,11 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             max_message_bytes: 1024 * 1024 + 12,
             message_timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: Ratio(0.5),
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -66,6 +144,11 @@ pub const LOG_CONFIG_KEYS: &[&str] = &[
     "flush.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "cleanup.policy",
+    "min.cleanable.dirty.ratio",
+    "delete.retention.ms",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
     "log.segment.bytes",
     "log.roll.ms",
     "log.roll.hours",
@@ -80,7 +163,25 @@ pub const LOG_CONFIG_KEYS: &[&str] = &[
     "log.flush.interval.ms",
     "message.max.bytes",
     "log.message.timestamp.type",
+    "log.cleanup.policy",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
 ];
+
+/// Log keys whose value is a string (the rest are integers, or a ratio).
+pub fn is_string_log_key(key: &str) -> bool {
+    key.ends_with("timestamp.type") || key.ends_with("cleanup.policy")
+}
+
+/// Log keys whose value is a ratio (a Kafka `double`).
+pub fn is_ratio_log_key(key: &str) -> bool {
+    matches!(
+        key,
+        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio"
+    )
+}
 
 fn parse_int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, LogError> {
     let v: i64 = value.trim().parse().map_err(|_| LogError::InvalidConfig {
@@ -172,6 +273,36 @@ impl LogConfig {
                     }
                 }
             }
+            "cleanup.policy" | "log.cleanup.policy" => {
+                self.cleanup_policy =
+                    CleanupPolicy::parse(value).map_err(|detail| LogError::InvalidConfig {
+                        key: key.to_string(),
+                        detail,
+                    })?
+            }
+            "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => {
+                let bad = |detail: String| LogError::InvalidConfig {
+                    key: key.to_string(),
+                    detail,
+                };
+                let v: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(format!("{value:?} is not a number")))?;
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(bad(format!("{v} is outside [0, 1]")));
+                }
+                self.min_cleanable_dirty_ratio = Ratio(v);
+            }
+            "delete.retention.ms" | "log.cleaner.delete.retention.ms" => {
+                self.delete_retention_ms = parse_int(key, value, 0, i64::MAX)?
+            }
+            "min.compaction.lag.ms" | "log.cleaner.min.compaction.lag.ms" => {
+                self.min_compaction_lag_ms = parse_int(key, value, 0, i64::MAX)?
+            }
+            "max.compaction.lag.ms" | "log.cleaner.max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = parse_int(key, value, 1, i64::MAX)?
+            }
             _ => {
                 return Err(LogError::InvalidConfig {
                     key: key.to_string(),
@@ -208,6 +339,57 @@ mod tests {
         assert_eq!(c.flush_messages, i64::MAX);
         assert_eq!(c.flush_ms, i64::MAX);
         assert_eq!(c.message_timestamp_type, TimestampType::CreateTime);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::DELETE);
+        assert_eq!(c.min_cleanable_dirty_ratio, Ratio(0.5));
+        assert_eq!(c.delete_retention_ms, 86_400_000);
+        assert_eq!(c.min_compaction_lag_ms, 0);
+        assert_eq!(c.max_compaction_lag_ms, i64::MAX);
+    }
+
+    #[test]
+    fn cleanup_policy_is_a_list_of_delete_and_compact() {
+        for (text, compact, delete) in [
+            ("compact", true, false),
+            ("delete", false, true),
+            ("compact,delete", true, true),
+            ("delete, compact", true, true),
+        ] {
+            let c = LogConfig::from_pairs([("cleanup.policy", text)]).unwrap();
+            assert_eq!(
+                (c.cleanup_policy.compact, c.cleanup_policy.delete),
+                (compact, delete)
+            );
+        }
+        let c = LogConfig::from_pairs([("log.cleanup.policy", "compact")]).unwrap();
+        assert_eq!(c.cleanup_policy, CleanupPolicy::COMPACT);
+        assert_eq!(c.cleanup_policy.to_string(), "compact");
+        let e = LogConfig::from_pairs([("cleanup.policy", "compacted")]).unwrap_err();
+        assert!(e.to_string().contains("cleanup.policy"), "{e}");
+        assert!(e.to_string().contains("\"compacted\""), "{e}");
+    }
+
+    #[test]
+    fn cleaner_settings_are_checked_like_kafkas_validators() {
+        let c = LogConfig::from_pairs([
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("log.cleaner.delete.retention.ms", "1000"),
+            ("min.compaction.lag.ms", "5"),
+            ("max.compaction.lag.ms", "60000"),
+        ])
+        .unwrap();
+        assert_eq!(c.min_cleanable_dirty_ratio, Ratio(0.25));
+        assert_eq!(c.delete_retention_ms, 1000);
+        assert_eq!(c.min_compaction_lag_ms, 5);
+        assert_eq!(c.max_compaction_lag_ms, 60_000);
+        for (k, v) in [
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("min.cleanable.dirty.ratio", "half"),
+            ("delete.retention.ms", "-1"),
+            ("max.compaction.lag.ms", "0"),
+        ] {
+            let e = LogConfig::from_pairs([(k, v)]).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
     }
 
     #[test]

@@ -335,6 +335,8 @@ struct SimState {
     last_write: Option<LastWrite>,
     syncs: u64,
     bytes_written: u64,
+    /// [`SimDisk::crash_after_ops`]: how many more mutating operations succeed.
+    ops_left: Option<u64>,
 }
 
 /// Counters a simulation can report.
@@ -374,6 +376,7 @@ impl SimDisk {
                 last_write: None,
                 syncs: 0,
                 bytes_written: 0,
+                ops_left: None,
             })),
         }
     }
@@ -397,6 +400,7 @@ impl SimDisk {
         };
         s.torn_write = false;
         s.last_write = None;
+        s.ops_left = None;
         s.crash_epoch += 1;
         let torn = torn.map(|w| {
             let keep = if w.len == 0 {
@@ -428,6 +432,14 @@ impl SimDisk {
             inode.visible.truncate(d);
             inode.visible.extend_from_slice(&inode.durable[d..]);
         }
+    }
+
+    /// The process dies after `ops` more mutating operations (write, resize, fsync, create,
+    /// rename, remove): every later one fails as if the process had stopped there, until
+    /// [`SimDisk::crash`]. Lets a test stop a multi-step operation (a log cleaning) at every
+    /// point and check what recovery makes of it.
+    pub fn crash_after_ops(&self, ops: u64) {
+        self.lock().ops_left = Some(ops);
     }
 
     /// Arms a torn write for the next crash (DESIGN `"torn-write"` fault).
@@ -554,6 +566,21 @@ impl SimState {
         }
     }
 
+    /// Counts one mutating operation against [`SimDisk::crash_after_ops`].
+    fn mutate(&mut self, path: &Path) -> io::Result<()> {
+        match self.ops_left {
+            Some(0) => Err(io::Error::other(format!(
+                "{}: the process stopped (simulated crash point)",
+                path.display()
+            ))),
+            Some(n) => {
+                self.ops_left = Some(n - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn disk_full(&self, path: &Path) -> io::Result<()> {
         if self.full {
             Err(io::Error::new(
@@ -629,6 +656,7 @@ impl Disk for SimDisk {
             Some(id) => *id,
             None if mode == OpenMode::Create => {
                 s.parent_exists(path)?;
+                s.mutate(path)?;
                 if s.dirs.contains(path) {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
@@ -661,6 +689,7 @@ impl Disk for SimDisk {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut s = self.lock();
         s.parent_exists(to)?;
+        s.mutate(from)?;
         let id = s.files.remove(from).ok_or_else(|| not_found(from))?;
         if let Some(old) = s.files.insert(to.to_path_buf(), id) {
             s.inodes.remove(&old);
@@ -670,6 +699,7 @@ impl Disk for SimDisk {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut s = self.lock();
+        s.mutate(path)?;
         let id = s.files.remove(path).ok_or_else(|| not_found(path))?;
         // Like unlink(2): the data goes away with the name (open handles to it fail).
         s.inodes.remove(&id);
@@ -737,6 +767,7 @@ impl DiskFile for SimFile {
 
     fn write_at(&mut self, buf: &[u8], pos: u64) -> io::Result<()> {
         self.with(|s| {
+            s.mutate(&self.path)?;
             s.disk_full(&self.path)?;
             s.bytes_written += buf.len() as u64;
             let inode = s.inodes.get_mut(&self.inode).expect("checked");
@@ -759,6 +790,7 @@ impl DiskFile for SimFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.with(|s| {
+            s.mutate(&self.path)?;
             let len = len as usize;
             let old_len = s.inodes[&self.inode].visible.len();
             if len > old_len {
@@ -790,6 +822,7 @@ impl DiskFile for SimFile {
 
     fn sync(&mut self) -> io::Result<()> {
         self.with(|s| {
+            s.mutate(&self.path)?;
             s.syncs += 1;
             if let Some(lat) = s.slow_fsync {
                 s.stall += lat;

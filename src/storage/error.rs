@@ -41,6 +41,9 @@ pub enum LogError {
     },
     /// A `LogConfig` key with a bad value, or an unknown key.
     InvalidConfig { key: String, detail: String },
+    /// Kafka's `INVALID_RECORD`: a well-formed record the log refuses, e.g. one without a
+    /// key appended to a compacted topic.
+    InvalidRecord { detail: String },
 }
 
 impl LogError {
@@ -117,6 +120,7 @@ impl fmt::Display for LogError {
             LogError::InvalidConfig { key, detail } => {
                 write!(f, "invalid log config {key}: {detail}")
             }
+            LogError::InvalidRecord { detail } => write!(f, "invalid record: {detail}"),
         }
     }
 }

@@ -52,6 +52,12 @@ pub struct RecoveryReport {
     pub deleted_segments: Vec<i64>,
     /// Index files without a `.log`, removed.
     pub removed_orphan_files: Vec<String>,
+    /// Base offsets of log-cleaner swaps a crash interrupted after they were committed
+    /// (`.log.swap` written and synced), finished here.
+    pub completed_swaps: Vec<i64>,
+    /// Files of cleanings a crash interrupted before they were committed (`.cleaned`, stray
+    /// `.swap` indexes), removed: the segments they were to replace are intact.
+    pub removed_cleaner_files: Vec<String>,
 }
 
 /// Kafka's `LogAppendInfo`, the parts the storage layer knows.
@@ -93,10 +99,10 @@ fn invalid(e: DecodeError) -> LogError {
 /// One partition's log.
 #[derive(Debug)]
 pub struct Log {
-    disk: Arc<dyn Disk>,
-    dir: PathBuf,
+    pub(super) disk: Arc<dyn Disk>,
+    pub(super) dir: PathBuf,
     config: LogConfig,
-    segments: BTreeMap<i64, LogSegment>,
+    pub(super) segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     next_offset: i64,
     recovery_point: i64,
@@ -104,7 +110,29 @@ pub struct Log {
     recovery: RecoveryReport,
 }
 
-fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
+/// Kafka's `LogValidator` check for compacted topics: every record needs a key (the
+/// cleaner keeps the latest record *per key*). Answered as `INVALID_RECORD`.
+fn refuse_keyless(records: &[u8]) -> LogResult<()> {
+    for b in batches(records, 0) {
+        let b = b.map_err(invalid)?;
+        if b.is_control() {
+            continue;
+        }
+        for r in b.records().map_err(invalid)? {
+            if r.key.is_none() {
+                return Err(LogError::InvalidRecord {
+                    detail: format!(
+                        "Compacted topic cannot accept message without key (offset {} of the append)",
+                        r.offset - b.base_offset_hint().unwrap_or(b.last_offset())
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
     let (stem, ext) = name.split_once('.')?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -129,10 +157,16 @@ impl Log {
         let dir = dir.into();
         disk.create_dir_all(&dir)
             .map_err(|e| LogError::io("create log dir", &dir, e))?;
+        let params = SegmentParams {
+            index_interval_bytes: config.index_interval_bytes,
+            max_offset_index_entries: config.max_offset_index_entries(),
+            max_time_index_entries: config.max_time_index_entries(),
+        };
+        let mut report = RecoveryReport::default();
+        super::cleaner::finish_interrupted_cleaning(&*disk, &dir, params, now_ms, &mut report)?;
         let names = disk
             .list_dir(&dir)
             .map_err(|e| LogError::io("list log dir", &dir, e))?;
-        let mut report = RecoveryReport::default();
         let mut bases = Vec::new();
         for name in &names {
             if let Some((base, "log")) = parse_segment_name(name) {
@@ -149,11 +183,6 @@ impl Log {
                 }
             }
         }
-        let params = SegmentParams {
-            index_interval_bytes: config.index_interval_bytes,
-            max_offset_index_entries: config.max_offset_index_entries(),
-            max_time_index_entries: config.max_time_index_entries(),
-        };
         let mut segments = BTreeMap::new();
         for &base in &bases {
             segments.insert(base, LogSegment::open(&*disk, &dir, base, params, now_ms)?);
@@ -304,7 +333,7 @@ impl Log {
         self.segments.values_mut().next_back().expect("never empty")
     }
 
-    fn params(&self) -> SegmentParams {
+    pub(super) fn params(&self) -> SegmentParams {
         SegmentParams {
             index_interval_bytes: self.config.index_interval_bytes,
             max_offset_index_entries: self.config.max_offset_index_entries(),
@@ -381,6 +410,9 @@ impl Log {
         stamp_ms: i64,
     ) -> LogResult<LogAppendInfo> {
         self.validate(records)?;
+        if self.config.cleanup_policy.compact {
+            refuse_keyless(records)?;
+        }
         let next = self.next_offset;
         if let Err(e) = assign_offsets(records, next) {
             // Magic 0 compressed wrappers carry absolute inner offsets inside the compressed
@@ -738,9 +770,14 @@ impl Log {
             }
             let seg = &self.segments[&base];
             let by_start = next_base <= self.log_start_offset;
-            let by_time = self.config.retention_ms >= 0
+            // Time and size retention are `cleanup.policy=delete`'s; a compacted-only log
+            // keeps its segments (the cleaner shrinks them instead).
+            let delete = self.config.cleanup_policy.delete;
+            let by_time = delete
+                && self.config.retention_ms >= 0
                 && now_ms - seg.retention_timestamp() > self.config.retention_ms;
-            let by_size = self.config.retention_bytes >= 0
+            let by_size = delete
+                && self.config.retention_bytes >= 0
                 && total - seg.size() as i64 >= self.config.retention_bytes;
             if !(by_start || by_time || by_size) {
                 break;

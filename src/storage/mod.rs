@@ -5,12 +5,16 @@
 //! by their base offset in 20 digits — `00000000000000000000.log` (whole log entries, as
 //! produced), `.index` (sparse offset → position), `.timeindex` (sparse timestamp →
 //! offset); `.txnindex` and `leader-epoch-checkpoint` are left alone for later layers.
+//! Compacted logs (`cleanup.policy=compact`) are rewritten by the [`cleaner`], whose
+//! `.cleaned`/`.swap` files `Log::open` finishes or discards after a crash.
 //!
 //! Rules of the module: a plain synchronous state machine. No clocks (every time-dependent
 //! call takes `now_ms` from the caller), no threads, no OS randomness; every file access goes
 //! through [`Disk`]. Bad bytes on disk are errors naming the file and position, and a record
 //! whose CRC fails is never returned.
 
+pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod disk;
 mod error;
@@ -20,7 +24,8 @@ pub mod segment;
 #[doc(hidden)]
 pub mod testkit;
 
-pub use config::{LogConfig, LOG_CONFIG_KEYS};
+pub use cleaner::{CleanStats, CleanerConfig, LogCleaner, LogToClean, OffsetMap};
+pub use config::{CleanupPolicy, LogConfig, Ratio, LOG_CONFIG_KEYS};
 pub use disk::{Disk, DiskFile, OpenMode, RealDisk, SimDisk, SimDiskStats};
 pub use error::{LogError, LogResult};
 pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
@@ -35,6 +40,8 @@ pub fn partition_dir_name(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
 }
 
+#[cfg(test)]
+mod cleaner_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -333,7 +333,21 @@ impl LogSegment {
         params: SegmentParams,
         now_ms: i64,
     ) -> LogResult<LogSegment> {
-        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        Self::open_with_suffix(disk, dir, base_offset, "", params, now_ms)
+    }
+
+    /// [`LogSegment::open`] for files named with an extra `suffix` after the usual name
+    /// (`.cleaned`, `.swap`: the log cleaner's files on their way to replacing segments).
+    pub fn open_with_suffix(
+        disk: &dyn Disk,
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        params: SegmentParams,
+        now_ms: i64,
+    ) -> LogResult<LogSegment> {
+        let name = |ext: &str| format!("{}{suffix}", segment_file_name(base_offset, ext));
+        let log_path = dir.join(name("log"));
         let log = disk
             .open(&log_path, OpenMode::Create)
             .map_err(|e| LogError::io("open segment", &log_path, e))?;
@@ -345,14 +359,14 @@ impl LogSegment {
         })?;
         let (offset_index, p1) = OffsetIndex::open(
             disk,
-            &dir.join(segment_file_name(base_offset, "index")),
+            &dir.join(name("index")),
             base_offset,
             params.max_offset_index_entries,
             size,
         )?;
         let (time_index, p2) = TimeIndex::open(
             disk,
-            &dir.join(segment_file_name(base_offset, "timeindex")),
+            &dir.join(name("timeindex")),
             base_offset,
             params.max_time_index_entries,
         )?;
@@ -451,6 +465,12 @@ impl LogSegment {
     /// `retention.ms` compares against.
     pub fn largest_timestamp(&self) -> i64 {
         self.max_timestamp_so_far
+    }
+
+    /// Max timestamp of the first batch (`None` if empty): where `max.compaction.lag.ms`
+    /// counts from, as Kafka's `getFirstBatchTimestamp` does.
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        self.rolling_based_timestamp
     }
 
     /// Offset of the batch holding [`LogSegment::largest_timestamp`].
@@ -785,6 +805,61 @@ impl LogSegment {
             Err(e) => return Err(LogError::corrupt(&self.log_path, &e)),
         }
         Ok(buf)
+    }
+
+    /// Calls `f` with every entry of the segment in order, each checksummed first (a bad
+    /// one is an error naming the file and position), reading up to `RECOVERY_CHUNK` bytes
+    /// at a time. `f` returns whether to go on.
+    pub fn for_each_entry(
+        &self,
+        mut f: impl FnMut(BatchRef<'_>) -> LogResult<bool>,
+    ) -> LogResult<()> {
+        let mut pos: u32 = 0;
+        let mut buf = Vec::new();
+        while pos < self.size {
+            let remaining = (self.size - pos) as usize;
+            let mut want = RECOVERY_CHUNK.min(remaining);
+            if remaining >= LOG_OVERHEAD {
+                let mut head = [0u8; LOG_OVERHEAD];
+                self.log
+                    .read_exact_at(&mut head, pos as u64)
+                    .map_err(|e| LogError::io("read", &self.log_path, e))?;
+                let size = be_i32(&head, 8);
+                if size > 0 {
+                    want = want.max((size as usize + LOG_OVERHEAD).min(remaining));
+                }
+            }
+            buf.resize(want, 0);
+            self.log
+                .read_exact_at(&mut buf, pos as u64)
+                .map_err(|e| LogError::io("read", &self.log_path, e))?;
+            let mut consumed = 0usize;
+            for entry in batches(&buf, pos as u64) {
+                let b = match entry {
+                    Ok(b) => b,
+                    Err(DecodeError {
+                        kind: DecodeErrorKind::Truncated { .. },
+                        ..
+                    }) if consumed > 0 && want < remaining => break,
+                    Err(e) => return Err(LogError::corrupt(&self.log_path, &e)),
+                };
+                b.ensure_valid()
+                    .map_err(|e| LogError::corrupt(&self.log_path, &e))?;
+                consumed += b.size_in_bytes();
+                if !f(b)? {
+                    return Ok(());
+                }
+            }
+            if consumed == 0 {
+                return Err(LogError::Corrupt {
+                    path: self.log_path.clone(),
+                    position: pos as u64,
+                    detail: "no whole entry here".into(),
+                });
+            }
+            pos += consumed as u32;
+        }
+        Ok(())
     }
 
     /// Kafka's `LogSegment.recover`: rescans the whole `.log`, checking every entry's

@@ -251,6 +251,9 @@ pub enum EventKind {
     /// only the part below `hw` is allowed (unlisted offsets above it are not judged).
     /// Snapshot events with the same `t_us` are one cluster-wide snapshot: the simulator takes
     /// them at one instant, and `replica-divergence` compares replicas only within one.
+    /// `compacted`: the log's `cleanup.policy` contains `compact`, so replicas (each
+    /// cleaning on its own) may legitimately lack records the others still hold; only
+    /// records they both hold are compared. Left out of the line when false.
     Snapshot {
         topic: String,
         partition: i32,
@@ -260,6 +263,8 @@ pub enum EventKind {
         leo: i64,
         hw: i64,
         records: Vec<LogRecord>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        compacted: bool,
     },
     /// A checker's verdict, appended at the end of a run.
     Verdict {
@@ -386,6 +391,7 @@ impl EventKind {
                     send: "p1-0".into(),
                     epoch: 0,
                 }],
+                compacted: false,
             },
             Verdict {
                 checker: "lost-write".into(),

@@ -367,27 +367,31 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             any::<bool>(),
             any::<i32>(),
             any::<i64>(),
-            prop::collection::vec((any::<i64>(), text(), any::<i32>()), 0..3)
+            prop::collection::vec((any::<i64>(), text(), any::<i32>()), 0..3),
+            any::<bool>()
         )
-            .prop_map(|(topic, partition, leader, leader_epoch, hw, rs)| {
-                EventKind::Snapshot {
-                    topic,
-                    partition,
-                    leader,
-                    leader_epoch,
-                    log_start: 0,
-                    leo: rs.len() as i64,
-                    hw,
-                    records: rs
-                        .into_iter()
-                        .map(|(offset, send, epoch)| LogRecord {
-                            offset,
-                            send,
-                            epoch,
-                        })
-                        .collect(),
+            .prop_map(
+                |(topic, partition, leader, leader_epoch, hw, rs, compacted)| {
+                    EventKind::Snapshot {
+                        topic,
+                        partition,
+                        leader,
+                        leader_epoch,
+                        log_start: 0,
+                        leo: rs.len() as i64,
+                        hw,
+                        records: rs
+                            .into_iter()
+                            .map(|(offset, send, epoch)| LogRecord {
+                                offset,
+                                send,
+                                epoch,
+                            })
+                            .collect(),
+                        compacted,
+                    }
                 }
-            }),
+            ),
     ]
 }
 
