@@ -106,6 +106,12 @@ pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: us
             });
             out.next = r.offset + 1;
         }
+        // A compacted batch keeps its last offset when its last records were removed (or
+        // it is an empty batch kept for its producer): the next read starts after it, as
+        // Kafka's consumer moves to `batch.nextOffset()`, or it would fetch it forever.
+        if b.last_offset() < pr.high_watermark {
+            out.next = out.next.max(b.last_offset() + 1);
+        }
     }
     out
 }
@@ -306,6 +312,25 @@ mod tests {
         assert_eq!(offsets(&p), vec![0, 1]);
         assert_eq!(p.next, 2);
         assert!(p.corrupt);
+    }
+
+    #[test]
+    fn a_compacted_batch_moves_the_position_past_its_last_offset() {
+        // Offsets 0..=2, of which compaction kept only 0: the batch still ends at 2.
+        let mut pr = response(&[(0, &["a", "b", "c"])], 3);
+        let original = pr.records.clone();
+        let full = crate::protocol::BatchRef::parse(&original, 0)
+            .unwrap()
+            .unwrap();
+        let first = full.records().unwrap().remove(0);
+        pr.records = crate::protocol::rebuild_retained(&full, &[first], None);
+        let p = parse_fetched(&pr, 0, 100);
+        assert_eq!(offsets(&p), vec![0]);
+        assert_eq!(p.next, 3, "not 1: offsets 1 and 2 are gone");
+        // An empty batch (a producer's last, kept by the cleaner) moves it too.
+        let empty = crate::protocol::rebuild_retained(&full, &[], None);
+        pr.records = empty;
+        assert_eq!(parse_fetched(&pr, 0, 100).next, 3);
     }
 
     #[test]

@@ -807,6 +807,29 @@ impl LogSegment {
         Ok(buf)
     }
 
+    /// Reads the bytes from `pos` into `buf`: `RECOVERY_CHUNK` of them, or more if the
+    /// entry starting at `pos` is larger (so a chunk always holds the next whole entry), at
+    /// most to the end of the segment. Returns how many.
+    fn read_chunk(&self, pos: u32, buf: &mut Vec<u8>) -> LogResult<usize> {
+        let remaining = (self.size - pos) as usize;
+        let mut want = RECOVERY_CHUNK.min(remaining);
+        if remaining >= LOG_OVERHEAD {
+            let mut head = [0u8; LOG_OVERHEAD];
+            self.log
+                .read_exact_at(&mut head, pos as u64)
+                .map_err(|e| LogError::io("read", &self.log_path, e))?;
+            let size = be_i32(&head, 8);
+            if size > 0 {
+                want = want.max((size as usize + LOG_OVERHEAD).min(remaining));
+            }
+        }
+        buf.resize(want, 0);
+        self.log
+            .read_exact_at(buf, pos as u64)
+            .map_err(|e| LogError::io("read", &self.log_path, e))?;
+        Ok(want)
+    }
+
     /// Calls `f` with every entry of the segment in order, each checksummed first (a bad
     /// one is an error naming the file and position), reading up to `RECOVERY_CHUNK` bytes
     /// at a time. `f` returns whether to go on.
@@ -818,21 +841,7 @@ impl LogSegment {
         let mut buf = Vec::new();
         while pos < self.size {
             let remaining = (self.size - pos) as usize;
-            let mut want = RECOVERY_CHUNK.min(remaining);
-            if remaining >= LOG_OVERHEAD {
-                let mut head = [0u8; LOG_OVERHEAD];
-                self.log
-                    .read_exact_at(&mut head, pos as u64)
-                    .map_err(|e| LogError::io("read", &self.log_path, e))?;
-                let size = be_i32(&head, 8);
-                if size > 0 {
-                    want = want.max((size as usize + LOG_OVERHEAD).min(remaining));
-                }
-            }
-            buf.resize(want, 0);
-            self.log
-                .read_exact_at(&mut buf, pos as u64)
-                .map_err(|e| LogError::io("read", &self.log_path, e))?;
+            let want = self.read_chunk(pos, &mut buf)?;
             let mut consumed = 0usize;
             for entry in batches(&buf, pos as u64) {
                 let b = match entry {
@@ -879,22 +888,7 @@ impl LogSegment {
         let mut prev_last: Option<i64> = None;
         'chunks: while valid < self.size {
             let remaining = (self.size - valid) as usize;
-            // Make sure the chunk holds at least the next entry if it is larger.
-            let mut want = RECOVERY_CHUNK.min(remaining);
-            if remaining >= LOG_OVERHEAD {
-                let mut head = [0u8; LOG_OVERHEAD];
-                self.log
-                    .read_exact_at(&mut head, valid as u64)
-                    .map_err(|e| LogError::io("read", &self.log_path, e))?;
-                let size = be_i32(&head, 8);
-                if size > 0 {
-                    want = want.max((size as usize + LOG_OVERHEAD).min(remaining));
-                }
-            }
-            buf.resize(want, 0);
-            self.log
-                .read_exact_at(&mut buf, valid as u64)
-                .map_err(|e| LogError::io("read", &self.log_path, e))?;
+            let want = self.read_chunk(valid, &mut buf)?;
             let mut iter = batches(&buf, valid as u64);
             let mut consumed_in_chunk = 0usize;
             for entry in iter.by_ref() {
