@@ -100,7 +100,7 @@ fn offsets_partition(o: &SimOutcome) -> BTreeMap<i32, (u64, usize, usize, i64)> 
 
 #[test]
 fn a_compacted_offsets_topic_stays_bounded_and_a_new_coordinator_loads_the_same_offsets() {
-    for seed in 1..=3u64 {
+    for seed in 1..=10u64 {
         let o = run(seed, &spec(true));
         assert!(
             o.violations().is_empty(),
