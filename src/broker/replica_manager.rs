@@ -1134,6 +1134,89 @@ mod tests {
         }
     }
 
+    fn host(rm: &mut ReplicaManager, topic: &str) {
+        rm.apply_metadata(
+            &[
+                MetadataRecord::Topic {
+                    name: topic.into(),
+                    topic_id: 7,
+                },
+                MetadataRecord::Partition {
+                    topic: topic.into(),
+                    partition: 0,
+                    replicas: vec![0],
+                    isr: vec![0],
+                    leader: 0,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            ],
+            0,
+        );
+    }
+
+    #[test]
+    fn consumer_offsets_is_compacted_and_the_cleaner_runs_every_backoff() {
+        use crate::broker::request::ACKS_ALL;
+        use crate::group::OFFSETS_TOPIC;
+        use crate::protocol::{BatchBuilder, Compression};
+        let disk = SimDisk::new(3);
+        let mut config = BrokerConfig::new(0);
+        config.offsets_topic_segment_bytes = 300;
+        config.cleaner.backoff_ms = 1_000;
+        let mut rm = ReplicaManager::open(config, Arc::new(disk.clone()));
+        host(&mut rm, OFFSETS_TOPIC);
+        host(&mut rm, "orders");
+        let tp = TopicPartition::new(OFFSETS_TOPIC, 0);
+        let log = &rm.replica(&tp).expect("hosted").log;
+        assert!(log.config().cleanup_policy.compact);
+        assert!(!log.config().cleanup_policy.delete);
+        assert_eq!(log.config().segment_bytes, 300);
+        let orders = &rm.replica(&TopicPartition::new("orders", 0)).unwrap().log;
+        assert_eq!(orders.config().cleanup_policy, CleanupPolicy::DELETE);
+
+        let batch = |key: Option<&[u8]>, value: &[u8]| {
+            let mut b = BatchBuilder::new(2, Compression::None, 0);
+            b.append(0, key, Some(value), &[]);
+            b.build()
+        };
+        assert_eq!(
+            rm.append_as_leader(&tp, ACKS_ALL, batch(None, b"v"), 0),
+            Err(ErrorCode::InvalidRecord),
+            "a compacted topic refuses records without a key"
+        );
+        for i in 0..40 {
+            let v = format!("offset {i}");
+            rm.append_as_leader(&tp, ACKS_ALL, batch(Some(b"g1/orders/0"), v.as_bytes()), 0)
+                .unwrap();
+        }
+        let size = |rm: &ReplicaManager| rm.replica(&tp).unwrap().log.size_in_bytes();
+        let before = size(&rm);
+        let cleaned = rm.run_log_cleaner(0);
+        assert_eq!(cleaned.len(), 1, "{cleaned:?}");
+        assert_eq!(cleaned[0].0, tp);
+        assert!(size(&rm) < before / 4, "{} of {before} bytes", size(&rm));
+        let records = rm.read_records(&tp);
+        assert_eq!(
+            records.last().unwrap().2.as_deref(),
+            Some(&b"offset 39"[..])
+        );
+        let text = String::from_utf8(
+            disk.read_file(&PathBuf::from("/kafka-logs/cleaner-offset-checkpoint"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(text.starts_with("0\n1\n__consumer_offsets 0 "), "{text}");
+        // More dirt, but the cleaner sleeps log.cleaner.backoff.ms between passes.
+        for i in 40..80 {
+            let v = format!("offset {i}");
+            rm.append_as_leader(&tp, ACKS_ALL, batch(Some(b"g1/orders/0"), v.as_bytes()), 0)
+                .unwrap();
+        }
+        assert!(rm.run_log_cleaner(999).is_empty());
+        assert_eq!(rm.run_log_cleaner(1_000).len(), 1);
+    }
+
     #[test]
     fn the_leader_epoch_checkpoint_is_written_when_the_epochs_change_and_only_then() {
         let disk = SimDisk::new(1);

@@ -426,6 +426,52 @@ mod tests {
     }
 
     #[test]
+    fn compaction_keys_take_kafkas_types_and_values() {
+        let c = parse_config(
+            "c",
+            &json!({"cleanup.policy": "compact,delete", "min.cleanable.dirty.ratio": 0.25,
+                    "delete.retention.ms": 1000, "min.compaction.lag.ms": 0,
+                    "max.compaction.lag.ms": 60000}),
+            Scope::Topic,
+        )
+        .unwrap();
+        assert_eq!(c["cleanup.policy"].to_string(), "compact,delete");
+        assert_eq!(
+            c["min.cleanable.dirty.ratio"],
+            ConfigValue::Decimal("0.25".into())
+        );
+        assert_eq!(c["min.cleanable.dirty.ratio"].to_json(), json!(0.25));
+        let b = parse_config(
+            "c",
+            &json!({"log.cleanup.policy": "compact", "log.cleaner.enable": false,
+                    "log.cleaner.backoff.ms": 500, "offsets.topic.segment.bytes": 4096,
+                    "log.cleaner.min.cleanable.ratio": 1}),
+            Scope::Broker,
+        )
+        .unwrap();
+        assert_eq!(b["log.cleaner.enable"], ConfigValue::Bool(false));
+        assert_eq!(
+            err(Scope::Topic, json!({"cleanup.policy": "compacted"})),
+            ": c[\"cleanup.policy\"]: cleanup.policy: \"compacted\" is not one of \"delete\", \
+             \"compact\" (a comma-separated list)"
+        );
+        assert_eq!(
+            err(Scope::Topic, json!({"min.cleanable.dirty.ratio": "0.5"})),
+            ": c[\"min.cleanable.dirty.ratio\"]: min.cleanable.dirty.ratio must be a number, \
+             found a string"
+        );
+        assert_eq!(
+            err(Scope::Topic, json!({"min.cleanable.dirty.ratio": 2})),
+            ": c[\"min.cleanable.dirty.ratio\"]: min.cleanable.dirty.ratio: 2 is outside [0, 1]"
+        );
+        assert_eq!(
+            err(Scope::Topic, json!({"cleanup.policy": 1})),
+            ": c[\"cleanup.policy\"]: cleanup.policy must be a string, found a number"
+        );
+        assert!(err(Scope::Topic, json!({"log.cleaner.backoff.ms": 5})).contains("unknown"));
+    }
+
+    #[test]
     fn unknown_keys_suggest_the_closest() {
         assert_eq!(
             err(Scope::Broker, json!({"min.insync.replica": 2})),

@@ -1174,3 +1174,29 @@ fn scenario_checker_names_are_the_checkers_that_run() {
         .collect();
     assert_eq!(from_enum, crate::check::checker_names());
 }
+
+#[test]
+fn the_cleaner_and_compaction_configs_reach_the_cluster() {
+    let mut v = base();
+    v["cluster"]["config"] = json!({
+        "log.cleaner.enable": false,
+        "log.cleaner.backoff.ms": 2000,
+        "offsets.topic.segment.bytes": 4096,
+        "log.cleaner.delete.retention.ms": 100
+    });
+    v["topics"][0]["config"] =
+        json!({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.1});
+    let s = load(&v).unwrap();
+    let spec = super::runner::to_cluster_spec(&s, 1).unwrap();
+    assert!(!spec.cleaner.enable);
+    assert_eq!(spec.cleaner.backoff_ms, 2000);
+    assert_eq!(spec.offsets_topic_segment_bytes, 4096);
+    assert_eq!(spec.log.delete_retention_ms, 100);
+    let topic = &spec.topic_logs[v["topics"][0]["name"].as_str().unwrap()];
+    assert_eq!(topic.cleanup_policy, crate::storage::CleanupPolicy::COMPACT);
+    assert_eq!(topic.min_cleanable_dirty_ratio, crate::storage::Ratio(0.1));
+    assert_eq!(
+        topic.delete_retention_ms, 100,
+        "the broker default carries over"
+    );
+}
