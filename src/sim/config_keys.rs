@@ -466,7 +466,7 @@ mod tests {
         );
         assert_eq!(
             err(Scope::Topic, json!({"cleanup.policy": 1})),
-            ": c[\"cleanup.policy\"]: cleanup.policy must be a string, found a number"
+            ": c[\"cleanup.policy\"]: cleanup.policy must be a string, found an integer"
         );
         assert!(err(Scope::Topic, json!({"log.cleaner.backoff.ms": 5})).contains("unknown"));
     }

@@ -531,7 +531,9 @@ fn clean_group(
             Ok(true)
         })?;
     }
+    // (A group's first segment is covered by the swap's base offset anyway.)
     let uncovered = match (last_nonempty_base, last_written) {
+        (Some(b), _) if b == base => false,
         (Some(b), Some(w)) => w < b,
         (Some(_), None) => true,
         (None, _) => false,

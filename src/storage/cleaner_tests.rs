@@ -476,7 +476,7 @@ fn the_dirty_ratio_decides_and_progress_is_kept_in_cleaner_offset_checkpoint() {
     let disk = SimDisk::new(10);
     let cfg = compact(&[
         ("segment.bytes", "300"),
-        ("min.cleanable.dirty.ratio", "0.5"),
+        ("min.cleanable.dirty.ratio", "0.75"),
     ]);
     let mut log = busy_log(&disk, &cfg);
     let data_dir = Path::new("/data");
@@ -507,7 +507,7 @@ fn the_dirty_ratio_decides_and_progress_is_kept_in_cleaner_offset_checkpoint() {
     log.roll(log.log_end_offset(), 0).unwrap();
     let hw = log.log_end_offset();
     let to_clean = cleanable_offsets(&log, cleaner.checkpoint(&tp), hw, 0);
-    assert!(to_clean.cleanable_ratio() < 0.5, "{to_clean:?}");
+    assert!(to_clean.cleanable_ratio() < 0.75, "{to_clean:?}");
     assert!(cleaner
         .maybe_clean(&tp, &mut log, hw, &BTreeMap::new(), 0)
         .unwrap()
