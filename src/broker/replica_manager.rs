@@ -941,6 +941,7 @@ impl ReplicaManager {
         }
         let mut cleaned = Vec::new();
         let mut failure = None;
+        let mut notes = Vec::new();
         for (tp, r) in self.replicas.iter_mut() {
             if !r.log.config().cleanup_policy.compact {
                 continue;
@@ -958,16 +959,21 @@ impl ReplicaManager {
             {
                 Ok(Some(done)) => cleaned.push((tp.clone(), done.stats)),
                 Ok(None) => {}
-                Err(e) => {
+                Err(e @ LogError::Io { .. }) => {
                     failure = Some(format!("{tp}: log cleaner: {e}"));
                     break;
                 }
+                // Bad data (a corrupt batch): this log is left uncompacted from now on.
+                Err(e) => notes.push(format!("{tp}: log cleaner gave up on the log: {e}")),
             }
         }
         if failure.is_none() && !cleaned.is_empty() {
             if let Err(e) = self.cleaner.write_checkpoint() {
                 failure = Some(format!("write cleaner-offset-checkpoint: {e}"));
             }
+        }
+        for n in notes {
+            self.note(n);
         }
         if let Some(why) = failure {
             self.fail_log_dir(why);

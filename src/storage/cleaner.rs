@@ -491,8 +491,30 @@ fn clean_group(
     for ext in ["log", "index", "timeindex"] {
         remove_if_exists(&*disk, &suffixed(&dir, base, ext, CLEANED))?;
     }
+    let written = write_cleaned(log, group, filter, stats, now_ms);
+    if let Err(e) = written {
+        // Not committed: the old segments stand. Best effort, since the next open removes
+        // `.cleaned` files anyway.
+        for ext in ["log", "index", "timeindex"] {
+            let _ = remove_if_exists(&*disk, &suffixed(&dir, base, ext, CLEANED));
+        }
+        return Err(e);
+    }
+    swap_in(log, group, now_ms)
+}
+
+/// Writes the kept entries of `group` into `.cleaned` files at the group's base offset and
+/// fsyncs them.
+fn write_cleaned(
+    log: &Log,
+    group: &[i64],
+    filter: &Filter<'_>,
+    stats: &mut CleanStats,
+    now_ms: i64,
+) -> LogResult<()> {
+    let base = group[0];
     let mut cleaned =
-        LogSegment::open_with_suffix(&*disk, &dir, base, CLEANED, log.params(), now_ms)?;
+        LogSegment::open_with_suffix(&*log.disk, &log.dir, base, CLEANED, log.params(), now_ms)?;
     let mut pending: Vec<u8> = Vec::new();
     let mut last_written: Option<i64> = None;
     // The group's last entry: kept as an empty batch if everything after the last kept
@@ -552,9 +574,7 @@ fn clean_group(
         cleaned.append(&pending, now_ms)?;
     }
     cleaned.on_become_inactive()?;
-    cleaned.flush()?;
-    drop(cleaned);
-    swap_in(log, group, now_ms)
+    cleaned.flush()
 }
 
 /// Kafka's `replaceSegments`: `.cleaned` → `.swap` (the log file last: its rename commits),
@@ -670,6 +690,9 @@ pub struct LogCleaner {
     written: BTreeMap<TopicPartition, i64>,
     map: OffsetMap,
     last_run_ms: Option<i64>,
+    /// Logs whose cleaning failed on bad data (Kafka's `uncleanablePartitions`): skipped
+    /// from then on, while the broker serves them as before.
+    uncleanable: BTreeMap<TopicPartition, String>,
 }
 
 impl LogCleaner {
@@ -687,6 +710,7 @@ impl LogCleaner {
             written: checkpoints.clone(),
             checkpoints,
             last_run_ms: None,
+            uncleanable: BTreeMap::new(),
         }
     }
 
@@ -725,7 +749,7 @@ impl LogCleaner {
         producer_last_offsets: &BTreeMap<i64, i64>,
         now_ms: i64,
     ) -> LogResult<Option<CleanedLog>> {
-        if !log.config().cleanup_policy.compact {
+        if !log.config().cleanup_policy.compact || self.uncleanable.contains_key(tp) {
             return Ok(None);
         }
         let to_clean = cleanable_offsets(log, self.checkpoint(tp), high_watermark, now_ms);
@@ -742,8 +766,19 @@ impl LogCleaner {
             &mut self.map,
             producer_last_offsets,
             now_ms,
-        )?;
+        );
         self.map.clear();
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(e) => {
+                // An I/O error is the log directory's (the caller takes it offline); bad
+                // data found while cleaning only makes this log uncleanable, as in Kafka.
+                if !matches!(e, LogError::Io { .. }) {
+                    self.uncleanable.insert(tp.clone(), e.to_string());
+                }
+                return Err(e);
+            }
+        };
         self.checkpoints.insert(tp.clone(), stats.end_offset);
         Ok(Some(CleanedLog { to_clean, stats }))
     }
@@ -759,6 +794,12 @@ impl LogCleaner {
     /// The log is gone (deleted, or restarted empty): forget its progress.
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.checkpoints.remove(tp);
+        self.uncleanable.remove(tp);
+    }
+
+    /// Logs the cleaner gave up on, with why.
+    pub fn uncleanable(&self) -> &BTreeMap<TopicPartition, String> {
+        &self.uncleanable
     }
 
     /// Writes `cleaner-offset-checkpoint` if it changed since the last write.

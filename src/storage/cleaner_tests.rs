@@ -828,3 +828,33 @@ proptest! {
         model.check(&records_from(&log, 0), log.log_end_offset())?;
     }
 }
+
+#[test]
+fn a_corrupt_batch_makes_the_log_uncleanable_and_leaves_it_as_it_was() {
+    let disk = SimDisk::new(15);
+    let cfg = compact(&[("segment.bytes", "300")]);
+    let mut log = busy_log(&disk, &cfg);
+    let first = log.segments().next().unwrap().log_path().to_path_buf();
+    disk.flip_byte(&first, 70).unwrap();
+    let tp = TopicPartition::new("compacted", 0);
+    let mut cleaner = LogCleaner::open(
+        CleanerConfig::default(),
+        Arc::new(disk.clone()),
+        Path::new("/data"),
+    );
+    let hw = log.log_end_offset();
+    let segments = log.num_segments();
+    let e = cleaner
+        .maybe_clean(&tp, &mut log, hw, &BTreeMap::new(), 0)
+        .unwrap_err();
+    assert!(matches!(e, LogError::Corrupt { .. }), "{e}");
+    assert!(cleaner.uncleanable().contains_key(&tp));
+    assert!(leftovers(&disk).is_empty(), "{:?}", leftovers(&disk));
+    assert_eq!(log.num_segments(), segments);
+    // From then on the cleaner leaves the log alone; the log itself is served as before.
+    assert!(cleaner
+        .maybe_clean(&tp, &mut log, hw, &BTreeMap::new(), 0)
+        .unwrap()
+        .is_none());
+    assert_eq!(log.read(30, 1 << 20, hw).unwrap().first_offset, 30);
+}
