@@ -1175,6 +1175,7 @@ fn scenario_checker_names_are_the_checkers_that_run() {
     assert_eq!(from_enum, crate::check::checker_names());
 }
 
+#[cfg(madsim)]
 #[test]
 fn the_cleaner_and_compaction_configs_reach_the_cluster() {
     let mut v = base();
