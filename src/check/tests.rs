@@ -570,6 +570,51 @@ fn replica_divergence_flags_a_different_leader_epoch_or_a_missing_record() {
     one("replica-divergence", events, Some(0), &[1]);
 }
 
+/// A snapshot of a compacted log (`cleanup.policy=compact`).
+fn compacted(mut e: crate::trace::Event) -> crate::trace::Event {
+    if let crate::trace::EventKind::Snapshot { compacted, .. } = &mut e.kind {
+        *compacted = true;
+    }
+    e
+}
+
+#[test]
+fn compacted_replicas_may_lack_records_but_never_hold_different_ones() {
+    // broker-0 has cleaned offset 1 (superseded by 3) away; broker-1 has not cleaned yet.
+    let cleaned = || {
+        compacted(snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            4,
+            &[(0, "a", 1), (2, "c", 1), (3, "b2", 1)],
+        ))
+    };
+    let full = |at1: &str| {
+        compacted(snapshot(
+            100,
+            "broker-1",
+            "t",
+            0,
+            false,
+            1,
+            4,
+            &[(0, "a", 1), (1, at1, 1), (2, "c", 1), (3, "b2", 1)],
+        ))
+    };
+    none("replica-divergence", vec![cleaned(), full("b1")]);
+    none("leader-completeness", vec![full("b1"), cleaned()]);
+    // A record both still hold must be the same.
+    let mut other = cleaned();
+    if let crate::trace::EventKind::Snapshot { records, .. } = &mut other.kind {
+        records[1].send = "x".into();
+    }
+    one("replica-divergence", vec![other, full("b1")], Some(0), &[2]);
+}
+
 #[test]
 fn replica_divergence_compares_only_snapshots_of_one_instant() {
     // After an unclean election offset 1 was rewritten; at each instant replicas agree.
