@@ -231,6 +231,11 @@ impl Producer {
             .0
             .clone()
     }
+    /// Where broker `id` listens, in the current view (without copying the view).
+    fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.0.brokers.get(&id).copied()
+    }
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
@@ -519,7 +524,7 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
         timeout_ms: p.cfg.request_timeout_ms as i64,
         partitions,
     });
-    let addr = p.view().brokers.get(&leader).copied();
+    let addr = p.broker_addr(leader);
     // Per batch: the outcome, and the error behind it.
     let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
     match addr {
