@@ -1139,6 +1139,31 @@ mod tests {
     }
 
     #[test]
+    fn each_checkpoint_file_is_written_at_its_own_kafka_interval() {
+        let disk = SimDisk::new(1);
+        let config = BrokerConfig::new(0);
+        let dir = config.data_dir.clone();
+        let mut rm = ReplicaManager::open(config, Arc::new(disk.clone()));
+        let written = |name: &str| disk.read_file(&dir.join(name)).is_ok();
+        let files = [RECOVERY_POINT_FILE, HW_FILE, LOG_START_FILE];
+        let present = || files.map(written);
+        // The first tick starts the intervals (Kafka schedules the first write one interval
+        // after start-up).
+        rm.flush_and_checkpoint(1_000);
+        rm.flush_and_checkpoint(5_999);
+        assert_eq!(present(), [false, false, false]);
+        // replica.high.watermark.checkpoint.interval.ms = 5 s.
+        rm.flush_and_checkpoint(6_000);
+        assert_eq!(present(), [false, true, false]);
+        // log.flush.offset.checkpoint.interval.ms and
+        // log.flush.start.offset.checkpoint.interval.ms = 60 s.
+        rm.flush_and_checkpoint(60_999);
+        assert_eq!(present(), [false, true, false]);
+        rm.flush_and_checkpoint(61_000);
+        assert_eq!(present(), [true, true, true]);
+    }
+
+    #[test]
     fn the_leader_epoch_checkpoint_is_written_when_the_epochs_change_and_only_then() {
         let disk = SimDisk::new(1);
         let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
