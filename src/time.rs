@@ -31,7 +31,7 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Outp
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future: Box::pin(future),
-        sleep: Box::pin(madsim::time::sleep(duration)),
+        sleep: madsim::time::sleep(duration),
         armed_for: None,
     }
 }
@@ -40,7 +40,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 #[cfg(madsim)]
 pub struct Timeout<F> {
     future: Pin<Box<F>>,
-    sleep: Pin<Box<madsim::time::Sleep>>,
+    sleep: madsim::time::Sleep,
     /// The waker the deadline's timer wakes, once registered.
     armed_for: Option<Waker>,
 }
@@ -66,7 +66,7 @@ impl<F: Future> Future for Timeout<F> {
             return Poll::Pending;
         }
         // First poll (or a new waker): this poll registers the deadline's timer.
-        if self.sleep.as_mut().poll(cx).is_ready() {
+        if Pin::new(&mut self.sleep).poll(cx).is_ready() {
             return Poll::Ready(Err(Elapsed));
         }
         self.armed_for = Some(cx.waker().clone());

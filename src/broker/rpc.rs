@@ -98,8 +98,19 @@ impl Rpc {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, RpcError> {
+        self.call_owned(dst, req.clone(), timeout).await
+    }
+
+    /// [`Rpc::call`] for a request the caller no longer needs: a produce request's records
+    /// cross the simulated network without a copy.
+    pub async fn call_owned(
+        &self,
+        dst: SocketAddr,
+        req: Request,
+        timeout: Duration,
+    ) -> Result<Response, RpcError> {
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
-        self.send(dst, REQUEST_TAG, corr, req.clone())
+        self.send(dst, REQUEST_TAG, corr, req)
             .await
             .map_err(|_| RpcError::Io)?;
         match crate::time::timeout(timeout, self.recv_response(corr)).await {
@@ -109,9 +120,9 @@ impl Rpc {
     }
 
     /// Sends `req` without waiting for an answer (`acks=0`; the broker sends none).
-    pub async fn send_oneway(&self, dst: SocketAddr, req: &Request) {
+    pub async fn send_oneway(&self, dst: SocketAddr, req: Request) {
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
-        let _ = self.send(dst, REQUEST_TAG, corr, req.clone()).await;
+        let _ = self.send(dst, REQUEST_TAG, corr, req).await;
     }
 
     /// The next request: `(corr, request or the error to answer with, sender)`.
