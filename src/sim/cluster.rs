@@ -24,7 +24,7 @@ use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::{sleep, Duration};
 
 use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
-use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
+use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, PartitionSnapshot};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
@@ -290,6 +290,8 @@ pub struct ClusterSpec {
     pub cleaner: CleanerConfig,
     /// `offsets.topic.segment.bytes` (Kafka's 100 MiB).
     pub offsets_topic_segment_bytes: u32,
+    /// How often brokers rewrite their offset checkpoint files (Kafka's defaults).
+    pub checkpoints: CheckpointIntervals,
 }
 
 impl ClusterSpec {
@@ -326,6 +328,7 @@ impl ClusterSpec {
             topic_logs: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            checkpoints: CheckpointIntervals::default(),
         }
     }
 
@@ -1123,6 +1126,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.topic_logs = spec.topic_logs.clone();
         bc.cleaner = spec.cleaner.clone();
         bc.offsets_topic_segment_bytes = spec.offsets_topic_segment_bytes;
+        bc.checkpoints = spec.checkpoints;
         let clocks = Clocks::new(clock);
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
