@@ -350,6 +350,13 @@ impl Fetcher {
         }
     }
 
+    /// Ends a [`Fetcher::wait_past`] early: the group needs the poll loop (the heartbeat
+    /// thread learned of a rebalance), as Kafka's `poll` waits for fetches at most until
+    /// the coordinator's next deadline.
+    pub fn wake(&self) {
+        self.arrivals.notify();
+    }
+
     /// Waits until an answer arrives after `seen` (at most the fetch timeout). With nothing
     /// in flight (nothing assigned, say) it waits `fetch.max.wait.ms`, as an idle
     /// `poll(timeout)` blocks, rather than letting the caller spin.

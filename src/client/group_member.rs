@@ -136,6 +136,8 @@ struct Member {
     clock: Clock,
     history: Recorder,
     shared: Mutex<Shared>,
+    /// The poll loop's fetcher (shared: the heartbeat thread wakes a poll waiting on it).
+    fetcher: Fetcher,
 }
 
 impl Member {
@@ -220,8 +222,10 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
         assignors: cfg.assignors.clone(),
         group_instance_id: cfg.group_instance_id.clone(),
     });
+    let fetcher = Fetcher::new(consumer.fetch.clone(), consumer.request_timeout_ms);
     let m = Arc::new(Member {
         cfg,
+        fetcher,
         consumer,
         rpc,
         clock,
@@ -283,6 +287,10 @@ async fn heartbeat_loop(m: Arc<Member>) {
             .await
         {
             m.on_error(e);
+            if m.shared().coord.needs_join() {
+                // Rejoin now rather than when the poll's fetches come back.
+                m.fetcher.wake();
+            }
         }
     }
 }
@@ -376,7 +384,7 @@ async fn poll_loop(m: Arc<Member>) {
         committed: BTreeMap::new(),
         last_auto_commit_ms: m.clock.now_ms(),
         coordinator_start: 0,
-        fetcher: Fetcher::new(m.consumer.fetch.clone(), m.consumer.request_timeout_ms),
+        fetcher: m.fetcher.clone(),
         metadata_refreshed_ms: m.clock.now_ms(),
         resubscribed: 0,
     };
