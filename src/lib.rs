@@ -24,5 +24,6 @@ pub mod group;
 pub mod protocol;
 pub mod sim;
 pub mod storage;
+pub mod time;
 pub mod tools;
 pub mod trace;

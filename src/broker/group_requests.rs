@@ -97,7 +97,7 @@ impl ReplyRouter {
                 }
             }
         });
-        let got = madsim::time::timeout(Duration::from_millis(MAX_PARK_MS), waiting).await;
+        let got = crate::time::timeout(Duration::from_millis(MAX_PARK_MS), waiting).await;
         self.slots().remove(&token);
         got.ok().flatten()
     }
@@ -301,7 +301,7 @@ fn append(
     let written = n.rm().append_as_leader(tp, ACKS_ALL, b.build(), now);
     if written.is_ok() {
         // New records: the followers' long polls wake up for them.
-        n.purgatory.notify();
+        n.purgatory.notify_partitions([tp]);
     }
     written
 }
@@ -324,7 +324,11 @@ pub(super) async fn await_acks_all(
             return ErrorCode::RequestTimedOut;
         }
         n.purgatory
-            .wait_past(seen, Duration::from_millis(left as u64))
+            .wait_past_for(
+                seen,
+                std::slice::from_ref(tp),
+                Duration::from_millis(left as u64),
+            )
             .await;
     }
 }

@@ -126,9 +126,8 @@ impl Node {
     /// delayed requests if one did.
     fn report_hw(&self) {
         let changes = self.rm().take_hw_changes();
-        if !changes.is_empty() {
-            self.purgatory.notify();
-        }
+        self.purgatory
+            .notify_partitions(changes.iter().map(|(tp, _, _)| tp));
         for (tp, hw, leader_epoch) in changes {
             self.history.record(
                 &self.clock,
@@ -208,7 +207,7 @@ pub async fn run_broker(
             };
             n.report_hw();
             if let Some(resp) = resp {
-                n.rpc.respond(from, corr, &resp).await;
+                n.rpc.respond(from, corr, resp).await;
             }
         });
     }
@@ -264,14 +263,14 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
         written.push((d.topic_partition, res));
     }
     n.disk_stall().await;
-    if written.iter().any(|(_, r)| r.is_ok()) {
-        // New records: the followers' long polls wake up for them.
-        n.purgatory.notify();
-    }
+    // New records: the followers' long polls on these partitions wake up for them.
+    n.purgatory
+        .notify_partitions(written.iter().filter(|(_, r)| r.is_ok()).map(|(tp, _)| tp));
     if p.acks == ACKS_NONE {
         return None;
     }
     let deadline = now + p.timeout_ms.max(0);
+    let keys: Vec<TopicPartition> = written.iter().map(|(tp, _)| tp.clone()).collect();
     let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
         topic_partition: tp.clone(),
         error,
@@ -300,7 +299,7 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
             return Some(Response::Produce(ProduceResponse { partitions }));
         }
         n.purgatory
-            .wait_past(seen, Duration::from_millis(left as u64))
+            .wait_past_for(seen, &keys, Duration::from_millis(left as u64))
             .await;
     }
 }
@@ -309,6 +308,11 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
 /// it until the state changes (re-evaluating then) or `max_wait_ms` passes.
 async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
     let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
+    let keys: Vec<TopicPartition> = f
+        .partitions
+        .iter()
+        .map(|p| p.topic_partition.clone())
+        .collect();
     let mut first = None;
     loop {
         let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
@@ -324,7 +328,7 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
             return resp;
         }
         n.purgatory
-            .wait_past(seen, Duration::from_millis(left as u64))
+            .wait_past_for(seen, &keys, Duration::from_millis(left as u64))
             .await;
     }
 }

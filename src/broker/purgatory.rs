@@ -1,21 +1,24 @@
 //! Kafka's `DelayedOperationPurgatory`, reduced to what one broker node needs: a delayed
 //! request (an acks=all produce waiting for the high watermark, a fetch waiting for
-//! `fetch.min.bytes`) parks until the broker's state changes or its deadline passes, then
-//! re-checks. Requests are not keyed by partition as in Kafka: every change wakes every
-//! waiter, which re-evaluates under the replica manager's lock. That is simpler and, with a
-//! handful of waiters per broker, as cheap — and it replaces polling, so a waiter wakes at
-//! the instant of the change, not at the next poll tick.
+//! `fetch.min.bytes`) parks until something it watches changes or its deadline passes, then
+//! re-checks. As in Kafka, requests watch their partitions (Kafka's `TopicPartitionOperationKey`):
+//! an append or a high-watermark move on one partition wakes only the requests parked on it,
+//! so a follower's long poll is not re-evaluated for every write to other partitions.
+//! Leadership, ISR and metadata changes wake every waiter.
 //!
 //! Runtime-neutral (plain `Waker`s), so it works on madsim and on tokio alike.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-use madsim::time::{timeout, Duration};
+use crate::common::TopicPartition;
+use crate::time::timeout;
+use madsim::time::Duration;
 
-/// A change counter with waiters.
+/// Change counters with waiters.
 #[derive(Debug, Default)]
 pub struct Purgatory {
     inner: Mutex<Inner>,
@@ -23,8 +26,24 @@ pub struct Purgatory {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Counts every change; a waiter remembers the count it last checked at.
     version: u64,
-    waiters: Vec<Waker>,
+    /// The count at the last change that concerns every waiter.
+    all_changed_at: u64,
+    /// The count at the last change of each partition.
+    changed_at: BTreeMap<TopicPartition, u64>,
+    waiters: Vec<(Vec<TopicPartition>, Waker)>,
+}
+
+impl Inner {
+    /// Whether a waiter on `keys` (no keys: on every change) saw a change after `seen`.
+    fn changed_since(&self, seen: u64, keys: &[TopicPartition]) -> bool {
+        (keys.is_empty() && self.version > seen)
+            || self.all_changed_at > seen
+            || keys
+                .iter()
+                .any(|k| self.changed_at.get(k).is_some_and(|&at| at > seen))
+    }
 }
 
 impl Purgatory {
@@ -43,29 +62,81 @@ impl Purgatory {
         self.lock().version
     }
 
-    /// Something a delayed request may be waiting for happened (an append, a high
-    /// watermark or ISR move, new metadata): wake every waiter.
+    /// Something every delayed request may be waiting for happened (new metadata, a new
+    /// ISR): wake every waiter.
     pub fn notify(&self) {
         let waiters = {
             let mut g = self.lock();
             g.version += 1;
+            g.all_changed_at = g.version;
             std::mem::take(&mut g.waiters)
         };
-        for w in waiters {
+        for (_, w) in waiters {
             w.wake();
         }
     }
 
-    /// Waits until the version moves past `seen` or `max_wait` passes. Returns whether it
-    /// moved.
+    /// Records were appended to, or the high watermark moved on, these partitions: wake
+    /// the requests watching any of them (Kafka's `checkAndComplete(key)`).
+    pub fn notify_partitions<'a>(&self, partitions: impl IntoIterator<Item = &'a TopicPartition>) {
+        let woken = {
+            let mut g = self.lock();
+            g.version += 1;
+            let v = g.version;
+            let mut any = false;
+            for tp in partitions {
+                any = true;
+                g.changed_at.insert(tp.clone(), v);
+            }
+            if !any {
+                return;
+            }
+            let (woken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut g.waiters)
+                .into_iter()
+                .partition(|(keys, _)| {
+                    keys.is_empty() || keys.iter().any(|k| g.changed_at.get(k) == Some(&v))
+                });
+            g.waiters = kept;
+            woken
+        };
+        for (_, w) in woken {
+            w.wake();
+        }
+    }
+
+    /// Forgets a partition this broker no longer hosts (its waiters were woken by the
+    /// metadata change that removed it).
+    pub fn forget(&self, tp: &TopicPartition) {
+        self.lock().changed_at.remove(tp);
+    }
+
+    /// Waits until anything changes after version `seen`, or `max_wait` passes. Returns
+    /// whether something changed.
     pub async fn wait_past(&self, seen: u64, max_wait: Duration) -> bool {
-        timeout(max_wait, Changed { p: self, seen }).await.is_ok()
+        self.wait_past_for(seen, &[], max_wait).await
+    }
+
+    /// Waits until one of `partitions` (or everything) changes after version `seen`, or
+    /// `max_wait` passes. Returns whether something changed.
+    pub async fn wait_past_for(
+        &self,
+        seen: u64,
+        partitions: &[TopicPartition],
+        max_wait: Duration,
+    ) -> bool {
+        let changed = Changed {
+            p: self,
+            seen,
+            keys: partitions,
+        };
+        timeout(max_wait, changed).await.is_ok()
     }
 }
 
 struct Changed<'a> {
     p: &'a Purgatory,
     seen: u64,
+    keys: &'a [TopicPartition],
 }
 
 impl Future for Changed<'_> {
@@ -73,11 +144,11 @@ impl Future for Changed<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut g = self.p.lock();
-        if g.version != self.seen {
+        if g.changed_since(self.seen, self.keys) {
             return Poll::Ready(());
         }
-        if !g.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            g.waiters.push(cx.waker().clone());
+        if !g.waiters.iter().any(|(_, w)| w.will_wake(cx.waker())) {
+            g.waiters.push((self.keys.to_vec(), cx.waker().clone()));
         }
         Poll::Pending
     }
@@ -126,6 +197,50 @@ mod tests {
             let start = Instant::now();
             assert!(p.wait_past(seen, Duration::from_millis(500)).await);
             assert_eq!(start.elapsed().as_millis(), 0);
+        });
+    }
+
+    #[test]
+    fn a_waiter_wakes_for_its_own_partitions_only() {
+        Runtime::with_seed_and_config(1, madsim::Config::default()).block_on(async {
+            let p = Arc::new(Purgatory::new());
+            let (mine, other) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+            let seen = p.version();
+            let q = p.clone();
+            let (m, o) = (mine.clone(), other.clone());
+            madsim::task::spawn(async move {
+                sleep(Duration::from_millis(10)).await;
+                q.notify_partitions([&o]);
+                sleep(Duration::from_millis(20)).await;
+                q.notify_partitions([&m]);
+            });
+            let start = Instant::now();
+            assert!(
+                p.wait_past_for(seen, &[mine], Duration::from_millis(500))
+                    .await
+            );
+            assert_eq!(start.elapsed().as_millis(), 30);
+        });
+    }
+
+    #[test]
+    fn a_change_to_everything_wakes_a_partition_waiter() {
+        Runtime::with_seed_and_config(1, madsim::Config::default()).block_on(async {
+            let p = Arc::new(Purgatory::new());
+            let seen = p.version();
+            p.notify_partitions([&TopicPartition::new("t", 1)]);
+            let q = p.clone();
+            madsim::task::spawn(async move {
+                sleep(Duration::from_millis(40)).await;
+                q.notify();
+            });
+            let start = Instant::now();
+            let mine = [TopicPartition::new("t", 0)];
+            assert!(
+                p.wait_past_for(seen, &mine, Duration::from_millis(500))
+                    .await
+            );
+            assert_eq!(start.elapsed().as_millis(), 40);
         });
     }
 }

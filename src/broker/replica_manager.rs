@@ -50,6 +50,32 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: i32,
     /// Topic-level overrides of `log` (`kafka-configs --entity-type topics`), by topic.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    pub checkpoints: CheckpointIntervals,
+}
+
+/// How often the broker rewrites its three offset checkpoint files. Kafka's defaults: a
+/// crash loses at most the last interval's progress, which recovery and the leader's
+/// answers make good again (a stale recovery point rescans more of the log, a stale high
+/// watermark is raised by the next fetch, a stale log start offset keeps records
+/// `DeleteRecords` or retention had already cut off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointIntervals {
+    /// `replica.high.watermark.checkpoint.interval.ms` (`replication-offset-checkpoint`).
+    pub high_watermark_ms: i64,
+    /// `log.flush.offset.checkpoint.interval.ms` (`recovery-point-offset-checkpoint`).
+    pub recovery_point_ms: i64,
+    /// `log.flush.start.offset.checkpoint.interval.ms` (`log-start-offset-checkpoint`).
+    pub log_start_offset_ms: i64,
+}
+
+impl Default for CheckpointIntervals {
+    fn default() -> Self {
+        CheckpointIntervals {
+            high_watermark_ms: 5_000,
+            recovery_point_ms: 60_000,
+            log_start_offset_ms: 60_000,
+        }
+    }
 }
 
 impl BrokerConfig {
@@ -62,6 +88,7 @@ impl BrokerConfig {
             data_dir: PathBuf::from("/kafka-logs"),
             replica_fetch_max_bytes: 1 << 20,
             topic_logs: BTreeMap::new(),
+            checkpoints: CheckpointIntervals::default(),
         }
     }
 }
@@ -141,6 +168,10 @@ pub struct ReplicaManager {
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
     /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Option<String>,
+    /// When each checkpoint file (recovery point, high watermark, log start offset) was
+    /// last written; `None` before the first tick, which starts the intervals as Kafka's
+    /// scheduler does (the first write comes one interval after start-up).
+    checkpointed_at: Option<[i64; 3]>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -232,6 +263,7 @@ impl ReplicaManager {
             errors: Vec::new(),
             reported_hw: BTreeMap::new(),
             log_dir_failure: None,
+            checkpointed_at: None,
         }
     }
 
@@ -897,7 +929,8 @@ impl ReplicaManager {
         }
     }
 
-    /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files.
+    /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files, each at its own
+    /// interval ([`CheckpointIntervals`]).
     pub fn flush_and_checkpoint(&mut self, now_ms: i64) {
         if self.log_dir_failure.is_some() {
             return;
@@ -908,26 +941,31 @@ impl ReplicaManager {
                 errs.push(format!("{tp}: flush: {e}"));
             }
         }
-        let rp: BTreeMap<TopicPartition, i64> = self
-            .replicas
-            .iter()
-            .map(|(tp, r)| (tp.clone(), r.log.recovery_point()))
-            .collect();
-        let hw: BTreeMap<TopicPartition, i64> = self
-            .replicas
-            .iter()
-            .map(|(tp, r)| (tp.clone(), r.partition.high_watermark()))
-            .collect();
-        let ls: BTreeMap<TopicPartition, i64> = self
-            .replicas
-            .iter()
-            .map(|(tp, r)| (tp.clone(), r.log.log_start_offset()))
-            .collect();
-        for (name, entries) in [
-            (RECOVERY_POINT_FILE, rp),
-            (HW_FILE, hw),
-            (LOG_START_FILE, ls),
-        ] {
+        let c = self.config.checkpoints;
+        let every = [
+            c.recovery_point_ms,
+            c.high_watermark_ms,
+            c.log_start_offset_ms,
+        ];
+        let last = self.checkpointed_at.get_or_insert([now_ms; 3]);
+        let due: Vec<usize> = (0..3).filter(|&i| now_ms - last[i] >= every[i]).collect();
+        for &i in &due {
+            last[i] = now_ms;
+        }
+        for i in due {
+            let name = [RECOVERY_POINT_FILE, HW_FILE, LOG_START_FILE][i];
+            let entries: BTreeMap<TopicPartition, i64> = self
+                .replicas
+                .iter()
+                .map(|(tp, r)| {
+                    let offset = match i {
+                        0 => r.log.recovery_point(),
+                        1 => r.partition.high_watermark(),
+                        _ => r.log.log_start_offset(),
+                    };
+                    (tp.clone(), offset)
+                })
+                .collect();
             let path = self.config.data_dir.join(name);
             if let Err(e) =
                 write_atomically(&*self.disk, &path, &format_offset_checkpoint(&entries))
@@ -1098,6 +1136,31 @@ mod tests {
             isr: Some(vec![0, 1]),
             unclean: false,
         }
+    }
+
+    #[test]
+    fn each_checkpoint_file_is_written_at_its_own_kafka_interval() {
+        let disk = SimDisk::new(1);
+        let config = BrokerConfig::new(0);
+        let dir = config.data_dir.clone();
+        let mut rm = ReplicaManager::open(config, Arc::new(disk.clone()));
+        let written = |name: &str| disk.read_file(&dir.join(name)).is_ok();
+        let files = [RECOVERY_POINT_FILE, HW_FILE, LOG_START_FILE];
+        let present = || files.map(written);
+        // The first tick starts the intervals (Kafka schedules the first write one interval
+        // after start-up).
+        rm.flush_and_checkpoint(1_000);
+        rm.flush_and_checkpoint(5_999);
+        assert_eq!(present(), [false, false, false]);
+        // replica.high.watermark.checkpoint.interval.ms = 5 s.
+        rm.flush_and_checkpoint(6_000);
+        assert_eq!(present(), [false, true, false]);
+        // log.flush.offset.checkpoint.interval.ms and
+        // log.flush.start.offset.checkpoint.interval.ms = 60 s.
+        rm.flush_and_checkpoint(60_999);
+        assert_eq!(present(), [false, true, false]);
+        rm.flush_and_checkpoint(61_000);
+        assert_eq!(present(), [true, true, true]);
     }
 
     #[test]

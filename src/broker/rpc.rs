@@ -98,18 +98,29 @@ impl Rpc {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, RpcError> {
+        self.call_owned(dst, req.clone(), timeout).await
+    }
+
+    /// [`Rpc::call`] for a request the caller no longer needs: a produce request's records
+    /// cross the simulated network without a copy.
+    pub async fn call_owned(
+        &self,
+        dst: SocketAddr,
+        req: Request,
+        timeout: Duration,
+    ) -> Result<Response, RpcError> {
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
         self.send(dst, REQUEST_TAG, corr, req)
             .await
             .map_err(|_| RpcError::Io)?;
-        match madsim::time::timeout(timeout, self.recv_response(corr)).await {
+        match crate::time::timeout(timeout, self.recv_response(corr)).await {
             Err(_) => Err(RpcError::Timeout),
             Ok(r) => r,
         }
     }
 
     /// Sends `req` without waiting for an answer (`acks=0`; the broker sends none).
-    pub async fn send_oneway(&self, dst: SocketAddr, req: &Request) {
+    pub async fn send_oneway(&self, dst: SocketAddr, req: Request) {
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
         let _ = self.send(dst, REQUEST_TAG, corr, req).await;
     }
@@ -148,8 +159,9 @@ impl Rpc {
     }
 
     /// Answers request `corr` from `dst`. A lost response is what the network does; the
-    /// caller times out.
-    pub async fn respond(&self, dst: SocketAddr, corr: u64, resp: &Response) {
+    /// caller times out. Takes the response by value: a fetch response's records cross
+    /// the simulated network without a copy.
+    pub async fn respond(&self, dst: SocketAddr, corr: u64, resp: Response) {
         #[cfg(madsim)]
         {
             let json = self
@@ -158,7 +170,7 @@ impl Rpc {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(dst, corr));
             if json {
-                if let Ok(frame) = serde_json::to_vec(&Envelope { corr, body: resp }) {
+                if let Ok(frame) = serde_json::to_vec(&Envelope { corr, body: &resp }) {
                     let _ = self.ep.send_to(dst, corr, &frame).await;
                 }
                 return;
@@ -170,13 +182,7 @@ impl Rpc {
     /// Sends `{corr, body}` with `tag`: JSON bytes in real mode, the typed envelope in the
     /// simulation (see the module doc), which went through the JSON codec first in a debug
     /// build.
-    async fn send<T: Wire>(
-        &self,
-        dst: SocketAddr,
-        tag: u64,
-        corr: u64,
-        body: &T,
-    ) -> io::Result<()> {
+    async fn send<T: Wire>(&self, dst: SocketAddr, tag: u64, corr: u64, body: T) -> io::Result<()> {
         #[cfg(not(madsim))]
         {
             let frame = serde_json::to_vec(&Envelope { corr, body }).map_err(io::Error::other)?;
@@ -184,10 +190,7 @@ impl Rpc {
         }
         #[cfg(madsim)]
         {
-            let env = Envelope {
-                corr,
-                body: body.clone(),
-            };
+            let env = Envelope { corr, body };
             let env = if cfg!(debug_assertions) {
                 json_round_trip(&env)
             } else {
@@ -365,7 +368,7 @@ mod sim_tests {
                 loop {
                     let (corr, req, from) = rpc.recv_request().await.unwrap();
                     let code = req.err().unwrap_or(ErrorCode::NotController);
-                    rpc.respond(from, corr, &Response::Error(code)).await;
+                    rpc.respond(from, corr, Response::Error(code)).await;
                 }
             })
             .build();

@@ -224,12 +224,10 @@ impl Producer {
     fn in_flight(&self) -> MutexGuard<'_, BTreeMap<i32, u32>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn view(&self) -> ClusterView {
-        self.view
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone()
+    /// Where broker `id` listens, in the current view (without copying the view).
+    fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.0.brokers.get(&id).copied()
     }
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
@@ -458,15 +456,18 @@ async fn sender(p: Arc<Producer>) {
             p.acc().set_producer_id(id);
             continue;
         }
-        let view = p.view();
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         let mut leaderless = false;
-        for tp in ready {
-            match view.leaders.get(&tp) {
-                Some(&(leader, _)) if view.brokers.contains_key(&leader) => {
-                    by_leader.entry(leader).or_default().push(tp)
+        {
+            let view = p.view.lock().unwrap_or_else(|e| e.into_inner());
+            let view = &view.0;
+            for tp in ready {
+                match view.leaders.get(&tp) {
+                    Some(&(leader, _)) if view.brokers.contains_key(&leader) => {
+                        by_leader.entry(leader).or_default().push(tp)
+                    }
+                    _ => leaderless = true,
                 }
-                _ => leaderless = true,
             }
         }
         for (leader, tps) in by_leader {
@@ -529,7 +530,7 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
         timeout_ms: p.cfg.request_timeout_ms as i64,
         partitions,
     });
-    let addr = p.view().brokers.get(&leader).copied();
+    let addr = p.broker_addr(leader);
     // Per batch: the outcome, and the error behind it.
     let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
     match addr {
@@ -538,12 +539,12 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
             (BatchResult::Retry, ErrorCode::LeaderNotAvailable),
         ),
         Some(addr) if p.cfg.acks == ACKS_NONE => {
-            p.rpc.send_oneway(addr, &req).await;
+            p.rpc.send_oneway(addr, req).await;
             outcomes.resize(batches.len(), (BatchResult::Done(-1), ErrorCode::None));
         }
         Some(addr) => {
             let timeout = p.timeout() + Duration::from_millis(p.cfg.request_timeout_ms);
-            match p.rpc.call(addr, &req, timeout).await {
+            match p.rpc.call_owned(addr, req, timeout).await {
                 Ok(Response::Produce(r)) => {
                     for b in &batches {
                         let answer = r.partitions.iter().find(|a| a.topic_partition == b.tp);

@@ -295,7 +295,7 @@ pub async fn run_controller(
                 Err(e) => Some(Response::Error(e)),
             };
             if let Some(resp) = resp {
-                n.rpc.respond(from, corr, &resp).await;
+                n.rpc.respond(from, corr, resp).await;
             }
         });
     }

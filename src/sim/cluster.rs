@@ -24,7 +24,7 @@ use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::{sleep, Duration};
 
 use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
-use crate::broker::replica_manager::{BrokerConfig, PartitionSnapshot};
+use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, PartitionSnapshot};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
@@ -286,6 +286,8 @@ pub struct ClusterSpec {
     pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    /// How often brokers rewrite their offset checkpoint files (Kafka's defaults).
+    pub checkpoints: CheckpointIntervals,
 }
 
 impl ClusterSpec {
@@ -320,6 +322,7 @@ impl ClusterSpec {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
+            checkpoints: CheckpointIntervals::default(),
         }
     }
 
@@ -1115,6 +1118,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
         bc.topic_logs = spec.topic_logs.clone();
+        bc.checkpoints = spec.checkpoints;
         let clocks = Clocks::new(clock);
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());

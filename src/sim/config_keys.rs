@@ -91,6 +91,15 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("unclean.leader.election.enable", KeyType::Bool),
     ("replica.lag.time.max.ms", NON_NEG),
     ("replica.fetch.wait.max.ms", I32_NON_NEG),
+    (
+        "replica.high.watermark.checkpoint.interval.ms",
+        I32_POSITIVE,
+    ),
+    ("log.flush.offset.checkpoint.interval.ms", I32_POSITIVE),
+    (
+        "log.flush.start.offset.checkpoint.interval.ms",
+        I32_POSITIVE,
+    ),
     ("replica.fetch.min.bytes", I32_POSITIVE),
     ("replica.fetch.max.bytes", I32_NON_NEG),
     ("replica.socket.timeout.ms", I32_NON_NEG),

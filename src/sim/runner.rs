@@ -112,6 +112,15 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.group.group_max_session_timeout_ms = int(value) as i32
             }
             "offsets.topic.num.partitions" => spec.offsets_topic_num_partitions = int(value) as i32,
+            "replica.high.watermark.checkpoint.interval.ms" => {
+                spec.checkpoints.high_watermark_ms = int(value)
+            }
+            "log.flush.offset.checkpoint.interval.ms" => {
+                spec.checkpoints.recovery_point_ms = int(value)
+            }
+            "log.flush.start.offset.checkpoint.interval.ms" => {
+                spec.checkpoints.log_start_offset_ms = int(value)
+            }
             "offsets.topic.replication.factor" => {
                 spec.offsets_topic_replication_factor = Some(int(value) as i32)
             }
