@@ -10,7 +10,7 @@
 //! `replication-offset-checkpoint` (high watermarks) and `log-start-offset-checkpoint`,
 //! each written to a temporary file, fsynced and renamed into place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +36,10 @@ const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const HW_FILE: &str = "replication-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 const EPOCH_FILE: &str = "leader-epoch-checkpoint";
+/// Kafka's `PartitionMetadataFile` (KIP-516): the id of the topic a partition directory
+/// belongs to, so that a directory left by a deleted topic is not taken for a new topic of
+/// the same name.
+const PARTITION_METADATA_FILE: &str = "partition.metadata";
 
 /// The broker configs the replica manager reads.
 #[derive(Debug, Clone)]
@@ -172,6 +176,9 @@ pub struct ReplicaManager {
     /// last written; `None` before the first tick, which starts the intervals as Kafka's
     /// scheduler does (the first write comes one interval after start-up).
     checkpointed_at: Option<[i64; 3]>,
+    /// Ids of the topics the metadata log removed (`RemoveTopicRecord`): a directory that
+    /// belongs to one of them is a stray log (KIP-858) and is deleted.
+    removed_topic_ids: BTreeSet<u64>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -206,6 +213,33 @@ fn format_offset_checkpoint(entries: &BTreeMap<TopicPartition, i64>) -> String {
         s.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, o));
     }
     s
+}
+
+/// `partition.metadata` as Kafka writes it, with our numeric topic id in place of Kafka's
+/// base64 UUID.
+fn format_partition_metadata(topic_id: u64) -> String {
+    format!("version: 0\ntopic_id: {topic_id}\n")
+}
+
+/// The topic id of a `partition.metadata` text; `None` if it is not one.
+fn parse_partition_metadata(text: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    if lines.next()?.trim() != "version: 0" {
+        return None;
+    }
+    lines.next()?.strip_prefix("topic_id:")?.trim().parse().ok()
+}
+
+/// The topic id recorded in partition directory `dir`, if it has a readable file.
+fn read_partition_metadata(disk: &dyn Disk, dir: &Path) -> Option<u64> {
+    parse_partition_metadata(&read_text(disk, &dir.join(PARTITION_METADATA_FILE))?)
+}
+
+/// The partition a directory name `<topic>-<partition>` stands for.
+fn parse_partition_dir(name: &str) -> Option<TopicPartition> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    let partition: i32 = partition.parse().ok()?;
+    (!topic.is_empty() && partition >= 0).then(|| TopicPartition::new(topic, partition))
 }
 
 fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
@@ -264,6 +298,7 @@ impl ReplicaManager {
             reported_hw: BTreeMap::new(),
             log_dir_failure: None,
             checkpointed_at: None,
+            removed_topic_ids: BTreeSet::new(),
         }
     }
 
@@ -332,6 +367,29 @@ impl ReplicaManager {
             .config
             .data_dir
             .join(partition_dir_name(&tp.topic, tp.partition));
+        let topic_id = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+        let meta_path = dir.join(PARTITION_METADATA_FILE);
+        if let (Some(id), Some(text)) = (topic_id, read_text(&*self.disk, &meta_path)) {
+            match parse_partition_metadata(&text) {
+                Some(on_disk) if on_disk == id => {}
+                Some(on_disk) => {
+                    // A log of an earlier topic of the same name, deleted while this broker
+                    // was down: none of its records belong to this topic.
+                    self.disk.remove_dir_all(&dir).map_err(|e| {
+                        format!("{tp}: cannot delete stray log of topic id {on_disk}: {e}")
+                    })?;
+                    self.note(format!(
+                        "{tp}: deleted stray log of topic id {on_disk} (the topic is now id {id})"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "{tp}: {}: not a partition metadata file (expected `version: 0` and `topic_id: N`): {text:?}",
+                        meta_path.display()
+                    ))
+                }
+            }
+        }
         let checkpoints = Checkpoints {
             recovery_point: self.recovery_points.get(tp).copied().unwrap_or(0),
             log_start_offset: self.log_start_offsets.get(tp).copied().unwrap_or(0),
@@ -361,6 +419,12 @@ impl ReplicaManager {
             cache,
         );
         let producers = rebuild_producers(&log, self.config.producer_state);
+        if let Some(id) = topic_id {
+            if !self.disk.exists(&meta_path) {
+                write_atomically(&*self.disk, &meta_path, &format_partition_metadata(id))
+                    .map_err(|e| format!("{tp}: cannot write {}: {e}", meta_path.display()))?;
+            }
+        }
         self.replicas.insert(
             tp.clone(),
             Replica {
@@ -395,13 +459,27 @@ impl ReplicaManager {
     /// Applies metadata records from the controller and reconciles every hosted partition
     /// with its new state (Kafka's `applyDelta` / `LeaderAndIsr`).
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: i64) {
+        let mut topics_changed = false;
         for r in records {
+            match r {
+                MetadataRecord::RemoveTopic { name } => {
+                    if let Some(t) = self.metadata.topics.get(name) {
+                        self.removed_topic_ids.insert(t.topic_id);
+                    }
+                    topics_changed = true;
+                }
+                MetadataRecord::Topic { .. } => topics_changed = true,
+                _ => {}
+            }
             if let Err(e) = self.metadata.replay(r) {
                 self.note(format!("metadata replay: {e}"));
             }
             self.metadata_offset += 1;
         }
         self.delete_removed_partitions();
+        if topics_changed {
+            self.delete_stray_logs();
+        }
         let me = self.config.broker_id;
         let mine: Vec<(TopicPartition, LeaderAndIsr)> = self
             .metadata
@@ -448,6 +526,43 @@ impl ReplicaManager {
             if let Some(r) = self.replicas.remove(&tp) {
                 if let Err(e) = r.log.delete() {
                     self.note(format!("{tp}: deleting the log: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Deletes the partition directories left by topics deleted while this broker was down
+    /// (KIP-858's stray replicas): a directory not hosted here whose `partition.metadata`
+    /// names a topic the metadata log removed, or a topic id other than the live topic of
+    /// that name (it was deleted and re-created). Only removals the log has shown count, so
+    /// a lagging view of the metadata never deletes a live replica; a directory without
+    /// the file is left alone.
+    fn delete_stray_logs(&mut self) {
+        let dir = self.config.data_dir.clone();
+        let Ok(names) = self.disk.list_dir(&dir) else {
+            return;
+        };
+        for name in names {
+            let Some(tp) = parse_partition_dir(&name) else {
+                continue;
+            };
+            if self.replicas.contains_key(&tp) {
+                continue;
+            }
+            let path = dir.join(&name);
+            let Some(id) = read_partition_metadata(&*self.disk, &path) else {
+                continue;
+            };
+            let live = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+            if self.removed_topic_ids.contains(&id) && live != Some(id) {
+                match self.disk.remove_dir_all(&path) {
+                    Ok(()) => self.note(format!(
+                        "{tp}: deleted stray log {} of deleted topic id {id}",
+                        path.display()
+                    )),
+                    Err(e) => {
+                        self.fail_log_dir(format!("delete stray log {}: {e}", path.display()))
+                    }
                 }
             }
         }
@@ -1136,6 +1251,102 @@ mod tests {
             isr: Some(vec![0, 1]),
             unclean: false,
         }
+    }
+
+    fn orders_topic(topic_id: u64) -> [MetadataRecord; 2] {
+        [
+            MetadataRecord::Topic {
+                name: "orders".into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic: "orders".into(),
+                partition: 0,
+                replicas: vec![0],
+                isr: vec![0],
+                leader: 0,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ]
+    }
+
+    fn remove_orders() -> MetadataRecord {
+        MetadataRecord::RemoveTopic {
+            name: "orders".into(),
+        }
+    }
+
+    /// A broker that wrote one record to `orders` (topic id 1) and then stopped.
+    fn broker_with_one_record(disk: &SimDisk) -> PathBuf {
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        rm.apply_metadata(&orders_topic(1), 0);
+        let mut b = crate::protocol::BatchBuilder::new(
+            crate::protocol::MAGIC_V2,
+            crate::protocol::Compression::None,
+            0,
+        );
+        b.append(0, Some(b"k"), Some(b"old"), &[]);
+        let tp = TopicPartition::new("orders", 0);
+        rm.append_as_leader(&tp, 1, b.build(), 0).expect("appended");
+        assert_eq!(rm.replica(&tp).unwrap().log.log_end_offset(), 1);
+        let dir = rm.replica(&tp).unwrap().log.dir().to_path_buf();
+        let text = String::from_utf8(disk.read_file(&dir.join(PARTITION_METADATA_FILE)).unwrap());
+        assert_eq!(text.unwrap(), "version: 0\ntopic_id: 1\n");
+        dir
+    }
+
+    #[test]
+    fn a_topic_recreated_while_a_broker_was_down_does_not_inherit_the_old_log() {
+        let disk = SimDisk::new(1);
+        let dir = broker_with_one_record(&disk);
+        // Back up: the metadata log now deletes `orders` and creates it again (id 2).
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        let mut log = orders_topic(1).to_vec();
+        log.push(remove_orders());
+        log.extend(orders_topic(2));
+        rm.apply_metadata(&log, 10);
+        let tp = TopicPartition::new("orders", 0);
+        assert_eq!(rm.replica(&tp).unwrap().log.log_end_offset(), 0);
+        let text = String::from_utf8(disk.read_file(&dir.join(PARTITION_METADATA_FILE)).unwrap());
+        assert_eq!(text.unwrap(), "version: 0\ntopic_id: 2\n");
+        assert!(rm
+            .errors
+            .iter()
+            .any(|e| e.contains("stray log") && e.contains("topic id 1")));
+    }
+
+    #[test]
+    fn the_log_of_a_topic_deleted_while_a_broker_was_down_is_deleted_when_it_learns_of_it() {
+        let disk = SimDisk::new(1);
+        let dir = broker_with_one_record(&disk);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        // A view that has not reached the deletion keeps the log: only removals seen count.
+        rm.apply_metadata(&orders_topic(1)[..1], 10);
+        assert!(disk.exists(&dir));
+        let mut rest = orders_topic(1)[1..].to_vec();
+        rest.push(remove_orders());
+        rm.apply_metadata(&rest, 20);
+        assert!(!disk.exists(&dir), "the stray log is gone");
+        assert!(rm.errors.iter().any(|e| e.contains("deleted stray log")));
+    }
+
+    #[test]
+    fn an_unreadable_partition_metadata_file_keeps_the_partition_offline_and_says_why() {
+        let disk = SimDisk::new(1);
+        let dir = broker_with_one_record(&disk);
+        write_atomically(&disk, &dir.join(PARTITION_METADATA_FILE), "garbage").unwrap();
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        rm.apply_metadata(&orders_topic(1), 10);
+        assert!(rm.replica(&TopicPartition::new("orders", 0)).is_none());
+        assert!(rm
+            .errors
+            .iter()
+            .any(|e| e.contains("partition.metadata: not a partition metadata file")));
+        assert!(
+            disk.exists(&dir),
+            "nothing is deleted on a file it cannot read"
+        );
     }
 
     #[test]
