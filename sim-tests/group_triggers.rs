@@ -1,7 +1,9 @@
 //! The rebalance triggers a group's own members start: partitions added to a subscribed topic
 //! (CreatePartitions mid-run; the group leader sees the new count on its
 //! `metadata.max.age.ms` refresh and rejoins, the producer spreads records over the new
-//! partitions on its own refresh) and a member subscribing to a different topic list.
+//! partitions on its own refresh), a subscribed topic deleted (the leader sees it gone and
+//! rejoins, so that its partitions lose their owners) and a member subscribing to a
+//! different topic list.
 #![cfg(madsim)]
 
 #[path = "group_common.rs"]
@@ -13,7 +15,7 @@ use common::*;
 use kafka_sim::broker::request::ACKS_ALL;
 use kafka_sim::broker::TopicPartition;
 use kafka_sim::client::producer::ProduceWorkload;
-use kafka_sim::sim::cluster::{run, AdminOp, ProducerSpec, SimOutcome, TopicSpec};
+use kafka_sim::sim::cluster::{run, AdminOp, ClusterSpec, ProducerSpec, SimOutcome, TopicSpec};
 use kafka_sim::trace::EventKind;
 
 /// `metadata.max.age.ms` of every client in these runs.
@@ -70,11 +72,46 @@ fn first_rebalance_after(
         .map(|(t, _, _)| t)
 }
 
-/// Every acknowledged record was processed by g1, re-processing only above its commits.
-fn assert_everything_processed(o: &SimOutcome, ctx: &str) {
-    assert_eq!(unprocessed(o, "g1"), vec![], "{ctx}");
+/// Every acknowledged record (but those of a `deleted` topic) was processed by g1,
+/// re-processing only above its commits.
+fn assert_everything_processed(o: &SimOutcome, ctx: &str, deleted: Option<&str>) {
+    let missed: Vec<_> = unprocessed(o, "g1")
+        .into_iter()
+        .filter(|(tp, _)| Some(tp.topic.as_str()) != deleted)
+        .collect();
+    assert_eq!(missed, vec![], "{ctx}");
     let (_, below) = duplicates(o, "g1");
     assert!(below.is_empty(), "{ctx}: {below:?}");
+}
+
+/// g1 ends with `partitions` partitions, one owner each.
+fn assert_one_owner_each(o: &SimOutcome, ctx: &str, partitions: usize) {
+    let owners = final_owners(o, "g1");
+    assert_eq!(owners.len(), partitions, "{ctx}: {owners:?}");
+    assert!(owners.values().all(|m| m.len() == 1), "{ctx}: {owners:?}");
+}
+
+/// A second topic, `audit` (2 partitions, RF 3), and p2 writing `messages` keyed records to
+/// it at 50/s.
+fn with_audit(mut spec: ClusterSpec, messages: u64) -> ClusterSpec {
+    spec.topics.push(TopicSpec {
+        name: "audit".into(),
+        partitions: 2,
+        replication_factor: 3,
+    });
+    let mut p2 = ProducerSpec::new(
+        "p2",
+        ACKS_ALL,
+        ProduceWorkload {
+            topic: "audit".into(),
+            messages,
+            rate_per_sec: 50,
+            keys: Some(8),
+        },
+    );
+    p2.enable_idempotence = true;
+    spec.producers.push(p2);
+    spec
 }
 
 const ADD_AT_MS: u64 = 3_000;
@@ -138,10 +175,8 @@ fn partitions_added(seed: u64, assignor: &str) {
     );
     // Each of the six partitions ends with exactly one owner, and everything acknowledged
     // (on old and new partitions) was processed, re-processing only above the commits.
-    let owners = final_owners(&o, "g1");
-    assert_eq!(owners.len(), 6, "{ctx}: {owners:?}");
-    assert!(owners.values().all(|m| m.len() == 1), "{ctx}: {owners:?}");
-    assert_everything_processed(&o, &ctx);
+    assert_one_owner_each(&o, &ctx, 6);
+    assert_everything_processed(&o, &ctx, None);
 }
 
 #[test]
@@ -163,24 +198,7 @@ const RESUBSCRIBE_AT_MS: u64 = 3_000;
 /// `orders` (3 partitions) and `audit` (2), each with a producer; c1 and c2 subscribe to
 /// `orders`, and c1 switches to `audit` at 3 s.
 fn resubscribed(seed: u64, assignor: &str) {
-    let mut spec = group_spec(3, 500);
-    spec.topics.push(TopicSpec {
-        name: "audit".into(),
-        partitions: 2,
-        replication_factor: 3,
-    });
-    let mut p2 = ProducerSpec::new(
-        "p2",
-        ACKS_ALL,
-        ProduceWorkload {
-            topic: "audit".into(),
-            messages: 300,
-            rate_per_sec: 50,
-            keys: Some(8),
-        },
-    );
-    p2.enable_idempotence = true;
-    spec.producers.push(p2);
+    let mut spec = with_audit(group_spec(3, 500), 300);
     spec.consumers = members(2, assignor);
     spec.consumers[0]
         .group
@@ -230,7 +248,7 @@ fn resubscribed(seed: u64, assignor: &str) {
         assert_eq!(owner(TopicPartition::new("orders", p)), ["c2"], "{ctx}");
     }
     assert_eq!(acked(&o).len(), 800, "{ctx}");
-    assert_everything_processed(&o, &ctx);
+    assert_everything_processed(&o, &ctx, None);
 }
 
 #[test]
@@ -244,6 +262,72 @@ fn a_resubscribed_member_owns_partitions_of_its_new_topic_only_eager() {
 fn a_resubscribed_member_owns_partitions_of_its_new_topic_only_cooperative() {
     for seed in 3..=4 {
         resubscribed(seed, "cooperative-sticky");
+    }
+}
+
+const DELETE_AT_MS: u64 = 4_000;
+
+/// Three members subscribe to `orders` (3 partitions, p1 writing at 100/s for 8 s) and
+/// `audit` (2 partitions, p2 writing 100 records in the first 2 s); `audit` is deleted at 4 s.
+fn topic_deleted(seed: u64, assignor: &str) {
+    let mut spec = with_audit(group_spec(3, 800), 100);
+    spec.consumers = members(3, assignor);
+    for c in &mut spec.consumers {
+        c.topics = vec!["orders".into(), "audit".into()];
+    }
+    spec.admin_ops = vec![(DELETE_AT_MS, AdminOp::DeleteTopic("audit".into()))];
+    spec.duration_ms = 12_000;
+    let o = run(seed, &spec);
+    let ctx = format!("seed {seed} ({assignor})");
+    assert_eq!(o.admin.ops, vec!["4000ms delete audit: ok"], "{ctx}");
+    assert!(!o.admin.list.contains("audit"), "{ctx}: {}", o.admin.list);
+    assert!(o.violations().is_empty(), "{ctx}: {:?}", o.violations());
+    let is_audit = |tp: &TopicPartition| tp.topic == "audit";
+    // Before the deletion the group reads both topics.
+    assert!(
+        rebalances(&o)
+            .iter()
+            .any(|(t, _, a)| *t < DELETE_AT_MS && a.iter().flat_map(|(_, tps)| tps).any(is_audit)),
+        "{ctx}: audit was never assigned: {:?}",
+        rebalances(&o)
+    );
+    // The leader notices within the bound and the group rebalances over orders alone.
+    let without_audit = |a: &[(String, Vec<TopicPartition>)]| {
+        let owned: Vec<&TopicPartition> = a.iter().flat_map(|(_, tps)| tps).collect();
+        owned.len() == 3 && !owned.iter().any(|tp| is_audit(tp))
+    };
+    let at = first_rebalance_after(&o, DELETE_AT_MS, without_audit)
+        .unwrap_or_else(|| panic!("{ctx}: no rebalance dropped audit: {:?}", rebalances(&o)));
+    assert!(
+        at <= DELETE_AT_MS + REBALANCE_BOUND_MS,
+        "{ctx}: audit was dropped at {at} ms"
+    );
+    println!("{ctx}: audit deleted at {DELETE_AT_MS} ms, rebalanced without it at {at} ms");
+    for (t, generation, a) in rebalances(&o) {
+        assert!(
+            t < at || !a.iter().flat_map(|(_, tps)| tps).any(is_audit),
+            "{ctx}: generation {generation} at {t} ms assigned audit: {a:?}"
+        );
+    }
+    // Whoever owned an audit partition gave it up (and so stopped fetching it: a member
+    // fetches only what it owns); orders ends with one owner per partition.
+    let owners = final_owners(&o, "g1");
+    assert!(!owners.keys().any(is_audit), "{ctx}: {owners:?}");
+    assert_one_owner_each(&o, &ctx, 3);
+    assert_everything_processed(&o, &ctx, Some("audit"));
+}
+
+#[test]
+fn a_deleted_topic_loses_its_owners_and_the_rest_is_processed_eager() {
+    for seed in 1..=2 {
+        topic_deleted(seed, "range");
+    }
+}
+
+#[test]
+fn a_deleted_topic_loses_its_owners_and_the_rest_is_processed_cooperative() {
+    for seed in 3..=4 {
+        topic_deleted(seed, "cooperative-sticky");
     }
 }
 

@@ -71,6 +71,9 @@ pub struct ProducerBatch {
     /// Idempotence: the epoch and base sequence, fixed when first drained (changed only by
     /// a partition's sequence reset, see the module doc).
     pub sequence: Option<(i16, i32)>,
+    /// The producer id `sequence` belongs to (a partition keeps numbering under the old id
+    /// after a new one came, until nothing of it is unanswered).
+    pub producer_id: i64,
 }
 
 impl ProducerBatch {
@@ -121,7 +124,8 @@ enum Answer {
 /// One partition's idempotence state (Java's `TxnPartitionEntry`).
 #[derive(Debug, Clone, Default)]
 struct PartitionSequences {
-    /// The epoch this partition's numbering belongs to.
+    /// The producer id and epoch this partition's numbering belongs to.
+    producer_id: i64,
     epoch: i16,
     next: i32,
     /// The batches numbered under `epoch`, in sequence order, by base sequence; answered
@@ -148,6 +152,12 @@ impl PartitionSequences {
         }
     }
 
+    /// Whether `b` was numbered under this partition's current producer id and epoch.
+    fn numbers(&self, b: &ProducerBatch) -> bool {
+        b.sequence
+            .is_some_and(|(epoch, _)| (b.producer_id, epoch) == (self.producer_id, self.epoch))
+    }
+
     fn lowest_unanswered(&self) -> Option<i32> {
         self.numbered.front().map(|e| e.0)
     }
@@ -171,9 +181,12 @@ pub struct RecordAccumulator {
     queues: BTreeMap<TopicPartition, VecDeque<ProducerBatch>>,
     in_flight: BTreeMap<TopicPartition, usize>,
     sequences: BTreeMap<TopicPartition, PartitionSequences>,
-    /// The newest epoch; a partition moves to it when it resets, or when it has nothing
-    /// unanswered (as the Java producer moves partitions after a bump).
+    /// The newest producer id and epoch; a partition moves to them when it resets, or when
+    /// it has nothing unanswered (as the Java producer moves partitions after a bump).
+    producer_id: i64,
     producer_epoch: i16,
+    /// A reset found the epoch at `i16::MAX`: it waits for a new producer id.
+    needs_producer_id: bool,
     closing: bool,
 }
 
@@ -184,7 +197,9 @@ impl RecordAccumulator {
             queues: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             sequences: BTreeMap::new(),
+            producer_id: 0,
             producer_epoch: 0,
+            needs_producer_id: false,
             closing: false,
         }
     }
@@ -195,6 +210,27 @@ impl RecordAccumulator {
 
     pub fn producer_epoch(&self) -> i16 {
         self.producer_epoch
+    }
+
+    pub fn producer_id(&self) -> i64 {
+        self.producer_id
+    }
+
+    /// A partition must restart its sequences but the epoch is at `i16::MAX`
+    /// (`Short.MAX_VALUE`): the producer asks for a new producer id (`InitProducerId`), as
+    /// Kafka's `bumpIdempotentProducerEpoch` does, and hands it to
+    /// [`Self::set_producer_id`]. Until then the partition is held.
+    pub fn needs_producer_id(&self) -> bool {
+        self.needs_producer_id
+    }
+
+    /// The producer id from `InitProducerId`, at epoch 0. Partitions move to it as to a
+    /// bumped epoch: those waiting for a reset restart their sequences under it (bumped, as
+    /// every reset is), the others once nothing of theirs is unanswered.
+    pub fn set_producer_id(&mut self, producer_id: i64) {
+        self.producer_id = producer_id;
+        self.producer_epoch = 0;
+        self.needs_producer_id = false;
     }
 
     /// Appends a record to `tp`'s open batch, or a new one when it would overflow
@@ -229,6 +265,7 @@ impl RecordAccumulator {
             attempts: 0,
             retry_at_ms: 0,
             sequence: None,
+            producer_id: -1,
         });
         true
     }
@@ -317,20 +354,22 @@ impl RecordAccumulator {
     pub fn drain(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
         let mut b = self.queues.get_mut(tp)?.pop_front()?;
         if self.cfg.idempotent {
-            let epoch = self.producer_epoch;
+            let (producer_id, epoch) = (self.producer_id, self.producer_epoch);
             let s = self
                 .sequences
                 .entry(tp.clone())
                 .or_insert_with(|| PartitionSequences {
+                    producer_id,
                     epoch,
                     ..Default::default()
                 });
             if b.sequence.is_none() {
-                if s.epoch != epoch && s.numbered.is_empty() {
-                    s.epoch = epoch;
+                if (s.producer_id, s.epoch) != (producer_id, epoch) && s.numbered.is_empty() {
+                    (s.producer_id, s.epoch) = (producer_id, epoch);
                     s.next = 0;
                 }
                 b.sequence = Some((s.epoch, s.next));
+                b.producer_id = s.producer_id;
                 s.numbered.push_back((s.next, Answer::Pending));
                 s.next = increment_sequence(s.next, b.records.len() as i32);
             }
@@ -357,7 +396,7 @@ impl RecordAccumulator {
         let seqs = self.sequences.get_mut(&b.tp);
         let seqs = match (seqs, b.sequence) {
             // Still this partition's numbering (a reset renumbers only queued batches).
-            (Some(s), Some((epoch, _))) if s.epoch == epoch => Some(s),
+            (Some(s), Some(_)) if s.numbers(&b) => Some(s),
             _ => None,
         };
         let result = match result {
@@ -426,16 +465,21 @@ impl RecordAccumulator {
         if !s.refusal_proves_gap(lowest, why) {
             return;
         }
-        // Kafka asks for a new producer id when the epoch would overflow; 32767 resets of
-        // one producer do not happen in a simulated run, so the epoch wraps (and the broker
-        // refuses the negative epoch).
-        self.producer_epoch = self.producer_epoch.wrapping_add(1);
-        s.epoch = self.producer_epoch;
+        // The epoch is a short: at its maximum Kafka takes a new producer id rather than
+        // wrap (a negative epoch is refused); the partition waits for it.
+        if self.producer_epoch == i16::MAX {
+            s.reset_pending = Some(why);
+            self.needs_producer_id = true;
+            return;
+        }
+        self.producer_epoch += 1;
+        (s.producer_id, s.epoch) = (self.producer_id, self.producer_epoch);
         s.next = 0;
         s.numbered.clear();
         for b in self.queues.get_mut(tp).into_iter().flatten() {
             if b.sequence.is_some() {
                 b.sequence = Some((s.epoch, s.next));
+                b.producer_id = s.producer_id;
                 s.numbered.push_back((s.next, Answer::Pending));
                 s.next = increment_sequence(s.next, b.records.len() as i32);
             }
@@ -449,8 +493,8 @@ impl RecordAccumulator {
         for (tp, q) in self.queues.iter_mut() {
             while q.front().is_some_and(|b| now >= b.deadline_ms(timeout)) {
                 let b = q.pop_front().expect("checked");
-                if let (Some(s), Some((epoch, seq))) = (self.sequences.get_mut(tp), b.sequence) {
-                    if s.epoch == epoch {
+                if let (Some(s), Some((_, seq))) = (self.sequences.get_mut(tp), b.sequence) {
+                    if s.numbers(&b) {
                         s.settle(seq, Answer::Failed);
                     }
                 }
@@ -593,6 +637,48 @@ mod tests {
         assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+    }
+
+    /// Kafka's producer epoch is a short: a reset at `Short.MAX_VALUE` takes a new producer
+    /// id (InitProducerId) instead of wrapping to a negative epoch the broker refuses. The
+    /// partition waits for it; another partition keeps its numbering under the old id while
+    /// it has a batch unanswered, then moves to the new one.
+    #[test]
+    fn a_reset_at_the_largest_epoch_waits_for_a_new_producer_id() {
+        let mut a = RecordAccumulator::new(cfg());
+        a.set_producer_id(7);
+        a.producer_epoch = i16::MAX;
+        add(&mut a, 0, 7, 0);
+        add(&mut a, 1, 7, 0);
+        let b0 = a.drain(&tp(0)).unwrap();
+        let c0 = a.drain(&tp(1)).unwrap();
+        assert_eq!((b0.producer_id, b0.sequence), (7, Some((i16::MAX, 0))));
+        // The leader of t-0 lost the producer's state: t-0 must restart its sequences.
+        assert!(a.complete(b0, BatchResult::UnknownProducer, 10).is_none());
+        assert!(
+            a.ready(200).is_empty(),
+            "t-0 is held, t-1 has nothing queued"
+        );
+        assert!(a.needs_producer_id());
+        assert_eq!(a.producer_epoch(), i16::MAX, "no wrap to a negative epoch");
+        a.set_producer_id(8);
+        assert!(!a.needs_producer_id());
+        assert_eq!(a.ready(200), vec![tp(0)]);
+        let again = a.drain(&tp(0)).unwrap();
+        assert_eq!((again.producer_id, again.sequence), (8, Some((1, 0))));
+        // t-1's batch in flight stays under the old id: its answer still settles it.
+        add(&mut a, 1, 7, 200);
+        let c1 = a.drain(&tp(1)).unwrap();
+        assert_eq!((c1.producer_id, c1.sequence), (7, Some((i16::MAX, 7))));
+        assert!(a.complete(c0, BatchResult::Done(0), 210).is_some());
+        assert!(a.complete(c1, BatchResult::Done(7), 210).is_some());
+        add(&mut a, 1, 7, 220);
+        let c2 = a.drain(&tp(1)).unwrap();
+        assert_eq!(
+            (c2.producer_id, c2.sequence),
+            (8, Some((1, 0))),
+            "nothing unanswered: t-1 moves to the new id"
+        );
     }
 
     /// Issue 3's stuck send, client side: the first batch is refused retriably, the second

@@ -14,13 +14,11 @@ use std::net::SocketAddr;
 
 use madsim::time::{sleep, Duration};
 
-use super::fetcher::{parse_fetched, FetchConfig, Fetcher};
+use super::fetcher::{FetchConfig, FetchOutcome, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::ClusterView;
-use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
-use crate::broker::{ErrorCode, TopicPartition};
-use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::broker::TopicPartition;
 use crate::trace::{self, EventKind};
 
 /// `auto.offset.reset`.
@@ -133,48 +131,28 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
         let mut need_refresh = false;
         // Hand out what arrived first, so that those partitions join the next fetches.
         let seen = fetcher.version();
-        let got = fetcher.take_now();
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied().flatten(), usize::MAX);
         let got_any = !got.is_empty();
-        for (tp, done) in got {
-            // An answer for a position the consumer has since left is stale.
-            let Some(position) = positions.get(&tp).copied().flatten() else {
-                continue;
-            };
-            if done.fetch_offset != position {
-                continue;
-            }
-            let Some(pr) = done.response else {
-                need_refresh = true;
-                continue;
-            };
-            match pr.error {
-                ErrorCode::None => {}
-                ErrorCode::OffsetOutOfRange => {
-                    positions.insert(tp.clone(), None);
-                    continue;
+        for (tp, outcome) in got {
+            need_refresh |= outcome.refresh_metadata();
+            match outcome {
+                FetchOutcome::Records { records, next, .. } => {
+                    if !records.is_empty() {
+                        let (topic, partition) = (tp.topic.clone(), tp.partition);
+                        let poll = EventKind::Poll {
+                            topic,
+                            partition,
+                            records,
+                        };
+                        history.record(&clock, &cfg.client_id, poll);
+                    }
+                    positions.insert(tp, Some(next));
                 }
-                _ => {
-                    need_refresh = true;
-                    continue;
+                FetchOutcome::ResetPosition => {
+                    positions.insert(tp, None);
                 }
+                FetchOutcome::RefreshMetadata | FetchOutcome::Stale => {}
             }
-            let parsed = parse_fetched(&pr, position, usize::MAX);
-            if parsed.corrupt {
-                // check.crcs: stop before the corrupt batch, try again later.
-                need_refresh = true;
-            }
-            if !parsed.records.is_empty() {
-                history.record(
-                    &clock,
-                    &cfg.client_id,
-                    EventKind::Poll {
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
-                        records: parsed.records,
-                    },
-                );
-            }
-            positions.insert(tp.clone(), Some(parsed.next));
         }
         let mut wanted = Vec::new();
         for tp in &assigned {
@@ -184,31 +162,20 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             };
             let position = match positions.get(tp).copied().flatten() {
                 Some(p) => p,
-                None => {
-                    // auto.offset.reset
-                    let timestamp = match cfg.auto_offset_reset {
-                        OffsetReset::Earliest => EARLIEST_TIMESTAMP,
-                        OffsetReset::Latest => LATEST_TIMESTAMP,
-                    };
-                    let req = Request::ListOffsets {
-                        topic_partition: tp.clone(),
-                        timestamp,
-                    };
-                    match rpc.call(addr, &req, timeout).await {
-                        Ok(Response::ListOffsets {
-                            error: ErrorCode::None,
-                            offset,
-                        }) => {
-                            positions.insert(tp.clone(), Some(offset));
-                            record_seek(&history, &clock, &cfg.client_id, tp, offset);
-                            offset
-                        }
-                        _ => {
-                            need_refresh = true;
-                            continue;
-                        }
+                None => match fetcher
+                    .reset_position(&rpc, addr, tp, cfg.auto_offset_reset)
+                    .await
+                {
+                    Some(offset) => {
+                        positions.insert(tp.clone(), Some(offset));
+                        record_seek(&history, &clock, &cfg.client_id, tp, offset);
+                        offset
                     }
-                }
+                    None => {
+                        need_refresh = true;
+                        continue;
+                    }
+                },
             };
             wanted.push((tp.clone(), addr, epoch, position));
         }
@@ -224,7 +191,13 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
 }
 
 /// A `seek` (explicit or by `auto.offset.reset`), for the poll checkers.
-fn record_seek(history: &Recorder, clock: &Clock, client: &str, tp: &TopicPartition, offset: i64) {
+pub(super) fn record_seek(
+    history: &Recorder,
+    clock: &Clock,
+    client: &str,
+    tp: &TopicPartition,
+    offset: i64,
+) {
     history.record(
         clock,
         client,

@@ -3,7 +3,8 @@
 //! answer means for owned partitions under the eager and cooperative (KIP-429) protocols,
 //! what each group error asks the member to do, which offsets to commit when, and when a
 //! member must rejoin on its own: its subscription changed (`subscribe`), or (the leader)
-//! metadata shows a subscribed topic with more partitions than the last assignment covered.
+//! metadata shows a subscribed topic with more partitions than the last assignment covered,
+//! or without the topic (deleted) although the assignment covered it.
 //! The async member ([`super::group_member`]) only carries its decisions over the network.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,22 +133,28 @@ impl ConsumerCoordinator {
 
     /// New metadata (`partitions_per_topic`, as the member's last refresh saw it). The leader
     /// compares it with the counts its assignment used and rejoins when a subscribed topic
-    /// has more partitions now, so that the new partitions get owners (Kafka's
-    /// `assignmentSnapshot.matches(metadataSnapshot)` check; the periodic refresh is
-    /// `metadata.max.age.ms`). A topic with fewer or no partitions is ignored: partition
-    /// counts only grow (KIP-195), so that is metadata from a broker that has not caught up.
-    /// Returns whether a rejoin was requested.
+    /// has more partitions now, so that the new partitions get owners, or is gone (deleted),
+    /// so that nobody keeps fetching it (Kafka's `assignmentSnapshot.matches(metadataSnapshot)`
+    /// check; the periodic refresh is `metadata.max.age.ms`). Two kinds of metadata are
+    /// behind rather than news, and ignored: fewer partitions (counts only grow, KIP-195),
+    /// and metadata naming no topic at all, which is a restarted broker answering before it
+    /// has replayed the metadata log (a Kafka broker would not serve yet). Returns whether a
+    /// rejoin was requested.
     pub fn on_metadata(&mut self, partitions_per_topic: &BTreeMap<String, i32>) -> bool {
         let Some(snapshot) = &self.assignment_snapshot else {
             return false;
         };
-        let grown = snapshot
+        let knows_topics = !partitions_per_topic.is_empty();
+        let changed = snapshot
             .iter()
-            .any(|(t, &n)| partitions_per_topic.get(t).is_some_and(|&now| now > n));
-        if grown {
+            .any(|(t, &n)| match partitions_per_topic.get(t) {
+                Some(&now) => now > n,
+                None => knows_topics && n > 0,
+            });
+        if changed {
             self.needs_join = true;
         }
-        grown
+        changed
     }
 
     /// The leader assigned while a subscribed topic did not exist yet: it wants metadata
@@ -456,7 +463,7 @@ mod tests {
         );
         assert!(
             !leader.on_metadata(&counts(&[])),
-            "no metadata for t at all"
+            "no topic at all: a broker that has not replayed the metadata log"
         );
         assert!(leader.on_metadata(&counts(&[("t", 6)])));
         assert!(leader.needs_join(), "t grew from 4 to 6");
@@ -481,6 +488,38 @@ mod tests {
         follower.on_sync_response(&[tp(2), tp(3)]);
         assert!(!follower.on_metadata(&counts(&[("t", 6)])));
         assert!(!follower.needs_join());
+    }
+
+    #[test]
+    fn the_leader_rejoins_when_a_subscribed_topic_is_deleted() {
+        let mut leader = member("range");
+        leader.subscribe(&["t".to_string(), "u".to_string()]);
+        leader.on_join_prepare();
+        let mut resp = join_response("m1", "m1", 1, "range");
+        resp.members[0].metadata = Subscription::new(["t", "u"]);
+        leader
+            .on_join_response(&resp, &counts(&[("t", 4), ("u", 2)]))
+            .unwrap();
+        leader.on_sync_response(&[tp(0), tp(1)]);
+        assert!(!leader.on_metadata(&counts(&[("t", 4), ("u", 2), ("__consumer_offsets", 5)])));
+        assert!(
+            leader.on_metadata(&counts(&[("t", 4), ("__consumer_offsets", 5)])),
+            "u is gone"
+        );
+        assert!(leader.needs_join());
+        // The next assignment, over the metadata without u, expects u no more.
+        leader.on_join_prepare();
+        let a = leader
+            .on_join_response(&resp, &counts(&[("t", 4)]))
+            .unwrap();
+        assert!(
+            a.values().flatten().all(|p| p.topic == "t"),
+            "nothing of u is assigned: {a:?}"
+        );
+        leader.on_sync_response(&[tp(0), tp(1)]);
+        assert!(!leader.on_metadata(&counts(&[("t", 4)])));
+        assert!(!leader.needs_join());
+        assert!(leader.awaits_topics(), "u is still subscribed: watched for");
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! has arrived (Kafka's `completedFetches`), and no second fetch goes to a broker that still
 //! has one outstanding.
 //!
-//! The checks of what arrived are pure ([`parse_fetched`]): with `check.crcs=true` (Kafka's
+//! What an arrived answer means is decided in one place for both consumers, purely
+//! ([`interpret`], over [`parse_fetched`]): a stale answer is dropped, a failed request or a
+//! leader error asks for a metadata refresh, `OFFSET_OUT_OF_RANGE` for an
+//! `auto.offset.reset` ([`Fetcher::reset_position`]), and with `check.crcs=true` (Kafka's
 //! default) a batch whose checksum fails is never handed out; the partition stops before it
 //! and is fetched again later, perhaps from a new leader.
 
@@ -21,8 +24,10 @@ use crate::broker::request::{
     FetchPartition, FetchPartitionResponse, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
 };
 use crate::broker::rpc::Rpc;
-use crate::broker::TopicPartition;
+use crate::broker::{ErrorCode, TopicPartition};
+use crate::client::consumer::OffsetReset;
 use crate::protocol::batches;
+use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::trace::PolledRecord;
 
 /// The consumer's fetch settings (Kafka's names and defaults).
@@ -116,6 +121,68 @@ pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: us
     out
 }
 
+/// What an arrived answer means for its partition ([`interpret`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// Records to hand out (possibly none) and the position after them.
+    Records {
+        records: Vec<PolledRecord>,
+        next: i64,
+        /// A batch failed its checksum (`check.crcs`): the partition stopped before it, and
+        /// the caller refreshes metadata to fetch it again, perhaps from a new leader.
+        corrupt: bool,
+        /// `max_records` cut the answer short (`max.poll.records`): the rest is kept for
+        /// the next poll ([`Fetcher::take_completed`] does that).
+        truncated: bool,
+    },
+    /// `OFFSET_OUT_OF_RANGE`: the position is gone (retention, truncation): reset it as
+    /// `auto.offset.reset` says ([`Fetcher::reset_position`]).
+    ResetPosition,
+    /// The request failed (timeout, unreachable) or the leader refused it
+    /// (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`, ...): refresh metadata.
+    RefreshMetadata,
+    /// The partition was given up or its position moved (a seek, a reset, an answer from
+    /// the previous leader) since the request was sent: nothing to do, as Kafka's fetcher
+    /// drops a completed fetch whose offset no longer matches the subscription state.
+    Stale,
+}
+
+impl FetchOutcome {
+    /// Whether the caller should refresh its metadata before fetching the partition again:
+    /// the leader failed or refused the fetch, or served a corrupt batch.
+    pub fn refresh_metadata(&self) -> bool {
+        match self {
+            FetchOutcome::Records { corrupt, .. } => *corrupt,
+            FetchOutcome::RefreshMetadata => true,
+            FetchOutcome::ResetPosition | FetchOutcome::Stale => false,
+        }
+    }
+}
+
+/// What `done` means for a partition the consumer holds at `position` (`None`: no longer
+/// assigned, or waiting for a reset), handing out at most `max_records`.
+pub fn interpret(done: &CompletedFetch, position: Option<i64>, max_records: usize) -> FetchOutcome {
+    let Some(position) = position.filter(|&p| p == done.fetch_offset) else {
+        return FetchOutcome::Stale;
+    };
+    let Some(pr) = &done.response else {
+        return FetchOutcome::RefreshMetadata;
+    };
+    match pr.error {
+        ErrorCode::None => {
+            let parsed = parse_fetched(pr, position, max_records);
+            FetchOutcome::Records {
+                records: parsed.records,
+                next: parsed.next,
+                corrupt: parsed.corrupt,
+                truncated: parsed.truncated,
+            }
+        }
+        ErrorCode::OffsetOutOfRange => FetchOutcome::ResetPosition,
+        _ => FetchOutcome::RefreshMetadata,
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Brokers with a fetch outstanding.
@@ -146,6 +213,12 @@ impl Fetcher {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long a fetch may take: the broker may hold it for `fetch.max.wait.ms` before
+    /// answering, then `request.timeout.ms` applies as to any request.
+    fn fetch_timeout(&self) -> Duration {
+        self.request_timeout + Duration::from_millis(self.cfg.fetch_max_wait_ms.max(0) as u64)
     }
 
     /// Sends one Fetch to each leader in `wanted` (partition, leader address, leader epoch,
@@ -186,11 +259,8 @@ impl Fetcher {
             max_bytes: self.cfg.fetch_max_bytes,
             partitions,
         });
-        // The broker may hold the request for `fetch.max.wait.ms` before answering.
-        let timeout =
-            self.request_timeout + Duration::from_millis(self.cfg.fetch_max_wait_ms.max(0) as u64);
         let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
-            match rpc.call(addr, &req, timeout).await {
+            match rpc.call(addr, &req, self.fetch_timeout()).await {
                 Ok(Response::Fetch(f)) => f
                     .partitions
                     .into_iter()
@@ -215,40 +285,96 @@ impl Fetcher {
         self.arrivals.notify();
     }
 
-    /// How many answers have arrived so far: take it before [`Fetcher::take_now`], then
+    /// How many answers have arrived so far: take it before [`Fetcher::take_completed`], then
     /// [`Fetcher::wait_past`] it, so that an answer arriving in between is not missed.
     pub fn version(&self) -> u64 {
         self.arrivals.version()
     }
 
-    /// Every answer that has arrived and was not handed out yet. A poll takes these
-    /// *before* it sends new fetches (as Kafka's consumer drains `completedFetches` first),
-    /// so that their partitions, at their new positions, join the next request to their
-    /// leader.
-    pub fn take_now(&self) -> Vec<(TopicPartition, CompletedFetch)> {
-        std::mem::take(&mut self.state().completed)
-            .into_iter()
-            .collect()
+    /// Every answer that has arrived and was not handed out yet, as [`interpret`] reads it at
+    /// the caller's positions (`position_of`), at most `max_records`
+    /// records in all (`max.poll.records`): an answer cut short is kept, from its new
+    /// position, for the next poll, as Kafka keeps the rest of a completed fetch. A poll
+    /// takes these *before* it sends new fetches (as Kafka's consumer drains
+    /// `completedFetches` first), so that their partitions, at their new positions, join the
+    /// next request to their leader.
+    pub fn take_completed(
+        &self,
+        position_of: impl Fn(&TopicPartition) -> Option<i64>,
+        max_records: usize,
+    ) -> Vec<(TopicPartition, FetchOutcome)> {
+        let arrived = std::mem::take(&mut self.state().completed);
+        let mut left = max_records;
+        let mut out = Vec::new();
+        for (tp, done) in arrived {
+            let outcome = interpret(&done, position_of(&tp), left);
+            if let FetchOutcome::Records {
+                records,
+                next,
+                truncated,
+                ..
+            } = &outcome
+            {
+                left -= records.len();
+                if *truncated {
+                    let rest = CompletedFetch {
+                        fetch_offset: *next,
+                        ..done
+                    };
+                    self.state().completed.entry(tp.clone()).or_insert(rest);
+                }
+            }
+            out.push((tp, outcome));
+        }
+        out
+    }
+
+    /// `auto.offset.reset`: the leader's earliest or latest offset of `tp` (`ListOffsets`),
+    /// the partition's new position. `None`: the leader did not give it (moved, down), so
+    /// the caller refreshes metadata and asks again.
+    pub async fn reset_position(
+        &self,
+        rpc: &Rpc,
+        leader: SocketAddr,
+        tp: &TopicPartition,
+        reset: OffsetReset,
+    ) -> Option<i64> {
+        let timestamp = match reset {
+            OffsetReset::Earliest => EARLIEST_TIMESTAMP,
+            OffsetReset::Latest => LATEST_TIMESTAMP,
+        };
+        let req = Request::ListOffsets {
+            topic_partition: tp.clone(),
+            timestamp,
+        };
+        match rpc.call(leader, &req, self.request_timeout).await {
+            Ok(Response::ListOffsets {
+                error: ErrorCode::None,
+                offset,
+            }) => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// Ends a [`Fetcher::wait_past`] early: the group needs the poll loop (the heartbeat
+    /// thread learned of a rebalance), as Kafka's `poll` waits for fetches at most until
+    /// the coordinator's next deadline.
+    pub fn wake(&self) {
+        self.arrivals.notify();
     }
 
     /// Waits until an answer arrives after `seen` (at most the fetch timeout). With nothing
     /// in flight (nothing assigned, say) it waits `fetch.max.wait.ms`, as an idle
     /// `poll(timeout)` blocks, rather than letting the caller spin.
     pub async fn wait_past(&self, seen: u64) {
-        let max_wait = Duration::from_millis(self.cfg.fetch_max_wait_ms.max(1) as u64);
         if self.state().in_flight.is_empty() && self.arrivals.version() == seen {
-            sleep(max_wait).await;
+            sleep(Duration::from_millis(
+                self.cfg.fetch_max_wait_ms.max(1) as u64
+            ))
+            .await;
             return;
         }
-        self.arrivals
-            .wait_past(seen, self.request_timeout + max_wait)
-            .await;
-    }
-
-    /// Puts back what a poll did not hand out (`max.poll.records` cut it short), for the
-    /// next poll, as Kafka keeps the rest of a completed fetch.
-    pub fn put_back(&self, tp: TopicPartition, fetch: CompletedFetch) {
-        self.state().completed.entry(tp).or_insert(fetch);
+        self.arrivals.wait_past(seen, self.fetch_timeout()).await;
     }
 }
 
@@ -339,5 +465,102 @@ mod tests {
         let p = parse_fetched(&pr, 2, 100);
         assert!(p.records.is_empty());
         assert_eq!(p.next, 2);
+    }
+
+    fn arrived(fetch_offset: i64, response: Option<FetchPartitionResponse>) -> CompletedFetch {
+        CompletedFetch {
+            fetch_offset,
+            response,
+        }
+    }
+
+    fn records(outcome: &FetchOutcome) -> Vec<i64> {
+        match outcome {
+            FetchOutcome::Records { records, .. } => records.iter().map(|r| r.offset).collect(),
+            other => panic!("expected records, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_for_a_position_the_consumer_left_or_a_partition_it_gave_up_is_stale() {
+        let done = arrived(2, Some(response(&[(0, &["a", "b", "c"])], 3)));
+        assert_eq!(
+            interpret(&done, Some(0), 100),
+            FetchOutcome::Stale,
+            "seeked"
+        );
+        assert_eq!(interpret(&done, None, 100), FetchOutcome::Stale, "given up");
+        assert_eq!(records(&interpret(&done, Some(2), 100)), vec![2]);
+    }
+
+    #[test]
+    fn a_failed_request_or_a_leader_error_asks_for_metadata_and_out_of_range_for_a_reset() {
+        assert_eq!(
+            interpret(&arrived(0, None), Some(0), 100),
+            FetchOutcome::RefreshMetadata,
+            "timeout or unreachable"
+        );
+        for (error, want) in [
+            (
+                ErrorCode::NotLeaderOrFollower,
+                FetchOutcome::RefreshMetadata,
+            ),
+            (ErrorCode::FencedLeaderEpoch, FetchOutcome::RefreshMetadata),
+            (ErrorCode::OffsetOutOfRange, FetchOutcome::ResetPosition),
+        ] {
+            let mut pr = response(&[(0, &["a"])], 1);
+            pr.error = error;
+            let outcome = interpret(&arrived(0, Some(pr)), Some(0), 100);
+            assert_eq!(outcome, want, "{error:?}");
+            assert_eq!(
+                outcome.refresh_metadata(),
+                error != ErrorCode::OffsetOutOfRange
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_batch_hands_out_what_precedes_it_and_flags_the_partition() {
+        let mut pr = response(&[(0, &["a"]), (1, &["b"])], 2);
+        let last = pr.records.len() - 1;
+        pr.records[last] ^= 0x40;
+        let outcome = interpret(&arrived(0, Some(pr)), Some(0), 100);
+        assert!(outcome.refresh_metadata(), "fetched again after a refresh");
+        match outcome {
+            FetchOutcome::Records {
+                records,
+                next,
+                corrupt,
+                truncated,
+            } => {
+                assert_eq!(records.len(), 1);
+                assert_eq!((next, corrupt, truncated), (1, true, false));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn take_completed_shares_max_poll_records_over_partitions_and_keeps_the_rest() {
+        let fetcher = Fetcher::new(FetchConfig::default(), 1_000);
+        let (t0, t1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        {
+            let mut s = fetcher.state();
+            let r = response(&[(0, &["a", "b", "c"])], 3);
+            s.completed.insert(t0.clone(), arrived(0, Some(r.clone())));
+            s.completed.insert(t1.clone(), arrived(0, Some(r)));
+        }
+        let positions = BTreeMap::from([(t0.clone(), 0), (t1.clone(), 0)]);
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied(), 4);
+        assert_eq!(got.len(), 2);
+        assert_eq!(records(&got[0].1), vec![0, 1, 2]);
+        assert_eq!(records(&got[1].1), vec![0], "one of the four left for t-1");
+        // t-1's rest is handed out at the next poll, from where this one stopped.
+        let positions = BTreeMap::from([(t0, 3), (t1.clone(), 1)]);
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied(), 4);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, t1);
+        assert_eq!(records(&got[0].1), vec![1, 2]);
+        assert!(fetcher.take_completed(|_| Some(3), 4).is_empty());
     }
 }

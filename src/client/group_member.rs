@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::consumer::{ConsumerConfig, OffsetReset};
+use super::consumer::{self, ConsumerConfig};
 use super::consumer_coordinator::{
     offsets_to_commit, ConsumerCoordinator, ErrorAction, MembershipConfig,
 };
-use super::fetcher::{parse_fetched, CompletedFetch, Fetcher};
+use super::fetcher::{FetchOutcome, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::{ClusterView, DEFAULT_METADATA_MAX_AGE_MS};
 use crate::broker::request::{Request, Response};
@@ -36,7 +36,6 @@ use crate::group::{
     self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
     SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
 };
-use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::trace::{EventKind, PolledRecord};
 
 /// Metadata refreshes a group leader makes (one backoff apart) before assigning without a
@@ -137,6 +136,8 @@ struct Member {
     clock: Clock,
     history: Recorder,
     shared: Mutex<Shared>,
+    /// The poll loop's fetcher (shared: the heartbeat thread wakes a poll waiting on it).
+    fetcher: Fetcher,
 }
 
 impl Member {
@@ -221,8 +222,10 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
         assignors: cfg.assignors.clone(),
         group_instance_id: cfg.group_instance_id.clone(),
     });
+    let fetcher = Fetcher::new(consumer.fetch.clone(), consumer.request_timeout_ms);
     let m = Arc::new(Member {
         cfg,
+        fetcher,
         consumer,
         rpc,
         clock,
@@ -284,6 +287,10 @@ async fn heartbeat_loop(m: Arc<Member>) {
             .await
         {
             m.on_error(e);
+            if m.shared().coord.needs_join() {
+                // Rejoin now rather than when the poll's fetches come back.
+                m.fetcher.wake();
+            }
         }
     }
 }
@@ -377,7 +384,7 @@ async fn poll_loop(m: Arc<Member>) {
         committed: BTreeMap::new(),
         last_auto_commit_ms: m.clock.now_ms(),
         coordinator_start: 0,
-        fetcher: Fetcher::new(m.consumer.fetch.clone(), m.consumer.request_timeout_ms),
+        fetcher: m.fetcher.clone(),
         metadata_refreshed_ms: m.clock.now_ms(),
         resubscribed: 0,
     };
@@ -468,46 +475,21 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
     // before sending new fetches, so that those partitions join them at their new positions.
     let seen = st.fetcher.version();
     let mut polled: Vec<(TopicPartition, Vec<PolledRecord>)> = Vec::new();
-    let mut left = m.cfg.max_poll_records;
-    for (tp, done) in st.fetcher.take_now() {
-        // Answers for partitions given up or positions left meanwhile are stale.
-        let Some(&Position::At(position)) = st.positions.get(&tp) else {
-            continue;
-        };
-        if done.fetch_offset != position {
-            continue;
-        }
-        let Some(pr) = &done.response else {
-            need_refresh = true;
-            continue;
-        };
-        match pr.error {
-            ErrorCode::None => {}
-            ErrorCode::OffsetOutOfRange => {
-                st.positions.insert(tp.clone(), Position::Reset);
-                continue;
+    let at = |tp: &TopicPartition| match st.positions.get(tp) {
+        Some(&Position::At(o)) => Some(o),
+        _ => None,
+    };
+    for (tp, outcome) in st.fetcher.take_completed(at, m.cfg.max_poll_records) {
+        need_refresh |= outcome.refresh_metadata();
+        match outcome {
+            FetchOutcome::Records { records, next, .. } if !records.is_empty() => {
+                st.positions.insert(tp.clone(), Position::At(next));
+                polled.push((tp, records));
             }
-            _ => {
-                need_refresh = true;
-                continue;
+            FetchOutcome::ResetPosition => {
+                st.positions.insert(tp, Position::Reset);
             }
-        }
-        let parsed = parse_fetched(pr, position, left);
-        // check.crcs: a corrupt batch is fetched again later, perhaps from a new leader.
-        need_refresh |= parsed.corrupt;
-        if parsed.truncated {
-            st.fetcher.put_back(
-                tp.clone(),
-                CompletedFetch {
-                    fetch_offset: parsed.next,
-                    ..done.clone()
-                },
-            );
-        }
-        if !parsed.records.is_empty() {
-            left -= parsed.records.len();
-            st.positions.insert(tp.clone(), Position::At(parsed.next));
-            polled.push((tp, parsed.records));
+            _ => {}
         }
     }
     let mut wanted = Vec::new();
@@ -521,25 +503,15 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
             Position::At(o) => wanted.push((tp, addr, epoch, o)),
             Position::Committed => {}
             Position::Reset => {
-                let timestamp = match m.consumer.auto_offset_reset {
-                    OffsetReset::Earliest => EARLIEST_TIMESTAMP,
-                    OffsetReset::Latest => LATEST_TIMESTAMP,
-                };
-                let req = Request::ListOffsets {
-                    topic_partition: tp.clone(),
-                    timestamp,
-                };
-                match m.rpc.call(addr, &req, timeout).await {
-                    Ok(Response::ListOffsets {
-                        error: ErrorCode::None,
-                        offset,
-                    }) => {
+                let reset = m.consumer.auto_offset_reset;
+                match st.fetcher.reset_position(&m.rpc, addr, &tp, reset).await {
+                    Some(offset) => {
                         st.positions.insert(tp.clone(), Position::At(offset));
                         record_seek(m, &tp, offset);
                         // Fetch from the new position in this round.
                         wanted.push((tp, addr, epoch, offset));
                     }
-                    _ => need_refresh = true,
+                    None => need_refresh = true,
                 }
             }
         }
@@ -584,11 +556,7 @@ async fn maybe_auto_commit(m: &Arc<Member>, st: &mut PollState) {
 }
 
 fn record_seek(m: &Member, tp: &TopicPartition, offset: i64) {
-    m.record(EventKind::Seek {
-        topic: tp.topic.clone(),
-        partition: tp.partition,
-        offset,
-    });
+    consumer::record_seek(&m.history, &m.clock, m.name(), tp, offset);
 }
 
 /// OffsetFetch for newly owned partitions.

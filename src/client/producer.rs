@@ -293,31 +293,15 @@ pub async fn run_producer(
         return;
     };
     let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
+    let mut acc = RecordAccumulator::new(cfg.accumulator());
     let mut producer_id = -1;
     if cfg.enable_idempotence {
-        let controller = ControllerChannel::new(cfg.controllers.clone());
-        loop {
-            if let Ok(Response::InitProducerId {
-                error: ErrorCode::None,
-                producer_id: id,
-                ..
-            }) = controller
-                .call(
-                    &rpc,
-                    &Request::InitProducerId,
-                    Duration::from_millis(cfg.request_timeout_ms),
-                )
-                .await
-            {
-                producer_id = id;
-                break;
-            }
-            sleep(backoff).await;
-        }
+        producer_id = init_producer_id(&cfg, &rpc).await;
+        acc.set_producer_id(producer_id);
     }
     let p = Arc::new(Producer {
         topic: workload.topic.clone(),
-        acc: Mutex::new(RecordAccumulator::new(cfg.accumulator())),
+        acc: Mutex::new(acc),
         cfg,
         rpc,
         clock,
@@ -429,6 +413,25 @@ fn maybe_refresh_metadata(p: &Arc<Producer>, now: i64) {
     });
 }
 
+/// `InitProducerId` to the active controller, until it answers: a new producer id.
+async fn init_producer_id(cfg: &ProducerConfig, rpc: &Rpc) -> i64 {
+    let controller = ControllerChannel::new(cfg.controllers.clone());
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    loop {
+        if let Ok(Response::InitProducerId {
+            error: ErrorCode::None,
+            producer_id,
+            ..
+        }) = controller
+            .call(rpc, &Request::InitProducerId, timeout)
+            .await
+        {
+            return producer_id;
+        }
+        sleep(Duration::from_millis(cfg.retry_backoff_ms.max(1))).await;
+    }
+}
+
 /// Kafka's `Sender`: expire batches past `delivery.timeout.ms`, then for each broker with
 /// a free in-flight slot send one request carrying the ready batches of the partitions it
 /// leads; sleep until a batch becomes ready by time, a record arrives or a request ends.
@@ -446,6 +449,13 @@ async fn sender(p: Arc<Producer>) {
         }
         maybe_refresh_metadata(&p, now);
         let ready = p.acc().ready(now);
+        if p.acc().needs_producer_id() {
+            // The epoch cannot grow past i16::MAX: a new producer id before anything else
+            // is sent (Kafka's sender drains nothing while it has no producer id).
+            let id = init_producer_id(&p.cfg, &p.rpc).await;
+            p.acc().set_producer_id(id);
+            continue;
+        }
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         let mut leaderless = false;
         {
@@ -585,7 +595,7 @@ fn build_batch(p: &Producer, b: &ProducerBatch) -> Vec<u8> {
     let wall_offset = p.wall.now_ms() - p.clock.now_ms();
     let mut builder = BatchBuilder::new(MAGIC_V2, p.cfg.compression, 0);
     if let (true, Some((epoch, seq))) = (p.producer_id >= 0, b.sequence) {
-        builder = builder.producer(p.producer_id, epoch, seq);
+        builder = builder.producer(b.producer_id, epoch, seq);
     }
     for r in &b.records {
         builder.append(
