@@ -233,13 +233,6 @@ fn read_partition_metadata(disk: &dyn Disk, dir: &Path) -> Option<u64> {
     parse_partition_metadata(&read_text(disk, &dir.join(PARTITION_METADATA_FILE))?)
 }
 
-/// The partition a directory name `<topic>-<partition>` stands for.
-fn parse_partition_dir(name: &str) -> Option<TopicPartition> {
-    let (topic, partition) = name.rsplit_once('-')?;
-    let partition: i32 = partition.parse().ok()?;
-    (!topic.is_empty() && partition >= 0).then(|| TopicPartition::new(topic, partition))
-}
-
 fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
 }
@@ -445,17 +438,13 @@ impl ReplicaManager {
     /// Applies metadata records from the controller and reconciles every hosted partition
     /// with its new state (Kafka's `applyDelta` / `LeaderAndIsr`).
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: i64) {
-        let mut topics_changed = false;
+        let mut removed_any = false;
         for r in records {
-            match r {
-                MetadataRecord::RemoveTopic { name } => {
-                    if let Some(t) = self.metadata.topics.get(name) {
-                        self.removed_topic_ids.insert(t.topic_id);
-                    }
-                    topics_changed = true;
+            if let MetadataRecord::RemoveTopic { name } = r {
+                if let Some(t) = self.metadata.topics.get(name) {
+                    self.removed_topic_ids.insert(t.topic_id);
                 }
-                MetadataRecord::Topic { .. } => topics_changed = true,
-                _ => {}
+                removed_any = true;
             }
             if let Err(e) = self.metadata.replay(r) {
                 self.note(format!("metadata replay: {e}"));
@@ -463,7 +452,7 @@ impl ReplicaManager {
             self.metadata_offset += 1;
         }
         self.delete_removed_partitions();
-        if topics_changed {
+        if removed_any {
             self.delete_stray_logs();
         }
         let me = self.config.broker_id;
@@ -530,7 +519,7 @@ impl ReplicaManager {
             return;
         };
         for name in names {
-            let Some(tp) = parse_partition_dir(&name) else {
+            let Some(tp) = crate::storage::parse_partition_dir_name(&name) else {
                 continue;
             };
             if self.replicas.contains_key(&tp) {
@@ -1047,30 +1036,39 @@ impl ReplicaManager {
                 errs.push(format!("{tp}: flush: {e}"));
             }
         }
-        let c = self.config.checkpoints;
-        let every = [
-            c.recovery_point_ms,
-            c.high_watermark_ms,
-            c.log_start_offset_ms,
+        // Each file: its name, its interval, and the offset it keeps per partition.
+        type Checkpoint = (
+            &'static str,
+            fn(&CheckpointIntervals) -> i64,
+            fn(&Replica) -> i64,
+        );
+        const FILES: [Checkpoint; 3] = [
+            (
+                RECOVERY_POINT_FILE,
+                |c| c.recovery_point_ms,
+                |r| r.log.recovery_point(),
+            ),
+            (
+                HW_FILE,
+                |c| c.high_watermark_ms,
+                |r| r.partition.high_watermark(),
+            ),
+            (
+                LOG_START_FILE,
+                |c| c.log_start_offset_ms,
+                |r| r.log.log_start_offset(),
+            ),
         ];
         let last = self.checkpointed_at.get_or_insert([now_ms; 3]);
-        let due: Vec<usize> = (0..3).filter(|&i| now_ms - last[i] >= every[i]).collect();
-        for &i in &due {
+        for (i, (name, every, offset_of)) in FILES.into_iter().enumerate() {
+            if now_ms - last[i] < every(&self.config.checkpoints) {
+                continue;
+            }
             last[i] = now_ms;
-        }
-        for i in due {
-            let name = [RECOVERY_POINT_FILE, HW_FILE, LOG_START_FILE][i];
             let entries: BTreeMap<TopicPartition, i64> = self
                 .replicas
                 .iter()
-                .map(|(tp, r)| {
-                    let offset = match i {
-                        0 => r.log.recovery_point(),
-                        1 => r.partition.high_watermark(),
-                        _ => r.log.log_start_offset(),
-                    };
-                    (tp.clone(), offset)
-                })
+                .map(|(tp, r)| (tp.clone(), offset_of(r)))
                 .collect();
             let path = self.config.data_dir.join(name);
             if let Err(e) =
@@ -1298,25 +1296,27 @@ mod tests {
         }
     }
 
+    /// The metadata records of `topic` with one partition hosted (and led) by broker 0.
+    fn one_partition_topic(topic: &str, topic_id: u64) -> [MetadataRecord; 2] {
+        [
+            MetadataRecord::Topic {
+                name: topic.into(),
+                topic_id,
+            },
+            MetadataRecord::Partition {
+                topic: topic.into(),
+                partition: 0,
+                replicas: vec![0],
+                isr: vec![0],
+                leader: 0,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        ]
+    }
+
     fn host(rm: &mut ReplicaManager, topic: &str) {
-        rm.apply_metadata(
-            &[
-                MetadataRecord::Topic {
-                    name: topic.into(),
-                    topic_id: 7,
-                },
-                MetadataRecord::Partition {
-                    topic: topic.into(),
-                    partition: 0,
-                    replicas: vec![0],
-                    isr: vec![0],
-                    leader: 0,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                },
-            ],
-            0,
-        );
+        rm.apply_metadata(&one_partition_topic(topic, 7), 0);
     }
 
     #[test]
@@ -1385,21 +1385,7 @@ mod tests {
     }
 
     fn orders_topic(topic_id: u64) -> [MetadataRecord; 2] {
-        [
-            MetadataRecord::Topic {
-                name: "orders".into(),
-                topic_id,
-            },
-            MetadataRecord::Partition {
-                topic: "orders".into(),
-                partition: 0,
-                replicas: vec![0],
-                isr: vec![0],
-                leader: 0,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            },
-        ]
+        one_partition_topic("orders", topic_id)
     }
 
     fn remove_orders() -> MetadataRecord {

@@ -505,9 +505,7 @@ struct Harness {
 
 /// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
 fn role_partition(name: &str, prefix: &str) -> Option<TopicPartition> {
-    let tp = name.strip_prefix(prefix)?;
-    let (topic, p) = tp.rsplit_once('-')?;
-    Some(TopicPartition::new(topic, p.parse().ok()?))
+    crate::storage::parse_partition_dir_name(name.strip_prefix(prefix)?)
 }
 
 fn is_role(name: &str) -> bool {

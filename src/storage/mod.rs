@@ -40,6 +40,16 @@ pub fn partition_dir_name(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
 }
 
+/// The partition a `<topic>-<partition>` name stands for (a log directory, a role such as
+/// `leader:orders-0` without its prefix). Topic names may contain `-`: the partition is
+/// what follows the last one.
+pub fn parse_partition_dir_name(name: &str) -> Option<crate::common::TopicPartition> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    let partition: i32 = partition.parse().ok()?;
+    (!topic.is_empty() && partition >= 0)
+        .then(|| crate::common::TopicPartition::new(topic, partition))
+}
+
 #[cfg(test)]
 mod cleaner_tests;
 #[cfg(test)]
