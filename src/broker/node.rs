@@ -270,7 +270,8 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
         return None;
     }
     let deadline = now + p.timeout_ms.max(0);
-    let keys: Vec<TopicPartition> = written.iter().map(|(tp, _)| tp.clone()).collect();
+    // The partitions to watch, built once the request has to wait.
+    let mut keys: Option<Vec<TopicPartition>> = None;
     let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
         topic_partition: tp.clone(),
         error,
@@ -298,8 +299,9 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
         if !pending || left <= 0 {
             return Some(Response::Produce(ProduceResponse { partitions }));
         }
+        let keys = keys.get_or_insert_with(|| written.iter().map(|(tp, _)| tp.clone()).collect());
         n.purgatory
-            .wait_past_for(seen, &keys, Duration::from_millis(left as u64))
+            .wait_past_for(seen, keys, Duration::from_millis(left as u64))
             .await;
     }
 }
@@ -308,11 +310,8 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
 /// it until the state changes (re-evaluating then) or `max_wait_ms` passes.
 async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
     let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
-    let keys: Vec<TopicPartition> = f
-        .partitions
-        .iter()
-        .map(|p| p.topic_partition.clone())
-        .collect();
+    // The partitions to watch, built once the request has to wait.
+    let mut keys: Option<Vec<TopicPartition>> = None;
     let mut first = None;
     loop {
         let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
@@ -327,8 +326,14 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
         if left <= 0 || f.satisfied_by(&resp, first) {
             return resp;
         }
+        let keys = keys.get_or_insert_with(|| {
+            f.partitions
+                .iter()
+                .map(|p| p.topic_partition.clone())
+                .collect()
+        });
         n.purgatory
-            .wait_past_for(seen, &keys, Duration::from_millis(left as u64))
+            .wait_past_for(seen, keys, Duration::from_millis(left as u64))
             .await;
     }
 }

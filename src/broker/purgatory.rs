@@ -80,16 +80,15 @@ impl Purgatory {
     /// the requests watching any of them (Kafka's `checkAndComplete(key)`).
     pub fn notify_partitions<'a>(&self, partitions: impl IntoIterator<Item = &'a TopicPartition>) {
         let woken = {
+            let mut partitions = partitions.into_iter().peekable();
+            if partitions.peek().is_none() {
+                return;
+            }
             let mut g = self.lock();
             g.version += 1;
             let v = g.version;
-            let mut any = false;
             for tp in partitions {
-                any = true;
                 g.changed_at.insert(tp.clone(), v);
-            }
-            if !any {
-                return;
             }
             let (woken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut g.waiters)
                 .into_iter()
@@ -102,12 +101,6 @@ impl Purgatory {
         for (_, w) in woken {
             w.wake();
         }
-    }
-
-    /// Forgets a partition this broker no longer hosts (its waiters were woken by the
-    /// metadata change that removed it).
-    pub fn forget(&self, tp: &TopicPartition) {
-        self.lock().changed_at.remove(tp);
     }
 
     /// Waits until anything changes after version `seen`, or `max_wait` passes. Returns
@@ -242,5 +235,14 @@ mod tests {
             );
             assert_eq!(start.elapsed().as_millis(), 40);
         });
+    }
+
+    #[test]
+    fn a_notification_naming_no_partition_is_no_change() {
+        let p = Purgatory::new();
+        let seen = p.version();
+        p.notify_partitions(std::iter::empty::<&TopicPartition>());
+        assert_eq!(p.version(), seen);
+        assert!(!p.lock().changed_since(seen, &[]));
     }
 }
