@@ -326,7 +326,16 @@ pub async fn run_producer(
     };
     let sender = madsim::task::spawn(sender(p.clone()));
     let mut partitioner = Partitioner::new(p.cfg.batch_size);
-    let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
+    // Records are paced by a schedule, record i due `i / rate` seconds after the first, not
+    // by a sleep after each: a sleep has a floor (a timer tick), which capped rates near
+    // 1,000/s. Records already due go out together, and the accumulator batches them.
+    let rate = u128::from(workload.rate_per_sec.max(1));
+    let first_us = p.clock.now_us();
+    let first_index = p.progress().next;
+    let due_us = |i: u64| {
+        let n = u128::from(i.saturating_sub(first_index));
+        first_us.saturating_add((n * 1_000_000 / rate).min(i64::MAX as u128) as i64)
+    };
     let mut all: Vec<i32> = (0..num_partitions).collect();
     loop {
         // Partitions added to the topic take records from the next one on (keys move to
@@ -381,8 +390,12 @@ pub async fn run_producer(
         let now = p.clock.now_ms();
         let tp = TopicPartition::new(p.topic.clone(), partition);
         p.acc().append(&tp, key, value, now);
-        p.wake.notify();
-        sleep(gap).await;
+        let next_due = due_us(i + 1);
+        let now_us = p.clock.now_us();
+        if next_due > now_us {
+            p.wake.notify();
+            sleep(Duration::from_micros((next_due - now_us) as u64)).await;
+        }
     }
     p.acc().close();
     p.wake.notify();
