@@ -40,11 +40,26 @@ pub struct BrokerNodeConfig {
     pub heartbeat_interval_ms: u64,
     /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
     pub replica_fetch_backoff_ms: u64,
-    /// The followers' long poll (`replica.fetch.wait.max.ms`; `replica.fetch.min.bytes` is
-    /// Kafka's default, 1).
+    /// The followers' long poll: a follower's fetch waits at the leader up to
+    /// `replica.fetch.wait.max.ms` for `replica.fetch.min.bytes` of new records.
     pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.socket.timeout.ms`: how long a follower waits for a fetch's answer before
+    /// giving up on it and backing off. `None`: `request.timeout.ms` beyond the long poll.
+    pub replica_socket_timeout_ms: Option<u64>,
     /// `request.timeout.ms` for the broker's own calls.
     pub request_timeout_ms: u64,
+    /// `auto.create.topics.enable`: a producer's metadata request for a topic the cluster
+    /// lacks creates it with `num.partitions` and `default.replication.factor`. Off by
+    /// default here (Kafka's default is on): a scenario names its topics, and a typo in a
+    /// topic name should not create one.
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    /// `controlled.shutdown.enable`: on a graceful stop the broker first asks the
+    /// controller to move its leaderships away (the `stop` fault reads it; a crash does
+    /// not).
+    pub controlled_shutdown_enable: bool,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
     pub tick_ms: u64,
     /// The group coordinator's `group.*` settings.
@@ -70,7 +85,13 @@ impl BrokerNodeConfig {
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
             replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
+            replica_socket_timeout_ms: None,
             request_timeout_ms: 1_000,
+            controlled_shutdown_enable: true,
+            auto_create_topics_enable: false,
+            num_partitions: 1,
+            default_replication_factor: 1,
             tick_ms: 100,
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
@@ -98,12 +119,19 @@ pub(super) struct Node {
     pub(super) name: String,
     /// Delayed produce and fetch requests wait here for a state change.
     pub(super) purgatory: Purgatory,
+    /// Topics this broker is asking the controller to create (auto-creation).
+    creating_topics: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Node {
     pub(super) fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
         // A poisoned lock means a task panicked, which the simulation reports anyway.
         self.rm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn creating_topics(&self) -> MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.creating_topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
     pub(super) fn groups(&self) -> MutexGuard<'_, GroupMetadataManager> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
@@ -181,6 +209,7 @@ pub async fn run_broker(
         history,
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
+        creating_topics: Mutex::new(Default::default()),
     });
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
@@ -215,7 +244,10 @@ pub async fn run_broker(
 
 async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     match req {
-        Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
+        Request::Metadata(m) => {
+            auto_create_topics(n, &m);
+            Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers)))
+        }
         Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
@@ -246,6 +278,34 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Kafka's `AutoTopicCreationManager`: a metadata request that allows it asks the
+/// controller to create each requested topic the cluster does not have, with `num.partitions`
+/// and `default.replication.factor`, one request per topic at a time. The client sees the
+/// topic in a later metadata answer (Kafka answers `LEADER_NOT_AVAILABLE` meanwhile).
+fn auto_create_topics(n: &Arc<Node>, m: &super::request::MetadataRequest) {
+    if !(n.cfg.auto_create_topics_enable && m.allow_auto_topic_creation) {
+        return;
+    }
+    for topic in m.topics.iter().flatten() {
+        if n.rm().metadata().topics.contains_key(topic) || topic.starts_with("__") {
+            continue;
+        }
+        if !n.creating_topics().insert(topic.clone()) {
+            continue;
+        }
+        let (n, topic) = (n.clone(), topic.clone());
+        madsim::task::spawn(async move {
+            let req = Request::CreateTopics {
+                name: topic.clone(),
+                num_partitions: n.cfg.num_partitions,
+                replication_factor: n.cfg.default_replication_factor,
+            };
+            let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
+            n.creating_topics().remove(&topic);
+        });
     }
 }
 
@@ -450,12 +510,15 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
         let wait = n.cfg.replica_fetch_wait_max_ms;
         let req = Request::Fetch(FetchRequest {
             replica_id: n.id(),
-            min_bytes: 1,
+            min_bytes: n.cfg.replica_fetch_min_bytes,
             max_wait_ms: wait as i64,
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
         });
-        let timeout = n.timeout() + Duration::from_millis(wait);
+        let timeout = match n.cfg.replica_socket_timeout_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => n.timeout() + Duration::from_millis(wait),
+        };
         match n.rpc.call(leader_addr, &req, timeout).await {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();

@@ -54,6 +54,9 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: i32,
     /// Topic-level overrides of `log` (`kafka-configs --entity-type topics`), by topic.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    /// Topic-level `min.insync.replicas`, overriding `replication`'s for that topic's
+    /// partitions (the acks=all check of a produce and of its wait).
+    pub topic_min_insync_replicas: BTreeMap<String, usize>,
     /// `log.cleaner.*`: the log cleaner of compacted topics.
     pub cleaner: CleanerConfig,
     /// `offsets.topic.segment.bytes` (100 MiB): `segment.bytes` of `__consumer_offsets`,
@@ -97,6 +100,7 @@ impl BrokerConfig {
             data_dir: PathBuf::from("/kafka-logs"),
             replica_fetch_max_bytes: 1 << 20,
             topic_logs: BTreeMap::new(),
+            topic_min_insync_replicas: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
@@ -341,6 +345,16 @@ impl ReplicaManager {
         c
     }
 
+    /// The replication config of `topic`'s partitions: the broker's, with the topic's
+    /// `min.insync.replicas` if it sets one.
+    pub fn replication_config(&self, topic: &str) -> ReplicationConfig {
+        let mut c = self.config.replication;
+        if let Some(&n) = self.config.topic_min_insync_replicas.get(topic) {
+            c.min_insync_replicas = n;
+        }
+        c
+    }
+
     fn open_replica(&mut self, tp: &TopicPartition, now_ms: i64) -> Result<(), String> {
         if self.replicas.contains_key(tp) {
             return Ok(());
@@ -392,7 +406,7 @@ impl ReplicaManager {
         let partition = Partition::recovered(
             tp.clone(),
             self.config.broker_id,
-            self.config.replication,
+            self.replication_config(&tp.topic),
             log.log_end_offset(),
             hw,
             cache,

@@ -27,10 +27,20 @@ pub const ACKS_ALL: i16 = -1;
 /// The replica id a consumer puts in a fetch (`FetchRequest.CONSUMER_REPLICA_ID`).
 pub const CONSUMER_REPLICA_ID: i32 = -1;
 
+/// Kafka's `MetadataRequest`: the topics a client needs (`None`: all) and whether the broker
+/// may create the missing ones (`allow_auto_topic_creation`, which producers set). The
+/// answer describes every topic either way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetadataRequest {
+    pub topics: Option<Vec<String>>,
+    pub allow_auto_topic_creation: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Cluster metadata: brokers, and leaders/ISRs of every topic partition.
-    Metadata,
+    Metadata(MetadataRequest),
     Produce(ProduceRequest),
     Fetch(FetchRequest),
     /// The offset for a timestamp (`-1` latest, `-2` earliest).
@@ -93,7 +103,7 @@ pub enum Request {
 impl Request {
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Metadata => "Metadata",
+            Request::Metadata(_) => "Metadata",
             Request::Produce(_) => "Produce",
             Request::Fetch(_) => "Fetch",
             Request::ListOffsets { .. } => "ListOffsets",

@@ -85,7 +85,10 @@ pub async fn metadata(
     timeout: Duration,
 ) -> Option<MetadataResponse> {
     for &addr in bootstrap {
-        if let Ok(Response::Metadata(m)) = rpc.call(addr, &Request::Metadata, timeout).await {
+        if let Ok(Response::Metadata(m)) = rpc
+            .call(addr, &Request::Metadata(Default::default()), timeout)
+            .await
+        {
             return Some(m);
         }
     }

@@ -1,7 +1,10 @@
 //! The producer: partitioner, a [`RecordAccumulator`] (`batch.size`, `linger.ms`), a
 //! sender that sends one Produce request per broker with a batch for each ready partition
-//! that broker leads, at most `max.in.flight.requests.per.connection` requests in flight per
-//! broker, `acks`, retries with `retry.backoff.ms` until `delivery.timeout.ms`, and
+//! that broker leads (up to `max.request.size` bytes), at most
+//! `max.in.flight.requests.per.connection` requests in flight per broker, `acks`, `retries`
+//! with `retry.backoff.ms` (growing to `retry.backoff.max.ms`, KIP-580) until
+//! `delivery.timeout.ms`, `buffer.memory` (a send blocks while the batches hold it all, and
+//! fails after `max.block.ms`), and
 //! idempotence (a producer id from `InitProducerId`, per-partition sequence numbers, so a
 //! retried batch the leader already wrote is answered with its original offsets rather
 //! than written twice).
@@ -18,12 +21,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::accumulator::{AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator};
+use super::accumulator::{
+    record_size_upper_bound, AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator,
+};
 use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
-use super::partitioner::Partitioner;
+use super::partitioner::{Partitioner, PartitionerClass};
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    MetadataResponse, ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
+    MetadataRequest, MetadataResponse, ProducePartitionData, ProduceRequest, Request, Response,
+    ACKS_ALL, ACKS_NONE,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -77,9 +83,25 @@ impl ClusterView {
         start: &mut usize,
         timeout: Duration,
     ) -> bool {
+        let all = MetadataRequest::default();
+        self.refresh_with(rpc, bootstrap, start, timeout, &all)
+            .await
+    }
+
+    /// [`Self::refresh`] with a request of the caller's (a producer names its topic and
+    /// allows its creation).
+    pub async fn refresh_with(
+        &mut self,
+        rpc: &Rpc,
+        bootstrap: &[SocketAddr],
+        start: &mut usize,
+        timeout: Duration,
+        request: &MetadataRequest,
+    ) -> bool {
+        let req = Request::Metadata(request.clone());
         for i in 0..bootstrap.len() {
             let addr = bootstrap[(*start + i) % bootstrap.len()];
-            if let Ok(Response::Metadata(m)) = rpc.call(addr, &Request::Metadata, timeout).await {
+            if let Ok(Response::Metadata(m)) = rpc.call(addr, &req, timeout).await {
                 *start = (*start + i) % bootstrap.len();
                 self.apply(m);
                 return true;
@@ -107,9 +129,27 @@ pub struct ProducerConfig {
     /// `acks`: 0, 1 or -1 (all).
     pub acks: i16,
     pub enable_idempotence: bool,
+    /// `retries`: how often a batch that failed retriably is sent again (Kafka's default
+    /// `i32::MAX`: until `delivery.timeout.ms`).
+    pub retries: u32,
     pub retry_backoff_ms: u64,
+    /// `retry.backoff.max.ms` (KIP-580); not above `retry_backoff_ms`: a constant backoff.
+    pub retry_backoff_max_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// `max.request.size`: a bigger record fails with `MESSAGE_TOO_LARGE` (Kafka's
+    /// `RecordTooLargeException`) without being sent; a Produce request carries batches up
+    /// to this many bytes (its first batch always).
+    pub max_request_size: u64,
+    /// `buffer.memory`: bytes the unsettled batches may hold.
+    pub buffer_memory: u64,
+    /// `max.block.ms`: how long a send may wait for `buffer.memory` or for its topic's
+    /// metadata before it fails (Kafka's `TimeoutException`, recorded as
+    /// `REQUEST_TIMED_OUT`).
+    pub max_block_ms: u64,
+    /// `partitioner.class` and `partitioner.ignore.keys` (KIP-794).
+    pub partitioner: PartitionerClass,
+    pub partitioner_ignore_keys: bool,
     /// `batch.size`, bytes: a partition's batch is sent once this full (and the sticky
     /// partitioner moves on).
     pub batch_size: u64,
@@ -132,8 +172,10 @@ pub struct ProducerConfig {
 
 impl ProducerConfig {
     /// Kafka's defaults (`batch.size` 16384, `linger.ms` 0, 5 requests in flight,
-    /// `metadata.max.age.ms` 5 min), except `enable.idempotence` off and a 1 s
-    /// `request.timeout.ms` suited to simulation.
+    /// `metadata.max.age.ms` 5 min, `retries` unbounded, `max.request.size` 1 MiB,
+    /// `buffer.memory` 32 MiB, `max.block.ms` 60 s), except `enable.idempotence` off, a 1 s
+    /// `request.timeout.ms` suited to simulation and a constant retry backoff (no
+    /// `retry.backoff.max.ms` unless set).
     pub fn new(
         client_id: &str,
         addr: SocketAddr,
@@ -147,9 +189,16 @@ impl ProducerConfig {
             controllers,
             acks: ACKS_ALL,
             enable_idempotence: false,
+            retries: i32::MAX as u32,
             retry_backoff_ms: 100,
+            retry_backoff_max_ms: 100,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
+            max_request_size: 1_048_576,
+            buffer_memory: 33_554_432,
+            max_block_ms: 60_000,
+            partitioner: PartitionerClass::Default,
+            partitioner_ignore_keys: false,
             batch_size: 16_384,
             linger_ms: 0,
             max_in_flight: 5,
@@ -165,6 +214,9 @@ impl ProducerConfig {
             batch_size: self.batch_size as usize,
             linger_ms: self.linger_ms as i64,
             retry_backoff_ms: self.retry_backoff_ms as i64,
+            retry_backoff_max_ms: self.retry_backoff_max_ms as i64,
+            retries: self.retries,
+            buffer_memory: self.buffer_memory as usize,
             delivery_timeout_ms: self.delivery_timeout_ms as i64,
             max_in_flight: self.max_in_flight.max(1) as usize,
             idempotent: self.enable_idempotence,
@@ -237,8 +289,20 @@ impl Producer {
     }
     async fn refresh(&self) -> bool {
         let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Kafka's producer asks for its topics and lets the broker create a missing one
+        // (`auto.create.topics.enable`).
+        let request = MetadataRequest {
+            topics: Some(vec![self.topic.clone()]),
+            allow_auto_topic_creation: true,
+        };
         let ok = v
-            .refresh(&self.rpc, &self.cfg.bootstrap, &mut start, self.timeout())
+            .refresh_with(
+                &self.rpc,
+                &self.cfg.bootstrap,
+                &mut start,
+                self.timeout(),
+                &request,
+            )
             .await;
         *self.view.lock().unwrap_or_else(|p| p.into_inner()) = (v, start);
         if ok {
@@ -253,6 +317,56 @@ impl Producer {
     fn num_partitions(&self) -> i32 {
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
         view.0.num_partitions(&self.topic)
+    }
+
+    /// A send that fails before it reaches a batch (too large, no memory or no metadata
+    /// within `max.block.ms`): the application's `send` gets the error.
+    fn fail_send(&self, value: &str, partition: Option<i32>, error: ErrorCode) {
+        self.progress().unanswered.remove(value);
+        self.history.record(
+            &self.clock,
+            &self.cfg.client_id,
+            EventKind::Ack {
+                send: value.to_string(),
+                topic: self.topic.clone(),
+                partition,
+                offset: None,
+                error: Some(error.name().to_string()),
+            },
+        );
+    }
+
+    /// The application hands record `i` over: counted as sent (a crash from now on drops it
+    /// if unanswered) and recorded.
+    fn record_send(&self, i: u64, value: &str, key: &Option<String>, partition: Option<i32>) {
+        {
+            let mut progress = self.progress();
+            progress.next = i + 1;
+            progress.unanswered.insert(value.to_string());
+        }
+        self.history.record(
+            &self.clock,
+            &self.cfg.client_id,
+            EventKind::Send {
+                send: value.to_string(),
+                topic: self.topic.clone(),
+                partition,
+                key: key.clone(),
+                acks: acks_name(self.cfg.acks),
+                idempotent: self.producer_id >= 0,
+                max_in_flight: self.cfg.max_in_flight,
+            },
+        );
+    }
+
+    /// The next record of the workload, if the application still has one to hand over.
+    fn next_record(&self, workload: &ProduceWorkload) -> Option<u64> {
+        let i = self.progress().next;
+        let stopped = self
+            .cfg
+            .stop_ms
+            .is_some_and(|s| self.clock.now_ms() as u64 >= s);
+        (i < workload.messages && !stopped).then_some(i)
     }
 
     /// Records the final outcome of each record of `b`.
@@ -294,6 +408,11 @@ pub async fn run_producer(
     };
     let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
     let mut acc = RecordAccumulator::new(cfg.accumulator());
+    if cfg.retry_backoff_max_ms > cfg.retry_backoff_ms {
+        // Drawn only when the backoff has jitter, so other runs' draws stay as they were.
+        use madsim::rand::Rng;
+        acc.seed_jitter(madsim::rand::thread_rng().gen());
+    }
     let mut producer_id = -1;
     if cfg.enable_idempotence {
         producer_id = init_producer_id(&cfg, &rpc).await;
@@ -315,17 +434,33 @@ pub async fn run_producer(
         wake: Purgatory::new(),
         producer_id,
     });
-    // Wait for the topic.
+    // Wait for the topic. A send waits at most `max.block.ms` for its topic's metadata
+    // (Kafka's `waitOnMetadata`), then fails, and the application goes on to the next record.
+    let mut blocked_since = p.clock.now_ms();
     let mut num_partitions = loop {
         p.refresh().await;
         let n = p.num_partitions();
         if n > 0 {
             break n;
         }
+        if p.clock.now_ms() - blocked_since >= p.cfg.max_block_ms as i64 {
+            let Some(i) = p.next_record(&workload) else {
+                return;
+            };
+            let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
+            let value = format!("{}-{}", p.cfg.client_id, i);
+            p.record_send(i, &value, &key, p.cfg.partition);
+            p.fail_send(&value, p.cfg.partition, ErrorCode::RequestTimedOut);
+            blocked_since = p.clock.now_ms();
+        }
         sleep(backoff).await;
     };
     let sender = madsim::task::spawn(sender(p.clone()));
-    let mut partitioner = Partitioner::new(p.cfg.batch_size);
+    let mut partitioner = Partitioner::configured(
+        p.cfg.batch_size,
+        p.cfg.partitioner,
+        p.cfg.partitioner_ignore_keys,
+    );
     let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
     let mut all: Vec<i32> = (0..num_partitions).collect();
     loop {
@@ -336,13 +471,13 @@ pub async fn run_producer(
             num_partitions = p.num_partitions();
             all = (0..num_partitions).collect();
         }
-        let i = p.progress().next;
-        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+        let Some(i) = p.next_record(&workload) else {
             break;
-        }
+        };
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
         let value = format!("{}-{}", p.cfg.client_id, i);
-        let partition = if let Some(pinned) = p.cfg.partition {
+        let sticky = p.cfg.partition.is_none() && partitioner.is_sticky(key.is_some());
+        let mut partition = if let Some(pinned) = p.cfg.partition {
             pinned
         } else {
             let mut rng = madsim::rand::thread_rng();
@@ -357,29 +492,51 @@ pub async fn run_producer(
                 )
                 .unwrap_or(0)
         };
-        if key.is_none() && p.cfg.partition.is_none() {
+        if sticky && p.cfg.partitioner == PartitionerClass::UniformSticky {
+            // KIP-480: a record that would start a new batch moves to another partition.
+            let tp = TopicPartition::new(p.topic.clone(), partition);
+            if p.acc().memory_needed(&tp, key.as_deref(), &value) > 0 {
+                let mut rng = madsim::rand::thread_rng();
+                partitioner.on_new_batch(&p.topic, partition, num_partitions, &all, &mut rng);
+                partition = partitioner
+                    .partition(&p.topic, None, None, num_partitions, &all, &mut rng)
+                    .unwrap_or(partition);
+            }
+        }
+        if sticky {
             partitioner.record_appended(&p.topic, partition, value.len() as u64);
         }
-        {
-            let mut progress = p.progress();
-            progress.next = i + 1;
-            progress.unanswered.insert(value.clone());
-        }
-        p.history.record(
-            &p.clock,
-            &p.cfg.client_id,
-            EventKind::Send {
-                send: value.clone(),
-                topic: p.topic.clone(),
-                partition: Some(partition),
-                key: key.clone(),
-                acks: acks_name(p.cfg.acks),
-                idempotent: p.producer_id >= 0,
-                max_in_flight: p.cfg.max_in_flight,
-            },
-        );
-        let now = p.clock.now_ms();
+        p.record_send(i, &value, &key, Some(partition));
         let tp = TopicPartition::new(p.topic.clone(), partition);
+        // Kafka's `doSend` refuses a record too large for a request or the whole buffer, and
+        // blocks up to `max.block.ms` for `buffer.memory` held by unsettled batches.
+        let size = record_size_upper_bound(key.as_deref(), &value) as u64;
+        if size > p.cfg.max_request_size || size > p.cfg.buffer_memory {
+            p.fail_send(&value, Some(partition), ErrorCode::MessageTooLarge);
+            sleep(gap).await;
+            continue;
+        }
+        let blocked_since = p.clock.now_ms();
+        let allocated = loop {
+            let seen = p.wake.version();
+            let need = p.acc().memory_needed(&tp, key.as_deref(), &value);
+            if p.acc().has_memory(need) {
+                break true;
+            }
+            let left = blocked_since + p.cfg.max_block_ms as i64 - p.clock.now_ms();
+            if left <= 0 {
+                break false;
+            }
+            p.wake
+                .wait_past(seen, Duration::from_millis(left as u64))
+                .await;
+        };
+        if !allocated {
+            p.fail_send(&value, Some(partition), ErrorCode::RequestTimedOut);
+            sleep(gap).await;
+            continue;
+        }
+        let now = p.clock.now_ms();
         p.acc().append(&tp, key, value, now);
         p.wake.notify();
         sleep(gap).await;
@@ -479,9 +636,23 @@ async fn sender(p: Arc<Producer>) {
                 }
                 *n += 1;
             }
+            // Up to `max.request.size` bytes of batches, the first one whatever its size
+            // (Kafka's `drainBatchesForOneNode`); the rest wait for the next request.
             let batches: Vec<ProducerBatch> = {
                 let mut acc = p.acc();
-                tps.iter().filter_map(|tp| acc.drain(tp)).collect()
+                let mut size = 0u64;
+                let mut out = Vec::new();
+                for tp in &tps {
+                    let head = acc.head_bytes(tp).unwrap_or(0) as u64;
+                    if !out.is_empty() && size + head > p.cfg.max_request_size {
+                        break;
+                    }
+                    if let Some(b) = acc.drain(tp) {
+                        size += head;
+                        out.push(b);
+                    }
+                }
+                out
             };
             madsim::task::spawn(send_request(p.clone(), leader, batches));
         }

@@ -236,7 +236,7 @@ pub async fn run_controller(
     else {
         return;
     };
-    *lock(&slot) = Some(QuorumController::new(raft, cfg.controller));
+    *lock(&slot) = Some(QuorumController::new(raft, cfg.controller.clone()));
     let node = Arc::new(Node {
         cfg,
         rpc,
@@ -304,7 +304,7 @@ pub async fn run_controller(
 fn is_controller_request(req: &Request) -> bool {
     !matches!(
         req,
-        Request::Metadata
+        Request::Metadata(_)
             | Request::Produce(_)
             | Request::Fetch(_)
             | Request::ListOffsets { .. }

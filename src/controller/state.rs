@@ -18,13 +18,26 @@ use super::metadata::{
 };
 use crate::broker::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerConfig {
     /// `broker.session.timeout.ms`: a broker without a heartbeat for longer is fenced.
     pub broker_session_timeout_ms: i64,
     /// `unclean.leader.election.enable`: when no ISR member is live, elect a live
     /// out-of-sync replica (losing the records it lacks) rather than stay unavailable.
     pub unclean_leader_election_enable: bool,
+    /// Topic-level `unclean.leader.election.enable`, overriding the broker's for that topic
+    /// (Kafka keeps topic configs in the metadata log; here they are fixed for a run).
+    pub topic_unclean_leader_election_enable: BTreeMap<String, bool>,
+}
+
+impl ControllerConfig {
+    /// Whether `topic`'s partitions may elect a leader from outside the ISR.
+    pub fn unclean_leader_election(&self, topic: &str) -> bool {
+        self.topic_unclean_leader_election_enable
+            .get(topic)
+            .copied()
+            .unwrap_or(self.unclean_leader_election_enable)
+    }
 }
 
 impl Default for ControllerConfig {
@@ -32,6 +45,7 @@ impl Default for ControllerConfig {
         ControllerConfig {
             broker_session_timeout_ms: 9_000,
             unclean_leader_election_enable: false,
+            topic_unclean_leader_election_enable: BTreeMap::new(),
         }
     }
 }
@@ -291,7 +305,7 @@ impl Controller {
                     &p.replicas,
                     &isr,
                     |r| self.metadata.is_live(r),
-                    self.config.unclean_leader_election_enable,
+                    self.config.unclean_leader_election(&tp.topic),
                 ) {
                     Some((l, u)) => {
                         leader = Some(l);
@@ -333,7 +347,7 @@ impl Controller {
                 &p.replicas,
                 &p.isr,
                 |r| self.metadata.is_live(r),
-                self.config.unclean_leader_election_enable,
+                self.config.unclean_leader_election(&tp.topic),
             ) else {
                 continue;
             };

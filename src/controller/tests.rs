@@ -447,7 +447,7 @@ fn create_partitions_refuses_what_kafka_refuses() {
 fn a_new_controller_rebuilds_the_same_state_from_the_log() {
     let (mut c, epochs) = cluster(3, 4, 2, ControllerConfig::default());
     run_heartbeats(&mut c, &epochs, &[1, 2], 1_000, 12_000);
-    let d = Controller::from_log(*c.config(), c.log().to_vec(), 12_000).unwrap();
+    let d = Controller::from_log(c.config().clone(), c.log().to_vec(), 12_000).unwrap();
     assert_eq!(d.metadata(), c.metadata());
     assert_eq!(
         ClusterMetadata::from_records(c.log()).unwrap(),

@@ -34,6 +34,7 @@ pub use crate::client::fetcher::FetchConfig;
 pub use crate::client::group_member::GroupMembership;
 use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+pub use crate::client::partitioner::PartitionerClass;
 use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
     DEFAULT_METADATA_MAX_AGE_MS,
@@ -71,9 +72,19 @@ pub struct ProducerSpec {
     pub enable_idempotence: bool,
     pub workload: ProduceWorkload,
     pub start_ms: u64,
+    /// `retries`, `retry.backoff.ms`, `retry.backoff.max.ms` (see [`ProducerConfig`]).
+    pub retries: u32,
     pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// `max.request.size`, `buffer.memory`, `max.block.ms`.
+    pub max_request_size: u64,
+    pub buffer_memory: u64,
+    pub max_block_ms: u64,
+    /// `partitioner.class`, `partitioner.ignore.keys`.
+    pub partitioner: PartitionerClass,
+    pub partitioner_ignore_keys: bool,
     /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
     pub linger_ms: u64,
     pub batch_size: u64,
@@ -90,15 +101,24 @@ pub struct ProducerSpec {
 
 impl ProducerSpec {
     pub fn new(client_id: &str, acks: i16, workload: ProduceWorkload) -> Self {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let defaults = ProducerConfig::new(client_id, any, Vec::new(), Vec::new());
         ProducerSpec {
             client_id: client_id.to_string(),
             acks,
             enable_idempotence: false,
             workload,
             start_ms: 0,
-            retry_backoff_ms: 100,
+            retries: defaults.retries,
+            retry_backoff_ms: defaults.retry_backoff_ms,
+            retry_backoff_max_ms: defaults.retry_backoff_max_ms,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
+            max_request_size: defaults.max_request_size,
+            buffer_memory: defaults.buffer_memory,
+            max_block_ms: defaults.max_block_ms,
+            partitioner: defaults.partitioner,
+            partitioner_ignore_keys: defaults.partitioner_ignore_keys,
             linger_ms: 0,
             batch_size: 16_384,
             max_in_flight: 5,
@@ -125,8 +145,12 @@ pub struct ConsumerSpec {
     pub partitions: Option<Vec<TopicPartition>>,
     /// When the application stops polling (ms since the run started).
     pub stop_ms: Option<u64>,
-    /// `fetch.min.bytes`, `fetch.max.wait.ms` and the fetch size limits.
+    /// `fetch.min.bytes`, `fetch.max.wait.ms`, the fetch size limits, `check.crcs` and
+    /// `isolation.level`.
     pub fetch: FetchConfig,
+    /// `request.timeout.ms`, `retry.backoff.ms`.
+    pub request_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
 }
 
 impl ConsumerSpec {
@@ -142,6 +166,8 @@ impl ConsumerSpec {
             stop_ms: None,
             fetch: FetchConfig::default(),
             group: None,
+            request_timeout_ms: 1_000,
+            retry_backoff_ms: 100,
         }
     }
 
@@ -292,6 +318,44 @@ pub struct ClusterSpec {
     pub offsets_topic_segment_bytes: u32,
     /// How often brokers rewrite their offset checkpoint files (Kafka's defaults).
     pub checkpoints: CheckpointIntervals,
+    /// Topic-level `min.insync.replicas` overrides.
+    pub topic_min_insync_replicas: BTreeMap<String, usize>,
+    /// The brokers' node-level settings (follower fetches, timeouts, auto-creation,
+    /// controlled shutdown); `BrokerNodeConfig::new`'s defaults.
+    pub broker_node: BrokerNodeSettings,
+}
+
+/// What [`ClusterSpec`] sets of each broker's [`BrokerNodeConfig`] besides the replica
+/// manager's configs (the field docs are on `BrokerNodeConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNodeSettings {
+    pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.max.bytes` (the replica manager's).
+    pub replica_fetch_max_bytes: i32,
+    pub replica_socket_timeout_ms: Option<u64>,
+    pub request_timeout_ms: u64,
+    pub controlled_shutdown_enable: bool,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+}
+
+impl Default for BrokerNodeSettings {
+    fn default() -> Self {
+        let c = BrokerNodeConfig::new(BrokerConfig::new(0), BTreeMap::new(), Vec::new());
+        BrokerNodeSettings {
+            replica_fetch_wait_max_ms: c.replica_fetch_wait_max_ms,
+            replica_fetch_min_bytes: c.replica_fetch_min_bytes,
+            replica_fetch_max_bytes: c.broker.replica_fetch_max_bytes,
+            replica_socket_timeout_ms: c.replica_socket_timeout_ms,
+            request_timeout_ms: c.request_timeout_ms,
+            controlled_shutdown_enable: c.controlled_shutdown_enable,
+            auto_create_topics_enable: c.auto_create_topics_enable,
+            num_partitions: c.num_partitions,
+            default_replication_factor: c.default_replication_factor,
+        }
+    }
 }
 
 impl ClusterSpec {
@@ -310,6 +374,7 @@ impl ClusterSpec {
             controller: ControllerConfig {
                 broker_session_timeout_ms: 1_500,
                 unclean_leader_election_enable: false,
+                topic_unclean_leader_election_enable: BTreeMap::new(),
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
@@ -329,6 +394,8 @@ impl ClusterSpec {
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
+            topic_min_insync_replicas: BTreeMap::new(),
+            broker_node: BrokerNodeSettings::default(),
         }
     }
 
@@ -1069,7 +1136,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         ));
         let slot: ControllerSlot = Arc::new(Mutex::new(None));
         let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
-        cfg.controller = spec.controller;
+        cfg.controller = spec.controller.clone();
         cfg.tick_ms = spec.controller_tick_ms;
         cfg.raft_tick_ms = spec.quorum_tick_ms;
         cfg.election_ticks = spec.quorum_election_ticks;
@@ -1122,6 +1189,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
         bc.topic_logs = spec.topic_logs.clone();
+        bc.topic_min_insync_replicas = spec.topic_min_insync_replicas.clone();
+        bc.replica_fetch_max_bytes = spec.broker_node.replica_fetch_max_bytes;
         bc.cleaner = spec.cleaner.clone();
         bc.offsets_topic_segment_bytes = spec.offsets_topic_segment_bytes;
         bc.checkpoints = spec.checkpoints;
@@ -1129,6 +1198,15 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
+        let b = &spec.broker_node;
+        cfg.replica_fetch_wait_max_ms = b.replica_fetch_wait_max_ms;
+        cfg.replica_fetch_min_bytes = b.replica_fetch_min_bytes;
+        cfg.replica_socket_timeout_ms = b.replica_socket_timeout_ms;
+        cfg.request_timeout_ms = b.request_timeout_ms;
+        cfg.controlled_shutdown_enable = b.controlled_shutdown_enable;
+        cfg.auto_create_topics_enable = b.auto_create_topics_enable;
+        cfg.num_partitions = b.num_partitions;
+        cfg.default_replication_factor = b.default_replication_factor;
         cfg.group = spec.group.clone();
         cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
         cfg.offsets_topic_replication_factor = spec
@@ -1200,9 +1278,16 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         client_index += 1;
         cfg.acks = p.acks;
         cfg.enable_idempotence = p.enable_idempotence;
+        cfg.retries = p.retries;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
+        cfg.retry_backoff_max_ms = p.retry_backoff_max_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
         cfg.request_timeout_ms = p.request_timeout_ms;
+        cfg.max_request_size = p.max_request_size;
+        cfg.buffer_memory = p.buffer_memory;
+        cfg.max_block_ms = p.max_block_ms;
+        cfg.partitioner = p.partitioner;
+        cfg.partitioner_ignore_keys = p.partitioner_ignore_keys;
         cfg.linger_ms = p.linger_ms;
         cfg.batch_size = p.batch_size;
         cfg.max_in_flight = p.max_in_flight;
@@ -1243,6 +1328,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partitions = c.partitions.clone();
         cfg.stop_ms = c.stop_ms;
         cfg.fetch = c.fetch.clone();
+        cfg.request_timeout_ms = c.request_timeout_ms;
+        cfg.retry_backoff_ms = c.retry_backoff_ms;
         walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),

@@ -607,6 +607,9 @@ struct Ctx {
     clients: Vec<String>,
     groups: BTreeSet<String>,
     duration: SimDuration,
+    /// `auto.create.topics.enable` set to true: a producer's topic missing from `topics` is
+    /// created by the brokers with (`num.partitions`, `default.replication.factor`).
+    auto_create: Option<(u32, u32)>,
 }
 
 impl Scenario {
@@ -639,12 +642,28 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
     }
     let (p, cluster) = f.req("cluster")?;
     let cluster = parse_cluster(&p, cluster)?;
+    let setting = |k: &str, default: i64| {
+        cluster
+            .config
+            .get(k)
+            .and_then(ConfigValue::as_int)
+            .unwrap_or(default) as u32
+    };
+    let auto_create = (cluster.config.get("auto.create.topics.enable")
+        == Some(&ConfigValue::Bool(true)))
+    .then(|| {
+        (
+            setting("num.partitions", 1),
+            setting("default.replication.factor", 1),
+        )
+    });
     let mut ctx = Ctx {
         brokers: cluster.brokers,
         topics: BTreeMap::new(),
         clients: Vec::new(),
         groups: BTreeSet::new(),
         duration,
+        auto_create,
     };
     let topics = match f.opt("topics") {
         Some((p, t)) => parse_topics(&p, t, &mut ctx)?,
@@ -703,6 +722,26 @@ fn parse_cluster(path: &str, v: &Value) -> Result<Cluster> {
                     format!("{key} is {rf} but the cluster has {brokers} broker(s)"),
                 ));
             }
+        }
+    }
+    // Kafka's broker refuses to start otherwise: a follower would give up on every long
+    // poll before the leader answers it.
+    if let Some(socket) = config
+        .get("replica.socket.timeout.ms")
+        .and_then(ConfigValue::as_int)
+    {
+        let wait = config
+            .get("replica.fetch.wait.max.ms")
+            .and_then(ConfigValue::as_int)
+            .unwrap_or(500);
+        if socket < wait {
+            return Err(ScenarioError::new(
+                &join_key(&join_key(path, "config"), "replica.socket.timeout.ms"),
+                format!(
+                    "replica.socket.timeout.ms is {socket}, below replica.fetch.wait.max.ms \
+                     ({wait}): followers would time out their own long polls"
+                ),
+            ));
         }
     }
     Ok(Cluster { brokers, config })
@@ -776,6 +815,26 @@ fn topic_ref(path: &str, v: &Value, ctx: &Ctx) -> Result<(String, u32)> {
             unknown("topic", name, ctx.topics.keys().map(String::as_str)),
         )
         .expected(topic_list(ctx))),
+    }
+}
+
+/// A producer's topic: one of `topics`, or, with `auto.create.topics.enable`, a new one the
+/// brokers create when the producer asks for its metadata (then known to later entries).
+fn producer_topic_ref(path: &str, v: &Value, ctx: &mut Ctx) -> Result<(String, u32)> {
+    let name = string(path, v)?;
+    match ctx.auto_create {
+        Some((partitions, rf)) if !ctx.topics.contains_key(name) => {
+            if !is_plain_name(name) || name == "." || name == ".." || name.starts_with("__") {
+                return Err(ScenarioError::new(
+                    path,
+                    format!("{name:?} is not a topic name the brokers would create"),
+                )
+                .expected("1 to 249 of a-z A-Z 0-9 . _ -, not starting with __"));
+            }
+            ctx.topics.insert(name.to_string(), (partitions, rf));
+            Ok((name.to_string(), partitions))
+        }
+        _ => topic_ref(path, v, ctx),
     }
 }
 
@@ -929,7 +988,7 @@ fn within_run(path: &str, d: SimDuration, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
+fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
     const FIELDS: &[&str] = &[
         "producer",
         "topic",
@@ -946,7 +1005,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
     let (p, id) = f.req("producer")?;
     let id = client_id(&p, id)?;
     let (p, t) = f.req("topic")?;
-    let (topic, partitions) = topic_ref(&p, t, ctx)?;
+    let (topic, partitions) = producer_topic_ref(&p, t, ctx)?;
     // `acks` is Kafka's producer config name, so it may also sit in `config`; the model
     // keeps one `acks`, and two places that disagree are an error.
     let config_v = f.opt("config");
@@ -1027,6 +1086,13 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
                     "enable.idempotence requires acks=all, not acks={}",
                     acks.as_str()
                 ),
+            ));
+        }
+        if config.get("retries").and_then(ConfigValue::as_int) == Some(0) {
+            return Err(ScenarioError::new(
+                &cp,
+                "enable.idempotence requires retries > 0 (an idempotent producer retries \
+                 until the delivery timeout; Kafka's producer refuses retries=0 with it)",
             ));
         }
         if let Some(n) = config

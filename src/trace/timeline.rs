@@ -268,6 +268,15 @@ pub fn describe(e: &Event) -> String {
                 members.join(" ")
             )
         }
+        ClientError {
+            error,
+            topic,
+            partition,
+        } => match (topic, partition) {
+            (Some(t), Some(p)) => format!("stopped on {error} ({t}-{p})"),
+            (Some(t), None) => format!("stopped on {error} ({t})"),
+            _ => format!("stopped on {error}"),
+        },
         Fault { fault } => format!("⚡ {fault}"),
         LeaderChange {
             topic,
@@ -731,7 +740,7 @@ fn colour(e: &Event) -> &'static str {
         LeaderChange { .. } => "#d4a017",
         IsrChange { .. } => "#bcbd22",
         Hw { .. } | Snapshot { .. } => "#7f7f7f",
-        Fault { .. } => "#d62728",
+        Fault { .. } | ClientError { .. } => "#d62728",
         Verdict { ok: true, .. } => "#2ca02c",
         Verdict { .. } => "#d62728",
     }
