@@ -3,10 +3,11 @@
 //! seed and decides whether the scenario's `expect` holds.
 //!
 //! Every fault kind maps onto the cluster; roles travel as their names (`leader:orders-0`)
-//! and the cluster resolves them when the fault fires. Anything the cluster cannot do yet
-//! (topic-level replication configs, client configs the clients do not implement) is an [`Unsupported`] error naming the JSON path
-//! and the feature: a scenario is never run with a fault or setting silently dropped,
-//! because its verdict would then be meaningless.
+//! and the cluster resolves them when the fault fires. Every config key the loader accepts
+//! maps onto the field of the broker, controller, group coordinator or client that gives it
+//! Kafka's effect (the tests below walk them all). Anything the cluster cannot do is an
+//! [`Unsupported`] error naming the JSON path and the feature: a scenario is never run with
+//! a fault or setting silently dropped, because its verdict would then be meaningless.
 //!
 //! Simulation only (`--cfg madsim`).
 #![cfg(madsim)]
