@@ -133,7 +133,10 @@ fn the_ci_workflow_runs_as_documented() {
     let shards = shards(yaml);
     let n = shards.len() as u64;
     assert_eq!(shards, (1..=n).collect::<Vec<_>>(), "shards 1..{n}");
-    assert!(yaml.contains("      run:\n        shell: bash\n"), "pipefail for | tee");
+    assert!(
+        yaml.contains("      run:\n        shell: bash\n"),
+        "pipefail for | tee"
+    );
     let steps = steps(yaml);
 
     // The shape the page promises.
@@ -148,9 +151,8 @@ fn the_ci_workflow_runs_as_documented() {
         "{sweep}"
     );
     assert!(
-        runs.iter()
-            .any(|r| r.contains("cargo sim build --release")
-                && r.contains("target/sim/release\" >> \"$GITHUB_PATH\"")),
+        runs.iter().any(|r| r.contains("cargo sim build --release")
+            && r.contains("target/sim/release\" >> \"$GITHUB_PATH\"")),
         "the build puts target/sim/release on the PATH"
     );
     let uploads: Vec<&Step> = steps

@@ -116,11 +116,15 @@ pub fn check_xml(text: &str) -> Result<(), String> {
         let mut attrs = tag[name_end..].trim_start();
         let mut seen = Vec::new();
         while !attrs.is_empty() {
-            let eq = attrs
-                .find("=\"")
-                .ok_or(format!("a bad attribute in <{name}> at byte {}", base + start))?;
+            let eq = attrs.find("=\"").ok_or(format!(
+                "a bad attribute in <{name}> at byte {}",
+                base + start
+            ))?;
             let attr = &attrs[..eq];
-            if attr.is_empty() || seen.contains(&attr) || !attr.chars().all(|c| c.is_ascii_alphanumeric()) {
+            if attr.is_empty()
+                || seen.contains(&attr)
+                || !attr.chars().all(|c| c.is_ascii_alphanumeric())
+            {
                 return Err(format!("a bad attribute {attr:?} in <{name}>"));
             }
             seen.push(attr);

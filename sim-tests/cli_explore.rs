@@ -84,7 +84,8 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
         "{xml}"
     );
     assert_eq!(
-        xml.matches("<testcase classname=\"acks1-explore\" name=\"seed ").count(),
+        xml.matches("<testcase classname=\"acks1-explore\" name=\"seed ")
+            .count(),
         8,
         "{xml}"
     );
@@ -110,7 +111,10 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
             .and_then(|rest| rest.split("</failure>").next())
             .unwrap_or_else(|| panic!("no failure for seed {seed}:\n{xml}"));
         assert!(
-            case.ends_with(&format!("\nreproduce: kafka-sim run {} --seed {seed}", min.display())),
+            case.ends_with(&format!(
+                "\nreproduce: kafka-sim run {} --seed {seed}",
+                min.display()
+            )),
             "{case}"
         );
         let checker = out
@@ -140,9 +144,7 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
         let (code, replay_out, replay_err) = kafka_sim("replay", [arg(&trace)]);
         assert_eq!(code, 0, "stdout:\n{replay_out}\nstderr:\n{replay_err}");
         assert!(
-            replay_out.contains(&format!(
-                "its scenario \"acks1-explore\" (seed {seed})"
-            )),
+            replay_out.contains(&format!("its scenario \"acks1-explore\" (seed {seed})")),
             "{replay_out}"
         );
         let (code, replay_out, replay_err) =

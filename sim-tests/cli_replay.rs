@@ -34,7 +34,11 @@ fn strip_embedded_scenario(trace: &Path) {
     let text = std::fs::read_to_string(trace).unwrap();
     let (header, rest) = text.split_once('\n').unwrap();
     let mut header: serde_json::Value = serde_json::from_str(header).unwrap();
-    header.as_object_mut().unwrap().remove("scenario_file").unwrap();
+    header
+        .as_object_mut()
+        .unwrap()
+        .remove("scenario_file")
+        .unwrap();
     std::fs::write(trace, format!("{header}\n{rest}")).unwrap();
 }
 

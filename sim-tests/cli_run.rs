@@ -201,7 +201,8 @@ fn junit_reports_each_scenario_and_seed_with_failures_and_reproduce_commands() {
     let odd = dir.join("x&y <z>");
     std::fs::create_dir_all(&odd).unwrap();
     let failing = odd.join("expects-loss.json");
-    let mut v = quickstart_with(serde_json::json!({"checkers": ["all"], "violations": ["lost-write"]}));
+    let mut v =
+        quickstart_with(serde_json::json!({"checkers": ["all"], "violations": ["lost-write"]}));
     v["name"] = serde_json::json!("quickstart-expects-loss");
     std::fs::write(&failing, v.to_string()).unwrap();
     let traces = dir.join("traces");
@@ -250,7 +251,10 @@ fn junit_reports_each_scenario_and_seed_with_failures_and_reproduce_commands() {
             .strip_prefix(&format!("FAIL quickstart-expects-loss seed {seed}: "))
             .and_then(|r| r.split(" — reproduce: ").next())
             .unwrap();
-        assert!(verdict.starts_with("expected lost-write did not fire"), "{verdict}");
+        assert!(
+            verdict.starts_with("expected lost-write did not fire"),
+            "{verdict}"
+        );
         let trace = traces.join(format!("quickstart-expects-loss-seed{seed}.jsonl"));
         expected.push_str(&format!(
             "    <testcase classname=\"quickstart-expects-loss\" name=\"seed {seed}\">\n      \
@@ -268,7 +272,11 @@ fn junit_reports_each_scenario_and_seed_with_failures_and_reproduce_commands() {
     let again = dir.join("again.xml");
     let (code, _, _) = report(&again, "1");
     assert_eq!(code, 1);
-    assert_eq!(std::fs::read_to_string(&again).unwrap(), xml, "same sweep, same report");
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        xml,
+        "same sweep, same report"
+    );
 
     // The checker itself refuses what a careless writer would produce.
     assert!(common::check_xml(&xml.replace("x&amp;y", "x&y")).is_err());
@@ -322,6 +330,9 @@ fn scenario_names_must_be_file_name_safe() {
         std::fs::write(&path, v.to_string()).unwrap();
         let (code, out, err) = run(&[path.to_str().unwrap(), "--trace", traces.to_str().unwrap()]);
         assert!(code != 2, "{name:?}: stdout:\n{out}\nstderr:\n{err}");
-        assert!(traces.join(format!("{name}-seed1.jsonl")).exists(), "{name:?}");
+        assert!(
+            traces.join(format!("{name}-seed1.jsonl")).exists(),
+            "{name:?}"
+        );
     }
 }

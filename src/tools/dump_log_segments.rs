@@ -24,12 +24,22 @@ pub struct DumpOptions {
 /// Why a file could not be dumped completely: the file and the byte position.
 #[derive(Debug)]
 pub enum DumpError {
-    Io { file: PathBuf, error: io::Error },
-    Corrupt { file: PathBuf, error: DecodeError },
-    UnknownFile { file: PathBuf },
+    Io {
+        file: PathBuf,
+        error: io::Error,
+    },
+    Corrupt {
+        file: PathBuf,
+        error: DecodeError,
+    },
+    UnknownFile {
+        file: PathBuf,
+    },
     /// A segment file whose name is not its base offset: Kafka's DumpLogSegments reads the
     /// base offset from the name, and guessing one would print wrong offsets.
-    NotAnOffsetName { file: PathBuf },
+    NotAnOffsetName {
+        file: PathBuf,
+    },
 }
 
 impl fmt::Display for DumpError {

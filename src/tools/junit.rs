@@ -18,9 +18,15 @@ pub enum Outcome {
     Passed,
     /// An expectation failed: `message` is the one-line verdict, `details` the rest (the
     /// reproduce command, where files went).
-    Failure { message: String, details: String },
+    Failure {
+        message: String,
+        details: String,
+    },
     /// The run could not be judged (the simulation panicked).
-    Error { message: String, details: String },
+    Error {
+        message: String,
+        details: String,
+    },
 }
 
 /// One seed of one scenario.
@@ -157,8 +163,7 @@ mod tests {
                 "quickstart",
                 2,
                 Outcome::Failure {
-                    message: "unexpected lost-write: p1-3 at orders-0 <offset 7> & \"more\""
-                        .into(),
+                    message: "unexpected lost-write: p1-3 at orders-0 <offset 7> & \"more\"".into(),
                     details: "reproduce: kafka-sim run scenarios/quickstart.json --seed 2".into(),
                 },
             ),

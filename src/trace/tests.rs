@@ -134,7 +134,10 @@ fn the_header_embeds_the_scenario_and_reads_without_it() {
     );
     assert_eq!(read_jsonl(&format!("{line}\n")).unwrap().header, with);
     let without = jsonl::header_line(&header());
-    assert_eq!(read_jsonl(&format!("{without}\n")).unwrap().header, header());
+    assert_eq!(
+        read_jsonl(&format!("{without}\n")).unwrap().header,
+        header()
+    );
     let e = read_err(&line.replace(r#"{"duration""#, r#"["duration""#));
     assert_eq!(e.line, 1, "{e}");
 }
