@@ -170,11 +170,19 @@ fn without_retries_a_transient_error_fails_sends_and_with_them_none_fails() {
             .iter()
             .filter(|e| e.as_deref() == Some("NOT_ENOUGH_REPLICAS"))
             .count();
-        assert!(refused > 0, "seed {seed}: no send refused: {:?}", errors.iter().flatten().collect::<BTreeSet<_>>());
+        assert!(
+            refused > 0,
+            "seed {seed}: no send refused: {:?}",
+            errors.iter().flatten().collect::<BTreeSet<_>>()
+        );
         assert_eq!(errors.len(), 800, "seed {seed}: every send answered once");
         let errors = send_errors("producer-retries-no-loss.json", seed);
         let failed: Vec<&String> = errors.iter().flatten().collect();
-        assert!(failed.is_empty(), "seed {seed}: {} sends failed: {failed:?}", failed.len());
+        assert!(
+            failed.is_empty(),
+            "seed {seed}: {} sends failed: {failed:?}",
+            failed.len()
+        );
         assert_eq!(errors.len(), 800, "seed {seed}");
     }
 }
