@@ -492,6 +492,37 @@ mod tests {
         assert!(p.corrupt);
     }
 
+    /// `check.crcs=false`: the consumer does not verify checksums, so a batch whose bytes
+    /// changed (here a flipped bit in a record's value) is handed out as it is.
+    #[test]
+    fn without_check_crcs_a_corrupt_batch_is_handed_out() {
+        let mut pr = response(&[(0, &["a", "b"]), (2, &["c", "d"])], 4);
+        // The last byte is the headers count; the one before it is d's value.
+        let last = pr.records.len() - 2;
+        pr.records[last] ^= 0x40;
+        let cfg = FetchConfig {
+            check_crcs: false,
+            ..FetchConfig::default()
+        };
+        let p = parse_fetched_as(&pr, 0, 100, &cfg);
+        assert_eq!(offsets(&p), vec![0, 1, 2, 3]);
+        assert!(!p.corrupt);
+        assert_eq!(p.records[3].send, "$", "d with bit 6 flipped");
+    }
+
+    /// `read_committed` reads below the last stable offset, which is the high watermark
+    /// while no transactions exist: both isolation levels read the same records.
+    #[test]
+    fn read_committed_reads_up_to_the_high_watermark_without_transactions() {
+        let pr = response(&[(0, &["a", "b", "c"])], 2);
+        let cfg = FetchConfig {
+            isolation_level: IsolationLevel::ReadCommitted,
+            ..FetchConfig::default()
+        };
+        assert_eq!(offsets(&parse_fetched_as(&pr, 0, 100, &cfg)), vec![0, 1]);
+        assert_eq!(offsets(&parse_fetched(&pr, 0, 100)), vec![0, 1]);
+    }
+
     #[test]
     fn a_compacted_batch_moves_the_position_past_its_last_offset() {
         // Offsets 0..=2, of which compaction kept only 0: the batch still ends at 2.

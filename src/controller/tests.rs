@@ -168,6 +168,38 @@ fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
     }
 }
 
+/// A topic's own `unclean.leader.election.enable` wins over the broker's, either way.
+#[test]
+fn the_topic_level_unclean_setting_overrides_the_brokers() {
+    for (broker, topic) in [(false, true), (true, false)] {
+        let mut config = ControllerConfig {
+            unclean_leader_election_enable: broker,
+            ..Default::default()
+        };
+        config
+            .topic_unclean_leader_election_enable
+            .insert(tp(0).topic.clone(), topic);
+        let (mut c, epochs) = cluster(3, 1, 3, config);
+        let leader = part(&c, 0).leader;
+        c.alter_partition(
+            epochs[leader as usize],
+            &AlterPartitionRequest {
+                topic_partition: tp(0),
+                leader_id: leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                new_isr: vec![leader],
+            },
+        )
+        .unwrap();
+        let alive: Vec<i32> = (0..3).filter(|&b| b != leader).collect();
+        run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+        let r = part(&c, 0);
+        assert_eq!(r.unclean_leader, topic, "broker {broker}, topic {topic}");
+        assert_eq!(r.leader == NO_LEADER, !topic);
+    }
+}
+
 #[test]
 fn alter_partition_rejects_stale_proposals() {
     let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());

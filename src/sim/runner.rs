@@ -657,6 +657,67 @@ mod tests {
         assert!(checked > 100, "{checked} key/value pairs");
     }
 
+    /// The acks of a run, per send: the partition and the error, if any.
+    fn acks(scenario: &Value, seed: u64) -> Vec<(Option<i32>, Option<String>)> {
+        let s = Scenario::from_str(&scenario.to_string(), "t.json").unwrap();
+        run_scenario(&s, seed)
+            .unwrap()
+            .outcome
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                crate::trace::EventKind::Ack {
+                    partition, error, ..
+                } => Some((*partition, error.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `auto.create.topics.enable`: a producer's topic missing from `topics` is created by
+    /// the brokers with `num.partitions` when the producer asks for its metadata, and every
+    /// send lands.
+    #[test]
+    fn a_producer_to_a_missing_topic_has_it_created_when_auto_creation_is_on() {
+        let mut v = base();
+        v["cluster"]["config"] = json!({ "auto.create.topics.enable": true,
+            "num.partitions": 3, "default.replication.factor": 2 });
+        v["workload"] = json!([
+            { "producer": "p1", "topic": "events", "messages": 60, "rate": "50/s", "keys": 12 }
+        ]);
+        let acks = acks(&v, 1);
+        assert_eq!(acks.len(), 60);
+        assert!(acks.iter().all(|(_, e)| e.is_none()), "{acks:?}");
+        let partitions: BTreeSet<Option<i32>> = acks.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            partitions,
+            [Some(0), Some(1), Some(2)].into_iter().collect()
+        );
+        v["cluster"]["config"] = json!({});
+        assert!(
+            Scenario::from_str(&v.to_string(), "t.json").is_err(),
+            "without auto-creation the topic must be in `topics`"
+        );
+    }
+
+    /// `max.request.size`: a record bigger than it fails at `send` with MESSAGE_TOO_LARGE
+    /// (Kafka's `RecordTooLargeException`) and is never sent.
+    #[test]
+    fn a_record_larger_than_max_request_size_fails_without_being_sent() {
+        let mut v = base();
+        v["workload"] = json!([
+            { "producer": "p1", "topic": "orders", "messages": 5,
+              "config": { "max.request.size": 60 } }
+        ]);
+        let acks = acks(&v, 1);
+        assert_eq!(acks.len(), 5);
+        assert!(
+            acks.iter()
+                .all(|(_, e)| e.as_deref() == Some("MESSAGE_TOO_LARGE")),
+            "{acks:?}"
+        );
+    }
+
     /// The mapping reaches the cluster: a few keys, each in the field that carries it.
     #[test]
     fn keys_land_where_the_cluster_reads_them() {

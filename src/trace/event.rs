@@ -225,16 +225,6 @@ pub enum EventKind {
         /// member id → partitions.
         assignment: BTreeMap<String, Vec<TopicPartition>>,
     },
-    /// A client stopped on an error its application does not handle (the Java client
-    /// throws it from `poll` or `send`), such as `NO_OFFSET_FOR_PARTITION` from a consumer
-    /// with `auto.offset.reset=none` and no committed offset.
-    ClientError {
-        error: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        topic: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        partition: Option<i32>,
-    },
     /// A fault fired, as `<fault kind> <argument>` with roles resolved to node names:
     /// `crash broker-1`, `restart c1`, `heal all`, `pause broker-0`, `partition [broker-0] |
     /// [broker-1, broker-2]`. `progress` reads `crash <node>`; the rest is for people.
@@ -289,6 +279,16 @@ pub enum EventKind {
         ok: bool,
         details: String,
     },
+    /// A client stopped on an error its application does not handle (the Java client
+    /// throws it from `poll` or `send`), such as `NO_OFFSET_FOR_PARTITION` from a consumer
+    /// with `auto.offset.reset=none` and no committed offset.
+    ClientError {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+    },
 }
 
 impl EventKind {
@@ -304,13 +304,13 @@ impl EventKind {
             Revoke { .. } => "revoke",
             Commit { .. } => "commit",
             Rebalance { .. } => "rebalance",
-            ClientError { .. } => "client-error",
             Fault { .. } => "fault",
             LeaderChange { .. } => "leader-change",
             IsrChange { .. } => "isr-change",
             Hw { .. } => "hw",
             Snapshot { .. } => "snapshot",
             Verdict { .. } => "verdict",
+            ClientError { .. } => "client-error",
         }
     }
 
@@ -374,11 +374,6 @@ impl EventKind {
                 protocol: "eager".into(),
                 assignment: BTreeMap::from([("c1".to_string(), vec![tp()])]),
             },
-            ClientError {
-                error: "NO_OFFSET_FOR_PARTITION".into(),
-                topic: Some("t".into()),
-                partition: Some(0),
-            },
             Fault {
                 fault: "heal all".into(),
             },
@@ -420,6 +415,11 @@ impl EventKind {
                 checker: "lost-write".into(),
                 ok: true,
                 details: "".into(),
+            },
+            ClientError {
+                error: "NO_OFFSET_FOR_PARTITION".into(),
+                topic: Some("t".into()),
+                partition: Some(0),
             },
         ]
     }

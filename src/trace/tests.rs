@@ -58,7 +58,8 @@ fn samples_cover_every_kind_once() {
             "isr-change",
             "hw",
             "snapshot",
-            "verdict"
+            "verdict",
+            "client-error"
         ]
     );
 }
