@@ -492,24 +492,6 @@ mod tests {
         assert!(p.corrupt);
     }
 
-    /// `check.crcs=false`: the consumer does not verify checksums, so a batch whose bytes
-    /// changed (here a flipped bit in a record's value) is handed out as it is.
-    #[test]
-    fn without_check_crcs_a_corrupt_batch_is_handed_out() {
-        let mut pr = response(&[(0, &["a", "b"]), (2, &["c", "d"])], 4);
-        // The last byte is the headers count; the one before it is d's value.
-        let last = pr.records.len() - 2;
-        pr.records[last] ^= 0x40;
-        let cfg = FetchConfig {
-            check_crcs: false,
-            ..FetchConfig::default()
-        };
-        let p = parse_fetched_as(&pr, 0, 100, &cfg);
-        assert_eq!(offsets(&p), vec![0, 1, 2, 3]);
-        assert!(!p.corrupt);
-        assert_eq!(p.records[3].send, "$", "d with bit 6 flipped");
-    }
-
     /// `read_committed` reads below the last stable offset, which is the high watermark
     /// while no transactions exist: both isolation levels read the same records.
     #[test]
