@@ -583,6 +583,11 @@ impl ReplicaManager {
                 .metadata
                 .partitions()
                 .map(|(tp, p)| PartitionMetadata {
+                    topic_id: self
+                        .metadata
+                        .topics
+                        .get(&tp.topic)
+                        .map_or(0, |t| t.topic_id),
                     topic_partition: tp,
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,

@@ -304,6 +304,9 @@ pub struct MetadataResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMetadata {
     pub topic_partition: TopicPartition,
+    /// The topic's id (KIP-516, in Kafka's `MetadataResponse` since v10): a re-created topic
+    /// has another, so a client knows its leader epochs start again.
+    pub topic_id: u64,
     pub leader: i32,
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,

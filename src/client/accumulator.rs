@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::broker::producer_state::increment_sequence;
-use crate::broker::TopicPartition;
+use crate::broker::{ErrorCode, TopicPartition};
 
 /// Rough per-record overhead of the v2 format (length, attributes, deltas, headers count),
 /// so `batch.size` counts what the batch will take on the wire.
@@ -111,6 +111,26 @@ pub enum BatchResult {
     Fail,
 }
 
+/// A change the accumulator made to the producer's idempotence state on its own, for the
+/// producer to record (taken with [`RecordAccumulator::take_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotenceChange {
+    /// The producer's epoch was bumped to restart a partition's sequences (KIP-360).
+    EpochBumped { producer_id: i64, epoch: i16 },
+    /// `tp` numbers its batches from 0 again under `producer_id`/`epoch`. `refusal`: the
+    /// leader's answer that proved the partition's lowest unanswered batch (base sequence
+    /// `from_sequence`, old numbering) and every later one absent, after which `renumbered`
+    /// queued batches got new sequences; `None`: the partition had nothing unanswered and
+    /// moved to the newer epoch.
+    SequenceReset {
+        tp: TopicPartition,
+        producer_id: i64,
+        epoch: i16,
+        refusal: Option<(ErrorCode, i32)>,
+        renumbered: usize,
+    },
+}
+
 /// Where a numbered batch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -188,6 +208,8 @@ pub struct RecordAccumulator {
     /// A reset found the epoch at `i16::MAX`: it waits for a new producer id.
     needs_producer_id: bool,
     closing: bool,
+    /// Not yet taken by the producer, oldest first.
+    changes: Vec<IdempotenceChange>,
 }
 
 impl RecordAccumulator {
@@ -201,7 +223,13 @@ impl RecordAccumulator {
             producer_epoch: 0,
             needs_producer_id: false,
             closing: false,
+            changes: Vec::new(),
         }
+    }
+
+    /// Epoch bumps and sequence resets since the last call, oldest first, for the trace.
+    pub fn take_changes(&mut self) -> Vec<IdempotenceChange> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn config(&self) -> &AccumulatorConfig {
@@ -367,6 +395,13 @@ impl RecordAccumulator {
                 if (s.producer_id, s.epoch) != (producer_id, epoch) && s.numbered.is_empty() {
                     (s.producer_id, s.epoch) = (producer_id, epoch);
                     s.next = 0;
+                    self.changes.push(IdempotenceChange::SequenceReset {
+                        tp: tp.clone(),
+                        producer_id,
+                        epoch,
+                        refusal: None,
+                        renumbered: 0,
+                    });
                 }
                 b.sequence = Some((s.epoch, s.next));
                 b.producer_id = s.producer_id;
@@ -484,6 +519,21 @@ impl RecordAccumulator {
                 s.next = increment_sequence(s.next, b.records.len() as i32);
             }
         }
+        let code = match why {
+            BatchResult::UnknownProducer => ErrorCode::UnknownProducerId,
+            _ => ErrorCode::OutOfOrderSequenceNumber,
+        };
+        self.changes.push(IdempotenceChange::EpochBumped {
+            producer_id: self.producer_id,
+            epoch: self.producer_epoch,
+        });
+        self.changes.push(IdempotenceChange::SequenceReset {
+            tp: tp.clone(),
+            producer_id: s.producer_id,
+            epoch: s.epoch,
+            refusal: Some((code, lowest)),
+            renumbered: s.numbered.len(),
+        });
     }
 
     /// Removes and returns queued batches whose delivery timeout has passed.
@@ -637,6 +687,24 @@ mod tests {
         assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+        assert_eq!(
+            a.take_changes(),
+            vec![
+                IdempotenceChange::EpochBumped {
+                    producer_id: 0,
+                    epoch: 1
+                },
+                IdempotenceChange::SequenceReset {
+                    tp: tp(0),
+                    producer_id: 0,
+                    epoch: 1,
+                    refusal: Some((ErrorCode::OutOfOrderSequenceNumber, 7)),
+                    renumbered: 1,
+                },
+            ],
+            "the trace learns of the bump and of the reset"
+        );
+        assert!(a.take_changes().is_empty());
     }
 
     /// Kafka's producer epoch is a short: a reset at `Short.MAX_VALUE` takes a new producer
@@ -778,6 +846,16 @@ mod tests {
             a.drain(&tp(1)).unwrap().sequence,
             Some((1, 0)),
             "tp1 moves to the new epoch once nothing of it is unanswered"
+        );
+        assert_eq!(
+            a.take_changes().last(),
+            Some(&IdempotenceChange::SequenceReset {
+                tp: tp(1),
+                producer_id: 0,
+                epoch: 1,
+                refusal: None,
+                renumbered: 0,
+            })
         );
     }
 

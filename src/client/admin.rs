@@ -202,6 +202,7 @@ mod tests {
     fn meta() -> MetadataResponse {
         let p = |t: &str, n, leader, isr: Vec<i32>| PartitionMetadata {
             topic_partition: TopicPartition::new(t, n),
+            topic_id: 1,
             leader,
             leader_epoch: 3,
             replicas: vec![1, 2, 0],
