@@ -354,9 +354,18 @@ impl Partition {
         self.partition_epoch = state.partition_epoch;
         self.pending_isr = None;
         if !new_epoch {
-            // Same leader, new ISR: our own AlterPartition committed, or the controller
-            // removed a fenced broker.
+            // Same leader, new ISR or replicas: our own AlterPartition committed, the
+            // controller removed a fenced broker, or a reassignment added or removed
+            // replicas (the new ones start out of sync, at an unknown offset).
             if self.is_leader() {
+                let replicas = &self.replicas;
+                self.followers.retain(|r, _| replicas.contains(r));
+                for &r in self.replicas.iter().filter(|&&r| r != self.local_id) {
+                    let in_sync = self.isr.contains(&r);
+                    self.followers
+                        .entry(r)
+                        .or_insert_with(|| ReplicaState::reset(now_ms, in_sync));
+                }
                 let advanced = self.maybe_increment_hw();
                 return Ok(Transition::IsrUpdated {
                     high_watermark_advanced: advanced,
