@@ -23,7 +23,9 @@ use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::{sleep, Duration};
 
-use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
+use crate::broker::node::{
+    run_broker, BrokerNodeConfig, BrokerSlot, ShutdownSignal, ShutdownState,
+};
 use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, PartitionSnapshot};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
@@ -165,6 +167,11 @@ pub enum AdminOp {
         topic: String,
         count: i32,
     },
+    /// `kafka-reassign-partitions.sh --execute`: each partition's new replicas, in
+    /// preference order.
+    Reassign(Vec<(TopicPartition, Vec<i32>)>),
+    /// `kafka-leader-election.sh --election-type preferred --partition T-P`.
+    ElectPreferred(TopicPartition),
 }
 
 /// The admin tools' view of the cluster when the run ends, in their output formats.
@@ -230,6 +237,11 @@ pub enum Fault {
     Pause(NodeName),
     /// Resumes one paused node (a role: the node its last pause stopped), or all (`None`).
     Resume(Option<NodeName>),
+    /// A graceful stop (SIGTERM). A broker with `controlled.shutdown.enable` first has the
+    /// controller move its leaderships away; then it closes its logs (fsynced, checkpoints
+    /// written: a clean shutdown) and exits. A controller exits (its Raft state is on disk).
+    /// `Restart` starts it again.
+    Stop(NodeName),
 }
 
 /// What one fsync costs on a disk hit by the `slow` fault: a device in trouble (a RAID
@@ -273,8 +285,11 @@ pub struct ClusterSpec {
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
-    /// Topic creations, partition additions and deletions at simulated milliseconds.
+    /// Topic creations, partition additions, deletions, reassignments and preferred leader
+    /// elections at simulated milliseconds.
     pub admin_ops: Vec<(u64, AdminOp)>,
+    /// The brokers' `controlled.shutdown.enable` (a `Stop` moves leaderships first).
+    pub controlled_shutdown_enable: bool,
     pub duration_ms: u64,
     /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
@@ -320,6 +335,7 @@ impl ClusterSpec {
             faults: Vec::new(),
             random_crashes: None,
             admin_ops: Vec::new(),
+            controlled_shutdown_enable: true,
             duration_ms: 10_000,
             latency_ms: (1, 5),
             group: GroupConfig::default(),
@@ -501,6 +517,8 @@ struct Harness {
     /// The network's latency when nothing is wrong (`heal` returns to it).
     baseline_latency: std::ops::Range<Duration>,
     disk_timers: Vec<DiskTimer>,
+    /// Each broker's graceful stop signal (outlives its incarnations).
+    shutdowns: BTreeMap<i32, ShutdownSignal>,
 }
 
 /// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
@@ -592,6 +610,17 @@ impl Harness {
                 }
                 self.record_fault(text);
             }
+            Fault::Stop(name) => {
+                let node = self.resolve(name)?;
+                self.stop(&node)?;
+                if is_role(name) {
+                    self.crashed_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push(node.clone());
+                }
+                self.record_fault(format!("stop {}", Self::describe(name, &node)));
+            }
             Fault::Restart(name) => {
                 let node = if is_role(name) {
                     self.crashed_by_role
@@ -603,7 +632,7 @@ impl Harness {
                 };
                 self.restart(&node)?;
                 let text = if is_role(name) {
-                    format!("restart {node} (crashed as {name})")
+                    format!("restart {node} (down as {name})")
                 } else {
                     format!("restart {node}")
                 };
@@ -833,6 +862,64 @@ impl Harness {
         }))
     }
 
+    /// A graceful stop: a broker is asked to shut down (it exits by itself, see
+    /// [`Harness::finish_stops`]); a controller exits at once, its disk intact.
+    fn stop(&mut self, node: &str) -> Result<(), String> {
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get(&id).ok_or(format!("no node {node}"))?;
+            if !b.up {
+                return Err(format!("{node} is already down"));
+            }
+            let signal = &self.shutdowns[&id];
+            if signal.state() != ShutdownState::Running {
+                return Err(format!("{node} is already stopping"));
+            }
+            signal.request();
+            return Ok(());
+        }
+        if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if !c.up {
+                return Err(format!("{node} is already down"));
+            }
+            self.handle.kill(c.node.id());
+            if let Ok(mut s) = c.slot.lock() {
+                *s = None;
+            }
+            c.up = false;
+            return Ok(());
+        }
+        Err(format!(
+            "{node}: only brokers and controllers can be stopped"
+        ))
+    }
+
+    /// Brokers that finished a graceful stop exit: the process ends, nothing is lost (the
+    /// logs were closed and fsynced).
+    fn finish_stops(&mut self) {
+        let mut stopped = Vec::new();
+        for (id, b) in self.brokers.iter_mut() {
+            if !b.up || self.shutdowns[id].state() != ShutdownState::Done {
+                continue;
+            }
+            self.handle.kill(b.node.id());
+            if let Ok(mut s) = b.slot.lock() {
+                *s = None;
+            }
+            b.up = false;
+            stopped.push(*id);
+        }
+        for id in stopped {
+            self.record_fault(format!(
+                "stopped {}: logs closed, clean shutdown",
+                broker_name(id)
+            ));
+        }
+    }
+
     fn restart(&mut self, node: &str) -> Result<(), String> {
         let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
         if let Some(id) = broker_id(node) {
@@ -841,6 +928,7 @@ impl Harness {
                 return Err(format!("{node} is running"));
             }
             b.up = true;
+            self.shutdowns[&id].reset();
         } else if let Some(k) = controller_index(node) {
             let c = self
                 .controllers
@@ -999,6 +1087,7 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::ClockSkew { .. } => "clock-skew",
         Fault::Pause(_) => "pause",
         Fault::Resume(_) => "resume",
+        Fault::Stop(_) => "stop",
     }
 }
 
@@ -1113,6 +1202,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         .map(|b| (b, broker_addr(b)))
         .collect();
     let mut brokers = BTreeMap::new();
+    let mut shutdowns = BTreeMap::new();
     let mut walls = BTreeMap::new();
     walls.insert("controller".to_string(), WallClock::new(clock));
     for id in 0..spec.brokers as i32 {
@@ -1134,6 +1224,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
+        cfg.controlled_shutdown_enable = spec.controlled_shutdown_enable;
+        shutdowns.insert(id, cfg.shutdown.clone());
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
@@ -1170,7 +1262,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
     let admin_controllers = controllers.clone();
     let admin = {
-        let log = admin_log.clone();
+        let (log, history) = (admin_log.clone(), history.clone());
         handle
             .create_node()
             .name("admin")
@@ -1182,6 +1274,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     admin_controllers.clone(),
                     clock,
                     log.clone(),
+                    history.clone(),
                 )
             })
             .build()
@@ -1284,6 +1377,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         progress,
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
+        shutdowns,
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -1307,6 +1401,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         }
         h.end_disk_faults(now);
         h.halt_failed_brokers();
+        h.finish_stops();
         while let Some((at, _)) = scripted.peek() {
             if *at > now {
                 break;
@@ -1509,6 +1604,7 @@ async fn run_admin(
     controllers: Vec<SocketAddr>,
     clock: Clock,
     log: Arc<Mutex<Vec<String>>>,
+    history: Recorder,
 ) {
     let controller = ControllerChannel::new(controllers);
     let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
@@ -1544,7 +1640,32 @@ async fn run_admin(
                 format!("alter {topic} --partitions {count}"),
                 admin::create_partitions(&rpc, &controller, topic, *count, timeout).await,
             ),
+            AdminOp::Reassign(moves) => {
+                let mut result = Ok(());
+                for (tp, replicas) in moves {
+                    let r = admin::alter_partition_reassignments(
+                        &rpc,
+                        &controller,
+                        tp,
+                        replicas,
+                        timeout,
+                    )
+                    .await;
+                    result = result.and(r);
+                }
+                (format!("reassign {}", show_moves(moves)), result)
+            }
+            AdminOp::ElectPreferred(tp) => (
+                format!("elect-preferred {tp}"),
+                admin::elect_preferred_leader(&rpc, &controller, tp, timeout).await,
+            ),
         };
+        // As a fault event, named the way the scenario's `admin` fault names it.
+        let event = match (&op, &result) {
+            (_, Ok(())) => format!("admin {}", admin_fault_text(&op)),
+            (_, Err(e)) => format!("skipped admin: {}: {}", admin_fault_text(&op), e.name()),
+        };
+        history.record(&clock, "admin", EventKind::Fault { fault: event });
         let result = match result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.name().to_string(),
@@ -1552,5 +1673,31 @@ async fn run_admin(
         log.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(format!("{at}ms {what}: {result}"));
+    }
+}
+
+/// `orders-0 [2, 0, 1], orders-1 [0, 1, 2]`.
+fn show_moves(moves: &[(TopicPartition, Vec<i32>)]) -> String {
+    moves
+        .iter()
+        .map(|(tp, r)| format!("{tp} {r:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An admin operation as the trace's `fault` events name it (`reassign orders-0 [2, 0, 1]`,
+/// `create-topic audit (3 partitions, RF 2)`), after the scenario's `admin` keys.
+fn admin_fault_text(op: &AdminOp) -> String {
+    match op {
+        AdminOp::CreateTopic(t) => format!(
+            "create-topic {} ({} partitions, RF {})",
+            t.name, t.partitions, t.replication_factor
+        ),
+        AdminOp::DeleteTopic(name) => format!("delete-topic {name}"),
+        AdminOp::CreatePartitions { topic, count } => {
+            format!("add-partitions {topic} to {count}")
+        }
+        AdminOp::Reassign(moves) => format!("reassign {}", show_moves(moves)),
+        AdminOp::ElectPreferred(tp) => format!("elect-preferred {tp}"),
     }
 }
