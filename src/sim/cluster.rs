@@ -506,9 +506,9 @@ struct Harness {
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
     paused: BTreeSet<NodeName>,
-    /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
-    /// restarting the role restarts them.
-    crashed_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Per role (`leader:orders-0`), the nodes its crashes and stops took down (with how:
+    /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
+    crashed_by_role: BTreeMap<NodeName, Vec<(NodeName, &'static str)>>,
     paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
     /// Every node's wall clock (the `clock-skew` fault moves it).
     walls: BTreeMap<NodeName, WallClock>,
@@ -602,7 +602,7 @@ impl Harness {
                     self.crashed_by_role
                         .entry(name.clone())
                         .or_default()
-                        .push(node.clone());
+                        .push((node.clone(), "crashed"));
                 }
                 let mut text = format!("crash {}", Self::describe(name, &node));
                 if let Some(n) = dropped {
@@ -617,22 +617,22 @@ impl Harness {
                     self.crashed_by_role
                         .entry(name.clone())
                         .or_default()
-                        .push(node.clone());
+                        .push((node.clone(), "stopped"));
                 }
                 self.record_fault(format!("stop {}", Self::describe(name, &node)));
             }
             Fault::Restart(name) => {
-                let node = if is_role(name) {
+                let (node, how) = if is_role(name) {
                     self.crashed_by_role
                         .get_mut(name)
                         .and_then(Vec::pop)
-                        .ok_or_else(|| format!("no earlier crash of {name}"))?
+                        .ok_or_else(|| format!("no earlier crash or stop of {name}"))?
                 } else {
-                    name.clone()
+                    (name.clone(), "")
                 };
                 self.restart(&node)?;
                 let text = if is_role(name) {
-                    format!("restart {node} (down as {name})")
+                    format!("restart {node} ({how} as {name})")
                 } else {
                     format!("restart {node}")
                 };
