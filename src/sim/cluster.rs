@@ -30,7 +30,6 @@ use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, Partitio
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
-use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 pub use crate::client::fetcher::FetchConfig;
 pub use crate::client::group_member::GroupMembership;
@@ -40,6 +39,7 @@ use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
     DEFAULT_METADATA_MAX_AGE_MS,
 };
+use crate::client::{admin, CloseSignal};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::node::{
     run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
@@ -240,7 +240,8 @@ pub enum Fault {
     /// A graceful stop (SIGTERM). A broker with `controlled.shutdown.enable` first has the
     /// controller move its leaderships away; then it closes its logs (fsynced, checkpoints
     /// written: a clean shutdown) and exits. A controller exits (its Raft state is on disk).
-    /// `Restart` starts it again.
+    /// A client closes: a producer delivers the records it was handed, a group member
+    /// commits and leaves its group. `Restart` starts it again.
     Stop(NodeName),
 }
 
@@ -519,6 +520,8 @@ struct Harness {
     disk_timers: Vec<DiskTimer>,
     /// Each broker's graceful stop signal (outlives its incarnations).
     shutdowns: BTreeMap<i32, ShutdownSignal>,
+    /// Each client's `close()` (a graceful stop of a client).
+    closes: BTreeMap<NodeName, CloseSignal>,
 }
 
 /// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
@@ -863,7 +866,9 @@ impl Harness {
     }
 
     /// A graceful stop: a broker is asked to shut down (it exits by itself, see
-    /// [`Harness::finish_stops`]); a controller exits at once, its disk intact.
+    /// [`Harness::finish_stops`]); a controller exits at once, its disk intact; a client's
+    /// application calls `close()` (a producer delivers what it was handed, a group member
+    /// commits and leaves its group).
     fn stop(&mut self, node: &str) -> Result<(), String> {
         if let Some(id) = broker_id(node) {
             let b = self.brokers.get(&id).ok_or(format!("no node {node}"))?;
@@ -892,9 +897,15 @@ impl Harness {
             c.up = false;
             return Ok(());
         }
-        Err(format!(
-            "{node}: only brokers and controllers can be stopped"
-        ))
+        let close = self
+            .closes
+            .get(node)
+            .ok_or(format!("{node} cannot be stopped"))?;
+        if !self.down.insert(node.to_string()) {
+            return Err(format!("{node} is already down"));
+        }
+        close.close();
+        Ok(())
     }
 
     /// Brokers that finished a graceful stop exit: the process ends, nothing is lost (the
@@ -940,6 +951,8 @@ impl Harness {
             c.up = true;
         } else if !self.down.remove(node) {
             return Err(format!("{node} is running"));
+        } else if let Some(close) = self.closes.get(node) {
+            close.reset();
         }
         // A node paused when it crashed starts unpaused.
         if self.paused.remove(node) {
@@ -1283,6 +1296,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 
     let mut client_index = 0;
     let mut progress = BTreeMap::new();
+    let mut closes = BTreeMap::new();
     for p in &spec.producers {
         let mut cfg = ProducerConfig::new(
             &p.client_id,
@@ -1303,6 +1317,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partition = p.partition;
         cfg.stop_ms = p.stop_ms;
         cfg.metadata_max_age_ms = p.metadata_max_age_ms;
+        closes.insert(p.client_id.clone(), cfg.close.clone());
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let clocks = Clocks::new(clock);
         walls.insert(p.client_id.clone(), clocks.wall.clone());
@@ -1336,6 +1351,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partitions = c.partitions.clone();
         cfg.stop_ms = c.stop_ms;
         cfg.fetch = c.fetch.clone();
+        closes.insert(c.client_id.clone(), cfg.close.clone());
         walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),
@@ -1378,6 +1394,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
         shutdowns,
+        closes,
     };
 
     // Scripted faults and the random crash driver share the timeline.

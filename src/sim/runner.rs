@@ -362,12 +362,6 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.admin_ops.push((ms(f.at), op));
                 continue;
             }
-            FaultKind::Stop(NodeRef::Client(id)) => {
-                return Err(Unsupported::new(
-                    at_path("stop"),
-                    format!("a graceful stop of client {id} (crash it instead)"),
-                ))
-            }
             FaultKind::Stop(node) => Fault::Stop(node_name(node)),
             FaultKind::Crash(node) => Fault::Crash(node_name(node)),
             FaultKind::Restart(node) => Fault::Restart(node_name(node)),
