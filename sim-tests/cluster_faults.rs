@@ -615,7 +615,7 @@ fn runs_with_every_fault_kind_are_deterministic() {
             run(seed, &s).history_jsonl(),
             "seed {seed}"
         );
-        assert_eq!(faults(&o).len(), 11, "seed {seed}: {:?}", faults(&o));
+        assert_eq!(faults(&o).len(), 15, "seed {seed}: {:?}", faults(&o));
         assert_clean(&o);
     }
 }
