@@ -393,6 +393,7 @@ impl SimOutcome {
             scenario_hash: String::new(),
             seed: self.seed,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario_file: None,
         };
         trace::to_jsonl(&header, &self.history)
     }

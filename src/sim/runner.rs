@@ -529,6 +529,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         scenario_hash: scenario.hash_hex(),
         seed,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario_file: Some(scenario.to_json()),
     };
     let trace_lines = to_jsonl(&header, &events);
     Ok(RunResult {

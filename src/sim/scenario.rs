@@ -638,6 +638,28 @@ fn is_plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A scenario's name becomes file names (`--trace DIR/<name>-seed<N>.jsonl`, explore's
+/// findings), so it is file-name safe (DESIGN.md): no `/`, no `..`, nothing a shell or a
+/// file system reads specially.
+fn scenario_name<'v>(path: &str, v: &'v Value) -> Result<&'v str> {
+    const RULE: &str = "1 to 100 characters of [A-Za-z0-9._-], not \".\" or \"..\"";
+    let name = string(path, v)?;
+    let safe = (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name != "."
+        && name != "..";
+    if !safe {
+        return Err(ScenarioError::new(
+            path,
+            format!("{name:?} is not a file-name-safe scenario name"),
+        )
+        .expected(RULE));
+    }
+    Ok(name)
+}
+
 fn parse_broker_name(s: &str) -> Option<Result<u32, ()>> {
     let n = s.strip_prefix("broker-")?;
     if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
@@ -677,7 +699,7 @@ impl Scenario {
 fn parse_scenario(v: &Value) -> Result<Scenario> {
     let f = Fields::new("", v, Scenario::FIELDS)?;
     let (p, name) = f.req("name")?;
-    let name = non_empty(&p, name)?.to_string();
+    let name = scenario_name(&p, name)?.to_string();
     let description = match f.opt("description") {
         Some((p, d)) => string(&p, d)?.to_string(),
         None => String::new(),

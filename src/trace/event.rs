@@ -17,11 +17,18 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct TraceHeader {
     pub scenario: String,
-    /// A hash of the scenario file's bytes, so a replay against an edited scenario is caught.
+    /// [`crate::sim::Scenario::hash_hex`] of the scenario, so a replay against an edited
+    /// scenario is caught.
     pub scenario_hash: String,
     pub seed: u64,
     /// The crate version that wrote the trace (`CARGO_PKG_VERSION`).
     pub version: String,
+    /// The scenario itself in its canonical file form ([`crate::sim::Scenario::to_json`]),
+    /// so that a trace kept alone (a CI artifact) replays without its scenario file.
+    /// Absent in traces written before it was embedded, and in traces of runs that had no
+    /// scenario (the cluster tests'); `replay` then searches for the file by name and hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<serde_json::Value>,
 }
 
 pub use crate::common::TopicPartition;

@@ -1306,6 +1306,7 @@ mod tests {
                 scenario_hash: "h".into(),
                 seed: 1,
                 version: "0".into(),
+                scenario_file: None,
             },
             events,
         }
