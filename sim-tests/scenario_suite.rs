@@ -136,6 +136,7 @@ suite! {
     paused_leader_zombie => "paused-leader-zombie.json",
     producer_crash_restart => "producer-crash-restart.json",
     quickstart => "quickstart.json",
+    rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
     torn_write_recovery => "torn-write-recovery.json",

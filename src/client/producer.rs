@@ -163,6 +163,9 @@ pub struct ProducerConfig {
     /// Simulated time (ms since the run started) at which the application stops handing
     /// records to the producer; what was handed over is still delivered.
     pub stop_ms: Option<u64>,
+    /// `close()` from outside (a graceful stop): no more records; what was handed over is
+    /// still delivered, as `KafkaProducer.close()` does.
+    pub close: super::CloseSignal,
     /// `metadata.max.age.ms`: metadata older than this is refreshed even without an error,
     /// which is how a producer learns of partitions added to its topic.
     pub metadata_max_age_ms: u64,
@@ -194,6 +197,7 @@ impl ProducerConfig {
             compression: Compression::None,
             partition: None,
             stop_ms: None,
+            close: super::CloseSignal::default(),
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
         }
     }
@@ -416,7 +420,10 @@ pub async fn run_producer(
             all = (0..num_partitions).collect();
         }
         let i = p.progress().next;
-        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+        if i >= workload.messages
+            || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s)
+            || p.cfg.close.is_closed()
+        {
             break;
         }
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));

@@ -829,8 +829,10 @@ fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
         let arg = words.next().unwrap_or("").to_string();
         let t = e.t_us;
         match kind {
-            "crash" | "pause" => open.push((kind.into(), Some(arg), t, fault.clone())),
-            "restart" => close(&mut open, t, &|k, n| k == "crash" && n == Some(&arg)),
+            "crash" | "pause" | "stop" => open.push((kind.into(), Some(arg), t, fault.clone())),
+            "restart" => close(&mut open, t, &|k, n| {
+                (k == "crash" || k == "stop") && n == Some(&arg)
+            }),
             "resume" => close(&mut open, t, &|k, n| {
                 k == "pause" && (arg == "all" || n == Some(&arg))
             }),
