@@ -23,6 +23,12 @@
 //! and every later one are then provably not in its log, and renumbering them cannot write
 //! anything twice. A refused batch with an earlier one still unanswered is retried as is: it
 //! resolves once the earlier one lands.
+//!
+//! The proof takes the refusing broker's log for the partition's: it holds only while the
+//! producer never asks a leader older than one it already wrote through. A deposed leader
+//! that has not heard yet refuses from a log that ended when it was deposed (issue 16: a
+//! renumbered retry written twice). The producer's metadata keeps that from happening by
+//! never going back to an older leader epoch (KIP-320, `ClusterView::apply`).
 
 use std::collections::{BTreeMap, VecDeque};
 
