@@ -286,6 +286,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         broker_id: 0,
         broker_epoch: 999,
         metadata_offset: 0,
+        want_shut_down: false,
     };
     let r = rpc.call(controller, &hb, T).await.unwrap();
     assert_eq!(r.error(), ErrorCode::StaleBrokerEpoch);

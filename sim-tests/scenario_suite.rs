@@ -138,6 +138,7 @@ suite! {
     producer_no_retries_loses => "producer-no-retries-loses.json",
     producer_retries_no_loss => "producer-retries-no-loss.json",
     quickstart => "quickstart.json",
+    rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
     torn_write_recovery => "torn-write-recovery.json",

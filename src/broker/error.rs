@@ -50,6 +50,10 @@ pub enum ErrorCode {
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
     StaleBrokerEpoch = 77,
+    /// Preferred leader election: the preferred replica is not live or not in the ISR.
+    PreferredLeaderNotAvailable = 80,
+    /// Preferred leader election: the preferred replica already leads.
+    ElectionNotNeeded = 84,
     /// A record the broker refuses, e.g. one without a key for a compacted topic.
     InvalidRecord = 87,
     InvalidUpdateVersion = 95,
@@ -58,7 +62,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -92,6 +96,8 @@ impl ErrorCode {
         ErrorCode::FencedLeaderEpoch,
         ErrorCode::UnknownLeaderEpoch,
         ErrorCode::StaleBrokerEpoch,
+        ErrorCode::PreferredLeaderNotAvailable,
+        ErrorCode::ElectionNotNeeded,
         ErrorCode::InvalidRecord,
         ErrorCode::InvalidUpdateVersion,
         ErrorCode::IneligibleReplica,
@@ -145,6 +151,8 @@ impl ErrorCode {
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             StaleBrokerEpoch => "STALE_BROKER_EPOCH",
+            PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
+            ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             InvalidRecord => "INVALID_RECORD",
             InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             IneligibleReplica => "INELIGIBLE_REPLICA",
@@ -174,6 +182,7 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | KafkaStorageError
+                | PreferredLeaderNotAvailable
         )
     }
 }
@@ -239,6 +248,12 @@ mod tests {
             (ErrorCode::FencedLeaderEpoch, 74, "FENCED_LEADER_EPOCH"),
             (ErrorCode::UnknownLeaderEpoch, 75, "UNKNOWN_LEADER_EPOCH"),
             (ErrorCode::StaleBrokerEpoch, 77, "STALE_BROKER_EPOCH"),
+            (
+                ErrorCode::PreferredLeaderNotAvailable,
+                80,
+                "PREFERRED_LEADER_NOT_AVAILABLE",
+            ),
+            (ErrorCode::ElectionNotNeeded, 84, "ELECTION_NOT_NEEDED"),
             (ErrorCode::InvalidRecord, 87, "INVALID_RECORD"),
             (
                 ErrorCode::InvalidUpdateVersion,

@@ -56,10 +56,6 @@ pub struct BrokerNodeConfig {
     pub auto_create_topics_enable: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
-    /// `controlled.shutdown.enable`: on a graceful stop the broker first asks the
-    /// controller to move its leaderships away (the `stop` fault reads it; a crash does
-    /// not).
-    pub controlled_shutdown_enable: bool,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
     pub tick_ms: u64,
     /// The group coordinator's `group.*` settings.
@@ -70,6 +66,48 @@ pub struct BrokerNodeConfig {
     pub offsets_topic_replication_factor: i32,
     /// How often the group coordinator's timers are looked at.
     pub group_tick_ms: u64,
+    /// `controlled.shutdown.enable`: on a graceful stop, ask the controller to move this
+    /// broker's leaderships away before exiting (Kafka's default, true).
+    pub controlled_shutdown_enable: bool,
+    /// How a graceful stop (SIGTERM) reaches this broker.
+    pub shutdown: ShutdownSignal,
+}
+
+/// How long a stopping broker waits for the controller to let it go before it shuts down
+/// anyway (Kafka's `BrokerServer.shutdown` waits 5 minutes for the controlled shutdown).
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: i64 = 5 * 60 * 1_000;
+
+/// Where a broker is in a graceful stop, shared between the broker and whoever stops it
+/// (the simulator's SIGTERM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShutdownState {
+    #[default]
+    Running,
+    /// Asked to stop: a controlled shutdown is under way.
+    Requested,
+    /// Logs closed and checkpoints written: the process may exit.
+    Done,
+}
+
+/// A broker's graceful stop signal (clones share it).
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownSignal(Arc<Mutex<ShutdownState>>);
+
+impl ShutdownSignal {
+    pub fn state(&self) -> ShutdownState {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn set(&self, s: ShutdownState) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+    /// SIGTERM.
+    pub fn request(&self) {
+        self.set(ShutdownState::Requested);
+    }
+    /// A restarted broker runs again.
+    pub fn reset(&self) {
+        self.set(ShutdownState::Running);
+    }
 }
 
 impl BrokerNodeConfig {
@@ -88,7 +126,6 @@ impl BrokerNodeConfig {
             replica_fetch_min_bytes: 1,
             replica_socket_timeout_ms: None,
             request_timeout_ms: 1_000,
-            controlled_shutdown_enable: true,
             auto_create_topics_enable: false,
             num_partitions: 1,
             default_replication_factor: 1,
@@ -97,6 +134,8 @@ impl BrokerNodeConfig {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             group_tick_ms: 10,
+            controlled_shutdown_enable: true,
+            shutdown: ShutdownSignal::default(),
         }
     }
 }
@@ -274,6 +313,8 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         Request::CreateTopics { .. }
         | Request::DeleteTopics { .. }
         | Request::CreatePartitions { .. }
+        | Request::AlterPartitionReassignments { .. }
+        | Request::ElectLeaders { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
@@ -434,10 +475,28 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
 }
 
 /// Registration, then heartbeats every `heartbeat_interval_ms`, each bringing the metadata
-/// records committed since the last one. A stale broker epoch means re-registering.
+/// records committed since the last one. A stale broker epoch means re-registering. A
+/// graceful stop ends the loop with [`shut_down`]: with `controlled.shutdown.enable` once
+/// the controller has moved this broker's leaderships away (heartbeats then carry
+/// `wantShutDown`, and the controller answers `shouldShutDown`), without it at once.
 async fn heartbeat_loop(n: Arc<Node>) {
     let interval = Duration::from_millis(n.cfg.heartbeat_interval_ms);
+    let mut stop_requested_at: Option<i64> = None;
+    // Whether the stop may go ahead now (and notes when it was asked for).
+    let mut may_stop = |n: &Node, controller_agrees: bool| -> bool {
+        if n.cfg.shutdown.state() != ShutdownState::Requested {
+            return false;
+        }
+        let now = n.clock.now_ms();
+        let since = *stop_requested_at.get_or_insert(now);
+        !n.cfg.controlled_shutdown_enable
+            || controller_agrees
+            || now - since >= CONTROLLED_SHUTDOWN_TIMEOUT_MS
+    };
     loop {
+        if may_stop(&n, false) {
+            return shut_down(&n);
+        }
         let reg = Request::BrokerRegistration { broker_id: n.id() };
         let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
@@ -451,15 +510,20 @@ async fn heartbeat_loop(n: Arc<Node>) {
         };
         n.rm().set_broker_epoch(epoch);
         loop {
+            if may_stop(&n, false) {
+                return shut_down(&n);
+            }
             let hb = Request::BrokerHeartbeat {
                 broker_id: n.id(),
                 broker_epoch: epoch,
                 metadata_offset: n.rm().metadata_offset(),
+                want_shut_down: n.cfg.shutdown.state() == ShutdownState::Requested,
             };
             match n.controller.call(&n.rpc, &hb, n.timeout()).await {
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::None,
                     records,
+                    should_shut_down,
                 }) => {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
@@ -469,6 +533,9 @@ async fn heartbeat_loop(n: Arc<Node>) {
                     }
                     n.report_hw();
                     group_requests::on_metadata(&n);
+                    if should_shut_down && may_stop(&n, true) {
+                        return shut_down(&n);
+                    }
                 }
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,
@@ -479,6 +546,14 @@ async fn heartbeat_loop(n: Arc<Node>) {
             sleep(interval).await;
         }
     }
+}
+
+/// The end of a graceful stop: logs closed and fsynced, checkpoints written (a clean
+/// shutdown: the next start recovers nothing), then the process may exit.
+fn shut_down(n: &Node) {
+    let now = n.clock.now_ms();
+    n.rm().shutdown(now);
+    n.cfg.shutdown.set(ShutdownState::Done);
 }
 
 /// Kafka's `ReplicaFetcherThread` for one leader: reconcile (OffsetsForLeaderEpoch) the

@@ -23,11 +23,17 @@
 //! and every later one are then provably not in its log, and renumbering them cannot write
 //! anything twice. A refused batch with an earlier one still unanswered is retried as is: it
 //! resolves once the earlier one lands.
+//!
+//! The proof takes the refusing broker's log for the partition's: it holds only while the
+//! producer never asks a leader older than one it already wrote through. A deposed leader
+//! that has not heard yet refuses from a log that ended when it was deposed (issue 16: a
+//! renumbered retry written twice). The producer's metadata keeps that from happening by
+//! never going back to an older leader epoch (KIP-320, `ClusterView::apply`).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::broker::producer_state::increment_sequence;
-use crate::broker::TopicPartition;
+use crate::broker::{ErrorCode, TopicPartition};
 
 /// Rough per-record overhead of the v2 format (length, attributes, deltas, headers count),
 /// so `batch.size` counts what the batch will take on the wire.
@@ -121,6 +127,26 @@ pub enum BatchResult {
     Fail,
 }
 
+/// A change the accumulator made to the producer's idempotence state on its own, for the
+/// producer to record (taken with [`RecordAccumulator::take_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotenceChange {
+    /// The producer's epoch was bumped to restart a partition's sequences (KIP-360).
+    EpochBumped { producer_id: i64, epoch: i16 },
+    /// `tp` numbers its batches from 0 again under `producer_id`/`epoch`. `refusal`: the
+    /// leader's answer that proved the partition's lowest unanswered batch (base sequence
+    /// `from_sequence`, old numbering) and every later one absent, after which `renumbered`
+    /// queued batches got new sequences; `None`: the partition had nothing unanswered and
+    /// moved to the newer epoch.
+    SequenceReset {
+        tp: TopicPartition,
+        producer_id: i64,
+        epoch: i16,
+        refusal: Option<(ErrorCode, i32)>,
+        renumbered: usize,
+    },
+}
+
 /// Where a numbered batch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -198,6 +224,8 @@ pub struct RecordAccumulator {
     /// A reset found the epoch at `i16::MAX`: it waits for a new producer id.
     needs_producer_id: bool,
     closing: bool,
+    /// Not yet taken by the producer, oldest first.
+    changes: Vec<IdempotenceChange>,
     /// Bytes of `buffer.memory` the batches not yet settled hold.
     allocated: usize,
     /// The backoff jitter's pseudo-random state (splitmix64), seeded by the caller.
@@ -222,6 +250,7 @@ impl RecordAccumulator {
             producer_epoch: 0,
             needs_producer_id: false,
             closing: false,
+            changes: Vec::new(),
             allocated: 0,
             jitter: 0,
         }
@@ -280,6 +309,11 @@ impl RecordAccumulator {
         let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
         let backoff = (term * (0.8 + 0.4 * unit)) as i64;
         backoff.min(max)
+    }
+
+    /// Epoch bumps and sequence resets since the last call, oldest first, for the trace.
+    pub fn take_changes(&mut self) -> Vec<IdempotenceChange> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn config(&self) -> &AccumulatorConfig {
@@ -451,6 +485,13 @@ impl RecordAccumulator {
                 if (s.producer_id, s.epoch) != (producer_id, epoch) && s.numbered.is_empty() {
                     (s.producer_id, s.epoch) = (producer_id, epoch);
                     s.next = 0;
+                    self.changes.push(IdempotenceChange::SequenceReset {
+                        tp: tp.clone(),
+                        producer_id,
+                        epoch,
+                        refusal: None,
+                        renumbered: 0,
+                    });
                 }
                 b.sequence = Some((s.epoch, s.next));
                 b.producer_id = s.producer_id;
@@ -574,6 +615,21 @@ impl RecordAccumulator {
                 s.next = increment_sequence(s.next, b.records.len() as i32);
             }
         }
+        let code = match why {
+            BatchResult::UnknownProducer => ErrorCode::UnknownProducerId,
+            _ => ErrorCode::OutOfOrderSequenceNumber,
+        };
+        self.changes.push(IdempotenceChange::EpochBumped {
+            producer_id: self.producer_id,
+            epoch: self.producer_epoch,
+        });
+        self.changes.push(IdempotenceChange::SequenceReset {
+            tp: tp.clone(),
+            producer_id: s.producer_id,
+            epoch: s.epoch,
+            refusal: Some((code, lowest)),
+            renumbered: s.numbered.len(),
+        });
     }
 
     /// Removes and returns queued batches whose delivery timeout has passed.
@@ -733,6 +789,24 @@ mod tests {
         assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+        assert_eq!(
+            a.take_changes(),
+            vec![
+                IdempotenceChange::EpochBumped {
+                    producer_id: 0,
+                    epoch: 1
+                },
+                IdempotenceChange::SequenceReset {
+                    tp: tp(0),
+                    producer_id: 0,
+                    epoch: 1,
+                    refusal: Some((ErrorCode::OutOfOrderSequenceNumber, 7)),
+                    renumbered: 1,
+                },
+            ],
+            "the trace learns of the bump and of the reset"
+        );
+        assert!(a.take_changes().is_empty());
     }
 
     /// Kafka's producer epoch is a short: a reset at `Short.MAX_VALUE` takes a new producer
@@ -874,6 +948,16 @@ mod tests {
             a.drain(&tp(1)).unwrap().sequence,
             Some((1, 0)),
             "tp1 moves to the new epoch once nothing of it is unanswered"
+        );
+        assert_eq!(
+            a.take_changes().last(),
+            Some(&IdempotenceChange::SequenceReset {
+                tp: tp(1),
+                producer_id: 0,
+                epoch: 1,
+                refusal: None,
+                renumbered: 0,
+            })
         );
     }
 

@@ -70,6 +70,8 @@ pub struct ConsumerConfig {
     pub partitions: Option<Vec<TopicPartition>>,
     /// Simulated time (ms since the run started) at which the application stops polling.
     pub stop_ms: Option<u64>,
+    /// `close()` from outside (a graceful stop); a group member also commits and leaves.
+    pub close: super::CloseSignal,
 }
 
 impl ConsumerConfig {
@@ -91,6 +93,7 @@ impl ConsumerConfig {
             seeks: Vec::new(),
             partitions: None,
             stop_ms: None,
+            close: super::CloseSignal::default(),
         }
     }
 }
@@ -151,7 +154,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     }
     let fetcher = Fetcher::new(cfg.fetch.clone(), cfg.request_timeout_ms);
     loop {
-        if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) {
+        if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) || cfg.close.is_closed() {
             return;
         }
         let mut need_refresh = false;

@@ -393,7 +393,7 @@ async fn poll_loop(m: Arc<Member>) {
         if m.shared().stopped {
             return;
         }
-        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) {
+        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) || m.consumer.close.is_closed() {
             commit(&m, &mut st).await;
             m.shared().stopped = true;
             if m.cfg.group_instance_id.is_none() {

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use madsim::time::{sleep, Duration};
 
 use super::accumulator::{
-    record_size_upper_bound, AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator,
+    record_size_upper_bound, AccumulatorConfig, BatchResult, IdempotenceChange, ProducerBatch,
+    RecordAccumulator,
 };
 use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
 use super::partitioner::{Partitioner, PartitionerClass};
@@ -38,11 +39,20 @@ use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
 
 /// A client's view of the cluster, refreshed with `Metadata` requests.
+///
+/// Leader epochs never go back (KIP-320, Kafka's `Metadata.updateLatestMetadata`): a
+/// broker behind on the metadata log (one the controller fenced and that has not heard
+/// yet) still names itself leader under an older epoch, and a client that followed it
+/// would send to a deposed leader, whose answers speak of a log that is no longer the
+/// partition's. Such a partition keeps its newer leader; a re-created topic (another topic
+/// id, KIP-516) starts its epochs afresh.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub brokers: BTreeMap<i32, SocketAddr>,
     /// Leader and leader epoch per partition.
     pub leaders: BTreeMap<TopicPartition, (i32, i32)>,
+    /// Topic ids of the topics in `leaders`.
+    pub topic_ids: BTreeMap<String, u64>,
 }
 
 impl ClusterView {
@@ -65,13 +75,24 @@ impl ClusterView {
         Some((*self.brokers.get(&leader)?, epoch))
     }
 
-    fn apply(&mut self, m: MetadataResponse) {
+    /// Takes a `Metadata` answer, except partitions it shows under an older leader epoch
+    /// than this view has for the same topic id (KIP-320). Partitions it does not show are
+    /// dropped (their topic was deleted, or the answer comes from a broker that does not
+    /// know it yet; either way the next answer settles it).
+    pub fn apply(&mut self, m: MetadataResponse) {
         self.brokers = m.brokers.into_iter().collect();
-        self.leaders = m
-            .partitions
-            .into_iter()
-            .map(|p| (p.topic_partition, (p.leader, p.leader_epoch)))
-            .collect();
+        let old_leaders = std::mem::take(&mut self.leaders);
+        let old_ids = std::mem::take(&mut self.topic_ids);
+        for p in m.partitions {
+            let tp = p.topic_partition;
+            let same_topic = old_ids.get(&tp.topic) == Some(&p.topic_id);
+            let leader = match old_leaders.get(&tp) {
+                Some(&(leader, epoch)) if same_topic && epoch > p.leader_epoch => (leader, epoch),
+                _ => (p.leader, p.leader_epoch),
+            };
+            self.topic_ids.insert(tp.topic.clone(), p.topic_id);
+            self.leaders.insert(tp, leader);
+        }
     }
 
     /// Asks the bootstrap brokers, starting at a different one each time, until one
@@ -98,18 +119,46 @@ impl ClusterView {
         timeout: Duration,
         request: &MetadataRequest,
     ) -> bool {
-        let req = Request::Metadata(request.clone());
-        for i in 0..bootstrap.len() {
-            let addr = bootstrap[(*start + i) % bootstrap.len()];
-            if let Ok(Response::Metadata(m)) = rpc.call(addr, &req, timeout).await {
-                *start = (*start + i) % bootstrap.len();
+        match fetch_metadata_with(rpc, bootstrap, start, timeout, request).await {
+            Some(m) => {
                 self.apply(m);
-                return true;
+                true
             }
+            None => false,
         }
-        *start += 1;
-        false
     }
+}
+
+/// A `Metadata` request to the bootstrap brokers, starting at `start` and moving it on, until
+/// one answers.
+pub async fn fetch_metadata(
+    rpc: &Rpc,
+    bootstrap: &[SocketAddr],
+    start: &mut usize,
+    timeout: Duration,
+) -> Option<MetadataResponse> {
+    fetch_metadata_with(rpc, bootstrap, start, timeout, &MetadataRequest::default()).await
+}
+
+/// [`fetch_metadata`] with the caller's request (a producer names its topic and allows its
+/// creation).
+pub async fn fetch_metadata_with(
+    rpc: &Rpc,
+    bootstrap: &[SocketAddr],
+    start: &mut usize,
+    timeout: Duration,
+    request: &MetadataRequest,
+) -> Option<MetadataResponse> {
+    let req = Request::Metadata(request.clone());
+    for i in 0..bootstrap.len() {
+        let addr = bootstrap[(*start + i) % bootstrap.len()];
+        if let Ok(Response::Metadata(m)) = rpc.call(addr, &req, timeout).await {
+            *start = (*start + i) % bootstrap.len();
+            return Some(m);
+        }
+    }
+    *start += 1;
+    None
 }
 
 /// Kafka's `metadata.max.age.ms` default (5 minutes). Kept for the simulation too: longer
@@ -165,6 +214,9 @@ pub struct ProducerConfig {
     /// Simulated time (ms since the run started) at which the application stops handing
     /// records to the producer; what was handed over is still delivered.
     pub stop_ms: Option<u64>,
+    /// `close()` from outside (a graceful stop): no more records; what was handed over is
+    /// still delivered, as `KafkaProducer.close()` does.
+    pub close: super::CloseSignal,
     /// `metadata.max.age.ms`: metadata older than this is refreshed even without an error,
     /// which is how a producer learns of partitions added to its topic.
     pub metadata_max_age_ms: u64,
@@ -205,6 +257,7 @@ impl ProducerConfig {
             compression: Compression::None,
             partition: None,
             stop_ms: None,
+            close: super::CloseSignal::default(),
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
         }
     }
@@ -287,24 +340,34 @@ impl Producer {
     fn progress(&self) -> MutexGuard<'_, ProducerProgress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
+    /// Refreshes the view. The answer is applied to the view as it is when the answer
+    /// arrives, not to a copy taken before asking: refreshes overlap (the sender's and a
+    /// finished request's), and an older answer written over a newer one would undo what
+    /// KIP-320 keeps.
     async fn refresh(&self) -> bool {
-        let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut start = self.view.lock().unwrap_or_else(|p| p.into_inner()).1;
         // Kafka's producer asks for its topics and lets the broker create a missing one
         // (`auto.create.topics.enable`).
         let request = MetadataRequest {
             topics: Some(vec![self.topic.clone()]),
             allow_auto_topic_creation: true,
         };
-        let ok = v
-            .refresh_with(
-                &self.rpc,
-                &self.cfg.bootstrap,
-                &mut start,
-                self.timeout(),
-                &request,
-            )
-            .await;
-        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = (v, start);
+        let answer = fetch_metadata_with(
+            &self.rpc,
+            &self.cfg.bootstrap,
+            &mut start,
+            self.timeout(),
+            &request,
+        )
+        .await;
+        let ok = answer.is_some();
+        {
+            let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+            view.1 = start;
+            if let Some(m) = answer {
+                view.0.apply(m);
+            }
+        }
         if ok {
             *self.refreshed_ms.lock().unwrap_or_else(|p| p.into_inner()) = self.clock.now_ms();
         }
@@ -366,7 +429,37 @@ impl Producer {
             .cfg
             .stop_ms
             .is_some_and(|s| self.clock.now_ms() as u64 >= s);
-        (i < workload.messages && !stopped).then_some(i)
+        (i < workload.messages && !stopped && !self.cfg.close.is_closed()).then_some(i)
+    }
+
+    /// Records the epoch bumps and sequence resets the accumulator made since last asked.
+    fn record_idempotence_changes(&self) {
+        let changes = self.acc().take_changes();
+        for c in changes {
+            let kind = match c {
+                IdempotenceChange::EpochBumped { producer_id, epoch } => EventKind::ProducerId {
+                    producer_id,
+                    producer_epoch: epoch,
+                    cause: "epoch-bump".into(),
+                },
+                IdempotenceChange::SequenceReset {
+                    tp,
+                    producer_id,
+                    epoch,
+                    refusal,
+                    renumbered,
+                } => EventKind::SequenceReset {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    producer_id,
+                    producer_epoch: epoch,
+                    error: refusal.map(|(e, _)| e.name().to_string()),
+                    from_sequence: refusal.map(|(_, seq)| seq),
+                    renumbered: renumbered as u32,
+                },
+            };
+            self.history.record(&self.clock, &self.cfg.client_id, kind);
+        }
     }
 
     /// Records the final outcome of each record of `b`.
@@ -417,6 +510,7 @@ pub async fn run_producer(
     if cfg.enable_idempotence {
         producer_id = init_producer_id(&cfg, &rpc).await;
         acc.set_producer_id(producer_id);
+        record_producer_id(&history, &clock, &cfg.client_id, producer_id);
     }
     let p = Arc::new(Producer {
         topic: workload.topic.clone(),
@@ -570,6 +664,19 @@ fn maybe_refresh_metadata(p: &Arc<Producer>, now: i64) {
     });
 }
 
+/// A producer id from `InitProducerId` (at epoch 0), for the trace.
+fn record_producer_id(history: &Recorder, clock: &Clock, client_id: &str, producer_id: i64) {
+    history.record(
+        clock,
+        client_id,
+        EventKind::ProducerId {
+            producer_id,
+            producer_epoch: 0,
+            cause: "init-producer-id".into(),
+        },
+    );
+}
+
 /// `InitProducerId` to the active controller, until it answers: a new producer id.
 async fn init_producer_id(cfg: &ProducerConfig, rpc: &Rpc) -> i64 {
     let controller = ControllerChannel::new(cfg.controllers.clone());
@@ -606,11 +713,13 @@ async fn sender(p: Arc<Producer>) {
         }
         maybe_refresh_metadata(&p, now);
         let ready = p.acc().ready(now);
+        p.record_idempotence_changes();
         if p.acc().needs_producer_id() {
             // The epoch cannot grow past i16::MAX: a new producer id before anything else
             // is sent (Kafka's sender drains nothing while it has no producer id).
             let id = init_producer_id(&p.cfg, &p.rpc).await;
             p.acc().set_producer_id(id);
+            record_producer_id(&p.history, &p.clock, &p.cfg.client_id, id);
             continue;
         }
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
@@ -654,6 +763,7 @@ async fn sender(p: Arc<Producer>) {
                 }
                 out
             };
+            p.record_idempotence_changes();
             madsim::task::spawn(send_request(p.clone(), leader, batches));
         }
         if leaderless {
@@ -745,18 +855,47 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
     let mut refresh = false;
     for (b, (result, error)) in batches.into_iter().zip(outcomes) {
         refresh |= result == BatchResult::Retry;
+        // Built before the batch goes back to the accumulator, recorded if it is requeued.
+        let retry = matches!(
+            result,
+            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
+        )
+        .then(|| produce_retry(&p, &b, leader, error));
         let settled = p.acc().complete(b, result, now);
-        if let Some((b, result)) = settled {
-            match result {
-                BatchResult::Done(base) => p.record_outcome(&b, Ok(base)),
-                _ => p.record_outcome(&b, Err(error)),
-            }
+        match (settled, retry) {
+            (Some((b, BatchResult::Done(base))), _) => p.record_outcome(&b, Ok(base)),
+            (Some((b, _)), _) => p.record_outcome(&b, Err(error)),
+            (None, Some(retry)) => p.history.record(&p.clock, &p.cfg.client_id, retry),
+            (None, None) => {}
         }
     }
     if refresh {
         p.refresh().await;
     }
     p.wake.notify();
+}
+
+/// The `produce-retry` event for `b` if its attempt to `leader`, answered with `error`,
+/// sends it back to its queue: one event per batch, with its numbering as sent.
+fn produce_retry(p: &Producer, b: &ProducerBatch, leader: i32, error: ErrorCode) -> EventKind {
+    let idempotent = p.producer_id >= 0;
+    let seq = b.sequence.filter(|_| idempotent);
+    EventKind::ProduceRetry {
+        topic: b.tp.topic.clone(),
+        partition: b.tp.partition,
+        first: b
+            .records
+            .first()
+            .map(|r| r.value.clone())
+            .unwrap_or_default(),
+        records: b.records.len() as u32,
+        leader: format!("broker-{leader}"),
+        error: error.name().to_string(),
+        attempt: b.attempts,
+        producer_id: seq.map(|_| b.producer_id),
+        producer_epoch: seq.map(|(epoch, _)| epoch),
+        base_sequence: seq.map(|(_, s)| s),
+    }
 }
 
 /// The batch's bytes: the same on every retry (sequence and timestamps are fixed, unless
@@ -777,4 +916,64 @@ fn build_batch(p: &Producer, b: &ProducerBatch) -> Vec<u8> {
         );
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::request::PartitionMetadata;
+
+    fn answer(topic_id: u64, leader: i32, leader_epoch: i32) -> MetadataResponse {
+        MetadataResponse {
+            brokers: vec![(leader, "10.0.0.1:9092".parse().unwrap())],
+            partitions: vec![PartitionMetadata {
+                topic_partition: TopicPartition::new("orders", 0),
+                topic_id,
+                leader,
+                leader_epoch,
+                replicas: vec![0, 1, 2],
+                isr: vec![0, 1, 2],
+            }],
+        }
+    }
+
+    /// Issue 16: a fenced broker that has not heard yet still names itself leader under the
+    /// old epoch. The client keeps the newer leader (KIP-320) rather than go back to it.
+    #[test]
+    fn metadata_never_goes_back_to_an_older_leader_epoch() {
+        let tp = TopicPartition::new("orders", 0);
+        let mut view = ClusterView::default();
+        view.apply(answer(7, 1, 0));
+        view.apply(answer(7, 0, 1));
+        assert_eq!(view.leaders[&tp], (0, 1));
+        view.apply(answer(7, 1, 0));
+        assert_eq!(
+            view.leaders[&tp],
+            (0, 1),
+            "the stale answer is not followed"
+        );
+        view.apply(answer(7, 2, 2));
+        assert_eq!(view.leaders[&tp], (2, 2), "a newer epoch is");
+    }
+
+    /// A topic deleted and created again under the same name has a new topic id (KIP-516)
+    /// and its leader epochs start again: they are not older, they are another topic's.
+    #[test]
+    fn a_recreated_topic_starts_its_leader_epochs_afresh() {
+        let tp = TopicPartition::new("orders", 0);
+        let mut view = ClusterView::default();
+        view.apply(answer(7, 1, 5));
+        view.apply(answer(8, 2, 0));
+        assert_eq!(view.leaders[&tp], (2, 0));
+        view.apply(MetadataResponse {
+            brokers: Vec::new(),
+            partitions: Vec::new(),
+        });
+        assert!(
+            view.leaders.is_empty(),
+            "a partition no answer shows is dropped"
+        );
+        view.apply(answer(8, 1, 0));
+        assert_eq!(view.leaders[&tp], (1, 0));
+    }
 }

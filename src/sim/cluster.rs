@@ -23,12 +23,13 @@ use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::{sleep, Duration};
 
-use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
+use crate::broker::node::{
+    run_broker, BrokerNodeConfig, BrokerSlot, ShutdownSignal, ShutdownState,
+};
 use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, PartitionSnapshot};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
-use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 pub use crate::client::fetcher::FetchConfig;
 pub use crate::client::group_member::GroupMembership;
@@ -39,6 +40,7 @@ use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
     DEFAULT_METADATA_MAX_AGE_MS,
 };
+use crate::client::{admin, CloseSignal};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::node::{
     run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
@@ -191,6 +193,11 @@ pub enum AdminOp {
         topic: String,
         count: i32,
     },
+    /// `kafka-reassign-partitions.sh --execute`: each partition's new replicas, in
+    /// preference order.
+    Reassign(Vec<(TopicPartition, Vec<i32>)>),
+    /// `kafka-leader-election.sh --election-type preferred --partition T-P`.
+    ElectPreferred(TopicPartition),
 }
 
 /// The admin tools' view of the cluster when the run ends, in their output formats.
@@ -256,6 +263,12 @@ pub enum Fault {
     Pause(NodeName),
     /// Resumes one paused node (a role: the node its last pause stopped), or all (`None`).
     Resume(Option<NodeName>),
+    /// A graceful stop (SIGTERM). A broker with `controlled.shutdown.enable` first has the
+    /// controller move its leaderships away; then it closes its logs (fsynced, checkpoints
+    /// written: a clean shutdown) and exits. A controller exits (its Raft state is on disk).
+    /// A client closes: a producer delivers the records it was handed, a group member
+    /// commits and leaves its group. `Restart` starts it again.
+    Stop(NodeName),
 }
 
 /// What one fsync costs on a disk hit by the `slow` fault: a device in trouble (a RAID
@@ -299,8 +312,11 @@ pub struct ClusterSpec {
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
-    /// Topic creations, partition additions and deletions at simulated milliseconds.
+    /// Topic creations, partition additions, deletions, reassignments and preferred leader
+    /// elections at simulated milliseconds.
     pub admin_ops: Vec<(u64, AdminOp)>,
+    /// The brokers' `controlled.shutdown.enable` (a `Stop` moves leaderships first).
+    pub controlled_shutdown_enable: bool,
     pub duration_ms: u64,
     /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
@@ -335,7 +351,6 @@ pub struct BrokerNodeSettings {
     pub replica_fetch_max_bytes: i32,
     pub replica_socket_timeout_ms: Option<u64>,
     pub request_timeout_ms: u64,
-    pub controlled_shutdown_enable: bool,
     pub auto_create_topics_enable: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
@@ -350,7 +365,6 @@ impl Default for BrokerNodeSettings {
             replica_fetch_max_bytes: c.broker.replica_fetch_max_bytes,
             replica_socket_timeout_ms: c.replica_socket_timeout_ms,
             request_timeout_ms: c.request_timeout_ms,
-            controlled_shutdown_enable: c.controlled_shutdown_enable,
             auto_create_topics_enable: c.auto_create_topics_enable,
             num_partitions: c.num_partitions,
             default_replication_factor: c.default_replication_factor,
@@ -385,6 +399,7 @@ impl ClusterSpec {
             faults: Vec::new(),
             random_crashes: None,
             admin_ops: Vec::new(),
+            controlled_shutdown_enable: true,
             duration_ms: 10_000,
             latency_ms: (1, 5),
             group: GroupConfig::default(),
@@ -558,9 +573,9 @@ struct Harness {
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
     paused: BTreeSet<NodeName>,
-    /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
-    /// restarting the role restarts them.
-    crashed_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Per role (`leader:orders-0`), the nodes its crashes and stops took down (with how:
+    /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
+    crashed_by_role: BTreeMap<NodeName, Vec<(NodeName, &'static str)>>,
     paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
     /// Every node's wall clock (the `clock-skew` fault moves it).
     walls: BTreeMap<NodeName, WallClock>,
@@ -569,6 +584,10 @@ struct Harness {
     /// The network's latency when nothing is wrong (`heal` returns to it).
     baseline_latency: std::ops::Range<Duration>,
     disk_timers: Vec<DiskTimer>,
+    /// Each broker's graceful stop signal (outlives its incarnations).
+    shutdowns: BTreeMap<i32, ShutdownSignal>,
+    /// Each client's `close()` (a graceful stop of a client).
+    closes: BTreeMap<NodeName, CloseSignal>,
 }
 
 /// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
@@ -652,7 +671,7 @@ impl Harness {
                     self.crashed_by_role
                         .entry(name.clone())
                         .or_default()
-                        .push(node.clone());
+                        .push((node.clone(), "crashed"));
                 }
                 let mut text = format!("crash {}", Self::describe(name, &node));
                 if let Some(n) = dropped {
@@ -660,18 +679,29 @@ impl Harness {
                 }
                 self.record_fault(text);
             }
+            Fault::Stop(name) => {
+                let node = self.resolve(name)?;
+                self.stop(&node)?;
+                if is_role(name) {
+                    self.crashed_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push((node.clone(), "stopped"));
+                }
+                self.record_fault(format!("stop {}", Self::describe(name, &node)));
+            }
             Fault::Restart(name) => {
-                let node = if is_role(name) {
+                let (node, how) = if is_role(name) {
                     self.crashed_by_role
                         .get_mut(name)
                         .and_then(Vec::pop)
-                        .ok_or_else(|| format!("no earlier crash of {name}"))?
+                        .ok_or_else(|| format!("no earlier crash or stop of {name}"))?
                 } else {
-                    name.clone()
+                    (name.clone(), "")
                 };
                 self.restart(&node)?;
                 let text = if is_role(name) {
-                    format!("restart {node} (crashed as {name})")
+                    format!("restart {node} ({how} as {name})")
                 } else {
                     format!("restart {node}")
                 };
@@ -901,6 +931,72 @@ impl Harness {
         }))
     }
 
+    /// A graceful stop: a broker is asked to shut down (it exits by itself, see
+    /// [`Harness::finish_stops`]); a controller exits at once, its disk intact; a client's
+    /// application calls `close()` (a producer delivers what it was handed, a group member
+    /// commits and leaves its group).
+    fn stop(&mut self, node: &str) -> Result<(), String> {
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get(&id).ok_or(format!("no node {node}"))?;
+            if !b.up {
+                return Err(format!("{node} is already down"));
+            }
+            let signal = &self.shutdowns[&id];
+            if signal.state() != ShutdownState::Running {
+                return Err(format!("{node} is already stopping"));
+            }
+            signal.request();
+            return Ok(());
+        }
+        if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if !c.up {
+                return Err(format!("{node} is already down"));
+            }
+            self.handle.kill(c.node.id());
+            if let Ok(mut s) = c.slot.lock() {
+                *s = None;
+            }
+            c.up = false;
+            return Ok(());
+        }
+        let close = self
+            .closes
+            .get(node)
+            .ok_or(format!("{node} cannot be stopped"))?;
+        if !self.down.insert(node.to_string()) {
+            return Err(format!("{node} is already down"));
+        }
+        close.close();
+        Ok(())
+    }
+
+    /// Brokers that finished a graceful stop exit: the process ends, nothing is lost (the
+    /// logs were closed and fsynced).
+    fn finish_stops(&mut self) {
+        let mut stopped = Vec::new();
+        for (id, b) in self.brokers.iter_mut() {
+            if !b.up || self.shutdowns[id].state() != ShutdownState::Done {
+                continue;
+            }
+            self.handle.kill(b.node.id());
+            if let Ok(mut s) = b.slot.lock() {
+                *s = None;
+            }
+            b.up = false;
+            stopped.push(*id);
+        }
+        for id in stopped {
+            self.record_fault(format!(
+                "stopped {}: logs closed, clean shutdown",
+                broker_name(id)
+            ));
+        }
+    }
+
     fn restart(&mut self, node: &str) -> Result<(), String> {
         let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
         if let Some(id) = broker_id(node) {
@@ -909,6 +1005,7 @@ impl Harness {
                 return Err(format!("{node} is running"));
             }
             b.up = true;
+            self.shutdowns[&id].reset();
         } else if let Some(k) = controller_index(node) {
             let c = self
                 .controllers
@@ -920,6 +1017,8 @@ impl Harness {
             c.up = true;
         } else if !self.down.remove(node) {
             return Err(format!("{node} is running"));
+        } else if let Some(close) = self.closes.get(node) {
+            close.reset();
         }
         // A node paused when it crashed starts unpaused.
         if self.paused.remove(node) {
@@ -1067,6 +1166,7 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::ClockSkew { .. } => "clock-skew",
         Fault::Pause(_) => "pause",
         Fault::Resume(_) => "resume",
+        Fault::Stop(_) => "stop",
     }
 }
 
@@ -1181,6 +1281,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         .map(|b| (b, broker_addr(b)))
         .collect();
     let mut brokers = BTreeMap::new();
+    let mut shutdowns = BTreeMap::new();
     let mut walls = BTreeMap::new();
     walls.insert("controller".to_string(), WallClock::new(clock));
     for id in 0..spec.brokers as i32 {
@@ -1204,7 +1305,6 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.replica_fetch_min_bytes = b.replica_fetch_min_bytes;
         cfg.replica_socket_timeout_ms = b.replica_socket_timeout_ms;
         cfg.request_timeout_ms = b.request_timeout_ms;
-        cfg.controlled_shutdown_enable = b.controlled_shutdown_enable;
         cfg.auto_create_topics_enable = b.auto_create_topics_enable;
         cfg.num_partitions = b.num_partitions;
         cfg.default_replication_factor = b.default_replication_factor;
@@ -1213,6 +1313,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
+        cfg.controlled_shutdown_enable = spec.controlled_shutdown_enable;
+        shutdowns.insert(id, cfg.shutdown.clone());
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
@@ -1249,7 +1351,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
     let admin_controllers = controllers.clone();
     let admin = {
-        let log = admin_log.clone();
+        let (log, history) = (admin_log.clone(), history.clone());
         handle
             .create_node()
             .name("admin")
@@ -1261,6 +1363,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     admin_controllers.clone(),
                     clock,
                     log.clone(),
+                    history.clone(),
                 )
             })
             .build()
@@ -1269,6 +1372,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 
     let mut client_index = 0;
     let mut progress = BTreeMap::new();
+    let mut closes = BTreeMap::new();
     for p in &spec.producers {
         let mut cfg = ProducerConfig::new(
             &p.client_id,
@@ -1296,6 +1400,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partition = p.partition;
         cfg.stop_ms = p.stop_ms;
         cfg.metadata_max_age_ms = p.metadata_max_age_ms;
+        closes.insert(p.client_id.clone(), cfg.close.clone());
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let clocks = Clocks::new(clock);
         walls.insert(p.client_id.clone(), clocks.wall.clone());
@@ -1331,6 +1436,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.fetch = c.fetch.clone();
         cfg.request_timeout_ms = c.request_timeout_ms;
         cfg.retry_backoff_ms = c.retry_backoff_ms;
+        closes.insert(c.client_id.clone(), cfg.close.clone());
         walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),
@@ -1372,6 +1478,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         progress,
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
+        shutdowns,
+        closes,
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -1395,6 +1503,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         }
         h.end_disk_faults(now);
         h.halt_failed_brokers();
+        h.finish_stops();
         while let Some((at, _)) = scripted.peek() {
             if *at > now {
                 break;
@@ -1597,6 +1706,7 @@ async fn run_admin(
     controllers: Vec<SocketAddr>,
     clock: Clock,
     log: Arc<Mutex<Vec<String>>>,
+    history: Recorder,
 ) {
     let controller = ControllerChannel::new(controllers);
     let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
@@ -1632,7 +1742,32 @@ async fn run_admin(
                 format!("alter {topic} --partitions {count}"),
                 admin::create_partitions(&rpc, &controller, topic, *count, timeout).await,
             ),
+            AdminOp::Reassign(moves) => {
+                let mut result = Ok(());
+                for (tp, replicas) in moves {
+                    let r = admin::alter_partition_reassignments(
+                        &rpc,
+                        &controller,
+                        tp,
+                        replicas,
+                        timeout,
+                    )
+                    .await;
+                    result = result.and(r);
+                }
+                (format!("reassign {}", show_moves(moves)), result)
+            }
+            AdminOp::ElectPreferred(tp) => (
+                format!("elect-preferred {tp}"),
+                admin::elect_preferred_leader(&rpc, &controller, tp, timeout).await,
+            ),
         };
+        // As a fault event, named the way the scenario's `admin` fault names it.
+        let event = match (&op, &result) {
+            (_, Ok(())) => format!("admin {}", admin_fault_text(&op)),
+            (_, Err(e)) => format!("skipped admin: {}: {}", admin_fault_text(&op), e.name()),
+        };
+        history.record(&clock, "admin", EventKind::Fault { fault: event });
         let result = match result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.name().to_string(),
@@ -1640,5 +1775,31 @@ async fn run_admin(
         log.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(format!("{at}ms {what}: {result}"));
+    }
+}
+
+/// `orders-0 [2, 0, 1], orders-1 [0, 1, 2]`.
+fn show_moves(moves: &[(TopicPartition, Vec<i32>)]) -> String {
+    moves
+        .iter()
+        .map(|(tp, r)| format!("{tp} {r:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An admin operation as the trace's `fault` events name it (`reassign orders-0 [2, 0, 1]`,
+/// `create-topic audit (3 partitions, RF 2)`), after the scenario's `admin` keys.
+fn admin_fault_text(op: &AdminOp) -> String {
+    match op {
+        AdminOp::CreateTopic(t) => format!(
+            "create-topic {} ({} partitions, RF {})",
+            t.name, t.partitions, t.replication_factor
+        ),
+        AdminOp::DeleteTopic(name) => format!("delete-topic {name}"),
+        AdminOp::CreatePartitions { topic, count } => {
+            format!("add-partitions {topic} to {count}")
+        }
+        AdminOp::Reassign(moves) => format!("reassign {}", show_moves(moves)),
+        AdminOp::ElectPreferred(tp) => format!("elect-preferred {tp}"),
     }
 }

@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::cluster::{
-    run, ClusterSpec, ConsumerSpec, Fault, PartitionerClass, ProducerSpec, SimOutcome, TopicSpec,
+    run, AdminOp, ClusterSpec, ConsumerSpec, Fault, PartitionerClass, ProducerSpec, SimOutcome,
+    TopicSpec,
 };
 use super::scenario::{
-    Acks, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef, Scenario,
-    Subscription, Topic,
+    Acks, AdminAction, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef,
+    Scenario, Subscription, Topic,
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
@@ -144,10 +145,6 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.broker_node.replica_socket_timeout_ms = Some(int(value) as u64)
             }
             "request.timeout.ms" => spec.broker_node.request_timeout_ms = int(value) as u64,
-            // Read by the `stop` fault (a graceful shutdown); a crash ignores it.
-            "controlled.shutdown.enable" => {
-                spec.broker_node.controlled_shutdown_enable = value.as_bool().unwrap_or(true)
-            }
             "auto.create.topics.enable" => {
                 spec.broker_node.auto_create_topics_enable = value.as_bool().unwrap_or(false)
             }
@@ -161,6 +158,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             }
             "offsets.retention.check.interval.ms" => {
                 spec.group.offsets_retention_check_interval_ms = int(value)
+            }
+            "controlled.shutdown.enable" => {
+                spec.controlled_shutdown_enable = value.as_bool().unwrap_or(true)
             }
             k if crate::storage::LogConfig::is_log_key(k) => {}
             k => {
@@ -432,7 +432,14 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     }
 
     for f in scenario.schedule(seed) {
+        let at_path = |key: &str| format!("faults[{}].{key}", f.index);
         let fault = match &f.kind {
+            FaultKind::Admin(action) => {
+                let op = admin_op(scenario, action, &at_path("admin"), &mut spec)?;
+                spec.admin_ops.push((ms(f.at), op));
+                continue;
+            }
+            FaultKind::Stop(node) => Fault::Stop(node_name(node)),
             FaultKind::Crash(node) => Fault::Crash(node_name(node)),
             FaultKind::Restart(node) => Fault::Restart(node_name(node)),
             FaultKind::Partition(groups) => Fault::Partition(
@@ -475,6 +482,51 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
         spec.faults.push((ms(f.at), fault));
     }
     Ok(spec)
+}
+
+/// An `admin` fault as the cluster's admin client runs it. A created topic's log configs
+/// apply to it by name, like those of `topics`.
+fn admin_op(
+    scenario: &Scenario,
+    action: &AdminAction,
+    path: &str,
+    spec: &mut ClusterSpec,
+) -> Result<AdminOp, Unsupported> {
+    Ok(match action {
+        AdminAction::CreateTopic(t) => {
+            if let Some(k) = t
+                .config
+                .keys()
+                .find(|k| !crate::storage::LogConfig::is_log_key(k))
+            {
+                return Err(Unsupported::new(
+                    format!("{path}.create-topic.config.{k}"),
+                    format!("the topic-level override of `{k}` (only log configs work per topic)"),
+                ));
+            }
+            if !t.config.is_empty() {
+                spec.topic_logs
+                    .insert(t.name.clone(), scenario.log_config(t));
+            }
+            AdminOp::CreateTopic(TopicSpec {
+                name: t.name.clone(),
+                partitions: t.partitions as i32,
+                replication_factor: t.replication_factor as i32,
+            })
+        }
+        AdminAction::DeleteTopic(name) => AdminOp::DeleteTopic(name.clone()),
+        AdminAction::AddPartitions { topic, count } => AdminOp::CreatePartitions {
+            topic: topic.clone(),
+            count: *count as i32,
+        },
+        AdminAction::Reassign(moves) => AdminOp::Reassign(
+            moves
+                .iter()
+                .map(|(tp, r)| (tp.clone(), r.iter().map(|&b| b as i32).collect()))
+                .collect(),
+        ),
+        AdminAction::ElectPreferred(tp) => AdminOp::ElectPreferred(tp.clone()),
+    })
 }
 
 /// One seed's run of a scenario, checked.
@@ -737,7 +789,7 @@ mod tests {
         assert_eq!(spec.broker_node.replica_fetch_wait_max_ms, 200);
         assert_eq!(spec.broker_node.replica_socket_timeout_ms, Some(3000));
         assert!(spec.broker_node.auto_create_topics_enable);
-        assert!(!spec.broker_node.controlled_shutdown_enable);
+        assert!(!spec.controlled_shutdown_enable);
         assert_eq!(spec.broker_node.num_partitions, 4);
         assert_eq!(spec.group.offsets_retention_ms, 120_000);
         assert_eq!(spec.topic_min_insync_replicas["orders"], 2);

@@ -47,6 +47,9 @@ fn samples_cover_every_kind_once() {
         [
             "send",
             "ack",
+            "produce-retry",
+            "producer-id",
+            "sequence-reset",
             "poll",
             "seek",
             "assign",
