@@ -174,13 +174,7 @@ impl Partitioner {
             let n = self.round_robin.entry(topic.to_string()).or_insert(0);
             let i = *n as usize;
             *n = n.wrapping_add(1);
-            let mut candidates: Vec<i32> = available
-                .iter()
-                .copied()
-                .filter(|&p| p >= 0 && p < num_partitions)
-                .collect();
-            candidates.sort_unstable();
-            candidates.dedup();
+            let candidates = available_partitions(available, num_partitions);
             return Ok(match candidates.len() {
                 0 => (i % num_partitions as usize) as i32,
                 len => candidates[i % len],
@@ -261,13 +255,7 @@ fn next_partition<R: Rng>(
     rng: &mut R,
 ) -> i32 {
     debug_assert!(num_partitions > 0);
-    let mut candidates: Vec<i32> = available
-        .iter()
-        .copied()
-        .filter(|&p| p >= 0 && p < num_partitions)
-        .collect();
-    candidates.sort_unstable();
-    candidates.dedup();
+    let mut candidates = available_partitions(available, num_partitions);
     if candidates.is_empty() {
         candidates = (0..num_partitions).collect();
     }
@@ -277,6 +265,19 @@ fn next_partition<R: Rng>(
         }
     }
     candidates[rng.gen_range(0..candidates.len())]
+}
+
+/// The available partitions that exist, sorted and without repeats: what the round-robin and
+/// sticky choices pick among.
+fn available_partitions(available: &[i32], num_partitions: i32) -> Vec<i32> {
+    let mut candidates: Vec<i32> = available
+        .iter()
+        .copied()
+        .filter(|&p| p >= 0 && p < num_partitions)
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
 }
 
 #[cfg(test)]
