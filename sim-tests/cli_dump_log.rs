@@ -187,3 +187,46 @@ fn unknown_files_and_missing_arguments_are_bad_input() {
     let (code, _, _) = dump(&[], &[]);
     assert_eq!(code, 2);
 }
+
+/// Kafka's DumpLogSegments takes a segment's base offset from its file name; a file named
+/// otherwise would be printed with made-up offsets, so it is refused (exit 2), naming the
+/// file and the rule, and the other files are still dumped.
+#[test]
+fn a_segment_whose_name_is_not_a_20_digit_offset_is_refused() {
+    let good = copy_sample_log("dump-offset-names");
+    let dir = good.parent().unwrap().to_path_buf();
+    let at_42 = dir.join("00000000000000000042.log");
+    std::fs::copy(&good, &at_42).unwrap();
+    let (code, out, err) = dump(&[], std::slice::from_ref(&at_42));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Starting offset: 42\n"), "{out}");
+
+    for name in [
+        "orders.log",
+        "0.log",
+        "000000000000000000000.log",
+        "99999999999999999999.log",
+        "0000000000000000004x.index",
+        ".timeindex",
+    ] {
+        let bad = dir.join(name);
+        std::fs::copy(&good, &bad).unwrap();
+        let (code, out, err) = dump(&[], &[bad.clone(), good.clone()]);
+        assert_eq!(code, 2, "{name}: {out}");
+        assert_eq!(
+            err,
+            format!(
+                "kafka-sim dump-log: {}: not a segment file name: a segment is named by its \
+                 base offset, 20 digits (e.g. 00000000000000000000.log), which gives the \
+                 offsets it holds\n",
+                bad.display()
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            out.matches("Starting offset: 0\n").count(),
+            1,
+            "{name}: only the well-named file is dumped:\n{out}"
+        );
+    }
+}

@@ -43,6 +43,7 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
         |d| d["expect"]["violations"] = json!([]),
     );
     let out_dir = dir.join("found");
+    let junit = dir.join("junit.xml");
     let (code, out, err) = kafka_sim(
         "explore",
         [
@@ -53,6 +54,8 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
             "2",
             "--out",
             arg(&out_dir),
+            "--junit",
+            arg(&junit),
         ],
     );
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
@@ -70,6 +73,23 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
             .any(|l| l.contains(": unexpected lost-write at t=")),
         "{out}"
     );
+    // JUnit: a testcase per seed explored, each finding a failure ending with its reproduce
+    // command (stdout's lines after the FAIL line).
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.starts_with(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"kafka-sim explore\" tests=\"8\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n  <testsuite name=\"acks1-explore\" tests=\"8\" ",
+            fails.len()
+        )),
+        "{xml}"
+    );
+    assert_eq!(
+        xml.matches("<testcase classname=\"acks1-explore\" name=\"seed ")
+            .count(),
+        8,
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<failure ").count(), fails.len(), "{xml}");
     let mut smaller = 0;
     for fail in &fails {
         let seed: u64 = fail
@@ -85,6 +105,18 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
         );
         let reproduce = format!("  reproduce: kafka-sim run {} --seed {seed}", min.display());
         assert!(out.contains(&reproduce), "{out}");
+        let case = xml
+            .split(&format!("name=\"seed {seed}\">\n      <failure message=\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</failure>").next())
+            .unwrap_or_else(|| panic!("no failure for seed {seed}:\n{xml}"));
+        assert!(
+            case.ends_with(&format!(
+                "\nreproduce: kafka-sim run {} --seed {seed}",
+                min.display()
+            )),
+            "{case}"
+        );
         let checker = out
             .split(&format!("FAIL acks1-explore seed {seed}:"))
             .nth(1)
@@ -107,8 +139,16 @@ fn explore_finds_the_acks1_loss_and_minimises_it() {
             "{run_out}"
         );
 
-        // The saved trace replays: its scenario sits next to it.
+        // The saved trace replays from the scenario its header embeds, or from the one
+        // saved next to it.
         let (code, replay_out, replay_err) = kafka_sim("replay", [arg(&trace)]);
+        assert_eq!(code, 0, "stdout:\n{replay_out}\nstderr:\n{replay_err}");
+        assert!(
+            replay_out.contains(&format!("its scenario \"acks1-explore\" (seed {seed})")),
+            "{replay_out}"
+        );
+        let (code, replay_out, replay_err) =
+            kafka_sim("replay", [arg(&trace), "--scenario", arg(&full)]);
         assert_eq!(code, 0, "stdout:\n{replay_out}\nstderr:\n{replay_err}");
         assert!(replay_out.contains(&format!("kafka-sim run {} --seed {seed}", full.display())));
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use kafka_sim::broker::request::{ACKS_ALL, ACKS_LEADER};
 use kafka_sim::broker::TopicPartition;
 use kafka_sim::protocol::TimestampType;
-use kafka_sim::sim::cluster::{run, DiskFault, Fault, SimOutcome, SLOW_FSYNC};
+use kafka_sim::sim::cluster::{run, ConsumerSpec, DiskFault, Fault, SimOutcome, SLOW_FSYNC};
 use kafka_sim::trace::EventKind;
 
 const SEEDS: std::ops::Range<u64> = 1..4;
@@ -600,7 +600,13 @@ fn runs_with_every_fault_kind_are_deterministic() {
         (4_000, Fault::Resume(None)),
         (4_500, Fault::Heal),
         (5_000, Fault::Restart("leader:orders-0".into())),
+        (5_500, Fault::Stop("leader:orders-1".into())),
+        (6_500, Fault::Restart("leader:orders-1".into())),
     ];
+    s.admin_ops = vec![(
+        7_000,
+        kafka_sim::sim::cluster::AdminOp::ElectPreferred(TopicPartition::new("orders", 1)),
+    )];
     for seed in 1..3 {
         // madsim's own check: every random draw of a second run matches the first.
         let o = kafka_sim::sim::cluster::run_checking_determinism(seed, &s);
@@ -609,7 +615,203 @@ fn runs_with_every_fault_kind_are_deterministic() {
             run(seed, &s).history_jsonl(),
             "seed {seed}"
         );
-        assert_eq!(faults(&o).len(), 11, "seed {seed}: {:?}", faults(&o));
+        assert_eq!(faults(&o).len(), 15, "seed {seed}: {:?}", faults(&o));
         assert_clean(&o);
+    }
+}
+
+/// The longest stretch (ms) without a successful acknowledgement of a write to `orders-P`
+/// among the acknowledgements made in `[from_ms, to_ms)`: how long the partition could not
+/// take writes.
+fn max_ack_gap_ms(o: &SimOutcome, partition: i32, from_ms: i64, to_ms: i64) -> i64 {
+    let times: Vec<i64> = o
+        .history
+        .iter()
+        .filter(|e| (from_ms * 1000..to_ms * 1000).contains(&e.t_us))
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Ack { partition: Some(p), offset: Some(_), .. } if *p == partition)
+        })
+        .map(|e| e.t_us / 1000)
+        .collect();
+    assert!(times.len() > 10, "seed {}: too few acks", o.seed);
+    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+}
+
+/// What a graceful stop of `orders-0`'s leader at 3 s did: the broker it named, when it
+/// exited (ms), and when `orders-0` got another leader (ms).
+fn stop_of_leader(o: &SimOutcome) -> (String, i64, i64) {
+    let f = faults(o);
+    let stop = &f.iter().find(|(t, _)| *t == 3_000).unwrap().1;
+    let node = stop
+        .strip_prefix("stop ")
+        .and_then(|r| r.strip_suffix(" (leader:orders-0)"))
+        .unwrap_or_else(|| panic!("{stop}"))
+        .to_string();
+    let exited = f
+        .iter()
+        .find(|(_, t)| *t == format!("stopped {node}: logs closed, clean shutdown"))
+        .unwrap_or_else(|| panic!("seed {}: {node} never exited: {f:?}", o.seed))
+        .0;
+    let moved = o
+        .history
+        .iter()
+        .find(|e| {
+            e.t_us >= 3_000_000
+                && matches!(&e.kind, EventKind::LeaderChange { topic, partition: 0, leader: Some(l), .. }
+                    if topic == "orders" && *l != node)
+        })
+        .unwrap_or_else(|| panic!("seed {}: orders-0 never left {node}", o.seed))
+        .t_us
+        / 1000;
+    (node, exited, moved)
+}
+
+#[test]
+fn a_controlled_shutdown_hands_leadership_away_before_the_broker_goes() {
+    let mut s = spec(1_600, 12_000);
+    s.faults = vec![
+        (3_000, Fault::Stop("leader:orders-0".into())),
+        (7_000, Fault::Restart("leader:orders-0".into())),
+    ];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        assert_clean(&o);
+        let (node, exited, moved) = stop_of_leader(&o);
+        assert!(
+            moved <= exited && exited < 3_600,
+            "seed {seed}: orders-0 moved at {moved} ms, {node} exited at {exited} ms"
+        );
+        // The partition is unavailable for one election at most (a heartbeat and the
+        // producer's metadata refresh), nowhere near the broker session timeout.
+        let gap = max_ack_gap_ms(&o, 0, 2_500, 6_500);
+        assert!(gap < 500, "seed {seed}: no acks of orders-0 for {gap} ms");
+        let f = faults(&o);
+        assert!(f.contains(&(
+            7_000,
+            format!("restart {node} (stopped as leader:orders-0)")
+        )));
+        // Back after its restart, in every ISR.
+        let id: i32 = node.trim_start_matches("broker-").parse().unwrap();
+        for (tp, (_, isr)) in &o.final_partitions {
+            assert!(
+                isr.contains(&id),
+                "seed {seed}: {tp}: {node} not back in {isr:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_controlled_shutdown_a_stopped_leader_vanishes_like_a_crash() {
+    let mut s = spec(1_600, 12_000);
+    s.controlled_shutdown_enable = false;
+    s.faults = vec![
+        (3_000, Fault::Stop("leader:orders-0".into())),
+        (7_000, Fault::Restart("leader:orders-0".into())),
+    ];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        // acks=all still loses nothing: the logs were closed before it went.
+        assert_clean(&o);
+        let (node, exited, moved) = stop_of_leader(&o);
+        // It goes at once, and orders-0 keeps a dead leader until the controller fences
+        // it for missing heartbeats (`broker.session.timeout.ms`, 1.5 s here).
+        assert!(exited < 3_200, "seed {seed}: {node} exited at {exited} ms");
+        assert!(
+            moved >= exited + 1_400,
+            "seed {seed}: orders-0 moved at {moved} ms, {exited} ms exit"
+        );
+        let gap = max_ack_gap_ms(&o, 0, 2_500, 6_500);
+        assert!(
+            gap >= 1_400,
+            "seed {seed}: only {gap} ms without acks of orders-0"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_producer_delivers_what_it_was_handed_then_sends_nothing_until_restarted() {
+    let mut s = spec(1_600, 12_000);
+    s.faults = vec![
+        (3_000, Fault::Stop("p1".into())),
+        (5_000, Fault::Restart("p1".into())),
+    ];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        assert_clean(&o);
+        let f = faults(&o);
+        assert!(f.contains(&(3_000, "stop p1".to_string())), "{f:?}");
+        assert!(f.contains(&(5_000, "restart p1".to_string())), "{f:?}");
+        let sends: Vec<i64> = o
+            .history
+            .iter()
+            .filter(|e| e.node == "p1" && matches!(e.kind, EventKind::Send { .. }))
+            .map(|e| e.t_us / 1000)
+            .collect();
+        assert!(
+            !sends.iter().any(|t| (3_010..5_000).contains(t)),
+            "seed {seed}: p1 sent while stopped"
+        );
+        assert!(
+            sends.iter().any(|t| *t >= 5_000),
+            "seed {seed}: never resumed"
+        );
+        // Unlike a crash, nothing was dropped: every send made before the stop was
+        // acknowledged, and before the restart.
+        let acked: BTreeMap<String, i64> = o
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Ack {
+                    send,
+                    offset: Some(_),
+                    ..
+                } => Some((send.clone(), e.t_us / 1000)),
+                _ => None,
+            })
+            .collect();
+        for e in o.history.iter().filter(|e| e.t_us < 3_000_000) {
+            if let EventKind::Send { send, .. } = &e.kind {
+                let at = acked.get(send).copied();
+                assert!(
+                    at.is_some_and(|t| t < 5_000),
+                    "seed {seed}: {send} acknowledged at {at:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stopped_group_member_leaves_its_group_at_once() {
+    let mut s = spec(2_400, 14_000);
+    s.consumers = vec![
+        ConsumerSpec::member("c1", "g1", &["orders"]),
+        ConsumerSpec::member("c2", "g1", &["orders"]),
+    ];
+    // The group forms at about 7 s (group.initial.rebalance.delay.ms, then the join).
+    s.faults = vec![(9_000, Fault::Stop("c2".into()))];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        let v = o.violations();
+        assert!(v.is_empty(), "seed {seed}: {v:?}");
+        // c1 owns all three partitions within about a heartbeat (1 s, when it learns of
+        // the rebalance), long before c2's session (6 s) would have expired: c2 said
+        // LeaveGroup.
+        let took_all = o
+            .history
+            .iter()
+            .find(|e| {
+                e.t_us > 9_000_000
+                    && e.node == "c1"
+                    && matches!(&e.kind, EventKind::Assign { partitions, .. } if partitions.len() == 3)
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: c1 never got every partition"))
+            .t_us
+            / 1000;
+        assert!(
+            took_all < 10_500,
+            "seed {seed}: c1 took over at {took_all} ms"
+        );
     }
 }

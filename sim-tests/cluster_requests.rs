@@ -67,7 +67,10 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         sleep(Duration::from_millis(200)).await;
         let mut known = Vec::new();
         for a in brokers.values() {
-            if let Ok(Response::Metadata(m)) = rpc.call(*a, &Request::Metadata, T).await {
+            if let Ok(Response::Metadata(m)) = rpc
+                .call(*a, &Request::Metadata(Default::default()), T)
+                .await
+            {
                 known.extend(
                     m.partitions
                         .into_iter()
@@ -274,12 +277,16 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         assert_eq!(a[0].error, ErrorCode::FencedLeaderEpoch);
     }
     // The controller refuses data-path requests and stale broker epochs.
-    let r = rpc.call(controller, &Request::Metadata, T).await.unwrap();
+    let r = rpc
+        .call(controller, &Request::Metadata(Default::default()), T)
+        .await
+        .unwrap();
     assert_eq!(r, Response::Error(ErrorCode::InvalidRequest));
     let hb = Request::BrokerHeartbeat {
         broker_id: 0,
         broker_epoch: 999,
         metadata_offset: 0,
+        want_shut_down: false,
     };
     let r = rpc.call(controller, &hb, T).await.unwrap();
     assert_eq!(r.error(), ErrorCode::StaleBrokerEpoch);

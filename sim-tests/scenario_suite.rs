@@ -135,11 +135,57 @@ suite! {
     packet_loss => "packet-loss.json",
     paused_leader_zombie => "paused-leader-zombie.json",
     producer_crash_restart => "producer-crash-restart.json",
+    producer_no_retries_loses => "producer-no-retries-loses.json",
+    producer_retries_no_loss => "producer-retries-no-loss.json",
     quickstart => "quickstart.json",
+    rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
     torn_write_recovery => "torn-write-recovery.json",
     unclean_leader_election => "unclean-leader-election.json",
+}
+
+/// Each send's final answer in a run: `Some(error)` for a failed send, `None` acknowledged.
+fn send_errors(file: &str, seed: u64) -> Vec<Option<String>> {
+    let r = run_scenario(&load(file), seed).unwrap();
+    r.outcome
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            kafka_sim::trace::EventKind::Ack { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The seed's producer-loss case, shown where the checkers cannot: they judge what was
+/// acknowledged, and a failed send was not. With retries=0 the transient errors of the
+/// follower's absence fail sends on every seed, some with `NOT_ENOUGH_REPLICAS` (refused
+/// before the append, so surely not in the log: lost to the application); with the default
+/// retries the same faults fail none.
+#[test]
+fn without_retries_a_transient_error_fails_sends_and_with_them_none_fails() {
+    for seed in SEEDS {
+        let errors = send_errors("producer-no-retries-loses.json", seed);
+        let refused = errors
+            .iter()
+            .filter(|e| e.as_deref() == Some("NOT_ENOUGH_REPLICAS"))
+            .count();
+        assert!(
+            refused > 0,
+            "seed {seed}: no send refused: {:?}",
+            errors.iter().flatten().collect::<BTreeSet<_>>()
+        );
+        assert_eq!(errors.len(), 800, "seed {seed}: every send answered once");
+        let errors = send_errors("producer-retries-no-loss.json", seed);
+        let failed: Vec<&String> = errors.iter().flatten().collect();
+        assert!(
+            failed.is_empty(),
+            "seed {seed}: {} sends failed: {failed:?}",
+            failed.len()
+        );
+        assert_eq!(errors.len(), 800, "seed {seed}");
+    }
 }
 
 #[test]

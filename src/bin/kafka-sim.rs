@@ -46,15 +46,21 @@ enum Command {
         /// Seeds run at once (default: every core). Output does not depend on it.
         #[arg(long, value_name = "N", value_parser = parse_jobs)]
         jobs: Option<usize>,
+        /// Also write the results as JUnit XML for CI: one testcase per scenario and seed,
+        /// failures with their violations and reproduce command (no times: same run, same
+        /// bytes).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
-    /// Re-run the scenario and seed a trace names and check the new trace is identical,
-    /// byte for byte.
+    /// Re-run the scenario and seed a trace holds (its header embeds the scenario, so the
+    /// trace alone is enough) and check the new trace is identical, byte for byte.
     Replay {
         /// The trace file (.jsonl) a run wrote.
         #[arg(value_name = "TRACE")]
         trace: PathBuf,
-        /// The scenario file the trace was recorded from (default: the `.json` file in the
-        /// trace's directory or in `scenarios/` whose name and hash the trace's header has).
+        /// A scenario file to re-run instead of the one the trace embeds; it must have the
+        /// recorded name and hash. Traces written before the scenario was embedded search the
+        /// trace's directory, then `scenarios/`, for a `.json` file with that name and hash.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
     },
@@ -77,6 +83,10 @@ enum Command {
         /// Where failing seeds' traces and scenarios go.
         #[arg(long, value_name = "DIR", default_value = "traces/explore")]
         out: PathBuf,
+        /// Also write the results as JUnit XML for CI: one testcase per seed explored, each
+        /// finding a failure with its reproduce command.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Print segment files (.log, .index, .timeindex) as Kafka's kafka-dump-log.sh does.
     DumpLog {
@@ -181,7 +191,13 @@ mod simulation {
         ExitCode::from(2)
     }
 
-    pub fn run_command(_: &[PathBuf], _: &[u64], _: Option<&Path>, _: usize) -> ExitCode {
+    pub fn run_command(
+        _: &[PathBuf],
+        _: &[u64],
+        _: Option<&Path>,
+        _: usize,
+        _: Option<&Path>,
+    ) -> ExitCode {
         needs_simulation("run")
     }
 
@@ -195,6 +211,7 @@ mod simulation {
         _: Option<Duration>,
         _: usize,
         _: &Path,
+        _: Option<&Path>,
     ) -> ExitCode {
         needs_simulation("explore")
     }
@@ -215,7 +232,9 @@ mod simulation {
     use kafka_sim::sim::runner::{to_cluster_spec, Unsupported};
     use kafka_sim::sim::sweep::{sweep, Progress};
     use kafka_sim::sim::Scenario;
-    use kafka_sim::trace::{first_difference, read_jsonl};
+    use kafka_sim::tools::junit;
+    use kafka_sim::trace::jsonl::header_line;
+    use kafka_sim::trace::{first_difference, read_jsonl, Trace, TraceHeader};
 
     /// The summary line every sweep ends with (DESIGN: seeds run, failures, simulated time
     /// covered, wall time, seeds per second).
@@ -233,6 +252,14 @@ mod simulation {
             eprintln!("kafka-sim {command}: cannot create {}: {e}", dir.display());
             ExitCode::from(2)
         })
+    }
+
+    /// Writes a report file (`--junit`), creating its directory as CI steps expect.
+    fn write_report(command: &str, path: &Path, text: &str) -> Result<(), ExitCode> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_dir(command, dir)?;
+        }
+        write_file(command, path, text)
     }
 
     fn write_file(command: &str, path: &Path, text: &str) -> Result<(), ExitCode> {
@@ -284,6 +311,7 @@ mod simulation {
         seeds: &[u64],
         trace: Option<&Path>,
         jobs: usize,
+        junit: Option<&Path>,
     ) -> ExitCode {
         let mut loaded = Vec::new();
         for path in scenarios {
@@ -304,6 +332,7 @@ mod simulation {
         let (mut runs, failed, mut simulated_us) = (0u64, Cell::new(0u64), 0i64);
         let (mut skipped_faults, mut seeds_with_skips) = (0usize, 0u64);
         let mut exit = None;
+        let mut report = junit::Report::new("kafka-sim run");
         let mut progress = Progress::new("run", items.len());
         sweep(
             items.len(),
@@ -336,12 +365,14 @@ mod simulation {
                 };
                 runs += 1;
                 simulated_us += scenario.duration.as_micros();
+                let mut written = None;
                 if let (Some(dir), Some(lines)) = (trace, &checked.trace_lines) {
                     let file = dir.join(format!("{}-seed{seed}.jsonl", scenario.name));
                     if let Err(code) = write_file("run", &file, lines) {
                         exit = Some(code);
                         return ControlFlow::Break(());
                     }
+                    written = Some(file);
                 }
                 // A fault that could not act is not a failure, but a run that did less than its
                 // scenario says must not look like one that did it all.
@@ -356,16 +387,48 @@ mod simulation {
                         checked.skipped.join("; ")
                     )
                 };
-                if let Some(failure) = checked.failure {
-                    failed.set(failed.get() + 1);
-                    println!(
-                        "FAIL {} seed {seed}: {failure}{skips} — reproduce: kafka-sim run {} --seed {seed} --trace traces/",
-                        scenario.name,
-                        path.display()
-                    );
-                } else if !skips.is_empty() {
-                    println!("ok {} seed {seed}:{skips}", scenario.name);
-                }
+                let reproduce = format!(
+                    "kafka-sim run {} --seed {seed} --trace traces/",
+                    path.display()
+                );
+                let outcome = match checked.failure {
+                    None => {
+                        if !skips.is_empty() {
+                            println!("ok {} seed {seed}:{skips}", scenario.name);
+                        }
+                        junit::Outcome::Passed
+                    }
+                    Some(failure) => {
+                        failed.set(failed.get() + 1);
+                        println!(
+                            "FAIL {} seed {seed}: {failure}{skips} — reproduce: {reproduce}",
+                            scenario.name,
+                        );
+                        let mut details = format!("reproduce: {reproduce}");
+                        if let Some(file) = &written {
+                            details.push_str(&format!(
+                                "\ntrace: {0} (replay: kafka-sim replay {0})",
+                                file.display()
+                            ));
+                        }
+                        if checked.trace_lines.is_some() {
+                            junit::Outcome::Failure {
+                                message: failure,
+                                details,
+                            }
+                        } else {
+                            junit::Outcome::Error {
+                                message: failure,
+                                details,
+                            }
+                        }
+                    }
+                };
+                report.cases.push(junit::TestCase {
+                    classname: scenario.name.clone(),
+                    seed,
+                    outcome,
+                });
                 ControlFlow::Continue(())
             },
             |done| progress.update(done, failed.get() as usize),
@@ -373,6 +436,11 @@ mod simulation {
         progress.finish();
         if let Some(code) = exit {
             return code;
+        }
+        if let Some(file) = junit {
+            if let Err(code) = write_report("run", file, &report.to_xml()) {
+                return code;
+            }
         }
         let mut line = summary("run", runs, failed.get(), simulated_us, started);
         if skipped_faults > 0 {
@@ -388,11 +456,11 @@ mod simulation {
         }
     }
 
-    /// The scenario a trace was recorded from: `--scenario FILE` if given, else the scenario
-    /// files (`*.json`) in the trace's own directory, then in `scenarios/`, whose name *and*
-    /// hash match the trace's header. The header stays as DESIGN.md defines it (name and
-    /// hash); the hash is what makes a search by name safe, because it proves the file still
-    /// describes the run the trace recorded.
+    /// The scenario file a trace was recorded from, for `--scenario FILE` and for traces
+    /// whose header does not embed the scenario: the file given, else the scenario files
+    /// (`*.json`) in the trace's own directory, then in `scenarios/`, whose name *and* hash
+    /// match the trace's header. The hash is what makes a search by name safe, because it
+    /// proves the file still describes the run the trace recorded.
     fn find_scenario(
         trace: &Path,
         name: &str,
@@ -452,11 +520,34 @@ mod simulation {
             ));
         }
         Err(format!(
-            "no scenario named {name:?} in {} or scenarios/ (name one with --scenario FILE)",
+            "the trace does not embed its scenario (written by an older kafka-sim), and no scenario file named {name:?} is in {} or scenarios/ (name one with --scenario FILE)",
             trace
                 .parent()
                 .map_or(".".into(), |d| d.display().to_string())
         ))
+    }
+
+    /// The scenario a trace's header embeds, which must be the scenario the header names:
+    /// a trace edited by hand (or a header from another tool) is bad input, not a difference.
+    fn embedded_scenario(
+        header: &TraceHeader,
+        doc: &serde_json::Value,
+    ) -> Result<Scenario, String> {
+        const WHERE: &str = "the embedded scenario (header field `scenario_file`)";
+        let scenario = Scenario::from_value(doc).map_err(|mut e| {
+            e.file = WHERE.to_string();
+            e.to_string()
+        })?;
+        if scenario.name != header.scenario || scenario.hash_hex() != header.scenario_hash {
+            return Err(format!(
+                "{WHERE} is {:?} with hash {}, but the header names {:?} with hash {}: the trace was edited",
+                scenario.name,
+                scenario.hash_hex(),
+                header.scenario,
+                header.scenario_hash
+            ));
+        }
+        Ok(scenario)
     }
 
     /// `kafka-sim replay`: re-runs the trace's scenario and seed and compares the new trace
@@ -474,21 +565,33 @@ mod simulation {
             Ok(t) => t.header,
             Err(e) => return bad(format!("{}: {e}", trace.display())),
         };
-        let (path, scenario) =
-            match find_scenario(trace, &header.scenario, &header.scenario_hash, given) {
-                Ok(found) => found,
-                Err(msg) => return bad(format!("{}: {msg}", trace.display())),
-            };
         let seed = header.seed;
-        let what = format!("kafka-sim run {} --seed {seed}", path.display());
+        // The scenario embedded in the header is the one recorded; `--scenario` overrides it,
+        // and traces written before it was embedded search for the file.
+        let (path, scenario, what) = match (&header.scenario_file, given) {
+            (Some(doc), None) => match embedded_scenario(&header, doc) {
+                Ok(s) => {
+                    let what = format!("a re-run of its scenario {:?} (seed {seed})", s.name);
+                    (trace.to_path_buf(), s, what)
+                }
+                Err(msg) => return bad(format!("{}: {msg}", trace.display())),
+            },
+            _ => match find_scenario(trace, &header.scenario, &header.scenario_hash, given) {
+                Ok((path, s)) => {
+                    let what = format!("`kafka-sim run {} --seed {seed}`", path.display());
+                    (path, s, what)
+                }
+                Err(msg) => return bad(format!("{}: {msg}", trace.display())),
+            },
+        };
         let rerun = match run_caught(&scenario, seed) {
             Ok(result) => match unsupported("replay", &path, result) {
-                Ok(r) => r.trace_lines,
+                Ok(r) => with_recorded_scenario_file(&r.trace_lines, &header),
                 Err(code) => return code,
             },
             Err(msg) => {
                 println!(
-                    "DIFFERS: {} was recorded, but `{what}` panicked: {msg}",
+                    "DIFFERS: {} was recorded, but {what} panicked: {msg}",
                     trace.display()
                 );
                 return ExitCode::from(1);
@@ -497,7 +600,7 @@ mod simulation {
         match first_difference(&recorded, &rerun) {
             None => {
                 println!(
-                    "identical: {} ({} lines) is what `{what}` records",
+                    "identical: {} ({} lines) is what {what} records",
                     trace.display(),
                     recorded.lines().count()
                 );
@@ -507,7 +610,7 @@ mod simulation {
                 let (left, right) = (d.left.as_deref(), d.right.as_deref());
                 let column = first_column(left.unwrap_or(""), right.unwrap_or(""));
                 println!(
-                    "DIFFERS: {} and `{what}` first differ at line {}, column {column}:",
+                    "DIFFERS: {} and {what} first differ at line {}, column {column}:",
                     trace.display(),
                     d.line
                 );
@@ -523,6 +626,22 @@ mod simulation {
                 ExitCode::from(1)
             }
         }
+    }
+
+    /// The re-run's trace with the recorded header's `scenario_file` (or none, as in traces
+    /// written before it was embedded): the re-run's scenario was checked to have the recorded
+    /// name and hash, so its embedded form may differ only where the hash does not look (the
+    /// `description` of a `--scenario` file), which is no difference in the run.
+    fn with_recorded_scenario_file(rerun: &str, recorded: &TraceHeader) -> String {
+        let (first, events) = rerun.split_once('\n').unwrap_or((rerun, ""));
+        let Ok(Trace { header, .. }) = read_jsonl(first) else {
+            return rerun.to_string();
+        };
+        let header = TraceHeader {
+            scenario_file: recorded.scenario_file.clone(),
+            ..header
+        };
+        format!("{}\n{events}", header_line(&header))
     }
 
     /// The 1-based column (in characters) of the first difference between two lines.
@@ -563,6 +682,7 @@ mod simulation {
         time: Option<Duration>,
         jobs: usize,
         out: &Path,
+        junit: Option<&Path>,
     ) -> ExitCode {
         let base = match load_runnable("explore", path) {
             Ok(s) => s,
@@ -632,6 +752,7 @@ mod simulation {
         };
         let (mut runs, failed, mut simulated_us, mut minimising) = (0u64, Cell::new(0u64), 0i64, 0);
         let mut exit = None;
+        let mut report = junit::Report::new("kafka-sim explore");
         let mut progress = Progress::new(
             "explore",
             if seeds.is_some() || time.is_none() {
@@ -644,8 +765,8 @@ mod simulation {
             count,
             jobs,
             |i| explore_seed(&doc, &base, first + i as u64, &available, limits),
-            |_, report| {
-                let report: SeedReport = match unsupported("explore", path, report) {
+            |_, seed_report| {
+                let seed_report: SeedReport = match unsupported("explore", path, seed_report) {
                     Ok(r) => r,
                     Err(code) => {
                         exit = Some(code);
@@ -654,14 +775,28 @@ mod simulation {
                 };
                 runs += 1;
                 simulated_us += base.duration.as_micros();
-                if let Some(f) = &report.finding {
+                let mut outcome = junit::Outcome::Passed;
+                if let Some(f) = &seed_report.finding {
                     failed.set(failed.get() + 1);
                     minimising += f.runs;
-                    if let Err(code) = report_finding(&base.name, &report, out) {
-                        exit = Some(code);
-                        return ControlFlow::Break(());
+                    match report_finding(&base.name, &seed_report, out) {
+                        Ok(details) => {
+                            outcome = junit::Outcome::Failure {
+                                message: f.failure.clone(),
+                                details,
+                            }
+                        }
+                        Err(code) => {
+                            exit = Some(code);
+                            return ControlFlow::Break(());
+                        }
                     }
                 }
+                report.cases.push(junit::TestCase {
+                    classname: base.name.clone(),
+                    seed: seed_report.seed,
+                    outcome,
+                });
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return ControlFlow::Break(());
                 }
@@ -672,6 +807,11 @@ mod simulation {
         progress.finish();
         if let Some(code) = exit {
             return code;
+        }
+        if let Some(file) = junit {
+            if let Err(code) = write_report("explore", file, &report.to_xml()) {
+                return code;
+            }
         }
         let mut line = summary("explored", runs, failed.get(), simulated_us, started);
         if minimising > 0 {
@@ -685,10 +825,11 @@ mod simulation {
         }
     }
 
-    /// Saves a finding's trace, scenario and minimal scenario, and says how to reproduce it.
-    fn report_finding(name: &str, report: &SeedReport, out: &Path) -> Result<(), ExitCode> {
+    /// Saves a finding's trace, scenario and minimal scenario, and says how to reproduce it;
+    /// returns what it printed after the `FAIL` line (the JUnit failure's details).
+    fn report_finding(name: &str, report: &SeedReport, out: &Path) -> Result<String, ExitCode> {
         let Some(f) = &report.finding else {
-            return Ok(());
+            return Ok(String::new());
         };
         let seed = report.seed;
         let trace = out.join(format!("{name}-seed{seed}.jsonl"));
@@ -704,35 +845,41 @@ mod simulation {
             Some(_) => format!("trace {}", trace.display()),
             None => "no trace: the run panicked".to_string(),
         };
-        println!(
-            "  swarm: {}; {} faults: {} ({trace_note})",
-            report.swarm,
-            f.faults,
-            generated.display(),
-        );
-        println!(
-            "  minimised to {} faults in {} runs ({} still fires): {}",
-            f.minimal_faults,
-            f.runs,
-            f.checker,
-            minimal.display()
-        );
+        let mut details = vec![
+            format!(
+                "swarm: {}; {} faults: {} ({trace_note})",
+                report.swarm,
+                f.faults,
+                generated.display(),
+            ),
+            format!(
+                "minimised to {} faults in {} runs ({} still fires): {}",
+                f.minimal_faults,
+                f.runs,
+                f.checker,
+                minimal.display()
+            ),
+        ];
         let reproducer = if f.reproduced {
             &minimal
         } else {
-            println!(
-                "  (the minimal scenario no longer fires {}; the full one does)",
+            details.push(format!(
+                "(the minimal scenario no longer fires {}; the full one does)",
                 f.checker
-            );
+            ));
             &generated
         };
-        println!(
-            "  reproduce: kafka-sim run {} --seed {seed}",
+        details.push(format!(
+            "reproduce: kafka-sim run {} --seed {seed}",
             reproducer.display()
-        );
-        Ok(())
+        ));
+        for line in &details {
+            println!("  {line}");
+        }
+        Ok(details.join("\n"))
     }
 }
+
 /// `timeline --format`.
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -815,6 +962,7 @@ fn main() -> ExitCode {
             shard,
             trace,
             jobs,
+            junit,
         } => {
             let range = seeds.unwrap_or_else(|| {
                 let s = seed.unwrap_or(1);
@@ -825,6 +973,7 @@ fn main() -> ExitCode {
                 &shard_seeds(range, shard),
                 trace.as_deref(),
                 jobs.unwrap_or_else(kafka_sim::sim::sweep::default_jobs),
+                junit.as_deref(),
             )
         }
         Command::Replay { trace, scenario } => {
@@ -836,12 +985,14 @@ fn main() -> ExitCode {
             time,
             jobs,
             out,
+            junit,
         } => simulation::explore_command(
             &scenario,
             seeds,
             time,
             jobs.unwrap_or_else(kafka_sim::sim::sweep::default_jobs),
             &out,
+            junit.as_deref(),
         ),
         Command::Timeline {
             trace,

@@ -26,6 +26,9 @@ pub enum ErrorCode {
     BrokerNotAvailable = 8,
     ReplicaNotAvailable = 9,
     MessageTooLarge = 10,
+    /// A client's own code for a request lost with its connection (Kafka's
+    /// `NetworkException`): a broker never sends it.
+    NetworkException = 13,
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
     NotEnoughReplicas = 19,
@@ -50,6 +53,10 @@ pub enum ErrorCode {
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
     StaleBrokerEpoch = 77,
+    /// Preferred leader election: the preferred replica is not live or not in the ISR.
+    PreferredLeaderNotAvailable = 80,
+    /// Preferred leader election: the preferred replica already leads.
+    ElectionNotNeeded = 84,
     /// A record the broker refuses, e.g. one without a key for a compacted topic.
     InvalidRecord = 87,
     InvalidUpdateVersion = 95,
@@ -58,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -70,6 +77,7 @@ impl ErrorCode {
         ErrorCode::BrokerNotAvailable,
         ErrorCode::ReplicaNotAvailable,
         ErrorCode::MessageTooLarge,
+        ErrorCode::NetworkException,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::NotCoordinator,
         ErrorCode::NotEnoughReplicas,
@@ -92,6 +100,8 @@ impl ErrorCode {
         ErrorCode::FencedLeaderEpoch,
         ErrorCode::UnknownLeaderEpoch,
         ErrorCode::StaleBrokerEpoch,
+        ErrorCode::PreferredLeaderNotAvailable,
+        ErrorCode::ElectionNotNeeded,
         ErrorCode::InvalidRecord,
         ErrorCode::InvalidUpdateVersion,
         ErrorCode::IneligibleReplica,
@@ -123,6 +133,7 @@ impl ErrorCode {
             BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             ReplicaNotAvailable => "REPLICA_NOT_AVAILABLE",
             MessageTooLarge => "MESSAGE_TOO_LARGE",
+            NetworkException => "NETWORK_EXCEPTION",
             CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             NotCoordinator => "NOT_COORDINATOR",
             NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
@@ -145,6 +156,8 @@ impl ErrorCode {
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             StaleBrokerEpoch => "STALE_BROKER_EPOCH",
+            PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
+            ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             InvalidRecord => "INVALID_RECORD",
             InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             IneligibleReplica => "INELIGIBLE_REPLICA",
@@ -165,6 +178,7 @@ impl ErrorCode {
                 | LeaderNotAvailable
                 | NotLeaderOrFollower
                 | RequestTimedOut
+                | NetworkException
                 | ReplicaNotAvailable
                 | CoordinatorNotAvailable
                 | NotCoordinator
@@ -174,6 +188,7 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | KafkaStorageError
+                | PreferredLeaderNotAvailable
         )
     }
 }
@@ -204,6 +219,7 @@ mod tests {
             (ErrorCode::NotLeaderOrFollower, 6, "NOT_LEADER_OR_FOLLOWER"),
             (ErrorCode::RequestTimedOut, 7, "REQUEST_TIMED_OUT"),
             (ErrorCode::MessageTooLarge, 10, "MESSAGE_TOO_LARGE"),
+            (ErrorCode::NetworkException, 13, "NETWORK_EXCEPTION"),
             (
                 ErrorCode::CoordinatorNotAvailable,
                 15,
@@ -239,6 +255,12 @@ mod tests {
             (ErrorCode::FencedLeaderEpoch, 74, "FENCED_LEADER_EPOCH"),
             (ErrorCode::UnknownLeaderEpoch, 75, "UNKNOWN_LEADER_EPOCH"),
             (ErrorCode::StaleBrokerEpoch, 77, "STALE_BROKER_EPOCH"),
+            (
+                ErrorCode::PreferredLeaderNotAvailable,
+                80,
+                "PREFERRED_LEADER_NOT_AVAILABLE",
+            ),
+            (ErrorCode::ElectionNotNeeded, 84, "ELECTION_NOT_NEEDED"),
             (ErrorCode::InvalidRecord, 87, "INVALID_RECORD"),
             (
                 ErrorCode::InvalidUpdateVersion,
@@ -285,6 +307,7 @@ mod tests {
             ErrorCode::NotEnoughReplicas,
             ErrorCode::NotEnoughReplicasAfterAppend,
             ErrorCode::RequestTimedOut,
+            ErrorCode::NetworkException,
             ErrorCode::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch,
             ErrorCode::CorruptMessage,

@@ -31,10 +31,6 @@ use crate::group::{
 use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
 
-/// `offsets.commit.timeout.ms`: how long an offset commit (or group record) may wait for
-/// its `__consumer_offsets` record to be committed.
-pub const OFFSETS_COMMIT_TIMEOUT_MS: i64 = 5_000;
-
 /// How long a parked JoinGroup/SyncGroup may wait on the broker before it is dropped (the
 /// coordinator answers long before: the rebalance timeout bounds every park).
 const MAX_PARK_MS: u64 = 600_000;
@@ -272,7 +268,8 @@ async fn offset_commit(
         return Ok(());
     }
     let written = append(n, &tp, &records).map_err(append_error)?;
-    match await_acks_all(n, &tp, &written, now + OFFSETS_COMMIT_TIMEOUT_MS).await {
+    let deadline = now + n.cfg.group.offsets_commit_timeout_ms;
+    match await_acks_all(n, &tp, &written, deadline).await {
         ErrorCode::None => {
             n.groups().coordinator_mut().store_offsets(
                 &r.group_id,
@@ -333,6 +330,29 @@ pub(super) async fn await_acks_all(
     }
 }
 
+/// `offsets.retention.minutes`: drops the expired offsets of the groups this broker
+/// coordinates and writes a tombstone for each, so that compaction removes them and a
+/// coordinator loading the partition later does not bring them back.
+fn expire_offsets(n: &Arc<Node>, now: i64) {
+    let expired = n.groups().coordinator_mut().expire_offsets(now);
+    let mut by_partition: BTreeMap<TopicPartition, Vec<OffsetsRecord>> = BTreeMap::new();
+    for (group_id, tp) in expired {
+        let p = n.groups().offsets_partition(&group_id);
+        by_partition
+            .entry(p)
+            .or_default()
+            .push(OffsetsRecord::Offset {
+                group_id,
+                tp,
+                value: None,
+            });
+    }
+    for (p, tombstones) in by_partition {
+        // Lost with a leadership change, they are looked for again by the next coordinator.
+        let _ = append(n, &p, &tombstones);
+    }
+}
+
 /// Hands the coordinator's replies to their requests. Groups that reached Stable or Empty
 /// are appended to `__consumer_offsets` first (in the order the coordinator reached those
 /// states, so the log keeps the latest last), and the replies wait for those records.
@@ -357,7 +377,10 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
         let mut stored = true;
         for (g, tp, written) in pending {
             let code = match written {
-                Ok(w) => await_acks_all(&n, &tp, &w, now + OFFSETS_COMMIT_TIMEOUT_MS).await,
+                Ok(w) => {
+                    let deadline = now + n.cfg.group.offsets_commit_timeout_ms;
+                    await_acks_all(&n, &tp, &w, deadline).await
+                }
                 Err(e) => e,
             };
             if code != ErrorCode::None {
@@ -437,9 +460,14 @@ pub(super) fn on_metadata(n: &Arc<Node>) {
 /// The coordinator's timers (sessions, join phases, pending syncs).
 async fn tick_loop(n: Arc<Node>) {
     let tick = Duration::from_millis(n.cfg.group_tick_ms.max(1));
+    let mut last_expiry_check = n.clock.now_ms();
     loop {
         sleep(tick).await;
         let now = n.clock.now_ms();
+        if now - last_expiry_check >= n.cfg.group.offsets_retention_check_interval_ms {
+            last_expiry_check = now;
+            expire_offsets(&n, now);
+        }
         let replies = {
             let mut g = n.groups();
             let c = g.coordinator_mut();

@@ -40,11 +40,22 @@ pub struct BrokerNodeConfig {
     pub heartbeat_interval_ms: u64,
     /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
     pub replica_fetch_backoff_ms: u64,
-    /// The followers' long poll (`replica.fetch.wait.max.ms`; `replica.fetch.min.bytes` is
-    /// Kafka's default, 1).
+    /// The followers' long poll: a follower's fetch waits at the leader up to
+    /// `replica.fetch.wait.max.ms` for `replica.fetch.min.bytes` of new records.
     pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.socket.timeout.ms`: how long a follower waits for a fetch's answer before
+    /// giving up on it and backing off. `None`: `request.timeout.ms` beyond the long poll.
+    pub replica_socket_timeout_ms: Option<u64>,
     /// `request.timeout.ms` for the broker's own calls.
     pub request_timeout_ms: u64,
+    /// `auto.create.topics.enable`: a producer's metadata request for a topic the cluster
+    /// lacks creates it with `num.partitions` and `default.replication.factor`. Off by
+    /// default here (Kafka's default is on): a scenario names its topics, and a typo in a
+    /// topic name should not create one.
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
     /// How often the ISR check, `flush.ms` and the checkpoints run.
     pub tick_ms: u64,
     /// The group coordinator's `group.*` settings.
@@ -55,6 +66,48 @@ pub struct BrokerNodeConfig {
     pub offsets_topic_replication_factor: i32,
     /// How often the group coordinator's timers are looked at.
     pub group_tick_ms: u64,
+    /// `controlled.shutdown.enable`: on a graceful stop, ask the controller to move this
+    /// broker's leaderships away before exiting (Kafka's default, true).
+    pub controlled_shutdown_enable: bool,
+    /// How a graceful stop (SIGTERM) reaches this broker.
+    pub shutdown: ShutdownSignal,
+}
+
+/// How long a stopping broker waits for the controller to let it go before it shuts down
+/// anyway (Kafka's `BrokerServer.shutdown` waits 5 minutes for the controlled shutdown).
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: i64 = 5 * 60 * 1_000;
+
+/// Where a broker is in a graceful stop, shared between the broker and whoever stops it
+/// (the simulator's SIGTERM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShutdownState {
+    #[default]
+    Running,
+    /// Asked to stop: a controlled shutdown is under way.
+    Requested,
+    /// Logs closed and checkpoints written: the process may exit.
+    Done,
+}
+
+/// A broker's graceful stop signal (clones share it).
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownSignal(Arc<Mutex<ShutdownState>>);
+
+impl ShutdownSignal {
+    pub fn state(&self) -> ShutdownState {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn set(&self, s: ShutdownState) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+    /// SIGTERM.
+    pub fn request(&self) {
+        self.set(ShutdownState::Requested);
+    }
+    /// A restarted broker runs again.
+    pub fn reset(&self) {
+        self.set(ShutdownState::Running);
+    }
 }
 
 impl BrokerNodeConfig {
@@ -70,12 +123,19 @@ impl BrokerNodeConfig {
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
             replica_fetch_wait_max_ms: 500,
+            replica_fetch_min_bytes: 1,
+            replica_socket_timeout_ms: None,
             request_timeout_ms: 1_000,
+            auto_create_topics_enable: false,
+            num_partitions: 1,
+            default_replication_factor: 1,
             tick_ms: 100,
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             group_tick_ms: 10,
+            controlled_shutdown_enable: true,
+            shutdown: ShutdownSignal::default(),
         }
     }
 }
@@ -98,12 +158,19 @@ pub(super) struct Node {
     pub(super) name: String,
     /// Delayed produce and fetch requests wait here for a state change.
     pub(super) purgatory: Purgatory,
+    /// Topics this broker is asking the controller to create (auto-creation).
+    creating_topics: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Node {
     pub(super) fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
         // A poisoned lock means a task panicked, which the simulation reports anyway.
         self.rm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn creating_topics(&self) -> MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.creating_topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
     pub(super) fn groups(&self) -> MutexGuard<'_, GroupMetadataManager> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
@@ -181,6 +248,7 @@ pub async fn run_broker(
         history,
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
+        creating_topics: Mutex::new(Default::default()),
     });
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
@@ -215,7 +283,10 @@ pub async fn run_broker(
 
 async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     match req {
-        Request::Metadata => Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers))),
+        Request::Metadata(m) => {
+            auto_create_topics(n, &m);
+            Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers)))
+        }
         Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
         Request::ListOffsets {
@@ -242,10 +313,40 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         Request::CreateTopics { .. }
         | Request::DeleteTopics { .. }
         | Request::CreatePartitions { .. }
+        | Request::AlterPartitionReassignments { .. }
+        | Request::ElectLeaders { .. }
         | Request::InitProducerId
         | Request::BrokerRegistration { .. }
         | Request::BrokerHeartbeat { .. }
         | Request::AlterPartition { .. } => Some(Response::Error(ErrorCode::NotController)),
+    }
+}
+
+/// Kafka's `AutoTopicCreationManager`: a metadata request that allows it asks the
+/// controller to create each requested topic the cluster does not have, with `num.partitions`
+/// and `default.replication.factor`, one request per topic at a time. The client sees the
+/// topic in a later metadata answer (Kafka answers `LEADER_NOT_AVAILABLE` meanwhile).
+fn auto_create_topics(n: &Arc<Node>, m: &super::request::MetadataRequest) {
+    if !(n.cfg.auto_create_topics_enable && m.allow_auto_topic_creation) {
+        return;
+    }
+    for topic in m.topics.iter().flatten() {
+        if n.rm().metadata().topics.contains_key(topic) || topic.starts_with("__") {
+            continue;
+        }
+        if !n.creating_topics().insert(topic.clone()) {
+            continue;
+        }
+        let (n, topic) = (n.clone(), topic.clone());
+        madsim::task::spawn(async move {
+            let req = Request::CreateTopics {
+                name: topic.clone(),
+                num_partitions: n.cfg.num_partitions,
+                replication_factor: n.cfg.default_replication_factor,
+            };
+            let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
+            n.creating_topics().remove(&topic);
+        });
     }
 }
 
@@ -374,10 +475,28 @@ async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
 }
 
 /// Registration, then heartbeats every `heartbeat_interval_ms`, each bringing the metadata
-/// records committed since the last one. A stale broker epoch means re-registering.
+/// records committed since the last one. A stale broker epoch means re-registering. A
+/// graceful stop ends the loop with [`shut_down`]: with `controlled.shutdown.enable` once
+/// the controller has moved this broker's leaderships away (heartbeats then carry
+/// `wantShutDown`, and the controller answers `shouldShutDown`), without it at once.
 async fn heartbeat_loop(n: Arc<Node>) {
     let interval = Duration::from_millis(n.cfg.heartbeat_interval_ms);
+    let mut stop_requested_at: Option<i64> = None;
+    // Whether the stop may go ahead now (and notes when it was asked for).
+    let mut may_stop = |n: &Node, controller_agrees: bool| -> bool {
+        if n.cfg.shutdown.state() != ShutdownState::Requested {
+            return false;
+        }
+        let now = n.clock.now_ms();
+        let since = *stop_requested_at.get_or_insert(now);
+        !n.cfg.controlled_shutdown_enable
+            || controller_agrees
+            || now - since >= CONTROLLED_SHUTDOWN_TIMEOUT_MS
+    };
     loop {
+        if may_stop(&n, false) {
+            return shut_down(&n);
+        }
         let reg = Request::BrokerRegistration { broker_id: n.id() };
         let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
@@ -391,15 +510,20 @@ async fn heartbeat_loop(n: Arc<Node>) {
         };
         n.rm().set_broker_epoch(epoch);
         loop {
+            if may_stop(&n, false) {
+                return shut_down(&n);
+            }
             let hb = Request::BrokerHeartbeat {
                 broker_id: n.id(),
                 broker_epoch: epoch,
                 metadata_offset: n.rm().metadata_offset(),
+                want_shut_down: n.cfg.shutdown.state() == ShutdownState::Requested,
             };
             match n.controller.call(&n.rpc, &hb, n.timeout()).await {
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::None,
                     records,
+                    should_shut_down,
                 }) => {
                     let now = n.clock.now_ms();
                     n.rm().apply_metadata(&records, now);
@@ -409,6 +533,9 @@ async fn heartbeat_loop(n: Arc<Node>) {
                     }
                     n.report_hw();
                     group_requests::on_metadata(&n);
+                    if should_shut_down && may_stop(&n, true) {
+                        return shut_down(&n);
+                    }
                 }
                 Ok(Response::BrokerHeartbeat {
                     error: ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerNotAvailable,
@@ -419,6 +546,14 @@ async fn heartbeat_loop(n: Arc<Node>) {
             sleep(interval).await;
         }
     }
+}
+
+/// The end of a graceful stop: logs closed and fsynced, checkpoints written (a clean
+/// shutdown: the next start recovers nothing), then the process may exit.
+fn shut_down(n: &Node) {
+    let now = n.clock.now_ms();
+    n.rm().shutdown(now);
+    n.cfg.shutdown.set(ShutdownState::Done);
 }
 
 /// Kafka's `ReplicaFetcherThread` for one leader: reconcile (OffsetsForLeaderEpoch) the
@@ -450,12 +585,15 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
         let wait = n.cfg.replica_fetch_wait_max_ms;
         let req = Request::Fetch(FetchRequest {
             replica_id: n.id(),
-            min_bytes: 1,
+            min_bytes: n.cfg.replica_fetch_min_bytes,
             max_wait_ms: wait as i64,
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
         });
-        let timeout = n.timeout() + Duration::from_millis(wait);
+        let timeout = match n.cfg.replica_socket_timeout_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => n.timeout() + Duration::from_millis(wait),
+        };
         match n.rpc.call(leader_addr, &req, timeout).await {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();

@@ -354,9 +354,18 @@ impl Partition {
         self.partition_epoch = state.partition_epoch;
         self.pending_isr = None;
         if !new_epoch {
-            // Same leader, new ISR: our own AlterPartition committed, or the controller
-            // removed a fenced broker.
+            // Same leader, new ISR or replicas: our own AlterPartition committed, the
+            // controller removed a fenced broker, or a reassignment added or removed
+            // replicas (the new ones start out of sync, at an unknown offset).
             if self.is_leader() {
+                let replicas = &self.replicas;
+                self.followers.retain(|r, _| replicas.contains(r));
+                for &r in self.replicas.iter().filter(|&&r| r != self.local_id) {
+                    let in_sync = self.isr.contains(&r);
+                    self.followers
+                        .entry(r)
+                        .or_insert_with(|| ReplicaState::reset(now_ms, in_sync));
+                }
                 let advanced = self.maybe_increment_hw();
                 return Ok(Transition::IsrUpdated {
                     high_watermark_advanced: advanced,
@@ -598,13 +607,20 @@ impl Partition {
 
     /// The controller answered our `AlterPartition`. On success (same leader epoch, newer
     /// partition epoch) the ISR is committed; on any error the proposal is dropped and the
-    /// next fetch or ISR check proposes again from the committed state. Returns whether the
-    /// HW advanced.
+    /// next fetch or ISR check proposes again from the committed state. An answer of a
+    /// newer leader epoch (the controller committed the ISR, then elected another leader in
+    /// the same step, as a completed reassignment does) leaves the proposal pending, as
+    /// Kafka's `Partition` does: the new leader may be the member just proposed, so the HW
+    /// must keep counting it until the new epoch's metadata arrives, or this deposed leader
+    /// would commit records the new leader lacks. Returns whether the HW advanced.
     pub fn on_alter_partition_response(
         &mut self,
         response: Result<LeaderAndIsr, ErrorCode>,
     ) -> bool {
         if self.pending_isr.is_none() || !self.is_leader() {
+            return false;
+        }
+        if matches!(&response, Ok(state) if state.leader_epoch > self.leader_epoch) {
             return false;
         }
         self.pending_isr = None;
@@ -901,6 +917,31 @@ mod tests {
         // While the expansion is in flight, replica 2 already holds the HW back.
         p.follower_fetch(1, 15, None, 0).unwrap();
         assert_eq!(p.high_watermark(), 10);
+    }
+
+    /// A completed reassignment: the controller commits our expansion and, in the same
+    /// step, makes the replica we added the leader. Until that news arrives the deposed
+    /// leader must still count it, or it would commit records the new leader lacks.
+    #[test]
+    fn an_expansion_answered_with_a_newer_leader_epoch_keeps_holding_the_hw() {
+        let mut p = Partition::new(tp(), 0, ReplicationConfig::default());
+        p.apply_leader_and_isr(&state(0, 1, 1, &[0, 1]), 0).unwrap();
+        p.leader_append(10).unwrap();
+        p.follower_fetch(1, 10, None, 0).unwrap();
+        let req = p.follower_fetch(2, 10, None, 0).unwrap().alter_partition;
+        assert!(req.is_some());
+        p.leader_append(15).unwrap();
+        let newer = LeaderAndIsr {
+            leader: 2,
+            leader_epoch: 2,
+            partition_epoch: 3,
+            replicas: vec![2, 1],
+            isr: vec![2, 1],
+        };
+        assert!(!p.on_alter_partition_response(Ok(newer)));
+        p.follower_fetch(1, 15, None, 0).unwrap();
+        assert_eq!(p.high_watermark(), 10, "replica 2 may lead without 10..15");
+        assert!(p.maximal_isr().contains(&2));
     }
 
     #[test]

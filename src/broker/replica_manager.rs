@@ -54,6 +54,9 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: i32,
     /// Topic-level overrides of `log` (`kafka-configs --entity-type topics`), by topic.
     pub topic_logs: BTreeMap<String, LogConfig>,
+    /// Topic-level `min.insync.replicas`, overriding `replication`'s for that topic's
+    /// partitions (the acks=all check of a produce and of its wait).
+    pub topic_min_insync_replicas: BTreeMap<String, usize>,
     /// `log.cleaner.*`: the log cleaner of compacted topics.
     pub cleaner: CleanerConfig,
     /// `offsets.topic.segment.bytes` (100 MiB): `segment.bytes` of `__consumer_offsets`,
@@ -97,6 +100,7 @@ impl BrokerConfig {
             data_dir: PathBuf::from("/kafka-logs"),
             replica_fetch_max_bytes: 1 << 20,
             topic_logs: BTreeMap::new(),
+            topic_min_insync_replicas: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
@@ -185,6 +189,9 @@ pub struct ReplicaManager {
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
     /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Option<String>,
+    /// After a graceful [`ReplicaManager::shutdown`]: no log is opened, written or
+    /// checkpointed again by this incarnation.
+    shut_down: bool,
     /// Compacts the logs whose `cleanup.policy` contains `compact`.
     cleaner: LogCleaner,
     /// When each checkpoint file (recovery point, high watermark, log start offset) was
@@ -265,6 +272,7 @@ impl ReplicaManager {
             errors: Vec::new(),
             reported_hw: BTreeMap::new(),
             log_dir_failure: None,
+            shut_down: false,
             checkpointed_at: None,
             removed_topic_ids: BTreeSet::new(),
         }
@@ -341,6 +349,16 @@ impl ReplicaManager {
         c
     }
 
+    /// The replication config of `topic`'s partitions: the broker's, with the topic's
+    /// `min.insync.replicas` if it sets one.
+    pub fn replication_config(&self, topic: &str) -> ReplicationConfig {
+        let mut c = self.config.replication;
+        if let Some(&n) = self.config.topic_min_insync_replicas.get(topic) {
+            c.min_insync_replicas = n;
+        }
+        c
+    }
+
     fn open_replica(&mut self, tp: &TopicPartition, now_ms: i64) -> Result<(), String> {
         if self.replicas.contains_key(tp) {
             return Ok(());
@@ -392,7 +410,7 @@ impl ReplicaManager {
         let partition = Partition::recovered(
             tp.clone(),
             self.config.broker_id,
-            self.config.replication,
+            self.replication_config(&tp.topic),
             log.log_end_offset(),
             hw,
             cache,
@@ -438,6 +456,9 @@ impl ReplicaManager {
     /// Applies metadata records from the controller and reconciles every hosted partition
     /// with its new state (Kafka's `applyDelta` / `LeaderAndIsr`).
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: i64) {
+        if self.shut_down {
+            return;
+        }
         let mut removed_any = false;
         for r in records {
             if let MetadataRecord::RemoveTopic { name } = r {
@@ -487,14 +508,21 @@ impl ReplicaManager {
         }
     }
 
-    /// Topic deletion (`RemoveTopicRecord`): a replica of a partition the metadata no longer
-    /// has stops and deletes its log directory (Kafka renames it `-delete` first and removes
-    /// it later; here it goes at once). The checkpoint files drop it at their next write.
+    /// Topic deletion (`RemoveTopicRecord`), or a reassignment that moved a partition off
+    /// this broker (Kafka's `StopReplica` with `deletePartition`): a replica the metadata no
+    /// longer places here stops and deletes its log directory (Kafka renames it `-delete`
+    /// first and removes it later; here it goes at once). The checkpoint files drop it at
+    /// their next write.
     fn delete_removed_partitions(&mut self) {
+        let me = self.config.broker_id;
         let gone: Vec<TopicPartition> = self
             .replicas
             .keys()
-            .filter(|tp| !self.metadata.topics.contains_key(&tp.topic))
+            .filter(|tp| {
+                self.metadata
+                    .partition(tp)
+                    .is_none_or(|p| !p.replicas.contains(&me))
+            })
             .cloned()
             .collect();
         for tp in gone {
@@ -583,6 +611,11 @@ impl ReplicaManager {
                 .metadata
                 .partitions()
                 .map(|(tp, p)| PartitionMetadata {
+                    topic_id: self
+                        .metadata
+                        .topics
+                        .get(&tp.topic)
+                        .map_or(0, |t| t.topic_id),
                     topic_partition: tp,
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
@@ -1027,7 +1060,7 @@ impl ReplicaManager {
     /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files, each at its own
     /// interval ([`CheckpointIntervals`]).
     pub fn flush_and_checkpoint(&mut self, now_ms: i64) {
-        if self.log_dir_failure.is_some() {
+        if self.log_dir_failure.is_some() || self.shut_down {
             return;
         }
         let mut errs = Vec::new();
@@ -1086,13 +1119,53 @@ impl ReplicaManager {
         }
     }
 
+    /// A graceful shutdown (Kafka's `LogManager.shutdown`): every log is closed (its
+    /// active segment's indexes finished, everything fsynced), then the three checkpoint
+    /// files are written with the final offsets, so the recovery point of each log is its
+    /// end and the next start recovers nothing. The replicas are gone afterwards: the
+    /// broker exits.
+    pub fn shutdown(&mut self, now_ms: i64) {
+        if self.log_dir_failure.is_some() || self.shut_down {
+            return;
+        }
+        self.shut_down = true;
+        let mut recovery_points = BTreeMap::new();
+        let mut high_watermarks = BTreeMap::new();
+        let mut log_starts = BTreeMap::new();
+        let mut errs = Vec::new();
+        for (tp, r) in std::mem::take(&mut self.replicas) {
+            high_watermarks.insert(tp.clone(), r.partition.high_watermark());
+            match r.log.close(now_ms) {
+                Ok(c) => {
+                    recovery_points.insert(tp.clone(), c.recovery_point);
+                    log_starts.insert(tp, c.log_start_offset);
+                }
+                Err(e) => errs.push(format!("{tp}: close: {e}")),
+            }
+        }
+        for (name, entries) in [
+            (RECOVERY_POINT_FILE, &recovery_points),
+            (HW_FILE, &high_watermarks),
+            (LOG_START_FILE, &log_starts),
+        ] {
+            let path = self.config.data_dir.join(name);
+            if let Err(e) = write_atomically(&*self.disk, &path, &format_offset_checkpoint(entries))
+            {
+                errs.push(format!("write {name}: {e}"));
+            }
+        }
+        for e in errs {
+            self.note(e);
+        }
+    }
+
     /// A pass of the log cleaner, every `log.cleaner.backoff.ms` (Kafka's cleaner thread
     /// sleeps that long when no log needs cleaning): each compacted log whose dirty ratio
     /// calls for it is cleaned below its high watermark, in partition order, then
     /// `cleaner-offset-checkpoint` is written. An I/O error takes the log dir offline, as
     /// any log write's does. Returns what was cleaned.
     pub fn run_log_cleaner(&mut self, now_ms: i64) -> Vec<(TopicPartition, CleanStats)> {
-        if self.log_dir_failure.is_some() || !self.cleaner.start_pass(now_ms) {
+        if self.log_dir_failure.is_some() || self.shut_down || !self.cleaner.start_pass(now_ms) {
             return Vec::new();
         }
         let mut cleaned = Vec::new();
@@ -1293,6 +1366,7 @@ mod tests {
             leader: Some(leader),
             isr: Some(vec![0, 1]),
             unclean: false,
+            assignment: None,
         }
     }
 
@@ -1542,6 +1616,7 @@ mod tests {
                 leader: None,
                 isr: Some(vec![0]),
                 unclean: false,
+                assignment: None,
             }],
             10,
         );

@@ -27,10 +27,20 @@ pub const ACKS_ALL: i16 = -1;
 /// The replica id a consumer puts in a fetch (`FetchRequest.CONSUMER_REPLICA_ID`).
 pub const CONSUMER_REPLICA_ID: i32 = -1;
 
+/// Kafka's `MetadataRequest`: the topics a client needs (`None`: all) and whether the broker
+/// may create the missing ones (`allow_auto_topic_creation`, which producers set). The
+/// answer describes every topic either way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetadataRequest {
+    pub topics: Option<Vec<String>>,
+    pub allow_auto_topic_creation: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Cluster metadata: brokers, and leaders/ISRs of every topic partition.
-    Metadata,
+    Metadata(MetadataRequest),
     Produce(ProduceRequest),
     Fetch(FetchRequest),
     /// The offset for a timestamp (`-1` latest, `-2` earliest).
@@ -57,16 +67,30 @@ pub enum Request {
         name: String,
         count: i32,
     },
+    /// Moves a partition to the replicas `replicas`, in preference order (KIP-455's
+    /// AlterPartitionReassignments; served by the controller).
+    AlterPartitionReassignments {
+        topic_partition: TopicPartition,
+        replicas: Vec<i32>,
+    },
+    /// Preferred leader election for one partition (ElectLeaders, election type
+    /// PREFERRED; served by the controller).
+    ElectLeaders {
+        topic_partition: TopicPartition,
+    },
     /// A new producer id for an idempotent producer (served by the controller).
     InitProducerId,
     BrokerRegistration {
         broker_id: i32,
     },
     /// Keeps the broker's session alive and fetches the metadata log from `metadata_offset`.
+    /// `want_shut_down`: the broker is stopping and asks for a controlled shutdown.
     BrokerHeartbeat {
         broker_id: i32,
         broker_epoch: i64,
         metadata_offset: u64,
+        #[serde(default)]
+        want_shut_down: bool,
     },
     AlterPartition {
         broker_id: i32,
@@ -93,7 +117,7 @@ pub enum Request {
 impl Request {
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Metadata => "Metadata",
+            Request::Metadata(_) => "Metadata",
             Request::Produce(_) => "Produce",
             Request::Fetch(_) => "Fetch",
             Request::ListOffsets { .. } => "ListOffsets",
@@ -101,6 +125,8 @@ impl Request {
             Request::CreateTopics { .. } => "CreateTopics",
             Request::DeleteTopics { .. } => "DeleteTopics",
             Request::CreatePartitions { .. } => "CreatePartitions",
+            Request::AlterPartitionReassignments { .. } => "AlterPartitionReassignments",
+            Request::ElectLeaders { .. } => "ElectLeaders",
             Request::InitProducerId => "InitProducerId",
             Request::BrokerRegistration { .. } => "BrokerRegistration",
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
@@ -209,6 +235,12 @@ pub enum Response {
     CreatePartitions {
         error: ErrorCode,
     },
+    AlterPartitionReassignments {
+        error: ErrorCode,
+    },
+    ElectLeaders {
+        error: ErrorCode,
+    },
     InitProducerId {
         error: ErrorCode,
         producer_id: i64,
@@ -222,6 +254,10 @@ pub enum Response {
         error: ErrorCode,
         /// The metadata log from the requested offset on.
         records: Vec<MetadataRecord>,
+        /// The controller lets a broker in controlled shutdown go (KRaft's
+        /// `shouldShutDown`): its leaderships have moved.
+        #[serde(default)]
+        should_shut_down: bool,
     },
     AlterPartition {
         error: ErrorCode,
@@ -262,6 +298,8 @@ impl Response {
             | Response::CreateTopics { error }
             | Response::DeleteTopics { error }
             | Response::CreatePartitions { error }
+            | Response::AlterPartitionReassignments { error }
+            | Response::ElectLeaders { error }
             | Response::InitProducerId { error, .. }
             | Response::BrokerRegistration { error, .. }
             | Response::BrokerHeartbeat { error, .. }
@@ -304,6 +342,9 @@ pub struct MetadataResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMetadata {
     pub topic_partition: TopicPartition,
+    /// The topic's id (KIP-516, in Kafka's `MetadataResponse` since v10): a re-created topic
+    /// has another, so a client knows its leader epochs start again.
+    pub topic_id: u64,
     pub leader: i32,
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,

@@ -342,7 +342,7 @@ mod tests {
             decode_request(bad_records),
             Some((10, Err(ErrorCode::InvalidRequest)))
         );
-        assert_eq!(decode_request(br#"{"body":"Metadata"}"#), None);
+        assert_eq!(decode_request(br#"{"body":{"Metadata":{}}}"#), None);
         assert_eq!(decode_request(b"not json"), None);
     }
 }
@@ -388,7 +388,9 @@ mod sim_tests {
                     let rpc = Rpc::bind(SocketAddr::from(([10, 0, 0, 2], 9000)))
                         .await
                         .unwrap();
-                    let r = rpc.call(server, &Request::Metadata, t).await;
+                    let r = rpc
+                        .call(server, &Request::Metadata(Default::default()), t)
+                        .await;
                     assert_eq!(r, Ok(Response::Error(ErrorCode::NotController)));
 
                     let ep = Endpoint::bind(SocketAddr::from(([10, 0, 0, 2], 9001)))
@@ -396,7 +398,11 @@ mod sim_tests {
                         .unwrap();
                     let mut buf = vec![0u8; 1024];
                     for (corr, frame, answer) in [
-                        (5, &br#"{"corr":5,"body":"Metadata"}"#[..], "NOT_CONTROLLER"),
+                        (
+                            5,
+                            &br#"{"corr":5,"body":{"Metadata":{}}}"#[..],
+                            "NOT_CONTROLLER",
+                        ),
                         (6, br#"{"corr":6,"body":{"Bogus":1}}"#, "INVALID_REQUEST"),
                     ] {
                         ep.send_to(server, REQUEST_TAG, frame).await.unwrap();

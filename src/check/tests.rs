@@ -1394,13 +1394,14 @@ fn unseen_is_silent_without_readers_and_when_all_was_read() {
     none("unseen", events);
 }
 
-/// `nonmonotonic-send`: a later acknowledgement at an earlier offset, both still in the log.
+/// `nonmonotonic-send`: a record sent after its producer was told of offset 5 lands at 4,
+/// both still in the log: offset 4 was handed out after 5.
 #[test]
 fn nonmonotonic_send_flags_an_ack_going_back() {
     let events = vec![
         send(0, "p1", "a", "t", 0),
-        send(1, "p1", "b", "t", 0),
         ack(10, "p1", "a", "t", 0, 5),
+        send(11, "p1", "b", "t", 0),
         ack(20, "p1", "b", "t", 0, 4),
         snapshot(
             100,
@@ -1418,8 +1419,33 @@ fn nonmonotonic_send_flags_an_ack_going_back() {
     assert_eq!(vs[0].offsets, [5, 4]);
     assert_eq!(
         vs[0].message,
-        "p1 was told b is at offset 4 of t-0, after being told a is at the later offset 5"
+        "p1 was told b is at offset 4 of t-0, though it sent it after being told a is at the \
+         later offset 5"
     );
+}
+
+/// Records in flight together may be acknowledged out of offset order: a batch the leader
+/// answered with a timeout is retried and acknowledged (as a duplicate, at its first
+/// offset) after a later batch was.
+#[test]
+fn nonmonotonic_send_allows_a_retried_batch_acknowledged_late() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        send(1, "p1", "b", "t", 0),
+        ack(10, "p1", "b", "t", 0, 5),
+        ack(20, "p1", "a", "t", 0, 4),
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            6,
+            &[(4, "a", 1), (5, "b", 1)],
+        ),
+    ];
+    none("nonmonotonic-send", events);
 }
 
 /// An acknowledgement the final log contradicts (truncated) says nothing about order.

@@ -544,12 +544,16 @@ pub fn reorder(h: &History) -> Vec<Violation> {
     out
 }
 
-/// `nonmonotonic-send`: one producer's acknowledged writes to a partition, in the order the
-/// producer received the acknowledgements, must sit at increasing offsets (the leader
-/// assigns offsets in append order and answers a connection's requests in order). A later
-/// acknowledgement at an earlier offset means the log went back: offsets were handed out
-/// twice. Judged for every producer, whatever its config (unlike `reorder`, which compares
-/// send order and so must excuse retries of non-idempotent producers).
+/// `nonmonotonic-send`: a record a producer sends after it was told offset `o` of a partition
+/// is written must land above `o` (the leader assigns offsets in append order). A record
+/// acknowledged below an offset its producer had already been told of *before sending it*
+/// means the log went back: offsets were handed out twice. Judged for every producer,
+/// whatever its config (unlike `reorder`, which compares send order and so must excuse
+/// retries of non-idempotent producers).
+///
+/// Records in flight together are not compared: a batch the broker answered with a timeout
+/// is retried and acknowledged after later batches already were, at its first offset (an
+/// idempotent retry is recognised as a duplicate), in Kafka as here.
 ///
 /// An acknowledgement whose offset the final log or a later read shows holding another
 /// record was truncated away; the loss is `lost-write`'s finding and the offset says
@@ -578,7 +582,10 @@ pub fn nonmonotonic_send(h: &History) -> Vec<Violation> {
         let producer = h.event(a.idx).node.as_str();
         let key = (producer, a.tp.clone());
         match highest.get(&key).copied() {
-            Some((prev_offset, prev_idx)) if a.offset < prev_offset => {
+            Some((prev_offset, prev_idx))
+                if a.offset < prev_offset
+                    && h.send_idx(a.send).is_some_and(|sent| sent > prev_idx) =>
+            {
                 let prev_send = match &h.event(prev_idx).kind {
                     EventKind::Ack { send, .. } => send.as_str(),
                     _ => "?",
@@ -588,8 +595,8 @@ pub fn nonmonotonic_send(h: &History) -> Vec<Violation> {
                         NONMONOTONIC_SEND,
                         h.event(a.idx).t_us,
                         format!(
-                            "{producer} was told {} is at offset {} of {}, after being told \
-                             {prev_send} is at the later offset {prev_offset}",
+                            "{producer} was told {} is at offset {} of {}, though it sent it \
+                             after being told {prev_send} is at the later offset {prev_offset}",
                             a.send, a.offset, a.tp
                         ),
                     )
@@ -599,6 +606,7 @@ pub fn nonmonotonic_send(h: &History) -> Vec<Violation> {
                     .evidence(h, [prev_idx, a.idx]),
                 );
             }
+            Some((prev_offset, _)) if a.offset < prev_offset => {}
             _ => {
                 highest.insert(key, (a.offset, a.idx));
             }

@@ -23,11 +23,17 @@
 //! and every later one are then provably not in its log, and renumbering them cannot write
 //! anything twice. A refused batch with an earlier one still unanswered is retried as is: it
 //! resolves once the earlier one lands.
+//!
+//! The proof takes the refusing broker's log for the partition's: it holds only while the
+//! producer never asks a leader older than one it already wrote through. A deposed leader
+//! that has not heard yet refuses from a log that ended when it was deposed (issue 16: a
+//! renumbered retry written twice). The producer's metadata keeps that from happening by
+//! never going back to an older leader epoch (KIP-320, `ClusterView::apply`).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::broker::producer_state::increment_sequence;
-use crate::broker::TopicPartition;
+use crate::broker::{ErrorCode, TopicPartition};
 
 /// Rough per-record overhead of the v2 format (length, attributes, deltas, headers count),
 /// so `batch.size` counts what the batch will take on the wire.
@@ -41,8 +47,18 @@ pub struct AccumulatorConfig {
     pub batch_size: usize,
     /// `linger.ms`.
     pub linger_ms: i64,
-    /// `retry.backoff.ms`.
+    /// `retry.backoff.ms`: the first retry's backoff.
     pub retry_backoff_ms: i64,
+    /// `retry.backoff.max.ms` (KIP-580): when above `retry.backoff.ms`, each further retry
+    /// of a batch doubles its backoff up to this, with ±20% jitter; otherwise every retry
+    /// waits `retry.backoff.ms` (the simulator's default, the pre-KIP-580 producer).
+    pub retry_backoff_max_ms: i64,
+    /// `retries`: how often a batch that failed retriably is sent again (within the delivery
+    /// timeout). 0: its first retriable error fails it.
+    pub retries: u32,
+    /// `buffer.memory`, bytes: what the open and unanswered batches may take together
+    /// (each takes at least `batch.size`, as Kafka's `BufferPool` allocates).
+    pub buffer_memory: usize,
     /// `delivery.timeout.ms`, from a record's append to its final outcome.
     pub delivery_timeout_ms: i64,
     /// `max.in.flight.requests.per.connection`, applied per partition here.
@@ -109,6 +125,26 @@ pub enum BatchResult {
     UnknownProducer,
     /// Failed for good.
     Fail,
+}
+
+/// A change the accumulator made to the producer's idempotence state on its own, for the
+/// producer to record (taken with [`RecordAccumulator::take_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotenceChange {
+    /// The producer's epoch was bumped to restart a partition's sequences (KIP-360).
+    EpochBumped { producer_id: i64, epoch: i16 },
+    /// `tp` numbers its batches from 0 again under `producer_id`/`epoch`. `refusal`: the
+    /// leader's answer that proved the partition's lowest unanswered batch (base sequence
+    /// `from_sequence`, old numbering) and every later one absent, after which `renumbered`
+    /// queued batches got new sequences; `None`: the partition had nothing unanswered and
+    /// moved to the newer epoch.
+    SequenceReset {
+        tp: TopicPartition,
+        producer_id: i64,
+        epoch: i16,
+        refusal: Option<(ErrorCode, i32)>,
+        renumbered: usize,
+    },
 }
 
 /// Where a numbered batch stands.
@@ -188,6 +224,19 @@ pub struct RecordAccumulator {
     /// A reset found the epoch at `i16::MAX`: it waits for a new producer id.
     needs_producer_id: bool,
     closing: bool,
+    /// Not yet taken by the producer, oldest first.
+    changes: Vec<IdempotenceChange>,
+    /// Bytes of `buffer.memory` the batches not yet settled hold.
+    allocated: usize,
+    /// The backoff jitter's pseudo-random state (splitmix64), seeded by the caller.
+    jitter: u64,
+}
+
+/// An upper bound of a record's size in a batch of its own (Kafka's
+/// `estimateSizeInBytesUpperBound`): what `max.request.size` and `buffer.memory` are checked
+/// against when the application hands the record over.
+pub fn record_size_upper_bound(key: Option<&str>, value: &str) -> usize {
+    BATCH_OVERHEAD + RECORD_OVERHEAD + key.map_or(0, str::len) + value.len()
 }
 
 impl RecordAccumulator {
@@ -201,7 +250,70 @@ impl RecordAccumulator {
             producer_epoch: 0,
             needs_producer_id: false,
             closing: false,
+            changes: Vec::new(),
+            allocated: 0,
+            jitter: 0,
         }
+    }
+
+    /// Seeds the retry backoff's jitter (used only with an exponential backoff).
+    pub fn seed_jitter(&mut self, seed: u64) {
+        self.jitter = seed;
+    }
+
+    /// The `buffer.memory` a new batch for this record takes: 0 when it joins `tp`'s open
+    /// batch, else `batch.size` or the record's own size when larger.
+    pub fn memory_needed(&self, tp: &TopicPartition, key: Option<&str>, value: &str) -> usize {
+        let size = RECORD_OVERHEAD + key.map_or(0, str::len) + value.len();
+        let joins = self
+            .queues
+            .get(tp)
+            .and_then(|q| q.back())
+            .is_some_and(|last| last.attempts == 0 && last.bytes + size <= self.cfg.batch_size);
+        if joins {
+            0
+        } else {
+            self.cfg.batch_size.max(BATCH_OVERHEAD + size)
+        }
+    }
+
+    /// Whether `bytes` more fit in `buffer.memory` now.
+    pub fn has_memory(&self, bytes: usize) -> bool {
+        bytes == 0 || self.allocated + bytes <= self.cfg.buffer_memory
+    }
+
+    /// What a batch holds of `buffer.memory`, given back when it settles.
+    fn allocation(&self, b: &ProducerBatch) -> usize {
+        self.cfg.batch_size.max(b.bytes)
+    }
+
+    fn free(&mut self, b: &ProducerBatch) {
+        self.allocated = self.allocated.saturating_sub(self.allocation(b));
+    }
+
+    /// KIP-580's `ExponentialBackoff` (multiplier 2, jitter 0.2) for a batch sent `attempts`
+    /// times; constant `retry.backoff.ms` when the maximum is not above it.
+    fn retry_backoff(&mut self, attempts: u32) -> i64 {
+        let (initial, max) = (self.cfg.retry_backoff_ms, self.cfg.retry_backoff_max_ms);
+        if max <= initial {
+            return initial;
+        }
+        let exp = attempts.saturating_sub(1).min(62);
+        let term = (initial.max(1) as f64) * 2f64.powi(exp as i32);
+        // splitmix64: a factor in [0.8, 1.2).
+        self.jitter = self.jitter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.jitter;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let backoff = (term * (0.8 + 0.4 * unit)) as i64;
+        backoff.min(max)
+    }
+
+    /// Epoch bumps and sequence resets since the last call, oldest first, for the trace.
+    pub fn take_changes(&mut self) -> Vec<IdempotenceChange> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn config(&self) -> &AccumulatorConfig {
@@ -257,6 +369,7 @@ impl RecordAccumulator {
                 return false;
             }
         }
+        self.allocated += self.cfg.batch_size.max(BATCH_OVERHEAD + size);
         q.push_back(ProducerBatch {
             tp: tp.clone(),
             records: vec![record],
@@ -349,6 +462,11 @@ impl RecordAccumulator {
             .min()
     }
 
+    /// The size of `tp`'s oldest batch, bytes.
+    pub fn head_bytes(&self, tp: &TopicPartition) -> Option<usize> {
+        self.queues.get(tp)?.front().map(|b| b.bytes)
+    }
+
     /// Takes the oldest batch of `tp` for sending, numbering it if the producer is
     /// idempotent and it has no number yet.
     pub fn drain(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
@@ -367,6 +485,13 @@ impl RecordAccumulator {
                 if (s.producer_id, s.epoch) != (producer_id, epoch) && s.numbered.is_empty() {
                     (s.producer_id, s.epoch) = (producer_id, epoch);
                     s.next = 0;
+                    self.changes.push(IdempotenceChange::SequenceReset {
+                        tp: tp.clone(),
+                        producer_id,
+                        epoch,
+                        refusal: None,
+                        renumbered: 0,
+                    });
                 }
                 b.sequence = Some((s.epoch, s.next));
                 b.producer_id = s.producer_id;
@@ -393,19 +518,25 @@ impl RecordAccumulator {
         if let Some(n) = self.in_flight.get_mut(&b.tp) {
             *n = n.saturating_sub(1);
         }
+        // Retried while the delivery timeout lasts and `retries` allows (Kafka's
+        // `canRetry`: the batch has been sent `attempts` times, retried `attempts - 1`).
+        let result = match result {
+            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
+                if now >= b.deadline_ms(self.cfg.delivery_timeout_ms)
+                    || b.attempts > self.cfg.retries =>
+            {
+                BatchResult::Fail
+            }
+            r => r,
+        };
+        if matches!(result, BatchResult::Done(_) | BatchResult::Fail) {
+            self.free(&b);
+        }
         let seqs = self.sequences.get_mut(&b.tp);
         let seqs = match (seqs, b.sequence) {
             // Still this partition's numbering (a reset renumbers only queued batches).
             (Some(s), Some(_)) if s.numbers(&b) => Some(s),
             _ => None,
-        };
-        let result = match result {
-            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
-                if now >= b.deadline_ms(self.cfg.delivery_timeout_ms) =>
-            {
-                BatchResult::Fail
-            }
-            r => r,
         };
         let Some(s) = seqs else {
             return match result {
@@ -442,7 +573,7 @@ impl RecordAccumulator {
     /// Back at the head of its queue after the backoff, behind retries with lower sequence
     /// numbers.
     fn requeue(&mut self, mut b: ProducerBatch, now: i64) {
-        b.retry_at_ms = now + self.cfg.retry_backoff_ms;
+        b.retry_at_ms = now + self.retry_backoff(b.attempts);
         let q = self.queues.entry(b.tp.clone()).or_default();
         let at = q
             .iter()
@@ -484,12 +615,27 @@ impl RecordAccumulator {
                 s.next = increment_sequence(s.next, b.records.len() as i32);
             }
         }
+        let code = match why {
+            BatchResult::UnknownProducer => ErrorCode::UnknownProducerId,
+            _ => ErrorCode::OutOfOrderSequenceNumber,
+        };
+        self.changes.push(IdempotenceChange::EpochBumped {
+            producer_id: self.producer_id,
+            epoch: self.producer_epoch,
+        });
+        self.changes.push(IdempotenceChange::SequenceReset {
+            tp: tp.clone(),
+            producer_id: s.producer_id,
+            epoch: s.epoch,
+            refusal: Some((code, lowest)),
+            renumbered: s.numbered.len(),
+        });
     }
 
     /// Removes and returns queued batches whose delivery timeout has passed.
     pub fn expire(&mut self, now: i64) -> Vec<ProducerBatch> {
         let timeout = self.cfg.delivery_timeout_ms;
-        let mut out = Vec::new();
+        let mut out: Vec<ProducerBatch> = Vec::new();
         for (tp, q) in self.queues.iter_mut() {
             while q.front().is_some_and(|b| now >= b.deadline_ms(timeout)) {
                 let b = q.pop_front().expect("checked");
@@ -500,6 +646,9 @@ impl RecordAccumulator {
                 }
                 out.push(b);
             }
+        }
+        for b in &out {
+            self.free(b);
         }
         out
     }
@@ -521,6 +670,9 @@ mod tests {
             batch_size: 200,
             linger_ms: 10,
             retry_backoff_ms: 100,
+            retry_backoff_max_ms: 100,
+            retries: u32::MAX,
+            buffer_memory: usize::MAX,
             delivery_timeout_ms: 1_000,
             max_in_flight: 5,
             idempotent: true,
@@ -637,6 +789,24 @@ mod tests {
         assert_eq!(a.producer_epoch(), 1, "KIP-360: a new epoch");
         let again = a.drain(&tp(0)).unwrap();
         assert_eq!((again.sequence, again.attempts), (Some((1, 0)), 2));
+        assert_eq!(
+            a.take_changes(),
+            vec![
+                IdempotenceChange::EpochBumped {
+                    producer_id: 0,
+                    epoch: 1
+                },
+                IdempotenceChange::SequenceReset {
+                    tp: tp(0),
+                    producer_id: 0,
+                    epoch: 1,
+                    refusal: Some((ErrorCode::OutOfOrderSequenceNumber, 7)),
+                    renumbered: 1,
+                },
+            ],
+            "the trace learns of the bump and of the reset"
+        );
+        assert!(a.take_changes().is_empty());
     }
 
     /// Kafka's producer epoch is a short: a reset at `Short.MAX_VALUE` takes a new producer
@@ -779,6 +949,16 @@ mod tests {
             Some((1, 0)),
             "tp1 moves to the new epoch once nothing of it is unanswered"
         );
+        assert_eq!(
+            a.take_changes().last(),
+            Some(&IdempotenceChange::SequenceReset {
+                tp: tp(1),
+                producer_id: 0,
+                epoch: 1,
+                refusal: None,
+                renumbered: 0,
+            })
+        );
     }
 
     /// Under packet loss: the first batch's answer is lost while the next four are
@@ -805,6 +985,103 @@ mod tests {
         assert!(a.complete(again, BatchResult::Done(0), 610).is_some());
         assert_eq!(a.ready(610), vec![tp(0)], "the window moves on");
         assert_eq!(a.drain(&tp(0)).unwrap().sequence, Some((0, 35)));
+    }
+
+    /// `retries=0`: the first retriable error fails the batch (its records' sends fail with
+    /// that error); `retries=1` sends it once more.
+    #[test]
+    fn retries_bounds_how_often_a_failed_batch_is_sent_again() {
+        for (retries, sends) in [(0u32, 1u32), (1, 2), (3, 4)] {
+            let mut a = RecordAccumulator::new(AccumulatorConfig {
+                retries,
+                idempotent: false,
+                ..cfg()
+            });
+            add(&mut a, 0, 1, 0);
+            a.close();
+            let mut now = 0;
+            let mut sent = 0;
+            loop {
+                now += 100;
+                assert_eq!(a.ready(now), vec![tp(0)], "retries={retries}");
+                let b = a.drain(&tp(0)).unwrap();
+                sent += 1;
+                if let Some((_, r)) = a.complete(b, BatchResult::Retry, now) {
+                    assert_eq!(r, BatchResult::Fail);
+                    break;
+                }
+            }
+            assert_eq!(sent, sends, "retries={retries}");
+            assert!(a.is_done());
+        }
+    }
+
+    /// KIP-580: with `retry.backoff.max.ms` above `retry.backoff.ms` the backoff doubles per
+    /// retry, within ±20%, up to the maximum; without it, it stays `retry.backoff.ms`.
+    #[test]
+    fn retry_backoff_grows_exponentially_up_to_its_maximum() {
+        let backoffs = |max: i64| {
+            let mut a = RecordAccumulator::new(AccumulatorConfig {
+                retry_backoff_max_ms: max,
+                delivery_timeout_ms: i64::MAX / 4,
+                idempotent: false,
+                ..cfg()
+            });
+            a.seed_jitter(7);
+            add(&mut a, 0, 1, 0);
+            a.close();
+            let mut now = 0;
+            let mut out = Vec::new();
+            for _ in 0..6 {
+                let b = a.drain(&tp(0)).unwrap();
+                assert!(a.complete(b, BatchResult::Retry, now).is_none());
+                let at = a.next_ready_ms().unwrap();
+                out.push(at - now);
+                now = at;
+            }
+            out
+        };
+        assert_eq!(backoffs(100), vec![100; 6]);
+        let grown = backoffs(1_000);
+        for (i, b) in grown.iter().enumerate() {
+            let term = 100.0 * 2f64.powi(i as i32);
+            assert!(
+                *b as f64 >= (term * 0.8).min(1_000.0) - 1.0 && *b <= 1_000,
+                "retry {i}: {b} ms ({grown:?})"
+            );
+        }
+        assert_eq!(grown[5], 1_000, "capped: {grown:?}");
+        assert!(grown[1] > grown[0] && grown[2] > grown[1], "{grown:?}");
+    }
+
+    /// `buffer.memory`: every batch holds at least `batch.size` until it settles, so a new
+    /// batch must wait for an answer once the pool is used up.
+    #[test]
+    fn buffer_memory_is_held_by_batches_until_they_settle() {
+        let mut a = RecordAccumulator::new(AccumulatorConfig {
+            buffer_memory: 400,
+            ..cfg()
+        });
+        let need = a.memory_needed(&tp(0), None, "value-0000");
+        assert_eq!(need, 200, "a new batch takes batch.size");
+        assert!(a.has_memory(need));
+        add(&mut a, 0, 1, 0);
+        assert_eq!(
+            a.memory_needed(&tp(0), None, "value-0001"),
+            0,
+            "joins the batch"
+        );
+        add(&mut a, 1, 1, 0);
+        assert!(!a.has_memory(a.memory_needed(&tp(2), None, "value-0000")));
+        let b = a.drain(&tp(0)).unwrap();
+        assert!(!a.has_memory(200), "in flight still holds it");
+        assert!(a.complete(b, BatchResult::Done(0), 5).is_some());
+        assert!(a.has_memory(200));
+        assert_eq!(
+            a.memory_needed(&tp(0), Some("k"), &"x".repeat(300)),
+            61 + 8 + 1 + 300,
+            "a record bigger than batch.size gets a batch of its own size"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The admin client: what `kafka-topics.sh` (`--create`, `--alter --partitions`, `--delete`,
-//! `--list`, `--describe`) and `kafka-get-offsets.sh` (GetOffsetShell) do, over the same
-//! requests (CreateTopics, CreatePartitions and DeleteTopics to the controller, Metadata and
-//! ListOffsets to brokers), with their output formats, so a student can compare a simulated
-//! cluster's state with what the real tools print.
+//! `--list`, `--describe`), `kafka-reassign-partitions.sh --execute`,
+//! `kafka-leader-election.sh` and `kafka-get-offsets.sh` (GetOffsetShell) do, over the same
+//! requests (CreateTopics, CreatePartitions, DeleteTopics, AlterPartitionReassignments and
+//! ElectLeaders to the controller, Metadata and ListOffsets to brokers), with their output
+//! formats, so a student can compare a simulated cluster's state with what the real tools
+//! print.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,6 +64,37 @@ pub async fn create_partitions(
     call_controller(rpc, controller, &req, timeout).await
 }
 
+/// `kafka-reassign-partitions.sh --execute` for one partition
+/// (`Admin.alterPartitionReassignments`): moves `tp` to `replicas`, in preference order.
+/// The answer comes when the reassignment has started; it completes once the new replicas
+/// are in sync.
+pub async fn alter_partition_reassignments(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    tp: &TopicPartition,
+    replicas: &[i32],
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    let req = Request::AlterPartitionReassignments {
+        topic_partition: tp.clone(),
+        replicas: replicas.to_vec(),
+    };
+    call_controller(rpc, controller, &req, timeout).await
+}
+
+/// `kafka-leader-election.sh --election-type preferred --partition` (`Admin.electLeaders`).
+pub async fn elect_preferred_leader(
+    rpc: &Rpc,
+    controller: &ControllerChannel,
+    tp: &TopicPartition,
+    timeout: Duration,
+) -> Result<(), ErrorCode> {
+    let req = Request::ElectLeaders {
+        topic_partition: tp.clone(),
+    };
+    call_controller(rpc, controller, &req, timeout).await
+}
+
 /// An admin request to the active controller: its error code, or the transport's.
 async fn call_controller(
     rpc: &Rpc,
@@ -85,7 +118,10 @@ pub async fn metadata(
     timeout: Duration,
 ) -> Option<MetadataResponse> {
     for &addr in bootstrap {
-        if let Ok(Response::Metadata(m)) = rpc.call(addr, &Request::Metadata, timeout).await {
+        if let Ok(Response::Metadata(m)) = rpc
+            .call(addr, &Request::Metadata(Default::default()), timeout)
+            .await
+        {
             return Some(m);
         }
     }
@@ -202,6 +238,7 @@ mod tests {
     fn meta() -> MetadataResponse {
         let p = |t: &str, n, leader, isr: Vec<i32>| PartitionMetadata {
             topic_partition: TopicPartition::new(t, n),
+            topic_id: 1,
             leader,
             leader_epoch: 3,
             replicas: vec![1, 2, 0],

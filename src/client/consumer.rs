@@ -26,6 +26,30 @@ use crate::trace::{self, EventKind};
 pub enum OffsetReset {
     Earliest,
     Latest,
+    /// `none`: a partition without a position (no committed offset, no seek) stops the
+    /// consumer with `NO_OFFSET_FOR_PARTITION` (Java's `NoOffsetForPartitionException` from
+    /// `poll`), one whose position fell out of the log with `OFFSET_OUT_OF_RANGE`; the
+    /// application here does not catch them, so the consumer stops, the error recorded.
+    None,
+}
+
+/// Records the error a consumer stops on ([`OffsetReset::None`]).
+pub(super) fn record_client_error(
+    history: &Recorder,
+    clock: &Clock,
+    client: &str,
+    error: &str,
+    tp: &TopicPartition,
+) {
+    history.record(
+        clock,
+        client,
+        EventKind::ClientError {
+            error: error.to_string(),
+            topic: Some(tp.topic.clone()),
+            partition: Some(tp.partition),
+        },
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +70,8 @@ pub struct ConsumerConfig {
     pub partitions: Option<Vec<TopicPartition>>,
     /// Simulated time (ms since the run started) at which the application stops polling.
     pub stop_ms: Option<u64>,
+    /// `close()` from outside (a graceful stop); a group member also commits and leaves.
+    pub close: super::CloseSignal,
 }
 
 impl ConsumerConfig {
@@ -67,6 +93,7 @@ impl ConsumerConfig {
             seeks: Vec::new(),
             partitions: None,
             stop_ms: None,
+            close: super::CloseSignal::default(),
         }
     }
 }
@@ -117,6 +144,8 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     );
     let mut positions: BTreeMap<TopicPartition, Option<i64>> =
         assigned.iter().map(|tp| (tp.clone(), None)).collect();
+    // Partitions whose position was lost to `OFFSET_OUT_OF_RANGE` (not merely never set).
+    let mut out_of_range: std::collections::BTreeSet<TopicPartition> = Default::default();
     for (tp, offset) in &cfg.seeks {
         if let Some(p) = positions.get_mut(tp) {
             *p = Some(*offset);
@@ -125,7 +154,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     }
     let fetcher = Fetcher::new(cfg.fetch.clone(), cfg.request_timeout_ms);
     loop {
-        if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) {
+        if cfg.stop_ms.is_some_and(|s| clock.now_ms() as u64 >= s) || cfg.close.is_closed() {
             return;
         }
         let mut need_refresh = false;
@@ -149,6 +178,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                     positions.insert(tp, Some(next));
                 }
                 FetchOutcome::ResetPosition => {
+                    out_of_range.insert(tp.clone());
                     positions.insert(tp, None);
                 }
                 FetchOutcome::RefreshMetadata | FetchOutcome::Stale => {}
@@ -162,6 +192,15 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             };
             let position = match positions.get(tp).copied().flatten() {
                 Some(p) => p,
+                None if cfg.auto_offset_reset == OffsetReset::None => {
+                    let error = if out_of_range.contains(tp) {
+                        "OFFSET_OUT_OF_RANGE"
+                    } else {
+                        "NO_OFFSET_FOR_PARTITION"
+                    };
+                    record_client_error(&history, &clock, &cfg.client_id, error, tp);
+                    return;
+                }
                 None => match fetcher
                     .reset_position(&rpc, addr, tp, cfg.auto_offset_reset)
                     .await

@@ -41,6 +41,33 @@ pub struct FetchConfig {
     pub max_partition_fetch_bytes: i32,
     /// `fetch.max.bytes` (default 50 MiB).
     pub fetch_max_bytes: i32,
+    /// `check.crcs` (default true): verify each fetched batch's checksum. Off, a corrupt
+    /// batch whose records still decode is handed to the application as it is.
+    pub check_crcs: bool,
+    pub isolation_level: IsolationLevel,
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Read everything below the high watermark (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Read only below the last stable offset: the first offset of a transaction still
+    /// open, else the high watermark. The simulated producers write no transactions yet, so
+    /// today the last stable offset *is* the high watermark and both levels read the same.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// Where this consumer's reads of `pr` end (exclusive); see the variants.
+    pub fn readable_end(self, pr: &FetchPartitionResponse) -> i64 {
+        match self {
+            IsolationLevel::ReadUncommitted => pr.high_watermark,
+            // The last stable offset: no transactions exist, so nothing is open below the HW.
+            IsolationLevel::ReadCommitted => pr.high_watermark,
+        }
+    }
 }
 
 impl Default for FetchConfig {
@@ -50,6 +77,8 @@ impl Default for FetchConfig {
             fetch_max_wait_ms: 500,
             max_partition_fetch_bytes: 1 << 20,
             fetch_max_bytes: 50 << 20,
+            check_crcs: true,
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -80,12 +109,23 @@ pub struct Parsed {
 /// The records of `pr` a consumer at `position` may hand out: from `position` on (a batch
 /// may start before it), below the high watermark, verified, at most `max_records`.
 pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: usize) -> Parsed {
+    parse_fetched_as(pr, position, max_records, &FetchConfig::default())
+}
+
+/// [`parse_fetched`] as a consumer with `cfg`'s `check.crcs` and `isolation.level` reads.
+pub fn parse_fetched_as(
+    pr: &FetchPartitionResponse,
+    position: i64,
+    max_records: usize,
+    cfg: &FetchConfig,
+) -> Parsed {
     let mut out = Parsed {
         next: position,
         ..Parsed::default()
     };
+    let end = cfg.isolation_level.readable_end(pr);
     'batches: for b in batches(&pr.records, 0).flatten() {
-        if b.ensure_valid().is_err() {
+        if cfg.check_crcs && b.ensure_valid().is_err() {
             out.corrupt = true;
             break;
         }
@@ -94,7 +134,7 @@ pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: us
             break;
         };
         for r in records {
-            if r.offset < out.next || r.offset >= pr.high_watermark {
+            if r.offset < out.next || r.offset >= end {
                 continue;
             }
             if out.records.len() >= max_records {
@@ -114,7 +154,7 @@ pub fn parse_fetched(pr: &FetchPartitionResponse, position: i64, max_records: us
         // A compacted batch keeps its last offset when its last records were removed (or
         // it is an empty batch kept for its producer): the next read starts after it, as
         // Kafka's consumer moves to `batch.nextOffset()`, or it would fetch it forever.
-        if b.last_offset() < pr.high_watermark {
+        if b.last_offset() < end {
             out.next = out.next.max(b.last_offset() + 1);
         }
     }
@@ -162,6 +202,16 @@ impl FetchOutcome {
 /// What `done` means for a partition the consumer holds at `position` (`None`: no longer
 /// assigned, or waiting for a reset), handing out at most `max_records`.
 pub fn interpret(done: &CompletedFetch, position: Option<i64>, max_records: usize) -> FetchOutcome {
+    interpret_as(done, position, max_records, &FetchConfig::default())
+}
+
+/// [`interpret`] for a consumer with `cfg`.
+pub fn interpret_as(
+    done: &CompletedFetch,
+    position: Option<i64>,
+    max_records: usize,
+    cfg: &FetchConfig,
+) -> FetchOutcome {
     let Some(position) = position.filter(|&p| p == done.fetch_offset) else {
         return FetchOutcome::Stale;
     };
@@ -170,7 +220,7 @@ pub fn interpret(done: &CompletedFetch, position: Option<i64>, max_records: usiz
     };
     match pr.error {
         ErrorCode::None => {
-            let parsed = parse_fetched(pr, position, max_records);
+            let parsed = parse_fetched_as(pr, position, max_records, cfg);
             FetchOutcome::Records {
                 records: parsed.records,
                 next: parsed.next,
@@ -307,7 +357,7 @@ impl Fetcher {
         let mut left = max_records;
         let mut out = Vec::new();
         for (tp, done) in arrived {
-            let outcome = interpret(&done, position_of(&tp), left);
+            let outcome = interpret_as(&done, position_of(&tp), left, &self.cfg);
             if let FetchOutcome::Records {
                 records,
                 next,
@@ -342,6 +392,8 @@ impl Fetcher {
         let timestamp = match reset {
             OffsetReset::Earliest => EARLIEST_TIMESTAMP,
             OffsetReset::Latest => LATEST_TIMESTAMP,
+            // Nothing to reset to: the caller stops with the error.
+            OffsetReset::None => return None,
         };
         let req = Request::ListOffsets {
             topic_partition: tp.clone(),
@@ -438,6 +490,19 @@ mod tests {
         assert_eq!(offsets(&p), vec![0, 1]);
         assert_eq!(p.next, 2);
         assert!(p.corrupt);
+    }
+
+    /// `read_committed` reads below the last stable offset, which is the high watermark
+    /// while no transactions exist: both isolation levels read the same records.
+    #[test]
+    fn read_committed_reads_up_to_the_high_watermark_without_transactions() {
+        let pr = response(&[(0, &["a", "b", "c"])], 2);
+        let cfg = FetchConfig {
+            isolation_level: IsolationLevel::ReadCommitted,
+            ..FetchConfig::default()
+        };
+        assert_eq!(offsets(&parse_fetched_as(&pr, 0, 100, &cfg)), vec![0, 1]);
+        assert_eq!(offsets(&parse_fetched(&pr, 0, 100)), vec![0, 1]);
     }
 
     #[test]

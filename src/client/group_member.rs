@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::consumer::{self, ConsumerConfig};
+use super::consumer::{self, record_client_error, ConsumerConfig, OffsetReset};
 use super::consumer_coordinator::{
     offsets_to_commit, ConsumerCoordinator, ErrorAction, MembershipConfig,
 };
@@ -393,7 +393,7 @@ async fn poll_loop(m: Arc<Member>) {
         if m.shared().stopped {
             return;
         }
-        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) {
+        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) || m.consumer.close.is_closed() {
             commit(&m, &mut st).await;
             m.shared().stopped = true;
             if m.cfg.group_instance_id.is_none() {
@@ -502,6 +502,19 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         match st.positions[&tp] {
             Position::At(o) => wanted.push((tp, addr, epoch, o)),
             Position::Committed => {}
+            Position::Reset if m.consumer.auto_offset_reset == OffsetReset::None => {
+                // No committed offset (or it fell out of the log): the application's poll
+                // throws and it stops; the group sees it leave at its session timeout.
+                record_client_error(
+                    &m.history,
+                    &m.clock,
+                    &m.consumer.client_id,
+                    "NO_OFFSET_FOR_PARTITION",
+                    &tp,
+                );
+                m.shared().stopped = true;
+                return;
+            }
             Position::Reset => {
                 let reset = m.consumer.auto_offset_reset;
                 match st.fetcher.reset_position(&m.rpc, addr, &tp, reset).await {

@@ -15,3 +15,25 @@ pub mod partitioner;
 pub mod producer;
 
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The application's `close()`, called from outside the client (the simulator's graceful
+/// stop, SIGTERM): a producer stops taking records and delivers what it has, a group member
+/// commits and leaves its group, a consumer stops polling. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct CloseSignal(Arc<AtomicBool>);
+
+impl CloseSignal {
+    pub fn close(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// A restarted client runs again.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+    pub fn is_closed(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}

@@ -7,6 +7,11 @@
 //! - A record without a key uses the sticky partitioner (KIP-480, refined by KIP-794): stay on
 //!   one partition until a batch's worth of bytes (`batch.size`) was produced to it or a new
 //!   batch was started, then switch to another one drawn from a caller-supplied seeded RNG.
+//! - `partitioner.ignore.keys=true` (KIP-794) treats keyed records like unkeyed ones: sticky.
+//! - `partitioner.class` picks another partitioner: Kafka's `RoundRobinPartitioner` (each
+//!   record to the next available partition, keys ignored) or the deprecated
+//!   `UniformStickyPartitioner` (sticky for every record, keys ignored, switching only when a
+//!   new batch starts: KIP-480 before KIP-794's byte count).
 
 use std::collections::BTreeMap;
 
@@ -68,6 +73,30 @@ struct Sticky {
     produced_bytes: u64,
 }
 
+/// `partitioner.class`, by the scenario format's short names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartitionerClass {
+    /// No class set: the producer's built-in partitioner (KIP-794).
+    #[default]
+    Default,
+    /// `org.apache.kafka.clients.producer.RoundRobinPartitioner`.
+    RoundRobin,
+    /// `org.apache.kafka.clients.producer.UniformStickyPartitioner` (deprecated in 3.3).
+    UniformSticky,
+}
+
+impl PartitionerClass {
+    /// The scenario spelling (`default`, `round-robin`, `uniform-sticky`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(PartitionerClass::Default),
+            "round-robin" => Some(PartitionerClass::RoundRobin),
+            "uniform-sticky" => Some(PartitionerClass::UniformSticky),
+            _ => None,
+        }
+    }
+}
+
 /// The producer's partitioner: one per producer, sticky state per topic.
 #[derive(Debug, Clone)]
 pub struct Partitioner {
@@ -75,6 +104,11 @@ pub struct Partitioner {
     /// (KIP-794). Zero means "switch only on `on_new_batch`" (KIP-480 behaviour).
     batch_size: u64,
     sticky: BTreeMap<String, Sticky>,
+    class: PartitionerClass,
+    /// `partitioner.ignore.keys`.
+    ignore_keys: bool,
+    /// `RoundRobinPartitioner`'s per-topic counter.
+    round_robin: BTreeMap<String, u32>,
 }
 
 impl Default for Partitioner {
@@ -88,7 +122,30 @@ impl Partitioner {
         Partitioner {
             batch_size,
             sticky: BTreeMap::new(),
+            class: PartitionerClass::Default,
+            ignore_keys: false,
+            round_robin: BTreeMap::new(),
         }
+    }
+
+    /// The partitioner `partitioner.class` and `partitioner.ignore.keys` ask for.
+    pub fn configured(batch_size: u64, class: PartitionerClass, ignore_keys: bool) -> Self {
+        let batch_size = match class {
+            PartitionerClass::UniformSticky => 0,
+            _ => batch_size,
+        };
+        Partitioner {
+            class,
+            ignore_keys: ignore_keys || class == PartitionerClass::UniformSticky,
+            ..Partitioner::new(batch_size)
+        }
+    }
+
+    /// Whether a record with (or without) a key goes to the sticky partition, so that the
+    /// producer reports its bytes ([`Self::record_appended`]) and new batches
+    /// ([`Self::on_new_batch`]).
+    pub fn is_sticky(&self, keyed: bool) -> bool {
+        self.class != PartitionerClass::RoundRobin && (!keyed || self.ignore_keys)
     }
 
     /// The partition for one record. `available` lists the partitions that currently have a
@@ -112,7 +169,18 @@ impl Partitioner {
             }
             return Ok(p);
         }
-        if let Some(k) = key {
+        if self.class == PartitionerClass::RoundRobin {
+            // Each record to the next partition, among the available ones when any is.
+            let n = self.round_robin.entry(topic.to_string()).or_insert(0);
+            let i = *n as usize;
+            *n = n.wrapping_add(1);
+            let candidates = available_partitions(available, num_partitions);
+            return Ok(match candidates.len() {
+                0 => (i % num_partitions as usize) as i32,
+                len => candidates[i % len],
+            });
+        }
+        if let (Some(k), false) = (key, self.ignore_keys) {
             return partition_for_key(k, num_partitions);
         }
         if let Some(s) = self.sticky.get(topic) {
@@ -187,13 +255,7 @@ fn next_partition<R: Rng>(
     rng: &mut R,
 ) -> i32 {
     debug_assert!(num_partitions > 0);
-    let mut candidates: Vec<i32> = available
-        .iter()
-        .copied()
-        .filter(|&p| p >= 0 && p < num_partitions)
-        .collect();
-    candidates.sort_unstable();
-    candidates.dedup();
+    let mut candidates = available_partitions(available, num_partitions);
     if candidates.is_empty() {
         candidates = (0..num_partitions).collect();
     }
@@ -203,6 +265,19 @@ fn next_partition<R: Rng>(
         }
     }
     candidates[rng.gen_range(0..candidates.len())]
+}
+
+/// The available partitions that exist, sorted and without repeats: what the round-robin and
+/// sticky choices pick among.
+fn available_partitions(available: &[i32], num_partitions: i32) -> Vec<i32> {
+    let mut candidates: Vec<i32> = available
+        .iter()
+        .copied()
+        .filter(|&p| p >= 0 && p < num_partitions)
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
 }
 
 #[cfg(test)]
@@ -326,6 +401,71 @@ mod tests {
         };
         assert_eq!(run(11), run(11));
         assert_ne!(run(11), run(12));
+    }
+
+    /// KIP-794's `partitioner.ignore.keys=true`: a keyed record is placed like an unkeyed
+    /// one (sticky), not by its key's hash.
+    #[test]
+    fn ignoring_keys_makes_keyed_records_sticky() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut p = Partitioner::configured(1000, PartitionerClass::Default, true);
+        assert!(p.is_sticky(true));
+        let keys: Vec<&[u8]> = vec![b"a", b"b", b"c", b"d", b"e", b"f"];
+        let placed: Vec<i32> = keys
+            .iter()
+            .map(|k| p.partition("t", Some(k), None, 8, &[], &mut rng).unwrap())
+            .collect();
+        assert!(placed.windows(2).all(|w| w[0] == w[1]), "{placed:?}");
+        let hashed: Vec<i32> = keys
+            .iter()
+            .map(|k| partition_for_key(k, 8).unwrap())
+            .collect();
+        assert!(
+            hashed.windows(2).any(|w| w[0] != w[1]),
+            "the keys hash apart"
+        );
+    }
+
+    /// `RoundRobinPartitioner`: record after record, the next available partition, keys or not.
+    #[test]
+    fn round_robin_cycles_through_the_available_partitions() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut p = Partitioner::configured(1000, PartitionerClass::RoundRobin, false);
+        assert!(!p.is_sticky(false));
+        let mut placed = Vec::new();
+        for i in 0..6 {
+            let key = format!("k{i}");
+            placed.push(
+                p.partition("t", Some(key.as_bytes()), None, 4, &[0, 2, 3], &mut rng)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(placed, vec![0, 2, 3, 0, 2, 3]);
+        let all: Vec<i32> = (0..4)
+            .map(|_| p.partition("u", None, None, 4, &[], &mut rng).unwrap())
+            .collect();
+        assert_eq!(all, vec![0, 1, 2, 3], "no partition available: all of them");
+    }
+
+    /// The deprecated `UniformStickyPartitioner`: keys ignored, and the sticky partition
+    /// changes only when a new batch starts (KIP-480), not after `batch.size` bytes.
+    #[test]
+    fn uniform_sticky_switches_only_on_a_new_batch() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut p = Partitioner::configured(10, PartitionerClass::UniformSticky, false);
+        let first = p
+            .partition("t", Some(b"k"), None, 4, &[], &mut rng)
+            .unwrap();
+        p.record_appended("t", first, 1_000);
+        assert_eq!(
+            p.partition("t", None, None, 4, &[], &mut rng).unwrap(),
+            first
+        );
+        p.on_new_batch("t", first, 4, &[], &mut rng);
+        assert_ne!(
+            p.partition("t", None, None, 4, &[], &mut rng).unwrap(),
+            first
+        );
     }
 
     proptest! {

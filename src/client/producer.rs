@@ -1,7 +1,10 @@
 //! The producer: partitioner, a [`RecordAccumulator`] (`batch.size`, `linger.ms`), a
 //! sender that sends one Produce request per broker with a batch for each ready partition
-//! that broker leads, at most `max.in.flight.requests.per.connection` requests in flight per
-//! broker, `acks`, retries with `retry.backoff.ms` until `delivery.timeout.ms`, and
+//! that broker leads (up to `max.request.size` bytes), at most
+//! `max.in.flight.requests.per.connection` requests in flight per broker, `acks`, `retries`
+//! with `retry.backoff.ms` (growing to `retry.backoff.max.ms`, KIP-580) until
+//! `delivery.timeout.ms`, `buffer.memory` (a send blocks while the batches hold it all, and
+//! fails after `max.block.ms`), and
 //! idempotence (a producer id from `InitProducerId`, per-partition sequence numbers, so a
 //! retried batch the leader already wrote is answered with its original offsets rather
 //! than written twice).
@@ -18,12 +21,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
-use super::accumulator::{AccumulatorConfig, BatchResult, ProducerBatch, RecordAccumulator};
+use super::accumulator::{
+    record_size_upper_bound, AccumulatorConfig, BatchResult, IdempotenceChange, ProducerBatch,
+    RecordAccumulator,
+};
 use super::history::{acks_name, Clock, Clocks, Recorder, WallClock};
-use super::partitioner::Partitioner;
+use super::partitioner::{Partitioner, PartitionerClass};
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    MetadataResponse, ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL, ACKS_NONE,
+    MetadataRequest, MetadataResponse, ProducePartitionData, ProduceRequest, Request, Response,
+    ACKS_ALL, ACKS_NONE,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -32,11 +39,20 @@ use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
 
 /// A client's view of the cluster, refreshed with `Metadata` requests.
+///
+/// Leader epochs never go back (KIP-320, Kafka's `Metadata.updateLatestMetadata`): a
+/// broker behind on the metadata log (one the controller fenced and that has not heard
+/// yet) still names itself leader under an older epoch, and a client that followed it
+/// would send to a deposed leader, whose answers speak of a log that is no longer the
+/// partition's. Such a partition keeps its newer leader; a re-created topic (another topic
+/// id, KIP-516) starts its epochs afresh.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub brokers: BTreeMap<i32, SocketAddr>,
     /// Leader and leader epoch per partition.
     pub leaders: BTreeMap<TopicPartition, (i32, i32)>,
+    /// Topic ids of the topics in `leaders`.
+    pub topic_ids: BTreeMap<String, u64>,
 }
 
 impl ClusterView {
@@ -59,13 +75,24 @@ impl ClusterView {
         Some((*self.brokers.get(&leader)?, epoch))
     }
 
-    fn apply(&mut self, m: MetadataResponse) {
+    /// Takes a `Metadata` answer, except partitions it shows under an older leader epoch
+    /// than this view has for the same topic id (KIP-320). Partitions it does not show are
+    /// dropped (their topic was deleted, or the answer comes from a broker that does not
+    /// know it yet; either way the next answer settles it).
+    pub fn apply(&mut self, m: MetadataResponse) {
         self.brokers = m.brokers.into_iter().collect();
-        self.leaders = m
-            .partitions
-            .into_iter()
-            .map(|p| (p.topic_partition, (p.leader, p.leader_epoch)))
-            .collect();
+        let old_leaders = std::mem::take(&mut self.leaders);
+        let old_ids = std::mem::take(&mut self.topic_ids);
+        for p in m.partitions {
+            let tp = p.topic_partition;
+            let same_topic = old_ids.get(&tp.topic) == Some(&p.topic_id);
+            let leader = match old_leaders.get(&tp) {
+                Some(&(leader, epoch)) if same_topic && epoch > p.leader_epoch => (leader, epoch),
+                _ => (p.leader, p.leader_epoch),
+            };
+            self.topic_ids.insert(tp.topic.clone(), p.topic_id);
+            self.leaders.insert(tp, leader);
+        }
     }
 
     /// Asks the bootstrap brokers, starting at a different one each time, until one
@@ -77,17 +104,61 @@ impl ClusterView {
         start: &mut usize,
         timeout: Duration,
     ) -> bool {
-        for i in 0..bootstrap.len() {
-            let addr = bootstrap[(*start + i) % bootstrap.len()];
-            if let Ok(Response::Metadata(m)) = rpc.call(addr, &Request::Metadata, timeout).await {
-                *start = (*start + i) % bootstrap.len();
-                self.apply(m);
-                return true;
-            }
-        }
-        *start += 1;
-        false
+        let all = MetadataRequest::default();
+        self.refresh_with(rpc, bootstrap, start, timeout, &all)
+            .await
     }
+
+    /// [`Self::refresh`] with a request of the caller's (a producer names its topic and
+    /// allows its creation).
+    pub async fn refresh_with(
+        &mut self,
+        rpc: &Rpc,
+        bootstrap: &[SocketAddr],
+        start: &mut usize,
+        timeout: Duration,
+        request: &MetadataRequest,
+    ) -> bool {
+        match fetch_metadata_with(rpc, bootstrap, start, timeout, request).await {
+            Some(m) => {
+                self.apply(m);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A `Metadata` request to the bootstrap brokers, starting at `start` and moving it on, until
+/// one answers.
+pub async fn fetch_metadata(
+    rpc: &Rpc,
+    bootstrap: &[SocketAddr],
+    start: &mut usize,
+    timeout: Duration,
+) -> Option<MetadataResponse> {
+    fetch_metadata_with(rpc, bootstrap, start, timeout, &MetadataRequest::default()).await
+}
+
+/// [`fetch_metadata`] with the caller's request (a producer names its topic and allows its
+/// creation).
+pub async fn fetch_metadata_with(
+    rpc: &Rpc,
+    bootstrap: &[SocketAddr],
+    start: &mut usize,
+    timeout: Duration,
+    request: &MetadataRequest,
+) -> Option<MetadataResponse> {
+    let req = Request::Metadata(request.clone());
+    for i in 0..bootstrap.len() {
+        let addr = bootstrap[(*start + i) % bootstrap.len()];
+        if let Ok(Response::Metadata(m)) = rpc.call(addr, &req, timeout).await {
+            *start = (*start + i) % bootstrap.len();
+            return Some(m);
+        }
+    }
+    *start += 1;
+    None
 }
 
 /// Kafka's `metadata.max.age.ms` default (5 minutes). Kept for the simulation too: longer
@@ -107,9 +178,27 @@ pub struct ProducerConfig {
     /// `acks`: 0, 1 or -1 (all).
     pub acks: i16,
     pub enable_idempotence: bool,
+    /// `retries`: how often a batch that failed retriably is sent again (Kafka's default
+    /// `i32::MAX`: until `delivery.timeout.ms`).
+    pub retries: u32,
     pub retry_backoff_ms: u64,
+    /// `retry.backoff.max.ms` (KIP-580); not above `retry_backoff_ms`: a constant backoff.
+    pub retry_backoff_max_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// `max.request.size`: a bigger record fails with `MESSAGE_TOO_LARGE` (Kafka's
+    /// `RecordTooLargeException`) without being sent; a Produce request carries batches up
+    /// to this many bytes (its first batch always).
+    pub max_request_size: u64,
+    /// `buffer.memory`: bytes the unsettled batches may hold.
+    pub buffer_memory: u64,
+    /// `max.block.ms`: how long a send may wait for `buffer.memory` or for its topic's
+    /// metadata before it fails (Kafka's `TimeoutException`, recorded as
+    /// `REQUEST_TIMED_OUT`).
+    pub max_block_ms: u64,
+    /// `partitioner.class` and `partitioner.ignore.keys` (KIP-794).
+    pub partitioner: PartitionerClass,
+    pub partitioner_ignore_keys: bool,
     /// `batch.size`, bytes: a partition's batch is sent once this full (and the sticky
     /// partitioner moves on).
     pub batch_size: u64,
@@ -125,6 +214,9 @@ pub struct ProducerConfig {
     /// Simulated time (ms since the run started) at which the application stops handing
     /// records to the producer; what was handed over is still delivered.
     pub stop_ms: Option<u64>,
+    /// `close()` from outside (a graceful stop): no more records; what was handed over is
+    /// still delivered, as `KafkaProducer.close()` does.
+    pub close: super::CloseSignal,
     /// `metadata.max.age.ms`: metadata older than this is refreshed even without an error,
     /// which is how a producer learns of partitions added to its topic.
     pub metadata_max_age_ms: u64,
@@ -132,8 +224,10 @@ pub struct ProducerConfig {
 
 impl ProducerConfig {
     /// Kafka's defaults (`batch.size` 16384, `linger.ms` 0, 5 requests in flight,
-    /// `metadata.max.age.ms` 5 min), except `enable.idempotence` off and a 1 s
-    /// `request.timeout.ms` suited to simulation.
+    /// `metadata.max.age.ms` 5 min, `retries` unbounded, `max.request.size` 1 MiB,
+    /// `buffer.memory` 32 MiB, `max.block.ms` 60 s), except `enable.idempotence` off, a 1 s
+    /// `request.timeout.ms` suited to simulation and a constant retry backoff (no
+    /// `retry.backoff.max.ms` unless set).
     pub fn new(
         client_id: &str,
         addr: SocketAddr,
@@ -147,15 +241,23 @@ impl ProducerConfig {
             controllers,
             acks: ACKS_ALL,
             enable_idempotence: false,
+            retries: i32::MAX as u32,
             retry_backoff_ms: 100,
+            retry_backoff_max_ms: 100,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
+            max_request_size: 1_048_576,
+            buffer_memory: 33_554_432,
+            max_block_ms: 60_000,
+            partitioner: PartitionerClass::Default,
+            partitioner_ignore_keys: false,
             batch_size: 16_384,
             linger_ms: 0,
             max_in_flight: 5,
             compression: Compression::None,
             partition: None,
             stop_ms: None,
+            close: super::CloseSignal::default(),
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
         }
     }
@@ -165,6 +267,9 @@ impl ProducerConfig {
             batch_size: self.batch_size as usize,
             linger_ms: self.linger_ms as i64,
             retry_backoff_ms: self.retry_backoff_ms as i64,
+            retry_backoff_max_ms: self.retry_backoff_max_ms as i64,
+            retries: self.retries,
+            buffer_memory: self.buffer_memory as usize,
             delivery_timeout_ms: self.delivery_timeout_ms as i64,
             max_in_flight: self.max_in_flight.max(1) as usize,
             idempotent: self.enable_idempotence,
@@ -195,6 +300,29 @@ pub struct ProducerProgress {
 /// [`ProducerProgress`] as the harness and the node share it.
 pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
 
+/// The producer's connection to one broker, as Kafka's `NetworkClient` keeps it: requests
+/// numbered in the order they go out, their answers taken in that order
+/// (`InFlightRequests`), so that callbacks for one partition run in send order. A request
+/// that gets no answer closes the connection: every request still in flight on it fails
+/// with `NETWORK_EXCEPTION`, whatever the broker did with it, and is retried. The simulated
+/// network can deliver two answers out of order, which TCP would not; taking them in
+/// request order here is what makes the client see what a Kafka client sees.
+#[derive(Debug, Default)]
+struct Connection {
+    /// Requests sent so far (the next request's number).
+    issued: u64,
+    /// Requests whose answer has been taken (the number of the one whose turn it is).
+    settled: u64,
+    /// Requests numbered below this were in flight when the connection closed.
+    closed_below: u64,
+}
+
+impl Connection {
+    fn in_flight(&self) -> u64 {
+        self.issued - self.settled
+    }
+}
+
 struct Producer {
     cfg: ProducerConfig,
     topic: String,
@@ -210,8 +338,8 @@ struct Producer {
     refreshed_ms: Mutex<i64>,
     refreshing: Mutex<bool>,
     acc: Mutex<RecordAccumulator>,
-    /// Produce requests in flight per broker.
-    in_flight: Mutex<BTreeMap<i32, u32>>,
+    /// The connection to each broker, with its produce requests in flight.
+    connections: Mutex<BTreeMap<i32, Connection>>,
     /// Wakes the sender: a record appended, a request answered.
     wake: Purgatory,
     producer_id: i64,
@@ -221,8 +349,8 @@ impl Producer {
     fn acc(&self) -> MutexGuard<'_, RecordAccumulator> {
         self.acc.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn in_flight(&self) -> MutexGuard<'_, BTreeMap<i32, u32>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    fn connections(&self) -> MutexGuard<'_, BTreeMap<i32, Connection>> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Where broker `id` listens, in the current view (without copying the view).
     fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
@@ -235,12 +363,34 @@ impl Producer {
     fn progress(&self) -> MutexGuard<'_, ProducerProgress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
+    /// Refreshes the view. The answer is applied to the view as it is when the answer
+    /// arrives, not to a copy taken before asking: refreshes overlap (the sender's and a
+    /// finished request's), and an older answer written over a newer one would undo what
+    /// KIP-320 keeps.
     async fn refresh(&self) -> bool {
-        let (mut v, mut start) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let ok = v
-            .refresh(&self.rpc, &self.cfg.bootstrap, &mut start, self.timeout())
-            .await;
-        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = (v, start);
+        let mut start = self.view.lock().unwrap_or_else(|p| p.into_inner()).1;
+        // Kafka's producer asks for its topics and lets the broker create a missing one
+        // (`auto.create.topics.enable`).
+        let request = MetadataRequest {
+            topics: Some(vec![self.topic.clone()]),
+            allow_auto_topic_creation: true,
+        };
+        let answer = fetch_metadata_with(
+            &self.rpc,
+            &self.cfg.bootstrap,
+            &mut start,
+            self.timeout(),
+            &request,
+        )
+        .await;
+        let ok = answer.is_some();
+        {
+            let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+            view.1 = start;
+            if let Some(m) = answer {
+                view.0.apply(m);
+            }
+        }
         if ok {
             *self.refreshed_ms.lock().unwrap_or_else(|p| p.into_inner()) = self.clock.now_ms();
         }
@@ -253,6 +403,86 @@ impl Producer {
     fn num_partitions(&self) -> i32 {
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
         view.0.num_partitions(&self.topic)
+    }
+
+    /// A send that fails before it reaches a batch (too large, no memory or no metadata
+    /// within `max.block.ms`): the application's `send` gets the error.
+    fn fail_send(&self, value: &str, partition: Option<i32>, error: ErrorCode) {
+        self.progress().unanswered.remove(value);
+        self.history.record(
+            &self.clock,
+            &self.cfg.client_id,
+            EventKind::Ack {
+                send: value.to_string(),
+                topic: self.topic.clone(),
+                partition,
+                offset: None,
+                error: Some(error.name().to_string()),
+            },
+        );
+    }
+
+    /// The application hands record `i` over: counted as sent (a crash from now on drops it
+    /// if unanswered) and recorded.
+    fn record_send(&self, i: u64, value: &str, key: &Option<String>, partition: Option<i32>) {
+        {
+            let mut progress = self.progress();
+            progress.next = i + 1;
+            progress.unanswered.insert(value.to_string());
+        }
+        self.history.record(
+            &self.clock,
+            &self.cfg.client_id,
+            EventKind::Send {
+                send: value.to_string(),
+                topic: self.topic.clone(),
+                partition,
+                key: key.clone(),
+                acks: acks_name(self.cfg.acks),
+                idempotent: self.producer_id >= 0,
+                max_in_flight: self.cfg.max_in_flight,
+            },
+        );
+    }
+
+    /// The next record of the workload, if the application still has one to hand over.
+    fn next_record(&self, workload: &ProduceWorkload) -> Option<u64> {
+        let i = self.progress().next;
+        let stopped = self
+            .cfg
+            .stop_ms
+            .is_some_and(|s| self.clock.now_ms() as u64 >= s);
+        (i < workload.messages && !stopped && !self.cfg.close.is_closed()).then_some(i)
+    }
+
+    /// Records the epoch bumps and sequence resets the accumulator made since last asked.
+    fn record_idempotence_changes(&self) {
+        let changes = self.acc().take_changes();
+        for c in changes {
+            let kind = match c {
+                IdempotenceChange::EpochBumped { producer_id, epoch } => EventKind::ProducerId {
+                    producer_id,
+                    producer_epoch: epoch,
+                    cause: "epoch-bump".into(),
+                },
+                IdempotenceChange::SequenceReset {
+                    tp,
+                    producer_id,
+                    epoch,
+                    refusal,
+                    renumbered,
+                } => EventKind::SequenceReset {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    producer_id,
+                    producer_epoch: epoch,
+                    error: refusal.map(|(e, _)| e.name().to_string()),
+                    from_sequence: refusal.map(|(_, seq)| seq),
+                    renumbered: renumbered as u32,
+                },
+            };
+            self.history.record(&self.clock, &self.cfg.client_id, kind);
+        }
     }
 
     /// Records the final outcome of each record of `b`.
@@ -294,10 +524,16 @@ pub async fn run_producer(
     };
     let backoff = Duration::from_millis(cfg.retry_backoff_ms.max(1));
     let mut acc = RecordAccumulator::new(cfg.accumulator());
+    if cfg.retry_backoff_max_ms > cfg.retry_backoff_ms {
+        // Drawn only when the backoff has jitter, so other runs' draws stay as they were.
+        use madsim::rand::Rng;
+        acc.seed_jitter(madsim::rand::thread_rng().gen());
+    }
     let mut producer_id = -1;
     if cfg.enable_idempotence {
         producer_id = init_producer_id(&cfg, &rpc).await;
         acc.set_producer_id(producer_id);
+        record_producer_id(&history, &clock, &cfg.client_id, producer_id);
     }
     let p = Arc::new(Producer {
         topic: workload.topic.clone(),
@@ -311,21 +547,37 @@ pub async fn run_producer(
         view: Mutex::new((ClusterView::default(), 0)),
         refreshed_ms: Mutex::new(0),
         refreshing: Mutex::new(false),
-        in_flight: Mutex::new(BTreeMap::new()),
+        connections: Mutex::new(BTreeMap::new()),
         wake: Purgatory::new(),
         producer_id,
     });
-    // Wait for the topic.
+    // Wait for the topic. A send waits at most `max.block.ms` for its topic's metadata
+    // (Kafka's `waitOnMetadata`), then fails, and the application goes on to the next record.
+    let mut blocked_since = p.clock.now_ms();
     let mut num_partitions = loop {
         p.refresh().await;
         let n = p.num_partitions();
         if n > 0 {
             break n;
         }
+        if p.clock.now_ms() - blocked_since >= p.cfg.max_block_ms as i64 {
+            let Some(i) = p.next_record(&workload) else {
+                return;
+            };
+            let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
+            let value = format!("{}-{}", p.cfg.client_id, i);
+            p.record_send(i, &value, &key, p.cfg.partition);
+            p.fail_send(&value, p.cfg.partition, ErrorCode::RequestTimedOut);
+            blocked_since = p.clock.now_ms();
+        }
         sleep(backoff).await;
     };
     let sender = madsim::task::spawn(sender(p.clone()));
-    let mut partitioner = Partitioner::new(p.cfg.batch_size);
+    let mut partitioner = Partitioner::configured(
+        p.cfg.batch_size,
+        p.cfg.partitioner,
+        p.cfg.partitioner_ignore_keys,
+    );
     // Records are paced by a schedule, record i due `i / rate` seconds after the first, not
     // by a sleep after each: a sleep has a floor (a timer tick), which capped rates near
     // 1,000/s. Records already due go out together, and the accumulator batches them.
@@ -345,13 +597,13 @@ pub async fn run_producer(
             num_partitions = p.num_partitions();
             all = (0..num_partitions).collect();
         }
-        let i = p.progress().next;
-        if i >= workload.messages || p.cfg.stop_ms.is_some_and(|s| p.clock.now_ms() as u64 >= s) {
+        let Some(i) = p.next_record(&workload) else {
             break;
-        }
+        };
         let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
         let value = format!("{}-{}", p.cfg.client_id, i);
-        let partition = if let Some(pinned) = p.cfg.partition {
+        let sticky = p.cfg.partition.is_none() && partitioner.is_sticky(key.is_some());
+        let mut partition = if let Some(pinned) = p.cfg.partition {
             pinned
         } else {
             let mut rng = madsim::rand::thread_rng();
@@ -366,40 +618,67 @@ pub async fn run_producer(
                 )
                 .unwrap_or(0)
         };
-        if key.is_none() && p.cfg.partition.is_none() {
+        if sticky && p.cfg.partitioner == PartitionerClass::UniformSticky {
+            // KIP-480: a record that would start a new batch moves to another partition.
+            let tp = TopicPartition::new(p.topic.clone(), partition);
+            if p.acc().memory_needed(&tp, key.as_deref(), &value) > 0 {
+                let mut rng = madsim::rand::thread_rng();
+                partitioner.on_new_batch(&p.topic, partition, num_partitions, &all, &mut rng);
+                partition = partitioner
+                    .partition(&p.topic, None, None, num_partitions, &all, &mut rng)
+                    .unwrap_or(partition);
+            }
+        }
+        if sticky {
             partitioner.record_appended(&p.topic, partition, value.len() as u64);
         }
-        {
-            let mut progress = p.progress();
-            progress.next = i + 1;
-            progress.unanswered.insert(value.clone());
-        }
-        p.history.record(
-            &p.clock,
-            &p.cfg.client_id,
-            EventKind::Send {
-                send: value.clone(),
-                topic: p.topic.clone(),
-                partition: Some(partition),
-                key: key.clone(),
-                acks: acks_name(p.cfg.acks),
-                idempotent: p.producer_id >= 0,
-                max_in_flight: p.cfg.max_in_flight,
-            },
-        );
-        let now = p.clock.now_ms();
+        p.record_send(i, &value, &key, Some(partition));
         let tp = TopicPartition::new(p.topic.clone(), partition);
-        p.acc().append(&tp, key, value, now);
-        let next_due = due_us(i + 1);
-        let now_us = p.clock.now_us();
-        if next_due > now_us {
-            p.wake.notify();
-            sleep(Duration::from_micros((next_due - now_us) as u64)).await;
+        // Kafka's `doSend` refuses a record too large for a request or the whole buffer, and
+        // blocks up to `max.block.ms` for `buffer.memory` held by unsettled batches.
+        let size = record_size_upper_bound(key.as_deref(), &value) as u64;
+        if size > p.cfg.max_request_size || size > p.cfg.buffer_memory {
+            p.fail_send(&value, Some(partition), ErrorCode::MessageTooLarge);
+            pace_until(&p.clock, due_us(i + 1)).await;
+            continue;
         }
+        let blocked_since = p.clock.now_ms();
+        let allocated = loop {
+            let seen = p.wake.version();
+            let need = p.acc().memory_needed(&tp, key.as_deref(), &value);
+            if p.acc().has_memory(need) {
+                break true;
+            }
+            let left = blocked_since + p.cfg.max_block_ms as i64 - p.clock.now_ms();
+            if left <= 0 {
+                break false;
+            }
+            p.wake
+                .wait_past(seen, Duration::from_millis(left as u64))
+                .await;
+        };
+        if !allocated {
+            p.fail_send(&value, Some(partition), ErrorCode::RequestTimedOut);
+            pace_until(&p.clock, due_us(i + 1)).await;
+            continue;
+        }
+        let now = p.clock.now_ms();
+        p.acc().append(&tp, key, value, now);
+        p.wake.notify();
+        pace_until(&p.clock, due_us(i + 1)).await;
     }
     p.acc().close();
     p.wake.notify();
     let _ = sender.await;
+}
+
+/// Sleeps until `due_us` on the node's clock, or not at all when it has passed (records
+/// already due go out back to back).
+async fn pace_until(clock: &Clock, due_us: i64) {
+    let now_us = clock.now_us();
+    if due_us > now_us {
+        sleep(Duration::from_micros((due_us - now_us) as u64)).await;
+    }
 }
 
 /// The refresh `metadata.max.age.ms` asks for (Kafka's `Metadata.timeToNextUpdate`, which
@@ -424,6 +703,19 @@ fn maybe_refresh_metadata(p: &Arc<Producer>, now: i64) {
         p.refresh().await;
         *p.refreshing.lock().unwrap_or_else(|e| e.into_inner()) = false;
     });
+}
+
+/// A producer id from `InitProducerId` (at epoch 0), for the trace.
+fn record_producer_id(history: &Recorder, clock: &Clock, client_id: &str, producer_id: i64) {
+    history.record(
+        clock,
+        client_id,
+        EventKind::ProducerId {
+            producer_id,
+            producer_epoch: 0,
+            cause: "init-producer-id".into(),
+        },
+    );
 }
 
 /// `InitProducerId` to the active controller, until it answers: a new producer id.
@@ -462,11 +754,13 @@ async fn sender(p: Arc<Producer>) {
         }
         maybe_refresh_metadata(&p, now);
         let ready = p.acc().ready(now);
+        p.record_idempotence_changes();
         if p.acc().needs_producer_id() {
             // The epoch cannot grow past i16::MAX: a new producer id before anything else
             // is sent (Kafka's sender drains nothing while it has no producer id).
             let id = init_producer_id(&p.cfg, &p.rpc).await;
             p.acc().set_producer_id(id);
+            record_producer_id(&p.history, &p.clock, &p.cfg.client_id, id);
             continue;
         }
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
@@ -484,19 +778,35 @@ async fn sender(p: Arc<Producer>) {
             }
         }
         for (leader, tps) in by_leader {
-            {
-                let mut inf = p.in_flight();
-                let n = inf.entry(leader).or_insert(0);
-                if *n >= p.cfg.max_in_flight.max(1) {
+            let request_number = {
+                let mut connections = p.connections();
+                let c = connections.entry(leader).or_default();
+                if c.in_flight() >= u64::from(p.cfg.max_in_flight.max(1)) {
                     continue;
                 }
-                *n += 1;
-            }
+                c.issued += 1;
+                c.issued - 1
+            };
+            // Up to `max.request.size` bytes of batches, the first one whatever its size
+            // (Kafka's `drainBatchesForOneNode`); the rest wait for the next request.
             let batches: Vec<ProducerBatch> = {
                 let mut acc = p.acc();
-                tps.iter().filter_map(|tp| acc.drain(tp)).collect()
+                let mut size = 0u64;
+                let mut out = Vec::new();
+                for tp in &tps {
+                    let head = acc.head_bytes(tp).unwrap_or(0) as u64;
+                    if !out.is_empty() && size + head > p.cfg.max_request_size {
+                        break;
+                    }
+                    if let Some(b) = acc.drain(tp) {
+                        size += head;
+                        out.push(b);
+                    }
+                }
+                out
             };
-            madsim::task::spawn(send_request(p.clone(), leader, batches));
+            p.record_idempotence_changes();
+            madsim::task::spawn(send_request(p.clone(), leader, request_number, batches));
         }
         if leaderless {
             sleep(backoff).await;
@@ -529,8 +839,9 @@ fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     }
 }
 
-/// Sends one Produce request to `leader` and settles its batches.
-async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>) {
+/// Sends one Produce request, number `number` on the connection to `leader`, and settles its
+/// batches when the requests before it on that connection are settled.
+async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<ProducerBatch>) {
     let partitions: Vec<ProducePartitionData> = batches
         .iter()
         .map(|b| ProducePartitionData {
@@ -546,6 +857,8 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
     let addr = p.broker_addr(leader);
     // Per batch: the outcome, and the error behind it.
     let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
+    // No answer came: the connection is closed (Kafka's request timeout disconnects).
+    let mut unanswered = false;
     match addr {
         None => outcomes.resize(
             batches.len(),
@@ -575,30 +888,81 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
                     outcomes.resize(batches.len(), (batch_result(e, false), e));
                 }
                 Err(e) => {
+                    unanswered = true;
                     outcomes.resize(batches.len(), (BatchResult::Retry, e.error_code()));
                 }
             }
         }
     }
-    if let Some(n) = p.in_flight().get_mut(&leader) {
-        *n = n.saturating_sub(1);
+    // Answers are taken in request order (see [`Connection`]); an earlier request's answer
+    // or timeout always comes, so the wait ends.
+    loop {
+        let seen = p.wake.version();
+        if p.connections()
+            .get(&leader)
+            .is_none_or(|c| c.settled >= number)
+        {
+            break;
+        }
+        p.wake.wait_past(seen, Duration::from_millis(100)).await;
+    }
+    {
+        let mut connections = p.connections();
+        let c = connections.entry(leader).or_default();
+        if unanswered {
+            c.closed_below = c.issued;
+        } else if number < c.closed_below {
+            outcomes.iter_mut().for_each(|o| {
+                *o = (BatchResult::Retry, ErrorCode::NetworkException);
+            });
+        }
+        c.settled = number + 1;
     }
     let now = p.clock.now_ms();
     let mut refresh = false;
     for (b, (result, error)) in batches.into_iter().zip(outcomes) {
         refresh |= result == BatchResult::Retry;
+        // Built before the batch goes back to the accumulator, recorded if it is requeued.
+        let retry = matches!(
+            result,
+            BatchResult::Retry | BatchResult::OutOfOrder | BatchResult::UnknownProducer
+        )
+        .then(|| produce_retry(&p, &b, leader, error));
         let settled = p.acc().complete(b, result, now);
-        if let Some((b, result)) = settled {
-            match result {
-                BatchResult::Done(base) => p.record_outcome(&b, Ok(base)),
-                _ => p.record_outcome(&b, Err(error)),
-            }
+        match (settled, retry) {
+            (Some((b, BatchResult::Done(base))), _) => p.record_outcome(&b, Ok(base)),
+            (Some((b, _)), _) => p.record_outcome(&b, Err(error)),
+            (None, Some(retry)) => p.history.record(&p.clock, &p.cfg.client_id, retry),
+            (None, None) => {}
         }
     }
     if refresh {
         p.refresh().await;
     }
     p.wake.notify();
+}
+
+/// The `produce-retry` event for `b` if its attempt to `leader`, answered with `error`,
+/// sends it back to its queue: one event per batch, with its numbering as sent.
+fn produce_retry(p: &Producer, b: &ProducerBatch, leader: i32, error: ErrorCode) -> EventKind {
+    let idempotent = p.producer_id >= 0;
+    let seq = b.sequence.filter(|_| idempotent);
+    EventKind::ProduceRetry {
+        topic: b.tp.topic.clone(),
+        partition: b.tp.partition,
+        first: b
+            .records
+            .first()
+            .map(|r| r.value.clone())
+            .unwrap_or_default(),
+        records: b.records.len() as u32,
+        leader: format!("broker-{leader}"),
+        error: error.name().to_string(),
+        attempt: b.attempts,
+        producer_id: seq.map(|_| b.producer_id),
+        producer_epoch: seq.map(|(epoch, _)| epoch),
+        base_sequence: seq.map(|(_, s)| s),
+    }
 }
 
 /// The batch's bytes: the same on every retry (sequence and timestamps are fixed, unless
@@ -619,4 +983,64 @@ fn build_batch(p: &Producer, b: &ProducerBatch) -> Vec<u8> {
         );
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::request::PartitionMetadata;
+
+    fn answer(topic_id: u64, leader: i32, leader_epoch: i32) -> MetadataResponse {
+        MetadataResponse {
+            brokers: vec![(leader, "10.0.0.1:9092".parse().unwrap())],
+            partitions: vec![PartitionMetadata {
+                topic_partition: TopicPartition::new("orders", 0),
+                topic_id,
+                leader,
+                leader_epoch,
+                replicas: vec![0, 1, 2],
+                isr: vec![0, 1, 2],
+            }],
+        }
+    }
+
+    /// Issue 16: a fenced broker that has not heard yet still names itself leader under the
+    /// old epoch. The client keeps the newer leader (KIP-320) rather than go back to it.
+    #[test]
+    fn metadata_never_goes_back_to_an_older_leader_epoch() {
+        let tp = TopicPartition::new("orders", 0);
+        let mut view = ClusterView::default();
+        view.apply(answer(7, 1, 0));
+        view.apply(answer(7, 0, 1));
+        assert_eq!(view.leaders[&tp], (0, 1));
+        view.apply(answer(7, 1, 0));
+        assert_eq!(
+            view.leaders[&tp],
+            (0, 1),
+            "the stale answer is not followed"
+        );
+        view.apply(answer(7, 2, 2));
+        assert_eq!(view.leaders[&tp], (2, 2), "a newer epoch is");
+    }
+
+    /// A topic deleted and created again under the same name has a new topic id (KIP-516)
+    /// and its leader epochs start again: they are not older, they are another topic's.
+    #[test]
+    fn a_recreated_topic_starts_its_leader_epochs_afresh() {
+        let tp = TopicPartition::new("orders", 0);
+        let mut view = ClusterView::default();
+        view.apply(answer(7, 1, 5));
+        view.apply(answer(8, 2, 0));
+        assert_eq!(view.leaders[&tp], (2, 0));
+        view.apply(MetadataResponse {
+            brokers: Vec::new(),
+            partitions: Vec::new(),
+        });
+        assert!(
+            view.leaders.is_empty(),
+            "a partition no answer shows is dropped"
+        );
+        view.apply(answer(8, 1, 0));
+        assert_eq!(view.leaders[&tp], (1, 0));
+    }
 }

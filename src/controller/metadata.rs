@@ -33,6 +33,14 @@ pub enum MetadataRecord {
     FenceBroker { broker_id: i32, broker_epoch: i64 },
     /// `UnfenceBrokerRecord`: the broker heartbeats and may serve again.
     UnfenceBroker { broker_id: i32, broker_epoch: i64 },
+    /// `BrokerRegistrationChangeRecord`: the broker asked for a controlled shutdown
+    /// (KIP-841's `inControlledShutdown`): it may no longer lead or join an ISR, and the
+    /// controller moves its leaderships away before letting it go.
+    BrokerRegistrationChange {
+        broker_id: i32,
+        broker_epoch: i64,
+        in_controlled_shutdown: bool,
+    },
     /// `UnregisterBrokerRecord`: the broker left the cluster for good.
     UnregisterBroker { broker_id: i32, broker_epoch: i64 },
     /// `TopicRecord`.
@@ -47,15 +55,18 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         partition_epoch: i32,
     },
-    /// `PartitionChangeRecord`: a new leader and/or ISR. Any change bumps the partition
-    /// epoch; a change of leader also bumps the leader epoch. `unclean` marks a leader
-    /// elected from outside the ISR (KIP-704's `RECOVERING` state: data may be lost).
+    /// `PartitionChangeRecord`: a new leader, ISR and/or replica assignment. Any change
+    /// bumps the partition epoch; a change of leader also bumps the leader epoch. `unclean`
+    /// marks a leader elected from outside the ISR (KIP-704's `RECOVERING` state: data may
+    /// be lost). `assignment` is a reassignment's step (KIP-455): its start or its end.
     PartitionChange {
         topic: String,
         partition: i32,
         leader: Option<i32>,
         isr: Option<Vec<i32>>,
         unclean: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignment: Option<Assignment>,
     },
     /// `RemoveTopicRecord`.
     RemoveTopic { name: String },
@@ -64,12 +75,27 @@ pub enum MetadataRecord {
     ProducerIds { next_producer_id: i64 },
 }
 
+/// A partition's replicas while a reassignment may be running (KIP-455): `replicas` is the
+/// full set (the target first, then the replicas being removed), `adding_replicas` the
+/// target's new members still catching up, `removing_replicas` the old ones that go when
+/// the target is in sync. Both empty: no reassignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub replicas: Vec<i32>,
+    pub adding_replicas: Vec<i32>,
+    pub removing_replicas: Vec<i32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRegistration {
     pub broker_id: i32,
     pub broker_epoch: i64,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// In controlled shutdown: registered and heartbeating, but no longer eligible to lead
+    /// or to join an ISR.
+    pub in_controlled_shutdown: bool,
 }
 
 /// A partition's state (KRaft's `PartitionRegistration`).
@@ -82,6 +108,10 @@ pub struct PartitionRegistration {
     pub partition_epoch: i32,
     /// The current leader was elected uncleanly and may lack committed records.
     pub unclean_leader: bool,
+    /// A running reassignment's new replicas (KIP-455; empty when none runs).
+    pub adding_replicas: Vec<i32>,
+    /// A running reassignment's replicas to remove (empty when none runs).
+    pub removing_replicas: Vec<i32>,
 }
 
 impl PartitionRegistration {
@@ -145,6 +175,14 @@ impl ClusterMetadata {
         self.brokers.get(&id).is_some_and(|b| !b.fenced)
     }
 
+    /// Live and not in controlled shutdown: may be elected leader or join an ISR (KRaft's
+    /// `isActive`; KIP-841).
+    pub fn is_active(&self, id: i32) -> bool {
+        self.brokers
+            .get(&id)
+            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+    }
+
     pub fn live_brokers(&self) -> Vec<i32> {
         self.brokers
             .values()
@@ -187,6 +225,7 @@ impl ClusterMetadata {
                         broker_epoch: *broker_epoch,
                         rack: rack.clone(),
                         fenced: true,
+                        in_controlled_shutdown: false,
                     },
                 );
             }
@@ -205,6 +244,19 @@ impl ClusterMetadata {
                     return err(format!("broker {broker_id} epoch {broker_epoch} is stale"));
                 }
                 b.fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                in_controlled_shutdown,
+            } => {
+                let Some(b) = self.brokers.get_mut(broker_id) else {
+                    return err(format!("unknown broker {broker_id}"));
+                };
+                if b.broker_epoch != *broker_epoch {
+                    return err(format!("broker {broker_id} epoch {broker_epoch} is stale"));
+                }
+                b.in_controlled_shutdown = *in_controlled_shutdown;
             }
             MetadataRecord::UnregisterBroker {
                 broker_id,
@@ -251,6 +303,8 @@ impl ClusterMetadata {
                         leader_epoch: *leader_epoch,
                         partition_epoch: *partition_epoch,
                         unclean_leader: false,
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
                     },
                 );
             }
@@ -260,6 +314,7 @@ impl ClusterMetadata {
                 leader,
                 isr,
                 unclean,
+                assignment,
             } => {
                 let Some(p) = self
                     .topics
@@ -277,6 +332,11 @@ impl ClusterMetadata {
                 }
                 if let Some(isr) = isr {
                     p.isr = isr.clone();
+                }
+                if let Some(a) = assignment {
+                    p.replicas = a.replicas.clone();
+                    p.adding_replicas = a.adding_replicas.clone();
+                    p.removing_replicas = a.removing_replicas.clone();
                 }
                 p.partition_epoch += 1;
             }

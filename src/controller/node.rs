@@ -2,8 +2,9 @@
 //! between the voters (their own listener, like KRaft's `CONTROLLER` listener), ticks Raft
 //! and, on the active controller, the broker session check, and serves the controller
 //! requests: `BrokerRegistration`, `BrokerHeartbeat` (whose answer carries the committed
-//! metadata log from the broker's offset: KRaft brokers *pull* metadata), `AlterPartition`,
-//! `CreateTopics`, `CreatePartitions`, `DeleteTopics` and `InitProducerId`.
+//! metadata log from the broker's offset: KRaft brokers *pull* metadata; with `wantShutDown`
+//! it runs a controlled shutdown), `AlterPartition`, `CreateTopics`, `CreatePartitions`,
+//! `DeleteTopics`, `AlterPartitionReassignments`, `ElectLeaders` and `InitProducerId`.
 //!
 //! A standby answers `NOT_CONTROLLER` naming the active controller if it knows it. The
 //! active controller answers a write only once its records are committed, and
@@ -236,7 +237,7 @@ pub async fn run_controller(
     else {
         return;
     };
-    *lock(&slot) = Some(QuorumController::new(raft, cfg.controller));
+    *lock(&slot) = Some(QuorumController::new(raft, cfg.controller.clone()));
     let node = Arc::new(Node {
         cfg,
         rpc,
@@ -304,7 +305,7 @@ pub async fn run_controller(
 fn is_controller_request(req: &Request) -> bool {
     !matches!(
         req,
-        Request::Metadata
+        Request::Metadata(_)
             | Request::Produce(_)
             | Request::Fetch(_)
             | Request::ListOffsets { .. }
@@ -373,28 +374,39 @@ fn operate(
             broker_id,
             broker_epoch,
             metadata_offset,
-        } => match c.heartbeat(broker_id, broker_epoch, now) {
-            Ok(records) => {
-                // Only committed records reach brokers; an unfencing is not waited for
-                // (the next heartbeat brings it).
-                let from = usize::try_from(metadata_offset)
-                    .unwrap_or(usize::MAX)
-                    .min(committed);
-                let resp = Response::BrokerHeartbeat {
-                    error: ErrorCode::None,
-                    records: c.log()[from..committed].to_vec(),
-                };
-                (resp, records, false)
+            want_shut_down,
+        } => {
+            let result = if want_shut_down {
+                c.controlled_shutdown(broker_id, broker_epoch, metadata_offset, now)
+            } else {
+                c.heartbeat(broker_id, broker_epoch, now)
+                    .map(|records| (records, false))
+            };
+            match result {
+                Ok((records, should_shut_down)) => {
+                    // Only committed records reach brokers; an unfencing is not waited for
+                    // (the next heartbeat brings it).
+                    let from = usize::try_from(metadata_offset)
+                        .unwrap_or(usize::MAX)
+                        .min(committed);
+                    let resp = Response::BrokerHeartbeat {
+                        error: ErrorCode::None,
+                        records: c.log()[from..committed].to_vec(),
+                        should_shut_down,
+                    };
+                    (resp, records, false)
+                }
+                Err(error) => (
+                    Response::BrokerHeartbeat {
+                        error,
+                        records: Vec::new(),
+                        should_shut_down: false,
+                    },
+                    Vec::new(),
+                    false,
+                ),
             }
-            Err(error) => (
-                Response::BrokerHeartbeat {
-                    error,
-                    records: Vec::new(),
-                },
-                Vec::new(),
-                false,
-            ),
-        },
+        }
         Request::AlterPartition {
             broker_epoch,
             request,
@@ -451,6 +463,35 @@ fn operate(
             ),
             Err(error) => (Response::CreatePartitions { error }, Vec::new(), false),
         },
+        Request::AlterPartitionReassignments {
+            topic_partition,
+            replicas,
+        } => match c.alter_partition_reassignment(&topic_partition, &replicas) {
+            Ok(records) => (
+                Response::AlterPartitionReassignments {
+                    error: ErrorCode::None,
+                },
+                records,
+                true,
+            ),
+            Err(error) => (
+                Response::AlterPartitionReassignments { error },
+                Vec::new(),
+                false,
+            ),
+        },
+        Request::ElectLeaders { topic_partition } => {
+            match c.elect_preferred_leader(&topic_partition) {
+                Ok(records) => (
+                    Response::ElectLeaders {
+                        error: ErrorCode::None,
+                    },
+                    records,
+                    true,
+                ),
+                Err(error) => (Response::ElectLeaders { error }, Vec::new(), false),
+            }
+        }
         Request::InitProducerId => {
             let (producer_id, records) = c.allocate_producer_id();
             (

@@ -64,8 +64,8 @@ impl QuorumController {
     pub fn new(raft: Raft<RecordBatch>, config: ControllerConfig) -> Self {
         QuorumController {
             raft,
+            controller: Controller::new(config.clone()),
             config,
-            controller: Controller::new(config),
             committed: 0,
             active_term: None,
             errors: Vec::new(),
@@ -131,7 +131,7 @@ impl QuorumController {
             self.active_term = None;
             if self.controller.log().len() > self.committed {
                 let log = self.committed_log().to_vec();
-                self.controller = rebuild(self.config, log, now_ms, &mut self.errors);
+                self.controller = rebuild(self.config.clone(), log, now_ms, &mut self.errors);
             }
             events.push(QuorumEvent::Resigned { term: t });
         }
@@ -177,7 +177,7 @@ fn rebuild(
     now_ms: i64,
     errors: &mut Vec<String>,
 ) -> Controller {
-    match Controller::from_log(config, log.clone(), now_ms) {
+    match Controller::from_log(config.clone(), log.clone(), now_ms) {
         Ok(c) => c,
         Err(e) => {
             errors.push(e.to_string());

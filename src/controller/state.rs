@@ -1,6 +1,7 @@
 //! The controller's state machine (KRaft's `QuorumController` logic, one node): broker
-//! registration, heartbeats and fencing, leader election, `AlterPartition`, topic creation,
-//! partition addition (CreatePartitions) and deletion.
+//! registration, heartbeats and fencing, controlled shutdown, leader election (and preferred
+//! leader election), `AlterPartition`, partition reassignment, topic creation, partition
+//! addition (CreatePartitions) and deletion.
 //!
 //! Every operation validates its input against the current [`ClusterMetadata`], produces
 //! [`MetadataRecord`]s, appends them to the metadata log and replays them. The returned
@@ -14,17 +15,30 @@ use rand::Rng;
 
 use super::assignment::{assign_replicas_rack_unaware, assign_replicas_rack_unaware_from};
 use super::metadata::{
-    ClusterMetadata, MetadataRecord, PartitionRegistration, ReplayError, NO_LEADER,
+    Assignment, ClusterMetadata, MetadataRecord, PartitionRegistration, ReplayError, NO_LEADER,
 };
 use crate::broker::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerConfig {
     /// `broker.session.timeout.ms`: a broker without a heartbeat for longer is fenced.
     pub broker_session_timeout_ms: i64,
     /// `unclean.leader.election.enable`: when no ISR member is live, elect a live
     /// out-of-sync replica (losing the records it lacks) rather than stay unavailable.
     pub unclean_leader_election_enable: bool,
+    /// Topic-level `unclean.leader.election.enable`, overriding the broker's for that topic
+    /// (Kafka keeps topic configs in the metadata log; here they are fixed for a run).
+    pub topic_unclean_leader_election_enable: BTreeMap<String, bool>,
+}
+
+impl ControllerConfig {
+    /// Whether `topic`'s partitions may elect a leader from outside the ISR.
+    pub fn unclean_leader_election(&self, topic: &str) -> bool {
+        self.topic_unclean_leader_election_enable
+            .get(topic)
+            .copied()
+            .unwrap_or(self.unclean_leader_election_enable)
+    }
 }
 
 impl Default for ControllerConfig {
@@ -32,6 +46,7 @@ impl Default for ControllerConfig {
         ControllerConfig {
             broker_session_timeout_ms: 9_000,
             unclean_leader_election_enable: false,
+            topic_unclean_leader_election_enable: BTreeMap::new(),
         }
     }
 }
@@ -74,6 +89,9 @@ pub struct Controller {
     log: Vec<MetadataRecord>,
     /// Last heartbeat per registered broker (soft state, not in the log).
     last_heartbeat_ms: BTreeMap<i32, i64>,
+    /// Per broker in controlled shutdown, the metadata offset it must have applied before
+    /// it may go (KRaft's `controlledShutdownOffset`; soft state).
+    controlled_shutdown_offset: BTreeMap<i32, u64>,
 }
 
 impl Controller {
@@ -83,6 +101,7 @@ impl Controller {
             metadata: ClusterMetadata::default(),
             log: Vec::new(),
             last_heartbeat_ms: BTreeMap::new(),
+            controlled_shutdown_offset: BTreeMap::new(),
         }
     }
 
@@ -99,6 +118,7 @@ impl Controller {
             metadata,
             log,
             last_heartbeat_ms,
+            controlled_shutdown_offset: BTreeMap::new(),
         })
     }
 
@@ -260,10 +280,8 @@ impl Controller {
         Ok(out)
     }
 
-    /// Fences a live broker: records the fence, then for every partition it leads elects a
-    /// new leader, and removes it from every ISR it is in, except where it is the last
-    /// member (KRaft keeps the last ISR member, so that a clean election stays possible
-    /// when it returns).
+    /// Fences a live broker: records the fence, then moves its leaderships and ISR
+    /// memberships away ([`Controller::move_off`]).
     fn fence(&mut self, broker_id: i32, out: &mut Vec<MetadataRecord>) {
         let broker_epoch = self.metadata.broker(broker_id).expect("live").broker_epoch;
         self.append(
@@ -273,6 +291,14 @@ impl Controller {
                 broker_epoch,
             },
         );
+        self.move_off(broker_id, out);
+    }
+
+    /// For every partition `broker_id` leads, elects a new leader among the other active
+    /// replicas, and removes it from every ISR it is in, except where it is the last member
+    /// (KRaft keeps the last ISR member, so that a clean election stays possible when it
+    /// returns). The broker must already be inactive (fenced or in controlled shutdown).
+    fn move_off(&mut self, broker_id: i32, out: &mut Vec<MetadataRecord>) {
         let affected: Vec<(TopicPartition, PartitionRegistration)> = self
             .metadata
             .partitions()
@@ -290,8 +316,8 @@ impl Controller {
                 match elect_leader(
                     &p.replicas,
                     &isr,
-                    |r| self.metadata.is_live(r),
-                    self.config.unclean_leader_election_enable,
+                    |r| self.metadata.is_active(r),
+                    self.config.unclean_leader_election(&tp.topic),
                 ) {
                     Some((l, u)) => {
                         leader = Some(l);
@@ -315,9 +341,66 @@ impl Controller {
                     leader,
                     isr: isr_change,
                     unclean,
+                    assignment: None,
                 },
             );
         }
+    }
+
+    /// A heartbeat with `wantShutDown` (KRaft's controlled shutdown, `controlled.shutdown.
+    /// enable`): the first one marks the broker in controlled shutdown (it may no longer
+    /// lead or join an ISR) and moves its leaderships and ISR memberships to other
+    /// replicas. Once the broker's metadata has reached those records (its heartbeat's
+    /// `metadata_offset`) and it leads nothing, it is fenced and told to shut down (the
+    /// `bool`): from then on its going away costs no election. A broker already fenced may
+    /// go at once.
+    pub fn controlled_shutdown(
+        &mut self,
+        broker_id: i32,
+        broker_epoch: i64,
+        metadata_offset: u64,
+        now_ms: i64,
+    ) -> Result<(Vec<MetadataRecord>, bool), ErrorCode> {
+        let Some(b) = self.metadata.broker(broker_id) else {
+            return Err(ErrorCode::BrokerNotAvailable);
+        };
+        if b.broker_epoch != broker_epoch {
+            return Err(ErrorCode::StaleBrokerEpoch);
+        }
+        if b.fenced {
+            return Ok((Vec::new(), true));
+        }
+        let entering = !b.in_controlled_shutdown;
+        self.last_heartbeat_ms.insert(broker_id, now_ms);
+        let mut out = Vec::new();
+        if entering {
+            self.append(
+                &mut out,
+                MetadataRecord::BrokerRegistrationChange {
+                    broker_id,
+                    broker_epoch,
+                    in_controlled_shutdown: true,
+                },
+            );
+            self.move_off(broker_id, &mut out);
+            self.controlled_shutdown_offset
+                .insert(broker_id, self.log.len() as u64);
+        }
+        // Soft state: a controller that took over waits for its whole log.
+        let wait_for = *self
+            .controlled_shutdown_offset
+            .entry(broker_id)
+            .or_insert(self.log.len() as u64);
+        let leads = self
+            .metadata
+            .partitions()
+            .any(|(_, p)| p.leader == broker_id);
+        if leads || metadata_offset < wait_for {
+            return Ok((out, false));
+        }
+        self.controlled_shutdown_offset.remove(&broker_id);
+        self.fence(broker_id, &mut out);
+        Ok((out, true))
     }
 
     /// Elects a leader for every leaderless partition that now has an eligible replica.
@@ -332,8 +415,8 @@ impl Controller {
             let Some((l, unclean)) = elect_leader(
                 &p.replicas,
                 &p.isr,
-                |r| self.metadata.is_live(r),
-                self.config.unclean_leader_election_enable,
+                |r| self.metadata.is_active(r),
+                self.config.unclean_leader_election(&tp.topic),
             ) else {
                 continue;
             };
@@ -345,6 +428,7 @@ impl Controller {
                     leader: Some(l),
                     isr: unclean.then(|| vec![l]),
                     unclean,
+                    assignment: None,
                 },
             );
         }
@@ -362,7 +446,7 @@ impl Controller {
                 let preferred = *p.replicas.first()?;
                 (p.leader != preferred
                     && p.isr.contains(&preferred)
-                    && self.metadata.is_live(preferred))
+                    && self.metadata.is_active(preferred))
                 .then_some((tp, preferred))
             })
             .collect();
@@ -376,6 +460,7 @@ impl Controller {
                     leader: Some(leader),
                     isr: None,
                     unclean: false,
+                    assignment: None,
                 },
             );
         }
@@ -429,10 +514,13 @@ impl Controller {
         {
             return Err(ErrorCode::InvalidRequest);
         }
-        if new_isr.iter().any(|r| !self.metadata.is_live(*r)) {
+        let current: BTreeSet<i32> = p.isr.iter().copied().collect();
+        // KIP-841: a member must be live; one joining must also not be shutting down.
+        if new_isr.iter().any(|r| {
+            !self.metadata.is_live(*r) || (!current.contains(r) && !self.metadata.is_active(*r))
+        }) {
             return Err(ErrorCode::IneligibleReplica);
         }
-        let current: BTreeSet<i32> = p.isr.iter().copied().collect();
         let mut out = Vec::new();
         if new_isr != current {
             self.append(
@@ -443,11 +531,171 @@ impl Controller {
                     leader: None,
                     isr: Some(new_isr.into_iter().collect()),
                     unclean: false,
+                    assignment: None,
                 },
             );
         }
+        self.maybe_complete_reassignment(tp, &mut out);
         let p = self.metadata.partition(tp).expect("exists");
         Ok((p.leader_and_isr(), out))
+    }
+
+    /// AlterPartitionReassignments (KIP-455, `kafka-reassign-partitions.sh --execute`):
+    /// moves `tp` to the replicas `target` (in preference order). The partition first
+    /// runs on the union: `replicas` = target then the replicas being removed,
+    /// `adding_replicas` = target minus the original replicas, `removing_replicas` = the
+    /// original minus the target. The new replicas fetch from the leader and join the ISR
+    /// as any follower does; once every target replica is in the ISR the reassignment
+    /// completes ([`Controller::maybe_complete_reassignment`]). A reassignment of a
+    /// partition already being moved replaces the running one (from the original
+    /// replicas). Errors: an unknown partition is `UNKNOWN_TOPIC_OR_PARTITION`; an empty
+    /// target, a duplicate or an unregistered broker is `INVALID_REPLICA_ASSIGNMENT`.
+    pub fn alter_partition_reassignment(
+        &mut self,
+        tp: &TopicPartition,
+        target: &[i32],
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let Some(p) = self.metadata.partition(tp).cloned() else {
+            return Err(ErrorCode::UnknownTopicOrPartition);
+        };
+        let distinct: BTreeSet<i32> = target.iter().copied().collect();
+        if target.is_empty()
+            || distinct.len() != target.len()
+            || !target.iter().all(|r| self.metadata.broker(*r).is_some())
+        {
+            return Err(ErrorCode::InvalidReplicaAssignment);
+        }
+        let original: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !p.adding_replicas.contains(r))
+            .collect();
+        let adding: Vec<i32> = target
+            .iter()
+            .copied()
+            .filter(|r| !original.contains(r))
+            .collect();
+        let removing: Vec<i32> = original
+            .iter()
+            .copied()
+            .filter(|r| !target.contains(r))
+            .collect();
+        let mut replicas = target.to_vec();
+        replicas.extend(&removing);
+        let mut out = Vec::new();
+        if replicas != p.replicas || adding != p.adding_replicas || removing != p.removing_replicas
+        {
+            // Replicas a replaced reassignment was adding leave the ISR with it.
+            let isr: Vec<i32> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| replicas.contains(r))
+                .collect();
+            self.append(
+                &mut out,
+                MetadataRecord::PartitionChange {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    leader: None,
+                    isr: (isr != p.isr).then_some(isr),
+                    unclean: false,
+                    assignment: Some(Assignment {
+                        replicas,
+                        adding_replicas: adding,
+                        removing_replicas: removing,
+                    }),
+                },
+            );
+        }
+        self.maybe_complete_reassignment(tp, &mut out);
+        Ok(out)
+    }
+
+    /// Completes `tp`'s reassignment once every target replica is in the ISR: the
+    /// replicas become the target, the removed replicas leave the ISR, and a leader that
+    /// is not in the target hands over to the first active target replica in the ISR.
+    fn maybe_complete_reassignment(&mut self, tp: &TopicPartition, out: &mut Vec<MetadataRecord>) {
+        let Some(p) = self.metadata.partition(tp).cloned() else {
+            return;
+        };
+        if p.adding_replicas.is_empty() && p.removing_replicas.is_empty() {
+            return;
+        }
+        let target: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !p.removing_replicas.contains(r))
+            .collect();
+        if !target.iter().all(|r| p.isr.contains(r)) {
+            return;
+        }
+        let isr: Vec<i32> = p
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| target.contains(r))
+            .collect();
+        let leader = if target.contains(&p.leader) {
+            None
+        } else {
+            Some(
+                elect_leader(&target, &isr, |r| self.metadata.is_active(r), false)
+                    .map_or(NO_LEADER, |(l, _)| l),
+            )
+        };
+        self.append(
+            out,
+            MetadataRecord::PartitionChange {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                leader,
+                isr: (isr != p.isr).then_some(isr),
+                unclean: false,
+                assignment: Some(Assignment {
+                    replicas: target,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
+                }),
+            },
+        );
+    }
+
+    /// ElectLeaders of type PREFERRED for one partition (`kafka-leader-election.sh
+    /// --election-type preferred --partition`): the first replica leads again. Errors as
+    /// Kafka's: `ELECTION_NOT_NEEDED` when it already leads, `PREFERRED_LEADER_NOT_AVAILABLE`
+    /// when it is not active or not in the ISR, `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn elect_preferred_leader(
+        &mut self,
+        tp: &TopicPartition,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let Some(p) = self.metadata.partition(tp) else {
+            return Err(ErrorCode::UnknownTopicOrPartition);
+        };
+        let Some(&preferred) = p.replicas.first() else {
+            return Err(ErrorCode::PreferredLeaderNotAvailable);
+        };
+        if p.leader == preferred {
+            return Err(ErrorCode::ElectionNotNeeded);
+        }
+        if !p.isr.contains(&preferred) || !self.metadata.is_active(preferred) {
+            return Err(ErrorCode::PreferredLeaderNotAvailable);
+        }
+        let mut out = Vec::new();
+        self.append(
+            &mut out,
+            MetadataRecord::PartitionChange {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                leader: Some(preferred),
+                isr: None,
+                unclean: false,
+                assignment: None,
+            },
+        );
+        Ok(out)
     }
 
     /// Creates a topic with Kafka's rack-unaware assignment over the live brokers, the

@@ -168,6 +168,38 @@ fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
     }
 }
 
+/// A topic's own `unclean.leader.election.enable` wins over the broker's, either way.
+#[test]
+fn the_topic_level_unclean_setting_overrides_the_brokers() {
+    for (broker, topic) in [(false, true), (true, false)] {
+        let mut config = ControllerConfig {
+            unclean_leader_election_enable: broker,
+            ..Default::default()
+        };
+        config
+            .topic_unclean_leader_election_enable
+            .insert(tp(0).topic.clone(), topic);
+        let (mut c, epochs) = cluster(3, 1, 3, config);
+        let leader = part(&c, 0).leader;
+        c.alter_partition(
+            epochs[leader as usize],
+            &AlterPartitionRequest {
+                topic_partition: tp(0),
+                leader_id: leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                new_isr: vec![leader],
+            },
+        )
+        .unwrap();
+        let alive: Vec<i32> = (0..3).filter(|&b| b != leader).collect();
+        run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+        let r = part(&c, 0);
+        assert_eq!(r.unclean_leader, topic, "broker {broker}, topic {topic}");
+        assert_eq!(r.leader == NO_LEADER, !topic);
+    }
+}
+
 #[test]
 fn alter_partition_rejects_stale_proposals() {
     let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
@@ -447,7 +479,7 @@ fn create_partitions_refuses_what_kafka_refuses() {
 fn a_new_controller_rebuilds_the_same_state_from_the_log() {
     let (mut c, epochs) = cluster(3, 4, 2, ControllerConfig::default());
     run_heartbeats(&mut c, &epochs, &[1, 2], 1_000, 12_000);
-    let d = Controller::from_log(*c.config(), c.log().to_vec(), 12_000).unwrap();
+    let d = Controller::from_log(c.config().clone(), c.log().to_vec(), 12_000).unwrap();
     assert_eq!(d.metadata(), c.metadata());
     assert_eq!(
         ClusterMetadata::from_records(c.log()).unwrap(),
@@ -480,6 +512,7 @@ fn a_new_controller_rebuilds_the_same_state_from_the_log() {
         leader: Some(1),
         isr: None,
         unclean: false,
+        assignment: None,
     };
     assert!(ClusterMetadata::from_records([&bad]).is_err());
 }
@@ -652,4 +685,188 @@ proptest! {
         }
         prop_assert_eq!(&ClusterMetadata::from_records(c.log()).unwrap(), c.metadata());
     }
+}
+
+/// The ISR `leader` asks for with `add` joined (as the leader's `AlterPartition` after a
+/// follower caught up).
+fn join_isr(c: &mut Controller, epochs: &[i64], p: i32, add: i32) -> Vec<MetadataRecord> {
+    let r = part(c, p);
+    let mut isr = r.isr.clone();
+    isr.push(add);
+    c.alter_partition(
+        epochs[r.leader as usize],
+        &AlterPartitionRequest {
+            topic_partition: tp(p),
+            leader_id: r.leader,
+            leader_epoch: r.leader_epoch,
+            partition_epoch: r.partition_epoch,
+            new_isr: isr,
+        },
+    )
+    .unwrap()
+    .1
+}
+
+#[test]
+fn controlled_shutdown_moves_leadership_and_isr_before_letting_the_broker_go() {
+    let (mut c, epochs) = cluster(3, 3, 3, ControllerConfig::default());
+    let leader = part(&c, 0).leader;
+    let led: Vec<i32> = (0..3).filter(|&p| part(&c, p).leader == leader).collect();
+    let offset = c.log().len() as u64;
+    let (records, go) = c
+        .controlled_shutdown(leader, epochs[leader as usize], offset, 1_000)
+        .unwrap();
+    assert!(!go, "its metadata does not have the moves yet");
+    assert!(matches!(
+        records[0],
+        MetadataRecord::BrokerRegistrationChange {
+            in_controlled_shutdown: true,
+            ..
+        }
+    ));
+    for p in 0..3 {
+        let r = part(&c, p);
+        assert_ne!(
+            r.leader, leader,
+            "orders-{p} still led by the stopping broker"
+        );
+        assert!(!r.isr.contains(&leader), "orders-{p} ISR {:?}", r.isr);
+    }
+    for &p in &led {
+        assert_eq!(part(&c, p).leader_epoch, 1, "one election, no more");
+    }
+    // Not elected back while it shuts down, not even as preferred leader.
+    assert!(c.elect_preferred_leaders().is_empty());
+    assert!(!c.metadata().is_active(leader) && c.metadata().is_live(leader));
+    // Once its metadata reached the moves it is fenced and may go.
+    let caught_up = c.log().len() as u64;
+    let (records, go) = c
+        .controlled_shutdown(leader, epochs[leader as usize], caught_up, 1_100)
+        .unwrap();
+    assert!(go);
+    assert!(matches!(records[0], MetadataRecord::FenceBroker { .. }));
+    assert!(!c.metadata().is_live(leader));
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn a_shutting_down_broker_may_not_rejoin_an_isr() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let follower = r.replicas[1];
+    c.controlled_shutdown(follower, epochs[follower as usize], 0, 1_000)
+        .unwrap();
+    let r = part(&c, 0);
+    assert!(!r.isr.contains(&follower));
+    let mut isr = r.isr.clone();
+    isr.push(follower);
+    let asked = c.alter_partition(
+        epochs[r.leader as usize],
+        &AlterPartitionRequest {
+            topic_partition: tp(0),
+            leader_id: r.leader,
+            leader_epoch: r.leader_epoch,
+            partition_epoch: r.partition_epoch,
+            new_isr: isr,
+        },
+    );
+    assert_eq!(asked.unwrap_err(), ErrorCode::IneligibleReplica);
+}
+
+#[test]
+fn reassignment_adds_replicas_then_removes_the_old_once_the_new_are_in_sync() {
+    let (mut c, epochs) = cluster(4, 1, 2, ControllerConfig::default());
+    let before = part(&c, 0);
+    let old_leader = before.leader;
+    // Move to two brokers that do not host it, in a chosen order.
+    let target: Vec<i32> = (0..4).filter(|b| !before.replicas.contains(b)).collect();
+    assert_eq!(target.len(), 2);
+    c.alter_partition_reassignment(&tp(0), &target).unwrap();
+    let during = part(&c, 0);
+    let mut union = target.clone();
+    union.extend(&before.replicas);
+    assert_eq!(
+        during.replicas, union,
+        "the target first, then the replicas to remove"
+    );
+    assert_eq!(during.adding_replicas, target);
+    assert_eq!(during.removing_replicas, before.replicas);
+    assert_eq!(
+        during.leader, old_leader,
+        "the old leader serves until the end"
+    );
+    assert_eq!(during.isr, before.isr);
+    // The first new replica catches up: not done yet.
+    join_isr(&mut c, &epochs, 0, target[0]);
+    assert_eq!(part(&c, 0).adding_replicas, target);
+    // The second: the reassignment completes.
+    join_isr(&mut c, &epochs, 0, target[1]);
+    let after = part(&c, 0);
+    assert_eq!(after.replicas, target);
+    assert!(after.adding_replicas.is_empty() && after.removing_replicas.is_empty());
+    assert_eq!(after.isr, target);
+    assert_eq!(
+        after.leader, target[0],
+        "the old leader handed over to the target"
+    );
+    c.metadata().check_invariants().unwrap();
+}
+
+#[test]
+fn reassignment_to_a_reordering_of_the_same_replicas_completes_at_once_and_keeps_the_leader() {
+    let (mut c, _) = cluster(3, 1, 3, ControllerConfig::default());
+    let before = part(&c, 0);
+    let reversed: Vec<i32> = before.replicas.iter().rev().copied().collect();
+    c.alter_partition_reassignment(&tp(0), &reversed).unwrap();
+    let after = part(&c, 0);
+    assert_eq!(after.replicas, reversed);
+    assert_eq!(after.leader, before.leader);
+    assert!(after.adding_replicas.is_empty());
+}
+
+#[test]
+fn reassignment_refuses_bad_replica_lists() {
+    let (mut c, _) = cluster(3, 1, 2, ControllerConfig::default());
+    for bad in [vec![], vec![0, 0], vec![0, 7]] {
+        assert_eq!(
+            c.alter_partition_reassignment(&tp(0), &bad),
+            Err(ErrorCode::InvalidReplicaAssignment),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        c.alter_partition_reassignment(&tp(5), &[0, 1]),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+}
+
+#[test]
+fn preferred_election_of_one_partition_answers_as_kafka_does() {
+    let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    assert_eq!(
+        c.elect_preferred_leader(&tp(0)),
+        Err(ErrorCode::ElectionNotNeeded)
+    );
+    assert_eq!(
+        c.elect_preferred_leader(&tp(1)),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+    let preferred = part(&c, 0).replicas[0];
+    let alive: Vec<i32> = (0..3).filter(|&b| b != preferred).collect();
+    run_heartbeats(&mut c, &epochs, &alive, 1_000, 10_000);
+    assert_ne!(part(&c, 0).leader, preferred);
+    // Back and heartbeating, but not in the ISR yet.
+    let (e, _) = c.register_broker(preferred, None, 11_000).unwrap();
+    c.heartbeat(preferred, e, 11_000).unwrap();
+    assert_eq!(
+        c.elect_preferred_leader(&tp(0)),
+        Err(ErrorCode::PreferredLeaderNotAvailable)
+    );
+    let mut epochs = epochs;
+    epochs[preferred as usize] = e;
+    join_isr(&mut c, &epochs, 0, preferred);
+    let epoch = part(&c, 0).leader_epoch;
+    c.elect_preferred_leader(&tp(0)).unwrap();
+    assert_eq!(part(&c, 0).leader, preferred);
+    assert_eq!(part(&c, 0).leader_epoch, epoch + 1);
 }

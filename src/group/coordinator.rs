@@ -51,6 +51,14 @@ pub struct GroupConfig {
     pub group_max_session_timeout_ms: i32,
     /// `group.max.size`: members beyond it are refused with GROUP_MAX_SIZE_REACHED.
     pub group_max_size: usize,
+    /// `offsets.retention.minutes`, in ms: how long the committed offsets of a group without
+    /// members are kept (see [`GroupCoordinator::expire_offsets`]).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
+    pub offsets_retention_check_interval_ms: i64,
+    /// `offsets.commit.timeout.ms`: how long an OffsetCommit (or a group record) waits for
+    /// every in-sync replica of its `__consumer_offsets` partition before it fails.
+    pub offsets_commit_timeout_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -60,6 +68,9 @@ impl Default for GroupConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1_000,
+            offsets_retention_check_interval_ms: 600_000,
+            offsets_commit_timeout_ms: 5_000,
         }
     }
 }
@@ -304,6 +315,9 @@ pub struct GroupMetadata {
     pending_sync: BTreeSet<MemberId>,
     pending_sync_deadline_ms: Option<i64>,
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    /// When the group last became Empty after having members (its offsets' retention
+    /// starts then, KIP-211); `None` for a group that never had members here.
+    empty_since_ms: Option<i64>,
     /// The group reached a state `__consumer_offsets` must record (Stable or Empty) since
     /// [`GroupCoordinator::take_groups_to_store`] last looked.
     to_store: bool,
@@ -328,6 +342,7 @@ impl GroupMetadata {
             pending_sync: BTreeSet::new(),
             pending_sync_deadline_ms: None,
             offsets: BTreeMap::new(),
+            empty_since_ms: None,
             to_store: false,
         }
     }
@@ -592,6 +607,7 @@ impl GroupMetadata {
             self.protocol_type = None;
             self.leader = None;
             self.transition_to(GroupState::Empty);
+            self.empty_since_ms = Some(now_ms);
             self.to_store = true;
             return;
         }
@@ -1331,6 +1347,34 @@ impl GroupCoordinator {
             }
             GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
         }
+    }
+
+    /// Kafka's offset expiration (`offsets.retention.minutes`, KIP-211): the committed
+    /// offsets of a group without members expire `offsets_retention_ms` after the group
+    /// became Empty; in a group that never had members here (the commits of consumers that
+    /// `assign`, or a group loaded Empty) each offset expires that long after its commit. A
+    /// group with members keeps its offsets. Removes and returns the expired offsets; the
+    /// caller writes their tombstones to `__consumer_offsets`.
+    pub fn expire_offsets(&mut self, now_ms: i64) -> Vec<(String, TopicPartition)> {
+        let retention = self.config.offsets_retention_ms;
+        let mut out = Vec::new();
+        for g in self.groups.values_mut() {
+            if g.state != GroupState::Empty {
+                continue;
+            }
+            let since = g.empty_since_ms;
+            let expired: Vec<TopicPartition> = g
+                .offsets
+                .iter()
+                .filter(|(_, o)| now_ms - since.unwrap_or(o.commit_timestamp_ms) >= retention)
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            for tp in expired {
+                g.offsets.remove(&tp);
+                out.push((g.group_id.clone(), tp));
+            }
+        }
+        out
     }
 
     /// Stores committed offsets whose record sits at `record_offset` of `__consumer_offsets`

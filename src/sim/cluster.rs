@@ -23,21 +23,24 @@ use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::{sleep, Duration};
 
-use crate::broker::node::{run_broker, BrokerNodeConfig, BrokerSlot};
+use crate::broker::node::{
+    run_broker, BrokerNodeConfig, BrokerSlot, ShutdownSignal, ShutdownState,
+};
 use crate::broker::replica_manager::{BrokerConfig, CheckpointIntervals, PartitionSnapshot};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, ReplicationConfig, TopicPartition};
 use crate::check::{run_checkers, History, Violation};
-use crate::client::admin;
 use crate::client::consumer::{run_consumer, ConsumerConfig, OffsetReset};
 pub use crate::client::fetcher::FetchConfig;
 pub use crate::client::group_member::GroupMembership;
 use crate::client::group_member::{run_group_member, GroupMemberConfig};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
+pub use crate::client::partitioner::PartitionerClass;
 use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
     DEFAULT_METADATA_MAX_AGE_MS,
 };
+use crate::client::{admin, CloseSignal};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::node::{
     run_controller, ControllerNodeConfig, ControllerSlot, RecordedMetadata,
@@ -71,9 +74,19 @@ pub struct ProducerSpec {
     pub enable_idempotence: bool,
     pub workload: ProduceWorkload,
     pub start_ms: u64,
+    /// `retries`, `retry.backoff.ms`, `retry.backoff.max.ms` (see [`ProducerConfig`]).
+    pub retries: u32,
     pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
     pub delivery_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// `max.request.size`, `buffer.memory`, `max.block.ms`.
+    pub max_request_size: u64,
+    pub buffer_memory: u64,
+    pub max_block_ms: u64,
+    /// `partitioner.class`, `partitioner.ignore.keys`.
+    pub partitioner: PartitionerClass,
+    pub partitioner_ignore_keys: bool,
     /// `linger.ms`, `batch.size`, `max.in.flight.requests.per.connection`.
     pub linger_ms: u64,
     pub batch_size: u64,
@@ -90,15 +103,24 @@ pub struct ProducerSpec {
 
 impl ProducerSpec {
     pub fn new(client_id: &str, acks: i16, workload: ProduceWorkload) -> Self {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let defaults = ProducerConfig::new(client_id, any, Vec::new(), Vec::new());
         ProducerSpec {
             client_id: client_id.to_string(),
             acks,
             enable_idempotence: false,
             workload,
             start_ms: 0,
-            retry_backoff_ms: 100,
+            retries: defaults.retries,
+            retry_backoff_ms: defaults.retry_backoff_ms,
+            retry_backoff_max_ms: defaults.retry_backoff_max_ms,
             delivery_timeout_ms: 120_000,
             request_timeout_ms: 1_000,
+            max_request_size: defaults.max_request_size,
+            buffer_memory: defaults.buffer_memory,
+            max_block_ms: defaults.max_block_ms,
+            partitioner: defaults.partitioner,
+            partitioner_ignore_keys: defaults.partitioner_ignore_keys,
             linger_ms: 0,
             batch_size: 16_384,
             max_in_flight: 5,
@@ -125,8 +147,12 @@ pub struct ConsumerSpec {
     pub partitions: Option<Vec<TopicPartition>>,
     /// When the application stops polling (ms since the run started).
     pub stop_ms: Option<u64>,
-    /// `fetch.min.bytes`, `fetch.max.wait.ms` and the fetch size limits.
+    /// `fetch.min.bytes`, `fetch.max.wait.ms`, the fetch size limits, `check.crcs` and
+    /// `isolation.level`.
     pub fetch: FetchConfig,
+    /// `request.timeout.ms`, `retry.backoff.ms`.
+    pub request_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
 }
 
 impl ConsumerSpec {
@@ -142,6 +168,8 @@ impl ConsumerSpec {
             stop_ms: None,
             fetch: FetchConfig::default(),
             group: None,
+            request_timeout_ms: 1_000,
+            retry_backoff_ms: 100,
         }
     }
 
@@ -165,6 +193,11 @@ pub enum AdminOp {
         topic: String,
         count: i32,
     },
+    /// `kafka-reassign-partitions.sh --execute`: each partition's new replicas, in
+    /// preference order.
+    Reassign(Vec<(TopicPartition, Vec<i32>)>),
+    /// `kafka-leader-election.sh --election-type preferred --partition T-P`.
+    ElectPreferred(TopicPartition),
 }
 
 /// The admin tools' view of the cluster when the run ends, in their output formats.
@@ -230,6 +263,12 @@ pub enum Fault {
     Pause(NodeName),
     /// Resumes one paused node (a role: the node its last pause stopped), or all (`None`).
     Resume(Option<NodeName>),
+    /// A graceful stop (SIGTERM). A broker with `controlled.shutdown.enable` first has the
+    /// controller move its leaderships away; then it closes its logs (fsynced, checkpoints
+    /// written: a clean shutdown) and exits. A controller exits (its Raft state is on disk).
+    /// A client closes: a producer delivers the records it was handed, a group member
+    /// commits and leaves its group. `Restart` starts it again.
+    Stop(NodeName),
 }
 
 /// What one fsync costs on a disk hit by the `slow` fault: a device in trouble (a RAID
@@ -273,8 +312,11 @@ pub struct ClusterSpec {
     /// Scripted faults at simulated milliseconds.
     pub faults: Vec<(u64, Fault)>,
     pub random_crashes: Option<RandomCrashes>,
-    /// Topic creations, partition additions and deletions at simulated milliseconds.
+    /// Topic creations, partition additions, deletions, reassignments and preferred leader
+    /// elections at simulated milliseconds.
     pub admin_ops: Vec<(u64, AdminOp)>,
+    /// The brokers' `controlled.shutdown.enable` (a `Stop` moves leaderships first).
+    pub controlled_shutdown_enable: bool,
     pub duration_ms: u64,
     /// Network latency range, milliseconds (the baseline `heal` returns to).
     pub latency_ms: (u64, u64),
@@ -292,6 +334,42 @@ pub struct ClusterSpec {
     pub offsets_topic_segment_bytes: u32,
     /// How often brokers rewrite their offset checkpoint files (Kafka's defaults).
     pub checkpoints: CheckpointIntervals,
+    /// Topic-level `min.insync.replicas` overrides.
+    pub topic_min_insync_replicas: BTreeMap<String, usize>,
+    /// The brokers' node-level settings (follower fetches, timeouts, auto-creation,
+    /// controlled shutdown); `BrokerNodeConfig::new`'s defaults.
+    pub broker_node: BrokerNodeSettings,
+}
+
+/// What [`ClusterSpec`] sets of each broker's [`BrokerNodeConfig`] besides the replica
+/// manager's configs (the field docs are on `BrokerNodeConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNodeSettings {
+    pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.max.bytes` (the replica manager's).
+    pub replica_fetch_max_bytes: i32,
+    pub replica_socket_timeout_ms: Option<u64>,
+    pub request_timeout_ms: u64,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+}
+
+impl Default for BrokerNodeSettings {
+    fn default() -> Self {
+        let c = BrokerNodeConfig::new(BrokerConfig::new(0), BTreeMap::new(), Vec::new());
+        BrokerNodeSettings {
+            replica_fetch_wait_max_ms: c.replica_fetch_wait_max_ms,
+            replica_fetch_min_bytes: c.replica_fetch_min_bytes,
+            replica_fetch_max_bytes: c.broker.replica_fetch_max_bytes,
+            replica_socket_timeout_ms: c.replica_socket_timeout_ms,
+            request_timeout_ms: c.request_timeout_ms,
+            auto_create_topics_enable: c.auto_create_topics_enable,
+            num_partitions: c.num_partitions,
+            default_replication_factor: c.default_replication_factor,
+        }
+    }
 }
 
 impl ClusterSpec {
@@ -310,6 +388,7 @@ impl ClusterSpec {
             controller: ControllerConfig {
                 broker_session_timeout_ms: 1_500,
                 unclean_leader_election_enable: false,
+                topic_unclean_leader_election_enable: BTreeMap::new(),
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
@@ -320,6 +399,7 @@ impl ClusterSpec {
             faults: Vec::new(),
             random_crashes: None,
             admin_ops: Vec::new(),
+            controlled_shutdown_enable: true,
             duration_ms: 10_000,
             latency_ms: (1, 5),
             group: GroupConfig::default(),
@@ -329,6 +409,8 @@ impl ClusterSpec {
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
+            topic_min_insync_replicas: BTreeMap::new(),
+            broker_node: BrokerNodeSettings::default(),
         }
     }
 
@@ -376,6 +458,7 @@ impl SimOutcome {
             scenario_hash: String::new(),
             seed: self.seed,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario_file: None,
         };
         trace::to_jsonl(&header, &self.history)
     }
@@ -490,9 +573,9 @@ struct Harness {
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
     paused: BTreeSet<NodeName>,
-    /// Per role (`leader:orders-0`), the nodes its crashes took down, newest last, so that
-    /// restarting the role restarts them.
-    crashed_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Per role (`leader:orders-0`), the nodes its crashes and stops took down (with how:
+    /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
+    crashed_by_role: BTreeMap<NodeName, Vec<(NodeName, &'static str)>>,
     paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
     /// Every node's wall clock (the `clock-skew` fault moves it).
     walls: BTreeMap<NodeName, WallClock>,
@@ -501,6 +584,10 @@ struct Harness {
     /// The network's latency when nothing is wrong (`heal` returns to it).
     baseline_latency: std::ops::Range<Duration>,
     disk_timers: Vec<DiskTimer>,
+    /// Each broker's graceful stop signal (outlives its incarnations).
+    shutdowns: BTreeMap<i32, ShutdownSignal>,
+    /// Each client's `close()` (a graceful stop of a client).
+    closes: BTreeMap<NodeName, CloseSignal>,
 }
 
 /// A role's name as a fault spells it (`leader:orders-0`), split into topic and partition.
@@ -584,7 +671,7 @@ impl Harness {
                     self.crashed_by_role
                         .entry(name.clone())
                         .or_default()
-                        .push(node.clone());
+                        .push((node.clone(), "crashed"));
                 }
                 let mut text = format!("crash {}", Self::describe(name, &node));
                 if let Some(n) = dropped {
@@ -592,18 +679,29 @@ impl Harness {
                 }
                 self.record_fault(text);
             }
+            Fault::Stop(name) => {
+                let node = self.resolve(name)?;
+                self.stop(&node)?;
+                if is_role(name) {
+                    self.crashed_by_role
+                        .entry(name.clone())
+                        .or_default()
+                        .push((node.clone(), "stopped"));
+                }
+                self.record_fault(format!("stop {}", Self::describe(name, &node)));
+            }
             Fault::Restart(name) => {
-                let node = if is_role(name) {
+                let (node, how) = if is_role(name) {
                     self.crashed_by_role
                         .get_mut(name)
                         .and_then(Vec::pop)
-                        .ok_or_else(|| format!("no earlier crash of {name}"))?
+                        .ok_or_else(|| format!("no earlier crash or stop of {name}"))?
                 } else {
-                    name.clone()
+                    (name.clone(), "")
                 };
                 self.restart(&node)?;
                 let text = if is_role(name) {
-                    format!("restart {node} (crashed as {name})")
+                    format!("restart {node} ({how} as {name})")
                 } else {
                     format!("restart {node}")
                 };
@@ -850,6 +948,72 @@ impl Harness {
         }))
     }
 
+    /// A graceful stop: a broker is asked to shut down (it exits by itself, see
+    /// [`Harness::finish_stops`]); a controller exits at once, its disk intact; a client's
+    /// application calls `close()` (a producer delivers what it was handed, a group member
+    /// commits and leaves its group).
+    fn stop(&mut self, node: &str) -> Result<(), String> {
+        if let Some(id) = broker_id(node) {
+            let b = self.brokers.get(&id).ok_or(format!("no node {node}"))?;
+            if !b.up {
+                return Err(format!("{node} is already down"));
+            }
+            let signal = &self.shutdowns[&id];
+            if signal.state() != ShutdownState::Running {
+                return Err(format!("{node} is already stopping"));
+            }
+            signal.request();
+            return Ok(());
+        }
+        if let Some(k) = controller_index(node) {
+            let c = self
+                .controllers
+                .get_mut(&k)
+                .ok_or(format!("no node {node}"))?;
+            if !c.up {
+                return Err(format!("{node} is already down"));
+            }
+            self.handle.kill(c.node.id());
+            if let Ok(mut s) = c.slot.lock() {
+                *s = None;
+            }
+            c.up = false;
+            return Ok(());
+        }
+        let close = self
+            .closes
+            .get(node)
+            .ok_or(format!("{node} cannot be stopped"))?;
+        if !self.down.insert(node.to_string()) {
+            return Err(format!("{node} is already down"));
+        }
+        close.close();
+        Ok(())
+    }
+
+    /// Brokers that finished a graceful stop exit: the process ends, nothing is lost (the
+    /// logs were closed and fsynced).
+    fn finish_stops(&mut self) {
+        let mut stopped = Vec::new();
+        for (id, b) in self.brokers.iter_mut() {
+            if !b.up || self.shutdowns[id].state() != ShutdownState::Done {
+                continue;
+            }
+            self.handle.kill(b.node.id());
+            if let Ok(mut s) = b.slot.lock() {
+                *s = None;
+            }
+            b.up = false;
+            stopped.push(*id);
+        }
+        for id in stopped {
+            self.record_fault(format!(
+                "stopped {}: logs closed, clean shutdown",
+                broker_name(id)
+            ));
+        }
+    }
+
     fn restart(&mut self, node: &str) -> Result<(), String> {
         let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
         if let Some(id) = broker_id(node) {
@@ -858,6 +1022,7 @@ impl Harness {
                 return Err(format!("{node} is running"));
             }
             b.up = true;
+            self.shutdowns[&id].reset();
         } else if let Some(k) = controller_index(node) {
             let c = self
                 .controllers
@@ -869,6 +1034,8 @@ impl Harness {
             c.up = true;
         } else if !self.down.remove(node) {
             return Err(format!("{node} is running"));
+        } else if let Some(close) = self.closes.get(node) {
+            close.reset();
         }
         // A node paused when it crashed starts unpaused.
         if self.paused.remove(node) {
@@ -1016,6 +1183,7 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::ClockSkew { .. } => "clock-skew",
         Fault::Pause(_) => "pause",
         Fault::Resume(_) => "resume",
+        Fault::Stop(_) => "stop",
     }
 }
 
@@ -1086,7 +1254,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         ));
         let slot: ControllerSlot = Arc::new(Mutex::new(None));
         let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
-        cfg.controller = spec.controller;
+        cfg.controller = spec.controller.clone();
         cfg.tick_ms = spec.controller_tick_ms;
         cfg.raft_tick_ms = spec.quorum_tick_ms;
         cfg.election_ticks = spec.quorum_election_ticks;
@@ -1130,6 +1298,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         .map(|b| (b, broker_addr(b)))
         .collect();
     let mut brokers = BTreeMap::new();
+    let mut shutdowns = BTreeMap::new();
     let mut walls = BTreeMap::new();
     walls.insert("controller".to_string(), WallClock::new(clock));
     for id in 0..spec.brokers as i32 {
@@ -1139,6 +1308,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.replication = spec.replication;
         bc.log = spec.log.clone();
         bc.topic_logs = spec.topic_logs.clone();
+        bc.topic_min_insync_replicas = spec.topic_min_insync_replicas.clone();
+        bc.replica_fetch_max_bytes = spec.broker_node.replica_fetch_max_bytes;
         bc.cleaner = spec.cleaner.clone();
         bc.offsets_topic_segment_bytes = spec.offsets_topic_segment_bytes;
         bc.checkpoints = spec.checkpoints;
@@ -1146,11 +1317,21 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());
         cfg.heartbeat_interval_ms = spec.heartbeat_interval_ms;
+        let b = &spec.broker_node;
+        cfg.replica_fetch_wait_max_ms = b.replica_fetch_wait_max_ms;
+        cfg.replica_fetch_min_bytes = b.replica_fetch_min_bytes;
+        cfg.replica_socket_timeout_ms = b.replica_socket_timeout_ms;
+        cfg.request_timeout_ms = b.request_timeout_ms;
+        cfg.auto_create_topics_enable = b.auto_create_topics_enable;
+        cfg.num_partitions = b.num_partitions;
+        cfg.default_replication_factor = b.default_replication_factor;
         cfg.group = spec.group.clone();
         cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
+        cfg.controlled_shutdown_enable = spec.controlled_shutdown_enable;
+        shutdowns.insert(id, cfg.shutdown.clone());
         let node = {
             let (disk, slot, history) = (disk.clone(), slot.clone(), history.clone());
             handle
@@ -1187,7 +1368,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let admin_log: Arc<Mutex<Vec<String>>> = Arc::default();
     let admin_controllers = controllers.clone();
     let admin = {
-        let log = admin_log.clone();
+        let (log, history) = (admin_log.clone(), history.clone());
         handle
             .create_node()
             .name("admin")
@@ -1199,6 +1380,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     admin_controllers.clone(),
                     clock,
                     log.clone(),
+                    history.clone(),
                 )
             })
             .build()
@@ -1207,6 +1389,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 
     let mut client_index = 0;
     let mut progress = BTreeMap::new();
+    let mut closes = BTreeMap::new();
     for p in &spec.producers {
         let mut cfg = ProducerConfig::new(
             &p.client_id,
@@ -1217,9 +1400,16 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         client_index += 1;
         cfg.acks = p.acks;
         cfg.enable_idempotence = p.enable_idempotence;
+        cfg.retries = p.retries;
         cfg.retry_backoff_ms = p.retry_backoff_ms;
+        cfg.retry_backoff_max_ms = p.retry_backoff_max_ms;
         cfg.delivery_timeout_ms = p.delivery_timeout_ms;
         cfg.request_timeout_ms = p.request_timeout_ms;
+        cfg.max_request_size = p.max_request_size;
+        cfg.buffer_memory = p.buffer_memory;
+        cfg.max_block_ms = p.max_block_ms;
+        cfg.partitioner = p.partitioner;
+        cfg.partitioner_ignore_keys = p.partitioner_ignore_keys;
         cfg.linger_ms = p.linger_ms;
         cfg.batch_size = p.batch_size;
         cfg.max_in_flight = p.max_in_flight;
@@ -1227,6 +1417,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partition = p.partition;
         cfg.stop_ms = p.stop_ms;
         cfg.metadata_max_age_ms = p.metadata_max_age_ms;
+        closes.insert(p.client_id.clone(), cfg.close.clone());
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
         let clocks = Clocks::new(clock);
         walls.insert(p.client_id.clone(), clocks.wall.clone());
@@ -1260,6 +1451,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.partitions = c.partitions.clone();
         cfg.stop_ms = c.stop_ms;
         cfg.fetch = c.fetch.clone();
+        cfg.request_timeout_ms = c.request_timeout_ms;
+        cfg.retry_backoff_ms = c.retry_backoff_ms;
+        closes.insert(c.client_id.clone(), cfg.close.clone());
         walls.insert(c.client_id.clone(), WallClock::new(clock));
         let member = c.group.clone().map(|group| GroupMemberConfig {
             consumer: cfg.clone(),
@@ -1301,6 +1495,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         progress,
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
+        shutdowns,
+        closes,
     };
 
     // Scripted faults and the random crash driver share the timeline.
@@ -1324,6 +1520,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         }
         h.end_disk_faults(now);
         h.halt_failed_brokers();
+        h.finish_stops();
         while let Some((at, _)) = scripted.peek() {
             if *at > now {
                 break;
@@ -1526,6 +1723,7 @@ async fn run_admin(
     controllers: Vec<SocketAddr>,
     clock: Clock,
     log: Arc<Mutex<Vec<String>>>,
+    history: Recorder,
 ) {
     let controller = ControllerChannel::new(controllers);
     let Ok(rpc) = Rpc::bind(SocketAddr::new(ADMIN_IP, PORT)).await else {
@@ -1561,7 +1759,32 @@ async fn run_admin(
                 format!("alter {topic} --partitions {count}"),
                 admin::create_partitions(&rpc, &controller, topic, *count, timeout).await,
             ),
+            AdminOp::Reassign(moves) => {
+                let mut result = Ok(());
+                for (tp, replicas) in moves {
+                    let r = admin::alter_partition_reassignments(
+                        &rpc,
+                        &controller,
+                        tp,
+                        replicas,
+                        timeout,
+                    )
+                    .await;
+                    result = result.and(r);
+                }
+                (format!("reassign {}", show_moves(moves)), result)
+            }
+            AdminOp::ElectPreferred(tp) => (
+                format!("elect-preferred {tp}"),
+                admin::elect_preferred_leader(&rpc, &controller, tp, timeout).await,
+            ),
         };
+        // As a fault event, named the way the scenario's `admin` fault names it.
+        let event = match (&op, &result) {
+            (_, Ok(())) => format!("admin {}", admin_fault_text(&op)),
+            (_, Err(e)) => format!("skipped admin: {}: {}", admin_fault_text(&op), e.name()),
+        };
+        history.record(&clock, "admin", EventKind::Fault { fault: event });
         let result = match result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.name().to_string(),
@@ -1569,5 +1792,31 @@ async fn run_admin(
         log.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(format!("{at}ms {what}: {result}"));
+    }
+}
+
+/// `orders-0 [2, 0, 1], orders-1 [0, 1, 2]`.
+fn show_moves(moves: &[(TopicPartition, Vec<i32>)]) -> String {
+    moves
+        .iter()
+        .map(|(tp, r)| format!("{tp} {r:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An admin operation as the trace's `fault` events name it (`reassign orders-0 [2, 0, 1]`,
+/// `create-topic audit (3 partitions, RF 2)`), after the scenario's `admin` keys.
+fn admin_fault_text(op: &AdminOp) -> String {
+    match op {
+        AdminOp::CreateTopic(t) => format!(
+            "create-topic {} ({} partitions, RF {})",
+            t.name, t.partitions, t.replication_factor
+        ),
+        AdminOp::DeleteTopic(name) => format!("delete-topic {name}"),
+        AdminOp::CreatePartitions { topic, count } => {
+            format!("add-partitions {topic} to {count}")
+        }
+        AdminOp::Reassign(moves) => format!("reassign {}", show_moves(moves)),
+        AdminOp::ElectPreferred(tp) => format!("elect-preferred {tp}"),
     }
 }

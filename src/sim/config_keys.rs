@@ -118,6 +118,7 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("log.cleaner.backoff.ms", NON_NEG),
     ("offsets.commit.timeout.ms", I32_POSITIVE),
     ("offsets.retention.minutes", I32_POSITIVE),
+    ("offsets.retention.check.interval.ms", I32_POSITIVE),
     ("broker.session.timeout.ms", I32_POSITIVE),
     ("broker.heartbeat.interval.ms", I32_POSITIVE),
     ("controlled.shutdown.enable", KeyType::Bool),

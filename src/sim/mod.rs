@@ -66,9 +66,9 @@ pub use config_keys::{Config, ConfigValue, Scope};
 pub use duration::{Jittered, Rate, SimDuration};
 pub use error::ScenarioError;
 pub use scenario::{
-    Acks, Checker, Checkers, Client, Cluster, CommitMode, Consumer, DiskFault, Expect, Fault,
-    FaultKind, NodeOrAll, NodeRef, Producer, Role, Scenario, ScheduledFault, Subscription, Topic,
-    TopicPartition,
+    Acks, AdminAction, Checker, Checkers, Client, Cluster, CommitMode, Consumer, DiskFault, Expect,
+    Fault, FaultKind, NodeOrAll, NodeRef, Producer, Role, Scenario, ScheduledFault, Subscription,
+    Topic, TopicPartition,
 };
 
 #[cfg(test)]

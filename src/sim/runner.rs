@@ -3,10 +3,11 @@
 //! seed and decides whether the scenario's `expect` holds.
 //!
 //! Every fault kind maps onto the cluster; roles travel as their names (`leader:orders-0`)
-//! and the cluster resolves them when the fault fires. Anything the cluster cannot do yet
-//! (topic-level replication configs, client configs the clients do not implement) is an [`Unsupported`] error naming the JSON path
-//! and the feature: a scenario is never run with a fault or setting silently dropped,
-//! because its verdict would then be meaningless.
+//! and the cluster resolves them when the fault fires. Every config key the loader accepts
+//! maps onto the field of the broker, controller, group coordinator or client that gives it
+//! Kafka's effect (the tests below walk them all). Anything the cluster cannot do is an
+//! [`Unsupported`] error naming the JSON path and the feature: a scenario is never run with
+//! a fault or setting silently dropped, because its verdict would then be meaningless.
 //!
 //! Simulation only (`--cfg madsim`).
 #![cfg(madsim)]
@@ -14,15 +15,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::cluster::{run, ClusterSpec, ConsumerSpec, Fault, ProducerSpec, SimOutcome, TopicSpec};
+use super::cluster::{
+    run, AdminOp, ClusterSpec, ConsumerSpec, Fault, PartitionerClass, ProducerSpec, SimOutcome,
+    TopicSpec,
+};
 use super::scenario::{
-    Acks, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef, Scenario,
-    Subscription, Topic,
+    Acks, AdminAction, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef,
+    Scenario, Subscription, Topic,
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
 use crate::check::{run_checkers, verdict_events, History};
 use crate::client::consumer::OffsetReset;
+use crate::client::fetcher::IsolationLevel;
 use crate::client::producer::ProduceWorkload;
 use crate::protocol::Compression;
 use crate::trace::{to_jsonl, TraceHeader};
@@ -127,6 +132,36 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "offsets.topic.segment.bytes" => spec.offsets_topic_segment_bytes = int(value) as u32,
             "log.cleaner.enable" => spec.cleaner.enable = value.as_bool().unwrap_or(true),
             "log.cleaner.backoff.ms" => spec.cleaner.backoff_ms = int(value),
+            "replica.fetch.wait.max.ms" => {
+                spec.broker_node.replica_fetch_wait_max_ms = int(value) as u64
+            }
+            "replica.fetch.min.bytes" => {
+                spec.broker_node.replica_fetch_min_bytes = int(value) as i32
+            }
+            "replica.fetch.max.bytes" => {
+                spec.broker_node.replica_fetch_max_bytes = int(value) as i32
+            }
+            "replica.socket.timeout.ms" => {
+                spec.broker_node.replica_socket_timeout_ms = Some(int(value) as u64)
+            }
+            "request.timeout.ms" => spec.broker_node.request_timeout_ms = int(value) as u64,
+            "auto.create.topics.enable" => {
+                spec.broker_node.auto_create_topics_enable = value.as_bool().unwrap_or(false)
+            }
+            "num.partitions" => spec.broker_node.num_partitions = int(value) as i32,
+            "default.replication.factor" => {
+                spec.broker_node.default_replication_factor = int(value) as i32
+            }
+            "offsets.commit.timeout.ms" => spec.group.offsets_commit_timeout_ms = int(value),
+            "offsets.retention.minutes" => {
+                spec.group.offsets_retention_ms = int(value).saturating_mul(60_000)
+            }
+            "offsets.retention.check.interval.ms" => {
+                spec.group.offsets_retention_check_interval_ms = int(value)
+            }
+            "controlled.shutdown.enable" => {
+                spec.controlled_shutdown_enable = value.as_bool().unwrap_or(true)
+            }
             k if crate::storage::LogConfig::is_log_key(k) => {}
             k => {
                 return Err(Unsupported::new(
@@ -145,17 +180,32 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     });
 
     for (i, t) in scenario.topics.iter().enumerate() {
-        if let Some(k) = t
-            .config
-            .keys()
-            .find(|k| !crate::storage::LogConfig::is_log_key(k))
-        {
-            return Err(Unsupported::new(
-                format!("topics[{i}].config.{k}"),
-                format!("the topic-level override of `{k}` (only log configs work per topic)"),
-            ));
+        for (k, value) in &t.config {
+            match k.as_str() {
+                // The topic's partitions check acks=all against it.
+                "min.insync.replicas" => {
+                    spec.topic_min_insync_replicas
+                        .insert(t.name.clone(), int(value) as usize);
+                }
+                // The controller elects the topic's leaders with it.
+                "unclean.leader.election.enable" => {
+                    spec.controller
+                        .topic_unclean_leader_election_enable
+                        .insert(t.name.clone(), value.as_bool().unwrap_or(false));
+                }
+                k if crate::storage::LogConfig::is_log_key(k) => {}
+                k => {
+                    return Err(Unsupported::new(
+                        format!("topics[{i}].config.{k}"),
+                        format!("the topic-level override of `{k}`"),
+                    ));
+                }
+            }
         }
-        if !t.config.is_empty() {
+        if t.config
+            .keys()
+            .any(|k| crate::storage::LogConfig::is_log_key(k))
+        {
             spec.topic_logs
                 .insert(t.name.clone(), scenario.log_config(t));
         }
@@ -206,7 +256,23 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         ("enable.idempotence", _) => {
                             ps.enable_idempotence = value.as_bool().unwrap_or(false)
                         }
+                        ("retries", _) => ps.retries = int(value) as u32,
                         ("retry.backoff.ms", _) => ps.retry_backoff_ms = int(value) as u64,
+                        ("retry.backoff.max.ms", _) => ps.retry_backoff_max_ms = int(value) as u64,
+                        ("max.request.size", _) => ps.max_request_size = int(value) as u64,
+                        ("buffer.memory", _) => ps.buffer_memory = int(value) as u64,
+                        ("max.block.ms", _) => ps.max_block_ms = int(value) as u64,
+                        ("partitioner.class", ConfigValue::Str(c)) => {
+                            ps.partitioner = PartitionerClass::parse(c).ok_or_else(|| {
+                                Unsupported::new(
+                                    at("config.partitioner.class"),
+                                    format!("partitioner `{c}`"),
+                                )
+                            })?
+                        }
+                        ("partitioner.ignore.keys", _) => {
+                            ps.partitioner_ignore_keys = value.as_bool().unwrap_or(false)
+                        }
                         ("delivery.timeout.ms", _) => ps.delivery_timeout_ms = int(value) as u64,
                         ("request.timeout.ms", _) => ps.request_timeout_ms = int(value) as u64,
                         ("linger.ms", _) => ps.linger_ms = int(value) as u64,
@@ -233,6 +299,12 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                             ));
                         }
                     }
+                }
+                // KIP-679: idempotence that was not asked for gives way to settings that
+                // conflict with it (asked for, the loader refuses them).
+                let conflicts = ps.retries == 0 || ps.max_in_flight > 5;
+                if conflicts && !p.config.contains_key("enable.idempotence") {
+                    ps.enable_idempotence = false;
                 }
                 spec.producers.push(ps);
             }
@@ -333,8 +405,18 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         ("auto.offset.reset", ConfigValue::Str(s)) if s == "latest" => {
                             cs.auto_offset_reset = OffsetReset::Latest
                         }
-                        // The consumer always verifies checksums (Kafka's default).
-                        ("check.crcs", ConfigValue::Bool(true)) => {}
+                        ("auto.offset.reset", ConfigValue::Str(s)) if s == "none" => {
+                            cs.auto_offset_reset = OffsetReset::None
+                        }
+                        ("check.crcs", ConfigValue::Bool(b)) => cs.fetch.check_crcs = *b,
+                        ("isolation.level", ConfigValue::Str(s)) => {
+                            cs.fetch.isolation_level = match s.as_str() {
+                                "read_committed" => IsolationLevel::ReadCommitted,
+                                _ => IsolationLevel::ReadUncommitted,
+                            }
+                        }
+                        ("request.timeout.ms", _) => cs.request_timeout_ms = int(value) as u64,
+                        ("retry.backoff.ms", _) => cs.retry_backoff_ms = int(value) as u64,
                         ("fetch.min.bytes", _) => cs.fetch.fetch_min_bytes = int(value) as i32,
                         ("fetch.max.wait.ms", _) => cs.fetch.fetch_max_wait_ms = int(value),
                         ("fetch.max.bytes", _) => cs.fetch.fetch_max_bytes = int(value) as i32,
@@ -350,7 +432,14 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
     }
 
     for f in scenario.schedule(seed) {
+        let at_path = |key: &str| format!("faults[{}].{key}", f.index);
         let fault = match &f.kind {
+            FaultKind::Admin(action) => {
+                let op = admin_op(scenario, action, &at_path("admin"), &mut spec)?;
+                spec.admin_ops.push((ms(f.at), op));
+                continue;
+            }
+            FaultKind::Stop(node) => Fault::Stop(node_name(node)),
             FaultKind::Crash(node) => Fault::Crash(node_name(node)),
             FaultKind::Restart(node) => Fault::Restart(node_name(node)),
             FaultKind::Partition(groups) => Fault::Partition(
@@ -393,6 +482,51 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
         spec.faults.push((ms(f.at), fault));
     }
     Ok(spec)
+}
+
+/// An `admin` fault as the cluster's admin client runs it. A created topic's log configs
+/// apply to it by name, like those of `topics`.
+fn admin_op(
+    scenario: &Scenario,
+    action: &AdminAction,
+    path: &str,
+    spec: &mut ClusterSpec,
+) -> Result<AdminOp, Unsupported> {
+    Ok(match action {
+        AdminAction::CreateTopic(t) => {
+            if let Some(k) = t
+                .config
+                .keys()
+                .find(|k| !crate::storage::LogConfig::is_log_key(k))
+            {
+                return Err(Unsupported::new(
+                    format!("{path}.create-topic.config.{k}"),
+                    format!("the topic-level override of `{k}` (only log configs work per topic)"),
+                ));
+            }
+            if !t.config.is_empty() {
+                spec.topic_logs
+                    .insert(t.name.clone(), scenario.log_config(t));
+            }
+            AdminOp::CreateTopic(TopicSpec {
+                name: t.name.clone(),
+                partitions: t.partitions as i32,
+                replication_factor: t.replication_factor as i32,
+            })
+        }
+        AdminAction::DeleteTopic(name) => AdminOp::DeleteTopic(name.clone()),
+        AdminAction::AddPartitions { topic, count } => AdminOp::CreatePartitions {
+            topic: topic.clone(),
+            count: *count as i32,
+        },
+        AdminAction::Reassign(moves) => AdminOp::Reassign(
+            moves
+                .iter()
+                .map(|(tp, r)| (tp.clone(), r.iter().map(|&b| b as i32).collect()))
+                .collect(),
+        ),
+        AdminAction::ElectPreferred(tp) => AdminOp::ElectPreferred(tp.clone()),
+    })
 }
 
 /// One seed's run of a scenario, checked.
@@ -476,6 +610,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         scenario_hash: scenario.hash_hex(),
         seed,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario_file: Some(scenario.to_json()),
     };
     let trace_lines = to_jsonl(&header, &events);
     Ok(RunResult {
@@ -485,4 +620,195 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         skipped_faults,
         trace_lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::config_keys::{
+        KeyType, BROKER_KEYS, CONSUMER_KEYS, PRODUCER_KEYS, TOPIC_KEYS,
+    };
+    use super::super::Scope;
+    use super::*;
+
+    /// A small scenario with every kind of config object: the cluster's, a topic's, a
+    /// producer's and a group member's.
+    fn base() -> Value {
+        json!({
+            "name": "every-key",
+            "cluster": { "brokers": 3, "config": {} },
+            "topics": [ { "name": "orders", "partitions": 2, "replication_factor": 3,
+                          "config": {} } ],
+            "workload": [
+                { "producer": "p1", "topic": "orders", "messages": 10, "config": {} },
+                { "consumer": "c1", "group": "g1", "topics": ["orders"], "config": {} }
+            ],
+            "duration": "10s"
+        })
+    }
+
+    /// Values a key of this type may take, the most telling first.
+    fn samples(key: &str, ty: Option<KeyType>) -> Vec<Value> {
+        match ty {
+            Some(KeyType::Bool) => vec![json!(true), json!(false)],
+            Some(KeyType::Int { min, max }) => [1000, min, max, 1]
+                .into_iter()
+                .map(|v: i64| json!(v.clamp(min, max)))
+                .collect(),
+            Some(KeyType::Enum(options)) => options.iter().map(|o| json!(o)).collect(),
+            Some(KeyType::Str) => vec![json!("instance-1")],
+            Some(KeyType::Log) | None => {
+                if crate::storage::config::is_ratio_log_key(key) {
+                    vec![json!(0.5)]
+                } else if crate::storage::config::is_string_log_key(key) {
+                    ["delete", "compact", "CreateTime", "LogAppendTime"]
+                        .iter()
+                        .map(|s| json!(s))
+                        .collect()
+                } else {
+                    [1_048_576, 1_000, 86_400_000, 1, 0]
+                        .iter()
+                        .map(|v| json!(v))
+                        .collect()
+                }
+            }
+        }
+    }
+
+    /// Every key the loader accepts in every scope runs: `to_cluster_spec` maps each onto
+    /// the cluster, none is refused as "not supported". A value the loader refuses for the
+    /// key alone (a range, an agreement with another field) is skipped for the next sample;
+    /// every key must load with at least one, and every sample that loads must map.
+    #[test]
+    fn every_config_key_the_loader_accepts_runs() {
+        let scopes: [(Scope, &[(&str, KeyType)], &str); 4] = [
+            (Scope::Broker, BROKER_KEYS, "/cluster/config"),
+            (Scope::Topic, TOPIC_KEYS, "/topics/0/config"),
+            (Scope::Producer, PRODUCER_KEYS, "/workload/0/config"),
+            (Scope::Consumer, CONSUMER_KEYS, "/workload/1/config"),
+        ];
+        let mut refused = Vec::new();
+        let mut checked = 0;
+        for (scope, table, pointer) in scopes {
+            for key in scope.keys() {
+                let ty = table.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
+                let mut loaded = false;
+                for value in samples(key, ty) {
+                    let mut v = base();
+                    let config = v.pointer_mut(pointer).unwrap().as_object_mut().unwrap();
+                    config.insert(key.to_string(), value.clone());
+                    let Ok(scenario) = Scenario::from_str(&v.to_string(), "t.json") else {
+                        continue;
+                    };
+                    loaded = true;
+                    checked += 1;
+                    if let Err(e) = to_cluster_spec(&scenario, 1) {
+                        refused.push(format!("{scope:?} {key} = {value}: {e}"));
+                    }
+                }
+                assert!(loaded, "{scope:?} {key}: no sample value loads");
+            }
+        }
+        assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+        assert!(checked > 100, "{checked} key/value pairs");
+    }
+
+    /// The acks of a run, per send: the partition and the error, if any.
+    fn acks(scenario: &Value, seed: u64) -> Vec<(Option<i32>, Option<String>)> {
+        let s = Scenario::from_str(&scenario.to_string(), "t.json").unwrap();
+        run_scenario(&s, seed)
+            .unwrap()
+            .outcome
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                crate::trace::EventKind::Ack {
+                    partition, error, ..
+                } => Some((*partition, error.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `auto.create.topics.enable`: a producer's topic missing from `topics` is created by
+    /// the brokers with `num.partitions` when the producer asks for its metadata, and every
+    /// send lands.
+    #[test]
+    fn a_producer_to_a_missing_topic_has_it_created_when_auto_creation_is_on() {
+        let mut v = base();
+        v["cluster"]["config"] = json!({ "auto.create.topics.enable": true,
+            "num.partitions": 3, "default.replication.factor": 2 });
+        v["workload"] = json!([
+            { "producer": "p1", "topic": "events", "messages": 60, "rate": "50/s", "keys": 12 }
+        ]);
+        let acks = acks(&v, 1);
+        assert_eq!(acks.len(), 60);
+        assert!(acks.iter().all(|(_, e)| e.is_none()), "{acks:?}");
+        let partitions: BTreeSet<Option<i32>> = acks.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            partitions,
+            [Some(0), Some(1), Some(2)].into_iter().collect()
+        );
+        v["cluster"]["config"] = json!({});
+        assert!(
+            Scenario::from_str(&v.to_string(), "t.json").is_err(),
+            "without auto-creation the topic must be in `topics`"
+        );
+    }
+
+    /// `max.request.size`: a record bigger than it fails at `send` with MESSAGE_TOO_LARGE
+    /// (Kafka's `RecordTooLargeException`) and is never sent.
+    #[test]
+    fn a_record_larger_than_max_request_size_fails_without_being_sent() {
+        let mut v = base();
+        v["workload"] = json!([
+            { "producer": "p1", "topic": "orders", "messages": 5,
+              "config": { "max.request.size": 60 } }
+        ]);
+        let acks = acks(&v, 1);
+        assert_eq!(acks.len(), 5);
+        assert!(
+            acks.iter()
+                .all(|(_, e)| e.as_deref() == Some("MESSAGE_TOO_LARGE")),
+            "{acks:?}"
+        );
+    }
+
+    /// The mapping reaches the cluster: a few keys, each in the field that carries it.
+    #[test]
+    fn keys_land_where_the_cluster_reads_them() {
+        let mut v = base();
+        v["cluster"]["config"] = json!({
+            "replica.fetch.wait.max.ms": 200, "replica.socket.timeout.ms": 3000,
+            "auto.create.topics.enable": true, "num.partitions": 4,
+            "offsets.retention.minutes": 2, "controlled.shutdown.enable": false });
+        v["topics"][0]["config"] =
+            json!({ "min.insync.replicas": 2, "unclean.leader.election.enable": true });
+        v["workload"][0]["config"] = json!({ "retries": 0, "max.request.size": 100,
+            "partitioner.class": "round-robin" });
+        v["workload"][1]["config"] =
+            json!({ "auto.offset.reset": "none", "isolation.level": "read_committed" });
+        let spec =
+            to_cluster_spec(&Scenario::from_str(&v.to_string(), "t.json").unwrap(), 1).unwrap();
+        assert_eq!(spec.broker_node.replica_fetch_wait_max_ms, 200);
+        assert_eq!(spec.broker_node.replica_socket_timeout_ms, Some(3000));
+        assert!(spec.broker_node.auto_create_topics_enable);
+        assert!(!spec.controlled_shutdown_enable);
+        assert_eq!(spec.broker_node.num_partitions, 4);
+        assert_eq!(spec.group.offsets_retention_ms, 120_000);
+        assert_eq!(spec.topic_min_insync_replicas["orders"], 2);
+        assert!(spec.controller.unclean_leader_election("orders"));
+        assert!(!spec.controller.unclean_leader_election("other"));
+        let p = &spec.producers[0];
+        assert_eq!((p.retries, p.max_request_size), (0, 100));
+        assert_eq!(p.partitioner, PartitionerClass::RoundRobin);
+        assert!(
+            !p.enable_idempotence,
+            "KIP-679: retries=0 turns implicit idempotence off"
+        );
+        let c = &spec.consumers[0];
+        assert_eq!(c.auto_offset_reset, OffsetReset::None);
+        assert_eq!(c.fetch.isolation_level, IsolationLevel::ReadCommitted);
+    }
 }

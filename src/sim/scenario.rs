@@ -278,6 +278,50 @@ pub enum FaultKind {
     },
     Pause(NodeRef),
     Resume(NodeOrAll),
+    /// A graceful stop (SIGTERM): a broker with `controlled.shutdown.enable` hands its
+    /// leaderships away first; a client closes (a group member leaves its group, a producer
+    /// flushes its pending sends). `restart` starts it again.
+    Stop(NodeRef),
+    /// An administrator's action, as Kafka's command-line tools do it.
+    Admin(AdminAction),
+}
+
+/// The `admin` fault's actions: what `kafka-topics.sh`, `kafka-reassign-partitions.sh` and
+/// `kafka-leader-election.sh` do to a running cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminAction {
+    /// `kafka-topics.sh --create` (the same fields as an entry of `topics`).
+    CreateTopic(Topic),
+    /// `kafka-topics.sh --delete`.
+    DeleteTopic(String),
+    /// `kafka-topics.sh --alter --partitions COUNT`: grows the topic to `count` partitions.
+    AddPartitions { topic: String, count: u32 },
+    /// `kafka-reassign-partitions.sh --execute`: each partition's new replica list, in
+    /// preference order (the first is the preferred leader), in file order.
+    Reassign(Vec<(TopicPartition, Vec<u32>)>),
+    /// `kafka-leader-election.sh --election-type preferred --partition`.
+    ElectPreferred(TopicPartition),
+}
+
+impl AdminAction {
+    /// The keys an `admin` object may carry (exactly one), in DESIGN.md's order.
+    pub const NAMES: &'static [&'static str] = &[
+        "create-topic",
+        "delete-topic",
+        "add-partitions",
+        "reassign",
+        "elect-preferred",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminAction::CreateTopic(_) => "create-topic",
+            AdminAction::DeleteTopic(_) => "delete-topic",
+            AdminAction::AddPartitions { .. } => "add-partitions",
+            AdminAction::Reassign(_) => "reassign",
+            AdminAction::ElectPreferred(_) => "elect-preferred",
+        }
+    }
 }
 
 impl FaultKind {
@@ -295,6 +339,8 @@ impl FaultKind {
         "clock-skew",
         "pause",
         "resume",
+        "stop",
+        "admin",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -311,6 +357,8 @@ impl FaultKind {
             FaultKind::ClockSkew { .. } => "clock-skew",
             FaultKind::Pause(_) => "pause",
             FaultKind::Resume(_) => "resume",
+            FaultKind::Stop(_) => "stop",
+            FaultKind::Admin(_) => "admin",
         }
     }
 }
@@ -612,6 +660,28 @@ fn is_plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A scenario's name becomes file names (`--trace DIR/<name>-seed<N>.jsonl`, explore's
+/// findings), so it is file-name safe (DESIGN.md): no `/`, no `..`, nothing a shell or a
+/// file system reads specially.
+fn scenario_name<'v>(path: &str, v: &'v Value) -> Result<&'v str> {
+    const RULE: &str = "1 to 100 characters of [A-Za-z0-9._-], not \".\" or \"..\"";
+    let name = string(path, v)?;
+    let safe = (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name != "."
+        && name != "..";
+    if !safe {
+        return Err(ScenarioError::new(
+            path,
+            format!("{name:?} is not a file-name-safe scenario name"),
+        )
+        .expected(RULE));
+    }
+    Ok(name)
+}
+
 fn parse_broker_name(s: &str) -> Option<Result<u32, ()>> {
     let n = s.strip_prefix("broker-")?;
     if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
@@ -624,11 +694,17 @@ fn parse_broker_name(s: &str) -> Option<Result<u32, ()>> {
 /// What the loader knows while reading cross-references.
 struct Ctx {
     brokers: u32,
-    /// Topic name -> (partitions, replication factor).
+    /// Topic name -> (partitions, replication factor): the `topics` section, and the topics
+    /// `admin` faults create or grow at some time of the run (with the most partitions they
+    /// ever have), so that the workload and roles may name them; [`check_admin_order`]
+    /// checks each action against the topics as they are at its time.
     topics: BTreeMap<String, (u32, u32)>,
     clients: Vec<String>,
     groups: BTreeSet<String>,
     duration: SimDuration,
+    /// `auto.create.topics.enable` set to true: a producer's topic missing from `topics` is
+    /// created by the brokers with (`num.partitions`, `default.replication.factor`).
+    auto_create: Option<(u32, u32)>,
 }
 
 impl Scenario {
@@ -648,7 +724,7 @@ impl Scenario {
 fn parse_scenario(v: &Value) -> Result<Scenario> {
     let f = Fields::new("", v, Scenario::FIELDS)?;
     let (p, name) = f.req("name")?;
-    let name = non_empty(&p, name)?.to_string();
+    let name = scenario_name(&p, name)?.to_string();
     let description = match f.opt("description") {
         Some((p, d)) => string(&p, d)?.to_string(),
         None => String::new(),
@@ -670,17 +746,37 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
     }
     let (p, cluster) = f.req("cluster")?;
     let cluster = parse_cluster(&p, cluster)?;
+    let setting = |k: &str, default: i64| {
+        cluster
+            .config
+            .get(k)
+            .and_then(ConfigValue::as_int)
+            .unwrap_or(default) as u32
+    };
+    let auto_create = (cluster.config.get("auto.create.topics.enable")
+        == Some(&ConfigValue::Bool(true)))
+    .then(|| {
+        (
+            setting("num.partitions", 1),
+            setting("default.replication.factor", 1),
+        )
+    });
     let mut ctx = Ctx {
         brokers: cluster.brokers,
         topics: BTreeMap::new(),
         clients: Vec::new(),
         groups: BTreeSet::new(),
         duration,
+        auto_create,
     };
     let topics = match f.opt("topics") {
         Some((p, t)) => parse_topics(&p, t, &mut ctx)?,
         None => Vec::new(),
     };
+    let initial_topics = ctx.topics.clone();
+    if let Some((p, list)) = f.opt("faults") {
+        learn_admin_topics(&p, list, &mut ctx)?;
+    }
     let workload = match f.opt("workload") {
         Some((p, w)) => parse_workload(&p, w, &mut ctx)?,
         None => Vec::new(),
@@ -694,6 +790,7 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
                 .map(|(i, fv)| parse_fault(&join_index(&p, i), fv, &ctx))
                 .collect::<Result<Vec<_>>>()?;
             check_fault_order(&p, &faults)?;
+            check_admin_order(&p, &faults, &initial_topics)?;
             check_client_lifetimes(&p, &faults, &workload)?;
             faults
         }
@@ -746,6 +843,26 @@ fn parse_cluster(path: &str, v: &Value) -> Result<Cluster> {
             }
         }
     }
+    // Kafka's broker refuses to start otherwise: a follower would give up on every long
+    // poll before the leader answers it.
+    if let Some(socket) = config
+        .get("replica.socket.timeout.ms")
+        .and_then(ConfigValue::as_int)
+    {
+        let wait = config
+            .get("replica.fetch.wait.max.ms")
+            .and_then(ConfigValue::as_int)
+            .unwrap_or(500);
+        if socket < wait {
+            return Err(ScenarioError::new(
+                &join_key(&join_key(path, "config"), "replica.socket.timeout.ms"),
+                format!(
+                    "replica.socket.timeout.ms is {socket}, below replica.fetch.wait.max.ms \
+                     ({wait}): followers would time out their own long polls"
+                ),
+            ));
+        }
+    }
     Ok(Cluster { brokers, config })
 }
 
@@ -753,59 +870,67 @@ fn parse_topics(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Topic>> {
     let mut topics = Vec::new();
     for (i, tv) in array(path, v)?.iter().enumerate() {
         let tp = join_index(path, i);
-        let f = Fields::new(
-            &tp,
-            tv,
-            &["name", "partitions", "replication_factor", "config"],
-        )?;
-        let (p, n) = f.req("name")?;
-        let name = string(&p, n)?;
-        if !is_plain_name(name) || name == "." || name == ".." {
-            return Err(
-                ScenarioError::new(&p, format!("{name:?} is not a legal topic name"))
-                    .expected("1 to 249 of a-z A-Z 0-9 . _ -"),
-            );
-        }
-        if name.starts_with("__") {
+        let topic = parse_topic(&tp, tv, ctx)?;
+        if ctx.topics.contains_key(&topic.name) {
             return Err(ScenarioError::new(
-                &p,
-                format!("{name:?} is reserved for Kafka's internal topics"),
+                &join_key(&tp, "name"),
+                format!("topic {:?} is defined twice", topic.name),
             ));
         }
-        if ctx.topics.contains_key(name) {
-            return Err(ScenarioError::new(
-                &p,
-                format!("topic {name:?} is defined twice"),
-            ));
-        }
-        let (p, n) = f.req("partitions")?;
-        let partitions = integer(&p, n, 1, i32::MAX as u64)? as u32;
-        let (p, r) = f.req("replication_factor")?;
-        let replication_factor = integer(&p, r, 1, i16::MAX as u64)? as u32;
-        if replication_factor > ctx.brokers {
-            return Err(ScenarioError::new(
-                &p,
-                format!(
-                    "replication factor {replication_factor} is larger than the cluster ({} broker(s))",
-                    ctx.brokers
-                ),
-            )
-            .expected(format!("at most {}", ctx.brokers)));
-        }
-        let config = match f.opt("config") {
-            Some((p, c)) => parse_config(&p, c, Scope::Topic)?,
-            None => Config::new(),
-        };
-        ctx.topics
-            .insert(name.to_string(), (partitions, replication_factor));
-        topics.push(Topic {
-            name: name.to_string(),
-            partitions,
-            replication_factor,
-            config,
-        });
+        ctx.topics.insert(
+            topic.name.clone(),
+            (topic.partitions, topic.replication_factor),
+        );
+        topics.push(topic);
     }
     Ok(topics)
+}
+
+/// One topic: an entry of `topics`, or the body of an `admin` `create-topic`.
+fn parse_topic(tp: &str, tv: &Value, ctx: &Ctx) -> Result<Topic> {
+    let f = Fields::new(
+        tp,
+        tv,
+        &["name", "partitions", "replication_factor", "config"],
+    )?;
+    let (p, n) = f.req("name")?;
+    let name = string(&p, n)?;
+    if !is_plain_name(name) || name == "." || name == ".." {
+        return Err(
+            ScenarioError::new(&p, format!("{name:?} is not a legal topic name"))
+                .expected("1 to 249 of a-z A-Z 0-9 . _ -"),
+        );
+    }
+    if name.starts_with("__") {
+        return Err(ScenarioError::new(
+            &p,
+            format!("{name:?} is reserved for Kafka's internal topics"),
+        ));
+    }
+    let (p, n) = f.req("partitions")?;
+    let partitions = integer(&p, n, 1, i32::MAX as u64)? as u32;
+    let (p, r) = f.req("replication_factor")?;
+    let replication_factor = integer(&p, r, 1, i16::MAX as u64)? as u32;
+    if replication_factor > ctx.brokers {
+        return Err(ScenarioError::new(
+            &p,
+            format!(
+                "replication factor {replication_factor} is larger than the cluster ({} broker(s))",
+                ctx.brokers
+            ),
+        )
+        .expected(format!("at most {}", ctx.brokers)));
+    }
+    let config = match f.opt("config") {
+        Some((p, c)) => parse_config(&p, c, Scope::Topic)?,
+        None => Config::new(),
+    };
+    Ok(Topic {
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        config,
+    })
 }
 
 fn topic_ref(path: &str, v: &Value, ctx: &Ctx) -> Result<(String, u32)> {
@@ -817,6 +942,26 @@ fn topic_ref(path: &str, v: &Value, ctx: &Ctx) -> Result<(String, u32)> {
             unknown("topic", name, ctx.topics.keys().map(String::as_str)),
         )
         .expected(topic_list(ctx))),
+    }
+}
+
+/// A producer's topic: one of `topics`, or, with `auto.create.topics.enable`, a new one the
+/// brokers create when the producer asks for its metadata (then known to later entries).
+fn producer_topic_ref(path: &str, v: &Value, ctx: &mut Ctx) -> Result<(String, u32)> {
+    let name = string(path, v)?;
+    match ctx.auto_create {
+        Some((partitions, rf)) if !ctx.topics.contains_key(name) => {
+            if !is_plain_name(name) || name == "." || name == ".." || name.starts_with("__") {
+                return Err(ScenarioError::new(
+                    path,
+                    format!("{name:?} is not a topic name the brokers would create"),
+                )
+                .expected("1 to 249 of a-z A-Z 0-9 . _ -, not starting with __"));
+            }
+            ctx.topics.insert(name.to_string(), (partitions, rf));
+            Ok((name.to_string(), partitions))
+        }
+        _ => topic_ref(path, v, ctx),
     }
 }
 
@@ -994,7 +1139,7 @@ fn within_run(path: &str, d: SimDuration, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
+fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
     const FIELDS: &[&str] = &[
         "producer",
         "topic",
@@ -1011,7 +1156,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
     let (p, id) = f.req("producer")?;
     let id = client_id(&p, id)?;
     let (p, t) = f.req("topic")?;
-    let (topic, partitions) = topic_ref(&p, t, ctx)?;
+    let (topic, partitions) = producer_topic_ref(&p, t, ctx)?;
     // `acks` is Kafka's producer config name, so it may also sit in `config`; the model
     // keeps one `acks`, and two places that disagree are an error.
     let config_v = f.opt("config");
@@ -1133,6 +1278,13 @@ fn parse_producer(path: &str, v: &Value, ctx: &Ctx) -> Result<Producer> {
                     "enable.idempotence requires acks=all, not acks={}",
                     acks.as_str()
                 ),
+            ));
+        }
+        if config.get("retries").and_then(ConfigValue::as_int) == Some(0) {
+            return Err(ScenarioError::new(
+                &cp,
+                "enable.idempotence requires retries > 0 (an idempotent producer retries \
+                 until the delivery timeout; Kafka's producer refuses retries=0 with it)",
             ));
         }
         if let Some(n) = config
@@ -1587,6 +1739,8 @@ fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
             }
         }
         "pause" => FaultKind::Pause(parse_node(&p, body, ctx)?),
+        "stop" => FaultKind::Stop(parse_node(&p, body, ctx)?),
+        "admin" => FaultKind::Admin(parse_admin(&p, body, ctx)?),
         "resume" => match body.as_str() {
             Some("all") => FaultKind::Resume(NodeOrAll::All),
             _ => FaultKind::Resume(NodeOrAll::Node(parse_node(&p, body, ctx)?)),
@@ -1594,6 +1748,295 @@ fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
         other => unreachable!("{other} is in FaultKind::NAMES"),
     };
     Ok(Fault { at, kind })
+}
+
+/// The `admin` fault: exactly one action, each checked against the topics the scenario
+/// knows (its time is checked by [`check_admin_order`]).
+fn parse_admin(path: &str, v: &Value, ctx: &Ctx) -> Result<AdminAction> {
+    let f = Fields::new(path, v, AdminAction::NAMES)?;
+    let keys: Vec<&str> = AdminAction::NAMES
+        .iter()
+        .copied()
+        .filter(|k| f.map.contains_key(*k))
+        .collect();
+    let key = match keys.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(ScenarioError::new(path, "an admin fault needs one action")
+                .expected(one_of(AdminAction::NAMES)))
+        }
+        many => {
+            return Err(ScenarioError::new(
+                path,
+                format!(
+                    "an admin fault has exactly one action, found {}: {}",
+                    many.len(),
+                    many.join(", ")
+                ),
+            )
+            .expected("one action per fault; give each its own \"at\""))
+        }
+    };
+    let (p, body) = f.req(key)?;
+    Ok(match key {
+        "create-topic" => AdminAction::CreateTopic(parse_topic(&p, body, ctx)?),
+        "delete-topic" => AdminAction::DeleteTopic(topic_ref(&p, body, ctx)?.0),
+        "add-partitions" => {
+            let af = Fields::new(&p, body, &["topic", "count"])?;
+            let (tp, t) = af.req("topic")?;
+            let (topic, _) = topic_ref(&tp, t, ctx)?;
+            let (cp, c) = af.req("count")?;
+            let count = integer(&cp, c, 1, i32::MAX as u64)? as u32;
+            AdminAction::AddPartitions { topic, count }
+        }
+        "reassign" => {
+            let Value::Object(map) = body else {
+                return Err(wrong_type(&p, "an object", body)
+                    .expected("{\"TOPIC-P\": [broker ids]}, e.g. {\"orders-0\": [2, 0, 1]}"));
+            };
+            if map.is_empty() {
+                return Err(ScenarioError::new(&p, "a reassignment of no partition")
+                    .expected("{\"TOPIC-P\": [broker ids]}, e.g. {\"orders-0\": [2, 0, 1]}"));
+            }
+            let mut moves = Vec::new();
+            for (name, list) in map {
+                let ep = join_key(&p, name);
+                let tp = parse_topic_partition(&ep, name, ctx)?;
+                let ids = array(&ep, list)?;
+                if ids.is_empty() {
+                    return Err(ScenarioError::new(&ep, "an empty replica list")
+                        .expected("one or more broker ids"));
+                }
+                let mut replicas: Vec<u32> = Vec::new();
+                for (i, idv) in ids.iter().enumerate() {
+                    let ip = join_index(&ep, i);
+                    let id = integer(&ip, idv, 0, u64::from(u32::MAX))? as u32;
+                    if id >= ctx.brokers {
+                        return Err(ScenarioError::new(
+                            &ip,
+                            format!("no broker {id}: the cluster has {} broker(s)", ctx.brokers),
+                        )
+                        .expected(format!("a broker id in 0..{}", ctx.brokers - 1)));
+                    }
+                    if replicas.contains(&id) {
+                        return Err(ScenarioError::new(
+                            &ip,
+                            format!("broker {id} is listed twice in {name}'s replicas"),
+                        )
+                        .expected("distinct broker ids"));
+                    }
+                    replicas.push(id);
+                }
+                moves.push((tp, replicas));
+            }
+            AdminAction::Reassign(moves)
+        }
+        "elect-preferred" => {
+            let s = body
+                .as_str()
+                .ok_or_else(|| wrong_type(&p, "a string like \"orders-0\"", body))?;
+            AdminAction::ElectPreferred(parse_topic_partition(&p, s, ctx)?)
+        }
+        other => unreachable!("{other} is in AdminAction::NAMES"),
+    })
+}
+
+/// Before the workload is read: the topics `admin` faults create, and the partition counts
+/// they grow topics to, so that producers, consumers and roles may name them. Malformed
+/// faults are left for [`parse_fault`] to report, except a bad `create-topic` body (the
+/// same error either way).
+fn learn_admin_topics(path: &str, list: &Value, ctx: &mut Ctx) -> Result<()> {
+    let Value::Array(list) = list else {
+        return Ok(());
+    };
+    for (i, fv) in list.iter().enumerate() {
+        let Some(admin) = fv.get("admin") else {
+            continue;
+        };
+        let ap = join_key(&join_index(path, i), "admin");
+        if let Some(body) = admin.get("create-topic") {
+            let t = parse_topic(&join_key(&ap, "create-topic"), body, ctx)?;
+            let entry = ctx
+                .topics
+                .entry(t.name)
+                .or_insert((t.partitions, t.replication_factor));
+            entry.0 = entry.0.max(t.partitions);
+        }
+        if let Some(body) = admin.get("add-partitions") {
+            let topic = body.get("topic").and_then(Value::as_str);
+            let count = body.get("count").and_then(Value::as_u64);
+            if let (Some(topic), Some(count)) = (topic, count) {
+                if let Some(entry) = ctx.topics.get_mut(topic) {
+                    entry.0 = entry.0.max(count.min(i32::MAX as u64) as u32);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A topic as the admin faults find it at their time: its partition count, and which
+/// fault created or last grew it (`None`: the `topics` section).
+#[derive(Clone, Copy)]
+struct TopicAtTime {
+    partitions: u32,
+    by: Option<usize>,
+}
+
+/// The admin faults in schedule order (time, then file order) against the topics as the
+/// earlier ones left them: a topic is created only if it does not exist, deleted, grown,
+/// reassigned or elected only if it does, grown only to more partitions than it has,
+/// and partitions named must exist at that time. An action depending on an earlier one
+/// must come after it whatever the seed (jitter).
+fn check_admin_order(
+    path: &str,
+    faults: &[Fault],
+    initial: &BTreeMap<String, (u32, u32)>,
+) -> Result<()> {
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by_key(|&i| (faults[i].at.base, i));
+    let mut topics: BTreeMap<&str, TopicAtTime> = initial
+        .iter()
+        .map(|(name, (partitions, _))| {
+            (
+                name.as_str(),
+                TopicAtTime {
+                    partitions: *partitions,
+                    by: None,
+                },
+            )
+        })
+        .collect();
+    // Topic -> the fault that deleted it, for the error message.
+    let mut deleted: BTreeMap<&str, usize> = BTreeMap::new();
+    let first = |a: usize, b: usize| -> bool {
+        let (fa, fb) = (&faults[a].at, &faults[b].at);
+        fa.latest() < fb.earliest() || (fa.latest() == fb.earliest() && a < b)
+    };
+    for i in order {
+        let FaultKind::Admin(action) = &faults[i].kind else {
+            continue;
+        };
+        let ap = join_key(&join_key(&join_index(path, i), "admin"), action.name());
+        let missing = |p: &str, topic: &str, deleted: &BTreeMap<&str, usize>| {
+            let why = match deleted.get(topic) {
+                Some(j) => format!("deleted by {path}[{j}]"),
+                None => "it is created later".to_string(),
+            };
+            ScenarioError::new(
+                p,
+                format!("topic {topic:?} does not exist at that time ({why})"),
+            )
+        };
+        // The topic must exist now, and an admin fault that made it so must come first.
+        let existing = |p: &str,
+                        topic: &str,
+                        topics: &BTreeMap<&str, TopicAtTime>,
+                        deleted: &BTreeMap<&str, usize>|
+         -> Result<TopicAtTime> {
+            let t = *topics
+                .get(topic)
+                .ok_or_else(|| missing(p, topic, deleted))?;
+            if let Some(j) = t.by.filter(|&j| !first(j, i)) {
+                return Err(ScenarioError::new(
+                    p,
+                    format!(
+                        "with jitter, this may happen before {path}[{j}] changes topic {topic:?}"
+                    ),
+                ));
+            }
+            Ok(t)
+        };
+        match action {
+            AdminAction::CreateTopic(t) => {
+                let p = join_key(&ap, "name");
+                if let Some(now) = topics.get(t.name.as_str()) {
+                    let by = match now.by {
+                        Some(j) => format!("created by {path}[{j}]"),
+                        None => "defined in topics".to_string(),
+                    };
+                    return Err(ScenarioError::new(
+                        &p,
+                        format!("topic {:?} already exists at that time ({by})", t.name),
+                    ));
+                }
+                if let Some(&j) = deleted.get(t.name.as_str()) {
+                    if !first(j, i) {
+                        return Err(ScenarioError::new(
+                            &p,
+                            format!(
+                                "with jitter, this may happen before {path}[{j}] deletes {:?}",
+                                t.name
+                            ),
+                        ));
+                    }
+                }
+                topics.insert(
+                    &t.name,
+                    TopicAtTime {
+                        partitions: t.partitions,
+                        by: Some(i),
+                    },
+                );
+            }
+            AdminAction::DeleteTopic(topic) => {
+                existing(&ap, topic, &topics, &deleted)?;
+                topics.remove(topic.as_str());
+                deleted.insert(topic, i);
+            }
+            AdminAction::AddPartitions { topic, count } => {
+                let t = existing(&join_key(&ap, "topic"), topic, &topics, &deleted)?;
+                if *count <= t.partitions {
+                    return Err(ScenarioError::new(
+                        &join_key(&ap, "count"),
+                        format!(
+                            "count {count} is not above the current partition count of {topic:?} ({})",
+                            t.partitions
+                        ),
+                    )
+                    .expected(format!(
+                        "more than {} (partitions can only be added)",
+                        t.partitions
+                    )));
+                }
+                topics.insert(
+                    topic,
+                    TopicAtTime {
+                        partitions: *count,
+                        by: Some(i),
+                    },
+                );
+            }
+            AdminAction::Reassign(moves) => {
+                for (tp, _) in moves {
+                    let p = join_key(&ap, &tp.to_string());
+                    let t = existing(&p, &tp.topic, &topics, &deleted)?;
+                    if tp.partition as u32 >= t.partitions {
+                        return Err(ScenarioError::new(
+                            &p,
+                            format!(
+                                "topic {:?} has {} partition(s) at that time: no partition {}",
+                                tp.topic, t.partitions, tp.partition
+                            ),
+                        ));
+                    }
+                }
+            }
+            AdminAction::ElectPreferred(tp) => {
+                let t = existing(&ap, &tp.topic, &topics, &deleted)?;
+                if tp.partition as u32 >= t.partitions {
+                    return Err(ScenarioError::new(
+                        &ap,
+                        format!(
+                            "topic {:?} has {} partition(s) at that time: no partition {}",
+                            tp.topic, t.partitions, tp.partition
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_partition(path: &str, v: &Value, ctx: &Ctx) -> Result<FaultKind> {
@@ -1638,7 +2081,8 @@ fn parse_partition(path: &str, v: &Value, ctx: &Ctx) -> Result<FaultKind> {
     Ok(FaultKind::Partition(groups))
 }
 
-/// Restarts and resumes need a node that is down or paused at that moment. Faults are
+/// Restarts and resumes need a node that is down (crashed or stopped) or paused at that
+/// moment. Faults are
 /// taken in schedule order (time, then file order); the check is conservative about
 /// jitter: the crash must be certain to come first whatever the seed. A crash or pause of
 /// a role might hit any broker, so it licenses one later restart/resume of any node; a
@@ -1660,18 +2104,22 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
     for i in order {
         let fp = join_index(path, i);
         match &faults[i].kind {
-            FaultKind::Crash(node) if node.is_concrete() => {
-                if let Some(j) = crashed.get(node) {
+            FaultKind::Crash(node) | FaultKind::Stop(node) if node.is_concrete() => {
+                let key = faults[i].kind.name();
+                if let Some(&j) = crashed.get(node) {
+                    let how = if matches!(faults[j].kind, FaultKind::Stop(_)) {
+                        "stopped"
+                    } else {
+                        "crashed"
+                    };
                     return Err(ScenarioError::new(
-                        &join_key(&fp, "crash"),
-                        format!(
-                            "{node} is already down (crashed by {path}[{j}]); restart it first"
-                        ),
+                        &join_key(&fp, key),
+                        format!("{node} is already down ({how} by {path}[{j}]); restart it first"),
                     ));
                 }
                 crashed.insert(node, i);
             }
-            FaultKind::Crash(_) => role_crashes.push(i),
+            FaultKind::Crash(_) | FaultKind::Stop(_) => role_crashes.push(i),
             FaultKind::Disk {
                 node,
                 fault: DiskFault::Full,
@@ -1698,23 +2146,31 @@ fn check_fault_order(path: &str, faults: &[Fault]) -> Result<()> {
                 let by = if node.is_concrete() {
                     crashed.remove(node).or_else(|| role_crashes.pop())
                 } else {
-                    let same_role = role_crashes
-                        .iter()
-                        .rposition(|&j| faults[j].kind == FaultKind::Crash(node.clone()));
+                    let same_role = role_crashes.iter().rposition(|&j| {
+                        faults[j].kind == FaultKind::Crash(node.clone())
+                            || faults[j].kind == FaultKind::Stop(node.clone())
+                    });
                     same_role.map(|k| role_crashes.remove(k))
                 };
                 let Some(j) = by else {
                     return Err(ScenarioError::new(
                         &p,
-                        format!("restart of {node}, which no earlier fault crashes"),
+                        format!("restart of {node}, which no earlier fault crashes or stops"),
                     )
-                    .expected(format!("a \"crash\": \"{node}\" before it")));
+                    .expected(format!(
+                        "a \"crash\": \"{node}\" or \"stop\": \"{node}\" before it"
+                    )));
                 };
                 if !first(j, i) {
                     return Err(ScenarioError::new(
                         &p,
                         format!(
-                            "with jitter, this restart may fire before {path}[{j}] crashes {node}"
+                            "with jitter, this restart may fire before {path}[{j}] {} {node}",
+                            if matches!(faults[j].kind, FaultKind::Stop(_)) {
+                                "stops"
+                            } else {
+                                "crashes"
+                            }
                         ),
                     ));
                 }
@@ -1758,6 +2214,7 @@ fn check_client_lifetimes(path: &str, faults: &[Fault], workload: &[Client]) -> 
         let (key, id) = match &fault.kind {
             FaultKind::Crash(NodeRef::Client(id)) => ("crash", id),
             FaultKind::Pause(NodeRef::Client(id)) => ("pause", id),
+            FaultKind::Stop(NodeRef::Client(id)) => ("stop", id),
             _ => continue,
         };
         let Some(client) = workload.iter().find(|c| c.id() == id) else {
@@ -2147,7 +2604,10 @@ fn node_json(n: &NodeRef) -> Value {
 
 fn fault_json(f: &Fault) -> Value {
     let body: Value = match &f.kind {
-        FaultKind::Crash(n) | FaultKind::Restart(n) | FaultKind::Pause(n) => node_json(n),
+        FaultKind::Crash(n) | FaultKind::Restart(n) | FaultKind::Pause(n) | FaultKind::Stop(n) => {
+            node_json(n)
+        }
+        FaultKind::Admin(a) => admin_json(a),
         FaultKind::Partition(groups) => groups
             .iter()
             .map(|g| g.iter().map(node_json).collect::<Value>())
@@ -2181,5 +2641,33 @@ fn fault_json(f: &Fault) -> Value {
     let mut o = Map::new();
     o.insert("at".into(), f.at.to_string().into());
     o.insert(f.kind.name().into(), body);
+    Value::Object(o)
+}
+
+fn admin_json(a: &AdminAction) -> Value {
+    let body: Value = match a {
+        AdminAction::CreateTopic(t) => {
+            let mut o = Map::new();
+            o.insert("name".into(), t.name.clone().into());
+            o.insert("partitions".into(), t.partitions.into());
+            o.insert("replication_factor".into(), t.replication_factor.into());
+            o.insert("config".into(), config_json(&t.config));
+            Value::Object(o)
+        }
+        AdminAction::DeleteTopic(t) => t.clone().into(),
+        AdminAction::AddPartitions { topic, count } => {
+            serde_json::json!({"topic": topic, "count": count})
+        }
+        AdminAction::Reassign(moves) => {
+            let mut o = Map::new();
+            for (tp, replicas) in moves {
+                o.insert(tp.to_string(), replicas.iter().copied().collect());
+            }
+            Value::Object(o)
+        }
+        AdminAction::ElectPreferred(tp) => tp.to_string().into(),
+    };
+    let mut o = Map::new();
+    o.insert(a.name().into(), body);
     Value::Object(o)
 }

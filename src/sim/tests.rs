@@ -388,7 +388,7 @@ fn unknown_fields_are_errors_at_every_level() {
         error_after(|v| v["faults"][1]["crsh"] = json!("broker-0")),
         "t.json: faults[1].crsh: unknown field \"crsh\"; did you mean \"crash\"? (expected one of: \
          at, crash, restart, partition, heal, clog, unclog, latency, loss, disk, clock-skew, \
-         pause, resume)"
+         pause, resume, stop, admin)"
     );
     assert_eq!(
         error_after(|v| v["expect"]["violation"] = json!([])),
@@ -427,7 +427,7 @@ fn a_fault_has_exactly_one_kind() {
     assert_eq!(
         error_after(|v| remove(v, "/faults/1", "crash")),
         "t.json: faults[1]: a fault needs one fault key besides \"at\" (expected one of: crash, \
-         restart, partition, heal, clog, unclog, latency, loss, disk, clock-skew, pause, resume)"
+         restart, partition, heal, clog, unclog, latency, loss, disk, clock-skew, pause, resume, stop, admin)"
     );
 }
 
@@ -599,12 +599,12 @@ fn restarts_need_an_earlier_crash() {
     assert_eq!(
         error_after(|v| v["faults"][3]["restart"] = json!("broker-2")),
         "t.json: faults[3].restart: restart of broker-2, which no earlier fault crashes \
-         (expected a \"crash\": \"broker-2\" before it)"
+         or stops (expected a \"crash\": \"broker-2\" or \"stop\": \"broker-2\" before it)"
     );
     assert_eq!(
         error_after(|v| v["faults"][3]["at"] = json!("3s")),
         "t.json: faults[3].restart: restart of broker-1, which no earlier fault crashes \
-         (expected a \"crash\": \"broker-1\" before it)"
+         or stops (expected a \"crash\": \"broker-1\" or \"stop\": \"broker-1\" before it)"
     );
     assert_eq!(
         error_after(|v| v["faults"][3]["at"] = json!("4500ms±1s")),
@@ -617,7 +617,7 @@ fn restarts_need_an_earlier_crash() {
     assert_eq!(
         error_after(|v| v["faults"][3]["restart"] = json!("leader:orders-0")),
         "t.json: faults[3].restart: restart of leader:orders-0, which no earlier fault crashes \
-         (expected a \"crash\": \"leader:orders-0\" before it)"
+         or stops (expected a \"crash\": \"leader:orders-0\" or \"stop\": \"leader:orders-0\" before it)"
     );
     assert_eq!(
         error_after(|v| push_fault(v, json!({"at": "10s", "resume": "broker-0"}))),
@@ -646,7 +646,7 @@ fn a_role_restart_needs_a_crash_of_that_role_and_a_full_disk_licenses_a_restart(
             ])
         }),
         "t.json: faults[1].restart: restart of leader:orders-0, which no earlier fault crashes \
-         (expected a \"crash\": \"leader:orders-0\" before it)"
+         or stops (expected a \"crash\": \"leader:orders-0\" or \"stop\": \"leader:orders-0\" before it)"
     );
 }
 
@@ -1263,4 +1263,179 @@ fn limits_are_checked_at_load_time() {
     // 100,000 records/s for ten seconds is fine.
     let s = scenario_after(|v| producer(v, 1_000_000, "100000/s"));
     assert_eq!(s.workload.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// stop and admin
+
+#[test]
+fn stop_takes_a_node_or_role_and_licenses_a_restart() {
+    let mut v = base();
+    v["faults"] = json!([
+        { "at": "1s", "stop": "leader:orders-0" },
+        { "at": "3s", "restart": "leader:orders-0" },
+        { "at": "4s", "stop": "broker-2" },
+        { "at": "6s", "restart": "broker-2" },
+        { "at": "7s", "stop": "controller" }
+    ]);
+    let s = load(&v).unwrap();
+    assert_eq!(
+        s.faults[0].kind,
+        FaultKind::Stop(NodeRef::Role(Role::Leader(TopicPartition::new(
+            "orders", 0
+        ))))
+    );
+    assert_eq!(s.faults[2].kind, FaultKind::Stop(NodeRef::Broker(2)));
+    assert_eq!(Scenario::from_value(&s.to_json()).unwrap(), s);
+    assert_eq!(
+        error_after(|v| {
+            v["faults"] = json!([
+                { "at": "1s", "stop": "broker-1" },
+                { "at": "2s", "crash": "broker-1" }
+            ])
+        }),
+        "t.json: faults[1].crash: broker-1 is already down (stopped by faults[0]); restart it first"
+    );
+    assert_eq!(
+        error_after(|v| {
+            v["faults"] = json!([
+                { "at": "1s", "stop": "broker-1" },
+                { "at": "1500ms±1s", "restart": "broker-1" }
+            ])
+        }),
+        "t.json: faults[1].restart: with jitter, this restart may fire before faults[0] stops broker-1"
+    );
+    assert_eq!(
+        error_after(|v| push_fault(v, json!({"at": "2s", "stop": "c2"}))),
+        "t.json: faults[5].stop: c2 starts at 3s, but this fault can fire at 2s"
+    );
+}
+
+#[test]
+fn admin_actions_load_in_their_tools_terms_and_round_trip() {
+    let mut v = base();
+    v["faults"] = json!([
+        { "at": "1s", "admin": { "create-topic": { "name": "audit", "partitions": 2, "replication_factor": 2 } } },
+        { "at": "2s", "admin": { "add-partitions": { "topic": "audit", "count": 4 } } },
+        { "at": "3s", "admin": { "reassign": { "orders-0": [2, 0, 1], "audit-3": [1] } } },
+        { "at": "4s", "admin": { "elect-preferred": "orders-0" } },
+        { "at": "5s", "admin": { "delete-topic": "audit" } }
+    ]);
+    // The workload may use a topic an admin fault creates.
+    v["workload"][0]["topic"] = json!("audit");
+    let s = load(&v).unwrap();
+    assert_eq!(
+        s.faults[2].kind,
+        FaultKind::Admin(AdminAction::Reassign(vec![
+            (TopicPartition::new("audit", 3), vec![1]),
+            (TopicPartition::new("orders", 0), vec![2, 0, 1]),
+        ]))
+    );
+    assert_eq!(
+        s.faults[1].kind,
+        FaultKind::Admin(AdminAction::AddPartitions {
+            topic: "audit".into(),
+            count: 4
+        })
+    );
+    assert_eq!(Scenario::from_value(&s.to_json()).unwrap(), s);
+}
+
+#[test]
+fn admin_errors_name_the_action_and_what_is_wrong_at_that_time() {
+    let with = |faults: Value| move |v: &mut Value| v["faults"] = faults;
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "reassign": { "nope-0": [0] } } }])
+        )),
+        "t.json: faults[0].admin.reassign.nope-0: unknown topic \"nope\" (expected one of: orders)"
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "reassign": { "orders-0": [0, 3] } } }])
+        )),
+        "t.json: faults[0].admin.reassign.orders-0[1]: no broker 3: the cluster has 3 broker(s) \
+         (expected a broker id in 0..2)"
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "reassign": { "orders-0": [1, 0, 1] } } }])
+        )),
+        "t.json: faults[0].admin.reassign.orders-0[2]: broker 1 is listed twice in orders-0's \
+         replicas (expected distinct broker ids)"
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "reassign": { "orders-0": [] } } }])
+        )),
+        "t.json: faults[0].admin.reassign.orders-0: an empty replica list (expected one or more \
+         broker ids)"
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "add-partitions": { "topic": "orders", "count": 3 } } }])
+        )),
+        "t.json: faults[0].admin.add-partitions.count: count 3 is not above the current partition \
+         count of \"orders\" (3) (expected more than 3 (partitions can only be added))"
+    );
+    assert_eq!(
+        error_after(with(json!([
+            { "at": "1s", "admin": { "add-partitions": { "topic": "orders", "count": 5 } } },
+            { "at": "2s", "admin": { "add-partitions": { "topic": "orders", "count": 4 } } }
+        ]))),
+        "t.json: faults[1].admin.add-partitions.count: count 4 is not above the current partition \
+         count of \"orders\" (5) (expected more than 5 (partitions can only be added))"
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "create-topic": { "name": "orders", "partitions": 1, "replication_factor": 1 } } }])
+        )),
+        "t.json: faults[0].admin.create-topic.name: topic \"orders\" already exists at that time \
+         (defined in topics)"
+    );
+    assert_eq!(
+        error_after(with(json!([
+            { "at": "1s", "admin": { "delete-topic": "orders" } },
+            { "at": "2s", "admin": { "elect-preferred": "orders-1" } }
+        ]))),
+        "t.json: faults[1].admin.elect-preferred: topic \"orders\" does not exist at that time \
+         (deleted by faults[0])"
+    );
+    assert_eq!(
+        error_after(with(json!([
+            { "at": "2s", "admin": { "create-topic": { "name": "audit", "partitions": 1, "replication_factor": 1 } } },
+            { "at": "1s", "admin": { "reassign": { "audit-0": [1] } } }
+        ]))),
+        "t.json: faults[1].admin.reassign.audit-0: topic \"audit\" does not exist at that time \
+         (it is created later)"
+    );
+    assert_eq!(
+        error_after(with(json!([
+            { "at": "1s", "admin": { "add-partitions": { "topic": "orders", "count": 5 } } },
+            { "at": "2s", "admin": { "reassign": { "orders-4": [0] } } },
+            { "at": "500ms", "admin": { "reassign": { "orders-3": [0] } } }
+        ]))),
+        "t.json: faults[2].admin.reassign.orders-3: topic \"orders\" has 3 partition(s) at that \
+         time: no partition 3"
+    );
+    assert_eq!(
+        error_after(with(json!([
+            { "at": "1s", "admin": { "create-topic": { "name": "audit", "partitions": 1, "replication_factor": 1 } } },
+            { "at": "1500ms±1s", "admin": { "delete-topic": "audit" } }
+        ]))),
+        "t.json: faults[1].admin.delete-topic: with jitter, this may happen before faults[0] \
+         changes topic \"audit\""
+    );
+    assert_eq!(
+        error_after(with(
+            json!([{ "at": "1s", "admin": { "elect-preferred": "orders-0", "delete-topic": "orders" } }])
+        )),
+        "t.json: faults[0].admin: an admin fault has exactly one action, found 2: delete-topic, \
+         elect-preferred (expected one action per fault; give each its own \"at\")"
+    );
+    assert_eq!(
+        error_after(with(json!([{ "at": "1s", "admin": { "reasign": {} } }]))),
+        "t.json: faults[0].admin.reasign: unknown field \"reasign\"; did you mean \"reassign\"? \
+         (expected one of: create-topic, delete-topic, add-partitions, reassign, elect-preferred)"
+    );
 }

@@ -24,9 +24,22 @@ pub struct DumpOptions {
 /// Why a file could not be dumped completely: the file and the byte position.
 #[derive(Debug)]
 pub enum DumpError {
-    Io { file: PathBuf, error: io::Error },
-    Corrupt { file: PathBuf, error: DecodeError },
-    UnknownFile { file: PathBuf },
+    Io {
+        file: PathBuf,
+        error: io::Error,
+    },
+    Corrupt {
+        file: PathBuf,
+        error: DecodeError,
+    },
+    UnknownFile {
+        file: PathBuf,
+    },
+    /// A segment file whose name is not its base offset: Kafka's DumpLogSegments reads the
+    /// base offset from the name, and guessing one would print wrong offsets.
+    NotAnOffsetName {
+        file: PathBuf,
+    },
 }
 
 impl fmt::Display for DumpError {
@@ -37,6 +50,12 @@ impl fmt::Display for DumpError {
             DumpError::UnknownFile { file } => write!(
                 f,
                 "{}: not a segment file (expected .log, .index or .timeindex)",
+                file.display()
+            ),
+            DumpError::NotAnOffsetName { file } => write!(
+                f,
+                "{}: not a segment file name: a segment is named by its base offset, 20 digits \
+                 (e.g. 00000000000000000000.log), which gives the offsets it holds",
                 file.display()
             ),
         }
@@ -57,10 +76,14 @@ pub fn dump_files(
     let mut errors = Vec::new();
     for file in files {
         writeln!(out, "Dumping {}", file.display())?;
-        let result = match file.extension().and_then(|e| e.to_str()) {
-            Some("log") => dump_log(file, opts, out),
-            Some("index") => dump_index(file, out),
-            Some("timeindex") => dump_time_index(file, out),
+        let (stem, extension) = stem_and_extension(file);
+        let result = match (extension, base_offset_of(stem)) {
+            (Some("log" | "index" | "timeindex"), None) => {
+                Err(DumpError::NotAnOffsetName { file: file.clone() })
+            }
+            (Some("log"), Some(base)) => dump_log(file, base, opts, out),
+            (Some("index"), Some(base)) => dump_index(file, base, out),
+            (Some("timeindex"), Some(base)) => dump_time_index(file, base, out),
             _ => Err(DumpError::UnknownFile { file: file.clone() }),
         };
         match result {
@@ -88,24 +111,38 @@ fn out_err(file: &Path) -> impl Fn(io::Error) -> DumpError + '_ {
     }
 }
 
-/// The segment's base offset, from its 20-digit file name.
-fn base_offset_of(file: &Path) -> Option<i64> {
-    file.file_stem()?.to_str()?.parse().ok()
+/// A file name split at its last dot; unlike `Path::extension`, `.log` is the extension
+/// `log` of an empty stem (a segment file with its offset missing, not a hidden file).
+fn stem_and_extension(file: &Path) -> (&str, Option<&str>) {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match name.rsplit_once('.') {
+        Some((stem, extension)) => (stem, Some(extension)),
+        None => (name, None),
+    }
 }
 
-fn dump_log(file: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<(), DumpError> {
+/// A segment's base offset, from its file name's stem: exactly 20 digits (as Kafka's
+/// `LogFileUtils.filenamePrefixFromOffset` writes it), a valid offset.
+fn base_offset_of(stem: &str) -> Option<i64> {
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+fn dump_log(
+    file: &Path,
+    base: i64,
+    opts: DumpOptions,
+    out: &mut dyn Write,
+) -> Result<(), DumpError> {
     let data = read(file)?;
     let w = out_err(file);
     let corrupt = |error| DumpError::Corrupt {
         file: file.to_path_buf(),
         error,
     };
-    writeln!(
-        out,
-        "Starting offset: {}",
-        base_offset_of(file).unwrap_or(0)
-    )
-    .map_err(&w)?;
+    writeln!(out, "Starting offset: {base}").map_err(&w)?;
     let deep = opts.deep_iteration || opts.print_data_log;
     let mut iter = batches(&data, 0);
     let mut first_error = None;
@@ -258,11 +295,10 @@ fn check_entry_size(file: &Path, len: usize, entry: usize) -> Result<usize, Dump
     Ok(whole)
 }
 
-fn dump_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+fn dump_index(file: &Path, base: i64, out: &mut dyn Write) -> Result<(), DumpError> {
     const ENTRY: usize = 8;
     let data = read(file)?;
     let w = out_err(file);
-    let base = base_offset_of(file).unwrap_or(0);
     let log = log_beside(file);
     let whole = check_entry_size(file, data.len(), ENTRY)?;
     let mut mismatches = Vec::new();
@@ -292,11 +328,10 @@ fn dump_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
     Ok(())
 }
 
-fn dump_time_index(file: &Path, out: &mut dyn Write) -> Result<(), DumpError> {
+fn dump_time_index(file: &Path, base: i64, out: &mut dyn Write) -> Result<(), DumpError> {
     const ENTRY: usize = 12;
     let data = read(file)?;
     let w = out_err(file);
-    let base = base_offset_of(file).unwrap_or(0);
     let whole = check_entry_size(file, data.len(), ENTRY)?;
     let mut prev = i64::MIN;
     for (i, e) in data[..whole].chunks_exact(ENTRY).enumerate() {

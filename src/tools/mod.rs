@@ -2,3 +2,4 @@
 //! that their output can be snapshot-tested.
 
 pub mod dump_log_segments;
+pub mod junit;

@@ -17,11 +17,18 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct TraceHeader {
     pub scenario: String,
-    /// A hash of the scenario file's bytes, so a replay against an edited scenario is caught.
+    /// [`crate::sim::Scenario::hash_hex`] of the scenario, so a replay against an edited
+    /// scenario is caught.
     pub scenario_hash: String,
     pub seed: u64,
     /// The crate version that wrote the trace (`CARGO_PKG_VERSION`).
     pub version: String,
+    /// The scenario itself in its canonical file form ([`crate::sim::Scenario::to_json`]),
+    /// so that a trace kept alone (a CI artifact) replays without its scenario file.
+    /// Absent in traces written before it was embedded, and in traces of runs that had no
+    /// scenario (the cluster tests'); `replay` then searches for the file by name and hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<serde_json::Value>,
 }
 
 pub use crate::common::TopicPartition;
@@ -80,7 +87,13 @@ impl Event {
                 partition: Some(p),
                 ..
             } => Some(TopicPartition::new(topic.clone(), *p)),
-            Poll {
+            ProduceRetry {
+                topic, partition, ..
+            }
+            | SequenceReset {
+                topic, partition, ..
+            }
+            | Poll {
                 topic, partition, ..
             }
             | Seek {
@@ -162,6 +175,55 @@ pub enum EventKind {
         offset: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// The producer sends a batch again (`node` is the producer): the answer to one attempt
+    /// was a retriable error, or none came. One event per batch and failed attempt, not per
+    /// record: `first` is the send id of the batch's first record and `records` how many
+    /// the batch holds. `leader` is the broker the attempt went to, `error` the Kafka error
+    /// code that sent it back (`REQUEST_TIMED_OUT` when no answer came), `attempt` the number
+    /// of the attempt that failed (1: the first send). An idempotent batch also says under
+    /// which producer id, epoch and base sequence that attempt was sent; a later
+    /// `sequence-reset` may renumber it.
+    ProduceRetry {
+        topic: String,
+        partition: i32,
+        first: String,
+        records: u32,
+        leader: String,
+        error: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_epoch: Option<i16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_sequence: Option<i32>,
+    },
+    /// An idempotent producer's id and epoch changed (`node` is the producer): `cause`
+    /// `"init-producer-id"` for an `InitProducerId` answer (at start, and when the epoch
+    /// reached 32767), `"epoch-bump"` when the producer bumped its epoch itself to restart a
+    /// partition's sequences (KIP-360).
+    ProducerId {
+        producer_id: i64,
+        producer_epoch: i16,
+        cause: String,
+    },
+    /// One partition of an idempotent producer numbers its batches from sequence 0 again,
+    /// under `producer_id`/`producer_epoch` (`node` is the producer). With `error`, the leader
+    /// refused the partition's lowest unanswered batch (base sequence `from_sequence` in the
+    /// old numbering) in a way that proves it and every later one absent from the log, and
+    /// the `renumbered` batches still unanswered got new sequences from 0. Without, the
+    /// partition had nothing unanswered and simply moved to the producer's newer epoch.
+    SequenceReset {
+        topic: String,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_sequence: Option<i32>,
+        renumbered: u32,
     },
     /// What one poll returned for one partition, in the order returned (one event per
     /// partition that returned records).
@@ -272,6 +334,16 @@ pub enum EventKind {
         ok: bool,
         details: String,
     },
+    /// A client stopped on an error its application does not handle (the Java client
+    /// throws it from `poll` or `send`), such as `NO_OFFSET_FOR_PARTITION` from a consumer
+    /// with `auto.offset.reset=none` and no committed offset.
+    ClientError {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+    },
 }
 
 impl EventKind {
@@ -281,6 +353,9 @@ impl EventKind {
         match self {
             Send { .. } => "send",
             Ack { .. } => "ack",
+            ProduceRetry { .. } => "produce-retry",
+            ProducerId { .. } => "producer-id",
+            SequenceReset { .. } => "sequence-reset",
             Poll { .. } => "poll",
             Seek { .. } => "seek",
             Assign { .. } => "assign",
@@ -293,6 +368,7 @@ impl EventKind {
             Hw { .. } => "hw",
             Snapshot { .. } => "snapshot",
             Verdict { .. } => "verdict",
+            ClientError { .. } => "client-error",
         }
     }
 
@@ -318,6 +394,32 @@ impl EventKind {
                 partition: Some(0),
                 offset: Some(0),
                 error: None,
+            },
+            ProduceRetry {
+                topic: "t".into(),
+                partition: 0,
+                first: "p1-0".into(),
+                records: 1,
+                leader: "broker-0".into(),
+                error: "REQUEST_TIMED_OUT".into(),
+                attempt: 1,
+                producer_id: Some(0),
+                producer_epoch: Some(0),
+                base_sequence: Some(0),
+            },
+            ProducerId {
+                producer_id: 0,
+                producer_epoch: 1,
+                cause: "epoch-bump".into(),
+            },
+            SequenceReset {
+                topic: "t".into(),
+                partition: 0,
+                producer_id: 0,
+                producer_epoch: 1,
+                error: Some("OUT_OF_ORDER_SEQUENCE_NUMBER".into()),
+                from_sequence: Some(7),
+                renumbered: 2,
             },
             Poll {
                 topic: "t".into(),
@@ -397,6 +499,11 @@ impl EventKind {
                 checker: "lost-write".into(),
                 ok: true,
                 details: "".into(),
+            },
+            ClientError {
+                error: "NO_OFFSET_FOR_PARTITION".into(),
+                topic: Some("t".into()),
+                partition: Some(0),
             },
         ]
     }

@@ -44,7 +44,8 @@ impl fmt::Display for TraceError {
 
 impl std::error::Error for TraceError {}
 
-/// The header as written: `kind` first so every line of a trace says what it is.
+/// The header as written: `kind` first so every line of a trace says what it is, the
+/// embedded scenario (long) last so the short fields open the file.
 #[derive(Serialize)]
 struct HeaderLine<'a> {
     kind: &'static str,
@@ -52,6 +53,8 @@ struct HeaderLine<'a> {
     scenario_hash: &'a str,
     seed: u64,
     version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario_file: Option<&'a Value>,
 }
 
 /// The header's JSON line (without the newline).
@@ -62,8 +65,9 @@ pub fn header_line(header: &TraceHeader) -> String {
         scenario_hash: &header.scenario_hash,
         seed: header.seed,
         version: &header.version,
+        scenario_file: header.scenario_file.as_ref(),
     };
-    // Serializing plain strings and integers cannot fail.
+    // Serializing strings, integers and a JSON value cannot fail.
     serde_json::to_string(&line).unwrap_or_default()
 }
 

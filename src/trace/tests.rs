@@ -13,6 +13,7 @@ fn header() -> TraceHeader {
         scenario_hash: "9f2c".into(),
         seed: 7,
         version: "0.1.0".into(),
+        scenario_file: None,
     }
 }
 
@@ -46,6 +47,9 @@ fn samples_cover_every_kind_once() {
         [
             "send",
             "ack",
+            "produce-retry",
+            "producer-id",
+            "sequence-reset",
             "poll",
             "seek",
             "assign",
@@ -57,7 +61,8 @@ fn samples_cover_every_kind_once() {
             "isr-change",
             "hw",
             "snapshot",
-            "verdict"
+            "verdict",
+            "client-error"
         ]
     );
 }
@@ -116,6 +121,29 @@ fn lines_are_flat_compact_and_in_declaration_order() {
         jsonl::event_line(&commit),
         r#"{"t_us":9,"node":"c1","kind":"commit","group":"g1","topic":"orders","partition":0,"offset":12}"#
     );
+}
+
+/// The header embeds the scenario as a JSON object, after the short fields; a header
+/// without it (a trace written before it was embedded) still reads.
+#[test]
+fn the_header_embeds_the_scenario_and_reads_without_it() {
+    let with = TraceHeader {
+        scenario_file: Some(serde_json::json!({"name": "isr-shrink", "duration": "5s"})),
+        ..header()
+    };
+    let line = jsonl::header_line(&with);
+    assert_eq!(
+        line,
+        r#"{"kind":"header","scenario":"isr-shrink","scenario_hash":"9f2c","seed":7,"version":"0.1.0","scenario_file":{"duration":"5s","name":"isr-shrink"}}"#
+    );
+    assert_eq!(read_jsonl(&format!("{line}\n")).unwrap().header, with);
+    let without = jsonl::header_line(&header());
+    assert_eq!(
+        read_jsonl(&format!("{without}\n")).unwrap().header,
+        header()
+    );
+    let e = read_err(&line.replace(r#"{"duration""#, r#"["duration""#));
+    assert_eq!(e.line, 1, "{e}");
 }
 
 #[test]

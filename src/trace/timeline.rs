@@ -186,6 +186,54 @@ pub fn describe(e: &Event) -> String {
             (None, Some(err)) => format!("ack  {send} error {err}"),
             (None, None) => format!("ack  {send} (no offset, no error)"),
         },
+        ProduceRetry {
+            topic,
+            partition,
+            first,
+            records,
+            leader,
+            error,
+            attempt,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        } => {
+            let plural = if *records == 1 { "" } else { "s" };
+            let idem = match (producer_id, producer_epoch, base_sequence) {
+                (Some(id), Some(epoch), Some(seq)) => {
+                    format!(", producer {id} epoch {epoch} seq {seq}")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "retry {topic}-{partition} batch {first} ({records} record{plural}{idem}): attempt {attempt} to {leader} got {error}"
+            )
+        }
+        ProducerId {
+            producer_id,
+            producer_epoch,
+            cause,
+        } => format!("producer id {producer_id} epoch {producer_epoch} ({cause})"),
+        SequenceReset {
+            topic,
+            partition,
+            producer_id,
+            producer_epoch,
+            error,
+            from_sequence,
+            renumbered,
+        } => {
+            let why = match (error, from_sequence) {
+                (Some(e), Some(seq)) => {
+                    format!(": {e} for seq {seq}, {renumbered} unanswered batches renumbered")
+                }
+                (Some(e), None) => format!(": {e}, {renumbered} unanswered batches renumbered"),
+                (None, _) => " (nothing unanswered)".to_string(),
+            };
+            format!(
+                "sequences {topic}-{partition} from 0 under producer {producer_id} epoch {producer_epoch}{why}"
+            )
+        }
         Poll {
             topic,
             partition,
@@ -268,6 +316,15 @@ pub fn describe(e: &Event) -> String {
                 members.join(" ")
             )
         }
+        ClientError {
+            error,
+            topic,
+            partition,
+        } => match (topic, partition) {
+            (Some(t), Some(p)) => format!("stopped on {error} ({t}-{p})"),
+            (Some(t), None) => format!("stopped on {error} ({t})"),
+            _ => format!("stopped on {error}"),
+        },
         Fault { fault } => format!("⚡ {fault}"),
         LeaderChange {
             topic,
@@ -724,6 +781,8 @@ fn colour(e: &Event) -> &'static str {
         Send { .. } => "#1f77b4",
         Ack { error: Some(_), .. } => "#ff7f0e",
         Ack { .. } => "#2ca02c",
+        ProduceRetry { .. } => "#ffbb78",
+        ProducerId { .. } | SequenceReset { .. } => "#e377c2",
         Poll { .. } | Seek { .. } => "#9467bd",
         Commit { error: Some(_), .. } => "#ff7f0e",
         Commit { .. } => "#17becf",
@@ -731,7 +790,7 @@ fn colour(e: &Event) -> &'static str {
         LeaderChange { .. } => "#d4a017",
         IsrChange { .. } => "#bcbd22",
         Hw { .. } | Snapshot { .. } => "#7f7f7f",
-        Fault { .. } => "#d62728",
+        Fault { .. } | ClientError { .. } => "#d62728",
         Verdict { ok: true, .. } => "#2ca02c",
         Verdict { .. } => "#d62728",
     }
@@ -779,8 +838,10 @@ fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
         let arg = words.next().unwrap_or("").to_string();
         let t = e.t_us;
         match kind {
-            "crash" | "pause" => open.push((kind.into(), Some(arg), t, fault.clone())),
-            "restart" => close(&mut open, t, &|k, n| k == "crash" && n == Some(&arg)),
+            "crash" | "pause" | "stop" => open.push((kind.into(), Some(arg), t, fault.clone())),
+            "restart" => close(&mut open, t, &|k, n| {
+                (k == "crash" || k == "stop") && n == Some(&arg)
+            }),
             "resume" => close(&mut open, t, &|k, n| {
                 k == "pause" && (arg == "all" || n == Some(&arg))
             }),
@@ -1304,9 +1365,18 @@ mod tests {
                 scenario_hash: "h".into(),
                 seed: 1,
                 version: "0".into(),
+                scenario_file: None,
             },
             events,
         }
+    }
+
+    /// The sample event of one kind.
+    fn sample(name: &str) -> EventKind {
+        EventKind::samples()
+            .into_iter()
+            .find(|k| k.name() == name)
+            .expect("a sample of every kind")
     }
 
     fn all_formats(t: &Trace) -> (String, String, String) {
@@ -1337,9 +1407,8 @@ mod tests {
     #[test]
     fn odd_traces_do_not_panic() {
         all_formats(&trace(vec![]));
-        let samples = EventKind::samples();
-        let ack = samples[1].clone();
-        let send = samples[0].clone();
+        let ack = sample("ack");
+        let send = sample("send");
         let odd = vec![
             Event::new(i64::MIN, "p1", ack.clone()),
             Event::new(i64::MIN, "p1", send.clone()),
@@ -1386,8 +1455,8 @@ mod tests {
 
     #[test]
     fn lanes_put_producers_left_brokers_in_numeric_order_and_sim_last() {
-        let send = EventKind::samples()[0].clone();
-        let hw = EventKind::samples()[11].clone();
+        let send = sample("send");
+        let hw = sample("hw");
         let t = trace(vec![
             Event::new(0, "sim", hw.clone()),
             Event::new(0, "c1", hw.clone()),
@@ -1405,14 +1474,22 @@ mod tests {
 
     #[test]
     fn descriptions_read_like_kafka() {
-        let s = EventKind::samples();
-        let d = |k: &EventKind| describe(&Event::new(0, "x", k.clone()));
-        assert_eq!(d(&s[0]), "send p1-0 → t-0 key=k (acks=all, idempotent)");
-        assert_eq!(d(&s[1]), "ack  p1-0 t-0@0");
-        assert_eq!(d(&s[2]), "poll t-0 0 (1 record: p1-0)");
-        assert_eq!(d(&s[9]), "leader t-0 → broker-0 (epoch 0)");
-        assert_eq!(d(&s[10]), "isr t-0 [0] (epoch 0)");
-        assert_eq!(d(&s[13]), "✔ lost-write ok");
+        let d = |name: &str| describe(&Event::new(0, "x", sample(name)));
+        assert_eq!(d("send"), "send p1-0 → t-0 key=k (acks=all, idempotent)");
+        assert_eq!(d("ack"), "ack  p1-0 t-0@0");
+        assert_eq!(
+            d("produce-retry"),
+            "retry t-0 batch p1-0 (1 record, producer 0 epoch 0 seq 0): attempt 1 to broker-0 got REQUEST_TIMED_OUT"
+        );
+        assert_eq!(d("producer-id"), "producer id 0 epoch 1 (epoch-bump)");
+        assert_eq!(
+            d("sequence-reset"),
+            "sequences t-0 from 0 under producer 0 epoch 1: OUT_OF_ORDER_SEQUENCE_NUMBER for seq 7, 2 unanswered batches renumbered"
+        );
+        assert_eq!(d("poll"), "poll t-0 0 (1 record: p1-0)");
+        assert_eq!(d("leader-change"), "leader t-0 → broker-0 (epoch 0)");
+        assert_eq!(d("isr-change"), "isr t-0 [0] (epoch 0)");
+        assert_eq!(d("verdict"), "✔ lost-write ok");
         assert_eq!(fmt_duration(900_700), "900.700ms");
         assert_eq!(fmt_duration(12), "12us");
         assert_eq!(fmt_duration(-3_500_000), "-3.500000s");
@@ -1424,7 +1501,7 @@ mod tests {
     /// A long idle stretch is drawn at a twelfth of the run, so the busy part keeps the room.
     #[test]
     fn quiet_stretches_are_squeezed() {
-        let hw = EventKind::samples()[11].clone();
+        let hw = sample("hw");
         let t = trace(
             [0, 1_000, 2_000, 1_000_000]
                 .iter()

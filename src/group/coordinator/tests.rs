@@ -1081,3 +1081,47 @@ proptest! {
         }
     }
 }
+
+/// `offsets.retention.minutes` (KIP-211): a group's offsets outlive its last member by the
+/// retention, counted from when the group became Empty; while it has members they stay.
+#[test]
+fn offsets_expire_a_retention_after_the_group_became_empty() {
+    let mut h = Harness::new();
+    h.c = GroupCoordinator::new(GroupConfig {
+        offsets_retention_ms: 60_000,
+        ..GroupConfig::default()
+    });
+    let members = stable_group(&mut h, &[("c1", None)]);
+    let generation = h.group().generation_id();
+    h.commit(&members[0], generation).unwrap();
+    assert!(
+        h.c.expire_offsets(h.now + 100_000).is_empty(),
+        "a group with members keeps its offsets"
+    );
+    let left = h.now;
+    h.leave(&members[0]).unwrap();
+    h.advance_to(left + 1);
+    assert_eq!(h.group().state(), GroupState::Empty);
+    assert!(h.c.expire_offsets(left + 59_000).is_empty());
+    assert_eq!(
+        h.c.expire_offsets(left + 60_001),
+        vec![(G.to_string(), tp(0))]
+    );
+    assert!(h.group().committed_offsets().is_empty());
+    assert_eq!(h.c.committed_offset(G, &tp(0)), None);
+}
+
+/// A group that never had members (an `assign`ing consumer's commits) loses each offset a
+/// retention after its commit.
+#[test]
+fn offsets_of_a_group_without_members_expire_a_retention_after_their_commit() {
+    let mut h = Harness::new();
+    h.c = GroupCoordinator::new(GroupConfig {
+        offsets_retention_ms: 60_000,
+        ..GroupConfig::default()
+    });
+    h.now = 5_000;
+    assert_eq!(h.commit("", -1), Ok(()));
+    assert!(h.c.expire_offsets(64_999).is_empty());
+    assert_eq!(h.c.expire_offsets(65_000), vec![(G.to_string(), tp(0))]);
+}
