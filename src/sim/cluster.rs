@@ -1624,7 +1624,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         .unwrap_or_default();
     // A node's tasks end with its init future, so the report runs as a node of its own.
     let done: Arc<Mutex<Option<AdminReport>>> = Arc::default();
-    {
+    let report_node = {
         let (done, bootstrap) = (done.clone(), bootstrap.clone());
         h.handle
             .create_node()
@@ -1637,8 +1637,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     *done.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
                 }
             })
-            .build();
-    }
+            .build()
+    };
     let mut report = loop {
         if let Some(r) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
             break r;
@@ -1646,9 +1646,18 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         sleep(Duration::from_millis(10)).await;
     };
     report.ops = std::mem::take(&mut *admin_log.lock().unwrap_or_else(|p| p.into_inner()));
+    // The run is over: end every node's tasks, so that nothing they hold (disks, logs,
+    // clients' state) outlives the runtime. Tasks parked on wakers held by state they share
+    // form reference cycles that dropping the runtime alone does not break, and a sweep
+    // kept every seed's whole cluster in memory.
+    let events = history.take_events();
+    for node in h.nodes.values() {
+        h.handle.kill(node.id());
+    }
+    h.handle.kill(report_node.id());
     SimOutcome {
         seed,
-        history: history.take_events(),
+        history: events,
         snapshots,
         final_partitions,
         broker_errors,

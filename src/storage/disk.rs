@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -638,11 +639,15 @@ impl Disk for SimDisk {
         if !s.dirs.contains(path) {
             return Err(not_found(path));
         }
-        let mut names: Vec<String> = s
-            .files
-            .keys()
-            .map(|p| p.as_path())
-            .chain(s.dirs.iter().map(|p| p.as_path()))
+        // Paths order component by component, so everything under `path` follows it in one
+        // run: a listing costs what the directory holds, not what the whole disk holds
+        // (a broker with thousands of partitions lists each log directory on open).
+        let after = (Bound::Excluded(path), Bound::Unbounded);
+        let files = s.files.range::<Path, _>(after).map(|(p, _)| p.as_path());
+        let dirs = s.dirs.range::<Path, _>(after).map(|p| p.as_path());
+        let mut names: Vec<String> = files
+            .take_while(|p| p.starts_with(path))
+            .chain(dirs.take_while(|p| p.starts_with(path)))
             .filter(|p| p.parent() == Some(path))
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
@@ -877,6 +882,26 @@ mod tests {
         assert_eq!(disk.read_file(&p("/a")).unwrap(), b"abXYefgh");
         disk.crash();
         assert_eq!(disk.read_file(&p("/a")).unwrap(), b"abcdef");
+    }
+
+    /// A listing holds the directory's own entries: not its grandchildren, not a sibling
+    /// whose name merely starts with the same characters (`orders-1` beside `orders-10`).
+    #[test]
+    fn list_dir_names_direct_children_only() {
+        let disk = SimDisk::new(1);
+        for d in ["/d/orders-1/sub", "/d/orders-10", "/d/orders-1x", "/e"] {
+            disk.create_dir_all(&p(d)).unwrap();
+        }
+        for f in ["/d/orders-1/a.log", "/d/orders-1/sub/deep", "/d/orders-10/b.log", "/d/z"] {
+            disk.open(&p(f), OpenMode::Create).unwrap();
+        }
+        assert_eq!(disk.list_dir(&p("/d/orders-1")).unwrap(), vec!["a.log", "sub"]);
+        assert_eq!(
+            disk.list_dir(&p("/d")).unwrap(),
+            vec!["orders-1", "orders-10", "orders-1x", "z"]
+        );
+        assert_eq!(disk.list_dir(&p("/e")).unwrap(), Vec::<String>::new());
+        assert!(disk.list_dir(&p("/nope")).is_err());
     }
 
     #[test]
