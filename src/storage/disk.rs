@@ -892,10 +892,18 @@ mod tests {
         for d in ["/d/orders-1/sub", "/d/orders-10", "/d/orders-1x", "/e"] {
             disk.create_dir_all(&p(d)).unwrap();
         }
-        for f in ["/d/orders-1/a.log", "/d/orders-1/sub/deep", "/d/orders-10/b.log", "/d/z"] {
+        for f in [
+            "/d/orders-1/a.log",
+            "/d/orders-1/sub/deep",
+            "/d/orders-10/b.log",
+            "/d/z",
+        ] {
             disk.open(&p(f), OpenMode::Create).unwrap();
         }
-        assert_eq!(disk.list_dir(&p("/d/orders-1")).unwrap(), vec!["a.log", "sub"]);
+        assert_eq!(
+            disk.list_dir(&p("/d/orders-1")).unwrap(),
+            vec!["a.log", "sub"]
+        );
         assert_eq!(
             disk.list_dir(&p("/d")).unwrap(),
             vec!["orders-1", "orders-10", "orders-1x", "z"]
