@@ -72,8 +72,9 @@ pub struct BrokerNodeConfig {
     /// How a graceful stop (SIGTERM) reaches this broker.
     pub shutdown: ShutdownSignal,
     /// Where the running broker leaves its [`BrokerApi`] for a Kafka listener (real mode's
-    /// `SocketServer`); the simulation leaves it unread.
-    pub api: BrokerApiSlot,
+    /// `SocketServer`). `None` in the simulation: the slot would keep a crashed
+    /// incarnation's node alive.
+    pub api: Option<BrokerApiSlot>,
 }
 
 /// The request handler of a running broker, for a listener other than the project's RPC
@@ -178,7 +179,7 @@ impl BrokerNodeConfig {
             group_tick_ms: 10,
             controlled_shutdown_enable: true,
             shutdown: ShutdownSignal::default(),
-            api: BrokerApiSlot::default(),
+            api: None,
         }
     }
 }
@@ -293,7 +294,7 @@ pub async fn run_broker(
         purgatory: Purgatory::new(),
         creating_topics: Mutex::new(Default::default()),
     });
-    if let Ok(mut api) = node.cfg.api.lock() {
+    if let Some(Ok(mut api)) = node.cfg.api.as_ref().map(|a| a.lock()) {
         *api = Some(BrokerApi(node.clone()));
     }
     madsim::task::spawn(heartbeat_loop(node.clone()));

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::broker::node::{run_broker, BrokerApi, BrokerNodeConfig, ShutdownState};
+use crate::broker::node::{run_broker, BrokerApi, BrokerApiSlot, BrokerNodeConfig, ShutdownState};
 use crate::broker::replica_manager::BrokerConfig;
 use crate::broker::request::{MetadataRequest, Request, Response};
 use crate::client::history::{Clock, Clocks, Recorder};
@@ -277,7 +277,9 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         let clocks = Clocks::new(clock);
         // Record timestamps are real Unix time here.
         clocks.wall.jump(now_unix_ms - clocks.wall.now_ms());
-        let (api, shutdown) = (cfg.api.clone(), cfg.shutdown.clone());
+        let api = BrokerApiSlot::default();
+        cfg.api = Some(api.clone());
+        let shutdown = cfg.shutdown.clone();
         tokio::spawn(run_broker(
             cfg,
             disk.clone(),
