@@ -146,7 +146,7 @@ fn an_edited_embedded_scenario_is_bad_input() {
     let dir = scratch("edited-embedded");
     let trace = record(&repo("scenarios/quickstart.json"), "quickstart", 1, &dir);
     let text = std::fs::read_to_string(&trace).unwrap();
-    let edited = text.replacen("\"messages\":", "\"messages\":1", 1);
+    let edited = text.replacen("\"messages\":1000", "\"messages\":999", 1);
     assert_ne!(edited, text);
     std::fs::write(&trace, edited).unwrap();
     let (code, out, err) = kafka_sim("replay", [arg(&trace)]);

@@ -311,6 +311,7 @@ fn scenario_names_must_be_file_name_safe() {
         v["name"] = serde_json::json!(name);
         v["duration"] = serde_json::json!("2s");
         v["faults"] = serde_json::json!([]);
+        v["workload"][0]["messages"] = serde_json::json!(300);
         std::fs::write(&path, v.to_string()).unwrap();
         let (code, out, err) = run(&[path.to_str().unwrap(), "--trace", traces.to_str().unwrap()]);
         assert!(code != 2, "{name:?}: stdout:\n{out}\nstderr:\n{err}");

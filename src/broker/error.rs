@@ -26,6 +26,9 @@ pub enum ErrorCode {
     BrokerNotAvailable = 8,
     ReplicaNotAvailable = 9,
     MessageTooLarge = 10,
+    /// A client's own code for a request lost with its connection (Kafka's
+    /// `NetworkException`): a broker never sends it.
+    NetworkException = 13,
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
     NotEnoughReplicas = 19,
@@ -62,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -74,6 +77,7 @@ impl ErrorCode {
         ErrorCode::BrokerNotAvailable,
         ErrorCode::ReplicaNotAvailable,
         ErrorCode::MessageTooLarge,
+        ErrorCode::NetworkException,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::NotCoordinator,
         ErrorCode::NotEnoughReplicas,
@@ -129,6 +133,7 @@ impl ErrorCode {
             BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             ReplicaNotAvailable => "REPLICA_NOT_AVAILABLE",
             MessageTooLarge => "MESSAGE_TOO_LARGE",
+            NetworkException => "NETWORK_EXCEPTION",
             CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             NotCoordinator => "NOT_COORDINATOR",
             NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
@@ -173,6 +178,7 @@ impl ErrorCode {
                 | LeaderNotAvailable
                 | NotLeaderOrFollower
                 | RequestTimedOut
+                | NetworkException
                 | ReplicaNotAvailable
                 | CoordinatorNotAvailable
                 | NotCoordinator
@@ -213,6 +219,7 @@ mod tests {
             (ErrorCode::NotLeaderOrFollower, 6, "NOT_LEADER_OR_FOLLOWER"),
             (ErrorCode::RequestTimedOut, 7, "REQUEST_TIMED_OUT"),
             (ErrorCode::MessageTooLarge, 10, "MESSAGE_TOO_LARGE"),
+            (ErrorCode::NetworkException, 13, "NETWORK_EXCEPTION"),
             (
                 ErrorCode::CoordinatorNotAvailable,
                 15,
@@ -300,6 +307,7 @@ mod tests {
             ErrorCode::NotEnoughReplicas,
             ErrorCode::NotEnoughReplicasAfterAppend,
             ErrorCode::RequestTimedOut,
+            ErrorCode::NetworkException,
             ErrorCode::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch,
             ErrorCode::CorruptMessage,

@@ -31,6 +31,47 @@ pub struct Read<'a> {
     pub t_us: i64,
 }
 
+/// One partition's log as the run left it: the final snapshot of its leader (the replica
+/// claiming leadership with the highest leader epoch, so a zombie that still thinks it leads
+/// is not read). This is the simulator's version of Jepsen's final polls: what a consumer
+/// reading the partition from its start at the end of the run would be served.
+#[derive(Debug, Clone)]
+pub struct FinalLog<'a> {
+    /// Index of the snapshot event.
+    pub idx: usize,
+    /// When the snapshot was taken: writes acknowledged later are not judged against it.
+    pub t_us: i64,
+    pub broker: &'a str,
+    pub leader_epoch: i32,
+    pub log_start: i64,
+    pub hw: i64,
+    pub leo: i64,
+    /// `cleanup.policy` includes `compact`: a record may be gone because a later one with
+    /// the same key superseded it.
+    pub compacted: bool,
+    /// Send id → the offsets holding it.
+    pub sends: BTreeMap<&'a str, Vec<i64>>,
+    /// Offset → send id.
+    pub records: BTreeMap<i64, &'a str>,
+    /// Whether the snapshot listed the log up to its end; a snapshot may list only the part
+    /// below the high watermark, and then offsets above it are not judged.
+    pub complete: bool,
+}
+
+impl FinalLog<'_> {
+    /// Whether offset `o` is one this log can speak for: at or above its start (below it
+    /// retention may have deleted the record), and listed.
+    pub fn covers(&self, o: i64) -> bool {
+        o >= self.log_start && (self.complete || o < self.hw)
+    }
+
+    /// Whether this log can judge a write acknowledged at `offset` at `t_us`: one it covers,
+    /// acknowledged before the snapshot was taken.
+    pub fn judges(&self, offset: i64, t_us: i64) -> bool {
+        t_us <= self.t_us && self.covers(offset)
+    }
+}
+
 /// The recorded events of one run, indexed.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -218,6 +259,92 @@ impl History {
             }
         }
         out
+    }
+
+    /// The time of the last `fault` event (the moment faults are over: the scenario's last
+    /// fault is its heal or restart), or of the first event when there was none.
+    pub fn last_fault_us(&self) -> i64 {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::Fault { .. }))
+            .or(self.events.first())
+            .map_or(0, |e| e.t_us)
+    }
+
+    /// The final log of every partition whose leader was running when the run ended (see
+    /// [`FinalLog`]), from the last cluster snapshot. Partitions with no running leader then,
+    /// and histories without snapshots, have none: nothing is judged against them.
+    pub fn final_logs(&self) -> BTreeMap<TopicPartition, FinalLog<'_>> {
+        let last = self
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
+            .map(|e| e.t_us);
+        let mut out: BTreeMap<TopicPartition, FinalLog<'_>> = BTreeMap::new();
+        let Some(last) = last else {
+            return out;
+        };
+        for (idx, e) in self.events.iter().enumerate() {
+            let EventKind::Snapshot {
+                topic,
+                partition,
+                leader: true,
+                leader_epoch,
+                log_start,
+                leo,
+                hw,
+                records,
+                compacted,
+            } = &e.kind
+            else {
+                continue;
+            };
+            if e.t_us != last {
+                continue;
+            }
+            let tp = TopicPartition::new(topic.clone(), *partition);
+            if out
+                .get(&tp)
+                .is_some_and(|f| f.leader_epoch >= *leader_epoch)
+            {
+                continue;
+            }
+            let mut sends: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+            for r in records {
+                sends.entry(r.send.as_str()).or_default().push(r.offset);
+            }
+            let complete = *hw >= *leo || records.last().is_some_and(|r| r.offset >= *hw);
+            out.insert(
+                tp,
+                FinalLog {
+                    idx,
+                    t_us: e.t_us,
+                    broker: &e.node,
+                    leader_epoch: *leader_epoch,
+                    log_start: *log_start,
+                    hw: *hw,
+                    leo: *leo,
+                    compacted: *compacted,
+                    sends,
+                    records: records
+                        .iter()
+                        .map(|r| (r.offset, r.send.as_str()))
+                        .collect(),
+                    complete,
+                },
+            );
+        }
+        out
+    }
+
+    /// The key a send was sent with, if any.
+    pub fn send_key(&self, send: &str) -> Option<&str> {
+        match &self.events[self.send_idx(send)?].kind {
+            EventKind::Send { key, .. } => key.as_deref(),
+            _ => None,
+        }
     }
 
     /// Clones the events at `idxs` (sorted, without repeats) as a violation's evidence.

@@ -3,8 +3,9 @@
 //! "Checkers"): scenarios list them under `expect.violations`.
 //!
 //! Families, one file each:
-//! - [`writes`]: `lost-write`, `duplicate`, `reorder`, `inconsistent-offsets` — what producers
-//!   were told against what consumers read.
+//! - [`writes`]: `lost-write`, `unseen`, `duplicate`, `reorder`, `nonmonotonic-send`,
+//!   `inconsistent-offsets` — what producers were told against what consumers read and what
+//!   the partitions' final logs hold.
 //! - [`polls`]: `poll-skip`, `nonmonotonic-poll` — one consumer's reads of one partition.
 //! - [`replicas`]: `replica-divergence`, `hw-regression`, `leader-completeness` — broker
 //!   snapshots and high watermarks.
@@ -28,7 +29,7 @@ pub mod progress;
 pub mod replicas;
 pub mod writes;
 
-pub use history::{History, OkAck, Read, DEFAULT_PROGRESS_BOUND_US};
+pub use history::{FinalLog, History, OkAck, Read, DEFAULT_PROGRESS_BOUND_US};
 
 /// One broken guarantee, with where, when and the events that show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,13 +55,52 @@ impl fmt::Display for Violation {
             write!(f, " on {tp}")?;
         }
         if !self.offsets.is_empty() {
-            write!(f, " offsets {:?}", self.offsets)?;
+            write!(f, " offsets {}", offset_list(&self.offsets))?;
         }
         if !self.nodes.is_empty() {
             write!(f, " nodes [{}]", self.nodes.join(", "))?;
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// How many runs of consecutive offsets [`offset_list`] shows before cutting the list.
+const RUNS_SHOWN: usize = 6;
+
+/// Offsets as a reader wants them: a short list as it is (`[7, 3]`, in the order given, which
+/// may matter), a long one sorted into ranges with a count (`825..1029 (205 offsets)`),
+/// cut after a few ranges (`0..9, 20..29, … 4 more ranges (250 offsets)`), so that a
+/// violation is one readable line however many offsets it involves.
+pub fn offset_list(offsets: &[i64]) -> String {
+    if offsets.len() <= 4 {
+        let shown: Vec<String> = offsets.iter().map(i64::to_string).collect();
+        return format!("[{}]", shown.join(", "));
+    }
+    let mut sorted = offsets.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for o in sorted.iter().copied() {
+        match runs.last_mut() {
+            Some((_, hi)) if *hi + 1 == o => *hi = o,
+            _ => runs.push((o, o)),
+        }
+    }
+    let mut parts: Vec<String> = runs
+        .iter()
+        .take(RUNS_SHOWN)
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}..{hi}")
+            }
+        })
+        .collect();
+    if runs.len() > RUNS_SHOWN {
+        parts.push(format!("… {} more ranges", runs.len() - RUNS_SHOWN));
+    }
+    format!("{} ({} offsets)", parts.join(", "), sorted.len())
 }
 
 /// Builder-ish helper so checkers state only what they know.
@@ -107,8 +147,10 @@ pub type CheckFn = fn(&History) -> Vec<Violation>;
 /// Every checker, by contract name, in a fixed order.
 pub const CHECKERS: &[(&str, CheckFn)] = &[
     (writes::LOST_WRITE, writes::lost_write),
+    (writes::UNSEEN, writes::unseen),
     (writes::DUPLICATE, writes::duplicate),
     (writes::REORDER, writes::reorder),
+    (writes::NONMONOTONIC_SEND, writes::nonmonotonic_send),
     (polls::POLL_SKIP, polls::poll_skip),
     (polls::NONMONOTONIC_POLL, polls::nonmonotonic_poll),
     (writes::INCONSISTENT_OFFSETS, writes::inconsistent_offsets),

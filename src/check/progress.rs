@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{violation, History, Violation};
+use super::writes::missing_from;
+use super::{violation, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
 
 pub const PROGRESS: &str = "progress";
@@ -26,7 +27,13 @@ const LIST_LIMIT: usize = 5;
 ///   read or committed past it: `lost-write`'s call);
 /// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
 ///   by at least `bound` of quiet before the history ends (so a member joining late is fine,
-///   a group that keeps rebalancing is not).
+///   a group that keeps rebalancing is not);
+/// - every producer gets at least one send acknowledged: one none of whose sends succeeded
+///   by `due(first send)` is named with the errors it got (a run whose every send fails,
+///   e.g. on `message.max.bytes`, is never a silent pass).
+///
+/// Acknowledged writes missing from their partition's final log are `lost-write`'s finding,
+/// not a reader's slowness, and are left out here.
 ///
 /// One violation per producer, per partition and per group, listing what is missing.
 pub fn progress(h: &History) -> Vec<Violation> {
@@ -34,13 +41,10 @@ pub fn progress(h: &History) -> Vec<Violation> {
         return Vec::new();
     };
     let bound = h.progress_bound_us();
-    let heal = h
-        .events()
-        .iter()
-        .rev()
-        .find(|e| matches!(e.kind, EventKind::Fault { .. }))
-        .map_or(first.t_us, |e| e.t_us);
+    let heal = h.last_fault_us().max(first.t_us);
     let end = h.end_us();
+    let finals = h.final_logs();
+    let lost = |a: &OkAck<'_>| finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a));
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
@@ -124,7 +128,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);
-        if !polled_topics.contains(a.tp.topic.as_str()) || end < deadline {
+        if !polled_topics.contains(a.tp.topic.as_str()) || end < deadline || lost(&a) {
             continue;
         }
         // Consumers got past it without seeing it: not slow but lost — `lost-write`'s call.
@@ -163,7 +167,8 @@ pub fn progress(h: &History) -> Vec<Violation> {
         );
     }
 
-    out.extend(groups_behind(h, &groups, due, end, heal));
+    out.extend(groups_behind(h, &groups, due, end, heal, &lost));
+    out.extend(never_acknowledged(h, due, end));
 
     // Groups still rebalancing.
     let mut last_rebalance: BTreeMap<&str, (usize, i32)> = BTreeMap::new();
@@ -204,6 +209,7 @@ fn groups_behind(
     due: impl Fn(i64) -> i64,
     end: i64,
     heal: i64,
+    lost: &dyn Fn(&OkAck<'_>) -> bool,
 ) -> Vec<Violation> {
     let bound = h.progress_bound_us();
     let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
@@ -226,7 +232,7 @@ fn groups_behind(
         for tp in tps {
             let behind: Vec<(i64, usize, i64)> = acks
                 .iter()
-                .filter(|a| a.tp == tp && end >= due(a.t_us))
+                .filter(|a| a.tp == tp && end >= due(a.t_us) && !lost(a))
                 .filter(|a| {
                     past.get(&(group, tp.clone()))
                         .is_none_or(|&p| p <= a.offset)
@@ -263,6 +269,75 @@ fn groups_behind(
                 .evidence(h, behind.iter().take(LIST_LIMIT).map(|w| w.1)),
             );
         }
+    }
+    out
+}
+
+/// Producers none of whose sends succeeded by `due(first send)`: named with the error codes
+/// their sends got (counted) and how many are still unanswered.
+fn never_acknowledged(h: &History, due: impl Fn(i64) -> i64, end: i64) -> Vec<Violation> {
+    // producer → (first send index, sends, any success, error code → count)
+    struct Tally<'a> {
+        first: usize,
+        sends: usize,
+        succeeded: bool,
+        answered: usize,
+        errors: BTreeMap<&'a str, usize>,
+    }
+    let mut tallies: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::Send { send, .. } = &e.kind {
+            let t = tallies.entry(&e.node).or_insert(Tally {
+                first: idx,
+                sends: 0,
+                succeeded: false,
+                answered: 0,
+                errors: BTreeMap::new(),
+            });
+            t.sends += 1;
+            if let Some(&a) = h.ack_idxs(send).first() {
+                t.answered += 1;
+                match &h.event(a).kind {
+                    EventKind::Ack { error: None, .. } => t.succeeded = true,
+                    EventKind::Ack {
+                        error: Some(err), ..
+                    } => *t.errors.entry(err.as_str()).or_default() += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (producer, t) in tallies {
+        let first_t = h.event(t.first).t_us;
+        // A producer whose sends all went unanswered is named by the unanswered-sends rule.
+        if t.succeeded || t.errors.is_empty() || end < due(first_t) {
+            continue;
+        }
+        let mut what: Vec<String> = t
+            .errors
+            .iter()
+            .map(|(err, n)| format!("{n} failed with {err}"))
+            .collect();
+        if t.answered < t.sends {
+            what.push(format!("{} unanswered", t.sends - t.answered));
+        }
+        let first_error = h.events().iter().position(|e| {
+            e.node == producer && matches!(&e.kind, EventKind::Ack { error: Some(_), .. })
+        });
+        out.push(
+            violation(
+                PROGRESS,
+                due(first_t),
+                format!(
+                    "{producer} sent {} record(s) and none was acknowledged: {}",
+                    t.sends,
+                    what.join(", ")
+                ),
+            )
+            .nodes([producer])
+            .evidence(h, [t.first].into_iter().chain(first_error)),
+        );
     }
     out
 }

@@ -3,15 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{violation, History, Violation};
+use super::{offset_list, violation, History, Violation};
 use crate::trace::{Event, EventKind, LogRecord, TopicPartition};
 
 pub const REPLICA_DIVERGENCE: &str = "replica-divergence";
 pub const HW_REGRESSION: &str = "hw-regression";
 pub const LEADER_COMPLETENESS: &str = "leader-completeness";
-
-/// How many offsets a message lists before saying "and N more".
-const LIST_LIMIT: usize = 10;
 
 /// A snapshot event, unpacked.
 struct Snap<'a> {
@@ -60,18 +57,6 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
             _ => None,
         })
         .collect()
-}
-
-fn list(offsets: &[i64]) -> String {
-    let mut s: Vec<String> = offsets
-        .iter()
-        .take(LIST_LIMIT)
-        .map(i64::to_string)
-        .collect();
-    if offsets.len() > LIST_LIMIT {
-        s.push(format!("and {} more", offsets.len() - LIST_LIMIT));
-    }
-    s.join(", ")
 }
 
 fn show(r: Option<&&LogRecord>) -> String {
@@ -139,7 +124,7 @@ pub fn replica_divergence(h: &History) -> Vec<Violation> {
                             b.broker,
                             a.hw,
                             b.hw,
-                            list(&differ),
+                            offset_list(&differ),
                             a.broker,
                             show(a.records.get(&first)),
                             b.broker,
@@ -329,7 +314,7 @@ pub fn leader_completeness(h: &History) -> Vec<Violation> {
                     s.broker,
                     s.tp,
                     s.leader_epoch,
-                    list(&offsets),
+                    offset_list(&offsets),
                     show(s.records.get(&first_o).filter(|_| first_o < s.leo)),
                     first.send,
                     first.t_us

@@ -3,7 +3,7 @@
 
 use super::testkit::*;
 use super::*;
-use crate::trace::{Event, TopicPartition};
+use crate::trace::{Event, EventKind, TopicPartition};
 
 fn run(name: &str, events: Vec<Event>) -> Vec<Violation> {
     let h = History::new(events);
@@ -52,10 +52,12 @@ fn all_runs_every_checker_and_names_match_the_contract() {
             "leader-completeness",
             "lost-write",
             "nonmonotonic-poll",
+            "nonmonotonic-send",
             "poll-skip",
             "progress",
             "reorder",
             "replica-divergence",
+            "unseen",
         ]
     );
     assert!(out.values().all(Vec::is_empty));
@@ -952,11 +954,38 @@ fn progress_counts_a_failed_send_as_answered_and_expects_no_read_of_it() {
         fault(0, "heal all"),
         send(100, "p1", "a", "t", 0),
         ack_err(200, "p1", "a", "t", "NOT_ENOUGH_REPLICAS"),
-        poll(400, "c1", "t", 0, &[]),
+        send(250, "p1", "b", "t", 0),
+        ack(300, "p1", "b", "t", 0, 0),
+        poll(400, "c1", "t", 0, &[(0, "b")]),
         poll(10_000, "c1", "t", 0, &[]),
     ];
     assert!(progress_run(events.clone(), 1_000).is_empty());
     none("lost-write", events);
+}
+
+/// A run in which every send fails (say, every record over `message.max.bytes`) is not a
+/// pass: `progress` names the producer and the errors it got.
+#[test]
+fn progress_names_a_producer_none_of_whose_sends_succeeded() {
+    let events = vec![
+        send(100, "p1", "a", "t", 0),
+        ack_err(200, "p1", "a", "t", "MESSAGE_TOO_LARGE"),
+        send(300, "p1", "b", "t", 0),
+        ack_err(400, "p1", "b", "t", "MESSAGE_TOO_LARGE"),
+        send(500, "p1", "c", "t", 0),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_run(events, 1_000);
+    let named: Vec<&Violation> = vs
+        .iter()
+        .filter(|v| v.message.contains("none was acknowledged"))
+        .collect();
+    assert_eq!(named.len(), 1, "{vs:#?}");
+    assert_eq!(
+        named[0].message,
+        "p1 sent 3 record(s) and none was acknowledged: 2 failed with MESSAGE_TOO_LARGE, 1 unanswered"
+    );
+    assert_eq!(named[0].nodes, ["p1"]);
 }
 
 #[test]
@@ -1137,10 +1166,8 @@ fn an_acks_1_leader_crash_is_a_lost_write_and_nothing_else() {
         .iter()
         .map(|v| (v.partition.clone(), v.offsets.clone()))
         .collect();
-    assert_eq!(
-        lost,
-        [(Some(tp("t", 0)), vec![1]), (Some(tp("t", 0)), vec![2])]
-    );
+    // One violation for the partition, naming both offsets its final log lost.
+    assert_eq!(lost, [(Some(tp("t", 0)), vec![1, 2])]);
 }
 
 /// Unclean leader election with acks=all: broker-1, out of sync, is elected and lacks the
@@ -1189,4 +1216,268 @@ fn an_unclean_election_is_leader_completeness_and_lost_write() {
         v.message
     );
     assert_eq!(out["lost-write"][0].offsets, [1]);
+}
+
+// ---------------------------------------------------------------- final logs
+
+/// The acks=1 loss nobody read: the isolated leader acknowledged c and d, a new leader took
+/// over without them and the old one truncated them away. No consumer ran, so only the final
+/// log can tell, and it does: `lost-write`, one violation for the partition with the offsets
+/// as a range. `progress` does not call it slowness.
+#[test]
+fn an_acknowledged_write_missing_from_the_final_log_is_lost_even_unread() {
+    let mut events = produced(0, &["a", "b", "c", "d"]);
+    events.push(snapshot(
+        500,
+        "broker-1",
+        "t",
+        0,
+        true,
+        2,
+        2,
+        &[(0, "a", 1), (1, "b", 1), (2, "x", 2)],
+    ));
+    let h = History::new(events).with_progress_bound_us(100);
+    let lost = writes::lost_write(&h);
+    assert_eq!(lost.len(), 1, "{lost:#?}");
+    assert_eq!(lost[0].offsets, [2, 3]);
+    assert!(
+        lost[0]
+            .message
+            .starts_with("2 acknowledged write(s) to t-0 are not in its final log (leader broker-1 in epoch 2, offsets 0..3, high watermark 2)"),
+        "{}",
+        lost[0].message
+    );
+    assert!(progress::progress(&h).is_empty());
+}
+
+/// Jepsen's final read judges only what it can see: offsets below the log start (retention),
+/// writes acknowledged after the snapshot, and a compacted record superseded by a later one
+/// of its key are not lost.
+#[test]
+fn the_final_log_excuses_retention_later_acks_and_compaction() {
+    let mut events = produced(0, &["a", "b"]);
+    events.push(Event::new(
+        100,
+        "broker-0",
+        EventKind::Snapshot {
+            topic: "t".into(),
+            partition: 0,
+            leader: true,
+            leader_epoch: 1,
+            log_start: 1,
+            leo: 2,
+            hw: 2,
+            records: vec![crate::trace::LogRecord {
+                offset: 1,
+                send: "b".into(),
+                epoch: 1,
+            }],
+            compacted: false,
+        },
+    ));
+    events.push(send(200, "p1", "c", "t", 0));
+    events.push(ack(205, "p1", "c", "t", 0, 2));
+    none("lost-write", events);
+
+    let keyed = |t: i64, id: &str| {
+        let mut e = send(t, "p1", id, "t", 0);
+        if let EventKind::Send { key, .. } = &mut e.kind {
+            *key = Some("k".into());
+        }
+        e
+    };
+    let events = vec![
+        keyed(0, "a"),
+        ack(5, "p1", "a", "t", 0, 0),
+        keyed(10, "b"),
+        ack(15, "p1", "b", "t", 0, 1),
+        Event::new(
+            100,
+            "broker-0",
+            EventKind::Snapshot {
+                topic: "t".into(),
+                partition: 0,
+                leader: true,
+                leader_epoch: 1,
+                log_start: 0,
+                leo: 2,
+                hw: 2,
+                records: vec![crate::trace::LogRecord {
+                    offset: 1,
+                    send: "b".into(),
+                    epoch: 1,
+                }],
+                compacted: true,
+            },
+        ),
+    ];
+    none("lost-write", events);
+}
+
+/// The zombie that still believes it leads is not the final log: the highest epoch is.
+#[test]
+fn the_final_log_is_the_leader_with_the_highest_epoch() {
+    let mut events = produced(0, &["a", "b"]);
+    events.push(snapshot(
+        100,
+        "broker-0",
+        "t",
+        0,
+        true,
+        1,
+        2,
+        &[(0, "a", 1), (1, "b", 1)],
+    ));
+    events.push(snapshot(
+        100,
+        "broker-1",
+        "t",
+        0,
+        true,
+        2,
+        1,
+        &[(0, "a", 1)],
+    ));
+    let lost = run("lost-write", events);
+    assert_eq!(lost.len(), 1, "{lost:#?}");
+    assert_eq!(lost[0].offsets, [1]);
+    assert!(lost[0].nodes.contains(&"broker-1".to_string()));
+}
+
+/// `unseen`: in the final log, readable, on a partition a consumer reads, never read — once
+/// the reader had the bound to get to it.
+#[test]
+fn unseen_names_readable_writes_no_consumer_read() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
+    events.push(snapshot(
+        5_000,
+        "broker-0",
+        "t",
+        0,
+        true,
+        1,
+        3,
+        &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+    ));
+    let h = History::new(events.clone()).with_progress_bound_us(1_000);
+    let vs = writes::unseen(&h);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [1, 2]);
+    assert!(
+        vs[0].message.contains("no consumer ever read them"),
+        "{}",
+        vs[0].message
+    );
+    // Not yet due: the history ends inside the bound.
+    let h = History::new(events).with_progress_bound_us(10_000);
+    assert!(writes::unseen(&h).is_empty());
+}
+
+/// Nothing is unseen where nobody reads, nor where a reader read it.
+#[test]
+fn unseen_is_silent_without_readers_and_when_all_was_read() {
+    let mut events = produced(0, &["a", "b"]);
+    events.push(snapshot(
+        5_000,
+        "broker-0",
+        "t",
+        0,
+        true,
+        1,
+        2,
+        &[(0, "a", 1), (1, "b", 1)],
+    ));
+    none("unseen", events.clone());
+    events.insert(4, poll(100, "c1", "t", 0, &[(0, "a"), (1, "b")]));
+    none("unseen", events);
+}
+
+/// `nonmonotonic-send`: a record sent after its producer was told of offset 5 lands at 4,
+/// both still in the log: offset 4 was handed out after 5.
+#[test]
+fn nonmonotonic_send_flags_an_ack_going_back() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        ack(10, "p1", "a", "t", 0, 5),
+        send(11, "p1", "b", "t", 0),
+        ack(20, "p1", "b", "t", 0, 4),
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            6,
+            &[(4, "b", 1), (5, "a", 1)],
+        ),
+    ];
+    let vs = run("nonmonotonic-send", events);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [5, 4]);
+    assert_eq!(
+        vs[0].message,
+        "p1 was told b is at offset 4 of t-0, though it sent it after being told a is at the \
+         later offset 5"
+    );
+}
+
+/// Records in flight together may be acknowledged out of offset order: a batch the leader
+/// answered with a timeout is retried and acknowledged (as a duplicate, at its first
+/// offset) after a later batch was.
+#[test]
+fn nonmonotonic_send_allows_a_retried_batch_acknowledged_late() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        send(1, "p1", "b", "t", 0),
+        ack(10, "p1", "b", "t", 0, 5),
+        ack(20, "p1", "a", "t", 0, 4),
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            6,
+            &[(4, "a", 1), (5, "b", 1)],
+        ),
+    ];
+    none("nonmonotonic-send", events);
+}
+
+/// An acknowledgement the final log contradicts (truncated) says nothing about order.
+#[test]
+fn nonmonotonic_send_ignores_truncated_acks() {
+    let events = vec![
+        send(0, "p1", "a", "t", 0),
+        ack(10, "p1", "a", "t", 0, 5),
+        send(11, "p1", "b", "t", 0),
+        ack(20, "p1", "b", "t", 0, 4),
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            2,
+            6,
+            &[(4, "b", 2), (5, "z", 2)],
+        ),
+    ];
+    none("nonmonotonic-send", events);
+}
+
+#[test]
+fn offsets_print_as_ranges_with_a_count() {
+    assert_eq!(offset_list(&[7, 3]), "[7, 3]");
+    let long: Vec<i64> = (825..=1029).collect();
+    assert_eq!(offset_list(&long), "825..1029 (205 offsets)");
+    let scattered: Vec<i64> = (0..20).map(|i| i * 10).collect();
+    assert_eq!(
+        offset_list(&scattered),
+        "0, 10, 20, 30, 40, 50, … 14 more ranges (20 offsets)"
+    );
 }

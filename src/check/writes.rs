@@ -1,13 +1,16 @@
-//! What producers were told against what consumers read: `lost-write`, `duplicate`,
-//! `reorder`, `inconsistent-offsets`.
+//! What producers were told against what consumers read and what the partitions' final logs
+//! hold: `lost-write`, `unseen`, `duplicate`, `reorder`, `nonmonotonic-send`,
+//! `inconsistent-offsets`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::{position_reset, PositionReset};
-use super::{violation, History, OkAck, Violation};
+use super::{offset_list, violation, FinalLog, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
 
 pub const LOST_WRITE: &str = "lost-write";
+pub const UNSEEN: &str = "unseen";
+pub const NONMONOTONIC_SEND: &str = "nonmonotonic-send";
 pub const DUPLICATE: &str = "duplicate";
 pub const REORDER: &str = "reorder";
 pub const INCONSISTENT_OFFSETS: &str = "inconsistent-offsets";
@@ -38,6 +41,11 @@ impl ReadSpan<'_> {
 
     fn high(&self) -> Option<i64> {
         self.reads.iter().map(|r| r.0).max()
+    }
+
+    /// Whether the span started at or below `offset` and read beyond it.
+    fn crosses(&self, offset: i64) -> bool {
+        matches!((self.low(), self.high()), (Some(lo), Some(hi)) if lo <= offset && offset < hi)
     }
 
     /// The events showing the span covered `offset` and went past it: the seek or poll that
@@ -108,17 +116,94 @@ fn read_spans(h: &History) -> Vec<ReadSpan<'_>> {
     done
 }
 
-/// `lost-write`: an acknowledged write that no consumer ever read, although some consumer
-/// read that partition from at or below the write's offset to beyond it without a seek or
-/// rebalance in between. Partitions (and offsets) no consumer read across are not judged:
-/// not having read something is not evidence that it is gone.
+/// Whether an acknowledged write is missing from its partition's final log: the log covers
+/// its offset (see [`FinalLog::covers`]) yet holds the send nowhere. On a compacted
+/// partition a record superseded by a later one of the same key is not missing: the cleaner
+/// may remove it.
+pub(crate) fn missing_from(h: &History, f: &FinalLog<'_>, ack: &OkAck<'_>) -> bool {
+    if f.sends.contains_key(ack.send) || !f.judges(ack.offset, ack.t_us) {
+        return false;
+    }
+    if f.compacted {
+        if let Some(key) = h.send_key(ack.send) {
+            let superseded = f
+                .records
+                .range(ack.offset + 1..)
+                .any(|(_, s)| h.send_key(s) == Some(key));
+            if superseded {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `lost-write`, in three forms, each acknowledged write reported at most once:
+/// 1. it is not in its partition's final log ([`History::final_logs`], Jepsen's final
+///    reads): truncated away, or never replicated to the replica that leads at the end.
+///    One violation per partition, listing the offsets as ranges.
+/// 2. no consumer read it, although some consumer read that partition from at or below the
+///    write's offset to beyond it without a seek or rebalance in between;
+/// 3. a consumer group (one reader: its members' polls are what the group processed) never
+///    processed it, yet a member read across it or the group committed an offset past it
+///    (the group will never come back for it: the auto-commit-before-processing loss).
+///    Members' reads do not count for other readers, nor theirs for the group.
 ///
-/// A consumer group is one reader: its members' polls are what the group processed, and an
-/// acknowledged write of a partition the group consumes is lost *to the group* when no member
-/// processed it, yet a member read across it, or the group committed an offset past it (the
-/// group will never come back for it: the auto-commit-before-processing loss). Members'
-/// reads do not count for other readers, nor theirs for the group.
+/// Partitions with no final log and offsets no reader crossed are judged only by the forms
+/// that can see them: not having read something is not evidence that it is gone.
 pub fn lost_write(h: &History) -> Vec<Violation> {
+    let finals = h.final_logs();
+    let acks = h.ok_acks();
+    let mut out = Vec::new();
+    let mut gone: BTreeSet<&str> = BTreeSet::new();
+    let mut missing: BTreeMap<&TopicPartition, Vec<&OkAck<'_>>> = BTreeMap::new();
+    for ack in &acks {
+        if let Some(f) = finals.get(&ack.tp) {
+            if missing_from(h, f, ack) && gone.insert(ack.send) {
+                missing.entry(&ack.tp).or_default().push(ack);
+            }
+        }
+    }
+    for (tp, lost) in missing {
+        let f = &finals[tp];
+        let examples: Vec<String> = lost
+            .iter()
+            .take(EVIDENCE_LIMIT)
+            .map(|a| format!("{}@{}", a.send, a.offset))
+            .collect();
+        let offsets: Vec<i64> = lost.iter().map(|a| a.offset).collect();
+        out.push(
+            violation(
+                LOST_WRITE,
+                h.event(f.idx).t_us,
+                format!(
+                    "{} acknowledged write(s) to {tp} are not in its final log (leader {} in \
+                     epoch {}, offsets {}..{}, high watermark {}): acknowledged at {}; e.g. {}",
+                    lost.len(),
+                    f.broker,
+                    f.leader_epoch,
+                    f.log_start,
+                    f.leo,
+                    f.hw,
+                    offset_list(&offsets),
+                    examples.join(", ")
+                ),
+            )
+            .on(tp)
+            .offsets(offsets)
+            .nodes(
+                lost.iter()
+                    .map(|a| h.event(a.idx).node.as_str())
+                    .chain([f.broker]),
+            )
+            .evidence(
+                h,
+                lost.iter()
+                    .take(EVIDENCE_LIMIT)
+                    .flat_map(|a| h.send_idx(a.send).into_iter().chain([a.idx])),
+            ),
+        );
+    }
     let groups = h.consumer_groups();
     let seen: BTreeSet<&str> = h
         .reads()
@@ -127,22 +212,95 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
         .map(|r| r.send)
         .collect();
     let spans = read_spans(h);
-    let mut out = Vec::new();
-    for ack in h.ok_acks() {
-        if seen.contains(ack.send) {
+    for ack in &acks {
+        if seen.contains(ack.send) || gone.contains(ack.send) {
             continue;
         }
-        let across = spans.iter().find(|s| {
-            !groups.contains_key(s.node)
-                && s.tp == ack.tp
-                && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
-        });
+        let across = spans
+            .iter()
+            .find(|s| !groups.contains_key(s.node) && s.tp == ack.tp && s.crosses(ack.offset));
         if let Some(span) = across {
-            out.push(read_across(h, &ack, span));
+            out.push(read_across(h, ack, span));
         }
     }
-    out.extend(group_lost_writes(h, &groups, &spans));
+    out.extend(group_lost_writes(h, &groups, &spans, &gone));
     out
+}
+
+/// `unseen`: an acknowledged write that is in its partition's final log, readable (below the
+/// final high watermark), on a partition some consumer or group reads, and that no consumer
+/// ever read — judged once the run went on for the `progress` bound after both the write's
+/// acknowledgement and the last fault, so that a reader had time to get to it. Writes a reader
+/// skipped (read across, or committed past) are `lost-write`'s finding, not this one's.
+/// One violation per partition.
+pub fn unseen(h: &History) -> Vec<Violation> {
+    let finals = h.final_logs();
+    let read: BTreeSet<&str> = h.reads().iter().map(|r| r.send).collect();
+    let mut consumed: BTreeSet<TopicPartition> = BTreeSet::new();
+    for e in h.events() {
+        match &e.kind {
+            EventKind::Assign { partitions, .. } => consumed.extend(partitions.iter().cloned()),
+            EventKind::Poll {
+                topic, partition, ..
+            } => {
+                consumed.insert(TopicPartition::new(topic.clone(), *partition));
+            }
+            _ => {}
+        }
+    }
+    let spans = read_spans(h);
+    let mut commits: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for (_, _, tp, offset) in h.accepted_commits() {
+        let hi = commits.entry(tp).or_insert(offset);
+        *hi = (*hi).max(offset);
+    }
+    let (heal, bound, end) = (h.last_fault_us(), h.progress_bound_us(), h.end_us());
+    let mut never: BTreeMap<TopicPartition, Vec<OkAck<'_>>> = BTreeMap::new();
+    for ack in h.ok_acks() {
+        if read.contains(ack.send)
+            || !consumed.contains(&ack.tp)
+            || end < heal.max(ack.t_us).saturating_add(bound)
+        {
+            continue;
+        }
+        let Some(f) = finals.get(&ack.tp) else {
+            continue;
+        };
+        let readable = f
+            .sends
+            .get(ack.send)
+            .is_some_and(|os| os.iter().any(|&o| o < f.hw));
+        let skipped = spans
+            .iter()
+            .any(|s| s.tp == ack.tp && s.crosses(ack.offset))
+            || commits.get(&ack.tp).is_some_and(|&c| c > ack.offset);
+        if readable && !skipped {
+            never.entry(ack.tp.clone()).or_default().push(ack);
+        }
+    }
+    never
+        .into_iter()
+        .map(|(tp, acks)| {
+            let offsets: Vec<i64> = acks.iter().map(|a| a.offset).collect();
+            let examples: Vec<&str> = acks.iter().take(EVIDENCE_LIMIT).map(|a| a.send).collect();
+            violation(
+                UNSEEN,
+                acks[0].t_us.max(heal).saturating_add(bound),
+                format!(
+                    "{} acknowledged write(s) to {tp} are in its final log below the high \
+                     watermark {} but no consumer ever read them: offsets {}; e.g. {}",
+                    acks.len(),
+                    finals[&tp].hw,
+                    offset_list(&offsets),
+                    examples.join(", ")
+                ),
+            )
+            .on(&tp)
+            .offsets(offsets)
+            .nodes(acks.iter().map(|a| h.event(a.idx).node.as_str()))
+            .evidence(h, acks.iter().take(EVIDENCE_LIMIT).map(|a| a.idx))
+        })
+        .collect()
 }
 
 /// The violation for an acknowledged write `span` read across without seeing it.
@@ -180,6 +338,7 @@ fn group_lost_writes(
     h: &History,
     groups: &BTreeMap<&str, &str>,
     spans: &[ReadSpan<'_>],
+    gone: &BTreeSet<&str>,
 ) -> Vec<Violation> {
     let consumed = h.group_partitions();
     let mut processed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -198,13 +357,11 @@ fn group_lost_writes(
     for (group, tps) in &consumed {
         let done = processed.get(group);
         for ack in acks.iter().filter(|a| tps.contains(&a.tp)) {
-            if done.is_some_and(|d| d.contains(ack.send)) {
+            if done.is_some_and(|d| d.contains(ack.send)) || gone.contains(ack.send) {
                 continue;
             }
             let across = spans.iter().find(|s| {
-                groups.get(s.node) == Some(group)
-                    && s.tp == ack.tp
-                    && matches!((s.low(), s.high()), (Some(lo), Some(hi)) if lo <= ack.offset && ack.offset < hi)
+                groups.get(s.node) == Some(group) && s.tp == ack.tp && s.crosses(ack.offset)
             });
             if let Some(span) = across {
                 // The direct evidence first: a member read across it.
@@ -381,6 +538,77 @@ pub fn reorder(h: &History) -> Vec<Violation> {
                     );
                 }
                 _ => highest = Some(w),
+            }
+        }
+    }
+    out
+}
+
+/// `nonmonotonic-send`: a record a producer sends after it was told offset `o` of a partition
+/// is written must land above `o` (the leader assigns offsets in append order). A record
+/// acknowledged below an offset its producer had already been told of *before sending it*
+/// means the log went back: offsets were handed out twice. Judged for every producer,
+/// whatever its config (unlike `reorder`, which compares send order and so must excuse
+/// retries of non-idempotent producers).
+///
+/// Records in flight together are not compared: a batch the broker answered with a timeout
+/// is retried and acknowledged after later batches already were, at its first offset (an
+/// idempotent retry is recognised as a duplicate), in Kafka as here.
+///
+/// An acknowledgement whose offset the final log or a later read shows holding another
+/// record was truncated away; the loss is `lost-write`'s finding and the offset says
+/// nothing about order any more, so it is left out.
+pub fn nonmonotonic_send(h: &History) -> Vec<Violation> {
+    let finals = h.final_logs();
+    let mut read_at: BTreeMap<(TopicPartition, i64), Vec<(usize, &str)>> = BTreeMap::new();
+    for r in h.reads() {
+        read_at
+            .entry((r.tp.clone(), r.offset))
+            .or_default()
+            .push((r.idx, r.send));
+    }
+    let still_there = |a: &OkAck<'_>| {
+        let in_final = finals.get(&a.tp).is_none_or(|f| {
+            !f.judges(a.offset, a.t_us) || f.records.get(&a.offset).is_none_or(|s| *s == a.send)
+        });
+        let read_other = read_at
+            .get(&(a.tp.clone(), a.offset))
+            .is_some_and(|v| v.iter().any(|(i, s)| *i > a.idx && *s != a.send));
+        in_final && !read_other
+    };
+    let mut highest: BTreeMap<(&str, TopicPartition), (i64, usize)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for a in h.ok_acks().iter().filter(|a| still_there(a)) {
+        let producer = h.event(a.idx).node.as_str();
+        let key = (producer, a.tp.clone());
+        match highest.get(&key).copied() {
+            Some((prev_offset, prev_idx))
+                if a.offset < prev_offset
+                    && h.send_idx(a.send).is_some_and(|sent| sent > prev_idx) =>
+            {
+                let prev_send = match &h.event(prev_idx).kind {
+                    EventKind::Ack { send, .. } => send.as_str(),
+                    _ => "?",
+                };
+                out.push(
+                    violation(
+                        NONMONOTONIC_SEND,
+                        h.event(a.idx).t_us,
+                        format!(
+                            "{producer} was told {} is at offset {} of {}, though it sent it \
+                             after being told {prev_send} is at the later offset {prev_offset}",
+                            a.send, a.offset, a.tp
+                        ),
+                    )
+                    .on(&a.tp)
+                    .offsets([prev_offset, a.offset])
+                    .nodes([producer])
+                    .evidence(h, [prev_idx, a.idx]),
+                );
+            }
+            Some((prev_offset, _)) if a.offset < prev_offset => {}
+            _ => {
+                highest.insert(key, (a.offset, a.idx));
             }
         }
     }

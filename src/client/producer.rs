@@ -300,6 +300,29 @@ pub struct ProducerProgress {
 /// [`ProducerProgress`] as the harness and the node share it.
 pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
 
+/// The producer's connection to one broker, as Kafka's `NetworkClient` keeps it: requests
+/// numbered in the order they go out, their answers taken in that order
+/// (`InFlightRequests`), so that callbacks for one partition run in send order. A request
+/// that gets no answer closes the connection: every request still in flight on it fails
+/// with `NETWORK_EXCEPTION`, whatever the broker did with it, and is retried. The simulated
+/// network can deliver two answers out of order, which TCP would not; taking them in
+/// request order here is what makes the client see what a Kafka client sees.
+#[derive(Debug, Default)]
+struct Connection {
+    /// Requests sent so far (the next request's number).
+    issued: u64,
+    /// Requests whose answer has been taken (the number of the one whose turn it is).
+    settled: u64,
+    /// Requests numbered below this were in flight when the connection closed.
+    closed_below: u64,
+}
+
+impl Connection {
+    fn in_flight(&self) -> u64 {
+        self.issued - self.settled
+    }
+}
+
 struct Producer {
     cfg: ProducerConfig,
     topic: String,
@@ -315,8 +338,8 @@ struct Producer {
     refreshed_ms: Mutex<i64>,
     refreshing: Mutex<bool>,
     acc: Mutex<RecordAccumulator>,
-    /// Produce requests in flight per broker.
-    in_flight: Mutex<BTreeMap<i32, u32>>,
+    /// The connection to each broker, with its produce requests in flight.
+    connections: Mutex<BTreeMap<i32, Connection>>,
     /// Wakes the sender: a record appended, a request answered.
     wake: Purgatory,
     producer_id: i64,
@@ -326,8 +349,8 @@ impl Producer {
     fn acc(&self) -> MutexGuard<'_, RecordAccumulator> {
         self.acc.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn in_flight(&self) -> MutexGuard<'_, BTreeMap<i32, u32>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    fn connections(&self) -> MutexGuard<'_, BTreeMap<i32, Connection>> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Where broker `id` listens, in the current view (without copying the view).
     fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
@@ -524,7 +547,7 @@ pub async fn run_producer(
         view: Mutex::new((ClusterView::default(), 0)),
         refreshed_ms: Mutex::new(0),
         refreshing: Mutex::new(false),
-        in_flight: Mutex::new(BTreeMap::new()),
+        connections: Mutex::new(BTreeMap::new()),
         wake: Purgatory::new(),
         producer_id,
     });
@@ -555,7 +578,16 @@ pub async fn run_producer(
         p.cfg.partitioner,
         p.cfg.partitioner_ignore_keys,
     );
-    let gap = Duration::from_micros(1_000_000 / workload.rate_per_sec.max(1));
+    // Records are paced by a schedule, record i due `i / rate` seconds after the first, not
+    // by a sleep after each: a sleep has a floor (a timer tick), which capped rates near
+    // 1,000/s. Records already due go out together, and the accumulator batches them.
+    let rate = u128::from(workload.rate_per_sec.max(1));
+    let first_us = p.clock.now_us();
+    let first_index = p.progress().next;
+    let due_us = |i: u64| {
+        let n = u128::from(i.saturating_sub(first_index));
+        first_us.saturating_add((n * 1_000_000 / rate).min(i64::MAX as u128) as i64)
+    };
     let mut all: Vec<i32> = (0..num_partitions).collect();
     loop {
         // Partitions added to the topic take records from the next one on (keys move to
@@ -607,7 +639,7 @@ pub async fn run_producer(
         let size = record_size_upper_bound(key.as_deref(), &value) as u64;
         if size > p.cfg.max_request_size || size > p.cfg.buffer_memory {
             p.fail_send(&value, Some(partition), ErrorCode::MessageTooLarge);
-            sleep(gap).await;
+            pace_until(&p.clock, due_us(i + 1)).await;
             continue;
         }
         let blocked_since = p.clock.now_ms();
@@ -627,17 +659,26 @@ pub async fn run_producer(
         };
         if !allocated {
             p.fail_send(&value, Some(partition), ErrorCode::RequestTimedOut);
-            sleep(gap).await;
+            pace_until(&p.clock, due_us(i + 1)).await;
             continue;
         }
         let now = p.clock.now_ms();
         p.acc().append(&tp, key, value, now);
         p.wake.notify();
-        sleep(gap).await;
+        pace_until(&p.clock, due_us(i + 1)).await;
     }
     p.acc().close();
     p.wake.notify();
     let _ = sender.await;
+}
+
+/// Sleeps until `due_us` on the node's clock, or not at all when it has passed (records
+/// already due go out back to back).
+async fn pace_until(clock: &Clock, due_us: i64) {
+    let now_us = clock.now_us();
+    if due_us > now_us {
+        sleep(Duration::from_micros((due_us - now_us) as u64)).await;
+    }
 }
 
 /// The refresh `metadata.max.age.ms` asks for (Kafka's `Metadata.timeToNextUpdate`, which
@@ -737,14 +778,15 @@ async fn sender(p: Arc<Producer>) {
             }
         }
         for (leader, tps) in by_leader {
-            {
-                let mut inf = p.in_flight();
-                let n = inf.entry(leader).or_insert(0);
-                if *n >= p.cfg.max_in_flight.max(1) {
+            let request_number = {
+                let mut connections = p.connections();
+                let c = connections.entry(leader).or_default();
+                if c.in_flight() >= u64::from(p.cfg.max_in_flight.max(1)) {
                     continue;
                 }
-                *n += 1;
-            }
+                c.issued += 1;
+                c.issued - 1
+            };
             // Up to `max.request.size` bytes of batches, the first one whatever its size
             // (Kafka's `drainBatchesForOneNode`); the rest wait for the next request.
             let batches: Vec<ProducerBatch> = {
@@ -764,7 +806,7 @@ async fn sender(p: Arc<Producer>) {
                 out
             };
             p.record_idempotence_changes();
-            madsim::task::spawn(send_request(p.clone(), leader, batches));
+            madsim::task::spawn(send_request(p.clone(), leader, request_number, batches));
         }
         if leaderless {
             sleep(backoff).await;
@@ -797,8 +839,9 @@ fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     }
 }
 
-/// Sends one Produce request to `leader` and settles its batches.
-async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>) {
+/// Sends one Produce request, number `number` on the connection to `leader`, and settles its
+/// batches when the requests before it on that connection are settled.
+async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<ProducerBatch>) {
     let partitions: Vec<ProducePartitionData> = batches
         .iter()
         .map(|b| ProducePartitionData {
@@ -814,6 +857,8 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
     let addr = p.broker_addr(leader);
     // Per batch: the outcome, and the error behind it.
     let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
+    // No answer came: the connection is closed (Kafka's request timeout disconnects).
+    let mut unanswered = false;
     match addr {
         None => outcomes.resize(
             batches.len(),
@@ -843,13 +888,35 @@ async fn send_request(p: Arc<Producer>, leader: i32, batches: Vec<ProducerBatch>
                     outcomes.resize(batches.len(), (batch_result(e, false), e));
                 }
                 Err(e) => {
+                    unanswered = true;
                     outcomes.resize(batches.len(), (BatchResult::Retry, e.error_code()));
                 }
             }
         }
     }
-    if let Some(n) = p.in_flight().get_mut(&leader) {
-        *n = n.saturating_sub(1);
+    // Answers are taken in request order (see [`Connection`]); an earlier request's answer
+    // or timeout always comes, so the wait ends.
+    loop {
+        let seen = p.wake.version();
+        if p.connections()
+            .get(&leader)
+            .is_none_or(|c| c.settled >= number)
+        {
+            break;
+        }
+        p.wake.wait_past(seen, Duration::from_millis(100)).await;
+    }
+    {
+        let mut connections = p.connections();
+        let c = connections.entry(leader).or_default();
+        if unanswered {
+            c.closed_below = c.issued;
+        } else if number < c.closed_below {
+            outcomes.iter_mut().for_each(|o| {
+                *o = (BatchResult::Retry, ErrorCode::NetworkException);
+            });
+        }
+        c.settled = number + 1;
     }
     let now = p.clock.now_ms();
     let mut refresh = false;

@@ -724,6 +724,23 @@ impl Harness {
                     resolved.push(r);
                     shown.push(d);
                 }
+                // A role resolving to a node another group names would put that node on
+                // both sides: cut off from everyone, which is not what the fault says.
+                let mut group_of: BTreeMap<&NodeName, usize> = BTreeMap::new();
+                for (i, g) in resolved.iter().enumerate() {
+                    for (node, shown_as) in g.iter().zip(&shown[i]) {
+                        if let Some(&j) = group_of.get(node) {
+                            if j != i {
+                                return Err(format!(
+                                    "{shown_as} would be in group {} and group {}",
+                                    j + 1,
+                                    i + 1
+                                ));
+                            }
+                        }
+                        group_of.insert(node, i);
+                    }
+                }
                 let listed: BTreeSet<NodeName> = resolved.iter().flatten().cloned().collect();
                 let last = resolved.len() - 1;
                 for name in self.nodes.keys() {

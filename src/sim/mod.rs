@@ -57,6 +57,7 @@ pub mod duration;
 pub mod error;
 pub mod explore;
 mod json;
+pub mod limits;
 pub mod runner;
 pub mod scenario;
 pub mod sweep;

@@ -535,8 +535,12 @@ pub struct RunResult {
     pub outcome: SimOutcome,
     /// Each checker that ran, with its violations (empty: it found nothing).
     pub fired: BTreeMap<&'static str, Vec<crate::check::Violation>>,
-    /// Every checker in `expect.violations` fired and no other checker did.
+    /// Every checker in `expect.violations` fired and no checker outside `expect.violations`
+    /// and `expect.allowed` did.
     pub expectation_met: bool,
+    /// Faults that could not act (a role nobody held, a restart of a running node, a node on
+    /// both sides of a partition), as the trace records them: `kind: reason`.
+    pub skipped_faults: Vec<String>,
     /// The whole trace: header, events, verdicts (deterministic for scenario and seed).
     pub trace_lines: String,
 }
@@ -551,12 +555,7 @@ impl RunResult {
             }
         }
         for (name, vs) in &self.fired {
-            let expected = scenario
-                .expect
-                .violations
-                .iter()
-                .any(|c| c.as_str() == *name);
-            if !expected {
+            if !scenario.expect.tolerates(name) {
                 if let Some(first) = vs.first() {
                     parts.push(format!("unexpected {first}"));
                 }
@@ -586,14 +585,19 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         .violations
         .iter()
         .all(|c| fired.get(c.as_str()).is_some_and(|v| !v.is_empty()))
-        && fired.iter().all(|(name, vs)| {
-            vs.is_empty()
-                || scenario
-                    .expect
-                    .violations
-                    .iter()
-                    .any(|c| c.as_str() == *name)
-        });
+        && fired
+            .iter()
+            .all(|(name, vs)| vs.is_empty() || scenario.expect.tolerates(name));
+    let skipped_faults = outcome
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::trace::EventKind::Fault { fault } => {
+                fault.strip_prefix("skipped ").map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
     let end_us = outcome
         .history
         .last()
@@ -613,6 +617,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         outcome,
         fired,
         expectation_met,
+        skipped_faults,
         trace_lines,
     })
 }

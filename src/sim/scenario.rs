@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use super::config_keys::{parse_config, Config, ConfigValue, Scope};
 use super::duration::{Jittered, Rate, SimDuration};
 use super::error::{join_index, join_key, one_of, type_name, unknown, ScenarioError};
+use super::limits;
 use crate::storage::LogConfig;
 
 /// One scenario file: a cluster, its topics, a workload, a fault script and what the
@@ -381,8 +382,10 @@ pub struct ScheduledFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Checker {
     LostWrite,
+    Unseen,
     Duplicate,
     Reorder,
+    NonmonotonicSend,
     PollSkip,
     NonmonotonicPoll,
     InconsistentOffsets,
@@ -397,8 +400,10 @@ pub enum Checker {
 impl Checker {
     pub const ALL: &'static [Checker] = &[
         Checker::LostWrite,
+        Checker::Unseen,
         Checker::Duplicate,
         Checker::Reorder,
+        Checker::NonmonotonicSend,
         Checker::PollSkip,
         Checker::NonmonotonicPoll,
         Checker::InconsistentOffsets,
@@ -415,8 +420,10 @@ impl Checker {
         use crate::check::{groups, polls, progress, replicas, writes};
         match self {
             Checker::LostWrite => writes::LOST_WRITE,
+            Checker::Unseen => writes::UNSEEN,
             Checker::Duplicate => writes::DUPLICATE,
             Checker::Reorder => writes::REORDER,
+            Checker::NonmonotonicSend => writes::NONMONOTONIC_SEND,
             Checker::PollSkip => polls::POLL_SKIP,
             Checker::NonmonotonicPoll => polls::NONMONOTONIC_POLL,
             Checker::InconsistentOffsets => writes::INCONSISTENT_OFFSETS,
@@ -464,8 +471,22 @@ impl Checkers {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
     pub checkers: Checkers,
-    /// Checkers that must fire on every seed; every other running checker must stay silent.
+    /// Checkers that must fire on every seed.
     pub violations: Vec<Checker>,
+    /// Checkers that may fire or not (Jepsen's allowed anomalies: an unclean election shows
+    /// as `lost-write` or as `inconsistent-offsets` depending on whether a consumer read the
+    /// records first). Every running checker in neither list must stay silent.
+    pub allowed: Vec<Checker>,
+}
+
+impl Expect {
+    /// Whether `name` firing is within the expectation.
+    pub fn tolerates(&self, name: &str) -> bool {
+        self.violations
+            .iter()
+            .chain(&self.allowed)
+            .any(|c| c.as_str() == name)
+    }
 }
 
 impl Default for Expect {
@@ -473,6 +494,7 @@ impl Default for Expect {
         Expect {
             checkers: Checkers::All,
             violations: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 }
@@ -713,6 +735,15 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         return Err(ScenarioError::new(&p, "a scenario must run for some time")
             .expected("a positive duration"));
     }
+    if duration.as_micros() > limits::MAX_DURATION_US {
+        return Err(ScenarioError::new(
+            &p,
+            format!(
+                "{duration} is beyond the simulator's limit of {} of simulated time per run",
+                SimDuration::from_micros(limits::MAX_DURATION_US)
+            ),
+        ));
+    }
     let (p, cluster) = f.req("cluster")?;
     let cluster = parse_cluster(&p, cluster)?;
     let setting = |k: &str, default: i64| {
@@ -784,7 +815,17 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
 fn parse_cluster(path: &str, v: &Value) -> Result<Cluster> {
     let f = Fields::new(path, v, &["brokers", "config"])?;
     let (p, b) = f.req("brokers")?;
-    let brokers = integer(&p, b, 1, 1024)? as u32;
+    let brokers = integer(&p, b, 1, u64::from(u32::MAX))?;
+    if brokers > limits::MAX_BROKERS {
+        return Err(ScenarioError::new(
+            &p,
+            format!(
+                "{brokers} brokers is beyond the simulator's limit of {} (its network's address plan)",
+                limits::MAX_BROKERS
+            ),
+        ));
+    }
+    let brokers = brokers as u32;
     let config = match f.opt("config") {
         Some((p, c)) => parse_config(&p, c, Scope::Broker)?,
         None => Config::new(),
@@ -968,7 +1009,18 @@ fn parse_topic_partition(path: &str, s: &str, ctx: &Ctx) -> Result<TopicPartitio
 
 fn parse_workload(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Client>> {
     let list = array(path, v)?;
+    if list.len() > limits::MAX_CLIENTS {
+        return Err(ScenarioError::new(
+            path,
+            format!(
+                "{} clients is beyond the simulator's limit of {} (one network address each)",
+                list.len(),
+                limits::MAX_CLIENTS
+            ),
+        ));
+    }
     let mut clients = Vec::new();
+    let mut messages = 0u64;
     for (i, cv) in list.iter().enumerate() {
         let cp = join_index(path, i);
         let Value::Object(map) = cv else {
@@ -1008,6 +1060,19 @@ fn parse_workload(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Client>> {
         if let Client::Consumer(c) = &client {
             if let Some(g) = c.group() {
                 ctx.groups.insert(g.to_string());
+            }
+        }
+        if let Client::Producer(p) = &client {
+            messages = messages.saturating_add(p.messages);
+            if messages > limits::MAX_MESSAGES {
+                return Err(ScenarioError::new(
+                    &join_key(&cp, "messages"),
+                    format!(
+                        "the workload's producers send {messages} records so far, beyond the \
+                         simulator's limit of {} per run",
+                        limits::MAX_MESSAGES
+                    ),
+                ));
             }
         }
         ctx.clients.push(id);
@@ -1153,6 +1218,47 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
         None => None,
     };
     let (start, stop) = start_stop(&f, ctx)?;
+    if let (Some(r), Some((rp, _))) = (rate, f.opt("rate")) {
+        // Whole records per second, rounded up: what the producer's schedule works to.
+        let (scaled, per_us) = (
+            u128::from(r.count) * 1_000_000,
+            r.per.as_micros().max(1) as u128,
+        );
+        // The producer paces whole records per second; a fraction would be rounded away.
+        if scaled % per_us != 0 {
+            return Err(ScenarioError::new(
+                &rp,
+                format!("{r} is not a whole number of records per second"),
+            )
+            .expected("a rate such as \"200/s\", \"5/100ms\" or \"60/m\""));
+        }
+        let per_sec = scaled / per_us;
+        if per_sec > u128::from(limits::MAX_RATE_PER_SEC) {
+            return Err(ScenarioError::new(
+                &rp,
+                format!(
+                    "{per_sec} records/s is beyond the simulator's limit of {} records/s per producer",
+                    limits::MAX_RATE_PER_SEC
+                ),
+            ));
+        }
+        // A workload that cannot finish in its window would be cut short without a word.
+        let window = stop.unwrap_or(ctx.duration).as_micros() - start.as_micros();
+        let needed = (u128::from(messages.saturating_sub(1)) * r.per.as_micros().max(0) as u128)
+            / u128::from(r.count.max(1));
+        if needed > window.max(0) as u128 {
+            return Err(ScenarioError::new(
+                &rp,
+                format!(
+                    "{messages} messages at {} take {} to send, longer than the producer runs ({})",
+                    r,
+                    SimDuration::from_micros(needed.min(i64::MAX as u128) as i64),
+                    SimDuration::from_micros(window)
+                ),
+            )
+            .expected("a higher rate, fewer messages, or a longer run"));
+        }
+    }
     let config = match config_v {
         Some((p, Value::Object(m))) => {
             let mut rest = m.clone();
@@ -2142,7 +2248,7 @@ fn check_client_lifetimes(path: &str, faults: &[Fault], workload: &[Client]) -> 
 }
 
 fn parse_expect(path: &str, v: &Value) -> Result<Expect> {
-    let f = Fields::new(path, v, &["checkers", "violations"])?;
+    let f = Fields::new(path, v, &["checkers", "violations", "allowed"])?;
     let checker = |p: &str, cv: &Value| -> Result<Checker> {
         let name = string(p, cv)?;
         Checker::from_name(name).ok_or_else(|| {
@@ -2185,35 +2291,55 @@ fn parse_expect(path: &str, v: &Value) -> Result<Expect> {
             }
         }
     };
-    let mut violations = Vec::new();
-    if let Some((p, list)) = f.opt("violations") {
+    // `violations` (must fire) then `allowed` (may fire): checkers the scenario runs, each
+    // named once across both lists.
+    let mut lists: [Vec<Checker>; 2] = [Vec::new(), Vec::new()];
+    for (k, field) in ["violations", "allowed"].into_iter().enumerate() {
+        let Some((p, list)) = f.opt(field) else {
+            continue;
+        };
         for (i, cv) in array(&p, list)?.iter().enumerate() {
             let cp = join_index(&p, i);
             if cv.as_str() == Some("all") {
                 return Err(ScenarioError::new(
                     &cp,
-                    "\"all\" cannot be an expected violation; name the checkers that must fire",
+                    if k == 0 {
+                        "\"all\" cannot be an expected violation; name the checkers that must fire"
+                    } else {
+                        "\"all\" cannot be allowed; name the checkers that may fire"
+                    },
                 ));
             }
             let c = checker(&cp, cv)?;
-            if violations.contains(&c) {
+            if lists[k].contains(&c) {
                 return Err(ScenarioError::new(
                     &cp,
                     format!("checker {c} is listed twice"),
                 ));
             }
-            if !checkers.includes(c) {
+            if k == 1 && lists[0].contains(&c) {
                 return Err(ScenarioError::new(
                     &cp,
-                    format!("{c} must fire, but \"checkers\" does not run it"),
+                    format!(
+                        "{c} must fire (it is in \"violations\"); it cannot also be merely allowed"
+                    ),
                 ));
             }
-            violations.push(c);
+            if !checkers.includes(c) {
+                let verb = if k == 0 { "must" } else { "may" };
+                return Err(ScenarioError::new(
+                    &cp,
+                    format!("{c} {verb} fire, but \"checkers\" does not run it"),
+                ));
+            }
+            lists[k].push(c);
         }
     }
+    let [violations, allowed] = lists;
     Ok(Expect {
         checkers,
         violations,
+        allowed,
     })
 }
 
@@ -2304,6 +2430,13 @@ impl Scenario {
             "violations".into(),
             self.expect.violations.iter().map(|c| c.as_str()).collect(),
         );
+        // Written only when present, so that the hash of a scenario without it is unchanged.
+        if !self.expect.allowed.is_empty() {
+            expect.insert(
+                "allowed".into(),
+                self.expect.allowed.iter().map(|c| c.as_str()).collect(),
+            );
+        }
         m.insert("expect".into(), expect.into());
         Value::Object(m)
     }

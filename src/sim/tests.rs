@@ -26,6 +26,13 @@ fn error_after(edit: impl FnOnce(&mut Value)) -> String {
     }
 }
 
+/// The scenario `edit` makes out of the design example, which must load.
+fn scenario_after(edit: impl FnOnce(&mut Value)) -> Scenario {
+    let mut v = base();
+    edit(&mut v);
+    load(&v).unwrap_or_else(|e| panic!("expected it to load: {e}"))
+}
+
 fn set(v: &mut Value, pointer: &str, new: Value) {
     *v.pointer_mut(pointer)
         .unwrap_or_else(|| panic!("no {pointer}")) = new;
@@ -386,7 +393,7 @@ fn unknown_fields_are_errors_at_every_level() {
     assert_eq!(
         error_after(|v| v["expect"]["violation"] = json!([])),
         "t.json: expect.violation: unknown field \"violation\"; did you mean \"violations\"? \
-         (expected one of: checkers, violations)"
+         (expected one of: checkers, violations, allowed)"
     );
 }
 
@@ -831,8 +838,8 @@ fn expectations_name_real_checkers() {
     assert_eq!(
         error_after(|v| v["expect"]["violations"] = json!(["lost-writes"])),
         "t.json: expect.violations[0]: unknown checker \"lost-writes\"; did you mean \
-         \"lost-write\"? (expected one of: lost-write, duplicate, reorder, poll-skip, \
-         nonmonotonic-poll, inconsistent-offsets, replica-divergence, hw-regression, \
+         \"lost-write\"? (expected one of: lost-write, unseen, duplicate, reorder, \
+         nonmonotonic-send, poll-skip, nonmonotonic-poll, inconsistent-offsets, replica-divergence, hw-regression, \
          leader-completeness, group-exclusivity, committed-offset-regression, progress, all)"
     );
     assert_eq!(
@@ -1200,6 +1207,62 @@ fn the_cleaner_and_compaction_configs_reach_the_cluster() {
         topic.delete_retention_ms, 100,
         "the broker default carries over"
     );
+}
+
+#[test]
+fn allowed_checkers_may_fire_and_are_checked_like_violations() {
+    let s = scenario_after(|v| {
+        v["expect"] = json!({"checkers": ["all"], "violations": ["lost-write"],
+                             "allowed": ["inconsistent-offsets"]})
+    });
+    assert!(s.expect.tolerates("lost-write"));
+    assert!(s.expect.tolerates("inconsistent-offsets"));
+    assert!(!s.expect.tolerates("duplicate"));
+    assert_eq!(
+        error_after(
+            |v| v["expect"] = json!({"violations": ["lost-write"], "allowed": ["lost-write"]})
+        ),
+        "t.json: expect.allowed[0]: lost-write must fire (it is in \"violations\"); it cannot \
+         also be merely allowed"
+    );
+    assert_eq!(
+        error_after(|v| v["expect"] = json!({"checkers": ["duplicate"], "allowed": ["lost-write"]})),
+        "t.json: expect.allowed[0]: lost-write may fire, but \"checkers\" does not run it"
+    );
+}
+
+/// Values the simulator cannot run are refused when the file is loaded, naming the limit.
+#[test]
+fn limits_are_checked_at_load_time() {
+    assert_eq!(
+        error_after(|v| v["cluster"]["brokers"] = json!(500)),
+        "t.json: cluster.brokers: 500 brokers is beyond the simulator's limit of 64 (its \
+         network's address plan)"
+    );
+    assert_eq!(
+        error_after(|v| v["duration"] = json!("2h")),
+        "t.json: duration: 2h is beyond the simulator's limit of 1h of simulated time per run"
+    );
+    let producer = |v: &mut serde_json::Value, messages: u64, rate: &str| {
+        v["workload"] = json!([{"producer": "p9", "topic": "orders", "messages": messages,
+                                "rate": rate}]);
+        v["faults"] = json!([]);
+        v["duration"] = json!("20s");
+    };
+    assert_eq!(
+        error_after(|v| producer(v, 10, "2000000/s")),
+        "t.json: workload[0].rate: 2000000 records/s is beyond the simulator's limit of \
+         1000000 records/s per producer"
+    );
+    assert!(error_after(|v| producer(v, 1_000_000, "1000/s"))
+        .starts_with("t.json: workload[0].rate: 1000000 messages at 1000/s take "));
+    assert!(error_after(|v| producer(v, 10, "1/3s"))
+        .contains("is not a whole number of records per second"));
+    assert!(error_after(|v| producer(v, 6_000_000, "1000000/s"))
+        .contains("beyond the simulator's limit of 5000000 per run"));
+    // 100,000 records/s for ten seconds is fine.
+    let s = scenario_after(|v| producer(v, 1_000_000, "100000/s"));
+    assert_eq!(s.workload.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
