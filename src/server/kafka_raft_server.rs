@@ -82,9 +82,9 @@ pub const SERVE_CONFIG_KEYS: &[&str] = &[
     "log.segment.bytes",
 ];
 
-fn parse_num<T: std::str::FromStr>(key: &str, value: &str, min: T) -> Result<T, String>
+fn parse_num<T>(key: &str, value: &str, min: T) -> Result<T, String>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
 {
     match value.parse::<T>() {
         Ok(v) if v >= min => Ok(v),
