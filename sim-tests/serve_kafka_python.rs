@@ -9,6 +9,9 @@
 //! dir serves the same 1,000 messages again. Raw frames check the bad-input paths:
 //! KIP-511's answer, an oversized frame closing only its own connection.
 //!
+//! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
+//! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
+//!
 //! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv interop_kafka_python.rs
 //! creates (`target/py-venv`, the same pinned kafka-python); without Python it prints a
 //! loud SKIPPED.
@@ -349,6 +352,105 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
         ends, COUNT as i64,
         "nothing more, nothing less after the restart"
     );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// kcat (librdkafka), if installed (`.ci/run` installs the Debian package).
+fn kcat() -> Option<&'static str> {
+    let ok = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!();
+        eprintln!("=====================================================================");
+        eprintln!("SKIPPED: kcat not found — kafka-sim serve NOT checked against librdkafka");
+        eprintln!("(apt-get install kcat; .ci/run does)");
+        eprintln!("=====================================================================");
+    }
+    ok.then_some("kcat")
+}
+
+fn run_kcat(kcat: &str, args: &[&str], input: Option<&str>) -> String {
+    let mut child = Command::new(kcat)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kcat");
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(input) = input {
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn kcat_lists_three_brokers_and_round_trips_keyed_messages_through_an_auto_created_topic() {
+    let Some(kcat) = kcat() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-kcat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(3);
+    let b = format!("127.0.0.1:{port}");
+    let server = Server::start(&bin, 3, port, &data);
+    let listing = run_kcat(kcat, &["-b", &b, "-L", "-m", "10"], None);
+    for i in 0..3 {
+        let line = format!("broker {i} at 127.0.0.1:{}", port + i);
+        assert!(listing.contains(&line), "{line} missing from:\n{listing}");
+    }
+    // -P to a topic that does not exist: auto.create.topics.enable, num.partitions=3.
+    let input: String = (0..COUNT)
+        .map(|i| format!("key-{}:m-{i}\n", i % 37))
+        .collect();
+    run_kcat(
+        kcat,
+        &["-b", &b, "-P", "-t", "kc", "-K:", "-m", "20"],
+        Some(&input),
+    );
+    let out = run_kcat(
+        kcat,
+        &[
+            "-b",
+            &b,
+            "-C",
+            "-t",
+            "kc",
+            "-e",
+            "-q",
+            "-m",
+            "20",
+            "-f",
+            "%k %s %p\n",
+        ],
+        None,
+    );
+    let mut values = BTreeSet::new();
+    let mut partition_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 3, "{line}");
+        assert!(values.insert(f[1]), "{} read twice", f[1]);
+        let p = partition_of.entry(f[0]).or_insert(f[2]);
+        assert_eq!(*p, f[2], "{} read from two partitions", f[0]);
+    }
+    assert_eq!(values.len(), COUNT, "every message once");
+    let partitions: BTreeSet<&str> = partition_of.values().copied().collect();
+    assert_eq!(partitions.len(), 3, "37 keys over the 3 partitions");
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

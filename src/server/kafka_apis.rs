@@ -41,7 +41,7 @@ use crate::common::TopicPartition;
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
@@ -520,7 +520,8 @@ impl<B: Backend> KafkaApis<B> {
     }
 
     /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, one
-    /// partition at a time through the broker's own ListOffsets.
+    /// partition at a time through the broker's own ListOffsets. Other negative values
+    /// (v7's max timestamp) get `INVALID_REQUEST` rather than a wrong offset.
     async fn list_offsets(&self, req: ListOffsetsRequest) -> ListOffsetsResponse {
         let mut resp = ListOffsetsResponse::default();
         for t in &req.topics {
@@ -531,12 +532,18 @@ impl<B: Backend> KafkaApis<B> {
                     topic_partition: TopicPartition::new(t.name.0.as_str(), p.partition_index),
                     timestamp: p.timestamp,
                 };
-                let (error, offset) = match self.backend.handle(internal).await {
-                    Some(Response::ListOffsets { error, offset }) => (error, offset),
-                    other => (
-                        other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
-                        -1,
-                    ),
+                // v7's MAX_TIMESTAMP (-3) and later special values are not served.
+                let special = p.timestamp < 0 && p.timestamp != -1 && p.timestamp != -2;
+                let (error, offset) = if special {
+                    (ErrorCode::InvalidRequest, -1)
+                } else {
+                    match self.backend.handle(internal).await {
+                        Some(Response::ListOffsets { error, offset }) => (error, offset),
+                        other => (
+                            other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
+                            -1,
+                        ),
+                    }
                 };
                 let mut pr = list_offsets_response::ListOffsetsPartitionResponse::default();
                 pr.partition_index = p.partition_index;

@@ -361,7 +361,7 @@ fn list_offsets_create_topics_and_init_producer_id_answer_at_every_version() {
         let mut req = ListOffsetsRequest::default();
         let mut t = list_offsets_request::ListOffsetsTopic::default();
         t.name = topic_name("orders");
-        for ts in [-2, -1] {
+        for ts in [-2, -1, -3] {
             let mut p = list_offsets_request::ListOffsetsPartition::default();
             p.partition_index = 0;
             p.timestamp = ts;
@@ -369,8 +369,17 @@ fn list_offsets_create_topics_and_init_producer_id_answer_at_every_version() {
         }
         req.topics = vec![t];
         let resp = call(&a, v, &req);
-        let offsets: Vec<i64> = resp.topics[0].partitions.iter().map(|p| p.offset).collect();
-        assert_eq!(offsets, [0, 10], "earliest, latest at v{v}");
+        let answers: Vec<(i16, i64)> = resp.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.offset))
+            .collect();
+        let invalid = ErrorCode::InvalidRequest.code();
+        assert_eq!(
+            answers,
+            [(0, 0), (0, 10), (invalid, -1)],
+            "earliest, latest, max at v{v}"
+        );
     }
     for v in versions(ApiKey::CreateTopics) {
         let mut t = create_topics_request::CreatableTopic::default();
