@@ -77,6 +77,8 @@ impl FinalLog<'_> {
 pub struct History {
     events: Vec<Event>,
     progress_bound_us: i64,
+    /// `None`: the general bound.
+    group_bound_us: Option<i64>,
     sends: BTreeMap<String, usize>,
     acks: BTreeMap<String, Vec<usize>>,
 }
@@ -98,6 +100,7 @@ impl History {
         History {
             events,
             progress_bound_us: DEFAULT_PROGRESS_BOUND_US,
+            group_bound_us: None,
             sends,
             acks,
         }
@@ -117,6 +120,21 @@ impl History {
 
     pub fn progress_bound_us(&self) -> i64 {
         self.progress_bound_us
+    }
+
+    /// Sets how long after the last fault consumer groups get to stabilise and process what
+    /// was written: their recovery is paced by their own timeouts (see
+    /// `sim::runner::group_progress_bound_us`), which may exceed the general bound.
+    pub fn with_group_bound_us(mut self, bound_us: i64) -> Self {
+        self.group_bound_us = Some(bound_us);
+        self
+    }
+
+    /// The groups' bound: never below the general one.
+    pub fn group_bound_us(&self) -> i64 {
+        self.group_bound_us
+            .unwrap_or(self.progress_bound_us)
+            .max(self.progress_bound_us)
     }
 
     pub fn events(&self) -> &[Event] {

@@ -28,6 +28,8 @@ const LIST_LIMIT: usize = 5;
 /// - every group stabilises: its last rebalance is no later than `due(heal)`, or is followed
 ///   by at least `bound` of quiet before the history ends (so a member joining late is fine,
 ///   a group that keeps rebalancing is not);
+/// - groups (their processing and their stabilising) are judged with their own bound
+///   ([`History::group_bound_us`]), which follows from their timeouts;
 /// - every producer gets at least one send acknowledged: one none of whose sends succeeded
 ///   by `due(first send)` is named with the errors it got (a run whose every send fails,
 ///   e.g. on `message.max.bytes`, is never a silent pass).
@@ -167,7 +169,10 @@ pub fn progress(h: &History) -> Vec<Violation> {
         );
     }
 
-    out.extend(groups_behind(h, &groups, due, end, heal, &lost));
+    // Groups recover at the pace of their own timeouts (a bound of their own).
+    let group_bound = h.group_bound_us();
+    let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
+    out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
     out.extend(never_acknowledged(h, due, end));
 
     // Groups still rebalancing.
@@ -182,14 +187,18 @@ pub fn progress(h: &History) -> Vec<Violation> {
     }
     for (group, (idx, generation)) in last_rebalance {
         let e = h.event(idx);
-        if end >= due(heal) && e.t_us > due(heal) && e.t_us > end.saturating_sub(bound) {
+        if end >= group_due(heal)
+            && e.t_us > group_due(heal)
+            && e.t_us > end.saturating_sub(group_bound)
+        {
             out.push(
                 violation(
                     PROGRESS,
                     e.t_us,
                     format!(
                         "group {group} was still rebalancing (generation {generation} at \
-                         t={}us), more than {bound}us after the last fault (at t={heal}us)",
+                         t={}us), more than {group_bound}us after the last fault (at \
+                         t={heal}us)",
                         e.t_us
                     ),
                 )
@@ -211,7 +220,7 @@ fn groups_behind(
     heal: i64,
     lost: &dyn Fn(&OkAck<'_>) -> bool,
 ) -> Vec<Violation> {
-    let bound = h.progress_bound_us();
+    let bound = h.group_bound_us();
     let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut past: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
     for r in h.reads() {

@@ -1039,6 +1039,41 @@ fn progress_flags_a_group_that_keeps_rebalancing() {
         .contains("group g was still rebalancing (generation 3"));
 }
 
+/// A group's recovery is paced by its own timeouts: with a group bound longer than the
+/// general one, a rebalance 1.5 general bounds after the last fault is still in time.
+#[test]
+fn progress_judges_groups_with_their_own_bound() {
+    let events = vec![
+        fault(0, "heal all"),
+        rebalance(500, "g", 1, "eager", &[("c1", &[("t", 0)])]),
+        rebalance(1_500, "g", 2, "eager", &[("c1", &[("t", 0)])]),
+        poll(2_200, "c1", "t", 0, &[]),
+    ];
+    let judged = |group_bound: i64| {
+        let h = History::new(events.clone())
+            .with_progress_bound_us(1_000)
+            .with_group_bound_us(group_bound);
+        run_checkers(&["progress"], &h)
+            .unwrap()
+            .remove("progress")
+            .unwrap()
+    };
+    let vs = judged(1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(vs[0]
+        .message
+        .contains("more than 1000us after the last fault"));
+    assert!(judged(2_000).is_empty());
+    // Never below the general bound.
+    assert_eq!(
+        History::new(Vec::new())
+            .with_progress_bound_us(5_000)
+            .with_group_bound_us(1)
+            .group_bound_us(),
+        5_000
+    );
+}
+
 #[test]
 fn progress_does_not_judge_a_history_that_ends_inside_the_bound() {
     let events = vec![fault(0, "crash broker-0"), send(100, "p1", "a", "t", 0)];

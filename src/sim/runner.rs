@@ -25,7 +25,7 @@ use super::scenario::{
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
-use crate::check::{run_checkers, verdict_events, History};
+use crate::check::{run_checkers, verdict_events, History, DEFAULT_PROGRESS_BOUND_US};
 use crate::client::consumer::OffsetReset;
 use crate::client::fetcher::IsolationLevel;
 use crate::client::producer::ProduceWorkload;
@@ -573,11 +573,42 @@ fn checker_names(scenario: &Scenario) -> Vec<&'static str> {
     }
 }
 
+/// How long after the last fault a consumer group may take to stabilise and catch up, from
+/// its members' own timeouts (the longest over the run's groups); the general `progress`
+/// bound when that is longer. After a coordinator fails, the worst case runs one after the
+/// other: a member parked in JoinGroup/SyncGroup on the dead coordinator gives up
+/// (`max(request.timeout.ms, session.timeout.ms)`), the new coordinator expires a member that
+/// died (`session.timeout.ms`), then two rounds of rebalancing (the cooperative protocol's
+/// revoke-then-assign), each noticed at a heartbeat and answered within a request timeout,
+/// the first delayed by `group.initial.rebalance.delay.ms`.
+pub fn group_progress_bound_us(spec: &ClusterSpec) -> i64 {
+    let initial_delay_ms = spec.group.group_initial_rebalance_delay_ms.max(0);
+    spec.consumers
+        .iter()
+        .filter_map(|c| {
+            let m = c.group.as_ref()?;
+            let session_ms = i64::from(m.session_timeout_ms.max(0));
+            let request_ms = c.request_timeout_ms as i64;
+            let heartbeat_ms = m.heartbeat_interval_ms as i64;
+            Some(
+                request_ms.max(session_ms)
+                    + session_ms
+                    + 2 * (heartbeat_ms + request_ms)
+                    + initial_delay_ms,
+            )
+        })
+        .max()
+        .map_or(DEFAULT_PROGRESS_BOUND_US, |ms| {
+            ms.saturating_mul(1_000).max(DEFAULT_PROGRESS_BOUND_US)
+        })
+}
+
 /// Runs `scenario` on `seed` (the scenario must map, see [`to_cluster_spec`]).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsupported> {
     let spec = to_cluster_spec(scenario, seed)?;
     let outcome = run(seed, &spec);
-    let history = History::new(outcome.history.clone());
+    let history =
+        History::new(outcome.history.clone()).with_group_bound_us(group_progress_bound_us(&spec));
     // Names come from the validated `Checker` enum, so none is unknown.
     let fired = run_checkers(&checker_names(scenario), &history).unwrap_or_default();
     let expectation_met = scenario
@@ -674,6 +705,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The groups' `progress` bound follows their timeouts: `consumer-group-member-crash`
+    /// (session 6 s, heartbeat 2 s, request 1 s) gets 6 + 6 + 2 × (2 + 1) = 18 s; a run
+    /// without groups, or with groups recovering faster, keeps the general 10 s.
+    #[test]
+    fn a_groups_progress_bound_follows_its_timeouts() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/consumer-group-member-crash.json"
+        );
+        let s = Scenario::from_str(&std::fs::read_to_string(path).unwrap(), path).unwrap();
+        assert_eq!(
+            group_progress_bound_us(&to_cluster_spec(&s, 1).unwrap()),
+            18_000_000
+        );
+
+        let mut v = base();
+        v["workload"][1] = json!({"consumer": "c1", "partitions": ["orders-0", "orders-1"]});
+        let no_group = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        assert_eq!(
+            group_progress_bound_us(&to_cluster_spec(&no_group, 1).unwrap()),
+            DEFAULT_PROGRESS_BOUND_US
+        );
+        let mut v = base();
+        v["workload"][1]["config"] = json!({"session.timeout.ms": 20000});
+        v["cluster"]["config"] = json!({"group.initial.rebalance.delay.ms": 3000});
+        let slow = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        let spec = to_cluster_spec(&slow, 1).unwrap();
+        let c = &spec.consumers[0];
+        let heartbeat = c.group.as_ref().unwrap().heartbeat_interval_ms as i64;
+        let request = c.request_timeout_ms as i64;
+        assert_eq!(
+            group_progress_bound_us(&spec),
+            (20_000 + 20_000 + 2 * (heartbeat + request) + 3_000) * 1_000
+        );
     }
 
     /// Every key the loader accepts in every scope runs: `to_cluster_spec` maps each onto
