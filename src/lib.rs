@@ -22,6 +22,7 @@ pub mod common;
 pub mod controller;
 pub mod group;
 pub mod protocol;
+pub mod server;
 pub mod sim;
 pub mod storage;
 pub mod time;

@@ -113,6 +113,73 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
     },
+    /// Real mode: N brokers and the controller quorum in one process on real TCP and disk,
+    /// speaking Kafka's wire protocol to real clients (broker I listens on PORT+I). Stops
+    /// cleanly on SIGTERM/SIGINT; a restart on the same --data-dir recovers every log.
+    Serve {
+        /// How many brokers.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        brokers: usize,
+        /// Host and first port of the client listeners.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9092", value_parser = parse_listen)]
+        listen: (String, u16),
+        /// Where the logs and the metadata log live (`log.dirs`).
+        #[arg(long, value_name = "DIR", default_value = "/tmp/kafka-sim-logs")]
+        data_dir: PathBuf,
+        /// A broker setting, Kafka's key (`--config num.partitions=3`); repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+}
+
+/// `--listen HOST:PORT`.
+fn parse_listen(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT (e.g. 127.0.0.1:9092), got {text:?}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port (0..65535)"))?;
+    if host.is_empty() {
+        return Err(format!("no host in {text:?}"));
+    }
+    Ok((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        port,
+    ))
+}
+
+/// `--config KEY=VALUE`.
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// `serve` needs the normal build (real TCP, real disk).
+#[cfg(not(madsim))]
+fn serve_command(opts: kafka_sim::server::kafka_raft_server::ServeOptions) -> ExitCode {
+    kafka_sim::server::kafka_raft_server::run(opts)
+}
+
+#[cfg(madsim)]
+fn serve_command(_: ServeArgs) -> ExitCode {
+    eprintln!(
+        "kafka-sim serve: needs the normal build (real TCP and disk): use `cargo run -- serve ...`"
+    );
+    ExitCode::from(2)
+}
+
+/// What `serve` got, in the simulation build (which cannot serve).
+#[cfg(madsim)]
+#[allow(dead_code)]
+struct ServeArgs {
+    brokers: usize,
+    host: String,
+    port: u16,
+    data_dir: PathBuf,
+    configs: Vec<(String, String)>,
 }
 
 /// `--seeds A..B`, inclusive, `A <= B`.
@@ -999,6 +1066,22 @@ fn main() -> ExitCode {
             format,
             node,
         } => timeline_command(&trace, format, node.as_deref()),
+        Command::Serve {
+            brokers,
+            listen: (host, port),
+            data_dir,
+            configs,
+        } => {
+            #[cfg(not(madsim))]
+            use kafka_sim::server::kafka_raft_server::ServeOptions as ServeArgs;
+            serve_command(ServeArgs {
+                brokers,
+                host,
+                port,
+                data_dir,
+                configs,
+            })
+        }
         Command::DumpLog {
             files,
             print_data_log,

@@ -71,7 +71,50 @@ pub struct BrokerNodeConfig {
     pub controlled_shutdown_enable: bool,
     /// How a graceful stop (SIGTERM) reaches this broker.
     pub shutdown: ShutdownSignal,
+    /// Where the running broker leaves its [`BrokerApi`] for a Kafka listener (real mode's
+    /// `SocketServer`). `None` in the simulation: the slot would keep a crashed
+    /// incarnation's node alive.
+    pub api: Option<BrokerApiSlot>,
 }
+
+/// The request handler of a running broker, for a listener other than the project's RPC
+/// (real mode's Kafka protocol listener): the same `handle` the RPC loop calls.
+#[derive(Clone)]
+pub struct BrokerApi(Arc<Node>);
+
+impl std::fmt::Debug for BrokerApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BrokerApi({})", self.0.name)
+    }
+}
+
+impl BrokerApi {
+    pub fn broker_id(&self) -> i32 {
+        self.0.id()
+    }
+    /// Handles one request as if it came over the RPC (`None`: no answer, acks=0).
+    pub async fn handle(&self, req: Request) -> Option<Response> {
+        let resp = handle(&self.0, req).await;
+        self.0.report_hw();
+        resp
+    }
+    /// Forwards a request the controller serves (CreateTopics, InitProducerId, ...), as
+    /// Kafka's brokers forward admin requests (KIP-590).
+    pub async fn forward_to_controller(&self, req: Request) -> Response {
+        let n = &self.0;
+        match n.controller.call(&n.rpc, &req, n.timeout()).await {
+            Ok(resp) => resp,
+            Err(e) => Response::Error(e.error_code()),
+        }
+    }
+    /// Whether a stop has been asked for or done.
+    pub fn stopping(&self) -> bool {
+        self.0.cfg.shutdown.state() != ShutdownState::Running
+    }
+}
+
+/// Filled with the broker's [`BrokerApi`] once it runs.
+pub type BrokerApiSlot = Arc<Mutex<Option<BrokerApi>>>;
 
 /// How long a stopping broker waits for the controller to let it go before it shuts down
 /// anyway (Kafka's `BrokerServer.shutdown` waits 5 minutes for the controlled shutdown).
@@ -136,6 +179,7 @@ impl BrokerNodeConfig {
             group_tick_ms: 10,
             controlled_shutdown_enable: true,
             shutdown: ShutdownSignal::default(),
+            api: None,
         }
     }
 }
@@ -250,6 +294,9 @@ pub async fn run_broker(
         purgatory: Purgatory::new(),
         creating_topics: Mutex::new(Default::default()),
     });
+    if let Some(Ok(mut api)) = node.cfg.api.as_ref().map(|a| a.lock()) {
+        *api = Some(BrokerApi(node.clone()));
+    }
     madsim::task::spawn(heartbeat_loop(node.clone()));
     let others: Vec<i32> = node
         .cfg

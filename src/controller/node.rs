@@ -14,7 +14,7 @@
 //! everything else is rebuilt from the log after a restart.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::net::Endpoint;
@@ -55,6 +55,8 @@ pub struct ControllerNodeConfig {
     pub commit_timeout_ms: u64,
     /// The node name in the history (`controller-0`).
     pub name: String,
+    /// Where the metadata log lives on this node's disk (`metadata.log.dir`).
+    pub metadata_log_dir: PathBuf,
 }
 
 impl ControllerNodeConfig {
@@ -69,6 +71,7 @@ impl ControllerNodeConfig {
             election_ticks: 5,
             commit_timeout_ms: 1_000,
             name: format!("controller-{id}"),
+            metadata_log_dir: PathBuf::from("/controller/__cluster_metadata-0"),
         }
     }
 }
@@ -228,8 +231,8 @@ pub async fn run_controller(
     };
     let mut rc = RaftConfig::new(cfg.id as u64, (0..cfg.voters.len() as u64).collect());
     rc.election_ticks = cfg.election_ticks;
-    let dir = Path::new("/controller/__cluster_metadata-0");
-    let raft: Raft<RecordBatch> = match Raft::open(rc, disk, dir, madsim::rand::random()) {
+    let dir = cfg.metadata_log_dir.clone();
+    let raft: Raft<RecordBatch> = match Raft::open(rc, disk, &dir, madsim::rand::random()) {
         Ok(r) => r,
         Err(_) => return,
     };

@@ -1,0 +1,479 @@
+//! Real mode judged by a client no one here wrote: `kafka-sim serve` on loopback, driven by
+//! kafka-python (sim-tests/interop/kafka_python_serve.py).
+//!
+//! The simulation build cannot serve, so this test builds the normal binary itself
+//! (`cargo build --bin kafka-sim` into `target/`, beside the simulation's `target/sim`).
+//! Then: metadata lists the brokers; 1,000 keyed messages go to a new 3-partition topic
+//! through an idempotent acks=all producer; a consumer reads each exactly once, every key
+//! from one partition; SIGTERM stops the server with exit 0; a restart on the same data
+//! dir serves the same 1,000 messages again. Raw frames check the bad-input paths:
+//! KIP-511's answer, an oversized frame closing only its own connection.
+//!
+//! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
+//! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
+//!
+//! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv interop_kafka_python.rs
+//! creates (`target/py-venv`, the same pinned kafka-python); without Python it prints a
+//! loud SKIPPED.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const COUNT: usize = 1000;
+const PACKAGES: &[&str] = &[
+    "kafka-python==3.0.12",
+    "python-snappy==0.7.3",
+    "lz4==4.4.5",
+    "zstandard==0.25.0",
+    "xxhash==3.6.0",
+    "cramjam==2.14.0",
+];
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv's interpreter (creating it as interop_kafka_python.rs does), or `None` without
+/// Python.
+fn python() -> Option<PathBuf> {
+    let system = std::env::var_os("KAFKA_SIM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let has = |py: &Path, code: &str| {
+        Command::new(py)
+            .args(["-c", code])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has(&system, "pass") {
+        eprintln!();
+        eprintln!("=====================================================================");
+        eprintln!("SKIPPED: python3 not found — kafka-sim serve NOT checked against kafka-python");
+        eprintln!("(set KAFKA_SIM_PYTHON to a Python 3 interpreter to run it)");
+        eprintln!("=====================================================================");
+        return None;
+    }
+    let venv = manifest_dir().join("target").join("py-venv");
+    let py = venv.join("bin").join("python");
+    let check = "import kafka; assert kafka.__version__ == '3.0.12'";
+    if !has(&py, check) {
+        let st = Command::new(&system)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("run python -m venv");
+        assert!(st.success(), "creating {} failed", venv.display());
+        let st = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PACKAGES)
+            .status()
+            .expect("run pip");
+        assert!(
+            st.success(),
+            "pip install {PACKAGES:?} failed (is PyPI reachable?)"
+        );
+        assert!(
+            has(&py, check),
+            "the venv lacks kafka-python after pip install"
+        );
+    }
+    Some(py)
+}
+
+/// Builds the normal (real-mode) binary and returns its path. The outer `cargo sim`
+/// build's settings must not leak into this one.
+fn build_real_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_real_binary_once).clone()
+}
+
+fn build_real_binary_once() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let st = Command::new(cargo)
+        .current_dir(manifest_dir())
+        .args(["build", "--quiet", "--bin", "kafka-sim"])
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .status()
+        .expect("run cargo build");
+    assert!(
+        st.success(),
+        "cargo build --bin kafka-sim (normal build) failed"
+    );
+    manifest_dir()
+        .join("target")
+        .join("debug")
+        .join("kafka-sim")
+}
+
+/// A first port with `n` free ports from it.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..50 {
+        let first = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if first > u16::MAX - n {
+            continue;
+        }
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", first + i)).is_ok()) {
+            return first;
+        }
+    }
+    panic!("no {n} consecutive free loopback ports");
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `serve` and waits for `ready`, checking the `broker I at` lines.
+    fn start(bin: &Path, brokers: u16, port: u16, data: &Path) -> Server {
+        let mut child = Command::new(bin)
+            .args(["serve", "--brokers", &brokers.to_string()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--config", "num.partitions=3"])
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kafka-sim serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) if l == "ready" => break,
+                Ok(l) => lines.push(l),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("serve printed no `ready` within 60 s; got {lines:?}");
+                }
+            }
+        }
+        let expected: Vec<String> = (0..brokers)
+            .map(|i| format!("broker {i} at 127.0.0.1:{}", port + i))
+            .collect();
+        assert_eq!(lines, expected);
+        Server { child }
+    }
+
+    /// SIGTERM, then the exit status must be 0 within 30 s.
+    fn stop(mut self) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success());
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "serve exited with {status} after SIGTERM");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("serve did not stop within 30 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(py: &Path, bootstrap: &str, phase: &str, topic: &str) -> Value {
+    let out = Command::new(py)
+        .arg(manifest_dir().join("sim-tests/interop/kafka_python_serve.py"))
+        .args([bootstrap, phase, topic, &COUNT.to_string()])
+        .output()
+        .expect("run kafka_python_serve.py");
+    assert!(
+        out.status.success(),
+        "kafka-python {phase} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
+/// Every message read exactly once, each key from one partition (the one it was produced
+/// to); returns key -> partition.
+fn check_consumed(consumed: &Value, placed: &BTreeMap<String, i64>) {
+    let messages = consumed["messages"].as_array().unwrap();
+    assert_eq!(consumed["partitions"], 3);
+    let mut seen = BTreeSet::new();
+    for m in messages {
+        let (key, value, partition) = (
+            m[0].as_str().unwrap(),
+            m[1].as_str().unwrap(),
+            m[2].as_i64().unwrap(),
+        );
+        assert!(seen.insert(value.to_string()), "{value} read twice");
+        assert_eq!(
+            placed.get(key),
+            Some(&partition),
+            "{key} read from partition {partition}"
+        );
+    }
+    let expected: BTreeSet<String> = (0..COUNT).map(|i| format!("m-{i}")).collect();
+    assert_eq!(seen, expected, "every message once");
+}
+
+/// An `ApiVersions` request frame (header v1), size-prefixed.
+fn api_versions_frame(version: i16, corr: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes());
+    body.extend_from_slice(&version.to_be_bytes());
+    body.extend_from_slice(&corr.to_be_bytes());
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+    if version >= 3 {
+        body.extend_from_slice(&[0, 1, 1, 0]); // header tags; two empty compact strings; tags
+    }
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend(body);
+    f
+}
+
+/// `(correlation id, error code)` of an ApiVersions answer.
+fn api_versions_answer(s: &mut TcpStream) -> (i32, i16) {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).unwrap();
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).unwrap();
+    (
+        i32::from_be_bytes(body[0..4].try_into().unwrap()),
+        i16::from_be_bytes(body[4..6].try_into().unwrap()),
+    )
+}
+
+/// Bad input over raw sockets: an oversized frame closes that connection; a newer
+/// ApiVersions than ours gets UNSUPPORTED_VERSION (KIP-511); other connections go on.
+fn check_raw_frames(port: u16) {
+    let addr = ("127.0.0.1", port);
+    let mut good = TcpStream::connect(addr).unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bad = TcpStream::connect(addr).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    bad.write_all(&i32::MAX.to_be_bytes()).unwrap();
+    let mut buf = [0u8; 1];
+    assert!(
+        matches!(bad.read(&mut buf), Ok(0) | Err(_)),
+        "a 2 GiB frame must close its connection"
+    );
+    good.write_all(&api_versions_frame(9, 41)).unwrap();
+    assert_eq!(api_versions_answer(&mut good), (41, 35), "KIP-511 answer");
+    good.write_all(&api_versions_frame(3, 42)).unwrap();
+    assert_eq!(api_versions_answer(&mut good), (42, 0));
+}
+
+#[test]
+fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_message() {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-kafka-python-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(1);
+    let bootstrap = format!("127.0.0.1:{port}");
+
+    let server = Server::start(&bin, 1, port, &data);
+    check_raw_frames(port);
+    let produced = client(&py, &bootstrap, "produce", "orders");
+    assert_eq!(produced["brokers"], serde_json::json!([0]));
+    let mut placed = BTreeMap::new();
+    for (key, partitions) in produced["placed"].as_object().unwrap() {
+        let partitions = partitions.as_array().unwrap();
+        assert_eq!(partitions.len(), 1, "{key} went to {partitions:?}");
+        placed.insert(key.clone(), partitions[0].as_i64().unwrap());
+    }
+    let used: BTreeSet<i64> = placed.values().copied().collect();
+    assert_eq!(used.len(), 3, "37 keys spread over all 3 partitions");
+    let offsets: BTreeSet<(i64, i64)> = produced["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o[0].as_i64().unwrap(), o[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        offsets.len(),
+        COUNT,
+        "each acknowledged message has its own offset"
+    );
+    check_consumed(&client(&py, &bootstrap, "consume", "orders"), &placed);
+    server.stop();
+
+    // The same data dir: every log recovered.
+    let server = Server::start(&bin, 1, port, &data);
+    let again = client(&py, &bootstrap, "consume", "orders");
+    check_consumed(&again, &placed);
+    let ends: i64 = again["end_offsets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        ends, COUNT as i64,
+        "nothing more, nothing less after the restart"
+    );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// kcat (librdkafka), if installed (`.ci/run` installs the Debian package).
+fn kcat() -> Option<&'static str> {
+    let ok = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!();
+        eprintln!("=====================================================================");
+        eprintln!("SKIPPED: kcat not found — kafka-sim serve NOT checked against librdkafka");
+        eprintln!("(apt-get install kcat; .ci/run does)");
+        eprintln!("=====================================================================");
+    }
+    ok.then_some("kcat")
+}
+
+fn run_kcat(kcat: &str, args: &[&str], input: Option<&str>) -> String {
+    let mut child = Command::new(kcat)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kcat");
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(input) = input {
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn kcat_lists_three_brokers_and_round_trips_keyed_messages_through_an_auto_created_topic() {
+    let Some(kcat) = kcat() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-kcat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(3);
+    let b = format!("127.0.0.1:{port}");
+    let server = Server::start(&bin, 3, port, &data);
+    let listing = run_kcat(kcat, &["-b", &b, "-L", "-m", "10"], None);
+    for i in 0..3 {
+        let line = format!("broker {i} at 127.0.0.1:{}", port + i);
+        assert!(listing.contains(&line), "{line} missing from:\n{listing}");
+    }
+    // -P to a topic that does not exist: auto.create.topics.enable, num.partitions=3.
+    let input: String = (0..COUNT)
+        .map(|i| format!("key-{}:m-{i}\n", i % 37))
+        .collect();
+    run_kcat(
+        kcat,
+        &["-b", &b, "-P", "-t", "kc", "-K:", "-m", "20"],
+        Some(&input),
+    );
+    let out = run_kcat(
+        kcat,
+        &[
+            "-b",
+            &b,
+            "-C",
+            "-t",
+            "kc",
+            "-e",
+            "-q",
+            "-m",
+            "20",
+            "-f",
+            "%k %s %p\n",
+        ],
+        None,
+    );
+    let mut values = BTreeSet::new();
+    let mut partition_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 3, "{line}");
+        assert!(values.insert(f[1]), "{} read twice", f[1]);
+        let p = partition_of.entry(f[0]).or_insert(f[2]);
+        assert_eq!(*p, f[2], "{} read from two partitions", f[0]);
+    }
+    assert_eq!(values.len(), COUNT, "every message once");
+    let partitions: BTreeSet<&str> = partition_of.values().copied().collect();
+    assert_eq!(partitions.len(), 3, "37 keys over the 3 partitions");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn serve_refuses_bad_flags_with_exit_2_and_a_message() {
+    if cfg!(not(unix)) {
+        return;
+    }
+    let bin = build_real_binary();
+    for (args, says) in [
+        (&["serve", "--config", "no.such.key=1"][..], "no.such.key"),
+        (&["serve", "--brokers", "0"][..], "--brokers"),
+        (&["serve", "--listen", "localhost"][..], "HOST:PORT"),
+        (
+            &["serve", "--config", "num.partitions=zero"][..],
+            "num.partitions",
+        ),
+    ] {
+        let out = Command::new(&bin).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+    }
+}

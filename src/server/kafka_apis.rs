@@ -1,0 +1,668 @@
+//! Kafka's wire protocol for clients (Kafka's `KafkaApis`): one size-prefixed request
+//! frame in, its response frame out, through the broker's own [`Request`]/[`Response`]
+//! types. The schemas are the `kafka-protocol` crate's; this module only maps fields.
+//!
+//! What a frame can get:
+//! - an API and version in [`SUPPORTED_APIS`]: its response (none for `acks=0` produce);
+//! - `ApiVersions` at a version newer than ours: a v0 answer with `UNSUPPORTED_VERSION` and
+//!   our ranges (KIP-511), so the client retries at a version both know;
+//! - anything else (unknown key or version, a body that does not decode): the connection
+//!   is closed, as Kafka does when it cannot even encode an answer. Never a panic.
+//!
+//! Record batches pass through as bytes both ways: produce hands the client's v2 batches
+//! to the log as they came, fetch returns the stored batch bytes without re-encoding.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    api_versions_response, create_topics_response, fetch_response, list_offsets_response,
+    metadata_response, produce_response, ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId,
+    CreateTopicsRequest, CreateTopicsResponse, FetchRequest as KFetchRequest,
+    FetchResponse as KFetchResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest as KMetadataRequest,
+    MetadataResponse as KMetadataResponse, ProduceRequest as KProduceRequest,
+    ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+use crate::broker::request::{
+    FetchPartition, FetchRequest, MetadataRequest, ProducePartitionData, ProduceRequest, Request,
+    Response, ACKS_ALL, ACKS_LEADER, ACKS_NONE, CONSUMER_REPLICA_ID,
+};
+use crate::broker::ErrorCode;
+use crate::common::TopicPartition;
+
+/// The APIs served and the versions advertised in `ApiVersions`: what librdkafka's feature
+/// map and kafka-python need for producing and consuming. The ceilings stop below the
+/// versions that address topics by id (Fetch 13, Produce 13) or use fields not modelled
+/// here.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::InitProducerId, 0, 4),
+];
+
+/// Kafka error codes this module answers with that the broker's [`ErrorCode`] does not
+/// model.
+const UNSUPPORTED_VERSION: i16 = 35;
+const INVALID_CONFIG: i16 = 40;
+const UNKNOWN_TOPIC_ID: i16 = 100;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+
+/// What a listener does with a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Send this response (without its size prefix).
+    Respond(Bytes),
+    /// Send nothing (a produce with `acks=0`).
+    NoResponse,
+    /// Close the connection; the reason is for the log.
+    Close(String),
+}
+
+/// The broker behind the listener: the real one is [`crate::broker::node::BrokerApi`].
+pub trait Backend {
+    /// Handles a request the broker serves (`None`: no answer).
+    fn handle(&self, req: Request) -> impl Future<Output = Option<Response>> + Send;
+    /// Forwards a request the controller serves.
+    fn forward_to_controller(&self, req: Request) -> impl Future<Output = Response> + Send;
+}
+
+impl Backend for crate::broker::node::BrokerApi {
+    fn handle(&self, req: Request) -> impl Future<Output = Option<Response>> + Send {
+        crate::broker::node::BrokerApi::handle(self, req)
+    }
+    fn forward_to_controller(&self, req: Request) -> impl Future<Output = Response> + Send {
+        crate::broker::node::BrokerApi::forward_to_controller(self, req)
+    }
+}
+
+/// What the client listener advertises and the defaults it applies.
+#[derive(Debug, Clone)]
+pub struct ApisConfig {
+    /// Every broker's client listener (`advertised.listeners`): what Metadata returns.
+    pub listeners: BTreeMap<i32, (String, u16)>,
+    pub cluster_id: String,
+    /// `num.partitions` and `default.replication.factor`, for CreateTopics' `-1`.
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    /// `auto.create.topics.enable`: whether a missing topic is being created (Metadata
+    /// answers `LEADER_NOT_AVAILABLE` for it meanwhile, not `UNKNOWN_TOPIC_OR_PARTITION`).
+    pub auto_create_topics_enable: bool,
+}
+
+/// One broker's client API.
+pub struct KafkaApis<B> {
+    pub backend: B,
+    pub config: ApisConfig,
+}
+
+fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// The advertised range of `key`, if served.
+pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// Encodes a response header and body for `version` of `key`'s API.
+fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> Result<Bytes, String> {
+    let mut buf = BytesMut::new();
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(|e| format!("encoding the response header: {e}"))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| format!("encoding the v{version} response: {e}"))?;
+    Ok(buf.freeze())
+}
+
+fn decode_body<T: Decodable>(body: &mut Bytes, key: ApiKey, version: i16) -> Result<T, String> {
+    T::decode(body, version).map_err(|e| format!("{key:?} v{version}: body does not decode: {e}"))
+}
+
+/// The `ApiVersions` answer listing [`SUPPORTED_APIS`].
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    let mut resp = ApiVersionsResponse::default();
+    resp.error_code = error_code;
+    resp.api_keys = SUPPORTED_APIS
+        .iter()
+        .map(|&(key, min, max)| {
+            let mut v = api_versions_response::ApiVersion::default();
+            v.api_key = key as i16;
+            v.min_version = min;
+            v.max_version = max;
+            v
+        })
+        .collect();
+    resp
+}
+
+impl<B: Backend> KafkaApis<B> {
+    /// Handles one request frame (the bytes after the size prefix).
+    pub async fn handle_frame(&self, mut frame: Bytes) -> Outcome {
+        if frame.len() < 8 {
+            return Outcome::Close(format!(
+                "a {}-byte frame is shorter than a request header",
+                frame.len()
+            ));
+        }
+        let (raw_key, version) = (
+            i16::from_be_bytes([frame[0], frame[1]]),
+            i16::from_be_bytes([frame[2], frame[3]]),
+        );
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let Ok(key) = ApiKey::try_from(raw_key) else {
+            return Outcome::Close(format!("unknown API key {raw_key}"));
+        };
+        let Some((min, max)) = supported_range(key) else {
+            return Outcome::Close(format!("{key:?} is not served"));
+        };
+        if key == ApiKey::ApiVersions && version > max {
+            // KIP-511: answer at v0 (which every client reads) with our ranges.
+            return respond(
+                correlation_id,
+                0,
+                &api_versions_response(UNSUPPORTED_VERSION),
+            );
+        }
+        if version < min || version > max {
+            return Outcome::Close(format!("{key:?} v{version} is not served (v{min}..v{max})"));
+        }
+        let header_version = key.request_header_version(version);
+        let header = match RequestHeader::decode(&mut frame, header_version) {
+            Ok(h) => h,
+            Err(e) => return Outcome::Close(format!("{key:?} v{version}: bad header: {e}")),
+        };
+        let corr = header.correlation_id;
+        let body = &mut frame;
+        let outcome = match key {
+            ApiKey::ApiVersions => decode_body::<ApiVersionsRequest>(body, key, version)
+                .and_then(|_| encode_response(corr, version, &api_versions_response(0))),
+            ApiKey::Metadata => match decode_body::<KMetadataRequest>(body, key, version) {
+                Ok(req) => {
+                    let resp = self.metadata(req, version).await;
+                    encode_response(corr, version, &resp)
+                }
+                Err(e) => Err(e),
+            },
+            ApiKey::Produce => match decode_body::<KProduceRequest>(body, key, version) {
+                Ok(req) => match self.produce(req).await {
+                    Some(resp) => encode_response(corr, version, &resp),
+                    None => return Outcome::NoResponse,
+                },
+                Err(e) => Err(e),
+            },
+            ApiKey::Fetch => match decode_body::<KFetchRequest>(body, key, version) {
+                Ok(req) => {
+                    let resp = self.fetch(req, version).await;
+                    encode_response(corr, version, &resp)
+                }
+                Err(e) => Err(e),
+            },
+            ApiKey::ListOffsets => match decode_body::<ListOffsetsRequest>(body, key, version) {
+                Ok(req) => {
+                    let resp = self.list_offsets(req).await;
+                    encode_response(corr, version, &resp)
+                }
+                Err(e) => Err(e),
+            },
+            ApiKey::CreateTopics => match decode_body::<CreateTopicsRequest>(body, key, version) {
+                Ok(req) => {
+                    let resp = self.create_topics(req, version).await;
+                    encode_response(corr, version, &resp)
+                }
+                Err(e) => Err(e),
+            },
+            ApiKey::InitProducerId => {
+                match decode_body::<InitProducerIdRequest>(body, key, version) {
+                    Ok(req) => {
+                        let resp = self.init_producer_id(req).await;
+                        encode_response(corr, version, &resp)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Err(format!("{key:?} is not served")),
+        };
+        match outcome {
+            Ok(bytes) => Outcome::Respond(bytes),
+            Err(reason) => Outcome::Close(reason),
+        }
+    }
+
+    /// Metadata: the brokers' client listeners and the requested topics (all if none are
+    /// named). A missing topic may be created on the way (`auto.create.topics.enable`).
+    async fn metadata(&self, req: KMetadataRequest, version: i16) -> KMetadataResponse {
+        // v0 lists every topic for an empty array; v1+ for a null one. Before v4 a request
+        // cannot refuse auto-creation.
+        let names: Option<Vec<Option<String>>> = match req.topics {
+            Some(t) if version == 0 && t.is_empty() => None,
+            Some(t) => Some(
+                t.into_iter()
+                    .map(|t| t.name.map(|n| n.0.to_string()))
+                    .collect(),
+            ),
+            None => None,
+        };
+        let allow_auto = version < 4 || req.allow_auto_topic_creation;
+        let internal = MetadataRequest {
+            topics: names
+                .as_ref()
+                .map(|n| n.iter().flatten().cloned().collect()),
+            allow_auto_topic_creation: allow_auto,
+        };
+        let meta = match self.backend.handle(Request::Metadata(internal)).await {
+            Some(Response::Metadata(m)) => Some(m),
+            _ => None,
+        };
+        let mut resp = KMetadataResponse::default();
+        if version >= 2 {
+            resp.cluster_id = Some(str_bytes(&self.config.cluster_id));
+        }
+        if version >= 1 {
+            // KRaft brokers name a random live broker; the lowest is as good.
+            resp.controller_id =
+                BrokerId(self.config.listeners.keys().next().copied().unwrap_or(-1));
+        }
+        let Some(meta) = meta else {
+            return resp;
+        };
+        for (id, _) in &meta.brokers {
+            let Some((host, port)) = self.config.listeners.get(id) else {
+                continue;
+            };
+            let mut b = metadata_response::MetadataResponseBroker::default();
+            b.node_id = BrokerId(*id);
+            b.host = str_bytes(host);
+            b.port = i32::from(*port);
+            resp.brokers.push(b);
+        }
+        // Partitions by topic, in topic order.
+        let mut topics: BTreeMap<String, Vec<metadata_response::MetadataResponsePartition>> =
+            BTreeMap::new();
+        let mut topic_ids: BTreeMap<String, u64> = BTreeMap::new();
+        for p in &meta.partitions {
+            let mut mp = metadata_response::MetadataResponsePartition::default();
+            mp.partition_index = p.topic_partition.partition;
+            mp.leader_id = BrokerId(p.leader);
+            if version >= 7 {
+                mp.leader_epoch = p.leader_epoch;
+            }
+            mp.replica_nodes = p.replicas.iter().map(|&r| BrokerId(r)).collect();
+            mp.isr_nodes = p.isr.iter().map(|&r| BrokerId(r)).collect();
+            if p.leader < 0 {
+                mp.error_code = ErrorCode::LeaderNotAvailable.code();
+            }
+            topic_ids.insert(p.topic_partition.topic.clone(), p.topic_id);
+            topics
+                .entry(p.topic_partition.topic.clone())
+                .or_default()
+                .push(mp);
+        }
+        let topic =
+            |name: &str,
+             error: i16,
+             partitions: Vec<metadata_response::MetadataResponsePartition>| {
+                let mut t = metadata_response::MetadataResponseTopic::default();
+                t.name = Some(topic_name(name));
+                t.error_code = error;
+                if version >= 1 {
+                    t.is_internal = name.starts_with("__");
+                }
+                if version >= 10 {
+                    if let Some(&id) = topic_ids.get(name) {
+                        t.topic_id = uuid_of(id);
+                    }
+                }
+                t.partitions = partitions;
+                t
+            };
+        match names {
+            None => {
+                for (name, mut parts) in topics.clone() {
+                    parts.sort_by_key(|p| p.partition_index);
+                    resp.topics.push(topic(&name, 0, parts));
+                }
+            }
+            Some(names) => {
+                for name in names {
+                    let Some(name) = name else {
+                        let mut t = metadata_response::MetadataResponseTopic::default();
+                        t.error_code = UNKNOWN_TOPIC_ID;
+                        resp.topics.push(t);
+                        continue;
+                    };
+                    match topics.get(&name) {
+                        Some(parts) => {
+                            let mut parts = parts.clone();
+                            parts.sort_by_key(|p| p.partition_index);
+                            resp.topics.push(topic(&name, 0, parts));
+                        }
+                        None => {
+                            let creating = allow_auto
+                                && self.config.auto_create_topics_enable
+                                && !name.starts_with("__");
+                            let error = if creating {
+                                ErrorCode::LeaderNotAvailable
+                            } else {
+                                ErrorCode::UnknownTopicOrPartition
+                            };
+                            resp.topics.push(topic(&name, error.code(), Vec::new()));
+                        }
+                    }
+                }
+            }
+        }
+        resp
+    }
+
+    /// Produce: the batches go to the log as the client built them.
+    async fn produce(&self, req: KProduceRequest) -> Option<KProduceResponse> {
+        let acks = req.acks;
+        let valid_acks = [ACKS_NONE, ACKS_LEADER, ACKS_ALL].contains(&acks);
+        let mut partitions = Vec::new();
+        for t in &req.topic_data {
+            for p in &t.partition_data {
+                partitions.push(ProducePartitionData {
+                    topic_partition: TopicPartition::new(t.name.0.as_str(), p.index),
+                    records: p.records.as_ref().map(|r| r.to_vec()).unwrap_or_default(),
+                });
+            }
+        }
+        let mut answers: BTreeMap<TopicPartition, (i16, i64, i64)> = BTreeMap::new();
+        if valid_acks {
+            let internal = ProduceRequest {
+                acks,
+                timeout_ms: i64::from(req.timeout_ms),
+                partitions,
+            };
+            match self.backend.handle(Request::Produce(internal)).await {
+                None => return None,
+                Some(Response::Produce(r)) => {
+                    for p in r.partitions {
+                        answers.insert(
+                            p.topic_partition,
+                            (p.error.code(), p.base_offset, p.log_append_time),
+                        );
+                    }
+                }
+                Some(other) => {
+                    // A whole-request error (e.g. a broker stopping): every partition gets it.
+                    let code = other.error().code();
+                    for p in &req.topic_data {
+                        for d in &p.partition_data {
+                            answers.insert(
+                                TopicPartition::new(p.name.0.as_str(), d.index),
+                                (code, -1, -1),
+                            );
+                        }
+                    }
+                }
+            }
+        } else if acks == ACKS_NONE {
+            return None;
+        }
+        let mut resp = KProduceResponse::default();
+        for t in &req.topic_data {
+            let mut tr = produce_response::TopicProduceResponse::default();
+            tr.name = t.name.clone();
+            for p in &t.partition_data {
+                let tp = TopicPartition::new(t.name.0.as_str(), p.index);
+                let (error, base_offset, append_time) = if valid_acks {
+                    answers.get(&tp).copied().unwrap_or((
+                        ErrorCode::UnknownServerError.code(),
+                        -1,
+                        -1,
+                    ))
+                } else {
+                    (ErrorCode::InvalidRequiredAcks.code(), -1, -1)
+                };
+                let mut pr = produce_response::PartitionProduceResponse::default();
+                pr.index = p.index;
+                pr.error_code = error;
+                pr.base_offset = base_offset;
+                pr.log_append_time_ms = append_time;
+                tr.partition_responses.push(pr);
+            }
+            resp.responses.push(tr);
+        }
+        Some(resp)
+    }
+
+    /// Fetch: the stored batches from the one holding the fetch offset, with the long poll
+    /// the broker runs for `max_wait_ms`/`min_bytes`. No transactions exist here, so both
+    /// isolation levels read up to the high watermark (the last stable offset).
+    async fn fetch(&self, req: KFetchRequest, version: i16) -> KFetchResponse {
+        let mut partitions = Vec::new();
+        for t in &req.topics {
+            for p in &t.partitions {
+                partitions.push(FetchPartition {
+                    topic_partition: TopicPartition::new(t.topic.0.as_str(), p.partition),
+                    fetch_offset: p.fetch_offset,
+                    current_leader_epoch: (version >= 9 && p.current_leader_epoch >= 0)
+                        .then_some(p.current_leader_epoch),
+                    partition_max_bytes: p.partition_max_bytes,
+                });
+            }
+        }
+        let internal = FetchRequest {
+            replica_id: CONSUMER_REPLICA_ID,
+            min_bytes: req.min_bytes,
+            max_wait_ms: i64::from(req.max_wait_ms),
+            max_bytes: req.max_bytes,
+            partitions,
+        };
+        let mut answers = BTreeMap::new();
+        let top_error = match self.backend.handle(Request::Fetch(internal)).await {
+            Some(Response::Fetch(r)) => {
+                for p in r.partitions {
+                    answers.insert(p.topic_partition.clone(), p);
+                }
+                r.error
+            }
+            other => other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
+        };
+        let mut resp = KFetchResponse::default();
+        for t in req.topics {
+            let mut tr = fetch_response::FetchableTopicResponse::default();
+            tr.topic = t.topic.clone();
+            for p in &t.partitions {
+                let tp = TopicPartition::new(t.topic.0.as_str(), p.partition);
+                let mut pd = fetch_response::PartitionData::default();
+                pd.partition_index = p.partition;
+                match answers.remove(&tp) {
+                    Some(a) => {
+                        pd.error_code = a.error.code();
+                        pd.high_watermark = a.high_watermark;
+                        pd.last_stable_offset = a.high_watermark;
+                        if version >= 5 {
+                            pd.log_start_offset = a.log_start_offset;
+                        }
+                        pd.records = Some(Bytes::from(a.records));
+                    }
+                    None => {
+                        let code = match top_error {
+                            ErrorCode::None => ErrorCode::UnknownServerError,
+                            e => e,
+                        };
+                        pd.error_code = code.code();
+                        pd.high_watermark = -1;
+                        pd.last_stable_offset = -1;
+                        pd.records = Some(Bytes::new());
+                    }
+                }
+                pd.aborted_transactions = Some(Vec::new());
+                tr.partitions.push(pd);
+            }
+            resp.responses.push(tr);
+        }
+        resp
+    }
+
+    /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, one
+    /// partition at a time through the broker's own ListOffsets. Other negative values
+    /// (v7's max timestamp) get `INVALID_REQUEST` rather than a wrong offset.
+    async fn list_offsets(&self, req: ListOffsetsRequest) -> ListOffsetsResponse {
+        let mut resp = ListOffsetsResponse::default();
+        for t in &req.topics {
+            let mut tr = list_offsets_response::ListOffsetsTopicResponse::default();
+            tr.name = t.name.clone();
+            for p in &t.partitions {
+                let internal = Request::ListOffsets {
+                    topic_partition: TopicPartition::new(t.name.0.as_str(), p.partition_index),
+                    timestamp: p.timestamp,
+                };
+                // v7's MAX_TIMESTAMP (-3) and later special values are not served.
+                let special = p.timestamp < 0 && p.timestamp != -1 && p.timestamp != -2;
+                let (error, offset) = if special {
+                    (ErrorCode::InvalidRequest, -1)
+                } else {
+                    match self.backend.handle(internal).await {
+                        Some(Response::ListOffsets { error, offset }) => (error, offset),
+                        other => (
+                            other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
+                            -1,
+                        ),
+                    }
+                };
+                let mut pr = list_offsets_response::ListOffsetsPartitionResponse::default();
+                pr.partition_index = p.partition_index;
+                pr.error_code = error.code();
+                pr.offset = offset;
+                pr.timestamp = -1;
+                tr.partitions.push(pr);
+            }
+            resp.topics.push(tr);
+        }
+        resp
+    }
+
+    /// CreateTopics, forwarded to the controller one topic at a time. Explicit replica
+    /// assignments and topic configs are refused (not modelled yet) rather than ignored.
+    async fn create_topics(&self, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+        let mut resp = CreateTopicsResponse::default();
+        for t in &req.topics {
+            let name = t.name.0.to_string();
+            let num_partitions = if t.num_partitions == -1 {
+                self.config.num_partitions
+            } else {
+                t.num_partitions
+            };
+            let replication_factor = if t.replication_factor == -1 {
+                self.config.default_replication_factor
+            } else {
+                i32::from(t.replication_factor)
+            };
+            let (error, message) = if !t.assignments.is_empty() {
+                (
+                    ErrorCode::InvalidReplicaAssignment.code(),
+                    Some("explicit replica assignments are not supported yet"),
+                )
+            } else if !t.configs.is_empty() {
+                (
+                    INVALID_CONFIG,
+                    Some("topic configs at creation are not supported yet"),
+                )
+            } else if req.validate_only {
+                (0, None)
+            } else {
+                let internal = Request::CreateTopics {
+                    name: name.clone(),
+                    num_partitions,
+                    replication_factor,
+                };
+                (
+                    self.backend
+                        .forward_to_controller(internal)
+                        .await
+                        .error()
+                        .code(),
+                    None,
+                )
+            };
+            let mut r = create_topics_response::CreatableTopicResult::default();
+            r.name = t.name.clone();
+            r.error_code = error;
+            if version >= 1 {
+                r.error_message = message.map(str_bytes);
+            }
+            if version >= 5 && error == 0 {
+                r.num_partitions = num_partitions;
+                r.replication_factor = replication_factor as i16;
+                r.configs = Some(Vec::new());
+            }
+            resp.topics.push(r);
+        }
+        resp
+    }
+}
+
+impl<B: Backend> KafkaApis<B> {
+    /// InitProducerId for an idempotent producer: a new producer id from the controller.
+    /// Transactions are not modelled: a transactional id is refused.
+    async fn init_producer_id(&self, req: InitProducerIdRequest) -> InitProducerIdResponse {
+        let mut resp = InitProducerIdResponse::default();
+        if req.transactional_id.is_some() {
+            resp.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            return resp;
+        }
+        match self
+            .backend
+            .forward_to_controller(Request::InitProducerId)
+            .await
+        {
+            Response::InitProducerId {
+                error,
+                producer_id,
+                producer_epoch,
+            } => {
+                resp.error_code = error.code();
+                resp.producer_id = ProducerId(producer_id);
+                resp.producer_epoch = producer_epoch;
+            }
+            other => resp.error_code = other.error().code(),
+        }
+        resp
+    }
+}
+
+fn respond<R: Encodable + HeaderVersion>(corr: i32, version: i16, body: &R) -> Outcome {
+    match encode_response(corr, version, body) {
+        Ok(b) => Outcome::Respond(b),
+        Err(e) => Outcome::Close(e),
+    }
+}
+
+/// A topic id as the UUID Metadata v10+ carries (ours are 64-bit; never the nil UUID).
+fn uuid_of(id: u64) -> uuid::Uuid {
+    uuid::Uuid::from_u64_pair(0x6b61_666b_615f_7369, id)
+}
+
+/// The correlation id of a response frame (for tests and logs).
+pub fn response_correlation_id(frame: &[u8]) -> Option<i32> {
+    let mut b = frame;
+    (b.len() >= 4).then(|| b.get_i32())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,411 @@
+//! Frames as a client encodes them (the `kafka-protocol` crate's client side), through
+//! [`KafkaApis`] over a canned broker, decoded back as a client would.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use kafka_protocol::messages::{
+    create_topics_request, fetch_request, list_offsets_request, metadata_request, produce_request,
+    RequestHeader,
+};
+use kafka_protocol::protocol::Request as KRequest;
+
+use super::*;
+use crate::broker::request::{
+    FetchPartitionResponse, FetchResponse, MetadataResponse, PartitionMetadata,
+    ProducePartitionResponse, ProduceResponse,
+};
+
+/// A broker with one topic `orders` (partitions 0 and 1 on broker 0, leader 0), that
+/// records what it was asked.
+#[derive(Default)]
+struct Canned {
+    asked: Mutex<Vec<Request>>,
+}
+
+const STORED: &[u8] = b"stored batch bytes, returned as they are";
+
+impl Backend for Canned {
+    fn handle(&self, req: Request) -> impl Future<Output = Option<Response>> + Send {
+        self.asked.lock().unwrap().push(req.clone());
+        let resp = match req {
+            Request::Metadata(_) => Some(Response::Metadata(MetadataResponse {
+                brokers: vec![(0, SocketAddr::from(([10, 0, 0, 1], 1)))],
+                partitions: (0..2)
+                    .map(|p| PartitionMetadata {
+                        topic_partition: TopicPartition::new("orders", p),
+                        topic_id: 7,
+                        leader: 0,
+                        leader_epoch: 3,
+                        replicas: vec![0],
+                        isr: vec![0],
+                    })
+                    .collect(),
+            })),
+            Request::Produce(p) if p.acks == ACKS_NONE => None,
+            Request::Produce(p) => Some(Response::Produce(ProduceResponse {
+                partitions: p
+                    .partitions
+                    .iter()
+                    .map(|d| ProducePartitionResponse {
+                        topic_partition: d.topic_partition.clone(),
+                        error: ErrorCode::None,
+                        base_offset: 42,
+                        log_append_time: -1,
+                    })
+                    .collect(),
+            })),
+            Request::Fetch(f) => Some(Response::Fetch(FetchResponse {
+                error: ErrorCode::None,
+                partitions: f
+                    .partitions
+                    .iter()
+                    .map(|p| FetchPartitionResponse {
+                        topic_partition: p.topic_partition.clone(),
+                        error: ErrorCode::None,
+                        high_watermark: 10,
+                        log_end_offset: 10,
+                        log_start_offset: 0,
+                        records: STORED.to_vec(),
+                    })
+                    .collect(),
+            })),
+            Request::ListOffsets { timestamp, .. } => Some(Response::ListOffsets {
+                error: ErrorCode::None,
+                offset: if timestamp == -2 { 0 } else { 10 },
+            }),
+            _ => Some(Response::Error(ErrorCode::NotController)),
+        };
+        std::future::ready(resp)
+    }
+    fn forward_to_controller(&self, req: Request) -> impl Future<Output = Response> + Send {
+        self.asked.lock().unwrap().push(req.clone());
+        std::future::ready(match req {
+            Request::CreateTopics { .. } => Response::CreateTopics {
+                error: ErrorCode::None,
+            },
+            Request::InitProducerId => Response::InitProducerId {
+                error: ErrorCode::None,
+                producer_id: 1000,
+                producer_epoch: 0,
+            },
+            _ => Response::Error(ErrorCode::UnknownServerError),
+        })
+    }
+}
+
+fn apis() -> KafkaApis<Canned> {
+    KafkaApis {
+        backend: Canned::default(),
+        config: ApisConfig {
+            listeners: [(0, ("127.0.0.1".to_string(), 9092))].into_iter().collect(),
+            cluster_id: "test".to_string(),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+        },
+    }
+}
+
+/// The canned backend answers at once, so one poll finishes any request.
+fn now<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the canned backend never waits"),
+    }
+}
+
+/// A request frame as a client sends it (without the size prefix).
+fn frame<R: KRequest>(version: i16, corr: i32, body: &R) -> Bytes {
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(corr)
+        .with_client_id(Some(StrBytes::from("test-client")))
+        .encode(&mut buf, R::header_version(version))
+        .unwrap();
+    body.encode(&mut buf, version).unwrap();
+    buf.freeze()
+}
+
+/// Sends `body` at `version` and decodes the answer as the client would.
+fn call<R: KRequest>(apis: &KafkaApis<Canned>, version: i16, body: &R) -> R::Response {
+    let mut bytes = match now(apis.handle_frame(frame(version, 77, body))) {
+        Outcome::Respond(b) => b,
+        other => panic!("{} v{version}: {other:?}", R::KEY),
+    };
+    let header = ResponseHeader::decode(&mut bytes, R::Response::header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, 77);
+    let resp = R::Response::decode(&mut bytes, version).unwrap();
+    assert!(
+        bytes.is_empty(),
+        "{} bytes left after the response",
+        bytes.len()
+    );
+    resp
+}
+
+fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let (min, max) = supported_range(key).unwrap();
+    min..=max
+}
+
+#[test]
+fn api_versions_lists_what_librdkafka_needs_at_every_version() {
+    let a = apis();
+    for v in versions(ApiKey::ApiVersions) {
+        let resp = call(&a, v, &ApiVersionsRequest::default());
+        assert_eq!(resp.error_code, 0);
+        let range = |k: ApiKey| {
+            resp.api_keys
+                .iter()
+                .find(|x| x.api_key == k as i16)
+                .map(|x| (x.min_version, x.max_version))
+        };
+        let (pmin, pmax) = range(ApiKey::Produce).unwrap();
+        assert!(pmin <= 3 && pmax >= 7, "Produce {pmin}..{pmax}");
+        let (fmin, fmax) = range(ApiKey::Fetch).unwrap();
+        assert!(fmin <= 4 && fmax >= 11, "Fetch {fmin}..{fmax}");
+        assert!(range(ApiKey::ListOffsets).unwrap().1 >= 1);
+        assert!(range(ApiKey::Metadata).is_some());
+    }
+}
+
+#[test]
+fn a_newer_api_versions_than_ours_gets_our_ranges_at_v0_with_unsupported_version() {
+    // KIP-511: the client sends its newest version; the broker answers at v0.
+    let a = apis();
+    let mut body = BytesMut::new();
+    // Header v2 (flexible) for a hypothetical ApiVersions v9, then an empty tagged body.
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(9)
+        .with_correlation_id(5)
+        .encode(&mut body, 2)
+        .unwrap();
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    let Outcome::Respond(mut bytes) = now(a.handle_frame(body.freeze())) else {
+        panic!("no answer")
+    };
+    assert_eq!(
+        ResponseHeader::decode(&mut bytes, 0)
+            .unwrap()
+            .correlation_id,
+        5
+    );
+    let resp = ApiVersionsResponse::decode(&mut bytes, 0).unwrap();
+    assert_eq!(resp.error_code, UNSUPPORTED_VERSION);
+    assert!(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::ApiVersions as i16 && k.max_version == 3));
+}
+
+#[test]
+fn malformed_frames_close_the_connection_and_never_panic() {
+    let a = apis();
+    let closes = |f: &[u8]| {
+        matches!(
+            now(a.handle_frame(Bytes::copy_from_slice(f))),
+            Outcome::Close(_)
+        )
+    };
+    assert!(closes(b""), "empty");
+    assert!(closes(&[0, 3, 0]), "shorter than a header");
+    assert!(closes(&[0x03, 0xe7, 0, 0, 0, 0, 0, 1]), "API key 999");
+    assert!(closes(&[0, 3, 0, 99, 0, 0, 0, 1, 0, 0]), "Metadata v99");
+    assert!(
+        closes(&[0, 32, 0, 0, 0, 0, 0, 1, 0xff, 0xff]),
+        "DescribeConfigs: not served"
+    );
+    // A Metadata v1 body claiming more topics than the frame holds.
+    let mut f = frame(1, 1, &KMetadataRequest::default()).to_vec();
+    f.truncate(f.len() - 4);
+    f.extend_from_slice(&1_000_000i32.to_be_bytes());
+    assert!(closes(&f), "truncated array");
+    // Every prefix of a real produce request: closed, or answered, never a panic.
+    let produce = frame(9, 1, &produce_request_for(1, b"x"));
+    for n in 0..produce.len() {
+        let _ = now(a.handle_frame(produce.slice(..n)));
+    }
+}
+
+#[test]
+fn metadata_names_the_listeners_and_a_missing_topic_is_being_auto_created() {
+    let a = apis();
+    for v in versions(ApiKey::Metadata) {
+        let mut req = KMetadataRequest::default();
+        let mut topics = Vec::new();
+        for name in ["orders", "new-topic"] {
+            let mut t = metadata_request::MetadataRequestTopic::default();
+            t.name = Some(topic_name(name));
+            topics.push(t);
+        }
+        req.topics = Some(topics);
+        if v >= 4 {
+            req.allow_auto_topic_creation = true;
+        }
+        let resp = call(&a, v, &req);
+        assert_eq!(resp.brokers.len(), 1, "v{v}");
+        assert_eq!(resp.brokers[0].host.as_str(), "127.0.0.1");
+        assert_eq!(
+            resp.brokers[0].port, 9092,
+            "the client listener, not the RPC port"
+        );
+        let orders = &resp.topics[0];
+        assert_eq!(orders.error_code, 0);
+        assert_eq!(orders.partitions.len(), 2);
+        assert_eq!(orders.partitions[1].partition_index, 1);
+        assert_eq!(orders.partitions[1].leader_id, BrokerId(0));
+        assert_eq!(
+            resp.topics[1].error_code,
+            ErrorCode::LeaderNotAvailable.code(),
+            "v{v}"
+        );
+    }
+    let asked = a.backend.asked.lock().unwrap();
+    let Request::Metadata(m) = &asked[0] else {
+        panic!("{asked:?}")
+    };
+    assert!(
+        m.allow_auto_topic_creation,
+        "v0 always allows auto-creation"
+    );
+}
+
+fn produce_request_for(acks: i16, records: &'static [u8]) -> KProduceRequest {
+    let mut p = produce_request::PartitionProduceData::default();
+    p.index = 1;
+    p.records = Some(Bytes::from_static(records));
+    let mut t = produce_request::TopicProduceData::default();
+    t.name = topic_name("orders");
+    t.partition_data = vec![p];
+    let mut req = KProduceRequest::default();
+    req.acks = acks;
+    req.timeout_ms = 1000;
+    req.topic_data = vec![t];
+    req
+}
+
+#[test]
+fn produce_passes_the_batch_bytes_through_and_answers_by_acks() {
+    let a = apis();
+    for v in versions(ApiKey::Produce) {
+        let resp = call(&a, v, &produce_request_for(-1, b"a v2 batch"));
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.index, p.error_code, p.base_offset), (1, 0, 42), "v{v}");
+    }
+    let asked = a.backend.asked.lock().unwrap().clone();
+    let Request::Produce(p) = &asked[0] else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(p.acks, ACKS_ALL);
+    assert_eq!(p.partitions[0].records, b"a v2 batch");
+    assert_eq!(
+        p.partitions[0].topic_partition,
+        TopicPartition::new("orders", 1)
+    );
+    // acks=0: no answer at all.
+    let f = frame(7, 1, &produce_request_for(0, b"x"));
+    assert_eq!(now(a.handle_frame(f)), Outcome::NoResponse);
+    // acks=2: INVALID_REQUIRED_ACKS, and nothing reaches the log.
+    let before = a.backend.asked.lock().unwrap().len();
+    let resp = call(&a, 7, &produce_request_for(2, b"x"));
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code,
+        ErrorCode::InvalidRequiredAcks.code()
+    );
+    assert_eq!(a.backend.asked.lock().unwrap().len(), before);
+}
+
+#[test]
+fn fetch_returns_the_stored_bytes_unchanged_at_every_version() {
+    let a = apis();
+    for v in versions(ApiKey::Fetch) {
+        let mut p = fetch_request::FetchPartition::default();
+        p.partition = 0;
+        p.fetch_offset = 3;
+        p.partition_max_bytes = 1 << 20;
+        let mut t = fetch_request::FetchTopic::default();
+        t.topic = topic_name("orders");
+        t.partitions = vec![p];
+        let mut req = KFetchRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.max_wait_ms = 500;
+        req.min_bytes = 1;
+        req.max_bytes = 1 << 20;
+        req.topics = vec![t];
+        let resp = call(&a, v, &req);
+        let pd = &resp.responses[0].partitions[0];
+        assert_eq!(pd.error_code, 0);
+        assert_eq!(pd.high_watermark, 10);
+        assert_eq!(pd.records.as_deref(), Some(STORED), "v{v}");
+    }
+    let asked = a.backend.asked.lock().unwrap();
+    let Request::Fetch(f) = &asked[0] else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(
+        (f.replica_id, f.max_wait_ms, f.partitions[0].fetch_offset),
+        (-1, 500, 3)
+    );
+}
+
+#[test]
+fn list_offsets_create_topics_and_init_producer_id_answer_at_every_version() {
+    let a = apis();
+    for v in versions(ApiKey::ListOffsets) {
+        let mut req = ListOffsetsRequest::default();
+        let mut t = list_offsets_request::ListOffsetsTopic::default();
+        t.name = topic_name("orders");
+        for ts in [-2, -1, -3] {
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.partition_index = 0;
+            p.timestamp = ts;
+            t.partitions.push(p);
+        }
+        req.topics = vec![t];
+        let resp = call(&a, v, &req);
+        let answers: Vec<(i16, i64)> = resp.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.offset))
+            .collect();
+        let invalid = ErrorCode::InvalidRequest.code();
+        assert_eq!(
+            answers,
+            [(0, 0), (0, 10), (invalid, -1)],
+            "earliest, latest, max at v{v}"
+        );
+    }
+    for v in versions(ApiKey::CreateTopics) {
+        let mut t = create_topics_request::CreatableTopic::default();
+        t.name = topic_name("fresh");
+        t.num_partitions = -1;
+        t.replication_factor = -1;
+        let mut req = CreateTopicsRequest::default();
+        req.topics = vec![t];
+        let resp = call(&a, v, &req);
+        assert_eq!(resp.topics[0].error_code, 0, "v{v}");
+    }
+    assert!(a
+        .backend
+        .asked
+        .lock()
+        .unwrap()
+        .contains(&Request::CreateTopics {
+            name: "fresh".to_string(),
+            num_partitions: 1,
+            replication_factor: 1,
+        }));
+    for v in versions(ApiKey::InitProducerId) {
+        let mut req = InitProducerIdRequest::default();
+        req.transactional_id = None;
+        req.transaction_timeout_ms = 60_000;
+        let resp = call(&a, v, &req);
+        assert_eq!((resp.error_code, resp.producer_id), (0, ProducerId(1000)));
+    }
+}

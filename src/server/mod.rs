@@ -1,0 +1,16 @@
+//! Real mode: the same brokers and controllers as the simulation, on TCP and the real
+//! disk, reachable by real Kafka clients (`kafka-sim serve`).
+//!
+//! - [`kafka_apis`]: Kafka's wire protocol mapped onto the broker's requests (both builds,
+//!   so its unit tests run with the simulation's);
+//! - [`socket_server`]: the client listener, size-prefixed frames on a TCP socket;
+//! - [`kafka_raft_server`]: one process running N brokers and the controller quorum.
+//!
+//! Inter-node traffic (replication, heartbeats, the metadata log) keeps the project's own
+//! RPC, over TCP in this build.
+
+pub mod kafka_apis;
+#[cfg(not(madsim))]
+pub mod kafka_raft_server;
+#[cfg(not(madsim))]
+pub mod socket_server;
