@@ -76,7 +76,7 @@ fn main() {
             jobs,
             |i| {
                 let (k, seed) = items[i];
-                run_scenario(&suite[k], seed).map_or(false, |r| r.expectation_met)
+                run_scenario(&suite[k], seed).is_ok_and(|r| r.expectation_met)
             },
             |_, met| {
                 if !met {

@@ -293,7 +293,7 @@ fn a_preferred_election_gives_the_leadership_back_after_a_restart_moved_it() {
                     } if topic == "orders" => Some(leader.clone()),
                     _ => None,
                 })
-                .last()
+                .next_back()
                 .flatten()
         };
         let name = format!("broker-{preferred}");

@@ -33,7 +33,7 @@ fn happy_path_all_acked_all_read_in_order_replicas_identical() {
     );
     // Per key (record i has key k{i % 16}), the consumer sees the producer's order.
     let mut last_index: std::collections::BTreeMap<u64, u64> = Default::default();
-    for (_, rs) in &reads {
+    for rs in reads.values() {
         for (_, v) in rs {
             let i: u64 = v.rsplit('-').next().unwrap().parse().unwrap();
             if let Some(prev) = last_index.insert(i % 16, i) {
@@ -44,7 +44,7 @@ fn happy_path_all_acked_all_read_in_order_replicas_identical() {
     assert_eq!(o.violations(), Default::default(), "checkers");
     common::check_replicas_agree(&o).unwrap();
     assert_eq!(o.snapshots.len(), 3);
-    for (tp, _) in &o.final_partitions {
+    for tp in o.final_partitions.keys() {
         let snaps: Vec<_> = o.snapshots.values().map(|s| &s[tp]).collect();
         assert!(
             snaps

@@ -432,7 +432,7 @@ fn role_faults_resolve_when_they_fire_and_a_role_restart_restarts_the_same_node(
                 } => Some(l.clone()),
                 _ => None,
             })
-            .last()
+            .next_back()
             .unwrap();
         let f = faults(&o);
         let text = |t: i64| f.iter().find(|(at, _)| *at == t).unwrap().1.clone();

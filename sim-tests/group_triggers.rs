@@ -37,8 +37,11 @@ fn members(n: usize, assignor: &str) -> Vec<kafka_sim::sim::cluster::ConsumerSpe
         .collect()
 }
 
+/// A group's assignment: each member with its partitions.
+type Assignment = Vec<(String, Vec<TopicPartition>)>;
+
 /// The group's rebalances: (time in ms, generation, assignment by member).
-fn rebalances(o: &SimOutcome) -> Vec<(u64, i32, Vec<(String, Vec<TopicPartition>)>)> {
+fn rebalances(o: &SimOutcome) -> Vec<(u64, i32, Assignment)> {
     o.history
         .iter()
         .filter_map(|e| match &e.kind {

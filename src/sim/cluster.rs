@@ -1564,12 +1564,10 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 CrashPhase::CatchingUp {
                     ref victim,
                     give_up_ms,
-                } => {
-                    if h.caught_up(victim) || now >= give_up_ms {
-                        *phase = CrashPhase::Waiting {
-                            next_crash_ms: now + rand_between(rc.gap_ms),
-                        };
-                    }
+                } if h.caught_up(victim) || now >= give_up_ms => {
+                    *phase = CrashPhase::Waiting {
+                        next_crash_ms: now + rand_between(rc.gap_ms),
+                    };
                 }
                 _ => {}
             }

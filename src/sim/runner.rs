@@ -749,7 +749,9 @@ mod tests {
     /// every key must load with at least one, and every sample that loads must map.
     #[test]
     fn every_config_key_the_loader_accepts_runs() {
-        let scopes: [(Scope, &[(&str, KeyType)], &str); 4] = [
+        /// A scope, its key table, and where its config object sits in [`base`].
+        type KeyScope = (Scope, &'static [(&'static str, KeyType)], &'static str);
+        let scopes: [KeyScope; 4] = [
             (Scope::Broker, BROKER_KEYS, "/cluster/config"),
             (Scope::Topic, TOPIC_KEYS, "/topics/0/config"),
             (Scope::Producer, PRODUCER_KEYS, "/workload/0/config"),
