@@ -12,9 +12,9 @@
 //! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
 //! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
 //!
-//! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv interop_kafka_python.rs
-//! creates (`target/py-venv`, the same pinned kafka-python); without Python it prints a
-//! loud SKIPPED.
+//! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv python_venv.rs creates
+//! (`target/py-venv`, the pinned kafka-python interop_kafka_python.rs uses too); without
+//! Python it prints a loud SKIPPED.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,73 +26,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const COUNT: usize = 1000;
-const PACKAGES: &[&str] = &[
-    "kafka-python==3.0.12",
-    "python-snappy==0.7.3",
-    "lz4==4.4.5",
-    "zstandard==0.25.0",
-    "xxhash==3.6.0",
-    "cramjam==2.14.0",
-];
+#[path = "python_venv.rs"]
+mod python_venv;
 
+const COUNT: usize = 1000;
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The venv's interpreter (creating it as interop_kafka_python.rs does), or `None` without
+/// The venv interop_kafka_python.rs uses too, or `None` (after a loud SKIPPED) without
 /// Python.
 fn python() -> Option<PathBuf> {
-    let system = std::env::var_os("KAFKA_SIM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let has = |py: &Path, code: &str| {
-        Command::new(py)
-            .args(["-c", code])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has(&system, "pass") {
-        eprintln!();
-        eprintln!("=====================================================================");
-        eprintln!("SKIPPED: python3 not found — kafka-sim serve NOT checked against kafka-python");
-        eprintln!("(set KAFKA_SIM_PYTHON to a Python 3 interpreter to run it)");
-        eprintln!("=====================================================================");
-        return None;
-    }
-    let venv = manifest_dir().join("target").join("py-venv");
-    let py = venv.join("bin").join("python");
-    let check = "import kafka; assert kafka.__version__ == '3.0.12'";
-    if !has(&py, check) {
-        let st = Command::new(&system)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("run python -m venv");
-        assert!(st.success(), "creating {} failed", venv.display());
-        let st = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(PACKAGES)
-            .status()
-            .expect("run pip");
-        assert!(
-            st.success(),
-            "pip install {PACKAGES:?} failed (is PyPI reachable?)"
-        );
-        assert!(
-            has(&py, check),
-            "the venv lacks kafka-python after pip install"
-        );
-    }
-    Some(py)
+    python_venv::python("kafka-sim serve against kafka-python")
 }
 
 /// Builds the normal (real-mode) binary and returns its path. The outer `cargo sim`
