@@ -21,6 +21,7 @@ use std::task::{Poll, Waker};
 use madsim::time::{sleep, Duration};
 
 use super::node::Node;
+use super::purgatory::WatchKeys;
 use super::replica_manager::AppendResult;
 use super::request::{Request, Response, ACKS_ALL};
 use super::{AcksStatus, ErrorCode, TopicPartition};
@@ -323,7 +324,7 @@ pub(super) async fn await_acks_all(
         n.purgatory
             .wait_past_for(
                 seen,
-                std::slice::from_ref(tp),
+                &WatchKeys::new([tp.clone()]),
                 Duration::from_millis(left as u64),
             )
             .await;

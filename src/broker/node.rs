@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use madsim::time::{sleep, Duration};
 
 use super::group_requests::{self, ReplyRouter};
-use super::purgatory::Purgatory;
+use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
@@ -419,7 +419,7 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
     }
     let deadline = now + p.timeout_ms.max(0);
     // The partitions to watch, built once the request has to wait.
-    let mut keys: Option<Vec<TopicPartition>> = None;
+    let mut keys: Option<WatchKeys> = None;
     let answer = |tp: &TopicPartition, error, a: Option<&AppendResult>| ProducePartitionResponse {
         topic_partition: tp.clone(),
         error,
@@ -447,7 +447,8 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
         if !pending || left <= 0 {
             return Some(Response::Produce(ProduceResponse { partitions }));
         }
-        let keys = keys.get_or_insert_with(|| written.iter().map(|(tp, _)| tp.clone()).collect());
+        let keys =
+            keys.get_or_insert_with(|| WatchKeys::new(written.iter().map(|(tp, _)| tp.clone())));
         n.purgatory
             .wait_past_for(seen, keys, Duration::from_millis(left as u64))
             .await;
@@ -459,7 +460,7 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
 async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
     let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
     // The partitions to watch, built once the request has to wait.
-    let mut keys: Option<Vec<TopicPartition>> = None;
+    let mut keys: Option<WatchKeys> = None;
     let mut first = None;
     loop {
         let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
@@ -475,10 +476,7 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
             return resp;
         }
         let keys = keys.get_or_insert_with(|| {
-            f.partitions
-                .iter()
-                .map(|p| p.topic_partition.clone())
-                .collect()
+            WatchKeys::new(f.partitions.iter().map(|p| p.topic_partition.clone()))
         });
         n.purgatory
             .wait_past_for(seen, keys, Duration::from_millis(left as u64))

@@ -644,8 +644,14 @@ impl Partition {
         if !self.is_leader() {
             return false;
         }
+        // The HW never passes the LEO: a caught-up partition (most of them, most of the
+        // time) has nothing to compute.
+        if self.high_watermark >= self.log_end_offset {
+            return false;
+        }
         let mut new_hw = self.log_end_offset;
-        for id in self.maximal_isr() {
+        let proposed = self.pending_isr.iter().flat_map(|p| p.proposed.iter());
+        for &id in self.isr.iter().chain(proposed) {
             if id == self.local_id {
                 continue;
             }

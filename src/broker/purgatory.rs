@@ -8,15 +8,40 @@
 //!
 //! Runtime-neutral (plain `Waker`s), so it works on madsim and on tokio alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crate::common::TopicPartition;
 use crate::time::timeout;
 use madsim::time::Duration;
+
+/// How many recent partition changes are kept by version, so that a waiter checks only what
+/// changed since it last looked instead of every partition it watches (a follower's fetch
+/// watches every partition its leader leads).
+const RECENT_CHANGES: usize = 4096;
+
+/// The partitions a delayed request watches: sorted and shared, built once per request, so
+/// parking and waking cost the changes, not the request's size.
+#[derive(Debug, Clone, Default)]
+pub struct WatchKeys(Arc<[TopicPartition]>);
+
+impl WatchKeys {
+    pub fn new(partitions: impl IntoIterator<Item = TopicPartition>) -> Self {
+        let mut v: Vec<TopicPartition> = partitions.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Self(v.into())
+    }
+    fn contains(&self, tp: &TopicPartition) -> bool {
+        self.0.binary_search(tp).is_ok()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Change counters with waiters.
 #[derive(Debug, Default)]
@@ -32,17 +57,32 @@ struct Inner {
     all_changed_at: u64,
     /// The count at the last change of each partition.
     changed_at: BTreeMap<TopicPartition, u64>,
-    waiters: Vec<(Vec<TopicPartition>, Waker)>,
+    /// The last [`RECENT_CHANGES`] partition changes, oldest first, with their counts.
+    recent: VecDeque<(u64, TopicPartition)>,
+    waiters: Vec<(WatchKeys, Waker)>,
 }
 
 impl Inner {
     /// Whether a waiter on `keys` (no keys: on every change) saw a change after `seen`.
-    fn changed_since(&self, seen: u64, keys: &[TopicPartition]) -> bool {
-        (keys.is_empty() && self.version > seen)
-            || self.all_changed_at > seen
-            || keys
+    fn changed_since(&self, seen: u64, keys: &WatchKeys) -> bool {
+        if (keys.is_empty() && self.version > seen) || self.all_changed_at > seen {
+            return true;
+        }
+        match self.recent.front() {
+            // Every change after `seen` is among the recent ones (entries of the oldest
+            // version kept may be cut short, but that version is not after `seen`).
+            Some((oldest, _)) if *oldest <= seen => self
+                .recent
                 .iter()
-                .any(|k| self.changed_at.get(k).is_some_and(|&at| at > seen))
+                .rev()
+                .take_while(|(v, _)| *v > seen)
+                .any(|(_, tp)| keys.contains(tp)),
+            None => false,
+            Some(_) => keys
+                .0
+                .iter()
+                .any(|k| self.changed_at.get(k).is_some_and(|&at| at > seen)),
+        }
     }
 }
 
@@ -79,22 +119,24 @@ impl Purgatory {
     /// Records were appended to, or the high watermark moved on, these partitions: wake
     /// the requests watching any of them (Kafka's `checkAndComplete(key)`).
     pub fn notify_partitions<'a>(&self, partitions: impl IntoIterator<Item = &'a TopicPartition>) {
+        let changed: Vec<&TopicPartition> = partitions.into_iter().collect();
+        if changed.is_empty() {
+            return;
+        }
         let woken = {
-            let mut partitions = partitions.into_iter().peekable();
-            if partitions.peek().is_none() {
-                return;
-            }
             let mut g = self.lock();
             g.version += 1;
             let v = g.version;
-            for tp in partitions {
-                g.changed_at.insert(tp.clone(), v);
+            for tp in &changed {
+                g.changed_at.insert((*tp).clone(), v);
+                if g.recent.len() == RECENT_CHANGES {
+                    g.recent.pop_front();
+                }
+                g.recent.push_back((v, (*tp).clone()));
             }
             let (woken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut g.waiters)
                 .into_iter()
-                .partition(|(keys, _)| {
-                    keys.is_empty() || keys.iter().any(|k| g.changed_at.get(k) == Some(&v))
-                });
+                .partition(|(keys, _)| keys.is_empty() || changed.iter().any(|k| keys.contains(k)));
             g.waiters = kept;
             woken
         };
@@ -106,7 +148,8 @@ impl Purgatory {
     /// Waits until anything changes after version `seen`, or `max_wait` passes. Returns
     /// whether something changed.
     pub async fn wait_past(&self, seen: u64, max_wait: Duration) -> bool {
-        self.wait_past_for(seen, &[], max_wait).await
+        self.wait_past_for(seen, &WatchKeys::default(), max_wait)
+            .await
     }
 
     /// Waits until one of `partitions` (or everything) changes after version `seen`, or
@@ -114,7 +157,7 @@ impl Purgatory {
     pub async fn wait_past_for(
         &self,
         seen: u64,
-        partitions: &[TopicPartition],
+        partitions: &WatchKeys,
         max_wait: Duration,
     ) -> bool {
         let changed = Changed {
@@ -129,7 +172,7 @@ impl Purgatory {
 struct Changed<'a> {
     p: &'a Purgatory,
     seen: u64,
-    keys: &'a [TopicPartition],
+    keys: &'a WatchKeys,
 }
 
 impl Future for Changed<'_> {
@@ -141,7 +184,7 @@ impl Future for Changed<'_> {
             return Poll::Ready(());
         }
         if !g.waiters.iter().any(|(_, w)| w.will_wake(cx.waker())) {
-            g.waiters.push((self.keys.to_vec(), cx.waker().clone()));
+            g.waiters.push((self.keys.clone(), cx.waker().clone()));
         }
         Poll::Pending
     }
@@ -209,7 +252,7 @@ mod tests {
             });
             let start = Instant::now();
             assert!(
-                p.wait_past_for(seen, &[mine], Duration::from_millis(500))
+                p.wait_past_for(seen, &WatchKeys::new([mine]), Duration::from_millis(500))
                     .await
             );
             assert_eq!(start.elapsed().as_millis(), 30);
@@ -228,7 +271,7 @@ mod tests {
                 q.notify();
             });
             let start = Instant::now();
-            let mine = [TopicPartition::new("t", 0)];
+            let mine = WatchKeys::new([TopicPartition::new("t", 0)]);
             assert!(
                 p.wait_past_for(seen, &mine, Duration::from_millis(500))
                     .await
@@ -243,6 +286,34 @@ mod tests {
         let seen = p.version();
         p.notify_partitions(std::iter::empty::<&TopicPartition>());
         assert_eq!(p.version(), seen);
-        assert!(!p.lock().changed_since(seen, &[]));
+        assert!(!p.lock().changed_since(seen, &WatchKeys::default()));
+    }
+
+    /// A waiter that looks long after its change, when more changes than the purgatory
+    /// keeps by version came since, still sees it (the check falls back to every key).
+    #[test]
+    fn a_change_older_than_the_recent_window_is_still_seen() {
+        let p = Purgatory::new();
+        let mine = TopicPartition::new("t", 0);
+        let keys = WatchKeys::new([mine.clone()]);
+        let seen = p.version();
+        p.notify_partitions([&mine]);
+        let after_mine = p.version();
+        for i in 1..=(RECENT_CHANGES as i32 + 10) {
+            p.notify_partitions([&TopicPartition::new("t", i)]);
+        }
+        assert!(p.lock().changed_since(seen, &keys));
+        assert!(!p.lock().changed_since(after_mine, &keys));
+        let recent = p.version();
+        p.notify_partitions([&TopicPartition::new("u", 0)]);
+        assert!(
+            !p.lock().changed_since(recent, &keys),
+            "a change to another partition"
+        );
+        p.notify_partitions([&mine]);
+        assert!(
+            p.lock().changed_since(recent, &keys),
+            "found among the recent changes"
+        );
     }
 }

@@ -121,6 +121,9 @@ pub struct Replica {
     /// checkpoint text: comparing entries after every fetch is cheaper than formatting the
     /// text each time.
     written_epochs: Option<Vec<EpochEntry>>,
+    /// This partition's entry of `ReplicaManager::reported_hw`, kept beside it so that the
+    /// walk after every request compares in place instead of looking each partition up.
+    reported_hw: Option<(i64, i32)>,
 }
 
 /// What the leader did with a produce.
@@ -201,6 +204,9 @@ pub struct ReplicaManager {
     /// Ids of the topics the metadata log removed (`RemoveTopicRecord`): a directory that
     /// belongs to one of them is a stray log (KIP-858) and is deleted.
     removed_topic_ids: BTreeSet<u64>,
+    /// Hosted partitions whose last reconciliation failed (the log would not open, the
+    /// state was refused): tried again at every metadata update, as a full walk would.
+    unsettled: BTreeSet<TopicPartition>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -275,6 +281,7 @@ impl ReplicaManager {
             shut_down: false,
             checkpointed_at: None,
             removed_topic_ids: BTreeSet::new(),
+            unsettled: BTreeSet::new(),
         }
     }
 
@@ -430,6 +437,7 @@ impl ReplicaManager {
                 producers,
                 pending_epoch_query: None,
                 written_epochs,
+                reported_hw: self.reported_hw.get(tp).copied(),
             },
         );
         self.persist_epochs(tp);
@@ -459,33 +467,62 @@ impl ReplicaManager {
         if self.shut_down {
             return;
         }
+        // Like Kafka's `applyDelta`, only the partitions the records name are reconciled:
+        // a walk of every partition per update made each ISR change cost the partition
+        // count, and a broker crash (an ISR change per partition) cost its square.
+        let mut touched = std::mem::take(&mut self.unsettled);
+        let mut new_topics = Vec::new();
         let mut removed_any = false;
         for r in records {
-            if let MetadataRecord::RemoveTopic { name } = r {
-                if let Some(t) = self.metadata.topics.get(name) {
-                    self.removed_topic_ids.insert(t.topic_id);
+            match r {
+                MetadataRecord::RemoveTopic { name } => {
+                    if let Some(t) = self.metadata.topics.get(name) {
+                        self.removed_topic_ids.insert(t.topic_id);
+                    }
+                    removed_any = true;
                 }
-                removed_any = true;
+                MetadataRecord::Partition {
+                    topic, partition, ..
+                }
+                | MetadataRecord::PartitionChange {
+                    topic, partition, ..
+                } => {
+                    touched.insert(TopicPartition::new(topic.clone(), *partition));
+                }
+                MetadataRecord::Topic { name, .. } => new_topics.push(name.clone()),
+                _ => {}
             }
             if let Err(e) = self.metadata.replay(r) {
                 self.note(format!("metadata replay: {e}"));
             }
             self.metadata_offset += 1;
         }
-        self.delete_removed_partitions();
+        for name in new_topics {
+            if let Some(t) = self.metadata.topics.get(&name) {
+                touched.extend(
+                    t.partitions
+                        .keys()
+                        .map(|&p| TopicPartition::new(name.clone(), p)),
+                );
+            }
+        }
+        self.delete_removed_partitions((!removed_any).then_some(&touched));
         if removed_any {
             self.delete_stray_logs();
         }
         let me = self.config.broker_id;
-        let mine: Vec<(TopicPartition, LeaderAndIsr)> = self
-            .metadata
-            .partitions()
-            .filter(|(_, p)| p.replicas.contains(&me))
-            .map(|(tp, p)| (tp, p.leader_and_isr()))
-            .collect();
-        for (tp, state) in mine {
+        for tp in touched {
+            let Some(state) = self
+                .metadata
+                .partition(&tp)
+                .filter(|p| p.replicas.contains(&me))
+                .map(|p| p.leader_and_isr())
+            else {
+                continue;
+            };
             if let Err(e) = self.open_replica(&tp, now_ms) {
                 self.note(e);
+                self.unsettled.insert(tp);
                 continue;
             }
             let r = self.replicas.get_mut(&tp).expect("opened");
@@ -502,6 +539,7 @@ impl ReplicaManager {
                 Err(e) => {
                     let msg = format!("{tp}: leader-and-isr {state:?} rejected: {e}");
                     self.note(msg);
+                    self.unsettled.insert(tp.clone());
                 }
             }
             self.persist_epochs(&tp);
@@ -513,11 +551,15 @@ impl ReplicaManager {
     /// longer places here stops and deletes its log directory (Kafka renames it `-delete`
     /// first and removes it later; here it goes at once). The checkpoint files drop it at
     /// their next write.
-    fn delete_removed_partitions(&mut self) {
+    /// Looks at `only` those partitions when given (a reassignment names the partitions
+    /// it moves), at every hosted one otherwise (a topic was removed).
+    fn delete_removed_partitions(&mut self, only: Option<&BTreeSet<TopicPartition>>) {
         let me = self.config.broker_id;
-        let gone: Vec<TopicPartition> = self
-            .replicas
-            .keys()
+        let candidates: Box<dyn Iterator<Item = &TopicPartition>> = match only {
+            Some(set) => Box::new(set.iter().filter(|tp| self.replicas.contains_key(*tp))),
+            None => Box::new(self.replicas.keys()),
+        };
+        let gone: Vec<TopicPartition> = candidates
             .filter(|tp| {
                 self.metadata
                     .partition(tp)
@@ -969,6 +1011,9 @@ impl ReplicaManager {
             }
             let mut failed = None;
             let mut io_error = None;
+            // Only an append moves this partition's epoch cache (a truncation writes its
+            // own checkpoint): an empty answer has nothing to persist.
+            let mut appended_here = false;
             for b in batches(&pr.records, 0) {
                 let Ok(b) = b else {
                     failed = Some("undecodable batch".to_string());
@@ -998,6 +1043,7 @@ impl ReplicaManager {
                     });
                 }
                 appended = true;
+                appended_here = true;
                 if let Err(e) =
                     r.partition
                         .follower_append(b.partition_leader_epoch(), base, last + 1)
@@ -1014,7 +1060,9 @@ impl ReplicaManager {
             if let Some(e) = io_error {
                 self.check_io(tp, &e);
             }
-            self.persist_epochs(tp);
+            if appended_here {
+                self.persist_epochs(tp);
+            }
         }
         appended
     }
@@ -1023,12 +1071,13 @@ impl ReplicaManager {
     /// call: `(partition, HW, leader epoch)`, for the history.
     pub fn take_hw_changes(&mut self) -> Vec<(TopicPartition, i64, i32)> {
         let mut out = Vec::new();
-        for (tp, r) in &self.replicas {
+        for (tp, r) in &mut self.replicas {
             if !r.partition.is_leader() {
                 continue;
             }
             let now = (r.partition.high_watermark(), r.partition.leader_epoch());
-            if self.reported_hw.get(tp) != Some(&now) {
+            if r.reported_hw != Some(now) {
+                r.reported_hw = Some(now);
                 self.reported_hw.insert(tp.clone(), now);
                 out.push((tp.clone(), now.0, now.1));
             }
@@ -1538,6 +1587,33 @@ mod tests {
             disk.exists(&dir),
             "nothing is deleted on a file it cannot read"
         );
+    }
+
+    /// Updates reconcile only the partitions they name, but one whose reconciliation failed
+    /// is tried again at every later update, whatever it names.
+    #[test]
+    fn a_partition_that_failed_to_open_is_retried_at_the_next_metadata_update() {
+        let disk = SimDisk::new(1);
+        let dir = broker_with_one_record(&disk);
+        write_atomically(&disk, &dir.join(PARTITION_METADATA_FILE), "garbage").unwrap();
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        rm.apply_metadata(&orders_topic(1), 10);
+        let tp = TopicPartition::new("orders", 0);
+        assert!(rm.replica(&tp).is_none());
+        write_atomically(
+            &disk,
+            &dir.join(PARTITION_METADATA_FILE),
+            &format_partition_metadata(1),
+        )
+        .unwrap();
+        rm.apply_metadata(
+            &[MetadataRecord::ProducerIds {
+                next_producer_id: 1000,
+            }],
+            20,
+        );
+        let r = rm.replica(&tp).expect("opened at the retry");
+        assert_eq!(r.log.log_end_offset(), 1, "its record recovered");
     }
 
     #[test]
