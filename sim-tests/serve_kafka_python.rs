@@ -7,7 +7,9 @@
 //! through an idempotent acks=all producer; a consumer reads each exactly once, every key
 //! from one partition; SIGTERM stops the server with exit 0; a restart on the same data
 //! dir serves the same 1,000 messages again. Raw frames check the bad-input paths:
-//! KIP-511's answer, an oversized frame closing only its own connection.
+//! KIP-511's answer, an oversized frame closing only its own connection, and every frame
+//! of sim-tests/corpus/malformed-kafka-requests.txt closing its connection with a log line
+//! while the server goes on serving kafka-python.
 //!
 //! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
 //! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
@@ -21,7 +23,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -89,6 +91,8 @@ fn free_ports(n: u16) -> u16 {
 
 struct Server {
     child: Child,
+    /// Every line the server wrote on stderr so far (echoed to the test's stderr too).
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -102,9 +106,19 @@ impl Server {
             .args(["--config", "num.partitions=3"])
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start kafka-sim serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                eprintln!("{line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -130,7 +144,18 @@ impl Server {
             .map(|i| format!("broker {i} at 127.0.0.1:{}", port + i))
             .collect();
         assert_eq!(lines, expected);
-        Server { child }
+        Server { child, log }
+    }
+
+    /// Waits up to 10 s for a stderr line containing `text`.
+    fn wait_for_log(&self, text: &str) -> String {
+        for _ in 0..100 {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no stderr line with {text:?}");
     }
 
     /// SIGTERM, then the exit status must be 0 within 30 s.
@@ -224,6 +249,43 @@ fn api_versions_answer(s: &mut TcpStream) -> (i32, i16) {
     )
 }
 
+/// The checked-in malformed frames (serve_decode_fuzz.rs decodes them directly).
+fn malformed_corpus() -> Vec<(String, Vec<u8>)> {
+    include_str!("corpus/malformed-kafka-requests.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, bytes) = l.split_once(':').unwrap();
+            let bytes = bytes
+                .split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect();
+            (name.to_string(), bytes)
+        })
+        .collect()
+}
+
+/// Every malformed frame of the corpus, each on its own connection: each connection is
+/// closed, with a log line naming the API key, version and byte offset; the server lives.
+fn check_malformed_corpus(server: &Server, port: u16) {
+    let corpus = malformed_corpus();
+    assert!(corpus.len() >= 25);
+    for (name, frame) in &corpus {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&(frame.len() as i32).to_be_bytes()).unwrap();
+        s.write_all(frame).unwrap();
+        let mut buf = [0u8; 1];
+        assert!(
+            matches!(s.read(&mut buf), Ok(0) | Err(_)),
+            "{name}: the connection stays open"
+        );
+    }
+    // The 14-byte frame that used to abort the process, by its log line.
+    let line = server.wait_for_log("api key 3 (Metadata) v1, byte 14 of a 14-byte request");
+    assert!(line.contains("closing connection from 127.0.0.1:"), "{line}");
+}
+
 /// Bad input over raw sockets: an oversized frame closes that connection; a newer
 /// ApiVersions than ours gets UNSUPPORTED_VERSION (KIP-511); other connections go on.
 fn check_raw_frames(port: u16) {
@@ -258,6 +320,7 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
     let bootstrap = format!("127.0.0.1:{port}");
 
     let server = Server::start(&bin, 1, port, &data);
+    check_malformed_corpus(&server, port);
     check_raw_frames(port);
     let produced = client(&py, &bootstrap, "produce", "orders");
     assert_eq!(produced["brokers"], serde_json::json!([0]));
