@@ -183,16 +183,16 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                 ),
                 ApiKey::Produce => encoded(
                     v,
-                    &KProduceRequest::default().with_acks(-1).with_topic_data(vec![
-                        produce_request::TopicProduceData::default()
+                    &KProduceRequest::default()
+                        .with_acks(-1)
+                        .with_topic_data(vec![produce_request::TopicProduceData::default()
                             .with_name(topic_name("t"))
                             .with_partition_data(vec![
                                 produce_request::PartitionProduceData::default()
                                     .with_index(0)
                                     .with_records(Some(Bytes::from_static(b"batch"))),
                                 produce_request::PartitionProduceData::default().with_index(1),
-                            ]),
-                    ]),
+                            ])]),
                 ),
                 ApiKey::Fetch => {
                     let topic = fetch_request::FetchTopic::default()

@@ -283,7 +283,10 @@ fn check_malformed_corpus(server: &Server, port: u16) {
     }
     // The 14-byte frame that used to abort the process, by its log line.
     let line = server.wait_for_log("api key 3 (Metadata) v1, byte 14 of a 14-byte request");
-    assert!(line.contains("closing connection from 127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("closing connection from 127.0.0.1:"),
+        "{line}"
+    );
 }
 
 /// Bad input over raw sockets: an oversized frame closes that connection; a newer

@@ -220,13 +220,14 @@ impl std::fmt::Display for DecodeError {
 /// arbitrary bytes is therefore either a request or a [`DecodeError`].
 pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
     let frame_len = frame.len();
-    let fail = |key: Option<i16>, version: Option<i16>, offset: usize, reason: String| DecodeError {
-        api_key: key,
-        api_version: version,
-        offset,
-        frame_len,
-        reason,
-    };
+    let fail =
+        |key: Option<i16>, version: Option<i16>, offset: usize, reason: String| DecodeError {
+            api_key: key,
+            api_version: version,
+            offset,
+            frame_len,
+            reason,
+        };
     let short = || "shorter than a request header".to_string();
     if frame_len < 4 {
         return Err(fail(None, None, 0, short()));
