@@ -17,6 +17,12 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, ListOffsetsRequest, MetadataRequest as KMetadataRequest,
     ProduceRequest as KProduceRequest, RequestHeader, TopicName,
 };
+use kafka_protocol::messages::{
+    join_group_request, leave_group_request, offset_commit_request, offset_fetch_request,
+    sync_group_request, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest,
+};
 use kafka_protocol::protocol::{Encodable, Request as KRequest, StrBytes};
 use kafka_sim::server::kafka_apis::{decode_request, DecodeError, Decoded, SUPPORTED_APIS};
 use proptest::prelude::*;
@@ -246,6 +252,101 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                     &InitProducerIdRequest::default()
                         .with_transactional_id(None)
                         .with_transaction_timeout_ms(60_000),
+                ),
+                ApiKey::FindCoordinator => encoded(
+                    v,
+                    &FindCoordinatorRequest::default()
+                        .with_coordinator_keys(vec![StrBytes::from("g"), StrBytes::from("h")]),
+                )
+                .or_else(|| {
+                    encoded(
+                        v,
+                        &FindCoordinatorRequest::default().with_key(StrBytes::from("g")),
+                    )
+                }),
+                ApiKey::JoinGroup => encoded(
+                    v,
+                    &JoinGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_protocol_type(StrBytes::from("consumer"))
+                        .with_protocols(vec![
+                            join_group_request::JoinGroupRequestProtocol::default()
+                                .with_name(StrBytes::from("range"))
+                                .with_metadata(Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t")),
+                            join_group_request::JoinGroupRequestProtocol::default()
+                                .with_name(StrBytes::from("roundrobin")),
+                        ]),
+                ),
+                ApiKey::SyncGroup => encoded(
+                    v,
+                    &SyncGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_assignments(vec![
+                            sync_group_request::SyncGroupRequestAssignment::default()
+                                .with_member_id(StrBytes::from("m-1"))
+                                .with_assignment(Bytes::from_static(b"\0\0\0\0\0\0")),
+                        ]),
+                ),
+                ApiKey::Heartbeat => encoded(
+                    v,
+                    &HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from("g"))),
+                ),
+                ApiKey::LeaveGroup => encoded(
+                    v,
+                    &LeaveGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_members(vec![
+                            leave_group_request::MemberIdentity::default()
+                                .with_member_id(StrBytes::from("m-1")),
+                            leave_group_request::MemberIdentity::default()
+                                .with_member_id(StrBytes::from("m-2")),
+                        ]),
+                )
+                .or_else(|| {
+                    encoded(
+                        v,
+                        &LeaveGroupRequest::default()
+                            .with_group_id(GroupId(StrBytes::from("g")))
+                            .with_member_id(StrBytes::from("m-1")),
+                    )
+                }),
+                ApiKey::OffsetCommit => encoded(
+                    v,
+                    &OffsetCommitRequest::default()
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_topics(vec![
+                            offset_commit_request::OffsetCommitRequestTopic::default()
+                                .with_name(topic_name("t"))
+                                .with_partitions(vec![
+                                    offset_commit_request::OffsetCommitRequestPartition::default()
+                                        .with_committed_offset(7),
+                                    offset_commit_request::OffsetCommitRequestPartition::default()
+                                        .with_partition_index(1),
+                                ]),
+                        ]),
+                ),
+                ApiKey::OffsetFetch => encoded(
+                    v,
+                    &OffsetFetchRequest::default()
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_topics(Some(vec![
+                            offset_fetch_request::OffsetFetchRequestTopic::default()
+                                .with_name(topic_name("t"))
+                                .with_partition_indexes(vec![0, 1]),
+                        ])),
+                ),
+                ApiKey::ListGroups => encoded(
+                    v,
+                    &ListGroupsRequest::default()
+                        .with_states_filter(vec![StrBytes::from("Stable")]),
+                )
+                .or_else(|| encoded(v, &ListGroupsRequest::default())),
+                ApiKey::DescribeGroups => encoded(
+                    v,
+                    &DescribeGroupsRequest::default().with_groups(vec![
+                        GroupId(StrBytes::from("g")),
+                        GroupId(StrBytes::from("h")),
+                    ]),
                 ),
                 other => panic!("{other:?} is served but has no sample in valid_frames()"),
             };

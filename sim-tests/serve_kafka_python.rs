@@ -11,8 +11,12 @@
 //! of sim-tests/corpus/malformed-kafka-requests.txt closing its connection with a log line
 //! while the server goes on serving kafka-python.
 //!
-//! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
-//! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
+//! Consumer groups (kafka_python_groups.py): one member reads everything and commits; two
+//! members split the partitions; a member's commit survives a restart and the next member
+//! of the group starts there.
+//!
+//! kcat (librdkafka) checks `-L` on three brokers, a `-P`/`-C` round trip and a `-G`
+//! balanced consumer that commits when it is installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
 //!
 //! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv python_venv.rs creates
 //! (`target/py-venv`, the pinned kafka-python interop_kafka_python.rs uses too); without
@@ -367,6 +371,115 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Runs a phase of sim-tests/interop/kafka_python_groups.py.
+fn group_client(py: &Path, bootstrap: &str, phase: &str, group: &str, count: usize) -> Value {
+    let out = Command::new(py)
+        .arg(manifest_dir().join("sim-tests/interop/kafka_python_groups.py"))
+        .args([bootstrap, phase, "grp", group, &count.to_string()])
+        .output()
+        .expect("run kafka_python_groups.py");
+    assert!(
+        out.status.success(),
+        "kafka-python group {phase} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
+/// `(value, partition, offset)` of each message a group phase read.
+fn read_messages(v: &Value) -> Vec<(String, i64, i64)> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m[1].as_str().unwrap().to_string(),
+                m[2].as_i64().unwrap(),
+                m[3].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn all_values() -> BTreeSet<String> {
+    (0..COUNT).map(|i| format!("m-{i}")).collect()
+}
+
+#[test]
+fn kafka_python_consumer_groups_split_partitions_and_resume_from_offsets_committed_before_a_restart(
+) {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-groups-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(1);
+    let b = format!("127.0.0.1:{port}");
+    let server = Server::start(&bin, 1, port, &data);
+    client(&py, &b, "produce", "grp");
+
+    // One member: every message once, and the commit is each partition's end.
+    let all = group_client(&py, &b, "all", "g-all", COUNT);
+    let read = read_messages(&all);
+    let values: BTreeSet<String> = read.iter().map(|m| m.0.clone()).collect();
+    assert_eq!(read.len(), COUNT, "nothing read twice");
+    assert_eq!(values, all_values());
+    for p in 0..3 {
+        let in_p = read.iter().filter(|m| m.1 == p).count() as i64;
+        assert_eq!(all["committed"][p.to_string()], in_p, "partition {p}");
+    }
+
+    // Two members: each owns partitions, together all three, none both.
+    let pair = group_client(&py, &b, "pair", "g-pair", COUNT);
+    let owned = |who: &str| -> BTreeSet<i64> {
+        pair["assignments"][who]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect()
+    };
+    let (a, bb) = (owned("a"), owned("b"));
+    assert!(!a.is_empty() && !bb.is_empty(), "{a:?} {bb:?}");
+    assert!(a.is_disjoint(&bb), "{a:?} {bb:?}");
+    assert_eq!(a.union(&bb).count(), 3, "{a:?} {bb:?}");
+    let seen: BTreeSet<String> = read_messages(&pair).into_iter().map(|m| m.0).collect();
+    assert_eq!(seen, all_values(), "the pair read every message");
+
+    // Part of the topic, committed; then a restart on the same data dir.
+    let part = group_client(&py, &b, "part", "g-resume", 300);
+    let first = read_messages(&part);
+    assert!(first.len() >= 300);
+    let mut committed = BTreeMap::new();
+    for p in 0..3i64 {
+        let c = part["committed"][p.to_string()].as_i64().unwrap_or(0);
+        let in_p = first.iter().filter(|m| m.1 == p).count() as i64;
+        assert_eq!(c, in_p, "partition {p}: committed what was read");
+        committed.insert(p, c);
+    }
+    server.stop();
+    let server = Server::start(&bin, 1, port, &data);
+    let rest = group_client(&py, &b, "rest", "g-resume", COUNT - first.len());
+    let second = read_messages(&rest);
+    for p in 0..3i64 {
+        let lowest = second.iter().filter(|m| m.1 == p).map(|m| m.2).min();
+        if let Some(lowest) = lowest {
+            assert_eq!(lowest, committed[&p], "partition {p} resumes at its commit");
+        }
+    }
+    let mut together: Vec<String> = first.iter().chain(&second).map(|m| m.0.clone()).collect();
+    together.sort();
+    let n = together.len();
+    together.dedup();
+    assert_eq!(n, COUNT, "nothing read before the restart is read again");
+    assert_eq!(together.into_iter().collect::<BTreeSet<_>>(), all_values());
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// kcat (librdkafka), if installed (`.ci/run` installs the Debian package).
 fn kcat() -> Option<&'static str> {
     let ok = Command::new("kcat")
@@ -462,6 +575,33 @@ fn kcat_lists_three_brokers_and_round_trips_keyed_messages_through_an_auto_creat
     assert_eq!(values.len(), COUNT, "every message once");
     let partitions: BTreeSet<&str> = partition_of.values().copied().collect();
     assert_eq!(partitions.len(), 3, "37 keys over the 3 partitions");
+
+    // A balanced consumer (-G): the whole topic, committed on exit; the same group again
+    // starts after the commit and reads nothing.
+    let group = |g: &str| {
+        run_kcat(
+            kcat,
+            &[
+                "-b",
+                &b,
+                "-G",
+                g,
+                "kc",
+                "-e",
+                "-q",
+                "-f",
+                "%s\n",
+                "-X",
+                "auto.offset.reset=earliest",
+                "-X",
+                "heartbeat.interval.ms=300",
+            ],
+            None,
+        )
+    };
+    let first: BTreeSet<String> = group("kc-group").lines().map(String::from).collect();
+    assert_eq!(first.len(), COUNT, "-G read every message");
+    assert_eq!(group("kc-group"), "", "-G again resumes after its commit");
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -25,6 +25,11 @@ use kafka_protocol::messages::{
     MetadataResponse as KMetadataResponse, ProduceRequest as KProduceRequest,
     ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
+use kafka_protocol::messages::{
+    DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
+    JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
+    OffsetCommitRequest as KOffsetCommit, OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::request::{
@@ -35,9 +40,10 @@ use crate::broker::ErrorCode;
 use crate::common::TopicPartition;
 
 /// The APIs served and the versions advertised in `ApiVersions`: what librdkafka's feature
-/// map and kafka-python need for producing and consuming. The ceilings stop below the
-/// versions that address topics by id (Fetch 13, Produce 13) or use fields not modelled
-/// here.
+/// map and kafka-python need for producing, consuming and consumer groups. The ceilings
+/// stop below the versions that address topics by id (Fetch 13, Produce 13), batch groups
+/// (OffsetFetch 8) or belong to KIP-848's consumer protocol (OffsetCommit 9), or use fields
+/// not modelled here. OffsetCommit starts at 2 and OffsetFetch at 1, as in Kafka 4.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
@@ -46,6 +52,15 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
 ];
 
 /// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
@@ -168,6 +183,15 @@ pub enum KafkaRequest {
     ListOffsets(ListOffsetsRequest),
     CreateTopics(CreateTopicsRequest),
     InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(KJoinGroup),
+    SyncGroup(KSyncGroup),
+    Heartbeat(KHeartbeat),
+    LeaveGroup(KLeaveGroup),
+    OffsetCommit(KOffsetCommit),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
 }
 
 /// One request frame, decoded.
@@ -177,7 +201,10 @@ pub enum Decoded {
     Request {
         version: i16,
         correlation_id: i32,
-        body: KafkaRequest,
+        /// The header's client id ("" when null).
+        client_id: String,
+        /// Boxed: a Fetch or Produce request is large next to the other variant.
+        body: Box<KafkaRequest>,
     },
     /// `ApiVersions` newer than ours (KIP-511): answered at v0 whatever its body holds.
     NewerApiVersions { correlation_id: i32 },
@@ -255,9 +282,10 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
     }
     let mut buf = frame.clone();
     let header_version = key.request_header_version(version);
-    if let Err(e) = RequestHeader::decode(&mut buf, header_version) {
-        return Err(err(frame_len - buf.remaining(), format!("bad header: {e}")));
-    }
+    let client_id = match RequestHeader::decode(&mut buf, header_version) {
+        Ok(h) => h.client_id.map(|c| c.to_string()).unwrap_or_default(),
+        Err(e) => return Err(err(frame_len - buf.remaining(), format!("bad header: {e}"))),
+    };
     macro_rules! body {
         ($variant:ident, $ty:ty) => {
             <$ty>::decode(&mut buf, version).map(KafkaRequest::$variant)
@@ -271,13 +299,23 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
         ApiKey::ListOffsets => body!(ListOffsets, ListOffsetsRequest),
         ApiKey::CreateTopics => body!(CreateTopics, CreateTopicsRequest),
         ApiKey::InitProducerId => body!(InitProducerId, InitProducerIdRequest),
+        ApiKey::FindCoordinator => body!(FindCoordinator, FindCoordinatorRequest),
+        ApiKey::JoinGroup => body!(JoinGroup, KJoinGroup),
+        ApiKey::SyncGroup => body!(SyncGroup, KSyncGroup),
+        ApiKey::Heartbeat => body!(Heartbeat, KHeartbeat),
+        ApiKey::LeaveGroup => body!(LeaveGroup, KLeaveGroup),
+        ApiKey::OffsetCommit => body!(OffsetCommit, KOffsetCommit),
+        ApiKey::OffsetFetch => body!(OffsetFetch, OffsetFetchRequest),
+        ApiKey::ListGroups => body!(ListGroups, ListGroupsRequest),
+        ApiKey::DescribeGroups => body!(DescribeGroups, DescribeGroupsRequest),
         _ => return Err(err(0, "API not served".to_string())),
     };
     match body {
         Ok(body) => Ok(Decoded::Request {
             version,
             correlation_id,
-            body,
+            client_id,
+            body: Box::new(body),
         }),
         Err(e) => Err(err(
             frame_len - buf.remaining(),
@@ -289,12 +327,13 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
 impl<B: Backend> KafkaApis<B> {
     /// Handles one request frame (the bytes after the size prefix).
     pub async fn handle_frame(&self, frame: Bytes) -> Outcome {
-        let (version, corr, body) = match decode_request(&frame) {
+        let (version, corr, client_id, body) = match decode_request(&frame) {
             Ok(Decoded::Request {
                 version,
                 correlation_id,
+                client_id,
                 body,
-            }) => (version, correlation_id, body),
+            }) => (version, correlation_id, client_id, *body),
             // KIP-511: answer at v0 (which every client reads) with our ranges.
             Ok(Decoded::NewerApiVersions { correlation_id }) => {
                 return respond(
@@ -327,6 +366,35 @@ impl<B: Backend> KafkaApis<B> {
             }
             KafkaRequest::InitProducerId(req) => {
                 encode_response(corr, version, &self.init_producer_id(req).await)
+            }
+            KafkaRequest::FindCoordinator(req) => {
+                encode_response(corr, version, &self.find_coordinator(req, version).await)
+            }
+            KafkaRequest::JoinGroup(req) => encode_response(
+                corr,
+                version,
+                &self.join_group(req, version, client_id).await,
+            ),
+            KafkaRequest::SyncGroup(req) => {
+                encode_response(corr, version, &self.sync_group(req, version).await)
+            }
+            KafkaRequest::Heartbeat(req) => {
+                encode_response(corr, version, &self.heartbeat(req).await)
+            }
+            KafkaRequest::LeaveGroup(req) => {
+                encode_response(corr, version, &self.leave_group(req, version).await)
+            }
+            KafkaRequest::OffsetCommit(req) => {
+                encode_response(corr, version, &self.offset_commit(req).await)
+            }
+            KafkaRequest::OffsetFetch(req) => {
+                encode_response(corr, version, &self.offset_fetch(req, version).await)
+            }
+            KafkaRequest::ListGroups(req) => {
+                encode_response(corr, version, &self.list_groups(req, version).await)
+            }
+            KafkaRequest::DescribeGroups(req) => {
+                encode_response(corr, version, &self.describe_groups(req, version).await)
             }
         };
         match outcome {
@@ -754,5 +822,6 @@ pub fn response_correlation_id(frame: &[u8]) -> Option<i32> {
     (b.len() >= 4).then(|| b.get_i32())
 }
 
+mod groups;
 #[cfg(test)]
 mod tests;
