@@ -364,7 +364,10 @@ fn kafka() -> Option<()> {
                 eprintln!(
                     "SKIPPED: Apache Kafka is not available — kafka-sim NOT compared with a live Kafka"
                 );
-                eprintln!("{}", err.trim());
+                // kafka.sh's own lines say what is missing (mvn's log is in a file).
+                for l in err.lines().filter(|l| l.starts_with("kafka.sh: ")) {
+                    eprintln!("{l}");
+                }
                 eprintln!("=====================================================================");
                 false
             }
