@@ -191,25 +191,35 @@ start() {
 }
 
 stop_nodes() {
+  # SIGTERM every node first, then wait: stopped one by one, the last of a 3-node quorum
+  # would wait for controllers that are gone.
   local quiet="${1:-}" dir pid
   [[ -d "$RUN" ]] || return 0
+  local -a dirs=() pids=()
   for dir in "$RUN"/node-*; do
     [[ -e "$dir/pid" ]] || continue
     pid="$(cat "$dir/pid")"
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
-      local waited=0
-      while kill -0 "$pid" 2>/dev/null; do
-        if ((waited >= 60)); then
-          echo "kafka.sh: $dir (pid $pid) ignored SIGTERM for 30s: SIGKILL" >&2
-          kill -KILL "$pid" 2>/dev/null || true
-          break
-        fi
-        sleep 0.5
-        waited=$((waited + 1))
-      done
-      [[ -n "$quiet" ]] || echo "stopped $(basename "$dir") (pid $pid)"
+      dirs+=("$dir")
+      pids+=("$pid")
+    else
+      rm -f "$dir/pid"
     fi
+  done
+  local i deadline=$((SECONDS + 30))
+  for i in "${!pids[@]}"; do
+    pid="${pids[$i]}"
+    dir="${dirs[$i]}"
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS > deadline)); then
+        echo "kafka.sh: $dir (pid $pid) ignored SIGTERM for 30s: SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.2
+    done
+    [[ -n "$quiet" ]] || echo "stopped $(basename "$dir") (pid $pid)"
     rm -f "$dir/pid"
   done
 }
