@@ -350,14 +350,16 @@ fn kafka_sh(args: &[&str], env: &[(&str, &Path)], cwd: &Path) -> (i32, String, S
     )
 }
 
-/// Kafka's jars (fetched once, cached under target/kafka), or `None` after a loud SKIPPED
-/// when Java, Maven or Maven Central is missing (kafka.sh exits 3). Any other failure fails.
-fn kafka() -> Option<()> {
-    static FETCHED: OnceLock<bool> = OnceLock::new();
-    let ok = *FETCHED.get_or_init(|| {
+/// The directory of Kafka's jars (fetched once, cached under target/kafka), or `None` after
+/// a loud SKIPPED when Java, Maven or Maven Central is missing (kafka.sh exits 3). Any other
+/// failure fails.
+fn kafka() -> Option<PathBuf> {
+    static FETCHED: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FETCHED
+        .get_or_init(|| {
         let (code, out, err) = kafka_sh(&["fetch"], &[], &repo("."));
         match code {
-            0 => true,
+            0 => Some(PathBuf::from(out.trim())),
             3 => {
                 eprintln!();
                 eprintln!("=====================================================================");
@@ -369,12 +371,12 @@ fn kafka() -> Option<()> {
                     eprintln!("{l}");
                 }
                 eprintln!("=====================================================================");
-                false
+                None
             }
             _ => panic!("bench/kafka/kafka.sh fetch failed ({code}):\n{out}\n{err}"),
         }
-    });
-    ok.then_some(())
+    })
+        .clone()
 }
 
 /// A port P with P and P + 100 free (kafka.sh: client and controller listeners).
@@ -577,4 +579,181 @@ fn kafkas_dump_log_segments_reads_segments_kafka_sim_wrote() {
             &format!("dump-log {args:?} on kafka-sim's segments"),
         );
     }
+}
+
+// ---- kafka-sim serve and Kafka, fed by the same Java client -----------------------------
+
+/// The normal (real-mode) binary, built once; `cargo sim test` builds only the simulation.
+fn real_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(repo("."))
+            .args(["build", "--quiet", "--bin", "kafka-sim"])
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .status()
+            .expect("run cargo build");
+        assert!(
+            st.success(),
+            "cargo build --bin kafka-sim (normal build) failed"
+        );
+        repo("target/debug/kafka-sim")
+    })
+    .clone()
+}
+
+/// `kafka-sim serve` as a child; killed if the test fails before stopping it.
+struct Serve(std::process::Child);
+
+impl Serve {
+    fn start(port: u16, data: &Path) -> Serve {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(real_binary())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--config", "log.segment.bytes=1024"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start kafka-sim serve");
+        let stdout = child.stdout.take().unwrap();
+        let serve = Serve(child);
+        // Lines are drained to the end (a closed pipe would fail serve's later prints);
+        // `ready` is passed on. A serve that dies closes stdout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let ready = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+        assert!(ready, "kafka-sim serve exited before printing `ready`");
+        serve
+    }
+
+    /// SIGTERM, then a clean exit: the logs are closed (indexes trimmed) as Kafka's are.
+    fn stop(mut self) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success());
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "serve exited with {status} after SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `--print-data-log` dump's `.log` sections only, with each batch's producer id and CRC
+/// (which covers the producer id) blanked: what two brokers fed the same records by the same
+/// client must agree on.
+fn log_sections_without_producer_ids(dump: &str, topics: &[&str]) -> String {
+    let mut out = String::new();
+    let mut keep = false;
+    for line in dump.lines() {
+        if let Some(file) = line.strip_prefix("Dumping ") {
+            keep = file.ends_with(".log")
+                && topics.iter().any(|t| file.starts_with(&format!("{t}-0/")));
+        }
+        if !keep {
+            continue;
+        }
+        let blanked: Vec<String> = line
+            .split(' ')
+            .scan("", |prev, word| {
+                let w = if matches!(*prev, "producerId:" | "crc:") && !line.starts_with("| ") {
+                    "_".to_string()
+                } else {
+                    word.to_string()
+                };
+                *prev = word;
+                Some(w)
+            })
+            .collect();
+        out.push_str(&blanked.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Kafka's Java producer (FixtureWriter.java `--bare`: the plain and codec topics, idempotent,
+/// keys, headers, null keys and values) writes to `kafka-sim serve` what it wrote to the
+/// Kafka broker that made the fixtures: Kafka's DumpLogSegments reads serve's segments with
+/// no error, prints what `kafka-sim dump-log` prints, and its `.log` lines are those of
+/// Kafka's own segments, batch for batch and byte position for byte position, but for the
+/// producer id the broker handed out (Kafka's first is 0, kafka-sim's 1001) and the CRC that
+/// covers it. (serve's indexes differ: it has no `index.interval.bytes` yet.)
+#[test]
+fn kafka_sim_serve_stores_what_kafka_stores_from_the_same_java_client() {
+    let Some(libs) = kafka() else {
+        return;
+    };
+    let scratch = common::scratch_dir("kafka_oracle", "serve");
+    let data = scratch.join("data");
+    let port = free_port_pair();
+    let serve = Serve::start(port, &data);
+    let st = Command::new("java")
+        .arg("-Xmx256m")
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}",
+            repo("bench/kafka/log4j2.properties").display()
+        ))
+        .arg("-cp")
+        .arg(libs.join("*"))
+        .arg(repo("bench/kafka/FixtureWriter.java"))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(&data)
+        .arg("--bare")
+        .stdin(Stdio::null())
+        .status()
+        .expect("run java");
+    assert!(
+        st.success(),
+        "FixtureWriter --bare against kafka-sim serve: {st}"
+    );
+    serve.stop();
+    let logs = data.join("broker-0");
+    let topics = ["gzip", "lz4", "plain", "snappy", "zstd"];
+    let files: Vec<String> = segment_files(&logs)
+        .into_iter()
+        .filter(|f| f.ends_with(".log") && topics.iter().any(|t| f.starts_with(&format!("{t}-0/"))))
+        .collect();
+    assert!(files.len() >= 7, "{files:?}");
+    let listed = files.join(",");
+    let args = ["--deep-iteration", "--print-data-log"];
+    let mut tool = vec!["tool", "org.apache.kafka.tools.DumpLogSegments"];
+    tool.extend_from_slice(&args);
+    tool.extend_from_slice(&["--files", &listed]);
+    let (code, kafka_dump, err) = kafka_sh(&tool, &[], &logs);
+    assert_eq!(
+        code, 0,
+        "Kafka's DumpLogSegments on serve's segments failed:\n{err}"
+    );
+    assert!(
+        err.lines().all(|l| l.starts_with("Non-consecutive offsets in ") || l.contains(" is followed by ")),
+        "Kafka's DumpLogSegments complained about serve's segments:\n{err}"
+    );
+    let (code, ours, err) = dump_log(&logs, &args, &files);
+    assert_eq!(code, 0, "{err}");
+    assert_same_lines(&ours, &kafka_dump, "dump-log on serve's segments");
+    let kafka_fixture = std::fs::read_to_string(repo(FIXTURES).join("data.txt")).unwrap();
+    assert_same_lines(
+        &log_sections_without_producer_ids(&kafka_dump, &topics),
+        &log_sections_without_producer_ids(&kafka_fixture, &topics),
+        "serve's segments vs Kafka's (producer ids and CRCs blanked)",
+    );
 }

@@ -18,6 +18,9 @@
 //               the program waits until the log cleaner has cleaned it up to its last
 //               rolled segment (cleaner-offset-checkpoint)
 // The timestamps are fixed and years old, so every topic has retention.ms=-1.
+// With --bare (for `kafka-sim serve`, which takes no topic configs at creation and has no
+// FindCoordinator yet; its broker configs say log.segment.bytes=1024 instead) the topics are
+// created without configs, and txn and compacted are left out.
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,8 +43,9 @@ public class FixtureWriter {
     static final long T0 = 1_700_000_000_000L;
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: FixtureWriter BOOTSTRAP LOG_DIR");
+        boolean topicConfigs = !(args.length == 3 && args[2].equals("--bare"));
+        if (args.length != 2 && topicConfigs) {
+            System.err.println("usage: FixtureWriter BOOTSTRAP LOG_DIR [--bare]");
             System.exit(2);
         }
         String bootstrap = args[0];
@@ -55,13 +59,16 @@ public class FixtureWriter {
                     "message.timestamp.type", "CreateTime",
                     // The fixed timestamps are years old: keep them.
                     "retention.ms", "-1");
+            if (!topicConfigs) {
+                small = Map.of();
+            }
             List<NewTopic> topics = new ArrayList<>();
             topics.add(new NewTopic("plain", 1, (short) 1).configs(small));
             for (String codec : List.of("gzip", "snappy", "lz4", "zstd")) {
                 topics.add(new NewTopic(codec, 1, (short) 1).configs(small));
             }
-            topics.add(new NewTopic("txn", 1, (short) 1).configs(small));
-            topics.add(new NewTopic("compacted", 1, (short) 1).configs(Map.of(
+            if (topicConfigs) topics.add(new NewTopic("txn", 1, (short) 1).configs(small));
+            if (topicConfigs) topics.add(new NewTopic("compacted", 1, (short) 1).configs(Map.of(
                     "cleanup.policy", "compact",
                     "internal.segment.bytes", "600",
                     "index.interval.bytes", "100",
@@ -76,8 +83,10 @@ public class FixtureWriter {
         for (String codec : List.of("gzip", "snappy", "lz4", "zstd")) {
             plain(bootstrap, codec, codec, 12);
         }
-        transactions(bootstrap);
-        compacted(bootstrap, logDir);
+        if (topicConfigs) {
+            transactions(bootstrap);
+            compacted(bootstrap, logDir);
+        }
         System.out.println("fixtures written");
     }
 
