@@ -119,7 +119,6 @@ write_properties() {
     echo "transaction.state.log.min.isr=1"
     echo "transaction.state.log.num.partitions=1"
     echo "group.initial.rebalance.delay.ms=0"
-    echo "auto.create.topics.enable=false"
     local kv
     for kv in "$@"; do
       [[ "$kv" == *=* ]] || die "not KEY=VALUE: $kv"
