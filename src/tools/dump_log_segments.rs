@@ -1,6 +1,14 @@
 //! `kafka-sim dump-log`: prints segment files the way Kafka's `DumpLogSegments`
 //! (`kafka-dump-log.sh --files ...`) does, so output can be compared line by line with a
-//! real broker's.
+//! real broker's. The reference is Apache Kafka 4.x: sim-tests/kafka_oracle.rs compares
+//! this output with that of Kafka's own tool on segments a real Kafka broker wrote
+//! (sim-tests/fixtures/kafka-4.4.0). Where the two differ on purpose:
+//! - Kafka's report of "Non-consecutive offsets" (stderr) is not printed: Kafka raises it for
+//!   every segment whose base offset is not 0 and for every gap a compaction leaves, both
+//!   normal.
+//! - Control records other than transaction markers (KRaft's leader change, snapshot header
+//!   and footer, kraft version, voters) print `controlType: NAME(id)` with no contents;
+//!   Kafka prints each one's contents as JSON.
 //!
 //! This reads files directly with `std::fs`: it is an offline tool for files on the real
 //! disk (written by kafka-sim's real mode or by a real Kafka broker), never simulated code.
@@ -142,7 +150,7 @@ fn dump_log(
         file: file.to_path_buf(),
         error,
     };
-    writeln!(out, "Starting offset: {base}").map_err(&w)?;
+    writeln!(out, "Log starting offset: {base}").map_err(&w)?;
     let deep = opts.deep_iteration || opts.print_data_log;
     let mut iter = batches(&data, 0);
     let mut first_error = None;
@@ -194,7 +202,7 @@ fn print_batch_line(batch: &BatchRef<'_>, valid: bool, out: &mut dyn Write) -> i
             out,
             "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} \
              producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} \
-             isControl: {}",
+             isControl: {} deleteHorizonMs: {}",
             batch.offset_field(),
             batch.last_offset(),
             batch.record_count_hint().unwrap_or(0),
@@ -205,13 +213,19 @@ fn print_batch_line(batch: &BatchRef<'_>, valid: bool, out: &mut dyn Write) -> i
             batch.partition_leader_epoch(),
             batch.is_transactional(),
             batch.is_control(),
+            // Java's `OptionalLong.toString()`, as Kafka prints it.
+            match batch.delete_horizon_ms() {
+                Some(ms) => format!("OptionalLong[{ms}]"),
+                None => "OptionalLong.empty".to_string(),
+            },
         )?;
     } else {
         write!(out, "offset: {}", batch.last_offset())?;
     }
+    // Kafka 4.x prints `CompressionType.name`: lower case.
     let codec = match batch.compression() {
-        Ok(c) => c.name().to_ascii_uppercase(),
-        Err(_) => "UNKNOWN".to_string(),
+        Ok(c) => c.name().to_ascii_lowercase(),
+        Err(_) => "unknown".to_string(),
     };
     writeln!(
         out,
@@ -240,7 +254,7 @@ fn print_records(batch: &BatchRef<'_>, contents: bool, out: &mut dyn Write) -> i
     for r in &records {
         write!(
             out,
-            "| offset: {} {}: {} keysize: {} valuesize: {}",
+            "| offset: {} {}: {} keySize: {} valueSize: {}",
             r.offset,
             ts_type,
             r.timestamp,
@@ -258,9 +272,12 @@ fn print_records(batch: &BatchRef<'_>, contents: bool, out: &mut dyn Write) -> i
         } else if let Some(crc) = r.legacy_crc {
             // Inner messages were checked with their wrapper (`records()` verifies every
             // CRC), so a record printed here is valid.
-            write!(out, " crc: {crc} isvalid: true")?;
+            write!(out, " isValid: true crc: {crc}")?;
         }
-        if contents && !batch.is_control() {
+        if batch.is_control() {
+            // Printed with --deep-iteration alone, as Kafka does.
+            write!(out, " {}", control_record_text(r))?;
+        } else if contents {
             if let Some(k) = &r.key {
                 write!(out, " key: {}", String::from_utf8_lossy(k))?;
             }
@@ -271,6 +288,39 @@ fn print_records(batch: &BatchRef<'_>, contents: bool, out: &mut dyn Write) -> i
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// What Kafka prints after a control record's `headerKeys`: a transaction marker's type and
+/// coordinator epoch (key: version i16, type i16; value: version i16, coordinatorEpoch
+/// i32), or the control type's name and id for the others.
+fn control_record_text(r: &crate::protocol::Record) -> String {
+    let be_i16 = |b: &[u8], at: usize| b.get(at..at + 2).map(|x| i16::from_be_bytes([x[0], x[1]]));
+    let key = r.key.as_deref().unwrap_or(&[]);
+    let Some(type_id) = be_i16(key, 2) else {
+        return format!("controlType: UNKNOWN(key of {} bytes)", key.len());
+    };
+    let name = match type_id {
+        0 => "ABORT",
+        1 => "COMMIT",
+        2 => "LEADER_CHANGE",
+        3 => "SNAPSHOT_HEADER",
+        4 => "SNAPSHOT_FOOTER",
+        5 => "KRAFT_VERSION",
+        6 => "KRAFT_VOTERS",
+        _ => "UNKNOWN",
+    };
+    if type_id == 0 || type_id == 1 {
+        let value = r.value.as_deref().unwrap_or(&[]);
+        if let Some(epoch) = value.get(2..6) {
+            let epoch = i32::from_be_bytes([epoch[0], epoch[1], epoch[2], epoch[3]]);
+            return format!("endTxnMarker: {name} coordinatorEpoch: {epoch}");
+        }
+        return format!(
+            "endTxnMarker: {name} (a value of {} bytes, not a marker's 6)",
+            value.len()
+        );
+    }
+    format!("controlType: {name}({type_id})")
 }
 
 /// The segment's `.log` beside an index file, if it is there (used to cross-check entries).
@@ -301,6 +351,11 @@ fn dump_index(file: &Path, base: i64, out: &mut dyn Write) -> Result<(), DumpErr
     let w = out_err(file);
     let log = log_beside(file);
     let whole = check_entry_size(file, data.len(), ENTRY)?;
+    if whole == 0 {
+        // Kafka says so for an offset index (never for an empty time index).
+        writeln!(out, "{} is empty.", file.display()).map_err(&w)?;
+        return Ok(());
+    }
     let mut mismatches = Vec::new();
     for (i, e) in data[..whole].chunks_exact(ENTRY).enumerate() {
         let rel = u32::from_be_bytes(e[0..4].try_into().unwrap());
