@@ -1,6 +1,6 @@
 // Helpers of bench/kafka/speed.sh that work the same on Kafka and on `kafka-sim serve`
-// (which has no consumer groups, so Kafka's ConsumerPerformance, a group member, cannot
-// read from it):
+// (the consumer is assigned its partitions, so only the fetch path is measured, not the
+// group protocol; serve had no consumer groups when this was written):
 //   java -cp 'LIBS/*' Perf.java create BOOTSTRAP TOPIC PARTITIONS REPLICATION_FACTOR
 //   java -cp 'LIBS/*' Perf.java consume BOOTSTRAP TOPIC RECORDS
 // `consume` assigns every partition, reads from the beginning until RECORDS records came

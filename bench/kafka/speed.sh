@@ -6,8 +6,8 @@
 #
 # For (1 broker, RF=1, acks=1) and (3 brokers, RF=3, acks=all), on a fresh 3-partition topic:
 # Kafka's ProducerPerformance (kafka-tools) sends RECORDS records of 100 bytes as fast as it
-# can; then Perf.java reads them all back from the start (assigned partitions: serve has no
-# consumer groups, so Kafka's ConsumerPerformance cannot read from it). Peak RSS is the sum
+# can; then Perf.java reads them all back from the start (assigned partitions: the fetch
+# path alone, no group protocol; Kafka's ConsumerPerformance joins a group). Peak RSS is the sum
 # of VmHWM over the broker processes (Kafka's JVMs; serve's one process), read before they
 # stop. Kafka runs with its scripts' default heap (-Xms1G -Xmx1G). Prints one Markdown table.
 # Needs Java 17+ and Maven (kafka.sh fetch) and builds `kafka-sim` in release mode
