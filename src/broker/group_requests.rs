@@ -24,7 +24,7 @@ use super::node::Node;
 use super::purgatory::WatchKeys;
 use super::replica_manager::AppendResult;
 use super::request::{
-    GroupDescription, GroupListing, MemberDescription, Request, Response, ACKS_ALL,
+    CommittedOffset, GroupDescription, GroupListing, MemberDescription, Request, Response, ACKS_ALL,
 };
 use super::{AcksStatus, ErrorCode, TopicPartition};
 use crate::group::{
@@ -250,6 +250,7 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         Request::LeaveGroup(r) => r.group_id.clone(),
         Request::OffsetCommit(r) => r.group_id.clone(),
         Request::OffsetFetch { group_id, .. } => group_id.clone(),
+        Request::OffsetFetchWithMetadata { group_id, .. } => group_id.clone(),
         _ => return Response::Error(ErrorCode::InvalidRequest),
     };
     if let Err(e) = n.groups().check_coordinator(&group_id) {
@@ -266,6 +267,28 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
                     (tp, o)
                 })
                 .collect()))
+        }
+        Request::OffsetFetchWithMetadata { partitions, .. } => {
+            let g = n.groups();
+            let c = g.coordinator();
+            let found: BTreeMap<&TopicPartition, &group::OffsetAndMetadata> =
+                c.committed_offsets(&group_id).collect();
+            let answer = |tp: &TopicPartition| match found.get(tp) {
+                Some(o) => CommittedOffset {
+                    topic_partition: tp.clone(),
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                },
+                None => CommittedOffset {
+                    topic_partition: tp.clone(),
+                    offset: -1,
+                    metadata: String::new(),
+                },
+            };
+            Response::OffsetFetchWithMetadata(Ok(match partitions {
+                Some(ps) => ps.iter().map(answer).collect(),
+                None => found.keys().map(|tp| answer(tp)).collect(),
+            }))
         }
         Request::OffsetCommit(r) => Response::Group(group::Response::OffsetCommit(
             offset_commit(n, r, now).await,
@@ -330,6 +353,7 @@ async fn offset_commit(
                 tp: tp.clone(),
                 value: Some(group::OffsetAndMetadata {
                     offset: *offset,
+                    metadata: r.metadata.get(tp).cloned().unwrap_or_default(),
                     commit_timestamp_ms: now,
                     record_offset: -1,
                 }),
@@ -344,12 +368,9 @@ async fn offset_commit(
     let deadline = now + n.cfg.group.offsets_commit_timeout_ms;
     match await_acks_all(n, &tp, &written, deadline).await {
         ErrorCode::None => {
-            n.groups().coordinator_mut().store_offsets(
-                &r.group_id,
-                &r.offsets,
-                written.last_offset,
-                now,
-            );
+            n.groups()
+                .coordinator_mut()
+                .store_offsets(&r, written.last_offset, now);
             Ok(())
         }
         e => Err(append_error(e)),

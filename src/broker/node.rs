@@ -359,7 +359,8 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::Heartbeat(_)
         | Request::LeaveGroup(_)
         | Request::OffsetCommit(_)
-        | Request::OffsetFetch { .. }) => Some(group_requests::handle(n, req).await),
+        | Request::OffsetFetch { .. }
+        | Request::OffsetFetchWithMetadata { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.
         Request::CreateTopics { .. }
         | Request::DeleteTopics { .. }

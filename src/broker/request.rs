@@ -113,6 +113,12 @@ pub enum Request {
         group_id: String,
         partitions: Vec<TopicPartition>,
     },
+    /// Real mode's OffsetFetch: the offsets with their metadata strings, of `partitions`
+    /// or (`None`) of every partition the group committed.
+    OffsetFetchWithMetadata {
+        group_id: String,
+        partitions: Option<Vec<TopicPartition>>,
+    },
     /// The groups this broker coordinates.
     ListGroups,
     /// State, protocol and members of each group (Kafka's `DescribeGroups`).
@@ -145,6 +151,7 @@ impl Request {
             Request::LeaveGroup(_) => "LeaveGroup",
             Request::OffsetCommit(_) => "OffsetCommit",
             Request::OffsetFetch { .. } => "OffsetFetch",
+            Request::OffsetFetchWithMetadata { .. } => "OffsetFetch",
             Request::ListGroups => "ListGroups",
             Request::DescribeGroups { .. } => "DescribeGroups",
         }
@@ -281,6 +288,7 @@ pub enum Response {
     /// coordinator gives it.
     Group(group::Response),
     OffsetFetch(Result<Vec<(TopicPartition, i64)>, GroupError>),
+    OffsetFetchWithMetadata(Result<Vec<CommittedOffset>, GroupError>),
     ListGroups(Vec<GroupListing>),
     /// In the request's order.
     DescribeGroups(Vec<GroupDescription>),
@@ -336,6 +344,10 @@ impl Response {
                 .as_ref()
                 .err()
                 .map_or(ErrorCode::None, |e| group_error_code(*e)),
+            Response::OffsetFetchWithMetadata(r) => r
+                .as_ref()
+                .err()
+                .map_or(ErrorCode::None, |e| group_error_code(*e)),
             Response::NotController { .. } => ErrorCode::NotController,
         }
     }
@@ -346,6 +358,14 @@ impl Response {
 /// group response itself carries the exact one.
 fn group_error_code(e: GroupError) -> ErrorCode {
     ErrorCode::from_code(e.code()).unwrap_or(ErrorCode::UnknownServerError)
+}
+
+/// A committed offset as OffsetFetch answers it (`-1`: none committed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    pub topic_partition: TopicPartition,
+    pub offset: i64,
+    pub metadata: String,
 }
 
 /// One group of a ListGroups answer (Kafka's `ListedGroup`).

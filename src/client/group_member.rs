@@ -623,6 +623,7 @@ async fn commit(m: &Arc<Member>, st: &mut PollState) {
         group_instance_id: m.cfg.group_instance_id.clone(),
         generation_id: generation,
         offsets: offsets.clone(),
+        metadata: BTreeMap::new(),
     });
     let result = match m.call_coordinator(&req, m.timeout()).await {
         Some(Response::Group(group::Response::OffsetCommit(r))) => r,

@@ -198,12 +198,22 @@ pub struct OffsetCommitRequest {
     pub generation_id: i32,
     #[serde(with = "crate::group::tp_map")]
     pub offsets: BTreeMap<TopicPartition, i64>,
+    /// The client's metadata string per partition, where it sent one (OffsetCommit's
+    /// `committed_metadata`; OffsetFetch answers it back).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::group::tp_map"
+    )]
+    pub metadata: BTreeMap<TopicPartition, String>,
 }
 
 /// A committed offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
     pub offset: i64,
+    /// The client's string stored with the offset ("" if none).
+    pub metadata: String,
     pub commit_timestamp_ms: i64,
     /// Where the commit's record sits in `__consumer_offsets` (-1 when kept in memory only):
     /// commits complete out of order, and the later record must win, as it does on load.
@@ -825,6 +835,17 @@ impl GroupCoordinator {
         self.groups.values()
     }
 
+    /// A group's committed offsets with their metadata (OffsetFetch with null topics).
+    pub fn committed_offsets(
+        &self,
+        group_id: &str,
+    ) -> impl Iterator<Item = (&TopicPartition, &OffsetAndMetadata)> {
+        self.groups
+            .get(group_id)
+            .into_iter()
+            .flat_map(|g| g.offsets.iter())
+    }
+
     /// OffsetFetch for one partition: the last committed offset, if any.
     pub fn committed_offset(&self, group_id: &str, tp: &TopicPartition) -> Option<i64> {
         self.groups
@@ -1303,7 +1324,7 @@ impl GroupCoordinator {
 
     fn commit(&mut self, req: OffsetCommitRequest, now_ms: i64) -> Result<(), GroupError> {
         self.validate_offset_commit(&req, now_ms)?;
-        self.store_offsets(&req.group_id, &req.offsets, -1, now_ms);
+        self.store_offsets(&req, -1, now_ms);
         Ok(())
     }
 
@@ -1381,17 +1402,11 @@ impl GroupCoordinator {
     /// (-1: not persisted). An offset already stored from a later record is kept, so commits
     /// that complete out of order end as the log orders them. A group unloaded meanwhile
     /// stores nothing (its next coordinator reads the record from the log).
-    pub fn store_offsets(
-        &mut self,
-        group_id: &str,
-        offsets: &BTreeMap<TopicPartition, i64>,
-        record_offset: i64,
-        now_ms: i64,
-    ) {
-        let Some(group) = self.groups.get_mut(group_id) else {
+    pub fn store_offsets(&mut self, req: &OffsetCommitRequest, record_offset: i64, now_ms: i64) {
+        let Some(group) = self.groups.get_mut(&req.group_id) else {
             return;
         };
-        for (tp, offset) in offsets {
+        for (tp, offset) in &req.offsets {
             let stale = group
                 .offsets
                 .get(tp)
@@ -1401,6 +1416,7 @@ impl GroupCoordinator {
                     tp.clone(),
                     OffsetAndMetadata {
                         offset: *offset,
+                        metadata: req.metadata.get(tp).cloned().unwrap_or_default(),
                         commit_timestamp_ms: now_ms,
                         record_offset,
                     },

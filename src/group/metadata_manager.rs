@@ -113,7 +113,7 @@ impl OffsetsRecord {
                     let mut out = OFFSET_VALUE_VERSION.to_be_bytes().to_vec();
                     out.extend_from_slice(&v.offset.to_be_bytes());
                     out.extend_from_slice(&(-1i32).to_be_bytes());
-                    put_string(&mut out, "");
+                    put_string(&mut out, &v.metadata);
                     out.extend_from_slice(&v.commit_timestamp_ms.to_be_bytes());
                     out
                 });
@@ -150,10 +150,11 @@ impl OffsetsRecord {
                         if version >= 3 {
                             r.i32("leader epoch")?;
                         }
-                        r.string("metadata")?;
+                        let metadata = r.string("metadata")?;
                         let commit_timestamp_ms = r.i64("commit timestamp")?;
                         Some(OffsetAndMetadata {
                             offset,
+                            metadata,
                             commit_timestamp_ms,
                             record_offset,
                         })
@@ -335,6 +336,7 @@ mod tests {
             tp: TopicPartition::new("orders", p),
             value: offset.map(|offset| OffsetAndMetadata {
                 offset,
+                metadata: String::new(),
                 commit_timestamp_ms: 1_000,
                 record_offset: -1,
             }),

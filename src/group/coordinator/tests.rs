@@ -136,6 +136,7 @@ impl Harness {
             group_instance_id: instance.map(str::to_string),
             generation_id: generation,
             offsets: [(TopicPartition::new("t", 0), 42)].into_iter().collect(),
+            metadata: BTreeMap::new(),
         };
         let replies = self.c.handle_offset_commit(t, req, self.now);
         self.absorb(replies);

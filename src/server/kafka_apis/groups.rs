@@ -11,7 +11,7 @@
 //! back, `userData` and the rack do not (range and round-robin, the default assignors of
 //! the Java client, librdkafka and kafka-python, use neither). SyncGroup's assignments are
 //! decoded as `ConsumerProtocolAssignment` and each member gets its partitions back as a
-//! v0 assignment. OffsetCommit's metadata string is not kept: OffsetFetch answers "".
+//! v0 assignment.
 
 use std::collections::BTreeMap;
 
@@ -414,12 +414,14 @@ impl<B: Backend> KafkaApis<B> {
     /// OffsetCommit: one commit of every partition; the answer is the same for each.
     pub(super) async fn offset_commit(&self, req: KOffsetCommit) -> OffsetCommitResponse {
         let mut offsets = BTreeMap::new();
+        let mut metadata = BTreeMap::new();
         for t in &req.topics {
             for p in &t.partitions {
-                offsets.insert(
-                    TopicPartition::new(t.name.0.as_str(), p.partition_index),
-                    p.committed_offset,
-                );
+                let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
+                if let Some(m) = p.committed_metadata.as_ref().filter(|m| !m.is_empty()) {
+                    metadata.insert(tp.clone(), m.to_string());
+                }
+                offsets.insert(tp, p.committed_offset);
             }
         }
         let internal = OffsetCommitRequest {
@@ -428,6 +430,7 @@ impl<B: Backend> KafkaApis<B> {
             group_instance_id: opt_string(&req.group_instance_id),
             generation_id: req.generation_id_or_member_epoch,
             offsets,
+            metadata,
         };
         let code = match self.backend.handle(Request::OffsetCommit(internal)).await {
             Some(Response::Group(group::Response::OffsetCommit(r))) => code_of(&r),
@@ -448,60 +451,68 @@ impl<B: Backend> KafkaApis<B> {
         resp
     }
 
-    /// OffsetFetch of named partitions (`-1`: none committed). A request for all of a
-    /// group's partitions (null topics, v2+) is answered with none: the coordinator here
-    /// answers only for named partitions.
+    /// OffsetFetch of named partitions (`-1`: none committed), or of every partition the
+    /// group committed (null topics, v2+).
     pub(super) async fn offset_fetch(
         &self,
         req: OffsetFetchRequest,
         version: i16,
     ) -> OffsetFetchResponse {
-        let named: Vec<(String, Vec<i32>)> = req
-            .topics
-            .iter()
-            .flatten()
-            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
-            .collect();
-        let partitions: Vec<TopicPartition> = named
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().map(move |&p| TopicPartition::new(t.as_str(), p)))
-            .collect();
-        let internal = Request::OffsetFetch {
+        let partitions: Option<Vec<TopicPartition>> = req.topics.as_ref().map(|ts| {
+            ts.iter()
+                .flat_map(|t| {
+                    t.partition_indexes
+                        .iter()
+                        .map(|&p| TopicPartition::new(t.name.0.as_str(), p))
+                })
+                .collect()
+        });
+        let internal = Request::OffsetFetchWithMetadata {
             group_id: group_id(&req.group_id),
-            partitions,
+            partitions: partitions.clone(),
         };
-        let (error, offsets): (i16, BTreeMap<TopicPartition, i64>) =
-            match self.backend.handle(internal).await {
-                Some(Response::OffsetFetch(Ok(o))) => (0, o.into_iter().collect()),
-                Some(Response::OffsetFetch(Err(e))) => (e.code(), BTreeMap::new()),
-                Some(Response::Group(r)) => {
-                    let code = match r {
-                        group::Response::OffsetCommit(Err(e)) => e.code(),
-                        _ => ErrorCode::UnknownServerError.code(),
-                    };
-                    (code, BTreeMap::new())
-                }
-                other => (other_error(other), BTreeMap::new()),
-            };
+        let (error, offsets) = match self.backend.handle(internal).await {
+            Some(Response::OffsetFetchWithMetadata(Ok(o))) => (0, o),
+            Some(Response::OffsetFetchWithMetadata(Err(e))) => (e.code(), Vec::new()),
+            Some(Response::Group(group::Response::OffsetCommit(Err(e)))) => (e.code(), Vec::new()),
+            other => (other_error(other), Vec::new()),
+        };
+        // On an error, every named partition carries it (v0-1 have no top-level code).
+        let answers: Vec<(TopicPartition, i64, String)> = if error != 0 {
+            partitions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|tp| (tp, -1, String::new()))
+                .collect()
+        } else {
+            offsets
+                .into_iter()
+                .map(|c| (c.topic_partition, c.offset, c.metadata))
+                .collect()
+        };
         let mut resp = OffsetFetchResponse::default();
         if version >= 2 {
             resp.error_code = error;
         }
-        for (t, ps) in named {
+        let mut topics: BTreeMap<String, Vec<offset_fetch_response::OffsetFetchResponsePartition>> =
+            BTreeMap::new();
+        let mut order = Vec::new();
+        for (tp, offset, metadata) in answers {
+            let mut pr = offset_fetch_response::OffsetFetchResponsePartition::default();
+            pr.partition_index = tp.partition;
+            pr.committed_offset = offset;
+            pr.committed_leader_epoch = -1;
+            pr.metadata = Some(str_bytes(&metadata));
+            pr.error_code = error;
+            if !topics.contains_key(&tp.topic) {
+                order.push(tp.topic.clone());
+            }
+            topics.entry(tp.topic).or_default().push(pr);
+        }
+        for t in order {
             let mut tr = offset_fetch_response::OffsetFetchResponseTopic::default();
             tr.name = topic_name(&t);
-            for p in ps {
-                let mut pr = offset_fetch_response::OffsetFetchResponsePartition::default();
-                pr.partition_index = p;
-                pr.committed_offset = offsets
-                    .get(&TopicPartition::new(t.as_str(), p))
-                    .copied()
-                    .unwrap_or(-1);
-                pr.committed_leader_epoch = -1;
-                pr.metadata = Some(str_bytes(""));
-                pr.error_code = error;
-                tr.partitions.push(pr);
-            }
+            tr.partitions = topics.remove(&t).unwrap_or_default();
             resp.topics.push(tr);
         }
         resp
