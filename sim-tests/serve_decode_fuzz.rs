@@ -12,6 +12,9 @@ use std::cell::Cell;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
+    create_partitions_request, CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+};
+use kafka_protocol::messages::{
     create_topics_request, fetch_request, list_offsets_request, metadata_request, produce_request,
     ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, FetchRequest as KFetchRequest,
     InitProducerIdRequest, ListOffsetsRequest, MetadataRequest as KMetadataRequest,
@@ -348,6 +351,24 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                         GroupId(StrBytes::from("h")),
                     ]),
                 ),
+                ApiKey::DeleteTopics => encoded(
+                    v,
+                    &DeleteTopicsRequest::default()
+                        .with_topic_names(vec![topic_name("t"), topic_name("u")]),
+                ),
+                ApiKey::CreatePartitions => encoded(
+                    v,
+                    &CreatePartitionsRequest::default().with_topics(vec![
+                        create_partitions_request::CreatePartitionsTopic::default()
+                            .with_name(topic_name("t"))
+                            .with_count(6)
+                            .with_assignments(Some(vec![
+                                create_partitions_request::CreatePartitionsAssignment::default()
+                                    .with_broker_ids(vec![BrokerId(0), BrokerId(1)]),
+                            ])),
+                    ]),
+                ),
+                ApiKey::DescribeCluster => encoded(v, &DescribeClusterRequest::default()),
                 other => panic!("{other:?} is served but has no sample in valid_frames()"),
             };
             let frame = frame.unwrap_or_else(|| panic!("{key:?} v{v} does not encode"));

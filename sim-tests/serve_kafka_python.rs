@@ -351,6 +351,30 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
         "each acknowledged message has its own offset"
     );
     check_consumed(&client(&py, &bootstrap, "consume", "orders"), &placed);
+
+    // The admin client: DescribeCluster, CreatePartitions (1 -> 3; shrinking refused as
+    // Kafka does), DeleteTopics.
+    let admin = {
+        let out = Command::new(&py)
+            .arg(manifest_dir().join("sim-tests/interop/kafka_python_serve.py"))
+            .args([bootstrap.as_str(), "admin", "adm", "3"])
+            .output()
+            .expect("run kafka_python_serve.py");
+        assert!(
+            out.status.success(),
+            "kafka-python admin failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        admin,
+        serde_json::json!({
+            "cluster_id": "kafka-sim", "controller_id": 0, "brokers": [0], "ports": [port],
+            "partitions_before": 1, "partitions_after": 3,
+            "shrink": "InvalidPartitionsError", "deleted": true,
+        })
+    );
     server.stop();
 
     // The same data dir: every log recovered.

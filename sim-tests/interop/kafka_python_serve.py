@@ -3,7 +3,9 @@
 Usage: kafka_python_serve.py BOOTSTRAP PHASE TOPIC COUNT
   produce: list metadata, create TOPIC (3 partitions), produce COUNT keyed messages
            (idempotent, acks=all) and print where each key landed;
-  consume: read TOPIC from the beginning until COUNT messages came (or a deadline).
+  consume: read TOPIC from the beginning until COUNT messages came (or a deadline);
+  admin:   describe the cluster, create TOPIC with 1 partition, grow it to COUNT
+           partitions, then delete it, printing what the admin client saw at each step.
 Prints one JSON object on stdout; exits non-zero on any client error.
 """
 import json
@@ -11,7 +13,7 @@ import sys
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import NewPartitions, NewTopic
 
 bootstrap, phase, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 KEYS = 37
@@ -70,4 +72,52 @@ def consume():
     }
 
 
-print(json.dumps(produce() if phase == "produce" else consume()))
+def partitions_of(admin, name):
+    for t in admin.describe_topics([name]):
+        if t["name"] == name and t["error_code"] == 0:
+            return len(t["partitions"])
+    return None
+
+
+def wait_for(check, what):
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise SystemExit("timed out waiting for " + what)
+
+
+def admin_steps():
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    cluster = admin.describe_cluster()
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    before = wait_for(lambda: partitions_of(admin, topic), "the new topic")
+    admin.create_partitions({topic: NewPartitions(total_count=count)})
+    after = wait_for(
+        lambda: partitions_of(admin, topic) if partitions_of(admin, topic) == count else None,
+        "the new partitions",
+    )
+    try:
+        admin.create_partitions({topic: NewPartitions(total_count=1)})
+        shrink = "accepted"
+    except Exception as e:  # Kafka refuses to shrink a topic: INVALID_PARTITIONS
+        shrink = type(e).__name__
+    admin.delete_topics([topic])
+    gone = wait_for(lambda: topic not in admin.list_topics(), "the deletion")
+    admin.close()
+    return {
+        "cluster_id": cluster["cluster_id"],
+        "controller_id": cluster["controller_id"],
+        "brokers": sorted(b["broker_id"] for b in cluster["brokers"]),
+        "ports": sorted(b["port"] for b in cluster["brokers"]),
+        "partitions_before": before,
+        "partitions_after": after,
+        "shrink": shrink,
+        "deleted": gone,
+    }
+
+
+PHASES = {"produce": produce, "consume": consume, "admin": admin_steps}
+print(json.dumps(PHASES[phase]()))

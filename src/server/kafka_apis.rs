@@ -26,9 +26,10 @@ use kafka_protocol::messages::{
     ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::messages::{
-    DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
-    JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
-    OffsetCommitRequest as KOffsetCommit, OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
+    CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, HeartbeatRequest as KHeartbeat, JoinGroupRequest as KJoinGroup,
+    LeaveGroupRequest as KLeaveGroup, ListGroupsRequest, OffsetCommitRequest as KOffsetCommit,
+    OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
@@ -61,6 +62,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 1, 7),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
 ];
 
 /// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
@@ -192,6 +196,9 @@ pub enum KafkaRequest {
     OffsetFetch(OffsetFetchRequest),
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
+    DeleteTopics(DeleteTopicsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeCluster(DescribeClusterRequest),
 }
 
 /// One request frame, decoded.
@@ -308,6 +315,9 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
         ApiKey::OffsetFetch => body!(OffsetFetch, OffsetFetchRequest),
         ApiKey::ListGroups => body!(ListGroups, ListGroupsRequest),
         ApiKey::DescribeGroups => body!(DescribeGroups, DescribeGroupsRequest),
+        ApiKey::DeleteTopics => body!(DeleteTopics, DeleteTopicsRequest),
+        ApiKey::CreatePartitions => body!(CreatePartitions, CreatePartitionsRequest),
+        ApiKey::DescribeCluster => body!(DescribeCluster, DescribeClusterRequest),
         _ => return Err(err(0, "API not served".to_string())),
     };
     match body {
@@ -395,6 +405,15 @@ impl<B: Backend> KafkaApis<B> {
             }
             KafkaRequest::DescribeGroups(req) => {
                 encode_response(corr, version, &self.describe_groups(req, version).await)
+            }
+            KafkaRequest::DeleteTopics(req) => {
+                encode_response(corr, version, &self.delete_topics(req, version).await)
+            }
+            KafkaRequest::CreatePartitions(req) => {
+                encode_response(corr, version, &self.create_partitions(req).await)
+            }
+            KafkaRequest::DescribeCluster(req) => {
+                encode_response(corr, version, &self.describe_cluster(req, version).await)
             }
         };
         match outcome {
@@ -822,6 +841,7 @@ pub fn response_correlation_id(frame: &[u8]) -> Option<i32> {
     (b.len() >= 4).then(|| b.get_i32())
 }
 
+mod admin;
 mod groups;
 #[cfg(test)]
 mod tests;
