@@ -199,7 +199,7 @@ fn a_segment_whose_name_is_not_a_20_digit_offset_is_refused() {
     std::fs::copy(&good, &at_42).unwrap();
     let (code, out, err) = dump(&[], std::slice::from_ref(&at_42));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("Starting offset: 42\n"), "{out}");
+    assert!(out.contains("Log starting offset: 42\n"), "{out}");
 
     for name in [
         "orders.log",
@@ -224,7 +224,7 @@ fn a_segment_whose_name_is_not_a_20_digit_offset_is_refused() {
             "{name}"
         );
         assert_eq!(
-            out.matches("Starting offset: 0\n").count(),
+            out.matches("Log starting offset: 0\n").count(),
             1,
             "{name}: only the well-named file is dumped:\n{out}"
         );

@@ -321,3 +321,30 @@ fn scenario_names_must_be_file_name_safe() {
         );
     }
 }
+
+/// A run that ends before `progress` could judge the recovery passes, but says so on the
+/// seed's line and in the summary: "ok" must not hide "unknown".
+#[test]
+fn a_run_too_short_after_its_last_fault_says_progress_was_not_judged() {
+    let text = std::fs::read_to_string(common::repo("scenarios/quickstart.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["name"] = "quickstart-short".into();
+    v["faults"][1]["at"] = "12s".into();
+    let file = scratch("quickstart-short.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let (code, out, err) = run(&[file.to_str().unwrap(), "--seeds", "1..2"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("ok quickstart-short seed 1: [progress not judged: the run ends "),
+        "{out}"
+    );
+    assert!(
+        out.contains("after its last fault, before the 10.0s bound]"),
+        "{out}"
+    );
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.ends_with(", progress not judged in 2 seed(s)"),
+        "{summary}"
+    );
+}

@@ -7,10 +7,16 @@
 //! through an idempotent acks=all producer; a consumer reads each exactly once, every key
 //! from one partition; SIGTERM stops the server with exit 0; a restart on the same data
 //! dir serves the same 1,000 messages again. Raw frames check the bad-input paths:
-//! KIP-511's answer, an oversized frame closing only its own connection.
+//! KIP-511's answer, an oversized frame closing only its own connection, and every frame
+//! of sim-tests/corpus/malformed-kafka-requests.txt closing its connection with a log line
+//! while the server goes on serving kafka-python.
 //!
-//! kcat (librdkafka) checks `-L` on three brokers and a `-P`/`-C` round trip when it is
-//! installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
+//! Consumer groups (kafka_python_groups.py): one member reads everything and commits; two
+//! members split the partitions; a member's commit survives a restart and the next member
+//! of the group starts there.
+//!
+//! kcat (librdkafka) checks `-L` on three brokers, a `-P`/`-C` round trip and a `-G`
+//! balanced consumer that commits when it is installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
 //!
 //! Needs Python 3 (`KAFKA_SIM_PYTHON` or `python3`) and the venv python_venv.rs creates
 //! (`target/py-venv`, the pinned kafka-python interop_kafka_python.rs uses too); without
@@ -21,7 +27,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -89,6 +95,8 @@ fn free_ports(n: u16) -> u16 {
 
 struct Server {
     child: Child,
+    /// Every line the server wrote on stderr so far (echoed to the test's stderr too).
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -102,9 +110,19 @@ impl Server {
             .args(["--config", "num.partitions=3"])
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start kafka-sim serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                eprintln!("{line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -130,7 +148,18 @@ impl Server {
             .map(|i| format!("broker {i} at 127.0.0.1:{}", port + i))
             .collect();
         assert_eq!(lines, expected);
-        Server { child }
+        Server { child, log }
+    }
+
+    /// Waits up to 10 s for a stderr line containing `text`.
+    fn wait_for_log(&self, text: &str) -> String {
+        for _ in 0..100 {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no stderr line with {text:?}");
     }
 
     /// SIGTERM, then the exit status must be 0 within 30 s.
@@ -224,6 +253,46 @@ fn api_versions_answer(s: &mut TcpStream) -> (i32, i16) {
     )
 }
 
+/// The checked-in malformed frames (serve_decode_fuzz.rs decodes them directly).
+fn malformed_corpus() -> Vec<(String, Vec<u8>)> {
+    include_str!("corpus/malformed-kafka-requests.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, bytes) = l.split_once(':').unwrap();
+            let bytes = bytes
+                .split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect();
+            (name.to_string(), bytes)
+        })
+        .collect()
+}
+
+/// Every malformed frame of the corpus, each on its own connection: each connection is
+/// closed, with a log line naming the API key, version and byte offset; the server lives.
+fn check_malformed_corpus(server: &Server, port: u16) {
+    let corpus = malformed_corpus();
+    assert!(corpus.len() >= 25);
+    for (name, frame) in &corpus {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&(frame.len() as i32).to_be_bytes()).unwrap();
+        s.write_all(frame).unwrap();
+        let mut buf = [0u8; 1];
+        assert!(
+            matches!(s.read(&mut buf), Ok(0) | Err(_)),
+            "{name}: the connection stays open"
+        );
+    }
+    // The 14-byte frame that used to abort the process, by its log line.
+    let line = server.wait_for_log("api key 3 (Metadata) v1, byte 14 of a 14-byte request");
+    assert!(
+        line.contains("closing connection from 127.0.0.1:"),
+        "{line}"
+    );
+}
+
 /// Bad input over raw sockets: an oversized frame closes that connection; a newer
 /// ApiVersions than ours gets UNSUPPORTED_VERSION (KIP-511); other connections go on.
 fn check_raw_frames(port: u16) {
@@ -258,6 +327,7 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
     let bootstrap = format!("127.0.0.1:{port}");
 
     let server = Server::start(&bin, 1, port, &data);
+    check_malformed_corpus(&server, port);
     check_raw_frames(port);
     let produced = client(&py, &bootstrap, "produce", "orders");
     assert_eq!(produced["brokers"], serde_json::json!([0]));
@@ -297,6 +367,115 @@ fn kafka_python_produces_and_consumes_through_serve_and_a_restart_keeps_every_me
         ends, COUNT as i64,
         "nothing more, nothing less after the restart"
     );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Runs a phase of sim-tests/interop/kafka_python_groups.py.
+fn group_client(py: &Path, bootstrap: &str, phase: &str, group: &str, count: usize) -> Value {
+    let out = Command::new(py)
+        .arg(manifest_dir().join("sim-tests/interop/kafka_python_groups.py"))
+        .args([bootstrap, phase, "grp", group, &count.to_string()])
+        .output()
+        .expect("run kafka_python_groups.py");
+    assert!(
+        out.status.success(),
+        "kafka-python group {phase} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
+/// `(value, partition, offset)` of each message a group phase read.
+fn read_messages(v: &Value) -> Vec<(String, i64, i64)> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m[1].as_str().unwrap().to_string(),
+                m[2].as_i64().unwrap(),
+                m[3].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn all_values() -> BTreeSet<String> {
+    (0..COUNT).map(|i| format!("m-{i}")).collect()
+}
+
+#[test]
+fn kafka_python_consumer_groups_split_partitions_and_resume_from_offsets_committed_before_a_restart(
+) {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-groups-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(1);
+    let b = format!("127.0.0.1:{port}");
+    let server = Server::start(&bin, 1, port, &data);
+    client(&py, &b, "produce", "grp");
+
+    // One member: every message once, and the commit is each partition's end.
+    let all = group_client(&py, &b, "all", "g-all", COUNT);
+    let read = read_messages(&all);
+    let values: BTreeSet<String> = read.iter().map(|m| m.0.clone()).collect();
+    assert_eq!(read.len(), COUNT, "nothing read twice");
+    assert_eq!(values, all_values());
+    for p in 0..3 {
+        let in_p = read.iter().filter(|m| m.1 == p).count() as i64;
+        assert_eq!(all["committed"][p.to_string()], in_p, "partition {p}");
+    }
+
+    // Two members: each owns partitions, together all three, none both.
+    let pair = group_client(&py, &b, "pair", "g-pair", COUNT);
+    let owned = |who: &str| -> BTreeSet<i64> {
+        pair["assignments"][who]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect()
+    };
+    let (a, bb) = (owned("a"), owned("b"));
+    assert!(!a.is_empty() && !bb.is_empty(), "{a:?} {bb:?}");
+    assert!(a.is_disjoint(&bb), "{a:?} {bb:?}");
+    assert_eq!(a.union(&bb).count(), 3, "{a:?} {bb:?}");
+    let seen: BTreeSet<String> = read_messages(&pair).into_iter().map(|m| m.0).collect();
+    assert_eq!(seen, all_values(), "the pair read every message");
+
+    // Part of the topic, committed; then a restart on the same data dir.
+    let part = group_client(&py, &b, "part", "g-resume", 300);
+    let first = read_messages(&part);
+    assert!(first.len() >= 300);
+    let mut committed = BTreeMap::new();
+    for p in 0..3i64 {
+        let c = part["committed"][p.to_string()].as_i64().unwrap_or(0);
+        let in_p = first.iter().filter(|m| m.1 == p).count() as i64;
+        assert_eq!(c, in_p, "partition {p}: committed what was read");
+        committed.insert(p, c);
+    }
+    server.stop();
+    let server = Server::start(&bin, 1, port, &data);
+    let rest = group_client(&py, &b, "rest", "g-resume", COUNT - first.len());
+    let second = read_messages(&rest);
+    for p in 0..3i64 {
+        let lowest = second.iter().filter(|m| m.1 == p).map(|m| m.2).min();
+        if let Some(lowest) = lowest {
+            assert_eq!(lowest, committed[&p], "partition {p} resumes at its commit");
+        }
+    }
+    let mut together: Vec<String> = first.iter().chain(&second).map(|m| m.0.clone()).collect();
+    together.sort();
+    let n = together.len();
+    together.dedup();
+    assert_eq!(n, COUNT, "nothing read before the restart is read again");
+    assert_eq!(together.into_iter().collect::<BTreeSet<_>>(), all_values());
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
@@ -396,6 +575,33 @@ fn kcat_lists_three_brokers_and_round_trips_keyed_messages_through_an_auto_creat
     assert_eq!(values.len(), COUNT, "every message once");
     let partitions: BTreeSet<&str> = partition_of.values().copied().collect();
     assert_eq!(partitions.len(), 3, "37 keys over the 3 partitions");
+
+    // A balanced consumer (-G): the whole topic, committed on exit; the same group again
+    // starts after the commit and reads nothing.
+    let group = |g: &str| {
+        run_kcat(
+            kcat,
+            &[
+                "-b",
+                &b,
+                "-G",
+                g,
+                "kc",
+                "-e",
+                "-q",
+                "-f",
+                "%s\n",
+                "-X",
+                "auto.offset.reset=earliest",
+                "-X",
+                "heartbeat.interval.ms=300",
+            ],
+            None,
+        )
+    };
+    let first: BTreeSet<String> = group("kc-group").lines().map(String::from).collect();
+    assert_eq!(first.len(), COUNT, "-G read every message");
+    assert_eq!(group("kc-group"), "", "-G again resumes after its commit");
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -366,6 +366,8 @@ mod simulation {
         failure: Option<String>,
         /// Faults that could not act, with their reasons.
         skipped: Vec<String>,
+        /// What a checker could not judge, with the reason.
+        not_judged: Vec<String>,
         /// `None` when the simulation panicked.
         trace_lines: Option<String>,
     }
@@ -398,6 +400,7 @@ mod simulation {
         let started = Instant::now();
         let (mut runs, failed, mut simulated_us) = (0u64, Cell::new(0u64), 0i64);
         let (mut skipped_faults, mut seeds_with_skips) = (0usize, 0u64);
+        let mut seeds_not_judged = 0u64;
         let mut exit = None;
         let mut report = junit::Report::new("kafka-sim run");
         let mut progress = Progress::new("run", items.len());
@@ -411,11 +414,13 @@ mod simulation {
                     Ok(result) => result.map(|r| Checked {
                         failure: (!r.expectation_met).then(|| r.failure(scenario)),
                         skipped: r.skipped_faults,
+                        not_judged: r.not_judged,
                         trace_lines: Some(r.trace_lines),
                     }),
                     Err(msg) => Ok(Checked {
                         failure: Some(format!("the simulation panicked: {msg}")),
                         skipped: Vec::new(),
+                        not_judged: Vec::new(),
                         trace_lines: None,
                     }),
                 }
@@ -453,6 +458,13 @@ mod simulation {
                         checked.skipped.len(),
                         checked.skipped.join("; ")
                     )
+                };
+                // Likewise a checker that judged nothing (a run too short after its last fault).
+                let skips = if checked.not_judged.is_empty() {
+                    skips
+                } else {
+                    seeds_not_judged += 1;
+                    format!("{skips} [{}]", checked.not_judged.join("; "))
                 };
                 let reproduce = format!(
                     "kafka-sim run {} --seed {seed} --trace traces/",
@@ -513,6 +525,11 @@ mod simulation {
         if skipped_faults > 0 {
             line.push_str(&format!(
                 ", {skipped_faults} fault(s) skipped in {seeds_with_skips} seed(s)"
+            ));
+        }
+        if seeds_not_judged > 0 {
+            line.push_str(&format!(
+                ", progress not judged in {seeds_not_judged} seed(s)"
             ));
         }
         println!("{line}");

@@ -22,11 +22,13 @@ use madsim::time::{sleep, Duration};
 
 use super::node::Node;
 use super::replica_manager::AppendResult;
-use super::request::{Request, Response, ACKS_ALL};
+use super::request::{
+    GroupDescription, GroupListing, MemberDescription, Request, Response, ACKS_ALL,
+};
 use super::{AcksStatus, ErrorCode, TopicPartition};
 use crate::group::{
-    self, assignor_by_name, GroupError, OffsetsRecord, RebalanceProtocol, Reply, RequestToken,
-    OFFSETS_TOPIC,
+    self, assignor_by_name, GroupError, GroupState, OffsetsRecord, RebalanceProtocol, Reply,
+    RequestToken, OFFSETS_TOPIC,
 };
 use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
 use crate::trace::EventKind;
@@ -141,6 +143,76 @@ pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
         },
         (true, None) => not_available,
     }
+}
+
+/// ListGroups: the groups this broker coordinates, Dead ones left out.
+pub(super) fn list_groups(n: &Arc<Node>) -> Response {
+    let g = n.groups();
+    Response::ListGroups(
+        g.coordinator()
+            .groups()
+            .filter(|m| m.state() != GroupState::Dead)
+            .map(|m| GroupListing {
+                group_id: m.group_id().to_string(),
+                protocol_type: m.protocol_type().unwrap_or_default().to_string(),
+                state: m.state().name().to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// DescribeGroups. As Kafka's `GroupMetadata.summary`: subscriptions, assignments and the
+/// protocol only while the group is Stable; a group not known here is Dead.
+pub(super) fn describe_groups(n: &Arc<Node>, group_ids: &[String]) -> Response {
+    let g = n.groups();
+    let c = g.coordinator();
+    let describe = |group_id: &String| {
+        let mut d = GroupDescription {
+            group_id: group_id.clone(),
+            error: None,
+            state: GroupState::Dead.name().to_string(),
+            protocol_type: String::new(),
+            protocol_name: String::new(),
+            members: Vec::new(),
+        };
+        if let Err(e) = g.check_coordinator(group_id) {
+            d.error = Some(e);
+            return d;
+        }
+        let Some(m) = c.group(group_id) else {
+            return d;
+        };
+        let stable = m.state() == GroupState::Stable;
+        let protocol = m.protocol_name().unwrap_or_default();
+        d.state = m.state().name().to_string();
+        d.protocol_type = m.protocol_type().unwrap_or_default().to_string();
+        if stable {
+            d.protocol_name = protocol.to_string();
+        }
+        d.members = m
+            .members()
+            .map(|mm| MemberDescription {
+                member_id: mm.member_id.clone(),
+                group_instance_id: mm.group_instance_id.clone(),
+                client_id: mm.client_id.clone(),
+                subscription: stable
+                    .then(|| {
+                        mm.protocols
+                            .iter()
+                            .find(|(name, _)| name == protocol)
+                            .map(|(_, s)| s.clone())
+                    })
+                    .flatten(),
+                assignment: if stable {
+                    mm.assignment.clone()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        d
+    };
+    Response::DescribeGroups(group_ids.iter().map(describe).collect())
 }
 
 /// Asks the controller to create `__consumer_offsets` (`offsets.topic.num.partitions`,

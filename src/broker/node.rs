@@ -350,6 +350,10 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
             n.rm().offsets_for_leader_epoch(&partitions),
         )),
         Request::FindCoordinator { key } => Some(group_requests::find_coordinator(n, &key)),
+        Request::ListGroups => Some(group_requests::list_groups(n)),
+        Request::DescribeGroups { group_ids } => {
+            Some(group_requests::describe_groups(n, &group_ids))
+        }
         req @ (Request::JoinGroup(_)
         | Request::SyncGroup(_)
         | Request::Heartbeat(_)

@@ -1,7 +1,8 @@
 //! Request and response types between clients, brokers and the controller, carrying
 //! Kafka's request semantics (Metadata, Produce, Fetch, ListOffsets, CreateTopics,
 //! CreatePartitions, OffsetsForLeaderEpoch, InitProducerId), the group coordinator's (FindCoordinator,
-//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) and the controller
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
+//! DescribeGroups) and the controller
 //! traffic (BrokerRegistration, BrokerHeartbeat carrying the metadata log, AlterPartition).
 //!
 //! The types know nothing of their encoding: the simulation frames them as JSON
@@ -112,6 +113,12 @@ pub enum Request {
         group_id: String,
         partitions: Vec<TopicPartition>,
     },
+    /// The groups this broker coordinates.
+    ListGroups,
+    /// State, protocol and members of each group (Kafka's `DescribeGroups`).
+    DescribeGroups {
+        group_ids: Vec<String>,
+    },
 }
 
 impl Request {
@@ -138,6 +145,8 @@ impl Request {
             Request::LeaveGroup(_) => "LeaveGroup",
             Request::OffsetCommit(_) => "OffsetCommit",
             Request::OffsetFetch { .. } => "OffsetFetch",
+            Request::ListGroups => "ListGroups",
+            Request::DescribeGroups { .. } => "DescribeGroups",
         }
     }
 }
@@ -300,6 +309,9 @@ pub enum Response {
     /// coordinator gives it.
     Group(group::Response),
     OffsetFetch(Result<Vec<(TopicPartition, i64)>, GroupError>),
+    ListGroups(Vec<GroupListing>),
+    /// In the request's order.
+    DescribeGroups(Vec<GroupDescription>),
     /// The request could not be decoded or is not served by this node.
     Error(ErrorCode),
     /// `NOT_CONTROLLER` from a controller that is not the active one, naming the active
@@ -313,7 +325,10 @@ impl Response {
     /// The top-level error of a response, `NONE` if it has none.
     pub fn error(&self) -> ErrorCode {
         match self {
-            Response::Metadata(_) | Response::OffsetsForLeaderEpoch(_) => ErrorCode::None,
+            Response::Metadata(_)
+            | Response::OffsetsForLeaderEpoch(_)
+            | Response::ListGroups(_)
+            | Response::DescribeGroups(_) => ErrorCode::None,
             // Kafka's ProduceResponse has only per-partition errors: the first of them.
             Response::Produce(p) => p
                 .partitions
@@ -359,6 +374,40 @@ impl Response {
 /// group response itself carries the exact one.
 fn group_error_code(e: GroupError) -> ErrorCode {
     ErrorCode::from_code(e.code()).unwrap_or(ErrorCode::UnknownServerError)
+}
+
+/// One group of a ListGroups answer (Kafka's `ListedGroup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    /// Kafka's state name (`Stable`, `Empty`, ...).
+    pub state: String,
+}
+
+/// One group of a DescribeGroups answer (Kafka's `DescribedGroup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    pub group_id: String,
+    /// `NOT_COORDINATOR` and the like; a group the coordinator does not know is `Dead`,
+    /// without an error, as in Kafka.
+    pub error: Option<GroupError>,
+    pub state: String,
+    pub protocol_type: String,
+    /// The selected assignor, while the group is Stable.
+    pub protocol_name: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// One member of a described group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    /// The member's subscription for the selected protocol, while the group is Stable.
+    pub subscription: Option<group::Subscription>,
+    pub assignment: Vec<TopicPartition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

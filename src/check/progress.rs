@@ -210,6 +210,45 @@ pub fn progress(h: &History) -> Vec<Violation> {
     out
 }
 
+/// Why `progress` could not judge the run's recovery, if it could not: it judges only what
+/// fell due before the history ended, so a run that ends less than the bound after its last
+/// fault (or, with no faults, after its first event) passes `progress` without anyone having
+/// waited for the cluster to recover. That is reported beside the verdict rather than
+/// silently counted as a pass (Jepsen's "unknown" is not "ok").
+pub fn unjudged(h: &History) -> Option<String> {
+    let first = h.events().first()?;
+    let heal = h.last_fault_us().max(first.t_us);
+    let after = h.end_us().saturating_sub(heal);
+    let faults = h
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Fault { .. }));
+    let since = if faults {
+        "its last fault"
+    } else {
+        "its first event"
+    };
+    let secs = |us: i64| format!("{:.1}s", us as f64 / 1e6);
+    let bound = h.progress_bound_us();
+    let group_bound = h.group_bound_us();
+    if after < bound {
+        Some(format!(
+            "progress not judged: the run ends {} after {since}, before the {} bound",
+            secs(after),
+            secs(bound)
+        ))
+    } else if !h.consumer_groups().is_empty() && after < group_bound {
+        Some(format!(
+            "progress not judged for groups: the run ends {} after {since}, before the \
+             groups' {} bound",
+            secs(after),
+            secs(group_bound)
+        ))
+    } else {
+        None
+    }
+}
+
 /// Per group and partition: acknowledged writes no member processed by `due(ack time)`, where
 /// the group neither read nor committed past them.
 fn groups_behind(

@@ -1516,3 +1516,47 @@ fn offsets_print_as_ranges_with_a_count() {
         "0, 10, 20, 30, 40, 50, … 14 more ranges (20 offsets)"
     );
 }
+
+/// A run that ends before the bound has passed since its last fault cannot show that the
+/// cluster recovered: `progress` finds nothing, and says it judged nothing.
+#[test]
+fn progress_says_when_the_run_ended_too_soon_after_the_last_fault_to_judge() {
+    let events = vec![
+        fault(0, "crash broker-1"),
+        send(100, "p1", "a", "t", 0),
+        fault(2_000_000, "restart broker-1"),
+        poll(5_000_000, "c1", "t", 0, &[]),
+    ];
+    let h = History::new(events.clone()).with_progress_bound_us(10_000_000);
+    assert!(progress::progress(&h).is_empty(), "nothing fell due");
+    assert_eq!(
+        progress::unjudged(&h).as_deref(),
+        Some("progress not judged: the run ends 3.0s after its last fault, before the 10.0s bound")
+    );
+
+    let h = History::new(events).with_progress_bound_us(3_000_000);
+    assert_eq!(
+        progress::unjudged(&h),
+        None,
+        "3 s after the fault, a 3 s bound is judged"
+    );
+}
+
+#[test]
+fn progress_says_when_groups_were_not_given_their_own_longer_bound() {
+    let events = vec![
+        assign(500, "c1", "g", 1, &[("t", 0)]),
+        fault(1_000_000, "crash broker-1"),
+        poll(13_000_000, "c1", "t", 0, &[]),
+    ];
+    let h = History::new(events)
+        .with_progress_bound_us(10_000_000)
+        .with_group_bound_us(25_000_000);
+    assert_eq!(
+        progress::unjudged(&h).as_deref(),
+        Some(
+            "progress not judged for groups: the run ends 12.0s after its last fault, before \
+             the groups' 25.0s bound"
+        )
+    );
+}

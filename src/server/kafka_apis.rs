@@ -25,6 +25,11 @@ use kafka_protocol::messages::{
     MetadataResponse as KMetadataResponse, ProduceRequest as KProduceRequest,
     ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
+use kafka_protocol::messages::{
+    DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
+    JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
+    OffsetCommitRequest as KOffsetCommit, OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::request::{
@@ -35,9 +40,10 @@ use crate::broker::ErrorCode;
 use crate::common::TopicPartition;
 
 /// The APIs served and the versions advertised in `ApiVersions`: what librdkafka's feature
-/// map and kafka-python need for producing and consuming. The ceilings stop below the
-/// versions that address topics by id (Fetch 13, Produce 13) or use fields not modelled
-/// here.
+/// map and kafka-python need for producing, consuming and consumer groups. The ceilings
+/// stop below the versions that address topics by id (Fetch 13, Produce 13), batch groups
+/// (OffsetFetch 8) or belong to KIP-848's consumer protocol (OffsetCommit 9), or use fields
+/// not modelled here. OffsetCommit starts at 2 and OffsetFetch at 1, as in Kafka 4.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
@@ -46,7 +52,21 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
 ];
+
+/// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
+/// operation of more than 10,000 records). The count comes off the wire and sizes the
+/// controller's assignment, so an unchecked `i32::MAX` would exhaust memory.
+const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 
 /// Kafka error codes this module answers with that the broker's [`ErrorCode`] does not
 /// model.
@@ -136,10 +156,6 @@ fn encode_response<R: Encodable + HeaderVersion>(
     Ok(buf.freeze())
 }
 
-fn decode_body<T: Decodable>(body: &mut Bytes, key: ApiKey, version: i16) -> Result<T, String> {
-    T::decode(body, version).map_err(|e| format!("{key:?} v{version}: body does not decode: {e}"))
-}
-
 /// The `ApiVersions` answer listing [`SUPPORTED_APIS`].
 pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
@@ -157,92 +173,229 @@ pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
     resp
 }
 
+/// A request body as the `kafka-protocol` schemas decoded it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KafkaRequest {
+    ApiVersions(ApiVersionsRequest),
+    Metadata(KMetadataRequest),
+    Produce(KProduceRequest),
+    Fetch(KFetchRequest),
+    ListOffsets(ListOffsetsRequest),
+    CreateTopics(CreateTopicsRequest),
+    InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(KJoinGroup),
+    SyncGroup(KSyncGroup),
+    Heartbeat(KHeartbeat),
+    LeaveGroup(KLeaveGroup),
+    OffsetCommit(KOffsetCommit),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+}
+
+/// One request frame, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A served API at a served version.
+    Request {
+        version: i16,
+        correlation_id: i32,
+        /// The header's client id ("" when null).
+        client_id: String,
+        /// Boxed: a Fetch or Produce request is large next to the other variant.
+        body: Box<KafkaRequest>,
+    },
+    /// `ApiVersions` newer than ours (KIP-511): answered at v0 whatever its body holds.
+    NewerApiVersions { correlation_id: i32 },
+}
+
+/// Why a frame cannot be answered: what the log line on closing its connection says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    /// The header's API key and version, when the frame is long enough to hold them.
+    pub api_key: Option<i16>,
+    pub api_version: Option<i16>,
+    /// How far into the frame decoding got.
+    pub offset: usize,
+    pub frame_len: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.api_key, self.api_version) {
+            (Some(k), Some(v)) => {
+                let name = ApiKey::try_from(k).map_or("unknown".to_string(), |k| format!("{k:?}"));
+                write!(f, "api key {k} ({name}) v{v}")?;
+            }
+            _ => write!(f, "no request header")?,
+        }
+        write!(
+            f,
+            ", byte {} of a {}-byte request: {}",
+            self.offset, self.frame_len, self.reason
+        )
+    }
+}
+
+/// Decodes one request frame (the bytes after the size prefix): the header, then the body
+/// by its API's schema. Never panics and allocates in proportion to the frame: the
+/// `kafka-protocol` crate is patched (vendor/kafka-protocol/PATCHED.md) so that an array
+/// length larger than the bytes left is an error rather than an allocation, and every
+/// other length it reads is checked against the bytes present before use. A frame of
+/// arbitrary bytes is therefore either a request or a [`DecodeError`].
+pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
+    let frame_len = frame.len();
+    let fail =
+        |key: Option<i16>, version: Option<i16>, offset: usize, reason: String| DecodeError {
+            api_key: key,
+            api_version: version,
+            offset,
+            frame_len,
+            reason,
+        };
+    let short = || "shorter than a request header".to_string();
+    if frame_len < 4 {
+        return Err(fail(None, None, 0, short()));
+    }
+    let (raw_key, version) = (
+        i16::from_be_bytes([frame[0], frame[1]]),
+        i16::from_be_bytes([frame[2], frame[3]]),
+    );
+    let err = |offset: usize, reason: String| fail(Some(raw_key), Some(version), offset, reason);
+    if frame_len < 8 {
+        return Err(err(4, short()));
+    }
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let Ok(key) = ApiKey::try_from(raw_key) else {
+        return Err(err(0, "unknown API key".to_string()));
+    };
+    let Some((min, max)) = supported_range(key) else {
+        return Err(err(0, "API not served".to_string()));
+    };
+    if key == ApiKey::ApiVersions && version > max {
+        return Ok(Decoded::NewerApiVersions { correlation_id });
+    }
+    if version < min || version > max {
+        return Err(err(2, format!("version not served (v{min}..v{max})")));
+    }
+    let mut buf = frame.clone();
+    let header_version = key.request_header_version(version);
+    let client_id = match RequestHeader::decode(&mut buf, header_version) {
+        Ok(h) => h.client_id.map(|c| c.to_string()).unwrap_or_default(),
+        Err(e) => return Err(err(frame_len - buf.remaining(), format!("bad header: {e}"))),
+    };
+    macro_rules! body {
+        ($variant:ident, $ty:ty) => {
+            <$ty>::decode(&mut buf, version).map(KafkaRequest::$variant)
+        };
+    }
+    let body = match key {
+        ApiKey::ApiVersions => body!(ApiVersions, ApiVersionsRequest),
+        ApiKey::Metadata => body!(Metadata, KMetadataRequest),
+        ApiKey::Produce => body!(Produce, KProduceRequest),
+        ApiKey::Fetch => body!(Fetch, KFetchRequest),
+        ApiKey::ListOffsets => body!(ListOffsets, ListOffsetsRequest),
+        ApiKey::CreateTopics => body!(CreateTopics, CreateTopicsRequest),
+        ApiKey::InitProducerId => body!(InitProducerId, InitProducerIdRequest),
+        ApiKey::FindCoordinator => body!(FindCoordinator, FindCoordinatorRequest),
+        ApiKey::JoinGroup => body!(JoinGroup, KJoinGroup),
+        ApiKey::SyncGroup => body!(SyncGroup, KSyncGroup),
+        ApiKey::Heartbeat => body!(Heartbeat, KHeartbeat),
+        ApiKey::LeaveGroup => body!(LeaveGroup, KLeaveGroup),
+        ApiKey::OffsetCommit => body!(OffsetCommit, KOffsetCommit),
+        ApiKey::OffsetFetch => body!(OffsetFetch, OffsetFetchRequest),
+        ApiKey::ListGroups => body!(ListGroups, ListGroupsRequest),
+        ApiKey::DescribeGroups => body!(DescribeGroups, DescribeGroupsRequest),
+        _ => return Err(err(0, "API not served".to_string())),
+    };
+    match body {
+        Ok(body) => Ok(Decoded::Request {
+            version,
+            correlation_id,
+            client_id,
+            body: Box::new(body),
+        }),
+        Err(e) => Err(err(
+            frame_len - buf.remaining(),
+            format!("body does not decode: {e}"),
+        )),
+    }
+}
+
 impl<B: Backend> KafkaApis<B> {
     /// Handles one request frame (the bytes after the size prefix).
-    pub async fn handle_frame(&self, mut frame: Bytes) -> Outcome {
-        if frame.len() < 8 {
-            return Outcome::Close(format!(
-                "a {}-byte frame is shorter than a request header",
-                frame.len()
-            ));
-        }
-        let (raw_key, version) = (
-            i16::from_be_bytes([frame[0], frame[1]]),
-            i16::from_be_bytes([frame[2], frame[3]]),
-        );
-        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        let Ok(key) = ApiKey::try_from(raw_key) else {
-            return Outcome::Close(format!("unknown API key {raw_key}"));
-        };
-        let Some((min, max)) = supported_range(key) else {
-            return Outcome::Close(format!("{key:?} is not served"));
-        };
-        if key == ApiKey::ApiVersions && version > max {
-            // KIP-511: answer at v0 (which every client reads) with our ranges.
-            return respond(
+    pub async fn handle_frame(&self, frame: Bytes) -> Outcome {
+        let (version, corr, client_id, body) = match decode_request(&frame) {
+            Ok(Decoded::Request {
+                version,
                 correlation_id,
-                0,
-                &api_versions_response(UNSUPPORTED_VERSION),
-            );
-        }
-        if version < min || version > max {
-            return Outcome::Close(format!("{key:?} v{version} is not served (v{min}..v{max})"));
-        }
-        let header_version = key.request_header_version(version);
-        let header = match RequestHeader::decode(&mut frame, header_version) {
-            Ok(h) => h,
-            Err(e) => return Outcome::Close(format!("{key:?} v{version}: bad header: {e}")),
-        };
-        let corr = header.correlation_id;
-        let body = &mut frame;
-        let outcome = match key {
-            ApiKey::ApiVersions => decode_body::<ApiVersionsRequest>(body, key, version)
-                .and_then(|_| encode_response(corr, version, &api_versions_response(0))),
-            ApiKey::Metadata => match decode_body::<KMetadataRequest>(body, key, version) {
-                Ok(req) => {
-                    let resp = self.metadata(req, version).await;
-                    encode_response(corr, version, &resp)
-                }
-                Err(e) => Err(e),
-            },
-            ApiKey::Produce => match decode_body::<KProduceRequest>(body, key, version) {
-                Ok(req) => match self.produce(req).await {
-                    Some(resp) => encode_response(corr, version, &resp),
-                    None => return Outcome::NoResponse,
-                },
-                Err(e) => Err(e),
-            },
-            ApiKey::Fetch => match decode_body::<KFetchRequest>(body, key, version) {
-                Ok(req) => {
-                    let resp = self.fetch(req, version).await;
-                    encode_response(corr, version, &resp)
-                }
-                Err(e) => Err(e),
-            },
-            ApiKey::ListOffsets => match decode_body::<ListOffsetsRequest>(body, key, version) {
-                Ok(req) => {
-                    let resp = self.list_offsets(req).await;
-                    encode_response(corr, version, &resp)
-                }
-                Err(e) => Err(e),
-            },
-            ApiKey::CreateTopics => match decode_body::<CreateTopicsRequest>(body, key, version) {
-                Ok(req) => {
-                    let resp = self.create_topics(req, version).await;
-                    encode_response(corr, version, &resp)
-                }
-                Err(e) => Err(e),
-            },
-            ApiKey::InitProducerId => {
-                match decode_body::<InitProducerIdRequest>(body, key, version) {
-                    Ok(req) => {
-                        let resp = self.init_producer_id(req).await;
-                        encode_response(corr, version, &resp)
-                    }
-                    Err(e) => Err(e),
-                }
+                client_id,
+                body,
+            }) => (version, correlation_id, client_id, *body),
+            // KIP-511: answer at v0 (which every client reads) with our ranges.
+            Ok(Decoded::NewerApiVersions { correlation_id }) => {
+                return respond(
+                    correlation_id,
+                    0,
+                    &api_versions_response(UNSUPPORTED_VERSION),
+                )
             }
-            _ => Err(format!("{key:?} is not served")),
+            Err(e) => return Outcome::Close(e.to_string()),
+        };
+        let outcome = match body {
+            KafkaRequest::ApiVersions(_) => {
+                encode_response(corr, version, &api_versions_response(0))
+            }
+            KafkaRequest::Metadata(req) => {
+                encode_response(corr, version, &self.metadata(req, version).await)
+            }
+            KafkaRequest::Produce(req) => match self.produce(req).await {
+                Some(resp) => encode_response(corr, version, &resp),
+                None => return Outcome::NoResponse,
+            },
+            KafkaRequest::Fetch(req) => {
+                encode_response(corr, version, &self.fetch(req, version).await)
+            }
+            KafkaRequest::ListOffsets(req) => {
+                encode_response(corr, version, &self.list_offsets(req).await)
+            }
+            KafkaRequest::CreateTopics(req) => {
+                encode_response(corr, version, &self.create_topics(req, version).await)
+            }
+            KafkaRequest::InitProducerId(req) => {
+                encode_response(corr, version, &self.init_producer_id(req).await)
+            }
+            KafkaRequest::FindCoordinator(req) => {
+                encode_response(corr, version, &self.find_coordinator(req, version).await)
+            }
+            KafkaRequest::JoinGroup(req) => encode_response(
+                corr,
+                version,
+                &self.join_group(req, version, client_id).await,
+            ),
+            KafkaRequest::SyncGroup(req) => {
+                encode_response(corr, version, &self.sync_group(req, version).await)
+            }
+            KafkaRequest::Heartbeat(req) => {
+                encode_response(corr, version, &self.heartbeat(req).await)
+            }
+            KafkaRequest::LeaveGroup(req) => {
+                encode_response(corr, version, &self.leave_group(req, version).await)
+            }
+            KafkaRequest::OffsetCommit(req) => {
+                encode_response(corr, version, &self.offset_commit(req).await)
+            }
+            KafkaRequest::OffsetFetch(req) => {
+                encode_response(corr, version, &self.offset_fetch(req, version).await)
+            }
+            KafkaRequest::ListGroups(req) => {
+                encode_response(corr, version, &self.list_groups(req, version).await)
+            }
+            KafkaRequest::DescribeGroups(req) => {
+                encode_response(corr, version, &self.describe_groups(req, version).await)
+            }
         };
         match outcome {
             Ok(bytes) => Outcome::Respond(bytes),
@@ -590,7 +743,12 @@ impl<B: Backend> KafkaApis<B> {
             } else {
                 i32::from(t.replication_factor)
             };
-            let (error, message) = if !t.assignments.is_empty() {
+            let (error, message) = if num_partitions > MAX_PARTITIONS_PER_REQUEST {
+                (
+                    ErrorCode::InvalidPartitions.code(),
+                    Some("more partitions than one request may create (10000)"),
+                )
+            } else if !t.assignments.is_empty() {
                 (
                     ErrorCode::InvalidReplicaAssignment.code(),
                     Some("explicit replica assignments are not supported yet"),
@@ -681,5 +839,6 @@ pub fn response_correlation_id(frame: &[u8]) -> Option<i32> {
     (b.len() >= 4).then(|| b.get_i32())
 }
 
+mod groups;
 #[cfg(test)]
 mod tests;

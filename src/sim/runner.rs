@@ -541,6 +541,9 @@ pub struct RunResult {
     /// Faults that could not act (a role nobody held, a restart of a running node, a node on
     /// both sides of a partition), as the trace records them: `kind: reason`.
     pub skipped_faults: Vec<String>,
+    /// What a checker that ran could not judge, and why (e.g. `progress` on a run that ends
+    /// before its bound has passed since the last fault): a pass that is partly unknown.
+    pub not_judged: Vec<String>,
     /// The whole trace: header, events, verdicts (deterministic for scenario and seed).
     pub trace_lines: String,
 }
@@ -629,6 +632,12 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
             _ => None,
         })
         .collect();
+    let not_judged = fired
+        .contains_key(crate::check::progress::PROGRESS)
+        .then(|| crate::check::progress::unjudged(&history))
+        .flatten()
+        .into_iter()
+        .collect();
     let end_us = outcome
         .history
         .last()
@@ -649,6 +658,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         fired,
         expectation_met,
         skipped_faults,
+        not_judged,
         trace_lines,
     })
 }
