@@ -190,6 +190,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
                 current_leader_epoch: epoch,
                 partition_max_bytes: 1 << 20,
             }],
+            isolation_level: Default::default(),
         })
     };
     sleep(Duration::from_millis(200)).await;

@@ -16,8 +16,8 @@ use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
-    FetchRequest, FetchResponse, ProducePartitionResponse, ProduceRequest, ProduceResponse,
-    Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
+    FetchRequest, FetchResponse, IsolationLevel, ProducePartitionResponse, ProduceRequest,
+    ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use super::rpc::Rpc;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
@@ -639,6 +639,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             max_wait_ms: wait as i64,
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
+            isolation_level: IsolationLevel::ReadUncommitted,
         });
         let timeout = match n.cfg.replica_socket_timeout_ms {
             Some(ms) => Duration::from_millis(ms),

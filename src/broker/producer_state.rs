@@ -286,6 +286,29 @@ impl ProducerStateManager {
         debug_assert!(entry.batches.len() <= NUM_BATCHES_TO_RETAIN);
     }
 
+    /// Records a COMMIT/ABORT marker of `producer_id` written to the log (Kafka's
+    /// `appendEndTxnMarker`): a newer epoch (the coordinator bumped it to fence or abort)
+    /// becomes current and resets the retained batches, so the producer's next batch starts
+    /// at sequence 0; an older one changes nothing.
+    pub fn record_marker(&mut self, producer_id: i64, producer_epoch: i16, timestamp_ms: i64) {
+        if producer_id < 0 || producer_epoch < 0 {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerStateEntry {
+                producer_epoch,
+                batches: VecDeque::new(),
+                last_timestamp_ms: timestamp_ms,
+            });
+        if producer_epoch > entry.producer_epoch {
+            entry.producer_epoch = producer_epoch;
+            entry.batches.clear();
+        }
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
+    }
+
     /// Validate then record: the leader's path when the log assigns offsets predictably.
     pub fn try_append(&mut self, batch: &ProducerBatch) -> Result<(), Rejection> {
         self.validate(

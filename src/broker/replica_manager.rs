@@ -18,15 +18,16 @@ use super::epoch_cache::{EpochEndOffset, EpochEntry};
 use super::partition::{FollowerStart, Role, Transition};
 use super::producer_state::{ProducerBatch, ProducerStateConfig, Rejection};
 use super::request::{
-    EpochAnswer, EpochQuery, FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse,
-    MetadataResponse, PartitionMetadata, CONSUMER_REPLICA_ID,
+    AbortedTransaction, EpochAnswer, EpochQuery, FetchPartition, FetchPartitionResponse,
+    FetchRequest, FetchResponse, IsolationLevel, MetadataResponse, PartitionMetadata, ACKS_ALL,
+    CONSUMER_REPLICA_ID,
 };
 use super::{
     AcksStatus, AlterPartitionRequest, ErrorCode, LeaderAndIsr, LeaderEpochCache, Partition,
     ProducerStateManager, ReplicationConfig, TopicPartition,
 };
 use crate::controller::{ClusterMetadata, MetadataRecord};
-use crate::protocol::{batches, NO_PRODUCER_ID};
+use crate::protocol::{batches, EndTxnMarker, NO_PRODUCER_ID};
 use crate::storage::{
     partition_dir_name, Checkpoints, CleanStats, CleanerConfig, CleanupPolicy, Disk, Log,
     LogCleaner, LogConfig, LogError, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
@@ -720,6 +721,11 @@ impl ReplicaManager {
             }
             let n = b.last_offset() - b.base_offset_hint().unwrap_or(b.last_offset()) + 1;
             count += 1;
+            // Kafka's `LogValidator`: only a transaction coordinator writes markers, and a
+            // transactional batch needs a producer id to belong to a transaction.
+            if b.is_control() || (b.is_transactional() && b.producer_id() == NO_PRODUCER_ID) {
+                return Err(ErrorCode::InvalidRecord);
+            }
             if b.producer_id() != NO_PRODUCER_ID {
                 let pb = ProducerBatch {
                     producer_id: b.producer_id(),
@@ -774,6 +780,56 @@ impl ReplicaManager {
         })
     }
 
+    /// Appends a COMMIT or ABORT marker for `producer_id`'s transaction as the partition
+    /// leader: one partition of Kafka's `WriteTxnMarkers`, written as the coordinator writes
+    /// it (`acks=all`: the caller waits with [`ReplicaManager::acks_all_status`]). A marker
+    /// of an older producer epoch than the partition knows is refused
+    /// (`INVALID_PRODUCER_EPOCH`): it comes from a fenced incarnation's transaction.
+    pub fn write_txn_marker(
+        &mut self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+        now_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        if self.log_dir_failure.is_some() {
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        let code = self.unknown_or_not_leader(tp);
+        let Some(r) = self.replicas.get_mut(tp) else {
+            return Err(code);
+        };
+        r.partition.check_produce(ACKS_ALL)?;
+        if producer_id < 0 || producer_epoch < 0 {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        if let Some(e) = r.producers.entry(producer_id) {
+            if producer_epoch < e.producer_epoch {
+                return Err(ErrorCode::InvalidProducerEpoch);
+            }
+        }
+        let mut records = marker.batch(producer_id, producer_epoch, now_ms);
+        let epoch = r.partition.leader_epoch();
+        let info = match r.log.append_as_leader(&mut records, epoch, now_ms) {
+            Ok(info) => info,
+            Err(e) => {
+                self.check_io(tp, &e);
+                return Err(log_error_code(&e));
+            }
+        };
+        let r = self.replicas.get_mut(tp).expect("checked above");
+        r.producers
+            .record_marker(producer_id, producer_epoch, info.max_timestamp);
+        r.partition.leader_append(info.last_offset + 1)?;
+        Ok(AppendResult {
+            first_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_append_time: info.log_append_time.unwrap_or(-1),
+            leader_epoch: epoch,
+        })
+    }
+
     /// Where an `acks=all` produce written as `written` stands. A change of leader epoch
     /// since the write ends the wait with `NOT_LEADER_OR_FOLLOWER` (the records may have
     /// been truncated, and a later HW would then be about other records), as Kafka completes
@@ -793,7 +849,13 @@ impl ReplicaManager {
         let mut out = Vec::new();
         let mut partitions = Vec::new();
         for fp in &req.partitions {
-            partitions.push(self.fetch_partition(req.replica_id, fp, now_ms, &mut out));
+            partitions.push(self.fetch_partition(
+                req.replica_id,
+                req.isolation_level,
+                fp,
+                now_ms,
+                &mut out,
+            ));
         }
         (
             FetchResponse {
@@ -807,6 +869,7 @@ impl ReplicaManager {
     fn fetch_partition(
         &mut self,
         replica_id: i32,
+        isolation: IsolationLevel,
         fp: &FetchPartition,
         now_ms: i64,
         out: &mut Vec<Outgoing>,
@@ -819,6 +882,8 @@ impl ReplicaManager {
             high_watermark: -1,
             log_end_offset: -1,
             log_start_offset: -1,
+            last_stable_offset: -1,
+            aborted_transactions: None,
             records: Vec::new(),
         };
         if self.log_dir_failure.is_some() {
@@ -830,8 +895,17 @@ impl ReplicaManager {
             return resp;
         };
         let max_bytes = fp.partition_max_bytes.max(1) as usize;
+        let read_committed =
+            replica_id == CONSUMER_REPLICA_ID && isolation == IsolationLevel::ReadCommitted;
         let result: Result<i64, ErrorCode> = if replica_id == CONSUMER_REPLICA_ID {
-            consumer_fetch_check(&r.partition, &r.log, fp).map(|_| r.partition.high_watermark())
+            consumer_fetch_check(&r.partition, &r.log, fp).map(|_| {
+                let hw = r.partition.high_watermark();
+                if read_committed {
+                    r.log.last_stable_offset(hw)
+                } else {
+                    hw
+                }
+            })
         } else {
             match r.partition.follower_fetch(
                 replica_id,
@@ -849,6 +923,8 @@ impl ReplicaManager {
             }
         };
         resp.high_watermark = r.partition.high_watermark();
+        r.log.on_high_watermark_updated(resp.high_watermark);
+        resp.last_stable_offset = r.log.last_stable_offset(resp.high_watermark);
         resp.log_end_offset = r.log.log_end_offset();
         resp.log_start_offset = r.log.log_start_offset();
         match result {
@@ -857,6 +933,28 @@ impl ReplicaManager {
                 Ok(d) => resp.records = d.records,
                 Err(e) => resp.error = log_error_code(&e),
             },
+        }
+        if read_committed && resp.error == ErrorCode::None {
+            // The aborted transactions the returned batches overlap (Kafka bounds the
+            // search by the end of the data read).
+            let upper = batches(&resp.records, 0)
+                .flatten()
+                .map(|b| b.last_offset() + 1)
+                .last()
+                .unwrap_or(fp.fetch_offset);
+            resp.aborted_transactions = Some(
+                r.log
+                    .collect_aborted_txns(fp.fetch_offset, upper)
+                    .into_iter()
+                    .map(|a| AbortedTransaction {
+                        producer_id: a.producer_id,
+                        first_offset: a.first_offset,
+                    })
+                    .collect(),
+            );
+        }
+        if resp.error != ErrorCode::None {
+            resp.last_stable_offset = -1;
         }
         resp
     }
@@ -1031,7 +1129,13 @@ impl ReplicaManager {
                 }
                 // The producer state follows the log, whatever the replication state says
                 // next: it must answer retries if this replica becomes leader.
-                if b.producer_id() != NO_PRODUCER_ID {
+                if b.is_control() {
+                    r.producers.record_marker(
+                        b.producer_id(),
+                        b.producer_epoch(),
+                        b.max_timestamp(),
+                    );
+                } else if b.producer_id() != NO_PRODUCER_ID {
                     r.producers.record(&ProducerBatch {
                         producer_id: b.producer_id(),
                         producer_epoch: b.producer_epoch(),
@@ -1371,7 +1475,7 @@ fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result
 
 /// The producer state implied by a log's idempotent batches.
 fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateManager {
-    let mut found = Vec::new();
+    let mut m = ProducerStateManager::new(config);
     let mut off = log.log_start_offset();
     let end = log.log_end_offset();
     while off < end {
@@ -1383,8 +1487,10 @@ fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateMan
         }
         let before = off;
         for b in batches(&d.records, 0).flatten() {
-            if b.producer_id() != NO_PRODUCER_ID {
-                found.push(ProducerBatch {
+            if b.is_control() {
+                m.record_marker(b.producer_id(), b.producer_epoch(), b.max_timestamp());
+            } else if b.producer_id() != NO_PRODUCER_ID {
+                m.record(&ProducerBatch {
                     producer_id: b.producer_id(),
                     producer_epoch: b.producer_epoch(),
                     first_seq: b.base_sequence(),
@@ -1400,7 +1506,7 @@ fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateMan
             break;
         }
     }
-    ProducerStateManager::rebuild(config, found)
+    m
 }
 
 #[cfg(test)]
@@ -1440,6 +1546,106 @@ mod tests {
 
     fn host(rm: &mut ReplicaManager, topic: &str) {
         rm.apply_metadata(&one_partition_topic(topic, 7), 0);
+    }
+
+    /// The partition side of transactions end to end: a transactional producer's batches,
+    /// a client's attempt at a marker refused, the coordinator's markers appended by the
+    /// leader, and read_committed fetches bounded by the last stable offset with the aborted
+    /// transactions listed, which the consumer uses to drop the aborted records.
+    #[test]
+    fn read_committed_fetches_stop_at_the_lso_and_list_the_aborted_transactions() {
+        use crate::client::fetcher::{parse_fetched_as, FetchConfig};
+        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        let disk = SimDisk::new(3);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        let tp = TopicPartition::new("orders", 0);
+        let txn_batch = |pid: i64, seq: i32, value: &str| {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+                .producer(pid, 0, seq)
+                .transactional(true);
+            b.append(0, None, Some(value.as_bytes()), &[]);
+            b.build()
+        };
+        let commit = EndTxnMarker::new(ControlRecordType::Commit, 0);
+        let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
+        assert_eq!(
+            rm.append_as_leader(&tp, ACKS_ALL, commit.batch(7, 0, 0), 0),
+            Err(ErrorCode::InvalidRecord),
+            "only a coordinator writes markers"
+        );
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(7, 0, "a0"), 0)
+            .unwrap(); // 0
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(8, 0, "b0"), 0)
+            .unwrap(); // 1
+        rm.write_txn_marker(&tp, 7, 0, abort, 0).unwrap(); // 2
+        let fetch = |rm: &mut ReplicaManager, level: IsolationLevel| {
+            let req = FetchRequest {
+                replica_id: CONSUMER_REPLICA_ID,
+                min_bytes: 1,
+                max_wait_ms: 0,
+                max_bytes: 1 << 20,
+                partitions: vec![FetchPartition {
+                    topic_partition: tp.clone(),
+                    fetch_offset: 0,
+                    current_leader_epoch: None,
+                    partition_max_bytes: 1 << 20,
+                }],
+                isolation_level: level,
+            };
+            rm.fetch(&req, 0).0.partitions.remove(0)
+        };
+        let values = |pr: &FetchPartitionResponse, level: IsolationLevel| {
+            let cfg = FetchConfig {
+                isolation_level: level,
+                ..FetchConfig::default()
+            };
+            parse_fetched_as(pr, 0, 100, &cfg)
+                .records
+                .into_iter()
+                .map(|r| r.send)
+                .collect::<Vec<_>>()
+        };
+        let rc = fetch(&mut rm, IsolationLevel::ReadCommitted);
+        assert_eq!((rc.high_watermark, rc.last_stable_offset), (3, 1));
+        assert_eq!(
+            rc.aborted_transactions,
+            Some(vec![AbortedTransaction {
+                producer_id: 7,
+                first_offset: 0
+            }])
+        );
+        assert!(values(&rc, IsolationLevel::ReadCommitted).is_empty());
+        let ru = fetch(&mut rm, IsolationLevel::ReadUncommitted);
+        assert_eq!(ru.aborted_transactions, None);
+        assert_eq!(
+            values(&ru, IsolationLevel::ReadUncommitted),
+            vec!["a0", "b0"],
+            "read_uncommitted sees everything but the markers"
+        );
+        assert_eq!(
+            rm.write_txn_marker(&tp, 8, -1, commit, 0),
+            Err(ErrorCode::InvalidRequest)
+        );
+        rm.write_txn_marker(&tp, 8, 0, commit, 0).unwrap(); // 3
+        let rc = fetch(&mut rm, IsolationLevel::ReadCommitted);
+        assert_eq!(rc.last_stable_offset, 4);
+        assert_eq!(values(&rc, IsolationLevel::ReadCommitted), vec!["b0"]);
+        // The producer's next transaction continues its sequence after the marker.
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(8, 1, "b1"), 0)
+            .unwrap();
+        assert_eq!(
+            fetch(&mut rm, IsolationLevel::ReadCommitted).last_stable_offset,
+            4
+        );
+        // A marker of a fenced (older) epoch is refused.
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(9, 0, "c0"), 0)
+            .unwrap();
+        rm.write_txn_marker(&tp, 9, 3, abort, 0).unwrap();
+        assert_eq!(
+            rm.write_txn_marker(&tp, 9, 2, commit, 0),
+            Err(ErrorCode::InvalidProducerEpoch)
+        );
     }
 
     #[test]

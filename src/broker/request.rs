@@ -189,6 +189,34 @@ pub struct FetchRequest {
     pub max_wait_ms: i64,
     pub max_bytes: i32,
     pub partitions: Vec<FetchPartition>,
+    /// `isolation.level` (Fetch v4+): a read_committed consumer reads below the last
+    /// stable offset. Followers read uncommitted.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub isolation_level: IsolationLevel,
+}
+
+/// `isolation.level` (Kafka's `IsolationLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationLevel {
+    /// Read everything below the high watermark (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Read only below the last stable offset (the first offset of a transaction still
+    /// open, else the high watermark), dropping the records of aborted transactions.
+    ReadCommitted,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// One entry of a Fetch response's `abortedTransactions`: records of this producer from
+/// `first_offset` up to its next ABORT marker belong to an aborted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
 }
 
 impl FetchRequest {
@@ -448,6 +476,14 @@ pub struct FetchPartitionResponse {
     pub high_watermark: i64,
     pub log_end_offset: i64,
     pub log_start_offset: i64,
+    /// Kafka's `lastStableOffset`: every transaction below it is decided (`-1` with an
+    /// error). A read_committed consumer reads below it.
+    #[serde(default)]
+    pub last_stable_offset: i64,
+    /// Kafka's `abortedTransactions`, for read_committed fetches: the aborted transactions
+    /// the returned records overlap, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_transactions: Option<Vec<AbortedTransaction>>,
     /// Whole record batches, the first one holding the fetch offset.
     #[serde(with = "hex_bytes")]
     pub records: Vec<u8>,
@@ -601,6 +637,7 @@ mod tests {
             max_wait_ms: 500,
             max_bytes: 1 << 20,
             partitions: Vec::new(),
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 
@@ -613,6 +650,8 @@ mod tests {
                 high_watermark: hw,
                 log_end_offset: hw,
                 log_start_offset: 0,
+                last_stable_offset: hw,
+                aborted_transactions: None,
                 records: vec![0; bytes],
             }],
         }

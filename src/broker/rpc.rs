@@ -321,6 +321,7 @@ mod tests {
                 current_leader_epoch: Some(3),
                 partition_max_bytes: 1 << 20,
             }],
+            isolation_level: Default::default(),
         });
         let frame = serde_json::to_vec(&Envelope {
             corr: 7,

@@ -21,12 +21,13 @@ use madsim::time::{sleep, Duration};
 
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    FetchPartition, FetchPartitionResponse, FetchRequest, Request, Response, CONSUMER_REPLICA_ID,
+    AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, Request, Response,
+    CONSUMER_REPLICA_ID,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::client::consumer::OffsetReset;
-use crate::protocol::batches;
+use crate::protocol::{batches, ControlRecordType, EndTxnMarker};
 use crate::storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::trace::PolledRecord;
 
@@ -47,24 +48,18 @@ pub struct FetchConfig {
     pub isolation_level: IsolationLevel,
 }
 
-/// `isolation.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    /// Read everything below the high watermark (Kafka's default).
-    #[default]
-    ReadUncommitted,
-    /// Read only below the last stable offset: the first offset of a transaction still
-    /// open, else the high watermark. The simulated producers write no transactions yet, so
-    /// today the last stable offset *is* the high watermark and both levels read the same.
-    ReadCommitted,
-}
+pub use crate::broker::request::IsolationLevel;
 
 impl IsolationLevel {
-    /// Where this consumer's reads of `pr` end (exclusive); see the variants.
+    /// Where this consumer's reads of `pr` end (exclusive): the high watermark, or for
+    /// read_committed the last stable offset (the high watermark from a broker that does
+    /// not send one).
     pub fn readable_end(self, pr: &FetchPartitionResponse) -> i64 {
         match self {
             IsolationLevel::ReadUncommitted => pr.high_watermark,
-            // The last stable offset: no transactions exist, so nothing is open below the HW.
+            IsolationLevel::ReadCommitted if pr.last_stable_offset >= 0 => {
+                pr.last_stable_offset.min(pr.high_watermark)
+            }
             IsolationLevel::ReadCommitted => pr.high_watermark,
         }
     }
@@ -124,10 +119,48 @@ pub fn parse_fetched_as(
         ..Parsed::default()
     };
     let end = cfg.isolation_level.readable_end(pr);
+    let read_committed = cfg.isolation_level == IsolationLevel::ReadCommitted;
+    // Kafka's `CompletedFetch`: the aborted transactions not yet reached, by first offset,
+    // and the producers whose batches are being skipped until their ABORT marker.
+    let mut aborted: Vec<AbortedTransaction> = pr.aborted_transactions.clone().unwrap_or_default();
+    aborted.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
+    let mut aborted_producers: BTreeSet<i64> = BTreeSet::new();
     'batches: for b in batches(&pr.records, 0).flatten() {
         if cfg.check_crcs && b.ensure_valid().is_err() {
             out.corrupt = true;
             break;
+        }
+        // Control records are never handed to the application; a read_committed consumer
+        // skips the batches of aborted transactions.
+        if read_committed && b.is_transactional() {
+            // Kafka's `consumeAbortedTransactionsUpTo`, for markers too.
+            while aborted
+                .last()
+                .is_some_and(|a| a.first_offset <= b.last_offset())
+            {
+                let a = aborted.pop().expect("just seen");
+                aborted_producers.insert(a.producer_id);
+            }
+        }
+        let skip = if b.is_control() {
+            if read_committed {
+                if let Ok(Some(m)) = EndTxnMarker::of_batch(&b) {
+                    if m.control_type == ControlRecordType::Abort {
+                        aborted_producers.remove(&b.producer_id());
+                    }
+                }
+            }
+            true
+        } else if read_committed && b.is_transactional() {
+            aborted_producers.contains(&b.producer_id())
+        } else {
+            false
+        };
+        if skip {
+            if b.last_offset() < end {
+                out.next = out.next.max(b.last_offset() + 1);
+            }
+            continue;
         }
         let Ok(records) = b.records() else {
             out.corrupt = true;
@@ -308,6 +341,7 @@ impl Fetcher {
             max_wait_ms: self.cfg.fetch_max_wait_ms,
             max_bytes: self.cfg.fetch_max_bytes,
             partitions,
+            isolation_level: self.cfg.isolation_level,
         });
         let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
             match rpc.call(addr, &req, self.fetch_timeout()).await {
@@ -451,6 +485,8 @@ mod tests {
             high_watermark: hw,
             log_end_offset: hw,
             log_start_offset: 0,
+            last_stable_offset: hw,
+            aborted_transactions: None,
             records,
         }
     }

@@ -14,6 +14,7 @@
 
 mod builder;
 pub mod compression;
+pub mod control;
 mod error;
 pub mod legacy;
 mod record;
@@ -30,6 +31,7 @@ mod golden_tests;
 mod tests;
 
 pub use builder::BatchBuilder;
+pub use control::{ControlRecordType, EndTxnMarker};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::{Record, RecordHeader};
 pub use record_batch::rebuild_retained;

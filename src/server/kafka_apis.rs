@@ -34,8 +34,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::request::{
-    FetchPartition, FetchRequest, MetadataRequest, ProducePartitionData, ProduceRequest, Request,
-    Response, ACKS_ALL, ACKS_LEADER, ACKS_NONE, CONSUMER_REPLICA_ID,
+    FetchPartition, FetchRequest, IsolationLevel, MetadataRequest, ProducePartitionData,
+    ProduceRequest, Request, Response, ACKS_ALL, ACKS_LEADER, ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use crate::broker::ErrorCode;
 use crate::common::TopicPartition;
@@ -622,8 +622,8 @@ impl<B: Backend> KafkaApis<B> {
     }
 
     /// Fetch: the stored batches from the one holding the fetch offset, with the long poll
-    /// the broker runs for `max_wait_ms`/`min_bytes`. No transactions exist here, so both
-    /// isolation levels read up to the high watermark (the last stable offset).
+    /// the broker runs for `max_wait_ms`/`min_bytes`. A read_committed fetch (v4+) reads up
+    /// to the last stable offset and gets the aborted transactions it overlaps.
     async fn fetch(&self, req: KFetchRequest, version: i16) -> KFetchResponse {
         let mut partitions = Vec::new();
         for t in &req.topics {
@@ -643,6 +643,11 @@ impl<B: Backend> KafkaApis<B> {
             max_wait_ms: i64::from(req.max_wait_ms),
             max_bytes: req.max_bytes,
             partitions,
+            isolation_level: if version >= 4 && req.isolation_level == 1 {
+                IsolationLevel::ReadCommitted
+            } else {
+                IsolationLevel::ReadUncommitted
+            },
         };
         let mut answers = BTreeMap::new();
         let top_error = match self.backend.handle(Request::Fetch(internal)).await {
@@ -666,10 +671,22 @@ impl<B: Backend> KafkaApis<B> {
                     Some(a) => {
                         pd.error_code = a.error.code();
                         pd.high_watermark = a.high_watermark;
-                        pd.last_stable_offset = a.high_watermark;
+                        pd.last_stable_offset = a.last_stable_offset;
                         if version >= 5 {
                             pd.log_start_offset = a.log_start_offset;
                         }
+                        pd.aborted_transactions = Some(
+                            a.aborted_transactions
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|t| {
+                                    let mut at = fetch_response::AbortedTransaction::default();
+                                    at.producer_id = ProducerId(t.producer_id);
+                                    at.first_offset = t.first_offset;
+                                    at
+                                })
+                                .collect(),
+                        );
                         pd.records = Some(Bytes::from(a.records));
                     }
                     None => {
@@ -681,9 +698,9 @@ impl<B: Backend> KafkaApis<B> {
                         pd.high_watermark = -1;
                         pd.last_stable_offset = -1;
                         pd.records = Some(Bytes::new());
+                        pd.aborted_transactions = Some(Vec::new());
                     }
                 }
-                pd.aborted_transactions = Some(Vec::new());
                 tr.partitions.push(pd);
             }
             resp.responses.push(tr);

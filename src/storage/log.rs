@@ -2,7 +2,7 @@
 //! replication state): append as leader or follower, read, roll, retention, flush,
 //! truncation and crash recovery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,9 +11,11 @@ use super::disk::Disk;
 use super::error::{LogError, LogResult};
 use super::index::OffsetPosition;
 use super::segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
+use super::txn_index::{AbortedTxn, OpenTxns};
 use crate::protocol::{
     assign_offsets, assign_offsets_rebuilding, batches, set_log_append_time,
-    set_partition_leader_epoch, DecodeError, TimestampType, NO_TIMESTAMP,
+    set_partition_leader_epoch, ControlRecordType, DecodeError, EndTxnMarker, TimestampType,
+    NO_TIMESTAMP,
 };
 
 /// `ListOffsetsRequest.LATEST_TIMESTAMP`: the log end offset.
@@ -58,6 +60,9 @@ pub struct RecoveryReport {
     /// Files of cleanings a crash interrupted before they were committed (`.cleaned`, stray
     /// `.swap` indexes), removed: the segments they were to replace are intact.
     pub removed_cleaner_files: Vec<String>,
+    /// Why replaying the log's transactions stopped early (an unreadable entry in a trusted
+    /// segment): the open transactions and rebuilt `.txnindex` entries end there.
+    pub txn_replay_problem: Option<String>,
 }
 
 /// Kafka's `LogAppendInfo`, the parts the storage layer knows.
@@ -108,6 +113,80 @@ pub struct Log {
     recovery_point: i64,
     last_flush_ms: i64,
     recovery: RecoveryReport,
+    /// The open transactions, for the last stable offset.
+    txns: OpenTxns,
+    /// Whether the log has held a transactional batch: only then does a truncation replay
+    /// the log to rebuild `txns`.
+    has_transactions: bool,
+}
+
+/// What a transactional batch of an append does to the open transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnEvent {
+    /// A transactional data batch of this producer starting at this offset.
+    Data { producer_id: i64, first_offset: i64 },
+    /// A COMMIT or ABORT marker at this offset.
+    Marker {
+        producer_id: i64,
+        offset: i64,
+        aborted: bool,
+    },
+}
+
+/// The transaction events of whole entries, in order; a control batch whose marker does not
+/// decode is an error naming its offset (it would end no transaction, silently).
+fn txn_events(records: &[u8]) -> LogResult<Vec<TxnEvent>> {
+    let mut events = Vec::new();
+    for b in batches(records, 0) {
+        let b = b.map_err(invalid)?;
+        if !b.is_transactional() && !b.is_control() {
+            continue;
+        }
+        if b.is_control() {
+            let marker = EndTxnMarker::of_batch(&b).map_err(|e| LogError::InvalidRecord {
+                detail: e.to_string(),
+            })?;
+            if let Some(m) = marker {
+                events.push(TxnEvent::Marker {
+                    producer_id: b.producer_id(),
+                    offset: b.last_offset(),
+                    aborted: m.control_type == ControlRecordType::Abort,
+                });
+            }
+        } else {
+            events.push(TxnEvent::Data {
+                producer_id: b.producer_id(),
+                first_offset: b.base_offset_hint().unwrap_or(b.last_offset()),
+            });
+        }
+    }
+    Ok(events)
+}
+
+/// Applies one event; an ABORT returns the `.txnindex` entry it makes.
+fn apply_txn_event(txns: &mut OpenTxns, event: TxnEvent) -> Option<AbortedTxn> {
+    match event {
+        TxnEvent::Data {
+            producer_id,
+            first_offset,
+        } => {
+            txns.on_data(producer_id, first_offset);
+            None
+        }
+        TxnEvent::Marker {
+            producer_id,
+            offset,
+            aborted,
+        } => {
+            let (done, lso) = txns.on_marker(producer_id, offset, aborted);
+            done.is_aborted.then_some(AbortedTxn {
+                producer_id,
+                first_offset: done.first_offset,
+                last_offset: done.last_offset,
+                last_stable_offset: lso,
+            })
+        }
+    }
 }
 
 /// Kafka's `LogValidator` check for compacted topics: every record needs a key (the
@@ -258,7 +337,7 @@ impl Log {
             .log_start_offset
             .max(first_base)
             .min(next_offset);
-        Ok(Log {
+        let mut log = Log {
             disk,
             dir,
             config,
@@ -268,7 +347,138 @@ impl Log {
             recovery_point: next_offset,
             last_flush_ms: now_ms,
             recovery: report,
-        })
+            txns: OpenTxns::default(),
+            has_transactions: false,
+        };
+        // The recovered segments' `.txnindex` files were emptied: the replay refills them.
+        let rebuilt: BTreeSet<i64> = recovered
+            .iter()
+            .copied()
+            .filter(|b| log.segments.contains_key(b))
+            .collect();
+        log.replay_transactions(&rebuilt)?;
+        Ok(log)
+    }
+
+    /// Rebuilds the open transactions from the log (Kafka loads producer snapshots and
+    /// replays the rest; there are no snapshots yet), writing the `.txnindex` entries of
+    /// the aborts whose marker lies in one of the `rebuild` segments.
+    fn replay_transactions(&mut self, rebuild: &BTreeSet<i64>) -> LogResult<()> {
+        let mut txns = OpenTxns::default();
+        let mut has = false;
+        let mut writes: Vec<(i64, AbortedTxn)> = Vec::new();
+        let end = self.next_offset;
+        let mut off = self.log_start_offset;
+        while off < end {
+            let d = match self.read(off, 1 << 20, end) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.recovery.txn_replay_problem = Some(format!("offset {off}: {e}"));
+                    break;
+                }
+            };
+            if d.records.is_empty() {
+                break;
+            }
+            let before = off;
+            let events = match txn_events(&d.records) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    self.recovery.txn_replay_problem = Some(format!("offset {off}: {e}"));
+                    break;
+                }
+            };
+            for ev in events {
+                has = true;
+                if let Some(aborted) = apply_txn_event(&mut txns, ev) {
+                    let seg = self
+                        .segments
+                        .range(..=aborted.last_offset)
+                        .next_back()
+                        .map(|(b, _)| *b);
+                    if let Some(seg) = seg.filter(|s| rebuild.contains(s)) {
+                        writes.push((seg, aborted));
+                    }
+                }
+            }
+            for b in batches(&d.records, 0).flatten() {
+                off = off.max(b.last_offset() + 1);
+            }
+            if off == before {
+                break;
+            }
+        }
+        let mut written = BTreeSet::new();
+        for (seg, aborted) in writes {
+            let disk = self.disk.clone();
+            let seg = self.segments.get_mut(&seg).expect("found above");
+            seg.update_txn_index(&*disk, aborted)?;
+            written.insert(seg.base_offset());
+        }
+        // Recovered data is durable when `open` returns; so are the rebuilt entries.
+        for b in written {
+            self.segments
+                .get_mut(&b)
+                .expect("found above")
+                .flush_txn_index()?;
+        }
+        self.txns = txns;
+        self.has_transactions = has;
+        Ok(())
+    }
+
+    /// The open transactions (and completed ones whose marker is not yet below the high
+    /// watermark).
+    pub fn open_txns(&self) -> &OpenTxns {
+        &self.txns
+    }
+
+    /// The offset below which every transaction is decided and replicated (Kafka's
+    /// `lastStableOffset`): the high watermark, or the first offset of the earliest
+    /// transaction still open (or whose marker is at or above the high watermark) if that is
+    /// lower. A read_committed consumer reads below it.
+    pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
+        let hw = high_watermark.min(self.next_offset);
+        match self.txns.first_unstable_offset(hw) {
+            Some(first) => first.min(hw),
+            None => hw,
+        }
+    }
+
+    /// The high watermark moved: completed transactions whose marker is below it no longer
+    /// hold the last stable offset back.
+    pub fn on_high_watermark_updated(&mut self, high_watermark: i64) {
+        self.txns.on_high_watermark_updated(high_watermark);
+    }
+
+    /// The aborted transactions a read_committed fetch of `[fetch_offset,
+    /// upper_bound_offset)` must know to drop their records (Kafka's
+    /// `collectAbortedTransactions`): the `.txnindex` entries of the segments from the one
+    /// holding `fetch_offset` on, until an entry's last stable offset covers the bound.
+    pub fn collect_aborted_txns(
+        &self,
+        fetch_offset: i64,
+        upper_bound_offset: i64,
+    ) -> Vec<AbortedTxn> {
+        let from = self
+            .segments
+            .range(..=fetch_offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        let mut out = Vec::new();
+        // An abort of a transaction that began below the bound may end (and be indexed)
+        // in any later segment: walk on until an entry's LSO says none can follow.
+        for seg in self.segments.range(from..).map(|(_, s)| s) {
+            let (found, complete) = seg
+                .txn_index()
+                .collect_aborted_txns(fetch_offset, upper_bound_offset);
+            out.extend(found);
+            if complete {
+                break;
+            }
+        }
+        out
     }
 
     pub fn dir(&self) -> &Path {
@@ -481,6 +691,7 @@ impl Log {
                 rolled: false,
             });
         };
+        let events = txn_events(records)?;
         let mut max_timestamp = NO_TIMESTAMP;
         let mut offset_of_max = first.last_offset;
         for h in headers {
@@ -503,6 +714,15 @@ impl Log {
         }
         self.active_mut().append(records, now_ms)?;
         self.next_offset = last.last_offset + 1;
+        if !events.is_empty() {
+            self.has_transactions = true;
+            let disk = self.disk.clone();
+            for ev in events {
+                if let Some(aborted) = apply_txn_event(&mut self.txns, ev) {
+                    self.active_mut().update_txn_index(&*disk, aborted)?;
+                }
+            }
+        }
         if self.next_offset - self.recovery_point >= self.config.flush_messages {
             self.flush(now_ms)?;
         }
@@ -709,6 +929,10 @@ impl Log {
         self.next_offset = self.active_segment().read_next_offset()?;
         self.recovery_point = self.recovery_point.min(self.next_offset);
         self.log_start_offset = self.log_start_offset.min(self.next_offset);
+        if self.has_transactions {
+            // Markers may have been cut: transactions they ended are open again.
+            self.replay_transactions(&BTreeSet::new())?;
+        }
         Ok(true)
     }
 
@@ -725,6 +949,8 @@ impl Log {
         self.next_offset = offset;
         self.log_start_offset = offset;
         self.recovery_point = offset;
+        self.txns = OpenTxns::default();
+        self.has_transactions = false;
         Ok(())
     }
 

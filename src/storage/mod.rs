@@ -4,7 +4,8 @@
 //! Layout (as Kafka's): a partition is a directory `<topic>-<partition>` of segments named
 //! by their base offset in 20 digits — `00000000000000000000.log` (whole log entries, as
 //! produced), `.index` (sparse offset → position), `.timeindex` (sparse timestamp →
-//! offset); `.txnindex` and `leader-epoch-checkpoint` are left alone for later layers.
+//! offset), `.txnindex` (the aborted transactions whose ABORT marker the segment holds,
+//! see [`txn_index`]); `leader-epoch-checkpoint` belongs to the broker.
 //! Compacted logs (`cleanup.policy=compact`) are rewritten by the [`cleaner`], whose
 //! `.cleaned`/`.swap` files `Log::open` finishes or discards after a crash.
 //!
@@ -23,6 +24,7 @@ pub mod log;
 pub mod segment;
 #[doc(hidden)]
 pub mod testkit;
+pub mod txn_index;
 
 pub use cleaner::{CleanStats, CleanerConfig, LogCleaner, LogToClean, OffsetMap};
 pub use config::{CleanupPolicy, LogConfig, Ratio, LOG_CONFIG_KEYS};
@@ -34,6 +36,7 @@ pub use log::{
     EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
 pub use segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
+pub use txn_index::{AbortedTxn, CompletedTxn, OpenTxns, TransactionIndex};
 
 /// The directory name of a partition's log (`<topic>-<partition>`).
 pub fn partition_dir_name(topic: &str, partition: i32) -> String {
@@ -56,3 +59,5 @@ mod cleaner_tests;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

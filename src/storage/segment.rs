@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::disk::{Disk, DiskFile, OpenMode};
 use super::error::{LogError, LogResult};
 use super::index::{OffsetIndex, TimeIndex};
+use super::txn_index::{AbortedTxn, TransactionIndex};
 use crate::protocol::records::V2_RECORDS;
 use crate::protocol::{
     batches, BatchRef, Compression, DecodeError, DecodeErrorKind, TimestampType, LOG_OVERHEAD,
@@ -294,6 +295,8 @@ pub struct LogSegment {
     size: u32,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// The aborted transactions whose ABORT marker lies in this segment.
+    txn_index: TransactionIndex,
     index_interval_bytes: u32,
     bytes_since_last_index_entry: u32,
     /// Size of the last entry appended (or found after the last index entry on load): a
@@ -370,12 +373,14 @@ impl LogSegment {
             base_offset,
             params.max_time_index_entries,
         )?;
+        let (txn_index, p3) =
+            TransactionIndex::open(disk, &dir.join(name("txnindex")), base_offset)?;
         let index_problem = match (p1, p2) {
             // A new, empty segment has nothing to index.
             (Some(_), Some(_)) if size == 0 => None,
             (Some(p), _) => Some(format!("{}: {p}", offset_index.path().display())),
             (None, Some(p)) => Some(format!("{}: {p}", time_index.path().display())),
-            (None, None) => None,
+            (None, None) => p3.map(|p| format!("{}: {p}", txn_index.path().display())),
         };
         let last_time = time_index.last_entry();
         let mut seg = LogSegment {
@@ -385,6 +390,7 @@ impl LogSegment {
             size,
             offset_index,
             time_index,
+            txn_index,
             index_interval_bytes: params.index_interval_bytes,
             bytes_since_last_index_entry: 0,
             recent_entry_size: 0,
@@ -454,6 +460,17 @@ impl LogSegment {
 
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    /// The segment's `.txnindex` (empty, and without a file, until an abort ends here).
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+
+    /// Records an aborted transaction whose marker this segment holds (Kafka's
+    /// `updateTxnIndex`).
+    pub fn update_txn_index(&mut self, disk: &dyn Disk, txn: AbortedTxn) -> LogResult<()> {
+        self.txn_index.append(disk, txn)
     }
 
     /// Why the indexes were found untrustworthy when the segment was opened.
@@ -878,6 +895,8 @@ impl LogSegment {
     pub fn recover(&mut self) -> LogResult<(u32, Option<LogError>)> {
         self.offset_index.reset()?;
         self.time_index.reset()?;
+        // Refilled by the log, which replays the transactions ended in this segment.
+        self.txn_index.reset()?;
         self.bytes_since_last_index_entry = 0;
         self.max_timestamp_so_far = NO_TIMESTAMP;
         self.offset_of_max_timestamp_so_far = self.base_offset;
@@ -972,6 +991,7 @@ impl LogSegment {
         self.offset_index.truncate_to(cut)?;
         self.offset_index.truncate_to_position(new_size)?;
         self.time_index.truncate_to(cut)?;
+        self.txn_index.truncate_to(cut)?;
         let removed = self.size - new_size;
         self.log
             .set_len(new_size as u64)
@@ -990,7 +1010,13 @@ impl LogSegment {
             .sync()
             .map_err(|e| LogError::io("fsync", &self.log_path, e))?;
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
+    }
+
+    /// Fsyncs the `.txnindex` alone (after recovery rebuilt it).
+    pub fn flush_txn_index(&mut self) -> LogResult<()> {
+        self.txn_index.flush()
     }
 
     /// Writes buffered index entries without fsync.
@@ -1013,14 +1039,11 @@ impl LogSegment {
     /// Deletes the segment's files (`.log` first, so a crash in between leaves only an
     /// orphan index, which the next open removes).
     pub fn delete(self, disk: &dyn Disk) -> LogResult<()> {
-        let txn_index = self.log_path.with_extension("txnindex");
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
-            // Written by the transaction layer (a later issue); it lives and dies with the
-            // segment.
-            txn_index,
+            self.txn_index.path().to_path_buf(),
         ];
         drop(self);
         for p in paths {

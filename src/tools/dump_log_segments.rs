@@ -18,6 +18,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::protocol::{batches, BatchRef, DecodeError, MAGIC_V2};
+use crate::storage::txn_index::{AbortedTxn, ABORTED_TXN_SIZE};
 
 /// What to print (`--print-data-log`, `--deep-iteration`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,7 +58,7 @@ impl fmt::Display for DumpError {
             DumpError::Corrupt { file, error } => write!(f, "{}: {}", file.display(), error),
             DumpError::UnknownFile { file } => write!(
                 f,
-                "{}: not a segment file (expected .log, .index or .timeindex)",
+                "{}: not a segment file (expected .log, .index, .timeindex or .txnindex)",
                 file.display()
             ),
             DumpError::NotAnOffsetName { file } => write!(
@@ -86,12 +87,13 @@ pub fn dump_files(
         writeln!(out, "Dumping {}", file.display())?;
         let (stem, extension) = stem_and_extension(file);
         let result = match (extension, base_offset_of(stem)) {
-            (Some("log" | "index" | "timeindex"), None) => {
+            (Some("log" | "index" | "timeindex" | "txnindex"), None) => {
                 Err(DumpError::NotAnOffsetName { file: file.clone() })
             }
             (Some("log"), Some(base)) => dump_log(file, base, opts, out),
             (Some("index"), Some(base)) => dump_index(file, base, out),
             (Some("timeindex"), Some(base)) => dump_time_index(file, base, out),
+            (Some("txnindex"), Some(base)) => dump_txn_index(file, base, out),
             _ => Err(DumpError::UnknownFile { file: file.clone() }),
         };
         match result {
@@ -405,4 +407,113 @@ fn dump_time_index(file: &Path, base: i64, out: &mut dyn Write) -> Result<(), Du
         writeln!(out, "timestamp: {timestamp} offset: {}", base + rel as i64).map_err(&w)?;
     }
     Ok(())
+}
+
+/// A `.txnindex` as Kafka's DumpLogSegments prints it: one line per aborted transaction.
+fn dump_txn_index(file: &Path, base: i64, out: &mut dyn Write) -> Result<(), DumpError> {
+    let data = read(file)?;
+    let w = out_err(file);
+    let whole = check_entry_size(file, data.len(), ABORTED_TXN_SIZE)?;
+    for (i, e) in data[..whole].chunks_exact(ABORTED_TXN_SIZE).enumerate() {
+        let entry: &[u8; ABORTED_TXN_SIZE] = e.try_into().expect("exact chunk");
+        let t = match AbortedTxn::decode(entry) {
+            Ok(t) => t,
+            Err(detail) => {
+                writeln!(
+                    out,
+                    "Found invalid entry at byte {}: {detail}",
+                    i * ABORTED_TXN_SIZE
+                )
+                .map_err(&w)?;
+                continue;
+            }
+        };
+        if t.last_offset < base {
+            eprintln!(
+                "Found an aborted transaction ending at {} below the segment's base offset {base} in :{}",
+                t.last_offset,
+                file.display()
+            );
+        }
+        writeln!(
+            out,
+            "version: 0 producerId: {} firstOffset: {} lastOffset: {} lastStableOffset: {}",
+            t.producer_id, t.first_offset, t.last_offset, t.last_stable_offset
+        )
+        .map_err(&w)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::protocol::{BatchBuilder, Compression, ControlRecordType, EndTxnMarker};
+    use crate::storage::{Checkpoints, Log, LogConfig, RealDisk};
+
+    /// A real-disk log with an aborted and a committed transaction, dumped as
+    /// `kafka-dump-log.sh --deep-iteration` would: markers print as `endTxnMarker`, the
+    /// `.txnindex` as one line per aborted transaction.
+    #[test]
+    fn markers_and_the_txnindex_print_as_kafka_dump_log_does() {
+        let dir = std::env::temp_dir().join(format!("kafka-sim-dump-txn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut log = Log::open(
+            Arc::new(RealDisk::new()),
+            &dir,
+            LogConfig::default(),
+            Checkpoints::default(),
+            0,
+        )
+        .unwrap();
+        for (pid, end) in [
+            (4, ControlRecordType::Abort),
+            (5, ControlRecordType::Commit),
+        ] {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+                .producer(pid, 0, 0)
+                .transactional(true);
+            b.append(0, None, Some(b"x"), &[]);
+            let mut bytes = b.build();
+            log.append_as_leader(&mut bytes, 0, 0).unwrap();
+            let mut m = EndTxnMarker::new(end, 3).batch(pid, 0, 0);
+            log.append_as_leader(&mut m, 0, 0).unwrap();
+        }
+        log.close(0).unwrap();
+        let files = [
+            dir.join("00000000000000000000.log"),
+            dir.join("00000000000000000000.txnindex"),
+        ];
+        let mut out = Vec::new();
+        let opts = DumpOptions {
+            deep_iteration: true,
+            ..DumpOptions::default()
+        };
+        let errors = dump_files(&files, opts, &mut out).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(errors.is_empty(), "{errors:?}");
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("isTransactional: true isControl: true"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| offset: 1 ")
+                && out.contains(" endTxnMarker: ABORT coordinatorEpoch: 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(" endTxnMarker: COMMIT coordinatorEpoch: 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "version: 0 producerId: 4 firstOffset: 0 lastOffset: 1 lastStableOffset: 2\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(out.matches("producerId: 4 firstOffset").count(), 1, "{out}");
+    }
 }

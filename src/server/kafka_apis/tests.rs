@@ -67,6 +67,8 @@ impl Backend for Canned {
                         high_watermark: 10,
                         log_end_offset: 10,
                         log_start_offset: 0,
+                        last_stable_offset: 10,
+                        aborted_transactions: None,
                         records: STORED.to_vec(),
                     })
                     .collect(),
