@@ -28,3 +28,4 @@ pub mod storage;
 pub mod time;
 pub mod tools;
 pub mod trace;
+pub mod txn;

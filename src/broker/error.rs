@@ -29,6 +29,9 @@ pub enum ErrorCode {
     /// A client's own code for a request lost with its connection (Kafka's
     /// `NetworkException`): a broker never sends it.
     NetworkException = 13,
+    /// A coordinator still loading its partition of `__consumer_offsets` or
+    /// `__transaction_state` (or, for InitProducerId, waiting for a block of producer ids).
+    CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
     NotEnoughReplicas = 19,
@@ -46,6 +49,17 @@ pub enum ErrorCode {
     OutOfOrderSequenceNumber = 45,
     DuplicateSequenceNumber = 46,
     InvalidProducerEpoch = 47,
+    /// A transactional request the transaction's state does not allow (EndTxn without an
+    /// open transaction, a commit of an aborted one).
+    InvalidTxnState = 48,
+    /// The producer id does not belong to the transactional id (or the id is unknown).
+    InvalidProducerIdMapping = 49,
+    /// `transaction.timeout.ms` above the broker's `transaction.max.timeout.ms`.
+    InvalidTransactionTimeout = 50,
+    /// The transaction is still completing (markers being written): retry later.
+    ConcurrentTransactions = 51,
+    /// A marker from a transaction coordinator older than one the partition has seen.
+    TransactionCoordinatorFenced = 52,
     /// The broker's log directory failed (disk full, I/O error): Kafka takes the partitions
     /// in it offline and, when it was the broker's only log dir, shuts the broker down.
     KafkaStorageError = 56,
@@ -59,13 +73,16 @@ pub enum ErrorCode {
     ElectionNotNeeded = 84,
     /// A record the broker refuses, e.g. one without a key for a compacted topic.
     InvalidRecord = 87,
+    /// A newer incarnation of the transactional producer exists (KIP-588; older clients
+    /// see `INVALID_PRODUCER_EPOCH`).
+    ProducerFenced = 90,
     InvalidUpdateVersion = 95,
     IneligibleReplica = 107,
 }
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 46] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -78,6 +95,7 @@ impl ErrorCode {
         ErrorCode::ReplicaNotAvailable,
         ErrorCode::MessageTooLarge,
         ErrorCode::NetworkException,
+        ErrorCode::CoordinatorLoadInProgress,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::NotCoordinator,
         ErrorCode::NotEnoughReplicas,
@@ -95,6 +113,11 @@ impl ErrorCode {
         ErrorCode::OutOfOrderSequenceNumber,
         ErrorCode::DuplicateSequenceNumber,
         ErrorCode::InvalidProducerEpoch,
+        ErrorCode::InvalidTxnState,
+        ErrorCode::InvalidProducerIdMapping,
+        ErrorCode::InvalidTransactionTimeout,
+        ErrorCode::ConcurrentTransactions,
+        ErrorCode::TransactionCoordinatorFenced,
         ErrorCode::KafkaStorageError,
         ErrorCode::UnknownProducerId,
         ErrorCode::FencedLeaderEpoch,
@@ -103,6 +126,7 @@ impl ErrorCode {
         ErrorCode::PreferredLeaderNotAvailable,
         ErrorCode::ElectionNotNeeded,
         ErrorCode::InvalidRecord,
+        ErrorCode::ProducerFenced,
         ErrorCode::InvalidUpdateVersion,
         ErrorCode::IneligibleReplica,
     ];
@@ -134,6 +158,7 @@ impl ErrorCode {
             ReplicaNotAvailable => "REPLICA_NOT_AVAILABLE",
             MessageTooLarge => "MESSAGE_TOO_LARGE",
             NetworkException => "NETWORK_EXCEPTION",
+            CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
             CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             NotCoordinator => "NOT_COORDINATOR",
             NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
@@ -151,6 +176,11 @@ impl ErrorCode {
             OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            InvalidTxnState => "INVALID_TXN_STATE",
+            InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
+            InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT",
+            ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+            TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
             KafkaStorageError => "KAFKA_STORAGE_ERROR",
             UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
@@ -159,6 +189,7 @@ impl ErrorCode {
             PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
             ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             InvalidRecord => "INVALID_RECORD",
+            ProducerFenced => "PRODUCER_FENCED",
             InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             IneligibleReplica => "INELIGIBLE_REPLICA",
         }
@@ -180,6 +211,7 @@ impl ErrorCode {
                 | RequestTimedOut
                 | NetworkException
                 | ReplicaNotAvailable
+                | CoordinatorLoadInProgress
                 | CoordinatorNotAvailable
                 | NotCoordinator
                 | NotController
@@ -252,6 +284,23 @@ mod tests {
                 "INVALID_PRODUCER_EPOCH",
             ),
             (ErrorCode::UnknownProducerId, 59, "UNKNOWN_PRODUCER_ID"),
+            (
+                ErrorCode::CoordinatorLoadInProgress,
+                14,
+                "COORDINATOR_LOAD_IN_PROGRESS",
+            ),
+            (ErrorCode::InvalidTxnState, 48, "INVALID_TXN_STATE"),
+            (
+                ErrorCode::InvalidProducerIdMapping,
+                49,
+                "INVALID_PRODUCER_ID_MAPPING",
+            ),
+            (
+                ErrorCode::ConcurrentTransactions,
+                51,
+                "CONCURRENT_TRANSACTIONS",
+            ),
+            (ErrorCode::ProducerFenced, 90, "PRODUCER_FENCED"),
             (ErrorCode::FencedLeaderEpoch, 74, "FENCED_LEADER_EPOCH"),
             (ErrorCode::UnknownLeaderEpoch, 75, "UNKNOWN_LEADER_EPOCH"),
             (ErrorCode::StaleBrokerEpoch, 77, "STALE_BROKER_EPOCH"),

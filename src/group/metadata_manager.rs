@@ -49,19 +49,29 @@ pub enum OffsetsRecord {
     },
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as i16).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
 /// A cursor over Kafka's big-endian binary schema types.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, at: 0 }
+    }
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.at
+    }
+    pub(crate) fn i8(&mut self, what: &str) -> Result<i8, String> {
+        Ok(self.take(1, what)?[0] as i8)
+    }
+    pub(crate) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
         let Some(end) = end else {
             return Err(format!("{what}: needs {n} bytes at byte {}", self.at));
@@ -70,22 +80,22 @@ impl<'a> Reader<'a> {
         self.at = end;
         Ok(s)
     }
-    fn i16(&mut self, what: &str) -> Result<i16, String> {
+    pub(crate) fn i16(&mut self, what: &str) -> Result<i16, String> {
         Ok(i16::from_be_bytes(
             self.take(2, what)?.try_into().expect("2"),
         ))
     }
-    fn i32(&mut self, what: &str) -> Result<i32, String> {
+    pub(crate) fn i32(&mut self, what: &str) -> Result<i32, String> {
         Ok(i32::from_be_bytes(
             self.take(4, what)?.try_into().expect("4"),
         ))
     }
-    fn i64(&mut self, what: &str) -> Result<i64, String> {
+    pub(crate) fn i64(&mut self, what: &str) -> Result<i64, String> {
         Ok(i64::from_be_bytes(
             self.take(8, what)?.try_into().expect("8"),
         ))
     }
-    fn string(&mut self, what: &str) -> Result<String, String> {
+    pub(crate) fn string(&mut self, what: &str) -> Result<String, String> {
         let len = self.i16(what)?;
         if len < 0 {
             return Err(format!("{what}: negative length {len}"));
