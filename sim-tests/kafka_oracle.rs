@@ -430,8 +430,9 @@ fn header(k: &str, v: &str) -> RecordHeader {
 
 /// A partition written by kafka-sim's `Log` as a leader does: every codec, keys, null keys
 /// and values, headers; an idempotent producer; a transactional one with a COMMIT and an
-/// ABORT marker; small segments and index interval so it rolls and indexes.
-fn write_kafka_sim_partition(dir: &Path) {
+/// ABORT marker; small segments and index interval so it rolls and indexes. Batches carry
+/// partition leader epoch `epoch`.
+fn write_kafka_sim_partition(dir: &Path, epoch: i32) {
     let config = LogConfig {
         segment_bytes: 1500,
         index_interval_bytes: 150,
@@ -461,7 +462,7 @@ fn write_kafka_sim_partition(dir: &Path) {
             seq += 1;
         }
         let mut records = b.build();
-        log.append_as_leader(&mut records, 3, t0).unwrap();
+        log.append_as_leader(&mut records, epoch, t0).unwrap();
     }
     for (i, commit) in [true, false].into_iter().enumerate() {
         let mut b = BatchBuilder::new(2, Compression::None, 0)
@@ -469,7 +470,7 @@ fn write_kafka_sim_partition(dir: &Path) {
             .transactional(true);
         b.append(t0 + 500, Some(b"tk"), Some(b"in a transaction"), &[]);
         let mut records = b.build();
-        log.append_as_leader(&mut records, 3, t0).unwrap();
+        log.append_as_leader(&mut records, epoch, t0).unwrap();
         let mut m = BatchBuilder::new(2, Compression::None, 0)
             .producer(9, i as i16, -1)
             .transactional(true)
@@ -481,7 +482,7 @@ fn write_kafka_sim_partition(dir: &Path) {
             &[],
         );
         let mut records = m.build();
-        log.append_as_leader(&mut records, 3, t0).unwrap();
+        log.append_as_leader(&mut records, epoch, t0).unwrap();
     }
     log.close(t0).unwrap();
 }
@@ -539,7 +540,7 @@ fn kafkas_dump_log_segments_reads_segments_kafka_sim_wrote() {
         return;
     }
     let data = common::scratch_dir("kafka_oracle", "reverse");
-    write_kafka_sim_partition(&data.join("sim-0"));
+    write_kafka_sim_partition(&data.join("sim-0"), 3);
     write_kafka_sim_compacted_partition(&data.join("compacted-0"));
     let sample = data.join("sample-0");
     std::fs::create_dir_all(&sample).unwrap();
@@ -579,6 +580,223 @@ fn kafkas_dump_log_segments_reads_segments_kafka_sim_wrote() {
             &format!("dump-log {args:?} on kafka-sim's segments"),
         );
     }
+}
+
+/// One-node Kafka run by kafka.sh in `run` on `port`; stopped when dropped.
+struct KafkaNode {
+    env: Vec<(&'static str, String)>,
+    cwd: PathBuf,
+}
+
+impl KafkaNode {
+    fn new(scratch: &Path, port: u16) -> KafkaNode {
+        KafkaNode {
+            env: vec![
+                ("KAFKA_RUN_DIR", scratch.join("kafka").display().to_string()),
+                ("KAFKA_PORT", port.to_string()),
+            ],
+            cwd: scratch.to_path_buf(),
+        }
+    }
+
+    fn sh(&self, args: &[&str]) -> String {
+        let (code, out, err) = kafka_sh(args, &self.env, &self.cwd);
+        assert_eq!(code, 0, "kafka.sh {args:?}:\n{out}\n{err}");
+        out
+    }
+
+    /// The data dir (`log.dirs`) of the node.
+    fn data(&self) -> PathBuf {
+        self.cwd.join("kafka/node-0/data")
+    }
+}
+
+impl Drop for KafkaNode {
+    fn drop(&mut self) {
+        kafka_sh(&["stop"], &self.env, &self.cwd);
+    }
+}
+
+/// What Kafka's console consumer prints (print.timestamp, print.offset, print.headers,
+/// print.key) for each record of the segments in `dir` a consumer at `isolation` sees: data
+/// records only, and with read_committed none of an aborted transaction.
+fn console_lines(dir: &Path, read_committed: bool) -> String {
+    let bytes: Vec<u8> = files_with(dir, "log")
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    // Offsets of each producer's open transaction, dropped at its ABORT marker.
+    let mut open: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut aborted: Vec<i64> = Vec::new();
+    for b in batches(&bytes, 0) {
+        let b = b.unwrap();
+        let records = b.records().unwrap();
+        if b.is_control() {
+            let commit = records[0].key.as_deref().unwrap()[3] == 1;
+            if let Some(at) = open.iter().position(|(p, _)| *p == b.producer_id()) {
+                let (_, offsets) = open.remove(at);
+                if !commit {
+                    aborted.extend(offsets);
+                }
+            }
+            continue;
+        }
+        for rec in records {
+            if b.is_transactional() {
+                match open.iter_mut().find(|(p, _)| *p == b.producer_id()) {
+                    Some((_, offsets)) => offsets.push(rec.offset),
+                    None => open.push((b.producer_id(), vec![rec.offset])),
+                }
+            }
+            let text = |x: &Option<bytes::Bytes>| {
+                x.as_ref().map_or("null".to_string(), |v| {
+                    String::from_utf8_lossy(v).into_owned()
+                })
+            };
+            let headers = if rec.headers.is_empty() {
+                "NO_HEADERS".to_string()
+            } else {
+                rec.headers
+                    .iter()
+                    .map(|h| format!("{}:{}", h.key, text(&h.value)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            lines.push((
+                rec.offset,
+                format!(
+                    "CreateTime:{}\tOffset:{}\t{headers}\t{}\t{}\n",
+                    rec.timestamp,
+                    rec.offset,
+                    text(&rec.key),
+                    text(&rec.value)
+                ),
+            ));
+        }
+    }
+    assert!(
+        !aborted.is_empty() || !read_committed,
+        "no aborted transaction in {dir:?}"
+    );
+    lines
+        .into_iter()
+        .filter(|(o, _)| !read_committed || !aborted.contains(o))
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// The reverse of `Log::open` on Kafka's directories: a partition kafka-sim's `Log` wrote
+/// (every codec, keys, null keys and values, headers, an idempotent producer, a committed
+/// and an aborted transaction, two segments) is put into the partition directory of a topic
+/// a real Kafka broker created (its `partition.metadata`, so its topic id, kept; its empty
+/// segment and checkpoints replaced; `.kafka_cleanshutdown` removed so Kafka recovers every
+/// segment: indexes, producer state, transaction index and leader epochs rebuilt from our
+/// batches). Restarted, Kafka serves our records to its console consumer at the same
+/// offsets, with the same timestamps, keys, values and headers, and read_committed hides the
+/// aborted transaction; its log has no warning or error about the partition.
+#[test]
+fn a_kafka_broker_started_on_kafka_sim_segments_serves_them_to_its_console_consumer() {
+    if kafka().is_none() {
+        return;
+    }
+    let scratch = common::scratch_dir("kafka_oracle", "kafka-serves-ours");
+    let ours = scratch.join("ours");
+    write_kafka_sim_partition(&ours, 0);
+    assert!(files_with(&ours, "log").len() >= 2, "one segment only");
+    let port = free_port_pair();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let kafka = KafkaNode::new(&scratch, port);
+    kafka.sh(&["format", "1"]);
+    kafka.sh(&["start", "1"]);
+    // Our records are from 2023: Kafka's default retention (7 days) would delete them.
+    kafka.sh(&[
+        "tool",
+        "org.apache.kafka.tools.TopicCommand",
+        "--bootstrap-server",
+        &bootstrap,
+        "--create",
+        "--topic",
+        "sim",
+        "--partitions",
+        "1",
+        "--replication-factor",
+        "1",
+        "--config",
+        "retention.ms=-1",
+    ]);
+    kafka.sh(&["stop"]);
+    let part = kafka.data().join("sim-0");
+    assert!(
+        part.join("partition.metadata").exists(),
+        "Kafka made no {part:?}"
+    );
+    for f in std::fs::read_dir(&part).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name().unwrap() != "partition.metadata" {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    for f in std::fs::read_dir(&ours).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, part.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::remove_file(kafka.data().join(".kafka_cleanshutdown")).unwrap();
+    kafka.sh(&["start", "1"]);
+    for read_committed in [false, true] {
+        let isolation = if read_committed {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
+        let mut args: Vec<String> = [
+            "tool",
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "sim",
+            "--partition",
+            "0",
+            "--offset",
+            "earliest",
+            "--timeout-ms",
+            "3000",
+            "--isolation-level",
+            isolation,
+        ]
+        .map(str::to_string)
+        .to_vec();
+        for p in [
+            "print.timestamp",
+            "print.offset",
+            "print.headers",
+            "print.key",
+        ] {
+            args.push("--formatter-property".to_string());
+            args.push(format!("{p}=true"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let served = kafka.sh(&args);
+        let expected = console_lines(&ours, read_committed);
+        assert!(expected.lines().count() >= 30, "{expected}");
+        assert_same_lines(
+            &served,
+            &expected,
+            &format!("Kafka's console consumer ({isolation}) on kafka-sim's segments"),
+        );
+    }
+    kafka.sh(&["stop"]);
+    let log = std::fs::read_to_string(kafka.data().join("../kafka.log")).unwrap();
+    let complaints: Vec<&str> = log
+        .lines()
+        .filter(|l| (l.contains(" WARN ") || l.contains(" ERROR ")) && l.contains("sim-0"))
+        .collect();
+    assert!(
+        complaints.is_empty(),
+        "Kafka complained about sim-0:\n{}",
+        complaints.join("\n")
+    );
 }
 
 // ---- kafka-sim serve and Kafka, fed by the same Java client -----------------------------

@@ -164,10 +164,13 @@ start() {
     if [[ -e "$dir/pid" ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
       die "node $i is already running (pid $(cat "$dir/pid")); run: $0 stop"
     fi
+    # Emptied here, not by the background job's redirection: that runs in the forked child,
+    # maybe after the wait below has already found a restarted node's previous "started".
+    : >"$dir/kafka.log"
     # java itself in the background (not a function's subshell), so $! is the JVM's pid.
     # shellcheck disable=SC2086
     java $HEAP -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.Kafka \
-      "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
+      "$dir/server.properties" >>"$dir/kafka.log" 2>&1 &
     echo $! >"$dir/pid"
   done
   local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-120}))
