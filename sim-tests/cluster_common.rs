@@ -52,6 +52,7 @@ pub fn consumed(o: &SimOutcome, client: &str) -> BTreeMap<TopicPartition, Vec<(i
             topic,
             partition,
             records,
+            ..
         } = &e.kind
         {
             out.entry(TopicPartition::new(topic.clone(), *partition))

@@ -78,6 +78,7 @@ pub fn processed(o: &SimOutcome, group: &str) -> BTreeMap<(TopicPartition, i64),
             topic,
             partition,
             records,
+            ..
         } = &e.kind
         {
             for r in records {
@@ -144,6 +145,7 @@ pub fn duplicates(o: &SimOutcome, group: &str) -> (usize, Vec<String>) {
                 topic,
                 partition,
                 records,
+                ..
             } if groups.get(&e.node).map(String::as_str) == Some(group) => {
                 let tp = TopicPartition::new(topic.clone(), *partition);
                 for r in records {

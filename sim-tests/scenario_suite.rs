@@ -147,6 +147,9 @@ suite! {
     slow_disk_follower => "slow-disk-follower.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
     torn_write_recovery => "torn-write-recovery.json",
+    transactions_aborts => "transactions-aborts.json",
+    transactions_broker_crash => "transactions-broker-crash.json",
+    transactions_zombie_fenced => "transactions-zombie-fenced.json",
     unclean_leader_election => "unclean-leader-election.json",
 }
 

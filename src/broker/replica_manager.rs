@@ -1368,8 +1368,11 @@ impl ReplicaManager {
         self.replicas
             .iter()
             .map(|(tp, r)| {
+                // Transaction markers are not records a client reads: their offsets are
+                // gaps, as compaction's are.
                 let records = read_log(&r.log)
                     .into_iter()
+                    .filter(|(_, control, _)| !control)
                     .map(|(epoch, _, rec)| SnapshotRecord {
                         offset: rec.offset,
                         key: lossy(&rec.key),

@@ -207,6 +207,7 @@ impl History {
                 topic,
                 partition,
                 records,
+                ..
             } = &e.kind
             {
                 for r in records {

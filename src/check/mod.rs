@@ -27,6 +27,7 @@ pub mod history;
 pub mod polls;
 pub mod progress;
 pub mod replicas;
+pub mod transactions;
 pub mod writes;
 
 pub use history::{FinalLog, History, OkAck, Read, DEFAULT_PROGRESS_BOUND_US};
@@ -163,6 +164,11 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
         groups::committed_offset_regression,
     ),
     (progress::PROGRESS, progress::progress),
+    (transactions::ABORTED_READ, transactions::aborted_read),
+    (
+        transactions::TORN_TRANSACTION,
+        transactions::torn_transaction,
+    ),
 ];
 
 /// The contract names of every checker.
@@ -197,7 +203,14 @@ pub fn run_checkers(
     let mut selected: Vec<(&'static str, CheckFn)> = Vec::new();
     for name in names {
         if *name == "all" {
-            selected.extend_from_slice(CHECKERS);
+            // Every checker that applies: the transaction checkers to histories with
+            // transactions.
+            let txns = transactions::has_transactions(history);
+            selected.extend(
+                CHECKERS
+                    .iter()
+                    .filter(|(n, _)| txns || !transactions::TRANSACTION_CHECKERS.contains(n)),
+            );
         } else {
             let found = CHECKERS
                 .iter()

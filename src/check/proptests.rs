@@ -232,6 +232,7 @@ fn wild_event() -> impl Strategy<Value = Event> {
                     .into_iter()
                     .map(|(offset, send)| crate::trace::PolledRecord { offset, send })
                     .collect(),
+                read_committed: false,
             }
         }),
         (part(), wild_i64()).prop_map(|(p, offset)| EventKind::Seek {

@@ -81,6 +81,7 @@ pub fn poll(t: i64, consumer: &str, topic: &str, partition: i32, records: &[(i64
                     send: send.to_string(),
                 })
                 .collect(),
+            read_committed: false,
         },
     )
 }

@@ -98,6 +98,7 @@ fn read_spans(h: &History) -> Vec<ReadSpan<'_>> {
             topic,
             partition,
             records,
+            ..
         } = &e.kind
         {
             let tp = TopicPartition::new(topic.clone(), *partition);

@@ -172,6 +172,8 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                             topic,
                             partition,
                             records,
+                            read_committed: cfg.fetch.isolation_level
+                                == crate::broker::request::IsolationLevel::ReadCommitted,
                         };
                         history.record(&clock, &cfg.client_id, poll);
                     }

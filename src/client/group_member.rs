@@ -552,6 +552,8 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
             topic: tp.topic.clone(),
             partition: tp.partition,
             records,
+            read_committed: m.consumer.fetch.isolation_level
+                == crate::broker::request::IsolationLevel::ReadCommitted,
         });
     }
     if !m.cfg.enable_auto_commit {

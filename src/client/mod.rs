@@ -13,6 +13,7 @@ pub mod group_member;
 pub mod history;
 pub mod partitioner;
 pub mod producer;
+pub mod transactional;
 
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner};
 

@@ -40,6 +40,7 @@ use crate::client::producer::{
     run_producer, ProduceWorkload, ProducerConfig, ProducerProgress, SharedProgress,
     DEFAULT_METADATA_MAX_AGE_MS,
 };
+use crate::client::transactional::{run_transactional_producer, TransactionSpec};
 use crate::client::{admin, CloseSignal};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::node::{
@@ -99,6 +100,8 @@ pub struct ProducerSpec {
     pub stop_ms: Option<u64>,
     /// `metadata.max.age.ms` (how soon added partitions are seen).
     pub metadata_max_age_ms: u64,
+    /// A transactional producer's `transactional.id` and transactions.
+    pub transaction: Option<TransactionSpec>,
 }
 
 impl ProducerSpec {
@@ -128,6 +131,7 @@ impl ProducerSpec {
             partition: None,
             stop_ms: None,
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
+            transaction: None,
         }
     }
 }
@@ -324,6 +328,11 @@ pub struct ClusterSpec {
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions` (Kafka's 50; fewer keeps small runs fast).
     pub offsets_topic_num_partitions: i32,
+    /// The transaction coordinator's settings (`transaction.state.log.num.partitions`,
+    /// `transaction.max.timeout.ms`).
+    pub transaction: crate::txn::TransactionConfig,
+    /// `transaction.state.log.replication.factor` (`None`: 3, or fewer brokers).
+    pub transaction_state_log_replication_factor: Option<i32>,
     /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
     pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
@@ -404,6 +413,8 @@ impl ClusterSpec {
             latency_ms: (1, 5),
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
+            transaction: crate::txn::TransactionConfig::default(),
+            transaction_state_log_replication_factor: None,
             offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
@@ -1327,6 +1338,10 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.default_replication_factor = b.default_replication_factor;
         cfg.group = spec.group.clone();
         cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
+        cfg.transaction = spec.transaction.clone();
+        cfg.transaction_state_log_replication_factor = spec
+            .transaction_state_log_replication_factor
+            .unwrap_or(3.min(spec.brokers as i32));
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
@@ -1419,6 +1434,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.metadata_max_age_ms = p.metadata_max_age_ms;
         closes.insert(p.client_id.clone(), cfg.close.clone());
         let (workload, history, start) = (p.workload.clone(), history.clone(), p.start_ms);
+        let transaction = p.transaction.clone();
         let clocks = Clocks::new(clock);
         walls.insert(p.client_id.clone(), clocks.wall.clone());
         let done: SharedProgress = Arc::new(Mutex::new(ProducerProgress::default()));
@@ -1429,10 +1445,17 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             .ip(cfg.addr.ip())
             .init(move || {
                 let (cfg, workload, history) = (cfg.clone(), workload.clone(), history.clone());
-                let (clocks, done) = (clocks.clone(), done.clone());
+                let (clocks, done, transaction) =
+                    (clocks.clone(), done.clone(), transaction.clone());
                 async move {
                     sleep_until_ms(clock, start).await;
-                    run_producer(cfg, workload, clocks, history, done).await;
+                    match transaction {
+                        Some(t) => {
+                            run_transactional_producer(cfg, t, workload, clocks, history, done)
+                                .await
+                        }
+                        None => run_producer(cfg, workload, clocks, history, done).await,
+                    }
                 }
             })
             .build();

@@ -127,6 +127,9 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("group.max.session.timeout.ms", I32_NON_NEG),
     ("request.timeout.ms", I32_NON_NEG),
     ("sim.bug.hw-truncation", KeyType::Bool),
+    ("transaction.state.log.num.partitions", I32_POSITIVE),
+    ("transaction.state.log.replication.factor", I32_POSITIVE),
+    ("transaction.max.timeout.ms", I32_POSITIVE),
 ];
 
 /// Topic-level keys besides the topic-level log keys.
@@ -157,6 +160,8 @@ pub const PRODUCER_KEYS: &[(&str, KeyType)] = &[
         KeyType::Enum(&["default", "round-robin", "uniform-sticky"]),
     ),
     ("partitioner.ignore.keys", KeyType::Bool),
+    ("transactional.id", KeyType::Str),
+    ("transaction.timeout.ms", I32_POSITIVE),
 ];
 
 pub const CONSUMER_KEYS: &[(&str, KeyType)] = &[

@@ -29,6 +29,7 @@ use crate::check::{run_checkers, verdict_events, History, DEFAULT_PROGRESS_BOUND
 use crate::client::consumer::OffsetReset;
 use crate::client::fetcher::IsolationLevel;
 use crate::client::producer::ProduceWorkload;
+use crate::client::transactional::TransactionSpec;
 use crate::protocol::Compression;
 use crate::trace::{to_jsonl, TraceHeader};
 
@@ -117,6 +118,15 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.group.group_max_session_timeout_ms = int(value) as i32
             }
             "offsets.topic.num.partitions" => spec.offsets_topic_num_partitions = int(value) as i32,
+            "transaction.state.log.num.partitions" => {
+                spec.transaction.transaction_state_log_num_partitions = int(value) as i32
+            }
+            "transaction.state.log.replication.factor" => {
+                spec.transaction_state_log_replication_factor = Some(int(value) as i32)
+            }
+            "transaction.max.timeout.ms" => {
+                spec.transaction.transaction_max_timeout_ms = int(value) as i32
+            }
             "replica.high.watermark.checkpoint.interval.ms" => {
                 spec.checkpoints.high_watermark_ms = int(value)
             }
@@ -249,10 +259,28 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 ps.start_ms = ms(p.start);
                 ps.stop_ms = p.stop.map(ms);
                 ps.partition = p.partition;
+                if let Some(t) = p.transactions {
+                    ps.transaction = Some(TransactionSpec {
+                        transactional_id: String::new(),
+                        transaction_timeout_ms: 60_000,
+                        records: t.records,
+                        abort: t.abort,
+                    });
+                }
                 for (key, value) in &p.config {
                     match (key.as_str(), value) {
                         // Already in `p.acks` (the loader checks the two agree).
                         ("acks", _) => {}
+                        ("transactional.id", ConfigValue::Str(id)) => {
+                            if let Some(t) = ps.transaction.as_mut() {
+                                t.transactional_id = id.clone();
+                            }
+                        }
+                        ("transaction.timeout.ms", _) => {
+                            if let Some(t) = ps.transaction.as_mut() {
+                                t.transaction_timeout_ms = int(value) as i32;
+                            }
+                        }
                         ("enable.idempotence", _) => {
                             ps.enable_idempotence = value.as_bool().unwrap_or(false)
                         }

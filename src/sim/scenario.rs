@@ -106,7 +106,20 @@ pub struct Producer {
     pub start: SimDuration,
     pub stop: Option<SimDuration>,
     pub config: Config,
+    /// `"transactions"`: a transactional producer's (one with `transactional.id`) sends
+    /// grouped into transactions.
+    pub transactions: Option<Transactions>,
 }
+
+/// `"transactions": {"records": N, "abort": RATE}`: transactions of N records, a fraction
+/// RATE of them aborted by the application.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transactions {
+    pub records: u64,
+    pub abort: f64,
+}
+
+impl Eq for Transactions {}
 
 /// When a consumer commits its offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -395,6 +408,8 @@ pub enum Checker {
     GroupExclusivity,
     CommittedOffsetRegression,
     Progress,
+    AbortedRead,
+    TornTransaction,
 }
 
 impl Checker {
@@ -413,11 +428,13 @@ impl Checker {
         Checker::GroupExclusivity,
         Checker::CommittedOffsetRegression,
         Checker::Progress,
+        Checker::AbortedRead,
+        Checker::TornTransaction,
     ];
 
     /// The contract name, owned by the checker that implements it (`crate::check`).
     pub fn as_str(self) -> &'static str {
-        use crate::check::{groups, polls, progress, replicas, writes};
+        use crate::check::{groups, polls, progress, replicas, transactions, writes};
         match self {
             Checker::LostWrite => writes::LOST_WRITE,
             Checker::Unseen => writes::UNSEEN,
@@ -433,6 +450,8 @@ impl Checker {
             Checker::GroupExclusivity => groups::GROUP_EXCLUSIVITY,
             Checker::CommittedOffsetRegression => groups::COMMITTED_OFFSET_REGRESSION,
             Checker::Progress => progress::PROGRESS,
+            Checker::AbortedRead => transactions::ABORTED_READ,
+            Checker::TornTransaction => transactions::TORN_TRANSACTION,
         }
     }
 
@@ -1151,6 +1170,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
         "start",
         "stop",
         "config",
+        "transactions",
     ];
     let f = Fields::new(path, v, FIELDS)?;
     let (p, id) = f.req("producer")?;
@@ -1299,6 +1319,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
             }
         }
     }
+    let transactions = parse_transactions(&f, &config, acks)?;
     Ok(Producer {
         id,
         topic,
@@ -1310,7 +1331,52 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
         start,
         stop,
         config,
+        transactions,
     })
+}
+
+/// A producer's `transactions`, which needs `transactional.id` in its config (and a
+/// transactional producer needs acks=all, as Kafka's does). A producer with
+/// `transactional.id` and no `transactions` commits every record on its own.
+fn parse_transactions(f: &Fields, config: &Config, acks: Acks) -> Result<Option<Transactions>> {
+    let transactional = config.get("transactional.id").is_some();
+    let Some((p, t)) = f.opt("transactions") else {
+        return Ok(transactional.then_some(Transactions {
+            records: 1,
+            abort: 0.0,
+        }));
+    };
+    if !transactional {
+        return Err(
+            ScenarioError::new(&p, "transactions need a transactional producer")
+                .expected("\"transactional.id\" in the producer's config"),
+        );
+    }
+    if acks != Acks::All {
+        return Err(ScenarioError::new(
+            &f.path("acks"),
+            format!(
+                "a transactional producer needs acks=all, not acks={}",
+                acks.as_str()
+            ),
+        ));
+    }
+    let g = Fields::new(&p, t, &["records", "abort"])?;
+    let (rp, r) = g.req("records")?;
+    let records = integer(&rp, r, 1, 1_000_000)?;
+    let abort = match g.opt("abort") {
+        Some((ap, a)) => match a.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => x,
+            _ => {
+                return Err(
+                    ScenarioError::new(&ap, format!("abort rate {a} is not in 0..1"))
+                        .expected("a fraction of transactions such as 0.2"),
+                )
+            }
+        },
+        None => 0.0,
+    };
+    Ok(Some(Transactions { records, abort }))
 }
 
 /// `acks` in any of Kafka's spellings: `"0"`, `"1"`, `"all"`, `"-1"`, or the numbers.
@@ -2572,6 +2638,12 @@ fn client_json(c: &Client) -> Value {
                 o.insert("stop".into(), s.to_string().into());
             }
             o.insert("config".into(), config_json(&p.config));
+            if let Some(t) = p.transactions {
+                o.insert(
+                    "transactions".into(),
+                    serde_json::json!({ "records": t.records, "abort": t.abort }),
+                );
+            }
         }
         Client::Consumer(c) => {
             o.insert("consumer".into(), c.id.clone().into());

@@ -840,7 +840,8 @@ fn expectations_name_real_checkers() {
         "t.json: expect.violations[0]: unknown checker \"lost-writes\"; did you mean \
          \"lost-write\"? (expected one of: lost-write, unseen, duplicate, reorder, \
          nonmonotonic-send, poll-skip, nonmonotonic-poll, inconsistent-offsets, replica-divergence, hw-regression, \
-         leader-completeness, group-exclusivity, committed-offset-regression, progress, all)"
+         leader-completeness, group-exclusivity, committed-offset-regression, progress, \
+         aborted-read, torn-transaction, all)"
     );
     assert_eq!(
         error_after(

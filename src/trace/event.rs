@@ -225,12 +225,26 @@ pub enum EventKind {
         from_sequence: Option<i32>,
         renumbered: u32,
     },
+    /// A transactional producer's transaction ended (`node` is the producer): `outcome`
+    /// `"commit"` or `"abort"` as the coordinator answered EndTxn, over the records `sends`
+    /// (in send order). Its sends are acknowledged (commit) or failed with
+    /// `TRANSACTION_ABORTED` (abort) right after.
+    Transaction {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        outcome: String,
+        sends: Vec<String>,
+    },
     /// What one poll returned for one partition, in the order returned (one event per
     /// partition that returned records).
     Poll {
         topic: String,
         partition: i32,
         records: Vec<PolledRecord>,
+        /// The consumer reads with `isolation.level=read_committed` (left out when not).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_committed: bool,
     },
     /// The consumer's position was set explicitly: a `seek`, or an `auto.offset.reset` after
     /// `OFFSET_OUT_OF_RANGE` (the poll checkers treat any other jump as a bug).
@@ -356,6 +370,7 @@ impl EventKind {
             ProduceRetry { .. } => "produce-retry",
             ProducerId { .. } => "producer-id",
             SequenceReset { .. } => "sequence-reset",
+            Transaction { .. } => "transaction",
             Poll { .. } => "poll",
             Seek { .. } => "seek",
             Assign { .. } => "assign",
@@ -428,6 +443,7 @@ impl EventKind {
                     offset: 0,
                     send: "p1-0".into(),
                 }],
+                read_committed: false,
             },
             Seek {
                 topic: "t".into(),

@@ -348,6 +348,7 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                     .into_iter()
                     .map(|(offset, send)| PolledRecord { offset, send })
                     .collect(),
+                read_committed: false,
             }),
         (
             text(),

@@ -234,10 +234,21 @@ pub fn describe(e: &Event) -> String {
                 "sequences {topic}-{partition} from 0 under producer {producer_id} epoch {producer_epoch}{why}"
             )
         }
+        Transaction {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            outcome,
+            sends,
+        } => format!(
+            "{outcome} of {transactional_id} (producer {producer_id} epoch {producer_epoch}), {} records",
+            sends.len()
+        ),
         Poll {
             topic,
             partition,
             records,
+            ..
         } => {
             let n = records.len();
             let range = match (records.first(), records.last()) {
@@ -782,7 +793,7 @@ fn colour(e: &Event) -> &'static str {
         Ack { error: Some(_), .. } => "#ff7f0e",
         Ack { .. } => "#2ca02c",
         ProduceRetry { .. } => "#ffbb78",
-        ProducerId { .. } | SequenceReset { .. } => "#e377c2",
+        ProducerId { .. } | SequenceReset { .. } | Transaction { .. } => "#e377c2",
         Poll { .. } | Seek { .. } => "#9467bd",
         Commit { error: Some(_), .. } => "#ff7f0e",
         Commit { .. } => "#17becf",

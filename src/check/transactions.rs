@@ -1,0 +1,245 @@
+//! Transactions (after Jepsen's Kafka test): `aborted-read` and `torn-transaction`, from
+//! the transactional producers' `transaction` events and the acks that follow them.
+//!
+//! A transactional producer records each transaction's outcome as the coordinator answered
+//! EndTxn; the records of an aborted transaction are acked with `TRANSACTION_ABORTED`.
+//! Transactions whose outcome the producer never learnt (it was fenced or crashed) are not
+//! judged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{violation, History, Violation};
+use crate::client::transactional::TRANSACTION_ABORTED;
+use crate::trace::{EventKind, TopicPartition};
+
+pub const ABORTED_READ: &str = "aborted-read";
+pub const TORN_TRANSACTION: &str = "torn-transaction";
+
+/// The checkers that judge transactions: `all` runs them only on histories that have some.
+pub const TRANSACTION_CHECKERS: &[&str] = &[ABORTED_READ, TORN_TRANSACTION];
+
+/// Whether the history holds transactions (the transaction checkers apply).
+pub fn has_transactions(h: &History) -> bool {
+    h.events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Transaction { .. }))
+}
+
+/// The sends of aborted transactions (acked `TRANSACTION_ABORTED`), with their ack's index.
+pub fn aborted_sends(h: &History) -> BTreeMap<&str, usize> {
+    h.events()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.kind {
+            EventKind::Ack {
+                send,
+                error: Some(err),
+                ..
+            } if err == TRANSACTION_ABORTED => Some((send.as_str(), i)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends a read_committed consumer may find missing from a partition: those of aborted
+/// transactions, and the unanswered sends of transactional producers (a crashed or fenced
+/// incarnation's open transaction, which the coordinator aborts unless it was committing).
+pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
+    let transactional: BTreeSet<&str> = h
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Transaction { .. }))
+        .map(|e| e.node.as_str())
+        .collect();
+    let mut out: BTreeSet<&str> = aborted_sends(h).into_keys().collect();
+    if transactional.is_empty() {
+        return out;
+    }
+    for e in h.events() {
+        if let EventKind::Send { send, .. } = &e.kind {
+            if transactional.contains(e.node.as_str()) && h.ack_idxs(send).is_empty() {
+                out.insert(send);
+            }
+        }
+    }
+    out
+}
+
+/// `aborted-read` (Jepsen's G1a): a read_committed consumer read a record of an aborted
+/// transaction. (A read_uncommitted consumer may.)
+pub fn aborted_read(h: &History) -> Vec<Violation> {
+    let aborted = aborted_sends(h);
+    let mut out = Vec::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        let EventKind::Poll {
+            topic,
+            partition,
+            records,
+            read_committed: true,
+        } = &e.kind
+        else {
+            continue;
+        };
+        let tp = TopicPartition::new(topic.clone(), *partition);
+        for r in records {
+            if let Some(&ack) = aborted.get(r.send.as_str()) {
+                out.push(
+                    violation(
+                        ABORTED_READ,
+                        e.t_us,
+                        format!(
+                            "read_committed consumer {} read {} at offset {}, a record of an aborted transaction",
+                            e.node, r.send, r.offset
+                        ),
+                    )
+                    .on(&tp)
+                    .offsets([r.offset])
+                    .nodes([e.node.as_str()])
+                    .evidence(h, [ack, idx]),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `torn-transaction`: of a committed transaction's records, some are in the partitions'
+/// final logs and others are not.
+pub fn torn_transaction(h: &History) -> Vec<Violation> {
+    let finals = h.final_logs();
+    let mut in_log: BTreeSet<&str> = BTreeSet::new();
+    for f in finals.values() {
+        in_log.extend(f.sends.keys().copied());
+    }
+    let mut out = Vec::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        let EventKind::Transaction {
+            transactional_id,
+            outcome,
+            sends,
+            ..
+        } = &e.kind
+        else {
+            continue;
+        };
+        if outcome != "commit" || finals.is_empty() {
+            continue;
+        }
+        let missing: Vec<&String> = sends
+            .iter()
+            .filter(|s| !in_log.contains(s.as_str()))
+            .collect();
+        if !missing.is_empty() && missing.len() < sends.len() {
+            out.push(
+                violation(
+                    TORN_TRANSACTION,
+                    e.t_us,
+                    format!(
+                        "committed transaction of {transactional_id} is in the final logs only in part: {} of {} records missing (first: {})",
+                        missing.len(),
+                        sends.len(),
+                        missing[0]
+                    ),
+                )
+                .nodes([e.node.as_str()])
+                .evidence(h, [idx]),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testkit::*;
+    use crate::trace::Event;
+
+    fn txn(t: i64, outcome: &str, sends: &[&str]) -> Event {
+        Event::new(
+            t,
+            "p1",
+            EventKind::Transaction {
+                transactional_id: "tx".into(),
+                producer_id: 1000,
+                producer_epoch: 0,
+                outcome: outcome.into(),
+                sends: sends.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    }
+
+    fn aborted_ack(t: i64, send: &str) -> Event {
+        Event::new(
+            t,
+            "p1",
+            EventKind::Ack {
+                send: send.into(),
+                topic: "t".into(),
+                partition: Some(0),
+                offset: None,
+                error: Some(TRANSACTION_ABORTED.into()),
+            },
+        )
+    }
+
+    fn poll_committed(t: i64, consumer: &str, records: &[(i64, &str)], committed: bool) -> Event {
+        let mut e = poll(t, consumer, "t", 0, records);
+        if let EventKind::Poll { read_committed, .. } = &mut e.kind {
+            *read_committed = committed;
+        }
+        e
+    }
+
+    #[test]
+    fn a_read_committed_consumer_reading_an_aborted_record_fires_aborted_read() {
+        let h = History::new(vec![
+            send(1, "p1", "p1-0", "t", 0),
+            txn(2, "abort", &["p1-0"]),
+            aborted_ack(3, "p1-0"),
+            poll_committed(4, "uncommitted", &[(0, "p1-0")], false),
+            poll_committed(5, "committed", &[(0, "p1-0")], true),
+        ]);
+        assert!(has_transactions(&h));
+        let v = aborted_read(&h);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].nodes, vec!["committed".to_string()]);
+        assert_eq!(v[0].offsets, vec![0]);
+    }
+
+    #[test]
+    fn a_committed_transaction_partly_in_the_final_log_fires_torn_transaction() {
+        let whole = History::new(vec![
+            send(1, "p1", "p1-0", "t", 0),
+            send(1, "p1", "p1-1", "t", 0),
+            txn(2, "commit", &["p1-0", "p1-1"]),
+            snapshot(
+                9,
+                "broker-0",
+                "t",
+                0,
+                true,
+                1,
+                2,
+                &[(0, "p1-0", 1), (1, "p1-1", 1)],
+            ),
+        ]);
+        assert!(torn_transaction(&whole).is_empty());
+        let torn = History::new(vec![
+            send(1, "p1", "p1-0", "t", 0),
+            send(1, "p1", "p1-1", "t", 0),
+            txn(2, "commit", &["p1-0", "p1-1"]),
+            snapshot(9, "broker-0", "t", 0, true, 1, 2, &[(0, "p1-0", 1)]),
+        ]);
+        let v = torn_transaction(&torn);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("1 of 2 records missing"),
+            "{}",
+            v[0].message
+        );
+        assert!(!has_transactions(&History::new(vec![send(
+            1, "p1", "p1-0", "t", 0
+        )])));
+    }
+}

@@ -1,0 +1,544 @@
+//! The transactional producer (KIP-98): `transactional.id`, `initTransactions`,
+//! `beginTransaction`, `send`, `commitTransaction` / `abortTransaction`, as Kafka's
+//! `KafkaProducer` with its `TransactionManager`.
+//!
+//! [`TransactionManager`] is the pure part: the client's transaction state (Kafka's
+//! `TransactionManager.State`), the producer id and epoch, the partitions added to the open
+//! transaction and each partition's next sequence. [`run_transactional_producer`] moves its
+//! requests: FindCoordinator (transaction), InitProducerId, AddPartitionsToTxn, Produce,
+//! EndTxn.
+//!
+//! Simpler than the non-transactional producer on purpose: a transaction's records are
+//! handed over, then sent as one batch per partition (acks=all, the batch retried with its
+//! sequence until answered), then the transaction is committed, or aborted (at the
+//! workload's abort rate, or because a send failed). What the history says:
+//! - `send` when a record is handed over;
+//! - after EndTxn is answered, a `transaction` event, then an `ack` per record: its offset
+//!   for a commit, `TRANSACTION_ABORTED` for an abort;
+//! - nothing more for the records of a transaction whose outcome the producer never
+//!   learnt (it was fenced, or crashed): the coordinator may have committed or aborted them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use madsim::time::{sleep, Duration};
+
+use super::history::{acks_name, Clock, Clocks, Recorder};
+use super::producer::{
+    fetch_metadata, ClusterView, ProduceWorkload, ProducerConfig, SharedProgress,
+};
+use crate::broker::request::{
+    CoordinatorType, ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL,
+};
+use crate::broker::rpc::Rpc;
+use crate::broker::{ErrorCode, TopicPartition};
+use crate::protocol::{BatchBuilder, MAGIC_V2};
+use crate::trace::EventKind;
+
+/// The error name recorded for the records of an aborted transaction.
+pub const TRANSACTION_ABORTED: &str = "TRANSACTION_ABORTED";
+
+/// A transactional producer's settings beyond [`ProducerConfig`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionSpec {
+    /// `transactional.id`.
+    pub transactional_id: String,
+    /// `transaction.timeout.ms` (Kafka's default 60 s).
+    pub transaction_timeout_ms: i32,
+    /// Records per transaction.
+    pub records: u64,
+    /// The fraction of transactions the application aborts.
+    pub abort: f64,
+}
+
+/// Kafka's `TransactionManager.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTxnState {
+    Uninitialized,
+    Initializing,
+    Ready,
+    InTransaction,
+    CommittingTransaction,
+    AbortingTransaction,
+    /// The transaction must be aborted (a send failed).
+    AbortableError,
+    /// Fenced by a newer incarnation: nothing more can be done.
+    FatalError,
+}
+
+/// The client's side of transactions, pure (Kafka's `TransactionManager`).
+#[derive(Debug, Clone)]
+pub struct TransactionManager {
+    pub state: ClientTxnState,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Partitions the coordinator has added to the open transaction.
+    pub partitions: BTreeSet<TopicPartition>,
+    /// The next sequence per partition (continues across transactions of one epoch).
+    sequences: BTreeMap<TopicPartition, i32>,
+}
+
+impl Default for TransactionManager {
+    fn default() -> Self {
+        TransactionManager {
+            state: ClientTxnState::Uninitialized,
+            producer_id: -1,
+            producer_epoch: -1,
+            partitions: BTreeSet::new(),
+            sequences: BTreeMap::new(),
+        }
+    }
+}
+
+impl TransactionManager {
+    /// InitProducerId answered: a new incarnation, sequences from 0.
+    pub fn initialized(&mut self, producer_id: i64, producer_epoch: i16) {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.sequences.clear();
+        self.partitions.clear();
+        self.state = ClientTxnState::Ready;
+    }
+
+    pub fn begin(&mut self) -> Result<(), ClientTxnState> {
+        if self.state != ClientTxnState::Ready {
+            return Err(self.state);
+        }
+        self.state = ClientTxnState::InTransaction;
+        self.partitions.clear();
+        Ok(())
+    }
+
+    /// The partitions of `tps` not yet in the transaction (to AddPartitionsToTxn).
+    pub fn partitions_to_add<'a>(
+        &self,
+        tps: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Vec<TopicPartition> {
+        tps.into_iter()
+            .filter(|tp| !self.partitions.contains(tp))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes the sequence for a batch of `n` records to `tp`.
+    pub fn next_sequence(&mut self, tp: &TopicPartition, n: i32) -> i32 {
+        let seq = self.sequences.entry(tp.clone()).or_insert(0);
+        let first = *seq;
+        *seq = crate::broker::producer_state::increment_sequence(first, n);
+        first
+    }
+
+    /// Kafka's classification of an error during a transaction: fenced (fatal), or the
+    /// transaction must be aborted.
+    pub fn on_error(&mut self, e: ErrorCode) {
+        self.state = match e {
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+                ClientTxnState::FatalError
+            }
+            _ if self.state == ClientTxnState::FatalError => ClientTxnState::FatalError,
+            _ => ClientTxnState::AbortableError,
+        };
+    }
+
+    /// EndTxn is about to be sent: `commit` only from a healthy transaction.
+    pub fn end(&mut self, commit: bool) -> Result<bool, ClientTxnState> {
+        match self.state {
+            ClientTxnState::InTransaction => {
+                self.state = if commit {
+                    ClientTxnState::CommittingTransaction
+                } else {
+                    ClientTxnState::AbortingTransaction
+                };
+                Ok(commit)
+            }
+            ClientTxnState::AbortableError => {
+                self.state = ClientTxnState::AbortingTransaction;
+                Ok(false)
+            }
+            s => Err(s),
+        }
+    }
+
+    /// EndTxn answered NONE.
+    pub fn ended(&mut self) {
+        self.partitions.clear();
+        self.state = ClientTxnState::Ready;
+    }
+}
+
+/// What a request to the coordinator came to.
+enum Answer<T> {
+    Ok(T),
+    Fatal(ErrorCode),
+}
+
+struct Client {
+    cfg: ProducerConfig,
+    spec: TransactionSpec,
+    rpc: Rpc,
+    clock: Clock,
+    history: Recorder,
+    progress: SharedProgress,
+    view: Mutex<ClusterView>,
+    start: Mutex<usize>,
+    coordinator: Mutex<Option<std::net::SocketAddr>>,
+}
+
+impl Client {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(self.cfg.retry_backoff_ms.max(1))
+    }
+
+    async fn refresh(&self) {
+        let mut start = *self.start.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) =
+            fetch_metadata(&self.rpc, &self.cfg.bootstrap, &mut start, self.timeout()).await
+        {
+            self.view.lock().unwrap_or_else(|p| p.into_inner()).apply(m);
+        }
+        *self.start.lock().unwrap_or_else(|p| p.into_inner()) = start;
+    }
+
+    fn view(&self) -> ClusterView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The transaction coordinator, found with FindCoordinator (key type transaction).
+    async fn find_coordinator(&self) -> std::net::SocketAddr {
+        loop {
+            if let Some(a) = *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) {
+                return a;
+            }
+            let req = Request::FindCoordinator {
+                key: self.spec.transactional_id.clone(),
+                key_type: CoordinatorType::Transaction,
+            };
+            for b in &self.cfg.bootstrap {
+                if let Ok(Response::FindCoordinator {
+                    error: ErrorCode::None,
+                    addr: Some(a),
+                    ..
+                }) = self.rpc.call(*b, &req, self.timeout()).await
+                {
+                    *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+                    return a;
+                }
+            }
+            sleep(self.backoff()).await;
+        }
+    }
+
+    /// Sends `req` to the coordinator until it answers something other than a retriable
+    /// error (NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE find it again;
+    /// CONCURRENT_TRANSACTIONS and COORDINATOR_LOAD_IN_PROGRESS wait and retry, as Kafka's
+    /// client does).
+    async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
+        loop {
+            let c = self.find_coordinator().await;
+            let answer = self.rpc.call(c, req, self.timeout()).await;
+            let error = match &answer {
+                Ok(r) => r.error(),
+                Err(_) => ErrorCode::NetworkException,
+            };
+            match error {
+                ErrorCode::None => return Answer::Ok(answer.expect("no error")),
+                ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NetworkException
+                | ErrorCode::RequestTimedOut => {
+                    *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                ErrorCode::ConcurrentTransactions | ErrorCode::CoordinatorLoadInProgress => {}
+                e => return Answer::Fatal(e),
+            }
+            sleep(self.backoff()).await;
+        }
+    }
+
+    /// One batch to `tp`'s leader, retried (same sequence) until answered for good.
+    async fn produce(
+        &self,
+        tm: &TransactionManager,
+        tp: &TopicPartition,
+        seq: i32,
+        values: &[(Option<String>, String)],
+    ) -> Result<i64, ErrorCode> {
+        let now = self.clock.now_ms();
+        let mut b = BatchBuilder::new(MAGIC_V2, self.cfg.compression, 0)
+            .producer(tm.producer_id, tm.producer_epoch, seq)
+            .transactional(true);
+        for (k, v) in values {
+            b.append(
+                now,
+                k.as_deref().map(str::as_bytes),
+                Some(v.as_bytes()),
+                &[],
+            );
+        }
+        let records = b.build();
+        let deadline = now + self.cfg.delivery_timeout_ms as i64;
+        loop {
+            let leader = self.view().leader(tp);
+            if let Some((addr, _)) = leader {
+                let req = Request::Produce(ProduceRequest {
+                    acks: ACKS_ALL,
+                    timeout_ms: self.cfg.request_timeout_ms as i64,
+                    partitions: vec![ProducePartitionData {
+                        topic_partition: tp.clone(),
+                        records: records.clone(),
+                    }],
+                });
+                let error = match self.rpc.call(addr, &req, self.timeout()).await {
+                    Ok(Response::Produce(r)) => match r.partitions.first() {
+                        Some(p) if p.error == ErrorCode::None => return Ok(p.base_offset),
+                        Some(p) => p.error,
+                        None => ErrorCode::UnknownServerError,
+                    },
+                    Ok(r) => r.error(),
+                    Err(_) => ErrorCode::NetworkException,
+                };
+                if !error.is_retriable() {
+                    return Err(error);
+                }
+            }
+            if self.clock.now_ms() >= deadline {
+                return Err(ErrorCode::RequestTimedOut);
+            }
+            sleep(self.backoff()).await;
+            self.refresh().await;
+        }
+    }
+
+    fn record(&self, kind: EventKind) {
+        self.history.record(&self.clock, &self.cfg.client_id, kind);
+    }
+}
+
+/// Runs a transactional producer's workload: transactions of `spec.records` records until
+/// `workload.messages` are handed over (a restarted producer continues after the last
+/// record it handed over, as a new incarnation that fences the old one).
+pub async fn run_transactional_producer(
+    cfg: ProducerConfig,
+    spec: TransactionSpec,
+    workload: ProduceWorkload,
+    clocks: Clocks,
+    history: Recorder,
+    progress: SharedProgress,
+) {
+    let Ok(rpc) = Rpc::bind(cfg.addr).await else {
+        return;
+    };
+    let c = Client {
+        cfg,
+        spec,
+        rpc,
+        clock: clocks.clock,
+        history,
+        progress,
+        view: Mutex::new(ClusterView::default()),
+        start: Mutex::new(0),
+        coordinator: Mutex::new(None),
+    };
+    let c = Arc::new(c);
+    // initTransactions.
+    let mut tm = TransactionManager {
+        state: ClientTxnState::Initializing,
+        ..TransactionManager::default()
+    };
+    let init = Request::InitTransactionalProducerId {
+        transactional_id: c.spec.transactional_id.clone(),
+        transaction_timeout_ms: c.spec.transaction_timeout_ms,
+    };
+    match c.call_coordinator(&init).await {
+        Answer::Ok(Response::InitProducerId {
+            producer_id,
+            producer_epoch,
+            ..
+        }) => {
+            tm.initialized(producer_id, producer_epoch);
+            c.record(EventKind::ProducerId {
+                producer_id,
+                producer_epoch,
+                cause: "init-producer-id".into(),
+            });
+        }
+        _ => return,
+    }
+    let num_partitions = loop {
+        c.refresh().await;
+        let n = c.view().num_partitions(&workload.topic);
+        if n > 0 {
+            break n;
+        }
+        sleep(c.backoff()).await;
+    };
+    let rate = workload.rate_per_sec.max(1);
+    loop {
+        let first = c.progress.lock().unwrap_or_else(|p| p.into_inner()).next;
+        let stopped =
+            c.cfg.stop_ms.is_some_and(|s| c.clock.now_ms() as u64 >= s) || c.cfg.close.is_closed();
+        if first >= workload.messages || stopped {
+            return;
+        }
+        let last = (first + c.spec.records.max(1)).min(workload.messages);
+        if tm.begin().is_err() {
+            return;
+        }
+        // Hand the transaction's records over.
+        let mut by_partition: BTreeMap<TopicPartition, Vec<(Option<String>, String)>> =
+            BTreeMap::new();
+        let mut sends = Vec::new();
+        for i in first..last {
+            let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
+            let value = format!("{}-{}", c.cfg.client_id, i);
+            let partition = match (c.cfg.partition, &key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => {
+                    crate::client::partition_for_key(k.as_bytes(), num_partitions).unwrap_or(0)
+                }
+                (None, None) => (i % num_partitions as u64) as i32,
+            };
+            {
+                let mut p = c.progress.lock().unwrap_or_else(|p| p.into_inner());
+                p.next = i + 1;
+                p.unanswered.insert(value.clone());
+            }
+            c.record(EventKind::Send {
+                send: value.clone(),
+                topic: workload.topic.clone(),
+                partition: Some(partition),
+                key: key.clone(),
+                acks: acks_name(ACKS_ALL),
+                idempotent: true,
+                max_in_flight: 1,
+            });
+            sends.push((
+                TopicPartition::new(workload.topic.clone(), partition),
+                value.clone(),
+            ));
+            by_partition
+                .entry(TopicPartition::new(workload.topic.clone(), partition))
+                .or_default()
+                .push((key, value));
+            sleep(Duration::from_micros(1_000_000 / rate)).await;
+        }
+        // AddPartitionsToTxn, then the batches.
+        let add = tm.partitions_to_add(by_partition.keys());
+        let req = Request::AddPartitionsToTxn {
+            transactional_id: c.spec.transactional_id.clone(),
+            producer_id: tm.producer_id,
+            producer_epoch: tm.producer_epoch,
+            partitions: add.clone(),
+        };
+        match c.call_coordinator(&req).await {
+            Answer::Ok(_) => tm.partitions.extend(add),
+            Answer::Fatal(e) => tm.on_error(e),
+        }
+        let mut offsets: BTreeMap<String, i64> = BTreeMap::new();
+        if tm.state == ClientTxnState::InTransaction {
+            for (tp, values) in &by_partition {
+                let seq = tm.next_sequence(tp, values.len() as i32);
+                match c.produce(&tm, tp, seq, values).await {
+                    Ok(base) => {
+                        for (i, (_, v)) in values.iter().enumerate() {
+                            offsets.insert(v.clone(), base + i as i64);
+                        }
+                    }
+                    Err(e) => {
+                        tm.on_error(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if tm.state == ClientTxnState::FatalError {
+            return;
+        }
+        // The application's choice, drawn once per transaction.
+        let abort = {
+            use madsim::rand::Rng;
+            c.spec.abort > 0.0 && madsim::rand::thread_rng().gen::<f64>() < c.spec.abort
+        };
+        let Ok(commit) = tm.end(!abort) else {
+            return;
+        };
+        let req = Request::EndTxn {
+            transactional_id: c.spec.transactional_id.clone(),
+            producer_id: tm.producer_id,
+            producer_epoch: tm.producer_epoch,
+            committed: commit,
+        };
+        match c.call_coordinator(&req).await {
+            Answer::Ok(_) => tm.ended(),
+            Answer::Fatal(e) => {
+                // Fenced while ending: the next incarnation decides; the outcome is unknown.
+                tm.on_error(e);
+                return;
+            }
+        }
+        c.record(EventKind::Transaction {
+            transactional_id: c.spec.transactional_id.clone(),
+            producer_id: tm.producer_id,
+            producer_epoch: tm.producer_epoch,
+            outcome: if commit { "commit" } else { "abort" }.into(),
+            sends: sends.iter().map(|(_, v)| v.clone()).collect(),
+        });
+        for (tp, v) in sends {
+            c.progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unanswered
+                .remove(&v);
+            let (offset, error) = match (commit, offsets.get(&v)) {
+                (true, Some(&o)) => (Some(o), None),
+                _ => (None, Some(TRANSACTION_ABORTED.to_string())),
+            };
+            c.record(EventKind::Ack {
+                send: v,
+                topic: tp.topic,
+                partition: Some(tp.partition),
+                offset,
+                error,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_state_machine_follows_kafkas_transaction_manager() {
+        let mut tm = TransactionManager::default();
+        assert_eq!(tm.begin(), Err(ClientTxnState::Uninitialized));
+        tm.initialized(7, 0);
+        tm.begin().unwrap();
+        let tp = TopicPartition::new("t", 0);
+        assert_eq!(tm.partitions_to_add([&tp]), vec![tp.clone()]);
+        tm.partitions.insert(tp.clone());
+        assert!(tm.partitions_to_add([&tp]).is_empty());
+        assert_eq!(tm.next_sequence(&tp, 3), 0);
+        assert_eq!(tm.next_sequence(&tp, 1), 3);
+        assert_eq!(tm.end(true), Ok(true));
+        tm.ended();
+        // A failed send forces an abort.
+        tm.begin().unwrap();
+        tm.on_error(ErrorCode::NotEnoughReplicas);
+        assert_eq!(tm.end(true), Ok(false));
+        tm.ended();
+        // Sequences continue across the transactions of one epoch.
+        assert_eq!(tm.next_sequence(&tp, 1), 4);
+        // Fenced: nothing more.
+        tm.begin().unwrap();
+        tm.on_error(ErrorCode::ProducerFenced);
+        tm.on_error(ErrorCode::NotEnoughReplicas);
+        assert_eq!(tm.end(false), Err(ClientTxnState::FatalError));
+        // A new incarnation starts its sequences again.
+        tm.initialized(7, 1);
+        assert_eq!(tm.next_sequence(&tp, 1), 0);
+    }
+}
