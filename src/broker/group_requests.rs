@@ -38,48 +38,70 @@ use crate::trace::EventKind;
 /// coordinator answers long before: the rebalance timeout bounds every park).
 const MAX_PARK_MS: u64 = 600_000;
 
-#[derive(Default)]
-struct Slot {
-    response: Option<group::Response>,
+struct Slot<R> {
+    response: Option<R>,
     waker: Option<Waker>,
 }
 
-/// Routes the coordinator's replies to the request tasks waiting for them.
-#[derive(Default)]
-pub(super) struct ReplyRouter {
+/// Routes a coordinator's replies (`R`: the group's or the transaction coordinator's) to
+/// the request tasks waiting for them.
+pub(super) struct ReplyRouter<R = group::Response> {
     next: AtomicU64,
-    slots: Mutex<BTreeMap<RequestToken, Slot>>,
-    /// A CreateTopics for `__consumer_offsets` is on its way to the controller.
-    creating_offsets_topic: AtomicBool,
-    /// The coordinator's timer task runs (started with the first group work, so a broker
-    /// of a run without groups schedules exactly what it did before groups existed).
-    ticking: AtomicBool,
+    slots: Mutex<BTreeMap<RequestToken, Slot<R>>>,
+    /// A CreateTopics for the coordinator's internal topic is on its way to the controller.
+    pub(super) creating_topic: AtomicBool,
+    /// The coordinator's timer task runs (started with the first coordinator work, so a
+    /// broker of a run without groups schedules exactly what it did before groups existed).
+    pub(super) ticking: AtomicBool,
 }
 
-impl ReplyRouter {
-    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<RequestToken, Slot>> {
+impl<R> Default for ReplyRouter<R> {
+    fn default() -> Self {
+        ReplyRouter {
+            next: AtomicU64::new(0),
+            slots: Mutex::new(BTreeMap::new()),
+            creating_topic: AtomicBool::new(false),
+            ticking: AtomicBool::new(false),
+        }
+    }
+}
+
+impl ReplyRouter<group::Response> {
+    fn deliver(&self, replies: Vec<Reply>) {
+        for r in replies {
+            self.deliver_one(r.token, r.response);
+        }
+    }
+}
+
+impl<R> ReplyRouter<R> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<RequestToken, Slot<R>>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn register(&self) -> RequestToken {
+    pub(super) fn register(&self) -> RequestToken {
         let token = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.slots().insert(token, Slot::default());
+        self.slots().insert(
+            token,
+            Slot {
+                response: None,
+                waker: None,
+            },
+        );
         token
     }
 
-    fn deliver(&self, replies: Vec<Reply>) {
+    pub(super) fn deliver_one(&self, token: RequestToken, response: R) {
         let mut slots = self.slots();
-        for r in replies {
-            if let Some(slot) = slots.get_mut(&r.token) {
-                slot.response = Some(r.response);
-                if let Some(w) = slot.waker.take() {
-                    w.wake();
-                }
+        if let Some(slot) = slots.get_mut(&token) {
+            slot.response = Some(response);
+            if let Some(w) = slot.waker.take() {
+                w.wake();
             }
         }
     }
 
-    async fn wait(&self, token: RequestToken) -> Option<group::Response> {
+    pub(super) async fn wait(&self, token: RequestToken) -> Option<R> {
         let waiting = poll_fn(|cx| {
             let mut slots = self.slots();
             let Some(slot) = slots.get_mut(&token) else {
@@ -114,12 +136,30 @@ fn ensure_ticking(n: &Arc<Node>) {
 pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
     ensure_ticking(n);
     let tp = n.groups().offsets_partition(key);
+    let create = Request::CreateTopics {
+        name: OFFSETS_TOPIC.to_string(),
+        num_partitions: n.cfg.offsets_topic_num_partitions,
+        replication_factor: n.cfg.offsets_topic_replication_factor,
+    };
+    internal_partition_leader(n, &tp, |n| &n.replies.creating_topic, create)
+}
+
+/// The FindCoordinator answer for a coordinator living on the leader of internal partition
+/// `tp`: that leader's address, or COORDINATOR_NOT_AVAILABLE while it has none (asking the
+/// controller for `create` when the topic does not exist, one request at a time:
+/// `creating` picks the flag saying one is on its way).
+pub(super) fn internal_partition_leader(
+    n: &Arc<Node>,
+    tp: &TopicPartition,
+    creating: fn(&Node) -> &AtomicBool,
+    create: Request,
+) -> Response {
     let found = {
         let rm = n.rm();
         let meta = rm.metadata();
-        let topic_exists = meta.partitions().any(|(t, _)| t.topic == OFFSETS_TOPIC);
+        let topic_exists = meta.partitions().any(|(t, _)| t.topic == tp.topic);
         let leader = meta
-            .partition(&tp)
+            .partition(tp)
             .map(|p| p.leader)
             .filter(|&l| l >= 0 && meta.is_live(l));
         (topic_exists, leader)
@@ -131,7 +171,7 @@ pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
     };
     match found {
         (false, _) => {
-            create_offsets_topic(n);
+            create_internal_topic(n, creating, create);
             not_available
         }
         (true, Some(leader)) => match n.cfg.brokers.get(&leader) {
@@ -216,26 +256,15 @@ pub(super) fn describe_groups(n: &Arc<Node>, group_ids: &[String]) -> Response {
     Response::DescribeGroups(group_ids.iter().map(describe).collect())
 }
 
-/// Asks the controller to create `__consumer_offsets` (`offsets.topic.num.partitions`,
-/// `offsets.topic.replication.factor`), one request at a time.
-fn create_offsets_topic(n: &Arc<Node>) {
-    if n.replies
-        .creating_offsets_topic
-        .swap(true, Ordering::Relaxed)
-    {
+/// Asks the controller to create an internal topic, one request at a time.
+fn create_internal_topic(n: &Arc<Node>, creating: fn(&Node) -> &AtomicBool, req: Request) {
+    if creating(n).swap(true, Ordering::Relaxed) {
         return;
     }
     let n = n.clone();
     madsim::task::spawn(async move {
-        let req = Request::CreateTopics {
-            name: OFFSETS_TOPIC.to_string(),
-            num_partitions: n.cfg.offsets_topic_num_partitions,
-            replication_factor: n.cfg.offsets_topic_replication_factor,
-        };
         let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
-        n.replies
-            .creating_offsets_topic
-            .store(false, Ordering::Relaxed);
+        creating(&n).store(false, Ordering::Relaxed);
     });
 }
 
@@ -383,11 +412,21 @@ fn append(
     tp: &TopicPartition,
     records: &[OffsetsRecord],
 ) -> Result<AppendResult, ErrorCode> {
+    let kvs: Vec<_> = records.iter().map(|r| r.encode()).collect();
+    append_key_values(n, tp, &kvs)
+}
+
+/// Appends `(key, value)` records to an internal partition this broker leads (acks=all:
+/// wait with [`await_acks_all`]).
+pub(super) fn append_key_values(
+    n: &Arc<Node>,
+    tp: &TopicPartition,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> Result<AppendResult, ErrorCode> {
     let now = n.clock.now_ms();
     let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
-    for r in records {
-        let (k, v) = r.encode();
-        b.append(now, Some(&k), v.as_deref(), &[]);
+    for (k, v) in records {
+        b.append(now, Some(k), v.as_deref(), &[]);
     }
     let written = n.rm().append_as_leader(tp, ACKS_ALL, b.build(), now);
     if written.is_ok() {

@@ -16,16 +16,18 @@ use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
-    FetchRequest, FetchResponse, IsolationLevel, ProducePartitionResponse, ProduceRequest,
-    ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
+    CoordinatorType, FetchRequest, FetchResponse, IsolationLevel, ProducePartitionResponse,
+    ProduceRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use super::rpc::Rpc;
+use super::txn_requests;
 use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::controller::channel::ControllerChannel;
 use crate::group::{GroupConfig, GroupMetadataManager};
 use crate::storage::Disk;
 use crate::trace::EventKind;
+use crate::txn::{TransactionConfig, TransactionCoordinator, TxnReply};
 
 /// Timings of the node layer.
 #[derive(Debug, Clone)]
@@ -64,6 +66,11 @@ pub struct BrokerNodeConfig {
     pub offsets_topic_num_partitions: i32,
     /// `offsets.topic.replication.factor` (Kafka's default 3).
     pub offsets_topic_replication_factor: i32,
+    /// The transaction coordinator's `transaction.*` settings (with
+    /// `transaction.state.log.num.partitions`).
+    pub transaction: TransactionConfig,
+    /// `transaction.state.log.replication.factor` (Kafka's default 3).
+    pub transaction_state_log_replication_factor: i32,
     /// How often the group coordinator's timers are looked at.
     pub group_tick_ms: u64,
     /// `controlled.shutdown.enable`: on a graceful stop, ask the controller to move this
@@ -176,6 +183,8 @@ impl BrokerNodeConfig {
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
+            transaction: TransactionConfig::default(),
+            transaction_state_log_replication_factor: 3,
             group_tick_ms: 10,
             controlled_shutdown_enable: true,
             shutdown: ShutdownSignal::default(),
@@ -195,6 +204,8 @@ pub(super) struct Node {
     disk: Arc<dyn Disk>,
     groups: Mutex<GroupMetadataManager>,
     pub(super) replies: ReplyRouter,
+    txn: Mutex<TransactionCoordinator>,
+    pub(super) txn_replies: ReplyRouter<TxnReply>,
     pub(super) clock: Clock,
     /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
     wall: WallClock,
@@ -218,6 +229,9 @@ impl Node {
     }
     pub(super) fn groups(&self) -> MutexGuard<'_, GroupMetadataManager> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(super) fn txn(&self) -> MutexGuard<'_, TransactionCoordinator> {
+        self.txn.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn id(&self) -> i32 {
         self.cfg.broker.broker_id
@@ -279,6 +293,7 @@ pub async fn run_broker(
         *s = Some(rm.clone());
     }
     let groups = GroupMetadataManager::new(cfg.group.clone(), cfg.offsets_topic_num_partitions);
+    let txn = TransactionCoordinator::new(cfg.transaction.clone());
     let node = Arc::new(Node {
         controller: ControllerChannel::new(cfg.controllers.clone()),
         cfg,
@@ -286,6 +301,8 @@ pub async fn run_broker(
         rm,
         groups: Mutex::new(groups),
         replies: ReplyRouter::default(),
+        txn: Mutex::new(txn),
+        txn_replies: ReplyRouter::default(),
         disk,
         clock,
         wall,
@@ -349,7 +366,21 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         Request::OffsetsForLeaderEpoch { partitions, .. } => Some(Response::OffsetsForLeaderEpoch(
             n.rm().offsets_for_leader_epoch(&partitions),
         )),
-        Request::FindCoordinator { key } => Some(group_requests::find_coordinator(n, &key)),
+        Request::FindCoordinator {
+            key,
+            key_type: CoordinatorType::Group,
+        } => Some(group_requests::find_coordinator(n, &key)),
+        Request::FindCoordinator {
+            key,
+            key_type: CoordinatorType::Transaction,
+        } => Some(txn_requests::find_coordinator(n, &key)),
+        req @ (Request::InitTransactionalProducerId { .. }
+        | Request::AddPartitionsToTxn { .. }
+        | Request::AddOffsetsToTxn { .. }
+        | Request::EndTxn { .. }) => Some(txn_requests::handle(n, req).await),
+        Request::WriteTxnMarkers { markers } => {
+            Some(txn_requests::write_txn_markers(n, markers).await)
+        }
         Request::ListGroups => Some(group_requests::list_groups(n)),
         Request::DescribeGroups { group_ids } => {
             Some(group_requests::describe_groups(n, &group_ids))
@@ -583,6 +614,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
                     }
                     n.report_hw();
                     group_requests::on_metadata(&n);
+                    txn_requests::on_metadata(&n);
                     if should_shut_down && may_stop(&n, true) {
                         return shut_down(&n);
                     }

@@ -1370,7 +1370,7 @@ impl ReplicaManager {
             .map(|(tp, r)| {
                 let records = read_log(&r.log)
                     .into_iter()
-                    .map(|(epoch, rec)| SnapshotRecord {
+                    .map(|(epoch, _, rec)| SnapshotRecord {
                         offset: rec.offset,
                         key: lossy(&rec.key),
                         value: lossy(&rec.value),
@@ -1405,15 +1405,27 @@ impl ReplicaManager {
             .collect()
     }
 
+    /// The partitions of `topic` this broker leads, with their leader epochs (a transaction
+    /// coordinator's epoch is its `__transaction_state` partition's leader epoch).
+    pub fn led_partition_epochs(&self, topic: &str) -> BTreeMap<i32, i32> {
+        self.replicas
+            .iter()
+            .filter(|(tp, r)| tp.topic == topic && r.partition.is_leader())
+            .map(|(tp, r)| (tp.partition, r.partition.leader_epoch()))
+            .collect()
+    }
+
     /// Every record of a hosted partition's log, `(offset, key, value)`, from the log start to
-    /// the log end (what a coordinator loading `__consumer_offsets` replays).
+    /// the log end (what a coordinator loading `__consumer_offsets` replays), transaction
+    /// markers left out.
     pub fn read_records(&self, tp: &TopicPartition) -> Vec<KeyedRecord> {
         let Some(r) = self.replicas.get(tp) else {
             return Vec::new();
         };
         read_log(&r.log)
             .into_iter()
-            .map(|(_, rec)| {
+            .filter(|(_, control, _)| !control)
+            .map(|(_, _, rec)| {
                 (
                     rec.offset,
                     rec.key.map(|k| k.to_vec()),
@@ -1427,8 +1439,9 @@ impl ReplicaManager {
 /// A record read back as `(offset, key, value)`.
 pub type KeyedRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Every record of `log` from its start to its end, with the leader epoch of its batch.
-fn read_log(log: &Log) -> Vec<(i32, crate::protocol::Record)> {
+/// Every record of `log` from its start to its end, with the leader epoch of its batch and
+/// whether it is a control record.
+fn read_log(log: &Log) -> Vec<(i32, bool, crate::protocol::Record)> {
     let leo = log.log_end_offset();
     let mut records = Vec::new();
     let mut off = log.log_start_offset();
@@ -1443,7 +1456,7 @@ fn read_log(log: &Log) -> Vec<(i32, crate::protocol::Record)> {
         for b in batches(&d.records, 0).flatten() {
             for rec in b.records().unwrap_or_default() {
                 if rec.offset >= off && rec.offset < leo {
-                    records.push((b.partition_leader_epoch(), rec));
+                    records.push((b.partition_leader_epoch(), b.is_control(), rec));
                 }
             }
             off = off.max(b.last_offset() + 1);

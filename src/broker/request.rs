@@ -102,6 +102,38 @@ pub enum Request {
     /// one asked creates `__consumer_offsets` if it does not exist yet, as Kafka does.
     FindCoordinator {
         key: String,
+        /// Kafka's `key_type`: a group (the default, left out of the JSON) or a
+        /// transactional id.
+        #[serde(default, skip_serializing_if = "is_default")]
+        key_type: CoordinatorType,
+    },
+    /// InitProducerId for a transactional producer, served by the coordinator of
+    /// `transactional_id` (an idempotent producer's goes to the controller).
+    InitTransactionalProducerId {
+        transactional_id: String,
+        transaction_timeout_ms: i32,
+    },
+    AddPartitionsToTxn {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<TopicPartition>,
+    },
+    AddOffsetsToTxn {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        group_id: String,
+    },
+    EndTxn {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        committed: bool,
+    },
+    /// From a transaction coordinator to a partition leader: append these markers.
+    WriteTxnMarkers {
+        markers: Vec<WritableTxnMarker>,
     },
     JoinGroup(JoinGroupRequest),
     SyncGroup(SyncGroupRequest),
@@ -145,6 +177,11 @@ impl Request {
             Request::BrokerHeartbeat { .. } => "BrokerHeartbeat",
             Request::AlterPartition { .. } => "AlterPartition",
             Request::FindCoordinator { .. } => "FindCoordinator",
+            Request::InitTransactionalProducerId { .. } => "InitProducerId",
+            Request::AddPartitionsToTxn { .. } => "AddPartitionsToTxn",
+            Request::AddOffsetsToTxn { .. } => "AddOffsetsToTxn",
+            Request::EndTxn { .. } => "EndTxn",
+            Request::WriteTxnMarkers { .. } => "WriteTxnMarkers",
             Request::JoinGroup(_) => "JoinGroup",
             Request::SyncGroup(_) => "SyncGroup",
             Request::Heartbeat(_) => "Heartbeat",
@@ -193,6 +230,26 @@ pub struct FetchRequest {
     /// stable offset. Followers read uncommitted.
     #[serde(default, skip_serializing_if = "is_default")]
     pub isolation_level: IsolationLevel,
+}
+
+/// FindCoordinator's `key_type` (Kafka's `CoordinatorType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorType {
+    #[default]
+    Group,
+    Transaction,
+}
+
+/// One marker of a WriteTxnMarkers request (Kafka's `WritableTxnMarker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritableTxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// COMMIT (true) or ABORT.
+    pub committed: bool,
+    pub coordinator_epoch: i32,
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// `isolation.level` (Kafka's `IsolationLevel`).
@@ -290,6 +347,14 @@ pub enum Response {
         producer_id: i64,
         producer_epoch: i16,
     },
+    /// AddPartitionsToTxn, AddOffsetsToTxn or EndTxn.
+    Txn {
+        error: ErrorCode,
+    },
+    /// Each marker partition's outcome.
+    WriteTxnMarkers {
+        errors: Vec<(TopicPartition, ErrorCode)>,
+    },
     BrokerRegistration {
         error: ErrorCode,
         broker_epoch: i64,
@@ -356,7 +421,13 @@ impl Response {
             | Response::BrokerHeartbeat { error, .. }
             | Response::AlterPartition { error, .. }
             | Response::FindCoordinator { error, .. }
+            | Response::Txn { error }
             | Response::Error(error) => *error,
+            Response::WriteTxnMarkers { errors } => errors
+                .iter()
+                .map(|(_, e)| *e)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
             Response::Group(r) => match r {
                 group::Response::Join(Err(e))
                 | group::Response::Sync(Err(e))

@@ -322,6 +322,7 @@ async fn find_coordinator(m: &Member, start: &mut usize) {
         let addr = bootstrap[(*start + i) % bootstrap.len()];
         let req = Request::FindCoordinator {
             key: m.cfg.group_id.clone(),
+            key_type: Default::default(),
         };
         if let Ok(Response::FindCoordinator {
             error: ErrorCode::None,

@@ -202,7 +202,14 @@ impl<B: Backend> KafkaApis<B> {
                 c.error_code = INVALID_REQUEST;
                 c.error_message = Some(str_bytes("only group coordinators (key type 0) exist"));
             } else {
-                match self.backend.handle(Request::FindCoordinator { key }).await {
+                match self
+                    .backend
+                    .handle(Request::FindCoordinator {
+                        key,
+                        key_type: Default::default(),
+                    })
+                    .await
+                {
                     Some(Response::FindCoordinator { error, node_id, .. }) => {
                         match (error, self.config.listeners.get(&node_id)) {
                             (ErrorCode::None, Some((host, port))) => {
