@@ -19,6 +19,7 @@
 #[path = "cli_common.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -334,15 +335,39 @@ fn log_open_recovers_kafkas_partition_directories_and_serves_the_same_records() 
 
 /// `bench/kafka/kafka.sh ARGS` (exit code, stdout, stderr), with `env` added.
 fn kafka_sh(args: &[&str], env: &[(&str, String)], cwd: &Path) -> (i32, String, String) {
+    kafka_sh_input(args, env, cwd, None)
+}
+
+/// [`kafka_sh`] with `input` on its stdin.
+fn kafka_sh_input(
+    args: &[&str],
+    env: &[(&str, String)],
+    cwd: &Path,
+    input: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write;
     let mut cmd = Command::new("bash");
     cmd.arg(repo("bench/kafka/kafka.sh"))
         .args(args)
         .current_dir(cwd)
-        .stdin(Stdio::null());
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run bash");
+    let mut child = cmd.spawn().expect("run bash");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(input.as_bytes())
+            .expect("write to kafka.sh");
+    }
+    let out = child.wait_with_output().expect("run bash");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -830,12 +855,18 @@ struct Serve(std::process::Child);
 
 impl Serve {
     fn start(port: u16, data: &Path) -> Serve {
+        Serve::start_with(port, data, &[])
+    }
+
+    /// With `extra` arguments after the default ones.
+    fn start_with(port: u16, data: &Path, extra: &[&str]) -> Serve {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(real_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data)
             .args(["--config", "log.segment.bytes=1024"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -1112,4 +1143,218 @@ fn one_client_session_gets_the_same_answers_from_kafka_and_kafka_sim_serve() {
             "known difference {step:?} no longer shows: remove it"
         );
     }
+}
+
+// ---- Kafka's own command-line tools against kafka-sim serve (issue 11) -------------------
+
+/// Runs Kafka tool `class` with `args` against serve (stdin `input`): its stdout; fails
+/// naming the command on a non-zero exit.
+fn kafka_tool(class: &str, args: &[&str], cwd: &Path, input: Option<&str>) -> String {
+    let mut all = vec!["tool", class];
+    all.extend_from_slice(args);
+    let (code, out, err) = kafka_sh_input(&all, &[], cwd, input);
+    assert_eq!(code, 0, "{class} {args:?} exited {code}:\n{out}\n{err}");
+    out
+}
+
+/// The seed's chapter 5 with Kafka 4.4.0's own tools against a three-broker `kafka-sim
+/// serve` (`min.insync.replicas=2`): kafka-topics `--create` (3 partitions, RF 3),
+/// `--list`, `--describe` (every partition led by one of its 3 replicas, all in sync; the
+/// broker-set configs shown, which needs DescribeConfigs), kafka-configs `--describe --all`
+/// (the topic's configs and their sources); the console producer writes 300 keyed messages
+/// with acks=all, the console consumer in a group reads each once, each key from one
+/// partition at consecutive offsets; GetOffsetShell's latest offsets are the consumer's
+/// counts and its earliest are 0; `--alter --partitions 5`, then `--delete`, after which
+/// `--list` no longer shows the topic.
+#[test]
+fn kafkas_command_line_tools_work_against_kafka_sim_serve() {
+    if kafka().is_none() {
+        return;
+    }
+    let scratch = common::scratch_dir("kafka_oracle", "tools");
+    let port = free_port_pair();
+    let serve = Serve::start_with(
+        port,
+        &scratch.join("serve"),
+        &["--brokers", "3", "--config", "min.insync.replicas=2"],
+    );
+    let bootstrap = format!("127.0.0.1:{port}");
+    let b = ["--bootstrap-server", bootstrap.as_str()];
+    let topics = |args: &[&str]| {
+        let mut all = b.to_vec();
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.TopicCommand", &all, &scratch, None)
+    };
+    let created = topics(&[
+        "--create",
+        "--topic",
+        "chapter5",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+    ]);
+    assert_eq!(created, "Created topic chapter5.\n");
+    assert_eq!(topics(&["--list", "--exclude-internal"]), "chapter5\n");
+
+    let described = topics(&["--describe", "--topic", "chapter5"]);
+    let lines: Vec<&str> = described.lines().collect();
+    assert_eq!(lines.len(), 4, "{described}");
+    assert!(
+        lines[0].starts_with("Topic: chapter5\tTopicId: ")
+            && lines[0].ends_with(
+                "\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: min.insync.replicas=2,segment.bytes=1024"
+            ),
+        "{described}"
+    );
+    for (p, line) in lines[1..].iter().enumerate() {
+        let field = |name: &str| -> String {
+            let at = line.find(&format!("\t{name}: ")).unwrap() + name.len() + 3;
+            line[at..].split('\t').next().unwrap().to_string()
+        };
+        assert_eq!(field("Partition"), p.to_string(), "{line}");
+        let mut replicas: Vec<&str> = Vec::new();
+        let r = field("Replicas");
+        replicas.extend(r.split(','));
+        let leader = field("Leader");
+        assert!(replicas.contains(&leader.as_str()), "{line}");
+        replicas.sort();
+        assert_eq!(replicas, ["0", "1", "2"], "{line}");
+        let isr = field("Isr");
+        let mut isr: Vec<&str> = isr.split(',').collect();
+        isr.sort();
+        assert_eq!(isr, ["0", "1", "2"], "{line}");
+    }
+
+    let mut args = b.to_vec();
+    args.extend([
+        "--describe",
+        "--all",
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        "chapter5",
+    ]);
+    let configs = kafka_tool(
+        "org.apache.kafka.tools.ConfigCommand",
+        &args,
+        &scratch,
+        None,
+    );
+    for line in [
+        "All configs for topic chapter5 are:",
+        "  cleanup.policy=delete sensitive=false synonyms={DEFAULT_CONFIG:log.cleanup.policy=delete}",
+        "  min.insync.replicas=2 sensitive=false synonyms={STATIC_BROKER_CONFIG:min.insync.replicas=2}",
+        "  segment.bytes=1024 sensitive=false synonyms={STATIC_BROKER_CONFIG:log.segment.bytes=1024}",
+    ] {
+        assert!(configs.lines().any(|l| l == line), "no {line:?} in\n{configs}");
+    }
+
+    let n = 300;
+    let input: String = (0..n).map(|i| format!("key-{i}:value {i}\n")).collect();
+    let mut args = b.to_vec();
+    args.extend([
+        "--topic",
+        "chapter5",
+        "--command-property",
+        "acks=all",
+        "--reader-property",
+        "parse.key=true",
+        "--reader-property",
+        "key.separator=:",
+    ]);
+    kafka_tool(
+        "org.apache.kafka.tools.ConsoleProducer",
+        &args,
+        &scratch,
+        Some(&input),
+    );
+    let n_str = n.to_string();
+    let mut args = b.to_vec();
+    args.extend([
+        "--topic",
+        "chapter5",
+        "--group",
+        "chapter5-readers",
+        "--from-beginning",
+        "--max-messages",
+        &n_str,
+        "--timeout-ms",
+        "30000",
+        "--formatter-property",
+        "print.partition=true",
+        "--formatter-property",
+        "print.offset=true",
+        "--formatter-property",
+        "print.key=true",
+    ]);
+    let consumed = kafka_tool(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        &args,
+        &scratch,
+        None,
+    );
+    // Partition:P\tOffset:O\tkey-I\tvalue I
+    let mut seen = BTreeMap::new();
+    let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for line in consumed.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 4, "{line}");
+        let p: i32 = f[0].strip_prefix("Partition:").unwrap().parse().unwrap();
+        let o: i64 = f[1].strip_prefix("Offset:").unwrap().parse().unwrap();
+        let i: usize = f[2].strip_prefix("key-").unwrap().parse().unwrap();
+        assert_eq!(f[3], format!("value {i}"), "{line}");
+        assert!(
+            seen.insert(i, p).is_none(),
+            "key-{i} read twice:\n{consumed}"
+        );
+        per_partition.entry(p).or_default().push(o);
+    }
+    assert_eq!(seen.len(), n, "read {} of {n}:\n{consumed}", seen.len());
+    for (p, offsets) in &mut per_partition {
+        offsets.sort();
+        let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+        assert_eq!(*offsets, expected, "partition {p}'s offsets");
+    }
+
+    let offsets = |time: &str| {
+        let mut args = b.to_vec();
+        args.extend(["--topic", "chapter5", "--time", time]);
+        kafka_tool(
+            "org.apache.kafka.tools.GetOffsetShell",
+            &args,
+            &scratch,
+            None,
+        )
+    };
+    let latest: String = (0..3)
+        .map(|p| {
+            let count = per_partition.get(&p).map_or(0, Vec::len);
+            format!("chapter5:{p}:{count}\n")
+        })
+        .collect();
+    assert_eq!(offsets("-1"), latest);
+    assert_eq!(offsets("-2"), "chapter5:0:0\nchapter5:1:0\nchapter5:2:0\n");
+
+    topics(&["--alter", "--topic", "chapter5", "--partitions", "5"]);
+    let described = topics(&["--describe", "--topic", "chapter5"]);
+    assert!(
+        described.contains("\tPartitionCount: 5\t") && described.lines().count() == 6,
+        "{described}"
+    );
+    topics(&["--delete", "--topic", "chapter5"]);
+    // Deletion completes asynchronously in Kafka too: the list may show it briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let listed = topics(&["--list", "--exclude-internal"]);
+        if listed.trim().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chapter5 still listed 20 s after --delete: {listed:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    serve.stop();
 }

@@ -12,7 +12,8 @@ use std::cell::Cell;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    create_partitions_request, CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    create_partitions_request, describe_configs_request, CreatePartitionsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
 };
 use kafka_protocol::messages::{
     create_topics_request, fetch_request, list_offsets_request, metadata_request, produce_request,
@@ -369,6 +370,19 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                     ]),
                 ),
                 ApiKey::DescribeCluster => encoded(v, &DescribeClusterRequest::default()),
+                ApiKey::DescribeConfigs => encoded(
+                    v,
+                    &DescribeConfigsRequest::default()
+                        .with_resources(vec![
+                            describe_configs_request::DescribeConfigsResource::default()
+                                .with_resource_type(2)
+                                .with_resource_name(StrBytes::from("t"))
+                                .with_configuration_keys(Some(vec![StrBytes::from(
+                                    "segment.bytes",
+                                )])),
+                        ])
+                        .with_include_synonyms(true),
+                ),
                 other => panic!("{other:?} is served but has no sample in valid_frames()"),
             };
             let frame = frame.unwrap_or_else(|| panic!("{key:?} v{v} does not encode"));

@@ -26,10 +26,10 @@ use kafka_protocol::messages::{
     ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, HeartbeatRequest as KHeartbeat, JoinGroupRequest as KJoinGroup,
-    LeaveGroupRequest as KLeaveGroup, ListGroupsRequest, OffsetCommitRequest as KOffsetCommit,
-    OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
+    CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
+    JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
+    OffsetCommitRequest as KOffsetCommit, OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
@@ -65,6 +65,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeConfigs, 1, 4),
 ];
 
 /// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
@@ -119,6 +120,8 @@ pub struct ApisConfig {
     /// `auto.create.topics.enable`: whether a missing topic is being created (Metadata
     /// answers `LEADER_NOT_AVAILABLE` for it meanwhile, not `UNKNOWN_TOPIC_OR_PARTITION`).
     pub auto_create_topics_enable: bool,
+    /// What DescribeConfigs answers for every topic.
+    pub topic_configs: Vec<TopicConfigEntry>,
 }
 
 /// One broker's client API.
@@ -199,6 +202,7 @@ pub enum KafkaRequest {
     DeleteTopics(DeleteTopicsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DescribeCluster(DescribeClusterRequest),
+    DescribeConfigs(DescribeConfigsRequest),
 }
 
 /// One request frame, decoded.
@@ -318,6 +322,7 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
         ApiKey::DeleteTopics => body!(DeleteTopics, DeleteTopicsRequest),
         ApiKey::CreatePartitions => body!(CreatePartitions, CreatePartitionsRequest),
         ApiKey::DescribeCluster => body!(DescribeCluster, DescribeClusterRequest),
+        ApiKey::DescribeConfigs => body!(DescribeConfigs, DescribeConfigsRequest),
         _ => return Err(err(0, "API not served".to_string())),
     };
     match body {
@@ -414,6 +419,9 @@ impl<B: Backend> KafkaApis<B> {
             }
             KafkaRequest::DescribeCluster(req) => {
                 encode_response(corr, version, &self.describe_cluster(req, version).await)
+            }
+            KafkaRequest::DescribeConfigs(req) => {
+                encode_response(corr, version, &self.describe_configs(req, version).await)
             }
         };
         match outcome {
@@ -859,6 +867,7 @@ pub fn response_correlation_id(frame: &[u8]) -> Option<i32> {
 }
 
 mod admin;
+pub use admin::{topic_config_entries, TopicConfigEntry};
 mod groups;
 #[cfg(test)]
 mod tests;

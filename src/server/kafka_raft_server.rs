@@ -27,7 +27,7 @@ use crate::controller::node::{
 };
 use crate::storage::{Disk, RealDisk};
 
-use super::kafka_apis::{ApisConfig, KafkaApis};
+use super::kafka_apis::{topic_config_entries, ApisConfig, KafkaApis};
 use super::socket_server::{self, DEFAULT_SOCKET_REQUEST_MAX_BYTES};
 
 /// What `serve` was asked for.
@@ -258,6 +258,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         .map_or(0, |d| d.as_millis() as i64);
     let mut nodes = Vec::new();
     let mut apis: Vec<BrokerApi> = Vec::new();
+    let mut topic_log_config = None;
     for id in 0..n as i32 {
         let mut bc = BrokerConfig::new(id);
         bc.data_dir = data_dir.join(format!("broker-{id}"));
@@ -265,6 +266,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         if let Some(b) = settings.log_segment_bytes {
             bc.log.segment_bytes = b;
         }
+        topic_log_config.get_or_insert_with(|| bc.log.clone());
         let mut cfg = BrokerNodeConfig::new(bc, broker_rpc.clone(), controllers.clone());
         cfg.auto_create_topics_enable = settings.auto_create_topics_enable;
         cfg.num_partitions = settings.num_partitions;
@@ -329,6 +331,12 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
     let advertised: BTreeMap<i32, (String, u16)> = (0..n)
         .map(|i| (i as i32, (opts.host.clone(), opts.port + i as u16)))
         .collect();
+    let set: Vec<&str> = opts.configs.iter().map(|(k, _)| k.as_str()).collect();
+    let topic_configs = topic_config_entries(
+        &topic_log_config.unwrap_or_default(),
+        settings.min_insync_replicas,
+        &set,
+    );
     for (api, listener) in apis.iter().zip(listeners) {
         let apis = Arc::new(KafkaApis {
             backend: api.clone(),
@@ -338,6 +346,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
                 num_partitions: settings.num_partitions,
                 default_replication_factor: settings.default_replication_factor,
                 auto_create_topics_enable: settings.auto_create_topics_enable,
+                topic_configs: topic_configs.clone(),
             },
         });
         tokio::spawn(socket_server::serve(

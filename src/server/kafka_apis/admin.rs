@@ -1,16 +1,162 @@
 //! Admin APIs on the wire: DeleteTopics and CreatePartitions, forwarded to the controller
-//! one topic at a time (as CreateTopics is), and DescribeCluster from the live brokers'
-//! client listeners.
+//! one topic at a time (as CreateTopics is), DescribeCluster from the live brokers' client
+//! listeners, and DescribeConfigs of topics.
 
 use kafka_protocol::messages::{
-    create_partitions_response, delete_topics_response, describe_cluster_response, BrokerId,
-    CreatePartitionsRequest, CreatePartitionsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeClusterRequest, DescribeClusterResponse,
+    create_partitions_response, delete_topics_response, describe_cluster_response,
+    describe_configs_response, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeClusterRequest, DescribeClusterResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse,
 };
 
 use super::{str_bytes, Backend, KafkaApis, MAX_PARTITIONS_PER_REQUEST};
 use crate::broker::request::{MetadataRequest, Request, Response};
 use crate::broker::ErrorCode;
+use crate::storage::LogConfig;
+
+/// DescribeConfigs' resource type of a topic (Kafka's `ConfigResource.Type.TOPIC`).
+const RESOURCE_TOPIC: i8 = 2;
+/// Where a config value comes from (Kafka's `ConfigSource`).
+const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
+const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+/// One topic config as DescribeConfigs answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicConfigEntry {
+    /// The topic key (`segment.bytes`).
+    pub name: &'static str,
+    pub value: String,
+    /// The broker key a topic without an override takes it from (`log.segment.bytes`):
+    /// Kafka's synonym.
+    pub broker_key: &'static str,
+    /// Set in the broker's config (`--config`): `STATIC_BROKER_CONFIG`; else the default.
+    pub static_broker: bool,
+    /// Kafka's `ConfigType`: 2 STRING, 3 INT, 5 LONG, 6 DOUBLE, 7 LIST.
+    pub config_type: i8,
+}
+
+/// The configs of every topic on a serve broker (topics take no overrides yet, so each is
+/// the broker's): those the brokers apply, from their log config and
+/// `min.insync.replicas`, in Kafka's (alphabetical) order. `set` holds the broker keys the
+/// command line set.
+pub fn topic_config_entries(
+    log: &LogConfig,
+    min_insync_replicas: usize,
+    set: &[&str],
+) -> Vec<TopicConfigEntry> {
+    let (string, int, long, double, list) = (2, 3, 5, 6, 7);
+    let entry = |name, value: String, broker_key, config_type| TopicConfigEntry {
+        name,
+        value,
+        broker_key,
+        static_broker: set.contains(&broker_key),
+        config_type,
+    };
+    vec![
+        entry(
+            "cleanup.policy",
+            log.cleanup_policy.to_string(),
+            "log.cleanup.policy",
+            list,
+        ),
+        entry(
+            "delete.retention.ms",
+            log.delete_retention_ms.to_string(),
+            "log.cleaner.delete.retention.ms",
+            long,
+        ),
+        entry(
+            "flush.messages",
+            log.flush_messages.to_string(),
+            "log.flush.interval.messages",
+            long,
+        ),
+        entry(
+            "flush.ms",
+            log.flush_ms.to_string(),
+            "log.flush.interval.ms",
+            long,
+        ),
+        entry(
+            "index.interval.bytes",
+            log.index_interval_bytes.to_string(),
+            "log.index.interval.bytes",
+            int,
+        ),
+        entry(
+            "max.compaction.lag.ms",
+            log.max_compaction_lag_ms.to_string(),
+            "log.cleaner.max.compaction.lag.ms",
+            long,
+        ),
+        entry(
+            "max.message.bytes",
+            log.max_message_bytes.to_string(),
+            "message.max.bytes",
+            int,
+        ),
+        entry(
+            "message.timestamp.type",
+            log.message_timestamp_type.name().to_string(),
+            "log.message.timestamp.type",
+            string,
+        ),
+        entry(
+            "min.cleanable.dirty.ratio",
+            log.min_cleanable_dirty_ratio.0.to_string(),
+            "log.cleaner.min.cleanable.ratio",
+            double,
+        ),
+        entry(
+            "min.compaction.lag.ms",
+            log.min_compaction_lag_ms.to_string(),
+            "log.cleaner.min.compaction.lag.ms",
+            long,
+        ),
+        entry(
+            "min.insync.replicas",
+            min_insync_replicas.to_string(),
+            "min.insync.replicas",
+            int,
+        ),
+        entry(
+            "retention.bytes",
+            log.retention_bytes.to_string(),
+            "log.retention.bytes",
+            long,
+        ),
+        entry(
+            "retention.ms",
+            log.retention_ms.to_string(),
+            "log.retention.ms",
+            long,
+        ),
+        entry(
+            "segment.bytes",
+            log.segment_bytes.to_string(),
+            "log.segment.bytes",
+            int,
+        ),
+        entry(
+            "segment.index.bytes",
+            log.segment_index_bytes.to_string(),
+            "log.index.size.max.bytes",
+            int,
+        ),
+        entry(
+            "segment.jitter.ms",
+            log.segment_jitter_ms.to_string(),
+            "log.roll.jitter.ms",
+            long,
+        ),
+        entry(
+            "segment.ms",
+            log.segment_ms.to_string(),
+            "log.roll.ms",
+            long,
+        ),
+    ]
+}
 
 /// DescribeCluster v1's endpoint type of a broker listener (2 is a controller's).
 const ENDPOINT_TYPE_BROKER: i8 = 1;
@@ -128,5 +274,75 @@ impl<B: Backend> KafkaApis<B> {
             }
         }
         resp
+    }
+
+    /// DescribeConfigs (v1-4) of topics: [`topic_config_entries`], or the keys asked for;
+    /// a missing topic gets `UNKNOWN_TOPIC_OR_PARTITION`, any other resource type (brokers,
+    /// loggers, groups) `INVALID_REQUEST`.
+    pub(super) async fn describe_configs(
+        &self,
+        req: DescribeConfigsRequest,
+        version: i16,
+    ) -> DescribeConfigsResponse {
+        let mut resp = DescribeConfigsResponse::default();
+        for r in &req.resources {
+            let mut result = describe_configs_response::DescribeConfigsResult::default();
+            result.resource_type = r.resource_type;
+            result.resource_name = r.resource_name.clone();
+            let name = r.resource_name.to_string();
+            if r.resource_type != RESOURCE_TOPIC {
+                result.error_code = ErrorCode::InvalidRequest.code();
+                result.error_message = Some(str_bytes("only topic configs are described"));
+            } else if !self.topic_exists(&name).await {
+                result.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                result.error_message = Some(str_bytes(&format!("Topic {name} does not exist")));
+            } else {
+                for c in &self.config.topic_configs {
+                    let asked = r
+                        .configuration_keys
+                        .as_ref()
+                        .is_none_or(|keys| keys.iter().any(|k| k.as_str() == c.name));
+                    if !asked {
+                        continue;
+                    }
+                    let source = if c.static_broker {
+                        SOURCE_STATIC_BROKER_CONFIG
+                    } else {
+                        SOURCE_DEFAULT_CONFIG
+                    };
+                    let mut e = describe_configs_response::DescribeConfigsResourceResult::default();
+                    e.name = str_bytes(c.name);
+                    e.value = Some(str_bytes(&c.value));
+                    e.config_source = source;
+                    if req.include_synonyms {
+                        let mut syn = describe_configs_response::DescribeConfigsSynonym::default();
+                        syn.name = str_bytes(c.broker_key);
+                        syn.value = Some(str_bytes(&c.value));
+                        syn.source = source;
+                        e.synonyms.push(syn);
+                    }
+                    if version >= 3 {
+                        e.config_type = c.config_type;
+                    }
+                    result.configs.push(e);
+                }
+            }
+            resp.results.push(result);
+        }
+        resp
+    }
+
+    /// Whether the cluster has topic `name` (a Metadata lookup that creates nothing).
+    async fn topic_exists(&self, name: &str) -> bool {
+        let internal = Request::Metadata(MetadataRequest {
+            topics: Some(vec![name.to_string()]),
+            allow_auto_topic_creation: false,
+        });
+        match self.backend.handle(internal).await {
+            Some(Response::Metadata(m)) => {
+                m.partitions.iter().any(|p| p.topic_partition.topic == name)
+            }
+            _ => false,
+        }
     }
 }

@@ -106,6 +106,7 @@ fn apis() -> KafkaApis<Canned> {
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
+            topic_configs: Vec::new(),
         },
     }
 }
