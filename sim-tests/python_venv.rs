@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// Pinned versions. kafka-python's `kafka/codec.py` imports `snappy` (python-snappy),
-/// `lz4.frame` (lz4), `zstandard`, and `xxhash` for the magic-0 lz4 checksum quirk.
+/// `lz4.frame` (lz4), `zstandard`, and `xxhash` for the magic-0 lz4 checksum quirk;
+/// confluent-kafka (its wheel bundles librdkafka) drives serve_kafka_python.rs too.
 pub const PACKAGES: &[&str] = &[
     "kafka-python==3.0.12",
     "python-snappy==0.7.3",
@@ -15,9 +16,11 @@ pub const PACKAGES: &[&str] = &[
     "zstandard==0.25.0",
     "xxhash==3.6.0",
     "cramjam==2.14.0", // python-snappy 0.7 is a wrapper over cramjam
+    "confluent-kafka==2.16.1",
 ];
-const CHECK_IMPORTS: &str = "import kafka, snappy, lz4.frame, zstandard, xxhash; \
-                             assert kafka.__version__ == '3.0.12', kafka.__version__";
+const CHECK_IMPORTS: &str = "import kafka, snappy, lz4.frame, zstandard, xxhash, confluent_kafka; \
+                             assert kafka.__version__ == '3.0.12', kafka.__version__; \
+                             assert confluent_kafka.__version__ == '2.16.1', confluent_kafka.__version__";
 
 fn find_python() -> Option<PathBuf> {
     let candidate = std::env::var_os("KAFKA_SIM_PYTHON")
