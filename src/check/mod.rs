@@ -169,6 +169,10 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
         transactions::TORN_TRANSACTION,
         transactions::torn_transaction,
     ),
+    (
+        transactions::PRECOMMITTED_READ,
+        transactions::precommitted_read,
+    ),
 ];
 
 /// The contract names of every checker.

@@ -14,9 +14,10 @@ use crate::trace::{EventKind, TopicPartition};
 
 pub const ABORTED_READ: &str = "aborted-read";
 pub const TORN_TRANSACTION: &str = "torn-transaction";
+pub const PRECOMMITTED_READ: &str = "precommitted-read";
 
 /// The checkers that judge transactions: `all` runs them only on histories that have some.
-pub const TRANSACTION_CHECKERS: &[&str] = &[ABORTED_READ, TORN_TRANSACTION];
+pub const TRANSACTION_CHECKERS: &[&str] = &[ABORTED_READ, TORN_TRANSACTION, PRECOMMITTED_READ];
 
 /// Whether the history holds transactions (the transaction checkers apply).
 pub fn has_transactions(h: &History) -> bool {
@@ -103,6 +104,56 @@ pub fn aborted_read(h: &History) -> Vec<Violation> {
     out
 }
 
+/// `precommitted-read`: a read_committed consumer read a record of a committed transaction
+/// before its producer even asked to commit it (the LSO let an open transaction through).
+pub fn precommitted_read(h: &History) -> Vec<Violation> {
+    let mut commit_asked: BTreeMap<&str, (i64, usize)> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::Transaction {
+            outcome,
+            sends,
+            end_requested_us,
+            ..
+        } = &e.kind
+        {
+            if outcome == "commit" {
+                for s in sends {
+                    commit_asked.insert(s, (*end_requested_us, idx));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for r in h.reads() {
+        let EventKind::Poll {
+            read_committed: true,
+            ..
+        } = &h.events()[r.idx].kind
+        else {
+            continue;
+        };
+        if let Some(&(asked_us, txn)) = commit_asked.get(r.send) {
+            if r.t_us < asked_us {
+                out.push(
+                    violation(
+                        PRECOMMITTED_READ,
+                        r.t_us,
+                        format!(
+                            "read_committed consumer {} read {} at offset {} before its producer asked to commit it (at t={asked_us}us)",
+                            r.node, r.send, r.offset
+                        ),
+                    )
+                    .on(&r.tp)
+                    .offsets([r.offset])
+                    .nodes([r.node])
+                    .evidence(h, [r.idx, txn]),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// `torn-transaction`: of a committed transaction's records, some are in the partitions'
 /// final logs and others are not.
 pub fn torn_transaction(h: &History) -> Vec<Violation> {
@@ -165,6 +216,7 @@ mod tests {
                 producer_epoch: 0,
                 outcome: outcome.into(),
                 sends: sends.iter().map(|s| s.to_string()).collect(),
+                end_requested_us: t - 1,
             },
         )
     }
@@ -205,6 +257,20 @@ mod tests {
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].nodes, vec!["committed".to_string()]);
         assert_eq!(v[0].offsets, vec![0]);
+    }
+
+    #[test]
+    fn a_read_committed_read_before_the_commit_was_asked_fires_precommitted_read() {
+        let h = History::new(vec![
+            send(1, "p1", "p1-0", "t", 0),
+            poll_committed(3, "uncommitted", &[(0, "p1-0")], false),
+            poll_committed(4, "committed", &[(0, "p1-0")], true),
+            txn(10, "commit", &["p1-0"]),
+            poll_committed(11, "late", &[(0, "p1-0")], true),
+        ]);
+        let v = precommitted_read(&h);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].nodes, vec!["committed".to_string()]);
     }
 
     #[test]

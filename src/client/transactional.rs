@@ -465,6 +465,7 @@ pub async fn run_transactional_producer(
         let Ok(commit) = tm.end(!abort) else {
             return;
         };
+        let end_requested_us = c.clock.now_us();
         let req = Request::EndTxn {
             transactional_id: c.spec.transactional_id.clone(),
             producer_id: tm.producer_id,
@@ -485,6 +486,7 @@ pub async fn run_transactional_producer(
             producer_epoch: tm.producer_epoch,
             outcome: if commit { "commit" } else { "abort" }.into(),
             sends: sends.iter().map(|(_, v)| v.clone()).collect(),
+            end_requested_us,
         });
         for (tp, v) in sends {
             c.progress

@@ -410,6 +410,7 @@ pub enum Checker {
     Progress,
     AbortedRead,
     TornTransaction,
+    PrecommittedRead,
 }
 
 impl Checker {
@@ -430,6 +431,7 @@ impl Checker {
         Checker::Progress,
         Checker::AbortedRead,
         Checker::TornTransaction,
+        Checker::PrecommittedRead,
     ];
 
     /// The contract name, owned by the checker that implements it (`crate::check`).
@@ -452,6 +454,7 @@ impl Checker {
             Checker::Progress => progress::PROGRESS,
             Checker::AbortedRead => transactions::ABORTED_READ,
             Checker::TornTransaction => transactions::TORN_TRANSACTION,
+            Checker::PrecommittedRead => transactions::PRECOMMITTED_READ,
         }
     }
 

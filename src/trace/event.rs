@@ -235,6 +235,9 @@ pub enum EventKind {
         producer_epoch: i16,
         outcome: String,
         sends: Vec<String>,
+        /// When the producer first sent EndTxn (its commit or abort request): no
+        /// read_committed consumer may read a committed record before it.
+        end_requested_us: i64,
     },
     /// What one poll returned for one partition, in the order returned (one event per
     /// partition that returned records).

@@ -240,6 +240,7 @@ pub fn describe(e: &Event) -> String {
             producer_epoch,
             outcome,
             sends,
+            ..
         } => format!(
             "{outcome} of {transactional_id} (producer {producer_id} epoch {producer_epoch}), {} records",
             sends.len()
