@@ -144,6 +144,8 @@ pub struct PartitionSnapshot {
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,
+    /// Kafka's last stable offset: the first offset of a transaction still open, else the HW.
+    pub last_stable_offset: i64,
     pub leader_epoch: i32,
     pub is_leader: bool,
     /// Every record from the log start to the log end offset.
@@ -1387,6 +1389,7 @@ impl ReplicaManager {
                         log_start_offset: r.log.log_start_offset(),
                         log_end_offset: r.log.log_end_offset(),
                         high_watermark: r.partition.high_watermark(),
+                        last_stable_offset: r.log.last_stable_offset(r.partition.high_watermark()),
                         leader_epoch: r.partition.leader_epoch(),
                         is_leader: r.partition.is_leader(),
                         records,

@@ -173,6 +173,10 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
         transactions::PRECOMMITTED_READ,
         transactions::precommitted_read,
     ),
+    (
+        transactions::HANGING_TRANSACTION,
+        transactions::hanging_transaction,
+    ),
 ];
 
 /// The contract names of every checker.

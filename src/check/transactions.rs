@@ -15,9 +15,19 @@ use crate::trace::{EventKind, TopicPartition};
 pub const ABORTED_READ: &str = "aborted-read";
 pub const TORN_TRANSACTION: &str = "torn-transaction";
 pub const PRECOMMITTED_READ: &str = "precommitted-read";
+pub const HANGING_TRANSACTION: &str = "hanging-transaction";
 
 /// The checkers that judge transactions: `all` runs them only on histories that have some.
-pub const TRANSACTION_CHECKERS: &[&str] = &[ABORTED_READ, TORN_TRANSACTION, PRECOMMITTED_READ];
+pub const TRANSACTION_CHECKERS: &[&str] = &[
+    ABORTED_READ,
+    TORN_TRANSACTION,
+    PRECOMMITTED_READ,
+    HANGING_TRANSACTION,
+];
+
+/// Beyond `transaction.timeout.ms`, how long the coordinator may take to abort a timed-out
+/// transaction and write its markers.
+pub const HANGING_SLACK_US: i64 = 5_000_000;
 
 /// Whether the history holds transactions (the transaction checkers apply).
 pub fn has_transactions(h: &History) -> bool {
@@ -43,8 +53,9 @@ pub fn aborted_sends(h: &History) -> BTreeMap<&str, usize> {
 }
 
 /// Sends a read_committed consumer may find missing from a partition: those of aborted
-/// transactions, and the unanswered sends of transactional producers (a crashed or fenced
-/// incarnation's open transaction, which the coordinator aborts unless it was committing).
+/// transactions, and the sends of transactional producers never acknowledged with an offset
+/// (a crashed or fenced incarnation's open transaction, which the coordinator aborts unless
+/// it was committing).
 pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
     let transactional: BTreeSet<&str> = h
         .events()
@@ -58,7 +69,16 @@ pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
     }
     for e in h.events() {
         if let EventKind::Send { send, .. } = &e.kind {
-            if transactional.contains(e.node.as_str()) && h.ack_idxs(send).is_empty() {
+            let committed = h.ack_idxs(send).iter().any(|&i| {
+                matches!(
+                    h.events()[i].kind,
+                    EventKind::Ack {
+                        offset: Some(_),
+                        ..
+                    }
+                )
+            });
+            if transactional.contains(e.node.as_str()) && !committed {
                 out.insert(send);
             }
         }
@@ -154,6 +174,82 @@ pub fn precommitted_read(h: &History) -> Vec<Violation> {
     out
 }
 
+/// `hanging-transaction` (KIP-890's motivation): at the run's final snapshot, a leader's last
+/// stable offset is still below its high watermark although the faults ended longer ago
+/// than the longest `transaction.timeout.ms` (plus [`HANGING_SLACK_US`]): the coordinator
+/// should have aborted whatever transaction was open. Runs that end sooner are not judged.
+pub fn hanging_transaction(h: &History) -> Vec<Violation> {
+    let timeout_us = h
+        .events()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Transaction {
+                transaction_timeout_ms,
+                ..
+            } => Some(i64::from(transaction_timeout_ms) * 1_000),
+            _ => None,
+        })
+        .max();
+    let Some(timeout_us) = timeout_us else {
+        return Vec::new();
+    };
+    let last_snapshot_us = h
+        .events()
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
+        .map(|e| e.t_us);
+    let Some(end_us) = last_snapshot_us else {
+        return Vec::new();
+    };
+    if end_us - h.last_fault_us() < timeout_us + HANGING_SLACK_US {
+        return Vec::new();
+    }
+    let finals = h.final_logs();
+    let mut out = Vec::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::UnstableOffset {
+            topic,
+            partition,
+            lso,
+            hw,
+        } = &e.kind
+        {
+            if e.t_us != end_us {
+                continue;
+            }
+            // Open since the record at the LSO was sent: a transaction younger than its
+            // timeout may still be open when the run ends.
+            let tp = TopicPartition::new(topic.clone(), *partition);
+            let sent_us = finals
+                .get(&tp)
+                .and_then(|f| f.records.get(lso))
+                .and_then(|send| h.send_idx(send))
+                .map(|i| h.events()[i].t_us);
+            if sent_us.is_none_or(|t| end_us - t < timeout_us + HANGING_SLACK_US) {
+                continue;
+            }
+            out.push(
+                violation(
+                    HANGING_TRANSACTION,
+                    e.t_us,
+                    format!(
+                        "last stable offset stuck at {lso} below the high watermark {hw}, {} ms after the last fault and {} ms after its record was sent (transaction.timeout.ms {} ms)",
+                        (end_us - h.last_fault_us()) / 1_000,
+                        (end_us - sent_us.unwrap_or(end_us)) / 1_000,
+                        timeout_us / 1_000
+                    ),
+                )
+                .on(&tp)
+                .offsets([*lso])
+                .nodes([e.node.as_str()])
+                .evidence(h, [idx]),
+            );
+        }
+    }
+    out
+}
+
 /// `torn-transaction`: of a committed transaction's records, some are in the partitions'
 /// final logs and others are not.
 pub fn torn_transaction(h: &History) -> Vec<Violation> {
@@ -173,7 +269,8 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
         else {
             continue;
         };
-        if outcome != "commit" || finals.is_empty() {
+        // Judged against final logs taken after the commit was answered.
+        if outcome != "commit" || finals.is_empty() || finals.values().any(|f| f.t_us < e.t_us) {
             continue;
         }
         let missing: Vec<&String> = sends
@@ -217,6 +314,7 @@ mod tests {
                 outcome: outcome.into(),
                 sends: sends.iter().map(|s| s.to_string()).collect(),
                 end_requested_us: t - 1,
+                transaction_timeout_ms: 1_000,
             },
         )
     }
@@ -271,6 +369,33 @@ mod tests {
         let v = precommitted_read(&h);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].nodes, vec!["committed".to_string()]);
+    }
+
+    #[test]
+    fn an_lso_stuck_past_the_transaction_timeout_fires_hanging_transaction() {
+        let stuck = |end: i64| {
+            History::new(vec![
+                send(1, "p1", "p1-0", "t", 0),
+                txn(2, "commit", &["p1-0"]),
+                snapshot(end, "broker-0", "t", 0, true, 1, 2, &[(1, "p1-0", 1)]),
+                Event::new(
+                    end,
+                    "broker-0",
+                    EventKind::UnstableOffset {
+                        topic: "t".into(),
+                        partition: 0,
+                        lso: 1,
+                        hw: 2,
+                    },
+                ),
+            ])
+        };
+        // 1 s timeout + 5 s slack: a run ending 3 s in is not judged, 10 s in is (the
+        // record at the LSO was sent at t=1us).
+        assert!(hanging_transaction(&stuck(3_000_000)).is_empty());
+        let v = hanging_transaction(&stuck(10_000_000));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].offsets, vec![1]);
     }
 
     #[test]

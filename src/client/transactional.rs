@@ -312,6 +312,25 @@ impl Client {
         }
     }
 
+    /// The sends of a transaction cut short by fencing fail with the error the application
+    /// gets (their records may yet be committed or aborted by the coordinator).
+    fn fail_fenced(&self, sends: &[(TopicPartition, String)]) {
+        for (tp, v) in sends {
+            self.progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unanswered
+                .remove(v);
+            self.record(EventKind::Ack {
+                send: v.clone(),
+                topic: tp.topic.clone(),
+                partition: Some(tp.partition),
+                offset: None,
+                error: Some(ErrorCode::ProducerFenced.name().to_string()),
+            });
+        }
+    }
+
     fn record(&self, kind: EventKind) {
         self.history.record(&self.clock, &self.cfg.client_id, kind);
     }
@@ -455,6 +474,7 @@ pub async fn run_transactional_producer(
             }
         }
         if tm.state == ClientTxnState::FatalError {
+            c.fail_fenced(&sends);
             return;
         }
         // The application's choice, drawn once per transaction.
@@ -475,8 +495,10 @@ pub async fn run_transactional_producer(
         match c.call_coordinator(&req).await {
             Answer::Ok(_) => tm.ended(),
             Answer::Fatal(e) => {
-                // Fenced while ending: the next incarnation decides; the outcome is unknown.
+                // Fenced while ending: the coordinator decides; the sends fail for the
+                // application (Kafka's `ProducerFencedException`), whatever became of them.
                 tm.on_error(e);
+                c.fail_fenced(&sends);
                 return;
             }
         }
@@ -487,6 +509,7 @@ pub async fn run_transactional_producer(
             outcome: if commit { "commit" } else { "abort" }.into(),
             sends: sends.iter().map(|(_, v)| v.clone()).collect(),
             end_requested_us,
+            transaction_timeout_ms: c.spec.transaction_timeout_ms,
         });
         for (tp, v) in sends {
             c.progress

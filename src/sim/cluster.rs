@@ -1631,6 +1631,18 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                         compacted: s.compacted,
                     },
                 );
+                if s.is_leader && s.last_stable_offset < s.high_watermark {
+                    history.record_at(
+                        end_us,
+                        &broker_name(*id),
+                        EventKind::UnstableOffset {
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                            lso: s.last_stable_offset,
+                            hw: s.high_watermark,
+                        },
+                    );
+                }
             }
             snapshots.insert(*id, snap);
             broker_errors.insert(*id, rm.errors.clone());

@@ -411,6 +411,7 @@ pub enum Checker {
     AbortedRead,
     TornTransaction,
     PrecommittedRead,
+    HangingTransaction,
 }
 
 impl Checker {
@@ -432,6 +433,7 @@ impl Checker {
         Checker::AbortedRead,
         Checker::TornTransaction,
         Checker::PrecommittedRead,
+        Checker::HangingTransaction,
     ];
 
     /// The contract name, owned by the checker that implements it (`crate::check`).
@@ -455,6 +457,7 @@ impl Checker {
             Checker::AbortedRead => transactions::ABORTED_READ,
             Checker::TornTransaction => transactions::TORN_TRANSACTION,
             Checker::PrecommittedRead => transactions::PRECOMMITTED_READ,
+            Checker::HangingTransaction => transactions::HANGING_TRANSACTION,
         }
     }
 

@@ -841,7 +841,7 @@ fn expectations_name_real_checkers() {
          \"lost-write\"? (expected one of: lost-write, unseen, duplicate, reorder, \
          nonmonotonic-send, poll-skip, nonmonotonic-poll, inconsistent-offsets, replica-divergence, hw-regression, \
          leader-completeness, group-exclusivity, committed-offset-regression, progress, \
-         aborted-read, torn-transaction, precommitted-read, all)"
+         aborted-read, torn-transaction, precommitted-read, hanging-transaction, all)"
     );
     assert_eq!(
         error_after(

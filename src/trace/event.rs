@@ -238,6 +238,8 @@ pub enum EventKind {
         /// When the producer first sent EndTxn (its commit or abort request): no
         /// read_committed consumer may read a committed record before it.
         end_requested_us: i64,
+        /// The producer's `transaction.timeout.ms`.
+        transaction_timeout_ms: i32,
     },
     /// What one poll returned for one partition, in the order returned (one event per
     /// partition that returned records).
@@ -345,6 +347,14 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "is_false")]
         compacted: bool,
     },
+    /// At a snapshot, a leader's last stable offset is below its high watermark: a
+    /// transaction is open from `lso` on (recorded only then, next to the `snapshot`).
+    UnstableOffset {
+        topic: String,
+        partition: i32,
+        lso: i64,
+        hw: i64,
+    },
     /// A checker's verdict, appended at the end of a run.
     Verdict {
         checker: String,
@@ -385,6 +395,7 @@ impl EventKind {
             IsrChange { .. } => "isr-change",
             Hw { .. } => "hw",
             Snapshot { .. } => "snapshot",
+            UnstableOffset { .. } => "unstable-offset",
             Verdict { .. } => "verdict",
             ClientError { .. } => "client-error",
         }

@@ -234,6 +234,12 @@ pub fn describe(e: &Event) -> String {
                 "sequences {topic}-{partition} from 0 under producer {producer_id} epoch {producer_epoch}{why}"
             )
         }
+        UnstableOffset {
+            topic,
+            partition,
+            lso,
+            hw,
+        } => format!("{topic}-{partition}: a transaction is open from {lso} (HW {hw})"),
         Transaction {
             transactional_id,
             producer_id,
@@ -801,7 +807,7 @@ fn colour(e: &Event) -> &'static str {
         Assign { .. } | Revoke { .. } | Rebalance { .. } => "#8c564b",
         LeaderChange { .. } => "#d4a017",
         IsrChange { .. } => "#bcbd22",
-        Hw { .. } | Snapshot { .. } => "#7f7f7f",
+        Hw { .. } | Snapshot { .. } | UnstableOffset { .. } => "#7f7f7f",
         Fault { .. } | ClientError { .. } => "#d62728",
         Verdict { ok: true, .. } => "#2ca02c",
         Verdict { .. } => "#d62728",
