@@ -229,28 +229,51 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     };
     assert_eq!(f.partitions[0].error, ErrorCode::UnknownLeaderEpoch);
 
-    let list = |timestamp| Request::ListOffsets {
+    let ask = |tp: &TopicPartition, timestamp| ListOffsetsPartition {
         topic_partition: tp.clone(),
         timestamp,
+    };
+    let answer = |tp: &TopicPartition, error, offset| ListOffsetsPartitionResponse {
+        topic_partition: tp.clone(),
+        error,
+        offset,
+    };
+    let list = |timestamp| Request::ListOffsets {
+        partitions: vec![ask(&tp, timestamp)],
     };
     let r = rpc.call(leader_addr, &list(-2), T).await.unwrap();
     assert_eq!(
         r,
-        Response::ListOffsets {
-            error: ErrorCode::None,
-            offset: 0
-        }
+        Response::ListOffsets(vec![answer(&tp, ErrorCode::None, 0)])
     );
     let r = rpc.call(leader_addr, &list(-1), T).await.unwrap();
     assert_eq!(
         r,
-        Response::ListOffsets {
-            error: ErrorCode::None,
-            offset: 3
-        }
+        Response::ListOffsets(vec![answer(&tp, ErrorCode::None, 3)])
     );
     let r = rpc.call(follower_addr, &list(-1), T).await.unwrap();
     assert_eq!(r.error(), ErrorCode::NotLeaderOrFollower);
+    // One request asks about many partitions; each gets its own answer, in order.
+    let missing = TopicPartition::new("no-such-topic", 0);
+    let r = rpc
+        .call(
+            leader_addr,
+            &Request::ListOffsets {
+                partitions: vec![ask(&missing, -1), ask(&tp, -1), ask(&tp, -2)],
+            },
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Response::ListOffsets(vec![
+            answer(&missing, ErrorCode::UnknownTopicOrPartition, -1),
+            answer(&tp, ErrorCode::None, 3),
+            answer(&tp, ErrorCode::None, 0),
+        ])
+    );
+    assert_eq!(r.error(), ErrorCode::UnknownTopicOrPartition);
 
     // OffsetsForLeaderEpoch: the leader's epoch ends at its LEO; a stale current epoch is fenced.
     let q = |current: i32| Request::OffsetsForLeaderEpoch {

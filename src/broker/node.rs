@@ -16,8 +16,9 @@ use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
 use super::request::{
-    CoordinatorType, FetchRequest, FetchResponse, IsolationLevel, ProducePartitionResponse,
-    ProduceRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
+    CoordinatorType, FetchRequest, FetchResponse, IsolationLevel, ListOffsetsPartitionResponse,
+    ProducePartitionResponse, ProduceRequest, ProduceResponse, Request, Response, ACKS_ALL,
+    ACKS_NONE, CONSUMER_REPLICA_ID,
 };
 use super::rpc::Rpc;
 use super::txn_requests;
@@ -353,16 +354,23 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         }
         Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
-        Request::ListOffsets {
-            topic_partition,
-            timestamp,
-        } => Some(match n.rm().list_offsets(&topic_partition, timestamp) {
-            Ok(offset) => Response::ListOffsets {
-                error: ErrorCode::None,
-                offset,
-            },
-            Err(error) => Response::ListOffsets { error, offset: -1 },
-        }),
+        Request::ListOffsets { partitions } => Some(Response::ListOffsets(
+            partitions
+                .into_iter()
+                .map(|p| {
+                    let (error, offset) = match n.rm().list_offsets(&p.topic_partition, p.timestamp)
+                    {
+                        Ok(offset) => (ErrorCode::None, offset),
+                        Err(error) => (error, -1),
+                    };
+                    ListOffsetsPartitionResponse {
+                        topic_partition: p.topic_partition,
+                        error,
+                        offset,
+                    }
+                })
+                .collect(),
+        )),
         Request::OffsetsForLeaderEpoch { partitions, .. } => Some(Response::OffsetsForLeaderEpoch(
             n.rm().offsets_for_leader_epoch(&partitions),
         )),

@@ -44,10 +44,10 @@ pub enum Request {
     Metadata(MetadataRequest),
     Produce(ProduceRequest),
     Fetch(FetchRequest),
-    /// The offset for a timestamp (`-1` latest, `-2` earliest).
+    /// The offset for a timestamp (`-1` latest, `-2` earliest) of each partition, all led
+    /// by the broker asked (a client sends one request per leader, as Kafka's do).
     ListOffsets {
-        topic_partition: TopicPartition,
-        timestamp: i64,
+        partitions: Vec<ListOffsetsPartition>,
     },
     /// Where does `leader_epoch` end in the leader's log (KIP-101/KIP-279)?
     OffsetsForLeaderEpoch {
@@ -317,15 +317,28 @@ pub struct EpochQuery {
     pub leader_epoch: i32,
 }
 
+/// One partition of a [`Request::ListOffsets`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOffsetsPartition {
+    pub topic_partition: TopicPartition,
+    pub timestamp: i64,
+}
+
+/// One partition's answer: its offset, or the error and `-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOffsetsPartitionResponse {
+    pub topic_partition: TopicPartition,
+    pub error: ErrorCode,
+    pub offset: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Metadata(MetadataResponse),
     Produce(ProduceResponse),
     Fetch(FetchResponse),
-    ListOffsets {
-        error: ErrorCode,
-        offset: i64,
-    },
+    /// One answer per partition asked, in the request's order.
+    ListOffsets(Vec<ListOffsetsPartitionResponse>),
     OffsetsForLeaderEpoch(Vec<EpochAnswer>),
     CreateTopics {
         error: ErrorCode,
@@ -410,8 +423,13 @@ impl Response {
                 .find(|e| *e != ErrorCode::None)
                 .unwrap_or(ErrorCode::None),
             Response::Fetch(f) => f.error,
-            Response::ListOffsets { error, .. }
-            | Response::CreateTopics { error }
+            // Per-partition errors only: the first of them.
+            Response::ListOffsets(ps) => ps
+                .iter()
+                .map(|p| p.error)
+                .find(|e| *e != ErrorCode::None)
+                .unwrap_or(ErrorCode::None),
+            Response::CreateTopics { error }
             | Response::DeleteTopics { error }
             | Response::CreatePartitions { error }
             | Response::AlterPartitionReassignments { error }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use madsim::time::Duration;
 
+use super::fetcher::list_offsets;
 use super::producer::ClusterView;
 use crate::broker::request::{MetadataResponse, Request, Response};
 use crate::broker::rpc::Rpc;
@@ -199,22 +200,11 @@ pub async fn get_offsets(
         .filter(|tp| topic.is_none_or(|t| tp.topic == t))
         .cloned()
         .collect();
-    for tp in tps {
-        let Some((addr, _)) = view.leader(&tp) else {
-            continue;
-        };
-        let req = Request::ListOffsets {
-            topic_partition: tp.clone(),
-            timestamp: time,
-        };
-        if let Ok(Response::ListOffsets {
-            error: ErrorCode::None,
-            offset,
-        }) = rpc.call(addr, &req, timeout).await
-        {
-            out.insert(tp, offset);
-        }
-    }
+    let led: Vec<(TopicPartition, SocketAddr)> = tps
+        .iter()
+        .filter_map(|tp| view.leader(tp).map(|(addr, _)| (tp.clone(), addr)))
+        .collect();
+    out.extend(list_offsets(rpc, &led, time, timeout).await);
     out
 }
 

@@ -187,13 +187,15 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             }
         }
         let mut wanted = Vec::new();
+        // Partitions to position by `auto.offset.reset`: asked together after the loop.
+        let mut resets = Vec::new();
         for tp in &assigned {
             let Some((addr, epoch)) = view.leader(tp) else {
                 need_refresh = true;
                 continue;
             };
-            let position = match positions.get(tp).copied().flatten() {
-                Some(p) => p,
+            match positions.get(tp).copied().flatten() {
+                Some(p) => wanted.push((tp.clone(), addr, epoch, p)),
                 None if cfg.auto_offset_reset == OffsetReset::None => {
                     let error = if out_of_range.contains(tp) {
                         "OFFSET_OUT_OF_RANGE"
@@ -203,22 +205,25 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                     record_client_error(&history, &clock, &cfg.client_id, error, tp);
                     return;
                 }
-                None => match fetcher
-                    .reset_position(&rpc, addr, tp, cfg.auto_offset_reset)
-                    .await
-                {
+                None => resets.push((tp.clone(), addr, epoch)),
+            }
+        }
+        if !resets.is_empty() {
+            let ask: Vec<(TopicPartition, SocketAddr)> =
+                resets.iter().map(|(tp, a, _)| (tp.clone(), *a)).collect();
+            let mut offsets = fetcher
+                .reset_positions(&rpc, &ask, cfg.auto_offset_reset)
+                .await;
+            for (tp, addr, epoch) in resets {
+                match offsets.remove(&tp) {
                     Some(offset) => {
                         positions.insert(tp.clone(), Some(offset));
-                        record_seek(&history, &clock, &cfg.client_id, tp, offset);
-                        offset
+                        record_seek(&history, &clock, &cfg.client_id, &tp, offset);
+                        wanted.push((tp, addr, epoch, offset));
                     }
-                    None => {
-                        need_refresh = true;
-                        continue;
-                    }
-                },
-            };
-            wanted.push((tp.clone(), addr, epoch, position));
+                    None => need_refresh = true,
+                }
+            }
         }
         fetcher.send_fetches(&rpc, &wanted);
         if need_refresh {

@@ -21,8 +21,8 @@ use madsim::time::{sleep, Duration};
 
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, Request, Response,
-    CONSUMER_REPLICA_ID,
+    AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, ListOffsetsPartition,
+    Request, Response, CONSUMER_REPLICA_ID,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -413,33 +413,24 @@ impl Fetcher {
         out
     }
 
-    /// `auto.offset.reset`: the leader's earliest or latest offset of `tp` (`ListOffsets`),
-    /// the partition's new position. `None`: the leader did not give it (moved, down), so
-    /// the caller refreshes metadata and asks again.
-    pub async fn reset_position(
+    /// `auto.offset.reset` for many partitions at once: the earliest or latest offset of
+    /// each, asked of its leader with one `ListOffsets` per leader, all in flight together
+    /// (Kafka's `OffsetFetcher.resetPositionsIfNeeded`). A partition missing from the answer
+    /// has no new position (its leader moved or is down): the caller refreshes metadata and
+    /// asks again.
+    pub async fn reset_positions(
         &self,
         rpc: &Rpc,
-        leader: SocketAddr,
-        tp: &TopicPartition,
+        partitions: &[(TopicPartition, SocketAddr)],
         reset: OffsetReset,
-    ) -> Option<i64> {
+    ) -> BTreeMap<TopicPartition, i64> {
         let timestamp = match reset {
             OffsetReset::Earliest => EARLIEST_TIMESTAMP,
             OffsetReset::Latest => LATEST_TIMESTAMP,
             // Nothing to reset to: the caller stops with the error.
-            OffsetReset::None => return None,
+            OffsetReset::None => return BTreeMap::new(),
         };
-        let req = Request::ListOffsets {
-            topic_partition: tp.clone(),
-            timestamp,
-        };
-        match rpc.call(leader, &req, self.request_timeout).await {
-            Ok(Response::ListOffsets {
-                error: ErrorCode::None,
-                offset,
-            }) => Some(offset),
-            _ => None,
-        }
+        list_offsets(rpc, partitions, timestamp, self.request_timeout).await
     }
 
     /// Ends a [`Fetcher::wait_past`] early: the group needs the poll loop (the heartbeat
@@ -462,6 +453,39 @@ impl Fetcher {
         }
         self.arrivals.wait_past(seen, self.fetch_timeout()).await;
     }
+}
+
+/// `ListOffsets` for `partitions` at `timestamp`: one request per leader (in address
+/// order, one after the other), the offsets the leaders gave. Partitions whose leader did
+/// not answer or answered with an error are left out.
+pub async fn list_offsets(
+    rpc: &Rpc,
+    partitions: &[(TopicPartition, SocketAddr)],
+    timestamp: i64,
+    timeout: Duration,
+) -> BTreeMap<TopicPartition, i64> {
+    let mut by_leader: BTreeMap<SocketAddr, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for (tp, leader) in partitions {
+        by_leader
+            .entry(*leader)
+            .or_default()
+            .push(ListOffsetsPartition {
+                topic_partition: tp.clone(),
+                timestamp,
+            });
+    }
+    let mut out = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        let req = Request::ListOffsets { partitions };
+        if let Ok(Response::ListOffsets(answers)) = rpc.call_owned(leader, req, timeout).await {
+            for a in answers {
+                if a.error == ErrorCode::None {
+                    out.insert(a.topic_partition, a.offset);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -494,6 +494,8 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         }
     }
     let mut wanted = Vec::new();
+    // Partitions to position by `auto.offset.reset`: asked together after the loop.
+    let mut resets = Vec::new();
     let tps: Vec<TopicPartition> = st.positions.keys().cloned().collect();
     for tp in tps {
         let Some((addr, epoch)) = st.view.leader(&tp) else {
@@ -516,17 +518,23 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
                 m.shared().stopped = true;
                 return;
             }
-            Position::Reset => {
-                let reset = m.consumer.auto_offset_reset;
-                match st.fetcher.reset_position(&m.rpc, addr, &tp, reset).await {
-                    Some(offset) => {
-                        st.positions.insert(tp.clone(), Position::At(offset));
-                        record_seek(m, &tp, offset);
-                        // Fetch from the new position in this round.
-                        wanted.push((tp, addr, epoch, offset));
-                    }
-                    None => need_refresh = true,
+            Position::Reset => resets.push((tp, addr, epoch)),
+        }
+    }
+    if !resets.is_empty() {
+        let ask: Vec<(TopicPartition, SocketAddr)> =
+            resets.iter().map(|(tp, a, _)| (tp.clone(), *a)).collect();
+        let reset = m.consumer.auto_offset_reset;
+        let mut offsets = st.fetcher.reset_positions(&m.rpc, &ask, reset).await;
+        for (tp, addr, epoch) in resets {
+            match offsets.remove(&tp) {
+                Some(offset) => {
+                    st.positions.insert(tp.clone(), Position::At(offset));
+                    record_seek(m, &tp, offset);
+                    // Fetch from the new position in this round.
+                    wanted.push((tp, addr, epoch, offset));
                 }
+                None => need_refresh = true,
             }
         }
     }

@@ -34,8 +34,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::request::{
-    FetchPartition, FetchRequest, IsolationLevel, MetadataRequest, ProducePartitionData,
-    ProduceRequest, Request, Response, ACKS_ALL, ACKS_LEADER, ACKS_NONE, CONSUMER_REPLICA_ID,
+    FetchPartition, FetchRequest, IsolationLevel, ListOffsetsPartition, MetadataRequest,
+    ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL, ACKS_LEADER, ACKS_NONE,
+    CONSUMER_REPLICA_ID,
 };
 use crate::broker::ErrorCode;
 use crate::common::TopicPartition;
@@ -716,31 +717,61 @@ impl<B: Backend> KafkaApis<B> {
         resp
     }
 
-    /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, one
-    /// partition at a time through the broker's own ListOffsets. Other negative values
-    /// (v7's max timestamp) get `INVALID_REQUEST` rather than a wrong offset.
+    /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, every
+    /// partition in one call of the broker's own ListOffsets. Other negative values (v7's
+    /// max timestamp) get `INVALID_REQUEST` rather than a wrong offset.
     async fn list_offsets(&self, req: ListOffsetsRequest) -> ListOffsetsResponse {
+        // v7's MAX_TIMESTAMP (-3) and later special values are not served.
+        let special = |ts: i64| ts < 0 && ts != -1 && ts != -2;
+        let asked: Vec<ListOffsetsPartition> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| !special(p.timestamp))
+                    .map(|p| ListOffsetsPartition {
+                        topic_partition: TopicPartition::new(t.name.0.as_str(), p.partition_index),
+                        timestamp: p.timestamp,
+                    })
+            })
+            .collect();
+        let mut answers: BTreeMap<TopicPartition, (ErrorCode, i64)> = BTreeMap::new();
+        let mut failed = ErrorCode::None;
+        if !asked.is_empty() {
+            match self
+                .backend
+                .handle(Request::ListOffsets { partitions: asked })
+                .await
+            {
+                Some(Response::ListOffsets(ps)) => {
+                    for p in ps {
+                        answers.insert(p.topic_partition, (p.error, p.offset));
+                    }
+                }
+                other => {
+                    failed = match other.map_or(ErrorCode::UnknownServerError, |r| r.error()) {
+                        ErrorCode::None => ErrorCode::UnknownServerError,
+                        e => e,
+                    }
+                }
+            }
+        }
         let mut resp = ListOffsetsResponse::default();
         for t in &req.topics {
             let mut tr = list_offsets_response::ListOffsetsTopicResponse::default();
             tr.name = t.name.clone();
             for p in &t.partitions {
-                let internal = Request::ListOffsets {
-                    topic_partition: TopicPartition::new(t.name.0.as_str(), p.partition_index),
-                    timestamp: p.timestamp,
-                };
-                // v7's MAX_TIMESTAMP (-3) and later special values are not served.
-                let special = p.timestamp < 0 && p.timestamp != -1 && p.timestamp != -2;
-                let (error, offset) = if special {
+                let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
+                let (error, offset) = if special(p.timestamp) {
                     (ErrorCode::InvalidRequest, -1)
+                } else if failed != ErrorCode::None {
+                    (failed, -1)
                 } else {
-                    match self.backend.handle(internal).await {
-                        Some(Response::ListOffsets { error, offset }) => (error, offset),
-                        other => (
-                            other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
-                            -1,
-                        ),
-                    }
+                    answers
+                        .get(&tp)
+                        .copied()
+                        .unwrap_or((ErrorCode::UnknownServerError, -1))
                 };
                 let mut pr = list_offsets_response::ListOffsetsPartitionResponse::default();
                 pr.partition_index = p.partition_index;

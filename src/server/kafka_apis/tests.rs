@@ -13,8 +13,8 @@ use kafka_protocol::protocol::Request as KRequest;
 
 use super::*;
 use crate::broker::request::{
-    FetchPartitionResponse, FetchResponse, MetadataResponse, PartitionMetadata,
-    ProducePartitionResponse, ProduceResponse,
+    FetchPartitionResponse, FetchResponse, ListOffsetsPartitionResponse, MetadataResponse,
+    PartitionMetadata, ProducePartitionResponse, ProduceResponse,
 };
 
 /// A broker with one topic `orders` (partitions 0 and 1 on broker 0, leader 0), that
@@ -73,10 +73,16 @@ impl Backend for Canned {
                     })
                     .collect(),
             })),
-            Request::ListOffsets { timestamp, .. } => Some(Response::ListOffsets {
-                error: ErrorCode::None,
-                offset: if timestamp == -2 { 0 } else { 10 },
-            }),
+            Request::ListOffsets { partitions } => Some(Response::ListOffsets(
+                partitions
+                    .into_iter()
+                    .map(|p| ListOffsetsPartitionResponse {
+                        offset: if p.timestamp == -2 { 0 } else { 10 },
+                        topic_partition: p.topic_partition,
+                        error: ErrorCode::None,
+                    })
+                    .collect(),
+            )),
             _ => Some(Response::Error(ErrorCode::NotController)),
         };
         std::future::ready(resp)
