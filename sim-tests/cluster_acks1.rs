@@ -55,14 +55,15 @@ fn acks_1_leader_crash_loses_an_acknowledged_write_on_some_seed() {
 
 /// Regression: seed 7 of the sweep above (re-pinned when the producer began pacing records
 /// by a schedule and taking a connection's answers in request order, which change every
-/// seed's schedule). `orders-1`'s leader acknowledged `p1-246` at offset 92 and crashed
-/// before a follower fetched it; the new leader wrote `p1-247` there.
+/// seed's schedule, and again when ListOffsets and AlterPartition were batched).
+/// `orders-1`'s leader acknowledged `p1-772` at offset 289 and crashed before a follower
+/// fetched it; the new leader wrote `p1-774` there.
 #[test]
-fn acks_1_seed_7_loses_p1_246() {
+fn acks_1_seed_7_loses_p1_772() {
     let o = run(7, &acks1_spec());
     let err = common::check_no_lost_writes(&o, "c1").unwrap_err();
     assert!(
-        err.contains("p1-246 acknowledged at orders-1@92, but the consumer read p1-247"),
+        err.contains("p1-772 acknowledged at orders-1@289, but the consumer read p1-774"),
         "unexpected outcome: {err}"
     );
     common::check_replicas_agree(&o).unwrap();

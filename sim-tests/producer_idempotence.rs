@@ -50,14 +50,20 @@ fn packet_loss_seed_425_writes_every_record_once() {
         retries > 0,
         "loss makes the producer retry, and the trace says so"
     );
-    let resets: Vec<_> = history
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::SequenceReset { .. }))
-        .collect();
-    assert!(
-        resets.is_empty(),
-        "nothing failed and no leader lost the producer's state, so no gap: {resets:?}"
-    );
+    // Since ListOffsets and AlterPartition were batched (which moved every seed's schedule)
+    // seed 425 no longer replays the fenced-leader path above; what it still checks is that
+    // loss never writes a record twice. A reset may now happen here: the simulated network
+    // does not keep one connection's order, so a batch can overtake its predecessor and be
+    // refused as out of order once the predecessor is answered (a KIP-360 epoch bump that
+    // renumbers only batches not in the log). It must never follow any other error.
+    for e in history.iter() {
+        if let EventKind::SequenceReset { error, .. } = &e.kind {
+            assert!(
+                error.is_none() || error.as_deref() == Some("OUT_OF_ORDER_SEQUENCE_NUMBER"),
+                "{e:?}"
+            );
+        }
+    }
 }
 
 /// Loss, latency past `request.timeout.ms`, and the leader of orders-0 paused for longer

@@ -16,6 +16,7 @@
 //!   1.0–2.4), so a pipelined later batch cannot overtake a retried first one; Kafka 2.5's
 //!   any-sequence acceptance (KIP-360) is a config option.
 
+pub mod alter_partition_manager;
 pub mod epoch_cache;
 pub mod error;
 pub mod group_requests;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use madsim::time::{sleep, Duration};
 
+use super::alter_partition_manager::AlterPartitionManager;
 use super::group_requests::{self, ReplyRouter};
 use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
@@ -22,7 +23,7 @@ use super::request::{
 };
 use super::rpc::Rpc;
 use super::txn_requests;
-use super::{AcksStatus, AlterPartitionRequest, ErrorCode, TopicPartition};
+use super::{AcksStatus, ErrorCode, LeaderAndIsr, TopicPartition};
 use crate::client::history::{Clock, Clocks, Recorder, WallClock};
 use crate::controller::channel::ControllerChannel;
 use crate::group::{GroupConfig, GroupMetadataManager};
@@ -216,6 +217,8 @@ pub(super) struct Node {
     pub(super) purgatory: Purgatory,
     /// Topics this broker is asking the controller to create (auto-creation).
     creating_topics: Mutex<std::collections::BTreeSet<String>>,
+    /// ISR changes on their way to the controller, batched.
+    alter_partitions: Mutex<AlterPartitionManager>,
 }
 
 impl Node {
@@ -311,6 +314,7 @@ pub async fn run_broker(
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
         creating_topics: Mutex::new(Default::default()),
+        alter_partitions: Mutex::new(AlterPartitionManager::default()),
     });
     if let Some(Ok(mut api)) = node.cfg.api.as_ref().map(|a| a.lock()) {
         *api = Some(BrokerApi(node.clone()));
@@ -532,35 +536,60 @@ fn send_outgoing(n: &Arc<Node>, out: Vec<Outgoing>) {
     for o in out {
         match o {
             Outgoing::AlterPartition(req) => {
-                madsim::task::spawn(alter_partition(n.clone(), req));
+                let start_sender = lock(&n.alter_partitions).submit(req);
+                if start_sender {
+                    madsim::task::spawn(alter_partition_sender(n.clone()));
+                }
             }
         }
     }
 }
 
-async fn alter_partition(n: Arc<Node>, request: AlterPartitionRequest) {
-    let tp = request.topic_partition.clone();
-    let broker_epoch = n.rm().broker_epoch();
-    let req = Request::AlterPartition {
-        broker_id: n.id(),
-        broker_epoch,
-        request,
-    };
-    let result = match n.controller.call(&n.rpc, &req, n.timeout()).await {
-        Ok(Response::AlterPartition {
-            error: ErrorCode::None,
-            state: Some(state),
-        }) => Ok(state),
-        Ok(r) => Err(match r.error() {
-            ErrorCode::None => ErrorCode::UnknownServerError,
-            e => e,
-        }),
-        Err(e) => Err(e.error_code()),
-    };
-    n.rm().on_alter_partition_response(&tp, result);
-    // A new ISR can complete delayed produces (or fail them on min.insync.replicas).
-    n.purgatory.notify();
-    n.report_hw();
+/// Sends the queued ISR changes to the controller, one request at a time, until none is
+/// left ([`AlterPartitionManager`]).
+async fn alter_partition_sender(n: Arc<Node>) {
+    loop {
+        let batch = lock(&n.alter_partitions).next_batch();
+        if batch.is_empty() {
+            return;
+        }
+        let tps: Vec<TopicPartition> = batch.iter().map(|r| r.topic_partition.clone()).collect();
+        let req = Request::AlterPartition {
+            broker_id: n.id(),
+            broker_epoch: n.rm().broker_epoch(),
+            partitions: batch,
+        };
+        let mut results: BTreeMap<TopicPartition, Result<LeaderAndIsr, ErrorCode>> =
+            match n.controller.call(&n.rpc, &req, n.timeout()).await {
+                Ok(Response::AlterPartition {
+                    error: ErrorCode::None,
+                    partitions,
+                }) => partitions
+                    .into_iter()
+                    .map(|r| (r.topic_partition, r.result))
+                    .collect(),
+                Ok(r) => {
+                    let e = match r.error() {
+                        ErrorCode::None => ErrorCode::UnknownServerError,
+                        e => e,
+                    };
+                    tps.iter().map(|tp| (tp.clone(), Err(e))).collect()
+                }
+                Err(e) => tps
+                    .iter()
+                    .map(|tp| (tp.clone(), Err(e.error_code())))
+                    .collect(),
+            };
+        for tp in tps {
+            let result = results
+                .remove(&tp)
+                .unwrap_or(Err(ErrorCode::UnknownServerError));
+            n.rm().on_alter_partition_response(&tp, result);
+        }
+        // A new ISR can complete delayed produces (or fail them on min.insync.replicas).
+        n.purgatory.notify();
+        n.report_hw();
+    }
 }
 
 /// Registration, then heartbeats every `heartbeat_interval_ms`, each bringing the metadata
@@ -727,4 +756,8 @@ async fn tick_loop(n: Arc<Node>) {
         n.rm().run_log_cleaner(now);
         n.disk_stall().await;
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

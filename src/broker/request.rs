@@ -93,10 +93,12 @@ pub enum Request {
         #[serde(default)]
         want_shut_down: bool,
     },
+    /// Every ISR change a leader has pending, in one request (Kafka's
+    /// `AlterPartitionManager` batches them, one request in flight per broker).
     AlterPartition {
         broker_id: i32,
         broker_epoch: i64,
-        request: AlterPartitionRequest,
+        partitions: Vec<AlterPartitionRequest>,
     },
     /// Which broker coordinates group `key` (key type GROUP). Any broker answers; the first
     /// one asked creates `__consumer_offsets` if it does not exist yet, as Kafka does.
@@ -317,6 +319,14 @@ pub struct EpochQuery {
     pub leader_epoch: i32,
 }
 
+/// The controller's answer to one partition of an `AlterPartition`: the committed
+/// leader and ISR, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterPartitionResult {
+    pub topic_partition: TopicPartition,
+    pub result: Result<LeaderAndIsr, ErrorCode>,
+}
+
 /// One partition of a [`Request::ListOffsets`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListOffsetsPartition {
@@ -381,9 +391,10 @@ pub enum Response {
         #[serde(default)]
         should_shut_down: bool,
     },
+    /// A request-level error (`NOT_CONTROLLER`), else one answer per partition asked.
     AlterPartition {
         error: ErrorCode,
-        state: Option<LeaderAndIsr>,
+        partitions: Vec<AlterPartitionResult>,
     },
     FindCoordinator {
         error: ErrorCode,

@@ -23,7 +23,8 @@ use madsim::time::{sleep, Duration};
 use super::quorum::{Outcome, Pending, QuorumController, QuorumEvent, RecordBatch};
 use super::raft::{Message, Raft, RaftConfig};
 use super::{ClusterMetadata, ControllerConfig, MetadataRecord};
-use crate::broker::request::{Request, Response};
+use crate::broker::purgatory::Purgatory;
+use crate::broker::request::{AlterPartitionResult, Request, Response};
 use crate::broker::rpc::{recv_bytes, Rpc};
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Recorder};
@@ -101,6 +102,9 @@ struct Node {
     clock: Clock,
     history: Recorder,
     recorded: RecordedMetadata,
+    /// Woken when records commit or leadership changes: requests waiting for their records
+    /// to commit (`wait_committed`) re-check then, instead of polling on a timer.
+    commits: Purgatory,
 }
 
 impl Node {
@@ -115,6 +119,9 @@ impl Node {
             let events = q.poll(now);
             (r, events, q.raft_mut().take_messages())
         };
+        if !events.is_empty() {
+            self.commits.notify();
+        }
         self.report(events);
         for m in msgs {
             let Some(&to) = self.cfg.voters.get(m.to as usize) else {
@@ -249,6 +256,7 @@ pub async fn run_controller(
         clock,
         history,
         recorded,
+        commits: Purgatory::new(),
     });
     let n = node.clone();
     madsim::task::spawn(async move {
@@ -412,23 +420,31 @@ fn operate(
         }
         Request::AlterPartition {
             broker_epoch,
-            request,
+            partitions,
             ..
-        } => match c.alter_partition(broker_epoch, &request) {
-            Ok((state, records)) => (
+        } => {
+            // Each partition is judged on its own; the changes that pass commit together.
+            let mut records = Vec::new();
+            let results: Vec<AlterPartitionResult> = partitions
+                .iter()
+                .map(|req| AlterPartitionResult {
+                    topic_partition: req.topic_partition.clone(),
+                    result: c.alter_partition(broker_epoch, req).map(|(state, r)| {
+                        records.extend(r);
+                        state
+                    }),
+                })
+                .collect();
+            let wait = results.iter().any(|r| r.result.is_ok());
+            (
                 Response::AlterPartition {
                     error: ErrorCode::None,
-                    state: Some(state),
+                    partitions: results,
                 },
                 records,
-                true,
-            ),
-            Err(error) => (
-                Response::AlterPartition { error, state: None },
-                Vec::new(),
-                false,
-            ),
-        },
+                wait,
+            )
+        }
         Request::CreateTopics {
             name,
             num_partitions,
@@ -521,6 +537,7 @@ fn operate(
 async fn wait_committed(n: &Arc<Node>, pending: Pending, resp: Response) -> Option<Response> {
     let deadline = n.clock.now_ms() + n.cfg.commit_timeout_ms as i64;
     loop {
+        let seen = n.commits.version();
         let outcome = {
             let slot = lock(&n.slot);
             let q = slot.as_ref()?;
@@ -533,7 +550,10 @@ async fn wait_committed(n: &Arc<Node>, pending: Pending, resp: Response) -> Opti
         match outcome {
             Some(Ok(())) => return Some(resp),
             Some(Err(not_controller)) => return Some(not_controller),
-            None => sleep(Duration::from_millis(2)).await,
+            None => {
+                let left = (deadline - n.clock.now_ms()).max(1) as u64;
+                n.commits.wait_past(seen, Duration::from_millis(left)).await;
+            }
         }
     }
 }

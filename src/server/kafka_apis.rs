@@ -736,7 +736,8 @@ impl<B: Backend> KafkaApis<B> {
                     })
             })
             .collect();
-        let mut answers: BTreeMap<TopicPartition, (ErrorCode, i64)> = BTreeMap::new();
+        // The broker answers in the order asked (a partition may be asked twice).
+        let mut answers: Vec<(ErrorCode, i64)> = Vec::new();
         let mut failed = ErrorCode::None;
         if !asked.is_empty() {
             match self
@@ -745,9 +746,7 @@ impl<B: Backend> KafkaApis<B> {
                 .await
             {
                 Some(Response::ListOffsets(ps)) => {
-                    for p in ps {
-                        answers.insert(p.topic_partition, (p.error, p.offset));
-                    }
+                    answers = ps.into_iter().map(|p| (p.error, p.offset)).collect();
                 }
                 other => {
                     failed = match other.map_or(ErrorCode::UnknownServerError, |r| r.error()) {
@@ -757,20 +756,19 @@ impl<B: Backend> KafkaApis<B> {
                 }
             }
         }
+        let mut answers = answers.into_iter();
         let mut resp = ListOffsetsResponse::default();
         for t in &req.topics {
             let mut tr = list_offsets_response::ListOffsetsTopicResponse::default();
             tr.name = t.name.clone();
             for p in &t.partitions {
-                let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
                 let (error, offset) = if special(p.timestamp) {
                     (ErrorCode::InvalidRequest, -1)
                 } else if failed != ErrorCode::None {
                     (failed, -1)
                 } else {
                     answers
-                        .get(&tp)
-                        .copied()
+                        .next()
                         .unwrap_or((ErrorCode::UnknownServerError, -1))
                 };
                 let mut pr = list_offsets_response::ListOffsetsPartitionResponse::default();
