@@ -126,8 +126,10 @@ macro_rules! suite {
 }
 
 suite! {
+    acks0_leader_isolated => "acks0-leader-isolated.json",
     acks1_leader_crash => "acks1-leader-crash.json",
     acks1_leader_isolated_lost_write => "acks1-leader-isolated-lost-write.json",
+    acksall_leader_isolated => "acksall-leader-isolated.json",
     auto_commit_before_processing => "auto-commit-before-processing.json",
     clock_skew_timestamps => "clock-skew-timestamps.json",
     consumer_group_member_crash => "consumer-group-member-crash.json",
@@ -138,6 +140,7 @@ suite! {
     isr_shrink_then_leader_crash => "isr-shrink-then-leader-crash.json",
     latency_beyond_request_timeout => "latency-beyond-request-timeout.json",
     packet_loss => "packet-loss.json",
+    partitioner => "partitioner.json",
     paused_leader_zombie => "paused-leader-zombie.json",
     producer_crash_restart => "producer-crash-restart.json",
     producer_no_retries_loses => "producer-no-retries-loses.json",
