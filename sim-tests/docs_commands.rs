@@ -253,6 +253,9 @@ pages! {
     ch03_message_formats => "03-message-formats.md",
     ch04_acks => "04-acks.md",
     ch05_replication => "05-replication-isr-hw.md",
+    ch06_leader_epochs => "06-leader-epochs-and-truncation.md",
+    ch07_unclean_election => "07-unclean-leader-election.md",
+    ch08_idempotent_producer => "08-the-idempotent-producer.md",
 }
 
 /// The list above is every chapter, and the index links every chapter.
