@@ -256,6 +256,8 @@ pages! {
     ch06_leader_epochs => "06-leader-epochs-and-truncation.md",
     ch07_unclean_election => "07-unclean-leader-election.md",
     ch08_idempotent_producer => "08-the-idempotent-producer.md",
+    ch09_consumer_groups => "09-consumer-groups-and-rebalances.md",
+    ch10_committed_offsets => "10-committed-offsets-and-compaction.md",
 }
 
 /// The list above is every chapter, and the index links every chapter.
