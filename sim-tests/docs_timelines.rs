@@ -2,7 +2,7 @@
 //! `docs/timelines/generate.sh` makes today: the script is run with this build's binary into
 //! a scratch directory and every file compared byte for byte, so a change to the simulated
 //! cluster, the checkers or the renderers that moves a picture fails here until the pictures
-//! are regenerated (`bash docs/timelines/generate.sh`) and committed. Pages stay under 1 MB.
+//! are regenerated (`bash docs/timelines/generate.sh`) and committed. Pages stay under 1 MiB.
 #![cfg(madsim)]
 
 #[path = "cli_common.rs"]

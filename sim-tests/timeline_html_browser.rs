@@ -3,8 +3,8 @@
 //! page's script has run) and the test reads what the script built: the status element
 //! (`data-ready=1`, no errors, one event number per trace event, marks drawn), one lane per
 //! node, the verdict list with the failing verdict's violations, and the details panel of
-//! the event a `#event=N` link selects; `#violation=lost-write/0` marks that violation's
-//! evidence, as a click on it does.
+//! the event a `#event=N` link selects (an ack; a snapshot, whose log travels as a table);
+//! `#violation=lost-write/0` marks that violation's evidence, as a click on it does.
 //!
 //! Chromium comes from Debian's `chromium` package (`.ci/run` installs it); without it the
 //! test says SKIPPED loudly and passes. `KAFKA_SIM_CHROMIUM` names another binary.
@@ -195,6 +195,28 @@ fn the_page_runs_in_chromium_and_links_the_lost_write_to_its_events() {
     )));
     assert!(dom.contains("<h4>Evidence for</h4>"));
 
+    // A snapshot's log (sent as a table) is shown as the trace holds it.
+    let (snap, first) = trace
+        .events
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match &e.kind {
+            EventKind::Snapshot { records, .. } if !records.is_empty() => Some((i, &records[0])),
+            _ => None,
+        })
+        .expect("a snapshot with records");
+    let dom = dump_dom(&chromium, &page_path, &format!("event={snap}"), &dir);
+    assert_eq!(attr(&dom, status, "data-errors"), Some("0"));
+    let records = &dom[dom
+        .find("<tr data-field=\"records\">")
+        .expect("a records row")..];
+    let records = &records[..records.find("</tr>").unwrap()];
+    let shown = format!(
+        "\"epoch\": {},\n  \"offset\": {},\n  \"send\": \"{}\"",
+        first.epoch, first.offset, first.send
+    );
+    assert!(records.contains(&shown), "{records}");
+
     // A violation's link marks its evidence, as clicking it does.
     let dom = dump_dom(&chromium, &page_path, "violation=lost-write/0", &dir);
     assert_eq!(attr(&dom, status, "data-errors"), Some("0"));
@@ -204,5 +226,5 @@ fn the_page_runs_in_chromium_and_links_the_lost_write_to_its_events() {
         Some(marked.join(",").as_str())
     );
     assert!(dom.contains("class=\"violation active\""));
-    eprintln!("two pages checked in chromium in {:?}", t.elapsed());
+    eprintln!("three pages checked in chromium in {:?}", t.elapsed());
 }

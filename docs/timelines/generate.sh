@@ -7,7 +7,7 @@
 # Usage: bash docs/timelines/generate.sh [OUT_DIR]    (default: docs/timelines)
 #   KAFKA_SIM=path/to/kafka-sim   a simulation-build binary to use (default: builds one with
 #                                 `cargo sim build --bin kafka-sim`)
-# Add a scenario: a line "NAME SCENARIO_FILE SEED" below. Keep each page under 1 MB: a
+# Add a scenario: a line "NAME SCENARIO_FILE SEED" below. Keep each page under 1 MiB: a
 # scenario too long for that gets a shorter copy in docs/timelines/scenarios/ (same faults,
 # fewer messages), still written to NAME.html.
 set -euo pipefail
@@ -37,4 +37,11 @@ acks1-leader-isolated-lost-write scenarios/acks1-leader-isolated-lost-write.json
 unclean-leader-election scenarios/unclean-leader-election.json 1
 consumer-group-member-crash docs/timelines/scenarios/consumer-group-member-crash.json 1
 transactions-aborts scenarios/transactions-aborts.json 1
+partitioner scenarios/partitioner.json 1
+acks0-leader-isolated scenarios/acks0-leader-isolated.json 1
+acksall-leader-isolated scenarios/acksall-leader-isolated.json 1
+producer-retries-no-loss scenarios/producer-retries-no-loss.json 1
+isr-shrink-then-leader-crash scenarios/isr-shrink-then-leader-crash.json 1
+clean-election-waits scenarios/clean-election-waits.json 1
+group-rebalance-triggers scenarios/group-rebalance-triggers.json 1
 SCENARIOS

@@ -127,6 +127,23 @@ fn script_safe_json(v: &Value) -> String {
     out
 }
 
+/// The keys shared, in order, by every object in every list of `values`, when each value is
+/// a list of objects and there is at least one object; `None` otherwise.
+fn table_columns<'a>(values: impl Iterator<Item = &'a Value>) -> Option<Vec<String>> {
+    let mut cols: Option<Vec<String>> = None;
+    for v in values {
+        for item in v.as_array()? {
+            let keys: Vec<String> = item.as_object()?.keys().cloned().collect();
+            match &cols {
+                None => cols = Some(keys),
+                Some(c) if *c == keys => {}
+                Some(_) => return None,
+            }
+        }
+    }
+    cols
+}
+
 fn role_name(r: Role) -> &'static str {
     match r {
         Role::Producer => "producer",
@@ -139,7 +156,8 @@ fn role_name(r: Role) -> &'static str {
 
 /// Everything the script draws, as one JSON value:
 /// - `lanes`: `[{name, role}]` in lane order;
-/// - `palette`: the colours events use; `kinds`: `[{name, fields}]`, each kind's field names;
+/// - `palette`: the colours events use; `kinds`: `[{name, fields, tables}]`, each kind's
+///   field names, and for a field sent as a table (see below) its column names;
 /// - `ev`: one `[t_us, lane, colour, kind, description]` per event, in trace order (an
 ///   event's number is its index here; `colour` and `kind` index the lists above);
 /// - `raw`: each event's fields (every one the trace holds besides `t_us`, `node`, `kind`),
@@ -204,6 +222,26 @@ fn page_data(trace: &Trace, links: &[VerdictLinks]) -> Value {
             describe(e)
         ]));
     }
+    // Lists of records (a snapshot's log, a poll's records) are most of a big trace: a field
+    // whose every value, over all events of its kind, is a list of objects with the same
+    // keys in the same order travels as a table, `[[values...], ...]`, its column names in
+    // the kind's `tables`.
+    let tables: Vec<BTreeMap<String, Vec<String>>> = kinds
+        .iter()
+        .enumerate()
+        .map(|(ki, (_, names))| {
+            names
+                .iter()
+                .filter_map(|name| {
+                    let values = fields
+                        .iter()
+                        .filter(|(k, _)| *k == ki)
+                        .filter_map(|(_, m)| m.get(name));
+                    table_columns(values).map(|cols| (name.clone(), cols))
+                })
+                .collect()
+        })
+        .collect();
     // A field an event does not have is `null` in its row (the trace never writes `null`).
     let raw: Vec<Value> = fields
         .into_iter()
@@ -212,7 +250,25 @@ fn page_data(trace: &Trace, links: &[VerdictLinks]) -> Value {
                 kinds[ki]
                     .1
                     .iter()
-                    .map(|k| map.remove(k).unwrap_or(Value::Null))
+                    .map(|k| match (map.remove(k), tables[ki].get(k)) {
+                        (Some(Value::Array(items)), Some(cols)) => Value::Array(
+                            items
+                                .into_iter()
+                                .map(|mut item| {
+                                    Value::Array(
+                                        cols.iter()
+                                            .map(|c| {
+                                                item.get_mut(c)
+                                                    .map(Value::take)
+                                                    .unwrap_or(Value::Null)
+                                            })
+                                            .collect(),
+                                    )
+                                })
+                                .collect(),
+                        ),
+                        (v, _) => v.unwrap_or(Value::Null),
+                    })
                     .collect(),
             )
         })
@@ -280,7 +336,8 @@ fn page_data(trace: &Trace, links: &[VerdictLinks]) -> Value {
         "palette": palette,
         "kinds": kinds
             .iter()
-            .map(|(k, f)| json!({"name": k, "fields": f}))
+            .zip(&tables)
+            .map(|((k, f), t)| json!({"name": k, "fields": f, "tables": t}))
             .collect::<Vec<_>>(),
         "ev": ev,
         "raw": raw,

@@ -20,16 +20,24 @@
     T[i] = D.ev[i][0]; LANE[i] = D.ev[i][1]; KIND[i] = D.ev[i][3];
     D.ev[i][3] = D.kinds[KIND[i]].name;
   }
-  // Field `name` of event `i`, or undefined.
+  // Field `name` of event `i` as the trace holds it (a table back to a list of objects), or
+  // undefined.
   function field(i, name) {
     var j = FIELD[KIND[i]][name];
     var v = j === undefined ? null : D.raw[i][j];
-    return v === null ? undefined : v;
+    if (v === null) return undefined;
+    var cols = D.kinds[KIND[i]].tables[name];
+    if (!cols) return v;
+    return v.map(function (row) {
+      var o = {};
+      cols.forEach(function (c, k) { if (row[k] !== null) o[c] = row[k]; });
+      return o;
+    });
   }
   // Every field of event `i`, as the trace line holds them.
   function fieldsOf(i) {
     var o = { t_us: T[i], node: D.lanes[LANE[i]] ? D.lanes[LANE[i]].name : "", kind: D.ev[i][3] };
-    D.kinds[KIND[i]].fields.forEach(function (f, j) { if (D.raw[i][j] !== null) o[f] = D.raw[i][j]; });
+    D.kinds[KIND[i]].fields.forEach(function (f) { var v = field(i, f); if (v !== undefined) o[f] = v; });
     return o;
   }
   // Event numbers by time, overall and per lane (traces are in time order; sort anyway).
