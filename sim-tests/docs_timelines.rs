@@ -56,3 +56,36 @@ fn committed_timelines_are_what_generate_sh_makes() {
          run `bash docs/timelines/generate.sh` and commit the result"
     );
 }
+
+/// Every page a chapter links (`[..](timelines/NAME.html)`) is one the script makes.
+#[test]
+fn every_page_the_chapters_link_exists() {
+    let dir = common::repo("docs");
+    let mut missing = Vec::new();
+    let mut chapters: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    chapters.sort();
+    for chapter in chapters {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for (at, _) in text.match_indices("](timelines/") {
+            let rest = &text[at + "](timelines/".len()..];
+            let Some(end) = rest.find(".html") else {
+                continue;
+            };
+            let name = &rest[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                continue;
+            }
+            if !dir.join("timelines").join(format!("{name}.html")).exists() {
+                missing.push(format!("{}: {name}.html", chapter.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "linked but not in docs/timelines (add a line to docs/timelines/generate.sh): {missing:?}"
+    );
+}
