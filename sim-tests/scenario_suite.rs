@@ -6,6 +6,9 @@
 //! One test per file (so the harness runs them on both cores), plus two about the suite as
 //! a whole: the list below is exactly the directory, and together the files use every
 //! fault kind and every checker of DESIGN.md.
+//!
+//! `scenarios/bugs/` is left out on purpose: those files turn on `sim.bug.*` switches that
+//! bring back historical Kafka bugs, and `bug_zoo.rs` runs each with its switch on and off.
 #![cfg(madsim)]
 
 use std::collections::BTreeSet;
