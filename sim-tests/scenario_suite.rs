@@ -6,6 +6,9 @@
 //! One test per file (so the harness runs them on both cores), plus two about the suite as
 //! a whole: the list below is exactly the directory, and together the files use every
 //! fault kind and every checker of DESIGN.md.
+//!
+//! `scenarios/bugs/` is left out on purpose: those files turn on `sim.bug.*` switches that
+//! bring back historical Kafka bugs, and `bug_zoo.rs` runs each with its switch on and off.
 #![cfg(madsim)]
 
 use std::collections::BTreeSet;
@@ -133,6 +136,7 @@ suite! {
     auto_commit_before_processing => "auto-commit-before-processing.json",
     clean_election_waits => "clean-election-waits.json",
     clock_skew_timestamps => "clock-skew-timestamps.json",
+    commit_after_processing_no_loss => "commit-after-processing-no-loss.json",
     committed_offsets_redelivery => "committed-offsets-redelivery.json",
     consumer_group_member_crash => "consumer-group-member-crash.json",
     controller_crash => "controller-crash.json",

@@ -740,6 +740,9 @@ impl ReplicaManager {
                 };
                 match producers.try_append(&pb) {
                     Ok(()) => {}
+                    // `sim.bug.no-producer-fencing`: the zombie's batch goes in unchecked.
+                    Err(Rejection::InvalidProducerEpoch { .. })
+                        if r.partition.config().no_producer_fencing_bug => {}
                     Err(Rejection::Duplicate(meta)) if count == 1 => {
                         // The whole request is a retry of a batch already written.
                         return Ok(AppendResult {
@@ -838,7 +841,10 @@ impl ReplicaManager {
     /// delayed produces when the replica stops leading.
     pub fn acks_all_status(&self, tp: &TopicPartition, written: &AppendResult) -> AcksStatus {
         match self.replicas.get(tp) {
-            Some(r) if r.partition.leader_epoch() == written.leader_epoch => {
+            Some(r)
+                if r.partition.leader_epoch() == written.leader_epoch
+                    || r.partition.config().stale_metadata_produce_bug =>
+            {
                 r.partition.acks_all_status(written.last_offset + 1)
             }
             _ => AcksStatus::Done(ErrorCode::NotLeaderOrFollower),
@@ -976,6 +982,11 @@ impl ReplicaManager {
                 match self.replicas.get(tp) {
                     None => a.error = self.unknown_or_not_leader(tp),
                     Some(r) if !r.partition.is_leader() => a.error = ErrorCode::NotLeaderOrFollower,
+                    Some(r) if r.partition.config().no_leader_epoch_fencing_bug => {
+                        let e = r.partition.end_offset_for_epoch(q.leader_epoch);
+                        a.leader_epoch = e.leader_epoch;
+                        a.end_offset = e.end_offset;
+                    }
                     Some(r) if q.current_leader_epoch < r.partition.leader_epoch() => {
                         a.error = ErrorCode::FencedLeaderEpoch
                     }
@@ -1045,11 +1056,18 @@ impl ReplicaManager {
         (queries, fetches)
     }
 
+    /// Whether an answer to a request sent to `leader` in `epoch` still applies. With
+    /// `sim.bug.no-leader-epoch-fencing` any answer does while the replica follows someone.
     fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
-        self.replicas.get(tp).is_some_and(|r| {
-            r.partition.role() == (Role::Follower { leader_id: leader })
-                && r.partition.leader_epoch() == epoch
-        })
+        self.replicas
+            .get(tp)
+            .is_some_and(|r| match r.partition.role() {
+                Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
+                role => {
+                    role == (Role::Follower { leader_id: leader })
+                        && r.partition.leader_epoch() == epoch
+                }
+            })
     }
 
     /// The leader's `OffsetsForLeaderEpoch` answers: truncate as KIP-279 says, and ask
@@ -1478,7 +1496,10 @@ fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result
     if !p.is_leader() {
         return Err(ErrorCode::NotLeaderOrFollower);
     }
-    if let Some(e) = fp.current_leader_epoch {
+    if let Some(e) = fp
+        .current_leader_epoch
+        .filter(|_| !p.config().no_leader_epoch_fencing_bug)
+    {
         if e < p.leader_epoch() {
             return Err(ErrorCode::FencedLeaderEpoch);
         }

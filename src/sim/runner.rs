@@ -104,6 +104,18 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "sim.bug.hw-truncation" => {
                 spec.replication.hw_truncation_bug = value.as_bool().unwrap_or(false)
             }
+            "sim.bug.no-leader-epoch-fencing" => {
+                spec.replication.no_leader_epoch_fencing_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.stale-metadata-produce" => {
+                spec.replication.stale_metadata_produce_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.fast-failover-divergence" => {
+                spec.replication.fast_failover_divergence_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.no-producer-fencing" => {
+                spec.replication.no_producer_fencing_bug = value.as_bool().unwrap_or(false)
+            }
             "broker.session.timeout.ms" => {
                 spec.controller.broker_session_timeout_ms = int(value) as _
             }
@@ -410,6 +422,14 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                             }
                             ("sim.processing.ms", _) => {
                                 m.processing_ms = int(value) as u64;
+                                true
+                            }
+                            ("sim.bug.eager-rebalance-overlap", _) => {
+                                m.eager_rebalance_overlap_bug = value.as_bool().unwrap_or(false);
+                                true
+                            }
+                            ("sim.bug.commit-before-process", _) => {
+                                m.commit_before_process_bug = value.as_bool().unwrap_or(false);
                                 true
                             }
                             ("metadata.max.age.ms", _) => {
