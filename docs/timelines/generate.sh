@@ -44,4 +44,5 @@ producer-retries-no-loss scenarios/producer-retries-no-loss.json 1
 isr-shrink-then-leader-crash scenarios/isr-shrink-then-leader-crash.json 1
 clean-election-waits scenarios/clean-election-waits.json 1
 group-rebalance-triggers scenarios/group-rebalance-triggers.json 1
+transactions-zombie-fenced scenarios/transactions-zombie-fenced.json 1
 SCENARIOS
