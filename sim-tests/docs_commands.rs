@@ -258,6 +258,10 @@ pages! {
     ch08_idempotent_producer => "08-the-idempotent-producer.md",
     ch09_consumer_groups => "09-consumer-groups-and-rebalances.md",
     ch10_committed_offsets => "10-committed-offsets-and-compaction.md",
+    ch11_losing_messages => "11-losing-messages.md",
+    ch12_transactions => "12-transactions.md",
+    ch13_kcat => "13-running-a-broker-with-kcat.md",
+    ch14_scenarios_and_explore => "14-scenarios-seeds-traces-explore.md",
 }
 
 /// The list above is every chapter, and the index links every chapter.

@@ -136,6 +136,7 @@ suite! {
     auto_commit_before_processing => "auto-commit-before-processing.json",
     clean_election_waits => "clean-election-waits.json",
     clock_skew_timestamps => "clock-skew-timestamps.json",
+    commit_after_processing_no_loss => "commit-after-processing-no-loss.json",
     committed_offsets_redelivery => "committed-offsets-redelivery.json",
     consumer_group_member_crash => "consumer-group-member-crash.json",
     controller_crash => "controller-crash.json",
