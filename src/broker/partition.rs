@@ -42,6 +42,26 @@ pub struct ReplicationConfig {
     /// `sim.bug.hw-truncation`: followers truncate to their high watermark instead of asking
     /// the leader with `OffsetsForLeaderEpoch` (Kafka before KIP-101).
     pub hw_truncation_bug: bool,
+    /// `sim.bug.no-leader-epoch-fencing` (Kafka before KIP-320, KAFKA-6880 "zombie replicas
+    /// must be fenced"): a leader serves fetches and `OffsetsForLeaderEpoch` whatever leader
+    /// epoch the fetcher is in, and a follower takes fetch responses and epoch answers from
+    /// a broker it no longer follows in the epoch it asked in.
+    pub no_leader_epoch_fencing_bug: bool,
+    /// `sim.bug.stale-metadata-produce` (KAFKA-1148 "check leader epoch for DelayedProduce",
+    /// KAFKA-2960 "clear purgatory for partitions before becoming follower"): an `acks=all`
+    /// produce waiting on a broker that has since lost the leadership is answered once the
+    /// local high watermark passes it, although the records it wrote may have been truncated
+    /// and the offsets now hold another leader's records.
+    pub stale_metadata_produce_bug: bool,
+    /// `sim.bug.fast-failover-divergence` (KIP-279, KAFKA-6361): the follower truncates to
+    /// the end offset the leader answers for its epoch without checking that the leader's
+    /// answer is about an epoch the follower has (KIP-101's first rule), so after leader
+    /// changes in quick succession the logs may diverge below the truncation point.
+    pub fast_failover_divergence_bug: bool,
+    /// `sim.bug.no-producer-fencing` (KIP-98's zombie fencing undone): a partition leader
+    /// appends an idempotent or transactional batch of an older producer epoch than the one
+    /// it knows, so a zombie incarnation's writes land after its successor fenced it.
+    pub no_producer_fencing_bug: bool,
 }
 
 impl Default for ReplicationConfig {
@@ -50,6 +70,10 @@ impl Default for ReplicationConfig {
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,
             hw_truncation_bug: false,
+            no_leader_epoch_fencing_bug: false,
+            stale_metadata_produce_bug: false,
+            fast_failover_divergence_bug: false,
+            no_producer_fencing_bug: false,
         }
     }
 }
@@ -464,7 +488,7 @@ impl Partition {
     /// the offset; if the ISR shrank below `min.insync.replicas` meanwhile, the records are
     /// committed but the answer is `NOT_ENOUGH_REPLICAS_AFTER_APPEND`.
     pub fn acks_all_status(&self, required_offset: i64) -> AcksStatus {
-        if !self.is_leader() {
+        if !self.is_leader() && !self.config.stale_metadata_produce_bug {
             return AcksStatus::Done(ErrorCode::NotLeaderOrFollower);
         }
         if self.high_watermark < required_offset {
@@ -498,6 +522,8 @@ impl Partition {
         if !self.is_leader() {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
+        let current_leader_epoch =
+            current_leader_epoch.filter(|_| !self.config.no_leader_epoch_fencing_bug);
         if let Some(e) = current_leader_epoch {
             if e < self.leader_epoch {
                 return Err(ErrorCode::FencedLeaderEpoch);
@@ -710,6 +736,18 @@ impl Partition {
         if self.config.hw_truncation_bug {
             return TruncationDecision {
                 truncate_to: self.high_watermark.min(self.log_end_offset),
+                query_again: None,
+            };
+        }
+        if self.config.fast_failover_divergence_bug
+            && leader_answer.end_offset != UNDEFINED_EPOCH_OFFSET
+        {
+            // KIP-101 as first shipped: the leader's end offset, whichever epoch it is about.
+            return TruncationDecision {
+                truncate_to: leader_answer
+                    .end_offset
+                    .min(self.log_end_offset)
+                    .clamp(0, self.log_end_offset.max(0)),
                 query_again: None,
             };
         }

@@ -740,6 +740,9 @@ impl ReplicaManager {
                 };
                 match producers.try_append(&pb) {
                     Ok(()) => {}
+                    // `sim.bug.no-producer-fencing`: the zombie's batch goes in unchecked.
+                    Err(Rejection::InvalidProducerEpoch { .. })
+                        if r.partition.config().no_producer_fencing_bug => {}
                     Err(Rejection::Duplicate(meta)) if count == 1 => {
                         // The whole request is a retry of a batch already written.
                         return Ok(AppendResult {
@@ -838,7 +841,10 @@ impl ReplicaManager {
     /// delayed produces when the replica stops leading.
     pub fn acks_all_status(&self, tp: &TopicPartition, written: &AppendResult) -> AcksStatus {
         match self.replicas.get(tp) {
-            Some(r) if r.partition.leader_epoch() == written.leader_epoch => {
+            Some(r)
+                if r.partition.leader_epoch() == written.leader_epoch
+                    || r.partition.config().stale_metadata_produce_bug =>
+            {
                 r.partition.acks_all_status(written.last_offset + 1)
             }
             _ => AcksStatus::Done(ErrorCode::NotLeaderOrFollower),
@@ -976,6 +982,11 @@ impl ReplicaManager {
                 match self.replicas.get(tp) {
                     None => a.error = self.unknown_or_not_leader(tp),
                     Some(r) if !r.partition.is_leader() => a.error = ErrorCode::NotLeaderOrFollower,
+                    Some(r) if r.partition.config().no_leader_epoch_fencing_bug => {
+                        let e = r.partition.end_offset_for_epoch(q.leader_epoch);
+                        a.leader_epoch = e.leader_epoch;
+                        a.end_offset = e.end_offset;
+                    }
                     Some(r) if q.current_leader_epoch < r.partition.leader_epoch() => {
                         a.error = ErrorCode::FencedLeaderEpoch
                     }
@@ -1045,11 +1056,18 @@ impl ReplicaManager {
         (queries, fetches)
     }
 
+    /// Whether an answer to a request sent to `leader` in `epoch` still applies. With
+    /// `sim.bug.no-leader-epoch-fencing` any answer does while the replica follows someone.
     fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
-        self.replicas.get(tp).is_some_and(|r| {
-            r.partition.role() == (Role::Follower { leader_id: leader })
-                && r.partition.leader_epoch() == epoch
-        })
+        self.replicas
+            .get(tp)
+            .is_some_and(|r| match r.partition.role() {
+                Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
+                role => {
+                    role == (Role::Follower { leader_id: leader })
+                        && r.partition.leader_epoch() == epoch
+                }
+            })
     }
 
     /// The leader's `OffsetsForLeaderEpoch` answers: truncate as KIP-279 says, and ask
@@ -1478,7 +1496,10 @@ fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result
     if !p.is_leader() {
         return Err(ErrorCode::NotLeaderOrFollower);
     }
-    if let Some(e) = fp.current_leader_epoch {
+    if let Some(e) = fp
+        .current_leader_epoch
+        .filter(|_| !p.config().no_leader_epoch_fencing_bug)
+    {
         if e < p.leader_epoch() {
             return Err(ErrorCode::FencedLeaderEpoch);
         }
@@ -1665,6 +1686,43 @@ mod tests {
             rm.write_txn_marker(&tp, 9, 2, commit, 0),
             Err(ErrorCode::InvalidProducerEpoch)
         );
+    }
+
+    /// `sim.bug.no-producer-fencing`: after the coordinator fenced epoch 0 (its abort marker
+    /// is at epoch 1), a zombie's batch of epoch 0 is refused; with the switch it goes in and
+    /// opens a transaction nobody will end, holding the last stable offset back.
+    #[test]
+    fn a_fenced_producers_batch_is_refused_unless_producer_fencing_is_switched_off() {
+        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        let tp = TopicPartition::new("orders", 0);
+        let txn_batch = |epoch: i16, seq: i32| {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+                .producer(9, epoch, seq)
+                .transactional(true);
+            b.append(0, None, Some(b"v"), &[]);
+            b.build()
+        };
+        let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
+        for bug in [false, true] {
+            let mut config = BrokerConfig::new(0);
+            config.replication.no_producer_fencing_bug = bug;
+            let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
+            host(&mut rm, "orders");
+            rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 0), 0)
+                .unwrap(); // 0
+            rm.write_txn_marker(&tp, 9, 1, abort, 0).unwrap(); // 1
+            let zombie = rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 1), 0);
+            let r = rm.replicas.get(&tp).unwrap();
+            let hw = r.partition.high_watermark();
+            let lso = r.log.last_stable_offset(hw);
+            if bug {
+                assert_eq!(zombie.map(|a| a.first_offset), Ok(2));
+                assert_eq!((hw, lso), (3, 2), "the zombie's transaction holds the LSO");
+            } else {
+                assert!(zombie.is_err(), "{zombie:?}");
+                assert_eq!((hw, lso), (2, 2));
+            }
+        }
     }
 
     #[test]

@@ -72,6 +72,16 @@ pub struct GroupMembership {
     /// `subscribe(topics)` again at these simulated times (ms since the run started): the
     /// member rejoins with the new list.
     pub resubscribe: Vec<(u64, Vec<String>)>,
+    /// `sim.bug.eager-rebalance-overlap`: in an eager rebalance the member does not give up
+    /// the partitions it owned before rejoining (the protocol's revoke-everything rule,
+    /// whose cost KIP-429 set out to remove, skipped); it keeps fetching and processing any
+    /// of them the new assignment gives to another member, and says so with an `assign` of
+    /// the new generation.
+    pub eager_rebalance_overlap_bug: bool,
+    /// `sim.bug.commit-before-process`: a manually committing member commits the positions
+    /// of a poll before it processes the records (at-most-once, Kafka's documented way to
+    /// lose messages on the consumer side: a crash while processing loses the batch).
+    pub commit_before_process_bug: bool,
 }
 
 impl GroupMembership {
@@ -93,6 +103,8 @@ impl GroupMembership {
             close_at_ms: None,
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
             resubscribe: Vec::new(),
+            eager_rebalance_overlap_bug: false,
+            commit_before_process_bug: false,
         }
     }
 
@@ -351,6 +363,12 @@ struct PollState {
     metadata_refreshed_ms: i64,
     /// How many of `resubscribe` have been applied.
     resubscribed: usize,
+    /// `sim.bug.eager-rebalance-overlap`: what the member should have revoked in the
+    /// rebalance under way and did not.
+    kept_from_eager: Vec<TopicPartition>,
+    /// `sim.bug.eager-rebalance-overlap`: partitions the group gave to others that this
+    /// member goes on fetching.
+    lost_but_fetched: BTreeSet<TopicPartition>,
 }
 
 impl PollState {
@@ -388,6 +406,8 @@ async fn poll_loop(m: Arc<Member>) {
         fetcher: m.fetcher.clone(),
         metadata_refreshed_ms: m.clock.now_ms(),
         resubscribed: 0,
+        kept_from_eager: Vec::new(),
+        lost_but_fetched: BTreeSet::new(),
     };
     loop {
         let now = m.clock.now_ms();
@@ -414,7 +434,10 @@ async fn poll_loop(m: Arc<Member>) {
         }
         // Forget positions of partitions lost meanwhile (heartbeat errors, leaving).
         let owned = m.shared().coord.owned().clone();
-        st.positions.retain(|tp, _| owned.contains(tp));
+        st.lost_but_fetched.retain(|tp| !owned.contains(tp));
+        let kept = &st.lost_but_fetched;
+        st.positions
+            .retain(|tp, _| owned.contains(tp) || kept.contains(tp));
         st.committed.retain(|tp, _| owned.contains(tp));
         for tp in &owned {
             st.positions
@@ -554,6 +577,9 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
     // Auto commit runs on its timer over what was handed to the application: before it is
     // processed.
     maybe_auto_commit(m, st).await;
+    if m.cfg.commit_before_process_bug && !m.cfg.enable_auto_commit {
+        commit(m, st).await;
+    }
     sleep(Duration::from_millis(m.cfg.processing_ms)).await;
     for (tp, records) in polled {
         m.record(EventKind::Poll {
@@ -666,12 +692,31 @@ async fn rebalance(m: &Arc<Member>, st: &mut PollState) {
         s.rebalancing = true;
         (s.coord.generation(), s.coord.on_join_prepare())
     };
-    for tp in &revoked {
-        st.positions.remove(tp);
-        st.committed.remove(tp);
+    if m.cfg.eager_rebalance_overlap_bug {
+        // Kept: positions stay, so the poll loop goes on fetching them.
+        st.kept_from_eager.extend(revoked);
+    } else {
+        for tp in &revoked {
+            st.positions.remove(tp);
+            st.committed.remove(tp);
+        }
+        m.record_ownership(false, generation, revoked);
     }
-    m.record_ownership(false, generation, revoked);
     let done = join_and_sync(m, st).await;
+    if done && !st.kept_from_eager.is_empty() {
+        let (generation, owned) = {
+            let s = m.shared();
+            (s.coord.generation(), s.coord.owned().clone())
+        };
+        let lost: Vec<TopicPartition> = std::mem::take(&mut st.kept_from_eager)
+            .into_iter()
+            .filter(|tp| !owned.contains(tp) && st.positions.contains_key(tp))
+            .collect();
+        if !lost.is_empty() {
+            st.lost_but_fetched.extend(lost.iter().cloned());
+            m.record_ownership(true, generation, lost);
+        }
+    }
     m.shared().rebalancing = false;
     if !done {
         sleep(m.backoff()).await;

@@ -391,7 +391,7 @@ impl ClusterSpec {
             replication: ReplicationConfig {
                 replica_lag_time_max_ms: 2_000,
                 min_insync_replicas: 1,
-                hw_truncation_bug: false,
+                ..ReplicationConfig::default()
             },
             log: LogConfig::default(),
             controller: ControllerConfig {

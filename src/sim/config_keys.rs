@@ -126,7 +126,13 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("group.min.session.timeout.ms", I32_NON_NEG),
     ("group.max.session.timeout.ms", I32_NON_NEG),
     ("request.timeout.ms", I32_NON_NEG),
+    // The bug zoo (`scenarios/bugs/`): each switch brings back one historical Kafka flaw in
+    // the broker code, off by default. The field each sets says which flaw (KIP or JIRA).
     ("sim.bug.hw-truncation", KeyType::Bool),
+    ("sim.bug.no-leader-epoch-fencing", KeyType::Bool),
+    ("sim.bug.stale-metadata-produce", KeyType::Bool),
+    ("sim.bug.fast-failover-divergence", KeyType::Bool),
+    ("sim.bug.no-producer-fencing", KeyType::Bool),
     ("transaction.state.log.num.partitions", I32_POSITIVE),
     ("transaction.state.log.replication.factor", I32_POSITIVE),
     ("transaction.max.timeout.ms", I32_POSITIVE),
@@ -195,6 +201,9 @@ pub const CONSUMER_KEYS: &[(&str, KeyType)] = &[
     // Simulated time the application spends processing the records of each poll (a group
     // member's; with auto commit, a crash inside it loses what was committed unprocessed).
     ("sim.processing.ms", NON_NEG),
+    // Bug-zoo switches of a group member (see `GroupMembership`), off by default.
+    ("sim.bug.eager-rebalance-overlap", KeyType::Bool),
+    ("sim.bug.commit-before-process", KeyType::Bool),
 ];
 
 /// Which config object is being read; decides the key set and the wording of errors.

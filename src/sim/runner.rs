@@ -104,6 +104,18 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "sim.bug.hw-truncation" => {
                 spec.replication.hw_truncation_bug = value.as_bool().unwrap_or(false)
             }
+            "sim.bug.no-leader-epoch-fencing" => {
+                spec.replication.no_leader_epoch_fencing_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.stale-metadata-produce" => {
+                spec.replication.stale_metadata_produce_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.fast-failover-divergence" => {
+                spec.replication.fast_failover_divergence_bug = value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.no-producer-fencing" => {
+                spec.replication.no_producer_fencing_bug = value.as_bool().unwrap_or(false)
+            }
             "broker.session.timeout.ms" => {
                 spec.controller.broker_session_timeout_ms = int(value) as _
             }
@@ -412,6 +424,14 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                                 m.processing_ms = int(value) as u64;
                                 true
                             }
+                            ("sim.bug.eager-rebalance-overlap", _) => {
+                                m.eager_rebalance_overlap_bug = value.as_bool().unwrap_or(false);
+                                true
+                            }
+                            ("sim.bug.commit-before-process", _) => {
+                                m.commit_before_process_bug = value.as_bool().unwrap_or(false);
+                                true
+                            }
                             ("metadata.max.age.ms", _) => {
                                 m.metadata_max_age_ms = int(value) as u64;
                                 true
@@ -632,6 +652,15 @@ pub fn group_progress_bound_us(spec: &ClusterSpec) -> i64 {
         .map_or(DEFAULT_PROGRESS_BOUND_US, |ms| {
             ms.saturating_mul(1_000).max(DEFAULT_PROGRESS_BOUND_US)
         })
+}
+
+/// The group bound ([`group_progress_bound_us`]) the run that wrote a trace judged
+/// `progress` with, from the scenario its header embeds; `None` without one (or if it no
+/// longer maps), when the general bound applies.
+pub fn recorded_group_bound_us(header: &TraceHeader) -> Option<i64> {
+    let scenario = Scenario::from_value(header.scenario_file.as_ref()?).ok()?;
+    let spec = to_cluster_spec(&scenario, header.seed).ok()?;
+    Some(group_progress_bound_us(&spec))
 }
 
 /// Runs `scenario` on `seed` (the scenario must map, see [`to_cluster_spec`]).

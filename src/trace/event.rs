@@ -450,6 +450,15 @@ impl EventKind {
                 from_sequence: Some(7),
                 renumbered: 2,
             },
+            Transaction {
+                transactional_id: "tx-1".into(),
+                producer_id: 0,
+                producer_epoch: 0,
+                outcome: "commit".into(),
+                sends: vec!["p1-0".into()],
+                end_requested_us: 0,
+                transaction_timeout_ms: 60_000,
+            },
             Poll {
                 topic: "t".into(),
                 partition: 0,
@@ -524,6 +533,12 @@ impl EventKind {
                     epoch: 0,
                 }],
                 compacted: false,
+            },
+            UnstableOffset {
+                topic: "t".into(),
+                partition: 0,
+                lso: 0,
+                hw: 1,
             },
             Verdict {
                 checker: "lost-write".into(),

@@ -50,6 +50,7 @@ fn samples_cover_every_kind_once() {
             "produce-retry",
             "producer-id",
             "sequence-reset",
+            "transaction",
             "poll",
             "seek",
             "assign",
@@ -61,6 +62,7 @@ fn samples_cover_every_kind_once() {
             "isr-change",
             "hw",
             "snapshot",
+            "unstable-offset",
             "verdict",
             "client-error"
         ]
