@@ -120,6 +120,8 @@ fn the_zoo_lists_every_bug_scenario() {
 #[test]
 fn explore_finds_commit_before_process_within_five_seeds() {
     let (file, checker, budget) = ("commit-before-process.json", "lost-write", 5);
+    // Seed 5 until batched ListOffsets/AlterPartition moved every schedule; seed 3 since.
+    let expected = 3;
     let mut doc = document(file);
     doc["faults"] = Value::Array(Vec::new());
     doc["expect"]["violations"] = Value::Array(Vec::new());
@@ -135,5 +137,5 @@ fn explore_finds_commit_before_process_within_five_seeds() {
             .finding
             .is_some_and(|f| f.checker == checker)
     });
-    assert_eq!(found, Some(budget), "{file}: explore seeds 1..={budget}");
+    assert_eq!(found, Some(expected), "{file}: explore seeds 1..={budget}");
 }
