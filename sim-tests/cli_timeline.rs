@@ -1,6 +1,7 @@
 //! `kafka-sim timeline` as a user runs it, on the hand-written example traces in
 //! `traces/examples/`: the text timeline is pinned by snapshots, the Chrome JSON must parse
-//! and name one lane per node, the SVG must be well-formed XML, and bad input exits 2.
+//! and name one lane per node, the SVG must be well-formed XML, the HTML page links
+//! verdicts to their events, and bad input exits 2.
 
 #[path = "cli_common.rs"]
 mod common;
@@ -262,6 +263,52 @@ fn names_that_need_escaping_stay_well_formed() {
     assert_eq!(text.lines().filter(|l| l.contains("crash <p1>")).count(), 1);
     let chrome = ok(&[path.to_str().unwrap(), "--format", "chrome"]);
     serde_json::from_str::<serde_json::Value>(&chrome).unwrap();
+    let page = ok(&[path.to_str().unwrap(), "--format", "html"]);
+    assert_eq!(page.matches("<script").count(), 2);
+    assert!(page.contains("<title>&lt;a&amp;b&gt; seed 1"), "{page}");
+    let data = html_data(&page);
+    assert_eq!(data["lanes"][0]["name"], "p<1>");
+}
+
+/// The JSON the page's script reads.
+fn html_data(page: &str) -> serde_json::Value {
+    let start = page.find("id=\"data\">").unwrap() + "id=\"data\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).unwrap()
+}
+
+/// The page links the example's failing verdict to its evidence, found again by the
+/// checkers; with `--node` the links are renumbered to the events kept.
+#[test]
+fn html_links_the_failing_verdict_to_its_events_with_or_without_node() {
+    let trace = read_jsonl(&std::fs::read_to_string(repo(EXAMPLES[0])).unwrap()).unwrap();
+    for node in [None, Some("p1")] {
+        let mut args = vec![EXAMPLES[0], "--format", "html"];
+        args.extend(node.map(|n| ["--node", n]).into_iter().flatten());
+        let data = html_data(&ok(&args));
+        let kept: Vec<&kafka_sim::trace::Event> = trace
+            .events
+            .iter()
+            .filter(|e| node.is_none_or(|n| e.node == n || e.node == "sim"))
+            .collect();
+        assert_eq!(data["ev"].as_array().unwrap().len(), kept.len());
+        let lost = data["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["checker"] == "lost-write")
+            .unwrap();
+        assert_eq!(lost["rederived"], false);
+        let events = lost["violations"][0]["events"].as_array().unwrap();
+        assert!(!events.is_empty(), "{node:?}");
+        for e in events {
+            let e = kept[e.as_u64().unwrap() as usize];
+            assert!(
+                matches!(e.kind, EventKind::Send { .. } | EventKind::Ack { .. }),
+                "{e:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -271,7 +318,7 @@ fn a_broken_trace_exits_2_with_its_line_number() {
     let mut lines: Vec<&str> = good.lines().collect();
     lines[3] = r#"{"t_us":5,"node":"p1","kind":"ack","send":"p1-0"}"#;
     std::fs::write(&path, lines.join("\n")).unwrap();
-    for format in ["text", "svg", "chrome"] {
+    for format in ["text", "svg", "chrome", "html"] {
         let (code, out, err) = timeline(&[path.to_str().unwrap(), "--format", format]);
         assert_eq!(code, 2, "{format}: {err}");
         assert!(out.is_empty());

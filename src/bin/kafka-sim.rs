@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kafka_sim::tools::dump_log_segments::{dump_files, DumpOptions};
-use kafka_sim::trace::{read_jsonl, timeline};
+use kafka_sim::trace::{html, read_jsonl, timeline};
 
 #[derive(Parser)]
 #[command(
@@ -100,8 +100,8 @@ enum Command {
         #[arg(long)]
         deep_iteration: bool,
     },
-    /// Render a trace: a text timeline, Chrome trace-event JSON (Perfetto), or an SVG
-    /// space-time diagram.
+    /// Render a trace: a text timeline, Chrome trace-event JSON (Perfetto), an SVG
+    /// space-time diagram, or a self-contained HTML page to explore it in a browser.
     Timeline {
         /// The trace file (.jsonl) a run wrote.
         #[arg(value_name = "TRACE")]
@@ -973,6 +973,9 @@ enum Format {
     Svg,
     /// Chrome trace-event JSON, for Perfetto or chrome://tracing.
     Chrome,
+    /// One self-contained HTML page: a zoomable space-time diagram, every event's fields on
+    /// click, the checker verdicts linked to the events that broke them.
+    Html,
 }
 
 /// `kafka-sim timeline`: read (exit 2 naming the file, or the line of a bad trace), render,
@@ -992,7 +995,20 @@ fn timeline_command(path: &std::path::Path, format: Format, node: Option<&str>) 
             return ExitCode::from(2);
         }
     };
-    let trace = match node {
+    // The events each failing verdict is about, for the page: from the whole trace, since
+    // the checkers judged the whole run.
+    // The group bound needs the scenario mapped onto a cluster, which only the simulation
+    // build has; the real build judges with the general bound (a `progress` verdict that
+    // depended on it is then shown as re-derived).
+    #[cfg(madsim)]
+    let group_bound = kafka_sim::sim::runner::recorded_group_bound_us(&trace.header);
+    #[cfg(not(madsim))]
+    let group_bound = None;
+    let links = match format {
+        Format::Html => kafka_sim::check::trace_violations(&trace, group_bound),
+        _ => Vec::new(),
+    };
+    let (trace, links) = match node {
         // A misspelt name would otherwise print a timeline of faults alone, as if the node
         // had done nothing.
         Some(n) if !trace.events.iter().any(|e| e.node == n) => {
@@ -1006,13 +1022,17 @@ fn timeline_command(path: &std::path::Path, format: Format, node: Option<&str>) 
             );
             return ExitCode::from(2);
         }
-        Some(n) => timeline::only_node(&trace, n),
-        None => trace,
+        Some(n) => (
+            timeline::only_node(&trace, n),
+            html::restrict_links(&links, &timeline::only_node_indices(&trace, n)),
+        ),
+        None => (trace, links),
     };
     let rendered = match format {
         Format::Text => timeline::render_text(&trace),
         Format::Svg => timeline::render_svg(&trace),
         Format::Chrome => timeline::render_chrome(&trace),
+        Format::Html => html::render_html(&trace, &links),
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();

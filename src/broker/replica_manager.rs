@@ -1688,6 +1688,43 @@ mod tests {
         );
     }
 
+    /// `sim.bug.no-producer-fencing`: after the coordinator fenced epoch 0 (its abort marker
+    /// is at epoch 1), a zombie's batch of epoch 0 is refused; with the switch it goes in and
+    /// opens a transaction nobody will end, holding the last stable offset back.
+    #[test]
+    fn a_fenced_producers_batch_is_refused_unless_producer_fencing_is_switched_off() {
+        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        let tp = TopicPartition::new("orders", 0);
+        let txn_batch = |epoch: i16, seq: i32| {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+                .producer(9, epoch, seq)
+                .transactional(true);
+            b.append(0, None, Some(b"v"), &[]);
+            b.build()
+        };
+        let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
+        for bug in [false, true] {
+            let mut config = BrokerConfig::new(0);
+            config.replication.no_producer_fencing_bug = bug;
+            let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
+            host(&mut rm, "orders");
+            rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 0), 0)
+                .unwrap(); // 0
+            rm.write_txn_marker(&tp, 9, 1, abort, 0).unwrap(); // 1
+            let zombie = rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 1), 0);
+            let r = rm.replicas.get(&tp).unwrap();
+            let hw = r.partition.high_watermark();
+            let lso = r.log.last_stable_offset(hw);
+            if bug {
+                assert_eq!(zombie.map(|a| a.first_offset), Ok(2));
+                assert_eq!((hw, lso), (3, 2), "the zombie's transaction holds the LSO");
+            } else {
+                assert!(zombie.is_err(), "{zombie:?}");
+                assert_eq!((hw, lso), (2, 2));
+            }
+        }
+    }
+
     #[test]
     fn consumer_offsets_is_compacted_and_the_cleaner_runs_every_backoff() {
         use crate::broker::request::ACKS_ALL;

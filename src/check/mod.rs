@@ -20,7 +20,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::trace::{Event, TopicPartition};
+use crate::trace::html::VerdictLinks;
+use crate::trace::{Event, EventKind, TopicPartition, Trace};
 
 pub mod groups;
 pub mod history;
@@ -47,6 +48,10 @@ pub struct Violation {
     pub t_us: i64,
     /// The events involved, in history order.
     pub evidence: Vec<Event>,
+    /// Where those events are in [`History::events`] (same order), so a report can point at
+    /// them in the trace. Not serialized: `evidence` already says what they are.
+    #[serde(skip)]
+    pub evidence_idx: Vec<usize>,
 }
 
 impl fmt::Display for Violation {
@@ -114,6 +119,7 @@ pub(crate) fn violation(checker: &'static str, t_us: i64, message: String) -> Vi
         nodes: Vec::new(),
         t_us,
         evidence: Vec::new(),
+        evidence_idx: Vec::new(),
     }
 }
 
@@ -137,7 +143,11 @@ impl Violation {
     }
 
     pub(crate) fn evidence(mut self, h: &History, idxs: impl IntoIterator<Item = usize>) -> Self {
-        self.evidence = h.evidence(idxs);
+        let mut idxs: Vec<usize> = idxs.into_iter().collect();
+        idxs.sort_unstable();
+        idxs.dedup();
+        self.evidence = h.evidence(idxs.iter().copied());
+        self.evidence_idx = idxs;
         self
     }
 }
@@ -249,7 +259,7 @@ pub fn verdict_events(results: &BTreeMap<&'static str, Vec<Violation>>, t_us: i6
             Event::new(
                 t_us,
                 "sim",
-                crate::trace::EventKind::Verdict {
+                EventKind::Verdict {
                     checker: name.to_string(),
                     ok: vs.is_empty(),
                     details,
@@ -257,6 +267,65 @@ pub fn verdict_events(results: &BTreeMap<&'static str, Vec<Violation>>, t_us: i6
             )
         })
         .collect()
+}
+
+/// A trace's failing verdicts with their violations found again: the checkers each verdict
+/// names are re-run on the trace's other events (`group_bound_us` as the run had it, see
+/// `sim::runner::group_progress_bound_us`; `None` for the general bound), and each violation's
+/// evidence is given as indices into `trace.events`, for `kafka-sim timeline --format html`.
+///
+/// The trace format stays as it is (a verdict records only its count and first violation):
+/// checkers are pure functions of the history, so re-running them is exact for a trace this
+/// version wrote, and `matches_record` says whether the first violation and the count agree
+/// with what the verdict recorded (they may not for a trace from another version).
+pub fn trace_violations(trace: &Trace, group_bound_us: Option<i64>) -> Vec<VerdictLinks> {
+    let mut keep: Vec<usize> = Vec::new();
+    let mut verdicts: Vec<(usize, &str, &str)> = Vec::new();
+    for (i, e) in trace.events.iter().enumerate() {
+        match &e.kind {
+            EventKind::Verdict {
+                checker,
+                ok: false,
+                details,
+            } => verdicts.push((i, checker, details)),
+            EventKind::Verdict { .. } => {}
+            _ => keep.push(i),
+        }
+    }
+    if verdicts.is_empty() {
+        return Vec::new();
+    }
+    let events: Vec<Event> = keep.iter().map(|&i| trace.events[i].clone()).collect();
+    let mut history = History::new(events);
+    if let Some(b) = group_bound_us {
+        history = history.with_group_bound_us(b);
+    }
+    let mut out = Vec::new();
+    for (verdict, checker, details) in verdicts {
+        // A checker this version does not know has nothing to link.
+        let Ok(results) = run_checkers(&[checker], &history) else {
+            continue;
+        };
+        let t_us = trace.events[verdict].t_us;
+        let recorded = verdict_events(&results, t_us);
+        let matches_record = recorded
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Verdict { details: d, .. } if d == details));
+        let violations = results
+            .into_values()
+            .flatten()
+            .map(|v| {
+                let at: Vec<usize> = v.evidence_idx.iter().map(|&i| keep[i]).collect();
+                (v.to_string(), at)
+            })
+            .collect();
+        out.push(VerdictLinks {
+            verdict,
+            matches_record,
+            violations,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

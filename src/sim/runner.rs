@@ -654,6 +654,15 @@ pub fn group_progress_bound_us(spec: &ClusterSpec) -> i64 {
         })
 }
 
+/// The group bound ([`group_progress_bound_us`]) the run that wrote a trace judged
+/// `progress` with, from the scenario its header embeds; `None` without one (or if it no
+/// longer maps), when the general bound applies.
+pub fn recorded_group_bound_us(header: &TraceHeader) -> Option<i64> {
+    let scenario = Scenario::from_value(header.scenario_file.as_ref()?).ok()?;
+    let spec = to_cluster_spec(&scenario, header.seed).ok()?;
+    Some(group_progress_bound_us(&spec))
+}
+
 /// Runs `scenario` on `seed` (the scenario must map, see [`to_cluster_spec`]).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsupported> {
     let spec = to_cluster_spec(scenario, seed)?;

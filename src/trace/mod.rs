@@ -2,9 +2,10 @@
 //!
 //! [`event`] is the vocabulary (client operations and cluster observations), [`jsonl`] the
 //! file format with its deterministic writer, strict reader and `first_difference` for
-//! `replay`. Checkers (`crate::check`) read a trace's events and nothing else.
+//! `replay`. [`timeline`] and [`html`] render a trace for people. Checkers (`crate::check`) read a trace's events and nothing else.
 
 pub mod event;
+pub mod html;
 pub mod jsonl;
 pub mod timeline;
 

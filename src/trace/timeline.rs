@@ -21,7 +21,7 @@ use super::event::{Event, EventKind, TopicPartition};
 use super::jsonl::Trace;
 
 /// The node name the simulator uses for its own events (faults, verdicts).
-const SIM: &str = "sim";
+pub(super) const SIM: &str = "sim";
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -32,18 +32,23 @@ const SIM: &str = "sim";
 pub fn only_node(trace: &Trace, node: &str) -> Trace {
     Trace {
         header: trace.header.clone(),
-        events: trace
-            .events
-            .iter()
-            .filter(|e| e.node == node || e.node == SIM)
-            .cloned()
+        events: only_node_indices(trace, node)
+            .into_iter()
+            .map(|i| trace.events[i].clone())
             .collect(),
     }
 }
 
+/// Where [`only_node`]'s events are in `trace.events`, in order.
+pub fn only_node_indices(trace: &Trace, node: &str) -> Vec<usize> {
+    (0..trace.events.len())
+        .filter(|&i| trace.events[i].node == node || trace.events[i].node == SIM)
+        .collect()
+}
+
 /// Replaces control characters (a `\n` in a node name or a verdict) so that one event stays
 /// one line of text.
-fn clean(s: &str) -> String {
+pub(super) fn clean(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
@@ -71,7 +76,7 @@ fn isr_list(isr: &[String]) -> String {
 }
 
 /// A duration in the most readable unit: `850us`, `12.345ms`, `3.500000s`.
-fn fmt_duration(us: i64) -> String {
+pub(super) fn fmt_duration(us: i64) -> String {
     let sign = if us < 0 { "-" } else { "" };
     let a = us.unsigned_abs();
     if a < 1_000 {
@@ -87,7 +92,7 @@ fn fmt_duration(us: i64) -> String {
 /// controller and brokers in the middle, consumers on the right, so a write travels left to
 /// right and a read comes back from the middle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
+pub(super) enum Role {
     Producer,
     Controller,
     Broker,
@@ -107,7 +112,7 @@ fn natural_key(name: &str) -> (String, u64, String) {
 }
 
 /// Every node of the trace in lane order (see [`Role`]), the simulator last.
-fn lanes(trace: &Trace) -> Vec<(String, Role)> {
+pub(super) fn lanes(trace: &Trace) -> Vec<(String, Role)> {
     let producers: BTreeSet<&str> = trace
         .events
         .iter()
@@ -583,13 +588,13 @@ pub fn render_text(trace: &Trace) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// A send and the ack that closed it (if any), for latency spans.
-struct WriteSpan<'a> {
-    node: &'a str,
-    send: &'a str,
-    start: i64,
-    end: i64,
-    ack: Option<&'a Event>,
-    send_event: &'a Event,
+pub(super) struct WriteSpan<'a> {
+    pub(super) node: &'a str,
+    pub(super) send: &'a str,
+    pub(super) start: i64,
+    pub(super) end: i64,
+    pub(super) ack: Option<&'a Event>,
+    pub(super) send_event: &'a Event,
 }
 
 /// Pairs each send with its first ack from the same producer; sends never answered end at
@@ -624,6 +629,69 @@ fn writes(trace: &Trace) -> Vec<WriteSpan<'_>> {
         }
     }
     out
+}
+
+/// Each write (see [`writes`]) with the broker it went to: the partition's leader at send
+/// time (the latest `leader-change` for it), or for a send without a partition the last
+/// known leader of the partition its ack names. `None` when no leader is known.
+pub(super) fn writes_with_leaders(trace: &Trace) -> Vec<(WriteSpan<'_>, Option<String>)> {
+    let mut leader_at: BTreeMap<TopicPartition, String> = BTreeMap::new();
+    let mut leader_for_send: BTreeMap<(&str, &str), Option<String>> = BTreeMap::new();
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::LeaderChange {
+                topic,
+                partition,
+                leader,
+                ..
+            } => match leader {
+                Some(l) => {
+                    leader_at.insert(TopicPartition::new(topic.clone(), *partition), l.clone());
+                }
+                None => {
+                    leader_at.remove(&TopicPartition::new(topic.clone(), *partition));
+                }
+            },
+            EventKind::Send {
+                send,
+                topic,
+                partition: Some(p),
+                ..
+            } => {
+                let leader = leader_at
+                    .get(&TopicPartition::new(topic.clone(), *p))
+                    .cloned();
+                leader_for_send
+                    .entry((e.node.as_str(), send.as_str()))
+                    .or_insert(leader);
+            }
+            _ => {}
+        }
+    }
+    writes(trace)
+        .into_iter()
+        .map(|w| {
+            // The partition the ack names, else the one the send named.
+            let ack_tp = match w.ack.map(|a| &a.kind) {
+                Some(EventKind::Ack {
+                    topic,
+                    partition: Some(p),
+                    ..
+                }) => Some(TopicPartition::new(topic.clone(), *p)),
+                _ => None,
+            };
+            let leader = leader_for_send
+                .get(&(w.node, w.send))
+                .cloned()
+                .flatten()
+                .or_else(|| {
+                    // A send without a partition: the leader of the partition the ack names,
+                    // as of the send (approximated by the leader map at the end if unknown).
+                    ack_tp.and_then(|tp| leader_at.get(&tp).cloned())
+                });
+            (w, leader)
+        })
+        .collect()
 }
 
 /// The event's fields (without `t_us`/`node`, which are the position) as trace-event `args`.
@@ -776,7 +844,7 @@ pub fn render_chrome(trace: &Trace) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Escapes text for XML content and attribute values.
-fn xml(s: &str) -> String {
+pub(super) fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in clean(s).chars() {
         match c {
@@ -793,7 +861,7 @@ fn xml(s: &str) -> String {
 
 /// The dot colour of an event: writes blue/green, failures orange, reads purple, cluster
 /// metadata gold/brown, faults and failed verdicts red.
-fn colour(e: &Event) -> &'static str {
+pub(super) fn colour(e: &Event) -> &'static str {
     use EventKind::*;
     match &e.kind {
         Send { .. } => "#1f77b4",
@@ -815,18 +883,18 @@ fn colour(e: &Event) -> &'static str {
 }
 
 /// A fault that lasts (from the `fault` event until the one that ends it), for shading.
-struct Spell {
-    from: i64,
-    to: i64,
+pub(super) struct Spell {
+    pub(super) from: i64,
+    pub(super) to: i64,
     /// The lane it applies to, or `None` for the whole cluster (partitions, loss, ...).
-    lane: Option<String>,
-    text: String,
+    pub(super) lane: Option<String>,
+    pub(super) text: String,
 }
 
 /// Reads the fault texts the simulator writes (`crash broker-1`, `restart broker-1`,
 /// `partition [..] | [..]`, `heal all`, `pause X`, `resume X|all`, `clog ..`, `unclog ..`,
 /// `latency ..`, `loss ..`) into intervals. Unknown forms are still drawn, as instants.
-fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
+pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
     let mut open: Vec<(String, Option<String>, i64, String)> = Vec::new(); // kind, node, from, text
     let mut out = Vec::new();
     let mut close = |open: &mut Vec<(String, Option<String>, i64, String)>,
@@ -1190,61 +1258,10 @@ pub fn render_svg(trace: &Trace) -> String {
 
     // Writes: request/response arrows to the leader, or a bar on the producer lane.
     s.push_str("<g class=\"writes\" fill=\"none\">\n");
-    let mut leader_at: BTreeMap<TopicPartition, String> = BTreeMap::new();
-    let mut leader_for_send: BTreeMap<(&str, &str), Option<String>> = BTreeMap::new();
-    for e in &trace.events {
-        match &e.kind {
-            EventKind::LeaderChange {
-                topic,
-                partition,
-                leader,
-                ..
-            } => match leader {
-                Some(l) => {
-                    leader_at.insert(TopicPartition::new(topic.clone(), *partition), l.clone());
-                }
-                None => {
-                    leader_at.remove(&TopicPartition::new(topic.clone(), *partition));
-                }
-            },
-            EventKind::Send {
-                send,
-                topic,
-                partition: Some(p),
-                ..
-            } => {
-                let leader = leader_at
-                    .get(&TopicPartition::new(topic.clone(), *p))
-                    .cloned();
-                leader_for_send
-                    .entry((e.node.as_str(), send.as_str()))
-                    .or_insert(leader);
-            }
-            _ => {}
-        }
-    }
-    for w in writes(trace) {
+    for (w, leader) in writes_with_leaders(trace) {
         let Some(&px) = lane_x.get(w.node) else {
             continue;
         };
-        // The partition the ack names, else the one the send named.
-        let ack_tp = match w.ack.map(|a| &a.kind) {
-            Some(EventKind::Ack {
-                topic,
-                partition: Some(p),
-                ..
-            }) => Some(TopicPartition::new(topic.clone(), *p)),
-            _ => None,
-        };
-        let leader = leader_for_send
-            .get(&(w.node, w.send))
-            .cloned()
-            .flatten()
-            .or_else(|| {
-                // A send without a partition: the leader of the partition the ack names, as
-                // of the send (approximated by the leader map at the end if unknown).
-                ack_tp.and_then(|tp| leader_at.get(&tp).cloned())
-            });
         let (colour, dash) = match w.ack.map(|a| &a.kind) {
             Some(EventKind::Ack { error: Some(_), .. }) => {
                 ("#ff7f0e", r#" stroke-dasharray="4,3""#)
