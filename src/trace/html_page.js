@@ -257,7 +257,10 @@
   function evLink(e) {
     var a = el("a", { class: "evlink", "data-event": String(e), href: "#event=" + e },
       "#" + e + " " + fmtTime(T[e]) + " " + (D.lanes[LANE[e]] ? D.lanes[LANE[e]].name : "") + "  " + D.ev[e][4]);
-    a.addEventListener("click", function (ev) { ev.preventDefault(); select(e, false); });
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault(); select(e, false);
+      if (diagram.scrollIntoView) diagram.scrollIntoView({ block: "nearest" });
+    });
     return a;
   }
   function fieldValue(v) {
@@ -324,6 +327,8 @@
     marked.forEach(function (e) { details.appendChild(evLink(e)); });
     selected = -1;
     draw();
+    // The verdict list is below the diagram: bring the marked events into view.
+    if (diagram.scrollIntoView) diagram.scrollIntoView({ block: "nearest" });
   }
   function selectViolation(v, j) {
     var vi = v.violations[j];
