@@ -174,11 +174,11 @@ pub(super) fn internal_partition_leader(
             create_internal_topic(n, creating, create);
             not_available
         }
-        (true, Some(leader)) => match n.cfg.brokers.get(&leader) {
+        (true, Some(leader)) => match n.broker_addr(leader) {
             Some(addr) => Response::FindCoordinator {
                 error: ErrorCode::None,
                 node_id: leader,
-                addr: Some(*addr),
+                addr: Some(addr),
             },
             None => not_available,
         },

@@ -38,6 +38,17 @@ pub struct MetadataRequest {
     pub allow_auto_topic_creation: bool,
 }
 
+/// A broker's addresses as its registration carries them (Kafka's `listeners` in
+/// `BrokerRegistrationRequest`): the project's RPC for its peers, and the client listener
+/// (`advertised.listeners`) that Metadata answers name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerEndpoint {
+    pub rpc: SocketAddr,
+    pub host: String,
+    pub port: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Cluster metadata: brokers, and leaders/ISRs of every topic partition.
@@ -83,6 +94,10 @@ pub enum Request {
     InitProducerId,
     BrokerRegistration {
         broker_id: i32,
+        /// Where the broker is reached, when its peers cannot know it in advance (real
+        /// mode's one node per process, Kafka's registration `listeners`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<BrokerEndpoint>,
     },
     /// Keeps the broker's session alive and fetches the metadata log from `metadata_offset`.
     /// `want_shut_down`: the broker is stopping and asks for a controlled shutdown.

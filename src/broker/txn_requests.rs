@@ -225,13 +225,13 @@ async fn send_markers(n: Arc<Node>, m: TxnMarkerEntry) {
             let answer = if leader == n.cfg.broker.broker_id {
                 write_txn_markers(&n, vec![marker]).await
             } else {
-                let Some(addr) = n.cfg.brokers.get(&leader) else {
+                let Some(addr) = n.broker_addr(leader) else {
                     continue;
                 };
                 let req = Request::WriteTxnMarkers {
                     markers: vec![marker],
                 };
-                match n.rpc.call(*addr, &req, n.timeout()).await {
+                match n.rpc.call(addr, &req, n.timeout()).await {
                     Ok(r) => r,
                     Err(_) => continue,
                 }
