@@ -471,6 +471,7 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::Heartbeat(_)
         | Request::LeaveGroup(_)
         | Request::OffsetCommit(_)
+        | Request::TxnOffsetCommit(_)
         | Request::OffsetFetch { .. }
         | Request::OffsetFetchWithMetadata { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.

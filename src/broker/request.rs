@@ -17,7 +17,7 @@ use super::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 use crate::controller::MetadataRecord;
 use crate::group::{
     self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    SyncGroupRequest,
+    SyncGroupRequest, TxnOffsetCommitRequest,
 };
 
 /// `acks=0`, `acks=1`, `acks=all` as the produce request carries them.
@@ -157,10 +157,17 @@ pub enum Request {
     Heartbeat(HeartbeatRequest),
     LeaveGroup(LeaveGroupRequest),
     OffsetCommit(OffsetCommitRequest),
+    /// `sendOffsetsToTransaction`'s second half, to the group coordinator (after
+    /// AddOffsetsToTxn); answered as an OffsetCommit.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// The group's committed offsets of `partitions` (`-1`: none committed).
     OffsetFetch {
         group_id: String,
         partitions: Vec<TopicPartition>,
+        /// KIP-447 (a read_committed consumer sets it): a partition with an offset pending
+        /// in an open transaction is answered UNSTABLE_OFFSET_COMMIT, to be asked again.
+        #[serde(default, skip_serializing_if = "is_false")]
+        require_stable: bool,
     },
     /// Real mode's OffsetFetch: the offsets with their metadata strings, of `partitions`
     /// or (`None`) of every partition the group committed.
@@ -204,6 +211,7 @@ impl Request {
             Request::Heartbeat(_) => "Heartbeat",
             Request::LeaveGroup(_) => "LeaveGroup",
             Request::OffsetCommit(_) => "OffsetCommit",
+            Request::TxnOffsetCommit(_) => "TxnOffsetCommit",
             Request::OffsetFetch { .. } => "OffsetFetch",
             Request::OffsetFetchWithMetadata { .. } => "OffsetFetch",
             Request::ListGroups => "ListGroups",
@@ -279,6 +287,10 @@ pub enum IsolationLevel {
     /// Read only below the last stable offset (the first offset of a transaction still
     /// open, else the high watermark), dropping the records of aborted transactions.
     ReadCommitted,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

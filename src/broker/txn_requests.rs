@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use madsim::time::{sleep, Duration};
 
-use super::group_requests::{append_key_values, await_acks_all, internal_partition_leader};
+use super::group_requests::{
+    append_key_values, await_acks_all, internal_partition_leader, on_txn_marker_written,
+};
 use super::node::Node;
 use super::request::{Request, Response, WritableTxnMarker};
 use super::{ErrorCode, TopicPartition};
@@ -279,16 +281,19 @@ pub(super) async fn write_txn_markers(n: &Arc<Node>, markers: Vec<WritableTxnMar
                 .rm()
                 .write_txn_marker(&tp, m.producer_id, m.producer_epoch, marker, now);
             match r {
-                Ok(w) => written.push((tp, w)),
+                Ok(w) => written.push((tp, w, m.producer_id, m.committed)),
                 Err(e) => errors.push((tp, e)),
             }
         }
     }
     n.purgatory
-        .notify_partitions(written.iter().map(|(tp, _)| tp));
+        .notify_partitions(written.iter().map(|(tp, ..)| tp));
     let deadline = now + n.cfg.request_timeout_ms as i64;
-    for (tp, w) in written {
+    for (tp, w, producer_id, commit) in written {
         let e = await_acks_all(n, &tp, &w, deadline).await;
+        if e == ErrorCode::None {
+            on_txn_marker_written(n, &tp, producer_id, commit);
+        }
         errors.push((tp, e));
     }
     Response::WriteTxnMarkers { errors }
