@@ -266,6 +266,7 @@ pub fn snapshot(
                 })
                 .collect(),
             compacted: false,
+            corrupt_at: None,
         },
     )
 }
