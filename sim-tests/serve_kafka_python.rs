@@ -31,13 +31,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
 #[path = "python_venv.rs"]
 mod python_venv;
+#[path = "real_binary.rs"]
+mod real_binary;
+use real_binary::build_real_binary;
 
 const COUNT: usize = 1000;
 fn manifest_dir() -> PathBuf {
@@ -48,35 +51,6 @@ fn manifest_dir() -> PathBuf {
 /// Python.
 fn python() -> Option<PathBuf> {
     python_venv::python("kafka-sim serve against kafka-python")
-}
-
-/// Builds the normal (real-mode) binary and returns its path. The outer `cargo sim`
-/// build's settings must not leak into this one.
-fn build_real_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_real_binary_once).clone()
-}
-
-fn build_real_binary_once() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let st = Command::new(cargo)
-        .current_dir(manifest_dir())
-        .args(["build", "--quiet", "--bin", "kafka-sim"])
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .status()
-        .expect("run cargo build");
-    assert!(
-        st.success(),
-        "cargo build --bin kafka-sim (normal build) failed"
-    );
-    manifest_dir()
-        .join("target")
-        .join("debug")
-        .join("kafka-sim")
 }
 
 /// A first port with `n` free ports from it.

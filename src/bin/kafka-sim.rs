@@ -116,7 +116,16 @@ enum Command {
     /// Real mode: N brokers and the controller quorum in one process on real TCP and disk,
     /// speaking Kafka's wire protocol to real clients (broker I listens on PORT+I). Stops
     /// cleanly on SIGTERM/SIGINT; a restart on the same --data-dir recovers every log.
+    /// With FILE.properties: one node (broker, controller or both) from Kafka's KRaft
+    /// server.properties, so a cluster of processes can lose one to `kill -9`.
     Serve {
+        /// A KRaft server.properties (node.id, process.roles, listeners,
+        /// controller.quorum.voters, log.dirs, broker settings): one node per process.
+        #[arg(value_name = "FILE.properties", conflicts_with_all = ["brokers", "listen", "data_dir", "configs"])]
+        properties: Option<PathBuf>,
+        /// With FILE.properties: a key set after the file's (`--override node.id=2`).
+        #[arg(long = "override", value_name = "KEY=VALUE", value_parser = parse_key_value, requires = "properties")]
+        overrides: Vec<(String, String)>,
         /// How many brokers.
         #[arg(long, value_name = "N", default_value_t = 1)]
         brokers: usize,
@@ -161,6 +170,23 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 #[cfg(not(madsim))]
 fn serve_command(opts: kafka_sim::server::kafka_raft_server::ServeOptions) -> ExitCode {
     kafka_sim::server::kafka_raft_server::run(opts)
+}
+
+/// `serve FILE.properties`: one node per process.
+#[cfg(not(madsim))]
+fn serve_node_command(file: &std::path::Path, overrides: &[(String, String)]) -> ExitCode {
+    kafka_sim::server::node_server::run(file, overrides)
+}
+
+#[cfg(madsim)]
+fn serve_node_command(_: &std::path::Path, _: &[(String, String)]) -> ExitCode {
+    serve_command(ServeArgs {
+        brokers: 0,
+        host: String::new(),
+        port: 0,
+        data_dir: PathBuf::new(),
+        configs: Vec::new(),
+    })
 }
 
 #[cfg(madsim)]
@@ -1104,10 +1130,16 @@ fn main() -> ExitCode {
             node,
         } => timeline_command(&trace, format, node.as_deref()),
         Command::Serve {
+            properties: Some(file),
+            overrides,
+            ..
+        } => serve_node_command(&file, &overrides),
+        Command::Serve {
             brokers,
             listen: (host, port),
             data_dir,
             configs,
+            ..
         } => {
             #[cfg(not(madsim))]
             use kafka_sim::server::kafka_raft_server::ServeOptions as ServeArgs;

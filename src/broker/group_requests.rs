@@ -174,11 +174,11 @@ pub(super) fn internal_partition_leader(
             create_internal_topic(n, creating, create);
             not_available
         }
-        (true, Some(leader)) => match n.cfg.brokers.get(&leader) {
+        (true, Some(leader)) => match n.broker_addr(leader) {
             Some(addr) => Response::FindCoordinator {
                 error: ErrorCode::None,
                 node_id: leader,
-                addr: Some(*addr),
+                addr: Some(addr),
             },
             None => not_available,
         },
@@ -278,6 +278,7 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         Request::Heartbeat(r) => r.group_id.clone(),
         Request::LeaveGroup(r) => r.group_id.clone(),
         Request::OffsetCommit(r) => r.group_id.clone(),
+        Request::TxnOffsetCommit(r) => r.group_id.clone(),
         Request::OffsetFetch { group_id, .. } => group_id.clone(),
         Request::OffsetFetchWithMetadata { group_id, .. } => group_id.clone(),
         _ => return Response::Error(ErrorCode::InvalidRequest),
@@ -286,9 +287,22 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         return Response::Group(error_response(&req, e));
     }
     match req {
-        Request::OffsetFetch { partitions, .. } => {
+        Request::OffsetFetch {
+            partitions,
+            require_stable,
+            ..
+        } => {
             let g = n.groups();
             let c = g.coordinator();
+            // Kafka's choice (KIP-447): answer UNSTABLE_OFFSET_COMMIT, not wait; the
+            // consumer backs off and asks again until the transaction's marker is written.
+            if require_stable
+                && partitions
+                    .iter()
+                    .any(|tp| c.has_pending_txn_offset(&group_id, tp))
+            {
+                return Response::OffsetFetch(Err(GroupError::UnstableOffsetCommit));
+            }
             Response::OffsetFetch(Ok(partitions
                 .into_iter()
                 .map(|tp| {
@@ -321,6 +335,9 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         }
         Request::OffsetCommit(r) => Response::Group(group::Response::OffsetCommit(
             offset_commit(n, r, now).await,
+        )),
+        Request::TxnOffsetCommit(r) => Response::Group(group::Response::OffsetCommit(
+            txn_offset_commit(n, r, now).await,
         )),
         req => {
             let token = n.replies.register();
@@ -403,6 +420,82 @@ async fn offset_commit(
             Ok(())
         }
         e => Err(append_error(e)),
+    }
+}
+
+/// TxnOffsetCommit (Kafka's `handleTxnCommitOffsets`): the offsets are appended to the
+/// group's partition in a transactional batch of the producer, pending from then on, and
+/// become the group's committed offsets when the transaction's COMMIT marker is written
+/// there ([`on_txn_marker_written`]).
+async fn txn_offset_commit(
+    n: &Arc<Node>,
+    r: group::TxnOffsetCommitRequest,
+    now: i64,
+) -> Result<(), GroupError> {
+    n.groups()
+        .coordinator_mut()
+        .validate_txn_offset_commit(&r, now)?;
+    if r.offsets.is_empty() {
+        return Ok(());
+    }
+    let tp = n.groups().offsets_partition(&r.group_id);
+    let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+        .producer(
+            r.producer_id,
+            r.producer_epoch,
+            crate::protocol::NO_SEQUENCE,
+        )
+        .transactional(true);
+    for (p, offset) in &r.offsets {
+        let (k, v) = OffsetsRecord::Offset {
+            group_id: r.group_id.clone(),
+            tp: p.clone(),
+            value: Some(group::OffsetAndMetadata {
+                offset: *offset,
+                metadata: String::new(),
+                commit_timestamp_ms: now,
+                record_offset: -1,
+            }),
+        }
+        .encode();
+        b.append(now, Some(&k), v.as_deref(), &[]);
+    }
+    let written = n
+        .rm()
+        .append_as_coordinator(&tp, r.producer_id, r.producer_epoch, b.build(), now)
+        .map_err(|e| match e {
+            ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                GroupError::InvalidProducerEpoch
+            }
+            e => append_error(e),
+        })?;
+    n.purgatory.notify_partitions([&tp]);
+    n.groups()
+        .coordinator_mut()
+        .prepare_txn_offset_commit(&r, written.first_offset, now);
+    let deadline = now + n.cfg.group.offsets_commit_timeout_ms;
+    match await_acks_all(n, &tp, &written, deadline).await {
+        ErrorCode::None => Ok(()),
+        e => {
+            n.groups()
+                .coordinator_mut()
+                .fail_txn_offset_commit(&r, written.first_offset);
+            Err(append_error(e))
+        }
+    }
+}
+
+/// A transaction marker was written (and replicated) to `__consumer_offsets` partition
+/// `tp`: the transaction's offsets there are committed or dropped.
+pub(super) fn on_txn_marker_written(
+    n: &Arc<Node>,
+    tp: &TopicPartition,
+    producer_id: i64,
+    commit: bool,
+) {
+    if tp.topic == OFFSETS_TOPIC {
+        n.groups()
+            .on_txn_completed(tp.partition, producer_id, commit);
     }
 }
 
@@ -583,8 +676,10 @@ pub(super) fn on_metadata(n: &Arc<Node>) {
     }
     let (gained, replies) = n.groups().on_leadership(&led);
     for p in gained {
-        let records = n.rm().read_records(&TopicPartition::new(OFFSETS_TOPIC, p));
-        let errors = n.groups().load_partition(p, records, now);
+        let records = n
+            .rm()
+            .read_records_txn(&TopicPartition::new(OFFSETS_TOPIC, p));
+        let errors = n.groups().load_partition_txn(p, records, now);
         n.rm().errors.extend(errors);
     }
     deliver(n, replies);

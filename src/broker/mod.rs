@@ -26,6 +26,7 @@ pub mod purgatory;
 pub mod replica_manager;
 pub mod request;
 pub mod rpc;
+pub mod transport;
 pub mod txn_requests;
 
 pub use epoch_cache::{EpochEndOffset, EpochEntry, LeaderEpochCache};

@@ -15,6 +15,7 @@ use super::group_requests::{self, ReplyRouter};
 use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
 use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
+use super::request::BrokerEndpoint;
 use super::request::{
     CoordinatorType, FetchRequest, FetchResponse, IsolationLevel, ProducePartitionResponse,
     ProduceRequest, ProduceResponse, Request, Response, ACKS_ALL, ACKS_NONE, CONSUMER_REPLICA_ID,
@@ -38,6 +39,10 @@ pub struct BrokerNodeConfig {
     /// Every controller's address (`controller.quorum.voters`); requests go to the active
     /// one, found by following `NOT_CONTROLLER` answers.
     pub controllers: Vec<SocketAddr>,
+    /// What this broker's registration tells its peers (real mode's one node per process,
+    /// where `brokers` names only this broker): peers and their client listeners are then
+    /// learnt from the metadata log. `None` in the simulation.
+    pub endpoint: Option<BrokerEndpoint>,
     /// `broker.heartbeat.interval.ms` (each heartbeat also fetches the metadata log).
     pub heartbeat_interval_ms: u64,
     /// How long a fetcher waits after a failed fetch (`replica.fetch.backoff.ms`).
@@ -114,6 +119,12 @@ impl BrokerApi {
             Err(e) => Response::Error(e.error_code()),
         }
     }
+    /// Broker `id`'s client listener as its registration named it.
+    pub fn registered_listener(&self, id: i32) -> Option<(String, u16)> {
+        let rm = self.0.rm();
+        let e = rm.metadata().broker(id)?.endpoint.as_ref()?;
+        Some((e.host.clone(), e.port))
+    }
     /// Whether a stop has been asked for or done.
     pub fn stopping(&self) -> bool {
         self.0.cfg.shutdown.state() != ShutdownState::Running
@@ -170,6 +181,7 @@ impl BrokerNodeConfig {
             broker,
             brokers,
             controllers,
+            endpoint: None,
             heartbeat_interval_ms: 100,
             replica_fetch_backoff_ms: 5,
             replica_fetch_wait_max_ms: 500,
@@ -215,6 +227,8 @@ pub(super) struct Node {
     pub(super) purgatory: Purgatory,
     /// Topics this broker is asking the controller to create (auto-creation).
     creating_topics: Mutex<std::collections::BTreeSet<String>>,
+    /// The brokers a fetcher task runs for.
+    fetchers: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Node {
@@ -235,6 +249,52 @@ impl Node {
     }
     fn id(&self) -> i32 {
         self.cfg.broker.broker_id
+    }
+    /// Broker `id`'s RPC address: configured, or registered (real mode's one node per
+    /// process). Takes the replica manager's lock: not for a caller holding it.
+    pub(super) fn broker_addr(&self, id: i32) -> Option<SocketAddr> {
+        if let Some(a) = self.cfg.brokers.get(&id) {
+            return Some(*a);
+        }
+        let rm = self.rm();
+        rm.metadata().broker(id)?.endpoint.as_ref().map(|e| e.rpc)
+    }
+    /// The configured brokers and those registered with their addresses, or `None` when
+    /// no broker registered an address (the simulation: the configured map is all).
+    fn registered_brokers(&self, rm: &ReplicaManager) -> Option<BTreeMap<i32, SocketAddr>> {
+        let mut all: Option<BTreeMap<i32, SocketAddr>> = None;
+        for (id, b) in &rm.metadata().brokers {
+            let Some(e) = &b.endpoint else { continue };
+            if !self.cfg.brokers.contains_key(id) {
+                all.get_or_insert_with(|| self.cfg.brokers.clone())
+                    .insert(*id, e.rpc);
+            }
+        }
+        all
+    }
+    /// Starts a fetcher for every registered broker that has none yet (real mode: brokers
+    /// are learnt from the metadata log; in the simulation every one started with the
+    /// node).
+    fn start_new_fetchers(self: &Arc<Self>) {
+        let registered: Vec<i32> = {
+            let rm = self.rm();
+            rm.metadata()
+                .brokers
+                .iter()
+                .filter(|(id, b)| b.endpoint.is_some() && **id != self.id())
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in registered {
+            let new = self
+                .fetchers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id);
+            if new {
+                madsim::task::spawn(fetcher_loop(self.clone(), id));
+            }
+        }
     }
     pub(super) fn timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
@@ -310,6 +370,7 @@ pub async fn run_broker(
         name: format!("broker-{id}"),
         purgatory: Purgatory::new(),
         creating_topics: Mutex::new(Default::default()),
+        fetchers: Mutex::new(Default::default()),
     });
     if let Some(Ok(mut api)) = node.cfg.api.as_ref().map(|a| a.lock()) {
         *api = Some(BrokerApi(node.clone()));
@@ -323,6 +384,10 @@ pub async fn run_broker(
         .filter(|&b| b != id)
         .collect();
     for leader in others {
+        node.fetchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(leader);
         madsim::task::spawn(fetcher_loop(node.clone(), leader));
     }
     madsim::task::spawn(tick_loop(node.clone()));
@@ -349,7 +414,11 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
     match req {
         Request::Metadata(m) => {
             auto_create_topics(n, &m);
-            Some(Response::Metadata(n.rm().metadata_response(&n.cfg.brokers)))
+            let rm = n.rm();
+            Some(Response::Metadata(match n.registered_brokers(&rm) {
+                None => rm.metadata_response(&n.cfg.brokers),
+                Some(all) => rm.metadata_response(&all),
+            }))
         }
         Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
@@ -390,6 +459,7 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         | Request::Heartbeat(_)
         | Request::LeaveGroup(_)
         | Request::OffsetCommit(_)
+        | Request::TxnOffsetCommit(_)
         | Request::OffsetFetch { .. }
         | Request::OffsetFetchWithMetadata { .. }) => Some(group_requests::handle(n, req).await),
         // Controller requests sent to a broker.
@@ -578,7 +648,10 @@ async fn heartbeat_loop(n: Arc<Node>) {
         if may_stop(&n, false) {
             return shut_down(&n);
         }
-        let reg = Request::BrokerRegistration { broker_id: n.id() };
+        let reg = Request::BrokerRegistration {
+            broker_id: n.id(),
+            endpoint: n.cfg.endpoint.clone(),
+        };
         let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
                 error: ErrorCode::None,
@@ -615,6 +688,9 @@ async fn heartbeat_loop(n: Arc<Node>) {
                     n.report_hw();
                     group_requests::on_metadata(&n);
                     txn_requests::on_metadata(&n);
+                    if n.cfg.endpoint.is_some() {
+                        n.start_new_fetchers();
+                    }
                     if should_shut_down && may_stop(&n, true) {
                         return shut_down(&n);
                     }
@@ -642,10 +718,17 @@ fn shut_down(n: &Node) {
 /// partitions that need it, then fetch from the log end of the others.
 async fn fetcher_loop(n: Arc<Node>, leader: i32) {
     let backoff = Duration::from_millis(n.cfg.replica_fetch_backoff_ms.max(1));
-    let Some(&leader_addr) = n.cfg.brokers.get(&leader) else {
+    // Configured (the simulation), or looked up each round: a registered broker's
+    // address changes when it restarts.
+    let configured = n.cfg.brokers.get(&leader).copied();
+    if configured.is_none() && n.cfg.endpoint.is_none() {
         return;
-    };
+    }
     loop {
+        let Some(leader_addr) = configured.or_else(|| n.broker_addr(leader)) else {
+            sleep(backoff).await;
+            continue;
+        };
         let (queries, fetches) = n.rm().follower_targets(leader);
         if !queries.is_empty() {
             let req = Request::OffsetsForLeaderEpoch {

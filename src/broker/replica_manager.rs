@@ -172,6 +172,9 @@ pub struct SnapshotRecord {
     /// The record's timestamp (CreateTime from the producer's clock, or the leader's
     /// LogAppendTime), Unix ms.
     pub timestamp: i64,
+    /// Its transaction was aborted (a later ABORT marker of its producer): a read_committed
+    /// consumer never sees it.
+    pub aborted: bool,
 }
 
 /// Something the node has to send after a state change.
@@ -789,6 +792,21 @@ impl ReplicaManager {
         })
     }
 
+    /// Appends a group coordinator's transactional batch (TxnOffsetCommit's records, no
+    /// sequence numbers) as the leader: Kafka's `AppendOrigin.COORDINATOR`, which checks the
+    /// producer epoch but not sequences. `acks=all`: the caller waits with
+    /// [`ReplicaManager::acks_all_status`].
+    pub fn append_as_coordinator(
+        &mut self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        records: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        self.append_from_coordinator(tp, producer_id, producer_epoch, records, false, now_ms)
+    }
+
     /// Appends a COMMIT or ABORT marker for `producer_id`'s transaction as the partition
     /// leader: one partition of Kafka's `WriteTxnMarkers`, written as the coordinator writes
     /// it (`acks=all`: the caller waits with [`ReplicaManager::acks_all_status`]). A marker
@@ -800,6 +818,21 @@ impl ReplicaManager {
         producer_id: i64,
         producer_epoch: i16,
         marker: EndTxnMarker,
+        now_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        let records = marker.batch(producer_id, producer_epoch, now_ms);
+        self.append_from_coordinator(tp, producer_id, producer_epoch, records, true, now_ms)
+    }
+
+    /// A coordinator's batch (a marker, or TxnOffsetCommit's records) as the leader: the
+    /// producer epoch is checked, sequences are not.
+    fn append_from_coordinator(
+        &mut self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        mut records: Vec<u8>,
+        is_marker: bool,
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
         if self.log_dir_failure.is_some() {
@@ -818,7 +851,6 @@ impl ReplicaManager {
                 return Err(ErrorCode::InvalidProducerEpoch);
             }
         }
-        let mut records = marker.batch(producer_id, producer_epoch, now_ms);
         let epoch = r.partition.leader_epoch();
         let info = match r.log.append_as_leader(&mut records, epoch, now_ms) {
             Ok(info) => info,
@@ -828,8 +860,10 @@ impl ReplicaManager {
             }
         };
         let r = self.replicas.get_mut(tp).expect("checked above");
-        r.producers
-            .record_marker(producer_id, producer_epoch, info.max_timestamp);
+        if is_marker {
+            r.producers
+                .record_marker(producer_id, producer_epoch, info.max_timestamp);
+        }
         r.partition.leader_append(info.last_offset + 1)?;
         Ok(AppendResult {
             first_offset: info.first_offset,
@@ -1394,16 +1428,18 @@ impl ReplicaManager {
             .map(|(tp, r)| {
                 // Transaction markers are not records a client reads: their offsets are
                 // gaps, as compaction's are.
-                let (records, corrupt_at) = read_log(&r.log);
-                let records = records
+                let (read, corrupt_at) = read_log(&r.log);
+                let aborted = aborted_offsets(&read);
+                let records = read
                     .into_iter()
-                    .filter(|(_, control, _)| !control)
-                    .map(|(epoch, _, rec)| SnapshotRecord {
-                        offset: rec.offset,
-                        key: lossy(&rec.key),
-                        value: lossy(&rec.value),
-                        epoch,
-                        timestamp: rec.timestamp,
+                    .filter(|r| !r.control)
+                    .map(|r| SnapshotRecord {
+                        offset: r.rec.offset,
+                        key: lossy(&r.rec.key),
+                        value: lossy(&r.rec.value),
+                        epoch: r.epoch,
+                        timestamp: r.rec.timestamp,
+                        aborted: aborted.contains(&r.rec.offset),
                     })
                     .collect();
                 (
@@ -1455,13 +1491,34 @@ impl ReplicaManager {
         read_log(&r.log)
             .0
             .into_iter()
-            .filter(|(_, control, _)| !control)
-            .map(|(_, _, rec)| {
+            .filter(|r| !r.control)
+            .map(|r| {
                 (
-                    rec.offset,
-                    rec.key.map(|k| k.to_vec()),
-                    rec.value.map(|v| v.to_vec()),
+                    r.rec.offset,
+                    r.rec.key.map(|k| k.to_vec()),
+                    r.rec.value.map(|v| v.to_vec()),
                 )
+            })
+            .collect()
+    }
+
+    /// Every record of a partition this broker holds, markers included, with the
+    /// transactional producer of its batch: what loading `__consumer_offsets` needs.
+    pub fn read_records_txn(&self, tp: &TopicPartition) -> Vec<crate::group::TxnLogEntry> {
+        let Some(r) = self.replicas.get(tp) else {
+            return Vec::new();
+        };
+        read_log(&r.log)
+            .0
+            .into_iter()
+            // A control record is only ever a marker here; one that does not parse is skipped.
+            .filter(|r| !r.control || r.commit_marker().is_some())
+            .map(|r| crate::group::TxnLogEntry {
+                offset: r.rec.offset,
+                commit_marker: r.commit_marker(),
+                transactional_producer: r.transactional_producer,
+                key: r.rec.key.filter(|_| !r.control).map(|k| k.to_vec()),
+                value: r.rec.value.filter(|_| !r.control).map(|v| v.to_vec()),
             })
             .collect()
     }
@@ -1470,11 +1527,63 @@ impl ReplicaManager {
 /// A record read back as `(offset, key, value)`.
 pub type KeyedRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Every record of `log` from its start to its end, with the leader epoch of its batch and
-/// whether it is a control record, up to the first entry that fails its checksum or cannot
-/// be parsed; the offset where that entry starts is returned beside them (a consumer or
-/// follower fetching there gets CORRUPT_MESSAGE, as recovery would truncate the log there).
-fn read_log(log: &Log) -> (Vec<(i32, bool, crate::protocol::Record)>, Option<i64>) {
+/// One record as [`read_log`] reads it, with what its batch says about it.
+struct ReadRecord {
+    /// The leader epoch of its batch.
+    epoch: i32,
+    /// Its batch is a control batch (a transaction marker).
+    control: bool,
+    /// Its batch's producer id when the batch is transactional.
+    transactional_producer: Option<i64>,
+    rec: crate::protocol::Record,
+}
+
+impl ReadRecord {
+    /// A marker's outcome: `Some(true)` COMMIT, `Some(false)` ABORT.
+    fn commit_marker(&self) -> Option<bool> {
+        if !self.control {
+            return None;
+        }
+        match EndTxnMarker::parse(
+            self.rec.offset,
+            self.rec.key.as_deref(),
+            self.rec.value.as_deref(),
+        ) {
+            Ok(Some(m)) => Some(m.control_type == crate::protocol::ControlRecordType::Commit),
+            _ => None,
+        }
+    }
+}
+
+/// The data records of aborted transactions among `records` (in log order): a
+/// transactional producer's records up to its next ABORT marker, as a read_committed
+/// consumer skips them.
+fn aborted_offsets(records: &[ReadRecord]) -> BTreeSet<i64> {
+    let mut open: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut aborted = BTreeSet::new();
+    for r in records {
+        let Some(pid) = r.transactional_producer else {
+            continue;
+        };
+        match r.commit_marker() {
+            Some(commit) => {
+                let offsets = open.remove(&pid).unwrap_or_default();
+                if !commit {
+                    aborted.extend(offsets);
+                }
+            }
+            None if !r.control => open.entry(pid).or_default().push(r.rec.offset),
+            None => {}
+        }
+    }
+    aborted
+}
+
+/// Every record of `log` from its start to its end, up to the first entry that fails its
+/// checksum or cannot be parsed; the offset where that entry starts is returned beside them
+/// (a consumer or follower fetching there gets CORRUPT_MESSAGE, and recovery would truncate
+/// the log there).
+fn read_log(log: &Log) -> (Vec<ReadRecord>, Option<i64>) {
     let leo = log.log_end_offset();
     let mut records = Vec::new();
     let mut off = log.log_start_offset();
@@ -1500,7 +1609,12 @@ fn read_log(log: &Log) -> (Vec<(i32, bool, crate::protocol::Record)>, Option<i64
             };
             for rec in recs {
                 if rec.offset >= off && rec.offset < leo {
-                    records.push((b.partition_leader_epoch(), b.is_control(), rec));
+                    records.push(ReadRecord {
+                        epoch: b.partition_leader_epoch(),
+                        control: b.is_control(),
+                        transactional_producer: b.is_transactional().then(|| b.producer_id()),
+                        rec,
+                    });
                 }
             }
             off = off.max(b.last_offset() + 1);
@@ -1627,8 +1741,8 @@ mod tests {
         log
     }
 
-    fn offsets(records: &[(i32, bool, crate::protocol::Record)]) -> Vec<i64> {
-        records.iter().map(|r| r.2.offset).collect()
+    fn offsets(records: &[ReadRecord]) -> Vec<i64> {
+        records.iter().map(|r| r.rec.offset).collect()
     }
 
     /// A snapshot reads a log whole when every checksum holds, and up to the first batch
@@ -1646,7 +1760,7 @@ mod tests {
             .unwrap();
         let (records, corrupt_at) = read_log(&log);
         assert_eq!((offsets(&records), corrupt_at), (vec![0, 1], Some(2)));
-        let values: Vec<_> = records.iter().map(|r| lossy(&r.2.value)).collect();
+        let values: Vec<_> = records.iter().map(|r| lossy(&r.rec.value)).collect();
         assert_eq!(values, [Some("v0".to_string()), Some("v1".to_string())]);
     }
 

@@ -17,7 +17,7 @@ use super::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 use crate::controller::MetadataRecord;
 use crate::group::{
     self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    SyncGroupRequest,
+    SyncGroupRequest, TxnOffsetCommitRequest,
 };
 
 /// `acks=0`, `acks=1`, `acks=all` as the produce request carries them.
@@ -36,6 +36,17 @@ pub const CONSUMER_REPLICA_ID: i32 = -1;
 pub struct MetadataRequest {
     pub topics: Option<Vec<String>>,
     pub allow_auto_topic_creation: bool,
+}
+
+/// A broker's addresses as its registration carries them (Kafka's `listeners` in
+/// `BrokerRegistrationRequest`): the project's RPC for its peers, and the client listener
+/// (`advertised.listeners`) that Metadata answers name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerEndpoint {
+    pub rpc: SocketAddr,
+    pub host: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +94,10 @@ pub enum Request {
     InitProducerId,
     BrokerRegistration {
         broker_id: i32,
+        /// Where the broker is reached, when its peers cannot know it in advance (real
+        /// mode's one node per process, Kafka's registration `listeners`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<BrokerEndpoint>,
     },
     /// Keeps the broker's session alive and fetches the metadata log from `metadata_offset`.
     /// `want_shut_down`: the broker is stopping and asks for a controlled shutdown.
@@ -140,10 +155,17 @@ pub enum Request {
     Heartbeat(HeartbeatRequest),
     LeaveGroup(LeaveGroupRequest),
     OffsetCommit(OffsetCommitRequest),
+    /// `sendOffsetsToTransaction`'s second half, to the group coordinator (after
+    /// AddOffsetsToTxn); answered as an OffsetCommit.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// The group's committed offsets of `partitions` (`-1`: none committed).
     OffsetFetch {
         group_id: String,
         partitions: Vec<TopicPartition>,
+        /// KIP-447 (a read_committed consumer sets it): a partition with an offset pending
+        /// in an open transaction is answered UNSTABLE_OFFSET_COMMIT, to be asked again.
+        #[serde(default, skip_serializing_if = "is_false")]
+        require_stable: bool,
     },
     /// Real mode's OffsetFetch: the offsets with their metadata strings, of `partitions`
     /// or (`None`) of every partition the group committed.
@@ -187,6 +209,7 @@ impl Request {
             Request::Heartbeat(_) => "Heartbeat",
             Request::LeaveGroup(_) => "LeaveGroup",
             Request::OffsetCommit(_) => "OffsetCommit",
+            Request::TxnOffsetCommit(_) => "TxnOffsetCommit",
             Request::OffsetFetch { .. } => "OffsetFetch",
             Request::OffsetFetchWithMetadata { .. } => "OffsetFetch",
             Request::ListGroups => "ListGroups",
@@ -262,6 +285,10 @@ pub enum IsolationLevel {
     /// Read only below the last stable offset (the first offset of a transaction still
     /// open, else the high watermark), dropping the records of aborted transactions.
     ReadCommitted,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

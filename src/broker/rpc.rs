@@ -1,5 +1,5 @@
-//! Request/response transport over a madsim [`Endpoint`] (simulated network under
-//! `--cfg madsim`, TCP under tokio otherwise).
+//! Request/response transport over an [`Endpoint`] (madsim's simulated network under
+//! `--cfg madsim`, the project's own TCP endpoint in real mode: see [`super::transport`]).
 //!
 //! Framing: a request is the JSON of `{corr, body}` sent with tag [`REQUEST_TAG`]; its
 //! response goes back to the sender's address with tag `corr`. Correlation ids start at a
@@ -20,21 +20,17 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use madsim::net::Endpoint;
 use madsim::time::Duration;
 #[cfg(madsim)]
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::request::{Request, Response};
+use super::transport::Endpoint;
 use super::ErrorCode;
 
 /// The tag every request is sent with.
 pub const REQUEST_TAG: u64 = 1;
-
-/// Largest frame real mode reads (the simulation has no limit).
-#[cfg(not(madsim))]
-const MAX_FRAME: usize = 8 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Envelope<T> {
@@ -77,12 +73,22 @@ impl Rpc {
     pub async fn bind(addr: SocketAddr) -> io::Result<Rpc> {
         let ep = Endpoint::bind(addr).await?;
         let start = 2 + ((madsim::rand::random::<u32>() as u64) << 24);
+        // Real mode: a controller's Raft messages share its endpoint (tag 3), so no call
+        // may use a small tag.
+        #[cfg(not(madsim))]
+        let start = start.max(1 << 24);
         Ok(Rpc {
             ep: Arc::new(ep),
             next_corr: Arc::new(AtomicU64::new(start)),
             #[cfg(madsim)]
             json_requests: Arc::default(),
         })
+    }
+
+    /// The endpoint, for traffic of another tag on the same address (real mode's
+    /// controller: Raft and controller requests on one `CONTROLLER` listener).
+    pub fn endpoint(&self) -> Arc<Endpoint> {
+        self.ep.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -296,10 +302,8 @@ pub(crate) async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, 
 
 #[cfg(not(madsim))]
 pub(crate) async fn recv_bytes(ep: &Endpoint, tag: u64) -> io::Result<(Vec<u8>, SocketAddr)> {
-    let mut buf = vec![0u8; MAX_FRAME];
-    let (n, from) = ep.recv_from(tag, &mut buf).await?;
-    buf.truncate(n);
-    Ok((buf, from))
+    let (bytes, from) = ep.recv(tag).await?;
+    Ok((bytes.to_vec(), from))
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use madsim::time::{sleep, Duration};
 
-use super::group_requests::{append_key_values, await_acks_all, internal_partition_leader};
+use super::group_requests::{
+    append_key_values, await_acks_all, internal_partition_leader, on_txn_marker_written,
+};
 use super::node::Node;
 use super::request::{Request, Response, WritableTxnMarker};
 use super::{ErrorCode, TopicPartition};
@@ -223,13 +225,13 @@ async fn send_markers(n: Arc<Node>, m: TxnMarkerEntry) {
             let answer = if leader == n.cfg.broker.broker_id {
                 write_txn_markers(&n, vec![marker]).await
             } else {
-                let Some(addr) = n.cfg.brokers.get(&leader) else {
+                let Some(addr) = n.broker_addr(leader) else {
                     continue;
                 };
                 let req = Request::WriteTxnMarkers {
                     markers: vec![marker],
                 };
-                match n.rpc.call(*addr, &req, n.timeout()).await {
+                match n.rpc.call(addr, &req, n.timeout()).await {
                     Ok(r) => r,
                     Err(_) => continue,
                 }
@@ -279,16 +281,19 @@ pub(super) async fn write_txn_markers(n: &Arc<Node>, markers: Vec<WritableTxnMar
                 .rm()
                 .write_txn_marker(&tp, m.producer_id, m.producer_epoch, marker, now);
             match r {
-                Ok(w) => written.push((tp, w)),
+                Ok(w) => written.push((tp, w, m.producer_id, m.committed)),
                 Err(e) => errors.push((tp, e)),
             }
         }
     }
     n.purgatory
-        .notify_partitions(written.iter().map(|(tp, _)| tp));
+        .notify_partitions(written.iter().map(|(tp, ..)| tp));
     let deadline = now + n.cfg.request_timeout_ms as i64;
-    for (tp, w) in written {
+    for (tp, w, producer_id, commit) in written {
         let e = await_acks_all(n, &tp, &w, deadline).await;
+        if e == ErrorCode::None {
+            on_txn_marker_written(n, &tp, producer_id, commit);
+        }
         errors.push((tp, e));
     }
     Response::WriteTxnMarkers { errors }

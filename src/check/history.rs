@@ -53,6 +53,8 @@ pub struct FinalLog<'a> {
     pub sends: BTreeMap<&'a str, Vec<i64>>,
     /// Offset → send id.
     pub records: BTreeMap<i64, &'a str>,
+    /// Offsets of records of aborted transactions (a read_committed consumer skips them).
+    pub aborted: std::collections::BTreeSet<i64>,
     /// Whether the snapshot listed the log up to its end; a snapshot may list only the part
     /// below the high watermark, and then offsets above it are not judged.
     pub complete: bool,
@@ -354,6 +356,11 @@ impl History {
                     records: records
                         .iter()
                         .map(|r| (r.offset, r.send.as_str()))
+                        .collect(),
+                    aborted: records
+                        .iter()
+                        .filter(|r| r.aborted)
+                        .map(|r| r.offset)
                         .collect(),
                     complete,
                     corrupt_at: *corrupt_at,

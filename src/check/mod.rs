@@ -187,6 +187,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
         transactions::HANGING_TRANSACTION,
         transactions::hanging_transaction,
     ),
+    (transactions::EXACTLY_ONCE, transactions::exactly_once),
 ];
 
 /// The contract names of every checker.

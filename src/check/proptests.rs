@@ -308,7 +308,8 @@ fn wild_event() -> impl Strategy<Value = Event> {
                         .map(|(offset, send, epoch)| crate::trace::LogRecord {
                             offset,
                             send,
-                            epoch
+                            epoch,
+                            aborted: false,
                         })
                         .collect(),
                     compacted: false,

@@ -263,6 +263,7 @@ pub fn snapshot(
                     offset: *offset,
                     send: send.to_string(),
                     epoch: *epoch,
+                    aborted: false,
                 })
                 .collect(),
             compacted: false,

@@ -16,6 +16,7 @@ pub const ABORTED_READ: &str = "aborted-read";
 pub const TORN_TRANSACTION: &str = "torn-transaction";
 pub const PRECOMMITTED_READ: &str = "precommitted-read";
 pub const HANGING_TRANSACTION: &str = "hanging-transaction";
+pub const EXACTLY_ONCE: &str = "exactly-once";
 
 /// The checkers that judge transactions: `all` runs them only on histories that have some.
 pub const TRANSACTION_CHECKERS: &[&str] = &[
@@ -23,6 +24,7 @@ pub const TRANSACTION_CHECKERS: &[&str] = &[
     TORN_TRANSACTION,
     PRECOMMITTED_READ,
     HANGING_TRANSACTION,
+    EXACTLY_ONCE,
 ];
 
 /// Beyond `transaction.timeout.ms`, how long the coordinator may take to abort a timed-out
@@ -297,6 +299,170 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
     out
 }
 
+/// The input record a copier's output record copies: a copier writes
+/// `{copier}-{epoch}-{n}:{input}` (see `client::copier`).
+pub fn copied_input<'a>(copier: &str, output: &'a str) -> Option<&'a str> {
+    let (head, input) = output.split_once(':')?;
+    head.strip_prefix(copier)?.strip_prefix('-')?;
+    Some(input)
+}
+
+/// `exactly-once`: a copier's committed output differs from its input. Its output is what a
+/// read_committed consumer of the final logs reads of the topics it wrote (below each
+/// partition's last stable offset, or of a transaction the copier saw commit; aborted
+/// records skipped); its input, the records of the partitions its group consumes below the
+/// group's last commit accepted before the final snapshot. An input record
+/// missing from the output, or present in it twice, is a violation. (A copier is a node with
+/// both polls and transactions.) Missing records are judged only when every output
+/// partition has a final log.
+pub fn exactly_once(h: &History) -> Vec<Violation> {
+    let events = h.events();
+    let txn_nodes: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Transaction { .. }))
+        .map(|e| e.node.as_str())
+        .collect();
+    let copiers: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Poll { .. }) && txn_nodes.contains(e.node.as_str()))
+        .map(|e| e.node.as_str())
+        .collect();
+    if copiers.is_empty() {
+        return Vec::new();
+    }
+    let finals = h.final_logs();
+    let end_us = finals.values().map(|f| f.t_us).max().unwrap_or(0);
+    // The final snapshot's last stable offsets, where a transaction is still open.
+    let mut lso: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for e in events {
+        if let EventKind::UnstableOffset {
+            topic,
+            partition,
+            lso: o,
+            ..
+        } = &e.kind
+        {
+            if e.t_us == end_us {
+                lso.insert(TopicPartition::new(topic.clone(), *partition), *o);
+            }
+        }
+    }
+    let groups = h.consumer_groups();
+    let group_partitions = h.group_partitions();
+    let commits = h.accepted_commits();
+    let mut out = Vec::new();
+    for copier in copiers {
+        let outputs: BTreeSet<TopicPartition> = events
+            .iter()
+            .filter(|e| e.node == copier)
+            .filter_map(|e| match &e.kind {
+                EventKind::Send {
+                    topic,
+                    partition: Some(p),
+                    ..
+                } => Some(TopicPartition::new(topic.clone(), *p)),
+                _ => None,
+            })
+            .collect();
+        // Sends of transactions the copier saw commit: committed even where the final
+        // snapshot came before their markers (above the last stable offset).
+        let committed_sends: BTreeSet<&str> = events
+            .iter()
+            .filter(|e| e.node == copier && e.t_us <= end_us)
+            .filter_map(|e| match &e.kind {
+                EventKind::Transaction { outcome, sends, .. } if outcome == "commit" => {
+                    Some(sends.iter().map(String::as_str))
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // Input send -> where the committed output holds it.
+        let mut copies: BTreeMap<&str, Vec<(TopicPartition, i64, usize)>> = BTreeMap::new();
+        for tp in &outputs {
+            let Some(f) = finals.get(tp) else { continue };
+            let stable = lso.get(tp).copied().unwrap_or(i64::MAX);
+            for (&offset, &send) in &f.records {
+                let decided = offset < stable || committed_sends.contains(send);
+                if !decided || f.aborted.contains(&offset) {
+                    continue;
+                }
+                if let Some(input) = copied_input(copier, send) {
+                    copies
+                        .entry(input)
+                        .or_default()
+                        .push((tp.clone(), offset, f.idx));
+                }
+            }
+        }
+        for (input, places) in &copies {
+            if places.len() > 1 {
+                let (tp, _, idx) = &places[0];
+                out.push(
+                    violation(
+                        EXACTLY_ONCE,
+                        end_us,
+                        format!(
+                            "copier {copier} committed input {input} {} times",
+                            places.len()
+                        ),
+                    )
+                    .on(tp)
+                    .offsets(places.iter().map(|(_, o, _)| *o))
+                    .nodes([copier])
+                    .evidence(h, [*idx]),
+                );
+            }
+        }
+        let Some(group) = groups.get(copier) else {
+            continue;
+        };
+        if outputs.iter().any(|tp| !finals.contains_key(tp)) {
+            continue;
+        }
+        let mut committed: BTreeMap<&TopicPartition, (i64, usize)> = BTreeMap::new();
+        for (idx, g, tp, offset) in &commits {
+            // A commit answered after the final snapshot is not judged against it.
+            if g == group && h.event(*idx).t_us <= end_us {
+                let c = committed.entry(tp).or_insert((*offset, *idx));
+                if *offset >= c.0 {
+                    *c = (*offset, *idx);
+                }
+            }
+        }
+        for tp in group_partitions.get(group).into_iter().flatten() {
+            let (Some(f), Some(&(upto, commit_idx))) = (finals.get(tp), committed.get(tp)) else {
+                continue;
+            };
+            let missing: Vec<(i64, &str)> = f
+                .records
+                .range(..upto)
+                .filter(|(o, s)| {
+                    f.covers(**o) && !f.aborted.contains(o) && !copies.contains_key(**s)
+                })
+                .map(|(o, s)| (*o, *s))
+                .collect();
+            if let Some((_, first)) = missing.first() {
+                out.push(
+                    violation(
+                        EXACTLY_ONCE,
+                        end_us,
+                        format!(
+                            "copier {copier}: {} input record(s) below the group's committed offset {upto} are not in its committed output (first: {first})",
+                            missing.len()
+                        ),
+                    )
+                    .on(tp)
+                    .offsets(missing.iter().map(|(o, _)| *o))
+                    .nodes([copier])
+                    .evidence(h, [commit_idx, f.idx]),
+                );
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +598,90 @@ mod tests {
         assert!(!has_transactions(&History::new(vec![send(
             1, "p1", "p1-0", "t", 0
         )])));
+    }
+
+    fn copier_history(output: &[(i64, &str, bool)]) -> History {
+        let mut evs = vec![
+            send(1, "p1", "p1-0", "in", 0),
+            send(1, "p1", "p1-1", "in", 0),
+            Event::new(
+                2,
+                "x1",
+                EventKind::Assign {
+                    group: Some("g".into()),
+                    generation: Some(1),
+                    partitions: vec![TopicPartition::new("in", 0)],
+                },
+            ),
+            poll_committed(3, "x1", &[(0, "p1-0"), (1, "p1-1")], true),
+            send(4, "x1", "x1-0-0:p1-0", "out", 0),
+            txn(5, "commit", &["x1-0-0:p1-0"]),
+            Event::new(
+                6,
+                "x1",
+                EventKind::Commit {
+                    group: "g".into(),
+                    topic: "in".into(),
+                    partition: 0,
+                    offset: 2,
+                    error: None,
+                    reset: false,
+                },
+            ),
+            snapshot(
+                9,
+                "broker-0",
+                "in",
+                0,
+                true,
+                1,
+                2,
+                &[(0, "p1-0", 1), (1, "p1-1", 1)],
+            ),
+        ];
+        if let EventKind::Transaction { .. } = &evs[5].kind {
+            evs[5].node = "x1".into();
+        }
+        let records: Vec<(i64, &str, i32)> = output.iter().map(|(o, s, _)| (*o, *s, 1)).collect();
+        let mut out = snapshot(9, "broker-0", "out", 0, true, 1, 3, &records);
+        if let EventKind::Snapshot { records, .. } = &mut out.kind {
+            for (r, (_, _, aborted)) in records.iter_mut().zip(output) {
+                r.aborted = *aborted;
+            }
+        }
+        evs.push(out);
+        History::new(evs)
+    }
+
+    #[test]
+    fn a_copier_whose_committed_output_matches_its_input_passes_exactly_once() {
+        // p1-1 was copied once in an aborted transaction, then once for good.
+        let h = copier_history(&[
+            (0, "x1-0-0:p1-0", false),
+            (1, "x1-0-1:p1-1", true),
+            (3, "x1-1-0:p1-1", false),
+        ]);
+        assert_eq!(copied_input("x1", "x1-1-0:p1-1"), Some("p1-1"));
+        assert_eq!(copied_input("x1", "x10-1-0:p1-1"), None);
+        let v = exactly_once(&h);
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn an_input_copied_twice_or_missing_fires_exactly_once() {
+        let twice = copier_history(&[
+            (0, "x1-0-0:p1-0", false),
+            (1, "x1-0-1:p1-1", false),
+            (3, "x1-1-0:p1-1", false),
+        ]);
+        let v = exactly_once(&twice);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("p1-1 2 times"), "{}", v[0].message);
+        assert_eq!(v[0].offsets, vec![1, 3]);
+        let missing = copier_history(&[(0, "x1-0-0:p1-0", false), (1, "x1-0-1:p1-1", true)]);
+        let v = exactly_once(&missing);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("first: p1-1"), "{}", v[0].message);
+        assert_eq!(v[0].offsets, vec![1]);
     }
 }

@@ -38,6 +38,9 @@ pub enum ErrorAction {
     ResetAndRejoin,
     /// FENCED_INSTANCE_ID and configuration errors: stop.
     Fatal,
+    /// UNSTABLE_OFFSET_COMMIT (KIP-447): a transaction holds the offset; ask again after a
+    /// backoff.
+    Retry,
 }
 
 /// Kafka's mapping from a group error to the member's reaction.
@@ -50,7 +53,9 @@ pub fn error_action(e: GroupError) -> ErrorAction {
         | GroupError::InvalidGroupId
         | GroupError::InconsistentGroupProtocol
         | GroupError::InvalidSessionTimeout
-        | GroupError::GroupMaxSizeReached => ErrorAction::Fatal,
+        | GroupError::GroupMaxSizeReached
+        | GroupError::InvalidProducerEpoch => ErrorAction::Fatal,
+        GroupError::UnstableOffsetCommit => ErrorAction::Retry,
     }
 }
 
@@ -282,7 +287,7 @@ impl ConsumerCoordinator {
                 lost = std::mem::take(&mut self.owned).into_iter().collect();
                 self.needs_join = true;
             }
-            ErrorAction::Rediscover | ErrorAction::Fatal => {}
+            ErrorAction::Rediscover | ErrorAction::Fatal | ErrorAction::Retry => {}
         }
         (action, lost)
     }

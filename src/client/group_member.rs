@@ -26,15 +26,17 @@ use super::consumer::{self, record_client_error, ConsumerConfig, OffsetReset};
 use super::consumer_coordinator::{
     offsets_to_commit, ConsumerCoordinator, ErrorAction, MembershipConfig,
 };
+use super::copier::{Copier, CopierSpec, CopyOutcome};
 use super::fetcher::{FetchOutcome, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::{ClusterView, DEFAULT_METADATA_MAX_AGE_MS};
+use super::transactional::TxnChannel;
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::group::{
     self, GroupError, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
+    SyncGroupRequest, TxnOffsetCommitRequest, CONSUMER_PROTOCOL_TYPE,
 };
 use crate::trace::{EventKind, PolledRecord};
 
@@ -72,6 +74,9 @@ pub struct GroupMembership {
     /// `subscribe(topics)` again at these simulated times (ms since the run started): the
     /// member rejoins with the new list.
     pub resubscribe: Vec<(u64, Vec<String>)>,
+    /// A copier: each poll is copied to another topic in a transaction that also commits
+    /// the positions (see [`super::copier`]); plain commits are off.
+    pub copier: Option<CopierSpec>,
     /// `sim.bug.eager-rebalance-overlap`: in an eager rebalance the member does not give up
     /// the partitions it owned before rejoining (the protocol's revoke-everything rule,
     /// whose cost KIP-429 set out to remove, skipped); it keeps fetching and processing any
@@ -103,6 +108,7 @@ impl GroupMembership {
             close_at_ms: None,
             metadata_max_age_ms: DEFAULT_METADATA_MAX_AGE_MS,
             resubscribe: Vec::new(),
+            copier: None,
             eager_rebalance_overlap_bug: false,
             commit_before_process_bug: false,
         }
@@ -150,6 +156,7 @@ struct Member {
     shared: Mutex<Shared>,
     /// The poll loop's fetcher (shared: the heartbeat thread wakes a poll waiting on it).
     fetcher: Fetcher,
+    copier: Option<Copier>,
 }
 
 impl Member {
@@ -198,7 +205,7 @@ impl Member {
         match action {
             ErrorAction::Rediscover => s.coordinator = None,
             ErrorAction::Fatal => s.stopped = true,
-            ErrorAction::Rejoin | ErrorAction::ResetAndRejoin => {}
+            ErrorAction::Rejoin | ErrorAction::ResetAndRejoin | ErrorAction::Retry => {}
         }
         drop(s);
         self.record_ownership(false, generation, lost);
@@ -235,9 +242,24 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
         group_instance_id: cfg.group_instance_id.clone(),
     });
     let fetcher = Fetcher::new(consumer.fetch.clone(), consumer.request_timeout_ms);
+    let copier = cfg.copier.clone().map(|spec| {
+        let ch = TxnChannel::new(
+            rpc.clone(),
+            consumer.bootstrap.clone(),
+            spec.transactional_id.clone(),
+            consumer.request_timeout_ms,
+            consumer.retry_backoff_ms,
+            // A transaction's batch is retried until the transaction would time out.
+            spec.transaction_timeout_ms.max(0) as u64,
+            crate::protocol::Compression::None,
+            clock,
+        );
+        Copier::new(spec, ch, &consumer.client_id, history.clone())
+    });
     let m = Arc::new(Member {
         cfg,
         fetcher,
+        copier,
         consumer,
         rpc,
         clock,
@@ -250,6 +272,12 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
             stopped: false,
         }),
     });
+    // An exactly-once application initialises its producer before it polls.
+    if let Some(c) = &m.copier {
+        if !c.init().await {
+            return;
+        }
+    }
     madsim::task::spawn(heartbeat_loop(m.clone()));
     poll_loop(m).await;
 }
@@ -573,6 +601,7 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
         commit(m, st).await;
     }
     sleep(Duration::from_millis(m.cfg.processing_ms)).await;
+    let copied = m.copier.is_some().then(|| polled.clone());
     for (tp, records) in polled {
         m.record(EventKind::Poll {
             topic: tp.topic.clone(),
@@ -582,8 +611,80 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
                 == crate::broker::request::IsolationLevel::ReadCommitted,
         });
     }
-    if !m.cfg.enable_auto_commit {
+    if let Some(polled) = copied {
+        copy(m, st, &polled).await;
+    } else if !m.cfg.enable_auto_commit {
         commit(m, st).await;
+    }
+}
+
+/// The copier's transaction over one poll: the records to the output topic, the positions
+/// after the poll to the group (TxnOffsetCommit), EndTxn. Unless it commits, the member
+/// goes back to the group's committed offsets (asked with `require_stable`, so after the
+/// aborted transaction's markers), after a new `initTransactions` if it was fenced.
+async fn copy(m: &Arc<Member>, st: &mut PollState, polled: &[(TopicPartition, Vec<PolledRecord>)]) {
+    let c = m.copier.as_ref().expect("a copier");
+    let Some(txn) = c.send(polled, &m.cfg.group_id).await else {
+        return;
+    };
+    let positions = st.at_positions();
+    let offsets: BTreeMap<TopicPartition, i64> = polled
+        .iter()
+        .filter_map(|(tp, _)| positions.get(tp).map(|o| (tp.clone(), *o)))
+        .collect();
+    if c.healthy() {
+        let (member_id, generation) = {
+            let s = m.shared();
+            (s.coord.member_id().to_string(), s.coord.generation())
+        };
+        let (producer_id, producer_epoch) = c.producer();
+        let req = Request::TxnOffsetCommit(TxnOffsetCommitRequest {
+            transactional_id: c.spec.transactional_id.clone(),
+            group_id: m.cfg.group_id.clone(),
+            producer_id,
+            producer_epoch,
+            member_id,
+            group_instance_id: m.cfg.group_instance_id.clone(),
+            generation_id: generation,
+            offsets: offsets.clone(),
+        });
+        match m.call_coordinator(&req, m.timeout()).await {
+            Some(Response::Group(group::Response::OffsetCommit(Ok(())))) => {}
+            Some(Response::Group(group::Response::OffsetCommit(Err(e)))) => {
+                c.on_error(if e == GroupError::InvalidProducerEpoch {
+                    ErrorCode::InvalidProducerEpoch
+                } else {
+                    ErrorCode::UnknownServerError
+                });
+                if e != GroupError::InvalidProducerEpoch {
+                    m.on_error(e);
+                }
+            }
+            _ => c.on_error(ErrorCode::CoordinatorNotAvailable),
+        }
+    }
+    let outcome = c.end(txn).await;
+    if outcome == CopyOutcome::Committed {
+        for (tp, offset) in &offsets {
+            m.record(EventKind::Commit {
+                group: m.cfg.group_id.clone(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: *offset,
+                error: None,
+                reset: false,
+            });
+        }
+        st.committed.extend(offsets);
+        return;
+    }
+    if outcome == CopyOutcome::Fenced && !c.init().await {
+        m.shared().stopped = true;
+        return;
+    }
+    // Seek back: every owned partition starts again at the group's committed offset.
+    for p in st.positions.values_mut() {
+        *p = Position::Committed;
     }
 }
 
@@ -606,6 +707,8 @@ async fn fetch_committed(m: &Arc<Member>, st: &mut PollState, tps: Vec<TopicPart
     let req = Request::OffsetFetch {
         group_id: m.cfg.group_id.clone(),
         partitions: tps,
+        require_stable: m.consumer.fetch.isolation_level
+            == crate::broker::request::IsolationLevel::ReadCommitted,
     };
     match m.call_coordinator(&req, m.timeout()).await {
         Some(Response::OffsetFetch(Ok(offsets))) => {

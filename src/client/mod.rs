@@ -8,6 +8,7 @@ pub mod accumulator;
 pub mod admin;
 pub mod consumer;
 pub mod consumer_coordinator;
+pub mod copier;
 pub mod fetcher;
 pub mod group_member;
 pub mod history;

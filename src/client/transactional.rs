@@ -167,42 +167,73 @@ impl TransactionManager {
 }
 
 /// What a request to the coordinator came to.
-enum Answer<T> {
+pub(crate) enum Answer<T> {
     Ok(T),
     Fatal(ErrorCode),
 }
 
-struct Client {
-    cfg: ProducerConfig,
-    spec: TransactionSpec,
-    rpc: Rpc,
-    clock: Clock,
-    history: Recorder,
-    progress: SharedProgress,
+/// A transactional client's line to the cluster: its transaction coordinator (found with
+/// FindCoordinator, key type transaction), metadata and transactional Produce. Shared by
+/// the transactional producer and the copier.
+pub(crate) struct TxnChannel {
+    pub rpc: Rpc,
+    pub bootstrap: Vec<std::net::SocketAddr>,
+    pub transactional_id: String,
+    pub request_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub delivery_timeout_ms: u64,
+    pub compression: crate::protocol::Compression,
+    pub clock: Clock,
     view: Mutex<ClusterView>,
     start: Mutex<usize>,
     coordinator: Mutex<Option<std::net::SocketAddr>>,
 }
 
-impl Client {
-    fn timeout(&self) -> Duration {
-        Duration::from_millis(self.cfg.request_timeout_ms)
-    }
-    fn backoff(&self) -> Duration {
-        Duration::from_millis(self.cfg.retry_backoff_ms.max(1))
+impl TxnChannel {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rpc: Rpc,
+        bootstrap: Vec<std::net::SocketAddr>,
+        transactional_id: String,
+        request_timeout_ms: u64,
+        retry_backoff_ms: u64,
+        delivery_timeout_ms: u64,
+        compression: crate::protocol::Compression,
+        clock: Clock,
+    ) -> Self {
+        TxnChannel {
+            rpc,
+            bootstrap,
+            transactional_id,
+            request_timeout_ms,
+            retry_backoff_ms,
+            delivery_timeout_ms,
+            compression,
+            clock,
+            view: Mutex::new(ClusterView::default()),
+            start: Mutex::new(0),
+            coordinator: Mutex::new(None),
+        }
     }
 
-    async fn refresh(&self) {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms.max(1))
+    }
+
+    pub async fn refresh(&self) {
         let mut start = *self.start.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) =
-            fetch_metadata(&self.rpc, &self.cfg.bootstrap, &mut start, self.timeout()).await
+            fetch_metadata(&self.rpc, &self.bootstrap, &mut start, self.timeout()).await
         {
             self.view.lock().unwrap_or_else(|p| p.into_inner()).apply(m);
         }
         *self.start.lock().unwrap_or_else(|p| p.into_inner()) = start;
     }
 
-    fn view(&self) -> ClusterView {
+    pub fn view(&self) -> ClusterView {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -213,10 +244,10 @@ impl Client {
                 return a;
             }
             let req = Request::FindCoordinator {
-                key: self.spec.transactional_id.clone(),
+                key: self.transactional_id.clone(),
                 key_type: CoordinatorType::Transaction,
             };
-            for b in &self.cfg.bootstrap {
+            for b in &self.bootstrap {
                 if let Ok(Response::FindCoordinator {
                     error: ErrorCode::None,
                     addr: Some(a),
@@ -235,7 +266,7 @@ impl Client {
     /// error (NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE find it again;
     /// CONCURRENT_TRANSACTIONS and COORDINATOR_LOAD_IN_PROGRESS wait and retry, as Kafka's
     /// client does).
-    async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
+    pub async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
         loop {
             let c = self.find_coordinator().await;
             let answer = self.rpc.call(c, req, self.timeout()).await;
@@ -258,8 +289,47 @@ impl Client {
         }
     }
 
+    /// The records of a transaction: AddPartitionsToTxn for the partitions not in it yet,
+    /// then one batch per partition. Returns each record's offset; a failure moves `tm` to
+    /// an abortable or fatal state and stops there.
+    pub async fn add_and_produce(
+        &self,
+        tm: &mut TransactionManager,
+        by_partition: &BTreeMap<TopicPartition, Vec<(Option<String>, String)>>,
+    ) -> BTreeMap<String, i64> {
+        let add = tm.partitions_to_add(by_partition.keys());
+        let req = Request::AddPartitionsToTxn {
+            transactional_id: self.transactional_id.clone(),
+            producer_id: tm.producer_id,
+            producer_epoch: tm.producer_epoch,
+            partitions: add.clone(),
+        };
+        match self.call_coordinator(&req).await {
+            Answer::Ok(_) => tm.partitions.extend(add),
+            Answer::Fatal(e) => tm.on_error(e),
+        }
+        let mut offsets = BTreeMap::new();
+        if tm.state == ClientTxnState::InTransaction {
+            for (tp, values) in by_partition {
+                let seq = tm.next_sequence(tp, values.len() as i32);
+                match self.produce(tm, tp, seq, values).await {
+                    Ok(base) => {
+                        for (i, (_, v)) in values.iter().enumerate() {
+                            offsets.insert(v.clone(), base + i as i64);
+                        }
+                    }
+                    Err(e) => {
+                        tm.on_error(e);
+                        break;
+                    }
+                }
+            }
+        }
+        offsets
+    }
+
     /// One batch to `tp`'s leader, retried (same sequence) until answered for good.
-    async fn produce(
+    pub async fn produce(
         &self,
         tm: &TransactionManager,
         tp: &TopicPartition,
@@ -267,7 +337,7 @@ impl Client {
         values: &[(Option<String>, String)],
     ) -> Result<i64, ErrorCode> {
         let now = self.clock.now_ms();
-        let mut b = BatchBuilder::new(MAGIC_V2, self.cfg.compression, 0)
+        let mut b = BatchBuilder::new(MAGIC_V2, self.compression, 0)
             .producer(tm.producer_id, tm.producer_epoch, seq)
             .transactional(true);
         for (k, v) in values {
@@ -279,13 +349,13 @@ impl Client {
             );
         }
         let records = b.build();
-        let deadline = now + self.cfg.delivery_timeout_ms as i64;
+        let deadline = now + self.delivery_timeout_ms as i64;
         loop {
             let leader = self.view().leader(tp);
             if let Some((addr, _)) = leader {
                 let req = Request::Produce(ProduceRequest {
                     acks: ACKS_ALL,
-                    timeout_ms: self.cfg.request_timeout_ms as i64,
+                    timeout_ms: self.request_timeout_ms as i64,
                     partitions: vec![ProducePartitionData {
                         topic_partition: tp.clone(),
                         records: records.clone(),
@@ -311,7 +381,30 @@ impl Client {
             self.refresh().await;
         }
     }
+}
 
+struct Client {
+    cfg: ProducerConfig,
+    spec: TransactionSpec,
+    ch: TxnChannel,
+    clock: Clock,
+    history: Recorder,
+    progress: SharedProgress,
+}
+
+impl Client {
+    fn backoff(&self) -> Duration {
+        self.ch.backoff()
+    }
+    async fn refresh(&self) {
+        self.ch.refresh().await
+    }
+    fn view(&self) -> ClusterView {
+        self.ch.view()
+    }
+    async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
+        self.ch.call_coordinator(req).await
+    }
     /// The sends of a transaction cut short by fencing fail with the error the application
     /// gets (their records may yet be committed or aborted by the coordinator).
     fn fail_fenced(&self, sends: &[(TopicPartition, String)]) {
@@ -350,16 +443,23 @@ pub async fn run_transactional_producer(
     let Ok(rpc) = Rpc::bind(cfg.addr).await else {
         return;
     };
+    let ch = TxnChannel::new(
+        rpc,
+        cfg.bootstrap.clone(),
+        spec.transactional_id.clone(),
+        cfg.request_timeout_ms,
+        cfg.retry_backoff_ms,
+        cfg.delivery_timeout_ms,
+        cfg.compression,
+        clocks.clock,
+    );
     let c = Client {
         cfg,
         spec,
-        rpc,
+        ch,
         clock: clocks.clock,
         history,
         progress,
-        view: Mutex::new(ClusterView::default()),
-        start: Mutex::new(0),
-        coordinator: Mutex::new(None),
     };
     let c = Arc::new(c);
     // initTransactions.
@@ -445,34 +545,7 @@ pub async fn run_transactional_producer(
             sleep(Duration::from_micros(1_000_000 / rate)).await;
         }
         // AddPartitionsToTxn, then the batches.
-        let add = tm.partitions_to_add(by_partition.keys());
-        let req = Request::AddPartitionsToTxn {
-            transactional_id: c.spec.transactional_id.clone(),
-            producer_id: tm.producer_id,
-            producer_epoch: tm.producer_epoch,
-            partitions: add.clone(),
-        };
-        match c.call_coordinator(&req).await {
-            Answer::Ok(_) => tm.partitions.extend(add),
-            Answer::Fatal(e) => tm.on_error(e),
-        }
-        let mut offsets: BTreeMap<String, i64> = BTreeMap::new();
-        if tm.state == ClientTxnState::InTransaction {
-            for (tp, values) in &by_partition {
-                let seq = tm.next_sequence(tp, values.len() as i32);
-                match c.produce(&tm, tp, seq, values).await {
-                    Ok(base) => {
-                        for (i, (_, v)) in values.iter().enumerate() {
-                            offsets.insert(v.clone(), base + i as i64);
-                        }
-                    }
-                    Err(e) => {
-                        tm.on_error(e);
-                        break;
-                    }
-                }
-            }
-        }
+        let offsets = c.ch.add_and_produce(&mut tm, &by_partition).await;
         if tm.state == ClientTxnState::FatalError {
             c.fail_fenced(&sends);
             return;

@@ -40,7 +40,7 @@ impl ControllerChannel {
 
     /// Sends `req` to the controller believed active. A `NOT_CONTROLLER` answer is followed
     /// at once to the leader it names (or the next controller), at most once round the
-    /// quorum; a timeout moves on to the next controller and is returned, for the caller
+    /// quorum, as is a controller that cannot be reached; a timeout moves on to the next controller and is returned, for the caller
     /// to back off. Returns the last `NOT_CONTROLLER` if no controller is active.
     pub async fn call(
         &self,
@@ -62,6 +62,9 @@ impl ControllerChannel {
                     .filter(|&j| j != i)
                     .unwrap_or((i + 1) % n),
                 Ok(_) => return r,
+                // Real mode: a controller that is down is an error at once; the next one
+                // may be active. (The simulated network has no such error.)
+                Err(RpcError::Io) => (i + 1) % n,
                 Err(_) => {
                     self.current.store((i + 1) % n, Ordering::Relaxed);
                     return r;

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::broker::request::BrokerEndpoint;
 use crate::broker::{LeaderAndIsr, TopicPartition};
 
 /// The leader id of a partition that has none.
@@ -27,6 +28,10 @@ pub enum MetadataRecord {
         broker_id: i32,
         broker_epoch: i64,
         rack: Option<String>,
+        /// The broker's addresses (real mode's one node per process; absent in the
+        /// simulation, whose brokers' addresses are fixed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<BrokerEndpoint>,
     },
     /// `FenceBrokerRecord`: the broker's session expired (or it re-registered); it may not
     /// lead or join ISRs.
@@ -92,6 +97,7 @@ pub struct BrokerRegistration {
     pub broker_id: i32,
     pub broker_epoch: i64,
     pub rack: Option<String>,
+    pub endpoint: Option<BrokerEndpoint>,
     pub fenced: bool,
     /// In controlled shutdown: registered and heartbeating, but no longer eligible to lead
     /// or to join an ISR.
@@ -212,6 +218,7 @@ impl ClusterMetadata {
                 broker_id,
                 broker_epoch,
                 rack,
+                endpoint,
             } => {
                 if let Some(old) = self.brokers.get(broker_id) {
                     if old.broker_epoch >= *broker_epoch {
@@ -224,6 +231,7 @@ impl ClusterMetadata {
                         broker_id: *broker_id,
                         broker_epoch: *broker_epoch,
                         rack: rack.clone(),
+                        endpoint: endpoint.clone(),
                         fenced: true,
                         in_controlled_shutdown: false,
                     },

@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use madsim::net::Endpoint;
 use madsim::time::{sleep, Duration};
 
 use super::quorum::{Outcome, Pending, QuorumController, QuorumEvent, RecordBatch};
@@ -25,6 +24,7 @@ use super::raft::{Message, Raft, RaftConfig};
 use super::{ClusterMetadata, ControllerConfig, MetadataRecord};
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::{recv_bytes, Rpc};
+use crate::broker::transport::Endpoint;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::client::history::{Clock, Recorder};
 use crate::storage::Disk;
@@ -96,7 +96,7 @@ fn broker_name(id: i32) -> String {
 struct Node {
     cfg: ControllerNodeConfig,
     rpc: Rpc,
-    quorum_ep: Endpoint,
+    quorum_ep: Arc<Endpoint>,
     slot: ControllerSlot,
     clock: Clock,
     history: Recorder,
@@ -236,9 +236,18 @@ pub async fn run_controller(
         Ok(r) => r,
         Err(_) => return,
     };
-    let (Ok(rpc), Ok(quorum_ep)) = (Rpc::bind(addr).await, Endpoint::bind(quorum_addr).await)
-    else {
+    let Ok(rpc) = Rpc::bind(addr).await else {
         return;
+    };
+    // One address for both (real mode's `CONTROLLER` listener): Raft's tag apart from
+    // the requests' and their answers'.
+    let quorum_ep = if quorum_addr == addr {
+        rpc.endpoint()
+    } else {
+        match Endpoint::bind(quorum_addr).await {
+            Ok(ep) => Arc::new(ep),
+            Err(_) => return,
+        }
     };
     *lock(&slot) = Some(QuorumController::new(raft, cfg.controller.clone()));
     let node = Arc::new(Node {
@@ -353,26 +362,27 @@ fn operate(
         return (Response::Error(ErrorCode::NotController), Vec::new(), false);
     };
     match req {
-        Request::BrokerRegistration { broker_id } => {
-            match c.register_broker(broker_id, None, now) {
-                Ok((broker_epoch, records)) => (
-                    Response::BrokerRegistration {
-                        error: ErrorCode::None,
-                        broker_epoch,
-                    },
-                    records,
-                    true,
-                ),
-                Err(error) => (
-                    Response::BrokerRegistration {
-                        error,
-                        broker_epoch: -1,
-                    },
-                    Vec::new(),
-                    false,
-                ),
-            }
-        }
+        Request::BrokerRegistration {
+            broker_id,
+            endpoint,
+        } => match c.register_broker_at(broker_id, None, endpoint, now) {
+            Ok((broker_epoch, records)) => (
+                Response::BrokerRegistration {
+                    error: ErrorCode::None,
+                    broker_epoch,
+                },
+                records,
+                true,
+            ),
+            Err(error) => (
+                Response::BrokerRegistration {
+                    error,
+                    broker_epoch: -1,
+                },
+                Vec::new(),
+                false,
+            ),
+        },
         Request::BrokerHeartbeat {
             broker_id,
             broker_epoch,

@@ -17,6 +17,7 @@ use super::assignment::{assign_replicas_rack_unaware, assign_replicas_rack_unawa
 use super::metadata::{
     Assignment, ClusterMetadata, MetadataRecord, PartitionRegistration, ReplayError, NO_LEADER,
 };
+use crate::broker::request::BrokerEndpoint;
 use crate::broker::{AlterPartitionRequest, ErrorCode, LeaderAndIsr, TopicPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +187,18 @@ impl Controller {
         rack: Option<String>,
         now_ms: i64,
     ) -> Result<(i64, Vec<MetadataRecord>), ErrorCode> {
+        self.register_broker_at(broker_id, rack, None, now_ms)
+    }
+
+    /// [`Self::register_broker`] of a broker that names its addresses (real mode's one
+    /// node per process): the record carries them to every broker.
+    pub fn register_broker_at(
+        &mut self,
+        broker_id: i32,
+        rack: Option<String>,
+        endpoint: Option<BrokerEndpoint>,
+        now_ms: i64,
+    ) -> Result<(i64, Vec<MetadataRecord>), ErrorCode> {
         if broker_id < 0 {
             return Err(ErrorCode::InvalidRequest);
         }
@@ -200,6 +213,7 @@ impl Controller {
                 broker_id,
                 broker_epoch,
                 rack,
+                endpoint,
             },
         );
         self.last_heartbeat_ms.insert(broker_id, now_ms);

@@ -208,6 +208,24 @@ pub struct OffsetCommitRequest {
     pub metadata: BTreeMap<TopicPartition, String>,
 }
 
+/// TxnOffsetCommit (KIP-98; member and generation from KIP-447): offsets committed as part
+/// of producer `producer_id`'s transaction (`sendOffsetsToTransaction`). They stay pending
+/// until the transaction's marker reaches the group's `__consumer_offsets` partition: a
+/// COMMIT makes them the group's committed offsets, an ABORT drops them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxnOffsetCommitRequest {
+    pub transactional_id: String,
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Empty with `generation_id == -1` for a producer outside group management.
+    pub member_id: MemberId,
+    pub group_instance_id: Option<String>,
+    pub generation_id: i32,
+    #[serde(with = "crate::group::tp_map")]
+    pub offsets: BTreeMap<TopicPartition, i64>,
+}
+
 /// A committed offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
@@ -325,6 +343,9 @@ pub struct GroupMetadata {
     pending_sync: BTreeSet<MemberId>,
     pending_sync_deadline_ms: Option<i64>,
     offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    /// Kafka's `pendingTransactionalOffsetCommits`: by producer id, the offsets its open
+    /// transaction committed (TxnOffsetCommit), waiting for the transaction's marker.
+    pending_txn_offsets: BTreeMap<i64, BTreeMap<TopicPartition, OffsetAndMetadata>>,
     /// When the group last became Empty after having members (its offsets' retention
     /// starts then, KIP-211); `None` for a group that never had members here.
     empty_since_ms: Option<i64>,
@@ -352,6 +373,7 @@ impl GroupMetadata {
             pending_sync: BTreeSet::new(),
             pending_sync_deadline_ms: None,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
             empty_since_ms: None,
             to_store: false,
         }
@@ -388,6 +410,33 @@ impl GroupMetadata {
     }
     pub fn committed_offsets(&self) -> &BTreeMap<TopicPartition, OffsetAndMetadata> {
         &self.offsets
+    }
+    /// The transactional offsets waiting for their transaction's marker, by producer id.
+    pub fn pending_txn_offsets(
+        &self,
+    ) -> &BTreeMap<i64, BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        &self.pending_txn_offsets
+    }
+
+    /// Kafka's `completePendingTxnOffsetCommit`: the marker of `producer_id`'s transaction
+    /// was written. A commit keeps each pending offset unless a commit written later in the
+    /// log (a plain OffsetCommit after the TxnOffsetCommit) already holds the partition.
+    fn complete_pending_txn_offsets(&mut self, producer_id: i64, commit: bool) {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for (tp, o) in pending {
+            let newer = self
+                .offsets
+                .get(&tp)
+                .is_some_and(|c| c.record_offset > o.record_offset);
+            if !newer {
+                self.offsets.insert(tp, o);
+            }
+        }
     }
 
     fn transition_to(&mut self, to: GroupState) {
@@ -1425,6 +1474,127 @@ impl GroupCoordinator {
         }
     }
 
+    /// TxnOffsetCommit's checks (Kafka's `doTxnCommitOffsets`): a group unknown here is
+    /// created (a transactional producer need not use group management); a member id must
+    /// be a member's, and a generation (when given) the current one.
+    pub fn validate_txn_offset_commit(
+        &mut self,
+        req: &TxnOffsetCommitRequest,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        if req.group_id.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        let group = self
+            .groups
+            .entry(req.group_id.clone())
+            .or_insert_with(|| GroupMetadata::new(&req.group_id));
+        if group.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if !req.member_id.is_empty() {
+            group.validate_member(&req.member_id, req.group_instance_id.as_deref())?;
+        }
+        if req.generation_id >= 0 && req.generation_id != group.generation_id {
+            return Err(GroupError::IllegalGeneration);
+        }
+        group.touch(&req.member_id, now_ms);
+        Ok(())
+    }
+
+    /// The TxnOffsetCommit's records sit in `__consumer_offsets` from `first_record_offset`
+    /// on (one per partition, in the request's order): its offsets are pending for the
+    /// producer's transaction (Kafka's `prepareTxnOffsetCommit`), from the append on, so a
+    /// marker written before the append is acknowledged still finds them.
+    pub fn prepare_txn_offset_commit(
+        &mut self,
+        req: &TxnOffsetCommitRequest,
+        first_record_offset: i64,
+        now_ms: i64,
+    ) {
+        let Some(group) = self.groups.get_mut(&req.group_id) else {
+            return;
+        };
+        let pending = group
+            .pending_txn_offsets
+            .entry(req.producer_id)
+            .or_default();
+        for (i, (tp, offset)) in req.offsets.iter().enumerate() {
+            pending.insert(
+                tp.clone(),
+                OffsetAndMetadata {
+                    offset: *offset,
+                    metadata: String::new(),
+                    commit_timestamp_ms: now_ms,
+                    record_offset: first_record_offset + i as i64,
+                },
+            );
+        }
+    }
+
+    /// The TxnOffsetCommit appended at `first_record_offset` was not replicated (Kafka's
+    /// `failPendingTxnOffsetCommit`): its pending offsets go, unless a later commit of the
+    /// same transaction replaced them.
+    pub fn fail_txn_offset_commit(
+        &mut self,
+        req: &TxnOffsetCommitRequest,
+        first_record_offset: i64,
+    ) {
+        let Some(group) = self.groups.get_mut(&req.group_id) else {
+            return;
+        };
+        let Some(pending) = group.pending_txn_offsets.get_mut(&req.producer_id) else {
+            return;
+        };
+        let last = first_record_offset + req.offsets.len() as i64;
+        pending.retain(|_, o| !(first_record_offset..last).contains(&o.record_offset));
+        if pending.is_empty() {
+            group.pending_txn_offsets.remove(&req.producer_id);
+        }
+    }
+
+    /// The marker of `producer_id`'s transaction reached the `__consumer_offsets` partition
+    /// of the groups `in_partition` selects (Kafka's `handleTxnCompletion`): their pending
+    /// offsets of that transaction are committed or dropped.
+    pub fn handle_txn_completion(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        in_partition: impl Fn(&str) -> bool,
+    ) {
+        for g in self.groups.values_mut() {
+            if in_partition(&g.group_id) {
+                g.complete_pending_txn_offsets(producer_id, commit);
+            }
+        }
+    }
+
+    /// Whether an open transaction has committed an offset of `tp` for the group: an
+    /// OffsetFetch with `require_stable` must not answer it yet (KIP-447).
+    pub fn has_pending_txn_offset(&self, group_id: &str, tp: &TopicPartition) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| g.pending_txn_offsets.values().any(|p| p.contains_key(tp)))
+    }
+
+    /// Loading `__consumer_offsets`: a transactional offset whose transaction has no marker
+    /// in the log yet (the coordinator will write it).
+    pub fn load_pending_txn_offset(
+        &mut self,
+        group_id: &str,
+        producer_id: i64,
+        tp: &TopicPartition,
+        value: OffsetAndMetadata,
+    ) {
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| GroupMetadata::new(group_id))
+            .pending_txn_offsets
+            .entry(producer_id)
+            .or_default()
+            .insert(tp.clone(), value);
+    }
+
     /// Groups that reached Stable or Empty since the last call, with what
     /// `__consumer_offsets` must record of them (Kafka's `storeGroup`).
     pub fn take_groups_to_store(&mut self) -> Vec<GroupRecord> {
@@ -1442,6 +1612,7 @@ impl GroupCoordinator {
         let mut g = GroupMetadata::new(&record.group_id);
         if let Some(old) = self.groups.remove(&record.group_id) {
             g.offsets = old.offsets;
+            g.pending_txn_offsets = old.pending_txn_offsets;
         }
         g.generation_id = record.generation_id;
         g.protocol_type = record.protocol_type.clone();

@@ -30,6 +30,11 @@ pub enum GroupError {
     GroupMaxSizeReached,
     /// 82: KIP-345 — another member with the same `group.instance.id` replaced this one.
     FencedInstanceId,
+    /// 88: KIP-447 — an OffsetFetch with `require_stable` asked for a partition whose offset
+    /// a transaction has committed but not completed yet; retriable.
+    UnstableOffsetCommit,
+    /// 47: TxnOffsetCommit from a producer epoch older than the one the log knows (fenced).
+    InvalidProducerEpoch,
 }
 
 impl GroupError {
@@ -47,6 +52,8 @@ impl GroupError {
             GroupError::MemberIdRequired => 79,
             GroupError::GroupMaxSizeReached => 81,
             GroupError::FencedInstanceId => 82,
+            GroupError::UnstableOffsetCommit => 88,
+            GroupError::InvalidProducerEpoch => 47,
         }
     }
 
@@ -64,6 +71,8 @@ impl GroupError {
             GroupError::MemberIdRequired => "MEMBER_ID_REQUIRED",
             GroupError::GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
             GroupError::FencedInstanceId => "FENCED_INSTANCE_ID",
+            GroupError::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
+            GroupError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
         }
     }
 
@@ -73,7 +82,7 @@ impl GroupError {
     }
 }
 
-const ALL: [GroupError; 11] = [
+const ALL: [GroupError; 13] = [
     GroupError::CoordinatorNotAvailable,
     GroupError::NotCoordinator,
     GroupError::IllegalGeneration,
@@ -85,6 +94,8 @@ const ALL: [GroupError; 11] = [
     GroupError::MemberIdRequired,
     GroupError::GroupMaxSizeReached,
     GroupError::FencedInstanceId,
+    GroupError::UnstableOffsetCommit,
+    GroupError::InvalidProducerEpoch,
 ];
 
 impl fmt::Display for GroupError {

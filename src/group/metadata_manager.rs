@@ -201,6 +201,31 @@ impl OffsetsRecord {
 /// A record of the log being loaded: `(offset, key, value)`.
 pub type LogEntry = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// A record of the log being loaded with what transactions need: the producer of a
+/// transactional batch's record (a TxnOffsetCommit), or the marker a control record is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnLogEntry {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    /// The producer id of a transactional batch (data or marker); `None` otherwise.
+    pub transactional_producer: Option<i64>,
+    /// A control record: `Some(true)` COMMIT, `Some(false)` ABORT.
+    pub commit_marker: Option<bool>,
+}
+
+impl From<LogEntry> for TxnLogEntry {
+    fn from((offset, key, value): LogEntry) -> Self {
+        TxnLogEntry {
+            offset,
+            key,
+            value,
+            transactional_producer: None,
+            commit_marker: None,
+        }
+    }
+}
+
 /// The groups one broker coordinates, by `__consumer_offsets` partition.
 #[derive(Clone, Debug)]
 pub struct GroupMetadataManager {
@@ -263,26 +288,58 @@ impl GroupMetadataManager {
         records: impl IntoIterator<Item = LogEntry>,
         now_ms: i64,
     ) -> Vec<String> {
+        self.load_partition_txn(partition, records.into_iter().map(Into::into), now_ms)
+    }
+
+    /// Loads partition `partition` from its records in log order, transactions included
+    /// (Kafka's `doLoadGroupsAndOffsets`): a TxnOffsetCommit's offsets count from its
+    /// transaction's COMMIT marker on, if they are newer than what the log committed
+    /// otherwise; an ABORT drops them; without a marker yet they load as pending.
+    pub fn load_partition_txn(
+        &mut self,
+        partition: i32,
+        records: impl IntoIterator<Item = TxnLogEntry>,
+        now_ms: i64,
+    ) -> Vec<String> {
+        type Key = (String, TopicPartition);
         let mut errors = Vec::new();
-        // Latest per key wins: fold into maps first, then load.
-        let mut offsets: BTreeMap<(String, TopicPartition), Option<OffsetAndMetadata>> =
-            BTreeMap::new();
+        // Latest per key wins (by record offset): fold into maps first, then load.
+        let mut offsets: BTreeMap<Key, (i64, Option<OffsetAndMetadata>)> = BTreeMap::new();
+        let mut pending: BTreeMap<i64, BTreeMap<Key, OffsetAndMetadata>> = BTreeMap::new();
         let mut groups: BTreeMap<String, Option<GroupRecord>> = BTreeMap::new();
-        for (at, key, value) in records {
-            let Some(key) = key else {
+        for e in records {
+            let at = e.offset;
+            if let Some(commit) = e.commit_marker {
+                let Some(pid) = e.transactional_producer else {
+                    continue;
+                };
+                for (k, v) in pending.remove(&pid).unwrap_or_default() {
+                    let newer = offsets.get(&k).is_some_and(|(o, _)| *o > v.record_offset);
+                    if commit && !newer {
+                        offsets.insert(k, (v.record_offset, Some(v)));
+                    }
+                }
+                continue;
+            }
+            let Some(key) = e.key else {
                 errors.push(format!(
                     "{OFFSETS_TOPIC}-{partition}@{at}: record without key"
                 ));
                 continue;
             };
-            match OffsetsRecord::decode(&key, value.as_deref(), at) {
+            match OffsetsRecord::decode(&key, e.value.as_deref(), at) {
                 Ok(OffsetsRecord::Offset {
                     group_id,
                     tp,
                     value,
-                }) => {
-                    offsets.insert((group_id, tp), value);
-                }
+                }) => match (e.transactional_producer, value) {
+                    (Some(pid), Some(v)) => {
+                        pending.entry(pid).or_default().insert((group_id, tp), v);
+                    }
+                    (_, value) => {
+                        offsets.insert((group_id, tp), (at, value));
+                    }
+                },
                 Ok(OffsetsRecord::Group { group_id, value }) => {
                     groups.insert(group_id, value);
                 }
@@ -296,13 +353,30 @@ impl GroupMetadataManager {
                 None => {}
             }
         }
-        for ((group_id, tp), v) in offsets {
+        for ((group_id, tp), (_, v)) in offsets {
             if v.is_some() {
                 self.coordinator.load_offset(&group_id, &tp, v);
             }
         }
+        for (pid, p) in pending {
+            for ((group_id, tp), v) in p {
+                self.coordinator
+                    .load_pending_txn_offset(&group_id, pid, &tp, v);
+            }
+        }
         self.owned.insert(partition);
         errors
+    }
+
+    /// The marker of `producer_id`'s transaction is written to `__consumer_offsets`
+    /// partition `partition`: the transaction's offsets of the groups there are committed
+    /// or dropped.
+    pub fn on_txn_completed(&mut self, partition: i32, producer_id: i64, commit: bool) {
+        let n = self.num_partitions;
+        self.coordinator
+            .handle_txn_completion(producer_id, commit, |g| {
+                coordinator_partition(g, n).unwrap_or(0) == partition
+            });
     }
 
     /// Stops coordinating the groups of `partition` (leadership moved): they go Dead, and
@@ -338,7 +412,7 @@ impl GroupMetadataManager {
 mod tests {
     use super::*;
     use crate::group::coordinator::MemberRecord;
-    use crate::group::Subscription;
+    use crate::group::{OffsetCommitRequest, Subscription};
 
     fn offset_record(group: &str, p: i32, offset: Option<i64>) -> OffsetsRecord {
         OffsetsRecord::Offset {
@@ -493,6 +567,111 @@ mod tests {
                 .committed_offset("g", &TopicPartition::new("orders", 0)),
             Some(7)
         );
+    }
+
+    fn txn_commit(pid: i64, offset: i64) -> crate::group::TxnOffsetCommitRequest {
+        crate::group::TxnOffsetCommitRequest {
+            transactional_id: "x1".into(),
+            group_id: "g".into(),
+            producer_id: pid,
+            producer_epoch: 0,
+            member_id: String::new(),
+            group_instance_id: None,
+            generation_id: -1,
+            offsets: BTreeMap::from([(TopicPartition::new("orders", 0), offset)]),
+        }
+    }
+
+    #[test]
+    fn txn_offsets_stay_pending_until_the_commit_marker_and_an_abort_drops_them() {
+        let mut m = GroupMetadataManager::new(GroupConfig::default(), 1);
+        m.load_partition(0, Vec::new(), 0);
+        let tp = TopicPartition::new("orders", 0);
+        let c = m.coordinator_mut();
+        c.validate_txn_offset_commit(&txn_commit(7, 10), 0).unwrap();
+        c.prepare_txn_offset_commit(&txn_commit(7, 10), 3, 0);
+        assert_eq!(c.committed_offset("g", &tp), None, "not before the marker");
+        assert!(c.has_pending_txn_offset("g", &tp), "require_stable waits");
+        m.on_txn_completed(0, 7, true);
+        let c = m.coordinator_mut();
+        assert_eq!(c.committed_offset("g", &tp), Some(10));
+        assert!(!c.has_pending_txn_offset("g", &tp));
+        // The next transaction aborts: its offset never shows.
+        c.prepare_txn_offset_commit(&txn_commit(7, 20), 5, 0);
+        m.on_txn_completed(0, 7, false);
+        assert_eq!(m.coordinator().committed_offset("g", &tp), Some(10));
+        assert!(!m.coordinator().has_pending_txn_offset("g", &tp));
+        // Another producer's marker leaves a pending offset alone; a failed append drops it.
+        let c = m.coordinator_mut();
+        c.prepare_txn_offset_commit(&txn_commit(8, 30), 9, 0);
+        m.on_txn_completed(0, 7, true);
+        assert!(m.coordinator().has_pending_txn_offset("g", &tp));
+        m.coordinator_mut()
+            .fail_txn_offset_commit(&txn_commit(8, 30), 9);
+        assert!(!m.coordinator().has_pending_txn_offset("g", &tp));
+        assert_eq!(m.coordinator().committed_offset("g", &tp), Some(10));
+    }
+
+    #[test]
+    fn a_txn_commit_does_not_override_a_later_plain_commit() {
+        let mut m = GroupMetadataManager::new(GroupConfig::default(), 1);
+        m.load_partition(0, Vec::new(), 0);
+        let tp = TopicPartition::new("orders", 0);
+        let c = m.coordinator_mut();
+        c.validate_txn_offset_commit(&txn_commit(7, 10), 0).unwrap();
+        c.prepare_txn_offset_commit(&txn_commit(7, 10), 3, 0);
+        let plain = OffsetCommitRequest {
+            group_id: "g".into(),
+            member_id: String::new(),
+            group_instance_id: None,
+            generation_id: -1,
+            offsets: BTreeMap::from([(tp.clone(), 15)]),
+            metadata: BTreeMap::new(),
+        };
+        c.store_offsets(&plain, 4, 0);
+        m.on_txn_completed(0, 7, true);
+        assert_eq!(m.coordinator().committed_offset("g", &tp), Some(15));
+    }
+
+    #[test]
+    fn loading_applies_txn_offsets_at_their_markers() {
+        let entry =
+            |offset: i64, r: Option<&OffsetsRecord>, pid: Option<i64>, marker: Option<bool>| {
+                let (key, value) = match r {
+                    Some(r) => {
+                        let (k, v) = r.encode();
+                        (Some(k), v)
+                    }
+                    None => (None, None),
+                };
+                TxnLogEntry {
+                    offset,
+                    key,
+                    value,
+                    transactional_producer: pid,
+                    commit_marker: marker,
+                }
+            };
+        let log = vec![
+            entry(0, Some(&offset_record("g", 0, Some(5))), None, None),
+            // Producer 7 commits 10 for partition 0, producer 8 aborts 99 for partition 1.
+            entry(1, Some(&offset_record("g", 0, Some(10))), Some(7), None),
+            entry(2, Some(&offset_record("g", 1, Some(99))), Some(8), None),
+            entry(3, None, Some(8), Some(false)),
+            entry(4, None, Some(7), Some(true)),
+            // Producer 9's transaction has no marker yet.
+            entry(5, Some(&offset_record("g", 2, Some(42))), Some(9), None),
+        ];
+        let mut m = GroupMetadataManager::new(GroupConfig::default(), 1);
+        assert!(m.load_partition_txn(0, log, 0).is_empty());
+        let c = m.coordinator();
+        let tp = |p| TopicPartition::new("orders", p);
+        assert_eq!(c.committed_offset("g", &tp(0)), Some(10));
+        assert_eq!(c.committed_offset("g", &tp(1)), None);
+        assert_eq!(c.committed_offset("g", &tp(2)), None);
+        assert!(c.has_pending_txn_offset("g", &tp(2)));
+        m.on_txn_completed(0, 9, true);
+        assert_eq!(m.coordinator().committed_offset("g", &tp(2)), Some(42));
     }
 
     #[test]

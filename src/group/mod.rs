@@ -15,9 +15,9 @@ pub use coordinator::{
     GroupConfig, GroupCoordinator, GroupMetadata, GroupRecord, GroupState, HeartbeatRequest,
     JoinGroupMember, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, MemberMetadata,
     MemberRecord, OffsetAndMetadata, OffsetCommitRequest, Reply, RequestToken, Response,
-    SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
+    SyncGroupRequest, TxnOffsetCommitRequest, CONSUMER_PROTOCOL_TYPE,
 };
-pub use metadata_manager::{GroupMetadataManager, OffsetsRecord, OFFSETS_TOPIC};
+pub use metadata_manager::{GroupMetadataManager, OffsetsRecord, TxnLogEntry, OFFSETS_TOPIC};
 
 pub use assignor::{
     assignor_by_name, Assignment, CooperativeStickyAssignor, PartitionAssignor, RangeAssignor,

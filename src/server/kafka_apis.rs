@@ -97,6 +97,11 @@ pub trait Backend {
     fn handle(&self, req: Request) -> impl Future<Output = Option<Response>> + Send;
     /// Forwards a request the controller serves.
     fn forward_to_controller(&self, req: Request) -> impl Future<Output = Response> + Send;
+    /// A broker's client listener as its registration named it (one node per process,
+    /// where [`ApisConfig::listeners`] names only this node).
+    fn registered_listener(&self, _broker_id: i32) -> Option<(String, u16)> {
+        None
+    }
 }
 
 impl Backend for crate::broker::node::BrokerApi {
@@ -105,6 +110,9 @@ impl Backend for crate::broker::node::BrokerApi {
     }
     fn forward_to_controller(&self, req: Request) -> impl Future<Output = Response> + Send {
         crate::broker::node::BrokerApi::forward_to_controller(self, req)
+    }
+    fn registered_listener(&self, broker_id: i32) -> Option<(String, u16)> {
+        crate::broker::node::BrokerApi::registered_listener(self, broker_id)
     }
 }
 
@@ -128,6 +136,17 @@ pub struct ApisConfig {
 pub struct KafkaApis<B> {
     pub backend: B,
     pub config: ApisConfig,
+}
+
+impl<B: Backend> KafkaApis<B> {
+    /// Broker `id`'s client listener: configured, or from its registration.
+    fn listener(&self, id: i32) -> Option<(String, u16)> {
+        self.config
+            .listeners
+            .get(&id)
+            .cloned()
+            .or_else(|| self.backend.registered_listener(id))
+    }
 }
 
 fn str_bytes(s: &str) -> StrBytes {
@@ -468,13 +487,13 @@ impl<B: Backend> KafkaApis<B> {
             return resp;
         };
         for (id, _) in &meta.brokers {
-            let Some((host, port)) = self.config.listeners.get(id) else {
+            let Some((host, port)) = self.listener(*id) else {
                 continue;
             };
             let mut b = metadata_response::MetadataResponseBroker::default();
             b.node_id = BrokerId(*id);
-            b.host = str_bytes(host);
-            b.port = i32::from(*port);
+            b.host = str_bytes(&host);
+            b.port = i32::from(port);
             resp.brokers.push(b);
         }
         // Partitions by topic, in topic order.

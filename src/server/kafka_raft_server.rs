@@ -28,7 +28,8 @@ use crate::controller::node::{
 use crate::storage::{Disk, RealDisk};
 
 use super::kafka_apis::{topic_config_entries, ApisConfig, KafkaApis};
-use super::socket_server::{self, DEFAULT_SOCKET_REQUEST_MAX_BYTES};
+use super::settings::ServeSettings;
+use super::socket_server;
 
 /// What `serve` was asked for.
 #[derive(Debug, Clone)]
@@ -39,98 +40,6 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     /// `--config KEY=VALUE`, in order.
     pub configs: Vec<(String, String)>,
-}
-
-/// The broker settings `--config` can change, with Kafka's defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServeSettings {
-    pub auto_create_topics_enable: bool,
-    pub num_partitions: i32,
-    pub default_replication_factor: i32,
-    pub min_insync_replicas: usize,
-    pub offsets_topic_num_partitions: i32,
-    /// `None`: min(3, brokers).
-    pub offsets_topic_replication_factor: Option<i32>,
-    pub socket_request_max_bytes: usize,
-    pub log_segment_bytes: Option<u32>,
-}
-
-impl Default for ServeSettings {
-    fn default() -> Self {
-        ServeSettings {
-            auto_create_topics_enable: true,
-            num_partitions: 1,
-            default_replication_factor: 1,
-            min_insync_replicas: 1,
-            offsets_topic_num_partitions: 50,
-            offsets_topic_replication_factor: None,
-            socket_request_max_bytes: DEFAULT_SOCKET_REQUEST_MAX_BYTES,
-            log_segment_bytes: None,
-        }
-    }
-}
-
-/// The keys `--config` accepts.
-pub const SERVE_CONFIG_KEYS: &[&str] = &[
-    "auto.create.topics.enable",
-    "num.partitions",
-    "default.replication.factor",
-    "min.insync.replicas",
-    "offsets.topic.num.partitions",
-    "offsets.topic.replication.factor",
-    "socket.request.max.bytes",
-    "log.segment.bytes",
-];
-
-fn parse_num<T>(key: &str, value: &str, min: T) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    match value.parse::<T>() {
-        Ok(v) if v >= min => Ok(v),
-        _ => Err(format!(
-            "--config {key}={value}: expected a whole number of at least {min}"
-        )),
-    }
-}
-
-impl ServeSettings {
-    /// Applies `--config` pairs; an unknown key or a bad value is an error naming it.
-    pub fn from_configs(configs: &[(String, String)]) -> Result<ServeSettings, String> {
-        let mut s = ServeSettings::default();
-        for (key, value) in configs {
-            let v = value.as_str();
-            match key.as_str() {
-                "auto.create.topics.enable" => {
-                    s.auto_create_topics_enable = match v {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(format!("--config {key}={v}: expected true or false")),
-                    }
-                }
-                "num.partitions" => s.num_partitions = parse_num(key, v, 1)?,
-                "default.replication.factor" => {
-                    s.default_replication_factor = parse_num(key, v, 1)?
-                }
-                "min.insync.replicas" => s.min_insync_replicas = parse_num(key, v, 1)?,
-                "offsets.topic.num.partitions" => {
-                    s.offsets_topic_num_partitions = parse_num(key, v, 1)?
-                }
-                "offsets.topic.replication.factor" => {
-                    s.offsets_topic_replication_factor = Some(parse_num(key, v, 1)?)
-                }
-                "socket.request.max.bytes" => s.socket_request_max_bytes = parse_num(key, v, 1)?,
-                "log.segment.bytes" => s.log_segment_bytes = Some(parse_num(key, v, 14)?),
-                _ => {
-                    return Err(format!(
-                        "--config {key}: unknown or not yet supported key (supported: {})",
-                        SERVE_CONFIG_KEYS.join(", ")
-                    ))
-                }
-            }
-        }
-        Ok(s)
-    }
 }
 
 /// Loopback ports the OS hands out now, for the inter-node RPC.
@@ -164,6 +73,11 @@ pub fn run(opts: ServeOptions) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    run_on_runtime(serve(opts, settings))
+}
+
+/// Runs `serve` on a two-thread tokio runtime; exit 1 if there is none.
+pub(super) fn run_on_runtime(serve: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -175,10 +89,23 @@ pub fn run(opts: ServeOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(serve(opts, settings));
+    let code = runtime.block_on(serve);
     // Tasks still running (fetchers, listeners) are dropped with the runtime.
     runtime.shutdown_timeout(Duration::from_millis(200));
     code
+}
+
+/// Real mode records no history: a recorder emptied every second.
+pub(super) fn drained_history() -> Recorder {
+    let history = Recorder::new();
+    let h = history.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            drop(h.take_events());
+        }
+    });
+    history
 }
 
 async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
@@ -216,17 +143,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
     let voters = vec![internal[n + 1]];
 
     let clock = Clock::start();
-    // Real mode records no history: the recorder is emptied now and then.
-    let history = Recorder::new();
-    {
-        let history = history.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                drop(history.take_events());
-            }
-        });
-    }
+    let history = drained_history();
 
     let mut ccfg = ControllerNodeConfig::new(0, controllers.clone(), voters);
     ccfg.metadata_log_dir = data_dir.join("controller-0").join("__cluster_metadata-0");
@@ -387,7 +304,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
 }
 
 /// SIGTERM or SIGINT (Ctrl-C), whichever comes first.
-async fn wait_for_signal() -> &'static str {
+pub(super) async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -400,30 +317,4 @@ async fn wait_for_signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "SIGINT"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn configs_apply_kafka_keys_and_refuse_unknown_ones_by_name() {
-        let s = ServeSettings::from_configs(&pairs(&[
-            ("num.partitions", "3"),
-            ("auto.create.topics.enable", "false"),
-        ]))
-        .unwrap();
-        assert_eq!(s.num_partitions, 3);
-        assert!(!s.auto_create_topics_enable);
-        let e = ServeSettings::from_configs(&pairs(&[("log.dirs", "/x")])).unwrap_err();
-        assert!(e.contains("log.dirs"), "{e}");
-        let e = ServeSettings::from_configs(&pairs(&[("num.partitions", "0")])).unwrap_err();
-        assert!(e.contains("num.partitions=0"), "{e}");
-    }
 }

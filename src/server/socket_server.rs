@@ -14,8 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::kafka_apis::{Backend, KafkaApis, Outcome};
 
-/// Kafka's default `socket.request.max.bytes` (100 MiB).
-pub const DEFAULT_SOCKET_REQUEST_MAX_BYTES: usize = 100 * 1024 * 1024;
+pub use super::settings::DEFAULT_SOCKET_REQUEST_MAX_BYTES;
 
 /// Accepts client connections until the task is dropped.
 pub async fn serve<B>(listener: TcpListener, apis: Arc<KafkaApis<B>>, max_request_bytes: usize)

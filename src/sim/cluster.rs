@@ -1626,6 +1626,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                                 offset: r.offset,
                                 send: r.value.clone().unwrap_or_default(),
                                 epoch: r.epoch,
+                                aborted: r.aborted,
                             })
                             .collect(),
                         compacted: s.compacted,

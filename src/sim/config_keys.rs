@@ -206,6 +206,31 @@ pub const CONSUMER_KEYS: &[(&str, KeyType)] = &[
     ("sim.bug.commit-before-process", KeyType::Bool),
 ];
 
+/// A copier's keys: its transactional producer's and its read_committed group member's.
+/// (`isolation.level` is read_committed and commits go with the transactions: neither is
+/// a choice.)
+pub const COPIER_KEYS: &[(&str, KeyType)] = &[
+    ("transactional.id", KeyType::Str),
+    ("transaction.timeout.ms", I32_POSITIVE),
+    (
+        "auto.offset.reset",
+        KeyType::Enum(&["earliest", "latest", "none"]),
+    ),
+    ("session.timeout.ms", I32_POSITIVE),
+    ("heartbeat.interval.ms", I32_POSITIVE),
+    ("max.poll.interval.ms", I32_POSITIVE),
+    (
+        "partition.assignment.strategy",
+        KeyType::Enum(&["range", "roundrobin", "sticky", "cooperative-sticky"]),
+    ),
+    ("group.instance.id", KeyType::Str),
+    ("fetch.max.wait.ms", I32_NON_NEG),
+    ("request.timeout.ms", I32_NON_NEG),
+    ("retry.backoff.ms", NON_NEG),
+    ("metadata.max.age.ms", NON_NEG),
+    ("sim.processing.ms", NON_NEG),
+];
+
 /// Which config object is being read; decides the key set and the wording of errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -213,6 +238,8 @@ pub enum Scope {
     Topic,
     Producer,
     Consumer,
+    /// A copier: its transactional producer's and its group member's keys.
+    Copier,
 }
 
 impl Scope {
@@ -222,6 +249,7 @@ impl Scope {
             Scope::Topic => "topic config key",
             Scope::Producer => "producer config key",
             Scope::Consumer => "consumer config key",
+            Scope::Copier => "copier config key",
         }
     }
 
@@ -231,7 +259,7 @@ impl Scope {
         LOG_CONFIG_KEYS.iter().copied().filter(move |k| match self {
             Scope::Broker => true,
             Scope::Topic => !k.starts_with("log.") && *k != "message.max.bytes",
-            Scope::Producer | Scope::Consumer => false,
+            Scope::Producer | Scope::Consumer | Scope::Copier => false,
         })
     }
 
@@ -241,6 +269,7 @@ impl Scope {
             Scope::Topic => TOPIC_KEYS,
             Scope::Producer => PRODUCER_KEYS,
             Scope::Consumer => CONSUMER_KEYS,
+            Scope::Copier => COPIER_KEYS,
         }
     }
 
@@ -265,7 +294,9 @@ impl Scope {
     fn moved_key(self, key: &str) -> Option<&'static str> {
         match (self, key) {
             (Scope::Producer | Scope::Consumer, "client.id") => Some("producer/consumer"),
-            (Scope::Consumer, "group.id") => Some("group"),
+            (Scope::Consumer | Scope::Copier, "group.id") => Some("group"),
+            (Scope::Copier, "client.id") => Some("copier"),
+            (Scope::Copier, "max.poll.records") => Some("transactions.records"),
             _ => None,
         }
     }

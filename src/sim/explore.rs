@@ -343,6 +343,7 @@ impl Pools {
                     clients.push((node, p.start, p.stop));
                 }
                 Client::Consumer(c) => clients.push((node, c.start, c.stop)),
+                Client::Copier(c) => clients.push((node, c.start, c.stop)),
             }
         }
         let d = scenario.duration.0;

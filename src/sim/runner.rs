@@ -20,13 +20,14 @@ use super::cluster::{
     TopicSpec,
 };
 use super::scenario::{
-    Acks, AdminAction, Checker, Checkers, Client, CommitMode, FaultKind, NodeOrAll, NodeRef,
-    Scenario, Subscription, Topic,
+    Acks, AdminAction, Checker, Checkers, Client, CommitMode, Copier, FaultKind, NodeOrAll,
+    NodeRef, Scenario, Subscription, Topic,
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
 use crate::check::{run_checkers, verdict_events, History, DEFAULT_PROGRESS_BOUND_US};
 use crate::client::consumer::OffsetReset;
+use crate::client::copier::CopierSpec;
 use crate::client::fetcher::IsolationLevel;
 use crate::client::producer::ProduceWorkload;
 use crate::client::transactional::TransactionSpec;
@@ -476,6 +477,7 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 }
                 spec.consumers.push(cs);
             }
+            Client::Copier(x) => spec.consumers.push(copier_spec(x, &at)?),
         }
     }
 
@@ -718,6 +720,57 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         not_judged,
         trace_lines,
     })
+}
+
+/// A copier runs as a read_committed group member of `x.group` over `x.from` whose polls
+/// (up to `transactions.records` records) are copied in transactions (no plain commits).
+fn copier_spec(x: &Copier, at: &dyn Fn(&str) -> String) -> Result<ConsumerSpec, Unsupported> {
+    let topics: Vec<&str> = x.from.iter().map(String::as_str).collect();
+    let mut cs = ConsumerSpec::member(&x.id, &x.group, &topics);
+    cs.start_ms = ms(x.start);
+    cs.stop_ms = x.stop.map(ms);
+    cs.fetch.isolation_level = IsolationLevel::ReadCommitted;
+    let m = cs.group.as_mut().expect("a member has a group");
+    m.enable_auto_commit = false;
+    m.commits = false;
+    m.max_poll_records = x.transactions.records.clamp(1, usize::MAX as u64) as usize;
+    let mut spec = CopierSpec {
+        transactional_id: String::new(),
+        transaction_timeout_ms: 60_000,
+        to: x.to.clone(),
+        abort: x.transactions.abort,
+    };
+    for (key, value) in &x.config {
+        match (key.as_str(), value) {
+            ("transactional.id", ConfigValue::Str(id)) => spec.transactional_id = id.clone(),
+            ("transaction.timeout.ms", _) => spec.transaction_timeout_ms = int(value) as i32,
+            ("session.timeout.ms", _) => m.session_timeout_ms = int(value) as i32,
+            ("heartbeat.interval.ms", _) => m.heartbeat_interval_ms = int(value) as u64,
+            ("max.poll.interval.ms", _) => m.max_poll_interval_ms = int(value) as u64,
+            ("partition.assignment.strategy", ConfigValue::Str(a)) => m.assignors = vec![a.clone()],
+            ("group.instance.id", ConfigValue::Str(id)) => m.group_instance_id = Some(id.clone()),
+            ("sim.processing.ms", _) => m.processing_ms = int(value) as u64,
+            ("metadata.max.age.ms", _) => m.metadata_max_age_ms = int(value) as u64,
+            ("auto.offset.reset", ConfigValue::Str(s)) => {
+                cs.auto_offset_reset = match s.as_str() {
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    _ => OffsetReset::Earliest,
+                }
+            }
+            ("fetch.max.wait.ms", _) => cs.fetch.fetch_max_wait_ms = int(value),
+            ("request.timeout.ms", _) => cs.request_timeout_ms = int(value) as u64,
+            ("retry.backoff.ms", _) => cs.retry_backoff_ms = int(value) as u64,
+            (k, _) => {
+                return Err(Unsupported::new(
+                    at(&format!("config.{k}")),
+                    format!("copier config `{k}`"),
+                ))
+            }
+        }
+    }
+    m.copier = Some(spec);
+    Ok(cs)
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ impl Acks {
 pub enum Client {
     Producer(Producer),
     Consumer(Consumer),
+    Copier(Copier),
 }
 
 impl Client {
@@ -86,8 +87,34 @@ impl Client {
         match self {
             Client::Producer(p) => &p.id,
             Client::Consumer(c) => &c.id,
+            Client::Copier(c) => &c.id,
         }
     }
+
+    /// `start` and `stop`.
+    pub fn start_stop(&self) -> (SimDuration, Option<SimDuration>) {
+        match self {
+            Client::Producer(p) => (p.start, p.stop),
+            Client::Consumer(c) => (c.start, c.stop),
+            Client::Copier(c) => (c.start, c.stop),
+        }
+    }
+}
+
+/// A copier (consume-transform-produce, exactly-once): a read_committed member of `group`
+/// subscribed to `from`, writing every record it reads to `to` in transactions of up to
+/// `transactions.records` records, with its input offsets committed in the transaction.
+/// `config` carries `transactional.id` (required) and the consumer's group settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copier {
+    pub id: String,
+    pub group: String,
+    pub from: Vec<String>,
+    pub to: String,
+    pub transactions: Transactions,
+    pub start: SimDuration,
+    pub stop: Option<SimDuration>,
+    pub config: Config,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,6 +439,7 @@ pub enum Checker {
     TornTransaction,
     PrecommittedRead,
     HangingTransaction,
+    ExactlyOnce,
 }
 
 impl Checker {
@@ -434,6 +462,7 @@ impl Checker {
         Checker::TornTransaction,
         Checker::PrecommittedRead,
         Checker::HangingTransaction,
+        Checker::ExactlyOnce,
     ];
 
     /// The contract name, owned by the checker that implements it (`crate::check`).
@@ -458,6 +487,7 @@ impl Checker {
             Checker::TornTransaction => transactions::TORN_TRANSACTION,
             Checker::PrecommittedRead => transactions::PRECOMMITTED_READ,
             Checker::HangingTransaction => transactions::HANGING_TRANSACTION,
+            Checker::ExactlyOnce => transactions::EXACTLY_ONCE,
         }
     }
 
@@ -1051,29 +1081,34 @@ fn parse_workload(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Client>> {
         let Value::Object(map) = cv else {
             return Err(wrong_type(&cp, "an object", cv));
         };
-        let client = match (map.contains_key("producer"), map.contains_key("consumer")) {
-            (true, false) => Client::Producer(parse_producer(&cp, cv, ctx)?),
-            (false, true) => Client::Consumer(parse_consumer(&cp, cv, ctx)?),
-            (true, true) => {
+        let kinds: Vec<&str> = ["producer", "consumer", "copier"]
+            .into_iter()
+            .filter(|k| map.contains_key(*k))
+            .collect();
+        let client = match kinds.as_slice() {
+            ["producer"] => Client::Producer(parse_producer(&cp, cv, ctx)?),
+            ["consumer"] => Client::Consumer(parse_consumer(&cp, cv, ctx)?),
+            [_] => Client::Copier(parse_copier(&cp, cv, ctx)?),
+            [] => {
                 return Err(ScenarioError::new(
                     &cp,
-                    "a workload entry is a producer or a consumer, not both",
+                    "a workload entry needs a \"producer\", \"consumer\" or \"copier\" id",
                 ))
             }
-            (false, false) => {
+            [a, b, ..] => {
                 return Err(ScenarioError::new(
                     &cp,
-                    "a workload entry needs a \"producer\" or \"consumer\" id",
+                    format!("a workload entry is one client, not both a {a} and a {b}"),
                 ))
             }
         };
         let id = client.id().to_string();
         let id_path = join_key(
             &cp,
-            if matches!(client, Client::Producer(_)) {
-                "producer"
-            } else {
-                "consumer"
+            match client {
+                Client::Producer(_) => "producer",
+                Client::Consumer(_) => "consumer",
+                Client::Copier(_) => "copier",
             },
         );
         if let Some(j) = clients.iter().position(|c: &Client| c.id() == id) {
@@ -1086,6 +1121,9 @@ fn parse_workload(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Client>> {
             if let Some(g) = c.group() {
                 ctx.groups.insert(g.to_string());
             }
+        }
+        if let Client::Copier(c) = &client {
+            ctx.groups.insert(c.group.clone());
         }
         if let Client::Producer(p) = &client {
             messages = messages.saturating_add(p.messages);
@@ -1367,7 +1405,12 @@ fn parse_transactions(f: &Fields, config: &Config, acks: Acks) -> Result<Option<
             ),
         ));
     }
-    let g = Fields::new(&p, t, &["records", "abort"])?;
+    transactions_body(&p, t).map(Some)
+}
+
+/// `{"records": N, "abort": RATE}`.
+fn transactions_body(p: &str, t: &Value) -> Result<Transactions> {
+    let g = Fields::new(p, t, &["records", "abort"])?;
     let (rp, r) = g.req("records")?;
     let records = integer(&rp, r, 1, 1_000_000)?;
     let abort = match g.opt("abort") {
@@ -1382,7 +1425,76 @@ fn parse_transactions(f: &Fields, config: &Config, acks: Acks) -> Result<Option<
         },
         None => 0.0,
     };
-    Ok(Some(Transactions { records, abort }))
+    Ok(Transactions { records, abort })
+}
+
+/// A copier entry (DESIGN.md: `{ "copier": "x1", "group": "g", "from": ["in"], "to": "out",
+/// "transactions": {"records": 10}, "config": {"transactional.id": "x1"} }`).
+fn parse_copier(path: &str, v: &Value, ctx: &Ctx) -> Result<Copier> {
+    const FIELDS: &[&str] = &[
+        "copier",
+        "group",
+        "from",
+        "to",
+        "transactions",
+        "start",
+        "stop",
+        "config",
+    ];
+    let f = Fields::new(path, v, FIELDS)?;
+    let (p, id) = f.req("copier")?;
+    let id = client_id(&p, id)?;
+    let (gp, g) = f.req("group")?;
+    let group = non_empty(&gp, g)?.to_string();
+    let (tp, t) = f.req("to")?;
+    let (to, _) = topic_ref(&tp, t, ctx)?;
+    let (fp, fv) = f.req("from")?;
+    let list = array(&fp, fv)?;
+    if list.is_empty() {
+        return Err(ScenarioError::new(&fp, "a copier reads at least one topic"));
+    }
+    let mut from = Vec::new();
+    for (i, tv) in list.iter().enumerate() {
+        let p = join_index(&fp, i);
+        let (name, _) = topic_ref(&p, tv, ctx)?;
+        if name == to {
+            return Err(ScenarioError::new(
+                &p,
+                format!("a copier cannot read {name:?}, the topic it writes (\"to\")"),
+            ));
+        }
+        if from.contains(&name) {
+            return Err(ScenarioError::new(
+                &p,
+                format!("topic {name:?} is listed twice"),
+            ));
+        }
+        from.push(name);
+    }
+    let (xp, x) = f.req("transactions")?;
+    let transactions = transactions_body(&xp, x)?;
+    let (start, stop) = start_stop(&f, ctx)?;
+    let config = match f.opt("config") {
+        Some((p, c)) => parse_config(&p, c, Scope::Copier)?,
+        None => Config::new(),
+    };
+    if !config.contains_key("transactional.id") {
+        return Err(ScenarioError::new(
+            &f.path("config"),
+            "a copier is a transactional producer: it needs \"transactional.id\"",
+        )
+        .expected("\"config\": {\"transactional.id\": \"...\"}"));
+    }
+    Ok(Copier {
+        id,
+        group,
+        from,
+        to,
+        transactions,
+        start,
+        stop,
+        config,
+    })
 }
 
 /// `acks` in any of Kafka's spellings: `"0"`, `"1"`, `"all"`, `"-1"`, or the numbers.
@@ -2292,10 +2404,7 @@ fn check_client_lifetimes(path: &str, faults: &[Fault], workload: &[Client]) -> 
         let Some(client) = workload.iter().find(|c| c.id() == id) else {
             continue;
         };
-        let (start, stop) = match client {
-            Client::Producer(p) => (p.start, p.stop),
-            Client::Consumer(c) => (c.start, c.stop),
-        };
+        let (start, stop) = client.start_stop();
         let fp = join_key(&join_index(path, i), key);
         if fault.at.earliest() < start {
             return Err(ScenarioError::new(
@@ -2666,6 +2775,21 @@ fn client_json(c: &Client) -> Value {
                 }
             }
             o.insert("commit".into(), c.commit.as_str().into());
+            o.insert("start".into(), c.start.to_string().into());
+            if let Some(s) = c.stop {
+                o.insert("stop".into(), s.to_string().into());
+            }
+            o.insert("config".into(), config_json(&c.config));
+        }
+        Client::Copier(c) => {
+            o.insert("copier".into(), c.id.clone().into());
+            o.insert("group".into(), c.group.clone().into());
+            o.insert("from".into(), c.from.clone().into());
+            o.insert("to".into(), c.to.clone().into());
+            o.insert(
+                "transactions".into(),
+                serde_json::json!({ "records": c.transactions.records, "abort": c.transactions.abort }),
+            );
             o.insert("start".into(), c.start.to_string().into());
             if let Some(s) = c.stop {
                 o.insert("stop".into(), s.to_string().into());

@@ -806,7 +806,42 @@ fn workload_checks() {
             .as_array_mut()
             .unwrap()
             .push(json!({"id": "x"}))),
-        "t.json: workload[3]: a workload entry needs a \"producer\" or \"consumer\" id"
+        "t.json: workload[3]: a workload entry needs a \"producer\", \"consumer\" or \"copier\" id"
+    );
+    // A copier: every field it needs, named when wrong.
+    let copier = |f: &dyn Fn(&mut serde_json::Value)| {
+        error_after(|v| {
+            let mut c = json!({"copier": "x1", "group": "g", "from": ["orders"], "to": "out",
+                "transactions": {"records": 10}, "config": {"transactional.id": "x1"}});
+            f(&mut c);
+            v["topics"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "out", "partitions": 1, "replication_factor": 1}));
+            v["workload"].as_array_mut().unwrap().push(c);
+        })
+    };
+    assert_eq!(
+        copier(&|c| c["config"] = json!({})),
+        "t.json: workload[3].config: a copier is a transactional producer: it needs \"transactional.id\" \
+         (expected \"config\": {\"transactional.id\": \"...\"})"
+    );
+    assert_eq!(
+        copier(&|c| c["from"] = json!(["out"])),
+        "t.json: workload[3].from[0]: a copier cannot read \"out\", the topic it writes (\"to\")"
+    );
+    assert_eq!(
+        copier(&|c| c["to"] = json!("nope")),
+        "t.json: workload[3].to: unknown topic \"nope\" (expected one of: orders, out)"
+    );
+    assert_eq!(
+        copier(&|c| c["config"]["max.poll.records"] = json!(5)),
+        "t.json: workload[3].config[\"max.poll.records\"]: \"max.poll.records\" is set by the \
+         entry's `transactions.records` field, not in config"
+    );
+    assert_eq!(
+        copier(&|c| remove(c, "", "transactions")),
+        "t.json: workload[3]: missing field \"transactions\""
     );
 }
 
@@ -841,7 +876,7 @@ fn expectations_name_real_checkers() {
          \"lost-write\"? (expected one of: lost-write, unseen, duplicate, reorder, \
          nonmonotonic-send, poll-skip, nonmonotonic-poll, inconsistent-offsets, replica-divergence, hw-regression, \
          leader-completeness, group-exclusivity, committed-offset-regression, progress, \
-         aborted-read, torn-transaction, precommitted-read, hanging-transaction, all)"
+         aborted-read, torn-transaction, precommitted-read, hanging-transaction, exactly-once, all)"
     );
     assert_eq!(
         error_after(

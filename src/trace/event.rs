@@ -51,6 +51,10 @@ pub struct LogRecord {
     pub send: String,
     /// The leader epoch of the batch holding the record.
     pub epoch: i32,
+    /// A record of an aborted transaction (a read_committed consumer skips it). Left out of
+    /// the line when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub aborted: bool,
 }
 
 /// An event: when (simulated microseconds), where (the node that did or saw it) and what.
@@ -535,6 +539,7 @@ impl EventKind {
                     offset: 0,
                     send: "p1-0".into(),
                     epoch: 0,
+                    aborted: false,
                 }],
                 compacted: false,
                 corrupt_at: None,

@@ -417,6 +417,7 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                                 offset,
                                 send,
                                 epoch,
+                                aborted: false,
                             })
                             .collect(),
                         compacted,

@@ -257,13 +257,13 @@ impl<B: Backend> KafkaApis<B> {
         match self.backend.handle(internal).await {
             Some(Response::Metadata(m)) => {
                 for (id, _) in &m.brokers {
-                    let Some((host, port)) = self.config.listeners.get(id) else {
+                    let Some((host, port)) = self.listener(*id) else {
                         continue;
                     };
                     let mut b = describe_cluster_response::DescribeClusterBroker::default();
                     b.broker_id = BrokerId(*id);
-                    b.host = str_bytes(host);
-                    b.port = i32::from(*port);
+                    b.host = str_bytes(&host);
+                    b.port = i32::from(port);
                     resp.brokers.push(b);
                 }
             }

@@ -211,11 +211,11 @@ impl<B: Backend> KafkaApis<B> {
                     .await
                 {
                     Some(Response::FindCoordinator { error, node_id, .. }) => {
-                        match (error, self.config.listeners.get(&node_id)) {
+                        match (error, self.listener(node_id)) {
                             (ErrorCode::None, Some((host, port))) => {
                                 c.node_id = BrokerId(node_id);
-                                c.host = str_bytes(host);
-                                c.port = i32::from(*port);
+                                c.host = str_bytes(&host);
+                                c.port = i32::from(port);
                             }
                             (ErrorCode::None, None) => {
                                 c.error_code = ErrorCode::CoordinatorNotAvailable.code()
