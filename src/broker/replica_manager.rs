@@ -156,6 +156,10 @@ pub struct PartitionSnapshot {
     pub size_in_bytes: u64,
     /// The log's segment count.
     pub segments: usize,
+    /// The offset of the first entry that fails its checksum or cannot be parsed (a
+    /// corrupt byte on disk): `records` stops there, though the log goes on to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -1424,7 +1428,7 @@ impl ReplicaManager {
             .map(|(tp, r)| {
                 // Transaction markers are not records a client reads: their offsets are
                 // gaps, as compaction's are.
-                let read = read_log(&r.log);
+                let (read, corrupt_at) = read_log(&r.log);
                 let aborted = aborted_offsets(&read);
                 let records = read
                     .into_iter()
@@ -1451,6 +1455,7 @@ impl ReplicaManager {
                         compacted: r.log.config().cleanup_policy.compact,
                         size_in_bytes: r.log.size_in_bytes(),
                         segments: r.log.num_segments(),
+                        corrupt_at,
                     },
                 )
             })
@@ -1484,6 +1489,7 @@ impl ReplicaManager {
             return Vec::new();
         };
         read_log(&r.log)
+            .0
             .into_iter()
             .filter(|r| !r.control)
             .map(|r| {
@@ -1503,6 +1509,7 @@ impl ReplicaManager {
             return Vec::new();
         };
         read_log(&r.log)
+            .0
             .into_iter()
             // A control record is only ever a marker here; one that does not parse is skipped.
             .filter(|r| !r.control || r.commit_marker().is_some())
@@ -1572,21 +1579,35 @@ fn aborted_offsets(records: &[ReadRecord]) -> BTreeSet<i64> {
     aborted
 }
 
-/// Every record of `log` from its start to its end.
-fn read_log(log: &Log) -> Vec<ReadRecord> {
+/// Every record of `log` from its start to its end, up to the first entry that fails its
+/// checksum or cannot be parsed; the offset where that entry starts is returned beside them
+/// (a consumer or follower fetching there gets CORRUPT_MESSAGE, and recovery would truncate
+/// the log there).
+fn read_log(log: &Log) -> (Vec<ReadRecord>, Option<i64>) {
     let leo = log.log_end_offset();
     let mut records = Vec::new();
     let mut off = log.log_start_offset();
     while off < leo {
-        let Ok(d) = log.read(off, 1 << 20, leo) else {
-            break;
+        // A read checks every entry it returns: when one in a large read is bad, read the
+        // entries before it one at a time so that they are not lost with it.
+        let read = log
+            .read(off, 1 << 20, leo)
+            .or_else(|_| log.read(off, 1, leo));
+        let Ok(d) = read else {
+            return (records, Some(off));
         };
         if d.records.is_empty() {
             break;
         }
         let before = off;
-        for b in batches(&d.records, 0).flatten() {
-            for rec in b.records().unwrap_or_default() {
+        for b in batches(&d.records, 0) {
+            let Ok(b) = b else {
+                return (records, Some(off));
+            };
+            let Ok(recs) = b.records() else {
+                return (records, Some(off));
+            };
+            for rec in recs {
                 if rec.offset >= off && rec.offset < leo {
                     records.push(ReadRecord {
                         epoch: b.partition_leader_epoch(),
@@ -1602,7 +1623,7 @@ fn read_log(log: &Log) -> Vec<ReadRecord> {
             break;
         }
     }
-    records
+    (records, None)
 }
 
 fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result<(), ErrorCode> {
@@ -1699,6 +1720,59 @@ mod tests {
 
     fn host(rm: &mut ReplicaManager, topic: &str) {
         rm.apply_metadata(&one_partition_topic(topic, 7), 0);
+    }
+
+    /// A log of four one-record batches `v0`..`v3` on `disk`.
+    fn four_batches(disk: &SimDisk) -> Log {
+        use crate::storage::{testkit::v2_batch, Checkpoints, LogConfig};
+        let mut log = Log::open(
+            Arc::new(disk.clone()),
+            "/data/orders-0",
+            LogConfig::default(),
+            Checkpoints::default(),
+            0,
+        )
+        .unwrap();
+        for i in 0..4 {
+            let v = format!("v{i}");
+            let mut b = v2_batch(0, &[(0, None, Some(v.as_bytes()))]);
+            log.append_as_leader(&mut b, 0, 0).unwrap();
+        }
+        log
+    }
+
+    fn offsets(records: &[ReadRecord]) -> Vec<i64> {
+        records.iter().map(|r| r.rec.offset).collect()
+    }
+
+    /// A snapshot reads a log whole when every checksum holds, and up to the first batch
+    /// whose checksum fails otherwise, saying where: the batches before it in the same
+    /// read are not lost with it, and nothing after it is listed.
+    #[test]
+    fn reading_a_log_stops_at_the_first_corrupt_batch_and_says_where() {
+        let disk = SimDisk::new(5);
+        let log = four_batches(&disk);
+        let (whole, corrupt_at) = read_log(&log);
+        assert_eq!((offsets(&whole), corrupt_at), (vec![0, 1, 2, 3], None));
+
+        let third = log.read(2, 1, i64::MAX).unwrap().position as u64;
+        disk.flip_byte(&log.segment_path(0, "log"), third + 30)
+            .unwrap();
+        let (records, corrupt_at) = read_log(&log);
+        assert_eq!((offsets(&records), corrupt_at), (vec![0, 1], Some(2)));
+        let values: Vec<_> = records.iter().map(|r| lossy(&r.rec.value)).collect();
+        assert_eq!(values, [Some("v0".to_string()), Some("v1".to_string())]);
+    }
+
+    /// A corrupt first batch leaves nothing readable, and the snapshot says so rather than
+    /// passing the log off as empty.
+    #[test]
+    fn a_corrupt_first_batch_leaves_an_empty_listing_marked_corrupt_at_the_start() {
+        let disk = SimDisk::new(5);
+        let log = four_batches(&disk);
+        disk.flip_byte(&log.segment_path(0, "log"), 30).unwrap();
+        let (records, corrupt_at) = read_log(&log);
+        assert_eq!((offsets(&records), corrupt_at), (vec![], Some(0)));
     }
 
     /// The partition side of transactions end to end: a transactional producer's batches,

@@ -58,6 +58,9 @@ pub struct FinalLog<'a> {
     /// Whether the snapshot listed the log up to its end; a snapshot may list only the part
     /// below the high watermark, and then offsets above it are not judged.
     pub complete: bool,
+    /// The leader's stored log fails its checksum from this offset on; `records` holds, from
+    /// there, what the other replicas of the same snapshot hold intact.
+    pub corrupt_at: Option<i64>,
 }
 
 impl FinalLog<'_> {
@@ -318,6 +321,7 @@ impl History {
                 hw,
                 records,
                 compacted,
+                corrupt_at,
             } = &e.kind
             else {
                 continue;
@@ -359,8 +363,39 @@ impl History {
                         .map(|r| r.offset)
                         .collect(),
                     complete,
+                    corrupt_at: *corrupt_at,
                 },
             );
+        }
+        // A leader whose stored log is corrupt from some offset on cannot serve what
+        // follows, but the partition has not lost what another replica of this snapshot
+        // still holds intact there: those copies count as its final log.
+        for e in &self.events {
+            let EventKind::Snapshot {
+                topic,
+                partition,
+                records,
+                ..
+            } = &e.kind
+            else {
+                continue;
+            };
+            if e.t_us != last {
+                continue;
+            }
+            let tp = TopicPartition::new(topic.clone(), *partition);
+            let Some(f) = out.get_mut(&tp) else {
+                continue;
+            };
+            let Some(from) = f.corrupt_at.filter(|_| f.broker != e.node) else {
+                continue;
+            };
+            for r in records.iter().filter(|r| r.offset >= from) {
+                if let std::collections::btree_map::Entry::Vacant(v) = f.records.entry(r.offset) {
+                    v.insert(r.send.as_str());
+                    f.sends.entry(r.send.as_str()).or_default().push(r.offset);
+                }
+            }
         }
         out
     }

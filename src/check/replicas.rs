@@ -24,6 +24,9 @@ struct Snap<'a> {
     records: BTreeMap<i64, &'a LogRecord>,
     /// Compaction may have removed records: a missing one is not a difference.
     compacted: bool,
+    /// The stored log fails its checksum from this offset on (an injected disk fault):
+    /// `records` stops there, and what lies beyond is not compared.
+    corrupt_at: Option<i64>,
 }
 
 fn snapshots(h: &History) -> Vec<Snap<'_>> {
@@ -41,6 +44,7 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
                 hw,
                 records,
                 compacted,
+                corrupt_at,
             } => Some(Snap {
                 idx,
                 t_us: e.t_us,
@@ -53,6 +57,7 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
                 hw: *hw,
                 records: records.iter().map(|r| (r.offset, r)).collect(),
                 compacted: *compacted,
+                corrupt_at: *corrupt_at,
             }),
             _ => None,
         })
@@ -83,7 +88,12 @@ pub fn replica_divergence(h: &History) -> Vec<Violation> {
         for (i, a) in replicas.iter().enumerate() {
             for b in &replicas[i + 1..] {
                 let from = a.log_start.max(b.log_start);
-                let to = a.hw.min(b.hw);
+                // A replica's corrupt bytes are a disk fault, detected by checksum, not a
+                // divergence: only what both can read is compared.
+                let to =
+                    a.hw.min(b.hw)
+                        .min(a.corrupt_at.unwrap_or(i64::MAX))
+                        .min(b.corrupt_at.unwrap_or(i64::MAX));
                 // Only offsets either replica lists can differ (and a hostile HW of
                 // i64::MAX must not make this loop over the whole range).
                 let listed: BTreeSet<i64> = a
@@ -281,7 +291,10 @@ pub fn leader_completeness(h: &History) -> Vec<Violation> {
             continue;
         };
         let mut lacking: Vec<(i64, &Committed)> = Vec::new();
-        for (o, versions) in known.range(s.log_start..) {
+        // From a corrupt offset on the leader cannot read its own log: what it holds there
+        // is not judged here (`lost-write` reports what no replica holds intact).
+        let readable = s.log_start..s.corrupt_at.unwrap_or(i64::MAX).max(s.log_start);
+        for (o, versions) in known.range(readable) {
             for v in versions.iter().filter(|v| v.t_us < took_over) {
                 let lacks = match s.records.get(o) {
                     Some(r) => r.send != v.send || *o >= s.leo,

@@ -267,6 +267,7 @@ pub fn snapshot(
                 })
                 .collect(),
             compacted: false,
+            corrupt_at: None,
         },
     )
 }

@@ -1310,6 +1310,7 @@ fn the_final_log_excuses_retention_later_acks_and_compaction() {
                 aborted: false,
             }],
             compacted: false,
+            corrupt_at: None,
         },
     ));
     events.push(send(200, "p1", "c", "t", 0));
@@ -1346,6 +1347,7 @@ fn the_final_log_excuses_retention_later_acks_and_compaction() {
                     aborted: false,
                 }],
                 compacted: true,
+                corrupt_at: None,
             },
         ),
     ];
@@ -1561,4 +1563,90 @@ fn progress_says_when_groups_were_not_given_their_own_longer_bound() {
              the groups' 25.0s bound"
         )
     );
+}
+
+/// `snapshot`, its stored log corrupt from `at` on: it lists only the records before `at`
+/// though its log end is after the last record of `records`.
+fn corrupt_snapshot(
+    t: i64,
+    broker: &str,
+    leader: bool,
+    at: i64,
+    records: &[(i64, &str, i32)],
+) -> Event {
+    let mut e = snapshot(t, broker, "t", 0, leader, 0, 3, records);
+    if let EventKind::Snapshot {
+        records,
+        corrupt_at,
+        ..
+    } = &mut e.kind
+    {
+        records.retain(|r| r.offset < at);
+        *corrupt_at = Some(at);
+    }
+    e
+}
+
+const ABC: [(i64, &str, i32); 3] = [(0, "a", 0), (1, "b", 0), (2, "c", 0)];
+
+/// A corrupt byte on a follower whose leader is intact loses nothing and is no divergence:
+/// the checksum catches it, and the leader's log is what consumers read.
+#[test]
+fn a_corrupt_follower_is_neither_a_lost_write_nor_a_divergence() {
+    let events = || {
+        cat(vec![
+            produced(0, &["a", "b", "c"]),
+            vec![
+                snapshot(100, "broker-0", "t", 0, true, 0, 3, &ABC),
+                corrupt_snapshot(100, "broker-1", false, 1, &ABC),
+                snapshot(100, "broker-2", "t", 0, false, 0, 3, &ABC),
+            ],
+        ])
+    };
+    for name in ["lost-write", "replica-divergence", "leader-completeness"] {
+        none(name, events());
+    }
+}
+
+/// A corrupt leader cannot serve what follows the bad batch, but what its followers still
+/// hold intact there is not lost, nor is the leader incomplete.
+#[test]
+fn a_corrupt_leader_loses_nothing_its_followers_hold_intact() {
+    let events = || {
+        cat(vec![
+            produced(0, &["a", "b", "c"]),
+            vec![
+                corrupt_snapshot(100, "broker-0", true, 0, &ABC),
+                snapshot(100, "broker-1", "t", 0, false, 0, 3, &ABC),
+            ],
+        ])
+    };
+    for name in ["lost-write", "replica-divergence", "leader-completeness"] {
+        none(name, events());
+    }
+}
+
+/// A corrupt byte on the only copy is data loss: reported, naming the corruption.
+#[test]
+fn a_corrupt_only_copy_is_a_lost_write() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![corrupt_snapshot(100, "broker-0", true, 1, &ABC)],
+    ]);
+    let v = one("lost-write", events, Some(0), &[1, 2]);
+    assert!(v.message.contains("corrupt from offset 1"), "{v}");
+}
+
+/// A corrupt snapshot's marker survives a trip through the trace, and a whole log's
+/// snapshot line carries no marker (traces of runs without corruption are unchanged).
+#[test]
+fn the_corrupt_marker_is_written_only_when_set() {
+    let whole = snapshot(100, "broker-0", "t", 0, true, 0, 3, &ABC);
+    let line = serde_json::to_string(&whole).unwrap();
+    assert!(!line.contains("corrupt_at"), "{line}");
+    let bad = corrupt_snapshot(100, "broker-0", true, 1, &ABC);
+    let line = serde_json::to_string(&bad).unwrap();
+    assert!(line.contains("\"corrupt_at\":1"), "{line}");
+    let back: Event = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, bad);
 }

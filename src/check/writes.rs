@@ -188,7 +188,12 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
                     f.hw,
                     offset_list(&offsets),
                     examples.join(", ")
-                ),
+                ) + &f.corrupt_at.map_or(String::new(), |c| {
+                    format!(
+                        "; {}'s log is corrupt from offset {c} and no other replica holds                          them intact",
+                        f.broker
+                    )
+                }),
             )
             .on(tp)
             .offsets(offsets)

@@ -165,6 +165,7 @@ mod tests {
                     hw,
                     records: Vec::<LogRecord>::new(),
                     compacted: false,
+                    corrupt_at: None,
                 },
             )
         };

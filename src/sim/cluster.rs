@@ -1630,6 +1630,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                             })
                             .collect(),
                         compacted: s.compacted,
+                        corrupt_at: s.corrupt_at,
                     },
                 );
                 if s.is_leader && s.last_stable_offset < s.high_watermark {

@@ -350,6 +350,10 @@ pub enum EventKind {
         records: Vec<LogRecord>,
         #[serde(default, skip_serializing_if = "is_false")]
         compacted: bool,
+        /// The replica's stored log fails its checksum (or cannot be parsed) from this
+        /// offset on: `records` stops there. Left out of the line when the log reads whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corrupt_at: Option<i64>,
     },
     /// At a snapshot, a leader's last stable offset is below its high watermark: a
     /// transaction is open from `lso` on (recorded only then, next to the `snapshot`).
@@ -538,6 +542,7 @@ impl EventKind {
                     aborted: false,
                 }],
                 compacted: false,
+                corrupt_at: None,
             },
             UnstableOffset {
                 topic: "t".into(),
