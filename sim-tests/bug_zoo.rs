@@ -120,8 +120,9 @@ fn the_zoo_lists_every_bug_scenario() {
 #[test]
 fn explore_finds_commit_before_process_within_five_seeds() {
     let (file, checker, budget) = ("commit-before-process.json", "lost-write", 5);
-    // Seed 5 until batched ListOffsets/AlterPartition moved every schedule; seed 3 since.
-    let expected = 3;
+    // Seed 5 until batched ListOffsets/AlterPartition moved every schedule; seed 2 since
+    // corrupt replicas stopped counting as lost writes (other findings no longer come first).
+    let expected = 2;
     let mut doc = document(file);
     doc["faults"] = Value::Array(Vec::new());
     doc["expect"]["violations"] = Value::Array(Vec::new());
