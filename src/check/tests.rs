@@ -526,6 +526,38 @@ fn replica_divergence_flags_a_different_record_below_both_high_watermarks() {
     assert_eq!(v.evidence.len(), 2);
 }
 
+/// A follower that has not fetched a transaction's ABORT marker yet holds the same records
+/// as the leader, only not yet marked aborted: that is not divergence.
+#[test]
+fn replica_divergence_ignores_the_aborted_mark_of_the_same_record() {
+    let mut events = vec![
+        snapshot(
+            100,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+        snapshot(
+            100,
+            "broker-1",
+            "t",
+            0,
+            false,
+            1,
+            2,
+            &[(0, "a", 1), (1, "b", 1)],
+        ),
+    ];
+    if let EventKind::Snapshot { records, .. } = &mut events[0].kind {
+        records[1].aborted = true;
+    }
+    none("replica-divergence", events);
+}
+
 #[test]
 fn replica_divergence_flags_a_different_leader_epoch_or_a_missing_record() {
     let events = vec![
