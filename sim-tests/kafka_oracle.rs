@@ -18,6 +18,8 @@
 
 #[path = "cli_common.rs"]
 mod common;
+#[path = "real_binary.rs"]
+mod real_binary;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -30,6 +32,7 @@ use kafka_sim::storage::cleaner::{clean_log, cleanable_offsets};
 use kafka_sim::storage::{Checkpoints, CleanupPolicy, Disk, Log, LogConfig, OffsetMap, RealDisk};
 
 use common::repo;
+use real_binary::build_real_binary;
 
 const FIXTURES: &str = "sim-tests/fixtures/kafka-4.4.0";
 const TOPICS: &[&str] = &["compacted", "gzip", "lz4", "plain", "snappy", "txn", "zstd"];
@@ -826,30 +829,6 @@ fn a_kafka_broker_started_on_kafka_sim_segments_serves_them_to_its_console_consu
 
 // ---- kafka-sim serve and Kafka, fed by the same Java client -----------------------------
 
-/// The normal (real-mode) binary, built once; `cargo sim test` builds only the simulation.
-fn real_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = Command::new(cargo)
-            .current_dir(repo("."))
-            .args(["build", "--quiet", "--bin", "kafka-sim"])
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .status()
-            .expect("run cargo build");
-        assert!(
-            st.success(),
-            "cargo build --bin kafka-sim (normal build) failed"
-        );
-        repo("target/debug/kafka-sim")
-    })
-    .clone()
-}
-
 /// `kafka-sim serve` as a child; killed if the test fails before stopping it.
 struct Serve(std::process::Child);
 
@@ -861,7 +840,7 @@ impl Serve {
     /// With `extra` arguments after the default ones.
     fn start_with(port: u16, data: &Path, extra: &[&str]) -> Serve {
         use std::io::{BufRead, BufReader};
-        let mut child = Command::new(real_binary())
+        let mut child = Command::new(build_real_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data)

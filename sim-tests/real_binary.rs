@@ -1,6 +1,6 @@
 //! The normal (real-mode) `kafka-sim` binary for the tests that start `serve`, built once
-//! per test process. Included with `#[path]` by serve_kafka_python.rs and
-//! serve_multiprocess.rs.
+//! per test process. Included with `#[path]` by serve_kafka_python.rs,
+//! serve_multiprocess.rs and kafka_oracle.rs.
 
 use std::path::PathBuf;
 use std::process::Command;

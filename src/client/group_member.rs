@@ -673,16 +673,7 @@ async fn copy(m: &Arc<Member>, st: &mut PollState, polled: &[(TopicPartition, Ve
     }
     let outcome = c.end(txn).await;
     if outcome == CopyOutcome::Committed {
-        for (tp, offset) in &offsets {
-            m.record(EventKind::Commit {
-                group: m.cfg.group_id.clone(),
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                offset: *offset,
-                error: None,
-                reset: false,
-            });
-        }
+        record_commits(m, &offsets, None);
         st.committed.extend(offsets);
         return;
     }
@@ -769,20 +760,25 @@ async fn commit(m: &Arc<Member>, st: &mut PollState) {
         Some(Response::Group(group::Response::OffsetCommit(r))) => r,
         _ => Err(GroupError::CoordinatorNotAvailable),
     };
-    for (tp, offset) in &offsets {
+    record_commits(m, &offsets, result.err().map(|e| e.name().to_string()));
+    match result {
+        Ok(()) => st.committed.extend(offsets),
+        Err(GroupError::CoordinatorNotAvailable) => {}
+        Err(e) => m.on_error(e),
+    }
+}
+
+/// One commit event per partition, as the coordinator answered (`error` for all of them).
+fn record_commits(m: &Member, offsets: &BTreeMap<TopicPartition, i64>, error: Option<String>) {
+    for (tp, offset) in offsets {
         m.record(EventKind::Commit {
             group: m.cfg.group_id.clone(),
             topic: tp.topic.clone(),
             partition: tp.partition,
             offset: *offset,
-            error: result.err().map(|e| e.name().to_string()),
+            error: error.clone(),
             reset: false,
         });
-    }
-    match result {
-        Ok(()) => st.committed.extend(offsets),
-        Err(GroupError::CoordinatorNotAvailable) => {}
-        Err(e) => m.on_error(e),
     }
 }
 
