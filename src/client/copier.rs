@@ -98,13 +98,26 @@ impl Copier {
             transactional_id: self.spec.transactional_id.clone(),
             transaction_timeout_ms: self.spec.transaction_timeout_ms,
         };
-        let Answer::Ok(Response::InitProducerId {
-            producer_id,
-            producer_epoch,
-            ..
-        }) = self.ch.call_coordinator(&req).await
-        else {
-            return false;
+        let (producer_id, producer_epoch) = match self.ch.call_coordinator(&req).await {
+            Answer::Ok(Response::InitProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            }) => (producer_id, producer_epoch),
+            refused => {
+                // The application does not catch what `initTransactions` throws: the copier
+                // stops, the error recorded.
+                let error = match refused {
+                    Answer::Fatal(e) => e,
+                    Answer::Ok(_) => ErrorCode::UnknownServerError,
+                };
+                self.record(EventKind::ClientError {
+                    error: error.name().to_string(),
+                    topic: None,
+                    partition: None,
+                });
+                return false;
+            }
         };
         self.tm().initialized(producer_id, producer_epoch);
         *self.next.lock().unwrap_or_else(|p| p.into_inner()) = 0;

@@ -484,7 +484,20 @@ pub async fn run_transactional_producer(
                 cause: "init-producer-id".into(),
             });
         }
-        _ => return,
+        refused => {
+            // `initTransactions` threw and the application does not catch it: the producer
+            // stops before its first send, the error recorded.
+            let error = match refused {
+                Answer::Fatal(e) => e,
+                Answer::Ok(_) => ErrorCode::UnknownServerError,
+            };
+            c.record(EventKind::ClientError {
+                error: error.name().to_string(),
+                topic: None,
+                partition: None,
+            });
+            return;
+        }
     }
     let num_partitions = loop {
         c.refresh().await;
