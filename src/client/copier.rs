@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::history::{acks_name, Clock, Recorder};
-use super::transactional::{Answer, TransactionManager, TxnChannel, TRANSACTION_ABORTED};
+use super::transactional::{
+    init_refused, Answer, TransactionManager, TxnChannel, TRANSACTION_ABORTED,
+};
 use crate::broker::request::{Request, Response, ACKS_ALL};
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::trace::{EventKind, PolledRecord};
@@ -105,17 +107,7 @@ impl Copier {
                 ..
             }) => (producer_id, producer_epoch),
             refused => {
-                // The application does not catch what `initTransactions` throws: the copier
-                // stops, the error recorded.
-                let error = match refused {
-                    Answer::Fatal(e) => e,
-                    Answer::Ok(_) => ErrorCode::UnknownServerError,
-                };
-                self.record(EventKind::ClientError {
-                    error: error.name().to_string(),
-                    topic: None,
-                    partition: None,
-                });
+                self.record(init_refused(refused));
                 return false;
             }
         };

@@ -429,6 +429,20 @@ impl Client {
     }
 }
 
+/// What a refused `initTransactions` leaves in the history: it throws, the application does
+/// not catch it, and the client stops on the error (INVALID_TRANSACTION_TIMEOUT, ...).
+pub(crate) fn init_refused(answer: Answer<Response>) -> EventKind {
+    let error = match answer {
+        Answer::Fatal(e) => e,
+        Answer::Ok(_) => ErrorCode::UnknownServerError,
+    };
+    EventKind::ClientError {
+        error: error.name().to_string(),
+        topic: None,
+        partition: None,
+    }
+}
+
 /// Runs a transactional producer's workload: transactions of `spec.records` records until
 /// `workload.messages` are handed over (a restarted producer continues after the last
 /// record it handed over, as a new incarnation that fences the old one).
@@ -485,17 +499,8 @@ pub async fn run_transactional_producer(
             });
         }
         refused => {
-            // `initTransactions` threw and the application does not catch it: the producer
-            // stops before its first send, the error recorded.
-            let error = match refused {
-                Answer::Fatal(e) => e,
-                Answer::Ok(_) => ErrorCode::UnknownServerError,
-            };
-            c.record(EventKind::ClientError {
-                error: error.name().to_string(),
-                topic: None,
-                partition: None,
-            });
+            // The producer stops before its first send, the error recorded.
+            c.record(init_refused(refused));
             return;
         }
     }
