@@ -46,6 +46,33 @@ fn unexpected(resp: Option<Response>) -> ErrorCode {
 }
 
 impl<B: Backend> KafkaApis<B> {
+    /// The coordinator's answer to AddPartitionsToTxn, AddOffsetsToTxn or EndTxn.
+    async fn txn_error(&self, req: Request) -> ErrorCode {
+        match self.backend.handle(req).await {
+            Some(Response::Txn { error }) => error,
+            other => unexpected(other),
+        }
+    }
+
+    /// AddOffsetsToTxn's or EndTxn's error code at `version`: `INVALID_REQUEST` for an
+    /// empty transactional id (or another field `valid` says is bad), else the
+    /// coordinator's.
+    async fn txn_code(&self, valid: bool, req: Request, version: i16) -> i16 {
+        let empty_id = match &req {
+            Request::AddOffsetsToTxn {
+                transactional_id, ..
+            }
+            | Request::EndTxn {
+                transactional_id, ..
+            } => transactional_id.is_empty(),
+            _ => false,
+        };
+        if empty_id || !valid {
+            return ErrorCode::InvalidRequest.code();
+        }
+        for_version(self.txn_error(req).await, version, 2)
+    }
+
     /// InitProducerId for a transactional producer, at its coordinator: the id's next
     /// epoch (fencing every older incarnation), or `CONCURRENT_TRANSACTIONS` while an open
     /// transaction is being aborted, `NOT_COORDINATOR` / `COORDINATOR_LOAD_IN_PROGRESS` as
@@ -127,10 +154,7 @@ impl<B: Backend> KafkaApis<B> {
                     producer_epoch: req.v3_and_below_producer_epoch,
                     partitions: asked.clone(),
                 };
-                let error = match self.backend.handle(internal).await {
-                    Some(Response::Txn { error }) => error,
-                    other => unexpected(other),
-                };
+                let error = self.txn_error(internal).await;
                 let code = for_version(error, version, 2);
                 for tp in &asked {
                     errors.insert(tp.clone(), code);
@@ -185,25 +209,15 @@ impl<B: Backend> KafkaApis<B> {
         version: i16,
     ) -> AddOffsetsToTxnResponse {
         let mut resp = AddOffsetsToTxnResponse::default();
-        let (transactional_id, group_id) = (
-            req.transactional_id.0.to_string(),
-            req.group_id.0.to_string(),
-        );
-        if transactional_id.is_empty() || group_id.is_empty() {
-            resp.error_code = ErrorCode::InvalidRequest.code();
-            return resp;
-        }
         let internal = Request::AddOffsetsToTxn {
-            transactional_id,
+            transactional_id: req.transactional_id.0.to_string(),
             producer_id: req.producer_id.0,
             producer_epoch: req.producer_epoch,
-            group_id,
+            group_id: req.group_id.0.to_string(),
         };
-        let error = match self.backend.handle(internal).await {
-            Some(Response::Txn { error }) => error,
-            other => unexpected(other),
-        };
-        resp.error_code = for_version(error, version, 2);
+        resp.error_code = self
+            .txn_code(!req.group_id.0.is_empty(), internal, version)
+            .await;
         resp
     }
 
@@ -213,22 +227,13 @@ impl<B: Backend> KafkaApis<B> {
         let mut resp = EndTxnResponse::default();
         resp.producer_id = ProducerId(-1);
         resp.producer_epoch = -1;
-        let transactional_id = req.transactional_id.0.to_string();
-        if transactional_id.is_empty() {
-            resp.error_code = ErrorCode::InvalidRequest.code();
-            return resp;
-        }
         let internal = Request::EndTxn {
-            transactional_id,
+            transactional_id: req.transactional_id.0.to_string(),
             producer_id: req.producer_id.0,
             producer_epoch: req.producer_epoch,
             committed: req.committed,
         };
-        let error = match self.backend.handle(internal).await {
-            Some(Response::Txn { error }) => error,
-            other => unexpected(other),
-        };
-        resp.error_code = for_version(error, version, 2);
+        resp.error_code = self.txn_code(true, internal, version).await;
         resp
     }
 
