@@ -384,7 +384,11 @@ impl ReplicaManager {
             .config
             .data_dir
             .join(partition_dir_name(&tp.topic, tp.partition));
-        let topic_id = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+        let topic_id = self
+            .metadata
+            .topics
+            .get(tp.topic.as_str())
+            .map(|t| t.topic_id);
         let meta_path = dir.join(PARTITION_METADATA_FILE);
         if let (Some(id), Some(text)) = (topic_id, read_text(&*self.disk, &meta_path)) {
             match parse_partition_metadata(&text) {
@@ -609,7 +613,11 @@ impl ReplicaManager {
             let Some(id) = read_partition_metadata(&*self.disk, &path) else {
                 continue;
             };
-            let live = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+            let live = self
+                .metadata
+                .topics
+                .get(tp.topic.as_str())
+                .map(|t| t.topic_id);
             if self.removed_topic_ids.contains(&id) && live != Some(id) {
                 match self.disk.remove_dir_all(&path) {
                     Ok(()) => {
@@ -666,7 +674,7 @@ impl ReplicaManager {
                     topic_id: self
                         .metadata
                         .topics
-                        .get(&tp.topic)
+                        .get(tp.topic.as_str())
                         .map_or(0, |t| t.topic_id),
                     topic_partition: tp,
                     leader: p.leader,

@@ -1057,7 +1057,7 @@ fn parse_topic_partition(path: &str, s: &str, ctx: &Ctx) -> Result<TopicPartitio
                 .expected(format!("a partition in 0..{}", partitions - 1))
         })?;
     Ok(TopicPartition {
-        topic: topic.to_string(),
+        topic: topic.into(),
         partition,
     })
 }
@@ -1710,7 +1710,7 @@ fn parse_node(path: &str, v: &Value, ctx: &Ctx) -> Result<NodeRef> {
             )?))),
             "follower" => {
                 let tp = parse_topic_partition(path, arg, ctx)?;
-                let rf = ctx.topics.get(&tp.topic).map_or(0, |t| t.1);
+                let rf = ctx.topics.get(tp.topic.as_str()).map_or(0, |t| t.1);
                 if rf < 2 {
                     return Err(ScenarioError::new(
                         path,
