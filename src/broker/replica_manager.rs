@@ -200,6 +200,11 @@ pub struct ReplicaManager {
     /// The last (HW, leader epoch) reported per led partition, see
     /// [`ReplicaManager::take_hw_changes`].
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
+    /// The led partitions whose (HW, leader epoch) differs from the one last reported:
+    /// [`ReplicaManager::take_hw_changes`] looks at these alone, not at every hosted
+    /// partition after every request. Kept by [`note_hw`] after each change to a partition's
+    /// replication state.
+    hw_dirty: BTreeSet<TopicPartition>,
     /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Option<String>,
     /// After a graceful [`ReplicaManager::shutdown`]: no log is opened, written or
@@ -256,6 +261,17 @@ fn read_partition_metadata(disk: &dyn Disk, dir: &Path) -> Option<u64> {
     parse_partition_metadata(&read_text(disk, &dir.join(PARTITION_METADATA_FILE))?)
 }
 
+/// Adds `tp` to `dirty` if it is led here and its (HW, leader epoch) is not the one last
+/// reported: called after anything that may move a partition's replication state.
+fn note_hw(dirty: &mut BTreeSet<TopicPartition>, tp: &TopicPartition, r: &Replica) {
+    if r.partition.is_leader()
+        && r.reported_hw != Some((r.partition.high_watermark(), r.partition.leader_epoch()))
+        && !dirty.contains(tp)
+    {
+        dirty.insert(tp.clone());
+    }
+}
+
 fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
 }
@@ -287,6 +303,7 @@ impl ReplicaManager {
             log_start_offsets,
             errors: Vec::new(),
             reported_hw: BTreeMap::new(),
+            hw_dirty: BTreeSet::new(),
             log_dir_failure: None,
             shut_down: false,
             checkpointed_at: None,
@@ -556,6 +573,9 @@ impl ReplicaManager {
                     self.unsettled.insert(tp.clone());
                 }
             }
+            if let Some(r) = self.replicas.get(&tp) {
+                note_hw(&mut self.hw_dirty, &tp, r);
+            }
             self.persist_epochs(&tp);
         }
     }
@@ -653,6 +673,7 @@ impl ReplicaManager {
         self.cleaner.on_truncate(tp, leo);
         r.partition.truncate_to(leo);
         r.producers = rebuild_producers(&r.log, self.config.producer_state);
+        note_hw(&mut self.hw_dirty, tp, r);
         self.persist_epochs(tp);
     }
 
@@ -791,7 +812,9 @@ impl ReplicaManager {
         debug_assert_eq!(info.last_offset + 1, next);
         // The batches are in the log: the producer state must know them, whatever follows.
         r.producers = producers;
-        r.partition.leader_append(info.last_offset + 1)?;
+        let appended = r.partition.leader_append(info.last_offset + 1);
+        note_hw(&mut self.hw_dirty, tp, r);
+        appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -872,7 +895,9 @@ impl ReplicaManager {
             r.producers
                 .record_marker(producer_id, producer_epoch, info.max_timestamp);
         }
-        r.partition.leader_append(info.last_offset + 1)?;
+        let appended = r.partition.leader_append(info.last_offset + 1);
+        note_hw(&mut self.hw_dirty, tp, r);
+        appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -929,7 +954,6 @@ impl ReplicaManager {
         out: &mut Vec<Outgoing>,
     ) -> FetchPartitionResponse {
         let tp = &fp.topic_partition;
-        let code = self.unknown_or_not_leader(tp);
         let mut resp = FetchPartitionResponse {
             topic_partition: tp.clone(),
             error: ErrorCode::None,
@@ -945,7 +969,7 @@ impl ReplicaManager {
             return resp;
         }
         let Some(r) = self.replicas.get_mut(tp) else {
-            resp.error = code;
+            resp.error = self.unknown_or_not_leader(tp);
             return resp;
         };
         let max_bytes = fp.partition_max_bytes.max(1) as usize;
@@ -976,6 +1000,7 @@ impl ReplicaManager {
                 Err(e) => Err(e),
             }
         };
+        note_hw(&mut self.hw_dirty, tp, r);
         resp.high_watermark = r.partition.high_watermark();
         r.log.on_high_watermark_updated(resp.high_watermark);
         resp.last_stable_offset = r.log.last_stable_offset(resp.high_watermark);
@@ -1224,6 +1249,7 @@ impl ReplicaManager {
             }
             r.partition
                 .follower_update_high_watermark(pr.high_watermark);
+            note_hw(&mut self.hw_dirty, tp, r);
             if let Some(f) = failed {
                 self.note(format!("{tp}: follower append from {leader}: {f}"));
             }
@@ -1241,7 +1267,10 @@ impl ReplicaManager {
     /// call: `(partition, HW, leader epoch)`, for the history.
     pub fn take_hw_changes(&mut self) -> Vec<(TopicPartition, i64, i32)> {
         let mut out = Vec::new();
-        for (tp, r) in &mut self.replicas {
+        for tp in std::mem::take(&mut self.hw_dirty) {
+            let Some(r) = self.replicas.get_mut(&tp) else {
+                continue;
+            };
             if !r.partition.is_leader() {
                 continue;
             }
@@ -1259,10 +1288,14 @@ impl ReplicaManager {
 
     /// The ISR check: `AlterPartition` proposals removing lagging followers.
     pub fn maybe_shrink_isr(&mut self, now_ms: i64) -> Vec<AlterPartitionRequest> {
-        self.replicas
-            .values_mut()
-            .filter_map(|r| r.partition.maybe_shrink_isr(now_ms))
-            .collect()
+        let mut out = Vec::new();
+        for (tp, r) in self.replicas.iter_mut() {
+            if let Some(a) = r.partition.maybe_shrink_isr(now_ms) {
+                note_hw(&mut self.hw_dirty, tp, r);
+                out.push(a);
+            }
+        }
+        out
     }
 
     /// The controller's answer to our `AlterPartition`.
@@ -1273,6 +1306,7 @@ impl ReplicaManager {
     ) {
         if let Some(r) = self.replicas.get_mut(tp) {
             r.partition.on_alter_partition_response(result);
+            note_hw(&mut self.hw_dirty, tp, r);
         }
     }
 
