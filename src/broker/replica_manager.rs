@@ -261,6 +261,17 @@ fn read_partition_metadata(disk: &dyn Disk, dir: &Path) -> Option<u64> {
     parse_partition_metadata(&read_text(disk, &dir.join(PARTITION_METADATA_FILE))?)
 }
 
+/// Whether replica `r` follows `leader` in `epoch` (any leader and epoch with
+/// `sim.bug.no-leader-epoch-fencing`): see [`ReplicaManager::still_following`].
+fn follows(r: &Replica, leader: i32, epoch: i32) -> bool {
+    match r.partition.role() {
+        Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
+        role => {
+            role == (Role::Follower { leader_id: leader }) && r.partition.leader_epoch() == epoch
+        }
+    }
+}
+
 /// Adds `tp` to `dirty` if it is led here and its (HW, leader epoch) is not the one last
 /// reported: called after anything that may move a partition's replication state.
 fn note_hw(dirty: &mut BTreeSet<TopicPartition>, tp: &TopicPartition, r: &Replica) {
@@ -1008,6 +1019,12 @@ impl ReplicaManager {
         resp.log_start_offset = r.log.log_start_offset();
         match result {
             Err(e) => resp.error = e,
+            // Nothing to read (a caught-up follower or consumer, most partitions of most
+            // fetches): what `Log::read` answers, without looking at the segments.
+            Ok(upto)
+                if fp.fetch_offset >= resp.log_start_offset
+                    && fp.fetch_offset <= resp.log_end_offset
+                    && fp.fetch_offset >= upto.min(resp.log_end_offset) => {}
             Ok(upto) => match r.log.read(fp.fetch_offset, max_bytes, upto) {
                 Ok(d) => resp.records = d.records,
                 Err(e) => resp.error = log_error_code(&e),
@@ -1132,13 +1149,7 @@ impl ReplicaManager {
     fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
         self.replicas
             .get(tp)
-            .is_some_and(|r| match r.partition.role() {
-                Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
-                role => {
-                    role == (Role::Follower { leader_id: leader })
-                        && r.partition.leader_epoch() == epoch
-                }
-            })
+            .is_some_and(|r| follows(r, leader, epoch))
     }
 
     /// The leader's `OffsetsForLeaderEpoch` answers: truncate as KIP-279 says, and ask
@@ -1178,11 +1189,16 @@ impl ReplicaManager {
         for (fp, pr) in sent.iter().zip(&resp.partitions) {
             let tp = &fp.topic_partition;
             let epoch = fp.current_leader_epoch.unwrap_or(-1);
-            if pr.topic_partition != *tp || !self.still_following(tp, leader, epoch) {
+            if pr.topic_partition != *tp {
                 continue;
             }
-            let r = self.replicas.get_mut(tp).expect("following");
-            if r.pending_epoch_query.is_some() || r.log.log_end_offset() != fp.fetch_offset {
+            let Some(r) = self.replicas.get_mut(tp) else {
+                continue;
+            };
+            if !follows(r, leader, epoch)
+                || r.pending_epoch_query.is_some()
+                || r.log.log_end_offset() != fp.fetch_offset
+            {
                 continue;
             }
             match pr.error {
