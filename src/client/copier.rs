@@ -168,7 +168,7 @@ impl Copier {
                 let value = format!("{}-{}-{}:{}", self.client_id, tm.producer_epoch, n, r.send);
                 self.record(EventKind::Send {
                     send: value.clone(),
-                    topic: out.topic.clone(),
+                    topic: out.topic.to_string(),
                     partition: Some(out.partition),
                     key: None,
                     acks: acks_name(ACKS_ALL),
@@ -254,7 +254,7 @@ impl Copier {
             };
             self.record(EventKind::Ack {
                 send: v,
-                topic: tp.topic,
+                topic: tp.topic.into(),
                 partition: Some(tp.partition),
                 offset,
                 error,
@@ -271,7 +271,7 @@ impl Copier {
         for (tp, v) in sends {
             self.record(EventKind::Ack {
                 send: v.clone(),
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: Some(tp.partition),
                 offset: None,
                 error: Some(e.name().to_string()),

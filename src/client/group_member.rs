@@ -622,7 +622,7 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
     let copied = m.copier.is_some().then(|| polled.clone());
     for (tp, records) in polled {
         m.record(EventKind::Poll {
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             records,
             read_committed: m.consumer.fetch.isolation_level
@@ -783,7 +783,7 @@ fn record_commits(m: &Member, offsets: &BTreeMap<TopicPartition, i64>, error: Op
     for (tp, offset) in offsets {
         m.record(EventKind::Commit {
             group: m.cfg.group_id.clone(),
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             offset: *offset,
             error: error.clone(),

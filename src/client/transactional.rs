@@ -416,7 +416,7 @@ impl Client {
                 .remove(v);
             self.record(EventKind::Ack {
                 send: v.clone(),
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: Some(tp.partition),
                 offset: None,
                 error: Some(ErrorCode::ProducerFenced.name().to_string()),
@@ -614,7 +614,7 @@ pub async fn run_transactional_producer(
             };
             c.record(EventKind::Ack {
                 send: v,
-                topic: tp.topic,
+                topic: tp.topic.into(),
                 partition: Some(tp.partition),
                 offset,
                 error,
