@@ -271,7 +271,10 @@ pub fn unseen(h: &History) -> Vec<Violation> {
         } = &c.role
         {
             consumed.extend(partitions.iter().cloned());
-            for a in acks.iter().filter(|a| topics.contains(&a.tp.topic)) {
+            for a in acks
+                .iter()
+                .filter(|a| topics.iter().any(|t| *t == a.tp.topic.as_str()))
+            {
                 consumed.insert(a.tp.clone());
             }
         }
