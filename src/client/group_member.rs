@@ -197,11 +197,14 @@ impl Member {
     }
 
     /// Applies a group error: rediscover, rejoin, reset (recording the lost partitions) or
-    /// stop.
+    /// stop. A fatal one (INVALID_SESSION_TIMEOUT, FENCED_INSTANCE_ID, ...) is what the Java
+    /// consumer throws from `poll`; the application does not catch it, so the member stops
+    /// with the error recorded (a member that never joins is then named, not silent).
     fn on_error(&self, e: GroupError) {
         let mut s = self.shared();
         let generation = s.coord.generation();
         let (action, lost) = s.coord.on_error(e);
+        let stops = action == ErrorAction::Fatal && !s.stopped;
         match action {
             ErrorAction::Rediscover => s.coordinator = None,
             ErrorAction::Fatal => s.stopped = true,
@@ -209,6 +212,13 @@ impl Member {
         }
         drop(s);
         self.record_ownership(false, generation, lost);
+        if stops {
+            self.record(EventKind::ClientError {
+                error: e.name().to_string(),
+                topic: None,
+                partition: None,
+            });
+        }
     }
 
     /// A call to the coordinator; a transport failure means finding it again.

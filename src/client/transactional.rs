@@ -429,6 +429,20 @@ impl Client {
     }
 }
 
+/// What a refused `initTransactions` leaves in the history: it throws, the application does
+/// not catch it, and the client stops on the error (INVALID_TRANSACTION_TIMEOUT, ...).
+pub(crate) fn init_refused(answer: Answer<Response>) -> EventKind {
+    let error = match answer {
+        Answer::Fatal(e) => e,
+        Answer::Ok(_) => ErrorCode::UnknownServerError,
+    };
+    EventKind::ClientError {
+        error: error.name().to_string(),
+        topic: None,
+        partition: None,
+    }
+}
+
 /// Runs a transactional producer's workload: transactions of `spec.records` records until
 /// `workload.messages` are handed over (a restarted producer continues after the last
 /// record it handed over, as a new incarnation that fences the old one).
@@ -484,7 +498,11 @@ pub async fn run_transactional_producer(
                 cause: "init-producer-id".into(),
             });
         }
-        _ => return,
+        refused => {
+            // The producer stops before its first send, the error recorded.
+            c.record(init_refused(refused));
+            return;
+        }
     }
     let num_partitions = loop {
         c.refresh().await;
