@@ -594,7 +594,13 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
             n.report_hw();
         }
         let seen = n.purgatory.version();
-        let first = first.get_or_insert_with(|| resp.clone());
+        // Only the first evaluation's high watermarks matter later (not a copy of it all).
+        let first = first.get_or_insert_with(|| {
+            resp.partitions
+                .iter()
+                .map(|p| p.high_watermark)
+                .collect::<Vec<i64>>()
+        });
         let left = deadline - n.clock.now_ms();
         if left <= 0 || f.satisfied_by(&resp, first) {
             return resp;
