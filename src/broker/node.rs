@@ -331,7 +331,7 @@ impl Node {
                 &self.clock,
                 &self.name,
                 EventKind::Hw {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     hw,
                     leader_epoch,

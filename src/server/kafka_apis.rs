@@ -552,9 +552,9 @@ impl<B: Backend> KafkaApis<B> {
             if p.leader < 0 {
                 mp.error_code = ErrorCode::LeaderNotAvailable.code();
             }
-            topic_ids.insert(p.topic_partition.topic.clone(), p.topic_id);
+            topic_ids.insert(p.topic_partition.topic.to_string(), p.topic_id);
             topics
-                .entry(p.topic_partition.topic.clone())
+                .entry(p.topic_partition.topic.to_string())
                 .or_default()
                 .push(mp);
         }
