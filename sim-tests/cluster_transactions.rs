@@ -176,6 +176,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         name: "t".into(),
         num_partitions: 1,
         replication_factor: 3,
+        configs: Default::default(),
     };
     p.until(Some(controller), &create, |r| {
         matches!(

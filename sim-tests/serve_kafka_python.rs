@@ -882,3 +882,73 @@ fn a_three_broker_cluster_stopped_and_restarted_on_its_data_dir_keeps_every_ackn
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Runs a phase of sim-tests/interop/confluent_kafka_topic_configs.py.
+fn topic_configs_client(py: &Path, bootstrap: &str, phase: &str) -> Value {
+    let out = Command::new(py)
+        .arg(manifest_dir().join("sim-tests/interop/confluent_kafka_topic_configs.py"))
+        .args([bootstrap, phase])
+        .output()
+        .expect("run confluent_kafka_topic_configs.py");
+    assert!(
+        out.status.success(),
+        "confluent-kafka topic configs {phase} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
+/// Topic configs at CreateTopics (confluent-kafka's AdminClient): `segment.bytes=1024`,
+/// `retention.ms`, `cleanup.policy` and `min.insync.replicas=2` are applied to the topic's
+/// log (4,000 bytes of records roll several 1 KiB segments; acks=all to its one replica is
+/// NOT_ENOUGH_REPLICAS) and reported by DescribeConfigs as DYNAMIC_TOPIC_CONFIG (source 1),
+/// also after a restart (they live in the metadata log); an unknown key and a bad value are
+/// INVALID_CONFIG naming the key.
+#[test]
+fn topic_configs_at_creation_apply_to_the_log_are_described_and_survive_a_restart() {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-topic-configs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(1);
+    let b = format!("127.0.0.1:{port}");
+    let server = Server::start(&bin, 1, port, &data);
+    let created = topic_configs_client(&py, &b, "create");
+    assert_eq!(
+        created["refused"],
+        serde_json::json!({"code": "INVALID_CONFIG", "message": "Unknown topic config name: no.such.config"})
+    );
+    assert_eq!(created["refused2"]["code"], "INVALID_CONFIG", "{created}");
+    let msg = created["refused2"]["message"].as_str().unwrap();
+    assert!(msg.contains("segment.bytes"), "{msg}");
+    assert_eq!(created["acks1"], serde_json::json!([null]), "{created}");
+    assert_eq!(
+        created["acks_all"],
+        serde_json::json!(["NOT_ENOUGH_REPLICAS"]),
+        "{created}"
+    );
+    let segments = std::fs::read_dir(data.join("broker-0").join("configured-0"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        })
+        .count();
+    assert!(segments >= 4, "{segments} segments of segment.bytes=1024");
+    let expected = serde_json::json!({
+        "cleanup.policy": ["delete", 1],
+        "max.message.bytes": ["1048588", 5],
+        "min.insync.replicas": ["2", 1],
+        "retention.ms": ["86400000", 1],
+        "segment.bytes": ["1024", 1],
+    });
+    assert_eq!(topic_configs_client(&py, &b, "describe"), expected);
+    server.stop();
+    let server = Server::start(&bin, 1, port, &data);
+    assert_eq!(topic_configs_client(&py, &b, "describe"), expected);
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}

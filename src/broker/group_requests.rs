@@ -140,6 +140,7 @@ pub(super) fn find_coordinator(n: &Arc<Node>, key: &str) -> Response {
         name: OFFSETS_TOPIC.to_string(),
         num_partitions: n.cfg.offsets_topic_num_partitions,
         replication_factor: n.cfg.offsets_topic_replication_factor,
+        configs: Default::default(),
     };
     internal_partition_leader(n, &tp, |n| &n.replies.creating_topic, create)
 }

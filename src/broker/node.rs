@@ -127,6 +127,15 @@ impl BrokerApi {
         let e = rm.metadata().broker(id)?.endpoint.as_ref()?;
         Some((e.host.clone(), e.port))
     }
+    /// Topic `topic`'s config overrides (the metadata log's `ConfigRecord`s).
+    pub fn topic_configs(&self, topic: &str) -> BTreeMap<String, String> {
+        let rm = self.0.rm();
+        rm.metadata()
+            .topics
+            .get(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default()
+    }
     /// Whether a stop has been asked for or done.
     pub fn stopping(&self) -> bool {
         self.0.cfg.shutdown.state() != ShutdownState::Running
@@ -514,6 +523,7 @@ fn auto_create_topics(n: &Arc<Node>, m: &super::request::MetadataRequest) {
                 name: topic.clone(),
                 num_partitions: n.cfg.num_partitions,
                 replication_factor: n.cfg.default_replication_factor,
+                configs: Default::default(),
             };
             let _ = n.controller.call(&n.rpc, &req, n.timeout()).await;
             n.creating_topics().remove(&topic);

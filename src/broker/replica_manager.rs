@@ -382,6 +382,7 @@ impl ReplicaManager {
 
     /// The log config of `topic`: its overrides, else the broker's; `__consumer_offsets` is
     /// compacted with `offsets.topic.segment.bytes` segments, as Kafka creates it.
+    /// Overrides set at creation (the metadata log's `ConfigRecord`s) apply on top.
     pub fn log_config(&self, topic: &str) -> LogConfig {
         if let Some(c) = self.config.topic_logs.get(topic) {
             return c.clone();
@@ -391,14 +392,38 @@ impl ReplicaManager {
             c.cleanup_policy = CleanupPolicy::COMPACT;
             c.segment_bytes = self.config.offsets_topic_segment_bytes;
         }
+        for (key, value) in self.topic_config_records(topic) {
+            if LogConfig::is_log_key(key) {
+                // Validated before the record was written; a bad one keeps the default.
+                let _ = c.set(key, value);
+            }
+        }
         c
+    }
+
+    fn topic_config_records(&self, topic: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.metadata
+            .topics
+            .get(topic)
+            .into_iter()
+            .flat_map(|t| t.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// The replication config of `topic`'s partitions: the broker's, with the topic's
     /// `min.insync.replicas` if it sets one.
     pub fn replication_config(&self, topic: &str) -> ReplicationConfig {
         let mut c = self.config.replication;
-        if let Some(&n) = self.config.topic_min_insync_replicas.get(topic) {
+        let recorded = self
+            .topic_config_records(topic)
+            .find(|(k, _)| *k == "min.insync.replicas")
+            .and_then(|(_, v)| v.parse().ok());
+        if let Some(n) = self
+            .config
+            .topic_min_insync_replicas
+            .get(topic)
+            .copied()
+            .or(recorded)
+        {
             c.min_insync_replicas = n;
         }
         c

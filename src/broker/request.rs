@@ -9,6 +9,7 @@
 //! ([`super::rpc`]); real mode can put Kafka's wire format under the same enums. Field
 //! names follow Kafka's request schemas.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,10 @@ pub enum Request {
         name: String,
         num_partitions: i32,
         replication_factor: i32,
+        /// Topic config overrides (`--config KEY=VALUE`), validated by the caller; left
+        /// out of the JSON when empty.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        configs: BTreeMap<String, String>,
     },
     /// Removes a topic: its partitions go offline and every replica deletes its log.
     DeleteTopics {

@@ -50,6 +50,7 @@ pub(super) fn find_coordinator(n: &Arc<Node>, transactional_id: &str) -> Respons
         name: TRANSACTION_STATE_TOPIC.to_string(),
         num_partitions: n.cfg.transaction.transaction_state_log_num_partitions,
         replication_factor: n.cfg.transaction_state_log_replication_factor,
+        configs: Default::default(),
     };
     internal_partition_leader(n, &tp, |n| &n.txn_replies.creating_topic, create)
 }

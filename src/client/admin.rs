@@ -32,6 +32,7 @@ pub async fn create_topic(
         name: name.to_string(),
         num_partitions: partitions,
         replication_factor,
+        configs: Default::default(),
     };
     call_controller(rpc, controller, &req, timeout).await
 }

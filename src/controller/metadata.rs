@@ -75,6 +75,13 @@ pub enum MetadataRecord {
     },
     /// `RemoveTopicRecord`.
     RemoveTopic { name: String },
+    /// `ConfigRecord` of a topic (resource type TOPIC): one topic config override, set at
+    /// CreateTopics (`kafka-topics --create --config KEY=VALUE`).
+    TopicConfig {
+        topic: String,
+        name: String,
+        value: String,
+    },
     /// `ProducerIdsRecord`: producer ids below `next_producer_id` are handed out, so a
     /// controller elected after a failover never hands one out twice (KIP-730).
     ProducerIds { next_producer_id: i64 },
@@ -137,6 +144,8 @@ impl PartitionRegistration {
 pub struct TopicMetadata {
     pub topic_id: u64,
     pub partitions: BTreeMap<i32, PartitionRegistration>,
+    /// The topic's config overrides (`ConfigRecord`s), by Kafka's topic key.
+    pub configs: BTreeMap<String, String>,
 }
 
 /// A record that does not apply to the state (a corrupt or out-of-order metadata log).
@@ -287,6 +296,7 @@ impl ClusterMetadata {
                     TopicMetadata {
                         topic_id: *topic_id,
                         partitions: BTreeMap::new(),
+                        configs: BTreeMap::new(),
                     },
                 );
             }
@@ -350,6 +360,12 @@ impl ClusterMetadata {
                     p.removing_replicas = a.removing_replicas.clone();
                 }
                 p.partition_epoch += 1;
+            }
+            MetadataRecord::TopicConfig { topic, name, value } => {
+                let Some(t) = self.topics.get_mut(topic) else {
+                    return err(format!("config of unknown topic {topic}"));
+                };
+                t.configs.insert(name.clone(), value.clone());
             }
             MetadataRecord::RemoveTopic { name } => {
                 if self.topics.remove(name).is_none() {

@@ -459,9 +459,16 @@ fn operate(
             name,
             num_partitions,
             replication_factor,
+            configs,
         } => {
             let mut rng = madsim::rand::thread_rng();
-            match c.create_topic(&name, num_partitions, replication_factor, &mut rng) {
+            match c.create_topic_configured(
+                &name,
+                num_partitions,
+                replication_factor,
+                &configs,
+                &mut rng,
+            ) {
                 Ok(records) => (
                     Response::CreateTopics {
                         error: ErrorCode::None,

@@ -722,6 +722,20 @@ impl Controller {
         replication_factor: i32,
         rng: &mut R,
     ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        let none = BTreeMap::new();
+        self.create_topic_configured(name, num_partitions, replication_factor, &none, rng)
+    }
+
+    /// [`Self::create_topic`] with config overrides (see
+    /// [`Self::create_topic_with_configs`]).
+    pub fn create_topic_configured<R: Rng>(
+        &mut self,
+        name: &str,
+        num_partitions: i32,
+        replication_factor: i32,
+        configs: &BTreeMap<String, String>,
+        rng: &mut R,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
         self.check_new_topic(name)?;
         let live = self.metadata.live_brokers();
         if live.is_empty() {
@@ -731,7 +745,7 @@ impl Controller {
         let shift = rng.gen_range(0..live.len());
         let assignment =
             assign_replicas_rack_unaware(&live, num_partitions, replication_factor, start, shift)?;
-        self.create_topic_with_assignment(name, assignment)
+        self.create_topic_with_configs(name, assignment, configs)
     }
 
     /// Creates a topic with an explicit assignment (`replica-assignment`). The ISR is the
@@ -741,6 +755,19 @@ impl Controller {
         &mut self,
         name: &str,
         assignment: Vec<Vec<i32>>,
+    ) -> Result<Vec<MetadataRecord>, ErrorCode> {
+        self.create_topic_with_configs(name, assignment, &BTreeMap::new())
+    }
+
+    /// [`Self::create_topic_with_assignment`] with config overrides: a `ConfigRecord` per
+    /// key, between the `TopicRecord` and the `PartitionRecord`s (as Kafka writes them), so
+    /// a broker opening a replica already knows its topic's configs. The caller has
+    /// validated the keys and values.
+    pub fn create_topic_with_configs(
+        &mut self,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+        configs: &BTreeMap<String, String>,
     ) -> Result<Vec<MetadataRecord>, ErrorCode> {
         self.check_new_topic(name)?;
         if assignment.is_empty() {
@@ -757,6 +784,16 @@ impl Controller {
                 topic_id,
             },
         );
+        for (key, value) in configs {
+            self.append(
+                &mut out,
+                MetadataRecord::TopicConfig {
+                    topic: name.to_string(),
+                    name: key.clone(),
+                    value: value.clone(),
+                },
+            );
+        }
         self.append_partitions(name, 0, states, &mut out);
         Ok(out)
     }

@@ -113,6 +113,10 @@ pub trait Backend {
     fn registered_listener(&self, _broker_id: i32) -> Option<(String, u16)> {
         None
     }
+    /// A topic's config overrides as the metadata log holds them.
+    fn topic_config_overrides(&self, _topic: &str) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 }
 
 impl Backend for crate::broker::node::BrokerApi {
@@ -124,6 +128,9 @@ impl Backend for crate::broker::node::BrokerApi {
     }
     fn registered_listener(&self, broker_id: i32) -> Option<(String, u16)> {
         crate::broker::node::BrokerApi::registered_listener(self, broker_id)
+    }
+    fn topic_config_overrides(&self, topic: &str) -> BTreeMap<String, String> {
+        crate::broker::node::BrokerApi::topic_configs(self, topic)
     }
 }
 
@@ -858,8 +865,10 @@ impl<B: Backend> KafkaApis<B> {
         resp
     }
 
-    /// CreateTopics, forwarded to the controller one topic at a time. Explicit replica
-    /// assignments and topic configs are refused (not modelled yet) rather than ignored.
+    /// CreateTopics, forwarded to the controller one topic at a time, with the topic's
+    /// config overrides (a key the brokers do not apply, or a bad value, is
+    /// `INVALID_CONFIG` naming it). Explicit replica assignments are refused (not modelled
+    /// yet) rather than ignored.
     async fn create_topics(&self, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
         let mut resp = CreateTopicsResponse::default();
         for t in &req.topics {
@@ -874,21 +883,23 @@ impl<B: Backend> KafkaApis<B> {
             } else {
                 i32::from(t.replication_factor)
             };
+            let configs = self.topic_config_overrides(
+                t.configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
+            );
             let (error, message) = if num_partitions > MAX_PARTITIONS_PER_REQUEST {
                 (
                     ErrorCode::InvalidPartitions.code(),
-                    Some("more partitions than one request may create (10000)"),
+                    Some("more partitions than one request may create (10000)".to_string()),
                 )
             } else if !t.assignments.is_empty() {
                 (
                     ErrorCode::InvalidReplicaAssignment.code(),
-                    Some("explicit replica assignments are not supported yet"),
+                    Some("explicit replica assignments are not supported yet".to_string()),
                 )
-            } else if !t.configs.is_empty() {
-                (
-                    INVALID_CONFIG,
-                    Some("topic configs at creation are not supported yet"),
-                )
+            } else if let Err(e) = &configs {
+                (INVALID_CONFIG, Some(e.clone()))
             } else if req.validate_only {
                 (0, None)
             } else {
@@ -896,6 +907,7 @@ impl<B: Backend> KafkaApis<B> {
                     name: name.clone(),
                     num_partitions,
                     replication_factor,
+                    configs: configs.unwrap_or_default(),
                 };
                 (
                     self.backend
@@ -910,7 +922,7 @@ impl<B: Backend> KafkaApis<B> {
             r.name = t.name.clone();
             r.error_code = error;
             if version >= 1 {
-                r.error_message = message.map(str_bytes);
+                r.error_message = message.as_deref().map(str_bytes);
             }
             if version >= 5 && error == 0 {
                 r.num_partitions = num_partitions;

@@ -9,6 +9,8 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, DescribeConfigsResponse,
 };
 
+use std::collections::BTreeMap;
+
 use super::{str_bytes, Backend, KafkaApis, MAX_PARTITIONS_PER_REQUEST};
 use crate::broker::request::{MetadataRequest, Request, Response};
 use crate::broker::ErrorCode;
@@ -17,6 +19,7 @@ use crate::storage::LogConfig;
 /// DescribeConfigs' resource type of a topic (Kafka's `ConfigResource.Type.TOPIC`).
 const RESOURCE_TOPIC: i8 = 2;
 /// Where a config value comes from (Kafka's `ConfigSource`).
+const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
@@ -35,8 +38,9 @@ pub struct TopicConfigEntry {
     pub config_type: i8,
 }
 
-/// The configs of every topic on a serve broker (topics take no overrides yet, so each is
-/// the broker's): those the brokers apply, from their log config and
+/// The broker's configs of every topic on a serve broker (a topic's overrides from
+/// CreateTopics replace them in DescribeConfigs): those the brokers apply, from their log
+/// config and
 /// `min.insync.replicas`, in Kafka's (alphabetical) order. `set` holds the broker keys the
 /// command line set.
 pub fn topic_config_entries(
@@ -163,6 +167,44 @@ const ENDPOINT_TYPE_BROKER: i8 = 1;
 const UNSUPPORTED_ENDPOINT_TYPE: i16 = 120;
 
 impl<B: Backend> KafkaApis<B> {
+    /// CreateTopics' config overrides, checked: each key must be one of the topic configs
+    /// the brokers apply (those DescribeConfigs lists) with a valid value; else the error
+    /// message names the key.
+    pub(super) fn topic_config_overrides<'a>(
+        &self,
+        configs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        for (key, value) in configs {
+            if !self.config.topic_configs.iter().any(|c| c.name == key) {
+                return Err(format!("Unknown topic config name: {key}"));
+            }
+            let Some(value) = value else {
+                return Err(format!("Null value not supported for topic config: {key}"));
+            };
+            let valid = if key == "min.insync.replicas" {
+                value
+                    .trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .map(|_| ())
+                    .ok_or_else(|| format!("{value:?} is not an integer of at least 1"))
+            } else {
+                LogConfig::default()
+                    .set(key, value)
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(e) = valid {
+                return Err(format!(
+                    "Invalid value {value} for configuration {key}: {e}"
+                ));
+            }
+            out.insert(key.to_string(), value.trim().to_string());
+        }
+        Ok(out)
+    }
+
     /// DeleteTopics by name (v1-5). The controller removes the topic; its partitions go
     /// offline and every replica deletes its log.
     pub(super) async fn delete_topics(
@@ -297,6 +339,7 @@ impl<B: Backend> KafkaApis<B> {
                 result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                 result.error_message = Some(str_bytes(&format!("Topic {name} does not exist")));
             } else {
+                let overrides = self.backend.topic_config_overrides(&name);
                 for c in &self.config.topic_configs {
                     let asked = r
                         .configuration_keys
@@ -310,11 +353,24 @@ impl<B: Backend> KafkaApis<B> {
                     } else {
                         SOURCE_DEFAULT_CONFIG
                     };
+                    let topic_value = overrides.get(c.name);
                     let mut e = describe_configs_response::DescribeConfigsResourceResult::default();
                     e.name = str_bytes(c.name);
-                    e.value = Some(str_bytes(&c.value));
-                    e.config_source = source;
+                    e.value = Some(str_bytes(topic_value.unwrap_or(&c.value)));
+                    e.config_source = if topic_value.is_some() {
+                        SOURCE_DYNAMIC_TOPIC_CONFIG
+                    } else {
+                        source
+                    };
                     if req.include_synonyms {
+                        if let Some(v) = topic_value {
+                            let mut syn =
+                                describe_configs_response::DescribeConfigsSynonym::default();
+                            syn.name = str_bytes(c.name);
+                            syn.value = Some(str_bytes(v));
+                            syn.source = SOURCE_DYNAMIC_TOPIC_CONFIG;
+                            e.synonyms.push(syn);
+                        }
                         let mut syn = describe_configs_response::DescribeConfigsSynonym::default();
                         syn.name = str_bytes(c.broker_key);
                         syn.value = Some(str_bytes(&c.value));

@@ -452,6 +452,7 @@ fn list_offsets_create_topics_and_init_producer_id_answer_at_every_version() {
             name: "fresh".to_string(),
             num_partitions: 1,
             replication_factor: 1,
+            configs: Default::default(),
         }));
     for v in versions(ApiKey::InitProducerId) {
         let mut req = InitProducerIdRequest::default();
