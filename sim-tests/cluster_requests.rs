@@ -240,6 +240,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     };
     let list = |timestamp| Request::ListOffsets {
         partitions: vec![ask(&tp, timestamp)],
+        isolation_level: Default::default(),
     };
     let r = rpc.call(leader_addr, &list(-2), T).await.unwrap();
     assert_eq!(
@@ -260,6 +261,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
             leader_addr,
             &Request::ListOffsets {
                 partitions: vec![ask(&missing, -1), ask(&tp, -1), ask(&tp, -2)],
+                isolation_level: Default::default(),
             },
             T,
         )

@@ -1054,7 +1054,9 @@ fn session(libs: &Path, bootstrap: &str) -> String {
 /// The same scripted client session (Kafka's Java client: metadata, create topic twice,
 /// produce with and without keys, to a missing partition and a missing topic, list offsets,
 /// fetch everything back and out of range, commit and fetch offsets, a group of one member,
-/// a second joining, one leaving) against a Kafka broker and against `kafka-sim serve`: the
+/// a second joining, one leaving; transactions committed, aborted and fenced, with
+/// sendOffsetsToTransaction, ListOffsets per isolation level and read_committed and
+/// read_uncommitted consumers) against a Kafka broker and against `kafka-sim serve`: the
 /// transcripts agree line by line but for [`KNOWN_DIFFERENCES`], each of which still shows.
 #[test]
 fn one_client_session_gets_the_same_answers_from_kafka_and_kafka_sim_serve() {

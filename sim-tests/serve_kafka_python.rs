@@ -18,6 +18,8 @@
 //! confluent-kafka (librdkafka 2.16, confluent_kafka_serve.py) on three brokers: its
 //! AdminClient creates a 3-partition RF 3 topic, a group of two consumers splits the
 //! partitions and reads every message once, and a new member resumes from their commits.
+//! Its transactional producer (confluent_kafka_txn.py) commits, aborts and is fenced by a
+//! second incarnation; read_committed consumers and ListOffsets see only what committed.
 //!
 //! kcat (librdkafka) checks `-L` on three brokers, a `-P`/`-C` round trip and a `-G`
 //! balanced consumer that commits when it is installed (`.ci/run` installs it), with a loud SKIPPED otherwise.
@@ -80,12 +82,18 @@ struct Server {
 impl Server {
     /// Starts `serve` and waits for `ready`, checking the `broker I at` lines.
     fn start(bin: &Path, brokers: u16, port: u16, data: &Path) -> Server {
+        Server::start_with(bin, brokers, port, data, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    fn start_with(bin: &Path, brokers: u16, port: u16, data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(bin)
             .args(["serve", "--brokers", &brokers.to_string()])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data)
             .args(["--config", "num.partitions=3"])
+            .args(extra)
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -726,6 +734,84 @@ fn confluent_kafka_admin_creates_a_topic_two_group_members_split_it_and_a_new_me
         values("after_commit"),
         expected(n),
         "the new member started at the pair's commits"
+    );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// confluent-kafka's transactional producer (sim-tests/interop/confluent_kafka_txn.py) on
+/// three brokers: a transaction with sendOffsetsToTransaction commits and the group's offset
+/// moves; another aborts and the offset stays; an open transaction holds read_committed's
+/// latest offset (ListOffsets) at its first record; a second incarnation of the
+/// transactional id fences the first (whose commit fails fatally with `_FENCED`) and aborts
+/// its open transaction; a read_committed consumer reads exactly the committed records, a
+/// read_uncommitted one every record.
+#[test]
+fn confluent_kafka_transactions_commit_abort_and_fence_and_read_committed_sees_only_commits() {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-txn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(3);
+    let server = Server::start_with(
+        &bin,
+        3,
+        port,
+        &data,
+        &["--config", "transaction.state.log.num.partitions=5"],
+    );
+    let out = Command::new(&py)
+        .arg(manifest_dir().join("sim-tests/interop/confluent_kafka_txn.py"))
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run confluent_kafka_txn.py");
+    assert!(
+        out.status.success(),
+        "confluent-kafka transactions failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(v["source_read"], 10, "{v}");
+    assert_eq!(v["committed_offset_after_commit"], 5, "{v}");
+    assert_eq!(v["committed_offset_after_abort"], 5, "{v}");
+    // Partition 0: 2 committed records and their marker, 2 aborted and theirs, then the
+    // open transaction's first record at offset 6.
+    assert_eq!(
+        v["latest_open"],
+        serde_json::json!({"read_committed": 6, "read_uncommitted": 7}),
+        "{v}"
+    );
+    assert_eq!(
+        v["zombie_commit"],
+        serde_json::json!({"fatal": true, "code": "_FENCED"}),
+        "{v}"
+    );
+    let values = |prefixes: &[(&str, usize)]| -> Value {
+        let mut all: Vec<String> = prefixes
+            .iter()
+            .flat_map(|(p, n)| (0..*n).map(move |i| format!("{p}-{i}")))
+            .collect();
+        all.sort();
+        serde_json::json!(all)
+    };
+    assert_eq!(
+        v["read_committed"],
+        values(&[("committed", 6), ("successor", 3)]),
+        "{v}"
+    );
+    assert_eq!(
+        v["read_uncommitted"],
+        values(&[
+            ("committed", 6),
+            ("aborted", 6),
+            ("open", 3),
+            ("zombie", 3),
+            ("successor", 3)
+        ]),
+        "{v}"
     );
     server.stop();
     let _ = std::fs::remove_dir_all(&data);

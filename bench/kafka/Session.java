@@ -10,7 +10,11 @@
 // keys (the client's partitioner picks the partition) and without (explicit partitions);
 // produce to a missing partition and a missing topic; list earliest/latest offsets; fetch
 // every record back; fetch out of range; commit and fetch a group's offsets; a group with one
-// member, then a second member joins, then one leaves (assignments per generation).
+// member, then a second member joins, then one leaves (assignments per generation);
+// transactions: one committed and one aborted, each with sendOffsetsToTransaction, the
+// group's committed offset after each, an open transaction's latest offset per isolation
+// level, a second incarnation fencing the first, and what read_committed and
+// read_uncommitted consumers read.
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,10 +29,12 @@ import java.util.concurrent.ExecutionException;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -37,6 +43,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -71,6 +78,7 @@ public class Session {
             offsets(admin);
             fetch();
             groups(admin);
+            transactions(admin);
         }
     }
 
@@ -282,5 +290,122 @@ public class Session {
             members.forEach(m -> m.assignment().forEach(tp -> union.add(tp.toString())));
             return "assigned " + String.join("+", each) + " " + union;
         });
+    }
+
+    static final String TXN_TOPIC = "session-txn";
+
+    static KafkaProducer<byte[], byte[]> txnProducer() {
+        Properties p = producerProps();
+        p.put("transactional.id", "session-tx");
+        // The first InitProducerId waits for the coordinator's partition to load.
+        p.put("max.block.ms", "30000");
+        p.put("delivery.timeout.ms", "20000");
+        return new KafkaProducer<>(p);
+    }
+
+    static ProducerRecord<byte[], byte[]> txnRecord(String value, int i) {
+        return new ProducerRecord<>(TXN_TOPIC, 0, T0 + i, b("k" + i), b(value));
+    }
+
+    /** The group's committed offset as a read_committed consumer sees it (KIP-447: it waits
+     *  while an offset is pending in a transaction). */
+    static String txnCommitted(String group, TopicPartition tp) {
+        Properties props = consumerProps(group);
+        props.put("isolation.level", "read_committed");
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(props)) {
+            return step(() -> {
+                OffsetAndMetadata m = c.committed(Set.of(tp), Duration.ofSeconds(10)).get(tp);
+                return m == null ? "none" : String.valueOf(m.offset());
+            });
+        }
+    }
+
+    static void transactions(Admin admin) throws Exception {
+        TopicPartition tp = new TopicPartition(TXN_TOPIC, 0);
+        String group = "session-txn-group";
+        say("create " + TXN_TOPIC + " -> "
+                + step(() -> admin.createTopics(List.of(new NewTopic(TXN_TOPIC, 1, (short) 1))).all().get()));
+        Thread.sleep(500);
+        KafkaProducer<byte[], byte[]> p = txnProducer();
+        KafkaProducer<byte[], byte[]> p2 = null;
+        try {
+            say("init transactions -> " + step(() -> {
+                p.initTransactions();
+                return null;
+            }));
+            for (String outcome : List.of("commit", "abort")) {
+                say("transaction with offsets, " + outcome + " -> " + step(() -> {
+                    p.beginTransaction();
+                    for (int i = 0; i < 2; i++) {
+                        p.send(txnRecord(outcome + " " + i, i)).get();
+                    }
+                    long offset = outcome.equals("commit") ? 2 : 4;
+                    p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(offset)),
+                            new ConsumerGroupMetadata(group));
+                    if (outcome.equals("commit")) {
+                        p.commitTransaction();
+                    } else {
+                        p.abortTransaction();
+                    }
+                    return null;
+                }));
+                say("group offset after " + outcome + " -> " + txnCommitted(group, tp));
+            }
+            say("open transaction -> " + step(() -> {
+                p.beginTransaction();
+                return "offset=" + p.send(txnRecord("open", 0)).get().offset();
+            }));
+            for (IsolationLevel level : List.of(IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)) {
+                say("list offsets " + TXN_TOPIC + " latest " + level + " -> " + step(() -> admin
+                        .listOffsets(Map.of(tp, OffsetSpec.latest()), new ListOffsetsOptions(level))
+                        .partitionResult(tp).get().offset()));
+            }
+            say("abort open transaction -> " + step(() -> {
+                p.abortTransaction();
+                return null;
+            }));
+            say("zombie sends in a transaction -> " + step(() -> {
+                p.beginTransaction();
+                return "offset=" + p.send(txnRecord("zombie", 0)).get().offset();
+            }));
+            KafkaProducer<byte[], byte[]> successor = txnProducer();
+            p2 = successor;
+            say("second incarnation init -> " + step(() -> {
+                successor.initTransactions();
+                return null;
+            }));
+            say("first incarnation commits -> " + step(() -> {
+                p.commitTransaction();
+                return null;
+            }));
+            say("second incarnation commits -> " + step(() -> {
+                successor.beginTransaction();
+                successor.send(txnRecord("successor", 0)).get();
+                successor.commitTransaction();
+                return null;
+            }));
+        } finally {
+            p.close(Duration.ofSeconds(5));
+            if (p2 != null) {
+                p2.close(Duration.ofSeconds(5));
+            }
+        }
+        for (String level : List.of("read_committed", "read_uncommitted")) {
+            int expected = level.equals("read_committed") ? 3 : 7;
+            Properties props = consumerProps(null);
+            props.put("isolation.level", level);
+            try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(props)) {
+                c.assign(List.of(tp));
+                c.seek(tp, 0);
+                List<String> seen = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + 10_000;
+                while (seen.size() < expected && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                        seen.add("@" + r.offset() + " " + new String(r.value()));
+                    }
+                }
+                say(level + " reads " + seen);
+            }
+        }
     }
 }

@@ -427,15 +427,21 @@ async fn handle(n: &Arc<Node>, req: Request) -> Option<Response> {
         }
         Request::Produce(p) => produce(n, p).await,
         Request::Fetch(f) => Some(Response::Fetch(delayed_fetch(n, &f).await)),
-        Request::ListOffsets { partitions } => Some(Response::ListOffsets(
+        Request::ListOffsets {
+            partitions,
+            isolation_level,
+        } => Some(Response::ListOffsets(
             partitions
                 .into_iter()
                 .map(|p| {
-                    let (error, offset) = match n.rm().list_offsets(&p.topic_partition, p.timestamp)
-                    {
-                        Ok(offset) => (ErrorCode::None, offset),
-                        Err(error) => (error, -1),
-                    };
+                    let (error, offset) =
+                        match n
+                            .rm()
+                            .list_offsets(&p.topic_partition, p.timestamp, isolation_level)
+                        {
+                            Ok(offset) => (ErrorCode::None, offset),
+                            Err(error) => (error, -1),
+                        };
                     ListOffsetsPartitionResponse {
                         topic_partition: p.topic_partition,
                         error,

@@ -1042,20 +1042,31 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// ListOffsets on the leader: earliest, latest (the HW, as a `read_uncommitted`
-    /// consumer sees it) or by timestamp (`-1` if no record is that late).
-    pub fn list_offsets(&self, tp: &TopicPartition, timestamp: i64) -> Result<i64, ErrorCode> {
+    /// ListOffsets on the leader: earliest, latest (the HW for `read_uncommitted`, the last
+    /// stable offset for `read_committed`) or by timestamp (`-1` if no record below that
+    /// bound is that late).
+    pub fn list_offsets(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        isolation: IsolationLevel,
+    ) -> Result<i64, ErrorCode> {
         let Some(r) = self.replicas.get(tp) else {
             return Err(self.unknown_or_not_leader(tp));
         };
         if !r.partition.is_leader() {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
+        let hw = r.partition.high_watermark();
+        let last_fetchable = match isolation {
+            IsolationLevel::ReadUncommitted => hw,
+            IsolationLevel::ReadCommitted => r.log.last_stable_offset(hw),
+        };
         match timestamp {
             EARLIEST_TIMESTAMP => Ok(r.log.log_start_offset()),
-            LATEST_TIMESTAMP => Ok(r.partition.high_watermark()),
+            LATEST_TIMESTAMP => Ok(last_fetchable),
             t => match r.log.fetch_offset_by_timestamp(t) {
-                Ok(Some(found)) if found.offset < r.partition.high_watermark() => Ok(found.offset),
+                Ok(Some(found)) if found.offset < last_fetchable => Ok(found.offset),
                 Ok(_) => Ok(-1),
                 Err(e) => Err(log_error_code(&e)),
             },

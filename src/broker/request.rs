@@ -59,6 +59,10 @@ pub enum Request {
     /// by the broker asked (a client sends one request per leader, as Kafka's do).
     ListOffsets {
         partitions: Vec<ListOffsetsPartition>,
+        /// ListOffsets v2+: a read_committed client's latest offset is the last stable
+        /// offset, and a timestamp lookup stops there too.
+        #[serde(default, skip_serializing_if = "is_default")]
+        isolation_level: IsolationLevel,
     },
     /// Where does `leader_epoch` end in the leader's log (KIP-101/KIP-279)?
     OffsetsForLeaderEpoch {

@@ -476,7 +476,10 @@ pub async fn list_offsets(
     }
     let mut out = BTreeMap::new();
     for (leader, partitions) in by_leader {
-        let req = Request::ListOffsets { partitions };
+        let req = Request::ListOffsets {
+            partitions,
+            isolation_level: Default::default(),
+        };
         if let Ok(Response::ListOffsets(answers)) = rpc.call_owned(leader, req, timeout).await {
             for a in answers {
                 if a.error == ErrorCode::None {

@@ -26,6 +26,9 @@ use kafka_protocol::messages::{
     ProduceResponse as KProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+};
+use kafka_protocol::messages::{
     CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
     DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
     JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
@@ -45,7 +48,11 @@ use crate::common::TopicPartition;
 /// map and kafka-python need for producing, consuming and consumer groups. The ceilings
 /// stop below the versions that address topics by id (Fetch 13, Produce 13), batch groups
 /// (OffsetFetch 8) or belong to KIP-848's consumer protocol (OffsetCommit 9), or use fields
-/// not modelled here. OffsetCommit starts at 2 and OffsetFetch at 1, as in Kafka 4.
+/// not modelled here. OffsetCommit starts at 2 and OffsetFetch at 1, as in Kafka 4. The
+/// transactional APIs stop at `transaction.version` 1: AddPartitionsToTxn at the last
+/// client version (3; 4+ are the brokers' batched verification), EndTxn and TxnOffsetCommit
+/// below KIP-890's epoch bump per transaction (5); their v4 only lets the broker answer
+/// `TRANSACTION_ABORTABLE`, which it never does here.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
@@ -67,6 +74,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
 ];
 
 /// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
@@ -79,7 +90,6 @@ const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_CONFIG: i16 = 40;
 const UNKNOWN_TOPIC_ID: i16 = 100;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 /// What a listener does with a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +233,10 @@ pub enum KafkaRequest {
     CreatePartitions(CreatePartitionsRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeConfigs(DescribeConfigsRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
 }
 
 /// One request frame, decoded.
@@ -343,6 +357,10 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
         ApiKey::CreatePartitions => body!(CreatePartitions, CreatePartitionsRequest),
         ApiKey::DescribeCluster => body!(DescribeCluster, DescribeClusterRequest),
         ApiKey::DescribeConfigs => body!(DescribeConfigs, DescribeConfigsRequest),
+        ApiKey::AddPartitionsToTxn => body!(AddPartitionsToTxn, AddPartitionsToTxnRequest),
+        ApiKey::AddOffsetsToTxn => body!(AddOffsetsToTxn, AddOffsetsToTxnRequest),
+        ApiKey::EndTxn => body!(EndTxn, EndTxnRequest),
+        ApiKey::TxnOffsetCommit => body!(TxnOffsetCommit, TxnOffsetCommitRequest),
         _ => return Err(err(0, "API not served".to_string())),
     };
     match body {
@@ -394,13 +412,13 @@ impl<B: Backend> KafkaApis<B> {
                 encode_response(corr, version, &self.fetch(req, version).await)
             }
             KafkaRequest::ListOffsets(req) => {
-                encode_response(corr, version, &self.list_offsets(req).await)
+                encode_response(corr, version, &self.list_offsets(req, version).await)
             }
             KafkaRequest::CreateTopics(req) => {
                 encode_response(corr, version, &self.create_topics(req, version).await)
             }
             KafkaRequest::InitProducerId(req) => {
-                encode_response(corr, version, &self.init_producer_id(req).await)
+                encode_response(corr, version, &self.init_producer_id(req, version).await)
             }
             KafkaRequest::FindCoordinator(req) => {
                 encode_response(corr, version, &self.find_coordinator(req, version).await)
@@ -442,6 +460,20 @@ impl<B: Backend> KafkaApis<B> {
             }
             KafkaRequest::DescribeConfigs(req) => {
                 encode_response(corr, version, &self.describe_configs(req, version).await)
+            }
+            KafkaRequest::AddPartitionsToTxn(req) => encode_response(
+                corr,
+                version,
+                &self.add_partitions_to_txn(req, version).await,
+            ),
+            KafkaRequest::AddOffsetsToTxn(req) => {
+                encode_response(corr, version, &self.add_offsets_to_txn(req, version).await)
+            }
+            KafkaRequest::EndTxn(req) => {
+                encode_response(corr, version, &self.end_txn(req, version).await)
+            }
+            KafkaRequest::TxnOffsetCommit(req) => {
+                encode_response(corr, version, &self.txn_offset_commit(req, version).await)
             }
         };
         match outcome {
@@ -738,8 +770,15 @@ impl<B: Backend> KafkaApis<B> {
 
     /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, every
     /// partition in one call of the broker's own ListOffsets. Other negative values (v7's
-    /// max timestamp) get `INVALID_REQUEST` rather than a wrong offset.
-    async fn list_offsets(&self, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    /// max timestamp) get `INVALID_REQUEST` rather than a wrong offset. From v2 a
+    /// read_committed client (`isolation_level` 1) is answered below the last stable
+    /// offset: latest is the LSO.
+    async fn list_offsets(&self, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+        let isolation_level = if version >= 2 && req.isolation_level == 1 {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        };
         // v7's MAX_TIMESTAMP (-3) and later special values are not served.
         let special = |ts: i64| ts < 0 && ts != -1 && ts != -2;
         let asked: Vec<ListOffsetsPartition> = req
@@ -761,7 +800,10 @@ impl<B: Backend> KafkaApis<B> {
         if !asked.is_empty() {
             match self
                 .backend
-                .handle(Request::ListOffsets { partitions: asked })
+                .handle(Request::ListOffsets {
+                    partitions: asked,
+                    isolation_level,
+                })
                 .await
             {
                 Some(Response::ListOffsets(ps)) => {
@@ -868,14 +910,20 @@ impl<B: Backend> KafkaApis<B> {
 }
 
 impl<B: Backend> KafkaApis<B> {
-    /// InitProducerId for an idempotent producer: a new producer id from the controller.
-    /// Transactions are not modelled: a transactional id is refused.
-    async fn init_producer_id(&self, req: InitProducerIdRequest) -> InitProducerIdResponse {
-        let mut resp = InitProducerIdResponse::default();
-        if req.transactional_id.is_some() {
-            resp.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-            return resp;
+    /// InitProducerId: for an idempotent producer a new producer id from the controller;
+    /// for a transactional one (a transactional id) the next epoch from its coordinator.
+    async fn init_producer_id(
+        &self,
+        req: InitProducerIdRequest,
+        version: i16,
+    ) -> InitProducerIdResponse {
+        if let Some(id) = &req.transactional_id {
+            let id = id.0.to_string();
+            return self
+                .init_transactional_producer_id(&req, &id, version)
+                .await;
         }
+        let mut resp = InitProducerIdResponse::default();
         match self
             .backend
             .forward_to_controller(Request::InitProducerId)
@@ -919,3 +967,4 @@ pub use admin::{topic_config_entries, TopicConfigEntry};
 mod groups;
 #[cfg(test)]
 mod tests;
+mod txn;

@@ -192,6 +192,11 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         cfg.offsets_topic_replication_factor = settings
             .offsets_topic_replication_factor
             .unwrap_or(3.min(n as i32));
+        cfg.transaction.transaction_state_log_num_partitions =
+            settings.transaction_state_log_num_partitions;
+        cfg.transaction_state_log_replication_factor = settings
+            .transaction_state_log_replication_factor
+            .unwrap_or(3.min(n as i32));
         cfg.request_timeout_ms = 30_000;
         let clocks = Clocks::new(clock);
         // Record timestamps are real Unix time here.

@@ -213,6 +213,12 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
             .settings
             .offsets_topic_replication_factor
             .unwrap_or(3.min(p.voters.len() as i32));
+        cfg.transaction.transaction_state_log_num_partitions =
+            p.settings.transaction_state_log_num_partitions;
+        cfg.transaction_state_log_replication_factor = p
+            .settings
+            .transaction_state_log_replication_factor
+            .unwrap_or(3.min(p.voters.len() as i32));
         cfg.request_timeout_ms = 30_000;
         let clocks = Clocks::new(clock);
         let now_unix_ms = SystemTime::now()

@@ -17,6 +17,9 @@ pub struct ServeSettings {
     pub offsets_topic_replication_factor: Option<i32>,
     pub socket_request_max_bytes: usize,
     pub log_segment_bytes: Option<u32>,
+    pub transaction_state_log_num_partitions: i32,
+    /// `None`: min(3, brokers).
+    pub transaction_state_log_replication_factor: Option<i32>,
 }
 
 impl Default for ServeSettings {
@@ -30,6 +33,8 @@ impl Default for ServeSettings {
             offsets_topic_replication_factor: None,
             socket_request_max_bytes: DEFAULT_SOCKET_REQUEST_MAX_BYTES,
             log_segment_bytes: None,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: None,
         }
     }
 }
@@ -44,6 +49,8 @@ pub const SERVE_CONFIG_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "socket.request.max.bytes",
     "log.segment.bytes",
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.replication.factor",
 ];
 
 fn parse_num<T>(key: &str, value: &str, min: T) -> Result<T, String>
@@ -85,6 +92,12 @@ impl ServeSettings {
                 }
                 "socket.request.max.bytes" => s.socket_request_max_bytes = parse_num(key, v, 1)?,
                 "log.segment.bytes" => s.log_segment_bytes = Some(parse_num(key, v, 14)?),
+                "transaction.state.log.num.partitions" => {
+                    s.transaction_state_log_num_partitions = parse_num(key, v, 1)?
+                }
+                "transaction.state.log.replication.factor" => {
+                    s.transaction_state_log_replication_factor = Some(parse_num(key, v, 1)?)
+                }
                 _ => {
                     return Err(format!(
                         "--config {key}: unknown or not yet supported key (supported: {})",

@@ -13,7 +13,7 @@
 //! decoded as `ConsumerProtocolAssignment` and each member gets its partitions back as a
 //! v0 assignment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -30,7 +30,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::{str_bytes, topic_name, Backend, KafkaApis};
-use crate::broker::request::{GroupDescription, Request, Response};
+use crate::broker::request::{CoordinatorType, GroupDescription, Request, Response};
 use crate::broker::ErrorCode;
 use crate::common::TopicPartition;
 use crate::group::{
@@ -38,8 +38,9 @@ use crate::group::{
     Subscription, SyncGroupRequest, CONSUMER_PROTOCOL_TYPE,
 };
 
-/// `FindCoordinator`'s key type for a consumer group (1 is a transactional id).
+/// `FindCoordinator`'s key types: a consumer group, a transactional id.
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 const INVALID_REQUEST: i16 = 42;
 
 /// The newest `ConsumerProtocolSubscription`/`Assignment` version the schemas know; a
@@ -181,7 +182,8 @@ fn code_of<T>(r: &Result<T, GroupError>) -> i16 {
 }
 
 impl<B: Backend> KafkaApis<B> {
-    /// FindCoordinator for groups, one key (v0-3) or a batch of keys (v4).
+    /// FindCoordinator for groups and transactional ids (v1+), one key (v0-3) or a batch
+    /// of keys (v4).
     pub(super) async fn find_coordinator(
         &self,
         req: FindCoordinatorRequest,
@@ -198,16 +200,15 @@ impl<B: Backend> KafkaApis<B> {
             c.key = str_bytes(&key);
             c.node_id = BrokerId(-1);
             c.port = -1;
-            if req.key_type != KEY_TYPE_GROUP {
-                c.error_code = INVALID_REQUEST;
-                c.error_message = Some(str_bytes("only group coordinators (key type 0) exist"));
-            } else {
+            let key_type = match req.key_type {
+                KEY_TYPE_GROUP => Some(CoordinatorType::Group),
+                KEY_TYPE_TRANSACTION if version >= 1 => Some(CoordinatorType::Transaction),
+                _ => None,
+            };
+            if let Some(key_type) = key_type {
                 match self
                     .backend
-                    .handle(Request::FindCoordinator {
-                        key,
-                        key_type: Default::default(),
-                    })
+                    .handle(Request::FindCoordinator { key, key_type })
                     .await
                 {
                     Some(Response::FindCoordinator { error, node_id, .. }) => {
@@ -225,6 +226,11 @@ impl<B: Backend> KafkaApis<B> {
                     }
                     other => c.error_code = other_error(other),
                 }
+            } else {
+                c.error_code = INVALID_REQUEST;
+                c.error_message = Some(str_bytes(
+                    "key type is neither 0 (group) nor 1 (transaction, v1+)",
+                ));
             }
             coordinators.push(c);
         }
@@ -484,17 +490,32 @@ impl<B: Backend> KafkaApis<B> {
             Some(Response::Group(group::Response::OffsetCommit(Err(e)))) => (e.code(), Vec::new()),
             other => (other_error(other), Vec::new()),
         };
+        // KIP-447 (v7, a read_committed consumer): a partition with an offset pending in an
+        // open transaction is answered UNSTABLE_OFFSET_COMMIT, for the client to ask again.
+        let unstable = match &partitions {
+            Some(ps) if error == 0 && version >= 7 && req.require_stable => {
+                self.unstable_offsets(&group_id(&req.group_id), ps).await
+            }
+            _ => BTreeSet::new(),
+        };
         // On an error, every named partition carries it (v0-1 have no top-level code).
-        let answers: Vec<(TopicPartition, i64, String)> = if error != 0 {
+        let answers: Vec<(TopicPartition, i64, String, i16)> = if error != 0 {
             partitions
                 .unwrap_or_default()
                 .into_iter()
-                .map(|tp| (tp, -1, String::new()))
+                .map(|tp| (tp, -1, String::new(), error))
                 .collect()
         } else {
             offsets
                 .into_iter()
-                .map(|c| (c.topic_partition, c.offset, c.metadata))
+                .map(|c| {
+                    if unstable.contains(&c.topic_partition) {
+                        let code = GroupError::UnstableOffsetCommit.code();
+                        (c.topic_partition, -1, String::new(), code)
+                    } else {
+                        (c.topic_partition, c.offset, c.metadata, 0)
+                    }
+                })
                 .collect()
         };
         let mut resp = OffsetFetchResponse::default();
@@ -504,13 +525,13 @@ impl<B: Backend> KafkaApis<B> {
         let mut topics: BTreeMap<String, Vec<offset_fetch_response::OffsetFetchResponsePartition>> =
             BTreeMap::new();
         let mut order = Vec::new();
-        for (tp, offset, metadata) in answers {
+        for (tp, offset, metadata, partition_error) in answers {
             let mut pr = offset_fetch_response::OffsetFetchResponsePartition::default();
             pr.partition_index = tp.partition;
             pr.committed_offset = offset;
             pr.committed_leader_epoch = -1;
             pr.metadata = Some(str_bytes(&metadata));
-            pr.error_code = error;
+            pr.error_code = partition_error;
             if !topics.contains_key(&tp.topic) {
                 order.push(tp.topic.clone());
             }
@@ -523,6 +544,37 @@ impl<B: Backend> KafkaApis<B> {
             resp.topics.push(tr);
         }
         resp
+    }
+
+    /// The partitions of `partitions` with an offset of `group` pending in an open
+    /// transaction: the broker's stable OffsetFetch answers for all of them at once, so
+    /// each is asked alone once that answer is UNSTABLE_OFFSET_COMMIT.
+    async fn unstable_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> BTreeSet<TopicPartition> {
+        let stable = |partitions: Vec<TopicPartition>| Request::OffsetFetch {
+            group_id: group.to_string(),
+            partitions,
+            require_stable: true,
+        };
+        let unstable = |r: Option<Response>| {
+            matches!(
+                r,
+                Some(Response::OffsetFetch(Err(GroupError::UnstableOffsetCommit)))
+            )
+        };
+        let mut out = BTreeSet::new();
+        if !unstable(self.backend.handle(stable(partitions.to_vec())).await) {
+            return out;
+        }
+        for tp in partitions {
+            if unstable(self.backend.handle(stable(vec![tp.clone()])).await) {
+                out.insert(tp.clone());
+            }
+        }
+        out
     }
 
     /// ListGroups: the groups this broker coordinates (a client asks every broker).

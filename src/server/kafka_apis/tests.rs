@@ -73,15 +73,46 @@ impl Backend for Canned {
                     })
                     .collect(),
             })),
-            Request::ListOffsets { partitions } => Some(Response::ListOffsets(
+            Request::ListOffsets {
+                partitions,
+                isolation_level,
+            } => Some(Response::ListOffsets(
                 partitions
                     .into_iter()
                     .map(|p| ListOffsetsPartitionResponse {
-                        offset: if p.timestamp == -2 { 0 } else { 10 },
+                        // A transaction open from offset 8: read_committed's latest.
+                        offset: match (p.timestamp, isolation_level) {
+                            (-2, _) => 0,
+                            (_, IsolationLevel::ReadCommitted) => 8,
+                            _ => 10,
+                        },
                         topic_partition: p.topic_partition,
                         error: ErrorCode::None,
                     })
                     .collect(),
+            )),
+            Request::FindCoordinator { .. } => Some(Response::FindCoordinator {
+                error: ErrorCode::None,
+                node_id: 0,
+                addr: None,
+            }),
+            // The coordinator knows producer 2000 at epoch 5: older epochs are fenced.
+            Request::InitTransactionalProducerId { .. } => Some(Response::InitProducerId {
+                error: ErrorCode::None,
+                producer_id: 2000,
+                producer_epoch: 5,
+            }),
+            Request::AddPartitionsToTxn { producer_epoch, .. }
+            | Request::AddOffsetsToTxn { producer_epoch, .. }
+            | Request::EndTxn { producer_epoch, .. } => Some(Response::Txn {
+                error: if producer_epoch < 5 {
+                    ErrorCode::ProducerFenced
+                } else {
+                    ErrorCode::None
+                },
+            }),
+            Request::TxnOffsetCommit(_) => Some(Response::Group(
+                crate::group::Response::OffsetCommit(Ok(())),
             )),
             _ => Some(Response::Error(ErrorCode::NotController)),
         };
@@ -416,5 +447,181 @@ fn list_offsets_create_topics_and_init_producer_id_answer_at_every_version() {
         req.transaction_timeout_ms = 60_000;
         let resp = call(&a, v, &req);
         assert_eq!((resp.error_code, resp.producer_id), (0, ProducerId(1000)));
+    }
+}
+
+#[test]
+fn the_transactional_apis_answer_at_every_version_with_the_error_codes_each_version_knows() {
+    use kafka_protocol::messages::{
+        add_partitions_to_txn_request, txn_offset_commit_request, FindCoordinatorRequest,
+        TransactionalId,
+    };
+    let a = apis();
+    let tid = || TransactionalId(str_bytes("tx"));
+    for v in versions(ApiKey::FindCoordinator) {
+        let mut req = FindCoordinatorRequest::default();
+        if v >= 4 {
+            req.coordinator_keys = vec![str_bytes("tx")];
+        } else {
+            req.key = str_bytes("tx");
+        }
+        if v >= 1 {
+            req.key_type = 1;
+        }
+        let resp = call(&a, v, &req);
+        let code = if v >= 4 {
+            resp.coordinators[0].error_code
+        } else {
+            resp.error_code
+        };
+        assert_eq!(code, 0, "v{v}");
+        if v == 0 {
+            // v0 has no key type: groups only.
+            continue;
+        }
+        req.key_type = 2;
+        let resp = call(&a, v, &req);
+        let code = if v >= 4 {
+            resp.coordinators[0].error_code
+        } else {
+            resp.error_code
+        };
+        assert_eq!(code, ErrorCode::InvalidRequest.code(), "key type 2 at v{v}");
+    }
+    assert!(a
+        .backend
+        .asked
+        .lock()
+        .unwrap()
+        .contains(&Request::FindCoordinator {
+            key: "tx".to_string(),
+            key_type: crate::broker::request::CoordinatorType::Transaction,
+        }));
+    for v in versions(ApiKey::InitProducerId) {
+        let mut req = InitProducerIdRequest::default();
+        req.transactional_id = Some(tid());
+        req.transaction_timeout_ms = 60_000;
+        let resp = call(&a, v, &req);
+        assert_eq!(
+            (resp.error_code, resp.producer_id, resp.producer_epoch),
+            (0, ProducerId(2000), 5)
+        );
+        req.transactional_id = Some(TransactionalId(str_bytes("")));
+        let resp = call(&a, v, &req);
+        assert_eq!(resp.error_code, ErrorCode::InvalidRequest.code(), "v{v}");
+    }
+    let fenced = |v: i16| {
+        if v >= 2 {
+            ErrorCode::ProducerFenced.code()
+        } else {
+            ErrorCode::InvalidProducerEpoch.code()
+        }
+    };
+    for v in versions(ApiKey::AddPartitionsToTxn) {
+        let mut req = AddPartitionsToTxnRequest::default();
+        req.v3_and_below_transactional_id = tid();
+        req.v3_and_below_producer_id = ProducerId(2000);
+        req.v3_and_below_producer_epoch = 5;
+        let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+        t.name = topic_name("orders");
+        t.partitions = vec![0, 1];
+        req.v3_and_below_topics = vec![t.clone()];
+        let codes = |resp: kafka_protocol::messages::AddPartitionsToTxnResponse| -> Vec<i16> {
+            resp.results_by_topic_v3_and_below
+                .iter()
+                .flat_map(|t| {
+                    t.results_by_partition
+                        .iter()
+                        .map(|p| p.partition_error_code)
+                })
+                .collect()
+        };
+        assert_eq!(codes(call(&a, v, &req)), [0, 0], "v{v}");
+        req.v3_and_below_producer_epoch = 4;
+        assert_eq!(codes(call(&a, v, &req)), [fenced(v), fenced(v)], "v{v}");
+        // A partition the cluster lacks: it is unknown, the rest not attempted.
+        t.partitions = vec![0, 9];
+        req.v3_and_below_topics = vec![t];
+        assert_eq!(
+            codes(call(&a, v, &req)),
+            [55, ErrorCode::UnknownTopicOrPartition.code()],
+            "v{v}"
+        );
+    }
+    for v in versions(ApiKey::AddOffsetsToTxn) {
+        let mut req = AddOffsetsToTxnRequest::default();
+        req.transactional_id = tid();
+        req.producer_id = ProducerId(2000);
+        req.producer_epoch = 5;
+        req.group_id = kafka_protocol::messages::GroupId(str_bytes("g"));
+        assert_eq!(call(&a, v, &req).error_code, 0, "v{v}");
+        req.producer_epoch = 3;
+        assert_eq!(call(&a, v, &req).error_code, fenced(v), "v{v}");
+    }
+    for v in versions(ApiKey::EndTxn) {
+        let mut req = EndTxnRequest::default();
+        req.transactional_id = tid();
+        req.producer_id = ProducerId(2000);
+        req.producer_epoch = 5;
+        req.committed = true;
+        assert_eq!(call(&a, v, &req).error_code, 0, "v{v}");
+        req.producer_epoch = 3;
+        assert_eq!(call(&a, v, &req).error_code, fenced(v), "v{v}");
+        req.transactional_id = TransactionalId(str_bytes(""));
+        let code = call(&a, v, &req).error_code;
+        assert_eq!(code, ErrorCode::InvalidRequest.code(), "v{v}");
+    }
+    for v in versions(ApiKey::TxnOffsetCommit) {
+        let mut req = TxnOffsetCommitRequest::default();
+        req.transactional_id = tid();
+        req.group_id = kafka_protocol::messages::GroupId(str_bytes("g"));
+        req.producer_id = ProducerId(2000);
+        req.producer_epoch = 5;
+        let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+        t.name = topic_name("orders");
+        let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+        p.partition_index = 1;
+        p.committed_offset = 7;
+        t.partitions = vec![p];
+        req.topics = vec![t];
+        let resp = call(&a, v, &req);
+        assert_eq!(resp.topics[0].partitions[0].error_code, 0, "v{v}");
+    }
+    let asked = a.backend.asked.lock().unwrap();
+    let commit = asked.iter().find_map(|r| match r {
+        Request::TxnOffsetCommit(c) => Some(c.clone()),
+        _ => None,
+    });
+    let commit = commit.unwrap();
+    assert_eq!(
+        (
+            commit.group_id.as_str(),
+            commit.producer_id,
+            commit.offsets.len()
+        ),
+        ("g", 2000, 1)
+    );
+}
+
+#[test]
+fn list_offsets_v2_and_later_answer_a_read_committed_client_at_the_last_stable_offset() {
+    let a = apis();
+    for v in versions(ApiKey::ListOffsets) {
+        for (isolation, read_committed_latest) in [(0i8, 10), (1, 8)] {
+            let mut req = ListOffsetsRequest::default();
+            if v >= 2 {
+                req.isolation_level = isolation;
+            }
+            let mut t = list_offsets_request::ListOffsetsTopic::default();
+            t.name = topic_name("orders");
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.timestamp = -1;
+            t.partitions.push(p);
+            req.topics = vec![t];
+            let resp = call(&a, v, &req);
+            // v1 has no isolation level: read_uncommitted.
+            let expected = if v >= 2 { read_committed_latest } else { 10 };
+            assert_eq!(resp.topics[0].partitions[0].offset, expected, "v{v}");
+        }
     }
 }
