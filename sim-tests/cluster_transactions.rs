@@ -200,6 +200,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         producer_id: pid,
         producer_epoch: epoch,
         committed,
+        client_transaction_version: 1,
     };
 
     // A committed transaction: offsets 0-1, its COMMIT marker at 2.
