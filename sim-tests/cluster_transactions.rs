@@ -108,7 +108,7 @@ impl Probe {
     async fn txn(&self, transactional_id: &str, req: Request) -> ErrorCode {
         let c = self.coordinator(transactional_id).await;
         match self.rpc.call(c, &req, T).await {
-            Ok(Response::Txn { error }) => error,
+            Ok(Response::Txn { error } | Response::EndTxn { error, .. }) => error,
             other => panic!("{req:?} answered {other:?}"),
         }
     }
