@@ -816,3 +816,69 @@ fn confluent_kafka_transactions_commit_abort_and_fence_and_read_committed_sees_o
     server.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The whole cluster stopped and started again on its data dir: `serve --brokers 3`
+/// (`min.insync.replicas=2`), 1,000 keyed messages from kafka-python's idempotent acks=all
+/// producer to a 3-partition topic of replication factor 3, SIGTERM (exit 0), a restart on
+/// the same `--data-dir`: every acknowledged message is read back once, at the partition
+/// and offset its acknowledgement named, and the partitions end where they ended.
+#[test]
+fn a_three_broker_cluster_stopped_and_restarted_on_its_data_dir_keeps_every_acknowledged_record() {
+    let Some(py) = python() else { return };
+    let bin = build_real_binary();
+    let data = manifest_dir()
+        .join("target")
+        .join("tmp")
+        .join(format!("serve-restart3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_ports(3);
+    let b = format!("127.0.0.1:{port}");
+    let extra = ["--config", "min.insync.replicas=2"];
+    let server = Server::start_with(&bin, 3, port, &data, &extra);
+    let out = Command::new(&py)
+        .arg(manifest_dir().join("sim-tests/interop/kafka_python_serve.py"))
+        .args([b.as_str(), "produce", "whole", &COUNT.to_string(), "3"])
+        .output()
+        .expect("run kafka_python_serve.py");
+    assert!(
+        out.status.success(),
+        "kafka-python produce failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let produced: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(produced["brokers"], serde_json::json!([0, 1, 2]));
+    // Message m-I was acknowledged at acked[I].
+    let acked: Vec<(i64, i64)> = produced["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o[0].as_i64().unwrap(), o[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(acked.len(), COUNT);
+    server.stop();
+
+    let server = Server::start_with(&bin, 3, port, &data, &extra);
+    let again = client(&py, &b, "consume", "whole");
+    let mut read: BTreeMap<usize, (i64, i64)> = BTreeMap::new();
+    for m in again["messages"].as_array().unwrap() {
+        let i: usize = m[1].as_str().unwrap()["m-".len()..].parse().unwrap();
+        let at = (m[2].as_i64().unwrap(), m[3].as_i64().unwrap());
+        assert!(read.insert(i, at).is_none(), "m-{i} read twice");
+    }
+    assert_eq!(read.len(), COUNT, "every acknowledged message read back");
+    for (i, at) in &read {
+        assert_eq!(
+            *at, acked[*i],
+            "m-{i} at its acknowledged partition and offset"
+        );
+    }
+    let ends: i64 = again["end_offsets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(ends, COUNT as i64, "the partitions end where they ended");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}

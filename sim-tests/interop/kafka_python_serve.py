@@ -1,8 +1,9 @@
 """kafka-python against `kafka-sim serve` (driven by sim-tests/serve_kafka_python.rs).
 
-Usage: kafka_python_serve.py BOOTSTRAP PHASE TOPIC COUNT
-  produce: list metadata, create TOPIC (3 partitions), produce COUNT keyed messages
-           (idempotent, acks=all) and print where each key landed;
+Usage: kafka_python_serve.py BOOTSTRAP PHASE TOPIC COUNT [REPLICATION_FACTOR]
+  produce: list metadata, create TOPIC (3 partitions, REPLICATION_FACTOR replicas, default
+           1), produce COUNT keyed messages (idempotent, acks=all) and print where each
+           key landed and each message's partition and offset;
   consume: read TOPIC from the beginning until COUNT messages came (or a deadline);
   admin:   describe the cluster, create TOPIC with 1 partition, grow it to COUNT
            partitions, then delete it, printing what the admin client saw at each step.
@@ -16,13 +17,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewPartitions, NewTopic
 
 bootstrap, phase, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+replication_factor = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 KEYS = 37
 
 
 def produce():
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     brokers = sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"])
-    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=replication_factor)])
     admin.close()
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=10000

@@ -1023,15 +1023,22 @@ fn timeline_command(path: &std::path::Path, format: Format, node: Option<&str>) 
     };
     // The events each failing verdict is about, for the page: from the whole trace, since
     // the checkers judged the whole run.
-    // The group bound needs the scenario mapped onto a cluster, which only the simulation
-    // build has; the real build judges with the general bound (a `progress` verdict that
-    // depended on it is then shown as re-derived).
-    #[cfg(madsim)]
-    let group_bound = kafka_sim::sim::runner::recorded_group_bound_us(&trace.header);
-    #[cfg(not(madsim))]
-    let group_bound = None;
+    // The groups' bound and the planned clients need the scenario mapped onto a cluster,
+    // which only the simulation build has; the real build judges with the general bound and
+    // the events alone (a verdict that depended on them is then shown as re-derived).
+    let header = trace.header.clone();
+    let history = move |events: Vec<kafka_sim::trace::Event>| {
+        #[cfg(madsim)]
+        let recorded = kafka_sim::sim::runner::recorded_history(&header, events);
+        #[cfg(not(madsim))]
+        let recorded: Result<kafka_sim::check::History, _> = {
+            let _ = &header;
+            Err(events)
+        };
+        recorded.unwrap_or_else(kafka_sim::check::History::new)
+    };
     let links = match format {
-        Format::Html => kafka_sim::check::trace_violations(&trace, group_bound),
+        Format::Html => kafka_sim::check::trace_violations(&trace, history),
         _ => Vec::new(),
     };
     let (trace, links) = match node {

@@ -322,7 +322,7 @@ impl Node {
                 &self.clock,
                 &self.name,
                 EventKind::Hw {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     hw,
                     leader_epoch,

@@ -200,6 +200,11 @@ pub struct ReplicaManager {
     /// The last (HW, leader epoch) reported per led partition, see
     /// [`ReplicaManager::take_hw_changes`].
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
+    /// The led partitions whose (HW, leader epoch) differs from the one last reported:
+    /// [`ReplicaManager::take_hw_changes`] looks at these alone, not at every hosted
+    /// partition after every request. Kept by [`note_hw`] after each change to a partition's
+    /// replication state.
+    hw_dirty: BTreeSet<TopicPartition>,
     /// Why the log directory failed, once it has (see [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Option<String>,
     /// After a graceful [`ReplicaManager::shutdown`]: no log is opened, written or
@@ -256,6 +261,28 @@ fn read_partition_metadata(disk: &dyn Disk, dir: &Path) -> Option<u64> {
     parse_partition_metadata(&read_text(disk, &dir.join(PARTITION_METADATA_FILE))?)
 }
 
+/// Whether replica `r` follows `leader` in `epoch` (any leader and epoch with
+/// `sim.bug.no-leader-epoch-fencing`): see [`ReplicaManager::still_following`].
+fn follows(r: &Replica, leader: i32, epoch: i32) -> bool {
+    match r.partition.role() {
+        Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
+        role => {
+            role == (Role::Follower { leader_id: leader }) && r.partition.leader_epoch() == epoch
+        }
+    }
+}
+
+/// Adds `tp` to `dirty` if it is led here and its (HW, leader epoch) is not the one last
+/// reported: called after anything that may move a partition's replication state.
+fn note_hw(dirty: &mut BTreeSet<TopicPartition>, tp: &TopicPartition, r: &Replica) {
+    if r.partition.is_leader()
+        && r.reported_hw != Some((r.partition.high_watermark(), r.partition.leader_epoch()))
+        && !dirty.contains(tp)
+    {
+        dirty.insert(tp.clone());
+    }
+}
+
 fn lossy(b: &Option<bytes::Bytes>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
 }
@@ -287,6 +314,7 @@ impl ReplicaManager {
             log_start_offsets,
             errors: Vec::new(),
             reported_hw: BTreeMap::new(),
+            hw_dirty: BTreeSet::new(),
             log_dir_failure: None,
             shut_down: false,
             checkpointed_at: None,
@@ -384,7 +412,11 @@ impl ReplicaManager {
             .config
             .data_dir
             .join(partition_dir_name(&tp.topic, tp.partition));
-        let topic_id = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+        let topic_id = self
+            .metadata
+            .topics
+            .get(tp.topic.as_str())
+            .map(|t| t.topic_id);
         let meta_path = dir.join(PARTITION_METADATA_FILE);
         if let (Some(id), Some(text)) = (topic_id, read_text(&*self.disk, &meta_path)) {
             match parse_partition_metadata(&text) {
@@ -552,6 +584,9 @@ impl ReplicaManager {
                     self.unsettled.insert(tp.clone());
                 }
             }
+            if let Some(r) = self.replicas.get(&tp) {
+                note_hw(&mut self.hw_dirty, &tp, r);
+            }
             self.persist_epochs(&tp);
         }
     }
@@ -609,7 +644,11 @@ impl ReplicaManager {
             let Some(id) = read_partition_metadata(&*self.disk, &path) else {
                 continue;
             };
-            let live = self.metadata.topics.get(&tp.topic).map(|t| t.topic_id);
+            let live = self
+                .metadata
+                .topics
+                .get(tp.topic.as_str())
+                .map(|t| t.topic_id);
             if self.removed_topic_ids.contains(&id) && live != Some(id) {
                 match self.disk.remove_dir_all(&path) {
                     Ok(()) => {
@@ -645,6 +684,7 @@ impl ReplicaManager {
         self.cleaner.on_truncate(tp, leo);
         r.partition.truncate_to(leo);
         r.producers = rebuild_producers(&r.log, self.config.producer_state);
+        note_hw(&mut self.hw_dirty, tp, r);
         self.persist_epochs(tp);
     }
 
@@ -666,7 +706,7 @@ impl ReplicaManager {
                     topic_id: self
                         .metadata
                         .topics
-                        .get(&tp.topic)
+                        .get(tp.topic.as_str())
                         .map_or(0, |t| t.topic_id),
                     topic_partition: tp,
                     leader: p.leader,
@@ -783,7 +823,9 @@ impl ReplicaManager {
         debug_assert_eq!(info.last_offset + 1, next);
         // The batches are in the log: the producer state must know them, whatever follows.
         r.producers = producers;
-        r.partition.leader_append(info.last_offset + 1)?;
+        let appended = r.partition.leader_append(info.last_offset + 1);
+        note_hw(&mut self.hw_dirty, tp, r);
+        appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -864,7 +906,9 @@ impl ReplicaManager {
             r.producers
                 .record_marker(producer_id, producer_epoch, info.max_timestamp);
         }
-        r.partition.leader_append(info.last_offset + 1)?;
+        let appended = r.partition.leader_append(info.last_offset + 1);
+        note_hw(&mut self.hw_dirty, tp, r);
+        appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -921,7 +965,6 @@ impl ReplicaManager {
         out: &mut Vec<Outgoing>,
     ) -> FetchPartitionResponse {
         let tp = &fp.topic_partition;
-        let code = self.unknown_or_not_leader(tp);
         let mut resp = FetchPartitionResponse {
             topic_partition: tp.clone(),
             error: ErrorCode::None,
@@ -937,7 +980,7 @@ impl ReplicaManager {
             return resp;
         }
         let Some(r) = self.replicas.get_mut(tp) else {
-            resp.error = code;
+            resp.error = self.unknown_or_not_leader(tp);
             return resp;
         };
         let max_bytes = fp.partition_max_bytes.max(1) as usize;
@@ -968,6 +1011,7 @@ impl ReplicaManager {
                 Err(e) => Err(e),
             }
         };
+        note_hw(&mut self.hw_dirty, tp, r);
         resp.high_watermark = r.partition.high_watermark();
         r.log.on_high_watermark_updated(resp.high_watermark);
         resp.last_stable_offset = r.log.last_stable_offset(resp.high_watermark);
@@ -975,6 +1019,12 @@ impl ReplicaManager {
         resp.log_start_offset = r.log.log_start_offset();
         match result {
             Err(e) => resp.error = e,
+            // Nothing to read (a caught-up follower or consumer, most partitions of most
+            // fetches): what `Log::read` answers, without looking at the segments.
+            Ok(upto)
+                if fp.fetch_offset >= resp.log_start_offset
+                    && fp.fetch_offset <= resp.log_end_offset
+                    && fp.fetch_offset >= upto.min(resp.log_end_offset) => {}
             Ok(upto) => match r.log.read(fp.fetch_offset, max_bytes, upto) {
                 Ok(d) => resp.records = d.records,
                 Err(e) => resp.error = log_error_code(&e),
@@ -1110,13 +1160,7 @@ impl ReplicaManager {
     fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
         self.replicas
             .get(tp)
-            .is_some_and(|r| match r.partition.role() {
-                Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
-                role => {
-                    role == (Role::Follower { leader_id: leader })
-                        && r.partition.leader_epoch() == epoch
-                }
-            })
+            .is_some_and(|r| follows(r, leader, epoch))
     }
 
     /// The leader's `OffsetsForLeaderEpoch` answers: truncate as KIP-279 says, and ask
@@ -1156,11 +1200,16 @@ impl ReplicaManager {
         for (fp, pr) in sent.iter().zip(&resp.partitions) {
             let tp = &fp.topic_partition;
             let epoch = fp.current_leader_epoch.unwrap_or(-1);
-            if pr.topic_partition != *tp || !self.still_following(tp, leader, epoch) {
+            if pr.topic_partition != *tp {
                 continue;
             }
-            let r = self.replicas.get_mut(tp).expect("following");
-            if r.pending_epoch_query.is_some() || r.log.log_end_offset() != fp.fetch_offset {
+            let Some(r) = self.replicas.get_mut(tp) else {
+                continue;
+            };
+            if !follows(r, leader, epoch)
+                || r.pending_epoch_query.is_some()
+                || r.log.log_end_offset() != fp.fetch_offset
+            {
                 continue;
             }
             match pr.error {
@@ -1227,6 +1276,7 @@ impl ReplicaManager {
             }
             r.partition
                 .follower_update_high_watermark(pr.high_watermark);
+            note_hw(&mut self.hw_dirty, tp, r);
             if let Some(f) = failed {
                 self.note(format!("{tp}: follower append from {leader}: {f}"));
             }
@@ -1244,7 +1294,10 @@ impl ReplicaManager {
     /// call: `(partition, HW, leader epoch)`, for the history.
     pub fn take_hw_changes(&mut self) -> Vec<(TopicPartition, i64, i32)> {
         let mut out = Vec::new();
-        for (tp, r) in &mut self.replicas {
+        for tp in std::mem::take(&mut self.hw_dirty) {
+            let Some(r) = self.replicas.get_mut(&tp) else {
+                continue;
+            };
             if !r.partition.is_leader() {
                 continue;
             }
@@ -1262,10 +1315,14 @@ impl ReplicaManager {
 
     /// The ISR check: `AlterPartition` proposals removing lagging followers.
     pub fn maybe_shrink_isr(&mut self, now_ms: i64) -> Vec<AlterPartitionRequest> {
-        self.replicas
-            .values_mut()
-            .filter_map(|r| r.partition.maybe_shrink_isr(now_ms))
-            .collect()
+        let mut out = Vec::new();
+        for (tp, r) in self.replicas.iter_mut() {
+            if let Some(a) = r.partition.maybe_shrink_isr(now_ms) {
+                note_hw(&mut self.hw_dirty, tp, r);
+                out.push(a);
+            }
+        }
+        out
     }
 
     /// The controller's answer to our `AlterPartition`.
@@ -1276,6 +1333,7 @@ impl ReplicaManager {
     ) {
         if let Some(r) = self.replicas.get_mut(tp) {
             r.partition.on_alter_partition_response(result);
+            note_hw(&mut self.hw_dirty, tp, r);
         }
     }
 

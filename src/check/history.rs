@@ -77,6 +77,69 @@ impl FinalLog<'_> {
     }
 }
 
+/// One client the scenario's workload asked for, as the checkers need it: what it was to do,
+/// whether or not it left any event. Without it a client that never did anything (a consumer
+/// whose JoinGroup was refused, a producer that never sent) leaves no trace to judge, and every
+/// checker stays silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedClient {
+    /// Its node name (client id).
+    pub name: String,
+    pub role: PlannedRole,
+    /// When the workload starts it, and stops it (`None`: runs to the end).
+    pub start_us: i64,
+    pub stop_us: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedRole {
+    /// Writes `messages` records to `topic` (in transactions when `transactional`).
+    Producer {
+        topic: String,
+        messages: u64,
+        transactional: bool,
+    },
+    /// Reads `partitions` (manual assignment), or the partitions of `topics` as a member of
+    /// `group`. A copier is a group member that also writes its output transactionally.
+    Reader {
+        group: Option<String>,
+        topics: Vec<String>,
+        partitions: Vec<TopicPartition>,
+        copier: bool,
+    },
+}
+
+impl PlannedClient {
+    /// Whether the client ran from `from` to `to` (`from` no earlier than its start) without
+    /// being stopped: by its own `stop`, or by a `crash`, `stop` or `pause` fault not undone
+    /// (`restart`, `resume`) by `from`, or fired between the two.
+    pub fn ran_through(&self, h: &History, from: i64, to: i64) -> bool {
+        if self.start_us > from || self.stop_us.is_some_and(|s| s < to) {
+            return false;
+        }
+        let mut up = true;
+        for e in h.events().iter().take_while(|e| e.t_us <= to) {
+            let EventKind::Fault { fault } = &e.kind else {
+                continue;
+            };
+            let mut words = fault.split_whitespace();
+            let (Some(what), Some(node)) = (words.next(), words.next()) else {
+                continue;
+            };
+            match what {
+                "crash" | "stop" | "pause" if node == self.name => up = false,
+                "restart" if node == self.name => up = true,
+                "resume" if node == self.name || node == "all" => up = true,
+                _ => continue,
+            }
+            if !up && e.t_us >= from {
+                return false;
+            }
+        }
+        up
+    }
+}
+
 /// The recorded events of one run, indexed.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -84,6 +147,9 @@ pub struct History {
     progress_bound_us: i64,
     /// `None`: the general bound.
     group_bound_us: Option<i64>,
+    /// The scenario's clients; empty when unknown (a hand-made history), and then only what
+    /// the events show is judged.
+    workload: Vec<PlannedClient>,
     sends: BTreeMap<String, usize>,
     acks: BTreeMap<String, Vec<usize>>,
 }
@@ -106,6 +172,7 @@ impl History {
             events,
             progress_bound_us: DEFAULT_PROGRESS_BOUND_US,
             group_bound_us: None,
+            workload: Vec::new(),
             sends,
             acks,
         }
@@ -140,6 +207,16 @@ impl History {
         self.group_bound_us
             .unwrap_or(self.progress_bound_us)
             .max(self.progress_bound_us)
+    }
+
+    /// Sets the clients the scenario asked for (see [`PlannedClient`]).
+    pub fn with_workload(mut self, workload: Vec<PlannedClient>) -> Self {
+        self.workload = workload;
+        self
+    }
+
+    pub fn workload(&self) -> &[PlannedClient] {
+        &self.workload
     }
 
     pub fn events(&self) -> &[Event] {

@@ -31,7 +31,9 @@ pub mod replicas;
 pub mod transactions;
 pub mod writes;
 
-pub use history::{FinalLog, History, OkAck, Read, DEFAULT_PROGRESS_BOUND_US};
+pub use history::{
+    FinalLog, History, OkAck, PlannedClient, PlannedRole, Read, DEFAULT_PROGRESS_BOUND_US,
+};
 
 /// One broken guarantee, with where, when and the events that show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,15 +273,19 @@ pub fn verdict_events(results: &BTreeMap<&'static str, Vec<Violation>>, t_us: i6
 }
 
 /// A trace's failing verdicts with their violations found again: the checkers each verdict
-/// names are re-run on the trace's other events (`group_bound_us` as the run had it, see
-/// `sim::runner::group_progress_bound_us`; `None` for the general bound), and each violation's
-/// evidence is given as indices into `trace.events`, for `kafka-sim timeline --format html`.
+/// names are re-run on the trace's other events, as `history` judges them (the run's bounds
+/// and planned clients, see `sim::runner::recorded_history`; `History::new` for the general
+/// bound and the events alone), and each violation's evidence is given as indices into
+/// `trace.events`, for `kafka-sim timeline --format html`.
 ///
 /// The trace format stays as it is (a verdict records only its count and first violation):
 /// checkers are pure functions of the history, so re-running them is exact for a trace this
 /// version wrote, and `matches_record` says whether the first violation and the count agree
 /// with what the verdict recorded (they may not for a trace from another version).
-pub fn trace_violations(trace: &Trace, group_bound_us: Option<i64>) -> Vec<VerdictLinks> {
+pub fn trace_violations(
+    trace: &Trace,
+    history: impl FnOnce(Vec<Event>) -> History,
+) -> Vec<VerdictLinks> {
     let mut keep: Vec<usize> = Vec::new();
     let mut verdicts: Vec<(usize, &str, &str)> = Vec::new();
     for (i, e) in trace.events.iter().enumerate() {
@@ -297,10 +303,7 @@ pub fn trace_violations(trace: &Trace, group_bound_us: Option<i64>) -> Vec<Verdi
         return Vec::new();
     }
     let events: Vec<Event> = keep.iter().map(|&i| trace.events[i].clone()).collect();
-    let mut history = History::new(events);
-    if let Some(b) = group_bound_us {
-        history = history.with_group_bound_us(b);
-    }
+    let history = history(events);
     let mut out = Vec::new();
     for (verdict, checker, details) in verdicts {
         // A checker this version does not know has nothing to link.

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::history::PlannedRole;
 use super::writes::missing_from;
 use super::{violation, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
@@ -32,7 +33,16 @@ const LIST_LIMIT: usize = 5;
 ///   ([`History::group_bound_us`]), which follows from their timeouts;
 /// - every producer gets at least one send acknowledged: one none of whose sends succeeded
 ///   by `due(first send)` is named with the errors it got (a run whose every send fails,
-///   e.g. on `message.max.bytes`, is never a silent pass).
+///   e.g. on `message.max.bytes`, is never a silent pass);
+/// - every client of the workload (when the history knows it, [`History::workload`]) does
+///   something: a producer sends, a group member (consumer or copier) joins its group, a
+///   consumer of assigned partitions reads once acknowledged writes there are due. One that
+///   did not, though it ran from `max(heal, its start)` to the bound after, is named with the
+///   errors it stopped on (`INVALID_SESSION_TIMEOUT` from JoinGroup, ...);
+/// - a transactional producer fenced by a newer incarnation of its `transactional.id`
+///   (`PRODUCER_FENCED` after another producer's InitProducerId with a higher epoch) is a
+///   zombie, stopped by design: its sends from the newer incarnation's start on are not
+///   judged, nor whether any of its sends succeeded.
 ///
 /// Acknowledged writes missing from their partition's final log are `lost-write`'s finding,
 /// not a reader's slowness, and are left out here.
@@ -66,11 +76,17 @@ pub fn progress(h: &History) -> Vec<Violation> {
             .is_some_and(|ts| ts.iter().any(|&c| c >= t))
     };
 
+    // Transactional producers a newer incarnation fenced: fatal by design (Kafka's
+    // `ProducerFencedException`), so from the newer incarnation's start on they are not
+    // expected to get anything done; the newer incarnation is judged instead.
+    let fenced = fenced_by_newer_incarnation(h);
+    let zombie = |node: &str, t: i64| fenced.get(node).is_some_and(|&f| t >= f);
+
     // Unanswered sends, per producer.
     let mut unanswered: BTreeMap<&str, Vec<(usize, &str, i64)>> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
         if let EventKind::Send { send, .. } = &e.kind {
-            if dropped_by_crash(&e.node, e.t_us) {
+            if dropped_by_crash(&e.node, e.t_us) || zombie(&e.node, e.t_us) {
                 continue;
             }
             let deadline = due(e.t_us);
@@ -173,7 +189,8 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let group_bound = h.group_bound_us();
     let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
     out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
-    out.extend(never_acknowledged(h, due, end));
+    out.extend(never_acknowledged(h, due, end, &fenced));
+    out.extend(idle_clients(h, heal, due, group_due, end, &lost));
 
     // Groups still rebalancing.
     let mut last_rebalance: BTreeMap<&str, (usize, i32)> = BTreeMap::new();
@@ -323,7 +340,12 @@ fn groups_behind(
 
 /// Producers none of whose sends succeeded by `due(first send)`: named with the error codes
 /// their sends got (counted) and how many are still unanswered.
-fn never_acknowledged(h: &History, due: impl Fn(i64) -> i64, end: i64) -> Vec<Violation> {
+fn never_acknowledged(
+    h: &History,
+    due: impl Fn(i64) -> i64,
+    end: i64,
+    fenced: &BTreeMap<&str, i64>,
+) -> Vec<Violation> {
     // producer → (first send index, sends, any success, error code → count)
     struct Tally<'a> {
         first: usize,
@@ -358,8 +380,10 @@ fn never_acknowledged(h: &History, due: impl Fn(i64) -> i64, end: i64) -> Vec<Vi
     let mut out = Vec::new();
     for (producer, t) in tallies {
         let first_t = h.event(t.first).t_us;
-        // A producer whose sends all went unanswered is named by the unanswered-sends rule.
-        if t.succeeded || t.errors.is_empty() || end < due(first_t) {
+        // A producer whose sends all went unanswered is named by the unanswered-sends rule;
+        // a zombie fenced by a newer incarnation stopped by design.
+        if t.succeeded || t.errors.is_empty() || end < due(first_t) || fenced.contains_key(producer)
+        {
             continue;
         }
         let mut what: Vec<String> = t
@@ -385,6 +409,171 @@ fn never_acknowledged(h: &History, due: impl Fn(i64) -> i64, end: i64) -> Vec<Vi
             )
             .nodes([producer])
             .evidence(h, [t.first].into_iter().chain(first_error)),
+        );
+    }
+    out
+}
+
+/// Producers that got `PRODUCER_FENCED` (or `INVALID_PRODUCER_EPOCH`) after another node
+/// initialised the same producer id with a higher epoch (a newer incarnation of the same
+/// `transactional.id`), with the time of that newer incarnation's first such
+/// InitProducerId. A producer fenced only by its coordinator (a transaction timeout bumps
+/// the epoch with no newer incarnation) is not in the map: nothing took its work over.
+pub(crate) fn fenced_by_newer_incarnation(h: &History) -> BTreeMap<&str, i64> {
+    // node -> its current (producer id, epoch); every (producer id, epoch, node, time).
+    let mut current: BTreeMap<&str, (i64, i16)> = BTreeMap::new();
+    let mut inits: Vec<(i64, i16, &str, i64)> = Vec::new();
+    let mut out: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in h.events() {
+        match &e.kind {
+            EventKind::ProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            } => {
+                current.insert(&e.node, (*producer_id, *producer_epoch));
+                inits.push((*producer_id, *producer_epoch, &e.node, e.t_us));
+            }
+            EventKind::Ack {
+                error: Some(err), ..
+            } if err == "PRODUCER_FENCED" || err == "INVALID_PRODUCER_EPOCH" => {
+                let Some(&(pid, epoch)) = current.get(e.node.as_str()) else {
+                    continue;
+                };
+                let newer = inits
+                    .iter()
+                    .filter(|(p, ep, node, _)| *p == pid && *ep > epoch && *node != e.node)
+                    .map(|i| i.3)
+                    .min();
+                if let Some(at) = newer {
+                    let f = out.entry(&e.node).or_insert(at);
+                    *f = (*f).min(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The errors a client stopped on (its `client-error` events), for a message: `""` when it
+/// recorded none.
+fn stopped_on(h: &History, node: &str) -> (String, Option<usize>) {
+    let mut errors: Vec<&str> = Vec::new();
+    let mut first = None;
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::ClientError { error, .. } = &e.kind {
+            if e.node == node {
+                first.get_or_insert(idx);
+                if !errors.contains(&error.as_str()) {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        (" (it recorded no error)".to_string(), None)
+    } else {
+        (format!(": it stopped on {}", errors.join(", ")), first)
+    }
+}
+
+/// Clients of the workload that did nothing at all although they ran long enough to: a
+/// producer that never sent, a group member that never joined its group, a consumer of
+/// assigned partitions that never read though acknowledged writes there fell due. These
+/// leave no event for any other rule to judge.
+fn idle_clients(
+    h: &History,
+    heal: i64,
+    due: impl Fn(i64) -> i64,
+    group_due: impl Fn(i64) -> i64,
+    end: i64,
+    lost: &dyn Fn(&OkAck<'_>) -> bool,
+) -> Vec<Violation> {
+    let acted = |node: &str, what: &dyn Fn(&EventKind) -> bool| {
+        h.events().iter().any(|e| e.node == node && what(&e.kind))
+    };
+    let mut out = Vec::new();
+    for c in h.workload() {
+        let from = heal.max(c.start_us);
+        let name = c.name.as_str();
+        let finding = match &c.role {
+            PlannedRole::Producer {
+                topic, messages, ..
+            } => {
+                let until = due(from);
+                if *messages == 0
+                    || end < until
+                    || !c.ran_through(h, from, until)
+                    || acted(name, &|k| matches!(k, EventKind::Send { .. }))
+                {
+                    continue;
+                }
+                (
+                    until,
+                    format!("{name} was to send {messages} record(s) to {topic} and sent none"),
+                )
+            }
+            PlannedRole::Reader {
+                group: Some(group), ..
+            } => {
+                let until = group_due(from);
+                let joined = |k: &EventKind| {
+                    matches!(k, EventKind::Rebalance { group: g, assignment, .. }
+                        if g == group && assignment.contains_key(name))
+                };
+                if end < until
+                    || !c.ran_through(h, from, until)
+                    || h.events().iter().any(|e| joined(&e.kind))
+                {
+                    continue;
+                }
+                (until, format!("{name} never joined group {group}"))
+            }
+            PlannedRole::Reader {
+                group: None,
+                partitions,
+                ..
+            } => {
+                let until = due(from);
+                let due_writes = h
+                    .ok_acks()
+                    .into_iter()
+                    .filter(|a| partitions.contains(&a.tp) && a.t_us >= from)
+                    .filter(|a| due(a.t_us) <= end && !lost(a))
+                    .count();
+                if due_writes == 0
+                    || end < until
+                    || !c.ran_through(h, from, end)
+                    || acted(name, &|k| matches!(k, EventKind::Poll { .. }))
+                {
+                    continue;
+                }
+                let tps: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+                (
+                    until,
+                    format!(
+                        "{name} never read a record of {} though {due_writes} acknowledged \
+                         write(s) there fell due",
+                        tps.join(", ")
+                    ),
+                )
+            }
+        };
+        let (t_us, what) = finding;
+        let (errors, evidence) = stopped_on(h, name);
+        out.push(
+            violation(
+                PROGRESS,
+                t_us,
+                format!(
+                    "{what}{errors}, in the {}us after t={from}us (faults over, client \
+                     running)",
+                    t_us - from
+                ),
+            )
+            .nodes([name])
+            .evidence(h, evidence),
         );
     }
     out

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::history::{PlannedClient, PlannedRole};
 use crate::trace::{Event, EventKind, LogRecord, PolledRecord, TopicPartition};
 
 pub fn tp(topic: &str, partition: i32) -> TopicPartition {
@@ -84,6 +85,21 @@ pub fn poll(t: i64, consumer: &str, topic: &str, partition: i32, records: &[(i64
             read_committed: false,
         },
     )
+}
+
+/// A read_committed consumer's poll.
+pub fn poll_committed(
+    t: i64,
+    consumer: &str,
+    topic: &str,
+    partition: i32,
+    records: &[(i64, &str)],
+) -> Event {
+    let mut e = poll(t, consumer, topic, partition, records);
+    if let EventKind::Poll { read_committed, .. } = &mut e.kind {
+        *read_committed = true;
+    }
+    e
 }
 
 pub fn seek(t: i64, consumer: &str, topic: &str, partition: i32, offset: i64) -> Event {
@@ -281,4 +297,69 @@ pub fn produced(start_t: i64, ids: &[&str]) -> Vec<Event> {
         out.push(ack(t + 5, "p1", id, "t", 0, i as i64));
     }
     out
+}
+
+/// A producer's InitProducerId answer.
+pub fn producer_id(t: i64, producer: &str, producer_id: i64, epoch: i16) -> Event {
+    Event::new(
+        t,
+        producer,
+        EventKind::ProducerId {
+            producer_id,
+            producer_epoch: epoch,
+            cause: "init-producer-id".into(),
+        },
+    )
+}
+
+/// A client stopping on an error its application does not handle.
+pub fn client_error(t: i64, client: &str, error: &str) -> Event {
+    Event::new(
+        t,
+        client,
+        EventKind::ClientError {
+            error: error.into(),
+            topic: None,
+            partition: None,
+        },
+    )
+}
+
+/// A client of the scenario's workload, running from `start_us` to the end.
+pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
+    PlannedClient {
+        name: name.into(),
+        role,
+        start_us,
+        stop_us: None,
+    }
+}
+
+/// A plain producer of `messages` records to `topic`.
+pub fn planned_producer(topic: &str, messages: u64, transactional: bool) -> PlannedRole {
+    PlannedRole::Producer {
+        topic: topic.into(),
+        messages,
+        transactional,
+    }
+}
+
+/// A member of `group` subscribed to `topics`.
+pub fn planned_member(group: &str, topics: &[&str]) -> PlannedRole {
+    PlannedRole::Reader {
+        group: Some(group.into()),
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        partitions: Vec::new(),
+        copier: false,
+    }
+}
+
+/// A consumer of the partitions `tps`, manually assigned.
+pub fn planned_reader(tps: &[(&str, i32)]) -> PlannedRole {
+    PlannedRole::Reader {
+        group: None,
+        topics: Vec::new(),
+        partitions: tps.iter().map(|(t, p)| tp(t, *p)).collect(),
+        copier: false,
+    }
 }

@@ -1682,3 +1682,197 @@ fn the_corrupt_marker_is_written_only_when_set() {
     let back: Event = serde_json::from_str(&line).unwrap();
     assert_eq!(back, bad);
 }
+
+// --- Clients that did nothing at all, and fenced zombies ------------------------------------
+
+/// `progress` over `events` with the workload `clients`, a 1 ms bound.
+fn progress_with(events: Vec<Event>, clients: Vec<PlannedClient>) -> Vec<Violation> {
+    let h = History::new(events)
+        .with_progress_bound_us(1_000)
+        .with_workload(clients);
+    progress::progress(&h)
+}
+
+#[test]
+fn a_group_member_whose_join_was_refused_is_named_with_the_error_it_stopped_on() {
+    // c1's session.timeout.ms is outside group.min/max.session.timeout.ms: JoinGroup answers
+    // INVALID_SESSION_TIMEOUT, fatal for the Java consumer. It leaves no assign, no poll.
+    let events = cat(vec![
+        produced(100, &["a", "b"]),
+        vec![
+            client_error(300, "c1", "INVALID_SESSION_TIMEOUT"),
+            poll(10_000, "c2", "u", 0, &[]),
+        ],
+    ]);
+    let clients = vec![
+        planned("p1", 0, planned_producer("t", 2, false)),
+        planned("c1", 0, planned_member("g1", &["t"])),
+    ];
+    // Without the workload nothing shows that c1 was ever meant to exist.
+    assert!(progress_run(events.clone(), 1_000).is_empty());
+    let vs = progress_with(events, clients);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(
+        vs[0].message,
+        "c1 never joined group g1: it stopped on INVALID_SESSION_TIMEOUT, in the 1000us after \
+         t=100us (faults over, client running)"
+    );
+    assert_eq!(vs[0].nodes, ["c1"]);
+    assert_eq!(vs[0].evidence.len(), 1, "the client-error event");
+}
+
+#[test]
+fn a_member_that_joined_with_no_partitions_did_join() {
+    let events = cat(vec![
+        produced(100, &["a"]),
+        vec![
+            rebalance(200, "g1", 1, "eager", &[("c1", &[("t", 0)]), ("c2", &[])]),
+            poll(300, "c1", "t", 0, &[(0, "a")]),
+            poll(10_000, "c1", "t", 0, &[]),
+        ],
+    ]);
+    let clients = vec![
+        planned("c1", 0, planned_member("g1", &["t"])),
+        planned("c2", 0, planned_member("g1", &["t"])),
+    ];
+    assert!(progress_with(events, clients).is_empty());
+}
+
+#[test]
+fn a_producer_that_never_sent_is_named_with_the_error_it_stopped_on() {
+    // transaction.timeout.ms above transaction.max.timeout.ms: InitProducerId is refused.
+    let events = vec![
+        client_error(200, "p1", "INVALID_TRANSACTION_TIMEOUT"),
+        fault(10_000, "heal all"),
+        poll(20_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_with(
+        events,
+        vec![planned("p1", 0, planned_producer("t", 10, true))],
+    );
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0]
+            .message
+            .starts_with("p1 was to send 10 record(s) to t and sent none: it stopped on INVALID_TRANSACTION_TIMEOUT"),
+        "{}",
+        vs[0].message
+    );
+}
+
+#[test]
+fn a_consumer_of_assigned_partitions_that_never_read_is_named() {
+    let events = cat(vec![
+        produced(100, &["a", "b"]),
+        vec![poll(10_000, "p1", "x", 0, &[])],
+    ]);
+    let vs = progress_with(events, vec![planned("c1", 0, planned_reader(&[("t", 0)]))]);
+    let named: Vec<&Violation> = vs.iter().filter(|v| v.nodes == ["c1"]).collect();
+    assert_eq!(named.len(), 1, "{vs:#?}");
+    assert!(
+        named[0].message.starts_with(
+            "c1 never read a record of t-0 though 2 acknowledged write(s) there fell due \
+             (it recorded no error)"
+        ),
+        "{}",
+        named[0].message
+    );
+}
+
+#[test]
+fn clients_that_were_not_running_long_enough_are_not_judged() {
+    let events = vec![
+        fault(100, "crash c1"),
+        fault(200, "crash p1"),
+        poll(50_000, "c9", "t", 0, &[]),
+    ];
+    let clients = vec![
+        // Crashed and never restarted.
+        planned("c1", 0, planned_member("g1", &["t"])),
+        planned("p1", 0, planned_producer("t", 10, false)),
+        // Started too late for the bound to pass before the end.
+        planned("c2", 49_500, planned_member("g1", &["t"])),
+        // Stopped by the workload right after it started.
+        PlannedClient {
+            stop_us: Some(300),
+            ..planned("p2", 0, planned_producer("t", 10, false))
+        },
+    ];
+    assert!(progress_with(events, clients).is_empty());
+}
+
+/// p1 and p2 share a transactional.id; p2 initialised second, with a higher epoch, and
+/// fenced p1 in its first transaction.
+fn zombie_history() -> Vec<Event> {
+    vec![
+        producer_id(100, "p1", 1000, 0),
+        send(110, "p1", "p1-0", "t", 0),
+        send(120, "p1", "p1-1", "t", 0),
+        producer_id(150, "p2", 1000, 1),
+        ack_err(200, "p1", "p1-0", "t", "PRODUCER_FENCED"),
+        ack_err(200, "p1", "p1-1", "t", "PRODUCER_FENCED"),
+        send(300, "p2", "p2-0", "t", 0),
+        ack(400, "p2", "p2-0", "t", 0, 2),
+        poll(500, "c1", "t", 0, &[(2, "p2-0")]),
+        poll(10_000, "c1", "t", 0, &[]),
+    ]
+}
+
+#[test]
+fn progress_excuses_a_zombie_fenced_by_a_newer_incarnation() {
+    let vs = progress_run(zombie_history(), 1_000);
+    assert!(vs.is_empty(), "{vs:#?}");
+}
+
+#[test]
+fn progress_still_names_a_producer_fenced_with_no_newer_incarnation() {
+    // Only p1 ever initialised: the coordinator's transaction timeout fenced it, and
+    // nothing took its work over.
+    let events: Vec<Event> = zombie_history()
+        .into_iter()
+        .filter(|e| e.node != "p2")
+        .collect();
+    let vs = progress_run(events, 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0].message.contains("2 failed with PRODUCER_FENCED"),
+        "{vs:#?}"
+    );
+}
+
+#[test]
+fn a_read_committed_consumer_may_skip_the_records_of_a_zombie_fenced_in_its_first_transaction() {
+    // The zombie's records reached the log (a read_uncommitted consumer read them); the
+    // coordinator aborted its transaction when p2 fenced it. It never ended a transaction.
+    let mut events = zombie_history();
+    events.extend([
+        poll(600, "u", "t", 0, &[(0, "p1-0"), (1, "p1-1"), (2, "p2-0")]),
+        seek(650, "c", "t", 0, 0),
+        poll_committed(700, "c", "t", 0, &[(2, "p2-0")]),
+    ]);
+    none(polls::POLL_SKIP, events.clone());
+    // Crashed before any answer came: only the workload says p1 wrote transactionally.
+    let crashed: Vec<Event> = events
+        .into_iter()
+        .filter(|e| !(e.node == "p1" && matches!(e.kind, EventKind::Ack { .. })))
+        .collect();
+    assert!(!run(polls::POLL_SKIP, crashed.clone()).is_empty());
+    let h =
+        History::new(crashed).with_workload(vec![planned("p1", 0, planned_producer("t", 2, true))]);
+    assert!(polls::poll_skip(&h).is_empty());
+}
+
+#[test]
+fn unseen_judges_a_partition_whose_planned_reader_never_got_to_it() {
+    let events = cat(vec![
+        produced(100, &["a"]),
+        vec![
+            snapshot(5_000, "broker-0", "t", 0, true, 0, 1, &[(0, "a", 0)]),
+            poll(10_000, "x", "y", 0, &[]),
+        ],
+    ]);
+    let h = History::new(events.clone()).with_progress_bound_us(1_000);
+    assert!(writes::unseen(&h).is_empty());
+    let h = h.with_workload(vec![planned("c1", 0, planned_member("g1", &["t"]))]);
+    assert_eq!(writes::unseen(&h).len(), 1);
+}

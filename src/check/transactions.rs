@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::history::PlannedRole;
 use super::{violation, History, Violation};
 use crate::client::transactional::TRANSACTION_ABORTED;
 use crate::trace::{EventKind, TopicPartition};
@@ -31,11 +32,10 @@ pub const TRANSACTION_CHECKERS: &[&str] = &[
 /// transaction and write its markers.
 pub const HANGING_SLACK_US: i64 = 5_000_000;
 
-/// Whether the history holds transactions (the transaction checkers apply).
+/// Whether the history holds transactions (the transaction checkers apply): a transactional
+/// producer or copier in the workload, or events of one (see [`transactional_producers`]).
 pub fn has_transactions(h: &History) -> bool {
-    h.events()
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::Transaction { .. }))
+    !transactional_producers(h).is_empty()
 }
 
 /// The sends of aborted transactions (acked `TRANSACTION_ABORTED`), with their ack's index.
@@ -59,12 +59,7 @@ pub fn aborted_sends(h: &History) -> BTreeMap<&str, usize> {
 /// (a crashed or fenced incarnation's open transaction, which the coordinator aborts unless
 /// it was committing).
 pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
-    let transactional: BTreeSet<&str> = h
-        .events()
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Transaction { .. }))
-        .map(|e| e.node.as_str())
-        .collect();
+    let transactional = transactional_producers(h);
     let mut out: BTreeSet<&str> = aborted_sends(h).into_keys().collect();
     if transactional.is_empty() {
         return out;
@@ -83,6 +78,45 @@ pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
             if transactional.contains(e.node.as_str()) && !committed {
                 out.insert(send);
             }
+        }
+    }
+    out
+}
+
+/// The nodes that write transactionally: the workload's transactional producers and
+/// copiers when the history knows them, and any node that ended a transaction or had a send
+/// fail with a transactional error (`TRANSACTION_ABORTED`, `PRODUCER_FENCED`,
+/// `INVALID_PRODUCER_EPOCH`). A zombie fenced in its first transaction ended none, yet its
+/// records are in the log for a read_uncommitted consumer to see and a read_committed one to
+/// skip.
+pub fn transactional_producers(h: &History) -> BTreeSet<&str> {
+    let mut out: BTreeSet<&str> = h
+        .workload()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.role,
+                PlannedRole::Producer {
+                    transactional: true,
+                    ..
+                } | PlannedRole::Reader { copier: true, .. }
+            )
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    for e in h.events() {
+        let transactional = match &e.kind {
+            EventKind::Transaction { .. } => true,
+            EventKind::Ack {
+                error: Some(err), ..
+            } => matches!(
+                err.as_str(),
+                TRANSACTION_ABORTED | "PRODUCER_FENCED" | "INVALID_PRODUCER_EPOCH"
+            ),
+            _ => false,
+        };
+        if transactional {
+            out.insert(&e.node);
         }
     }
     out

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::history::{position_reset, PositionReset};
+use super::history::{position_reset, PlannedRole, PositionReset};
 use super::{offset_list, violation, FinalLog, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
 
@@ -262,7 +262,24 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     }
     let (heal, bound, end) = (h.last_fault_us(), h.progress_bound_us(), h.end_us());
     let mut never: BTreeMap<TopicPartition, Vec<OkAck<'_>>> = BTreeMap::new();
-    for ack in h.ok_acks() {
+    // Partitions the workload has a reader for count even if that reader never got to them
+    // (a group member whose JoinGroup was refused leaves no `assign`, no `poll`).
+    let acks = h.ok_acks();
+    for c in h.workload() {
+        if let PlannedRole::Reader {
+            topics, partitions, ..
+        } = &c.role
+        {
+            consumed.extend(partitions.iter().cloned());
+            for a in acks
+                .iter()
+                .filter(|a| topics.iter().any(|t| *t == a.tp.topic.as_str()))
+            {
+                consumed.insert(a.tp.clone());
+            }
+        }
+    }
+    for ack in acks {
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
             || end < heal.max(ack.t_us).saturating_add(bound)

@@ -46,7 +46,7 @@ pub(super) fn record_client_error(
         client,
         EventKind::ClientError {
             error: error.to_string(),
-            topic: Some(tp.topic.clone()),
+            topic: Some(tp.topic.to_string()),
             partition: Some(tp.partition),
         },
     );
@@ -114,7 +114,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
         let tps: Vec<TopicPartition> = view
             .leaders
             .keys()
-            .filter(|tp| cfg.topics.contains(&tp.topic))
+            .filter(|tp| cfg.topics.iter().any(|t| *t == tp.topic))
             .filter(|tp| cfg.partitions.as_ref().is_none_or(|ps| ps.contains(tp)))
             .cloned()
             .collect();
@@ -167,7 +167,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
             match outcome {
                 FetchOutcome::Records { records, next, .. } => {
                     if !records.is_empty() {
-                        let (topic, partition) = (tp.topic.clone(), tp.partition);
+                        let (topic, partition) = (tp.topic.to_string(), tp.partition);
                         let poll = EventKind::Poll {
                             topic,
                             partition,
@@ -248,7 +248,7 @@ pub(super) fn record_seek(
         clock,
         client,
         EventKind::Seek {
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             offset,
         },

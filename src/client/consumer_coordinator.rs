@@ -201,7 +201,7 @@ impl ConsumerCoordinator {
             RebalanceProtocol::Cooperative => {
                 let (kept, dropped): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut self.owned)
                     .into_iter()
-                    .partition(|tp| self.cfg.topics.contains(&tp.topic));
+                    .partition(|tp| self.cfg.topics.iter().any(|t| *t == tp.topic));
                 self.owned = kept;
                 dropped.into_iter().collect()
             }

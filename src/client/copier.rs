@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::history::{acks_name, Clock, Recorder};
-use super::transactional::{Answer, TransactionManager, TxnChannel, TRANSACTION_ABORTED};
+use super::transactional::{
+    init_refused, Answer, TransactionManager, TxnChannel, TRANSACTION_ABORTED,
+};
 use crate::broker::request::{Request, Response, ACKS_ALL};
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::trace::{EventKind, PolledRecord};
@@ -98,13 +100,16 @@ impl Copier {
             transactional_id: self.spec.transactional_id.clone(),
             transaction_timeout_ms: self.spec.transaction_timeout_ms,
         };
-        let Answer::Ok(Response::InitProducerId {
-            producer_id,
-            producer_epoch,
-            ..
-        }) = self.ch.call_coordinator(&req).await
-        else {
-            return false;
+        let (producer_id, producer_epoch) = match self.ch.call_coordinator(&req).await {
+            Answer::Ok(Response::InitProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            }) => (producer_id, producer_epoch),
+            refused => {
+                self.record(init_refused(refused));
+                return false;
+            }
         };
         self.tm().initialized(producer_id, producer_epoch);
         *self.next.lock().unwrap_or_else(|p| p.into_inner()) = 0;
@@ -163,7 +168,7 @@ impl Copier {
                 let value = format!("{}-{}-{}:{}", self.client_id, tm.producer_epoch, n, r.send);
                 self.record(EventKind::Send {
                     send: value.clone(),
-                    topic: out.topic.clone(),
+                    topic: out.topic.to_string(),
                     partition: Some(out.partition),
                     key: None,
                     acks: acks_name(ACKS_ALL),
@@ -251,7 +256,7 @@ impl Copier {
             };
             self.record(EventKind::Ack {
                 send: v,
-                topic: tp.topic,
+                topic: tp.topic.into(),
                 partition: Some(tp.partition),
                 offset,
                 error,
@@ -268,7 +273,7 @@ impl Copier {
         for (tp, v) in sends {
             self.record(EventKind::Ack {
                 send: v.clone(),
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: Some(tp.partition),
                 offset: None,
                 error: Some(e.name().to_string()),

@@ -197,11 +197,14 @@ impl Member {
     }
 
     /// Applies a group error: rediscover, rejoin, reset (recording the lost partitions) or
-    /// stop.
+    /// stop. A fatal one (INVALID_SESSION_TIMEOUT, FENCED_INSTANCE_ID, ...) is what the Java
+    /// consumer throws from `poll`; the application does not catch it, so the member stops
+    /// with the error recorded (a member that never joins is then named, not silent).
     fn on_error(&self, e: GroupError) {
         let mut s = self.shared();
         let generation = s.coord.generation();
         let (action, lost) = s.coord.on_error(e);
+        let stops = action == ErrorAction::Fatal && !s.stopped;
         match action {
             ErrorAction::Rediscover => s.coordinator = None,
             ErrorAction::Fatal => s.stopped = true,
@@ -209,6 +212,13 @@ impl Member {
         }
         drop(s);
         self.record_ownership(false, generation, lost);
+        if stops {
+            self.record(EventKind::ClientError {
+                error: e.name().to_string(),
+                topic: None,
+                partition: None,
+            });
+        }
     }
 
     /// A call to the coordinator; a transport failure means finding it again.
@@ -612,7 +622,7 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
     let copied = m.copier.is_some().then(|| polled.clone());
     for (tp, records) in polled {
         m.record(EventKind::Poll {
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             records,
             read_committed: m.consumer.fetch.isolation_level
@@ -773,7 +783,7 @@ fn record_commits(m: &Member, offsets: &BTreeMap<TopicPartition, i64>, error: Op
     for (tp, offset) in offsets {
         m.record(EventKind::Commit {
             group: m.cfg.group_id.clone(),
-            topic: tp.topic.clone(),
+            topic: tp.topic.to_string(),
             partition: tp.partition,
             offset: *offset,
             error: error.clone(),

@@ -64,7 +64,7 @@ impl ClusterView {
     pub fn partition_counts(&self) -> BTreeMap<String, i32> {
         let mut out: BTreeMap<String, i32> = BTreeMap::new();
         for tp in self.leaders.keys() {
-            *out.entry(tp.topic.clone()).or_default() += 1;
+            *out.entry(tp.topic.to_string()).or_default() += 1;
         }
         out
     }
@@ -85,12 +85,12 @@ impl ClusterView {
         let old_ids = std::mem::take(&mut self.topic_ids);
         for p in m.partitions {
             let tp = p.topic_partition;
-            let same_topic = old_ids.get(&tp.topic) == Some(&p.topic_id);
+            let same_topic = old_ids.get(tp.topic.as_str()) == Some(&p.topic_id);
             let leader = match old_leaders.get(&tp) {
                 Some(&(leader, epoch)) if same_topic && epoch > p.leader_epoch => (leader, epoch),
                 _ => (p.leader, p.leader_epoch),
             };
-            self.topic_ids.insert(tp.topic.clone(), p.topic_id);
+            self.topic_ids.insert(tp.topic.to_string(), p.topic_id);
             self.leaders.insert(tp, leader);
         }
     }
@@ -472,7 +472,7 @@ impl Producer {
                     refusal,
                     renumbered,
                 } => EventKind::SequenceReset {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     producer_id,
                     producer_epoch: epoch,
@@ -499,7 +499,7 @@ impl Producer {
                 &self.cfg.client_id,
                 EventKind::Ack {
                     send: r.value.clone(),
-                    topic: b.tp.topic.clone(),
+                    topic: b.tp.topic.to_string(),
                     partition: Some(b.tp.partition),
                     offset,
                     error,
@@ -948,7 +948,7 @@ fn produce_retry(p: &Producer, b: &ProducerBatch, leader: i32, error: ErrorCode)
     let idempotent = p.producer_id >= 0;
     let seq = b.sequence.filter(|_| idempotent);
     EventKind::ProduceRetry {
-        topic: b.tp.topic.clone(),
+        topic: b.tp.topic.to_string(),
         partition: b.tp.partition,
         first: b
             .records

@@ -437,7 +437,7 @@ impl Client {
                 .remove(v);
             self.record(EventKind::Ack {
                 send: v.clone(),
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: Some(tp.partition),
                 offset: None,
                 error: Some(ErrorCode::ProducerFenced.name().to_string()),
@@ -447,6 +447,20 @@ impl Client {
 
     fn record(&self, kind: EventKind) {
         self.history.record(&self.clock, &self.cfg.client_id, kind);
+    }
+}
+
+/// What a refused `initTransactions` leaves in the history: it throws, the application does
+/// not catch it, and the client stops on the error (INVALID_TRANSACTION_TIMEOUT, ...).
+pub(crate) fn init_refused(answer: Answer<Response>) -> EventKind {
+    let error = match answer {
+        Answer::Fatal(e) => e,
+        Answer::Ok(_) => ErrorCode::UnknownServerError,
+    };
+    EventKind::ClientError {
+        error: error.name().to_string(),
+        topic: None,
+        partition: None,
     }
 }
 
@@ -505,7 +519,11 @@ pub async fn run_transactional_producer(
                 cause: "init-producer-id".into(),
             });
         }
-        _ => return,
+        refused => {
+            // The producer stops before its first send, the error recorded.
+            c.record(init_refused(refused));
+            return;
+        }
     }
     let num_partitions = loop {
         c.refresh().await;
@@ -620,7 +638,7 @@ pub async fn run_transactional_producer(
             };
             c.record(EventKind::Ack {
                 send: v,
-                topic: tp.topic,
+                topic: tp.topic.into(),
                 partition: Some(tp.partition),
                 offset,
                 error,

@@ -198,7 +198,10 @@ impl ClusterMetadata {
     }
 
     pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionRegistration> {
-        self.topics.get(&tp.topic)?.partitions.get(&tp.partition)
+        self.topics
+            .get(tp.topic.as_str())?
+            .partitions
+            .get(&tp.partition)
     }
 
     /// Every partition, in (topic, partition) order.

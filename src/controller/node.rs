@@ -192,7 +192,7 @@ impl Node {
                     &self.clock,
                     &self.cfg.name,
                     EventKind::LeaderChange {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         leader: (after.leader >= 0).then(|| broker_name(after.leader)),
                         leader_epoch: after.leader_epoch,
@@ -204,7 +204,7 @@ impl Node {
                     &self.clock,
                     &self.cfg.name,
                     EventKind::IsrChange {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         isr: after.isr.iter().map(|&b| broker_name(b)).collect(),
                         leader_epoch: after.leader_epoch,

@@ -350,7 +350,7 @@ impl Controller {
             self.append(
                 out,
                 MetadataRecord::PartitionChange {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     leader,
                     isr: isr_change,
@@ -437,7 +437,7 @@ impl Controller {
             self.append(
                 out,
                 MetadataRecord::PartitionChange {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     leader: Some(l),
                     isr: unclean.then(|| vec![l]),
@@ -469,7 +469,7 @@ impl Controller {
             self.append(
                 &mut out,
                 MetadataRecord::PartitionChange {
-                    topic: tp.topic,
+                    topic: tp.topic.into(),
                     partition: tp.partition,
                     leader: Some(leader),
                     isr: None,
@@ -540,7 +540,7 @@ impl Controller {
             self.append(
                 &mut out,
                 MetadataRecord::PartitionChange {
-                    topic: tp.topic.clone(),
+                    topic: tp.topic.to_string(),
                     partition: tp.partition,
                     leader: None,
                     isr: Some(new_isr.into_iter().collect()),
@@ -610,7 +610,7 @@ impl Controller {
             self.append(
                 &mut out,
                 MetadataRecord::PartitionChange {
-                    topic: tp.topic.clone(),
+                    topic: tp.topic.to_string(),
                     partition: tp.partition,
                     leader: None,
                     isr: (isr != p.isr).then_some(isr),
@@ -663,7 +663,7 @@ impl Controller {
         self.append(
             out,
             MetadataRecord::PartitionChange {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: tp.partition,
                 leader,
                 isr: (isr != p.isr).then_some(isr),
@@ -701,7 +701,7 @@ impl Controller {
         self.append(
             &mut out,
             MetadataRecord::PartitionChange {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: tp.partition,
                 leader: Some(preferred),
                 isr: None,

@@ -178,7 +178,7 @@ fn the_topic_level_unclean_setting_overrides_the_brokers() {
         };
         config
             .topic_unclean_leader_election_enable
-            .insert(tp(0).topic.clone(), topic);
+            .insert(tp(0).topic.to_string(), topic);
         let (mut c, epochs) = cluster(3, 1, 3, config);
         let leader = part(&c, 0).leader;
         c.alter_partition(

@@ -405,8 +405,9 @@ impl<B: Backend> KafkaApis<B> {
                 encode_response(corr, version, &self.metadata(req, version).await)
             }
             KafkaRequest::Produce(req) => match self.produce(req).await {
-                Some(resp) => encode_response(corr, version, &resp),
-                None => return Outcome::NoResponse,
+                Ok(Some(resp)) => encode_response(corr, version, &resp),
+                Ok(None) => return Outcome::NoResponse,
+                Err(reason) => return Outcome::Close(reason),
             },
             KafkaRequest::Fetch(req) => {
                 encode_response(corr, version, &self.fetch(req, version).await)
@@ -545,9 +546,9 @@ impl<B: Backend> KafkaApis<B> {
             if p.leader < 0 {
                 mp.error_code = ErrorCode::LeaderNotAvailable.code();
             }
-            topic_ids.insert(p.topic_partition.topic.clone(), p.topic_id);
+            topic_ids.insert(p.topic_partition.topic.to_string(), p.topic_id);
             topics
-                .entry(p.topic_partition.topic.clone())
+                .entry(p.topic_partition.topic.to_string())
                 .or_default()
                 .push(mp);
         }
@@ -609,7 +610,12 @@ impl<B: Backend> KafkaApis<B> {
     }
 
     /// Produce: the batches go to the log as the client built them.
-    async fn produce(&self, req: KProduceRequest) -> Option<KProduceResponse> {
+    /// Produce. `acks=0` gets no response; when it fails on the broker the connection is
+    /// closed instead (`Err`, Kafka's rule: that is the only way such a client learns of the
+    /// error, and it refreshes its metadata on the disconnect). The broker appends an
+    /// `acks=0` request as it does an `acks=1` one, so it is asked with `acks=1` to learn
+    /// the outcome.
+    async fn produce(&self, req: KProduceRequest) -> Result<Option<KProduceResponse>, String> {
         let acks = req.acks;
         let valid_acks = [ACKS_NONE, ACKS_LEADER, ACKS_ALL].contains(&acks);
         let mut partitions = Vec::new();
@@ -624,12 +630,12 @@ impl<B: Backend> KafkaApis<B> {
         let mut answers: BTreeMap<TopicPartition, (i16, i64, i64)> = BTreeMap::new();
         if valid_acks {
             let internal = ProduceRequest {
-                acks,
+                acks: if acks == ACKS_NONE { ACKS_LEADER } else { acks },
                 timeout_ms: i64::from(req.timeout_ms),
                 partitions,
             };
             match self.backend.handle(Request::Produce(internal)).await {
-                None => return None,
+                None => return Ok(None),
                 Some(Response::Produce(r)) => {
                     for p in r.partitions {
                         answers.insert(
@@ -651,8 +657,16 @@ impl<B: Backend> KafkaApis<B> {
                     }
                 }
             }
-        } else if acks == ACKS_NONE {
-            return None;
+        }
+        if acks == ACKS_NONE {
+            return match answers.iter().find(|(_, a)| a.0 != ErrorCode::None.code()) {
+                None => Ok(None),
+                Some((tp, a)) => Err(format!(
+                    "an acks=0 produce to {tp} failed with error code {}: closing the \
+                     connection",
+                    a.0
+                )),
+            };
         }
         let mut resp = KProduceResponse::default();
         for t in &req.topic_data {
@@ -678,7 +692,7 @@ impl<B: Backend> KafkaApis<B> {
             }
             resp.responses.push(tr);
         }
-        Some(resp)
+        Ok(Some(resp))
     }
 
     /// Fetch: the stored batches from the one holding the fetch offset, with the long poll

@@ -1612,7 +1612,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                     end_us,
                     &broker_name(*id),
                     EventKind::Snapshot {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         partition: tp.partition,
                         leader: s.is_leader,
                         leader_epoch: s.leader_epoch,
@@ -1638,7 +1638,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                         end_us,
                         &broker_name(*id),
                         EventKind::UnstableOffset {
-                            topic: tp.topic.clone(),
+                            topic: tp.topic.to_string(),
                             partition: tp.partition,
                             lso: s.last_stable_offset,
                             hw: s.high_watermark,

@@ -477,7 +477,13 @@ fn draw(
         GenKind::LeaderIsolation => {
             let tp = pools.partitions.choose(rng)?.clone();
             let mut group = vec![NodeRef::Role(Role::Leader(tp.clone()))];
-            group.extend(pools.producers.get(&tp.topic).cloned().unwrap_or_default());
+            group.extend(
+                pools
+                    .producers
+                    .get(tp.topic.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             timed(Action::Partition(vec![group, Vec::new()]))
         }
         GenKind::Clog => {

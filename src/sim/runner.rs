@@ -25,7 +25,9 @@ use super::scenario::{
 };
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
-use crate::check::{run_checkers, verdict_events, History, DEFAULT_PROGRESS_BOUND_US};
+use crate::check::{
+    run_checkers, verdict_events, History, PlannedClient, PlannedRole, DEFAULT_PROGRESS_BOUND_US,
+};
 use crate::client::consumer::OffsetReset;
 use crate::client::copier::CopierSpec;
 use crate::client::fetcher::IsolationLevel;
@@ -657,21 +659,91 @@ pub fn group_progress_bound_us(spec: &ClusterSpec) -> i64 {
         })
 }
 
-/// The group bound ([`group_progress_bound_us`]) the run that wrote a trace judged
-/// `progress` with, from the scenario its header embeds; `None` without one (or if it no
-/// longer maps), when the general bound applies.
-pub fn recorded_group_bound_us(header: &TraceHeader) -> Option<i64> {
-    let scenario = Scenario::from_value(header.scenario_file.as_ref()?).ok()?;
-    let spec = to_cluster_spec(&scenario, header.seed).ok()?;
-    Some(group_progress_bound_us(&spec))
+/// The clients the scenario's workload asks for, as the checkers read them
+/// ([`PlannedClient`]): a client that never did anything is judged by what it was to do.
+pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
+    let us = |d: super::SimDuration| d.as_micros();
+    scenario
+        .workload
+        .iter()
+        .map(|c| {
+            let (start, stop) = c.start_stop();
+            let role = match c {
+                Client::Producer(p) => PlannedRole::Producer {
+                    topic: p.topic.clone(),
+                    messages: p.messages,
+                    transactional: p.transactions.is_some()
+                        || p.config.contains_key("transactional.id"),
+                },
+                Client::Consumer(c) => match &c.subscription {
+                    Subscription::Group { group, topics } => PlannedRole::Reader {
+                        group: Some(group.clone()),
+                        topics: topics.clone(),
+                        partitions: Vec::new(),
+                        copier: false,
+                    },
+                    Subscription::Assign(tps) => PlannedRole::Reader {
+                        group: None,
+                        topics: Vec::new(),
+                        partitions: tps.clone(),
+                        copier: false,
+                    },
+                },
+                Client::Copier(x) => PlannedRole::Reader {
+                    group: Some(x.group.clone()),
+                    topics: x.from.clone(),
+                    partitions: Vec::new(),
+                    copier: true,
+                },
+            };
+            PlannedClient {
+                name: c.id().to_string(),
+                role,
+                start_us: us(start),
+                stop_us: stop.map(us),
+            }
+        })
+        .collect()
+}
+
+/// The history of `events` as a run of `scenario` on `seed` judges it: with the groups'
+/// bound and the planned clients.
+pub fn scenario_history(
+    scenario: &Scenario,
+    spec: &ClusterSpec,
+    events: Vec<crate::trace::Event>,
+) -> History {
+    History::new(events)
+        .with_group_bound_us(group_progress_bound_us(spec))
+        .with_workload(planned_clients(scenario))
+}
+
+/// How the run that wrote a trace judged it, from the scenario its header embeds: the
+/// history of `events` with the groups' bound ([`group_progress_bound_us`]) and the planned
+/// clients; `None` without a scenario (or if it no longer maps), when the general bound
+/// applies and only what the events show is judged.
+pub fn recorded_history(
+    header: &TraceHeader,
+    events: Vec<crate::trace::Event>,
+) -> Result<History, Vec<crate::trace::Event>> {
+    let Some(scenario) = header
+        .scenario_file
+        .as_ref()
+        .and_then(|v| Scenario::from_value(v).ok())
+    else {
+        return Err(events);
+    };
+    match to_cluster_spec(&scenario, header.seed) {
+        Ok(spec) => Ok(scenario_history(&scenario, &spec, events)),
+        Err(_) => Err(events),
+    }
 }
 
 /// Runs `scenario` on `seed` (the scenario must map, see [`to_cluster_spec`]).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsupported> {
     let spec = to_cluster_spec(scenario, seed)?;
     let outcome = run(seed, &spec);
-    let history =
-        History::new(outcome.history.clone()).with_group_bound_us(group_progress_bound_us(&spec));
+    let history = scenario_history(scenario, &spec, outcome.history.clone());
     // Names come from the validated `Checker` enum, so none is unknown.
     let fired = run_checkers(&checker_names(scenario), &history).unwrap_or_default();
     let expectation_met = scenario
@@ -1000,5 +1072,99 @@ mod tests {
         let c = &spec.consumers[0];
         assert_eq!(c.auto_offset_reset, OffsetReset::None);
         assert_eq!(c.fetch.isolation_level, IsolationLevel::ReadCommitted);
+    }
+
+    /// The `progress` violations of one run of `v` on `seed`, and whether it met its
+    /// expectations.
+    fn progress_of(v: &Value, seed: u64) -> Vec<String> {
+        let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        let r = run_scenario(&s, seed).unwrap();
+        r.fired
+            .get(crate::check::progress::PROGRESS)
+            .map(|vs| vs.iter().map(|v| v.message.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A group member whose `session.timeout.ms` is below the brokers'
+    /// `group.min.session.timeout.ms` is refused by JoinGroup (INVALID_SESSION_TIMEOUT, fatal
+    /// for the client): it never joins, never reads, and leaves no event but its error.
+    /// `progress` names it and the error; before, every checker passed.
+    #[test]
+    fn a_member_refused_by_joingroup_is_named_with_its_error_not_passed_silently() {
+        let mut v = base();
+        v["duration"] = json!("30s");
+        v["workload"][1]["config"] =
+            json!({ "session.timeout.ms": 3000, "heartbeat.interval.ms": 1000 });
+        let fired = progress_of(&v, 1);
+        assert!(
+            fired.iter().any(|m| m
+                .starts_with("c1 never joined group g1: it stopped on INVALID_SESSION_TIMEOUT")),
+            "{fired:#?}"
+        );
+    }
+
+    /// `transaction.timeout.ms` above the brokers' `transaction.max.timeout.ms`: the
+    /// transactional producer's InitProducerId is refused and it never sends.
+    #[test]
+    fn a_producer_refused_by_initproducerid_is_named_with_its_error() {
+        let mut v = base();
+        v["duration"] = json!("30s");
+        v["cluster"]["config"] = json!({ "transaction.max.timeout.ms": 10000 });
+        v["workload"][0]["config"] =
+            json!({ "transactional.id": "tx-1", "transaction.timeout.ms": 20000 });
+        v["workload"][0]["transactions"] = json!({ "records": 5 });
+        let fired = progress_of(&v, 1);
+        assert!(
+            fired.iter().any(|m| m.starts_with(
+                "p1 was to send 10 record(s) to orders and sent none: it stopped on \
+                 INVALID_TRANSACTION_TIMEOUT"
+            )),
+            "{fired:#?}"
+        );
+    }
+
+    /// Two producers share a transactional.id; the second starts while the first (paused) is
+    /// in its first transaction, and fences it. Kafka's fenced producer is fatal by design:
+    /// neither `progress` (the zombie never got a send acknowledged) nor `poll-skip` (the
+    /// read_committed consumer skips the zombie's aborted records a read_uncommitted one
+    /// read) may fire.
+    #[test]
+    fn a_zombie_fenced_by_a_newer_incarnation_is_neither_stuck_nor_skipped_over() {
+        let v = json!({
+            "name": "zombie",
+            "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2,
+                         "transaction.state.log.num.partitions": 3 } },
+            "topics": [ { "name": "orders", "partitions": 2, "replication_factor": 3 } ],
+            "workload": [
+                { "producer": "p1", "topic": "orders", "messages": 300, "rate": "20/s",
+                  "transactions": { "records": 10 }, "config": { "transactional.id": "tx-1" } },
+                { "producer": "p2", "topic": "orders", "messages": 300, "rate": "100/s",
+                  "start": "2s", "transactions": { "records": 10 },
+                  "config": { "transactional.id": "tx-1" } },
+                { "consumer": "c", "partitions": ["orders-0", "orders-1"],
+                  "config": { "isolation.level": "read_committed",
+                              "auto.offset.reset": "earliest" } },
+                { "consumer": "u", "partitions": ["orders-0", "orders-1"],
+                  "config": { "auto.offset.reset": "earliest" } }
+            ],
+            "faults": [ { "at": "1s", "pause": "p1" }, { "at": "4s", "resume": "p1" } ],
+            "duration": "25s"
+        });
+        let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        // Seed 1 showed both false verdicts before.
+        let r = run_scenario(&s, 1).unwrap();
+        let fenced = r.outcome.history.iter().any(|e| {
+            e.node == "p1"
+                && matches!(&e.kind, crate::trace::EventKind::Ack { error: Some(err), .. }
+                    if err == "PRODUCER_FENCED")
+        });
+        assert!(fenced, "the run no longer fences p1");
+        let fired: Vec<String> = r
+            .fired
+            .values()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        assert!(fired.is_empty(), "{fired:#?}");
     }
 }

@@ -29,7 +29,7 @@ impl CooperativeStickyAssignor {
         let mut claimants: BTreeMap<&TopicPartition, BTreeSet<&str>> = BTreeMap::new();
         for (m, sub) in subscriptions {
             for tp in &sub.owned_partitions {
-                if sub.topics.contains(&tp.topic) {
+                if sub.topics.iter().any(|t| *t == tp.topic) {
                     claimants.entry(tp).or_default().insert(m.as_str());
                 }
             }
@@ -134,7 +134,7 @@ mod tests {
                 for tp in parts {
                     for (other, sub) in &subs {
                         prop_assert!(
-                            other == m || !sub.topics.contains(&tp.topic)
+                            other == m || !sub.topics.iter().any(|t| *t == tp.topic)
                                 || !sub.owned_partitions.contains(tp),
                             "{} given to {} while {} still owns it", tp, m, other
                         );

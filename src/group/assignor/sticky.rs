@@ -408,7 +408,8 @@ pub(crate) mod tests {
         for (src, parts) in a {
             for tp in parts {
                 for (dst, sub) in subs {
-                    let eligible = sub.topics.contains(&tp.topic) && topics.contains_key(&tp.topic);
+                    let eligible = sub.topics.iter().any(|t| *t == tp.topic)
+                        && topics.contains_key(tp.topic.as_str());
                     prop_assert!(
                         !(eligible && a[dst].len() + 1 < parts.len()),
                         "{} could move from {} to {}: {:?}",

@@ -110,12 +110,12 @@ pub fn check_at_most_once_and_subscribed(
         for tp in parts {
             prop_assert!(seen.insert(tp.clone()), "{} assigned twice", tp);
             prop_assert!(
-                subs[m].topics.contains(&tp.topic),
+                subs[m].topics.iter().any(|t| *t == tp.topic),
                 "{} got {} without subscribing",
                 m,
                 tp
             );
-            let n = topics.get(&tp.topic).copied().unwrap_or(0);
+            let n = topics.get(tp.topic.as_str()).copied().unwrap_or(0);
             prop_assert!(
                 tp.partition >= 0 && tp.partition < n,
                 "{} does not exist",

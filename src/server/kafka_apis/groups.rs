@@ -532,10 +532,10 @@ impl<B: Backend> KafkaApis<B> {
             pr.committed_leader_epoch = -1;
             pr.metadata = Some(str_bytes(&metadata));
             pr.error_code = partition_error;
-            if !topics.contains_key(&tp.topic) {
-                order.push(tp.topic.clone());
+            if !topics.contains_key(tp.topic.as_str()) {
+                order.push(tp.topic.to_string());
             }
-            topics.entry(tp.topic).or_default().push(pr);
+            topics.entry(tp.topic.into()).or_default().push(pr);
         }
         for t in order {
             let mut tr = offset_fetch_response::OffsetFetchResponseTopic::default();

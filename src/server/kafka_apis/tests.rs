@@ -50,7 +50,12 @@ impl Backend for Canned {
                     .iter()
                     .map(|d| ProducePartitionResponse {
                         topic_partition: d.topic_partition.clone(),
-                        error: ErrorCode::None,
+                        // The records `fail` stand for a write this broker refuses.
+                        error: if d.records == b"fail" {
+                            ErrorCode::NotLeaderOrFollower
+                        } else {
+                            ErrorCode::None
+                        },
                         base_offset: 42,
                         log_append_time: -1,
                     })
@@ -351,6 +356,13 @@ fn produce_passes_the_batch_bytes_through_and_answers_by_acks() {
     // acks=0: no answer at all.
     let f = frame(7, 1, &produce_request_for(0, b"x"));
     assert_eq!(now(a.handle_frame(f)), Outcome::NoResponse);
+    // acks=0 that fails on the broker: the connection is closed, the client's only way to
+    // learn of it (Kafka's rule).
+    let f = frame(7, 1, &produce_request_for(0, b"fail"));
+    assert!(
+        matches!(now(a.handle_frame(f)), Outcome::Close(why) if why.contains("orders-1")),
+        "an acks=0 produce that failed must close the connection"
+    );
     // acks=2: INVALID_REQUIRED_ACKS, and nothing reaches the log.
     let before = a.backend.asked.lock().unwrap().len();
     let resp = call(&a, 7, &produce_request_for(2, b"x"));

@@ -180,7 +180,7 @@ impl<B: Backend> KafkaApis<B> {
 
     /// The partitions of `asked` whose topic or partition the cluster lacks.
     async fn missing_partitions(&self, asked: &[TopicPartition]) -> BTreeSet<TopicPartition> {
-        let topics: BTreeSet<String> = asked.iter().map(|tp| tp.topic.clone()).collect();
+        let topics: BTreeSet<String> = asked.iter().map(|tp| tp.topic.to_string()).collect();
         let meta = MetadataRequest {
             topics: Some(topics.into_iter().collect()),
             allow_auto_topic_creation: false,

@@ -50,7 +50,7 @@ fn parse_node(path: &str, v: &Value, ctx: &Ctx) -> Result<NodeRef> {
             )?))),
             "follower" => {
                 let tp = parse_topic_partition(path, arg, ctx)?;
-                let rf = ctx.topics.get(&tp.topic).map_or(0, |t| t.1);
+                let rf = ctx.topics.get(tp.topic.as_str()).map_or(0, |t| t.1);
                 if rf < 2 {
                     return Err(ScenarioError::new(
                         path,

@@ -536,7 +536,7 @@ pub(super) fn parse_topic_partition(path: &str, s: &str, ctx: &Ctx) -> Result<To
                 .expected(format!("a partition in 0..{}", partitions - 1))
         })?;
     Ok(TopicPartition {
-        topic: topic.to_string(),
+        topic: topic.into(),
         partition,
     })
 }
