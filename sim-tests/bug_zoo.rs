@@ -68,6 +68,7 @@ const ZOO: &[(&str, &str)] = &[
     ("fast-failover-divergence.json", "replica-divergence"),
     ("eager-rebalance-overlap.json", "group-exclusivity"),
     ("commit-before-process.json", "lost-write"),
+    ("no-producer-fencing.json", "hanging-transaction"),
 ];
 
 /// With the switch on the checker the file names fires on every seed (and nothing it does

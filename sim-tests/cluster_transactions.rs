@@ -108,7 +108,7 @@ impl Probe {
     async fn txn(&self, transactional_id: &str, req: Request) -> ErrorCode {
         let c = self.coordinator(transactional_id).await;
         match self.rpc.call(c, &req, T).await {
-            Ok(Response::Txn { error }) => error,
+            Ok(Response::Txn { error } | Response::EndTxn { error, .. }) => error,
             other => panic!("{req:?} answered {other:?}"),
         }
     }
@@ -201,6 +201,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         producer_id: pid,
         producer_epoch: epoch,
         committed,
+        client_transaction_version: 1,
     };
 
     // A committed transaction: offsets 0-1, its COMMIT marker at 2.

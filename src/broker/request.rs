@@ -156,6 +156,11 @@ pub enum Request {
         producer_id: i64,
         producer_epoch: i16,
         committed: bool,
+        /// The client's transaction version (Kafka's `clientTransactionVersion`: 2 from
+        /// EndTxn v5 on, 1 below): the coordinator bumps the epoch only when both the
+        /// cluster's `transaction.version` and the client's are 2.
+        #[serde(default = "tv1")]
+        client_transaction_version: i16,
     },
     /// From a transaction coordinator to a partition leader: append these markers.
     WriteTxnMarkers {
@@ -407,9 +412,16 @@ pub enum Response {
         producer_id: i64,
         producer_epoch: i16,
     },
-    /// AddPartitionsToTxn, AddOffsetsToTxn or EndTxn.
+    /// AddPartitionsToTxn or AddOffsetsToTxn.
     Txn {
         error: ErrorCode,
+    },
+    /// EndTxn: under `transaction.version` 2 the producer id and epoch to go on with (the
+    /// epoch the coordinator bumped), `-1` otherwise (EndTxnResponse v5's fields).
+    EndTxn {
+        error: ErrorCode,
+        producer_id: i64,
+        producer_epoch: i16,
     },
     /// Each marker partition's outcome.
     WriteTxnMarkers {
@@ -488,6 +500,7 @@ impl Response {
             | Response::AlterPartition { error, .. }
             | Response::FindCoordinator { error, .. }
             | Response::Txn { error }
+            | Response::EndTxn { error, .. }
             | Response::Error(error) => *error,
             Response::WriteTxnMarkers { errors } => errors
                 .iter()
@@ -761,6 +774,11 @@ mod hex_bytes {
             );
         }
     }
+}
+
+/// `Request::EndTxn`'s client transaction version when a request leaves it out.
+fn tv1() -> i16 {
+    1
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ async fn ensure_producer_ids(n: &Arc<Node>) {
 pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
     ensure_ticking(n);
     let is_init = matches!(req, Request::InitTransactionalProducerId { .. });
+    let is_end = matches!(req, Request::EndTxn { .. });
     if is_init {
         ensure_producer_ids(n).await;
     }
@@ -123,12 +124,14 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
             producer_id,
             producer_epoch,
             committed,
+            client_transaction_version,
         } => n.txn().handle_end_txn(
             token,
             &transactional_id,
             producer_id,
             producer_epoch,
             committed,
+            client_transaction_version,
             now,
         ),
         _ => return Response::Error(ErrorCode::InvalidRequest),
@@ -136,6 +139,11 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
     process(n, out);
     match n.txn_replies.wait(token).await {
         Some(r) if is_init => Response::InitProducerId {
+            error: r.error,
+            producer_id: r.producer_id,
+            producer_epoch: r.producer_epoch,
+        },
+        Some(r) if is_end => Response::EndTxn {
             error: r.error,
             producer_id: r.producer_id,
             producer_epoch: r.producer_epoch,

@@ -221,14 +221,17 @@ impl Copier {
             }
         };
         txn.end_requested_us = self.clock.now_us();
+        // The transaction ran under this epoch, whatever EndTxn moves it to.
+        let (producer_id, producer_epoch) = (tm.producer_id, tm.producer_epoch);
         let req = Request::EndTxn {
             transactional_id: self.spec.transactional_id.clone(),
             producer_id: tm.producer_id,
             producer_epoch: tm.producer_epoch,
             committed: commit,
+            client_transaction_version: 2,
         };
         match self.ch.call_coordinator(&req).await {
-            Answer::Ok(_) => tm.ended(),
+            Answer::Ok(answer) => tm.ended_with(&answer),
             Answer::Fatal(e) => {
                 tm.on_error(e);
                 self.fail(&txn.sends, ErrorCode::ProducerFenced);
@@ -236,7 +239,6 @@ impl Copier {
                 return CopyOutcome::Fenced;
             }
         }
-        let (producer_id, producer_epoch) = (tm.producer_id, tm.producer_epoch);
         *self.tm() = tm;
         self.record(EventKind::Transaction {
             transactional_id: self.spec.transactional_id.clone(),

@@ -164,6 +164,27 @@ impl TransactionManager {
         self.partitions.clear();
         self.state = ClientTxnState::Ready;
     }
+
+    /// EndTxn answered NONE with EndTxnResponse's producer id and epoch: under
+    /// `transaction.version` 2 the coordinator bumped the epoch, and the next transaction
+    /// runs under it, its sequences from 0 (Kafka's client takes them from the answer).
+    pub fn ended_with(&mut self, answer: &Response) {
+        self.ended();
+        if let Response::EndTxn {
+            producer_id,
+            producer_epoch,
+            ..
+        } = *answer
+        {
+            if producer_epoch >= 0
+                && (producer_id, producer_epoch) != (self.producer_id, self.producer_epoch)
+            {
+                self.producer_id = producer_id;
+                self.producer_epoch = producer_epoch;
+                self.sequences.clear();
+            }
+        }
+    }
 }
 
 /// What a request to the coordinator came to.
@@ -577,14 +598,17 @@ pub async fn run_transactional_producer(
             return;
         };
         let end_requested_us = c.clock.now_us();
+        // The transaction ran under this epoch, whatever EndTxn moves it to.
+        let (producer_id, producer_epoch) = (tm.producer_id, tm.producer_epoch);
         let req = Request::EndTxn {
             transactional_id: c.spec.transactional_id.clone(),
             producer_id: tm.producer_id,
             producer_epoch: tm.producer_epoch,
             committed: commit,
+            client_transaction_version: 2,
         };
         match c.call_coordinator(&req).await {
-            Answer::Ok(_) => tm.ended(),
+            Answer::Ok(answer) => tm.ended_with(&answer),
             Answer::Fatal(e) => {
                 // Fenced while ending: the coordinator decides; the sends fail for the
                 // application (Kafka's `ProducerFencedException`), whatever became of them.
@@ -595,8 +619,8 @@ pub async fn run_transactional_producer(
         }
         c.record(EventKind::Transaction {
             transactional_id: c.spec.transactional_id.clone(),
-            producer_id: tm.producer_id,
-            producer_epoch: tm.producer_epoch,
+            producer_id,
+            producer_epoch,
             outcome: if commit { "commit" } else { "abort" }.into(),
             sends: sends.iter().map(|(_, v)| v.clone()).collect(),
             end_requested_us,

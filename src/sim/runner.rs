@@ -139,6 +139,7 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "transaction.state.log.replication.factor" => {
                 spec.transaction_state_log_replication_factor = Some(int(value) as i32)
             }
+            "transaction.version" => spec.transaction.transaction_version = int(value) as i16,
             "transaction.max.timeout.ms" => {
                 spec.transaction.transaction_max_timeout_ms = int(value) as i32
             }

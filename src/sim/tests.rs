@@ -126,6 +126,38 @@ fn every_file_in_scenarios_loads() {
     }
 }
 
+/// A transactional client's coordinator is the leader of a `__transaction_state`
+/// partition: faults may name it, and admin actions move it (`scenarios/bugs/`
+/// `no-producer-fencing.json` pins it so); without transactions the topic is unknown.
+#[test]
+fn faults_may_name_transaction_state_partitions_when_the_workload_is_transactional() {
+    let fault =
+        json!({"at": "2s", "clog": {"from": "broker-0", "to": "leader:__transaction_state-2"}});
+    assert_eq!(
+        error_after(|v| push_fault(v, fault.clone())),
+        "t.json: faults[5].clog.to: unknown topic \"__transaction_state\" (expected one of: orders)"
+    );
+    let transactional = |v: &mut Value| {
+        v["cluster"]["config"]["transaction.state.log.num.partitions"] = json!(3);
+        v["workload"][0]["config"]["transactional.id"] = json!("tx-1");
+    };
+    scenario_after(|v| {
+        transactional(v);
+        push_fault(v, fault.clone());
+        push_fault(
+            v,
+            json!({"at": "3s", "admin": {"reassign": {"__transaction_state-0": [2, 0, 1]}}}),
+        );
+    });
+    assert_eq!(
+        error_after(|v| {
+            transactional(v);
+            push_fault(v, json!({"at": "2s", "crash": "leader:__transaction_state-3"}));
+        }),
+        "t.json: faults[5].crash: topic \"__transaction_state\" has no partition 3 (expected a partition in 0..2)"
+    );
+}
+
 #[test]
 fn every_fault_form_loads() {
     let mut v = base();

@@ -19,8 +19,10 @@
 //!   them from the controller); with none at hand InitProducerId answers
 //!   `COORDINATOR_LOAD_IN_PROGRESS`, as Kafka's `RPCProducerIdManager` does while its next
 //!   block is on the way.
-//! - `transaction.version` 1 only (no KIP-890 verification, no epoch bump per transaction),
-//!   and no KIP-360 recovery of a producer id and epoch passed in InitProducerId.
+//! - `transaction.version` 2 (KIP-890 part 2) bumps the epoch at every EndTxn, but the
+//!   client still adds partitions with AddPartitionsToTxn, and partition leaders do not
+//!   verify a transactional produce with the coordinator (KIP-890 part 1); no KIP-360
+//!   recovery of a producer id and epoch passed in InitProducerId.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -51,6 +53,12 @@ pub struct TransactionConfig {
     pub transaction_state_log_num_partitions: i32,
     /// How long to wait before writing a Complete record again after a failed write.
     pub retry_backoff_ms: i64,
+    /// The cluster's `transaction.version` feature level. 2 (KIP-890 part 2): every EndTxn
+    /// bumps the producer epoch (a new producer id when it is exhausted), the markers carry
+    /// the new epoch and EndTxn answers it, so that nothing the producer sent in a
+    /// transaction can land in its next one. 1: the epoch moves only when a producer is
+    /// fenced (InitProducerId, a timed-out transaction).
+    pub transaction_version: i16,
 }
 
 impl Default for TransactionConfig {
@@ -60,6 +68,9 @@ impl Default for TransactionConfig {
             transactional_id_expiration_ms: 604_800_000,
             transaction_state_log_num_partitions: 50,
             retry_backoff_ms: 100,
+            // `kafka-storage.sh format` gives a new Kafka 4 cluster the latest production
+            // feature levels, transaction.version=2 among them.
+            transaction_version: 2,
         }
     }
 }
@@ -426,7 +437,10 @@ impl TransactionCoordinator {
 
     /// EndTxn (Kafka's `handleEndTransaction`, from the client): PrepareCommit or
     /// PrepareAbort is written, the client is answered, then the markers go out. A retry of
-    /// an EndTxn already completed is answered NONE.
+    /// an EndTxn already completed is answered NONE. Under `transaction.version` 2 the
+    /// Prepare record bumps the epoch, and the answer carries it; a retry comes with the
+    /// epoch before the bump.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_end_txn(
         &mut self,
         token: RequestToken,
@@ -434,8 +448,21 @@ impl TransactionCoordinator {
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        client_transaction_version: i16,
         now_ms: i64,
     ) -> Vec<TxnOutput> {
+        let bump = self
+            .config
+            .transaction_version
+            .min(client_transaction_version)
+            >= 2;
+        if bump {
+            if let Some(out) =
+                self.end_txn_retry(token, transactional_id, producer_id, producer_epoch, commit)
+            {
+                return out;
+            }
+        }
         let coordinator_epoch =
             match self.check_producer(transactional_id, producer_id, producer_epoch) {
                 Ok(e) => e,
@@ -446,7 +473,23 @@ impl TransactionCoordinator {
         let error = match (m.state, commit) {
             (Ongoing, _) => {
                 let next = if commit { PrepareCommit } else { PrepareAbort };
-                return match m.prepare_abort_or_commit(next, now_ms) {
+                let prepared = if bump {
+                    let fresh = if TransactionMetadata::is_epoch_exhausted(m.producer_epoch + 1) {
+                        match self.producer_ids.pop_front() {
+                            Some(pid) => Some(pid),
+                            None => {
+                                return vec![reply(token, ErrorCode::CoordinatorLoadInProgress)]
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let m = self.txns.get_mut(transactional_id).expect("checked");
+                    m.prepare_abort_or_commit_with_epoch_bump(next, fresh, now_ms)
+                } else {
+                    m.prepare_abort_or_commit(next, now_ms)
+                };
+                return match prepared {
                     Ok(t) => vec![self.append(
                         transactional_id,
                         coordinator_epoch,
@@ -464,6 +507,45 @@ impl TransactionCoordinator {
             _ => ErrorCode::InvalidTxnState,
         };
         vec![reply(token, error)]
+    }
+
+    /// `transaction.version` 2: an EndTxn under the epoch the last transaction ran under,
+    /// which its Prepare record bumped, is a retry (Kafka's `isRetry`): answered as the
+    /// first was, with the current producer id and epoch. `None`: not a retry.
+    fn end_txn_retry(
+        &self,
+        token: RequestToken,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Option<Vec<TxnOutput>> {
+        use TransactionState::*;
+        self.check_coordinator(transactional_id).ok()?;
+        let m = self.txns.get(transactional_id)?;
+        let same_producer = m.producer_id == producer_id
+            || (m.producer_epoch == 0 && m.last_producer_id == producer_id);
+        if !same_producer
+            || m.last_producer_epoch < 0
+            || producer_epoch != m.last_producer_epoch
+            || m.pending_state.is_some()
+        {
+            return None;
+        }
+        let error = match (m.state, commit) {
+            (CompleteCommit, true) | (CompleteAbort, false) => ErrorCode::None,
+            (PrepareCommit, true) | (PrepareAbort, false) => ErrorCode::ConcurrentTransactions,
+            (PrepareCommit | PrepareAbort | CompleteCommit | CompleteAbort, _) => {
+                ErrorCode::InvalidTxnState
+            }
+            _ => return None,
+        };
+        Some(vec![TxnOutput::Reply(TxnReply {
+            token,
+            error,
+            producer_id: m.producer_id,
+            producer_epoch: m.producer_epoch,
+        })])
     }
 
     /// A `__transaction_state` append the coordinator asked for finished. Stale reports (the
@@ -520,12 +602,18 @@ impl TransactionCoordinator {
             })],
             Op::AddPartitions(token) => vec![reply(token, ErrorCode::None)],
             Op::EndTxn { token, fence } => {
-                let answer = if fence {
-                    ErrorCode::ConcurrentTransactions
-                } else {
-                    ErrorCode::None
+                let mut out: Vec<TxnOutput> = match token {
+                    Some(t) if fence => vec![reply(t, ErrorCode::ConcurrentTransactions)],
+                    // EndTxnResponse's producer id and epoch: under transaction.version 2
+                    // the client carries on under the bumped epoch.
+                    Some(t) => vec![TxnOutput::Reply(TxnReply {
+                        token: t,
+                        error: ErrorCode::None,
+                        producer_id: m.producer_id,
+                        producer_epoch: m.producer_epoch,
+                    })],
+                    None => Vec::new(),
                 };
-                let mut out: Vec<TxnOutput> = token.map(|t| reply(t, answer)).into_iter().collect();
                 out.push(TxnOutput::WriteMarkers(Self::markers(m, coordinator_epoch)));
                 out
             }
@@ -538,10 +626,19 @@ impl TransactionCoordinator {
     }
 
     fn markers(m: &TransactionMetadata, coordinator_epoch: i32) -> TxnMarkerEntry {
+        // An EndTxn that exhausted the epoch (transaction.version 2) moved the id to a new
+        // producer id: the transaction's records are the previous one's, and so are its
+        // markers, under the epoch after the last.
+        let rolled = m.producer_epoch == 0 && m.last_producer_epoch >= 0 && m.last_producer_id >= 0;
+        let (producer_id, producer_epoch) = if rolled {
+            (m.last_producer_id, m.last_producer_epoch + 1)
+        } else {
+            (m.producer_id, m.producer_epoch)
+        };
         TxnMarkerEntry {
             transactional_id: m.transactional_id.clone(),
-            producer_id: m.producer_id,
-            producer_epoch: m.producer_epoch,
+            producer_id,
+            producer_epoch,
             coordinator_epoch,
             result: if m.state == TransactionState::PrepareCommit {
                 ControlRecordType::Commit

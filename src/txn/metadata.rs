@@ -348,6 +348,39 @@ impl TransactionMetadata {
     }
 
     /// Every marker is written: CompleteCommit / CompleteAbort, no partitions.
+    /// `transaction.version` 2 (KIP-890 part 2): PrepareCommit/PrepareAbort under the next
+    /// epoch, or epoch 0 of `fresh_producer_id` when the epoch is exhausted. The epoch the
+    /// transaction ran under is kept as `last_producer_epoch` (and a replaced producer id as
+    /// `last_producer_id`), so that a retried EndTxn is recognised.
+    pub fn prepare_abort_or_commit_with_epoch_bump(
+        &mut self,
+        next: TransactionState,
+        fresh_producer_id: Option<i64>,
+        now_ms: i64,
+    ) -> Result<TxnTransitMetadata, TransitionError> {
+        debug_assert!(matches!(
+            next,
+            TransactionState::PrepareCommit | TransactionState::PrepareAbort
+        ));
+        let (producer_id, last_producer_id, producer_epoch) = match fresh_producer_id {
+            Some(pid) => (pid, self.producer_id, 0),
+            None => (
+                self.producer_id,
+                self.last_producer_id,
+                self.producer_epoch + 1,
+            ),
+        };
+        self.prepare_transition(TxnTransitMetadata {
+            producer_id,
+            last_producer_id,
+            producer_epoch,
+            last_producer_epoch: self.producer_epoch,
+            state: next,
+            txn_last_update_timestamp_ms: now_ms,
+            ..self.transit()
+        })
+    }
+
     pub fn prepare_complete(&mut self, now_ms: i64) -> Result<TxnTransitMetadata, TransitionError> {
         let next = match self.state {
             TransactionState::PrepareCommit => TransactionState::CompleteCommit,

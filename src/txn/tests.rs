@@ -114,7 +114,7 @@ impl Bench {
     }
 
     fn end(&mut self, id: &str, pid: i64, epoch: i16, commit: bool, now: i64) -> ErrorCode {
-        let out = self.c.handle_end_txn(3, id, pid, epoch, commit, now);
+        let out = self.c.handle_end_txn(3, id, pid, epoch, commit, 1, now);
         self.take(out);
         self.settle(now);
         self.reply().error
@@ -338,6 +338,93 @@ fn requests_are_refused_where_kafka_refuses_them() {
     assert!(
         matches!(&out[..], [TxnOutput::Reply(r)] if r.error == ErrorCode::CoordinatorLoadInProgress)
     );
+}
+
+/// `transaction.version` 2 (KIP-890 part 2): EndTxn from a TV2 client bumps the epoch in
+/// its Prepare record; the markers and the answer carry the new epoch, so a write of the
+/// ended transaction arriving late is fenced; a retry with the old epoch gets the same
+/// answer. A TV1 client (EndTxn below v5) keeps its epoch even on a TV2 cluster.
+#[test]
+fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_recognised() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, false, 2, 20);
+    b.take(out);
+    b.settle(20);
+    let r = b.reply();
+    assert_eq!(
+        (r.error, r.producer_id, r.producer_epoch),
+        (ErrorCode::None, 1000, 1)
+    );
+    assert_eq!(
+        (
+            b.markers[0].result,
+            b.markers[0].producer_id,
+            b.markers[0].producer_epoch
+        ),
+        (ControlRecordType::Abort, 1000, 1)
+    );
+    // The answer was lost and the client retries under epoch 0: same answer, markers or not.
+    let retry = |b: &mut Bench, commit: bool| {
+        let out = b.c.handle_end_txn(3, "tx", 1000, 0, commit, 2, 21);
+        b.take(out);
+        b.reply()
+    };
+    assert_eq!(
+        retry(&mut b, false).error,
+        ErrorCode::ConcurrentTransactions
+    );
+    b.write_markers(22);
+    let r = retry(&mut b, false);
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 1));
+    assert_eq!(retry(&mut b, true).error, ErrorCode::InvalidTxnState);
+    // The old epoch cannot open a transaction any more; the new one can.
+    assert_eq!(
+        b.add("tx", 1000, 0, &[tp("a", 0)], 23),
+        ErrorCode::ProducerFenced
+    );
+    assert_eq!(b.add("tx", 1000, 1, &[tp("a", 0)], 23), ErrorCode::None);
+    // A TV1 client keeps epoch 1 through its EndTxn.
+    assert_eq!(b.end("tx", 1000, 1, true, 24), ErrorCode::None);
+    assert_eq!(b.markers[0].producer_epoch, 1);
+    assert_eq!(b.c.transaction("tx").unwrap().producer_epoch, 1);
+    // A TV1 cluster never bumps at EndTxn.
+    let mut b = Bench::new();
+    b.c = TransactionCoordinator::new(TransactionConfig {
+        transaction_state_log_num_partitions: 1,
+        transaction_version: 1,
+        ..TransactionConfig::default()
+    });
+    b.c.add_producer_ids(1000..1010);
+    b.c.load_partition(0, 5, Vec::new());
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, true, 2, 20);
+    b.take(out);
+    b.settle(20);
+    assert_eq!(b.reply().producer_epoch, 0);
+    assert_eq!(b.markers[0].producer_epoch, 0);
+}
+
+/// KIP-890 part 2 at the end of the epoch range: EndTxn moves the id to a fresh producer
+/// id at epoch 0, and the transaction's markers go to the producer id its records carry.
+#[test]
+fn an_end_txn_that_exhausts_the_epoch_moves_to_a_fresh_producer_id() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    b.c.txns_mut_for_test("tx").producer_epoch = i16::MAX - 2;
+    assert_eq!(
+        b.add("tx", 1000, i16::MAX - 2, &[tp("a", 0)], 10),
+        ErrorCode::None
+    );
+    let out = b.c.handle_end_txn(3, "tx", 1000, i16::MAX - 2, true, 2, 20);
+    b.take(out);
+    b.settle(20);
+    let r = b.reply();
+    assert_eq!((r.producer_id, r.producer_epoch), (1001, 0));
+    let m = &b.markers[0];
+    assert_eq!((m.producer_id, m.producer_epoch), (1000, i16::MAX - 1));
 }
 
 #[test]
@@ -636,7 +723,9 @@ impl Model {
                     return;
                 };
                 let t = self.token(Kind::End(client as usize, commit));
-                let out = self.c.handle_end_txn(t, &id, pid, epoch, commit, self.now);
+                let out = self
+                    .c
+                    .handle_end_txn(t, &id, pid, epoch, commit, 1, self.now);
                 self.take(out);
             }
             Op::FinishAppend { which, ok } => {

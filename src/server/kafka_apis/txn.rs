@@ -49,7 +49,7 @@ impl<B: Backend> KafkaApis<B> {
     /// The coordinator's answer to AddPartitionsToTxn, AddOffsetsToTxn or EndTxn.
     async fn txn_error(&self, req: Request) -> ErrorCode {
         match self.backend.handle(req).await {
-            Some(Response::Txn { error }) => error,
+            Some(Response::Txn { error } | Response::EndTxn { error, .. }) => error,
             other => unexpected(other),
         }
     }
@@ -232,6 +232,7 @@ impl<B: Backend> KafkaApis<B> {
             producer_id: req.producer_id.0,
             producer_epoch: req.producer_epoch,
             committed: req.committed,
+            client_transaction_version: if version > 4 { 2 } else { 1 },
         };
         resp.error_code = self.txn_code(true, internal, version).await;
         resp

@@ -299,6 +299,22 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         Some((p, w)) => parse_workload(&p, w, &mut ctx)?,
         None => Vec::new(),
     };
+    // `__transaction_state` exists once a transactional client found its coordinator: fault
+    // roles (`leader:__transaction_state-0`) and admin actions may name its partitions (the
+    // workload may not).
+    let mut initial_topics = initial_topics;
+    let transactional = workload.iter().any(|c| match c {
+        Client::Producer(p) => p.config.contains_key("transactional.id"),
+        Client::Consumer(_) => false,
+        Client::Copier(_) => true,
+    });
+    if transactional && !ctx.topics.contains_key(crate::txn::TRANSACTION_STATE_TOPIC) {
+        let rf = setting("transaction.state.log.replication.factor", 3).min(ctx.brokers);
+        let internal = (setting("transaction.state.log.num.partitions", 50), rf);
+        ctx.topics
+            .insert(crate::txn::TRANSACTION_STATE_TOPIC.to_string(), internal);
+        initial_topics.insert(crate::txn::TRANSACTION_STATE_TOPIC.to_string(), internal);
+    }
     let faults = match f.opt("faults") {
         Some((p, list)) => {
             let list = array(&p, list)?;
