@@ -272,6 +272,14 @@ pub async fn run_controller(
         let tick = Duration::from_millis(n.cfg.raft_tick_ms.max(1));
         let session_every = n.cfg.tick_ms.max(1) as i64;
         let mut last_session_check = 0i64;
+        // Real controllers never tick in phase. Started at one instant with the same tick,
+        // the three would time out in the same tick whenever they drew the same timeout,
+        // campaign together and split the vote, term after term (one seed in 25 split the
+        // first election, one in 80 had no leader for over a second). A random phase
+        // within the first tick, as real clocks have, breaks such ties.
+        use madsim::rand::Rng;
+        let phase_us = madsim::rand::thread_rng().gen_range(0..tick.as_micros() as u64);
+        sleep(Duration::from_micros(phase_us)).await;
         loop {
             sleep(tick).await;
             let now = n.clock.now_ms();
