@@ -55,15 +55,16 @@ fn acks_1_leader_crash_loses_an_acknowledged_write_on_some_seed() {
 
 /// Regression: seed 7 of the sweep above (re-pinned when the producer began pacing records
 /// by a schedule and taking a connection's answers in request order, which change every
-/// seed's schedule, and again when ListOffsets and AlterPartition were batched).
-/// `orders-1`'s leader acknowledged `p1-772` at offset 289 and crashed before a follower
-/// fetched it; the new leader wrote `p1-774` there.
+/// seed's schedule, again when ListOffsets and AlterPartition were batched, and again when
+/// the controllers' Raft ticks got a random phase). `orders-0`'s leader acknowledged
+/// `p1-895` at offset 279 and crashed before a follower fetched it; the new leader wrote
+/// `p1-898` there.
 #[test]
-fn acks_1_seed_7_loses_p1_772() {
+fn acks_1_seed_7_loses_p1_895() {
     let o = run(7, &acks1_spec());
     let err = common::check_no_lost_writes(&o, "c1").unwrap_err();
     assert!(
-        err.contains("p1-772 acknowledged at orders-1@289, but the consumer read p1-774"),
+        err.contains("p1-895 acknowledged at orders-0@279, but the consumer read p1-898"),
         "unexpected outcome: {err}"
     );
     common::check_replicas_agree(&o).unwrap();

@@ -12,6 +12,10 @@ use std::cell::Cell;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
+    add_partitions_to_txn_request, txn_offset_commit_request, AddOffsetsToTxnRequest,
+    AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TransactionalId, TxnOffsetCommitRequest,
+};
+use kafka_protocol::messages::{
     create_partitions_request, describe_configs_request, CreatePartitionsRequest,
     DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
 };
@@ -382,6 +386,51 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                                 )])),
                         ])
                         .with_include_synonyms(true),
+                ),
+                ApiKey::AddPartitionsToTxn => encoded(
+                    v,
+                    &AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from("tx")))
+                        .with_v3_and_below_producer_id(ProducerId(1000))
+                        .with_v3_and_below_producer_epoch(2)
+                        .with_v3_and_below_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(topic_name("t"))
+                                .with_partitions(vec![0, 1]),
+                        ]),
+                ),
+                ApiKey::AddOffsetsToTxn => encoded(
+                    v,
+                    &AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from("tx")))
+                        .with_producer_id(ProducerId(1000))
+                        .with_producer_epoch(2)
+                        .with_group_id(GroupId(StrBytes::from("g"))),
+                ),
+                ApiKey::EndTxn => encoded(
+                    v,
+                    &EndTxnRequest::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from("tx")))
+                        .with_producer_id(ProducerId(1000))
+                        .with_producer_epoch(2)
+                        .with_committed(true),
+                ),
+                ApiKey::TxnOffsetCommit => encoded(
+                    v,
+                    &TxnOffsetCommitRequest::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from("tx")))
+                        .with_group_id(GroupId(StrBytes::from("g")))
+                        .with_producer_id(ProducerId(1000))
+                        .with_producer_epoch(2)
+                        .with_topics(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                                .with_name(topic_name("t"))
+                                .with_partitions(vec![
+                                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                        .with_partition_index(1)
+                                        .with_committed_offset(42),
+                                ]),
+                        ]),
                 ),
                 other => panic!("{other:?} is served but has no sample in valid_frames()"),
             };

@@ -160,6 +160,20 @@ pub struct PartitionSnapshot {
     /// corrupt byte on disk): `records` stops there, though the log goes on to its end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt_at: Option<i64>,
+    /// The transaction markers from the log start to the log end offset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markers: Vec<SnapshotMarker>,
+}
+
+/// A transaction marker (control record) in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotMarker {
+    pub offset: i64,
+    /// COMMIT (`true`) or ABORT.
+    pub commit: bool,
+    pub producer_id: i64,
+    /// The leader epoch of the batch holding the marker.
+    pub epoch: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -1255,49 +1269,76 @@ impl ReplicaManager {
             // Only an append moves this partition's epoch cache (a truncation writes its
             // own checkpoint): an empty answer has nothing to persist.
             let mut appended_here = false;
+            // The batches past our log end, up to the first that does not decode.
+            let mut fresh = Vec::new();
+            let mut undecodable = false;
             for b in batches(&pr.records, 0) {
                 let Ok(b) = b else {
-                    failed = Some("undecodable batch".to_string());
+                    undecodable = true;
                     break;
                 };
-                let last = b.last_offset();
-                let base = b.base_offset_hint().unwrap_or(last);
-                if last < r.log.log_end_offset() {
-                    continue;
+                if b.last_offset() >= r.log.log_end_offset() {
+                    fresh.push(b);
                 }
-                if let Err(e) = r.log.append_as_follower(b.bytes(), now_ms) {
+            }
+            // Kafka's follower appends a partition's fetched records in one call (one
+            // write, one `flush.messages` fsync), not batch by batch; only a record set
+            // larger than a segment (`segment.bytes`) is cut, at batch boundaries.
+            let segment_bytes = r.log.config().segment_bytes as usize;
+            let mut rest = &fresh[..];
+            while !rest.is_empty() && failed.is_none() {
+                let mut n = 1;
+                let mut size = rest[0].size_in_bytes();
+                while n < rest.len() && size + rest[n].size_in_bytes() <= segment_bytes {
+                    size += rest[n].size_in_bytes();
+                    n += 1;
+                }
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                let from = chunk[0].position() as usize;
+                if let Err(e) = r
+                    .log
+                    .append_as_follower(&pr.records[from..from + size], now_ms)
+                {
                     failed = Some(e.to_string());
                     io_error = Some(e);
                     break;
                 }
-                // The producer state follows the log, whatever the replication state says
-                // next: it must answer retries if this replica becomes leader.
-                if b.is_control() {
-                    r.producers.record_marker(
-                        b.producer_id(),
-                        b.producer_epoch(),
-                        b.max_timestamp(),
-                    );
-                } else if b.producer_id() != NO_PRODUCER_ID {
-                    r.producers.record(&ProducerBatch {
-                        producer_id: b.producer_id(),
-                        producer_epoch: b.producer_epoch(),
-                        first_seq: b.base_sequence(),
-                        last_seq: b.last_sequence(),
-                        first_offset: base,
-                        last_offset: last,
-                        max_timestamp_ms: b.max_timestamp(),
-                    });
+                for b in chunk {
+                    let last = b.last_offset();
+                    let base = b.base_offset_hint().unwrap_or(last);
+                    // The producer state follows the log, whatever the replication state
+                    // says next: it must answer retries if this replica becomes leader.
+                    if b.is_control() {
+                        r.producers.record_marker(
+                            b.producer_id(),
+                            b.producer_epoch(),
+                            b.max_timestamp(),
+                        );
+                    } else if b.producer_id() != NO_PRODUCER_ID {
+                        r.producers.record(&ProducerBatch {
+                            producer_id: b.producer_id(),
+                            producer_epoch: b.producer_epoch(),
+                            first_seq: b.base_sequence(),
+                            last_seq: b.last_sequence(),
+                            first_offset: base,
+                            last_offset: last,
+                            max_timestamp_ms: b.max_timestamp(),
+                        });
+                    }
+                    appended = true;
+                    appended_here = true;
+                    if let Err(e) =
+                        r.partition
+                            .follower_append(b.partition_leader_epoch(), base, last + 1)
+                    {
+                        failed = Some(format!("follower_append {base}..{last}: {e}"));
+                        break;
+                    }
                 }
-                appended = true;
-                appended_here = true;
-                if let Err(e) =
-                    r.partition
-                        .follower_append(b.partition_leader_epoch(), base, last + 1)
-                {
-                    failed = Some(format!("follower_append {base}..{last}: {e}"));
-                    break;
-                }
+            }
+            if undecodable && failed.is_none() {
+                failed = Some("undecodable batch".to_string());
             }
             r.partition
                 .follower_update_high_watermark(pr.high_watermark);
@@ -1524,6 +1565,17 @@ impl ReplicaManager {
                 // gaps, as compaction's are.
                 let (read, corrupt_at) = read_log(&r.log);
                 let aborted = aborted_offsets(&read);
+                let markers = read
+                    .iter()
+                    .filter_map(|r| {
+                        Some(SnapshotMarker {
+                            offset: r.rec.offset,
+                            commit: r.commit_marker()?,
+                            producer_id: r.transactional_producer?,
+                            epoch: r.epoch,
+                        })
+                    })
+                    .collect();
                 let records = read
                     .into_iter()
                     .filter(|r| !r.control)
@@ -1550,6 +1602,7 @@ impl ReplicaManager {
                         size_in_bytes: r.log.size_in_bytes(),
                         segments: r.log.num_segments(),
                         corrupt_at,
+                        markers,
                     },
                 )
             })
@@ -2203,6 +2256,81 @@ mod tests {
         assert_eq!(present(), [false, true, false]);
         rm.flush_and_checkpoint(61_000);
         assert_eq!(present(), [true, true, true]);
+    }
+
+    /// Kafka's follower appends what one fetch brought for a partition in one call: with
+    /// `flush.messages=1` a fetch of three batches costs the fsyncs of one append, not three
+    /// (a follower on a slow disk would otherwise fall out of the ISR for good).
+    #[test]
+    fn a_follower_appends_a_fetched_record_set_at_once_with_one_flush() {
+        use crate::storage::testkit::v2_batch;
+        let two_replicas = |id: i32, disk: &SimDisk| {
+            let mut cfg = BrokerConfig::new(id);
+            cfg.log.flush_messages = 1;
+            let mut rm = ReplicaManager::open(cfg, Arc::new(disk.clone()));
+            let [topic, MetadataRecord::Partition { .. }] = one_partition_topic("orders", 7) else {
+                unreachable!()
+            };
+            rm.apply_metadata(
+                &[
+                    topic,
+                    MetadataRecord::Partition {
+                        topic: "orders".into(),
+                        partition: 0,
+                        replicas: vec![0, 1],
+                        isr: vec![0, 1],
+                        leader: 0,
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                    },
+                ],
+                0,
+            );
+            rm
+        };
+        let (leader_disk, follower_disk) = (SimDisk::new(1), SimDisk::new(2));
+        let mut leader = two_replicas(0, &leader_disk);
+        let mut follower = two_replicas(1, &follower_disk);
+        let tp = TopicPartition::new("orders", 0);
+        // One fetch round: the follower asks, the leader answers, the follower appends.
+        // Returns the follower's fsyncs.
+        let round = |leader: &mut ReplicaManager, follower: &mut ReplicaManager| {
+            let (_, partitions) = follower.follower_targets(0);
+            let req = FetchRequest {
+                replica_id: 1,
+                min_bytes: 1,
+                max_wait_ms: 0,
+                max_bytes: 1 << 20,
+                partitions: partitions.clone(),
+                isolation_level: IsolationLevel::ReadUncommitted,
+            };
+            let (resp, _) = leader.fetch(&req, 0);
+            let before = follower_disk.stats().syncs;
+            assert!(follower.on_fetch_response(0, &partitions, &resp, 0));
+            follower_disk.stats().syncs - before
+        };
+        let batch = |v: &str| v2_batch(0, &[(0, None, Some(v.as_bytes()))]);
+        // The first append also creates the follower's files: not counted.
+        leader
+            .append_as_leader(&tp, ACKS_ALL, batch("a"), 0)
+            .unwrap();
+        round(&mut leader, &mut follower);
+        leader
+            .append_as_leader(&tp, ACKS_ALL, batch("b"), 0)
+            .unwrap();
+        let one_batch = round(&mut leader, &mut follower);
+        for v in ["c", "d", "e"] {
+            leader.append_as_leader(&tp, ACKS_ALL, batch(v), 0).unwrap();
+        }
+        let three_batches = round(&mut leader, &mut follower);
+        assert!(one_batch > 0, "flush.messages=1 fsyncs");
+        assert_eq!(
+            three_batches, one_batch,
+            "one flush for the fetched record set ({one_batch} syncs for one batch)"
+        );
+        let replica = follower.replica(&tp).unwrap();
+        assert_eq!(replica.log.log_end_offset(), 5);
+        assert_eq!(replica.partition.log_end_offset(), 5);
     }
 
     #[test]

@@ -399,6 +399,7 @@ impl History {
                 records,
                 compacted,
                 corrupt_at,
+                markers: _,
             } = &e.kind
             else {
                 continue;

@@ -338,8 +338,9 @@ fn groups_behind(
     out
 }
 
-/// Producers none of whose sends succeeded by `due(first send)`: named with the error codes
-/// their sends got (counted) and how many are still unanswered.
+/// Producers none of whose sends succeeded by `due(first send)` and that ended no
+/// transaction: named with the error codes their sends got (counted) and how many are
+/// still unanswered.
 fn never_acknowledged(
     h: &History,
     due: impl Fn(i64) -> i64,
@@ -356,6 +357,13 @@ fn never_acknowledged(
     }
     let mut tallies: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
+        // A transaction its producer ended (committed, or aborted by its own choice) is
+        // progress, even when every one so far was aborted.
+        if let EventKind::Transaction { .. } = &e.kind {
+            if let Some(t) = tallies.get_mut(e.node.as_str()) {
+                t.succeeded = true;
+            }
+        }
         if let EventKind::Send { send, .. } = &e.kind {
             let t = tallies.entry(&e.node).or_insert(Tally {
                 first: idx,

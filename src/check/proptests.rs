@@ -314,6 +314,7 @@ fn wild_event() -> impl Strategy<Value = Event> {
                         .collect(),
                     compacted: false,
                     corrupt_at: None,
+                    markers: vec![],
                 }
             ),
     ];

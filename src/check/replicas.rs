@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{offset_list, violation, History, Violation};
-use crate::trace::{Event, EventKind, LogRecord, TopicPartition};
+use crate::trace::{Event, EventKind, LogMarker, LogRecord, TopicPartition};
 
 pub const REPLICA_DIVERGENCE: &str = "replica-divergence";
 pub const HW_REGRESSION: &str = "hw-regression";
@@ -22,6 +22,8 @@ struct Snap<'a> {
     leo: i64,
     hw: i64,
     records: BTreeMap<i64, &'a LogRecord>,
+    /// The transaction markers, by offset.
+    markers: BTreeMap<i64, &'a LogMarker>,
     /// Compaction may have removed records: a missing one is not a difference.
     compacted: bool,
     /// The stored log fails its checksum from this offset on (an injected disk fault):
@@ -45,6 +47,7 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
                 records,
                 compacted,
                 corrupt_at,
+                markers,
             } => Some(Snap {
                 idx,
                 t_us: e.t_us,
@@ -56,6 +59,7 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
                 leo: *leo,
                 hw: *hw,
                 records: records.iter().map(|r| (r.offset, r)).collect(),
+                markers: markers.iter().map(|m| (m.offset, m)).collect(),
                 compacted: *compacted,
                 corrupt_at: *corrupt_at,
             }),
@@ -64,9 +68,45 @@ fn snapshots(h: &History) -> Vec<Snap<'_>> {
         .collect()
 }
 
-fn show(r: Option<&&LogRecord>) -> String {
-    match r {
-        Some(r) => format!("{} (epoch {})", r.send, r.epoch),
+/// What a replica holds at one offset.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Record(&'a LogRecord),
+    Marker(&'a LogMarker),
+}
+
+impl<'a> Snap<'a> {
+    fn at(&self, offset: i64) -> Option<Entry<'a>> {
+        self.records
+            .get(&offset)
+            .map(|r| Entry::Record(r))
+            .or_else(|| self.markers.get(&offset).map(|m| Entry::Marker(m)))
+    }
+}
+
+/// Two entries differ: a record's send or batch leader epoch, a marker's outcome, producer
+/// or epoch, or a record where the other holds a marker. A record's `aborted` flag is not
+/// compared: a follower that has not yet fetched the ABORT marker holds the same record,
+/// not yet marked.
+fn entries_differ(a: Entry<'_>, b: Entry<'_>) -> bool {
+    match (a, b) {
+        (Entry::Record(x), Entry::Record(y)) => (&x.send, x.epoch) != (&y.send, y.epoch),
+        (Entry::Marker(x), Entry::Marker(y)) => {
+            (x.commit, x.producer_id, x.epoch) != (y.commit, y.producer_id, y.epoch)
+        }
+        _ => true,
+    }
+}
+
+fn show(e: Option<Entry<'_>>) -> String {
+    match e {
+        Some(Entry::Record(r)) => format!("{} (epoch {})", r.send, r.epoch),
+        Some(Entry::Marker(m)) => format!(
+            "the {} marker of producer {} (epoch {})",
+            if m.commit { "COMMIT" } else { "ABORT" },
+            m.producer_id,
+            m.epoch
+        ),
         None => "nothing".into(),
     }
 }
@@ -101,15 +141,18 @@ pub fn replica_divergence(h: &History) -> Vec<Violation> {
                     .range(from..to.max(from))
                     .chain(b.records.range(from..to.max(from)))
                     .map(|(o, _)| *o)
+                    .chain(
+                        a.markers
+                            .range(from..to.max(from))
+                            .chain(b.markers.range(from..to.max(from)))
+                            .map(|(o, _)| *o),
+                    )
                     .collect();
                 let compacted = a.compacted || b.compacted;
                 let differ: Vec<i64> = listed
                     .into_iter()
-                    .filter(|o| match (a.records.get(o), b.records.get(o)) {
-                        // The record itself (its send and batch leader epoch); `aborted`
-                        // is not compared: a follower that has not yet fetched the ABORT
-                        // marker holds the same record, not yet marked.
-                        (Some(x), Some(y)) => (&x.send, x.epoch) != (&y.send, y.epoch),
+                    .filter(|&o| match (a.at(o), b.at(o)) {
+                        (Some(x), Some(y)) => entries_differ(x, y),
                         // Each replica compacts on its own schedule.
                         _ => !compacted,
                     })
@@ -139,9 +182,9 @@ pub fn replica_divergence(h: &History) -> Vec<Violation> {
                             b.hw,
                             offset_list(&differ),
                             a.broker,
-                            show(a.records.get(&first)),
+                            show(a.at(first)),
                             b.broker,
-                            show(b.records.get(&first)),
+                            show(b.at(first)),
                         ),
                     )
                     .on(&tp)
@@ -331,7 +374,7 @@ pub fn leader_completeness(h: &History) -> Vec<Violation> {
                     s.tp,
                     s.leader_epoch,
                     offset_list(&offsets),
-                    show(s.records.get(&first_o).filter(|_| first_o < s.leo)),
+                    show(s.at(first_o).filter(|_| first_o < s.leo)),
                     first.send,
                     first.t_us
                 ),

@@ -284,6 +284,7 @@ pub fn snapshot(
                 .collect(),
             compacted: false,
             corrupt_at: None,
+            markers: vec![],
         },
     )
 }

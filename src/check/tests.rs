@@ -650,6 +650,67 @@ fn compacted_replicas_may_lack_records_but_never_hold_different_ones() {
 }
 
 #[test]
+fn replica_divergence_compares_transaction_markers_too() {
+    // Both replicas hold the same data records; offset 1 is a marker on each.
+    let with_marker = |broker: &str, commit: bool, epoch: i32| {
+        let mut e = snapshot(
+            100,
+            broker,
+            "t",
+            0,
+            broker == "broker-0",
+            1,
+            3,
+            &[(0, "a", 1), (2, "c", 1)],
+        );
+        if let crate::trace::EventKind::Snapshot { markers, .. } = &mut e.kind {
+            markers.push(crate::trace::LogMarker {
+                offset: 1,
+                commit,
+                producer_id: 7,
+                epoch,
+            });
+        }
+        e
+    };
+    none(
+        "replica-divergence",
+        vec![
+            with_marker("broker-0", true, 1),
+            with_marker("broker-1", true, 1),
+        ],
+    );
+    // One replica committed the transaction the other aborted.
+    let v = one(
+        "replica-divergence",
+        vec![
+            with_marker("broker-0", true, 1),
+            with_marker("broker-1", false, 1),
+        ],
+        Some(0),
+        &[1],
+    );
+    assert!(v.message.contains("COMMIT marker of producer 7"), "{v}");
+    // A marker on one replica where the other holds a record.
+    let record_there = snapshot(
+        100,
+        "broker-1",
+        "t",
+        0,
+        false,
+        1,
+        3,
+        &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+    );
+    one(
+        "replica-divergence",
+        vec![with_marker("broker-0", true, 1), record_there],
+        Some(0),
+        &[1],
+    );
+}
+
+#[test]
 fn replica_divergence_compares_only_snapshots_of_one_instant() {
     // After an unclean election offset 1 was rewritten; at each instant replicas agree.
     let events = vec![
@@ -1020,6 +1081,45 @@ fn progress_names_a_producer_none_of_whose_sends_succeeded() {
     assert_eq!(named[0].nodes, ["p1"]);
 }
 
+/// A transactional producer whose application aborted every transaction so far made
+/// progress: TRANSACTION_ABORTED is the answer it asked for.
+#[test]
+fn progress_does_not_name_a_producer_whose_transactions_it_aborted_itself() {
+    let aborted = |t: i64| {
+        Event::new(
+            t,
+            "p1",
+            EventKind::Transaction {
+                transactional_id: "tx".into(),
+                producer_id: 1000,
+                producer_epoch: 0,
+                outcome: "abort".into(),
+                sends: vec!["a".into()],
+                end_requested_us: t - 1,
+                transaction_timeout_ms: 1_000,
+            },
+        )
+    };
+    let mut events = vec![
+        send(100, "p1", "a", "t", 0),
+        aborted(200),
+        ack_err(200, "p1", "a", "t", "TRANSACTION_ABORTED"),
+        send(300, "p1", "b", "t", 0),
+        ack_err(400, "p1", "b", "t", "PRODUCER_FENCED"),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let named = |events: Vec<Event>| {
+        progress_run(events, 1_000)
+            .into_iter()
+            .filter(|v| v.message.contains("none was acknowledged"))
+            .count()
+    };
+    assert_eq!(named(events.clone()), 0);
+    // Without the ended transaction, the same answers name it.
+    events.remove(1);
+    assert_eq!(named(events), 1);
+}
+
 #[test]
 fn progress_excuses_sends_a_crashed_producer_had_in_flight() {
     let events = vec![
@@ -1343,6 +1443,7 @@ fn the_final_log_excuses_retention_later_acks_and_compaction() {
             }],
             compacted: false,
             corrupt_at: None,
+            markers: vec![],
         },
     ));
     events.push(send(200, "p1", "c", "t", 0));
@@ -1380,6 +1481,7 @@ fn the_final_log_excuses_retention_later_acks_and_compaction() {
                 }],
                 compacted: true,
                 corrupt_at: None,
+                markers: vec![],
             },
         ),
     ];

@@ -310,15 +310,19 @@ impl TxnChannel {
         }
     }
 
-    /// The records of a transaction: AddPartitionsToTxn for the partitions not in it yet,
-    /// then one batch per partition. Returns each record's offset; a failure moves `tm` to
-    /// an abortable or fatal state and stops there.
-    pub async fn add_and_produce(
+    /// AddPartitionsToTxn for those of `tps` not in the transaction yet (nothing to send
+    /// when all are): Kafka's producer adds a partition when its first record of the
+    /// transaction is ready, so the coordinator's `transaction.timeout.ms` clock starts
+    /// then. A failure moves `tm` to an abortable or fatal state.
+    pub async fn add_partitions<'a>(
         &self,
         tm: &mut TransactionManager,
-        by_partition: &BTreeMap<TopicPartition, Vec<(Option<String>, String)>>,
-    ) -> BTreeMap<String, i64> {
-        let add = tm.partitions_to_add(by_partition.keys());
+        tps: impl IntoIterator<Item = &'a TopicPartition>,
+    ) {
+        let add = tm.partitions_to_add(tps);
+        if add.is_empty() || tm.state != ClientTxnState::InTransaction {
+            return;
+        }
         let req = Request::AddPartitionsToTxn {
             transactional_id: self.transactional_id.clone(),
             producer_id: tm.producer_id,
@@ -329,6 +333,17 @@ impl TxnChannel {
             Answer::Ok(_) => tm.partitions.extend(add),
             Answer::Fatal(e) => tm.on_error(e),
         }
+    }
+
+    /// The records of a transaction: AddPartitionsToTxn for the partitions not in it yet,
+    /// then one batch per partition. Returns each record's offset; a failure moves `tm` to
+    /// an abortable or fatal state and stops there.
+    pub async fn add_and_produce(
+        &self,
+        tm: &mut TransactionManager,
+        by_partition: &BTreeMap<TopicPartition, Vec<(Option<String>, String)>>,
+    ) -> BTreeMap<String, i64> {
+        self.add_partitions(tm, by_partition.keys()).await;
         let mut offsets = BTreeMap::new();
         if tm.state == ClientTxnState::InTransaction {
             for (tp, values) in by_partition {
@@ -577,13 +592,15 @@ pub async fn run_transactional_producer(
                 TopicPartition::new(workload.topic.clone(), partition),
                 value.clone(),
             ));
-            by_partition
-                .entry(TopicPartition::new(workload.topic.clone(), partition))
-                .or_default()
-                .push((key, value));
+            let tp = TopicPartition::new(workload.topic.clone(), partition);
+            c.ch.add_partitions(&mut tm, [&tp]).await;
+            by_partition.entry(tp).or_default().push((key, value));
+            if tm.state != ClientTxnState::InTransaction {
+                break;
+            }
             sleep(Duration::from_micros(1_000_000 / rate)).await;
         }
-        // AddPartitionsToTxn, then the batches.
+        // The batches (their partitions are in the transaction by now).
         let offsets = c.ch.add_and_produce(&mut tm, &by_partition).await;
         if tm.state == ClientTxnState::FatalError {
             c.fail_fenced(&sends);

@@ -166,6 +166,7 @@ mod tests {
                     records: Vec::<LogRecord>::new(),
                     compacted: false,
                     corrupt_at: None,
+                    markers: vec![],
                 },
             )
         };

@@ -55,7 +55,7 @@ use crate::protocol::Compression;
 use crate::storage::{CleanerConfig, Disk, LogConfig, SimDisk};
 
 pub use super::scenario::DiskFault;
-use crate::trace::{self, Event, EventKind, LogRecord, TraceHeader};
+use crate::trace::{self, Event, EventKind, LogMarker, LogRecord, TraceHeader};
 
 const PORT: u16 = 9092;
 /// The controllers' quorum listener (KRaft's `CONTROLLER` listener).
@@ -1631,6 +1631,16 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                             .collect(),
                         compacted: s.compacted,
                         corrupt_at: s.corrupt_at,
+                        markers: s
+                            .markers
+                            .iter()
+                            .map(|m| LogMarker {
+                                offset: m.offset,
+                                commit: m.commit,
+                                producer_id: m.producer_id,
+                                epoch: m.epoch,
+                            })
+                            .collect(),
                     },
                 );
                 if s.is_leader && s.last_stable_offset < s.high_watermark {

@@ -57,6 +57,21 @@ pub struct LogRecord {
     pub aborted: bool,
 }
 
+/// A transaction marker (control record) in a replica's log, as a snapshot saw it: two
+/// replicas that agree on every data record may still disagree on whether a transaction
+/// committed or aborted there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogMarker {
+    pub offset: i64,
+    /// `true` for COMMIT, `false` for ABORT.
+    pub commit: bool,
+    /// The producer id whose transaction it ends.
+    pub producer_id: i64,
+    /// The leader epoch of the batch holding the marker.
+    pub epoch: i32,
+}
+
 /// An event: when (simulated microseconds), where (the node that did or saw it) and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
@@ -354,6 +369,10 @@ pub enum EventKind {
         /// offset on: `records` stops there. Left out of the line when the log reads whole.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         corrupt_at: Option<i64>,
+        /// The transaction markers among the listed offsets (their offsets are gaps in
+        /// `records`). Left out of the line when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        markers: Vec<LogMarker>,
     },
     /// At a snapshot, a leader's last stable offset is below its high watermark: a
     /// transaction is open from `lso` on (recorded only then, next to the `snapshot`).
@@ -543,6 +562,12 @@ impl EventKind {
                 }],
                 compacted: false,
                 corrupt_at: None,
+                markers: vec![LogMarker {
+                    offset: 1,
+                    commit: true,
+                    producer_id: 0,
+                    epoch: 0,
+                }],
             },
             UnstableOffset {
                 topic: "t".into(),

@@ -9,7 +9,9 @@ pub mod html;
 pub mod jsonl;
 pub mod timeline;
 
-pub use event::{Event, EventKind, LogRecord, PolledRecord, TopicPartition, TraceHeader};
+pub use event::{
+    Event, EventKind, LogMarker, LogRecord, PolledRecord, TopicPartition, TraceHeader,
+};
 pub use jsonl::{
     first_difference, read_jsonl, to_jsonl, Difference, Trace, TraceError, TraceWriter,
 };

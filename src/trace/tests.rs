@@ -422,6 +422,7 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                             .collect(),
                         compacted,
                         corrupt_at: None,
+                        markers: vec![],
                     }
                 }
             ),
