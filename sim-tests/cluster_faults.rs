@@ -170,6 +170,7 @@ fn a_slow_disk_stalls_fsyncs_so_acks_all_waits_for_the_slow_replica() {
             node: "broker-2".into(),
             fault: DiskFault::Slow,
             for_ms: Some(2_000),
+            fsync_us: None,
         },
     )];
     for seed in SEEDS {
@@ -190,6 +191,50 @@ fn a_slow_disk_stalls_fsyncs_so_acks_all_waits_for_the_slow_replica() {
     }
 }
 
+/// A follower pays one fsync per fetch (it appends what a fetch brought at once): one that
+/// takes longer than `replica.lag.time.max.ms` allows keeps it behind, and the leaders drop
+/// it from the ISR; once its disk is fast again it catches up and rejoins.
+#[test]
+fn a_follower_whose_fsyncs_outlast_the_lag_time_leaves_the_isr_and_rejoins() {
+    let mut s = spec(2_000, 14_000);
+    s.log.flush_messages = 1;
+    s.replication.replica_lag_time_max_ms = 2_000;
+    s.faults = vec![(
+        3_000,
+        Fault::Disk {
+            node: "broker-2".into(),
+            fault: DiskFault::Slow,
+            for_ms: Some(4_000),
+            fsync_us: Some(1_000_000),
+        },
+    )];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        assert_clean(&o);
+        assert!(faults(&o)
+            .iter()
+            .any(|(t, f)| *t == 3_000 && f.contains("each fsync takes 1000 ms")));
+        // (time ms, ISR holds broker 2) for every ISR change.
+        let changes: Vec<(i64, bool)> = o
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::IsrChange { isr, .. } => {
+                    Some((e.t_us / 1000, isr.iter().any(|b| b == "broker-2")))
+                }
+                _ => None,
+            })
+            .collect();
+        let left = changes.iter().find(|(t, has)| *t > 3_000 && !has);
+        let left = left.unwrap_or_else(|| panic!("seed {seed}: broker-2 stayed in: {changes:?}"));
+        assert!(left.0 < 7_000, "seed {seed}: left at {} ms", left.0);
+        assert!(
+            changes.iter().any(|(t, has)| *t > 7_000 && *has),
+            "seed {seed}: broker-2 never rejoined: {changes:?}"
+        );
+    }
+}
+
 #[test]
 fn a_full_disk_halts_the_broker_and_a_restart_brings_it_back() {
     let mut s = spec(1_600, 12_000);
@@ -200,6 +245,7 @@ fn a_full_disk_halts_the_broker_and_a_restart_brings_it_back() {
                 node: "broker-1".into(),
                 fault: DiskFault::Full,
                 for_ms: Some(1_000),
+                fsync_us: None,
             },
         ),
         (5_000, Fault::Restart("broker-1".into())),
@@ -243,6 +289,7 @@ fn a_corrupt_record_is_never_handed_to_the_consumer() {
                 node: "leader:orders-0".into(),
                 fault: DiskFault::Corrupt,
                 for_ms: None,
+                fsync_us: None,
             },
         ),
         (4_500, Fault::Crash("leader:orders-0".into())),
@@ -285,6 +332,7 @@ fn a_torn_write_is_cut_off_by_recovery_after_the_crash() {
                 node: "broker-0".into(),
                 fault: DiskFault::TornWrite,
                 for_ms: None,
+                fsync_us: None,
             },
         ),
         (3_000, Fault::Crash("broker-0".into())),
@@ -578,6 +626,7 @@ fn runs_with_every_fault_kind_are_deterministic() {
                 node: "follower:orders-2".into(),
                 fault: DiskFault::Slow,
                 for_ms: Some(1_000),
+                fsync_us: None,
             },
         ),
         (
@@ -594,6 +643,7 @@ fn runs_with_every_fault_kind_are_deterministic() {
                 node: "leader:orders-0".into(),
                 fault: DiskFault::TornWrite,
                 for_ms: None,
+                fsync_us: None,
             },
         ),
         (3_600, Fault::Crash("leader:orders-0".into())),

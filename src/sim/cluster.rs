@@ -257,6 +257,8 @@ pub enum Fault {
         node: NodeName,
         fault: DiskFault,
         for_ms: Option<u64>,
+        /// Each fsync's duration on a `slow` disk (µs); `None`: [`SLOW_FSYNC`].
+        fsync_us: Option<u64>,
     },
     /// The node's wall clock (record timestamps, not timers) jumps by `by_ms`.
     ClockSkew {
@@ -831,6 +833,7 @@ impl Harness {
                 node,
                 fault,
                 for_ms,
+                fsync_us,
             } => {
                 let target = self.resolve(node)?;
                 let id = broker_id(&target)
@@ -841,8 +844,13 @@ impl Harness {
                 let mut text = format!("disk {who} {}", fault.as_str());
                 match fault {
                     DiskFault::Slow => {
-                        disk.set_slow_fsync(Some(SLOW_FSYNC));
-                        text.push_str(&format!(": each fsync takes {} ms", SLOW_FSYNC.as_millis()));
+                        let each = fsync_us.map_or(SLOW_FSYNC, Duration::from_micros);
+                        disk.set_slow_fsync(Some(each));
+                        let took = match each.as_micros() {
+                            us if us % 1_000 == 0 => format!("{} ms", us / 1_000),
+                            us => format!("{us} us"),
+                        };
+                        text.push_str(&format!(": each fsync takes {took}"));
                     }
                     DiskFault::Full => {
                         disk.set_full(true);

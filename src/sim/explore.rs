@@ -221,6 +221,7 @@ impl Episode {
                     } else {
                         None
                     },
+                    fsync: None,
                 },
             )],
             Action::ClockSkew { node, by } => vec![(

@@ -519,10 +519,12 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 node,
                 fault,
                 duration,
+                fsync,
             } => Fault::Disk {
                 node: node_name(node),
                 fault: *fault,
                 for_ms: duration.map(ms),
+                fsync_us: fsync.map(|d| d.as_micros().max(1) as u64),
             },
             FaultKind::ClockSkew { node, by } => Fault::ClockSkew {
                 node: node_name(node),

@@ -204,12 +204,14 @@ fn every_fault_form_loads() {
             FaultKind::Disk {
                 node: NodeRef::Broker(2),
                 fault: DiskFault::Slow,
-                duration: Some(SimDuration::from_secs(2))
+                duration: Some(SimDuration::from_secs(2)),
+                fsync: None
             },
             FaultKind::Disk {
                 node: NodeRef::Role(Role::Coordinator("g1".into())),
                 fault: DiskFault::TornWrite,
-                duration: None
+                duration: None,
+                fsync: None
             },
             FaultKind::ClockSkew {
                 node: NodeRef::Client("c2".into()),
@@ -486,6 +488,23 @@ fn disk_faults() {
             json!({"at": "1s", "disk": {"node": "p1", "fault": "full"}})
         )),
         "t.json: faults[5].disk.node: p1 is a client; only brokers have disks"
+    );
+    // How slow a slow disk is: each fsync's duration, for slow only, within a minute.
+    assert_eq!(
+        error_after(|v| push_fault(
+            v,
+            json!({"at": "1s", "disk": {"node": "broker-0", "fault": "full", "fsync": "1s"}})
+        )),
+        "t.json: faults[5].disk.fsync: \"fsync\" is how long each fsync takes on a slow disk; \
+         a full disk fault has none"
+    );
+    assert_eq!(
+        error_after(|v| push_fault(
+            v,
+            json!({"at": "1s", "disk": {"node": "broker-0", "fault": "slow", "fsync": "2m"}})
+        )),
+        "t.json: faults[5].disk.fsync: an fsync of 2m is out of range (expected more than 0s, \
+         at most 60s)"
     );
 }
 

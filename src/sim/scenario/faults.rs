@@ -14,6 +14,8 @@ use super::model::*;
 use crate::sim::duration::Jittered;
 use crate::sim::error::{join_index, join_key, one_of, unknown, ScenarioError};
 
+/// The longest fsync a `slow` disk fault may ask for (µs): a minute.
+const MAX_SLOW_FSYNC_US: i64 = 60_000_000;
 fn node_expected(ctx: &Ctx) -> String {
     let mut e = format!("broker-0..broker-{}", ctx.brokers.saturating_sub(1));
     if !ctx.clients.is_empty() {
@@ -206,7 +208,7 @@ pub(super) fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
             None => return Err(wrong_type(&p, "a number", body).expected("0.0 to 1.0")),
         },
         "disk" => {
-            let df = Fields::new(&p, body, &["node", "fault", "for"])?;
+            let df = Fields::new(&p, body, &["node", "fault", "for", "fsync"])?;
             let (np, node) = df.req("node")?;
             let node = parse_node(&np, node, ctx)?;
             if let NodeRef::Client(id) = &node {
@@ -246,10 +248,35 @@ pub(super) fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
                 }
                 None => None,
             };
+            let fsync = match df.opt("fsync") {
+                Some((sp, _)) if fault != DiskFault::Slow => {
+                    return Err(ScenarioError::new(
+                        &sp,
+                        format!(
+                            "\"fsync\" is how long each fsync takes on a slow disk; a {} \
+                             disk fault has none",
+                            fault.as_str()
+                        ),
+                    ))
+                }
+                Some((sp, d)) => {
+                    let d = non_negative_duration(&sp, d)?;
+                    if d.0 == 0 || d.0 > MAX_SLOW_FSYNC_US {
+                        return Err(ScenarioError::new(
+                            &sp,
+                            format!("an fsync of {d} is out of range"),
+                        )
+                        .expected("more than 0s, at most 60s"));
+                    }
+                    Some(d)
+                }
+                None => None,
+            };
             FaultKind::Disk {
                 node,
                 fault,
                 duration,
+                fsync,
             }
         }
         "clock-skew" => {

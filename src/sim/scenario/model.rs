@@ -292,6 +292,8 @@ pub enum FaultKind {
         fault: DiskFault,
         /// How long slow/full lasts; `None` means until the end of the run.
         duration: Option<SimDuration>,
+        /// How long each fsync takes on a slow disk (`"fsync"`); `None`: 200 ms.
+        fsync: Option<SimDuration>,
     },
     ClockSkew {
         node: NodeRef,

@@ -311,12 +311,16 @@ fn fault_json(f: &Fault) -> Value {
             node,
             fault,
             duration,
+            fsync,
         } => {
             let mut o = Map::new();
             o.insert("node".into(), node_json(node));
             o.insert("fault".into(), fault.as_str().into());
             if let Some(d) = duration {
                 o.insert("for".into(), d.to_string().into());
+            }
+            if let Some(d) = fsync {
+                o.insert("fsync".into(), d.to_string().into());
             }
             Value::Object(o)
         }
