@@ -44,6 +44,15 @@ const LIST_LIMIT: usize = 5;
 ///   zombie, stopped by design: its sends from the newer incarnation's start on are not
 ///   judged, nor whether any of its sends succeeded.
 ///
+/// - every replica the last cluster snapshot shows running is back in its partition's ISR
+///   (the last `isr-change` event) once `due(heal)` has passed: a follower that never
+///   catches up again silently halves a cluster's durability. Not judged for a partition
+///   with no running leader (a clean election waits for an ISR member, by design) or whose
+///   stored log fails its checksum on some replica (a detected disk fault stops the
+///   followers at the corrupt batch), nor for a broker a fault still holds back at the end
+///   (paused, a slow or full disk never ended), nor at all while a network fault was never
+///   healed.
+///
 /// Acknowledged writes missing from their partition's final log are `lost-write`'s finding,
 /// not a reader's slowness, and are left out here.
 ///
@@ -191,6 +200,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
     out.extend(never_acknowledged(h, due, end, &fenced));
     out.extend(idle_clients(h, heal, due, group_due, end, &lost));
+    out.extend(isr_not_recovered(h, due(heal), end));
 
     // Groups still rebalancing.
     let mut last_rebalance: BTreeMap<&str, (usize, i32)> = BTreeMap::new();
@@ -585,4 +595,153 @@ fn idle_clients(
         );
     }
     out
+}
+
+/// Running replicas left out of their partition's ISR at the end, `due` after the faults.
+fn isr_not_recovered(h: &History, due: i64, end: i64) -> Vec<Violation> {
+    if end < due {
+        return Vec::new();
+    }
+    // The last ISR the controller published, per partition (event index, ISR).
+    let mut isr: BTreeMap<TopicPartition, (usize, &[String])> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if let EventKind::IsrChange {
+            topic,
+            partition,
+            isr: members,
+            ..
+        } = &e.kind
+        {
+            isr.insert(
+                TopicPartition::new(topic.clone(), *partition),
+                (idx, members.as_slice()),
+            );
+        }
+    }
+    // The last cluster snapshot: the replicas running at the end (event index, broker).
+    let Some(at) = h
+        .events()
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
+        .map(|e| e.t_us)
+    else {
+        return Vec::new();
+    };
+    struct Hosts<'a> {
+        replicas: Vec<(usize, &'a str)>,
+        leader: bool,
+        corrupt: bool,
+    }
+    let mut hosts: BTreeMap<TopicPartition, Hosts<'_>> = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        if e.t_us != at {
+            continue;
+        }
+        if let EventKind::Snapshot {
+            topic,
+            partition,
+            leader,
+            corrupt_at,
+            ..
+        } = &e.kind
+        {
+            let entry = hosts
+                .entry(TopicPartition::new(topic.clone(), *partition))
+                .or_insert(Hosts {
+                    replicas: Vec::new(),
+                    leader: false,
+                    corrupt: false,
+                });
+            entry.replicas.push((idx, e.node.as_str()));
+            entry.leader |= *leader;
+            entry.corrupt |= corrupt_at.is_some();
+        }
+    }
+    let Some(still_faulty) = still_faulty_at_end(h) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (tp, hs) in hosts {
+        let Some(&(isr_idx, members)) = isr.get(&tp) else {
+            continue;
+        };
+        if !hs.leader || hs.corrupt {
+            continue;
+        }
+        let out_of_sync: Vec<(usize, &str)> = hs
+            .replicas
+            .iter()
+            .copied()
+            .filter(|(_, b)| !members.iter().any(|m| m == b) && !still_faulty.contains(b))
+            .collect();
+        if out_of_sync.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = out_of_sync.iter().map(|r| r.1).collect();
+        out.push(
+            violation(
+                PROGRESS,
+                due,
+                format!(
+                    "{} of {tp} {} running but not in its ISR [{}] at the end, {}us after \
+                     the last fault: {} never caught up again",
+                    names.join(", "),
+                    if names.len() == 1 { "is" } else { "are" },
+                    members.join(","),
+                    end - (due - h.progress_bound_us()),
+                    if names.len() == 1 { "it" } else { "they" },
+                ),
+            )
+            .on(&tp)
+            .nodes(names.iter().copied())
+            .evidence(
+                h,
+                std::iter::once(isr_idx).chain(out_of_sync.iter().map(|r| r.0)),
+            ),
+        );
+    }
+    out
+}
+
+/// The brokers a fault still holds back when the run ends (paused, or a slow or full disk
+/// with no end), from the `fault` events' texts; `None` when a network fault (partition,
+/// clog, latency, loss) was never healed, which may hold back any follower.
+fn still_faulty_at_end(h: &History) -> Option<BTreeSet<&str>> {
+    let mut network = 0usize;
+    let mut held: BTreeSet<&str> = BTreeSet::new();
+    for e in h.events() {
+        let EventKind::Fault { fault } = &e.kind else {
+            continue;
+        };
+        let mut words = fault.split_whitespace();
+        let (Some(what), node) = (words.next(), words.next()) else {
+            continue;
+        };
+        let node = node.unwrap_or("");
+        match what {
+            "heal" => network = 0,
+            "partition" | "clog" | "latency" => network += 1,
+            "unclog" => network = network.saturating_sub(1),
+            "loss" if node != "0" => network += 1,
+            "pause" => {
+                held.insert(node);
+            }
+            "resume" if node == "all" => held.clear(),
+            "resume" => {
+                held.remove(node);
+            }
+            "disk" if fault.ends_with(" ends") => {
+                held.remove(node);
+            }
+            "disk" if fault.contains(" slow") || fault.contains(" full") => {
+                held.insert(node);
+            }
+            "restart" => {
+                held.remove(node);
+            }
+            _ => {}
+        }
+    }
+    (network == 0).then_some(held)
 }

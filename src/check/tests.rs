@@ -1008,6 +1008,80 @@ fn progress_run(events: Vec<Event>, bound: i64) -> Vec<Violation> {
     progress::progress(&h)
 }
 
+/// A follower that never rejoins the ISR after the faults heal is a liveness failure, not a
+/// quiet pass; a replica that is down, or a partition with no running leader, is not judged.
+#[test]
+fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
+    let isr = |t: i64, members: &[&str]| {
+        Event::new(
+            t,
+            "controller-0",
+            EventKind::IsrChange {
+                topic: "t".into(),
+                partition: 0,
+                isr: members.iter().map(|m| m.to_string()).collect(),
+                leader_epoch: 0,
+            },
+        )
+    };
+    let at_end = |brokers: &[(&str, bool)]| -> Vec<Event> {
+        brokers
+            .iter()
+            .map(|(b, leader)| snapshot(20_000, b, "t", 0, *leader, 0, 0, &[]))
+            .collect()
+    };
+    let named = |events: Vec<Event>| -> Vec<String> {
+        progress_run(events, 1_000)
+            .into_iter()
+            .filter(|v| v.message.contains("ISR"))
+            .map(|v| v.message)
+            .collect()
+    };
+    let history = |end: Vec<Event>| {
+        let mut v = vec![
+            isr(0, &["broker-0", "broker-1", "broker-2"]),
+            fault(1_000, "crash broker-2"),
+            isr(1_500, &["broker-0", "broker-1"]),
+            fault(2_000, "restart broker-2"),
+        ];
+        v.extend(end);
+        v
+    };
+    let all = [("broker-0", true), ("broker-1", false), ("broker-2", false)];
+    assert_eq!(
+        named(history(at_end(&all))),
+        [
+            "broker-2 of t-0 is running but not in its ISR [broker-0,broker-1] at the end, \
+          18000us after the last fault: it never caught up again"
+        ]
+    );
+    // Back in the ISR: nothing to say.
+    let mut rejoined = history(at_end(&all));
+    rejoined.insert(4, isr(2_500, &["broker-0", "broker-1", "broker-2"]));
+    assert!(named(rejoined).is_empty());
+    // Down at the end (no snapshot), or no running leader: not judged.
+    assert!(named(history(at_end(&all[..2]))).is_empty());
+    assert!(named(history(at_end(&[("broker-1", false), ("broker-2", false)]))).is_empty());
+    // Still held back by a fault at the end: not judged.
+    for still in [
+        "pause broker-2",
+        "disk broker-2 (follower:t-0) slow: each fsync takes 200 ms",
+        "partition [broker-2] | [broker-0, broker-1]",
+    ] {
+        let mut held = history(at_end(&all));
+        held.insert(4, fault(2_000, still));
+        assert!(named(held).is_empty(), "{still}");
+    }
+    // ... unless the fault ended.
+    let mut healed = history(at_end(&all));
+    healed.insert(
+        4,
+        fault(2_000, "partition [broker-2] | [broker-0, broker-1]"),
+    );
+    healed.insert(5, fault(2_000, "heal all"));
+    assert_eq!(named(healed).len(), 1);
+}
+
 #[test]
 fn progress_passes_when_everything_settles_within_the_bound() {
     let events = cat(vec![
