@@ -585,6 +585,8 @@ struct Harness {
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
+    /// `transaction.state.log.num.partitions`, for the `txn-coordinator:ID` role.
+    transaction_state_log_num_partitions: i32,
     paused: BTreeSet<NodeName>,
     /// Per role (`leader:orders-0`), the nodes its crashes and stops took down (with how:
     /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
@@ -653,6 +655,19 @@ impl Harness {
             return match leader_of(&tp) {
                 Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
                 _ => Err(format!("group {group}'s coordinator ({tp}) has no leader")),
+            };
+        }
+        if let Some(id) = name.strip_prefix("txn-coordinator:") {
+            // The leader of the id's `__transaction_state` partition, as the coordinators'
+            // `partitionFor` computes it (a FindCoordinator of type TRANSACTION).
+            let tp = coordinator_partition(id, self.transaction_state_log_num_partitions)
+                .map(|p| TopicPartition::new(crate::txn::TRANSACTION_STATE_TOPIC, p))
+                .ok_or_else(|| format!("no coordinator partition for transactional id {id}"))?;
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!(
+                    "transactional id {id}'s coordinator ({tp}) has no leader"
+                )),
             };
         }
         Ok(name.to_string())
@@ -1519,6 +1534,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         clogged: Vec::new(),
         down: BTreeSet::new(),
         offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
+        transaction_state_log_num_partitions: spec.transaction.transaction_state_log_num_partitions,
         paused: BTreeSet::new(),
         crashed_by_role: BTreeMap::new(),
         paused_by_role: BTreeMap::new(),
