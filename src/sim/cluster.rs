@@ -335,6 +335,8 @@ pub struct ClusterSpec {
     pub transaction: crate::txn::TransactionConfig,
     /// `transaction.state.log.replication.factor` (`None`: 3, or fewer brokers).
     pub transaction_state_log_replication_factor: Option<i32>,
+    /// `transaction.state.log.min.isr` (`None`: Kafka's 2, at most the replication factor).
+    pub transaction_state_log_min_isr: Option<i32>,
     /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
     pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
@@ -417,6 +419,7 @@ impl ClusterSpec {
             offsets_topic_num_partitions: 50,
             transaction: crate::txn::TransactionConfig::default(),
             transaction_state_log_replication_factor: None,
+            transaction_state_log_min_isr: None,
             offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
@@ -1365,6 +1368,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.transaction_state_log_replication_factor = spec
             .transaction_state_log_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
+        cfg.transaction_state_log_min_isr = spec.transaction_state_log_min_isr;
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));

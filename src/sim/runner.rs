@@ -139,6 +139,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "transaction.state.log.replication.factor" => {
                 spec.transaction_state_log_replication_factor = Some(int(value) as i32)
             }
+            "transaction.state.log.min.isr" => {
+                spec.transaction_state_log_min_isr = Some(int(value) as i32)
+            }
             "transaction.version" => spec.transaction.transaction_version = int(value) as i16,
             "transaction.max.timeout.ms" => {
                 spec.transaction.transaction_max_timeout_ms = int(value) as i32
@@ -1256,5 +1259,69 @@ mod tests {
                 .collect();
             assert!(fired.is_empty(), "seed {seed}: {fired:#?}");
         }
+    }
+
+    /// `transaction.state.log.min.isr` is `__transaction_state`'s `min.insync.replicas`. A
+    /// follower of the coordinator's partition crashes at 3 s (restarted at 9 s) and leaves
+    /// its ISR about 2 s later (`replica.lag.time.max.ms`), two replicas of three remaining.
+    /// With Kafka's default 2 the coordinator keeps writing and the producer keeps
+    /// committing; with 3 every transaction-state write fails with NOT_ENOUGH_REPLICAS (the
+    /// producer gets COORDINATOR_NOT_AVAILABLE and retries), so no transaction commits until
+    /// the follower is back. Either way nothing is lost, torn or read uncommitted.
+    #[test]
+    fn transaction_state_writes_need_transaction_state_log_min_isr_replicas() {
+        use crate::trace::EventKind;
+        let commits_while_follower_out = |min_isr: Option<i64>| {
+            let mut v = json!({
+                "name": "txn-min-isr",
+                "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2,
+                             "transaction.state.log.num.partitions": 1 } },
+                "topics": [ { "name": "orders", "partitions": 2, "replication_factor": 3 } ],
+                "workload": [
+                    { "producer": "p1", "topic": "orders", "messages": 800, "rate": "40/s",
+                      "transactions": { "records": 10 },
+                      "config": { "transactional.id": "tx-1" } },
+                    { "consumer": "c", "partitions": ["orders-0", "orders-1"],
+                      "config": { "isolation.level": "read_committed",
+                                  "auto.offset.reset": "earliest" } }
+                ],
+                "faults": [ { "at": "3s", "crash": "follower:__transaction_state-0" },
+                            { "at": "9s", "restart": "follower:__transaction_state-0" } ],
+                "duration": "40s"
+            });
+            if let Some(n) = min_isr {
+                v["cluster"]["config"]["transaction.state.log.min.isr"] = json!(n);
+            }
+            let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+            let r = run_scenario(&s, 1).unwrap();
+            let fired: Vec<String> = r
+                .fired
+                .values()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            assert!(fired.is_empty(), "min.isr {min_isr:?}: {fired:#?}");
+            let commits = |from_s: i64, to_s: i64| {
+                r.outcome
+                    .history
+                    .iter()
+                    .filter(|e| e.t_us >= from_s * 1_000_000 && e.t_us < to_s * 1_000_000)
+                    .filter(|e| {
+                        matches!(&e.kind, EventKind::Transaction { outcome, .. }
+                            if outcome == "commit")
+                    })
+                    .count()
+            };
+            (commits(6, 9), commits(9, 40))
+        };
+        let (out, after) = commits_while_follower_out(None);
+        assert!(out > 0, "default (2): no commit while the follower was out");
+        assert!(after > 0);
+        let (out, after) = commits_while_follower_out(Some(3));
+        assert_eq!(out, 0, "min.isr 3: a commit with two replicas in sync");
+        assert!(
+            after > 0,
+            "min.isr 3: no commit after the follower came back"
+        );
     }
 }
