@@ -78,6 +78,12 @@ pub struct BrokerNodeConfig {
     pub transaction: TransactionConfig,
     /// `transaction.state.log.replication.factor` (Kafka's default 3).
     pub transaction_state_log_replication_factor: i32,
+    /// `transaction.state.log.min.isr`: the `min.insync.replicas` `__transaction_state` is
+    /// created with, so that a coordinator's acks=all writes of transaction state fail with
+    /// NOT_ENOUGH_REPLICAS (retriable for the client) rather than rest on too few copies.
+    /// `None`: Kafka's 2, at most the topic's replication factor (which the simulation
+    /// already lowers to the broker count).
+    pub transaction_state_log_min_isr: Option<i32>,
     /// How often the group coordinator's timers are looked at.
     pub group_tick_ms: u64,
     /// `controlled.shutdown.enable`: on a graceful stop, ask the controller to move this
@@ -208,6 +214,7 @@ impl BrokerNodeConfig {
             offsets_topic_replication_factor: 3,
             transaction: TransactionConfig::default(),
             transaction_state_log_replication_factor: 3,
+            transaction_state_log_min_isr: None,
             group_tick_ms: 10,
             controlled_shutdown_enable: true,
             shutdown: ShutdownSignal::default(),

@@ -39,18 +39,24 @@ fn ensure_ticking(n: &Arc<Node>) {
 }
 
 /// FindCoordinator for a transactional id: the leader of its `__transaction_state`
-/// partition, the topic created on first use.
+/// partition, the topic created on first use with `min.insync.replicas` =
+/// `transaction.state.log.min.isr`, as Kafka's `TransactionStateManager` creates it.
 pub(super) fn find_coordinator(n: &Arc<Node>, transactional_id: &str) -> Response {
     ensure_ticking(n);
     let tp = TopicPartition::new(
         TRANSACTION_STATE_TOPIC,
         n.txn().partition_for(transactional_id),
     );
+    let replication_factor = n.cfg.transaction_state_log_replication_factor;
+    let min_isr = n
+        .cfg
+        .transaction_state_log_min_isr
+        .unwrap_or(2.min(replication_factor));
     let create = Request::CreateTopics {
         name: TRANSACTION_STATE_TOPIC.to_string(),
         num_partitions: n.cfg.transaction.transaction_state_log_num_partitions,
-        replication_factor: n.cfg.transaction_state_log_replication_factor,
-        configs: Default::default(),
+        replication_factor,
+        configs: [("min.insync.replicas".to_string(), min_isr.to_string())].into(),
     };
     internal_partition_leader(n, &tp, |n| &n.txn_replies.creating_topic, create)
 }

@@ -335,6 +335,8 @@ pub struct ClusterSpec {
     pub transaction: crate::txn::TransactionConfig,
     /// `transaction.state.log.replication.factor` (`None`: 3, or fewer brokers).
     pub transaction_state_log_replication_factor: Option<i32>,
+    /// `transaction.state.log.min.isr` (`None`: Kafka's 2, at most the replication factor).
+    pub transaction_state_log_min_isr: Option<i32>,
     /// `offsets.topic.replication.factor`; `None` is min(3, brokers).
     pub offsets_topic_replication_factor: Option<i32>,
     /// Topic-level log configs (`retention.ms`, `segment.bytes`, ...) overriding `log`.
@@ -417,6 +419,7 @@ impl ClusterSpec {
             offsets_topic_num_partitions: 50,
             transaction: crate::txn::TransactionConfig::default(),
             transaction_state_log_replication_factor: None,
+            transaction_state_log_min_isr: None,
             offsets_topic_replication_factor: None,
             topic_logs: BTreeMap::new(),
             cleaner: CleanerConfig::default(),
@@ -585,6 +588,8 @@ struct Harness {
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
     offsets_topic_num_partitions: i32,
+    /// `transaction.state.log.num.partitions`, for the `txn-coordinator:ID` role.
+    transaction_state_log_num_partitions: i32,
     paused: BTreeSet<NodeName>,
     /// Per role (`leader:orders-0`), the nodes its crashes and stops took down (with how:
     /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
@@ -653,6 +658,19 @@ impl Harness {
             return match leader_of(&tp) {
                 Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
                 _ => Err(format!("group {group}'s coordinator ({tp}) has no leader")),
+            };
+        }
+        if let Some(id) = name.strip_prefix("txn-coordinator:") {
+            // The leader of the id's `__transaction_state` partition, as the coordinators'
+            // `partitionFor` computes it (a FindCoordinator of type TRANSACTION).
+            let tp = coordinator_partition(id, self.transaction_state_log_num_partitions)
+                .map(|p| TopicPartition::new(crate::txn::TRANSACTION_STATE_TOPIC, p))
+                .ok_or_else(|| format!("no coordinator partition for transactional id {id}"))?;
+            return match leader_of(&tp) {
+                Some((leader, _)) if leader >= 0 => Ok(broker_name(leader)),
+                _ => Err(format!(
+                    "transactional id {id}'s coordinator ({tp}) has no leader"
+                )),
             };
         }
         Ok(name.to_string())
@@ -1350,6 +1368,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.transaction_state_log_replication_factor = spec
             .transaction_state_log_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
+        cfg.transaction_state_log_min_isr = spec.transaction_state_log_min_isr;
         cfg.offsets_topic_replication_factor = spec
             .offsets_topic_replication_factor
             .unwrap_or(3.min(spec.brokers as i32));
@@ -1519,6 +1538,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         clogged: Vec::new(),
         down: BTreeSet::new(),
         offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
+        transaction_state_log_num_partitions: spec.transaction.transaction_state_log_num_partitions,
         paused: BTreeSet::new(),
         crashed_by_role: BTreeMap::new(),
         paused_by_role: BTreeMap::new(),

@@ -135,6 +135,7 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("sim.bug.no-producer-fencing", KeyType::Bool),
     ("transaction.state.log.num.partitions", I32_POSITIVE),
     ("transaction.state.log.replication.factor", I32_POSITIVE),
+    ("transaction.state.log.min.isr", I32_POSITIVE),
     ("transaction.max.timeout.ms", I32_POSITIVE),
     // Kafka's `transaction.version` feature level: 1, transactions as KIP-98 made them; 2
     // (KIP-890 part 2, the default of a new Kafka 4 cluster), an epoch bump at every EndTxn.

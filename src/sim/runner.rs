@@ -139,6 +139,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "transaction.state.log.replication.factor" => {
                 spec.transaction_state_log_replication_factor = Some(int(value) as i32)
             }
+            "transaction.state.log.min.isr" => {
+                spec.transaction_state_log_min_isr = Some(int(value) as i32)
+            }
             "transaction.version" => spec.transaction.transaction_version = int(value) as i16,
             "transaction.max.timeout.ms" => {
                 spec.transaction.transaction_max_timeout_ms = int(value) as i32
@@ -1168,5 +1171,157 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert!(fired.is_empty(), "{fired:#?}");
+    }
+
+    /// `txn-coordinator:tx-1` resolves, when the fault fires, to the leader of tx-1's
+    /// `__transaction_state` partition (`partitionFor`): the crash takes that broker down,
+    /// the partition's leadership moves, the producer finds its new coordinator
+    /// (FindCoordinator) and commits again, and every checker stays silent.
+    #[test]
+    fn crashing_the_txn_coordinator_role_crashes_the_leader_of_the_ids_state_partition() {
+        use crate::trace::EventKind;
+        let v = json!({
+            "name": "txn-coordinator-crash",
+            "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2,
+                         "transaction.state.log.num.partitions": 3 } },
+            "topics": [ { "name": "orders", "partitions": 2, "replication_factor": 3 } ],
+            "workload": [
+                { "producer": "p1", "topic": "orders", "messages": 400, "rate": "40/s",
+                  "transactions": { "records": 10, "abort": 0.2 },
+                  "config": { "transactional.id": "tx-1" } },
+                { "consumer": "c", "partitions": ["orders-0", "orders-1"],
+                  "config": { "isolation.level": "read_committed",
+                              "auto.offset.reset": "earliest" } }
+            ],
+            "faults": [ { "at": "3s", "crash": "txn-coordinator:tx-1" },
+                        { "at": "6s", "restart": "txn-coordinator:tx-1" } ],
+            "duration": "25s"
+        });
+        let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        let state = crate::group::coordinator_partition("tx-1", 3).unwrap();
+        for seed in 1..=3 {
+            let r = run_scenario(&s, seed).unwrap();
+            let h = &r.outcome.history;
+            let (crash_us, crashed) = h
+                .iter()
+                .find_map(|e| match &e.kind {
+                    EventKind::Fault { fault } => fault
+                        .strip_prefix("crash ")
+                        .and_then(|f| f.strip_suffix(" (txn-coordinator:tx-1)"))
+                        .map(|b| (e.t_us, b.to_string())),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("seed {seed}: the role did not crash a broker"));
+            let leaders = |before: bool| -> Vec<Option<String>> {
+                h.iter()
+                    .filter(|e| (e.t_us < crash_us) == before)
+                    .filter_map(|e| match &e.kind {
+                        EventKind::LeaderChange {
+                            topic,
+                            partition,
+                            leader,
+                            ..
+                        } if topic == crate::txn::TRANSACTION_STATE_TOPIC
+                            && *partition == state =>
+                        {
+                            Some(leader.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                leaders(true).last(),
+                Some(&Some(crashed.clone())),
+                "seed {seed}: {crashed} did not lead __transaction_state-{state} at the crash"
+            );
+            let after = leaders(false);
+            assert!(
+                after.first().is_some_and(|l| l.as_ref() != Some(&crashed)),
+                "seed {seed}: the coordinator did not move off {crashed}: {after:?}"
+            );
+            let commits_after = h
+                .iter()
+                .filter(|e| e.node == "p1" && e.t_us > crash_us)
+                .filter(|e| {
+                    matches!(&e.kind, EventKind::Transaction { outcome, .. } if outcome == "commit")
+                })
+                .count();
+            assert!(
+                commits_after > 0,
+                "seed {seed}: p1 never committed after the crash"
+            );
+            let fired: Vec<String> = r
+                .fired
+                .values()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            assert!(fired.is_empty(), "seed {seed}: {fired:#?}");
+        }
+    }
+
+    /// `transaction.state.log.min.isr` is `__transaction_state`'s `min.insync.replicas`. A
+    /// follower of the coordinator's partition crashes at 3 s (restarted at 9 s) and leaves
+    /// its ISR about 2 s later (`replica.lag.time.max.ms`), two replicas of three remaining.
+    /// With Kafka's default 2 the coordinator keeps writing and the producer keeps
+    /// committing; with 3 every transaction-state write fails with NOT_ENOUGH_REPLICAS (the
+    /// producer gets COORDINATOR_NOT_AVAILABLE and retries), so no transaction commits until
+    /// the follower is back. Either way nothing is lost, torn or read uncommitted.
+    #[test]
+    fn transaction_state_writes_need_transaction_state_log_min_isr_replicas() {
+        use crate::trace::EventKind;
+        let commits_while_follower_out = |min_isr: Option<i64>| {
+            let mut v = json!({
+                "name": "txn-min-isr",
+                "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2,
+                             "transaction.state.log.num.partitions": 1 } },
+                "topics": [ { "name": "orders", "partitions": 2, "replication_factor": 3 } ],
+                "workload": [
+                    { "producer": "p1", "topic": "orders", "messages": 800, "rate": "40/s",
+                      "transactions": { "records": 10 },
+                      "config": { "transactional.id": "tx-1" } },
+                    { "consumer": "c", "partitions": ["orders-0", "orders-1"],
+                      "config": { "isolation.level": "read_committed",
+                                  "auto.offset.reset": "earliest" } }
+                ],
+                "faults": [ { "at": "3s", "crash": "follower:__transaction_state-0" },
+                            { "at": "9s", "restart": "follower:__transaction_state-0" } ],
+                "duration": "40s"
+            });
+            if let Some(n) = min_isr {
+                v["cluster"]["config"]["transaction.state.log.min.isr"] = json!(n);
+            }
+            let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+            let r = run_scenario(&s, 1).unwrap();
+            let fired: Vec<String> = r
+                .fired
+                .values()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            assert!(fired.is_empty(), "min.isr {min_isr:?}: {fired:#?}");
+            let commits = |from_s: i64, to_s: i64| {
+                r.outcome
+                    .history
+                    .iter()
+                    .filter(|e| e.t_us >= from_s * 1_000_000 && e.t_us < to_s * 1_000_000)
+                    .filter(|e| {
+                        matches!(&e.kind, EventKind::Transaction { outcome, .. }
+                            if outcome == "commit")
+                    })
+                    .count()
+            };
+            (commits(6, 9), commits(9, 40))
+        };
+        let (out, after) = commits_while_follower_out(None);
+        assert!(out > 0, "default (2): no commit while the follower was out");
+        assert!(after > 0);
+        let (out, after) = commits_while_follower_out(Some(3));
+        assert_eq!(out, 0, "min.isr 3: a commit with two replicas in sync");
+        assert!(
+            after > 0,
+            "min.isr 3: no commit after the follower came back"
+        );
     }
 }

@@ -508,6 +508,60 @@ fn disk_faults() {
     );
 }
 
+/// `txn-coordinator:ID` names the broker coordinating a transactional id, so the id must
+/// be one a workload producer or copier uses: a typo or a scenario without transactions
+/// is refused, naming the field.
+#[test]
+fn a_transaction_coordinator_role_names_a_workload_transactional_id() {
+    let crash = json!({"at": "2s", "crash": "txn-coordinator:tx-1"});
+    assert_eq!(
+        error_after(|v| push_fault(v, crash.clone())),
+        "t.json: faults[5].crash: unknown transactional id \"tx-1\" (expected the \
+         transactional.id of a workload producer or copier (there are none))"
+    );
+    let transactional = |v: &mut Value| {
+        v["workload"][0]["config"]["transactional.id"] = json!("tx-1");
+    };
+    let s = scenario_after(|v| {
+        transactional(v);
+        push_fault(v, crash.clone());
+    });
+    assert_eq!(
+        s.faults[5].kind,
+        FaultKind::Crash(NodeRef::Role(Role::TxnCoordinator("tx-1".into())))
+    );
+    assert_eq!(
+        error_after(|v| {
+            transactional(v);
+            push_fault(v, json!({"at": "2s", "pause": "txn-coordinator:tx-2"}));
+        }),
+        "t.json: faults[5].pause: unknown transactional id \"tx-2\"; did you mean \"tx-1\"? \
+         (expected one of: tx-1)"
+    );
+    // A copier's transactional id counts too; a group name is not a transactional id.
+    let copier = |v: &mut Value| {
+        v["topics"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "out", "partitions": 1, "replication_factor": 3}));
+        v["workload"].as_array_mut().unwrap().push(json!({
+            "copier": "x1", "group": "gx", "from": ["orders"], "to": "out",
+            "transactions": {"records": 10}, "config": {"transactional.id": "copy-1"}
+        }));
+    };
+    scenario_after(|v| {
+        copier(v);
+        push_fault(v, json!({"at": "2s", "crash": "txn-coordinator:copy-1"}));
+    });
+    assert_eq!(
+        error_after(|v| {
+            copier(v);
+            push_fault(v, json!({"at": "2s", "crash": "txn-coordinator:gx"}));
+        }),
+        "t.json: faults[5].crash: unknown transactional id \"gx\" (expected one of: copy-1)"
+    );
+}
+
 #[test]
 fn node_references_are_checked() {
     let crash = |node: &str| {
@@ -528,7 +582,7 @@ fn node_references_are_checked() {
         crash("c3"),
         "t.json: faults[4].crash: unknown node \"c3\"; did you mean \"c1\"? (expected \
          broker-0..broker-2, a client id (p1, c1, c2), or a role: controller, leader:TOPIC-P, \
-         follower:TOPIC-P, coordinator:GROUP)"
+         follower:TOPIC-P, coordinator:GROUP, txn-coordinator:TRANSACTIONAL_ID)"
     );
     assert_eq!(
         crash("leader:ordres-0"),
@@ -551,7 +605,8 @@ fn node_references_are_checked() {
     assert_eq!(
         crash("leadr:orders-0"),
         "t.json: faults[4].crash: unknown role \"leadr\"; did you mean \"leader\"? (expected \
-         controller, leader:TOPIC-P, follower:TOPIC-P or coordinator:GROUP)"
+         controller, leader:TOPIC-P, follower:TOPIC-P, coordinator:GROUP or \
+         txn-coordinator:TRANSACTIONAL_ID)"
     );
     assert_eq!(
         error_after(|v| {

@@ -21,7 +21,10 @@ fn node_expected(ctx: &Ctx) -> String {
     if !ctx.clients.is_empty() {
         e.push_str(&format!(", a client id ({})", ctx.clients.join(", ")));
     }
-    e.push_str(", or a role: controller, leader:TOPIC-P, follower:TOPIC-P, coordinator:GROUP");
+    e.push_str(
+        ", or a role: controller, leader:TOPIC-P, follower:TOPIC-P, coordinator:GROUP, \
+         txn-coordinator:TRANSACTIONAL_ID",
+    );
     e
 }
 
@@ -80,11 +83,36 @@ fn parse_node(path: &str, v: &Value, ctx: &Ctx) -> Result<NodeRef> {
                     )
                 }
             }
+            "txn-coordinator" => {
+                if ctx.transactional_ids.contains(arg) {
+                    Ok(NodeRef::Role(Role::TxnCoordinator(arg.to_string())))
+                } else {
+                    let ids: Vec<&str> = ctx.transactional_ids.iter().map(String::as_str).collect();
+                    let expected = if ids.is_empty() {
+                        "the transactional.id of a workload producer or copier (there are none)"
+                            .to_string()
+                    } else {
+                        one_of(&ids)
+                    };
+                    Err(ScenarioError::new(
+                        path,
+                        unknown("transactional id", arg, ids.iter().copied()),
+                    )
+                    .expected(expected))
+                }
+            }
             _ => Err(ScenarioError::new(
                 path,
-                unknown("role", role, ["leader", "follower", "coordinator"]),
+                unknown(
+                    "role",
+                    role,
+                    ["leader", "follower", "coordinator", "txn-coordinator"],
+                ),
             )
-            .expected("controller, leader:TOPIC-P, follower:TOPIC-P or coordinator:GROUP")),
+            .expected(
+                "controller, leader:TOPIC-P, follower:TOPIC-P, coordinator:GROUP or \
+                 txn-coordinator:TRANSACTIONAL_ID",
+            )),
         };
     }
     if ctx.clients.iter().any(|c| c == s) {

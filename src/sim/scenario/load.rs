@@ -219,6 +219,9 @@ pub(super) struct Ctx {
     pub(super) topics: BTreeMap<String, (u32, u32)>,
     pub(super) clients: Vec<String>,
     pub(super) groups: BTreeSet<String>,
+    /// The workload's `transactional.id`s (producers' and copiers'), which a
+    /// `txn-coordinator:ID` role may name.
+    pub(super) transactional_ids: BTreeSet<String>,
     pub(super) duration: SimDuration,
     /// `auto.create.topics.enable` set to true: a producer's topic missing from `topics` is
     /// created by the brokers with (`num.partitions`, `default.replication.factor`).
@@ -284,6 +287,7 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         topics: BTreeMap::new(),
         clients: Vec::new(),
         groups: BTreeSet::new(),
+        transactional_ids: BTreeSet::new(),
         duration,
         auto_create,
     };
@@ -603,6 +607,14 @@ fn parse_workload(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Client>> {
         }
         if let Client::Copier(c) = &client {
             ctx.groups.insert(c.group.clone());
+        }
+        let config = match &client {
+            Client::Producer(p) => Some(&p.config),
+            Client::Copier(x) => Some(&x.config),
+            Client::Consumer(_) => None,
+        };
+        if let Some(ConfigValue::Str(tid)) = config.and_then(|c| c.get("transactional.id")) {
+            ctx.transactional_ids.insert(tid.clone());
         }
         if let Client::Producer(p) = &client {
             messages = messages.saturating_add(p.messages);

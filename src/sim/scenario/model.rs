@@ -194,6 +194,9 @@ pub enum Role {
     Follower(TopicPartition),
     /// The broker coordinating the group.
     Coordinator(String),
+    /// The broker coordinating the transactional id: the leader of its `__transaction_state`
+    /// partition (Kafka's `TransactionStateManager.partitionFor`).
+    TxnCoordinator(String),
 }
 
 /// A node a fault acts on.
@@ -222,6 +225,7 @@ impl fmt::Display for NodeRef {
             NodeRef::Role(Role::Leader(tp)) => write!(f, "leader:{tp}"),
             NodeRef::Role(Role::Follower(tp)) => write!(f, "follower:{tp}"),
             NodeRef::Role(Role::Coordinator(g)) => write!(f, "coordinator:{g}"),
+            NodeRef::Role(Role::TxnCoordinator(id)) => write!(f, "txn-coordinator:{id}"),
         }
     }
 }
