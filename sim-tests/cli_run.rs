@@ -348,3 +348,40 @@ fn a_run_too_short_after_its_last_fault_says_progress_was_not_judged() {
         "{summary}"
     );
 }
+
+/// A run that ends with a network fault in effect cannot tell whether a follower would have
+/// rejoined its ISR: `progress` says so beside the verdict rather than passing that rule
+/// silently, and the trace records what was still in effect (a `faults-at-end` event).
+#[test]
+fn a_network_fault_never_healed_says_the_isr_rule_was_not_judged() {
+    let text = std::fs::read_to_string(common::repo("scenarios/quickstart.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["name"] = "quickstart-clogged".into();
+    v["faults"] = serde_json::json!([
+        { "at": "2s", "clog": { "from": "broker-2", "to": "c1" } },
+        { "at": "2s", "loss": 0.05 }
+    ]);
+    v["duration"] = "20s".into();
+    let file = scratch("quickstart-clogged.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let traces = scratch("clogged-traces");
+    let (_, out, err) = run(&[file.to_str().unwrap(), "--trace", traces.to_str().unwrap()]);
+    assert!(
+        out.contains(
+            "[progress not judged for replicas rejoining their ISR: a network fault was never \
+             healed (clog broker-2 -> c1; loss 0.05 on every link)]"
+        ),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    let trace = std::fs::read_to_string(traces.join("quickstart-clogged-seed1.jsonl")).unwrap();
+    let at_end: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains(r#""kind":"faults-at-end""#))
+        .collect();
+    assert_eq!(at_end.len(), 1, "{trace}");
+    assert!(
+        at_end[0].ends_with(r#""network":["clog broker-2 -> c1","loss 0.05 on every link"]}"#),
+        "{}",
+        at_end[0]
+    );
+}

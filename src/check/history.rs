@@ -373,6 +373,15 @@ impl History {
             .map_or(0, |e| e.t_us)
     }
 
+    /// The simulator's `faults-at-end` event (network faults never healed, nodes still held
+    /// back), if the run ended with any fault in effect.
+    pub fn faults_at_end(&self) -> Option<(&[String], &[String])> {
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultsAtEnd { network, held } => Some((network.as_slice(), held.as_slice())),
+            _ => None,
+        })
+    }
+
     /// The final log of every partition whose leader was running when the run ended (see
     /// [`FinalLog`]), from the last cluster snapshot. Partitions with no running leader then,
     /// and histories without snapshots, have none: nothing is judged against them.

@@ -264,6 +264,12 @@ pub fn unjudged(h: &History) -> Option<String> {
             secs(after),
             secs(bound)
         ))
+    } else if let Some((network, _)) = h.faults_at_end().filter(|(n, _)| !n.is_empty()) {
+        Some(format!(
+            "progress not judged for replicas rejoining their ISR: a network fault was never \
+             healed ({})",
+            network.join("; ")
+        ))
     } else if !h.consumer_groups().is_empty() && after < group_bound {
         Some(format!(
             "progress not judged for groups: the run ends {} after {since}, before the \
@@ -704,44 +710,13 @@ fn isr_not_recovered(h: &History, due: i64, end: i64) -> Vec<Violation> {
     out
 }
 
-/// The brokers a fault still holds back when the run ends (paused, or a slow or full disk
-/// with no end), from the `fault` events' texts; `None` when a network fault (partition,
-/// clog, latency, loss) was never healed, which may hold back any follower.
+/// The nodes a fault still holds back when the run ends (paused, or a slow or full disk
+/// with no end), from the simulator's `faults-at-end` event; `None` when a network fault
+/// (partition, clog, latency, loss) was never healed, which may hold back any follower.
 fn still_faulty_at_end(h: &History) -> Option<BTreeSet<&str>> {
-    let mut network = 0usize;
-    let mut held: BTreeSet<&str> = BTreeSet::new();
-    for e in h.events() {
-        let EventKind::Fault { fault } = &e.kind else {
-            continue;
-        };
-        let mut words = fault.split_whitespace();
-        let (Some(what), node) = (words.next(), words.next()) else {
-            continue;
-        };
-        let node = node.unwrap_or("");
-        match what {
-            "heal" => network = 0,
-            "partition" | "clog" | "latency" => network += 1,
-            "unclog" => network = network.saturating_sub(1),
-            "loss" if node != "0" => network += 1,
-            "pause" => {
-                held.insert(node);
-            }
-            "resume" if node == "all" => held.clear(),
-            "resume" => {
-                held.remove(node);
-            }
-            "disk" if fault.ends_with(" ends") => {
-                held.remove(node);
-            }
-            "disk" if fault.contains(" slow") || fault.contains(" full") => {
-                held.insert(node);
-            }
-            "restart" => {
-                held.remove(node);
-            }
-            _ => {}
-        }
+    match h.faults_at_end() {
+        None => Some(BTreeSet::new()),
+        Some((network, _)) if !network.is_empty() => None,
+        Some((_, held)) => Some(held.iter().map(String::as_str).collect()),
     }
-    (network == 0).then_some(held)
 }

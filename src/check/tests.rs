@@ -1062,24 +1062,44 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
     // Down at the end (no snapshot), or no running leader: not judged.
     assert!(named(history(at_end(&all[..2]))).is_empty());
     assert!(named(history(at_end(&[("broker-1", false), ("broker-2", false)]))).is_empty());
-    // Still held back by a fault at the end: not judged.
-    for still in [
-        "pause broker-2",
-        "disk broker-2 (follower:t-0) slow: each fsync takes 200 ms",
-        "partition [broker-2] | [broker-0, broker-1]",
+    // Still held back by a fault at the end (the simulator's `faults-at-end` event): not
+    // judged for that broker, and not at all while a network fault is in effect.
+    let in_effect = |network: &[&str], held: &[&str]| {
+        Event::new(
+            20_000,
+            "sim",
+            EventKind::FaultsAtEnd {
+                network: network.iter().map(|s| s.to_string()).collect(),
+                held: held.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    };
+    for (network, held) in [
+        (&[][..], &["broker-2"][..]),
+        (&["clog broker-2 -> broker-0"][..], &[][..]),
+        (&["loss 0.2 on every link"][..], &[][..]),
     ] {
-        let mut held = history(at_end(&all));
-        held.insert(4, fault(2_000, still));
-        assert!(named(held).is_empty(), "{still}");
+        let mut end = vec![in_effect(network, held)];
+        end.extend(at_end(&all));
+        let h = History::new(history(end)).with_progress_bound_us(1_000);
+        assert!(
+            named(h.events().to_vec()).is_empty(),
+            "{network:?} {held:?}"
+        );
+        // Said beside the verdict when the network is the reason, never a silent pass.
+        assert_eq!(
+            progress::unjudged(&h).is_some(),
+            !network.is_empty(),
+            "{network:?}"
+        );
     }
-    // ... unless the fault ended.
-    let mut healed = history(at_end(&all));
-    healed.insert(
-        4,
-        fault(2_000, "partition [broker-2] | [broker-0, broker-1]"),
-    );
-    healed.insert(5, fault(2_000, "heal all"));
-    assert_eq!(named(healed).len(), 1);
+    // Another broker held back does not excuse this one; the fault texts alone excuse none.
+    let mut end = vec![in_effect(&[], &["broker-1"])];
+    end.extend(at_end(&all));
+    assert_eq!(named(history(end)).len(), 1);
+    let mut texts = history(at_end(&all));
+    texts.insert(4, fault(2_000, "pause broker-2"));
+    assert_eq!(named(texts).len(), 1);
 }
 
 #[test]

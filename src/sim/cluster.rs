@@ -601,6 +601,9 @@ struct Harness {
     progress: BTreeMap<NodeName, SharedProgress>,
     /// The network's latency when nothing is wrong (`heal` returns to it).
     baseline_latency: std::ops::Range<Duration>,
+    /// The `latency` and `loss` faults no `heal` has undone yet, by kind (for the run's
+    /// `faults-at-end` event).
+    network_faults: BTreeMap<&'static str, String>,
     disk_timers: Vec<DiskTimer>,
     /// Each broker's graceful stop signal (outlives its incarnations).
     shutdowns: BTreeMap<i32, ShutdownSignal>,
@@ -810,6 +813,7 @@ impl Harness {
                     c.send_latency = baseline;
                     c.packet_loss_rate = 0.0;
                 });
+                self.network_faults.clear();
                 self.record_fault("heal all".to_string());
             }
             Fault::Clog { from, to } => {
@@ -835,17 +839,29 @@ impl Harness {
             }
             Fault::Latency { min_us, max_us } => {
                 let range = Duration::from_micros(*min_us)..Duration::from_micros(max_us + 1);
-                NetSim::current().update_config(|c| c.send_latency = range);
-                self.record_fault(format!(
+                let text = format!(
                     "latency {}..{} on every link",
                     show_us(*min_us),
                     show_us(*max_us)
-                ));
+                );
+                if range == self.baseline_latency {
+                    self.network_faults.remove("latency");
+                } else {
+                    self.network_faults.insert("latency", text.clone());
+                }
+                NetSim::current().update_config(|c| c.send_latency = range);
+                self.record_fault(text);
             }
             Fault::Loss(rate) => {
                 let rate = rate.clamp(0.0, 1.0);
                 NetSim::current().update_config(|c| c.packet_loss_rate = rate);
-                self.record_fault(format!("loss {rate} on every link"));
+                let text = format!("loss {rate} on every link");
+                if rate > 0.0 {
+                    self.network_faults.insert("loss", text.clone());
+                } else {
+                    self.network_faults.remove("loss");
+                }
+                self.record_fault(text);
             }
             Fault::Disk {
                 node,
@@ -1087,6 +1103,36 @@ impl Harness {
             NetSim::current().clog_link(x.id(), y.id());
             self.clogged.push((from.to_string(), to.to_string()));
         }
+    }
+
+    /// The faults still in effect now, for the run's last `faults-at-end` event: the links
+    /// no heal or unclog restored, latency and loss, and the nodes held back (paused, or a
+    /// broker whose disk is still slow or full). `None` when there are none.
+    fn faults_in_effect(&self) -> Option<EventKind> {
+        const LINKS_SHOWN: usize = 6;
+        let links: BTreeSet<&(NodeName, NodeName)> = self.clogged.iter().collect();
+        let mut network: Vec<String> = links
+            .iter()
+            .take(LINKS_SHOWN)
+            .map(|(a, b)| format!("clog {a} -> {b}"))
+            .collect();
+        if links.len() > LINKS_SHOWN {
+            network.push(format!(
+                "and {} more clogged links",
+                links.len() - LINKS_SHOWN
+            ));
+        }
+        network.extend(self.network_faults.values().cloned());
+        let mut held: BTreeSet<NodeName> = self.paused.clone();
+        for (id, b) in &self.brokers {
+            if b.disk.degraded().is_some() {
+                held.insert(broker_name(*id));
+            }
+        }
+        (!network.is_empty() || !held.is_empty()).then(|| EventKind::FaultsAtEnd {
+            network,
+            held: held.into_iter().collect(),
+        })
     }
 
     /// Ends the `slow`/`full` disk faults whose time is up.
@@ -1546,6 +1592,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         progress,
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
+        network_faults: BTreeMap::new(),
         shutdowns,
         closes,
     };
@@ -1630,6 +1677,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let mut snapshots = BTreeMap::new();
     let mut broker_errors = BTreeMap::new();
     let end_us = clock.now_us();
+    if let Some(in_effect) = h.faults_in_effect() {
+        history.record_at(end_us, "sim", in_effect);
+    }
     for (id, b) in &h.brokers {
         let rm = b.slot.lock().ok().and_then(|s| s.clone());
         if let Some(rm) = rm {

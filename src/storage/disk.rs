@@ -458,6 +458,18 @@ impl SimDisk {
         self.lock().slow_fsync = latency;
     }
 
+    /// Whether a `slow` or `full` fault is in effect (what the run's end reports).
+    pub fn degraded(&self) -> Option<&'static str> {
+        let d = self.lock();
+        if d.full {
+            Some("disk full")
+        } else if d.slow_fsync.is_some() {
+            Some("disk slow")
+        } else {
+            None
+        }
+    }
+
     /// The fsync latency accumulated since the last call; the async node layer sleeps
     /// this long (in simulated time) after a flush.
     pub fn take_stall(&self) -> Duration {

@@ -382,6 +382,17 @@ pub enum EventKind {
         lso: i64,
         hw: i64,
     },
+    /// The faults still in effect when the run ends, recorded by the simulator beside the
+    /// final snapshot (and only when there are some): `network` lists what no `heal` undid
+    /// (`clog broker-0 -> broker-1`, `latency 5ms..50ms`, `loss 0.1`), `held` the nodes a
+    /// fault still holds back (paused, or a disk still slow or full). `progress` reads it
+    /// rather than re-deriving it from the `fault` texts.
+    FaultsAtEnd {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        network: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        held: Vec<String>,
+    },
     /// A checker's verdict, appended at the end of a run.
     Verdict {
         checker: String,
@@ -423,6 +434,7 @@ impl EventKind {
             Hw { .. } => "hw",
             Snapshot { .. } => "snapshot",
             UnstableOffset { .. } => "unstable-offset",
+            FaultsAtEnd { .. } => "faults-at-end",
             Verdict { .. } => "verdict",
             ClientError { .. } => "client-error",
         }
@@ -574,6 +586,10 @@ impl EventKind {
                 partition: 0,
                 lso: 0,
                 hw: 1,
+            },
+            FaultsAtEnd {
+                network: vec!["loss 0.1 on every link".into()],
+                held: vec!["broker-1".into()],
             },
             Verdict {
                 checker: "lost-write".into(),

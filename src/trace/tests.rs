@@ -63,6 +63,7 @@ fn samples_cover_every_kind_once() {
             "hw",
             "snapshot",
             "unstable-offset",
+            "faults-at-end",
             "verdict",
             "client-error"
         ]
@@ -392,6 +393,11 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                 partitions
             }),
         text().prop_map(|fault| EventKind::Fault { fault }),
+        (
+            prop::collection::vec(text(), 0..3),
+            prop::collection::vec(text(), 0..3)
+        )
+            .prop_map(|(network, held)| EventKind::FaultsAtEnd { network, held }),
         (
             text(),
             any::<i32>(),

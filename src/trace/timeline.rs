@@ -245,6 +245,16 @@ pub fn describe(e: &Event) -> String {
             lso,
             hw,
         } => format!("{topic}-{partition}: a transaction is open from {lso} (HW {hw})"),
+        FaultsAtEnd { network, held } => {
+            let mut parts = Vec::new();
+            if !network.is_empty() {
+                parts.push(format!("never healed: {}", network.join("; ")));
+            }
+            if !held.is_empty() {
+                parts.push(format!("still held back: {}", held.join(", ")));
+            }
+            format!("faults in effect at the end: {}", parts.join("; "))
+        }
         Transaction {
             transactional_id,
             producer_id,
@@ -875,7 +885,7 @@ pub(super) fn colour(e: &Event) -> &'static str {
         Assign { .. } | Revoke { .. } | Rebalance { .. } => "#8c564b",
         LeaderChange { .. } => "#d4a017",
         IsrChange { .. } => "#bcbd22",
-        Hw { .. } | Snapshot { .. } | UnstableOffset { .. } => "#7f7f7f",
+        Hw { .. } | Snapshot { .. } | UnstableOffset { .. } | FaultsAtEnd { .. } => "#7f7f7f",
         Fault { .. } | ClientError { .. } => "#d62728",
         Verdict { ok: true, .. } => "#2ca02c",
         Verdict { .. } => "#d62728",
