@@ -39,6 +39,11 @@ const LIST_LIMIT: usize = 5;
 ///   consumer of assigned partitions reads once acknowledged writes there are due. One that
 ///   did not, though it ran from `max(heal, its start)` to the bound after, is named with the
 ///   errors it stopped on (`INVALID_SESSION_TIMEOUT` from JoinGroup, ...);
+/// - every producer that started sends its records on: one that sent some, then nothing
+///   for the bound while it ran with the faults over, stopped short (a fatal error such as
+///   a PRODUCER_FENCED nothing explains, or a hang) and is named with its last errors;
+///   fenced in a transaction older than its `transaction.timeout.ms` (the coordinator
+///   aborted it) is stopped by design;
 /// - a transactional producer fenced by a newer incarnation of its `transactional.id`
 ///   (`PRODUCER_FENCED` after another producer's InitProducerId with a higher epoch) is a
 ///   zombie, stopped by design: its sends from the newer incarnation's start on are not
@@ -200,6 +205,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
     out.extend(never_acknowledged(h, due, end, &fenced));
     out.extend(idle_clients(h, heal, due, group_due, end, &lost));
+    out.extend(stalled_producers(h, due, end, &fenced));
     out.extend(isr_not_recovered(h, due(heal), end));
 
     // Groups still rebalancing.
@@ -499,6 +505,134 @@ fn stopped_on(h: &History, node: &str) -> (String, Option<usize>) {
         (" (it recorded no error)".to_string(), None)
     } else {
         (format!(": it stopped on {}", errors.join(", ")), first)
+    }
+}
+
+/// Producers of the workload that stopped short: they sent some of their records, then
+/// nothing for the bound although they kept running and the faults were over (a fatal
+/// error the client gave up on, such as a PRODUCER_FENCED no newer incarnation explains, or
+/// a hang). A producer fenced by a newer incarnation of its `transactional.id` is stopped by
+/// design and not judged; one whose run ends before the bound could pass is not either.
+fn stalled_producers(
+    h: &History,
+    due: impl Fn(i64) -> i64,
+    end: i64,
+    fenced: &BTreeMap<&str, i64>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for c in h.workload() {
+        let PlannedRole::Producer {
+            topic, messages, ..
+        } = &c.role
+        else {
+            continue;
+        };
+        let name = c.name.as_str();
+        let mut sent: BTreeSet<&str> = BTreeSet::new();
+        let mut last = None;
+        for (idx, e) in h.events().iter().enumerate() {
+            if let EventKind::Send { send, .. } = &e.kind {
+                if e.node == name {
+                    sent.insert(send);
+                    last = Some((idx, e.t_us));
+                }
+            }
+        }
+        let Some((last_idx, last_us)) = last else {
+            continue; // `idle_clients` names a producer that never sent.
+        };
+        let until = due(last_us);
+        if sent.len() as u64 >= *messages
+            || end < until
+            || fenced.contains_key(name)
+            || fenced_by_timeout(h, name)
+            || !c.ran_through(h, c.start_us.max(last_us), until)
+        {
+            continue;
+        }
+        let (errors, evidence) = stopped_on_acks(h, name);
+        out.push(
+            violation(
+                PROGRESS,
+                until,
+                format!(
+                    "{name} stopped after {} of its {messages} record(s) to {topic}: nothing \
+                     sent from t={last_us}us to the end ({}us later), though it was running \
+                     and the faults were over{errors}",
+                    sent.len(),
+                    end - last_us
+                ),
+            )
+            .nodes([name])
+            .evidence(h, std::iter::once(last_idx).chain(evidence)),
+        );
+    }
+    out
+}
+
+/// Whether `producer` was fenced (PRODUCER_FENCED) in a transaction open longer than its
+/// `transaction.timeout.ms` (from its `transaction` events; Kafka's default 60 s without
+/// one): the coordinator aborted it and bumped the epoch, which stops the client by design.
+fn fenced_by_timeout(h: &History, producer: &str) -> bool {
+    let mut timeout_us = 60_000_000;
+    let mut open_since = None;
+    for e in h.events().iter().filter(|e| e.node == producer) {
+        match &e.kind {
+            EventKind::Transaction {
+                transaction_timeout_ms,
+                ..
+            } => {
+                timeout_us = i64::from(*transaction_timeout_ms) * 1_000;
+                open_since = None;
+            }
+            EventKind::Send { .. } => {
+                open_since.get_or_insert(e.t_us);
+            }
+            EventKind::Ack {
+                error: Some(err), ..
+            } if err == "PRODUCER_FENCED" => {
+                return open_since.is_some_and(|t| e.t_us - t > timeout_us);
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The errors a producer's last answers carried (`: its last answers were PRODUCER_FENCED`),
+/// with the first of those answers as evidence; a stopping error the client recorded
+/// (`client-error`) comes first.
+fn stopped_on_acks(h: &History, node: &str) -> (String, Option<usize>) {
+    if let (errors, Some(first)) = stopped_on(h, node) {
+        return (errors, Some(first));
+    }
+    let mut errors: Vec<&str> = Vec::new();
+    let mut first = None;
+    for (idx, e) in h.events().iter().enumerate().rev() {
+        if e.node != node {
+            continue;
+        }
+        match &e.kind {
+            EventKind::Ack {
+                error: Some(err), ..
+            } => {
+                first = Some(idx);
+                if !errors.contains(&err.as_str()) {
+                    errors.push(err);
+                }
+            }
+            EventKind::Ack { error: None, .. } => break,
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        (" (it recorded no error)".to_string(), None)
+    } else {
+        errors.reverse();
+        (
+            format!(": its last answers were {}", errors.join(", ")),
+            first,
+        )
     }
 }
 

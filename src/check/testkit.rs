@@ -313,6 +313,24 @@ pub fn producer_id(t: i64, producer: &str, producer_id: i64, epoch: i16) -> Even
     )
 }
 
+/// p1's transaction (transactional id `tx`, producer 1000 epoch 0) ended with `outcome`
+/// (`commit`, `abort`) at `t`, under `transaction.timeout.ms` `timeout_ms`.
+pub fn transaction(t: i64, outcome: &str, sends: &[&str], timeout_ms: i32) -> Event {
+    Event::new(
+        t,
+        "p1",
+        EventKind::Transaction {
+            transactional_id: "tx".into(),
+            producer_id: 1000,
+            producer_epoch: 0,
+            outcome: outcome.into(),
+            sends: sends.iter().map(|s| s.to_string()).collect(),
+            end_requested_us: t - 1,
+            transaction_timeout_ms: timeout_ms,
+        },
+    )
+}
+
 /// A client stopping on an error its application does not handle.
 pub fn client_error(t: i64, client: &str, error: &str) -> Event {
     Event::new(

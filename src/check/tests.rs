@@ -1179,21 +1179,7 @@ fn progress_names_a_producer_none_of_whose_sends_succeeded() {
 /// progress: TRANSACTION_ABORTED is the answer it asked for.
 #[test]
 fn progress_does_not_name_a_producer_whose_transactions_it_aborted_itself() {
-    let aborted = |t: i64| {
-        Event::new(
-            t,
-            "p1",
-            EventKind::Transaction {
-                transactional_id: "tx".into(),
-                producer_id: 1000,
-                producer_epoch: 0,
-                outcome: "abort".into(),
-                sends: vec!["a".into()],
-                end_requested_us: t - 1,
-                transaction_timeout_ms: 1_000,
-            },
-        )
-    };
+    let aborted = |t: i64| transaction(t, "abort", &["a"], 1_000);
     let mut events = vec![
         send(100, "p1", "a", "t", 0),
         aborted(200),
@@ -2071,4 +2057,49 @@ fn unseen_judges_a_partition_whose_planned_reader_never_got_to_it() {
     assert!(writes::unseen(&h).is_empty());
     let h = h.with_workload(vec![planned("c1", 0, planned_member("g1", &["t"]))]);
     assert_eq!(writes::unseen(&h).len(), 1);
+}
+
+/// A producer that sent part of its workload and then nothing more, though it ran on with
+/// the faults over, stopped short: named with its last errors (here a PRODUCER_FENCED that
+/// no newer incarnation and no transaction timeout explains: a coordinator that failed to
+/// recognise a retried EndTxn). Finishing its records, a timeout's fencing, or a run that
+/// ends within the bound are not.
+#[test]
+fn progress_names_a_producer_that_stopped_short_of_its_workload() {
+    let committed = |t: i64| transaction(t, "commit", &["p1-0"], 5);
+    let history = |fenced_at: i64, end: i64| {
+        let mut events = vec![
+            send(100, "p1", "p1-0", "t", 0),
+            committed(200),
+            ack(200, "p1", "p1-0", "t", 0, 0),
+            send(300, "p1", "p1-1", "t", 0),
+            ack_err(fenced_at, "p1", "p1-1", "t", "PRODUCER_FENCED"),
+            poll(400, "c1", "t", 0, &[(0, "p1-0")]),
+            poll(end, "c1", "t", 0, &[]),
+        ];
+        events.sort_by_key(|e| e.t_us);
+        events
+    };
+    let planned_p1 = |messages: u64| vec![planned("p1", 0, planned_producer("t", messages, true))];
+    let stalled = |events: Vec<Event>, messages: u64| -> Vec<String> {
+        progress_with(events, planned_p1(messages))
+            .into_iter()
+            .filter(|v| v.message.contains("stopped after"))
+            .map(|v| v.message)
+            .collect()
+    };
+    assert_eq!(
+        stalled(history(1_000, 20_000), 10),
+        [
+            "p1 stopped after 2 of its 10 record(s) to t: nothing sent from t=300us to the end \
+          (19700us later), though it was running and the faults were over: its last answers \
+          were PRODUCER_FENCED"
+        ]
+    );
+    // Every record sent: done, not stalled.
+    assert!(stalled(history(1_000, 20_000), 2).is_empty());
+    // Fenced in a transaction open longer than its 5 ms timeout: the coordinator aborted it.
+    assert!(stalled(history(5_400, 20_000), 10).is_empty());
+    // The run ends before the bound after its last send could pass.
+    assert!(stalled(history(1_000, 1_200), 10).is_empty());
 }

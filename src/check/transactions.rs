@@ -504,19 +504,7 @@ mod tests {
     use crate::trace::Event;
 
     fn txn(t: i64, outcome: &str, sends: &[&str]) -> Event {
-        Event::new(
-            t,
-            "p1",
-            EventKind::Transaction {
-                transactional_id: "tx".into(),
-                producer_id: 1000,
-                producer_epoch: 0,
-                outcome: outcome.into(),
-                sends: sends.iter().map(|s| s.to_string()).collect(),
-                end_requested_us: t - 1,
-                transaction_timeout_ms: 1_000,
-            },
-        )
+        transaction(t, outcome, sends, 1_000)
     }
 
     fn aborted_ack(t: i64, send: &str) -> Event {

@@ -9,9 +9,11 @@
 //! EndTxn.
 //!
 //! Simpler than the non-transactional producer on purpose: a transaction's records are
-//! handed over, then sent as one batch per partition (acks=all, the batch retried with its
-//! sequence until answered), then the transaction is committed, or aborted (at the
-//! workload's abort rate, or because a send failed). What the history says:
+//! handed over (a [`PartitionAdder`] sends AddPartitionsToTxn for the partitions new to the
+//! transaction meanwhile, as Kafka's sender does, without holding up the hand-over), then
+//! sent as one batch per partition (acks=all, the batch retried with its sequence until
+//! answered), then the transaction is committed, or aborted (at the workload's abort rate,
+//! or because a send failed). What the history says:
 //! - `send` when a record is handed over;
 //! - after EndTxn is answered, a `transaction` event, then an `ack` per record: its offset
 //!   for a commit, `TRANSACTION_ABORTED` for an abort;
@@ -27,6 +29,7 @@ use super::history::{acks_name, Clock, Clocks, Recorder};
 use super::producer::{
     fetch_metadata, ClusterView, ProduceWorkload, ProducerConfig, SharedProgress,
 };
+use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
     CoordinatorType, ProducePartitionData, ProduceRequest, Request, Response, ACKS_ALL,
 };
@@ -34,6 +37,10 @@ use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
 use crate::protocol::{BatchBuilder, MAGIC_V2};
 use crate::trace::EventKind;
+
+/// The retry backoff of a transaction's first AddPartitionsToTxn answered
+/// CONCURRENT_TRANSACTIONS (Kafka's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`).
+const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
 
 /// The error name recorded for the records of an aborted transaction.
 pub const TRANSACTION_ABORTED: &str = "TRANSACTION_ABORTED";
@@ -288,6 +295,16 @@ impl TxnChannel {
     /// CONCURRENT_TRANSACTIONS and COORDINATOR_LOAD_IN_PROGRESS wait and retry, as Kafka's
     /// client does).
     pub async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
+        self.call_coordinator_backing_off(req, self.backoff()).await
+    }
+
+    /// [`Self::call_coordinator`], waiting `concurrent` (not `retry.backoff.ms`) before a
+    /// retry on CONCURRENT_TRANSACTIONS.
+    pub async fn call_coordinator_backing_off(
+        &self,
+        req: &Request,
+        concurrent: Duration,
+    ) -> Answer<Response> {
         loop {
             let c = self.find_coordinator().await;
             let answer = self.rpc.call(c, req, self.timeout()).await;
@@ -303,7 +320,11 @@ impl TxnChannel {
                 | ErrorCode::RequestTimedOut => {
                     *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
-                ErrorCode::ConcurrentTransactions | ErrorCode::CoordinatorLoadInProgress => {}
+                ErrorCode::ConcurrentTransactions => {
+                    sleep(concurrent).await;
+                    continue;
+                }
+                ErrorCode::CoordinatorLoadInProgress => {}
                 e => return Answer::Fatal(e),
             }
             sleep(self.backoff()).await;
@@ -415,6 +436,125 @@ impl TxnChannel {
             }
             sleep(self.backoff()).await;
             self.refresh().await;
+        }
+    }
+}
+
+/// AddPartitionsToTxn beside the hand-over of a transaction's records, as Kafka's sender
+/// does it: `send()` only notes a partition new to the transaction and returns; the sender
+/// adds every partition noted since its last request in one AddPartitionsToTxn (waiting out
+/// CONCURRENT_TRANSACTIONS right after the previous EndTxn), and a partition's batch goes
+/// out only once it is added. The coordinator's `transaction.timeout.ms` clock starts at
+/// the first add, so near a partition's first record.
+struct PartitionAdder {
+    adds: Arc<Mutex<Adds>>,
+    wake: Arc<Purgatory>,
+    task: madsim::task::JoinHandle<()>,
+}
+
+/// What the hand-over loop noted and what the coordinator has answered so far.
+#[derive(Default)]
+struct Adds {
+    /// Noted, not yet in a request.
+    pending: BTreeSet<TopicPartition>,
+    /// In a request, or added.
+    asked: BTreeSet<TopicPartition>,
+    added: BTreeSet<TopicPartition>,
+    failed: Option<ErrorCode>,
+    /// The hand-over is over: add what is pending, then stop.
+    closed: bool,
+}
+
+impl PartitionAdder {
+    fn start(c: &Arc<Client>, tm: &TransactionManager) -> Self {
+        let adds = Arc::new(Mutex::new(Adds::default()));
+        let wake = Arc::new(Purgatory::new());
+        let task = madsim::task::spawn(Self::run(
+            c.clone(),
+            (tm.producer_id, tm.producer_epoch),
+            adds.clone(),
+            wake.clone(),
+        ));
+        PartitionAdder { adds, wake, task }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Adds> {
+        self.adds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes `tp`'s first record of the transaction (nothing when it was noted before).
+    fn add(&self, tp: &TopicPartition) {
+        let new = {
+            let mut a = self.lock();
+            !a.asked.contains(tp) && a.pending.insert(tp.clone())
+        };
+        if new {
+            self.wake.notify();
+        }
+    }
+
+    /// Whether an AddPartitionsToTxn failed (the transaction can only be aborted now).
+    fn failed(&self) -> bool {
+        self.lock().failed.is_some()
+    }
+
+    /// Ends the hand-over: waits for the partitions still being added, and moves `tm` to
+    /// what the coordinator said (the partitions added, or an abortable or fatal error).
+    async fn finish(self, tm: &mut TransactionManager) {
+        self.lock().closed = true;
+        self.wake.notify();
+        let PartitionAdder { adds, task, .. } = self;
+        let _ = task.await;
+        let a = adds.lock().unwrap_or_else(|p| p.into_inner());
+        tm.partitions.extend(a.added.iter().cloned());
+        if let Some(e) = a.failed {
+            tm.on_error(e);
+        }
+    }
+
+    async fn run(c: Arc<Client>, ids: (i64, i16), adds: Arc<Mutex<Adds>>, wake: Arc<Purgatory>) {
+        let lock = || adds.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let seen = wake.version();
+            let batch = {
+                let mut a = lock();
+                if a.pending.is_empty() {
+                    if a.closed {
+                        return;
+                    }
+                    None
+                } else {
+                    let batch = std::mem::take(&mut a.pending);
+                    a.asked.extend(batch.iter().cloned());
+                    Some(batch)
+                }
+            };
+            let Some(batch) = batch else {
+                wake.wait_past(seen, Duration::from_secs(3_600)).await;
+                continue;
+            };
+            let req = Request::AddPartitionsToTxn {
+                transactional_id: c.spec.transactional_id.clone(),
+                producer_id: ids.0,
+                producer_epoch: ids.1,
+                partitions: batch.iter().cloned().collect(),
+            };
+            // The first add of a transaction usually meets the previous one still writing
+            // its markers (CONCURRENT_TRANSACTIONS): Kafka's client retries that one after
+            // 20 ms, not `retry.backoff.ms` (KAFKA-5482).
+            let first = lock().added.is_empty();
+            let concurrent = if first {
+                Duration::from_millis(ADD_PARTITIONS_RETRY_BACKOFF_MS).min(c.backoff())
+            } else {
+                c.backoff()
+            };
+            match c.ch.call_coordinator_backing_off(&req, concurrent).await {
+                Answer::Ok(_) => lock().added.extend(batch),
+                Answer::Fatal(e) => {
+                    lock().failed = Some(e);
+                    return;
+                }
+            }
         }
     }
 }
@@ -560,7 +700,8 @@ pub async fn run_transactional_producer(
         if tm.begin().is_err() {
             return;
         }
-        // Hand the transaction's records over.
+        // Hand the transaction's records over; partitions join the transaction meanwhile.
+        let adder = PartitionAdder::start(&c, &tm);
         let mut by_partition: BTreeMap<TopicPartition, Vec<(Option<String>, String)>> =
             BTreeMap::new();
         let mut sends = Vec::new();
@@ -593,13 +734,14 @@ pub async fn run_transactional_producer(
                 value.clone(),
             ));
             let tp = TopicPartition::new(workload.topic.clone(), partition);
-            c.ch.add_partitions(&mut tm, [&tp]).await;
+            adder.add(&tp);
             by_partition.entry(tp).or_default().push((key, value));
-            if tm.state != ClientTxnState::InTransaction {
+            if adder.failed() {
                 break;
             }
             sleep(Duration::from_micros(1_000_000 / rate)).await;
         }
+        adder.finish(&mut tm).await;
         // The batches (their partitions are in the transaction by now).
         let offsets = c.ch.add_and_produce(&mut tm, &by_partition).await;
         if tm.state == ClientTxnState::FatalError {

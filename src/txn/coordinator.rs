@@ -509,9 +509,12 @@ impl TransactionCoordinator {
         vec![reply(token, error)]
     }
 
-    /// `transaction.version` 2: an EndTxn under the epoch the last transaction ran under,
-    /// which its Prepare record bumped, is a retry (Kafka's `isRetry`): answered as the
-    /// first was, with the current producer id and epoch. `None`: not a retry.
+    /// `transaction.version` 2: an EndTxn under the epoch just below the current one, whose
+    /// Prepare record bumped it, is a retry (Kafka's `retryOnEpochBump`): answered as the
+    /// first was, with the current producer id and epoch. Told by the epochs alone, as Kafka
+    /// does, so that it holds on a coordinator that loaded the transaction from the log
+    /// (`last_producer_epoch` is not stored there). An epoch exhausted onto a fresh producer
+    /// id (`retryOnOverflow`) is recognised from memory only. `None`: not a retry.
     fn end_txn_retry(
         &self,
         token: RequestToken,
@@ -523,16 +526,28 @@ impl TransactionCoordinator {
         use TransactionState::*;
         self.check_coordinator(transactional_id).ok()?;
         let m = self.txns.get(transactional_id)?;
-        let same_producer = m.producer_id == producer_id
-            || (m.producer_epoch == 0 && m.last_producer_id == producer_id);
-        if !same_producer
-            || m.last_producer_epoch < 0
-            || producer_epoch != m.last_producer_epoch
-            || m.pending_state.is_some()
-        {
+        // A pending epoch fence is a newer incarnation's: not this producer's to wait for.
+        if m.pending_state == Some(PrepareEpochFence) {
+            return None;
+        }
+        let bumped = m.producer_id == producer_id
+            && i32::from(producer_epoch) + 1 == i32::from(m.producer_epoch);
+        let overflowed = m.producer_epoch == 0
+            && m.last_producer_id >= 0
+            && m.last_producer_id == producer_id
+            && m.last_producer_epoch >= 0
+            && producer_epoch == m.last_producer_epoch;
+        if !bumped && !overflowed {
             return None;
         }
         let error = match (m.state, commit) {
+            // Recognised before a pending transition is looked at: while the Complete
+            // record is being written, the retry waits as any request does then.
+            (PrepareCommit | PrepareAbort | CompleteCommit | CompleteAbort, _)
+                if m.pending_state.is_some() =>
+            {
+                ErrorCode::ConcurrentTransactions
+            }
             (CompleteCommit, true) | (CompleteAbort, false) => ErrorCode::None,
             (PrepareCommit, true) | (PrepareAbort, false) => ErrorCode::ConcurrentTransactions,
             (PrepareCommit | PrepareAbort | CompleteCommit | CompleteAbort, _) => {

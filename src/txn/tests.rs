@@ -375,7 +375,20 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
         retry(&mut b, false).error,
         ErrorCode::ConcurrentTransactions
     );
-    b.write_markers(22);
+    // Markers written, CompleteAbort still being appended: a retry is told to wait
+    // (CONCURRENT_TRANSACTIONS, as Kafka checks the retry's epoch before the pending
+    // transition), never PRODUCER_FENCED, which would kill a healthy producer.
+    for m in std::mem::take(&mut b.markers) {
+        let out =
+            b.c.on_markers_written(&m.transactional_id, m.coordinator_epoch, 22);
+        b.take(out);
+    }
+    assert_eq!(b.appends.len(), 1, "CompleteAbort pending");
+    assert_eq!(
+        retry(&mut b, false).error,
+        ErrorCode::ConcurrentTransactions
+    );
+    b.settle(22);
     let r = retry(&mut b, false);
     assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 1));
     assert_eq!(retry(&mut b, true).error, ErrorCode::InvalidTxnState);
@@ -405,6 +418,47 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
     b.settle(20);
     assert_eq!(b.reply().producer_epoch, 0);
     assert_eq!(b.markers[0].producer_epoch, 0);
+}
+
+/// A TV2 EndTxn whose answer was lost with its coordinator: the next coordinator, which
+/// loaded the transaction from `__transaction_state`, recognises the client's retry under
+/// the old epoch (the epochs alone tell it) instead of fencing a healthy producer.
+#[test]
+fn an_end_txn_retried_on_the_next_coordinator_is_recognised() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, true, 2, 20);
+    b.take(out);
+    b.settle(20); // PrepareCommit (epoch 1) is in the log; the answer is lost.
+    b.replies.clear();
+    let reload = |log: Vec<coordinator::KeyValue>| {
+        let mut c = TransactionCoordinator::new(TransactionConfig {
+            transaction_state_log_num_partitions: 1,
+            ..TransactionConfig::default()
+        });
+        let (_, errors) = c.load_partition(0, 6, log);
+        assert!(errors.is_empty(), "{errors:?}");
+        c
+    };
+    let retry = |c: &mut TransactionCoordinator, commit: bool| -> (ErrorCode, i16) {
+        let out = c.handle_end_txn(9, "tx", 1000, 0, commit, 2, 30);
+        match &out[..] {
+            [TxnOutput::Reply(r)] => (r.error, r.producer_epoch),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Loaded in PrepareCommit: wait while the markers go out.
+    let mut c = reload(b.log.clone());
+    assert_eq!(retry(&mut c, true).0, ErrorCode::ConcurrentTransactions);
+    // Loaded in CompleteCommit: the same answer as the first, with the bumped epoch.
+    b.write_markers(21);
+    let mut c = reload(b.log.clone());
+    assert_eq!(retry(&mut c, true), (ErrorCode::None, 1));
+    assert_eq!(retry(&mut c, false).0, ErrorCode::InvalidTxnState);
+    // Two epochs behind is a zombie.
+    let out = c.handle_end_txn(9, "tx", 1000, -1, true, 2, 30);
+    assert!(matches!(&out[..], [TxnOutput::Reply(r)] if r.error == ErrorCode::ProducerFenced));
 }
 
 /// KIP-890 part 2 at the end of the epoch range: EndTxn moves the id to a fresh producer
