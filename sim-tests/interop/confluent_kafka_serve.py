@@ -5,7 +5,8 @@ Usage: confluent_kafka_serve.py BOOTSTRAP TOPIC GROUP COUNT
   1. AdminClient creates TOPIC (3 partitions, replication factor 3) and lists it back;
   2. an acks=all producer writes COUNT keyed messages;
   3. two consumers in GROUP, polled in turn, split the partitions (each owns some, none
-     both) and read until every message came, then each commits what it read and leaves;
+     both) and read until every message came and each is at the end of its partitions,
+     then each commits what it read and leaves;
   4. a new member of GROUP starts at the committed offsets: a second batch of COUNT
      messages is all it reads.
 Prints one JSON object on stdout; exits non-zero on any client error.
@@ -50,12 +51,23 @@ def produce(first, n):
 
 
 def poll(c, got, timeout=0.1):
-    m = c.poll(timeout)
-    if m is None:
-        return
-    if m.error():
-        raise KafkaException(m.error())
-    got.append([m.key().decode(), m.value().decode(), m.partition(), m.offset()])
+    # A batch per turn: one message per turn let a member with nothing left to read
+    # (waiting out its timeout each turn) hold the other to about 10 messages a second.
+    for m in c.consume(num_messages=500, timeout=timeout):
+        if m.error():
+            raise KafkaException(m.error())
+        got.append([m.key().decode(), m.value().decode(), m.partition(), m.offset()])
+
+
+def caught_up(c):
+    """Whether c's position is at the high watermark of every partition it owns, so that
+    its commit covers everything (after a rebalance it may still be re-reading)."""
+    owned = c.assignment()
+    for tp in c.position(owned):
+        high = c.get_watermark_offsets(tp, cached=True)[1]
+        if tp.offset < 0 or high < 0 or tp.offset < high:
+            return False
+    return bool(owned)
 
 
 def main():
@@ -83,14 +95,19 @@ def main():
     a.subscribe([topic])
     b.subscribe([topic])
     got = {"a": [], "b": []}
-    deadline = time.time() + 40
+    # Generous: the first group creates __consumer_offsets (50 partitions, 3 replicas, about
+    # 1,800 fsyncs in real mode, each blocking the broker), then waits out
+    # group.initial.rebalance.delay.ms; with a slow disk (20 ms fsyncs) the members were
+    # first assigned after 33 s.
+    deadline = time.time() + 90
     while time.time() < deadline:
         poll(a, got["a"])
         poll(b, got["b"])
         sa = {tp.partition for tp in a.assignment()}
         sb = {tp.partition for tp in b.assignment()}
         seen = {m[1] for m in got["a"] + got["b"]}
-        if sa and sb and not (sa & sb) and len(sa | sb) == 3 and len(seen) >= count:
+        split = sa and sb and not (sa & sb) and len(sa | sb) == 3
+        if split and len(seen) >= count and caught_up(a) and caught_up(b):
             break
     assignments = {
         "a": sorted(tp.partition for tp in a.assignment()),
