@@ -332,8 +332,10 @@ impl FetchRequest {
         {
             return true;
         }
+        // `fetch.min.bytes` 0 asks for no data: answered at once, as Kafka's
+        // `ReplicaManager.fetchMessages` does (no DelayedFetch is created).
         let bytes: usize = resp.partitions.iter().map(|p| p.records.len()).sum();
-        if bytes >= self.min_bytes.max(1) as usize {
+        if self.min_bytes <= 0 || bytes >= self.min_bytes as usize {
             return true;
         }
         self.replica_id != CONSUMER_REPLICA_ID
@@ -822,6 +824,8 @@ mod tests {
         // ... the consumer waits for fetch.min.bytes of visible records.
         assert!(!fetch(CONSUMER_REPLICA_ID, 100).satisfied_by(&answer(12, 50), &first));
         assert!(!fetch(1, 100).satisfied_by(&answer(10, 50), &first));
+        // fetch.min.bytes 0 wants no data: answered at once, empty or not.
+        assert!(fetch(CONSUMER_REPLICA_ID, 0).satisfied_by(&answer(10, 0), &first));
         // An error answers at once.
         let mut err = answer(10, 0);
         err.partitions[0].error = ErrorCode::NotLeaderOrFollower;
