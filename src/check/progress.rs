@@ -450,9 +450,26 @@ fn never_acknowledged(
 /// InitProducerId. A producer fenced only by its coordinator (a transaction timeout bumps
 /// the epoch with no newer incarnation) is not in the map: nothing took its work over.
 pub(crate) fn fenced_by_newer_incarnation(h: &History) -> BTreeMap<&str, i64> {
-    // node -> its current (producer id, epoch); every (producer id, epoch, node, time).
+    // Every (producer id, epoch, node, time) an InitProducerId answered. All of them, not
+    // only those answered before a fencing: the coordinator fences the old incarnation (and
+    // aborts its transaction) before it answers the new one, so the old one's
+    // PRODUCER_FENCED often comes first. A newer init answered up to the bound after the
+    // fencing still explains it.
+    let inits: Vec<(i64, i16, &str, i64)> = h
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            } => Some((*producer_id, *producer_epoch, e.node.as_str(), e.t_us)),
+            _ => None,
+        })
+        .collect();
+    let slack = h.progress_bound_us();
+    // node -> its current (producer id, epoch).
     let mut current: BTreeMap<&str, (i64, i16)> = BTreeMap::new();
-    let mut inits: Vec<(i64, i16, &str, i64)> = Vec::new();
     let mut out: BTreeMap<&str, i64> = BTreeMap::new();
     for e in h.events() {
         match &e.kind {
@@ -462,7 +479,6 @@ pub(crate) fn fenced_by_newer_incarnation(h: &History) -> BTreeMap<&str, i64> {
                 ..
             } => {
                 current.insert(&e.node, (*producer_id, *producer_epoch));
-                inits.push((*producer_id, *producer_epoch, &e.node, e.t_us));
             }
             EventKind::Ack {
                 error: Some(err), ..
@@ -472,7 +488,9 @@ pub(crate) fn fenced_by_newer_incarnation(h: &History) -> BTreeMap<&str, i64> {
                 };
                 let newer = inits
                     .iter()
-                    .filter(|(p, ep, node, _)| *p == pid && *ep > epoch && *node != e.node)
+                    .filter(|(p, ep, node, t)| {
+                        *p == pid && *ep > epoch && *node != e.node && *t <= e.t_us + slack
+                    })
                     .map(|i| i.3)
                     .min();
                 if let Some(at) = newer {

@@ -2103,3 +2103,17 @@ fn progress_names_a_producer_that_stopped_short_of_its_workload() {
     // The run ends before the bound after its last send could pass.
     assert!(stalled(history(1_000, 1_200), 10).is_empty());
 }
+
+/// The coordinator fences the old incarnation before it answers the new one's
+/// InitProducerId: a PRODUCER_FENCED answered just before the newer init is still the
+/// newer incarnation's doing, and the zombie is excused.
+#[test]
+fn progress_excuses_a_zombie_fenced_just_before_the_newer_init_was_answered() {
+    let mut events = zombie_history();
+    // p2's InitProducerId answered after p1's fencing, not before.
+    let init = events.remove(3);
+    assert!(matches!(init.kind, EventKind::ProducerId { .. }));
+    events.insert(5, producer_id(250, "p2", 1000, 1));
+    let vs = progress_run(events, 1_000);
+    assert!(vs.is_empty(), "{vs:#?}");
+}
