@@ -382,18 +382,22 @@ impl History {
         })
     }
 
+    /// When the last cluster snapshot was taken (its `snapshot` events share this `t_us`);
+    /// `None` for a history without snapshots.
+    pub fn final_snapshot_us(&self) -> Option<i64> {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
+            .map(|e| e.t_us)
+    }
+
     /// The final log of every partition whose leader was running when the run ended (see
     /// [`FinalLog`]), from the last cluster snapshot. Partitions with no running leader then,
     /// and histories without snapshots, have none: nothing is judged against them.
     pub fn final_logs(&self) -> BTreeMap<TopicPartition, FinalLog<'_>> {
-        let last = self
-            .events
-            .iter()
-            .rev()
-            .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
-            .map(|e| e.t_us);
         let mut out: BTreeMap<TopicPartition, FinalLog<'_>> = BTreeMap::new();
-        let Some(last) = last else {
+        let Some(last) = self.final_snapshot_us() else {
             return out;
         };
         for (idx, e) in self.events.iter().enumerate() {

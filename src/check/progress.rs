@@ -777,13 +777,7 @@ fn isr_not_recovered(h: &History, due: i64, end: i64) -> Vec<Violation> {
         }
     }
     // The last cluster snapshot: the replicas running at the end (event index, broker).
-    let Some(at) = h
-        .events()
-        .iter()
-        .rev()
-        .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
-        .map(|e| e.t_us)
-    else {
+    let Some(at) = h.final_snapshot_us() else {
         return Vec::new();
     };
     struct Hosts<'a> {

@@ -229,13 +229,7 @@ pub fn hanging_transaction(h: &History) -> Vec<Violation> {
     let Some(timeout_us) = timeout_us else {
         return Vec::new();
     };
-    let last_snapshot_us = h
-        .events()
-        .iter()
-        .rev()
-        .find(|e| matches!(e.kind, EventKind::Snapshot { .. }))
-        .map(|e| e.t_us);
-    let Some(end_us) = last_snapshot_us else {
+    let Some(end_us) = h.final_snapshot_us() else {
         return Vec::new();
     };
     if end_us - h.last_fault_us() < timeout_us + HANGING_SLACK_US {
