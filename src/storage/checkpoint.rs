@@ -46,7 +46,8 @@ pub fn read_text(disk: &dyn Disk, path: &Path) -> Option<String> {
     String::from_utf8(buf).ok()
 }
 
-/// Kafka's checkpoint write: temporary file, fsync, rename over the old one.
+/// Kafka's checkpoint write: temporary file, fsync of its data, rename over the old one
+/// (whose directory fsync makes the new name durable).
 pub fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     if disk.exists(&tmp) {
@@ -55,7 +56,7 @@ pub fn write_atomically(disk: &dyn Disk, path: &Path, text: &str) -> std::io::Re
     let mut f = disk.open(&tmp, OpenMode::Create)?;
     f.set_len(0)?;
     f.write_at(text.as_bytes(), 0)?;
-    f.sync()?;
+    f.sync_data()?;
     drop(f);
     disk.rename(&tmp, path)
 }

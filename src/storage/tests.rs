@@ -713,6 +713,57 @@ fn the_log_also_runs_on_the_real_disk() {
     disk.remove_dir_all(&dir).unwrap();
 }
 
+/// Real mode's fsync budget: a new partition's empty log costs a handful of fsyncs (its
+/// directory, its leader-epoch checkpoint), not one per file created; a sync of a file
+/// with nothing new written costs none; appended records are fsynced together with the
+/// directory entries of the segment files they went to.
+#[test]
+fn the_real_disk_fsyncs_only_what_changed() {
+    let dir = std::env::temp_dir().join(format!("kafka-sim-fsync-test-{}", std::process::id()));
+    let real = RealDisk::new();
+    let disk: Arc<dyn Disk> = Arc::new(real.clone());
+    let cfg = config(&[]);
+    let mut log = Log::open(
+        disk.clone(),
+        dir.join("t-0"),
+        cfg.clone(),
+        Checkpoints::default(),
+        0,
+    )
+    .unwrap();
+    let created = real.fsyncs();
+    assert!(created <= 3, "a new empty log cost {created} fsyncs");
+    // The first flush makes the new segment files' names durable: one directory fsync.
+    log.flush(0).unwrap();
+    assert_eq!(
+        real.fsyncs(),
+        created + 1,
+        "the first flush of an empty log"
+    );
+    log.flush(0).unwrap();
+    assert_eq!(
+        real.fsyncs(),
+        created + 1,
+        "flushing again with nothing new fsyncs nothing"
+    );
+    append(&mut log, 2, 0, "real");
+    log.flush(0).unwrap();
+    let appended = real.fsyncs() - created - 1;
+    // The segment's data (and its index files', once written to).
+    assert!(
+        (1..=3).contains(&appended),
+        "one flushed append cost {appended} fsyncs"
+    );
+    log.flush(0).unwrap();
+    assert_eq!(
+        real.fsyncs() - created - 1,
+        appended,
+        "a second flush fsyncs nothing"
+    );
+    drop(log);
+    disk.remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn the_corrupt_fault_is_caught_by_recovery_and_the_log_keeps_the_prefix_before_it() {
     for seed in 0..20 {
