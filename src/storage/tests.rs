@@ -690,19 +690,24 @@ fn orphan_index_files_are_removed_and_other_files_left_alone() {
     assert_eq!(log.log_end_offset(), 1);
 }
 
-#[test]
-fn the_log_also_runs_on_the_real_disk() {
-    let dir = std::env::temp_dir().join(format!("kafka-sim-log-test-{}", std::process::id()));
-    let disk: Arc<dyn Disk> = Arc::new(RealDisk::new());
-    let cfg = config(&[("segment.bytes", "500")]);
-    let mut log = Log::open(
+/// A new, empty log `t-0` under `dir`.
+fn new_log_in(disk: &Arc<dyn Disk>, dir: &std::path::Path, cfg: &LogConfig) -> Log {
+    Log::open(
         disk.clone(),
         dir.join("t-0"),
         cfg.clone(),
         Checkpoints::default(),
         0,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_log_also_runs_on_the_real_disk() {
+    let dir = std::env::temp_dir().join(format!("kafka-sim-log-test-{}", std::process::id()));
+    let disk: Arc<dyn Disk> = Arc::new(RealDisk::new());
+    let cfg = config(&[("segment.bytes", "500")]);
+    let mut log = new_log_in(&disk, &dir, &cfg);
     for i in 0..20 {
         append(&mut log, 2, i, "real");
     }
@@ -722,15 +727,7 @@ fn the_real_disk_fsyncs_only_what_changed() {
     let dir = std::env::temp_dir().join(format!("kafka-sim-fsync-test-{}", std::process::id()));
     let real = RealDisk::new();
     let disk: Arc<dyn Disk> = Arc::new(real.clone());
-    let cfg = config(&[]);
-    let mut log = Log::open(
-        disk.clone(),
-        dir.join("t-0"),
-        cfg.clone(),
-        Checkpoints::default(),
-        0,
-    )
-    .unwrap();
+    let mut log = new_log_in(&disk, &dir, &config(&[]));
     let created = real.fsyncs();
     assert!(created <= 3, "a new empty log cost {created} fsyncs");
     // The first flush makes the new segment files' names durable: one directory fsync.
