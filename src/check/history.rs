@@ -1,7 +1,7 @@
 //! The history checkers read: the trace's events plus the few indexes several checkers share
 //! (sends and acks by send id, successful acks, every record read). Built once, read-only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::trace::{Event, EventKind, TopicPartition, Trace};
 
@@ -150,8 +150,28 @@ pub struct History {
     /// The scenario's clients; empty when unknown (a hand-made history), and then only what
     /// the events show is judged.
     workload: Vec<PlannedClient>,
+    /// The topics' replication, by name; empty when unknown.
+    replication: BTreeMap<String, Replication>,
     sends: BTreeMap<String, usize>,
     acks: BTreeMap<String, Vec<usize>>,
+}
+
+/// How a topic is replicated, as the run configured it: how many brokers a lasting fault
+/// may take before writes to it cannot be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replication {
+    pub factor: u32,
+    /// `min.insync.replicas` as it applies to the topic.
+    pub min_insync: u32,
+}
+
+impl Replication {
+    /// How many of its brokers may be lost while writes with `acks` are still taken: an
+    /// acks=all write needs `min.insync.replicas` in-sync replicas, any other a leader.
+    pub fn tolerates(self, acks_all: bool) -> usize {
+        let needed = if acks_all { self.min_insync.max(1) } else { 1 };
+        self.factor.saturating_sub(needed) as usize
+    }
 }
 
 impl History {
@@ -173,9 +193,22 @@ impl History {
             progress_bound_us: DEFAULT_PROGRESS_BOUND_US,
             group_bound_us: None,
             workload: Vec::new(),
+            replication: BTreeMap::new(),
             sends,
             acks,
         }
+    }
+
+    /// Sets the topics' replication (see [`Replication`]), so `progress` can tell a cluster
+    /// that cannot take a producer's writes any more (more brokers lost for good than the
+    /// topic tolerates) from one that should.
+    pub fn with_replication(mut self, topics: BTreeMap<String, Replication>) -> Self {
+        self.replication = topics;
+        self
+    }
+
+    pub fn replication(&self, topic: &str) -> Option<Replication> {
+        self.replication.get(topic).copied()
     }
 
     /// The history of a trace read from disk.
@@ -377,9 +410,30 @@ impl History {
     /// back), if the run ended with any fault in effect.
     pub fn faults_at_end(&self) -> Option<(&[String], &[String])> {
         self.events.iter().rev().find_map(|e| match &e.kind {
-            EventKind::FaultsAtEnd { network, held } => Some((network.as_slice(), held.as_slice())),
+            EventKind::FaultsAtEnd { network, held, .. } => {
+                Some((network.as_slice(), held.as_slice()))
+            }
             _ => None,
         })
+    }
+
+    /// The brokers the `faults-at-end` event names as down or held back when the run ended:
+    /// those a lasting fault took from the cluster.
+    pub fn brokers_lost_at_end(&self) -> BTreeSet<&str> {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::FaultsAtEnd { held, down, .. } => Some(
+                    held.iter()
+                        .chain(down)
+                        .map(String::as_str)
+                        .filter(|n| n.starts_with("broker-"))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// When the last cluster snapshot was taken (its `snapshot` events share this `t_us`);

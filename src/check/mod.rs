@@ -32,7 +32,8 @@ pub mod transactions;
 pub mod writes;
 
 pub use history::{
-    FinalLog, History, OkAck, PlannedClient, PlannedRole, Read, DEFAULT_PROGRESS_BOUND_US,
+    FinalLog, History, OkAck, PlannedClient, PlannedRole, Read, Replication,
+    DEFAULT_PROGRESS_BOUND_US,
 };
 
 /// One broken guarantee, with where, when and the events that show it.

@@ -95,12 +95,23 @@ pub fn progress(h: &History) -> Vec<Violation> {
     // expected to get anything done; the newer incarnation is judged instead.
     let fenced = fenced_by_newer_incarnation(h);
     let zombie = |node: &str, t: i64| fenced.get(node).is_some_and(|&f| t >= f);
+    // Producers whose writes the cluster can no longer take (more brokers lost for good
+    // than their topic tolerates): Kafka promises them nothing; `unjudged` says so.
+    let cut_off = cut_off_at_end(h);
+    let not_judged: BTreeMap<&str, i64> = fenced
+        .iter()
+        .map(|(&p, &t)| (p, t))
+        .chain(cut_off.keys().map(|&p| (p, i64::MIN)))
+        .collect();
 
     // Unanswered sends, per producer.
     let mut unanswered: BTreeMap<&str, Vec<(usize, &str, i64)>> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
         if let EventKind::Send { send, .. } = &e.kind {
-            if dropped_by_crash(&e.node, e.t_us) || zombie(&e.node, e.t_us) {
+            if dropped_by_crash(&e.node, e.t_us)
+                || zombie(&e.node, e.t_us)
+                || cut_off.contains_key(e.node.as_str())
+            {
                 continue;
             }
             let deadline = due(e.t_us);
@@ -203,9 +214,9 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let group_bound = h.group_bound_us();
     let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
     out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
-    out.extend(never_acknowledged(h, due, end, &fenced));
+    out.extend(never_acknowledged(h, due, end, &not_judged));
     out.extend(idle_clients(h, heal, due, group_due, end, &lost));
-    out.extend(stalled_producers(h, due, end, &fenced));
+    out.extend(stalled_producers(h, due, end, &not_judged));
     out.extend(isr_not_recovered(h, due(heal), end));
 
     // Groups still rebalancing.
@@ -265,27 +276,96 @@ pub fn unjudged(h: &History) -> Option<String> {
     let bound = h.progress_bound_us();
     let group_bound = h.group_bound_us();
     if after < bound {
-        Some(format!(
+        return Some(format!(
             "progress not judged: the run ends {} after {since}, before the {} bound",
             secs(after),
             secs(bound)
-        ))
-    } else if let Some((network, _)) = h.faults_at_end().filter(|(n, _)| !n.is_empty()) {
-        Some(format!(
+        ));
+    }
+    let mut notes = Vec::new();
+    if let Some((network, _)) = h.faults_at_end().filter(|(n, _)| !n.is_empty()) {
+        notes.push(format!(
             "progress not judged for replicas rejoining their ISR: a network fault was never \
              healed ({})",
             network.join("; ")
-        ))
+        ));
     } else if !h.consumer_groups().is_empty() && after < group_bound {
-        Some(format!(
+        notes.push(format!(
             "progress not judged for groups: the run ends {} after {since}, before the \
              groups' {} bound",
             secs(after),
             secs(group_bound)
-        ))
-    } else {
-        None
+        ));
     }
+    let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (producer, why) in cut_off_at_end(h) {
+        by_reason.entry(why).or_default().push(producer);
+    }
+    for (why, producers) in by_reason {
+        notes.push(format!(
+            "progress not judged for {}'s sends: {why}",
+            producers.join(", ")
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Producers a lasting fault cut off from what they write: when the run ends more brokers
+/// are down or held back ([`History::brokers_lost_at_end`]) than their topic tolerates for
+/// their `acks` ([`super::Replication::tolerates`]), or, for a transactional producer, than
+/// `__transaction_state` does. Kafka then refuses their writes (NOT_ENOUGH_REPLICAS, no
+/// leader) by design, so their sends are not judged. Coarse on purpose: the lost brokers
+/// may not all host the topic (the trace does not record assignments), which can only
+/// excuse too much, and the note beside the verdict says so.
+fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
+    let mut out = BTreeMap::new();
+    let lost = h.brokers_lost_at_end();
+    if lost.is_empty() {
+        return out;
+    }
+    let lost_names: Vec<&str> = lost.iter().copied().collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for e in h.events() {
+        let EventKind::Send { topic, acks, .. } = &e.kind else {
+            continue;
+        };
+        if !seen.insert(e.node.as_str()) {
+            continue;
+        }
+        let transactional = h.workload().iter().any(|c| {
+            c.name == e.node
+                && matches!(
+                    c.role,
+                    PlannedRole::Producer {
+                        transactional: true,
+                        ..
+                    }
+                )
+        });
+        let mut needs = vec![(topic.as_str(), acks == "all")];
+        if transactional {
+            needs.push((crate::txn::TRANSACTION_STATE_TOPIC, true));
+        }
+        for (t, acks_all) in needs {
+            let Some(r) = h.replication(t) else { continue };
+            let tolerated = r.tolerates(acks_all);
+            if lost.len() > tolerated {
+                out.insert(
+                    e.node.as_str(),
+                    format!(
+                        "{} lost for good (down or held back at the end), more than {t} \
+                         tolerates ({tolerated}: replication factor {}, min.insync.replicas \
+                         {})",
+                        lost_names.join(", "),
+                        r.factor,
+                        r.min_insync
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Per group and partition: acknowledged writes no member processed by `due(ack time)`, where

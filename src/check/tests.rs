@@ -1071,6 +1071,7 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
             EventKind::FaultsAtEnd {
                 network: network.iter().map(|s| s.to_string()).collect(),
                 held: held.iter().map(|s| s.to_string()).collect(),
+                down: Vec::new(),
             },
         )
     };
@@ -1100,6 +1101,64 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
     let mut texts = history(at_end(&all));
     texts.insert(4, fault(2_000, "pause broker-2"));
     assert_eq!(named(texts).len(), 1);
+}
+
+/// More brokers lost for good (down or held back at the end) than a producer's topic
+/// tolerates for its acks: Kafka refuses the writes by design (NOT_ENOUGH_REPLICAS, no
+/// leader), so the producer's unanswered sends are not judged, and the note beside the
+/// verdict says why. Within the tolerance they are judged as before.
+#[test]
+fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
+    let replication =
+        |factor, min_insync| [("t".to_string(), Replication { factor, min_insync })].into();
+    let at_end = |down: &[&str]| {
+        Event::new(
+            20_000,
+            "sim",
+            EventKind::FaultsAtEnd {
+                network: Vec::new(),
+                held: Vec::new(),
+                down: down.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    };
+    let events = |down: &[&str]| {
+        vec![
+            send(0, "p1", "a", "t", 0),
+            ack(100, "p1", "a", "t", 0, 0),
+            fault(1_000, "halt broker-1: its only log dir failed (...)"),
+            fault(1_500, "halt broker-2: its only log dir failed (...)"),
+            send(2_000, "p1", "b", "t", 0),
+            at_end(down),
+        ]
+    };
+    let judge = |down: &[&str], factor, min_insync| {
+        let h = History::new(events(down))
+            .with_progress_bound_us(1_000)
+            .with_replication(replication(factor, min_insync));
+        (progress::progress(&h), progress::unjudged(&h))
+    };
+    // RF 3, min.insync.replicas 2: one broker lost is tolerated, two are not.
+    let (found, note) = judge(&["broker-1", "broker-2"], 3, 2);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(
+        note.as_deref(),
+        Some(
+            "progress not judged for p1's sends: broker-1, broker-2 lost for good (down or \
+             held back at the end), more than t tolerates (1: replication factor 3, \
+             min.insync.replicas 2)"
+        )
+    );
+    let (found, note) = judge(&["broker-2"], 3, 2);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].message.starts_with("p1 has 1 send(s) unanswered"));
+    assert_eq!(note, None);
+    // min.insync.replicas 1 tolerates both.
+    let (found, _) = judge(&["broker-1", "broker-2"], 3, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    // Without the topics' replication (a hand-made history) nothing is excused.
+    let h = History::new(events(&["broker-1", "broker-2"])).with_progress_bound_us(1_000);
+    assert_eq!(progress::progress(&h).len(), 1);
 }
 
 #[test]

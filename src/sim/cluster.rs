@@ -1129,9 +1129,18 @@ impl Harness {
                 held.insert(broker_name(*id));
             }
         }
-        (!network.is_empty() || !held.is_empty()).then(|| EventKind::FaultsAtEnd {
-            network,
-            held: held.into_iter().collect(),
+        let down: Vec<NodeName> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.up)
+            .map(|(id, _)| broker_name(*id))
+            .collect();
+        (!network.is_empty() || !held.is_empty() || !down.is_empty()).then(|| {
+            EventKind::FaultsAtEnd {
+                network,
+                held: held.into_iter().collect(),
+                down,
+            }
         })
     }
 

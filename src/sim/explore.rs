@@ -19,7 +19,7 @@
 //! the runner ([`available_kinds`]), so a kind becomes available the day the simulated
 //! cluster learns to inject it. [`GenKind::ALL`] is the one list of what the explorer draws.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use rand::rngs::StdRng;
@@ -327,6 +327,13 @@ struct Pools {
     /// recovery (the `progress` checker judges liveness after faults heal).
     lo: i64,
     hi: i64,
+    /// How many distinct brokers may get a lasting disk fault (`full`, which halts the
+    /// broker for the rest of the run, or `corrupt`): the smallest replication factor less
+    /// the largest `min.insync.replicas`, so every partition keeps enough intact replicas
+    /// to take acks=all writes. Beyond it a run shows only what Kafka promises not to
+    /// survive (every replica of a partition damaged), as FoundationDB's simulator never
+    /// kills more machines than the replication tolerates.
+    damage_budget: usize,
 }
 
 impl Pools {
@@ -348,6 +355,27 @@ impl Pools {
             }
         }
         let d = scenario.duration.0;
+        let min_isr = |config: &super::config_keys::Config| {
+            config
+                .get("min.insync.replicas")
+                .and_then(|v| v.as_int())
+                .unwrap_or(1)
+                .max(1)
+        };
+        let cluster_min_isr = min_isr(&scenario.cluster.config);
+        let damage_budget = scenario
+            .topics
+            .iter()
+            .map(|t| {
+                let topic_min_isr = if t.config.contains_key("min.insync.replicas") {
+                    min_isr(&t.config)
+                } else {
+                    cluster_min_isr
+                };
+                (i64::from(t.replication_factor) - topic_min_isr).max(0)
+            })
+            .min()
+            .unwrap_or(0) as usize;
         Pools {
             brokers: (0..scenario.cluster.brokers).map(NodeRef::Broker).collect(),
             clients,
@@ -361,6 +389,7 @@ impl Pools {
             producers,
             lo: d / 20,
             hi: d * 7 / 10,
+            damage_budget,
         }
     }
 
@@ -385,15 +414,19 @@ fn log_uniform(rng: &mut StdRng, lo: SimDuration, hi: SimDuration) -> SimDuratio
     ms(rng.gen_range(a..=b).exp() as i64).max(lo).min(hi)
 }
 
+/// What earlier draws of one schedule took, which later draws must respect.
+#[derive(Default)]
+struct Drawn {
+    /// The crash/pause windows per node, which must not overlap.
+    busy: BTreeMap<NodeRef, Vec<(i64, i64)>>,
+    /// Brokers given a lasting disk fault ([`Pools::damage_budget`]).
+    damaged: BTreeSet<NodeRef>,
+}
+
 /// Draws one episode of `kind`, or `None` when the scenario has nothing it could act on
-/// (no clients for a client crash, one node for a partition) or no room for it.
-/// `busy` holds the crash/pause windows already drawn per node, which must not overlap.
-fn draw(
-    kind: GenKind,
-    pools: &Pools,
-    rng: &mut StdRng,
-    busy: &mut BTreeMap<NodeRef, Vec<(i64, i64)>>,
-) -> Option<Episode> {
+/// (no clients for a client crash, one node for a partition, no broker left in the damage
+/// budget) or no room for it.
+fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Option<Episode> {
     let span = SimDuration(pools.hi - pools.lo);
     if span < MIN_LENGTH {
         return None;
@@ -440,7 +473,7 @@ fn draw(
                     continue;
                 };
                 let (a, b) = (at.0, at.0 + length.0);
-                let windows = busy.entry(node.clone()).or_default();
+                let windows = drawn.busy.entry(node.clone()).or_default();
                 // One millisecond apart at least, so a restart and the next crash never tie.
                 if windows
                     .iter()
@@ -511,14 +544,24 @@ fn draw(
         )),
         GenKind::DiskSlow | GenKind::DiskFull | GenKind::DiskCorrupt | GenKind::TornWrite => {
             let node = pools.brokers.choose(rng)?.clone();
+            let lasting = matches!(kind, GenKind::DiskFull | GenKind::DiskCorrupt);
+            if lasting
+                && !drawn.damaged.contains(&node)
+                && drawn.damaged.len() >= pools.damage_budget
+            {
+                return None;
+            }
             if kind == GenKind::DiskFull {
                 // A full disk halts the broker for the rest of the run (no restart is
                 // drawn), so no crash or pause window of it may come at or after `at`.
-                let windows = busy.entry(node.clone()).or_default();
+                let windows = drawn.busy.entry(node.clone()).or_default();
                 if windows.iter().any(|&(_, y)| y + 1_000 >= at.0) {
                     return None;
                 }
                 windows.push((at.0, i64::MAX / 4));
+            }
+            if lasting {
+                drawn.damaged.insert(node.clone());
             }
             let fault = match kind {
                 GenKind::DiskSlow => DiskFault::Slow,
@@ -555,11 +598,11 @@ pub fn generate(scenario: &Scenario, seed: u64, available: &[GenKind]) -> (Swarm
     let swarm = swarm(seed, available);
     let pools = Pools::of(scenario);
     let mut rng = StdRng::seed_from_u64(seed ^ DRAW_SALT);
-    let mut busy = BTreeMap::new();
+    let mut drawn = Drawn::default();
     let mut episodes = Vec::new();
     for &(kind, count) in &swarm.kinds {
         for _ in 0..count {
-            episodes.extend(draw(kind, &pools, &mut rng, &mut busy));
+            episodes.extend(draw(kind, &pools, &mut rng, &mut drawn));
         }
     }
     // Stable: equal times keep draw order.
@@ -579,7 +622,7 @@ pub fn available_kinds(
         .copied()
         .filter(|&kind| {
             let mut rng = StdRng::seed_from_u64(DRAW_SALT);
-            let sample = draw(kind, &pools, &mut rng, &mut BTreeMap::new());
+            let sample = draw(kind, &pools, &mut rng, &mut Drawn::default());
             sample
                 .and_then(|e| with_episodes(scenario, &[e]).ok())
                 .is_some_and(|s| supports(&s))

@@ -26,7 +26,8 @@ use super::scenario::{
 use super::ConfigValue;
 use crate::broker::request::{ACKS_ALL, ACKS_LEADER, ACKS_NONE};
 use crate::check::{
-    run_checkers, verdict_events, History, PlannedClient, PlannedRole, DEFAULT_PROGRESS_BOUND_US,
+    run_checkers, verdict_events, History, PlannedClient, PlannedRole, Replication,
+    DEFAULT_PROGRESS_BOUND_US,
 };
 use crate::client::consumer::OffsetReset;
 use crate::client::copier::CopierSpec;
@@ -634,6 +635,39 @@ fn checker_names(scenario: &Scenario) -> Vec<&'static str> {
     }
 }
 
+/// The `progress` checker's general bound: how long after the last fault every send must be
+/// answered and every write read. The default ([`DEFAULT_PROGRESS_BOUND_US`]), or longer
+/// when the scenario's own timeouts pace recovery beyond it: a request lost in the fault is
+/// retried only after the producer gives up on it (twice its `request.timeout.ms`: the
+/// broker's own produce timeout, then as long again for that answer) and its retry backoff; a replica
+/// that never came back keeps acks=all writes waiting until it leaves the ISR
+/// (`replica.lag.time.max.ms`); a leader that never came back is replaced once the
+/// controller fences it (`broker.session.timeout.ms`). These run side by side, so the
+/// longest of them, plus half the default for the election, the metadata refresh and the
+/// catching up after it.
+pub fn progress_bound_us(spec: &ClusterSpec) -> i64 {
+    let producers_ms = spec
+        .producers
+        .iter()
+        .map(|p| {
+            p.request_timeout_ms
+                .saturating_mul(2)
+                .saturating_add(p.retry_backoff_max_ms.max(p.retry_backoff_ms))
+        })
+        .max()
+        .unwrap_or(0);
+    let cluster_ms = spec
+        .replication
+        .replica_lag_time_max_ms
+        .max(spec.controller.broker_session_timeout_ms)
+        .max(0) as u64;
+    let slowest_ms = i64::try_from(producers_ms.max(cluster_ms)).unwrap_or(i64::MAX / 1_000);
+    slowest_ms
+        .saturating_mul(1_000)
+        .saturating_add(DEFAULT_PROGRESS_BOUND_US / 2)
+        .max(DEFAULT_PROGRESS_BOUND_US)
+}
+
 /// How long after the last fault a consumer group may take to stabilise and catch up, from
 /// its members' own timeouts (the longest over the run's groups); the general `progress`
 /// bound when that is longer. After a coordinator fails, the worst case runs one after the
@@ -711,20 +745,55 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
         .collect()
 }
 
-/// The history of `events` as a run of `scenario` on `seed` judges it: with the groups'
-/// bound and the planned clients.
+/// The history of `events` as a run of `scenario` on `seed` judges it: with the bounds its
+/// timeouts give and the planned clients.
 pub fn scenario_history(
     scenario: &Scenario,
     spec: &ClusterSpec,
     events: Vec<crate::trace::Event>,
 ) -> History {
     History::new(events)
+        .with_progress_bound_us(progress_bound_us(spec))
         .with_group_bound_us(group_progress_bound_us(spec))
         .with_workload(planned_clients(scenario))
+        .with_replication(replication(spec))
+}
+
+/// Every topic's replication factor and `min.insync.replicas` (topic-level or the
+/// cluster's), `__transaction_state`'s included as the brokers create it.
+pub fn replication(spec: &ClusterSpec) -> BTreeMap<String, Replication> {
+    let mut out: BTreeMap<String, Replication> = spec
+        .topics
+        .iter()
+        .map(|t| {
+            let min_insync = spec
+                .topic_min_insync_replicas
+                .get(&t.name)
+                .copied()
+                .unwrap_or(spec.replication.min_insync_replicas);
+            let r = Replication {
+                factor: t.replication_factor.max(0) as u32,
+                min_insync: min_insync as u32,
+            };
+            (t.name.clone(), r)
+        })
+        .collect();
+    let factor = spec
+        .transaction_state_log_replication_factor
+        .unwrap_or(3.min(spec.brokers as i32));
+    let min_insync = spec.transaction_state_log_min_isr.unwrap_or(2.min(factor));
+    out.insert(
+        crate::txn::TRANSACTION_STATE_TOPIC.to_string(),
+        Replication {
+            factor: factor.max(0) as u32,
+            min_insync: min_insync.max(0) as u32,
+        },
+    );
+    out
 }
 
 /// How the run that wrote a trace judged it, from the scenario its header embeds: the
-/// history of `events` with the groups' bound ([`group_progress_bound_us`]) and the planned
+/// history of `events` with the bounds ([`progress_bound_us`], [`group_progress_bound_us`]) and the planned
 /// clients; `None` without a scenario (or if it no longer maps), when the general bound
 /// applies and only what the events show is judged.
 pub fn recorded_history(
@@ -903,6 +972,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The general `progress` bound follows the producers' and the cluster's timeouts when
+    /// they are longer than the defaults allow for: a producer that gives up on a lost
+    /// request only after 2 × 20 s (+1 s backoff), a replica lag time of 10 s; otherwise the
+    /// general 10 s. And every topic's replication reaches the history, `__transaction_state`'s
+    /// too.
+    #[test]
+    fn the_progress_bound_follows_the_producers_and_the_clusters_timeouts() {
+        let bound = |v: &Value| {
+            let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+            progress_bound_us(&to_cluster_spec(&s, 1).unwrap())
+        };
+        assert_eq!(bound(&base()), DEFAULT_PROGRESS_BOUND_US);
+        let mut slow_producer = base();
+        slow_producer["workload"][0]["config"] =
+            json!({"request.timeout.ms": 20000, "retry.backoff.max.ms": 1000});
+        assert_eq!(bound(&slow_producer), 46_000_000);
+        let mut slow_isr = base();
+        slow_isr["cluster"]["config"] = json!({"replica.lag.time.max.ms": 10000});
+        assert_eq!(bound(&slow_isr), 15_000_000);
+
+        let mut v = base();
+        v["cluster"]["config"] = json!({"min.insync.replicas": 2});
+        v["topics"][0]["config"] = json!({"min.insync.replicas": 3});
+        v["topics"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "events", "partitions": 1, "replication_factor": 2}));
+        let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+        let r = replication(&to_cluster_spec(&s, 1).unwrap());
+        let of = |t: &str| (r[t].factor, r[t].min_insync);
+        assert_eq!(of("orders"), (3, 3));
+        assert_eq!(of("events"), (2, 2));
+        assert_eq!(of(crate::txn::TRANSACTION_STATE_TOPIC), (3, 2));
     }
 
     /// The groups' `progress` bound follows their timeouts: `consumer-group-member-crash`

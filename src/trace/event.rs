@@ -385,13 +385,16 @@ pub enum EventKind {
     /// The faults still in effect when the run ends, recorded by the simulator beside the
     /// final snapshot (and only when there are some): `network` lists what no `heal` undid
     /// (`clog broker-0 -> broker-1`, `latency 5ms..50ms`, `loss 0.1`), `held` the nodes a
-    /// fault still holds back (paused, or a disk still slow or full). `progress` reads it
-    /// rather than re-deriving it from the `fault` texts.
+    /// fault still holds back (paused, or a disk still slow or full), `down` the brokers not
+    /// running (crashed and never restarted, or halted when their log dir failed).
+    /// `progress` reads it rather than re-deriving it from the `fault` texts.
     FaultsAtEnd {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         network: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         held: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        down: Vec<String>,
     },
     /// A checker's verdict, appended at the end of a run.
     Verdict {
@@ -590,6 +593,7 @@ impl EventKind {
             FaultsAtEnd {
                 network: vec!["loss 0.1 on every link".into()],
                 held: vec!["broker-1".into()],
+                down: vec!["broker-2".into()],
             },
             Verdict {
                 checker: "lost-write".into(),

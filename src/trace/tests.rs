@@ -397,7 +397,11 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             prop::collection::vec(text(), 0..3),
             prop::collection::vec(text(), 0..3)
         )
-            .prop_map(|(network, held)| EventKind::FaultsAtEnd { network, held }),
+            .prop_map(|(network, held)| EventKind::FaultsAtEnd {
+                network,
+                down: held.iter().rev().cloned().collect(),
+                held,
+            }),
         (
             text(),
             any::<i32>(),

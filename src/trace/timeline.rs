@@ -245,13 +245,20 @@ pub fn describe(e: &Event) -> String {
             lso,
             hw,
         } => format!("{topic}-{partition}: a transaction is open from {lso} (HW {hw})"),
-        FaultsAtEnd { network, held } => {
+        FaultsAtEnd {
+            network,
+            held,
+            down,
+        } => {
             let mut parts = Vec::new();
             if !network.is_empty() {
                 parts.push(format!("never healed: {}", network.join("; ")));
             }
             if !held.is_empty() {
                 parts.push(format!("still held back: {}", held.join(", ")));
+            }
+            if !down.is_empty() {
+                parts.push(format!("down: {}", down.join(", ")));
             }
             format!("faults in effect at the end: {}", parts.join("; "))
         }

@@ -329,3 +329,40 @@ fn a_panic_reads_as_its_message() {
     let caught = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
     assert_eq!(panic_message(&*caught), "a panic without a message");
 }
+
+/// Lasting disk faults (`full` halts a broker for good, `corrupt` damages its log) go to at
+/// most as many distinct brokers as every topic can lose and still take acks=all writes
+/// (replication factor less `min.insync.replicas`): beyond that a run shows only what Kafka
+/// does not promise to survive. With replication factor 1 there are none at all.
+#[test]
+fn lasting_disk_faults_stay_within_what_the_replication_tolerates() {
+    let lasting = |s: &Scenario, seed| -> BTreeSet<NodeRef> {
+        let (_, episodes) = generate(s, seed, GenKind::ALL);
+        episodes
+            .into_iter()
+            .filter_map(|e| match e.action {
+                Action::Disk {
+                    node,
+                    fault: DiskFault::Full | DiskFault::Corrupt,
+                } => Some(node),
+                _ => None,
+            })
+            .collect()
+    };
+    let s = scenario();
+    let damaged: Vec<usize> = (0..300).map(|seed| lasting(&s, seed).len()).collect();
+    assert!(damaged.iter().all(|&n| n <= 1), "{damaged:?}");
+    assert!(damaged.contains(&1), "some seed damages one broker");
+
+    let mut v = doc();
+    v["cluster"]["config"] = json!({ "min.insync.replicas": 1 });
+    let tolerant = Scenario::from_value(&v).unwrap();
+    let most = (0..300).map(|seed| lasting(&tolerant, seed).len()).max();
+    assert_eq!(most, Some(2), "RF 3 and min.insync.replicas 1 may lose two");
+
+    v["topics"][0]["replication_factor"] = json!(1);
+    let single = Scenario::from_value(&v).unwrap();
+    assert!((0..300).all(|seed| lasting(&single, seed).is_empty()));
+    let kinds = available_kinds(&single, |_| true);
+    assert!(!kinds.contains(&GenKind::DiskFull) && !kinds.contains(&GenKind::DiskCorrupt));
+}
