@@ -49,6 +49,11 @@ const LIST_LIMIT: usize = 5;
 ///   zombie, stopped by design: its sends from the newer incarnation's start on are not
 ///   judged, nor whether any of its sends succeeded.
 ///
+/// - a producer the faults at the end cut off for good is not judged (its sends, whether
+///   any succeeded, whether it sent at all), and [`unjudged`] says so: more brokers down or
+///   held back than its topic tolerates, or a partition it needs led by a corrupt log
+///   while `min.insync.replicas` is above 1 (see `cut_off_at_end`).
+///
 /// - every replica the last cluster snapshot shows running is back in its partition's ISR
 ///   (the last `isr-change` event) once `due(heal)` has passed: a follower that never
 ///   catches up again silently halves a cluster's durability. Not judged for a partition
@@ -215,7 +220,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
     out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
     out.extend(never_acknowledged(h, due, end, &not_judged));
-    out.extend(idle_clients(h, heal, due, group_due, end, &lost));
+    out.extend(idle_clients(h, heal, due, group_due, end, &lost, &cut_off));
     out.extend(stalled_producers(h, due, end, &not_judged));
     out.extend(isr_not_recovered(h, due(heal), end));
 
@@ -317,41 +322,94 @@ pub fn unjudged(h: &History) -> Option<String> {
 /// leader) by design, so their sends are not judged. Coarse on purpose: the lost brokers
 /// may not all host the topic (the trace does not record assignments), which can only
 /// excuse too much, and the note beside the verdict says so.
+///
+/// Likewise an acks=all producer to a topic with `min.insync.replicas` above 1 one of whose
+/// partitions ends led by a replica whose stored log is corrupt (the final snapshot's
+/// `corrupt_at`): its followers stop at the damaged batch, as Kafka's do, so the ISR stays
+/// below the minimum and nothing repairs it.
 fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
     let mut out = BTreeMap::new();
     let lost = h.brokers_lost_at_end();
-    if lost.is_empty() {
+    // Partitions whose final leader holds a corrupt log: (leader, offset) by partition.
+    let mut corrupt_led: BTreeMap<TopicPartition, (&str, i64)> = BTreeMap::new();
+    if let Some(at) = h.final_snapshot_us() {
+        for e in h.events().iter().filter(|e| e.t_us == at) {
+            if let EventKind::Snapshot {
+                topic,
+                partition,
+                leader: true,
+                corrupt_at: Some(offset),
+                ..
+            } = &e.kind
+            {
+                corrupt_led.insert(
+                    TopicPartition::new(topic.clone(), *partition),
+                    (e.node.as_str(), *offset),
+                );
+            }
+        }
+    }
+    if lost.is_empty() && corrupt_led.is_empty() {
         return out;
     }
     let lost_names: Vec<&str> = lost.iter().copied().collect();
+    // Every producer: its topic, whether it writes with acks=all (Kafka's default for one
+    // that never sent), whether it is transactional.
+    let mut producers: BTreeMap<&str, (&str, bool, bool)> = BTreeMap::new();
+    for c in h.workload() {
+        if let PlannedRole::Producer {
+            topic,
+            transactional,
+            ..
+        } = &c.role
+        {
+            producers.insert(c.name.as_str(), (topic.as_str(), true, *transactional));
+        }
+    }
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for e in h.events() {
-        let EventKind::Send { topic, acks, .. } = &e.kind else {
-            continue;
-        };
-        if !seen.insert(e.node.as_str()) {
-            continue;
+        if let EventKind::Send { topic, acks, .. } = &e.kind {
+            if seen.insert(e.node.as_str()) {
+                let transactional = producers.get(e.node.as_str()).is_some_and(|p| p.2);
+                producers.insert(
+                    e.node.as_str(),
+                    (topic.as_str(), acks == "all", transactional),
+                );
+            }
         }
-        let transactional = h.workload().iter().any(|c| {
-            c.name == e.node
-                && matches!(
-                    c.role,
-                    PlannedRole::Producer {
-                        transactional: true,
-                        ..
-                    }
-                )
-        });
-        let mut needs = vec![(topic.as_str(), acks == "all")];
+    }
+    // A transactional producer's InitProducerId waits until the open transaction of an
+    // earlier incarnation is aborted, whose markers may go to any topic written in
+    // transactions.
+    let transactional_topics: BTreeSet<&str> =
+        producers.values().filter(|p| p.2).map(|p| p.0).collect();
+    for (&producer, &(topic, acks_all, transactional)) in &producers {
+        let mut needs = vec![(topic, acks_all)];
         if transactional {
             needs.push((crate::txn::TRANSACTION_STATE_TOPIC, true));
+            needs.extend(transactional_topics.iter().map(|&t| (t, true)));
         }
         for (t, acks_all) in needs {
             let Some(r) = h.replication(t) else { continue };
-            let tolerated = r.tolerates(acks_all);
-            if lost.len() > tolerated {
+            if let Some((tp, (leader, offset))) = corrupt_led
+                .iter()
+                .find(|(tp, _)| tp.topic == t && acks_all && r.min_insync > 1)
+            {
                 out.insert(
-                    e.node.as_str(),
+                    producer,
+                    format!(
+                        "{tp} is led by {leader}, whose log is corrupt from offset {offset}: \
+                         its followers stop there, so its ISR stays below \
+                         min.insync.replicas {}",
+                        r.min_insync
+                    ),
+                );
+                break;
+            }
+            let tolerated = r.tolerates(acks_all);
+            if !lost.is_empty() && lost.len() > tolerated {
+                out.insert(
+                    producer,
                     format!(
                         "{} lost for good (down or held back at the end), more than {t} \
                          tolerates ({tolerated}: replication factor {}, min.insync.replicas \
@@ -745,6 +803,7 @@ fn idle_clients(
     group_due: impl Fn(i64) -> i64,
     end: i64,
     lost: &dyn Fn(&OkAck<'_>) -> bool,
+    cut_off: &BTreeMap<&str, String>,
 ) -> Vec<Violation> {
     let acted = |node: &str, what: &dyn Fn(&EventKind) -> bool| {
         h.events().iter().any(|e| e.node == node && what(&e.kind))
@@ -760,6 +819,7 @@ fn idle_clients(
                 let until = due(from);
                 if *messages == 0
                     || end < until
+                    || cut_off.contains_key(name)
                     || !c.ran_through(h, from, until)
                     || acted(name, &|k| matches!(k, EventKind::Send { .. }))
                 {

@@ -1159,6 +1159,37 @@ fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
     // Without the topics' replication (a hand-made history) nothing is excused.
     let h = History::new(events(&["broker-1", "broker-2"])).with_progress_bound_us(1_000);
     assert_eq!(progress::progress(&h).len(), 1);
+
+    // A partition led at the end by a replica whose log is corrupt: its followers stop at
+    // the damaged batch, so with min.insync.replicas 2 acks=all writes are refused for good.
+    let mut corrupt_leader = snapshot(20_000, "broker-0", "t", 0, true, 0, 1, &[(0, "a", 0)]);
+    if let EventKind::Snapshot { corrupt_at, .. } = &mut corrupt_leader.kind {
+        *corrupt_at = Some(1);
+    }
+    let corrupt = |min_insync| {
+        let mut v = events(&[]);
+        v.truncate(5);
+        v.push(corrupt_leader.clone());
+        let h = History::new(v)
+            .with_progress_bound_us(1_000)
+            .with_replication(replication(3, min_insync));
+        (progress::progress(&h), progress::unjudged(&h))
+    };
+    let (found, note) = corrupt(2);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(
+        note.as_deref(),
+        Some(
+            "progress not judged for p1's sends: t-0 is led by broker-0, whose log is corrupt \
+             from offset 1: its followers stop there, so its ISR stays below \
+             min.insync.replicas 2"
+        )
+    );
+    assert_eq!(
+        corrupt(1).0.len(),
+        1,
+        "min.insync.replicas 1 needs no follower"
+    );
 }
 
 #[test]
