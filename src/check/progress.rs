@@ -101,7 +101,8 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let fenced = fenced_by_newer_incarnation(h);
     let zombie = |node: &str, t: i64| fenced.get(node).is_some_and(|&f| t >= f);
     // Producers whose writes the cluster can no longer take (more brokers lost for good
-    // than their topic tolerates): Kafka promises them nothing; `unjudged` says so.
+    // than their topic tolerates, or a corrupt leader): Kafka promises them nothing;
+    // `unjudged` says so.
     let cut_off = cut_off_at_end(h);
     let not_judged: BTreeMap<&str, i64> = fenced
         .iter()
@@ -321,7 +322,7 @@ pub fn unjudged(h: &History) -> Option<String> {
 /// `__transaction_state` does. Kafka then refuses their writes (NOT_ENOUGH_REPLICAS, no
 /// leader) by design, so their sends are not judged. Coarse on purpose: the lost brokers
 /// may not all host the topic (the trace does not record assignments), which can only
-/// excuse too much, and the note beside the verdict says so.
+/// excuse too much; the note beside the verdict names the brokers and the tolerance.
 ///
 /// Likewise an acks=all producer to a topic with `min.insync.replicas` above 1 one of whose
 /// partitions ends led by a replica whose stored log is corrupt (the final snapshot's
