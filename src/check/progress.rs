@@ -75,7 +75,12 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let heal = h.last_fault_us().max(first.t_us);
     let end = h.end_us();
     let finals = h.final_logs();
-    let lost = |a: &OkAck<'_>| finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a));
+    // Writes no reader can be asked for: missing from their partition's final log
+    // (`lost-write`'s call), or in a partition left with no leader by brokers lost for good.
+    let leaderless = leaderless_after_loss(h);
+    let lost = |a: &OkAck<'_>| {
+        leaderless.contains(&a.tp) || finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a))
+    };
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
@@ -313,7 +318,34 @@ pub fn unjudged(h: &History) -> Option<String> {
             producers.join(", ")
         ));
     }
+    let leaderless = leaderless_after_loss(h);
+    if !leaderless.is_empty() {
+        let tps: Vec<String> = leaderless.iter().map(|tp| tp.to_string()).collect();
+        let lost: Vec<&str> = h.brokers_lost_at_end().into_iter().collect();
+        notes.push(format!(
+            "progress not judged for reads of {}: no running leader at the end, with {} lost \
+             for good",
+            tps.join(", "),
+            lost.join(", ")
+        ));
+    }
     (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Partitions with acknowledged writes that end with no running leader while some broker is
+/// down or held back for good ([`History::brokers_lost_at_end`]): no reader can fetch them,
+/// by design (a clean election waits for an in-sync replica). Empty without a final
+/// snapshot.
+fn leaderless_after_loss(h: &History) -> BTreeSet<TopicPartition> {
+    if h.brokers_lost_at_end().is_empty() || h.final_snapshot_us().is_none() {
+        return BTreeSet::new();
+    }
+    let finals = h.final_logs();
+    h.ok_acks()
+        .into_iter()
+        .map(|a| a.tp)
+        .filter(|tp| !finals.contains_key(tp))
+        .collect()
 }
 
 /// Producers a lasting fault cut off from what they write: when the run ends more brokers

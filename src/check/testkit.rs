@@ -250,6 +250,19 @@ pub fn hw(
     )
 }
 
+/// The simulator's `faults-at-end` event with the given brokers `down`.
+pub fn down_at_end(t: i64, down: &[&str]) -> Event {
+    Event::new(
+        t,
+        "sim",
+        EventKind::FaultsAtEnd {
+            network: Vec::new(),
+            held: Vec::new(),
+            down: down.iter().map(|s| s.to_string()).collect(),
+        },
+    )
+}
+
 /// A replica snapshot whose log starts at 0 and ends after the last record listed.
 #[allow(clippy::too_many_arguments)]
 pub fn snapshot(

@@ -1111,17 +1111,7 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
 fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
     let replication =
         |factor, min_insync| [("t".to_string(), Replication { factor, min_insync })].into();
-    let at_end = |down: &[&str]| {
-        Event::new(
-            20_000,
-            "sim",
-            EventKind::FaultsAtEnd {
-                network: Vec::new(),
-                held: Vec::new(),
-                down: down.iter().map(|s| s.to_string()).collect(),
-            },
-        )
-    };
+    let at_end = |down: &[&str]| down_at_end(20_000, down);
     let events = |down: &[&str]| {
         vec![
             send(0, "p1", "a", "t", 0),
@@ -1189,6 +1179,44 @@ fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
         corrupt(1).0.len(),
         1,
         "min.insync.replicas 1 needs no follower"
+    );
+}
+
+/// A partition left with no running leader by a broker lost for good cannot be read, by
+/// design (a clean election waits for an in-sync replica): its acknowledged writes are not
+/// judged as unread, and the note says so. With the leader's broker merely absent from the
+/// snapshot (no lasting fault recorded) they are judged as before.
+#[test]
+fn progress_does_not_judge_reads_of_a_partition_left_leaderless_by_lost_brokers() {
+    let events = |down: &[&str]| {
+        let mut v = vec![
+            send(0, "p1", "a", "t", 0),
+            ack(100, "p1", "a", "t", 0, 0),
+            poll(200, "c1", "t", 1, &[]),
+            fault(1_000, "crash broker-0"),
+            snapshot(20_000, "broker-1", "t", 1, true, 0, 0, &[]),
+        ];
+        if !down.is_empty() {
+            v.push(down_at_end(20_000, down));
+        }
+        History::new(v).with_progress_bound_us(1_000)
+    };
+    let h = events(&["broker-0"]);
+    assert!(
+        progress::progress(&h).is_empty(),
+        "{:?}",
+        progress::progress(&h)
+    );
+    assert_eq!(
+        progress::unjudged(&h).as_deref(),
+        Some("progress not judged for reads of t-0: no running leader at the end, with broker-0 lost for good")
+    );
+    let h = events(&[]);
+    let found = progress::progress(&h);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains("not read by any consumer"),
+        "{found:?}"
     );
 }
 
