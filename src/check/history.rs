@@ -409,31 +409,34 @@ impl History {
     /// The simulator's `faults-at-end` event (network faults never healed, nodes still held
     /// back), if the run ended with any fault in effect.
     pub fn faults_at_end(&self) -> Option<(&[String], &[String])> {
-        self.events.iter().rev().find_map(|e| match &e.kind {
-            EventKind::FaultsAtEnd { network, held, .. } => {
-                Some((network.as_slice(), held.as_slice()))
-            }
-            _ => None,
-        })
+        self.faults_at_end_event()
+            .map(|(network, held, _)| (network, held))
     }
 
     /// The brokers the `faults-at-end` event names as down or held back when the run ended:
     /// those a lasting fault took from the cluster.
     pub fn brokers_lost_at_end(&self) -> BTreeSet<&str> {
-        self.events
-            .iter()
-            .rev()
-            .find_map(|e| match &e.kind {
-                EventKind::FaultsAtEnd { held, down, .. } => Some(
-                    held.iter()
-                        .chain(down)
-                        .map(String::as_str)
-                        .filter(|n| n.starts_with("broker-"))
-                        .collect(),
-                ),
-                _ => None,
+        self.faults_at_end_event()
+            .map(|(_, held, down)| {
+                held.iter()
+                    .chain(down)
+                    .map(String::as_str)
+                    .filter(|n| n.starts_with("broker-"))
+                    .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The `faults-at-end` event's `network`, `held` and `down` lists.
+    fn faults_at_end_event(&self) -> Option<(&[String], &[String], &[String])> {
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultsAtEnd {
+                network,
+                held,
+                down,
+            } => Some((network.as_slice(), held.as_slice(), down.as_slice())),
+            _ => None,
+        })
     }
 
     /// When the last cluster snapshot was taken (its `snapshot` events share this `t_us`);

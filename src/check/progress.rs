@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::PlannedRole;
 use super::writes::missing_from;
-use super::{violation, History, OkAck, Violation};
+use super::{violation, FinalLog, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
 
 pub const PROGRESS: &str = "progress";
@@ -77,7 +77,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
     // Writes no reader can be asked for: missing from their partition's final log
     // (`lost-write`'s call), or in a partition left with no leader by brokers lost for good.
-    let leaderless = leaderless_after_loss(h);
+    let leaderless = leaderless_after_loss(h, &finals);
     let lost = |a: &OkAck<'_>| {
         leaderless.contains(&a.tp) || finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a))
     };
@@ -318,7 +318,7 @@ pub fn unjudged(h: &History) -> Option<String> {
             producers.join(", ")
         ));
     }
-    let leaderless = leaderless_after_loss(h);
+    let leaderless = leaderless_after_loss(h, &h.final_logs());
     if !leaderless.is_empty() {
         let tps: Vec<String> = leaderless.iter().map(|tp| tp.to_string()).collect();
         let lost: Vec<&str> = h.brokers_lost_at_end().into_iter().collect();
@@ -335,12 +335,14 @@ pub fn unjudged(h: &History) -> Option<String> {
 /// Partitions with acknowledged writes that end with no running leader while some broker is
 /// down or held back for good ([`History::brokers_lost_at_end`]): no reader can fetch them,
 /// by design (a clean election waits for an in-sync replica). Empty without a final
-/// snapshot.
-fn leaderless_after_loss(h: &History) -> BTreeSet<TopicPartition> {
+/// snapshot. `finals` is [`History::final_logs`], which the caller has at hand.
+fn leaderless_after_loss(
+    h: &History,
+    finals: &BTreeMap<TopicPartition, FinalLog<'_>>,
+) -> BTreeSet<TopicPartition> {
     if h.brokers_lost_at_end().is_empty() || h.final_snapshot_us().is_none() {
         return BTreeSet::new();
     }
-    let finals = h.final_logs();
     h.ok_acks()
         .into_iter()
         .map(|a| a.tp)
