@@ -120,6 +120,33 @@ fn malformed_scenarios_and_arguments_are_bad_input() {
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(&["scenarios/quickstart.json", "--seeds", "5..1"]);
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["scenarios/quickstart.json", "--seeds", "five"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected A..B or N"), "{err}");
+}
+
+/// `--seeds N` is the one seed N, as a failing seed is named.
+#[test]
+fn seeds_may_name_a_single_seed() {
+    let (code, one, err) = run(&["scenarios/quickstart.json", "--seeds", "7"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, range, _) = run(&["scenarios/quickstart.json", "--seeds", "7..7"]);
+    let summary = |out: &str| {
+        out.lines()
+            .last()
+            .unwrap()
+            .split(" s wall")
+            .next()
+            .map(|s| s.rsplit_once(',').unwrap().0.to_string())
+    };
+    assert_eq!(summary(&one), summary(&range));
+    assert!(
+        one.lines()
+            .last()
+            .unwrap()
+            .starts_with("1 seeds run, 0 failed"),
+        "{one}"
+    );
 }
 
 /// acks=1 with the leader isolated (with its producer) and then crashed loses acknowledged

@@ -501,6 +501,49 @@ fn role_faults_resolve_when_they_fire_and_a_role_restart_restarts_the_same_node(
     }
 }
 
+/// An `unclog` naming a role undoes the link its `clog` cut, even when the role has moved
+/// to another node meanwhile: re-resolving it would leave the first link down for good.
+#[test]
+fn a_role_unclog_undoes_the_link_its_clog_cut_after_the_role_moved() {
+    let mut s = spec(1_000, 12_000);
+    s.faults = vec![
+        (
+            2_000,
+            Fault::Clog {
+                from: "p1".into(),
+                to: "leader:orders-0".into(),
+            },
+        ),
+        (3_000, Fault::Crash("leader:orders-0".into())),
+        (5_000, Fault::Restart("leader:orders-0".into())),
+        (
+            6_000,
+            Fault::Unclog {
+                from: "p1".into(),
+                to: "leader:orders-0".into(),
+            },
+        ),
+    ];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        assert_clean(&o);
+        let f = faults(&o);
+        let text = |t: i64| f.iter().find(|(at, _)| *at == t).unwrap().1.clone();
+        let clogged = text(2_000);
+        let node = clogged
+            .strip_prefix("clog p1 -> ")
+            .and_then(|r| r.strip_suffix(" (leader:orders-0)"))
+            .unwrap_or_else(|| panic!("seed {seed}: {clogged}"))
+            .to_string();
+        assert_eq!(text(3_000), format!("crash {node} (leader:orders-0)"));
+        assert_eq!(
+            text(6_000),
+            format!("unclog p1 -> {node} (leader:orders-0)"),
+            "seed {seed}: the unclog must name the link the clog cut"
+        );
+    }
+}
+
 #[test]
 fn a_crashed_producer_loses_its_unanswered_sends_and_resumes_with_a_new_identity() {
     let mut s = spec(1_000, 12_000);

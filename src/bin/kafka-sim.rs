@@ -208,11 +208,14 @@ struct ServeArgs {
     configs: Vec<(String, String)>,
 }
 
-/// `--seeds A..B`, inclusive, `A <= B`.
+/// `--seeds A..B`, inclusive, `A <= B`; a single seed `N` is `N..N` (a failing seed is
+/// replayed the way it was named).
 fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
-    let (a, b) = text
-        .split_once("..")
-        .ok_or_else(|| format!("expected A..B (e.g. 1..100), got {text:?}"))?;
+    let (a, b) = match text.split_once("..") {
+        Some(range) => range,
+        None if text.trim().parse::<u64>().is_ok() => (text, text),
+        None => return Err(format!("expected A..B or N (e.g. 1..100, 7), got {text:?}")),
+    };
     let a: u64 = a
         .trim()
         .parse()

@@ -710,6 +710,10 @@ async fn heartbeat_loop(n: Arc<Node>) {
             || controller_agrees
             || now - since >= CONTROLLED_SHUTDOWN_TIMEOUT_MS
     };
+    // The epoch of the last registration this broker's logs are intact from: its
+    // clean-shutdown file's at start-up (none after a crash), then its own (re-registering
+    // in the same process loses nothing).
+    let mut previous_epoch = n.rm().clean_shutdown_epoch();
     loop {
         if may_stop(&n, false) {
             return shut_down(&n);
@@ -717,6 +721,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
         let reg = Request::BrokerRegistration {
             broker_id: n.id(),
             endpoint: n.cfg.endpoint.clone(),
+            previous_broker_epoch: previous_epoch.unwrap_or(-1),
         };
         let epoch = match n.controller.call(&n.rpc, &reg, n.timeout()).await {
             Ok(Response::BrokerRegistration {
@@ -729,6 +734,7 @@ async fn heartbeat_loop(n: Arc<Node>) {
             }
         };
         n.rm().set_broker_epoch(epoch);
+        previous_epoch = Some(epoch);
         loop {
             if may_stop(&n, false) {
                 return shut_down(&n);

@@ -464,7 +464,7 @@ impl Partition {
         if !self.is_leader() {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
-        if acks == -1 && self.isr.len() < self.config.min_insync_replicas {
+        if acks == -1 && self.under_min_isr() {
             return Err(ErrorCode::NotEnoughReplicas);
         }
         Ok(())
@@ -494,7 +494,7 @@ impl Partition {
         if self.high_watermark < required_offset {
             return AcksStatus::Pending;
         }
-        if self.isr.len() < self.config.min_insync_replicas {
+        if self.under_min_isr() {
             AcksStatus::Done(ErrorCode::NotEnoughReplicasAfterAppend)
         } else {
             AcksStatus::Done(ErrorCode::None)
@@ -666,8 +666,23 @@ impl Partition {
     }
 
     /// HW = min LEO over the leader and the maximal ISR; it only moves forward.
+    /// Kafka's `isUnderMinIsr`: the committed ISR is smaller than `min.insync.replicas`,
+    /// capped at the replication factor (`effectiveMinIsr`).
+    fn under_min_isr(&self) -> bool {
+        let effective = self
+            .config
+            .min_insync_replicas
+            .min(self.replicas.len().max(1));
+        self.isr.len() < effective
+    }
+
+    /// Advances the HW to the smallest log end of the (maximal) ISR. Not while the ISR is
+    /// under `min.insync.replicas` (KIP-966's strict min ISR, Kafka 4.0 on): acks=0 and
+    /// acks=1 writes are still appended and acknowledged, but not committed, so a replica
+    /// that leaves an ISR that small holds every committed record and may lead again
+    /// (the controller keeps it in the ELR).
     fn maybe_increment_hw(&mut self) -> bool {
-        if !self.is_leader() {
+        if !self.is_leader() || self.under_min_isr() {
             return false;
         }
         // The HW never passes the LEO: a caught-up partition (most of them, most of the
@@ -898,6 +913,11 @@ mod tests {
         });
         p.leader_append(5).unwrap();
         p.follower_fetch(1, 5, None, 0).unwrap();
+        p.follower_fetch(2, 5, None, 0).unwrap();
+        assert_eq!(p.high_watermark(), 5);
+        // Follower 2 stops fetching; the ISR shrinks before the produce is answered.
+        p.leader_append(6).unwrap();
+        p.follower_fetch(1, 6, None, 30_000).unwrap();
         p.maybe_shrink_isr(31_000).unwrap();
         p.on_alter_partition_response(Ok(LeaderAndIsr {
             leader: 0,
@@ -910,6 +930,59 @@ mod tests {
             p.acks_all_status(5),
             AcksStatus::Done(ErrorCode::NotEnoughReplicasAfterAppend)
         );
+    }
+
+    /// KIP-966's strict min ISR (Kafka 4.0 on): under `min.insync.replicas` the high
+    /// watermark stays put. An acks=1 write is appended but not committed, so no consumer
+    /// reads it and a replica that left the ISR still holds everything committed; an
+    /// acks=all produce waits. Once the ISR is large enough again, the HW catches up.
+    #[test]
+    fn the_high_watermark_does_not_advance_under_min_insync_replicas() {
+        let mut p = leader(ReplicationConfig {
+            min_insync_replicas: 2,
+            ..Default::default()
+        });
+        p.on_alter_partition_response(Ok(LeaderAndIsr {
+            leader: 0,
+            leader_epoch: 1,
+            partition_epoch: 2,
+            replicas: vec![0, 1, 2],
+            isr: vec![0],
+        }));
+        assert_eq!(p.check_produce(1), Ok(()));
+        assert!(!p.leader_append(5).unwrap());
+        assert_eq!(p.high_watermark(), 0);
+        assert_eq!(p.acks_all_status(5), AcksStatus::Pending);
+        p.follower_fetch(1, 5, None, 1_000).unwrap();
+        assert_eq!(p.high_watermark(), 0, "follower 1 is not in the ISR yet");
+        assert!(p
+            .apply_leader_and_isr(&state(0, 1, 3, &[0, 1]), 1_000)
+            .is_ok());
+        assert_eq!(p.high_watermark(), 5);
+        assert_eq!(p.acks_all_status(5), AcksStatus::Done(ErrorCode::None));
+    }
+
+    /// `min.insync.replicas` above the replication factor counts as the replication factor
+    /// (Kafka's `effectiveMinIsr`), so a single-replica topic still commits.
+    #[test]
+    fn min_insync_replicas_is_capped_at_the_replication_factor() {
+        let mut p = Partition::new(
+            tp(),
+            0,
+            ReplicationConfig {
+                min_insync_replicas: 2,
+                ..Default::default()
+            },
+        );
+        let single = LeaderAndIsr {
+            replicas: vec![0],
+            ..state(0, 1, 1, &[0])
+        };
+        p.apply_leader_and_isr(&single, 0).unwrap();
+        assert_eq!(p.replicas(), &[0]);
+        assert_eq!(p.check_produce(-1), Ok(()));
+        assert!(p.leader_append(3).unwrap());
+        assert_eq!(p.high_watermark(), 3);
     }
 
     #[test]

@@ -34,6 +34,9 @@ use crate::storage::{
 };
 
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Written last by a graceful shutdown, with the broker epoch (Kafka's
+/// `.kafka_cleanshutdown`, KIP-966): its presence at start-up says the logs lost nothing.
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const HW_FILE: &str = "replication-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 const EPOCH_FILE: &str = "leader-epoch-checkpoint";
@@ -204,6 +207,8 @@ pub struct ReplicaManager {
     metadata: ClusterMetadata,
     metadata_offset: u64,
     broker_epoch: i64,
+    /// The broker epoch the previous run's clean-shutdown file recorded, if any.
+    clean_shutdown_epoch: Option<i64>,
     replicas: BTreeMap<TopicPartition, Replica>,
     /// Checkpoints read at start-up, used when a partition is first opened.
     recovery_points: BTreeMap<TopicPartition, i64>,
@@ -314,6 +319,16 @@ impl ReplicaManager {
         let recovery_points = read(RECOVERY_POINT_FILE);
         let high_watermarks = read(HW_FILE);
         let log_start_offsets = read(LOG_START_FILE);
+        // Read once and removed, as Kafka's LogManager does: a crash of this run must not
+        // pass for a clean shutdown at the next start.
+        let marker = config.data_dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean_shutdown_epoch = read_text(&*disk, &marker).and_then(|t| {
+            let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+            v.get("brokerEpoch")?.as_i64()
+        });
+        if disk.exists(&marker) {
+            let _ = disk.remove_file(&marker);
+        }
         let cleaner = LogCleaner::open(config.cleaner.clone(), disk.clone(), &config.data_dir);
         ReplicaManager {
             cleaner,
@@ -322,6 +337,7 @@ impl ReplicaManager {
             metadata: ClusterMetadata::default(),
             metadata_offset: 0,
             broker_epoch: -1,
+            clean_shutdown_epoch,
             replicas: BTreeMap::new(),
             recovery_points,
             high_watermarks,
@@ -377,6 +393,11 @@ impl ReplicaManager {
     }
     pub fn broker_epoch(&self) -> i64 {
         self.broker_epoch
+    }
+    /// The broker epoch the previous run's clean shutdown recorded; `None` when it did
+    /// not shut down cleanly (KIP-966's `PreviousBrokerEpoch`).
+    pub fn clean_shutdown_epoch(&self) -> Option<i64> {
+        self.clean_shutdown_epoch
     }
     pub fn set_broker_epoch(&mut self, epoch: i64) {
         self.broker_epoch = epoch;
@@ -1500,6 +1521,13 @@ impl ReplicaManager {
                 errs.push(format!("write {name}: {e}"));
             }
         }
+        if errs.is_empty() && self.broker_epoch >= 0 {
+            let marker = format!("{{\"version\":0,\"brokerEpoch\":{}}}\n", self.broker_epoch);
+            let path = self.config.data_dir.join(CLEAN_SHUTDOWN_FILE);
+            if let Err(e) = write_atomically(&*self.disk, &path, &marker) {
+                errs.push(format!("write {CLEAN_SHUTDOWN_FILE}: {e}"));
+            }
+        }
         for e in errs {
             self.note(e);
         }
@@ -1843,6 +1871,8 @@ mod tests {
             isr: Some(vec![0, 1]),
             unclean: false,
             assignment: None,
+            elr: None,
+            last_known_elr: None,
         }
     }
 
@@ -2385,6 +2415,8 @@ mod tests {
                 isr: Some(vec![0]),
                 unclean: false,
                 assignment: None,
+                elr: None,
+                last_known_elr: None,
             }],
             10,
         );

@@ -107,6 +107,10 @@ pub enum Request {
         /// mode's one node per process, Kafka's registration `listeners`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<BrokerEndpoint>,
+        /// The broker epoch its clean-shutdown file recorded, -1 without one (KIP-966's
+        /// `PreviousBrokerEpoch`): the controller tells a clean restart from a crash.
+        #[serde(default = "no_broker_epoch")]
+        previous_broker_epoch: i64,
     },
     /// Keeps the broker's session alive and fetches the metadata log from `metadata_offset`.
     /// `want_shut_down`: the broker is stopping and asks for a controlled shutdown.
@@ -781,6 +785,11 @@ mod hex_bytes {
 /// `Request::EndTxn`'s client transaction version when a request leaves it out.
 fn tv1() -> i16 {
     1
+}
+
+/// `Request::BrokerRegistration`'s previous broker epoch when a request leaves it out.
+fn no_broker_epoch() -> i64 {
+    -1
 }
 
 #[cfg(test)]

@@ -362,9 +362,35 @@ fn leaderless_after_loss(
 /// partitions ends led by a replica whose stored log is corrupt (the final snapshot's
 /// `corrupt_at`): its followers stop at the damaged batch, as Kafka's do, so the ISR stays
 /// below the minimum and nothing repairs it.
+///
+/// And a producer to a topic one of whose partitions ends with no leader while brokers are
+/// lost for good, however many: the replicas allowed to lead it (its ISR, or the eligible
+/// leader replicas of KIP-966 that hold everything committed) may be among them, and
+/// Kafka keeps such a partition offline rather than elect a replica that lacks committed
+/// records.
 fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
     let mut out = BTreeMap::new();
     let lost = h.brokers_lost_at_end();
+    // Partitions the controller left without a leader, and since when.
+    let mut offline: BTreeMap<TopicPartition, Option<i64>> = BTreeMap::new();
+    if !lost.is_empty() {
+        for e in h.events() {
+            if let EventKind::LeaderChange {
+                topic,
+                partition,
+                leader,
+                ..
+            } = &e.kind
+            {
+                let tp = TopicPartition::new(topic.clone(), *partition);
+                offline.insert(tp, leader.is_none().then_some(e.t_us));
+            }
+        }
+    }
+    let offline: BTreeMap<TopicPartition, i64> = offline
+        .into_iter()
+        .filter_map(|(tp, since)| since.map(|t| (tp, t)))
+        .collect();
     // Partitions whose final leader holds a corrupt log: (leader, offset) by partition.
     let mut corrupt_led: BTreeMap<TopicPartition, (&str, i64)> = BTreeMap::new();
     if let Some(at) = h.final_snapshot_us() {
@@ -437,6 +463,17 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
                          its followers stop there, so its ISR stays below \
                          min.insync.replicas {}",
                         r.min_insync
+                    ),
+                );
+                break;
+            }
+            if let Some((tp, since)) = offline.iter().find(|(tp, _)| tp.topic == t) {
+                out.insert(
+                    producer,
+                    format!(
+                        "{tp} has had no leader since t={since}us, with {} lost for good: no replica \
+                         allowed to lead it is left",
+                        lost_names.join(", "),
                     ),
                 );
                 break;

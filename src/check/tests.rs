@@ -1021,6 +1021,7 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
                 partition: 0,
                 isr: members.iter().map(|m| m.to_string()).collect(),
                 leader_epoch: 0,
+                elr: Vec::new(),
             },
         )
     };
@@ -1180,6 +1181,60 @@ fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
         1,
         "min.insync.replicas 1 needs no follower"
     );
+}
+
+/// A partition the controller left without a leader while a broker is lost for good: its
+/// eligible replicas (ISR, or KIP-966's ELR) may be gone with it, and Kafka keeps it offline
+/// rather than elect a replica missing committed records, however few brokers are lost.
+/// Its producers are not judged; a partition that got a leader back is judged as before.
+#[test]
+fn progress_does_not_judge_producers_of_a_partition_left_offline_with_lost_brokers() {
+    let leader = |t: i64, l: Option<&str>| {
+        Event::new(
+            t,
+            "controller-0",
+            EventKind::LeaderChange {
+                topic: "t".into(),
+                partition: 0,
+                leader: l.map(String::from),
+                leader_epoch: 1,
+            },
+        )
+    };
+    let judge = |changes: Vec<Event>| {
+        let mut v = vec![
+            send(0, "p1", "a", "t", 0),
+            ack(100, "p1", "a", "t", 0, 0),
+            fault(1_000, "halt broker-1: its only log dir failed (...)"),
+            send(2_000, "p1", "b", "t", 0),
+        ];
+        v.extend(changes);
+        v.push(down_at_end(20_000, &["broker-1"]));
+        let replication = [(
+            "t".to_string(),
+            Replication {
+                factor: 3,
+                min_insync: 1,
+            },
+        )]
+        .into();
+        let h = History::new(v)
+            .with_progress_bound_us(1_000)
+            .with_replication(replication);
+        (progress::progress(&h), progress::unjudged(&h))
+    };
+    let (found, note) = judge(vec![leader(1_500, None)]);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(
+        note.as_deref(),
+        Some(
+            "progress not judged for p1's sends: t-0 has had no leader since t=1500us, with \
+             broker-1 lost for good: no replica allowed to lead it is left"
+        )
+    );
+    let (found, note) = judge(vec![leader(1_500, None), leader(3_000, Some("broker-0"))]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(note, None);
 }
 
 /// A partition left with no running leader by a broker lost for good cannot be read, by

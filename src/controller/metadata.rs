@@ -72,6 +72,13 @@ pub enum MetadataRecord {
         unclean: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         assignment: Option<Assignment>,
+        /// The new eligible leader replicas (KIP-966), when they change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        elr: Option<Vec<i32>>,
+        /// The new last known ELR (KIP-966: the last leader of a partition left with no
+        /// ISR and no ELR), when it changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_known_elr: Option<Vec<i32>>,
     },
     /// `RemoveTopicRecord`.
     RemoveTopic { name: String },
@@ -125,6 +132,14 @@ pub struct PartitionRegistration {
     pub adding_replicas: Vec<i32>,
     /// A running reassignment's replicas to remove (empty when none runs).
     pub removing_replicas: Vec<i32>,
+    /// Eligible leader replicas (KIP-966, `eligible.leader.replicas.version` 1): replicas
+    /// that left an ISR smaller than `min.insync.replicas`. The high watermark cannot
+    /// advance while the ISR is that small, so they hold every committed record and may
+    /// lead when the ISR is empty. Never overlaps the ISR.
+    pub elr: Vec<i32>,
+    /// The last leader of a partition left with neither ISR nor ELR (KIP-966's last
+    /// known ELR): elected again, as a recovering leader, if it is the first to return.
+    pub last_known_elr: Vec<i32>,
 }
 
 impl PartitionRegistration {
@@ -326,6 +341,8 @@ impl ClusterMetadata {
                         unclean_leader: false,
                         adding_replicas: Vec::new(),
                         removing_replicas: Vec::new(),
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     },
                 );
             }
@@ -336,6 +353,8 @@ impl ClusterMetadata {
                 isr,
                 unclean,
                 assignment,
+                elr,
+                last_known_elr,
             } => {
                 let Some(p) = self
                     .topics
@@ -353,6 +372,12 @@ impl ClusterMetadata {
                 }
                 if let Some(isr) = isr {
                     p.isr = isr.clone();
+                }
+                if let Some(elr) = elr {
+                    p.elr = elr.clone();
+                }
+                if let Some(lke) = last_known_elr {
+                    p.last_known_elr = lke.clone();
                 }
                 if let Some(a) = assignment {
                     p.replicas = a.replicas.clone();
@@ -383,16 +408,28 @@ impl ClusterMetadata {
     }
 
     /// The invariants every reachable state satisfies: each partition's leader is either
-    /// none or a live broker in the ISR; the ISR is a non-empty, duplicate-free subset of
-    /// the replicas.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    /// none or a live broker in the ISR; the ISR is a duplicate-free subset of the
+    /// replicas, empty only when the partition has no leader and only with eligible
+    /// leader replicas on (without them KRaft keeps the last member); the ELR does not
+    /// overlap the ISR.
+    pub fn check_invariants(&self, elr_enabled: bool) -> Result<(), String> {
         for (tp, p) in self.partitions() {
             let isr: BTreeSet<i32> = p.isr.iter().copied().collect();
             if isr.len() != p.isr.len() {
                 return Err(format!("{tp}: duplicate ISR member in {:?}", p.isr));
             }
-            if isr.is_empty() {
+            if isr.is_empty() && (!elr_enabled || p.leader != NO_LEADER) {
                 return Err(format!("{tp}: empty ISR"));
+            }
+            let elr_empty = p.elr.is_empty() && p.last_known_elr.is_empty();
+            if !elr_enabled && !elr_empty {
+                return Err(format!("{tp}: ELR {:?} with the feature off", p.elr));
+            }
+            if let Some(r) = p.elr.iter().find(|r| isr.contains(r)) {
+                return Err(format!(
+                    "{tp}: {r} in both ISR {:?} and ELR {:?}",
+                    p.isr, p.elr
+                ));
             }
             if !isr.iter().all(|r| p.replicas.contains(r)) {
                 return Err(format!(

@@ -18,7 +18,7 @@ pub use assignment::{assign_replicas_rack_unaware, assign_replicas_rack_unaware_
 pub use metadata::{
     BrokerRegistration, ClusterMetadata, MetadataRecord, PartitionRegistration, NO_LEADER,
 };
-pub use state::{elect_leader, Controller, ControllerConfig, FIRST_PRODUCER_ID};
+pub use state::{Controller, ControllerConfig, FIRST_PRODUCER_ID};
 
 #[cfg(test)]
 mod model_tests;

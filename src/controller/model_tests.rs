@@ -361,7 +361,7 @@ proptest! {
         let mut m = Model::new(ReplicationConfig::default());
         for e in events {
             m.apply(e);
-            m.c.metadata().check_invariants().map_err(TestCaseError::fail)?;
+            m.c.check_invariants().map_err(TestCaseError::fail)?;
             m.check_no_acked_loss().map_err(TestCaseError::fail)?;
             m.check_no_divergence_below_hw().map_err(TestCaseError::fail)?;
         }

@@ -199,7 +199,10 @@ impl Node {
                     },
                 );
             }
-            if before.as_ref().is_none_or(|b| b.isr != after.isr) {
+            if before
+                .as_ref()
+                .is_none_or(|b| b.isr != after.isr || b.elr != after.elr)
+            {
                 self.history.record(
                     &self.clock,
                     &self.cfg.name,
@@ -208,6 +211,7 @@ impl Node {
                         partition: tp.partition,
                         isr: after.isr.iter().map(|&b| broker_name(b)).collect(),
                         leader_epoch: after.leader_epoch,
+                        elr: after.elr.iter().map(|&b| broker_name(b)).collect(),
                     },
                 );
             }
@@ -381,7 +385,14 @@ fn operate(
         Request::BrokerRegistration {
             broker_id,
             endpoint,
-        } => match c.register_broker_at(broker_id, None, endpoint, now) {
+            previous_broker_epoch,
+        } => match c.register_broker_at(
+            broker_id,
+            None,
+            endpoint,
+            (previous_broker_epoch >= 0).then_some(previous_broker_epoch),
+            now,
+        ) {
             Ok((broker_epoch, records)) => (
                 Response::BrokerRegistration {
                     error: ErrorCode::None,

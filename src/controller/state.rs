@@ -30,6 +30,16 @@ pub struct ControllerConfig {
     /// Topic-level `unclean.leader.election.enable`, overriding the broker's for that topic
     /// (Kafka keeps topic configs in the metadata log; here they are fixed for a run).
     pub topic_unclean_leader_election_enable: BTreeMap<String, bool>,
+    /// The `eligible.leader.replicas.version` feature at level 1 (KIP-966, on by default
+    /// for clusters formatted by Kafka 4.1 and later): replicas leaving an ISR smaller
+    /// than `min.insync.replicas` stay eligible to lead, a fenced last ISR member leaves
+    /// the ISR too, and a broker back from an unclean shutdown loses its eligibility.
+    pub eligible_leader_replicas: bool,
+    /// `min.insync.replicas`, the cluster's (the ELR is kept while the ISR is smaller).
+    pub min_insync_replicas: usize,
+    /// Topic-level `min.insync.replicas` fixed for a run (a topic's `ConfigRecord`
+    /// overrides both).
+    pub topic_min_insync_replicas: BTreeMap<String, usize>,
 }
 
 impl ControllerConfig {
@@ -48,28 +58,33 @@ impl Default for ControllerConfig {
             broker_session_timeout_ms: 9_000,
             unclean_leader_election_enable: false,
             topic_unclean_leader_election_enable: BTreeMap::new(),
+            eligible_leader_replicas: true,
+            min_insync_replicas: 1,
+            topic_min_insync_replicas: BTreeMap::new(),
         }
     }
 }
 
-/// Kafka's leader election: the first replica in assignment order that is in the ISR and
-/// live; with unclean election allowed and no such replica, the first live replica.
-/// Returns the leader and whether the election was unclean.
-pub fn elect_leader(
-    replicas: &[i32],
-    isr: &[i32],
-    is_live: impl Fn(i32) -> bool,
-    unclean_allowed: bool,
-) -> Option<(i32, bool)> {
-    if let Some(&l) = replicas.iter().find(|&&r| isr.contains(&r) && is_live(r)) {
-        return Some((l, false));
-    }
-    if unclean_allowed {
-        if let Some(&l) = replicas.iter().find(|&&r| is_live(r)) {
-            return Some((l, true));
-        }
-    }
-    None
+/// What a partition change asks of the leader (KRaft's `PartitionChangeBuilder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leadership {
+    /// Keep the current leader while it may still lead; elect one otherwise.
+    Keep,
+    /// This replica leads (a preferred election, already validated).
+    Set(i32),
+}
+
+/// One partition change as KRaft's `PartitionChangeBuilder` builds it: the target ISR,
+/// then the eligible leader replicas (KIP-966), then the election, then the last known
+/// ELR. `None` when nothing changes.
+struct ChangeInputs<'a> {
+    tp: &'a TopicPartition,
+    p: &'a PartitionRegistration,
+    target_isr: Vec<i32>,
+    leadership: Leadership,
+    /// A broker back from an unclean shutdown: it leaves the ELR and may not lead.
+    unclean_shutdown: Option<i32>,
+    assignment: Option<Assignment>,
 }
 
 /// A partition about to be created: its replicas, initial ISR and leader.
@@ -178,33 +193,209 @@ impl Controller {
         records.push(r);
     }
 
+    /// The invariants of [`ClusterMetadata::check_invariants`] under this controller's
+    /// features.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.metadata
+            .check_invariants(self.config.eligible_leader_replicas)
+    }
+
+    /// `tp`'s effective `min.insync.replicas` (KRaft's `getTopicEffectiveMinIsr`): the
+    /// topic's config record, else the run's topic override, else the cluster's, capped at
+    /// the replication factor.
+    fn min_isr(&self, tp: &TopicPartition, replicas: usize) -> usize {
+        let topic = tp.topic.as_str();
+        self.metadata
+            .topics
+            .get(topic)
+            .and_then(|t| t.configs.get("min.insync.replicas"))
+            .and_then(|v| v.parse::<usize>().ok())
+            .or_else(|| self.config.topic_min_insync_replicas.get(topic).copied())
+            .unwrap_or(self.config.min_insync_replicas)
+            .min(replicas)
+            .max(1)
+    }
+
+    /// Builds one partition change the way KRaft's `PartitionChangeBuilder` does:
+    /// 1. the ELR (KIP-966): empty while the target ISR holds `min.insync.replicas`;
+    ///    otherwise every replica that was in the ISR or the ELR and is not in the target
+    ///    ISR, less a broker back from an unclean shutdown (the high watermark cannot
+    ///    advance under `min.insync.replicas`, so they hold every committed record);
+    /// 2. the election, when the current leader may no longer lead: the first active
+    ///    replica in assignment order that is in the ISR, or in the ELR when the ISR is
+    ///    empty (a clean election; it becomes the ISR); then the last known ELR, the last
+    ///    leader of a partition that had neither, if it is active (unclean: it may have
+    ///    lost records); then, with `unclean.leader.election.enable`, any active replica;
+    /// 3. the last known ELR: the old leader, when the partition loses its leader with no
+    ///    ISR left; cleared once a leader is elected.
+    fn build_change(&self, c: ChangeInputs<'_>) -> Option<MetadataRecord> {
+        let ChangeInputs {
+            tp,
+            p,
+            mut target_isr,
+            leadership,
+            unclean_shutdown,
+            assignment,
+        } = c;
+        let replicas = assignment
+            .as_ref()
+            .map_or(&p.replicas, |a| &a.replicas)
+            .clone();
+        let elr_on = self.config.eligible_leader_replicas;
+        let mut elr: Vec<i32> = if !elr_on || target_isr.len() >= self.min_isr(tp, replicas.len()) {
+            Vec::new()
+        } else {
+            replicas
+                .iter()
+                .copied()
+                .filter(|r| p.isr.contains(r) || p.elr.contains(r))
+                .filter(|r| !target_isr.contains(r) && Some(*r) != unclean_shutdown)
+                .collect()
+        };
+        let acceptable = |r: i32| self.metadata.is_active(r) && Some(r) != unclean_shutdown;
+        let valid = |r: i32, isr: &[i32], elr: &[i32]| {
+            acceptable(r) && (isr.contains(&r) || (isr.is_empty() && elr.contains(&r)))
+        };
+        let mut unclean = false;
+        let leader = match leadership {
+            Leadership::Set(l) => l,
+            Leadership::Keep if p.leader != NO_LEADER && valid(p.leader, &target_isr, &elr) => {
+                p.leader
+            }
+            Leadership::Keep => {
+                if let Some(&l) = replicas.iter().find(|&&r| valid(r, &target_isr, &elr)) {
+                    if !target_isr.contains(&l) {
+                        // Won from the ELR: it is the ISR now.
+                        target_isr = vec![l];
+                        elr.retain(|&r| r != l);
+                    }
+                    l
+                } else if let Some(&l) = p.last_known_elr.first().filter(|&&l| {
+                    elr_on
+                        && p.last_known_elr.len() == 1
+                        && target_isr.is_empty()
+                        && elr.is_empty()
+                        && acceptable(l)
+                }) {
+                    unclean = true;
+                    l
+                } else if let Some(&l) = replicas
+                    .iter()
+                    .find(|&&r| self.config.unclean_leader_election(&tp.topic) && acceptable(r))
+                {
+                    unclean = true;
+                    l
+                } else {
+                    NO_LEADER
+                }
+            }
+        };
+        if unclean {
+            target_isr = vec![leader];
+            elr.clear();
+        }
+        let mut last_known_elr = p.last_known_elr.clone();
+        if elr_on {
+            if leader == NO_LEADER
+                && p.leader != NO_LEADER
+                && target_isr.is_empty()
+                && last_known_elr.is_empty()
+            {
+                last_known_elr = vec![p.leader];
+            } else if leader != NO_LEADER {
+                last_known_elr.clear();
+            }
+        }
+        let leader_change = (leader != p.leader || unclean).then_some(leader);
+        let isr_change = (target_isr != p.isr).then_some(target_isr);
+        let elr_change = (elr != p.elr).then_some(elr);
+        let lke_change = (last_known_elr != p.last_known_elr).then_some(last_known_elr);
+        if leader_change.is_none()
+            && isr_change.is_none()
+            && elr_change.is_none()
+            && lke_change.is_none()
+            && assignment.is_none()
+        {
+            return None;
+        }
+        Some(MetadataRecord::PartitionChange {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            leader: leader_change,
+            isr: isr_change,
+            unclean,
+            assignment,
+            elr: elr_change,
+            last_known_elr: lke_change,
+        })
+    }
+
+    /// Appends the change [`Self::build_change`] builds for `tp`, if any.
+    fn change_partition(
+        &mut self,
+        tp: &TopicPartition,
+        target_isr: Vec<i32>,
+        leadership: Leadership,
+        unclean_shutdown: Option<i32>,
+        assignment: Option<Assignment>,
+        out: &mut Vec<MetadataRecord>,
+    ) {
+        let Some(p) = self.metadata.partition(tp).cloned() else {
+            return;
+        };
+        let record = self.build_change(ChangeInputs {
+            tp,
+            p: &p,
+            target_isr,
+            leadership,
+            unclean_shutdown,
+            assignment,
+        });
+        if let Some(r) = record {
+            self.append(out, r);
+        }
+    }
+
     /// A broker registers (at start-up or restart). Its broker epoch is the offset of its
     /// registration record; a previous incarnation is fenced first, moving its leaderships
     /// away. The broker starts fenced; its first heartbeat unfences it.
+    /// A broker that shut down cleanly (or starts for the first time) registers.
     pub fn register_broker(
         &mut self,
         broker_id: i32,
         rack: Option<String>,
         now_ms: i64,
     ) -> Result<(i64, Vec<MetadataRecord>), ErrorCode> {
-        self.register_broker_at(broker_id, rack, None, now_ms)
+        let previous = self.metadata.broker(broker_id).map(|b| b.broker_epoch);
+        self.register_broker_at(broker_id, rack, None, previous, now_ms)
     }
 
-    /// [`Self::register_broker`] of a broker that names its addresses (real mode's one
-    /// node per process): the record carries them to every broker.
+    /// [`Self::register_broker`] with what the broker says of itself: its addresses (real
+    /// mode's one node per process: the record carries them to every broker) and
+    /// `previous_broker_epoch`, the epoch its clean-shutdown file recorded (KIP-966's
+    /// `PreviousBrokerEpoch`; `None` when it has none: it crashed). A broker whose
+    /// previous epoch is not its current registration's comes back from an unclean
+    /// shutdown and may have lost unflushed records: with eligible leader replicas on it
+    /// leaves every ISR and ELR it was in, so that it cannot lead with a log shorter than
+    /// what was committed (KRaft's `handleBrokerShutdown`).
     pub fn register_broker_at(
         &mut self,
         broker_id: i32,
         rack: Option<String>,
         endpoint: Option<BrokerEndpoint>,
+        previous_broker_epoch: Option<i64>,
         now_ms: i64,
     ) -> Result<(i64, Vec<MetadataRecord>), ErrorCode> {
         if broker_id < 0 {
             return Err(ErrorCode::InvalidRequest);
         }
         let mut out = Vec::new();
+        let current = self.metadata.broker(broker_id).map(|b| b.broker_epoch);
         if self.metadata.is_live(broker_id) {
             self.fence(broker_id, &mut out);
+        }
+        if current.is_some() && previous_broker_epoch != current {
+            self.handle_unclean_shutdown(broker_id, &mut out);
         }
         let broker_epoch = self.log.len() as i64;
         self.append(
@@ -308,56 +499,46 @@ impl Controller {
         self.move_off(broker_id, out);
     }
 
-    /// For every partition `broker_id` leads, elects a new leader among the other active
-    /// replicas, and removes it from every ISR it is in, except where it is the last member
-    /// (KRaft keeps the last ISR member, so that a clean election stays possible when it
-    /// returns). The broker must already be inactive (fenced or in controlled shutdown).
+    /// A broker back from an unclean shutdown leaves every ISR and ELR it is in (with
+    /// eligible leader replicas on; KIP-966).
+    fn handle_unclean_shutdown(&mut self, broker_id: i32, out: &mut Vec<MetadataRecord>) {
+        if !self.config.eligible_leader_replicas {
+            return;
+        }
+        let affected: Vec<(TopicPartition, Vec<i32>)> = self
+            .metadata
+            .partitions()
+            .filter(|(_, p)| p.isr.contains(&broker_id) || p.elr.contains(&broker_id))
+            .map(|(tp, p)| {
+                let isr = p.isr.iter().copied().filter(|&r| r != broker_id).collect();
+                (tp, isr)
+            })
+            .collect();
+        for (tp, isr) in affected {
+            self.change_partition(&tp, isr, Leadership::Keep, Some(broker_id), None, out);
+        }
+    }
+
+    /// For every partition `broker_id` leads, elects a new leader among the other
+    /// replicas, and removes it from every ISR it is in. The last member stays when
+    /// eligible leader replicas are off (KRaft before KIP-966 keeps it, so that a clean
+    /// election stays possible when it returns); with them on it leaves the ISR for the
+    /// ELR. The broker must already be inactive (fenced or in controlled shutdown).
     fn move_off(&mut self, broker_id: i32, out: &mut Vec<MetadataRecord>) {
-        let affected: Vec<(TopicPartition, PartitionRegistration)> = self
+        let affected: Vec<(TopicPartition, Vec<i32>)> = self
             .metadata
             .partitions()
             .filter(|(_, p)| p.leader == broker_id || p.isr.contains(&broker_id))
-            .map(|(tp, p)| (tp, p.clone()))
-            .collect();
-        for (tp, p) in affected {
-            let mut isr = p.isr.clone();
-            if isr.len() > 1 {
-                isr.retain(|&r| r != broker_id);
-            }
-            let mut leader = None;
-            let mut unclean = false;
-            if p.leader == broker_id {
-                match elect_leader(
-                    &p.replicas,
-                    &isr,
-                    |r| self.metadata.is_active(r),
-                    self.config.unclean_leader_election(&tp.topic),
-                ) {
-                    Some((l, u)) => {
-                        leader = Some(l);
-                        unclean = u;
-                        if u {
-                            isr = vec![l];
-                        }
-                    }
-                    None => leader = Some(NO_LEADER),
+            .map(|(tp, p)| {
+                let mut isr = p.isr.clone();
+                if isr.len() > 1 || self.config.eligible_leader_replicas {
+                    isr.retain(|&r| r != broker_id);
                 }
-            }
-            let isr_change = (isr != p.isr).then_some(isr);
-            if leader.is_none() && isr_change.is_none() {
-                continue;
-            }
-            self.append(
-                out,
-                MetadataRecord::PartitionChange {
-                    topic: tp.topic.into(),
-                    partition: tp.partition,
-                    leader,
-                    isr: isr_change,
-                    unclean,
-                    assignment: None,
-                },
-            );
+                (tp, isr)
+            })
+            .collect();
+        for (tp, isr) in affected {
+            self.change_partition(&tp, isr, Leadership::Keep, None, None, out);
         }
     }
 
@@ -419,32 +600,14 @@ impl Controller {
 
     /// Elects a leader for every leaderless partition that now has an eligible replica.
     fn elect_leaderless(&mut self, out: &mut Vec<MetadataRecord>) {
-        let leaderless: Vec<(TopicPartition, PartitionRegistration)> = self
+        let leaderless: Vec<(TopicPartition, Vec<i32>)> = self
             .metadata
             .partitions()
             .filter(|(_, p)| p.leader == NO_LEADER)
-            .map(|(tp, p)| (tp, p.clone()))
+            .map(|(tp, p)| (tp, p.isr.clone()))
             .collect();
-        for (tp, p) in leaderless {
-            let Some((l, unclean)) = elect_leader(
-                &p.replicas,
-                &p.isr,
-                |r| self.metadata.is_active(r),
-                self.config.unclean_leader_election(&tp.topic),
-            ) else {
-                continue;
-            };
-            self.append(
-                out,
-                MetadataRecord::PartitionChange {
-                    topic: tp.topic.into(),
-                    partition: tp.partition,
-                    leader: Some(l),
-                    isr: unclean.then(|| vec![l]),
-                    unclean,
-                    assignment: None,
-                },
-            );
+        for (tp, isr) in leaderless {
+            self.change_partition(&tp, isr, Leadership::Keep, None, None, out);
         }
     }
 
@@ -466,17 +629,9 @@ impl Controller {
             .collect();
         let mut out = Vec::new();
         for (tp, leader) in moves {
-            self.append(
-                &mut out,
-                MetadataRecord::PartitionChange {
-                    topic: tp.topic.into(),
-                    partition: tp.partition,
-                    leader: Some(leader),
-                    isr: None,
-                    unclean: false,
-                    assignment: None,
-                },
-            );
+            let isr = self.metadata.partition(&tp).map(|p| p.isr.clone());
+            let isr = isr.unwrap_or_default();
+            self.change_partition(&tp, isr, Leadership::Set(leader), None, None, &mut out);
         }
         out
     }
@@ -537,17 +692,9 @@ impl Controller {
         }
         let mut out = Vec::new();
         if new_isr != current {
-            self.append(
-                &mut out,
-                MetadataRecord::PartitionChange {
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
-                    leader: None,
-                    isr: Some(new_isr.into_iter().collect()),
-                    unclean: false,
-                    assignment: None,
-                },
-            );
+            let leader = Leadership::Set(p.leader);
+            let isr = new_isr.into_iter().collect();
+            self.change_partition(tp, isr, leader, None, None, &mut out);
         }
         self.maybe_complete_reassignment(tp, &mut out);
         let p = self.metadata.partition(tp).expect("exists");
@@ -607,21 +754,13 @@ impl Controller {
                 .copied()
                 .filter(|r| replicas.contains(r))
                 .collect();
-            self.append(
-                &mut out,
-                MetadataRecord::PartitionChange {
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
-                    leader: None,
-                    isr: (isr != p.isr).then_some(isr),
-                    unclean: false,
-                    assignment: Some(Assignment {
-                        replicas,
-                        adding_replicas: adding,
-                        removing_replicas: removing,
-                    }),
-                },
-            );
+            let assignment = Some(Assignment {
+                replicas,
+                adding_replicas: adding,
+                removing_replicas: removing,
+            });
+            let leader = Leadership::Set(p.leader);
+            self.change_partition(tp, isr, leader, None, assignment, &mut out);
         }
         self.maybe_complete_reassignment(tp, &mut out);
         Ok(out)
@@ -652,29 +791,18 @@ impl Controller {
             .copied()
             .filter(|r| target.contains(r))
             .collect();
+        // A leader outside the target hands over (an election in the target's order).
         let leader = if target.contains(&p.leader) {
-            None
+            Leadership::Set(p.leader)
         } else {
-            Some(
-                elect_leader(&target, &isr, |r| self.metadata.is_active(r), false)
-                    .map_or(NO_LEADER, |(l, _)| l),
-            )
+            Leadership::Keep
         };
-        self.append(
-            out,
-            MetadataRecord::PartitionChange {
-                topic: tp.topic.to_string(),
-                partition: tp.partition,
-                leader,
-                isr: (isr != p.isr).then_some(isr),
-                unclean: false,
-                assignment: Some(Assignment {
-                    replicas: target,
-                    adding_replicas: Vec::new(),
-                    removing_replicas: Vec::new(),
-                }),
-            },
-        );
+        let assignment = Some(Assignment {
+            replicas: target,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        });
+        self.change_partition(tp, isr, leader, None, assignment, out);
     }
 
     /// ElectLeaders of type PREFERRED for one partition (`kafka-leader-election.sh
@@ -697,18 +825,10 @@ impl Controller {
         if !p.isr.contains(&preferred) || !self.metadata.is_active(preferred) {
             return Err(ErrorCode::PreferredLeaderNotAvailable);
         }
+        let isr = p.isr.clone();
         let mut out = Vec::new();
-        self.append(
-            &mut out,
-            MetadataRecord::PartitionChange {
-                topic: tp.topic.to_string(),
-                partition: tp.partition,
-                leader: Some(preferred),
-                isr: None,
-                unclean: false,
-                assignment: None,
-            },
-        );
+        let tp = tp.clone();
+        self.change_partition(&tp, isr, Leadership::Set(preferred), None, None, &mut out);
         Ok(out)
     }
 

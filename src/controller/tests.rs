@@ -45,6 +45,21 @@ fn run_heartbeats(c: &mut Controller, epochs: &[i64], alive: &[i32], from: i64, 
     }
 }
 
+/// The leader's AlterPartition of partition 0 in leader epoch 0 (it panics if refused).
+fn alter_isr(c: &mut Controller, epochs: &[i64], leader: i32, partition_epoch: i32, isr: Vec<i32>) {
+    c.alter_partition(
+        epochs[leader as usize],
+        &AlterPartitionRequest {
+            topic_partition: tp(0),
+            leader_id: leader,
+            leader_epoch: 0,
+            partition_epoch,
+            new_isr: isr,
+        },
+    )
+    .unwrap();
+}
+
 #[test]
 fn new_topic_is_led_by_its_first_replica_with_full_isr() {
     let (c, _) = cluster(3, 6, 3, ControllerConfig::default());
@@ -57,7 +72,7 @@ fn new_topic_is_led_by_its_first_replica_with_full_isr() {
         *leaders.entry(r.leader).or_insert(0) += 1;
     }
     assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
 }
 
 #[test]
@@ -98,12 +113,20 @@ fn failed_leader_is_replaced_by_the_next_isr_member_in_assignment_order() {
         "failed broker leaves the ISR"
     );
     assert!(!after.unclean_leader);
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
+}
+
+/// The ISR rules before KIP-966 (`eligible.leader.replicas.version` 0).
+fn before_kip_966() -> ControllerConfig {
+    ControllerConfig {
+        eligible_leader_replicas: false,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn last_isr_member_is_kept_and_re_elected_when_it_returns() {
-    let (mut c, mut epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let (mut c, mut epochs) = cluster(3, 1, 3, before_kip_966());
     // All brokers die.
     c.tick(20_000);
     let r = part(&c, 0);
@@ -122,18 +145,141 @@ fn last_isr_member_is_kept_and_re_elected_when_it_returns() {
     let r = part(&c, 0);
     assert_eq!(r.leader, last);
     assert!(!r.unclean_leader);
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
+}
+
+/// KIP-966 with `min.insync.replicas` 1: the fenced last ISR member leaves the ISR for
+/// the ELR; back from a clean shutdown it is elected from there, cleanly. Back from an
+/// unclean one it has lost its eligibility, and is elected only as the last known leader
+/// (unclean: it may have lost committed records), as Kafka before KIP-966 would have.
+#[test]
+fn the_fenced_last_isr_member_moves_to_the_elr_and_leads_again_if_it_shut_down_cleanly() {
+    for clean in [true, false] {
+        let (mut c, _) = cluster(3, 1, 3, ControllerConfig::default());
+        c.tick(20_000);
+        let r = part(&c, 0);
+        assert_eq!(r.leader, NO_LEADER);
+        assert!(r.isr.is_empty(), "{r:?}");
+        let [last] = r.elr[..] else {
+            panic!("one ELR member expected: {r:?}")
+        };
+        assert_eq!(r.last_known_elr, vec![last]);
+        // Another replica returns: it is in neither the ISR nor the ELR.
+        let other = (0..3).find(|&b| b != last).unwrap();
+        let (e, _) = c.register_broker(other, None, 21_000).unwrap();
+        c.heartbeat(other, e, 21_000).unwrap();
+        assert_eq!(part(&c, 0).leader, NO_LEADER);
+        let previous = clean.then(|| c.metadata().broker(last).unwrap().broker_epoch);
+        let (e, _) = c
+            .register_broker_at(last, None, None, previous, 22_000)
+            .unwrap();
+        c.heartbeat(last, e, 22_000).unwrap();
+        let r = part(&c, 0);
+        assert_eq!(r.leader, last, "clean {clean}");
+        assert_eq!(r.isr, vec![last]);
+        assert_eq!(r.unclean_leader, !clean, "clean {clean}");
+        assert!(r.elr.is_empty() && r.last_known_elr.is_empty(), "{r:?}");
+        c.check_invariants().unwrap();
+    }
+}
+
+/// KIP-966's "last replica standing": ISR [0,1,2], `min.insync.replicas` 2. Two
+/// followers drop out (the second into the ELR: the high watermark stops under two
+/// in-sync replicas), then the leader crashes and loses unflushed records. Kafka before
+/// KIP-966 elects it again when it returns (the ISR kept it) and the records are gone
+/// everywhere; with the ELR it has lost its place and the follower that left last, which
+/// holds everything committed, leads.
+#[test]
+fn a_leader_back_from_an_unclean_shutdown_does_not_lead_while_an_elr_member_can() {
+    let config = ControllerConfig {
+        min_insync_replicas: 2,
+        ..Default::default()
+    };
+    let (mut c, epochs) = cluster(3, 1, 3, config);
+    let leader = part(&c, 0).leader;
+    let mut followers: Vec<i32> = (0..3).filter(|&b| b != leader).collect();
+    followers.sort_by_key(|&b| part(&c, 0).replicas.iter().position(|&r| r == b));
+    let (first, second) = (followers[0], followers[1]);
+    // The leader shrinks the ISR twice.
+    alter_isr(&mut c, &epochs, leader, 0, vec![leader, second]);
+    alter_isr(&mut c, &epochs, leader, 1, vec![leader]);
+    let r = part(&c, 0);
+    assert_eq!((r.isr.clone(), r.elr.clone()), (vec![leader], vec![second]));
+    // Everyone stops heartbeating; the leader restarts at once without a clean
+    // shutdown, before the followers are back.
+    c.tick(20_000);
+    let (e, _) = c
+        .register_broker_at(leader, None, None, None, 20_500)
+        .unwrap();
+    c.heartbeat(leader, e, 20_500).unwrap();
+    let r = part(&c, 0);
+    assert_eq!(
+        r.leader, NO_LEADER,
+        "the crashed leader may not lead: {r:?}"
+    );
+    assert!(
+        !r.elr.contains(&leader) && !r.isr.contains(&leader),
+        "{r:?}"
+    );
+    // The first follower to leave holds less than was committed: it may not lead either.
+    let (e, _) = c.register_broker(first, None, 21_000).unwrap();
+    c.heartbeat(first, e, 21_000).unwrap();
+    assert_eq!(part(&c, 0).leader, NO_LEADER);
+    // The ELR member returns and leads, cleanly.
+    let (e, _) = c.register_broker(second, None, 22_000).unwrap();
+    c.heartbeat(second, e, 22_000).unwrap();
+    let r = part(&c, 0);
+    assert_eq!(r.leader, second);
+    assert_eq!(r.isr, vec![second]);
+    assert!(!r.unclean_leader);
+    c.check_invariants().unwrap();
+
+    // Before KIP-966 the crashed leader stays the last ISR member and leads again.
+    let config = ControllerConfig {
+        min_insync_replicas: 2,
+        ..before_kip_966()
+    };
+    let (mut c, epochs) = cluster(3, 1, 3, config);
+    let leader = part(&c, 0).leader;
+    alter_isr(&mut c, &epochs, leader, 0, vec![leader]);
+    c.tick(20_000);
+    let (e, _) = c
+        .register_broker_at(leader, None, None, None, 20_500)
+        .unwrap();
+    c.heartbeat(leader, e, 20_500).unwrap();
+    assert_eq!(part(&c, 0).leader, leader);
+}
+
+/// While the ISR holds `min.insync.replicas` there is no ELR; it goes when the ISR grows
+/// back to that size.
+#[test]
+fn the_elr_is_kept_only_while_the_isr_is_under_min_insync_replicas() {
+    let config = ControllerConfig {
+        min_insync_replicas: 2,
+        ..Default::default()
+    };
+    let (mut c, epochs) = cluster(3, 1, 3, config);
+    let leader = part(&c, 0).leader;
+    let others: Vec<i32> = (0..3).filter(|&b| b != leader).collect();
+    alter_isr(&mut c, &epochs, leader, 0, vec![leader, others[0]]);
+    assert!(part(&c, 0).elr.is_empty());
+    alter_isr(&mut c, &epochs, leader, 1, vec![leader]);
+    assert_eq!(part(&c, 0).elr, vec![others[0]]);
+    alter_isr(&mut c, &epochs, leader, 2, vec![leader, others[1]]);
+    assert!(part(&c, 0).elr.is_empty());
+    c.check_invariants().unwrap();
 }
 
 #[test]
 fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
-    for unclean in [false, true] {
+    for (unclean, elr) in [(false, false), (true, false), (false, true), (true, true)] {
         let (mut c, epochs) = cluster(
             3,
             1,
             3,
             ControllerConfig {
                 unclean_leader_election_enable: unclean,
+                eligible_leader_replicas: elr,
                 ..Default::default()
             },
         );
@@ -160,11 +306,16 @@ fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
             assert_eq!(r.leader, expected);
             assert_eq!(r.isr, vec![expected]);
             assert!(r.unclean_leader, "data-loss risk is recorded");
+        } else if elr {
+            // KIP-966: the fenced last member leaves the ISR for the ELR.
+            assert_eq!(r.leader, NO_LEADER);
+            assert!(r.isr.is_empty());
+            assert_eq!(r.elr, vec![leader]);
         } else {
             assert_eq!(r.leader, NO_LEADER);
             assert_eq!(r.isr, vec![leader]);
         }
-        c.metadata().check_invariants().unwrap();
+        c.check_invariants().unwrap();
     }
 }
 
@@ -358,7 +509,7 @@ fn preferred_leader_returns_once_back_in_the_isr() {
     assert_eq!(back.leader, preferred);
     assert_eq!(back.leader_epoch, moved.leader_epoch + 1);
     assert!(c.elect_preferred_leaders().is_empty(), "idempotent");
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
 }
 
 #[test]
@@ -441,7 +592,7 @@ fn create_partitions_adds_partitions_led_round_robin_with_the_topics_replication
         leaders[part(&c, p).leader as usize] += 1;
     }
     assert!(leaders.iter().all(|&n| (1..=2).contains(&n)), "{leaders:?}");
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
 }
 
 #[test]
@@ -513,6 +664,8 @@ fn a_new_controller_rebuilds_the_same_state_from_the_log() {
         isr: None,
         unclean: false,
         assignment: None,
+        elr: None,
+        last_known_elr: None,
     };
     assert!(ClusterMetadata::from_records([&bad]).is_err());
 }
@@ -581,8 +734,13 @@ proptest! {
     /// with unclean election off every new leader was in the ISR; leader and partition
     /// epochs never go back; and the state is exactly the fold of the log.
     #[test]
-    fn controller_invariants(unclean in any::<bool>(), events in proptest::collection::vec(event(), 1..150)) {
-        let config = ControllerConfig { unclean_leader_election_enable: unclean, ..Default::default() };
+    fn controller_invariants(unclean in any::<bool>(), elr in any::<bool>(), min_isr in 1usize..=3, events in proptest::collection::vec(event(), 1..150)) {
+        let config = ControllerConfig {
+            unclean_leader_election_enable: unclean,
+            eligible_leader_replicas: elr,
+            min_insync_replicas: min_isr,
+            ..Default::default()
+        };
         let mut c = Controller::new(config);
         let mut rng = StdRng::seed_from_u64(9);
         let mut now = 0i64;
@@ -600,7 +758,9 @@ proptest! {
                 Event::Heartbeat(b) => c.heartbeat(b, epochs[&b], now).unwrap_or_default(),
                 Event::Advance(dt) => { now += dt; c.tick(now) }
                 Event::Restart(b) => {
-                    let (e, r) = c.register_broker(b, None, now).unwrap();
+                    // Every other restart is a crash (no clean-shutdown epoch).
+                    let previous = (now % 2 == 0).then(|| c.metadata().broker(b).map(|r| r.broker_epoch)).flatten();
+                    let (e, r) = c.register_broker_at(b, None, None, previous, now).unwrap();
                     epochs.insert(b, e);
                     r
                 }
@@ -655,7 +815,7 @@ proptest! {
                 Event::DeleteTopic(i) => c.delete_topic(&format!("t{i}")).unwrap_or_default(),
                 Event::PreferredElection => c.elect_preferred_leaders(),
             };
-            if let Err(e) = c.metadata().check_invariants() {
+            if let Err(e) = c.check_invariants() {
                 return Err(TestCaseError::fail(e));
             }
             // Clean elections only pick ISR members (of the ISR before the change).
@@ -665,9 +825,10 @@ proptest! {
                     let prev = shadow.partition(&TopicPartition::new(topic.clone(), *partition)).unwrap().clone();
                     if *l != NO_LEADER && *l != prev.leader {
                         if !u {
-                            prop_assert!(prev.isr.contains(l), "clean leader {} not in ISR {:?}", l, prev.isr);
+                            prop_assert!(prev.isr.contains(l) || prev.elr.contains(l), "clean leader {} not in ISR {:?} or ELR {:?}", l, prev.isr, prev.elr);
                         } else {
-                            prop_assert!(unclean, "unclean election while disabled");
+                            // Unclean: allowed, or KIP-966's last known leader.
+                            prop_assert!(unclean || prev.last_known_elr == vec![*l], "unclean election while disabled");
                         }
                     }
                 }
@@ -746,7 +907,7 @@ fn controlled_shutdown_moves_leadership_and_isr_before_letting_the_broker_go() {
     assert!(go);
     assert!(matches!(records[0], MetadataRecord::FenceBroker { .. }));
     assert!(!c.metadata().is_live(leader));
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
 }
 
 #[test]
@@ -809,7 +970,7 @@ fn reassignment_adds_replicas_then_removes_the_old_once_the_new_are_in_sync() {
         after.leader, target[0],
         "the old leader handed over to the target"
     );
-    c.metadata().check_invariants().unwrap();
+    c.check_invariants().unwrap();
 }
 
 #[test]

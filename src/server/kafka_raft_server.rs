@@ -147,6 +147,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
 
     let mut ccfg = ControllerNodeConfig::new(0, controllers.clone(), voters);
     ccfg.metadata_log_dir = data_dir.join("controller-0").join("__cluster_metadata-0");
+    ccfg.controller.min_insync_replicas = settings.min_insync_replicas;
     // Each node is started once the one before it listens: the inter-node transport
     // (madsim's TCP endpoint) does not retry a refused connection.
     let controller_slot: ControllerSlot = Arc::new(Mutex::new(None));

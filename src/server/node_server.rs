@@ -157,6 +157,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
             ccfg.controller.broker_session_timeout_ms = ms;
         }
         ccfg.controller.unclean_leader_election_enable = p.unclean_leader_election_enable;
+        ccfg.controller.min_insync_replicas = p.settings.min_insync_replicas;
         // Over real TCP a Raft election takes longer than in the simulation: 1 s to 2 s.
         ccfg.election_ticks = 10;
         let slot: ControllerSlot = Arc::new(Mutex::new(None));

@@ -400,8 +400,7 @@ impl ClusterSpec {
             log: LogConfig::default(),
             controller: ControllerConfig {
                 broker_session_timeout_ms: 1_500,
-                unclean_leader_election_enable: false,
-                topic_unclean_leader_election_enable: BTreeMap::new(),
+                ..ControllerConfig::default()
             },
             heartbeat_interval_ms: 100,
             controller_tick_ms: 100,
@@ -595,6 +594,11 @@ struct Harness {
     /// `crashed`, `stopped`), newest last, so that restarting the role restarts them.
     crashed_by_role: BTreeMap<NodeName, Vec<(NodeName, &'static str)>>,
     paused_by_role: BTreeMap<NodeName, Vec<NodeName>>,
+    /// Per clog naming a role on either side (`p1 -> leader:orders-0`), the link it
+    /// resolved to, newest last: the matching `unclog` undoes that link, not whatever
+    /// the role names by then (a leader may have moved meanwhile, and the clogged link
+    /// would otherwise stay down for the rest of the run).
+    clogged_by_role: BTreeMap<(NodeName, NodeName), Vec<(NodeName, NodeName)>>,
     /// Every node's wall clock (the `clock-skew` fault moves it).
     walls: BTreeMap<NodeName, WallClock>,
     /// Each producer's workload progress (outlives its incarnations).
@@ -814,11 +818,18 @@ impl Harness {
                     c.packet_loss_rate = 0.0;
                 });
                 self.network_faults.clear();
+                self.clogged_by_role.clear();
                 self.record_fault("heal all".to_string());
             }
             Fault::Clog { from, to } => {
                 let (f, t) = (self.resolve(from)?, self.resolve(to)?);
                 self.clog(&f, &t);
+                if is_role(from) || is_role(to) {
+                    self.clogged_by_role
+                        .entry((from.clone(), to.clone()))
+                        .or_default()
+                        .push((f.clone(), t.clone()));
+                }
                 self.record_fault(format!(
                     "clog {} -> {}",
                     Self::describe(from, &f),
@@ -826,7 +837,14 @@ impl Harness {
                 ));
             }
             Fault::Unclog { from, to } => {
-                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                let earlier = self
+                    .clogged_by_role
+                    .get_mut(&(from.clone(), to.clone()))
+                    .and_then(Vec::pop);
+                let (f, t) = match earlier {
+                    Some(link) => link,
+                    None => (self.resolve(from)?, self.resolve(to)?),
+                };
                 if let (Some(x), Some(y)) = (self.nodes.get(&f), self.nodes.get(&t)) {
                     NetSim::current().unclog_link(x.id(), y.id());
                 }
@@ -1347,6 +1365,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         let slot: ControllerSlot = Arc::new(Mutex::new(None));
         let mut cfg = ControllerNodeConfig::new(k, controllers.clone(), voters.clone());
         cfg.controller = spec.controller.clone();
+        cfg.controller.min_insync_replicas = spec.replication.min_insync_replicas;
+        cfg.controller.topic_min_insync_replicas = spec.topic_min_insync_replicas.clone();
         cfg.tick_ms = spec.controller_tick_ms;
         cfg.raft_tick_ms = spec.quorum_tick_ms;
         cfg.election_ticks = spec.quorum_election_ticks;
@@ -1597,6 +1617,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         paused: BTreeSet::new(),
         crashed_by_role: BTreeMap::new(),
         paused_by_role: BTreeMap::new(),
+        clogged_by_role: BTreeMap::new(),
         walls,
         progress,
         baseline_latency: baseline_latency(&spec),

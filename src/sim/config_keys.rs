@@ -140,6 +140,13 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     // Kafka's `transaction.version` feature level: 1, transactions as KIP-98 made them; 2
     // (KIP-890 part 2, the default of a new Kafka 4 cluster), an epoch bump at every EndTxn.
     ("transaction.version", KeyType::Int { min: 1, max: 2 }),
+    // Kafka's `eligible.leader.replicas.version` feature level (KIP-966): 1, the default
+    // of a cluster formatted by Kafka 4.1 or later; 0, the ISR rules of earlier releases
+    // (a fenced last ISR member stays in the ISR and is elected again when it returns).
+    (
+        "eligible.leader.replicas.version",
+        KeyType::Int { min: 0, max: 1 },
+    ),
 ];
 
 /// Topic-level keys besides the topic-level log keys.

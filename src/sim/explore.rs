@@ -277,6 +277,9 @@ pub const MIN_LENGTH: SimDuration = SimDuration(100_000);
 const MAX_LENGTH: SimDuration = SimDuration(8_000_000);
 /// At most this many episodes of one kind per run.
 const MAX_PER_KIND: u32 = 4;
+/// How long after its restart a crashed broker still counts as having lost data: the
+/// time it takes to fetch back what its page cache lost from the leader.
+const CATCH_UP: i64 = 5_000_000;
 
 /// One seed's choice of fault kinds and how many episodes of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,6 +337,15 @@ struct Pools {
     /// survive (every replica of a partition damaged), as FoundationDB's simulator never
     /// kills more machines than the replication tolerates.
     damage_budget: usize,
+    /// How many distinct brokers may have lost data at once (KIP-966: Kafka tolerates
+    /// `min.insync.replicas` - 1 data-loss events): a crash (the page cache is gone until
+    /// the broker has fetched it back, unless every message is fsynced), a corrupted log
+    /// or a torn write. At least one, so that crashes stay in every run: with
+    /// `min.insync.replicas` 1 a single one can lose acknowledged writes, and that is what
+    /// such a configuration risks.
+    loss_budget: usize,
+    /// Whether a broker crash loses data (`log.flush.interval.messages` is not 1).
+    crash_loses_data: bool,
 }
 
 impl Pools {
@@ -363,7 +375,8 @@ impl Pools {
                 .max(1)
         };
         let cluster_min_isr = min_isr(&scenario.cluster.config);
-        let damage_budget = scenario
+        // Each topic's (replication factor, min.insync.replicas).
+        let replication: Vec<(i64, i64)> = scenario
             .topics
             .iter()
             .map(|t| {
@@ -372,10 +385,26 @@ impl Pools {
                 } else {
                     cluster_min_isr
                 };
-                (i64::from(t.replication_factor) - topic_min_isr).max(0)
+                (i64::from(t.replication_factor), topic_min_isr)
             })
+            .collect();
+        let damage_budget = replication
+            .iter()
+            .map(|&(rf, m)| (rf - m).max(0))
             .min()
             .unwrap_or(0) as usize;
+        let smallest_min_isr = replication
+            .iter()
+            .map(|&(rf, m)| m.min(rf))
+            .chain([cluster_min_isr])
+            .min()
+            .unwrap_or(1);
+        let crash_loses_data = scenario
+            .cluster
+            .config
+            .get("log.flush.interval.messages")
+            .and_then(|v| v.as_int())
+            != Some(1);
         Pools {
             brokers: (0..scenario.cluster.brokers).map(NodeRef::Broker).collect(),
             clients,
@@ -390,6 +419,8 @@ impl Pools {
             lo: d / 20,
             hi: d * 7 / 10,
             damage_budget,
+            loss_budget: (smallest_min_isr - 1).max(1) as usize,
+            crash_loses_data,
         }
     }
 
@@ -421,6 +452,22 @@ struct Drawn {
     busy: BTreeMap<NodeRef, Vec<(i64, i64)>>,
     /// Brokers given a lasting disk fault ([`Pools::damage_budget`]).
     damaged: BTreeSet<NodeRef>,
+    /// When each broker has lost data ([`Pools::loss_budget`]), `i64::MAX` for good.
+    losses: Vec<(NodeRef, i64, i64)>,
+}
+
+impl Drawn {
+    /// Whether `node` losing data over `[from, to]` keeps the brokers that have lost data
+    /// at any one time within `budget` (counted over the whole window: conservative).
+    fn loss_fits(&self, budget: usize, node: &NodeRef, from: i64, to: i64) -> bool {
+        let others: BTreeSet<&NodeRef> = self
+            .losses
+            .iter()
+            .filter(|(n, a, b)| n != node && *a <= to && from <= *b)
+            .map(|(n, _, _)| n)
+            .collect();
+        others.len() < budget
+    }
 }
 
 /// Draws one episode of `kind`, or `None` when the scenario has nothing it could act on
@@ -468,11 +515,26 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
             };
             // A few tries to find a node and a time clear of that node's other windows.
             for _ in 0..8 {
-                let (node, lo, until) = candidates.choose(rng)?.clone();
+                // Half the pauses stop a partition's leader, whichever broker leads it
+                // then (Jepsen's nemeses aim at primaries): the leader changes that
+                // follow are where the replication protocol's bugs live.
+                let leader_pause =
+                    kind == GenKind::Pause && !pools.partitions.is_empty() && rng.gen_bool(0.5);
+                let (node, lo, until) = if leader_pause {
+                    let tp = pools.partitions.choose(rng)?.clone();
+                    (NodeRef::Role(Role::Leader(tp)), pools.lo, pools.hi)
+                } else {
+                    candidates.choose(rng)?.clone()
+                };
                 let Some(at) = start_in(rng, lo, until, length.0) else {
                     continue;
                 };
                 let (a, b) = (at.0, at.0 + length.0);
+                let loses = kind == GenKind::BrokerCrash && pools.crash_loses_data;
+                let lost_until = b.saturating_add(CATCH_UP);
+                if loses && !drawn.loss_fits(pools.loss_budget, &node, a, lost_until) {
+                    continue;
+                }
                 let windows = drawn.busy.entry(node.clone()).or_default();
                 // One millisecond apart at least, so a restart and the next crash never tie.
                 if windows
@@ -482,6 +544,9 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
                     continue;
                 }
                 windows.push((a, b));
+                if loses {
+                    drawn.losses.push((node.clone(), a, lost_until));
+                }
                 let action = if kind == GenKind::Pause {
                     Action::Pause(node)
                 } else {
@@ -524,6 +589,26 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
             if nodes.len() < 2 {
                 return None;
             }
+            // Half the clogs cut a link of a partition's leader, resolved when the clog
+            // fires (its `unclog` undoes that link): to or from its first in-sync follower,
+            // or to or from one of the topic's producers.
+            if !pools.partitions.is_empty() && rng.gen_bool(0.5) {
+                let tp = pools.partitions.choose(rng)?.clone();
+                let leader = NodeRef::Role(Role::Leader(tp.clone()));
+                let mut links = Vec::new();
+                if pools.brokers.len() > 1 {
+                    let follower = NodeRef::Role(Role::Follower(tp.clone()));
+                    links.push((leader.clone(), follower.clone()));
+                    links.push((follower, leader.clone()));
+                }
+                for p in pools.producers.get(tp.topic.as_str()).into_iter().flatten() {
+                    links.push((p.clone(), leader.clone()));
+                    links.push((leader.clone(), p.clone()));
+                }
+                if let Some((from, to)) = links.choose(rng).cloned() {
+                    return timed(Action::Clog { from, to });
+                }
+            }
             let from = rng.gen_range(0..nodes.len());
             let to = (from + rng.gen_range(1..nodes.len())) % nodes.len();
             timed(Action::Clog {
@@ -550,6 +635,15 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
                 && drawn.damaged.len() >= pools.damage_budget
             {
                 return None;
+            }
+            // A corrupted log or a torn write loses data on that broker for good (and
+            // nobody re-replicates past a corrupt leader's bad batch).
+            let loses = matches!(kind, GenKind::DiskCorrupt | GenKind::TornWrite);
+            if loses && !drawn.loss_fits(pools.loss_budget, &node, at.0, i64::MAX) {
+                return None;
+            }
+            if loses {
+                drawn.losses.push((node.clone(), at.0, i64::MAX));
             }
             if kind == GenKind::DiskFull {
                 // A full disk halts the broker for the rest of the run (no restart is
@@ -750,16 +844,18 @@ pub fn minimise(
 // ---------------------------------------------------------------------------------------
 // Verdicts and the minimal scenario file
 
-/// The checkers that fired although the scenario does not expect them, in name order.
-/// Under random faults an expected violation that does not fire is not a finding (the
-/// scripted faults that made it fire were replaced), so only these count.
+/// The checkers that fired although the scenario neither expects nor allows them, in
+/// name order. Under random faults an expected violation that does not fire is not a
+/// finding (the scripted faults that made it fire were replaced), and an `allowed` one is
+/// an anomaly the scenario's configuration has anyway (an unclean election's lost
+/// writes), so only these count.
 pub fn unexpected<'a, V>(
     fired: &'a BTreeMap<&'static str, Vec<V>>,
-    expected: &[Checker],
+    expect: &super::scenario::Expect,
 ) -> Vec<(&'static str, &'a V)> {
     fired
         .iter()
-        .filter(|(name, _)| !expected.iter().any(|c| c.as_str() == **name))
+        .filter(|(name, _)| !expect.tolerates(name))
         .filter_map(|(name, vs)| vs.first().map(|v| (*name, v)))
         .collect()
 }
@@ -947,7 +1043,7 @@ pub fn explore_seed(
         Err(msg) => (PANIC, format!("the simulation panicked: {msg}"), None),
         Ok(result) => {
             let result = result?;
-            let found = unexpected(&result.fired, expected);
+            let found = unexpected(&result.fired, &base.expect);
             let Some(&(checker, _)) = found.first() else {
                 return Ok(report(None));
             };

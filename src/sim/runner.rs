@@ -144,6 +144,9 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                 spec.transaction_state_log_min_isr = Some(int(value) as i32)
             }
             "transaction.version" => spec.transaction.transaction_version = int(value) as i16,
+            "eligible.leader.replicas.version" => {
+                spec.controller.eligible_leader_replicas = int(value) == 1
+            }
             "transaction.max.timeout.ms" => {
                 spec.transaction.transaction_max_timeout_ms = int(value) as i32
             }

@@ -335,6 +335,9 @@ pub enum EventKind {
         partition: i32,
         isr: Vec<String>,
         leader_epoch: i32,
+        /// The eligible leader replicas (KIP-966), when there are any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        elr: Vec<String>,
     },
     /// A replica's high watermark changed (`node` is the broker).
     Hw {
@@ -553,6 +556,7 @@ impl EventKind {
                 partition: 0,
                 isr: vec!["broker-0".into()],
                 leader_epoch: 0,
+                elr: vec!["broker-1".into()],
             },
             Hw {
                 topic: "t".into(),

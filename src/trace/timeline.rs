@@ -380,10 +380,18 @@ pub fn describe(e: &Event) -> String {
             partition,
             isr,
             leader_epoch,
-        } => format!(
-            "isr {topic}-{partition} {} (epoch {leader_epoch})",
-            isr_list(isr)
-        ),
+            elr,
+        } => {
+            let elr = if elr.is_empty() {
+                String::new()
+            } else {
+                format!(" elr {}", isr_list(elr))
+            };
+            format!(
+                "isr {topic}-{partition} {}{elr} (epoch {leader_epoch})",
+                isr_list(isr)
+            )
+        }
         Hw {
             topic,
             partition,
@@ -1540,7 +1548,7 @@ mod tests {
         );
         assert_eq!(d("poll"), "poll t-0 0 (1 record: p1-0)");
         assert_eq!(d("leader-change"), "leader t-0 → broker-0 (epoch 0)");
-        assert_eq!(d("isr-change"), "isr t-0 [0] (epoch 0)");
+        assert_eq!(d("isr-change"), "isr t-0 [0] elr [1] (epoch 0)");
         assert_eq!(d("verdict"), "✔ lost-write ok");
         assert_eq!(fmt_duration(900_700), "900.700ms");
         assert_eq!(fmt_duration(12), "12us");
