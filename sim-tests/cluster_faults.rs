@@ -16,8 +16,8 @@ use kafka_sim::trace::EventKind;
 
 const SEEDS: std::ops::Range<u64> = 1..4;
 
-/// `(send time, ack time)` of every successful acknowledgement, microseconds.
-fn ack_times(o: &SimOutcome) -> Vec<(i64, i64)> {
+/// `(partition, send time, ack time)` of every successful acknowledgement, microseconds.
+fn acks(o: &SimOutcome) -> Vec<(i32, i64, i64)> {
     let mut sent = BTreeMap::new();
     let mut out = Vec::new();
     for e in &o.history {
@@ -27,17 +27,23 @@ fn ack_times(o: &SimOutcome) -> Vec<(i64, i64)> {
             }
             EventKind::Ack {
                 send,
+                partition: Some(p),
                 offset: Some(_),
                 ..
             } => {
                 if let Some(&t) = sent.get(send) {
-                    out.push((t, e.t_us));
+                    out.push((*p, t, e.t_us));
                 }
             }
             _ => {}
         }
     }
     out
+}
+
+/// `(send time, ack time)` of every successful acknowledgement, microseconds.
+fn ack_times(o: &SimOutcome) -> Vec<(i64, i64)> {
+    acks(o).into_iter().map(|(_, s, a)| (s, a)).collect()
 }
 
 /// Median acknowledgement latency (ms) of the sends made in `[from_ms, to_ms)`.
@@ -650,6 +656,75 @@ fn stop_pinned_partitions_and_partial_assignment() {
         .any(|e| e.node == "c1" && e.t_us > 6_000_000));
 }
 
+/// Per partition, the times (ms) of the successful acknowledgements of the sends made in
+/// `[from_ms, to_ms)`.
+fn ack_times_by_partition(o: &SimOutcome, from_ms: i64, to_ms: i64) -> BTreeMap<i32, Vec<i64>> {
+    let mut out: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (p, sent, acked) in acks(o) {
+        if (from_ms * 1000..to_ms * 1000).contains(&sent) {
+            out.entry(p).or_default().push(acked / 1000);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_delayed_link_delivers_its_messages_late_and_only_that_link() {
+    // p1's requests to the leader of orders-0 are held 2 s while sent in 3 s..4 s; its
+    // request timeout (30 s) outlasts the hold, so each is answered once it arrives.
+    let mut s = spec(1_600, 10_000);
+    s.faults = vec![(
+        3_000,
+        Fault::Delay {
+            from: "p1".into(),
+            to: "leader:orders-0".into(),
+            by_us: 2_000_000,
+            for_us: Some(1_000_000),
+        },
+    )];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        assert_clean(&o);
+        let held = ack_times_by_partition(&o, 3_100, 3_900);
+        let first = |p: i32| held.get(&p).and_then(|l| l.iter().min().copied());
+        // No write to orders-0 sent inside the window came back before the first held
+        // request arrived (3 s + 2 s): the producer's next request waits for that one.
+        assert!(
+            first(0).is_some_and(|ms| ms >= 5_000),
+            "seed {seed}: orders-0 acks at {:?}",
+            held.get(&0)
+        );
+        // Another partition was answered at once, unless its leader is orders-0's (a
+        // producer sends one request per broker, so it crossed the held link too).
+        for p in [1, 2] {
+            let Some(ms) = first(p) else {
+                panic!("seed {seed}: no acks of orders-{p}");
+            };
+            assert!(
+                !(3_200..5_000).contains(&ms),
+                "seed {seed}: orders-{p} acks at {ms} ms"
+            );
+        }
+        assert!(
+            (1..=2).any(|p| first(p).is_some_and(|ms| ms < 3_200)),
+            "seed {seed}: every partition was held: {held:?}"
+        );
+        // After the window the link is fast again.
+        let after = median_latency_ms(&o, 7_000, 8_000);
+        assert!(
+            after < 60,
+            "seed {seed}: median {after} ms after the window"
+        );
+        assert!(
+            faults(&o).iter().any(|(t, f)| *t == 3_000
+                && f.starts_with("delay p1 -> broker-")
+                && f.ends_with("(leader:orders-0) by 2000ms for 1000ms")),
+            "seed {seed}: {:?}",
+            faults(&o)
+        );
+    }
+}
+
 #[test]
 fn runs_with_every_fault_kind_are_deterministic() {
     let mut s = spec(1_000, 9_000);
@@ -663,6 +738,15 @@ fn runs_with_every_fault_kind_are_deterministic() {
             },
         ),
         (1_500, Fault::Loss(0.05)),
+        (
+            1_700,
+            Fault::Delay {
+                from: "leader:orders-2".into(),
+                to: "follower:orders-2".into(),
+                by_us: 300_000,
+                for_us: None,
+            },
+        ),
         (
             2_000,
             Fault::Disk {
@@ -708,7 +792,7 @@ fn runs_with_every_fault_kind_are_deterministic() {
             run(seed, &s).history_jsonl(),
             "seed {seed}"
         );
-        assert_eq!(faults(&o).len(), 15, "seed {seed}: {:?}", faults(&o));
+        assert_eq!(faults(&o).len(), 16, "seed {seed}: {:?}", faults(&o));
         assert_clean(&o);
     }
 }

@@ -854,7 +854,9 @@ mod simulation {
             if missing.is_empty() {
                 String::new()
             } else {
-                format!(" (not supported yet: {})", missing.join(", "))
+                // Nothing for them to act on here (a delay needs transactions, a
+                // partition two nodes), or the simulated cluster cannot inject them.
+                format!(" (not drawn for this scenario: {})", missing.join(", "))
             }
         );
         let started = Instant::now();

@@ -202,6 +202,15 @@ impl Rpc {
             } else {
                 env
             };
+            if let Some(by) = super::transport::link_delay::of(dst.ip()) {
+                // The `delay` fault: the message leaves `by` later; the caller goes on (its
+                // timeout runs meanwhile), as with a request stuck in the network.
+                let ep = self.ep.clone();
+                super::transport::link_delay::hold(by, async move {
+                    let _ = ep.send_to_raw(dst, tag, Box::new(env)).await;
+                });
+                return Ok(());
+            }
             self.ep.send_to_raw(dst, tag, Box::new(env)).await
         }
     }

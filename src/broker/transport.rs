@@ -24,6 +24,105 @@
 #[cfg(madsim)]
 pub use madsim::net::Endpoint;
 
+/// The simulation's `delay` fault: links whose messages are held at the sender before they
+/// enter the network (madsim's network has one latency for every link, and a clogged link
+/// drops). One table per thread, because one thread runs one simulation at a time (madsim
+/// runs every task of a run on the thread that called `block_on`); the harness clears it
+/// when it builds a run.
+#[cfg(madsim)]
+pub mod link_delay {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    use madsim::task::NodeId;
+    use madsim::time::{Duration, Instant};
+
+    #[derive(Debug, Clone, Copy)]
+    struct Held {
+        by: Duration,
+        until: Option<Instant>,
+    }
+
+    thread_local! {
+        static LINKS: RefCell<BTreeMap<(NodeId, IpAddr), Held>> =
+            const { RefCell::new(BTreeMap::new()) };
+        /// The node whose tasks hold delayed messages: the network, which outlives their
+        /// senders (a message already sent arrives even if its sender exits or crashes,
+        /// and madsim ends every task of a node whose main task returns).
+        static CARRIER: RefCell<Option<madsim::runtime::NodeHandle>> = const { RefCell::new(None) };
+    }
+
+    /// Whether the run has its carrier node yet (the harness makes it at the first delay,
+    /// so runs without one create no extra node).
+    pub fn has_carrier() -> bool {
+        CARRIER.with(|c| c.borrow().is_some())
+    }
+
+    pub fn set_carrier(node: madsim::runtime::NodeHandle) {
+        CARRIER.with(|c| *c.borrow_mut() = Some(node));
+    }
+
+    /// Runs `send` once `by` has passed, on the carrier node.
+    pub fn hold(by: Duration, send: impl std::future::Future<Output = ()> + Send + 'static) {
+        let job = async move {
+            madsim::time::sleep(by).await;
+            send.await;
+        };
+        match CARRIER.with(|c| c.borrow().clone()) {
+            Some(node) => {
+                node.spawn(job);
+            }
+            None => {
+                madsim::task::spawn(job);
+            }
+        }
+    }
+
+    /// From now on (until `until`, or until [`clear`]), every message node `from` sends to
+    /// `to` is held `by` first.
+    pub fn set(from: NodeId, to: IpAddr, by: Duration, until: Option<Instant>) {
+        LINKS.with(|l| l.borrow_mut().insert((from, to), Held { by, until }));
+    }
+
+    /// No link delayed (a `heal`; the carrier stays, with what it holds).
+    pub fn clear() {
+        LINKS.with(|l| l.borrow_mut().clear());
+    }
+
+    /// A new run on this thread: no link delayed, no carrier.
+    pub fn reset() {
+        clear();
+        CARRIER.with(|c| *c.borrow_mut() = None);
+    }
+
+    /// How long the current node holds a message to `to` now, if its link is delayed.
+    pub fn of(to: IpAddr) -> Option<Duration> {
+        let empty = LINKS.with(|l| l.borrow().is_empty());
+        if empty {
+            return None;
+        }
+        let from = madsim::plugin::node();
+        let held = LINKS.with(|l| l.borrow().get(&(from, to)).copied())?;
+        match held.until {
+            Some(until) if Instant::now() >= until => None,
+            _ => Some(held.by),
+        }
+    }
+
+    /// The delays in effect now, `(from, to, by)`, for the run's `faults-at-end` event.
+    pub fn in_effect() -> Vec<(NodeId, IpAddr, Duration)> {
+        let now = Instant::now();
+        LINKS.with(|l| {
+            l.borrow()
+                .iter()
+                .filter(|(_, h)| h.until.is_none_or(|u| now < u))
+                .map(|(&(f, t), h)| (f, t, h.by))
+                .collect()
+        })
+    }
+}
+
 #[cfg(not(madsim))]
 pub use real::Endpoint;
 

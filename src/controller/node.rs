@@ -128,6 +128,15 @@ impl Node {
                 continue;
             };
             if let Ok(bytes) = serde_json::to_vec(&m) {
+                // The `delay` fault holds Raft messages as it holds requests (`Rpc::send`).
+                #[cfg(madsim)]
+                if let Some(by) = crate::broker::transport::link_delay::of(to.ip()) {
+                    let ep = self.quorum_ep.clone();
+                    crate::broker::transport::link_delay::hold(by, async move {
+                        let _ = ep.send_to(to, RAFT_TAG, &bytes).await;
+                    });
+                    continue;
+                }
                 let _ = self.quorum_ep.send_to(to, RAFT_TAG, &bytes).await;
             }
         }

@@ -245,6 +245,14 @@ pub enum Fault {
         from: NodeName,
         to: NodeName,
     },
+    /// Holds the messages `from` sends to `to` for `by_us` before they enter the network,
+    /// for `for_us` (`None`: until `heal`).
+    Delay {
+        from: NodeName,
+        to: NodeName,
+        by_us: u64,
+        for_us: Option<u64>,
+    },
     /// Network delay of every link from now on, microseconds (`min..=max`).
     Latency {
         min_us: u64,
@@ -583,6 +591,13 @@ struct Harness {
     brokers: BTreeMap<i32, BrokerHandle>,
     controllers: BTreeMap<usize, ControllerHandle>,
     nodes: BTreeMap<NodeName, NodeHandle>,
+    /// Every node's address (the `delay` fault holds messages by destination address).
+    ips: BTreeMap<NodeName, IpAddr>,
+    /// The `delay` faults applied, `(from, to) -> (by µs, end ms)`, for `faults-at-end`
+    /// (the send path reads [`crate::broker::transport::link_delay`]).
+    delayed: BTreeMap<(NodeName, NodeName), (u64, Option<u64>)>,
+    /// The node holding delayed messages, once a `delay` fault made it.
+    carrier: Option<NodeHandle>,
     clogged: Vec<(NodeName, NodeName)>,
     /// Crashed nodes other than brokers (brokers keep their own `up` flag).
     down: BTreeSet<NodeName>,
@@ -819,6 +834,8 @@ impl Harness {
                 });
                 self.network_faults.clear();
                 self.clogged_by_role.clear();
+                self.delayed.clear();
+                crate::broker::transport::link_delay::clear();
                 self.record_fault("heal all".to_string());
             }
             Fault::Clog { from, to } => {
@@ -853,6 +870,48 @@ impl Harness {
                     "unclog {} -> {}",
                     Self::describe(from, &f),
                     Self::describe(to, &t)
+                ));
+            }
+            Fault::Delay {
+                from,
+                to,
+                by_us,
+                for_us,
+            } => {
+                let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+                let (Some(src), Some(&dst)) = (self.nodes.get(&f), self.ips.get(&t)) else {
+                    return Err(format!("no link {f} -> {t}"));
+                };
+                if !crate::broker::transport::link_delay::has_carrier() {
+                    let carrier = self
+                        .handle
+                        .create_node()
+                        .name("network")
+                        .ip(NETWORK_IP)
+                        .build();
+                    crate::broker::transport::link_delay::set_carrier(carrier.clone());
+                    self.carrier = Some(carrier);
+                }
+                let now = madsim::time::Instant::now();
+                let until = for_us.map(|us| now + Duration::from_micros(us));
+                crate::broker::transport::link_delay::set(
+                    src.id(),
+                    dst,
+                    Duration::from_micros(*by_us),
+                    until,
+                );
+                let end_ms = for_us.map(|us| self.clock.now_ms() as u64 + us.div_ceil(1_000));
+                self.delayed
+                    .insert((f.clone(), t.clone()), (*by_us, end_ms));
+                let span = match for_us {
+                    Some(us) => format!(" for {}", show_us(*us)),
+                    None => String::new(),
+                };
+                self.record_fault(format!(
+                    "delay {} -> {} by {}{span}",
+                    Self::describe(from, &f),
+                    Self::describe(to, &t),
+                    show_us(*by_us)
                 ));
             }
             Fault::Latency { min_us, max_us } => {
@@ -1140,6 +1199,13 @@ impl Harness {
                 links.len() - LINKS_SHOWN
             ));
         }
+        let now_ms = self.clock.now_ms() as u64;
+        network.extend(
+            self.delayed
+                .iter()
+                .filter(|(_, (_, end))| end.is_none_or(|e| now_ms < e))
+                .map(|((a, b), (by, _))| format!("delay {a} -> {b} by {}", show_us(*by))),
+        );
         network.extend(self.network_faults.values().cloned());
         let mut held: BTreeSet<NodeName> = self.paused.clone();
         for (id, b) in &self.brokers {
@@ -1287,6 +1353,7 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::Heal => "heal",
         Fault::Clog { .. } => "clog",
         Fault::Unclog { .. } => "unclog",
+        Fault::Delay { .. } => "delay",
         Fault::Latency { .. } => "latency",
         Fault::Loss(_) => "loss",
         Fault::Disk { .. } => "disk",
@@ -1350,6 +1417,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
     let clock = Clock::start();
     let history = Recorder::new();
     let mut nodes = BTreeMap::new();
+    // Every node's address, for the `delay` fault (its table is per thread: start empty).
+    let mut ips: BTreeMap<NodeName, IpAddr> = BTreeMap::new();
+    crate::broker::transport::link_delay::reset();
 
     let controllers = controller_addrs(spec.controllers.max(1));
     let voters: Vec<SocketAddr> = controllers
@@ -1395,6 +1465,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 .build()
         };
         nodes.insert(controller_name(k), node.clone());
+        ips.insert(controller_name(k), controller_ip(k));
         controller_nodes.insert(
             k,
             DiskNode {
@@ -1468,6 +1539,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
                 .build()
         };
         nodes.insert(broker_name(id), node.clone());
+        ips.insert(broker_name(id), broker_addr(id).ip());
         brokers.insert(
             id,
             DiskNode {
@@ -1503,6 +1575,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             .build()
     };
     nodes.insert("admin".to_string(), admin);
+    ips.insert("admin".to_string(), ADMIN_IP);
 
     let mut client_index = 0;
     let mut progress = BTreeMap::new();
@@ -1541,6 +1614,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         walls.insert(p.client_id.clone(), clocks.wall.clone());
         let done: SharedProgress = Arc::new(Mutex::new(ProducerProgress::default()));
         progress.insert(p.client_id.clone(), done.clone());
+        ips.insert(p.client_id.clone(), cfg.addr.ip());
         let node = handle
             .create_node()
             .name(p.client_id.clone())
@@ -1585,6 +1659,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             group,
         });
         let (history, start) = (history.clone(), c.start_ms);
+        ips.insert(c.client_id.clone(), cfg.addr.ip());
         let node = handle
             .create_node()
             .name(c.client_id.clone())
@@ -1610,6 +1685,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         brokers,
         controllers: controller_nodes,
         nodes,
+        ips,
+        delayed: BTreeMap::new(),
+        carrier: None,
         clogged: Vec::new(),
         down: BTreeSet::new(),
         offsets_topic_num_partitions: spec.offsets_topic_num_partitions,
@@ -1808,6 +1886,10 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         h.handle.kill(node.id());
     }
     h.handle.kill(report_node.id());
+    if let Some(carrier) = &h.carrier {
+        h.handle.kill(carrier.id());
+    }
+    crate::broker::transport::link_delay::reset();
     SimOutcome {
         seed,
         history: events,
@@ -1819,6 +1901,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
 }
 
 const ADMIN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1));
+/// The node holding the messages of delayed links (`delay`), made at the first one.
+const NETWORK_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3));
 const REPORT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2));
 
 /// The admin tools' view at the end of a run.

@@ -64,6 +64,12 @@ pub enum GenKind {
     ClockSkew,
     /// A node stops the world, then resumes.
     Pause,
+    /// One direction of one link holds its messages for a while before sending them: a
+    /// request that arrives after its sender gave up on it. Drawn only for workloads with
+    /// transactions, where a late write can land in a later transaction (KAFKA-17754) or
+    /// after its transaction ended (KIP-890's hanging transaction); elsewhere a late
+    /// request is what a clog and the retry after it already produce.
+    Delay,
 }
 
 impl GenKind {
@@ -82,6 +88,8 @@ impl GenKind {
         GenKind::TornWrite,
         GenKind::ClockSkew,
         GenKind::Pause,
+        // Last, so that adding it left every earlier kind's draws of a seed as they were.
+        GenKind::Delay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +107,7 @@ impl GenKind {
             GenKind::TornWrite => "torn-write",
             GenKind::ClockSkew => "clock-skew",
             GenKind::Pause => "pause",
+            GenKind::Delay => "delay",
         }
     }
 }
@@ -128,6 +137,12 @@ pub enum Action {
     ClockSkew { node: NodeRef, by: SimDuration },
     /// `pause`, then `resume` of the same node.
     Pause(NodeRef),
+    /// `delay` of one link by `by`, `for: length`.
+    Delay {
+        from: NodeRef,
+        to: NodeRef,
+        by: SimDuration,
+    },
 }
 
 /// One fault and, for the kinds that have one, its undoing.
@@ -162,6 +177,7 @@ impl Episode {
             },
             Action::ClockSkew { .. } => GenKind::ClockSkew,
             Action::Pause(_) => GenKind::Pause,
+            Action::Delay { .. } => GenKind::Delay,
         }
     }
 
@@ -235,6 +251,15 @@ impl Episode {
                 (self.at, FaultKind::Pause(n.clone())),
                 (end, FaultKind::Resume(NodeOrAll::Node(n.clone()))),
             ],
+            Action::Delay { from, to, by } => vec![(
+                self.at,
+                FaultKind::Delay {
+                    from: from.clone(),
+                    to: to.clone(),
+                    by: *by,
+                    duration: self.length,
+                },
+            )],
         }
     }
 }
@@ -346,11 +371,19 @@ struct Pools {
     loss_budget: usize,
     /// Whether a broker crash loses data (`log.flush.interval.messages` is not 1).
     crash_loses_data: bool,
+    /// Whether a client writes in transactions (a transactional producer or a copier).
+    transactional: bool,
+    /// Each producer's active window, `start..end` (µs): the end is when its last record
+    /// is due at its rate (its `stop`, or the run's end, when it has no rate).
+    producing: BTreeMap<NodeRef, (i64, i64)>,
+    /// The run's duration.
+    duration: i64,
 }
 
 impl Pools {
     fn of(scenario: &Scenario) -> Pools {
         let mut producers: BTreeMap<String, Vec<NodeRef>> = BTreeMap::new();
+        let mut producing = BTreeMap::new();
         let mut clients = Vec::new();
         for c in &scenario.workload {
             let node = NodeRef::Client(c.id().to_string());
@@ -360,6 +393,20 @@ impl Pools {
                         .entry(p.topic.clone())
                         .or_default()
                         .push(node.clone());
+                    let due = p.rate.map(|r| {
+                        let per = i128::from(r.per.0);
+                        let span = i128::from(p.messages) * per / i128::from(r.count);
+                        p.start
+                            .0
+                            .saturating_add(span.min(i128::from(i64::MAX / 2)) as i64)
+                    });
+                    let end = match (due, p.stop) {
+                        (Some(d), Some(s)) => d.min(s.0),
+                        (Some(d), None) => d,
+                        (None, Some(s)) => s.0,
+                        (None, None) => scenario.duration.0,
+                    };
+                    producing.insert(node.clone(), (p.start.0, end));
                     clients.push((node, p.start, p.stop));
                 }
                 Client::Consumer(c) => clients.push((node, c.start, c.stop)),
@@ -367,6 +414,11 @@ impl Pools {
             }
         }
         let d = scenario.duration.0;
+        let transactional = scenario.workload.iter().any(|c| match c {
+            Client::Producer(p) => p.config.contains_key("transactional.id"),
+            Client::Copier(_) => true,
+            Client::Consumer(_) => false,
+        });
         let min_isr = |config: &super::config_keys::Config| {
             config
                 .get("min.insync.replicas")
@@ -418,6 +470,9 @@ impl Pools {
             producers,
             lo: d / 20,
             hi: d * 7 / 10,
+            transactional,
+            producing,
+            duration: d,
             damage_budget,
             loss_budget: (smallest_min_isr - 1).max(1) as usize,
             crash_loses_data,
@@ -614,6 +669,54 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
             timed(Action::Clog {
                 from: nodes[from].clone(),
                 to: nodes[to].clone(),
+            })
+        }
+        GenKind::Delay => {
+            if !pools.transactional || nodes.len() < 2 {
+                return None;
+            }
+            // Held long enough to outlast a request's timeout on some draws, short enough
+            // that what it held arrives well before the end of the run.
+            let by_max = MAX_LENGTH.0.min((pools.duration - pools.hi) / 2);
+            let by = ms(log_uniform(rng, MIN_LENGTH, SimDuration(by_max)).0);
+            // Most delays hold a producer's requests to a partition's leader (Jepsen's
+            // late produce); the rest a leader's link to its follower, or any link.
+            if !pools.partitions.is_empty() && rng.gen_bool(0.75) {
+                let tp = pools.partitions.choose(rng)?.clone();
+                let leader = NodeRef::Role(Role::Leader(tp.clone()));
+                let mut links = Vec::new();
+                for p in pools.producers.get(tp.topic.as_str()).into_iter().flatten() {
+                    links.push((p.clone(), leader.clone()));
+                }
+                if pools.brokers.len() > 1 {
+                    links.push((leader.clone(), NodeRef::Role(Role::Follower(tp.clone()))));
+                }
+                if let Some((from, to)) = links.choose(rng).cloned() {
+                    // A producer's requests are held while it sends: the window starts
+                    // within its active time (or just after the last record was due, as
+                    // its last transaction may still be going), not anywhere in the run.
+                    if let Some(&(start, end)) = pools.producing.get(&from) {
+                        let (lo, until) = (start.max(pools.lo), end.saturating_add(500_000));
+                        if let Some(at) = start_in(rng, lo, until.min(pools.hi), 0) {
+                            let length = SimDuration(length.0.min(pools.hi - at.0));
+                            if length >= MIN_LENGTH {
+                                return Some(Episode {
+                                    at,
+                                    length: Some(length),
+                                    action: Action::Delay { from, to, by },
+                                });
+                            }
+                        }
+                    }
+                    return timed(Action::Delay { from, to, by });
+                }
+            }
+            let from = rng.gen_range(0..nodes.len());
+            let to = (from + rng.gen_range(1..nodes.len())) % nodes.len();
+            timed(Action::Delay {
+                from: nodes[from].clone(),
+                to: nodes[to].clone(),
+                by,
             })
         }
         GenKind::Latency => {

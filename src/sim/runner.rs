@@ -120,6 +120,18 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "sim.bug.no-producer-fencing" => {
                 spec.replication.no_producer_fencing_bug = value.as_bool().unwrap_or(false)
             }
+            "sim.bug.kafka-17754" => {
+                spec.transaction.no_epoch_bump_bug |= value.as_bool().unwrap_or(false)
+            }
+            "sim.bug.hanging-transaction" => {
+                let on = value.as_bool().unwrap_or(false);
+                spec.transaction.no_epoch_bump_bug |= on;
+                spec.replication.hanging_transaction_bug = on;
+            }
+            "transaction.partition.verification.enable" => {
+                spec.replication.transaction_partition_verification =
+                    value.as_bool().unwrap_or(true)
+            }
             "broker.session.timeout.ms" => {
                 spec.controller.broker_session_timeout_ms = int(value) as _
             }
@@ -516,6 +528,17 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             FaultKind::Unclog { from, to } => Fault::Unclog {
                 from: node_name(from),
                 to: node_name(to),
+            },
+            FaultKind::Delay {
+                from,
+                to,
+                by,
+                duration,
+            } => Fault::Delay {
+                from: node_name(from),
+                to: node_name(to),
+                by_us: by.as_micros().max(0) as u64,
+                for_us: duration.map(|d| d.as_micros().max(0) as u64),
             },
             FaultKind::Latency { min, max } => Fault::Latency {
                 min_us: min.as_micros().max(0) as u64,

@@ -166,6 +166,8 @@ fn every_fault_form_loads() {
         { "at": "1s", "pause": "follower:orders-0" },
         { "at": "1s", "clog": { "from": "p1", "to": "controller" } },
         { "at": "2s", "unclog": { "from": "p1", "to": "controller" } },
+        { "at": "2s", "delay": { "from": "p1", "to": "leader:orders-1", "by": "3s", "for": "1s" } },
+        { "at": "2s", "delay": { "from": "broker-0", "to": "c1", "by": "200ms" } },
         { "at": "2s", "latency": { "min": "1ms", "max": "20ms" } },
         { "at": "2s", "loss": 0.05 },
         { "at": "3s", "disk": { "node": "broker-2", "fault": "slow", "for": "2s" } },
@@ -196,6 +198,18 @@ fn every_fault_form_loads() {
                 from: NodeRef::Client("p1".into()),
                 to: NodeRef::Role(Role::Controller)
             },
+            FaultKind::Delay {
+                from: NodeRef::Client("p1".into()),
+                to: NodeRef::Role(Role::Leader(tp(1))),
+                by: SimDuration::from_secs(3),
+                duration: Some(SimDuration::from_secs(1)),
+            },
+            FaultKind::Delay {
+                from: NodeRef::Broker(0),
+                to: NodeRef::Client("c1".into()),
+                by: SimDuration::from_millis(200),
+                duration: None,
+            },
             FaultKind::Latency {
                 min: SimDuration::from_millis(1),
                 max: SimDuration::from_millis(20)
@@ -225,7 +239,7 @@ fn every_fault_form_loads() {
             FaultKind::Resume(NodeOrAll::Node(NodeRef::Broker(1))),
         ]
     );
-    assert_eq!(s.faults[9].at.to_string(), "4s±1s");
+    assert_eq!(s.faults[11].at.to_string(), "4s±1s");
     assert_eq!(Scenario::from_value(&s.to_json()).unwrap(), s);
 }
 
@@ -421,7 +435,7 @@ fn unknown_fields_are_errors_at_every_level() {
     assert_eq!(
         error_after(|v| v["faults"][1]["crsh"] = json!("broker-0")),
         "t.json: faults[1].crsh: unknown field \"crsh\"; did you mean \"crash\"? (expected one of: \
-         at, crash, restart, partition, heal, clog, unclog, latency, loss, disk, clock-skew, \
+         at, crash, restart, partition, heal, clog, unclog, delay, latency, loss, disk, clock-skew, \
          pause, resume, stop, admin)"
     );
     assert_eq!(
@@ -461,7 +475,7 @@ fn a_fault_has_exactly_one_kind() {
     assert_eq!(
         error_after(|v| remove(v, "/faults/1", "crash")),
         "t.json: faults[1]: a fault needs one fault key besides \"at\" (expected one of: crash, \
-         restart, partition, heal, clog, unclog, latency, loss, disk, clock-skew, pause, resume, stop, admin)"
+         restart, partition, heal, clog, unclog, delay, latency, loss, disk, clock-skew, pause, resume, stop, admin)"
     );
 }
 
@@ -662,6 +676,28 @@ fn other_fault_bodies() {
             json!({"at": "1s", "clog": {"from": "broker-0", "to": "broker-0"}})
         )),
         "t.json: faults[5].clog.to: a link from broker-0 to itself"
+    );
+    assert_eq!(
+        error_after(|v| push_fault(
+            v,
+            json!({"at": "1s", "delay": {"from": "p1", "to": "broker-0", "by": "0s"}})
+        )),
+        "t.json: faults[5].delay.by: a delay of 0s is out of range (expected more than 0s, \
+         at most the run's duration (20s))"
+    );
+    assert_eq!(
+        error_after(|v| push_fault(
+            v,
+            json!({"at": "1s", "delay": {"from": "p1", "to": "broker-0", "by": "1s", "for": "0s"}})
+        )),
+        "t.json: faults[5].delay.for: a delay for 0s does nothing"
+    );
+    assert_eq!(
+        error_after(|v| push_fault(
+            v,
+            json!({"at": "1s", "delay": {"from": "p1", "to": "broker-0"}})
+        )),
+        "t.json: faults[5].delay: missing field \"by\""
     );
     assert_eq!(
         error_after(|v| push_fault(
@@ -1210,6 +1246,11 @@ mod props {
             (node.clone(), node.clone())
                 .prop_filter("distinct", |(a, b)| a != b)
                 .prop_map(|(a, b)| json!({"clog": {"from": a, "to": b}})),
+            (node.clone(), node.clone(), 1i64..5_000)
+                .prop_filter("distinct", |(a, b, _)| a != b)
+                .prop_map(
+                    |(a, b, by)| json!({"delay": {"from": a, "to": b, "by": format!("{by}ms")}})
+                ),
             (ms(100), ms(100)).prop_map(|(a, b)| {
                 let (a, b) = if a.len() < b.len() || (a.len() == b.len() && a <= b) {
                     (a, b)

@@ -91,11 +91,22 @@ fn each_seed_enables_a_subset_of_the_available_kinds() {
 /// Whatever the seed and kinds, the schedule is one the scenario loader accepts (restarts
 /// after their crash, no node crashed twice, every time inside the run), its faults start
 /// after the first twentieth and end by 70% of the run, leaving time to recover.
+/// The workload with transactions: acks=all, a transactional id, transactions of 10.
+fn transactional_scenario() -> Scenario {
+    let mut d = doc();
+    d["workload"][0]["acks"] = json!("all");
+    d["workload"][0]["transactions"] = json!({"records": 10});
+    d["workload"][0]["config"] = json!({"transactional.id": "tx-1"});
+    Scenario::from_value(&d).unwrap()
+}
+
 #[test]
 fn every_generated_schedule_is_a_valid_scenario() {
-    let s = scenario();
     let mut kinds_seen = std::collections::BTreeSet::new();
-    for seed in 1..=300 {
+    for (seed, s) in (1..=300)
+        .map(|seed| (seed, scenario()))
+        .chain((1..=100).map(|seed| (seed, transactional_scenario())))
+    {
         let (sw, episodes) = generate(&s, seed, GenKind::ALL);
         let drawn: u32 = sw.kinds.iter().map(|(_, n)| n).sum();
         assert!(episodes.len() as u32 <= drawn);
@@ -105,6 +116,10 @@ fn every_generated_schedule_is_a_valid_scenario() {
             assert_eq!(e.at.0 % 1_000, 0, "whole milliseconds: {e:?}");
             if let Some(l) = e.length {
                 assert!(l >= MIN_LENGTH && l <= MAX_LENGTH, "{e:?}");
+            }
+            if let Action::Delay { by, .. } = &e.action {
+                // What it holds arrives well before the end of the run (20 s).
+                assert!(*by >= MIN_LENGTH && by.0 <= 3_000_000, "{e:?}");
             }
         }
         if let Err(err) = with_episodes(&s, &episodes) {
@@ -176,7 +191,17 @@ fn available_kinds_are_the_ones_the_runner_accepts() {
         available_kinds(&s, only_broker_crashes),
         [GenKind::BrokerCrash]
     );
-    assert_eq!(available_kinds(&s, |_| true), GenKind::ALL.to_vec());
+    // Delays only where there are transactions.
+    let all_but_delay: Vec<GenKind> = GenKind::ALL
+        .iter()
+        .copied()
+        .filter(|&k| k != GenKind::Delay)
+        .collect();
+    assert_eq!(available_kinds(&s, |_| true), all_but_delay);
+    assert_eq!(
+        available_kinds(&transactional_scenario(), |_| true),
+        GenKind::ALL.to_vec()
+    );
 
     // One broker, no clients: nothing to partition, clog or crash but the broker itself.
     let mut lonely = doc();

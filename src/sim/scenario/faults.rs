@@ -194,20 +194,43 @@ pub(super) fn parse_fault(path: &str, v: &Value, ctx: &Ctx) -> Result<Fault> {
         },
         "clog" | "unclog" => {
             let lf = Fields::new(&p, body, &["from", "to"])?;
-            let (fp, from) = lf.req("from")?;
-            let from = parse_node(&fp, from, ctx)?;
-            let (tp, to) = lf.req("to")?;
-            let to = parse_node(&tp, to, ctx)?;
-            if from == to {
-                return Err(ScenarioError::new(
-                    &tp,
-                    format!("a link from {from} to itself"),
-                ));
-            }
+            let (from, to) = parse_link(&lf, ctx)?;
             if kind_name == "clog" {
                 FaultKind::Clog { from, to }
             } else {
                 FaultKind::Unclog { from, to }
+            }
+        }
+        "delay" => {
+            let lf = Fields::new(&p, body, &["from", "to", "by", "for"])?;
+            let (from, to) = parse_link(&lf, ctx)?;
+            let (bp, by) = lf.req("by")?;
+            let by = non_negative_duration(&bp, by)?;
+            if by.0 == 0 || by > ctx.duration {
+                return Err(
+                    ScenarioError::new(&bp, format!("a delay of {by} is out of range")).expected(
+                        format!(
+                            "more than 0s, at most the run's duration ({})",
+                            ctx.duration
+                        ),
+                    ),
+                );
+            }
+            let duration = match lf.opt("for") {
+                Some((dp, d)) => {
+                    let d = non_negative_duration(&dp, d)?;
+                    if d.0 == 0 {
+                        return Err(ScenarioError::new(&dp, "a delay for 0s does nothing"));
+                    }
+                    Some(d)
+                }
+                None => None,
+            };
+            FaultKind::Delay {
+                from,
+                to,
+                by,
+                duration,
             }
         }
         "latency" => {
@@ -616,6 +639,21 @@ pub(super) fn check_admin_order(
         }
     }
     Ok(())
+}
+
+/// The `from` and `to` of a link fault (`clog`, `unclog`, `delay`): two different nodes.
+fn parse_link(lf: &Fields, ctx: &Ctx) -> Result<(NodeRef, NodeRef)> {
+    let (fp, from) = lf.req("from")?;
+    let from = parse_node(&fp, from, ctx)?;
+    let (tp, to) = lf.req("to")?;
+    let to = parse_node(&tp, to, ctx)?;
+    if from == to {
+        return Err(ScenarioError::new(
+            &tp,
+            format!("a link from {from} to itself"),
+        ));
+    }
+    Ok((from, to))
 }
 
 fn parse_partition(path: &str, v: &Value, ctx: &Ctx) -> Result<FaultKind> {

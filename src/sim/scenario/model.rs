@@ -285,6 +285,16 @@ pub enum FaultKind {
         from: NodeRef,
         to: NodeRef,
     },
+    /// Holds every message sent from `from` to `to` for `by` before it enters the network
+    /// (then the usual latency), for `duration` (`None`: until `heal`). The messages
+    /// arrive late, not never: a retry sent meanwhile may overtake them (a request delayed
+    /// in the network, Jepsen's delayed produce behind KAFKA-17754 and KIP-890).
+    Delay {
+        from: NodeRef,
+        to: NodeRef,
+        by: SimDuration,
+        duration: Option<SimDuration>,
+    },
     Latency {
         min: SimDuration,
         max: SimDuration,
@@ -360,6 +370,7 @@ impl FaultKind {
         "heal",
         "clog",
         "unclog",
+        "delay",
         "latency",
         "loss",
         "disk",
@@ -378,6 +389,7 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Clog { .. } => "clog",
             FaultKind::Unclog { .. } => "unclog",
+            FaultKind::Delay { .. } => "delay",
             FaultKind::Latency { .. } => "latency",
             FaultKind::Loss(_) => "loss",
             FaultKind::Disk { .. } => "disk",

@@ -303,6 +303,21 @@ fn fault_json(f: &Fault) -> Value {
         FaultKind::Clog { from, to } | FaultKind::Unclog { from, to } => {
             serde_json::json!({"from": node_json(from), "to": node_json(to)})
         }
+        FaultKind::Delay {
+            from,
+            to,
+            by,
+            duration,
+        } => {
+            let mut o = Map::new();
+            o.insert("from".into(), node_json(from));
+            o.insert("to".into(), node_json(to));
+            o.insert("by".into(), by.to_string().into());
+            if let Some(d) = duration {
+                o.insert("for".into(), d.to_string().into());
+            }
+            Value::Object(o)
+        }
         FaultKind::Latency { min, max } => {
             serde_json::json!({"min": min.to_string(), "max": max.to_string()})
         }
