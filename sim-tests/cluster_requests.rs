@@ -42,6 +42,7 @@ fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
             topic_partition: tp.clone(),
             records,
         }],
+        transactional_id: None,
     })
 }
 

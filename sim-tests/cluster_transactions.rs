@@ -127,6 +127,7 @@ impl Probe {
                 topic_partition: tp.clone(),
                 records: b.build(),
             }],
+            transactional_id: None,
         });
         let leader = self.leader_of(tp).await;
         match self.rpc.call(leader, &req, T).await {
@@ -195,6 +196,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
         producer_id: pid,
         producer_epoch: epoch,
         partitions: vec![TopicPartition::new("t", 0)],
+        verify_only: false,
     };
     let end = |pid, epoch, committed| Request::EndTxn {
         transactional_id: "tx".into(),

@@ -163,6 +163,7 @@ suite! {
     torn_write_recovery => "torn-write-recovery.json",
     transactions_aborts => "transactions-aborts.json",
     transactions_broker_crash => "transactions-broker-crash.json",
+    transactions_late_write_fenced => "transactions-late-write-fenced.json",
     transactions_timeout => "transactions-timeout.json",
     transactions_zombie_fenced => "transactions-zombie-fenced.json",
     unclean_leader_election => "unclean-leader-election.json",

@@ -541,14 +541,41 @@ fn auto_create_topics(n: &Arc<Node>, m: &super::request::MetadataRequest) {
 /// Appends each partition's batches; acks=all answers once every partition's HW passed
 /// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
 async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
+    // KIP-890 part 1: the transactions a batch would open here are verified with their
+    // coordinator first; a refusal is the partition's answer.
+    let mut refused: BTreeMap<TopicPartition, ErrorCode> = BTreeMap::new();
+    if let Some(id) = &p.transactional_id {
+        for d in &p.partitions {
+            let tp = &d.topic_partition;
+            let todo = n.rm().transactions_to_verify(tp, &d.records);
+            for (pid, epoch) in todo {
+                let guard = n.rm().start_verification(tp, pid, epoch);
+                match super::txn_requests::verify_transaction(n, id, pid, epoch, tp).await {
+                    ErrorCode::None => n.rm().verified(tp, pid, guard),
+                    e => {
+                        refused.insert(tp.clone(), e);
+                    }
+                }
+            }
+        }
+    }
     let now = n.clock.now_ms();
     // LogAppendTime comes from the broker's wall clock, which may jump.
     let wall = n.wall.now_ms();
+    let verify = p.transactional_id.is_some();
     let mut written = Vec::new();
     for d in p.partitions {
-        let res = n
-            .rm()
-            .append_as_leader_stamped(&d.topic_partition, p.acks, d.records, now, wall);
+        let res = match refused.get(&d.topic_partition) {
+            Some(&e) => Err(e),
+            None => n.rm().append_as_leader_verifying(
+                &d.topic_partition,
+                p.acks,
+                d.records,
+                now,
+                wall,
+                verify,
+            ),
+        };
         written.push((d.topic_partition, res));
     }
     n.disk_stall().await;

@@ -62,6 +62,18 @@ pub struct ReplicationConfig {
     /// appends an idempotent or transactional batch of an older producer epoch than the one
     /// it knows, so a zombie incarnation's writes land after its successor fenced it.
     pub no_producer_fencing_bug: bool,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1, Kafka's default true
+    /// since 3.6): before it appends the batch that would open a producer's transaction
+    /// here, the leader asks the transaction coordinator whether that transaction is
+    /// ongoing with this partition added, so a produce delayed past its transaction's end
+    /// cannot open a transaction nobody will close (a hanging transaction).
+    pub transaction_partition_verification: bool,
+    /// `sim.bug.hanging-transaction` (KIP-890's motivation, Kafka before 3.6): the leader
+    /// appends a transactional batch without verifying its transaction, whatever
+    /// `transaction.partition.verification.enable` says (and the coordinator keeps the
+    /// producer epoch across transactions, see `TransactionConfig::no_epoch_bump_bug`), so
+    /// a produce delayed past its transaction's abort opens a transaction nobody ends.
+    pub hanging_transaction_bug: bool,
 }
 
 impl Default for ReplicationConfig {
@@ -74,6 +86,8 @@ impl Default for ReplicationConfig {
             stale_metadata_produce_bug: false,
             fast_failover_divergence_bug: false,
             no_producer_fencing_bug: false,
+            transaction_partition_verification: true,
+            hanging_transaction_bug: false,
         }
     }
 }

@@ -128,6 +128,28 @@ pub struct Replica {
     /// This partition's entry of `ReplicaManager::reported_hw`, kept beside it so that the
     /// walk after every request compares in place instead of looking each partition up.
     reported_hw: Option<(i64, i32)>,
+    /// KIP-890 part 1: per producer id, the verification of its transaction asked of the
+    /// coordinator before its first batch here (Kafka's `VerificationStateEntry`). A marker
+    /// for the producer removes it, so an answer that comes back after the transaction
+    /// ended no longer lets a batch open one.
+    verifications: BTreeMap<i64, Verification>,
+}
+
+/// Whether the leader of `r` verifies transactions (KIP-890 part 1).
+fn verifies_transactions(r: &Replica) -> bool {
+    let c = r.partition.config();
+    c.transaction_partition_verification && !c.hanging_transaction_bug
+}
+
+/// One producer's transaction verification at a partition leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Verification {
+    producer_epoch: i16,
+    /// Tells this verification apart from a later one of the same producer (Kafka's
+    /// verification guard).
+    guard: u64,
+    /// The coordinator answered that the transaction is ongoing with this partition.
+    verified: bool,
 }
 
 /// What the leader did with a produce.
@@ -216,6 +238,8 @@ pub struct ReplicaManager {
     log_start_offsets: BTreeMap<TopicPartition, i64>,
     /// Problems worth knowing (disk errors, unexpected appends), newest last.
     pub errors: Vec<String>,
+    /// The last guard handed out by [`ReplicaManager::start_verification`].
+    verification_guards: u64,
     /// The last (HW, leader epoch) reported per led partition, see
     /// [`ReplicaManager::take_hw_changes`].
     reported_hw: BTreeMap<TopicPartition, (i64, i32)>,
@@ -343,6 +367,7 @@ impl ReplicaManager {
             high_watermarks,
             log_start_offsets,
             errors: Vec::new(),
+            verification_guards: 0,
             reported_hw: BTreeMap::new(),
             hw_dirty: BTreeSet::new(),
             log_dir_failure: None,
@@ -540,6 +565,7 @@ impl ReplicaManager {
                 pending_epoch_query: None,
                 written_epochs,
                 reported_hw: self.reported_hw.get(tp).copied(),
+                verifications: BTreeMap::new(),
             },
         );
         self.persist_epochs(tp);
@@ -799,15 +825,92 @@ impl ReplicaManager {
         self.append_as_leader_stamped(tp, acks, records, now_ms, now_ms)
     }
 
+    /// KIP-890 part 1: the producers whose transactional batch in `records` would open a
+    /// transaction at `tp` (none is open for them here) with no verification of it
+    /// answered yet, as `(producer id, producer epoch)`. Empty unless this broker leads
+    /// `tp` with `transaction.partition.verification.enable`.
+    pub fn transactions_to_verify(&self, tp: &TopicPartition, records: &[u8]) -> Vec<(i64, i16)> {
+        let Some(r) = self.replicas.get(tp) else {
+            return Vec::new();
+        };
+        if !r.partition.is_leader() || !verifies_transactions(r) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for b in batches(records, 0).flatten() {
+            let (pid, epoch) = (b.producer_id(), b.producer_epoch());
+            if !b.is_transactional() || b.is_control() || pid == NO_PRODUCER_ID {
+                continue;
+            }
+            let verified = r
+                .verifications
+                .get(&pid)
+                .is_some_and(|v| v.verified && v.producer_epoch == epoch);
+            if !r.log.open_txns().is_open(pid) && !verified && !out.contains(&(pid, epoch)) {
+                out.push((pid, epoch));
+            }
+        }
+        out
+    }
+
+    /// Starts the verification of `producer_id`'s transaction at `tp` before the leader
+    /// asks the coordinator; the guard goes back with [`ReplicaManager::verified`].
+    pub fn start_verification(&mut self, tp: &TopicPartition, producer_id: i64, epoch: i16) -> u64 {
+        self.verification_guards += 1;
+        let guard = self.verification_guards;
+        if let Some(r) = self.replicas.get_mut(tp) {
+            r.verifications.insert(
+                producer_id,
+                Verification {
+                    producer_epoch: epoch,
+                    guard,
+                    verified: false,
+                },
+            );
+        }
+        guard
+    }
+
+    /// The coordinator said the transaction is ongoing with `tp` added: a batch of it may
+    /// open the transaction here, unless a marker for the producer came meanwhile (the
+    /// guard is gone then).
+    pub fn verified(&mut self, tp: &TopicPartition, producer_id: i64, guard: u64) {
+        if let Some(v) = self
+            .replicas
+            .get_mut(tp)
+            .and_then(|r| r.verifications.get_mut(&producer_id))
+        {
+            if v.guard == guard {
+                v.verified = true;
+            }
+        }
+    }
+
     /// [`ReplicaManager::append_as_leader`] stamping `LogAppendTime` from the broker's wall
     /// clock (`wall_ms`), which may jump, while `now_ms` (monotonic) drives everything else.
     pub fn append_as_leader_stamped(
         &mut self,
         tp: &TopicPartition,
         acks: i16,
+        records: Vec<u8>,
+        now_ms: i64,
+        wall_ms: i64,
+    ) -> Result<AppendResult, ErrorCode> {
+        self.append_as_leader_verifying(tp, acks, records, now_ms, wall_ms, false)
+    }
+
+    /// [`ReplicaManager::append_as_leader_stamped`] for a produce that named its
+    /// transactional id (`verify`): a transactional batch that would open its producer's
+    /// transaction here is refused with `INVALID_TXN_STATE` unless the coordinator verified
+    /// the transaction (KIP-890 part 1, see [`ReplicaManager::transactions_to_verify`]).
+    pub fn append_as_leader_verifying(
+        &mut self,
+        tp: &TopicPartition,
+        acks: i16,
         mut records: Vec<u8>,
         now_ms: i64,
         wall_ms: i64,
+        verify: bool,
     ) -> Result<AppendResult, ErrorCode> {
         if self.log_dir_failure.is_some() {
             return Err(ErrorCode::KafkaStorageError);
@@ -834,6 +937,21 @@ impl ReplicaManager {
             // transactional batch needs a producer id to belong to a transaction.
             if b.is_control() || (b.is_transactional() && b.producer_id() == NO_PRODUCER_ID) {
                 return Err(ErrorCode::InvalidRecord);
+            }
+            // KIP-890 part 1: a transactional batch that would open its producer's
+            // transaction here needs the coordinator's word that the transaction is ongoing
+            // (asked by the node layer, see `transactions_to_verify`). Only a produce that
+            // names its transactional id is verified, as in Kafka.
+            if verify
+                && b.is_transactional()
+                && verifies_transactions(r)
+                && !r.log.open_txns().is_open(b.producer_id())
+                && !r
+                    .verifications
+                    .get(&b.producer_id())
+                    .is_some_and(|v| v.verified && v.producer_epoch == b.producer_epoch())
+            {
+                return Err(ErrorCode::InvalidTxnState);
             }
             if b.producer_id() != NO_PRODUCER_ID {
                 let pb = ProducerBatch {
@@ -965,6 +1083,8 @@ impl ReplicaManager {
         if is_marker {
             r.producers
                 .record_marker(producer_id, producer_epoch, info.max_timestamp);
+            // The transaction ended here: a verification of it no longer admits a batch.
+            r.verifications.remove(&producer_id);
         }
         let appended = r.partition.leader_append(info.last_offset + 1);
         note_hw(&mut self.hw_dirty, tp, r);
@@ -2052,30 +2172,33 @@ mod tests {
         );
     }
 
+    /// A transactional batch of producer 9 with one record.
+    fn txn_batch_of_9(epoch: i16, seq: i32) -> Vec<u8> {
+        use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
+        let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+            .producer(9, epoch, seq)
+            .transactional(true);
+        b.append(0, None, Some(b"v"), &[]);
+        b.build()
+    }
+
     /// `sim.bug.no-producer-fencing`: after the coordinator fenced epoch 0 (its abort marker
     /// is at epoch 1), a zombie's batch of epoch 0 is refused; with the switch it goes in and
     /// opens a transaction nobody will end, holding the last stable offset back.
     #[test]
     fn a_fenced_producers_batch_is_refused_unless_producer_fencing_is_switched_off() {
-        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        use crate::protocol::ControlRecordType;
         let tp = TopicPartition::new("orders", 0);
-        let txn_batch = |epoch: i16, seq: i32| {
-            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
-                .producer(9, epoch, seq)
-                .transactional(true);
-            b.append(0, None, Some(b"v"), &[]);
-            b.build()
-        };
         let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
         for bug in [false, true] {
             let mut config = BrokerConfig::new(0);
             config.replication.no_producer_fencing_bug = bug;
             let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
             host(&mut rm, "orders");
-            rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 0), 0)
+            rm.append_as_leader(&tp, ACKS_ALL, txn_batch_of_9(0, 0), 0)
                 .unwrap(); // 0
             rm.write_txn_marker(&tp, 9, 1, abort, 0).unwrap(); // 1
-            let zombie = rm.append_as_leader(&tp, ACKS_ALL, txn_batch(0, 1), 0);
+            let zombie = rm.append_as_leader(&tp, ACKS_ALL, txn_batch_of_9(0, 1), 0);
             let r = rm.replicas.get(&tp).unwrap();
             let hw = r.partition.high_watermark();
             let lso = r.log.last_stable_offset(hw);
@@ -2086,6 +2209,72 @@ mod tests {
                 assert!(zombie.is_err(), "{zombie:?}");
                 assert_eq!((hw, lso), (2, 2));
             }
+        }
+    }
+
+    /// KIP-890 part 1 on the leader: a produce naming its transactional id may open its
+    /// producer's transaction here only once the coordinator verified it; the verification
+    /// holds until the transaction's marker, and an answer that comes after the marker
+    /// admits nothing (the guard is gone). Batches of an open transaction, and produces
+    /// that name no transactional id, are not verified, as in Kafka.
+    #[test]
+    fn a_transaction_opens_at_a_leader_only_once_its_coordinator_verified_it() {
+        use crate::protocol::ControlRecordType;
+        let tp = TopicPartition::new("orders", 0);
+        let append = |rm: &mut ReplicaManager, epoch: i16, seq: i32| {
+            rm.append_as_leader_verifying(&tp, ACKS_ALL, txn_batch_of_9(epoch, seq), 0, 0, true)
+                .map(|a| a.first_offset)
+        };
+        let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(SimDisk::new(3)));
+        host(&mut rm, "orders");
+        assert_eq!(
+            rm.transactions_to_verify(&tp, &txn_batch_of_9(0, 0)),
+            vec![(9, 0)]
+        );
+        assert_eq!(append(&mut rm, 0, 0), Err(ErrorCode::InvalidTxnState));
+        let guard = rm.start_verification(&tp, 9, 0);
+        assert_eq!(
+            append(&mut rm, 0, 0),
+            Err(ErrorCode::InvalidTxnState),
+            "asked, not answered"
+        );
+        rm.verified(&tp, 9, guard);
+        assert!(rm
+            .transactions_to_verify(&tp, &txn_batch_of_9(0, 0))
+            .is_empty());
+        assert_eq!(append(&mut rm, 0, 0), Ok(0));
+        // The transaction is open here: its next batch needs no verification.
+        assert!(rm
+            .transactions_to_verify(&tp, &txn_batch_of_9(0, 1))
+            .is_empty());
+        assert_eq!(append(&mut rm, 0, 1), Ok(1));
+        rm.write_txn_marker(&tp, 9, 0, abort, 0).unwrap(); // 2
+                                                           // A late batch of the ended transaction (transaction.version 1: same epoch).
+        assert_eq!(append(&mut rm, 0, 2), Err(ErrorCode::InvalidTxnState));
+        // An answer that comes back after the marker admits nothing.
+        let guard = rm.start_verification(&tp, 9, 0);
+        rm.write_txn_marker(&tp, 9, 0, abort, 0).unwrap(); // 3
+        rm.verified(&tp, 9, guard);
+        assert_eq!(append(&mut rm, 0, 2), Err(ErrorCode::InvalidTxnState));
+        // Without a transactional id in the request, no verification (Kafka's rule).
+        assert_eq!(
+            rm.append_as_leader(&tp, ACKS_ALL, txn_batch_of_9(0, 2), 0)
+                .map(|a| a.first_offset),
+            Ok(4)
+        );
+        // `transaction.partition.verification.enable=false`, or the hanging-transaction
+        // switch: nothing is verified.
+        for (verification, bug) in [(false, false), (true, true)] {
+            let mut config = BrokerConfig::new(0);
+            config.replication.transaction_partition_verification = verification;
+            config.replication.hanging_transaction_bug = bug;
+            let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
+            host(&mut rm, "orders");
+            assert!(rm
+                .transactions_to_verify(&tp, &txn_batch_of_9(0, 0))
+                .is_empty());
+            assert_eq!(append(&mut rm, 0, 0), Ok(0));
         }
     }
 

@@ -148,6 +148,10 @@ pub enum Request {
         producer_id: i64,
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
+        /// KIP-890 part 1 (AddPartitionsToTxn v4's `VerifyOnly`, broker to coordinator):
+        /// only ask whether the partitions are in the ongoing transaction; add nothing.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        verify_only: bool,
     },
     AddOffsetsToTxn {
         transactional_id: String,
@@ -245,6 +249,10 @@ pub struct ProduceRequest {
     /// One entry per partition (a producer sends one request per broker, carrying a batch
     /// for each partition that broker leads).
     pub partitions: Vec<ProducePartitionData>,
+    /// A transactional producer's `transactional.id` (ProduceRequest v3+): the leader
+    /// verifies a transaction's first batch with its coordinator (KIP-890 part 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -740,6 +748,7 @@ mod hex_bytes {
                     topic_partition: TopicPartition::new("orders", 0),
                     records: vec![0x00, 0x7f, 0xab, 0xff],
                 }],
+                transactional_id: None,
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");
@@ -767,6 +776,7 @@ mod hex_bytes {
                     topic_partition: TopicPartition::new("t", 1),
                     records: (0..=255u8).rev().chain(0..=255).collect(),
                 }],
+                transactional_id: None,
             };
             let json = serde_json::to_vec(&req).unwrap();
             assert_eq!(

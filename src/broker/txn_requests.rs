@@ -61,6 +61,57 @@ pub(super) fn find_coordinator(n: &Arc<Node>, transactional_id: &str) -> Respons
     internal_partition_leader(n, &tp, |n| &n.txn_replies.creating_topic, create)
 }
 
+/// KIP-890 part 1, the leader's side: asks the coordinator of `transactional_id` whether
+/// the producer's transaction is ongoing with `tp` added (AddPartitionsToTxn, verify only)
+/// before a batch of it opens the transaction at `tp`. NONE when it is; the coordinator's
+/// refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came; no answer, or a coordinator
+/// that cannot say yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's
+/// `AddPartitionsToTxnManager` answers so that any client retries.
+pub(super) async fn verify_transaction(
+    n: &Arc<Node>,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    tp: &TopicPartition,
+) -> ErrorCode {
+    let state_tp = TopicPartition::new(
+        TRANSACTION_STATE_TOPIC,
+        n.txn().partition_for(transactional_id),
+    );
+    let leader = n.rm().metadata().partition(&state_tp).map(|p| p.leader);
+    let partitions = vec![tp.clone()];
+    let error = match leader {
+        Some(l) if l == n.cfg.broker.broker_id => {
+            n.txn()
+                .verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
+        }
+        Some(l) if l >= 0 => match n.broker_addr(l) {
+            Some(addr) => {
+                let req = Request::AddPartitionsToTxn {
+                    transactional_id: transactional_id.to_string(),
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    verify_only: true,
+                };
+                match n.rpc.call(addr, &req, n.timeout()).await {
+                    Ok(Response::Txn { error }) => error,
+                    _ => ErrorCode::CoordinatorNotAvailable,
+                }
+            }
+            None => ErrorCode::CoordinatorNotAvailable,
+        },
+        _ => ErrorCode::CoordinatorNotAvailable,
+    };
+    match error {
+        ErrorCode::NotCoordinator
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+        e => e,
+    }
+}
+
 /// A producer id from the controller when the coordinator has none left.
 async fn ensure_producer_ids(n: &Arc<Node>) {
     if !n.txn().wants_producer_ids() {
@@ -88,6 +139,20 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         ensure_producer_ids(n).await;
     }
     let now = n.clock.now_ms();
+    if let Request::AddPartitionsToTxn {
+        transactional_id,
+        producer_id,
+        producer_epoch,
+        partitions,
+        verify_only: true,
+    } = &req
+    {
+        // KIP-890 part 1: a leader's question, answered from memory; nothing is written.
+        let error =
+            n.txn()
+                .verify_partitions(transactional_id, *producer_id, *producer_epoch, partitions);
+        return Response::Txn { error };
+    }
     let token = n.txn_replies.register();
     let out = match req {
         Request::InitTransactionalProducerId {
@@ -101,6 +166,7 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
             producer_id,
             producer_epoch,
             partitions,
+            ..
         } => n.txn().handle_add_partitions(
             token,
             &transactional_id,

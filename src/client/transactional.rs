@@ -349,6 +349,7 @@ impl TxnChannel {
             producer_id: tm.producer_id,
             producer_epoch: tm.producer_epoch,
             partitions: add.clone(),
+            verify_only: false,
         };
         match self.call_coordinator(&req).await {
             Answer::Ok(_) => tm.partitions.extend(add),
@@ -417,6 +418,7 @@ impl TxnChannel {
                         topic_partition: tp.clone(),
                         records: records.clone(),
                     }],
+                    transactional_id: Some(self.transactional_id.clone()),
                 });
                 let error = match self.rpc.call(addr, &req, self.timeout()).await {
                     Ok(Response::Produce(r)) => match r.partitions.first() {
@@ -538,6 +540,7 @@ impl PartitionAdder {
                 producer_id: ids.0,
                 producer_epoch: ids.1,
                 partitions: batch.iter().cloned().collect(),
+                verify_only: false,
             };
             // The first add of a transaction usually meets the previous one still writing
             // its markers (CONCURRENT_TRANSACTIONS): Kafka's client retries that one after

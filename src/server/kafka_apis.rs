@@ -640,6 +640,7 @@ impl<B: Backend> KafkaApis<B> {
                 acks: if acks == ACKS_NONE { ACKS_LEADER } else { acks },
                 timeout_ms: i64::from(req.timeout_ms),
                 partitions,
+                transactional_id: req.transactional_id.as_ref().map(|id| id.0.to_string()),
             };
             match self.backend.handle(Request::Produce(internal)).await {
                 None => return Ok(None),

@@ -133,6 +133,11 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("sim.bug.stale-metadata-produce", KeyType::Bool),
     ("sim.bug.fast-failover-divergence", KeyType::Bool),
     ("sim.bug.no-producer-fencing", KeyType::Bool),
+    ("sim.bug.kafka-17754", KeyType::Bool),
+    ("sim.bug.hanging-transaction", KeyType::Bool),
+    // KIP-890 part 1 (Kafka's default true since 3.6): a partition leader verifies a
+    // transaction with its coordinator before a batch opens it there.
+    ("transaction.partition.verification.enable", KeyType::Bool),
     ("transaction.state.log.num.partitions", I32_POSITIVE),
     ("transaction.state.log.replication.factor", I32_POSITIVE),
     ("transaction.state.log.min.isr", I32_POSITIVE),

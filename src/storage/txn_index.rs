@@ -344,6 +344,11 @@ impl OpenTxns {
         self.ongoing.get(&producer_id).copied()
     }
 
+    /// Whether `producer_id` has a transaction open here.
+    pub fn is_open(&self, producer_id: i64) -> bool {
+        self.ongoing.contains_key(&producer_id)
+    }
+
     /// Open transactions as `(producer id, first offset)`, by producer id.
     pub fn ongoing(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.ongoing.iter().map(|(p, f)| (*p, *f))

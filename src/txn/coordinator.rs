@@ -20,9 +20,10 @@
 //!   `COORDINATOR_LOAD_IN_PROGRESS`, as Kafka's `RPCProducerIdManager` does while its next
 //!   block is on the way.
 //! - `transaction.version` 2 (KIP-890 part 2) bumps the epoch at every EndTxn, but the
-//!   client still adds partitions with AddPartitionsToTxn, and partition leaders do not
-//!   verify a transactional produce with the coordinator (KIP-890 part 1); no KIP-360
-//!   recovery of a producer id and epoch passed in InitProducerId.
+//!   client still adds partitions with AddPartitionsToTxn (no implicit add by a produce);
+//!   partition leaders verify a transaction before a batch opens it at their partition
+//!   ([`TransactionCoordinator::verify_partitions`], KIP-890 part 1, on either version);
+//!   no KIP-360 recovery of a producer id and epoch passed in InitProducerId.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -59,6 +60,11 @@ pub struct TransactionConfig {
     /// transaction can land in its next one. 1: the epoch moves only when a producer is
     /// fenced (InitProducerId, a timed-out transaction).
     pub transaction_version: i16,
+    /// `sim.bug.kafka-17754` (and `sim.bug.hanging-transaction`): KIP-890 part 2's epoch
+    /// bump at every EndTxn undone whatever `transaction_version` says, so a write of an
+    /// ended transaction still carries the producer's current epoch and can land in its
+    /// next transaction (KAFKA-17754, an aborted write committed).
+    pub no_epoch_bump_bug: bool,
 }
 
 impl Default for TransactionConfig {
@@ -71,6 +77,7 @@ impl Default for TransactionConfig {
             // `kafka-storage.sh format` gives a new Kafka 4 cluster the latest production
             // feature levels, transaction.version=2 among them.
             transaction_version: 2,
+            no_epoch_bump_bug: false,
         }
     }
 }
@@ -414,6 +421,50 @@ impl TransactionCoordinator {
         }
     }
 
+    /// AddPartitionsToTxn with `VerifyOnly` (KIP-890 part 1, Kafka's
+    /// `handleVerifyPartitionsInTransaction`): a partition leader asks, before it appends a
+    /// producer's first transactional batch, whether the producer's transaction is ongoing
+    /// with that partition added. Nothing is written. NONE only when it is, under this
+    /// producer id and epoch and with no end of the transaction under way; a write that
+    /// comes after its transaction ended (a produce delayed past its abort) gets
+    /// `INVALID_TXN_STATE` and never opens a transaction nobody will close.
+    pub fn verify_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> ErrorCode {
+        if let Err(e) = self.check_coordinator(transactional_id) {
+            return e;
+        }
+        let Some(m) = self.txns.get(transactional_id) else {
+            return ErrorCode::InvalidProducerIdMapping;
+        };
+        if m.producer_id != producer_id {
+            return ErrorCode::InvalidProducerIdMapping;
+        }
+        if m.producer_epoch != producer_epoch {
+            return ErrorCode::InvalidProducerEpoch;
+        }
+        let ending = matches!(
+            m.pending_state,
+            Some(
+                TransactionState::PrepareCommit
+                    | TransactionState::PrepareAbort
+                    | TransactionState::PrepareEpochFence
+            )
+        );
+        if m.state == TransactionState::Ongoing
+            && !ending
+            && partitions.iter().all(|tp| m.topic_partitions.contains(tp))
+        {
+            ErrorCode::None
+        } else {
+            ErrorCode::InvalidTxnState
+        }
+    }
+
     /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition (the caller
     /// computes it) so that the offsets committed in the transaction get its marker.
     pub fn handle_add_offsets(
@@ -455,7 +506,8 @@ impl TransactionCoordinator {
             .config
             .transaction_version
             .min(client_transaction_version)
-            >= 2;
+            >= 2
+            && !self.config.no_epoch_bump_bug;
         if bump {
             if let Some(out) =
                 self.end_txn_retry(token, transactional_id, producer_id, producer_epoch, commit)

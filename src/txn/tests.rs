@@ -420,6 +420,70 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
     assert_eq!(b.markers[0].producer_epoch, 0);
 }
 
+/// KIP-890 part 1: a partition leader's question before a batch opens a transaction at its
+/// partition. Yes only while the producer's transaction is ongoing with that partition;
+/// a write that comes after its transaction began to end, or of another epoch, is refused.
+#[test]
+fn verification_says_yes_only_to_a_partition_of_the_ongoing_transaction() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    let verify =
+        |b: &Bench, epoch: i16, p: i32| b.c.verify_partitions("tx", 1000, epoch, &[tp("a", p)]);
+    assert_eq!(
+        verify(&b, 0, 0),
+        ErrorCode::InvalidTxnState,
+        "no transaction yet"
+    );
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    assert_eq!(verify(&b, 0, 0), ErrorCode::None);
+    assert_eq!(verify(&b, 0, 1), ErrorCode::InvalidTxnState, "not added");
+    assert_eq!(verify(&b, 1, 0), ErrorCode::InvalidProducerEpoch);
+    assert_eq!(
+        b.c.verify_partitions("tx", 1234, 0, &[tp("a", 0)]),
+        ErrorCode::InvalidProducerIdMapping
+    );
+    assert_eq!(
+        b.c.verify_partitions("nobody", 1000, 0, &[tp("a", 0)]),
+        ErrorCode::InvalidProducerIdMapping
+    );
+    // The abort is being written: a late write of the transaction is refused already.
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, false, 1, 20);
+    b.take(out);
+    assert_eq!(verify(&b, 0, 0), ErrorCode::InvalidTxnState);
+    b.settle(20);
+    b.reply();
+    b.write_markers(21);
+    assert_eq!(verify(&b, 0, 0), ErrorCode::InvalidTxnState, "ended");
+    let log = b.log.len();
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 30), ErrorCode::None);
+    assert_eq!(
+        verify(&b, 0, 0),
+        ErrorCode::None,
+        "the next transaction has it"
+    );
+    assert_eq!(b.log.len(), log + 1, "verification writes nothing");
+}
+
+/// `sim.bug.kafka-17754`: a TV2 cluster whose coordinator keeps the epoch at EndTxn.
+#[test]
+fn the_kafka_17754_switch_undoes_the_epoch_bump_of_transaction_version_2() {
+    let mut b = Bench::new();
+    b.c = TransactionCoordinator::new(TransactionConfig {
+        transaction_state_log_num_partitions: 1,
+        no_epoch_bump_bug: true,
+        ..TransactionConfig::default()
+    });
+    b.c.add_producer_ids(1000..1010);
+    b.c.load_partition(0, 5, Vec::new());
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, false, 2, 20);
+    b.take(out);
+    b.settle(20);
+    assert_eq!(b.reply().producer_epoch, 0);
+    assert_eq!(b.markers[0].producer_epoch, 0);
+}
+
 /// A TV2 EndTxn whose answer was lost with its coordinator: the next coordinator, which
 /// loaded the transaction from `__transaction_state`, recognises the client's retry under
 /// the old epoch (the epochs alone tell it) instead of fencing a healthy producer.

@@ -153,6 +153,7 @@ impl<B: Backend> KafkaApis<B> {
                     producer_id: req.v3_and_below_producer_id.0,
                     producer_epoch: req.v3_and_below_producer_epoch,
                     partitions: asked.clone(),
+                    verify_only: false,
                 };
                 let error = self.txn_error(internal).await;
                 let code = for_version(error, version, 2);
