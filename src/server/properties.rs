@@ -3,7 +3,10 @@
 //!
 //! The file is Java's properties format as Kafka's files use it: `key=value` (or
 //! `key: value`, or `key value`), `#` and `!` comments, blank lines, a trailing `\`
-//! continuing a line. Backslash escapes inside values are not interpreted.
+//! continuing a line, and `java.util.Properties`' escapes in keys and values (`\t`, `\n`,
+//! `\r`, `\f`, `\uXXXX`, and `\` before any other character for that character, so
+//! `C:\\kafka` is `C:\kafka` and `a\=b` a key with an `=`); a malformed `\u` is an error
+//! naming the line, where Java throws.
 //!
 //! Every key falls in one of four kinds, and the error or warning names the file, the
 //! line and the key:
@@ -143,24 +146,26 @@ pub fn parse(
         }
         pending.push_str(line);
         let logical = std::mem::take(&mut pending);
-        let (key, value) = split_key_value(&logical);
+        let (key, value) =
+            split_key_value(&logical).map_err(|why| format!("{file}:{pending_line}: {why}"))?;
         if key.is_empty() {
             return Err(format!("{file}:{pending_line}: a line without a key"));
         }
         entries.insert(
-            key.to_string(),
+            key,
             Entry {
-                value: value.to_string(),
+                value,
                 origin: format!("{file}:{pending_line}"),
             },
         );
     }
     if !pending.is_empty() {
-        let (key, value) = split_key_value(&pending);
+        let (key, value) =
+            split_key_value(&pending).map_err(|why| format!("{file}:{pending_line}: {why}"))?;
         entries.insert(
-            key.to_string(),
+            key,
             Entry {
-                value: value.to_string(),
+                value,
                 origin: format!("{file}:{pending_line}"),
             },
         );
@@ -179,16 +184,78 @@ pub fn parse(
 
 /// `key=value`, `key:value` or `key value`: the first unescaped `=`, `:` or blank ends the
 /// key; blanks around the separator are dropped.
-fn split_key_value(line: &str) -> (&str, &str) {
-    let end = line
-        .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
-        .unwrap_or(line.len());
-    let key = &line[..end];
+/// A logical line's key and value, unescaped: the key ends at the first `=`, `:` or
+/// whitespace that no backslash escapes (Java's `Properties.load`).
+fn split_key_value(line: &str) -> Result<(String, String), String> {
+    let mut end = line.len();
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '=' || c == ':' || c.is_whitespace() {
+            end = i;
+            break;
+        }
+    }
     let mut rest = line[end..].trim_start();
     if let Some(r) = rest.strip_prefix(['=', ':']) {
         rest = r.trim_start();
     }
-    (key, rest)
+    Ok((unescape(&line[..end])?, unescape(rest)?))
+}
+
+/// `java.util.Properties`' escapes: `\t \n \r \f`, `\uXXXX` (a UTF-16 surrogate pair
+/// as two of them), and a backslash before any other character stands for that character.
+fn unescape(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let unit = |chars: &mut std::str::Chars| -> Result<u32, String> {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() == 4 && hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                        Ok(u32::from_str_radix(&hex, 16).unwrap_or(0))
+                    } else {
+                        Err(format!("malformed \\uxxxx encoding: \\u{hex}"))
+                    }
+                };
+                let first = unit(&mut chars)?;
+                let code = if (0xD800..0xDC00).contains(&first) {
+                    let low = match (chars.next(), chars.next()) {
+                        (Some('\\'), Some('u')) => unit(&mut chars)?,
+                        _ => return Err(format!("\\u{first:04X} is half a surrogate pair")),
+                    };
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return Err(format!(
+                            "\\u{first:04X}\\u{low:04X} is not a surrogate pair"
+                        ));
+                    }
+                    0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    first
+                };
+                match char::from_u32(code) {
+                    Some(ch) => out.push(ch),
+                    None => return Err(format!("\\u{code:04X} is half a surrogate pair")),
+                }
+            }
+            Some(other) => out.push(other),
+            // A lone backslash at the very end of the file: Java drops it.
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 fn bad(e: &Entry, key: &str, msg: impl std::fmt::Display) -> String {
@@ -620,6 +687,29 @@ min.insync.replicas=2
             "{:?}",
             p.warnings
         );
+    }
+
+    #[test]
+    fn backslash_escapes_are_javas() {
+        let text = "a\\=b=c\nmy\\ key = x\nwin=C:\\\\kafka\\\\logs\ntab=one\\ttwo\nu=\\u0041BC\npair=\\uD83D\\uDE00\nplain\\:=colon\n";
+        let mut entries = BTreeMap::new();
+        for line in text.lines() {
+            let (k, v) = split_key_value(line).unwrap();
+            entries.insert(k, v);
+        }
+        let get = |k: &str| entries.get(k).map(String::as_str);
+        assert_eq!(get("a=b"), Some("c"));
+        assert_eq!(get("my key"), Some("x"));
+        assert_eq!(get("win"), Some("C:\\kafka\\logs"));
+        assert_eq!(get("tab"), Some("one\ttwo"));
+        assert_eq!(get("u"), Some("ABC"));
+        assert_eq!(get("pair"), Some("\u{1F600}"));
+        assert_eq!(get("plain:"), Some("colon"));
+        // A malformed escape names the file and line, as Java refuses it.
+        let e = parse_str("node.id=1\nlog.dirs=/tmp/\\u00zz\n").unwrap_err();
+        assert_eq!(e, "n2.properties:2: malformed \\uxxxx encoding: \\u00zz");
+        let e = parse_str("x=\\uD83D\n").unwrap_err();
+        assert!(e.starts_with("n2.properties:1: \\uD83D is half"), "{e}");
     }
 
     #[test]
