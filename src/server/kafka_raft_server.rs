@@ -181,6 +181,8 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         let mut bc = BrokerConfig::new(id);
         bc.data_dir = data_dir.join(format!("broker-{id}"));
         bc.replication.min_insync_replicas = settings.min_insync_replicas;
+        bc.replication.transaction_partition_verification =
+            settings.transaction_partition_verification_enable;
         if let Some(b) = settings.log_segment_bytes {
             bc.log.segment_bytes = b;
         }
@@ -198,6 +200,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         cfg.transaction_state_log_replication_factor = settings
             .transaction_state_log_replication_factor
             .unwrap_or(3.min(n as i32));
+        cfg.transaction_state_log_min_isr = settings.transaction_state_log_min_isr;
         cfg.request_timeout_ms = 30_000;
         let clocks = Clocks::new(clock);
         // Record timestamps are real Unix time here.

@@ -189,6 +189,8 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
         let mut bc = BrokerConfig::new(id);
         bc.data_dir = p.log_dir.clone();
         bc.replication.min_insync_replicas = p.settings.min_insync_replicas;
+        bc.replication.transaction_partition_verification =
+            p.settings.transaction_partition_verification_enable;
         if let Some(ms) = p.replica_lag_time_max_ms {
             bc.replication.replica_lag_time_max_ms = ms;
         }
@@ -220,6 +222,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
             .settings
             .transaction_state_log_replication_factor
             .unwrap_or(3.min(p.voters.len() as i32));
+        cfg.transaction_state_log_min_isr = p.settings.transaction_state_log_min_isr;
         cfg.request_timeout_ms = 30_000;
         let clocks = Clocks::new(clock);
         let now_unix_ms = SystemTime::now()

@@ -20,6 +20,11 @@ pub struct ServeSettings {
     pub transaction_state_log_num_partitions: i32,
     /// `None`: min(3, brokers).
     pub transaction_state_log_replication_factor: Option<i32>,
+    /// `transaction.state.log.min.isr`: the `min.insync.replicas` of `__transaction_state`;
+    /// `None`: 2, at most its replication factor.
+    pub transaction_state_log_min_isr: Option<i32>,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1, Kafka's default true).
+    pub transaction_partition_verification_enable: bool,
 }
 
 impl Default for ServeSettings {
@@ -35,6 +40,8 @@ impl Default for ServeSettings {
             log_segment_bytes: None,
             transaction_state_log_num_partitions: 50,
             transaction_state_log_replication_factor: None,
+            transaction_state_log_min_isr: None,
+            transaction_partition_verification_enable: true,
         }
     }
 }
@@ -51,6 +58,8 @@ pub const SERVE_CONFIG_KEYS: &[&str] = &[
     "log.segment.bytes",
     "transaction.state.log.num.partitions",
     "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "transaction.partition.verification.enable",
 ];
 
 fn parse_num<T>(key: &str, value: &str, min: T) -> Result<T, String>
@@ -65,6 +74,14 @@ where
     }
 }
 
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("--config {key}={value}: expected true or false")),
+    }
+}
+
 impl ServeSettings {
     /// Applies `--config` pairs; an unknown key or a bad value is an error naming it.
     pub fn from_configs(configs: &[(String, String)]) -> Result<ServeSettings, String> {
@@ -72,12 +89,12 @@ impl ServeSettings {
         for (key, value) in configs {
             let v = value.as_str();
             match key.as_str() {
-                "auto.create.topics.enable" => {
-                    s.auto_create_topics_enable = match v {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(format!("--config {key}={v}: expected true or false")),
-                    }
+                "auto.create.topics.enable" => s.auto_create_topics_enable = parse_bool(key, v)?,
+                "transaction.partition.verification.enable" => {
+                    s.transaction_partition_verification_enable = parse_bool(key, v)?
+                }
+                "transaction.state.log.min.isr" => {
+                    s.transaction_state_log_min_isr = Some(parse_num(key, v, 1)?)
                 }
                 "num.partitions" => s.num_partitions = parse_num(key, v, 1)?,
                 "default.replication.factor" => {
@@ -129,6 +146,20 @@ mod tests {
         .unwrap();
         assert_eq!(s.num_partitions, 3);
         assert!(!s.auto_create_topics_enable);
+        let s = ServeSettings::from_configs(&pairs(&[
+            ("transaction.state.log.min.isr", "1"),
+            ("transaction.partition.verification.enable", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(s.transaction_state_log_min_isr, Some(1));
+        assert!(!s.transaction_partition_verification_enable);
+        assert!(ServeSettings::default().transaction_partition_verification_enable);
+        let e = ServeSettings::from_configs(&pairs(&[(
+            "transaction.partition.verification.enable",
+            "yes",
+        )]))
+        .unwrap_err();
+        assert!(e.contains("expected true or false"), "{e}");
         let e = ServeSettings::from_configs(&pairs(&[("log.dirs", "/x")])).unwrap_err();
         assert!(e.contains("log.dirs"), "{e}");
         let e = ServeSettings::from_configs(&pairs(&[("num.partitions", "0")])).unwrap_err();
