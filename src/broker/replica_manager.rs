@@ -135,10 +135,21 @@ pub struct Replica {
     verifications: BTreeMap<i64, Verification>,
 }
 
-/// Whether the leader of `r` verifies transactions (KIP-890 part 1).
-fn verifies_transactions(r: &Replica) -> bool {
-    let c = r.partition.config();
-    c.transaction_partition_verification && !c.hanging_transaction_bug
+impl Replica {
+    /// KIP-890 part 1: whether a transactional batch of `producer_id` at `epoch` would open
+    /// its transaction here without the coordinator's word for it: this leader verifies
+    /// transactions, none of the producer's is open here, and no answered verification of
+    /// this epoch stands.
+    fn awaits_verification(&self, producer_id: i64, epoch: i16) -> bool {
+        let c = self.partition.config();
+        c.transaction_partition_verification
+            && !c.hanging_transaction_bug
+            && !self.log.open_txns().is_open(producer_id)
+            && !self
+                .verifications
+                .get(&producer_id)
+                .is_some_and(|v| v.verified && v.producer_epoch == epoch)
+    }
 }
 
 /// One producer's transaction verification at a partition leader.
@@ -833,7 +844,7 @@ impl ReplicaManager {
         let Some(r) = self.replicas.get(tp) else {
             return Vec::new();
         };
-        if !r.partition.is_leader() || !verifies_transactions(r) {
+        if !r.partition.is_leader() {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -842,11 +853,7 @@ impl ReplicaManager {
             if !b.is_transactional() || b.is_control() || pid == NO_PRODUCER_ID {
                 continue;
             }
-            let verified = r
-                .verifications
-                .get(&pid)
-                .is_some_and(|v| v.verified && v.producer_epoch == epoch);
-            if !r.log.open_txns().is_open(pid) && !verified && !out.contains(&(pid, epoch)) {
+            if r.awaits_verification(pid, epoch) && !out.contains(&(pid, epoch)) {
                 out.push((pid, epoch));
             }
         }
@@ -944,12 +951,7 @@ impl ReplicaManager {
             // names its transactional id is verified, as in Kafka.
             if verify
                 && b.is_transactional()
-                && verifies_transactions(r)
-                && !r.log.open_txns().is_open(b.producer_id())
-                && !r
-                    .verifications
-                    .get(&b.producer_id())
-                    .is_some_and(|v| v.verified && v.producer_epoch == b.producer_epoch())
+                && r.awaits_verification(b.producer_id(), b.producer_epoch())
             {
                 return Err(ErrorCode::InvalidTxnState);
             }
