@@ -43,6 +43,7 @@ fn produce(tp: &TopicPartition, acks: i16, records: Vec<u8>) -> Request {
             records,
         }],
         transactional_id: None,
+        transaction_version: 1,
     })
 }
 

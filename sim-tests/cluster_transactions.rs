@@ -93,12 +93,14 @@ impl Probe {
         let req = Request::InitTransactionalProducerId {
             transactional_id: transactional_id.into(),
             transaction_timeout_ms: 60_000,
+            producer_id_and_epoch: None,
         };
         self.until(Some(c), &req, |r| match r {
             Response::InitProducerId {
                 error: ErrorCode::None,
                 producer_id,
                 producer_epoch,
+                ..
             } => Some((*producer_id, *producer_epoch)),
             _ => None,
         })
@@ -128,6 +130,7 @@ impl Probe {
                 records: b.build(),
             }],
             transactional_id: None,
+            transaction_version: 1,
         });
         let leader = self.leader_of(tp).await;
         match self.rpc.call(leader, &req, T).await {

@@ -22,10 +22,11 @@ use madsim::time::{sleep, Duration};
 
 use super::node::Node;
 use super::purgatory::WatchKeys;
-use super::replica_manager::AppendResult;
+use super::replica_manager::{AppendResult, TxnCheck};
 use super::request::{
     CommittedOffset, GroupDescription, GroupListing, MemberDescription, Request, Response, ACKS_ALL,
 };
+use super::txn_requests::verify_transaction;
 use super::{AcksStatus, ErrorCode, TopicPartition};
 use crate::group::{
     self, assignor_by_name, GroupError, GroupState, OffsetsRecord, RebalanceProtocol, Reply,
@@ -440,6 +441,22 @@ async fn txn_offset_commit(
         return Ok(());
     }
     let tp = n.groups().offsets_partition(&r.group_id);
+    // KIP-890: the batch may open the producer's transaction at the group's partition only
+    // once the transaction coordinator verified the transaction (part 1) or added the
+    // partition to it (part 2: a transaction.version 2 producer sent no AddOffsetsToTxn).
+    let check = TxnCheck::of(Some(&r.transactional_id), r.transaction_version);
+    if n.rm()
+        .awaits_verification(&tp, r.producer_id, r.producer_epoch, check)
+    {
+        let guard = n
+            .rm()
+            .start_verification(&tp, r.producer_id, r.producer_epoch, check);
+        let (id, pid, epoch) = (&r.transactional_id, r.producer_id, r.producer_epoch);
+        match verify_transaction(n, id, pid, epoch, &tp, check).await {
+            ErrorCode::None => n.rm().verified(&tp, r.producer_id, guard),
+            e => return Err(txn_error(e)),
+        }
+    }
     let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
         .producer(
             r.producer_id,
@@ -463,13 +480,8 @@ async fn txn_offset_commit(
     }
     let written = n
         .rm()
-        .append_as_coordinator(&tp, r.producer_id, r.producer_epoch, b.build(), now)
-        .map_err(|e| match e {
-            ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
-                GroupError::InvalidProducerEpoch
-            }
-            e => append_error(e),
-        })?;
+        .append_as_coordinator(&tp, r.producer_id, r.producer_epoch, b.build(), now, check)
+        .map_err(txn_error)?;
     n.purgatory.notify_partitions([&tp]);
     n.groups()
         .coordinator_mut()
@@ -483,6 +495,22 @@ async fn txn_offset_commit(
                 .fail_txn_offset_commit(&r, written.first_offset);
             Err(append_error(e))
         }
+    }
+}
+
+/// TxnOffsetCommit's answer to an error of its transaction's verification or of its
+/// append: a fenced epoch, a transaction not ongoing, or what an offset commit's failed
+/// append answers (Kafka's group coordinator gives `COORDINATOR_NOT_AVAILABLE` for a
+/// verification that got no answer, so that the client retries).
+fn txn_error(e: ErrorCode) -> GroupError {
+    match e {
+        ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+            GroupError::InvalidProducerEpoch
+        }
+        ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => {
+            GroupError::InvalidTxnState
+        }
+        e => append_error(e),
     }
 }
 

@@ -15,7 +15,7 @@ use super::alter_partition_manager::AlterPartitionManager;
 use super::group_requests::{self, ReplyRouter};
 use super::purgatory::{Purgatory, WatchKeys};
 use super::replica_manager::AppendResult;
-use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager};
+use super::replica_manager::{BrokerConfig, Outgoing, ReplicaManager, TxnCheck};
 use super::request::BrokerEndpoint;
 use super::request::{
     CoordinatorType, FetchRequest, FetchResponse, IsolationLevel, ListOffsetsPartitionResponse,
@@ -541,16 +541,18 @@ fn auto_create_topics(n: &Arc<Node>, m: &super::request::MetadataRequest) {
 /// Appends each partition's batches; acks=all answers once every partition's HW passed
 /// its write (Kafka's `DelayedProduce`), or at `timeout_ms`.
 async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
-    // KIP-890 part 1: the transactions a batch would open here are verified with their
-    // coordinator first; a refusal is the partition's answer.
+    // KIP-890: the transactions a batch would open here are verified with their
+    // coordinator first (part 1), or the coordinator adds the partition to them (part 2, a
+    // transaction.version 2 producer); a refusal is the partition's answer.
     let mut refused: BTreeMap<TopicPartition, ErrorCode> = BTreeMap::new();
+    let check = TxnCheck::of(p.transactional_id.as_deref(), p.transaction_version);
     if let Some(id) = &p.transactional_id {
         for d in &p.partitions {
             let tp = &d.topic_partition;
-            let todo = n.rm().transactions_to_verify(tp, &d.records);
+            let todo = n.rm().transactions_to_verify(tp, &d.records, check);
             for (pid, epoch) in todo {
-                let guard = n.rm().start_verification(tp, pid, epoch);
-                match super::txn_requests::verify_transaction(n, id, pid, epoch, tp).await {
+                let guard = n.rm().start_verification(tp, pid, epoch, check);
+                match super::txn_requests::verify_transaction(n, id, pid, epoch, tp, check).await {
                     ErrorCode::None => n.rm().verified(tp, pid, guard),
                     e => {
                         refused.insert(tp.clone(), e);
@@ -562,7 +564,6 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
     let now = n.clock.now_ms();
     // LogAppendTime comes from the broker's wall clock, which may jump.
     let wall = n.wall.now_ms();
-    let verify = p.transactional_id.is_some();
     let mut written = Vec::new();
     for d in p.partitions {
         let res = match refused.get(&d.topic_partition) {
@@ -573,7 +574,7 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
                 d.records,
                 now,
                 wall,
-                verify,
+                check,
             ),
         };
         written.push((d.topic_partition, res));

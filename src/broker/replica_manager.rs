@@ -136,19 +136,60 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// KIP-890 part 1: whether a transactional batch of `producer_id` at `epoch` would open
-    /// its transaction here without the coordinator's word for it: this leader verifies
-    /// transactions, none of the producer's is open here, and no answered verification of
-    /// this epoch stands.
-    fn awaits_verification(&self, producer_id: i64, epoch: i16) -> bool {
+    /// KIP-890: whether a transactional batch of `producer_id` at `epoch` would open its
+    /// transaction here without the coordinator's word for it: the leader asks (`check`
+    /// says how), no transaction of the producer is open here under this epoch, and no
+    /// answered verification of this epoch stands.
+    fn awaits_verification(&self, producer_id: i64, epoch: i16, check: TxnCheck) -> bool {
         let c = self.partition.config();
-        c.transaction_partition_verification
-            && !c.hanging_transaction_bug
-            && !self.log.open_txns().is_open(producer_id)
+        let asks = match check {
+            TxnCheck::Unchecked => false,
+            TxnCheck::Verify => c.transaction_partition_verification && !c.hanging_transaction_bug,
+            TxnCheck::Add => true,
+        };
+        asks && !self.has_ongoing_transaction(producer_id, epoch)
             && !self
                 .verifications
                 .get(&producer_id)
                 .is_some_and(|v| v.verified && v.producer_epoch == epoch)
+    }
+
+    /// Kafka's `hasOngoingTransaction(producerId, producerEpoch)`: a transaction of the
+    /// producer is open here under this epoch. Under `transaction.version` 2 the epoch moves
+    /// at every EndTxn, so a batch of the next transaction that comes before the previous
+    /// one's marker is not taken for part of it (the marker would decide it too).
+    fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.log.open_txns().is_open(producer_id)
+            && self
+                .producers
+                .entry(producer_id)
+                .is_some_and(|e| e.producer_epoch == epoch)
+    }
+}
+
+/// What a leader asks the transaction coordinator before a transactional batch opens its
+/// producer's transaction at a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCheck {
+    /// Nothing: the produce names no transactional id (Kafka verifies only one that does).
+    Unchecked,
+    /// KIP-890 part 1 (a `transaction.version` 1 client, which added the partition itself
+    /// with AddPartitionsToTxn): whether the transaction is ongoing with the partition,
+    /// when `transaction.partition.verification.enable`.
+    Verify,
+    /// KIP-890 part 2 (a `transaction.version` 2 client, Produce v12+): add the partition
+    /// to the transaction, always (the client relies on it).
+    Add,
+}
+
+impl TxnCheck {
+    /// The check a produce asks for: its transactional id and transaction version.
+    pub fn of(transactional_id: Option<&str>, transaction_version: i16) -> Self {
+        match (transactional_id, transaction_version) {
+            (None, _) => TxnCheck::Unchecked,
+            (Some(_), v) if v >= 2 => TxnCheck::Add,
+            (Some(_), _) => TxnCheck::Verify,
+        }
     }
 }
 
@@ -156,6 +197,12 @@ impl Replica {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Verification {
     producer_epoch: i16,
+    /// How the coordinator was asked. A marker voids a part 1 verification of its epoch
+    /// (the answer may predate the transaction's end), but not a part 2 add of the same
+    /// epoch: under `transaction.version` 2 the previous transaction's markers carry the
+    /// epoch its EndTxn bumped to, which is the next transaction's, and the coordinator adds
+    /// a partition to that next transaction only once every one of those markers is written.
+    check: TxnCheck,
     /// Tells this verification apart from a later one of the same producer (Kafka's
     /// verification guard).
     guard: u64,
@@ -836,11 +883,17 @@ impl ReplicaManager {
         self.append_as_leader_stamped(tp, acks, records, now_ms, now_ms)
     }
 
-    /// KIP-890 part 1: the producers whose transactional batch in `records` would open a
-    /// transaction at `tp` (none is open for them here) with no verification of it
-    /// answered yet, as `(producer id, producer epoch)`. Empty unless this broker leads
-    /// `tp` with `transaction.partition.verification.enable`.
-    pub fn transactions_to_verify(&self, tp: &TopicPartition, records: &[u8]) -> Vec<(i64, i16)> {
+    /// KIP-890: the producers whose transactional batch in `records` would open a
+    /// transaction at `tp` (none is open for them here under the batch's epoch) with no
+    /// answer from the coordinator yet, as `(producer id, producer epoch)`: to verify
+    /// (part 1, when `transaction.partition.verification.enable`) or to add (part 2), as
+    /// `check` says. Empty unless this broker leads `tp`.
+    pub fn transactions_to_verify(
+        &self,
+        tp: &TopicPartition,
+        records: &[u8],
+        check: TxnCheck,
+    ) -> Vec<(i64, i16)> {
         let Some(r) = self.replicas.get(tp) else {
             return Vec::new();
         };
@@ -853,7 +906,7 @@ impl ReplicaManager {
             if !b.is_transactional() || b.is_control() || pid == NO_PRODUCER_ID {
                 continue;
             }
-            if r.awaits_verification(pid, epoch) && !out.contains(&(pid, epoch)) {
+            if r.awaits_verification(pid, epoch, check) && !out.contains(&(pid, epoch)) {
                 out.push((pid, epoch));
             }
         }
@@ -862,7 +915,13 @@ impl ReplicaManager {
 
     /// Starts the verification of `producer_id`'s transaction at `tp` before the leader
     /// asks the coordinator; the guard goes back with [`ReplicaManager::verified`].
-    pub fn start_verification(&mut self, tp: &TopicPartition, producer_id: i64, epoch: i16) -> u64 {
+    pub fn start_verification(
+        &mut self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        epoch: i16,
+        check: TxnCheck,
+    ) -> u64 {
         self.verification_guards += 1;
         let guard = self.verification_guards;
         if let Some(r) = self.replicas.get_mut(tp) {
@@ -870,6 +929,7 @@ impl ReplicaManager {
                 producer_id,
                 Verification {
                     producer_epoch: epoch,
+                    check,
                     guard,
                     verified: false,
                 },
@@ -903,13 +963,14 @@ impl ReplicaManager {
         now_ms: i64,
         wall_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
-        self.append_as_leader_verifying(tp, acks, records, now_ms, wall_ms, false)
+        self.append_as_leader_verifying(tp, acks, records, now_ms, wall_ms, TxnCheck::Unchecked)
     }
 
     /// [`ReplicaManager::append_as_leader_stamped`] for a produce that named its
-    /// transactional id (`verify`): a transactional batch that would open its producer's
+    /// transactional id (`check`): a transactional batch that would open its producer's
     /// transaction here is refused with `INVALID_TXN_STATE` unless the coordinator verified
-    /// the transaction (KIP-890 part 1, see [`ReplicaManager::transactions_to_verify`]).
+    /// the transaction or added the partition to it (KIP-890, see
+    /// [`ReplicaManager::transactions_to_verify`]).
     pub fn append_as_leader_verifying(
         &mut self,
         tp: &TopicPartition,
@@ -917,7 +978,7 @@ impl ReplicaManager {
         mut records: Vec<u8>,
         now_ms: i64,
         wall_ms: i64,
-        verify: bool,
+        check: TxnCheck,
     ) -> Result<AppendResult, ErrorCode> {
         if self.log_dir_failure.is_some() {
             return Err(ErrorCode::KafkaStorageError);
@@ -945,13 +1006,12 @@ impl ReplicaManager {
             if b.is_control() || (b.is_transactional() && b.producer_id() == NO_PRODUCER_ID) {
                 return Err(ErrorCode::InvalidRecord);
             }
-            // KIP-890 part 1: a transactional batch that would open its producer's
-            // transaction here needs the coordinator's word that the transaction is ongoing
-            // (asked by the node layer, see `transactions_to_verify`). Only a produce that
-            // names its transactional id is verified, as in Kafka.
-            if verify
-                && b.is_transactional()
-                && r.awaits_verification(b.producer_id(), b.producer_epoch())
+            // KIP-890: a transactional batch that would open its producer's transaction
+            // here needs the coordinator's word that the transaction is ongoing with this
+            // partition (asked by the node layer, see `transactions_to_verify`). Only a
+            // produce that names its transactional id is checked, as in Kafka.
+            if b.is_transactional()
+                && r.awaits_verification(b.producer_id(), b.producer_epoch(), check)
             {
                 return Err(ErrorCode::InvalidTxnState);
             }
@@ -1017,7 +1077,9 @@ impl ReplicaManager {
     /// Appends a group coordinator's transactional batch (TxnOffsetCommit's records, no
     /// sequence numbers) as the leader: Kafka's `AppendOrigin.COORDINATOR`, which checks the
     /// producer epoch but not sequences. `acks=all`: the caller waits with
-    /// [`ReplicaManager::acks_all_status`].
+    /// [`ReplicaManager::acks_all_status`]. Like a produce, the batch may open the
+    /// producer's transaction here only once the transaction coordinator verified it or
+    /// added the partition (`check`, KIP-890): `INVALID_TXN_STATE` otherwise.
     pub fn append_as_coordinator(
         &mut self,
         tp: &TopicPartition,
@@ -1025,8 +1087,31 @@ impl ReplicaManager {
         producer_epoch: i16,
         records: Vec<u8>,
         now_ms: i64,
+        check: TxnCheck,
     ) -> Result<AppendResult, ErrorCode> {
-        self.append_from_coordinator(tp, producer_id, producer_epoch, records, false, now_ms)
+        self.append_from_coordinator(
+            tp,
+            producer_id,
+            producer_epoch,
+            records,
+            Some(check),
+            now_ms,
+        )
+    }
+
+    /// KIP-890 for a batch the leader writes itself (TxnOffsetCommit's): whether
+    /// `producer_id` at `producer_epoch` must be verified with, or added by, its
+    /// transaction coordinator before the batch may open its transaction at `tp`.
+    pub fn awaits_verification(
+        &self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        check: TxnCheck,
+    ) -> bool {
+        self.replicas.get(tp).is_some_and(|r| {
+            r.partition.is_leader() && r.awaits_verification(producer_id, producer_epoch, check)
+        })
     }
 
     /// Appends a COMMIT or ABORT marker for `producer_id`'s transaction as the partition
@@ -1043,20 +1128,21 @@ impl ReplicaManager {
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
         let records = marker.batch(producer_id, producer_epoch, now_ms);
-        self.append_from_coordinator(tp, producer_id, producer_epoch, records, true, now_ms)
+        self.append_from_coordinator(tp, producer_id, producer_epoch, records, None, now_ms)
     }
 
-    /// A coordinator's batch (a marker, or TxnOffsetCommit's records) as the leader: the
-    /// producer epoch is checked, sequences are not.
+    /// A coordinator's batch (a marker: `check` is `None`, or TxnOffsetCommit's records)
+    /// as the leader: the producer epoch is checked, sequences are not.
     fn append_from_coordinator(
         &mut self,
         tp: &TopicPartition,
         producer_id: i64,
         producer_epoch: i16,
         mut records: Vec<u8>,
-        is_marker: bool,
+        check: Option<TxnCheck>,
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
+        let is_marker = check.is_none();
         if self.log_dir_failure.is_some() {
             return Err(ErrorCode::KafkaStorageError);
         }
@@ -1073,6 +1159,9 @@ impl ReplicaManager {
                 return Err(ErrorCode::InvalidProducerEpoch);
             }
         }
+        if check.is_some_and(|c| r.awaits_verification(producer_id, producer_epoch, c)) {
+            return Err(ErrorCode::InvalidTxnState);
+        }
         let epoch = r.partition.leader_epoch();
         let info = match r.log.append_as_leader(&mut records, epoch, now_ms) {
             Ok(info) => info,
@@ -1086,7 +1175,13 @@ impl ReplicaManager {
             r.producers
                 .record_marker(producer_id, producer_epoch, info.max_timestamp);
             // The transaction ended here: a verification of it no longer admits a batch.
-            r.verifications.remove(&producer_id);
+            let voided = r
+                .verifications
+                .get(&producer_id)
+                .is_some_and(|v| v.check != TxnCheck::Add || v.producer_epoch < producer_epoch);
+            if voided {
+                r.verifications.remove(&producer_id);
+            }
         }
         let appended = r.partition.leader_append(info.last_offset + 1);
         note_hw(&mut self.hw_dirty, tp, r);
@@ -2175,6 +2270,19 @@ mod tests {
     }
 
     /// A transactional batch of producer 9 with one record.
+    /// Appends `txn_batch_of_9` as a produce naming its transactional id; the offset.
+    fn append_txn_batch_of_9(
+        rm: &mut ReplicaManager,
+        tp: &TopicPartition,
+        epoch: i16,
+        seq: i32,
+        check: TxnCheck,
+    ) -> Result<i64, ErrorCode> {
+        let batch = txn_batch_of_9(epoch, seq);
+        rm.append_as_leader_verifying(tp, ACKS_ALL, batch, 0, 0, check)
+            .map(|a| a.first_offset)
+    }
+
     fn txn_batch_of_9(epoch: i16, seq: i32) -> Vec<u8> {
         use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
         let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
@@ -2224,18 +2332,17 @@ mod tests {
         use crate::protocol::ControlRecordType;
         let tp = TopicPartition::new("orders", 0);
         let append = |rm: &mut ReplicaManager, epoch: i16, seq: i32| {
-            rm.append_as_leader_verifying(&tp, ACKS_ALL, txn_batch_of_9(epoch, seq), 0, 0, true)
-                .map(|a| a.first_offset)
+            append_txn_batch_of_9(rm, &tp, epoch, seq, TxnCheck::Verify)
         };
         let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
         let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(SimDisk::new(3)));
         host(&mut rm, "orders");
         assert_eq!(
-            rm.transactions_to_verify(&tp, &txn_batch_of_9(0, 0)),
+            rm.transactions_to_verify(&tp, &txn_batch_of_9(0, 0), TxnCheck::Verify),
             vec![(9, 0)]
         );
         assert_eq!(append(&mut rm, 0, 0), Err(ErrorCode::InvalidTxnState));
-        let guard = rm.start_verification(&tp, 9, 0);
+        let guard = rm.start_verification(&tp, 9, 0, TxnCheck::Verify);
         assert_eq!(
             append(&mut rm, 0, 0),
             Err(ErrorCode::InvalidTxnState),
@@ -2243,19 +2350,19 @@ mod tests {
         );
         rm.verified(&tp, 9, guard);
         assert!(rm
-            .transactions_to_verify(&tp, &txn_batch_of_9(0, 0))
+            .transactions_to_verify(&tp, &txn_batch_of_9(0, 0), TxnCheck::Verify)
             .is_empty());
         assert_eq!(append(&mut rm, 0, 0), Ok(0));
         // The transaction is open here: its next batch needs no verification.
         assert!(rm
-            .transactions_to_verify(&tp, &txn_batch_of_9(0, 1))
+            .transactions_to_verify(&tp, &txn_batch_of_9(0, 1), TxnCheck::Verify)
             .is_empty());
         assert_eq!(append(&mut rm, 0, 1), Ok(1));
         rm.write_txn_marker(&tp, 9, 0, abort, 0).unwrap(); // 2
                                                            // A late batch of the ended transaction (transaction.version 1: same epoch).
         assert_eq!(append(&mut rm, 0, 2), Err(ErrorCode::InvalidTxnState));
         // An answer that comes back after the marker admits nothing.
-        let guard = rm.start_verification(&tp, 9, 0);
+        let guard = rm.start_verification(&tp, 9, 0, TxnCheck::Verify);
         rm.write_txn_marker(&tp, 9, 0, abort, 0).unwrap(); // 3
         rm.verified(&tp, 9, guard);
         assert_eq!(append(&mut rm, 0, 2), Err(ErrorCode::InvalidTxnState));
@@ -2274,10 +2381,51 @@ mod tests {
             let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
             host(&mut rm, "orders");
             assert!(rm
-                .transactions_to_verify(&tp, &txn_batch_of_9(0, 0))
+                .transactions_to_verify(&tp, &txn_batch_of_9(0, 0), TxnCheck::Verify)
                 .is_empty());
             assert_eq!(append(&mut rm, 0, 0), Ok(0));
         }
+    }
+
+    /// KIP-890 part 2 on the leader: a `transaction.version` 2 produce opens its transaction
+    /// here only once the coordinator added the partition, whatever
+    /// `transaction.partition.verification.enable` says; and a batch of the next
+    /// transaction (the epoch EndTxn bumped) that comes before the previous transaction's
+    /// marker is not taken for part of that transaction, which the marker would decide.
+    #[test]
+    fn a_transaction_version_2_produce_waits_for_its_partition_to_be_added() {
+        use crate::protocol::ControlRecordType;
+        let tp = TopicPartition::new("orders", 0);
+        let append = |rm: &mut ReplicaManager, epoch: i16, seq: i32| {
+            append_txn_batch_of_9(rm, &tp, epoch, seq, TxnCheck::Add)
+        };
+        let mut config = BrokerConfig::new(0);
+        config.replication.transaction_partition_verification = false;
+        let mut rm = ReplicaManager::open(config, Arc::new(SimDisk::new(3)));
+        host(&mut rm, "orders");
+        let to_add = |rm: &ReplicaManager, epoch: i16| {
+            rm.transactions_to_verify(&tp, &txn_batch_of_9(epoch, 0), TxnCheck::Add)
+        };
+        assert_eq!(to_add(&rm, 0), vec![(9, 0)]);
+        assert_eq!(append(&mut rm, 0, 0), Err(ErrorCode::InvalidTxnState));
+        let guard = rm.start_verification(&tp, 9, 0, TxnCheck::Add);
+        rm.verified(&tp, 9, guard);
+        assert_eq!(append(&mut rm, 0, 0), Ok(0));
+        assert!(to_add(&rm, 0).is_empty(), "open under epoch 0");
+        // EndTxn bumped the epoch to 1; the next transaction's batch beats the marker.
+        assert_eq!(to_add(&rm, 1), vec![(9, 1)]);
+        assert_eq!(append(&mut rm, 1, 0), Err(ErrorCode::InvalidTxnState));
+        // The leader asks; the previous transaction's marker (under the bumped epoch) is
+        // written before the coordinator, which waited for it, answers: the add stands.
+        let guard = rm.start_verification(&tp, 9, 1, TxnCheck::Add);
+        let commit = EndTxnMarker::new(ControlRecordType::Commit, 0);
+        rm.write_txn_marker(&tp, 9, 1, commit, 0).unwrap(); // 1
+        rm.verified(&tp, 9, guard);
+        assert_eq!(append(&mut rm, 1, 0), Ok(2));
+        assert_eq!(
+            rm.transactions_to_verify(&tp, &txn_batch_of_9(0, 0), TxnCheck::Unchecked),
+            Vec::<(i64, i16)>::new()
+        );
     }
 
     #[test]

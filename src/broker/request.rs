@@ -142,6 +142,11 @@ pub enum Request {
     InitTransactionalProducerId {
         transactional_id: String,
         transaction_timeout_ms: i32,
+        /// KIP-360 (InitProducerId v3+): the producer id and epoch the producer runs under,
+        /// when it asks for an epoch bump to go on after a failed batch rather than as a new
+        /// incarnation. The coordinator bumps only the epoch it gave last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_id_and_epoch: Option<(i64, i16)>,
     },
     AddPartitionsToTxn {
         transactional_id: String,
@@ -253,6 +258,11 @@ pub struct ProduceRequest {
     /// verifies a transaction's first batch with its coordinator (KIP-890 part 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactional_id: Option<String>,
+    /// The client's transaction version (Kafka's ProduceRequest v12+ is a
+    /// `transaction.version` 2 client): 2 means the producer did not AddPartitionsToTxn,
+    /// and the leader adds the partition to the transaction itself (KIP-890 part 2).
+    #[serde(default = "tv1", skip_serializing_if = "is_tv1")]
+    pub transaction_version: i16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,6 +435,12 @@ pub enum Response {
         error: ErrorCode,
         producer_id: i64,
         producer_epoch: i16,
+        /// The cluster's finalized `transaction.version` as a transactional producer must
+        /// use it (Kafka's clients read it from ApiVersions' finalized features; the
+        /// simulation's clients have no ApiVersions, so the coordinator's answer carries
+        /// it). 1 for an idempotent producer's.
+        #[serde(default = "tv1", skip_serializing_if = "is_tv1")]
+        transaction_version: i16,
     },
     /// AddPartitionsToTxn or AddOffsetsToTxn.
     Txn {
@@ -749,6 +765,7 @@ mod hex_bytes {
                     records: vec![0x00, 0x7f, 0xab, 0xff],
                 }],
                 transactional_id: None,
+                transaction_version: 1,
             };
             let json = serde_json::to_string(&req).unwrap();
             assert!(json.contains(r#""records":"007fabff""#), "{json}");
@@ -777,6 +794,7 @@ mod hex_bytes {
                     records: (0..=255u8).rev().chain(0..=255).collect(),
                 }],
                 transactional_id: None,
+                transaction_version: 1,
             };
             let json = serde_json::to_vec(&req).unwrap();
             assert_eq!(
@@ -793,8 +811,12 @@ mod hex_bytes {
 }
 
 /// `Request::EndTxn`'s client transaction version when a request leaves it out.
-fn tv1() -> i16 {
+pub(crate) fn tv1() -> i16 {
     1
+}
+
+pub(crate) fn is_tv1(v: &i16) -> bool {
+    *v == 1
 }
 
 /// `Request::BrokerRegistration`'s previous broker epoch when a request leaves it out.

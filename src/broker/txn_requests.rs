@@ -24,6 +24,7 @@ use super::group_requests::{
     append_key_values, await_acks_all, internal_partition_leader, on_txn_marker_written,
 };
 use super::node::Node;
+use super::replica_manager::TxnCheck;
 use super::request::{Request, Response, WritableTxnMarker};
 use super::{ErrorCode, TopicPartition};
 use crate::protocol::{ControlRecordType, EndTxnMarker};
@@ -31,6 +32,13 @@ use crate::txn::{TxnMarkerEntry, TxnOutput, TRANSACTION_STATE_TOPIC};
 
 /// How long a coordinator waits between rounds of markers that could not all be written.
 const MARKER_RETRY_MS: u64 = 100;
+
+/// A leader's wait before asking the coordinator again about a transaction answered
+/// CONCURRENT_TRANSACTIONS (Kafka's `add.partitions.to.txn.retry.backoff.ms`, 20 ms), and
+/// how long it keeps asking before the produce gets the retriable error
+/// (`add.partitions.to.txn.retry.backoff.max.ms`, 100 ms).
+const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
+const ADD_PARTITIONS_RETRY_BACKOFF_MAX_MS: i64 = 100;
 
 fn ensure_ticking(n: &Arc<Node>) {
     if !n.txn_replies.ticking.swap(true, Ordering::Relaxed) {
@@ -61,11 +69,13 @@ pub(super) fn find_coordinator(n: &Arc<Node>, transactional_id: &str) -> Respons
     internal_partition_leader(n, &tp, |n| &n.txn_replies.creating_topic, create)
 }
 
-/// KIP-890 part 1, the leader's side: asks the coordinator of `transactional_id` whether
-/// the producer's transaction is ongoing with `tp` added (AddPartitionsToTxn, verify only)
-/// before a batch of it opens the transaction at `tp`. NONE when it is; the coordinator's
-/// refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came; no answer, or a coordinator
-/// that cannot say yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's
+/// KIP-890, the leader's side, before a batch of `transactional_id` opens the producer's
+/// transaction at `tp`: asks its coordinator whether the transaction is ongoing with `tp`
+/// added (part 1, `TxnCheck::Verify`: AddPartitionsToTxn verify-only, nothing written), or
+/// has it add `tp` (part 2, `TxnCheck::Add`: the producer, a `transaction.version` 2
+/// client, sends no AddPartitionsToTxn of its own). NONE when the batch may go in; the
+/// coordinator's refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came; no answer, or a
+/// coordinator that cannot say yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's
 /// `AddPartitionsToTxnManager` answers so that any client retries.
 pub(super) async fn verify_transaction(
     n: &Arc<Node>,
@@ -73,41 +83,53 @@ pub(super) async fn verify_transaction(
     producer_id: i64,
     producer_epoch: i16,
     tp: &TopicPartition,
+    check: TxnCheck,
 ) -> ErrorCode {
+    if check == TxnCheck::Unchecked {
+        return ErrorCode::None;
+    }
     let state_tp = TopicPartition::new(
         TRANSACTION_STATE_TOPIC,
         n.txn().partition_for(transactional_id),
     );
     let leader = n.rm().metadata().partition(&state_tp).map(|p| p.leader);
-    let partitions = vec![tp.clone()];
-    let error = match leader {
-        Some(l) if l == n.cfg.broker.broker_id => {
-            n.txn()
-                .verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
+    let req = Request::AddPartitionsToTxn {
+        transactional_id: transactional_id.to_string(),
+        producer_id,
+        producer_epoch,
+        partitions: vec![tp.clone()],
+        verify_only: check == TxnCheck::Verify,
+    };
+    let started = n.clock.now_ms();
+    let error = loop {
+        let answer = match leader {
+            Some(l) if l == n.cfg.broker.broker_id => Ok(Box::pin(handle(n, req.clone())).await),
+            Some(l) if l >= 0 => match n.broker_addr(l) {
+                Some(addr) => n.rpc.call(addr, &req, n.timeout()).await.map_err(|_| ()),
+                None => Err(()),
+            },
+            _ => Err(()),
+        };
+        let error = match answer {
+            Ok(Response::Txn { error }) => error,
+            _ => ErrorCode::CoordinatorNotAvailable,
+        };
+        // The previous transaction still writing its markers: asked again here rather
+        // than by the client (Kafka's `add.partitions.to.txn.retry.backoff.ms` and
+        // `add.partitions.to.txn.retry.backoff.max.ms`).
+        if error != ErrorCode::ConcurrentTransactions
+            || n.clock.now_ms() - started >= ADD_PARTITIONS_RETRY_BACKOFF_MAX_MS
+        {
+            break error;
         }
-        Some(l) if l >= 0 => match n.broker_addr(l) {
-            Some(addr) => {
-                let req = Request::AddPartitionsToTxn {
-                    transactional_id: transactional_id.to_string(),
-                    producer_id,
-                    producer_epoch,
-                    partitions,
-                    verify_only: true,
-                };
-                match n.rpc.call(addr, &req, n.timeout()).await {
-                    Ok(Response::Txn { error }) => error,
-                    _ => ErrorCode::CoordinatorNotAvailable,
-                }
-            }
-            None => ErrorCode::CoordinatorNotAvailable,
-        },
-        _ => ErrorCode::CoordinatorNotAvailable,
+        sleep(Duration::from_millis(ADD_PARTITIONS_RETRY_BACKOFF_MS)).await;
     };
     match error {
         ErrorCode::NotCoordinator
         | ErrorCode::CoordinatorNotAvailable
         | ErrorCode::CoordinatorLoadInProgress
-        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+        | ErrorCode::ConcurrentTransactions
+        | ErrorCode::RequestTimedOut => ErrorCode::NotEnoughReplicas,
         e => e,
     }
 }
@@ -158,9 +180,14 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
         Request::InitTransactionalProducerId {
             transactional_id,
             transaction_timeout_ms,
-        } => n
-            .txn()
-            .handle_init_producer_id(token, &transactional_id, transaction_timeout_ms, now),
+            producer_id_and_epoch,
+        } => n.txn().handle_init_producer_id(
+            token,
+            &transactional_id,
+            transaction_timeout_ms,
+            producer_id_and_epoch,
+            now,
+        ),
         Request::AddPartitionsToTxn {
             transactional_id,
             producer_id,
@@ -214,6 +241,7 @@ pub(super) async fn handle(n: &Arc<Node>, req: Request) -> Response {
             error: r.error,
             producer_id: r.producer_id,
             producer_epoch: r.producer_epoch,
+            transaction_version: n.txn().client_transaction_version(),
         },
         Some(r) if is_end => Response::EndTxn {
             error: r.error,

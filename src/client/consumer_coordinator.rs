@@ -55,7 +55,7 @@ pub fn error_action(e: GroupError) -> ErrorAction {
         | GroupError::InvalidSessionTimeout
         | GroupError::GroupMaxSizeReached
         | GroupError::InvalidProducerEpoch => ErrorAction::Fatal,
-        GroupError::UnstableOffsetCommit => ErrorAction::Retry,
+        GroupError::UnstableOffsetCommit | GroupError::InvalidTxnState => ErrorAction::Retry,
     }
 }
 

@@ -99,19 +99,25 @@ impl Copier {
         let req = Request::InitTransactionalProducerId {
             transactional_id: self.spec.transactional_id.clone(),
             transaction_timeout_ms: self.spec.transaction_timeout_ms,
+            producer_id_and_epoch: None,
         };
-        let (producer_id, producer_epoch) = match self.ch.call_coordinator(&req).await {
+        let (producer_id, producer_epoch, version) = match self.ch.call_coordinator(&req).await {
             Answer::Ok(Response::InitProducerId {
                 producer_id,
                 producer_epoch,
+                transaction_version,
                 ..
-            }) => (producer_id, producer_epoch),
+            }) => (producer_id, producer_epoch, transaction_version),
             refused => {
                 self.record(init_refused(refused));
                 return false;
             }
         };
-        self.tm().initialized(producer_id, producer_epoch);
+        {
+            let mut tm = self.tm();
+            tm.initialized(producer_id, producer_epoch);
+            tm.transaction_version = version;
+        }
         *self.next.lock().unwrap_or_else(|p| p.into_inner()) = 0;
         self.record(EventKind::ProducerId {
             producer_id,
@@ -127,10 +133,11 @@ impl Copier {
         true
     }
 
-    /// The producer id and epoch TxnOffsetCommit carries.
-    pub fn producer(&self) -> (i64, i16) {
+    /// The producer id and epoch TxnOffsetCommit carries, and the transaction version
+    /// (2: the group coordinator adds the offsets partition to the transaction).
+    pub fn producer(&self) -> (i64, i16, i16) {
         let tm = self.tm();
-        (tm.producer_id, tm.producer_epoch)
+        (tm.producer_id, tm.producer_epoch, tm.transaction_version)
     }
 
     /// Whether the open transaction may still commit (no step failed).
@@ -145,7 +152,8 @@ impl Copier {
 
     /// Begins a transaction and writes the polled records to the output topic (one batch
     /// per output partition: input partition modulo the output's partition count), then
-    /// AddOffsetsToTxn for `group_id`. `None` when no transaction could begin.
+    /// AddOffsetsToTxn for `group_id` (transaction.version 1). `None` when no transaction
+    /// could begin.
     pub async fn send(
         &self,
         polled: &[(TopicPartition, Vec<PolledRecord>)],
@@ -183,7 +191,11 @@ impl Copier {
             }
         }
         let offsets = self.ch.add_and_produce(&mut tm, &by_partition).await;
-        if tm.state == super::transactional::ClientTxnState::InTransaction {
+        // Under transaction.version 2 the group coordinator adds the offsets partition when
+        // TxnOffsetCommit comes (KIP-890 part 2): no AddOffsetsToTxn.
+        if tm.state == super::transactional::ClientTxnState::InTransaction
+            && tm.transaction_version < 2
+        {
             let req = Request::AddOffsetsToTxn {
                 transactional_id: self.spec.transactional_id.clone(),
                 producer_id: tm.producer_id,
@@ -228,7 +240,7 @@ impl Copier {
             producer_id: tm.producer_id,
             producer_epoch: tm.producer_epoch,
             committed: commit,
-            client_transaction_version: 2,
+            client_transaction_version: tm.transaction_version,
         };
         match self.ch.call_coordinator(&req).await {
             Answer::Ok(answer) => tm.ended_with(&answer),

@@ -655,7 +655,7 @@ async fn copy(m: &Arc<Member>, st: &mut PollState, polled: &[(TopicPartition, Ve
             let s = m.shared();
             (s.coord.member_id().to_string(), s.coord.generation())
         };
-        let (producer_id, producer_epoch) = c.producer();
+        let (producer_id, producer_epoch, transaction_version) = c.producer();
         let req = Request::TxnOffsetCommit(TxnOffsetCommitRequest {
             transactional_id: c.spec.transactional_id.clone(),
             group_id: m.cfg.group_id.clone(),
@@ -665,6 +665,7 @@ async fn copy(m: &Arc<Member>, st: &mut PollState, polled: &[(TopicPartition, Ve
             group_instance_id: m.cfg.group_instance_id.clone(),
             generation_id: generation,
             offsets: offsets.clone(),
+            transaction_version,
         });
         match m.call_coordinator(&req, m.timeout()).await {
             Some(Response::Group(group::Response::OffsetCommit(Ok(())))) => {}

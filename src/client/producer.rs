@@ -854,6 +854,7 @@ async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<P
         timeout_ms: p.cfg.request_timeout_ms as i64,
         partitions,
         transactional_id: None,
+        transaction_version: 1,
     });
     let addr = p.broker_addr(leader);
     // Per batch: the outcome, and the error behind it.

@@ -83,6 +83,10 @@ pub struct TransactionManager {
     pub partitions: BTreeSet<TopicPartition>,
     /// The next sequence per partition (continues across transactions of one epoch).
     sequences: BTreeMap<TopicPartition, i32>,
+    /// The cluster's `transaction.version` (InitProducerId's answer). 2: EndTxn bumps the
+    /// epoch, and the client sends no AddPartitionsToTxn or AddOffsetsToTxn; the partition
+    /// leaders and the group coordinator add the partitions (KIP-890 part 2).
+    pub transaction_version: i16,
 }
 
 impl Default for TransactionManager {
@@ -93,6 +97,7 @@ impl Default for TransactionManager {
             producer_epoch: -1,
             partitions: BTreeSet::new(),
             sequences: BTreeMap::new(),
+            transaction_version: 1,
         }
     }
 }
@@ -334,7 +339,9 @@ impl TxnChannel {
     /// AddPartitionsToTxn for those of `tps` not in the transaction yet (nothing to send
     /// when all are): Kafka's producer adds a partition when its first record of the
     /// transaction is ready, so the coordinator's `transaction.timeout.ms` clock starts
-    /// then. A failure moves `tm` to an abortable or fatal state.
+    /// then. A failure moves `tm` to an abortable or fatal state. Under
+    /// `transaction.version` 2 nothing is sent: each partition's leader adds it when the
+    /// batch comes (KIP-890 part 2).
     pub async fn add_partitions<'a>(
         &self,
         tm: &mut TransactionManager,
@@ -344,6 +351,10 @@ impl TxnChannel {
         if add.is_empty() || tm.state != ClientTxnState::InTransaction {
             return;
         }
+        if tm.transaction_version >= 2 {
+            tm.partitions.extend(add);
+            return;
+        }
         let req = Request::AddPartitionsToTxn {
             transactional_id: self.transactional_id.clone(),
             producer_id: tm.producer_id,
@@ -351,7 +362,14 @@ impl TxnChannel {
             partitions: add.clone(),
             verify_only: false,
         };
-        match self.call_coordinator(&req).await {
+        // A transaction's first add waits out the previous one's markers at Kafka's
+        // 20 ms, as the producer's PartitionAdder does.
+        let concurrent = if tm.partitions.is_empty() {
+            Duration::from_millis(ADD_PARTITIONS_RETRY_BACKOFF_MS).min(self.backoff())
+        } else {
+            self.backoff()
+        };
+        match self.call_coordinator_backing_off(&req, concurrent).await {
             Answer::Ok(_) => tm.partitions.extend(add),
             Answer::Fatal(e) => tm.on_error(e),
         }
@@ -419,6 +437,7 @@ impl TxnChannel {
                         records: records.clone(),
                     }],
                     transactional_id: Some(self.transactional_id.clone()),
+                    transaction_version: tm.transaction_version,
                 });
                 let error = match self.rpc.call(addr, &req, self.timeout()).await {
                     Ok(Response::Produce(r)) => match r.partitions.first() {
@@ -447,11 +466,12 @@ impl TxnChannel {
 /// adds every partition noted since its last request in one AddPartitionsToTxn (waiting out
 /// CONCURRENT_TRANSACTIONS right after the previous EndTxn), and a partition's batch goes
 /// out only once it is added. The coordinator's `transaction.timeout.ms` clock starts at
-/// the first add, so near a partition's first record.
+/// the first add, so near a partition's first record. Under `transaction.version` 2 there
+/// is nothing to do: the partitions' leaders add them (KIP-890 part 2).
 struct PartitionAdder {
     adds: Arc<Mutex<Adds>>,
     wake: Arc<Purgatory>,
-    task: madsim::task::JoinHandle<()>,
+    task: Option<madsim::task::JoinHandle<()>>,
 }
 
 /// What the hand-over loop noted and what the coordinator has answered so far.
@@ -471,12 +491,14 @@ impl PartitionAdder {
     fn start(c: &Arc<Client>, tm: &TransactionManager) -> Self {
         let adds = Arc::new(Mutex::new(Adds::default()));
         let wake = Arc::new(Purgatory::new());
-        let task = madsim::task::spawn(Self::run(
-            c.clone(),
-            (tm.producer_id, tm.producer_epoch),
-            adds.clone(),
-            wake.clone(),
-        ));
+        let task = (tm.transaction_version < 2).then(|| {
+            madsim::task::spawn(Self::run(
+                c.clone(),
+                (tm.producer_id, tm.producer_epoch),
+                adds.clone(),
+                wake.clone(),
+            ))
+        });
         PartitionAdder { adds, wake, task }
     }
 
@@ -486,6 +508,9 @@ impl PartitionAdder {
 
     /// Notes `tp`'s first record of the transaction (nothing when it was noted before).
     fn add(&self, tp: &TopicPartition) {
+        if self.task.is_none() {
+            return;
+        }
         let new = {
             let mut a = self.lock();
             !a.asked.contains(tp) && a.pending.insert(tp.clone())
@@ -506,7 +531,9 @@ impl PartitionAdder {
         self.lock().closed = true;
         self.wake.notify();
         let PartitionAdder { adds, task, .. } = self;
-        let _ = task.await;
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         let a = adds.lock().unwrap_or_else(|p| p.into_inner());
         tm.partitions.extend(a.added.iter().cloned());
         if let Some(e) = a.failed {
@@ -663,14 +690,17 @@ pub async fn run_transactional_producer(
     let init = Request::InitTransactionalProducerId {
         transactional_id: c.spec.transactional_id.clone(),
         transaction_timeout_ms: c.spec.transaction_timeout_ms,
+        producer_id_and_epoch: None,
     };
     match c.call_coordinator(&init).await {
         Answer::Ok(Response::InitProducerId {
             producer_id,
             producer_epoch,
+            transaction_version,
             ..
         }) => {
             tm.initialized(producer_id, producer_epoch);
+            tm.transaction_version = transaction_version;
             c.record(EventKind::ProducerId {
                 producer_id,
                 producer_epoch,
@@ -767,7 +797,7 @@ pub async fn run_transactional_producer(
             producer_id: tm.producer_id,
             producer_epoch: tm.producer_epoch,
             committed: commit,
-            client_transaction_version: 2,
+            client_transaction_version: tm.transaction_version,
         };
         match c.call_coordinator(&req).await {
             Answer::Ok(answer) => tm.ended_with(&answer),

@@ -563,6 +563,7 @@ fn operate(
                     error: ErrorCode::None,
                     producer_id,
                     producer_epoch: 0,
+                    transaction_version: 1,
                 },
                 records,
                 true,

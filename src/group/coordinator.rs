@@ -224,6 +224,14 @@ pub struct TxnOffsetCommitRequest {
     pub generation_id: i32,
     #[serde(with = "crate::group::tp_map")]
     pub offsets: BTreeMap<TopicPartition, i64>,
+    /// The producer's transaction version (TxnOffsetCommit v5+ is a `transaction.version`
+    /// 2 client): 2 means no AddOffsetsToTxn came first, and the group coordinator adds the
+    /// group's offsets partition to the transaction itself (KIP-890 part 2).
+    #[serde(
+        default = "crate::broker::request::tv1",
+        skip_serializing_if = "crate::broker::request::is_tv1"
+    )]
+    pub transaction_version: i16,
 }
 
 /// A committed offset.

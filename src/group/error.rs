@@ -35,6 +35,9 @@ pub enum GroupError {
     UnstableOffsetCommit,
     /// 47: TxnOffsetCommit from a producer epoch older than the one the log knows (fenced).
     InvalidProducerEpoch,
+    /// 48: TxnOffsetCommit for a transaction its coordinator says is not ongoing (KIP-890:
+    /// the offsets partition could not be verified in it, or added to it).
+    InvalidTxnState,
 }
 
 impl GroupError {
@@ -54,6 +57,7 @@ impl GroupError {
             GroupError::FencedInstanceId => 82,
             GroupError::UnstableOffsetCommit => 88,
             GroupError::InvalidProducerEpoch => 47,
+            GroupError::InvalidTxnState => 48,
         }
     }
 
@@ -73,6 +77,7 @@ impl GroupError {
             GroupError::FencedInstanceId => "FENCED_INSTANCE_ID",
             GroupError::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
             GroupError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            GroupError::InvalidTxnState => "INVALID_TXN_STATE",
         }
     }
 
@@ -82,7 +87,7 @@ impl GroupError {
     }
 }
 
-const ALL: [GroupError; 13] = [
+const ALL: [GroupError; 14] = [
     GroupError::CoordinatorNotAvailable,
     GroupError::NotCoordinator,
     GroupError::IllegalGeneration,
@@ -96,6 +101,7 @@ const ALL: [GroupError; 13] = [
     GroupError::FencedInstanceId,
     GroupError::UnstableOffsetCommit,
     GroupError::InvalidProducerEpoch,
+    GroupError::InvalidTxnState,
 ];
 
 impl fmt::Display for GroupError {

@@ -579,6 +579,7 @@ mod tests {
             group_instance_id: None,
             generation_id: -1,
             offsets: BTreeMap::from([(TopicPartition::new("orders", 0), offset)]),
+            transaction_version: 1,
         }
     }
 

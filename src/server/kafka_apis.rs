@@ -641,6 +641,8 @@ impl<B: Backend> KafkaApis<B> {
                 timeout_ms: i64::from(req.timeout_ms),
                 partitions,
                 transactional_id: req.transactional_id.as_ref().map(|id| id.0.to_string()),
+                // Produce v12 (a transaction.version 2 client) is not advertised.
+                transaction_version: 1,
             };
             match self.backend.handle(Request::Produce(internal)).await {
                 None => return Ok(None),
@@ -960,6 +962,7 @@ impl<B: Backend> KafkaApis<B> {
                 error,
                 producer_id,
                 producer_epoch,
+                ..
             } => {
                 resp.error_code = error.code();
                 resp.producer_id = ProducerId(producer_id);

@@ -19,11 +19,14 @@
 //!   them from the controller); with none at hand InitProducerId answers
 //!   `COORDINATOR_LOAD_IN_PROGRESS`, as Kafka's `RPCProducerIdManager` does while its next
 //!   block is on the way.
-//! - `transaction.version` 2 (KIP-890 part 2) bumps the epoch at every EndTxn, but the
-//!   client still adds partitions with AddPartitionsToTxn (no implicit add by a produce);
-//!   partition leaders verify a transaction before a batch opens it at their partition
-//!   ([`TransactionCoordinator::verify_partitions`], KIP-890 part 1, on either version);
-//!   no KIP-360 recovery of a producer id and epoch passed in InitProducerId.
+//! - `transaction.version` 2 (KIP-890 part 2) bumps the epoch at every EndTxn, and its
+//!   clients add no partition themselves: a partition's leader adds it (AddPartitionsToTxn
+//!   from the broker, [`TransactionCoordinator::handle_add_partitions`]) before a batch
+//!   opens the transaction there, and the group coordinator adds the offsets partition
+//!   before a TxnOffsetCommit. Under version 1 leaders verify instead
+//!   ([`TransactionCoordinator::verify_partitions`], KIP-890 part 1). Clients learn the
+//!   version from InitProducerId's answer, not from ApiVersions' finalized features.
+//!   No KIP-360 recovery of a producer id and epoch passed in InitProducerId.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -195,6 +198,17 @@ impl TransactionCoordinator {
         &self.config
     }
 
+    /// The `transaction.version` transactional producers are told to use (InitProducerId's
+    /// answer): the cluster's, or 1 under `sim.bug.kafka-17754`, whose Kafka versions
+    /// (3.6 to 3.9) have no part 2 of KIP-890 at all.
+    pub fn client_transaction_version(&self) -> i16 {
+        if self.config.no_epoch_bump_bug {
+            1
+        } else {
+            self.config.transaction_version
+        }
+    }
+
     /// Kafka's `TransactionStateManager.partitionFor`.
     pub fn partition_for(&self, transactional_id: &str) -> i32 {
         coordinator_partition(
@@ -263,11 +277,18 @@ impl TransactionCoordinator {
     /// epoch for the id (fencing every older incarnation), a fresh producer id on first use
     /// or when the epoch is exhausted. An open transaction is aborted first under a bumped
     /// epoch, and the caller is told CONCURRENT_TRANSACTIONS, to retry.
+    ///
+    /// KIP-360: `expected`, the producer id and epoch a running producer asks to bump
+    /// (after a batch whose outcome it cannot know), must be the id's current ones, else
+    /// PRODUCER_FENCED; the epoch before the last bump is a retry of that bump, answered
+    /// with the current epoch (Kafka's `isValidProducerId` and retry check; the epoch before
+    /// is known from memory only, as `__transaction_state` does not hold it).
     pub fn handle_init_producer_id(
         &mut self,
         token: RequestToken,
         transactional_id: &str,
         txn_timeout_ms: i32,
+        expected: Option<(i64, i16)>,
         now_ms: i64,
     ) -> Vec<TxnOutput> {
         let coordinator_epoch = match self.check_coordinator(transactional_id) {
@@ -277,7 +298,8 @@ impl TransactionCoordinator {
         if txn_timeout_ms <= 0 || txn_timeout_ms > self.config.transaction_max_timeout_ms {
             return vec![reply(token, ErrorCode::InvalidTransactionTimeout)];
         }
-        if !self.txns.contains_key(transactional_id) {
+        let known = self.txns.contains_key(transactional_id);
+        if !known {
             let Some(pid) = self.producer_ids.pop_front() else {
                 return vec![reply(token, ErrorCode::CoordinatorLoadInProgress)];
             };
@@ -289,6 +311,29 @@ impl TransactionCoordinator {
         let m = self.txns.get(transactional_id).expect("inserted above");
         if m.pending_state.is_some() {
             return vec![reply(token, ErrorCode::ConcurrentTransactions)];
+        }
+        if let (Some((pid, epoch)), true) = (expected, known) {
+            let settled = matches!(
+                m.state,
+                TransactionState::Empty
+                    | TransactionState::CompleteCommit
+                    | TransactionState::CompleteAbort
+            );
+            if settled
+                && m.producer_id == pid
+                && m.last_producer_epoch >= 0
+                && m.last_producer_epoch == epoch
+            {
+                return vec![TxnOutput::Reply(TxnReply {
+                    token,
+                    error: ErrorCode::None,
+                    producer_id: m.producer_id,
+                    producer_epoch: m.producer_epoch,
+                })];
+            }
+            if m.producer_id != pid || m.producer_epoch != epoch {
+                return vec![reply(token, ErrorCode::ProducerFenced)];
+            }
         }
         match m.state {
             TransactionState::PrepareCommit | TransactionState::PrepareAbort => {
@@ -523,7 +568,14 @@ impl TransactionCoordinator {
         let m = self.txns.get_mut(transactional_id).expect("checked");
         use TransactionState::*;
         let error = match (m.state, commit) {
-            (Ongoing, _) => {
+            // Under transaction.version 2 the client aborts whenever it cannot know what the
+            // coordinator saw (a batch sent, never answered, maybe never added): an abort of
+            // no transaction still bumps the epoch, so that the batch, should it land, is
+            // refused instead of starting a transaction (Kafka 4's `PrepareAbort` from
+            // Empty, CompleteCommit and CompleteAbort).
+            (Ongoing, _) | (Empty | CompleteCommit | CompleteAbort, false)
+                if bump || m.state == Ongoing =>
+            {
                 let next = if commit { PrepareCommit } else { PrepareAbort };
                 let prepared = if bump {
                     let fresh = if TransactionMetadata::is_epoch_exhausted(m.producer_epoch + 1) {

@@ -91,7 +91,7 @@ impl Bench {
     }
 
     fn init(&mut self, id: &str, now: i64) -> TxnReply {
-        let out = self.c.handle_init_producer_id(1, id, T, now);
+        let out = self.c.handle_init_producer_id(1, id, T, None, now);
         self.take(out);
         self.settle(now);
         self.reply()
@@ -284,7 +284,7 @@ fn a_failed_write_changes_nothing_and_is_answered_with_kafkas_mapped_error() {
     assert_eq!(b.state("tx"), TransactionState::Empty);
     assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 2), ErrorCode::None);
     // A failed fencing abort keeps its bump in memory and does not bump twice.
-    let out = b.c.handle_init_producer_id(10, "tx", T, 3);
+    let out = b.c.handle_init_producer_id(10, "tx", T, None, 3);
     b.take(out);
     b.settle_with(Err(ErrorCode::NotLeaderOrFollower), 3);
     assert_eq!(b.reply().error, ErrorCode::NotCoordinator);
@@ -307,7 +307,7 @@ fn a_failed_write_changes_nothing_and_is_answered_with_kafkas_mapped_error() {
 #[test]
 fn requests_are_refused_where_kafka_refuses_them() {
     let mut b = Bench::new();
-    let out = b.c.handle_init_producer_id(1, "tx", 0, 0);
+    let out = b.c.handle_init_producer_id(1, "tx", 0, None, 0);
     assert_eq!(
         out,
         vec![TxnOutput::Reply(TxnReply {
@@ -317,14 +317,14 @@ fn requests_are_refused_where_kafka_refuses_them() {
             producer_epoch: -1
         })]
     );
-    let out = b.c.handle_init_producer_id(1, "tx", 900_001, 0);
+    let out = b.c.handle_init_producer_id(1, "tx", 900_001, None, 0);
     b.take(out);
     assert_eq!(b.reply().error, ErrorCode::InvalidTransactionTimeout);
     // No producer id at hand.
     let mut c = TransactionCoordinator::new(TransactionConfig::default());
     let p = c.partition_for("tx");
     assert_eq!(
-        c.handle_init_producer_id(1, "tx", T, 0),
+        c.handle_init_producer_id(1, "tx", T, None, 0),
         vec![TxnOutput::Reply(TxnReply {
             token: 1,
             error: ErrorCode::NotCoordinator,
@@ -334,7 +334,7 @@ fn requests_are_refused_where_kafka_refuses_them() {
     );
     c.load_partition(p, 0, Vec::new());
     assert!(c.wants_producer_ids());
-    let out = c.handle_init_producer_id(1, "tx", T, 0);
+    let out = c.handle_init_producer_id(1, "tx", T, None, 0);
     assert!(
         matches!(&out[..], [TxnOutput::Reply(r)] if r.error == ErrorCode::CoordinatorLoadInProgress)
     );
@@ -465,6 +465,98 @@ fn verification_says_yes_only_to_a_partition_of_the_ongoing_transaction() {
 }
 
 /// `sim.bug.kafka-17754`: a TV2 cluster whose coordinator keeps the epoch at EndTxn.
+/// `transaction.version` 2: a client whose batch went unanswered cannot know whether the
+/// coordinator saw its transaction start (under part 2 the leader adds the partition), so
+/// it aborts anyway; an abort of a transaction the coordinator never saw still bumps the
+/// epoch (Empty / CompleteCommit / CompleteAbort to PrepareAbort, no markers to write), so
+/// that the batch, when it lands, is fenced instead of starting a transaction nobody ends.
+/// A version 1 client gets Kafka's old answers.
+#[test]
+fn under_transaction_version_2_an_abort_of_a_transaction_never_seen_still_bumps_the_epoch() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let out = b.c.handle_end_txn(3, "tx", 1000, 0, true, 2, 20);
+    b.take(out);
+    b.settle(20);
+    assert_eq!(b.reply().producer_epoch, 1);
+    b.write_markers(21);
+    assert_eq!(
+        b.c.transaction("tx").unwrap().state,
+        TransactionState::CompleteCommit
+    );
+    // The next transaction's batch never reached its leader; the client aborts.
+    let out = b.c.handle_end_txn(4, "tx", 1000, 1, false, 2, 30);
+    b.take(out);
+    b.settle(30);
+    let r = b.reply();
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 2));
+    assert_eq!(b.markers.len(), 1);
+    assert!(b.markers[0].partitions.is_empty(), "{:?}", b.markers[0]);
+    b.write_markers(31);
+    let m = b.c.transaction("tx").unwrap();
+    assert_eq!(
+        (m.state, m.producer_epoch),
+        (TransactionState::CompleteAbort, 2)
+    );
+    // The batch lands: its leader's add under epoch 1 is refused.
+    assert_eq!(
+        b.add("tx", 1000, 1, &[tp("a", 0)], 32),
+        ErrorCode::ProducerFenced
+    );
+    // Again from CompleteAbort, then a retry of that abort under the epoch before it.
+    let out = b.c.handle_end_txn(5, "tx", 1000, 2, false, 2, 40);
+    b.take(out);
+    b.settle(40);
+    assert_eq!(b.reply().producer_epoch, 3);
+    b.write_markers(41);
+    let out = b.c.handle_end_txn(6, "tx", 1000, 2, false, 2, 42);
+    b.take(out);
+    let r = b.reply();
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 3));
+    // A version 1 client: an abort after a commit is refused, after an abort is a retry.
+    assert_eq!(b.add("tx", 1000, 3, &[tp("a", 0)], 50), ErrorCode::None);
+    assert_eq!(b.end("tx", 1000, 3, true, 51), ErrorCode::None);
+    b.write_markers(52);
+    assert_eq!(b.end("tx", 1000, 3, false, 53), ErrorCode::InvalidTxnState);
+}
+
+/// KIP-360: a running producer asks for a bump of the epoch it runs under (InitProducerId
+/// with its producer id and epoch). Only the current epoch is bumped; the epoch before the
+/// last bump is a retry and gets the current one; anything else is fenced.
+#[test]
+fn kip_360_bumps_only_the_current_epoch_and_recognises_a_retry() {
+    let mut b = Bench::new();
+    assert_eq!(b.init("tx", 0).producer_epoch, 0);
+    let bump = |b: &mut Bench, pid: i64, epoch: i16| {
+        let out =
+            b.c.handle_init_producer_id(7, "tx", T, Some((pid, epoch)), 10);
+        b.take(out);
+        b.settle(10);
+        let r = b.reply();
+        (r.error, r.producer_id, r.producer_epoch)
+    };
+    assert_eq!(bump(&mut b, 1000, 0), (ErrorCode::None, 1000, 1));
+    assert_eq!(bump(&mut b, 1000, 0), (ErrorCode::None, 1000, 1), "a retry");
+    assert!(
+        b.appends.is_empty() && b.log.len() == 2,
+        "the retry wrote nothing"
+    );
+    assert_eq!(bump(&mut b, 1000, 1), (ErrorCode::None, 1000, 2));
+    assert_eq!(bump(&mut b, 1000, 0), (ErrorCode::ProducerFenced, -1, -1));
+    assert_eq!(bump(&mut b, 999, 2), (ErrorCode::ProducerFenced, -1, -1));
+    // A new incarnation (no producer id given) fences the running one, which can no
+    // longer bump.
+    assert_eq!(b.init("tx", 11).producer_epoch, 3);
+    assert_eq!(
+        bump(&mut b, 1000, 2),
+        (ErrorCode::None, 1000, 3),
+        "2 is the epoch before"
+    );
+    assert_eq!(b.init("tx", 12).producer_epoch, 4);
+    assert_eq!(bump(&mut b, 1000, 2), (ErrorCode::ProducerFenced, -1, -1));
+}
+
 #[test]
 fn the_kafka_17754_switch_undoes_the_epoch_bump_of_transaction_version_2() {
     let mut b = Bench::new();
@@ -820,9 +912,9 @@ impl Model {
         match op {
             Op::Init { id } => {
                 let t = self.token(Kind::Init(id as usize));
-                let out = self
-                    .c
-                    .handle_init_producer_id(t, &format!("t{id}"), 10_000, self.now);
+                let out =
+                    self.c
+                        .handle_init_producer_id(t, &format!("t{id}"), 10_000, None, self.now);
                 self.take(out);
             }
             Op::Add { client, partition } => {

@@ -106,6 +106,7 @@ impl Backend for Canned {
                 error: ErrorCode::None,
                 producer_id: 2000,
                 producer_epoch: 5,
+                transaction_version: 1,
             }),
             Request::AddPartitionsToTxn { producer_epoch, .. }
             | Request::AddOffsetsToTxn { producer_epoch, .. }
@@ -133,6 +134,7 @@ impl Backend for Canned {
                 error: ErrorCode::None,
                 producer_id: 1000,
                 producer_epoch: 0,
+                transaction_version: 1,
             },
             _ => Response::Error(ErrorCode::UnknownServerError),
         })

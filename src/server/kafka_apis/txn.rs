@@ -76,8 +76,9 @@ impl<B: Backend> KafkaApis<B> {
     /// InitProducerId for a transactional producer, at its coordinator: the id's next
     /// epoch (fencing every older incarnation), or `CONCURRENT_TRANSACTIONS` while an open
     /// transaction is being aborted, `NOT_COORDINATOR` / `COORDINATOR_LOAD_IN_PROGRESS` as
-    /// the coordinator answers. The KIP-360 fields (a producer id and epoch to recover) are
-    /// not checked: every call bumps the epoch.
+    /// the coordinator answers. From v3 a producer id and epoch other than -1 ask for
+    /// KIP-360's bump of the epoch the producer runs under (PRODUCER_FENCED, from v5, or
+    /// INVALID_PRODUCER_EPOCH below, when it is not the coordinator's current one).
     pub(super) async fn init_transactional_producer_id(
         &self,
         req: &InitProducerIdRequest,
@@ -94,12 +95,15 @@ impl<B: Backend> KafkaApis<B> {
         let internal = Request::InitTransactionalProducerId {
             transactional_id: transactional_id.to_string(),
             transaction_timeout_ms: req.transaction_timeout_ms,
+            producer_id_and_epoch: (version >= 3 && req.producer_id.0 >= 0)
+                .then_some((req.producer_id.0, req.producer_epoch)),
         };
         match self.backend.handle(internal).await {
             Some(Response::InitProducerId {
                 error,
                 producer_id,
                 producer_epoch,
+                ..
             }) => {
                 resp.error_code = for_version(error, version, 4);
                 if error == ErrorCode::None {
@@ -280,6 +284,8 @@ impl<B: Backend> KafkaApis<B> {
                 },
                 generation_id: if version >= 3 { req.generation_id } else { -1 },
                 offsets,
+                // v5 (a transaction.version 2 client) is not advertised.
+                transaction_version: 1,
             };
             match self
                 .backend
