@@ -542,6 +542,11 @@ impl History {
                 if let std::collections::btree_map::Entry::Vacant(v) = f.records.entry(r.offset) {
                     v.insert(r.send.as_str());
                     f.sends.entry(r.send.as_str()).or_default().push(r.offset);
+                    // With what the copy says of it: a record of an aborted transaction is
+                    // skipped by read_committed there too.
+                    if r.aborted {
+                        f.aborted.insert(r.offset);
+                    }
                 }
             }
         }

@@ -2013,6 +2013,26 @@ fn a_corrupt_leader_loses_nothing_its_followers_hold_intact() {
     }
 }
 
+/// What a corrupt leader's followers hold intact counts with their word on it: records of
+/// an aborted transaction there stay aborted (a read_committed consumer of the copy skips
+/// them), so a copier's aborted output is not taken for committed (explore found this as a
+/// false `exactly-once` after a corrupt byte on the leader of the copier's output).
+#[test]
+fn a_corrupt_leaders_followers_keep_their_aborted_records_aborted() {
+    let mut follower = snapshot(100, "broker-1", "t", 0, false, 0, 3, &ABC);
+    if let EventKind::Snapshot { records, .. } = &mut follower.kind {
+        records[2].aborted = true;
+    }
+    let h = History::new(cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![corrupt_snapshot(100, "broker-0", true, 1, &ABC), follower],
+    ]));
+    let finals = h.final_logs();
+    let f = &finals[&TopicPartition::new("t", 0)];
+    assert_eq!(f.records.len(), 3);
+    assert_eq!(f.aborted.iter().copied().collect::<Vec<_>>(), vec![2]);
+}
+
 /// A corrupt byte on the only copy is data loss: reported, naming the corruption.
 #[test]
 fn a_corrupt_only_copy_is_a_lost_write() {
