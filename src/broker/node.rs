@@ -236,6 +236,10 @@ pub(super) struct Node {
     pub(super) replies: ReplyRouter,
     txn: Mutex<TransactionCoordinator>,
     pub(super) txn_replies: ReplyRouter<TxnReply>,
+    /// A producer id for the transaction coordinator is on its way from the controller;
+    /// `producer_ids` wakes the InitProducerId requests waiting for it.
+    pub(super) fetching_producer_id: std::sync::atomic::AtomicBool,
+    pub(super) producer_ids: Purgatory,
     pub(super) clock: Clock,
     /// Stamps `LogAppendTime` (and is what a `clock-skew` fault moves).
     wall: WallClock,
@@ -383,6 +387,8 @@ pub async fn run_broker(
         replies: ReplyRouter::default(),
         txn: Mutex::new(txn),
         txn_replies: ReplyRouter::default(),
+        fetching_producer_id: std::sync::atomic::AtomicBool::new(false),
+        producer_ids: Purgatory::new(),
         disk,
         clock,
         wall,

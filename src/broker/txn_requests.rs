@@ -33,6 +33,11 @@ use crate::txn::{TxnMarkerEntry, TxnOutput, TRANSACTION_STATE_TOPIC};
 /// How long a coordinator waits between rounds of markers that could not all be written.
 const MARKER_RETRY_MS: u64 = 100;
 
+/// The longest an InitProducerId waits for a producer id on its way from the controller
+/// (see `ensure_producer_ids`). Kafka's coordinator does not wait at all; a short wait keeps
+/// the usual first InitProducerId one round trip long.
+const PRODUCER_ID_WAIT_MS: u64 = 50;
+
 /// A leader's wait before asking the coordinator again about a transaction answered
 /// CONCURRENT_TRANSACTIONS (Kafka's `add.partitions.to.txn.retry.backoff.ms`, 20 ms), and
 /// how long it keeps asking before the produce gets the retriable error
@@ -134,21 +139,44 @@ pub(super) async fn verify_transaction(
     }
 }
 
-/// A producer id from the controller when the coordinator has none left.
-async fn ensure_producer_ids(n: &Arc<Node>) {
-    if !n.txn().wants_producer_ids() {
+/// Asks the controller for a producer id in the background when the coordinator has none
+/// left (one fetch at a time), as Kafka's `RPCProducerIdManager` fetches its next block.
+fn fetch_producer_id(n: &Arc<Node>) {
+    if !n.txn().wants_producer_ids() || n.fetching_producer_id.swap(true, Ordering::Relaxed) {
         return;
     }
-    if let Ok(Response::InitProducerId {
-        error: ErrorCode::None,
-        producer_id,
-        ..
-    }) = n
-        .controller
-        .call(&n.rpc, &Request::InitProducerId, n.timeout())
-        .await
-    {
-        n.txn().add_producer_ids([producer_id]);
+    let n = n.clone();
+    madsim::task::spawn(async move {
+        if let Ok(Response::InitProducerId {
+            error: ErrorCode::None,
+            producer_id,
+            ..
+        }) = n
+            .controller
+            .call(&n.rpc, &Request::InitProducerId, n.timeout())
+            .await
+        {
+            n.txn().add_producer_ids([producer_id]);
+        }
+        n.fetching_producer_id.store(false, Ordering::Relaxed);
+        n.producer_ids.notify();
+    });
+}
+
+/// A producer id for an InitProducerId: the coordinator's next, or one fetched now, waited
+/// for at most [`PRODUCER_ID_WAIT_MS`]; without one the coordinator answers
+/// COORDINATOR_LOAD_IN_PROGRESS and the client retries. The wait is bounded so that a
+/// request is never carried out long after its client gave up on it: a stale
+/// InitProducerId carried out late bumps the epoch under the incarnation that retried it
+/// and succeeded meanwhile, and fences it (explore found that after the controller was cut
+/// off from every broker).
+async fn ensure_producer_ids(n: &Arc<Node>) {
+    let seen = n.producer_ids.version();
+    fetch_producer_id(n);
+    if n.txn().wants_producer_ids() {
+        n.producer_ids
+            .wait_past(seen, Duration::from_millis(PRODUCER_ID_WAIT_MS))
+            .await;
     }
 }
 

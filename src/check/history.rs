@@ -542,11 +542,14 @@ impl History {
                 if let std::collections::btree_map::Entry::Vacant(v) = f.records.entry(r.offset) {
                     v.insert(r.send.as_str());
                     f.sends.entry(r.send.as_str()).or_default().push(r.offset);
-                    // With what the copy says of it: a record of an aborted transaction is
-                    // skipped by read_committed there too.
-                    if r.aborted {
-                        f.aborted.insert(r.offset);
-                    }
+                }
+            }
+            // An intact copy also says which records were aborted, below the corruption too:
+            // the marker that aborted a record the leader still serves may lie past the
+            // damage, where the leader cannot read it.
+            for r in records.iter().filter(|r| r.aborted) {
+                if f.records.get(&r.offset) == Some(&r.send.as_str()) {
+                    f.aborted.insert(r.offset);
                 }
             }
         }
