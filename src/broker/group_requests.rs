@@ -448,12 +448,9 @@ async fn txn_offset_commit(
     if n.rm()
         .awaits_verification(&tp, r.producer_id, r.producer_epoch, check)
     {
-        let guard = n
-            .rm()
-            .start_verification(&tp, r.producer_id, r.producer_epoch, check);
         let (id, pid, epoch) = (&r.transactional_id, r.producer_id, r.producer_epoch);
         match verify_transaction(n, id, pid, epoch, &tp, check).await {
-            ErrorCode::None => n.rm().verified(&tp, r.producer_id, guard),
+            ErrorCode::None => {}
             e => return Err(txn_error(e)),
         }
     }

@@ -557,9 +557,8 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
             let tp = &d.topic_partition;
             let todo = n.rm().transactions_to_verify(tp, &d.records, check);
             for (pid, epoch) in todo {
-                let guard = n.rm().start_verification(tp, pid, epoch, check);
-                match super::txn_requests::verify_transaction(n, id, pid, epoch, tp, check).await {
-                    ErrorCode::None => n.rm().verified(tp, pid, guard),
+                match txn_requests::verify_transaction(n, id, pid, epoch, tp, check).await {
+                    ErrorCode::None => {}
                     e => {
                         refused.insert(tp.clone(), e);
                     }

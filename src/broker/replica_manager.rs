@@ -894,19 +894,13 @@ impl ReplicaManager {
         records: &[u8],
         check: TxnCheck,
     ) -> Vec<(i64, i16)> {
-        let Some(r) = self.replicas.get(tp) else {
-            return Vec::new();
-        };
-        if !r.partition.is_leader() {
-            return Vec::new();
-        }
         let mut out = Vec::new();
         for b in batches(records, 0).flatten() {
             let (pid, epoch) = (b.producer_id(), b.producer_epoch());
             if !b.is_transactional() || b.is_control() || pid == NO_PRODUCER_ID {
                 continue;
             }
-            if r.awaits_verification(pid, epoch, check) && !out.contains(&(pid, epoch)) {
+            if self.awaits_verification(tp, pid, epoch, check) && !out.contains(&(pid, epoch)) {
                 out.push((pid, epoch));
             }
         }

@@ -75,14 +75,36 @@ pub(super) fn find_coordinator(n: &Arc<Node>, transactional_id: &str) -> Respons
 }
 
 /// KIP-890, the leader's side, before a batch of `transactional_id` opens the producer's
-/// transaction at `tp`: asks its coordinator whether the transaction is ongoing with `tp`
+/// transaction at `tp` (a produce's, or TxnOffsetCommit's): records the verification at the
+/// partition, asks the coordinator (see [`ask_coordinator`]) and, on its yes, marks the
+/// verification answered so the batch may go in (unless a marker voided it meanwhile).
+/// NONE, or the error that is the partition's answer.
+pub(super) async fn verify_transaction(
+    n: &Arc<Node>,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    tp: &TopicPartition,
+    check: TxnCheck,
+) -> ErrorCode {
+    let guard = n
+        .rm()
+        .start_verification(tp, producer_id, producer_epoch, check);
+    let error = ask_coordinator(n, transactional_id, producer_id, producer_epoch, tp, check).await;
+    if error == ErrorCode::None {
+        n.rm().verified(tp, producer_id, guard);
+    }
+    error
+}
+
+/// Asks the coordinator of `transactional_id` whether the transaction is ongoing with `tp`
 /// added (part 1, `TxnCheck::Verify`: AddPartitionsToTxn verify-only, nothing written), or
 /// has it add `tp` (part 2, `TxnCheck::Add`: the producer, a `transaction.version` 2
 /// client, sends no AddPartitionsToTxn of its own). NONE when the batch may go in; the
 /// coordinator's refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came; no answer, or a
 /// coordinator that cannot say yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's
 /// `AddPartitionsToTxnManager` answers so that any client retries.
-pub(super) async fn verify_transaction(
+async fn ask_coordinator(
     n: &Arc<Node>,
     transactional_id: &str,
     producer_id: i64,
