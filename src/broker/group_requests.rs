@@ -702,11 +702,20 @@ pub(super) fn on_metadata(n: &Arc<Node>) {
     }
     let (gained, replies) = n.groups().on_leadership(&led);
     for p in gained {
-        let records = n
-            .rm()
-            .read_records_txn(&TopicPartition::new(OFFSETS_TOPIC, p));
-        let errors = n.groups().load_partition_txn(p, records, now);
-        n.rm().errors.extend(errors);
+        let tp = TopicPartition::new(OFFSETS_TOPIC, p);
+        let read = n.rm().read_records_txn(&tp);
+        match read {
+            Ok(records) => {
+                let errors = n.groups().load_partition_txn(p, records, now);
+                n.rm().errors.extend(errors);
+            }
+            // Left unloaded: its groups' requests get NOT_COORDINATOR (clients look again)
+            // until a replica that can read its log leads it; tried again at every update.
+            Err(offset) => n.rm().note(format!(
+                "group coordinator: not loading {tp}: its log fails its checksum at offset \
+                 {offset}"
+            )),
+        }
     }
     deliver(n, replies);
 }

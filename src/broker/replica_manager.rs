@@ -492,7 +492,8 @@ impl ReplicaManager {
         &self.replicas
     }
 
-    fn note(&mut self, msg: String) {
+    /// Keeps a problem worth knowing for the run's report (bounded).
+    pub(crate) fn note(&mut self, msg: String) {
         if self.errors.len() < 1000 {
             self.errors.push(msg);
         }
@@ -1868,14 +1869,12 @@ impl ReplicaManager {
     }
 
     /// Every record of a hosted partition's log, `(offset, key, value)`, from the log start to
-    /// the log end (what a coordinator loading `__consumer_offsets` replays), transaction
-    /// markers left out.
-    pub fn read_records(&self, tp: &TopicPartition) -> Vec<KeyedRecord> {
-        let Some(r) = self.replicas.get(tp) else {
-            return Vec::new();
-        };
-        read_log(&r.log)
-            .0
+    /// the log end (what a coordinator loading `__transaction_state` replays), transaction
+    /// markers left out. `Err(offset)`: the stored log fails its checksum there, and a
+    /// coordinator must not take the part before it for its whole state.
+    pub fn read_records(&self, tp: &TopicPartition) -> Result<Vec<KeyedRecord>, i64> {
+        Ok(self
+            .read_whole_log(tp)?
             .into_iter()
             .filter(|r| !r.control)
             .map(|r| {
@@ -1885,17 +1884,18 @@ impl ReplicaManager {
                     r.rec.value.map(|v| v.to_vec()),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// Every record of a partition this broker holds, markers included, with the
     /// transactional producer of its batch: what loading `__consumer_offsets` needs.
-    pub fn read_records_txn(&self, tp: &TopicPartition) -> Vec<crate::group::TxnLogEntry> {
-        let Some(r) = self.replicas.get(tp) else {
-            return Vec::new();
-        };
-        read_log(&r.log)
-            .0
+    /// `Err(offset)` as for [`ReplicaManager::read_records`].
+    pub fn read_records_txn(
+        &self,
+        tp: &TopicPartition,
+    ) -> Result<Vec<crate::group::TxnLogEntry>, i64> {
+        Ok(self
+            .read_whole_log(tp)?
             .into_iter()
             // A control record is only ever a marker here; one that does not parse is skipped.
             .filter(|r| !r.control || r.commit_marker().is_some())
@@ -1906,7 +1906,22 @@ impl ReplicaManager {
                 key: r.rec.key.filter(|_| !r.control).map(|k| k.to_vec()),
                 value: r.rec.value.filter(|_| !r.control).map(|v| v.to_vec()),
             })
-            .collect()
+            .collect())
+    }
+
+    /// The whole stored log of a hosted partition (empty if not hosted), or the offset of
+    /// its first batch that fails its checksum. Kafka's coordinators fail the load of a
+    /// partition they cannot read to its end (the coordinator stays unavailable there,
+    /// NOT_COORDINATOR) rather than serve a state that silently lacks its newest records:
+    /// committed offsets going back, a transaction's PrepareCommit forgotten.
+    fn read_whole_log(&self, tp: &TopicPartition) -> Result<Vec<ReadRecord>, i64> {
+        let Some(r) = self.replicas.get(tp) else {
+            return Ok(Vec::new());
+        };
+        match read_log(&r.log) {
+            (records, None) => Ok(records),
+            (_, Some(offset)) => Err(offset),
+        }
     }
 }
 
@@ -1974,12 +1989,9 @@ fn read_log(log: &Log) -> (Vec<ReadRecord>, Option<i64>) {
     let mut records = Vec::new();
     let mut off = log.log_start_offset();
     while off < leo {
-        // A read checks every entry it returns: when one in a large read is bad, read the
-        // entries before it one at a time so that they are not lost with it.
-        let read = log
-            .read(off, 1 << 20, leo)
-            .or_else(|_| log.read(off, 1, leo));
-        let Ok(d) = read else {
+        // A read checks every entry it returns and stops before a bad one: it fails only
+        // when the entry at `off` is the bad one.
+        let Ok(d) = log.read(off, 1 << 20, leo) else {
             return (records, Some(off));
         };
         if d.records.is_empty() {
@@ -2463,7 +2475,7 @@ mod tests {
         assert_eq!(cleaned.len(), 1, "{cleaned:?}");
         assert_eq!(cleaned[0].0, tp);
         assert!(size(&rm) < before / 3, "{} of {before} bytes", size(&rm));
-        let records = rm.read_records(&tp);
+        let records = rm.read_records(&tp).unwrap();
         assert_eq!(
             records.last().unwrap().2.as_deref(),
             Some(&b"offset 39"[..])

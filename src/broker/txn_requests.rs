@@ -468,9 +468,19 @@ pub(super) fn on_metadata(n: &Arc<Node>) {
     ensure_ticking(n);
     let (gained, mut out) = n.txn().on_leadership(&led);
     for (p, epoch) in gained {
-        let records = n
-            .rm()
-            .read_records(&TopicPartition::new(TRANSACTION_STATE_TOPIC, p));
+        let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, p);
+        let read = n.rm().read_records(&tp);
+        let records = match read {
+            Ok(records) => records,
+            // Left unloaded, as the group coordinator does (see `group_requests::on_metadata`).
+            Err(offset) => {
+                n.rm().note(format!(
+                    "transaction coordinator: not loading {tp}: its log fails its checksum \
+                     at offset {offset}"
+                ));
+                continue;
+            }
+        };
         let (o, errors) =
             n.txn()
                 .load_partition(p, epoch, records.into_iter().map(|(_, k, v)| (k, v)));

@@ -89,6 +89,8 @@ pub struct PlannedClient {
     /// When the workload starts it, and stops it (`None`: runs to the end).
     pub start_us: i64,
     pub stop_us: Option<i64>,
+    /// Its `transactional.id` (a transactional producer, a copier).
+    pub transactional_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +154,9 @@ pub struct History {
     workload: Vec<PlannedClient>,
     /// The topics' replication, by name; empty when unknown.
     replication: BTreeMap<String, Replication>,
+    /// Partition counts of the coordinators' topics (`__consumer_offsets`,
+    /// `__transaction_state`); empty when unknown.
+    coordinator_partitions: BTreeMap<String, i32>,
     sends: BTreeMap<String, usize>,
     acks: BTreeMap<String, Vec<usize>>,
 }
@@ -194,6 +199,7 @@ impl History {
             group_bound_us: None,
             workload: Vec::new(),
             replication: BTreeMap::new(),
+            coordinator_partitions: BTreeMap::new(),
             sends,
             acks,
         }
@@ -209,6 +215,123 @@ impl History {
 
     pub fn replication(&self, topic: &str) -> Option<Replication> {
         self.replication.get(topic).copied()
+    }
+
+    /// Sets how many partitions the coordinators' topics have (`offsets.topic.num.partitions`,
+    /// `transaction.state.log.num.partitions`), by topic, so a checker can tell which
+    /// partition coordinates a group or a transactional id.
+    pub fn with_coordinator_partitions(mut self, counts: BTreeMap<String, i32>) -> Self {
+        self.coordinator_partitions = counts;
+        self
+    }
+
+    /// The partitions whose leader at the end holds a stored log that fails its checksum,
+    /// with that leader and the offset of the first bad batch (the final snapshot's
+    /// `corrupt_at`). Every reader checks batch checksums (a consumer with `check.crcs`, a
+    /// follower, a coordinator loading its state), so none gets past that offset while that
+    /// replica leads.
+    pub fn corrupt_led_at_end(&self) -> BTreeMap<TopicPartition, (&str, i64)> {
+        let mut out = BTreeMap::new();
+        let Some(at) = self.final_snapshot_us() else {
+            return out;
+        };
+        for e in self.events.iter().rev().take_while(|e| e.t_us == at) {
+            if let EventKind::Snapshot {
+                topic,
+                partition,
+                leader: true,
+                corrupt_at: Some(offset),
+                ..
+            } = &e.kind
+            {
+                out.insert(
+                    TopicPartition::new(topic.clone(), *partition),
+                    (e.node.as_str(), *offset),
+                );
+            }
+        }
+        out
+    }
+
+    /// The groups that could not work at the end of the run, with why: the group's
+    /// coordinator could not load its partition, or a copier of the group could not reach
+    /// its transaction coordinator for the same reason (it cannot commit what it copies).
+    /// See [`History::coordinator_unavailable_at_end`].
+    pub fn groups_stuck_at_end(&self) -> BTreeMap<String, String> {
+        let offsets = crate::group::OFFSETS_TOPIC;
+        let txn = crate::txn::TRANSACTION_STATE_TOPIC;
+        let mut groups: BTreeSet<&str> = self.consumer_groups().into_values().collect();
+        let mut copiers: Vec<(&str, &str, &str)> = Vec::new();
+        for c in &self.workload {
+            if let PlannedRole::Reader {
+                group: Some(g),
+                copier,
+                ..
+            } = &c.role
+            {
+                groups.insert(g);
+                if let (true, Some(id)) = (*copier, &c.transactional_id) {
+                    copiers.push((g, c.name.as_str(), id));
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for g in groups {
+            if let Some(why) = self.coordinator_unavailable_at_end(offsets, g) {
+                out.insert(g.to_string(), format!("group {g}: {why}"));
+            }
+        }
+        for (g, copier, id) in copiers {
+            if out.contains_key(g) {
+                continue;
+            }
+            if let Some(why) = self.coordinator_unavailable_at_end(txn, id) {
+                out.insert(
+                    g.to_string(),
+                    format!("group {g}: its copier {copier}'s transactional id {id}: {why}"),
+                );
+            }
+        }
+        out
+    }
+
+    /// Why the coordinator of `id` (a group on `__consumer_offsets`, a transactional id on
+    /// `__transaction_state`, as `topic` says) could not serve at the end of the run, if so:
+    /// its partition's leader then holds a corrupt log and took the leadership after the
+    /// corruption, so loading the partition failed (a coordinator does not serve part of its
+    /// state) and every request for `id` gets NOT_COORDINATOR while it leads. A leader that
+    /// loaded before its disk was damaged serves from memory, and is not named here.
+    pub fn coordinator_unavailable_at_end(&self, topic: &str, id: &str) -> Option<String> {
+        let count = *self.coordinator_partitions.get(topic)?;
+        let tp = TopicPartition::new(topic, crate::group::coordinator_partition(id, count)?);
+        let (leader, offset) = *self.corrupt_led_at_end().get(&tp)?;
+        let dir = format!("/{tp}/");
+        let corrupted = self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::Fault { fault }
+                if fault.starts_with(&format!("disk {leader} corrupt: "))
+                    && fault.contains(&dir) =>
+            {
+                Some(e.t_us)
+            }
+            _ => None,
+        })?;
+        let led_since = self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::LeaderChange {
+                topic,
+                partition,
+                leader: Some(l),
+                ..
+            } if *topic == tp.topic && *partition == tp.partition => Some((l == leader, e.t_us)),
+            _ => None,
+        });
+        match led_since {
+            Some((true, t)) if t >= corrupted => Some(format!(
+                "its coordinator's partition {tp} is led by {leader} since t={t}us, whose log \
+                 is corrupt from offset {offset} (damaged at t={corrupted}us): the coordinator \
+                 cannot load it"
+            )),
+            _ => None,
+        }
     }
 
     /// The history of a trace read from disk.

@@ -78,9 +78,17 @@ pub fn progress(h: &History) -> Vec<Violation> {
     // Writes no reader can be asked for: missing from their partition's final log
     // (`lost-write`'s call), or in a partition left with no leader by brokers lost for good.
     let leaderless = leaderless_after_loss(h, &finals);
+    // And writes at or past a corrupt batch of the partition's final leader: every reader
+    // checks checksums and stops there while that replica leads.
+    let corrupt = h.corrupt_led_at_end();
     let lost = |a: &OkAck<'_>| {
-        leaderless.contains(&a.tp) || finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a))
+        leaderless.contains(&a.tp)
+            || corrupt.get(&a.tp).is_some_and(|&(_, c)| a.offset >= c)
+            || finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a))
     };
+    // Groups whose coordinator (or whose copier's transaction coordinator) could not load
+    // its partition at the end: nothing they were to do is judged.
+    let stuck = h.groups_stuck_at_end();
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
@@ -224,9 +232,13 @@ pub fn progress(h: &History) -> Vec<Violation> {
     // Groups recover at the pace of their own timeouts (a bound of their own).
     let group_bound = h.group_bound_us();
     let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
-    out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
+    out.extend(groups_behind(
+        h, &groups, &stuck, group_due, end, heal, &lost,
+    ));
     out.extend(never_acknowledged(h, due, end, &not_judged));
-    out.extend(idle_clients(h, heal, due, group_due, end, &lost, &cut_off));
+    out.extend(idle_clients(
+        h, heal, due, group_due, end, &lost, &cut_off, &stuck,
+    ));
     out.extend(stalled_producers(h, due, end, &not_judged));
     out.extend(isr_not_recovered(h, due(heal), end));
 
@@ -318,6 +330,22 @@ pub fn unjudged(h: &History) -> Option<String> {
             producers.join(", ")
         ));
     }
+    for why in h.groups_stuck_at_end().into_values() {
+        notes.push(format!("progress not judged for {why}"));
+    }
+    let corrupt: Vec<String> = h
+        .corrupt_led_at_end()
+        .into_iter()
+        .filter(|(tp, _)| !tp.topic.starts_with("__"))
+        .map(|(tp, (leader, offset))| format!("{tp} from offset {offset} ({leader})"))
+        .collect();
+    if !corrupt.is_empty() {
+        notes.push(format!(
+            "reads not judged past a corrupt batch on the partition's leader (readers check \
+             checksums and stop there): {}",
+            corrupt.join(", ")
+        ));
+    }
     let leaderless = leaderless_after_loss(h, &h.final_logs());
     if !leaderless.is_empty() {
         let tps: Vec<String> = leaderless.iter().map(|tp| tp.to_string()).collect();
@@ -392,24 +420,18 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
         .filter_map(|(tp, since)| since.map(|t| (tp, t)))
         .collect();
     // Partitions whose final leader holds a corrupt log: (leader, offset) by partition.
-    let mut corrupt_led: BTreeMap<TopicPartition, (&str, i64)> = BTreeMap::new();
-    if let Some(at) = h.final_snapshot_us() {
-        for e in h.events().iter().filter(|e| e.t_us == at) {
-            if let EventKind::Snapshot {
-                topic,
-                partition,
-                leader: true,
-                corrupt_at: Some(offset),
-                ..
-            } = &e.kind
-            {
-                corrupt_led.insert(
-                    TopicPartition::new(topic.clone(), *partition),
-                    (e.node.as_str(), *offset),
-                );
-            }
-        }
-    }
+    let corrupt_led = h.corrupt_led_at_end();
+    // Transactional ids whose coordinator could not load its partition at the end.
+    let txn_stuck: BTreeMap<&str, String> = h
+        .workload()
+        .iter()
+        .filter_map(|c| {
+            let id = c.transactional_id.as_deref()?;
+            let why = h.coordinator_unavailable_at_end(crate::txn::TRANSACTION_STATE_TOPIC, id)?;
+            Some((c.name.as_str(), format!("its transactional id {id}: {why}")))
+        })
+        .collect();
+    out.extend(txn_stuck);
     if lost.is_empty() && corrupt_led.is_empty() {
         return out;
     }
@@ -445,6 +467,9 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
     let transactional_topics: BTreeSet<&str> =
         producers.values().filter(|p| p.2).map(|p| p.0).collect();
     for (&producer, &(topic, acks_all, transactional)) in &producers {
+        if out.contains_key(producer) {
+            continue;
+        }
         let mut needs = vec![(topic, acks_all)];
         if transactional {
             needs.push((crate::txn::TRANSACTION_STATE_TOPIC, true));
@@ -503,6 +528,7 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
 fn groups_behind(
     h: &History,
     groups: &BTreeMap<&str, &str>,
+    stuck: &BTreeMap<String, String>,
     due: impl Fn(i64) -> i64,
     end: i64,
     heal: i64,
@@ -526,6 +552,9 @@ fn groups_behind(
     let acks = h.ok_acks();
     let mut out = Vec::new();
     for (group, tps) in h.group_partitions() {
+        if stuck.contains_key(group) {
+            continue;
+        }
         for tp in tps {
             let behind: Vec<(i64, usize, i64)> = acks
                 .iter()
@@ -876,6 +905,7 @@ fn idle_clients(
     end: i64,
     lost: &dyn Fn(&OkAck<'_>) -> bool,
     cut_off: &BTreeMap<&str, String>,
+    stuck: &BTreeMap<String, String>,
 ) -> Vec<Violation> {
     let acted = |node: &str, what: &dyn Fn(&EventKind) -> bool| {
         h.events().iter().any(|e| e.node == node && what(&e.kind))
@@ -911,6 +941,7 @@ fn idle_clients(
                         if g == group && assignment.contains_key(name))
                 };
                 if end < until
+                    || stuck.contains_key(group.as_str())
                     || !c.ran_through(h, from, until)
                     || h.events().iter().any(|e| joined(&e.kind))
                 {

@@ -364,6 +364,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         role,
         start_us,
         stop_us: None,
+        transactional_id: None,
     }
 }
 

@@ -242,8 +242,13 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
 pub fn unseen(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
     let read: BTreeSet<&str> = h.reads().iter().map(|r| r.send).collect();
+    // Readers that could not work at the end (their group's coordinator could not load its
+    // partition) are not counted as readers: they could not read what came late.
+    let stuck = h.groups_stuck_at_end();
+    let member_of = h.consumer_groups();
+    let stuck_node = |node: &str| member_of.get(node).is_some_and(|g| stuck.contains_key(*g));
     let mut consumed: BTreeSet<TopicPartition> = BTreeSet::new();
-    for e in h.events() {
+    for e in h.events().iter().filter(|e| !stuck_node(&e.node)) {
         match &e.kind {
             EventKind::Assign { partitions, .. } => consumed.extend(partitions.iter().cloned()),
             EventKind::Poll {
@@ -254,6 +259,8 @@ pub fn unseen(h: &History) -> Vec<Violation> {
             _ => {}
         }
     }
+    // Nor can any reader get at or past a corrupt batch of a partition's final leader.
+    let corrupt = h.corrupt_led_at_end();
     let spans = read_spans(h);
     let mut commits: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for (_, _, tp, offset) in h.accepted_commits() {
@@ -267,9 +274,15 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     let acks = h.ok_acks();
     for c in h.workload() {
         if let PlannedRole::Reader {
-            topics, partitions, ..
+            topics,
+            partitions,
+            group,
+            ..
         } = &c.role
         {
+            if group.as_ref().is_some_and(|g| stuck.contains_key(g)) {
+                continue;
+            }
             consumed.extend(partitions.iter().cloned());
             for a in acks
                 .iter()
@@ -282,6 +295,7 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     for ack in acks {
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
+            || corrupt.get(&ack.tp).is_some_and(|&(_, c)| ack.offset >= c)
             || end < heal.max(ack.t_us).saturating_add(bound)
         {
             continue;

@@ -761,11 +761,21 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                     copier: true,
                 },
             };
+            let config = match c {
+                Client::Producer(p) => &p.config,
+                Client::Consumer(c) => &c.config,
+                Client::Copier(x) => &x.config,
+            };
+            let transactional_id = match config.get("transactional.id") {
+                Some(ConfigValue::Str(id)) => Some(id.clone()),
+                _ => None,
+            };
             PlannedClient {
                 name: c.id().to_string(),
                 role,
                 start_us: us(start),
                 stop_us: stop.map(us),
+                transactional_id,
             }
         })
         .collect()
@@ -783,6 +793,16 @@ pub fn scenario_history(
         .with_group_bound_us(group_progress_bound_us(spec))
         .with_workload(planned_clients(scenario))
         .with_replication(replication(spec))
+        .with_coordinator_partitions(BTreeMap::from([
+            (
+                crate::group::OFFSETS_TOPIC.to_string(),
+                spec.offsets_topic_num_partitions,
+            ),
+            (
+                crate::txn::TRANSACTION_STATE_TOPIC.to_string(),
+                spec.transaction.transaction_state_log_num_partitions,
+            ),
+        ]))
 }
 
 /// Every topic's replication factor and `min.insync.replicas` (topic-level or the

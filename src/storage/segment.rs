@@ -708,8 +708,10 @@ impl LogSegment {
     /// Reads whole entries starting with the one holding `start_offset`, up to `max_bytes`
     /// (but at least one entry, KIP-74), stopping before any entry whose last offset
     /// reaches `max_offset_exclusive`. Every entry returned has passed its checksum
-    /// check; a bad one is an error naming the file and position. `None` if no entry of
-    /// this segment holds `start_offset` or later.
+    /// check. A bad entry ends the read before it, so a reader gets what precedes the
+    /// damage (as Kafka's consumer hands out the batches before a corrupt one); a bad first
+    /// entry is an error naming the file and position. `None` if no entry of this segment
+    /// holds `start_offset` or later.
     pub fn read(
         &self,
         start_offset: i64,
@@ -746,13 +748,18 @@ impl LogSegment {
                 }) if position > first.position as u64 && position + needed <= self.size as u64 => {
                     break
                 }
+                Err(_) if keep > 0 => break,
                 Err(e) => return Err(LogError::corrupt(&self.log_path, &e)),
             };
             if b.last_offset() >= max_offset_exclusive {
                 break;
             }
-            b.ensure_valid()
-                .map_err(|e| LogError::corrupt(&self.log_path, &e))?;
+            if let Err(e) = b.ensure_valid() {
+                if keep > 0 {
+                    break;
+                }
+                return Err(LogError::corrupt(&self.log_path, &e));
+            }
             keep += b.size_in_bytes();
         }
         buf.truncate(keep);
