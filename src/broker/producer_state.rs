@@ -67,6 +67,10 @@ pub struct ProducerStateEntry {
     /// Oldest first, at most [`NUM_BATCHES_TO_RETAIN`].
     pub batches: VecDeque<BatchMetadata>,
     pub last_timestamp_ms: i64,
+    /// The coordinator epoch of the last transaction marker written for this producer
+    /// (Kafka's `coordinatorEpoch`; -1 before any): a marker from a coordinator that has
+    /// since lost its partition carries a lower one and is refused.
+    pub coordinator_epoch: i32,
 }
 
 impl ProducerStateEntry {
@@ -270,6 +274,7 @@ impl ProducerStateManager {
                 producer_epoch: batch.producer_epoch,
                 batches: VecDeque::new(),
                 last_timestamp_ms: batch.max_timestamp_ms,
+                coordinator_epoch: -1,
             });
         if batch.producer_epoch < entry.producer_epoch {
             return;
@@ -286,11 +291,33 @@ impl ProducerStateManager {
         debug_assert!(entry.batches.len() <= NUM_BATCHES_TO_RETAIN);
     }
 
+    /// Whether a marker for `producer_id` from a coordinator at `coordinator_epoch` may be
+    /// written (Kafka's `ProducerAppendInfo.appendEndTxnMarker`): not if a marker of a newer
+    /// coordinator was written already. A coordinator that lost its `__transaction_state`
+    /// partition may still have marker writes in flight; under `transaction.version` 2 the
+    /// late COMMIT of a transaction carries the epoch of the producer's next one, so without
+    /// this check it would commit that transaction's records too (KAFKA-17754's family).
+    pub fn check_marker(&self, producer_id: i64, coordinator_epoch: i32) -> Result<(), ErrorCode> {
+        match self.producers.get(&producer_id) {
+            Some(e) if e.coordinator_epoch > coordinator_epoch => {
+                Err(ErrorCode::TransactionCoordinatorFenced)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Records a COMMIT/ABORT marker of `producer_id` written to the log (Kafka's
     /// `appendEndTxnMarker`): a newer epoch (the coordinator bumped it to fence or abort)
     /// becomes current and resets the retained batches, so the producer's next batch starts
-    /// at sequence 0; an older one changes nothing.
-    pub fn record_marker(&mut self, producer_id: i64, producer_epoch: i16, timestamp_ms: i64) {
+    /// at sequence 0; an older one changes nothing. The marker's coordinator epoch is kept
+    /// (see [`ProducerStateManager::check_marker`]).
+    pub fn record_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        timestamp_ms: i64,
+    ) {
         if producer_id < 0 || producer_epoch < 0 {
             return;
         }
@@ -301,11 +328,13 @@ impl ProducerStateManager {
                 producer_epoch,
                 batches: VecDeque::new(),
                 last_timestamp_ms: timestamp_ms,
+                coordinator_epoch,
             });
         if producer_epoch > entry.producer_epoch {
             entry.producer_epoch = producer_epoch;
             entry.batches.clear();
         }
+        entry.coordinator_epoch = entry.coordinator_epoch.max(coordinator_epoch);
         entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
     }
 
@@ -592,5 +621,23 @@ mod tests {
             let rebuilt = ProducerStateManager::rebuild(config, log);
             prop_assert_eq!(rebuilt, m);
         }
+    }
+
+    /// Kafka's `coordinatorEpoch` check: a marker from an older coordinator than the last
+    /// one that wrote a marker for the producer is fenced; the same or a newer one is not.
+    #[test]
+    fn a_marker_from_an_older_coordinator_is_fenced() {
+        let mut m = ProducerStateManager::new(ProducerStateConfig::default());
+        assert_eq!(m.check_marker(7, 0), Ok(()), "an unknown producer");
+        m.record_marker(7, 3, 2, 100);
+        assert_eq!(
+            m.check_marker(7, 1),
+            Err(ErrorCode::TransactionCoordinatorFenced)
+        );
+        assert_eq!(m.check_marker(7, 2), Ok(()));
+        assert_eq!(m.check_marker(7, 3), Ok(()));
+        // An older coordinator's marker replicated from a leader does not lower it.
+        m.record_marker(7, 3, 1, 100);
+        assert_eq!(m.entry(7).unwrap().coordinator_epoch, 2);
     }
 }

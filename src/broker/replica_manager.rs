@@ -1089,7 +1089,7 @@ impl ReplicaManager {
             producer_id,
             producer_epoch,
             records,
-            Some(check),
+            CoordinatorBatch::TxnOffsets(check),
             now_ms,
         )
     }
@@ -1123,21 +1123,23 @@ impl ReplicaManager {
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
         let records = marker.batch(producer_id, producer_epoch, now_ms);
-        self.append_from_coordinator(tp, producer_id, producer_epoch, records, None, now_ms)
+        let batch = CoordinatorBatch::Marker {
+            coordinator_epoch: marker.coordinator_epoch,
+        };
+        self.append_from_coordinator(tp, producer_id, producer_epoch, records, batch, now_ms)
     }
 
-    /// A coordinator's batch (a marker: `check` is `None`, or TxnOffsetCommit's records)
-    /// as the leader: the producer epoch is checked, sequences are not.
+    /// A coordinator's batch (a marker, or TxnOffsetCommit's records) as the leader: the
+    /// producer epoch is checked, sequences are not; a marker's coordinator epoch too.
     fn append_from_coordinator(
         &mut self,
         tp: &TopicPartition,
         producer_id: i64,
         producer_epoch: i16,
         mut records: Vec<u8>,
-        check: Option<TxnCheck>,
+        batch: CoordinatorBatch,
         now_ms: i64,
     ) -> Result<AppendResult, ErrorCode> {
-        let is_marker = check.is_none();
         if self.log_dir_failure.is_some() {
             return Err(ErrorCode::KafkaStorageError);
         }
@@ -1154,8 +1156,15 @@ impl ReplicaManager {
                 return Err(ErrorCode::InvalidProducerEpoch);
             }
         }
-        if check.is_some_and(|c| r.awaits_verification(producer_id, producer_epoch, c)) {
-            return Err(ErrorCode::InvalidTxnState);
+        match batch {
+            CoordinatorBatch::Marker { coordinator_epoch } => {
+                r.producers.check_marker(producer_id, coordinator_epoch)?
+            }
+            CoordinatorBatch::TxnOffsets(check) => {
+                if r.awaits_verification(producer_id, producer_epoch, check) {
+                    return Err(ErrorCode::InvalidTxnState);
+                }
+            }
         }
         let epoch = r.partition.leader_epoch();
         let info = match r.log.append_as_leader(&mut records, epoch, now_ms) {
@@ -1166,9 +1175,13 @@ impl ReplicaManager {
             }
         };
         let r = self.replicas.get_mut(tp).expect("checked above");
-        if is_marker {
-            r.producers
-                .record_marker(producer_id, producer_epoch, info.max_timestamp);
+        if let CoordinatorBatch::Marker { coordinator_epoch } = batch {
+            r.producers.record_marker(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                info.max_timestamp,
+            );
             // The transaction ended here: a verification of it no longer admits a batch.
             let voided = r
                 .verifications
@@ -1546,6 +1559,7 @@ impl ReplicaManager {
                         r.producers.record_marker(
                             b.producer_id(),
                             b.producer_epoch(),
+                            marker_coordinator_epoch(&b),
                             b.max_timestamp(),
                         );
                     } else if b.producer_id() != NO_PRODUCER_ID {
@@ -1925,6 +1939,23 @@ impl ReplicaManager {
     }
 }
 
+/// What a coordinator writes to a partition it does not own the data of.
+#[derive(Debug, Clone, Copy)]
+enum CoordinatorBatch {
+    /// A transaction marker, from the coordinator at this epoch.
+    Marker { coordinator_epoch: i32 },
+    /// TxnOffsetCommit's offsets (the group coordinator), KIP-890-checked as `check` says.
+    TxnOffsets(TxnCheck),
+}
+
+/// The coordinator epoch a control batch's marker carries (-1 if it does not parse).
+fn marker_coordinator_epoch(b: &crate::protocol::BatchRef<'_>) -> i32 {
+    match EndTxnMarker::of_batch(b) {
+        Ok(Some(m)) => m.coordinator_epoch,
+        _ => -1,
+    }
+}
+
 /// A record read back as `(offset, key, value)`.
 pub type KeyedRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
@@ -2060,7 +2091,8 @@ fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateMan
         let before = off;
         for b in batches(&d.records, 0).flatten() {
             if b.is_control() {
-                m.record_marker(b.producer_id(), b.producer_epoch(), b.max_timestamp());
+                let ce = marker_coordinator_epoch(&b);
+                m.record_marker(b.producer_id(), b.producer_epoch(), ce, b.max_timestamp());
             } else if b.producer_id() != NO_PRODUCER_ID {
                 m.record(&ProducerBatch {
                     producer_id: b.producer_id(),
@@ -2162,6 +2194,30 @@ mod tests {
         assert_eq!((offsets(&records), corrupt_at), (vec![0, 1], Some(2)));
         let values: Vec<_> = records.iter().map(|r| lossy(&r.rec.value)).collect();
         assert_eq!(values, [Some("v0".to_string()), Some("v1".to_string())]);
+    }
+
+    /// A coordinator loading its partition reads the whole log or nothing: a corrupt batch
+    /// anywhere is an error naming its offset, not a shorter state.
+    #[test]
+    fn a_coordinator_read_of_a_corrupt_log_fails_rather_than_stop_short() {
+        use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
+        let disk = SimDisk::new(5);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        let tp = TopicPartition::new("orders", 0);
+        for i in 0..4 {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0);
+            b.append(0, Some(b"k"), Some(format!("v{i}").as_bytes()), &[]);
+            rm.append_as_leader(&tp, ACKS_ALL, b.build(), 0).unwrap();
+        }
+        assert_eq!(rm.read_records(&tp).unwrap().len(), 4);
+        assert_eq!(rm.read_records_txn(&tp).unwrap().len(), 4);
+        let log = &rm.replica(&tp).unwrap().log;
+        let third = log.read(2, 1, i64::MAX).unwrap().position as u64;
+        disk.flip_byte(&log.segment_path(0, "log"), third + 30)
+            .unwrap();
+        assert_eq!(rm.read_records(&tp), Err(2));
+        assert!(matches!(rm.read_records_txn(&tp), Err(2)));
     }
 
     /// A corrupt first batch leaves nothing readable, and the snapshot says so rather than
@@ -2273,6 +2329,55 @@ mod tests {
             rm.write_txn_marker(&tp, 9, 2, commit, 0),
             Err(ErrorCode::InvalidProducerEpoch)
         );
+    }
+
+    /// A marker from a coordinator that has lost its `__transaction_state` partition (a
+    /// lower coordinator epoch than a marker already written for the producer) is refused:
+    /// under transaction.version 2 the late COMMIT of the previous transaction carries the
+    /// epoch of the producer's next one, and would commit that one's records too (explore
+    /// found this: copier-broker-crash seed 54, a copier's output committed without its
+    /// offsets, then copied again).
+    #[test]
+    fn a_marker_from_a_deposed_coordinator_is_fenced() {
+        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        let disk = SimDisk::new(3);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        let tp = TopicPartition::new("orders", 0);
+        let txn_batch = |epoch: i16, value: &str| {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
+                .producer(7, epoch, 0)
+                .transactional(true);
+            b.append(0, None, Some(value.as_bytes()), &[]);
+            b.build()
+        };
+        let commit =
+            |coordinator_epoch| EndTxnMarker::new(ControlRecordType::Commit, coordinator_epoch);
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(4, "t4"), 0)
+            .unwrap();
+        // The new coordinator (epoch 1) completes transaction 4 with the bumped epoch 5.
+        rm.write_txn_marker(&tp, 7, 5, commit(1), 0).unwrap();
+        rm.append_as_leader(&tp, ACKS_ALL, txn_batch(5, "t5"), 0)
+            .unwrap();
+        // The old coordinator's write of the same marker arrives late.
+        assert_eq!(
+            rm.write_txn_marker(&tp, 7, 5, commit(0), 0),
+            Err(ErrorCode::TransactionCoordinatorFenced)
+        );
+        assert_eq!(
+            rm.replica(&tp).unwrap().log.log_end_offset(),
+            3,
+            "nothing written"
+        );
+        // The coordinator epoch is rebuilt from the log's markers on restart.
+        drop(rm);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        assert_eq!(
+            rm.write_txn_marker(&tp, 7, 5, commit(0), 0),
+            Err(ErrorCode::TransactionCoordinatorFenced)
+        );
+        rm.write_txn_marker(&tp, 7, 5, commit(1), 0).unwrap();
     }
 
     /// A transactional batch of producer 9 with one record.

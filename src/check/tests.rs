@@ -1173,7 +1173,8 @@ fn progress_does_not_judge_producers_the_lasting_faults_cut_off() {
         Some(
             "progress not judged for p1's sends: t-0 is led by broker-0, whose log is corrupt \
              from offset 1: its followers stop there, so its ISR stays below \
-             min.insync.replicas 2"
+             min.insync.replicas 2; reads not judged past a corrupt batch on the partition's \
+             leader (readers check checksums and stop there): t-0 from offset 1 (broker-0)"
         )
     );
     assert_eq!(
@@ -2312,4 +2313,94 @@ fn progress_excuses_a_zombie_fenced_just_before_the_newer_init_was_answered() {
     events.insert(5, producer_id(250, "p2", 1000, 1));
     let vs = progress_run(events, 1_000);
     assert!(vs.is_empty(), "{vs:#?}");
+}
+
+/// Every reader checks batch checksums, so none gets at or past a corrupt batch of the
+/// partition's leader while it leads: `unseen` and `progress` do not ask for those writes,
+/// but still ask for what lies before the damage.
+#[test]
+fn readers_are_not_asked_past_a_corrupt_leaders_bad_batch() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            poll(100, "c1", "t", 0, &[(0, "a")]),
+            corrupt_snapshot(20_000_000, "broker-0", true, 2, &ABC),
+            snapshot(20_000_000, "broker-1", "t", 0, false, 0, 3, &ABC),
+        ],
+    ]);
+    let h = History::new(events.clone()).with_progress_bound_us(1_000);
+    let vs = writes::unseen(&h);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [1], "c (offset 2) lies past the damage");
+    let h = History::new(events).with_progress_bound_us(1_000);
+    let vs = progress::progress(&h);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [1]);
+    let note = progress::unjudged(&h).expect("the excuse is reported");
+    assert!(note.contains("t-0 from offset 2 (broker-0)"), "{note}");
+}
+
+/// A group whose coordinator's `__consumer_offsets` partition ends led by a replica that
+/// took the leadership after its log was damaged cannot work (the coordinator cannot load
+/// the partition): its progress is not judged, and the note says why. Led since before the
+/// damage, the coordinator serves from memory, and the group is judged as ever.
+#[test]
+fn a_group_whose_coordinator_cannot_load_its_partition_is_not_judged() {
+    let offsets = crate::group::OFFSETS_TOPIC;
+    let events = |leader_since: i64| {
+        let mut coordinator_log = snapshot(20_000_000, "broker-0", offsets, 0, true, 1, 1, &[]);
+        if let EventKind::Snapshot { corrupt_at, .. } = &mut coordinator_log.kind {
+            *corrupt_at = Some(0);
+        }
+        cat(vec![
+            produced(0, &["a", "b"]),
+            vec![
+                assign(90, "c1", "g", 1, &[("t", 0)]),
+                poll(100, "c1", "t", 0, &[(0, "a")]),
+                fault(
+                    500,
+                    "disk broker-0 corrupt: flipped a bit at byte 9 of \
+                     /kafka-logs/__consumer_offsets-0/00000000000000000000.log",
+                ),
+                leader_change(leader_since, offsets, 0, "broker-0", 1),
+                fault(1_000, "heal all"),
+                coordinator_log,
+                snapshot(
+                    20_000_000,
+                    "broker-0",
+                    "t",
+                    0,
+                    true,
+                    0,
+                    2,
+                    &[(0, "a", 0), (1, "b", 0)],
+                ),
+            ],
+        ])
+    };
+    let history = |leader_since| {
+        History::new(events(leader_since))
+            .with_progress_bound_us(1_000)
+            .with_coordinator_partitions(BTreeMap::from([(offsets.to_string(), 1)]))
+    };
+    let h = history(600);
+    assert!(
+        progress::progress(&h).is_empty(),
+        "{:#?}",
+        progress::progress(&h)
+    );
+    assert!(writes::unseen(&h).is_empty());
+    let note = progress::unjudged(&h).expect("the excuse is reported");
+    assert!(
+        note.contains("progress not judged for group g: its coordinator's partition __consumer_offsets-0 is led by broker-0"),
+        "{note}"
+    );
+    let h = history(400);
+    let vs = progress::progress(&h);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0].message.contains("group g did not process 1"),
+        "{}",
+        vs[0].message
+    );
 }
