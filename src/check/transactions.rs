@@ -86,9 +86,9 @@ pub fn skippable_sends(h: &History) -> BTreeSet<&str> {
 /// The nodes that write transactionally: the workload's transactional producers and
 /// copiers when the history knows them, and any node that ended a transaction or had a send
 /// fail with a transactional error (`TRANSACTION_ABORTED`, `PRODUCER_FENCED`,
-/// `INVALID_PRODUCER_EPOCH`). A zombie fenced in its first transaction ended none, yet its
-/// records are in the log for a read_uncommitted consumer to see and a read_committed one to
-/// skip.
+/// `INVALID_PRODUCER_EPOCH`, `INVALID_TXN_STATE`). A zombie fenced in its first transaction
+/// ended none, yet its records are in the log for a read_uncommitted consumer to see and a
+/// read_committed one to skip.
 pub fn transactional_producers(h: &History) -> BTreeSet<&str> {
     let mut out: BTreeSet<&str> = h
         .workload()
@@ -111,7 +111,10 @@ pub fn transactional_producers(h: &History) -> BTreeSet<&str> {
                 error: Some(err), ..
             } => matches!(
                 err.as_str(),
-                TRANSACTION_ABORTED | "PRODUCER_FENCED" | "INVALID_PRODUCER_EPOCH"
+                TRANSACTION_ABORTED
+                    | "PRODUCER_FENCED"
+                    | "INVALID_PRODUCER_EPOCH"
+                    | "INVALID_TXN_STATE"
             ),
             _ => false,
         };

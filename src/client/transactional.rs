@@ -87,6 +87,8 @@ pub struct TransactionManager {
     /// epoch, and the client sends no AddPartitionsToTxn or AddOffsetsToTxn; the partition
     /// leaders and the group coordinator add the partitions (KIP-890 part 2).
     pub transaction_version: i16,
+    /// The error that made the state fatal, as the application is told it.
+    pub fatal_error: Option<ErrorCode>,
 }
 
 impl Default for TransactionManager {
@@ -98,6 +100,7 @@ impl Default for TransactionManager {
             partitions: BTreeSet::new(),
             sequences: BTreeMap::new(),
             transaction_version: 1,
+            fatal_error: None,
         }
     }
 }
@@ -145,6 +148,7 @@ impl TransactionManager {
     pub fn on_error(&mut self, e: ErrorCode) {
         self.state = match e {
             ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+                self.fatal_error.get_or_insert(ErrorCode::ProducerFenced);
                 ClientTxnState::FatalError
             }
             _ if self.state == ClientTxnState::FatalError => ClientTxnState::FatalError,
@@ -611,9 +615,10 @@ impl Client {
     async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
         self.ch.call_coordinator(req).await
     }
-    /// The sends of a transaction cut short by fencing fail with the error the application
-    /// gets (their records may yet be committed or aborted by the coordinator).
-    fn fail_fenced(&self, sends: &[(TopicPartition, String)]) {
+    /// The sends of a transaction cut short by a fatal error fail with the error the
+    /// application gets (their records may yet be committed or aborted by the coordinator):
+    /// PRODUCER_FENCED when fenced, or what the coordinator answered (INVALID_TXN_STATE...).
+    fn fail_fatally(&self, sends: &[(TopicPartition, String)], error: ErrorCode) {
         for (tp, v) in sends {
             self.progress
                 .lock()
@@ -625,7 +630,7 @@ impl Client {
                 topic: tp.topic.to_string(),
                 partition: Some(tp.partition),
                 offset: None,
-                error: Some(ErrorCode::ProducerFenced.name().to_string()),
+                error: Some(error.name().to_string()),
             });
         }
     }
@@ -778,7 +783,7 @@ pub async fn run_transactional_producer(
         // The batches (their partitions are in the transaction by now).
         let offsets = c.ch.add_and_produce(&mut tm, &by_partition).await;
         if tm.state == ClientTxnState::FatalError {
-            c.fail_fenced(&sends);
+            c.fail_fatally(&sends, tm.fatal_error.unwrap_or(ErrorCode::ProducerFenced));
             return;
         }
         // The application's choice, drawn once per transaction.
@@ -802,10 +807,11 @@ pub async fn run_transactional_producer(
         match c.call_coordinator(&req).await {
             Answer::Ok(answer) => tm.ended_with(&answer),
             Answer::Fatal(e) => {
-                // Fenced while ending: the coordinator decides; the sends fail for the
-                // application (Kafka's `ProducerFencedException`), whatever became of them.
+                // Fenced, or refused for good (INVALID_TXN_STATE) while ending: the coordinator
+                // decides; the sends fail for the application with that error (Kafka throws
+                // it from commitTransaction / abortTransaction), whatever became of them.
                 tm.on_error(e);
-                c.fail_fenced(&sends);
+                c.fail_fatally(&sends, e);
                 return;
             }
         }
