@@ -567,15 +567,19 @@ impl TransactionCoordinator {
             };
         let m = self.txns.get_mut(transactional_id).expect("checked");
         use TransactionState::*;
+        // The transaction ends now: an open one, or under transaction.version 2 an abort
+        // of none. There the client aborts whenever it cannot know what the coordinator saw
+        // (a batch sent, never answered, maybe never added), and the abort still bumps the
+        // epoch, so that the batch, should it land, is refused instead of starting a
+        // transaction (Kafka 4's `PrepareAbort` from Empty, CompleteCommit and
+        // CompleteAbort).
+        let ends_now = match (m.state, commit) {
+            (Ongoing, _) => true,
+            (Empty | CompleteCommit | CompleteAbort, false) => bump,
+            _ => false,
+        };
         let error = match (m.state, commit) {
-            // Under transaction.version 2 the client aborts whenever it cannot know what the
-            // coordinator saw (a batch sent, never answered, maybe never added): an abort of
-            // no transaction still bumps the epoch, so that the batch, should it land, is
-            // refused instead of starting a transaction (Kafka 4's `PrepareAbort` from
-            // Empty, CompleteCommit and CompleteAbort).
-            (Ongoing, _) | (Empty | CompleteCommit | CompleteAbort, false)
-                if bump || m.state == Ongoing =>
-            {
+            _ if ends_now => {
                 let next = if commit { PrepareCommit } else { PrepareAbort };
                 let prepared = if bump {
                     let fresh = if TransactionMetadata::is_epoch_exhausted(m.producer_epoch + 1) {
