@@ -1559,7 +1559,7 @@ impl ReplicaManager {
                         r.producers.record_marker(
                             b.producer_id(),
                             b.producer_epoch(),
-                            marker_coordinator_epoch(&b),
+                            marker_coordinator_epoch(b),
                             b.max_timestamp(),
                         );
                     } else if b.producer_id() != NO_PRODUCER_ID {

@@ -14,12 +14,17 @@ pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
 /// 1. a `rebalance` assignment gives one partition to two members;
 /// 2. two members are `assign`ed one partition in the same generation;
 /// 3. in a group whose latest rebalance said `"cooperative"`, a member is assigned a
-///    partition another member still owns (assigned and not yet revoked) — cooperative
-///    rebalancing promises a partition is revoked before it is handed on.
+///    partition another member of the same generation still owns (assigned and not yet
+///    revoked) — cooperative rebalancing promises a partition is revoked before it is
+///    handed on, among the members it rebalances.
 ///
 /// Eager groups are not judged at every instant: a member the group has expelled may keep
 /// believing it owns its partitions until it learns otherwise (Kafka fences it by
-/// generation, not by time), so only same-generation ownership is a violation there.
+/// generation, not by time), so only same-generation ownership is a violation there. The
+/// same holds for a member a cooperative group expelled (its session expired while it was
+/// cut off): not in the generation that hands its partitions on, it is not asked to revoke
+/// them (Kafka's consumer calls `onPartitionsLost` when it learns), so rule 3 does not
+/// count it (explore found the overlap with a member cut off by a network partition).
 /// A crashed member (`crash <node>` fault) owns nothing from then on: a dead process
 /// cannot process, so handing its partitions on is no overlap.
 pub fn group_exclusivity(h: &History) -> Vec<Violation> {
@@ -30,6 +35,8 @@ pub fn group_exclusivity(h: &History) -> Vec<Violation> {
     // (group, tp) → member → assign index (current owners)
     let mut owners: BTreeMap<(&str, TopicPartition), BTreeMap<&str, usize>> = BTreeMap::new();
     let mut reported = BTreeSet::new();
+    // (group, generation) → the members the coordinator rebalanced in it.
+    let mut members_of: BTreeMap<(&str, i32), BTreeSet<&str>> = BTreeMap::new();
     for (idx, e) in h.events().iter().enumerate() {
         match &e.kind {
             EventKind::Rebalance {
@@ -39,6 +46,10 @@ pub fn group_exclusivity(h: &History) -> Vec<Violation> {
                 assignment,
             } => {
                 cooperative.insert(group, protocol == "cooperative");
+                members_of.insert(
+                    (group.as_str(), *generation),
+                    assignment.keys().map(String::as_str).collect(),
+                );
                 let mut by_tp: BTreeMap<&TopicPartition, Vec<&str>> = BTreeMap::new();
                 for (member, tps) in assignment {
                     for tp in tps {
@@ -90,8 +101,17 @@ pub fn group_exclusivity(h: &History) -> Vec<Violation> {
                         }
                     }
                     let current = owners.entry((group, tp.clone())).or_default();
+                    // Members of the assigning generation (unknown: everyone counts).
+                    let in_generation = |m: &str| {
+                        generation
+                            .and_then(|g| members_of.get(&(group.as_str(), g)))
+                            .is_none_or(|ms| ms.contains(m))
+                    };
                     if cooperative.get(group.as_str()).copied().unwrap_or(false) {
-                        if let Some((other, &at)) = current.iter().find(|(m, _)| **m != member) {
+                        if let Some((other, &at)) = current
+                            .iter()
+                            .find(|(m, _)| **m != member && in_generation(m))
+                        {
                             out.push(
                                 violation(
                                     GROUP_EXCLUSIVITY,

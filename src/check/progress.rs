@@ -236,9 +236,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
         h, &groups, &stuck, group_due, end, heal, &lost,
     ));
     out.extend(never_acknowledged(h, due, end, &not_judged));
-    out.extend(idle_clients(
-        h, heal, due, group_due, end, &lost, &cut_off, &stuck,
-    ));
+    out.extend(idle_clients(h, heal, due, group_due, end, &lost, &cut_off));
     out.extend(stalled_producers(h, due, end, &not_judged));
     out.extend(isr_not_recovered(h, due(heal), end));
 
@@ -905,8 +903,9 @@ fn idle_clients(
     end: i64,
     lost: &dyn Fn(&OkAck<'_>) -> bool,
     cut_off: &BTreeMap<&str, String>,
-    stuck: &BTreeMap<String, String>,
 ) -> Vec<Violation> {
+    // Groups that could not work at the end: their members are not asked to have joined.
+    let stuck = h.groups_stuck_at_end();
     let acted = |node: &str, what: &dyn Fn(&EventKind) -> bool| {
         h.events().iter().any(|e| e.node == node && what(&e.kind))
     };
