@@ -2238,18 +2238,12 @@ mod tests {
     #[test]
     fn read_committed_fetches_stop_at_the_lso_and_list_the_aborted_transactions() {
         use crate::client::fetcher::{parse_fetched_as, FetchConfig};
-        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        use crate::protocol::ControlRecordType;
         let disk = SimDisk::new(3);
         let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
         host(&mut rm, "orders");
         let tp = TopicPartition::new("orders", 0);
-        let txn_batch = |pid: i64, seq: i32, value: &str| {
-            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
-                .producer(pid, 0, seq)
-                .transactional(true);
-            b.append(0, None, Some(value.as_bytes()), &[]);
-            b.build()
-        };
+        let txn_batch = |pid: i64, seq: i32, value: &str| txn_batch(pid, 0, seq, value);
         let commit = EndTxnMarker::new(ControlRecordType::Commit, 0);
         let abort = EndTxnMarker::new(ControlRecordType::Abort, 0);
         assert_eq!(
@@ -2339,18 +2333,12 @@ mod tests {
     /// offsets, then copied again).
     #[test]
     fn a_marker_from_a_deposed_coordinator_is_fenced() {
-        use crate::protocol::{BatchBuilder, Compression, ControlRecordType, MAGIC_V2};
+        use crate::protocol::ControlRecordType;
         let disk = SimDisk::new(3);
         let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
         host(&mut rm, "orders");
         let tp = TopicPartition::new("orders", 0);
-        let txn_batch = |epoch: i16, value: &str| {
-            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
-                .producer(7, epoch, 0)
-                .transactional(true);
-            b.append(0, None, Some(value.as_bytes()), &[]);
-            b.build()
-        };
+        let txn_batch = |epoch: i16, value: &str| txn_batch(7, epoch, 0, value);
         let commit =
             |coordinator_epoch| EndTxnMarker::new(ControlRecordType::Commit, coordinator_epoch);
         rm.append_as_leader(&tp, ACKS_ALL, txn_batch(4, "t4"), 0)
@@ -2395,11 +2383,16 @@ mod tests {
     }
 
     fn txn_batch_of_9(epoch: i16, seq: i32) -> Vec<u8> {
+        txn_batch(9, epoch, seq, "v")
+    }
+
+    /// A transactional batch of producer `pid` at `epoch`, sequence `seq`, with one record.
+    fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> Vec<u8> {
         use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
         let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0)
-            .producer(9, epoch, seq)
+            .producer(pid, epoch, seq)
             .transactional(true);
-        b.append(0, None, Some(b"v"), &[]);
+        b.append(0, None, Some(value.as_bytes()), &[]);
         b.build()
     }
 

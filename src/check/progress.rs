@@ -86,9 +86,6 @@ pub fn progress(h: &History) -> Vec<Violation> {
             || corrupt.get(&a.tp).is_some_and(|&(_, c)| a.offset >= c)
             || finals.get(&a.tp).is_some_and(|f| missing_from(h, f, a))
     };
-    // Groups whose coordinator (or whose copier's transaction coordinator) could not load
-    // its partition at the end: nothing they were to do is judged.
-    let stuck = h.groups_stuck_at_end();
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
@@ -232,9 +229,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     // Groups recover at the pace of their own timeouts (a bound of their own).
     let group_bound = h.group_bound_us();
     let group_due = |t: i64| heal.max(t).saturating_add(group_bound);
-    out.extend(groups_behind(
-        h, &groups, &stuck, group_due, end, heal, &lost,
-    ));
+    out.extend(groups_behind(h, &groups, group_due, end, heal, &lost));
     out.extend(never_acknowledged(h, due, end, &not_judged));
     out.extend(idle_clients(h, heal, due, group_due, end, &lost, &cut_off));
     out.extend(stalled_producers(h, due, end, &not_judged));
@@ -526,7 +521,6 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
 fn groups_behind(
     h: &History,
     groups: &BTreeMap<&str, &str>,
-    stuck: &BTreeMap<String, String>,
     due: impl Fn(i64) -> i64,
     end: i64,
     heal: i64,
@@ -547,6 +541,9 @@ fn groups_behind(
         let hi = past.entry((group, tp)).or_insert(offset);
         *hi = (*hi).max(offset);
     }
+    // Groups whose coordinator (or whose copier's transaction coordinator) could not load
+    // its partition at the end: nothing they were to do is judged.
+    let stuck = h.groups_stuck_at_end();
     let acks = h.ok_acks();
     let mut out = Vec::new();
     for (group, tps) in h.group_partitions() {
