@@ -128,8 +128,8 @@ const FOUND_AT: &[(&str, u64)] = &[
     ("eager-rebalance-overlap.json", 21),
     ("commit-before-process.json", 2),
     ("no-producer-fencing.json", 74),
-    ("hanging-transaction.json", 515),
-    ("kafka-17754.json", 1239),
+    ("hanging-transaction.json", 1066),
+    ("kafka-17754.json", 1846),
 ];
 
 /// `kafka-sim explore` finds every bug of the zoo from random faults alone (the file with

@@ -339,6 +339,7 @@ pub fn transaction(t: i64, outcome: &str, sends: &[&str], timeout_ms: i32) -> Ev
             outcome: outcome.into(),
             sends: sends.iter().map(|s| s.to_string()).collect(),
             end_requested_us: t - 1,
+            cause: None,
             transaction_timeout_ms: timeout_ms,
         },
     )

@@ -259,6 +259,7 @@ impl Copier {
             outcome: if commit { "commit" } else { "abort" }.into(),
             sends: txn.sends.iter().map(|(_, v)| v.clone()).collect(),
             end_requested_us: txn.end_requested_us,
+            cause: None,
             transaction_timeout_ms: self.spec.transaction_timeout_ms,
         });
         for (tp, v) in txn.sends {

@@ -263,7 +263,8 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
             spec.transaction_timeout_ms.max(0) as u64,
             crate::protocol::Compression::None,
             clock,
-        );
+        )
+        .recording(history.clone(), &consumer.client_id);
         Copier::new(spec, ch, &consumer.client_id, history.clone())
     });
     let m = Arc::new(Member {

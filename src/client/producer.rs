@@ -70,6 +70,11 @@ impl ClusterView {
     }
 
     /// The leader's address and epoch, if the partition has a live leader.
+    /// The broker id of `tp`'s leader.
+    pub fn leader_id(&self, tp: &TopicPartition) -> Option<i32> {
+        self.leaders.get(tp).map(|&(leader, _)| leader)
+    }
+
     pub fn leader(&self, tp: &TopicPartition) -> Option<(SocketAddr, i32)> {
         let &(leader, epoch) = self.leaders.get(tp)?;
         Some((*self.brokers.get(&leader)?, epoch))

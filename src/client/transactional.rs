@@ -8,12 +8,12 @@
 //! requests: FindCoordinator (transaction), InitProducerId, AddPartitionsToTxn, Produce,
 //! EndTxn.
 //!
-//! Simpler than the non-transactional producer on purpose: a transaction's records are
-//! handed over (a [`PartitionAdder`] sends AddPartitionsToTxn for the partitions new to the
-//! transaction meanwhile, as Kafka's sender does, without holding up the hand-over), then
-//! sent as one batch per partition (acks=all, the batch retried with its sequence until
-//! answered), then the transaction is committed, or aborted (at the workload's abort rate,
-//! or because a send failed). What the history says:
+//! A transaction's records are handed over while a [`TxnSender`] adds their partitions
+//! (AddPartitionsToTxn) and sends each partition's batch when it is full or has lingered
+//! (`batch.size`, `linger.ms`; acks=all, one batch in flight per partition, retried with
+//! its sequence until answered), as Kafka's sender does, without holding up the hand-over;
+//! then the transaction is committed, or aborted (at the workload's abort rate, or because
+//! a send failed). What the history says:
 //! - `send` when a record is handed over;
 //! - after EndTxn is answered, a `transaction` event, then an `ack` per record: its offset
 //!   for a commit, `TRANSACTION_ABORTED` for an abort;
@@ -41,6 +41,10 @@ use crate::trace::EventKind;
 /// The retry backoff of a transaction's first AddPartitionsToTxn answered
 /// CONCURRENT_TRANSACTIONS (Kafka's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`).
 const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
+
+/// The bytes a record adds to a batch beyond its key and value (v2's length, attributes,
+/// deltas and header count), for `batch.size`.
+const RECORD_OVERHEAD: u64 = 16;
 
 /// The error name recorded for the records of an aborted transaction.
 pub const TRANSACTION_ABORTED: &str = "TRANSACTION_ABORTED";
@@ -89,6 +93,11 @@ pub struct TransactionManager {
     pub transaction_version: i16,
     /// The error that made the state fatal, as the application is told it.
     pub fatal_error: Option<ErrorCode>,
+    /// A batch failed while the transaction was open: once it is aborted, ask for a new
+    /// epoch of the same producer id (KIP-360, Kafka's `epochBumpRequired`), so that
+    /// nothing of this epoch still in the network can land in a later transaction.
+    /// Transaction version 1 only: under version 2 every EndTxn bumps the epoch.
+    pub epoch_bump_required: bool,
 }
 
 impl Default for TransactionManager {
@@ -101,17 +110,36 @@ impl Default for TransactionManager {
             sequences: BTreeMap::new(),
             transaction_version: 1,
             fatal_error: None,
+            epoch_bump_required: false,
         }
     }
 }
 
+/// What a transactional batch is written under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIds {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub transaction_version: i16,
+}
+
 impl TransactionManager {
-    /// InitProducerId answered: a new incarnation, sequences from 0.
+    pub fn ids(&self) -> ProducerIds {
+        ProducerIds {
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            transaction_version: self.transaction_version,
+        }
+    }
+
+    /// InitProducerId answered: a new incarnation (or a new epoch of this one), sequences
+    /// from 0.
     pub fn initialized(&mut self, producer_id: i64, producer_epoch: i16) {
         self.producer_id = producer_id;
         self.producer_epoch = producer_epoch;
         self.sequences.clear();
         self.partitions.clear();
+        self.epoch_bump_required = false;
         self.state = ClientTxnState::Ready;
     }
 
@@ -137,10 +165,7 @@ impl TransactionManager {
 
     /// Takes the sequence for a batch of `n` records to `tp`.
     pub fn next_sequence(&mut self, tp: &TopicPartition, n: i32) -> i32 {
-        let seq = self.sequences.entry(tp.clone()).or_insert(0);
-        let first = *seq;
-        *seq = crate::broker::producer_state::increment_sequence(first, n);
-        first
+        take_sequence(&mut self.sequences, tp, n)
     }
 
     /// Kafka's classification of an error during a transaction: fenced (fatal), or the
@@ -154,6 +179,25 @@ impl TransactionManager {
             _ if self.state == ClientTxnState::FatalError => ClientTxnState::FatalError,
             _ => ClientTxnState::AbortableError,
         };
+    }
+
+    /// A batch failed with `e` (Kafka's `handleFailedBatch`): the transaction is abortable
+    /// (or fatal). Under transaction version 1 the abort is followed by an epoch bump if the
+    /// batch failed before the application asked to end the transaction (Kafka's
+    /// `maybeTransitionToErrorState`: not while committing or aborting), or with
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER whenever it came (the partition's sequence is broken for
+    /// this epoch; Kafka's client gets there through its unresolved-sequence check). Not
+    /// modelled: that check also bumps after a batch that expired while the transaction was
+    /// being committed; here such a batch only aborts it, the window
+    /// `scenarios/bugs/kafka-17754.json` uses.
+    pub fn batch_failed(&mut self, e: ErrorCode, completing: bool) {
+        self.on_error(e);
+        if self.state == ClientTxnState::AbortableError
+            && (!completing || e == ErrorCode::OutOfOrderSequenceNumber)
+            && self.transaction_version < 2
+        {
+            self.epoch_bump_required = true;
+        }
     }
 
     /// EndTxn is about to be sent: `commit` only from a healthy transaction.
@@ -203,6 +247,18 @@ impl TransactionManager {
     }
 }
 
+/// Takes the sequence for a batch of `n` records to `tp` from `sequences`.
+fn take_sequence(
+    sequences: &mut BTreeMap<TopicPartition, i32>,
+    tp: &TopicPartition,
+    n: i32,
+) -> i32 {
+    let seq = sequences.entry(tp.clone()).or_insert(0);
+    let first = *seq;
+    *seq = crate::broker::producer_state::increment_sequence(first, n);
+    first
+}
+
 /// What a request to the coordinator came to.
 pub(crate) enum Answer<T> {
     Ok(T),
@@ -224,6 +280,8 @@ pub(crate) struct TxnChannel {
     view: Mutex<ClusterView>,
     start: Mutex<usize>,
     coordinator: Mutex<Option<std::net::SocketAddr>>,
+    /// Where failed produce attempts are recorded, and under which node name.
+    journal: Option<(Recorder, String)>,
 }
 
 impl TxnChannel {
@@ -250,6 +308,20 @@ impl TxnChannel {
             view: Mutex::new(ClusterView::default()),
             start: Mutex::new(0),
             coordinator: Mutex::new(None),
+            journal: None,
+        }
+    }
+
+    /// Records each produce attempt that is retried in `history`, as `node`'s
+    /// `produce-retry` event.
+    pub fn recording(mut self, history: Recorder, node: &str) -> Self {
+        self.journal = Some((history, node.to_string()));
+        self
+    }
+
+    fn note(&self, kind: EventKind) {
+        if let Some((history, node)) = &self.journal {
+            history.record(&self.clock, node, kind);
         }
     }
 
@@ -392,7 +464,7 @@ impl TxnChannel {
         if tm.state == ClientTxnState::InTransaction {
             for (tp, values) in by_partition {
                 let seq = tm.next_sequence(tp, values.len() as i32);
-                match self.produce(tm, tp, seq, values).await {
+                match self.produce(tm.ids(), tp, seq, values).await {
                     Ok(base) => {
                         for (i, (_, v)) in values.iter().enumerate() {
                             offsets.insert(v.clone(), base + i as i64);
@@ -411,14 +483,14 @@ impl TxnChannel {
     /// One batch to `tp`'s leader, retried (same sequence) until answered for good.
     pub async fn produce(
         &self,
-        tm: &TransactionManager,
+        ids: ProducerIds,
         tp: &TopicPartition,
         seq: i32,
         values: &[(Option<String>, String)],
     ) -> Result<i64, ErrorCode> {
         let now = self.clock.now_ms();
         let mut b = BatchBuilder::new(MAGIC_V2, self.compression, 0)
-            .producer(tm.producer_id, tm.producer_epoch, seq)
+            .producer(ids.producer_id, ids.producer_epoch, seq)
             .transactional(true);
         for (k, v) in values {
             b.append(
@@ -430,9 +502,11 @@ impl TxnChannel {
         }
         let records = b.build();
         let deadline = now + self.delivery_timeout_ms as i64;
+        let mut attempt = 0;
         loop {
-            let leader = self.view().leader(tp);
-            if let Some((addr, _)) = leader {
+            let view = self.view();
+            if let (Some((addr, _)), Some(leader_id)) = (view.leader(tp), view.leader_id(tp)) {
+                attempt += 1;
                 let req = Request::Produce(ProduceRequest {
                     acks: ACKS_ALL,
                     timeout_ms: self.request_timeout_ms as i64,
@@ -441,7 +515,7 @@ impl TxnChannel {
                         records: records.clone(),
                     }],
                     transactional_id: Some(self.transactional_id.clone()),
-                    transaction_version: tm.transaction_version,
+                    transaction_version: ids.transaction_version,
                 });
                 let error = match self.rpc.call(addr, &req, self.timeout()).await {
                     Ok(Response::Produce(r)) => match r.partitions.first() {
@@ -450,11 +524,28 @@ impl TxnChannel {
                         None => ErrorCode::UnknownServerError,
                     },
                     Ok(r) => r.error(),
+                    Err(crate::broker::rpc::RpcError::Timeout) => ErrorCode::RequestTimedOut,
                     Err(_) => ErrorCode::NetworkException,
                 };
                 if !error.is_retriable() {
                     return Err(error);
                 }
+                if self.clock.now_ms() >= deadline {
+                    // Kafka's batch expiry (delivery.timeout.ms): TimeoutException.
+                    return Err(ErrorCode::RequestTimedOut);
+                }
+                self.note(EventKind::ProduceRetry {
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
+                    first: values.first().map(|(_, v)| v.clone()).unwrap_or_default(),
+                    records: values.len() as u32,
+                    leader: format!("broker-{leader_id}"),
+                    error: error.name().to_string(),
+                    attempt,
+                    producer_id: Some(ids.producer_id),
+                    producer_epoch: Some(ids.producer_epoch),
+                    base_sequence: Some(seq),
+                });
             }
             if self.clock.now_ms() >= deadline {
                 return Err(ErrorCode::RequestTimedOut);
@@ -465,100 +556,194 @@ impl TxnChannel {
     }
 }
 
-/// AddPartitionsToTxn beside the hand-over of a transaction's records, as Kafka's sender
-/// does it: `send()` only notes a partition new to the transaction and returns; the sender
-/// adds every partition noted since its last request in one AddPartitionsToTxn (waiting out
-/// CONCURRENT_TRANSACTIONS right after the previous EndTxn), and a partition's batch goes
-/// out only once it is added. The coordinator's `transaction.timeout.ms` clock starts at
-/// the first add, so near a partition's first record. Under `transaction.version` 2 there
-/// is nothing to do: the partitions' leaders add them (KIP-890 part 2).
-struct PartitionAdder {
-    adds: Arc<Mutex<Adds>>,
+/// The open transaction's records on their way to the partitions' leaders, as Kafka's
+/// `Sender` moves them: `send()` appends a record to its partition's batch and returns.
+/// Beside the hand-over, AddPartitionsToTxn adds every partition noted since its last
+/// request in one (the first of a transaction waiting out the previous one's markers, at
+/// Kafka's 20 ms), and a partition's batch goes out once the partition is added and the
+/// batch is full (`batch.size`) or has waited `linger.ms`, one batch in flight per
+/// partition (acks=all, retried with its sequence until answered). So records reach the
+/// log while the transaction is open, as in Kafka: a read_uncommitted consumer can see
+/// them, the last stable offset waits for them, and a late marker can meet them. The
+/// coordinator's `transaction.timeout.ms` clock starts at the first add. Under
+/// `transaction.version` 2 no AddPartitionsToTxn is sent: the partitions' leaders add them
+/// (KIP-890 part 2).
+struct TxnSender {
+    outbox: Arc<Mutex<Outbox>>,
     wake: Arc<Purgatory>,
-    task: Option<madsim::task::JoinHandle<()>>,
+    adder: Option<madsim::task::JoinHandle<()>>,
+    sender: madsim::task::JoinHandle<()>,
 }
 
-/// What the hand-over loop noted and what the coordinator has answered so far.
+/// What the hand-over loop handed over and what the cluster has answered so far.
 #[derive(Default)]
-struct Adds {
-    /// Noted, not yet in a request.
+struct Outbox {
+    /// Partitions noted, not yet in an AddPartitionsToTxn.
     pending: BTreeSet<TopicPartition>,
     /// In a request, or added.
     asked: BTreeSet<TopicPartition>,
     added: BTreeSet<TopicPartition>,
-    failed: Option<ErrorCode>,
-    /// The hand-over is over: add what is pending, then stop.
+    /// Records not yet in a batch sent, per partition, and when the first of them came.
+    open: BTreeMap<TopicPartition, OpenBatch>,
+    in_flight: BTreeSet<TopicPartition>,
+    /// Every partition a record was handed to.
+    touched: BTreeSet<TopicPartition>,
+    /// The next sequence per partition (the transaction manager's, for the transaction).
+    sequences: BTreeMap<TopicPartition, i32>,
+    /// Each sent record's offset.
+    offsets: BTreeMap<String, i64>,
+    /// An add or a batch failed: nothing more is sent (Kafka aborts the undrained batches).
+    errors: Vec<OutboxError>,
+    /// The hand-over is over: send what is left (or, for an abort, nothing more), then stop.
     closed: bool,
 }
 
-impl PartitionAdder {
-    fn start(c: &Arc<Client>, tm: &TransactionManager) -> Self {
-        let adds = Arc::new(Mutex::new(Adds::default()));
+struct OutboxError {
+    error: ErrorCode,
+    /// The partition of the batch or add that failed.
+    tp: Option<TopicPartition>,
+    /// A batch failed (not an AddPartitionsToTxn)...
+    batch: bool,
+    /// ...after the application asked to end the transaction.
+    completing: bool,
+}
+
+struct OpenBatch {
+    records: Vec<(Option<String>, String)>,
+    bytes: u64,
+    since_ms: i64,
+}
+
+impl TxnSender {
+    fn start(c: &Arc<Client>, tm: &mut TransactionManager) -> Self {
+        let outbox = Arc::new(Mutex::new(Outbox {
+            sequences: std::mem::take(&mut tm.sequences),
+            ..Outbox::default()
+        }));
         let wake = Arc::new(Purgatory::new());
-        let task = (tm.transaction_version < 2).then(|| {
-            madsim::task::spawn(Self::run(
+        let ids = tm.ids();
+        let adder = (ids.transaction_version < 2).then(|| {
+            madsim::task::spawn(Self::add_partitions(
                 c.clone(),
-                (tm.producer_id, tm.producer_epoch),
-                adds.clone(),
+                ids,
+                outbox.clone(),
                 wake.clone(),
             ))
         });
-        PartitionAdder { adds, wake, task }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Adds> {
-        self.adds.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Notes `tp`'s first record of the transaction (nothing when it was noted before).
-    fn add(&self, tp: &TopicPartition) {
-        if self.task.is_none() {
-            return;
-        }
-        let new = {
-            let mut a = self.lock();
-            !a.asked.contains(tp) && a.pending.insert(tp.clone())
-        };
-        if new {
-            self.wake.notify();
+        let sender = madsim::task::spawn(Self::send_batches(
+            c.clone(),
+            ids,
+            outbox.clone(),
+            wake.clone(),
+        ));
+        TxnSender {
+            outbox,
+            wake,
+            adder,
+            sender,
         }
     }
 
-    /// Whether an AddPartitionsToTxn failed (the transaction can only be aborted now).
-    fn failed(&self) -> bool {
-        self.lock().failed.is_some()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ends the hand-over: waits for the partitions still being added, and moves `tm` to
-    /// what the coordinator said (the partitions added, or an abortable or fatal error).
-    async fn finish(self, tm: &mut TransactionManager) {
-        self.lock().closed = true;
+    /// Hands a record over (its partition noted for AddPartitionsToTxn when new).
+    fn append(&self, tp: &TopicPartition, key: Option<String>, value: String, now_ms: i64) {
+        {
+            let mut o = self.lock();
+            if self.adder.is_some() && !o.asked.contains(tp) {
+                o.pending.insert(tp.clone());
+            }
+            o.touched.insert(tp.clone());
+            let b = o.open.entry(tp.clone()).or_insert_with(|| OpenBatch {
+                records: Vec::new(),
+                bytes: 0,
+                since_ms: now_ms,
+            });
+            b.bytes += (key.as_ref().map_or(0, String::len) + value.len()) as u64 + RECORD_OVERHEAD;
+            b.records.push((key, value));
+        }
         self.wake.notify();
-        let PartitionAdder { adds, task, .. } = self;
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-        let a = adds.lock().unwrap_or_else(|p| p.into_inner());
-        tm.partitions.extend(a.added.iter().cloned());
-        if let Some(e) = a.failed {
-            tm.on_error(e);
-        }
     }
 
-    async fn run(c: Arc<Client>, ids: (i64, i16), adds: Arc<Mutex<Adds>>, wake: Arc<Purgatory>) {
-        let lock = || adds.lock().unwrap_or_else(|p| p.into_inner());
+    /// Whether an add or a batch failed (the transaction can only be aborted now).
+    fn failed(&self) -> bool {
+        !self.lock().errors.is_empty()
+    }
+
+    /// Ends the hand-over: sends what is left (for a commit; an abort drops the batches not
+    /// sent yet, as Kafka's `abortUndrainedBatches`) and waits for every answer, then moves
+    /// `tm` to what the cluster said (the partitions added, an abortable or fatal error).
+    /// Returns each sent record's offset, and the first failure (`ERROR on TOPIC-P`).
+    async fn finish(
+        self,
+        tm: &mut TransactionManager,
+        commit: bool,
+    ) -> (BTreeMap<String, i64>, Option<String>) {
+        {
+            let mut o = self.lock();
+            o.closed = true;
+            if !commit {
+                o.open.clear();
+            }
+        }
+        self.wake.notify();
+        let TxnSender {
+            outbox,
+            adder,
+            sender,
+            ..
+        } = self;
+        if let Some(adder) = adder {
+            let _ = adder.await;
+        }
+        let _ = sender.await;
+        let mut o = outbox.lock().unwrap_or_else(|p| p.into_inner());
+        tm.sequences = std::mem::take(&mut o.sequences);
+        // Under transaction.version 2 a partition is in the transaction once its batch is.
+        let joined = if tm.transaction_version >= 2 {
+            &o.touched
+        } else {
+            &o.added
+        };
+        tm.partitions.extend(joined.iter().cloned());
+        for e in &o.errors {
+            if e.batch {
+                tm.batch_failed(e.error, e.completing);
+            } else {
+                tm.on_error(e.error);
+            }
+        }
+        let cause = o.errors.first().map(|e| match &e.tp {
+            Some(tp) => format!("{} on {tp}", e.error.name()),
+            None => e.error.name().to_string(),
+        });
+        (std::mem::take(&mut o.offsets), cause)
+    }
+
+    async fn add_partitions(
+        c: Arc<Client>,
+        ids: ProducerIds,
+        outbox: Arc<Mutex<Outbox>>,
+        wake: Arc<Purgatory>,
+    ) {
+        let lock = || outbox.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let seen = wake.version();
             let batch = {
-                let mut a = lock();
-                if a.pending.is_empty() {
-                    if a.closed {
+                let mut o = lock();
+                if !o.errors.is_empty() {
+                    return;
+                }
+                if o.pending.is_empty() {
+                    if o.closed {
                         return;
                     }
                     None
                 } else {
-                    let batch = std::mem::take(&mut a.pending);
-                    a.asked.extend(batch.iter().cloned());
+                    let batch = std::mem::take(&mut o.pending);
+                    o.asked.extend(batch.iter().cloned());
                     Some(batch)
                 }
             };
@@ -568,8 +753,8 @@ impl PartitionAdder {
             };
             let req = Request::AddPartitionsToTxn {
                 transactional_id: c.spec.transactional_id.clone(),
-                producer_id: ids.0,
-                producer_epoch: ids.1,
+                producer_id: ids.producer_id,
+                producer_epoch: ids.producer_epoch,
                 partitions: batch.iter().cloned().collect(),
                 verify_only: false,
             };
@@ -582,13 +767,97 @@ impl PartitionAdder {
             } else {
                 c.backoff()
             };
-            match c.ch.call_coordinator_backing_off(&req, concurrent).await {
+            let answer = c.ch.call_coordinator_backing_off(&req, concurrent).await;
+            match answer {
                 Answer::Ok(_) => lock().added.extend(batch),
-                Answer::Fatal(e) => {
-                    lock().failed = Some(e);
-                    return;
+                Answer::Fatal(error) => {
+                    let mut o = lock();
+                    let completing = o.closed;
+                    o.errors.push(OutboxError {
+                        error,
+                        tp: batch.first().cloned(),
+                        batch: false,
+                        completing,
+                    });
                 }
             }
+            wake.notify();
+        }
+    }
+
+    /// Sends each partition's batch when it is ready, one in flight per partition, until
+    /// the hand-over is over and every batch answered, or something failed and what was in
+    /// flight is answered.
+    async fn send_batches(
+        c: Arc<Client>,
+        ids: ProducerIds,
+        outbox: Arc<Mutex<Outbox>>,
+        wake: Arc<Purgatory>,
+    ) {
+        let lock = || outbox.lock().unwrap_or_else(|p| p.into_inner());
+        let linger_ms = c.cfg.linger_ms as i64;
+        let batch_size = c.cfg.batch_size.max(1);
+        loop {
+            let seen = wake.version();
+            let now = c.clock.now_ms();
+            let mut ready = Vec::new();
+            let mut next_due: Option<i64> = None;
+            {
+                let mut o = lock();
+                let failed = !o.errors.is_empty();
+                if failed || (o.closed && o.open.is_empty()) {
+                    if o.in_flight.is_empty() {
+                        return;
+                    }
+                } else {
+                    let tps: Vec<TopicPartition> = o.open.keys().cloned().collect();
+                    for tp in tps {
+                        let added = ids.transaction_version >= 2 || o.added.contains(&tp);
+                        if !added || o.in_flight.contains(&tp) {
+                            continue;
+                        }
+                        let b = &o.open[&tp];
+                        let due = b.since_ms.saturating_add(linger_ms);
+                        if o.closed || b.bytes >= batch_size || now >= due {
+                            let b = o.open.remove(&tp).expect("open batch");
+                            let seq = take_sequence(&mut o.sequences, &tp, b.records.len() as i32);
+                            o.in_flight.insert(tp.clone());
+                            ready.push((tp, seq, b.records));
+                        } else {
+                            next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                        }
+                    }
+                }
+            }
+            for (tp, seq, records) in ready {
+                let (c, outbox, wake) = (c.clone(), outbox.clone(), wake.clone());
+                madsim::task::spawn(async move {
+                    let answer = c.ch.produce(ids, &tp, seq, &records).await;
+                    {
+                        let mut o = outbox.lock().unwrap_or_else(|p| p.into_inner());
+                        o.in_flight.remove(&tp);
+                        match answer {
+                            Ok(base) => {
+                                for (i, (_, v)) in records.into_iter().enumerate() {
+                                    o.offsets.insert(v, base + i as i64);
+                                }
+                            }
+                            Err(error) => {
+                                let completing = o.closed;
+                                o.errors.push(OutboxError {
+                                    error,
+                                    tp: Some(tp.clone()),
+                                    batch: true,
+                                    completing,
+                                });
+                            }
+                        }
+                    }
+                    wake.notify();
+                });
+            }
+            let wait = next_due.map_or(3_600_000, |d| (d - now).max(1)) as u64;
+            wake.wait_past(seen, Duration::from_millis(wait)).await;
         }
     }
 }
@@ -615,6 +884,40 @@ impl Client {
     async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
         self.ch.call_coordinator(req).await
     }
+    /// KIP-360 after an aborted transaction whose batch failed: InitProducerId with the
+    /// producer id and epoch, answered with the next epoch of the same id (Kafka's
+    /// `TransactionManager.completeTransaction` with `epochBumpRequired`). `false`: the
+    /// coordinator refused for good, and the producer stops on that error.
+    async fn bump_epoch(&self, tm: &mut TransactionManager) -> bool {
+        let req = Request::InitTransactionalProducerId {
+            transactional_id: self.spec.transactional_id.clone(),
+            transaction_timeout_ms: self.spec.transaction_timeout_ms,
+            producer_id_and_epoch: Some((tm.producer_id, tm.producer_epoch)),
+        };
+        match self.call_coordinator(&req).await {
+            Answer::Ok(Response::InitProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            }) => {
+                tm.initialized(producer_id, producer_epoch);
+                self.record(EventKind::ProducerId {
+                    producer_id,
+                    producer_epoch,
+                    cause: "epoch-bump".into(),
+                });
+                true
+            }
+            refused => {
+                if let Answer::Fatal(e) = refused {
+                    tm.on_error(e);
+                }
+                self.record(init_refused(refused));
+                false
+            }
+        }
+    }
+
     /// The sends of a transaction cut short by a fatal error fail with the error the
     /// application gets (their records may yet be committed or aborted by the coordinator):
     /// PRODUCER_FENCED when fenced, or what the coordinator answered (INVALID_TXN_STATE...).
@@ -677,7 +980,8 @@ pub async fn run_transactional_producer(
         cfg.delivery_timeout_ms,
         cfg.compression,
         clocks.clock,
-    );
+    )
+    .recording(history.clone(), &cfg.client_id);
     let c = Client {
         cfg,
         spec,
@@ -738,10 +1042,9 @@ pub async fn run_transactional_producer(
         if tm.begin().is_err() {
             return;
         }
-        // Hand the transaction's records over; partitions join the transaction meanwhile.
-        let adder = PartitionAdder::start(&c, &tm);
-        let mut by_partition: BTreeMap<TopicPartition, Vec<(Option<String>, String)>> =
-            BTreeMap::new();
+        // Hand the transaction's records over; partitions join the transaction and batches
+        // go out meanwhile.
+        let sender = TxnSender::start(&c, &mut tm);
         let mut sends = Vec::new();
         for i in first..last {
             let key = workload.keys.map(|k| format!("k{}", i % k.max(1)));
@@ -772,29 +1075,27 @@ pub async fn run_transactional_producer(
                 value.clone(),
             ));
             let tp = TopicPartition::new(workload.topic.clone(), partition);
-            adder.add(&tp);
-            by_partition.entry(tp).or_default().push((key, value));
-            if adder.failed() {
+            sender.append(&tp, key, value, c.clock.now_ms());
+            if sender.failed() {
                 break;
             }
             sleep(Duration::from_micros(1_000_000 / rate)).await;
         }
-        adder.finish(&mut tm).await;
-        // The batches (their partitions are in the transaction by now).
-        let offsets = c.ch.add_and_produce(&mut tm, &by_partition).await;
-        if tm.state == ClientTxnState::FatalError {
-            c.fail_fatally(&sends, tm.fatal_error.unwrap_or(ErrorCode::ProducerFenced));
-            return;
-        }
-        // The application's choice, drawn once per transaction.
+        // The application's choice, drawn once per transaction: commitTransaction flushes
+        // what is not sent yet, abortTransaction drops it; both wait for what is in flight.
         let abort = {
             use madsim::rand::Rng;
             c.spec.abort > 0.0 && madsim::rand::thread_rng().gen::<f64>() < c.spec.abort
         };
+        let end_requested_us = c.clock.now_us();
+        let (offsets, cause) = sender.finish(&mut tm, !abort).await;
+        if tm.state == ClientTxnState::FatalError {
+            c.fail_fatally(&sends, tm.fatal_error.unwrap_or(ErrorCode::ProducerFenced));
+            return;
+        }
         let Ok(commit) = tm.end(!abort) else {
             return;
         };
-        let end_requested_us = c.clock.now_us();
         // The transaction ran under this epoch, whatever EndTxn moves it to.
         let (producer_id, producer_epoch) = (tm.producer_id, tm.producer_epoch);
         let req = Request::EndTxn {
@@ -823,6 +1124,7 @@ pub async fn run_transactional_producer(
             sends: sends.iter().map(|(_, v)| v.clone()).collect(),
             end_requested_us,
             transaction_timeout_ms: c.spec.transaction_timeout_ms,
+            cause,
         });
         for (tp, v) in sends {
             c.progress
@@ -841,6 +1143,9 @@ pub async fn run_transactional_producer(
                 offset,
                 error,
             });
+        }
+        if tm.epoch_bump_required && !c.bump_epoch(&mut tm).await {
+            return;
         }
     }
 }
@@ -878,5 +1183,53 @@ mod tests {
         // A new incarnation starts its sequences again.
         tm.initialized(7, 1);
         assert_eq!(tm.next_sequence(&tp, 1), 0);
+    }
+
+    /// KIP-360 as Kafka's client applies it under transaction.version 1: a batch that fails
+    /// while the transaction is open, or with OUT_OF_ORDER_SEQUENCE_NUMBER at any time,
+    /// asks for an epoch bump after the abort; one that fails after the application asked
+    /// to commit or abort only aborts; version 2 never asks (every EndTxn bumps).
+    #[test]
+    fn a_failed_batch_asks_for_an_epoch_bump_as_kafkas_client_does() {
+        let failed = |version: i16, e: ErrorCode, completing: bool| {
+            let mut tm = TransactionManager::default();
+            tm.initialized(7, 0);
+            tm.transaction_version = version;
+            tm.begin().unwrap();
+            tm.batch_failed(e, completing);
+            (tm.state, tm.epoch_bump_required)
+        };
+        let abortable = ClientTxnState::AbortableError;
+        assert_eq!(
+            failed(1, ErrorCode::RequestTimedOut, false),
+            (abortable, true)
+        );
+        assert_eq!(
+            failed(1, ErrorCode::RequestTimedOut, true),
+            (abortable, false)
+        );
+        assert_eq!(
+            failed(1, ErrorCode::OutOfOrderSequenceNumber, true),
+            (abortable, true)
+        );
+        assert_eq!(
+            failed(2, ErrorCode::RequestTimedOut, false),
+            (abortable, false)
+        );
+        // Fenced: fatal, nothing to bump.
+        assert_eq!(
+            failed(1, ErrorCode::ProducerFenced, false),
+            (ClientTxnState::FatalError, false)
+        );
+        // The bump's answer starts a clean epoch.
+        let mut tm = TransactionManager::default();
+        tm.initialized(7, 0);
+        tm.begin().unwrap();
+        tm.batch_failed(ErrorCode::RequestTimedOut, false);
+        assert_eq!(tm.end(true), Ok(false));
+        tm.ended();
+        tm.initialized(7, 1);
+        assert!(!tm.epoch_bump_required);
+        assert_eq!(tm.state, ClientTxnState::Ready);
     }
 }

@@ -259,6 +259,10 @@ pub enum EventKind {
         end_requested_us: i64,
         /// The producer's `transaction.timeout.ms`.
         transaction_timeout_ms: i32,
+        /// Why an abort the application did not choose happened: the first send or
+        /// AddPartitionsToTxn that failed, `ERROR on TOPIC-P`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
     },
     /// What one poll returned for one partition, in the order returned (one event per
     /// partition that returned records).
@@ -502,6 +506,7 @@ impl EventKind {
                 outcome: "commit".into(),
                 sends: vec!["p1-0".into()],
                 end_requested_us: 0,
+                cause: None,
                 transaction_timeout_ms: 60_000,
             },
             Poll {

@@ -268,11 +268,18 @@ pub fn describe(e: &Event) -> String {
             producer_epoch,
             outcome,
             sends,
+            cause,
             ..
-        } => format!(
-            "{outcome} of {transactional_id} (producer {producer_id} epoch {producer_epoch}), {} records",
-            sends.len()
-        ),
+        } => {
+            let mut line = format!(
+                "{outcome} of {transactional_id} (producer {producer_id} epoch {producer_epoch}), {} records",
+                sends.len()
+            );
+            if let Some(cause) = cause {
+                line.push_str(&format!(" after {cause}"));
+            }
+            line
+        }
         Poll {
             topic,
             partition,

@@ -1,0 +1,121 @@
+//! The transactional producer's sender, as Kafka's: a transaction's records go to the
+//! partitions' leaders while the transaction is open (batched by `batch.size` and
+//! `linger.ms`), not all at its end; a commit flushes what is left, an abort drops it.
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kafka_sim::sim::runner::run_scenario;
+use kafka_sim::sim::Scenario;
+use serde_json::Value;
+
+fn scenario(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn events(trace: &str) -> Vec<Value> {
+    trace
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e.get("kind").is_some())
+        .collect()
+}
+
+/// The read_uncommitted consumer of `transactions-aborts` reads records of transactions
+/// the application has not yet asked to end: they were in the log before EndTxn (with
+/// everything sent at the end, none could be read before the commit or abort was asked).
+#[test]
+fn records_reach_the_log_while_their_transaction_is_open() {
+    let s = scenario("transactions-aborts.json");
+    let r = run_scenario(&s, 1).unwrap();
+    assert!(r.expectation_met, "{}", r.failure(&s));
+    let evs = events(&r.trace_lines);
+    // send id -> when its transaction's end was asked for.
+    let mut ended: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &evs {
+        if e["kind"] == "transaction" {
+            let requested = e["end_requested_us"].as_i64().unwrap();
+            for v in e["sends"].as_array().unwrap() {
+                ended.insert(v.as_str().unwrap().to_string(), requested);
+            }
+        }
+    }
+    let early = evs
+        .iter()
+        .filter(|e| e["kind"] == "poll" && e["node"] == "uncommitted")
+        .flat_map(|e| {
+            let t = e["t_us"].as_i64().unwrap();
+            let ended = &ended;
+            e["records"].as_array().unwrap().iter().filter(move |r| {
+                let send = r["send"].as_str().unwrap_or_default();
+                ended.get(send).is_some_and(|&end| t < end)
+            })
+        })
+        .count();
+    assert!(
+        early > 0,
+        "no record was read before its transaction's end was asked for"
+    );
+}
+
+/// With `linger.ms` longer than a transaction, nothing goes out before the application
+/// ends the transaction: a commit flushes each partition's records, an abort drops them
+/// unsent (Kafka's `abortUndrainedBatches`), so even the read_uncommitted consumer never
+/// sees a record of an aborted transaction, nor one of a committed transaction before its
+/// commit was requested.
+#[test]
+fn with_a_long_linger_a_commit_flushes_and_an_abort_drops_the_batches() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/transactions-aborts.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for c in doc["workload"].as_array_mut().unwrap() {
+        if c.get("producer").is_some() {
+            c["config"]["linger.ms"] = Value::from(10_000);
+        }
+    }
+    let s = Scenario::from_value(&doc).unwrap_or_else(|e| panic!("{e}"));
+    let r = run_scenario(&s, 1).unwrap();
+    assert!(r.expectation_met, "{}", r.failure(&s));
+    let evs = events(&r.trace_lines);
+    // send id -> (commit?, when EndTxn was requested).
+    let mut txn: BTreeMap<String, (bool, i64)> = BTreeMap::new();
+    for e in &evs {
+        if e["kind"] == "transaction" {
+            let commit = e["outcome"] == "commit";
+            let requested = e["end_requested_us"].as_i64().unwrap();
+            for v in e["sends"].as_array().unwrap() {
+                txn.insert(v.as_str().unwrap().to_string(), (commit, requested));
+            }
+        }
+    }
+    assert!(
+        txn.values().any(|&(c, _)| !c),
+        "seed 1 aborts no transaction"
+    );
+    let mut read = 0;
+    for e in evs
+        .iter()
+        .filter(|e| e["kind"] == "poll" && e["node"] == "uncommitted")
+    {
+        let t = e["t_us"].as_i64().unwrap();
+        for rec in e["records"].as_array().unwrap() {
+            let send = rec["send"].as_str().unwrap();
+            let Some(&(commit, requested)) = txn.get(send) else {
+                continue;
+            };
+            assert!(
+                commit,
+                "{send} of an aborted transaction was read (it should never have been sent)"
+            );
+            assert!(
+                t >= requested,
+                "{send} read at {t} us, before its commit was requested at {requested} us"
+            );
+            read += 1;
+        }
+    }
+    assert!(read > 0, "the read_uncommitted consumer read nothing");
+}
