@@ -822,9 +822,11 @@ fn stalled_producers(
     out
 }
 
-/// Whether `producer` was fenced (PRODUCER_FENCED) in a transaction open longer than its
-/// `transaction.timeout.ms` (from its `transaction` events; Kafka's default 60 s without
-/// one): the coordinator aborted it and bumped the epoch, which stops the client by design.
+/// Whether `producer` stopped on a fatal transactional error (PRODUCER_FENCED,
+/// INVALID_PRODUCER_EPOCH, or INVALID_TXN_STATE for a commit the coordinator can no longer
+/// make) in a transaction open longer than its `transaction.timeout.ms` (from its
+/// `transaction` events; Kafka's default 60 s without one): the coordinator aborted it and
+/// bumped the epoch, which stops the client by design.
 fn fenced_by_timeout(h: &History, producer: &str) -> bool {
     let mut timeout_us = 60_000_000;
     let mut open_since = None;
@@ -842,7 +844,11 @@ fn fenced_by_timeout(h: &History, producer: &str) -> bool {
             }
             EventKind::Ack {
                 error: Some(err), ..
-            } if err == "PRODUCER_FENCED" => {
+            } if matches!(
+                err.as_str(),
+                "PRODUCER_FENCED" | "INVALID_PRODUCER_EPOCH" | "INVALID_TXN_STATE"
+            ) =>
+            {
                 return open_since.is_some_and(|t| e.t_us - t > timeout_us);
             }
             _ => {}

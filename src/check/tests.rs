@@ -2292,19 +2292,20 @@ fn unseen_judges_a_partition_whose_planned_reader_never_got_to_it() {
 #[test]
 fn progress_names_a_producer_that_stopped_short_of_its_workload() {
     let committed = |t: i64| transaction(t, "commit", &["p1-0"], 5);
-    let history = |fenced_at: i64, end: i64| {
+    let history_with = |error: &str, fenced_at: i64, end: i64| {
         let mut events = vec![
             send(100, "p1", "p1-0", "t", 0),
             committed(200),
             ack(200, "p1", "p1-0", "t", 0, 0),
             send(300, "p1", "p1-1", "t", 0),
-            ack_err(fenced_at, "p1", "p1-1", "t", "PRODUCER_FENCED"),
+            ack_err(fenced_at, "p1", "p1-1", "t", error),
             poll(400, "c1", "t", 0, &[(0, "p1-0")]),
             poll(end, "c1", "t", 0, &[]),
         ];
         events.sort_by_key(|e| e.t_us);
         events
     };
+    let history = |fenced_at: i64, end: i64| history_with("PRODUCER_FENCED", fenced_at, end);
     let planned_p1 = |messages: u64| vec![planned("p1", 0, planned_producer("t", messages, true))];
     let stalled = |events: Vec<Event>, messages: u64| -> Vec<String> {
         progress_with(events, planned_p1(messages))
@@ -2325,6 +2326,13 @@ fn progress_names_a_producer_that_stopped_short_of_its_workload() {
     assert!(stalled(history(1_000, 20_000), 2).is_empty());
     // Fenced in a transaction open longer than its 5 ms timeout: the coordinator aborted it.
     assert!(stalled(history(5_400, 20_000), 10).is_empty());
+    // So is a commit refused (INVALID_TXN_STATE) because the coordinator aborted the
+    // transaction on its timeout (explore: a coordinator failover outlasting a 3 s timeout).
+    assert!(stalled(history_with("INVALID_TXN_STATE", 5_400, 20_000), 10).is_empty());
+    assert_eq!(
+        stalled(history_with("INVALID_TXN_STATE", 1_000, 20_000), 10).len(),
+        1
+    );
     // The run ends before the bound after its last send could pass.
     assert!(stalled(history(1_000, 1_200), 10).is_empty());
 }
