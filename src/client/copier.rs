@@ -276,10 +276,22 @@ impl Copier {
             });
         }
         if commit {
-            CopyOutcome::Committed
-        } else {
-            CopyOutcome::Aborted
+            return CopyOutcome::Committed;
         }
+        // KIP-360: a batch of the aborted transaction failed; a new epoch fences it.
+        let mut tm = self.tm().clone();
+        if tm.epoch_bump_required {
+            let (event, ok) = self
+                .ch
+                .bump_epoch(&mut tm, self.spec.transaction_timeout_ms)
+                .await;
+            *self.tm() = tm;
+            self.record(event);
+            if !ok {
+                return CopyOutcome::Fenced;
+            }
+        }
+        CopyOutcome::Aborted
     }
 
     fn fail(&self, sends: &[(TopicPartition, String)], e: ErrorCode) {

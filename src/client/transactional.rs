@@ -412,6 +412,44 @@ impl TxnChannel {
         }
     }
 
+    /// KIP-360 after an aborted transaction whose batch failed: InitProducerId with the
+    /// producer id and epoch, answered with the next epoch of the same id (Kafka's
+    /// `TransactionManager.completeTransaction` with `epochBumpRequired`). Returns the event
+    /// to record (`producer-id ... epoch-bump`, or the refusal) and whether the producer
+    /// may go on (`false`: the coordinator refused for good).
+    pub async fn bump_epoch(
+        &self,
+        tm: &mut TransactionManager,
+        transaction_timeout_ms: i32,
+    ) -> (EventKind, bool) {
+        let req = Request::InitTransactionalProducerId {
+            transactional_id: self.transactional_id.clone(),
+            transaction_timeout_ms,
+            producer_id_and_epoch: Some((tm.producer_id, tm.producer_epoch)),
+        };
+        match self.call_coordinator(&req).await {
+            Answer::Ok(Response::InitProducerId {
+                producer_id,
+                producer_epoch,
+                ..
+            }) => {
+                tm.initialized(producer_id, producer_epoch);
+                let event = EventKind::ProducerId {
+                    producer_id,
+                    producer_epoch,
+                    cause: "epoch-bump".into(),
+                };
+                (event, true)
+            }
+            refused => {
+                if let Answer::Fatal(e) = refused {
+                    tm.on_error(e);
+                }
+                (init_refused(refused), false)
+            }
+        }
+    }
+
     /// AddPartitionsToTxn for those of `tps` not in the transaction yet (nothing to send
     /// when all are): Kafka's producer adds a partition when its first record of the
     /// transaction is ready, so the coordinator's `transaction.timeout.ms` clock starts
@@ -471,7 +509,7 @@ impl TxnChannel {
                         }
                     }
                     Err(e) => {
-                        tm.on_error(e);
+                        tm.batch_failed(e, false);
                         break;
                     }
                 }
@@ -884,38 +922,14 @@ impl Client {
     async fn call_coordinator(&self, req: &Request) -> Answer<Response> {
         self.ch.call_coordinator(req).await
     }
-    /// KIP-360 after an aborted transaction whose batch failed: InitProducerId with the
-    /// producer id and epoch, answered with the next epoch of the same id (Kafka's
-    /// `TransactionManager.completeTransaction` with `epochBumpRequired`). `false`: the
-    /// coordinator refused for good, and the producer stops on that error.
+    /// [`TxnChannel::bump_epoch`], recorded.
     async fn bump_epoch(&self, tm: &mut TransactionManager) -> bool {
-        let req = Request::InitTransactionalProducerId {
-            transactional_id: self.spec.transactional_id.clone(),
-            transaction_timeout_ms: self.spec.transaction_timeout_ms,
-            producer_id_and_epoch: Some((tm.producer_id, tm.producer_epoch)),
-        };
-        match self.call_coordinator(&req).await {
-            Answer::Ok(Response::InitProducerId {
-                producer_id,
-                producer_epoch,
-                ..
-            }) => {
-                tm.initialized(producer_id, producer_epoch);
-                self.record(EventKind::ProducerId {
-                    producer_id,
-                    producer_epoch,
-                    cause: "epoch-bump".into(),
-                });
-                true
-            }
-            refused => {
-                if let Answer::Fatal(e) = refused {
-                    tm.on_error(e);
-                }
-                self.record(init_refused(refused));
-                false
-            }
-        }
+        let (event, ok) = self
+            .ch
+            .bump_epoch(tm, self.spec.transaction_timeout_ms)
+            .await;
+        self.record(event);
+        ok
     }
 
     /// The sends of a transaction cut short by a fatal error fail with the error the
