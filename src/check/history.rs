@@ -334,6 +334,46 @@ impl History {
         }
     }
 
+    /// Crashes of a broker while it was the only member of a partition's ISR (by the last
+    /// `isr-change` before the crash), as `(broker, t_us, partitions)`. A crash here is a
+    /// power loss: what that broker had not fsynced is gone from the one replica that had
+    /// it all. With `min.insync.replicas` 1 such a broker alone acknowledges acks=all
+    /// writes, and Kafka 4 elects it again as the last known leader (KIP-966), so lost
+    /// writes, reused offsets and committed offsets going back are what that setting risks:
+    /// the run names these crashes beside such verdicts.
+    pub fn sole_isr_crashes(&self) -> Vec<(&str, i64, Vec<TopicPartition>)> {
+        let mut isr: BTreeMap<TopicPartition, &[String]> = BTreeMap::new();
+        let mut out = Vec::new();
+        for e in &self.events {
+            match &e.kind {
+                EventKind::IsrChange {
+                    topic,
+                    partition,
+                    isr: members,
+                    ..
+                } => {
+                    isr.insert(TopicPartition::new(topic.clone(), *partition), members);
+                }
+                EventKind::Fault { fault } => {
+                    let mut words = fault.split_whitespace();
+                    let (Some("crash"), Some(node)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let alone: Vec<TopicPartition> = isr
+                        .iter()
+                        .filter(|(_, m)| m.len() == 1 && m[0] == node)
+                        .map(|(tp, _)| tp.clone())
+                        .collect();
+                    if !alone.is_empty() {
+                        out.push((node, e.t_us, alone));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The history of a trace read from disk.
     pub fn from_trace(trace: &Trace) -> Self {
         History::new(trace.events.clone())

@@ -215,6 +215,20 @@ pub fn fault(t: i64, text: &str) -> Event {
     Event::new(t, "sim", EventKind::Fault { fault: text.into() })
 }
 
+pub fn isr_change(t: i64, topic: &str, partition: i32, isr: &[&str]) -> Event {
+    Event::new(
+        t,
+        "controller-0",
+        EventKind::IsrChange {
+            topic: topic.into(),
+            partition,
+            isr: isr.iter().map(|m| m.to_string()).collect(),
+            leader_epoch: 0,
+            elr: Vec::new(),
+        },
+    )
+}
+
 pub fn leader_change(t: i64, topic: &str, partition: i32, leader: &str, epoch: i32) -> Event {
     Event::new(
         t,

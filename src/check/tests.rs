@@ -1040,19 +1040,7 @@ fn progress_run(events: Vec<Event>, bound: i64) -> Vec<Violation> {
 /// quiet pass; a replica that is down, or a partition with no running leader, is not judged.
 #[test]
 fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
-    let isr = |t: i64, members: &[&str]| {
-        Event::new(
-            t,
-            "controller-0",
-            EventKind::IsrChange {
-                topic: "t".into(),
-                partition: 0,
-                isr: members.iter().map(|m| m.to_string()).collect(),
-                leader_epoch: 0,
-                elr: Vec::new(),
-            },
-        )
-    };
+    let isr = |t: i64, members: &[&str]| isr_change(t, "t", 0, members);
     let at_end = |brokers: &[(&str, bool)]| -> Vec<Event> {
         brokers
             .iter()
@@ -2438,5 +2426,25 @@ fn a_group_whose_coordinator_cannot_load_its_partition_is_not_judged() {
         vs[0].message.contains("group g did not process 1"),
         "{}",
         vs[0].message
+    );
+}
+
+/// A crash of a partition's only in-sync replica is named (the likely cause of a data-loss
+/// verdict under min.insync.replicas 1); a crash with other in-sync replicas, or of a
+/// client, is not; the ISR counted is the last before the crash.
+#[test]
+fn a_crash_of_the_only_in_sync_replica_is_named() {
+    let events = vec![
+        isr_change(100, "t", 0, &["broker-0", "broker-1"]),
+        isr_change(100, "t", 1, &["broker-1"]),
+        fault(200, "crash broker-0"),
+        fault(250, "crash p1 (2 unanswered sends lost)"),
+        isr_change(300, "t", 0, &["broker-1"]),
+        fault(400, "crash broker-1"),
+    ];
+    let h = History::new(events);
+    assert_eq!(
+        h.sole_isr_crashes(),
+        vec![("broker-1", 400, vec![tp("t", 0), tp("t", 1)])]
     );
 }

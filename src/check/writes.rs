@@ -190,7 +190,7 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
                     examples.join(", ")
                 ) + &f.corrupt_at.map_or(String::new(), |c| {
                     format!(
-                        "; {}'s log is corrupt from offset {c} and no other replica holds                          them intact",
+                        "; {}'s log is corrupt from offset {c} and no other replica holds them intact",
                         f.broker
                     )
                 }),

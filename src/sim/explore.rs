@@ -1081,7 +1081,8 @@ pub struct Finding {
     /// The checker the minimiser kept firing (the first unexpected one by name), or
     /// [`PANIC`].
     pub checker: &'static str,
-    /// Every unexpected checker's first violation, `; `-separated.
+    /// Every unexpected checker's first violation, `; `-separated, then the likely cause
+    /// the run names (`[a sole in-sync replica crashed: ...]`), if any.
     pub failure: String,
     /// The scenario with the random schedule (saved next to its trace, so `replay` finds
     /// it by name and hash).
@@ -1150,11 +1151,14 @@ pub fn explore_seed(
             let Some(&(checker, _)) = found.first() else {
                 return Ok(report(None));
             };
-            let failure = found
+            let mut failure = found
                 .iter()
                 .map(|(_, v)| format!("unexpected {v}"))
                 .collect::<Vec<_>>()
                 .join("; ");
+            if let Some(cause) = &result.cause {
+                failure.push_str(&format!(" [{cause}]"));
+            }
             (checker, failure, Some(result.trace_lines))
         }
     };

@@ -629,6 +629,9 @@ pub struct RunResult {
     /// What a checker that ran could not judge, and why (e.g. `progress` on a run that ends
     /// before its bound has passed since the last fault): a pass that is partly unknown.
     pub not_judged: Vec<String>,
+    /// A likely cause named beside data-loss verdicts: the crash of a partition's only
+    /// in-sync replica (see [`crate::check::History::sole_isr_crashes`]).
+    pub cause: Option<String>,
     /// The whole trace: header, events, verdicts (deterministic for scenario and seed).
     pub trace_lines: String,
 }
@@ -649,8 +652,60 @@ impl RunResult {
                 }
             }
         }
-        parts.join("; ")
+        let mut line = parts.join("; ");
+        if let (false, Some(cause)) = (line.is_empty(), &self.cause) {
+            line.push_str(&format!(" [{cause}]"));
+        }
+        line
     }
+}
+
+/// The checkers whose verdicts a lost write explains: what names a sole in-sync replica's
+/// crash beside them.
+const DATA_LOSS_CHECKERS: &[&str] = &[
+    crate::check::writes::LOST_WRITE,
+    crate::check::replicas::LEADER_COMPLETENESS,
+    crate::check::replicas::HW_REGRESSION,
+    crate::check::writes::INCONSISTENT_OFFSETS,
+    crate::check::writes::DUPLICATE,
+    crate::check::polls::POLL_SKIP,
+    crate::check::groups::COMMITTED_OFFSET_REGRESSION,
+];
+
+/// `a sole in-sync replica crashed: broker-0 at t=..us (events-0); ...: why`, when a
+/// data-loss checker fired and such a crash happened.
+fn sole_isr_cause(
+    history: &crate::check::History,
+    fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
+) -> Option<String> {
+    let lost = DATA_LOSS_CHECKERS
+        .iter()
+        .any(|c| fired.get(c).is_some_and(|v| !v.is_empty()));
+    let crashes = history.sole_isr_crashes();
+    if !lost || crashes.is_empty() {
+        return None;
+    }
+    let list = |items: Vec<String>, limit: usize, sep: &str| {
+        let n = items.len();
+        let mut text = items.into_iter().take(limit).collect::<Vec<_>>().join(sep);
+        if n > limit {
+            text.push_str(&format!("{sep}and {} more", n - limit));
+        }
+        text
+    };
+    let each: Vec<String> = crashes
+        .into_iter()
+        .map(|(node, t, tps)| {
+            let tps = list(tps.iter().map(ToString::to_string).collect(), 3, ", ");
+            format!("{node} at t={t}us ({tps})")
+        })
+        .collect();
+    Some(format!(
+        "a sole in-sync replica crashed: {}: a crash loses what the broker had not fsynced, \
+         and with an ISR of one no other replica held it (what min.insync.replicas 1 risks; \
+         docs/14)",
+        list(each, 3, "; ")
+    ))
 }
 
 /// The checker names `expect.checkers` selects.
@@ -884,6 +939,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
             _ => None,
         })
         .collect();
+    let cause = sole_isr_cause(&history, &fired);
     let not_judged = fired
         .contains_key(crate::check::progress::PROGRESS)
         .then(|| crate::check::progress::unjudged(&history))
@@ -911,6 +967,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         expectation_met,
         skipped_faults,
         not_judged,
+        cause,
         trace_lines,
     })
 }
