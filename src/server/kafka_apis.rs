@@ -49,12 +49,15 @@ use crate::common::TopicPartition;
 /// stop below the versions that address topics by id (Fetch 13, Produce 13), batch groups
 /// (OffsetFetch 8) or belong to KIP-848's consumer protocol (OffsetCommit 9), or use fields
 /// not modelled here. OffsetCommit starts at 2 and OffsetFetch at 1, as in Kafka 4. The
-/// transactional APIs stop at `transaction.version` 1: AddPartitionsToTxn at the last
-/// client version (3; 4+ are the brokers' batched verification), EndTxn and TxnOffsetCommit
-/// below KIP-890's epoch bump per transaction (5); their v4 only lets the broker answer
-/// `TRANSACTION_ABORTABLE`, which it never does here.
+/// transactional APIs go up to `transaction.version` 2 (KIP-890 part 2): Produce 12,
+/// EndTxn 5 (its answer carries the bumped epoch) and TxnOffsetCommit 5 are a version 2
+/// client's, which a client uses when ApiVersions' finalized features say
+/// `transaction.version` 2 (see [`api_versions_response`]); AddPartitionsToTxn stops at the
+/// last client version (3; 4+ are the brokers' batched verification). EndTxn and
+/// TxnOffsetCommit v4 and Produce v10/v11 only let the broker answer more (a
+/// `TRANSACTION_ABORTABLE`, a new leader's endpoint) than it does here.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
+    (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
@@ -76,8 +79,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
 ];
 
 /// The most partitions one CreateTopics may ask for (Kafka's controller refuses an
@@ -148,6 +151,8 @@ pub struct ApisConfig {
     pub auto_create_topics_enable: bool,
     /// What DescribeConfigs answers for every topic.
     pub topic_configs: Vec<TopicConfigEntry>,
+    /// The cluster's `transaction.version` (KIP-890), finalized in ApiVersions' features.
+    pub transaction_version: i16,
 }
 
 /// One broker's client API.
@@ -200,9 +205,23 @@ fn encode_response<R: Encodable + HeaderVersion>(
     Ok(buf.freeze())
 }
 
-/// The `ApiVersions` answer listing [`SUPPORTED_APIS`].
-pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+/// The `ApiVersions` answer listing [`SUPPORTED_APIS`], with the feature clients read to
+/// choose their transaction protocol (v3+): `transaction.version` supported 0..2 and
+/// finalized at the cluster's level (Kafka 4's client runs KIP-890 part 2 when it is 2).
+pub fn api_versions_response(error_code: i16, transaction_version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
+    let name = || StrBytes::from_static_str("transaction.version");
+    let mut supported = api_versions_response::SupportedFeatureKey::default();
+    supported.name = name();
+    supported.min_version = 0;
+    supported.max_version = 2;
+    resp.supported_features = vec![supported];
+    let mut finalized = api_versions_response::FinalizedFeatureKey::default();
+    finalized.name = name();
+    finalized.min_version_level = transaction_version;
+    finalized.max_version_level = transaction_version;
+    resp.finalized_features = vec![finalized];
+    resp.finalized_features_epoch = 1;
     resp.error_code = error_code;
     resp.api_keys = SUPPORTED_APIS
         .iter()
@@ -399,19 +418,21 @@ impl<B: Backend> KafkaApis<B> {
                 return respond(
                     correlation_id,
                     0,
-                    &api_versions_response(UNSUPPORTED_VERSION),
+                    &api_versions_response(UNSUPPORTED_VERSION, self.config.transaction_version),
                 )
             }
             Err(e) => return Outcome::Close(e.to_string()),
         };
         let outcome = match body {
-            KafkaRequest::ApiVersions(_) => {
-                encode_response(corr, version, &api_versions_response(0))
-            }
+            KafkaRequest::ApiVersions(_) => encode_response(
+                corr,
+                version,
+                &api_versions_response(0, self.config.transaction_version),
+            ),
             KafkaRequest::Metadata(req) => {
                 encode_response(corr, version, &self.metadata(req, version).await)
             }
-            KafkaRequest::Produce(req) => match self.produce(req).await {
+            KafkaRequest::Produce(req) => match self.produce(req, version).await {
                 Ok(Some(resp)) => encode_response(corr, version, &resp),
                 Ok(None) => return Outcome::NoResponse,
                 Err(reason) => return Outcome::Close(reason),
@@ -622,7 +643,11 @@ impl<B: Backend> KafkaApis<B> {
     /// error, and it refreshes its metadata on the disconnect). The broker appends an
     /// `acks=0` request as it does an `acks=1` one, so it is asked with `acks=1` to learn
     /// the outcome.
-    async fn produce(&self, req: KProduceRequest) -> Result<Option<KProduceResponse>, String> {
+    async fn produce(
+        &self,
+        req: KProduceRequest,
+        version: i16,
+    ) -> Result<Option<KProduceResponse>, String> {
         let acks = req.acks;
         let valid_acks = [ACKS_NONE, ACKS_LEADER, ACKS_ALL].contains(&acks);
         let mut partitions = Vec::new();
@@ -641,8 +666,8 @@ impl<B: Backend> KafkaApis<B> {
                 timeout_ms: i64::from(req.timeout_ms),
                 partitions,
                 transactional_id: req.transactional_id.as_ref().map(|id| id.0.to_string()),
-                // Produce v12 (a transaction.version 2 client) is not advertised.
-                transaction_version: 1,
+                // v12 is a transaction.version 2 client's: its leaders add the partition.
+                transaction_version: if version >= 12 { 2 } else { 1 },
             };
             match self.backend.handle(Request::Produce(internal)).await {
                 None => return Ok(None),

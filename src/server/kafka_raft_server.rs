@@ -197,6 +197,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
             .unwrap_or(3.min(n as i32));
         cfg.transaction.transaction_state_log_num_partitions =
             settings.transaction_state_log_num_partitions;
+        cfg.transaction.transaction_version = settings.transaction_version;
         cfg.transaction_state_log_replication_factor = settings
             .transaction_state_log_replication_factor
             .unwrap_or(3.min(n as i32));
@@ -273,6 +274,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
                 default_replication_factor: settings.default_replication_factor,
                 auto_create_topics_enable: settings.auto_create_topics_enable,
                 topic_configs: topic_configs.clone(),
+                transaction_version: settings.transaction_version,
             },
         });
         tokio::spawn(socket_server::serve(

@@ -216,6 +216,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
             .settings
             .offsets_topic_replication_factor
             .unwrap_or(3.min(p.voters.len() as i32));
+        cfg.transaction.transaction_version = p.settings.transaction_version;
         cfg.transaction.transaction_state_log_num_partitions =
             p.settings.transaction_state_log_num_partitions;
         cfg.transaction_state_log_replication_factor = p
@@ -292,6 +293,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
                     p.settings.min_insync_replicas,
                     &set,
                 ),
+                transaction_version: p.settings.transaction_version,
             },
         });
         tokio::spawn(socket_server::serve(

@@ -25,6 +25,9 @@ pub struct ServeSettings {
     pub transaction_state_log_min_isr: Option<i32>,
     /// `transaction.partition.verification.enable` (KIP-890 part 1, Kafka's default true).
     pub transaction_partition_verification_enable: bool,
+    /// `transaction.version` (KIP-890 part 2; 2, as a cluster Kafka 4 formats): finalized in
+    /// ApisVersions' features, so that clients choose their transaction protocol by it.
+    pub transaction_version: i16,
 }
 
 impl Default for ServeSettings {
@@ -42,6 +45,7 @@ impl Default for ServeSettings {
             transaction_state_log_replication_factor: None,
             transaction_state_log_min_isr: None,
             transaction_partition_verification_enable: true,
+            transaction_version: 2,
         }
     }
 }
@@ -60,6 +64,7 @@ pub const SERVE_CONFIG_KEYS: &[&str] = &[
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "transaction.partition.verification.enable",
+    "transaction.version",
 ];
 
 fn parse_num<T>(key: &str, value: &str, min: T) -> Result<T, String>
@@ -93,6 +98,11 @@ impl ServeSettings {
                 "transaction.partition.verification.enable" => {
                     s.transaction_partition_verification_enable = parse_bool(key, v)?
                 }
+                "transaction.version" => match v {
+                    "1" => s.transaction_version = 1,
+                    "2" => s.transaction_version = 2,
+                    _ => return Err(format!("--config {key}={value}: expected 1 or 2")),
+                },
                 "transaction.state.log.min.isr" => {
                     s.transaction_state_log_min_isr = Some(parse_num(key, v, 1)?)
                 }

@@ -108,6 +108,16 @@ impl Backend for Canned {
                 producer_epoch: 5,
                 transaction_version: 1,
             }),
+            // EndTxn under transaction.version 2 answers the bumped epoch.
+            Request::EndTxn {
+                producer_epoch,
+                client_transaction_version: 2,
+                ..
+            } if producer_epoch >= 5 => Some(Response::EndTxn {
+                error: ErrorCode::None,
+                producer_id: 2000,
+                producer_epoch: producer_epoch + 1,
+            }),
             Request::AddPartitionsToTxn { producer_epoch, .. }
             | Request::AddOffsetsToTxn { producer_epoch, .. }
             | Request::EndTxn { producer_epoch, .. } => Some(Response::Txn {
@@ -151,6 +161,7 @@ fn apis() -> KafkaApis<Canned> {
             default_replication_factor: 1,
             auto_create_topics_enable: true,
             topic_configs: Vec::new(),
+            transaction_version: 2,
         },
     }
 }
@@ -638,5 +649,69 @@ fn list_offsets_v2_and_later_answer_a_read_committed_client_at_the_last_stable_o
             let expected = if v >= 2 { read_committed_latest } else { 10 };
             assert_eq!(resp.topics[0].partitions[0].offset, expected, "v{v}");
         }
+    }
+}
+
+/// KIP-890 part 2 in real mode: ApiVersions (v3+) finalizes `transaction.version` at the
+/// cluster's level, which is how Kafka 4's client chooses its transaction protocol; a
+/// version 2 client's Produce (v12) and TxnOffsetCommit (v5) reach the broker as such (its
+/// leaders and group coordinator add the partitions), and EndTxn v5 answers the epoch the
+/// coordinator bumped.
+#[test]
+fn transaction_version_2_clients_are_served_as_such() {
+    let a = apis();
+    for v in versions(ApiKey::ApiVersions) {
+        let resp = call(&a, v, &ApiVersionsRequest::default());
+        let finalized: Vec<(String, i16, i16)> = resp
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+            .collect();
+        if v >= 3 {
+            assert_eq!(
+                finalized,
+                [("transaction.version".to_string(), 2, 2)],
+                "v{v}"
+            );
+        }
+    }
+    for (v, expected) in [(11, 1), (12, 2)] {
+        let mut req = produce_request_for(-1, b"a v2 batch");
+        req.transactional_id = Some(kafka_protocol::messages::TransactionalId(str_bytes("tx")));
+        call(&a, v, &req);
+        let asked = a.backend.asked.lock().unwrap().clone();
+        let version = asked.iter().rev().find_map(|r| match r {
+            Request::Produce(p) => Some(p.transaction_version),
+            _ => None,
+        });
+        assert_eq!(version, Some(expected), "Produce v{v}");
+    }
+    for (v, bumped) in [(4, (-1, -1)), (5, (2000, 6))] {
+        let mut req = EndTxnRequest::default();
+        req.transactional_id = kafka_protocol::messages::TransactionalId(str_bytes("tx"));
+        req.producer_id = ProducerId(2000);
+        req.producer_epoch = 5;
+        req.committed = true;
+        let resp = call(&a, v, &req);
+        assert_eq!(resp.error_code, 0, "EndTxn v{v}");
+        assert_eq!(
+            (resp.producer_id.0, resp.producer_epoch),
+            bumped,
+            "EndTxn v{v}"
+        );
+    }
+    for (v, expected) in [(4, 1), (5, 2)] {
+        let mut req = TxnOffsetCommitRequest::default();
+        req.transactional_id = kafka_protocol::messages::TransactionalId(str_bytes("tx"));
+        req.group_id = kafka_protocol::messages::GroupId(str_bytes("g"));
+        req.producer_id = ProducerId(2000);
+        req.producer_epoch = 5;
+        call(&a, v, &req);
+        let asked = a.backend.asked.lock().unwrap().clone();
+        let version = asked.iter().rev().find_map(|r| match r {
+            Request::TxnOffsetCommit(c) => Some(c.transaction_version),
+            _ => None,
+        });
+        assert_eq!(version, Some(expected), "TxnOffsetCommit v{v}");
     }
 }

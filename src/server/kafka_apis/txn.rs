@@ -232,14 +232,36 @@ impl<B: Backend> KafkaApis<B> {
         let mut resp = EndTxnResponse::default();
         resp.producer_id = ProducerId(-1);
         resp.producer_epoch = -1;
+        let transactional_id = req.transactional_id.0.to_string();
+        if transactional_id.is_empty() {
+            resp.error_code = ErrorCode::InvalidRequest.code();
+            return resp;
+        }
         let internal = Request::EndTxn {
-            transactional_id: req.transactional_id.0.to_string(),
+            transactional_id,
             producer_id: req.producer_id.0,
             producer_epoch: req.producer_epoch,
             committed: req.committed,
             client_transaction_version: if version > 4 { 2 } else { 1 },
         };
-        resp.error_code = self.txn_code(true, internal, version).await;
+        let error = match self.backend.handle(internal).await {
+            Some(Response::EndTxn {
+                error,
+                producer_id,
+                producer_epoch,
+            }) => {
+                // v5: the producer id and epoch the next transaction runs under (the
+                // coordinator bumped the epoch under transaction.version 2).
+                if version >= 5 {
+                    resp.producer_id = ProducerId(producer_id);
+                    resp.producer_epoch = producer_epoch;
+                }
+                error
+            }
+            Some(Response::Txn { error }) => error,
+            other => unexpected(other),
+        };
+        resp.error_code = for_version(error, version, 2);
         resp
     }
 
@@ -284,8 +306,9 @@ impl<B: Backend> KafkaApis<B> {
                 },
                 generation_id: if version >= 3 { req.generation_id } else { -1 },
                 offsets,
-                // v5 (a transaction.version 2 client) is not advertised.
-                transaction_version: 1,
+                // v5 is a transaction.version 2 client's: the coordinator adds the
+                // offsets partition itself.
+                transaction_version: if version >= 5 { 2 } else { 1 },
             };
             match self
                 .backend
