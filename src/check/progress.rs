@@ -645,8 +645,13 @@ fn never_acknowledged(
     for (producer, t) in tallies {
         let first_t = h.event(t.first).t_us;
         // A producer whose sends all went unanswered is named by the unanswered-sends rule;
-        // a zombie fenced by a newer incarnation stopped by design.
-        if t.succeeded || t.errors.is_empty() || end < due(first_t) || fenced.contains_key(producer)
+        // a zombie fenced by a newer incarnation, or by its coordinator's abort of a
+        // transaction older than its timeout, stopped by design.
+        if t.succeeded
+            || t.errors.is_empty()
+            || end < due(first_t)
+            || fenced.contains_key(producer)
+            || fenced_by_timeout(h, producer)
         {
             continue;
         }
