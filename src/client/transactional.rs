@@ -543,6 +543,8 @@ impl TxnChannel {
         let mut attempt = 0;
         loop {
             let view = self.view();
+            // The retriable error this attempt got, and from which broker (none: no leader).
+            let mut failed = None;
             if let (Some((addr, _)), Some(leader_id)) = (view.leader(tp), view.leader_id(tp)) {
                 attempt += 1;
                 let req = Request::Produce(ProduceRequest {
@@ -568,10 +570,13 @@ impl TxnChannel {
                 if !error.is_retriable() {
                     return Err(error);
                 }
-                if self.clock.now_ms() >= deadline {
-                    // Kafka's batch expiry (delivery.timeout.ms): TimeoutException.
-                    return Err(ErrorCode::RequestTimedOut);
-                }
+                failed = Some((error, leader_id));
+            }
+            if self.clock.now_ms() >= deadline {
+                // Kafka's batch expiry (delivery.timeout.ms): TimeoutException.
+                return Err(ErrorCode::RequestTimedOut);
+            }
+            if let Some((error, leader_id)) = failed {
                 self.note(EventKind::ProduceRetry {
                     topic: tp.topic.to_string(),
                     partition: tp.partition,
@@ -584,9 +589,6 @@ impl TxnChannel {
                     producer_epoch: Some(ids.producer_epoch),
                     base_sequence: Some(seq),
                 });
-            }
-            if self.clock.now_ms() >= deadline {
-                return Err(ErrorCode::RequestTimedOut);
             }
             sleep(self.backoff()).await;
             self.refresh().await;
@@ -805,8 +807,7 @@ impl TxnSender {
             } else {
                 c.backoff()
             };
-            let answer = c.ch.call_coordinator_backing_off(&req, concurrent).await;
-            match answer {
+            match c.ch.call_coordinator_backing_off(&req, concurrent).await {
                 Answer::Ok(_) => lock().added.extend(batch),
                 Answer::Fatal(error) => {
                     let mut o = lock();
@@ -1213,28 +1214,33 @@ mod tests {
             tm.batch_failed(e, completing);
             (tm.state, tm.epoch_bump_required)
         };
-        let abortable = ClientTxnState::AbortableError;
-        assert_eq!(
-            failed(1, ErrorCode::RequestTimedOut, false),
-            (abortable, true)
-        );
-        assert_eq!(
-            failed(1, ErrorCode::RequestTimedOut, true),
-            (abortable, false)
-        );
-        assert_eq!(
-            failed(1, ErrorCode::OutOfOrderSequenceNumber, true),
-            (abortable, true)
-        );
-        assert_eq!(
-            failed(2, ErrorCode::RequestTimedOut, false),
-            (abortable, false)
-        );
-        // Fenced: fatal, nothing to bump.
-        assert_eq!(
-            failed(1, ErrorCode::ProducerFenced, false),
-            (ClientTxnState::FatalError, false)
-        );
+        use ClientTxnState::{AbortableError, FatalError};
+        // (transaction.version, error, after the application asked to end) -> (state, bump)
+        let cases = [
+            (1, ErrorCode::RequestTimedOut, false, (AbortableError, true)),
+            (1, ErrorCode::RequestTimedOut, true, (AbortableError, false)),
+            (
+                1,
+                ErrorCode::OutOfOrderSequenceNumber,
+                true,
+                (AbortableError, true),
+            ),
+            (
+                2,
+                ErrorCode::RequestTimedOut,
+                false,
+                (AbortableError, false),
+            ),
+            // Fenced: fatal, nothing to bump.
+            (1, ErrorCode::ProducerFenced, false, (FatalError, false)),
+        ];
+        for (version, e, completing, expected) in cases {
+            assert_eq!(
+                failed(version, e, completing),
+                expected,
+                "v{version} {e:?} completing={completing}"
+            );
+        }
         // The bump's answer starts a clean epoch.
         let mut tm = TransactionManager::default();
         tm.initialized(7, 0);

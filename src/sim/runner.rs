@@ -681,8 +681,11 @@ fn sole_isr_cause(
     let lost = DATA_LOSS_CHECKERS
         .iter()
         .any(|c| fired.get(c).is_some_and(|v| !v.is_empty()));
+    if !lost {
+        return None;
+    }
     let crashes = history.sole_isr_crashes();
-    if !lost || crashes.is_empty() {
+    if crashes.is_empty() {
         return None;
     }
     let list = |items: Vec<String>, limit: usize, sep: &str| {

@@ -54,15 +54,11 @@ impl<B: Backend> KafkaApis<B> {
         }
     }
 
-    /// AddOffsetsToTxn's or EndTxn's error code at `version`: `INVALID_REQUEST` for an
-    /// empty transactional id (or another field `valid` says is bad), else the
-    /// coordinator's.
+    /// AddOffsetsToTxn's error code at `version`: `INVALID_REQUEST` for an empty
+    /// transactional id (or another field `valid` says is bad), else the coordinator's.
     async fn txn_code(&self, valid: bool, req: Request, version: i16) -> i16 {
         let empty_id = match &req {
             Request::AddOffsetsToTxn {
-                transactional_id, ..
-            }
-            | Request::EndTxn {
                 transactional_id, ..
             } => transactional_id.is_empty(),
             _ => false,
