@@ -858,6 +858,8 @@ impl ReplicaManager {
                     leader_epoch: p.leader_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    elr: p.elr.clone(),
+                    last_known_elr: p.last_known_elr.clone(),
                 })
                 .collect(),
         }

@@ -626,6 +626,12 @@ pub struct PartitionMetadata {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// KIP-966's eligible leader replicas and last known ELR, as the controller keeps
+    /// them: only DescribeTopicPartitions shows them to clients.
+    #[serde(default)]
+    pub elr: Vec<i32>,
+    #[serde(default)]
+    pub last_known_elr: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

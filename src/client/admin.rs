@@ -234,6 +234,8 @@ mod tests {
             leader_epoch: 3,
             replicas: vec![1, 2, 0],
             isr,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         MetadataResponse {
             brokers: Vec::new(),

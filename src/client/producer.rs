@@ -1007,6 +1007,8 @@ mod tests {
                 leader_epoch,
                 replicas: vec![0, 1, 2],
                 isr: vec![0, 1, 2],
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             }],
         }
     }

@@ -30,9 +30,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest as KHeartbeat,
-    JoinGroupRequest as KJoinGroup, LeaveGroupRequest as KLeaveGroup, ListGroupsRequest,
-    OffsetCommitRequest as KOffsetCommit, OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
+    DescribeGroupsRequest, DescribeTopicPartitionsRequest, FindCoordinatorRequest,
+    HeartbeatRequest as KHeartbeat, JoinGroupRequest as KJoinGroup,
+    LeaveGroupRequest as KLeaveGroup, ListGroupsRequest, OffsetCommitRequest as KOffsetCommit,
+    OffsetFetchRequest, SyncGroupRequest as KSyncGroup,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
@@ -77,6 +78,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 5),
@@ -259,6 +261,7 @@ pub enum KafkaRequest {
     CreatePartitions(CreatePartitionsRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeConfigs(DescribeConfigsRequest),
+    DescribeTopicPartitions(DescribeTopicPartitionsRequest),
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
     AddOffsetsToTxn(AddOffsetsToTxnRequest),
     EndTxn(EndTxnRequest),
@@ -383,6 +386,9 @@ pub fn decode_request(frame: &Bytes) -> Result<Decoded, DecodeError> {
         ApiKey::CreatePartitions => body!(CreatePartitions, CreatePartitionsRequest),
         ApiKey::DescribeCluster => body!(DescribeCluster, DescribeClusterRequest),
         ApiKey::DescribeConfigs => body!(DescribeConfigs, DescribeConfigsRequest),
+        ApiKey::DescribeTopicPartitions => {
+            body!(DescribeTopicPartitions, DescribeTopicPartitionsRequest)
+        }
         ApiKey::AddPartitionsToTxn => body!(AddPartitionsToTxn, AddPartitionsToTxnRequest),
         ApiKey::AddOffsetsToTxn => body!(AddOffsetsToTxn, AddOffsetsToTxnRequest),
         ApiKey::EndTxn => body!(EndTxn, EndTxnRequest),
@@ -489,6 +495,9 @@ impl<B: Backend> KafkaApis<B> {
             }
             KafkaRequest::DescribeConfigs(req) => {
                 encode_response(corr, version, &self.describe_configs(req, version).await)
+            }
+            KafkaRequest::DescribeTopicPartitions(req) => {
+                encode_response(corr, version, &self.describe_topic_partitions(req).await)
             }
             KafkaRequest::AddPartitionsToTxn(req) => encode_response(
                 corr,

@@ -1,18 +1,21 @@
 //! Admin APIs on the wire: DeleteTopics and CreatePartitions, forwarded to the controller
 //! one topic at a time (as CreateTopics is), DescribeCluster from the live brokers' client
-//! listeners, and DescribeConfigs of topics.
+//! listeners, DescribeConfigs of topics, and DescribeTopicPartitions (KIP-966's paged
+//! topic description, which Kafka 4's admin client prefers to Metadata and which alone
+//! shows the eligible leader replicas).
 
 use kafka_protocol::messages::{
     create_partitions_response, delete_topics_response, describe_cluster_response,
-    describe_configs_response, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse,
+    describe_configs_response, describe_topic_partitions_response, BrokerId,
+    CreatePartitionsRequest, CreatePartitionsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
 };
 
 use std::collections::BTreeMap;
 
-use super::{str_bytes, Backend, KafkaApis, MAX_PARTITIONS_PER_REQUEST};
-use crate::broker::request::{MetadataRequest, Request, Response};
+use super::{str_bytes, topic_name, uuid_of, Backend, KafkaApis, MAX_PARTITIONS_PER_REQUEST};
+use crate::broker::request::{MetadataRequest, MetadataResponse, Request, Response};
 use crate::broker::ErrorCode;
 use crate::storage::LogConfig;
 
@@ -160,6 +163,142 @@ pub fn topic_config_entries(
             long,
         ),
     ]
+}
+
+/// Kafka's `max.request.partition.size.limit` (default 2000): the most partitions one
+/// DescribeTopicPartitions answer carries, whatever the request's own limit.
+const MAX_REQUEST_PARTITION_SIZE_LIMIT: i32 = 2000;
+const INVALID_TOPIC_EXCEPTION: i16 = 17;
+
+/// Whether `name` is a legal topic name (Kafka's `Topic.validate`: 1 to 249 characters of
+/// `[a-zA-Z0-9._-]`, not `.` or `..`).
+fn legal_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// One page of DescribeTopicPartitions (Kafka's `DescribeTopicPartitionsRequestHandler`
+/// and `KRaftMetadataCache.describeTopicResponse`): the topics asked for (every topic for
+/// an empty list) in name order from the cursor's topic and partition on, at most `limit`
+/// partitions (clamped to 1..=2000). A topic cut short, or a next topic the limit left no
+/// room for, becomes the next cursor. A topic asked for by name that does not exist gets
+/// `UNKNOWN_TOPIC_OR_PARTITION` (`INVALID_TOPIC_EXCEPTION` for an illegal name); a cursor
+/// naming a topic outside the request is `INVALID_REQUEST`. A replica on a broker that is
+/// not live is offline; a partition whose leader is not live has `LEADER_NOT_AVAILABLE`.
+pub(super) fn describe_topic_partitions_page(
+    meta: &MetadataResponse,
+    req: &DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    use describe_topic_partitions_response as r;
+    let mut resp = DescribeTopicPartitionsResponse::default();
+    let mut existing: BTreeMap<&str, Vec<&crate::broker::request::PartitionMetadata>> =
+        BTreeMap::new();
+    for p in &meta.partitions {
+        existing
+            .entry(p.topic_partition.topic.as_str())
+            .or_default()
+            .push(p);
+    }
+    let fetch_all = req.topics.is_empty();
+    let names: std::collections::BTreeSet<String> = if fetch_all {
+        existing.keys().map(|t| t.to_string()).collect()
+    } else {
+        req.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    if let Some(c) = &req.cursor {
+        if !names.contains(c.topic_name.as_str()) {
+            for t in &req.topics {
+                let mut topic = r::DescribeTopicPartitionsResponseTopic::default();
+                topic.name = Some(t.name.clone());
+                topic.error_code = ErrorCode::InvalidRequest.code();
+                topic.topic_authorized_operations = i32::MIN;
+                resp.topics.push(topic);
+            }
+            return resp;
+        }
+    }
+    let live: std::collections::BTreeSet<i32> = meta.brokers.iter().map(|(id, _)| *id).collect();
+    let mut remaining = req
+        .response_partition_limit
+        .clamp(1, MAX_REQUEST_PARTITION_SIZE_LIMIT) as usize;
+    let from_topic = req.cursor.as_ref().map(|c| c.topic_name.to_string());
+    for name in names
+        .iter()
+        .filter(|n| from_topic.as_ref().is_none_or(|f| n.as_str() >= f.as_str()))
+    {
+        if remaining == 0 {
+            let mut next = r::Cursor::default();
+            next.topic_name = topic_name(name);
+            resp.next_cursor = Some(next);
+            break;
+        }
+        let mut topic = r::DescribeTopicPartitionsResponseTopic::default();
+        topic.name = Some(topic_name(name));
+        topic.is_internal = name.starts_with("__");
+        // No authorizer: the operations are left out (Kafka's INT32_MIN).
+        topic.topic_authorized_operations = i32::MIN;
+        let Some(parts) = existing.get(name.as_str()) else {
+            if !fetch_all {
+                topic.error_code = if legal_topic_name(name) {
+                    ErrorCode::UnknownTopicOrPartition.code()
+                } else {
+                    INVALID_TOPIC_EXCEPTION
+                };
+                resp.topics.push(topic);
+            }
+            continue;
+        };
+        topic.topic_id = uuid_of(parts[0].topic_id);
+        let start = match &req.cursor {
+            Some(c) if c.topic_name.as_str() == name => c.partition_index.max(0),
+            _ => 0,
+        };
+        let mut sorted: Vec<_> = parts
+            .iter()
+            .filter(|p| p.topic_partition.partition >= start)
+            .collect();
+        sorted.sort_by_key(|p| p.topic_partition.partition);
+        let cut = sorted.len() > remaining;
+        for p in sorted.iter().take(remaining) {
+            let ids = |v: &[i32]| v.iter().map(|&b| BrokerId(b)).collect::<Vec<_>>();
+            let mut part = r::DescribeTopicPartitionsResponsePartition::default();
+            part.partition_index = p.topic_partition.partition;
+            if p.leader >= 0 && live.contains(&p.leader) {
+                part.leader_id = BrokerId(p.leader);
+            } else {
+                part.leader_id = BrokerId(-1);
+                part.error_code = ErrorCode::LeaderNotAvailable.code();
+            }
+            part.leader_epoch = p.leader_epoch;
+            part.replica_nodes = ids(&p.replicas);
+            part.isr_nodes = ids(&p.isr);
+            part.eligible_leader_replicas = Some(ids(&p.elr));
+            part.last_known_elr = Some(ids(&p.last_known_elr));
+            part.offline_replicas = p
+                .replicas
+                .iter()
+                .filter(|b| !live.contains(b))
+                .map(|&b| BrokerId(b))
+                .collect();
+            topic.partitions.push(part);
+        }
+        if cut {
+            let mut next = r::Cursor::default();
+            next.topic_name = topic_name(name);
+            next.partition_index = sorted[remaining].topic_partition.partition;
+            resp.next_cursor = Some(next);
+            resp.topics.push(topic);
+            break;
+        }
+        remaining -= topic.partitions.len();
+        resp.topics.push(topic);
+    }
+    resp
 }
 
 /// DescribeCluster v1's endpoint type of a broker listener (2 is a controller's).
@@ -386,6 +525,35 @@ impl<B: Backend> KafkaApis<B> {
             resp.results.push(result);
         }
         resp
+    }
+
+    /// DescribeTopicPartitions (v0): [`describe_topic_partitions_page`] of the cluster's
+    /// metadata as this broker knows it.
+    pub(super) async fn describe_topic_partitions(
+        &self,
+        req: DescribeTopicPartitionsRequest,
+    ) -> DescribeTopicPartitionsResponse {
+        let internal = Request::Metadata(MetadataRequest {
+            topics: None,
+            allow_auto_topic_creation: false,
+        });
+        match self.backend.handle(internal).await {
+            Some(Response::Metadata(m)) => describe_topic_partitions_page(&m, &req),
+            // A broker that cannot read its metadata names its error for every topic.
+            other => {
+                let code = other.map_or(ErrorCode::UnknownServerError, |r| r.error());
+                let mut resp = DescribeTopicPartitionsResponse::default();
+                for t in &req.topics {
+                    let mut topic =
+                        describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default();
+                    topic.name = Some(t.name.clone());
+                    topic.error_code = code.code();
+                    topic.topic_authorized_operations = i32::MIN;
+                    resp.topics.push(topic);
+                }
+                resp
+            }
+        }
     }
 
     /// Whether the cluster has topic `name` (a Metadata lookup that creates nothing).

@@ -40,6 +40,8 @@ impl Backend for Canned {
                         leader_epoch: 3,
                         replicas: vec![0],
                         isr: vec![0],
+                        elr: Vec::new(),
+                        last_known_elr: Vec::new(),
                     })
                     .collect(),
             })),
@@ -713,5 +715,191 @@ fn transaction_version_2_clients_are_served_as_such() {
             _ => None,
         });
         assert_eq!(version, Some(expected), "TxnOffsetCommit v{v}");
+    }
+}
+
+mod describe_topic_partitions {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    use kafka_protocol::messages::{
+        DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
+    };
+
+    use super::*;
+    use crate::server::kafka_apis::admin::describe_topic_partitions_page;
+
+    /// `audit` (2 partitions), `orders` (3), `__consumer_offsets` (1) on brokers 0..3, of
+    /// which broker 2 is not live. orders-1 has lost its leader and keeps broker 2 as its
+    /// eligible leader replica (KIP-966).
+    fn cluster() -> MetadataResponse {
+        let p = |t: &str, n: i32, leader: i32, isr: Vec<i32>, elr: Vec<i32>| PartitionMetadata {
+            topic_partition: TopicPartition::new(t, n),
+            topic_id: t.len() as u64,
+            leader,
+            leader_epoch: 4,
+            replicas: vec![0, 1, 2],
+            isr,
+            elr,
+            last_known_elr: Vec::new(),
+        };
+        MetadataResponse {
+            brokers: vec![
+                (0, SocketAddr::from(([10, 0, 0, 1], 1))),
+                (1, SocketAddr::from(([10, 0, 0, 2], 1))),
+            ],
+            partitions: vec![
+                p("orders", 2, 1, vec![1, 0], vec![]),
+                p("orders", 0, 0, vec![0, 1], vec![]),
+                p("orders", 1, -1, vec![], vec![2]),
+                p("audit", 1, 2, vec![2], vec![]),
+                p("audit", 0, 0, vec![0, 1], vec![]),
+                p("__consumer_offsets", 0, 0, vec![0], vec![]),
+            ],
+        }
+    }
+
+    fn request(
+        topics: &[&str],
+        limit: i32,
+        cursor: Option<(&str, i32)>,
+    ) -> DescribeTopicPartitionsRequest {
+        let mut r = DescribeTopicPartitionsRequest::default();
+        r.topics = topics
+            .iter()
+            .map(|t| TopicRequest::default().with_name(topic_name(t)))
+            .collect();
+        r.response_partition_limit = limit;
+        r.cursor = cursor.map(|(t, p)| {
+            Cursor::default()
+                .with_topic_name(topic_name(t))
+                .with_partition_index(p)
+        });
+        r
+    }
+
+    /// Each topic as `name:error:[partition ...]`, and the next cursor.
+    fn summary(resp: &DescribeTopicPartitionsResponse) -> (Vec<String>, Option<(String, i32)>) {
+        let topics = resp
+            .topics
+            .iter()
+            .map(|t| {
+                let parts: Vec<String> = t
+                    .partitions
+                    .iter()
+                    .map(|p| p.partition_index.to_string())
+                    .collect();
+                format!(
+                    "{}:{}:[{}]",
+                    t.name.as_ref().map_or("null", |n| n.as_str()),
+                    t.error_code,
+                    parts.join(" ")
+                )
+            })
+            .collect();
+        let cursor = resp
+            .next_cursor
+            .as_ref()
+            .map(|c| (c.topic_name.to_string(), c.partition_index));
+        (topics, cursor)
+    }
+
+    #[test]
+    fn an_empty_topic_list_describes_every_topic_in_name_order() {
+        let resp = describe_topic_partitions_page(&cluster(), &request(&[], 2000, None));
+        assert_eq!(
+            summary(&resp),
+            (
+                vec![
+                    "__consumer_offsets:0:[0]".to_string(),
+                    "audit:0:[0 1]".to_string(),
+                    "orders:0:[0 1 2]".to_string()
+                ],
+                None
+            )
+        );
+        assert!(resp.topics[0].is_internal && !resp.topics[1].is_internal);
+        assert_eq!(resp.topics[2].topic_id, uuid_of(6));
+    }
+
+    #[test]
+    fn partitions_show_the_eligible_leader_replicas_and_the_offline_ones() {
+        let resp = describe_topic_partitions_page(&cluster(), &request(&["orders"], 2000, None));
+        let p1 = &resp.topics[0].partitions[1];
+        assert_eq!(p1.partition_index, 1);
+        assert_eq!(p1.error_code, ErrorCode::LeaderNotAvailable.code());
+        assert_eq!(p1.leader_id, BrokerId(-1));
+        assert_eq!(p1.isr_nodes, Vec::<BrokerId>::new());
+        assert_eq!(p1.eligible_leader_replicas, Some(vec![BrokerId(2)]));
+        assert_eq!(p1.last_known_elr, Some(Vec::new()));
+        assert_eq!(p1.offline_replicas, vec![BrokerId(2)]);
+        let p0 = &resp.topics[0].partitions[0];
+        assert_eq!(
+            (p0.error_code, p0.leader_id, p0.leader_epoch),
+            (0, BrokerId(0), 4)
+        );
+        assert_eq!(p0.isr_nodes, vec![BrokerId(0), BrokerId(1)]);
+    }
+
+    #[test]
+    fn a_limit_cuts_the_page_and_the_cursor_resumes_where_it_stopped() {
+        // 6 partitions in pages of 2, as Kafka's admin client follows next_cursor.
+        let mut pages = Vec::new();
+        let mut cursor: Option<(String, i32)> = None;
+        loop {
+            let c = cursor.as_ref().map(|(t, p)| (t.as_str(), *p));
+            let resp = describe_topic_partitions_page(&cluster(), &request(&[], 2, c));
+            let (topics, next) = summary(&resp);
+            pages.push(topics.join(" "));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+            assert!(pages.len() < 10, "{pages:?}");
+        }
+        assert_eq!(
+            pages,
+            vec![
+                "__consumer_offsets:0:[0] audit:0:[0]",
+                "audit:0:[1] orders:0:[0]",
+                "orders:0:[1 2]",
+            ]
+        );
+        // A full page followed by another topic names that topic at partition 0.
+        let resp =
+            describe_topic_partitions_page(&cluster(), &request(&["audit", "orders"], 2, None));
+        assert_eq!(summary(&resp).1, Some(("orders".to_string(), 0)));
+    }
+
+    #[test]
+    fn unknown_and_illegal_names_get_their_errors_and_a_foreign_cursor_is_invalid() {
+        let resp = describe_topic_partitions_page(
+            &cluster(),
+            &request(&["orders", "missing", "bad/name", "orders"], 2000, None),
+        );
+        assert_eq!(
+            summary(&resp).0,
+            vec!["bad/name:17:[]", "missing:3:[]", "orders:0:[0 1 2]"]
+        );
+        let resp = describe_topic_partitions_page(
+            &cluster(),
+            &request(&["orders"], 0, Some(("audit", 0))),
+        );
+        assert_eq!(summary(&resp).0, vec!["orders:42:[]"]);
+    }
+
+    #[test]
+    fn the_request_is_served_on_the_wire_at_v0() {
+        assert_eq!(versions(ApiKey::DescribeTopicPartitions), 0..=0);
+        let resp = call(&apis(), 0, &request(&["orders", "nope"], 2000, None));
+        assert_eq!(
+            summary(&resp),
+            (
+                vec!["nope:3:[]".to_string(), "orders:0:[0 1]".to_string()],
+                None
+            )
+        );
+        assert_eq!(
+            resp.topics[1].partitions[0].eligible_leader_replicas,
+            Some(Vec::new())
+        );
     }
 }
