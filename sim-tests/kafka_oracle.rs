@@ -1140,7 +1140,8 @@ fn kafka_tool(class: &str, args: &[&str], cwd: &Path, input: Option<&str>) -> St
 
 /// The seed's chapter 5 with Kafka 4.4.0's own tools against a three-broker `kafka-sim
 /// serve` (`min.insync.replicas=2`): kafka-topics `--create` (3 partitions, RF 3),
-/// `--list`, `--describe` (every partition led by one of its 3 replicas, all in sync; the
+/// `--list`, `--describe` (every partition led by one of its 3 replicas, all in sync, no
+/// eligible leader replicas, which needs DescribeTopicPartitions; the
 /// broker-set configs shown, which needs DescribeConfigs), kafka-configs `--describe --all`
 /// (the topic's configs and their sources); the console producer writes 300 keyed messages
 /// with acks=all, the console consumer in a group reads each once, each key from one
@@ -1205,6 +1206,9 @@ fn kafkas_command_line_tools_work_against_kafka_sim_serve() {
         let mut isr: Vec<&str> = isr.split(',').collect();
         isr.sort();
         assert_eq!(isr, ["0", "1", "2"], "{line}");
+        // DescribeTopicPartitions (KIP-966) answered: the eligible leader replicas are
+        // shown, empty with a full ISR (the Metadata fallback prints `Elr: N/A`).
+        assert!(line.ends_with("\tElr: \tLastKnownElr: "), "{line}");
     }
 
     let mut args = b.to_vec();
