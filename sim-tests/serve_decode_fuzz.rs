@@ -16,8 +16,9 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::messages::{
-    create_partitions_request, describe_configs_request, CreatePartitionsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    create_partitions_request, describe_configs_request, describe_topic_partitions_request,
+    CreatePartitionsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeTopicPartitionsRequest,
 };
 use kafka_protocol::messages::{
     create_topics_request, fetch_request, list_offsets_request, metadata_request, produce_request,
@@ -386,6 +387,22 @@ fn valid_frames() -> Vec<(ApiKey, i16, Vec<u8>)> {
                                 )])),
                         ])
                         .with_include_synonyms(true),
+                ),
+                ApiKey::DescribeTopicPartitions => encoded(
+                    v,
+                    &DescribeTopicPartitionsRequest::default()
+                        .with_topics(vec![
+                            describe_topic_partitions_request::TopicRequest::default()
+                                .with_name(topic_name("t")),
+                            describe_topic_partitions_request::TopicRequest::default()
+                                .with_name(topic_name("u")),
+                        ])
+                        .with_response_partition_limit(100)
+                        .with_cursor(Some(
+                            describe_topic_partitions_request::Cursor::default()
+                                .with_topic_name(topic_name("u"))
+                                .with_partition_index(3),
+                        )),
                 ),
                 ApiKey::AddPartitionsToTxn => encoded(
                     v,
