@@ -255,10 +255,44 @@ pub(super) struct Node {
     fetchers: Mutex<std::collections::BTreeSet<i32>>,
 }
 
+/// The replica manager, locked. Dropping it releases the lock and then runs what the disk
+/// queued meanwhile ([`Disk::defer`]: real mode's scheduled flushes and checkpoint
+/// writes), so no fsync of theirs holds the lock that every request of the broker needs.
+/// On the simulated disk nothing is ever queued.
+pub(super) struct RmGuard<'a> {
+    guard: Option<MutexGuard<'a, ReplicaManager>>,
+    disk: &'a Arc<dyn Disk>,
+}
+
+impl std::ops::Deref for RmGuard<'_> {
+    type Target = ReplicaManager;
+    fn deref(&self) -> &ReplicaManager {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for RmGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ReplicaManager {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for RmGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if self.disk.defers() {
+            self.disk.run_deferred();
+        }
+    }
+}
+
 impl Node {
-    pub(super) fn rm(&self) -> MutexGuard<'_, ReplicaManager> {
+    pub(super) fn rm(&self) -> RmGuard<'_> {
         // A poisoned lock means a task panicked, which the simulation reports anyway.
-        self.rm.lock().unwrap_or_else(|p| p.into_inner())
+        RmGuard {
+            guard: Some(self.rm.lock().unwrap_or_else(|p| p.into_inner())),
+            disk: &self.disk,
+        }
     }
     fn creating_topics(&self) -> MutexGuard<'_, std::collections::BTreeSet<String>> {
         self.creating_topics

@@ -1653,9 +1653,15 @@ impl ReplicaManager {
     }
 
     /// `flush.ms` (Kafka's scheduled flusher) and the checkpoint files, each at its own
-    /// interval ([`CheckpointIntervals`]).
+    /// interval ([`CheckpointIntervals`]). In real mode the fsyncs and the checkpoint writes
+    /// are queued on the disk ([`Disk::defer`]) and run once the caller has released this
+    /// manager's lock; one that failed since the last tick fails the log dir now.
     pub fn flush_and_checkpoint(&mut self, now_ms: i64) {
         if self.log_dir_failure.is_some() || self.shut_down {
+            return;
+        }
+        if let Some(e) = self.disk.take_deferred_failure() {
+            self.fail_log_dir(e);
             return;
         }
         let mut errs = Vec::new();
@@ -1699,10 +1705,14 @@ impl ReplicaManager {
                 .map(|(tp, r)| (tp.clone(), offset_of(r)))
                 .collect();
             let path = self.config.data_dir.join(name);
-            if let Err(e) =
-                write_atomically(&*self.disk, &path, &format_offset_checkpoint(&entries))
-            {
-                errs.push(format!("write {name}: {e}"));
+            let text = format_offset_checkpoint(&entries);
+            let disk = self.disk.clone();
+            let write = Box::new(move || {
+                write_atomically(&*disk, &path, &text)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("write {name}: {e}")))
+            });
+            if let Err(e) = self.disk.defer(write) {
+                errs.push(e.to_string());
             }
         }
         // A failed flush or checkpoint write is an I/O error in the log dir.
@@ -1724,6 +1734,8 @@ impl ReplicaManager {
             return;
         }
         self.shut_down = true;
+        // What real mode queued goes first; the logs' own flushes below finish the rest.
+        self.disk.run_deferred();
         let mut recovery_points = BTreeMap::new();
         let mut high_watermarks = BTreeMap::new();
         let mut log_starts = BTreeMap::new();

@@ -6,12 +6,12 @@
 //! each file open for the life of its segment, as Kafka keeps its `FileChannel`s open, and
 //! reads/writes are positional (`pread`/`pwrite`) without reopening or seeking.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub enum OpenMode {
     /// Open the file, creating it empty if it does not exist.
     Create,
 }
+
+/// Durable work taken out of a caller's critical section: a segment's fsyncs, a checkpoint
+/// file's write. See [`Disk::defer`].
+pub type DeferredJob = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
 /// A file system. Shared as `Arc<dyn Disk>` by all logs of one broker; implementations
 /// use interior locking so the broker can run on a multi-threaded runtime in real mode.
@@ -50,6 +54,26 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn take_stall(&self) -> Duration {
         Duration::ZERO
     }
+    /// Whether [`Disk::defer`] queues (the real disk) rather than runs the job at once (the
+    /// simulation, whose schedules the traces pin).
+    fn defers(&self) -> bool {
+        false
+    }
+    /// Runs `job` now and returns its result, or (when [`Disk::defers`]) queues it for the
+    /// next [`Disk::run_deferred`] and returns `Ok`. Real mode queues the fsyncs of
+    /// Kafka's scheduled flushes (`flush.ms`, a roll's flush) and the checkpoint files so
+    /// that the broker's replica manager lock is never held across an fsync.
+    fn defer(&self, job: DeferredJob) -> io::Result<()> {
+        job()
+    }
+    /// Runs the queued jobs in order, one caller at a time; a failure is kept for
+    /// [`Disk::take_deferred_failure`].
+    fn run_deferred(&self) {}
+    /// The first deferred job that failed since the last call (an I/O error in the log
+    /// dir, which the replica manager handles as Kafka's `LogDirFailureChannel` does).
+    fn take_deferred_failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An open file. Reads take `&self`; writes take `&mut self` because each file has a
@@ -72,6 +96,12 @@ pub trait DiskFile: Send + Sync + fmt::Debug {
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     /// Makes every write so far durable (`fsync`).
     fn sync(&mut self) -> io::Result<()>;
+    /// What makes the writes so far durable, as a job for [`Disk::defer`] (`None`: nothing
+    /// to do). The default syncs at once.
+    fn sync_job(&mut self) -> io::Result<Option<DeferredJob>> {
+        self.sync()?;
+        Ok(None)
+    }
     /// Makes the data durable but not necessarily the file's name: for a temporary file
     /// that a rename publishes next (the rename makes the new name durable), as Kafka's
     /// checkpoint write does. The simulated disk has no such difference.
@@ -131,11 +161,23 @@ pub trait DiskFile: Send + Sync + fmt::Debug {
 /// Every blocking call (fsync, and the directory fsyncs) runs in
 /// [`tokio::task::block_in_place`] when it is made on a multi-threaded runtime's worker, so a
 /// slow disk holds up only the task waiting for it, not every task queued on that worker.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct RealDisk {
     /// Directories with created entries not yet fsynced.
     unsynced_dirs: Arc<Mutex<BTreeSet<PathBuf>>>,
     fsyncs: Arc<AtomicU64>,
+    /// [`Disk::defer`]'s queue, run in order by one drainer at a time.
+    deferred: Arc<Mutex<VecDeque<DeferredJob>>>,
+    draining: Arc<AtomicBool>,
+    deferred_failure: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for RealDisk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealDisk")
+            .field("fsyncs", &self.fsyncs())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RealDisk {
@@ -160,6 +202,10 @@ fn lock_dirs(dirs: &Mutex<BTreeSet<PathBuf>>) -> MutexGuard<'_, BTreeSet<PathBuf
     dirs.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs blocking file-system work off the async runtime: on a worker of a multi-threaded
 /// tokio runtime through `block_in_place` (the worker's other tasks move to another
 /// thread meanwhile); anywhere else (a plain thread, a current-thread runtime, the
@@ -177,11 +223,15 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// An open `std::fs::File`. Its length is cached: the file has a single writer.
 #[derive(Debug)]
 pub struct RealFile {
-    file: std::fs::File,
+    /// Shared with the deferred sync jobs, which may outlive the segment (a deleted file's
+    /// fsync is harmless).
+    file: Arc<std::fs::File>,
     path: PathBuf,
     len: u64,
-    /// Written (or resized) since the last `sync`.
-    dirty: bool,
+    /// Counts writes (and resizes); `synced` is the count the last finished fsync covered,
+    /// so a file is dirty while they differ, whether its sync runs now or from the queue.
+    writes: u64,
+    synced: Arc<AtomicU64>,
     unsynced_dirs: Arc<Mutex<BTreeSet<PathBuf>>>,
     fsyncs: Arc<AtomicU64>,
 }
@@ -255,10 +305,11 @@ impl Disk for RealDisk {
             self.created(path);
         }
         Ok(Box::new(RealFile {
-            file,
+            file: Arc::new(file),
             path: path.to_path_buf(),
             len,
-            dirty: false,
+            writes: 0,
+            synced: Arc::new(AtomicU64::new(0)),
             unsynced_dirs: self.unsynced_dirs.clone(),
             fsyncs: self.fsyncs.clone(),
         }))
@@ -283,6 +334,38 @@ impl Disk for RealDisk {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn defers(&self) -> bool {
+        true
+    }
+
+    fn defer(&self, job: DeferredJob) -> io::Result<()> {
+        lock_any(&self.deferred).push_back(job);
+        Ok(())
+    }
+
+    fn run_deferred(&self) {
+        loop {
+            if self.draining.swap(true, Ordering::AcqRel) {
+                return; // another thread drains; it runs what was queued
+            }
+            while let Some(job) = lock_any(&self.deferred).pop_front() {
+                if let Err(e) = job() {
+                    lock_any(&self.deferred_failure).get_or_insert(e.to_string());
+                }
+            }
+            self.draining.store(false, Ordering::Release);
+            // A job queued after the last pop, while this thread still looked busy to the
+            // one that queued it, is run by another round.
+            if lock_any(&self.deferred).is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn take_deferred_failure(&self) -> Option<String> {
+        lock_any(&self.deferred_failure).take()
     }
 }
 
@@ -329,7 +412,7 @@ impl DiskFile for RealFile {
     fn write_at(&mut self, buf: &[u8], pos: u64) -> io::Result<()> {
         pwrite_all(&self.file, buf, pos).map_err(|e| with_path(e, "write", &self.path))?;
         self.len = self.len.max(pos + buf.len() as u64);
-        self.dirty = true;
+        self.writes += 1;
         Ok(())
     }
 
@@ -338,17 +421,61 @@ impl DiskFile for RealFile {
             .set_len(len)
             .map_err(|e| with_path(e, "truncate", &self.path))?;
         self.len = len;
-        self.dirty = true;
+        self.writes += 1;
         Ok(())
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        if self.dirty {
+        let writes = self.writes;
+        if self.synced.load(Ordering::Acquire) < writes {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             blocking(|| self.file.sync_data()).map_err(|e| with_path(e, "fsync", &self.path))?;
-            self.dirty = false;
+            self.synced.fetch_max(writes, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    fn sync_job(&mut self) -> io::Result<Option<DeferredJob>> {
+        let writes = self.writes;
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf);
+        let dir_pending = dir
+            .as_ref()
+            .is_some_and(|d| lock_dirs(&self.unsynced_dirs).contains(d));
+        if self.synced.load(Ordering::Acquire) >= writes && !dir_pending {
+            return Ok(None);
+        }
+        let (file, synced, fsyncs, path) = (
+            self.file.clone(),
+            self.synced.clone(),
+            self.fsyncs.clone(),
+            self.path.clone(),
+        );
+        let unsynced_dirs = self.unsynced_dirs.clone();
+        Ok(Some(Box::new(move || {
+            if synced.load(Ordering::Acquire) < writes {
+                fsyncs.fetch_add(1, Ordering::Relaxed);
+                blocking(|| file.sync_data()).map_err(|e| with_path(e, "fsync", &path))?;
+                synced.fetch_max(writes, Ordering::AcqRel);
+            }
+            if let Some(dir) = dir {
+                if lock_dirs(&unsynced_dirs).remove(&dir) {
+                    match sync_dir(&dir, &fsyncs) {
+                        // Deleted since (its topic was): nothing left to make durable.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            lock_dirs(&unsynced_dirs).insert(dir);
+                            return Err(e);
+                        }
+                        Ok(()) => {}
+                    }
+                }
+            }
+            Ok(())
+        })))
     }
 
     fn sync(&mut self) -> io::Result<()> {

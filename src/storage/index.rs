@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::disk::{Disk, DiskFile, OpenMode};
+use super::disk::{DeferredJob, Disk, DiskFile, OpenMode};
 use super::error::{LogError, LogResult};
 use crate::protocol::NO_TIMESTAMP;
 
@@ -164,6 +164,14 @@ impl<E: Entry> IndexFile<E> {
         self.write_pending()?;
         self.file
             .sync()
+            .map_err(|e| LogError::io("fsync index", &self.path, e))
+    }
+
+    /// Writes the buffered entries now; their fsync as a job ([`DiskFile::sync_job`]).
+    fn sync_job(&mut self) -> LogResult<Option<DeferredJob>> {
+        self.write_pending()?;
+        self.file
+            .sync_job()
             .map_err(|e| LogError::io("fsync index", &self.path, e))
     }
 
@@ -379,6 +387,11 @@ impl OffsetIndex {
         self.0.flush()
     }
 
+    /// [`Self::flush`] with the fsync left to a [`Disk::defer`] job.
+    pub fn sync_job(&mut self) -> LogResult<Option<DeferredJob>> {
+        self.0.sync_job()
+    }
+
     /// The bytes the file holds once pending entries are written (for tests and tools).
     pub fn to_bytes(&self) -> Vec<u8> {
         self.0.bytes_on_disk()
@@ -497,6 +510,11 @@ impl TimeIndex {
 
     pub fn flush(&mut self) -> LogResult<()> {
         self.0.flush()
+    }
+
+    /// [`Self::flush`] with the fsync left to a [`Disk::defer`] job.
+    pub fn sync_job(&mut self) -> LogResult<Option<DeferredJob>> {
+        self.0.sync_job()
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::config::LogConfig;
 use super::disk::Disk;
@@ -112,12 +112,30 @@ pub struct Log {
     next_offset: i64,
     recovery_point: i64,
     last_flush_ms: i64,
+    /// On a disk that [`Disk::defers`] (real mode), what the queued flushes have made
+    /// durable; `None` on the simulated disk, which flushes in place.
+    queued_flushes: Option<Arc<Mutex<FlushProgress>>>,
+    /// The log end offset the last queued flush covers once it is done.
+    flush_requested: i64,
     recovery: RecoveryReport,
     /// The open transactions, for the last stable offset.
     txns: OpenTxns,
     /// Whether the log has held a transactional batch: only then does a truncation replay
     /// the log to rebuild `txns`.
     has_transactions: bool,
+}
+
+/// What a log's queued flushes made durable: a flush job raises `synced_upto` when its
+/// fsyncs are done, unless the log was truncated after it was queued (`generation`), when
+/// the offsets it covered may hold other records now.
+#[derive(Debug)]
+struct FlushProgress {
+    generation: u64,
+    synced_upto: i64,
+}
+
+fn progress(p: &Mutex<FlushProgress>) -> MutexGuard<'_, FlushProgress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What a transactional batch of an append does to the open transactions.
@@ -337,6 +355,7 @@ impl Log {
             .log_start_offset
             .max(first_base)
             .min(next_offset);
+        let defers = disk.defers();
         let mut log = Log {
             disk,
             dir,
@@ -346,6 +365,13 @@ impl Log {
             next_offset,
             recovery_point: next_offset,
             last_flush_ms: now_ms,
+            queued_flushes: defers.then(|| {
+                Arc::new(Mutex::new(FlushProgress {
+                    generation: 0,
+                    synced_upto: next_offset,
+                }))
+            }),
+            flush_requested: next_offset,
             recovery: report,
             txns: OpenTxns::default(),
             has_transactions: false,
@@ -505,13 +531,16 @@ impl Log {
 
     /// Everything below this offset has been fsynced.
     pub fn recovery_point(&self) -> i64 {
-        self.recovery_point
+        match &self.queued_flushes {
+            Some(p) => self.recovery_point.max(progress(p).synced_upto),
+            None => self.recovery_point,
+        }
     }
 
     /// What to remember for the next [`Log::open`].
     pub fn checkpoints(&self) -> Checkpoints {
         Checkpoints {
-            recovery_point: self.recovery_point,
+            recovery_point: self.recovery_point(),
             log_start_offset: self.log_start_offset,
         }
     }
@@ -723,8 +752,10 @@ impl Log {
                 }
             }
         }
-        if self.next_offset - self.recovery_point >= self.config.flush_messages {
-            self.flush(now_ms)?;
+        if self.next_offset - self.recovery_point().max(self.flush_requested)
+            >= self.config.flush_messages
+        {
+            self.request_flush(now_ms)?;
         }
         Ok(LogAppendInfo {
             first_offset: first.base_offset,
@@ -753,7 +784,7 @@ impl Log {
             seg.delete(&*self.disk)?;
         } else {
             self.active_mut().on_become_inactive()?;
-            self.flush(now_ms)?;
+            self.request_flush(now_ms)?;
         }
         let seg = LogSegment::open(&*self.disk, &self.dir, base, self.params(), now_ms)?;
         self.segments.insert(base, seg);
@@ -927,7 +958,8 @@ impl Log {
         let active = self.active_mut();
         active.truncate_to(offset)?;
         self.next_offset = self.active_segment().read_next_offset()?;
-        self.recovery_point = self.recovery_point.min(self.next_offset);
+        self.recovery_point = self.recovery_point().min(self.next_offset);
+        self.truncated();
         self.log_start_offset = self.log_start_offset.min(self.next_offset);
         if self.has_transactions {
             // Markers may have been cut: transactions they ended are open again.
@@ -949,6 +981,7 @@ impl Log {
         self.next_offset = offset;
         self.log_start_offset = offset;
         self.recovery_point = offset;
+        self.truncated();
         self.txns = OpenTxns::default();
         self.has_transactions = false;
         Ok(())
@@ -1021,10 +1054,10 @@ impl Log {
     /// Flushes if `flush.ms` has passed since the last flush and something is unflushed
     /// (Kafka's scheduled `flushDirtyLogs`). Returns whether it flushed.
     pub fn maybe_flush(&mut self, now_ms: i64) -> LogResult<bool> {
-        if self.next_offset > self.recovery_point
+        if self.next_offset > self.recovery_point().max(self.flush_requested)
             && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
         {
-            self.flush(now_ms)?;
+            self.request_flush(now_ms)?;
             Ok(true)
         } else {
             Ok(false)
@@ -1034,18 +1067,67 @@ impl Log {
     /// Fsyncs every segment that may hold unflushed data and moves the recovery point to
     /// the log end offset.
     pub fn flush(&mut self, now_ms: i64) -> LogResult<()> {
-        let from = self
-            .segments
-            .range(..=self.recovery_point)
-            .next_back()
-            .map(|(b, _)| *b)
-            .unwrap_or(i64::MIN);
+        let from = self.first_unflushed_segment(self.recovery_point());
         for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
             seg.flush()?;
         }
         self.recovery_point = self.next_offset;
+        self.flush_requested = self.next_offset;
         self.last_flush_ms = now_ms;
         Ok(())
+    }
+
+    /// The base offset of the segment holding `offset` (everything from it on may be
+    /// unflushed).
+    fn first_unflushed_segment(&self, offset: i64) -> i64 {
+        self.segments
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN)
+    }
+
+    /// Kafka's scheduled flush (after a roll, `flush.ms`, `flush.messages`, which Kafka
+    /// runs on its scheduler thread, not under the partition's lock): [`Self::flush`] on
+    /// the simulated disk; on a disk that [`Disk::defers`], the buffered index entries are
+    /// written now, the fsyncs are queued, and the recovery point moves when they are done.
+    fn request_flush(&mut self, now_ms: i64) -> LogResult<()> {
+        let Some(done) = self.queued_flushes.clone() else {
+            return self.flush(now_ms);
+        };
+        let from =
+            self.first_unflushed_segment(self.recovery_point().max(self.flush_requested));
+        let mut jobs = Vec::new();
+        for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
+            jobs.extend(seg.sync_jobs()?);
+        }
+        let upto = self.next_offset;
+        let generation = progress(&done).generation;
+        self.disk
+            .defer(Box::new(move || {
+                for job in jobs {
+                    job()?;
+                }
+                let mut p = progress(&done);
+                if p.generation == generation {
+                    p.synced_upto = p.synced_upto.max(upto);
+                }
+                Ok(())
+            }))
+            .map_err(|e| LogError::io("fsync", &self.dir, e))?;
+        self.flush_requested = upto;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// After a truncation: a queued flush no longer vouches for the offsets it covered.
+    fn truncated(&mut self) {
+        self.flush_requested = self.flush_requested.min(self.next_offset);
+        if let Some(p) = &self.queued_flushes {
+            let mut p = progress(p);
+            p.generation += 1;
+            p.synced_upto = p.synced_upto.min(self.recovery_point);
+        }
     }
 
     /// Clean shutdown: the active segment's time index gets its final entry, everything

@@ -28,7 +28,7 @@ pub mod txn_index;
 
 pub use cleaner::{CleanStats, CleanerConfig, LogCleaner, LogToClean, OffsetMap};
 pub use config::{CleanupPolicy, LogConfig, Ratio, LOG_CONFIG_KEYS};
-pub use disk::{Disk, DiskFile, OpenMode, RealDisk, SimDisk, SimDiskStats};
+pub use disk::{DeferredJob, Disk, DiskFile, OpenMode, RealDisk, SimDisk, SimDiskStats};
 pub use error::{LogError, LogResult};
 pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
 pub use log::{

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::disk::{Disk, DiskFile, OpenMode};
+use super::disk::{DeferredJob, Disk, DiskFile, OpenMode};
 use super::error::{LogError, LogResult};
 use super::index::{OffsetIndex, TimeIndex};
 use super::txn_index::{AbortedTxn, TransactionIndex};
@@ -1019,6 +1019,19 @@ impl LogSegment {
         self.offset_index.flush()?;
         self.time_index.flush()?;
         self.txn_index.flush()
+    }
+
+    /// [`Self::flush`] with the fsyncs left to jobs for [`Disk::defer`] (the buffered index
+    /// entries are written now), in the order `flush` syncs: log, indexes.
+    pub fn sync_jobs(&mut self) -> LogResult<Vec<DeferredJob>> {
+        let log = self
+            .log
+            .sync_job()
+            .map_err(|e| LogError::io("fsync", &self.log_path, e))?;
+        let offsets = self.offset_index.sync_job()?;
+        let times = self.time_index.sync_job()?;
+        let txns = self.txn_index.sync_job()?;
+        Ok([log, offsets, times, txns].into_iter().flatten().collect())
     }
 
     /// Fsyncs the `.txnindex` alone (after recovery rebuilt it).

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::disk::{Disk, DiskFile, OpenMode};
+use super::disk::{DeferredJob, Disk, DiskFile, OpenMode};
 use super::error::{LogError, LogResult};
 
 /// Bytes of one `.txnindex` entry: version int16, producerId int64, firstOffset int64,
@@ -224,6 +224,16 @@ impl TransactionIndex {
                 .sync()
                 .map_err(|e| LogError::io("fsync transaction index", &self.path, e)),
             None => Ok(()),
+        }
+    }
+
+    /// [`Self::flush`] as a [`Disk::defer`] job.
+    pub fn sync_job(&mut self) -> LogResult<Option<DeferredJob>> {
+        match self.file.as_mut() {
+            Some(f) => f
+                .sync_job()
+                .map_err(|e| LogError::io("fsync transaction index", &self.path, e)),
+            None => Ok(None),
         }
     }
 
