@@ -1095,8 +1095,7 @@ impl Log {
         let Some(done) = self.queued_flushes.clone() else {
             return self.flush(now_ms);
         };
-        let from =
-            self.first_unflushed_segment(self.recovery_point().max(self.flush_requested));
+        let from = self.first_unflushed_segment(self.recovery_point().max(self.flush_requested));
         let mut jobs = Vec::new();
         for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
             jobs.extend(seg.sync_jobs()?);

@@ -767,6 +767,46 @@ fn the_real_disk_fsyncs_only_what_changed() {
     disk.remove_dir_all(&dir).unwrap();
 }
 
+/// Real mode (issue 11): Kafka's scheduled flushes (here `flush.messages`; a roll's and
+/// `flush.ms` take the same path) queue their fsyncs on the disk instead of running them
+/// where the append ran, under the replica manager's lock. The recovery point, which the
+/// checkpoint file records and recovery trusts, moves only once they ran; a truncation in
+/// between keeps a queued flush from vouching for offsets that hold other records now.
+#[test]
+fn on_the_real_disk_scheduled_flushes_run_from_the_queue_and_count_once_done() {
+    let dir = std::env::temp_dir().join(format!("kafka-sim-defer-test-{}", std::process::id()));
+    let real = RealDisk::new();
+    let disk: Arc<dyn Disk> = Arc::new(real.clone());
+    let mut log = new_log_in(&disk, &dir, &config(&[("flush.messages", "4")]));
+    log.flush(0).unwrap();
+    let before = real.fsyncs();
+    append(&mut log, 2, 0, "q");
+    append(&mut log, 2, 1, "q"); // 4 unflushed records: a flush is due
+    assert_eq!(real.fsyncs(), before, "no fsync where the append ran");
+    assert_eq!(log.recovery_point(), 0);
+    disk.run_deferred();
+    assert!(real.fsyncs() > before, "the queued flush ran");
+    assert_eq!(log.recovery_point(), 4);
+    assert_eq!(log.checkpoints().recovery_point, 4);
+
+    append(&mut log, 2, 2, "q");
+    append(&mut log, 2, 3, "q"); // a flush up to 8 is queued
+    assert!(log.truncate_to(6).unwrap());
+    append(&mut log, 2, 4, "other"); // offsets 6 and 7 again, not what the flush saw
+    disk.run_deferred();
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(
+        log.recovery_point(),
+        4,
+        "a flush queued before the truncation vouches for nothing"
+    );
+    log.flush(0).unwrap();
+    assert_eq!(log.recovery_point(), 8);
+    assert!(disk.take_deferred_failure().is_none());
+    drop(log);
+    disk.remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn the_corrupt_fault_is_caught_by_recovery_and_the_log_keeps_the_prefix_before_it() {
     for seed in 0..20 {
