@@ -96,6 +96,11 @@ pub trait DiskFile: Send + Sync + fmt::Debug {
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     /// Makes every write so far durable (`fsync`).
     fn sync(&mut self) -> io::Result<()>;
+    /// The open file itself, where there is one (the real disk): real mode's Fetch sends
+    /// log data from it with `sendfile`.
+    fn std_file(&self) -> Option<Arc<std::fs::File>> {
+        None
+    }
     /// What makes the writes so far durable, as a job for [`Disk::defer`] (`None`: nothing
     /// to do). The default syncs at once.
     fn sync_job(&mut self) -> io::Result<Option<DeferredJob>> {
@@ -433,6 +438,10 @@ impl DiskFile for RealFile {
             self.synced.fetch_max(writes, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    fn std_file(&self) -> Option<Arc<std::fs::File>> {
+        Some(self.file.clone())
     }
 
     fn sync_job(&mut self) -> io::Result<Option<DeferredJob>> {

@@ -92,6 +92,33 @@ pub struct FetchData {
     pub position: u32,
 }
 
+/// Records to send from a segment file (real mode's Fetch, with `sendfile`).
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    pub file: Arc<std::fs::File>,
+    pub position: u64,
+    pub len: u64,
+}
+
+impl PartialEq for FileRegion {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+            && self.position == other.position
+            && self.len == other.len
+    }
+}
+
+impl Eq for FileRegion {}
+
+/// What [`Log::read_region`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionRead {
+    /// `None`: nothing to read.
+    pub region: Option<FileRegion>,
+    /// The offset after the last entry in the region (the offset asked for when empty).
+    pub end_offset: i64,
+}
+
 pub use super::segment::TimestampAndOffset;
 
 fn invalid(e: DecodeError) -> LogError {
@@ -846,6 +873,65 @@ impl Log {
         }
         self.verify_skipped(from, start_offset)?;
         Ok(empty(self.active_segment().base_offset()))
+    }
+
+    /// [`Self::read`] as a region of a segment file, for `sendfile` (Kafka's zero-copy
+    /// fetch): the same entries, found by their headers alone. `Ok(None)` on a disk without
+    /// files of its own (the simulation), where the caller reads instead.
+    pub fn read_region(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<Option<RegionRead>> {
+        if self.active_segment().std_file().is_none() {
+            return Ok(None);
+        }
+        if start_offset < self.log_start_offset || start_offset > self.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: start_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.next_offset,
+            });
+        }
+        let nothing = RegionRead {
+            region: None,
+            end_offset: start_offset,
+        };
+        let max_excl = max_offset_exclusive.min(self.next_offset);
+        if start_offset >= max_excl {
+            return Ok(Some(nothing));
+        }
+        let from = self
+            .segments
+            .range(..=start_offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        for seg in self.segments.range(from..).map(|(_, s)| s) {
+            let Some(r) = seg.read_region(start_offset, max_bytes, max_excl)? else {
+                continue;
+            };
+            if r.first_offset > start_offset {
+                self.verify_skipped(from, start_offset)?;
+            }
+            if r.len == 0 {
+                return Ok(Some(nothing));
+            }
+            let Some(file) = seg.std_file() else {
+                return Ok(None);
+            };
+            return Ok(Some(RegionRead {
+                region: Some(FileRegion {
+                    file,
+                    position: u64::from(r.position),
+                    len: u64::from(r.len),
+                }),
+                end_offset: r.end_offset,
+            }));
+        }
+        self.verify_skipped(from, start_offset)?;
+        Ok(Some(nothing))
     }
 
     /// Checksums every entry a scan for `offset` passes over, from `from_segment` on, so a

@@ -32,8 +32,8 @@ pub use disk::{DeferredJob, Disk, DiskFile, OpenMode, RealDisk, SimDisk, SimDisk
 pub use error::{LogError, LogResult};
 pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
 pub use log::{
-    Checkpoints, FetchData, Log, LogAppendInfo, RecoveryReport, TimestampAndOffset,
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
+    Checkpoints, FetchData, FileRegion, Log, LogAppendInfo, RecoveryReport, RegionRead,
+    TimestampAndOffset, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
 pub use segment::{segment_file_name, EntryHeader, LogSegment, SegmentParams};
 pub use txn_index::{AbortedTxn, CompletedTxn, OpenTxns, TransactionIndex};

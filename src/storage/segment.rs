@@ -275,6 +275,19 @@ pub(crate) fn first_record_at_or_after(
     None
 }
 
+/// What [`LogSegment::read_region`] found: where the entries are, not their bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRegion {
+    /// Position of the first entry in the segment file.
+    pub position: u32,
+    /// Bytes of whole entries from there (0: the first entry reaches past the bound).
+    pub len: u32,
+    /// First offset of the first entry (its base offset).
+    pub first_offset: i64,
+    /// The offset after the last entry in the region (`first_offset` when empty).
+    pub end_offset: i64,
+}
+
 /// What [`LogSegment::read`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentRead {
@@ -768,6 +781,56 @@ impl LogSegment {
             position: first.position,
             first_offset: first.base_offset,
         }))
+    }
+
+    /// [`Self::read`] without reading the records: where they are in the `.log` file, for
+    /// `sendfile` (Kafka's `FileRecords.slice`). The same entries as `read`: whole ones
+    /// from the one holding `start_offset`, as many as fit `max_bytes` (the first always),
+    /// below `max_offset_exclusive`. Only headers are read, so checksums are left to the
+    /// client, as Kafka leaves them (`check.crcs`); `read` verifies them.
+    pub fn read_region(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> LogResult<Option<SegmentRegion>> {
+        let Some(first) = self.translate_offset(start_offset, 0)? else {
+            return Ok(None);
+        };
+        let mut region = SegmentRegion {
+            position: first.position,
+            len: 0,
+            first_offset: first.base_offset,
+            end_offset: first.base_offset,
+        };
+        if first.last_offset >= max_offset_exclusive {
+            // As in `read`: a bound inside the entry, or a corrupt header; tell them apart.
+            self.read_entry(&first)?;
+            return Ok(Some(region));
+        }
+        let mut buf = [0u8; SCAN_CHUNK];
+        let mut scan = HeaderScanner::new(self.log.as_ref(), first.position, self.size, &mut buf);
+        loop {
+            let h = match scan.next() {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(_) if region.len > 0 => break,
+                Err(e) => return Err(e),
+            };
+            if h.last_offset >= max_offset_exclusive
+                || (region.len > 0 && region.len as usize + h.size as usize > max_bytes)
+            {
+                break;
+            }
+            region.len += h.size;
+            region.end_offset = h.last_offset + 1;
+        }
+        Ok(Some(region))
+    }
+
+    /// The `.log` file itself, where the disk has one (see [`DiskFile::std_file`]).
+    pub fn std_file(&self) -> Option<std::sync::Arc<std::fs::File>> {
+        self.log.std_file()
     }
 
     /// The offset after the last entry (the base offset if empty): from the last index

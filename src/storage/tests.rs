@@ -807,6 +807,57 @@ fn on_the_real_disk_scheduled_flushes_run_from_the_queue_and_count_once_done() {
     disk.remove_dir_all(&dir).unwrap();
 }
 
+/// Real mode's zero-copy fetch: `read_region` names exactly the bytes `read` returns
+/// (whole batches from the one holding the offset, the first always, within `max_bytes` and
+/// below the bound), for every offset, several byte limits and bounds, across segments.
+#[test]
+fn a_region_read_names_the_bytes_a_read_returns() {
+    use std::os::unix::fs::FileExt;
+    let dir = std::env::temp_dir().join(format!("kafka-sim-region-test-{}", std::process::id()));
+    let disk: Arc<dyn Disk> = Arc::new(RealDisk::new());
+    let mut log = new_log_in(&disk, &dir, &config(&[("segment.bytes", "600")]));
+    for i in 0..30 {
+        append(&mut log, 1 + (i % 3) as usize, i, "region");
+    }
+    let end = log.log_end_offset();
+    let mut regions = 0;
+    for start in 0..=end {
+        for max_bytes in [1, 100, 250, 10_000] {
+            for bound in [start, start + 1, end - 3, end, i64::MAX] {
+                let read = log.read(start, max_bytes, bound).unwrap();
+                let r = log.read_region(start, max_bytes, bound).unwrap().unwrap();
+                let bytes = match &r.region {
+                    Some(f) => {
+                        let mut buf = vec![0u8; f.len as usize];
+                        f.file.read_exact_at(&mut buf, f.position).unwrap();
+                        regions += 1;
+                        buf
+                    }
+                    None => Vec::new(),
+                };
+                assert_eq!(
+                    bytes, read.records,
+                    "start {start} max {max_bytes} bound {bound}"
+                );
+                let last = decode_all(&read.records).last().map(|r| r.0);
+                if let Some(last) = last {
+                    assert!(r.end_offset > last && r.end_offset > start);
+                } else {
+                    assert_eq!(r.end_offset, start);
+                }
+            }
+        }
+    }
+    assert!(regions > 100, "{regions}");
+    // Out of range as `read` is; the simulated disk has no files to send from.
+    assert!(log.read_region(end + 1, 100, i64::MAX).is_err());
+    drop(log);
+    disk.remove_dir_all(&dir).unwrap();
+    let sim = SimDisk::new(1);
+    let log = open(&sim, &config(&[]), Checkpoints::default());
+    assert_eq!(log.read_region(0, 100, i64::MAX).unwrap(), None);
+}
+
 #[test]
 fn the_corrupt_fault_is_caught_by_recovery_and_the_log_keeps_the_prefix_before_it() {
     for seed in 0..20 {
