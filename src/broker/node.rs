@@ -894,6 +894,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             max_bytes: n.cfg.broker.replica_fetch_max_bytes,
             partitions: fetches.clone(),
             isolation_level: IsolationLevel::ReadUncommitted,
+            zero_copy: false,
         });
         let timeout = match n.cfg.replica_socket_timeout_ms {
             Some(ms) => Duration::from_millis(ms),

@@ -1229,6 +1229,7 @@ impl ReplicaManager {
             partitions.push(self.fetch_partition(
                 req.replica_id,
                 req.isolation_level,
+                req.zero_copy,
                 fp,
                 now_ms,
                 &mut out,
@@ -1247,6 +1248,7 @@ impl ReplicaManager {
         &mut self,
         replica_id: i32,
         isolation: IsolationLevel,
+        zero_copy: bool,
         fp: &FetchPartition,
         now_ms: i64,
         out: &mut Vec<Outgoing>,
@@ -1261,6 +1263,7 @@ impl ReplicaManager {
             last_stable_offset: -1,
             aborted_transactions: None,
             records: Vec::new(),
+            region: None,
         };
         if self.log_dir_failure.is_some() {
             resp.error = ErrorCode::KafkaStorageError;
@@ -1304,6 +1307,8 @@ impl ReplicaManager {
         resp.last_stable_offset = r.log.last_stable_offset(resp.high_watermark);
         resp.log_end_offset = r.log.log_end_offset();
         resp.log_start_offset = r.log.log_start_offset();
+        // The offset after the region sent (a zero-copy read knows it without the bytes).
+        let mut region_end = None;
         match result {
             Err(e) => resp.error = e,
             // Nothing to read (a caught-up follower or consumer, most partitions of most
@@ -1312,19 +1317,35 @@ impl ReplicaManager {
                 if fp.fetch_offset >= resp.log_start_offset
                     && fp.fetch_offset <= resp.log_end_offset
                     && fp.fetch_offset >= upto.min(resp.log_end_offset) => {}
-            Ok(upto) => match r.log.read(fp.fetch_offset, max_bytes, upto) {
-                Ok(d) => resp.records = d.records,
-                Err(e) => resp.error = log_error_code(&e),
-            },
+            Ok(upto) => {
+                let region = if zero_copy {
+                    r.log.read_region(fp.fetch_offset, max_bytes, upto)
+                } else {
+                    Ok(None)
+                };
+                match region {
+                    Ok(Some(rr)) => {
+                        resp.region = rr.region;
+                        region_end = Some(rr.end_offset);
+                    }
+                    Ok(None) => match r.log.read(fp.fetch_offset, max_bytes, upto) {
+                        Ok(d) => resp.records = d.records,
+                        Err(e) => resp.error = log_error_code(&e),
+                    },
+                    Err(e) => resp.error = log_error_code(&e),
+                }
+            }
         }
         if read_committed && resp.error == ErrorCode::None {
             // The aborted transactions the returned batches overlap (Kafka bounds the
             // search by the end of the data read).
-            let upper = batches(&resp.records, 0)
-                .flatten()
-                .map(|b| b.last_offset() + 1)
-                .last()
-                .unwrap_or(fp.fetch_offset);
+            let upper = region_end.unwrap_or_else(|| {
+                batches(&resp.records, 0)
+                    .flatten()
+                    .map(|b| b.last_offset() + 1)
+                    .last()
+                    .unwrap_or(fp.fetch_offset)
+            });
             resp.aborted_transactions = Some(
                 r.log
                     .collect_aborted_txns(fp.fetch_offset, upper)
@@ -2283,6 +2304,7 @@ mod tests {
                     partition_max_bytes: 1 << 20,
                 }],
                 isolation_level: level,
+                zero_copy: false,
             };
             rm.fetch(&req, 0).0.partitions.remove(0)
         };
@@ -2790,6 +2812,7 @@ mod tests {
                 max_bytes: 1 << 20,
                 partitions: partitions.clone(),
                 isolation_level: IsolationLevel::ReadUncommitted,
+                zero_copy: false,
             };
             let (resp, _) = leader.fetch(&req, 0);
             let before = follower_disk.stats().syncs;

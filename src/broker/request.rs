@@ -291,6 +291,11 @@ pub struct FetchRequest {
     /// stable offset. Followers read uncommitted.
     #[serde(default, skip_serializing_if = "is_default")]
     pub isolation_level: IsolationLevel,
+    /// Real mode's client listener: answer with [`FetchPartitionResponse::region`] where the
+    /// log has files (`sendfile`), not with bytes read into memory. Never set for a request
+    /// that crosses the network.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub zero_copy: bool,
 }
 
 /// FindCoordinator's `key_type` (Kafka's `CoordinatorType`).
@@ -356,7 +361,7 @@ impl FetchRequest {
         }
         // `fetch.min.bytes` 0 asks for no data: answered at once, as Kafka's
         // `ReplicaManager.fetchMessages` does (no DelayedFetch is created).
-        let bytes: usize = resp.partitions.iter().map(|p| p.records.len()).sum();
+        let bytes: usize = resp.partitions.iter().map(|p| p.records_len()).sum();
         if self.min_bytes <= 0 || bytes >= self.min_bytes as usize {
             return true;
         }
@@ -673,6 +678,32 @@ pub struct FetchPartitionResponse {
     /// Whole record batches, the first one holding the fetch offset.
     #[serde(with = "hex_bytes")]
     pub records: Vec<u8>,
+    /// With [`FetchRequest::zero_copy`]: the same batches as a region of a segment file
+    /// (`records` is then empty). A region cannot be serialized: a response holding one
+    /// fails to encode rather than arrive without its records.
+    #[serde(
+        default,
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "refuse_region"
+    )]
+    pub region: Option<crate::storage::FileRegion>,
+}
+
+impl FetchPartitionResponse {
+    /// The bytes of records this answer carries, in memory or as a file region.
+    pub fn records_len(&self) -> usize {
+        self.records.len() + self.region.as_ref().map_or(0, |r| r.len as usize)
+    }
+}
+
+fn refuse_region<S: serde::Serializer>(
+    _: &Option<crate::storage::FileRegion>,
+    _: S,
+) -> Result<S::Ok, S::Error> {
+    Err(serde::ser::Error::custom(
+        "a fetch answer's file region cannot cross the network",
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -842,6 +873,7 @@ mod tests {
             max_bytes: 1 << 20,
             partitions: Vec::new(),
             isolation_level: IsolationLevel::ReadUncommitted,
+            zero_copy: false,
         }
     }
 
@@ -857,6 +889,7 @@ mod tests {
                 last_stable_offset: hw,
                 aborted_transactions: None,
                 records: vec![0; bytes],
+                region: None,
             }],
         }
     }

@@ -335,6 +335,7 @@ mod tests {
                 partition_max_bytes: 1 << 20,
             }],
             isolation_level: Default::default(),
+            zero_copy: false,
         });
         let frame = serde_json::to_vec(&Envelope {
             corr: 7,

@@ -342,6 +342,7 @@ impl Fetcher {
             max_bytes: self.cfg.fetch_max_bytes,
             partitions,
             isolation_level: self.cfg.isolation_level,
+            zero_copy: false,
         });
         let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
             match rpc.call(addr, &req, self.fetch_timeout()).await {
@@ -515,6 +516,7 @@ mod tests {
             last_stable_offset: hw,
             aborted_transactions: None,
             records,
+            region: None,
         }
     }
 

@@ -101,6 +101,9 @@ const UNKNOWN_TOPIC_ID: i16 = 100;
 pub enum Outcome {
     /// Send this response (without its size prefix).
     Respond(Bytes),
+    /// Send these pieces in order as one response (a Fetch answer whose records are
+    /// file regions, sent with `sendfile`; see [`zero_copy`]).
+    RespondParts(Vec<ResponsePart>),
     /// Send nothing (a produce with `acks=0`).
     NoResponse,
     /// Close the connection; the reason is for the log.
@@ -444,7 +447,26 @@ impl<B: Backend> KafkaApis<B> {
                 Err(reason) => return Outcome::Close(reason),
             },
             KafkaRequest::Fetch(req) => {
-                encode_response(corr, version, &self.fetch(req, version).await)
+                let (mut resp, regions) = self.fetch(req, version).await;
+                if regions.iter().any(Option::is_some) {
+                    if let Some(parts) = zero_copy::encode_fetch(corr, version, &resp, &regions) {
+                        return Outcome::RespondParts(parts);
+                    }
+                    // What the writer does not write: the regions are read after all.
+                    let pds = resp
+                        .responses
+                        .iter_mut()
+                        .flat_map(|t| t.partitions.iter_mut());
+                    for (pd, region) in pds.zip(&regions) {
+                        if let Some(r) = region {
+                            match r.read_to_vec() {
+                                Ok(bytes) => pd.records = Some(Bytes::from(bytes)),
+                                Err(e) => return Outcome::Close(format!("reading records: {e}")),
+                            }
+                        }
+                    }
+                }
+                encode_response(corr, version, &resp)
             }
             KafkaRequest::ListOffsets(req) => {
                 encode_response(corr, version, &self.list_offsets(req, version).await)
@@ -742,7 +764,13 @@ impl<B: Backend> KafkaApis<B> {
     /// Fetch: the stored batches from the one holding the fetch offset, with the long poll
     /// the broker runs for `max_wait_ms`/`min_bytes`. A read_committed fetch (v4+) reads up
     /// to the last stable offset and gets the aborted transactions it overlaps.
-    async fn fetch(&self, req: KFetchRequest, version: i16) -> KFetchResponse {
+    /// Fetch: the answer, and for each partition in its order the file region holding its
+    /// records where the log has files (real mode), sent with `sendfile`.
+    async fn fetch(
+        &self,
+        req: KFetchRequest,
+        version: i16,
+    ) -> (KFetchResponse, Vec<Option<crate::storage::FileRegion>>) {
         let mut partitions = Vec::new();
         for t in &req.topics {
             for p in &t.partitions {
@@ -766,8 +794,10 @@ impl<B: Backend> KafkaApis<B> {
             } else {
                 IsolationLevel::ReadUncommitted
             },
+            zero_copy: true,
         };
         let mut answers = BTreeMap::new();
+        let mut regions = Vec::new();
         let top_error = match self.backend.handle(Request::Fetch(internal)).await {
             Some(Response::Fetch(r)) => {
                 for p in r.partitions {
@@ -806,6 +836,9 @@ impl<B: Backend> KafkaApis<B> {
                                 .collect(),
                         );
                         pd.records = Some(Bytes::from(a.records));
+                        regions.push(a.region);
+                        tr.partitions.push(pd);
+                        continue;
                     }
                     None => {
                         let code = match top_error {
@@ -819,11 +852,12 @@ impl<B: Backend> KafkaApis<B> {
                         pd.aborted_transactions = Some(Vec::new());
                     }
                 }
+                regions.push(None);
                 tr.partitions.push(pd);
             }
             resp.responses.push(tr);
         }
-        resp
+        (resp, regions)
     }
 
     /// ListOffsets: earliest (-2), latest (-1) or the first offset at a timestamp, every
@@ -1032,3 +1066,5 @@ mod groups;
 #[cfg(test)]
 mod tests;
 mod txn;
+pub mod zero_copy;
+pub use zero_copy::ResponsePart;

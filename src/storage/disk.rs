@@ -374,6 +374,31 @@ impl Disk for RealDisk {
     }
 }
 
+impl crate::storage::FileRegion {
+    /// The region's bytes, read into memory (where `sendfile` is not taken).
+    pub fn read_to_vec(&self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.len as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            match pread(&self.file, &mut buf[done..], self.position + done as u64) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "a {}-byte region at {} ends at the file's end after {done}",
+                            self.len, self.position
+                        ),
+                    ))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    }
+}
+
 #[cfg(unix)]
 fn pread(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, pos)

@@ -77,6 +77,7 @@ impl Backend for Canned {
                         last_stable_offset: 10,
                         aborted_transactions: None,
                         records: STORED.to_vec(),
+                        region: None,
                     })
                     .collect(),
             })),
