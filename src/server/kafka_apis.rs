@@ -460,7 +460,10 @@ impl<B: Backend> KafkaApis<B> {
                     for (pd, region) in pds.zip(&regions) {
                         if let Some(r) = region {
                             match r.read_to_vec() {
-                                Ok(bytes) => pd.records = Some(Bytes::from(bytes)),
+                                Ok(bytes) => {
+                                    zero_copy::count_sent(r.len, false);
+                                    pd.records = Some(Bytes::from(bytes));
+                                }
                                 Err(e) => return Outcome::Close(format!("reading records: {e}")),
                             }
                         }

@@ -310,6 +310,10 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    eprintln!(
+        "kafka-sim serve: {}",
+        super::kafka_apis::zero_copy::fetch_path_summary()
+    );
     eprintln!("kafka-sim serve: stopped");
     ExitCode::SUCCESS
 }

@@ -134,6 +134,7 @@ async fn send_region(stream: &TcpStream, region: &FileRegion) -> Result<(), Stri
             Err(e) => return Err(format!("sendfile: {e}")),
         }
     }
+    super::kafka_apis::zero_copy::count_sent(region.len, true);
     Ok(())
 }
 
@@ -151,5 +152,6 @@ async fn send_region(stream: &TcpStream, region: &FileRegion) -> Result<(), Stri
             Err(e) => return Err(e.to_string()),
         }
     }
+    super::kafka_apis::zero_copy::count_sent(region.len, false);
     Ok(())
 }

@@ -9,10 +9,36 @@
 //! and the caller reads the regions into memory instead. The tests check the bytes against
 //! the crate's own encoding.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::FetchResponse as KFetchResponse;
 
 use crate::storage::FileRegion;
+
+/// Record bytes of file regions this process sent: with `sendfile`, and read into memory
+/// first (another platform, or a response the writer left to the crate). Real mode only.
+static SENT_WITH_SENDFILE: AtomicU64 = AtomicU64::new(0);
+static SENT_FROM_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `bytes` of records sent from a file region, by the path taken.
+pub fn count_sent(bytes: u64, with_sendfile: bool) {
+    let counter = if with_sendfile {
+        &SENT_WITH_SENDFILE
+    } else {
+        &SENT_FROM_MEMORY
+    };
+    counter.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// The line `serve` prints when it stops: which Fetch path the records took.
+pub fn fetch_path_summary() -> String {
+    format!(
+        "Fetch sent {} bytes of records with sendfile, {} read into memory first",
+        SENT_WITH_SENDFILE.load(Ordering::Relaxed),
+        SENT_FROM_MEMORY.load(Ordering::Relaxed)
+    )
+}
 
 /// A piece of a response frame, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
