@@ -194,6 +194,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
                 partition_max_bytes: 1 << 20,
             }],
             isolation_level: Default::default(),
+            zero_copy: false,
         })
     };
     sleep(Duration::from_millis(200)).await;

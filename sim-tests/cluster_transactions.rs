@@ -152,6 +152,7 @@ impl Probe {
                 partition_max_bytes: 1 << 20,
             }],
             isolation_level: level,
+            zero_copy: false,
         });
         let leader = self.leader_of(tp).await;
         match self.rpc.call(leader, &req, T).await {
