@@ -11,7 +11,8 @@
 # of VmHWM over the broker processes (Kafka's JVMs; serve's one process), read before they
 # stop. Kafka runs with its scripts' default heap (-Xms1G -Xmx1G). Prints one Markdown table.
 # Needs Java 17+ and Maven (kafka.sh fetch) and builds `kafka-sim` in release mode
-# (KAFKA_SIM_BIN=PATH uses that binary instead).
+# (KAFKA_SIM_BIN=PATH uses that binary instead). SYSTEMS=kafka-sim runs only serve (to
+# compare two builds back to back).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -107,8 +108,9 @@ echo "| system | setup | produce records/s | produce MB/s | p50 ms | p99 ms | co
 echo "|---|---|---|---|---|---|---|---|---|"
 for setup in "1 1 1" "3 3 all"; do
   read -r brokers rf acks <<<"$setup"
-  run kafka "$brokers" "$rf" "$acks"
-  run kafka-sim "$brokers" "$rf" "$acks"
+  for system in ${SYSTEMS:-kafka kafka-sim}; do
+    run "$system" "$brokers" "$rf" "$acks"
+  done
 done
 echo
 echo "(raw lines in $WORK/results)"
