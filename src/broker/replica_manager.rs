@@ -2767,6 +2767,106 @@ mod tests {
         assert_eq!(present(), [true, true, true]);
     }
 
+    /// A disk that queues what [`Disk::defer`] is given, as real mode's does.
+    struct Deferring {
+        disk: SimDisk,
+        queue: std::sync::Mutex<Vec<crate::storage::DeferredJob>>,
+        failure: std::sync::Mutex<Option<String>>,
+    }
+
+    impl std::fmt::Debug for Deferring {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Deferring")
+        }
+    }
+
+    impl Disk for Deferring {
+        fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
+            self.disk.create_dir_all(p)
+        }
+        fn remove_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
+            self.disk.remove_dir_all(p)
+        }
+        fn list_dir(&self, p: &std::path::Path) -> std::io::Result<Vec<String>> {
+            self.disk.list_dir(p)
+        }
+        fn open(
+            &self,
+            p: &std::path::Path,
+            mode: crate::storage::OpenMode,
+        ) -> std::io::Result<Box<dyn crate::storage::DiskFile>> {
+            self.disk.open(p, mode)
+        }
+        fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+            self.disk.rename(from, to)
+        }
+        fn remove_file(&self, p: &std::path::Path) -> std::io::Result<()> {
+            self.disk.remove_file(p)
+        }
+        fn exists(&self, p: &std::path::Path) -> bool {
+            self.disk.exists(p)
+        }
+        fn defers(&self) -> bool {
+            true
+        }
+        fn defer(&self, job: crate::storage::DeferredJob) -> std::io::Result<()> {
+            self.queue.lock().unwrap().push(job);
+            Ok(())
+        }
+        fn run_deferred(&self) {
+            let jobs = std::mem::take(&mut *self.queue.lock().unwrap());
+            for job in jobs {
+                if let Err(e) = job() {
+                    self.failure.lock().unwrap().get_or_insert(e.to_string());
+                }
+            }
+        }
+        fn take_deferred_failure(&self) -> Option<String> {
+            self.failure.lock().unwrap().take()
+        }
+    }
+
+    /// Real mode: the checkpoint files are written after the manager's lock is released
+    /// (queued on the disk), and one whose write failed meanwhile fails the log dir at the
+    /// next tick, as an I/O error in a flush or checkpoint always has.
+    #[test]
+    fn a_queued_checkpoint_write_that_fails_fails_the_log_dir_at_the_next_tick() {
+        let sim = SimDisk::new(1);
+        let disk = Arc::new(Deferring {
+            disk: sim.clone(),
+            queue: Default::default(),
+            failure: Default::default(),
+        });
+        let config = BrokerConfig::new(0);
+        let dir = config.data_dir.clone();
+        let mut rm = ReplicaManager::open(config, disk.clone());
+        rm.flush_and_checkpoint(1_000);
+        rm.flush_and_checkpoint(6_000);
+        assert!(
+            sim.read_file(&dir.join(HW_FILE)).is_err(),
+            "queued, not written"
+        );
+        disk.run_deferred();
+        assert!(
+            sim.read_file(&dir.join(HW_FILE)).is_ok(),
+            "written once run"
+        );
+        assert!(rm.log_dir_failure().is_none());
+
+        rm.flush_and_checkpoint(11_000);
+        sim.set_full(true);
+        disk.run_deferred();
+        assert!(
+            rm.log_dir_failure().is_none(),
+            "not known until the next tick"
+        );
+        rm.flush_and_checkpoint(11_100);
+        let failure = rm
+            .log_dir_failure()
+            .expect("the failed write fails the log dir");
+        assert!(failure.contains(HW_FILE), "{failure}");
+    }
+
     /// Kafka's follower appends what one fetch brought for a partition in one call: with
     /// `flush.messages=1` a fetch of three batches costs the fsyncs of one append, not three
     /// (a follower on a slow disk would otherwise fall out of the ISR for good).
