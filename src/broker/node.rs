@@ -891,7 +891,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             replica_id: n.id(),
             min_bytes: n.cfg.replica_fetch_min_bytes,
             max_wait_ms: wait as i64,
-            max_bytes: n.cfg.broker.replica_fetch_max_bytes,
+            max_bytes: REPLICA_FETCH_RESPONSE_MAX_BYTES,
             partitions: fetches.clone(),
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
@@ -917,6 +917,10 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
         }
     }
 }
+
+/// Kafka's default `replica.fetch.response.max.bytes`: the most one follower fetch answer
+/// holds (KIP-74); `replica.fetch.max.bytes` is each partition's limit.
+const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10 << 20;
 
 /// The ISR check (Kafka runs it every `replica.lag.time.max.ms / 2`), `flush.ms`, the
 /// checkpoint files and the log cleaner.

@@ -342,6 +342,13 @@ fn log_error_code(e: &LogError) -> ErrorCode {
 pub(crate) use crate::storage::checkpoint::write_atomically;
 use crate::storage::checkpoint::{format_offset_checkpoint, parse_offset_checkpoint, read_text};
 
+/// What is left of a fetch answer's `max_bytes` (KIP-74) as its partitions are read, and
+/// whether none has returned data yet (then one batch is returned whatever its size).
+struct ResponseLimit {
+    left: usize,
+    min_one: bool,
+}
+
 /// `partition.metadata` as Kafka writes it, with our numeric topic id in place of Kafka's
 /// base64 UUID.
 fn format_partition_metadata(topic_id: u64) -> String {
@@ -1225,15 +1232,29 @@ impl ReplicaManager {
     pub fn fetch(&mut self, req: &FetchRequest, now_ms: i64) -> (FetchResponse, Vec<Outgoing>) {
         let mut out = Vec::new();
         let mut partitions = Vec::new();
+        // KIP-74: the answer holds at most `max_bytes` (`fetch.max.bytes`,
+        // `replica.fetch.response.max.bytes`), partitions read in the request's order, except
+        // that the first partition with data returns its first batch whole however large.
+        let mut limit = ResponseLimit {
+            left: req.max_bytes.max(0) as usize,
+            min_one: true,
+        };
         for fp in &req.partitions {
-            partitions.push(self.fetch_partition(
+            let p = self.fetch_partition(
                 req.replica_id,
                 req.isolation_level,
                 req.zero_copy,
+                &limit,
                 fp,
                 now_ms,
                 &mut out,
-            ));
+            );
+            let n = p.records_len();
+            if n > 0 {
+                limit.min_one = false;
+            }
+            limit.left = limit.left.saturating_sub(n);
+            partitions.push(p);
         }
         (
             FetchResponse {
@@ -1249,6 +1270,7 @@ impl ReplicaManager {
         replica_id: i32,
         isolation: IsolationLevel,
         zero_copy: bool,
+        limit: &ResponseLimit,
         fp: &FetchPartition,
         now_ms: i64,
         out: &mut Vec<Outgoing>,
@@ -1273,7 +1295,7 @@ impl ReplicaManager {
             resp.error = self.unknown_or_not_leader(tp);
             return resp;
         };
-        let max_bytes = fp.partition_max_bytes.max(1) as usize;
+        let max_bytes = (fp.partition_max_bytes.max(1) as usize).min(limit.left.max(1));
         let read_committed =
             replica_id == CONSUMER_REPLICA_ID && isolation == IsolationLevel::ReadCommitted;
         let result: Result<i64, ErrorCode> = if replica_id == CONSUMER_REPLICA_ID {
@@ -1333,6 +1355,13 @@ impl ReplicaManager {
                         Err(e) => resp.error = log_error_code(&e),
                     },
                     Err(e) => resp.error = log_error_code(&e),
+                }
+                // Past the response's limit (read anyway, for the offset's range check):
+                // nothing for this partition in this answer.
+                if !limit.min_one && resp.records_len() > limit.left {
+                    resp.records.clear();
+                    resp.region = None;
+                    region_end = None;
                 }
             }
         }
@@ -2264,6 +2293,70 @@ mod tests {
         disk.flip_byte(&log.segment_path(0, "log"), 30).unwrap();
         let (records, corrupt_at) = read_log(&log);
         assert_eq!((offsets(&records), corrupt_at), (vec![], Some(0)));
+    }
+
+    /// KIP-74: an answer holds at most the request's `max_bytes`, partitions read in the
+    /// request's order; the first partition with data returns its first batch however large,
+    /// later ones nothing once the limit is spent (their offsets still checked).
+    #[test]
+    fn a_fetch_answer_stops_at_its_max_bytes_but_always_returns_one_batch() {
+        use crate::storage::testkit::v2_batch;
+        let disk = SimDisk::new(3);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        rm.apply_metadata(&one_partition_topic("audit", 8), 0);
+        let orders = TopicPartition::new("orders", 0);
+        let audit = TopicPartition::new("audit", 0);
+        for tp in [&orders, &audit] {
+            for i in 0..3 {
+                let v = format!("value-{i}");
+                let b = v2_batch(0, &[(0, None, Some(v.as_bytes()))]);
+                rm.append_as_leader(tp, ACKS_ALL, b, 0).unwrap();
+            }
+        }
+        let mut fetch = |max_bytes: i32, from: [i64; 2]| {
+            let req = FetchRequest {
+                replica_id: CONSUMER_REPLICA_ID,
+                min_bytes: 1,
+                max_wait_ms: 0,
+                max_bytes,
+                partitions: [&orders, &audit]
+                    .into_iter()
+                    .zip(from)
+                    .map(|(tp, fetch_offset)| FetchPartition {
+                        topic_partition: tp.clone(),
+                        fetch_offset,
+                        current_leader_epoch: None,
+                        partition_max_bytes: 1 << 20,
+                    })
+                    .collect(),
+                isolation_level: IsolationLevel::ReadUncommitted,
+                zero_copy: false,
+            };
+            rm.fetch(&req, 0)
+                .0
+                .partitions
+                .iter()
+                .map(|p| (p.error, batches(&p.records, 0).count()))
+                .collect::<Vec<_>>()
+        };
+        let none = ErrorCode::None;
+        assert_eq!(fetch(1 << 20, [0, 0]), [(none, 3), (none, 3)]);
+        assert_eq!(
+            fetch(1, [0, 0]),
+            [(none, 1), (none, 0)],
+            "one batch, then the limit"
+        );
+        assert_eq!(
+            fetch(1, [3, 0]),
+            [(none, 0), (none, 1)],
+            "the first with data"
+        );
+        assert_eq!(
+            fetch(1, [0, 99]),
+            [(none, 1), (ErrorCode::OffsetOutOfRange, 0)],
+            "a spent limit still checks the offset"
+        );
     }
 
     /// The partition side of transactions end to end: a transactional producer's batches,
