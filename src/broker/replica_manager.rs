@@ -1240,15 +1240,7 @@ impl ReplicaManager {
             min_one: true,
         };
         for fp in &req.partitions {
-            let p = self.fetch_partition(
-                req.replica_id,
-                req.isolation_level,
-                req.zero_copy,
-                &limit,
-                fp,
-                now_ms,
-                &mut out,
-            );
+            let p = self.fetch_partition(req, &limit, fp, now_ms, &mut out);
             let n = p.records_len();
             if n > 0 {
                 limit.min_one = false;
@@ -1267,14 +1259,14 @@ impl ReplicaManager {
 
     fn fetch_partition(
         &mut self,
-        replica_id: i32,
-        isolation: IsolationLevel,
-        zero_copy: bool,
+        req: &FetchRequest,
         limit: &ResponseLimit,
         fp: &FetchPartition,
         now_ms: i64,
         out: &mut Vec<Outgoing>,
     ) -> FetchPartitionResponse {
+        let (replica_id, isolation, zero_copy) =
+            (req.replica_id, req.isolation_level, req.zero_copy);
         let tp = &fp.topic_partition;
         let mut resp = FetchPartitionResponse {
             topic_partition: tp.clone(),
