@@ -280,9 +280,7 @@ impl std::ops::DerefMut for RmGuard<'_> {
 impl Drop for RmGuard<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        if self.disk.defers() {
-            self.disk.run_deferred();
-        }
+        self.disk.run_deferred();
     }
 }
 

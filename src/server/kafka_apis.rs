@@ -818,7 +818,7 @@ impl<B: Backend> KafkaApis<B> {
                 let tp = TopicPartition::new(t.topic.0.as_str(), p.partition);
                 let mut pd = fetch_response::PartitionData::default();
                 pd.partition_index = p.partition;
-                match answers.remove(&tp) {
+                let region = match answers.remove(&tp) {
                     Some(a) => {
                         pd.error_code = a.error.code();
                         pd.high_watermark = a.high_watermark;
@@ -839,9 +839,7 @@ impl<B: Backend> KafkaApis<B> {
                                 .collect(),
                         );
                         pd.records = Some(Bytes::from(a.records));
-                        regions.push(a.region);
-                        tr.partitions.push(pd);
-                        continue;
+                        a.region
                     }
                     None => {
                         let code = match top_error {
@@ -853,9 +851,10 @@ impl<B: Backend> KafkaApis<B> {
                         pd.last_stable_offset = -1;
                         pd.records = Some(Bytes::new());
                         pd.aborted_transactions = Some(Vec::new());
+                        None
                     }
-                }
-                regions.push(None);
+                };
+                regions.push(region);
                 tr.partitions.push(pd);
             }
             resp.responses.push(tr);

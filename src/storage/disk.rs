@@ -198,16 +198,12 @@ impl RealDisk {
     /// Marks `path`'s directory as holding an entry not yet durable.
     fn created(&self, path: &Path) {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            lock_dirs(&self.unsynced_dirs).insert(parent.to_path_buf());
+            lock(&self.unsynced_dirs).insert(parent.to_path_buf());
         }
     }
 }
 
-fn lock_dirs(dirs: &Mutex<BTreeSet<PathBuf>>) -> MutexGuard<'_, BTreeSet<PathBuf>> {
-    dirs.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -279,7 +275,7 @@ impl Disk for RealDisk {
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_dir_all(path).map_err(|e| with_path(e, "remove dir", path))?;
-        lock_dirs(&self.unsynced_dirs).retain(|d| !d.starts_with(path));
+        lock(&self.unsynced_dirs).retain(|d| !d.starts_with(path));
         Ok(())
     }
 
@@ -324,7 +320,7 @@ impl Disk for RealDisk {
         std::fs::rename(from, to).map_err(|e| with_path(e, "rename", from))?;
         // The fsync below makes every earlier entry of the directory durable too.
         if let Some(parent) = to.parent() {
-            lock_dirs(&self.unsynced_dirs).remove(parent);
+            lock(&self.unsynced_dirs).remove(parent);
         }
         sync_parent(to, &self.fsyncs)
     }
@@ -332,7 +328,7 @@ impl Disk for RealDisk {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path).map_err(|e| with_path(e, "remove", path))?;
         if let Some(parent) = path.parent() {
-            lock_dirs(&self.unsynced_dirs).remove(parent);
+            lock(&self.unsynced_dirs).remove(parent);
         }
         sync_parent(path, &self.fsyncs)
     }
@@ -346,7 +342,7 @@ impl Disk for RealDisk {
     }
 
     fn defer(&self, job: DeferredJob) -> io::Result<()> {
-        lock_any(&self.deferred).push_back(job);
+        lock(&self.deferred).push_back(job);
         Ok(())
     }
 
@@ -355,22 +351,22 @@ impl Disk for RealDisk {
             if self.draining.swap(true, Ordering::AcqRel) {
                 return; // another thread drains; it runs what was queued
             }
-            while let Some(job) = lock_any(&self.deferred).pop_front() {
+            while let Some(job) = lock(&self.deferred).pop_front() {
                 if let Err(e) = job() {
-                    lock_any(&self.deferred_failure).get_or_insert(e.to_string());
+                    lock(&self.deferred_failure).get_or_insert(e.to_string());
                 }
             }
             self.draining.store(false, Ordering::Release);
             // A job queued after the last pop, while this thread still looked busy to the
             // one that queued it, is run by another round.
-            if lock_any(&self.deferred).is_empty() {
+            if lock(&self.deferred).is_empty() {
                 return;
             }
         }
     }
 
     fn take_deferred_failure(&self) -> Option<String> {
-        lock_any(&self.deferred_failure).take()
+        lock(&self.deferred_failure).take()
     }
 }
 
@@ -478,7 +474,7 @@ impl DiskFile for RealFile {
             .map(Path::to_path_buf);
         let dir_pending = dir
             .as_ref()
-            .is_some_and(|d| lock_dirs(&self.unsynced_dirs).contains(d));
+            .is_some_and(|d| lock(&self.unsynced_dirs).contains(d));
         if self.synced.load(Ordering::Acquire) >= writes && !dir_pending {
             return Ok(None);
         }
@@ -496,12 +492,12 @@ impl DiskFile for RealFile {
                 synced.fetch_max(writes, Ordering::AcqRel);
             }
             if let Some(dir) = dir {
-                if lock_dirs(&unsynced_dirs).remove(&dir) {
+                if lock(&unsynced_dirs).remove(&dir) {
                     match sync_dir(&dir, &fsyncs) {
                         // Deleted since (its topic was): nothing left to make durable.
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                         Err(e) => {
-                            lock_dirs(&unsynced_dirs).insert(dir);
+                            lock(&unsynced_dirs).insert(dir);
                             return Err(e);
                         }
                         Ok(()) => {}
@@ -518,10 +514,10 @@ impl DiskFile for RealFile {
         let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) else {
             return Ok(());
         };
-        let pending = lock_dirs(&self.unsynced_dirs).remove(dir);
+        let pending = lock(&self.unsynced_dirs).remove(dir);
         if pending {
             if let Err(e) = sync_dir(dir, &self.fsyncs) {
-                lock_dirs(&self.unsynced_dirs).insert(dir.to_path_buf());
+                lock(&self.unsynced_dirs).insert(dir.to_path_buf());
                 return Err(e);
             }
         }

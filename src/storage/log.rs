@@ -513,12 +513,7 @@ impl Log {
         fetch_offset: i64,
         upper_bound_offset: i64,
     ) -> Vec<AbortedTxn> {
-        let from = self
-            .segments
-            .range(..=fetch_offset)
-            .next_back()
-            .map(|(b, _)| *b)
-            .unwrap_or(i64::MIN);
+        let from = self.segment_base_for(fetch_offset);
         let mut out = Vec::new();
         // An abort of a transaction that began below the bound may end (and be indexed)
         // in any later segment: walk on until an entry's LSO says none can follow.
@@ -779,8 +774,12 @@ impl Log {
                 }
             }
         }
-        if self.next_offset - self.recovery_point().max(self.flush_requested)
+        // `self.recovery_point` never exceeds `recovery_point()`: only when it says a flush
+        // may be due is the queued flushes' progress (a lock in real mode) consulted.
+        if self.next_offset - self.recovery_point.max(self.flush_requested)
             >= self.config.flush_messages
+            && self.next_offset - self.recovery_point().max(self.flush_requested)
+                >= self.config.flush_messages
         {
             self.request_flush(now_ms)?;
         }
@@ -828,13 +827,7 @@ impl Log {
         max_bytes: usize,
         max_offset_exclusive: i64,
     ) -> LogResult<FetchData> {
-        if start_offset < self.log_start_offset || start_offset > self.next_offset {
-            return Err(LogError::OffsetOutOfRange {
-                offset: start_offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset: self.next_offset,
-            });
-        }
+        self.check_fetch_offset(start_offset)?;
         let max_excl = max_offset_exclusive.min(self.next_offset);
         let empty = |seg: i64| FetchData {
             records: Vec::new(),
@@ -845,12 +838,7 @@ impl Log {
         if start_offset >= max_excl {
             return Ok(empty(self.active_segment().base_offset()));
         }
-        let from = self
-            .segments
-            .range(..=start_offset)
-            .next_back()
-            .map(|(b, _)| *b)
-            .unwrap_or(i64::MIN);
+        let from = self.segment_base_for(start_offset);
         for (&base, seg) in self.segments.range(from..) {
             if let Some(r) = seg.read(start_offset, max_bytes, max_excl)? {
                 if r.first_offset > start_offset {
@@ -887,13 +875,7 @@ impl Log {
         if self.active_segment().std_file().is_none() {
             return Ok(None);
         }
-        if start_offset < self.log_start_offset || start_offset > self.next_offset {
-            return Err(LogError::OffsetOutOfRange {
-                offset: start_offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset: self.next_offset,
-            });
-        }
+        self.check_fetch_offset(start_offset)?;
         let nothing = RegionRead {
             region: None,
             end_offset: start_offset,
@@ -902,12 +884,7 @@ impl Log {
         if start_offset >= max_excl {
             return Ok(Some(nothing));
         }
-        let from = self
-            .segments
-            .range(..=start_offset)
-            .next_back()
-            .map(|(b, _)| *b)
-            .unwrap_or(i64::MIN);
+        let from = self.segment_base_for(start_offset);
         for seg in self.segments.range(from..).map(|(_, s)| s) {
             let Some(r) = seg.read_region(start_offset, max_bytes, max_excl)? else {
                 continue;
@@ -934,6 +911,18 @@ impl Log {
         Ok(Some(nothing))
     }
 
+    /// A read may start anywhere from the log start offset to the log end offset.
+    fn check_fetch_offset(&self, start_offset: i64) -> LogResult<()> {
+        if start_offset < self.log_start_offset || start_offset > self.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: start_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.next_offset,
+            });
+        }
+        Ok(())
+    }
+
     /// Checksums every entry a scan for `offset` passes over, from `from_segment` on, so a
     /// corrupt header cannot silently skip records: an error names the file and position.
     fn verify_skipped(&self, from_segment: i64, offset: i64) -> LogResult<()> {
@@ -949,12 +938,7 @@ impl Log {
     /// (segment search in the `BTreeMap`, then index lookup and a short scan). `None` if no
     /// entry holds `offset` or later.
     pub fn lookup_offset(&self, offset: i64) -> LogResult<Option<(i64, EntryHeader)>> {
-        let from = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map(|(b, _)| *b)
-            .unwrap_or(i64::MIN);
+        let from = self.segment_base_for(offset);
         for (&base, seg) in self.segments.range(from..) {
             if let Some(h) = seg.translate_offset(offset, 0)? {
                 return Ok(Some((base, h)));
@@ -1153,7 +1137,7 @@ impl Log {
     /// Fsyncs every segment that may hold unflushed data and moves the recovery point to
     /// the log end offset.
     pub fn flush(&mut self, now_ms: i64) -> LogResult<()> {
-        let from = self.first_unflushed_segment(self.recovery_point());
+        let from = self.segment_base_for(self.recovery_point());
         for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
             seg.flush()?;
         }
@@ -1163,9 +1147,9 @@ impl Log {
         Ok(())
     }
 
-    /// The base offset of the segment holding `offset` (everything from it on may be
-    /// unflushed).
-    fn first_unflushed_segment(&self, offset: i64) -> i64 {
+    /// The base offset of the segment that would hold `offset` (the last one starting at
+    /// or below it; `i64::MIN` before the first): where a scan for `offset` starts.
+    fn segment_base_for(&self, offset: i64) -> i64 {
         self.segments
             .range(..=offset)
             .next_back()
@@ -1181,7 +1165,7 @@ impl Log {
         let Some(done) = self.queued_flushes.clone() else {
             return self.flush(now_ms);
         };
-        let from = self.first_unflushed_segment(self.recovery_point().max(self.flush_requested));
+        let from = self.segment_base_for(self.recovery_point().max(self.flush_requested));
         let mut jobs = Vec::new();
         for seg in self.segments.range_mut(from..).map(|(_, s)| s) {
             jobs.extend(seg.sync_jobs()?);

@@ -212,14 +212,7 @@ pub(super) fn describe_topic_partitions_page(
     };
     if let Some(c) = &req.cursor {
         if !names.contains(c.topic_name.as_str()) {
-            for t in &req.topics {
-                let mut topic = r::DescribeTopicPartitionsResponseTopic::default();
-                topic.name = Some(t.name.clone());
-                topic.error_code = ErrorCode::InvalidRequest.code();
-                topic.topic_authorized_operations = i32::MIN;
-                resp.topics.push(topic);
-            }
-            return resp;
+            return every_topic_failed(req, ErrorCode::InvalidRequest);
         }
     }
     let live: std::collections::BTreeSet<i32> = meta.brokers.iter().map(|(id, _)| *id).collect();
@@ -296,6 +289,24 @@ pub(super) fn describe_topic_partitions_page(
             break;
         }
         remaining -= topic.partitions.len();
+        resp.topics.push(topic);
+    }
+    resp
+}
+
+/// DescribeTopicPartitions answered with `error` for every topic named (Kafka's
+/// `getErrorResponse`).
+fn every_topic_failed(
+    req: &DescribeTopicPartitionsRequest,
+    error: ErrorCode,
+) -> DescribeTopicPartitionsResponse {
+    let mut resp = DescribeTopicPartitionsResponse::default();
+    for t in &req.topics {
+        let mut topic =
+            describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default();
+        topic.name = Some(t.name.clone());
+        topic.error_code = error.code();
+        topic.topic_authorized_operations = i32::MIN;
         resp.topics.push(topic);
     }
     resp
@@ -540,19 +551,10 @@ impl<B: Backend> KafkaApis<B> {
         match self.backend.handle(internal).await {
             Some(Response::Metadata(m)) => describe_topic_partitions_page(&m, &req),
             // A broker that cannot read its metadata names its error for every topic.
-            other => {
-                let code = other.map_or(ErrorCode::UnknownServerError, |r| r.error());
-                let mut resp = DescribeTopicPartitionsResponse::default();
-                for t in &req.topics {
-                    let mut topic =
-                        describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default();
-                    topic.name = Some(t.name.clone());
-                    topic.error_code = code.code();
-                    topic.topic_authorized_operations = i32::MIN;
-                    resp.topics.push(topic);
-                }
-                resp
-            }
+            other => every_topic_failed(
+                &req,
+                other.map_or(ErrorCode::UnknownServerError, |r| r.error()),
+            ),
         }
     }
 
