@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# A long sweep of every bundled scenario, in chunks of 1,000 seeds so that a sweep stopped
-# part way keeps what it finished: each chunk writes target/sweep/seeds-A-B.out (the run's
+# A long sweep of every bundled scenario, in chunks (CHUNK seeds, 1,000 by default) so that
+# a sweep stopped part way keeps what it finished: each chunk writes target/sweep/seeds-A-B.out (the run's
 # summary, failing seeds with their reproduce commands) and .time (`/usr/bin/time -v`: CPU
 # seconds and peak RSS). Chunks already done are skipped, so the same command resumes.
 #
 # Usage: bench/sweep.sh FROM TO      (e.g. bench/sweep.sh 3001 10000)
 #   KAFKA_SIM=target/sim/release/kafka-sim JOBS=1 (one job leaves a core for other work)
+#   CHUNK=1000 (smaller chunks lose less when the machine stops mid-chunk)
 # Build first: cargo sim build --release --bin kafka-sim
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +14,13 @@ from=${1:?usage: bench/sweep.sh FROM TO}
 to=${2:?usage: bench/sweep.sh FROM TO}
 KAFKA_SIM=${KAFKA_SIM:-target/sim/release/kafka-sim}
 JOBS=${JOBS:-1}
+CHUNK=${CHUNK:-1000}
 [ -x "$KAFKA_SIM" ] || { echo "no $KAFKA_SIM: build it or set KAFKA_SIM" >&2; exit 2; }
 out=target/sweep
 mkdir -p "$out"
 failed=0
-for ((a = from; a <= to; a += 1000)); do
-  b=$((a + 999 < to ? a + 999 : to))
+for ((a = from; a <= to; a += CHUNK)); do
+  b=$((a + CHUNK - 1 < to ? a + CHUNK - 1 : to))
   stem="$out/seeds-$a-$b"
   if [ -f "$stem.done" ]; then
     tail -1 "$stem.out"
