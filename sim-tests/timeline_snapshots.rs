@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 fn timeline_of(doc: Value, seed: u64) -> String {
     let scenario = Scenario::from_value(&doc).unwrap();
     let result = run_scenario(&scenario, seed).unwrap();
-    let trace = read_jsonl(&result.trace_lines).unwrap();
+    let trace = read_jsonl(&result.trace_lines()).unwrap();
     let text = timeline::render_text(&trace);
     assert!(text.lines().count() < 400, "keep snapshots reviewable");
     text

@@ -33,7 +33,7 @@ fn records_reach_the_log_while_their_transaction_is_open() {
     let s = scenario("transactions-aborts.json");
     let r = run_scenario(&s, 1).unwrap();
     assert!(r.expectation_met, "{}", r.failure(&s));
-    let evs = events(&r.trace_lines);
+    let evs = events(&r.trace_lines());
     // send id -> when its transaction's end was asked for.
     let mut ended: BTreeMap<String, i64> = BTreeMap::new();
     for e in &evs {
@@ -79,7 +79,7 @@ fn with_a_long_linger_a_commit_flushes_and_an_abort_drops_the_batches() {
     let s = Scenario::from_value(&doc).unwrap_or_else(|e| panic!("{e}"));
     let r = run_scenario(&s, 1).unwrap();
     assert!(r.expectation_met, "{}", r.failure(&s));
-    let evs = events(&r.trace_lines);
+    let evs = events(&r.trace_lines());
     // send id -> (commit?, when EndTxn was requested).
     let mut txn: BTreeMap<String, (bool, i64)> = BTreeMap::new();
     for e in &evs {

@@ -397,7 +397,9 @@ mod simulation {
         skipped: Vec<String>,
         /// What a checker could not judge, with the reason.
         not_judged: Vec<String>,
-        /// `None` when the simulation panicked.
+        /// The simulation panicked (there is no trace).
+        panicked: bool,
+        /// The trace, rendered only when `--trace` asks for it.
         trace_lines: Option<String>,
     }
 
@@ -442,14 +444,16 @@ mod simulation {
                 match run_caught(scenario, seed) {
                     Ok(result) => result.map(|r| Checked {
                         failure: (!r.expectation_met).then(|| r.failure(scenario)),
+                        trace_lines: trace.map(|_| r.trace_lines()),
                         skipped: r.skipped_faults,
                         not_judged: r.not_judged,
-                        trace_lines: Some(r.trace_lines),
+                        panicked: false,
                     }),
                     Err(msg) => Ok(Checked {
                         failure: Some(format!("the simulation panicked: {msg}")),
                         skipped: Vec::new(),
                         not_judged: Vec::new(),
+                        panicked: true,
                         trace_lines: None,
                     }),
                 }
@@ -519,7 +523,7 @@ mod simulation {
                                 file.display()
                             ));
                         }
-                        if checked.trace_lines.is_some() {
+                        if !checked.panicked {
                             junit::Outcome::Failure {
                                 message: failure,
                                 details,
@@ -699,7 +703,7 @@ mod simulation {
         };
         let rerun = match run_caught(&scenario, seed) {
             Ok(result) => match unsupported("replay", &path, result) {
-                Ok(r) => with_recorded_scenario_file(&r.trace_lines, &header),
+                Ok(r) => with_recorded_scenario_file(&r.trace_lines(), &header),
                 Err(code) => return code,
             },
             Err(msg) => {

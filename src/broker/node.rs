@@ -456,9 +456,11 @@ pub async fn run_broker(
             continue;
         };
         let n = node.clone();
+        // `handle` is boxed: its future is as large as the largest request's, and a task's
+        // future is moved whole into its allocation at every spawn.
         madsim::task::spawn(async move {
             let resp = match req {
-                Ok(req) => handle(&n, req).await,
+                Ok(req) => Box::pin(handle(&n, req)).await,
                 Err(e) => Some(Response::Error(e)),
             };
             n.report_hw();

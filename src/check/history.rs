@@ -2,6 +2,7 @@
 //! (sends and acks by send id, successful acks, every record read). Built once, read-only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use crate::trace::{Event, EventKind, TopicPartition, Trace};
 
@@ -159,6 +160,10 @@ pub struct History {
     coordinator_partitions: BTreeMap<String, i32>,
     sends: BTreeMap<String, usize>,
     acks: BTreeMap<String, Vec<usize>>,
+    /// What [`History::ok_acks`] and [`History::reads`] list, found once: most checkers ask.
+    ok_acks: OnceLock<Vec<(usize, TopicPartition, i64)>>,
+    /// `(poll event index, record index within it, partition)`.
+    reads: OnceLock<Vec<(usize, usize, TopicPartition)>>,
 }
 
 /// How a topic is replicated, as the run configured it: how many brokers a lasting fault
@@ -202,6 +207,8 @@ impl History {
             coordinator_partitions: BTreeMap::new(),
             sends,
             acks,
+            ok_acks: OnceLock::new(),
+            reads: OnceLock::new(),
         }
     }
 
@@ -419,6 +426,11 @@ impl History {
         &self.events
     }
 
+    /// The events back, once the checkers are done with them.
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+
     pub fn event(&self, idx: usize) -> &Event {
         &self.events[idx]
     }
@@ -455,52 +467,75 @@ impl History {
     /// offset -1 (it never learns where the record went): that answers the send but is not an
     /// acknowledged write.
     pub fn ok_acks(&self) -> Vec<OkAck<'_>> {
-        self.events
+        let found = self.ok_acks.get_or_init(|| {
+            self.events
+                .iter()
+                .enumerate()
+                .filter_map(|(idx, e)| match &e.kind {
+                    EventKind::Ack {
+                        topic,
+                        partition: Some(p),
+                        offset: Some(o),
+                        error: None,
+                        ..
+                    } if *o >= 0 => Some((idx, TopicPartition::new(topic.as_str(), *p), *o)),
+                    _ => None,
+                })
+                .collect()
+        });
+        found
             .iter()
-            .enumerate()
-            .filter_map(|(idx, e)| match &e.kind {
-                EventKind::Ack {
+            .map(|(idx, tp, offset)| {
+                let e = &self.events[*idx];
+                let EventKind::Ack { send, .. } = &e.kind else {
+                    unreachable!("indexed as an ack")
+                };
+                OkAck {
+                    idx: *idx,
                     send,
-                    topic,
-                    partition: Some(p),
-                    offset: Some(o),
-                    error: None,
-                } if *o >= 0 => Some(OkAck {
-                    idx,
-                    send,
-                    tp: TopicPartition::new(topic.clone(), *p),
-                    offset: *o,
+                    tp: tp.clone(),
+                    offset: *offset,
                     t_us: e.t_us,
-                }),
-                _ => None,
+                }
             })
             .collect()
     }
 
     /// Every record every poll returned, in time order (and, within a poll, as returned).
     pub fn reads(&self) -> Vec<Read<'_>> {
-        let mut out = Vec::new();
-        for (idx, e) in self.events.iter().enumerate() {
-            if let EventKind::Poll {
-                topic,
-                partition,
-                records,
-                ..
-            } = &e.kind
-            {
-                for r in records {
-                    out.push(Read {
-                        idx,
-                        node: &e.node,
-                        tp: TopicPartition::new(topic.clone(), *partition),
-                        offset: r.offset,
-                        send: &r.send,
-                        t_us: e.t_us,
-                    });
+        let found = self.reads.get_or_init(|| {
+            let mut out = Vec::new();
+            for (idx, e) in self.events.iter().enumerate() {
+                if let EventKind::Poll {
+                    topic,
+                    partition,
+                    records,
+                    ..
+                } = &e.kind
+                {
+                    let tp = TopicPartition::new(topic.as_str(), *partition);
+                    out.extend((0..records.len()).map(|r| (idx, r, tp.clone())));
                 }
             }
-        }
-        out
+            out
+        });
+        found
+            .iter()
+            .map(|(idx, r, tp)| {
+                let e = &self.events[*idx];
+                let EventKind::Poll { records, .. } = &e.kind else {
+                    unreachable!("indexed as a poll")
+                };
+                Read {
+                    idx: *idx,
+                    node: &e.node,
+                    tp: tp.clone(),
+                    offset: records[*r].offset,
+                    send: &records[*r].send,
+                    t_us: e.t_us,
+                }
+            })
+            .collect()
     }
 
     /// The group each consumer reads for: the group of its first `assign` naming one.

@@ -1159,7 +1159,7 @@ pub fn explore_seed(
             if let Some(cause) = &result.cause {
                 failure.push_str(&format!(" [{cause}]"));
             }
-            (checker, failure, Some(result.trace_lines))
+            (checker, failure, Some(result.trace_lines()))
         }
     };
 

@@ -632,11 +632,22 @@ pub struct RunResult {
     /// A likely cause named beside data-loss verdicts: the crash of a partition's only
     /// in-sync replica (see [`crate::check::History::sole_isr_crashes`]).
     pub cause: Option<String>,
-    /// The whole trace: header, events, verdicts (deterministic for scenario and seed).
-    pub trace_lines: String,
+    /// The trace's header; with `outcome.history` and `verdicts`, the whole trace.
+    pub header: TraceHeader,
+    /// The `verdict` events that close the trace.
+    pub verdicts: Vec<crate::trace::Event>,
 }
 
 impl RunResult {
+    /// The whole trace: header, events, verdicts (deterministic for scenario and seed).
+    /// Rendered on demand: a sweep writes the traces of few of its runs, if any.
+    pub fn trace_lines(&self) -> String {
+        to_jsonl(
+            &self.header,
+            self.outcome.history.iter().chain(&self.verdicts),
+        )
+    }
+
     /// What went against the expectation, in one line (empty when it was met).
     pub fn failure(&self, scenario: &Scenario) -> String {
         let mut parts = Vec::new();
@@ -920,8 +931,8 @@ pub fn recorded_history(
 /// Runs `scenario` on `seed` (the scenario must map, see [`to_cluster_spec`]).
 pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsupported> {
     let spec = to_cluster_spec(scenario, seed)?;
-    let outcome = run(seed, &spec);
-    let history = scenario_history(scenario, &spec, outcome.history.clone());
+    let mut outcome = run(seed, &spec);
+    let history = scenario_history(scenario, &spec, std::mem::take(&mut outcome.history));
     // Names come from the validated `Checker` enum, so none is unknown.
     let fired = run_checkers(&checker_names(scenario), &history).unwrap_or_default();
     let expectation_met = scenario
@@ -932,8 +943,8 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         && fired
             .iter()
             .all(|(name, vs)| vs.is_empty() || scenario.expect.tolerates(name));
-    let skipped_faults = outcome
-        .history
+    let skipped_faults = history
+        .events()
         .iter()
         .filter_map(|e| match &e.kind {
             crate::trace::EventKind::Fault { fault } => {
@@ -949,13 +960,13 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         .flatten()
         .into_iter()
         .collect();
+    outcome.history = history.into_events();
     let end_us = outcome
         .history
         .last()
         .map_or(0, |e| e.t_us)
         .max(scenario.duration.as_micros());
-    let mut events = outcome.history.clone();
-    events.extend(verdict_events(&fired, end_us));
+    let verdicts = verdict_events(&fired, end_us);
     let header = TraceHeader {
         scenario: scenario.name.clone(),
         scenario_hash: scenario.hash_hex(),
@@ -963,7 +974,6 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         version: env!("CARGO_PKG_VERSION").to_string(),
         scenario_file: Some(scenario.to_json()),
     };
-    let trace_lines = to_jsonl(&header, &events);
     Ok(RunResult {
         outcome,
         fired,
@@ -971,7 +981,8 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         skipped_faults,
         not_judged,
         cause,
-        trace_lines,
+        header,
+        verdicts,
     })
 }
 

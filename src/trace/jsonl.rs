@@ -77,7 +77,7 @@ pub fn event_line(event: &Event) -> String {
 }
 
 /// The whole trace as JSONL text.
-pub fn to_jsonl(header: &TraceHeader, events: &[Event]) -> String {
+pub fn to_jsonl<'e>(header: &TraceHeader, events: impl IntoIterator<Item = &'e Event>) -> String {
     let mut out = header_line(header);
     out.push('\n');
     for e in events {
