@@ -59,15 +59,18 @@ fn main() {
     let mut cpu = 0.0;
     let mut acked = 0usize;
     let mut events = 0usize;
-    let mut lines = String::new();
+    // The digest is taken line by line: holding every seed's trace text for it was most of
+    // the bench's peak memory.
+    let mut digest = kafka_sim::sim::scenario::FNV1A64_START;
     for seed in 1..=seeds {
         let (t, cpu_started) = (Instant::now(), measure::cpu_seconds());
         let outcome = run(seed, &spec);
         walls.push(t.elapsed().as_secs_f64());
         cpu += measure::cpu_seconds() - cpu_started;
         for e in &outcome.history {
-            lines.push_str(&kafka_sim::trace::jsonl::event_line(e));
-            lines.push('\n');
+            let mut line = kafka_sim::trace::jsonl::event_line(e);
+            line.push('\n');
+            digest = kafka_sim::sim::scenario::fnv1a64_update(digest, line.as_bytes());
         }
         events += outcome.history.len();
         acked += outcome
@@ -103,6 +106,14 @@ fn main() {
         "| CPU time per seed (mean)            | {:>10.3} s   |          |        |",
         cpu / seeds as f64
     );
+    // Issue 15's target: 1,000x real time on one core (CPU, which a shared machine's
+    // neighbours do not inflate as they do wall time).
+    let per_cpu = sim_s / cpu;
+    println!(
+        "| simulated s per CPU s               | {:>10.0}x    | >= 1000x | {} |",
+        per_cpu,
+        if per_cpu >= 1000.0 { " PASS " } else { " FAIL " }
+    );
     println!(
         "| acknowledged writes per seed (mean) | {:>10.0}     |          |        |",
         acked as f64 / seeds as f64
@@ -112,12 +123,12 @@ fn main() {
         events as f64 / seeds as f64
     );
     println!(
-        "| peak resident memory (VmHWM)        | {:>10}     |          |        |",
+        "| peak resident memory (VmHWM)        | {:>10}     | <= 100 MB |        |",
         measure::peak_rss().unwrap_or_else(|| "unknown".into())
     );
     println!(
         "| history digest (FNV-1a, all seeds)  | {:016x} |          |        |",
-        kafka_sim::sim::scenario::fnv1a64(lines.as_bytes())
+        digest
     );
 }
 

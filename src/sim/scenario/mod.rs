@@ -21,4 +21,4 @@ mod model;
 mod schedule;
 
 pub use model::*;
-pub use schedule::fnv1a64;
+pub use schedule::{fnv1a64, fnv1a64_update, FNV1A64_START};

@@ -203,7 +203,15 @@ impl Scenario {
 
 /// FNV-1a, 64-bit.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a64_update(FNV1A64_START, bytes)
+}
+
+/// FNV-1a's starting state: `fnv1a64_update` from it over pieces in turn digests them as
+/// one buffer would, without holding them all.
+pub const FNV1A64_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues an FNV-1a digest `h` over `bytes`.
+pub fn fnv1a64_update(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
