@@ -112,7 +112,11 @@ fn main() {
     println!(
         "| simulated s per CPU s               | {:>10.0}x    | >= 1000x | {} |",
         per_cpu,
-        if per_cpu >= 1000.0 { " PASS " } else { " FAIL " }
+        if per_cpu >= 1000.0 {
+            " PASS "
+        } else {
+            " FAIL "
+        }
     );
     println!(
         "| acknowledged writes per seed (mean) | {:>10.0}     |          |        |",

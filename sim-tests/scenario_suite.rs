@@ -276,3 +276,27 @@ fn the_suite_uses_every_fault_kind_and_every_checker() {
         );
     }
 }
+
+/// The benchmarks' scenario files (`bench/*/*.json`) stay loadable as the format moves, and
+/// issue 15's group cluster passes every checker with its recovery judged: a speed figure of
+/// a run that fails or judges nothing would measure the wrong thing.
+#[test]
+fn the_bench_scenarios_load_and_the_group_cluster_passes() {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    for file in [
+        "partitions/parts-100.json",
+        "partitions/parts-1000.json",
+        "partitions/parts-10000.json",
+        "group-cluster/group-cluster.json",
+        "transactions/isolation-no-consumer.json",
+        "transactions/isolation-read-committed.json",
+        "transactions/isolation-read-uncommitted.json",
+        "transactions/txn-throughput.json",
+    ] {
+        Scenario::load(bench.join(file)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let group = Scenario::load(bench.join("group-cluster/group-cluster.json")).unwrap();
+    let r = run_scenario(&group, 1).unwrap_or_else(|e| panic!("{}", e.in_file("group-cluster")));
+    assert!(r.expectation_met, "{}", r.failure(&group));
+    assert!(r.not_judged.is_empty(), "{:?}", r.not_judged);
+}

@@ -585,10 +585,72 @@ struct LastWrite {
     len: usize,
 }
 
+/// A simulated disk's key for a path: its components, each as a 0 byte, a kind byte and
+/// its bytes. Ordered and compared as bytes this is `Path`'s own order and equality (component
+/// by component: a component that ends sorts before any longer one, as the 0 byte sorts before
+/// any byte a Unix name can hold), at the cost of one `memcmp` instead of a parse of both
+/// paths' components at every step of a `BTreeMap` search; a broker with thousands of
+/// partitions holds tens of thousands of files.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct DiskPath(Box<[u8]>);
+
+impl DiskPath {
+    fn of(path: &Path) -> DiskPath {
+        use std::os::unix::ffi::OsStrExt;
+        use std::path::Component;
+        let mut key = Vec::with_capacity(path.as_os_str().len() + 8);
+        for c in path.components() {
+            key.push(0);
+            match c {
+                // Not on Unix; kept in `Component`'s order for completeness.
+                Component::Prefix(p) => {
+                    key.push(0);
+                    key.extend_from_slice(p.as_os_str().as_bytes());
+                }
+                Component::RootDir => key.push(1),
+                Component::CurDir => key.push(2),
+                Component::ParentDir => key.push(3),
+                Component::Normal(n) => {
+                    key.push(4);
+                    key.extend_from_slice(n.as_bytes());
+                }
+            }
+        }
+        DiskPath(key.into_boxed_slice())
+    }
+
+    fn to_path(&self) -> PathBuf {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let mut path = PathBuf::new();
+        // Each component starts with a 0 byte, which no component holds.
+        for c in self.0.split(|&b| b == 0).skip(1) {
+            match c.split_first() {
+                Some((1, _)) => path.push("/"),
+                Some((2, _)) => path.push("."),
+                Some((3, _)) => path.push(".."),
+                Some((_, name)) => path.push(OsStr::from_bytes(name)),
+                None => {}
+            }
+        }
+        path
+    }
+
+    /// `Path::starts_with`: `self` is `base` or lies under it.
+    fn is_under(&self, base: &DiskPath) -> bool {
+        self.0.starts_with(&base.0) && self.0.get(base.0.len()).is_none_or(|&b| b == 0)
+    }
+
+    fn parent(&self) -> Option<DiskPath> {
+        let last = self.0.iter().rposition(|&b| b == 0)?;
+        (last > 0).then(|| DiskPath(self.0[..last].into()))
+    }
+}
+
 struct SimState {
     rng: StdRng,
-    dirs: BTreeSet<PathBuf>,
-    files: BTreeMap<PathBuf, u64>,
+    dirs: BTreeSet<DiskPath>,
+    files: BTreeMap<DiskPath, u64>,
     inodes: BTreeMap<u64, Inode>,
     next_inode: u64,
     crash_epoch: u64,
@@ -624,7 +686,7 @@ impl SimDisk {
     /// from `seed`.
     pub fn new(seed: u64) -> Self {
         let mut dirs = BTreeSet::new();
-        dirs.insert(PathBuf::from("/"));
+        dirs.insert(DiskPath::of(Path::new("/")));
         SimDisk {
             state: Arc::new(Mutex::new(SimState {
                 rng: StdRng::seed_from_u64(seed),
@@ -743,7 +805,10 @@ impl SimDisk {
     /// contents (bit rot on the platter).
     pub fn flip_byte(&self, path: &Path, pos: u64) -> io::Result<()> {
         let mut s = self.lock();
-        let id = *s.files.get(path).ok_or_else(|| not_found(path))?;
+        let id = *s
+            .files
+            .get(&DiskPath::of(path))
+            .ok_or_else(|| not_found(path))?;
         let inode = s.inodes.get_mut(&id).expect("inode of a listed file");
         let pos = pos as usize;
         if pos >= inode.visible.len() {
@@ -772,10 +837,9 @@ impl SimDisk {
             let candidates: Vec<(PathBuf, u64)> = s
                 .files
                 .iter()
-                .filter(|(p, id)| {
-                    p.extension().is_some_and(|e| e == "log") && !s.inodes[*id].visible.is_empty()
-                })
-                .map(|(p, id)| (p.clone(), *id))
+                .filter(|(p, id)| p.0.ends_with(b".log") && !s.inodes[*id].visible.is_empty())
+                .map(|(p, id)| (p.to_path(), *id))
+                .filter(|(p, _)| p.extension().is_some_and(|e| e == "log"))
                 .collect();
             if candidates.is_empty() {
                 return None;
@@ -815,14 +879,20 @@ impl SimDisk {
     /// The visible contents of a file (for tests and `dump-log` in the simulator).
     pub fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         let s = self.lock();
-        let id = s.files.get(path).ok_or_else(|| not_found(path))?;
+        let id = s
+            .files
+            .get(&DiskPath::of(path))
+            .ok_or_else(|| not_found(path))?;
         Ok(s.inodes[id].visible.clone())
     }
 
     /// The durable contents of a file: what a crash right now would leave.
     pub fn durable_contents(&self, path: &Path) -> io::Result<Vec<u8>> {
         let s = self.lock();
-        let id = s.files.get(path).ok_or_else(|| not_found(path))?;
+        let id = s
+            .files
+            .get(&DiskPath::of(path))
+            .ok_or_else(|| not_found(path))?;
         Ok(s.inodes[id].durable.clone())
     }
 }
@@ -830,14 +900,16 @@ impl SimDisk {
 impl SimState {
     fn parent_exists(&self, path: &Path) -> io::Result<()> {
         match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() && !self.dirs.contains(p) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{}: parent directory {} does not exist",
-                    path.display(),
-                    p.display()
-                ),
-            )),
+            Some(p) if !p.as_os_str().is_empty() && !self.dirs.contains(&DiskPath::of(p)) => {
+                Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "{}: parent directory {} does not exist",
+                        path.display(),
+                        p.display()
+                    ),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -876,7 +948,7 @@ impl Disk for SimDisk {
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut s = self.lock();
-        if s.files.contains_key(path) {
+        if s.files.contains_key(&DiskPath::of(path)) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("{}: is a file", path.display()),
@@ -884,7 +956,7 @@ impl Disk for SimDisk {
         }
         for p in path.ancestors() {
             if !p.as_os_str().is_empty() {
-                s.dirs.insert(p.to_path_buf());
+                s.dirs.insert(DiskPath::of(p));
             }
         }
         Ok(())
@@ -892,14 +964,15 @@ impl Disk for SimDisk {
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut s = self.lock();
-        if !s.dirs.contains(path) {
+        let key = DiskPath::of(path);
+        if !s.dirs.contains(&key) {
             return Err(not_found(path));
         }
-        s.dirs.retain(|d| !d.starts_with(path));
-        let doomed: Vec<PathBuf> = s
+        s.dirs.retain(|d| !d.is_under(&key));
+        let doomed: Vec<DiskPath> = s
             .files
             .keys()
-            .filter(|f| f.starts_with(path))
+            .filter(|f| f.is_under(&key))
             .cloned()
             .collect();
         for f in doomed {
@@ -911,20 +984,25 @@ impl Disk for SimDisk {
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         let s = self.lock();
-        if !s.dirs.contains(path) {
+        let key = DiskPath::of(path);
+        if !s.dirs.contains(&key) {
             return Err(not_found(path));
         }
         // Paths order component by component, so everything under `path` follows it in one
         // run: a listing costs what the directory holds, not what the whole disk holds
         // (a broker with thousands of partitions lists each log directory on open).
-        let after = (Bound::Excluded(path), Bound::Unbounded);
-        let files = s.files.range::<Path, _>(after).map(|(p, _)| p.as_path());
-        let dirs = s.dirs.range::<Path, _>(after).map(|p| p.as_path());
+        let after = (Bound::Excluded(&key), Bound::Unbounded);
+        let files = s.files.range::<DiskPath, _>(after).map(|(p, _)| p);
+        let dirs = s.dirs.range::<DiskPath, _>(after);
         let mut names: Vec<String> = files
-            .take_while(|p| p.starts_with(path))
-            .chain(dirs.take_while(|p| p.starts_with(path)))
-            .filter(|p| p.parent() == Some(path))
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .take_while(|p| p.is_under(&key))
+            .chain(dirs.take_while(|p| p.is_under(&key)))
+            .filter(|p| p.parent().as_ref() == Some(&key))
+            .filter_map(|p| {
+                p.to_path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
             .collect();
         names.sort();
         Ok(names)
@@ -932,12 +1010,13 @@ impl Disk for SimDisk {
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn DiskFile>> {
         let mut s = self.lock();
-        let id = match s.files.get(path) {
+        let key = DiskPath::of(path);
+        let id = match s.files.get(&key) {
             Some(id) => *id,
             None if mode == OpenMode::Create => {
                 s.parent_exists(path)?;
                 s.mutate(path)?;
-                if s.dirs.contains(path) {
+                if s.dirs.contains(&key) {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         format!("{}: is a directory", path.display()),
@@ -953,7 +1032,7 @@ impl Disk for SimDisk {
                         dirty_from: None,
                     },
                 );
-                s.files.insert(path.to_path_buf(), id);
+                s.files.insert(key, id);
                 id
             }
             None => return Err(not_found(path)),
@@ -970,8 +1049,11 @@ impl Disk for SimDisk {
         let mut s = self.lock();
         s.parent_exists(to)?;
         s.mutate(from)?;
-        let id = s.files.remove(from).ok_or_else(|| not_found(from))?;
-        if let Some(old) = s.files.insert(to.to_path_buf(), id) {
+        let id = s
+            .files
+            .remove(&DiskPath::of(from))
+            .ok_or_else(|| not_found(from))?;
+        if let Some(old) = s.files.insert(DiskPath::of(to), id) {
             s.inodes.remove(&old);
         }
         Ok(())
@@ -980,7 +1062,10 @@ impl Disk for SimDisk {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut s = self.lock();
         s.mutate(path)?;
-        let id = s.files.remove(path).ok_or_else(|| not_found(path))?;
+        let id = s
+            .files
+            .remove(&DiskPath::of(path))
+            .ok_or_else(|| not_found(path))?;
         // Like unlink(2): the data goes away with the name (open handles to it fail).
         s.inodes.remove(&id);
         Ok(())
@@ -988,7 +1073,8 @@ impl Disk for SimDisk {
 
     fn exists(&self, path: &Path) -> bool {
         let s = self.lock();
-        s.files.contains_key(path) || s.dirs.contains(path)
+        let key = DiskPath::of(path);
+        s.files.contains_key(&key) || s.dirs.contains(&key)
     }
 }
 
@@ -1288,5 +1374,57 @@ mod tests {
         assert_eq!(disk.list_dir(&dir).unwrap(), vec!["a", "b"]);
         disk.remove_dir_all(&dir).unwrap();
         assert!(!disk.exists(&dir));
+    }
+}
+
+#[cfg(test)]
+mod disk_path_tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::DiskPath;
+
+    /// Paths over a small alphabet, so that prefixes, `.`/`..`, doubled and trailing
+    /// separators and names that extend one another all come up.
+    fn path() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("/"),
+                Just("a"),
+                Just("b"),
+                Just("."),
+                Just(".."),
+                Just("ab"),
+                Just(".log"),
+                Just("0")
+            ],
+            0..8,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        /// The simulated disk's `BTreeMap`s iterate in `Path`'s order as they did when keyed
+        /// by `PathBuf` (the `corrupt` fault picks a file by position in that order), and
+        /// find a file by any spelling `Path` deems equal.
+        #[test]
+        fn disk_paths_order_and_compare_as_paths_do(a in path(), b in path()) {
+            let (pa, pb) = (Path::new(&a), Path::new(&b));
+            let (ka, kb) = (DiskPath::of(pa), DiskPath::of(pb));
+            prop_assert_eq!(ka.cmp(&kb), pa.cmp(pb));
+            prop_assert_eq!(ka == kb, pa == pb);
+            let back = ka.to_path();
+            prop_assert_eq!(back.as_path(), pa);
+            prop_assert_eq!(ka.is_under(&kb), pa.starts_with(pb));
+        }
+    }
+
+    #[test]
+    fn a_disk_path_knows_its_parent() {
+        let parent = |s: &str| DiskPath::of(Path::new(s)).parent().map(|p| p.to_path());
+        assert_eq!(parent("/d/t-0/0.log"), Some("/d/t-0".into()));
+        assert_eq!(parent("/d"), Some("/".into()));
+        assert_eq!(parent("/"), None);
     }
 }
