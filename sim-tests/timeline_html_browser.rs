@@ -102,7 +102,7 @@ fn lossy_run(dir: &Path) -> (PathBuf, Trace) {
     let scenario = Scenario::load(common::repo("scenarios/acks1-leader-crash.json")).unwrap();
     let result = run_scenario(&scenario, 2).unwrap();
     let path = dir.join("run.jsonl");
-    std::fs::write(&path, &result.trace_lines()).unwrap();
+    std::fs::write(&path, result.trace_lines()).unwrap();
     (path, read_jsonl(&result.trace_lines()).unwrap())
 }
 
