@@ -805,10 +805,7 @@ impl SimDisk {
     /// contents (bit rot on the platter).
     pub fn flip_byte(&self, path: &Path, pos: u64) -> io::Result<()> {
         let mut s = self.lock();
-        let id = *s
-            .files
-            .get(&DiskPath::of(path))
-            .ok_or_else(|| not_found(path))?;
+        let id = s.inode_of(path)?;
         let inode = s.inodes.get_mut(&id).expect("inode of a listed file");
         let pos = pos as usize;
         if pos >= inode.visible.len() {
@@ -837,7 +834,7 @@ impl SimDisk {
             let candidates: Vec<(PathBuf, u64)> = s
                 .files
                 .iter()
-                .filter(|(p, id)| p.0.ends_with(b".log") && !s.inodes[*id].visible.is_empty())
+                .filter(|(_, id)| !s.inodes[*id].visible.is_empty())
                 .map(|(p, id)| (p.to_path(), *id))
                 .filter(|(p, _)| p.extension().is_some_and(|e| e == "log"))
                 .collect();
@@ -879,25 +876,27 @@ impl SimDisk {
     /// The visible contents of a file (for tests and `dump-log` in the simulator).
     pub fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         let s = self.lock();
-        let id = s
-            .files
-            .get(&DiskPath::of(path))
-            .ok_or_else(|| not_found(path))?;
-        Ok(s.inodes[id].visible.clone())
+        let id = s.inode_of(path)?;
+        Ok(s.inodes[&id].visible.clone())
     }
 
     /// The durable contents of a file: what a crash right now would leave.
     pub fn durable_contents(&self, path: &Path) -> io::Result<Vec<u8>> {
         let s = self.lock();
-        let id = s
-            .files
-            .get(&DiskPath::of(path))
-            .ok_or_else(|| not_found(path))?;
-        Ok(s.inodes[id].durable.clone())
+        let id = s.inode_of(path)?;
+        Ok(s.inodes[&id].durable.clone())
     }
 }
 
 impl SimState {
+    /// The inode a file's name points to.
+    fn inode_of(&self, path: &Path) -> io::Result<u64> {
+        self.files
+            .get(&DiskPath::of(path))
+            .copied()
+            .ok_or_else(|| not_found(path))
+    }
+
     fn parent_exists(&self, path: &Path) -> io::Result<()> {
         match path.parent() {
             Some(p) if !p.as_os_str().is_empty() && !self.dirs.contains(&DiskPath::of(p)) => {
