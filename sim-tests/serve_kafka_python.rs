@@ -414,8 +414,10 @@ fn read_messages(v: &Value) -> Vec<(String, i64, i64)> {
         .collect()
 }
 
-/// The two-member group tests take turns: on a loaded 2-core machine, kafka-python's pair
-/// has been seen not to settle within its 30 s while other serve tests ran beside it.
+/// The two-member group tests take turns, so their rebalances are not timed on a 2-core
+/// machine busy with other serve tests. (The pair that once did not settle in 30 s, and
+/// later not in 120 s, was kafka-python polling both members from one thread: see `pair`
+/// in kafka_python_groups.py.)
 fn group_tests_one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static ONE: Mutex<()> = Mutex::new(());
     ONE.lock().unwrap_or_else(|e| e.into_inner())
