@@ -33,7 +33,9 @@ const LIST_LIMIT: usize = 5;
 ///   ([`History::group_bound_us`]), which follows from their timeouts;
 /// - every producer gets at least one send acknowledged: one none of whose sends succeeded
 ///   by `due(first send)` is named with the errors it got (a run whose every send fails,
-///   e.g. on `message.max.bytes`, is never a silent pass);
+///   e.g. on `message.max.bytes`, is never a silent pass), and so is one whose sends were
+///   refused for good (`REFUSED_FOR_GOOD`) with none acknowledged by the end of a run
+///   shorter than that;
 /// - every client of the workload (when the history knows it, [`History::workload`]) does
 ///   something: a producer sends, a group member (consumer or copier) joins its group, a
 ///   consumer of assigned partitions reads once acknowledged writes there are due. One that
@@ -594,6 +596,18 @@ fn groups_behind(
     out
 }
 
+/// Errors that refuse the record itself whatever the cluster's state (Kafka's non-retriable
+/// errors about the request, not about the producer's epoch or transaction, which the
+/// fencing rules judge): a producer that got one and nothing else has failed, however soon
+/// after its first send the run ends. `MESSAGE_TOO_LARGE`: over `max.request.size` or the
+/// topic's `max.message.bytes`; `INVALID_RECORD`: e.g. a record without a key on a
+/// compacted topic.
+const REFUSED_FOR_GOOD: &[&str] = &[
+    "MESSAGE_TOO_LARGE",
+    "INVALID_RECORD",
+    "INVALID_REQUIRED_ACKS",
+];
+
 /// Producers none of whose sends succeeded by `due(first send)` and that ended no
 /// transaction: named with the error codes their sends got (counted) and how many are
 /// still unanswered.
@@ -647,9 +661,12 @@ fn never_acknowledged(
         // A producer whose sends all went unanswered is named by the unanswered-sends rule;
         // a zombie fenced by a newer incarnation, or by its coordinator's abort of a
         // transaction older than its timeout, stopped by design.
+        // A run that ends before the bound cannot say the producer would not have got
+        // through, unless a send was refused for good: then waiting changes nothing.
+        let refused = t.errors.keys().any(|e| REFUSED_FOR_GOOD.contains(e));
         if t.succeeded
             || t.errors.is_empty()
-            || end < due(first_t)
+            || (end < due(first_t) && !refused)
             || fenced.contains_key(producer)
             || fenced_by_timeout(h, producer)
         {
@@ -669,7 +686,7 @@ fn never_acknowledged(
         out.push(
             violation(
                 PROGRESS,
-                due(first_t),
+                due(first_t).min(end),
                 format!(
                     "{producer} sent {} record(s) and none was acknowledged: {}",
                     t.sends,

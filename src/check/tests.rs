@@ -1365,6 +1365,32 @@ fn progress_names_a_producer_none_of_whose_sends_succeeded() {
     assert_eq!(named[0].nodes, ["p1"]);
 }
 
+/// A run too short for the bound still names a producer whose sends were refused for good
+/// (no wait turns MESSAGE_TOO_LARGE into an acknowledgement); one that got only retriable
+/// errors in such a run is left unjudged, as the run's note says.
+#[test]
+fn progress_names_a_producer_refused_for_good_even_in_a_run_shorter_than_the_bound() {
+    let run = |error: &str| {
+        let events = vec![
+            send(100, "p1", "a", "t", 0),
+            ack_err(200, "p1", "a", "t", error),
+            send(300, "p1", "b", "t", 0),
+            ack_err(400, "p1", "b", "t", error),
+            poll(2_000, "c1", "t", 0, &[]),
+        ];
+        progress_run(events, 10_000)
+    };
+    let vs = run("MESSAGE_TOO_LARGE");
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(
+        vs[0].message,
+        "p1 sent 2 record(s) and none was acknowledged: 2 failed with MESSAGE_TOO_LARGE"
+    );
+    assert_eq!(vs[0].t_us, 2_000, "judged at the end of the run");
+    assert!(run("INVALID_RECORD").len() == 1);
+    assert!(run("NOT_ENOUGH_REPLICAS").is_empty());
+}
+
 /// A transactional producer whose application aborted every transaction so far made
 /// progress: TRANSACTION_ABORTED is the answer it asked for.
 #[test]

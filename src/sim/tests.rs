@@ -1446,6 +1446,86 @@ fn limits_are_checked_at_load_time() {
     // 100,000 records/s for ten seconds is fine.
     let s = scenario_after(|v| producer(v, 1_000_000, "100000/s"));
     assert_eq!(s.workload.len(), 1);
+
+    let consumers = |n: usize| {
+        move |v: &mut serde_json::Value| {
+            v["workload"] = (0..n)
+                .map(|i| json!({"consumer": format!("c{i}"), "partitions": ["orders-0"]}))
+                .collect();
+            v["faults"] = json!([]);
+        }
+    };
+    assert_eq!(scenario_after(consumers(200)).workload.len(), 200);
+    assert_eq!(
+        error_after(consumers(201)),
+        "t.json: workload: 201 clients is beyond the simulator's limit of 200 (one network \
+         address each)"
+    );
+}
+
+/// Every partition replica is a log held in memory: topics past the limit are refused
+/// wherever they come from (the `topics` section, an admin fault, auto-creation, the
+/// internal topics' settings), naming the entry that crossed it.
+#[test]
+fn partition_replicas_are_limited_wherever_topics_come_from() {
+    let topics = |v: &mut serde_json::Value, partitions: u64| {
+        v["topics"] = json!([{"name": "orders", "partitions": 3, "replication_factor": 3},
+                             {"name": "big", "partitions": partitions, "replication_factor": 2}]);
+    };
+    // 9 + 2 x 19,995 = 39,999: fits (a producer alone has no group, so no __consumer_offsets).
+    let fits = scenario_after(|v| {
+        topics(v, 19_995);
+        v["workload"] = json!([{"producer": "p9", "topic": "orders", "messages": 10,
+                                "rate": "10/s"}]);
+        v["faults"] = json!([]);
+    });
+    assert_eq!(fits.topics[1].partitions, 19_995);
+    let over = error_after(|v| topics(v, 2_000_000));
+    assert_eq!(
+        over,
+        "t.json: topics[1].partitions: the scenario's topics come to 4000009 partition \
+         replicas, beyond the simulator's limit of 40000 (each replica is a log held in \
+         memory) (expected fewer partitions or a lower replication factor)"
+    );
+    let admin = error_after(|v| {
+        v["faults"] = json!([{"at": "1s", "admin": {"create-topic":
+            {"name": "more", "partitions": 20_000, "replication_factor": 3}}}]);
+    });
+    assert!(
+        admin.starts_with("t.json: faults[0].admin.create-topic: the scenario's topics come to"),
+        "{admin}"
+    );
+    let grown = error_after(|v| {
+        v["faults"] = json!([{"at": "1s", "admin": {"add-partitions":
+            {"topic": "orders", "count": 20_000}}}]);
+    });
+    assert!(
+        grown.starts_with("t.json: faults[0].admin.add-partitions: the scenario's topics"),
+        "{grown}"
+    );
+    let offsets = error_after(|v| {
+        v["cluster"]["config"]["offsets.topic.num.partitions"] = json!(20_000);
+        v["workload"] = json!([{"consumer": "c9", "group": "g9", "topics": ["orders"]}]);
+        v["faults"] = json!([]);
+    });
+    assert!(
+        offsets.starts_with(
+            "t.json: cluster.config[\"offsets.topic.num.partitions\"]: the scenario's topics"
+        ),
+        "{offsets}"
+    );
+    let auto = error_after(|v| {
+        v["cluster"]["config"]["auto.create.topics.enable"] = json!(true);
+        v["cluster"]["config"]["num.partitions"] = json!(20_000);
+        v["cluster"]["config"]["default.replication.factor"] = json!(3);
+        v["workload"] = json!([{"producer": "p9", "topic": "fresh", "messages": 10,
+                                "rate": "10/s"}]);
+        v["faults"] = json!([]);
+    });
+    assert!(
+        auto.starts_with("t.json: workload[0].topic: the scenario's topics come to"),
+        "{auto}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::load::{
-    array, duration, enumerated, integer, non_negative_duration, parse_broker_name, parse_topic,
-    parse_topic_partition, topic_ref, wrong_type, Ctx, Fields, Result,
+    array, check_replicas, duration, enumerated, integer, non_negative_duration, parse_broker_name,
+    parse_topic, parse_topic_partition, topic_ref, wrong_type, Ctx, Fields, Result,
 };
 use super::model::*;
 use crate::sim::duration::Jittered;
@@ -463,6 +463,7 @@ pub(super) fn learn_admin_topics(path: &str, list: &Value, ctx: &mut Ctx) -> Res
                 .entry(t.name)
                 .or_insert((t.partitions, t.replication_factor));
             entry.0 = entry.0.max(t.partitions);
+            check_replicas(&join_key(&ap, "create-topic"), ctx, 0)?;
         }
         if let Some(body) = admin.get("add-partitions") {
             let topic = body.get("topic").and_then(Value::as_str);
@@ -470,6 +471,7 @@ pub(super) fn learn_admin_topics(path: &str, list: &Value, ctx: &mut Ctx) -> Res
             if let (Some(topic), Some(count)) = (topic, count) {
                 if let Some(entry) = ctx.topics.get_mut(topic) {
                     entry.0 = entry.0.max(count.min(i32::MAX as u64) as u32);
+                    check_replicas(&join_key(&ap, "add-partitions"), ctx, 0)?;
                 }
             }
         }

@@ -318,6 +318,21 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
         ctx.topics
             .insert(crate::txn::TRANSACTION_STATE_TOPIC.to_string(), internal);
         initial_topics.insert(crate::txn::TRANSACTION_STATE_TOPIC.to_string(), internal);
+        check_replicas(
+            &join_key("cluster.config", "transaction.state.log.num.partitions"),
+            &ctx,
+            0,
+        )?;
+    }
+    // `__consumer_offsets` exists once a group member found its coordinator.
+    if !ctx.groups.is_empty() {
+        let rf = setting("offsets.topic.replication.factor", 3).min(ctx.brokers);
+        let offsets = u64::from(setting("offsets.topic.num.partitions", 50)) * u64::from(rf);
+        check_replicas(
+            &join_key("cluster.config", "offsets.topic.num.partitions"),
+            &ctx,
+            offsets,
+        )?;
     }
     let faults = match f.opt("faults") {
         Some((p, list)) => {
@@ -419,9 +434,34 @@ fn parse_topics(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Topic>> {
             topic.name.clone(),
             (topic.partitions, topic.replication_factor),
         );
+        check_replicas(&join_key(&tp, "partitions"), ctx, 0)?;
         topics.push(topic);
     }
     Ok(topics)
+}
+
+/// Refuses topics (those known so far, and `extra` replicas of internal ones) beyond
+/// [`limits::MAX_REPLICAS`], at `path`: the entry that crossed it. Topics `admin` faults
+/// create or grow count with the most partitions they ever have.
+pub(super) fn check_replicas(path: &str, ctx: &Ctx, extra: u64) -> Result<()> {
+    let total = ctx
+        .topics
+        .values()
+        .map(|&(partitions, rf)| u64::from(partitions) * u64::from(rf))
+        .sum::<u64>()
+        .saturating_add(extra);
+    if total > limits::MAX_REPLICAS {
+        return Err(ScenarioError::new(
+            path,
+            format!(
+                "the scenario's topics come to {total} partition replicas, beyond the \
+                 simulator's limit of {} (each replica is a log held in memory)",
+                limits::MAX_REPLICAS
+            ),
+        )
+        .expected("fewer partitions or a lower replication factor"));
+    }
+    Ok(())
 }
 
 /// One topic: an entry of `topics`, or the body of an `admin` `create-topic`.
@@ -497,6 +537,7 @@ fn producer_topic_ref(path: &str, v: &Value, ctx: &mut Ctx) -> Result<(String, u
                 .expected("1 to 249 of a-z A-Z 0-9 . _ -, not starting with __"));
             }
             ctx.topics.insert(name.to_string(), (partitions, rf));
+            check_replicas(path, ctx, 0)?;
             Ok((name.to_string(), partitions))
         }
         _ => topic_ref(path, v, ctx),
