@@ -129,7 +129,7 @@ const FOUND_AT: &[(&str, u64)] = &[
     ("commit-before-process.json", 2),
     ("no-producer-fencing.json", 74),
     ("hanging-transaction.json", 1066),
-    ("kafka-17754.json", 1846),
+    ("kafka-17754.json", 2162),
 ];
 
 /// `kafka-sim explore` finds every bug of the zoo from random faults alone (the file with

@@ -664,14 +664,17 @@ async fn produce(n: &Arc<Node>, p: ProduceRequest) -> Option<Response> {
 }
 
 /// Kafka's `DelayedFetch`: evaluate the fetch; if it can't return `min_bytes` yet, park
-/// it until the state changes (re-evaluating then) or `max_wait_ms` passes.
+/// it until the state changes (re-evaluating then, without moving the follower's state
+/// again) or `max_wait_ms` passes.
 async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
     let deadline = n.clock.now_ms() + f.max_wait_ms.max(0);
     // The partitions to watch, built once the request has to wait.
     let mut keys: Option<WatchKeys> = None;
     let mut first = None;
+    let mut from_purgatory = false;
     loop {
-        let (resp, out) = n.rm().fetch(f, n.clock.now_ms());
+        let (resp, out) = n.rm().fetch(f, n.clock.now_ms(), from_purgatory);
+        from_purgatory = true;
         send_outgoing(n, out);
         if f.replica_id != CONSUMER_REPLICA_ID {
             // A follower's progress can move the HW that delayed produces wait for.

@@ -533,23 +533,8 @@ impl Partition {
         current_leader_epoch: Option<i32>,
         now_ms: i64,
     ) -> Result<FollowerFetchOutcome, ErrorCode> {
-        if !self.is_leader() {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        }
-        let current_leader_epoch =
-            current_leader_epoch.filter(|_| !self.config.no_leader_epoch_fencing_bug);
-        if let Some(e) = current_leader_epoch {
-            if e < self.leader_epoch {
-                return Err(ErrorCode::FencedLeaderEpoch);
-            }
-            if e > self.leader_epoch {
-                return Err(ErrorCode::UnknownLeaderEpoch);
-            }
-        }
+        self.check_follower_fetch(replica_id, fetch_offset, current_leader_epoch)?;
         let leader_leo = self.log_end_offset;
-        if fetch_offset < 0 || fetch_offset > leader_leo {
-            return Err(ErrorCode::OffsetOutOfRange);
-        }
         let Some(state) = self.followers.get_mut(&replica_id) else {
             return Err(ErrorCode::NotLeaderOrFollower);
         };
@@ -573,6 +558,41 @@ impl Partition {
             high_watermark_advanced: advanced,
             alter_partition,
         })
+    }
+
+    /// The checks of a follower's fetch without its effects: a fetch parked in the purgatory
+    /// is read again when the log moves, but its offset says where the follower was when it
+    /// sent it, so only the first reading moves the follower's state (Kafka's
+    /// `Partition.fetchRecords` with `updateFetchState = !readFromPurgatory`). Otherwise a
+    /// fetch a crashed follower sent before it lost its unflushed log could, re-read after
+    /// the controller shrank the ISR, put the restarted (now empty) replica back in the ISR,
+    /// and an election could then make it leader without the committed records.
+    pub fn check_follower_fetch(
+        &self,
+        replica_id: i32,
+        fetch_offset: i64,
+        current_leader_epoch: Option<i32>,
+    ) -> Result<(), ErrorCode> {
+        if !self.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let current_leader_epoch =
+            current_leader_epoch.filter(|_| !self.config.no_leader_epoch_fencing_bug);
+        if let Some(e) = current_leader_epoch {
+            if e < self.leader_epoch {
+                return Err(ErrorCode::FencedLeaderEpoch);
+            }
+            if e > self.leader_epoch {
+                return Err(ErrorCode::UnknownLeaderEpoch);
+            }
+        }
+        if fetch_offset < 0 || fetch_offset > self.log_end_offset {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        if !self.followers.contains_key(&replica_id) {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        Ok(())
     }
 
     /// Kafka's `canAddReplicaToIsr`: a follower outside the ISR joins once its LEO reached

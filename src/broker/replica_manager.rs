@@ -1228,8 +1228,15 @@ impl ReplicaManager {
     }
 
     /// A fetch from a follower or a consumer. Followers read up to the LEO and move the
-    /// leader's view of their progress (ISR, HW); consumers read below the HW only.
-    pub fn fetch(&mut self, req: &FetchRequest, now_ms: i64) -> (FetchResponse, Vec<Outgoing>) {
+    /// leader's view of their progress (ISR, HW); consumers read below the HW only. A fetch
+    /// read again from the purgatory (`from_purgatory`) moves nothing: its offsets are as old
+    /// as the request (see [`Partition::check_follower_fetch`]).
+    pub fn fetch(
+        &mut self,
+        req: &FetchRequest,
+        now_ms: i64,
+        from_purgatory: bool,
+    ) -> (FetchResponse, Vec<Outgoing>) {
         let mut out = Vec::new();
         let mut partitions = Vec::new();
         // KIP-74: the answer holds at most `max_bytes` (`fetch.max.bytes`,
@@ -1240,7 +1247,7 @@ impl ReplicaManager {
             min_one: true,
         };
         for fp in &req.partitions {
-            let p = self.fetch_partition(req, &limit, fp, now_ms, &mut out);
+            let p = self.fetch_partition(req, &limit, fp, now_ms, from_purgatory, &mut out);
             let n = p.records_len();
             if n > 0 {
                 limit.min_one = false;
@@ -1263,6 +1270,7 @@ impl ReplicaManager {
         limit: &ResponseLimit,
         fp: &FetchPartition,
         now_ms: i64,
+        from_purgatory: bool,
         out: &mut Vec<Outgoing>,
     ) -> FetchPartitionResponse {
         let (replica_id, isolation, zero_copy) =
@@ -1299,6 +1307,10 @@ impl ReplicaManager {
                     hw
                 }
             })
+        } else if from_purgatory {
+            r.partition
+                .check_follower_fetch(replica_id, fp.fetch_offset, fp.current_leader_epoch)
+                .map(|()| r.log.log_end_offset())
         } else {
             match r.partition.follower_fetch(
                 replica_id,
@@ -2325,7 +2337,7 @@ mod tests {
                 isolation_level: IsolationLevel::ReadUncommitted,
                 zero_copy: false,
             };
-            rm.fetch(&req, 0)
+            rm.fetch(&req, 0, false)
                 .0
                 .partitions
                 .iter()
@@ -2391,7 +2403,7 @@ mod tests {
                 isolation_level: level,
                 zero_copy: false,
             };
-            rm.fetch(&req, 0).0.partitions.remove(0)
+            rm.fetch(&req, 0, false).0.partitions.remove(0)
         };
         let values = |pr: &FetchPartitionResponse, level: IsolationLevel| {
             let cfg = FetchConfig {
@@ -2952,6 +2964,74 @@ mod tests {
         assert!(failure.contains(HW_FILE), "{failure}");
     }
 
+    /// A follower's fetch parked in the purgatory and read again there does not move the
+    /// leader's view of that follower: the offset is as old as the request. Found by
+    /// `explore` (transactions-broker-crash, seed 5259): broker-0 crashed with its log
+    /// unflushed, restarted empty, the controller shrank the ISR, and its last fetch from
+    /// before the crash (offset 80, still parked), read again when a produce woke the
+    /// purgatory, put it back in the ISR; elected, it led without the committed records.
+    #[test]
+    fn a_fetch_read_again_from_the_purgatory_does_not_put_its_follower_back_in_the_isr() {
+        use crate::storage::testkit::v2_batch;
+        let [topic, _] = one_partition_topic("orders", 7);
+        let two_replicas = MetadataRecord::Partition {
+            topic: "orders".into(),
+            partition: 0,
+            replicas: vec![0, 1],
+            isr: vec![0, 1],
+            leader: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(SimDisk::new(1)));
+        rm.apply_metadata(&[topic, two_replicas], 0);
+        let tp = TopicPartition::new("orders", 0);
+        for v in ["a", "b", "c"] {
+            let b = v2_batch(0, &[(0, None, Some(v.as_bytes()))]);
+            rm.append_as_leader(&tp, ACKS_ALL, b, 0).unwrap();
+        }
+        // Follower 1 fetches at the log end (caught up), then dies; the controller takes
+        // it out of the ISR.
+        let caught_up = FetchRequest {
+            replica_id: 1,
+            min_bytes: 1,
+            max_wait_ms: 500,
+            max_bytes: 1 << 20,
+            partitions: vec![FetchPartition {
+                topic_partition: tp.clone(),
+                fetch_offset: 3,
+                current_leader_epoch: Some(0),
+                partition_max_bytes: 1 << 20,
+            }],
+            isolation_level: IsolationLevel::ReadUncommitted,
+            zero_copy: false,
+        };
+        rm.fetch(&caught_up, 10, false);
+        let shrink = MetadataRecord::PartitionChange {
+            topic: "orders".into(),
+            partition: 0,
+            leader: None,
+            isr: Some(vec![0]),
+            unclean: false,
+            assignment: None,
+            elr: None,
+            last_known_elr: None,
+        };
+        rm.apply_metadata(&[shrink], 20);
+        assert_eq!(rm.replicas[&tp].partition.isr(), &BTreeSet::from([0]));
+        let isr_change = |out: &[Outgoing]| {
+            out.iter()
+                .map(|Outgoing::AlterPartition(a)| a.new_isr.clone())
+                .collect::<Vec<_>>()
+        };
+        let (resp, out) = rm.fetch(&caught_up, 30, true);
+        assert_eq!(resp.partitions[0].error, ErrorCode::None);
+        assert_eq!(isr_change(&out), Vec::<Vec<i32>>::new(), "nothing moves");
+        // The same offsets in a new request are news: the follower rejoins.
+        let (_, out) = rm.fetch(&caught_up, 40, false);
+        assert_eq!(isr_change(&out), [vec![0, 1]]);
+    }
+
     /// Kafka's follower appends what one fetch brought for a partition in one call: with
     /// `flush.messages=1` a fetch of three batches costs the fsyncs of one append, not three
     /// (a follower on a slow disk would otherwise fall out of the ISR for good).
@@ -2999,7 +3079,7 @@ mod tests {
                 isolation_level: IsolationLevel::ReadUncommitted,
                 zero_copy: false,
             };
-            let (resp, _) = leader.fetch(&req, 0);
+            let (resp, _) = leader.fetch(&req, 0, false);
             let before = follower_disk.stats().syncs;
             assert!(follower.on_fetch_response(0, &partitions, &resp, 0));
             follower_disk.stats().syncs - before
