@@ -2186,17 +2186,26 @@ mod tests {
     use super::*;
     use crate::storage::SimDisk;
 
-    fn leader_change(leader: i32) -> MetadataRecord {
+    fn partition_change(leader: Option<i32>, isr: Vec<i32>) -> MetadataRecord {
         MetadataRecord::PartitionChange {
             topic: "orders".into(),
             partition: 0,
-            leader: Some(leader),
-            isr: Some(vec![0, 1]),
+            leader,
+            isr: Some(isr),
             unclean: false,
             assignment: None,
             elr: None,
             last_known_elr: None,
         }
+    }
+
+    fn leader_change(leader: i32) -> MetadataRecord {
+        partition_change(Some(leader), vec![0, 1])
+    }
+
+    /// The controller changes the ISR of orders-0 alone.
+    fn isr_change(isr: Vec<i32>) -> MetadataRecord {
+        partition_change(None, isr)
     }
 
     /// The metadata records of `topic` with one partition hosted (and led) by broker 0.
@@ -3007,29 +3016,19 @@ mod tests {
             zero_copy: false,
         };
         rm.fetch(&caught_up, 10, false);
-        let shrink = MetadataRecord::PartitionChange {
-            topic: "orders".into(),
-            partition: 0,
-            leader: None,
-            isr: Some(vec![0]),
-            unclean: false,
-            assignment: None,
-            elr: None,
-            last_known_elr: None,
-        };
-        rm.apply_metadata(&[shrink], 20);
+        rm.apply_metadata(&[isr_change(vec![0])], 20);
         assert_eq!(rm.replicas[&tp].partition.isr(), &BTreeSet::from([0]));
-        let isr_change = |out: &[Outgoing]| {
+        let proposed = |out: &[Outgoing]| {
             out.iter()
                 .map(|Outgoing::AlterPartition(a)| a.new_isr.clone())
                 .collect::<Vec<_>>()
         };
         let (resp, out) = rm.fetch(&caught_up, 30, true);
         assert_eq!(resp.partitions[0].error, ErrorCode::None);
-        assert_eq!(isr_change(&out), Vec::<Vec<i32>>::new(), "nothing moves");
+        assert_eq!(proposed(&out), Vec::<Vec<i32>>::new(), "nothing moves");
         // The same offsets in a new request are news: the follower rejoins.
         let (_, out) = rm.fetch(&caught_up, 40, false);
-        assert_eq!(isr_change(&out), [vec![0, 1]]);
+        assert_eq!(proposed(&out), [vec![0, 1]]);
     }
 
     /// Kafka's follower appends what one fetch brought for a partition in one call: with
@@ -3152,19 +3151,7 @@ mod tests {
 
         // An ISR change and a follower's epoch leave the epochs alone: nothing is written.
         let syncs = disk.stats().syncs;
-        rm.apply_metadata(
-            &[MetadataRecord::PartitionChange {
-                topic: "orders".into(),
-                partition: 0,
-                leader: None,
-                isr: Some(vec![0]),
-                unclean: false,
-                assignment: None,
-                elr: None,
-                last_known_elr: None,
-            }],
-            10,
-        );
+        rm.apply_metadata(&[isr_change(vec![0])], 10);
         rm.apply_metadata(&[leader_change(1)], 20);
         assert_eq!(disk.stats().syncs, syncs);
 
