@@ -898,6 +898,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             partitions: fetches.clone(),
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
+            replica_epoch: n.rm().broker_epoch(),
         });
         let timeout = match n.cfg.replica_socket_timeout_ms {
             Some(ms) => Duration::from_millis(ms),

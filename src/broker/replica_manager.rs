@@ -1291,6 +1291,17 @@ impl ReplicaManager {
             resp.error = ErrorCode::KafkaStorageError;
             return resp;
         }
+        // KIP-903: a fetch sent by an earlier incarnation of the follower than the one the
+        // metadata has registered (it crashed with the fetch in flight, or held back on the
+        // network) says nothing about the replica now: it restarted from its disk, perhaps
+        // without what it had not flushed. Answered, but no progress taken from it.
+        let earlier_incarnation = replica_id != CONSUMER_REPLICA_ID
+            && req.replica_epoch >= 0
+            && self
+                .metadata
+                .brokers
+                .get(&replica_id)
+                .is_some_and(|b| b.broker_epoch > req.replica_epoch);
         let Some(r) = self.replicas.get_mut(tp) else {
             resp.error = self.unknown_or_not_leader(tp);
             return resp;
@@ -1307,7 +1318,7 @@ impl ReplicaManager {
                     hw
                 }
             })
-        } else if from_purgatory {
+        } else if from_purgatory || earlier_incarnation {
             r.partition
                 .check_follower_fetch(replica_id, fp.fetch_offset, fp.current_leader_epoch)
                 .map(|()| r.log.log_end_offset())
@@ -2345,6 +2356,7 @@ mod tests {
                     .collect(),
                 isolation_level: IsolationLevel::ReadUncommitted,
                 zero_copy: false,
+                replica_epoch: -1,
             };
             rm.fetch(&req, 0, false)
                 .0
@@ -2411,6 +2423,7 @@ mod tests {
                 }],
                 isolation_level: level,
                 zero_copy: false,
+                replica_epoch: -1,
             };
             rm.fetch(&req, 0, false).0.partitions.remove(0)
         };
@@ -3014,6 +3027,7 @@ mod tests {
             }],
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
+            replica_epoch: -1,
         };
         rm.fetch(&caught_up, 10, false);
         rm.apply_metadata(&[isr_change(vec![0])], 20);
@@ -3077,6 +3091,7 @@ mod tests {
                 partitions: partitions.clone(),
                 isolation_level: IsolationLevel::ReadUncommitted,
                 zero_copy: false,
+                replica_epoch: -1,
             };
             let (resp, _) = leader.fetch(&req, 0, false);
             let before = follower_disk.stats().syncs;

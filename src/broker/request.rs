@@ -296,6 +296,15 @@ pub struct FetchRequest {
     /// that crosses the network.
     #[serde(default, skip_serializing_if = "is_default")]
     pub zero_copy: bool,
+    /// A follower's broker epoch (Fetch v15's `ReplicaState.ReplicaEpoch`, KIP-903): a
+    /// fetch from an earlier incarnation of the broker than the metadata has registered
+    /// says nothing about the replica now, so the leader takes no progress from it. -1 for
+    /// consumers and when unknown.
+    #[serde(
+        default = "no_broker_epoch",
+        skip_serializing_if = "is_no_broker_epoch"
+    )]
+    pub replica_epoch: i64,
 }
 
 /// FindCoordinator's `key_type` (Kafka's `CoordinatorType`).
@@ -861,6 +870,10 @@ fn no_broker_epoch() -> i64 {
     -1
 }
 
+fn is_no_broker_epoch(epoch: &i64) -> bool {
+    *epoch == -1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -874,6 +887,7 @@ mod tests {
             partitions: Vec::new(),
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
+            replica_epoch: -1,
         }
     }
 

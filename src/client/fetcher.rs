@@ -343,6 +343,7 @@ impl Fetcher {
             partitions,
             isolation_level: self.cfg.isolation_level,
             zero_copy: false,
+            replica_epoch: -1,
         });
         let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
             match rpc.call(addr, &req, self.fetch_timeout()).await {

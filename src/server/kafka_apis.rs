@@ -798,6 +798,7 @@ impl<B: Backend> KafkaApis<B> {
                 IsolationLevel::ReadUncommitted
             },
             zero_copy: true,
+            replica_epoch: -1,
         };
         let mut answers = BTreeMap::new();
         let mut regions = Vec::new();
