@@ -535,9 +535,10 @@ impl Partition {
     ) -> Result<FollowerFetchOutcome, ErrorCode> {
         self.check_follower_fetch(replica_id, fetch_offset, current_leader_epoch)?;
         let leader_leo = self.log_end_offset;
-        let Some(state) = self.followers.get_mut(&replica_id) else {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        };
+        let state = self
+            .followers
+            .get_mut(&replica_id)
+            .expect("check_follower_fetch found the follower");
         if fetch_offset >= leader_leo {
             state.last_caught_up_time_ms = state.last_caught_up_time_ms.max(now_ms);
         } else if fetch_offset >= state.last_fetch_leader_log_end_offset

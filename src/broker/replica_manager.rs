@@ -1229,14 +1229,28 @@ impl ReplicaManager {
 
     /// A fetch from a follower or a consumer. Followers read up to the LEO and move the
     /// leader's view of their progress (ISR, HW); consumers read below the HW only. A fetch
-    /// read again from the purgatory (`from_purgatory`) moves nothing: its offsets are as old
-    /// as the request (see [`Partition::check_follower_fetch`]).
+    /// read again from the purgatory (`from_purgatory`), or sent by an earlier incarnation
+    /// of its follower, moves nothing: its offsets are as old as the request (see
+    /// [`Partition::check_follower_fetch`]).
     pub fn fetch(
         &mut self,
         req: &FetchRequest,
         now_ms: i64,
         from_purgatory: bool,
     ) -> (FetchResponse, Vec<Outgoing>) {
+        // KIP-903: a fetch sent by an earlier incarnation of the follower than the one the
+        // metadata has registered (it crashed with the fetch in flight, or held back on the
+        // network) says nothing about the replica now: it restarted from its disk, perhaps
+        // without what it had not flushed. Answered, but no progress taken from it; nor
+        // from a fetch read again from the purgatory. One decision for the whole request.
+        let earlier_incarnation = req.replica_id != CONSUMER_REPLICA_ID
+            && req.replica_epoch >= 0
+            && self
+                .metadata
+                .brokers
+                .get(&req.replica_id)
+                .is_some_and(|b| b.broker_epoch > req.replica_epoch);
+        let update_fetch_state = !from_purgatory && !earlier_incarnation;
         let mut out = Vec::new();
         let mut partitions = Vec::new();
         // KIP-74: the answer holds at most `max_bytes` (`fetch.max.bytes`,
@@ -1247,7 +1261,7 @@ impl ReplicaManager {
             min_one: true,
         };
         for fp in &req.partitions {
-            let p = self.fetch_partition(req, &limit, fp, now_ms, from_purgatory, &mut out);
+            let p = self.fetch_partition(req, &limit, fp, now_ms, update_fetch_state, &mut out);
             let n = p.records_len();
             if n > 0 {
                 limit.min_one = false;
@@ -1270,7 +1284,7 @@ impl ReplicaManager {
         limit: &ResponseLimit,
         fp: &FetchPartition,
         now_ms: i64,
-        from_purgatory: bool,
+        update_fetch_state: bool,
         out: &mut Vec<Outgoing>,
     ) -> FetchPartitionResponse {
         let (replica_id, isolation, zero_copy) =
@@ -1291,17 +1305,6 @@ impl ReplicaManager {
             resp.error = ErrorCode::KafkaStorageError;
             return resp;
         }
-        // KIP-903: a fetch sent by an earlier incarnation of the follower than the one the
-        // metadata has registered (it crashed with the fetch in flight, or held back on the
-        // network) says nothing about the replica now: it restarted from its disk, perhaps
-        // without what it had not flushed. Answered, but no progress taken from it.
-        let earlier_incarnation = replica_id != CONSUMER_REPLICA_ID
-            && req.replica_epoch >= 0
-            && self
-                .metadata
-                .brokers
-                .get(&replica_id)
-                .is_some_and(|b| b.broker_epoch > req.replica_epoch);
         let Some(r) = self.replicas.get_mut(tp) else {
             resp.error = self.unknown_or_not_leader(tp);
             return resp;
@@ -1318,7 +1321,7 @@ impl ReplicaManager {
                     hw
                 }
             })
-        } else if from_purgatory || earlier_incarnation {
+        } else if !update_fetch_state {
             r.partition
                 .check_follower_fetch(replica_id, fp.fetch_offset, fp.current_leader_epoch)
                 .map(|()| r.log.log_end_offset())
@@ -2219,6 +2222,20 @@ mod tests {
         partition_change(None, isr)
     }
 
+    /// A fetch by follower `replica_id` with no long poll and no broker epoch.
+    fn follower_fetch_request(replica_id: i32, partitions: Vec<FetchPartition>) -> FetchRequest {
+        FetchRequest {
+            replica_id,
+            min_bytes: 1,
+            max_wait_ms: 0,
+            max_bytes: 1 << 20,
+            partitions,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            zero_copy: false,
+            replica_epoch: -1,
+        }
+    }
+
     /// The metadata records of `topic` with one partition hosted (and led) by broker 0.
     fn one_partition_topic(topic: &str, topic_id: u64) -> [MetadataRecord; 2] {
         [
@@ -3014,21 +3031,15 @@ mod tests {
         }
         // Follower 1 fetches at the log end (caught up), then dies; the controller takes
         // it out of the ISR.
-        let caught_up = FetchRequest {
-            replica_id: 1,
-            min_bytes: 1,
-            max_wait_ms: 500,
-            max_bytes: 1 << 20,
-            partitions: vec![FetchPartition {
+        let caught_up = follower_fetch_request(
+            1,
+            vec![FetchPartition {
                 topic_partition: tp.clone(),
                 fetch_offset: 3,
                 current_leader_epoch: Some(0),
                 partition_max_bytes: 1 << 20,
             }],
-            isolation_level: IsolationLevel::ReadUncommitted,
-            zero_copy: false,
-            replica_epoch: -1,
-        };
+        );
         rm.fetch(&caught_up, 10, false);
         rm.apply_metadata(&[isr_change(vec![0])], 20);
         assert_eq!(rm.replicas[&tp].partition.isr(), &BTreeSet::from([0]));
@@ -3083,16 +3094,7 @@ mod tests {
         // Returns the follower's fsyncs.
         let round = |leader: &mut ReplicaManager, follower: &mut ReplicaManager| {
             let (_, partitions) = follower.follower_targets(0);
-            let req = FetchRequest {
-                replica_id: 1,
-                min_bytes: 1,
-                max_wait_ms: 0,
-                max_bytes: 1 << 20,
-                partitions: partitions.clone(),
-                isolation_level: IsolationLevel::ReadUncommitted,
-                zero_copy: false,
-                replica_epoch: -1,
-            };
+            let req = follower_fetch_request(1, partitions.clone());
             let (resp, _) = leader.fetch(&req, 0, false);
             let before = follower_disk.stats().syncs;
             assert!(follower.on_fetch_response(0, &partitions, &resp, 0));

@@ -421,6 +421,7 @@ fn parse_cluster(path: &str, v: &Value) -> Result<Cluster> {
 
 fn parse_topics(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Topic>> {
     let mut topics = Vec::new();
+    let mut total = 0u64;
     for (i, tv) in array(path, v)?.iter().enumerate() {
         let tp = join_index(path, i);
         let topic = parse_topic(&tp, tv, ctx)?;
@@ -434,7 +435,9 @@ fn parse_topics(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Vec<Topic>> {
             topic.name.clone(),
             (topic.partitions, topic.replication_factor),
         );
-        check_replicas(&join_key(&tp, "partitions"), ctx, 0)?;
+        // A running total: the first section fills `ctx.topics`, one entry per topic.
+        total += replicas_of(topic.partitions, topic.replication_factor);
+        refuse_replicas_beyond_limit(&join_key(&tp, "partitions"), total)?;
         topics.push(topic);
     }
     Ok(topics)
@@ -447,9 +450,17 @@ pub(super) fn check_replicas(path: &str, ctx: &Ctx, extra: u64) -> Result<()> {
     let total = ctx
         .topics
         .values()
-        .map(|&(partitions, rf)| u64::from(partitions) * u64::from(rf))
+        .map(|&(partitions, rf)| replicas_of(partitions, rf))
         .sum::<u64>()
         .saturating_add(extra);
+    refuse_replicas_beyond_limit(path, total)
+}
+
+fn replicas_of(partitions: u32, replication_factor: u32) -> u64 {
+    u64::from(partitions) * u64::from(replication_factor)
+}
+
+fn refuse_replicas_beyond_limit(path: &str, total: u64) -> Result<()> {
     if total > limits::MAX_REPLICAS {
         return Err(ScenarioError::new(
             path,
