@@ -236,11 +236,12 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
     );
 
     // A zombie: its open transaction is aborted by the next incarnation, which then gets
-    // epoch 2 (one bump to fence, one to start), and the zombie cannot commit.
+    // epoch 3 (one bump to fence, one for the abort, as the cluster's transaction.version 2
+    // ends every transaction, one to start), and the zombie cannot commit.
     assert_eq!(p.txn("tx", add(pid, epoch)).await, ErrorCode::None);
     p.produce(&tp, pid, epoch, 4, &["e"]).await;
     let (pid2, epoch2) = p.init("tx").await;
-    assert_eq!((pid2, epoch2), (pid, 2));
+    assert_eq!((pid2, epoch2), (pid, 3));
     assert_eq!(
         p.txn("tx", end(pid, epoch, true)).await,
         ErrorCode::ProducerFenced

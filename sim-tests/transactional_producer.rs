@@ -119,3 +119,29 @@ fn with_a_long_linger_a_commit_flushes_and_an_abort_drops_the_batches() {
     }
     assert!(read > 0, "the read_uncommitted consumer read nothing");
 }
+
+/// A stale transaction coordinator (a broker paused past its leadership of the transaction
+/// log's partition) answers a partition leader's check of the producer's new epoch with
+/// PRODUCER_FENCED; the leader answers the produce INVALID_PRODUCER_EPOCH, as Kafka's
+/// `AddPartitionsToTxnManager` does, and the producer aborts that transaction and goes on
+/// (KIP-588). Found by `explore` (seed 5282), where p1 stopped for good on PRODUCER_FENCED.
+#[test]
+fn a_stale_coordinator_s_fencing_check_aborts_the_transaction_instead_of_killing_the_producer() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-tests/fixtures/stale-txn-coordinator.json");
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let r = run_scenario(&s, 5282).unwrap();
+    assert!(r.expectation_met, "{}", r.failure(&s));
+    // The run still takes the path: a transaction of p1 aborted on the leader's answer.
+    let aborted_on_epoch = events(&r.trace_lines()).iter().any(|e| {
+        e["kind"] == "transaction"
+            && e["outcome"] == "abort"
+            && e["cause"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("INVALID_PRODUCER_EPOCH"))
+    });
+    assert!(
+        aborted_on_epoch,
+        "seed 5282 no longer reaches the stale coordinator's check"
+    );
+}

@@ -101,9 +101,13 @@ pub(super) async fn verify_transaction(
 /// added (part 1, `TxnCheck::Verify`: AddPartitionsToTxn verify-only, nothing written), or
 /// has it add `tp` (part 2, `TxnCheck::Add`: the producer, a `transaction.version` 2
 /// client, sends no AddPartitionsToTxn of its own). NONE when the batch may go in; the
-/// coordinator's refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came; no answer, or a
-/// coordinator that cannot say yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's
-/// `AddPartitionsToTxnManager` answers so that any client retries.
+/// coordinator's refusal (`INVALID_TXN_STATE`, a fenced epoch) as it came, except that
+/// `PRODUCER_FENCED` is answered as `INVALID_PRODUCER_EPOCH`, as Kafka's
+/// `AddPartitionsToTxnManager` does: a produce's producer must abort, not die (KIP-588),
+/// since the coordinator asked may be a stale one (a paused broker that has not yet learnt
+/// it lost the transaction log's partition); no answer, or a coordinator that cannot say
+/// yet, as the retriable `NOT_ENOUGH_REPLICAS`, which Kafka's manager answers so that any
+/// client retries.
 async fn ask_coordinator(
     n: &Arc<Node>,
     transactional_id: &str,
@@ -157,6 +161,7 @@ async fn ask_coordinator(
         | ErrorCode::CoordinatorLoadInProgress
         | ErrorCode::ConcurrentTransactions
         | ErrorCode::RequestTimedOut => ErrorCode::NotEnoughReplicas,
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
         e => e,
     }
 }

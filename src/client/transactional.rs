@@ -190,8 +190,18 @@ impl TransactionManager {
     /// modelled: that check also bumps after a batch that expired while the transaction was
     /// being committed; here such a batch only aborts it, the window
     /// `scenarios/bugs/kafka-17754.json` uses.
+    ///
+    /// `INVALID_PRODUCER_EPOCH` on a batch is abortable, not fatal (KIP-588: a partition
+    /// leader answers it when its check of the transaction found another epoch, which a
+    /// stale coordinator can give); from a coordinator it stays fencing ([`Self::on_error`]).
     pub fn batch_failed(&mut self, e: ErrorCode, completing: bool) {
-        self.on_error(e);
+        if e == ErrorCode::InvalidProducerEpoch {
+            if self.state != ClientTxnState::FatalError {
+                self.state = ClientTxnState::AbortableError;
+            }
+        } else {
+            self.on_error(e);
+        }
         if self.state == ClientTxnState::AbortableError
             && (!completing || e == ErrorCode::OutOfOrderSequenceNumber)
             && self.transaction_version < 2
@@ -1233,6 +1243,19 @@ mod tests {
             ),
             // Fenced: fatal, nothing to bump.
             (1, ErrorCode::ProducerFenced, false, (FatalError, false)),
+            // A leader's INVALID_PRODUCER_EPOCH (its check at a stale coordinator): abortable.
+            (
+                1,
+                ErrorCode::InvalidProducerEpoch,
+                false,
+                (AbortableError, true),
+            ),
+            (
+                2,
+                ErrorCode::InvalidProducerEpoch,
+                false,
+                (AbortableError, false),
+            ),
         ];
         for (version, e, completing, expected) in cases {
             assert_eq!(
@@ -1251,5 +1274,12 @@ mod tests {
         tm.initialized(7, 1);
         assert!(!tm.epoch_bump_required);
         assert_eq!(tm.state, ClientTxnState::Ready);
+        // From a coordinator, INVALID_PRODUCER_EPOCH fences, as PRODUCER_FENCED does.
+        tm.begin().unwrap();
+        tm.on_error(ErrorCode::InvalidProducerEpoch);
+        assert_eq!(tm.state, FatalError);
+        // And a fatal producer stays fatal whatever its batches say next.
+        tm.batch_failed(ErrorCode::InvalidProducerEpoch, false);
+        assert_eq!(tm.state, FatalError);
     }
 }

@@ -372,7 +372,13 @@ impl TransactionCoordinator {
 
     /// Fences the producer (epoch bump in memory) and aborts its open transaction under the
     /// new epoch (Kafka: `prepareFenceProducerEpoch` then `endTransaction(ABORT,
-    /// isFromClient = false)`).
+    /// isFromClient = false)`). Under transaction.version 2 the abort bumps the epoch once
+    /// more, as every EndTxn does there, so the fenced producer's own abort (at the epoch
+    /// two below) is not taken for a retry of this one: it is told PRODUCER_FENCED. The
+    /// version is the cluster's: Kafka's timeout abort takes the cluster's too, but its
+    /// InitProducerId's abort takes the one the transaction's client ran, which is not
+    /// recorded here; simulated clients run the cluster's, and a version 1 client of a
+    /// version 2 cluster (a real client of `serve`) gets one epoch more than Kafka gives.
     fn abort_by_coordinator(
         &mut self,
         transactional_id: &str,
@@ -380,6 +386,7 @@ impl TransactionCoordinator {
         token: Option<RequestToken>,
         now_ms: i64,
     ) -> Vec<TxnOutput> {
+        let bump = self.client_transaction_version() >= 2;
         let m = self.txns.get_mut(transactional_id).expect("caller checked");
         if m.prepare_fence_producer_epoch().is_err() {
             return token
@@ -388,7 +395,13 @@ impl TransactionCoordinator {
                 .collect();
         }
         m.pending_state = None;
-        match m.prepare_abort_or_commit(TransactionState::PrepareAbort, now_ms) {
+        // The fence left the epoch at most `i16::MAX - 1`: the second bump cannot overflow.
+        let prepared = if bump {
+            m.prepare_abort_or_commit_with_epoch_bump(TransactionState::PrepareAbort, None, now_ms)
+        } else {
+            m.prepare_abort_or_commit(TransactionState::PrepareAbort, now_ms)
+        };
+        match prepared {
             Ok(t) => vec![self.append(
                 transactional_id,
                 coordinator_epoch,

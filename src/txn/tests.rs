@@ -239,15 +239,16 @@ fn a_new_incarnation_aborts_the_open_transaction_under_a_bumped_epoch_and_retrie
     let r = b.init("tx", 2);
     assert_eq!(r.error, ErrorCode::ConcurrentTransactions);
     assert_eq!(b.state("tx"), TransactionState::PrepareAbort);
+    // Fenced (epoch 1), then aborted under transaction.version 2's bump (epoch 2).
     let m = &b.markers[0];
-    assert_eq!((m.result, m.producer_epoch), (ControlRecordType::Abort, 1));
+    assert_eq!((m.result, m.producer_epoch), (ControlRecordType::Abort, 2));
     // The zombie cannot commit what was aborted.
     assert_eq!(b.end("tx", 1000, 0, true, 3), ErrorCode::ProducerFenced);
     assert_eq!(b.init("tx", 3).error, ErrorCode::ConcurrentTransactions);
     b.write_markers(4);
     assert_eq!(b.state("tx"), TransactionState::CompleteAbort);
     let r = b.init("tx", 5);
-    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 2));
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 3));
 }
 
 #[test]
@@ -263,13 +264,40 @@ fn a_transaction_open_past_its_timeout_is_aborted_and_its_producer_fenced() {
     b.settle(100 + i64::from(T) + 1);
     assert!(b.replies.is_empty(), "nobody asked");
     assert_eq!(b.state("tx"), TransactionState::PrepareAbort);
-    assert_eq!(b.markers[0].producer_epoch, 1);
+    // Fenced (epoch 1), then aborted under transaction.version 2's bump (epoch 2), as
+    // Kafka 4's `abortTimedOutTransactions` does.
+    assert_eq!(b.markers[0].producer_epoch, 2);
     assert_eq!(
         b.end("tx", 1000, 0, true, T as i64 + 200),
         ErrorCode::ProducerFenced
     );
     b.write_markers(T as i64 + 300);
     assert_eq!(b.state("tx"), TransactionState::CompleteAbort);
+    // The timed-out producer's own abort (told INVALID_PRODUCER_EPOCH by a partition, it
+    // aborts) is two epochs behind, so not a retry of the coordinator's abort: fenced.
+    assert_eq!(
+        b.end("tx", 1000, 0, false, T as i64 + 400),
+        ErrorCode::ProducerFenced
+    );
+}
+
+#[test]
+fn under_transaction_version_1_the_coordinator_s_abort_bumps_the_epoch_once() {
+    let mut b = Bench::new();
+    b.c = TransactionCoordinator::new(TransactionConfig {
+        transaction_state_log_num_partitions: 1,
+        transaction_version: 1,
+        ..TransactionConfig::default()
+    });
+    b.c.add_producer_ids(1000..1010);
+    let (out, _) = b.c.load_partition(0, 5, Vec::new());
+    assert!(out.is_empty());
+    b.init("tx", 0);
+    b.add("tx", 1000, 0, &[tp("a", 0)], 100);
+    let out = b.c.on_tick(100 + i64::from(T) + 1);
+    b.take(out);
+    b.settle(100 + i64::from(T) + 1);
+    assert_eq!(b.markers[0].producer_epoch, 1);
 }
 
 #[test]
@@ -290,7 +318,8 @@ fn a_failed_write_changes_nothing_and_is_answered_with_kafkas_mapped_error() {
     assert_eq!(b.reply().error, ErrorCode::NotCoordinator);
     assert_eq!(b.c.transaction("tx").unwrap().producer_epoch, 1);
     assert_eq!(b.init("tx", 4).error, ErrorCode::ConcurrentTransactions);
-    assert_eq!(b.markers[0].producer_epoch, 1);
+    // The fence's kept bump (1), then transaction.version 2's bump of the abort.
+    assert_eq!(b.markers[0].producer_epoch, 2);
     // A failed Complete write is retried after the backoff.
     let m = b.markers.remove(0);
     let out = b.c.on_markers_written("tx", m.coordinator_epoch, 5);
