@@ -45,6 +45,7 @@ mod tests {
             leader_epoch: 0,
             partition_epoch: 0,
             new_isr,
+            new_isr_broker_epochs: Vec::new(),
         }
     }
 

@@ -102,6 +102,9 @@ pub struct ReplicaState {
     pub last_fetch_time_ms: i64,
     /// The leader's LEO when it answered the follower's previous fetch.
     pub last_fetch_leader_log_end_offset: i64,
+    /// The broker epoch the follower's last fetch carried (KIP-903), `-1` unknown: sent
+    /// with an ISR proposal so that the controller can refuse an incarnation since replaced.
+    pub broker_epoch: i64,
 }
 
 impl ReplicaState {
@@ -112,6 +115,7 @@ impl ReplicaState {
             last_caught_up_time_ms: if in_sync { now_ms } else { 0 },
             last_fetch_time_ms: 0,
             last_fetch_leader_log_end_offset: UNKNOWN_OFFSET,
+            broker_epoch: -1,
         }
     }
 }
@@ -138,6 +142,10 @@ pub struct AlterPartitionRequest {
     /// The partition epoch the proposal is based on; the controller rejects it if stale.
     pub partition_epoch: i32,
     pub new_isr: Vec<i32>,
+    /// For each member of `new_isr`, the broker epoch the leader last saw it fetch with
+    /// (KIP-903's `NewIsrWithEpochs`), `-1` when unknown (the leader itself).
+    #[serde(default)]
+    pub new_isr_broker_epochs: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,6 +467,7 @@ impl Partition {
                     last_caught_up_time_ms: if in_sync { now_ms } else { 0 },
                     last_fetch_time_ms: if in_sync { now_ms } else { 0 },
                     last_fetch_leader_log_end_offset: self.log_end_offset,
+                    broker_epoch: prev.broker_epoch,
                 },
                 _ => ReplicaState::reset(now_ms, in_sync),
             };
@@ -533,6 +542,19 @@ impl Partition {
         current_leader_epoch: Option<i32>,
         now_ms: i64,
     ) -> Result<FollowerFetchOutcome, ErrorCode> {
+        self.follower_fetch_with_epoch(replica_id, -1, fetch_offset, current_leader_epoch, now_ms)
+    }
+
+    /// [`Self::follower_fetch`] from the follower's incarnation `broker_epoch` (Fetch's
+    /// `ReplicaEpoch`, `-1` unknown), which an ISR proposal adding it carries.
+    pub fn follower_fetch_with_epoch(
+        &mut self,
+        replica_id: i32,
+        broker_epoch: i64,
+        fetch_offset: i64,
+        current_leader_epoch: Option<i32>,
+        now_ms: i64,
+    ) -> Result<FollowerFetchOutcome, ErrorCode> {
         self.check_follower_fetch(replica_id, fetch_offset, current_leader_epoch)?;
         let leader_leo = self.log_end_offset;
         let state = self
@@ -551,6 +573,7 @@ impl Partition {
         state.last_fetch_leader_log_end_offset =
             leader_leo.max(state.last_fetch_leader_log_end_offset);
         state.last_fetch_time_ms = now_ms;
+        state.broker_epoch = broker_epoch;
 
         let alter_partition = self.maybe_expand_isr(replica_id);
         let advanced = self.maybe_increment_hw();
@@ -658,6 +681,10 @@ impl Partition {
             leader_epoch: self.leader_epoch,
             partition_epoch: self.partition_epoch,
             new_isr: new_isr.iter().copied().collect(),
+            new_isr_broker_epochs: new_isr
+                .iter()
+                .map(|r| self.followers.get(r).map_or(-1, |f| f.broker_epoch))
+                .collect(),
         };
         self.pending_isr = Some(PendingIsr {
             proposed: new_isr,
@@ -1056,16 +1083,19 @@ mod tests {
         let mut p = Partition::new(tp(), 0, ReplicationConfig::default());
         p.apply_leader_and_isr(&state(0, 1, 1, &[0, 1]), 0).unwrap();
         p.leader_append(10).unwrap();
-        p.follower_fetch(1, 10, None, 0).unwrap();
+        p.follower_fetch_with_epoch(1, 41, 10, None, 0).unwrap();
         assert_eq!(p.high_watermark(), 10);
         p.leader_append(15).unwrap();
         assert_eq!(
             p.follower_fetch(2, 9, None, 0).unwrap().alter_partition,
             None
         );
-        let o = p.follower_fetch(2, 10, None, 0).unwrap();
+        let o = p.follower_fetch_with_epoch(2, 57, 10, None, 0).unwrap();
         let req = o.alter_partition.expect("replica 2 reached the HW");
         assert_eq!(req.new_isr, vec![0, 1, 2]);
+        // Each follower's broker epoch as its last fetch gave it (KIP-903); the leader's
+        // own is not the partition's to know.
+        assert_eq!(req.new_isr_broker_epochs, vec![-1, 41, 57]);
         // While the expansion is in flight, replica 2 already holds the HW back.
         p.follower_fetch(1, 15, None, 0).unwrap();
         assert_eq!(p.high_watermark(), 10);

@@ -1326,8 +1326,9 @@ impl ReplicaManager {
                 .check_follower_fetch(replica_id, fp.fetch_offset, fp.current_leader_epoch)
                 .map(|()| r.log.log_end_offset())
         } else {
-            match r.partition.follower_fetch(
+            match r.partition.follower_fetch_with_epoch(
                 replica_id,
+                req.replica_epoch,
                 fp.fetch_offset,
                 fp.current_leader_epoch,
                 now_ms,

@@ -647,7 +647,8 @@ impl Controller {
     ///   ISR that has changed since);
     /// - an ISR without the leader, outside the replicas or with duplicates:
     ///   `INVALID_REQUEST`;
-    /// - an ISR member that is fenced or unregistered: `INELIGIBLE_REPLICA` (KIP-841).
+    /// - an ISR member that is fenced or unregistered: `INELIGIBLE_REPLICA` (KIP-841), or a
+    ///   joining member whose broker epoch is not its registration's (KIP-903).
     ///
     /// On success the partition epoch is bumped (if the ISR changed) and the new state
     /// returned.
@@ -688,6 +689,25 @@ impl Controller {
         if new_isr.iter().any(|r| {
             !self.metadata.is_live(*r) || (!current.contains(r) && !self.metadata.is_active(*r))
         }) {
+            return Err(ErrorCode::IneligibleReplica);
+        }
+        // KIP-903: a member joining from a fetch of an incarnation since replaced (its
+        // broker epoch not the registered one) may have lost what that fetch said it had.
+        // Kafka checks every member whose epoch is known; only joining members here, since
+        // a member already in the ISR is judged by the fencing that would remove it.
+        let replaced = req
+            .new_isr
+            .iter()
+            .zip(&req.new_isr_broker_epochs)
+            .any(|(r, &e)| {
+                e >= 0
+                    && !current.contains(r)
+                    && self
+                        .metadata
+                        .broker(*r)
+                        .is_some_and(|b| b.broker_epoch != e)
+            });
+        if replaced {
             return Err(ErrorCode::IneligibleReplica);
         }
         let mut out = Vec::new();

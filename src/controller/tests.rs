@@ -55,6 +55,7 @@ fn alter_isr(c: &mut Controller, epochs: &[i64], leader: i32, partition_epoch: i
             leader_epoch: 0,
             partition_epoch,
             new_isr: isr,
+            new_isr_broker_epochs: Vec::new(),
         },
     )
     .unwrap();
@@ -295,6 +296,7 @@ fn unclean_election_picks_a_live_out_of_sync_replica_and_records_it() {
                     leader_epoch: 0,
                     partition_epoch: 0,
                     new_isr: vec![leader],
+                    new_isr_broker_epochs: Vec::new(),
                 },
             )
             .unwrap();
@@ -340,6 +342,7 @@ fn the_topic_level_unclean_setting_overrides_the_brokers() {
                 leader_epoch: 0,
                 partition_epoch: 0,
                 new_isr: vec![leader],
+                new_isr_broker_epochs: Vec::new(),
             },
         )
         .unwrap();
@@ -363,6 +366,7 @@ fn alter_partition_rejects_stale_proposals() {
         leader_epoch,
         partition_epoch,
         new_isr,
+        new_isr_broker_epochs: Vec::new(),
     };
     let without_follower: Vec<i32> = r.isr.iter().copied().filter(|&b| b != follower).collect();
     let (state, recs) = c
@@ -421,6 +425,55 @@ fn alter_partition_rejects_stale_proposals() {
     );
 }
 
+/// KIP-903: a follower joins the ISR only from a fetch of its current incarnation. A
+/// proposal carrying the broker epoch of one since replaced (a fetch the restarted broker
+/// sent before its crash, read late) is refused; the current epoch, or none known, is not.
+#[test]
+fn alter_partition_refuses_a_joining_member_of_a_replaced_incarnation() {
+    let (mut c, mut epochs) = cluster(3, 1, 3, ControllerConfig::default());
+    let r = part(&c, 0);
+    let l = r.leader;
+    let f = *r.replicas.iter().find(|&&b| b != l).unwrap();
+    let le = |c: &Controller| part(c, 0).leader_epoch;
+    let req = |c: &Controller, isr: Vec<i32>, epochs: Vec<i64>| AlterPartitionRequest {
+        topic_partition: tp(0),
+        leader_id: l,
+        leader_epoch: le(c),
+        partition_epoch: part(c, 0).partition_epoch,
+        new_isr: isr,
+        new_isr_broker_epochs: epochs,
+    };
+    let without: Vec<i32> = r.isr.iter().copied().filter(|&b| b != f).collect();
+    let shrink = req(&c, without.clone(), Vec::new());
+    c.alter_partition(epochs[l as usize], &shrink).unwrap();
+    // f restarts: a new registration, a new broker epoch; its heartbeats unfence it.
+    let old = epochs[f as usize];
+    let (new, _) = c.register_broker(f, None, 1_000).unwrap();
+    epochs[f as usize] = new;
+    run_heartbeats(&mut c, &epochs, &[0, 1, 2], 1_000, 3_000);
+    assert_eq!(part(&c, 0).leader, l, "f led nothing");
+    let mut with_f = without.clone();
+    with_f.push(f);
+    let epochs_of = |e: i64| {
+        with_f
+            .iter()
+            .map(|&b| if b == f { e } else { -1 })
+            .collect()
+    };
+    assert_eq!(
+        c.alter_partition(epochs[l as usize], &req(&c, with_f.clone(), epochs_of(old))),
+        Err(ErrorCode::IneligibleReplica),
+        "the fetch was the replaced incarnation's"
+    );
+    let unknown = req(&c, with_f.clone(), Vec::new());
+    assert!(c.alter_partition(epochs[l as usize], &unknown).is_ok());
+    c.alter_partition(epochs[l as usize], &req(&c, without, Vec::new()))
+        .unwrap();
+    let current = req(&c, with_f.clone(), epochs_of(new));
+    let (state, _) = c.alter_partition(epochs[l as usize], &current).unwrap();
+    assert!(state.isr.contains(&f));
+}
+
 /// A leader whose session expired but whose process runs on (a zombie: paused, or cut off
 /// from the controller) is deposed; its later ISR change carries the old leader epoch.
 #[test]
@@ -441,6 +494,7 @@ fn zombie_leader_is_fenced_by_its_leader_epoch() {
                 leader_epoch: 0,
                 partition_epoch: r.partition_epoch,
                 new_isr: vec![zombie],
+                new_isr_broker_epochs: Vec::new(),
             }
         ),
         Err(ErrorCode::FencedLeaderEpoch)
@@ -501,6 +555,7 @@ fn preferred_leader_returns_once_back_in_the_isr() {
             leader_epoch: moved.leader_epoch,
             partition_epoch: moved.partition_epoch,
             new_isr: isr,
+            new_isr_broker_epochs: Vec::new(),
         },
     )
     .unwrap();
@@ -777,6 +832,7 @@ proptest! {
                         leader_epoch: p.leader_epoch,
                         partition_epoch: if stale { p.partition_epoch - 1 } else { p.partition_epoch },
                         new_isr: new_isr.clone(),
+                        new_isr_broker_epochs: Vec::new(),
                     };
                     match c.alter_partition(epochs[&p.leader], &req) {
                         Ok((state, r)) => {
@@ -862,6 +918,7 @@ fn join_isr(c: &mut Controller, epochs: &[i64], p: i32, add: i32) -> Vec<Metadat
             leader_epoch: r.leader_epoch,
             partition_epoch: r.partition_epoch,
             new_isr: isr,
+            new_isr_broker_epochs: Vec::new(),
         },
     )
     .unwrap()
@@ -929,6 +986,7 @@ fn a_shutting_down_broker_may_not_rejoin_an_isr() {
             leader_epoch: r.leader_epoch,
             partition_epoch: r.partition_epoch,
             new_isr: isr,
+            new_isr_broker_epochs: Vec::new(),
         },
     );
     assert_eq!(asked.unwrap_err(), ErrorCode::IneligibleReplica);

@@ -33,8 +33,14 @@ struct Bench {
 
 impl Bench {
     fn new() -> Self {
+        Self::with_version(TransactionConfig::default().transaction_version)
+    }
+
+    /// A coordinator of a cluster at `transaction.version` `version`.
+    fn with_version(version: i16) -> Self {
         let mut c = TransactionCoordinator::new(TransactionConfig {
             transaction_state_log_num_partitions: 1,
+            transaction_version: version,
             ..TransactionConfig::default()
         });
         c.add_producer_ids(1000..1010);
@@ -283,15 +289,7 @@ fn a_transaction_open_past_its_timeout_is_aborted_and_its_producer_fenced() {
 
 #[test]
 fn under_transaction_version_1_the_coordinator_s_abort_bumps_the_epoch_once() {
-    let mut b = Bench::new();
-    b.c = TransactionCoordinator::new(TransactionConfig {
-        transaction_state_log_num_partitions: 1,
-        transaction_version: 1,
-        ..TransactionConfig::default()
-    });
-    b.c.add_producer_ids(1000..1010);
-    let (out, _) = b.c.load_partition(0, 5, Vec::new());
-    assert!(out.is_empty());
+    let mut b = Bench::with_version(1);
     b.init("tx", 0);
     b.add("tx", 1000, 0, &[tp("a", 0)], 100);
     let out = b.c.on_tick(100 + i64::from(T) + 1);
@@ -432,14 +430,7 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
     assert_eq!(b.markers[0].producer_epoch, 1);
     assert_eq!(b.c.transaction("tx").unwrap().producer_epoch, 1);
     // A TV1 cluster never bumps at EndTxn.
-    let mut b = Bench::new();
-    b.c = TransactionCoordinator::new(TransactionConfig {
-        transaction_state_log_num_partitions: 1,
-        transaction_version: 1,
-        ..TransactionConfig::default()
-    });
-    b.c.add_producer_ids(1000..1010);
-    b.c.load_partition(0, 5, Vec::new());
+    let mut b = Bench::with_version(1);
     b.init("tx", 0);
     assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
     let out = b.c.handle_end_txn(3, "tx", 1000, 0, true, 2, 20);
