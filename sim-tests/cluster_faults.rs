@@ -992,3 +992,32 @@ fn a_stopped_group_member_leaves_its_group_at_once() {
         );
     }
 }
+
+/// An `unclog` of a link no fault clogged undoes nothing: it is a skipped fault with its
+/// reason (as a `resume` of a running node is), not a fault the trace shows as done. The
+/// `unclog` of the link a `clog` took down is not skipped.
+#[test]
+fn an_unclog_of_a_link_never_clogged_is_a_skipped_fault() {
+    use kafka_sim::sim::runner::run_scenario;
+    use kafka_sim::sim::Scenario;
+    let doc = serde_json::json!({
+        "name": "stray-unclog",
+        "cluster": { "brokers": 1 },
+        "topics": [ { "name": "orders", "partitions": 1, "replication_factor": 1 } ],
+        "workload": [ { "producer": "p1", "topic": "orders", "messages": 50, "rate": "50/s" } ],
+        "faults": [
+            { "at": "200ms", "clog": { "from": "p1", "to": "broker-0" } },
+            { "at": "300ms", "unclog": { "from": "broker-0", "to": "p1" } },
+            { "at": "400ms", "unclog": { "from": "p1", "to": "broker-0" } }
+        ],
+        "duration": "5s",
+        "expect": { "checkers": ["all"], "violations": [] }
+    });
+    let s = Scenario::from_str(&doc.to_string(), "stray-unclog.json").unwrap();
+    let r = run_scenario(&s, 1).unwrap();
+    assert_eq!(
+        r.skipped_faults,
+        vec!["unclog: broker-0 -> p1 is not clogged".to_string()]
+    );
+    assert!(r.expectation_met, "{}", r.failure(&s));
+}

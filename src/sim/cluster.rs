@@ -862,6 +862,15 @@ impl Harness {
                     Some(link) => link,
                     None => (self.resolve(from)?, self.resolve(to)?),
                 };
+                // Undoing nothing is a skipped fault, as a resume of a running node is: a
+                // reader would otherwise take the link for one that was down until then.
+                if !self.clogged.iter().any(|(a, b)| *a == f && *b == t) {
+                    return Err(format!(
+                        "{} -> {} is not clogged",
+                        Self::describe(from, &f),
+                        Self::describe(to, &t)
+                    ));
+                }
                 if let (Some(x), Some(y)) = (self.nodes.get(&f), self.nodes.get(&t)) {
                     NetSim::current().unclog_link(x.id(), y.id());
                 }
