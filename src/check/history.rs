@@ -349,7 +349,32 @@ impl History {
     /// writes, reused offsets and committed offsets going back are what that setting risks:
     /// the run names these crashes beside such verdicts.
     pub fn sole_isr_crashes(&self) -> Vec<(&str, i64, Vec<TopicPartition>)> {
+        self.crashes_by_isr(|node, isr, _| isr.len() == 1 && isr[0] == node)
+    }
+
+    /// Crashes that took down the last live member of an ISR of several (by the last
+    /// `isr-change` before the crash): every other member had crashed before and not
+    /// restarted since, so the controller had no time to shrink the ISR to one. As
+    /// `(broker, t_us, partitions)`. Power lost on every replica that held a record loses
+    /// it in Kafka too (what is not fsynced is gone, `flush.messages` aside); a data-loss
+    /// verdict beside such crashes is the fault model's, not the broker's.
+    pub fn whole_isr_crashes(&self) -> Vec<(&str, i64, Vec<TopicPartition>)> {
+        self.crashes_by_isr(|node, isr, down| {
+            isr.len() > 1
+                && isr.iter().any(|r| r == node)
+                && isr.iter().all(|r| r == node || down.contains(r.as_str()))
+        })
+    }
+
+    /// Each broker crash with the partitions whose ISR (by the last `isr-change` before it)
+    /// `pick(broker, isr, brokers down then)` selects; crashes selecting none are left out.
+    /// A broker is down from its crash to its restart.
+    fn crashes_by_isr(
+        &self,
+        pick: impl Fn(&str, &[String], &BTreeSet<&str>) -> bool,
+    ) -> Vec<(&str, i64, Vec<TopicPartition>)> {
         let mut isr: BTreeMap<TopicPartition, &[String]> = BTreeMap::new();
+        let mut down: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
         for e in &self.events {
             match &e.kind {
@@ -363,16 +388,22 @@ impl History {
                 }
                 EventKind::Fault { fault } => {
                     let mut words = fault.split_whitespace();
-                    let (Some("crash"), Some(node)) = (words.next(), words.next()) else {
-                        continue;
-                    };
-                    let alone: Vec<TopicPartition> = isr
-                        .iter()
-                        .filter(|(_, m)| m.len() == 1 && m[0] == node)
-                        .map(|(tp, _)| tp.clone())
-                        .collect();
-                    if !alone.is_empty() {
-                        out.push((node, e.t_us, alone));
+                    match (words.next(), words.next()) {
+                        (Some("restart"), Some(node)) => {
+                            down.remove(node);
+                        }
+                        (Some("crash"), Some(node)) => {
+                            let hit: Vec<TopicPartition> = isr
+                                .iter()
+                                .filter(|(_, m)| pick(node, m, &down))
+                                .map(|(tp, _)| tp.clone())
+                                .collect();
+                            if !hit.is_empty() {
+                                out.push((node, e.t_us, hit));
+                            }
+                            down.insert(node);
+                        }
+                        _ => {}
                     }
                 }
                 _ => {}

@@ -2471,6 +2471,31 @@ fn a_group_whose_coordinator_cannot_load_its_partition_is_not_judged() {
     );
 }
 
+/// A crash that takes down the last live member of an ISR of several is named: the others
+/// crashed before and were not restarted. One restarted meanwhile, or a member alive, and
+/// it is not.
+#[test]
+fn a_crash_of_the_last_live_member_of_a_whole_isr_is_named() {
+    let events = vec![
+        isr_change(100, "t", 0, &["broker-0", "broker-1"]),
+        isr_change(100, "t", 1, &["broker-1", "broker-2"]),
+        isr_change(100, "t", 2, &["broker-0", "broker-2"]),
+        fault(200, "crash broker-0"),
+        fault(250, "crash broker-1 (leader:t-0)"),
+        fault(300, "restart broker-0"),
+        fault(400, "crash broker-2"),
+    ];
+    let h = History::new(events);
+    assert_eq!(
+        h.whole_isr_crashes(),
+        vec![
+            ("broker-1", 250, vec![tp("t", 0)]),
+            ("broker-2", 400, vec![tp("t", 1)])
+        ]
+    );
+    assert!(h.sole_isr_crashes().is_empty());
+}
+
 /// A crash of a partition's only in-sync replica is named (the likely cause of a data-loss
 /// verdict under min.insync.replicas 1); a crash with other in-sync replicas, or of a
 /// client, is not; the ISR counted is the last before the crash.

@@ -684,7 +684,8 @@ const DATA_LOSS_CHECKERS: &[&str] = &[
 ];
 
 /// `a sole in-sync replica crashed: broker-0 at t=..us (events-0); ...: why`, when a
-/// data-loss checker fired and such a crash happened.
+/// data-loss checker fired and such a crash happened; else `every in-sync replica
+/// crashed: ...` when the crashes took down a whole ISR of several.
 fn sole_isr_cause(
     history: &crate::check::History,
     fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
@@ -695,7 +696,11 @@ fn sole_isr_cause(
     if !lost {
         return None;
     }
-    let crashes = history.sole_isr_crashes();
+    let mut crashes = history.sole_isr_crashes();
+    let sole = !crashes.is_empty();
+    if !sole {
+        crashes = history.whole_isr_crashes();
+    }
     if crashes.is_empty() {
         return None;
     }
@@ -714,6 +719,14 @@ fn sole_isr_cause(
             format!("{node} at t={t}us ({tps})")
         })
         .collect();
+    if !sole {
+        return Some(format!(
+            "every in-sync replica crashed: {}, the others of its ISR already down: a crash \
+             loses what the broker had not fsynced, and no in-sync replica survived with it \
+             (power lost on every copy loses records in Kafka too; docs/14)",
+            list(each, 3, "; ")
+        ));
+    }
     Some(format!(
         "a sole in-sync replica crashed: {}: a crash loses what the broker had not fsynced, \
          and with an ISR of one no other replica held it (what min.insync.replicas 1 risks; \
