@@ -686,28 +686,25 @@ impl Controller {
         }
         let current: BTreeSet<i32> = p.isr.iter().copied().collect();
         // KIP-841: a member must be live; one joining must also not be shutting down.
-        if new_isr.iter().any(|r| {
-            !self.metadata.is_live(*r) || (!current.contains(r) && !self.metadata.is_active(*r))
+        // KIP-903: nor come from a fetch of an incarnation since replaced (its broker epoch
+        // not the registered one), which may have lost what that fetch said it had. Kafka
+        // checks the epoch of every member it knows; only joining members here, since a
+        // member already in the ISR is judged by the fencing that would remove it.
+        let epoch_of = |r: i32| {
+            let i = req.new_isr.iter().position(|&m| m == r)?;
+            req.new_isr_broker_epochs
+                .get(i)
+                .copied()
+                .filter(|&e| e >= 0)
+        };
+        let replaced = |r: i32| {
+            epoch_of(r)
+                .is_some_and(|e| self.metadata.broker(r).is_some_and(|b| b.broker_epoch != e))
+        };
+        if new_isr.iter().any(|&r| {
+            !self.metadata.is_live(r)
+                || (!current.contains(&r) && (!self.metadata.is_active(r) || replaced(r)))
         }) {
-            return Err(ErrorCode::IneligibleReplica);
-        }
-        // KIP-903: a member joining from a fetch of an incarnation since replaced (its
-        // broker epoch not the registered one) may have lost what that fetch said it had.
-        // Kafka checks every member whose epoch is known; only joining members here, since
-        // a member already in the ISR is judged by the fencing that would remove it.
-        let replaced = req
-            .new_isr
-            .iter()
-            .zip(&req.new_isr_broker_epochs)
-            .any(|(r, &e)| {
-                e >= 0
-                    && !current.contains(r)
-                    && self
-                        .metadata
-                        .broker(*r)
-                        .is_some_and(|b| b.broker_epoch != e)
-            });
-        if replaced {
             return Err(ErrorCode::IneligibleReplica);
         }
         let mut out = Vec::new();
