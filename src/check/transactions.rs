@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::history::PlannedRole;
+use super::history::{OkAck, PlannedRole};
+use super::writes::missing_from;
 use super::{violation, History, Violation};
 use crate::client::transactional::TRANSACTION_ABORTED;
 use crate::trace::{EventKind, TopicPartition};
@@ -284,13 +285,27 @@ pub fn hanging_transaction(h: &History) -> Vec<Violation> {
 }
 
 /// `torn-transaction`: of a committed transaction's records, some are in the partitions'
-/// final logs and others are not.
+/// final logs and others are missing from theirs. A record is judged only where
+/// `lost-write` would judge it: its partition has a final log (a partition leaderless at the
+/// end has none, and its records are not missing, only unreadable), and that log speaks for
+/// its offset (not below the log start, not superseded by compaction). A record never
+/// acknowledged with an offset is judged only against a whole, uncompacted log from offset 0.
 pub fn torn_transaction(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
     let mut in_log: BTreeSet<&str> = BTreeSet::new();
     for f in finals.values() {
         in_log.extend(f.sends.keys().copied());
     }
+    let acks = h.ok_acks();
+    let acked: BTreeMap<&str, &OkAck<'_>> = acks.iter().map(|a| (a.send, a)).collect();
+    let missing_from_its_log = |send: &str| -> bool {
+        if let Some(ack) = acked.get(send) {
+            return finals.get(&ack.tp).is_some_and(|f| missing_from(h, f, ack));
+        }
+        let tp = h.send_idx(send).and_then(|i| h.event(i).topic_partition());
+        tp.and_then(|tp| finals.get(&tp))
+            .is_some_and(|f| f.log_start == 0 && f.complete && !f.compacted)
+    };
     let mut out = Vec::new();
     for (idx, e) in h.events().iter().enumerate() {
         let EventKind::Transaction {
@@ -306,26 +321,34 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
         if outcome != "commit" || finals.is_empty() || finals.values().any(|f| f.t_us < e.t_us) {
             continue;
         }
+        let present = sends.iter().filter(|s| in_log.contains(s.as_str())).count();
         let missing: Vec<&String> = sends
             .iter()
-            .filter(|s| !in_log.contains(s.as_str()))
+            .filter(|s| !in_log.contains(s.as_str()) && missing_from_its_log(s))
             .collect();
-        if !missing.is_empty() && missing.len() < sends.len() {
-            out.push(
-                violation(
-                    TORN_TRANSACTION,
-                    e.t_us,
-                    format!(
-                        "committed transaction of {transactional_id} is in the final logs only in part: {} of {} records missing (first: {})",
-                        missing.len(),
-                        sends.len(),
-                        missing[0]
-                    ),
-                )
-                .nodes([e.node.as_str()])
-                .evidence(h, [idx]),
-            );
+        if missing.is_empty() || present == 0 {
+            continue;
         }
+        let unjudged = sends.len() - present - missing.len();
+        out.push(
+            violation(
+                TORN_TRANSACTION,
+                e.t_us,
+                format!(
+                    "committed transaction of {transactional_id} is in the final logs only in part: {} of {} records missing (first: {}){}",
+                    missing.len(),
+                    sends.len(),
+                    missing[0],
+                    if unjudged > 0 {
+                        format!("; {unjudged} not judged (no final log speaks for them)")
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+            .nodes([e.node.as_str()])
+            .evidence(h, [idx]),
+        );
     }
     out
 }
@@ -617,6 +640,37 @@ mod tests {
         assert!(!has_transactions(&History::new(vec![send(
             1, "p1", "p1-0", "t", 0
         )])));
+    }
+
+    /// Explore's transactions-broker-crash seed 5081: `orders-1` ended leaderless (its only
+    /// eligible replica lost for good), so its records of a committed transaction are
+    /// unreadable, not missing; the partition is judged by no final log, as `lost-write` does.
+    #[test]
+    fn a_partition_with_no_final_log_leaves_its_records_of_a_transaction_unjudged() {
+        let history = |t0_log: &[(i64, &str, i32)]| {
+            History::new(vec![
+                send(1, "p1", "p1-0", "t", 0),
+                send(1, "p1", "p1-1", "t", 1),
+                send(1, "p1", "p1-2", "t", 0),
+                txn(2, "commit", &["p1-0", "p1-1", "p1-2"]),
+                ack(2, "p1", "p1-0", "t", 0, 0),
+                ack(2, "p1", "p1-1", "t", 1, 0),
+                ack(2, "p1", "p1-2", "t", 0, 1),
+                snapshot(9, "broker-0", "t", 0, true, 1, 2, t0_log),
+                snapshot(9, "broker-1", "t", 1, false, 1, 1, &[(0, "p1-1", 1)]),
+            ])
+        };
+        let whole = history(&[(0, "p1-0", 1), (1, "p1-2", 1)]);
+        assert!(torn_transaction(&whole).is_empty());
+        let torn = history(&[(0, "p1-0", 1)]);
+        let v = torn_transaction(&torn);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .contains("1 of 3 records missing (first: p1-2); 1 not judged"),
+            "{}",
+            v[0].message
+        );
     }
 
     fn copier_history(output: &[(i64, &str, bool)]) -> History {

@@ -681,6 +681,8 @@ const DATA_LOSS_CHECKERS: &[&str] = &[
     crate::check::writes::DUPLICATE,
     crate::check::polls::POLL_SKIP,
     crate::check::groups::COMMITTED_OFFSET_REGRESSION,
+    crate::check::transactions::TORN_TRANSACTION,
+    crate::check::transactions::EXACTLY_ONCE,
 ];
 
 /// `a sole in-sync replica crashed: broker-0 at t=..us (events-0); ...: why`, when a
