@@ -524,17 +524,9 @@ impl Partition {
         }
     }
 
-    /// A fetch from follower `replica_id` at `fetch_offset` arrived at `now_ms`.
-    ///
-    /// `current_leader_epoch` is the epoch the follower believes in (KIP-320): older than
-    /// ours is `FENCED_LEADER_EPOCH`, newer is `UNKNOWN_LEADER_EPOCH` (we have not heard of
-    /// it yet).
-    ///
-    /// Caught-up rule (Kafka's `updateFetchStateOrThrow`): a fetch at or past the leader's
-    /// current LEO means caught up *now*; a fetch at or past the LEO the leader had when it
-    /// answered the *previous* fetch means the follower was caught up at the time of that
-    /// previous fetch. The second clause keeps a follower of a busy leader (whose LEO moves
-    /// between every two fetches) in the ISR, since it never reaches the moving target.
+    /// [`Self::follower_fetch_with_epoch`] from a follower whose incarnation is unknown
+    /// (`-1`): the tests' shorthand.
+    #[cfg(test)]
     pub fn follower_fetch(
         &mut self,
         replica_id: i32,
@@ -545,8 +537,19 @@ impl Partition {
         self.follower_fetch_with_epoch(replica_id, -1, fetch_offset, current_leader_epoch, now_ms)
     }
 
-    /// [`Self::follower_fetch`] from the follower's incarnation `broker_epoch` (Fetch's
-    /// `ReplicaEpoch`, `-1` unknown), which an ISR proposal adding it carries.
+    /// A fetch from follower `replica_id`, in its incarnation `broker_epoch` (Fetch's
+    /// `ReplicaEpoch`, `-1` unknown; an ISR proposal adding it carries it, KIP-903), at
+    /// `fetch_offset` arrived at `now_ms`.
+    ///
+    /// `current_leader_epoch` is the epoch the follower believes in (KIP-320): older than
+    /// ours is `FENCED_LEADER_EPOCH`, newer is `UNKNOWN_LEADER_EPOCH` (we have not heard of
+    /// it yet).
+    ///
+    /// Caught-up rule (Kafka's `updateFetchStateOrThrow`): a fetch at or past the leader's
+    /// current LEO means caught up *now*; a fetch at or past the LEO the leader had when it
+    /// answered the *previous* fetch means the follower was caught up at the time of that
+    /// previous fetch. The second clause keeps a follower of a busy leader (whose LEO moves
+    /// between every two fetches) in the ISR, since it never reaches the moving target.
     pub fn follower_fetch_with_epoch(
         &mut self,
         replica_id: i32,

@@ -688,7 +688,7 @@ const DATA_LOSS_CHECKERS: &[&str] = &[
 /// `a sole in-sync replica crashed: broker-0 at t=..us (events-0); ...: why`, when a
 /// data-loss checker fired and such a crash happened; else `every in-sync replica
 /// crashed: ...` when the crashes took down a whole ISR of several.
-fn sole_isr_cause(
+fn isr_crash_cause(
     history: &crate::check::History,
     fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
 ) -> Option<String> {
@@ -721,18 +721,24 @@ fn sole_isr_cause(
             format!("{node} at t={t}us ({tps})")
         })
         .collect();
-    if !sole {
-        return Some(format!(
-            "every in-sync replica crashed: {}, the others of its ISR already down: a crash \
-             loses what the broker had not fsynced, and no in-sync replica survived with it \
-             (power lost on every copy loses records in Kafka too; docs/14)",
-            list(each, 3, "; ")
-        ));
-    }
+    let (who, after, why, kafka) = if sole {
+        (
+            "a sole in-sync replica",
+            "",
+            "with an ISR of one no other replica held it",
+            "what min.insync.replicas 1 risks",
+        )
+    } else {
+        (
+            "every in-sync replica",
+            ", the others of its ISR already down",
+            "no in-sync replica survived with it",
+            "power lost on every copy loses records in Kafka too",
+        )
+    };
     Some(format!(
-        "a sole in-sync replica crashed: {}: a crash loses what the broker had not fsynced, \
-         and with an ISR of one no other replica held it (what min.insync.replicas 1 risks; \
-         docs/14)",
+        "{who} crashed: {}{after}: a crash loses what the broker had not fsynced, and {why} \
+         ({kafka}; docs/14)",
         list(each, 3, "; ")
     ))
 }
@@ -968,7 +974,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
             _ => None,
         })
         .collect();
-    let cause = sole_isr_cause(&history, &fired);
+    let cause = isr_crash_cause(&history, &fired);
     let not_judged = fired
         .contains_key(crate::check::progress::PROGRESS)
         .then(|| crate::check::progress::unjudged(&history))
@@ -1558,6 +1564,50 @@ mod tests {
         assert!(
             after > 0,
             "min.isr 3: no commit after the follower came back"
+        );
+    }
+
+    /// A data-loss verdict beside crashes of a sole in-sync replica, or of the last live
+    /// member of a whole ISR, names them as its likely cause, each in its own words; the
+    /// same crashes beside no data-loss verdict are not named.
+    #[test]
+    fn a_data_loss_verdict_names_the_isr_crashes_that_explain_it() {
+        use crate::check::testkit::{fault, isr_change};
+        let lost = |checker: &'static str| {
+            BTreeMap::from([(
+                checker,
+                vec![crate::check::violation(checker, 500, "gone".into())],
+            )])
+        };
+        let sole = crate::check::History::new(vec![
+            isr_change(100, "t", 0, &["broker-0"]),
+            fault(200, "crash broker-0"),
+        ]);
+        assert_eq!(
+            isr_crash_cause(&sole, &lost(crate::check::writes::LOST_WRITE)).as_deref(),
+            Some(
+                "a sole in-sync replica crashed: broker-0 at t=200us (t-0): a crash loses what \
+                 the broker had not fsynced, and with an ISR of one no other replica held it \
+                 (what min.insync.replicas 1 risks; docs/14)"
+            )
+        );
+        let whole = crate::check::History::new(vec![
+            isr_change(100, "t", 0, &["broker-0", "broker-1"]),
+            fault(200, "crash broker-0"),
+            fault(300, "crash broker-1"),
+        ]);
+        assert_eq!(
+            isr_crash_cause(&whole, &lost(crate::check::transactions::TORN_TRANSACTION)).as_deref(),
+            Some(
+                "every in-sync replica crashed: broker-1 at t=300us (t-0), the others of its \
+                 ISR already down: a crash loses what the broker had not fsynced, and no \
+                 in-sync replica survived with it (power lost on every copy loses records in \
+                 Kafka too; docs/14)"
+            )
+        );
+        assert_eq!(
+            isr_crash_cause(&whole, &lost(crate::check::progress::PROGRESS)),
+            None
         );
     }
 }
