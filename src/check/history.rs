@@ -366,6 +366,45 @@ impl History {
         })
     }
 
+    /// Leaders elected from outside their partition's ISR and ELR (by the last `isr-change`
+    /// before the election), as `(leader, t_us, partition, leader_epoch)`: an unclean
+    /// election, by `unclean.leader.election.enable` or as KIP-966's last known leader when
+    /// the ISR and ELR are both empty. The new leader may lack records the ISR had
+    /// committed, in Kafka too; a data-loss verdict beside one is the configuration's.
+    pub fn unclean_elections(&self) -> Vec<(&str, i64, TopicPartition, i32)> {
+        let mut eligible: BTreeMap<TopicPartition, (&[String], &[String])> = BTreeMap::new();
+        let mut out = Vec::new();
+        for e in &self.events {
+            match &e.kind {
+                EventKind::IsrChange {
+                    topic,
+                    partition,
+                    isr,
+                    elr,
+                    ..
+                } => {
+                    eligible.insert(TopicPartition::new(topic.clone(), *partition), (isr, elr));
+                }
+                EventKind::LeaderChange {
+                    topic,
+                    partition,
+                    leader: Some(leader),
+                    leader_epoch,
+                } => {
+                    let tp = TopicPartition::new(topic.clone(), *partition);
+                    let clean = eligible.get(&tp).is_none_or(|(isr, elr)| {
+                        isr.contains(leader) || (isr.is_empty() && elr.contains(leader))
+                    });
+                    if !clean {
+                        out.push((leader.as_str(), e.t_us, tp, *leader_epoch));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Each broker crash with the partitions whose ISR (by the last `isr-change` before it)
     /// `pick(broker, isr, brokers down then)` selects; crashes selecting none are left out.
     /// A broker is down from its crash to its restart.

@@ -2515,3 +2515,29 @@ fn a_crash_of_the_only_in_sync_replica_is_named() {
         vec![("broker-1", 400, vec![tp("t", 0), tp("t", 1)])]
     );
 }
+
+/// A leader elected from outside the last ISR (and, with an empty ISR, outside the ELR) is
+/// named as an unclean election; one from the ISR, from the ELR of an empty ISR, or the
+/// partition's first leader is not.
+#[test]
+fn a_leader_elected_from_outside_the_isr_and_elr_is_an_unclean_election() {
+    let mut elr_only = isr_change(300, "t", 0, &[]);
+    if let EventKind::IsrChange { elr, .. } = &mut elr_only.kind {
+        *elr = vec!["broker-1".into()];
+    }
+    let events = vec![
+        leader_change(100, "t", 0, "broker-0", 0),
+        isr_change(100, "t", 0, &["broker-0", "broker-1"]),
+        leader_change(200, "t", 0, "broker-1", 1),
+        isr_change(200, "t", 0, &["broker-1"]),
+        elr_only,
+        leader_change(400, "t", 0, "broker-1", 2),
+        isr_change(400, "t", 0, &[]),
+        leader_change(500, "t", 0, "broker-2", 3),
+    ];
+    let h = History::new(events);
+    assert_eq!(
+        h.unclean_elections(),
+        vec![("broker-2", 500, tp("t", 0), 3)]
+    );
+}

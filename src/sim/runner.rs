@@ -685,10 +685,12 @@ const DATA_LOSS_CHECKERS: &[&str] = &[
     crate::check::transactions::EXACTLY_ONCE,
 ];
 
-/// `a sole in-sync replica crashed: broker-0 at t=..us (events-0); ...: why`, when a
-/// data-loss checker fired and such a crash happened; else `every in-sync replica
-/// crashed: ...` when the crashes took down a whole ISR of several.
-fn isr_crash_cause(
+/// What likely explains a data-loss verdict, when a data-loss checker fired: crashes of a
+/// sole in-sync replica (`a sole in-sync replica crashed: broker-0 at t=..us (events-0);
+/// ...: why`), else crashes that took down a whole ISR of several (`every in-sync replica
+/// crashed: ...`); and unclean elections (`an unclean election: ...`), `; and `-joined
+/// after the crashes. Each is Kafka's fault model, not a broker's bug.
+fn data_loss_cause(
     history: &crate::check::History,
     fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
 ) -> Option<String> {
@@ -698,6 +700,38 @@ fn isr_crash_cause(
     if !lost {
         return None;
     }
+    // What the verdicts are about comes first in each list.
+    let hit: BTreeSet<&crate::trace::TopicPartition> = DATA_LOSS_CHECKERS
+        .iter()
+        .filter_map(|c| fired.get(c))
+        .flatten()
+        .filter_map(|v| v.partition.as_ref())
+        .collect();
+    let causes: Vec<String> = [
+        isr_crash_cause(history, &hit),
+        unclean_election_cause(history, &hit),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!causes.is_empty()).then(|| causes.join("; and "))
+}
+
+/// `items` joined by `sep`, the first `limit` of them and a count of the rest.
+fn listed(items: Vec<String>, limit: usize, sep: &str) -> String {
+    let n = items.len();
+    let mut text = items.into_iter().take(limit).collect::<Vec<_>>().join(sep);
+    if n > limit {
+        text.push_str(&format!("{sep}and {} more", n - limit));
+    }
+    text
+}
+
+/// The sole or whole ISR crashes of [`data_loss_cause`], if any.
+fn isr_crash_cause(
+    history: &crate::check::History,
+    hit: &BTreeSet<&crate::trace::TopicPartition>,
+) -> Option<String> {
     let mut crashes = history.sole_isr_crashes();
     let sole = !crashes.is_empty();
     if !sole {
@@ -706,18 +740,14 @@ fn isr_crash_cause(
     if crashes.is_empty() {
         return None;
     }
-    let list = |items: Vec<String>, limit: usize, sep: &str| {
-        let n = items.len();
-        let mut text = items.into_iter().take(limit).collect::<Vec<_>>().join(sep);
-        if n > limit {
-            text.push_str(&format!("{sep}and {} more", n - limit));
-        }
-        text
-    };
+    for (_, _, tps) in &mut crashes {
+        tps.sort_by_key(|tp| !hit.contains(tp));
+    }
+    crashes.sort_by_key(|(_, _, tps)| !tps.iter().any(|tp| hit.contains(tp)));
     let each: Vec<String> = crashes
         .into_iter()
         .map(|(node, t, tps)| {
-            let tps = list(tps.iter().map(ToString::to_string).collect(), 3, ", ");
+            let tps = listed(tps.iter().map(ToString::to_string).collect(), 3, ", ");
             format!("{node} at t={t}us ({tps})")
         })
         .collect();
@@ -739,7 +769,29 @@ fn isr_crash_cause(
     Some(format!(
         "{who} crashed: {}{after}: a crash loses what the broker had not fsynced, and {why} \
          ({kafka}; docs/14)",
-        list(each, 3, "; ")
+        listed(each, 3, "; ")
+    ))
+}
+
+/// The unclean elections of [`data_loss_cause`], if any.
+fn unclean_election_cause(
+    history: &crate::check::History,
+    hit: &BTreeSet<&crate::trace::TopicPartition>,
+) -> Option<String> {
+    let mut elections = history.unclean_elections();
+    if elections.is_empty() {
+        return None;
+    }
+    elections.sort_by_key(|(_, _, tp, _)| !hit.contains(tp));
+    let each: Vec<String> = elections
+        .into_iter()
+        .map(|(leader, t, tp, epoch)| format!("{leader} of {tp} in epoch {epoch} at t={t}us"))
+        .collect();
+    Some(format!(
+        "an unclean election: {}, from outside the ISR and ELR \
+         (unclean.leader.election.enable, or KIP-966's last known leader when both are empty): \
+         a leader elected so may lack records the ISR had committed, in Kafka too (docs/14)",
+        listed(each, 3, "; ")
     ))
 }
 
@@ -974,7 +1026,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
             _ => None,
         })
         .collect();
-    let cause = isr_crash_cause(&history, &fired);
+    let cause = data_loss_cause(&history, &fired);
     let not_judged = fired
         .contains_key(crate::check::progress::PROGRESS)
         .then(|| crate::check::progress::unjudged(&history))
@@ -1568,10 +1620,10 @@ mod tests {
     }
 
     /// A data-loss verdict beside crashes of a sole in-sync replica, or of the last live
-    /// member of a whole ISR, names them as its likely cause, each in its own words; the
-    /// same crashes beside no data-loss verdict are not named.
+    /// member of a whole ISR, or beside an unclean election, names them as its likely cause,
+    /// each in its own words; the same crashes beside no data-loss verdict are not named.
     #[test]
-    fn a_data_loss_verdict_names_the_isr_crashes_that_explain_it() {
+    fn a_data_loss_verdict_names_the_isr_crashes_and_unclean_elections_that_explain_it() {
         use crate::check::testkit::{fault, isr_change};
         let lost = |checker: &'static str| {
             BTreeMap::from([(
@@ -1584,7 +1636,7 @@ mod tests {
             fault(200, "crash broker-0"),
         ]);
         assert_eq!(
-            isr_crash_cause(&sole, &lost(crate::check::writes::LOST_WRITE)).as_deref(),
+            data_loss_cause(&sole, &lost(crate::check::writes::LOST_WRITE)).as_deref(),
             Some(
                 "a sole in-sync replica crashed: broker-0 at t=200us (t-0): a crash loses what \
                  the broker had not fsynced, and with an ISR of one no other replica held it \
@@ -1597,7 +1649,7 @@ mod tests {
             fault(300, "crash broker-1"),
         ]);
         assert_eq!(
-            isr_crash_cause(&whole, &lost(crate::check::transactions::TORN_TRANSACTION)).as_deref(),
+            data_loss_cause(&whole, &lost(crate::check::transactions::TORN_TRANSACTION)).as_deref(),
             Some(
                 "every in-sync replica crashed: broker-1 at t=300us (t-0), the others of its \
                  ISR already down: a crash loses what the broker had not fsynced, and no \
@@ -1606,8 +1658,26 @@ mod tests {
             )
         );
         assert_eq!(
-            isr_crash_cause(&whole, &lost(crate::check::progress::PROGRESS)),
+            data_loss_cause(&whole, &lost(crate::check::progress::PROGRESS)),
             None
+        );
+        let unclean = crate::check::History::new(vec![
+            isr_change(100, "t", 0, &["broker-0"]),
+            fault(200, "crash broker-0"),
+            crate::check::testkit::leader_change(300, "t", 0, "broker-1", 1),
+        ]);
+        assert_eq!(
+            data_loss_cause(&unclean, &lost(crate::check::replicas::LEADER_COMPLETENESS))
+                .as_deref(),
+            Some(
+                "a sole in-sync replica crashed: broker-0 at t=200us (t-0): a crash loses what \
+                 the broker had not fsynced, and with an ISR of one no other replica held it \
+                 (what min.insync.replicas 1 risks; docs/14); and an unclean election: \
+                 broker-1 of t-0 in epoch 1 at t=300us, from outside the ISR and ELR \
+                 (unclean.leader.election.enable, or KIP-966's last known leader when both are \
+                 empty): a leader elected so may lack records the ISR had committed, in Kafka \
+                 too (docs/14)"
+            )
         );
     }
 }
