@@ -444,11 +444,14 @@ fn cut_off_at_end(h: &History) -> BTreeMap<&str, String> {
             producers.insert(c.name.as_str(), (topic.as_str(), true, *transactional));
         }
     }
+    // A copier writes in transactions too, though the workload plans it as a reader.
+    let transactional_nodes = super::transactions::transactional_producers(h);
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for e in h.events() {
         if let EventKind::Send { topic, acks, .. } = &e.kind {
             if seen.insert(e.node.as_str()) {
-                let transactional = producers.get(e.node.as_str()).is_some_and(|p| p.2);
+                let transactional = producers.get(e.node.as_str()).is_some_and(|p| p.2)
+                    || transactional_nodes.contains(e.node.as_str());
                 producers.insert(
                     e.node.as_str(),
                     (topic.as_str(), acks == "all", transactional),

@@ -2541,3 +2541,64 @@ fn a_leader_elected_from_outside_the_isr_and_elr_is_an_unclean_election() {
         vec![("broker-2", 500, tp("t", 0), 3)]
     );
 }
+
+/// A copier writes in transactions though the workload plans it as a reader: when a
+/// `__transaction_state` partition ends with no leader while a broker is lost for good, its
+/// transaction can never end and its sends are never answered, by design, as for a
+/// transactional producer (explore copier-crash-restart seed 7020: a false `progress`).
+#[test]
+fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
+    let copier = PlannedClient {
+        name: "x1".into(),
+        role: PlannedRole::Reader {
+            group: Some("g".into()),
+            topics: vec!["in".into()],
+            partitions: Vec::new(),
+            copier: true,
+        },
+        start_us: 0,
+        stop_us: None,
+        transactional_id: Some("x1".into()),
+    };
+    let offline = Event::new(
+        1_500,
+        "controller-0",
+        EventKind::LeaderChange {
+            topic: "__transaction_state".into(),
+            partition: 1,
+            leader: None,
+            leader_epoch: 1,
+        },
+    );
+    let replication = ["out", "__transaction_state"]
+        .map(|t| {
+            (
+                t.to_string(),
+                Replication {
+                    factor: 3,
+                    min_insync: 2,
+                },
+            )
+        })
+        .into();
+    let h = History::new(vec![
+        rebalance(0, "g", 1, "eager", &[("x1", &[("in", 0)])]),
+        assign(0, "x1", "g", 1, &[("in", 0)]),
+        send(0, "x1", "x1-0-0:a", "out", 0),
+        fault(1_000, "halt broker-0: its only log dir failed (...)"),
+        offline,
+        down_at_end(20_000, &["broker-0"]),
+    ])
+    .with_progress_bound_us(1_000)
+    .with_replication(replication)
+    .with_workload(vec![copier]);
+    let found = progress::progress(&h);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(
+        progress::unjudged(&h).as_deref(),
+        Some(
+            "progress not judged for x1's sends: __transaction_state-1 has had no leader since \
+             t=1500us, with broker-0 lost for good: no replica allowed to lead it is left"
+        )
+    );
+}
