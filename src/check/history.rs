@@ -92,6 +92,9 @@ pub struct PlannedClient {
     pub stop_us: Option<i64>,
     /// Its `transactional.id` (a transactional producer, a copier).
     pub transactional_id: Option<String>,
+    /// Its `transaction.timeout.ms`, when the scenario sets it (Kafka's default 60 s
+    /// otherwise): beyond it the coordinator aborts an open transaction and fences it.
+    pub transaction_timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

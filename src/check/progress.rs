@@ -850,10 +850,17 @@ fn stalled_producers(
 /// Whether `producer` stopped on a fatal transactional error (PRODUCER_FENCED,
 /// INVALID_PRODUCER_EPOCH, or INVALID_TXN_STATE for a commit the coordinator can no longer
 /// make) in a transaction open longer than its `transaction.timeout.ms` (from its
-/// `transaction` events; Kafka's default 60 s without one): the coordinator aborted it and
-/// bumped the epoch, which stops the client by design.
+/// `transaction` events, else from the workload's config: one fenced in its first
+/// transaction ended none; Kafka's default 60 s without either): the coordinator aborted
+/// it and bumped the epoch, which stops the client by design.
 fn fenced_by_timeout(h: &History, producer: &str) -> bool {
-    let mut timeout_us = 60_000_000;
+    let mut timeout_us = h
+        .workload()
+        .iter()
+        .find(|c| c.name == producer)
+        .and_then(|c| c.transaction_timeout_ms)
+        .unwrap_or(60_000)
+        .saturating_mul(1_000);
     let mut open_since = None;
     for e in h.events().iter().filter(|e| e.node == producer) {
         match &e.kind {

@@ -380,6 +380,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         start_us,
         stop_us: None,
         transactional_id: None,
+        transaction_timeout_ms: None,
     }
 }
 

@@ -2263,7 +2263,8 @@ fn progress_still_names_a_producer_fenced_with_no_newer_incarnation() {
     // 60 s here): the coordinator aborted it, and the producer stopped by design (explore:
     // a partition from before a producer's first transaction until past its timeout).
     let late: Vec<Event> = events
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|mut e| {
             match e.t_us {
                 200 => e.t_us += 61_000_000,
@@ -2275,6 +2276,30 @@ fn progress_still_names_a_producer_fenced_with_no_newer_incarnation() {
         .collect();
     let vs = progress_run(late, 70_000_000);
     assert!(vs.is_empty(), "{vs:#?}");
+    // Fenced in its first transaction, which it never ended: no `transaction` event gives
+    // its timeout, the scenario's config does (explore transactions-late-write-fenced seed
+    // 7023: paused past its 3 s transaction.timeout.ms).
+    let first: Vec<Event> = events
+        .into_iter()
+        .map(|mut e| {
+            e.t_us *= 1_000; // open from 110 ms, fenced at 200 ms
+            e
+        })
+        .collect();
+    let with_timeout = |ms: i64| {
+        let p1 = PlannedClient {
+            transaction_timeout_ms: Some(ms),
+            ..planned("p1", 0, planned_producer("t", 2, true))
+        };
+        let h = History::new(first.clone())
+            .with_progress_bound_us(1_000_000)
+            .with_workload(vec![p1]);
+        progress::progress(&h)
+    };
+    let vs = with_timeout(50);
+    assert!(vs.is_empty(), "{vs:#?}");
+    let vs = with_timeout(100);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
 }
 
 #[test]
@@ -2559,6 +2584,7 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         start_us: 0,
         stop_us: None,
         transactional_id: Some("x1".into()),
+        transaction_timeout_ms: None,
     };
     let offline = Event::new(
         1_500,

@@ -912,12 +912,17 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                 Some(ConfigValue::Str(id)) => Some(id.clone()),
                 _ => None,
             };
+            let transaction_timeout_ms = match config.get("transaction.timeout.ms") {
+                Some(ConfigValue::Int(ms)) => Some(*ms),
+                _ => None,
+            };
             PlannedClient {
                 name: c.id().to_string(),
                 role,
                 start_us: us(start),
                 stop_us: stop.map(us),
                 transactional_id,
+                transaction_timeout_ms,
             }
         })
         .collect()
