@@ -67,6 +67,7 @@ fn fetched_positions(o: &SimOutcome, client: &str) -> BTreeMap<TopicPartition, i
             topic,
             partition,
             offset,
+            committed: true,
         } = &e.kind
         {
             out.entry(TopicPartition::new(topic.clone(), *partition))

@@ -623,9 +623,13 @@ impl History {
         out
     }
 
-    /// Every accepted commit (no `error`), in time order: `(event index, group, partition,
-    /// offset)`.
+    /// Every commit the group's coordinator accepted, in time order: `(event index, group,
+    /// partition, offset)`. A committer's `commit` without `error`, and a member's `seek` to
+    /// the group's committed offset it read by OffsetFetch: the coordinator had accepted that
+    /// commit, even where its committer never heard so (it crashed with the answer in
+    /// flight, or the answer was lost), and the records below it are the group's past.
     pub fn accepted_commits(&self) -> Vec<(usize, &str, TopicPartition, i64)> {
+        let member_of = self.consumer_groups();
         self.events
             .iter()
             .enumerate()
@@ -640,6 +644,17 @@ impl History {
                 } => Some((
                     idx,
                     group.as_str(),
+                    TopicPartition::new(topic.clone(), *partition),
+                    *offset,
+                )),
+                EventKind::Seek {
+                    topic,
+                    partition,
+                    offset,
+                    committed: true,
+                } => Some((
+                    idx,
+                    *member_of.get(e.node.as_str())?,
                     TopicPartition::new(topic.clone(), *partition),
                     *offset,
                 )),
@@ -861,6 +876,7 @@ pub(crate) fn position_reset(e: &Event) -> PositionReset<'_> {
             topic,
             partition,
             offset,
+            ..
         } => PositionReset::Partitions(
             &e.node,
             vec![(

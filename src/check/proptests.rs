@@ -235,10 +235,11 @@ fn wild_event() -> impl Strategy<Value = Event> {
                 read_committed: false,
             }
         }),
-        (part(), wild_i64()).prop_map(|(p, offset)| EventKind::Seek {
+        (part(), wild_i64(), any::<bool>()).prop_map(|(p, offset, committed)| EventKind::Seek {
             topic: "t".into(),
             partition: p,
             offset,
+            committed,
         }),
         (part(), 0i32..3, any::<bool>()).prop_map(|(p, g, a)| {
             let partitions = vec![tp("t", p)];

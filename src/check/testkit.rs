@@ -110,8 +110,18 @@ pub fn seek(t: i64, consumer: &str, topic: &str, partition: i32, offset: i64) ->
             topic: topic.into(),
             partition,
             offset,
+            committed: false,
         },
     )
+}
+
+/// A group member's seek to its group's committed offset, read by OffsetFetch.
+pub fn seek_committed(t: i64, consumer: &str, topic: &str, partition: i32, offset: i64) -> Event {
+    let mut e = seek(t, consumer, topic, partition, offset);
+    if let EventKind::Seek { committed, .. } = &mut e.kind {
+        *committed = true;
+    }
+    e
 }
 
 fn tps(list: &[(&str, i32)]) -> Vec<TopicPartition> {

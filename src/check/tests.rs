@@ -151,6 +151,52 @@ fn lost_write_flags_a_group_that_committed_past_a_write_no_member_processed() {
     none("lost-write", cat(vec![ok]));
 }
 
+/// The coordinator accepted c1's commit of 2, but c1 crashed before the answer reached it:
+/// no `commit` event. c2's OffsetFetch reads the committed 2 back, and that is the group's
+/// commit too (explore auto-commit-before-processing seed 7051: reported as `unseen` and
+/// `progress` instead of the `lost-write` the scenario shows).
+#[test]
+fn a_committed_offset_read_back_is_an_accepted_commit_whose_answer_was_lost() {
+    let mut events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            assign(90, "c1", "g", 1, &[("t", 0)]),
+            fault(105, "crash c1"),
+            assign(200, "c2", "g", 2, &[("t", 0)]),
+            seek_committed(201, "c2", "t", 0, 2),
+            poll(210, "c2", "t", 0, &[(2, "c")]),
+        ],
+    ]);
+    let vs = run("lost-write", events.clone());
+    assert_eq!(vs.len(), 2, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [0, 2]);
+    assert!(
+        vs[0].message.contains(
+            "no member of group g processed it, though c2 resumed from the group's committed \
+             offset 2 past it"
+        ),
+        "{}",
+        vs[0].message
+    );
+    // The same records are the group's past: not unseen.
+    events.push(abc_in_the_final_log());
+    let h = History::new(events.clone()).with_progress_bound_us(1_000);
+    assert!(writes::unseen(&h).is_empty(), "{:#?}", writes::unseen(&h));
+    // A seek that is not the committed offset (auto.offset.reset=latest) is no commit: the
+    // records it skipped are unseen.
+    let reset: Vec<Event> = events
+        .into_iter()
+        .map(|mut e| {
+            if let EventKind::Seek { committed, .. } = &mut e.kind {
+                *committed = false;
+            }
+            e
+        })
+        .collect();
+    let h = History::new(reset).with_progress_bound_us(1_000);
+    assert_eq!(writes::unseen(&h).len(), 1);
+}
+
 #[test]
 fn lost_write_treats_each_group_as_its_own_reader() {
     // Group h processed everything; group g's member read across b without it.
@@ -1814,13 +1860,10 @@ fn the_final_log_is_the_leader_with_the_highest_epoch() {
     assert!(lost[0].nodes.contains(&"broker-1".to_string()));
 }
 
-/// `unseen`: in the final log, readable, on a partition a consumer reads, never read — once
-/// the reader had the bound to get to it.
-#[test]
-fn unseen_names_readable_writes_no_consumer_read() {
-    let mut events = produced(0, &["a", "b", "c"]);
-    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
-    events.push(snapshot(
+/// broker-0's final snapshot of t-0, which it leads: a, b and c at offsets 0..2, all below
+/// the high watermark 3.
+fn abc_in_the_final_log() -> Event {
+    snapshot(
         5_000,
         "broker-0",
         "t",
@@ -1829,7 +1872,16 @@ fn unseen_names_readable_writes_no_consumer_read() {
         1,
         3,
         &[(0, "a", 1), (1, "b", 1), (2, "c", 1)],
-    ));
+    )
+}
+
+/// `unseen`: in the final log, readable, on a partition a consumer reads, never read — once
+/// the reader had the bound to get to it.
+#[test]
+fn unseen_names_readable_writes_no_consumer_read() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
+    events.push(abc_in_the_final_log());
     let h = History::new(events.clone()).with_progress_bound_us(1_000);
     let vs = writes::unseen(&h);
     assert_eq!(vs.len(), 1, "{vs:#?}");

@@ -411,14 +411,20 @@ fn group_lost_writes(
             if let Some(&(committed, idx)) = past {
                 let producer = h.event(ack.idx).node.as_str();
                 let committer = h.event(idx).node.as_str();
+                // A commit event, or a seek to the committed offset read back (whose
+                // committer's own event may be missing: see `History::accepted_commits`).
+                let how = if matches!(h.event(idx).kind, EventKind::Seek { .. }) {
+                    format!("{committer} resumed from the group's committed offset {committed}")
+                } else {
+                    format!("{committer} committed offset {committed}")
+                };
                 out.push(
                     violation(
                         LOST_WRITE,
                         h.event(idx).t_us.max(ack.t_us),
                         format!(
                             "{} was acknowledged at offset {} of {} but no member of group \
-                             {group} processed it, though {committer} committed offset \
-                             {committed} past it",
+                             {group} processed it, though {how} past it",
                             ack.send, ack.offset, ack.tp
                         ),
                     )

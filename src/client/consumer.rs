@@ -149,7 +149,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     for (tp, offset) in &cfg.seeks {
         if let Some(p) = positions.get_mut(tp) {
             *p = Some(*offset);
-            record_seek(&history, &clock, &cfg.client_id, tp, *offset);
+            record_seek(&history, &clock, &cfg.client_id, tp, *offset, false);
         }
     }
     let fetcher = Fetcher::new(cfg.fetch.clone(), cfg.request_timeout_ms);
@@ -218,7 +218,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
                 match offsets.remove(&tp) {
                     Some(offset) => {
                         positions.insert(tp.clone(), Some(offset));
-                        record_seek(&history, &clock, &cfg.client_id, &tp, offset);
+                        record_seek(&history, &clock, &cfg.client_id, &tp, offset, false);
                         wanted.push((tp, addr, epoch, offset));
                     }
                     None => need_refresh = true,
@@ -236,13 +236,15 @@ pub async fn run_consumer(cfg: ConsumerConfig, clock: Clock, history: Recorder) 
     }
 }
 
-/// A `seek` (explicit or by `auto.offset.reset`), for the poll checkers.
+/// A `seek` (explicit, by `auto.offset.reset`, or to the group's `committed` offset), for
+/// the poll checkers.
 pub(super) fn record_seek(
     history: &Recorder,
     clock: &Clock,
     client: &str,
     tp: &TopicPartition,
     offset: i64,
+    committed: bool,
 ) {
     history.record(
         clock,
@@ -251,6 +253,7 @@ pub(super) fn record_seek(
             topic: tp.topic.to_string(),
             partition: tp.partition,
             offset,
+            committed,
         },
     );
 }

@@ -592,7 +592,7 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
             match offsets.remove(&tp) {
                 Some(offset) => {
                     st.positions.insert(tp.clone(), Position::At(offset));
-                    record_seek(m, &tp, offset);
+                    record_seek(m, &tp, offset, false);
                     // Fetch from the new position in this round.
                     wanted.push((tp, addr, epoch, offset));
                 }
@@ -709,8 +709,8 @@ async fn maybe_auto_commit(m: &Arc<Member>, st: &mut PollState) {
     }
 }
 
-fn record_seek(m: &Member, tp: &TopicPartition, offset: i64) {
-    consumer::record_seek(&m.history, &m.clock, m.name(), tp, offset);
+fn record_seek(m: &Member, tp: &TopicPartition, offset: i64, committed: bool) {
+    consumer::record_seek(&m.history, &m.clock, m.name(), tp, offset, committed);
 }
 
 /// OffsetFetch for newly owned partitions.
@@ -730,7 +730,7 @@ async fn fetch_committed(m: &Arc<Member>, st: &mut PollState, tps: Vec<TopicPart
                 if o >= 0 {
                     st.positions.insert(tp.clone(), Position::At(o));
                     st.committed.insert(tp.clone(), o);
-                    record_seek(m, &tp, o);
+                    record_seek(m, &tp, o, true);
                 } else {
                     st.positions.insert(tp, Position::Reset);
                 }

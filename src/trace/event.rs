@@ -274,12 +274,18 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         read_committed: bool,
     },
-    /// The consumer's position was set explicitly: a `seek`, or an `auto.offset.reset` after
-    /// `OFFSET_OUT_OF_RANGE` (the poll checkers treat any other jump as a bug).
+    /// The consumer's position was set: by a `seek`, an `auto.offset.reset`, or a group
+    /// member's OffsetFetch of its group's committed offset (`committed`) for a partition it
+    /// was given (the poll checkers treat any other jump as a bug).
     Seek {
         topic: String,
         partition: i32,
         offset: i64,
+        /// The offset is the group's committed offset, read from its coordinator: a commit
+        /// the coordinator accepted, even where its committer never heard the answer (it
+        /// crashed, or the answer was lost).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        committed: bool,
     },
     /// Partitions given to this consumer (by its group's rebalance, or manual `assign`).
     Assign {
@@ -522,6 +528,7 @@ impl EventKind {
                 topic: "t".into(),
                 partition: 0,
                 offset: 0,
+                committed: true,
             },
             Assign {
                 group: Some("g".into()),

@@ -311,7 +311,15 @@ pub fn describe(e: &Event) -> String {
             topic,
             partition,
             offset,
-        } => format!("seek {topic}-{partition} → {offset}"),
+            committed,
+        } => {
+            let from = if *committed {
+                " (committed offset)"
+            } else {
+                ""
+            };
+            format!("seek {topic}-{partition} → {offset}{from}")
+        }
         Assign {
             group,
             generation,
