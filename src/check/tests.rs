@@ -1896,6 +1896,34 @@ fn unseen_names_readable_writes_no_consumer_read() {
     assert!(writes::unseen(&h).is_empty());
 }
 
+/// A group's member reaches a partition at the pace of the group's timeouts: `unseen` waits
+/// the groups' bound there, as `progress` does, and the general bound elsewhere.
+#[test]
+fn unseen_waits_the_groups_bound_on_a_partition_a_group_reads() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(assign(50, "c1", "g", 1, &[("t", 0)]));
+    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
+    events.push(abc_in_the_final_log());
+    let judged = |events: Vec<Event>, group_bound: i64| {
+        let h = History::new(events)
+            .with_progress_bound_us(1_000)
+            .with_group_bound_us(group_bound);
+        writes::unseen(&h).len()
+    };
+    assert_eq!(judged(events.clone(), 1_000), 1, "due under both bounds");
+    assert_eq!(
+        judged(events.clone(), 10_000),
+        0,
+        "the group is not due yet"
+    );
+    // A reader outside any group is due at the general bound.
+    let standalone: Vec<Event> = events
+        .into_iter()
+        .filter(|e| !matches!(e.kind, EventKind::Assign { .. }))
+        .collect();
+    assert_eq!(judged(standalone, 10_000), 1);
+}
+
 /// Nothing is unseen where nobody reads, nor where a reader read it.
 #[test]
 fn unseen_is_silent_without_readers_and_when_all_was_read() {

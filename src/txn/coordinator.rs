@@ -624,7 +624,12 @@ impl TransactionCoordinator {
                 };
             }
             (CompleteCommit, true) | (CompleteAbort, false) => ErrorCode::None,
-            (PrepareCommit, true) | (PrepareAbort, false) => ErrorCode::ConcurrentTransactions,
+            // Decided, its markers still going out: Kafka's coordinator moves to the pending
+            // Complete transition as soon as the Prepare record is written
+            // (`prepareComplete` in `sendTxnMarkersCallback`), so any EndTxn until the
+            // Complete record is written, the next transaction's abort included, is told
+            // to wait, never refused for good.
+            (PrepareCommit | PrepareAbort, _) => ErrorCode::ConcurrentTransactions,
             _ => ErrorCode::InvalidTxnState,
         };
         vec![reply(token, error)]
@@ -670,10 +675,10 @@ impl TransactionCoordinator {
                 ErrorCode::ConcurrentTransactions
             }
             (CompleteCommit, true) | (CompleteAbort, false) => ErrorCode::None,
-            (PrepareCommit, true) | (PrepareAbort, false) => ErrorCode::ConcurrentTransactions,
-            (PrepareCommit | PrepareAbort | CompleteCommit | CompleteAbort, _) => {
-                ErrorCode::InvalidTxnState
-            }
+            // Its markers still going out: the pending Complete transition (see
+            // `handle_end_txn`).
+            (PrepareCommit | PrepareAbort, _) => ErrorCode::ConcurrentTransactions,
+            (CompleteCommit | CompleteAbort, _) => ErrorCode::InvalidTxnState,
             _ => return None,
         };
         Some(vec![TxnOutput::Reply(TxnReply {

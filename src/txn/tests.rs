@@ -96,6 +96,14 @@ impl Bench {
         self.replies.remove(0)
     }
 
+    /// EndTxn of producer 1000 from a transaction version 2 client, its write settled.
+    fn end_v2(&mut self, epoch: i16, commit: bool, now: i64) -> TxnReply {
+        let out = self.c.handle_end_txn(3, "tx", 1000, epoch, commit, 2, now);
+        self.take(out);
+        self.settle(now);
+        self.reply()
+    }
+
     fn init(&mut self, id: &str, now: i64) -> TxnReply {
         let out = self.c.handle_init_producer_id(1, id, T, None, now);
         self.take(out);
@@ -225,7 +233,12 @@ fn a_commit_is_answered_once_prepare_commit_is_written_then_markers_complete_it(
         b.end("tx", 1000, 0, true, 21),
         ErrorCode::ConcurrentTransactions
     );
-    assert_eq!(b.end("tx", 1000, 0, false, 21), ErrorCode::InvalidTxnState);
+    // Even the opposite outcome: Kafka's coordinator has the Complete transition pending
+    // from the moment the Prepare record is written.
+    assert_eq!(
+        b.end("tx", 1000, 0, false, 21),
+        ErrorCode::ConcurrentTransactions
+    );
     b.write_markers(22);
     assert_eq!(b.state("tx"), TransactionState::CompleteCommit);
     assert!(b.c.transaction("tx").unwrap().topic_partitions.is_empty());
@@ -376,10 +389,7 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
     let mut b = Bench::new();
     b.init("tx", 0);
     assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
-    let out = b.c.handle_end_txn(3, "tx", 1000, 0, false, 2, 20);
-    b.take(out);
-    b.settle(20);
-    let r = b.reply();
+    let r = b.end_v2(0, false, 20);
     assert_eq!(
         (r.error, r.producer_id, r.producer_epoch),
         (ErrorCode::None, 1000, 1)
@@ -438,6 +448,32 @@ fn under_transaction_version_2_every_end_txn_bumps_the_epoch_and_a_retry_is_reco
     b.settle(20);
     assert_eq!(b.reply().producer_epoch, 0);
     assert_eq!(b.markers[0].producer_epoch, 0);
+}
+
+/// Under transaction version 2 the commit bumps the epoch, and the producer may abort its
+/// next transaction (its batches expired: nothing was added) while the commit's markers are
+/// still going out, a partition's ISR below `min.insync.replicas`. Kafka's coordinator tells
+/// it to wait (CONCURRENT_TRANSACTIONS, retriable) and then aborts; refusing it for good
+/// (INVALID_TXN_STATE, fatal to the client) stopped the producer (explore
+/// transactions-late-write-fenced seed 7048).
+#[test]
+fn an_abort_that_meets_the_previous_commit_s_markers_waits_for_them() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    let r = b.end_v2(0, true, 20);
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 1));
+    assert_eq!(b.state("tx"), TransactionState::PrepareCommit);
+    assert_eq!(
+        b.end_v2(1, false, 30).error,
+        ErrorCode::ConcurrentTransactions
+    );
+    assert_eq!(b.state("tx"), TransactionState::PrepareCommit);
+    b.write_markers(40);
+    assert_eq!(b.state("tx"), TransactionState::CompleteCommit);
+    let r = b.end_v2(1, false, 50);
+    assert_eq!((r.error, r.producer_epoch), (ErrorCode::None, 2));
+    assert_eq!(b.state("tx"), TransactionState::PrepareAbort);
 }
 
 /// KIP-890 part 1: a partition leader's question before a batch opens a transaction at its
