@@ -24,6 +24,18 @@ impl AlterPartitionManager {
         !std::mem::replace(&mut self.in_flight, true)
     }
 
+    /// A batch whose request got no answer (lost, timed out, or refused whole by a node
+    /// that is not the controller) goes again, as Kafka's manager retries it: the
+    /// controller may have applied it, so its outcome must not be taken for a refusal. A
+    /// newer proposal queued meanwhile for the same partition replaces the old one.
+    pub fn retry(&mut self, batch: Vec<AlterPartitionRequest>) {
+        for req in batch {
+            self.unsent
+                .entry(req.topic_partition.clone())
+                .or_insert(req);
+        }
+    }
+
     /// The next batch to send, in partition order; empty when nothing waits, and the
     /// sender stops (the next `submit` starts a new one).
     pub fn next_batch(&mut self) -> Vec<AlterPartitionRequest> {
@@ -61,6 +73,21 @@ mod tests {
         assert!(
             m.submit(req(3, vec![0])),
             "and the next change starts a new one"
+        );
+    }
+
+    #[test]
+    fn an_unanswered_batch_goes_again_unless_a_newer_proposal_replaced_it() {
+        let mut m = AlterPartitionManager::default();
+        assert!(m.submit(req(0, vec![0, 1])));
+        let out = m.next_batch();
+        assert!(!m.submit(req(1, vec![0, 2])), "a request is out");
+        assert!(!m.submit(req(1, vec![0, 1, 2])));
+        m.retry(vec![req(0, vec![0, 1]), req(1, vec![0, 2])]);
+        assert_eq!(out, vec![req(0, vec![0, 1])]);
+        assert_eq!(
+            m.next_batch(),
+            vec![req(0, vec![0, 1]), req(1, vec![0, 1, 2])]
         );
     }
 

@@ -714,6 +714,9 @@ fn send_outgoing(n: &Arc<Node>, out: Vec<Outgoing>) {
     }
 }
 
+/// How long an unanswered `AlterPartition` waits before it goes again.
+const ALTER_PARTITION_RETRY_BACKOFF_MS: u64 = 100;
+
 /// Sends the queued ISR changes to the controller, one request at a time, until none is
 /// left ([`AlterPartitionManager`]).
 async fn alter_partition_sender(n: Arc<Node>) {
@@ -728,6 +731,13 @@ async fn alter_partition_sender(n: Arc<Node>) {
             broker_epoch: n.rm().broker_epoch(),
             partitions: batch,
         };
+        let Request::AlterPartition {
+            partitions: sent, ..
+        } = &req
+        else {
+            unreachable!("built above")
+        };
+        let sent = sent.clone();
         let mut results: BTreeMap<TopicPartition, Result<LeaderAndIsr, ErrorCode>> =
             match n.controller.call(&n.rpc, &req, n.timeout()).await {
                 Ok(Response::AlterPartition {
@@ -737,17 +747,14 @@ async fn alter_partition_sender(n: Arc<Node>) {
                     .into_iter()
                     .map(|r| (r.topic_partition, r.result))
                     .collect(),
-                Ok(r) => {
-                    let e = match r.error() {
-                        ErrorCode::None => ErrorCode::UnknownServerError,
-                        e => e,
-                    };
-                    tps.iter().map(|tp| (tp.clone(), Err(e))).collect()
+                // No answer, or the whole request refused (not the controller, a stale
+                // broker epoch): the changes may or may not have been applied, and stay
+                // pending in their partitions while the request goes again.
+                _ => {
+                    lock(&n.alter_partitions).retry(sent);
+                    sleep(Duration::from_millis(ALTER_PARTITION_RETRY_BACKOFF_MS)).await;
+                    continue;
                 }
-                Err(e) => tps
-                    .iter()
-                    .map(|tp| (tp.clone(), Err(e.error_code())))
-                    .collect(),
             };
         for tp in tps {
             let result = results

@@ -697,8 +697,16 @@ impl Partition {
     }
 
     /// The controller answered our `AlterPartition`. On success (same leader epoch, newer
-    /// partition epoch) the ISR is committed; on any error the proposal is dropped and the
-    /// next fetch or ISR check proposes again from the committed state. An answer of a
+    /// partition epoch) the ISR is committed. Only an error that says the change was not
+    /// applied (`INELIGIBLE_REPLICA`; Kafka's `OPERATION_NOT_ATTEMPTED` too, which this
+    /// controller never answers) drops the proposal, and the
+    /// next fetch or ISR check proposes again from the committed state; after any other
+    /// (`INVALID_UPDATE_VERSION`: an earlier try of this very change may have been applied,
+    /// its answer lost) the proposal stays pending until the metadata brings the
+    /// partition's state, as in Kafka's `Partition.handleAlterPartitionError`. Dropping it
+    /// let a leader commit with the ISR it had before an expansion the controller had
+    /// applied, and the controller then elected the member it had added, which lacked
+    /// those records (explore paused-leader-zombie seed 7144). An answer of a
     /// newer leader epoch (the controller committed the ISR, then elected another leader in
     /// the same step, as a completed reassignment does) leaves the proposal pending, as
     /// Kafka's `Partition` does: the new leader may be the member just proposed, so the HW
@@ -712,6 +720,9 @@ impl Partition {
             return false;
         }
         if matches!(&response, Ok(state) if state.leader_epoch > self.leader_epoch) {
+            return false;
+        }
+        if matches!(response, Err(e) if e != ErrorCode::IneligibleReplica) {
             return false;
         }
         self.pending_isr = None;
@@ -1054,10 +1065,36 @@ mod tests {
     fn rejected_alter_partition_rolls_back_to_the_committed_isr() {
         let mut p = leader(ReplicationConfig::default());
         p.maybe_shrink_isr(31_000).unwrap();
-        assert!(!p.on_alter_partition_response(Err(ErrorCode::InvalidUpdateVersion)));
+        assert!(!p.on_alter_partition_response(Err(ErrorCode::IneligibleReplica)));
         assert_eq!(p.pending_alter_partition(), None);
         assert_eq!(p.isr().len(), 3);
         assert!(p.maybe_shrink_isr(31_000).is_some(), "may propose again");
+    }
+
+    /// The expansion's first answer was lost and the controller had applied it; its retry
+    /// is refused as stale (`INVALID_UPDATE_VERSION`). The leader must go on counting the
+    /// added member for its HW: the controller may elect it.
+    #[test]
+    fn an_alter_partition_of_unknown_outcome_stays_pending() {
+        let mut p = Partition::new(tp(), 0, ReplicationConfig::default());
+        p.apply_leader_and_isr(&state(0, 1, 1, &[0, 1]), 0).unwrap();
+        // broker-2 catches up: the leader proposes to add it.
+        let expand = p
+            .follower_fetch(2, 0, Some(1), 100)
+            .unwrap()
+            .alter_partition
+            .unwrap();
+        assert_eq!(expand.new_isr, vec![0, 1, 2]);
+        for e in [ErrorCode::InvalidUpdateVersion, ErrorCode::RequestTimedOut] {
+            assert!(!p.on_alter_partition_response(Err(e)));
+            assert_eq!(p.pending_alter_partition(), Some(&expand), "{e}");
+        }
+        // broker-2 may lead next: nothing it lacks is committed.
+        p.leader_append(10).unwrap();
+        p.follower_fetch(1, 10, Some(1), 200).unwrap();
+        assert_eq!(p.high_watermark(), 0);
+        p.follower_fetch(2, 10, Some(1), 200).unwrap();
+        assert_eq!(p.high_watermark(), 10);
     }
 
     #[test]
