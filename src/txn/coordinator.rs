@@ -623,7 +623,14 @@ impl TransactionCoordinator {
                     Err(_) => vec![reply(token, ErrorCode::ConcurrentTransactions)],
                 };
             }
-            (CompleteCommit, true) | (CompleteAbort, false) => ErrorCode::None,
+            // Transaction version 1's retry (its epoch never moves). Under version 2 a
+            // retry carries the epoch before the bump (`end_txn_retry`); an EndTxn under the
+            // current epoch that finds the previous transaction complete ends a
+            // transaction the coordinator never saw begin (nothing added), and a commit of
+            // it is refused, as Kafka 4 refuses it: answering NONE told the producer its
+            // batches were committed, and they landed later in a transaction its next
+            // abort closed (explore transactions-timeout seed 7272).
+            (CompleteCommit, true) | (CompleteAbort, false) if !bump => ErrorCode::None,
             // Decided, its markers still going out: Kafka's coordinator moves to the pending
             // Complete transition as soon as the Prepare record is written
             // (`prepareComplete` in `sendTxnMarkersCallback`), so any EndTxn until the

@@ -476,6 +476,24 @@ fn an_abort_that_meets_the_previous_commit_s_markers_waits_for_them() {
     assert_eq!(b.state("tx"), TransactionState::PrepareAbort);
 }
 
+/// Under transaction version 2, a commit under the current epoch that finds the previous
+/// transaction complete is no retry (a retry carries the epoch before the bump): nothing
+/// was added under this epoch, and the commit is refused, never answered NONE.
+#[test]
+fn a_commit_of_a_transaction_the_coordinator_never_saw_is_refused() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    assert_eq!(b.end_v2(0, true, 20).producer_epoch, 1);
+    b.write_markers(21);
+    assert_eq!(b.state("tx"), TransactionState::CompleteCommit);
+    // The retry of that commit, under epoch 0: answered as the first was.
+    assert_eq!(b.end_v2(0, true, 22).error, ErrorCode::None);
+    // The next transaction's commit, under epoch 1, with nothing added.
+    assert_eq!(b.end_v2(1, true, 23).error, ErrorCode::InvalidTxnState);
+    assert_eq!(b.state("tx"), TransactionState::CompleteCommit);
+}
+
 /// KIP-890 part 1: a partition leader's question before a batch opens a transaction at its
 /// partition. Yes only while the producer's transaction is ongoing with that partition;
 /// a write that comes after its transaction began to end, or of another epoch, is refused.
