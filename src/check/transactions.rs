@@ -284,17 +284,31 @@ pub fn hanging_transaction(h: &History) -> Vec<Violation> {
     out
 }
 
-/// `torn-transaction`: of a committed transaction's records, some are in the partitions'
-/// final logs and others are missing from theirs. A record is judged only where
-/// `lost-write` would judge it: its partition has a final log (a partition leaderless at the
-/// end has none, and its records are not missing, only unreadable), and that log speaks for
-/// its offset (not below the log start, not superseded by compaction). A record never
-/// acknowledged with an offset is judged only against a whole, uncompacted log from offset 0.
+/// `torn-transaction`: a committed transaction is not wholly visible to a read_committed
+/// reader of the final logs, in two forms:
+/// 1. some of its records are in the partitions' final logs and others are missing from
+///    theirs (a transaction missing whole is `lost-write`'s finding);
+/// 2. some of its records, or all, are there only under an abort marker: the producer was
+///    told the transaction committed, yet the log aborted them (a batch that landed after
+///    its transaction's commit marker and was closed by a later abort, as a coordinator that
+///    answers a commit it never saw would let happen). No other checker sees this form:
+///    the records are present, so `lost-write` finds nothing missing.
+///
+/// A missing record is judged only where `lost-write` would judge it: its partition has a
+/// final log (a partition leaderless at the end has none, and its records are not missing,
+/// only unreadable), and that log speaks for its offset (not below the log start, not
+/// superseded by compaction). A record never acknowledged with an offset is judged only
+/// against a whole, uncompacted log from offset 0.
 pub fn torn_transaction(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
-    let mut in_log: BTreeSet<&str> = BTreeSet::new();
+    // Send -> whether a read_committed reader of the final logs sees it (some copy of it
+    // lies outside every aborted transaction).
+    let mut in_log: BTreeMap<&str, bool> = BTreeMap::new();
     for f in finals.values() {
-        in_log.extend(f.sends.keys().copied());
+        for (&send, offsets) in &f.sends {
+            let visible = offsets.iter().any(|o| !f.aborted.contains(o));
+            *in_log.entry(send).or_insert(false) |= visible;
+        }
     }
     let acks = h.ok_acks();
     let acked: BTreeMap<&str, &OkAck<'_>> = acks.iter().map(|a| (a.send, a)).collect();
@@ -321,10 +335,46 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
         if outcome != "commit" || finals.is_empty() || finals.values().any(|f| f.t_us < e.t_us) {
             continue;
         }
-        let present = sends.iter().filter(|s| in_log.contains(s.as_str())).count();
+        let aborted: Vec<&String> = sends
+            .iter()
+            .filter(|s| in_log.get(s.as_str()) == Some(&false))
+            .collect();
+        if let Some(first) = aborted.first() {
+            // Located on the first aborted record's partition, with its snapshot as evidence.
+            let (tp, f) = finals
+                .iter()
+                .find(|(_, f)| f.sends.contains_key(first.as_str()))
+                .expect("an aborted send is in some final log");
+            let offsets: Vec<i64> = aborted
+                .iter()
+                .filter_map(|s| f.sends.get(s.as_str()))
+                .flatten()
+                .copied()
+                .collect();
+            out.push(
+                violation(
+                    TORN_TRANSACTION,
+                    e.t_us,
+                    format!(
+                        "committed transaction of {transactional_id} is aborted in the final logs: {} of {} records lie only under an abort marker (first: {first})",
+                        aborted.len(),
+                        sends.len(),
+                    ),
+                )
+                .on(tp)
+                .offsets(offsets)
+                .nodes([e.node.as_str(), f.broker])
+                .evidence(h, [idx, f.idx]),
+            );
+            continue;
+        }
+        let present = sends
+            .iter()
+            .filter(|s| in_log.contains_key(s.as_str()))
+            .count();
         let missing: Vec<&String> = sends
             .iter()
-            .filter(|s| !in_log.contains(s.as_str()) && missing_from_its_log(s))
+            .filter(|s| !in_log.contains_key(s.as_str()) && missing_from_its_log(s))
             .collect();
         if missing.is_empty() || present == 0 {
             continue;
@@ -640,6 +690,62 @@ mod tests {
         assert!(!has_transactions(&History::new(vec![send(
             1, "p1", "p1-0", "t", 0
         )])));
+    }
+
+    /// Explore's transactions-timeout seed 7272: the producer was told its transaction
+    /// committed, but its batches landed after the commit marker and a later abort closed
+    /// them. Every record is in the log, so nothing is missing; a read_committed reader
+    /// still sees none of them.
+    #[test]
+    fn a_committed_transaction_under_an_abort_marker_fires_torn_transaction() {
+        let history = |aborted: &[bool]| {
+            let mut snap = snapshot(
+                9,
+                "broker-0",
+                "t",
+                0,
+                true,
+                1,
+                3,
+                &[(0, "p1-0", 1), (1, "p1-1", 1), (2, "p1-1", 1)],
+            );
+            if let EventKind::Snapshot { records, .. } = &mut snap.kind {
+                for (r, a) in records.iter_mut().zip(aborted) {
+                    r.aborted = *a;
+                }
+            }
+            History::new(vec![
+                send(1, "p1", "p1-0", "t", 0),
+                send(1, "p1", "p1-1", "t", 0),
+                txn(2, "commit", &["p1-0", "p1-1"]),
+                ack(2, "p1", "p1-0", "t", 0, 0),
+                ack(2, "p1", "p1-1", "t", 0, 1),
+                snap,
+            ])
+        };
+        assert!(torn_transaction(&history(&[false, false, false])).is_empty());
+        // A send written twice, once aborted and once not, is visible: not judged.
+        assert!(torn_transaction(&history(&[false, true, false])).is_empty());
+        let all = torn_transaction(&history(&[true, true, true]));
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(
+            all[0]
+                .message
+                .contains("aborted in the final logs: 2 of 2 records lie only under an abort marker (first: p1-0)"),
+            "{}",
+            all[0].message
+        );
+        assert_eq!(all[0].offsets, vec![0, 1, 2]);
+        let part = torn_transaction(&history(&[true, false, false]));
+        assert_eq!(part.len(), 1, "{part:?}");
+        assert!(
+            part[0].message.contains("1 of 2 records"),
+            "{}",
+            part[0].message
+        );
+        assert_eq!(part[0].offsets, vec![0]);
+        // Nothing is missing, so lost-write has nothing to say: this checker is the one.
+        assert!(crate::check::writes::lost_write(&history(&[true, true, true])).is_empty());
     }
 
     /// Explore's transactions-broker-crash seed 5081: `orders-1` ended leaderless (its only
