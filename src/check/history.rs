@@ -239,28 +239,37 @@ impl History {
     /// with that leader and the offset of the first bad batch (the final snapshot's
     /// `corrupt_at`). Every reader checks batch checksums (a consumer with `check.crcs`, a
     /// follower, a coordinator loading its state), so none gets past that offset while that
-    /// replica leads.
+    /// replica leads. The leader is the one [`History::final_logs`] reads (the highest
+    /// leader epoch among the snapshot's claimants); events recorded after the snapshot
+    /// (clients still retrying while it was taken) do not hide it.
     pub fn corrupt_led_at_end(&self) -> BTreeMap<TopicPartition, (&str, i64)> {
-        let mut out = BTreeMap::new();
         let Some(at) = self.final_snapshot_us() else {
-            return out;
+            return BTreeMap::new();
         };
-        for e in self.events.iter().rev().take_while(|e| e.t_us == at) {
+        // Per partition: the leader's epoch, name and first bad offset.
+        let mut leaders: BTreeMap<TopicPartition, (i32, &str, Option<i64>)> = BTreeMap::new();
+        let at_end = self.events.iter().rev().skip_while(|e| e.t_us > at);
+        for e in at_end.take_while(|e| e.t_us == at) {
             if let EventKind::Snapshot {
                 topic,
                 partition,
                 leader: true,
-                corrupt_at: Some(offset),
+                leader_epoch,
+                corrupt_at,
                 ..
             } = &e.kind
             {
-                out.insert(
-                    TopicPartition::new(topic.clone(), *partition),
-                    (e.node.as_str(), *offset),
-                );
+                let tp = TopicPartition::new(topic.clone(), *partition);
+                // Read backwards: on a tie the earlier snapshot wins, as in `final_logs`.
+                if leaders.get(&tp).is_none_or(|l| l.0 <= *leader_epoch) {
+                    leaders.insert(tp, (*leader_epoch, e.node.as_str(), *corrupt_at));
+                }
             }
         }
-        out
+        leaders
+            .into_iter()
+            .filter_map(|(tp, (_, leader, corrupt_at))| Some((tp, (leader, corrupt_at?))))
+            .collect()
     }
 
     /// The groups that could not work at the end of the run, with why: the group's

@@ -2511,6 +2511,40 @@ fn readers_are_not_asked_past_a_corrupt_leaders_bad_batch() {
     assert!(note.contains("t-0 from offset 2 (broker-0)"), "{note}");
 }
 
+/// The corrupt leaders at the end are read from the final snapshot wherever it lies in the
+/// history: clients go on retrying while it is taken, so events follow it (explore's
+/// transactions-broker-crash seed 7247: a coordinator that could not load its partition was
+/// not named, and its producer's retries were called a hang). The leader is the claimant
+/// with the highest epoch, as in `final_logs`.
+#[test]
+fn corrupt_leaders_at_end_are_found_behind_later_events() {
+    let mut zombie = corrupt_snapshot(100, "broker-1", true, 0, &ABC);
+    if let EventKind::Snapshot { leader_epoch, .. } = &mut zombie.kind {
+        *leader_epoch = -1;
+    }
+    let h = History::new(cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            corrupt_snapshot(100, "broker-0", true, 1, &ABC),
+            zombie,
+            snapshot(100, "broker-2", "t", 0, false, 0, 3, &ABC),
+            send(150, "p1", "late", "t", 0),
+        ],
+    ]));
+    assert_eq!(
+        h.corrupt_led_at_end(),
+        BTreeMap::from([(TopicPartition::new("t", 0), ("broker-0", 1))])
+    );
+    let intact = History::new(cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            snapshot(100, "broker-0", "t", 0, true, 0, 3, &ABC),
+            send(150, "p1", "late", "t", 0),
+        ],
+    ]));
+    assert!(intact.corrupt_led_at_end().is_empty());
+}
+
 /// A group whose coordinator's `__consumer_offsets` partition ends led by a replica that
 /// took the leadership after its log was damaged cannot work (the coordinator cannot load
 /// the partition): its progress is not judged, and the note says why. Led since before the
