@@ -729,15 +729,8 @@ async fn alter_partition_sender(n: Arc<Node>) {
         let req = Request::AlterPartition {
             broker_id: n.id(),
             broker_epoch: n.rm().broker_epoch(),
-            partitions: batch,
+            partitions: batch.clone(),
         };
-        let Request::AlterPartition {
-            partitions: sent, ..
-        } = &req
-        else {
-            unreachable!("built above")
-        };
-        let sent = sent.clone();
         let mut results: BTreeMap<TopicPartition, Result<LeaderAndIsr, ErrorCode>> =
             match n.controller.call(&n.rpc, &req, n.timeout()).await {
                 Ok(Response::AlterPartition {
@@ -751,7 +744,7 @@ async fn alter_partition_sender(n: Arc<Node>) {
                 // broker epoch): the changes may or may not have been applied, and stay
                 // pending in their partitions while the request goes again.
                 _ => {
-                    lock(&n.alter_partitions).retry(sent);
+                    lock(&n.alter_partitions).retry(batch);
                     sleep(Duration::from_millis(ALTER_PARTITION_RETRY_BACKOFF_MS)).await;
                     continue;
                 }
