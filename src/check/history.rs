@@ -353,6 +353,64 @@ impl History {
         }
     }
 
+    /// Clients that stopped on a fatal answer from a deposed transaction coordinator, with
+    /// why: a `client-error` naming the coordinator that gave it, when by the controller's
+    /// last leader change at or before it another broker (or none) led the transactional
+    /// id's `__transaction_state` partition. A broker paused or cut off past its leadership
+    /// still serves from its coordinator's memory until the metadata reaches it, as Kafka's
+    /// does (it checks only its own view of which partitions it leads): a commit it never
+    /// saw the new coordinator open is INVALID_TXN_STATE there, fatal for the client.
+    pub fn stopped_by_deposed_coordinator(&self) -> BTreeMap<&str, String> {
+        let topic = crate::txn::TRANSACTION_STATE_TOPIC;
+        let mut out = BTreeMap::new();
+        let Some(&count) = self.coordinator_partitions.get(topic) else {
+            return out;
+        };
+        for (idx, e) in self.events.iter().enumerate() {
+            let EventKind::ClientError {
+                error,
+                coordinator: Some(coordinator),
+                ..
+            } = &e.kind
+            else {
+                continue;
+            };
+            let Some(id) = self
+                .workload
+                .iter()
+                .find(|c| c.name == e.node)
+                .and_then(|c| c.transactional_id.as_deref())
+            else {
+                continue;
+            };
+            let Some(p) = crate::group::coordinator_partition(id, count) else {
+                continue;
+            };
+            let led_by = self.events[..idx].iter().rev().find_map(|l| match &l.kind {
+                EventKind::LeaderChange {
+                    topic: t,
+                    partition,
+                    leader,
+                    ..
+                } if t == topic && *partition == p => Some((leader.as_deref(), l.t_us)),
+                _ => None,
+            });
+            if let Some((leader, since)) = led_by.filter(|(l, _)| *l != Some(coordinator.as_str()))
+            {
+                out.insert(
+                    e.node.as_str(),
+                    format!(
+                        "its {error} came from the coordinator on {coordinator}, which no longer \
+                         led {topic}-{p} ({} since t={since}us): a deposed coordinator answers \
+                         from its stale state until the metadata reaches it, as Kafka's does",
+                        leader.map_or("no leader".to_string(), |l| format!("{l} led it"))
+                    ),
+                );
+            }
+        }
+        out
+    }
+
     /// Crashes of a broker while it was the only member of a partition's ISR (by the last
     /// `isr-change` before the crash), as `(broker, t_us, partitions)`. A crash here is a
     /// power loss: what that broker had not fsynced is gone from the one replica that had

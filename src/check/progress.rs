@@ -328,6 +328,11 @@ pub fn unjudged(h: &History) -> Option<String> {
     for why in h.groups_stuck_at_end().into_values() {
         notes.push(format!("progress not judged for {why}"));
     }
+    for (producer, why) in h.stopped_by_deposed_coordinator() {
+        notes.push(format!(
+            "progress not judged for {producer} after it stopped: {why}"
+        ));
+    }
     let corrupt: Vec<String> = h
         .corrupt_led_at_end()
         .into_iter()
@@ -789,7 +794,9 @@ fn stopped_on(h: &History, node: &str) -> (String, Option<usize>) {
 /// nothing for the bound although they kept running and the faults were over (a fatal
 /// error the client gave up on, such as a PRODUCER_FENCED no newer incarnation explains, or
 /// a hang). A producer fenced by a newer incarnation of its `transactional.id` is stopped by
-/// design and not judged; one whose run ends before the bound could pass is not either.
+/// design and not judged, nor one stopped by a deposed coordinator's fatal answer
+/// ([`History::stopped_by_deposed_coordinator`], Kafka's behaviour too: `unjudged` names
+/// it); one whose run ends before the bound could pass is not either.
 fn stalled_producers(
     h: &History,
     due: impl Fn(i64) -> i64,
@@ -797,6 +804,7 @@ fn stalled_producers(
     fenced: &BTreeMap<&str, i64>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
+    let deposed = h.stopped_by_deposed_coordinator();
     for c in h.workload() {
         let PlannedRole::Producer {
             topic, messages, ..
@@ -823,6 +831,7 @@ fn stalled_producers(
             || end < until
             || fenced.contains_key(name)
             || fenced_by_timeout(h, name)
+            || deposed.contains_key(name)
             || !c.ran_through(h, c.start_us.max(last_us), until)
         {
             continue;

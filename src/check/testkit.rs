@@ -378,6 +378,7 @@ pub fn client_error(t: i64, client: &str, error: &str) -> Event {
             error: error.into(),
             topic: None,
             partition: None,
+            coordinator: None,
         },
     )
 }

@@ -2742,3 +2742,82 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         )
     );
 }
+
+/// A transactional producer stopped by a fatal EndTxn answer from a coordinator the
+/// controller had already replaced (explore transactions-broker-crash seed 7441: broker-0,
+/// paused past its leadership of `__transaction_state-0`, answered a commit it never saw
+/// open with INVALID_TXN_STATE) stopped as Kafka's would: not judged, and named. The same
+/// answer from the partition's leader is judged as ever.
+#[test]
+fn a_producer_stopped_by_a_deposed_coordinator_is_named_not_judged() {
+    let txn = crate::txn::TRANSACTION_STATE_TOPIC;
+    let history = |answered_by: &str| {
+        let mut error = client_error(3_000, "p1", "INVALID_TXN_STATE");
+        if let EventKind::ClientError { coordinator, .. } = &mut error.kind {
+            *coordinator = Some(answered_by.into());
+        }
+        let events = cat(vec![
+            vec![leader_change(10, txn, 0, "broker-0", 0)],
+            produced(100, &["p1-0"]),
+            vec![
+                leader_change(2_000, txn, 0, "broker-1", 1),
+                send(2_500, "p1", "p1-1", "t", 0),
+                // The client fails the transaction's sends with the error, then stops.
+                Event::new(
+                    3_000,
+                    "p1",
+                    EventKind::Ack {
+                        send: "p1-1".into(),
+                        topic: "t".into(),
+                        partition: Some(0),
+                        offset: None,
+                        error: Some("INVALID_TXN_STATE".into()),
+                    },
+                ),
+                error,
+                snapshot(
+                    20_000_000,
+                    "broker-0",
+                    "t",
+                    0,
+                    true,
+                    0,
+                    1,
+                    &[(0, "p1-0", 0)],
+                ),
+            ],
+        ]);
+        let p1 = PlannedClient {
+            transactional_id: Some("tx-1".into()),
+            ..planned("p1", 0, planned_producer("t", 10, true))
+        };
+        History::new(events)
+            .with_progress_bound_us(1_000_000)
+            .with_workload(vec![p1])
+            .with_coordinator_partitions(BTreeMap::from([(txn.to_string(), 1)]))
+    };
+    let deposed = history("broker-0");
+    let stopped = deposed.stopped_by_deposed_coordinator();
+    assert!(
+        stopped["p1"].contains("came from the coordinator on broker-0, which no longer led __transaction_state-0 (broker-1 led it since t=2000us)"),
+        "{stopped:?}"
+    );
+    let vs = progress::progress(&deposed);
+    assert!(vs.is_empty(), "{vs:#?}");
+    let note = progress::unjudged(&deposed).expect("named beside the verdict");
+    assert!(
+        note.contains("progress not judged for p1 after it stopped"),
+        "{note}"
+    );
+    let current = history("broker-1");
+    assert!(current.stopped_by_deposed_coordinator().is_empty());
+    let vs = progress::progress(&current);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0]
+            .message
+            .contains("p1 stopped after 2 of its 10 record(s)"),
+        "{}",
+        vs[0].message
+    );
+}

@@ -48,6 +48,7 @@ pub(super) fn record_client_error(
             error: error.to_string(),
             topic: Some(tp.topic.to_string()),
             partition: Some(tp.partition),
+            coordinator: None,
         },
     );
 }

@@ -109,7 +109,7 @@ impl Copier {
                 ..
             }) => (producer_id, producer_epoch, transaction_version),
             refused => {
-                self.record(init_refused(refused));
+                self.record(init_refused(refused, self.ch.coordinator_node()));
                 return false;
             }
         };

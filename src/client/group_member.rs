@@ -217,6 +217,7 @@ impl Member {
                 error: e.name().to_string(),
                 topic: None,
                 partition: None,
+                coordinator: None,
             });
         }
     }

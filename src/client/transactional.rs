@@ -289,7 +289,8 @@ pub(crate) struct TxnChannel {
     pub clock: Clock,
     view: Mutex<ClusterView>,
     start: Mutex<usize>,
-    coordinator: Mutex<Option<std::net::SocketAddr>>,
+    /// The coordinator found, with its broker id (named in a fatal answer's `client-error`).
+    coordinator: Mutex<Option<(std::net::SocketAddr, i32)>>,
     /// Where failed produce attempts are recorded, and under which node name.
     journal: Option<(Recorder, String)>,
 }
@@ -359,7 +360,7 @@ impl TxnChannel {
     /// The transaction coordinator, found with FindCoordinator (key type transaction).
     async fn find_coordinator(&self) -> std::net::SocketAddr {
         loop {
-            if let Some(a) = *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) {
+            if let Some((a, _)) = *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) {
                 return a;
             }
             let req = Request::FindCoordinator {
@@ -370,15 +371,23 @@ impl TxnChannel {
                 if let Ok(Response::FindCoordinator {
                     error: ErrorCode::None,
                     addr: Some(a),
-                    ..
+                    node_id,
                 }) = self.rpc.call(*b, &req, self.timeout()).await
                 {
-                    *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+                    *self.coordinator.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((a, node_id));
                     return a;
                 }
             }
             sleep(self.backoff()).await;
         }
+    }
+
+    /// The broker the coordinator was last found on (`broker-N`): after a fatal answer, the
+    /// one that gave it (a fatal answer keeps the coordinator).
+    pub fn coordinator_node(&self) -> Option<String> {
+        let c = *self.coordinator.lock().unwrap_or_else(|p| p.into_inner());
+        c.map(|(_, id)| format!("broker-{id}"))
     }
 
     /// Sends `req` to the coordinator until it answers something other than a retriable
@@ -455,7 +464,7 @@ impl TxnChannel {
                 if let Answer::Fatal(e) = refused {
                     tm.on_error(e);
                 }
-                (init_refused(refused), false)
+                (init_refused(refused, self.coordinator_node()), false)
             }
         }
     }
@@ -970,7 +979,7 @@ impl Client {
 
 /// What a refused `initTransactions` leaves in the history: it throws, the application does
 /// not catch it, and the client stops on the error (INVALID_TRANSACTION_TIMEOUT, ...).
-pub(crate) fn init_refused(answer: Answer<Response>) -> EventKind {
+pub(crate) fn init_refused(answer: Answer<Response>, coordinator: Option<String>) -> EventKind {
     let error = match answer {
         Answer::Fatal(e) => e,
         Answer::Ok(_) => ErrorCode::UnknownServerError,
@@ -979,6 +988,7 @@ pub(crate) fn init_refused(answer: Answer<Response>) -> EventKind {
         error: error.name().to_string(),
         topic: None,
         partition: None,
+        coordinator,
     }
 }
 
@@ -1043,7 +1053,7 @@ pub async fn run_transactional_producer(
         }
         refused => {
             // The producer stops before its first send, the error recorded.
-            c.record(init_refused(refused));
+            c.record(init_refused(refused, c.ch.coordinator_node()));
             return;
         }
     }
@@ -1138,6 +1148,12 @@ pub async fn run_transactional_producer(
                 // it from commitTransaction / abortTransaction), whatever became of them.
                 tm.on_error(e);
                 c.fail_fatally(&sends, e);
+                c.record(EventKind::ClientError {
+                    error: e.name().to_string(),
+                    topic: None,
+                    partition: None,
+                    coordinator: c.ch.coordinator_node(),
+                });
                 return;
             }
         }

@@ -424,6 +424,11 @@ pub enum EventKind {
         topic: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         partition: Option<i32>,
+        /// The broker whose coordinator gave the error (a transactional producer's refused
+        /// InitProducerId or EndTxn): a checker compares it with who led the coordinator's
+        /// partition then, since a deposed coordinator answers from its stale state.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coordinator: Option<String>,
     },
 }
 
@@ -620,6 +625,7 @@ impl EventKind {
                 error: "NO_OFFSET_FOR_PARTITION".into(),
                 topic: Some("t".into()),
                 partition: Some(0),
+                coordinator: None,
             },
         ]
     }

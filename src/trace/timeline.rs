@@ -375,9 +375,11 @@ pub fn describe(e: &Event) -> String {
             error,
             topic,
             partition,
-        } => match (topic, partition) {
-            (Some(t), Some(p)) => format!("stopped on {error} ({t}-{p})"),
-            (Some(t), None) => format!("stopped on {error} ({t})"),
+            coordinator,
+        } => match (topic, partition, coordinator) {
+            (Some(t), Some(p), _) => format!("stopped on {error} ({t}-{p})"),
+            (Some(t), None, _) => format!("stopped on {error} ({t})"),
+            (None, _, Some(c)) => format!("stopped on {error} (from the coordinator on {c})"),
             _ => format!("stopped on {error}"),
         },
         Fault { fault } => format!("⚡ {fault}"),
@@ -1461,6 +1463,31 @@ mod tests {
         let svg = render_svg(t);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         (render_text(t), chrome, svg)
+    }
+
+    /// A fatal answer from a transaction coordinator names the broker that gave it, in the
+    /// line and through the JSON round trip (the checkers compare it with who led the
+    /// coordinator's partition then).
+    #[test]
+    fn a_client_error_names_the_coordinator_that_gave_it() {
+        let e = Event::new(
+            5,
+            "p1",
+            EventKind::ClientError {
+                error: "INVALID_TXN_STATE".into(),
+                topic: None,
+                partition: None,
+                coordinator: Some("broker-0".into()),
+            },
+        );
+        assert_eq!(
+            describe(&e),
+            "stopped on INVALID_TXN_STATE (from the coordinator on broker-0)"
+        );
+        let line = serde_json::to_string(&e).expect("serialises");
+        assert!(line.contains(r#""coordinator":"broker-0""#), "{line}");
+        let back: Event = serde_json::from_str(&line).expect("parses");
+        assert_eq!(back, e);
     }
 
     /// Every kind of event renders in every format, on one line of text each.
