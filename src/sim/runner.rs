@@ -710,6 +710,7 @@ fn data_loss_cause(
     let causes: Vec<String> = [
         isr_crash_cause(history, &hit),
         unclean_election_cause(history, &hit),
+        offset_reset_cause(history, fired),
     ]
     .into_iter()
     .flatten()
@@ -771,6 +772,58 @@ fn isr_crash_cause(
          ({kafka}; docs/14)",
         listed(each, 3, "; ")
     ))
+}
+
+/// The offset resets behind `committed-offset-regression` verdicts, if any: the member that
+/// committed the lower offset had last positioned itself on that partition by
+/// `auto.offset.reset` (a `seek` not to a committed offset), not by the group's commit. A
+/// reset back below the group's commit means the replica it fetched from answered
+/// OFFSET_OUT_OF_RANGE for an offset the group had committed: that replica's log ended
+/// below it (a deposed leader that still believes it leads, or one elected uncleanly), and
+/// Kafka's consumer resets on that answer and processes the records again too.
+fn offset_reset_cause(
+    history: &crate::check::History,
+    fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
+) -> Option<String> {
+    use crate::trace::EventKind;
+    let regressions = fired.get(crate::check::groups::COMMITTED_OFFSET_REGRESSION)?;
+    let mut each = Vec::new();
+    for v in regressions {
+        let (Some(tp), Some(&idx)) = (&v.partition, v.evidence_idx.last()) else {
+            continue;
+        };
+        let commit = history.event(idx);
+        let last_seek = history.events()[..idx]
+            .iter()
+            .rev()
+            .filter(|e| e.node == commit.node)
+            .find_map(|e| match &e.kind {
+                EventKind::Seek {
+                    topic,
+                    partition,
+                    offset,
+                    committed,
+                } if *topic == tp.topic && *partition == tp.partition => {
+                    Some((*offset, *committed, e.t_us))
+                }
+                _ => None,
+            });
+        if let Some((offset, false, t)) = last_seek {
+            each.push(format!(
+                "{} reset its position on {tp} to {offset} at t={t}us",
+                commit.node
+            ));
+        }
+    }
+    (!each.is_empty()).then(|| {
+        format!(
+            "an offset reset: {}, by auto.offset.reset, and committed from there: the replica it \
+             fetched from answered an offset the group had committed as out of range (its log \
+             ended below it: a deposed leader that still believes it leads, or one elected \
+             uncleanly), and Kafka's consumer resets on that answer too",
+            listed(each, 3, "; ")
+        )
+    })
 }
 
 /// The unclean elections of [`data_loss_cause`], if any.
@@ -1666,6 +1719,37 @@ mod tests {
             data_loss_cause(&whole, &lost(crate::check::progress::PROGRESS)),
             None
         );
+        // A committed offset gone back after the committer's auto.offset.reset names it; after
+        // a seek to the group's committed offset it does not.
+        let regression = |committed: bool| {
+            let seek = if committed {
+                crate::check::testkit::seek_committed(250, "c2", "t", 0, 0)
+            } else {
+                crate::check::testkit::seek(250, "c2", "t", 0, 0)
+            };
+            let h = crate::check::History::new(vec![
+                crate::check::testkit::commit(100, "c1", "g", "t", 0, 126),
+                crate::check::testkit::seek_committed(200, "c2", "t", 0, 126),
+                seek,
+                crate::check::testkit::commit(300, "c2", "g", "t", 0, 0),
+            ]);
+            let fired = BTreeMap::from([(
+                crate::check::groups::COMMITTED_OFFSET_REGRESSION,
+                crate::check::groups::committed_offset_regression(&h),
+            )]);
+            data_loss_cause(&h, &fired)
+        };
+        assert_eq!(
+            regression(false).as_deref(),
+            Some(
+                "an offset reset: c2 reset its position on t-0 to 0 at t=250us, by \
+                 auto.offset.reset, and committed from there: the replica it fetched from \
+                 answered an offset the group had committed as out of range (its log ended \
+                 below it: a deposed leader that still believes it leads, or one elected \
+                 uncleanly), and Kafka's consumer resets on that answer too"
+            )
+        );
+        assert_eq!(regression(true), None);
         let unclean = crate::check::History::new(vec![
             isr_change(100, "t", 0, &["broker-0"]),
             fault(200, "crash broker-0"),
