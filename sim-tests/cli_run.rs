@@ -374,6 +374,20 @@ fn a_run_too_short_after_its_last_fault_says_progress_was_not_judged() {
         summary.ends_with(", progress not judged in 2 seed(s)"),
         "{summary}"
     );
+    // `--strict` fails those seeds, with the same note and a reproduce command.
+    let (code, out, err) = run(&[file.to_str().unwrap(), "--seeds", "1..2", "--strict"]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("FAIL quickstart-short seed 1: --strict: progress was not judged [progress not judged: the run ends "),
+        "{out}"
+    );
+    assert!(out.contains("2 seeds run, 2 failed"), "{out}");
+    // A run long enough to judge passes under --strict too.
+    let (code, out, err) = run(&[
+        common::repo("scenarios/quickstart.json").to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
 }
 
 /// A run that ends with a network fault in effect cannot tell whether a follower would have

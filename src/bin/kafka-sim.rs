@@ -51,6 +51,12 @@ enum Command {
         /// bytes).
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Fail a seed whose `progress` judged nothing, or only part of the run (`progress
+        /// not judged: ...`: the run ended too soon after its last fault, a network fault
+        /// never healed, ...), instead of passing it with that note: for CI suites where a
+        /// liveness check that could not look must not count as a pass.
+        #[arg(long)]
+        strict: bool,
     },
     /// Re-run the scenario and seed a trace holds (its header embeds the scenario, so the
     /// trace alone is enough) and check the new trace is identical, byte for byte.
@@ -293,6 +299,7 @@ mod simulation {
         _: Option<&Path>,
         _: usize,
         _: Option<&Path>,
+        _: bool,
     ) -> ExitCode {
         needs_simulation("run")
     }
@@ -412,6 +419,7 @@ mod simulation {
         trace: Option<&Path>,
         jobs: usize,
         junit: Option<&Path>,
+        strict: bool,
     ) -> ExitCode {
         let mut loaded = Vec::new();
         for path in scenarios {
@@ -503,7 +511,12 @@ mod simulation {
                     "kafka-sim run {} --seed {seed} --trace traces/",
                     path.display()
                 );
-                let outcome = match checked.failure {
+                // `--strict`: a liveness check that judged nothing is no pass.
+                let failure = checked.failure.or_else(|| {
+                    (strict && !checked.not_judged.is_empty())
+                        .then(|| "--strict: progress was not judged".to_string())
+                });
+                let outcome = match failure {
                     None => {
                         if !skips.is_empty() {
                             println!("ok {} seed {seed}:{skips}", scenario.name);
@@ -1109,6 +1122,7 @@ fn main() -> ExitCode {
             trace,
             jobs,
             junit,
+            strict,
         } => {
             let range = seeds.unwrap_or_else(|| {
                 let s = seed.unwrap_or(1);
@@ -1120,6 +1134,7 @@ fn main() -> ExitCode {
                 trace.as_deref(),
                 jobs.unwrap_or_else(kafka_sim::sim::sweep::default_jobs),
                 junit.as_deref(),
+                strict,
             )
         }
         Command::Replay { trace, scenario } => {
