@@ -153,3 +153,35 @@ fn a_stale_coordinator_s_fencing_check_aborts_the_transaction_instead_of_killing
         "no seed of 5250..5290 reaches the stale coordinator's check any more"
     );
 }
+
+/// A producer stopped by its coordinator's fatal answer says which broker gave it: p1 of
+/// `transactions-timeout`, paused past its `transaction.timeout.ms`, is fenced by the
+/// coordinator's abort and stops on PRODUCER_FENCED from the broker leading its
+/// `__transaction_state` partition. `progress` reads that name to tell a deposed
+/// coordinator's stale answer (not judged, as Kafka's) from a current one's (judged).
+#[test]
+fn a_fatal_coordinator_answer_names_the_broker_that_gave_it() {
+    let s = scenario("transactions-timeout.json");
+    let r = run_scenario(&s, 1).unwrap();
+    assert!(r.expectation_met, "{}", r.failure(&s));
+    let evs = events(&r.trace_lines());
+    let stop = evs
+        .iter()
+        .find(|e| e["kind"] == "client-error" && e["node"] == "p1")
+        .expect("p1 stops on its coordinator's answer");
+    assert_eq!(stop["error"], "PRODUCER_FENCED");
+    let t = stop["t_us"].as_i64().unwrap();
+    // The coordinator that answered led the transaction log's partition then.
+    let partition = kafka_sim::group::coordinator_partition("tx-1", 3).map(i64::from);
+    let leader = evs
+        .iter()
+        .rev()
+        .find(|e| {
+            e["kind"] == "leader-change"
+                && e["topic"] == "__transaction_state"
+                && e["partition"].as_i64() == partition
+                && e["t_us"].as_i64().unwrap() <= t
+        })
+        .expect("the partition got a leader");
+    assert_eq!(stop["coordinator"], leader["leader"], "{stop}");
+}
