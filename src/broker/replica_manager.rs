@@ -2159,14 +2159,25 @@ fn consumer_fetch_check(p: &Partition, log: &Log, fp: &FetchPartition) -> Result
     Ok(())
 }
 
-/// The producer state implied by a log's idempotent batches.
+/// The producer state implied by a log's idempotent batches. A batch that fails its
+/// checksum (a corrupt byte on disk) says nothing trustworthy about its producer, but the
+/// batches after it still do: the rebuild steps over it (by its header's framing, else one
+/// offset at a time) rather than stop there. Stopping left the state of the log's start,
+/// and a retry of a batch the log already held was answered OUT_OF_ORDER_SEQUENCE_NUMBER
+/// instead of as a duplicate, which the idempotent producer answers with an epoch bump and
+/// a second copy of the batch (explore acksall-leader-isolated seed 8093). Kafka rebuilds
+/// from its own batches without checking their CRC.
 fn rebuild_producers(log: &Log, config: ProducerStateConfig) -> ProducerStateManager {
     let mut m = ProducerStateManager::new(config);
     let mut off = log.log_start_offset();
     let end = log.log_end_offset();
     while off < end {
         let Ok(d) = log.read(off, 1 << 20, end) else {
-            break;
+            off = match log.lookup_offset(off) {
+                Ok(Some((_, h))) if h.last_offset >= off => h.last_offset + 1,
+                _ => off + 1,
+            };
+            continue;
         };
         if d.records.is_empty() {
             break;
@@ -2324,6 +2335,55 @@ mod tests {
             .unwrap();
         assert_eq!(rm.read_records(&tp), Err(2));
         assert!(matches!(rm.read_records_txn(&tp), Err(2)));
+    }
+
+    /// The producer state rebuilt from a log with a corrupt batch in its middle (here after
+    /// a truncation, as a follower does when its leader changes) still knows the batches
+    /// after it: a retry of the last one is a duplicate, not OUT_OF_ORDER_SEQUENCE_NUMBER
+    /// (explore acksall-leader-isolated seed 8093, where that answer made the idempotent
+    /// producer write the batch twice).
+    #[test]
+    fn a_corrupt_batch_does_not_stop_the_producer_state_rebuild() {
+        use crate::protocol::{BatchBuilder, Compression, MAGIC_V2};
+        let disk = SimDisk::new(5);
+        let mut rm = ReplicaManager::open(BrokerConfig::new(0), Arc::new(disk.clone()));
+        host(&mut rm, "orders");
+        let tp = TopicPartition::new("orders", 0);
+        for seq in 0..6 {
+            let mut b = BatchBuilder::new(MAGIC_V2, Compression::None, 0).producer(7, 0, seq);
+            b.append(0, Some(b"k"), Some(format!("v{seq}").as_bytes()), &[]);
+            rm.append_as_leader(&tp, ACKS_ALL, b.build(), 0).unwrap();
+        }
+        let log = &rm.replica(&tp).unwrap().log;
+        let second = log.read(1, 1, i64::MAX).unwrap().position as u64;
+        disk.flip_byte(&log.segment_path(0, "log"), second + 70)
+            .unwrap();
+        assert!(log.read(1, 1, i64::MAX).is_err(), "the flip is detected");
+        // A truncation rebuilds the state from the log.
+        rm.truncate(&tp, 5);
+        let r = rm.replica(&tp).unwrap();
+        assert_eq!(r.log.log_end_offset(), 5);
+        assert_eq!(
+            r.producers.entry(7).and_then(|e| e.last_seq()),
+            Some(4),
+            "the batches after the corrupt one count"
+        );
+        let retry = ProducerBatch {
+            producer_id: 7,
+            producer_epoch: 0,
+            first_seq: 4,
+            last_seq: 4,
+            first_offset: 5,
+            last_offset: 5,
+            max_timestamp_ms: 0,
+        };
+        assert!(
+            matches!(
+                r.producers.clone().try_append(&retry),
+                Err(crate::broker::producer_state::Rejection::Duplicate(_))
+            ),
+            "a retry of the last batch is a duplicate"
+        );
     }
 
     /// A corrupt first batch leaves nothing readable, and the snapshot says so rather than
