@@ -95,6 +95,9 @@ pub struct PlannedClient {
     /// Its `transaction.timeout.ms`, when the scenario sets it (Kafka's default 60 s
     /// otherwise): beyond it the coordinator aborts an open transaction and fences it.
     pub transaction_timeout_ms: Option<i64>,
+    /// A group member that commits automatically (`commit: "auto"`,
+    /// `enable.auto.commit`): what poll handed it is committed before it is processed.
+    pub auto_commit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -392,6 +392,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         stop_us: None,
         transactional_id: None,
         transaction_timeout_ms: None,
+        auto_commit: false,
     }
 }
 

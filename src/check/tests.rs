@@ -2699,6 +2699,7 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         stop_us: None,
         transactional_id: Some("x1".into()),
         transaction_timeout_ms: None,
+        auto_commit: false,
     };
     let offline = Event::new(
         1_500,

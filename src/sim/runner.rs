@@ -711,6 +711,7 @@ fn data_loss_cause(
         isr_crash_cause(history, &hit),
         unclean_election_cause(history, &hit),
         offset_reset_cause(history, fired),
+        auto_commit_crash_cause(history, fired),
     ]
     .into_iter()
     .flatten()
@@ -821,6 +822,65 @@ fn offset_reset_cause(
              fetched from answered an offset the group had committed as out of range (its log \
              ended below it: a deposed leader that still believes it leads, or one elected \
              uncleanly), and Kafka's consumer resets on that answer too",
+            listed(each, 3, "; ")
+        )
+    })
+}
+
+/// The crashes of auto-committing group members behind `lost-write` verdicts, if any: a
+/// member with `enable.auto.commit` commits what poll handed it before processing it, so
+/// one that crashes while owning a partition loses to its group what it was handed and did
+/// not process (at-most-once, as in Kafka; `scenarios/auto-commit-before-processing.json`).
+/// Named for the partitions of the verdicts it owned (by its last assignment) when it
+/// crashed.
+fn auto_commit_crash_cause(
+    history: &crate::check::History,
+    fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
+) -> Option<String> {
+    use crate::trace::EventKind;
+    let lost: BTreeSet<&crate::trace::TopicPartition> = fired
+        .get(crate::check::writes::LOST_WRITE)?
+        .iter()
+        .filter_map(|v| v.partition.as_ref())
+        .collect();
+    let auto: BTreeSet<&str> = history
+        .workload()
+        .iter()
+        .filter(|c| c.auto_commit)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut owned: BTreeMap<&str, Vec<&crate::trace::TopicPartition>> = BTreeMap::new();
+    let mut each = Vec::new();
+    for e in history.events() {
+        match &e.kind {
+            EventKind::Assign { partitions, .. } if auto.contains(e.node.as_str()) => {
+                owned.insert(&e.node, partitions.iter().collect());
+            }
+            EventKind::Fault { fault } => {
+                let Some(node) = fault.strip_prefix("crash ") else {
+                    continue;
+                };
+                let Some(tps) = owned.remove(node) else {
+                    continue;
+                };
+                let hit: Vec<String> = tps
+                    .into_iter()
+                    .filter(|tp| lost.contains(tp))
+                    .map(ToString::to_string)
+                    .collect();
+                if !hit.is_empty() {
+                    each.push(format!("{node} at t={}us ({})", e.t_us, hit.join(", ")));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!each.is_empty()).then(|| {
+        format!(
+            "an auto-committing member crashed: {}: with enable.auto.commit a member commits \
+             what poll handed it before processing it, so what it was handed and had not \
+             processed is lost to its group (at-most-once, as in Kafka; \
+             scenarios/auto-commit-before-processing.json)",
             listed(each, 3, "; ")
         )
     })
@@ -976,6 +1036,7 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                 stop_us: stop.map(us),
                 transactional_id,
                 transaction_timeout_ms,
+                auto_commit: matches!(c, Client::Consumer(c) if c.commit == CommitMode::Auto),
             }
         })
         .collect()
@@ -1750,6 +1811,39 @@ mod tests {
             )
         );
         assert_eq!(regression(true), None);
+        // A group's lost write beside the crash of an auto-committing member that owned the
+        // partition names it; beside a manually committing member's crash it does not.
+        let auto_crash = |auto_commit: bool| {
+            let c3 = crate::check::PlannedClient {
+                auto_commit,
+                ..crate::check::testkit::planned(
+                    "c3",
+                    0,
+                    crate::check::testkit::planned_member("g", &["t"]),
+                )
+            };
+            let h = crate::check::History::new(vec![
+                crate::check::testkit::assign(100, "c3", "g", 1, &[("t", 0)]),
+                fault(200, "crash c3"),
+            ])
+            .with_workload(vec![c3]);
+            let mut v = crate::check::violation(crate::check::writes::LOST_WRITE, 500, "x".into());
+            v.partition = Some(crate::trace::TopicPartition::new("t", 0));
+            data_loss_cause(
+                &h,
+                &BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v])]),
+            )
+        };
+        assert_eq!(
+            auto_crash(true).as_deref(),
+            Some(
+                "an auto-committing member crashed: c3 at t=200us (t-0): with enable.auto.commit \
+                 a member commits what poll handed it before processing it, so what it was \
+                 handed and had not processed is lost to its group (at-most-once, as in Kafka; \
+                 scenarios/auto-commit-before-processing.json)"
+            )
+        );
+        assert_eq!(auto_crash(false), None);
         let unclean = crate::check::History::new(vec![
             isr_change(100, "t", 0, &["broker-0"]),
             fault(200, "crash broker-0"),
