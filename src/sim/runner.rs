@@ -838,9 +838,12 @@ fn auto_commit_crash_cause(
     fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
 ) -> Option<String> {
     use crate::trace::EventKind;
+    // Only the group's form of the verdict (no member processed a record the group moved
+    // past): a record missing from its final log is the brokers' loss, not a consumer's.
     let lost: BTreeSet<&crate::trace::TopicPartition> = fired
         .get(crate::check::writes::LOST_WRITE)?
         .iter()
+        .filter(|v| v.message.contains("but no member of group"))
         .filter_map(|v| v.partition.as_ref())
         .collect();
     let auto: BTreeSet<&str> = history
@@ -1827,12 +1830,19 @@ mod tests {
                 fault(200, "crash c3"),
             ])
             .with_workload(vec![c3]);
-            let mut v = crate::check::violation(crate::check::writes::LOST_WRITE, 500, "x".into());
+            let mut v = crate::check::violation(
+                crate::check::writes::LOST_WRITE,
+                500,
+                "p1-0 was acknowledged at offset 0 of t-0 but no member of group g processed it"
+                    .into(),
+            );
             v.partition = Some(crate::trace::TopicPartition::new("t", 0));
-            data_loss_cause(
-                &h,
-                &BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v])]),
-            )
+            let group_form = BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v.clone()])]);
+            // The brokers' form (missing from the final log) is not the member's doing.
+            v.message = "1 acknowledged write(s) to t-0 are not in its final log".into();
+            let log_form = BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v])]);
+            assert_eq!(data_loss_cause(&h, &log_form), None);
+            data_loss_cause(&h, &group_form)
         };
         assert_eq!(
             auto_crash(true).as_deref(),
