@@ -196,6 +196,7 @@ async fn probe(brokers: BTreeMap<i32, SocketAddr>, controller: SocketAddr) {
             isolation_level: Default::default(),
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         })
     };
     sleep(Duration::from_millis(200)).await;

@@ -154,6 +154,7 @@ impl Probe {
             isolation_level: level,
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         });
         let leader = self.leader_of(tp).await;
         match self.rpc.call(leader, &req, T).await {

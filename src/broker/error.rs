@@ -64,6 +64,11 @@ pub enum ErrorCode {
     /// in it offline and, when it was the broker's only log dir, shuts the broker down.
     KafkaStorageError = 56,
     UnknownProducerId = 59,
+    /// A fetch named a session the leader does not have (KIP-227): it restarted, or the
+    /// follower's session was replaced. The follower sends a full fetch.
+    FetchSessionIdNotFound = 70,
+    /// A fetch carried an epoch other than its session's next one (KIP-227).
+    InvalidFetchSessionEpoch = 71,
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
     StaleBrokerEpoch = 77,
@@ -82,7 +87,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 46] = [
+    pub const ALL: [ErrorCode; 48] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -120,6 +125,8 @@ impl ErrorCode {
         ErrorCode::TransactionCoordinatorFenced,
         ErrorCode::KafkaStorageError,
         ErrorCode::UnknownProducerId,
+        ErrorCode::FetchSessionIdNotFound,
+        ErrorCode::InvalidFetchSessionEpoch,
         ErrorCode::FencedLeaderEpoch,
         ErrorCode::UnknownLeaderEpoch,
         ErrorCode::StaleBrokerEpoch,
@@ -183,6 +190,8 @@ impl ErrorCode {
             TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
             KafkaStorageError => "KAFKA_STORAGE_ERROR",
             UnknownProducerId => "UNKNOWN_PRODUCER_ID",
+            FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
+            InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             StaleBrokerEpoch => "STALE_BROKER_EPOCH",
@@ -220,6 +229,8 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | KafkaStorageError
+                | FetchSessionIdNotFound
+                | InvalidFetchSessionEpoch
                 | PreferredLeaderNotAvailable
         )
     }

@@ -19,6 +19,7 @@
 pub mod alter_partition_manager;
 pub mod epoch_cache;
 pub mod error;
+pub mod fetch_session;
 pub mod group_requests;
 pub mod node;
 pub mod partition;

@@ -681,19 +681,37 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
             n.report_hw();
         }
         let seen = n.purgatory.version();
-        // Only the first evaluation's high watermarks matter later (not a copy of it all).
-        let first = first.get_or_insert_with(|| {
-            resp.partitions
-                .iter()
-                .map(|p| p.high_watermark)
-                .collect::<Vec<i64>>()
-        });
         let left = deadline - n.clock.now_ms();
-        if left <= 0 || f.satisfied_by(&resp, first) {
+        if left <= 0 {
+            return resp;
+        }
+        let satisfied = if f.session.is_some() && f.replica_id != CONSUMER_REPLICA_ID {
+            // A session's answer lists what was read, which grows as partitions change:
+            // each against its high watermark when the request came.
+            let baseline = n.rm().session_hw_baseline(f.replica_id, &resp);
+            f.satisfied_by(&resp, &baseline)
+        } else {
+            // Only the first evaluation's high watermarks matter later (not a copy of it all).
+            let first = first.get_or_insert_with(|| {
+                resp.partitions
+                    .iter()
+                    .map(|p| p.high_watermark)
+                    .collect::<Vec<i64>>()
+            });
+            f.satisfied_by(&resp, first)
+        };
+        if satisfied {
             return resp;
         }
         let keys = keys.get_or_insert_with(|| {
-            WatchKeys::new(f.partitions.iter().map(|p| p.topic_partition.clone()))
+            let session = f
+                .session
+                .as_ref()
+                .filter(|_| f.replica_id != CONSUMER_REPLICA_ID)
+                .and_then(|_| n.rm().session_watch_keys(f.replica_id));
+            session.unwrap_or_else(|| {
+                WatchKeys::new(f.partitions.iter().map(|p| p.topic_partition.clone()))
+            })
         });
         n.purgatory
             .wait_past_for(seen, keys, Duration::from_millis(left as u64))
@@ -871,7 +889,8 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             sleep(backoff).await;
             continue;
         };
-        let (queries, fetches) = n.rm().follower_targets(leader);
+        let plan = n.rm().follower_fetch_plan(leader);
+        let queries = plan.queries;
         if !queries.is_empty() {
             let req = Request::OffsetsForLeaderEpoch {
                 replica_id: n.id(),
@@ -885,7 +904,7 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             }
             continue;
         }
-        if fetches.is_empty() {
+        if plan.empty {
             sleep(Duration::from_millis(20)).await;
             continue;
         }
@@ -895,10 +914,11 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
             min_bytes: n.cfg.replica_fetch_min_bytes,
             max_wait_ms: wait as i64,
             max_bytes: REPLICA_FETCH_RESPONSE_MAX_BYTES,
-            partitions: fetches.clone(),
+            partitions: plan.fetches,
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
             replica_epoch: n.rm().broker_epoch(),
+            session: Some(plan.session),
         });
         let timeout = match n.cfg.replica_socket_timeout_ms {
             Some(ms) => Duration::from_millis(ms),
@@ -907,17 +927,25 @@ async fn fetcher_loop(n: Arc<Node>, leader: i32) {
         match n.rpc.call(leader_addr, &req, timeout).await {
             Ok(Response::Fetch(resp)) => {
                 let now = n.clock.now_ms();
-                n.rm().on_fetch_response(leader, &fetches, &resp, now);
+                n.rm().on_fetch_response(leader, &resp, now);
                 n.disk_stall().await;
-                // An empty answer is the long poll running out: fetch again at once.
+                // An empty answer is the long poll running out: fetch again at once, as
+                // after a refused session (the next request is a full one).
                 // Errors back off (the metadata that fixes them comes with heartbeats).
+                let session_refused = matches!(
+                    resp.error,
+                    ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+                );
                 let failed = resp.error != ErrorCode::None
                     || resp.partitions.iter().any(|p| p.error != ErrorCode::None);
-                if failed {
+                if failed && !session_refused {
                     sleep(backoff).await;
                 }
             }
-            _ => sleep(backoff).await,
+            _ => {
+                n.rm().reset_follower_session(leader);
+                sleep(backoff).await
+            }
         }
     }
 }

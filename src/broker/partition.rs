@@ -587,6 +587,17 @@ impl Partition {
         })
     }
 
+    /// What a fetch by `replica_id` at `at_ms` would have done to its state had the follower
+    /// been caught up and nothing changed since its last fetch that was read: moved its
+    /// fetch and caught-up times (a KIP-227 session skips such partitions and writes the
+    /// time back here before the ISR check or the next read; see `fetch_session`).
+    pub fn note_idle_fetch(&mut self, replica_id: i32, at_ms: i64) {
+        if let Some(state) = self.followers.get_mut(&replica_id) {
+            state.last_caught_up_time_ms = state.last_caught_up_time_ms.max(at_ms);
+            state.last_fetch_time_ms = state.last_fetch_time_ms.max(at_ms);
+        }
+    }
+
     /// The checks of a follower's fetch without its effects: a fetch parked in the purgatory
     /// is read again when the log moves, but its offset says where the follower was when it
     /// sent it, so only the first reading moves the follower's state (Kafka's

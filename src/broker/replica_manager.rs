@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::epoch_cache::{EpochEndOffset, EpochEntry};
+use super::fetch_session::{ChangeLog, Changed, FetchSession, FollowerSession};
 use super::partition::{FollowerStart, Role, Transition};
 use super::producer_state::{ProducerBatch, ProducerStateConfig, Rejection};
+use super::purgatory::WatchKeys;
 use super::request::{
     AbortedTransaction, EpochAnswer, EpochQuery, FetchPartition, FetchPartitionResponse,
-    FetchRequest, FetchResponse, IsolationLevel, MetadataResponse, PartitionMetadata, ACKS_ALL,
-    CONSUMER_REPLICA_ID,
+    FetchRequest, FetchResponse, FetchSessionRequest, IsolationLevel, MetadataResponse,
+    PartitionMetadata, ACKS_ALL, CONSUMER_REPLICA_ID,
 };
 use super::{
     AcksStatus, AlterPartitionRequest, ErrorCode, LeaderAndIsr, LeaderEpochCache, Partition,
@@ -280,6 +282,18 @@ pub enum Outgoing {
     AlterPartition(AlterPartitionRequest),
 }
 
+/// What [`ReplicaManager::follower_fetch_plan`] says to send to a leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerFetchPlan {
+    /// Partitions to reconcile first (OffsetsForLeaderEpoch); no fetch goes this round.
+    pub queries: Vec<EpochQuery>,
+    /// The partitions the request lists.
+    pub fetches: Vec<FetchPartition>,
+    pub session: FetchSessionRequest,
+    /// Nothing is followed from this leader.
+    pub empty: bool,
+}
+
 #[derive(Debug)]
 pub struct ReplicaManager {
     config: BrokerConfig,
@@ -323,6 +337,15 @@ pub struct ReplicaManager {
     /// Hosted partitions whose last reconciliation failed (the log would not open, the
     /// state was refused): tried again at every metadata update, as a full walk would.
     unsettled: BTreeSet<TopicPartition>,
+    /// Every change to a hosted partition a fetch session must not miss (see
+    /// [`super::fetch_session`]).
+    changes: ChangeLog,
+    /// The sessions of the followers fetching from this broker, by follower id (KIP-227).
+    fetch_sessions: BTreeMap<i32, FetchSession>,
+    /// The last session id handed out.
+    last_fetch_session_id: i32,
+    /// This broker's sessions as a follower, by leader id.
+    follower_sessions: BTreeMap<i32, FollowerSession>,
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -376,6 +399,26 @@ fn follows(r: &Replica, leader: i32, epoch: i32) -> bool {
         Role::Follower { .. } if r.partition.config().no_leader_epoch_fencing_bug => true,
         role => {
             role == (Role::Follower { leader_id: leader }) && r.partition.leader_epoch() == epoch
+        }
+    }
+}
+
+/// A fetch of `replica_id`'s session skipped idle partition `tp` (caught up at `fetch`),
+/// last at `at_ms`: the follower state takes the fetch time it would have taken, unless the
+/// partition's leadership changed since.
+fn note_idle_fetch(
+    replicas: &mut BTreeMap<TopicPartition, Replica>,
+    tp: &TopicPartition,
+    replica_id: i32,
+    fetch: &FetchPartition,
+    at_ms: i64,
+) {
+    if let Some(r) = replicas.get_mut(tp) {
+        let same_epoch = fetch
+            .current_leader_epoch
+            .is_none_or(|e| e == r.partition.leader_epoch());
+        if r.partition.is_leader() && same_epoch {
+            r.partition.note_idle_fetch(replica_id, at_ms);
         }
     }
 }
@@ -440,6 +483,10 @@ impl ReplicaManager {
             checkpointed_at: None,
             removed_topic_ids: BTreeSet::new(),
             unsettled: BTreeSet::new(),
+            changes: ChangeLog::default(),
+            fetch_sessions: BTreeMap::new(),
+            last_fetch_session_id: 0,
+            follower_sessions: BTreeMap::new(),
         }
     }
 
@@ -459,6 +506,7 @@ impl ReplicaManager {
                 self.config.data_dir.display()
             ));
             self.log_dir_failure = Some(why);
+            self.changes.touch_all();
         }
     }
 
@@ -704,8 +752,12 @@ impl ReplicaManager {
         if removed_any {
             self.delete_stray_logs();
         }
+        if removed_any {
+            self.changes.touch_all();
+        }
         let me = self.config.broker_id;
         for tp in touched {
+            self.changes.touch(&tp);
             let Some(state) = self
                 .metadata
                 .partition(&tp)
@@ -765,6 +817,7 @@ impl ReplicaManager {
             .cloned()
             .collect();
         for tp in gone {
+            self.changes.touch(&tp);
             self.cleaner.forget(&tp);
             if let Some(r) = self.replicas.remove(&tp) {
                 if let Err(e) = r.log.delete() {
@@ -837,6 +890,7 @@ impl ReplicaManager {
         r.partition.truncate_to(leo);
         r.producers = rebuild_producers(&r.log, self.config.producer_state);
         note_hw(&mut self.hw_dirty, tp, r);
+        self.changes.touch(tp);
         self.persist_epochs(tp);
     }
 
@@ -1069,6 +1123,7 @@ impl ReplicaManager {
         r.producers = producers;
         let appended = r.partition.leader_append(info.last_offset + 1);
         note_hw(&mut self.hw_dirty, tp, r);
+        self.changes.touch(tp);
         appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
@@ -1202,6 +1257,7 @@ impl ReplicaManager {
         }
         let appended = r.partition.leader_append(info.last_offset + 1);
         note_hw(&mut self.hw_dirty, tp, r);
+        self.changes.touch(tp);
         appended?;
         Ok(AppendResult {
             first_offset: info.first_offset,
@@ -1251,17 +1307,42 @@ impl ReplicaManager {
                 .get(&req.replica_id)
                 .is_some_and(|b| b.broker_epoch > req.replica_epoch);
         let update_fetch_state = !from_purgatory && !earlier_incarnation;
+        if let Some(s) = req.session.as_ref() {
+            if req.replica_id != CONSUMER_REPLICA_ID {
+                return self.session_fetch(req, s, now_ms, update_fetch_state);
+            }
+        }
         let mut out = Vec::new();
-        let mut partitions = Vec::new();
-        // KIP-74: the answer holds at most `max_bytes` (`fetch.max.bytes`,
-        // `replica.fetch.response.max.bytes`), partitions read in the request's order, except
-        // that the first partition with data returns its first batch whole however large.
+        let partitions =
+            self.read_partitions(req, &req.partitions, now_ms, update_fetch_state, &mut out);
+        (
+            FetchResponse {
+                error: ErrorCode::None,
+                partitions,
+                session_id: 0,
+            },
+            out,
+        )
+    }
+
+    /// Reads `parts` for `req` in their order. KIP-74: the answer holds at most `max_bytes`
+    /// (`fetch.max.bytes`, `replica.fetch.response.max.bytes`), except that the first
+    /// partition with data returns its first batch whole however large.
+    fn read_partitions(
+        &mut self,
+        req: &FetchRequest,
+        parts: &[FetchPartition],
+        now_ms: i64,
+        update_fetch_state: bool,
+        out: &mut Vec<Outgoing>,
+    ) -> Vec<FetchPartitionResponse> {
         let mut limit = ResponseLimit {
             left: req.max_bytes.max(0) as usize,
             min_one: true,
         };
-        for fp in &req.partitions {
-            let p = self.fetch_partition(req, &limit, fp, now_ms, update_fetch_state, &mut out);
+        let mut partitions = Vec::with_capacity(parts.len());
+        for fp in parts {
+            let p = self.fetch_partition(req, &limit, fp, now_ms, update_fetch_state, out);
             let n = p.records_len();
             if n > 0 {
                 limit.min_one = false;
@@ -1269,13 +1350,185 @@ impl ReplicaManager {
             limit.left = limit.left.saturating_sub(n);
             partitions.push(p);
         }
-        (
-            FetchResponse {
+        partitions
+    }
+
+    /// A follower's fetch in a KIP-227 session ([`super::fetch_session`]): epoch 0 reads
+    /// every partition listed and opens the session; a later epoch reads the partitions it
+    /// lists, those not idle, and those changed since the session last looked, and nothing
+    /// else.
+    fn session_fetch(
+        &mut self,
+        req: &FetchRequest,
+        s: &FetchSessionRequest,
+        now_ms: i64,
+        update: bool,
+    ) -> (FetchResponse, Vec<Outgoing>) {
+        let replica_id = req.replica_id;
+        let mut out = Vec::new();
+        if s.epoch == 0 {
+            let partitions = self.read_partitions(req, &req.partitions, now_ms, update, &mut out);
+            let session_id = if update {
+                self.last_fetch_session_id += 1;
+                let id = self.last_fetch_session_id;
+                // What this reading changed is in its answer already.
+                let version = self.changes.version();
+                let mut session = FetchSession::new(id, req.replica_epoch, version, now_ms);
+                for fp in &req.partitions {
+                    session.upsert(fp);
+                }
+                for p in &partitions {
+                    self.settle(&mut session, replica_id, p);
+                }
+                self.fetch_sessions.insert(replica_id, session);
+                id
+            } else {
+                // Read again from the purgatory (or an earlier incarnation's): the session
+                // its first reading opened, if it is still this one.
+                self.fetch_sessions
+                    .get(&replica_id)
+                    .filter(|x| x.epoch == 0 && x.replica_epoch == req.replica_epoch)
+                    .map_or(0, |x| x.id)
+            };
+            let resp = FetchResponse {
                 error: ErrorCode::None,
                 partitions,
-            },
-            out,
-        )
+                session_id,
+            };
+            return (resp, out);
+        }
+        let refused = |error| {
+            let resp = FetchResponse {
+                error,
+                partitions: Vec::new(),
+                session_id: 0,
+            };
+            (resp, Vec::new())
+        };
+        let Some(mut session) = self.fetch_sessions.remove(&replica_id) else {
+            return refused(ErrorCode::FetchSessionIdNotFound);
+        };
+        let expected_epoch = if update {
+            session.epoch + 1
+        } else {
+            session.epoch
+        };
+        let check = if session.id != s.id || session.replica_epoch != req.replica_epoch {
+            Err(ErrorCode::FetchSessionIdNotFound)
+        } else if s.epoch != expected_epoch {
+            Err(ErrorCode::InvalidFetchSessionEpoch)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = check {
+            // A stale request does not end the session it does not belong to.
+            self.fetch_sessions.insert(replica_id, session);
+            return refused(e);
+        }
+        if update {
+            session.epoch = s.epoch;
+            session.seen = session.evaluated_at;
+            for tp in &s.forgotten {
+                session.forget(tp);
+            }
+        }
+        // What to read: what the request lists, what is not idle, what changed.
+        let mut read: BTreeSet<TopicPartition> = req
+            .partitions
+            .iter()
+            .map(|fp| fp.topic_partition.clone())
+            .collect();
+        read.extend(session.active.iter().cloned());
+        match self.changes.since(session.seen) {
+            Changed::All => read.extend(session.partitions.keys().cloned()),
+            Changed::Some(it) => read.extend(
+                it.filter(|tp| session.partitions.contains_key(*tp))
+                    .cloned(),
+            ),
+        }
+        if update {
+            // An idle partition read again: first the fetch times it skipped.
+            for tp in &read {
+                let Some(c) = session.partitions.get_mut(tp) else {
+                    continue;
+                };
+                if c.idle {
+                    c.idle = false;
+                    session.active.insert(tp.clone());
+                    let at = session.last_fetch_ms;
+                    note_idle_fetch(&mut self.replicas, tp, replica_id, &c.fetch, at);
+                }
+            }
+            for fp in &req.partitions {
+                session.upsert(fp);
+            }
+            session.last_fetch_ms = now_ms;
+        }
+        let parts: Vec<FetchPartition> = read
+            .iter()
+            .filter_map(|tp| session.partitions.get(tp).map(|c| c.fetch.clone()))
+            .collect();
+        let partitions = self.read_partitions(req, &parts, now_ms, update, &mut out);
+        if update {
+            for p in &partitions {
+                self.settle(&mut session, replica_id, p);
+            }
+            // What this reading changed is in its answer already.
+            session.evaluated_at = self.changes.version();
+        }
+        let session_id = session.id;
+        self.fetch_sessions.insert(replica_id, session);
+        let resp = FetchResponse {
+            error: ErrorCode::None,
+            partitions,
+            session_id,
+        };
+        (resp, out)
+    }
+
+    /// After a read that moved the follower's state: whether the partition is now idle for
+    /// the session (caught up to the log end, in the ISR, no error, nothing to send), and
+    /// its high watermark at the start of the request.
+    fn settle(&self, session: &mut FetchSession, replica_id: i32, p: &FetchPartitionResponse) {
+        let tp = &p.topic_partition;
+        let Some(c) = session.partitions.get_mut(tp) else {
+            return;
+        };
+        c.hw_at_start = p.high_watermark;
+        let idle = p.error == ErrorCode::None
+            && p.records_len() == 0
+            && c.fetch.fetch_offset >= p.log_end_offset
+            && self
+                .replicas
+                .get(tp)
+                .is_some_and(|r| r.partition.isr().contains(&replica_id));
+        c.idle = idle;
+        if idle {
+            session.active.remove(tp);
+        } else if !session.active.contains(tp) {
+            session.active.insert(tp.clone());
+        }
+    }
+
+    /// The high watermark each partition of `resp` had when a session fetch started: a
+    /// delayed fetch completes once one moves (see [`FetchRequest::satisfied_by`]).
+    pub fn session_hw_baseline(&self, replica_id: i32, resp: &FetchResponse) -> Vec<i64> {
+        let session = self.fetch_sessions.get(&replica_id);
+        resp.partitions
+            .iter()
+            .map(|p| {
+                session
+                    .and_then(|s| s.partitions.get(&p.topic_partition))
+                    .map_or(p.high_watermark, |c| c.hw_at_start)
+            })
+            .collect()
+    }
+
+    /// Every partition of a follower's session, for its delayed fetch to watch.
+    pub fn session_watch_keys(&mut self, replica_id: i32) -> Option<WatchKeys> {
+        self.fetch_sessions
+            .get_mut(&replica_id)
+            .map(|s| s.watch_keys())
     }
 
     fn fetch_partition(
@@ -1334,6 +1587,10 @@ impl ReplicaManager {
                 now_ms,
             ) {
                 Ok(o) => {
+                    // What the other followers' sessions must read again.
+                    if o.high_watermark_advanced || o.alter_partition.is_some() {
+                        self.changes.touch(tp);
+                    }
                     if let Some(a) = o.alter_partition {
                         out.push(Outgoing::AlterPartition(a));
                     }
@@ -1511,6 +1768,113 @@ impl ReplicaManager {
         (queries, fetches)
     }
 
+    /// The next fetch of the partitions this broker follows from `leader`, in its KIP-227
+    /// session ([`super::fetch_session`]): a full request when the session is new or was
+    /// reset (or everything changed), else only the partitions whose position changed since
+    /// the last request and those to forget. Partitions that must first reconcile their log
+    /// come back as `queries`; the fetch is then not sent, and the session starts over.
+    pub fn follower_fetch_plan(&mut self, leader: i32) -> FollowerFetchPlan {
+        let version = self.changes.version();
+        let mut s = self.follower_sessions.remove(&leader).unwrap_or_default();
+        let changed: Option<Vec<TopicPartition>> = match self.changes.since(s.seen) {
+            Changed::Some(it) if s.id != 0 && s.broker_epoch == self.broker_epoch => {
+                Some(it.cloned().collect())
+            }
+            _ => None,
+        };
+        let mut forgotten = Vec::new();
+        let fetches = match changed {
+            None => {
+                let (queries, fetches) = self.follower_targets(leader);
+                s = FollowerSession {
+                    broker_epoch: self.broker_epoch,
+                    sent: fetches
+                        .iter()
+                        .map(|f| (f.topic_partition.clone(), f.clone()))
+                        .collect(),
+                    queries: queries
+                        .into_iter()
+                        .map(|q| (q.topic_partition.clone(), q))
+                        .collect(),
+                    ..FollowerSession::default()
+                };
+                fetches
+            }
+            Some(changed) => {
+                let mut fetches = Vec::new();
+                for tp in changed {
+                    let following = self.replicas.get(&tp).filter(|r| {
+                        self.log_dir_failure.is_none()
+                            && r.partition.role() == (Role::Follower { leader_id: leader })
+                    });
+                    match following {
+                        Some(r) => {
+                            let current = r.partition.leader_epoch();
+                            if let Some(e) = r.pending_epoch_query {
+                                let q = EpochQuery {
+                                    topic_partition: tp.clone(),
+                                    current_leader_epoch: current,
+                                    leader_epoch: e,
+                                };
+                                s.queries.insert(tp.clone(), q);
+                                if s.sent.remove(&tp).is_some() {
+                                    forgotten.push(tp);
+                                }
+                                continue;
+                            }
+                            s.queries.remove(&tp);
+                            let fp = FetchPartition {
+                                topic_partition: tp.clone(),
+                                fetch_offset: r.log.log_end_offset(),
+                                current_leader_epoch: Some(current),
+                                partition_max_bytes: self.config.replica_fetch_max_bytes,
+                            };
+                            if s.sent.get(&tp) != Some(&fp) {
+                                s.sent.insert(tp, fp.clone());
+                                fetches.push(fp);
+                            }
+                        }
+                        None => {
+                            s.queries.remove(&tp);
+                            if s.sent.remove(&tp).is_some() {
+                                forgotten.push(tp);
+                            }
+                        }
+                    }
+                }
+                fetches
+            }
+        };
+        s.seen = version;
+        let queries: Vec<EpochQuery> = s.queries.values().cloned().collect();
+        let empty = s.sent.is_empty();
+        let session = FetchSessionRequest {
+            id: s.id,
+            epoch: if s.id == 0 { 0 } else { s.next_epoch },
+            forgotten,
+        };
+        if !queries.is_empty() || empty {
+            // Not sent: the next request starts the session over.
+            s.id = 0;
+        }
+        s.in_flight_epoch = session.epoch;
+        self.follower_sessions.insert(leader, s);
+        FollowerFetchPlan {
+            queries,
+            fetches,
+            session,
+            empty,
+        }
+    }
+
+    /// The fetch to `leader` got no answer (or one refusing the session): the next request
+    /// opens a new session.
+    pub fn reset_follower_session(&mut self, leader: i32) {
+        if let Some(s) = self.follower_sessions.get_mut(&leader) {
+            s.id = 0;
+        }
+    }
+
     /// Whether an answer to a request sent to `leader` in `epoch` still applies. With
     /// `sim.bug.no-leader-epoch-fencing` any answer does while the replica follows someone.
     fn still_following(&self, tp: &TopicPartition, leader: i32, epoch: i32) -> bool {
@@ -1539,22 +1903,40 @@ impl ReplicaManager {
                 end_offset: a.end_offset,
             });
             r.pending_epoch_query = d.query_again;
+            self.changes.touch(tp);
             self.truncate(tp, d.truncate_to);
         }
     }
 
     /// A fetch response from `leader`: append what came, follow the leader's HW. Returns
     /// whether anything was appended.
-    pub fn on_fetch_response(
-        &mut self,
-        leader: i32,
-        sent: &[FetchPartition],
-        resp: &FetchResponse,
-        now_ms: i64,
-    ) -> bool {
+    pub fn on_fetch_response(&mut self, leader: i32, resp: &FetchResponse, now_ms: i64) -> bool {
+        let Some(s) = self.follower_sessions.get_mut(&leader) else {
+            return false;
+        };
+        if matches!(
+            resp.error,
+            ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+        ) {
+            s.id = 0;
+            return false;
+        }
+        if s.in_flight_epoch == 0 {
+            s.id = resp.session_id;
+            s.next_epoch = 1;
+        } else {
+            s.next_epoch += 1;
+        }
+        // Each answered partition with the position it was fetched at.
+        let answered: Vec<(FetchPartition, &FetchPartitionResponse)> = resp
+            .partitions
+            .iter()
+            .filter_map(|pr| s.sent.get(&pr.topic_partition).map(|fp| (fp.clone(), pr)))
+            .collect();
         let mut appended = false;
-        for (fp, pr) in sent.iter().zip(&resp.partitions) {
+        for (fp, pr) in answered {
             let tp = &fp.topic_partition;
+            self.changes.touch(tp);
             let epoch = fp.current_leader_epoch.unwrap_or(-1);
             if pr.topic_partition != *tp {
                 continue;
@@ -1699,10 +2081,20 @@ impl ReplicaManager {
 
     /// The ISR check: `AlterPartition` proposals removing lagging followers.
     pub fn maybe_shrink_isr(&mut self, now_ms: i64) -> Vec<AlterPartitionRequest> {
+        // The fetch times the sessions skipped on idle partitions count.
+        for (&replica_id, session) in &self.fetch_sessions {
+            for (tp, c) in &session.partitions {
+                if c.idle {
+                    let at = session.last_fetch_ms;
+                    note_idle_fetch(&mut self.replicas, tp, replica_id, &c.fetch, at);
+                }
+            }
+        }
         let mut out = Vec::new();
         for (tp, r) in self.replicas.iter_mut() {
             if let Some(a) = r.partition.maybe_shrink_isr(now_ms) {
                 note_hw(&mut self.hw_dirty, tp, r);
+                self.changes.touch(tp);
                 out.push(a);
             }
         }
@@ -1718,6 +2110,7 @@ impl ReplicaManager {
         if let Some(r) = self.replicas.get_mut(tp) {
             r.partition.on_alter_partition_response(result);
             note_hw(&mut self.hw_dirty, tp, r);
+            self.changes.touch(tp);
         }
     }
 
@@ -1803,6 +2196,7 @@ impl ReplicaManager {
             return;
         }
         self.shut_down = true;
+        self.changes.touch_all();
         // What real mode queued goes first; the logs' own flushes below finish the rest.
         self.disk.run_deferred();
         let mut recovery_points = BTreeMap::new();
@@ -1869,7 +2263,10 @@ impl ReplicaManager {
                 .cleaner
                 .maybe_clean(tp, &mut r.log, hw, &last_offsets, now_ms)
             {
-                Ok(Some(done)) => cleaned.push((tp.clone(), done.stats)),
+                Ok(Some(done)) => {
+                    self.changes.touch(tp);
+                    cleaned.push((tp.clone(), done.stats))
+                }
                 Ok(None) => {}
                 Err(e @ LogError::Io { .. }) => {
                     failure = Some(format!("{tp}: log cleaner: {e}"));
@@ -2245,6 +2642,7 @@ mod tests {
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         }
     }
 
@@ -2435,6 +2833,7 @@ mod tests {
                 isolation_level: IsolationLevel::ReadUncommitted,
                 zero_copy: false,
                 replica_epoch: -1,
+                session: None,
             };
             rm.fetch(&req, 0, false)
                 .0
@@ -2502,6 +2901,7 @@ mod tests {
                 isolation_level: level,
                 zero_copy: false,
                 replica_epoch: -1,
+                session: None,
             };
             rm.fetch(&req, 0, false).0.partitions.remove(0)
         };
@@ -3154,11 +3554,12 @@ mod tests {
         // One fetch round: the follower asks, the leader answers, the follower appends.
         // Returns the follower's fsyncs.
         let round = |leader: &mut ReplicaManager, follower: &mut ReplicaManager| {
-            let (_, partitions) = follower.follower_targets(0);
-            let req = follower_fetch_request(1, partitions.clone());
+            let plan = follower.follower_fetch_plan(0);
+            let mut req = follower_fetch_request(1, plan.fetches);
+            req.session = Some(plan.session);
             let (resp, _) = leader.fetch(&req, 0, false);
             let before = follower_disk.stats().syncs;
-            assert!(follower.on_fetch_response(0, &partitions, &resp, 0));
+            assert!(follower.on_fetch_response(0, &resp, 0));
             follower_disk.stats().syncs - before
         };
         let batch = |v: &str| v2_batch(0, &[(0, None, Some(v.as_bytes()))]);
@@ -3183,6 +3584,137 @@ mod tests {
         let replica = follower.replica(&tp).unwrap();
         assert_eq!(replica.log.log_end_offset(), 5);
         assert_eq!(replica.partition.log_end_offset(), 5);
+    }
+
+    /// Broker 0 leading `partitions` partitions of `orders` (replicas 0 and 1, both in the
+    /// ISR), and broker 1 following them.
+    fn leader_and_follower(partitions: i32) -> (ReplicaManager, ReplicaManager) {
+        let [topic, _] = one_partition_topic("orders", 7);
+        let mut records = vec![topic];
+        records.extend((0..partitions).map(|p| MetadataRecord::Partition {
+            topic: "orders".into(),
+            partition: p,
+            replicas: vec![0, 1],
+            isr: vec![0, 1],
+            leader: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }));
+        let open = |id: i32| {
+            let mut rm = ReplicaManager::open(BrokerConfig::new(id), Arc::new(SimDisk::new(1)));
+            rm.apply_metadata(&records, 0);
+            rm
+        };
+        (open(0), open(1))
+    }
+
+    /// One fetch of the follower's session at `now_ms`: what the leader answered, by
+    /// partition number and whether it carried records.
+    fn session_round(
+        leader: &mut ReplicaManager,
+        follower: &mut ReplicaManager,
+        now_ms: i64,
+    ) -> (FetchSessionRequest, Vec<(i32, bool)>) {
+        let plan = follower.follower_fetch_plan(0);
+        let mut req = follower_fetch_request(1, plan.fetches);
+        req.session = Some(plan.session.clone());
+        let (resp, _) = leader.fetch(&req, now_ms, false);
+        follower.on_fetch_response(0, &resp, now_ms);
+        let read = resp
+            .partitions
+            .iter()
+            .map(|p| (p.topic_partition.partition, !p.records.is_empty()))
+            .collect();
+        (plan.session, read)
+    }
+
+    /// KIP-227: after the request that opens the session, the leader reads only the
+    /// partitions whose position the follower sends, and those that changed.
+    #[test]
+    fn a_fetch_session_reads_only_the_partitions_that_changed() {
+        use crate::storage::testkit::v2_batch;
+        let (mut leader, mut follower) = leader_and_follower(4);
+        let (session, read) = session_round(&mut leader, &mut follower, 0);
+        assert_eq!(
+            (session.id, session.epoch),
+            (0, 0),
+            "a full request opens it"
+        );
+        assert_eq!(read, [(0, false), (1, false), (2, false), (3, false)]);
+        let (session, read) = session_round(&mut leader, &mut follower, 10);
+        assert_eq!((session.id, session.epoch), (1, 1));
+        assert_eq!(read, [], "every partition idle: nothing read");
+        let tp = TopicPartition::new("orders", 2);
+        let batch = v2_batch(0, &[(0, None, Some(b"a".as_slice()))]);
+        leader.append_as_leader(&tp, ACKS_ALL, batch, 20).unwrap();
+        let (_, read) = session_round(&mut leader, &mut follower, 30);
+        assert_eq!(read, [(2, true)], "the appended partition, with its record");
+        assert_eq!(follower.replica(&tp).unwrap().log.log_end_offset(), 1);
+        // The follower's new position moves the leader's high watermark.
+        let (session, read) = session_round(&mut leader, &mut follower, 40);
+        assert_eq!(session.epoch, 3);
+        assert_eq!(read, [(2, false)]);
+        assert_eq!(leader.replica(&tp).unwrap().partition.high_watermark(), 1);
+        assert_eq!(follower.replica(&tp).unwrap().partition.high_watermark(), 1);
+        let (_, read) = session_round(&mut leader, &mut follower, 50);
+        assert_eq!(
+            read,
+            [],
+            "idle again (its own read moved the HW: not read again)"
+        );
+    }
+
+    /// The fetches a session skips on an idle partition still count for the ISR check: when
+    /// the leader's log moves on after the follower's last fetch, the follower was caught up
+    /// at that fetch (not at the session's first), and leaves the ISR only a lag time later.
+    #[test]
+    fn an_idle_partition_of_a_session_counts_its_skipped_fetches_for_the_isr() {
+        use crate::storage::testkit::v2_batch;
+        let (mut leader, mut follower) = leader_and_follower(2);
+        let lag = leader.config.replication.replica_lag_time_max_ms;
+        let mut t = 0;
+        while t <= 2 * lag {
+            let (_, read) = session_round(&mut leader, &mut follower, t);
+            assert!(t == 0 || read.is_empty(), "idle");
+            t += lag / 4;
+        }
+        let last_fetch = t - lag / 4;
+        // The follower stops fetching; the leader's log moves on.
+        let tp = TopicPartition::new("orders", 0);
+        let batch = v2_batch(0, &[(0, None, Some(b"a".as_slice()))]);
+        leader.append_as_leader(&tp, ACKS_ALL, batch, t).unwrap();
+        assert_eq!(leader.maybe_shrink_isr(last_fetch + lag), [], "in sync");
+        let shrinks = leader.maybe_shrink_isr(last_fetch + lag + 1);
+        let new_isrs: Vec<_> = shrinks
+            .iter()
+            .map(|a| (a.topic_partition.partition, a.new_isr.clone()))
+            .collect();
+        assert_eq!(
+            new_isrs,
+            [(0, vec![0])],
+            "out a lag time after its last fetch"
+        );
+    }
+
+    /// A request whose session epoch is not the next one (a retry of one already read) is
+    /// refused, and the follower opens a new session with a full request.
+    #[test]
+    fn a_session_fetch_out_of_turn_is_refused_and_the_follower_starts_over() {
+        let (mut leader, mut follower) = leader_and_follower(2);
+        session_round(&mut leader, &mut follower, 0);
+        let plan = follower.follower_fetch_plan(0);
+        let mut req = follower_fetch_request(1, plan.fetches);
+        req.session = Some(plan.session);
+        leader.fetch(&req, 10, false);
+        let (resp, _) = leader.fetch(&req, 20, false);
+        assert_eq!(resp.error, ErrorCode::InvalidFetchSessionEpoch);
+        follower.on_fetch_response(0, &resp, 20);
+        let (session, read) = session_round(&mut leader, &mut follower, 30);
+        assert_eq!(session.epoch, 0);
+        assert_eq!(read, [(0, false), (1, false)], "a full request again");
+        req.session.as_mut().unwrap().id = 99;
+        let (resp, _) = leader.fetch(&req, 40, false);
+        assert_eq!(resp.error, ErrorCode::FetchSessionIdNotFound);
     }
 
     #[test]

@@ -305,6 +305,23 @@ pub struct FetchRequest {
         skip_serializing_if = "is_no_broker_epoch"
     )]
     pub replica_epoch: i64,
+    /// A follower's KIP-227 fetch session (`SessionId`, `SessionEpoch`,
+    /// `ForgottenTopicsData`): `None` is a sessionless fetch listing every partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<FetchSessionRequest>,
+}
+
+/// A fetch's place in its session (KIP-227). Epoch 0 opens a new session with the partitions
+/// listed (any older one of the same follower ends); a later epoch lists only the partitions
+/// whose position changed and `forgotten` the ones to drop, and must carry the session's id
+/// and the next epoch, else the answer is `FETCH_SESSION_ID_NOT_FOUND` or
+/// `INVALID_FETCH_SESSION_EPOCH` and the follower starts over with a full request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchSessionRequest {
+    pub id: i32,
+    pub epoch: i32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<TopicPartition>,
 }
 
 /// FindCoordinator's `key_type` (Kafka's `CoordinatorType`).
@@ -667,6 +684,9 @@ pub struct ProducePartitionResponse {
 pub struct FetchResponse {
     pub error: ErrorCode,
     pub partitions: Vec<FetchPartitionResponse>,
+    /// The session the leader keeps for this follower (KIP-227), 0 for none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub session_id: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -888,12 +908,14 @@ mod tests {
             isolation_level: IsolationLevel::ReadUncommitted,
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         }
     }
 
     fn answer(hw: i64, bytes: usize) -> FetchResponse {
         FetchResponse {
             error: ErrorCode::None,
+            session_id: 0,
             partitions: vec![FetchPartitionResponse {
                 topic_partition: TopicPartition::new("t", 0),
                 error: ErrorCode::None,

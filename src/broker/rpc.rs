@@ -337,6 +337,7 @@ mod tests {
             isolation_level: Default::default(),
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         });
         let frame = serde_json::to_vec(&Envelope {
             corr: 7,

@@ -344,6 +344,7 @@ impl Fetcher {
             isolation_level: self.cfg.isolation_level,
             zero_copy: false,
             replica_epoch: -1,
+            session: None,
         });
         let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
             match rpc.call(addr, &req, self.fetch_timeout()).await {

@@ -799,6 +799,7 @@ impl<B: Backend> KafkaApis<B> {
             },
             zero_copy: true,
             replica_epoch: -1,
+            session: None,
         };
         let mut answers = BTreeMap::new();
         let mut regions = Vec::new();

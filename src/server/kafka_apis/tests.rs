@@ -65,6 +65,7 @@ impl Backend for Canned {
             })),
             Request::Fetch(f) => Some(Response::Fetch(FetchResponse {
                 error: ErrorCode::None,
+                session_id: 0,
                 partitions: f
                     .partitions
                     .iter()
