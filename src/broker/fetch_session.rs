@@ -193,6 +193,10 @@ pub struct FollowerSession {
     pub seen: u64,
     /// The epoch of the request in flight (0: a full one).
     pub in_flight_epoch: i32,
+    /// `sent` and `queries` hold what this broker follows from the leader (as of `seen`),
+    /// whether or not the leader has a session for it: a reset session needs a full
+    /// request, not a walk of every hosted partition.
+    pub known: bool,
 }
 
 #[cfg(test)]

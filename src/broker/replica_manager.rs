@@ -1777,7 +1777,7 @@ impl ReplicaManager {
         let version = self.changes.version();
         let mut s = self.follower_sessions.remove(&leader).unwrap_or_default();
         let changed: Option<Vec<TopicPartition>> = match self.changes.since(s.seen) {
-            Changed::Some(it) if s.id != 0 && s.broker_epoch == self.broker_epoch => {
+            Changed::Some(it) if s.known && s.broker_epoch == self.broker_epoch => {
                 Some(it.cloned().collect())
             }
             _ => None,
@@ -1796,6 +1796,7 @@ impl ReplicaManager {
                         .into_iter()
                         .map(|q| (q.topic_partition.clone(), q))
                         .collect(),
+                    known: true,
                     ..FollowerSession::default()
                 };
                 fetches
@@ -1848,6 +1849,13 @@ impl ReplicaManager {
         s.seen = version;
         let queries: Vec<EpochQuery> = s.queries.values().cloned().collect();
         let empty = s.sent.is_empty();
+        // No session at the leader (new, reset, refused): a full request of what is followed.
+        let fetches = if s.id == 0 {
+            forgotten.clear();
+            s.sent.values().cloned().collect()
+        } else {
+            fetches
+        };
         let session = FetchSessionRequest {
             id: s.id,
             epoch: if s.id == 0 { 0 } else { s.next_epoch },

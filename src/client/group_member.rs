@@ -473,16 +473,19 @@ async fn poll_loop(m: Arc<Member>) {
             continue;
         }
         // Forget positions of partitions lost meanwhile (heartbeat errors, leaving).
-        let owned = m.shared().coord.owned().clone();
-        st.lost_but_fetched.retain(|tp| !owned.contains(tp));
-        let kept = &st.lost_but_fetched;
-        st.positions
-            .retain(|tp, _| owned.contains(tp) || kept.contains(tp));
-        st.committed.retain(|tp, _| owned.contains(tp));
-        for tp in &owned {
+        {
+            let shared = m.shared();
+            let owned = shared.coord.owned();
+            st.lost_but_fetched.retain(|tp| !owned.contains(tp));
+            let kept = &st.lost_but_fetched;
             st.positions
-                .entry(tp.clone())
-                .or_insert(Position::Committed);
+                .retain(|tp, _| owned.contains(tp) || kept.contains(tp));
+            st.committed.retain(|tp, _| owned.contains(tp));
+            for tp in owned {
+                if !st.positions.contains_key(tp) {
+                    st.positions.insert(tp.clone(), Position::Committed);
+                }
+            }
         }
         poll_once(&m, &mut st).await;
     }

@@ -53,20 +53,19 @@ pub struct ClusterView {
     pub leaders: BTreeMap<TopicPartition, (i32, i32)>,
     /// Topic ids of the topics in `leaders`.
     pub topic_ids: BTreeMap<String, u64>,
+    /// How many partitions of each topic `leaders` holds, counted once per answer: the
+    /// partitioner asks on every send.
+    counts: BTreeMap<String, i32>,
 }
 
 impl ClusterView {
     pub fn num_partitions(&self, topic: &str) -> i32 {
-        self.leaders.keys().filter(|tp| tp.topic == topic).count() as i32
+        self.counts.get(topic).copied().unwrap_or(0)
     }
 
     /// Every topic's partition count.
     pub fn partition_counts(&self) -> BTreeMap<String, i32> {
-        let mut out: BTreeMap<String, i32> = BTreeMap::new();
-        for tp in self.leaders.keys() {
-            *out.entry(tp.topic.to_string()).or_default() += 1;
-        }
-        out
+        self.counts.clone()
     }
 
     /// The leader's address and epoch, if the partition has a live leader.
@@ -97,6 +96,15 @@ impl ClusterView {
             };
             self.topic_ids.insert(tp.topic.to_string(), p.topic_id);
             self.leaders.insert(tp, leader);
+        }
+        self.counts.clear();
+        for tp in self.leaders.keys() {
+            match self.counts.get_mut(tp.topic.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(tp.topic.to_string(), 1);
+                }
+            }
         }
     }
 
