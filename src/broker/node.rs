@@ -672,8 +672,15 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
     let mut keys: Option<WatchKeys> = None;
     let mut first = None;
     let mut from_purgatory = false;
+    // The session the first reading of a session-opening request opened (KIP-227).
+    let mut opened = 0;
     loop {
-        let (resp, out) = n.rm().fetch(f, n.clock.now_ms(), from_purgatory);
+        let (mut resp, out) = n.rm().fetch(f, n.clock.now_ms(), from_purgatory);
+        if !from_purgatory {
+            opened = resp.session_id;
+        } else if resp.session_id == 0 && resp.error == ErrorCode::None {
+            resp.session_id = opened;
+        }
         from_purgatory = true;
         send_outgoing(n, out);
         if f.replica_id != CONSUMER_REPLICA_ID {
@@ -704,11 +711,7 @@ async fn delayed_fetch(n: &Arc<Node>, f: &FetchRequest) -> FetchResponse {
             return resp;
         }
         let keys = keys.get_or_insert_with(|| {
-            let session = f
-                .session
-                .as_ref()
-                .filter(|_| f.replica_id != CONSUMER_REPLICA_ID)
-                .and_then(|_| n.rm().session_watch_keys(f.replica_id));
+            let session = n.rm().session_watch_keys(f);
             session.unwrap_or_else(|| {
                 WatchKeys::new(f.partitions.iter().map(|p| p.topic_partition.clone()))
             })

@@ -346,6 +346,25 @@ pub struct ReplicaManager {
     last_fetch_session_id: i32,
     /// This broker's sessions as a follower, by leader id.
     follower_sessions: BTreeMap<i32, FollowerSession>,
+    /// Consumers' sessions, by session id (at most [`MAX_CONSUMER_SESSIONS`]).
+    consumer_sessions: BTreeMap<i32, FetchSession>,
+}
+
+/// Kafka's `max.incremental.fetch.session.cache.slots`: the consumer sessions a broker
+/// keeps; opening one more ends the least recently used.
+const MAX_CONSUMER_SESSIONS: usize = 1000;
+
+fn evict_consumer_sessions(sessions: &mut BTreeMap<i32, FetchSession>) {
+    while sessions.len() > MAX_CONSUMER_SESSIONS {
+        let oldest = sessions
+            .iter()
+            .min_by_key(|(id, s)| (s.last_fetch_ms, **id))
+            .map(|(id, _)| *id);
+        match oldest {
+            Some(id) => sessions.remove(&id),
+            None => break,
+        };
+    }
 }
 
 fn log_error_code(e: &LogError) -> ErrorCode {
@@ -487,6 +506,7 @@ impl ReplicaManager {
             fetch_sessions: BTreeMap::new(),
             last_fetch_session_id: 0,
             follower_sessions: BTreeMap::new(),
+            consumer_sessions: BTreeMap::new(),
         }
     }
 
@@ -1308,9 +1328,7 @@ impl ReplicaManager {
                 .is_some_and(|b| b.broker_epoch > req.replica_epoch);
         let update_fetch_state = !from_purgatory && !earlier_incarnation;
         if let Some(s) = req.session.as_ref() {
-            if req.replica_id != CONSUMER_REPLICA_ID {
-                return self.session_fetch(req, s, now_ms, update_fetch_state);
-            }
+            return self.session_fetch(req, s, now_ms, update_fetch_state);
         }
         let mut out = Vec::new();
         let partitions =
@@ -1365,12 +1383,15 @@ impl ReplicaManager {
         update: bool,
     ) -> (FetchResponse, Vec<Outgoing>) {
         let replica_id = req.replica_id;
+        let consumer = replica_id == CONSUMER_REPLICA_ID;
         let mut out = Vec::new();
         if s.epoch == 0 {
             let partitions = self.read_partitions(req, &req.partitions, now_ms, update, &mut out);
-            let session_id = if update {
-                self.last_fetch_session_id += 1;
-                let id = self.last_fetch_session_id;
+            // Read again from the purgatory (or an earlier incarnation's): the session its
+            // first reading opened is named by the node that holds the request.
+            let mut session_id = 0;
+            if update {
+                let id = self.next_fetch_session_id();
                 // What this reading changed is in its answer already.
                 let version = self.changes.version();
                 let mut session = FetchSession::new(id, req.replica_epoch, version, now_ms);
@@ -1378,18 +1399,18 @@ impl ReplicaManager {
                     session.upsert(fp);
                 }
                 for p in &partitions {
-                    self.settle(&mut session, replica_id, p);
+                    self.settle(&mut session, req, p);
                 }
-                self.fetch_sessions.insert(replica_id, session);
-                id
-            } else {
-                // Read again from the purgatory (or an earlier incarnation's): the session
-                // its first reading opened, if it is still this one.
-                self.fetch_sessions
-                    .get(&replica_id)
-                    .filter(|x| x.epoch == 0 && x.replica_epoch == req.replica_epoch)
-                    .map_or(0, |x| x.id)
-            };
+                if consumer {
+                    // The consumer's previous session with this broker ends.
+                    self.consumer_sessions.remove(&s.id);
+                    self.consumer_sessions.insert(id, session);
+                    evict_consumer_sessions(&mut self.consumer_sessions);
+                } else {
+                    self.fetch_sessions.insert(replica_id, session);
+                }
+                session_id = id;
+            }
             let resp = FetchResponse {
                 error: ErrorCode::None,
                 partitions,
@@ -1405,7 +1426,13 @@ impl ReplicaManager {
             };
             (resp, Vec::new())
         };
-        let Some(mut session) = self.fetch_sessions.remove(&replica_id) else {
+        let key = if consumer { s.id } else { replica_id };
+        let sessions = if consumer {
+            &mut self.consumer_sessions
+        } else {
+            &mut self.fetch_sessions
+        };
+        let Some(mut session) = sessions.remove(&key) else {
             return refused(ErrorCode::FetchSessionIdNotFound);
         };
         let expected_epoch = if update {
@@ -1422,7 +1449,7 @@ impl ReplicaManager {
         };
         if let Err(e) = check {
             // A stale request does not end the session it does not belong to.
-            self.fetch_sessions.insert(replica_id, session);
+            sessions.insert(key, session);
             return refused(e);
         }
         if update {
@@ -1471,13 +1498,17 @@ impl ReplicaManager {
         let partitions = self.read_partitions(req, &parts, now_ms, update, &mut out);
         if update {
             for p in &partitions {
-                self.settle(&mut session, replica_id, p);
+                self.settle(&mut session, req, p);
             }
             // What this reading changed is in its answer already.
             session.evaluated_at = self.changes.version();
         }
         let session_id = session.id;
-        self.fetch_sessions.insert(replica_id, session);
+        if consumer {
+            self.consumer_sessions.insert(key, session);
+        } else {
+            self.fetch_sessions.insert(key, session);
+        }
         let resp = FetchResponse {
             error: ErrorCode::None,
             partitions,
@@ -1486,22 +1517,38 @@ impl ReplicaManager {
         (resp, out)
     }
 
-    /// After a read that moved the follower's state: whether the partition is now idle for
-    /// the session (caught up to the log end, in the ISR, no error, nothing to send), and
-    /// its high watermark at the start of the request.
-    fn settle(&self, session: &mut FetchSession, replica_id: i32, p: &FetchPartitionResponse) {
+    /// A session id no other incarnation of this broker hands out (each registration gets
+    /// its own million), so a consumer that names its previous session when it opens a new
+    /// one never ends another consumer's.
+    fn next_fetch_session_id(&mut self) -> i32 {
+        let base = (self.broker_epoch.max(0) % 2000) as i32 * 1_000_000;
+        if self.last_fetch_session_id <= base || self.last_fetch_session_id >= base + 999_999 {
+            self.last_fetch_session_id = base;
+        }
+        self.last_fetch_session_id += 1;
+        self.last_fetch_session_id
+    }
+
+    /// After a read that moved the fetcher's state: whether the partition is now idle for
+    /// the session (no error, nothing to send; a follower caught up to the log end and in
+    /// the ISR, a consumer at what it may read), and its high watermark at the start of the
+    /// request.
+    fn settle(&self, session: &mut FetchSession, req: &FetchRequest, p: &FetchPartitionResponse) {
         let tp = &p.topic_partition;
         let Some(c) = session.partitions.get_mut(tp) else {
             return;
         };
         c.hw_at_start = p.high_watermark;
-        let idle = p.error == ErrorCode::None
-            && p.records_len() == 0
-            && c.fetch.fetch_offset >= p.log_end_offset
-            && self
-                .replicas
-                .get(tp)
-                .is_some_and(|r| r.partition.isr().contains(&replica_id));
+        let caught_up = if req.replica_id == CONSUMER_REPLICA_ID {
+            c.fetch.fetch_offset >= req.isolation_level.readable_end(p)
+        } else {
+            c.fetch.fetch_offset >= p.log_end_offset
+                && self
+                    .replicas
+                    .get(tp)
+                    .is_some_and(|r| r.partition.isr().contains(&req.replica_id))
+        };
+        let idle = p.error == ErrorCode::None && p.records_len() == 0 && caught_up;
         c.idle = idle;
         if idle {
             session.active.remove(tp);
@@ -1524,11 +1571,16 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// Every partition of a follower's session, for its delayed fetch to watch.
-    pub fn session_watch_keys(&mut self, replica_id: i32) -> Option<WatchKeys> {
-        self.fetch_sessions
-            .get_mut(&replica_id)
-            .map(|s| s.watch_keys())
+    /// Every partition of the session an incremental fetch belongs to, for its delayed
+    /// fetch to watch (`None`: the request lists them all).
+    pub fn session_watch_keys(&mut self, req: &FetchRequest) -> Option<WatchKeys> {
+        let s = req.session.as_ref().filter(|s| s.epoch > 0)?;
+        let session = if req.replica_id == CONSUMER_REPLICA_ID {
+            self.consumer_sessions.get_mut(&s.id)
+        } else {
+            self.fetch_sessions.get_mut(&req.replica_id)
+        };
+        session.map(|s| s.watch_keys())
     }
 
     fn fetch_partition(
@@ -3702,6 +3754,70 @@ mod tests {
             [(0, vec![0])],
             "out a lag time after its last fetch"
         );
+    }
+
+    /// A consumer's session (KIP-227): the leader reads again only the partitions the
+    /// consumer has not read up to the high watermark, and those whose high watermark moved.
+    #[test]
+    fn a_consumer_session_reads_a_caught_up_partition_again_only_when_its_hw_moves() {
+        use crate::storage::testkit::v2_batch;
+        // One replica: an append moves the high watermark at once.
+        let [topic, _] = one_partition_topic("orders", 7);
+        let mut records = vec![topic];
+        records.extend((0..3).map(|p| MetadataRecord::Partition {
+            topic: "orders".into(),
+            partition: p,
+            replicas: vec![0],
+            isr: vec![0],
+            leader: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }));
+        let mut leader = ReplicaManager::open(BrokerConfig::new(0), Arc::new(SimDisk::new(1)));
+        leader.apply_metadata(&records, 0);
+        let fetch = |leader: &mut ReplicaManager, parts: Vec<(i32, i64)>, session| {
+            let mut req = follower_fetch_request(CONSUMER_REPLICA_ID, Vec::new());
+            req.partitions = parts
+                .into_iter()
+                .map(|(p, fetch_offset)| FetchPartition {
+                    topic_partition: TopicPartition::new("orders", p),
+                    fetch_offset,
+                    current_leader_epoch: None,
+                    partition_max_bytes: 1 << 20,
+                })
+                .collect();
+            req.session = Some(session);
+            let (resp, _) = leader.fetch(&req, 0, false);
+            let read: Vec<(i32, usize)> = resp
+                .partitions
+                .iter()
+                .map(|p| (p.topic_partition.partition, p.records.len()))
+                .collect();
+            (resp.session_id, read)
+        };
+        let open = FetchSessionRequest {
+            id: 0,
+            epoch: 0,
+            forgotten: Vec::new(),
+        };
+        let (id, read) = fetch(&mut leader, vec![(0, 0), (1, 0), (2, 0)], open);
+        assert_eq!(read, [(0, 0), (1, 0), (2, 0)]);
+        let next = |epoch| FetchSessionRequest {
+            id,
+            epoch,
+            forgotten: Vec::new(),
+        };
+        assert_eq!(fetch(&mut leader, vec![], next(1)).1, [], "all caught up");
+        let tp = TopicPartition::new("orders", 1);
+        let batch = v2_batch(0, &[(0, None, Some(b"a".as_slice()))]);
+        leader.append_as_leader(&tp, ACKS_ALL, batch, 0).unwrap();
+        let (_, read) = fetch(&mut leader, vec![], next(2));
+        assert_eq!(read.len(), 1);
+        assert!(read[0].0 == 1 && read[0].1 > 0, "the record: {read:?}");
+        // Not read up to it yet (the consumer has not moved): read again.
+        assert_eq!(fetch(&mut leader, vec![], next(3)).1.len(), 1);
+        assert_eq!(fetch(&mut leader, vec![(1, 1)], next(4)).1, [(1, 0)]);
+        assert_eq!(fetch(&mut leader, vec![], next(5)).1, [], "caught up again");
     }
 
     /// A request whose session epoch is not the next one (a retry of one already read) is

@@ -21,8 +21,8 @@ use madsim::time::{sleep, Duration};
 
 use crate::broker::purgatory::Purgatory;
 use crate::broker::request::{
-    AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, ListOffsetsPartition,
-    Request, Response, CONSUMER_REPLICA_ID,
+    AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse,
+    FetchSessionRequest, ListOffsetsPartition, Request, Response, CONSUMER_REPLICA_ID,
 };
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -272,6 +272,80 @@ struct State {
     in_flight: BTreeSet<SocketAddr>,
     /// Arrived answers, per partition.
     completed: BTreeMap<TopicPartition, CompletedFetch>,
+    /// The fetch session with each broker (KIP-227; Kafka's `FetchSessionHandler`).
+    sessions: BTreeMap<SocketAddr, ClientSession>,
+}
+
+/// The consumer's side of its fetch session with one broker.
+#[derive(Debug, Default)]
+struct ClientSession {
+    /// The broker's id for it (also the one to end when a new one opens).
+    id: i32,
+    /// The broker holds it: the next request can be incremental.
+    open: bool,
+    /// The epoch of the next incremental request.
+    next_epoch: i32,
+    /// What the broker's session holds: the partitions and positions last sent.
+    sent: BTreeMap<TopicPartition, FetchPartition>,
+}
+
+impl ClientSession {
+    /// The request for `wanted` (every partition to fetch from this broker, at its
+    /// position): all of them when no session is open, else those that moved or are new,
+    /// and the ones to forget (a partition with an answer not yet handed out is not
+    /// fetched, so it leaves the session until it is).
+    fn next(&mut self, wanted: &[FetchPartition]) -> (Vec<FetchPartition>, FetchSessionRequest) {
+        let desired: BTreeMap<TopicPartition, FetchPartition> = wanted
+            .iter()
+            .map(|p| (p.topic_partition.clone(), p.clone()))
+            .collect();
+        let old = std::mem::replace(&mut self.sent, desired);
+        if !self.open {
+            // A new session, naming the old one for the broker to drop.
+            let req = FetchSessionRequest {
+                id: self.id,
+                epoch: 0,
+                forgotten: Vec::new(),
+            };
+            return (wanted.to_vec(), req);
+        }
+        let changed = wanted
+            .iter()
+            .filter(|p| old.get(&p.topic_partition) != Some(*p))
+            .cloned()
+            .collect();
+        let forgotten = old
+            .into_keys()
+            .filter(|tp| !self.sent.contains_key(tp))
+            .collect();
+        let req = FetchSessionRequest {
+            id: self.id,
+            epoch: self.next_epoch,
+            forgotten,
+        };
+        (changed, req)
+    }
+
+    /// The broker's answer to the request `sent` (`None`: no answer); whether the answer
+    /// is incremental (a partition it leaves out has nothing new).
+    fn answered(&mut self, sent: &FetchSessionRequest, resp: Option<&FetchResponse>) -> bool {
+        match resp {
+            Some(r) if r.error == ErrorCode::None && sent.epoch == 0 => {
+                self.id = r.session_id;
+                self.open = r.session_id != 0;
+                self.next_epoch = 1;
+                false
+            }
+            Some(r) if r.error == ErrorCode::None => {
+                self.next_epoch += 1;
+                true
+            }
+            _ => {
+                self.open = false;
+                false
+            }
+        }
+    }
 }
 
 /// The consumer's fetch pipeline (one per consumer incarnation; its tasks die with the node).
@@ -323,15 +397,44 @@ impl Fetcher {
                 });
             }
         }
+        {
+            // A broker nothing is fetched from this round may restart unseen before the
+            // next: its next request opens a new session rather than name a lost one.
+            let mut s = self.state();
+            let State {
+                in_flight,
+                sessions,
+                ..
+            } = &mut *s;
+            for (addr, session) in sessions.iter_mut() {
+                if !per_leader.contains_key(addr) && !in_flight.contains(addr) {
+                    session.open = false;
+                }
+            }
+        }
         for (addr, partitions) in per_leader {
-            self.state().in_flight.insert(addr);
+            let (listed, session) = {
+                let mut s = self.state();
+                s.in_flight.insert(addr);
+                s.sessions.entry(addr).or_default().next(&partitions)
+            };
             let (me, rpc) = (self.clone(), rpc.clone());
-            madsim::task::spawn(async move { me.fetch_from(&rpc, addr, partitions).await });
+            madsim::task::spawn(async move {
+                me.fetch_from(&rpc, addr, partitions, listed, session).await
+            });
         }
     }
 
-    async fn fetch_from(&self, rpc: &Rpc, addr: SocketAddr, partitions: Vec<FetchPartition>) {
-        let offsets: Vec<(TopicPartition, i64)> = partitions
+    /// Fetches `wanted` from the broker at `addr`, listing `listed` in `session`.
+    async fn fetch_from(
+        &self,
+        rpc: &Rpc,
+        addr: SocketAddr,
+        wanted: Vec<FetchPartition>,
+        listed: Vec<FetchPartition>,
+        session: FetchSessionRequest,
+    ) {
+        let offsets: Vec<(TopicPartition, i64)> = wanted
             .iter()
             .map(|p| (p.topic_partition.clone(), p.fetch_offset))
             .collect();
@@ -340,26 +443,48 @@ impl Fetcher {
             min_bytes: self.cfg.fetch_min_bytes,
             max_wait_ms: self.cfg.fetch_max_wait_ms,
             max_bytes: self.cfg.fetch_max_bytes,
-            partitions,
+            partitions: listed,
             isolation_level: self.cfg.isolation_level,
             zero_copy: false,
             replica_epoch: -1,
-            session: None,
+            session: Some(session.clone()),
         });
-        let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> =
-            match rpc.call(addr, &req, self.fetch_timeout()).await {
-                Ok(Response::Fetch(f)) => f
-                    .partitions
-                    .into_iter()
-                    .map(|p| (p.topic_partition.clone(), p))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
+        let resp = match rpc.call(addr, &req, self.fetch_timeout()).await {
+            Ok(Response::Fetch(f)) => Some(f),
+            _ => None,
+        };
         {
             let mut s = self.state();
             s.in_flight.remove(&addr);
+            let incremental = s
+                .sessions
+                .entry(addr)
+                .or_default()
+                .answered(&session, resp.as_ref());
+            // The broker lost the session (it restarted, or this request came after a
+            // newer one): nothing failed, the next request is a full one.
+            let refused = resp.as_ref().is_some_and(|f| {
+                matches!(
+                    f.error,
+                    ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+                )
+            });
+            let offsets = if refused { Vec::new() } else { offsets };
+            let mut answers: BTreeMap<TopicPartition, FetchPartitionResponse> = resp
+                .filter(|f| f.error == ErrorCode::None)
+                .map(|f| {
+                    f.partitions
+                        .into_iter()
+                        .map(|p| (p.topic_partition.clone(), p))
+                        .collect()
+                })
+                .unwrap_or_default();
             for (tp, fetch_offset) in offsets {
                 let response = answers.remove(&tp);
+                if incremental && response.is_none() {
+                    // Nothing new: the broker left it out of the answer.
+                    continue;
+                }
                 s.completed.insert(
                     tp,
                     CompletedFetch {
@@ -524,6 +649,66 @@ mod tests {
 
     fn offsets(p: &Parsed) -> Vec<i64> {
         p.records.iter().map(|r| r.offset).collect()
+    }
+
+    fn at(partition: i32, fetch_offset: i64) -> FetchPartition {
+        FetchPartition {
+            topic_partition: TopicPartition::new("t", partition),
+            fetch_offset,
+            current_leader_epoch: Some(0),
+            partition_max_bytes: 1 << 20,
+        }
+    }
+
+    fn answer(session_id: i32, error: ErrorCode) -> FetchResponse {
+        FetchResponse {
+            error,
+            partitions: Vec::new(),
+            session_id,
+        }
+    }
+
+    fn listed(ps: &[FetchPartition]) -> Vec<(i32, i64)> {
+        ps.iter()
+            .map(|p| (p.topic_partition.partition, p.fetch_offset))
+            .collect()
+    }
+
+    /// KIP-227 on the consumer: a full request opens the session; later ones list only the
+    /// partitions that moved and forget those not fetched; a refused session starts over
+    /// with a full request that names the old one.
+    #[test]
+    fn a_consumer_session_lists_only_what_moved_and_starts_over_when_refused() {
+        let mut s = ClientSession::default();
+        let (ps, req) = s.next(&[at(0, 5), at(1, 7), at(2, 9)]);
+        assert_eq!((req.id, req.epoch), (0, 0));
+        assert_eq!(listed(&ps), [(0, 5), (1, 7), (2, 9)]);
+        assert!(
+            !s.answered(&req, Some(&answer(42, ErrorCode::None))),
+            "full"
+        );
+        let (ps, req) = s.next(&[at(0, 5), at(1, 8)]);
+        assert_eq!((req.id, req.epoch), (42, 1));
+        assert_eq!(listed(&ps), [(1, 8)], "only the partition that moved");
+        assert_eq!(req.forgotten, [TopicPartition::new("t", 2)]);
+        assert!(
+            s.answered(&req, Some(&answer(42, ErrorCode::None))),
+            "incremental"
+        );
+        let (ps, req) = s.next(&[at(0, 5), at(1, 8)]);
+        assert_eq!((listed(&ps), req.epoch), (vec![], 2), "nothing moved");
+        let refused = answer(0, ErrorCode::FetchSessionIdNotFound);
+        assert!(!s.answered(&req, Some(&refused)));
+        let (ps, req) = s.next(&[at(0, 5), at(1, 8)]);
+        assert_eq!(
+            (req.id, req.epoch),
+            (42, 0),
+            "a new session, ending the old"
+        );
+        assert_eq!(listed(&ps), [(0, 5), (1, 8)]);
+        assert!(!s.answered(&req, None), "no answer");
+        let (_, req) = s.next(&[at(0, 5)]);
+        assert_eq!(req.epoch, 0);
     }
 
     #[test]
