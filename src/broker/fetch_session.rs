@@ -1,13 +1,15 @@
-//! KIP-227 incremental fetch sessions between a follower and its leader, so that a partition
-//! nothing happens to costs nothing per fetch, on either side.
+//! KIP-227 incremental fetch sessions between a leader and its followers and consumers, so
+//! that a partition nothing happens to costs nothing per fetch, on either side.
 //!
-//! A follower fetches every partition it follows from one leader in one long-polled request.
-//! Without sessions each request lists every partition and the leader reads every one of
-//! them, so a broker following 10,000 mostly idle partitions pays for 10,000 on every fetch.
-//! With a session (Kafka's `FetchSession` on the leader, `FetchSessionHandler` on the
-//! follower) the first request (epoch 0) lists them all; later ones (epochs 1, 2, ...) list
-//! only the partitions whose fetch position changed and name those to forget, and the leader
-//! answers only the partitions it evaluated.
+//! A follower fetches every partition it follows from one leader in one long-polled request
+//! (a consumer, every partition it reads from that broker). Without sessions each request
+//! lists every partition and the leader reads every one of them, so a broker following
+//! 10,000 mostly idle partitions pays for 10,000 on every fetch. With a session (Kafka's
+//! `FetchSession` on the leader, `FetchSessionHandler` on the fetching side; the consumer's
+//! is `client::fetcher`'s `ClientSession`) the first request (epoch 0) lists them all;
+//! later ones (epochs 1, 2, ...) list only the partitions whose fetch position changed and
+//! name those to forget, and the leader answers only the partitions it evaluated. Followers'
+//! sessions are kept by follower id, consumers' by session id.
 //!
 //! Kafka's leader still reads every partition of the session on every fetch (only the
 //! response is incremental). Here the leader goes further and skips a partition that is
@@ -18,7 +20,9 @@
 //! nothing and only move the follower's fetch times; those are kept per session
 //! ([`FetchSession::last_fetch_ms`]) and written into the partition's follower state before
 //! anything reads them (the ISR check) or the partition is evaluated again. So a session
-//! answers exactly what a full fetch would have, at the cost of what changed.
+//! answers exactly what a full fetch would have, at the cost of what changed. For a
+//! consumer, idle is read up to the high watermark (the last stable offset for
+//! read_committed); consumers move no state on the leader.
 
 use std::collections::{BTreeMap, BTreeSet};
 
