@@ -356,6 +356,14 @@ impl History {
         }
     }
 
+    /// The `transactional.id` the workload gives client `name`, if any.
+    pub fn transactional_id_of(&self, name: &str) -> Option<&str> {
+        self.workload
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.transactional_id.as_deref())
+    }
+
     /// Clients that stopped on a fatal answer from a deposed transaction coordinator, with
     /// why: a `client-error` naming the coordinator that gave it, when by the controller's
     /// last leader change at or before it another broker (or none) led the transactional

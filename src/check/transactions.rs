@@ -263,12 +263,28 @@ pub fn hanging_transaction(h: &History) -> Vec<Violation> {
             if sent_us.is_none_or(|t| end_us - t < timeout_us + HANGING_SLACK_US) {
                 continue;
             }
+            // Its producer's coordinator may be unable to abort it: a corrupt
+            // `__transaction_state` partition it cannot load (a disk fault's work, in Kafka
+            // too). Named, not excused: the transaction does hang.
+            let cause = finals
+                .get(&tp)
+                .and_then(|f| f.records.get(lso))
+                .and_then(|send| h.send_idx(send))
+                .and_then(|i| h.transactional_id_of(&h.events()[i].node))
+                .and_then(|id| {
+                    let topic = crate::txn::TRANSACTION_STATE_TOPIC;
+                    let why = h.coordinator_unavailable_at_end(topic, id)?;
+                    Some(format!(
+                        " [a corrupt coordinator log: transactional id {id}: {why}]"
+                    ))
+                })
+                .unwrap_or_default();
             out.push(
                 violation(
                     HANGING_TRANSACTION,
                     e.t_us,
                     format!(
-                        "last stable offset stuck at {lso} below the high watermark {hw}, {} ms after the last fault and {} ms after its record was sent (transaction.timeout.ms {} ms)",
+                        "last stable offset stuck at {lso} below the high watermark {hw}, {} ms after the last fault and {} ms after its record was sent (transaction.timeout.ms {} ms){cause}",
                         (end_us - h.last_fault_us()) / 1_000,
                         (end_us - sent_us.unwrap_or(end_us)) / 1_000,
                         timeout_us / 1_000
@@ -570,6 +586,7 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::history::PlannedClient;
     use crate::check::testkit::*;
     use crate::trace::Event;
 
@@ -629,6 +646,17 @@ mod tests {
         assert_eq!(v[0].nodes, vec!["committed".to_string()]);
     }
 
+    /// broker-0's t-0 at the end: last stable offset 1, high watermark 2.
+    fn lso_stuck_at_1(end: i64) -> Event {
+        let kind = EventKind::UnstableOffset {
+            topic: "t".into(),
+            partition: 0,
+            lso: 1,
+            hw: 2,
+        };
+        Event::new(end, "broker-0", kind)
+    }
+
     #[test]
     fn an_lso_stuck_past_the_transaction_timeout_fires_hanging_transaction() {
         let stuck = |end: i64| {
@@ -636,16 +664,7 @@ mod tests {
                 send(1, "p1", "p1-0", "t", 0),
                 txn(2, "commit", &["p1-0"]),
                 snapshot(end, "broker-0", "t", 0, true, 1, 2, &[(1, "p1-0", 1)]),
-                Event::new(
-                    end,
-                    "broker-0",
-                    EventKind::UnstableOffset {
-                        topic: "t".into(),
-                        partition: 0,
-                        lso: 1,
-                        hw: 2,
-                    },
-                ),
+                lso_stuck_at_1(end),
             ])
         };
         // 1 s timeout + 5 s slack: a run ending 3 s in is not judged, 10 s in is (the
@@ -654,6 +673,49 @@ mod tests {
         let v = hanging_transaction(&stuck(10_000_000));
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].offsets, vec![1]);
+        assert!(!v[0].message.contains("corrupt"), "{}", v[0].message);
+    }
+
+    /// A transaction left open because its coordinator cannot load its damaged
+    /// `__transaction_state` partition (explore transactions-timeout seed 8359) still fires
+    /// `hanging-transaction`, and the verdict names the corrupt log.
+    #[test]
+    fn a_hanging_transaction_names_a_coordinator_that_cannot_load_its_log() {
+        let txn_topic = crate::txn::TRANSACTION_STATE_TOPIC;
+        let end = 10_000_000;
+        let mut coordinator_log = snapshot(end, "broker-1", txn_topic, 0, true, 1, 1, &[]);
+        if let EventKind::Snapshot { corrupt_at, .. } = &mut coordinator_log.kind {
+            *corrupt_at = Some(0);
+        }
+        let events = vec![
+            send(1, "p1", "p1-0", "t", 0),
+            txn(2, "commit", &["p1-0"]),
+            fault(
+                5,
+                &format!(
+                    "disk broker-1 corrupt: flipped a bit at byte 9 of \
+                     /kafka-logs/{txn_topic}-0/00000000000000000000.log"
+                ),
+            ),
+            leader_change(6, txn_topic, 0, "broker-1", 1),
+            coordinator_log,
+            snapshot(end, "broker-0", "t", 0, true, 1, 2, &[(1, "p1-0", 1)]),
+            lso_stuck_at_1(end),
+        ];
+        let p1 = PlannedClient {
+            transactional_id: Some("tx-1".into()),
+            ..planned("p1", 0, planned_producer("t", 1, true))
+        };
+        let h = History::new(events)
+            .with_workload(vec![p1])
+            .with_coordinator_partitions(BTreeMap::from([(txn_topic.to_string(), 1)]));
+        let v = hanging_transaction(&h);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("[a corrupt coordinator log: transactional id tx-1: its coordinator's partition __transaction_state-0 is led by broker-1"),
+            "{}",
+            v[0].message
+        );
     }
 
     #[test]
