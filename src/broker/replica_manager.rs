@@ -282,6 +282,12 @@ pub enum Outgoing {
     AlterPartition(AlterPartitionRequest),
 }
 
+/// One partition of a follower's next request to its leader.
+enum FollowerTarget {
+    Query(EpochQuery),
+    Fetch(FetchPartition),
+}
+
 /// What [`ReplicaManager::follower_fetch_plan`] says to send to a leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerFetchPlan {
@@ -1799,25 +1805,42 @@ impl ReplicaManager {
             return (queries, fetches);
         }
         for (tp, r) in &self.replicas {
-            if r.partition.role() != (Role::Follower { leader_id: leader }) {
-                continue;
-            }
-            let current = r.partition.leader_epoch();
-            match r.pending_epoch_query {
-                Some(e) => queries.push(EpochQuery {
-                    topic_partition: tp.clone(),
-                    current_leader_epoch: current,
-                    leader_epoch: e,
-                }),
-                None => fetches.push(FetchPartition {
-                    topic_partition: tp.clone(),
-                    fetch_offset: r.log.log_end_offset(),
-                    current_leader_epoch: Some(current),
-                    partition_max_bytes: self.config.replica_fetch_max_bytes,
-                }),
+            match self.follower_target(leader, tp, r) {
+                Some(FollowerTarget::Query(q)) => queries.push(q),
+                Some(FollowerTarget::Fetch(f)) => fetches.push(f),
+                None => {}
             }
         }
         (queries, fetches)
+    }
+
+    /// What this broker asks `leader` about its replica `r` of `tp`: to reconcile its log
+    /// first, or a fetch from its log end; `None` if it does not follow `leader` there.
+    fn follower_target(
+        &self,
+        leader: i32,
+        tp: &TopicPartition,
+        r: &Replica,
+    ) -> Option<FollowerTarget> {
+        if self.log_dir_failure.is_some()
+            || r.partition.role() != (Role::Follower { leader_id: leader })
+        {
+            return None;
+        }
+        let current = r.partition.leader_epoch();
+        Some(match r.pending_epoch_query {
+            Some(e) => FollowerTarget::Query(EpochQuery {
+                topic_partition: tp.clone(),
+                current_leader_epoch: current,
+                leader_epoch: e,
+            }),
+            None => FollowerTarget::Fetch(FetchPartition {
+                topic_partition: tp.clone(),
+                fetch_offset: r.log.log_end_offset(),
+                current_leader_epoch: Some(current),
+                partition_max_bytes: self.config.replica_fetch_max_bytes,
+            }),
+        })
     }
 
     /// The next fetch of the partitions this broker follows from `leader`, in its KIP-227
@@ -1856,32 +1879,19 @@ impl ReplicaManager {
             Some(changed) => {
                 let mut fetches = Vec::new();
                 for tp in changed {
-                    let following = self.replicas.get(&tp).filter(|r| {
-                        self.log_dir_failure.is_none()
-                            && r.partition.role() == (Role::Follower { leader_id: leader })
-                    });
-                    match following {
-                        Some(r) => {
-                            let current = r.partition.leader_epoch();
-                            if let Some(e) = r.pending_epoch_query {
-                                let q = EpochQuery {
-                                    topic_partition: tp.clone(),
-                                    current_leader_epoch: current,
-                                    leader_epoch: e,
-                                };
-                                s.queries.insert(tp.clone(), q);
-                                if s.sent.remove(&tp).is_some() {
-                                    forgotten.push(tp);
-                                }
-                                continue;
+                    let target = self
+                        .replicas
+                        .get(&tp)
+                        .and_then(|r| self.follower_target(leader, &tp, r));
+                    match target {
+                        Some(FollowerTarget::Query(q)) => {
+                            s.queries.insert(tp.clone(), q);
+                            if s.sent.remove(&tp).is_some() {
+                                forgotten.push(tp);
                             }
+                        }
+                        Some(FollowerTarget::Fetch(fp)) => {
                             s.queries.remove(&tp);
-                            let fp = FetchPartition {
-                                topic_partition: tp.clone(),
-                                fetch_offset: r.log.log_end_offset(),
-                                current_leader_epoch: Some(current),
-                                partition_max_bytes: self.config.replica_fetch_max_bytes,
-                            };
                             if s.sent.get(&tp) != Some(&fp) {
                                 s.sent.insert(tp, fp.clone());
                                 fetches.push(fp);
