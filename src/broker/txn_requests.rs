@@ -28,6 +28,7 @@ use super::replica_manager::TxnCheck;
 use super::request::{Request, Response, WritableTxnMarker};
 use super::{ErrorCode, TopicPartition};
 use crate::protocol::{ControlRecordType, EndTxnMarker};
+use crate::trace::EventKind;
 use crate::txn::{TxnMarkerEntry, TxnOutput, TRANSACTION_STATE_TOPIC};
 
 /// How long a coordinator waits between rounds of markers that could not all be written.
@@ -344,6 +345,26 @@ fn process(n: &Arc<Node>, outputs: Vec<TxnOutput>) {
             TxnOutput::WriteMarkers(m) => {
                 madsim::task::spawn(send_markers(n.clone(), m));
             }
+            TxnOutput::Fenced {
+                transactional_id,
+                producer_id,
+                fenced_epoch,
+                timeout,
+            } => n.history.record(
+                &n.clock,
+                &n.name,
+                EventKind::EpochFence {
+                    transactional_id,
+                    producer_id,
+                    fenced_epoch,
+                    cause: if timeout {
+                        "transaction-timeout"
+                    } else {
+                        "init-producer-id"
+                    }
+                    .to_string(),
+                },
+            ),
         }
     }
 }

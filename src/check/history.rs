@@ -422,6 +422,91 @@ impl History {
         out
     }
 
+    /// Transactional producers fenced by an InitProducerId that no incarnation of their
+    /// `transactional.id` was answered for, with why: the coordinator's `epoch-fence` (cause
+    /// `init-producer-id`) of the producer's current id and epoch, no `producer-id` answer
+    /// to another node at a higher epoch of that id after it (that would be a newer
+    /// incarnation, judged by `progress`'s own rule), and the producer's next fatal answer
+    /// PRODUCER_FENCED. Such a request is a late copy of one a producer gave up on (after
+    /// `request.timeout.ms`) and sent again, held in the network past its own retry's answer
+    /// and the next transaction's start: Kafka's coordinator, too, fences the open
+    /// transaction on any InitProducerId, so Kafka's client is fenced by its own late
+    /// request (explore transactions-late-write-fenced seed 8362).
+    pub fn fenced_by_late_init(&self) -> BTreeMap<&str, String> {
+        // node -> its current (producer id, epoch), as the history has it so far.
+        let mut current: BTreeMap<&str, (i64, i16)> = BTreeMap::new();
+        // node -> (the fence, its time, its coordinator, the epoch fenced), awaiting the
+        // node's fatal answer.
+        let mut pending: BTreeMap<&str, (usize, i64, &str, i16)> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for (idx, e) in self.events.iter().enumerate() {
+            match &e.kind {
+                EventKind::ProducerId {
+                    producer_id,
+                    producer_epoch,
+                    ..
+                } => {
+                    current.insert(&e.node, (*producer_id, *producer_epoch));
+                    pending.remove(e.node.as_str());
+                }
+                EventKind::EpochFence {
+                    transactional_id,
+                    producer_id,
+                    fenced_epoch,
+                    cause,
+                } if cause == "init-producer-id" => {
+                    // The producer's epoch may have moved past its last `producer-id`
+                    // without one (transaction.version 2 bumps it on every EndTxn).
+                    for (&node, &(pid, epoch)) in &current {
+                        if pid == *producer_id
+                            && epoch <= *fenced_epoch
+                            && self.transactional_id_of(node) == Some(transactional_id)
+                        {
+                            pending.insert(node, (idx, e.t_us, &e.node, *fenced_epoch));
+                        }
+                    }
+                }
+                EventKind::Ack {
+                    error: Some(err), ..
+                }
+                | EventKind::ClientError { error: err, .. }
+                    if err == "PRODUCER_FENCED" =>
+                {
+                    let Some((fence, at, coordinator, epoch)) = pending.remove(e.node.as_str())
+                    else {
+                        continue;
+                    };
+                    let Some(&(pid, _)) = current.get(e.node.as_str()) else {
+                        continue;
+                    };
+                    let answered = self.events[fence..].iter().any(|i| {
+                        i.node != e.node
+                            && matches!(&i.kind, EventKind::ProducerId {
+                                producer_id,
+                                producer_epoch,
+                                ..
+                            } if *producer_id == pid && *producer_epoch > epoch)
+                    });
+                    if answered {
+                        continue;
+                    }
+                    let id = self.transactional_id_of(&e.node).unwrap_or_default();
+                    out.entry(e.node.as_str()).or_insert_with(|| {
+                        format!(
+                            "its PRODUCER_FENCED came after the coordinator on {coordinator} \
+                             fenced {id} (producer id {pid} epoch {epoch}) at t={at}us on an \
+                             InitProducerId no incarnation of {id} was answered for: a late \
+                             copy of one a producer gave up on and sent again, as Kafka's \
+                             coordinator fences an open transaction on any InitProducerId"
+                        )
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Crashes of a broker while it was the only member of a partition's ISR (by the last
     /// `isr-change` before the crash), as `(broker, t_us, partitions)`. A crash here is a
     /// power loss: what that broker had not fsynced is gone from the one replica that had

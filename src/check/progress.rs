@@ -116,10 +116,14 @@ pub fn progress(h: &History) -> Vec<Violation> {
     // than their topic tolerates, or a corrupt leader): Kafka promises them nothing;
     // `unjudged` says so.
     let cut_off = cut_off_at_end(h);
+    // Producers stopped by a fatal answer Kafka gives too (`unjudged` names them): a
+    // deposed coordinator's, or a fence on a late copy of an InitProducerId.
+    let stopped = stopped_as_in_kafka(h);
     let not_judged: BTreeMap<&str, i64> = fenced
         .iter()
         .map(|(&p, &t)| (p, t))
         .chain(cut_off.keys().map(|&p| (p, i64::MIN)))
+        .chain(stopped.keys().map(|&p| (p, i64::MIN)))
         .collect();
 
     // Unanswered sends, per producer.
@@ -328,7 +332,7 @@ pub fn unjudged(h: &History) -> Option<String> {
     for why in h.groups_stuck_at_end().into_values() {
         notes.push(format!("progress not judged for {why}"));
     }
-    for (producer, why) in h.stopped_by_deposed_coordinator() {
+    for (producer, why) in stopped_as_in_kafka(h) {
         notes.push(format!(
             "progress not judged for {producer} after it stopped: {why}"
         ));
@@ -604,6 +608,18 @@ fn groups_behind(
     out
 }
 
+/// Producers that stopped on a fatal answer Kafka's cluster gives in the same state, with
+/// why: a deposed transaction coordinator's ([`History::stopped_by_deposed_coordinator`]),
+/// or PRODUCER_FENCED after a late copy of an InitProducerId
+/// ([`History::fenced_by_late_init`]).
+fn stopped_as_in_kafka(h: &History) -> BTreeMap<&str, String> {
+    let mut out = h.fenced_by_late_init();
+    for (producer, why) in h.stopped_by_deposed_coordinator() {
+        out.entry(producer).or_insert(why);
+    }
+    out
+}
+
 /// Errors that refuse the record itself whatever the cluster's state (Kafka's non-retriable
 /// errors about the request, not about the producer's epoch or transaction, which the
 /// fencing rules judge): a producer that got one and nothing else has failed, however soon
@@ -794,9 +810,9 @@ fn stopped_on(h: &History, node: &str) -> (String, Option<usize>) {
 /// nothing for the bound although they kept running and the faults were over (a fatal
 /// error the client gave up on, such as a PRODUCER_FENCED no newer incarnation explains, or
 /// a hang). A producer fenced by a newer incarnation of its `transactional.id` is stopped by
-/// design and not judged, nor one stopped by a deposed coordinator's fatal answer
-/// ([`History::stopped_by_deposed_coordinator`], Kafka's behaviour too: `unjudged` names
-/// it); one whose run ends before the bound could pass is not either.
+/// design and not judged, nor one stopped by a fatal answer Kafka gives too
+/// ([`stopped_as_in_kafka`], in `fenced`; `unjudged` names it); one whose run ends before
+/// the bound could pass is not either.
 fn stalled_producers(
     h: &History,
     due: impl Fn(i64) -> i64,
@@ -804,7 +820,6 @@ fn stalled_producers(
     fenced: &BTreeMap<&str, i64>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    let deposed = h.stopped_by_deposed_coordinator();
     for c in h.workload() {
         let PlannedRole::Producer {
             topic, messages, ..
@@ -831,7 +846,6 @@ fn stalled_producers(
             || end < until
             || fenced.contains_key(name)
             || fenced_by_timeout(h, name)
-            || deposed.contains_key(name)
             || !c.ran_through(h, c.start_us.max(last_us), until)
         {
             continue;

@@ -2822,3 +2822,116 @@ fn a_producer_stopped_by_a_deposed_coordinator_is_named_not_judged() {
         vs[0].message
     );
 }
+
+/// A transactional producer fenced by a late copy of its own InitProducerId (explore
+/// transactions-late-write-fenced seed 8362: p1's first InitProducerId, held 1.4 s in the
+/// network, reached the coordinator after its retry's answer and fenced p1's second
+/// transaction) stopped as Kafka's would: not judged, and named. A fence that a newer
+/// incarnation was answered for is the newer-incarnation rule's; with no fence recorded
+/// the stop is judged as ever.
+#[test]
+fn a_producer_fenced_by_a_late_copy_of_its_init_producer_id_is_named_not_judged() {
+    let history = |fence: bool, newer: bool| {
+        let fenced_error = |t: i64| {
+            let mut e = client_error(t, "p1", "PRODUCER_FENCED");
+            if let EventKind::ClientError { coordinator, .. } = &mut e.kind {
+                *coordinator = Some("broker-2".into());
+            }
+            e
+        };
+        let mut events = vec![Event::new(
+            50,
+            "p1",
+            EventKind::ProducerId {
+                producer_id: 1001,
+                producer_epoch: 0,
+                cause: "init-producer-id".into(),
+            },
+        )];
+        events.extend(produced(100, &["p1-0"]));
+        events.push(send(2_500, "p1", "p1-1", "t", 0));
+        if fence {
+            // Epoch 1: transaction.version 2's EndTxn moved p1 past its last producer-id.
+            events.push(Event::new(
+                2_900,
+                "broker-2",
+                EventKind::EpochFence {
+                    transactional_id: "tx-1".into(),
+                    producer_id: 1001,
+                    fenced_epoch: 1,
+                    cause: "init-producer-id".into(),
+                },
+            ));
+        }
+        if newer {
+            events.push(Event::new(
+                2_950,
+                "p2",
+                EventKind::ProducerId {
+                    producer_id: 1001,
+                    producer_epoch: 3,
+                    cause: "init-producer-id".into(),
+                },
+            ));
+        }
+        events.push(Event::new(
+            3_000,
+            "p1",
+            EventKind::Ack {
+                send: "p1-1".into(),
+                topic: "t".into(),
+                partition: Some(0),
+                offset: None,
+                error: Some("PRODUCER_FENCED".into()),
+            },
+        ));
+        events.push(fenced_error(3_000));
+        events.push(snapshot(
+            20_000_000,
+            "broker-0",
+            "t",
+            0,
+            true,
+            0,
+            1,
+            &[(0, "p1-0", 0)],
+        ));
+        let p1 = PlannedClient {
+            transactional_id: Some("tx-1".into()),
+            ..planned("p1", 0, planned_producer("t", 10, true))
+        };
+        History::new(events)
+            .with_progress_bound_us(1_000_000)
+            .with_workload(vec![p1])
+    };
+    let late = history(true, false);
+    let stopped = late.fenced_by_late_init();
+    assert!(
+        stopped["p1"].contains(
+            "after the coordinator on broker-2 fenced tx-1 (producer id 1001 epoch 1) at \
+             t=2900us on an InitProducerId no incarnation of tx-1 was answered for"
+        ),
+        "{stopped:?}"
+    );
+    let vs = progress::progress(&late);
+    assert!(vs.is_empty(), "{vs:#?}");
+    let note = progress::unjudged(&late).expect("named beside the verdict");
+    assert!(
+        note.contains("progress not judged for p1 after it stopped: its PRODUCER_FENCED"),
+        "{note}"
+    );
+    // A newer incarnation answered: not a late copy.
+    assert!(history(true, true).fenced_by_late_init().is_empty());
+    // No fence recorded: judged.
+    let unexplained = history(false, false);
+    assert!(unexplained.fenced_by_late_init().is_empty());
+    let vs = progress::progress(&unexplained);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0]
+            .message
+            .contains("p1 stopped after 2 of its 10 record(s)"),
+        "{}",
+        vs[0].message
+    );
+}

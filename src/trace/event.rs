@@ -227,6 +227,19 @@ pub enum EventKind {
         producer_epoch: i16,
         cause: String,
     },
+    /// A transaction coordinator fenced a producer (`node` is the coordinator's broker):
+    /// `transactional_id`'s open transaction under `producer_id`/`fenced_epoch` is aborted
+    /// under a higher epoch, so that producer's next request is refused
+    /// (`PRODUCER_FENCED`; Kafka's `PrepareEpochFence`). `cause` `"init-producer-id"`: an
+    /// InitProducerId for the id came while the transaction was open (a new incarnation, or
+    /// a late copy of one the producer itself gave up on); `"transaction-timeout"`: the
+    /// transaction outlived its `transaction.timeout.ms`.
+    EpochFence {
+        transactional_id: String,
+        producer_id: i64,
+        fenced_epoch: i16,
+        cause: String,
+    },
     /// One partition of an idempotent producer numbers its batches from sequence 0 again,
     /// under `producer_id`/`producer_epoch` (`node` is the producer). With `error`, the leader
     /// refused the partition's lowest unanswered batch (base sequence `from_sequence` in the
@@ -441,6 +454,7 @@ impl EventKind {
             Ack { .. } => "ack",
             ProduceRetry { .. } => "produce-retry",
             ProducerId { .. } => "producer-id",
+            EpochFence { .. } => "epoch-fence",
             SequenceReset { .. } => "sequence-reset",
             Transaction { .. } => "transaction",
             Poll { .. } => "poll",
@@ -500,6 +514,12 @@ impl EventKind {
                 producer_id: 0,
                 producer_epoch: 1,
                 cause: "epoch-bump".into(),
+            },
+            EpochFence {
+                transactional_id: "tx-1".into(),
+                producer_id: 0,
+                fenced_epoch: 1,
+                cause: "init-producer-id".into(),
             },
             SequenceReset {
                 topic: "t".into(),

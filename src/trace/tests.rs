@@ -49,6 +49,7 @@ fn samples_cover_every_kind_once() {
             "ack",
             "produce-retry",
             "producer-id",
+            "epoch-fence",
             "sequence-reset",
             "transaction",
             "poll",

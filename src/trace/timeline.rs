@@ -219,6 +219,14 @@ pub fn describe(e: &Event) -> String {
             producer_epoch,
             cause,
         } => format!("producer id {producer_id} epoch {producer_epoch} ({cause})"),
+        EpochFence {
+            transactional_id,
+            producer_id,
+            fenced_epoch,
+            cause,
+        } => format!(
+            "fences {transactional_id} (producer id {producer_id} epoch {fenced_epoch}) and aborts its transaction ({cause})"
+        ),
         SequenceReset {
             topic,
             partition,
@@ -910,7 +918,9 @@ pub(super) fn colour(e: &Event) -> &'static str {
         Ack { error: Some(_), .. } => "#ff7f0e",
         Ack { .. } => "#2ca02c",
         ProduceRetry { .. } => "#ffbb78",
-        ProducerId { .. } | SequenceReset { .. } | Transaction { .. } => "#e377c2",
+        ProducerId { .. } | SequenceReset { .. } | Transaction { .. } | EpochFence { .. } => {
+            "#e377c2"
+        }
         Poll { .. } | Seek { .. } => "#9467bd",
         Commit { error: Some(_), .. } => "#ff7f0e",
         Commit { .. } => "#17becf",
@@ -1584,6 +1594,10 @@ mod tests {
             "retry t-0 batch p1-0 (1 record, producer 0 epoch 0 seq 0): attempt 1 to broker-0 got REQUEST_TIMED_OUT"
         );
         assert_eq!(d("producer-id"), "producer id 0 epoch 1 (epoch-bump)");
+        assert_eq!(
+            d("epoch-fence"),
+            "fences tx-1 (producer id 0 epoch 1) and aborts its transaction (init-producer-id)"
+        );
         assert_eq!(
             d("sequence-reset"),
             "sequences t-0 from 0 under producer 0 epoch 1: OUT_OF_ORDER_SEQUENCE_NUMBER for seq 7, 2 unanswered batches renumbered"

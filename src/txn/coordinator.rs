@@ -120,6 +120,15 @@ pub enum TxnOutput {
     },
     /// Write the markers, then call [`TransactionCoordinator::on_markers_written`].
     WriteMarkers(TxnMarkerEntry),
+    /// The coordinator fenced `producer_id`/`fenced_epoch` of `transactional_id` to abort
+    /// its open transaction (for the history: its producer's next request gets
+    /// PRODUCER_FENCED). `timeout`: the transaction timed out; else an InitProducerId came.
+    Fenced {
+        transactional_id: String,
+        producer_id: i64,
+        fenced_epoch: i16,
+        timeout: bool,
+    },
 }
 
 /// What a written record completes.
@@ -388,6 +397,14 @@ impl TransactionCoordinator {
     ) -> Vec<TxnOutput> {
         let bump = self.client_transaction_version() >= 2;
         let m = self.txns.get_mut(transactional_id).expect("caller checked");
+        // After a fence whose abort record failed, the epoch in memory is already the
+        // bumped one and the producer already fenced: reported once, when it takes effect.
+        let fenced = (!m.has_failed_epoch_fence).then(|| TxnOutput::Fenced {
+            transactional_id: transactional_id.to_string(),
+            producer_id: m.producer_id,
+            fenced_epoch: m.producer_epoch,
+            timeout: token.is_none(),
+        });
         if m.prepare_fence_producer_epoch().is_err() {
             return token
                 .map(|t| reply(t, ErrorCode::ConcurrentTransactions))
@@ -402,12 +419,15 @@ impl TransactionCoordinator {
             m.prepare_abort_or_commit(TransactionState::PrepareAbort, now_ms)
         };
         match prepared {
-            Ok(t) => vec![self.append(
-                transactional_id,
-                coordinator_epoch,
-                Op::EndTxn { token, fence: true },
-                t,
-            )],
+            Ok(t) => fenced
+                .into_iter()
+                .chain([self.append(
+                    transactional_id,
+                    coordinator_epoch,
+                    Op::EndTxn { token, fence: true },
+                    t,
+                )])
+                .collect(),
             Err(_) => token
                 .map(|t| reply(t, ErrorCode::ConcurrentTransactions))
                 .into_iter()

@@ -29,6 +29,9 @@ struct Bench {
     appends: Vec<(String, i32, TransactionLogRecord)>,
     markers: Vec<TxnMarkerEntry>,
     replies: Vec<TxnReply>,
+    /// The fences reported for the history: (transactional id, producer id, epoch fenced,
+    /// by a timeout).
+    fences: Vec<(String, i64, i16, bool)>,
 }
 
 impl Bench {
@@ -52,6 +55,7 @@ impl Bench {
             appends: Vec::new(),
             markers: Vec::new(),
             replies: Vec::new(),
+            fences: Vec::new(),
         }
     }
 
@@ -68,6 +72,14 @@ impl Bench {
                         .push((record.transactional_id.clone(), coordinator_epoch, record))
                 }
                 TxnOutput::WriteMarkers(m) => self.markers.push(m),
+                TxnOutput::Fenced {
+                    transactional_id,
+                    producer_id,
+                    fenced_epoch,
+                    timeout,
+                } => self
+                    .fences
+                    .push((transactional_id, producer_id, fenced_epoch, timeout)),
             }
         }
     }
@@ -283,6 +295,11 @@ fn a_transaction_open_past_its_timeout_is_aborted_and_its_producer_fenced() {
     b.settle(100 + i64::from(T) + 1);
     assert!(b.replies.is_empty(), "nobody asked");
     assert_eq!(b.state("tx"), TransactionState::PrepareAbort);
+    assert_eq!(
+        b.fences,
+        [("tx".to_string(), 1000, 0, true)],
+        "for the history"
+    );
     // Fenced (epoch 1), then aborted under transaction.version 2's bump (epoch 2), as
     // Kafka 4's `abortTimedOutTransactions` does.
     assert_eq!(b.markers[0].producer_epoch, 2);
@@ -631,6 +648,31 @@ fn kip_360_bumps_only_the_current_epoch_and_recognises_a_retry() {
     assert_eq!(bump(&mut b, 1000, 2), (ErrorCode::ProducerFenced, -1, -1));
 }
 
+/// An InitProducerId without a producer id finds a transaction open: the coordinator
+/// fences the producer and aborts the transaction, and tells the history whom it fenced
+/// (a new incarnation, or a late copy of the producer's own first InitProducerId: the
+/// coordinator cannot tell them apart, nor can Kafka's).
+#[test]
+fn an_init_producer_id_on_an_open_transaction_fences_its_producer_and_says_so() {
+    let mut b = Bench::new();
+    b.init("tx", 0);
+    assert_eq!(b.add("tx", 1000, 0, &[tp("a", 0)], 10), ErrorCode::None);
+    assert!(b.fences.is_empty());
+    let out = b.c.handle_init_producer_id(9, "tx", T, None, 20);
+    b.take(out);
+    b.settle(20);
+    assert_eq!(b.fences, [("tx".to_string(), 1000, 0, false)]);
+    assert_eq!(b.reply().error, ErrorCode::ConcurrentTransactions);
+    assert_eq!(
+        b.add("tx", 1000, 0, &[tp("b", 0)], 30),
+        ErrorCode::ProducerFenced
+    );
+    // A second InitProducerId once the abort is written fences nothing: none is open.
+    b.write_markers(40);
+    b.init("tx", 50);
+    assert_eq!(b.fences.len(), 1);
+}
+
 #[test]
 fn the_kafka_17754_switch_undoes_the_epoch_bump_of_transaction_version_2() {
     let mut b = Bench::new();
@@ -915,6 +957,20 @@ impl Model {
                         d.topic_partitions.iter().cloned().collect::<Vec<_>>()
                     );
                     self.markers.push(m);
+                }
+                TxnOutput::Fenced {
+                    transactional_id,
+                    producer_id,
+                    fenced_epoch,
+                    ..
+                } => {
+                    // Only an open transaction, as the log has it, is fenced.
+                    let d = self.durable(&transactional_id).expect("written");
+                    assert_eq!(d.state, TransactionState::Ongoing);
+                    assert_eq!(
+                        (d.producer_id, d.producer_epoch),
+                        (producer_id, fenced_epoch)
+                    );
                 }
             }
         }
