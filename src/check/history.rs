@@ -156,6 +156,8 @@ pub struct History {
     progress_bound_us: i64,
     /// `None`: the general bound.
     group_bound_us: Option<i64>,
+    /// Per group: the least time its slowest member spends per record it processes.
+    group_record_us: BTreeMap<String, i64>,
     /// The scenario's clients; empty when unknown (a hand-made history), and then only what
     /// the events show is judged.
     workload: Vec<PlannedClient>,
@@ -208,6 +210,7 @@ impl History {
             events,
             progress_bound_us: DEFAULT_PROGRESS_BOUND_US,
             group_bound_us: None,
+            group_record_us: BTreeMap::new(),
             workload: Vec::new(),
             replication: BTreeMap::new(),
             coordinator_partitions: BTreeMap::new(),
@@ -646,6 +649,71 @@ impl History {
         self.group_bound_us
             .unwrap_or(self.progress_bound_us)
             .max(self.progress_bound_us)
+    }
+
+    /// Sets, per group, the least simulated time its slowest member spends on each record
+    /// it processes (`sim.processing.ms` per poll of at most `max.poll.records`): a backlog
+    /// the faults left takes the group at least that long per record to work through,
+    /// however soon it recovers.
+    pub fn with_group_record_us(mut self, per_record: BTreeMap<String, i64>) -> Self {
+        self.group_record_us = per_record;
+        self
+    }
+
+    /// [`Self::with_group_record_us`]'s figure for `group` (0 when not set).
+    pub fn group_record_us(&self, group: &str) -> i64 {
+        self.group_record_us.get(group).copied().unwrap_or(0)
+    }
+
+    /// How much later than the groups' bound each group may process each acknowledged
+    /// write to its partitions, by `(group, ack event index)`: [`Self::group_record_us`]
+    /// for every write of the group's queue up to and including it that the group had not
+    /// read when the write became due (at the last fault, or when it was written if
+    /// later). A member works through the backlog the faults left no faster than it
+    /// processes (one member may own every partition), so the k-th write of that backlog
+    /// cannot be processed sooner than k records' processing after the group recovers.
+    /// Only writes `counts` accepts queue (a lost write is never read). Absent: 0.
+    pub fn group_backlog_us(
+        &self,
+        counts: &dyn Fn(&OkAck<'_>) -> bool,
+    ) -> BTreeMap<(&str, usize), i64> {
+        let heal = self.last_fault_us();
+        let member_of = self.consumer_groups();
+        let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for r in self.reads() {
+            if let Some(g) = member_of.get(r.node) {
+                first_read.entry((g, r.send)).or_insert(r.t_us);
+            }
+        }
+        let acks = self.ok_acks();
+        let mut out = BTreeMap::new();
+        for (group, tps) in self.group_partitions() {
+            // A group with no processing time still gets its 0s: `unseen` takes the least
+            // allowance of the groups reading a partition.
+            let per_record = self.group_record_us(group);
+            // The reads of the writes queued so far, earliest first; those read by the
+            // (never decreasing) due time of the write at hand are out of the queue.
+            let mut reads = std::collections::BinaryHeap::new();
+            let (mut queued, mut out_of_queue) = (0i64, 0i64);
+            for a in acks.iter().filter(|a| tps.contains(&a.tp) && counts(a)) {
+                queued += 1;
+                let read = first_read
+                    .get(&(group, a.send))
+                    .copied()
+                    .unwrap_or(i64::MAX);
+                reads.push(std::cmp::Reverse(read));
+                let from = heal.max(a.t_us);
+                while reads.peek().is_some_and(|r| r.0 <= from) {
+                    reads.pop();
+                    out_of_queue += 1;
+                }
+                out.insert(
+                    (group, a.idx),
+                    (queued - out_of_queue).saturating_mul(per_record),
+                );
+            }
+        }
+        out
     }
 
     /// Sets the clients the scenario asked for (see [`PlannedClient`]).

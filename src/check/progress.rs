@@ -559,11 +559,20 @@ fn groups_behind(
     // its partition at the end: nothing they were to do is judged.
     let stuck = h.groups_stuck_at_end();
     let acks = h.ok_acks();
+    let backlog = h.group_backlog_us(&|a| !lost(a));
     let mut out = Vec::new();
     for (group, tps) in h.group_partitions() {
         if stuck.contains_key(group) {
             continue;
         }
+        let per_record = h.group_record_us(group);
+        let unread_at =
+            |a: &OkAck<'_>, t: i64| first_read.get(&(group, a.send)).is_none_or(|&r| r > t);
+        // Its deadline: the group's bound after the heal (or after it was written), plus
+        // the processing of the backlog up to it.
+        let deadline = |a: &OkAck<'_>| {
+            due(a.t_us).saturating_add(backlog.get(&(group, a.idx)).copied().unwrap_or(0))
+        };
         for tp in tps {
             let behind: Vec<(i64, usize, i64)> = acks
                 .iter()
@@ -572,23 +581,29 @@ fn groups_behind(
                     past.get(&(group, tp.clone()))
                         .is_none_or(|&p| p <= a.offset)
                 })
-                .filter(|a| {
-                    first_read
-                        .get(&(group, a.send))
-                        .is_none_or(|&t| t > due(a.t_us))
-                })
-                .map(|a| (a.offset, a.idx, due(a.t_us)))
+                .filter(|a| unread_at(a, due(a.t_us)))
+                .map(|a| (a, deadline(a)))
+                .filter(|&(a, d)| end >= d && unread_at(a, d))
+                .map(|(a, d)| (a.offset, a.idx, d))
                 .collect();
             if behind.is_empty() {
                 continue;
             }
+            let queued = if per_record > 0 {
+                format!(
+                    " and the {per_record}us per record its members need at least to process \
+                     the ones queued before them"
+                )
+            } else {
+                String::new()
+            };
             out.push(
                 violation(
                     PROGRESS,
                     behind[0].2,
                     format!(
                         "group {group} did not process {} acknowledged write(s) to {tp} {}us \
-                         after the last fault (at t={heal}us)",
+                         after the last fault (at t={heal}us){queued}",
                         behind.len(),
                         bound
                     ),

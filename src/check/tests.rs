@@ -2935,3 +2935,81 @@ fn a_producer_fenced_by_a_late_copy_of_its_init_producer_id_is_named_not_judged(
         vs[0].message
     );
 }
+
+/// A group's members process a poll of at most `max.poll.records` records in
+/// `sim.processing.ms` (explore committed-offsets-redelivery seed 8485: 10 records per 200 ms,
+/// and a member that got its partition back with 164 records to work through). A backlog of
+/// k records left by the faults cannot be processed sooner than k records' processing after
+/// the group recovers: `progress` and `unseen` give the group that long on top of its bound,
+/// and no longer.
+#[test]
+fn a_group_gets_the_time_its_backlog_takes_to_process_on_top_of_its_bound() {
+    let ids: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let heal = 1_000;
+    // The group recovers at the bound and works through its 100 records, 10 per 150 ms
+    // poll: the last at heal + 1 s + 1.5 s, within the 100 x 20 ms its processing allows.
+    let history = |batches: usize, end: i64, per_record: i64| {
+        let mut events = cat(vec![
+            produced(0, &ids),
+            vec![
+                assign(90, "c1", "g", 1, &[("t", 0)]),
+                fault(heal, "heal all"),
+            ],
+        ]);
+        for b in 0..batches {
+            let records: Vec<(i64, &str)> =
+                (b * 10..b * 10 + 10).map(|o| (o as i64, ids[o])).collect();
+            events.push(poll(
+                heal + 1_000_000 + 150_000 * (b as i64 + 1),
+                "c1",
+                "t",
+                0,
+                &records,
+            ));
+        }
+        let log: Vec<(i64, &str, i32)> = ids
+            .iter()
+            .enumerate()
+            .map(|(o, id)| (o as i64, *id, 0))
+            .collect();
+        events.push(snapshot(end, "broker-0", "t", 0, true, 0, 100, &log));
+        History::new(events)
+            .with_progress_bound_us(1_000_000)
+            .with_group_bound_us(1_000_000)
+            .with_group_record_us(BTreeMap::from([("g".to_string(), per_record)]))
+    };
+    let paced = history(10, 20_000_000, 20_000);
+    assert!(progress::progress(&paced).is_empty());
+    let backlog = paced.group_backlog_us(&|_| true);
+    assert_eq!(backlog.len(), 100, "every write of the group's partition");
+    assert_eq!(
+        backlog.values().max(),
+        Some(&(100 * 20_000)),
+        "the last waits behind the whole backlog"
+    );
+    // The last 20 never read, the run ending 2.6 s in: their deadlines (3.6 s and later)
+    // have not come. With the processing time unknown the bound alone applies and they
+    // are late.
+    let cut_short = history(8, 2_600_000, 20_000);
+    assert!(progress::progress(&cut_short).is_empty());
+    assert!(writes::unseen(&cut_short).is_empty());
+    let vs = progress::progress(&history(8, 2_600_000, 0));
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0]
+            .message
+            .contains("group g did not process 20 acknowledged write(s) to t-0"),
+        "{}",
+        vs[0].message
+    );
+    assert_eq!(writes::unseen(&history(8, 2_600_000, 0)).len(), 1);
+    // A run long enough for the backlog is judged, allowance and all.
+    let vs = progress::progress(&history(8, 3_500_000, 10_000));
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0].message.contains("10000us per record"),
+        "{}",
+        vs[0].message
+    );
+}

@@ -304,9 +304,17 @@ pub fn unseen(h: &History) -> Vec<Violation> {
             }
         }
     }
+    // A group's backlog takes its members time to work through (`progress` allows the
+    // same): the earliest any group reading the partition had to get to the write.
+    let backlog = h.group_backlog_us(&|_| true);
+    let mut allowance: BTreeMap<usize, i64> = BTreeMap::new();
+    for (&(_, idx), &us) in &backlog {
+        let a = allowance.entry(idx).or_insert(us);
+        *a = (*a).min(us);
+    }
     for ack in acks {
         let bound = if group_read.contains(&ack.tp) {
-            group_bound
+            group_bound.saturating_add(allowance.get(&ack.idx).copied().unwrap_or(0))
         } else {
             bound
         };

@@ -982,6 +982,24 @@ pub fn group_progress_bound_us(spec: &ClusterSpec) -> i64 {
         })
 }
 
+/// Per group, the least simulated time its slowest member spends per record: each poll
+/// of at most `max.poll.records` records is processed for `sim.processing.ms`, so a member
+/// works through a backlog no faster than that (the `progress` checker's allowance for the
+/// backlog a group faces when the faults end).
+pub fn group_record_us(spec: &ClusterSpec) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &spec.consumers {
+        let Some(m) = &c.group else {
+            continue;
+        };
+        let per = i64::try_from(m.processing_ms.saturating_mul(1_000)).unwrap_or(i64::MAX)
+            / i64::try_from(m.max_poll_records.max(1)).unwrap_or(i64::MAX);
+        let e = out.entry(m.group_id.clone()).or_default();
+        *e = (*e).max(per);
+    }
+    out
+}
+
 /// The clients the scenario's workload asks for, as the checkers read them
 /// ([`PlannedClient`]): a client that never did anything is judged by what it was to do.
 pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
@@ -1055,6 +1073,7 @@ pub fn scenario_history(
     History::new(events)
         .with_progress_bound_us(progress_bound_us(spec))
         .with_group_bound_us(group_progress_bound_us(spec))
+        .with_group_record_us(group_record_us(spec))
         .with_workload(planned_clients(scenario))
         .with_replication(replication(spec))
         .with_coordinator_partitions(BTreeMap::from([
