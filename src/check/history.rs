@@ -172,6 +172,8 @@ pub struct History {
     ok_acks: OnceLock<Vec<(usize, TopicPartition, i64)>>,
     /// `(poll event index, record index within it, partition)`.
     reads: OnceLock<Vec<(usize, usize, TopicPartition)>>,
+    /// [`Self::group_backlog_us`], computed once.
+    group_backlog: OnceLock<BTreeMap<String, BTreeMap<usize, i64>>>,
 }
 
 /// How a topic is replicated, as the run configured it: how many brokers a lasting fault
@@ -218,6 +220,7 @@ impl History {
             acks,
             ok_acks: OnceLock::new(),
             reads: OnceLock::new(),
+            group_backlog: OnceLock::new(),
         }
     }
 
@@ -666,54 +669,53 @@ impl History {
     }
 
     /// How much later than the groups' bound each group may process each acknowledged
-    /// write to its partitions, by `(group, ack event index)`: [`Self::group_record_us`]
+    /// write to its partitions, by group, then ack event index: [`Self::group_record_us`]
     /// for every write of the group's queue up to and including it that the group had not
     /// read when the write became due (at the last fault, or when it was written if
     /// later). A member works through the backlog the faults left no faster than it
     /// processes (one member may own every partition), so the k-th write of that backlog
-    /// cannot be processed sooner than k records' processing after the group recovers.
-    /// Only writes `counts` accepts queue (a lost write is never read). Absent: 0.
-    pub fn group_backlog_us(
-        &self,
-        counts: &dyn Fn(&OkAck<'_>) -> bool,
-    ) -> BTreeMap<(&str, usize), i64> {
-        let heal = self.last_fault_us();
-        let member_of = self.consumer_groups();
-        let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for r in self.reads() {
-            if let Some(g) = member_of.get(r.node) {
-                first_read.entry((g, r.send)).or_insert(r.t_us);
-            }
-        }
-        let acks = self.ok_acks();
-        let mut out = BTreeMap::new();
-        for (group, tps) in self.group_partitions() {
-            // A group with no processing time still gets its 0s: `unseen` takes the least
-            // allowance of the groups reading a partition.
-            let per_record = self.group_record_us(group);
-            // The reads of the writes queued so far, earliest first; those read by the
-            // (never decreasing) due time of the write at hand are out of the queue.
-            let mut reads = std::collections::BinaryHeap::new();
-            let (mut queued, mut out_of_queue) = (0i64, 0i64);
-            for a in acks.iter().filter(|a| tps.contains(&a.tp) && counts(a)) {
-                queued += 1;
-                let read = first_read
-                    .get(&(group, a.send))
-                    .copied()
-                    .unwrap_or(i64::MAX);
-                reads.push(std::cmp::Reverse(read));
-                let from = heal.max(a.t_us);
-                while reads.peek().is_some_and(|r| r.0 <= from) {
-                    reads.pop();
-                    out_of_queue += 1;
+    /// cannot be processed sooner than k records' processing after the group recovers. A
+    /// write lost with a replica queues too (never read): that errs towards waiting.
+    /// Absent: 0.
+    pub fn group_backlog_us(&self) -> &BTreeMap<String, BTreeMap<usize, i64>> {
+        self.group_backlog.get_or_init(|| {
+            let heal = self.last_fault_us();
+            let member_of = self.consumer_groups();
+            let mut first_read: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+            for r in self.reads() {
+                if let Some(g) = member_of.get(r.node) {
+                    first_read.entry((g, r.send)).or_insert(r.t_us);
                 }
-                out.insert(
-                    (group, a.idx),
-                    (queued - out_of_queue).saturating_mul(per_record),
-                );
             }
-        }
-        out
+            let acks = self.ok_acks();
+            let mut out = BTreeMap::new();
+            for (group, tps) in self.group_partitions() {
+                // A group with no processing time still gets its 0s: `unseen` takes the
+                // least allowance of the groups reading a partition.
+                let per_record = self.group_record_us(group);
+                // The reads of the writes queued so far, earliest first; those read by the
+                // (never decreasing) due time of the write at hand are out of the queue.
+                let mut reads = std::collections::BinaryHeap::new();
+                let (mut queued, mut out_of_queue) = (0i64, 0i64);
+                let mut allowance = BTreeMap::new();
+                for a in acks.iter().filter(|a| tps.contains(&a.tp)) {
+                    queued += 1;
+                    let read = first_read
+                        .get(&(group, a.send))
+                        .copied()
+                        .unwrap_or(i64::MAX);
+                    reads.push(std::cmp::Reverse(read));
+                    let from = heal.max(a.t_us);
+                    while reads.peek().is_some_and(|r| r.0 <= from) {
+                        reads.pop();
+                        out_of_queue += 1;
+                    }
+                    allowance.insert(a.idx, (queued - out_of_queue).saturating_mul(per_record));
+                }
+                out.insert(group.to_string(), allowance);
+            }
+            out
+        })
     }
 
     /// Sets the clients the scenario asked for (see [`PlannedClient`]).

@@ -559,7 +559,7 @@ fn groups_behind(
     // its partition at the end: nothing they were to do is judged.
     let stuck = h.groups_stuck_at_end();
     let acks = h.ok_acks();
-    let backlog = h.group_backlog_us(&|a| !lost(a));
+    let backlog = h.group_backlog_us();
     let mut out = Vec::new();
     for (group, tps) in h.group_partitions() {
         if stuck.contains_key(group) {
@@ -571,7 +571,8 @@ fn groups_behind(
         // Its deadline: the group's bound after the heal (or after it was written), plus
         // the processing of the backlog up to it.
         let deadline = |a: &OkAck<'_>| {
-            due(a.t_us).saturating_add(backlog.get(&(group, a.idx)).copied().unwrap_or(0))
+            let queued = backlog.get(group).and_then(|b| b.get(&a.idx));
+            due(a.t_us).saturating_add(queued.copied().unwrap_or(0))
         };
         for tp in tps {
             let behind: Vec<(i64, usize, i64)> = acks

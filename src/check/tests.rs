@@ -2981,7 +2981,7 @@ fn a_group_gets_the_time_its_backlog_takes_to_process_on_top_of_its_bound() {
     };
     let paced = history(10, 20_000_000, 20_000);
     assert!(progress::progress(&paced).is_empty());
-    let backlog = paced.group_backlog_us(&|_| true);
+    let backlog = &paced.group_backlog_us()["g"];
     assert_eq!(backlog.len(), 100, "every write of the group's partition");
     assert_eq!(
         backlog.values().max(),

@@ -306,9 +306,8 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     }
     // A group's backlog takes its members time to work through (`progress` allows the
     // same): the earliest any group reading the partition had to get to the write.
-    let backlog = h.group_backlog_us(&|_| true);
     let mut allowance: BTreeMap<usize, i64> = BTreeMap::new();
-    for (&(_, idx), &us) in &backlog {
+    for (&idx, &us) in h.group_backlog_us().values().flatten() {
         let a = allowance.entry(idx).or_insert(us);
         *a = (*a).min(us);
     }
