@@ -37,12 +37,12 @@ pub struct Read<'a> {
 /// is not read). This is the simulator's version of Jepsen's final polls: what a consumer
 /// reading the partition from its start at the end of the run would be served.
 #[derive(Debug, Clone)]
-pub struct FinalLog<'a> {
+pub struct FinalLog {
     /// Index of the snapshot event.
     pub idx: usize,
     /// When the snapshot was taken: writes acknowledged later are not judged against it.
     pub t_us: i64,
-    pub broker: &'a str,
+    pub broker: String,
     pub leader_epoch: i32,
     pub log_start: i64,
     pub hw: i64,
@@ -51,9 +51,9 @@ pub struct FinalLog<'a> {
     /// the same key superseded it.
     pub compacted: bool,
     /// Send id → the offsets holding it.
-    pub sends: BTreeMap<&'a str, Vec<i64>>,
+    pub sends: BTreeMap<String, Vec<i64>>,
     /// Offset → send id.
-    pub records: BTreeMap<i64, &'a str>,
+    pub records: BTreeMap<i64, String>,
     /// Offsets of records of aborted transactions (a read_committed consumer skips them).
     pub aborted: std::collections::BTreeSet<i64>,
     /// Whether the snapshot listed the log up to its end; a snapshot may list only the part
@@ -64,7 +64,7 @@ pub struct FinalLog<'a> {
     pub corrupt_at: Option<i64>,
 }
 
-impl FinalLog<'_> {
+impl FinalLog {
     /// Whether offset `o` is one this log can speak for: at or above its start (below it
     /// retention may have deleted the record), and listed.
     pub fn covers(&self, o: i64) -> bool {
@@ -174,6 +174,8 @@ pub struct History {
     reads: OnceLock<Vec<(usize, usize, TopicPartition)>>,
     /// [`Self::group_backlog_us`], computed once.
     group_backlog: OnceLock<BTreeMap<String, BTreeMap<usize, i64>>>,
+    /// [`Self::final_logs`], built once.
+    final_logs: OnceLock<BTreeMap<TopicPartition, FinalLog>>,
 }
 
 /// How a topic is replicated, as the run configured it: how many brokers a lasting fault
@@ -221,6 +223,7 @@ impl History {
             ok_acks: OnceLock::new(),
             reads: OnceLock::new(),
             group_backlog: OnceLock::new(),
+            final_logs: OnceLock::new(),
         }
     }
 
@@ -971,8 +974,13 @@ impl History {
     /// The final log of every partition whose leader was running when the run ended (see
     /// [`FinalLog`]), from the last cluster snapshot. Partitions with no running leader then,
     /// and histories without snapshots, have none: nothing is judged against them.
-    pub fn final_logs(&self) -> BTreeMap<TopicPartition, FinalLog<'_>> {
-        let mut out: BTreeMap<TopicPartition, FinalLog<'_>> = BTreeMap::new();
+    /// Built once and shared by the checkers that read it.
+    pub fn final_logs(&self) -> &BTreeMap<TopicPartition, FinalLog> {
+        self.final_logs.get_or_init(|| self.build_final_logs())
+    }
+
+    fn build_final_logs(&self) -> BTreeMap<TopicPartition, FinalLog> {
+        let mut out: BTreeMap<TopicPartition, FinalLog> = BTreeMap::new();
         let Some(last) = self.final_snapshot_us() else {
             return out;
         };
@@ -1003,9 +1011,9 @@ impl History {
             {
                 continue;
             }
-            let mut sends: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+            let mut sends: BTreeMap<String, Vec<i64>> = BTreeMap::new();
             for r in records {
-                sends.entry(r.send.as_str()).or_default().push(r.offset);
+                sends.entry(r.send.clone()).or_default().push(r.offset);
             }
             let complete = *hw >= *leo || records.last().is_some_and(|r| r.offset >= *hw);
             out.insert(
@@ -1013,17 +1021,14 @@ impl History {
                 FinalLog {
                     idx,
                     t_us: e.t_us,
-                    broker: &e.node,
+                    broker: e.node.clone(),
                     leader_epoch: *leader_epoch,
                     log_start: *log_start,
                     hw: *hw,
                     leo: *leo,
                     compacted: *compacted,
                     sends,
-                    records: records
-                        .iter()
-                        .map(|r| (r.offset, r.send.as_str()))
-                        .collect(),
+                    records: records.iter().map(|r| (r.offset, r.send.clone())).collect(),
                     aborted: records
                         .iter()
                         .filter(|r| r.aborted)
@@ -1059,15 +1064,15 @@ impl History {
             };
             for r in records.iter().filter(|r| r.offset >= from) {
                 if let std::collections::btree_map::Entry::Vacant(v) = f.records.entry(r.offset) {
-                    v.insert(r.send.as_str());
-                    f.sends.entry(r.send.as_str()).or_default().push(r.offset);
+                    v.insert(r.send.clone());
+                    f.sends.entry(r.send.clone()).or_default().push(r.offset);
                 }
             }
             // An intact copy also says which records were aborted, below the corruption too:
             // the marker that aborted a record the leader still serves may lie past the
             // damage, where the leader cannot read it.
             for r in records.iter().filter(|r| r.aborted) {
-                if f.records.get(&r.offset) == Some(&r.send.as_str()) {
+                if f.records.get(&r.offset) == Some(&r.send) {
                     f.aborted.insert(r.offset);
                 }
             }

@@ -79,7 +79,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
     // Writes no reader can be asked for: missing from their partition's final log
     // (`lost-write`'s call), or in a partition left with no leader by brokers lost for good.
-    let leaderless = leaderless_after_loss(h, &finals);
+    let leaderless = leaderless_after_loss(h, finals);
     // And writes at or past a corrupt batch of the partition's final leader: every reader
     // checks checksums and stops there while that replica leads.
     let corrupt = h.corrupt_led_at_end();
@@ -350,7 +350,7 @@ pub fn unjudged(h: &History) -> Option<String> {
             corrupt.join(", ")
         ));
     }
-    let leaderless = leaderless_after_loss(h, &h.final_logs());
+    let leaderless = leaderless_after_loss(h, h.final_logs());
     if !leaderless.is_empty() {
         let tps: Vec<String> = leaderless.iter().map(|tp| tp.to_string()).collect();
         let lost: Vec<&str> = h.brokers_lost_at_end().into_iter().collect();
@@ -370,7 +370,7 @@ pub fn unjudged(h: &History) -> Option<String> {
 /// snapshot. `finals` is [`History::final_logs`], which the caller has at hand.
 fn leaderless_after_loss(
     h: &History,
-    finals: &BTreeMap<TopicPartition, FinalLog<'_>>,
+    finals: &BTreeMap<TopicPartition, FinalLog>,
 ) -> BTreeSet<TopicPartition> {
     if h.brokers_lost_at_end().is_empty() || h.final_snapshot_us().is_none() {
         return BTreeSet::new();

@@ -321,9 +321,9 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
     // lies outside every aborted transaction).
     let mut in_log: BTreeMap<&str, bool> = BTreeMap::new();
     for f in finals.values() {
-        for (&send, offsets) in &f.sends {
+        for (send, offsets) in &f.sends {
             let visible = offsets.iter().any(|o| !f.aborted.contains(o));
-            *in_log.entry(send).or_insert(false) |= visible;
+            *in_log.entry(send.as_str()).or_insert(false) |= visible;
         }
     }
     let acks = h.ok_acks();
@@ -379,7 +379,7 @@ pub fn torn_transaction(h: &History) -> Vec<Violation> {
                 )
                 .on(tp)
                 .offsets(offsets)
-                .nodes([e.node.as_str(), f.broker])
+                .nodes([e.node.as_str(), f.broker.as_str()])
                 .evidence(h, [idx, f.idx]),
             );
             continue;
@@ -502,7 +502,8 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
         for tp in &outputs {
             let Some(f) = finals.get(tp) else { continue };
             let stable = lso.get(tp).copied().unwrap_or(i64::MAX);
-            for (&offset, &send) in &f.records {
+            for (&offset, send) in &f.records {
+                let send = send.as_str();
                 let decided = offset < stable || committed_sends.contains(send);
                 if !decided || f.aborted.contains(&offset) {
                     continue;
@@ -558,9 +559,9 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
                 .records
                 .range(..upto)
                 .filter(|(o, s)| {
-                    f.covers(**o) && !f.aborted.contains(o) && !copies.contains_key(**s)
+                    f.covers(**o) && !f.aborted.contains(o) && !copies.contains_key(s.as_str())
                 })
-                .map(|(o, s)| (*o, *s))
+                .map(|(o, s)| (*o, s.as_str()))
                 .collect();
             if let Some((_, first)) = missing.first() {
                 out.push(

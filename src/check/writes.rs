@@ -121,7 +121,7 @@ fn read_spans(h: &History) -> Vec<ReadSpan<'_>> {
 /// its offset (see [`FinalLog::covers`]) yet holds the send nowhere. On a compacted
 /// partition a record superseded by a later one of the same key is not missing: the cleaner
 /// may remove it.
-pub(crate) fn missing_from(h: &History, f: &FinalLog<'_>, ack: &OkAck<'_>) -> bool {
+pub(crate) fn missing_from(h: &History, f: &FinalLog, ack: &OkAck<'_>) -> bool {
     if f.sends.contains_key(ack.send) || !f.judges(ack.offset, ack.t_us) {
         return false;
     }
@@ -200,7 +200,7 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
             .nodes(
                 lost.iter()
                     .map(|a| h.event(a.idx).node.as_str())
-                    .chain([f.broker]),
+                    .chain([f.broker.as_str()]),
             )
             .evidence(
                 h,
