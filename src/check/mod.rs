@@ -55,6 +55,11 @@ pub struct Violation {
     /// them in the trace. Not serialized: `evidence` already says what they are.
     #[serde(skip)]
     pub evidence_idx: Vec<usize>,
+    /// The consumer group whose processing the violation is about, when it is about one (a
+    /// record no member processed though the group moved past it), for what names a cause
+    /// beside it. Not serialized: the message says it.
+    #[serde(skip)]
+    pub group: Option<String>,
 }
 
 impl fmt::Display for Violation {
@@ -123,12 +128,19 @@ pub(crate) fn violation(checker: &'static str, t_us: i64, message: String) -> Vi
         t_us,
         evidence: Vec::new(),
         evidence_idx: Vec::new(),
+        group: None,
     }
 }
 
 impl Violation {
     pub(crate) fn on(mut self, tp: &TopicPartition) -> Self {
         self.partition = Some(tp.clone());
+        self
+    }
+
+    /// The violation is about what `group` processed (see [`Violation::group`]).
+    pub(crate) fn of_group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_string());
         self
     }
 

@@ -453,6 +453,7 @@ fn group_lost_writes(
                         ),
                     )
                     .on(&ack.tp)
+                    .of_group(group)
                     .offsets([ack.offset, committed])
                     .nodes([producer, committer])
                     .evidence(h, h.send_idx(ack.send).into_iter().chain([ack.idx, idx])),

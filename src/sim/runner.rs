@@ -843,7 +843,7 @@ fn auto_commit_crash_cause(
     let lost: BTreeSet<&crate::trace::TopicPartition> = fired
         .get(crate::check::writes::LOST_WRITE)?
         .iter()
-        .filter(|v| v.message.contains("but no member of group"))
+        .filter(|v| v.group.is_some())
         .filter_map(|v| v.partition.as_ref())
         .collect();
     let auto: BTreeSet<&str> = history
@@ -1856,7 +1856,10 @@ mod tests {
                     .into(),
             );
             v.partition = Some(crate::trace::TopicPartition::new("t", 0));
-            let group_form = BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v.clone()])]);
+            let group_form = BTreeMap::from([(
+                crate::check::writes::LOST_WRITE,
+                vec![v.clone().of_group("g")],
+            )]);
             // The brokers' form (missing from the final log) is not the member's doing.
             v.message = "1 acknowledged write(s) to t-0 are not in its final log".into();
             let log_form = BTreeMap::from([(crate::check::writes::LOST_WRITE, vec![v])]);
