@@ -278,6 +278,20 @@ pub fn hanging_transaction(h: &History) -> Vec<Violation> {
                         " [a corrupt coordinator log: transactional id {id}: {why}]"
                     ))
                 })
+                .or_else(|| {
+                    // Or the partition's own leader cannot read what ends it: its log is
+                    // damaged at or past the LSO, where the transaction's marker may lie
+                    // (explore transactions-late-write-fenced seed 8824: a bit flip in the
+                    // commit marker's batch on the replica that led at the end).
+                    let (leader, from) = h.corrupt_led_at_end().get(&tp).copied()?;
+                    (from >= *lso).then(|| {
+                        format!(
+                            " [a corrupt log: {tp}'s leader {leader} holds a log corrupt from \
+                             offset {from}, at or past the last stable offset: what ends the \
+                             transaction may lie in the damage, which the leader cannot read]"
+                        )
+                    })
+                })
                 .unwrap_or_default();
             out.push(
                 violation(
@@ -675,6 +689,38 @@ mod tests {
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].offsets, vec![1]);
         assert!(!v[0].message.contains("corrupt"), "{}", v[0].message);
+    }
+
+    /// A transaction left open on a leader whose own log is damaged past its LSO (explore
+    /// transactions-late-write-fenced seed 8824: the commit marker's batch) still fires
+    /// `hanging-transaction`, and the verdict names the corrupt log; damage below the LSO
+    /// is not named.
+    #[test]
+    fn a_hanging_transaction_names_a_leader_log_corrupt_past_its_lso() {
+        let end = 10_000_000;
+        let stuck = |corrupt: i64| {
+            let mut log = snapshot(end, "broker-0", "t", 0, true, 1, 2, &[(1, "p1-0", 1)]);
+            if let EventKind::Snapshot { corrupt_at, .. } = &mut log.kind {
+                *corrupt_at = Some(corrupt);
+            }
+            let h = History::new(vec![
+                send(1, "p1", "p1-0", "t", 0),
+                txn(2, "commit", &["p1-0"]),
+                log,
+                lso_stuck_at_1(end),
+            ]);
+            let v = hanging_transaction(&h);
+            assert_eq!(v.len(), 1, "{v:?}");
+            v[0].message.clone()
+        };
+        let named = stuck(1);
+        assert!(
+            named.contains(
+                "[a corrupt log: t-0's leader broker-0 holds a log corrupt from offset 1"
+            ),
+            "{named}"
+        );
+        assert!(!stuck(0).contains("corrupt"));
     }
 
     /// A transaction left open because its coordinator cannot load its damaged
