@@ -392,7 +392,17 @@ impl Partition {
             return Err(ErrorCode::FencedLeaderEpoch);
         }
         let new_epoch = state.leader_epoch > self.leader_epoch;
-        if !new_epoch && state.partition_epoch <= self.partition_epoch {
+        // Only an older partition epoch is stale (Kafka's `makeLeader` skips `<`, not `<=`):
+        // our own AlterPartition's answer sets the epoch but carries no replica set, so
+        // when the controller completed a reassignment in that same step, the metadata of
+        // that very epoch is the first to say which replicas were removed. Skipping it kept
+        // a removed replica's offset in the HW and stalled every acks=all write for good.
+        if !new_epoch
+            && (state.partition_epoch < self.partition_epoch
+                || (state.partition_epoch == self.partition_epoch
+                    && state.replicas == self.replicas
+                    && state.isr.iter().copied().collect::<BTreeSet<i32>>() == self.isr))
+        {
             return Ok(Transition::Unchanged);
         }
         self.replicas = state.replicas.clone();
@@ -971,6 +981,56 @@ mod tests {
         assert_eq!(p.partition_epoch(), 2);
         // ISR of 2 still satisfies min.insync.replicas=2; a further shrink would not.
         assert_eq!(p.check_produce(-1), Ok(()));
+    }
+
+    /// n3-admin seed 3 (a reassignment under load): the controller took the leader's ISR
+    /// expansion and completed the reassignment in the same step. The answer set the
+    /// partition epoch, so the metadata of that epoch, the only news of the removed
+    /// replica, was skipped as stale; the leader then proposed the removed replica back,
+    /// the controller refused, and that proposal held the HW until the run ended.
+    #[test]
+    fn a_reassignment_completed_by_our_own_isr_expansion_still_removes_the_old_replica() {
+        let mut p = leader(ReplicationConfig::default());
+        // Moving from [0, 1, 2] to [0, 1, 3]: replica 3 is added, out of sync.
+        let moving = LeaderAndIsr {
+            replicas: vec![0, 1, 2, 3],
+            ..state(0, 1, 2, &[0, 1, 2])
+        };
+        assert!(matches!(
+            p.apply_leader_and_isr(&moving, 0),
+            Ok(Transition::IsrUpdated { .. })
+        ));
+        p.leader_append(5).unwrap();
+        for r in [1, 2] {
+            p.follower_fetch(r, 5, Some(1), 10).unwrap();
+        }
+        let o = p.follower_fetch(3, 5, Some(1), 10).unwrap();
+        let req = o
+            .alter_partition
+            .expect("replica 3 caught up: joins the ISR");
+        assert_eq!(req.new_isr, vec![0, 1, 2, 3]);
+        // The controller adds 3 and, the target reached, removes 2, all at epoch 3.
+        let done = LeaderAndIsr {
+            replicas: vec![0, 1, 3],
+            ..state(0, 1, 3, &[0, 1, 3])
+        };
+        p.on_alter_partition_response(Ok(done.clone()));
+        assert_eq!(p.partition_epoch(), 3);
+        // Its metadata, same epoch, comes after: it is what removes replica 2.
+        assert!(matches!(
+            p.apply_leader_and_isr(&done, 20),
+            Ok(Transition::IsrUpdated { .. })
+        ));
+        assert_eq!(p.replicas(), &[0, 1, 3]);
+        assert!(p.follower_state(2).is_none());
+        assert_eq!(p.pending_alter_partition(), None);
+        p.leader_append(10).unwrap();
+        for r in [1, 3] {
+            p.follower_fetch(r, 10, Some(1), 30).unwrap();
+        }
+        assert_eq!(p.high_watermark(), 10, "replica 2 no longer holds the HW");
+        // The same state again changes nothing.
+        assert_eq!(p.apply_leader_and_isr(&done, 40), Ok(Transition::Unchanged));
     }
 
     #[test]
