@@ -4,7 +4,8 @@
 //! A compacted log keeps, for every key, at least its latest record. The cleaner splits a
 //! log in three: the *clean* part (already compacted, below the `cleaner-offset-checkpoint`
 //! entry), the *dirty* part (written since), and the *uncleanable* tail from the first
-//! uncleanable offset on: the active segment, anything at or above the high watermark, and
+//! uncleanable offset on: the active segment, anything at or above the high watermark (or the
+//! last stable offset, below which every transaction is decided), and
 //! anything younger than `min.compaction.lag.ms`. A log is cleaned when its dirty bytes make
 //! up more than `min.cleanable.dirty.ratio` of the clean and dirty bytes together (or a dirty
 //! record is older than `max.compaction.lag.ms`). Cleaning then:
@@ -17,7 +18,12 @@
 //!    that keeps a tombstone stamps its batch with `now + delete.retention.ms`, and cleanings
 //!    after that time drop it. Offsets never change: gaps appear. A rewritten batch keeps
 //!    its base offset, last offset and producer fields, and a producer's last batch is kept
-//!    (empty if need be), so idempotent producer state survives compaction;
+//!    (empty if need be), so idempotent producer state survives compaction. Records of
+//!    aborted transactions (the segments' `.txnindex`) are dropped and never enter the
+//!    offset map, so an aborted record cannot remove the committed one it shadows; the
+//!    group's `.txnindex` entries move into the cleaned segment, and transaction markers
+//!    are kept (Kafka drops a marker `delete.retention.ms` after its transaction's last
+//!    record went; keeping it costs one small batch per transaction and nothing else);
 //! 3. replaces each group crash-safely, as Kafka does: the new segment is written as
 //!    `.cleaned` files and fsynced, renamed to `.swap` (the commit point: the `.log.swap`
 //!    rename comes last), the old segments are deleted, and the `.swap` files renamed into
@@ -47,6 +53,11 @@ pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const CLEANED: &str = ".cleaned";
 /// Suffix of a cleaned segment's files once written and synced (committed).
 const SWAP: &str = ".swap";
+/// A segment's files.
+const SEGMENT_FILES: [&str; 4] = ["log", "index", "timeindex", "txnindex"];
+/// The order a cleaned segment's files are renamed in: the `.log` last, since its
+/// `.log.swap` rename commits the swap.
+const SWAP_ORDER: [&str; 4] = ["index", "timeindex", "txnindex", "log"];
 /// Bytes written to a cleaned segment at a time.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -170,7 +181,7 @@ impl LogToClean {
 /// `cleaner-offset-checkpoint` entry (`None`: never cleaned); one outside the log (below the
 /// log start, past the log end after a truncation) starts over from the log start.
 /// `high_watermark` bounds what may be cleaned: a record a new leader might not have must
-/// not decide which records survive.
+/// not decide which records survive; so does the last stable offset below it.
 pub fn cleanable_offsets(
     log: &Log,
     checkpoint: Option<i64>,
@@ -184,7 +195,11 @@ pub fn cleanable_offsets(
     };
     let config = log.config();
     let active_base = log.active_segment().base_offset();
-    let mut first_uncleanable = active_base.min(high_watermark.max(first_dirty));
+    // Kafka's `firstUnstableOffset` bound too: an open transaction's records must not
+    // decide which records survive before its outcome is known (an abort would have
+    // removed the committed records it shadowed).
+    let stable = log.last_stable_offset(high_watermark);
+    let mut first_uncleanable = active_base.min(stable.max(first_dirty));
     // KIP-58: the first segment holding a record younger than min.compaction.lag.ms.
     if config.min_compaction_lag_ms > 0 {
         let young = log
@@ -232,6 +247,39 @@ fn segment_end(log: &Log, base: i64) -> i64 {
         .map_or(log.log_end_offset(), |(b, _)| *b)
 }
 
+/// The aborted transactions of a log, from its segments' `.txnindex` entries: per producer,
+/// each transaction's first offset and its ABORT marker's offset. Cleaning runs below the
+/// last stable offset, so every transaction it meets has its outcome in the log.
+struct Aborted(BTreeMap<i64, Vec<(i64, i64)>>);
+
+impl Aborted {
+    fn of(log: &Log) -> Aborted {
+        let mut by_producer: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+        for seg in log.segments() {
+            for t in seg.txn_index().entries() {
+                by_producer
+                    .entry(t.producer_id)
+                    .or_default()
+                    .push((t.first_offset, t.last_offset));
+            }
+        }
+        Aborted(by_producer)
+    }
+
+    /// Whether `b` is a data batch of an aborted transaction (Kafka's cleaner drops those
+    /// records and keeps them out of the offset map, so that an aborted record never
+    /// shadows a committed one).
+    fn holds(&self, b: &BatchRef<'_>) -> bool {
+        if !b.is_transactional() || b.is_control() {
+            return false;
+        }
+        let first = b.base_offset_hint().unwrap_or_else(|| b.last_offset());
+        self.0
+            .get(&b.producer_id())
+            .is_some_and(|txns| txns.iter().any(|&(f, l)| f <= first && first < l))
+    }
+}
+
 /// What one cleaning did (Kafka's `CleanerStats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanStats {
@@ -248,6 +296,8 @@ pub struct CleanStats {
     pub tombstones_removed: u64,
     /// Records without a key dropped (Kafka counts them as invalid).
     pub keyless_removed: u64,
+    /// Records of aborted transactions dropped.
+    pub aborted_removed: u64,
     pub segments_before: usize,
     pub segments_after: usize,
 }
@@ -275,7 +325,15 @@ pub fn clean_log(
         segments_after: log.num_segments(),
         ..CleanStats::default()
     };
-    build_offset_map(log, first_dirty, first_uncleanable, map, &mut stats)?;
+    let aborted = Aborted::of(log);
+    build_offset_map(
+        log,
+        first_dirty,
+        first_uncleanable,
+        &aborted,
+        map,
+        &mut stats,
+    )?;
     if stats.end_offset <= first_dirty {
         return Ok(stats);
     }
@@ -289,6 +347,7 @@ pub fn clean_log(
             now_ms,
             new_horizon: horizon,
             producer_last_offsets,
+            aborted: &aborted,
         };
         clean_group(log, &group, &filter, &mut stats, now_ms)?;
     }
@@ -303,6 +362,7 @@ fn build_offset_map(
     log: &Log,
     first_dirty: i64,
     first_uncleanable: i64,
+    aborted: &Aborted,
     map: &mut OffsetMap,
     stats: &mut CleanStats,
 ) -> LogResult<()> {
@@ -322,7 +382,7 @@ fn build_offset_map(
                 stop = true;
                 return Ok(false);
             }
-            if !b.is_control() {
+            if !b.is_control() && !aborted.holds(&b) {
                 let records = b.records().map_err(|e| corrupt(seg.log_path(), &e))?;
                 let keyed = records.iter().filter(|r| r.key.is_some()).count();
                 if !map.is_empty() && map.len() + keyed > map.slots() {
@@ -398,6 +458,7 @@ struct Filter<'a> {
     /// The delete horizon stamped on batches whose tombstones are kept for the first time.
     new_horizon: i64,
     producer_last_offsets: &'a BTreeMap<i64, i64>,
+    aborted: &'a Aborted,
 }
 
 /// What to write for one source entry.
@@ -417,11 +478,16 @@ impl Filter<'_> {
         }
         let records = b.records().map_err(|e| corrupt(path, &e))?;
         stats.records_read += records.len() as u64;
+        let aborted = self.aborted.holds(b);
         let horizon = b.delete_horizon_ms();
         let tombstones_expire = horizon.is_some_and(|h| self.now_ms >= h);
         let mut retained: Vec<Record> = Vec::with_capacity(records.len());
         let total = records.len();
         for r in records {
+            if aborted {
+                stats.aborted_removed += 1;
+                continue;
+            }
             let Some(key) = &r.key else {
                 stats.keyless_removed += 1;
                 continue;
@@ -488,14 +554,14 @@ fn clean_group(
     let disk = log.disk.clone();
     let dir = log.dir.clone();
     let base = group[0];
-    for ext in ["log", "index", "timeindex"] {
+    for ext in SEGMENT_FILES {
         remove_if_exists(&*disk, &suffixed(&dir, base, ext, CLEANED))?;
     }
     let written = write_cleaned(log, group, filter, stats, now_ms);
     if let Err(e) = written {
         // Not committed: the old segments stand. Best effort, since the next open removes
         // `.cleaned` files anyway.
-        for ext in ["log", "index", "timeindex"] {
+        for ext in SEGMENT_FILES {
             let _ = remove_if_exists(&*disk, &suffixed(&dir, base, ext, CLEANED));
         }
         return Err(e);
@@ -573,6 +639,14 @@ fn write_cleaned(
         stats.bytes_written += pending.len() as u64;
         cleaned.append(&pending, now_ms)?;
     }
+    // The group's aborted transactions, each still in the segment holding its marker: a
+    // read_committed fetch needs them for the aborted batches kept past the map's end, and
+    // they are harmless where nothing of a transaction is left.
+    for &b in group {
+        for &txn in log.segments[&b].txn_index().entries() {
+            cleaned.update_txn_index(&*log.disk, txn)?;
+        }
+    }
     cleaned.on_become_inactive()?;
     cleaned.flush()
 }
@@ -583,24 +657,25 @@ fn swap_in(log: &mut Log, group: &[i64], now_ms: i64) -> LogResult<()> {
     let disk = log.disk.clone();
     let dir = log.dir.clone();
     let base = group[0];
-    for ext in ["index", "timeindex", "log"] {
-        rename(
-            &*disk,
-            &suffixed(&dir, base, ext, CLEANED),
-            &suffixed(&dir, base, ext, SWAP),
-        )?;
+    for ext in SWAP_ORDER {
+        let from = suffixed(&dir, base, ext, CLEANED);
+        // A segment without aborted transactions has no `.txnindex` file.
+        if ext == "txnindex" && !disk.exists(&from) {
+            continue;
+        }
+        rename(&*disk, &from, &suffixed(&dir, base, ext, SWAP))?;
     }
     for b in group {
         if let Some(seg) = log.segments.remove(b) {
             seg.delete(&*disk)?;
         }
     }
-    for ext in ["index", "timeindex", "log"] {
-        rename(
-            &*disk,
-            &suffixed(&dir, base, ext, SWAP),
-            &suffixed(&dir, base, ext, ""),
-        )?;
+    for ext in SWAP_ORDER {
+        let from = suffixed(&dir, base, ext, SWAP);
+        if ext == "txnindex" && !disk.exists(&from) {
+            continue;
+        }
+        rename(&*disk, &from, &suffixed(&dir, base, ext, ""))?;
     }
     let seg = LogSegment::open(&*disk, &dir, base, log.params(), now_ms)?;
     log.segments.insert(base, seg);
@@ -630,7 +705,9 @@ pub(super) fn finish_interrupted_cleaning(
     for name in &names {
         let stray = match parse_segment_name(name) {
             Some((_, ext)) if ext.ends_with(CLEANED) || ext.ends_with(".deleted") => true,
-            Some((base, "index.swap" | "timeindex.swap")) => !swaps.contains(&base),
+            Some((base, "index.swap" | "timeindex.swap" | "txnindex.swap")) => {
+                !swaps.contains(&base)
+            }
             _ => false,
         };
         if stray {
@@ -654,13 +731,13 @@ pub(super) fn finish_interrupted_cleaning(
         for name in &names {
             if let Some((old, "log")) = parse_segment_name(name) {
                 if old >= base && (old < next || old == base) {
-                    for ext in ["log", "index", "timeindex", "txnindex"] {
+                    for ext in SEGMENT_FILES {
                         remove_if_exists(disk, &suffixed(dir, old, ext, ""))?;
                     }
                 }
             }
         }
-        for ext in ["index", "timeindex", "log"] {
+        for ext in SWAP_ORDER {
             let from = suffixed(dir, base, ext, SWAP);
             if disk.exists(&from) {
                 rename(disk, &from, &suffixed(dir, base, ext, ""))?;

@@ -858,3 +858,153 @@ fn a_corrupt_batch_makes_the_log_uncleanable_and_leaves_it_as_it_was() {
         .is_none());
     assert_eq!(log.read(30, 1 << 20, hw).unwrap().first_offset, 30);
 }
+
+// ---- transactions (KIP-98's cleaner) ----
+
+/// A transactional batch of `(key, value)` records of producer `pid`.
+fn put_txn(log: &mut Log, pid: i64, records: &[(&str, &str)]) {
+    let mut b = BatchBuilder::new(2, Compression::None, 0)
+        .producer(pid, 0, 0)
+        .transactional(true);
+    for (k, v) in records {
+        b.append(0, Some(k.as_bytes()), Some(v.as_bytes()), &[]);
+    }
+    let mut bytes = b.build();
+    log.append_as_leader(&mut bytes, 0, 0).unwrap();
+}
+
+fn end_txn(log: &mut Log, pid: i64, t: crate::protocol::ControlRecordType) {
+    let mut bytes = crate::protocol::EndTxnMarker::new(t, 0).batch(pid, 0, 0);
+    log.append_as_leader(&mut bytes, 0, 0).unwrap();
+}
+
+/// Non-transactional records of other keys, enough to roll a few segments.
+fn filler(log: &mut Log, n: usize) {
+    for i in 0..n {
+        put(log, &[(&format!("f{}", i % 3), Some("x"))], 0);
+    }
+}
+
+/// The `(key, value)` pairs a read_committed consumer gets from the whole log: no control
+/// records, no records of a transaction the log's `.txnindex` says was aborted.
+fn read_committed_values(log: &Log) -> Vec<(String, String)> {
+    let end = log.log_end_offset();
+    let aborted = log.collect_aborted_txns(0, end);
+    let mut out = Vec::new();
+    let mut next = 0;
+    while next < end {
+        let data = log.read(next, 1 << 20, end).unwrap();
+        if data.records.is_empty() {
+            break;
+        }
+        for b in batches(&data.records, 0) {
+            let b = b.unwrap();
+            next = next.max(b.last_offset() + 1);
+            let first = b.base_offset_hint().unwrap();
+            let in_abort = b.is_transactional()
+                && aborted.iter().any(|a| {
+                    a.producer_id == b.producer_id()
+                        && a.first_offset <= first
+                        && first < a.last_offset
+                });
+            if b.is_control() || in_abort {
+                continue;
+            }
+            for r in b.records().unwrap() {
+                let text =
+                    |v: Option<&[u8]>| String::from_utf8_lossy(v.unwrap_or(b"")).into_owned();
+                out.push((text(r.key.as_deref()), text(r.value.as_deref())));
+            }
+        }
+    }
+    out
+}
+
+fn values_of(log: &Log, key: &str) -> Vec<String> {
+    read_committed_values(log)
+        .into_iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// n1-compact-txn (a scenario written for session 28): an aborted record of a key counted
+/// as the key's latest, so the committed record it shadowed was removed, and the cleaned
+/// segment lost its `.txnindex`, so read_committed consumers then read the aborted record.
+#[test]
+fn records_of_aborted_transactions_go_and_never_shadow_committed_ones() {
+    use crate::protocol::ControlRecordType::{Abort, Commit};
+    let disk = SimDisk::new(1);
+    let mut log = open(&disk, &compact(&[("segment.bytes", "400")]), 0);
+    put_txn(&mut log, 1, &[("a", "committed"), ("b", "b1")]);
+    end_txn(&mut log, 1, Commit);
+    put_txn(&mut log, 2, &[("a", "aborted")]);
+    filler(&mut log, 4);
+    end_txn(&mut log, 2, Abort);
+    filler(&mut log, 12);
+    assert!(
+        log.num_segments() > 3,
+        "the abort's data and marker lie in cleanable segments"
+    );
+    assert_eq!(values_of(&log, "a"), ["committed"]);
+
+    let stats = clean_all(&mut log, 0);
+    assert_eq!(stats.aborted_removed, 1);
+    assert_eq!(
+        values_of(&log, "a"),
+        ["committed"],
+        "the committed record stays"
+    );
+    assert_eq!(values_of(&log, "b"), ["b1"]);
+    let raw: Vec<Rec> = records_from(&log, 0);
+    assert!(
+        !raw.iter()
+            .any(|(_, _, v)| v.as_deref() == Some(&b"aborted"[..])),
+        "the aborted record is gone: {raw:?}"
+    );
+    // Cleaned again (and reopened), the answer is the same.
+    clean_all(&mut log, 0);
+    drop(log);
+    let log = open(&disk, &compact(&[("segment.bytes", "400")]), 0);
+    assert_eq!(values_of(&log, "a"), ["committed"]);
+}
+
+/// An aborted record kept past the offset map's end still needs its `.txnindex` entry,
+/// which cleaning moves into the cleaned segment with the marker it belongs to.
+#[test]
+fn a_cleaned_segment_keeps_the_aborted_transactions_indexed_in_it() {
+    use crate::protocol::ControlRecordType::Abort;
+    let disk = SimDisk::new(1);
+    let mut log = open(&disk, &compact(&[("segment.bytes", "400")]), 0);
+    put_txn(&mut log, 2, &[("a", "aborted")]);
+    end_txn(&mut log, 2, Abort);
+    filler(&mut log, 12);
+    let before = log.collect_aborted_txns(0, log.log_end_offset());
+    assert_eq!(before.len(), 1);
+    clean_all(&mut log, 0);
+    assert_eq!(log.collect_aborted_txns(0, log.log_end_offset()), before);
+    assert!(values_of(&log, "a").is_empty());
+}
+
+/// Kafka's `firstUnstableOffset` bound: nothing of an open transaction, nor anything after
+/// it, decides which records survive until the transaction is decided.
+#[test]
+fn an_open_transaction_holds_the_cleaning_back_until_its_outcome_is_known() {
+    use crate::protocol::ControlRecordType::Abort;
+    let disk = SimDisk::new(1);
+    let mut log = open(&disk, &compact(&[("segment.bytes", "400")]), 0);
+    put(&mut log, &[("a", Some("committed"))], 0);
+    filler(&mut log, 4);
+    put_txn(&mut log, 2, &[("a", "open")]);
+    let open_at = log.log_end_offset() - 1;
+    filler(&mut log, 12);
+    let hw = log.log_end_offset();
+    let to_clean = cleanable_offsets(&log, None, hw, 0);
+    assert!(to_clean.first_uncleanable_offset <= open_at);
+    clean(&mut log, hw, 0);
+    // The open transaction is aborted: the committed record must still be there.
+    end_txn(&mut log, 2, Abort);
+    filler(&mut log, 8);
+    clean_all(&mut log, 0);
+    assert_eq!(values_of(&log, "a"), ["committed"]);
+}
