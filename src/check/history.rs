@@ -176,6 +176,9 @@ pub struct History {
     group_backlog: OnceLock<BTreeMap<String, BTreeMap<usize, i64>>>,
     /// [`Self::final_logs`], built once.
     final_logs: OnceLock<BTreeMap<TopicPartition, FinalLog>>,
+    /// For [`Self::superseded_by_compaction`]: per compacted partition and key, the highest
+    /// offset a committed record of that key is known at.
+    compaction_latest: OnceLock<BTreeMap<TopicPartition, BTreeMap<String, i64>>>,
 }
 
 /// How a topic is replicated, as the run configured it: how many brokers a lasting fault
@@ -224,6 +227,7 @@ impl History {
             reads: OnceLock::new(),
             group_backlog: OnceLock::new(),
             final_logs: OnceLock::new(),
+            compaction_latest: OnceLock::new(),
         }
     }
 
@@ -977,6 +981,61 @@ impl History {
     /// Built once and shared by the checkers that read it.
     pub fn final_logs(&self) -> &BTreeMap<TopicPartition, FinalLog> {
         self.final_logs.get_or_init(|| self.build_final_logs())
+    }
+
+    /// Whether the record of `send` at `offset` of `tp` may be gone because the log
+    /// cleaner removed it: `tp` is compacted (`cleanup.policy=compact`) and a later
+    /// committed record of the same key exists (acknowledged, or in the final log, never
+    /// one of an aborted transaction: the cleaner ignores those). Kafka promises a reader of
+    /// a compacted topic the latest record of each key, not every record, so such a record
+    /// may be skipped, never read, and missing from the final log.
+    pub fn superseded_by_compaction(&self, tp: &TopicPartition, offset: i64, send: &str) -> bool {
+        let latest = self
+            .compaction_latest
+            .get_or_init(|| self.build_compaction_latest());
+        let Some(keys) = latest.get(tp) else {
+            return false;
+        };
+        self.send_key(send)
+            .and_then(|k| keys.get(k))
+            .is_some_and(|&o| o > offset)
+    }
+
+    fn build_compaction_latest(&self) -> BTreeMap<TopicPartition, BTreeMap<String, i64>> {
+        let mut out: BTreeMap<TopicPartition, BTreeMap<String, i64>> = BTreeMap::new();
+        for e in &self.events {
+            if let EventKind::Snapshot {
+                topic,
+                partition,
+                compacted: true,
+                ..
+            } = &e.kind
+            {
+                out.entry(TopicPartition::new(topic.clone(), *partition))
+                    .or_default();
+            }
+        }
+        if out.is_empty() {
+            return out;
+        }
+        let mut note = |tp: &TopicPartition, send: &str, offset: i64| {
+            let (Some(keys), Some(key)) = (out.get_mut(tp), self.send_key(send)) else {
+                return;
+            };
+            let o = keys.entry(key.to_string()).or_insert(offset);
+            *o = (*o).max(offset);
+        };
+        for a in self.ok_acks() {
+            note(&a.tp, a.send, a.offset);
+        }
+        for (tp, f) in self.final_logs() {
+            for (&offset, send) in &f.records {
+                if !f.aborted.contains(&offset) {
+                    note(tp, send, offset);
+                }
+            }
+        }
+        out
     }
 
     fn build_final_logs(&self) -> BTreeMap<TopicPartition, FinalLog> {

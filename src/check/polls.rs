@@ -52,18 +52,23 @@ impl Position {
 /// Every offset the history shows to exist in each partition (acked, read or in a
 /// snapshot), with the first event showing it.
 /// Records of aborted (or possibly aborted) transactions do not count: a read_committed
-/// consumer skips them.
+/// consumer skips them. Nor do records a later one of the same key superseded on a
+/// compacted partition: the cleaner may have removed them before the read.
 fn existing_offsets(h: &History) -> BTreeMap<TopicPartition, BTreeMap<i64, usize>> {
     let aborted = super::transactions::skippable_sends(h);
     let mut out: BTreeMap<TopicPartition, BTreeMap<i64, usize>> = BTreeMap::new();
-    for a in h.ok_acks() {
+    for a in h
+        .ok_acks()
+        .into_iter()
+        .filter(|a| !h.superseded_by_compaction(&a.tp, a.offset, a.send))
+    {
         out.entry(a.tp)
             .or_default()
             .entry(a.offset)
             .or_insert(a.idx);
     }
     for r in h.reads() {
-        if aborted.contains(r.send) {
+        if aborted.contains(r.send) || h.superseded_by_compaction(&r.tp, r.offset, r.send) {
             continue;
         }
         let first = out
@@ -81,13 +86,13 @@ fn existing_offsets(h: &History) -> BTreeMap<TopicPartition, BTreeMap<i64, usize
             ..
         } = &e.kind
         {
-            let offs = out
-                .entry(TopicPartition::new(topic.clone(), *partition))
-                .or_default();
-            for r in records
-                .iter()
-                .filter(|r| !aborted.contains(r.send.as_str()))
-            {
+            let tp = TopicPartition::new(topic.clone(), *partition);
+            let superseded =
+                |offset: i64, send: &str| h.superseded_by_compaction(&tp, offset, send);
+            let offs = out.entry(tp.clone()).or_default();
+            for r in records.iter().filter(|r| {
+                !aborted.contains(r.send.as_str()) && !superseded(r.offset, r.send.as_str())
+            }) {
                 let first = offs.entry(r.offset).or_insert(idx);
                 *first = (*first).min(idx);
             }

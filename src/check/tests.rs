@@ -1830,6 +1830,60 @@ fn the_final_log_excuses_retention_later_acks_and_compaction() {
     none("lost-write", events);
 }
 
+/// Kafka promises a reader of a compacted partition each key's latest record, not every
+/// record: one a later committed record of its key superseded may be removed before anyone
+/// reads it (n1-compact-txn, session 28). Not on a partition that is not compacted, and not
+/// when the later record is one of an aborted transaction (the cleaner ignores those).
+#[test]
+fn a_reader_of_a_compacted_partition_may_skip_a_superseded_record() {
+    let keyed = |t: i64, id: &str, k: &str| {
+        let mut e = send(t, "p1", id, "t", 0);
+        if let EventKind::Send { key, .. } = &mut e.kind {
+            *key = Some(k.into());
+        }
+        e
+    };
+    let history = |compacted_log: bool, b_aborted: bool| {
+        let mut events = vec![
+            keyed(0, "a", "k"),
+            ack(5, "p1", "a", "t", 0, 0),
+            keyed(10, "b", "k"),
+            keyed(20, "c", "j"),
+            ack(25, "p1", "c", "t", 0, 2),
+            seek(100, "c1", "t", 0, 0),
+            poll(110, "c1", "t", 0, &[(1, "b"), (2, "c")]),
+        ];
+        if !b_aborted {
+            events.push(ack(15, "p1", "b", "t", 0, 1));
+        }
+        let mut snap = snapshot(
+            200,
+            "broker-0",
+            "t",
+            0,
+            true,
+            1,
+            3,
+            &[(1, "b", 1), (2, "c", 1)],
+        );
+        if let EventKind::Snapshot {
+            compacted, records, ..
+        } = &mut snap.kind
+        {
+            *compacted = compacted_log;
+            records[0].aborted = b_aborted;
+        }
+        events.push(snap);
+        events.sort_by_key(|e| e.t_us);
+        events
+    };
+    none("lost-write", history(true, false));
+    none("poll-skip", history(true, false));
+    one("lost-write", history(false, false), Some(0), &[0]);
+    one("poll-skip", history(false, false), Some(0), &[0]);
+    one("lost-write", history(true, true), Some(0), &[0]);
+}
+
 /// The zombie that still believes it leads is not the final log: the highest epoch is.
 #[test]
 fn the_final_log_is_the_leader_with_the_highest_epoch() {

@@ -120,23 +120,11 @@ fn read_spans(h: &History) -> Vec<ReadSpan<'_>> {
 /// Whether an acknowledged write is missing from its partition's final log: the log covers
 /// its offset (see [`FinalLog::covers`]) yet holds the send nowhere. On a compacted
 /// partition a record superseded by a later one of the same key is not missing: the cleaner
-/// may remove it.
+/// may remove it ([`History::superseded_by_compaction`]).
 pub(crate) fn missing_from(h: &History, f: &FinalLog, ack: &OkAck<'_>) -> bool {
-    if f.sends.contains_key(ack.send) || !f.judges(ack.offset, ack.t_us) {
-        return false;
-    }
-    if f.compacted {
-        if let Some(key) = h.send_key(ack.send) {
-            let superseded = f
-                .records
-                .range(ack.offset + 1..)
-                .any(|(_, s)| h.send_key(s) == Some(key));
-            if superseded {
-                return false;
-            }
-        }
-    }
-    true
+    !f.sends.contains_key(ack.send)
+        && f.judges(ack.offset, ack.t_us)
+        && !h.superseded_by_compaction(&ack.tp, ack.offset, ack.send)
 }
 
 /// `lost-write`, in three forms, each acknowledged write reported at most once:
@@ -219,7 +207,10 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
         .collect();
     let spans = read_spans(h);
     for ack in &acks {
-        if seen.contains(ack.send) || gone.contains(ack.send) {
+        if seen.contains(ack.send)
+            || gone.contains(ack.send)
+            || h.superseded_by_compaction(&ack.tp, ack.offset, ack.send)
+        {
             continue;
         }
         let across = spans
@@ -418,7 +409,10 @@ fn group_lost_writes(
     for (group, tps) in &consumed {
         let done = processed.get(group);
         for ack in acks.iter().filter(|a| tps.contains(&a.tp)) {
-            if done.is_some_and(|d| d.contains(ack.send)) || gone.contains(ack.send) {
+            if done.is_some_and(|d| d.contains(ack.send))
+                || gone.contains(ack.send)
+                || h.superseded_by_compaction(&ack.tp, ack.offset, ack.send)
+            {
                 continue;
             }
             let across = spans.iter().find(|s| {

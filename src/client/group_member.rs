@@ -549,9 +549,15 @@ async fn poll_once(m: &Arc<Member>, st: &mut PollState) {
     for (tp, outcome) in st.fetcher.take_completed(at, m.cfg.max_poll_records) {
         need_refresh |= outcome.refresh_metadata();
         match outcome {
-            FetchOutcome::Records { records, next, .. } if !records.is_empty() => {
+            // The position moves past what the answer held even when it handed out no
+            // record (Kafka's `nextFetchOffset`): batches a compaction emptied, transaction
+            // markers, aborted batches. Kept only with records, a member whose partition
+            // began with emptied batches fetched them forever and read nothing.
+            FetchOutcome::Records { records, next, .. } => {
                 st.positions.insert(tp.clone(), Position::At(next));
-                polled.push((tp, records));
+                if !records.is_empty() {
+                    polled.push((tp, records));
+                }
             }
             FetchOutcome::ResetPosition => {
                 st.positions.insert(tp, Position::Reset);
