@@ -138,6 +138,7 @@ suite! {
     clock_skew_timestamps => "clock-skew-timestamps.json",
     commit_after_processing_no_loss => "commit-after-processing-no-loss.json",
     committed_offsets_redelivery => "committed-offsets-redelivery.json",
+    compacted_transactions => "compacted-transactions.json",
     consumer_group_member_crash => "consumer-group-member-crash.json",
     controller_crash => "controller-crash.json",
     copier_broker_crash => "copier-broker-crash.json",
