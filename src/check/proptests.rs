@@ -230,7 +230,11 @@ fn wild_event() -> impl Strategy<Value = Event> {
                 partition: p,
                 records: rs
                     .into_iter()
-                    .map(|(offset, send)| crate::trace::PolledRecord { offset, send })
+                    .map(|(offset, send)| crate::trace::PolledRecord {
+                        offset,
+                        send,
+                        key: None,
+                    })
                     .collect(),
                 read_committed: false,
             }

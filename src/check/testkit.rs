@@ -80,6 +80,7 @@ pub fn poll(t: i64, consumer: &str, topic: &str, partition: i32, records: &[(i64
                 .map(|(offset, send)| PolledRecord {
                     offset: *offset,
                     send: send.to_string(),
+                    key: None,
                 })
                 .collect(),
             read_committed: false,

@@ -15,7 +15,8 @@
 //! partition of a committed transaction. An output record's value is
 //! `{copier}-{producer epoch}-{n}:{input}`, unique per attempt (a record copied again after
 //! an abort is a new send), with the input record's value after the first `:` so the
-//! `exactly-once` checker can map output back to input.
+//! `exactly-once` checker can map output back to input; its key is the input record's, so
+//! a compacted output topic takes it and keeps each key's latest copy.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -178,7 +179,7 @@ impl Copier {
                     send: value.clone(),
                     topic: out.topic.to_string(),
                     partition: Some(out.partition),
-                    key: None,
+                    key: r.key.clone(),
                     acks: acks_name(ACKS_ALL),
                     idempotent: true,
                     max_in_flight: 1,
@@ -187,7 +188,7 @@ impl Copier {
                 by_partition
                     .entry(out.clone())
                     .or_default()
-                    .push((None, value));
+                    .push((r.key.clone(), value));
             }
         }
         let offsets = self.ch.add_and_produce(&mut tm, &by_partition).await;

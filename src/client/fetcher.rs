@@ -175,6 +175,10 @@ pub fn parse_fetched_as(
                 break 'batches;
             }
             out.records.push(PolledRecord {
+                key: r
+                    .key
+                    .as_ref()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
                 offset: r.offset,
                 send: r
                     .value

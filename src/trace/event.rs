@@ -35,12 +35,27 @@ pub use crate::common::TopicPartition;
 
 /// One record a consumer's poll returned. The record's value *is* the send id: every value a
 /// workload producer writes is unique, which is what lets checkers match reads to writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolledRecord {
     pub offset: i64,
     pub send: String,
+    /// The record's key, for the client that read it (a copier writes its output under the
+    /// input's key, as a consume-transform-produce application does, so that a compacted
+    /// output topic takes it). Not in the trace: the send's own event names its key.
+    #[serde(skip)]
+    pub key: Option<String>,
 }
+
+/// Two polled records are the same record when offset and send agree (the key is the
+/// reader's copy of what the send's event already says).
+impl PartialEq for PolledRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.offset == other.offset && self.send == other.send
+    }
+}
+
+impl Eq for PolledRecord {}
 
 /// One record in a replica's log, as a snapshot saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +104,47 @@ impl Event {
             t_us,
             node: node.into(),
             kind,
+        }
+    }
+
+    /// Renames topic `from` to `to` wherever the event names it (the checkers' history
+    /// renames a deleted topic's earlier incarnations: see `History::new`).
+    pub fn rename_topic(&mut self, from: &str, to: &str) {
+        use EventKind::*;
+        let fix = |t: &mut String| {
+            if t == from {
+                *t = to.to_string();
+            }
+        };
+        let fix_tp = |tp: &mut TopicPartition| {
+            if &*tp.topic == from {
+                *tp = TopicPartition::new(to, tp.partition);
+            }
+        };
+        match &mut self.kind {
+            Send { topic, .. }
+            | Ack { topic, .. }
+            | ProduceRetry { topic, .. }
+            | SequenceReset { topic, .. }
+            | Poll { topic, .. }
+            | Seek { topic, .. }
+            | Commit { topic, .. }
+            | LeaderChange { topic, .. }
+            | IsrChange { topic, .. }
+            | Hw { topic, .. }
+            | Snapshot { topic, .. }
+            | UnstableOffset { topic, .. } => fix(topic),
+            ClientError { topic, .. } => topic.iter_mut().for_each(fix),
+            Assign { partitions, .. } | Revoke { partitions, .. } => {
+                partitions.iter_mut().for_each(fix_tp)
+            }
+            Rebalance { assignment, .. } => assignment.values_mut().flatten().for_each(fix_tp),
+            ProducerId { .. }
+            | EpochFence { .. }
+            | Transaction { .. }
+            | Fault { .. }
+            | FaultsAtEnd { .. }
+            | Verdict { .. } => {}
         }
     }
 
@@ -544,6 +600,7 @@ impl EventKind {
                 topic: "t".into(),
                 partition: 0,
                 records: vec![PolledRecord {
+                    key: None,
                     offset: 0,
                     send: "p1-0".into(),
                 }],

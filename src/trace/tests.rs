@@ -350,7 +350,11 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
                 partition,
                 records: rs
                     .into_iter()
-                    .map(|(offset, send)| PolledRecord { offset, send })
+                    .map(|(offset, send)| PolledRecord {
+                        offset,
+                        send,
+                        key: None,
+                    })
                     .collect(),
                 read_committed: false,
             }),
