@@ -181,6 +181,33 @@ pub struct History {
     compaction_latest: OnceLock<BTreeMap<TopicPartition, BTreeMap<String, i64>>>,
 }
 
+/// What a topic deletion's `fault` event says before the topic's name (the simulator's
+/// `admin` fault text).
+pub const DELETE_TOPIC_FAULT: &str = "admin delete-topic ";
+
+/// [`History::new`]'s renaming of deleted topics' earlier incarnations: the events before a
+/// topic's k-th deletion (in trace order) that name it are renamed `T~k`.
+fn rename_deleted_incarnations(mut events: Vec<Event>) -> Vec<Event> {
+    let mut deletions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let EventKind::Fault { fault } = &e.kind {
+            if let Some(topic) = fault.strip_prefix(DELETE_TOPIC_FAULT) {
+                deletions.entry(topic.to_string()).or_default().push(i);
+            }
+        }
+    }
+    for (topic, at) in &deletions {
+        let names: Vec<String> = (1..=at.len()).map(|k| format!("{topic}~{k}")).collect();
+        for (i, e) in events.iter_mut().enumerate() {
+            let k = at.partition_point(|&d| d < i);
+            if let Some(name) = names.get(k) {
+                e.rename_topic(topic, name);
+            }
+        }
+    }
+    events
+}
+
 /// How a topic is replicated, as the run configured it: how many brokers a lasting fault
 /// may take before writes to it cannot be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,8 +227,13 @@ impl Replication {
 }
 
 impl History {
-    /// Indexes events (which must be in simulated-time order, as a trace holds them).
+    /// Indexes events (which must be in simulated-time order, as a trace holds them). A
+    /// topic deleted (`admin delete-topic`) and written again is a new topic in Kafka (a new
+    /// topic id) with logs, offsets and epochs of its own: the events of each earlier
+    /// incarnation are renamed `T~1`, `T~2`, ... (the last keeps its name), so that no
+    /// checker compares the new logs with the deleted ones.
     pub fn new(events: Vec<Event>) -> Self {
+        let events = rename_deleted_incarnations(events);
         let mut sends = BTreeMap::new();
         let mut acks: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, e) in events.iter().enumerate() {

@@ -813,6 +813,35 @@ fn hw_regression_flags_a_leader_hw_going_back_within_an_epoch() {
     assert_eq!(v.nodes, ["broker-0"]);
 }
 
+/// A topic deleted and created again is a new topic (Kafka gives it a new topic id): its
+/// logs start empty in epoch 0, which is no regression of the deleted one's (n7, session
+/// 28). The deleted incarnation is still judged on its own, as `t~1`.
+#[test]
+fn a_deleted_and_recreated_topic_is_judged_as_a_new_topic() {
+    let history = |deleted: bool| {
+        let mut events = vec![
+            hw(100, "broker-0", "t", 0, 5, 0, true),
+            hw(110, "broker-0", "t", 0, 3, 0, true),
+            hw(300, "broker-0", "t", 0, 0, 0, true),
+        ];
+        if deleted {
+            events.push(fault(200, "admin delete-topic t"));
+            events.push(fault(250, "admin create-topic t (1 partitions, RF 3)"));
+        }
+        events.sort_by_key(|e| e.t_us);
+        events
+    };
+    let v = one("hw-regression", history(false), Some(0), &[5, 3]);
+    assert_eq!(v.t_us, 110);
+    let vs = run("hw-regression", history(true));
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(
+        vs[0].partition,
+        Some(tp("t~1", 0)),
+        "only the deleted incarnation's own regression"
+    );
+}
+
 // ---------------------------------------------------------------- leader-completeness
 
 #[test]

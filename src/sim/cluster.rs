@@ -2036,6 +2036,7 @@ async fn run_admin(
         };
         // As a fault event, named the way the scenario's `admin` fault names it.
         let event = match (&op, &result) {
+            // (`History` reads a deletion's text: `check::history::DELETE_TOPIC_FAULT`.)
             (_, Ok(())) => format!("admin {}", admin_fault_text(&op)),
             (_, Err(e)) => format!("skipped admin: {}: {}", admin_fault_text(&op), e.name()),
         };
