@@ -810,7 +810,11 @@ impl Partition {
     // ---- follower side ----
 
     /// The follower appended fetched records: a batch of leader epoch `epoch` starting at
-    /// `base_offset`, the log now ends at `new_log_end_offset`.
+    /// `base_offset`, the log now ends at `new_log_end_offset`. A batch may start past our
+    /// log end: the leader's cleaner removed whole batches of a compacted log, and the
+    /// offsets in between are gone (Kafka's follower refuses only a batch below its log
+    /// end). Refusing the gap left this state behind the log for good, and once leader the
+    /// broker answered every follower OFFSET_OUT_OF_RANGE (a scenario written in session 28).
     pub fn follower_append(
         &mut self,
         epoch: i32,
@@ -820,7 +824,7 @@ impl Partition {
         if !matches!(self.role, Role::Follower { .. }) {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
-        if base_offset != self.log_end_offset || new_log_end_offset <= base_offset {
+        if base_offset < self.log_end_offset || new_log_end_offset <= base_offset {
             return Err(ErrorCode::OffsetOutOfRange);
         }
         self.epoch_cache.assign(epoch, base_offset);
@@ -1403,6 +1407,22 @@ mod tests {
             },
         );
         assert_eq!(d.truncate_to, 20, "never truncate past our own LEO");
+    }
+
+    /// A compacted leader's log has gaps where whole batches went: a follower takes the
+    /// next batch past its log end, never one below it.
+    #[test]
+    fn a_follower_takes_a_batch_past_a_gap_a_compaction_left() {
+        let mut p = Partition::new(tp(), 1, ReplicationConfig::default());
+        p.apply_leader_and_isr(&state(0, 1, 1, &[0, 1]), 0).unwrap();
+        p.follower_append(1, 0, 5).unwrap();
+        p.follower_append(1, 9, 12).unwrap();
+        assert_eq!(p.log_end_offset(), 12);
+        assert_eq!(
+            p.follower_append(1, 11, 13),
+            Err(ErrorCode::OffsetOutOfRange)
+        );
+        assert_eq!(p.log_end_offset(), 12);
     }
 
     #[test]
