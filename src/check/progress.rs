@@ -170,15 +170,24 @@ pub fn progress(h: &History) -> Vec<Violation> {
 
     // Acknowledged writes never read, per partition (groups are judged below).
     let groups = h.consumer_groups();
-    let polled_topics: BTreeSet<&str> = h
+    // The partitions a reader outside the groups reads: those it polled or was assigned
+    // (not every partition of their topics: a reader of orders-0 is no reader of orders-2).
+    let mut polled: BTreeSet<TopicPartition> = BTreeSet::new();
+    for e in h
         .events()
         .iter()
         .filter(|e| !groups.contains_key(e.node.as_str()))
-        .filter_map(|e| match &e.kind {
-            EventKind::Poll { topic, .. } => Some(topic.as_str()),
-            _ => None,
-        })
-        .collect();
+    {
+        match &e.kind {
+            EventKind::Poll {
+                topic, partition, ..
+            } => {
+                polled.insert(TopicPartition::new(topic.as_str(), *partition));
+            }
+            EventKind::Assign { partitions, .. } => polled.extend(partitions.iter().cloned()),
+            _ => {}
+        }
+    }
     let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
     let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for r in h
@@ -193,7 +202,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);
-        if !polled_topics.contains(a.tp.topic.as_str()) || end < deadline || lost(&a) {
+        if !polled.contains(&a.tp) || end < deadline || lost(&a) {
             continue;
         }
         // Consumers got past it without seeing it: not slow but lost — `lost-write`'s call.

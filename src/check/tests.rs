@@ -1104,6 +1104,39 @@ fn committed_offset_regression_flags_a_commit_going_back_without_a_reset() {
     assert_eq!(v.t_us, 110);
 }
 
+/// `auto.offset.reset=latest` on a partition the group has no committed offset for: the
+/// group sets out from the log end, and what lies below it is not the group's to process
+/// (n13, session 28). A reset after the group had committed there is still judged.
+#[test]
+fn lost_write_lets_a_group_begin_where_auto_offset_reset_put_it() {
+    let events = |committed_before: bool| {
+        let mut v = cat(vec![
+            produced(0, &["a", "b", "c", "d"]),
+            vec![
+                assign(90, "c1", "g", 1, &[("t", 0)]),
+                seek(95, "c1", "t", 0, 2),
+                poll(110, "c1", "t", 0, &[(2, "c"), (3, "d")]),
+                commit(120, "c1", "g", "t", 0, 4),
+            ],
+        ]);
+        if committed_before {
+            v.push(commit(50, "c0", "g", "t", 0, 1));
+            v.push(assign(40, "c0", "g", 0, &[("t", 0)]));
+            v.push(poll(45, "c0", "t", 0, &[(0, "a")]));
+            v.sort_by_key(|e| e.t_us);
+        }
+        v
+    };
+    none("lost-write", events(false));
+    let vs = run("lost-write", events(true));
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(
+        vs[0].offsets,
+        [1, 4],
+        "b, below the reset, after the group's commit of 1"
+    );
+}
+
 // ---------------------------------------------------------------- progress
 
 fn progress_run(events: Vec<Event>, bound: i64) -> Vec<Violation> {
@@ -1339,7 +1372,7 @@ fn progress_does_not_judge_reads_of_a_partition_left_leaderless_by_lost_brokers(
         let mut v = vec![
             send(0, "p1", "a", "t", 0),
             ack(100, "p1", "a", "t", 0, 0),
-            poll(200, "c1", "t", 1, &[]),
+            poll(200, "c1", "t", 0, &[]),
             fault(1_000, "crash broker-0"),
             snapshot(20_000, "broker-1", "t", 1, true, 0, 0, &[]),
         ];
@@ -1380,6 +1413,40 @@ fn progress_passes_when_everything_settles_within_the_bound() {
         ],
     ]);
     assert!(progress_run(events, 5_000).is_empty());
+}
+
+/// A reader outside the groups reads the partitions it polls or was assigned, not every
+/// partition of their topic: writes to t-1 have no reader when c1 reads only t-0 (n13).
+#[test]
+fn progress_judges_a_standalone_reader_only_on_its_own_partitions() {
+    let events = |reads_t1: bool| {
+        let mut v = vec![
+            fault(0, "heal all"),
+            send(100, "p1", "a", "t", 0),
+            ack(110, "p1", "a", "t", 0, 0),
+            send(120, "p1", "b", "t", 1),
+            ack(130, "p1", "b", "t", 1, 0),
+            Event::new(
+                140,
+                "c1",
+                EventKind::Assign {
+                    group: None,
+                    generation: None,
+                    partitions: vec![tp("t", 0)],
+                },
+            ),
+            poll(400, "c1", "t", 0, &[(0, "a")]),
+            poll(10_000, "c1", "t", 0, &[]),
+        ];
+        if reads_t1 {
+            v.push(poll(10_000, "c1", "t", 1, &[]));
+        }
+        v
+    };
+    assert!(progress_run(events(false), 1_000).is_empty());
+    let vs = progress_run(events(true), 1_000);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].partition, Some(tp("t", 1)));
 }
 
 #[test]

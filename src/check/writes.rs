@@ -404,6 +404,33 @@ fn group_lost_writes(
     for (idx, group, tp, offset) in h.accepted_commits() {
         commits.entry((group, tp)).or_default().push((offset, idx));
     }
+    // Where each group began on each partition when it had no committed offset there:
+    // `auto.offset.reset` (a member's first seek, not to a committed offset). What lies
+    // below it the group never set out to process: `latest` means exactly that.
+    let mut begun: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
+    let mut had_commit: BTreeSet<(&str, TopicPartition)> = BTreeSet::new();
+    let mut commit_at = h.accepted_commits().into_iter().peekable();
+    for (idx, e) in h.events().iter().enumerate() {
+        while let Some((_, group, tp, _)) = commit_at.next_if(|c| c.0 < idx) {
+            had_commit.insert((group, tp));
+        }
+        let EventKind::Seek {
+            topic,
+            partition,
+            offset,
+            committed: false,
+        } = &e.kind
+        else {
+            continue;
+        };
+        let Some(group) = groups.get(e.node.as_str()) else {
+            continue;
+        };
+        let key = (*group, TopicPartition::new(topic.as_str(), *partition));
+        if !had_commit.contains(&key) {
+            begun.entry(key).or_insert(*offset);
+        }
+    }
     let mut out = Vec::new();
     let acks = h.ok_acks();
     for (group, tps) in &consumed {
@@ -412,6 +439,9 @@ fn group_lost_writes(
             if done.is_some_and(|d| d.contains(ack.send))
                 || gone.contains(ack.send)
                 || h.superseded_by_compaction(&ack.tp, ack.offset, ack.send)
+                || begun
+                    .get(&(*group, ack.tp.clone()))
+                    .is_some_and(|&b| ack.offset < b)
             {
                 continue;
             }
