@@ -160,6 +160,7 @@ suite! {
     producer_no_retries_loses => "producer-no-retries-loses.json",
     producer_retries_no_loss => "producer-retries-no-loss.json",
     quickstart => "quickstart.json",
+    readers_start_at_latest => "readers-start-at-latest.json",
     reassign_under_load => "reassign-under-load.json",
     rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
