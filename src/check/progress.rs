@@ -199,6 +199,27 @@ pub fn progress(h: &History) -> Vec<Violation> {
         let hi = highest_read.entry(r.tp).or_insert(r.offset);
         *hi = (*hi).max(r.offset);
     }
+    // A reader that positioned itself past an offset (a seek, or auto.offset.reset when it
+    // came back without a committed position) got past it as surely as one that read past.
+    for e in h
+        .events()
+        .iter()
+        .filter(|e| !groups.contains_key(e.node.as_str()))
+    {
+        if let EventKind::Seek {
+            topic,
+            partition,
+            offset,
+            ..
+        } = &e.kind
+        {
+            let hi = highest_read
+                .entry(TopicPartition::new(topic.as_str(), *partition))
+                .or_insert(*offset);
+            // Position `offset`: everything below it is behind the reader.
+            *hi = (*hi).max(*offset);
+        }
+    }
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);

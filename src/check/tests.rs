@@ -1447,6 +1447,12 @@ fn progress_judges_a_standalone_reader_only_on_its_own_partitions() {
     let vs = progress_run(events(true), 1_000);
     assert_eq!(vs.len(), 1, "{vs:#?}");
     assert_eq!(vs[0].partition, Some(tp("t", 1)));
+    // Positioned past b (auto.offset.reset=latest on a restart without a committed
+    // position, explore readers-start-at-latest seed 12), the reader is not behind on it.
+    let mut past = events(true);
+    past.push(seek(500, "c1", "t", 1, 1));
+    past.sort_by_key(|e| e.t_us);
+    assert!(progress_run(past, 1_000).is_empty());
 }
 
 #[test]
