@@ -170,8 +170,24 @@ pub fn progress(h: &History) -> Vec<Violation> {
 
     // Acknowledged writes never read, per partition (groups are judged below).
     let groups = h.consumer_groups();
+    let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let mut got_past = |tp: TopicPartition, offset: i64| {
+        let hi = highest_read.entry(tp).or_insert(offset);
+        *hi = (*hi).max(offset);
+    };
+    for r in h
+        .reads()
+        .into_iter()
+        .filter(|r| !groups.contains_key(r.node))
+    {
+        first_read.entry(r.send).or_insert(r.t_us);
+        got_past(r.tp, r.offset);
+    }
     // The partitions a reader outside the groups reads: those it polled or was assigned
     // (not every partition of their topics: a reader of orders-0 is no reader of orders-2).
+    // One that positioned itself past an offset (a seek, or auto.offset.reset when it came
+    // back without a committed position) got past it as surely as one that read past it.
     let mut polled: BTreeSet<TopicPartition> = BTreeSet::new();
     for e in h
         .events()
@@ -185,39 +201,14 @@ pub fn progress(h: &History) -> Vec<Violation> {
                 polled.insert(TopicPartition::new(topic.as_str(), *partition));
             }
             EventKind::Assign { partitions, .. } => polled.extend(partitions.iter().cloned()),
-            _ => {}
-        }
-    }
-    let mut first_read: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut highest_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for r in h
-        .reads()
-        .into_iter()
-        .filter(|r| !groups.contains_key(r.node))
-    {
-        first_read.entry(r.send).or_insert(r.t_us);
-        let hi = highest_read.entry(r.tp).or_insert(r.offset);
-        *hi = (*hi).max(r.offset);
-    }
-    // A reader that positioned itself past an offset (a seek, or auto.offset.reset when it
-    // came back without a committed position) got past it as surely as one that read past.
-    for e in h
-        .events()
-        .iter()
-        .filter(|e| !groups.contains_key(e.node.as_str()))
-    {
-        if let EventKind::Seek {
-            topic,
-            partition,
-            offset,
-            ..
-        } = &e.kind
-        {
-            let hi = highest_read
-                .entry(TopicPartition::new(topic.as_str(), *partition))
-                .or_insert(*offset);
             // Position `offset`: everything below it is behind the reader.
-            *hi = (*hi).max(*offset);
+            EventKind::Seek {
+                topic,
+                partition,
+                offset,
+                ..
+            } => got_past(TopicPartition::new(topic.as_str(), *partition), *offset),
+            _ => {}
         }
     }
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
