@@ -162,6 +162,7 @@ suite! {
     quickstart => "quickstart.json",
     readers_start_at_latest => "readers-start-at-latest.json",
     reassign_under_load => "reassign-under-load.json",
+    retention_slow_consumer => "retention-slow-consumer.json",
     rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
@@ -215,6 +216,61 @@ fn without_retries_a_transient_error_fails_sends_and_with_them_none_fails() {
             failed.len()
         );
         assert_eq!(errors.len(), 800, "seed {seed}");
+    }
+}
+
+/// Retention really deletes in `retention-slow-consumer`: every seed records `log-start`
+/// events, the slow group resets forward past deleted records (a seek that is not to its
+/// committed offset, after it had read), and at the end every replica of each partition
+/// starts at the same offset above 0 (the follower that was down started over at its
+/// leader's log start).
+#[test]
+fn retention_deletes_segments_a_slow_group_had_not_read() {
+    use kafka_sim::trace::EventKind;
+    for seed in SEEDS {
+        let r = run_scenario(&load("retention-slow-consumer.json"), seed).unwrap();
+        let h = &r.outcome.history;
+        let moved = h
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::LogStart { leader: true, .. }))
+            .count();
+        assert!(moved > 0, "seed {seed}: no leader deleted a segment");
+        let resets = h
+            .iter()
+            .filter(|e| {
+                e.node == "c1"
+                    && matches!(e.kind, EventKind::Seek { committed: false, offset, .. } if offset > 0)
+            })
+            .count();
+        assert!(
+            resets > 0,
+            "seed {seed}: the slow group never reset forward"
+        );
+        let mut starts: std::collections::BTreeMap<i32, BTreeSet<i64>> = Default::default();
+        for e in h {
+            if let EventKind::Snapshot {
+                topic,
+                partition,
+                log_start,
+                ..
+            } = &e.kind
+            {
+                if topic == "events" {
+                    starts.entry(*partition).or_default().insert(*log_start);
+                }
+            }
+        }
+        for (p, s) in &starts {
+            assert_eq!(
+                s.len(),
+                1,
+                "seed {seed}: events-{p} replicas start at {s:?}"
+            );
+            assert!(
+                s.iter().all(|&o| o > 0),
+                "seed {seed}: events-{p} kept everything"
+            );
+        }
     }
 }
 

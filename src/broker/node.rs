@@ -977,6 +977,22 @@ async fn tick_loop(n: Arc<Node>) {
             shrinks.into_iter().map(Outgoing::AlterPartition).collect(),
         );
         n.rm().flush_and_checkpoint(now);
+        // Retention on its `log.retention.check.interval.ms` schedule; times against the
+        // broker's wall clock, as Kafka's are.
+        let wall = n.wall.now_ms();
+        let moved = n.rm().enforce_retention(now, wall);
+        for (tp, log_start, leader) in moved {
+            n.history.record(
+                &n.clock,
+                &n.name,
+                EventKind::LogStart {
+                    topic: tp.topic.into(),
+                    partition: tp.partition,
+                    log_start,
+                    leader,
+                },
+            );
+        }
         // The log cleaner runs on its own `log.cleaner.backoff.ms` schedule.
         n.rm().run_log_cleaner(now);
         n.disk_stall().await;

@@ -875,6 +875,22 @@ impl Partition {
         )
     }
 
+    /// The log's start moved to `offset` (retention, or the leader's log start a follower
+    /// learns): the epoch cache forgets what lies before it, as Kafka's
+    /// `truncateFromStart` does.
+    pub fn on_log_start_moved(&mut self, offset: i64) {
+        self.epoch_cache.truncate_from_start(offset);
+    }
+
+    /// The follower's log was emptied and restarted at `offset`, the leader's log start,
+    /// because everything it held lies below it (Kafka's `truncateFullyAndStartAt`): the
+    /// epoch cache is cleared and the high watermark is the new start (all below it is gone).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) {
+        self.log_end_offset = offset;
+        self.epoch_cache.truncate_from_end(0);
+        self.high_watermark = offset;
+    }
+
     /// The log was truncated to end at `offset` (only ever shortens it).
     pub fn truncate_to(&mut self, offset: i64) {
         let offset = offset.max(0);

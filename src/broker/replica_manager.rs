@@ -69,6 +69,12 @@ pub struct BrokerConfig {
     /// which Kafka creates with `cleanup.policy=compact`.
     pub offsets_topic_segment_bytes: u32,
     pub checkpoints: CheckpointIntervals,
+    /// `log.retention.check.interval.ms` (5 minutes): how often the broker deletes the
+    /// segments `retention.ms`, `retention.bytes` or the log start offset let go.
+    pub retention_check_interval_ms: i64,
+    /// `log.initial.task.delay.ms` (30 s): the first retention pass waits this long after
+    /// start-up, as Kafka's `LogManager` schedules it.
+    pub initial_task_delay_ms: i64,
 }
 
 /// How often the broker rewrites its three offset checkpoint files. Kafka's defaults: a
@@ -110,6 +116,8 @@ impl BrokerConfig {
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
+            retention_check_interval_ms: 300_000,
+            initial_task_delay_ms: 30_000,
         }
     }
 }
@@ -337,6 +345,9 @@ pub struct ReplicaManager {
     /// last written; `None` before the first tick, which starts the intervals as Kafka's
     /// scheduler does (the first write comes one interval after start-up).
     checkpointed_at: Option<[i64; 3]>,
+    /// When the first tick came (start-up, for `log.initial.task.delay.ms`) and when the
+    /// last retention pass ran.
+    retention_clock: Option<(i64, Option<i64>)>,
     /// Ids of the topics the metadata log removed (`RemoveTopicRecord`): a directory that
     /// belongs to one of them is a stray log (KIP-858) and is deleted.
     removed_topic_ids: BTreeSet<u64>,
@@ -506,6 +517,7 @@ impl ReplicaManager {
             log_dir_failure: None,
             shut_down: false,
             checkpointed_at: None,
+            retention_clock: None,
             removed_topic_ids: BTreeSet::new(),
             unsettled: BTreeSet::new(),
             changes: ChangeLog::default(),
@@ -2028,6 +2040,11 @@ impl ReplicaManager {
                     if pr.log_end_offset < r.log.log_end_offset() {
                         let to = pr.log_end_offset;
                         self.truncate(tp, to);
+                    } else if pr.log_start_offset > r.log.log_end_offset() {
+                        // Behind the leader's start (retention deleted what we would fetch
+                        // next): Kafka's follower empties its log and starts over there.
+                        let to = pr.log_start_offset;
+                        self.truncate_fully_and_start_at(tp, to);
                     }
                     continue;
                 }
@@ -2038,6 +2055,7 @@ impl ReplicaManager {
             // Only an append moves this partition's epoch cache (a truncation writes its
             // own checkpoint): an empty answer has nothing to persist.
             let mut appended_here = false;
+            let mut start_moved = false;
             // The batches past our log end, up to the first that does not decode.
             let mut fresh = Vec::new();
             let mut undecodable = false;
@@ -2112,6 +2130,18 @@ impl ReplicaManager {
             }
             r.partition
                 .follower_update_high_watermark(pr.high_watermark);
+            // The leader's log start (retention there): the follower's moves with it, up to
+            // its own high watermark, and its next retention pass deletes what lies below
+            // (Kafka's `maybeIncrementLogStartOffset(leaderLogStartOffset)`).
+            let start = pr.log_start_offset.min(r.partition.high_watermark());
+            if failed.is_none() && start > r.log.log_start_offset() {
+                if let Err(e) = r.log.increment_log_start_offset(start) {
+                    failed = Some(format!("log start {start}: {e}"));
+                } else {
+                    r.partition.on_log_start_moved(start);
+                    start_moved = true;
+                }
+            }
             note_hw(&mut self.hw_dirty, tp, r);
             if let Some(f) = failed {
                 self.note(format!("{tp}: follower append from {leader}: {f}"));
@@ -2119,11 +2149,31 @@ impl ReplicaManager {
             if let Some(e) = io_error {
                 self.check_io(tp, &e);
             }
-            if appended_here {
+            if appended_here || start_moved {
                 self.persist_epochs(tp);
             }
         }
         appended
+    }
+
+    /// Empties a follower's log and restarts it at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): the leader's log start is past everything it holds.
+    fn truncate_fully_and_start_at(&mut self, tp: &TopicPartition, offset: i64) {
+        let Some(r) = self.replicas.get_mut(tp) else {
+            return;
+        };
+        if let Err(e) = r.log.truncate_fully_and_start_at(offset) {
+            let msg = format!("{tp}: truncate fully and start at {offset}: {e}");
+            self.check_io(tp, &e);
+            self.note(msg);
+            return;
+        }
+        self.cleaner.on_truncate(tp, offset);
+        r.partition.truncate_fully_and_start_at(offset);
+        r.producers = ProducerStateManager::new(self.config.producer_state);
+        note_hw(&mut self.hw_dirty, tp, r);
+        self.changes.touch(tp);
+        self.persist_epochs(tp);
     }
 
     /// The high watermarks of partitions this broker leads that changed since the last
@@ -2304,6 +2354,65 @@ impl ReplicaManager {
         for e in errs {
             self.note(e);
         }
+    }
+
+    /// Kafka's retention task (`LogManager.cleanupLogs`), every
+    /// `log.retention.check.interval.ms` after `log.initial.task.delay.ms`: each log, led or
+    /// followed, deletes its oldest segments that breach `retention.ms` (by their newest
+    /// timestamp, against this broker's wall clock `wall_ms`, which a clock skew moves),
+    /// `retention.bytes`, or lie below the log start offset, but never one that reaches past
+    /// the high watermark: a record no consumer may read yet is never deleted. The log start
+    /// offset moves to the first segment kept; the leader epoch cache drops what lies before
+    /// it. Returns the partitions whose log start moved, with the new start and whether this
+    /// broker leads them. `now_ms` is the monotonic clock that schedules the task.
+    pub fn enforce_retention(
+        &mut self,
+        now_ms: i64,
+        wall_ms: i64,
+    ) -> Vec<(TopicPartition, i64, bool)> {
+        if self.log_dir_failure.is_some() || self.shut_down {
+            return Vec::new();
+        }
+        let (started, last) = self.retention_clock.get_or_insert((now_ms, None));
+        let due = match last {
+            None => now_ms - *started >= self.config.initial_task_delay_ms,
+            Some(t) => now_ms - *t >= self.config.retention_check_interval_ms,
+        };
+        if !due {
+            return Vec::new();
+        }
+        *last = Some(now_ms);
+        let mut moved = Vec::new();
+        let mut failure = None;
+        let mut notes = Vec::new();
+        for (tp, r) in self.replicas.iter_mut() {
+            let before = r.log.log_start_offset();
+            let hw = r.partition.high_watermark();
+            match r.log.delete_old_segments_below(wall_ms, hw) {
+                Ok(_) => {}
+                Err(e @ LogError::Io { .. }) => {
+                    failure = Some(format!("{tp}: retention: {e}"));
+                    break;
+                }
+                Err(e) => notes.push(format!("{tp}: retention: {e}")),
+            }
+            let start = r.log.log_start_offset();
+            if start > before {
+                r.partition.on_log_start_moved(start);
+                moved.push((tp.clone(), start, r.partition.is_leader()));
+            }
+        }
+        for (tp, _, _) in &moved {
+            self.changes.touch(tp);
+            self.persist_epochs(tp);
+        }
+        for n in notes {
+            self.note(n);
+        }
+        if let Some(why) = failure {
+            self.fail_log_dir(why);
+        }
+        moved
     }
 
     /// A pass of the log cleaner, every `log.cleaner.backoff.ms` (Kafka's cleaner thread
@@ -3587,6 +3696,28 @@ mod tests {
         assert_eq!(proposed(&out), [vec![0, 1]]);
     }
 
+    /// A broker of `cfg` hosting `orders-0`, replicas 0 and 1, led by broker 0 with `isr`.
+    fn orders_led_by_0(cfg: BrokerConfig, disk: &SimDisk, isr: &[i32]) -> ReplicaManager {
+        let mut rm = ReplicaManager::open(cfg, Arc::new(disk.clone()));
+        let [topic, _] = one_partition_topic("orders", 7);
+        rm.apply_metadata(
+            &[
+                topic,
+                MetadataRecord::Partition {
+                    topic: "orders".into(),
+                    partition: 0,
+                    replicas: vec![0, 1],
+                    isr: isr.to_vec(),
+                    leader: 0,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            ],
+            0,
+        );
+        rm
+    }
+
     /// Kafka's follower appends what one fetch brought for a partition in one call: with
     /// `flush.messages=1` a fetch of three batches costs the fsyncs of one append, not three
     /// (a follower on a slow disk would otherwise fall out of the ISR for good).
@@ -3596,26 +3727,7 @@ mod tests {
         let two_replicas = |id: i32, disk: &SimDisk| {
             let mut cfg = BrokerConfig::new(id);
             cfg.log.flush_messages = 1;
-            let mut rm = ReplicaManager::open(cfg, Arc::new(disk.clone()));
-            let [topic, MetadataRecord::Partition { .. }] = one_partition_topic("orders", 7) else {
-                unreachable!()
-            };
-            rm.apply_metadata(
-                &[
-                    topic,
-                    MetadataRecord::Partition {
-                        topic: "orders".into(),
-                        partition: 0,
-                        replicas: vec![0, 1],
-                        isr: vec![0, 1],
-                        leader: 0,
-                        leader_epoch: 0,
-                        partition_epoch: 0,
-                    },
-                ],
-                0,
-            );
-            rm
+            orders_led_by_0(cfg, disk, &[0, 1])
         };
         let (leader_disk, follower_disk) = (SimDisk::new(1), SimDisk::new(2));
         let mut leader = two_replicas(0, &leader_disk);
@@ -3654,6 +3766,88 @@ mod tests {
         let replica = follower.replica(&tp).unwrap();
         assert_eq!(replica.log.log_end_offset(), 5);
         assert_eq!(replica.partition.log_end_offset(), 5);
+    }
+
+    /// Retention (`log.retention.check.interval.ms` after `log.initial.task.delay.ms`)
+    /// deletes whole segments past `retention.bytes`, never one reaching past the high
+    /// watermark; a follower in the ISR moves its log start with the leader's, and one
+    /// whose whole log lies below the leader's start empties it and starts over there.
+    #[test]
+    fn retention_deletes_below_the_high_watermark_and_followers_follow_the_log_start() {
+        use crate::storage::testkit::v2_batch;
+        // Broker 0 leads orders-0; `isr` says whether broker 1 is in the ISR.
+        let replica = |id: i32, isr: &[i32]| {
+            let mut cfg = BrokerConfig::new(id);
+            cfg.log.segment_bytes = 200;
+            cfg.log.retention_bytes = 400;
+            cfg.retention_check_interval_ms = 1_000;
+            cfg.initial_task_delay_ms = 5_000;
+            orders_led_by_0(cfg, &SimDisk::new(id as u64), isr)
+        };
+        let tp = TopicPartition::new("orders", 0);
+        let round = |leader: &mut ReplicaManager, follower: &mut ReplicaManager| {
+            session_round(leader, follower, 0);
+        };
+        let fill = |leader: &mut ReplicaManager| {
+            for i in 0..20 {
+                let v = format!("record-{i:03}-{}", "x".repeat(40));
+                leader
+                    .append_as_leader(&tp, 1, v2_batch(0, &[(0, None, Some(v.as_bytes()))]), 0)
+                    .unwrap();
+            }
+        };
+
+        // In the ISR: nothing is deleted before the HW covers it.
+        let (mut leader, mut follower) = (replica(0, &[0, 1]), replica(1, &[0, 1]));
+        fill(&mut leader);
+        assert!(
+            leader.enforce_retention(0, 0).is_empty(),
+            "the first tick starts the clock"
+        );
+        assert!(
+            leader.enforce_retention(5_000, 0).is_empty(),
+            "the HW is 0: every segment holds records no consumer may read yet"
+        );
+        // A fetch reads one segment: enough rounds to replicate all and tell the leader.
+        for _ in 0..25 {
+            round(&mut leader, &mut follower);
+        }
+        assert_eq!(leader.replica(&tp).unwrap().partition.high_watermark(), 20);
+        assert!(
+            leader.enforce_retention(5_500, 0).is_empty(),
+            "the next pass is one interval after the last"
+        );
+        let moved = leader.enforce_retention(6_000, 0);
+        let start = leader.replica(&tp).unwrap().log.log_start_offset();
+        assert_eq!(moved, vec![(tp.clone(), start, true)]);
+        assert!(start > 0 && start < 20);
+        assert!(leader.replica(&tp).unwrap().log.size_in_bytes() <= 400 + 200);
+        round(&mut leader, &mut follower);
+        assert_eq!(
+            follower.replica(&tp).unwrap().log.log_start_offset(),
+            start,
+            "the follower's log start follows the leader's"
+        );
+
+        // Out of the ISR and empty: the leader deletes freely, and the follower's first
+        // fetch (offset 0, below the leader's start) empties its log and starts there.
+        let (mut leader, mut late) = (replica(0, &[0]), replica(1, &[0]));
+        fill(&mut leader);
+        leader.enforce_retention(0, 0);
+        let moved = leader.enforce_retention(5_000, 0);
+        let start = moved[0].1;
+        assert!(start > 0);
+        round(&mut leader, &mut late);
+        let r = late.replica(&tp).unwrap();
+        assert_eq!(
+            (r.log.log_start_offset(), r.log.log_end_offset()),
+            (start, start)
+        );
+        assert_eq!(r.partition.log_end_offset(), start);
+        for _ in 0..25 {
+            round(&mut leader, &mut late);
+        }
+        assert_eq!(late.replica(&tp).unwrap().log.log_end_offset(), 20);
     }
 
     /// Broker 0 leading `partitions` partitions of `orders` (replicas 0 and 1, both in the

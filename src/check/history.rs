@@ -179,6 +179,9 @@ pub struct History {
     /// For [`Self::superseded_by_compaction`]: per compacted partition and key, the highest
     /// offset a committed record of that key is known at.
     compaction_latest: OnceLock<BTreeMap<TopicPartition, BTreeMap<String, i64>>>,
+    /// For [`Self::deleted_by_retention`]: per partition, each `log-start` event's index
+    /// with the highest log start any replica had reached by then.
+    retention: OnceLock<BTreeMap<TopicPartition, Vec<(usize, i64)>>>,
 }
 
 /// What a topic deletion's `fault` event says before the topic's name (the simulator's
@@ -260,6 +263,7 @@ impl History {
             group_backlog: OnceLock::new(),
             final_logs: OnceLock::new(),
             compaction_latest: OnceLock::new(),
+            retention: OnceLock::new(),
         }
     }
 
@@ -1031,6 +1035,41 @@ impl History {
         self.send_key(send)
             .and_then(|k| keys.get(k))
             .is_some_and(|&o| o > offset)
+    }
+
+    /// Whether retention had deleted offset `offset` of `tp` before event `before` (some
+    /// replica's `log-start` event, earlier in the history, starts its log past it). Kafka
+    /// keeps no record for a reader that comes too late: a consumer positioned below the log
+    /// start resets by `auto.offset.reset`, and what retention deleted before any reader
+    /// got to it was never anyone's to read. Deleted after a reader went past it, it is
+    /// still judged.
+    pub fn deleted_by_retention(&self, tp: &TopicPartition, offset: i64, before: usize) -> bool {
+        let starts = self.retention.get_or_init(|| {
+            let mut out: BTreeMap<TopicPartition, Vec<(usize, i64)>> = BTreeMap::new();
+            for (idx, e) in self.events.iter().enumerate() {
+                if let EventKind::LogStart {
+                    topic,
+                    partition,
+                    log_start,
+                    ..
+                } = &e.kind
+                {
+                    let v = out
+                        .entry(TopicPartition::new(topic.clone(), *partition))
+                        .or_default();
+                    let high = v.last().map_or(*log_start, |&(_, s)| s.max(*log_start));
+                    v.push((idx, high));
+                }
+            }
+            out
+        });
+        let Some(v) = starts.get(tp) else {
+            return false;
+        };
+        // The last log start reached before `before` (the list is in event order, its
+        // starts never fall).
+        let n = v.partition_point(|&(idx, _)| idx < before);
+        n > 0 && v[n - 1].1 > offset
     }
 
     fn build_compaction_latest(&self) -> BTreeMap<TopicPartition, BTreeMap<String, i64>> {

@@ -151,6 +151,55 @@ fn lost_write_flags_a_group_that_committed_past_a_write_no_member_processed() {
     none("lost-write", cat(vec![ok]));
 }
 
+/// A `log-start` event: retention on `broker` moved `t-0`'s start to `log_start`.
+fn log_start(t: i64, broker: &str, log_start: i64) -> Event {
+    Event::new(
+        t,
+        broker,
+        EventKind::LogStart {
+            topic: "t".into(),
+            partition: 0,
+            log_start,
+            leader: true,
+        },
+    )
+}
+
+/// Retention deletes what no reader got to in time (Kafka promises nothing more): a group
+/// that had committed 0, found its position below the log start and reset past what was
+/// deleted (auto.offset.reset=earliest), then committed past it, lost nothing. Had the group
+/// committed past the records before retention deleted them, it is the commit-before-process
+/// loss as ever, deleted or not.
+#[test]
+fn records_retention_deleted_before_a_group_got_to_them_are_not_lost() {
+    let group_resets_past = |deleted_at: i64| {
+        cat(vec![
+            produced(0, &["a", "b", "c"]),
+            vec![
+                assign(90, "c1", "g", 1, &[("t", 0)]),
+                seek(91, "c1", "t", 0, 0),
+                commit(95, "c1", "g", "t", 0, 0),
+                log_start(deleted_at, "broker-0", 2),
+                seek(120, "c1", "t", 0, 2),
+                poll(130, "c1", "t", 0, &[(2, "c")]),
+                commit(140, "c1", "g", "t", 0, 3),
+            ],
+        ])
+    };
+    none("lost-write", group_resets_past(110));
+    let vs = run("lost-write", group_resets_past(150));
+    assert_eq!(
+        vs.len(),
+        2,
+        "deleted after the group committed past them: {vs:#?}"
+    );
+    assert!(
+        vs[0].message.contains("c1 committed offset 3"),
+        "{}",
+        vs[0].message
+    );
+}
+
 /// The coordinator accepted c1's commit of 2, but c1 crashed before the answer reached it:
 /// no `commit` event. c2's OffsetFetch reads the committed 2 back, and that is the group's
 /// commit too (explore auto-commit-before-processing seed 7051: reported as `unseen` and

@@ -457,6 +457,10 @@ fn group_lost_writes(
                 .get(&(*group, ack.tp.clone()))
                 .and_then(|cs| cs.iter().find(|(c, _)| *c > ack.offset));
             if let Some(&(committed, idx)) = past {
+                if h.deleted_by_retention(&ack.tp, ack.offset, idx) {
+                    // Gone before the group got there: its reset past it was Kafka's.
+                    continue;
+                }
                 let producer = h.event(ack.idx).node.as_str();
                 let committer = h.event(idx).node.as_str();
                 // A commit event, or a seek to the committed offset read back (whose

@@ -355,6 +355,10 @@ pub struct ClusterSpec {
     pub offsets_topic_segment_bytes: u32,
     /// How often brokers rewrite their offset checkpoint files (Kafka's defaults).
     pub checkpoints: CheckpointIntervals,
+    /// `log.retention.check.interval.ms` (Kafka's 5 minutes) and `log.initial.task.delay.ms`
+    /// (30 s): when brokers run retention.
+    pub retention_check_interval_ms: i64,
+    pub initial_task_delay_ms: i64,
     /// Topic-level `min.insync.replicas` overrides.
     pub topic_min_insync_replicas: BTreeMap<String, usize>,
     /// The brokers' node-level settings (follower fetches, timeouts, auto-creation,
@@ -432,6 +436,8 @@ impl ClusterSpec {
             cleaner: CleanerConfig::default(),
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             checkpoints: CheckpointIntervals::default(),
+            retention_check_interval_ms: 300_000,
+            initial_task_delay_ms: 30_000,
             topic_min_insync_replicas: BTreeMap::new(),
             broker_node: BrokerNodeSettings::default(),
         }
@@ -1505,6 +1511,8 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         bc.cleaner = spec.cleaner.clone();
         bc.offsets_topic_segment_bytes = spec.offsets_topic_segment_bytes;
         bc.checkpoints = spec.checkpoints;
+        bc.retention_check_interval_ms = spec.retention_check_interval_ms;
+        bc.initial_task_delay_ms = spec.initial_task_delay_ms;
         let clocks = Clocks::new(clock);
         walls.insert(broker_name(id), clocks.wall.clone());
         let mut cfg = BrokerNodeConfig::new(bc, addresses.clone(), controllers.clone());

@@ -119,6 +119,8 @@ pub const BROKER_KEYS: &[(&str, KeyType)] = &[
     ("offsets.commit.timeout.ms", I32_POSITIVE),
     ("offsets.retention.minutes", I32_POSITIVE),
     ("offsets.retention.check.interval.ms", I32_POSITIVE),
+    ("log.retention.check.interval.ms", I32_POSITIVE),
+    ("log.initial.task.delay.ms", NON_NEG),
     ("broker.session.timeout.ms", I32_POSITIVE),
     ("broker.heartbeat.interval.ms", I32_POSITIVE),
     ("controlled.shutdown.enable", KeyType::Bool),

@@ -168,6 +168,8 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
             "log.flush.offset.checkpoint.interval.ms" => {
                 spec.checkpoints.recovery_point_ms = int(value)
             }
+            "log.retention.check.interval.ms" => spec.retention_check_interval_ms = int(value),
+            "log.initial.task.delay.ms" => spec.initial_task_delay_ms = int(value),
             "log.flush.start.offset.checkpoint.interval.ms" => {
                 spec.checkpoints.log_start_offset_ms = int(value)
             }
@@ -672,9 +674,12 @@ impl RunResult {
 }
 
 /// The checkers whose verdicts a lost write explains: what names a sole in-sync replica's
-/// crash beside them.
+/// crash beside them. `nonmonotonic-send` is one: only a log cut back below offsets it had
+/// acknowledged (an unclean election, a truncation after a lost ISR) gives a later send an
+/// earlier offset.
 const DATA_LOSS_CHECKERS: &[&str] = &[
     crate::check::writes::LOST_WRITE,
+    crate::check::writes::NONMONOTONIC_SEND,
     crate::check::replicas::LEADER_COMPLETENESS,
     crate::check::replicas::HW_REGRESSION,
     crate::check::writes::INCONSISTENT_OFFSETS,
@@ -1801,6 +1806,11 @@ mod tests {
         assert_eq!(
             data_loss_cause(&whole, &lost(crate::check::progress::PROGRESS)),
             None
+        );
+        // A later send told an earlier offset: the log was cut back under the producer.
+        assert!(
+            data_loss_cause(&sole, &lost(crate::check::writes::NONMONOTONIC_SEND))
+                .is_some_and(|c| c.starts_with("a sole in-sync replica crashed"))
         );
         // A committed offset gone back after the committer's auto.offset.reset names it; after
         // a seek to the group's committed offset it does not.

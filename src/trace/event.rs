@@ -132,6 +132,7 @@ impl Event {
             | LeaderChange { topic, .. }
             | IsrChange { topic, .. }
             | Hw { topic, .. }
+            | LogStart { topic, .. }
             | Snapshot { topic, .. }
             | UnstableOffset { topic, .. } => fix(topic),
             ClientError { topic, .. } => topic.iter_mut().for_each(fix),
@@ -184,6 +185,9 @@ impl Event {
                 topic, partition, ..
             }
             | Hw {
+                topic, partition, ..
+            }
+            | LogStart {
                 topic, partition, ..
             }
             | Snapshot {
@@ -427,6 +431,18 @@ pub enum EventKind {
         /// Whether the reporting broker was the partition's leader at that moment.
         leader: bool,
     },
+    /// Retention deleted a replica's oldest segments (`node` is the broker): its log now
+    /// starts at `log_start`, and the records below it are gone for good (`retention.ms`,
+    /// `retention.bytes`). A consumer positioned below it gets OFFSET_OUT_OF_RANGE and
+    /// resets by `auto.offset.reset`; the checkers excuse what was deleted before a reader
+    /// got to it.
+    LogStart {
+        topic: String,
+        partition: i32,
+        log_start: i64,
+        /// Whether the reporting broker was the partition's leader at that moment.
+        leader: bool,
+    },
     /// One replica's state (`node` is the broker): `records` is its log from `log_start` up to
     /// `leo` — the part below `hw` is what replica checks compare; the part above lets
     /// `leader-completeness` see what a new leader holds before its HW catches up. Listing
@@ -523,6 +539,7 @@ impl EventKind {
             LeaderChange { .. } => "leader-change",
             IsrChange { .. } => "isr-change",
             Hw { .. } => "hw",
+            LogStart { .. } => "log-start",
             Snapshot { .. } => "snapshot",
             UnstableOffset { .. } => "unstable-offset",
             FaultsAtEnd { .. } => "faults-at-end",
@@ -657,6 +674,12 @@ impl EventKind {
                 partition: 0,
                 hw: 0,
                 leader_epoch: 0,
+                leader: true,
+            },
+            LogStart {
+                topic: "t".into(),
+                partition: 0,
+                log_start: 0,
                 leader: true,
             },
             Snapshot {

@@ -62,6 +62,7 @@ fn samples_cover_every_kind_once() {
             "leader-change",
             "isr-change",
             "hw",
+            "log-start",
             "snapshot",
             "unstable-offset",
             "faults-at-end",

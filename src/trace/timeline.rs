@@ -427,6 +427,15 @@ pub fn describe(e: &Event) -> String {
             let role = if *leader { "" } else { " (follower)" };
             format!("hw {topic}-{partition} = {hw}{role}")
         }
+        LogStart {
+            topic,
+            partition,
+            log_start,
+            leader,
+        } => {
+            let role = if *leader { "" } else { " (follower)" };
+            format!("retention: {topic}-{partition} now starts at {log_start}{role}")
+        }
         Snapshot {
             topic,
             partition,
@@ -927,7 +936,11 @@ pub(super) fn colour(e: &Event) -> &'static str {
         Assign { .. } | Revoke { .. } | Rebalance { .. } => "#8c564b",
         LeaderChange { .. } => "#d4a017",
         IsrChange { .. } => "#bcbd22",
-        Hw { .. } | Snapshot { .. } | UnstableOffset { .. } | FaultsAtEnd { .. } => "#7f7f7f",
+        Hw { .. }
+        | LogStart { .. }
+        | Snapshot { .. }
+        | UnstableOffset { .. }
+        | FaultsAtEnd { .. } => "#7f7f7f",
         Fault { .. } | ClientError { .. } => "#d62728",
         Verdict { ok: true, .. } => "#2ca02c",
         Verdict { .. } => "#d62728",
