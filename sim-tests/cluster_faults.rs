@@ -993,6 +993,39 @@ fn a_stopped_group_member_leaves_its_group_at_once() {
     }
 }
 
+/// A member stopped gracefully and restarted joins its group again, as a restarted
+/// application does. Its closed incarnation still held its socket (its heartbeat task lived
+/// on), and the new one could not bind it and never ran: the group went on without it for
+/// good (found with a draft scenario that stopped a member while the group was forming).
+#[test]
+fn a_stopped_group_member_restarted_rejoins_its_group() {
+    let mut s = spec(2_400, 20_000);
+    s.consumers = vec![
+        ConsumerSpec::member("c1", "g1", &["orders"]),
+        ConsumerSpec::member("c2", "g1", &["orders"]),
+    ];
+    // Stopped once while the group forms (about 7 s), once in it.
+    s.faults = vec![
+        (5_000, Fault::Stop("c2".into())),
+        (6_000, Fault::Restart("c2".into())),
+        (11_000, Fault::Stop("c2".into())),
+        (12_000, Fault::Restart("c2".into())),
+    ];
+    for seed in SEEDS {
+        let o = run(seed, &s);
+        let v = o.violations();
+        assert!(v.is_empty(), "seed {seed}: {v:?}");
+        for after in [6_000_000, 12_000_000] {
+            assert!(
+                o.history.iter().any(|e| e.t_us > after
+                    && e.node == "c2"
+                    && matches!(&e.kind, EventKind::Assign { partitions, .. } if !partitions.is_empty())),
+                "seed {seed}: c2 was given nothing after its restart at {after}us"
+            );
+        }
+    }
+}
+
 /// An `unclog` of a link no fault clogged undoes nothing: it is a skipped fault with its
 /// reason (as a `resume` of a running node is), not a fault the trace shows as done. The
 /// `unclog` of the link a `clog` took down is not skipped.

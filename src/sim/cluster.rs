@@ -1180,6 +1180,12 @@ impl Harness {
         } else if !self.down.remove(node) {
             return Err(format!("{node} is running"));
         } else if let Some(close) = self.closes.get(node) {
+            // A client stopped gracefully closed, but its process still holds its socket
+            // (madsim's restart does not release a live node's bindings): it exits first,
+            // or the new incarnation cannot bind and never runs. A crashed one is gone.
+            if close.is_closed() {
+                self.handle.kill(handle);
+            }
             close.reset();
         }
         // A node paused when it crashed starts unpaused.
