@@ -153,6 +153,7 @@ suite! {
     idempotent_retries_no_duplicate => "idempotent-retries-no-duplicate.json",
     isr_shrink_then_leader_crash => "isr-shrink-then-leader-crash.json",
     latency_beyond_request_timeout => "latency-beyond-request-timeout.json",
+    member_stop_restart => "member-stop-restart.json",
     packet_loss => "packet-loss.json",
     partitioner => "partitioner.json",
     paused_leader_zombie => "paused-leader-zombie.json",
