@@ -715,6 +715,7 @@ fn data_loss_cause(
     let causes: Vec<String> = [
         isr_crash_cause(history, &hit),
         unclean_election_cause(history, &hit),
+        deposed_leader_cause(history, fired),
         offset_reset_cause(history, fired),
         auto_commit_crash_cause(history, fired),
     ]
@@ -914,6 +915,68 @@ fn unclean_election_cause(
          a leader elected so may lack records the ISR had committed, in Kafka too (docs/14)",
         listed(each, 3, "; ")
     ))
+}
+
+/// A leader replaced under acks=1 writes it had answered, when `lost-write` found such
+/// writes missing from a partition whose leadership changed: acks=1 is answered once the
+/// leader alone holds the record, so a leader deposed before its followers copied it (cut
+/// off, paused, fenced by the controller) takes those writes with it when it truncates to
+/// its successor's log. No crash needed, and Kafka does the same (docs/11).
+fn deposed_leader_cause(
+    history: &crate::check::History,
+    fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
+) -> Option<String> {
+    let lost = fired.get(crate::check::writes::LOST_WRITE)?;
+    let acks = history.ok_acks();
+    let acks_one = |tp: &crate::trace::TopicPartition, offset: i64| {
+        acks.iter()
+            .filter(|a| a.tp == *tp && a.offset == offset)
+            .filter_map(|a| history.send_idx(a.send))
+            .any(|i| {
+                matches!(&history.event(i).kind, crate::trace::EventKind::Send { acks, .. } if acks == "1")
+            })
+    };
+    let mut each = Vec::new();
+    let mut seen = BTreeSet::new();
+    for v in lost {
+        let Some(tp) = &v.partition else { continue };
+        if !seen.insert(tp) || !v.offsets.iter().any(|&o| acks_one(tp, o)) {
+            continue;
+        }
+        // The elections after the partition's first leader: who replaced whom.
+        let changes: Vec<String> = history
+            .events()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                crate::trace::EventKind::LeaderChange {
+                    topic,
+                    partition,
+                    leader: Some(leader),
+                    leader_epoch,
+                } if *leader_epoch > 0
+                    && topic.as_str() == &*tp.topic
+                    && *partition == tp.partition =>
+                {
+                    Some(format!(
+                        "{leader} elected in epoch {leader_epoch} at t={}us",
+                        e.t_us
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        if !changes.is_empty() {
+            each.push(format!("{tp}: {}", listed(changes, 3, ", ")));
+        }
+    }
+    (!each.is_empty()).then(|| {
+        format!(
+            "a deposed leader's acks=1 writes: {}: acks=1 is answered once the leader alone \
+             holds a record, and a leader replaced before its followers copied it loses it \
+             when it follows its successor, in Kafka too (docs/11)",
+            listed(each, 3, "; ")
+        )
+    })
 }
 
 /// The checker names `expect.checkers` selects.
@@ -1763,6 +1826,41 @@ mod tests {
             after > 0,
             "min.isr 3: no commit after the follower came back"
         );
+    }
+
+    /// acks=1 writes lost on a partition whose leader was replaced, with no crash at all (a
+    /// leader cut off from the controller, still answering its producers), name the
+    /// election; the same loss of acks=all writes does not (that is no acks=1 risk).
+    #[test]
+    fn a_lost_acks_one_write_names_the_election_that_deposed_its_leader() {
+        use crate::check::testkit::{ack, leader_change, send_with, tp};
+        let cause = |acks: &str| {
+            let h = crate::check::History::new(vec![
+                leader_change(10, "t", 0, "broker-0", 0),
+                send_with(100, "p1", "a", "t", 0, acks, false, 5),
+                leader_change(150, "t", 0, "broker-1", 1),
+                ack(200, "p1", "a", "t", 0, 7),
+            ]);
+            let fired = BTreeMap::from([(
+                crate::check::writes::LOST_WRITE,
+                vec![
+                    crate::check::violation(crate::check::writes::LOST_WRITE, 500, "gone".into())
+                        .on(&tp("t", 0))
+                        .offsets([7]),
+                ],
+            )]);
+            data_loss_cause(&h, &fired)
+        };
+        assert_eq!(
+            cause("1").as_deref(),
+            Some(
+                "a deposed leader's acks=1 writes: t-0: broker-1 elected in epoch 1 at t=150us: \
+                 acks=1 is answered once the leader alone holds a record, and a leader replaced \
+                 before its followers copied it loses it when it follows its successor, in \
+                 Kafka too (docs/11)"
+            )
+        );
+        assert_eq!(cause("all"), None);
     }
 
     /// A data-loss verdict beside crashes of a sole in-sync replica, or of the last live
