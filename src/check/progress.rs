@@ -91,13 +91,19 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let due = |t: i64| heal.max(t).saturating_add(bound);
     let mut out = Vec::new();
 
-    // When each node crashed ("crash NODE"): a client's crash drops its in-flight sends.
+    // When each node crashed ("crash NODE"): a client's crash drops its in-flight sends. So
+    // does the restart of a client stopped gracefully that was still closing (the harness
+    // ends the old incarnation and says so: "restart NODE (... unanswered sends lost)").
     let mut crashes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for e in h.events() {
         if let EventKind::Fault { fault } = &e.kind {
             let mut words = fault.split_whitespace();
-            if let (Some("crash"), Some(node)) = (words.next(), words.next()) {
-                crashes.entry(node).or_default().push(e.t_us);
+            match (words.next(), words.next()) {
+                (Some("crash"), Some(node)) => crashes.entry(node).or_default().push(e.t_us),
+                (Some("restart"), Some(node)) if fault.ends_with("unanswered sends lost)") => {
+                    crashes.entry(node).or_default().push(e.t_us)
+                }
+                _ => {}
             }
         }
     }

@@ -1627,6 +1627,28 @@ fn progress_excuses_sends_a_crashed_producer_had_in_flight() {
     assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
 }
 
+/// A producer stopped gracefully and restarted before it finished closing: the harness ends
+/// the old incarnation and says how many sends it dropped; those are excused as a crash's.
+/// A restart that dropped nothing excuses nothing.
+#[test]
+fn progress_excuses_sends_a_stopped_producer_was_still_delivering_when_restarted() {
+    let run = |restart: &str| {
+        let events = vec![
+            send(100, "p1", "a", "t", 0),
+            fault(150, "stop p1"),
+            fault(300, restart),
+            send(400, "p1", "b", "t", 0),
+            poll(10_000, "c1", "t", 0, &[]),
+        ];
+        progress_run(events, 1_000)
+    };
+    let vs = run("restart p1 (its stopped incarnation was still closing: 1 unanswered sends lost)");
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
+    let vs = run("restart p1");
+    assert!(vs[0].message.contains("e.g. a, b"), "{}", vs[0].message);
+}
+
 #[test]
 fn progress_flags_an_acked_write_never_consumed() {
     let events = cat(vec![

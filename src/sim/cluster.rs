@@ -758,12 +758,17 @@ impl Harness {
                 } else {
                     (name.clone(), "")
                 };
-                self.restart(&node)?;
-                let text = if is_role(name) {
+                let dropped = self.restart(&node)?;
+                let mut text = if is_role(name) {
                     format!("restart {node} ({how} as {name})")
                 } else {
                     format!("restart {node}")
                 };
+                if let Some(n) = dropped.filter(|&n| n > 0) {
+                    text.push_str(&format!(
+                        " (its stopped incarnation was still closing: {n} unanswered sends lost)"
+                    ));
+                }
                 self.record_fault(text);
             }
             Fault::Partition(groups) => {
@@ -1159,8 +1164,12 @@ impl Harness {
         }
     }
 
-    fn restart(&mut self, node: &str) -> Result<(), String> {
+    /// Starts `node` again. A client stopped gracefully whose old incarnation is still
+    /// closing (a producer still delivering what it was handed) is ended first: its
+    /// unanswered sends are lost as a crash's are (their count is returned).
+    fn restart(&mut self, node: &str) -> Result<Option<usize>, String> {
         let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?.id();
+        let mut dropped = None;
         if let Some(id) = broker_id(node) {
             let b = self.brokers.get_mut(&id).ok_or(format!("no node {node}"))?;
             if b.up {
@@ -1185,6 +1194,10 @@ impl Harness {
             // or the new incarnation cannot bind and never runs. A crashed one is gone.
             if close.is_closed() {
                 self.handle.kill(handle);
+                dropped = self.progress.get(node).map(|p| {
+                    let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+                    std::mem::take(&mut p.unanswered).len()
+                });
             }
             close.reset();
         }
@@ -1193,7 +1206,7 @@ impl Harness {
             self.handle.resume(handle);
         }
         self.handle.restart(handle);
-        Ok(())
+        Ok(dropped)
     }
 
     fn clog(&mut self, from: &str, to: &str) {

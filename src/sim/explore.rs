@@ -70,6 +70,10 @@ pub enum GenKind {
     /// after its transaction ended (KIP-890's hanging transaction); elsewhere a late
     /// request is what a clog and the retry after it already produce.
     Delay,
+    /// A broker or client stops gracefully (SIGTERM: a broker hands its leaderships away
+    /// first with `controlled.shutdown.enable`, a producer delivers what it was handed, a
+    /// member leaves its group), then restarts.
+    Stop,
 }
 
 impl GenKind {
@@ -90,6 +94,8 @@ impl GenKind {
         GenKind::Pause,
         // Last, so that adding it left every earlier kind's draws of a seed as they were.
         GenKind::Delay,
+        // After it, for the same reason.
+        GenKind::Stop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -108,6 +114,7 @@ impl GenKind {
             GenKind::ClockSkew => "clock-skew",
             GenKind::Pause => "pause",
             GenKind::Delay => "delay",
+            GenKind::Stop => "stop",
         }
     }
 }
@@ -137,6 +144,8 @@ pub enum Action {
     ClockSkew { node: NodeRef, by: SimDuration },
     /// `pause`, then `resume` of the same node.
     Pause(NodeRef),
+    /// `stop`, then `restart` of the same node.
+    Stop(NodeRef),
     /// `delay` of one link by `by`, `for: length`.
     Delay {
         from: NodeRef,
@@ -177,6 +186,7 @@ impl Episode {
             },
             Action::ClockSkew { .. } => GenKind::ClockSkew,
             Action::Pause(_) => GenKind::Pause,
+            Action::Stop(_) => GenKind::Stop,
             Action::Delay { .. } => GenKind::Delay,
         }
     }
@@ -251,6 +261,10 @@ impl Episode {
                 (self.at, FaultKind::Pause(n.clone())),
                 (end, FaultKind::Resume(NodeOrAll::Node(n.clone()))),
             ],
+            Action::Stop(n) => vec![
+                (self.at, FaultKind::Stop(n.clone())),
+                (end, FaultKind::Restart(n.clone())),
+            ],
             Action::Delay { from, to, by } => vec![(
                 self.at,
                 FaultKind::Delay {
@@ -302,6 +316,8 @@ pub const MIN_LENGTH: SimDuration = SimDuration(100_000);
 const MAX_LENGTH: SimDuration = SimDuration(8_000_000);
 /// At most this many episodes of one kind per run.
 const MAX_PER_KIND: u32 = 4;
+/// A broker's graceful stop lasts at least this long before its restart.
+const MIN_BROKER_STOP: SimDuration = SimDuration(3_000_000);
 /// How long after its restart a crashed broker still counts as having lost data: the
 /// time it takes to fetch back what its page cache lost from the leader.
 const CATCH_UP: i64 = 5_000_000;
@@ -548,21 +564,28 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
     };
     let nodes = pools.nodes();
     match kind {
-        GenKind::BrokerCrash | GenKind::ClientCrash | GenKind::Pause => {
+        GenKind::BrokerCrash | GenKind::ClientCrash | GenKind::Pause | GenKind::Stop => {
             let candidates: Vec<(NodeRef, i64, i64)> = match kind {
                 GenKind::BrokerCrash => pools
                     .brokers
                     .iter()
                     .map(|b| (b.clone(), pools.lo, pools.hi))
                     .collect(),
-                GenKind::ClientCrash => pools
-                    .clients
-                    .iter()
-                    .map(|(c, start, stop)| {
+                GenKind::ClientCrash | GenKind::Stop => {
+                    let clients = pools.clients.iter().map(|(c, start, stop)| {
                         let until = stop.map_or(pools.hi, |s| s.0.min(pools.hi));
                         (c.clone(), start.0.max(pools.lo), until)
-                    })
-                    .collect(),
+                    });
+                    let brokers = pools
+                        .brokers
+                        .iter()
+                        .map(|b| (b.clone(), pools.lo, pools.hi));
+                    if kind == GenKind::Stop {
+                        brokers.chain(clients).collect()
+                    } else {
+                        clients.collect()
+                    }
+                }
                 _ => nodes
                     .iter()
                     .map(|n| (n.clone(), pools.lo, pools.hi))
@@ -580,6 +603,13 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
                     (NodeRef::Role(Role::Leader(tp)), pools.lo, pools.hi)
                 } else {
                     candidates.choose(rng)?.clone()
+                };
+                // A broker's graceful stop takes a while (it moves its leaderships first),
+                // and a restart before it has exited would find it still running.
+                let length = if kind == GenKind::Stop && matches!(node, NodeRef::Broker(_)) {
+                    length.max(MIN_BROKER_STOP)
+                } else {
+                    length
                 };
                 let Some(at) = start_in(rng, lo, until, length.0) else {
                     continue;
@@ -602,10 +632,10 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
                 if loses {
                     drawn.losses.push((node.clone(), a, lost_until));
                 }
-                let action = if kind == GenKind::Pause {
-                    Action::Pause(node)
-                } else {
-                    Action::Crash(node)
+                let action = match kind {
+                    GenKind::Pause => Action::Pause(node),
+                    GenKind::Stop => Action::Stop(node),
+                    _ => Action::Crash(node),
                 };
                 return Some(Episode {
                     at,

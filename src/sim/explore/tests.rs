@@ -517,3 +517,52 @@ fn pauses_and_clogs_aim_at_partition_leaders_half_the_time() {
     assert_eq!(clogs, unclogs);
     assert!(clogs > 0);
 }
+
+/// Graceful stops (`stop`, then `restart` of the same node) reach brokers and clients; a
+/// broker's lasts long enough for its controlled shutdown to end first. Being the last kind,
+/// `stop` leaves every other kind's draws of a seed as they were before it existed.
+#[test]
+fn stops_reach_brokers_and_clients_and_leave_earlier_draws_alone() {
+    let s = scenario();
+    let before: Vec<GenKind> = GenKind::ALL
+        .iter()
+        .copied()
+        .filter(|&k| k != GenKind::Stop)
+        .collect();
+    let (mut brokers, mut clients) = (0, 0);
+    for seed in 1..=200 {
+        let (swarm, episodes) = generate(&s, seed, GenKind::ALL);
+        let others: Vec<&Episode> = episodes
+            .iter()
+            .filter(|e| e.kind() != GenKind::Stop)
+            .collect();
+        let (old_swarm, old) = generate(&s, seed, &before);
+        if swarm.kinds.iter().any(|(k, _)| *k != GenKind::Stop) {
+            assert_eq!(
+                others,
+                old.iter().collect::<Vec<_>>(),
+                "seed {seed}: {swarm} vs {old_swarm}"
+            );
+        }
+        for e in episodes.iter().filter(|e| e.kind() == GenKind::Stop) {
+            let Action::Stop(node) = &e.action else {
+                unreachable!()
+            };
+            let faults = e.faults();
+            assert!(matches!(&faults[0].1, FaultKind::Stop(n) if n == node));
+            assert!(matches!(&faults[1].1, FaultKind::Restart(n) if n == node));
+            match node {
+                NodeRef::Broker(_) => {
+                    brokers += 1;
+                    assert!(e.length.unwrap() >= MIN_BROKER_STOP, "{e:?}");
+                }
+                _ => clients += 1,
+            }
+        }
+        assert!(with_episodes(&s, &episodes).is_ok(), "seed {seed}");
+    }
+    assert!(
+        brokers > 0 && clients > 0,
+        "{brokers} broker and {clients} client stops"
+    );
+}
