@@ -34,6 +34,10 @@ pub enum ErrorCode {
     CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
+    /// A produced record set larger than the partition's `segment.bytes` (Kafka's
+    /// `RecordBatchTooLargeException`): unlike MESSAGE_TOO_LARGE the producer does not split
+    /// the batch, the sends fail.
+    RecordListTooLarge = 18,
     NotEnoughReplicas = 19,
     NotEnoughReplicasAfterAppend = 20,
     InvalidRequiredAcks = 21,
@@ -87,7 +91,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code this enum knows, in numeric order.
-    pub const ALL: [ErrorCode; 48] = [
+    pub const ALL: [ErrorCode; 49] = [
         ErrorCode::UnknownServerError,
         ErrorCode::None,
         ErrorCode::OffsetOutOfRange,
@@ -103,6 +107,7 @@ impl ErrorCode {
         ErrorCode::CoordinatorLoadInProgress,
         ErrorCode::CoordinatorNotAvailable,
         ErrorCode::NotCoordinator,
+        ErrorCode::RecordListTooLarge,
         ErrorCode::NotEnoughReplicas,
         ErrorCode::NotEnoughReplicasAfterAppend,
         ErrorCode::InvalidRequiredAcks,
@@ -164,6 +169,7 @@ impl ErrorCode {
             BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             ReplicaNotAvailable => "REPLICA_NOT_AVAILABLE",
             MessageTooLarge => "MESSAGE_TOO_LARGE",
+            RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
             NetworkException => "NETWORK_EXCEPTION",
             CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
             CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
@@ -269,6 +275,7 @@ mod tests {
                 "COORDINATOR_NOT_AVAILABLE",
             ),
             (ErrorCode::NotCoordinator, 16, "NOT_COORDINATOR"),
+            (ErrorCode::RecordListTooLarge, 18, "RECORD_LIST_TOO_LARGE"),
             (ErrorCode::NotEnoughReplicas, 19, "NOT_ENOUGH_REPLICAS"),
             (
                 ErrorCode::NotEnoughReplicasAfterAppend,
@@ -381,6 +388,7 @@ mod tests {
             ErrorCode::None,
             ErrorCode::OffsetOutOfRange,
             ErrorCode::MessageTooLarge,
+            ErrorCode::RecordListTooLarge,
             ErrorCode::InvalidRequiredAcks,
             ErrorCode::OutOfOrderSequenceNumber,
             ErrorCode::DuplicateSequenceNumber,

@@ -386,9 +386,9 @@ fn evict_consumer_sessions(sessions: &mut BTreeMap<i32, FetchSession>) {
 
 fn log_error_code(e: &LogError) -> ErrorCode {
     match e {
-        LogError::RecordTooLarge { .. } | LogError::RecordBatchTooLarge { .. } => {
-            ErrorCode::MessageTooLarge
-        }
+        LogError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
+        // Larger than a segment: Kafka's `RecordBatchTooLargeException`.
+        LogError::RecordBatchTooLarge { .. } => ErrorCode::RecordListTooLarge,
         LogError::InvalidRecords { .. } => ErrorCode::CorruptMessage,
         LogError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
@@ -3766,6 +3766,30 @@ mod tests {
         let replica = follower.replica(&tp).unwrap();
         assert_eq!(replica.log.log_end_offset(), 5);
         assert_eq!(replica.partition.log_end_offset(), 5);
+    }
+
+    /// A produced batch larger than `segment.bytes` is refused RECORD_LIST_TOO_LARGE (which
+    /// a producer does not retry or split), one over `max.message.bytes` MESSAGE_TOO_LARGE
+    /// (which Kafka's producer splits), as Kafka's log does.
+    #[test]
+    fn a_batch_too_large_for_a_segment_or_for_the_topic_is_refused_by_its_own_code() {
+        use crate::storage::testkit::v2_batch;
+        let tp = TopicPartition::new("orders", 0);
+        let batch = v2_batch(0, &[(0, None, Some("x".repeat(300).as_bytes()))]);
+        let mut cfg = BrokerConfig::new(0);
+        cfg.log.segment_bytes = 200;
+        let mut rm = orders_led_by_0(cfg, &SimDisk::new(1), &[0]);
+        assert_eq!(
+            rm.append_as_leader(&tp, 1, batch.clone(), 0).err(),
+            Some(ErrorCode::RecordListTooLarge)
+        );
+        let mut cfg = BrokerConfig::new(0);
+        cfg.log.max_message_bytes = 200;
+        let mut rm = orders_led_by_0(cfg, &SimDisk::new(1), &[0]);
+        assert_eq!(
+            rm.append_as_leader(&tp, 1, batch, 0).err(),
+            Some(ErrorCode::MessageTooLarge)
+        );
     }
 
     /// Retention (`log.retention.check.interval.ms` after `log.initial.task.delay.ms`)

@@ -667,10 +667,11 @@ fn stopped_as_in_kafka(h: &History) -> BTreeMap<&str, String> {
 /// errors about the request, not about the producer's epoch or transaction, which the
 /// fencing rules judge): a producer that got one and nothing else has failed, however soon
 /// after its first send the run ends. `MESSAGE_TOO_LARGE`: over `max.request.size` or the
-/// topic's `max.message.bytes`; `INVALID_RECORD`: e.g. a record without a key on a
-/// compacted topic.
+/// topic's `max.message.bytes`; `RECORD_LIST_TOO_LARGE`: a batch larger than the topic's
+/// `segment.bytes`; `INVALID_RECORD`: e.g. a record without a key on a compacted topic.
 const REFUSED_FOR_GOOD: &[&str] = &[
     "MESSAGE_TOO_LARGE",
+    "RECORD_LIST_TOO_LARGE",
     "INVALID_RECORD",
     "INVALID_REQUIRED_ACKS",
 ];

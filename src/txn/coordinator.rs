@@ -186,7 +186,7 @@ pub fn append_error_to_client(e: ErrorCode) -> ErrorCode {
         | NotEnoughReplicasAfterAppend
         | RequestTimedOut => CoordinatorNotAvailable,
         NotLeaderOrFollower | KafkaStorageError | NotCoordinator => NotCoordinator,
-        MessageTooLarge => UnknownServerError,
+        MessageTooLarge | RecordListTooLarge => UnknownServerError,
         other => other,
     }
 }
