@@ -92,15 +92,20 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let mut out = Vec::new();
 
     // When each node crashed ("crash NODE"): a client's crash drops its in-flight sends. So
-    // does the restart of a client stopped gracefully that was still closing (the harness
-    // ends the old incarnation and says so: "restart NODE (... unanswered sends lost)").
+    // does the restart of a client stopped gracefully ("stop NODE", then "restart NODE"):
+    // what its old incarnation had not delivered by then, it never will (the harness ends
+    // it, and says how many sends it dropped where it counts them).
     let mut crashes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut stopped: BTreeSet<&str> = BTreeSet::new();
     for e in h.events() {
         if let EventKind::Fault { fault } = &e.kind {
             let mut words = fault.split_whitespace();
             match (words.next(), words.next()) {
                 (Some("crash"), Some(node)) => crashes.entry(node).or_default().push(e.t_us),
-                (Some("restart"), Some(node)) if fault.ends_with("unanswered sends lost)") => {
+                (Some("stop"), Some(node)) => {
+                    stopped.insert(node);
+                }
+                (Some("restart"), Some(node)) if stopped.remove(node) => {
                     crashes.entry(node).or_default().push(e.t_us)
                 }
                 _ => {}

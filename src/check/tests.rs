@@ -1628,8 +1628,8 @@ fn progress_excuses_sends_a_crashed_producer_had_in_flight() {
 }
 
 /// A producer stopped gracefully and restarted before it finished closing: the harness ends
-/// the old incarnation and says how many sends it dropped; those are excused as a crash's.
-/// A restart that dropped nothing excuses nothing.
+/// the old incarnation (and says how many sends it dropped, where it counts them); those
+/// are excused as a crash's. Only the restart that follows a stop drops anything.
 #[test]
 fn progress_excuses_sends_a_stopped_producer_was_still_delivering_when_restarted() {
     let run = |restart: &str| {
@@ -1645,7 +1645,19 @@ fn progress_excuses_sends_a_stopped_producer_was_still_delivering_when_restarted
     let vs = run("restart p1 (its stopped incarnation was still closing: 1 unanswered sends lost)");
     assert_eq!(vs.len(), 1, "{vs:#?}");
     assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
+    // A copier's sends are not counted, and its restart says nothing: the same.
     let vs = run("restart p1");
+    assert!(vs[0].message.contains("e.g. b"), "{}", vs[0].message);
+    // A restart after a crash (not a stop) drops nothing more than the crash did.
+    let events = vec![
+        fault(50, "stop p1"),
+        fault(60, "restart p1"),
+        send(100, "p1", "a", "t", 0),
+        fault(300, "restart p1"),
+        send(400, "p1", "b", "t", 0),
+        poll(10_000, "c1", "t", 0, &[]),
+    ];
+    let vs = progress_run(events, 1_000);
     assert!(vs[0].message.contains("e.g. a, b"), "{}", vs[0].message);
 }
 
