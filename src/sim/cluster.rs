@@ -1087,15 +1087,25 @@ impl Harness {
             }
             return Ok(None);
         }
-        let handle = self.nodes.get(node).ok_or(format!("no node {node}"))?;
+        if !self.nodes.contains_key(node) {
+            return Err(format!("no node {node}"));
+        }
         if !self.down.insert(node.to_string()) {
             return Err(format!("{node} is already down"));
         }
-        self.handle.kill(handle.id());
-        Ok(self.progress.get(node).map(|p| {
+        Ok(self.end_client_process(node))
+    }
+
+    /// Ends a client's process at once: a producer's unanswered sends are lost with it
+    /// (their count is returned; `None` for a client whose sends are not counted).
+    fn end_client_process(&self, node: &str) -> Option<usize> {
+        if let Some(n) = self.nodes.get(node) {
+            self.handle.kill(n.id());
+        }
+        self.progress.get(node).map(|p| {
             let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut p.unanswered).len()
-        }))
+        })
     }
 
     /// A graceful stop: a broker is asked to shut down (it exits by itself, see
@@ -1193,11 +1203,7 @@ impl Harness {
             // (madsim's restart does not release a live node's bindings): it exits first,
             // or the new incarnation cannot bind and never runs. A crashed one is gone.
             if close.is_closed() {
-                self.handle.kill(handle);
-                dropped = self.progress.get(node).map(|p| {
-                    let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
-                    std::mem::take(&mut p.unanswered).len()
-                });
+                dropped = self.end_client_process(node);
             }
             close.reset();
         }
