@@ -26,3 +26,8 @@ pub fn peak_rss() -> Option<String> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     Some(line.trim_start_matches("VmHWM:").trim().to_string())
 }
+
+/// The allocator `kafka-sim` runs on (`src/bin/kafka-sim.rs`), so that the benchmarks
+/// measure what the binary does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

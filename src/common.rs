@@ -117,9 +117,15 @@ impl PartialOrd for Topic {
 impl Ord for Topic {
     fn cmp(&self, other: &Topic) -> Ordering {
         if Arc::ptr_eq(&self.0, &other.0) {
-            Ordering::Equal
-        } else {
-            self.0.cmp(&other.0)
+            return Ordering::Equal;
+        }
+        // Two different topics usually differ in their first byte (`orders` and
+        // `__consumer_offsets`): decide that here rather than in a call to `memcmp`, a
+        // twelfth of a group run's instructions before this test.
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        match (a.first(), b.first()) {
+            (Some(x), Some(y)) if x != y => x.cmp(y),
+            _ => a.cmp(b),
         }
     }
 }
