@@ -1,7 +1,7 @@
 //! The history checkers read: the trace's events plus the few indexes several checkers share
 //! (sends and acks by send id, successful acks, every record read). Built once, read-only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use crate::trace::{Event, EventKind, TopicPartition, Trace};
@@ -166,8 +166,10 @@ pub struct History {
     /// Partition counts of the coordinators' topics (`__consumer_offsets`,
     /// `__transaction_state`); empty when unknown.
     coordinator_partitions: BTreeMap<String, i32>,
-    sends: BTreeMap<String, usize>,
-    acks: BTreeMap<String, Vec<usize>>,
+    /// By send id. Hash maps, because checkers look a send up thousands of times and never
+    /// walk these (their order never reaches a verdict).
+    sends: HashMap<String, usize>,
+    acks: HashMap<String, Vec<usize>>,
     /// What [`History::ok_acks`] and [`History::reads`] list, found once: most checkers ask.
     ok_acks: OnceLock<Vec<(usize, TopicPartition, i64)>>,
     /// `(poll event index, record index within it, partition)`.
@@ -237,8 +239,8 @@ impl History {
     /// checker compares the new logs with the deleted ones.
     pub fn new(events: Vec<Event>) -> Self {
         let events = rename_deleted_incarnations(events);
-        let mut sends = BTreeMap::new();
-        let mut acks: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut sends = HashMap::new();
+        let mut acks: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, e) in events.iter().enumerate() {
             match &e.kind {
                 EventKind::Send { send, .. } => {

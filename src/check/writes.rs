@@ -2,7 +2,7 @@
 //! hold: `lost-write`, `unseen`, `duplicate`, `reorder`, `nonmonotonic-send`,
 //! `inconsistent-offsets`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::history::{position_reset, PlannedRole, PositionReset};
 use super::{offset_list, violation, FinalLog, History, OkAck, Violation};
@@ -144,7 +144,8 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
     let acks = h.ok_acks();
     let mut out = Vec::new();
-    let mut gone: BTreeSet<&str> = BTreeSet::new();
+    // Send ids: looked up, never walked (hash sets: thousands of lookups per run).
+    let mut gone: HashSet<&str> = HashSet::new();
     let mut missing: BTreeMap<&TopicPartition, Vec<&OkAck<'_>>> = BTreeMap::new();
     for ack in &acks {
         if let Some(f) = finals.get(&ack.tp) {
@@ -199,7 +200,7 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
         );
     }
     let groups = h.consumer_groups();
-    let seen: BTreeSet<&str> = h
+    let seen: HashSet<&str> = h
         .reads()
         .iter()
         .filter(|r| !groups.contains_key(r.node))
@@ -232,7 +233,7 @@ pub fn lost_write(h: &History) -> Vec<Violation> {
 /// One violation per partition.
 pub fn unseen(h: &History) -> Vec<Violation> {
     let finals = h.final_logs();
-    let read: BTreeSet<&str> = h.reads().iter().map(|r| r.send).collect();
+    let read: HashSet<&str> = h.reads().iter().map(|r| r.send).collect();
     // Readers that could not work at the end (their group's coordinator could not load its
     // partition) are not counted as readers: they could not read what came late.
     let stuck = h.groups_stuck_at_end();
@@ -390,7 +391,7 @@ fn group_lost_writes(
     h: &History,
     groups: &BTreeMap<&str, &str>,
     spans: &[ReadSpan<'_>],
-    gone: &BTreeSet<&str>,
+    gone: &HashSet<&str>,
 ) -> Vec<Violation> {
     let consumed = h.group_partitions();
     let mut processed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
