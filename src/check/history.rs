@@ -190,8 +190,8 @@ pub struct History {
 /// `admin` fault text).
 pub const DELETE_TOPIC_FAULT: &str = "admin delete-topic ";
 
-/// [`History::new`]'s renaming of deleted topics' earlier incarnations: the events before a
-/// topic's k-th deletion (in trace order) that name it are renamed `T~k`.
+/// [`History::new`]'s renaming of deleted topics' earlier incarnations: the events that name
+/// a topic before its k-th incarnation ended (in trace order) are renamed `T~k`.
 fn rename_deleted_incarnations(mut events: Vec<Event>) -> Vec<Event> {
     let mut deletions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
@@ -201,10 +201,29 @@ fn rename_deleted_incarnations(mut events: Vec<Event>) -> Vec<Event> {
             }
         }
     }
+    for (topic, at) in &mut deletions {
+        // The deleted incarnation ends where the new one begins, not at the deletion: the
+        // deletion reaches each broker with its metadata, and until then that broker still
+        // leads, acknowledges and reports the old partitions (their writes are deleted with
+        // the topic, as in Kafka). The new incarnation begins with the controller's first
+        // leader or ISR record for the topic after the deletion (its creation); a deletion
+        // no creation follows ends at itself.
+        let next: Vec<usize> = at.iter().skip(1).copied().chain([events.len()]).collect();
+        for (d, next) in at.iter_mut().zip(next) {
+            if let Some(created) = events[*d..next].iter().position(|e| {
+                e.node.starts_with("controller")
+                    && matches!(&e.kind,
+                        EventKind::LeaderChange { topic: t, .. } | EventKind::IsrChange { topic: t, .. }
+                            if t == topic)
+            }) {
+                *d += created;
+            }
+        }
+    }
     for (topic, at) in &deletions {
         let names: Vec<String> = (1..=at.len()).map(|k| format!("{topic}~{k}")).collect();
         for (i, e) in events.iter_mut().enumerate() {
-            let k = at.partition_point(|&d| d < i);
+            let k = at.partition_point(|&d| d <= i);
             if let Some(name) = names.get(k) {
                 e.rename_topic(topic, name);
             }

@@ -891,6 +891,45 @@ fn a_deleted_and_recreated_topic_is_judged_as_a_new_topic() {
     );
 }
 
+/// The deletion reaches each broker with its metadata: until then a broker still leads the
+/// old partition, acknowledges writes to it and reports its high watermark, after the
+/// deletion's `fault` event (draft g-delete-recreate-group, session 30: a producer writing
+/// through the deletion). Those belong to the deleted incarnation, which ends where the
+/// controller creates the new one.
+#[test]
+fn what_a_broker_did_before_it_learned_of_a_deletion_belongs_to_the_deleted_topic() {
+    let mut events = produced(10, &["p1-1", "p1-2"]);
+    events.extend([
+        ack(50, "p1", "p1-1", "t", 0, 0),
+        hw(60, "broker-0", "t", 0, 1, 0, true),
+        fault(100, "admin delete-topic t"),
+        // broker-0 has not replayed the deletion yet.
+        hw(110, "broker-0", "t", 0, 2, 0, true),
+        ack(120, "p1", "p1-2", "t", 0, 1),
+        leader_change(200, "t", 0, "broker-1", 0),
+        fault(210, "admin create-topic t (1 partitions, RF 3)"),
+        hw(300, "broker-1", "t", 0, 0, 0, true),
+        snapshot(400, "broker-1", "t", 0, true, 0, 0, &[]),
+    ]);
+    events.sort_by_key(|e| e.t_us);
+    let h = History::new(events);
+    let renamed = |i: usize| h.event(i).topic_partition().map(|p| p.topic.to_string());
+    let names: Vec<(i64, Option<String>)> = (0..h.events().len())
+        .map(|i| (h.event(i).t_us, renamed(i)))
+        .collect();
+    for (t, name) in &names {
+        let want = match t {
+            110 | 120 => Some("t~1"),
+            200 | 300 | 400 => Some("t"),
+            _ => continue,
+        };
+        assert_eq!(name.as_deref(), want, "event at {t}: {names:?}");
+    }
+    let all = run_checkers(&["hw-regression", "lost-write", "leader-completeness"], &h)
+        .expect("known checkers");
+    assert!(all.values().all(Vec::is_empty), "{all:#?}");
+}
+
 // ---------------------------------------------------------------- leader-completeness
 
 #[test]
