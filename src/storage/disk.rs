@@ -657,6 +657,9 @@ struct SimState {
     full: bool,
     slow_fsync: Option<Duration>,
     stall: Duration,
+    /// Until when the stalls taken so far keep their takers asleep: a slow disk's backlog
+    /// (a restart's recovery and epoch checkpoints, hundreds of fsyncs) outlasts the fault.
+    stalled_until: Option<madsim::time::Instant>,
     torn_write: bool,
     last_write: Option<LastWrite>,
     syncs: u64,
@@ -698,6 +701,7 @@ impl SimDisk {
                 full: false,
                 slow_fsync: None,
                 stall: Duration::ZERO,
+                stalled_until: None,
                 torn_write: false,
                 last_write: None,
                 syncs: 0,
@@ -783,12 +787,17 @@ impl SimDisk {
         self.lock().slow_fsync = latency;
     }
 
-    /// Whether a `slow` or `full` fault is in effect (what the run's end reports).
+    /// Whether a `slow` or `full` fault is in effect (what the run's end reports). A slow
+    /// disk counts until the node has slept off every fsync it charged: a broker still
+    /// asleep on them at the end has not had the time to catch up that the checkers give.
     pub fn degraded(&self) -> Option<&'static str> {
         let d = self.lock();
+        let backlog = !d.stall.is_zero()
+            || d.stalled_until
+                .is_some_and(|u| madsim::time::Instant::now() < u);
         if d.full {
             Some("disk full")
-        } else if d.slow_fsync.is_some() {
+        } else if d.slow_fsync.is_some() || backlog {
             Some("disk slow")
         } else {
             None
@@ -798,7 +807,13 @@ impl SimDisk {
     /// The fsync latency accumulated since the last call; the async node layer sleeps
     /// this long (in simulated time) after a flush.
     pub fn take_stall(&self) -> Duration {
-        std::mem::take(&mut self.lock().stall)
+        let mut d = self.lock();
+        let stall = std::mem::take(&mut d.stall);
+        if !stall.is_zero() {
+            let until = madsim::time::Instant::now() + stall;
+            d.stalled_until = Some(d.stalled_until.map_or(until, |u| u.max(until)));
+        }
+        stall
     }
 
     /// Flips one bit of the byte at `pos` in `path`, in both the visible and the durable
@@ -1341,6 +1356,34 @@ mod tests {
         assert_eq!(disk.take_stall(), Duration::from_millis(60));
         assert_eq!(disk.take_stall(), Duration::ZERO);
         assert_eq!(disk.stats().syncs, 2);
+    }
+
+    /// Explore topic-delete-recreate seed 8982 (session 30): a broker restarted on a slow
+    /// disk charged 216 fsyncs (43 s) to its fetcher, which slept past the run's end while
+    /// the fault had ended; `progress` then blamed the broker for not catching up. The disk
+    /// reports itself slow while charged fsyncs are still being slept off.
+    #[test]
+    fn a_slow_disk_stays_degraded_until_its_charged_fsyncs_are_slept_off() {
+        let disk = SimDisk::new(1);
+        let mut f = disk.open(&p("/a"), OpenMode::Create).unwrap();
+        disk.set_slow_fsync(Some(Duration::from_secs(3600)));
+        f.sync().unwrap();
+        disk.set_slow_fsync(None);
+        assert_eq!(disk.degraded(), Some("disk slow"), "charged, not yet taken");
+        assert_eq!(disk.take_stall(), Duration::from_secs(3600));
+        assert_eq!(
+            disk.degraded(),
+            Some("disk slow"),
+            "taken, still being slept off"
+        );
+        let idle = SimDisk::new(2);
+        idle.set_slow_fsync(Some(Duration::from_millis(1)));
+        idle.set_slow_fsync(None);
+        assert_eq!(
+            idle.degraded(),
+            None,
+            "no fsync charged: the fault alone ended"
+        );
     }
 
     #[test]
