@@ -166,6 +166,9 @@ pub struct History {
     /// Partition counts of the coordinators' topics (`__consumer_offsets`,
     /// `__transaction_state`); empty when unknown.
     coordinator_partitions: BTreeMap<String, i32>,
+    /// The coordinators' topics' replication factors (`offsets.topic.replication.factor`,
+    /// `transaction.state.log.replication.factor`) and the cluster's broker count.
+    coordinator_replication: (BTreeMap<String, i32>, i32),
     /// By send id. Hash maps, because checkers look a send up thousands of times and never
     /// walk these (their order never reaches a verdict).
     sends: HashMap<String, usize>,
@@ -277,6 +280,7 @@ impl History {
             workload: Vec::new(),
             replication: BTreeMap::new(),
             coordinator_partitions: BTreeMap::new(),
+            coordinator_replication: (BTreeMap::new(), 0),
             sends,
             acks,
             ok_acks: OnceLock::new(),
@@ -305,6 +309,18 @@ impl History {
     /// partition coordinates a group or a transactional id.
     pub fn with_coordinator_partitions(mut self, counts: BTreeMap<String, i32>) -> Self {
         self.coordinator_partitions = counts;
+        self
+    }
+
+    /// Sets the coordinators' topics' replication factors, by topic, and how many brokers
+    /// the cluster has: a coordinator topic is created on first use only if that many are
+    /// up.
+    pub fn with_coordinator_replication(
+        mut self,
+        factors: BTreeMap<String, i32>,
+        brokers: i32,
+    ) -> Self {
+        self.coordinator_replication = (factors, brokers);
         self
     }
 
@@ -394,6 +410,9 @@ impl History {
     /// state) and every request for `id` gets NOT_COORDINATOR while it leads. A leader that
     /// loaded before its disk was damaged serves from memory, and is not named here.
     pub fn coordinator_unavailable_at_end(&self, topic: &str, id: &str) -> Option<String> {
+        if let Some(why) = self.coordinator_topic_never_created(topic) {
+            return Some(why);
+        }
         let count = *self.coordinator_partitions.get(topic)?;
         let tp = TopicPartition::new(topic, crate::group::coordinator_partition(id, count)?);
         let (leader, offset) = *self.corrupt_led_at_end().get(&tp)?;
@@ -424,6 +443,33 @@ impl History {
             )),
             _ => None,
         }
+    }
+
+    /// Why coordinator topic `topic` never existed, if so: it is created on first use, and
+    /// Kafka's controller refuses to create it with fewer brokers up than its replication
+    /// factor (INVALID_REPLICATION_FACTOR; FindCoordinator answers COORDINATOR_NOT_AVAILABLE
+    /// meanwhile). Named when no leader was ever elected for it and fewer brokers than that
+    /// were up at the end.
+    fn coordinator_topic_never_created(&self, topic: &str) -> Option<String> {
+        let (factors, brokers) = &self.coordinator_replication;
+        let factor = *factors.get(topic)?;
+        let created = self
+            .events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::LeaderChange { topic: t, .. } if t == topic));
+        let down = self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultsAtEnd { down, .. } => Some(down.len() as i32),
+            _ => None,
+        });
+        let down = down.unwrap_or(0);
+        let up = brokers - down;
+        (!created && up < factor).then(|| {
+            format!(
+                "its coordinator's topic {topic} was never created: its replication factor is \
+                 {factor} and only {up} of {brokers} brokers were up (Kafka's controller \
+                 refuses to create it on fewer)"
+            )
+        })
     }
 
     /// The `transactional.id` the workload gives client `name`, if any.

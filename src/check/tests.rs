@@ -930,6 +930,42 @@ fn what_a_broker_did_before_it_learned_of_a_deletion_belongs_to_the_deleted_topi
     assert!(all.values().all(Vec::is_empty), "{all:#?}");
 }
 
+/// `__consumer_offsets` is created on a group's first FindCoordinator, and Kafka's controller
+/// refuses to create it on fewer brokers than `offsets.topic.replication.factor`: a member
+/// that starts after a broker of three halted for good never finds a coordinator (explore
+/// compacted-leader-failover seed 8997, session 30). Its group is stuck, not idle.
+#[test]
+fn a_group_whose_offsets_topic_could_not_be_created_is_stuck_not_idle() {
+    let history = |down: &[&str]| {
+        History::new(vec![
+            fault(1_000, "halt broker-0: its only log dir failed"),
+            down_at_end(60_000_000, down),
+        ])
+        .with_workload(vec![planned("c2", 5_000_000, planned_member("g", &["t"]))])
+        .with_coordinator_replication(
+            BTreeMap::from([(crate::group::OFFSETS_TOPIC.to_string(), 3)]),
+            3,
+        )
+    };
+    let stuck = history(&["broker-0"]).groups_stuck_at_end();
+    assert!(
+        stuck["g"].contains("__consumer_offsets was never created")
+            && stuck["g"].contains("2 of 3"),
+        "{stuck:?}"
+    );
+    let all_up = history(&[]).groups_stuck_at_end();
+    assert!(all_up.is_empty(), "enough brokers up: {all_up:?}");
+    let never_joined = run_checkers(&["progress"], &history(&[])).expect("known");
+    assert!(
+        never_joined["progress"]
+            .iter()
+            .any(|v| v.message.contains("never joined group g")),
+        "with every broker up the member had to join: {never_joined:#?}"
+    );
+    let excused = run_checkers(&["progress"], &history(&["broker-0"])).expect("known");
+    assert!(excused["progress"].is_empty(), "{excused:#?}");
+}
+
 // ---------------------------------------------------------------- leader-completeness
 
 #[test]

@@ -1154,6 +1154,21 @@ pub fn scenario_history(
                 spec.transaction.transaction_state_log_num_partitions,
             ),
         ]))
+        .with_coordinator_replication(
+            BTreeMap::from([
+                (
+                    crate::group::OFFSETS_TOPIC.to_string(),
+                    spec.offsets_topic_replication_factor
+                        .unwrap_or(3.min(spec.brokers as i32)),
+                ),
+                (
+                    crate::txn::TRANSACTION_STATE_TOPIC.to_string(),
+                    spec.transaction_state_log_replication_factor
+                        .unwrap_or(3.min(spec.brokers as i32)),
+                ),
+            ]),
+            spec.brokers as i32,
+        )
 }
 
 /// Every topic's replication factor and `min.insync.replicas` (topic-level or the
