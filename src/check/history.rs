@@ -98,6 +98,9 @@ pub struct PlannedClient {
     /// A group member that commits automatically (`commit: "auto"`,
     /// `enable.auto.commit`): what poll handed it is committed before it is processed.
     pub auto_commit: bool,
+    /// A reader with `auto.offset.reset=latest`: where it has no committed offset it starts
+    /// at the log end and never sets out to read below it.
+    pub starts_at_latest: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

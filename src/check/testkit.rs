@@ -394,6 +394,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         transactional_id: None,
         transaction_timeout_ms: None,
         auto_commit: false,
+        starts_at_latest: false,
     }
 }
 

@@ -2210,6 +2210,31 @@ fn unseen_names_readable_writes_no_consumer_read() {
     assert!(writes::unseen(&h).is_empty());
 }
 
+/// A standalone reader with `auto.offset.reset=latest` starts at the log end: what lies below
+/// its first position is not what it missed (draft j-standalone-latest, session 30: every
+/// seed failed `unseen`). A reader that starts anywhere else is still asked to read it.
+#[test]
+fn unseen_excuses_what_lies_below_where_a_latest_reader_started() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(seek(90, "c1", "t", 0, 2));
+    events.push(poll(100, "c1", "t", 0, &[(2, "c")]));
+    events.push(abc_in_the_final_log());
+    let reader = |latest: bool| PlannedClient {
+        starts_at_latest: latest,
+        ..planned("c1", 0, planned_reader(&[("t", 0)]))
+    };
+    let judged = |latest: bool| {
+        let h = History::new(events.clone())
+            .with_progress_bound_us(1_000)
+            .with_workload(vec![reader(latest)]);
+        writes::unseen(&h)
+    };
+    assert!(judged(true).is_empty(), "{:#?}", judged(true));
+    let vs = judged(false);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert_eq!(vs[0].offsets, [0, 1]);
+}
+
 /// A group's member reaches a partition at the pace of the group's timeouts: `unseen` waits
 /// the groups' bound there, as `progress` does, and the general bound elsewhere.
 #[test]
@@ -3014,6 +3039,7 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         transactional_id: Some("x1".into()),
         transaction_timeout_ms: None,
         auto_commit: false,
+        starts_at_latest: false,
     };
     let offline = Event::new(
         1_500,

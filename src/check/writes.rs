@@ -240,16 +240,51 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     let member_of = h.consumer_groups();
     let stuck_node = |node: &str| member_of.get(node).is_some_and(|g| stuck.contains_key(*g));
     let mut consumed: BTreeSet<TopicPartition> = BTreeSet::new();
+    // Where each reader first set out on each partition: its first seek (a reset to
+    // `latest` starts at the log end and never means to read below it), or 0 if it read
+    // before any seek. A record below where every reader started is not one they missed.
+    let mut first_position: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
     for e in h.events().iter().filter(|e| !stuck_node(&e.node)) {
         match &e.kind {
             EventKind::Assign { partitions, .. } => consumed.extend(partitions.iter().cloned()),
             EventKind::Poll {
                 topic, partition, ..
             } => {
-                consumed.insert(TopicPartition::new(topic.clone(), *partition));
+                let tp = TopicPartition::new(topic.clone(), *partition);
+                first_position
+                    .entry((e.node.as_str(), tp.clone()))
+                    .or_insert(0);
+                consumed.insert(tp);
+            }
+            EventKind::Seek {
+                topic,
+                partition,
+                offset,
+                ..
+            } => {
+                first_position
+                    .entry((
+                        e.node.as_str(),
+                        TopicPartition::new(topic.clone(), *partition),
+                    ))
+                    .or_insert(*offset);
             }
             _ => {}
         }
+    }
+    // Only a reader configured to start at `latest` is excused what lies below its start; any
+    // other reader counts as starting at 0, whatever its first seek says.
+    let latest: BTreeSet<&str> = h
+        .workload()
+        .iter()
+        .filter(|c| c.starts_at_latest)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut started: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for ((node, tp), offset) in first_position {
+        let offset = if latest.contains(node) { offset } else { 0 };
+        let s = started.entry(tp).or_insert(offset);
+        *s = (*s).min(offset);
     }
     // Nor can any reader get at or past a corrupt batch of a partition's final leader.
     let corrupt = h.corrupt_led_at_end();
@@ -311,6 +346,7 @@ pub fn unseen(h: &History) -> Vec<Violation> {
         };
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
+            || started.get(&ack.tp).is_some_and(|&s| ack.offset < s)
             || corrupt.get(&ack.tp).is_some_and(|&(_, c)| ack.offset >= c)
             || end < heal.max(ack.t_us).saturating_add(bound)
         {

@@ -1126,6 +1126,10 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                 transactional_id,
                 transaction_timeout_ms,
                 auto_commit: matches!(c, Client::Consumer(c) if c.commit == CommitMode::Auto),
+                starts_at_latest: matches!(
+                    config.get("auto.offset.reset"),
+                    Some(ConfigValue::Str(r)) if r == "latest"
+                ),
             }
         })
         .collect()
