@@ -398,6 +398,20 @@ impl Default for BrokerNodeSettings {
 }
 
 impl ClusterSpec {
+    /// `transaction.state.log.replication.factor` as the brokers apply it: Kafka's 3,
+    /// capped at the cluster's size.
+    pub fn transaction_state_replication_factor(&self) -> i32 {
+        self.transaction_state_log_replication_factor
+            .unwrap_or(3.min(self.brokers as i32))
+    }
+
+    /// `offsets.topic.replication.factor` as the brokers apply it: Kafka's 3, capped at the
+    /// cluster's size.
+    pub fn offsets_replication_factor(&self) -> i32 {
+        self.offsets_topic_replication_factor
+            .unwrap_or(3.min(self.brokers as i32))
+    }
+
     /// `brokers` brokers, short timeouts suited to simulation, no clients, no faults.
     pub fn new(brokers: usize) -> Self {
         ClusterSpec {
@@ -1553,13 +1567,9 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         cfg.group = spec.group.clone();
         cfg.offsets_topic_num_partitions = spec.offsets_topic_num_partitions;
         cfg.transaction = spec.transaction.clone();
-        cfg.transaction_state_log_replication_factor = spec
-            .transaction_state_log_replication_factor
-            .unwrap_or(3.min(spec.brokers as i32));
+        cfg.transaction_state_log_replication_factor = spec.transaction_state_replication_factor();
         cfg.transaction_state_log_min_isr = spec.transaction_state_log_min_isr;
-        cfg.offsets_topic_replication_factor = spec
-            .offsets_topic_replication_factor
-            .unwrap_or(3.min(spec.brokers as i32));
+        cfg.offsets_topic_replication_factor = spec.offsets_replication_factor();
         cfg.controlled_shutdown_enable = spec.controlled_shutdown_enable;
         shutdowns.insert(id, cfg.shutdown.clone());
         let node = {

@@ -1162,13 +1162,11 @@ pub fn scenario_history(
             BTreeMap::from([
                 (
                     crate::group::OFFSETS_TOPIC.to_string(),
-                    spec.offsets_topic_replication_factor
-                        .unwrap_or(3.min(spec.brokers as i32)),
+                    spec.offsets_replication_factor(),
                 ),
                 (
                     crate::txn::TRANSACTION_STATE_TOPIC.to_string(),
-                    spec.transaction_state_log_replication_factor
-                        .unwrap_or(3.min(spec.brokers as i32)),
+                    spec.transaction_state_replication_factor(),
                 ),
             ]),
             spec.brokers as i32,
@@ -1194,9 +1192,7 @@ pub fn replication(spec: &ClusterSpec) -> BTreeMap<String, Replication> {
             (t.name.clone(), r)
         })
         .collect();
-    let factor = spec
-        .transaction_state_log_replication_factor
-        .unwrap_or(3.min(spec.brokers as i32));
+    let factor = spec.transaction_state_replication_factor();
     let min_insync = spec.transaction_state_log_min_isr.unwrap_or(2.min(factor));
     out.insert(
         crate::txn::TRANSACTION_STATE_TOPIC.to_string(),
