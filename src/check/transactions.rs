@@ -500,17 +500,7 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
             .collect();
         // Sends of transactions the copier saw commit: committed even where the final
         // snapshot came before their markers (above the last stable offset).
-        let committed_sends: BTreeSet<&str> = events
-            .iter()
-            .filter(|e| e.node == copier && e.t_us <= end_us)
-            .filter_map(|e| match &e.kind {
-                EventKind::Transaction { outcome, sends, .. } if outcome == "commit" => {
-                    Some(sends.iter().map(String::as_str))
-                }
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let committed_sends = transaction_sends(h, copier, "commit", end_us);
         // Input send -> where the committed output holds it.
         let mut copies: BTreeMap<&str, Vec<(TopicPartition, i64, usize)>> = BTreeMap::new();
         for tp in &outputs {
@@ -576,6 +566,9 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
                 compacted_away.extend(copied_input(copier, a.send));
             }
         }
+        compacted_away.extend(superseded_unacknowledged_copies(
+            h, copier, &outputs, &copies,
+        ));
         for tp in group_partitions.get(group).into_iter().flatten() {
             let (Some(f), Some(&(upto, commit_idx))) = (finals.get(tp), committed.get(tp)) else {
                 continue;
@@ -610,6 +603,92 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// The sends of `node`'s transactions that it saw end with `outcome`, up to `until_us`.
+fn transaction_sends<'a>(
+    h: &'a History,
+    node: &str,
+    outcome: &str,
+    until_us: i64,
+) -> BTreeSet<&'a str> {
+    h.events()
+        .iter()
+        .filter(|e| e.node == node && e.t_us <= until_us)
+        .filter_map(|e| match &e.kind {
+            EventKind::Transaction {
+                outcome: o, sends, ..
+            } if o == outcome => Some(sends.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Inputs whose copy the cleaner may have removed from a compacted output although the
+/// copier never learned its transaction's outcome (it crashed or was fenced after EndTxn,
+/// so no ack gives the copy's offset). An input the group's committed offset passed was
+/// copied in a committed transaction (the offsets commit only with it); if the copier's
+/// last copy of it was not in a transaction it saw abort, and a later copy by the same
+/// copier under the same key is committed in the output's final log (`copies`), that later
+/// record superseded it: one producer writes a partition in order, so its later send sits
+/// at a later offset. An input never copied at all, or last copied in an aborted
+/// transaction, is still missing.
+fn superseded_unacknowledged_copies<'a>(
+    h: &'a History,
+    copier: &str,
+    outputs: &BTreeSet<TopicPartition>,
+    copies: &BTreeMap<&str, Vec<(TopicPartition, i64, usize)>>,
+) -> Vec<&'a str> {
+    let finals = h.final_logs();
+    let events = h.events();
+    let aborted = transaction_sends(h, copier, "abort", i64::MAX);
+    // (Output partition, key) -> index of the copier's last send committed in the final
+    // log of a compacted output under that key.
+    let mut latest_kept: BTreeMap<(&TopicPartition, &str), usize> = BTreeMap::new();
+    for (tp, offset, _) in copies.values().flatten() {
+        let Some(f) = finals.get(tp).filter(|f| f.compacted) else {
+            continue;
+        };
+        let Some(send) = f.records.get(offset) else {
+            continue;
+        };
+        if let (Some(idx), Some(key)) = (h.send_idx(send), h.send_key(send)) {
+            let k = latest_kept.entry((tp, key)).or_insert(idx);
+            *k = (*k).max(idx);
+        }
+    }
+    // Input -> the copier's last send copying it: (index, send, partition, key).
+    let mut last_copy: BTreeMap<&str, (usize, &str, &TopicPartition, &str)> = BTreeMap::new();
+    for (idx, e) in events.iter().enumerate() {
+        let EventKind::Send {
+            send,
+            topic,
+            partition: Some(p),
+            key: Some(key),
+            ..
+        } = &e.kind
+        else {
+            continue;
+        };
+        if e.node != copier {
+            continue;
+        }
+        let (Some(tp), Some(input)) = (
+            outputs.get(&TopicPartition::new(topic.clone(), *p)),
+            copied_input(copier, send),
+        ) else {
+            continue;
+        };
+        last_copy.insert(input, (idx, send.as_str(), tp, key.as_str()));
+    }
+    last_copy
+        .into_iter()
+        .filter(|(_, (idx, send, tp, key))| {
+            !aborted.contains(send) && latest_kept.get(&(*tp, *key)).is_some_and(|&k| k > *idx)
+        })
+        .map(|(input, _)| input)
+        .collect()
 }
 
 #[cfg(test)]
@@ -967,6 +1046,87 @@ mod tests {
         assert_eq!(copied_input("x1", "x10-1-0:p1-1"), None);
         let v = exactly_once(&h);
         assert!(v.is_empty(), "{v:?}");
+    }
+
+    /// x1 copies p1-0 (key k) to the compacted `out` and crashes before it learns how its
+    /// transaction ended; its next incarnation copies p1-1 under `second_key`, commits it
+    /// with the group's offset 2, and the cleaner has left only that copy.
+    fn crashed_copier_on_compacted_output(
+        second_key: &str,
+        first_outcome: Option<&str>,
+    ) -> History {
+        let keyed = |mut e: Event, k: &str| {
+            if let EventKind::Send { key, .. } = &mut e.kind {
+                *key = Some(k.into());
+            }
+            e
+        };
+        let mut evs = vec![
+            keyed(send(1, "p1", "p1-0", "in", 0), "k"),
+            keyed(send(1, "p1", "p1-1", "in", 0), second_key),
+            assign(2, "x1", "g", 1, &[("in", 0)]),
+            poll_committed(3, "x1", &[(0, "p1-0")], true),
+            keyed(send(4, "x1", "x1-0-0:p1-0", "out", 0), "k"),
+        ];
+        if let Some(outcome) = first_outcome {
+            let mut t = txn(5, outcome, &["x1-0-0:p1-0"]);
+            t.node = "x1".into();
+            evs.push(t);
+        }
+        let mut committed = txn(8, "commit", &["x1-1-0:p1-1"]);
+        committed.node = "x1".into();
+        evs.extend([
+            poll_committed(6, "x1", &[(1, "p1-1")], true),
+            keyed(send(7, "x1", "x1-1-0:p1-1", "out", 0), second_key),
+            committed,
+            ack(8, "x1", "x1-1-0:p1-1", "out", 0, 2),
+            commit(8, "x1", "g", "in", 0, 2),
+            snapshot(
+                9,
+                "broker-0",
+                "in",
+                0,
+                true,
+                1,
+                2,
+                &[(0, "p1-0", 1), (1, "p1-1", 1)],
+            ),
+        ]);
+        let mut out = snapshot(
+            9,
+            "broker-0",
+            "out",
+            0,
+            true,
+            1,
+            3,
+            &[(2, "x1-1-0:p1-1", 1)],
+        );
+        if let EventKind::Snapshot { compacted, .. } = &mut out.kind {
+            *compacted = true;
+        }
+        evs.push(out);
+        History::new(evs)
+    }
+
+    #[test]
+    fn a_copy_of_unknown_fate_superseded_in_a_compacted_output_passes_exactly_once() {
+        let v = exactly_once(&crashed_copier_on_compacted_output("k", None));
+        assert!(v.is_empty(), "{v:?}");
+        let v = exactly_once(&crashed_copier_on_compacted_output("k", Some("commit")));
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn a_copy_aborted_or_of_a_key_nothing_superseded_is_missing_from_a_compacted_output() {
+        for h in [
+            crashed_copier_on_compacted_output("k", Some("abort")),
+            crashed_copier_on_compacted_output("other", None),
+        ] {
+            let v = exactly_once(&h);
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert!(v[0].message.contains("first: p1-0"), "{}", v[0].message);
+        }
     }
 
     #[test]
