@@ -26,7 +26,10 @@ pub const COMMITTED_OFFSET_REGRESSION: &str = "committed-offset-regression";
 /// them (Kafka's consumer calls `onPartitionsLost` when it learns), so rule 3 does not
 /// count it (explore found the overlap with a member cut off by a network partition).
 /// A crashed member (`crash <node>` fault) owns nothing from then on: a dead process
-/// cannot process, so handing its partitions on is no overlap.
+/// cannot process, so handing its partitions on is no overlap. Nor does a restarted one
+/// (`restart <node>`): the restart ends the incarnation before it, also one stopped that
+/// was still closing (a member stopped mid-rebalance had not yet revoked), and the new one
+/// starts owning nothing.
 pub fn group_exclusivity(h: &History) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut cooperative: BTreeMap<&str, bool> = BTreeMap::new();
@@ -141,8 +144,8 @@ pub fn group_exclusivity(h: &History) -> Vec<Violation> {
                     }
                 }
             }
-            EventKind::Fault { fault } => {
-                if let Some(node) = fault.strip_prefix("crash ") {
+            EventKind::Fault { .. } => {
+                if let Some(("crash" | "restart", node)) = e.kind.fault_node() {
                     for current in owners.values_mut() {
                         current.remove(node);
                     }

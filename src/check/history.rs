@@ -131,11 +131,7 @@ impl PlannedClient {
         }
         let mut up = true;
         for e in h.events().iter().take_while(|e| e.t_us <= to) {
-            let EventKind::Fault { fault } = &e.kind else {
-                continue;
-            };
-            let mut words = fault.split_whitespace();
-            let (Some(what), Some(node)) = (words.next(), words.next()) else {
+            let Some((what, node)) = e.kind.fault_node() else {
                 continue;
             };
             match what {
@@ -710,26 +706,23 @@ impl History {
                 } => {
                     isr.insert(TopicPartition::new(topic.clone(), *partition), members);
                 }
-                EventKind::Fault { fault } => {
-                    let mut words = fault.split_whitespace();
-                    match (words.next(), words.next()) {
-                        (Some("restart"), Some(node)) => {
-                            down.remove(node);
-                        }
-                        (Some("crash"), Some(node)) => {
-                            let hit: Vec<TopicPartition> = isr
-                                .iter()
-                                .filter(|(_, m)| pick(node, m, &down))
-                                .map(|(tp, _)| tp.clone())
-                                .collect();
-                            if !hit.is_empty() {
-                                out.push((node, e.t_us, hit));
-                            }
-                            down.insert(node);
-                        }
-                        _ => {}
+                EventKind::Fault { .. } => match e.kind.fault_node() {
+                    Some(("restart", node)) => {
+                        down.remove(node);
                     }
-                }
+                    Some(("crash", node)) => {
+                        let hit: Vec<TopicPartition> = isr
+                            .iter()
+                            .filter(|(_, m)| pick(node, m, &down))
+                            .map(|(tp, _)| tp.clone())
+                            .collect();
+                        if !hit.is_empty() {
+                            out.push((node, e.t_us, hit));
+                        }
+                        down.insert(node);
+                    }
+                    _ => {}
+                },
                 _ => {}
             }
         }

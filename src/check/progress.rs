@@ -98,18 +98,15 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let mut crashes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     let mut stopped: BTreeSet<&str> = BTreeSet::new();
     for e in h.events() {
-        if let EventKind::Fault { fault } = &e.kind {
-            let mut words = fault.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("crash"), Some(node)) => crashes.entry(node).or_default().push(e.t_us),
-                (Some("stop"), Some(node)) => {
-                    stopped.insert(node);
-                }
-                (Some("restart"), Some(node)) if stopped.remove(node) => {
-                    crashes.entry(node).or_default().push(e.t_us)
-                }
-                _ => {}
+        match e.kind.fault_node() {
+            Some(("crash", node)) => crashes.entry(node).or_default().push(e.t_us),
+            Some(("stop", node)) => {
+                stopped.insert(node);
             }
+            Some(("restart", node)) if stopped.remove(node) => {
+                crashes.entry(node).or_default().push(e.t_us)
+            }
+            _ => {}
         }
     }
     let dropped_by_crash = |node: &str, t: i64| {

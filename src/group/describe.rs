@@ -62,8 +62,10 @@ pub fn describe_group(events: &[Event], group: &str) -> Vec<PartitionLag> {
                     }
                 }
             }
-            EventKind::Fault { fault } => {
-                if let Some(node) = fault.strip_prefix("crash ") {
+            EventKind::Fault { .. } => {
+                // A crashed or restarted member's incarnation is gone, and its partitions
+                // with it.
+                if let Some(("crash" | "restart", node)) = e.kind.fault_node() {
                     for o in owner.values_mut() {
                         if o.as_deref() == Some(node) {
                             *o = None;

@@ -865,8 +865,8 @@ fn auto_commit_crash_cause(
             EventKind::Assign { partitions, .. } if auto.contains(e.node.as_str()) => {
                 owned.insert(&e.node, partitions.iter().collect());
             }
-            EventKind::Fault { fault } => {
-                let Some(node) = fault.strip_prefix("crash ") else {
+            EventKind::Fault { .. } => {
+                let Some(("crash", node)) = e.kind.fault_node() else {
                     continue;
                 };
                 let Some(tps) = owned.remove(node) else {

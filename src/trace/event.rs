@@ -403,7 +403,8 @@ pub enum EventKind {
     },
     /// A fault fired, as `<fault kind> <argument>` with roles resolved to node names:
     /// `crash broker-1`, `restart c1`, `heal all`, `pause broker-0`, `partition [broker-0] |
-    /// [broker-1, broker-2]`. `progress` reads `crash <node>`; the rest is for people.
+    /// [broker-1, broker-2]`. Checkers read `crash`, `stop` and `restart` with their node
+    /// ([`EventKind::fault_node`]); the rest is for people.
     Fault { fault: String },
     /// The controller elected a leader (`leader` absent: none available).
     LeaderChange {
@@ -518,6 +519,18 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// A fault's kind and the node it acts on, read from its text: `("crash", "broker-1")`
+    /// for `crash broker-1 (leader:orders-0)`, `("restart", "c3")` for `restart c3`; what
+    /// follows the node (a role, the sends a crash dropped) is not part of it. `None` for
+    /// any other event.
+    pub fn fault_node(&self) -> Option<(&str, &str)> {
+        let EventKind::Fault { fault } = self else {
+            return None;
+        };
+        let mut words = fault.split_whitespace();
+        Some((words.next()?, words.next()?))
+    }
+
     /// The `kind` string on the wire.
     pub fn name(&self) -> &'static str {
         use EventKind::*;
