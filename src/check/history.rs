@@ -1021,14 +1021,31 @@ impl History {
     }
 
     /// The time of the last `fault` event (the moment faults are over: the scenario's last
-    /// fault is its heal or restart), or of the first event when there was none.
+    /// fault is its heal or restart), or of the first event when there was none; later, when
+    /// a slow disk's fsync backlog held its broker back past that (`faults-at-end`'s
+    /// `backlog_until`: explore retention-slow-consumer seed 9029, a broker restarted on a
+    /// slow disk slept 11 s of recovery fsyncs after the fault had ended).
     pub fn last_fault_us(&self) -> i64 {
-        self.events
+        let last = self
+            .events
             .iter()
             .rev()
             .find(|e| matches!(e.kind, EventKind::Fault { .. }))
             .or(self.events.first())
-            .map_or(0, |e| e.t_us)
+            .map_or(0, |e| e.t_us);
+        last.max(self.slow_disk_backlog_end().map_or(0, |(_, t)| t))
+    }
+
+    /// The broker whose slow disk's fsync backlog was slept off last, and when, if that
+    /// outlasted its fault (`faults-at-end`'s `backlog_until`).
+    pub fn slow_disk_backlog_end(&self) -> Option<(&str, i64)> {
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::FaultsAtEnd { backlog_until, .. } => backlog_until
+                .iter()
+                .max_by_key(|(_, t)| **t)
+                .map(|(b, t)| (b.as_str(), *t)),
+            _ => None,
+        })
     }
 
     /// The simulator's `faults-at-end` event (network faults never healed, nodes still held
@@ -1059,6 +1076,7 @@ impl History {
                 network,
                 held,
                 down,
+                ..
             } => Some((network.as_slice(), held.as_slice(), down.as_slice())),
             _ => None,
         })

@@ -318,10 +318,12 @@ pub fn unjudged(h: &History) -> Option<String> {
         .events()
         .iter()
         .any(|e| matches!(e.kind, EventKind::Fault { .. }));
-    let since = if faults {
-        "its last fault"
-    } else {
-        "its first event"
+    let since = match h.slow_disk_backlog_end() {
+        Some((broker, t)) if t == heal => format!(
+            "its faults ended ({broker}'s slow disk slept off its fsync backlog at t={t}us)"
+        ),
+        _ if faults => "its last fault".to_string(),
+        _ => "its first event".to_string(),
     };
     let secs = |us: i64| format!("{:.1}s", us as f64 / 1e6);
     let bound = h.progress_bound_us();

@@ -284,6 +284,7 @@ pub fn down_at_end(t: i64, down: &[&str]) -> Event {
             network: Vec::new(),
             held: Vec::new(),
             down: down.iter().map(|s| s.to_string()).collect(),
+            backlog_until: Default::default(),
         },
     )
 }

@@ -1143,6 +1143,31 @@ fn group_exclusivity_allows_a_member_a_cooperative_group_expelled_until_it_learn
     none("group-exclusivity", events);
 }
 
+/// A slow disk's fsync backlog (a restart's recovery charged 11 s of fsyncs at 200 ms
+/// each) holds its broker back after the fault's end, until slept off: explore
+/// retention-slow-consumer seed 9029 judged a producer's sends 10 s after the fault ended,
+/// while its topic's ISR waited for that broker. The faults are over when it was slept off.
+#[test]
+fn a_slow_disks_backlog_ends_the_faults_when_it_was_slept_off() {
+    let history = |backlog_us: i64| {
+        History::new(vec![
+            fault(14_000_000, "disk broker-0 slow ends"),
+            Event::new(
+                30_000_000,
+                "sim",
+                EventKind::FaultsAtEnd {
+                    network: Vec::new(),
+                    held: Vec::new(),
+                    down: Vec::new(),
+                    backlog_until: [("broker-0".to_string(), backlog_us)].into(),
+                },
+            ),
+        ])
+    };
+    assert_eq!(history(26_000_000).last_fault_us(), 26_000_000);
+    assert_eq!(history(13_000_000).last_fault_us(), 14_000_000);
+}
+
 /// Cooperative rebalancing revokes before it hands on. A crashed member's incarnation is
 /// gone, though, and so is one restarted: explore
 /// consumer-group-member-crash seed 8998 stopped c1 while a rebalance kept its poll loop
@@ -1321,6 +1346,7 @@ fn progress_names_a_running_replica_that_never_rejoined_the_isr() {
                 network: network.iter().map(|s| s.to_string()).collect(),
                 held: held.iter().map(|s| s.to_string()).collect(),
                 down: Vec::new(),
+                backlog_until: Default::default(),
             },
         )
     };

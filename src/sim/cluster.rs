@@ -644,6 +644,8 @@ struct Harness {
     /// `faults-at-end` event).
     network_faults: BTreeMap<&'static str, String>,
     disk_timers: Vec<DiskTimer>,
+    /// When each broker's last `slow` disk fault ended (µs), for its backlog at the end.
+    slow_disk_ended_us: BTreeMap<i32, i64>,
     /// Each broker's graceful stop signal (outlives its incarnations).
     shutdowns: BTreeMap<i32, ShutdownSignal>,
     /// Each client's `close()` (a graceful stop of a client).
@@ -1273,13 +1275,25 @@ impl Harness {
             .filter(|(_, b)| !b.up)
             .map(|(id, _)| broker_name(*id))
             .collect();
-        (!network.is_empty() || !held.is_empty() || !down.is_empty()).then(|| {
-            EventKind::FaultsAtEnd {
+        // A slow disk's fsyncs are slept off after they were charged, so a restart's
+        // recovery on one can hold its broker back well past the fault's end.
+        let now_us = self.clock.now_us();
+        let backlog_until: BTreeMap<NodeName, i64> = self
+            .slow_disk_ended_us
+            .iter()
+            .filter_map(|(id, &ended)| {
+                let ago = self.brokers.get(id)?.disk.stall_ended_ago()?;
+                let until = now_us - ago.as_micros() as i64;
+                (until > ended).then(|| (broker_name(*id), until))
+            })
+            .collect();
+        (!network.is_empty() || !held.is_empty() || !down.is_empty() || !backlog_until.is_empty())
+            .then(|| EventKind::FaultsAtEnd {
                 network,
                 held: held.into_iter().collect(),
                 down,
-            }
-        })
+                backlog_until,
+            })
     }
 
     /// Ends the `slow`/`full` disk faults whose time is up.
@@ -1291,7 +1305,11 @@ impl Harness {
         for t in due {
             let disk = &self.brokers[&t.broker].disk;
             match t.fault {
-                DiskFault::Slow => disk.set_slow_fsync(None),
+                DiskFault::Slow => {
+                    disk.set_slow_fsync(None);
+                    self.slow_disk_ended_us
+                        .insert(t.broker, self.clock.now_us());
+                }
                 _ => disk.set_full(false),
             }
             self.record_fault(format!(
@@ -1752,6 +1770,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         progress,
         baseline_latency: baseline_latency(&spec),
         disk_timers: Vec::new(),
+        slow_disk_ended_us: BTreeMap::new(),
         network_faults: BTreeMap::new(),
         shutdowns,
         closes,

@@ -804,6 +804,16 @@ impl SimDisk {
         }
     }
 
+    /// How long ago the last stall taken was slept off (`None`: none taken, or one still
+    /// being slept off): where a slow disk's backlog ended, for the run's `faults-at-end`.
+    pub fn stall_ended_ago(&self) -> Option<Duration> {
+        let d = self.lock();
+        let now = madsim::time::Instant::now();
+        d.stalled_until
+            .filter(|u| *u <= now && d.stall.is_zero())
+            .map(|u| now - u)
+    }
+
     /// The fsync latency accumulated since the last call; the async node layer sleeps
     /// this long (in simulated time) after a flush.
     pub fn take_stall(&self) -> Duration {
@@ -1383,6 +1393,34 @@ mod tests {
             idle.degraded(),
             None,
             "no fsync charged: the fault alone ended"
+        );
+    }
+
+    /// Where a backlog ended is what the run's `faults-at-end` reports (explore
+    /// retention-slow-consumer seed 9029): the fault is over once it has been slept off.
+    #[cfg(madsim)]
+    #[test]
+    fn a_slow_disk_says_how_long_ago_its_backlog_was_slept_off() {
+        madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default()).block_on(
+            async {
+                let disk = SimDisk::new(1);
+                assert_eq!(disk.stall_ended_ago(), None, "never stalled");
+                let mut f = disk.open(&p("/a"), OpenMode::Create).unwrap();
+                disk.set_slow_fsync(Some(Duration::from_secs(2)));
+                f.sync().unwrap();
+                disk.set_slow_fsync(None);
+                assert_eq!(disk.stall_ended_ago(), None, "charged, not yet taken");
+                let stall = disk.take_stall();
+                madsim::time::sleep(Duration::from_secs(1)).await;
+                assert_eq!(disk.stall_ended_ago(), None, "still being slept off");
+                madsim::time::sleep(stall + Duration::from_secs(3)).await;
+                let ago = disk.stall_ended_ago().expect("slept off");
+                // (madsim's timers may fire a few nanoseconds late.)
+                assert!(
+                    ago >= Duration::from_secs(4) && ago < Duration::from_millis(4_001),
+                    "{ago:?}"
+                );
+            },
         );
     }
 

@@ -485,7 +485,9 @@ pub enum EventKind {
     /// final snapshot (and only when there are some): `network` lists what no `heal` undid
     /// (`clog broker-0 -> broker-1`, `latency 5ms..50ms`, `loss 0.1`), `held` the nodes a
     /// fault still holds back (paused, or a disk still slow or full), `down` the brokers not
-    /// running (crashed and never restarted, or halted when their log dir failed).
+    /// running (crashed and never restarted, or halted when their log dir failed),
+    /// `backlog_until` the brokers whose slow disk charged more fsync time than its fault
+    /// lasted, and when they had slept it all off (µs): the fault held them back until then.
     /// `progress` reads it rather than re-deriving it from the `fault` texts.
     FaultsAtEnd {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -494,6 +496,8 @@ pub enum EventKind {
         held: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         down: Vec<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        backlog_until: BTreeMap<String, i64>,
     },
     /// A checker's verdict, appended at the end of a run.
     Verdict {
@@ -728,6 +732,7 @@ impl EventKind {
                 network: vec!["loss 0.1 on every link".into()],
                 held: vec!["broker-1".into()],
                 down: vec!["broker-2".into()],
+                backlog_until: [("broker-0".to_string(), 12_000_000)].into(),
             },
             Verdict {
                 checker: "lost-write".into(),

@@ -406,6 +406,7 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(network, held)| EventKind::FaultsAtEnd {
                 network,
                 down: held.iter().rev().cloned().collect(),
+                backlog_until: held.iter().map(|n| (n.clone(), 7)).collect(),
                 held,
             }),
         (

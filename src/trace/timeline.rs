@@ -257,6 +257,7 @@ pub fn describe(e: &Event) -> String {
             network,
             held,
             down,
+            backlog_until,
         } => {
             let mut parts = Vec::new();
             if !network.is_empty() {
@@ -267,6 +268,12 @@ pub fn describe(e: &Event) -> String {
             }
             if !down.is_empty() {
                 parts.push(format!("down: {}", down.join(", ")));
+            }
+            for (broker, until) in backlog_until {
+                parts.push(format!(
+                    "{broker}'s slow disk held it back until t={} (its fsync backlog)",
+                    fmt_duration(*until)
+                ));
             }
             format!("faults in effect at the end: {}", parts.join("; "))
         }
