@@ -123,11 +123,11 @@ fn the_zoo_lists_every_bug_scenario() {
 const FOUND_AT: &[(&str, u64)] = &[
     ("hw-truncation.json", 2),
     ("no-leader-epoch-fencing.json", 136),
-    ("stale-metadata-produce.json", 7),
-    ("fast-failover-divergence.json", 66),
-    ("eager-rebalance-overlap.json", 21),
+    ("stale-metadata-produce.json", 32),
+    ("fast-failover-divergence.json", 52),
+    ("eager-rebalance-overlap.json", 3),
     ("commit-before-process.json", 2),
-    ("no-producer-fencing.json", 74),
+    ("no-producer-fencing.json", 60),
     ("hanging-transaction.json", 1066),
     ("kafka-17754.json", 2162),
 ];

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::duration::{Jittered, SimDuration};
 use super::scenario::{
-    Checker, Client, DiskFault, Fault, FaultKind, NodeOrAll, NodeRef, Role, Scenario,
+    AdminAction, Checker, Client, DiskFault, Fault, FaultKind, NodeOrAll, NodeRef, Role, Scenario,
     TopicPartition,
 };
 use super::ScenarioError;
@@ -74,6 +74,12 @@ pub enum GenKind {
     /// first with `controlled.shutdown.enable`, a producer delivers what it was handed, a
     /// member leaves its group), then restarts.
     Stop,
+    /// An administrator acts while the faults go on: one partition reassigned to a random
+    /// replica set of its size, its preferred leader elected, or a topic grown by a
+    /// partition or two (`kafka-reassign-partitions.sh`, `kafka-leader-election.sh`,
+    /// `kafka-topics.sh --alter`). Reassignment and election under faults is where Kafka's
+    /// own controller bugs were found.
+    Admin,
 }
 
 impl GenKind {
@@ -96,6 +102,7 @@ impl GenKind {
         GenKind::Delay,
         // After it, for the same reason.
         GenKind::Stop,
+        GenKind::Admin,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +122,7 @@ impl GenKind {
             GenKind::Pause => "pause",
             GenKind::Delay => "delay",
             GenKind::Stop => "stop",
+            GenKind::Admin => "admin",
         }
     }
 }
@@ -152,6 +160,8 @@ pub enum Action {
         to: NodeRef,
         by: SimDuration,
     },
+    /// `admin` (one-shot).
+    Admin(AdminAction),
 }
 
 /// One fault and, for the kinds that have one, its undoing.
@@ -188,6 +198,7 @@ impl Episode {
             Action::Pause(_) => GenKind::Pause,
             Action::Stop(_) => GenKind::Stop,
             Action::Delay { .. } => GenKind::Delay,
+            Action::Admin(_) => GenKind::Admin,
         }
     }
 
@@ -274,6 +285,7 @@ impl Episode {
                     duration: self.length,
                 },
             )],
+            Action::Admin(a) => vec![(self.at, FaultKind::Admin(a.clone()))],
         }
     }
 }
@@ -365,6 +377,8 @@ struct Pools {
     /// Clients with their `start`..`stop` window.
     clients: Vec<(NodeRef, SimDuration, Option<SimDuration>)>,
     partitions: Vec<TopicPartition>,
+    /// Each topic's name, partition count and replication factor.
+    topics: Vec<(String, u32, u32)>,
     /// Producer ids by topic.
     producers: BTreeMap<String, Vec<NodeRef>>,
     /// Faults start in `[lo, hi)` and end by `hi`, leaving the rest of the run for
@@ -482,6 +496,11 @@ impl Pools {
                 .flat_map(|t| {
                     (0..t.partitions as i32).map(|p| TopicPartition::new(t.name.clone(), p))
                 })
+                .collect(),
+            topics: scenario
+                .topics
+                .iter()
+                .map(|t| (t.name.clone(), t.partitions, t.replication_factor))
                 .collect(),
             producers,
             lo: d / 20,
@@ -802,6 +821,33 @@ fn draw(kind: GenKind, pools: &Pools, rng: &mut StdRng, drawn: &mut Drawn) -> Op
                 action: Action::Disk { node, fault },
             })
         }
+        GenKind::Admin => {
+            let action = match rng.gen_range(0..3) {
+                0 => {
+                    let tp = pools.partitions.choose(rng)?.clone();
+                    let rf = pools.topics.iter().find(|t| t.0 == tp.topic)?.2 as usize;
+                    let mut ids: Vec<u32> = (0..pools.brokers.len() as u32).collect();
+                    ids.shuffle(rng);
+                    ids.truncate(rf);
+                    AdminAction::Reassign(vec![(tp, ids)])
+                }
+                1 => AdminAction::ElectPreferred(pools.partitions.choose(rng)?.clone()),
+                // One more partition; `generate` sets the counts in time order when a
+                // topic grows more than once.
+                _ => {
+                    let (topic, partitions, _) = pools.topics.choose(rng)?;
+                    AdminAction::AddPartitions {
+                        topic: topic.clone(),
+                        count: partitions + 1,
+                    }
+                }
+            };
+            Some(Episode {
+                at,
+                length: None,
+                action: Action::Admin(action),
+            })
+        }
         GenKind::ClockSkew => {
             let node = nodes.choose(rng)?.clone();
             let by = log_uniform(rng, MIN_LENGTH, SimDuration::from_secs(30));
@@ -834,6 +880,20 @@ pub fn generate(scenario: &Scenario, seed: u64, available: &[GenKind]) -> (Swarm
     }
     // Stable: equal times keep draw order.
     episodes.sort_by_key(|e| e.at);
+    // Each growth of a topic adds one partition to what the one before it left, so every
+    // `add-partitions` grows the topic (minimising that drops one leaves the rest growing).
+    let mut counts: BTreeMap<String, u32> = pools
+        .topics
+        .iter()
+        .map(|(name, partitions, _)| (name.clone(), *partitions))
+        .collect();
+    for e in &mut episodes {
+        if let Action::Admin(AdminAction::AddPartitions { topic, count }) = &mut e.action {
+            let c = counts.entry(topic.clone()).or_insert(0);
+            *c += 1;
+            *count = *c;
+        }
+    }
     (swarm, episodes)
 }
 
