@@ -135,7 +135,7 @@ fn faults_may_name_transaction_state_partitions_when_the_workload_is_transaction
         json!({"at": "2s", "clog": {"from": "broker-0", "to": "leader:__transaction_state-2"}});
     assert_eq!(
         error_after(|v| push_fault(v, fault.clone())),
-        "t.json: faults[5].clog.to: unknown topic \"__transaction_state\" (expected one of: orders)"
+        "t.json: faults[5].clog.to: unknown topic \"__transaction_state\" (expected one of: __consumer_offsets, orders)"
     );
     let transactional = |v: &mut Value| {
         v["cluster"]["config"]["transaction.state.log.num.partitions"] = json!(3);
@@ -155,6 +155,41 @@ fn faults_may_name_transaction_state_partitions_when_the_workload_is_transaction
             push_fault(v, json!({"at": "2s", "crash": "leader:__transaction_state-3"}));
         }),
         "t.json: faults[5].crash: topic \"__transaction_state\" has no partition 3 (expected a partition in 0..2)"
+    );
+}
+
+/// A group's coordinator is the leader of a `__consumer_offsets` partition: with a group in
+/// the workload, admin actions may move it and faults may name it, as
+/// `kafka-reassign-partitions.sh` moves Kafka's; without one the topic is unknown.
+#[test]
+fn faults_may_name_consumer_offsets_partitions_when_the_workload_has_a_group() {
+    let reassign = json!({"at": "3s", "admin": {"reassign": {"__consumer_offsets-1": [2, 0, 1]}}});
+    let s = scenario_after(|v| {
+        v["cluster"]["config"]["offsets.topic.num.partitions"] = json!(4);
+        push_fault(v, reassign.clone());
+        push_fault(
+            v,
+            json!({"at": "4s", "pause": "leader:__consumer_offsets-3"}),
+        );
+    });
+    assert!(s
+        .faults
+        .iter()
+        .any(|f| matches!(&f.kind, FaultKind::Admin(_))));
+    assert_eq!(
+        error_after(|v| {
+            v["cluster"]["config"]["offsets.topic.num.partitions"] = json!(4);
+            push_fault(v, json!({"at": "4s", "crash": "leader:__consumer_offsets-4"}));
+        }),
+        "t.json: faults[5].crash: topic \"__consumer_offsets\" has no partition 4 (expected a partition in 0..3)"
+    );
+    assert_eq!(
+        error_after(|v| {
+            v["workload"] = json!([v["workload"][0].clone()]);
+            v["faults"] = json!([]);
+            push_fault(v, reassign.clone());
+        }),
+        "t.json: faults[0].admin.reassign.__consumer_offsets-1: unknown topic \"__consumer_offsets\" (expected one of: orders)"
     );
 }
 
@@ -601,7 +636,7 @@ fn node_references_are_checked() {
     assert_eq!(
         crash("leader:ordres-0"),
         "t.json: faults[4].crash: unknown topic \"ordres\"; did you mean \"orders\"? \
-         (expected one of: orders)"
+         (expected one of: __consumer_offsets, orders)"
     );
     assert_eq!(
         crash("leader:orders-3"),
@@ -1611,7 +1646,7 @@ fn admin_errors_name_the_action_and_what_is_wrong_at_that_time() {
         error_after(with(
             json!([{ "at": "1s", "admin": { "reassign": { "nope-0": [0] } } }])
         )),
-        "t.json: faults[0].admin.reassign.nope-0: unknown topic \"nope\" (expected one of: orders)"
+        "t.json: faults[0].admin.reassign.nope-0: unknown topic \"nope\" (expected one of: __consumer_offsets, orders)"
     );
     assert_eq!(
         error_after(with(

@@ -324,15 +324,22 @@ fn parse_scenario(v: &Value) -> Result<Scenario> {
             0,
         )?;
     }
-    // `__consumer_offsets` exists once a group member found its coordinator.
+    // `__consumer_offsets` exists once a group member found its coordinator: like
+    // `__transaction_state`, fault roles and admin actions may name its partitions.
     if !ctx.groups.is_empty() {
         let rf = setting("offsets.topic.replication.factor", 3).min(ctx.brokers);
-        let offsets = u64::from(setting("offsets.topic.num.partitions", 50)) * u64::from(rf);
+        let partitions = setting("offsets.topic.num.partitions", 50);
+        let offsets = u64::from(partitions) * u64::from(rf);
         check_replicas(
             &join_key("cluster.config", "offsets.topic.num.partitions"),
             &ctx,
             offsets,
         )?;
+        let topic = crate::group::OFFSETS_TOPIC;
+        if !ctx.topics.contains_key(topic) {
+            ctx.topics.insert(topic.to_string(), (partitions, rf));
+            initial_topics.insert(topic.to_string(), (partitions, rf));
+        }
     }
     let faults = match f.opt("faults") {
         Some((p, list)) => {
