@@ -447,9 +447,22 @@ pub fn copied_input<'a>(copier: &str, output: &'a str) -> Option<&'a str> {
 /// records skipped); its input, the records of the partitions its group consumes below the
 /// group's last commit accepted before the final snapshot. An input record
 /// missing from the output, or present in it twice, is a violation. (A copier is a node with
-/// both polls and transactions.) Missing records are judged only when every output
-/// partition has a final log.
+/// both polls and transactions.) An input whose last copy went to an output partition with
+/// no final log (its leader down at the end, or its topic deleted) is not judged missing;
+/// [`exactly_once_unjudged`] says how many there were.
 pub fn exactly_once(h: &History) -> Vec<Violation> {
+    judge_exactly_once(h).0
+}
+
+/// What `exactly-once` could not judge, for the seed line: inputs below a group's committed
+/// offset, missing from the final output, whose copier's last copy went to an output
+/// partition no final log speaks for.
+pub fn exactly_once_unjudged(h: &History) -> Option<String> {
+    let notes = judge_exactly_once(h).1;
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+fn judge_exactly_once(h: &History) -> (Vec<Violation>, Vec<String>) {
     let events = h.events();
     let txn_nodes: BTreeSet<&str> = events
         .iter()
@@ -462,7 +475,7 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
         .map(|e| e.node.as_str())
         .collect();
     if copiers.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let finals = h.final_logs();
     let end_us = finals.values().map(|f| f.t_us).max().unwrap_or(0);
@@ -485,6 +498,7 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
     let group_partitions = h.group_partitions();
     let commits = h.accepted_commits();
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     for copier in copiers {
         let outputs: BTreeSet<TopicPartition> = events
             .iter()
@@ -542,9 +556,6 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
         let Some(group) = groups.get(copier) else {
             continue;
         };
-        if outputs.iter().any(|tp| !finals.contains_key(tp)) {
-            continue;
-        }
         let mut committed: BTreeMap<&TopicPartition, (i64, usize)> = BTreeMap::new();
         for (idx, g, tp, offset) in &commits {
             // A commit answered after the final snapshot is not judged against it.
@@ -566,14 +577,17 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
                 compacted_away.extend(copied_input(copier, a.send));
             }
         }
+        let last_copy = last_copies(h, copier, &outputs);
         compacted_away.extend(superseded_unacknowledged_copies(
-            h, copier, &outputs, &copies,
+            h, copier, &last_copy, &copies,
         ));
+        let mut unjudged: BTreeSet<&TopicPartition> = BTreeSet::new();
+        let mut unjudged_inputs = 0;
         for tp in group_partitions.get(group).into_iter().flatten() {
             let (Some(f), Some(&(upto, commit_idx))) = (finals.get(tp), committed.get(tp)) else {
                 continue;
             };
-            let missing: Vec<(i64, &str)> = f
+            let mut missing: Vec<(i64, &str)> = f
                 .records
                 .range(..upto)
                 .filter(|(o, s)| {
@@ -584,6 +598,14 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
                 })
                 .map(|(o, s)| (*o, s.as_str()))
                 .collect();
+            missing.retain(|(_, s)| match last_copy.get(s) {
+                Some(c) if !finals.contains_key(c.tp) => {
+                    unjudged.insert(c.tp);
+                    unjudged_inputs += 1;
+                    false
+                }
+                _ => true,
+            });
             if let Some((_, first)) = missing.first() {
                 out.push(
                     violation(
@@ -601,8 +623,17 @@ pub fn exactly_once(h: &History) -> Vec<Violation> {
                 );
             }
         }
+        if unjudged_inputs > 0 {
+            let tps: Vec<String> = unjudged.iter().map(|tp| tp.to_string()).collect();
+            notes.push(format!(
+                "exactly-once not judged for {unjudged_inputs} input(s) of copier {copier} \
+                 missing from its output: their last copies went to {}, which no final log \
+                 speaks for (no running leader at the end, or the topic deleted)",
+                tps.join(", ")
+            ));
+        }
     }
-    out
+    (out, notes)
 }
 
 /// The sends of `node`'s transactions that it saw end with `outcome`, up to `until_us`.
@@ -637,11 +668,10 @@ fn transaction_sends<'a>(
 fn superseded_unacknowledged_copies<'a>(
     h: &'a History,
     copier: &str,
-    outputs: &BTreeSet<TopicPartition>,
+    last_copy: &BTreeMap<&'a str, LastCopy<'a>>,
     copies: &BTreeMap<&str, Vec<(TopicPartition, i64, usize)>>,
 ) -> Vec<&'a str> {
     let finals = h.final_logs();
-    let events = h.events();
     let aborted = transaction_sends(h, copier, "abort", i64::MAX);
     // (Output partition, key) -> index of the copier's last send committed in the final
     // log of a compacted output under that key.
@@ -658,14 +688,38 @@ fn superseded_unacknowledged_copies<'a>(
             *k = (*k).max(idx);
         }
     }
-    // Input -> the copier's last send copying it: (index, send, partition, key).
-    let mut last_copy: BTreeMap<&str, (usize, &str, &TopicPartition, &str)> = BTreeMap::new();
-    for (idx, e) in events.iter().enumerate() {
+    last_copy
+        .iter()
+        .filter(|(_, c)| {
+            !aborted.contains(c.send)
+                && c.key
+                    .is_some_and(|key| latest_kept.get(&(c.tp, key)).is_some_and(|&k| k > c.idx))
+        })
+        .map(|(input, _)| *input)
+        .collect()
+}
+
+/// A copier's last send copying an input: where it went, under which key.
+struct LastCopy<'a> {
+    idx: usize,
+    send: &'a str,
+    tp: &'a TopicPartition,
+    key: Option<&'a str>,
+}
+
+/// Input -> the copier's last send copying it, among sends to `outputs`.
+fn last_copies<'a>(
+    h: &'a History,
+    copier: &str,
+    outputs: &'a BTreeSet<TopicPartition>,
+) -> BTreeMap<&'a str, LastCopy<'a>> {
+    let mut out = BTreeMap::new();
+    for (idx, e) in h.events().iter().enumerate() {
         let EventKind::Send {
             send,
             topic,
             partition: Some(p),
-            key: Some(key),
+            key,
             ..
         } = &e.kind
         else {
@@ -680,15 +734,17 @@ fn superseded_unacknowledged_copies<'a>(
         ) else {
             continue;
         };
-        last_copy.insert(input, (idx, send.as_str(), tp, key.as_str()));
+        out.insert(
+            input,
+            LastCopy {
+                idx,
+                send,
+                tp,
+                key: key.as_deref(),
+            },
+        );
     }
-    last_copy
-        .into_iter()
-        .filter(|(_, (idx, send, tp, key))| {
-            !aborted.contains(send) && latest_kept.get(&(*tp, *key)).is_some_and(|&k| k > *idx)
-        })
-        .map(|(input, _)| input)
-        .collect()
+    out
 }
 
 #[cfg(test)]
@@ -1046,6 +1102,31 @@ mod tests {
         assert_eq!(copied_input("x1", "x10-1-0:p1-1"), None);
         let v = exactly_once(&h);
         assert!(v.is_empty(), "{v:?}");
+    }
+
+    /// An output partition whose leader is down at the end (or whose topic was deleted) has
+    /// no final log: an input whose last copy went there cannot be judged missing, and the
+    /// seed line says so instead of passing silently. An input never copied at all is still
+    /// missing, whatever the other outputs.
+    #[test]
+    fn an_input_last_copied_where_no_final_log_speaks_is_noted_not_judged() {
+        let plain = copier_history(&[(0, "x1-0-0:p1-0", false)]);
+        assert_eq!(exactly_once(&plain).len(), 1, "p1-1 was never copied");
+        assert_eq!(exactly_once_unjudged(&plain), None);
+        let mut events = plain.events().to_vec();
+        let at = events
+            .iter()
+            .position(|e| matches!(&e.kind, EventKind::Send { send, .. } if send == "x1-0-0:p1-0"))
+            .unwrap();
+        events.insert(at + 1, send(4, "x1", "x1-0-1:p1-1", "out", 1));
+        let h = History::new(events);
+        let v = exactly_once(&h);
+        assert!(v.is_empty(), "{v:?}");
+        let note = exactly_once_unjudged(&h).unwrap();
+        assert!(
+            note.contains("1 input(s) of copier x1") && note.contains("went to out-1"),
+            "{note}"
+        );
     }
 
     /// x1 copies p1-0 (key k) to the compacted `out` and crashes before it learns how its

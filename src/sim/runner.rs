@@ -1256,6 +1256,12 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         .then(|| crate::check::progress::unjudged(&history))
         .flatten()
         .into_iter()
+        .chain(
+            fired
+                .contains_key(crate::check::transactions::EXACTLY_ONCE)
+                .then(|| crate::check::transactions::exactly_once_unjudged(&history))
+                .flatten(),
+        )
         .collect();
     outcome.history = history.into_events();
     let end_us = outcome
