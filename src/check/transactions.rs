@@ -447,16 +447,17 @@ pub fn copied_input<'a>(copier: &str, output: &'a str) -> Option<&'a str> {
 /// records skipped); its input, the records of the partitions its group consumes below the
 /// group's last commit accepted before the final snapshot. An input record
 /// missing from the output, or present in it twice, is a violation. (A copier is a node with
-/// both polls and transactions.) An input whose last copy went to an output partition with
-/// no final log (its leader down at the end, or its topic deleted) is not judged missing;
-/// [`exactly_once_unjudged`] says how many there were.
+/// both polls and transactions.) An input a copy of which went to an output partition with
+/// no final log (its leader down at the end, or its topic deleted), in a transaction the
+/// copier did not see abort, is not judged missing; [`exactly_once_unjudged`] says how many
+/// there were.
 pub fn exactly_once(h: &History) -> Vec<Violation> {
     judge_exactly_once(h).0
 }
 
 /// What `exactly-once` could not judge, for the seed line: inputs below a group's committed
-/// offset, missing from the final output, whose copier's last copy went to an output
-/// partition no final log speaks for.
+/// offset, missing from the final output, a copy of which went to an output partition no
+/// final log speaks for.
 pub fn exactly_once_unjudged(h: &History) -> Option<String> {
     let notes = judge_exactly_once(h).1;
     (!notes.is_empty()).then(|| notes.join("; "))
@@ -577,10 +578,30 @@ fn judge_exactly_once(h: &History) -> (Vec<Violation>, Vec<String>) {
                 compacted_away.extend(copied_input(copier, a.send));
             }
         }
+        let aborted = transaction_sends(h, copier, "abort", i64::MAX);
         let last_copy = last_copies(h, copier, &outputs);
         compacted_away.extend(superseded_unacknowledged_copies(
-            h, copier, &last_copy, &copies,
+            h, &last_copy, &aborted, &copies,
         ));
+        // Inputs a copy of which, in a transaction the copier did not see abort, went to an
+        // output partition no final log speaks for: that copy may be the committed one.
+        let mut unjudgeable: BTreeMap<&str, &TopicPartition> = BTreeMap::new();
+        for e in events.iter().filter(|e| e.node == copier) {
+            if let EventKind::Send {
+                send,
+                topic,
+                partition: Some(p),
+                ..
+            } = &e.kind
+            {
+                let tp = TopicPartition::new(topic.clone(), *p);
+                if let (Some(tp), Some(input)) = (outputs.get(&tp), copied_input(copier, send)) {
+                    if !finals.contains_key(tp) && !aborted.contains(send.as_str()) {
+                        unjudgeable.insert(input, tp);
+                    }
+                }
+            }
+        }
         let mut unjudged: BTreeSet<&TopicPartition> = BTreeSet::new();
         let mut unjudged_inputs = 0;
         for tp in group_partitions.get(group).into_iter().flatten() {
@@ -598,13 +619,13 @@ fn judge_exactly_once(h: &History) -> (Vec<Violation>, Vec<String>) {
                 })
                 .map(|(o, s)| (*o, s.as_str()))
                 .collect();
-            missing.retain(|(_, s)| match last_copy.get(s) {
-                Some(c) if !finals.contains_key(c.tp) => {
-                    unjudged.insert(c.tp);
+            missing.retain(|(_, s)| match unjudgeable.get(s) {
+                Some(tp) => {
+                    unjudged.insert(*tp);
                     unjudged_inputs += 1;
                     false
                 }
-                _ => true,
+                None => true,
             });
             if let Some((_, first)) = missing.first() {
                 out.push(
@@ -627,7 +648,7 @@ fn judge_exactly_once(h: &History) -> (Vec<Violation>, Vec<String>) {
             let tps: Vec<String> = unjudged.iter().map(|tp| tp.to_string()).collect();
             notes.push(format!(
                 "exactly-once not judged for {unjudged_inputs} input(s) of copier {copier} \
-                 missing from its output: their last copies went to {}, which no final log \
+                 missing from its output: copies of them went to {}, which no final log \
                  speaks for (no running leader at the end, or the topic deleted)",
                 tps.join(", ")
             ));
@@ -667,12 +688,11 @@ fn transaction_sends<'a>(
 /// transaction, is still missing.
 fn superseded_unacknowledged_copies<'a>(
     h: &'a History,
-    copier: &str,
     last_copy: &BTreeMap<&'a str, LastCopy<'a>>,
+    aborted: &BTreeSet<&str>,
     copies: &BTreeMap<&str, Vec<(TopicPartition, i64, usize)>>,
 ) -> Vec<&'a str> {
     let finals = h.final_logs();
-    let aborted = transaction_sends(h, copier, "abort", i64::MAX);
     // (Output partition, key) -> index of the copier's last send committed in the final
     // log of a compacted output under that key.
     let mut latest_kept: BTreeMap<(&TopicPartition, &str), usize> = BTreeMap::new();
@@ -1124,7 +1144,7 @@ mod tests {
         assert!(v.is_empty(), "{v:?}");
         let note = exactly_once_unjudged(&h).unwrap();
         assert!(
-            note.contains("1 input(s) of copier x1") && note.contains("went to out-1"),
+            note.contains("1 input(s) of copier x1") && note.contains("went to out-1,"),
             "{note}"
         );
     }
