@@ -626,7 +626,7 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
     let n = n.clone();
     madsim::task::spawn(async move {
         let now = n.clock.now_ms();
-        let mut stored = true;
+        let mut failed = Vec::new();
         for (g, tp, written) in pending {
             let code = match written {
                 Ok(w) => {
@@ -636,16 +636,17 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
                 Err(e) => e,
             };
             if code != ErrorCode::None {
-                stored = false;
+                failed.push(g);
             } else if !g.members.is_empty() {
                 record_rebalance(&n, &g);
             }
         }
-        let replies = if stored {
+        let replies = if failed.is_empty() {
             replies
         } else {
-            // The members rejoin or resync; the coordinator still has the generation.
-            replies
+            // The members rejoin: the generation's assignment is not in the log, so the
+            // group prepares a rebalance rather than hand it to a later SyncGroup.
+            let mut replies: Vec<Reply> = replies
                 .into_iter()
                 .map(|r| match r.response {
                     group::Response::Sync(Ok(_)) => Reply {
@@ -654,7 +655,17 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
                     },
                     _ => r,
                 })
-                .collect()
+                .collect();
+            let now = n.clock.now_ms();
+            let mut groups = n.groups();
+            for g in &failed {
+                replies.extend(groups.coordinator_mut().store_failed(
+                    &g.group_id,
+                    g.generation_id,
+                    now,
+                ));
+            }
+            replies
         };
         n.replies.deliver(replies);
     });

@@ -1603,6 +1603,23 @@ impl GroupCoordinator {
             .insert(tp.clone(), value);
     }
 
+    /// The record of `group_id`'s generation `generation` could not be stored (Kafka's
+    /// `storeGroup` callback with an error: NOT_ENOUGH_REPLICAS, a lost leadership). Its
+    /// assignment is not in the log, so no later SyncGroup of that generation may be handed
+    /// it: as Kafka's `doSyncGroup` does then, the group prepares a rebalance and its members
+    /// rejoin. Explore compacted-transactions seed 9218: a follower whose SyncGroup came
+    /// after the failed store got the unstored generation 2, and the next coordinator, which
+    /// had loaded generation 1, gave partition kv-0 to another member in its generation 2.
+    pub fn store_failed(&mut self, group_id: &str, generation: i32, now_ms: i64) -> Vec<Reply> {
+        let mut out = Vec::new();
+        if let Some(g) = self.groups.get_mut(group_id) {
+            if g.generation_id == generation && g.state == GroupState::Stable {
+                g.maybe_prepare_rebalance(now_ms, &self.config, &mut out);
+            }
+        }
+        out
+    }
+
     /// Groups that reached Stable or Empty since the last call, with what
     /// `__consumer_offsets` must record of them (Kafka's `storeGroup`).
     pub fn take_groups_to_store(&mut self) -> Vec<GroupRecord> {

@@ -1126,3 +1126,29 @@ fn offsets_of_a_group_without_members_expire_a_retention_after_their_commit() {
     assert!(h.c.expire_offsets(64_999).is_empty());
     assert_eq!(h.c.expire_offsets(65_000), vec![(G.to_string(), tp(0))]);
 }
+
+/// Kafka's `doSyncGroup` when the group's record could not be stored (NOT_ENOUGH_REPLICAS
+/// on `__consumer_offsets`): the generation's assignment is not in the log, so the group
+/// prepares a rebalance instead of handing it to a SyncGroup that comes later (explore
+/// compacted-transactions seed 9218: the next coordinator, which loaded the generation
+/// before, gave one partition to another member under the same generation number).
+#[test]
+fn a_generation_whose_record_could_not_be_stored_is_not_handed_out_again() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
+    // A failed store of an older generation changes nothing.
+    let replies = h.c.store_failed(G, 0, h.now);
+    assert!(replies.is_empty());
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assert_eq!(h.heartbeat(&ids[1], None, 1), Ok(()));
+    // Generation 1's record was not stored: its members are told to rejoin.
+    let replies = h.c.store_failed(G, 1, h.now);
+    h.absorb(replies);
+    assert_eq!(h.group().state(), GroupState::PreparingRebalance);
+    let late = h.sync(&ids[1], 1, BTreeMap::new());
+    assert_eq!(h.sync_result(late), Err(GroupError::RebalanceInProgress));
+    assert_eq!(
+        h.heartbeat(&ids[0], None, 1),
+        Err(GroupError::RebalanceInProgress)
+    );
+}
