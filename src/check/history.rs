@@ -834,6 +834,15 @@ impl History {
         &self.workload
     }
 
+    /// The names of the planned clients `keep` selects (`|c| c.auto_commit`, say).
+    pub fn planned_names(&self, keep: impl Fn(&PlannedClient) -> bool) -> BTreeSet<&str> {
+        self.workload
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     pub fn events(&self) -> &[Event] {
         &self.events
     }

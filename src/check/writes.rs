@@ -274,12 +274,7 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     }
     // Only a reader configured to start at `latest` is excused what lies below its start; any
     // other reader counts as starting at 0, whatever its first seek says.
-    let latest: BTreeSet<&str> = h
-        .workload()
-        .iter()
-        .filter(|c| c.starts_at_latest)
-        .map(|c| c.name.as_str())
-        .collect();
+    let latest = h.planned_names(|c| c.starts_at_latest);
     let mut started: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for ((node, tp), offset) in first_position {
         let offset = if latest.contains(node) { offset } else { 0 };

@@ -852,12 +852,7 @@ fn auto_commit_crash_cause(
         .filter(|v| v.group.is_some())
         .filter_map(|v| v.partition.as_ref())
         .collect();
-    let auto: BTreeSet<&str> = history
-        .workload()
-        .iter()
-        .filter(|c| c.auto_commit)
-        .map(|c| c.name.as_str())
-        .collect();
+    let auto = history.planned_names(|c| c.auto_commit);
     let mut owned: BTreeMap<&str, Vec<&crate::trace::TopicPartition>> = BTreeMap::new();
     let mut each = Vec::new();
     for e in history.events() {
