@@ -5,9 +5,10 @@
 //!
 //! What this layer adds is timing, not decisions:
 //! - parked JoinGroup/SyncGroup responses are routed back to their waiting request by token;
-//! - a group that reached Stable (or Empty) is written to `__consumer_offsets` and its
-//!   SyncGroup answers are held until that record is committed (Kafka's `storeGroup`), so a
-//!   generation no member learnt of is never lost and reused;
+//! - a leader's assignment (or a group that emptied) is written to `__consumer_offsets`, and
+//!   the group turns Stable and its SyncGroups are answered only once that record is
+//!   committed (Kafka's `storeGroup` callback), so no member is handed a generation a later
+//!   coordinator could not load;
 //! - an OffsetCommit is appended to the group's partition and answered, and stored in memory,
 //!   only once committed (`offsets.commit.required.acks=-1`, `offsets.commit.timeout.ms`);
 //! - leadership of a `__consumer_offsets` partition loads it, losing it unloads it.
@@ -605,9 +606,10 @@ fn expire_offsets(n: &Arc<Node>, now: i64) {
     }
 }
 
-/// Hands the coordinator's replies to their requests. Groups that reached Stable or Empty
-/// are appended to `__consumer_offsets` first (in the order the coordinator reached those
-/// states, so the log keeps the latest last), and the replies wait for those records.
+/// Hands the coordinator's replies to their requests. Groups with a record to write (a
+/// leader's assignment, a group that emptied) are appended to `__consumer_offsets` first (in
+/// the order the coordinator produced them, so the log keeps the latest last), and the
+/// replies wait for those records.
 fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
     let to_store = n.groups().coordinator_mut().take_groups_to_store();
     if to_store.is_empty() {
@@ -626,7 +628,7 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
     let n = n.clone();
     madsim::task::spawn(async move {
         let now = n.clock.now_ms();
-        let mut failed = Vec::new();
+        let mut replies = replies;
         for (g, tp, written) in pending {
             let code = match written {
                 Ok(w) => {
@@ -635,38 +637,23 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
                 }
                 Err(e) => e,
             };
-            if code != ErrorCode::None {
-                failed.push(g);
-            } else if !g.members.is_empty() {
-                record_rebalance(&n, &g);
-            }
-        }
-        let replies = if failed.is_empty() {
-            replies
-        } else {
-            // The members rejoin: the generation's assignment is not in the log, so the
-            // group prepares a rebalance rather than hand it to a later SyncGroup.
-            let mut replies: Vec<Reply> = replies
-                .into_iter()
-                .map(|r| match r.response {
-                    group::Response::Sync(Ok(_)) => Reply {
-                        token: r.token,
-                        response: group::Response::Sync(Err(GroupError::NotCoordinator)),
-                    },
-                    _ => r,
-                })
-                .collect();
+            let result = if code == ErrorCode::None {
+                if !g.members.is_empty() {
+                    record_rebalance(&n, &g);
+                }
+                Ok(())
+            } else {
+                Err(append_error(code))
+            };
+            // What waited for the record is answered now: the stored generation's parked
+            // SyncGroups, a static member's JoinGroup (or, if the write failed, their errors).
             let now = n.clock.now_ms();
-            let mut groups = n.groups();
-            for g in &failed {
-                replies.extend(groups.coordinator_mut().store_failed(
-                    &g.group_id,
-                    g.generation_id,
-                    now,
-                ));
-            }
-            replies
-        };
+            replies.extend(
+                n.groups()
+                    .coordinator_mut()
+                    .store_completed(&g, result, now),
+            );
+        }
         n.replies.deliver(replies);
     });
 }

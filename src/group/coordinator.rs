@@ -357,9 +357,27 @@ pub struct GroupMetadata {
     /// When the group last became Empty after having members (its offsets' retention
     /// starts then, KIP-211); `None` for a group that never had members here.
     empty_since_ms: Option<i64>,
-    /// The group reached a state `__consumer_offsets` must record (Stable or Empty) since
-    /// [`GroupCoordinator::take_groups_to_store`] last looked.
+    /// The group has something `__consumer_offsets` must record (a leader's assignment, or
+    /// the group emptied) since [`GroupCoordinator::take_groups_to_store`] last looked.
     to_store: bool,
+    /// CompletingRebalance: the leader's assignment is being written to `__consumer_offsets`.
+    /// The group stays CompletingRebalance, and every SyncGroup stays parked, until
+    /// [`GroupCoordinator::store_completed`] says how that ended (Kafka's `storeGroup`
+    /// callback): an assignment is handed out only once a later coordinator can load it.
+    storing_assignment: bool,
+    /// Stable: static members' new member ids being written to `__consumer_offsets`.
+    static_replacements: Vec<StaticReplacement>,
+}
+
+/// KIP-345 (`updateStaticMemberAndRebalance`): a static member rejoined a Stable group with
+/// an unchanged subscription under a new member id. Its JoinGroup is answered once the group
+/// record with the new id is stored, for a coordinator that loads an older record would
+/// fence the new id (FENCED_INSTANCE_ID, fatal to the consumer); if the write fails, the
+/// member as it was is put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct StaticReplacement {
+    new_id: MemberId,
+    old: MemberMetadata,
 }
 
 impl GroupMetadata {
@@ -384,6 +402,8 @@ impl GroupMetadata {
             pending_txn_offsets: BTreeMap::new(),
             empty_since_ms: None,
             to_store: false,
+            storing_assignment: false,
+            static_replacements: Vec::new(),
         }
     }
 
@@ -577,6 +597,55 @@ impl GroupMetadata {
         }
     }
 
+    /// How the write of a static member's new id ended (see [`StaticReplacement`]).
+    fn static_replaced(
+        &mut self,
+        r: StaticReplacement,
+        result: Result<(), GroupError>,
+        now_ms: i64,
+        out: &mut Vec<Reply>,
+    ) {
+        match result {
+            Ok(()) => {
+                let is_leader = self.leader.as_deref() == Some(r.new_id.as_str());
+                let response = self.join_response_for(&r.new_id, is_leader);
+                let m = self
+                    .members
+                    .get_mut(&r.new_id)
+                    .expect("replacement is a member");
+                if let Some(token) = m.awaiting_join.take() {
+                    m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+                    out.push(Reply {
+                        token,
+                        response: Response::Join(Ok(response)),
+                    });
+                }
+            }
+            Err(e) => {
+                let new = self
+                    .members
+                    .remove(&r.new_id)
+                    .expect("replacement is a member");
+                if let Some(token) = new.awaiting_join {
+                    out.push(Reply {
+                        token,
+                        response: Response::Join(Err(e)),
+                    });
+                }
+                let mut old = r.old;
+                old.session_deadline_ms = now_ms + i64::from(old.session_timeout_ms);
+                if let Some(instance) = &old.group_instance_id {
+                    self.static_members
+                        .insert(instance.clone(), old.member_id.clone());
+                }
+                if self.leader.as_deref() == Some(r.new_id.as_str()) {
+                    self.leader = Some(old.member_id.clone());
+                }
+                self.members.insert(old.member_id.clone(), old);
+            }
+        }
+    }
+
     fn touch(&mut self, member_id: &str, now_ms: i64) {
         if let Some(m) = self.members.get_mut(member_id) {
             m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
@@ -600,6 +669,10 @@ impl GroupMetadata {
         }
         self.pending_sync.clear();
         self.pending_sync_deadline_ms = None;
+        // A store still in flight no longer decides anything: its callback finds the group
+        // gone past that generation's CompletingRebalance.
+        self.storing_assignment = false;
+        self.static_replacements.clear();
         let was_empty = self.state == GroupState::Empty;
         self.transition_to(GroupState::PreparingRebalance);
         self.rebalance_start_ms = now_ms;
@@ -813,8 +886,8 @@ impl GroupMetadata {
     }
 }
 
-/// What `__consumer_offsets` keeps of a group (Kafka's `GroupMetadataValue`), written when a
-/// generation's assignment is handed out (Stable) or the group empties, and read back by the
+/// What `__consumer_offsets` keeps of a group (Kafka's `GroupMetadataValue`), written when the
+/// leader hands in a generation's assignment (before anyone is given it) or the group empties, and read back by the
 /// next coordinator, so members keep their ids, generation and assignment across a move.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupRecord {
@@ -1108,6 +1181,16 @@ impl GroupCoordinator {
                 out.push(Reply { token, response });
             }
         }
+        // What a failed write of the new id puts back: the member as the log has it (an
+        // earlier replacement still being written was never stored).
+        let before = match group
+            .static_replacements
+            .iter()
+            .position(|r| r.new_id == old_id)
+        {
+            Some(i) => group.static_replacements.remove(i).old,
+            None => member.clone(),
+        };
         let subscription_changed = member.protocols != req.protocols;
         member.member_id = new_id.clone();
         member.client_id = req.client_id;
@@ -1129,11 +1212,16 @@ impl GroupCoordinator {
                 if !subscription_changed
                     && group.select_protocol().as_deref() == group.protocol_name() =>
             {
-                let is_leader = group.leader.as_deref() == Some(new_id.as_str());
-                out.push(Reply {
-                    token,
-                    response: Response::Join(Ok(group.join_response_for(&new_id, is_leader))),
+                group
+                    .members
+                    .get_mut(&new_id)
+                    .expect("member")
+                    .awaiting_join = Some(token);
+                group.static_replacements.push(StaticReplacement {
+                    new_id,
+                    old: before,
                 });
+                group.to_store = true;
             }
             GroupState::Stable | GroupState::CompletingRebalance => {
                 group
@@ -1265,21 +1353,18 @@ impl GroupCoordinator {
                     .get_mut(&req.member_id)
                     .expect("validated")
                     .park_sync(token, out);
-                if group.leader.as_deref() == Some(req.member_id.as_str()) {
+                // The leader's assignment is stored before anyone is answered; a leader's
+                // SyncGroup sent again while it is being stored only parks.
+                if group.leader.as_deref() == Some(req.member_id.as_str())
+                    && !group.storing_assignment
+                {
                     let generation = group.generation_id;
                     let mut assignments = req.assignments;
                     for m in group.members.values_mut() {
                         m.assignment = assignments.remove(&m.member_id).unwrap_or_default();
                         m.assignment_generation = generation;
-                        if let Some(token) = m.awaiting_sync.take() {
-                            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
-                            out.push(Reply {
-                                token,
-                                response: Response::Sync(Ok(m.assignment.clone())),
-                            });
-                        }
                     }
-                    group.transition_to(GroupState::Stable);
+                    group.storing_assignment = true;
                     group.to_store = true;
                 }
                 Ok(())
@@ -1603,25 +1688,71 @@ impl GroupCoordinator {
             .insert(tp.clone(), value);
     }
 
-    /// The record of `group_id`'s generation `generation` could not be stored (Kafka's
-    /// `storeGroup` callback with an error: NOT_ENOUGH_REPLICAS, a lost leadership). Its
-    /// assignment is not in the log, so no later SyncGroup of that generation may be handed
-    /// it: as Kafka's `doSyncGroup` does then, the group prepares a rebalance and its members
-    /// rejoin. Explore compacted-transactions seed 9218: a follower whose SyncGroup came
-    /// after the failed store got the unstored generation 2, and the next coordinator, which
-    /// had loaded generation 1, gave partition kv-0 to another member in its generation 2.
-    pub fn store_failed(&mut self, group_id: &str, generation: i32, now_ms: i64) -> Vec<Reply> {
+    /// The write of `record` ended (Kafka's `storeGroup` callbacks). A static member's new
+    /// id (see [`StaticReplacement`]): stored, its JoinGroup is answered; not stored, the
+    /// member is put back as it was and its JoinGroup gets `error`. A leader's assignment
+    /// (`doSyncGroup`): Stored: the group turns Stable and every parked
+    /// SyncGroup gets its assignment. Not stored (NOT_ENOUGH_REPLICAS, a lost leadership): the
+    /// assignment is not in the log, so nobody may be handed it; the parked SyncGroups get
+    /// `error` and the group prepares a rebalance. A group that has moved on since (a member
+    /// joined or left, the partition was unloaded) is left as it is.
+    ///
+    /// Explore member-stop-restart seed 9204: the group used to turn Stable when the leader's
+    /// SyncGroup arrived, so a follower's SyncGroup that came while the record was being
+    /// written got the unstored assignment, and a coordinator that later loaded the previous
+    /// generation handed one partition to two members under one generation number.
+    pub fn store_completed(
+        &mut self,
+        record: &GroupRecord,
+        result: Result<(), GroupError>,
+        now_ms: i64,
+    ) -> Vec<Reply> {
         let mut out = Vec::new();
-        if let Some(g) = self.groups.get_mut(group_id) {
-            if g.generation_id == generation && g.state == GroupState::Stable {
-                g.maybe_prepare_rebalance(now_ms, &self.config, &mut out);
+        let Some(g) = self.groups.get_mut(&record.group_id) else {
+            return out;
+        };
+        let generation = record.generation_id;
+        if g.state == GroupState::Stable && g.generation_id == generation {
+            // Every replacement the record holds (a later record holds earlier ones too).
+            let (decided, pending) = std::mem::take(&mut g.static_replacements)
+                .into_iter()
+                .partition(|r| record.members.iter().any(|m| m.member_id == r.new_id));
+            g.static_replacements = pending;
+            for r in decided {
+                g.static_replaced(r, result, now_ms, &mut out);
             }
+            return out;
+        }
+        if g.state != GroupState::CompletingRebalance
+            || g.generation_id != generation
+            || !g.storing_assignment
+        {
+            return out;
+        }
+        g.storing_assignment = false;
+        for m in g.members.values_mut() {
+            if result.is_err() {
+                m.assignment.clear();
+            }
+            if let Some(token) = m.awaiting_sync.take() {
+                m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+                out.push(Reply {
+                    token,
+                    response: Response::Sync(result.map(|()| m.assignment.clone())),
+                });
+            }
+        }
+        match result {
+            Ok(()) => g.transition_to(GroupState::Stable),
+            Err(_) => g.maybe_prepare_rebalance(now_ms, &self.config, &mut out),
         }
         out
     }
 
-    /// Groups that reached Stable or Empty since the last call, with what
-    /// `__consumer_offsets` must record of them (Kafka's `storeGroup`).
+    /// Groups with a record to write since the last call (a leader's assignment, a group
+    /// that emptied), with what `__consumer_offsets` must record of them (Kafka's
+    /// `storeGroup`). Each assignment's outcome comes back through
+    /// [`GroupCoordinator::store_completed`].
     pub fn take_groups_to_store(&mut self) -> Vec<GroupRecord> {
         self.groups
             .values_mut()

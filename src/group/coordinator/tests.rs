@@ -69,6 +69,13 @@ impl Harness {
     }
 
     fn join_with(&mut self, req: JoinGroupRequest) -> RequestToken {
+        let t = self.join_unstored(req);
+        self.complete_stores(Ok(()));
+        t
+    }
+
+    /// Sends a JoinGroup and leaves any record it makes the group write in flight.
+    fn join_unstored(&mut self, req: JoinGroupRequest) -> RequestToken {
         let t = self.token();
         let replies = self.c.handle_join_group(t, req, self.now);
         self.absorb(replies);
@@ -95,7 +102,39 @@ impl Harness {
         };
         let replies = self.c.handle_sync_group(t, req, self.now);
         self.absorb(replies);
+        self.complete_stores(Ok(()));
         t
+    }
+
+    /// Sends a SyncGroup and leaves any record it makes the group write in flight.
+    fn sync_unstored(
+        &mut self,
+        member_id: &str,
+        generation: i32,
+        assignments: Assignment,
+    ) -> RequestToken {
+        let t = self.token();
+        let req = SyncGroupRequest {
+            group_id: G.to_string(),
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            generation_id: generation,
+            assignments,
+        };
+        let replies = self.c.handle_sync_group(t, req, self.now);
+        self.absorb(replies);
+        t
+    }
+
+    /// The node layer's part: every record the coordinator asked for is written, with
+    /// `result`, and the coordinator hears how each write ended.
+    fn complete_stores(&mut self, result: Result<(), GroupError>) -> Vec<GroupRecord> {
+        let records = self.c.take_groups_to_store();
+        for g in &records {
+            let replies = self.c.store_completed(g, result, self.now);
+            self.absorb(replies);
+        }
+        records
     }
 
     fn heartbeat(
@@ -383,6 +422,56 @@ fn a_static_member_restarts_without_a_rebalance_and_its_old_id_is_fenced() {
     );
     assert_eq!(h.heartbeat(&old, None, 1), Err(GroupError::UnknownMemberId));
     assert_eq!(h.heartbeat(&r.member_id, Some("i1"), 1), Ok(()));
+}
+
+/// KIP-345's `updateStaticMemberAndRebalance`: the new member id is written to
+/// `__consumer_offsets` before the JoinGroup is answered, for a coordinator that loads the
+/// record with the old id would fence the new one (FENCED_INSTANCE_ID, fatal to the
+/// consumer). Draft scenario: a static member restarted, the coordinator crashed 3 s later,
+/// and the member died of FENCED_INSTANCE_ID at the next coordinator.
+#[test]
+fn a_static_members_new_id_is_stored_before_it_is_given_out() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", Some("i1")), ("c2", None)]);
+    let old = ids.iter().find(|m| m.starts_with("i1-")).unwrap().clone();
+    let j = h.join_unstored(join_req("", "c1", Some("i1"), &["t"]));
+    assert!(h.pending(j), "answered once the new id is stored");
+    let new_id = h.group().static_member("i1").unwrap().to_string();
+    let records = h.complete_stores(Ok(()));
+    assert_eq!(records.len(), 1);
+    assert!(records[0].members.iter().any(|m| m.member_id == new_id));
+    assert!(!records[0].members.iter().any(|m| m.member_id == old));
+    assert_eq!(h.join_ok(j).member_id, new_id);
+    assert_eq!(h.group().state(), GroupState::Stable);
+}
+
+/// ... and if the write fails, the member is put back as the log has it: the old id stays the
+/// instance's, and the restarted process is told to find the coordinator and rejoin.
+#[test]
+fn a_static_member_whose_new_id_could_not_be_stored_keeps_its_old_id() {
+    let mut h = Harness::new();
+    let ids = stable_group(&mut h, &[("c1", Some("i1")), ("c2", None)]);
+    let old = ids.iter().find(|m| m.starts_with("i1-")).unwrap().clone();
+    let before = h.group().member(&old).unwrap().clone();
+    let j = h.join_unstored(join_req("", "c1", Some("i1"), &["t"]));
+    // A second restart while the first id is being written: the first joiner is fenced,
+    // and a failure still puts back the id the log has.
+    let j2 = h.join_unstored(join_req("", "c1", Some("i1"), &["t"]));
+    assert_eq!(
+        h.got.get(&j),
+        Some(&Response::Join(Err(GroupError::FencedInstanceId)))
+    );
+    h.complete_stores(Err(GroupError::CoordinatorNotAvailable));
+    assert_eq!(
+        h.got.get(&j2),
+        Some(&Response::Join(Err(GroupError::CoordinatorNotAvailable)))
+    );
+    assert_eq!(h.group().static_member("i1"), Some(old.as_str()));
+    let back = h.group().member(&old).unwrap();
+    assert_eq!(back.assignment, before.assignment);
+    assert_eq!(h.group().members().count(), 2);
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assert_eq!(h.heartbeat(&old, Some("i1"), 1), Ok(()));
 }
 
 #[test]
@@ -946,6 +1035,8 @@ enum Wild {
     Metadata(i32),
     Unload,
     Advance(i64),
+    /// The records asked for so far are written (or fail to be).
+    Store(bool),
 }
 
 fn arb_wild() -> impl Strategy<Value = Wild> {
@@ -964,6 +1055,7 @@ fn arb_wild() -> impl Strategy<Value = Wild> {
         1 => (0i32..6).prop_map(Wild::Metadata),
         1 => Just(Wild::Unload),
         3 => (0i64..15_000).prop_map(Wild::Advance),
+        3 => any::<bool>().prop_map(Wild::Store),
     ]
 }
 
@@ -975,6 +1067,11 @@ proptest! {
         let mut h = Harness::new();
         let mut sent: BTreeSet<RequestToken> = BTreeSet::new();
         let mut last_generation = 0;
+        // Which incarnation of the group (an unload ends one) and generation each SyncGroup
+        // named, and the generations whose records were stored.
+        let mut incarnation = 0;
+        let mut sync_generation: BTreeMap<RequestToken, (i32, i32)> = BTreeMap::new();
+        let mut stored: BTreeSet<(i32, i32)> = BTreeSet::new();
         for event in events {
             // Member ids: "" plus whatever the group knows plus junk.
             let mut pool: Vec<MemberId> = vec![String::new(), "junk-1".into()];
@@ -991,7 +1088,7 @@ proptest! {
                     let mut req = join_req(&pick(member), "c", inst(instance).as_deref(), topics);
                     req.protocols[0].0 = ["range", "roundrobin", "sticky"][protocol].to_string();
                     req.require_known_member_id = kip394;
-                    h.join_with(req);
+                    h.join_unstored(req);
                     sent.insert(t);
                 }
                 Wild::Sync { member, instance, generation, claims } => {
@@ -1010,6 +1107,7 @@ proptest! {
                     let replies = h.c.handle_sync_group(tok, req, h.now);
                     h.absorb(replies);
                     sent.insert(tok);
+                    sync_generation.insert(tok, (incarnation, generation));
                 }
                 Wild::Heartbeat { member, instance, generation } => {
                     let _ = h.heartbeat(&pick(member), inst(instance).as_deref(), generation);
@@ -1034,7 +1132,17 @@ proptest! {
                 Wild::Unload => {
                     let replies = h.c.unload_group(G);
                     h.absorb(replies);
+                    h.c.take_groups_to_store();
                     last_generation = 0;
+                    incarnation += 1;
+                }
+                Wild::Store(ok) => {
+                    let result = if ok { Ok(()) } else { Err(GroupError::CoordinatorNotAvailable) };
+                    for g in h.complete_stores(result) {
+                        if ok {
+                            stored.insert((incarnation, g.generation_id));
+                        }
+                    }
                 }
                 Wild::Advance(dt) => {
                     let target = h.now + dt;
@@ -1079,6 +1187,12 @@ proptest! {
         }).unwrap_or_default();
         for tok in sent {
             prop_assert!(h.got.contains_key(&tok) || parked.contains(&tok), "request {} lost", tok);
+        }
+        // Nobody is handed an assignment whose record was not stored.
+        for (tok, generation) in sync_generation {
+            if let Some(Response::Sync(Ok(_))) = h.got.get(&tok) {
+                prop_assert!(stored.contains(&generation), "sync {} got an unstored generation", tok);
+            }
         }
     }
 }
@@ -1127,28 +1241,74 @@ fn offsets_of_a_group_without_members_expire_a_retention_after_their_commit() {
     assert_eq!(h.c.expire_offsets(65_000), vec![(G.to_string(), tp(0))]);
 }
 
-/// Kafka's `doSyncGroup` when the group's record could not be stored (NOT_ENOUGH_REPLICAS
-/// on `__consumer_offsets`): the generation's assignment is not in the log, so the group
-/// prepares a rebalance instead of handing it to a SyncGroup that comes later (explore
-/// compacted-transactions seed 9218: the next coordinator, which loaded the generation
-/// before, gave one partition to another member under the same generation number).
-#[test]
-fn a_generation_whose_record_could_not_be_stored_is_not_handed_out_again() {
+/// Two members that have joined generation 1, nobody synced yet: the harness, the leader's
+/// JoinGroup answer, the follower's id and the leader's honest assignment.
+fn joined_pair() -> (Harness, JoinGroupResponse, MemberId, Assignment) {
     let mut h = Harness::new();
-    let ids = stable_group(&mut h, &[("c1", None), ("c2", None)]);
-    // A failed store of an older generation changes nothing.
-    let replies = h.c.store_failed(G, 0, h.now);
+    let joins = [h.join("", "c1", None), h.join("", "c2", None)];
+    finish_join(&mut h, &joins);
+    let leader = h.join_ok(joins[0]);
+    let follower = h.join_ok(joins[1]).member_id;
+    let assignment = h.leader_assignment(&leader);
+    (h, leader, follower, assignment)
+}
+
+/// Kafka's `doSyncGroup`: the group stays CompletingRebalance, and every SyncGroup parked,
+/// until the leader's assignment is in `__consumer_offsets` (explore member-stop-restart
+/// seed 9204: a follower whose SyncGroup came while the record was being written got the
+/// unstored assignment, and a coordinator that later loaded the generation before handed one
+/// partition to two members under one generation number).
+#[test]
+fn no_member_is_handed_an_assignment_before_its_record_is_stored() {
+    let (mut h, leader, follower, assignment) = joined_pair();
+    let l = h.sync_unstored(&leader.member_id, 1, assignment.clone());
+    let f = h.sync_unstored(&follower, 1, BTreeMap::new());
+    assert!(!h.got.contains_key(&l) && !h.got.contains_key(&f));
+    assert_eq!(h.group().state(), GroupState::CompletingRebalance);
+    // An offset commit waits for the generation too.
+    assert_eq!(h.commit(&follower, 1), Err(GroupError::RebalanceInProgress));
+    // A leader's SyncGroup sent again while the record is written writes nothing more.
+    let again = h.sync_unstored(&leader.member_id, 1, assignment.clone());
+    assert_eq!(h.sync_result(l), Err(GroupError::RebalanceInProgress));
+    let records = h.complete_stores(Ok(()));
+    assert_eq!(records.len(), 1, "one record per generation");
+    assert_eq!(h.group().state(), GroupState::Stable);
+    assert_eq!(
+        h.sync_result(again),
+        Ok(assignment[&leader.member_id].clone())
+    );
+    assert_eq!(h.sync_result(f), Ok(assignment[&follower].clone()));
+    // A write that ends after the group moved on changes nothing.
+    let record = h.group().record();
+    let replies =
+        h.c.store_completed(&record, Err(GroupError::NotCoordinator), h.now);
     assert!(replies.is_empty());
     assert_eq!(h.group().state(), GroupState::Stable);
-    assert_eq!(h.heartbeat(&ids[1], None, 1), Ok(()));
-    // Generation 1's record was not stored: its members are told to rejoin.
-    let replies = h.c.store_failed(G, 1, h.now);
-    h.absorb(replies);
+}
+
+/// Kafka's `doSyncGroup` when the group's record could not be stored (NOT_ENOUGH_REPLICAS
+/// on `__consumer_offsets`): the generation's assignment is not in the log, so the parked
+/// SyncGroups get the error and the group prepares a rebalance instead of handing the
+/// assignment to a SyncGroup that comes later (explore compacted-transactions seed 9218).
+#[test]
+fn a_generation_whose_record_could_not_be_stored_is_not_handed_out() {
+    let (mut h, leader, follower, assignment) = joined_pair();
+    let l = h.sync_unstored(&leader.member_id, 1, assignment);
+    // A failed write of an older generation changes nothing.
+    let mut record = h.group().record();
+    record.generation_id = 0;
+    let replies =
+        h.c.store_completed(&record, Err(GroupError::NotCoordinator), h.now);
+    assert!(replies.is_empty());
+    assert_eq!(h.group().state(), GroupState::CompletingRebalance);
+    h.complete_stores(Err(GroupError::CoordinatorNotAvailable));
+    assert_eq!(h.sync_result(l), Err(GroupError::CoordinatorNotAvailable));
     assert_eq!(h.group().state(), GroupState::PreparingRebalance);
-    let late = h.sync(&ids[1], 1, BTreeMap::new());
+    assert!(h.group().members().all(|m| m.assignment.is_empty()));
+    let late = h.sync(&follower, 1, BTreeMap::new());
     assert_eq!(h.sync_result(late), Err(GroupError::RebalanceInProgress));
     assert_eq!(
-        h.heartbeat(&ids[0], None, 1),
+        h.heartbeat(&leader.member_id, None, 1),
         Err(GroupError::RebalanceInProgress)
     );
 }
