@@ -166,6 +166,7 @@ suite! {
     retention_slow_consumer => "retention-slow-consumer.json",
     rolling_restart => "rolling-restart.json",
     slow_disk_follower => "slow-disk-follower.json",
+    static_member_restart => "static-member-restart.json",
     stuck_consumer_no_progress => "stuck-consumer-no-progress.json",
     torn_write_recovery => "torn-write-recovery.json",
     topic_delete_recreate => "topic-delete-recreate.json",

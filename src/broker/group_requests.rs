@@ -617,19 +617,19 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
         return;
     }
     let mut pending = Vec::new();
-    for g in to_store {
+    for (g, cause) in to_store {
         let tp = n.groups().offsets_partition(&g.group_id);
         let rec = OffsetsRecord::Group {
             group_id: g.group_id.clone(),
             value: Some(g.clone()),
         };
-        pending.push((g, tp.clone(), append(n, &tp, &[rec])));
+        pending.push((g, cause, tp.clone(), append(n, &tp, &[rec])));
     }
     let n = n.clone();
     madsim::task::spawn(async move {
         let now = n.clock.now_ms();
         let mut replies = replies;
-        for (g, tp, written) in pending {
+        for (g, cause, tp, written) in pending {
             let code = match written {
                 Ok(w) => {
                     let deadline = now + n.cfg.group.offsets_commit_timeout_ms;
@@ -638,7 +638,8 @@ fn deliver(n: &Arc<Node>, replies: Vec<Reply>) {
                 Err(e) => e,
             };
             let result = if code == ErrorCode::None {
-                if !g.members.is_empty() {
+                // A static member's new id is no new generation: no `rebalance` event.
+                if cause == group::StoreCause::Generation {
                     record_rebalance(&n, &g);
                 }
                 Ok(())

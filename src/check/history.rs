@@ -78,6 +78,16 @@ impl FinalLog {
     }
 }
 
+/// Fatal answers only a group coordinator gives (a member stops on them): the transaction
+/// coordinator's rules leave them alone.
+const GROUP_ONLY_FATAL: &[&str] = &[
+    "FENCED_INSTANCE_ID",
+    "INVALID_GROUP_ID",
+    "INCONSISTENT_GROUP_PROTOCOL",
+    "INVALID_SESSION_TIMEOUT",
+    "GROUP_MAX_SIZE_REACHED",
+];
+
 /// One client the scenario's workload asked for, as the checkers need it: what it was to do,
 /// whether or not it left any event. Without it a client that never did anything (a consumer
 /// whose JoinGroup was refused, a producer that never sent) leaves no trace to judge, and every
@@ -101,6 +111,8 @@ pub struct PlannedClient {
     /// A reader with `auto.offset.reset=latest`: where it has no committed offset it starts
     /// at the log end and never sets out to read below it.
     pub starts_at_latest: bool,
+    /// A static group member's `group.instance.id` (KIP-345).
+    pub group_instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -489,9 +501,6 @@ impl History {
     pub fn stopped_by_deposed_coordinator(&self) -> BTreeMap<&str, String> {
         let topic = crate::txn::TRANSACTION_STATE_TOPIC;
         let mut out = BTreeMap::new();
-        let Some(&count) = self.coordinator_partitions.get(topic) else {
-            return out;
-        };
         for (idx, e) in self.events.iter().enumerate() {
             let EventKind::ClientError {
                 error,
@@ -501,6 +510,10 @@ impl History {
             else {
                 continue;
             };
+            // A copier's group coordinator names itself in the group's own fatal errors.
+            if GROUP_ONLY_FATAL.contains(&error.as_str()) {
+                continue;
+            }
             let Some(id) = self
                 .workload
                 .iter()
@@ -509,32 +522,43 @@ impl History {
             else {
                 continue;
             };
-            let Some(p) = crate::group::coordinator_partition(id, count) else {
-                continue;
-            };
-            let led_by = self.events[..idx].iter().rev().find_map(|l| match &l.kind {
-                EventKind::LeaderChange {
-                    topic: t,
-                    partition,
-                    leader,
-                    ..
-                } if t == topic && *partition == p => Some((leader.as_deref(), l.t_us)),
-                _ => None,
-            });
-            if let Some((leader, since)) = led_by.filter(|(l, _)| *l != Some(coordinator.as_str()))
-            {
-                out.insert(
-                    e.node.as_str(),
-                    format!(
-                        "its {error} came from the coordinator on {coordinator}, which no longer \
-                         led {topic}-{p} ({} since t={since}us): a deposed coordinator answers \
-                         from its stale state until the metadata reaches it, as Kafka's does",
-                        leader.map_or("no leader".to_string(), |l| format!("{l} led it"))
-                    ),
-                );
+            if let Some(why) = self.deposed_coordinator(idx, topic, id, coordinator) {
+                out.insert(e.node.as_str(), format!("its {error} came from {why}"));
             }
         }
         out
+    }
+
+    /// Why the answer of event `idx` came from a deposed coordinator, if it did: by the
+    /// controller's last leader change at or before it, a broker other than `coordinator`
+    /// (or none) led `key`'s partition of `topic` (`__transaction_state`,
+    /// `__consumer_offsets`). A broker paused or cut off past its leadership still serves
+    /// from its coordinator's memory until the metadata reaches it, as Kafka's does.
+    pub fn deposed_coordinator(
+        &self,
+        idx: usize,
+        topic: &str,
+        key: &str,
+        coordinator: &str,
+    ) -> Option<String> {
+        let &count = self.coordinator_partitions.get(topic)?;
+        let p = crate::group::coordinator_partition(key, count)?;
+        let led_by = self.events[..idx].iter().rev().find_map(|l| match &l.kind {
+            EventKind::LeaderChange {
+                topic: t,
+                partition,
+                leader,
+                ..
+            } if t == topic && *partition == p => Some((leader.as_deref(), l.t_us)),
+            _ => None,
+        });
+        let (leader, since) = led_by.filter(|(l, _)| *l != Some(coordinator))?;
+        Some(format!(
+            "the coordinator on {coordinator}, which no longer led {topic}-{p} ({} since \
+             t={since}us): a deposed coordinator answers from its stale state until the \
+             metadata reaches it, as Kafka's does",
+            leader.map_or("no leader".to_string(), |l| format!("{l} led it"))
+        ))
     }
 
     /// Transactional producers fenced by an InitProducerId that no incarnation of their

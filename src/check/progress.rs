@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::history::PlannedRole;
+use super::history::{PlannedClient, PlannedRole};
 use super::writes::missing_from;
 use super::{violation, FinalLog, History, OkAck, Violation};
 use crate::trace::{EventKind, TopicPartition};
@@ -268,6 +268,7 @@ pub fn progress(h: &History) -> Vec<Violation> {
     out.extend(never_acknowledged(h, due, end, &not_judged));
     out.extend(idle_clients(h, heal, due, group_due, end, &lost, &cut_off));
     out.extend(stalled_producers(h, due, end, &not_judged));
+    out.extend(fenced_static_members(h));
     out.extend(isr_not_recovered(h, due(heal), end));
 
     // Groups still rebalancing.
@@ -653,6 +654,108 @@ fn groups_behind(
         }
     }
     out
+}
+
+/// Static members (KIP-345) that stopped on FENCED_INSTANCE_ID though no other client of the
+/// workload has their `group.instance.id` in their group, while they held partitions. Kafka fences an instance id only for a newer process holding it, and a
+/// restarted static member takes its id over; an assignment is handed out only once its
+/// generation is stored. So the fence means the coordinator lost the member's id after
+/// acting on it, and the member, for which the error is fatal, consumes no more. The
+/// group's other members take its partitions over once its session expires, so no other
+/// rule sees it. Not judged
+/// after an unclean election of a `__consumer_offsets` partition, which loses the
+/// coordinator's own records, nor when the fence came from a deposed coordinator
+/// ([`History::deposed_coordinator`]).
+fn fenced_static_members(h: &History) -> Vec<Violation> {
+    let offsets_lost = h
+        .unclean_elections()
+        .iter()
+        .any(|(_, _, tp, _)| tp.topic.as_str() == crate::group::OFFSETS_TOPIC);
+    let mut out = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (idx, e) in h.events().iter().enumerate() {
+        let EventKind::ClientError { error, .. } = &e.kind else {
+            continue;
+        };
+        if offsets_lost || error != "FENCED_INSTANCE_ID" || !seen.insert(e.node.as_str()) {
+            continue;
+        }
+        let Some((group, instance)) = h
+            .workload()
+            .iter()
+            .find(|c| c.name == e.node)
+            .and_then(static_membership)
+        else {
+            continue;
+        };
+        let shared = h
+            .workload()
+            .iter()
+            .any(|o| o.name != e.node && static_membership(o) == Some((group, instance)));
+        // This incarnation of the member (since its last restart) holds partitions: its last
+        // ownership event is an assignment, so its member id was in a stored generation (an
+        // assignment is handed out only then) and has not changed since (a member rejoins
+        // under a new id only after a reset, which gives its partitions up, or revokes them
+        // first, eager). One that gave its partitions up may hold an id Kafka's classic
+        // protocol handed out in a join phase whose generation was never stored (the
+        // coordinator moved first); the next coordinator fences it in Kafka too.
+        let events = h.events();
+        let born = events[..idx]
+            .iter()
+            .rev()
+            .find(|r| r.kind.fault_node() == Some(("restart", e.node.as_str())))
+            .map_or(i64::MIN, |r| r.t_us);
+        let holds = events[..idx]
+            .iter()
+            .rev()
+            .take_while(|r| r.t_us >= born)
+            .filter(|r| r.node == e.node)
+            .find_map(|r| match r.kind {
+                EventKind::Assign { .. } => Some(true),
+                EventKind::Revoke { .. } => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
+        // A broker past its leadership answers from the group it had (paused while the
+        // member took its id over at the next coordinator): as in Kafka.
+        let deposed = match &e.kind {
+            EventKind::ClientError {
+                coordinator: Some(c),
+                ..
+            } => h
+                .deposed_coordinator(idx, crate::group::OFFSETS_TOPIC, group, c)
+                .is_some(),
+            _ => false,
+        };
+        if shared || !holds || deposed {
+            continue;
+        }
+        out.push(
+            violation(
+                PROGRESS,
+                e.t_us,
+                format!(
+                    "{} stopped on FENCED_INSTANCE_ID, though no other client has \
+                     group.instance.id {instance} in group {group}: the coordinator fenced \
+                     the member's own id",
+                    e.node
+                ),
+            )
+            .nodes([e.node.as_str()])
+            .evidence(h, [idx]),
+        );
+    }
+    out
+}
+
+/// A static member's group and `group.instance.id`.
+fn static_membership(c: &PlannedClient) -> Option<(&str, &str)> {
+    match &c.role {
+        PlannedRole::Reader {
+            group: Some(group), ..
+        } => c.group_instance_id.as_deref().map(|i| (group.as_str(), i)),
+        _ => None,
+    }
 }
 
 /// Producers that stopped on a fatal answer Kafka's cluster gives in the same state, with

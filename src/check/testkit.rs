@@ -396,6 +396,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         transaction_timeout_ms: None,
         auto_commit: false,
         starts_at_latest: false,
+        group_instance_id: None,
     }
 }
 

@@ -1293,6 +1293,80 @@ fn progress_run(events: Vec<Event>, bound: i64) -> Vec<Violation> {
     progress::progress(&h)
 }
 
+/// A static member (KIP-345) fenced out of its own `group.instance.id` is a member the
+/// coordinator killed: its partitions pass to the others after its session, so nothing else
+/// would notice. Two clients sharing the id in one group fence each other by design.
+#[test]
+fn progress_names_a_static_member_fenced_out_of_its_own_instance_id() {
+    let static_member = |name: &str, instance: &str| {
+        let mut c = planned(name, 0, planned_member("g", &["t"]));
+        c.group_instance_id = Some(instance.to_string());
+        c
+    };
+    let assigned = Event {
+        t_us: 1_000,
+        node: "c1".into(),
+        kind: EventKind::Assign {
+            group: Some("g".into()),
+            generation: Some(1),
+            partitions: vec![tp("t", 0)],
+        },
+    };
+    let events = vec![
+        assigned.clone(),
+        client_error(2_000, "c1", "FENCED_INSTANCE_ID"),
+    ];
+    let alone = History::new(events.clone())
+        .with_progress_bound_us(60_000_000)
+        .with_workload(vec![static_member("c1", "i1"), static_member("c2", "i2")]);
+    let v = progress::progress(&alone);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("c1 stopped on FENCED_INSTANCE_ID"),
+        "{}",
+        v[0].message
+    );
+    // Fenced by a coordinator past its leadership (one partition: every group maps to 0).
+    let mut stale = client_error(2_000, "c1", "FENCED_INSTANCE_ID");
+    if let EventKind::ClientError { coordinator, .. } = &mut stale.kind {
+        *coordinator = Some("broker-0".into());
+    }
+    let offsets = crate::group::OFFSETS_TOPIC;
+    let deposed = vec![
+        events[0].clone(),
+        leader_change(1_500, offsets, 0, "broker-1", 2),
+        stale,
+    ];
+    let by_deposed = History::new(deposed)
+        .with_progress_bound_us(60_000_000)
+        .with_coordinator_partitions(BTreeMap::from([(offsets.to_string(), 1)]))
+        .with_workload(vec![static_member("c1", "i1"), static_member("c2", "i2")]);
+    assert!(progress::progress(&by_deposed).is_empty());
+    let shared = History::new(events.clone())
+        .with_progress_bound_us(60_000_000)
+        .with_workload(vec![static_member("c1", "i1"), static_member("c2", "i1")]);
+    assert!(progress::progress(&shared).is_empty());
+    // Fenced before this incarnation was assigned anything, or after it gave its
+    // partitions up: its id may come from a join phase whose generation the coordinator
+    // never stored, as in Kafka.
+    let revoked = Event {
+        t_us: 1_500,
+        node: "c1".into(),
+        kind: EventKind::Revoke {
+            group: Some("g".into()),
+            generation: Some(1),
+            partitions: vec![tp("t", 0)],
+        },
+    };
+    let fenced = client_error(2_000, "c1", "FENCED_INSTANCE_ID");
+    for before in [fault(1_500, "restart c1"), revoked] {
+        let h = History::new(vec![assigned.clone(), before, fenced.clone()])
+            .with_progress_bound_us(60_000_000)
+            .with_workload(vec![static_member("c1", "i1"), static_member("c2", "i2")]);
+        assert!(progress::progress(&h).is_empty());
+    }
+}
+
 /// A follower that never rejoins the ISR after the faults heal is a liveness failure, not a
 /// quiet pass; a replica that is down, or a partition with no running leader, is not judged.
 #[test]
@@ -2247,6 +2321,7 @@ fn unseen_excuses_what_lies_below_where_a_latest_reader_started() {
     events.push(abc_in_the_final_log());
     let reader = |latest: bool| PlannedClient {
         starts_at_latest: latest,
+        group_instance_id: None,
         ..planned("c1", 0, planned_reader(&[("t", 0)]))
     };
     let judged = |latest: bool| {
@@ -3066,6 +3141,7 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         transaction_timeout_ms: None,
         auto_commit: false,
         starts_at_latest: false,
+        group_instance_id: None,
     };
     let offline = Event::new(
         1_500,

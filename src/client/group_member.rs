@@ -141,6 +141,9 @@ enum Position {
 struct Shared {
     coord: ConsumerCoordinator,
     coordinator: Option<SocketAddr>,
+    /// The broker id of the coordinator last found (named in a fatal answer's
+    /// `client-error`: a deposed coordinator's answers are told apart by it).
+    coordinator_id: Option<i32>,
     last_poll_ms: i64,
     /// Between JoinGroup and SyncGroup heartbeats are not sent.
     rebalancing: bool,
@@ -205,6 +208,7 @@ impl Member {
         let generation = s.coord.generation();
         let (action, lost) = s.coord.on_error(e);
         let stops = action == ErrorAction::Fatal && !s.stopped;
+        let coordinator = s.coordinator_id.map(|id| format!("broker-{id}"));
         match action {
             ErrorAction::Rediscover => s.coordinator = None,
             ErrorAction::Fatal => s.stopped = true,
@@ -217,7 +221,7 @@ impl Member {
                 error: e.name().to_string(),
                 topic: None,
                 partition: None,
-                coordinator: None,
+                coordinator,
             });
         }
     }
@@ -279,6 +283,7 @@ pub async fn run_group_member(cfg: GroupMemberConfig, clock: Clock, history: Rec
         shared: Mutex::new(Shared {
             coord,
             coordinator: None,
+            coordinator_id: None,
             last_poll_ms: clock.now_ms(),
             rebalancing: false,
             stopped: false,
@@ -379,10 +384,12 @@ async fn find_coordinator(m: &Member, start: &mut usize) {
         if let Ok(Response::FindCoordinator {
             error: ErrorCode::None,
             addr: Some(a),
-            ..
+            node_id,
         }) = m.rpc.call(addr, &req, m.timeout()).await
         {
-            m.shared().coordinator = Some(a);
+            let mut s = m.shared();
+            s.coordinator = Some(a);
+            s.coordinator_id = Some(node_id);
             return;
         }
     }

@@ -359,7 +359,7 @@ pub struct GroupMetadata {
     empty_since_ms: Option<i64>,
     /// The group has something `__consumer_offsets` must record (a leader's assignment, or
     /// the group emptied) since [`GroupCoordinator::take_groups_to_store`] last looked.
-    to_store: bool,
+    to_store: Option<StoreCause>,
     /// CompletingRebalance: the leader's assignment is being written to `__consumer_offsets`.
     /// The group stays CompletingRebalance, and every SyncGroup stays parked, until
     /// [`GroupCoordinator::store_completed`] says how that ended (Kafka's `storeGroup`
@@ -367,6 +367,17 @@ pub struct GroupMetadata {
     storing_assignment: bool,
     /// Stable: static members' new member ids being written to `__consumer_offsets`.
     static_replacements: Vec<StaticReplacement>,
+}
+
+/// Why a group's record is written to `__consumer_offsets`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreCause {
+    /// The leader handed in a new generation's assignment.
+    Generation,
+    /// The last member left: the group is Empty.
+    Emptied,
+    /// A static member took its instance id over under a new member id (same generation).
+    StaticMember,
 }
 
 /// KIP-345 (`updateStaticMemberAndRebalance`): a static member rejoined a Stable group with
@@ -401,7 +412,7 @@ impl GroupMetadata {
             offsets: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
             empty_since_ms: None,
-            to_store: false,
+            to_store: None,
             storing_assignment: false,
             static_replacements: Vec::new(),
         }
@@ -748,7 +759,7 @@ impl GroupMetadata {
             self.leader = None;
             self.transition_to(GroupState::Empty);
             self.empty_since_ms = Some(now_ms);
-            self.to_store = true;
+            self.to_store = Some(StoreCause::Emptied);
             return;
         }
         self.protocol_name = self.select_protocol();
@@ -1221,7 +1232,7 @@ impl GroupCoordinator {
                     new_id,
                     old: before,
                 });
-                group.to_store = true;
+                group.to_store = Some(StoreCause::StaticMember);
             }
             GroupState::Stable | GroupState::CompletingRebalance => {
                 group
@@ -1365,7 +1376,7 @@ impl GroupCoordinator {
                         m.assignment_generation = generation;
                     }
                     group.storing_assignment = true;
-                    group.to_store = true;
+                    group.to_store = Some(StoreCause::Generation);
                 }
                 Ok(())
             }
@@ -1753,10 +1764,10 @@ impl GroupCoordinator {
     /// that emptied), with what `__consumer_offsets` must record of them (Kafka's
     /// `storeGroup`). Each assignment's outcome comes back through
     /// [`GroupCoordinator::store_completed`].
-    pub fn take_groups_to_store(&mut self) -> Vec<GroupRecord> {
+    pub fn take_groups_to_store(&mut self) -> Vec<(GroupRecord, StoreCause)> {
         self.groups
             .values_mut()
-            .filter_map(|g| std::mem::take(&mut g.to_store).then(|| g.record()))
+            .filter_map(|g| g.to_store.take().map(|cause| (g.record(), cause)))
             .collect()
     }
 

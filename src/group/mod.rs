@@ -15,7 +15,7 @@ pub use coordinator::{
     GroupConfig, GroupCoordinator, GroupMetadata, GroupRecord, GroupState, HeartbeatRequest,
     JoinGroupMember, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, MemberMetadata,
     MemberRecord, OffsetAndMetadata, OffsetCommitRequest, Reply, RequestToken, Response,
-    SyncGroupRequest, TxnOffsetCommitRequest, CONSUMER_PROTOCOL_TYPE,
+    StoreCause, SyncGroupRequest, TxnOffsetCommitRequest, CONSUMER_PROTOCOL_TYPE,
 };
 pub use metadata_manager::{GroupMetadataManager, OffsetsRecord, TxnLogEntry, OFFSETS_TOPIC};
 

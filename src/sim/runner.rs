@@ -1125,6 +1125,10 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                     config.get("auto.offset.reset"),
                     Some(ConfigValue::Str(r)) if r == "latest"
                 ),
+                group_instance_id: match config.get("group.instance.id") {
+                    Some(ConfigValue::Str(id)) => Some(id.clone()),
+                    _ => None,
+                },
             }
         })
         .collect()

@@ -129,7 +129,12 @@ impl Harness {
     /// The node layer's part: every record the coordinator asked for is written, with
     /// `result`, and the coordinator hears how each write ended.
     fn complete_stores(&mut self, result: Result<(), GroupError>) -> Vec<GroupRecord> {
-        let records = self.c.take_groups_to_store();
+        let records: Vec<GroupRecord> = self
+            .c
+            .take_groups_to_store()
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect();
         for g in &records {
             let replies = self.c.store_completed(g, result, self.now);
             self.absorb(replies);
