@@ -113,6 +113,9 @@ pub struct PlannedClient {
     pub starts_at_latest: bool,
     /// A static group member's `group.instance.id` (KIP-345).
     pub group_instance_id: Option<String>,
+    /// Its `metadata.max.age.ms`: a group's leader learns of partitions added to a topic no
+    /// later than its next refresh.
+    pub metadata_max_age_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +206,9 @@ pub struct History {
 /// What a topic deletion's `fault` event says before the topic's name (the simulator's
 /// `admin` fault text).
 pub const DELETE_TOPIC_FAULT: &str = "admin delete-topic ";
+
+/// What a partition-count increase's `fault` event says before `TOPIC to N`.
+pub const ADD_PARTITIONS_FAULT: &str = "admin add-partitions ";
 
 /// [`History::new`]'s renaming of deleted topics' earlier incarnations: the events that name
 /// a topic before its k-th incarnation ended (in trace order) are renamed `T~k`.
@@ -1049,6 +1055,78 @@ impl History {
                     .or_default()
                     .extend(partitions.iter().cloned());
             }
+        }
+        out
+    }
+
+    /// Partitions an admin `add-partitions` created, with when the groups reading their
+    /// topic are first expected to know of them: when one of them was first assigned to a
+    /// member, else the addition plus the longest `metadata.max.age.ms` of the topic's group
+    /// readers. No broker tells a group of new partitions; its leader notices them on a
+    /// metadata refresh (Kafka's classic protocol), every five minutes by default (explore
+    /// static-member-restart seed 9239: t-4, added at 17 s, was never assigned in a 45 s run).
+    pub fn partition_news_us(&self) -> BTreeMap<TopicPartition, i64> {
+        // When each partition got its first leader, and each topic was created: the
+        // controller creates the added partitions before the admin's answer (and its `fault`
+        // event), so an added partition is one whose first leader came after its topic's.
+        let mut born: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        let mut created: BTreeMap<&str, i64> = BTreeMap::new();
+        for e in &self.events {
+            if let EventKind::LeaderChange {
+                topic, partition, ..
+            } = &e.kind
+            {
+                born.entry(TopicPartition::new(topic.clone(), *partition))
+                    .or_insert(e.t_us);
+                created.entry(topic.as_str()).or_insert(e.t_us);
+            }
+        }
+        let mut added: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for e in &self.events {
+            let EventKind::Fault { fault } = &e.kind else {
+                continue;
+            };
+            let Some((topic, count)) = fault
+                .strip_prefix(ADD_PARTITIONS_FAULT)
+                .and_then(|rest| rest.split_once(" to "))
+            else {
+                continue;
+            };
+            let Ok(count) = count.trim().parse::<i32>() else {
+                continue;
+            };
+            let Some(&c) = created.get(topic) else {
+                continue;
+            };
+            for p in 0..count {
+                let tp = TopicPartition::new(topic, p);
+                if born.get(&tp).is_none_or(|&b| b > c) {
+                    added.entry(tp).or_insert(e.t_us);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (tp, at) in added {
+            let age = self
+                .workload
+                .iter()
+                .filter(|c| {
+                    matches!(&c.role, PlannedRole::Reader { group: Some(_), topics, .. }
+                        if topics.iter().any(|t| *t == tp.topic.as_str()))
+                })
+                .map(|c| c.metadata_max_age_ms)
+                .max()
+                .unwrap_or(0);
+            let assigned = self.events.iter().find_map(|e| match &e.kind {
+                EventKind::Assign { partitions, .. }
+                    if e.t_us >= at && partitions.contains(&tp) =>
+                {
+                    Some(e.t_us)
+                }
+                _ => None,
+            });
+            let known = at.saturating_add(age.saturating_mul(1_000));
+            out.insert(tp, assigned.map_or(known, |t| t.min(known)));
         }
         out
     }

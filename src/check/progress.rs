@@ -656,13 +656,13 @@ fn groups_behind(
     out
 }
 
-/// Static members (KIP-345) that stopped on FENCED_INSTANCE_ID though no other client of the
-/// workload has their `group.instance.id` in their group, while they held partitions. Kafka fences an instance id only for a newer process holding it, and a
-/// restarted static member takes its id over; an assignment is handed out only once its
-/// generation is stored. So the fence means the coordinator lost the member's id after
-/// acting on it, and the member, for which the error is fatal, consumes no more. The
-/// group's other members take its partitions over once its session expires, so no other
-/// rule sees it. Not judged
+/// Static members (KIP-345) that stopped on FENCED_INSTANCE_ID while they held partitions,
+/// though no other client of the workload has their `group.instance.id` in their group.
+/// Kafka fences an instance id only for a newer process holding it, and a restarted static
+/// member takes its id over; an assignment is handed out only once its generation is
+/// stored. So the fence means the coordinator lost the member's id after acting on it, and
+/// the member, for which the error is fatal, consumes no more. The group's other members
+/// take its partitions over once its session expires, so no other rule sees it. Not judged
 /// after an unclean election of a `__consumer_offsets` partition, which loses the
 /// coordinator's own records, nor when the fence came from a deposed coordinator
 /// ([`History::deposed_coordinator`]).

@@ -397,6 +397,7 @@ pub fn planned(name: &str, start_us: i64, role: PlannedRole) -> PlannedClient {
         auto_commit: false,
         starts_at_latest: false,
         group_instance_id: None,
+        metadata_max_age_ms: 300_000,
     }
 }
 

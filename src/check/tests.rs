@@ -2322,6 +2322,7 @@ fn unseen_excuses_what_lies_below_where_a_latest_reader_started() {
     let reader = |latest: bool| PlannedClient {
         starts_at_latest: latest,
         group_instance_id: None,
+        metadata_max_age_ms: 300_000,
         ..planned("c1", 0, planned_reader(&[("t", 0)]))
     };
     let judged = |latest: bool| {
@@ -2362,6 +2363,50 @@ fn unseen_waits_the_groups_bound_on_a_partition_a_group_reads() {
         .filter(|e| !matches!(e.kind, EventKind::Assign { .. }))
         .collect();
     assert_eq!(judged(standalone, 10_000), 1);
+}
+
+/// A partition an admin added is the groups' to read only once they can know of it: their
+/// leader notices it on a metadata refresh (`metadata.max.age.ms`), or a member is assigned
+/// it (explore static-member-restart seed 9239).
+#[test]
+fn unseen_gives_a_group_a_metadata_refresh_to_notice_an_added_partition() {
+    let judged = |age_ms: i64, assigned: bool| {
+        let mut events = vec![
+            leader_change(10, "t", 0, "broker-0", 0),
+            assign(50, "c1", "g", 1, &[("t", 0)]),
+            // The controller creates it before the admin's answer is recorded.
+            leader_change(900, "t", 1, "broker-0", 0),
+            fault(1_000, "admin add-partitions t to 2"),
+            send(2_000, "p1", "x", "t", 1),
+            ack(2_100, "p1", "x", "t", 1, 0),
+        ];
+        if assigned {
+            events.push(assign(3_000, "c1", "g", 2, &[("t", 0), ("t", 1)]));
+        }
+        events.push(snapshot(
+            100_000,
+            "broker-0",
+            "t",
+            1,
+            true,
+            0,
+            1,
+            &[(0, "x", 0)],
+        ));
+        let mut member = planned("c1", 0, planned_member("g", &["t"]));
+        member.metadata_max_age_ms = age_ms;
+        let h = History::new(events)
+            .with_progress_bound_us(1_000)
+            .with_group_bound_us(1_000)
+            .with_workload(vec![member]);
+        // The seed line says what was left unjudged.
+        let note = writes::unseen_unjudged(&h);
+        assert_eq!(note.is_some(), age_ms == 300_000 && !assigned, "{note:?}");
+        writes::unseen(&h).len()
+    };
+    assert_eq!(judged(300_000, false), 0, "not refreshed yet by the end");
+    assert_eq!(judged(50, false), 1, "refreshed at 51 ms");
+    assert_eq!(judged(300_000, true), 1, "assigned at 3 ms");
 }
 
 /// Nothing is unseen where nobody reads, nor where a reader read it.
@@ -3142,6 +3187,7 @@ fn progress_does_not_judge_a_copier_whose_transaction_state_is_left_offline() {
         auto_commit: false,
         starts_at_latest: false,
         group_instance_id: None,
+        metadata_max_age_ms: 300_000,
     };
     let offline = Event::new(
         1_500,

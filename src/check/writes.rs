@@ -333,11 +333,16 @@ pub fn unseen(h: &History) -> Vec<Violation> {
         let a = allowance.entry(idx).or_insert(us);
         *a = (*a).min(us);
     }
+    // Partitions an admin added count for the groups from when they could know of them.
+    let news = h.partition_news_us();
     for ack in acks {
-        let bound = if group_read.contains(&ack.tp) {
-            group_bound.saturating_add(allowance.get(&ack.idx).copied().unwrap_or(0))
+        let (bound, heal) = if group_read.contains(&ack.tp) {
+            (
+                group_bound.saturating_add(allowance.get(&ack.idx).copied().unwrap_or(0)),
+                heal.max(news.get(&ack.tp).copied().unwrap_or(i64::MIN)),
+            )
         } else {
-            bound
+            (bound, heal)
         };
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
@@ -385,6 +390,26 @@ pub fn unseen(h: &History) -> Vec<Violation> {
             .evidence(h, acks.iter().take(EVIDENCE_LIMIT).map(|a| a.idx))
         })
         .collect()
+}
+
+/// What `unseen` could not judge, for the seed line: writes to partitions an admin added
+/// that the groups reading them could not be expected to know of in time
+/// ([`History::partition_news_us`]).
+pub fn unseen_unjudged(h: &History) -> Option<String> {
+    let (end, bound) = (h.end_us(), h.group_bound_us());
+    let acked: BTreeSet<TopicPartition> = h.ok_acks().into_iter().map(|a| a.tp).collect();
+    let late: Vec<String> = h
+        .partition_news_us()
+        .into_iter()
+        .filter(|(tp, t)| t.saturating_add(bound) > end && acked.contains(tp))
+        .map(|(tp, t)| format!("{tp} (its groups' leader notices it by t={t}us)"))
+        .collect();
+    (!late.is_empty()).then(|| {
+        format!(
+            "unseen not judged for groups on partition(s) an admin added: {}",
+            late.join(", ")
+        )
+    })
 }
 
 /// The violation for an acknowledged write `span` read across without seeing it.

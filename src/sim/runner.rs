@@ -1129,6 +1129,10 @@ pub fn planned_clients(scenario: &Scenario) -> Vec<PlannedClient> {
                     Some(ConfigValue::Str(id)) => Some(id.clone()),
                     _ => None,
                 },
+                metadata_max_age_ms: match config.get("metadata.max.age.ms") {
+                    Some(ConfigValue::Int(ms)) => *ms,
+                    _ => crate::client::producer::DEFAULT_METADATA_MAX_AGE_MS as i64,
+                },
             }
         })
         .collect()
@@ -1259,6 +1263,12 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
             fired
                 .contains_key(crate::check::transactions::EXACTLY_ONCE)
                 .then(|| crate::check::transactions::exactly_once_unjudged(&history))
+                .flatten(),
+        )
+        .chain(
+            fired
+                .contains_key(crate::check::writes::UNSEEN)
+                .then(|| crate::check::writes::unseen_unjudged(&history))
                 .flatten(),
         )
         .collect();
