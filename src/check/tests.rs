@@ -123,6 +123,40 @@ fn lost_write_does_not_judge_offsets_no_consumer_read_across() {
     none("lost-write", events);
 }
 
+/// An auto-committing member commits what poll handed it before processing it: one still
+/// running at the end whose last act was that commit was processing it when the run ended
+/// (explore retention-slow-consumer seeds 9146, 9211). Crashed instead, it lost it.
+#[test]
+fn lost_write_excuses_an_auto_commit_the_run_ended_before_it_was_processed() {
+    let events = cat(vec![
+        produced(0, &["a", "b", "c"]),
+        vec![
+            assign(90, "c1", "g", 1, &[("t", 0)]),
+            poll(95, "c1", "t", 0, &[(0, "a")]),
+            commit(100, "c1", "g", "t", 0, 3),
+        ],
+    ]);
+    let lost = |events: Vec<Event>| {
+        let mut c1 = planned("c1", 0, planned_member("g", &["t"]));
+        c1.auto_commit = true;
+        let h = History::new(events).with_workload(vec![c1]);
+        let mut all = run_checkers(&["lost-write"], &h).expect("known checker");
+        all.remove("lost-write").expect("ran").len()
+    };
+    assert_eq!(
+        lost(events.clone()),
+        0,
+        "still processing b and c at the end"
+    );
+    let mut crashed = events.clone();
+    crashed.push(fault(105, "crash c1"));
+    assert_eq!(lost(crashed), 2, "crashed while processing b and c");
+    // A later poll that skipped them: it was done with that batch and lost them.
+    let mut moved_on = events;
+    moved_on.push(poll(110, "c1", "t", 0, &[]));
+    assert_eq!(lost(moved_on), 2);
+}
+
 #[test]
 fn lost_write_flags_a_group_that_committed_past_a_write_no_member_processed() {
     // c1 fetched a and b, auto-committed 2, crashed while processing; c2 resumes at 2.

@@ -488,6 +488,21 @@ fn group_lost_writes(
             begun.entry(key).or_insert(*offset);
         }
     }
+    // Auto-committing members still running at the end whose last act was a commit: they
+    // commit what poll handed them before processing it, so the run ended while they
+    // processed what that commit covers (explore retention-slow-consumer seeds 9146, 9211).
+    let end = h.end_us();
+    let auto = h.planned_names(|c| c.auto_commit);
+    let still_processing = |idx: usize| {
+        let e = h.event(idx);
+        auto.contains(e.node.as_str())
+            && h.workload()
+                .iter()
+                .any(|c| c.name == e.node && c.ran_through(h, e.t_us, end))
+            && !h.events()[idx..]
+                .iter()
+                .any(|l| l.node == e.node && matches!(l.kind, EventKind::Poll { .. }))
+    };
     let mut out = Vec::new();
     let acks = h.ok_acks();
     for (group, tps) in &consumed {
@@ -516,6 +531,9 @@ fn group_lost_writes(
             if let Some(&(committed, idx)) = past {
                 if h.deleted_by_retention(&ack.tp, ack.offset, idx) {
                     // Gone before the group got there: its reset past it was Kafka's.
+                    continue;
+                }
+                if still_processing(idx) {
                     continue;
                 }
                 let producer = h.event(ack.idx).node.as_str();

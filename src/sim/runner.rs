@@ -838,7 +838,8 @@ fn offset_reset_cause(
 /// one that crashes while owning a partition loses to its group what it was handed and did
 /// not process (at-most-once, as in Kafka; `scenarios/auto-commit-before-processing.json`).
 /// Named for the partitions of the verdicts it owned (by its last assignment) when it
-/// crashed.
+/// crashed. A stopped member restarted is counted as crashed at its restart: the harness
+/// ends its old incarnation, closing or not (explore retention-slow-consumer seed 9231).
 fn auto_commit_crash_cause(
     history: &crate::check::History,
     fired: &BTreeMap<&'static str, Vec<crate::check::Violation>>,
@@ -855,14 +856,23 @@ fn auto_commit_crash_cause(
     let auto = history.planned_names(|c| c.auto_commit);
     let mut owned: BTreeMap<&str, Vec<&crate::trace::TopicPartition>> = BTreeMap::new();
     let mut each = Vec::new();
+    // Stopped members: restarted before their close finished, they end as if crashed (the
+    // harness ends the old incarnation, mid-processing or not).
+    let mut stopped: BTreeSet<&str> = BTreeSet::new();
     for e in history.events() {
         match &e.kind {
             EventKind::Assign { partitions, .. } if auto.contains(e.node.as_str()) => {
                 owned.insert(&e.node, partitions.iter().collect());
             }
             EventKind::Fault { .. } => {
-                let Some(("crash", node)) = e.kind.fault_node() else {
-                    continue;
+                let node = match e.kind.fault_node() {
+                    Some(("crash", node)) => node,
+                    Some(("stop", node)) => {
+                        stopped.insert(node);
+                        continue;
+                    }
+                    Some(("restart", node)) if stopped.remove(node) => node,
+                    _ => continue,
                 };
                 let Some(tps) = owned.remove(node) else {
                     continue;
