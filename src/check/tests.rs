@@ -2371,6 +2371,46 @@ fn unseen_excuses_what_lies_below_where_a_latest_reader_started() {
     assert_eq!(vs[0].offsets, [0, 1]);
 }
 
+/// A `latest` reader restarted without a committed offset starts at the log end again:
+/// what lies between where its old incarnation got to and where the new one started was
+/// never its to read (explore readers-start-at-latest seeds 9111, 9162, 9270). One that
+/// resumed from a committed offset past them is not excused.
+#[test]
+fn unseen_excuses_what_a_restarted_latest_reader_reset_past() {
+    let judged = |latest: bool, resumed: bool| {
+        let mut events = produced(0, &["a", "b", "c", "d", "e"]);
+        events.push(seek(90, "c1", "t", 0, 1));
+        events.push(poll(100, "c1", "t", 0, &[(1, "b")]));
+        events.push(fault(150, "restart c1"));
+        events.push(if resumed {
+            seek_committed(200, "c1", "t", 0, 3)
+        } else {
+            seek(200, "c1", "t", 0, 3)
+        });
+        events.push(poll(210, "c1", "t", 0, &[(3, "d"), (4, "e")]));
+        let log: Vec<(i64, &str, i32)> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(o, s)| (o as i64, *s, 0))
+            .collect();
+        events.push(snapshot(5_000, "broker-0", "t", 0, true, 0, 5, &log));
+        let reader = PlannedClient {
+            starts_at_latest: latest,
+            ..planned("c1", 0, planned_reader(&[("t", 0)]))
+        };
+        let h = History::new(events)
+            .with_progress_bound_us(1_000)
+            .with_workload(vec![reader]);
+        writes::unseen(&h)
+            .into_iter()
+            .flat_map(|v| v.offsets)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(judged(true, false), Vec::<i64>::new());
+    assert_eq!(judged(false, false), [0, 2]);
+    assert_eq!(judged(true, true), [2]);
+}
+
 /// A group's member reaches a partition at the pace of the group's timeouts: `unseen` waits
 /// the groups' bound there, as `progress` does, and the general bound elsewhere.
 #[test]

@@ -240,47 +240,93 @@ pub fn unseen(h: &History) -> Vec<Violation> {
     let member_of = h.consumer_groups();
     let stuck_node = |node: &str| member_of.get(node).is_some_and(|g| stuck.contains_key(*g));
     let mut consumed: BTreeSet<TopicPartition> = BTreeSet::new();
-    // Where each reader first set out on each partition: its first seek (a reset to
-    // `latest` starts at the log end and never means to read below it), or 0 if it read
-    // before any seek. A record below where every reader started is not one they missed.
-    let mut first_position: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
+    // What each reader never set out to read on each partition: below its first seek (a
+    // reset to `latest` starts at the log end and never means to read below it), and, for
+    // each later incarnation (after a restart) that reset again instead of resuming, what
+    // lies between where the one before had got to and where the new one reset to (explore
+    // readers-start-at-latest seeds 9111, 9162, 9270: a standalone `latest` reader crashed
+    // and restarted starts at the log end again, as Kafka's does with no committed offset).
+    // A reader that read before any seek set out from 0.
+    let mut skipped_by: BTreeMap<(&str, TopicPartition), Vec<(i64, i64)>> = BTreeMap::new();
+    let mut position: BTreeMap<(&str, TopicPartition), i64> = BTreeMap::new();
+    let mut fresh: BTreeSet<(&str, TopicPartition)> = BTreeSet::new();
     for e in h.events().iter().filter(|e| !stuck_node(&e.node)) {
         match &e.kind {
+            EventKind::Fault { .. } => {
+                if let Some(("restart", node)) = e.kind.fault_node() {
+                    fresh.extend(
+                        position
+                            .keys()
+                            .filter(|(n, _)| *n == node)
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
             EventKind::Assign { partitions, .. } => consumed.extend(partitions.iter().cloned()),
             EventKind::Poll {
-                topic, partition, ..
+                topic,
+                partition,
+                records,
+                ..
             } => {
-                let tp = TopicPartition::new(topic.clone(), *partition);
-                first_position
-                    .entry((e.node.as_str(), tp.clone()))
-                    .or_insert(0);
-                consumed.insert(tp);
+                let key = (
+                    e.node.as_str(),
+                    TopicPartition::new(topic.clone(), *partition),
+                );
+                consumed.insert(key.1.clone());
+                fresh.remove(&key);
+                skipped_by.entry(key.clone()).or_default();
+                let p = position.entry(key).or_insert(0);
+                if let Some(last) = records.iter().map(|r| r.offset).max() {
+                    *p = (*p).max(last + 1);
+                }
             }
             EventKind::Seek {
                 topic,
                 partition,
                 offset,
-                ..
+                committed,
             } => {
-                first_position
-                    .entry((
-                        e.node.as_str(),
-                        TopicPartition::new(topic.clone(), *partition),
-                    ))
-                    .or_insert(*offset);
+                let key = (
+                    e.node.as_str(),
+                    TopicPartition::new(topic.clone(), *partition),
+                );
+                let ranges = skipped_by.entry(key.clone());
+                match ranges {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(vec![(0, *offset)]);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if fresh.contains(&key) && !committed {
+                            let from = position.get(&key).copied().unwrap_or(0);
+                            if *offset > from {
+                                o.get_mut().push((from, *offset));
+                            }
+                        }
+                    }
+                }
+                fresh.remove(&key);
+                position.insert(key, *offset);
             }
             _ => {}
         }
     }
-    // Only a reader configured to start at `latest` is excused what lies below its start; any
-    // other reader counts as starting at 0, whatever its first seek says.
+    // Only a reader configured to start at `latest` is excused what it never set out to
+    // read; any other reader counts as setting out from 0, whatever its seeks say. A write
+    // is excused where every reader of its partition is.
     let latest = h.planned_names(|c| c.starts_at_latest);
-    let mut started: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for ((node, tp), offset) in first_position {
-        let offset = if latest.contains(node) { offset } else { 0 };
-        let s = started.entry(tp).or_insert(offset);
-        *s = (*s).min(offset);
+    let mut readers: BTreeMap<TopicPartition, Vec<&[(i64, i64)]>> = BTreeMap::new();
+    for ((node, tp), ranges) in &skipped_by {
+        let ranges: &[(i64, i64)] = if latest.contains(node) { ranges } else { &[] };
+        readers.entry(tp.clone()).or_default().push(ranges);
     }
+    let never_set_out = |tp: &TopicPartition, offset: i64| {
+        readers.get(tp).is_some_and(|rs| {
+            rs.iter()
+                .all(|r| r.iter().any(|&(lo, hi)| lo <= offset && offset < hi))
+        })
+    };
     // Nor can any reader get at or past a corrupt batch of a partition's final leader.
     let corrupt = h.corrupt_led_at_end();
     let spans = read_spans(h);
@@ -346,7 +392,7 @@ pub fn unseen(h: &History) -> Vec<Violation> {
         };
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
-            || started.get(&ack.tp).is_some_and(|&s| ack.offset < s)
+            || never_set_out(&ack.tp, ack.offset)
             || corrupt.get(&ack.tp).is_some_and(|&(_, c)| ack.offset >= c)
             || end < heal.max(ack.t_us).saturating_add(bound)
         {
