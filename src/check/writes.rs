@@ -279,7 +279,7 @@ pub fn unseen(h: &History) -> Vec<Violation> {
                 skipped_by.entry(key.clone()).or_default();
                 let p = position.entry(key).or_insert(0);
                 if let Some(last) = records.iter().map(|r| r.offset).max() {
-                    *p = (*p).max(last + 1);
+                    *p = (*p).max(last.saturating_add(1));
                 }
             }
             EventKind::Seek {
