@@ -671,13 +671,19 @@ fn fenced_static_members(h: &History) -> Vec<Violation> {
         .unclean_elections()
         .iter()
         .any(|(_, _, tp, _)| tp.topic.as_str() == crate::group::OFFSETS_TOPIC);
+    if offsets_lost {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for (idx, e) in h.events().iter().enumerate() {
-        let EventKind::ClientError { error, .. } = &e.kind else {
+        let EventKind::ClientError {
+            error, coordinator, ..
+        } = &e.kind
+        else {
             continue;
         };
-        if offsets_lost || error != "FENCED_INSTANCE_ID" || !seen.insert(e.node.as_str()) {
+        if error != "FENCED_INSTANCE_ID" || !seen.insert(e.node.as_str()) {
             continue;
         }
         let Some((group, instance)) = h
@@ -718,15 +724,10 @@ fn fenced_static_members(h: &History) -> Vec<Violation> {
             .unwrap_or(false);
         // A broker past its leadership answers from the group it had (paused while the
         // member took its id over at the next coordinator): as in Kafka.
-        let deposed = match &e.kind {
-            EventKind::ClientError {
-                coordinator: Some(c),
-                ..
-            } => h
-                .deposed_coordinator(idx, crate::group::OFFSETS_TOPIC, group, c)
-                .is_some(),
-            _ => false,
-        };
+        let deposed = coordinator.as_deref().is_some_and(|c| {
+            h.deposed_coordinator(idx, crate::group::OFFSETS_TOPIC, group, c)
+                .is_some()
+        });
         if shared || !holds || deposed {
             continue;
         }
