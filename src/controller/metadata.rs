@@ -221,6 +221,18 @@ impl ClusterMetadata {
             .collect()
     }
 
+    /// The brokers new replicas may be placed on: active ones. Kafka's placer skips a
+    /// broker in controlled shutdown (`BrokerHeartbeatManager.UsableBrokerIterator`): a
+    /// replica, let alone a leadership, placed there would keep it from ever finishing
+    /// its shutdown.
+    pub fn usable_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced && !b.in_controlled_shutdown)
+            .map(|b| b.broker_id)
+            .collect()
+    }
+
     pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionRegistration> {
         self.topics
             .get(tp.topic.as_str())?

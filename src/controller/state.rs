@@ -849,7 +849,7 @@ impl Controller {
         Ok(out)
     }
 
-    /// Creates a topic with Kafka's rack-unaware assignment over the live brokers, the
+    /// Creates a topic with Kafka's rack-unaware assignment over the usable brokers, the
     /// start index and shift drawn from `rng`. Every replica starts in the ISR and the first
     /// replica leads.
     pub fn create_topic<R: Rng>(
@@ -874,7 +874,7 @@ impl Controller {
         rng: &mut R,
     ) -> Result<Vec<MetadataRecord>, ErrorCode> {
         self.check_new_topic(name)?;
-        let live = self.metadata.live_brokers();
+        let live = self.metadata.usable_brokers();
         if live.is_empty() {
             return Err(ErrorCode::InvalidReplicationFactor);
         }
@@ -886,7 +886,7 @@ impl Controller {
     }
 
     /// Creates a topic with an explicit assignment (`replica-assignment`). The ISR is the
-    /// live replicas and the first of them leads; a partition with no live replica is
+    /// active replicas and the first of them leads; a partition with none is
     /// `INVALID_REPLICA_ASSIGNMENT`.
     pub fn create_topic_with_assignment(
         &mut self,
@@ -939,7 +939,7 @@ impl Controller {
     /// `count` partitions. Partitions can only be added (keys would move, and records with
     /// them), so a count that is not an increase is `INVALID_PARTITIONS`; an unknown topic is
     /// `UNKNOWN_TOPIC_OR_PARTITION`. The new partitions keep the topic's replication factor
-    /// and are placed over the live brokers by the rack-unaware algorithm continued from the
+    /// and are placed over the usable brokers by the rack-unaware algorithm continued from the
     /// current count, starting where partition 0's preferred leader sits (as Kafka's
     /// `createPartitionsReplicaAssignment` does), so leaders keep spreading round robin.
     /// They appear as `PartitionRecord`s, like a new topic's: brokers open the replicas as
@@ -963,7 +963,7 @@ impl Controller {
             .map(|p| p.replicas.clone())
             .unwrap_or_default();
         let rf = first_replicas.len();
-        let mut live = self.metadata.live_brokers();
+        let mut live = self.metadata.usable_brokers();
         live.sort_unstable();
         // The index of the first live broker at or after partition 0's preferred leader.
         let start = first_replicas
@@ -988,8 +988,9 @@ impl Controller {
     }
 
     /// Validates new partitions' replica lists (`rf` distinct registered brokers each) and
-    /// gives each its initial state: the ISR is the live replicas, the first of them leads;
-    /// a partition with no live replica is `INVALID_REPLICA_ASSIGNMENT`.
+    /// gives each its initial state: the ISR is the active replicas (neither fenced nor in
+    /// controlled shutdown, as Kafka's `ReplicationControlManager` builds it), the first of
+    /// them leads; a partition with none is `INVALID_REPLICA_ASSIGNMENT`.
     fn new_partition_states(
         &self,
         assignment: &[Vec<i32>],
@@ -1008,7 +1009,7 @@ impl Controller {
             let isr: Vec<i32> = replicas
                 .iter()
                 .copied()
-                .filter(|&r| self.metadata.is_live(r))
+                .filter(|&r| self.metadata.is_active(r))
                 .collect();
             let Some(&leader) = isr.first() else {
                 return Err(ErrorCode::InvalidReplicaAssignment);

@@ -967,6 +967,52 @@ fn controlled_shutdown_moves_leadership_and_isr_before_letting_the_broker_go() {
     c.check_invariants().unwrap();
 }
 
+/// Explore compacted-leader-failover seed 9181: `__consumer_offsets` was created while
+/// broker-1 was in controlled shutdown, with leaderships on broker-1, so its shutdown
+/// waited for good (it "leads" partitions nothing moves off again) and it never came back.
+#[test]
+fn a_shutting_down_broker_gets_no_replica_of_a_new_topic_or_partition_and_still_goes() {
+    let (mut c, epochs) = cluster(4, 2, 2, ControllerConfig::default());
+    let stopping = 1;
+    c.controlled_shutdown(stopping, epochs[stopping as usize], 0, 1_000)
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    for seed in 0..8 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let name = format!("new-{seed}");
+        c.create_topic(&name, 6, 3, &mut rng).unwrap();
+        for p in c.metadata().topics[name.as_str()].partitions.values() {
+            assert!(!p.replicas.contains(&stopping), "{name}: {:?}", p.replicas);
+        }
+    }
+    c.create_partitions("orders", 6).unwrap();
+    for p in 2..6 {
+        assert!(!part(&c, p).replicas.contains(&stopping), "orders-{p}");
+    }
+    // Three usable brokers are left: a replication factor of four cannot be placed.
+    assert_eq!(
+        c.create_topic("wide", 1, 4, &mut rng).unwrap_err(),
+        ErrorCode::InvalidReplicationFactor
+    );
+    // An explicit assignment may name it, but it neither leads nor joins the ISR.
+    c.create_topic_with_assignment("manual", vec![vec![stopping, 0]])
+        .unwrap();
+    let manual = &c.metadata().topics["manual"].partitions[&0];
+    assert_eq!((manual.leader, manual.isr.clone()), (0, vec![0]));
+    assert_eq!(
+        c.create_topic_with_assignment("only-it", vec![vec![stopping]])
+            .unwrap_err(),
+        ErrorCode::InvalidReplicaAssignment
+    );
+    // So it leads nothing, and once its metadata is current it is let go.
+    let caught_up = c.log().len() as u64;
+    let (_, go) = c
+        .controlled_shutdown(stopping, epochs[stopping as usize], caught_up, 1_100)
+        .unwrap();
+    assert!(go, "the stopping broker is held back");
+    c.check_invariants().unwrap();
+}
+
 #[test]
 fn a_shutting_down_broker_may_not_rejoin_an_isr() {
     let (mut c, epochs) = cluster(3, 1, 3, ControllerConfig::default());
