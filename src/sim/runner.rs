@@ -365,6 +365,13 @@ pub fn to_cluster_spec(scenario: &Scenario, seed: u64) -> Result<ClusterSpec, Un
                         }
                     }
                 }
+                // Kafka raises an unset `delivery.timeout.ms` to `linger.ms` +
+                // `request.timeout.ms` when that is longer (the loader refuses a set one).
+                if !p.config.contains_key("delivery.timeout.ms") {
+                    ps.delivery_timeout_ms = ps
+                        .delivery_timeout_ms
+                        .max(ps.linger_ms.saturating_add(ps.request_timeout_ms));
+                }
                 // KIP-679: idempotence that was not asked for gives way to settings that
                 // conflict with it (asked for, the loader refuses them).
                 let conflicts = ps.retries == 0 || ps.max_in_flight > 5;
@@ -1582,6 +1589,27 @@ mod tests {
             acks.iter()
                 .all(|(_, e)| e.as_deref() == Some("MESSAGE_TOO_LARGE")),
             "{acks:?}"
+        );
+    }
+
+    /// Kafka raises an unset `delivery.timeout.ms` to `linger.ms` + `request.timeout.ms`
+    /// when that is longer, so a long request timeout still gets one try; a set one stays.
+    #[test]
+    fn an_unset_delivery_timeout_covers_one_request() {
+        let delivery = |config: Value| {
+            let mut v = base();
+            v["workload"][0]["config"] = config;
+            let s = Scenario::from_str(&v.to_string(), "t.json").unwrap();
+            to_cluster_spec(&s, 1).unwrap().producers[0].delivery_timeout_ms
+        };
+        assert_eq!(delivery(json!({})), 120_000);
+        assert_eq!(
+            delivery(json!({ "request.timeout.ms": 150_000, "linger.ms": 20 })),
+            150_020
+        );
+        assert_eq!(
+            delivery(json!({ "request.timeout.ms": 150_000, "delivery.timeout.ms": 160_000 })),
+            160_000
         );
     }
 

@@ -1045,6 +1045,56 @@ fn consumer_timeouts_are_checked_as_kafka_does() {
     );
 }
 
+/// Kafka's producer refuses a `delivery.timeout.ms` set below `linger.ms` +
+/// `request.timeout.ms` (no batch could be sent once before expiring); unset, it is raised
+/// to that sum.
+#[test]
+fn a_delivery_timeout_shorter_than_one_request_is_refused_as_kafka_does() {
+    assert_eq!(
+        error_after(|v| v["workload"][0]["config"]["delivery.timeout.ms"] = json!(0)),
+        "t.json: workload[0].config[\"delivery.timeout.ms\"]: delivery.timeout.ms (0) must be at \
+         least linger.ms (0) + request.timeout.ms (1000), as Kafka's producer requires"
+    );
+    assert_eq!(
+        error_after(|v| v["workload"][0]["config"] =
+            json!({"delivery.timeout.ms": 5000, "linger.ms": 100, "request.timeout.ms": 4950})),
+        "t.json: workload[0].config[\"delivery.timeout.ms\"]: delivery.timeout.ms (5000) must be \
+         at least linger.ms (100) + request.timeout.ms (4950), as Kafka's producer requires"
+    );
+    scenario_after(|v| v["workload"][0]["config"]["delivery.timeout.ms"] = json!(1000));
+}
+
+/// Kafka's producer refuses a `transactional.id` without idempotence: turned off outright,
+/// or giving way (KIP-679) to retries=0 or more than 5 requests in flight.
+#[test]
+fn a_transactional_producer_without_idempotence_is_refused_as_kafka_does() {
+    let txn = |extra: Value| {
+        error_after(|v| {
+            let mut config = json!({ "transactional.id": "t1" });
+            for (k, x) in extra.as_object().unwrap() {
+                config[k] = x.clone();
+            }
+            v["workload"][0]["config"] = config;
+        })
+    };
+    let refused = |why: &str| {
+        format!(
+            "t.json: workload[0].config[\"transactional.id\"]: a transactional.id needs \
+             idempotence, which {why} turns off (Kafka's producer refuses the combination)"
+        )
+    };
+    assert_eq!(
+        txn(json!({ "enable.idempotence": false })),
+        refused("enable.idempotence=false")
+    );
+    assert_eq!(txn(json!({ "retries": 0 })), refused("retries=0"));
+    assert_eq!(
+        txn(json!({ "max.in.flight.requests.per.connection": 6 })),
+        refused("max.in.flight.requests.per.connection=6")
+    );
+    scenario_after(|v| v["workload"][0]["config"] = json!({ "transactional.id": "t1" }));
+}
+
 #[test]
 fn expectations_name_real_checkers() {
     assert_eq!(

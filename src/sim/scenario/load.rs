@@ -913,6 +913,55 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
             }
         }
     }
+    // A transactional producer is an idempotent one: Kafka's producer refuses a
+    // `transactional.id` with idempotence off, whether turned off outright or given way to
+    // retries=0 or more than 5 requests in flight (KIP-679).
+    if config.contains_key("transactional.id") {
+        let cp = join_key(&f.path("config"), "transactional.id");
+        let int = |key: &str| config.get(key).and_then(ConfigValue::as_int);
+        let why = match config.get("enable.idempotence") {
+            Some(ConfigValue::Bool(false)) => Some("enable.idempotence=false".to_string()),
+            Some(_) => None,
+            None if int("retries") == Some(0) => Some("retries=0".to_string()),
+            None => int("max.in.flight.requests.per.connection")
+                .filter(|&n| n > 5)
+                .map(|n| format!("max.in.flight.requests.per.connection={n}")),
+        };
+        if let Some(why) = why {
+            return Err(ScenarioError::new(
+                &cp,
+                format!(
+                    "a transactional.id needs idempotence, which {why} turns off (Kafka's \
+                     producer refuses the combination)"
+                ),
+            ));
+        }
+    }
+    // Kafka's producer refuses a `delivery.timeout.ms` set below `linger.ms` +
+    // `request.timeout.ms` (`KafkaProducer.configureDeliveryTimeout`): no batch could be
+    // sent once before it expired. (Unset, it is raised to that sum.)
+    if let Some(delivery) = config
+        .get("delivery.timeout.ms")
+        .and_then(ConfigValue::as_int)
+    {
+        let ms = |key: &str, default: u64| {
+            config
+                .get(key)
+                .and_then(ConfigValue::as_int)
+                .unwrap_or(default as i64)
+        };
+        let linger = ms("linger.ms", 0);
+        let request = ms("request.timeout.ms", PRODUCER_REQUEST_TIMEOUT_MS);
+        if delivery < linger.saturating_add(request) {
+            return Err(ScenarioError::new(
+                &join_key(&f.path("config"), "delivery.timeout.ms"),
+                format!(
+                    "delivery.timeout.ms ({delivery}) must be at least linger.ms ({linger}) + \
+                     request.timeout.ms ({request}), as Kafka's producer requires"
+                ),
+            ));
+        }
+    }
     let transactions = parse_transactions(&f, &config, acks)?;
     Ok(Producer {
         id,
