@@ -276,6 +276,11 @@ struct State {
     in_flight: BTreeSet<SocketAddr>,
     /// Arrived answers, per partition.
     completed: BTreeMap<TopicPartition, CompletedFetch>,
+    /// The partition whose answer `max.poll.records` cut short: the next poll hands out
+    /// its rest first (Kafka's `nextInLineFetch`, drained before the next completed fetch
+    /// is taken), so a partition listed later is not left one record per poll behind one
+    /// that is refetched and answered again meanwhile.
+    next_in_line: Option<TopicPartition>,
     /// The fetch session with each broker (KIP-227; Kafka's `FetchSessionHandler`).
     sessions: BTreeMap<SocketAddr, ClientSession>,
 }
@@ -519,7 +524,16 @@ impl Fetcher {
         position_of: impl Fn(&TopicPartition) -> Option<i64>,
         max_records: usize,
     ) -> Vec<(TopicPartition, FetchOutcome)> {
-        let arrived = std::mem::take(&mut self.state().completed);
+        let (arrived, in_line) = {
+            let mut s = self.state();
+            (std::mem::take(&mut s.completed), s.next_in_line.take())
+        };
+        // The answer being drained first, then the others in partition order.
+        let mut arrived: Vec<(TopicPartition, CompletedFetch)> = arrived.into_iter().collect();
+        if let Some(i) = in_line.and_then(|tp| arrived.iter().position(|(t, _)| *t == tp)) {
+            let first = arrived.remove(i);
+            arrived.insert(0, first);
+        }
         let mut left = max_records;
         let mut out = Vec::new();
         for (tp, done) in arrived {
@@ -537,7 +551,11 @@ impl Fetcher {
                         fetch_offset: *next,
                         ..done
                     };
-                    self.state().completed.entry(tp.clone()).or_insert(rest);
+                    let mut s = self.state();
+                    if !records.is_empty() && s.next_in_line.is_none() {
+                        s.next_in_line = Some(tp.clone());
+                    }
+                    s.completed.entry(tp.clone()).or_insert(rest);
                 }
             }
             out.push((tp, outcome));
@@ -883,5 +901,46 @@ mod tests {
         assert_eq!(got[0].0, t1);
         assert_eq!(records(&got[0].1), vec![1, 2]);
         assert!(fetcher.take_completed(|_| Some(3), 4).is_empty());
+    }
+
+    /// Kafka's consumer drains the answer it started (`nextInLineFetch`) before it takes the
+    /// next completed fetch: t-1, cut short, comes first at the next poll even though t-0
+    /// was answered again meanwhile. Handed out in partition order instead, t-1 got one
+    /// record per round of t-0 (explore-style mutation of retention-slow-consumer).
+    #[test]
+    fn an_answer_cut_short_is_drained_before_newer_answers() {
+        let fetcher = Fetcher::new(FetchConfig::default(), 1_000);
+        let (t0, t1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let four = response(&[(0, &["a", "b", "c", "d"])], 4);
+        {
+            let mut s = fetcher.state();
+            s.completed
+                .insert(t0.clone(), arrived(0, Some(four.clone())));
+            s.completed
+                .insert(t1.clone(), arrived(0, Some(four.clone())));
+        }
+        let positions = BTreeMap::from([(t0.clone(), 0), (t1.clone(), 0)]);
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied(), 5);
+        assert_eq!(records(&got[0].1), vec![0, 1, 2, 3]);
+        assert_eq!(
+            records(&got[1].1),
+            vec![0],
+            "t-1 cut short after one record"
+        );
+        // t-0 is answered again (from 4) before the next poll.
+        let more = response(&[(4, &["e", "f", "g", "h"])], 8);
+        fetcher
+            .state()
+            .completed
+            .insert(t0.clone(), arrived(4, Some(more)));
+        let positions = BTreeMap::from([(t0.clone(), 4), (t1.clone(), 1)]);
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied(), 5);
+        assert_eq!(got[0].0, t1, "the answer being drained goes first");
+        assert_eq!(records(&got[0].1), vec![1, 2, 3]);
+        assert_eq!((&got[1].0, records(&got[1].1)), (&t0, vec![4, 5]));
+        // Now t-0's answer is the one cut short, and goes first next time.
+        let positions = BTreeMap::from([(t0.clone(), 6), (t1, 4)]);
+        let got = fetcher.take_completed(|tp| positions.get(tp).copied(), 5);
+        assert_eq!((&got[0].0, records(&got[0].1)), (&t0, vec![6, 7]));
     }
 }
