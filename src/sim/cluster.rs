@@ -125,7 +125,7 @@ impl ProducerSpec {
             partitioner: defaults.partitioner,
             partitioner_ignore_keys: defaults.partitioner_ignore_keys,
             linger_ms: 0,
-            batch_size: 16_384,
+            batch_size: crate::sim::scenario::PRODUCER_BATCH_SIZE as u64,
             max_in_flight: 5,
             compression: Compression::None,
             partition: None,

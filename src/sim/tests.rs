@@ -1095,6 +1095,28 @@ fn a_transactional_producer_without_idempotence_is_refused_as_kafka_does() {
     scenario_after(|v| v["workload"][0]["config"] = json!({ "transactional.id": "t1" }));
 }
 
+/// A `buffer.memory` smaller than one batch fails every send in Kafka (`BufferPool`'s hard
+/// limit): refused at load, naming the key that was set.
+#[test]
+fn a_buffer_smaller_than_one_batch_is_refused() {
+    assert_eq!(
+        error_after(|v| v["workload"][0]["config"]["buffer.memory"] = json!(3000)),
+        "t.json: workload[0].config[\"buffer.memory\"]: buffer.memory (3000) is smaller than \
+         one batch (batch.size 16384): Kafka's producer fails every send (BufferPool's hard \
+         limit)"
+    );
+    assert_eq!(
+        error_after(|v| v["workload"][0]["config"]["batch.size"] = json!(40_000_000)),
+        "t.json: workload[0].config[\"batch.size\"]: buffer.memory (33554432) is smaller than \
+         one batch (batch.size 40000000): Kafka's producer fails every send (BufferPool's hard \
+         limit)"
+    );
+    scenario_after(|v| {
+        v["workload"][0]["config"]["buffer.memory"] = json!(3000);
+        v["workload"][0]["config"]["batch.size"] = json!(1000);
+    });
+}
+
 #[test]
 fn expectations_name_real_checkers() {
     assert_eq!(

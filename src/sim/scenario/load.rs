@@ -962,6 +962,36 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
             ));
         }
     }
+    // Every new batch takes `batch.size` of `buffer.memory` (Kafka's `BufferPool`), so a
+    // buffer smaller than one batch makes every `send()` throw (`BufferPool.allocate`:
+    // "Attempt to allocate ... but there is a hard limit of ..."). Kafka builds such a
+    // producer and fails each send; refused here, at load, because no send could succeed.
+    if config.contains_key("buffer.memory") || config.contains_key("batch.size") {
+        let int = |key: &str, default: i64| {
+            config
+                .get(key)
+                .and_then(ConfigValue::as_int)
+                .unwrap_or(default)
+        };
+        let (buffer, batch) = (
+            int("buffer.memory", PRODUCER_BUFFER_MEMORY),
+            int("batch.size", PRODUCER_BATCH_SIZE),
+        );
+        if buffer < batch {
+            let key = if config.contains_key("buffer.memory") {
+                "buffer.memory"
+            } else {
+                "batch.size"
+            };
+            return Err(ScenarioError::new(
+                &join_key(&f.path("config"), key),
+                format!(
+                    "buffer.memory ({buffer}) is smaller than one batch (batch.size {batch}): \
+                     Kafka's producer fails every send (BufferPool's hard limit)"
+                ),
+            ));
+        }
+    }
     let transactions = parse_transactions(&f, &config, acks)?;
     Ok(Producer {
         id,
