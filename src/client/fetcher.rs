@@ -539,11 +539,11 @@ impl Fetcher {
         // being drained first, then the least recently served.
         if max_records != usize::MAX {
             let s = self.state();
-            let last = |tp: &TopicPartition| {
-                let first = in_line.as_ref() != Some(tp);
-                (first, s.served.get(tp).copied().unwrap_or(0))
+            let turn = |tp: &TopicPartition| {
+                let not_in_line = in_line.as_ref() != Some(tp);
+                (not_in_line, s.served.get(tp).copied().unwrap_or(0))
             };
-            arrived.sort_by_key(|(tp, _)| last(tp));
+            arrived.sort_by_key(|(tp, _)| turn(tp));
         }
         let mut left = max_records;
         let mut out = Vec::new();

@@ -179,6 +179,17 @@ pub async fn fetch_metadata_with(
 /// (a run that adds partitions sets it shorter).
 pub const DEFAULT_METADATA_MAX_AGE_MS: u64 = 300_000;
 
+/// `request.timeout.ms` unless set: 1 s, shorter than Kafka's 30 s so that a simulated run
+/// sees retries within seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 1_000;
+
+/// Kafka's `delivery.timeout.ms` default (2 minutes).
+pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
+
+/// Kafka's `buffer.memory` (32 MiB) and `batch.size` (16 KiB) defaults.
+pub const DEFAULT_BUFFER_MEMORY: u64 = 33_554_432;
+pub const DEFAULT_BATCH_SIZE: u64 = 16_384;
+
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
     pub client_id: String,
@@ -257,14 +268,14 @@ impl ProducerConfig {
             retries: i32::MAX as u32,
             retry_backoff_ms: 100,
             retry_backoff_max_ms: 100,
-            delivery_timeout_ms: 120_000,
-            request_timeout_ms: 1_000,
+            delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             max_request_size: 1_048_576,
-            buffer_memory: 33_554_432,
+            buffer_memory: DEFAULT_BUFFER_MEMORY,
             max_block_ms: 60_000,
             partitioner: PartitionerClass::Default,
             partitioner_ignore_keys: false,
-            batch_size: 16_384,
+            batch_size: DEFAULT_BATCH_SIZE,
             linger_ms: 0,
             max_in_flight: 5,
             compression: Compression::None,

@@ -10,6 +10,9 @@ use super::faults::{
     check_admin_order, check_client_lifetimes, check_fault_order, learn_admin_topics, parse_fault,
 };
 use super::model::*;
+use crate::client::producer::{
+    DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_MEMORY, DEFAULT_REQUEST_TIMEOUT_MS,
+};
 use crate::sim::config_keys::{parse_config, Config, ConfigValue, Scope};
 use crate::sim::duration::{Rate, SimDuration};
 use crate::sim::error::{join_index, join_key, one_of, type_name, unknown, ScenarioError};
@@ -883,6 +886,7 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
         None => Config::new(),
     };
     // Kafka's producer refuses these combinations at construction; catch them at load.
+    let int = |key: &str| config.get(key).and_then(ConfigValue::as_int);
     if config.get("enable.idempotence") == Some(&ConfigValue::Bool(true)) {
         let cp = join_key(&f.path("config"), "enable.idempotence");
         if acks != Acks::All {
@@ -894,17 +898,14 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
                 ),
             ));
         }
-        if config.get("retries").and_then(ConfigValue::as_int) == Some(0) {
+        if int("retries") == Some(0) {
             return Err(ScenarioError::new(
                 &cp,
                 "enable.idempotence requires retries > 0 (an idempotent producer retries \
                  until the delivery timeout; Kafka's producer refuses retries=0 with it)",
             ));
         }
-        if let Some(n) = config
-            .get("max.in.flight.requests.per.connection")
-            .and_then(ConfigValue::as_int)
-        {
+        if let Some(n) = int("max.in.flight.requests.per.connection") {
             if n > 5 {
                 return Err(ScenarioError::new(
                     &cp,
@@ -918,7 +919,6 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
     // retries=0 or more than 5 requests in flight (KIP-679).
     if config.contains_key("transactional.id") {
         let cp = join_key(&f.path("config"), "transactional.id");
-        let int = |key: &str| config.get(key).and_then(ConfigValue::as_int);
         let why = match config.get("enable.idempotence") {
             Some(ConfigValue::Bool(false)) => Some("enable.idempotence=false".to_string()),
             Some(_) => None,
@@ -940,18 +940,9 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
     // Kafka's producer refuses a `delivery.timeout.ms` set below `linger.ms` +
     // `request.timeout.ms` (`KafkaProducer.configureDeliveryTimeout`): no batch could be
     // sent once before it expired. (Unset, it is raised to that sum.)
-    if let Some(delivery) = config
-        .get("delivery.timeout.ms")
-        .and_then(ConfigValue::as_int)
-    {
-        let ms = |key: &str, default: u64| {
-            config
-                .get(key)
-                .and_then(ConfigValue::as_int)
-                .unwrap_or(default as i64)
-        };
-        let linger = ms("linger.ms", 0);
-        let request = ms("request.timeout.ms", PRODUCER_REQUEST_TIMEOUT_MS);
+    if let Some(delivery) = int("delivery.timeout.ms") {
+        let linger = int("linger.ms").unwrap_or(0);
+        let request = int("request.timeout.ms").unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS as i64);
         if delivery < linger.saturating_add(request) {
             return Err(ScenarioError::new(
                 &join_key(&f.path("config"), "delivery.timeout.ms"),
@@ -967,16 +958,8 @@ fn parse_producer(path: &str, v: &Value, ctx: &mut Ctx) -> Result<Producer> {
     // "Attempt to allocate ... but there is a hard limit of ..."). Kafka builds such a
     // producer and fails each send; refused here, at load, because no send could succeed.
     if config.contains_key("buffer.memory") || config.contains_key("batch.size") {
-        let int = |key: &str, default: i64| {
-            config
-                .get(key)
-                .and_then(ConfigValue::as_int)
-                .unwrap_or(default)
-        };
-        let (buffer, batch) = (
-            int("buffer.memory", PRODUCER_BUFFER_MEMORY),
-            int("batch.size", PRODUCER_BATCH_SIZE),
-        );
+        let buffer = int("buffer.memory").unwrap_or(DEFAULT_BUFFER_MEMORY as i64);
+        let batch = int("batch.size").unwrap_or(DEFAULT_BATCH_SIZE as i64);
         if buffer < batch {
             let key = if config.contains_key("buffer.memory") {
                 "buffer.memory"

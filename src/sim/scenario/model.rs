@@ -5,18 +5,6 @@ use std::fmt;
 use crate::sim::config_keys::Config;
 use crate::sim::duration::{Jittered, Rate, SimDuration};
 
-/// A scenario producer's `request.timeout.ms` unless its config sets it: 1 s, shorter than
-/// Kafka's 30 s so that a run sees retries within seconds.
-pub const PRODUCER_REQUEST_TIMEOUT_MS: u64 = 1_000;
-
-/// A scenario producer's `buffer.memory` and `batch.size` unless its config sets them
-/// (Kafka's 32 MiB and 16 KiB).
-pub const PRODUCER_BUFFER_MEMORY: i64 = 33_554_432;
-pub const PRODUCER_BATCH_SIZE: i64 = 16_384;
-
-/// A scenario producer's `delivery.timeout.ms` unless its config sets it (Kafka's 2 min).
-pub const PRODUCER_DELIVERY_TIMEOUT_MS: u64 = 120_000;
-
 /// One scenario file: a cluster, its topics, a workload, a fault script and what the
 /// checkers must conclude.
 #[derive(Debug, Clone, PartialEq)]
