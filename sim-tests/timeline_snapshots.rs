@@ -46,7 +46,7 @@ fn quickstart_in_four_seconds() {
     insta::assert_snapshot!(timeline_of(doc, 1));
 }
 
-/// acks1-leader-crash.json in small: broker-0 (the leader on seed 2) is cut off with the
+/// acks1-leader-crash.json in small: broker-0 (the leader on seed 4) is cut off with the
 /// producer, acknowledges alone, crashes, and comes back as a follower that truncates: the
 /// verdict names the loss.
 #[test]
@@ -69,5 +69,5 @@ fn acks1_leader_crash_in_six_seconds() {
         "duration": "6s",
         "expect": { "checkers": ["all"], "violations": ["lost-write"] }
     });
-    insta::assert_snapshot!(timeline_of(doc, 2));
+    insta::assert_snapshot!(timeline_of(doc, 4));
 }

@@ -126,14 +126,15 @@ fn with_a_long_linger_a_commit_flushes_and_an_abort_drops_the_batches() {
 /// `AddPartitionsToTxnManager` does, and the producer aborts that transaction and goes on
 /// (KIP-588). Found by `explore` (seed 5282), where p1 stopped for good on PRODUCER_FENCED.
 /// Which seeds take that path moves with any change of schedule, so a range is run: every
-/// seed meets its expectation and some take the path.
+/// seed meets its expectation and some take the path (3 of these 80, and 18 of seeds 1..600,
+/// when the network began keeping each link's order).
 #[test]
 fn a_stale_coordinator_s_fencing_check_aborts_the_transaction_instead_of_killing_the_producer() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-tests/fixtures/stale-txn-coordinator.json");
     let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let mut took_the_path = Vec::new();
-    for seed in 5250..5290 {
+    for seed in 1..=80 {
         let r = run_scenario(&s, seed).unwrap();
         assert!(r.expectation_met, "seed {seed}: {}", r.failure(&s));
         // A transaction of p1 aborted on the leader's answer.
@@ -150,7 +151,7 @@ fn a_stale_coordinator_s_fencing_check_aborts_the_transaction_instead_of_killing
     }
     assert!(
         !took_the_path.is_empty(),
-        "no seed of 5250..5290 reaches the stale coordinator's check any more"
+        "no seed of 1..=80 reaches the stale coordinator's check any more"
     );
 }
 

@@ -115,10 +115,24 @@ impl Rpc {
         req: Request,
         timeout: Duration,
     ) -> Result<Response, RpcError> {
+        let corr = self.send_request(dst, req).await?;
+        self.response(corr, timeout).await
+    }
+
+    /// The first half of [`Rpc::call_owned`]: `req` handed to the network, for a caller
+    /// that must know when (a producer writes its requests to a connection in order).
+    /// Returns the correlation id to wait on with [`Rpc::response`].
+    pub async fn send_request(&self, dst: SocketAddr, req: Request) -> Result<u64, RpcError> {
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
         self.send(dst, REQUEST_TAG, corr, req)
             .await
             .map_err(|_| RpcError::Io)?;
+        Ok(corr)
+    }
+
+    /// The second half of [`Rpc::call_owned`]: the response to request `corr`, waited for
+    /// up to `timeout`.
+    pub async fn response(&self, corr: u64, timeout: Duration) -> Result<Response, RpcError> {
         match crate::time::timeout(timeout, self.recv_response(corr)).await {
             Err(_) => Err(RpcError::Timeout),
             Ok(r) => r,

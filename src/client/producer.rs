@@ -328,13 +328,16 @@ pub type SharedProgress = Arc<Mutex<ProducerProgress>>;
 /// numbered in the order they go out, their answers taken in that order
 /// (`InFlightRequests`), so that callbacks for one partition run in send order. A request
 /// that gets no answer closes the connection: every request still in flight on it fails
-/// with `NETWORK_EXCEPTION`, whatever the broker did with it, and is retried. The simulated
-/// network can deliver two answers out of order, which TCP would not; taking them in
-/// request order here is what makes the client see what a Kafka client sees.
+/// with `NETWORK_EXCEPTION`, whatever the broker did with it, and is retried. Requests are
+/// written in their order too (each request's task waits for the one before it to be
+/// handed to the network), and the simulated network keeps a link's order, as TCP does:
+/// an idempotent producer's requests in flight reach the broker in sequence.
 #[derive(Debug, Default)]
 struct Connection {
-    /// Requests sent so far (the next request's number).
+    /// Requests numbered so far (the next request's number).
     issued: u64,
+    /// Requests handed to the network (the number of the one whose turn it is to go).
+    written: u64,
     /// Requests whose answer has been taken (the number of the one whose turn it is).
     settled: u64,
     /// Requests numbered below this were in flight when the connection closed.
@@ -863,6 +866,22 @@ fn batch_result(error: ErrorCode, idempotent: bool) -> BatchResult {
     }
 }
 
+/// Waits until request `number`'s turn on the connection to `leader` has come: until the
+/// counter `done` reads (requests written, or settled) has reached it. The request before
+/// it always gets there (a write returns at once, an answer or a timeout always comes).
+async fn wait_turn(p: &Producer, leader: i32, number: u64, done: fn(&Connection) -> u64) {
+    loop {
+        let seen = p.wake.version();
+        if p.connections()
+            .get(&leader)
+            .is_none_or(|c| done(c) >= number)
+        {
+            return;
+        }
+        p.wake.wait_past(seen, Duration::from_millis(100)).await;
+    }
+}
+
 /// Sends one Produce request, number `number` on the connection to `leader`, and settles its
 /// batches when the requests before it on that connection are settled.
 async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<ProducerBatch>) {
@@ -885,18 +904,34 @@ async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<P
     let mut outcomes: Vec<(BatchResult, ErrorCode)> = Vec::new();
     // No answer came: the connection is closed (Kafka's request timeout disconnects).
     let mut unanswered = false;
+    // Written in request order: the requests before this one have gone out.
+    wait_turn(&p, leader, number, |c| c.written).await;
+    let written = |p: &Producer| {
+        p.connections().entry(leader).or_default().written = number + 1;
+        p.wake.notify();
+    };
     match addr {
-        None => outcomes.resize(
-            batches.len(),
-            (BatchResult::Retry, ErrorCode::LeaderNotAvailable),
-        ),
+        None => {
+            written(&p);
+            outcomes.resize(
+                batches.len(),
+                (BatchResult::Retry, ErrorCode::LeaderNotAvailable),
+            )
+        }
         Some(addr) if p.cfg.acks == ACKS_NONE => {
             p.rpc.send_oneway(addr, req).await;
+            written(&p);
             outcomes.resize(batches.len(), (BatchResult::Done(-1), ErrorCode::None));
         }
         Some(addr) => {
             let timeout = p.timeout() + Duration::from_millis(p.cfg.request_timeout_ms);
-            match p.rpc.call_owned(addr, req, timeout).await {
+            let sent = p.rpc.send_request(addr, req).await;
+            written(&p);
+            let answer = match sent {
+                Ok(corr) => p.rpc.response(corr, timeout).await,
+                Err(e) => Err(e),
+            };
+            match answer {
                 Ok(Response::Produce(r)) => {
                     for b in &batches {
                         let answer = r.partitions.iter().find(|a| a.topic_partition == b.tp);
@@ -922,16 +957,7 @@ async fn send_request(p: Arc<Producer>, leader: i32, number: u64, batches: Vec<P
     }
     // Answers are taken in request order (see [`Connection`]); an earlier request's answer
     // or timeout always comes, so the wait ends.
-    loop {
-        let seen = p.wake.version();
-        if p.connections()
-            .get(&leader)
-            .is_none_or(|c| c.settled >= number)
-        {
-            break;
-        }
-        p.wake.wait_past(seen, Duration::from_millis(100)).await;
-    }
+    wait_turn(&p, leader, number, |c| c.settled).await;
     {
         let mut connections = p.connections();
         let c = connections.entry(leader).or_default();

@@ -295,6 +295,9 @@ pub enum FaultKind {
         by: SimDuration,
         duration: Option<SimDuration>,
     },
+    /// Every message's latency drawn from `min..max`. A link still delivers in the order it
+    /// was given messages (a Kafka connection is TCP), so on a busy link a message waits
+    /// behind a slower one sent before it, as over a jittery link.
     Latency {
         min: SimDuration,
         max: SimDuration,

@@ -353,7 +353,9 @@ impl Mailbox {
     fn recv(&mut self, tag: u64) -> oneshot::Receiver<Message> {
         let (tx, rx) = oneshot::channel();
         if let Some(idx) = self.msgs.iter().position(|msg| tag == msg.tag) {
-            let msg = self.msgs.swap_remove(idx);
+            // kafka-sim: the oldest message of the tag, the others kept in arrival order
+            // (the release's `swap_remove` moved the newest message ahead of older ones).
+            let msg = self.msgs.remove(idx);
             tx.send(msg).ok().unwrap();
         } else {
             self.registered.push((tag, tx));

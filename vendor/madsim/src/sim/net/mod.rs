@@ -89,6 +89,10 @@ pub struct NetSim {
     time: TimeHandle,
     hooks_req: Mutex<HashMap<NodeId, MsgHookFn>>,
     hooks_rsp: Mutex<HashMap<NodeId, MsgHookFn>>,
+    /// kafka-sim: when the last message sent from one node to another arrives, so that the
+    /// next one on that link arrives after it (a Kafka connection is TCP, which keeps
+    /// order; see `send`). Looked up by key, never iterated.
+    link_last: Mutex<HashMap<(NodeId, NodeId), Instant>>,
 }
 
 /// Message sent to a network socket.
@@ -110,6 +114,7 @@ impl plugin::Simulator for NetSim {
             time: time.clone(),
             hooks_req: Default::default(),
             hooks_rsp: Default::default(),
+            link_last: Default::default(),
         }
     }
 
@@ -325,7 +330,22 @@ impl NetSim {
         {
             trace!(?latency, "delay");
             let hook = self.hooks_rsp.lock().get(&dst_node).cloned();
-            self.time.add_timer(latency, move || {
+            // kafka-sim: a message arrives after the one sent before it on the same link
+            // (at least 1 ns later), as on a TCP connection. The release draws each
+            // message's latency independently, so a later message could overtake an
+            // earlier one: an idempotent producer's five requests in flight reached the
+            // broker out of sequence, which TCP never does.
+            let arrive = {
+                let mut last = self.link_last.lock();
+                let at = self.time.now_instant() + latency;
+                let at = match last.get(&(node, dst_node)) {
+                    Some(&prev) if prev >= at => prev + Duration::from_nanos(1),
+                    _ => at,
+                };
+                last.insert((node, dst_node), at);
+                at
+            };
+            self.time.add_timer_at(arrive, move || {
                 if let Some(hook) = hook {
                     if !hook(&msg) {
                         return;
