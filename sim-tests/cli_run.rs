@@ -390,6 +390,49 @@ fn a_run_too_short_after_its_last_fault_says_progress_was_not_judged() {
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
 }
 
+/// `unseen` cannot judge writes to partitions an admin added that the groups were not yet
+/// due to notice, and says so; the summary counts those seeds apart from `progress`'s, and
+/// `--strict` names both checkers: one count must not claim another checker's gaps.
+#[test]
+fn the_summary_counts_seeds_not_wholly_judged_by_each_checker() {
+    let text =
+        std::fs::read_to_string(common::repo("scenarios/group-rebalance-triggers.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["name"] = "partitions-added-late".into();
+    v["duration"] = "12s".into();
+    // Only the add-partitions at 7 s; the producers write to the end.
+    v["faults"] = serde_json::json!([v["faults"][0].clone()]);
+    for w in v["workload"].as_array_mut().unwrap() {
+        if let Some(rate) = w.get("rate").and_then(|r| r.as_str()) {
+            let per_second: u64 = rate.trim_end_matches("/s").parse().unwrap();
+            w["messages"] = (per_second * 10).into();
+        }
+    }
+    let file = scratch("partitions-added-late.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let (code, out, err) = run(&[file.to_str().unwrap(), "--seeds", "1..2"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("unseen not judged for groups on partition(s) an admin added: orders-4"),
+        "{out}"
+    );
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.ends_with(
+            ", progress not judged in 2 seed(s), unseen or exactly-once not wholly judged in 2 seed(s)"
+        ),
+        "{summary}"
+    );
+    let (code, out, _) = run(&[file.to_str().unwrap(), "--seeds", "1..1", "--strict"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "FAIL partitions-added-late seed 1: --strict: progress and unseen were not judged"
+        ),
+        "{out}"
+    );
+}
+
 /// A run that ends with a network fault in effect cannot tell whether a follower would have
 /// rejoined its ISR: `progress` says so beside the verdict rather than passing that rule
 /// silently, and the trace records what was still in effect (a `faults-at-end` event).

@@ -328,6 +328,7 @@ mod simulation {
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
 
+    use kafka_sim::check;
     use kafka_sim::sim::explore::{
         available_kinds, explore_seed, run_caught, scenario_text, with_episodes, GenKind, Limits,
         SeedReport,
@@ -404,6 +405,8 @@ mod simulation {
         skipped: Vec<String>,
         /// What a checker could not judge, with the reason.
         not_judged: Vec<String>,
+        /// The checkers those notes are about.
+        not_judged_by: Vec<&'static str>,
         /// The simulation panicked (there is no trace).
         panicked: bool,
         /// The trace, rendered only when `--trace` asks for it.
@@ -439,7 +442,9 @@ mod simulation {
         let started = Instant::now();
         let (mut runs, failed, mut simulated_us) = (0u64, Cell::new(0u64), 0i64);
         let (mut skipped_faults, mut seeds_with_skips) = (0usize, 0u64);
-        let mut seeds_not_judged = 0u64;
+        // Seeds whose `progress` was not judged, and seeds where another checker (`unseen`,
+        // `exactly-once`) was not, counted apart: the summary names which.
+        let (mut seeds_not_judged, mut seeds_partly_judged) = (0u64, 0u64);
         let mut exit = None;
         let mut report = junit::Report::new("kafka-sim run");
         let mut progress = Progress::new("run", items.len());
@@ -455,12 +460,14 @@ mod simulation {
                         trace_lines: trace.map(|_| r.trace_lines()),
                         skipped: r.skipped_faults,
                         not_judged: r.not_judged,
+                        not_judged_by: r.not_judged_by,
                         panicked: false,
                     }),
                     Err(msg) => Ok(Checked {
                         failure: Some(format!("the simulation panicked: {msg}")),
                         skipped: Vec::new(),
                         not_judged: Vec::new(),
+                        not_judged_by: Vec::new(),
                         panicked: true,
                         trace_lines: None,
                     }),
@@ -504,17 +511,29 @@ mod simulation {
                 let skips = if checked.not_judged.is_empty() {
                     skips
                 } else {
-                    seeds_not_judged += 1;
+                    if checked.not_judged_by.contains(&check::progress::PROGRESS) {
+                        seeds_not_judged += 1;
+                    }
+                    if checked
+                        .not_judged_by
+                        .iter()
+                        .any(|&c| c != check::progress::PROGRESS)
+                    {
+                        seeds_partly_judged += 1;
+                    }
                     format!("{skips} [{}]", checked.not_judged.join("; "))
                 };
                 let reproduce = format!(
                     "kafka-sim run {} --seed {seed} --trace traces/",
                     path.display()
                 );
-                // `--strict`: a liveness check that judged nothing is no pass.
+                // `--strict`: a check that could not judge the whole run is no pass.
                 let failure = checked.failure.or_else(|| {
-                    (strict && !checked.not_judged.is_empty())
-                        .then(|| "--strict: progress was not judged".to_string())
+                    (strict && !checked.not_judged.is_empty()).then(|| {
+                        let by = &checked.not_judged_by;
+                        let verb = if by.len() == 1 { "was" } else { "were" };
+                        format!("--strict: {} {verb} not judged", by.join(" and "))
+                    })
                 });
                 let outcome = match failure {
                     None => {
@@ -576,6 +595,11 @@ mod simulation {
         if seeds_not_judged > 0 {
             line.push_str(&format!(
                 ", progress not judged in {seeds_not_judged} seed(s)"
+            ));
+        }
+        if seeds_partly_judged > 0 {
+            line.push_str(&format!(
+                ", unseen or exactly-once not wholly judged in {seeds_partly_judged} seed(s)"
             ));
         }
         println!("{line}");

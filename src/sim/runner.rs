@@ -638,6 +638,9 @@ pub struct RunResult {
     /// What a checker that ran could not judge, and why (e.g. `progress` on a run that ends
     /// before its bound has passed since the last fault): a pass that is partly unknown.
     pub not_judged: Vec<String>,
+    /// The checkers those notes are about (`progress`, `unseen`, `exactly-once`), in the
+    /// same order: the summary counts them apart.
+    pub not_judged_by: Vec<&'static str>,
     /// A likely cause named beside data-loss verdicts: the crash of a partition's only
     /// in-sync replica (see [`crate::check::History::sole_isr_crashes`]).
     pub cause: Option<String>,
@@ -1271,24 +1274,27 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         })
         .collect();
     let cause = data_loss_cause(&history, &fired);
-    let not_judged = fired
-        .contains_key(crate::check::progress::PROGRESS)
-        .then(|| crate::check::progress::unjudged(&history))
-        .flatten()
-        .into_iter()
-        .chain(
-            fired
-                .contains_key(crate::check::transactions::EXACTLY_ONCE)
-                .then(|| crate::check::transactions::exactly_once_unjudged(&history))
-                .flatten(),
-        )
-        .chain(
-            fired
-                .contains_key(crate::check::writes::UNSEEN)
-                .then(|| crate::check::writes::unseen_unjudged(&history))
-                .flatten(),
-        )
-        .collect();
+    // Each checker that ran but could not judge all of the run, with why.
+    let unjudged: Vec<(&'static str, String)> = [
+        (
+            crate::check::progress::PROGRESS,
+            crate::check::progress::unjudged as fn(&History) -> Option<String>,
+        ),
+        (
+            crate::check::transactions::EXACTLY_ONCE,
+            crate::check::transactions::exactly_once_unjudged,
+        ),
+        (
+            crate::check::writes::UNSEEN,
+            crate::check::writes::unseen_unjudged,
+        ),
+    ]
+    .into_iter()
+    .filter(|(checker, _)| fired.contains_key(checker))
+    .filter_map(|(checker, note)| note(&history).map(|n| (checker, n)))
+    .collect();
+    let not_judged_by = unjudged.iter().map(|(c, _)| *c).collect();
+    let not_judged = unjudged.into_iter().map(|(_, n)| n).collect();
     outcome.history = history.into_events();
     let end_us = outcome
         .history
@@ -1309,6 +1315,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         expectation_met,
         skipped_faults,
         not_judged,
+        not_judged_by,
         cause,
         header,
         verdicts,
