@@ -231,7 +231,10 @@ fn three_processes_lose_the_leader_to_kill_9_and_lose_no_acknowledged_record() {
         .join(",");
     let started = Instant::now();
     let receivers: Vec<_> = nodes.iter_mut().map(|n| n.start(&bin)).collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Longer than a node's own 30 s limit for its controller and broker to start, so that a
+    // node that cannot start says why (a port taken, a directory unusable) before the test
+    // gives up: once, on a loaded machine, node 1 printed nothing in 30 s.
+    let deadline = Instant::now() + Duration::from_secs(45);
     for (n, rx) in nodes.iter().zip(&receivers) {
         let lines = wait_ready(n.id, rx, deadline);
         let (c, k) = ports[n.id as usize - 1];
