@@ -219,6 +219,23 @@ pub fn progress(h: &History) -> Vec<Violation> {
             _ => {}
         }
     }
+    // An assign-mode reader held back from its start (paused, crashed or cut off before its
+    // first assignment) never says which partitions it reads; its plan does. Without this
+    // a consumer stuck from the start passed where one stuck later failed. One that starts
+    // at the log end, or stops by plan, is left to its own events.
+    for c in h.workload() {
+        if let PlannedRole::Reader {
+            group: None,
+            partitions,
+            copier: false,
+            ..
+        } = &c.role
+        {
+            if !c.starts_at_latest && c.stop_us.is_none() && c.start_us < end {
+                polled.extend(partitions.iter().cloned());
+            }
+        }
+    }
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);

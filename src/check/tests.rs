@@ -3575,3 +3575,39 @@ fn a_group_gets_the_time_its_backlog_takes_to_process_on_top_of_its_bound() {
         vs[0].message
     );
 }
+
+/// A standalone reader held back from its start (paused before its first assignment, for
+/// good) fails `progress` as one paused later does: its plan says which partitions it reads
+/// (mutation fuzz, stuck-consumer-no-progress with the pause at 100 ms: `unseen` fired,
+/// `progress` passed). One that starts at the log end, or has no plan, is not asked.
+#[test]
+fn progress_judges_a_reader_held_back_before_its_first_assignment() {
+    let judged = |latest: bool, plan: bool| {
+        let mut events = produced(0, &["a", "b", "c"]);
+        events.push(fault(50, "pause c1"));
+        events.push(abc_in_the_final_log());
+        let reader = PlannedClient {
+            starts_at_latest: latest,
+            ..planned("c1", 0, planned_reader(&[("t", 0)]))
+        };
+        let h = History::new(events).with_progress_bound_us(1_000);
+        let h = if plan {
+            h.with_workload(vec![reader])
+        } else {
+            h
+        };
+        progress::progress(&h)
+    };
+    let vs = judged(false, true);
+    assert_eq!(vs.len(), 1, "{vs:#?}");
+    assert!(
+        vs[0].message.contains("not read by any consumer"),
+        "{vs:#?}"
+    );
+    assert!(judged(true, true).is_empty(), "{:#?}", judged(true, true));
+    assert!(
+        judged(false, false).is_empty(),
+        "{:#?}",
+        judged(false, false)
+    );
+}
