@@ -95,7 +95,7 @@ fn every_bug_shows_with_its_switch_on_and_not_with_it_off() {
                     ));
                 }
                 // Long enough after the last fault for `progress` to judge the recovery.
-                for why in &r.not_judged {
+                for (_, why) in &r.not_judged {
                     failures.push(format!("{file}, switch {switch}, seed {seed}: {why}"));
                 }
             }

@@ -403,10 +403,8 @@ mod simulation {
         failure: Option<String>,
         /// Faults that could not act, with their reasons.
         skipped: Vec<String>,
-        /// What a checker could not judge, with the reason.
-        not_judged: Vec<String>,
-        /// The checkers those notes are about.
-        not_judged_by: Vec<&'static str>,
+        /// What a checker could not judge: the checker and the reason.
+        not_judged: Vec<(&'static str, String)>,
         /// The simulation panicked (there is no trace).
         panicked: bool,
         /// The trace, rendered only when `--trace` asks for it.
@@ -460,14 +458,12 @@ mod simulation {
                         trace_lines: trace.map(|_| r.trace_lines()),
                         skipped: r.skipped_faults,
                         not_judged: r.not_judged,
-                        not_judged_by: r.not_judged_by,
                         panicked: false,
                     }),
                     Err(msg) => Ok(Checked {
                         failure: Some(format!("the simulation panicked: {msg}")),
                         skipped: Vec::new(),
                         not_judged: Vec::new(),
-                        not_judged_by: Vec::new(),
                         panicked: true,
                         trace_lines: None,
                     }),
@@ -511,17 +507,16 @@ mod simulation {
                 let skips = if checked.not_judged.is_empty() {
                     skips
                 } else {
-                    if checked.not_judged_by.contains(&check::progress::PROGRESS) {
+                    let progress = check::progress::PROGRESS;
+                    if checked.not_judged.iter().any(|&(c, _)| c == progress) {
                         seeds_not_judged += 1;
                     }
-                    if checked
-                        .not_judged_by
-                        .iter()
-                        .any(|&c| c != check::progress::PROGRESS)
-                    {
+                    if checked.not_judged.iter().any(|&(c, _)| c != progress) {
                         seeds_partly_judged += 1;
                     }
-                    format!("{skips} [{}]", checked.not_judged.join("; "))
+                    let notes: Vec<&str> =
+                        checked.not_judged.iter().map(|(_, n)| n.as_str()).collect();
+                    format!("{skips} [{}]", notes.join("; "))
                 };
                 let reproduce = format!(
                     "kafka-sim run {} --seed {seed} --trace traces/",
@@ -530,7 +525,7 @@ mod simulation {
                 // `--strict`: a check that could not judge the whole run is no pass.
                 let failure = checked.failure.or_else(|| {
                     (strict && !checked.not_judged.is_empty()).then(|| {
-                        let by = &checked.not_judged_by;
+                        let by: Vec<&str> = checked.not_judged.iter().map(|&(c, _)| c).collect();
                         let verb = if by.len() == 1 { "was" } else { "were" };
                         format!("--strict: {} {verb} not judged", by.join(" and "))
                     })

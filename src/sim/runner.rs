@@ -637,10 +637,9 @@ pub struct RunResult {
     pub skipped_faults: Vec<String>,
     /// What a checker that ran could not judge, and why (e.g. `progress` on a run that ends
     /// before its bound has passed since the last fault): a pass that is partly unknown.
-    pub not_judged: Vec<String>,
-    /// The checkers those notes are about (`progress`, `unseen`, `exactly-once`), in the
-    /// same order: the summary counts them apart.
-    pub not_judged_by: Vec<&'static str>,
+    /// Each note with its checker (`progress`, `unseen`, `exactly-once`): the summary
+    /// counts them apart.
+    pub not_judged: Vec<(&'static str, String)>,
     /// A likely cause named beside data-loss verdicts: the crash of a partition's only
     /// in-sync replica (see [`crate::check::History::sole_isr_crashes`]).
     pub cause: Option<String>,
@@ -1293,8 +1292,6 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
     .filter(|(checker, _)| fired.contains_key(checker))
     .filter_map(|(checker, note)| note(&history).map(|n| (checker, n)))
     .collect();
-    let not_judged_by = unjudged.iter().map(|(c, _)| *c).collect();
-    let not_judged = unjudged.into_iter().map(|(_, n)| n).collect();
     outcome.history = history.into_events();
     let end_us = outcome
         .history
@@ -1314,8 +1311,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64) -> Result<RunResult, Unsuppo
         fired,
         expectation_met,
         skipped_faults,
-        not_judged,
-        not_judged_by,
+        not_judged: unjudged,
         cause,
         header,
         verdicts,
