@@ -128,9 +128,9 @@ const FOUND_AT: &[(&str, u64)] = &[
     ("fast-failover-divergence.json", 66),
     ("eager-rebalance-overlap.json", 2),
     ("commit-before-process.json", 4),
-    ("no-producer-fencing.json", 60),
-    ("hanging-transaction.json", 634),
-    ("kafka-17754.json", 2904),
+    ("no-producer-fencing.json", 137),
+    ("hanging-transaction.json", 521),
+    ("kafka-17754.json", 2328),
 ];
 
 /// `kafka-sim explore` finds every bug of the zoo from random faults alone (the file with

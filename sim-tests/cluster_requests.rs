@@ -410,49 +410,82 @@ fn requests_get_kafka_answers_and_bad_input_gets_errors() {
 #[test]
 fn a_link_delivers_requests_in_the_order_they_were_sent() {
     for seed in 1..=5 {
-        let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
-        let got = rt.block_on(async {
-            let handle = Handle::current();
-            let (client, server) = (addr(3, 1), addr(3, 2));
-            let received = Arc::new(Mutex::new(Vec::new()));
-            let into = received.clone();
-            handle
-                .create_node()
-                .name("server")
-                .ip(server.ip())
-                .build()
-                .spawn(async move {
-                    let rpc = Rpc::bind(server).await.unwrap();
-                    while let Ok((_, Ok(req), _)) = rpc.recv_request().await {
-                        if let Request::Metadata(m) = req {
-                            into.lock().unwrap().push(m.topics.unwrap_or_default());
-                        }
-                        // Busy between reads: the next requests wait in the mailbox.
-                        sleep(Duration::from_micros(2_500)).await;
-                    }
-                });
-            handle
-                .create_node()
-                .name("client")
-                .ip(client.ip())
-                .build()
-                .spawn(async move {
-                    let rpc = Rpc::bind(client).await.unwrap();
-                    for i in 0..300 {
-                        let req = MetadataRequest {
-                            topics: Some(vec![i.to_string()]),
-                            ..Default::default()
-                        };
-                        rpc.send_oneway(server, Request::Metadata(req)).await;
-                    }
-                })
-                .await
-                .unwrap();
-            sleep(Duration::from_secs(2)).await;
-            let got = received.lock().unwrap().clone();
-            got
-        });
         let want: Vec<Vec<String>> = (0..300).map(|i| vec![i.to_string()]).collect();
-        assert_eq!(got, want, "seed {seed}");
+        assert_eq!(requests_received(seed, false), want, "seed {seed}");
     }
+}
+
+/// A `delay` fault holds a link's messages at the sender, and they still leave in the order
+/// they were sent, as a TCP connection's delayed packets do: 150 requests held at the same
+/// instant, then 150 sent after the delay ended while the first are still held, reach the
+/// receiver in order. Before, each held message had a task of its own, and tasks that wake
+/// at the same instant run in random order (an idempotent producer under a delay was
+/// refused OUT_OF_ORDER_SEQUENCE_NUMBER for it), and a message sent after the delay ended
+/// overtook those still held.
+#[test]
+fn a_delayed_link_delivers_requests_in_the_order_they_were_sent() {
+    for seed in 1..=5 {
+        let want: Vec<Vec<String>> = (0..300).map(|i| vec![i.to_string()]).collect();
+        assert_eq!(requests_received(seed, true), want, "seed {seed}");
+    }
+}
+
+/// The requests a busy receiver gets from 300 sent back to back, the first 150 through a
+/// link delayed by 100 ms for 5 ms when `delayed`, the rest 10 ms later.
+fn requests_received(seed: u64, delayed: bool) -> Vec<Vec<String>> {
+    use kafka_sim::broker::transport::link_delay;
+    link_delay::reset();
+    let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
+    rt.block_on(async {
+        let handle = Handle::current();
+        let (client, server) = (addr(3, 1), addr(3, 2));
+        if delayed {
+            link_delay::set_carrier(handle.create_node().name("carrier").build());
+        }
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let into = received.clone();
+        handle
+            .create_node()
+            .name("server")
+            .ip(server.ip())
+            .build()
+            .spawn(async move {
+                let rpc = Rpc::bind(server).await.unwrap();
+                while let Ok((_, Ok(req), _)) = rpc.recv_request().await {
+                    if let Request::Metadata(m) = req {
+                        into.lock().unwrap().push(m.topics.unwrap_or_default());
+                    }
+                    // Busy between reads: the next requests wait in the mailbox.
+                    sleep(Duration::from_micros(2_500)).await;
+                }
+            });
+        handle
+            .create_node()
+            .name("client")
+            .ip(client.ip())
+            .build()
+            .spawn(async move {
+                let rpc = Rpc::bind(client).await.unwrap();
+                if delayed {
+                    let until = madsim::time::Instant::now() + Duration::from_millis(5);
+                    let by = Duration::from_millis(100);
+                    link_delay::set(madsim::plugin::node(), server.ip(), by, Some(until));
+                }
+                for i in 0..300 {
+                    if delayed && i == 150 {
+                        sleep(Duration::from_millis(10)).await;
+                    }
+                    let req = MetadataRequest {
+                        topics: Some(vec![i.to_string()]),
+                        ..Default::default()
+                    };
+                    rpc.send_oneway(server, Request::Metadata(req)).await;
+                }
+            })
+            .await
+            .unwrap();
+        sleep(Duration::from_secs(2)).await;
+        let got = received.lock().unwrap().clone();
+        got
+    })
 }

@@ -220,7 +220,7 @@ impl Rpc {
                 // The `delay` fault: the message leaves `by` later; the caller goes on (its
                 // timeout runs meanwhile), as with a request stuck in the network.
                 let ep = self.ep.clone();
-                super::transport::link_delay::hold(by, async move {
+                super::transport::link_delay::hold(dst.ip(), by, async move {
                     let _ = ep.send_to_raw(dst, tag, Box::new(env)).await;
                 });
                 return Ok(());

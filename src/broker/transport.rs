@@ -44,8 +44,24 @@ pub mod link_delay {
         until: Option<Instant>,
     }
 
+    type Outgoing = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+    /// The messages one link holds, oldest first, each with the instant it may leave. One
+    /// task on the carrier drains them in that order, so a link keeps its order as a TCP
+    /// connection whose packets are delayed does: two messages held at the same instant
+    /// leave in the order they were sent, and a message sent after the delay ended (or
+    /// after a `heal`) waits behind those still held.
+    #[derive(Default)]
+    struct Queue {
+        waiting: std::collections::VecDeque<(Instant, Outgoing)>,
+        /// A task is draining the queue (it ends when it finds the queue empty).
+        draining: bool,
+    }
+
     thread_local! {
         static LINKS: RefCell<BTreeMap<(NodeId, IpAddr), Held>> =
+            const { RefCell::new(BTreeMap::new()) };
+        static QUEUES: RefCell<BTreeMap<(NodeId, IpAddr), Queue>> =
             const { RefCell::new(BTreeMap::new()) };
         /// The node whose tasks hold delayed messages: the network, which outlives their
         /// senders (a message already sent arrives even if its sender exits or crashes,
@@ -63,19 +79,54 @@ pub mod link_delay {
         CARRIER.with(|c| *c.borrow_mut() = Some(node));
     }
 
-    /// Runs `send` once `by` has passed, on the carrier node.
-    pub fn hold(by: Duration, send: impl std::future::Future<Output = ()> + Send + 'static) {
-        let job = async move {
-            madsim::time::sleep(by).await;
-            send.await;
+    /// Runs `send` once `by` has passed and every message held before it on the current
+    /// node's link to `to` has been sent, on the carrier node.
+    pub fn hold(
+        to: IpAddr,
+        by: Duration,
+        send: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let Some(carrier) = CARRIER.with(|c| c.borrow().clone()) else {
+            // No carrier: `set` was never called, so nothing is held on any link; only a
+            // caller that holds on its own reaches here. Keep the message, unordered.
+            madsim::task::spawn(async move {
+                madsim::time::sleep(by).await;
+                send.await;
+            });
+            return;
         };
-        match CARRIER.with(|c| c.borrow().clone()) {
-            Some(node) => {
-                node.spawn(job);
+        let link = (madsim::plugin::node(), to);
+        let release = Instant::now() + by;
+        let start = QUEUES.with(|q| {
+            let mut queues = q.borrow_mut();
+            let queue = queues.entry(link).or_default();
+            queue.waiting.push_back((release, Box::pin(send)));
+            !std::mem::replace(&mut queue.draining, true)
+        });
+        if start {
+            carrier.spawn(drain(link));
+        }
+    }
+
+    /// Sends a link's held messages in order, each no earlier than its release.
+    async fn drain(link: (NodeId, IpAddr)) {
+        loop {
+            let next = QUEUES.with(|q| {
+                let mut queues = q.borrow_mut();
+                let queue = queues.get_mut(&link)?;
+                let next = queue.waiting.pop_front();
+                if next.is_none() {
+                    queues.remove(&link);
+                }
+                next
+            });
+            let Some((release, send)) = next else {
+                return;
+            };
+            if release > Instant::now() {
+                madsim::time::sleep_until(release).await;
             }
-            None => {
-                madsim::task::spawn(job);
-            }
+            send.await;
         }
     }
 
@@ -93,20 +144,24 @@ pub mod link_delay {
     /// A new run on this thread: no link delayed, no carrier.
     pub fn reset() {
         clear();
+        QUEUES.with(|q| q.borrow_mut().clear());
         CARRIER.with(|c| *c.borrow_mut() = None);
     }
 
-    /// How long the current node holds a message to `to` now, if its link is delayed.
+    /// How long the current node holds a message to `to` now: its link's delay, or no time
+    /// at all while messages held before it are still waiting (they go first), or `None`
+    /// when the message may go straight to the network.
     pub fn of(to: IpAddr) -> Option<Duration> {
-        let empty = LINKS.with(|l| l.borrow().is_empty());
-        if empty {
+        let idle = LINKS.with(|l| l.borrow().is_empty()) && QUEUES.with(|q| q.borrow().is_empty());
+        if idle {
             return None;
         }
-        let from = madsim::plugin::node();
-        let held = LINKS.with(|l| l.borrow().get(&(from, to)).copied())?;
-        match held.until {
-            Some(until) if Instant::now() >= until => None,
-            _ => Some(held.by),
+        let link = (madsim::plugin::node(), to);
+        let delayed = LINKS.with(|l| l.borrow().get(&link).copied());
+        match delayed {
+            Some(Held { by, until }) if until.is_none_or(|u| Instant::now() < u) => Some(by),
+            _ if QUEUES.with(|q| q.borrow().contains_key(&link)) => Some(Duration::ZERO),
+            _ => None,
         }
     }
 

@@ -132,7 +132,7 @@ impl Node {
                 #[cfg(madsim)]
                 if let Some(by) = crate::broker::transport::link_delay::of(to.ip()) {
                     let ep = self.quorum_ep.clone();
-                    crate::broker::transport::link_delay::hold(by, async move {
+                    crate::broker::transport::link_delay::hold(to.ip(), by, async move {
                         let _ = ep.send_to(to, RAFT_TAG, &bytes).await;
                     });
                     continue;
