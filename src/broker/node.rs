@@ -385,22 +385,24 @@ impl Node {
     }
 }
 
-/// Runs a broker until its node is killed.
+/// Runs a broker until its node is killed. Returns only if it cannot start, saying why
+/// (no address of its own, or its address cannot be bound), so that `kafka-sim serve`
+/// tells the operator at once.
 pub async fn run_broker(
     cfg: BrokerNodeConfig,
     disk: Arc<dyn Disk>,
     clocks: Clocks,
     history: Recorder,
     slot: BrokerSlot,
-) {
+) -> Result<(), String> {
     let Clocks { clock, wall } = clocks;
     let id = cfg.broker.broker_id;
     let Some(&addr) = cfg.brokers.get(&id) else {
-        return;
+        return Err(format!("broker {id} has no address among the brokers"));
     };
-    let Ok(rpc) = Rpc::bind(addr).await else {
-        return;
-    };
+    let rpc = Rpc::bind(addr)
+        .await
+        .map_err(|e| format!("broker {id} cannot listen on {addr}: {e}"))?;
     let rm = Arc::new(Mutex::new(ReplicaManager::open(
         cfg.broker.clone(),
         disk.clone(),

@@ -179,7 +179,7 @@ pub mod link_delay {
 }
 
 #[cfg(not(madsim))]
-pub use real::Endpoint;
+pub use real::{reserve, Endpoint};
 
 /// Largest frame real mode reads: a fetch answer of `replica.fetch.max.bytes` in JSON
 /// fits many times over.
@@ -196,9 +196,10 @@ pub const STASH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(not(madsim))]
 mod real {
+    use std::collections::BTreeMap;
     use std::collections::{HashMap, VecDeque};
     use std::io;
-    use std::net::SocketAddr;
+    use std::net::{IpAddr, SocketAddr};
     use std::sync::{Arc, Mutex, MutexGuard, Weak};
     use std::time::Duration;
 
@@ -248,10 +249,33 @@ mod real {
         }
     }
 
+    /// Listeners bound before their endpoint, by address: a port the OS picked stays this
+    /// process's from the moment it is chosen (and told to peers) until `bind` takes it.
+    /// Binding port 0 and closing it, to bind it again later, lets another process take
+    /// the port in between (a peer's outgoing connection draws from the same range).
+    static RESERVED: Mutex<BTreeMap<SocketAddr, std::net::TcpListener>> =
+        Mutex::new(BTreeMap::new());
+
+    /// A port of `ip` the OS picks, held for this process until [`Endpoint::bind`] on it.
+    pub fn reserve(ip: IpAddr) -> io::Result<SocketAddr> {
+        let listener = std::net::TcpListener::bind((ip, 0))?;
+        let addr = listener.local_addr()?;
+        lock(&RESERVED).insert(addr, listener);
+        Ok(addr)
+    }
+
     impl Endpoint {
-        /// Listens on `addr` (port 0: one the OS picks).
+        /// Listens on `addr` (port 0: one the OS picks; a [`reserve`]d address: the
+        /// listener held for it).
         pub async fn bind(addr: SocketAddr) -> io::Result<Endpoint> {
-            let listener = TcpListener::bind(addr).await?;
+            let reserved = lock(&RESERVED).remove(&addr);
+            let listener = match reserved {
+                Some(l) => {
+                    l.set_nonblocking(true)?;
+                    TcpListener::from_std(l)?
+                }
+                None => TcpListener::bind(addr).await?,
+            };
             let addr = listener.local_addr()?;
             let inner = Arc::new(Inner {
                 addr,

@@ -235,8 +235,9 @@ impl Node {
     }
 }
 
-/// Runs a controller until its node is killed. Returns at once if its persistent state
-/// cannot be read (the harness sees an empty slot).
+/// Runs a controller until its node is killed. Returns only if it cannot start, saying
+/// why (its metadata log cannot be read, an address cannot be bound): the harness sees an
+/// empty slot, and `kafka-sim serve` tells the operator at once.
 pub async fn run_controller(
     cfg: ControllerNodeConfig,
     disk: Arc<dyn Disk>,
@@ -244,30 +245,31 @@ pub async fn run_controller(
     history: Recorder,
     slot: ControllerSlot,
     recorded: RecordedMetadata,
-) {
+) -> Result<(), String> {
     let (Some(&addr), Some(&quorum_addr)) = (cfg.controllers.get(cfg.id), cfg.voters.get(cfg.id))
     else {
-        return;
+        return Err(format!(
+            "controller {} has no address among the voters",
+            cfg.id
+        ));
     };
     let mut rc = RaftConfig::new(cfg.id as u64, (0..cfg.voters.len() as u64).collect());
     rc.election_ticks = cfg.election_ticks;
     let dir = cfg.metadata_log_dir.clone();
-    let raft: Raft<RecordBatch> = match Raft::open(rc, disk, &dir, madsim::rand::random()) {
-        Ok(r) => r,
-        Err(_) => return,
-    };
-    let Ok(rpc) = Rpc::bind(addr).await else {
-        return;
-    };
+    let raft: Raft<RecordBatch> = Raft::open(rc, disk, &dir, madsim::rand::random())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let rpc = Rpc::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     // One address for both (real mode's `CONTROLLER` listener): Raft's tag apart from
     // the requests' and their answers'.
     let quorum_ep = if quorum_addr == addr {
         rpc.endpoint()
     } else {
-        match Endpoint::bind(quorum_addr).await {
-            Ok(ep) => Arc::new(ep),
-            Err(_) => return,
-        }
+        let ep = Endpoint::bind(quorum_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {quorum_addr}: {e}"))?;
+        Arc::new(ep)
     };
     *lock(&slot) = Some(QuorumController::new(raft, cfg.controller.clone()));
     let node = Arc::new(Node {

@@ -42,12 +42,12 @@ pub struct ServeOptions {
     pub configs: Vec<(String, String)>,
 }
 
-/// Loopback ports the OS hands out now, for the inter-node RPC.
+/// Loopback ports the OS hands out now, for the inter-node RPC, held for this process until
+/// their endpoints bind them.
 fn free_loopback_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners.iter().map(|l| l.local_addr()).collect()
+    (0..n)
+        .map(|_| crate::broker::transport::reserve(std::net::Ipv4Addr::LOCALHOST.into()))
+        .collect()
 }
 
 /// Runs `serve` until SIGTERM or SIGINT. Exit 0 on a clean stop, 2 on bad input (a bad
@@ -93,6 +93,21 @@ pub(super) fn run_on_runtime(serve: impl std::future::Future<Output = ExitCode>)
     // Tasks still running (fetchers, listeners) are dropped with the runtime.
     runtime.shutdown_timeout(Duration::from_millis(200));
     code
+}
+
+/// Why a node task that ended while its node was starting could not start (`None` while
+/// it runs): a controller or broker returns only when it cannot start, with the reason.
+pub(super) async fn start_failure(
+    task: &mut tokio::task::JoinHandle<Result<(), String>>,
+) -> Option<String> {
+    if !task.is_finished() {
+        return None;
+    }
+    Some(match task.await {
+        Ok(Err(why)) => why,
+        Ok(Ok(())) => "it stopped".to_string(),
+        Err(e) => format!("it failed: {e}"),
+    })
 }
 
 /// Real mode records no history: a recorder emptied every second.
@@ -151,7 +166,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
     // Each node is started once the one before it listens: the inter-node transport
     // (madsim's TCP endpoint) does not retry a refused connection.
     let controller_slot: ControllerSlot = Arc::new(Mutex::new(None));
-    tokio::spawn(run_controller(
+    let mut controller = tokio::spawn(run_controller(
         ccfg,
         disk.clone(),
         clock,
@@ -161,6 +176,10 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
     ));
     let started = Instant::now();
     while controller_slot.lock().map_or(true, |s| s.is_none()) {
+        if let Some(why) = start_failure(&mut controller).await {
+            eprintln!("kafka-sim serve: the controller cannot start: {why}");
+            return ExitCode::from(2);
+        }
         if started.elapsed() > Duration::from_secs(60) {
             eprintln!(
                 "kafka-sim serve: the controller did not start within 60 s (is {} usable?)",
@@ -209,7 +228,7 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
         let api = BrokerApiSlot::default();
         cfg.api = Some(api.clone());
         let shutdown = cfg.shutdown.clone();
-        tokio::spawn(run_broker(
+        let mut broker = tokio::spawn(run_broker(
             cfg,
             disk.clone(),
             clocks,
@@ -220,6 +239,10 @@ async fn serve(opts: ServeOptions, settings: ServeSettings) -> ExitCode {
             if let Some(a) = api.lock().ok().and_then(|s| s.clone()) {
                 apis.push(a);
                 break;
+            }
+            if let Some(why) = start_failure(&mut broker).await {
+                eprintln!("kafka-sim serve: {why}");
+                return ExitCode::from(2);
             }
             if started.elapsed() > Duration::from_secs(60) {
                 eprintln!(

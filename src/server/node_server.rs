@@ -30,6 +30,7 @@ use crate::controller::node::{
 use crate::storage::{Disk, RealDisk};
 
 use super::kafka_apis::{topic_config_entries, ApisConfig, KafkaApis};
+use super::kafka_raft_server::start_failure;
 use super::properties::{self, HostPort, NodeProperties};
 use super::socket_server;
 
@@ -103,11 +104,9 @@ fn resolve(p: &NodeProperties) -> Result<Addrs, String> {
             let ip = resolve_one(&adv.host, 0)
                 .map_err(|e| format!("advertised.listeners: {e}"))?
                 .ip();
-            let port = std::net::TcpListener::bind((ip, 0))
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("no port for the inter-node RPC on {ip}: {e}"))?
-                .port();
-            Some(SocketAddr::new(ip, port))
+            let addr = crate::broker::transport::reserve(ip)
+                .map_err(|e| format!("no port for the inter-node RPC on {ip}: {e}"))?;
+            Some(addr)
         }
     };
     Ok(Addrs {
@@ -161,7 +160,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
         // Over real TCP a Raft election takes longer than in the simulation: 1 s to 2 s.
         ccfg.election_ticks = 10;
         let slot: ControllerSlot = Arc::new(Mutex::new(None));
-        tokio::spawn(run_controller(
+        let mut controller = tokio::spawn(run_controller(
             ccfg,
             disk.clone(),
             clock,
@@ -170,6 +169,10 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
             RecordedMetadata::default(),
         ));
         while slot.lock().map_or(true, |s| s.is_none()) {
+            if let Some(why) = start_failure(&mut controller).await {
+                eprintln!("kafka-sim serve: the controller cannot start: {why}");
+                return ExitCode::from(2);
+            }
             if started.elapsed() > Duration::from_secs(30) {
                 eprintln!(
                     "kafka-sim serve: the controller did not start within 30 s (is {} usable, \
@@ -233,7 +236,7 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
         let slot = BrokerApiSlot::default();
         cfg.api = Some(slot.clone());
         shutdown = Some(cfg.shutdown.clone());
-        tokio::spawn(run_broker(
+        let mut broker = tokio::spawn(run_broker(
             cfg,
             disk.clone(),
             clocks,
@@ -243,6 +246,10 @@ async fn serve(p: NodeProperties, addrs: Addrs) -> ExitCode {
         let api = loop {
             if let Some(a) = slot.lock().ok().and_then(|s| s.clone()) {
                 break a;
+            }
+            if let Some(why) = start_failure(&mut broker).await {
+                eprintln!("kafka-sim serve: {why}");
+                return ExitCode::from(2);
             }
             if started.elapsed() > Duration::from_secs(30) {
                 eprintln!(
