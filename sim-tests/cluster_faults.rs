@@ -725,6 +725,75 @@ fn a_delayed_link_delivers_its_messages_late_and_only_that_link() {
     }
 }
 
+/// A delay lasts until its link has let go of the last message it held, not until its
+/// window closes: the messages sent in the window arrive up to `by` later, and what the link
+/// sends after the window waits behind them. The trace says when (`delay ... ends`), and
+/// `progress` counts its bound from there. Before, the bound ran from the fault's start, and
+/// a producer whose requests were still held (an 8 s delay for 5 s, answered at 16 s) failed
+/// `progress` at 13 s on every seed, while Kafka's producer, its request timeout (30 s) not
+/// yet up, was only waiting. A `heal` closes the window early; its held messages still go.
+#[test]
+fn a_delay_ends_when_its_link_holds_nothing_and_progress_waits_for_that() {
+    use kafka_sim::sim::runner::run_scenario;
+    use kafka_sim::sim::Scenario;
+    let scenario = |faults: serde_json::Value, duration: &str| {
+        let doc = serde_json::json!({
+            "name": "long-delay",
+            "cluster": { "brokers": 3, "config": { "min.insync.replicas": 2 } },
+            "topics": [ { "name": "orders", "partitions": 3, "replication_factor": 3 } ],
+            "workload": [
+                { "producer": "p1", "topic": "orders", "acks": "all", "messages": 1000,
+                  "rate": "200/s", "keys": 16, "config": { "delivery.timeout.ms": 60000 } },
+                { "consumer": "c1", "partitions": ["orders-0", "orders-1", "orders-2"],
+                  "config": { "auto.offset.reset": "earliest" } }
+            ],
+            "faults": faults,
+            "duration": duration,
+            "expect": { "checkers": ["all"], "violations": [] }
+        });
+        Scenario::from_str(&doc.to_string(), "long-delay.json").unwrap()
+    };
+    let windowed = scenario(windowed_faults(), "40s");
+    let healed = scenario(
+        serde_json::json!([
+            { "at": "3s", "delay": { "from": "p1", "to": "leader:orders-0", "by": "8s" } },
+            { "at": "5s", "heal": "all" }
+        ]),
+        "40s",
+    );
+    for (s, window_end_ms) in [(&windowed, 8_000), (&healed, 5_000)] {
+        for seed in 1..=3 {
+            let r = run_scenario(s, seed).unwrap();
+            assert!(r.expectation_met, "seed {seed}: {}", r.failure(s));
+            assert!(r.not_judged.is_empty(), "seed {seed}: {:?}", r.not_judged);
+            let ends: Vec<i64> = faults(&r.outcome)
+                .into_iter()
+                .filter(|(_, f)| f.starts_with("delay p1 -> broker-") && f.ends_with(" ends"))
+                .map(|(t, _)| t)
+                .collect();
+            // After the window closed, within the hold of the messages sent just before.
+            assert!(
+                ends.len() == 1 && ends[0] > window_end_ms && ends[0] <= window_end_ms + 8_100,
+                "seed {seed}: delay ends at {ends:?} ms"
+            );
+        }
+    }
+    // A run that ends less than the bound after the delay ended is not judged.
+    let short = scenario(windowed_faults(), "18s");
+    let r = run_scenario(&short, 1).unwrap();
+    assert!(r.expectation_met, "{}", r.failure(&short));
+    assert!(
+        r.not_judged.iter().any(|(c, _)| *c == "progress"),
+        "a run that ends before the delay's bound has passed is not judged: {:?}",
+        r.not_judged
+    );
+}
+
+fn windowed_faults() -> serde_json::Value {
+    serde_json::json!([{ "at": "3s", "delay": { "from": "p1", "to": "leader:orders-0",
+        "by": "8s", "for": "5s" } }])
+}
+
 #[test]
 fn runs_with_every_fault_kind_are_deterministic() {
     let mut s = spec(1_000, 9_000);

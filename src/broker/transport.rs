@@ -165,6 +165,12 @@ pub mod link_delay {
         }
     }
 
+    /// Whether node `from`'s link to `to` still holds messages (sent during a delay, or
+    /// after it behind those): the delay's effect lasts until it holds none.
+    pub fn holds(from: NodeId, to: IpAddr) -> bool {
+        QUEUES.with(|q| q.borrow().contains_key(&(from, to)))
+    }
+
     /// The delays in effect now, `(from, to, by)`, for the run's `faults-at-end` event.
     pub fn in_effect() -> Vec<(NodeId, IpAddr, Duration)> {
         let now = Instant::now();

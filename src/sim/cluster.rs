@@ -613,8 +613,10 @@ struct Harness {
     nodes: BTreeMap<NodeName, NodeHandle>,
     /// Every node's address (the `delay` fault holds messages by destination address).
     ips: BTreeMap<NodeName, IpAddr>,
-    /// The `delay` faults applied, `(from, to) -> (by µs, end ms)`, for `faults-at-end`
-    /// (the send path reads [`crate::broker::transport::link_delay`]).
+    /// The `delay` faults whose effect has not ended, `(from, to) -> (by µs, end ms)`: the
+    /// window is open, or the link still holds messages sent in it. For `faults-at-end`
+    /// and the `delay ... ends` event (the send path reads
+    /// [`crate::broker::transport::link_delay`]).
     delayed: BTreeMap<(NodeName, NodeName), (u64, Option<u64>)>,
     /// The node holding delayed messages, once a `delay` fault made it.
     carrier: Option<NodeHandle>,
@@ -861,7 +863,12 @@ impl Harness {
                 });
                 self.network_faults.clear();
                 self.clogged_by_role.clear();
-                self.delayed.clear();
+                // No link holds new messages; those held go on as scheduled, and each
+                // delay ends (`end_delays`) once its link holds none.
+                let now_ms = self.clock.now_ms() as u64;
+                for (_, end) in self.delayed.values_mut() {
+                    *end = Some(end.map_or(now_ms, |e| e.min(now_ms)));
+                }
                 crate::broker::transport::link_delay::clear();
                 self.record_fault("heal all".to_string());
             }
@@ -1259,7 +1266,9 @@ impl Harness {
         network.extend(
             self.delayed
                 .iter()
-                .filter(|(_, (_, end))| end.is_none_or(|e| now_ms < e))
+                .filter(|((a, b), (_, end))| {
+                    end.is_none_or(|e| now_ms < e) || self.delay_holds(a, b)
+                })
                 .map(|((a, b), (by, _))| format!("delay {a} -> {b} by {}", show_us(*by))),
         );
         network.extend(self.network_faults.values().cloned());
@@ -1294,6 +1303,32 @@ impl Harness {
                 down,
                 backlog_until,
             })
+    }
+
+    /// Whether the link `from -> to` still holds delayed messages.
+    fn delay_holds(&self, from: &str, to: &str) -> bool {
+        match (self.nodes.get(from), self.ips.get(to)) {
+            (Some(f), Some(&t)) => crate::broker::transport::link_delay::holds(f.id(), t),
+            _ => false,
+        }
+    }
+
+    /// Records the end of each `delay` whose window has closed (its `for`, or a `heal`) and
+    /// whose link holds no message any more: a delay's effect lasts until its last held
+    /// message has left, and `progress` counts its bound from the last fault.
+    fn end_delays(&mut self, now_ms: u64) {
+        let over: Vec<(NodeName, NodeName)> = self
+            .delayed
+            .iter()
+            .filter(|((a, b), (_, end))| {
+                end.is_some_and(|e| e <= now_ms) && !self.delay_holds(a, b)
+            })
+            .map(|(link, _)| link.clone())
+            .collect();
+        for (a, b) in over {
+            self.delayed.remove(&(a.clone(), b.clone()));
+            self.record_fault(format!("delay {a} -> {b} ends"));
+        }
     }
 
     /// Ends the `slow`/`full` disk faults whose time is up.
@@ -1796,6 +1831,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
             break;
         }
         h.end_disk_faults(now);
+        h.end_delays(now);
         h.halt_failed_brokers();
         h.finish_stops();
         while let Some((at, _)) = scripted.peek() {
