@@ -618,6 +618,9 @@ struct Harness {
     /// and the `delay ... ends` event (the send path reads
     /// [`crate::broker::transport::link_delay`]).
     delayed: BTreeMap<(NodeName, NodeName), (u64, Option<u64>)>,
+    /// When the last message sent under a healed latency arrives, until it has: the
+    /// latency's effect lasts until then (`latency ends` in the trace).
+    latency_tail: Option<madsim::time::Instant>,
     /// The node holding delayed messages, once a `delay` fault made it.
     carrier: Option<NodeHandle>,
     clogged: Vec<(NodeName, NodeName)>,
@@ -851,6 +854,7 @@ impl Harness {
             }
             Fault::Heal => {
                 let net = NetSim::current();
+                let latency_was_on = self.network_faults.contains_key("latency");
                 for (a, b) in std::mem::take(&mut self.clogged) {
                     if let (Some(x), Some(y)) = (self.nodes.get(&a), self.nodes.get(&b)) {
                         net.unclog_link(x.id(), y.id());
@@ -863,6 +867,9 @@ impl Harness {
                 });
                 self.network_faults.clear();
                 self.clogged_by_role.clear();
+                if latency_was_on {
+                    self.note_latency_tail();
+                }
                 // No link holds new messages; those held go on as scheduled, and each
                 // delay ends (`end_delays`) once its link holds none.
                 let now_ms = self.clock.now_ms() as u64;
@@ -964,12 +971,18 @@ impl Harness {
                     show_us(*min_us),
                     show_us(*max_us)
                 );
+                let was_on = self.network_faults.contains_key("latency");
+                NetSim::current().update_config(|c| c.send_latency = range.clone());
                 if range == self.baseline_latency {
                     self.network_faults.remove("latency");
+                    if was_on {
+                        self.note_latency_tail();
+                    }
                 } else {
                     self.network_faults.insert("latency", text.clone());
+                    // In effect again: its own end comes with the next heal.
+                    self.latency_tail = None;
                 }
-                NetSim::current().update_config(|c| c.send_latency = range);
                 self.record_fault(text);
             }
             Fault::Loss(rate) => {
@@ -1272,6 +1285,9 @@ impl Harness {
                 .map(|((a, b), (by, _))| format!("delay {a} -> {b} by {}", show_us(*by))),
         );
         network.extend(self.network_faults.values().cloned());
+        if self.latency_tail.is_some() {
+            network.push("latency healed, messages sent under it still in flight".to_string());
+        }
         let mut held: BTreeSet<NodeName> = self.paused.clone();
         for (id, b) in &self.brokers {
             if b.disk.degraded().is_some() {
@@ -1303,6 +1319,26 @@ impl Harness {
                 down,
                 backlog_until,
             })
+    }
+
+    /// A latency fault was just healed: its effect lasts until the last message sent under
+    /// it arrives (the next ones queue behind it on their links, as on TCP), if that is
+    /// later than the baseline's latency from now.
+    fn note_latency_tail(&mut self) {
+        let now = madsim::time::Instant::now();
+        let tail = NetSim::current().last_arrival();
+        self.latency_tail = tail.filter(|&t| t > now + self.baseline_latency.end);
+    }
+
+    /// Records `latency ends` once the last message sent under a healed latency arrived.
+    fn end_latency(&mut self) {
+        if self
+            .latency_tail
+            .is_some_and(|t| madsim::time::Instant::now() >= t)
+        {
+            self.latency_tail = None;
+            self.record_fault("latency ends".to_string());
+        }
     }
 
     /// Whether the link `from -> to` still holds delayed messages.
@@ -1792,6 +1828,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         nodes,
         ips,
         delayed: BTreeMap::new(),
+        latency_tail: None,
         carrier: None,
         clogged: Vec::new(),
         down: BTreeSet::new(),
@@ -1832,6 +1869,7 @@ async fn simulate(seed: u64, spec: ClusterSpec) -> SimOutcome {
         }
         h.end_disk_faults(now);
         h.end_delays(now);
+        h.end_latency();
         h.halt_failed_brokers();
         h.finish_stops();
         while let Some((at, _)) = scripted.peek() {
