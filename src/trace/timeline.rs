@@ -965,13 +965,15 @@ pub(super) struct Spell {
 
 /// Reads the fault texts the simulator writes (`crash broker-1`, `restart broker-1`,
 /// `partition [..] | [..]`, `heal all`, `pause X`, `resume X|all`, `clog ..`, `unclog ..`,
-/// `latency ..`, `loss ..`) into intervals. Unknown forms are still drawn, as instants.
+/// `latency ..` and `latency ends`, `loss ..`, `delay A -> B ..` and `delay A -> B ends`) into
+/// intervals. Unknown forms are still drawn, as instants.
 pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
     let mut open: Vec<(String, Option<String>, i64, String)> = Vec::new(); // kind, node, from, text
     let mut out = Vec::new();
-    let mut close = |open: &mut Vec<(String, Option<String>, i64, String)>,
-                     t: i64,
-                     pred: &dyn Fn(&str, Option<&str>) -> bool| {
+    let close = |open: &mut Vec<(String, Option<String>, i64, String)>,
+                 out: &mut Vec<Spell>,
+                 t: i64,
+                 pred: &dyn Fn(&str, Option<&str>) -> bool| {
         let mut i = 0;
         while i < open.len() {
             if pred(&open[i].0, open[i].1.as_deref()) {
@@ -997,17 +999,48 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
         let t = e.t_us;
         match kind {
             "crash" | "pause" | "stop" => open.push((kind.into(), Some(arg), t, fault.clone())),
-            "restart" => close(&mut open, t, &|k, n| {
+            "restart" => close(&mut open, &mut out, t, &|k, n| {
                 (k == "crash" || k == "stop") && n == Some(&arg)
             }),
-            "resume" => close(&mut open, t, &|k, n| {
+            "resume" => close(&mut open, &mut out, t, &|k, n| {
                 k == "pause" && (arg == "all" || n == Some(&arg))
             }),
+            // A healed latency's messages still in flight: its spell lasts to their arrival.
+            "latency" if fault == "latency ends" => {
+                if let Some(sp) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|sp| sp.text.starts_with("latency "))
+                {
+                    sp.to = sp.to.max(t);
+                }
+            }
+            // `delay A -> B ...` until `delay A -> B ends` (its last held message gone).
+            "delay" => {
+                let link: Vec<&str> = fault.split_whitespace().take(4).collect();
+                let prefix = format!("{} ", link.join(" "));
+                if fault.ends_with(" ends") {
+                    if let Some(i) = open
+                        .iter()
+                        .position(|(k, _, _, text)| k == "delay" && text.starts_with(&prefix))
+                    {
+                        let (_, lane, from, text) = open.remove(i);
+                        out.push(Spell {
+                            from,
+                            to: t,
+                            lane,
+                            text,
+                        });
+                    }
+                } else {
+                    open.push((kind.into(), None, t, fault.clone()));
+                }
+            }
             "partition" | "clog" | "latency" | "loss" => {
                 open.push((kind.into(), None, t, fault.clone()))
             }
-            "unclog" => close(&mut open, t, &|k, _| k == "clog"),
-            "heal" => close(&mut open, t, &|k, _| {
+            "unclog" => close(&mut open, &mut out, t, &|k, _| k == "clog"),
+            "heal" => close(&mut open, &mut out, t, &|k, _| {
                 matches!(k, "partition" | "clog" | "latency" | "loss")
             }),
             _ => {}
@@ -1573,6 +1606,42 @@ mod tests {
             Event::new(i64::MAX, "", ack),
         ];
         all_formats(&trace(odd));
+    }
+
+    /// A delay is shaded until its link let its last held message go, and a healed
+    /// latency until its last message arrived: the end events, not the heal, close them.
+    #[test]
+    fn a_delay_and_a_healed_latency_last_until_their_end_events() {
+        let f = |t: i64, text: &str| Event::new(t, "sim", EventKind::Fault { fault: text.into() });
+        let t = trace(vec![
+            f(1_000, "latency 15000ms..20000ms on every link"),
+            f(
+                2_000,
+                "delay p1 -> broker-0 (leader:orders-0) by 3000ms for 1000ms",
+            ),
+            f(2_500, "delay p1 -> broker-1 by 10ms"),
+            f(3_000, "heal all"),
+            f(6_000, "delay p1 -> broker-0 ends"),
+            f(9_000, "latency ends"),
+        ]);
+        let got: Vec<(i64, i64, String)> = spells(&t, 10_000)
+            .into_iter()
+            .map(|sp| (sp.from, sp.to, sp.text))
+            .collect();
+        let want = [
+            (1_000, 9_000, "latency 15000ms..20000ms on every link"),
+            (
+                2_000,
+                6_000,
+                "delay p1 -> broker-0 (leader:orders-0) by 3000ms for 1000ms",
+            ),
+            (2_500, 10_000, "delay p1 -> broker-1 by 10ms"),
+        ];
+        let want: Vec<(i64, i64, String)> = want
+            .into_iter()
+            .map(|(a, b, text)| (a, b, text.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
