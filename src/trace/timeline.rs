@@ -973,10 +973,10 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
     let close = |open: &mut Vec<(String, Option<String>, i64, String)>,
                  out: &mut Vec<Spell>,
                  t: i64,
-                 pred: &dyn Fn(&str, Option<&str>) -> bool| {
+                 pred: &dyn Fn(&str, Option<&str>, &str) -> bool| {
         let mut i = 0;
         while i < open.len() {
-            if pred(&open[i].0, open[i].1.as_deref()) {
+            if pred(&open[i].0, open[i].1.as_deref(), &open[i].3) {
                 let (_, lane, from, text) = open.remove(i);
                 out.push(Spell {
                     from,
@@ -999,10 +999,10 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
         let t = e.t_us;
         match kind {
             "crash" | "pause" | "stop" => open.push((kind.into(), Some(arg), t, fault.clone())),
-            "restart" => close(&mut open, &mut out, t, &|k, n| {
+            "restart" => close(&mut open, &mut out, t, &|k, n, _| {
                 (k == "crash" || k == "stop") && n == Some(&arg)
             }),
-            "resume" => close(&mut open, &mut out, t, &|k, n| {
+            "resume" => close(&mut open, &mut out, t, &|k, n, _| {
                 k == "pause" && (arg == "all" || n == Some(&arg))
             }),
             // A healed latency's messages still in flight: its spell lasts to their arrival.
@@ -1020,18 +1020,9 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
                 let link: Vec<&str> = fault.split_whitespace().take(4).collect();
                 let prefix = format!("{} ", link.join(" "));
                 if fault.ends_with(" ends") {
-                    if let Some(i) = open
-                        .iter()
-                        .position(|(k, _, _, text)| k == "delay" && text.starts_with(&prefix))
-                    {
-                        let (_, lane, from, text) = open.remove(i);
-                        out.push(Spell {
-                            from,
-                            to: t,
-                            lane,
-                            text,
-                        });
-                    }
+                    close(&mut open, &mut out, t, &|k, _, text| {
+                        k == "delay" && text.starts_with(&prefix)
+                    });
                 } else {
                     open.push((kind.into(), None, t, fault.clone()));
                 }
@@ -1039,8 +1030,8 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
             "partition" | "clog" | "latency" | "loss" => {
                 open.push((kind.into(), None, t, fault.clone()))
             }
-            "unclog" => close(&mut open, &mut out, t, &|k, _| k == "clog"),
-            "heal" => close(&mut open, &mut out, t, &|k, _| {
+            "unclog" => close(&mut open, &mut out, t, &|k, _, _| k == "clog"),
+            "heal" => close(&mut open, &mut out, t, &|k, _, _| {
                 matches!(k, "partition" | "clog" | "latency" | "loss")
             }),
             _ => {}
