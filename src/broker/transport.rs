@@ -160,7 +160,7 @@ pub mod link_delay {
         let delayed = LINKS.with(|l| l.borrow().get(&link).copied());
         match delayed {
             Some(Held { by, until }) if until.is_none_or(|u| Instant::now() < u) => Some(by),
-            _ if QUEUES.with(|q| q.borrow().contains_key(&link)) => Some(Duration::ZERO),
+            _ if holds(link.0, link.1) => Some(Duration::ZERO),
             _ => None,
         }
     }
@@ -169,18 +169,6 @@ pub mod link_delay {
     /// after it behind those): the delay's effect lasts until it holds none.
     pub fn holds(from: NodeId, to: IpAddr) -> bool {
         QUEUES.with(|q| q.borrow().contains_key(&(from, to)))
-    }
-
-    /// The delays in effect now, `(from, to, by)`, for the run's `faults-at-end` event.
-    pub fn in_effect() -> Vec<(NodeId, IpAddr, Duration)> {
-        let now = Instant::now();
-        LINKS.with(|l| {
-            l.borrow()
-                .iter()
-                .filter(|(_, h)| h.until.is_none_or(|u| now < u))
-                .map(|(&(f, t), h)| (f, t, h.by))
-                .collect()
-        })
     }
 }
 
@@ -202,8 +190,7 @@ pub const STASH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(not(madsim))]
 mod real {
-    use std::collections::BTreeMap;
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::{BTreeMap, HashMap, VecDeque};
     use std::io;
     use std::net::{IpAddr, SocketAddr};
     use std::sync::{Arc, Mutex, MutexGuard, Weak};

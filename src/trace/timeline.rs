@@ -1017,9 +1017,9 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
             }
             // `delay A -> B ...` until `delay A -> B ends` (its last held message gone).
             "delay" => {
-                let link: Vec<&str> = fault.split_whitespace().take(4).collect();
-                let prefix = format!("{} ", link.join(" "));
                 if fault.ends_with(" ends") {
+                    let link: Vec<&str> = fault.split_whitespace().take(4).collect();
+                    let prefix = format!("{} ", link.join(" "));
                     close(&mut open, &mut out, t, &|k, _, text| {
                         k == "delay" && text.starts_with(&prefix)
                     });

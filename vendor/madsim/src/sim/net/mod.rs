@@ -139,7 +139,7 @@ impl NetSim {
         self.network.lock().stat().clone()
     }
 
-    /// When the last message sent so far arrives (kafka-sim, change 5 of PATCHED.md): the
+    /// kafka-sim: when the last message sent so far arrives (change 5 of PATCHED.md): the
     /// latest arrival on any link. A maximum, so the map's order does not reach it.
     pub fn last_arrival(&self) -> Option<Instant> {
         self.link_last.lock().values().max().copied()
