@@ -1027,9 +1027,15 @@ pub(super) fn spells(trace: &Trace, end: i64) -> Vec<Spell> {
                     open.push((kind.into(), None, t, fault.clone()));
                 }
             }
-            "partition" | "clog" | "latency" | "loss" => {
-                open.push((kind.into(), None, t, fault.clone()))
+            // Latency and loss are settings of the whole network: a new one replaces the
+            // one in effect, and a loss of 0 ends it without opening another.
+            "latency" | "loss" => {
+                close(&mut open, &mut out, t, &|k, _, _| k == kind);
+                if !(kind == "loss" && arg.parse::<f64>().is_ok_and(|r| r == 0.0)) {
+                    open.push((kind.into(), None, t, fault.clone()))
+                }
             }
+            "partition" | "clog" => open.push((kind.into(), None, t, fault.clone())),
             "unclog" => close(&mut open, &mut out, t, &|k, _, _| k == "clog"),
             "heal" => close(&mut open, &mut out, t, &|k, _, _| {
                 matches!(k, "partition" | "clog" | "latency" | "loss")
@@ -1599,6 +1605,19 @@ mod tests {
         all_formats(&trace(odd));
     }
 
+    /// Asserts the spells of `t` as (from, to, text).
+    fn assert_spells(t: &Trace, end: i64, want: &[(i64, i64, &str)]) {
+        let got: Vec<(i64, i64, String)> = spells(t, end)
+            .into_iter()
+            .map(|sp| (sp.from, sp.to, sp.text))
+            .collect();
+        let want: Vec<(i64, i64, String)> = want
+            .iter()
+            .map(|&(a, b, text)| (a, b, text.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
     /// A delay is shaded until its link let its last held message go, and a healed
     /// latency until its last message arrived: the end events, not the heal, close them.
     #[test]
@@ -1615,10 +1634,6 @@ mod tests {
             f(6_000, "delay p1 -> broker-0 ends"),
             f(9_000, "latency ends"),
         ]);
-        let got: Vec<(i64, i64, String)> = spells(&t, 10_000)
-            .into_iter()
-            .map(|sp| (sp.from, sp.to, sp.text))
-            .collect();
         let want = [
             (1_000, 9_000, "latency 15000ms..20000ms on every link"),
             (
@@ -1628,11 +1643,29 @@ mod tests {
             ),
             (2_500, 10_000, "delay p1 -> broker-1 by 10ms"),
         ];
-        let want: Vec<(i64, i64, String)> = want
-            .into_iter()
-            .map(|(a, b, text)| (a, b, text.to_string()))
-            .collect();
-        assert_eq!(got, want);
+        assert_spells(&t, 10_000, &want);
+    }
+
+    /// A new latency or loss replaces the one in effect (they are settings of the whole
+    /// network, not faults that add up), and a loss of 0 ends the loss spell.
+    #[test]
+    fn a_new_latency_or_loss_replaces_the_one_in_effect() {
+        let f = |t: i64, text: &str| Event::new(t, "sim", EventKind::Fault { fault: text.into() });
+        let t = trace(vec![
+            f(1_000, "latency 50ms..60ms on every link"),
+            f(2_000, "loss 0.2 on every link"),
+            f(3_000, "latency 500ms..600ms on every link"),
+            f(4_000, "loss 0 on every link"),
+            f(5_000, "heal all"),
+            f(6_000, "loss 0.5 on every link"),
+        ]);
+        let want = [
+            (1_000, 3_000, "latency 50ms..60ms on every link"),
+            (2_000, 4_000, "loss 0.2 on every link"),
+            (3_000, 5_000, "latency 500ms..600ms on every link"),
+            (6_000, 10_000, "loss 0.5 on every link"),
+        ];
+        assert_spells(&t, 10_000, &want);
     }
 
     #[test]
