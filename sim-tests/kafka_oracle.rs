@@ -18,11 +18,12 @@
 
 #[path = "cli_common.rs"]
 mod common;
+#[path = "free_ports.rs"]
+mod free_ports;
 #[path = "real_binary.rs"]
 mod real_binary;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -407,19 +408,10 @@ fn kafka() -> Option<PathBuf> {
         .clone()
 }
 
-/// A port P with P and P + 100 free (kafka.sh: client and controller listeners).
+/// A port P with P and P + 100 free (kafka.sh: client and controller listeners), below the
+/// ephemeral range.
 fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let p = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p < u16::MAX - 100 && TcpListener::bind(("127.0.0.1", p + 100)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free pair of loopback ports");
+    free_ports::free_block(&[0, 100])
 }
 
 /// A real broker started for the test writes the fixture topics (fixtures.sh into a scratch

@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -38,6 +38,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+#[path = "free_ports.rs"]
+mod free_ports;
 #[path = "python_venv.rs"]
 mod python_venv;
 #[path = "real_binary.rs"]
@@ -55,22 +57,9 @@ fn python() -> Option<PathBuf> {
     python_venv::python("kafka-sim serve against kafka-python")
 }
 
-/// A first port with `n` free ports from it.
+/// A first port with `n` free ports from it (below the ephemeral range).
 fn free_ports(n: u16) -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if first > u16::MAX - n {
-            continue;
-        }
-        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", first + i)).is_ok()) {
-            return first;
-        }
-    }
-    panic!("no {n} consecutive free loopback ports");
+    free_ports::free_run(n)
 }
 
 struct Server {

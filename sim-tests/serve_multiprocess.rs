@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "free_ports.rs"]
+mod free_ports;
 #[path = "python_venv.rs"]
 mod python_venv;
 #[path = "real_binary.rs"]
@@ -33,15 +35,10 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `n` distinct loopback ports free now: all bound at once, so none is handed out twice,
-/// and released together just before the nodes start.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+/// `n` distinct loopback ports free now (consecutive, below the ephemeral range).
+fn free_ports(n: u16) -> Vec<u16> {
+    let first = free_ports::free_run(n);
+    (first..first + n).collect()
 }
 
 struct Node {
