@@ -187,7 +187,7 @@ pub fn committed_offset_regression(h: &History) -> Vec<Violation> {
                         e.t_us,
                         format!(
                             "group {group}'s committed offset for {tp} went back from {prev} \
-                             ({} at t={}us) to {offset} ({} at t={}us) without a reset",
+                             ({} at t={}us) to {offset} ({} at t={}us) without an explicit reset",
                             before.node, before.t_us, e.node, e.t_us
                         ),
                     )

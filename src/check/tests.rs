@@ -1965,7 +1965,7 @@ fn a_violation_displays_checker_time_partition_offsets_and_nodes() {
         v.to_string(),
         "committed-offset-regression at t=110us on t-0 offsets [5, 3] nodes [c1]: group g's \
          committed offset for t-0 went back from 5 (c1 at t=100us) to 3 (c1 at t=110us) \
-         without a reset"
+         without an explicit reset"
     );
     let json = serde_json::to_string(&v).unwrap();
     assert!(json.starts_with(r#"{"checker":"committed-offset-regression","message":"#));
