@@ -94,3 +94,66 @@ fn the_coordinator_moves_when_its_broker_crashes_and_offsets_survive() {
     let lag = o.consumer_lag("g1");
     assert!(lag.iter().all(|l| l.lag == Some(0)), "{lag:?}");
 }
+
+/// Kafka's `close()` does not wait out a rebalance: a member stopped while its JoinGroup is
+/// parked (the coordinator waits for a crashed member until its session times out) commits,
+/// sends LeaveGroup and is gone, and the generation that forms later leaves it out. So does
+/// a member reaching its planned stop (a scenario's `stop`) while it waits to join.
+#[test]
+fn a_member_stopped_while_its_join_is_parked_leaves_at_once() {
+    for seed in 1..=3 {
+        let mut spec = group_spec(4, 1_500);
+        let slow = |name: &str| {
+            let mut c = member(name, "g1");
+            c.group.as_mut().expect("member").session_timeout_ms = 20_000;
+            c
+        };
+        let mut c3 = slow("c3");
+        c3.start_ms = 5_000;
+        let mut c4 = slow("c4");
+        c4.start_ms = 5_000;
+        c4.stop_ms = Some(7_000);
+        spec.consumers = vec![slow("c1"), slow("c2"), c3, c4];
+        // c1 crashes: the rebalance c3 and c4 start waits for it until about 24 s.
+        spec.faults = vec![
+            (4_000, Fault::Crash("c1".into())),
+            (6_000, Fault::Stop("c2".into())),
+        ];
+        spec.duration_ms = 30_000;
+        let o = run(seed, &spec);
+        let after_stops: Vec<(i64, Vec<String>)> = o
+            .history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Rebalance { assignment, .. } if e.t_us > 6_000_000 => {
+                    Some((e.t_us, assignment.keys().cloned().collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !after_stops.is_empty(),
+            "seed {seed}: no rebalance after the stops"
+        );
+        for (t, members) in &after_stops {
+            for gone in ["c2", "c4"] {
+                assert!(
+                    !members.iter().any(|m| m == gone),
+                    "seed {seed}: {gone} stopped, yet in the generation of t={t}us: {members:?}"
+                );
+            }
+        }
+        // Neither polls nor commits after its stop (its last commit comes with the close).
+        for (gone, stop_us) in [("c2", 6_000_000), ("c4", 7_000_000)] {
+            let late: Vec<_> = o
+                .history
+                .iter()
+                .filter(|e| e.node == gone && e.t_us > stop_us + 500_000)
+                .collect();
+            assert!(
+                late.is_empty(),
+                "seed {seed}: {gone} still at work: {late:?}"
+            );
+        }
+    }
+}

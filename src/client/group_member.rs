@@ -31,6 +31,7 @@ use super::fetcher::{FetchOutcome, Fetcher};
 use super::history::{Clock, Recorder};
 use super::producer::{ClusterView, DEFAULT_METADATA_MAX_AGE_MS};
 use super::transactional::TxnChannel;
+use super::{either, unless};
 use crate::broker::request::{Request, Response};
 use crate::broker::rpc::Rpc;
 use crate::broker::{ErrorCode, TopicPartition};
@@ -39,6 +40,7 @@ use crate::group::{
     SyncGroupRequest, TxnOffsetCommitRequest, CONSUMER_PROTOCOL_TYPE,
 };
 use crate::trace::{EventKind, PolledRecord};
+use std::future::Future;
 
 /// Metadata refreshes a group leader makes (one backoff apart) before assigning without a
 /// subscribed topic it cannot see.
@@ -66,7 +68,8 @@ pub struct GroupMembership {
     pub max_poll_records: usize,
     /// Simulated time the application spends processing each poll.
     pub processing_ms: u64,
-    /// Close the consumer (commit, LeaveGroup) at this simulated time.
+    /// Close the consumer (commit, LeaveGroup) at this simulated time (so does the
+    /// consumer's own `stop_ms`, a scenario's `stop`: the earlier of the two).
     pub close_at_ms: Option<u64>,
     /// The consumer's `metadata.max.age.ms`: how often the leader looks for partitions added
     /// to the group's topics.
@@ -174,6 +177,29 @@ impl Member {
     }
     fn backoff(&self) -> Duration {
         Duration::from_millis(self.consumer.retry_backoff_ms.max(1))
+    }
+    /// When the application closes the consumer by plan: the group's `close_at_ms`, or the
+    /// scenario's `stop` for this consumer, whichever comes first.
+    fn planned_close_ms(&self) -> Option<u64> {
+        self.cfg
+            .close_at_ms
+            .into_iter()
+            .chain(self.consumer.stop_ms)
+            .min()
+    }
+    /// `work`, unless the application closes the consumer first (a stop, or its planned
+    /// close time): then `None`, and `work` is dropped.
+    async fn unless_closed<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let planned = self
+            .planned_close_ms()
+            .map(|at| Duration::from_millis(at.saturating_sub(self.clock.now_ms().max(0) as u64)));
+        let close = either(self.consumer.close.closed(), async move {
+            match planned {
+                Some(d) => sleep(d).await,
+                None => std::future::pending().await,
+            }
+        });
+        unless(work, close).await
     }
     fn record(&self, kind: EventKind) {
         self.history.record(&self.clock, self.name(), kind);
@@ -461,7 +487,7 @@ async fn poll_loop(m: Arc<Member>) {
         if m.shared().stopped {
             return;
         }
-        if m.cfg.close_at_ms.is_some_and(|c| now as u64 >= c) || m.consumer.close.is_closed() {
+        if m.planned_close_ms().is_some_and(|c| now as u64 >= c) || m.consumer.close.is_closed() {
             commit(&m, &mut st).await;
             m.shared().stopped = true;
             if m.cfg.group_instance_id.is_none() {
@@ -876,10 +902,14 @@ async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
                 require_known_member_id: true,
             }
         };
-        match m
-            .call_coordinator(&Request::JoinGroup(req), join_timeout)
-            .await
-        {
+        // A close ends the wait (the poll loop then commits and leaves): Kafka's `close()`
+        // does not wait for a rebalance that may be parked for a whole session timeout.
+        let req = Request::JoinGroup(req);
+        let join = m.call_coordinator(&req, join_timeout);
+        let Some(answer) = m.unless_closed(join).await else {
+            return false;
+        };
+        match answer {
             Some(Response::Group(group::Response::MemberIdRequired { member_id })) => {
                 m.shared().coord.on_member_id_required(member_id);
             }
@@ -936,7 +966,13 @@ async fn join_and_sync(m: &Arc<Member>, st: &mut PollState) -> bool {
         generation_id: resp.generation_id,
         assignments,
     });
-    let assigned = match m.call_coordinator(&req, join_timeout).await {
+    let Some(answer) = m
+        .unless_closed(m.call_coordinator(&req, join_timeout))
+        .await
+    else {
+        return false;
+    };
+    let assigned = match answer {
         Some(Response::Group(group::Response::Sync(Ok(a)))) => a,
         Some(Response::Group(group::Response::Sync(Err(e)))) => {
             m.on_error(e);
