@@ -864,6 +864,58 @@ impl History {
         &self.workload
     }
 
+    /// When the client `name` stopped for good by the scenario's design: its own `stop`
+    /// time, or a `stop` fault no `restart` followed; `None` while it runs to the end. (A
+    /// crash not undone is a fault in effect at the end, which `faults-at-end` names.)
+    pub fn stopped_for_good_us(&self, name: &str) -> Option<i64> {
+        let planned = self
+            .workload
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.stop_us);
+        let mut by_fault = None;
+        for e in &self.events {
+            match e.kind.fault_node() {
+                Some(("stop", node)) if node == name => by_fault = by_fault.or(Some(e.t_us)),
+                Some(("restart", node)) if node == name => by_fault = None,
+                _ => {}
+            }
+        }
+        planned.into_iter().chain(by_fault).min()
+    }
+
+    /// Whether the workload plans readers of `tp` among those `keep` selects, and every one
+    /// of them had stopped for good ([`Self::stopped_for_good_us`]) by `t`: then nothing is
+    /// expected to read what was due to be read after `t`. A scenario that stops its only
+    /// reader writes on for its own reasons; that is not a reader falling behind. Unknown
+    /// workload (a hand-made history): `false`.
+    pub fn planned_readers_stopped_by(
+        &self,
+        tp: &TopicPartition,
+        t: i64,
+        keep: impl Fn(&PlannedClient) -> bool,
+    ) -> bool {
+        let mut readers = self.workload.iter().filter(|c| match &c.role {
+            PlannedRole::Reader {
+                topics, partitions, ..
+            } => {
+                keep(c)
+                    && if partitions.is_empty() {
+                        topics.iter().any(|x| tp.topic == *x)
+                    } else {
+                        partitions.contains(tp)
+                    }
+            }
+            PlannedRole::Producer { .. } => false,
+        });
+        let mut any = false;
+        let all = readers.all(|c| {
+            any = true;
+            self.stopped_for_good_us(&c.name).is_some_and(|s| s <= t)
+        });
+        any && all
+    }
+
     /// The names of the planned clients `keep` selects (`|c| c.auto_commit`, say).
     pub fn planned_names(&self, keep: impl Fn(&PlannedClient) -> bool) -> BTreeSet<&str> {
         self.workload

@@ -239,7 +239,14 @@ pub fn progress(h: &History) -> Vec<Violation> {
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
     for a in h.ok_acks() {
         let deadline = due(a.t_us);
-        if !polled.contains(&a.tp) || end < deadline || lost(&a) {
+        // Every reader outside the groups stopped by design before it was due: not judged.
+        let standalone =
+            |c: &PlannedClient| matches!(&c.role, PlannedRole::Reader { group: None, .. });
+        if !polled.contains(&a.tp)
+            || end < deadline
+            || lost(&a)
+            || h.planned_readers_stopped_by(&a.tp, deadline, standalone)
+        {
             continue;
         }
         // Consumers got past it without seeing it: not slow but lost — `lost-write`'s call.
@@ -615,6 +622,7 @@ fn groups_behind(
             continue;
         }
         let per_record = h.group_record_us(group);
+        let in_group = |c: &PlannedClient| matches!(&c.role, PlannedRole::Reader { group: Some(g), .. } if g == group);
         let unread_at =
             |a: &OkAck<'_>, t: i64| first_read.get(&(group, a.send)).is_none_or(|&r| r > t);
         // Its deadline: the group's bound after the heal (or after it was written), plus
@@ -634,6 +642,8 @@ fn groups_behind(
                 .filter(|a| unread_at(a, due(a.t_us)))
                 .map(|a| (a, deadline(a)))
                 .filter(|&(a, d)| end >= d && unread_at(a, d))
+                // Every member stopped by design before it was due: not judged.
+                .filter(|&(a, d)| !h.planned_readers_stopped_by(&a.tp, d, in_group))
                 .map(|(a, d)| (a.offset, a.idx, d))
                 .collect();
             if behind.is_empty() {

@@ -3611,3 +3611,69 @@ fn progress_judges_a_reader_held_back_before_its_first_assignment() {
         judged(false, false)
     );
 }
+
+/// A reader the scenario stops (its own `stop`, or a `stop` fault never undone) is not
+/// expected to read what fell due after it stopped: `unseen` and `progress` judge only the
+/// writes due while some reader of the partition was still meant to run. Before, a
+/// scenario stopping its only reader failed both on every seed.
+#[test]
+fn writes_due_after_every_reader_stopped_by_design_are_not_judged() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
+    events.push(abc_in_the_final_log());
+    let reader = |stop_us: Option<i64>| PlannedClient {
+        stop_us,
+        ..planned("c1", 0, planned_reader(&[("t", 0)]))
+    };
+    let judged = |events: Vec<Event>, c1: PlannedClient| {
+        let h = History::new(events)
+            .with_progress_bound_us(1_000)
+            .with_workload(vec![c1]);
+        let unseen: Vec<Vec<i64>> = writes::unseen(&h).into_iter().map(|v| v.offsets).collect();
+        let progress: Vec<Vec<i64>> = progress::progress(&h)
+            .into_iter()
+            .map(|v| v.offsets)
+            .collect();
+        (unseen, progress)
+    };
+    // Runs to the end: b and c (due at 1015 and 1025 us) were to be read.
+    let both = (vec![vec![1, 2]], vec![vec![1, 2]]);
+    assert_eq!(judged(events.clone(), reader(None)), both);
+    // Stopped by plan at 1020 us: b fell due while it ran, c after.
+    let only_b = (vec![vec![1]], vec![vec![1]]);
+    assert_eq!(judged(events.clone(), reader(Some(1_020))), only_b);
+    assert_eq!(judged(events.clone(), reader(Some(12))), (vec![], vec![]));
+    // Stopped by a fault: the same, unless a restart undid it.
+    let mut stopped = events.clone();
+    stopped.push(fault(12, "stop c1"));
+    stopped.sort_by_key(|e| e.t_us);
+    assert_eq!(judged(stopped.clone(), reader(None)), (vec![], vec![]));
+    stopped.push(fault(2_000, "restart c1"));
+    stopped.sort_by_key(|e| e.t_us);
+    let (unseen, _) = judged(stopped, reader(None));
+    assert_eq!(unseen, [vec![1, 2]], "a restarted reader reads again");
+}
+
+/// The same for a group: a group whose every member the scenario stopped is not expected
+/// to process what fell due after that.
+#[test]
+fn a_group_whose_members_all_stopped_by_design_is_not_judged_after() {
+    let mut events = produced(0, &["a", "b", "c"]);
+    events.push(assign(40, "c1", "g1", 1, &[("t", 0)]));
+    events.push(poll(100, "c1", "t", 0, &[(0, "a")]));
+    events.push(abc_in_the_final_log());
+    events.sort_by_key(|e| e.t_us);
+    let member = |stop_us: Option<i64>| PlannedClient {
+        stop_us,
+        ..planned("c1", 0, planned_member("g1", &["t"]))
+    };
+    let group_progress = |c1: PlannedClient| -> Vec<String> {
+        progress_with(events.clone(), vec![c1])
+            .into_iter()
+            .map(|v| v.message)
+            .filter(|m| m.starts_with("group g1 did not process"))
+            .collect()
+    };
+    assert_eq!(group_progress(member(None)).len(), 1);
+    assert!(group_progress(member(Some(12))).is_empty());
+}
