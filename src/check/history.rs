@@ -865,8 +865,9 @@ impl History {
     }
 
     /// When the client `name` stopped for good by the scenario's design: its own `stop`
-    /// time, or a `stop` fault no `restart` followed; `None` while it runs to the end. (A
-    /// crash not undone is a fault in effect at the end, which `faults-at-end` names.)
+    /// time, or a graceful `stop` fault no `restart` undid; `None` while it runs to the end.
+    /// A crash or pause never undone is a fault in effect at the end, not a design: a reader
+    /// stuck so is what `progress` is there to catch (stuck-consumer-no-progress).
     pub fn stopped_for_good_us(&self, name: &str) -> Option<i64> {
         let planned = self
             .workload
@@ -886,7 +887,7 @@ impl History {
 
     /// Whether the workload plans readers of `tp` among those `keep` selects, and every one
     /// of them had stopped for good ([`Self::stopped_for_good_us`]) by `t`: then nothing is
-    /// expected to read what was due to be read after `t`. A scenario that stops its only
+    /// expected to read what was due to be read after `t`. A scenario that stops its last
     /// reader writes on for its own reasons; that is not a reader falling behind. Unknown
     /// workload (a hand-made history): `false`.
     pub fn planned_readers_stopped_by(

@@ -3652,6 +3652,11 @@ fn writes_due_after_every_reader_stopped_by_design_are_not_judged() {
     stopped.sort_by_key(|e| e.t_us);
     let (unseen, _) = judged(stopped, reader(None));
     assert_eq!(unseen, [vec![1, 2]], "a restarted reader reads again");
+    // Crashed and never restarted: a fault in effect, not a design; still judged.
+    let mut crashed = events.clone();
+    crashed.push(fault(12, "crash c1"));
+    crashed.sort_by_key(|e| e.t_us);
+    assert_eq!(judged(crashed, reader(None)), both);
 }
 
 /// The same for a group: a group whose every member the scenario stopped is not expected
