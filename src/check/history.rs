@@ -201,6 +201,9 @@ pub struct History {
     /// For [`Self::deleted_by_retention`]: per partition, each `log-start` event's index
     /// with the highest log start any replica had reached by then.
     retention: OnceLock<BTreeMap<TopicPartition, Vec<(usize, i64)>>>,
+    /// [`Self::stopped_for_good_us`] of every planned client, found once (`progress` asks
+    /// it for every due write).
+    stopped_for_good: OnceLock<BTreeMap<String, i64>>,
 }
 
 /// What a topic deletion's `fault` event says before the topic's name (the simulator's
@@ -306,6 +309,7 @@ impl History {
             final_logs: OnceLock::new(),
             compaction_latest: OnceLock::new(),
             retention: OnceLock::new(),
+            stopped_for_good: OnceLock::new(),
         }
     }
 
@@ -864,25 +868,35 @@ impl History {
         &self.workload
     }
 
-    /// When the client `name` stopped for good by the scenario's design: its own `stop`
+    /// When the planned client `name` stopped for good by design: its own `stop`
     /// time, or a graceful `stop` fault no `restart` undid; `None` while it runs to the end.
     /// A crash or pause never undone is a fault in effect at the end, not a design: a reader
     /// stuck so is what `progress` is there to catch (stuck-consumer-no-progress).
     pub fn stopped_for_good_us(&self, name: &str) -> Option<i64> {
-        let planned = self
-            .workload
-            .iter()
-            .find(|c| c.name == name)
-            .and_then(|c| c.stop_us);
-        let mut by_fault = None;
-        for e in &self.events {
-            match e.kind.fault_node() {
-                Some(("stop", node)) if node == name => by_fault = by_fault.or(Some(e.t_us)),
-                Some(("restart", node)) if node == name => by_fault = None,
-                _ => {}
+        let stopped = self.stopped_for_good.get_or_init(|| {
+            let mut by_fault: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+            for e in &self.events {
+                match e.kind.fault_node() {
+                    Some(("stop", node)) => {
+                        let at = by_fault.entry(node).or_default();
+                        *at = at.or(Some(e.t_us));
+                    }
+                    Some(("restart", node)) => {
+                        by_fault.insert(node, None);
+                    }
+                    _ => {}
+                }
             }
-        }
-        planned.into_iter().chain(by_fault).min()
+            self.workload
+                .iter()
+                .filter_map(|c| {
+                    let fault = by_fault.get(c.name.as_str()).copied().flatten();
+                    let at = c.stop_us.into_iter().chain(fault).min()?;
+                    Some((c.name.clone(), at))
+                })
+                .collect()
+        });
+        stopped.get(name).copied()
     }
 
     /// Whether the workload plans readers of `tp` among those `keep` selects, and every one

@@ -31,8 +31,8 @@ use std::task::{Context, Poll, Waker};
 ///
 /// Most of a client's loop looks at it between steps; a wait that may last long (a group
 /// member's JoinGroup, parked by the coordinator until every member rejoined) races
-/// [`CloseSignal::closed`] instead (with [`unless`]), as Kafka's `close()` ends a pending rebalance with a
-/// LeaveGroup rather than waiting it out.
+/// [`CloseSignal::closed`] instead (with [`unless`]), as Kafka's `close()` ends a pending
+/// rebalance with a LeaveGroup rather than waiting it out.
 #[derive(Debug, Clone, Default)]
 pub struct CloseSignal(Arc<CloseState>);
 
@@ -133,7 +133,7 @@ pub async fn either(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
 mod tests {
     use super::*;
 
-    /// A future that never finishes, counting its polls.
+    /// A future that never finishes.
     struct Forever;
     impl Future for Forever {
         type Output = ();
