@@ -910,25 +910,25 @@ impl History {
         t: i64,
         keep: impl Fn(&PlannedClient) -> bool,
     ) -> bool {
-        let mut readers = self.workload.iter().filter(|c| match &c.role {
-            PlannedRole::Reader {
-                topics, partitions, ..
-            } => {
-                keep(c)
-                    && if partitions.is_empty() {
-                        topics.iter().any(|x| tp.topic == *x)
-                    } else {
-                        partitions.contains(tp)
-                    }
-            }
-            PlannedRole::Producer { .. } => false,
-        });
-        let mut any = false;
-        let all = readers.all(|c| {
-            any = true;
-            self.stopped_for_good_us(&c.name).is_some_and(|s| s <= t)
-        });
-        any && all
+        let mut readers = self
+            .workload
+            .iter()
+            .filter(|c| match &c.role {
+                PlannedRole::Reader {
+                    topics, partitions, ..
+                } => {
+                    keep(c)
+                        && if partitions.is_empty() {
+                            topics.iter().any(|x| tp.topic == *x)
+                        } else {
+                            partitions.contains(tp)
+                        }
+                }
+                PlannedRole::Producer { .. } => false,
+            })
+            .peekable();
+        readers.peek().is_some()
+            && readers.all(|c| self.stopped_for_good_us(&c.name).is_some_and(|s| s <= t))
     }
 
     /// The names of the planned clients `keep` selects (`|c| c.auto_commit`, say).

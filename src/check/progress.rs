@@ -237,11 +237,10 @@ pub fn progress(h: &History) -> Vec<Violation> {
         }
     }
     let mut unread: BTreeMap<TopicPartition, Vec<(i64, usize, i64)>> = BTreeMap::new();
+    // Every reader outside the groups stopped by design before a write was due: not judged.
+    let standalone = |c: &PlannedClient| matches!(&c.role, PlannedRole::Reader { group: None, .. });
     for a in h.ok_acks() {
         let deadline = due(a.t_us);
-        // Every reader outside the groups stopped by design before it was due: not judged.
-        let standalone =
-            |c: &PlannedClient| matches!(&c.role, PlannedRole::Reader { group: None, .. });
         if !polled.contains(&a.tp)
             || end < deadline
             || lost(&a)

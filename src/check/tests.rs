@@ -3643,19 +3643,19 @@ fn writes_due_after_every_reader_stopped_by_design_are_not_judged() {
     let only_b = (vec![vec![1]], vec![vec![1]]);
     assert_eq!(judged(events.clone(), reader(Some(1_020))), only_b);
     assert_eq!(judged(events.clone(), reader(Some(12))), (vec![], vec![]));
+    let with = |mut events: Vec<Event>, faults: &[(i64, &str)]| {
+        events.extend(faults.iter().map(|&(t, text)| fault(t, text)));
+        events.sort_by_key(|e| e.t_us);
+        events
+    };
     // Stopped by a fault: the same, unless a restart undid it.
-    let mut stopped = events.clone();
-    stopped.push(fault(12, "stop c1"));
-    stopped.sort_by_key(|e| e.t_us);
-    assert_eq!(judged(stopped.clone(), reader(None)), (vec![], vec![]));
-    stopped.push(fault(2_000, "restart c1"));
-    stopped.sort_by_key(|e| e.t_us);
-    let (unseen, _) = judged(stopped, reader(None));
+    let stopped = with(events.clone(), &[(12, "stop c1")]);
+    assert_eq!(judged(stopped, reader(None)), (vec![], vec![]));
+    let restarted = with(events.clone(), &[(12, "stop c1"), (2_000, "restart c1")]);
+    let (unseen, _) = judged(restarted, reader(None));
     assert_eq!(unseen, [vec![1, 2]], "a restarted reader reads again");
     // Crashed and never restarted: a fault in effect, not a design; still judged.
-    let mut crashed = events.clone();
-    crashed.push(fault(12, "crash c1"));
-    crashed.sort_by_key(|e| e.t_us);
+    let crashed = with(events.clone(), &[(12, "crash c1")]);
     assert_eq!(judged(crashed, reader(None)), both);
 }
 

@@ -390,16 +390,13 @@ pub fn unseen(h: &History) -> Vec<Violation> {
         } else {
             (bound, heal)
         };
+        let due = heal.max(ack.t_us).saturating_add(bound);
         if read.contains(ack.send)
             || !consumed.contains(&ack.tp)
-            || h.planned_readers_stopped_by(
-                &ack.tp,
-                heal.max(ack.t_us).saturating_add(bound),
-                |_| true,
-            )
             || never_set_out(&ack.tp, ack.offset)
             || corrupt.get(&ack.tp).is_some_and(|&(_, c)| ack.offset >= c)
-            || end < heal.max(ack.t_us).saturating_add(bound)
+            || end < due
+            || h.planned_readers_stopped_by(&ack.tp, due, |_| true)
         {
             continue;
         }

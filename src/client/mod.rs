@@ -133,15 +133,6 @@ pub async fn either(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
 mod tests {
     use super::*;
 
-    /// A future that never finishes.
-    struct Forever;
-    impl Future for Forever {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-            Poll::Pending
-        }
-    }
-
     fn poll_once<F: Future>(f: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(waker))
     }
@@ -152,7 +143,10 @@ mod tests {
     fn a_close_ends_a_wait_and_wakes_only_those_still_waiting() {
         let close = CloseSignal::default();
         let waker = Waker::noop();
-        let mut wait = std::pin::pin!(unless(Forever, either(close.closed(), Forever)));
+        let mut wait = std::pin::pin!(unless(
+            std::future::pending::<()>(),
+            either(close.closed(), std::future::pending()),
+        ));
         assert!(poll_once(wait.as_mut(), waker).is_pending());
         {
             let mut dropped = std::pin::pin!(close.closed());

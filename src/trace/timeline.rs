@@ -1605,6 +1605,8 @@ mod tests {
         all_formats(&trace(odd));
     }
 
+    use crate::check::testkit::fault;
+
     /// Asserts the spells of `t` as (from, to, text).
     fn assert_spells(t: &Trace, end: i64, want: &[(i64, i64, &str)]) {
         let got: Vec<(i64, i64, String)> = spells(t, end)
@@ -1622,17 +1624,16 @@ mod tests {
     /// latency until its last message arrived: the end events, not the heal, close them.
     #[test]
     fn a_delay_and_a_healed_latency_last_until_their_end_events() {
-        let f = |t: i64, text: &str| Event::new(t, "sim", EventKind::Fault { fault: text.into() });
         let t = trace(vec![
-            f(1_000, "latency 15000ms..20000ms on every link"),
-            f(
+            fault(1_000, "latency 15000ms..20000ms on every link"),
+            fault(
                 2_000,
                 "delay p1 -> broker-0 (leader:orders-0) by 3000ms for 1000ms",
             ),
-            f(2_500, "delay p1 -> broker-1 by 10ms"),
-            f(3_000, "heal all"),
-            f(6_000, "delay p1 -> broker-0 ends"),
-            f(9_000, "latency ends"),
+            fault(2_500, "delay p1 -> broker-1 by 10ms"),
+            fault(3_000, "heal all"),
+            fault(6_000, "delay p1 -> broker-0 ends"),
+            fault(9_000, "latency ends"),
         ]);
         let want = [
             (1_000, 9_000, "latency 15000ms..20000ms on every link"),
@@ -1650,14 +1651,13 @@ mod tests {
     /// network, not faults that add up), and a loss of 0 ends the loss spell.
     #[test]
     fn a_new_latency_or_loss_replaces_the_one_in_effect() {
-        let f = |t: i64, text: &str| Event::new(t, "sim", EventKind::Fault { fault: text.into() });
         let t = trace(vec![
-            f(1_000, "latency 50ms..60ms on every link"),
-            f(2_000, "loss 0.2 on every link"),
-            f(3_000, "latency 500ms..600ms on every link"),
-            f(4_000, "loss 0 on every link"),
-            f(5_000, "heal all"),
-            f(6_000, "loss 0.5 on every link"),
+            fault(1_000, "latency 50ms..60ms on every link"),
+            fault(2_000, "loss 0.2 on every link"),
+            fault(3_000, "latency 500ms..600ms on every link"),
+            fault(4_000, "loss 0 on every link"),
+            fault(5_000, "heal all"),
+            fault(6_000, "loss 0.5 on every link"),
         ]);
         let want = [
             (1_000, 3_000, "latency 50ms..60ms on every link"),
